@@ -1,0 +1,37 @@
+# The front door. `make up` runs the system; `make test` runs every test.
+.PHONY: install up test test-unit test-integration services lint typecheck migrate bench clean
+
+VENV := .venv/bin
+
+install:
+	@bash scripts/install.sh
+
+up: install
+	@$(VENV)/imagestudio up
+
+migrate: install
+	@$(VENV)/imagestudio migrate
+
+services: install
+	@bash scripts/services.sh
+
+test: install services
+	@$(VENV)/pytest -q -p no:cacheprovider
+
+test-unit: install
+	@$(VENV)/pytest -q -p no:cacheprovider tests/unit
+
+test-integration: install services
+	@$(VENV)/pytest -q -p no:cacheprovider -m integration tests/integration tests/e2e
+
+lint: install
+	@$(VENV)/ruff format --check . && $(VENV)/ruff check .
+
+typecheck: install
+	@$(VENV)/mypy
+
+bench: install services
+	@$(VENV)/python bench/run_all.py
+
+clean:
+	rm -rf .imagestudio

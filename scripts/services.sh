@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Idempotent: make sure the services the integration tests use answer on loopback, starting
+# each one that is down. RabbitMQ and PostgreSQL are the machine's own; the S3 server is
+# moto's standalone server (no MinIO server can be installed here), started from .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+S3_PORT=${IMAGESTUDIO_TEST_S3_PORT:-9310}
+mkdir -p .imagestudio
+
+port_open() { (echo > "/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1; }
+
+wait_port() {  # name port seconds
+  for _ in $(seq 1 $(( $3 * 2 ))); do port_open "$2" && return 0; sleep 0.5; done
+  echo "$1 did not come up on 127.0.0.1:$2" >&2; return 1
+}
+
+if ! port_open 5672; then
+  echo "starting RabbitMQ"
+  rabbitmq-server -detached
+  wait_port RabbitMQ 5672 60
+fi
+if ! port_open 5432; then
+  echo "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  wait_port PostgreSQL 5432 60
+fi
+if ! port_open "$S3_PORT"; then
+  echo "starting moto S3 server on 127.0.0.1:$S3_PORT"
+  nohup .venv/bin/moto_server -H 127.0.0.1 -p "$S3_PORT" > .imagestudio/moto.log 2>&1 &
+  echo $! > .imagestudio/moto.pid
+  wait_port "moto S3" "$S3_PORT" 30
+fi
+echo "services up: RabbitMQ 5672, PostgreSQL 5432, S3 $S3_PORT"

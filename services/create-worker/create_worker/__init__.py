@@ -1,0 +1,1 @@
+"""The create studio's Dramatiq worker (queue `create`)."""

@@ -1,0 +1,12 @@
+"""Entry point: configure the broker, then declare the create studio's actors on it.
+
+Run with `imagestudio worker create`.
+"""
+
+from imagestudio.broker import Queue, configure_broker
+
+configure_broker()
+
+from create_worker import actors  # noqa: E402,F401  (actors bind to the broker configured above)
+
+QUEUES = [Queue.create.value]

@@ -1,0 +1,1 @@
+"""The edit studio's Dramatiq worker (queue `edit`)."""

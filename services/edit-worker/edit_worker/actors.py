@@ -1,0 +1,1 @@
+"""Actors of the edit studio (its `edit.run_job` actor arrives with the edit studio issue)."""

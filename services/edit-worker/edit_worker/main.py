@@ -1,0 +1,12 @@
+"""Entry point: configure the broker, then declare the edit studio's actors on it.
+
+Run with `imagestudio worker edit`.
+"""
+
+from imagestudio.broker import Queue, configure_broker
+
+configure_broker()
+
+from edit_worker import actors  # noqa: E402,F401  (actors bind to the broker configured above)
+
+QUEUES = [Queue.edit.value]

@@ -1,0 +1,67 @@
+"""The gateway's FastAPI application."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from gateway.problems import add_exception_handlers
+from gateway.routes import files, health, jobs, social
+from imagestudio.broker import get_broker
+from imagestudio.config import get_settings
+from imagestudio.outbox import OutboxRelay
+from imagestudio.telemetry.metrics import HTTP_LATENCY, HTTP_REQUESTS, JOBS_ACCEPTED, REQUESTS_REFUSED
+
+API_PREFIX = "/api/image-studio"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    relay = None
+    if settings.run_relay:
+        relay = OutboxRelay(get_broker(), poll_seconds=settings.outbox_poll_seconds)
+        relay.start()
+    app.state.relay = relay
+    try:
+        yield
+    finally:
+        if relay is not None:
+            relay.stop()
+
+
+def _refusal_reason(status: int) -> str | None:
+    return {401: "auth", 402: "credits", 403: "forbidden", 413: "too_large", 422: "validation", 429: "rate_limit"}.get(status)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Image Studio",
+        version="0.1.0",
+        description="Asynchronous image jobs: create, edit, upscale and social. Every studio call answers 202 with a job.",
+        lifespan=lifespan,
+    )
+    add_exception_handlers(app)
+
+    @app.middleware("http")
+    async def _metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
+        if request.method == "POST" and response.status_code == 202:
+            JOBS_ACCEPTED.labels(path.rsplit("/", 2)[-2] if path.endswith("/optimize") else path.rsplit("/", 1)[-1]).inc()
+        elif (reason := _refusal_reason(response.status_code)) and request.method == "POST":
+            REQUESTS_REFUSED.labels(reason).inc()
+        return response
+
+    app.include_router(health.router)
+    app.include_router(files.router)
+    app.include_router(jobs.router, prefix=API_PREFIX)
+    app.include_router(social.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,83 @@
+"""The one place errors become RFC 9457 ``application/problem+json`` responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from imagestudio.errors import PROBLEM_BASE, ImageStudioError
+from imagestudio.telemetry.logging import get_logger
+
+log = get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # ("body", "quality") -> "quality"; ("query", "limit") -> "limit"
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or "body"
+
+
+def problem(status: int, title: str, detail: str, *, slug: str, instance: str, **extra: Any) -> ProblemResponse:
+    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, "instance": instance}
+    body.update(extra)
+    return ProblemResponse(body, status_code=status)
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ImageStudioError)
+    async def _studio_error(request: Request, exc: ImageStudioError) -> ProblemResponse:
+        if exc.status >= 500:
+            log.error("request.failed", path=request.url.path, error=exc.detail)
+        return ProblemResponse(
+            exc.to_problem(instance=request.url.path), status_code=exc.status, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:
+        errors = [
+            {"field": _field_name(tuple(err.get("loc", ()))), "message": err.get("msg", "invalid")}
+            for err in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "message": "invalid"}
+        return problem(
+            422,
+            "Validation failed",
+            f"{first['field']}: {first['message']}",
+            slug="validation-failed",
+            instance=request.url.path,
+            field=first["field"],
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+        return problem(
+            exc.status_code,
+            titles.get(exc.status_code, "HTTP error"),
+            str(exc.detail),
+            slug={404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error"),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
+        log.exception("request.crashed", path=request.url.path, error=repr(exc))
+        return problem(500, "Internal error", "An unexpected error occurred.", slug="internal", instance=request.url.path)
+
+
+#: OpenAPI declarations of the problems routes can answer with.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": desc, "content": {PROBLEM_JSON: {}}}
+    for code, desc in {401: "Missing or invalid API key", 404: "Not found (or another tenant's)", 422: "Validation failed"}.items()
+}

@@ -1,0 +1,50 @@
+"""Liveness, readiness and Prometheus metrics (no API key needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from imagestudio.config import get_settings
+from imagestudio.db import session_scope
+from imagestudio.outbox import outbox_service
+from imagestudio.storage import get_store
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def liveness() -> dict[str, str]:
+    """The process is up (Kubernetes liveness probe)."""
+    return {"status": "ok"}
+
+
+@router.get("/api/image-studio/health")
+def readiness() -> JSONResponse:
+    """Database and object store reachable, outbox backlog (readiness probe)."""
+    checks: dict[str, Any] = {}
+    healthy = True
+    try:
+        with session_scope() as session:
+            session.execute(text("SELECT 1"))
+            checks["outbox_pending"] = outbox_service.pending_count(session)
+        checks["database"] = "ok"
+    except Exception as exc:
+        healthy, checks["database"] = False, f"error: {type(exc).__name__}"
+    try:
+        get_store().check()
+        checks["storage"] = "ok"
+    except Exception as exc:
+        healthy, checks["storage"] = False, f"error: {type(exc).__name__}"
+    settings = get_settings()
+    body = {"status": "ok" if healthy else "degraded", "mode": settings.mode, "checks": checks}
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

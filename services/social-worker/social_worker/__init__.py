@@ -1,0 +1,1 @@
+"""The social studio's Dramatiq worker (queue `social`)."""

@@ -1,0 +1,12 @@
+"""Entry point: configure the broker, then declare the social studio's actors on it.
+
+Run with `imagestudio worker social`.
+"""
+
+from imagestudio.broker import Queue, configure_broker
+
+configure_broker()
+
+from social_worker import actors  # noqa: E402,F401  (actors bind to the broker configured above)
+
+QUEUES = [Queue.social.value]

@@ -1,0 +1,1 @@
+"""The upscale studio's Dramatiq worker (queue `upscale`)."""

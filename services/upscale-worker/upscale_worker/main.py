@@ -1,0 +1,12 @@
+"""Entry point: configure the broker, then declare the upscale studio's actors on it.
+
+Run with `imagestudio worker upscale`.
+"""
+
+from imagestudio.broker import Queue, configure_broker
+
+configure_broker()
+
+from upscale_worker import actors  # noqa: E402,F401  (actors bind to the broker configured above)
+
+QUEUES = [Queue.upscale.value]

@@ -1,0 +1,1 @@
+"""Assets: every output of every job, stored in object storage."""

@@ -1,0 +1,98 @@
+"""The Dramatiq broker (RabbitMQ or in-process), its middleware, queues and the ``actor()`` wrapper.
+
+The broker must be configured before any actor module is imported, because Dramatiq binds an
+actor to the global broker when it is declared: worker entry points call ``configure_broker()``
+first, then import their actors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import CurrentMessage, Retries
+
+from imagestudio.config import Settings, get_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Queue(StrEnum):
+    """One RabbitMQ queue per studio (each worker deployment scales on its own) plus webhooks."""
+
+    create = "create"
+    edit = "edit"
+    upscale = "upscale"
+    social = "social"
+    webhooks = "webhooks"
+
+
+#: Actor names, so the gateway and the outbox enqueue by name without importing a worker.
+RUN_JOB_ACTORS: dict[str, str] = {
+    "create": "create.run_job",
+    "edit": "edit.run_job",
+    "upscale": "upscale.run_job",
+    "social": "social.run_job",
+}
+
+_broker: dramatiq.Broker | None = None
+
+
+def build_broker(settings: Settings) -> dramatiq.Broker:
+    broker: dramatiq.Broker
+    if settings.embedded_broker:
+        broker = StubBroker()
+    else:
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        url = settings.broker_url
+        if "heartbeat=" not in url:
+            # Long enough for an idle publisher in the gateway, short enough to spot dead peers.
+            url += ("&" if "?" in url else "?") + "heartbeat=60"
+        # confirm_delivery: a publish returns only once RabbitMQ has the message, so the outbox
+        # marks a row published only when it really is.
+        broker = RabbitmqBroker(url=url, confirm_delivery=True)
+    from imagestudio.jobs.middleware import FailJobWhenMessageDies
+
+    broker.add_middleware(CurrentMessage())
+    # "after" hooks run in reverse order: placed before Retries, ours sees its verdict.
+    broker.add_middleware(FailJobWhenMessageDies(), before=Retries)
+    for queue in Queue:
+        broker.declare_queue(queue.value)
+    return broker
+
+
+def configure_broker(settings: Settings | None = None) -> dramatiq.Broker:
+    """Build the process's broker once and make it Dramatiq's global broker."""
+    global _broker
+    if _broker is None:
+        _broker = build_broker(settings or get_settings())
+        dramatiq.set_broker(_broker)
+    return _broker
+
+
+def get_broker() -> dramatiq.Broker:
+    return configure_broker()
+
+
+def use_broker(broker: dramatiq.Broker | None) -> dramatiq.Broker | None:
+    """Swap the process's broker (tests); returns the previous one so it can be restored."""
+    global _broker
+    previous, _broker = _broker, broker
+    if broker is not None:
+        dramatiq.set_broker(broker)
+    return previous
+
+
+def actor(actor_name: str, *, queue: Queue, **options: Any) -> Callable[[F], F]:
+    """Declare a Dramatiq actor named ``<domain>.<verb>`` on its studio's queue."""
+
+    def decorator(fn: F) -> F:
+        return dramatiq.actor(  # type: ignore[no-any-return,call-overload]
+            fn, actor_name=actor_name, queue_name=queue.value, broker=get_broker(), **options
+        )
+
+    return decorator

@@ -1,0 +1,180 @@
+"""The ``imagestudio`` command: run the system, a worker, migrations, and manage keys."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from imagestudio.config import get_settings
+from imagestudio.telemetry.logging import configure_logging
+
+app = typer.Typer(help="Image Studio: asynchronous image jobs.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console()
+
+STUDIOS = ("create", "edit", "upscale", "social")
+
+
+def _worker_module(studio: str) -> object:
+    """Import a worker's entry point by name (the shared package never imports a worker)."""
+    return importlib.import_module(f"{studio}_worker.main")
+
+
+def _dev_key() -> str:
+    """The embedded mode's development key: created once, kept in data_dir so restarts reuse it."""
+    from imagestudio.db import session_scope
+    from imagestudio.errors import Unauthorized
+    from imagestudio.tenants.service import tenant_service
+
+    path: Path = get_settings().data_dir / "dev-api-key"
+    with session_scope() as session:
+        if path.is_file():
+            key = path.read_text().strip()
+            try:
+                tenant_service.authenticate(session, key=key)
+                return key
+            except Unauthorized:
+                pass
+        tenant = tenant_service.create_tenant(session, name="dev")
+        created = tenant_service.create_key(session, tenant_id=tenant.id, name="dev (make up)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(created.key + "\n")
+    path.chmod(0o600)
+    return created.key
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (idempotent)."""
+    from imagestudio.migrate import upgrade
+
+    upgrade()
+    console.print("[green]database is at the latest migration[/green]")
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="Bind address (default IMAGESTUDIO_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default IMAGESTUDIO_PORT)")] = None,
+) -> None:
+    """Run the gateway; in embedded mode also every worker, in this one process."""
+    import dramatiq
+    import uvicorn
+
+    if host:
+        os.environ["IMAGESTUDIO_HOST"] = host
+    if port:
+        os.environ["IMAGESTUDIO_PORT"] = str(port)
+    get_settings.cache_clear()
+    settings = get_settings()
+    configure_logging()
+    from imagestudio.broker import configure_broker
+    from imagestudio.db import session_scope
+    from imagestudio.jobs.service import job_service
+    from imagestudio.migrate import upgrade
+
+    upgrade()
+    broker = configure_broker()
+    worker = None
+    if settings.embedded_broker:
+        for studio in STUDIOS:
+            _worker_module(studio)
+        with session_scope() as session:
+            requeued = job_service.requeue_unfinished(session)
+        if requeued:
+            console.print(f"re-queued {requeued} unfinished job(s) from the last run")
+        worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
+        worker.start()
+    key = _dev_key() if settings.embedded_broker and settings.dev_bootstrap else None
+    lines = [
+        f"[bold]Image Studio[/bold] ({settings.mode} mode) on [cyan]{settings.base_url}[/cyan]",
+        f"API docs: {settings.base_url}/docs",
+    ]
+    if key:
+        lines += [f"dev API key: [yellow]{key}[/yellow]", f"(also in {settings.data_dir / 'dev-api-key'})"]
+    console.print(Panel("\n".join(lines), expand=False))
+    try:
+        uvicorn.run(
+            "gateway.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="warning"
+        )
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+@app.command()
+def worker(
+    studio: Annotated[str, typer.Argument(help="create, edit, upscale or social")],
+    threads: Annotated[int | None, typer.Option(help="Worker threads (default IMAGESTUDIO_WORKER_THREADS)")] = None,
+) -> None:
+    """Run one studio's Dramatiq worker on its own queue until SIGTERM/SIGINT."""
+    import dramatiq
+
+    if studio not in STUDIOS:
+        raise typer.BadParameter(f"choose one of {', '.join(STUDIOS)}", param_hint="studio")
+    configure_logging()
+    settings = get_settings()
+    module = _worker_module(studio)
+    from imagestudio.broker import get_broker
+
+    queues = set(getattr(module, "QUEUES"))
+    dramatiq_worker = dramatiq.Worker(get_broker(), queues=queues, worker_threads=threads or settings.worker_threads)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    dramatiq_worker.start()
+    console.print(f"{studio} worker consuming {sorted(queues)} ({settings.mode} mode)")
+    stop.wait()
+    # Graceful: running jobs finish (or are redelivered if the process is killed meanwhile).
+    dramatiq_worker.stop(timeout=settings.job_time_limit_seconds * 1000)
+
+
+@app.command()
+def relay() -> None:
+    """Run the outbox relay alone (when gateways run with IMAGESTUDIO_RUN_RELAY=false)."""
+    from imagestudio.broker import get_broker
+    from imagestudio.outbox import OutboxRelay
+
+    configure_logging()
+    relay_thread = OutboxRelay(get_broker(), poll_seconds=get_settings().outbox_poll_seconds)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    relay_thread.start()
+    stop.wait()
+    relay_thread.stop()
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str | None, typer.Option(help="Name of a new tenant to create the key for")] = None,
+    tenant_id: Annotated[str | None, typer.Option(help="Existing tenant id")] = None,
+    name: Annotated[str, typer.Option(help="A label for the key")] = "",
+) -> None:
+    """Create an API key (and a tenant when --tenant is given); the key is shown once."""
+    from imagestudio.db import session_scope
+    from imagestudio.tenants.service import tenant_service
+
+    if bool(tenant) == bool(tenant_id):
+        raise typer.BadParameter("give exactly one of --tenant or --tenant-id")
+    with session_scope() as session:
+        if tenant:
+            tenant_id = tenant_service.create_tenant(session, name=tenant).id
+        assert tenant_id is not None
+        created = tenant_service.create_key(session, tenant_id=tenant_id, name=name)
+    console.print(f"tenant: {created.tenant_id}")
+    console.print(f"key:    [yellow]{created.key}[/yellow]")
+    console.print("[dim]Store it now: only its hash is kept.[/dim]")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,247 @@
+"""The exception tree of Image Studio; ``gateway/problems.py`` turns it into RFC 9457 problems.
+
+::
+
+    ImageStudioError
+    ├── InvalidRequest                 400
+    │   └── ValidationFailed           422  (names the field)
+    │       ├── InvalidImage           422  not an image, truncated, unsupported
+    │       └── ImageTooLarge          413  over the byte or pixel limit, decompression bomb
+    ├── Unauthorized                   401
+    ├── Forbidden                      403
+    ├── NotFound                       404
+    ├── Conflict                       409
+    ├── PaymentRequired                402
+    ├── RateLimited                    429  (retry_after seconds)
+    ├── JobError                       raised inside workers
+    │   ├── PermanentJobError          fails the job at once, never retried
+    │   └── TransientJobError          retried with backoff
+    ├── ProviderError                  an AI provider call failed
+    │   ├── ProviderBadRequest         permanent
+    │   ├── ProviderContentFiltered    permanent
+    │   ├── ProviderRateLimited        transient, carries retry_after
+    │   ├── ProviderUnavailable        transient (5xx, model loading, circuit open)
+    │   └── ProviderTimeout            transient
+    └── StorageError                   the object store failed
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "ImageStudioError",
+    "ImageTooLarge",
+    "InvalidImage",
+    "InvalidRequest",
+    "JobError",
+    "NotFound",
+    "PaymentRequired",
+    "PermanentJobError",
+    "ProviderBadRequest",
+    "ProviderContentFiltered",
+    "ProviderError",
+    "ProviderRateLimited",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RateLimited",
+    "StorageError",
+    "TransientJobError",
+    "Unauthorized",
+    "ValidationFailed",
+]
+
+#: Base of every problem type URI we publish.
+PROBLEM_BASE = "https://imagestudio.dev/problems/"
+
+
+class ImageStudioError(Exception):
+    """Raised for any error Image Studio knows how to describe to a client."""
+
+    status: int = 500
+    title: str = "Internal error"
+    slug: str = "internal"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        """The RFC 9457 body for this error (also stored on failed jobs)."""
+        body: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class InvalidRequest(ImageStudioError):
+    """Raised when a request is malformed in a way no single field explains."""
+
+    status, title, slug = 400, "Invalid request", "invalid-request"
+
+
+class ValidationFailed(InvalidRequest):
+    """Raised when one field of a request is invalid; the problem names the field."""
+
+    status, title, slug = 422, "Validation failed", "validation-failed"
+
+    def __init__(self, field: str, detail: str, **kwargs: Any) -> None:
+        extra = kwargs.pop("extra", None) or {}
+        extra.setdefault("errors", [{"field": field, "message": detail}])
+        super().__init__(f"{field}: {detail}", extra={"field": field, **extra}, **kwargs)
+        self.field = field
+
+
+class InvalidImage(ValidationFailed):
+    """Raised when an upload is not a decodable image (wrong type, truncated, corrupt)."""
+
+    title, slug = "Invalid image", "invalid-image"
+
+
+class ImageTooLarge(ValidationFailed):
+    """Raised when an image exceeds the byte or pixel limit, or is a decompression bomb."""
+
+    status, title, slug = 413, "Image too large", "image-too-large"
+
+
+class Unauthorized(ImageStudioError):
+    """Raised when a request carries no valid API key."""
+
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="imagestudio"'})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(ImageStudioError):
+    """Raised when the tenant may not do what it asked (tier, studio, provider)."""
+
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class NotFound(ImageStudioError):
+    """Raised when a resource does not exist or belongs to another tenant."""
+
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class Conflict(ImageStudioError):
+    """Raised when a request conflicts with the resource's current state."""
+
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class PaymentRequired(ImageStudioError):
+    """Raised when the tenant's balance does not cover the request."""
+
+    status, title, slug = 402, "Insufficient credits", "insufficient-credits"
+
+
+class RateLimited(ImageStudioError):
+    """Raised when a tenant exceeds its request rate or concurrency."""
+
+    status, title, slug = 429, "Too many requests", "rate-limited"
+
+
+class JobError(ImageStudioError):
+    """Raised inside a worker when a job cannot complete."""
+
+    title, slug = "Job failed", "job-failed"
+
+
+class PermanentJobError(JobError):
+    """Raised when retrying a job cannot help; the job fails at once."""
+
+    status, title, slug = 422, "Job failed", "job-failed"
+
+
+class TransientJobError(JobError):
+    """Raised when a job step failed in a way a retry may fix."""
+
+    status, title, slug = 503, "Temporarily unavailable", "temporarily-unavailable"
+
+
+class ProviderError(ImageStudioError):
+    """Raised when an AI provider call fails."""
+
+    status, title, slug = 502, "Provider error", "provider-error"
+    retryable: bool = False
+
+    def __init__(self, detail: str | None = None, *, provider: str = "", **kwargs: Any) -> None:
+        extra = kwargs.pop("extra", None) or {}
+        if provider:
+            extra.setdefault("provider", provider)
+        super().__init__(detail, extra=extra, **kwargs)
+        self.provider = provider
+
+
+class ProviderBadRequest(ProviderError):
+    """Raised when a provider rejects the request as invalid (never retried)."""
+
+    status, title, slug = 422, "Provider rejected the request", "provider-bad-request"
+
+
+class ProviderContentFiltered(ProviderError):
+    """Raised when a provider's content filter refuses the prompt or output (never retried)."""
+
+    status, title, slug = 422, "Content filtered", "content-filtered"
+
+
+class ProviderRateLimited(ProviderError):
+    """Raised when a provider answers 429; ``retry_after`` is its delay in seconds."""
+
+    status, title, slug = 503, "Provider rate limited", "provider-rate-limited"
+    retryable = True
+
+    def __init__(
+        self, detail: str | None = None, *, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(detail, **kwargs)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderError):
+    """Raised when a provider is down, overloaded, loading a model, or its circuit is open."""
+
+    status, title, slug = 503, "Provider unavailable", "provider-unavailable"
+    retryable = True
+
+    def __init__(
+        self, detail: str | None = None, *, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(detail, **kwargs)
+        self.retry_after = retry_after
+
+
+class ProviderTimeout(ProviderError):
+    """Raised when a provider call exceeds its timeout."""
+
+    status, title, slug = 504, "Provider timeout", "provider-timeout"
+    retryable = True
+
+
+class StorageError(ImageStudioError):
+    """Raised when the object store cannot read or write an object."""
+
+    status, title, slug = 503, "Storage unavailable", "storage-unavailable"

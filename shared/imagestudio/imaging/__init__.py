@@ -1,0 +1,30 @@
+"""Pure pixel functions, bytes in and bytes out; imports nothing of Image Studio but ``errors``."""
+
+from .codec import (
+    CONTENT_TYPES,
+    ImageInfo,
+    OutputFormat,
+    Rendered,
+    SourceImage,
+    encode,
+    inspect_image,
+)
+from .crop import CropMode, choose_crop_box, detect_faces
+from .social import SafeZone, render_format, safe_zone_overlay, zip_outputs
+
+__all__ = [
+    "CONTENT_TYPES",
+    "CropMode",
+    "ImageInfo",
+    "OutputFormat",
+    "Rendered",
+    "SafeZone",
+    "SourceImage",
+    "choose_crop_box",
+    "detect_faces",
+    "encode",
+    "inspect_image",
+    "render_format",
+    "safe_zone_overlay",
+    "zip_outputs",
+]

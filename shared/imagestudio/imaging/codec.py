@@ -1,0 +1,337 @@
+"""Validating, decoding and encoding uploads: every byte that enters or leaves the social optimizer."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Final, Literal, get_args
+
+import numpy as np
+import pyvips  # type: ignore[import-untyped, unused-ignore]
+from PIL import Image as PILImage
+
+from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
+
+__all__ = [
+    "CONTENT_TYPES",
+    "ImageInfo",
+    "OutputFormat",
+    "Rendered",
+    "SourceImage",
+    "encode",
+    "inspect_image",
+]
+
+OutputFormat = Literal["jpeg", "png", "webp"]
+
+#: MIME type of each output format, for storage objects and HTTP responses.
+CONTENT_TYPES: Final[dict[str, str]] = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+}
+
+#: libvips loaders we accept, by the format name we report. Anything else libvips can read
+#: (its own .v format, matrices, FITS, ...) is not an upload a client should be sending.
+_VIPS_FORMATS: Final[dict[str, str]] = {
+    "jpegload": "jpeg",
+    "pngload": "png",
+    "webpload": "webp",
+    "gifload": "gif",
+    "tiffload": "tiff",
+    "heifload": "heif",
+}
+#: Formats the bundled libvips cannot read but Pillow can, decoded through Pillow.
+_PILLOW_FORMATS: Final[dict[str, str]] = {"BMP": "bmp"}
+#: The lowest JPEG/WebP quality ``encode`` steps down to when chasing a byte limit; below it
+#: blocking artefacts make a social post look broken, so we report the miss instead.
+QUALITY_FLOOR: Final = 40
+#: What a client is told it may upload.
+_SUPPORTED: Final = "JPEG, PNG, WebP, GIF, TIFF, HEIF/AVIF or BMP"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an upload is, read from its header: format, upright size, alpha and EXIF orientation."""
+
+    format: str
+    width: int
+    height: int
+    has_alpha: bool
+    orientation: int
+
+
+def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int, field: str = "image") -> ImageInfo:
+    """Validate an upload (size, pixel count from the header, full decode) and describe it."""
+    if len(data) > max_bytes:
+        raise ImageTooLarge(field, f"the file is {len(data):,} bytes; the limit is {max_bytes:,} bytes")
+    # Sequential access: one top-to-bottom pass, never the whole image in memory.
+    opened = _open(data, max_pixels=max_pixels, field=field, access="sequential")
+    if opened.vips is not None:
+        try:
+            # A streaming reduction makes libvips decode every pixel (so truncation and corrupt
+            # data surface here) without ever holding the whole image in memory.
+            opened.vips.avg()
+        except pyvips.Error as exc:
+            raise _decode_error(field, opened.format) from exc
+        has_alpha = bool(opened.vips.hasalpha())
+    else:
+        has_alpha = bool(_pillow_decode(opened.pillow_data, field, opened.format).hasalpha())
+    width, height = opened.width, opened.height
+    if opened.orientation >= 5:  # 5..8 turn the image a quarter: the viewer swaps the sides
+        width, height = height, width
+    return ImageInfo(
+        format=opened.format,
+        width=width,
+        height=height,
+        has_alpha=has_alpha,
+        orientation=opened.orientation,
+    )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One encoded output and how it was made."""
+
+    data: bytes
+    width: int
+    height: int
+    format: OutputFormat
+    content_type: str
+    #: Quality actually used (lower than asked when chasing a byte limit); None for PNG.
+    quality: int | None
+    #: (left, top, width, height) cut from the upright source; None when the whole image was fitted.
+    crop_box: tuple[int, int, int, int] | None
+    #: False when even the lowest quality could not get under the byte limit.
+    fits_size_limit: bool
+
+
+class SourceImage:
+    """An upload decoded once: EXIF orientation applied, sRGB, metadata stripped; reused per output."""
+
+    def __init__(self, image: pyvips.Image) -> None:
+        """Wrap an upright, 8-bit sRGB image (3 bands, or 4 with alpha) already in memory."""
+        self.image: pyvips.Image = image
+        self.width: int = int(image.width)
+        self.height: int = int(image.height)
+        self.has_alpha: bool = int(image.bands) == 4
+        # Filled lazily by ``imaging.crop``: detection and saliency cost more than a render, and a
+        # job renders many formats from one source.
+        self.faces: tuple[tuple[int, int, int, int], ...] | None = None
+        #: Salient centre per crop-box size: libvips' attention blur depends on the box.
+        self.attention: dict[tuple[int, int], tuple[float, float]] = {}
+
+    @classmethod
+    def load(cls, data: bytes, *, max_pixels: int, field: str = "image") -> SourceImage:
+        """Decode an upload (pixel limit checked from the header first) into an upright sRGB image."""
+        # Random access: turning the image a quarter reads it column-wise.
+        opened = _open(data, max_pixels=max_pixels, field=field, access="random")
+        if opened.vips is None:
+            image = _pillow_decode(opened.pillow_data, field, opened.format)
+        else:
+            image = opened.vips
+        try:
+            # Phones store rotation in EXIF; users expect the pixels the way their viewer shows them.
+            image = image.autorot()
+            image = _to_srgb(image)
+            # Decode once into memory: every output of the job reads this copy again.
+            image = _without_metadata(image).copy_memory()
+        except pyvips.Error as exc:
+            raise _decode_error(field, opened.format) from exc
+        return cls(image)
+
+
+def encode(
+    image: pyvips.Image,
+    *,
+    output_format: OutputFormat,
+    quality: int,
+    max_bytes: int | None = None,
+) -> tuple[bytes, int | None, bool]:
+    """Encode sRGB without metadata, stepping quality down to fit ``max_bytes``: (data, quality, fits)."""
+    if output_format not in get_args(OutputFormat):
+        raise ValidationFailed("output_format", f"must be one of {', '.join(get_args(OutputFormat))}")
+    if not 1 <= quality <= 100:
+        raise ValidationFailed("quality", f"must be between 1 and 100, got {quality}")
+    image = _to_srgb(image)
+    if output_format == "jpeg" and image.hasalpha():
+        image = image.flatten(background=[255, 255, 255])
+
+    if output_format == "png":
+        data = _encode_once(image, "png", 6)
+        if max_bytes is not None and len(data) > max_bytes:
+            data = _encode_once(image, "png", 9)  # lossless: maximum effort is all we can do
+        return data, None, max_bytes is None or len(data) <= max_bytes
+
+    data = _encode_once(image, output_format, quality)
+    if max_bytes is None or len(data) <= max_bytes:
+        return data, quality, True
+    floor = min(QUALITY_FLOOR, quality)
+    if floor == quality:
+        return data, quality, False
+    smallest = _encode_once(image, output_format, floor)
+    if len(smallest) > max_bytes:
+        return smallest, floor, False
+    # Binary search for the best quality that fits: size grows (almost) monotonically with
+    # quality, and keeping ``best`` a fitting encode means the answer always fits.
+    best, best_quality = smallest, floor
+    low, high = floor, quality  # low fits, high does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        attempt = _encode_once(image, output_format, middle)
+        if len(attempt) <= max_bytes:
+            best, best_quality, low = attempt, middle, middle
+        else:
+            high = middle
+    return best, best_quality, True
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """An upload whose header passed the pixel limit, not yet decoded."""
+
+    format: str
+    width: int
+    height: int
+    orientation: int
+    vips: pyvips.Image | None  # None when Pillow must decode it
+    pillow_data: bytes = b""
+
+
+def _open(data: bytes, *, max_pixels: int, field: str, access: Literal["sequential", "random"]) -> _Opened:
+    """Read only the header, identify the format and refuse it when over ``max_pixels``."""
+    if not data:
+        raise InvalidImage(field, f"the file is empty; expected {_SUPPORTED}")
+    try:
+        # fail_on="error" turns libjpeg/libpng complaints (truncation, corrupt data) into
+        # errors instead of the grey fill libvips would otherwise substitute.
+        image = pyvips.Image.new_from_buffer(data, "", fail_on="error", access=access)
+    except pyvips.Error as exc:
+        sniffed = _sniff(data)
+        if sniffed is not None:
+            # libvips knows this format, so its refusal means a damaged file, not an unknown one.
+            raise _decode_error(field, sniffed) from exc
+        return _open_with_pillow(data, max_pixels=max_pixels, field=field)
+    loader = str(image.get("vips-loader")).removesuffix("_buffer").removesuffix("_source")
+    fmt = _VIPS_FORMATS.get(loader)
+    if fmt is None:
+        raise InvalidImage(field, f"unsupported image format; expected {_SUPPORTED}")
+    _check_pixels(int(image.width), int(image.height), max_pixels, field)
+    orientation = int(image.get("orientation")) if image.get_typeof("orientation") else 1
+    return _Opened(
+        format=fmt,
+        width=int(image.width),
+        height=int(image.height),
+        orientation=orientation if 1 <= orientation <= 8 else 1,
+        vips=image,
+    )
+
+
+def _open_with_pillow(data: bytes, *, max_pixels: int, field: str) -> _Opened:
+    """Identify a format libvips cannot read (BMP) from its header via Pillow."""
+    try:
+        with warnings.catch_warnings():
+            # We apply our own pixel limit below; Pillow's bomb warning would only be noise.
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(data)) as probe:
+                pil_format, (width, height) = probe.format or "", probe.size
+    except PILImage.DecompressionBombError as exc:
+        raise ImageTooLarge(field, f"the image has more than {max_pixels:,} pixels") from exc
+    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's "not an image" family
+        raise InvalidImage(field, f"not a recognised image; expected {_SUPPORTED}") from exc
+    fmt = _PILLOW_FORMATS.get(pil_format)
+    if fmt is None:
+        raise InvalidImage(field, f"unsupported image format; expected {_SUPPORTED}")
+    _check_pixels(width, height, max_pixels, field)
+    return _Opened(format=fmt, width=width, height=height, orientation=1, vips=None, pillow_data=data)
+
+
+def _sniff(data: bytes) -> str | None:
+    """The libvips-readable format the leading bytes announce, if any."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    if data[4:8] == b"ftyp" and data[8:12] in {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"}:
+        return "heif"
+    return None
+
+
+def _pillow_decode(data: bytes, field: str, fmt: str) -> pyvips.Image:
+    """Fully decode a Pillow-only format into a libvips image, keeping its ICC profile."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(data)) as opened:
+                opened.load()
+                icc = opened.info.get("icc_profile")
+                has_alpha = "A" in opened.getbands() or "transparency" in opened.info
+                pixels = np.asarray(opened.convert("RGBA" if has_alpha else "RGB"))
+    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
+        raise _decode_error(field, fmt) from exc
+    image = pyvips.Image.new_from_array(np.ascontiguousarray(pixels), interpretation="srgb")
+    if icc:
+        image = image.copy()
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
+    return image
+
+
+def _check_pixels(width: int, height: int, max_pixels: int, field: str) -> None:
+    """Refuse an image whose header promises more pixels than we will decode (a bomb guard)."""
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            field,
+            f"the image is {width}x{height} ({width * height:,} pixels); the limit is {max_pixels:,} pixels",
+        )
+
+
+def _decode_error(field: str, fmt: str) -> InvalidImage:
+    """The error for a file whose header was fine but whose pixels are not."""
+    return InvalidImage(field, f"the {fmt.upper()} file is truncated or corrupt")
+
+
+def _to_srgb(image: pyvips.Image) -> pyvips.Image:
+    """Convert any decoded image (ICC tagged, CMYK, grey, 16-bit) to 8-bit sRGB, keeping alpha."""
+    if image.get_typeof("icc-profile-data"):
+        try:
+            image = image.icc_transform("srgb", embedded=True, intent="relative")
+        except pyvips.Error:
+            pass  # a broken profile should not make an otherwise readable image unusable
+    if image.interpretation != "srgb" or image.format != "uchar":
+        image = image.colourspace("srgb")
+    if image.format != "uchar":
+        image = image.cast("uchar")
+    # Extra channels (TIFF/PSD spot colours) have no meaning in a social post.
+    bands = 4 if image.hasalpha() else 3
+    if image.bands > bands:
+        image = image.extract_band(0, n=bands)
+    return image
+
+
+def _without_metadata(image: pyvips.Image) -> pyvips.Image:
+    """Drop EXIF/XMP/IPTC/ICC so no camera, GPS or editor data can leak into any output."""
+    image = image.copy()
+    for name in image.get_fields():
+        if name in {"exif-data", "xmp-data", "iptc-data", "icc-profile-data"} or name.startswith(
+            ("exif-", "xmp-", "iptc-", "png-comment", "gif-comment", "orientation")
+        ):
+            image.remove(name)
+    return image
+
+
+def _encode_once(image: pyvips.Image, output_format: str, quality: int) -> bytes:
+    """One encode with every metadata block stripped (keep='none')."""
+    if output_format == "png":
+        return bytes(image.write_to_buffer(".png", compression=quality, keep="none"))
+    if output_format == "jpeg":
+        return bytes(
+            image.write_to_buffer(".jpg", Q=quality, optimize_coding=True, interlace=True, keep="none")
+        )
+    return bytes(image.write_to_buffer(".webp", Q=quality, effort=4, keep="none"))

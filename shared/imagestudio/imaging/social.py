@@ -1,0 +1,265 @@
+"""The social optimizer's pixels: one upload rendered per platform format, previews and the zip."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Final, get_args
+
+import numpy as np
+import pyvips  # type: ignore[import-untyped, unused-ignore]
+
+from imagestudio.errors import ValidationFailed
+
+from .codec import CONTENT_TYPES, OutputFormat, Rendered, SourceImage, encode
+from .crop import CropMode, check_focal_point, check_output_size, choose_crop_box
+
+__all__ = [
+    "CropMode",
+    "SafeZone",
+    "choose_crop_box",
+    "render_format",
+    "safe_zone_overlay",
+    "zip_outputs",
+]
+
+#: Colour of the safe-zone border in previews: magenta is rare in photos, so it always shows.
+SAFE_ZONE_COLOUR: Final = (255, 0, 255)
+#: Brightness kept outside the safe zone in previews.
+SAFE_ZONE_SHADE: Final = 0.4
+#: Fraction of each edge sampled for the "auto" letterbox colour.
+BORDER_SAMPLE: Final = 0.03
+#: Extensions whose data is already compressed; deflating them again only costs CPU.
+_COMPRESSED_SUFFIXES: Final = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".heic", ".zip"}
+_HEX_COLOUR: Final = re.compile(r"#([0-9a-fA-F]{6})")
+_UNSAFE_NAME_CHARS: Final = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class SafeZone:
+    """Fractions of each edge a platform covers with UI (captions, buttons); content belongs inside."""
+
+    top: float
+    bottom: float
+    left: float
+    right: float
+
+    def __post_init__(self) -> None:
+        """Refuse fractions outside 0..1 or zones with no area left."""
+        values = (self.top, self.bottom, self.left, self.right)
+        if not all(0.0 <= value < 1.0 for value in values):
+            raise ValidationFailed("safe_zone", "each edge must be a fraction from 0 up to 1")
+        if self.top + self.bottom >= 1.0 or self.left + self.right >= 1.0:
+            raise ValidationFailed("safe_zone", "the margins leave no area inside the safe zone")
+
+
+def render_format(
+    source: SourceImage,
+    *,
+    width: int,
+    height: int,
+    mode: CropMode = "smart",
+    focal_point: tuple[float, float] | None = None,
+    background: str = "auto",
+    output_format: OutputFormat = "jpeg",
+    quality: int = 90,
+    max_bytes: int | None = None,
+) -> Rendered:
+    """Render exactly width x height: crop (smart/center) and resample, or fit on a background."""
+    # Validate everything before any pixel work, so a bad request fails fast and the same way
+    # whatever the mode.
+    check_output_size(width, height)
+    fill = _parse_background(background)
+    if focal_point is not None:
+        check_focal_point(focal_point)
+    if output_format not in get_args(OutputFormat):
+        raise ValidationFailed("output_format", f"must be one of {', '.join(get_args(OutputFormat))}")
+    if not 1 <= quality <= 100:
+        raise ValidationFailed("quality", f"must be between 1 and 100, got {quality}")
+    if max_bytes is not None and max_bytes < 1:
+        raise ValidationFailed("max_bytes", f"must be positive, got {max_bytes}")
+
+    crop_box: tuple[int, int, int, int] | None = None
+    if mode == "fit":
+        image = _fit(source.image, width, height, fill)
+    elif mode in ("smart", "center"):
+        crop_box = choose_crop_box(source, width=width, height=height, mode=mode, focal_point=focal_point)
+        image = _resize_exact(source.image.crop(*crop_box), width, height)
+    else:
+        raise ValidationFailed("mode", f"must be smart, center or fit, got {mode!r}")
+
+    data, used_quality, fits = encode(
+        image, output_format=output_format, quality=quality, max_bytes=max_bytes
+    )
+    return Rendered(
+        data=data,
+        width=width,
+        height=height,
+        format=output_format,
+        content_type=CONTENT_TYPES[output_format],
+        quality=used_quality,
+        crop_box=crop_box,
+        fits_size_limit=fits,
+    )
+
+
+def safe_zone_overlay(rendered: Rendered, safe_zone: SafeZone) -> Rendered:
+    """A PNG preview of an output: outside the safe zone shaded, the zone's edge drawn in magenta."""
+    image = pyvips.Image.new_from_buffer(rendered.data, "")
+    if image.hasalpha():
+        image = image.flatten(background=[255, 255, 255])
+    image = image.extract_band(0, n=3).copy(interpretation="srgb")
+    w, h = image.width, image.height
+    left, top = round(safe_zone.left * w), round(safe_zone.top * h)
+    right, bottom = w - round(safe_zone.right * w), h - round(safe_zone.bottom * h)
+    inside_w, inside_h = max(1, right - left), max(1, bottom - top)
+
+    inside = pyvips.Image.black(w, h).draw_rect(255, left, top, inside_w, inside_h, fill=True)
+    shaded = (image * SAFE_ZONE_SHADE).cast("uchar")
+    preview = inside.ifthenelse(image, shaded)
+    # 2 px on phone-sized outputs, 3 px on large ones: visible without hiding content.
+    thickness = min(3, max(2, round(min(w, h) / 600)))
+    for ring in range(thickness):
+        preview = preview.draw_rect(
+            list(SAFE_ZONE_COLOUR),
+            left + ring,
+            top + ring,
+            max(1, inside_w - 2 * ring),
+            max(1, inside_h - 2 * ring),
+        )
+    data, _, _ = encode(preview, output_format="png", quality=6)
+    return Rendered(
+        data=data,
+        width=w,
+        height=h,
+        format="png",
+        content_type=CONTENT_TYPES["png"],
+        quality=None,
+        crop_box=rendered.crop_box,
+        fits_size_limit=True,  # a preview is never held to a platform's byte limit
+    )
+
+
+def zip_outputs(files: Iterable[tuple[str, bytes]]) -> bytes:
+    """One zip of the named files; names reduced to safe base names and made unique."""
+    buffer = io.BytesIO()
+    seen: set[str] = set()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for raw_name, data in files:
+            name = _unique(_safe_name(raw_name), seen)
+            seen.add(name.lower())
+            suffix = PurePosixPath(name).suffix.lower()
+            compression = zipfile.ZIP_STORED if suffix in _COMPRESSED_SUFFIXES else zipfile.ZIP_DEFLATED
+            archive.writestr(name, data, compress_type=compression)
+    return buffer.getvalue()
+
+
+def _parse_background(background: str) -> tuple[int, int, int] | str:
+    """Return "auto" or "blur" as given, "#rrggbb" as an RGB triple; anything else is refused."""
+    value = background.strip().lower()
+    if value in ("auto", "blur"):
+        return value
+    match = _HEX_COLOUR.fullmatch(value)
+    if match is None:
+        raise ValidationFailed(
+            "background", f'must be "auto", "blur" or a colour like "#1a2b3c", got {background!r}'
+        )
+    rgb = int(match.group(1), 16)
+    return (rgb >> 16) & 0xFF, (rgb >> 8) & 0xFF, rgb & 0xFF
+
+
+def _resize_exact(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
+    """Lanczos3 resample to exactly width x height (down or up), alpha premultiplied."""
+    if (image.width, image.height) == (width, height):
+        return image
+    has_alpha = image.hasalpha()
+    if has_alpha:
+        # Without premultiplying, transparent pixels' hidden colour bleeds into the edges.
+        image = image.premultiply()
+    image = image.resize(width / image.width, vscale=height / image.height, kernel="lanczos3")
+    if has_alpha:
+        image = image.unpremultiply()
+    image = image.cast("uchar")
+    if (image.width, image.height) != (width, height):  # a rounding pixel either way
+        image = image.crop(0, 0, min(width, image.width), min(height, image.height))
+        image = image.embed(0, 0, width, height, extend="copy")
+    return image.copy(interpretation="srgb")
+
+
+def _fit(image: pyvips.Image, width: int, height: int, fill: tuple[int, int, int] | str) -> pyvips.Image:
+    """The whole image scaled to fit, centred on a colour or a blurred cover of itself."""
+    scale = min(width / image.width, height / image.height)
+    fit_w = max(1, min(width, round(image.width * scale)))
+    fit_h = max(1, min(height, round(image.height * scale)))
+    fitted = _resize_exact(image, fit_w, fit_h)
+    left, top = (width - fit_w) // 2, (height - fit_h) // 2
+
+    if fill == "blur":
+        canvas = _blurred_cover(image, width, height)
+    else:
+        colour = _border_colour(fitted, sideways=fit_w < width) if fill == "auto" else fill
+        canvas = (pyvips.Image.black(width, height, bands=3) + list(colour)).cast("uchar")
+        canvas = canvas.copy(interpretation="srgb")
+    if fitted.hasalpha():
+        # The letterboxed output is opaque: transparent parts show the background too.
+        return canvas.composite2(fitted, "over", x=left, y=top).extract_band(0, n=3)
+    return canvas.insert(fitted, left, top)
+
+
+def _border_colour(image: pyvips.Image, *, sideways: bool) -> tuple[int, int, int]:
+    """Dominant colour of the edges that touch the bands (left/right or top/bottom)."""
+    small = image.flatten(background=[255, 255, 255]) if image.hasalpha() else image
+    if max(small.width, small.height) > 256:
+        small = small.thumbnail_image(256, height=256, size="down")
+    pixels = np.asarray(small.numpy()).reshape(small.height, small.width, -1)[:, :, :3]
+    if sideways:
+        strip = max(1, math.ceil(small.width * BORDER_SAMPLE))
+        border = np.concatenate([pixels[:, :strip], pixels[:, -strip:]], axis=1)
+    else:
+        strip = max(1, math.ceil(small.height * BORDER_SAMPLE))
+        border = np.concatenate([pixels[:strip], pixels[-strip:]], axis=0)
+    border = border.reshape(-1, 3).astype(np.int64)
+    # The most common colour (in 8-level-wide bins), not a per-channel median: a median of a
+    # red flag and a grey wall is a mauve that appears nowhere in the picture.
+    bins = (border[:, 0] >> 3) << 10 | (border[:, 1] >> 3) << 5 | (border[:, 2] >> 3)
+    dominant = np.bincount(bins).argmax()
+    red, green, blue = (int(round(float(value))) for value in border[bins == dominant].mean(axis=0))
+    return red, green, blue
+
+
+def _blurred_cover(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
+    """The image scaled to cover width x height, heavily blurred: the 'blur' letterbox."""
+    if image.hasalpha():
+        image = image.flatten(background=[255, 255, 255])
+    # Blur at 1/8 size and scale up: the same look for a fraction of the work.
+    small_w, small_h = max(1, math.ceil(width / 8)), max(1, math.ceil(height / 8))
+    scale = max(small_w / image.width, small_h / image.height)
+    cover = image.resize(scale)
+    left = max(0, (cover.width - small_w) // 2)
+    top = max(0, (cover.height - small_h) // 2)
+    cover = cover.crop(left, top, min(small_w, cover.width), min(small_h, cover.height))
+    blurred = cover.gaussblur(max(small_w, small_h) / 25 + 1).cast("uchar")
+    return _resize_exact(blurred.copy(interpretation="srgb"), width, height)
+
+
+def _safe_name(name: str) -> str:
+    """A plain base name: no directories, no leading dots, only portable characters."""
+    base = PurePosixPath(name.replace("\\", "/")).name
+    base = _UNSAFE_NAME_CHARS.sub("_", base).lstrip(".")[:120]
+    return base or "file"
+
+
+def _unique(name: str, seen: set[str]) -> str:
+    """``name`` or ``stem-2.ext``, ``stem-3.ext``, ... so no entry overwrites another on unzip."""
+    if name.lower() not in seen:
+        return name
+    path = PurePosixPath(name)
+    counter = 2
+    while f"{path.stem}-{counter}{path.suffix}".lower() in seen:
+        counter += 1
+    return f"{path.stem}-{counter}{path.suffix}"

@@ -1,0 +1,1 @@
+"""Jobs: the record of every studio request, its state machine and its events."""

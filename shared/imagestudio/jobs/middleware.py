@@ -1,0 +1,52 @@
+"""Dramatiq middleware that keeps the promise "every accepted job ends".
+
+When Dramatiq gives up on a ``*.run_job`` message (retries exhausted, age limit) the job row
+would otherwise stay queued or running forever; this marks it failed with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+
+from imagestudio.db import session_scope
+from imagestudio.errors import PROBLEM_BASE
+from imagestudio.telemetry.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class FailJobWhenMessageDies(dramatiq.Middleware):  # type: ignore[misc]
+    """After the Retries middleware has failed a message for good, fail its job."""
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        if exception is None or not message.failed or not message.actor_name.endswith(".run_job"):
+            return
+        self._fail(message, f"{type(exception).__name__}: {exception}")
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        if message.actor_name.endswith(".run_job"):
+            self._fail(message, "the message expired before a worker could run it")
+
+    def _fail(self, message: dramatiq.Message[Any], detail: str) -> None:
+        from imagestudio.jobs.service import job_service
+
+        job_id = message.kwargs.get("job_id")
+        if not job_id:
+            return
+        problem = {
+            "type": PROBLEM_BASE + "job-abandoned",
+            "title": "Job abandoned",
+            "status": 500,
+            "detail": f"Gave up after {message.options.get('retries', 0)} retries: {detail}"[:1000],
+            "instance": f"/api/image-studio/jobs/{job_id}",
+        }
+        try:
+            with session_scope() as session:
+                job_service.fail(session, job_id=job_id, problem=problem)
+            log.error("job.abandoned", job_id=job_id, detail=detail)
+        except Exception as exc:  # the database itself is down: the message stays in the dead-letter queue
+            log.exception("job.abandon_failed", job_id=job_id, error=repr(exc))

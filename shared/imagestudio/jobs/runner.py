@@ -1,0 +1,196 @@
+"""Runs one delivery of a job: claim, call the studio, record outputs, finish or fail.
+
+Shared by every studio's actor. A job is idempotent per id: outputs are keyed by (job, name),
+so a redelivered message rewrites the same objects and rows. Attempts are counted in the
+database, so a worker killed mid-job (its message redelivered by RabbitMQ) counts too; past
+``max_attempts`` the job fails with that reason instead of running forever.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dramatiq.middleware import TimeLimitExceeded
+
+from imagestudio.assets.service import asset_service
+from imagestudio.config import get_settings
+from imagestudio.db import session_scope
+from imagestudio.errors import (
+    ImageStudioError,
+    PermanentJobError,
+    ProviderBadRequest,
+    ProviderContentFiltered,
+    ValidationFailed,
+)
+from imagestudio.errors import PROBLEM_BASE
+from imagestudio.jobs.service import job_service
+from imagestudio.storage import get_store, output_key
+from imagestudio.telemetry.logging import get_logger
+
+log = get_logger(__name__)
+
+#: Errors no retry can fix: the job fails on the first one.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    PermanentJobError,
+    ProviderBadRequest,
+    ProviderContentFiltered,
+    ValidationFailed,
+)
+
+
+class JobCanceled(Exception):
+    """Raised inside a handler when the job was canceled while it ran."""
+
+
+@dataclass
+class JobContext:
+    """What a studio handler sees of its job."""
+
+    job_id: str
+    tenant_id: str
+    studio: str
+    params: dict[str, Any]
+    inputs: dict[str, str]
+    attempt: int
+    outputs_written: list[str] = field(default_factory=list)
+
+    def read_input(self, name: str) -> bytes:
+        return get_store().get(self.inputs[name])
+
+    def add_output(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        ext: str,
+        content_type: str,
+        format: str,
+        kind: str = "image",
+        position: int = 0,
+        width: int | None = None,
+        height: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        key = output_key(self.tenant_id, self.job_id, name, ext)
+        get_store().put(key, data, content_type=content_type)
+        with session_scope() as session:
+            asset_service.record_output(
+                session,
+                tenant_id=self.tenant_id,
+                job_id=self.job_id,
+                studio=self.studio,
+                name=name,
+                key=key,
+                kind=kind,
+                position=position,
+                content_type=content_type,
+                format=format,
+                width=width,
+                height=height,
+                bytes=len(data),
+                meta=metadata or {},
+            )
+        self.outputs_written.append(name)
+        delay = get_settings().debug_output_delay_seconds
+        if delay:
+            time.sleep(delay)
+
+    def progress(self, fraction: float, message: str) -> None:
+        """Report progress; raises JobCanceled when the client canceled the job meanwhile."""
+        with session_scope() as session:
+            running = job_service.set_progress(
+                session, job_id=self.job_id, progress=round(min(max(fraction, 0.0), 1.0), 4), message=message
+            )
+        if not running:
+            raise JobCanceled(self.job_id)
+
+
+Handler = Callable[[JobContext], None]
+
+
+def _problem(exc: BaseException, *, job_id: str, attempts: int) -> dict[str, Any]:
+    if isinstance(exc, ImageStudioError):
+        problem = exc.to_problem(instance=f"/api/image-studio/jobs/{job_id}")
+    else:
+        problem = {
+            "type": PROBLEM_BASE + "internal",
+            "title": "Job failed",
+            "status": 500,
+            "detail": f"{type(exc).__name__}: {exc}"[:1000],
+            "instance": f"/api/image-studio/jobs/{job_id}",
+        }
+    problem["attempts"] = attempts
+    return problem
+
+
+def run_job(job_id: str, handler: Handler) -> None:
+    """One delivery of ``job_id``; raises only to ask Dramatiq for a retry."""
+    with session_scope() as session:
+        job = job_service.claim(session, job_id=job_id)
+        if job is None:
+            return
+        if job.attempts > job.max_attempts:
+            # Every earlier delivery ended without an outcome: the worker died each time.
+            job_service.fail(
+                session,
+                job_id=job_id,
+                problem={
+                    "type": PROBLEM_BASE + "worker-lost",
+                    "title": "Worker lost",
+                    "status": 500,
+                    "detail": f"The worker stopped during this job {job.max_attempts} times; giving up.",
+                    "instance": f"/api/image-studio/jobs/{job_id}",
+                    "attempts": job.attempts - 1,
+                },
+            )
+            log.error("job.failed", job_id=job_id, reason="worker-lost", attempts=job.attempts - 1)
+            return
+        ctx = JobContext(
+            job_id=job.id,
+            tenant_id=job.tenant_id,
+            studio=job.studio,
+            params=dict(job.params),
+            inputs=dict(job.inputs),
+            attempt=job.attempts,
+        )
+        max_attempts = job.max_attempts
+    log.info("job.started", job_id=job_id, studio=ctx.studio, attempt=ctx.attempt)
+    started = time.monotonic()
+    try:
+        handler(ctx)
+    except JobCanceled:
+        log.info("job.stopped_canceled", job_id=job_id)
+        return
+    except (Exception, TimeLimitExceeded) as exc:
+        permanent = isinstance(exc, PERMANENT_ERRORS)
+        if permanent or ctx.attempt >= max_attempts:
+            with session_scope() as session:
+                job_service.fail(session, job_id=job_id, problem=_problem(exc, job_id=job_id, attempts=ctx.attempt))
+            log.error("job.failed", job_id=job_id, error=repr(exc), attempt=ctx.attempt, permanent=permanent)
+            return  # the job is accounted for: ack the message
+        log.warning("job.retrying", job_id=job_id, error=repr(exc), attempt=ctx.attempt)
+        raise
+    with session_scope() as session:
+        finished = job_service.succeed(session, job_id=job_id)
+    log.info(
+        "job.completed" if finished else "job.finished_after_cancel",
+        job_id=job_id,
+        outputs=len(ctx.outputs_written),
+        duration_seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def job_actor_options() -> dict[str, Any]:
+    """Dramatiq options for a ``<studio>.run_job`` actor, all below RabbitMQ's consumer timeout."""
+    settings = get_settings()
+    return {
+        "time_limit": settings.job_time_limit_seconds * 1000,
+        # The database attempt count decides when a job fails; Dramatiq only schedules the retry.
+        "max_retries": settings.job_max_attempts + 2,
+        "min_backoff": int(settings.job_min_backoff_seconds * 1000),
+        "max_backoff": settings.job_max_backoff_seconds * 1000,
+        "throws": PERMANENT_ERRORS,
+    }

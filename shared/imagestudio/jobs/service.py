@@ -1,0 +1,261 @@
+"""The job state machine: submit, read, cancel, and the worker-side transitions.
+
+queued → running → succeeded | failed | canceled. Every transition is a conditional UPDATE
+(from the expected states only), so a late worker cannot resurrect a canceled job and a
+redelivered message cannot finish a job twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from imagestudio.assets.service import asset_service
+from imagestudio.broker import RUN_JOB_ACTORS, Queue
+from imagestudio.config import get_settings
+from imagestudio.db import new_id, utcnow
+from imagestudio.errors import Conflict, InvalidRequest, NotFound
+from imagestudio.jobs.models import Job, JobStatus
+from imagestudio.jobs.repository import job_repository
+from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
+from imagestudio.outbox import notify, outbox_service
+from imagestudio.storage import get_store, input_key
+from imagestudio.telemetry.logging import get_logger
+
+log = get_logger(__name__)
+
+API_PREFIX = "/api/image-studio"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An upload the gateway validated; stored before the job's message can be sent."""
+
+    field: str
+    data: bytes
+    ext: str
+    content_type: str
+
+
+def _links(job_id: str) -> JobLinks:
+    return JobLinks(
+        self=f"{API_PREFIX}/jobs/{job_id}", cancel=f"{API_PREFIX}/jobs/{job_id}/cancel"
+    )
+
+
+def _encode_cursor(job: Job) -> str:
+    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created), str(job_id)
+    except Exception as exc:
+        raise InvalidRequest("cursor is not one this API returned") from exc
+
+
+class JobService:
+    # --- gateway side -----------------------------------------------------------------------
+    def submit(
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        studio: str,
+        params: dict[str, Any],
+        uploads: Sequence[Upload] = (),
+    ) -> Job:
+        """Store the uploads, then commit the job and its message together (the outbox)."""
+        job_id = new_id()
+        store = get_store()
+        inputs: dict[str, str] = {}
+        for upload in uploads:
+            key = input_key(tenant_id, job_id, upload.field, upload.ext)
+            store.put(key, upload.data, content_type=upload.content_type)
+            inputs[upload.field] = key
+        job = Job(
+            id=job_id,
+            tenant_id=tenant_id,
+            studio=studio,
+            status=JobStatus.queued,
+            params=params,
+            inputs=inputs,
+            max_attempts=get_settings().job_max_attempts,
+        )
+        try:
+            session.add(job)
+            session.flush()
+            job_repository.add_event(session, job_id=job_id, type="job.queued", data={"status": "queued"})
+            outbox_service.add(
+                session,
+                queue_name=Queue(studio).value,
+                actor_name=RUN_JOB_ACTORS[studio],
+                kwargs={"job_id": job_id, "inputs": inputs},
+            )
+            session.commit()
+        except BaseException:
+            session.rollback()
+            for key in inputs.values():  # no job row: the uploads would be orphans
+                store.delete(key)
+            raise
+        notify()
+        log.info("job.accepted", job_id=job_id, tenant_id=tenant_id, studio=studio)
+        return job
+
+    def get(self, session: Session, *, tenant_id: str, job_id: str) -> Job:
+        job = job_repository.get_for_tenant(session, tenant_id=tenant_id, job_id=job_id)
+        if job is None:  # another tenant's job is indistinguishable from a missing one
+            raise NotFound(f"No job {job_id}")
+        return job
+
+    def read(self, session: Session, *, tenant_id: str, job_id: str) -> JobRead:
+        return self.to_read(session, [self.get(session, tenant_id=tenant_id, job_id=job_id)])[0]
+
+    def to_read(self, session: Session, jobs: Sequence[Job]) -> list[JobRead]:
+        outputs = asset_service.outputs_for_jobs(session, job_ids=[j.id for j in jobs])
+        return [
+            JobRead(
+                id=job.id,
+                status=JobStatus(job.status),
+                studio=job.studio,
+                created_at=job.created_at,
+                started_at=job.started_at,
+                finished_at=job.finished_at,
+                updated_at=job.updated_at,
+                progress=job.progress,
+                progress_message=job.progress_message,
+                attempts=job.attempts,
+                params=job.params,
+                error=job.error,
+                outputs=outputs.get(job.id, []),
+                links=_links(job.id),
+            )
+            for job in jobs
+        ]
+
+    def page(
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        limit: int,
+        studio: str | None,
+        status: str | None,
+        cursor: str | None,
+    ) -> JobPage:
+        before = _decode_cursor(cursor) if cursor else None
+        jobs = job_repository.page(
+            session, tenant_id=tenant_id, limit=limit + 1, studio=studio, status=status, before=before
+        )
+        more = len(jobs) > limit
+        jobs = jobs[:limit]
+        return JobPage(
+            items=self.to_read(session, jobs),
+            next_cursor=_encode_cursor(jobs[-1]) if more and jobs else None,
+        )
+
+    def cancel(self, session: Session, *, tenant_id: str, job_id: str) -> Job:
+        job = self.get(session, tenant_id=tenant_id, job_id=job_id)
+        moved = job_repository.set_status_if(
+            session,
+            job_id=job.id,
+            expected=[JobStatus.queued, JobStatus.running],
+            status=JobStatus.canceled,
+        )
+        if not moved:
+            session.rollback()
+            session.refresh(job)
+            raise Conflict(f"Job {job_id} is already {job.status}")
+        job_repository.add_event(session, job_id=job.id, type="job.canceled", data={"status": "canceled"})
+        session.commit()
+        session.refresh(job)
+        log.info("job.canceled", job_id=job.id)
+        return job
+
+    # --- worker side --------------------------------------------------------------------------
+    def claim(self, session: Session, *, job_id: str) -> Job | None:
+        """Mark a job running for this delivery; None when it is finished (nothing to do)."""
+        job = job_repository.get(session, job_id, for_update=True)
+        if job is None:
+            log.warning("job.missing", job_id=job_id)
+            return None
+        if JobStatus(job.status).terminal:
+            log.info("job.already_finished", job_id=job_id, status=job.status)
+            return None
+        job.attempts += 1
+        job.status = JobStatus.running
+        job.started_at = job.started_at or utcnow()
+        job.updated_at = utcnow()
+        job_repository.add_event(
+            session, job_id=job_id, type="job.running", data={"status": "running", "attempt": job.attempts}
+        )
+        return job
+
+    def set_progress(self, session: Session, *, job_id: str, progress: float, message: str) -> bool:
+        """Record progress; False when the job is no longer running (canceled meanwhile)."""
+        moved = job_repository.set_status_if(
+            session,
+            job_id=job_id,
+            expected=[JobStatus.running],
+            status=JobStatus.running,
+            progress=progress,
+            progress_message=message,
+        )
+        if moved:
+            job_repository.add_event(
+                session, job_id=job_id, type="job.progress", data={"progress": progress, "message": message}
+            )
+        return moved
+
+    def succeed(self, session: Session, *, job_id: str) -> bool:
+        moved = job_repository.set_status_if(
+            session,
+            job_id=job_id,
+            expected=[JobStatus.running],
+            status=JobStatus.succeeded,
+            progress=1.0,
+            progress_message="done",
+            error=None,
+        )
+        if moved:
+            job_repository.add_event(session, job_id=job_id, type="job.succeeded", data={"status": "succeeded"})
+        return moved
+
+    def fail(self, session: Session, *, job_id: str, problem: dict[str, Any]) -> bool:
+        moved = job_repository.set_status_if(
+            session,
+            job_id=job_id,
+            expected=[JobStatus.queued, JobStatus.running],
+            status=JobStatus.failed,
+            error=problem,
+        )
+        if moved:
+            job_repository.add_event(
+                session, job_id=job_id, type="job.failed", data={"status": "failed", "error": problem}
+            )
+        return moved
+
+    def requeue_unfinished(self, session: Session) -> int:
+        """Re-stage a message for every queued/running job (embedded start-up: its broker forgot)."""
+        jobs = job_repository.unfinished(session)
+        for job in jobs:
+            outbox_service.add(
+                session,
+                queue_name=Queue(job.studio).value,
+                actor_name=RUN_JOB_ACTORS[job.studio],
+                kwargs={"job_id": job.id, "inputs": job.inputs},
+            )
+        session.commit()
+        notify()
+        return len(jobs)
+
+
+job_service = JobService()

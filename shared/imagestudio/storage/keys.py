@@ -1,0 +1,19 @@
+"""Object key layout: every key starts with the tenant, so a tenant's data is one prefix."""
+
+from __future__ import annotations
+
+import re
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(part: str) -> str:
+    return _SAFE.sub("-", part).strip("-.") or "x"
+
+
+def input_key(tenant_id: str, job_id: str, field: str, ext: str) -> str:
+    return f"tenants/{tenant_id}/jobs/{job_id}/inputs/{_safe(field)}.{_safe(ext)}"
+
+
+def output_key(tenant_id: str, job_id: str, name: str, ext: str) -> str:
+    return f"tenants/{tenant_id}/jobs/{job_id}/outputs/{_safe(name)}.{_safe(ext)}"

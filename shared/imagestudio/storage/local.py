@@ -1,0 +1,83 @@
+"""A local-folder object store for the embedded mode; links are HMAC-signed gateway URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from imagestudio.errors import NotFound, StorageError
+from imagestudio.storage.base import PresignedUrl
+
+#: Route the gateway serves signed local files on.
+FILES_ROUTE = "/api/image-studio/files/"
+
+
+def sign(secret: bytes, key: str, expires: int) -> str:
+    return hmac.new(secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+class LocalStore:
+    def __init__(self, root: Path, *, secret: bytes, base_url: str) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._secret = secret
+        self._base_url = base_url.rstrip("/")
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root):  # keys never escape the root
+            raise NotFound("No such object")
+        return path
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a reader never sees half an object, a crash leaves no torn file.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise StorageError(f"object {key!r} is missing") from exc
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def presigned_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
+        expires = int(time.time()) + ttl_seconds
+        url = (
+            f"{self._base_url}{FILES_ROUTE}{quote(key)}"
+            f"?expires={expires}&signature={sign(self._secret, key, expires)}"
+        )
+        return PresignedUrl(url=url, expires_at=datetime.fromtimestamp(expires, UTC))
+
+    def verify(self, key: str, *, expires: int, signature: str) -> Path:
+        """The file behind a signed link; NotFound when the link is forged, expired or dangling."""
+        good = sign(self._secret, key, expires)
+        if not hmac.compare_digest(good, signature) or expires < time.time():
+            raise NotFound("Link expired or invalid")
+        path = self._path(key)
+        if not path.is_file():
+            raise NotFound("No such object")
+        return path
+
+    def check(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise StorageError(f"{self.root} is not writable")

@@ -1,0 +1,110 @@
+"""S3-compatible storage through the minio client (MinIO in production, moto's server in tests).
+
+Only calls MinIO supports are used: bucket_exists, make_bucket, put_object, get_object,
+stat_object, remove_object, presigned_get_object.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+from urllib3.util.retry import Retry
+
+from imagestudio.errors import StorageError
+from imagestudio.storage.base import PresignedUrl
+
+
+class S3Store:
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        region: str = "us-east-1",
+        secure: bool = True,
+    ) -> None:
+        self.bucket = bucket
+        # Explicit timeouts and a bounded retry: a dead store fails a request in seconds, not minutes.
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=5, read=60),
+            maxsize=32,
+            retries=Retry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
+        )
+        self._client = Minio(
+            endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            region=region,
+            secure=secure,
+            http_client=http,
+        )
+        self._bucket_ready = False
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it is missing (first start of a fresh deployment)."""
+        if self._bucket_ready:
+            return
+        try:
+            if not self._client.bucket_exists(self.bucket):
+                self._client.make_bucket(self.bucket)
+        except S3Error as exc:
+            if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise StorageError(f"cannot create bucket {self.bucket!r}: {exc.code}") from exc
+        except Exception as exc:
+            raise StorageError(f"object store unreachable: {exc}") from exc
+        self._bucket_ready = True
+
+    def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        self.ensure_bucket()
+        try:
+            self._client.put_object(
+                self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
+            )
+        except Exception as exc:
+            raise StorageError(f"cannot write {key!r}: {exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        self.ensure_bucket()
+        response = None
+        try:
+            response = self._client.get_object(self.bucket, key)
+            return response.read()
+        except Exception as exc:
+            raise StorageError(f"cannot read {key!r}: {exc}") from exc
+        finally:
+            if response is not None:
+                response.close()
+                response.release_conn()
+
+    def delete(self, key: str) -> None:
+        self.ensure_bucket()
+        try:
+            self._client.remove_object(self.bucket, key)
+        except Exception as exc:
+            raise StorageError(f"cannot delete {key!r}: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        self.ensure_bucket()
+        try:
+            self._client.stat_object(self.bucket, key)
+            return True
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return False
+            raise StorageError(f"cannot stat {key!r}: {exc.code}") from exc
+
+    def presigned_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
+        # Signing is local (no request), so it is cheap on every status read.
+        expires = timedelta(seconds=ttl_seconds)
+        url = self._client.presigned_get_object(self.bucket, key, expires=expires)
+        return PresignedUrl(url=url, expires_at=datetime.now(UTC) + expires)
+
+    def check(self) -> None:
+        self._bucket_ready = False
+        self.ensure_bucket()

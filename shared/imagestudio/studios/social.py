@@ -1,0 +1,272 @@
+"""Social optimizer: one upload rendered to every chosen platform format.
+
+The platform catalogue lives here as data; the pixels are done by ``imagestudio.imaging``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import gcd
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from imagestudio.config import get_settings
+from imagestudio.errors import ValidationFailed
+
+CropMode = Literal["smart", "center", "fit"]
+OutputFormat = Literal["jpeg", "png", "webp"]
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SocialFormat:
+    platform: str
+    id: str
+    name: str
+    width: int
+    height: int
+    #: Fractions of each edge that platform UI may cover (top, bottom, left, right).
+    safe_zone: tuple[float, float, float, float]
+    #: Upload limit the output is compressed under.
+    max_bytes: int
+    notes: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}.{self.id}"
+
+    @property
+    def aspect(self) -> str:
+        """The true reduced ratio (the seed mislabelled several, e.g. 820x312 as 16:9)."""
+        g = gcd(self.width, self.height)
+        w, h = self.width // g, self.height // g
+        if w <= 32 and h <= 32:
+            return f"{w}:{h}"
+        return f"{self.width / self.height:.2f}:1" if self.width >= self.height else f"1:{self.height / self.width:.2f}"
+
+    def describe(self) -> dict[str, Any]:
+        top, bottom, left, right = self.safe_zone
+        return {
+            "id": self.id,
+            "key": self.key,
+            "name": self.name,
+            "width": self.width,
+            "height": self.height,
+            "aspect": self.aspect,
+            "max_bytes": self.max_bytes,
+            "safe_zone": {"top": top, "bottom": bottom, "left": left, "right": right},
+            "notes": self.notes,
+        }
+
+
+@dataclass(frozen=True)
+class Platform:
+    id: str
+    name: str
+    file_types: tuple[str, ...]
+    max_bytes: int
+    formats: tuple[SocialFormat, ...]
+    aliases: tuple[str, ...] = ()
+
+
+_FEED = (0.15, 0.15, 0.10, 0.10)
+_PORTRAIT = (0.20, 0.20, 0.10, 0.10)
+_STORY = (0.25, 0.15, 0.10, 0.10)
+_COVER = (0.20, 0.10, 0.15, 0.15)
+
+
+def _platform(pid: str, name: str, types: tuple[str, ...], limit: int, formats: list[tuple[str, str, int, int, tuple[float, float, float, float], str]], aliases: tuple[str, ...] = ()) -> Platform:
+    return Platform(
+        id=pid,
+        name=name,
+        file_types=types,
+        max_bytes=limit,
+        aliases=aliases,
+        formats=tuple(SocialFormat(pid, fid, fname, w, h, zone, limit, notes) for fid, fname, w, h, zone, notes in formats),
+    )
+
+
+#: Platform specs (2026). Safe zones keep text clear of profile pictures, captions and buttons.
+PLATFORMS: dict[str, Platform] = {
+    p.id: p
+    for p in (
+        _platform("instagram", "Instagram", ("jpeg", "png"), 30 * MB, [
+            ("feed_square", "Feed post (square)", 1080, 1080, _FEED, ""),
+            ("feed_portrait", "Feed post (portrait)", 1080, 1350, _PORTRAIT, "Tallest feed format; most screen space"),
+            ("feed_landscape", "Feed post (landscape)", 1080, 566, _FEED, ""),
+            ("story", "Story", 1080, 1920, _STORY, "Top 14% and bottom 20% hold profile and reply bar"),
+            ("reel", "Reel cover", 1080, 1920, _STORY, "Grid shows the centre 1080x1440"),
+        ]),
+        _platform("facebook", "Facebook", ("jpeg", "png"), 30 * MB, [
+            ("feed", "Feed post", 1200, 630, _FEED, ""),
+            ("feed_square", "Feed post (square)", 1080, 1080, _FEED, ""),
+            ("story", "Story", 1080, 1920, _STORY, ""),
+            ("cover", "Cover photo", 820, 312, _COVER, "Mobile crops the sides to 640x360"),
+        ]),
+        _platform("twitter", "Twitter / X", ("jpeg", "png", "webp"), 5 * MB, [
+            ("post", "Post image", 1200, 675, _FEED, ""),
+            ("card", "Summary card", 1200, 600, _FEED, ""),
+            ("header", "Profile header", 1500, 500, _COVER, "Profile picture overlaps the bottom left"),
+        ], aliases=("x",)),
+        _platform("linkedin", "LinkedIn", ("jpeg", "png"), 8 * MB, [
+            ("feed", "Feed post", 1200, 628, _FEED, ""),
+            ("feed_square", "Feed post (square)", 1080, 1080, _FEED, ""),
+            ("article", "Article cover", 1200, 627, _FEED, ""),
+            ("company_cover", "Company page cover", 1128, 191, _COVER, ""),
+        ]),
+        _platform("youtube", "YouTube", ("jpeg", "png"), 2 * MB, [
+            ("thumbnail", "Video thumbnail", 1280, 720, _FEED, "Bottom right holds the duration badge"),
+            ("channel_art", "Channel art", 2560, 1440, (0.3486, 0.3486, 0.2539, 0.2539), "Safe on every device: the centre 1546x423"),
+        ]),
+        _platform("pinterest", "Pinterest", ("jpeg", "png"), 20 * MB, [
+            ("pin", "Standard pin", 1000, 1500, _PORTRAIT, ""),
+            ("square_pin", "Square pin", 1000, 1000, _FEED, ""),
+            ("story_pin", "Idea / story pin", 1080, 1920, _STORY, ""),
+        ]),
+        _platform("tiktok", "TikTok", ("jpeg", "png"), 10 * MB, [
+            ("cover", "Video cover", 1080, 1920, (0.15, 0.25, 0.10, 0.15), "Right edge holds the action buttons"),
+        ]),
+    )
+}
+
+_ALIASES = {alias: p.id for p in PLATFORMS.values() for alias in (p.id, *p.aliases)}
+
+
+def get_platform(name: str, *, field: str = "platform") -> Platform:
+    pid = _ALIASES.get(name.strip().lower())
+    if pid is None:
+        raise ValidationFailed(field, f"unknown platform {name!r}; choose from {', '.join(PLATFORMS)}")
+    return PLATFORMS[pid]
+
+
+def get_format(key: str) -> SocialFormat:
+    platform_name, sep, format_id = key.replace(":", ".").partition(".")
+    platform = get_platform(platform_name, field="formats")
+    for fmt in platform.formats:
+        if fmt.id == format_id.strip().lower():
+            return fmt
+    known = ", ".join(f.key for f in platform.formats)
+    raise ValidationFailed("formats", f"unknown format {key!r}; {platform.id} has {known}")
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """Accept repeated fields and comma-separated lists alike."""
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def resolve_formats(platforms: list[str] | None, formats: list[str] | None) -> list[SocialFormat]:
+    """The formats a request asks for: named formats plus every format of named platforms; none named means all."""
+    platform_names, format_keys = _split(platforms), _split(formats)
+    chosen: dict[str, SocialFormat] = {}
+    if not platform_names and not format_keys:
+        platform_names = list(PLATFORMS)
+    for name in platform_names:
+        if name.lower() == "all":
+            for p in PLATFORMS.values():
+                chosen.update({f.key: f for f in p.formats})
+            continue
+        chosen.update({f.key: f for f in get_platform(name, field="platforms").formats})
+    for key in format_keys:
+        fmt = get_format(key)
+        chosen[fmt.key] = fmt
+    return list(chosen.values())
+
+
+class SocialOptimizeParams(BaseModel):
+    """The validated request, stored on the job."""
+
+    formats: list[str] = Field(min_length=1)
+    crop_mode: CropMode = "smart"
+    focal_point: tuple[float, float] | None = None
+    background: str = "auto"
+    output_format: OutputFormat = "jpeg"
+    quality: int = Field(default=90, ge=1, le=100)
+    safe_zone_overlay: bool = False
+    zip: bool = True
+    enforce_size_limits: bool = True
+
+
+_EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
+
+
+def run(ctx: Any) -> None:
+    """Render every requested format, then the optional previews and the zip."""
+    from imagestudio.imaging import SafeZone, SourceImage, render_format, safe_zone_overlay, zip_outputs
+
+    params = SocialOptimizeParams.model_validate(ctx.params)
+    formats = [get_format(key) for key in params.formats]
+    steps = len(formats) + (1 if params.zip else 0)
+    ctx.progress(0.0, f"decoding the image for {len(formats)} formats")
+    source = SourceImage.load(ctx.read_input("image"), max_pixels=get_settings().max_image_pixels)
+    archive: list[tuple[str, bytes]] = []
+    ext = _EXT[params.output_format]
+    for position, fmt in enumerate(formats):
+        rendered = render_format(
+            source,
+            width=fmt.width,
+            height=fmt.height,
+            mode=params.crop_mode,
+            focal_point=params.focal_point,
+            background=params.background,
+            output_format=params.output_format,
+            quality=params.quality,
+            max_bytes=fmt.max_bytes if params.enforce_size_limits else None,
+        )
+        top, bottom, left, right = fmt.safe_zone
+        ctx.add_output(
+            fmt.key,
+            rendered.data,
+            ext=ext,
+            content_type=rendered.content_type,
+            format=rendered.format,
+            position=position * 2,
+            width=rendered.width,
+            height=rendered.height,
+            metadata={
+                "platform": fmt.platform,
+                "format": fmt.id,
+                "format_name": fmt.name,
+                "aspect": fmt.aspect,
+                "crop_mode": params.crop_mode,
+                "crop_box": list(rendered.crop_box) if rendered.crop_box else None,
+                "quality": rendered.quality,
+                "max_bytes": fmt.max_bytes,
+                "fits_size_limit": rendered.fits_size_limit,
+                "safe_zone": {"top": top, "bottom": bottom, "left": left, "right": right},
+            },
+        )
+        archive.append((f"{fmt.key}.{ext}", rendered.data))
+        if params.safe_zone_overlay:
+            preview = safe_zone_overlay(rendered, SafeZone(top=top, bottom=bottom, left=left, right=right))
+            ctx.add_output(
+                f"{fmt.key}.safe-zone",
+                preview.data,
+                ext="png",
+                content_type=preview.content_type,
+                format=preview.format,
+                kind="preview",
+                position=position * 2 + 1,
+                width=preview.width,
+                height=preview.height,
+                metadata={"platform": fmt.platform, "format": fmt.id, "preview_of": fmt.key},
+            )
+            archive.append((f"{fmt.key}.safe-zone.png", preview.data))
+        ctx.progress((position + 1) / steps, f"rendered {fmt.key} ({position + 1}/{len(formats)})")
+    if params.zip:
+        bundle = zip_outputs(archive)
+        ctx.add_output(
+            "all.zip",
+            bundle,
+            ext="zip",
+            content_type="application/zip",
+            format="zip",
+            kind="archive",
+            position=len(formats) * 2,
+            metadata={"files": [name for name, _ in archive]},
+        )
+
+
+def is_hex_colour(value: str) -> bool:
+    return len(value) == 7 and value[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in value[1:])

@@ -1,0 +1,84 @@
+"""`imagestudio up` as a newcomer runs it: one process, SQLite, local folder, in-process workers."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from support import ROOT, free_port, make_image, wait_for
+
+API = "/api/image-studio"
+
+
+def test_up_runs_a_social_job_end_to_end(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IMAGESTUDIO_")},
+        "IMAGESTUDIO_SECRET_KEY": "e2e-secret-key-0123456789abcdef0123",
+        "IMAGESTUDIO_DATA_DIR": str(tmp_path / "data"),
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    log = (tmp_path / "up.log").open("wb")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "imagestudio"), "up", "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def ready() -> bool:
+            assert proc.poll() is None, (tmp_path / "up.log").read_text()
+            try:
+                return httpx.get(f"{base}/api/image-studio/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, timeout=60, interval=0.2, what="imagestudio up to serve")
+        banner = (tmp_path / "up.log").read_text()
+        key = re.search(r"(isk_[A-Za-z0-9_-]+)", banner)
+        assert key, banner
+        assert "embedded mode" in banner and base in banner
+        assert (tmp_path / "data" / "dev-api-key").read_text().strip() == key.group(1)
+        headers = {"Authorization": f"Bearer {key.group(1)}"}
+
+        response = httpx.post(
+            f"{base}{API}/social/optimize",
+            headers=headers,
+            files={"image": ("photo.png", make_image(1200, 800), "image/png")},
+            data={"platforms": "instagram,youtube", "output_format": "png"},
+        )
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
+        job = wait_for(
+            lambda: (j := httpx.get(f"{base}{API}/jobs/{job_id}", headers=headers).json())["status"] != "queued"
+            and j["status"] != "running" and j,
+            timeout=60, interval=0.2, what="the job to finish",
+        )
+        assert job["status"] == "succeeded", job
+        sizes = {o["name"]: (o["width"], o["height"]) for o in job["outputs"] if o["kind"] == "image"}
+        assert sizes == {
+            "instagram.feed_square": (1080, 1080), "instagram.feed_portrait": (1080, 1350),
+            "instagram.feed_landscape": (1080, 566), "instagram.story": (1080, 1920), "instagram.reel": (1080, 1920),
+            "youtube.thumbnail": (1280, 720), "youtube.channel_art": (2560, 1440),
+        }
+        for output in job["outputs"]:
+            data = httpx.get(output["url"]).content  # local links are signed gateway URLs
+            if output["kind"] == "image":
+                assert Image.open(io.BytesIO(data)).size == sizes[output["name"]]
+            else:
+                assert len(zipfile.ZipFile(io.BytesIO(data)).namelist()) == len(sizes)
+        # The objects really are in the local folder, under the tenant's prefix.
+        assert len(list((tmp_path / "data" / "objects").rglob(f"*{job_id}/outputs/*"))) == len(sizes) + 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        log.close()

@@ -1,0 +1,159 @@
+"""Real-service fixtures: a fresh PostgreSQL database, a RabbitMQ vhost and an S3 bucket per session,
+and helpers that run the real ``imagestudio`` processes against them."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from support import ROOT, S3_PORT, ensure_services, free_port, wait_for
+
+VENV_BIN = Path(sys.executable).parent
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _rabbitmqctl(*args: str) -> None:
+    result = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        pytest.fail(f"rabbitmqctl {' '.join(args)} failed: {result.stderr or result.stdout}")
+
+
+@dataclass
+class Services:
+    database_url: str
+    broker_url: str
+    bucket: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    ensure_services()
+    suffix = uuid.uuid4().hex[:8]
+    db_name, vhost, bucket = f"imagestudio_it_{suffix}", f"imagestudio-it-{suffix}", f"imagestudio-it-{suffix}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    # A vhost of our own: queues named like production's, isolated from anything else on the broker.
+    _rabbitmqctl("add_vhost", vhost)
+    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    data_dir = tmp_path_factory.mktemp("distributed")
+    svc = Services(
+        database_url=f"postgresql://postgres@127.0.0.1:5432/{db_name}",
+        broker_url=f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
+        bucket=bucket,
+    )
+    svc.env = {
+        "IMAGESTUDIO_SECRET_KEY": "integration-secret-key-0123456789abcdef",
+        "IMAGESTUDIO_ENVIRONMENT": "test",
+        "IMAGESTUDIO_DATA_DIR": str(data_dir),
+        "IMAGESTUDIO_DATABASE_URL": svc.database_url,
+        "IMAGESTUDIO_BROKER_URL": svc.broker_url,
+        "IMAGESTUDIO_STORAGE_BACKEND": "s3",
+        "IMAGESTUDIO_S3_ENDPOINT": f"127.0.0.1:{S3_PORT}",
+        "IMAGESTUDIO_S3_ACCESS_KEY": "testing",
+        "IMAGESTUDIO_S3_SECRET_KEY": "testing",
+        "IMAGESTUDIO_S3_BUCKET": bucket,
+        "IMAGESTUDIO_S3_SECURE": "false",
+        "IMAGESTUDIO_JOB_MIN_BACKOFF_SECONDS": "0.2",
+    }
+    try:
+        yield svc
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60)
+
+
+class Process:
+    """A real ``imagestudio`` process with its output kept for failure messages."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._fh = log.open("wb")
+        full_env = {**os.environ, **env, "NO_COLOR": "1", "COLUMNS": "200"}
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "imagestudio"), *args], env=full_env, cwd=ROOT, stdout=self._fh, stderr=subprocess.STDOUT
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._fh.close()
+
+
+@dataclass
+class Stack:
+    base_url: str
+    key: str
+    services: Services
+    tmp: Path
+    processes: list[Process] = field(default_factory=list)
+
+    def worker(self, studio: str = "social", **extra_env: str) -> Process:
+        proc = Process(["worker", studio], {**self.services.env, **extra_env}, self.tmp / f"worker-{len(self.processes)}.log")
+        self.processes.append(proc)
+        return proc
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def create_key(env: dict[str, str], tenant: str) -> str:
+    result = subprocess.run(
+        [str(VENV_BIN / "imagestudio"), "keys", "create", "--tenant", tenant],
+        env={**os.environ, **env, "NO_COLOR": "1", "COLUMNS": "200"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    match = re.search(r"(isk_[A-Za-z0-9_-]+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    return match.group(1)
+
+
+@pytest.fixture
+def stack(services: Services, tmp_path: Path) -> Iterator[Stack]:
+    """The gateway (with its outbox relay) as a real process on RabbitMQ, PostgreSQL and S3."""
+    port = free_port()
+    gateway = Process(["up", "--port", str(port)], services.env, tmp_path / "gateway.log")
+    base_url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if gateway.proc.poll() is not None:
+            raise AssertionError("gateway exited:\n" + gateway.output())
+        try:
+            return httpx.get(f"{base_url}/api/image-studio/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, timeout=60, interval=0.2, what="the gateway to be ready")
+    s = Stack(base_url=base_url, key=create_key(services.env, f"it-{uuid.uuid4().hex[:6]}"), services=services, tmp=tmp_path)
+    s.processes.append(gateway)
+    try:
+        yield s
+    finally:
+        for proc in reversed(s.processes):
+            proc.stop()

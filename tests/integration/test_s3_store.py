@@ -1,0 +1,47 @@
+"""The S3 adapter through the minio client against the S3 server on loopback."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from imagestudio.errors import StorageError
+from imagestudio.storage.s3 import S3Store
+from support import S3_PORT, ensure_services
+
+pytestmark = pytest.mark.integration
+
+
+def store(bucket: str, **overrides: object) -> S3Store:
+    options: dict[str, object] = dict(
+        endpoint=f"127.0.0.1:{S3_PORT}", access_key="testing", secret_key="testing", bucket=bucket, secure=False
+    )
+    options.update(overrides)
+    return S3Store(**options)  # type: ignore[arg-type]
+
+
+def test_bucket_created_objects_round_trip_and_links_expire_explicitly() -> None:
+    ensure_services()
+    s3 = store(f"store-{uuid.uuid4().hex[:8]}")
+    s3.put("tenants/t/jobs/j/outputs/a.png", b"\x89PNG-bytes", content_type="image/png")  # creates the bucket
+    assert s3.exists("tenants/t/jobs/j/outputs/a.png")
+    assert s3.get("tenants/t/jobs/j/outputs/a.png") == b"\x89PNG-bytes"
+    link = s3.presigned_url("tenants/t/jobs/j/outputs/a.png", ttl_seconds=600)
+    response = httpx.get(link.url)
+    assert response.status_code == 200 and response.content == b"\x89PNG-bytes"
+    assert response.headers["content-type"] == "image/png"
+    assert "X-Amz-Expires=600" in link.url
+    s3.put("tenants/t/jobs/j/outputs/a.png", b"rewritten", content_type="image/png")  # idempotent overwrite
+    assert s3.get("tenants/t/jobs/j/outputs/a.png") == b"rewritten"
+    s3.delete("tenants/t/jobs/j/outputs/a.png")
+    assert not s3.exists("tenants/t/jobs/j/outputs/a.png")
+    with pytest.raises(StorageError):
+        s3.get("tenants/t/jobs/j/outputs/a.png")
+
+
+def test_unreachable_store_is_a_storage_error() -> None:
+    s3 = store("nowhere", endpoint="127.0.0.1:1")
+    with pytest.raises(StorageError):
+        s3.check()

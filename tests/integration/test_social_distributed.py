@@ -1,0 +1,127 @@
+"""The social studio end to end on real services: gateway → outbox → RabbitMQ → worker → S3."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pika
+import pytest
+from minio import Minio
+from PIL import Image
+
+from imagestudio.studios.social import PLATFORMS
+from integration.conftest import Stack
+from support import S3_PORT, make_image, wait_for
+
+pytestmark = pytest.mark.integration
+
+API = "/api/image-studio"
+ALL_FORMATS = {f.key: f for p in PLATFORMS.values() for f in p.formats}
+
+
+def submit(stack: Stack, image: bytes, **form: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{stack.base_url}{API}/social/optimize",
+        headers=stack.headers(),
+        files={"image": ("photo.jpg", image, "image/jpeg")},
+        data=form,
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    assert response.headers["location"].endswith(response.json()["id"])
+    return response.json()  # type: ignore[no-any-return]
+
+
+def get_job(stack: Stack, job_id: str) -> dict[str, Any]:
+    return httpx.get(f"{stack.base_url}{API}/jobs/{job_id}", headers=stack.headers(), timeout=10).json()  # type: ignore[no-any-return]
+
+
+def wait_finished(stack: Stack, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    return wait_for(  # type: ignore[no-any-return]
+        lambda: (job := get_job(stack, job_id))["status"] in ("succeeded", "failed", "canceled") and job,
+        timeout=timeout,
+        interval=0.2,
+        what=f"job {job_id} to finish",
+    )
+
+
+def s3_client() -> Minio:
+    return Minio(f"127.0.0.1:{S3_PORT}", access_key="testing", secret_key="testing", secure=False, region="us-east-1")
+
+
+def test_social_job_end_to_end_every_format_from_s3(stack: Stack) -> None:
+    worker = stack.worker()
+    job = submit(stack, make_image(1800, 1200, "JPEG", quality=90), platforms="all", safe_zone_overlay="true")
+    done = wait_finished(stack, job["id"])
+    assert done["status"] == "succeeded", (done, worker.output())
+    outputs = {o["name"]: o for o in done["outputs"]}
+    assert {n for n, o in outputs.items() if o["kind"] == "image"} == set(ALL_FORMATS)
+    for name, fmt in ALL_FORMATS.items():
+        link = outputs[name]
+        assert link["url"].startswith(f"http://127.0.0.1:{S3_PORT}/{stack.services.bucket}/tenants/")
+        assert "X-Amz-Signature=" in link["url"]
+        expires = datetime.fromisoformat(link["expires_at"])
+        assert 3000 < (expires - datetime.now(UTC)).total_seconds() <= 3600
+        data = httpx.get(link["url"], timeout=10).content  # a plain GET: the link is the credential
+        img = Image.open(io.BytesIO(data))
+        assert img.size == (fmt.width, fmt.height) and img.format == "JPEG", name
+        assert len(data) <= fmt.max_bytes
+        preview = Image.open(io.BytesIO(httpx.get(outputs[f"{name}.safe-zone"]["url"], timeout=10).content))
+        assert preview.size == (fmt.width, fmt.height) and preview.format == "PNG"
+    with zipfile.ZipFile(io.BytesIO(httpx.get(outputs["all.zip"]["url"], timeout=10).content)) as zf:
+        assert len(zf.namelist()) == 2 * len(ALL_FORMATS)
+    # The upload went to S3 under the tenant's prefix before the job was queued.
+    keys = [o.object_name for o in s3_client().list_objects(stack.services.bucket, prefix="tenants/", recursive=True)]
+    assert any(k.endswith(f"{job['id']}/inputs/image.jpg") for k in keys)
+
+
+def test_worker_killed_mid_job_loses_nothing(stack: Stack) -> None:
+    slow = stack.worker(IMAGESTUDIO_DEBUG_OUTPUT_DELAY_SECONDS="0.4")
+    job = submit(stack, make_image(1200, 900, "JPEG"), platforms="all")
+    wait_for(lambda: get_job(stack, job["id"])["progress"] >= 0.15, timeout=60, interval=0.1, what="the job to be part done")
+    slow.kill()  # SIGKILL: no chance to ack, nack or record anything
+    killed = get_job(stack, job["id"])
+    assert killed["status"] == "running" and killed["attempts"] == 1
+    written_before = len(killed["outputs"])
+    assert 0 < written_before < len(ALL_FORMATS)
+
+    stack.worker()  # RabbitMQ redelivers the unacked message to the new worker
+    done = wait_finished(stack, job["id"])
+    assert done["status"] == "succeeded", done
+    assert done["attempts"] == 2
+    names = [o["name"] for o in done["outputs"]]
+    assert len(names) == len(set(names)) == len(ALL_FORMATS) + 1  # every format once, plus all.zip
+    objects = list(s3_client().list_objects(stack.services.bucket, prefix=f"tenants/", recursive=True))
+    job_outputs = [o for o in objects if f"/jobs/{job['id']}/outputs/" in o.object_name]
+    assert len(job_outputs) == len(names)  # redelivery rewrote the same keys: no second set
+
+
+def test_studio_queues_are_durable_with_dead_letter_queues(stack: Stack) -> None:
+    stack.worker()
+    params = pika.URLParameters(stack.services.broker_url)
+
+    def declared() -> bool:
+        with pika.BlockingConnection(params) as conn:
+            channel = conn.channel()
+            try:
+                channel.queue_declare("social.XQ", passive=True)
+                channel.queue_declare("social", passive=True, durable=True)
+                return True
+            except pika.exceptions.ChannelClosedByBroker:
+                return False
+
+    wait_for(declared, timeout=30, interval=0.5, what="the social queue and its dead-letter queue")
+
+
+def test_other_tenant_cannot_read_job(stack: Stack) -> None:
+    from integration.conftest import create_key
+
+    job = submit(stack, make_image(300, 200, "JPEG"), formats="youtube.thumbnail")
+    other = create_key(stack.services.env, "intruder")
+    response = httpx.get(f"{stack.base_url}{API}/jobs/{job['id']}", headers={"Authorization": f"Bearer {other}"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")

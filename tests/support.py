@@ -1,0 +1,166 @@
+"""Helpers shared by every test: isolated settings, the embedded stack, waiting on state.
+
+Services a test needs are started when down (scripts/services.sh) and the test FAILS, never
+skips, when one cannot be had.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+S3_PORT = int(os.environ.get("IMAGESTUDIO_TEST_S3_PORT", "9310"))
+
+# Settings every test starts from; a test changes them with monkeypatch.setenv + reload_settings().
+BASE_ENV = {
+    "IMAGESTUDIO_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+    "IMAGESTUDIO_ENVIRONMENT": "test",
+    "IMAGESTUDIO_JOB_MIN_BACKOFF_SECONDS": "0.05",
+}
+for _k, _v in BASE_ENV.items():
+    os.environ.setdefault(_k, _v)
+
+
+def reload_settings() -> None:
+    """Drop every process-wide object built from settings."""
+    from imagestudio.config import get_settings
+    from imagestudio.db import reset_engine
+    from imagestudio.storage import reset_store
+
+    get_settings.cache_clear()
+    reset_engine()
+    reset_store()
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_services() -> None:
+    """Start RabbitMQ, PostgreSQL and the S3 server when down; fail the test when impossible."""
+    if port_open(5672) and port_open(5432) and port_open(S3_PORT):
+        return
+    result = subprocess.run(["bash", str(ROOT / "scripts/services.sh")], capture_output=True, text=True)
+    missing = [name for name, port in (("RabbitMQ", 5672), ("PostgreSQL", 5432), ("S3", S3_PORT)) if not port_open(port)]
+    if missing:
+        pytest.fail(f"required services are down and could not be started: {missing}\n{result.stderr}")
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """Poll state until it holds (tests wait on state, never on fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def make_image(width: int = 800, height: int = 600, fmt: str = "PNG", **save: Any) -> bytes:
+    """A test image with structure (gradient plus a bright square), encoded as ``fmt``."""
+    img = Image.new("RGB", (width, height))
+    px = img.load()
+    assert px is not None
+    for x in range(0, width, 4):
+        for y in range(0, height, 4):
+            colour = (x * 255 // width, y * 255 // height, 128)
+            for dx in range(4):
+                for dy in range(4):
+                    if x + dx < width and y + dy < height:
+                        px[x + dx, y + dy] = colour
+    img.paste((255, 40, 40), (width // 10, height // 3, width // 10 + width // 8, height // 3 + width // 8))
+    buf = io.BytesIO()
+    img.save(buf, fmt, **save)
+    return buf.getvalue()
+
+
+# --- embedded stack (SQLite, local folder, in-process broker) ---------------------------------
+
+_STUB_BROKER: dramatiq.Broker | None = None
+
+
+def stub_broker() -> dramatiq.Broker:
+    """One StubBroker for the whole session: Dramatiq binds actors to a broker once, at import."""
+    global _STUB_BROKER
+    if _STUB_BROKER is None:
+        from imagestudio.broker import build_broker, use_broker
+        from imagestudio.config import get_settings
+
+        os.environ["IMAGESTUDIO_BROKER_URL"] = "memory://"
+        get_settings.cache_clear()
+        _STUB_BROKER = build_broker(get_settings())
+        use_broker(_STUB_BROKER)
+        import social_worker.main  # noqa: F401  (declares social.run_job on the stub broker)
+    return _STUB_BROKER
+
+
+class Embedded:
+    """An embedded stack for one test: TestClient, broker, a tenant's key and helpers."""
+
+    def __init__(self, client: TestClient, broker: dramatiq.Broker, data_dir: Path) -> None:
+        self.client = client
+        self.broker = broker
+        self.data_dir = data_dir
+        self.worker: dramatiq.Worker | None = None
+
+    def new_key(self, name: str = "tenant") -> str:
+        from imagestudio.db import session_scope
+        from imagestudio.tenants.service import tenant_service
+
+        with session_scope() as session:
+            tenant = tenant_service.create_tenant(session, name=name)
+            return tenant_service.create_key(session, tenant_id=tenant.id).key
+
+    def start_worker(self, threads: int = 2) -> dramatiq.Worker:
+        self.worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=50)
+        self.worker.start()
+        return self.worker
+
+    def drain(self, queue: str = "social") -> None:
+        """Wait until the outbox is published and the queue is processed."""
+        from sqlalchemy import func, select
+
+        from imagestudio.db import session_scope
+        from imagestudio.outbox import OutboxMessage
+
+        def published() -> bool:
+            with session_scope() as session:
+                return not session.scalar(
+                    select(func.count()).select_from(OutboxMessage).where(OutboxMessage.published_at.is_(None))
+                )
+
+        wait_for(published, what="the outbox to be published")
+        self.broker.join(queue, timeout=60_000)
+        if self.worker is not None:
+            self.worker.join()
+
+    def wait_job(self, key: str, job_id: str, *, statuses: tuple[str, ...] = ("succeeded", "failed", "canceled"), timeout: float = 60) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            body = self.client.get(f"/api/image-studio/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"}).json()
+            return body if body["status"] in statuses else None
+
+        return wait_for(done, timeout=timeout, what=f"job {job_id} to reach {statuses}")  # type: ignore[no-any-return]
+
+

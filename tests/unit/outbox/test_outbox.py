@@ -1,0 +1,60 @@
+"""The outbox: the job and its message commit together; the relay survives a broker outage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from sqlalchemy import select
+
+from imagestudio.db import session_scope
+from imagestudio.jobs.models import Job
+from imagestudio.outbox import OutboxMessage, outbox_service
+from support import Embedded
+
+
+class FlakyBroker:
+    """Refuses the first ``failures`` publishes, then records them."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.sent: list[dramatiq.Message[Any]] = []
+
+    def enqueue(self, message: dramatiq.Message[Any], **_: object) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("broker down")
+        self.sent.append(message)
+
+
+def stage(job_id: str) -> None:
+    with session_scope() as session:
+        outbox_service.add(session, queue_name="social", actor_name="social.run_job", kwargs={"job_id": job_id})
+
+
+def test_rollback_drops_the_message_with_the_job(embedded: Embedded) -> None:
+    with session_scope() as session:
+        session.add(Job(id="j-rolled-back", tenant_id="t", studio="social"))
+        outbox_service.add(session, queue_name="social", actor_name="social.run_job", kwargs={"job_id": "j-rolled-back"})
+        session.rollback()
+    with session_scope() as session:
+        assert session.scalars(select(OutboxMessage)).all() == []
+
+
+def test_relay_keeps_rows_while_broker_is_down_then_publishes_once(embedded: Embedded) -> None:
+    # The embedded fixture's own relay is running; stop it so this test drives publishing.
+    embedded.client.app.state.relay.stop()  # type: ignore[attr-defined]
+    stage("job-1")
+    stage("job-2")
+    broker = FlakyBroker(failures=1)
+    assert outbox_service.publish_pending(broker) == 0  # type: ignore[arg-type]
+    with session_scope() as session:
+        rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        assert [r.published_at for r in rows] == [None, None]
+        assert rows[0].last_error and "broker down" in rows[0].last_error
+    assert outbox_service.publish_pending(broker) == 2  # type: ignore[arg-type]
+    assert outbox_service.publish_pending(broker) == 0  # type: ignore[arg-type]
+    assert [m.kwargs["job_id"] for m in broker.sent] == ["job-1", "job-2"]
+    with session_scope() as session:
+        ids = [r.message_id for r in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert [m.message_id for m in broker.sent] == ids  # a republished row keeps its message id
