@@ -18,9 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from PIL import Image
-
 from _services import BIN, ROOT, distributed_env, free_port, process
+from PIL import Image
 
 REQUESTS = 400
 CONCURRENCY = 8
@@ -51,19 +50,40 @@ def main() -> dict[str, Any]:
     hello_port, gateway_port = free_port(), free_port()
     with distributed_env() as env:
         uvicorn = [str(BIN / "uvicorn"), "--log-level", "warning", "--no-access-log"]
-        with process([*uvicorn, "--app-dir", str(ROOT / "bench"), "hello_app:app", "--port", str(hello_port)], env, f"http://127.0.0.1:{hello_port}/hello"):
+        with process(
+            [*uvicorn, "--app-dir", str(ROOT / "bench"), "hello_app:app", "--port", str(hello_port)],
+            env,
+            f"http://127.0.0.1:{hello_port}/hello",
+        ):
             client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=CONCURRENCY))
             drive(lambda: client.get(f"http://127.0.0.1:{hello_port}/hello").status_code == 200)  # warm-up
-            hello_rps, hello_fail = drive(lambda: client.get(f"http://127.0.0.1:{hello_port}/hello").status_code == 200)
-        with process([str(BIN / "imagestudio"), "up", "--port", str(gateway_port)], env, f"http://127.0.0.1:{gateway_port}/healthz"):
-            out = subprocess.run([str(BIN / "imagestudio"), "keys", "create", "--tenant", "bench"], env={**env, "NO_COLOR": "1"}, capture_output=True, text=True, cwd=ROOT).stdout
+            hello_rps, hello_fail = drive(
+                lambda: client.get(f"http://127.0.0.1:{hello_port}/hello").status_code == 200
+            )
+        with process(
+            [str(BIN / "imagestudio"), "up", "--port", str(gateway_port)],
+            env,
+            f"http://127.0.0.1:{gateway_port}/healthz",
+        ):
+            out = subprocess.run(
+                [str(BIN / "imagestudio"), "keys", "create", "--tenant", "bench"],
+                env={**env, "NO_COLOR": "1"},
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            ).stdout
             key = re.search(r"(isk_[A-Za-z0-9_-]+)", out)
             assert key, out
             headers = {"Authorization": f"Bearer {key.group(1)}"}
             url = f"http://127.0.0.1:{gateway_port}/api/image-studio/social/optimize"
 
             def submit() -> bool:
-                r = client.post(url, headers=headers, files={"image": ("p.jpg", image, "image/jpeg")}, data={"formats": "instagram.story"})
+                r = client.post(
+                    url,
+                    headers=headers,
+                    files={"image": ("p.jpg", image, "image/jpeg")},
+                    data={"formats": "instagram.story"},
+                )
                 return r.status_code == 202
 
             for _ in range(20):

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-from support import Embedded, stub_broker, reload_settings
+from support import Embedded, reload_settings, stub_broker
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import os
 import socket
 import subprocess
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +61,18 @@ def ensure_services() -> None:
     if port_open(5672) and port_open(5432) and port_open(S3_PORT):
         return
     result = subprocess.run(["bash", str(ROOT / "scripts/services.sh")], capture_output=True, text=True)
-    missing = [name for name, port in (("RabbitMQ", 5672), ("PostgreSQL", 5432), ("S3", S3_PORT)) if not port_open(port)]
+    missing = [
+        name
+        for name, port in (("RabbitMQ", 5672), ("PostgreSQL", 5432), ("S3", S3_PORT))
+        if not port_open(port)
+    ]
     if missing:
         pytest.fail(f"required services are down and could not be started: {missing}\n{result.stderr}")
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"
+) -> Any:
     """Poll state until it holds (tests wait on state, never on fixed sleeps)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -148,7 +153,9 @@ class Embedded:
         def published() -> bool:
             with session_scope() as session:
                 return not session.scalar(
-                    select(func.count()).select_from(OutboxMessage).where(OutboxMessage.published_at.is_(None))
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.published_at.is_(None))
                 )
 
         wait_for(published, what="the outbox to be published")
@@ -156,11 +163,18 @@ class Embedded:
         if self.worker is not None:
             self.worker.join()
 
-    def wait_job(self, key: str, job_id: str, *, statuses: tuple[str, ...] = ("succeeded", "failed", "canceled"), timeout: float = 60) -> dict[str, Any]:
+    def wait_job(
+        self,
+        key: str,
+        job_id: str,
+        *,
+        statuses: tuple[str, ...] = ("succeeded", "failed", "canceled"),
+        timeout: float = 60,
+    ) -> dict[str, Any]:
         def done() -> dict[str, Any] | None:
-            body = self.client.get(f"/api/image-studio/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"}).json()
+            body = self.client.get(
+                f"/api/image-studio/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"}
+            ).json()
             return body if body["status"] in statuses else None
 
         return wait_for(done, timeout=timeout, what=f"job {job_id} to reach {statuses}")  # type: ignore[no-any-return]
-
-

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import typer
@@ -24,7 +25,7 @@ console = Console()
 STUDIOS = ("create", "edit", "upscale", "social")
 
 
-def _worker_module(studio: str) -> object:
+def _worker_module(studio: str) -> ModuleType:
     """Import a worker's entry point by name (the shared package never imports a worker)."""
     return importlib.import_module(f"{studio}_worker.main")
 
@@ -104,7 +105,11 @@ def up(
     console.print(Panel("\n".join(lines), expand=False))
     try:
         uvicorn.run(
-            "gateway.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="warning"
+            "gateway.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
         )
     finally:
         if worker is not None:
@@ -114,7 +119,9 @@ def up(
 @app.command()
 def worker(
     studio: Annotated[str, typer.Argument(help="create, edit, upscale or social")],
-    threads: Annotated[int | None, typer.Option(help="Worker threads (default IMAGESTUDIO_WORKER_THREADS)")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Worker threads (default IMAGESTUDIO_WORKER_THREADS)")
+    ] = None,
 ) -> None:
     """Run one studio's Dramatiq worker on its own queue until SIGTERM/SIGINT."""
     import dramatiq
@@ -126,8 +133,10 @@ def worker(
     module = _worker_module(studio)
     from imagestudio.broker import get_broker
 
-    queues = set(getattr(module, "QUEUES"))
-    dramatiq_worker = dramatiq.Worker(get_broker(), queues=queues, worker_threads=threads or settings.worker_threads)
+    queues = set(module.QUEUES)
+    dramatiq_worker = dramatiq.Worker(
+        get_broker(), queues=queues, worker_threads=threads or settings.worker_threads
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

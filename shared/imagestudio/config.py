@@ -100,9 +100,13 @@ class Settings(BaseSettings):
             if len(self.secret_key.get_secret_value()) < 32:
                 raise ValueError("IMAGESTUDIO_SECRET_KEY must be at least 32 characters in production")
         if self.job_time_limit_seconds >= RABBITMQ_CONSUMER_TIMEOUT_SECONDS:
-            raise ValueError("IMAGESTUDIO_JOB_TIME_LIMIT_SECONDS must stay below RabbitMQ's 30-minute consumer timeout")
+            raise ValueError(
+                "IMAGESTUDIO_JOB_TIME_LIMIT_SECONDS must stay below RabbitMQ's 30-minute consumer timeout"
+            )
         if self.job_max_backoff_seconds >= RABBITMQ_CONSUMER_TIMEOUT_SECONDS:
-            raise ValueError("IMAGESTUDIO_JOB_MAX_BACKOFF_SECONDS must stay below RabbitMQ's 30-minute consumer timeout")
+            raise ValueError(
+                "IMAGESTUDIO_JOB_MAX_BACKOFF_SECONDS must stay below RabbitMQ's 30-minute consumer timeout"
+            )
         return self
 
     @property
@@ -129,4 +133,4 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     """The process's settings, read once; tests clear the cache after changing the environment."""
-    return Settings()  # type: ignore[call-arg]
+    return Settings()  # type: ignore[call-arg,unused-ignore]

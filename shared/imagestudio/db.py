@@ -102,9 +102,7 @@ def build_engine(settings: Settings) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(
-        url, pool_size=settings.database_pool_size, max_overflow=10, pool_pre_ping=True
-    )
+    return create_engine(url, pool_size=settings.database_pool_size, max_overflow=10, pool_pre_ping=True)
 
 
 _engine: Engine | None = None

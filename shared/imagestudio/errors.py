@@ -214,9 +214,7 @@ class ProviderRateLimited(ProviderError):
     status, title, slug = 503, "Provider rate limited", "provider-rate-limited"
     retryable = True
 
-    def __init__(
-        self, detail: str | None = None, *, retry_after: float | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, detail: str | None = None, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(detail, **kwargs)
         self.retry_after = retry_after
 
@@ -227,9 +225,7 @@ class ProviderUnavailable(ProviderError):
     status, title, slug = 503, "Provider unavailable", "provider-unavailable"
     retryable = True
 
-    def __init__(
-        self, detail: str | None = None, *, retry_after: float | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, detail: str | None = None, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(detail, **kwargs)
         self.retry_after = retry_after
 

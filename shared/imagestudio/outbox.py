@@ -62,9 +62,12 @@ class OutboxService:
         return row
 
     def pending_count(self, session: Session) -> int:
-        return session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.published_at.is_(None))
-        ) or 0
+        return (
+            session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.published_at.is_(None))
+            )
+            or 0
+        )
 
     def publish_pending(self, broker: dramatiq.Broker, *, limit: int = BATCH_SIZE) -> int:
         """Publish up to ``limit`` pending rows; returns how many were published."""

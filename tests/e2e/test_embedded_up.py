@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 from PIL import Image
-
-from support import ROOT, free_port, make_image, wait_for
+from support import free_port, make_image, wait_for
 
 API = "/api/image-studio"
 
@@ -31,10 +30,14 @@ def test_up_runs_a_social_job_end_to_end(tmp_path: Path) -> None:
     log = (tmp_path / "up.log").open("wb")
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "imagestudio"), "up", "--port", str(port)],
-        env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
+
         def ready() -> bool:
             assert proc.poll() is None, (tmp_path / "up.log").read_text()
             try:
@@ -59,16 +62,25 @@ def test_up_runs_a_social_job_end_to_end(tmp_path: Path) -> None:
         assert response.status_code == 202, response.text
         job_id = response.json()["id"]
         job = wait_for(
-            lambda: (j := httpx.get(f"{base}{API}/jobs/{job_id}", headers=headers).json())["status"] != "queued"
-            and j["status"] != "running" and j,
-            timeout=60, interval=0.2, what="the job to finish",
+            lambda: (
+                (j := httpx.get(f"{base}{API}/jobs/{job_id}", headers=headers).json())["status"] != "queued"
+                and j["status"] != "running"
+                and j
+            ),
+            timeout=60,
+            interval=0.2,
+            what="the job to finish",
         )
         assert job["status"] == "succeeded", job
         sizes = {o["name"]: (o["width"], o["height"]) for o in job["outputs"] if o["kind"] == "image"}
         assert sizes == {
-            "instagram.feed_square": (1080, 1080), "instagram.feed_portrait": (1080, 1350),
-            "instagram.feed_landscape": (1080, 566), "instagram.story": (1080, 1920), "instagram.reel": (1080, 1920),
-            "youtube.thumbnail": (1280, 720), "youtube.channel_art": (2560, 1440),
+            "instagram.feed_square": (1080, 1080),
+            "instagram.feed_portrait": (1080, 1350),
+            "instagram.feed_landscape": (1080, 566),
+            "instagram.story": (1080, 1920),
+            "instagram.reel": (1080, 1920),
+            "youtube.thumbnail": (1280, 720),
+            "youtube.channel_art": (2560, 1440),
         }
         for output in job["outputs"]:
             data = httpx.get(output["url"]).content  # local links are signed gateway URLs

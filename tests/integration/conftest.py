@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-
 from support import ROOT, S3_PORT, ensure_services, free_port, wait_for
 
 VENV_BIN = Path(sys.executable).parent
@@ -41,7 +40,11 @@ class Services:
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     ensure_services()
     suffix = uuid.uuid4().hex[:8]
-    db_name, vhost, bucket = f"imagestudio_it_{suffix}", f"imagestudio-it-{suffix}", f"imagestudio-it-{suffix}"
+    db_name, vhost, bucket = (
+        f"imagestudio_it_{suffix}",
+        f"imagestudio-it-{suffix}",
+        f"imagestudio-it-{suffix}",
+    )
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
     # A vhost of our own: queues named like production's, isolated from anything else on the broker.
@@ -83,7 +86,11 @@ class Process:
         self._fh = log.open("wb")
         full_env = {**os.environ, **env, "NO_COLOR": "1", "COLUMNS": "200"}
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "imagestudio"), *args], env=full_env, cwd=ROOT, stdout=self._fh, stderr=subprocess.STDOUT
+            [str(VENV_BIN / "imagestudio"), *args],
+            env=full_env,
+            cwd=ROOT,
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
         )
 
     def output(self) -> str:
@@ -112,7 +119,11 @@ class Stack:
     processes: list[Process] = field(default_factory=list)
 
     def worker(self, studio: str = "social", **extra_env: str) -> Process:
-        proc = Process(["worker", studio], {**self.services.env, **extra_env}, self.tmp / f"worker-{len(self.processes)}.log")
+        proc = Process(
+            ["worker", studio],
+            {**self.services.env, **extra_env},
+            self.tmp / f"worker-{len(self.processes)}.log",
+        )
         self.processes.append(proc)
         return proc
 
@@ -150,7 +161,12 @@ def stack(services: Services, tmp_path: Path) -> Iterator[Stack]:
             return False
 
     wait_for(up, timeout=60, interval=0.2, what="the gateway to be ready")
-    s = Stack(base_url=base_url, key=create_key(services.env, f"it-{uuid.uuid4().hex[:6]}"), services=services, tmp=tmp_path)
+    s = Stack(
+        base_url=base_url,
+        key=create_key(services.env, f"it-{uuid.uuid4().hex[:6]}"),
+        services=services,
+        tmp=tmp_path,
+    )
     s.processes.append(gateway)
     try:
         yield s

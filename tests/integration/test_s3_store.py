@@ -6,17 +6,21 @@ import uuid
 
 import httpx
 import pytest
+from support import S3_PORT, ensure_services
 
 from imagestudio.errors import StorageError
 from imagestudio.storage.s3 import S3Store
-from support import S3_PORT, ensure_services
 
 pytestmark = pytest.mark.integration
 
 
 def store(bucket: str, **overrides: object) -> S3Store:
     options: dict[str, object] = dict(
-        endpoint=f"127.0.0.1:{S3_PORT}", access_key="testing", secret_key="testing", bucket=bucket, secure=False
+        endpoint=f"127.0.0.1:{S3_PORT}",
+        access_key="testing",
+        secret_key="testing",
+        bucket=bucket,
+        secure=False,
     )
     options.update(overrides)
     return S3Store(**options)  # type: ignore[arg-type]

@@ -12,10 +12,10 @@ import pika
 import pytest
 from minio import Minio
 from PIL import Image
+from support import S3_PORT, make_image, wait_for
 
 from imagestudio.studios.social import PLATFORMS
 from integration.conftest import Stack
-from support import S3_PORT, make_image, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,9 @@ def wait_finished(stack: Stack, job_id: str, timeout: float = 120) -> dict[str, 
 
 
 def s3_client() -> Minio:
-    return Minio(f"127.0.0.1:{S3_PORT}", access_key="testing", secret_key="testing", secure=False, region="us-east-1")
+    return Minio(
+        f"127.0.0.1:{S3_PORT}", access_key="testing", secret_key="testing", secure=False, region="us-east-1"
+    )
 
 
 def test_social_job_end_to_end_every_format_from_s3(stack: Stack) -> None:
@@ -75,14 +77,22 @@ def test_social_job_end_to_end_every_format_from_s3(stack: Stack) -> None:
     with zipfile.ZipFile(io.BytesIO(httpx.get(outputs["all.zip"]["url"], timeout=10).content)) as zf:
         assert len(zf.namelist()) == 2 * len(ALL_FORMATS)
     # The upload went to S3 under the tenant's prefix before the job was queued.
-    keys = [o.object_name for o in s3_client().list_objects(stack.services.bucket, prefix="tenants/", recursive=True)]
+    keys = [
+        o.object_name
+        for o in s3_client().list_objects(stack.services.bucket, prefix="tenants/", recursive=True)
+    ]
     assert any(k.endswith(f"{job['id']}/inputs/image.jpg") for k in keys)
 
 
 def test_worker_killed_mid_job_loses_nothing(stack: Stack) -> None:
     slow = stack.worker(IMAGESTUDIO_DEBUG_OUTPUT_DELAY_SECONDS="0.4")
     job = submit(stack, make_image(1200, 900, "JPEG"), platforms="all")
-    wait_for(lambda: get_job(stack, job["id"])["progress"] >= 0.15, timeout=60, interval=0.1, what="the job to be part done")
+    wait_for(
+        lambda: get_job(stack, job["id"])["progress"] >= 0.15,
+        timeout=60,
+        interval=0.1,
+        what="the job to be part done",
+    )
     slow.kill()  # SIGKILL: no chance to ack, nack or record anything
     killed = get_job(stack, job["id"])
     assert killed["status"] == "running" and killed["attempts"] == 1
@@ -95,7 +105,7 @@ def test_worker_killed_mid_job_loses_nothing(stack: Stack) -> None:
     assert done["attempts"] == 2
     names = [o["name"] for o in done["outputs"]]
     assert len(names) == len(set(names)) == len(ALL_FORMATS) + 1  # every format once, plus all.zip
-    objects = list(s3_client().list_objects(stack.services.bucket, prefix=f"tenants/", recursive=True))
+    objects = list(s3_client().list_objects(stack.services.bucket, prefix="tenants/", recursive=True))
     job_outputs = [o for o in objects if f"/jobs/{job['id']}/outputs/" in o.object_name]
     assert len(job_outputs) == len(names)  # redelivery rewrote the same keys: no second set
 
@@ -122,6 +132,8 @@ def test_other_tenant_cannot_read_job(stack: Stack) -> None:
 
     job = submit(stack, make_image(300, 200, "JPEG"), formats="youtube.thumbnail")
     other = create_key(stack.services.env, "intruder")
-    response = httpx.get(f"{stack.base_url}{API}/jobs/{job['id']}", headers={"Authorization": f"Bearer {other}"})
+    response = httpx.get(
+        f"{stack.base_url}{API}/jobs/{job['id']}", headers={"Authorization": f"Bearer {other}"}
+    )
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")

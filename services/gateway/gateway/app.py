@@ -34,7 +34,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _refusal_reason(status: int) -> str | None:
-    return {401: "auth", 402: "credits", 403: "forbidden", 413: "too_large", 422: "validation", 429: "rate_limit"}.get(status)
+    return {
+        401: "auth",
+        402: "credits",
+        403: "forbidden",
+        413: "too_large",
+        422: "validation",
+        429: "rate_limit",
+    }.get(status)
 
 
 def create_app() -> FastAPI:
@@ -55,7 +62,9 @@ def create_app() -> FastAPI:
         HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
         HTTP_LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
         if request.method == "POST" and response.status_code == 202:
-            JOBS_ACCEPTED.labels(path.rsplit("/", 2)[-2] if path.endswith("/optimize") else path.rsplit("/", 1)[-1]).inc()
+            JOBS_ACCEPTED.labels(
+                path.rsplit("/", 2)[-2] if path.endswith("/optimize") else path.rsplit("/", 1)[-1]
+            ).inc()
         elif (reason := _refusal_reason(response.status_code)) and request.method == "POST":
             REQUESTS_REFUSED.labels(reason).inc()
         return response

@@ -27,8 +27,16 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def problem(status: int, title: str, detail: str, *, slug: str, instance: str, **extra: Any) -> ProblemResponse:
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, "instance": instance}
+def problem(
+    status: int, title: str, detail: str, *, slug: str, instance: str, **extra: Any
+) -> ProblemResponse:
+    body = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
     body.update(extra)
     return ProblemResponse(body, status_code=status)
 
@@ -73,11 +81,17 @@ def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
         log.exception("request.crashed", path=request.url.path, error=repr(exc))
-        return problem(500, "Internal error", "An unexpected error occurred.", slug="internal", instance=request.url.path)
+        return problem(
+            500, "Internal error", "An unexpected error occurred.", slug="internal", instance=request.url.path
+        )
 
 
 #: OpenAPI declarations of the problems routes can answer with.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": desc, "content": {PROBLEM_JSON: {}}}
-    for code, desc in {401: "Missing or invalid API key", 404: "Not found (or another tenant's)", 422: "Validation failed"}.items()
+    for code, desc in {
+        401: "Missing or invalid API key",
+        404: "Not found (or another tenant's)",
+        422: "Validation failed",
+    }.items()
 }

@@ -9,7 +9,15 @@ from imagestudio.errors import ImageTooLarge, InvalidImage
 from imagestudio.imaging import CONTENT_TYPES, inspect_image
 from imagestudio.jobs.service import Upload
 
-_EXT = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "tiff": "tif", "bmp": "bmp", "heif": "heic"}
+_EXT = {
+    "jpeg": "jpg",
+    "png": "png",
+    "webp": "webp",
+    "gif": "gif",
+    "tiff": "tif",
+    "bmp": "bmp",
+    "heif": "heic",
+}
 
 
 def read_image_upload(upload: UploadFile, *, field: str) -> Upload:
@@ -20,7 +28,9 @@ def read_image_upload(upload: UploadFile, *, field: str) -> Upload:
         raise ImageTooLarge(field, f"the upload is over the {settings.max_upload_bytes} byte limit")
     if not data:
         raise InvalidImage(field, "the upload is empty")
-    info = inspect_image(data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes, field=field)
+    info = inspect_image(
+        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes, field=field
+    )
     return Upload(
         field=field,
         data=data,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 
 from imagestudio.db import session_scope
 from imagestudio.errors import PROBLEM_BASE
@@ -17,21 +18,26 @@ from imagestudio.telemetry.logging import get_logger
 log = get_logger(__name__)
 
 
-class FailJobWhenMessageDies(dramatiq.Middleware):  # type: ignore[misc]
+class FailJobWhenMessageDies(dramatiq.Middleware):
     """After the Retries middleware has failed a message for good, fail its job."""
 
     def after_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], *, result: Any = None, exception: BaseException | None = None
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
     ) -> None:
         if exception is None or not message.failed or not message.actor_name.endswith(".run_job"):
             return
         self._fail(message, f"{type(exception).__name__}: {exception}")
 
-    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if message.actor_name.endswith(".run_job"):
             self._fail(message, "the message expired before a worker could run it")
 
-    def _fail(self, message: dramatiq.Message[Any], detail: str) -> None:
+    def _fail(self, message: MessageProxy, detail: str) -> None:
         from imagestudio.jobs.service import job_service
 
         job_id = message.kwargs.get("job_id")

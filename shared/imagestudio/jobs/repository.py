@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, or_, and_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from imagestudio.db import is_postgres, utcnow
@@ -32,16 +32,14 @@ class JobRepository:
         status: str | None = None,
         before: tuple[datetime, str] | None = None,
     ) -> Sequence[Job]:
-        stmt: Select[tuple[Job]] = select(Job).where(Job.tenant_id == tenant_id)
+        stmt: Select[Job] = select(Job).where(Job.tenant_id == tenant_id)
         if studio:
             stmt = stmt.where(Job.studio == studio)
         if status:
             stmt = stmt.where(Job.status == status)
         if before:
             created, job_id = before
-            stmt = stmt.where(
-                or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id))
-            )
+            stmt = stmt.where(or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id)))
         stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
         return session.scalars(stmt).all()
 

@@ -19,13 +19,13 @@ from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
 from imagestudio.errors import (
+    PROBLEM_BASE,
     ImageStudioError,
     PermanentJobError,
     ProviderBadRequest,
     ProviderContentFiltered,
     ValidationFailed,
 )
-from imagestudio.errors import PROBLEM_BASE
 from imagestudio.jobs.service import job_service
 from imagestudio.storage import get_store, output_key
 from imagestudio.telemetry.logging import get_logger
@@ -168,7 +168,9 @@ def run_job(job_id: str, handler: Handler) -> None:
         permanent = isinstance(exc, PERMANENT_ERRORS)
         if permanent or ctx.attempt >= max_attempts:
             with session_scope() as session:
-                job_service.fail(session, job_id=job_id, problem=_problem(exc, job_id=job_id, attempts=ctx.attempt))
+                job_service.fail(
+                    session, job_id=job_id, problem=_problem(exc, job_id=job_id, attempts=ctx.attempt)
+                )
             log.error("job.failed", job_id=job_id, error=repr(exc), attempt=ctx.attempt, permanent=permanent)
             return  # the job is accounted for: ack the message
         log.warning("job.retrying", job_id=job_id, error=repr(exc), attempt=ctx.attempt)

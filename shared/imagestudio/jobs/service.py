@@ -44,9 +44,7 @@ class Upload:
 
 
 def _links(job_id: str) -> JobLinks:
-    return JobLinks(
-        self=f"{API_PREFIX}/jobs/{job_id}", cancel=f"{API_PREFIX}/jobs/{job_id}/cancel"
-    )
+    return JobLinks(self=f"{API_PREFIX}/jobs/{job_id}", cancel=f"{API_PREFIX}/jobs/{job_id}/cancel")
 
 
 def _encode_cursor(job: Job) -> str:
@@ -226,7 +224,9 @@ class JobService:
             error=None,
         )
         if moved:
-            job_repository.add_event(session, job_id=job_id, type="job.succeeded", data={"status": "succeeded"})
+            job_repository.add_event(
+                session, job_id=job_id, type="job.succeeded", data={"status": "succeeded"}
+            )
         return moved
 
     def fail(self, session: Session, *, job_id: str, problem: dict[str, Any]) -> bool:

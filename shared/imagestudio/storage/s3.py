@@ -63,9 +63,7 @@ class S3Store:
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
         self.ensure_bucket()
         try:
-            self._client.put_object(
-                self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
-            )
+            self._client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
         except Exception as exc:
             raise StorageError(f"cannot write {key!r}: {exc}") from exc
 

@@ -44,7 +44,11 @@ class SocialFormat:
         w, h = self.width // g, self.height // g
         if w <= 32 and h <= 32:
             return f"{w}:{h}"
-        return f"{self.width / self.height:.2f}:1" if self.width >= self.height else f"1:{self.height / self.width:.2f}"
+        return (
+            f"{self.width / self.height:.2f}:1"
+            if self.width >= self.height
+            else f"1:{self.height / self.width:.2f}"
+        )
 
     def describe(self) -> dict[str, Any]:
         top, bottom, left, right = self.safe_zone
@@ -77,14 +81,24 @@ _STORY = (0.25, 0.15, 0.10, 0.10)
 _COVER = (0.20, 0.10, 0.15, 0.15)
 
 
-def _platform(pid: str, name: str, types: tuple[str, ...], limit: int, formats: list[tuple[str, str, int, int, tuple[float, float, float, float], str]], aliases: tuple[str, ...] = ()) -> Platform:
+def _platform(
+    pid: str,
+    name: str,
+    types: tuple[str, ...],
+    limit: int,
+    formats: list[tuple[str, str, int, int, tuple[float, float, float, float], str]],
+    aliases: tuple[str, ...] = (),
+) -> Platform:
     return Platform(
         id=pid,
         name=name,
         file_types=types,
         max_bytes=limit,
         aliases=aliases,
-        formats=tuple(SocialFormat(pid, fid, fname, w, h, zone, limit, notes) for fid, fname, w, h, zone, notes in formats),
+        formats=tuple(
+            SocialFormat(pid, fid, fname, w, h, zone, limit, notes)
+            for fid, fname, w, h, zone, notes in formats
+        ),
     )
 
 
@@ -92,42 +106,106 @@ def _platform(pid: str, name: str, types: tuple[str, ...], limit: int, formats: 
 PLATFORMS: dict[str, Platform] = {
     p.id: p
     for p in (
-        _platform("instagram", "Instagram", ("jpeg", "png"), 30 * MB, [
-            ("feed_square", "Feed post (square)", 1080, 1080, _FEED, ""),
-            ("feed_portrait", "Feed post (portrait)", 1080, 1350, _PORTRAIT, "Tallest feed format; most screen space"),
-            ("feed_landscape", "Feed post (landscape)", 1080, 566, _FEED, ""),
-            ("story", "Story", 1080, 1920, _STORY, "Top 14% and bottom 20% hold profile and reply bar"),
-            ("reel", "Reel cover", 1080, 1920, _STORY, "Grid shows the centre 1080x1440"),
-        ]),
-        _platform("facebook", "Facebook", ("jpeg", "png"), 30 * MB, [
-            ("feed", "Feed post", 1200, 630, _FEED, ""),
-            ("feed_square", "Feed post (square)", 1080, 1080, _FEED, ""),
-            ("story", "Story", 1080, 1920, _STORY, ""),
-            ("cover", "Cover photo", 820, 312, _COVER, "Mobile crops the sides to 640x360"),
-        ]),
-        _platform("twitter", "Twitter / X", ("jpeg", "png", "webp"), 5 * MB, [
-            ("post", "Post image", 1200, 675, _FEED, ""),
-            ("card", "Summary card", 1200, 600, _FEED, ""),
-            ("header", "Profile header", 1500, 500, _COVER, "Profile picture overlaps the bottom left"),
-        ], aliases=("x",)),
-        _platform("linkedin", "LinkedIn", ("jpeg", "png"), 8 * MB, [
-            ("feed", "Feed post", 1200, 628, _FEED, ""),
-            ("feed_square", "Feed post (square)", 1080, 1080, _FEED, ""),
-            ("article", "Article cover", 1200, 627, _FEED, ""),
-            ("company_cover", "Company page cover", 1128, 191, _COVER, ""),
-        ]),
-        _platform("youtube", "YouTube", ("jpeg", "png"), 2 * MB, [
-            ("thumbnail", "Video thumbnail", 1280, 720, _FEED, "Bottom right holds the duration badge"),
-            ("channel_art", "Channel art", 2560, 1440, (0.3486, 0.3486, 0.2539, 0.2539), "Safe on every device: the centre 1546x423"),
-        ]),
-        _platform("pinterest", "Pinterest", ("jpeg", "png"), 20 * MB, [
-            ("pin", "Standard pin", 1000, 1500, _PORTRAIT, ""),
-            ("square_pin", "Square pin", 1000, 1000, _FEED, ""),
-            ("story_pin", "Idea / story pin", 1080, 1920, _STORY, ""),
-        ]),
-        _platform("tiktok", "TikTok", ("jpeg", "png"), 10 * MB, [
-            ("cover", "Video cover", 1080, 1920, (0.15, 0.25, 0.10, 0.15), "Right edge holds the action buttons"),
-        ]),
+        _platform(
+            "instagram",
+            "Instagram",
+            ("jpeg", "png"),
+            30 * MB,
+            [
+                ("feed_square", "Feed post (square)", 1080, 1080, _FEED, ""),
+                (
+                    "feed_portrait",
+                    "Feed post (portrait)",
+                    1080,
+                    1350,
+                    _PORTRAIT,
+                    "Tallest feed format; most screen space",
+                ),
+                ("feed_landscape", "Feed post (landscape)", 1080, 566, _FEED, ""),
+                ("story", "Story", 1080, 1920, _STORY, "Top 14% and bottom 20% hold profile and reply bar"),
+                ("reel", "Reel cover", 1080, 1920, _STORY, "Grid shows the centre 1080x1440"),
+            ],
+        ),
+        _platform(
+            "facebook",
+            "Facebook",
+            ("jpeg", "png"),
+            30 * MB,
+            [
+                ("feed", "Feed post", 1200, 630, _FEED, ""),
+                ("feed_square", "Feed post (square)", 1080, 1080, _FEED, ""),
+                ("story", "Story", 1080, 1920, _STORY, ""),
+                ("cover", "Cover photo", 820, 312, _COVER, "Mobile crops the sides to 640x360"),
+            ],
+        ),
+        _platform(
+            "twitter",
+            "Twitter / X",
+            ("jpeg", "png", "webp"),
+            5 * MB,
+            [
+                ("post", "Post image", 1200, 675, _FEED, ""),
+                ("card", "Summary card", 1200, 600, _FEED, ""),
+                ("header", "Profile header", 1500, 500, _COVER, "Profile picture overlaps the bottom left"),
+            ],
+            aliases=("x",),
+        ),
+        _platform(
+            "linkedin",
+            "LinkedIn",
+            ("jpeg", "png"),
+            8 * MB,
+            [
+                ("feed", "Feed post", 1200, 628, _FEED, ""),
+                ("feed_square", "Feed post (square)", 1080, 1080, _FEED, ""),
+                ("article", "Article cover", 1200, 627, _FEED, ""),
+                ("company_cover", "Company page cover", 1128, 191, _COVER, ""),
+            ],
+        ),
+        _platform(
+            "youtube",
+            "YouTube",
+            ("jpeg", "png"),
+            2 * MB,
+            [
+                ("thumbnail", "Video thumbnail", 1280, 720, _FEED, "Bottom right holds the duration badge"),
+                (
+                    "channel_art",
+                    "Channel art",
+                    2560,
+                    1440,
+                    (0.3486, 0.3486, 0.2539, 0.2539),
+                    "Safe on every device: the centre 1546x423",
+                ),
+            ],
+        ),
+        _platform(
+            "pinterest",
+            "Pinterest",
+            ("jpeg", "png"),
+            20 * MB,
+            [
+                ("pin", "Standard pin", 1000, 1500, _PORTRAIT, ""),
+                ("square_pin", "Square pin", 1000, 1000, _FEED, ""),
+                ("story_pin", "Idea / story pin", 1080, 1920, _STORY, ""),
+            ],
+        ),
+        _platform(
+            "tiktok",
+            "TikTok",
+            ("jpeg", "png"),
+            10 * MB,
+            [
+                (
+                    "cover",
+                    "Video cover",
+                    1080,
+                    1920,
+                    (0.15, 0.25, 0.10, 0.15),
+                    "Right edge holds the action buttons",
+                ),
+            ],
+        ),
     )
 }
 

@@ -11,9 +11,7 @@ HTTP_LATENCY = Histogram(
     "imagestudio_http_request_duration_seconds", "HTTP request latency by route", ["method", "route"]
 )
 JOBS_ACCEPTED = Counter("imagestudio_jobs_accepted_total", "Jobs accepted by the gateway", ["studio"])
-REQUESTS_REFUSED = Counter(
-    "imagestudio_requests_refused_total", "Requests refused by reason", ["reason"]
-)
+REQUESTS_REFUSED = Counter("imagestudio_requests_refused_total", "Requests refused by reason", ["reason"])
 JOBS_FINISHED = Counter(
     "imagestudio_jobs_finished_total", "Jobs finished by studio and outcome", ["studio", "status"]
 )

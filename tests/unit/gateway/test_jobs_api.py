@@ -39,11 +39,18 @@ def test_list_pages_and_filters(embedded: Embedded) -> None:
     ids = [submit(embedded, key) for _ in range(5)]
     first = embedded.client.get(f"{API}/jobs?limit=2", headers=auth(key)).json()
     assert [j["id"] for j in first["items"]] == ids[::-1][:2]
-    second = embedded.client.get(f"{API}/jobs?limit=2&cursor={first['next_cursor']}", headers=auth(key)).json()
+    second = embedded.client.get(
+        f"{API}/jobs?limit=2&cursor={first['next_cursor']}", headers=auth(key)
+    ).json()
     assert [j["id"] for j in second["items"]] == ids[::-1][2:4]
-    third = embedded.client.get(f"{API}/jobs?limit=2&cursor={second['next_cursor']}", headers=auth(key)).json()
+    third = embedded.client.get(
+        f"{API}/jobs?limit=2&cursor={second['next_cursor']}", headers=auth(key)
+    ).json()
     assert [j["id"] for j in third["items"]] == ids[:1] and third["next_cursor"] is None
-    assert len(embedded.client.get(f"{API}/jobs?status=queued&studio=social", headers=auth(key)).json()["items"]) == 5
+    assert (
+        len(embedded.client.get(f"{API}/jobs?status=queued&studio=social", headers=auth(key)).json()["items"])
+        == 5
+    )
     assert embedded.client.get(f"{API}/jobs?status=succeeded", headers=auth(key)).json()["items"] == []
     bad = embedded.client.get(f"{API}/jobs?status=done", headers=auth(key))
     assert bad.status_code == 422 and bad.json()["field"] == "status"

@@ -8,8 +8,8 @@ import zipfile
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
-
 from support import Embedded, make_image
+
 from imagestudio.db import session_scope
 from imagestudio.jobs.models import Job
 from imagestudio.outbox import OutboxMessage
@@ -59,7 +59,9 @@ def test_job_accepted_with_202_location_and_body(embedded: Embedded) -> None:
 def test_every_format_rendered_at_exact_size_with_zip(embedded: Embedded) -> None:
     key = embedded.new_key()
     embedded.start_worker()
-    status, body = submit(embedded, key, make_image(1600, 1200), platforms="all", output_format="webp", safe_zone_overlay="true")
+    status, body = submit(
+        embedded, key, make_image(1600, 1200), platforms="all", output_format="webp", safe_zone_overlay="true"
+    )
     assert status == 202, body
     job = embedded.wait_job(key, str(body["id"]))
     assert job["status"] == "succeeded", job
@@ -103,7 +105,9 @@ def test_download_link_refuses_tampered_signature(embedded: Embedded) -> None:
     ],
     ids=["text", "truncated-png", "truncated-jpeg", "empty"],
 )
-def test_bad_image_refused_and_nothing_enqueued(embedded: Embedded, image: bytes, field: str, status: int) -> None:
+def test_bad_image_refused_and_nothing_enqueued(
+    embedded: Embedded, image: bytes, field: str, status: int
+) -> None:
     key = embedded.new_key()
     code, body = submit(embedded, key, image)
     assert code == status, body
@@ -155,11 +159,15 @@ def test_bad_options_name_the_field(embedded: Embedded, form: dict[str, str], fi
 
 
 def test_missing_or_wrong_key_is_401_and_nothing_enqueued(embedded: Embedded) -> None:
-    no_key = embedded.client.post(f"{API}/social/optimize", files={"image": ("a.png", make_image(), "image/png")})
+    no_key = embedded.client.post(
+        f"{API}/social/optimize", files={"image": ("a.png", make_image(), "image/png")}
+    )
     assert no_key.status_code == 401
     assert no_key.headers["content-type"].startswith("application/problem+json")
     wrong = embedded.client.post(
-        f"{API}/social/optimize", headers=auth("isk_nope"), files={"image": ("a.png", make_image(), "image/png")}
+        f"{API}/social/optimize",
+        headers=auth("isk_nope"),
+        files={"image": ("a.png", make_image(), "image/png")},
     )
     assert wrong.status_code == 401
     assert embedded.client.get(f"{API}/social/platforms").status_code == 401
@@ -176,8 +184,18 @@ def test_health_and_metrics_need_no_key(embedded: Embedded) -> None:
 def test_platform_catalogue(embedded: Embedded) -> None:
     key = embedded.new_key()
     platforms = embedded.client.get(f"{API}/social/platforms", headers=auth(key)).json()["platforms"]
-    assert {p["id"] for p in platforms} == {"instagram", "facebook", "twitter", "linkedin", "youtube", "pinterest", "tiktok"}
-    formats = embedded.client.get(f"{API}/social/platforms/facebook/formats", headers=auth(key)).json()["formats"]
+    assert {p["id"] for p in platforms} == {
+        "instagram",
+        "facebook",
+        "twitter",
+        "linkedin",
+        "youtube",
+        "pinterest",
+        "tiktok",
+    }
+    formats = embedded.client.get(f"{API}/social/platforms/facebook/formats", headers=auth(key)).json()[
+        "formats"
+    ]
     cover = next(f for f in formats if f["id"] == "cover")
     assert (cover["width"], cover["height"]) == (820, 312)
     assert cover["aspect"] == "2.63:1"  # the seed called this 16:9

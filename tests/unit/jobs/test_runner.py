@@ -6,8 +6,8 @@ import threading
 
 import pytest
 from sqlalchemy import func, select
+from support import Embedded, make_image
 
-from support import Embedded, make_image, wait_for
 from imagestudio.assets.models import Asset
 from imagestudio.db import session_scope
 from imagestudio.errors import StorageError, ValidationFailed
@@ -141,7 +141,9 @@ def test_cancel_while_running_stops_at_next_progress(embedded: Embedded) -> None
     assert job_row(job_id).status == "canceled"
 
 
-def test_storage_failure_during_submit_leaves_no_job(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_storage_failure_during_submit_leaves_no_job(
+    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = get_store()
 
     def broken_put(*args: object, **kwargs: object) -> None:
@@ -159,7 +161,9 @@ def test_storage_failure_during_submit_leaves_no_job(embedded: Embedded, monkeyp
         assert session.scalar(select(func.count()).select_from(Job)) == 0
 
 
-def test_job_failed_when_dramatiq_gives_up_on_its_message(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_job_failed_when_dramatiq_gives_up_on_its_message(
+    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken_claim(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database hiccup before the job could even be claimed")
 

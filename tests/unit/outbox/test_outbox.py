@@ -6,11 +6,11 @@ from typing import Any
 
 import dramatiq
 from sqlalchemy import select
+from support import Embedded
 
 from imagestudio.db import session_scope
 from imagestudio.jobs.models import Job
 from imagestudio.outbox import OutboxMessage, outbox_service
-from support import Embedded
 
 
 class FlakyBroker:
@@ -29,13 +29,17 @@ class FlakyBroker:
 
 def stage(job_id: str) -> None:
     with session_scope() as session:
-        outbox_service.add(session, queue_name="social", actor_name="social.run_job", kwargs={"job_id": job_id})
+        outbox_service.add(
+            session, queue_name="social", actor_name="social.run_job", kwargs={"job_id": job_id}
+        )
 
 
 def test_rollback_drops_the_message_with_the_job(embedded: Embedded) -> None:
     with session_scope() as session:
         session.add(Job(id="j-rolled-back", tenant_id="t", studio="social"))
-        outbox_service.add(session, queue_name="social", actor_name="social.run_job", kwargs={"job_id": "j-rolled-back"})
+        outbox_service.add(
+            session, queue_name="social", actor_name="social.run_job", kwargs={"job_id": "j-rolled-back"}
+        )
         session.rollback()
     with session_scope() as session:
         assert session.scalars(select(OutboxMessage)).all() == []

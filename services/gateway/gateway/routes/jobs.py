@@ -41,7 +41,11 @@ def list_jobs(
     )
 
 
-@router.post("/{job_id}/cancel", response_model=JobRead, responses={409: PROBLEM_RESPONSES[422] | {"description": "Already finished"}})
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobRead,
+    responses={409: PROBLEM_RESPONSES[422] | {"description": "Already finished"}},
+)
 def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobRead:
     """Cancel a queued or running job; a running one stops at its next progress step."""
     job = job_service.cancel(session, tenant_id=principal.tenant_id, job_id=job_id)

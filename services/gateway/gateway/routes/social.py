@@ -35,10 +35,17 @@ def optimize(
     session: SessionDep,
     principal: PrincipalDep,
     image: Annotated[UploadFile, File(description="The image to adapt (JPEG, PNG, WebP, TIFF, GIF)")],
-    platforms: Annotated[list[str] | None, Form(description="Platforms (repeat or comma-separate); every format of each. `all` for all.")] = None,
-    formats: Annotated[list[str] | None, Form(description="Formats as `platform.format`, e.g. `instagram.story`")] = None,
+    platforms: Annotated[
+        list[str] | None,
+        Form(description="Platforms (repeat or comma-separate); every format of each. `all` for all."),
+    ] = None,
+    formats: Annotated[
+        list[str] | None, Form(description="Formats as `platform.format`, e.g. `instagram.story`")
+    ] = None,
     crop_mode: Annotated[social.CropMode, Form()] = "smart",
-    focal_x: Annotated[float | None, Form(ge=0, le=1, description="Focal point x in 0..1; overrides smart")] = None,
+    focal_x: Annotated[
+        float | None, Form(ge=0, le=1, description="Focal point x in 0..1; overrides smart")
+    ] = None,
     focal_y: Annotated[float | None, Form(ge=0, le=1)] = None,
     background: Annotated[str, Form(max_length=20, description="fit mode: auto, blur or #rrggbb")] = "auto",
     output_format: Annotated[social.OutputFormat, Form()] = "jpeg",
@@ -66,7 +73,11 @@ def optimize(
     )
     upload = read_image_upload(image, field="image")
     job = job_service.submit(
-        session, tenant_id=principal.tenant_id, studio="social", params=params.model_dump(mode="json"), uploads=[upload]
+        session,
+        tenant_id=principal.tenant_id,
+        studio="social",
+        params=params.model_dump(mode="json"),
+        uploads=[upload],
     )
     body = job_service.to_read(session, [job])[0]
     response.headers["Location"] = body.links.self
