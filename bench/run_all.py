@@ -1,0 +1,18 @@
+"""Run every benchmark once and write the figures to bench/results/latest.json."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import bench_gateway  # noqa: E402
+import bench_social  # noqa: E402
+
+results = {"social": bench_social.main(), "gateway": bench_gateway.main()}
+out = Path(__file__).parent / "results"
+out.mkdir(exist_ok=True)
+(out / "latest.json").write_text(json.dumps(results, indent=2))
+print(json.dumps(results, indent=2))

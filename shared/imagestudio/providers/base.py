@@ -1,0 +1,625 @@
+"""Provider boundary: request/result models, the ``ImageProvider`` protocols and the shared HTTP client.
+
+Every vendor client is a synchronous ``httpx.Client`` wrapper (workers are Dramatiq threads)
+built on :class:`HttpProvider`, which owns connection pooling, explicit timeouts, the
+injectable transport and the mapping of HTTP failures onto the ``ProviderError`` tree::
+
+    transport error (connect, read, ...)   -> ProviderUnavailable
+    httpx.TimeoutException, 408            -> ProviderTimeout
+    400 / 404 / 413 / 422                  -> ProviderBadRequest (with the provider's reason)
+    401 / 402                              -> ProviderBadRequest ("rejected the credentials/billing")
+    403                                    -> ProviderContentFiltered when it is moderation,
+                                              else the credentials error above
+    429                                    -> ProviderRateLimited(retry_after=Retry-After)
+    5xx                                    -> ProviderUnavailable(retry_after=Retry-After)
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import io
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
+
+import httpx
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from imagestudio.errors import (
+    ProviderBadRequest,
+    ProviderContentFiltered,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "EditOperation",
+    "EditRequest",
+    "GeneralEditRequest",
+    "GeneratedImage",
+    "GenerationRequest",
+    "HttpProvider",
+    "ImageProvider",
+    "ModelInfo",
+    "OutputFormat",
+    "PendingResult",
+    "PollingProvider",
+    "Quality",
+    "UpscaleMode",
+    "UpscaleRequest",
+    "content_type_for",
+    "data_uri",
+    "describe_image",
+    "fit_size",
+    "looks_like_content_filter",
+    "nearest_aspect_ratio",
+    "parse_retry_after",
+    "size_for_aspect_ratio",
+    "wait_for_result",
+]
+
+OutputFormat = Literal["png", "jpeg", "webp"]
+Quality = Literal["draft", "standard", "premium"]
+EditOperation = Literal[
+    "erase",
+    "inpaint",
+    "outpaint",
+    "search-and-replace",
+    "search-and-recolor",
+    "remove-background",
+    "replace-background-and-relight",
+]
+UpscaleMode = Literal["fast", "conservative", "creative"]
+
+#: Aspect ratios Image Studio speaks; each client maps them onto what its provider accepts.
+ASPECT_RATIOS: tuple[str, ...] = (
+    "1:1", "16:9", "9:16", "21:9", "9:21", "2:3", "3:2", "4:5", "5:4", "3:4", "4:3",
+)  # fmt: skip
+
+#: Reason texts that mean a content filter refused the prompt or the output.
+_CONTENT_FILTER_RE = re.compile(
+    r"content[ _-]?(moderation|filter|polic)|moderation|safety[ _-]?(filter|checker|system)"
+    r"|nsfw|flagged|content_filtered",
+    re.IGNORECASE,
+)
+
+_CONTENT_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+# --- models at the boundary ----------------------------------------------------------------
+
+
+class GenerationRequest(BaseModel):
+    """A text-to-image request in our terms; each client maps it onto its provider's fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=10_000)
+    negative_prompt: str | None = Field(default=None, max_length=10_000)
+    #: Provider model id (see the registry); ``None`` means the client's default model.
+    model: str | None = None
+    aspect_ratio: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?:\d+(\.\d+)?$")
+    width: int | None = Field(default=None, ge=64, le=8192)
+    height: int | None = Field(default=None, ge=64, le=8192)
+    #: ``None`` lets the provider pick; image ``i`` of a batch uses ``seed + i``.
+    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
+    style_preset: str | None = None
+    count: int = Field(default=1, ge=1, le=10)
+    quality: Quality = "standard"
+    output_format: OutputFormat = "png"
+    guidance_scale: float | None = Field(default=None, ge=0, le=50)
+    steps: int | None = Field(default=None, ge=1, le=150)
+
+
+class GeneratedImage(BaseModel):
+    """One image a provider returned, with what we know about how it was made."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data: bytes = Field(repr=False)
+    content_type: str
+    width: int
+    height: int
+    seed: int | None = None
+    provider: str
+    model: str
+
+
+def _require(values: Mapping[str, object], names: Sequence[str], what: str) -> None:
+    missing = [name for name in names if not values.get(name)]
+    if missing:
+        raise ValueError(f"{what} requires {', '.join(missing)}")
+
+
+class EditRequest(BaseModel):
+    """A Stability edit (``/v2beta/stable-image/edit/{operation}``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    operation: EditOperation
+    image: bytes = Field(repr=False)
+    mask: bytes | None = Field(default=None, repr=False)
+    prompt: str | None = Field(default=None, max_length=10_000)
+    search_prompt: str | None = Field(default=None, max_length=10_000)
+    select_prompt: str | None = Field(default=None, max_length=10_000)
+    negative_prompt: str | None = Field(default=None, max_length=10_000)
+    left: int = Field(default=0, ge=0, le=2000)
+    right: int = Field(default=0, ge=0, le=2000)
+    up: int = Field(default=0, ge=0, le=2000)
+    down: int = Field(default=0, ge=0, le=2000)
+    grow_mask: int | None = Field(default=None, ge=0, le=100)
+    creativity: float | None = Field(default=None, ge=0, le=1)
+    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
+    style_preset: str | None = None
+    output_format: OutputFormat = "png"
+    #: Relight only: at least one of these two references is required.
+    background_reference: bytes | None = Field(default=None, repr=False)
+    light_reference: bytes | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _check_operation_fields(self) -> Self:
+        values = self.model_dump(exclude={"image"})
+        if self.operation == "inpaint":
+            _require(values, ["prompt"], "inpaint")
+        elif self.operation == "outpaint":
+            if not any((self.left, self.right, self.up, self.down)):
+                raise ValueError("outpaint requires at least one of left, right, up, down")
+        elif self.operation == "search-and-replace":
+            _require(values, ["prompt", "search_prompt"], "search-and-replace")
+        elif self.operation == "search-and-recolor":
+            _require(values, ["prompt", "select_prompt"], "search-and-recolor")
+        elif self.operation == "replace-background-and-relight":
+            if not (self.background_reference or self.light_reference or self.prompt):
+                raise ValueError("relight requires a background or light reference (or a prompt)")
+        return self
+
+
+class UpscaleRequest(BaseModel):
+    """A Stability upscale (``/v2beta/stable-image/upscale/{mode}``); ``creative`` is asynchronous."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: UpscaleMode
+    image: bytes = Field(repr=False)
+    prompt: str | None = Field(default=None, max_length=10_000)
+    negative_prompt: str | None = Field(default=None, max_length=10_000)
+    creativity: float | None = Field(default=None, ge=0, le=0.5)
+    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
+    style_preset: str | None = None
+    output_format: OutputFormat = "png"
+
+    @model_validator(mode="after")
+    def _check_prompt(self) -> Self:
+        if self.mode != "fast" and not self.prompt:
+            raise ValueError(f"{self.mode} upscale requires a prompt")
+        return self
+
+
+class GeneralEditRequest(BaseModel):
+    """A prompt-driven edit on a WaveSpeed edit model (qwen-edit, seedream, flux-kontext-pro...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=10_000)
+    images: list[bytes] = Field(min_length=1, max_length=10, repr=False)
+    mask: bytes | None = Field(default=None, repr=False)
+    negative_prompt: str | None = None
+    model: str | None = None
+    guidance_scale: float | None = Field(default=None, ge=0, le=50)
+    steps: int | None = Field(default=None, ge=1, le=150)
+    seed: int | None = Field(default=None, ge=0, le=2_147_483_647)
+    output_format: OutputFormat = "png"
+
+
+class PendingResult(BaseModel):
+    """Asynchronous provider work in flight; small and JSON-safe so a worker can put it in a message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    remote_id: str
+    #: What was submitted (``generate``, ``edit:...``, ``upscale:creative``), for logs and metrics.
+    kind: str = "generate"
+    seed: int | None = None
+
+
+class ModelInfo(BaseModel):
+    """Catalogue entry for one provider model: what it can do and what one image costs us."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    kind: Literal["generate", "edit", "upscale"] = "generate"
+    label: str = ""
+    quality: Quality | None = None
+    #: Our credits per output image (1 credit = USD 0.01), not the provider's own units.
+    credits_per_image: float
+    max_images_per_call: int = 1
+    aspect_ratios: tuple[str, ...] = ("1:1",)
+    #: Output size: megapixels when the provider picks the size, else the longest side allowed.
+    megapixels: float | None = None
+    max_side: int | None = None
+    style_presets: tuple[str, ...] = ()
+    image_to_image: bool = False
+    edit_operations: tuple[str, ...] = ()
+    asynchronous: bool = False
+
+
+# --- protocols ----------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ImageProvider(Protocol):
+    """What the studios need from any text-to-image provider."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def default_model(self) -> str: ...
+
+    @property
+    def capabilities(self) -> tuple[ModelInfo, ...]: ...
+
+    def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+        """Generate ``request.count`` images, blocking until they exist."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class PollingProvider(Protocol):
+    """A provider with asynchronous work: submit elsewhere, then ``poll`` until it is done.
+
+    A worker polls once per message and re-schedules itself while ``poll`` answers ``None``,
+    instead of holding a thread; ``wait`` is the bounded blocking convenience.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def poll(self, pending: PendingResult) -> list[GeneratedImage] | None: ...
+
+    def wait(
+        self,
+        pending: PendingResult,
+        *,
+        interval: float | None = None,
+        deadline: float = 300.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> list[GeneratedImage]: ...
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP-date)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def looks_like_content_filter(reason: str) -> bool:
+    """Whether a provider's reason text says its content filter refused the prompt or output."""
+    return bool(_CONTENT_FILTER_RE.search(reason))
+
+
+def _ratio(aspect_ratio: str) -> float:
+    width, _, height = aspect_ratio.partition(":")
+    return float(width) / float(height)
+
+
+def nearest_aspect_ratio(
+    supported: Sequence[str],
+    *,
+    aspect_ratio: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    default: str = "1:1",
+) -> str:
+    """The supported ratio closest (in log space) to the asked ratio or to ``width:height``."""
+    if aspect_ratio is not None and aspect_ratio in supported:
+        return aspect_ratio
+    if aspect_ratio:
+        wanted = _ratio(aspect_ratio)
+    elif width and height:
+        wanted = width / height
+    else:
+        return default if default in supported else supported[0]
+    return min(supported, key=lambda candidate: abs(math.log(_ratio(candidate) / wanted)))
+
+
+def size_for_aspect_ratio(aspect_ratio: str, *, megapixels: float, multiple: int = 64) -> tuple[int, int]:
+    """Width and height of about ``megapixels`` at ``aspect_ratio``, rounded to ``multiple``."""
+    ratio = _ratio(aspect_ratio)
+    pixels = megapixels * 1024 * 1024
+    width = math.sqrt(pixels * ratio)
+    height = width / ratio
+    return (
+        max(multiple, round(width / multiple) * multiple),
+        max(multiple, round(height / multiple) * multiple),
+    )
+
+
+def fit_size(
+    width: int, height: int, *, max_side: int, min_side: int = 64, multiple: int = 8
+) -> tuple[int, int]:
+    """Scale ``width`` x ``height`` into ``[min_side, max_side]`` keeping the ratio, on ``multiple``."""
+    scale = min(1.0, max_side / max(width, height))
+    scale = max(scale, min_side / min(width, height))
+
+    def snap(side: float) -> int:
+        snapped = int(side // multiple) * multiple
+        return min(max_side, max(min_side, snapped))
+
+    return snap(width * scale), snap(height * scale)
+
+
+def describe_image(data: bytes, *, provider: str) -> tuple[int, int, str]:
+    """``(width, height, content_type)`` of an image a provider returned (reads the header only)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            content_type = Image.MIME.get(image.format or "", "application/octet-stream")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ProviderError(
+            f"{provider} returned data that is not a decodable image", provider=provider
+        ) from exc
+    return width, height, content_type
+
+
+def content_type_for(output_format: str) -> str:
+    return _CONTENT_TYPES.get(output_format, "application/octet-stream")
+
+
+def data_uri(data: bytes) -> str:
+    """A ``data:`` URI for an uploaded image (providers accept these in place of a URL)."""
+    _, _, content_type = describe_image(data, provider="")
+    return f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def wait_for_result(
+    provider: PollingProvider,
+    pending: PendingResult,
+    *,
+    interval: float,
+    deadline: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[GeneratedImage]:
+    """Poll until the result is ready or ``deadline`` seconds have passed (then ProviderTimeout).
+
+    Time is the larger of the clock's and the sum of the intervals slept, so an injected
+    ``sleep`` that returns at once still ends at the deadline.
+    """
+    started = clock()
+    slept = 0.0
+    while True:
+        images = provider.poll(pending)
+        if images is not None:
+            return images
+        elapsed = max(clock() - started, slept)
+        if elapsed + interval > deadline:
+            raise ProviderTimeout(
+                f"{provider.name} result {pending.remote_id} not ready after {deadline:g} s",
+                provider=provider.name,
+                extra={"remote_id": pending.remote_id},
+            )
+        sleep(interval)
+        slept += interval
+
+
+def _json_reason(body: Any) -> str | None:
+    """The human reason inside the error bodies the providers send."""
+    if isinstance(body, str):
+        return body
+    if not isinstance(body, dict):
+        return None
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        return "; ".join(str(error) for error in errors)
+    for key in ("error", "message", "detail"):
+        value = body.get(key)
+        if isinstance(value, dict):
+            nested = _json_reason(value)
+            if nested:
+                return nested
+        elif isinstance(value, list) and value:
+            return "; ".join(str(item) for item in value)
+        elif value:
+            return str(value)
+    name = body.get("name")
+    return str(name) if name else None
+
+
+# --- the HTTP base ------------------------------------------------------------------------
+
+
+class HttpProvider:
+    """Shared plumbing of the vendor clients: one pooled ``httpx.Client`` and error mapping.
+
+    Usage::
+
+        client = StabilityClient(api_key="sk-...", timeout=30.0)
+        images = client.generate(GenerationRequest(prompt="a lighthouse at dawn"))
+        client.close()
+    """
+
+    name: str = "provider"
+    default_model: str = ""
+    #: Seconds between polls in ``wait`` when the caller gives none.
+    poll_interval_seconds: float = 2.0
+    #: Longest response body we accept (images included).
+    max_response_bytes: ClassVar[int] = 64 * 1024 * 1024
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        max_connections: int = 20,
+    ) -> None:
+        if not api_key:
+            raise ValueError(f"{self.name}: api_key is required")
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=self.timeout,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers={"user-agent": "imagestudio/0.1"},
+            follow_redirects=False,
+        )
+
+    # -- lifecycle --
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    @property
+    def capabilities(self) -> tuple[ModelInfo, ...]:
+        """This provider's catalogue entries (the table lives in ``registry``)."""
+        # Imported here because the registry imports every client to build them.
+        from imagestudio.providers.registry import models_for
+
+        return models_for(self.name)
+
+    # -- requests --
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self._api_key}"}
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        authenticated: bool = True,
+        expected: Sequence[int] = (200,),
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one request with the client timeout; map transport failures and unexpected statuses."""
+        all_headers = {**(self._auth_headers() if authenticated else {}), **(headers or {})}
+        try:
+            response = self._client.request(method, url, headers=all_headers, timeout=self.timeout, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout(
+                f"{self.name} did not answer within the {self.timeout.read:g} s timeout", provider=self.name
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(f"could not reach {self.name}: {exc}", provider=self.name) from exc
+        if response.status_code not in expected:
+            raise self._error_for(response)
+        if len(response.content) > self.max_response_bytes:
+            raise ProviderError(
+                f"{self.name} response exceeds {self.max_response_bytes} bytes", provider=self.name
+            )
+        return response
+
+    def _reason(self, response: httpx.Response) -> str:
+        """The provider's own explanation of an error response."""
+        try:
+            reason = _json_reason(response.json())
+        except ValueError:
+            reason = None
+        return (reason or response.text or response.reason_phrase or "no reason given").strip()[:1000]
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        return parse_retry_after(response.headers.get("retry-after"))
+
+    def _credentials_error(self, response: httpx.Response, reason: str) -> ProviderError:
+        return ProviderBadRequest(
+            f"{self.name} rejected the credentials/billing ({response.status_code}): {reason}",
+            provider=self.name,
+        )
+
+    def _error_for(self, response: httpx.Response) -> ProviderError:
+        """Our error for a provider's error response."""
+        status = response.status_code
+        reason = self._reason(response)
+        if status in (401, 402):
+            return self._credentials_error(response, reason)
+        if status == 403:
+            if looks_like_content_filter(reason):
+                return ProviderContentFiltered(f"{self.name} content filter: {reason}", provider=self.name)
+            return self._credentials_error(response, reason)
+        if status == 429:
+            retry_after = self._retry_after(response)
+            return ProviderRateLimited(
+                f"{self.name} rate limited the request: {reason}", retry_after=retry_after, provider=self.name
+            )
+        if status == 408:
+            return ProviderTimeout(f"{self.name} timed out: {reason}", provider=self.name)
+        if status >= 500:
+            return ProviderUnavailable(
+                f"{self.name} is unavailable ({status}): {reason}",
+                retry_after=self._retry_after(response),
+                provider=self.name,
+            )
+        if status in (400, 422) and looks_like_content_filter(reason):
+            return ProviderContentFiltered(f"{self.name} content filter: {reason}", provider=self.name)
+        if 400 <= status < 500:
+            return ProviderBadRequest(
+                f"{self.name} rejected the request ({status}): {reason}", provider=self.name
+            )
+        return ProviderError(f"{self.name} answered an unexpected {status}: {reason}", provider=self.name)
+
+    def _image(self, data: bytes, *, model: str, seed: int | None) -> GeneratedImage:
+        width, height, content_type = describe_image(data, provider=self.name)
+        return GeneratedImage(
+            data=data,
+            content_type=content_type,
+            width=width,
+            height=height,
+            seed=seed,
+            provider=self.name,
+            model=model,
+        )
+
+    def _resolve_model(self, model: str | None, known: Mapping[str, object]) -> str:
+        chosen = model or self.default_model
+        if chosen not in known:
+            raise ProviderBadRequest(
+                f"{self.name} has no model {chosen!r}; known: {', '.join(sorted(known))}", provider=self.name
+            )
+        return chosen

@@ -1,0 +1,272 @@
+"""The provider catalogue (one table), quality -> model candidates, and building configured clients.
+
+Credit figures are **our** credits per output image (1 credit = USD 0.01), taken from the
+providers' published prices where we have them (Stability's own credit table; WaveSpeed and
+Imagen prices converted); they are what Image Studio charges, not what a provider bills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from imagestudio.providers.base import ImageProvider, ModelInfo, Quality
+from imagestudio.providers.gemini import IMAGEN_ASPECT_RATIOS, GeminiClient
+from imagestudio.providers.huggingface import HuggingFaceClient
+from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS, StabilityClient
+from imagestudio.providers.wavespeed import WaveSpeedClient
+
+__all__ = [
+    "CATALOGUE",
+    "PROVIDER_CLASSES",
+    "QUALITY_MODELS",
+    "ProviderConfig",
+    "build_providers",
+    "candidates",
+    "find_model",
+    "get_model",
+    "models_for",
+]
+
+_SIZES = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9", "9:21", "4:5", "5:4")
+_IDEOGRAM_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "4:5", "5:4")
+
+
+def _stability(
+    model: str, credits: float, quality: Quality, label: str, megapixels: float, **extra: Any
+) -> ModelInfo:
+    return ModelInfo(
+        provider="stability",
+        model=model,
+        label=label,
+        quality=quality,
+        credits_per_image=credits,
+        aspect_ratios=STABILITY_ASPECT_RATIOS,
+        megapixels=megapixels,
+        image_to_image=True,
+        **extra,
+    )
+
+
+def _stability_tool(kind: str, operation: str, credits: float, **extra: Any) -> ModelInfo:
+    return ModelInfo(
+        provider="stability",
+        model=f"{kind}/{operation}",
+        kind="edit" if kind == "edit" else "upscale",
+        label=f"Stability {kind} {operation}",
+        credits_per_image=credits,
+        image_to_image=True,
+        edit_operations=(operation,),
+        **extra,
+    )
+
+
+#: Every model Image Studio can call. Edit/upscale rows follow the reference's Stability table;
+#: search-and-replace/recolor and relight have no published figure there, so they are set at the
+#: inpaint price (5) and a premium (8) until the price sheet says otherwise.
+CATALOGUE: tuple[ModelInfo, ...] = (
+    # --- Stability generate ---
+    _stability("ultra", 8, "premium", "Stable Image Ultra", 1.0, style_presets=STYLE_PRESETS),
+    _stability("core", 3, "standard", "Stable Image Core", 1.5, style_presets=STYLE_PRESETS),
+    _stability("sd3.5-large", 6.5, "premium", "SD 3.5 Large", 1.0),
+    _stability("sd3.5-large-turbo", 4, "standard", "SD 3.5 Large Turbo", 1.0),
+    _stability("sd3.5-medium", 3.5, "standard", "SD 3.5 Medium", 1.0),
+    _stability("sd3.5-flash", 2.5, "draft", "SD 3.5 Flash", 1.0),
+    # --- Stability edit / upscale ---
+    _stability_tool("edit", "erase", 5, megapixels=4.0),
+    _stability_tool("edit", "inpaint", 5, megapixels=4.0, style_presets=STYLE_PRESETS),
+    _stability_tool("edit", "outpaint", 4, megapixels=4.0, style_presets=STYLE_PRESETS),
+    _stability_tool("edit", "search-and-replace", 5, megapixels=4.0, style_presets=STYLE_PRESETS),
+    _stability_tool("edit", "search-and-recolor", 5, megapixels=4.0, style_presets=STYLE_PRESETS),
+    _stability_tool("edit", "remove-background", 5, megapixels=4.0),
+    _stability_tool("edit", "replace-background-and-relight", 8, megapixels=4.0, asynchronous=True),
+    _stability_tool("upscale", "fast", 2, megapixels=16.0),
+    _stability_tool("upscale", "conservative", 40, megapixels=4.0),
+    _stability_tool(
+        "upscale", "creative", 60, megapixels=4.0, asynchronous=True, style_presets=STYLE_PRESETS
+    ),
+    # --- WaveSpeed ---
+    ModelInfo(
+        provider="wavespeed",
+        model="ideogram-v3-turbo",
+        label="Ideogram v3 Turbo",
+        quality="premium",
+        credits_per_image=6,
+        aspect_ratios=_IDEOGRAM_RATIOS,
+        megapixels=1.0,
+        asynchronous=True,
+    ),
+    ModelInfo(
+        provider="wavespeed",
+        model="qwen-image",
+        label="Qwen Image",
+        quality="draft",
+        credits_per_image=2,
+        aspect_ratios=_SIZES,
+        max_side=1536,
+        asynchronous=True,
+    ),
+    *(
+        ModelInfo(
+            provider="wavespeed",
+            model=model,
+            kind="edit",
+            label=label,
+            credits_per_image=credits,
+            max_side=max_side,
+            image_to_image=True,
+            edit_operations=("general_edit",),
+            asynchronous=True,
+        )
+        for model, label, credits, max_side in (
+            ("qwen-edit", "Qwen Image Edit", 2, 1536),
+            ("qwen-edit-plus", "Qwen Image Edit Plus", 2, 1536),
+            ("nano-banana-pro-edit-ultra", "Nano Banana Pro Edit Ultra", 15, 8192),
+            ("seedream-v4.5-edit", "Seedream 4.5 Edit", 4, 4096),
+            ("flux-kontext-pro", "FLUX Kontext Pro", 4, 2048),
+        )
+    ),
+    # --- Hugging Face ---
+    ModelInfo(
+        provider="huggingface",
+        model="black-forest-labs/FLUX.1-schnell",
+        label="FLUX.1 schnell",
+        quality="draft",
+        credits_per_image=1,
+        aspect_ratios=_SIZES,
+        max_side=2048,
+    ),
+    ModelInfo(
+        provider="huggingface",
+        model="black-forest-labs/FLUX.1-dev",
+        label="FLUX.1 dev",
+        quality="standard",
+        credits_per_image=3,
+        aspect_ratios=_SIZES,
+        max_side=2048,
+    ),
+    # --- Gemini (Imagen 4) ---
+    *(
+        ModelInfo(
+            provider="gemini",
+            model=model,
+            label=label,
+            quality=quality,
+            credits_per_image=credits,
+            max_images_per_call=4,
+            aspect_ratios=IMAGEN_ASPECT_RATIOS,
+            megapixels=1.0,
+        )
+        for model, label, quality, credits in (
+            ("imagen-4.0-fast-generate-001", "Imagen 4 Fast", "draft", 2),
+            ("imagen-4.0-generate-001", "Imagen 4", "standard", 4),
+            ("imagen-4.0-ultra-generate-001", "Imagen 4 Ultra", "premium", 6),
+        )
+    ),
+)
+
+_BY_KEY: dict[tuple[str, str], ModelInfo] = {(info.provider, info.model): info for info in CATALOGUE}
+
+#: Quality level -> (provider, model) candidates in order of preference; later ones are fallbacks.
+QUALITY_MODELS: Mapping[Quality, tuple[tuple[str, str], ...]] = {
+    "draft": (
+        ("huggingface", "black-forest-labs/FLUX.1-schnell"),
+        ("wavespeed", "qwen-image"),
+        ("gemini", "imagen-4.0-fast-generate-001"),
+        ("stability", "sd3.5-flash"),
+    ),
+    "standard": (
+        ("stability", "core"),
+        ("gemini", "imagen-4.0-generate-001"),
+        ("huggingface", "black-forest-labs/FLUX.1-dev"),
+        ("stability", "sd3.5-medium"),
+    ),
+    "premium": (
+        ("stability", "ultra"),
+        ("wavespeed", "ideogram-v3-turbo"),
+        ("gemini", "imagen-4.0-ultra-generate-001"),
+        ("stability", "sd3.5-large"),
+    ),
+}
+
+#: Provider name -> client class; every class takes ``api_key``, ``base_url``, ``timeout``, ``transport``.
+PROVIDER_CLASSES: Mapping[str, type[StabilityClient | WaveSpeedClient | HuggingFaceClient | GeminiClient]] = {
+    "stability": StabilityClient,
+    "wavespeed": WaveSpeedClient,
+    "huggingface": HuggingFaceClient,
+    "gemini": GeminiClient,
+}
+
+
+def find_model(provider: str, model: str) -> ModelInfo | None:
+    """The catalogue entry for ``provider``/``model``, or ``None``."""
+    return _BY_KEY.get((provider, model))
+
+
+def get_model(provider: str, model: str) -> ModelInfo:
+    """The catalogue entry for ``provider``/``model``; ``KeyError`` when we do not offer it."""
+    info = find_model(provider, model)
+    if info is None:
+        raise KeyError(f"no model {model!r} for provider {provider!r}")
+    return info
+
+
+def models_for(provider: str) -> tuple[ModelInfo, ...]:
+    """Every catalogue entry of one provider."""
+    return tuple(info for info in CATALOGUE if info.provider == provider)
+
+
+def candidates(quality: Quality, *, configured: Collection[str] | None = None) -> list[ModelInfo]:
+    """The models for a quality level in preference order, keeping only ``configured`` providers."""
+    return [
+        _BY_KEY[(provider, model)]
+        for provider, model in QUALITY_MODELS[quality]
+        if configured is None or provider in configured
+    ]
+
+
+class ProviderConfig(BaseModel):
+    """How to reach one provider; ``configured`` means an API key is present."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    api_key: SecretStr = SecretStr("")
+    base_url: str | None = None
+    timeout: float = 60.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key.get_secret_value().strip())
+
+
+def build_providers(
+    config: Mapping[str, ProviderConfig | Mapping[str, Any]],
+    *,
+    transport: httpx.BaseTransport | None = None,
+    only: Iterable[str] | None = None,
+) -> dict[str, ImageProvider]:
+    """Clients for every configured provider in ``config`` (provider name -> api_key, base_url, timeout).
+
+    Providers without an API key are left out; unknown provider names raise ``KeyError``.
+    """
+    wanted = set(only) if only is not None else None
+    providers: dict[str, ImageProvider] = {}
+    for name, raw in config.items():
+        if name not in PROVIDER_CLASSES:
+            raise KeyError(f"unknown provider {name!r}; known: {', '.join(PROVIDER_CLASSES)}")
+        if wanted is not None and name not in wanted:
+            continue
+        settings = raw if isinstance(raw, ProviderConfig) else ProviderConfig.model_validate(raw)
+        if not settings.configured:
+            continue
+        options: dict[str, Any] = {
+            "api_key": settings.api_key.get_secret_value(),
+            "timeout": settings.timeout,
+        }
+        if settings.base_url:
+            options["base_url"] = settings.base_url
+        providers[name] = PROVIDER_CLASSES[name](transport=transport, **options)
+    return providers

@@ -1,0 +1,254 @@
+"""Stability AI REST v2beta client: generate (ultra, core, sd3.5), edit, upscale and async results."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from imagestudio.errors import ProviderContentFiltered, ProviderError
+from imagestudio.providers.base import (
+    EditRequest,
+    GeneratedImage,
+    GenerationRequest,
+    HttpProvider,
+    PendingResult,
+    UpscaleRequest,
+    nearest_aspect_ratio,
+    wait_for_result,
+)
+
+__all__ = ["STABILITY_ASPECT_RATIOS", "STYLE_PRESETS", "StabilityClient"]
+
+#: Aspect ratios the v2beta generate endpoints accept.
+STABILITY_ASPECT_RATIOS: tuple[str, ...] = ("16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
+
+STYLE_PRESETS: tuple[str, ...] = (
+    "3d-model", "analog-film", "anime", "cinematic", "comic-book", "digital-art", "enhance",
+    "fantasy-art", "isometric", "line-art", "low-poly", "modeling-compound", "neon-punk", "origami",
+    "photographic", "pixel-art", "tile-texture",
+)  # fmt: skip
+
+#: Our model id -> the generate endpoint that serves it.
+_GENERATE_ENDPOINTS: dict[str, str] = {
+    "ultra": "ultra",
+    "core": "core",
+    "sd3.5-large": "sd3",
+    "sd3.5-large-turbo": "sd3",
+    "sd3.5-medium": "sd3",
+    "sd3.5-flash": "sd3",
+}
+
+#: Edit operations Stability runs asynchronously (POST answers an id, then /v2beta/results/{id}).
+_ASYNC_EDITS = frozenset({"replace-background-and-relight"})
+
+_FormParts = list[tuple[str, tuple[str | None, bytes | str, str | None]]]
+
+
+def _form(fields: dict[str, Any], files: dict[str, bytes | None] | None = None) -> _FormParts:
+    """Multipart parts: plain fields without a filename, images as files (Stability wants multipart)."""
+    parts: _FormParts = [
+        (name, (None, str(value), None))
+        for name, value in fields.items()
+        if value is not None and value != ""
+    ]
+    for name, data in (files or {}).items():
+        if data is not None:
+            parts.append((name, (name, data, "application/octet-stream")))
+    return parts
+
+
+class StabilityClient(HttpProvider):
+    """Client for ``api.stability.ai`` v2beta (or its simulator, through ``base_url``).
+
+    Usage::
+
+        with StabilityClient(api_key="sk-...", timeout=60.0) as stability:
+            [image] = stability.generate(GenerationRequest(prompt="a fox", model="core"))
+            pending = stability.submit_upscale(UpscaleRequest(mode="creative", image=data, prompt="..."))
+            images = stability.poll(pending)  # None while in progress
+    """
+
+    name = "stability"
+    default_model = "core"
+    #: Stability asks callers not to poll results more than once every 10 seconds.
+    poll_interval_seconds = 10.0
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = "https://api.stability.ai",
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        client_id: str = "imagestudio",
+    ) -> None:
+        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, transport=transport)
+        self._client.headers["stability-client-id"] = client_id
+
+    # -- generate --
+
+    def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+        """One call per image (the API returns one); image ``i`` uses ``seed + i`` when a seed is set."""
+        model = self._resolve_model(request.model, _GENERATE_ENDPOINTS)
+        endpoint = _GENERATE_ENDPOINTS[model]
+        aspect_ratio = nearest_aspect_ratio(
+            STABILITY_ASPECT_RATIOS,
+            aspect_ratio=request.aspect_ratio,
+            width=request.width,
+            height=request.height,
+        )
+        images = []
+        for index in range(request.count):
+            fields: dict[str, Any] = {
+                "prompt": request.prompt,
+                "negative_prompt": request.negative_prompt,
+                "aspect_ratio": aspect_ratio,
+                "seed": request.seed + index if request.seed is not None else 0,
+                "output_format": request.output_format,
+            }
+            if endpoint == "sd3":
+                fields |= {"model": model, "mode": "text-to-image", "cfg_scale": request.guidance_scale}
+                if request.output_format == "webp":
+                    fields["output_format"] = "png"  # sd3 speaks jpeg and png only
+            elif request.style_preset in STYLE_PRESETS:
+                fields["style_preset"] = request.style_preset
+            response = self._post_form(f"/v2beta/stable-image/generate/{endpoint}", _form(fields))
+            images.append(self._image_from(response, model=model))
+        return images
+
+    # -- edit and upscale --
+
+    def edit(self, request: EditRequest) -> GeneratedImage:
+        """Run a synchronous edit; ``replace-background-and-relight`` needs ``submit_edit`` instead."""
+        if request.operation in _ASYNC_EDITS:
+            raise ValueError(f"{request.operation} is asynchronous: use submit_edit() and poll()")
+        response = self._post_form(f"/v2beta/stable-image/edit/{request.operation}", self._edit_form(request))
+        return self._image_from(response, model=f"edit/{request.operation}")
+
+    def submit_edit(self, request: EditRequest) -> PendingResult:
+        """Start an asynchronous edit (relight) and return the handle to ``poll``."""
+        if request.operation not in _ASYNC_EDITS:
+            raise ValueError(f"{request.operation} is synchronous: use edit()")
+        response = self._post_form(
+            f"/v2beta/stable-image/edit/{request.operation}",
+            self._edit_form(request),
+            accept="application/json",
+        )
+        return self._pending(response, model=f"edit/{request.operation}", kind=f"edit:{request.operation}")
+
+    def upscale(self, request: UpscaleRequest) -> GeneratedImage:
+        """Run a fast or conservative upscale; ``creative`` needs ``submit_upscale`` instead."""
+        if request.mode == "creative":
+            raise ValueError("creative upscale is asynchronous: use submit_upscale() and poll()")
+        response = self._post_form(
+            f"/v2beta/stable-image/upscale/{request.mode}", self._upscale_form(request)
+        )
+        return self._image_from(response, model=f"upscale/{request.mode}")
+
+    def submit_upscale(self, request: UpscaleRequest) -> PendingResult:
+        """Start a creative upscale and return the handle to ``poll``."""
+        if request.mode != "creative":
+            raise ValueError(f"{request.mode} upscale is synchronous: use upscale()")
+        response = self._post_form(
+            "/v2beta/stable-image/upscale/creative", self._upscale_form(request), accept="application/json"
+        )
+        return self._pending(response, model="upscale/creative", kind="upscale:creative")
+
+    # -- async results --
+
+    def poll(self, pending: PendingResult) -> list[GeneratedImage] | None:
+        """``None`` while the result is in progress (202), the image once it is ready (200)."""
+        response = self._send(
+            "GET", f"/v2beta/results/{pending.remote_id}", expected=(200, 202), headers={"accept": "image/*"}
+        )
+        if response.status_code == 202:
+            return None
+        return [self._image_from(response, model=pending.model)]
+
+    def wait(
+        self,
+        pending: PendingResult,
+        *,
+        interval: float | None = None,
+        deadline: float = 300.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> list[GeneratedImage]:
+        """Poll until done or ``deadline`` seconds pass (ProviderTimeout); for scripts and tests."""
+        return wait_for_result(
+            self, pending, interval=self.poll_interval_seconds if interval is None else interval,
+            deadline=deadline, sleep=sleep,
+        )  # fmt: skip
+
+    # -- internals --
+
+    def _post_form(self, path: str, parts: _FormParts, *, accept: str = "image/*") -> httpx.Response:
+        return self._send("POST", path, files=parts, headers={"accept": accept})
+
+    def _edit_form(self, request: EditRequest) -> _FormParts:
+        fields: dict[str, Any] = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "search_prompt": request.search_prompt,
+            "select_prompt": request.select_prompt,
+            "grow_mask": request.grow_mask,
+            "creativity": request.creativity,
+            "seed": request.seed,
+            "output_format": request.output_format,
+            "style_preset": request.style_preset if request.style_preset in STYLE_PRESETS else None,
+        }
+        if request.operation == "outpaint":
+            fields |= {"left": request.left, "right": request.right, "up": request.up, "down": request.down}
+        image_field = "subject_image" if request.operation in _ASYNC_EDITS else "image"
+        files = {
+            image_field: request.image,
+            "mask": request.mask,
+            "background_reference": request.background_reference,
+            "light_reference": request.light_reference,
+        }
+        if request.operation in _ASYNC_EDITS:
+            fields["background_prompt"], fields["prompt"] = request.prompt, None
+        return _form(fields, files)
+
+    def _upscale_form(self, request: UpscaleRequest) -> _FormParts:
+        fields: dict[str, Any] = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "creativity": request.creativity,
+            "seed": request.seed,
+            "output_format": request.output_format,
+            "style_preset": request.style_preset if request.style_preset in STYLE_PRESETS else None,
+        }
+        return _form(fields, {"image": request.image})
+
+    def _pending(self, response: httpx.Response, *, model: str, kind: str) -> PendingResult:
+        try:
+            remote_id = str(response.json()["id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderError(f"{self.name} accepted async work without an id", provider=self.name) from exc
+        return PendingResult(provider=self.name, model=model, remote_id=remote_id, kind=kind)
+
+    def _image_from(self, response: httpx.Response, *, model: str) -> GeneratedImage:
+        """The image in a 200 answer; CONTENT_FILTERED in ``finish-reason`` is a refusal, not a result."""
+        finish_reason = response.headers.get("finish-reason", "SUCCESS").upper()
+        if finish_reason == "CONTENT_FILTERED":
+            raise ProviderContentFiltered(
+                f"{self.name} content filter blocked the output (finish-reason CONTENT_FILTERED)",
+                provider=self.name,
+            )
+        if finish_reason not in ("SUCCESS", ""):
+            raise ProviderError(f"{self.name} finished with {finish_reason}", provider=self.name)
+        seed_header = response.headers.get("seed")
+        seed = int(seed_header) if seed_header and seed_header.isdigit() else None
+        return self._image(response.content, model=model, seed=seed)
+
+    def _error_for(self, response: httpx.Response) -> ProviderError:
+        # Stability's 403 is always its content moderation, whatever the body says.
+        if response.status_code == 403:
+            return ProviderContentFiltered(
+                f"{self.name} content moderation refused the request: {self._reason(response)}",
+                provider=self.name,
+            )
+        return super()._error_for(response)

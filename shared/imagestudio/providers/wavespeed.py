@@ -1,0 +1,269 @@
+"""WaveSpeedAI client: submit ``POST /api/v3/{model}``, poll ``/api/v3/predictions/{id}/result``, download."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderUnavailable
+from imagestudio.providers.base import (
+    GeneralEditRequest,
+    GeneratedImage,
+    GenerationRequest,
+    HttpProvider,
+    PendingResult,
+    data_uri,
+    fit_size,
+    looks_like_content_filter,
+    nearest_aspect_ratio,
+    size_for_aspect_ratio,
+    wait_for_result,
+)
+
+__all__ = ["WAVESPEED_MODELS", "WaveSpeedClient", "WaveSpeedModel"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaveSpeedModel:
+    """How one WaveSpeed model is called: its path and the shape of its input."""
+
+    path: str
+    kind: Literal["generate", "edit"]
+    #: ``size`` ("W*H") or ``aspect_ratio`` for the output shape.
+    shape: Literal["size", "aspect_ratio", "none"] = "size"
+    #: Edit models: one ``image`` or a list of ``images``.
+    image_field: Literal["image", "images", ""] = ""
+    max_side: int = 1536
+    aspect_ratios: tuple[str, ...] = ()
+
+
+#: Our model id -> how WaveSpeed serves it.
+WAVESPEED_MODELS: dict[str, WaveSpeedModel] = {
+    "ideogram-v3-turbo": WaveSpeedModel(
+        path="ideogram-ai/ideogram-v3-turbo",
+        kind="generate",
+        shape="aspect_ratio",
+        aspect_ratios=("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "4:5", "5:4"),
+    ),
+    "qwen-image": WaveSpeedModel(
+        path="wavespeed-ai/qwen-image/text-to-image", kind="generate", max_side=1536
+    ),
+    "qwen-edit": WaveSpeedModel(
+        path="wavespeed-ai/qwen-image/edit", kind="edit", image_field="image", shape="none"
+    ),
+    "qwen-edit-plus": WaveSpeedModel(
+        path="wavespeed-ai/qwen-image/edit-plus", kind="edit", image_field="images", shape="none"
+    ),
+    "nano-banana-pro-edit-ultra": WaveSpeedModel(
+        path="google/nano-banana-pro/edit-ultra",
+        kind="edit",
+        image_field="images",
+        shape="none",
+        max_side=8192,
+    ),
+    "seedream-v4.5-edit": WaveSpeedModel(
+        path="bytedance/seedream-v4.5/edit", kind="edit", image_field="images", shape="none", max_side=4096
+    ),
+    "flux-kontext-pro": WaveSpeedModel(
+        path="wavespeed-ai/flux-kontext-pro", kind="edit", image_field="image", shape="none", max_side=2048
+    ),
+}
+
+
+class _Prediction(BaseModel):
+    """The ``data`` object of a WaveSpeed prediction reply."""
+
+    id: str
+    model: str = ""
+    status: Literal["created", "processing", "completed", "failed"]
+    outputs: list[str] = []
+    has_nsfw_contents: list[bool] = []
+    error: str | None = None
+
+
+class _Envelope(BaseModel):
+    code: int = 200
+    message: str = ""
+    data: _Prediction
+
+
+class WaveSpeedClient(HttpProvider):
+    """Client for ``api.wavespeed.ai`` (or its simulator, through ``base_url``); every call is async.
+
+    Usage::
+
+        with WaveSpeedClient(api_key="...") as wavespeed:
+            [pending] = wavespeed.submit_generate(GenerationRequest(prompt="...", model="qwen-image"))
+            images = wavespeed.poll(pending)  # None while created/processing
+    """
+
+    name = "wavespeed"
+    default_model = "qwen-image"
+    poll_interval_seconds = 1.0
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = "https://api.wavespeed.ai",
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, transport=transport)
+
+    # -- generate --
+
+    def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+        """Submit one prediction per image and wait for each (bounded by ``timeout`` x 5)."""
+        pendings = self.submit_generate(request)
+        return [image for pending in pendings for image in self.wait(pending, deadline=self._wait_deadline())]
+
+    def submit_generate(self, request: GenerationRequest) -> list[PendingResult]:
+        """One prediction per requested image; image ``i`` uses ``seed + i`` when a seed is set."""
+        model = self._resolve_model(request.model, self._models("generate"))
+        spec = WAVESPEED_MODELS[model]
+        pendings = []
+        for index in range(request.count):
+            seed = request.seed + index if request.seed is not None else None
+            body: dict[str, Any] = {"prompt": request.prompt, "seed": seed if seed is not None else -1}
+            if request.negative_prompt:
+                body["negative_prompt"] = request.negative_prompt
+            if spec.shape == "aspect_ratio":
+                body["aspect_ratio"] = nearest_aspect_ratio(
+                    spec.aspect_ratios,
+                    aspect_ratio=request.aspect_ratio,
+                    width=request.width,
+                    height=request.height,
+                )
+            else:
+                body["size"] = "{}*{}".format(*self._size(request, spec))
+                body["output_format"] = request.output_format
+            if request.guidance_scale is not None:
+                body["guidance_scale"] = request.guidance_scale
+            if request.steps is not None:
+                body["num_inference_steps"] = request.steps
+            pendings.append(self._submit(model, spec, body, kind="generate", seed=seed))
+        return pendings
+
+    # -- general edit --
+
+    def edit(self, request: GeneralEditRequest) -> list[GeneratedImage]:
+        """Submit an edit and wait for it."""
+        return self.wait(self.submit_edit(request), deadline=self._wait_deadline())
+
+    def submit_edit(self, request: GeneralEditRequest) -> PendingResult:
+        """Start a prompt-driven edit on a WaveSpeed edit model (images sent as ``data:`` URIs)."""
+        model = self._resolve_model(request.model or "qwen-edit", self._models("edit"))
+        spec = WAVESPEED_MODELS[model]
+        images = [data_uri(image) for image in request.images]
+        body: dict[str, Any] = {"prompt": request.prompt, "output_format": request.output_format}
+        if spec.image_field == "images":
+            body["images"] = images
+        else:
+            body["image"] = images[0]
+        if request.mask:
+            body["mask_image"] = data_uri(request.mask)
+        optional = {
+            "negative_prompt": request.negative_prompt,
+            "guidance_scale": request.guidance_scale,
+            "num_inference_steps": request.steps,
+            "seed": request.seed,
+        }
+        body |= {key: value for key, value in optional.items() if value is not None}
+        return self._submit(model, spec, body, kind="edit", seed=request.seed)
+
+    # -- polling --
+
+    def poll(self, pending: PendingResult) -> list[GeneratedImage] | None:
+        """``None`` while created/processing; the downloaded outputs once completed."""
+        response = self._send("GET", f"/api/v3/predictions/{pending.remote_id}/result")
+        prediction = self._parse(response).data
+        if prediction.status in ("created", "processing"):
+            return None
+        if prediction.status == "failed":
+            reason = prediction.error or "no reason given"
+            if looks_like_content_filter(reason):
+                raise ProviderContentFiltered(f"{self.name} content filter: {reason}", provider=self.name)
+            # A failed prediction is the model failing, not our input (that is a 400 on submit).
+            raise ProviderUnavailable(
+                f"{self.name} prediction {prediction.id} failed: {reason}", provider=self.name
+            )
+        if prediction.has_nsfw_contents and all(prediction.has_nsfw_contents):
+            raise ProviderContentFiltered(
+                f"{self.name} flagged every output of {prediction.id} as NSFW", provider=self.name
+            )
+        if not prediction.outputs:
+            raise ProviderError(f"{self.name} completed {prediction.id} without outputs", provider=self.name)
+        flagged = prediction.has_nsfw_contents + [False] * len(prediction.outputs)
+        return [
+            self._image(self._download(url), model=pending.model, seed=pending.seed)
+            for url, nsfw in zip(prediction.outputs, flagged, strict=False)
+            if not nsfw
+        ]
+
+    def wait(
+        self,
+        pending: PendingResult,
+        *,
+        interval: float | None = None,
+        deadline: float = 300.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> list[GeneratedImage]:
+        """Poll until done or ``deadline`` seconds pass (ProviderTimeout)."""
+        return wait_for_result(
+            self, pending, interval=self.poll_interval_seconds if interval is None else interval,
+            deadline=deadline, sleep=sleep,
+        )  # fmt: skip
+
+    # -- internals --
+
+    def _models(self, kind: str) -> dict[str, WaveSpeedModel]:
+        return {name: spec for name, spec in WAVESPEED_MODELS.items() if spec.kind == kind}
+
+    def _wait_deadline(self) -> float:
+        return max(30.0, (self.timeout.read or 60.0) * 5)
+
+    def _size(self, request: GenerationRequest, spec: WaveSpeedModel) -> tuple[int, int]:
+        if request.width and request.height:
+            width, height = request.width, request.height
+        else:
+            ratio = nearest_aspect_ratio(
+                ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9", "9:21", "4:5", "5:4"),
+                aspect_ratio=request.aspect_ratio,
+                width=request.width,
+                height=request.height,
+            )
+            width, height = size_for_aspect_ratio(ratio, megapixels=1.0, multiple=16)
+        return fit_size(width, height, max_side=spec.max_side, min_side=256, multiple=16)
+
+    def _submit(
+        self, model: str, spec: WaveSpeedModel, body: dict[str, Any], *, kind: str, seed: int | None
+    ) -> PendingResult:
+        response = self._send("POST", f"/api/v3/{spec.path}", json=body)
+        prediction = self._parse(response).data
+        return PendingResult(provider=self.name, model=model, remote_id=prediction.id, kind=kind, seed=seed)
+
+    def _parse(self, response: httpx.Response) -> _Envelope:
+        try:
+            return _Envelope.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ProviderError(
+                f"{self.name} sent a reply we cannot read: {exc}", provider=self.name
+            ) from exc
+
+    def _download(self, url: str) -> bytes:
+        """Fetch an output; a ``data:`` output is decoded, anything but http(s) is refused."""
+        if url.startswith("data:"):
+            return base64.b64decode(url.partition(",")[2])
+        if not url.startswith(("https://", "http://")):
+            raise ProviderError(
+                f"{self.name} returned an output URL we will not fetch: {url[:80]}", provider=self.name
+            )
+        # Outputs live on a CDN: never send our API key there.
+        return self._send("GET", url, authenticated=False).content

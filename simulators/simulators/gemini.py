@@ -1,0 +1,175 @@
+"""SIMULATOR of the Gemini API's Imagen ``POST /v1beta/models/{model}:predict``.
+
+Same path, ``x-goog-api-key`` (or ``?key=``) check with Google's answers (a missing key is 403
+PERMISSION_DENIED, a wrong one 400 API_KEY_INVALID), request shape, base64 ``predictions`` and
+Google error bodies as the real API, every answer labelled ``X-Simulator: gemini-simulator``.
+It never contacts generativelanguage.googleapis.com.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from simulators import render
+from simulators.faults import SimulatorHarness
+
+__all__ = ["GeminiSimulator"]
+
+MODELS = frozenset({
+    "imagen-4.0-generate-001",
+    "imagen-4.0-fast-generate-001",
+    "imagen-4.0-ultra-generate-001",
+    "imagen-3.0-generate-002",
+})  # fmt: skip
+#: Imagen output sizes per aspect ratio (1K).
+SIZES = {
+    "1:1": (1024, 1024),
+    "3:4": (896, 1280),
+    "4:3": (1280, 896),
+    "9:16": (768, 1408),
+    "16:9": (1408, 768),
+}
+PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+}  # fmt: skip
+
+
+def _error_body(status: int, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "status": _STATUS_NAMES.get(status, "UNKNOWN"),
+    }
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def _error(status: int, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
+    return JSONResponse(_error_body(status, message, details), status_code=status)
+
+
+class GeminiSimulator:
+    """A SIMULATOR of the Gemini API Imagen endpoint; ``app`` is the ASGI app to serve."""
+
+    def __init__(self, *, api_key: str = "sim-gemini-key") -> None:
+        self.api_key = api_key
+        self.harness = SimulatorHarness(
+            "gemini", description="Gemini API (Imagen predict)", real_host="generativelanguage.googleapis.com"
+        )
+        self.faults = self.harness.faults
+        self.calls = self.harness.calls
+        self.app = self._build()
+
+    def _build(self) -> FastAPI:
+        app = FastAPI(title="Gemini Imagen SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
+        self.harness.install(app)
+        app.add_api_route("/v1beta/models/{model_action}", self._predict, methods=["POST"])
+        return app
+
+    def _check_key(self, request: Request) -> Response | None:
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+        if not key:
+            return _error(
+                403,
+                "Method doesn't allow unregistered callers (callers without established identity). "
+                "Please use API Key or other form of API consumer identity to call this API.",
+            )
+        if key != self.api_key:
+            return _error(
+                400,
+                "API key not valid. Please pass a valid API key.",
+                [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                  "domain": "googleapis.com"}],
+            )  # fmt: skip
+        return None
+
+    async def _predict(self, model_action: str, request: Request) -> Response:
+        model, _, action = model_action.partition(":")
+        if action != "predict":
+            return _error(
+                404, f"models/{model_action} is not a supported method (the simulator serves :predict)"
+            )
+        if (denied := self._check_key(request)) is not None:
+            return denied
+        fault = await self.harness.begin(request)
+        if fault is not None:
+            details = None
+            if fault.status == 429 and isinstance(fault.retry_after, int | float):
+                details = [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": f"{fault.retry_after:g}s",
+                    }
+                ]
+            scripted = self.harness.error_response(
+                fault, lambda status, message: _error_body(status, message, details)
+            )
+            if scripted is not None:
+                return scripted
+        if model not in MODELS:
+            return _error(
+                404, f"models/{model} is not found for API version v1beta, or is not supported for predict."
+            )
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "Invalid JSON payload received.")
+        problem, prompt, parameters = self._check_body(body)
+        if problem:
+            return _error(400, problem)
+        sample_count = int(parameters.get("sampleCount", 4))
+        width, height = SIZES[parameters.get("aspectRatio", "1:1")]
+        if fault is not None and fault.content_filter:
+            # Imagen drops filtered images; with includeRaiReason it says why.
+            if parameters.get("includeRaiReason"):
+                reason = (
+                    "Unable to show generated images. All images were filtered out because they violated "
+                    "usage guidelines."
+                )
+                return JSONResponse({"predictions": [{"raiFilteredReason": reason}]})
+            return JSONResponse({})
+        seeds = [self.harness.pick_seed(None) for _ in range(sample_count)]
+
+        def draw() -> list[dict[str, str]]:
+            return [
+                {
+                    "mimeType": "image/png",
+                    "bytesBase64Encoded": base64.b64encode(
+                        render.render_image(prompt, seed=seed, width=width, height=height)
+                    ).decode("ascii"),
+                }
+                for seed in seeds
+            ]
+
+        return JSONResponse({"predictions": await run_in_threadpool(draw)})
+
+    @staticmethod
+    def _check_body(body: Any) -> tuple[str | None, str, dict[str, Any]]:
+        """``(problem, prompt, parameters)``; ``problem`` is Google's wording of what is wrong."""
+        if not isinstance(body, dict):
+            return "Invalid JSON payload received. Expected an object.", "", {}
+        instances = body.get("instances")
+        if not isinstance(instances, list) or not instances or not isinstance(instances[0], dict):
+            return "* PredictRequest.instances: instances must be a non-empty list", "", {}
+        prompt = instances[0].get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            return "* PredictRequest.instances[0].prompt: prompt is required", "", {}
+        parameters = body.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            return "* PredictRequest.parameters: must be an object", "", {}
+        sample_count = parameters.get("sampleCount", 4)
+        if not isinstance(sample_count, int) or not 1 <= sample_count <= 4:
+            return "sampleCount must be between 1 and 4.", "", {}
+        if parameters.get("aspectRatio", "1:1") not in SIZES:
+            return f"aspectRatio must be one of {', '.join(SIZES)}.", "", {}
+        if parameters.get("personGeneration", "allow_adult") not in PERSON_GENERATION:
+            return f"personGeneration must be one of {', '.join(PERSON_GENERATION)}.", "", {}
+        return None, prompt, parameters

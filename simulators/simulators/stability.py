@@ -1,0 +1,462 @@
+"""SIMULATOR of the Stability AI REST v2beta API (stable-image generate, edit, upscale, results).
+
+Same paths, multipart fields, ``authorization: Bearer`` check, status codes, ``finish-reason``
+and ``seed`` headers and async ids as the real API, but every answer is a synthetic render
+labelled ``X-Simulator: stability-simulator``. It never contacts api.stability.ai.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from PIL import Image, ImageFilter
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from simulators import render
+from simulators.faults import AsyncJob, AsyncJobs, Fault, SimulatorHarness
+
+__all__ = ["StabilitySimulator"]
+
+ASPECT_RATIOS = ("16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
+STYLE_PRESETS = frozenset(
+    "3d-model analog-film anime cinematic comic-book digital-art enhance fantasy-art isometric line-art "
+    "low-poly modeling-compound neon-punk origami photographic pixel-art tile-texture".split()
+)
+SD3_MODELS = frozenset({"sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3.5-flash"})
+#: Retired sd3 ids the API re-routes to sd3.5 (since 2025-04-17).
+SD3_ALIASES = {
+    "sd3-large": "sd3.5-large",
+    "sd3-large-turbo": "sd3.5-large-turbo",
+    "sd3-medium": "sd3.5-medium",
+}
+EDIT_OPERATIONS = frozenset(
+    {"erase", "inpaint", "outpaint", "search-and-replace", "search-and-recolor", "remove-background",
+     "replace-background-and-relight"}
+)  # fmt: skip
+UPSCALE_MODES = frozenset({"fast", "conservative", "creative"})
+#: About 1 MP output sizes per aspect ratio (ultra, sd3).
+SIZES_1MP = {
+    "1:1": (1024, 1024), "16:9": (1344, 768), "9:16": (768, 1344), "21:9": (1536, 640), "9:21": (640, 1536),
+    "3:2": (1216, 832), "2:3": (832, 1216), "5:4": (1088, 896), "4:5": (896, 1088),
+}  # fmt: skip
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+_ERROR_NAMES = {
+    400: "bad_request", 401: "unauthorized", 402: "payment_required", 403: "content_moderation",
+    404: "not_found", 413: "payload_too_large", 422: "invalid_request", 429: "rate_limit_exceeded",
+    500: "internal_error", 503: "service_unavailable",
+}  # fmt: skip
+
+
+def _error(status: int, *errors: str) -> JSONResponse:
+    return JSONResponse({"id": uuid.uuid4().hex, "name": _ERROR_NAMES.get(status, "error"), "errors": list(errors)},
+                        status_code=status)  # fmt: skip
+
+
+def _error_body(status: int, message: str) -> dict[str, Any]:
+    return {"id": uuid.uuid4().hex, "name": _ERROR_NAMES.get(status, "error"), "errors": [message]}
+
+
+class _Fields:
+    """Reads multipart fields the way the API validates them, collecting every problem."""
+
+    def __init__(self, form: FormData) -> None:
+        self.form = form
+        self.errors: list[str] = []
+
+    def text(self, name: str, *, required: bool = False, max_length: int = 10_000) -> str | None:
+        value = self.form.get(name)
+        if isinstance(value, UploadFile):
+            self.errors.append(f"{name}: expected a text field")
+            return None
+        if not value:
+            if required:
+                self.errors.append(f"{name}: is required")
+            return None
+        if len(value) > max_length:
+            self.errors.append(f"{name}: must be at most {max_length} characters")
+        return value
+
+    def choice(self, name: str, allowed: frozenset[str] | tuple[str, ...], default: str | None) -> str | None:
+        value = self.text(name)
+        if value is None:
+            return default
+        if value not in allowed:
+            self.errors.append(f"{name}: must be one of {', '.join(sorted(allowed))}")
+        return value
+
+    def number(self, name: str, low: float, high: float, default: float | None = None) -> float | None:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            self.errors.append(f"{name}: must be a number")
+            return default
+        if not low <= number <= high or math.isnan(number):
+            self.errors.append(f"{name}: must be between {low:g} and {high:g}")
+        return number
+
+    def integer(self, name: str, low: int, high: int, default: int) -> int:
+        value = self.number(name, low, high)
+        if value is None:
+            return default
+        if not value.is_integer():
+            self.errors.append(f"{name}: must be an integer")
+        return int(value)
+
+    async def image(
+        self, name: str, *, required: bool, min_side: int = 64, min_pixels: int = 4096, max_pixels: int = 9_437_184,
+        max_side: int = 16_384,
+    ) -> Image.Image | None:  # fmt: skip
+        upload = self.form.get(name)
+        if not isinstance(upload, UploadFile):
+            if required:
+                self.errors.append(f"{name}: is required")
+            return None
+        try:
+            image = render.decode(await upload.read())
+        except ValueError as exc:
+            self.errors.append(f"{name}: {exc}")
+            return None
+        width, height = image.size
+        if min(width, height) < min_side or max(width, height) > max_side:
+            self.errors.append(f"{name}: each side must be between {min_side} and {max_side} pixels")
+        elif not min_pixels <= width * height <= max_pixels:
+            self.errors.append(f"{name}: total pixel count must be between {min_pixels} and {max_pixels}")
+        return image
+
+
+class StabilitySimulator:
+    """A SIMULATOR of ``api.stability.ai`` v2beta; ``app`` is the ASGI app to serve.
+
+    ``in_progress_polls`` is how many polls of ``/v2beta/results/{id}`` answer 202 before the
+    result is ready (a ``stay_in_progress`` fault overrides it for one submission).
+    """
+
+    def __init__(self, *, api_key: str = "sim-stability-key", in_progress_polls: int = 1) -> None:
+        self.api_key = api_key
+        self.in_progress_polls = in_progress_polls
+        self.harness = SimulatorHarness(
+            "stability", description="Stability AI REST v2beta API", real_host="api.stability.ai"
+        )
+        self.faults = self.harness.faults
+        self.calls = self.harness.calls
+        self.jobs = AsyncJobs()
+        self.app = self._build()
+
+    # -- app --
+
+    def _build(self) -> FastAPI:
+        app = FastAPI(title="Stability AI v2beta SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
+        self.harness.install(app)
+        app.add_api_route("/v2beta/stable-image/generate/{endpoint}", self._generate, methods=["POST"])
+        app.add_api_route("/v2beta/stable-image/edit/{operation}", self._edit, methods=["POST"])
+        app.add_api_route("/v2beta/stable-image/upscale/{mode}", self._upscale, methods=["POST"])
+        app.add_api_route("/v2beta/results/{result_id}", self._result, methods=["GET"])
+        return app
+
+    # -- shared steps --
+
+    async def _start(self, request: Request) -> tuple[Fault | None, Response | None]:
+        """Authenticate, then take the scripted fault; a response means answer it at once."""
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return None, _error(401, "authorization: invalid or missing API key")
+        fault = await self.harness.begin(request)
+        if fault is not None:
+            scripted = self.harness.error_response(fault, _error_body)
+            if scripted is not None:
+                return fault, scripted
+        return fault, None
+
+    async def _form(self, request: Request) -> FormData | Response:
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            return _error(400, "content-type: must be multipart/form-data")
+        if int(request.headers.get("content-length") or 0) > MAX_REQUEST_BYTES:
+            return _error(413, "request body exceeds 10 MiB")
+        try:
+            return await request.form()
+        except Exception as exc:  # a malformed body is the client's problem, as on the real API
+            return _error(400, f"body: could not parse multipart form ({exc})")
+
+    @staticmethod
+    def _accept(request: Request) -> str | Response:
+        accept = request.headers.get("accept", "image/*") or "image/*"
+        if "application/json" in accept:
+            return "json"
+        if "image/" in accept or "*/*" in accept:
+            return "image"
+        return _error(400, "accept: must be image/* or application/json")
+
+    @staticmethod
+    def _image_answer(
+        data: bytes, output_format: str, seed: int, finish_reason: str, accept: str
+    ) -> Response:
+        headers = {"finish-reason": finish_reason, "seed": str(seed)}
+        if accept == "json":
+            body = {
+                "image": base64.b64encode(data).decode("ascii"),
+                "finish_reason": finish_reason,
+                "seed": seed,
+            }
+            return JSONResponse(body, headers=headers)
+        return Response(data, media_type=f"image/{output_format}", headers=headers)
+
+    @staticmethod
+    def _filtered(image: Image.Image) -> Image.Image:
+        """What a content-filtered answer looks like: the image blurred past recognition."""
+        return image.filter(ImageFilter.GaussianBlur(radius=max(8, min(image.size) // 8)))
+
+    # -- generate --
+
+    async def _generate(self, endpoint: str, request: Request) -> Response:
+        if endpoint not in ("ultra", "core", "sd3"):
+            return _error(404, f"no such endpoint: generate/{endpoint}")
+        fault, early = await self._start(request)
+        if early is not None:
+            return early
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
+        accept = self._accept(request)
+        if isinstance(accept, Response):
+            return accept
+        fields = _Fields(form)
+        prompt = fields.text("prompt", required=True) or ""
+        fields.text("negative_prompt")
+        aspect_ratio = fields.choice("aspect_ratio", ASPECT_RATIOS, "1:1") or "1:1"
+        seed = fields.integer("seed", 0, 4_294_967_294, 0)
+        formats = ("jpeg", "png") if endpoint == "sd3" else ("jpeg", "png", "webp")
+        output_format = fields.choice("output_format", formats, "png") or "png"
+        if endpoint != "sd3":
+            fields.choice("style_preset", STYLE_PRESETS, None)
+        source: Image.Image | None = None
+        strength: float | None = None
+        if endpoint == "sd3":
+            model = fields.text("model") or "sd3.5-large"
+            model = SD3_ALIASES.get(model, model)
+            if model not in SD3_MODELS:
+                fields.errors.append(f"model: must be one of {', '.join(sorted(SD3_MODELS))}")
+            mode = fields.choice("mode", ("text-to-image", "image-to-image"), "text-to-image")
+            fields.number("cfg_scale", 1, 10)
+            if mode == "image-to-image":
+                source = await fields.image("image", required=True)
+                strength = fields.number("strength", 0, 1)
+                if strength is None:
+                    fields.errors.append("strength: is required for image-to-image")
+        else:
+            source = await fields.image("image", required=False, max_pixels=16_384 * 16_384)
+            strength = fields.number("strength", 0, 1)
+            if source is not None and strength is None:
+                fields.errors.append("strength: is required when image is given")
+        if fields.errors:
+            return _error(400, *fields.errors)
+
+        seed = self.harness.pick_seed(seed)
+        if source is not None:
+            ratio = source.width / source.height
+            width = round(math.sqrt(1024 * 1024 * ratio) / 64) * 64
+            size = (width, round(width / ratio / 64) * 64)
+        else:
+            width, height = SIZES_1MP[aspect_ratio]
+            scale = math.sqrt(1.5) if endpoint == "core" else 1.0
+            size = (round(width * scale / 64) * 64, round(height * scale / 64) * 64)
+        content_filtered = bool(fault and fault.content_filter)
+
+        def draw() -> bytes:
+            image = render.render(prompt, seed=seed, width=size[0], height=size[1])
+            if source is not None:
+                image = Image.blend(source.convert("RGB").resize(size), image, strength or 0.5)
+            if content_filtered:
+                image = self._filtered(image)
+            return render.encode(image, output_format)
+
+        data = await run_in_threadpool(draw)
+        return self._image_answer(
+            data, output_format, seed, "CONTENT_FILTERED" if content_filtered else "SUCCESS", accept
+        )
+
+    # -- edit --
+
+    async def _edit(self, operation: str, request: Request) -> Response:
+        if operation not in EDIT_OPERATIONS:
+            return _error(404, f"no such endpoint: edit/{operation}")
+        fault, early = await self._start(request)
+        if early is not None:
+            return early
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
+        accept = self._accept(request)
+        if isinstance(accept, Response):
+            return accept
+        fields = _Fields(form)
+        relight = operation == "replace-background-and-relight"
+        max_pixels = 4_194_304 if operation == "remove-background" else 9_437_184
+        image = await fields.image(
+            "subject_image" if relight else "image", required=True, max_pixels=max_pixels
+        )
+        mask = await fields.image("mask", required=False, min_side=1, min_pixels=1, max_pixels=max_pixels)
+        prompt_required = operation in ("inpaint", "search-and-replace", "search-and-recolor")
+        prompt = fields.text("prompt", required=prompt_required) or ""
+        fields.text("negative_prompt")
+        search_prompt = fields.text("search_prompt", required=operation == "search-and-replace")
+        select_prompt = fields.text("select_prompt", required=operation == "search-and-recolor")
+        grow_mask = fields.integer("grow_mask", 0, 100, 5)
+        fields.number("creativity", 0, 1)
+        seed = self.harness.pick_seed(fields.integer("seed", 0, 4_294_967_294, 0))
+        formats = ("png", "webp") if operation == "remove-background" else ("jpeg", "png", "webp")
+        output_format = fields.choice("output_format", formats, "png") or "png"
+        fields.choice("style_preset", STYLE_PRESETS, None)
+        expand = {side: fields.integer(side, 0, 2000, 0) for side in ("left", "right", "up", "down")}
+        if operation == "outpaint" and not any(expand.values()):
+            fields.errors.append("left, right, up, down: at least one must be greater than 0")
+        background = await fields.image("background_reference", required=False, max_pixels=16_384 * 16_384)
+        light = await fields.image("light_reference", required=False, max_pixels=16_384 * 16_384)
+        background_prompt = fields.text("background_prompt")
+        if relight and background is None and not background_prompt:
+            fields.errors.append("background_reference or background_prompt: one is required")
+        if fields.errors or image is None:
+            return _error(400, *fields.errors)
+        subject = image
+
+        def transform() -> Image.Image:
+            if operation == "erase":
+                return render.erase(subject, mask, grow_mask=grow_mask)
+            if operation == "inpaint":
+                return render.inpaint(subject, mask, prompt=prompt, seed=seed)
+            if operation == "outpaint":
+                return render.outpaint(subject, prompt=prompt, seed=seed, **expand)
+            if operation == "search-and-replace":
+                return render.search_and_replace(subject, prompt=f"{prompt} (was {search_prompt})", seed=seed)
+            if operation == "search-and-recolor":
+                return render.recolor(subject, prompt=f"{prompt} {select_prompt}", seed=seed)
+            if operation == "remove-background":
+                return render.remove_background(subject)
+            return render.relight(
+                subject, background=background, light=light, prompt=background_prompt or "", seed=seed
+            )
+
+        if relight:
+            return await self._submit_async(fault, transform, output_format, seed, model="edit/" + operation)
+        return await self._sync_answer(fault, transform, output_format, seed, accept)
+
+    # -- upscale --
+
+    async def _upscale(self, mode: str, request: Request) -> Response:
+        if mode not in UPSCALE_MODES:
+            return _error(404, f"no such endpoint: upscale/{mode}")
+        fault, early = await self._start(request)
+        if early is not None:
+            return early
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
+        accept = self._accept(request)
+        if isinstance(accept, Response):
+            return accept
+        fields = _Fields(form)
+        if mode == "fast":
+            image = await fields.image("image", required=True, min_side=32, max_side=1536, min_pixels=1024,
+                                       max_pixels=1_048_576)  # fmt: skip
+        else:
+            image = await fields.image("image", required=True,
+                                       max_pixels=1_048_576 if mode == "creative" else 9_437_184)  # fmt: skip
+        prompt = fields.text("prompt", required=mode != "fast") or ""
+        fields.text("negative_prompt")
+        fields.number("creativity", 0, 0.35 if mode == "creative" else 0.5)
+        seed = self.harness.pick_seed(fields.integer("seed", 0, 4_294_967_294, 0))
+        output_format = fields.choice("output_format", ("jpeg", "png", "webp"), "png") or "png"
+        fields.choice("style_preset", STYLE_PRESETS, None)
+        if fields.errors or image is None:
+            return _error(400, *fields.errors)
+        source = image
+
+        def transform() -> Image.Image:
+            if mode == "fast":
+                return render.upscale(source, factor=4)
+            upscaled = render.resize_to_megapixels(source, 4.0)
+            if mode == "creative":
+                # Creative upscales re-imagine detail; a faint overlay of the prompt render stands in for it.
+                overlay = render.render(prompt, seed=seed, width=upscaled.width, height=upscaled.height)
+                return Image.blend(upscaled.convert("RGB"), overlay, 0.15)
+            return upscaled
+
+        if mode == "creative":
+            return await self._submit_async(fault, transform, output_format, seed, model="upscale/creative")
+        return await self._sync_answer(fault, transform, output_format, seed, accept)
+
+    # -- answers --
+
+    async def _sync_answer(
+        self, fault: Fault | None, transform: Any, output_format: str, seed: int, accept: str
+    ) -> Response:
+        content_filtered = bool(fault and fault.content_filter)
+
+        def run() -> bytes:
+            image = transform()
+            return render.encode(self._filtered(image) if content_filtered else image, output_format)
+
+        data = await run_in_threadpool(run)
+        return self._image_answer(
+            data, output_format, seed, "CONTENT_FILTERED" if content_filtered else "SUCCESS", accept
+        )
+
+    async def _submit_async(
+        self, fault: Fault | None, transform: Any, output_format: str, seed: int, *, model: str
+    ) -> Response:
+        content_filtered = bool(fault and fault.content_filter)
+
+        def run() -> bytes:
+            image = transform()
+            return render.encode(self._filtered(image) if content_filtered else image, output_format)
+
+        data = await run_in_threadpool(run)
+        polls = (
+            fault.stay_in_progress if fault and fault.stay_in_progress is not None else self.in_progress_polls
+        )
+        job = self.jobs.add(
+            AsyncJob(
+                id=AsyncJobs.new_id(),
+                model=model,
+                polls_left=polls,
+                outputs=[(data, f"image/{output_format}")],
+                seed=seed,
+                content_filtered=content_filtered,
+                error=fault.fail if fault else None,
+            )
+        )
+        return JSONResponse({"id": job.id})
+
+    async def _result(self, result_id: str, request: Request) -> Response:
+        _, early = await self._start(request)
+        if early is not None:
+            return early
+        polled = self.jobs.poll(result_id)
+        if polled is None:
+            return _error(404, f"id: no result found for {result_id} (results are kept 24 hours)")
+        job, in_progress = polled
+        if in_progress:
+            return JSONResponse({"id": job.id, "status": "in-progress"}, status_code=202)
+        if job.error:
+            return _error(500, job.error)
+        data, content_type = job.outputs[0]
+        accept = self._accept(request)
+        finish_reason = "CONTENT_FILTERED" if job.content_filtered else "SUCCESS"
+        if accept == "json":
+            body = {
+                "result": base64.b64encode(data).decode("ascii"),
+                "finish_reason": finish_reason,
+                "seed": job.seed,
+            }
+            return JSONResponse(body, headers={"finish-reason": finish_reason, "seed": str(job.seed)})
+        return Response(
+            data, media_type=content_type, headers={"finish-reason": finish_reason, "seed": str(job.seed)}
+        )

@@ -1,0 +1,180 @@
+"""StabilityClient against the Stability simulator: generate, edit, upscale, async results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from provider_support import CASES, Env, in_process, open_image, png
+
+from imagestudio.errors import ProviderBadRequest, ProviderContentFiltered, ProviderTimeout
+from imagestudio.providers import EditRequest, GenerationRequest, StabilityClient, UpscaleRequest
+from simulators import StabilitySimulator
+
+
+@pytest.fixture
+def stability() -> Iterator[Env]:
+    environment = in_process(CASES["stability"], sim=StabilitySimulator(in_progress_polls=0))
+    yield environment
+    environment.client.close()
+
+
+def test_ultra_outputs_one_megapixel_at_the_asked_ratio(stability: Env) -> None:
+    [image] = stability.client.generate(GenerationRequest(prompt="dunes", model="ultra", aspect_ratio="9:16"))
+
+    assert (image.width, image.height) == (768, 1344)
+    assert image.seed is not None and image.seed > 0  # seed 0 means "random"; the answer names the seed used
+
+
+def test_width_and_height_pick_the_nearest_supported_ratio(stability: Env) -> None:
+    [image] = stability.client.generate(
+        GenerationRequest(prompt="banner", model="ultra", width=2560, height=1080)
+    )
+
+    assert (image.width, image.height) == (1536, 640)  # 21:9
+
+
+def test_sd3_models_go_to_the_sd3_endpoint_with_the_model_field() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=png(64, 64), headers={"finish-reason": "SUCCESS", "seed": "9"})
+
+    client = StabilityClient(api_key="k", transport=httpx.MockTransport(handler))
+    client.generate(
+        GenerationRequest(prompt="p", model="sd3.5-large-turbo", guidance_scale=1.0, style_preset="anime")
+    )
+
+    request = seen[0]
+    body = request.read().decode()
+    assert request.url.path == "/v2beta/stable-image/generate/sd3"
+    assert request.headers["content-type"].startswith("multipart/form-data")
+    assert request.headers["accept"] == "image/*"
+    assert request.headers["authorization"] == "Bearer k"
+    assert 'name="model"\r\n\r\nsd3.5-large-turbo' in body
+    assert 'name="cfg_scale"\r\n\r\n1.0' in body
+    assert 'name="style_preset"' not in body  # sd3 takes no style preset
+
+
+def test_content_filtered_finish_reason_is_refused_even_with_a_200(stability: Env) -> None:
+    stability.sim.faults.push({"content_filter": True})
+
+    with pytest.raises(ProviderContentFiltered, match="CONTENT_FILTERED"):
+        stability.client.generate(GenerationRequest(prompt="something"))
+
+    assert stability.sim.calls.entries()[-1].status == 200
+
+
+def test_403_moderation_is_content_filtered(stability: Env) -> None:
+    stability.sim.faults.push(
+        {"status": 403, "message": "Your request was flagged by our content moderation system"}
+    )
+
+    with pytest.raises(ProviderContentFiltered, match="flagged"):
+        stability.client.generate(GenerationRequest(prompt="something"))
+
+
+@pytest.mark.parametrize(
+    ("edit", "check"),
+    [
+        (EditRequest(operation="erase", image=png()), lambda image: image.size == (128, 96)),
+        (
+            EditRequest(operation="inpaint", image=png(), prompt="a cat"),
+            lambda image: image.size == (128, 96),
+        ),
+        (
+            EditRequest(operation="outpaint", image=png(), left=32, up=8, prompt="more sky"),
+            lambda image: image.size == (160, 104),
+        ),
+        (
+            EditRequest(operation="search-and-replace", image=png(), prompt="a cat", search_prompt="dog"),
+            lambda image: image.size == (128, 96),
+        ),
+        (
+            EditRequest(operation="search-and-recolor", image=png(), prompt="red", select_prompt="box"),
+            lambda image: image.size == (128, 96),
+        ),
+        (
+            EditRequest(operation="remove-background", image=png(), output_format="webp"),
+            lambda image: image.mode == "RGBA" and image.format == "WEBP",
+        ),
+    ],
+    ids=lambda value: value.operation if isinstance(value, EditRequest) else "",
+)
+def test_edits_return_a_transform_of_the_upload(stability: Env, edit: EditRequest, check: object) -> None:
+    result = stability.client.edit(edit)
+
+    image = open_image(result.data)
+    assert check(image)  # type: ignore[operator]
+    assert result.model == f"edit/{edit.operation}"
+
+
+def test_remove_background_makes_the_background_transparent(stability: Env) -> None:
+    result = stability.client.edit(EditRequest(operation="remove-background", image=png()))
+
+    image = open_image(result.data)
+    assert image.getpixel((0, 0))[3] == 0  # type: ignore[index]
+    assert image.getpixel((64, 48))[3] == 255  # type: ignore[index]
+
+
+def test_fast_upscale_is_four_times_larger(stability: Env) -> None:
+    result = stability.client.upscale(UpscaleRequest(mode="fast", image=png(100, 60)))
+
+    assert (result.width, result.height) == (400, 240)
+
+
+def test_creative_upscale_is_polled_until_ready() -> None:
+    environment = in_process(CASES["stability"], sim=StabilitySimulator(in_progress_polls=0))
+    client, sim = environment.client, environment.sim
+    sim.faults.push({"stay_in_progress": 2})
+    try:
+        pending = client.submit_upscale(UpscaleRequest(mode="creative", image=png(), prompt="crisp"))
+        polls = [client.poll(pending), client.poll(pending), client.poll(pending)]
+    finally:
+        client.close()
+
+    assert pending.kind == "upscale:creative"
+    assert polls[0] is None and polls[1] is None
+    assert polls[2] is not None
+    [image] = polls[2]
+    assert (image.width, image.height) == (512, 384)
+    assert image.seed is not None
+    assert sim.calls.count("/v2beta/results/", method="GET") == 3
+
+
+def test_relight_is_asynchronous_and_waits_through_progress(stability: Env) -> None:
+    stability.sim.faults.push({"stay_in_progress": 3})
+    pending = stability.client.submit_edit(
+        EditRequest(operation="replace-background-and-relight", image=png(), background_reference=png(64, 64))
+    )
+    slept: list[float] = []
+
+    [image] = stability.client.wait(pending, interval=0.5, deadline=10, sleep=slept.append)
+
+    assert slept == [0.5, 0.5, 0.5]
+    assert image.model == "edit/replace-background-and-relight"
+
+
+def test_wait_gives_up_at_the_deadline(stability: Env) -> None:
+    stability.sim.faults.push({"stay_in_progress": 100})
+    pending = stability.client.submit_upscale(UpscaleRequest(mode="creative", image=png(), prompt="crisp"))
+
+    with pytest.raises(ProviderTimeout, match="not ready"):
+        stability.client.wait(pending, interval=1.0, deadline=2.5, sleep=lambda _: None)
+
+
+def test_unknown_result_id_is_a_bad_request(stability: Env) -> None:
+    from imagestudio.providers import PendingResult
+
+    with pytest.raises(ProviderBadRequest, match="404"):
+        stability.client.poll(PendingResult(provider="stability", model="upscale/creative", remote_id="nope"))
+
+
+def test_sync_and_async_entry_points_are_not_mixed_up(stability: Env) -> None:
+    with pytest.raises(ValueError, match="asynchronous"):
+        stability.client.upscale(UpscaleRequest(mode="creative", image=png(), prompt="x"))
+    with pytest.raises(ValueError, match="synchronous"):
+        stability.client.submit_edit(EditRequest(operation="erase", image=png()))
+    assert stability.sim.calls.count() == 0
