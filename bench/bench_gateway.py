@@ -66,7 +66,7 @@ def main() -> dict[str, Any]:
             f"http://127.0.0.1:{gateway_port}/healthz",
         ):
             out = subprocess.run(
-                [str(BIN / "imagestudio"), "keys", "create", "--tenant", "bench"],
+                [str(BIN / "imagestudio"), "keys", "create", "--tenant", "bench", "--tier", "enterprise"],
                 env={**env, "NO_COLOR": "1"},
                 capture_output=True,
                 text=True,

@@ -130,12 +130,12 @@ class Embedded:
         self.data_dir = data_dir
         self.worker: dramatiq.Worker | None = None
 
-    def new_key(self, name: str = "tenant") -> str:
+    def new_key(self, name: str = "tenant", tier: str = "pro") -> str:
         from imagestudio.db import session_scope
         from imagestudio.tenants.service import tenant_service
 
         with session_scope() as session:
-            tenant = tenant_service.create_tenant(session, name=name)
+            tenant = tenant_service.create_tenant(session, name=name, tier=tier)
             return tenant_service.create_key(session, tenant_id=tenant.id).key
 
     def start_worker(self, threads: int = 2) -> dramatiq.Worker:

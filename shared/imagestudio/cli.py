@@ -20,6 +20,10 @@ from imagestudio.telemetry.logging import configure_logging
 app = typer.Typer(help="Image Studio: asynchronous image jobs.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+credits_app = typer.Typer(help="Credits (operators).", no_args_is_help=True)
+app.add_typer(credits_app, name="credits")
 console = Console()
 
 STUDIOS = ("create", "edit", "upscale", "social")
@@ -45,7 +49,8 @@ def _dev_key() -> str:
                 return key
             except Unauthorized:
                 pass
-        tenant = tenant_service.create_tenant(session, name="dev")
+        # The dev tenant gets the Pro tier so a newcomer can try every studio.
+        tenant = tenant_service.create_tenant(session, name="dev", tier="pro")
         created = tenant_service.create_key(session, tenant_id=tenant.id, name="dev (make up)")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(created.key + "\n")
@@ -168,6 +173,7 @@ def keys_create(
     tenant: Annotated[str | None, typer.Option(help="Name of a new tenant to create the key for")] = None,
     tenant_id: Annotated[str | None, typer.Option(help="Existing tenant id")] = None,
     name: Annotated[str, typer.Option(help="A label for the key")] = "",
+    tier: Annotated[str, typer.Option(help="Tier of a new tenant: free, basic, pro, enterprise")] = "free",
 ) -> None:
     """Create an API key (and a tenant when --tenant is given); the key is shown once."""
     from imagestudio.db import session_scope
@@ -177,12 +183,48 @@ def keys_create(
         raise typer.BadParameter("give exactly one of --tenant or --tenant-id")
     with session_scope() as session:
         if tenant:
-            tenant_id = tenant_service.create_tenant(session, name=tenant).id
+            tenant_id = tenant_service.create_tenant(session, name=tenant, tier=tier).id
         assert tenant_id is not None
         created = tenant_service.create_key(session, tenant_id=tenant_id, name=name)
     console.print(f"tenant: {created.tenant_id}")
     console.print(f"key:    [yellow]{created.key}[/yellow]")
     console.print("[dim]Store it now: only its hash is kept.[/dim]")
+
+
+@tenants_app.command("set-tier")
+def tenants_set_tier(
+    tenant_id: Annotated[str, typer.Argument(help="Tenant id")],
+    tier: Annotated[str, typer.Argument(help="free, basic, pro or enterprise")],
+) -> None:
+    """Move a tenant to another tier; it applies from the tenant's next request."""
+    from imagestudio.credits.tiers import TierName
+    from imagestudio.db import session_scope
+    from imagestudio.tenants.models import Tenant
+
+    with session_scope() as session:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise typer.BadParameter("no such tenant", param_hint="tenant_id")
+        tenant.tier = TierName(tier).value
+    console.print(f"tenant {tenant_id} is now on the {tier} tier")
+
+
+@credits_app.command("grant")
+def credits_grant(
+    tenant_id: Annotated[str, typer.Argument(help="Tenant id")],
+    amount: Annotated[int, typer.Argument(help="Credits to add (negative: an adjustment)")],
+    note: Annotated[str, typer.Option(help="Why, for the ledger")] = "",
+) -> None:
+    """Grant (or adjust) a tenant's credits; written to the ledger."""
+    from imagestudio.credits.models import EntryKind
+    from imagestudio.credits.service import credit_service
+    from imagestudio.db import session_scope
+
+    with session_scope() as session:
+        kind = EntryKind.grant if amount >= 0 else EntryKind.adjust
+        credit_service.grant(session, tenant_id=tenant_id, amount=amount, note=note, kind=kind)
+        balance = credit_service.balance(session, tenant_id=tenant_id)
+    console.print(f"balance {balance.balance}, reserved {balance.reserved}, available {balance.available}")
 
 
 if __name__ == "__main__":

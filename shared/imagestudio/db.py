@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,7 +74,8 @@ def _enable_wal(url: str) -> None:
         return
     connection = sqlite3.connect(path, timeout=30)
     try:
-        connection.execute("PRAGMA journal_mode=WAL")
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            connection.execute("PRAGMA journal_mode=WAL")
     finally:
         connection.close()
 
@@ -109,15 +111,23 @@ _engine: Engine | None = None
 _sessionmaker: sessionmaker[Session] | None = None
 
 
+_engine_lock = threading.Lock()
+
+
 def get_engine() -> Engine:
     global _engine, _sessionmaker
-    if _engine is None:
+    if _engine is not None:
+        return _engine
+    with _engine_lock:  # the relay, worker threads and requests may all ask first
+        if _engine is not None:
+            return _engine
         # Every table must be mapped before the first flush resolves foreign keys.
         import imagestudio.models  # noqa: F401
 
-        _engine = build_engine(get_settings())
-        _sessionmaker = sessionmaker(_engine, expire_on_commit=False)
-    return _engine
+        engine = build_engine(get_settings())
+        _sessionmaker = sessionmaker(engine, expire_on_commit=False)
+        _engine = engine  # published last: a reader that sees it also sees the sessionmaker
+    return engine
 
 
 def reset_engine() -> None:

@@ -133,7 +133,7 @@ class Stack:
 
 def create_key(env: dict[str, str], tenant: str) -> str:
     result = subprocess.run(
-        [str(VENV_BIN / "imagestudio"), "keys", "create", "--tenant", tenant],
+        [str(VENV_BIN / "imagestudio"), "keys", "create", "--tenant", tenant, "--tier", "pro"],
         env={**os.environ, **env, "NO_COLOR": "1", "COLUMNS": "200"},
         cwd=ROOT,
         capture_output=True,

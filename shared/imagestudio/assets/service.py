@@ -46,6 +46,9 @@ class AssetService:
             setattr(asset, field, value)
         return asset
 
+    def for_job(self, session: Session, *, job_id: str) -> Sequence[Asset]:
+        return asset_repository.for_job(session, job_id=job_id)
+
     def outputs_for_jobs(self, session: Session, *, job_ids: Sequence[str]) -> dict[str, list[JobOutput]]:
         ttl = get_settings().url_ttl_seconds
         store = get_store()

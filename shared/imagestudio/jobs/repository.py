@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from imagestudio.db import is_postgres, utcnow
@@ -65,6 +65,17 @@ class JobRepository:
 
     def add_event(self, session: Session, *, job_id: str, type: str, data: dict[str, object]) -> None:
         session.add(JobEvent(job_id=job_id, type=type, data=data))
+
+    def active_count(self, session: Session, *, tenant_id: str) -> int:
+        """Jobs of a tenant that are queued or running (the tier's concurrency limit)."""
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Job)
+                .where(Job.tenant_id == tenant_id, Job.status.in_([JobStatus.queued.value, JobStatus.running.value]))
+            )
+            or 0
+        )
 
     def unfinished(self, session: Session) -> Sequence[Job]:
         return session.scalars(

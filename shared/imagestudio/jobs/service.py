@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from imagestudio.assets.service import asset_service
 from imagestudio.broker import RUN_JOB_ACTORS, Queue
 from imagestudio.config import get_settings
+from imagestudio.credits.service import credit_service
+from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import new_id, utcnow
 from imagestudio.errors import Conflict, InvalidRequest, NotFound
 from imagestudio.jobs.models import Job, JobStatus
@@ -70,8 +72,18 @@ class JobService:
         studio: str,
         params: dict[str, Any],
         uploads: Sequence[Upload] = (),
+        cost: int = 0,
+        provider: str | None = None,
+        batch: int | None = None,
     ) -> Job:
-        """Store the uploads, then commit the job and its message together (the outbox)."""
+        """Check the tier, store the uploads, then commit the job, its credit reserve and its message together."""
+        tier = tier_service.check_submission(
+            session, tenant_id=tenant_id, studio=studio, provider=provider, batch=batch
+        )
+        if cost > credit_service.balance(session, tenant_id=tenant_id).available:
+            # Refuse early, before any upload is stored; the reserve below is the authoritative check.
+            credit_service.reserve(session, tenant_id=tenant_id, job_id="-", amount=cost)
+        session.rollback()
         job_id = new_id()
         store = get_store()
         inputs: dict[str, str] = {}
@@ -89,6 +101,11 @@ class JobService:
             max_attempts=get_settings().job_max_attempts,
         )
         try:
+            # The reserve locks the tenant, so the concurrency count below cannot race.
+            credit_service.reserve(session, tenant_id=tenant_id, job_id=job_id, amount=cost)
+            tier_service.check_concurrency(
+                tier=tier, active=job_repository.active_count(session, tenant_id=tenant_id)
+            )
             session.add(job)
             session.flush()
             job_repository.add_event(session, job_id=job_id, type="job.queued", data={"status": "queued"})
@@ -172,6 +189,7 @@ class JobService:
             session.rollback()
             session.refresh(job)
             raise Conflict(f"Job {job_id} is already {job.status}")
+        credit_service.settle(session, tenant_id=job.tenant_id, job_id=job.id)
         job_repository.add_event(session, job_id=job.id, type="job.canceled", data={"status": "canceled"})
         session.commit()
         session.refresh(job)
@@ -224,6 +242,13 @@ class JobService:
             error=None,
         )
         if moved:
+            job = job_repository.get(session, job_id)
+            assert job is not None
+            captures = [
+                (asset.name, int(asset.meta.get("credits", 0)))
+                for asset in asset_service.for_job(session, job_id=job_id)
+            ]
+            credit_service.settle(session, tenant_id=job.tenant_id, job_id=job_id, captures=captures)
             job_repository.add_event(
                 session, job_id=job_id, type="job.succeeded", data={"status": "succeeded"}
             )
@@ -238,6 +263,9 @@ class JobService:
             error=problem,
         )
         if moved:
+            job = job_repository.get(session, job_id)
+            assert job is not None
+            credit_service.settle(session, tenant_id=job.tenant_id, job_id=job_id)  # failures cost nothing
             job_repository.add_event(
                 session, job_id=job_id, type="job.failed", data={"status": "failed", "error": problem}
             )

@@ -15,6 +15,8 @@ class Tenant(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
+    #: Subscription tier (see credits/tiers.py); a change applies from the next request.
+    tier: Mapped[str] = mapped_column(String(20), default="free")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

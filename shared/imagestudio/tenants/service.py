@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from imagestudio.credits.tiers import TierName
 from imagestudio.errors import Unauthorized
 from imagestudio.tenants.models import ApiKey, Tenant
 
@@ -35,8 +36,8 @@ class Principal:
 
 
 class TenantService:
-    def create_tenant(self, session: Session, *, name: str) -> Tenant:
-        tenant = Tenant(name=name)
+    def create_tenant(self, session: Session, *, name: str, tier: str = "free") -> Tenant:
+        tenant = Tenant(name=name, tier=TierName(tier).value)
         session.add(tenant)
         session.flush()
         return tenant

@@ -1,0 +1,1 @@
+"""Credits: an append-only ledger per tenant, and the subscription tiers."""

@@ -1,0 +1,54 @@
+"""Enforcing a tenant's tier: studios, providers, batch size, concurrency."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from imagestudio.credits.tiers import Tier, get_tier
+from imagestudio.errors import Forbidden, NotFound, RateLimited
+from imagestudio.tenants.models import Tenant
+
+
+class TierService:
+    def tier_of(self, session: Session, *, tenant_id: str) -> Tier:
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise NotFound("No such tenant")
+        return get_tier(tenant.tier)
+
+    def check_submission(
+        self, session: Session, *, tenant_id: str, studio: str, provider: str | None, batch: int | None
+    ) -> Tier:
+        """Refuse (403, naming the limit) what the tenant's plan does not include."""
+        tier = self.tier_of(session, tenant_id=tenant_id)
+        if studio not in tier.studios:
+            raise Forbidden(
+                f"The {tier.name} tier does not include the {studio} studio.",
+                extra={"tier": tier.name, "limit": "studios", "allowed": sorted(tier.studios)},
+            )
+        if provider and provider != "auto" and provider not in tier.providers:
+            raise Forbidden(
+                f"The {tier.name} tier does not include the {provider} provider.",
+                extra={"tier": tier.name, "limit": "providers", "allowed": sorted(tier.providers), "field": "provider"},
+            )
+        if batch is not None and batch > tier.max_batch:
+            raise Forbidden(
+                f"The {tier.name} tier allows at most {tier.max_batch} images per job.",
+                extra={"tier": tier.name, "limit": "max_batch", "allowed": tier.max_batch, "field": "count"},
+            )
+        return tier
+
+    def check_concurrency(self, *, tier: Tier, active: int) -> None:
+        if active >= tier.max_concurrent_jobs:
+            raise RateLimited(
+                f"{active} jobs are queued or running; the {tier.name} tier allows {tier.max_concurrent_jobs} at once.",
+                headers={
+                    "Retry-After": "5",
+                    "RateLimit-Policy": f'"concurrency";q={tier.max_concurrent_jobs};qu="concurrent-requests"',
+                    "RateLimit": '"concurrency";r=0;t=5',
+                },
+                extra={"tier": tier.name, "limit": "max_concurrent_jobs", "allowed": tier.max_concurrent_jobs},
+            )
+
+
+tier_service = TierService()

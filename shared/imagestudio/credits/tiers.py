@@ -1,0 +1,47 @@
+"""Subscription tiers: every limit a plan sets, in one table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class TierName(StrEnum):
+    free = "free"
+    basic = "basic"
+    pro = "pro"
+    enterprise = "enterprise"
+
+
+ALL_STUDIOS = frozenset({"create", "edit", "upscale", "social"})
+ALL_PROVIDERS = frozenset({"stability", "wavespeed", "huggingface", "gemini", "local"})
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: TierName
+    #: Credits granted at the start of each calendar month (UTC).
+    monthly_credits: int
+    studios: frozenset[str]
+    providers: frozenset[str]
+    #: Largest number of images one create job may ask for.
+    max_batch: int
+    #: Jobs queued or running at once.
+    max_concurrent_jobs: int
+    #: Job submissions per minute.
+    requests_per_minute: int
+
+
+TIERS: dict[TierName, Tier] = {
+    t.name: t
+    for t in (
+        Tier(TierName.free, 50, frozenset({"create", "social"}), frozenset({"huggingface", "gemini", "local"}), 2, 2, 10),
+        Tier(TierName.basic, 500, ALL_STUDIOS, frozenset({"stability", "huggingface", "gemini", "local"}), 4, 5, 60),
+        Tier(TierName.pro, 2_000, ALL_STUDIOS, ALL_PROVIDERS, 10, 20, 300),
+        Tier(TierName.enterprise, 10_000, ALL_STUDIOS, ALL_PROVIDERS, 10, 1_000, 6_000),
+    )
+}
+
+
+def get_tier(name: str) -> Tier:
+    return TIERS[TierName(name)]

@@ -1,0 +1,1 @@
+"""Per-tenant request rate limits and idempotency keys, kept in the shared database."""
