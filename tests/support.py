@@ -11,7 +11,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +178,34 @@ class Embedded:
             return body if body["status"] in statuses else None
 
         return wait_for(done, timeout=timeout, what=f"job {job_id} to reach {statuses}")  # type: ignore[no-any-return]
+
+
+def in_process_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[Embedded]:
+    """Gateway (TestClient) plus the in-process broker; ``env`` swaps in PostgreSQL or S3."""
+    from imagestudio.broker import use_broker
+    from imagestudio.migrate import upgrade
+
+    broker = stub_broker()
+    monkeypatch.setenv("IMAGESTUDIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("IMAGESTUDIO_BROKER_URL", "memory://")
+    monkeypatch.setenv("IMAGESTUDIO_STORAGE_BACKEND", "local")
+    monkeypatch.setenv("IMAGESTUDIO_OUTBOX_POLL_SECONDS", "0.05")
+    monkeypatch.setenv("IMAGESTUDIO_PUBLIC_URL", "http://testserver")
+    monkeypatch.delenv("IMAGESTUDIO_DATABASE_URL", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reload_settings()
+    use_broker(broker)
+    broker.flush_all()
+    upgrade()
+    from gateway.app import create_app
+
+    with TestClient(create_app()) as client:
+        stack = Embedded(client, broker, tmp_path / "data")
+        try:
+            yield stack
+        finally:
+            if stack.worker is not None:
+                stack.worker.stop()
+    broker.flush_all()
+    reload_settings()

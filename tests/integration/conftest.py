@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from support import ROOT, S3_PORT, ensure_services, free_port, wait_for
+from support import ROOT, S3_PORT, Embedded, ensure_services, free_port, in_process_stack, wait_for
 
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -173,3 +173,10 @@ def stack(services: Services, tmp_path: Path) -> Iterator[Stack]:
     finally:
         for proc in reversed(s.processes):
             proc.stop()
+
+
+@pytest.fixture
+def pg_stack(services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embedded]:
+    """The gateway in-process on the real PostgreSQL database and S3 bucket (broker in-process)."""
+    env = {k: v for k, v in services.env.items() if k != "IMAGESTUDIO_BROKER_URL" and k != "IMAGESTUDIO_DATA_DIR"}
+    yield from in_process_stack(tmp_path, monkeypatch, **env)

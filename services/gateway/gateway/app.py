@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from gateway.problems import add_exception_handlers
-from gateway.routes import files, health, jobs, social
+from gateway.routes import assets, credits, files, health, jobs, social
 from imagestudio.broker import get_broker
 from imagestudio.config import get_settings
 from imagestudio.outbox import OutboxRelay
@@ -73,4 +73,6 @@ def create_app() -> FastAPI:
     app.include_router(files.router)
     app.include_router(jobs.router, prefix=API_PREFIX)
     app.include_router(social.router, prefix=API_PREFIX)
+    app.include_router(assets.router, prefix=API_PREFIX)
+    app.include_router(credits.router, prefix=API_PREFIX)
     return app

@@ -1,21 +1,43 @@
-"""Recording job outputs as assets and signing their download links."""
+"""Assets: recording job outputs, the library (search, favourites, tags, usage), deletion."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from imagestudio.assets.models import Asset
+from imagestudio.assets.models import Asset, AssetUsage
 from imagestudio.assets.repository import asset_repository
+from imagestudio.assets.schemas import AssetPage, AssetRead, AssetUsageRead, BulkAction, BulkResponse, BulkResult
 from imagestudio.config import get_settings
+from imagestudio.db import utcnow
+from imagestudio.errors import ImageStudioError, NotFound, ValidationFailed
 from imagestudio.jobs.schemas import JobOutput
+from imagestudio.paging import decode_cursor, encode_cursor
 from imagestudio.storage import get_store
+
+#: Longest tag kept; tags are lower-cased and trimmed so search and filters are predictable.
+MAX_TAG_LENGTH = 50
+
+
+def normalise_tags(tags: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for raw in tags:
+        tag = raw.strip().lower()
+        if not tag:
+            continue
+        if len(tag) > MAX_TAG_LENGTH or '"' in tag:
+            raise ValidationFailed("tags", f"tags are 1-{MAX_TAG_LENGTH} characters without quotes: {raw!r}")
+        if tag not in out:
+            out.append(tag)
+    return out
 
 
 class AssetService:
+    # --- written by workers -------------------------------------------------------------------
     def record_output(
         self,
         session: Session,
@@ -71,6 +93,134 @@ class AssetService:
                 )
             )
         return grouped
+
+    # --- the library --------------------------------------------------------------------------
+    def to_read(self, asset: Asset) -> AssetRead:
+        link = get_store().presigned_url(asset.key, ttl_seconds=get_settings().url_ttl_seconds)
+        return AssetRead(
+            id=asset.id,
+            job_id=asset.job_id,
+            studio=asset.studio,
+            name=asset.name,
+            kind=asset.kind,
+            format=asset.format,
+            content_type=asset.content_type,
+            width=asset.width,
+            height=asset.height,
+            bytes=asset.bytes,
+            provider=asset.provider,
+            prompt=asset.prompt,
+            tags=list(asset.tags or []),
+            favorite=asset.favorite,
+            usage_count=asset.usage_count,
+            last_used_at=asset.last_used_at,
+            created_at=asset.created_at,
+            url=link.url,
+            expires_at=link.expires_at,
+            metadata=asset.meta,
+        )
+
+    def get(self, session: Session, *, tenant_id: str, asset_id: str) -> Asset:
+        asset = asset_repository.get_for_tenant(session, tenant_id=tenant_id, asset_id=asset_id)
+        if asset is None:  # another tenant's asset is indistinguishable from a missing one
+            raise NotFound(f"No asset {asset_id}")
+        return asset
+
+    def search(
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        limit: int,
+        cursor: str | None = None,
+        studio: str | None = None,
+        provider: str | None = None,
+        tag: str | None = None,
+        favorite: bool | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        text: str | None = None,
+    ) -> AssetPage:
+        rows = asset_repository.search(
+            session,
+            tenant_id=tenant_id,
+            limit=limit + 1,
+            studio=studio,
+            provider=provider,
+            tag=tag,
+            favorite=favorite,
+            created_after=created_after,
+            created_before=created_before,
+            text=text,
+            before=decode_cursor(cursor) if cursor else None,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return AssetPage(
+            items=[self.to_read(a) for a in rows],
+            next_cursor=encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None,
+        )
+
+    def update(
+        self, session: Session, *, tenant_id: str, asset_id: str, tags: Sequence[str] | None = None, favorite: bool | None = None
+    ) -> Asset:
+        asset = self.get(session, tenant_id=tenant_id, asset_id=asset_id)
+        if tags is not None:
+            asset.tags = normalise_tags(tags)
+        if favorite is not None:
+            asset.favorite = favorite
+        session.commit()
+        return asset
+
+    def add_tags(self, session: Session, *, asset: Asset, tags: Sequence[str], remove: bool = False) -> None:
+        wanted = normalise_tags(tags)
+        current = list(asset.tags or [])
+        asset.tags = [t for t in current if t not in wanted] if remove else current + [t for t in wanted if t not in current]
+
+    def record_usage(self, session: Session, *, tenant_id: str, asset_id: str, used_in: str, note: str = "") -> Asset:
+        asset = self.get(session, tenant_id=tenant_id, asset_id=asset_id)
+        session.add(AssetUsage(asset_id=asset.id, used_in=used_in, note=note))
+        asset.usage_count = (asset.usage_count or 0) + 1
+        asset.last_used_at = utcnow()
+        session.commit()
+        return asset
+
+    def usages(self, session: Session, *, tenant_id: str, asset_id: str) -> list[AssetUsageRead]:
+        asset = self.get(session, tenant_id=tenant_id, asset_id=asset_id)
+        return [
+            AssetUsageRead(used_in=u.used_in, note=u.note, created_at=u.created_at)
+            for u in asset_repository.usages(session, asset_id=asset.id)
+        ]
+
+    def delete(self, session: Session, *, tenant_id: str, asset_id: str) -> None:
+        """Remove the object from storage, then the row (a failed storage delete keeps the row)."""
+        asset = self.get(session, tenant_id=tenant_id, asset_id=asset_id)
+        get_store().delete(asset.key)
+        session.delete(asset)
+        session.commit()
+
+    def bulk(self, session: Session, *, tenant_id: str, action: BulkAction) -> BulkResponse:
+        """Apply one action to up to 100 assets; each id gets its own result."""
+        results: list[BulkResult] = []
+        for asset_id in dict.fromkeys(action.ids):  # de-duplicated, order kept
+            try:
+                if action.action == "delete":
+                    self.delete(session, tenant_id=tenant_id, asset_id=asset_id)
+                else:
+                    asset = self.get(session, tenant_id=tenant_id, asset_id=asset_id)
+                    if action.action in ("favorite", "unfavorite"):
+                        asset.favorite = action.action == "favorite"
+                    else:
+                        if not action.tags:
+                            raise ValidationFailed("tags", f"{action.action} needs at least one tag")
+                        self.add_tags(session, asset=asset, tags=action.tags, remove=action.action == "untag")
+                    session.commit()
+                results.append(BulkResult(id=asset_id, ok=True, status=200))
+            except ImageStudioError as exc:
+                session.rollback()
+                results.append(BulkResult(id=asset_id, ok=False, status=exc.status, detail=exc.detail))
+        ok = sum(r.ok for r in results)
+        return BulkResponse(results=results, succeeded=ok, failed=len(results) - ok)
 
 
 asset_service = AssetService()

@@ -29,7 +29,6 @@ from imagestudio.errors import (
 from imagestudio.jobs.service import job_service
 from imagestudio.storage import get_store, output_key
 from imagestudio.telemetry.logging import get_logger
-from imagestudio.telemetry.middleware import job_claimed, job_ended
 
 log = get_logger(__name__)
 
@@ -133,13 +132,6 @@ def run_job(job_id: str, handler: Handler) -> None:
         job = job_service.claim(session, job_id=job_id)
         if job is None:
             return
-        job_claimed(
-            job_id=job.id,
-            studio=job.studio,
-            attempt=job.attempts,
-            created_at=job.created_at,
-            started_at=job.started_at,
-        )
         if job.attempts > job.max_attempts:
             # Every earlier delivery ended without an outcome: the worker died each time.
             job_service.fail(
@@ -155,7 +147,6 @@ def run_job(job_id: str, handler: Handler) -> None:
                 },
             )
             log.error("job.failed", job_id=job_id, reason="worker-lost", attempts=job.attempts - 1)
-            job_ended("failed", problem={"type": PROBLEM_BASE + "worker-lost"})
             return
         ctx = JobContext(
             job_id=job.id,
@@ -172,22 +163,20 @@ def run_job(job_id: str, handler: Handler) -> None:
         handler(ctx)
     except JobCanceled:
         log.info("job.stopped_canceled", job_id=job_id)
-        job_ended("canceled")
         return
     except (Exception, TimeLimitExceeded) as exc:
         permanent = isinstance(exc, PERMANENT_ERRORS)
         if permanent or ctx.attempt >= max_attempts:
-            problem = _problem(exc, job_id=job_id, attempts=ctx.attempt)
             with session_scope() as session:
-                job_service.fail(session, job_id=job_id, problem=problem)
-            job_ended("failed", problem=problem)
+                job_service.fail(
+                    session, job_id=job_id, problem=_problem(exc, job_id=job_id, attempts=ctx.attempt)
+                )
             log.error("job.failed", job_id=job_id, error=repr(exc), attempt=ctx.attempt, permanent=permanent)
             return  # the job is accounted for: ack the message
         log.warning("job.retrying", job_id=job_id, error=repr(exc), attempt=ctx.attempt)
         raise
     with session_scope() as session:
         finished = job_service.succeed(session, job_id=job_id)
-    job_ended("succeeded" if finished else "canceled")
     log.info(
         "job.completed" if finished else "job.finished_after_cancel",
         job_id=job_id,

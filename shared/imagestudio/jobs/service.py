@@ -7,11 +7,8 @@ redelivered message cannot finish a job twice.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,11 +19,12 @@ from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import new_id, utcnow
-from imagestudio.errors import Conflict, InvalidRequest, NotFound
+from imagestudio.errors import Conflict, NotFound
 from imagestudio.jobs.models import Job, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
 from imagestudio.outbox import notify, outbox_service
+from imagestudio.paging import decode_cursor, encode_cursor
 from imagestudio.storage import get_store, input_key
 from imagestudio.telemetry.logging import get_logger
 
@@ -47,19 +45,6 @@ class Upload:
 
 def _links(job_id: str) -> JobLinks:
     return JobLinks(self=f"{API_PREFIX}/jobs/{job_id}", cancel=f"{API_PREFIX}/jobs/{job_id}/cancel")
-
-
-def _encode_cursor(job: Job) -> str:
-    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), str(job_id)
-    except Exception as exc:
-        raise InvalidRequest("cursor is not one this API returned") from exc
 
 
 class JobService:
@@ -166,7 +151,7 @@ class JobService:
         status: str | None,
         cursor: str | None,
     ) -> JobPage:
-        before = _decode_cursor(cursor) if cursor else None
+        before = decode_cursor(cursor) if cursor else None
         jobs = job_repository.page(
             session, tenant_id=tenant_id, limit=limit + 1, studio=studio, status=status, before=before
         )
@@ -174,7 +159,7 @@ class JobService:
         jobs = jobs[:limit]
         return JobPage(
             items=self.to_read(session, jobs),
-            next_cursor=_encode_cursor(jobs[-1]) if more and jobs else None,
+            next_cursor=encode_cursor(jobs[-1].created_at, jobs[-1].id) if more and jobs else None,
         )
 
     def cancel(self, session: Session, *, tenant_id: str, job_id: str) -> Job:

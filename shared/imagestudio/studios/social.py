@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from imagestudio.config import get_settings
 from imagestudio.errors import ValidationFailed
+from imagestudio.studios.pricing import Estimate, EstimateItem, register
 
 CropMode = Literal["smart", "center", "fit"]
 OutputFormat = Literal["jpeg", "png", "webp"]
@@ -264,6 +265,29 @@ class SocialOptimizeParams(BaseModel):
     safe_zone_overlay: bool = False
     zip: bool = True
     enforce_size_limits: bool = True
+
+
+def price(params: SocialOptimizeParams) -> int:
+    """Credits a social job costs: none, it is local pixel work (as the seed charged)."""
+    return estimate_social(params).total_credits
+
+
+def estimate_social(params: SocialOptimizeParams) -> Estimate:
+    items = [EstimateItem(item=key, provider="local", unit_credits=0, count=1, credits=0) for key in params.formats]
+    return Estimate(studio="social", total_credits=sum(i.credits for i in items), breakdown=items)
+
+
+@register("social")
+def _price_request(request: dict[str, Any]) -> Estimate:
+    """Price a request given in the route's own terms (platforms, formats)."""
+    chosen = resolve_formats(_as_list(request.get("platforms")), _as_list(request.get("formats")))
+    return estimate_social(SocialOptimizeParams(formats=[f.key for f in chosen]))
+
+
+def _as_list(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 _EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}

@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.problems import PROBLEM_RESPONSES
+from gateway.admission import AdmissionDep
 from gateway.uploads import read_image_upload
 from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.schemas import JobRead
@@ -33,7 +34,7 @@ def optimize(
     request: Request,
     response: Response,
     session: SessionDep,
-    principal: PrincipalDep,
+    admission: AdmissionDep,
     image: Annotated[UploadFile, File(description="The image to adapt (JPEG, PNG, WebP, TIFF, GIF)")],
     platforms: Annotated[
         list[str] | None,
@@ -55,6 +56,8 @@ def optimize(
     enforce_size_limits: Annotated[bool, Form()] = True,
 ) -> JobRead:
     """Accept a social job: one upload, every chosen platform format; answers 202 with the job."""
+    if (replay := admission.replayed()) is not None:
+        return replay  # type: ignore[return-value]
     chosen = social.resolve_formats(platforms, formats)
     if (focal_x is None) != (focal_y is None):
         raise ValidationFailed("focal_y" if focal_y is None else "focal_x", "give both focal_x and focal_y")
@@ -74,14 +77,13 @@ def optimize(
     upload = read_image_upload(image, field="image")
     job = job_service.submit(
         session,
-        tenant_id=principal.tenant_id,
+        tenant_id=admission.tenant_id,
         studio="social",
         params=params.model_dump(mode="json"),
         uploads=[upload],
+        cost=social.price(params),
     )
-    body = job_service.to_read(session, [job])[0]
-    response.headers["Location"] = body.links.self
-    return body
+    return admission.accept(response, job_service.to_read(session, [job])[0])
 
 
 @router.get("/social/platforms")
