@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from imagestudio.client_cli import jobs_app, social_app
 from imagestudio.config import get_settings
 from imagestudio.telemetry.logging import configure_logging
 
@@ -24,6 +25,8 @@ tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 credits_app = typer.Typer(help="Credits (operators).", no_args_is_help=True)
 app.add_typer(credits_app, name="credits")
+app.add_typer(social_app, name="social")
+app.add_typer(jobs_app, name="jobs")
 console = Console()
 
 STUDIOS = ("create", "edit", "upscale", "social")

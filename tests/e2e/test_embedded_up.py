@@ -90,6 +90,17 @@ def test_up_runs_a_social_job_end_to_end(tmp_path: Path) -> None:
                 assert len(zipfile.ZipFile(io.BytesIO(data)).namelist()) == len(sizes)
         # The objects really are in the local folder, under the tenant's prefix.
         assert len(list((tmp_path / "data" / "objects").rglob(f"*{job_id}/outputs/*"))) == len(sizes) + 1
+        # The same job from the command line: progress bar, then every output downloaded.
+        (tmp_path / "photo.png").write_bytes(make_image(900, 600))
+        cli = subprocess.run(
+            [str(Path(sys.executable).parent / "imagestudio"), "social", "optimize", "photo.png", "-p", "tiktok",
+             "-f", "x.header", "--out", "out", "--url", base],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        assert "100%" in cli.stdout and "files in out" in cli.stdout
+        got = {p.name: Image.open(p).size for p in (tmp_path / "out").iterdir() if p.suffix == ".jpg"}
+        assert got == {"tiktok.cover.jpg": (1080, 1920), "twitter.header.jpg": (1500, 500)}
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
