@@ -13,7 +13,6 @@ from imagestudio.jobs.models import JobStatus
 class JobLinks(BaseModel):
     self: str
     cancel: str
-    outputs_zip: str | None = None
 
 
 class JobOutput(BaseModel):

@@ -16,4 +16,7 @@ def input_key(tenant_id: str, job_id: str, field: str, ext: str) -> str:
 
 
 def output_key(tenant_id: str, job_id: str, name: str, ext: str) -> str:
-    return f"tenants/{tenant_id}/jobs/{job_id}/outputs/{_safe(name)}.{_safe(ext)}"
+    """``all.zip`` with ext ``zip`` stays ``all.zip`` (downloads keep the name clients expect)."""
+    stem = _safe(name)
+    suffix = f".{_safe(ext)}"
+    return f"tenants/{tenant_id}/jobs/{job_id}/outputs/{stem if stem.endswith(suffix) else stem + suffix}"

@@ -79,6 +79,7 @@ def test_every_format_rendered_at_exact_size_with_zip(embedded: Embedded) -> Non
         assert output["width"] == expected[name].width and output["format"] == "webp"
     archive = [o for o in job["outputs"] if o["name"] == "all.zip"]
     assert len(archive) == 1
+    assert "/outputs/all.zip?" in archive[0]["url"]  # not all.zip.zip
     with zipfile.ZipFile(io.BytesIO(embedded.client.get(archive[0]["url"]).content)) as zf:
         names = zf.namelist()
     assert len(names) == 2 * len(expected)
