@@ -131,9 +131,9 @@ class Stack:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-def create_key(env: dict[str, str], tenant: str) -> str:
+def create_key(env: dict[str, str], tenant: str, tier: str = "pro") -> str:
     result = subprocess.run(
-        [str(VENV_BIN / "imagestudio"), "keys", "create", "--tenant", tenant, "--tier", "pro"],
+        [str(VENV_BIN / "imagestudio"), "keys", "create", "--tenant", tenant, "--tier", tier],
         env={**os.environ, **env, "NO_COLOR": "1", "COLUMNS": "200"},
         cwd=ROOT,
         capture_output=True,
