@@ -14,6 +14,7 @@ migrate: install
 
 services: install
 	@bash scripts/services.sh
+	@bash scripts/install-ops-tools.sh
 
 test: install services
 	@$(VENV)/pytest -q -p no:cacheprovider

@@ -36,7 +36,9 @@ def ours(data: bytes) -> float:
     started = time.perf_counter()
     source = SourceImage.load(data, max_pixels=50_000_000)
     for fmt in FORMATS:
-        render_format(source, width=fmt.width, height=fmt.height, mode="smart", output_format="jpeg", quality=90)
+        render_format(
+            source, width=fmt.width, height=fmt.height, mode="smart", output_format="jpeg", quality=90
+        )
     return time.perf_counter() - started
 
 

@@ -8,10 +8,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import bench_create  # noqa: E402
 import bench_gateway  # noqa: E402
+import bench_local_ops  # noqa: E402
 import bench_social  # noqa: E402
 
-results = {"social": bench_social.main(), "gateway": bench_gateway.main()}
+results = {
+    "social": bench_social.main(),
+    "gateway": bench_gateway.main(),
+    "create": bench_create.main(),
+    "local_ops": bench_local_ops.main(),
+}
 out = Path(__file__).parent / "results"
 out.mkdir(exist_ok=True)
 (out / "latest.json").write_text(json.dumps(results, indent=2))

@@ -56,10 +56,13 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         # marks a row published only when it really is.
         broker = RabbitmqBroker(url=url, confirm_delivery=True)
     from imagestudio.jobs.middleware import FailJobWhenMessageDies
+    from imagestudio.telemetry.middleware import TelemetryMiddleware
 
     broker.add_middleware(CurrentMessage())
     # "after" hooks run in reverse order: placed before Retries, ours sees its verdict.
     broker.add_middleware(FailJobWhenMessageDies(), before=Retries)
+    # Metrics and the span: placed before both, its "after" hook sees their verdicts and work.
+    broker.add_middleware(TelemetryMiddleware(), before=FailJobWhenMessageDies)
     for queue in Queue:
         broker.declare_queue(queue.value)
     return broker

@@ -8,14 +8,14 @@ import signal
 import threading
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
 
 from imagestudio.client_cli import jobs_app, social_app
-from imagestudio.config import get_settings
+from imagestudio.config import Settings, get_settings
 from imagestudio.telemetry.logging import configure_logging
 
 app = typer.Typer(help="Image Studio: asynchronous image jobs.", no_args_is_help=True)
@@ -30,10 +30,14 @@ app.add_typer(jobs_app, name="jobs")
 console = Console()
 
 STUDIOS = ("create", "edit", "upscale", "social")
+#: Every worker: one per studio, plus webhook delivery on its own queue.
+WORKERS = (*STUDIOS, "webhooks")
 
 
 def _worker_module(studio: str) -> ModuleType:
     """Import a worker's entry point by name (the shared package never imports a worker)."""
+    if studio == "webhooks":  # its actor lives in the shared package (cross-studio)
+        return importlib.import_module("imagestudio.webhooks.worker")
     return importlib.import_module(f"{studio}_worker.main")
 
 
@@ -93,9 +97,10 @@ def up(
 
     upgrade()
     broker = configure_broker()
+    simulators, provider_lines = _start_provider_simulators(settings)
     worker = None
     if settings.embedded_broker:
-        for studio in STUDIOS:
+        for studio in WORKERS:
             _worker_module(studio)
         with session_scope() as session:
             requeued = job_service.requeue_unfinished(session)
@@ -110,6 +115,7 @@ def up(
     ]
     if key:
         lines += [f"dev API key: [yellow]{key}[/yellow]", f"(also in {settings.data_dir / 'dev-api-key'})"]
+    lines += ["image providers:", *provider_lines]
     console.print(Panel("\n".join(lines), expand=False))
     try:
         uvicorn.run(
@@ -122,11 +128,47 @@ def up(
     finally:
         if worker is not None:
             worker.stop()
+        for simulator in simulators:
+            simulator.stop()
+
+
+def _start_provider_simulators(settings: Settings) -> tuple[list[Any], list[str]]:
+    """Serve labelled local SIMULATORS on loopback for providers without a key; the banner's lines."""
+    from imagestudio.providers.execution import PROVIDERS, provider_directory
+
+    running: list[Any] = []
+    simulated: dict[str, dict[str, str]] = {}
+    keyless = [name for name in PROVIDERS if not getattr(settings, f"{name}_api_key").get_secret_value()]
+    if settings.simulators_enabled and keyless:
+        import simulators
+
+        classes = {
+            "stability": simulators.StabilitySimulator,
+            "wavespeed": simulators.WaveSpeedSimulator,
+            "huggingface": simulators.HuggingFaceSimulator,
+            "gemini": simulators.GeminiSimulator,
+        }
+        for name in keyless:
+            simulator = classes[name]()
+            handle = simulators.run_in_thread(simulator.app)
+            running.append(handle)
+            simulated[name] = {"api_key": simulator.api_key, "base_url": handle.base_url}
+        provider_directory.use_simulators(simulated)
+    lines = []
+    for name in PROVIDERS:
+        if name in simulated:
+            url = simulated[name]["base_url"]
+            lines.append(f"  {name}: [magenta]SIMULATED[/magenta] on {url} (synthetic images)")
+        elif name in keyless:
+            lines.append(f"  {name}: not configured (set IMAGESTUDIO_{name.upper()}_API_KEY)")
+        else:
+            lines.append(f"  {name}: configured, {getattr(settings, f'{name}_base_url')}")
+    return running, lines
 
 
 @app.command()
 def worker(
-    studio: Annotated[str, typer.Argument(help="create, edit, upscale or social")],
+    studio: Annotated[str, typer.Argument(help="create, edit, upscale, social or webhooks")],
     threads: Annotated[
         int | None, typer.Option(help="Worker threads (default IMAGESTUDIO_WORKER_THREADS)")
     ] = None,
@@ -134,8 +176,8 @@ def worker(
     """Run one studio's Dramatiq worker on its own queue until SIGTERM/SIGINT."""
     import dramatiq
 
-    if studio not in STUDIOS:
-        raise typer.BadParameter(f"choose one of {', '.join(STUDIOS)}", param_hint="studio")
+    if studio not in WORKERS:
+        raise typer.BadParameter(f"choose one of {', '.join(WORKERS)}", param_hint="studio")
     configure_logging()
     settings = get_settings()
     module = _worker_module(studio)
@@ -145,6 +187,9 @@ def worker(
     dramatiq_worker = dramatiq.Worker(
         get_broker(), queues=queues, worker_threads=threads or settings.worker_threads
     )
+    from imagestudio.telemetry.process import start_worker_telemetry
+
+    telemetry = start_worker_telemetry(settings, studio=studio, worker=dramatiq_worker)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -153,6 +198,7 @@ def worker(
     stop.wait()
     # Graceful: running jobs finish (or are redelivered if the process is killed meanwhile).
     dramatiq_worker.stop(timeout=settings.job_time_limit_seconds * 1000)
+    telemetry.stop()
 
 
 @app.command()

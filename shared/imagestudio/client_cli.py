@@ -24,7 +24,9 @@ jobs_app = typer.Typer(help="Jobs (client).", no_args_is_help=True)
 #: Seconds between status polls while watching a job.
 POLL_SECONDS = 0.5
 
-UrlOption = Annotated[str | None, typer.Option(help="Gateway base URL (default: IMAGESTUDIO_PUBLIC_URL or host:port)")]
+UrlOption = Annotated[
+    str | None, typer.Option(help="Gateway base URL (default: IMAGESTUDIO_PUBLIC_URL or host:port)")
+]
 KeyOption = Annotated[
     str | None,
     typer.Option(envvar="IMAGESTUDIO_API_KEY", help="API key (default: the embedded dev key in DATA_DIR)"),
@@ -36,7 +38,9 @@ def _client(url: str | None, key: str | None) -> httpx.Client:
     if key is None:
         dev_key = settings.data_dir / "dev-api-key"
         if not dev_key.is_file():
-            raise typer.BadParameter("no --api-key given and no dev key; run `make up` first", param_hint="--api-key")
+            raise typer.BadParameter(
+                "no --api-key given and no dev key; run `make up` first", param_hint="--api-key"
+            )
         key = dev_key.read_text().strip()
     return httpx.Client(
         base_url=(url or settings.base_url).rstrip("/") + "/api/image-studio",
@@ -61,8 +65,12 @@ def watch(client: httpx.Client, job_id: str, *, timeout: float = 1800) -> dict[s
     """Follow a job with a progress bar until it ends (bounded by ``timeout``)."""
     deadline = time.monotonic() + timeout
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("{task.fields[message]}"), TimeElapsedColumn(), console=console,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[message]}"),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
         task = progress.add_task(f"job {job_id[:8]}", total=1.0, message="queued")
         while True:
@@ -81,11 +89,17 @@ def download(job: dict[str, Any], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     total = sum(o["bytes"] for o in job["outputs"])
-    with Progress(TextColumn("[bold]downloading"), BarColumn(), DownloadColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("[bold]downloading"), BarColumn(), DownloadColumn(), console=console
+    ) as progress:
         task = progress.add_task("download", total=total)
         for output in job["outputs"]:
             ext = {"jpeg": "jpg"}.get(output["format"], output["format"])
-            target = out / f"{output['name']}.{ext}" if not output["name"].endswith(f".{ext}") else out / output["name"]
+            target = (
+                out / f"{output['name']}.{ext}"
+                if not output["name"].endswith(f".{ext}")
+                else out / output["name"]
+            )
             with httpx.stream("GET", output["url"], timeout=60) as response:
                 response.raise_for_status()
                 with target.open("wb") as fh:
@@ -109,8 +123,12 @@ def _report(job: dict[str, Any], out: Path | None) -> None:
 @social_app.command("optimize")
 def social_optimize(
     image: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The image to adapt")],
-    platform: Annotated[list[str] | None, typer.Option("--platform", "-p", help="Platform (repeatable); default all")] = None,
-    format: Annotated[list[str] | None, typer.Option("--format", "-f", help="platform.format (repeatable)")] = None,
+    platform: Annotated[
+        list[str] | None, typer.Option("--platform", "-p", help="Platform (repeatable); default all")
+    ] = None,
+    format: Annotated[
+        list[str] | None, typer.Option("--format", "-f", help="platform.format (repeatable)")
+    ] = None,
     crop_mode: Annotated[str, typer.Option(help="smart, center or fit")] = "smart",
     output_format: Annotated[str, typer.Option(help="jpeg, png or webp")] = "jpeg",
     safe_zones: Annotated[bool, typer.Option(help="Also make safe-zone previews")] = False,
@@ -120,13 +138,19 @@ def social_optimize(
 ) -> None:
     """Submit a social job, show its progress, and download every format."""
     with _client(url, api_key) as client:
-        data: dict[str, Any] = {"crop_mode": crop_mode, "output_format": output_format, "safe_zone_overlay": str(safe_zones).lower()}
+        data: dict[str, Any] = {
+            "crop_mode": crop_mode,
+            "output_format": output_format,
+            "safe_zone_overlay": str(safe_zones).lower(),
+        }
         if platform:
             data["platforms"] = platform
         if format:
             data["formats"] = format
         with image.open("rb") as fh:
-            accepted = _fail_on_problem(client.post("/social/optimize", files={"image": (image.name, fh)}, data=data))
+            accepted = _fail_on_problem(
+                client.post("/social/optimize", files={"image": (image.name, fh)}, data=data)
+            )
         console.print(f"job [cyan]{accepted['id']}[/cyan] accepted")
         _report(watch(client, accepted["id"]), out)
 

@@ -86,6 +86,65 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 25 * 1024 * 1024
     max_image_pixels: int = 50_000_000
 
+    # --- telemetry --------------------------------------------------------------------------
+    #: Port of a worker's /metrics and /healthz endpoint (0 = off); the gateway serves both on its own port.
+    metrics_port: int = Field(default=9191, ge=0, le=65535)
+    #: Where traces go: none (default, costs nothing), console (stdout) or otlp (OTLP/HTTP).
+    traces_exporter: Literal["none", "console", "otlp"] = "none"
+    #: Base URL of the OTLP/HTTP collector; ``/v1/traces`` is appended.
+    otlp_endpoint: str = "http://127.0.0.1:4318"
+
+    # --- webhooks and live events -------------------------------------------------------------
+    #: Let webhook URLs reach loopback (local development, tests); private and metadata ranges stay refused.
+    webhook_allow_loopback: bool = False
+    #: Seconds before each delivery attempt (Standard Webhooks' schedule, about 3 days); then failed.
+    webhook_retry_schedule_seconds: list[float] = Field(
+        default=[0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400], min_length=1
+    )
+    #: Timeout of one webhook request (connect, write, each read).
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    #: Longest delay one queued delivery message carries; longer waits re-stage (below the consumer timeout).
+    webhook_max_message_delay_seconds: float = Field(default=900.0, gt=0)
+    #: Deliveries in a row that spend every retry before an endpoint is disabled.
+    webhook_disable_after_failed_deliveries: int = Field(default=5, ge=1)
+    #: Seconds between sweeps that re-stage deliveries whose message was lost.
+    webhook_sweep_seconds: float = Field(default=60.0, gt=0)
+    #: Seconds between the gateway's polls of job events (one query feeds every SSE stream and wait).
+    events_poll_seconds: float = Field(default=0.25, gt=0, le=5)
+
+    # --- AI providers (create studio) -------------------------------------------------------
+    #: Per provider: API key (empty = not configured) and base URL (the real host by default).
+    stability_api_key: SecretStr = SecretStr("")
+    stability_base_url: str = "https://api.stability.ai"
+    wavespeed_api_key: SecretStr = SecretStr("")
+    wavespeed_base_url: str = "https://api.wavespeed.ai"
+    huggingface_api_key: SecretStr = SecretStr("")
+    huggingface_base_url: str = "https://router.huggingface.co/hf-inference"
+    gemini_api_key: SecretStr = SecretStr("")
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    #: Embedded ``up`` starts labelled local simulators for providers without a key; None = on in embedded mode.
+    simulate_providers: bool | None = None
+    #: Timeout of one provider HTTP call.
+    provider_timeout_seconds: float = Field(default=60.0, gt=0, le=300)
+    #: Calls per provider (first try included) before auto mode falls back to the next provider.
+    provider_max_attempts: int = Field(default=3, ge=1, le=10)
+    #: First retry wait; doubles per attempt with +/-20% jitter.
+    provider_retry_base_seconds: float = Field(default=1.0, ge=0)
+    #: Longest wait a worker thread sleeps between calls; a longer Retry-After re-schedules the job.
+    provider_max_wait_seconds: float = Field(default=20.0, ge=0, le=120)
+    #: Interval and deadline of asynchronous provider polling (WaveSpeed predictions).
+    provider_poll_interval_seconds: float = Field(default=1.0, gt=0, le=30)
+    provider_poll_deadline_seconds: float = Field(default=300.0, gt=0, le=900)
+    #: Edit/upscale async provider work (creative upscale, relight, WaveSpeed edits): seconds between
+    #: polls, each poll a new delayed message (Stability asks for >= 10 s between polls).
+    async_poll_interval_seconds: float = Field(default=10.0, gt=0, le=60)
+    #: Longest an edit/upscale async result is waited for (over many messages) before the job fails.
+    async_poll_deadline_seconds: float = Field(default=1200.0, gt=0, le=86_400)
+    #: Circuit breaker: consecutive failures that open it, seconds before a trial call, error-rate window.
+    circuit_failure_threshold: int = Field(default=5, ge=1)
+    circuit_cooldown_seconds: float = Field(default=30.0, gt=0)
+    circuit_window_seconds: float = Field(default=60.0, gt=0)
+
     # --- development aids -------------------------------------------------------------------
     #: Create a tenant and key on first ``imagestudio up`` in embedded mode and print the key.
     dev_bootstrap: bool = True
@@ -107,6 +166,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "IMAGESTUDIO_JOB_MAX_BACKOFF_SECONDS must stay below RabbitMQ's 30-minute consumer timeout"
             )
+        if self.webhook_max_message_delay_seconds >= RABBITMQ_CONSUMER_TIMEOUT_SECONDS:
+            raise ValueError(
+                "IMAGESTUDIO_WEBHOOK_MAX_MESSAGE_DELAY_SECONDS must stay below RabbitMQ's 30-minute consumer timeout"
+            )
+        if any(delay < 0 for delay in self.webhook_retry_schedule_seconds):
+            raise ValueError("IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS must not hold negative delays")
         return self
 
     @property
@@ -128,6 +193,12 @@ class Settings(BaseSettings):
     @property
     def mode(self) -> str:
         return "embedded" if self.embedded_broker else "distributed"
+
+    @property
+    def simulators_enabled(self) -> bool:
+        """Whether ``up`` starts local simulators for providers without a key (embedded mode only)."""
+        wanted = self.embedded_broker if self.simulate_providers is None else self.simulate_providers
+        return wanted and self.embedded_broker
 
 
 @lru_cache

@@ -5,7 +5,35 @@ from imagestudio.credits.models import CreditEntry
 from imagestudio.db import Base
 from imagestudio.jobs.models import Job, JobEvent
 from imagestudio.outbox import OutboxMessage
+from imagestudio.personas.models import Persona
+from imagestudio.providers.health import ProviderHealth
 from imagestudio.ratelimits.models import IdempotencyRecord, RateLimitWindow
 from imagestudio.tenants.models import ApiKey, Tenant
+from imagestudio.webhooks.models import (
+    JobWebhook,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSigningSecret,
+)
 
-__all__ = ["ApiKey", "Asset", "AssetUsage", "CreditEntry", "IdempotencyRecord", "RateLimitWindow", "Base", "Job", "JobEvent", "OutboxMessage", "Tenant"]
+__all__ = [
+    "ApiKey",
+    "Asset",
+    "AssetUsage",
+    "CreditEntry",
+    "IdempotencyRecord",
+    "RateLimitWindow",
+    "Base",
+    "Job",
+    "JobEvent",
+    "OutboxMessage",
+    "Tenant",
+    "JobWebhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookSigningSecret",
+    "Persona",
+    "ProviderHealth",
+]

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from imagestudio.db import Base, is_postgres, session_scope, utcnow
 from imagestudio.telemetry.logging import get_logger
+from imagestudio.telemetry.tracing import message_options
 
 log = get_logger(__name__)
 
@@ -55,9 +56,11 @@ class OutboxService:
         options: dict[str, Any] | None = None,
     ) -> OutboxMessage:
         """Stage a message in the caller's transaction; the relay sends it after commit."""
-        row = OutboxMessage(
-            queue_name=queue_name, actor_name=actor_name, kwargs=kwargs, options=options or {}
+        # The trace context rides in the options: the worker's span continues the request's trace.
+        traced = message_options(
+            options, queue_name=queue_name, actor_name=actor_name, job_id=kwargs.get("job_id")
         )
+        row = OutboxMessage(queue_name=queue_name, actor_name=actor_name, kwargs=kwargs, options=traced)
         session.add(row)
         return row
 

@@ -93,9 +93,25 @@ def test_up_runs_a_social_job_end_to_end(tmp_path: Path) -> None:
         # The same job from the command line: progress bar, then every output downloaded.
         (tmp_path / "photo.png").write_bytes(make_image(900, 600))
         cli = subprocess.run(
-            [str(Path(sys.executable).parent / "imagestudio"), "social", "optimize", "photo.png", "-p", "tiktok",
-             "-f", "x.header", "--out", "out", "--url", base],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            [
+                str(Path(sys.executable).parent / "imagestudio"),
+                "social",
+                "optimize",
+                "photo.png",
+                "-p",
+                "tiktok",
+                "-f",
+                "x.header",
+                "--out",
+                "out",
+                "--url",
+                base,
+            ],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert cli.returncode == 0, cli.stdout + cli.stderr
         assert "100%" in cli.stdout and "files in out" in cli.stdout

@@ -178,5 +178,7 @@ def stack(services: Services, tmp_path: Path) -> Iterator[Stack]:
 @pytest.fixture
 def pg_stack(services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embedded]:
     """The gateway in-process on the real PostgreSQL database and S3 bucket (broker in-process)."""
-    env = {k: v for k, v in services.env.items() if k != "IMAGESTUDIO_BROKER_URL" and k != "IMAGESTUDIO_DATA_DIR"}
+    env = {
+        k: v for k, v in services.env.items() if k != "IMAGESTUDIO_BROKER_URL" and k != "IMAGESTUDIO_DATA_DIR"
+    }
     yield from in_process_stack(tmp_path, monkeypatch, **env)

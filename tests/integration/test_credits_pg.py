@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
+from support import Embedded, make_image
 
 from imagestudio.credits.models import CreditEntry
 from imagestudio.credits.service import credit_service
@@ -17,7 +18,6 @@ from imagestudio.jobs.runner import JobContext, run_job
 from imagestudio.jobs.service import Upload, job_service
 from imagestudio.ratelimits.service import idempotency_service
 from imagestudio.tenants.service import tenant_service
-from support import Embedded, make_image
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,9 @@ def tenant_with(stack: Embedded, *, available: int, tier: str = "pro") -> tuple[
         tenant = credit_service.lock_tenant(session, tenant_id=tenant_id)
         credit_service.ensure_monthly_grant(session, tenant=tenant)
         current = credit_service.balance(session, tenant_id=tenant_id)
-        credit_service.grant(session, tenant_id=tenant_id, amount=available - current.available, note="test", kind="adjust")  # type: ignore[arg-type]
+        credit_service.grant(
+            session, tenant_id=tenant_id, amount=available - current.available, note="test", kind="adjust"
+        )  # type: ignore[arg-type]
     return tenant_id, key
 
 
@@ -61,7 +63,14 @@ def ledger_matches_balance(tenant_id: str) -> tuple[int, int]:
 def charges(costs: dict[str, int]):  # type: ignore[no-untyped-def]
     def handler(ctx: JobContext) -> None:
         for name, credits in costs.items():
-            ctx.add_output(name, b"x", ext="bin", content_type="application/octet-stream", format="bin", metadata={"credits": credits})
+            ctx.add_output(
+                name,
+                b"x",
+                ext="bin",
+                content_type="application/octet-stream",
+                format="bin",
+                metadata={"credits": credits},
+            )
 
     return handler
 
@@ -92,7 +101,12 @@ def test_402_names_balance_and_cost_and_enqueues_nothing(pg_stack: Embedded) -> 
     assert refused.value.status == 402
     assert refused.value.extra["available"] == 5 and refused.value.extra["cost"] == 10
     with session_scope() as session:
-        assert job_service.page(session, tenant_id=tenant_id, limit=5, studio=None, status=None, cursor=None).items == []
+        assert (
+            job_service.page(
+                session, tenant_id=tenant_id, limit=5, studio=None, status=None, cursor=None
+            ).items
+            == []
+        )
 
 
 def test_failed_job_releases_its_reserve(pg_stack: Embedded) -> None:
@@ -145,11 +159,18 @@ def test_credits_route_shows_balance_and_ledger_only_to_its_tenant(pg_stack: Emb
 def test_estimate_equals_charge_for_social(pg_stack: Embedded) -> None:
     _, key = tenant_with(pg_stack, available=10)
     estimate = pg_stack.client.post(
-        f"{API}/estimate-cost", headers={"Authorization": f"Bearer {key}"}, json={"studio": "social", "params": {"platforms": "youtube"}}
+        f"{API}/estimate-cost",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"studio": "social", "params": {"platforms": "youtube"}},
     ).json()
-    assert estimate["total_credits"] == 0 and [i["item"] for i in estimate["breakdown"]] == ["youtube.thumbnail", "youtube.channel_art"]
+    assert estimate["total_credits"] == 0 and [i["item"] for i in estimate["breakdown"]] == [
+        "youtube.thumbnail",
+        "youtube.channel_art",
+    ]
     bad = pg_stack.client.post(
-        f"{API}/estimate-cost", headers={"Authorization": f"Bearer {key}"}, json={"studio": "social", "params": {"platforms": "myspace"}}
+        f"{API}/estimate-cost",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"studio": "social", "params": {"platforms": "myspace"}},
     )
     assert bad.status_code == 422 and bad.json()["field"] == "platforms"
 
@@ -159,22 +180,33 @@ def test_tier_limits_refused_with_403_naming_the_limit(pg_stack: Embedded) -> No
     with session_scope() as session:
         tenant_id = tenant_service.authenticate(session, key=key).tenant_id
         with pytest.raises(Forbidden) as studio:
-            tier_service.check_submission(session, tenant_id=tenant_id, studio="upscale", provider=None, batch=None)
+            tier_service.check_submission(
+                session, tenant_id=tenant_id, studio="upscale", provider=None, batch=None
+            )
         assert studio.value.extra["limit"] == "studios" and studio.value.extra["tier"] == "free"
         with pytest.raises(Forbidden) as provider:
-            tier_service.check_submission(session, tenant_id=tenant_id, studio="create", provider="stability", batch=1)
+            tier_service.check_submission(
+                session, tenant_id=tenant_id, studio="create", provider="stability", batch=1
+            )
         assert provider.value.extra["limit"] == "providers"
         with pytest.raises(Forbidden) as batch:
-            tier_service.check_submission(session, tenant_id=tenant_id, studio="create", provider="auto", batch=5)
+            tier_service.check_submission(
+                session, tenant_id=tenant_id, studio="create", provider="auto", batch=5
+            )
         assert batch.value.extra["limit"] == "max_batch"
 
 
-def social_post(stack: Embedded, key: str, *, idem: str | None = None, formats: str = "instagram.feed_square"):  # type: ignore[no-untyped-def]
+def social_post(
+    stack: Embedded, key: str, *, idem: str | None = None, formats: str = "instagram.feed_square"
+):  # type: ignore[no-untyped-def]
     headers = {"Authorization": f"Bearer {key}"}
     if idem:
         headers["Idempotency-Key"] = idem
     return stack.client.post(
-        f"{API}/social/optimize", headers=headers, files={"image": ("a.png", make_image(64, 64), "image/png")}, data={"formats": formats}
+        f"{API}/social/optimize",
+        headers=headers,
+        files={"image": ("a.png", make_image(64, 64), "image/png")},
+        data={"formats": formats},
     )
 
 
@@ -189,7 +221,9 @@ def test_idempotency_key_replays_refuses_mismatch_and_in_flight(pg_stack: Embedd
     assert different.status_code == 422 and different.json()["field"] == "Idempotency-Key"
     with session_scope() as session:
         tenant_id = tenant_service.authenticate(session, key=key).tenant_id
-    idempotency_service.begin(tenant_id=tenant_id, key="in-flight", fingerprint="x")  # a first request still running
+    idempotency_service.begin(
+        tenant_id=tenant_id, key="in-flight", fingerprint="x"
+    )  # a first request still running
     assert social_post(pg_stack, key, idem="in-flight").status_code == 409
     # A request refused before a job existed frees its key for a corrected retry.
     refused = social_post(pg_stack, key, idem="fix-me", formats="instagram.nope")
@@ -229,9 +263,13 @@ def test_concurrent_job_limit_is_a_429(pg_stack: Embedded) -> None:
 def test_ledger_row_count_only_grows(pg_stack: Embedded) -> None:
     tenant_id, _ = tenant_with(pg_stack, available=10)
     with session_scope() as session:
-        before = session.scalar(select(func.count()).select_from(CreditEntry).where(CreditEntry.tenant_id == tenant_id))
+        before = session.scalar(
+            select(func.count()).select_from(CreditEntry).where(CreditEntry.tenant_id == tenant_id)
+        )
     job_id = submit(tenant_id, cost=5)
     run_job(job_id, charges({"a": 5}))
     with session_scope() as session:
-        after = session.scalar(select(func.count()).select_from(CreditEntry).where(CreditEntry.tenant_id == tenant_id))
+        after = session.scalar(
+            select(func.count()).select_from(CreditEntry).where(CreditEntry.tenant_id == tenant_id)
+        )
     assert after == (before or 0) + 2  # reserve, capture (nothing left to release)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from support import free_port, make_image, wait_for
 
 from integration.conftest import Process, Stack, create_key
-from support import free_port, make_image, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -1,1 +1,15 @@
-"""Actors of the create studio (its `create.run_job` actor arrives with the create studio issue)."""
+"""Actors of the create studio."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagestudio.broker import Queue, actor
+from imagestudio.jobs.runner import job_actor_options, run_job
+from imagestudio.studios import create
+
+
+@actor("create.run_job", queue=Queue.create, **job_actor_options())
+def run_create_job(job_id: str, inputs: dict[str, Any] | None = None) -> None:
+    """Make one create job's images on the providers; the message carries the job id only."""
+    run_job(job_id, create.run)

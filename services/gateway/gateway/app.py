@@ -9,11 +9,27 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from gateway.problems import add_exception_handlers
-from gateway.routes import assets, credits, files, health, jobs, social
+from gateway.routes import (
+    assets,
+    create,
+    credits,
+    edit,
+    events,
+    files,
+    health,
+    jobs,
+    personas,
+    providers,
+    social,
+    templates,
+    upscale,
+    webhooks,
+)
 from imagestudio.broker import get_broker
 from imagestudio.config import get_settings
 from imagestudio.outbox import OutboxRelay
 from imagestudio.telemetry.metrics import HTTP_LATENCY, HTTP_REQUESTS, JOBS_ACCEPTED, REQUESTS_REFUSED
+from imagestudio.telemetry.tracing import configure_tracing, instrument_app
 
 API_PREFIX = "/api/image-studio"
 
@@ -52,6 +68,9 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     add_exception_handlers(app)
+    # Off by default; when IMAGESTUDIO_TRACES_EXPORTER is set every request gets a server span.
+    configure_tracing(get_settings(), service_name="imagestudio-gateway")
+    instrument_app(app)
 
     @app.middleware("http")
     async def _metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -73,6 +92,14 @@ def create_app() -> FastAPI:
     app.include_router(files.router)
     app.include_router(jobs.router, prefix=API_PREFIX)
     app.include_router(social.router, prefix=API_PREFIX)
+    app.include_router(create.router, prefix=API_PREFIX)
+    app.include_router(templates.router, prefix=API_PREFIX)
+    app.include_router(providers.router, prefix=API_PREFIX)
+    app.include_router(personas.router, prefix=API_PREFIX)
     app.include_router(assets.router, prefix=API_PREFIX)
     app.include_router(credits.router, prefix=API_PREFIX)
+    app.include_router(events.router, prefix=API_PREFIX)
+    app.include_router(webhooks.router, prefix=API_PREFIX)
+    app.include_router(edit.router, prefix=API_PREFIX)
+    app.include_router(upscale.router, prefix=API_PREFIX)
     return app

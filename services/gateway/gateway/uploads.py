@@ -6,7 +6,7 @@ from fastapi import UploadFile
 
 from imagestudio.config import get_settings
 from imagestudio.errors import ImageTooLarge, InvalidImage
-from imagestudio.imaging import CONTENT_TYPES, inspect_image
+from imagestudio.imaging import CONTENT_TYPES, ImageInfo, inspect_image
 from imagestudio.jobs.service import Upload
 
 _EXT = {
@@ -22,6 +22,11 @@ _EXT = {
 
 def read_image_upload(upload: UploadFile, *, field: str) -> Upload:
     """Read at most the byte limit (plus one byte, to detect overflow) and check it is a sane image."""
+    return read_image_upload_info(upload, field=field)[0]
+
+
+def read_image_upload_info(upload: UploadFile, *, field: str) -> tuple[Upload, ImageInfo]:
+    """``read_image_upload`` plus what the header said (size, alpha) for per-studio limits."""
     settings = get_settings()
     data = upload.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
@@ -31,9 +36,10 @@ def read_image_upload(upload: UploadFile, *, field: str) -> Upload:
     info = inspect_image(
         data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes, field=field
     )
-    return Upload(
+    stored = Upload(
         field=field,
         data=data,
         ext=_EXT.get(info.format, info.format),
         content_type=CONTENT_TYPES.get(info.format, f"image/{info.format}"),
     )
+    return stored, info

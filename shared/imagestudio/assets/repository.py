@@ -71,7 +71,9 @@ class AssetRepository:
             )
         if before:
             created, asset_id = before
-            stmt = stmt.where(or_(Asset.created_at < created, and_(Asset.created_at == created, Asset.id < asset_id)))
+            stmt = stmt.where(
+                or_(Asset.created_at < created, and_(Asset.created_at == created, Asset.id < asset_id))
+            )
         return session.scalars(stmt.order_by(Asset.created_at.desc(), Asset.id.desc()).limit(limit)).all()
 
     def usages(self, session: Session, *, asset_id: str) -> Sequence[AssetUsage]:

@@ -46,7 +46,9 @@ class AssetPatch(BaseModel):
 
 
 class AssetUsageCreate(BaseModel):
-    used_in: str = Field(min_length=1, max_length=300, description="Where it was used: a campaign, post URL, page")
+    used_in: str = Field(
+        min_length=1, max_length=300, description="Where it was used: a campaign, post URL, page"
+    )
     note: str = Field(default="", max_length=1000)
 
 

@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 
 from imagestudio.assets.models import Asset, AssetUsage
 from imagestudio.assets.repository import asset_repository
-from imagestudio.assets.schemas import AssetPage, AssetRead, AssetUsageRead, BulkAction, BulkResponse, BulkResult
+from imagestudio.assets.schemas import (
+    AssetPage,
+    AssetRead,
+    AssetUsageRead,
+    BulkAction,
+    BulkResponse,
+    BulkResult,
+)
 from imagestudio.config import get_settings
 from imagestudio.db import utcnow
 from imagestudio.errors import ImageStudioError, NotFound, ValidationFailed
@@ -162,7 +169,13 @@ class AssetService:
         )
 
     def update(
-        self, session: Session, *, tenant_id: str, asset_id: str, tags: Sequence[str] | None = None, favorite: bool | None = None
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        asset_id: str,
+        tags: Sequence[str] | None = None,
+        favorite: bool | None = None,
     ) -> Asset:
         asset = self.get(session, tenant_id=tenant_id, asset_id=asset_id)
         if tags is not None:
@@ -175,9 +188,15 @@ class AssetService:
     def add_tags(self, session: Session, *, asset: Asset, tags: Sequence[str], remove: bool = False) -> None:
         wanted = normalise_tags(tags)
         current = list(asset.tags or [])
-        asset.tags = [t for t in current if t not in wanted] if remove else current + [t for t in wanted if t not in current]
+        asset.tags = (
+            [t for t in current if t not in wanted]
+            if remove
+            else current + [t for t in wanted if t not in current]
+        )
 
-    def record_usage(self, session: Session, *, tenant_id: str, asset_id: str, used_in: str, note: str = "") -> Asset:
+    def record_usage(
+        self, session: Session, *, tenant_id: str, asset_id: str, used_in: str, note: str = ""
+    ) -> Asset:
         asset = self.get(session, tenant_id=tenant_id, asset_id=asset_id)
         session.add(AssetUsage(asset_id=asset.id, used_in=used_in, note=note))
         asset.usage_count = (asset.usage_count or 0) + 1

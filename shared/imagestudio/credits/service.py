@@ -97,17 +97,28 @@ class CreditService:
         if amount > current.available:
             raise PaymentRequired(
                 f"This job costs {amount} credits; {current.available} are available.",
-                extra={"balance": current.balance, "reserved": current.reserved, "available": current.available, "cost": amount},
+                extra={
+                    "balance": current.balance,
+                    "reserved": current.reserved,
+                    "available": current.available,
+                    "cost": amount,
+                },
             )
         self._add(
             session,
             CreditEntry(
-                tenant_id=tenant_id, kind=EntryKind.reserve, reserved_delta=amount, job_id=job_id, reference=f"job:{job_id}"
+                tenant_id=tenant_id,
+                kind=EntryKind.reserve,
+                reserved_delta=amount,
+                job_id=job_id,
+                reference=f"job:{job_id}",
             ),
         )
 
-    def settle(self, session: Session, *, tenant_id: str, job_id: str, captures: Sequence[tuple[str, int]] = ()) -> int:
-        """Capture each (item, credits) that succeeded and release the rest of the job's reserve."""
+    def settle(
+        self, session: Session, *, tenant_id: str, job_id: str, captures: Sequence[tuple[str, int]] = ()
+    ) -> tuple[int, int]:
+        """Capture each (item, credits) that succeeded and release the rest; returns (charged, released) now."""
         reserved = int(
             session.scalar(
                 select(func.coalesce(func.sum(CreditEntry.reserved_delta), 0)).where(
@@ -116,7 +127,7 @@ class CreditService:
             )
             or 0
         )
-        captured = 0
+        captured = charged = 0
         for item, amount in captures:
             if amount <= 0:
                 continue
@@ -133,21 +144,39 @@ class CreditService:
                 ),
             ):
                 captured += held
+                charged += amount
         rest = reserved - captured
-        if rest > 0:
-            self._add(
-                session,
-                CreditEntry(
-                    tenant_id=tenant_id, kind=EntryKind.release, reserved_delta=-rest, job_id=job_id, reference=f"job:{job_id}"
-                ),
-            )
-        return captured
+        released = 0
+        if rest > 0 and self._add(
+            session,
+            CreditEntry(
+                tenant_id=tenant_id,
+                kind=EntryKind.release,
+                reserved_delta=-rest,
+                job_id=job_id,
+                reference=f"job:{job_id}",
+            ),
+        ):
+            released = rest
+        return charged, released
 
-    def grant(self, session: Session, *, tenant_id: str, amount: int, note: str = "", kind: EntryKind = EntryKind.grant) -> CreditEntry:
+    def grant(
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        amount: int,
+        note: str = "",
+        kind: EntryKind = EntryKind.grant,
+    ) -> CreditEntry:
         """An operator's grant, refund or adjustment (negative amounts only as adjust)."""
         self.lock_tenant(session, tenant_id=tenant_id)
         entry = CreditEntry(
-            tenant_id=tenant_id, kind=kind, balance_delta=amount, reference=f"{kind}:{uuid.uuid4()}", note=note
+            tenant_id=tenant_id,
+            kind=kind,
+            balance_delta=amount,
+            reference=f"{kind}:{uuid.uuid4()}",
+            note=note,
         )
         session.add(entry)
         session.flush()
@@ -155,7 +184,10 @@ class CreditService:
 
     def recent(self, session: Session, *, tenant_id: str, limit: int = 50) -> Sequence[CreditEntry]:
         return session.scalars(
-            select(CreditEntry).where(CreditEntry.tenant_id == tenant_id).order_by(CreditEntry.id.desc()).limit(limit)
+            select(CreditEntry)
+            .where(CreditEntry.tenant_id == tenant_id)
+            .order_by(CreditEntry.id.desc())
+            .limit(limit)
         ).all()
 
 

@@ -29,7 +29,12 @@ class TierService:
         if provider and provider != "auto" and provider not in tier.providers:
             raise Forbidden(
                 f"The {tier.name} tier does not include the {provider} provider.",
-                extra={"tier": tier.name, "limit": "providers", "allowed": sorted(tier.providers), "field": "provider"},
+                extra={
+                    "tier": tier.name,
+                    "limit": "providers",
+                    "allowed": sorted(tier.providers),
+                    "field": "provider",
+                },
             )
         if batch is not None and batch > tier.max_batch:
             raise Forbidden(
@@ -47,7 +52,11 @@ class TierService:
                     "RateLimit-Policy": f'"concurrency";q={tier.max_concurrent_jobs};qu="concurrent-requests"',
                     "RateLimit": '"concurrency";r=0;t=5',
                 },
-                extra={"tier": tier.name, "limit": "max_concurrent_jobs", "allowed": tier.max_concurrent_jobs},
+                extra={
+                    "tier": tier.name,
+                    "limit": "max_concurrent_jobs",
+                    "allowed": tier.max_concurrent_jobs,
+                },
             )
 
 

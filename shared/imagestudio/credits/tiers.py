@@ -35,8 +35,24 @@ class Tier:
 TIERS: dict[TierName, Tier] = {
     t.name: t
     for t in (
-        Tier(TierName.free, 50, frozenset({"create", "social"}), frozenset({"huggingface", "gemini", "local"}), 2, 2, 10),
-        Tier(TierName.basic, 500, ALL_STUDIOS, frozenset({"stability", "huggingface", "gemini", "local"}), 4, 5, 60),
+        Tier(
+            TierName.free,
+            50,
+            frozenset({"create", "social"}),
+            frozenset({"huggingface", "gemini", "local"}),
+            2,
+            2,
+            10,
+        ),
+        Tier(
+            TierName.basic,
+            500,
+            ALL_STUDIOS,
+            frozenset({"stability", "huggingface", "gemini", "local"}),
+            4,
+            5,
+            60,
+        ),
         Tier(TierName.pro, 2_000, ALL_STUDIOS, ALL_PROVIDERS, 10, 20, 300),
         Tier(TierName.enterprise, 10_000, ALL_STUDIOS, ALL_PROVIDERS, 10, 1_000, 6_000),
     )

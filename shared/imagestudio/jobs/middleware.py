@@ -1,6 +1,6 @@
 """Dramatiq middleware that keeps the promise "every accepted job ends".
 
-When Dramatiq gives up on a ``*.run_job`` message (retries exhausted, age limit) the job row
+When Dramatiq gives up on a ``*.run_job`` or ``*.poll`` message (retries exhausted, age limit) the job row
 would otherwise stay queued or running forever; this marks it failed with the reason.
 """
 
@@ -18,6 +18,11 @@ from imagestudio.telemetry.logging import get_logger
 log = get_logger(__name__)
 
 
+def _owns_a_job(message: MessageProxy) -> bool:
+    """``<studio>.run_job`` and ``<studio>.poll`` (async provider work) each carry a job to its end."""
+    return message.actor_name.endswith((".run_job", ".poll"))
+
+
 class FailJobWhenMessageDies(dramatiq.Middleware):
     """After the Retries middleware has failed a message for good, fail its job."""
 
@@ -29,12 +34,12 @@ class FailJobWhenMessageDies(dramatiq.Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        if exception is None or not message.failed or not message.actor_name.endswith(".run_job"):
+        if exception is None or not message.failed or not _owns_a_job(message):
             return
         self._fail(message, f"{type(exception).__name__}: {exception}")
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        if message.actor_name.endswith(".run_job"):
+        if _owns_a_job(message):
             self._fail(message, "the message expired before a worker could run it")
 
     def _fail(self, message: MessageProxy, detail: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, and_, func, or_, select, update
@@ -72,7 +72,10 @@ class JobRepository:
             session.scalar(
                 select(func.count())
                 .select_from(Job)
-                .where(Job.tenant_id == tenant_id, Job.status.in_([JobStatus.queued.value, JobStatus.running.value]))
+                .where(
+                    Job.tenant_id == tenant_id,
+                    Job.status.in_([JobStatus.queued.value, JobStatus.running.value]),
+                )
             )
             or 0
         )
@@ -85,6 +88,19 @@ class JobRepository:
     def events(self, session: Session, *, job_id: str, after_id: int = 0) -> Sequence[JobEvent]:
         return session.scalars(
             select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > after_id).order_by(JobEvent.id)
+        ).all()
+
+    def events_after(self, session: Session, *, cursors: Mapping[str, int], limit: int) -> Sequence[JobEvent]:
+        """One query for many jobs, each read after its own id on the ``(job_id, id)`` index."""
+        if not cursors:
+            return []
+        return session.scalars(
+            select(JobEvent)
+            .where(
+                or_(*(and_(JobEvent.job_id == job, JobEvent.id > after) for job, after in cursors.items()))
+            )
+            .order_by(JobEvent.id)
+            .limit(limit)
         ).all()
 
 

@@ -29,6 +29,7 @@ from imagestudio.errors import (
 from imagestudio.jobs.service import job_service
 from imagestudio.storage import get_store, output_key
 from imagestudio.telemetry.logging import get_logger
+from imagestudio.telemetry.middleware import job_claimed, job_ended
 
 log = get_logger(__name__)
 
@@ -45,6 +46,10 @@ class JobCanceled(Exception):
     """Raised inside a handler when the job was canceled while it ran."""
 
 
+class JobDeferred(Exception):
+    """Raised by a handler whose job goes on in a later message (async provider work being polled)."""
+
+
 @dataclass
 class JobContext:
     """What a studio handler sees of its job."""
@@ -55,6 +60,8 @@ class JobContext:
     params: dict[str, Any]
     inputs: dict[str, str]
     attempt: int
+    #: Deliveries the job may use; a handler that re-schedules itself stops doing so at the last.
+    max_attempts: int = 3
     outputs_written: list[str] = field(default_factory=list)
 
     def read_input(self, name: str) -> bytes:
@@ -73,6 +80,8 @@ class JobContext:
         width: int | None = None,
         height: int | None = None,
         metadata: dict[str, Any] | None = None,
+        provider: str | None = None,
+        prompt: str | None = None,
     ) -> None:
         key = output_key(self.tenant_id, self.job_id, name, ext)
         get_store().put(key, data, content_type=content_type)
@@ -92,6 +101,8 @@ class JobContext:
                 height=height,
                 bytes=len(data),
                 meta=metadata or {},
+                provider=provider,
+                prompt=prompt,
             )
         self.outputs_written.append(name)
         delay = get_settings().debug_output_delay_seconds
@@ -132,6 +143,13 @@ def run_job(job_id: str, handler: Handler) -> None:
         job = job_service.claim(session, job_id=job_id)
         if job is None:
             return
+        job_claimed(
+            job_id=job.id,
+            studio=job.studio,
+            attempt=job.attempts,
+            created_at=job.created_at,
+            started_at=job.started_at,
+        )
         if job.attempts > job.max_attempts:
             # Every earlier delivery ended without an outcome: the worker died each time.
             job_service.fail(
@@ -147,6 +165,7 @@ def run_job(job_id: str, handler: Handler) -> None:
                 },
             )
             log.error("job.failed", job_id=job_id, reason="worker-lost", attempts=job.attempts - 1)
+            job_ended("failed", problem={"type": PROBLEM_BASE + "worker-lost"})
             return
         ctx = JobContext(
             job_id=job.id,
@@ -155,6 +174,7 @@ def run_job(job_id: str, handler: Handler) -> None:
             params=dict(job.params),
             inputs=dict(job.inputs),
             attempt=job.attempts,
+            max_attempts=job.max_attempts,
         )
         max_attempts = job.max_attempts
     log.info("job.started", job_id=job_id, studio=ctx.studio, attempt=ctx.attempt)
@@ -163,20 +183,26 @@ def run_job(job_id: str, handler: Handler) -> None:
         handler(ctx)
     except JobCanceled:
         log.info("job.stopped_canceled", job_id=job_id)
+        job_ended("canceled")
+        return
+    except JobDeferred:
+        # Still running: its poll message, already staged, finishes it; this delivery is acked.
+        log.info("job.deferred", job_id=job_id)
         return
     except (Exception, TimeLimitExceeded) as exc:
         permanent = isinstance(exc, PERMANENT_ERRORS)
         if permanent or ctx.attempt >= max_attempts:
+            problem = _problem(exc, job_id=job_id, attempts=ctx.attempt)
             with session_scope() as session:
-                job_service.fail(
-                    session, job_id=job_id, problem=_problem(exc, job_id=job_id, attempts=ctx.attempt)
-                )
+                job_service.fail(session, job_id=job_id, problem=problem)
+            job_ended("failed", problem=problem)
             log.error("job.failed", job_id=job_id, error=repr(exc), attempt=ctx.attempt, permanent=permanent)
             return  # the job is accounted for: ack the message
         log.warning("job.retrying", job_id=job_id, error=repr(exc), attempt=ctx.attempt)
         raise
     with session_scope() as session:
         finished = job_service.succeed(session, job_id=job_id)
+    job_ended("succeeded" if finished else "canceled")
     log.info(
         "job.completed" if finished else "job.finished_after_cancel",
         job_id=job_id,

@@ -7,7 +7,7 @@ redelivered message cannot finish a job twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +20,16 @@ from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import new_id, utcnow
 from imagestudio.errors import Conflict, NotFound
-from imagestudio.jobs.models import Job, JobStatus
+from imagestudio.jobs.models import Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
 from imagestudio.outbox import notify, outbox_service
 from imagestudio.paging import decode_cursor, encode_cursor
 from imagestudio.storage import get_store, input_key
 from imagestudio.telemetry.logging import get_logger
+from imagestudio.telemetry.metrics import CREDITS_CAPTURED, CREDITS_REFUNDED
+from imagestudio.webhooks.schemas import JobWebhookCreate
+from imagestudio.webhooks.service import webhook_service
 
 log = get_logger(__name__)
 
@@ -60,6 +63,7 @@ class JobService:
         cost: int = 0,
         provider: str | None = None,
         batch: int | None = None,
+        webhook: JobWebhookCreate | None = None,
     ) -> Job:
         """Check the tier, store the uploads, then commit the job, its credit reserve and its message together."""
         tier = tier_service.check_submission(
@@ -94,6 +98,10 @@ class JobService:
             session.add(job)
             session.flush()
             job_repository.add_event(session, job_id=job_id, type="job.queued", data={"status": "queued"})
+            if webhook is not None:
+                webhook_service.subscribe_job(session, tenant_id=tenant_id, job_id=job_id, webhook=webhook)
+            # Webhook deliveries ride the outbox too: committed with the transition or not at all.
+            webhook_service.stage_job_event(session, job=job, event_type="job.queued")
             outbox_service.add(
                 session,
                 queue_name=Queue(studio).value,
@@ -174,12 +182,20 @@ class JobService:
             session.rollback()
             session.refresh(job)
             raise Conflict(f"Job {job_id} is already {job.status}")
-        credit_service.settle(session, tenant_id=job.tenant_id, job_id=job.id)
+        _, released = credit_service.settle(session, tenant_id=job.tenant_id, job_id=job.id)
+        CREDITS_REFUNDED.labels(job.studio).inc(released)
         job_repository.add_event(session, job_id=job.id, type="job.canceled", data={"status": "canceled"})
+        webhook_service.stage_job_event(session, job=job, event_type="job.canceled")
         session.commit()
         session.refresh(job)
         log.info("job.canceled", job_id=job.id)
         return job
+
+    def events_after(
+        self, session: Session, *, cursors: Mapping[str, int], limit: int = 1000
+    ) -> Sequence[JobEvent]:
+        """Events of several jobs, each after its own last-seen id, oldest first (live event streams)."""
+        return job_repository.events_after(session, cursors=cursors, limit=limit)
 
     # --- worker side --------------------------------------------------------------------------
     def claim(self, session: Session, *, job_id: str) -> Job | None:
@@ -198,6 +214,7 @@ class JobService:
         job_repository.add_event(
             session, job_id=job_id, type="job.running", data={"status": "running", "attempt": job.attempts}
         )
+        webhook_service.stage_job_event(session, job=job, event_type="job.running")
         return job
 
     def set_progress(self, session: Session, *, job_id: str, progress: float, message: str) -> bool:
@@ -216,6 +233,16 @@ class JobService:
             )
         return moved
 
+    def annotate(self, session: Session, *, job_id: str, key: str, value: Any) -> None:
+        """Record a worker's summary under ``params[key]`` (a create job's per-image ``results``)."""
+        job = job_repository.get(session, job_id, for_update=True)
+        if job is not None:
+            job.params = {**job.params, key: value}  # a new dict: JSON columns track reassignment only
+
+    def for_worker(self, session: Session, *, job_id: str, lock: bool = False) -> Job | None:
+        """A job by id for a worker outside ``claim`` (async polls read and advance ``params.pending``)."""
+        return job_repository.get(session, job_id, for_update=lock)
+
     def succeed(self, session: Session, *, job_id: str) -> bool:
         moved = job_repository.set_status_if(
             session,
@@ -233,10 +260,15 @@ class JobService:
                 (asset.name, int(asset.meta.get("credits", 0)))
                 for asset in asset_service.for_job(session, job_id=job_id)
             ]
-            credit_service.settle(session, tenant_id=job.tenant_id, job_id=job_id, captures=captures)
+            charged, released = credit_service.settle(
+                session, tenant_id=job.tenant_id, job_id=job_id, captures=captures
+            )
+            CREDITS_CAPTURED.labels(job.studio).inc(charged)
+            CREDITS_REFUNDED.labels(job.studio).inc(released)
             job_repository.add_event(
                 session, job_id=job_id, type="job.succeeded", data={"status": "succeeded"}
             )
+            webhook_service.stage_job_event(session, job=job, event_type="job.succeeded")
         return moved
 
     def fail(self, session: Session, *, job_id: str, problem: dict[str, Any]) -> bool:
@@ -250,10 +282,14 @@ class JobService:
         if moved:
             job = job_repository.get(session, job_id)
             assert job is not None
-            credit_service.settle(session, tenant_id=job.tenant_id, job_id=job_id)  # failures cost nothing
+            _, released = credit_service.settle(
+                session, tenant_id=job.tenant_id, job_id=job_id
+            )  # failures cost nothing
+            CREDITS_REFUNDED.labels(job.studio).inc(released)
             job_repository.add_event(
                 session, job_id=job_id, type="job.failed", data={"status": "failed", "error": problem}
             )
+            webhook_service.stage_job_event(session, job=job, event_type="job.failed")
         return moved
 
     def requeue_unfinished(self, session: Session) -> int:

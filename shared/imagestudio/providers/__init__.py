@@ -10,6 +10,8 @@
     gemini.py       GeminiClient        Imagen :predict, base64 predictions
     registry.py     CATALOGUE, QUALITY_MODELS, build_providers(config)
     resilience.py   RetryPolicy, call_with_retries, CircuitBreaker, CircuitStore
+    health.py       DatabaseCircuitStore: breaker state shared by every process (provider_health)
+    execution.py    QUALITY_TABLE, auto selection (plan), ProviderExecutor: batches, retries, fallback
 """
 
 from imagestudio.providers.base import (

@@ -49,16 +49,23 @@ class RateLimitService:
         with session_scope() as session:
             dialect = session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            stmt = insert(RateLimitWindow).values(tenant_id=tenant_id, name=policy, window_start=window, count=1)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "name", "window_start"],
-                set_={"count": RateLimitWindow.count + 1},
-            ).returning(RateLimitWindow.count)
-            count = int(session.execute(stmt).scalar_one())
+            upsert = (
+                insert(RateLimitWindow)
+                .values(tenant_id=tenant_id, name=policy, window_start=window, count=1)
+                .on_conflict_do_update(
+                    index_elements=["tenant_id", "name", "window_start"],
+                    set_={"count": RateLimitWindow.count + 1},
+                )
+                .returning(RateLimitWindow.count)
+            )
+            count = int(session.execute(upsert).scalar_one())
             if random.random() < 0.01:  # old windows are useless; sweep them now and then
                 session.execute(delete(RateLimitWindow).where(RateLimitWindow.window_start < window - 3600))
         state = RateLimitState(
-            policy=policy, limit=limit, remaining=limit - count, reset_seconds=max(1, int(window + window_seconds - now))
+            policy=policy,
+            limit=limit,
+            remaining=limit - count,
+            reset_seconds=max(1, int(window + window_seconds - now)),
         )
         if count > limit:
             raise RateLimited(
@@ -91,7 +98,9 @@ class IdempotencyService:
         for _ in range(2):
             with session_scope() as session:
                 record = session.scalar(
-                    select(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key)
+                    select(IdempotencyRecord).where(
+                        IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key
+                    )
                 )
                 if record is not None and record.created_at < utcnow() - IDEMPOTENCY_TTL:
                     session.delete(record)  # past 24 h a reused key is a new request
@@ -106,18 +115,25 @@ class IdempotencyService:
                         session.rollback()
                         continue  # another request took the key between our read and insert
                 if record.state != "done" or record.response_status is None:
-                    raise Conflict("A request with this Idempotency-Key is still being handled; retry shortly.")
+                    raise Conflict(
+                        "A request with this Idempotency-Key is still being handled; retry shortly."
+                    )
                 if record.fingerprint != fingerprint:
                     raise ValidationFailed(
-                        "Idempotency-Key", "this key was already used with a different request (route or body)"
+                        "Idempotency-Key",
+                        "this key was already used with a different request (route or body)",
                     )
-                return StoredResponse(record.response_status, record.response_body or {}, record.response_headers or {})
+                return StoredResponse(
+                    record.response_status, record.response_body or {}, record.response_headers or {}
+                )
         raise Conflict("A request with this Idempotency-Key is still being handled; retry shortly.")
 
     def complete(self, *, tenant_id: str, key: str, response: StoredResponse) -> None:
         with session_scope() as session:
             record = session.scalar(
-                select(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key)
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key
+                )
             )
             if record is not None:
                 record.state = "done"

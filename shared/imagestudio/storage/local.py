@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from imagestudio.errors import NotFound, StorageError
 from imagestudio.storage.base import PresignedUrl
+from imagestudio.telemetry.tracing import span
 
 #: Route the gateway serves signed local files on.
 FILES_ROUTE = "/api/image-studio/files/"
@@ -41,9 +42,10 @@ class LocalStore:
         # Write then rename: a reader never sees half an object, a crash leaves no torn file.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
+            with span("storage.put", storage_key=key, size_bytes=len(data)):
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

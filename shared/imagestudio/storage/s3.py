@@ -16,6 +16,7 @@ from urllib3.util.retry import Retry
 
 from imagestudio.errors import StorageError
 from imagestudio.storage.base import PresignedUrl
+from imagestudio.telemetry.tracing import span
 
 
 class S3Store:
@@ -63,7 +64,10 @@ class S3Store:
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
         self.ensure_bucket()
         try:
-            self._client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+            with span("storage.put", storage_key=key, size_bytes=len(data)):
+                self._client.put_object(
+                    self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
+                )
         except Exception as exc:
             raise StorageError(f"cannot write {key!r}: {exc}") from exc
 

@@ -45,7 +45,9 @@ def estimate(studio: str, params: dict[str, Any]) -> Estimate:
     _load()
     pricer = _PRICERS.get(studio)
     if pricer is None:
-        raise ValidationFailed("studio", f"unknown studio {studio!r}; choose from {', '.join(sorted(_PRICERS))}")
+        raise ValidationFailed(
+            "studio", f"unknown studio {studio!r}; choose from {', '.join(sorted(_PRICERS))}"
+        )
     try:
         return pricer(params)
     except ValidationError as exc:

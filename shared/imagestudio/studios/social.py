@@ -273,7 +273,9 @@ def price(params: SocialOptimizeParams) -> int:
 
 
 def estimate_social(params: SocialOptimizeParams) -> Estimate:
-    items = [EstimateItem(item=key, provider="local", unit_credits=0, count=1, credits=0) for key in params.formats]
+    items = [
+        EstimateItem(item=key, provider="local", unit_credits=0, count=1, credits=0) for key in params.formats
+    ]
     return Estimate(studio="social", total_credits=sum(i.credits for i in items), breakdown=items)
 
 

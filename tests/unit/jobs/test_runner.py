@@ -173,3 +173,28 @@ def test_job_failed_when_dramatiq_gives_up_on_its_message(
     job = embedded.wait_job(key, job_id, timeout=60)
     assert job["status"] == "failed"
     assert job["error"]["type"].endswith("/job-abandoned") and "database hiccup" in job["error"]["detail"]
+
+
+def test_abandoned_poll_message_fails_its_job(embedded: Embedded) -> None:
+    import dramatiq
+    from dramatiq.broker import MessageProxy
+
+    from imagestudio.jobs.middleware import FailJobWhenMessageDies
+
+    key, job_id = new_job(embedded)
+    message = MessageProxy(
+        dramatiq.Message(
+            queue_name="edit",
+            actor_name="edit.poll",
+            args=(),
+            kwargs={"job_id": job_id, "seq": 3},
+            options={"retries": 5},
+        )
+    )
+    message.fail()
+    FailJobWhenMessageDies().after_process_message(
+        embedded.broker, message, exception=RuntimeError("results store down")
+    )
+    job = job_row(job_id)
+    assert job.status == "failed" and job.error is not None
+    assert job.error["type"].endswith("/job-abandoned") and "results store down" in job.error["detail"]

@@ -121,6 +121,8 @@ def test_config_never_shows_the_key() -> None:
 
 def test_exported_names_match_all() -> None:
     public = {name for name in dir(providers) if not name.startswith("_")}
-    modules = {"base", "gemini", "huggingface", "registry", "resilience", "stability", "wavespeed"}
+    modules = {
+        "base", "execution", "gemini", "health", "huggingface", "registry", "resilience", "stability", "wavespeed",
+    }  # fmt: skip
 
     assert set(providers.__all__) == public - modules

@@ -34,7 +34,9 @@ def list_assets(
     favorite: bool | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text search over prompt, tags and name")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Text search over prompt, tags and name")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> AssetPage:
@@ -90,7 +92,9 @@ def unfavorite(asset_id: str, session: SessionDep, principal: PrincipalDep) -> A
 
 
 @router.post("/{asset_id}/usage", response_model=AssetRead)
-def record_usage(asset_id: str, usage: AssetUsageCreate, session: SessionDep, principal: PrincipalDep) -> AssetRead:
+def record_usage(
+    asset_id: str, usage: AssetUsageCreate, session: SessionDep, principal: PrincipalDep
+) -> AssetRead:
     """Record where the asset was used; the asset's usage count goes up by one."""
     asset = asset_service.record_usage(
         session, tenant_id=principal.tenant_id, asset_id=asset_id, used_in=usage.used_in, note=usage.note

@@ -6,13 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
 from imagestudio.outbox import outbox_service
 from imagestudio.storage import get_store
+from imagestudio.telemetry.metrics import render_metrics
+from imagestudio.telemetry.queues import queue_stats
 
 router = APIRouter(tags=["health"])
 
@@ -47,4 +48,6 @@ def readiness() -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus exposition: this process's metrics plus queue depth and age (cached probe)."""
+    body, content_type = render_metrics(queue_stats)
+    return Response(body, media_type=content_type)

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
+from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.problems import PROBLEM_RESPONSES
-from gateway.admission import AdmissionDep
+from gateway.studio_options import JobWebhookDep, PreferWaitDep, answer
 from gateway.uploads import read_image_upload
 from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.schemas import JobRead
@@ -35,6 +36,8 @@ def optimize(
     response: Response,
     session: SessionDep,
     admission: AdmissionDep,
+    webhook: JobWebhookDep,
+    wait: PreferWaitDep,
     image: Annotated[UploadFile, File(description="The image to adapt (JPEG, PNG, WebP, TIFF, GIF)")],
     platforms: Annotated[
         list[str] | None,
@@ -82,8 +85,10 @@ def optimize(
         params=params.model_dump(mode="json"),
         uploads=[upload],
         cost=social.price(params),
+        webhook=webhook,
     )
-    return admission.accept(response, job_service.to_read(session, [job])[0])
+    body = admission.accept(response, job_service.to_read(session, [job])[0])
+    return answer(request, response, session, body, tenant_id=admission.tenant_id, wait=wait)  # type: ignore[return-value]
 
 
 @router.get("/social/platforms")

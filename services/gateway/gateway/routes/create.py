@@ -1,0 +1,50 @@
+"""Create studio: submit a text-to-image job."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from gateway.admission import AdmissionDep
+from gateway.deps import SessionDep
+from gateway.problems import PROBLEM_RESPONSES
+from gateway.studio_options import PreferWaitDep, answer
+from imagestudio.jobs.schemas import JobRead
+from imagestudio.jobs.service import job_service
+from imagestudio.studios import create
+from imagestudio.webhooks.service import webhook_service
+
+router = APIRouter(tags=["create"], responses=PROBLEM_RESPONSES)
+
+
+@router.post("/create", status_code=202, response_model=JobRead)
+def create_images(
+    body: create.CreateRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    admission: AdmissionDep,
+    wait: PreferWaitDep,
+) -> JobRead:
+    """Accept a create job: 1-10 images from a prompt (and a template, persona, provider); 202 with the job.
+
+    Everything is checked before the job is queued: an unknown template, provider, model or
+    persona, an aspect the chosen provider cannot make, or a bad prompt or count is a 422
+    naming the field. The job's ``params`` hold the resolved request (enhanced prompt and the
+    reasons for each addition, the providers planned) and, when it ends, ``results`` per image.
+    """
+    if (replay := admission.replayed()) is not None:
+        return replay  # type: ignore[return-value]
+    webhook = webhook_service.job_webhook(url=body.webhook_url, events=body.webhook_events)
+    params, cost = create.prepare(session, tenant_id=admission.tenant_id, request=body)
+    job = job_service.submit(
+        session,
+        tenant_id=admission.tenant_id,
+        studio="create",
+        params=params.model_dump(mode="json"),
+        cost=cost,
+        provider=body.provider,
+        batch=params.count,
+        webhook=webhook,
+    )
+    accepted = admission.accept(response, job_service.to_read(session, [job])[0])
+    return answer(request, response, session, accepted, tenant_id=admission.tenant_id, wait=wait)  # type: ignore[return-value]

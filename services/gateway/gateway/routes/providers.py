@@ -1,0 +1,88 @@
+"""The image providers: what each model can do and costs, whether it is reachable, and its health."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from gateway.deps import PrincipalDep, SessionDep
+from gateway.problems import PROBLEM_RESPONSES
+from imagestudio.credits.tier_service import tier_service
+from imagestudio.providers.base import ModelInfo
+from imagestudio.providers.execution import (
+    PROVIDER_LABELS,
+    PROVIDERS,
+    QUALITY_TABLE,
+    provider_directory,
+    provider_health,
+)
+from imagestudio.providers.registry import models_for
+
+router = APIRouter(prefix="/providers", tags=["providers"], responses=PROBLEM_RESPONSES)
+
+
+def _model_body(info: ModelInfo) -> dict[str, Any]:
+    return {
+        "model": info.model,
+        "label": info.label,
+        "kind": info.kind,
+        "quality": info.quality,
+        "credits_per_image": info.credits_per_image,
+        "max_images_per_call": info.max_images_per_call,
+        "aspect_ratios": list(info.aspect_ratios) if info.megapixels is not None else [],
+        "any_aspect_up_to_side": info.max_side if info.megapixels is None else None,
+        "megapixels": info.megapixels,
+        "style_presets": list(info.style_presets),
+        "image_to_image": info.image_to_image,
+        "asynchronous": info.asynchronous,
+    }
+
+
+@router.get("")
+def list_providers(
+    session: SessionDep,
+    principal: PrincipalDep,
+    kind: Annotated[
+        Literal["generate", "edit", "upscale"] | None, Query(description="Only these models")
+    ] = None,
+) -> dict[str, Any]:
+    """Every provider: models (capabilities, credits per image), configured or simulated, and health.
+
+    ``simulated`` means requests go to a labelled local simulator (synthetic images), never the
+    real service; ``health`` is shared by every process (recent error rate, circuit state).
+    """
+    allowed = tier_service.tier_of(session, tenant_id=principal.tenant_id).providers
+    session.rollback()
+    health = provider_health()
+    providers = []
+    for name in PROVIDERS:
+        endpoint = provider_directory.endpoint(name)
+        state, observed_simulated = health[name]
+        simulated = endpoint is not None and (endpoint.simulated or observed_simulated is True)
+        configured = endpoint is not None and not endpoint.simulated
+        opened_at = state["opened_at"]
+        providers.append(
+            {
+                "name": name,
+                "label": PROVIDER_LABELS[name],
+                "status": "simulated" if simulated else "configured" if configured else "not_configured",
+                "configured": configured,
+                "simulated": simulated,
+                "available": endpoint is not None,
+                "allowed_for_tenant": name in allowed,
+                "health": {
+                    **state,
+                    "opened_at": datetime.fromtimestamp(opened_at, UTC).isoformat() if opened_at else None,
+                },
+                "models": [
+                    _model_body(info) for info in models_for(name) if kind is None or info.kind == kind
+                ],
+            }
+        )
+    table = {
+        quality: {provider: vars(choice) for provider, choice in row.items()}
+        for quality, row in QUALITY_TABLE.items()
+    }
+    return {"providers": providers, "quality_table": table}

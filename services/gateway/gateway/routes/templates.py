@@ -1,0 +1,54 @@
+"""Create-studio templates: the catalogue, ranked search and recommendation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from gateway.deps import PrincipalDep
+from gateway.problems import PROBLEM_RESPONSES
+from imagestudio.templates.service import INTENTS, template_service
+
+router = APIRouter(prefix="/templates", tags=["templates"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("")
+def list_templates(
+    principal: PrincipalDep,
+    platform: Annotated[str | None, Query(description="e.g. instagram, linkedin, ecommerce")] = None,
+    category: Annotated[str | None, Query(description="e.g. social_media, ad_creative, product")] = None,
+) -> dict[str, Any]:
+    """Every template (size, true aspect ratio, styles, suggested providers, quality), optionally filtered."""
+    found = template_service.find(platform=platform, category=category)
+    return {"count": len(found), "templates": [template.describe() for template in found]}
+
+
+@router.get("/search")
+def search_templates(
+    principal: PrincipalDep,
+    q: Annotated[str, Query(min_length=1, max_length=200, description="Words to look for")],
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> dict[str, Any]:
+    """Templates ranked by where the words appear: name, then tags, then use cases and description."""
+    matches = template_service.search(q, limit=limit)
+    return {"query": q, "count": len(matches), "results": [match.describe() for match in matches]}
+
+
+@router.get("/recommend")
+def recommend_templates(
+    principal: PrincipalDep,
+    use_case: Annotated[str | None, Query(max_length=200, description="What the image is for")] = None,
+    platform: Annotated[str | None, Query(description="Where it will be published")] = None,
+    intent: Annotated[str | None, Query(description=f"One of {', '.join(INTENTS)}")] = None,
+    limit: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> dict[str, Any]:
+    """The best templates for a use case, platform and intent, each with the reasons it was picked."""
+    matches = template_service.recommend(use_case=use_case, platform=platform, intent=intent, limit=limit)
+    return {"count": len(matches), "results": [match.describe() for match in matches]}
+
+
+@router.get("/{template_id}")
+def get_template(template_id: str, principal: PrincipalDep) -> dict[str, Any]:
+    """One template."""
+    return template_service.get(template_id).describe()

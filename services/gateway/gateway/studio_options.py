@@ -1,0 +1,119 @@
+"""Options every studio request accepts: a per-job webhook, and ``Prefer: wait``.
+
+A studio route takes ``webhook: JobWebhookDep`` and ``wait: PreferWaitDep``, passes ``webhook``
+to ``job_service.submit`` and returns ``answer(request, response, session, body, tenant_id=..., wait=wait)``
+with the body ``admission.accept`` gave back: 202 with the queued job, or, when the client asked
+to wait and the job ends in time, 200 with the finished job. The wait is asynchronous (no thread
+held) and fed by the job feed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import Depends, Form, Header, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
+
+from gateway.job_feed import JobFeed
+from imagestudio.config import get_settings
+from imagestudio.db import new_session
+from imagestudio.jobs.models import JobStatus
+from imagestudio.jobs.schemas import JobRead
+from imagestudio.jobs.service import job_service
+from imagestudio.webhooks.schemas import JobWebhookCreate
+from imagestudio.webhooks.service import webhook_service
+
+#: Longest ``Prefer: wait`` honoured, in seconds (Replicate's limit too).
+MAX_WAIT_SECONDS = 60
+
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
+
+
+def job_feed(request: Request) -> JobFeed:
+    """The app's job feed, made on first use inside the running event loop."""
+    feed: JobFeed | None = getattr(request.app.state, "job_feed", None)
+    if feed is None:
+        feed = JobFeed(poll_seconds=get_settings().events_poll_seconds)
+        request.app.state.job_feed = feed
+    return feed
+
+
+def job_webhook(
+    webhook_url: Annotated[
+        str | None,
+        Form(max_length=2048, description="Send this job's events here, signed (Standard Webhooks)"),
+    ] = None,
+    webhook_events: Annotated[
+        list[str] | None,
+        Form(description="Only these events (repeat or comma-separate), e.g. `job.succeeded,job.failed`"),
+    ] = None,
+) -> JobWebhookCreate | None:
+    return webhook_service.job_webhook(url=webhook_url, events=webhook_events)
+
+
+JobWebhookDep = Annotated[JobWebhookCreate | None, Depends(job_webhook)]
+
+
+def prefer_wait(
+    prefer: Annotated[
+        str | None,
+        Header(description="`wait=N` (N ≤ 60): answer 200 with the finished job if it ends within N seconds"),
+    ] = None,
+) -> int | None:
+    """Seconds to wait from ``Prefer: wait=N`` (RFC 7240), capped; None when not asked."""
+    match = _WAIT.search(prefer or "")
+    if not match:
+        return None
+    return min(int(match.group(1)), MAX_WAIT_SECONDS) or None
+
+
+PreferWaitDep = Annotated[int | None, Depends(prefer_wait)]
+
+
+class FinishedJobResponse(Response):
+    """Waits (asynchronously) for the job to end, then answers 200 with it, or 202 as usual."""
+
+    def __init__(
+        self, *, feed: JobFeed, tenant_id: str, job_id: str, seconds: int, headers: dict[str, str]
+    ) -> None:
+        super().__init__(status_code=202)
+        self._feed, self._tenant_id, self._job_id = feed, tenant_id, job_id
+        self._seconds, self._answer_headers = seconds, headers
+
+    def _read(self) -> dict[str, Any]:
+        session = new_session()
+        try:
+            job = job_service.read(session, tenant_id=self._tenant_id, job_id=self._job_id)
+            return job.model_dump(mode="json")
+        finally:
+            session.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._feed.wait_terminal(self._job_id, timeout=self._seconds)
+        body = await run_in_threadpool(self._read)
+        finished = JobStatus(body["status"]).terminal
+        response = JSONResponse(
+            body,
+            status_code=200 if finished else 202,
+            headers={**self._answer_headers, "Preference-Applied": f"wait={self._seconds}"},
+        )
+        await response(scope, receive, send)
+
+
+def answer(
+    request: Request, response: Response, session: Session, body: JobRead, *, tenant_id: str, wait: int | None
+) -> JobRead | Response:
+    """202 with the queued job, or under ``Prefer: wait`` the finished job when it ends in time."""
+    if not wait:
+        return body
+    # The wait must not keep the request's transaction (and its connection, or SQLite's lock) open.
+    session.rollback()
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    headers.setdefault("location", body.links.self)
+    return FinishedJobResponse(
+        feed=job_feed(request), tenant_id=tenant_id, job_id=body.id, seconds=wait, headers=headers
+    )

@@ -1,0 +1,109 @@
+"""Provider health shared by every process: circuit-breaker state in the database.
+
+:class:`DatabaseCircuitStore` is the :class:`~imagestudio.providers.resilience.CircuitStore` the
+create studio uses, so a circuit opened by one worker is open for every worker and for the
+gateway's ``GET /providers``. ``update`` runs in its own short transaction and locks the row
+(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions here are ``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, Integer, String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from imagestudio.db import Base, session_scope, utcnow
+from imagestudio.providers.resilience import CircuitSnapshot, CircuitState
+
+__all__ = ["DatabaseCircuitStore", "ProviderHealth", "circuit_key"]
+
+
+def circuit_key(provider: str) -> str:
+    """The key :class:`CircuitBreaker` stores a provider's state under."""
+    return f"provider:{provider}"
+
+
+class ProviderHealth(Base):
+    """One provider's breaker state and what its endpoint last turned out to be."""
+
+    __tablename__ = "provider_health"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), default=CircuitState.closed.value)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    #: Breaker clock readings (epoch seconds), as the breaker keeps them.
+    opened_at: Mapped[float | None] = mapped_column(Float, default=None)
+    trial_started_at: Mapped[float | None] = mapped_column(Float, default=None)
+    #: Recent outcomes as ``[[time, ok], ...]``, pruned by the breaker to its window.
+    outcomes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: True when the endpoint's last answer carried ``X-Simulator`` (a local simulator, not the provider).
+    simulated: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def _snapshot(row: ProviderHealth) -> CircuitSnapshot:
+    return CircuitSnapshot(
+        state=CircuitState(row.state),
+        consecutive_failures=row.consecutive_failures,
+        opened_at=row.opened_at,
+        trial_started_at=row.trial_started_at,
+        outcomes=tuple((float(at), bool(ok)) for at, ok in row.outcomes or ()),
+    )
+
+
+def _write(row: ProviderHealth, snapshot: CircuitSnapshot) -> None:
+    row.state = snapshot.state.value
+    row.consecutive_failures = snapshot.consecutive_failures
+    row.opened_at = snapshot.opened_at
+    row.trial_started_at = snapshot.trial_started_at
+    row.outcomes = [[at, ok] for at, ok in snapshot.outcomes]
+
+
+class DatabaseCircuitStore:
+    """Breaker state in the ``provider_health`` table; every ``update`` is one locked transaction."""
+
+    def load(self, key: str) -> CircuitSnapshot:
+        with session_scope() as session:
+            row = session.get(ProviderHealth, key)
+            return _snapshot(row) if row is not None else CircuitSnapshot()
+
+    def update(self, key: str, change: Callable[[CircuitSnapshot], CircuitSnapshot]) -> CircuitSnapshot:
+        with session_scope() as session:
+            row = self._locked(session, key)
+            before = _snapshot(row)
+            after = change(before)
+            if after != before:  # a closed circuit admitting a call changes nothing: skip the write
+                _write(row, after)
+            return after
+
+    def mark_simulated(self, key: str, simulated: bool) -> None:
+        """Record whether the endpoint answered as a labelled simulator."""
+        with session_scope() as session:
+            row = self._locked(session, key)
+            if row.simulated != simulated:
+                row.simulated = simulated
+
+    def all(self) -> dict[str, tuple[CircuitSnapshot, bool | None]]:
+        """Every stored key with its snapshot and its ``simulated`` observation."""
+        with session_scope() as session:
+            rows = session.scalars(select(ProviderHealth)).all()
+            return {row.key: (_snapshot(row), row.simulated) for row in rows}
+
+    @staticmethod
+    def _locked(session: Session, key: str) -> ProviderHealth:
+        """The row for ``key``, locked for this transaction (created on first use)."""
+        statement = select(ProviderHealth).where(ProviderHealth.key == key).with_for_update()
+        row = session.scalars(statement).one_or_none()
+        if row is not None:
+            return row
+        nested = session.begin_nested()
+        session.add(ProviderHealth(key=key, outcomes=[]))
+        try:
+            nested.commit()
+        except IntegrityError:
+            nested.rollback()  # another process created it first: lock theirs
+        return session.scalars(statement.execution_options(populate_existing=True)).one()

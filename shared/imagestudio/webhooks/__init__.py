@@ -1,0 +1,1 @@
+"""Webhooks: tenant endpoints and per-job URLs, signed (Standard Webhooks), delivered with retries."""

@@ -1,0 +1,126 @@
+"""The egress guard: webhook URLs must be http(s) and resolve only to public addresses.
+
+A webhook URL is chosen by the tenant, so without a guard it is a request forgery primitive
+against our own network (databases, the cloud metadata service). The guard runs at
+registration, for a clear 422, and again on every request: ``GuardedTransport`` resolves the
+host, checks every address and connects to the checked address itself (TLS still verifies the
+hostname), so a DNS answer that changes between check and connect cannot reach inside.
+
+Usage::
+
+    guard = EgressGuard(allow_loopback=False)
+    guard.check("https://example.com/hook")          # raises EgressRefused
+    client = httpx.Client(transport=GuardedTransport(guard))
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: Resolves (host, port) to IP address strings; injectable so tests need no DNS.
+Resolver = Callable[[str, int], list[str]]
+
+
+class EgressRefused(Exception):
+    """Raised when a webhook URL is not http(s) or reaches an address we never call.
+
+    ``permanent`` is False only when the host did not resolve (DNS may recover).
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def refusal(address: IPAddress, *, allow_loopback: bool) -> str | None:
+    """Why ``address`` may not be called, or None when it may."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    if address.is_loopback:
+        return None if allow_loopback else "is a loopback address"
+    if address.is_link_local:
+        return "is a link-local address (cloud metadata lives there)"
+    if address.is_multicast or address.is_unspecified:
+        return "is not a unicast address"
+    # is_global excludes private, carrier-grade NAT (where some clouds keep metadata), reserved
+    # and documentation ranges in one rule.
+    if not address.is_global:
+        return "is a private or reserved address"
+    return None
+
+
+class EgressGuard:
+    """Decides whether a URL may be called and to which addresses."""
+
+    def __init__(self, *, allow_loopback: bool, resolver: Resolver = system_resolver) -> None:
+        self.allow_loopback = allow_loopback
+        self._resolver = resolver
+
+    def check(self, url: str) -> list[IPAddress]:
+        """The addresses ``url`` resolves to, all allowed; raises EgressRefused otherwise."""
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise EgressRefused(f"is not a valid URL ({exc})") from exc
+        if parsed.scheme not in ("http", "https"):
+            raise EgressRefused("must be an http or https URL")
+        if not parsed.host:
+            raise EgressRefused("has no host")
+        if parsed.userinfo:
+            raise EgressRefused("must not carry credentials; use the signature to authenticate us")
+        host = parsed.host
+        try:
+            literal: IPAddress | None = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None:
+            candidates = [literal]
+        else:
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+            try:
+                candidates = [ipaddress.ip_address(a.split("%", 1)[0]) for a in self._resolver(host, port)]
+            except (OSError, UnicodeError) as exc:
+                raise EgressRefused(f"host {host} does not resolve", permanent=False) from exc
+            if not candidates:
+                raise EgressRefused(f"host {host} does not resolve", permanent=False)
+        for address in candidates:
+            reason = refusal(address, allow_loopback=self.allow_loopback)
+            if reason:
+                shown = str(address) if literal is not None else f"{host} resolves to {address}, which"
+                raise EgressRefused(f"{shown} {reason}")
+        return candidates
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """Checks each request with the guard and connects to the checked address (no DNS rebinding)."""
+
+    def __init__(self, guard: EgressGuard, transport: httpx.BaseTransport | None = None) -> None:
+        self._guard = guard
+        self._transport = transport or httpx.HTTPTransport(retries=0)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        addresses = self._guard.check(str(request.url))
+        host = request.url.host
+        pinned = str(addresses[0])
+        if pinned != host:
+            # The Host header was set from the original URL when the request was built; TLS keeps
+            # verifying the certificate against the hostname through the SNI extension.
+            request.url = request.url.copy_with(host=pinned)
+            if request.url.scheme == "https":
+                request.extensions = {**request.extensions, "sni_hostname": host}
+        return self._transport.handle_request(request)
+
+    def close(self) -> None:
+        self._transport.close()

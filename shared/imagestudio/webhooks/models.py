@@ -1,0 +1,137 @@
+"""Webhook tables: endpoints, signing secrets, per-job subscriptions, deliveries and their attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from imagestudio.db import Base, new_id, utcnow
+
+
+class WebhookEventType(StrEnum):
+    """The job events a webhook can carry (one per status a job enters)."""
+
+    queued = "job.queued"
+    running = "job.running"
+    succeeded = "job.succeeded"
+    failed = "job.failed"
+    canceled = "job.canceled"
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class WebhookEndpoint(Base):
+    """A tenant's receiver of every job event it subscribes to; signed with its own secret."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    #: Event types to send; empty means every type.
+    event_types: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    #: Why delivery stopped (410 Gone, too many failed deliveries): shown to the tenant.
+    disabled_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: Deliveries in a row that spent every retry; a success resets it.
+    failed_deliveries: Mapped[int] = mapped_column(Integer, default=0)
+    #: ``whsec_`` + base64: the sender must hold it to sign, so it is kept (and never shown again).
+    secret: Mapped[str] = mapped_column(String(100))
+    #: The secret before the last rotation, still signed with until it expires (zero-downtime rotation).
+    previous_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebhookSigningSecret(Base):
+    """A tenant's secret for per-job ``webhook_url`` deliveries (like Replicate's default secret)."""
+
+    __tablename__ = "webhook_signing_secrets"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class JobWebhook(Base):
+    """The ``webhook_url`` (and event filter) given with one studio request."""
+
+    __tablename__ = "job_webhooks"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    event_types: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one receiver; its id is the ``webhook-id`` header, the same on every attempt."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_tenant_created", "tenant_id", "created_at"),
+        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
+        Index("ix_webhook_deliveries_job_id", "job_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    #: Set for a tenant endpoint's delivery; None for a per-job ``webhook_url``.
+    endpoint_id: Mapped[str | None] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), default=None
+    )
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), default=None)
+    #: Where it goes (an endpoint's deliveries follow the endpoint's current URL).
+    url: Mapped[str] = mapped_column(String(2048))
+    event_type: Mapped[str] = mapped_column(String(40))
+    #: The event as staged; output links are signed afresh at each attempt so retries carry live URLs.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.pending)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Position in the retry schedule (a redelivery starts it again).
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: Set while a worker sends; another message for the delivery waits until it passes.
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    #: The live message chain: a message carrying another token is stale and dropped.
+    token: Mapped[str] = mapped_column(String(36), default=new_id)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WebhookAttempt(Base):
+    """One HTTP request of a delivery: the log a tenant reads when a receiver misbehaves."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_delivery_id_id", "delivery_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(2048))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    #: The start of the receiver's answer, to help debugging (never more than a few hundred bytes).
+    response_excerpt: Mapped[str | None] = mapped_column(Text, default=None)

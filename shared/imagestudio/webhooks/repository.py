@@ -1,0 +1,141 @@
+"""SQL for webhook endpoints, secrets, per-job subscriptions, deliveries and attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from imagestudio.db import is_postgres
+from imagestudio.webhooks.models import (
+    DeliveryStatus,
+    JobWebhook,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSigningSecret,
+)
+
+
+class WebhookRepository:
+    # --- endpoints --------------------------------------------------------------------------
+    def endpoints(self, session: Session, *, tenant_id: str) -> Sequence[WebhookEndpoint]:
+        return session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.tenant_id == tenant_id)
+            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        ).all()
+
+    def enabled_endpoints(self, session: Session, *, tenant_id: str) -> Sequence[WebhookEndpoint]:
+        return session.scalars(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.enabled.is_(True)
+            )
+        ).all()
+
+    def endpoint(
+        self, session: Session, *, endpoint_id: str, tenant_id: str | None = None, for_update: bool = False
+    ) -> WebhookEndpoint | None:
+        stmt = select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
+        if tenant_id is not None:
+            stmt = stmt.where(WebhookEndpoint.tenant_id == tenant_id)
+        if for_update and is_postgres(session):
+            stmt = stmt.with_for_update()
+        return session.scalar(stmt)
+
+    # --- secrets and per-job subscriptions ----------------------------------------------------
+    def signing_secret(self, session: Session, *, tenant_id: str) -> WebhookSigningSecret | None:
+        return session.get(WebhookSigningSecret, tenant_id)
+
+    def job_webhook(self, session: Session, *, job_id: str) -> JobWebhook | None:
+        return session.get(JobWebhook, job_id)
+
+    # --- deliveries ---------------------------------------------------------------------------
+    def delivery(
+        self, session: Session, *, delivery_id: str, tenant_id: str | None = None
+    ) -> WebhookDelivery | None:
+        stmt = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+        if tenant_id is not None:
+            stmt = stmt.where(WebhookDelivery.tenant_id == tenant_id)
+        return session.scalar(stmt)
+
+    def claim(
+        self, session: Session, *, delivery_id: str, token: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Take the delivery for one attempt; False when it is not due, in flight, finished or stale."""
+        result = session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.token == token,
+                WebhookDelivery.status == DeliveryStatus.pending.value,
+                WebhookDelivery.next_attempt_at <= now,
+                or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now),
+            )
+            .values(
+                locked_until=lease_until,
+                attempts=WebhookDelivery.attempts + 1,
+                last_attempt_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def page(
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        limit: int,
+        job_id: str | None = None,
+        endpoint_id: str | None = None,
+        status: str | None = None,
+        before: tuple[datetime, str] | None = None,
+    ) -> Sequence[WebhookDelivery]:
+        stmt: Select[WebhookDelivery] = select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant_id)
+        if job_id:
+            stmt = stmt.where(WebhookDelivery.job_id == job_id)
+        if endpoint_id:
+            stmt = stmt.where(WebhookDelivery.endpoint_id == endpoint_id)
+        if status:
+            stmt = stmt.where(WebhookDelivery.status == status)
+        if before:
+            created, delivery_id = before
+            stmt = stmt.where(
+                or_(
+                    WebhookDelivery.created_at < created,
+                    and_(WebhookDelivery.created_at == created, WebhookDelivery.id < delivery_id),
+                )
+            )
+        stmt = stmt.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(limit)
+        return session.scalars(stmt).all()
+
+    def attempts(self, session: Session, *, delivery_ids: Sequence[str]) -> Sequence[WebhookAttempt]:
+        if not delivery_ids:
+            return []
+        return session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id.in_(list(delivery_ids)))
+            .order_by(WebhookAttempt.delivery_id, WebhookAttempt.id)
+        ).all()
+
+    def pending(
+        self, session: Session, *, due_before: datetime | None, now: datetime, limit: int
+    ) -> Sequence[WebhookDelivery]:
+        """Pending deliveries not being sent, optionally only those due before ``due_before``."""
+        stmt = select(WebhookDelivery).where(
+            WebhookDelivery.status == DeliveryStatus.pending.value,
+            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now),
+        )
+        if due_before is not None:
+            stmt = stmt.where(WebhookDelivery.next_attempt_at < due_before)
+        stmt = stmt.order_by(WebhookDelivery.next_attempt_at).limit(limit)
+        if is_postgres(session):
+            # Every webhook worker sweeps; SKIP LOCKED shares the overdue rows out.
+            stmt = stmt.with_for_update(skip_locked=True)
+        return session.scalars(stmt).all()
+
+
+webhook_repository = WebhookRepository()

@@ -1,0 +1,153 @@
+"""Webhook bodies: the endpoint API, the delivery log, and the event payload receivers get."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imagestudio.webhooks.models import DeliveryStatus, WebhookEventType
+
+#: Longest webhook URL accepted.
+MAX_URL_LENGTH = 2048
+
+
+class WebhookEndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=MAX_URL_LENGTH, description="An http(s) URL reachable from the internet")
+    description: str = Field(default="", max_length=500)
+    event_types: list[WebhookEventType] = Field(
+        default_factory=list, description="Events to send; empty sends every type"
+    )
+    enabled: bool = True
+
+
+class WebhookEndpointPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
+    description: str | None = Field(default=None, max_length=500)
+    event_types: list[WebhookEventType] | None = None
+    #: true re-enables a disabled endpoint (and clears its failure count).
+    enabled: bool | None = None
+
+
+class WebhookEndpointRead(BaseModel):
+    id: str
+    url: str
+    description: str
+    event_types: list[WebhookEventType]
+    enabled: bool
+    disabled_reason: str | None = None
+    disabled_at: datetime | None = None
+    failed_deliveries: int = 0
+    #: The secret's first characters, to tell secrets apart; the secret itself is shown once.
+    secret_hint: str
+    previous_secret_expires_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointWithSecret(WebhookEndpointRead):
+    """An endpoint as created or rotated: the only time its signing secret is shown."""
+
+    secret: str
+
+
+class WebhookEndpointList(BaseModel):
+    items: list[WebhookEndpointRead]
+
+
+class SecretRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="How long the old secret still signs too (a second signature), for a switch without downtime",
+    )
+
+
+class SigningSecretRead(BaseModel):
+    """The tenant's secret for per-job ``webhook_url`` deliveries."""
+
+    secret: str
+    previous_secret_expires_at: datetime | None = None
+
+
+class JobWebhookCreate(BaseModel):
+    """A validated ``webhook_url`` (and filter) given with a studio request."""
+
+    url: str
+    event_types: list[WebhookEventType] = Field(default_factory=list)
+
+
+class WebhookAttemptRead(BaseModel):
+    number: int
+    url: str
+    started_at: datetime
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    response_excerpt: str | None = None
+
+
+class WebhookDeliveryRead(BaseModel):
+    #: Also the ``webhook-id`` header: the receiver's idempotency key.
+    id: str
+    event_type: str
+    job_id: str | None
+    endpoint_id: str | None
+    url: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_latency_ms: int | None
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    attempt_log: list[WebhookAttemptRead] = Field(default_factory=list)
+
+
+class WebhookDeliveryPage(BaseModel):
+    items: list[WebhookDeliveryRead]
+    next_cursor: str | None = None
+
+
+# --- what receivers get ------------------------------------------------------------------------
+
+
+class WebhookOutput(BaseModel):
+    name: str
+    kind: str
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    url: str
+    expires_at: datetime
+
+
+class WebhookJobData(BaseModel):
+    id: str
+    status: str
+    studio: str
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: dict[str, Any] | None = None
+    outputs: list[WebhookOutput] = Field(default_factory=list)
+    #: True when the outputs did not all fit in the payload budget: GET the job for the rest.
+    outputs_truncated: bool = False
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class WebhookEvent(BaseModel):
+    """The body of every webhook (Standard Webhooks shape): thin, links instead of bytes."""
+
+    type: WebhookEventType
+    timestamp: datetime
+    data: WebhookJobData

@@ -1,0 +1,13 @@
+"""Entry point of the webhooks worker: configure the broker, then declare ``webhooks.deliver`` on it.
+
+Run with ``imagestudio worker webhooks``. Webhooks get their own process and queue so a slow
+receiver never holds up image work.
+"""
+
+from imagestudio.broker import Queue, configure_broker
+
+configure_broker()
+
+from imagestudio.webhooks import actors  # noqa: E402,F401  (actors bind to the broker configured above)
+
+QUEUES = [Queue.webhooks.value]

@@ -1,0 +1,255 @@
+"""The create studio end to end on real services: gateway → outbox → RabbitMQ → create-worker process
+→ provider simulators on loopback (in this test process) → S3, with faults scripted per test."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from PIL import Image
+from support import free_port, wait_for
+
+from integration.conftest import Process, Services, create_key
+from simulators import (
+    GeminiSimulator,
+    HuggingFaceSimulator,
+    StabilitySimulator,
+    WaveSpeedSimulator,
+    run_in_thread,
+)
+from simulators.server import RunningSimulator
+
+pytestmark = pytest.mark.integration
+
+API = "/api/image-studio"
+Simulator = StabilitySimulator | WaveSpeedSimulator | HuggingFaceSimulator | GeminiSimulator
+
+#: Worker tuning for tests: short waits, two attempts per provider, a circuit that opens after two
+#: failures and cools down in a few seconds.
+WORKER_ENV = {
+    "IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS": "0.05",
+    "IMAGESTUDIO_PROVIDER_MAX_ATTEMPTS": "2",
+    "IMAGESTUDIO_PROVIDER_MAX_WAIT_SECONDS": "1",
+    "IMAGESTUDIO_PROVIDER_POLL_INTERVAL_SECONDS": "0.05",
+    "IMAGESTUDIO_PROVIDER_TIMEOUT_SECONDS": "20",
+    "IMAGESTUDIO_CIRCUIT_FAILURE_THRESHOLD": "2",
+    "IMAGESTUDIO_CIRCUIT_COOLDOWN_SECONDS": "8",
+    "IMAGESTUDIO_METRICS_PORT": "0",
+}
+#: Deliveries per job: the gateway stamps it on the job at submission, so both processes get it.
+SHARED_ENV = {"IMAGESTUDIO_JOB_MAX_ATTEMPTS": "2"}
+
+
+@dataclass
+class CreateStack:
+    base_url: str
+    key: str
+    services: Services
+    sims: dict[str, Simulator]
+    worker: Process
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = httpx.post(f"{self.base_url}{API}/create", json=body, headers=self.headers(), timeout=30)
+        assert response.status_code == 202, response.text
+        assert response.headers["location"] == f"{API}/jobs/{response.json()['id']}"
+        return response.json()  # type: ignore[no-any-return]
+
+    def get(self, path: str, **params: Any) -> Any:
+        return httpx.get(
+            f"{self.base_url}{API}{path}", params=params, headers=self.headers(), timeout=30
+        ).json()
+
+    def finished(self, job_id: str, timeout: float = 120) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            job: dict[str, Any] = self.get(f"/jobs/{job_id}")
+            return job if job["status"] in ("succeeded", "failed", "canceled") else None
+
+        try:
+            return wait_for(done, timeout=timeout, interval=0.1, what=f"job {job_id} to finish")  # type: ignore[no-any-return]
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- worker ---\n{self.worker.output()[-5000:]}") from None
+
+    def run(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.finished(self.submit(body)["id"])
+
+    def circuit(self, provider: str) -> dict[str, Any]:
+        listing = self.get("/providers")["providers"]
+        return next(p for p in listing if p["name"] == provider)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def create_stack(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CreateStack]:
+    """Simulators here on loopback; a gateway and one create-worker process pointed at them."""
+    sims: dict[str, Simulator] = {
+        "stability": StabilitySimulator(),
+        "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
+        "huggingface": HuggingFaceSimulator(),
+        "gemini": GeminiSimulator(),
+    }
+    running: dict[str, RunningSimulator] = {name: run_in_thread(sim.app) for name, sim in sims.items()}
+    provider_env = {}
+    for name, sim in sims.items():
+        provider_env[f"IMAGESTUDIO_{name.upper()}_API_KEY"] = sim.api_key
+        provider_env[f"IMAGESTUDIO_{name.upper()}_BASE_URL"] = running[name].base_url
+    tmp: Path = tmp_path_factory.mktemp("create")
+    port = free_port()
+    env = {**services.env, **provider_env, **SHARED_ENV}
+    gateway = Process(["up", "--port", str(port)], env, tmp / "gateway.log")
+    base_url = f"http://127.0.0.1:{port}"
+    worker: Process | None = None
+    try:
+
+        def up() -> bool:
+            if gateway.proc.poll() is not None:
+                raise AssertionError("gateway exited:\n" + gateway.output())
+            try:
+                return httpx.get(f"{base_url}{API}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, timeout=60, interval=0.2, what="the gateway to be ready")
+        worker = Process(["worker", "create"], {**env, **WORKER_ENV}, tmp / "worker.log")
+        key = create_key(services.env, f"create-{uuid.uuid4().hex[:6]}")
+        yield CreateStack(base_url, key, services, sims, worker)
+    finally:
+        if worker is not None:
+            worker.stop()
+        gateway.stop()
+        for handle in running.values():
+            handle.stop()
+
+
+@pytest.fixture
+def stack(create_stack: CreateStack) -> CreateStack:
+    """Each test starts with no scripted faults, empty call logs and every circuit closed."""
+    for sim in create_stack.sims.values():
+        sim.faults.clear()
+        sim.calls.clear()
+    with psycopg.connect(create_stack.services.database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM provider_health")
+    return create_stack
+
+
+def outputs(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {output["name"]: output for output in job["outputs"]}
+
+
+def test_rate_limit_then_success_through_rabbitmq_to_s3(stack: CreateStack) -> None:
+    stability = stack.sims["stability"]
+    stability.faults.push({"status": 429, "retry_after": 0.2, "path": "/generate/"})
+    job = stack.run(
+        {"prompt": "a lighthouse at dawn", "provider": "stability", "template_id": "linkedin_post"}
+    )
+    assert job["status"] == "succeeded", job
+    assert stability.calls.count("/v2beta/stable-image/generate/ultra") == 2
+    [image] = job["outputs"]
+    assert image["metadata"]["attempts"] == 2
+    # The worker was given a key and a URL like a real provider's, yet it records the simulator.
+    assert image["metadata"]["provider"] == "stability" and image["metadata"]["simulated"] is True
+    data = httpx.get(image["url"], timeout=10).content
+    assert image["url"].startswith("http://127.0.0.1:") and "X-Amz-Signature=" in image["url"]
+    assert Image.open(io.BytesIO(data)).size == (1200, 628) == (image["width"], image["height"])
+    listing = stack.circuit("stability")
+    assert listing["configured"] and listing["status"] == "simulated"
+
+
+def test_provider_down_auto_falls_back_and_records_it(stack: CreateStack) -> None:
+    stability = stack.sims["stability"]
+    stability.faults.push(*[{"status": 503, "path": "/generate/"}] * 2)
+    job = stack.run({"prompt": "a lighthouse at dawn", "count": 2})
+    assert job["status"] == "succeeded", job
+    first, second = job["params"]["candidates"][:2]
+    assert first["provider"] == "stability"
+    assert stability.calls.count("/generate/") == 2  # two attempts, then the next provider
+    [fallback] = job["params"]["results"]["fallbacks"]
+    assert (fallback["provider"], fallback["variations"]) == ("stability", [1])
+    assert "unavailable (503)" in fallback["reason"]
+    for output in job["outputs"]:
+        assert output["metadata"]["provider"] == second["provider"]
+        assert output["metadata"]["fallback_from"] == [
+            {"provider": "stability", "model": "core", "reason": fallback["reason"]}
+        ]
+    assert job["params"]["results"]["providers_used"] == [second["provider"]]
+
+
+def test_circuit_opens_is_skipped_and_later_closes(stack: CreateStack) -> None:
+    stability = stack.sims["stability"]
+    stability.faults.push(*[{"status": 500, "path": "/generate/"}] * 2)
+    failed = stack.run({"prompt": "a lighthouse", "provider": "stability"})
+    # Delivery 1 spent both attempts and opened the circuit; delivery 2 found it open.
+    assert failed["status"] == "failed" and failed["attempts"] == 2
+    assert failed["error"]["title"] == "Provider circuit open"
+    assert stability.calls.count("/generate/") == 2
+    health = stack.circuit("stability")["health"]
+    assert health["state"] == "open" and health["consecutive_failures"] >= 2 and health["opened_at"]
+
+    served = stack.run({"prompt": "a lighthouse"})  # auto: the open circuit is ranked last
+    assert served["status"] == "succeeded" and served["outputs"][0]["metadata"]["provider"] != "stability"
+    assert stability.calls.count("/generate/") == 2
+
+    wait_for(
+        lambda: stack.circuit("stability")["health"]["state"] == "half_open", timeout=60, what="the cool-down"
+    )
+    trial = stack.run({"prompt": "a lighthouse", "provider": "stability"})
+    assert trial["status"] == "succeeded", trial
+    health = stack.circuit("stability")["health"]
+    assert (health["state"], health["consecutive_failures"]) == ("closed", 0)
+
+
+def test_wavespeed_prediction_is_polled_until_complete(stack: CreateStack) -> None:
+    wavespeed = stack.sims["wavespeed"]
+    wavespeed.faults.push({"stay_in_progress": 4, "path": "/api/v3/ideogram-ai/"})
+    job = stack.run(
+        {
+            "prompt": "a poster that says HELLO",
+            "provider": "wavespeed",
+            "quality": "premium",
+            "aspect_ratio": "16:9",
+        }
+    )
+    assert job["status"] == "succeeded", job
+    assert wavespeed.calls.count("/api/v3/ideogram-ai/ideogram-v3-turbo", method="POST") == 1
+    assert wavespeed.calls.count("/api/v3/predictions/", method="GET") == 5  # 4 in progress, then completed
+    [image] = job["outputs"]
+    assert image["metadata"]["model"] == "ideogram-v3-turbo"
+    assert abs(image["width"] / image["height"] - 16 / 9) < 0.01
+
+
+def test_batch_of_ten_is_split_across_calls(stack: CreateStack) -> None:
+    gemini = stack.sims["gemini"]
+    job = stack.run({"prompt": "a lighthouse", "provider": "gemini", "num_variations": 10})
+    assert job["status"] == "succeeded", job
+    assert gemini.calls.count(":predict", method="POST") == 3  # Imagen answers at most 4 per call
+    assert sorted(outputs(job)) == [f"image-{i:02d}" for i in range(1, 11)]
+    results = job["params"]["results"]
+    assert (results["succeeded"], results["failed"], results["credits"]) == (10, 0, 40)
+    assert [v["variation"] for v in results["variations"]] == list(range(1, 11))
+
+
+def test_content_filter_fails_the_job_at_once(stack: CreateStack) -> None:
+    stability = stack.sims["stability"]
+    stability.faults.push({"content_filter": True, "path": "/generate/"})
+    job = stack.run({"prompt": "something the filter refuses", "provider": "stability", "count": 3})
+    assert job["status"] == "failed"
+    assert job["attempts"] == 1 and stability.calls.count("/generate/") == 1
+    assert job["error"]["type"].endswith("/content-filtered") and job["error"]["provider"] == "stability"
+    assert "CONTENT_FILTERED" in job["error"]["detail"]
+    assert job["params"]["results"]["failed"] == 3
+
+
+def test_long_retry_after_reschedules_the_job_instead_of_sleeping(stack: CreateStack) -> None:
+    hf = stack.sims["huggingface"]
+    hf.faults.push({"status": 429, "retry_after": 2})  # longer than the worker may hold a thread
+    job = stack.run({"prompt": "a lighthouse", "provider": "huggingface"})
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 2 and hf.calls.count("/models/") == 2

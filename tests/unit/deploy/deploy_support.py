@@ -1,0 +1,35 @@
+"""Shared by the deployment tests: the settings the code reads, and kubectl for kustomize."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from imagestudio.config import Settings
+
+ROOT = Path(__file__).resolve().parents[3]
+STUDIOS = ("create", "edit", "upscale", "social")
+
+
+def setting_env_names() -> set[str]:
+    """Every environment variable Settings reads."""
+    return {f"IMAGESTUDIO_{name.upper()}" for name in Settings.model_fields}
+
+
+def _find_kubectl() -> str | None:
+    venv = ROOT / ".venv/bin/kubectl"
+    return shutil.which("kubectl") or (str(venv) if venv.exists() else None)
+
+
+def kubectl() -> str:
+    """kubectl (its built-in kustomize renders deploy/k8s), installed by the project's script when missing."""
+    found = _find_kubectl()
+    if found is None:
+        subprocess.run(["bash", str(ROOT / "scripts/install-ops-tools.sh")], capture_output=True, timeout=600)
+        found = _find_kubectl()
+    if found is None:
+        pytest.fail("kubectl is missing and scripts/install-ops-tools.sh could not install it")
+    return found

@@ -1,0 +1,178 @@
+"""deploy/k8s renders with kustomize and validates offline against the Kubernetes schemas
+(kubernetes-validate, strict) and KEDA's; probes, security and references are checked."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from functools import cache
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from deploy_support import ROOT, STUDIOS, kubectl, setting_env_names
+
+K8S = ROOT / "deploy/k8s"
+#: The oldest Kubernetes minor we promise to run on (autoscaling/v2, policy/v1, batch/v1 TTL).
+KUBERNETES_VERSION = "1.29"
+KEDA_SCHEMAS = yaml.safe_load((ROOT / "tests/unit/deploy/schemas/keda.yaml").read_text())
+LAYOUTS = ("base", "overlays/dev")
+
+
+@cache
+def render(layout: str) -> tuple[dict[str, Any], ...]:
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(K8S / layout)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def of_kind(docs: tuple[dict[str, Any], ...], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def validate(doc: dict[str, Any]) -> None:
+    if doc["apiVersion"].startswith("keda.sh/"):
+        jsonschema.validate(doc, KEDA_SCHEMAS[doc["kind"]])
+        for trigger in doc.get("spec", {}).get("triggers", []):
+            if trigger["type"] == "rabbitmq":
+                jsonschema.validate(trigger["metadata"], KEDA_SCHEMAS["rabbitmqTrigger"])
+    else:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_manifest_is_valid_against_its_schema(layout: str) -> None:
+    docs = render(layout)
+    kinds = {d["kind"] for d in docs}
+    assert {
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Job",
+    } <= kinds
+    assert {"ScaledObject", "TriggerAuthentication", "ServiceAccount"} <= kinds
+    for doc in docs:
+        validate(doc)
+
+
+def test_validation_refuses_unknown_fields_and_wrong_types() -> None:
+    deployment = copy.deepcopy(of_kind(render("base"), "Deployment")["gateway"])
+    deployment["spec"]["replica"] = 2  # typo of replicas
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(deployment)
+    scaled = copy.deepcopy(of_kind(render("base"), "ScaledObject")["social-worker"])
+    scaled["spec"]["triggers"][0]["metadata"]["value"] = 20  # KEDA wants strings
+    with pytest.raises(jsonschema.ValidationError):
+        validate(scaled)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_deployments_run_the_right_commands_with_probes_resources_and_no_root(layout: str) -> None:
+    deployments = of_kind(render(layout), "Deployment")
+    assert set(deployments) == {"gateway", *(f"{s}-worker" for s in STUDIOS)}
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        studio = name.removesuffix("-worker")
+        expected = ["imagestudio", "up"] if name == "gateway" else ["imagestudio", "worker", studio]
+        assert container["command"] == expected, name
+        assert container["image"].split(":")[0] == f"imagestudio/{name}"
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+        assert pod["automountServiceAccountToken"] is False
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"]["drop"] == ["ALL"]
+        assert {"/tmp"} == {m["mountPath"] for m in container["volumeMounts"]}
+        assert (
+            set(container["resources"]["requests"])
+            == {"cpu", "memory"}
+            == set(container["resources"]["limits"])
+        )
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        liveness, readiness = container["livenessProbe"]["httpGet"], container["readinessProbe"]["httpGet"]
+        if name == "gateway":
+            assert (liveness["path"], readiness["path"]) == ("/healthz", "/api/image-studio/health")
+            assert ports == {"http": 8000}
+        else:
+            assert liveness["path"] == readiness["path"] == "/healthz"
+            assert liveness["port"] == "metrics" and ports == {"metrics": 9191}
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(next(iter(ports.values())))
+        assert {e.get("configMapRef", e.get("secretRef", {})).get("name") for e in container["envFrom"]} == {
+            "imagestudio-config",
+            "imagestudio-secrets",
+        }
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_config_names_only_settings_the_code_reads(layout: str) -> None:
+    docs = render(layout)
+    [config] = of_kind(docs, "ConfigMap").values()
+    assert set(config["data"]) <= setting_env_names(), set(config["data"]) - setting_env_names()
+    assert config["data"]["IMAGESTUDIO_METRICS_PORT"] == "9191"
+    for secret in of_kind(docs, "Secret").values():
+        keys = set(secret.get("data", {})) | set(secret.get("stringData", {}))
+        assert keys <= setting_env_names(), keys - setting_env_names()
+
+
+def test_dev_overlay_generates_the_secret_every_reference_needs() -> None:
+    docs = render("overlays/dev")
+    secrets = of_kind(docs, "Secret")
+    assert set(secrets) == {"imagestudio-secrets"}
+    keys = set(secrets["imagestudio-secrets"]["data"])
+    assert {"IMAGESTUDIO_SECRET_KEY", "IMAGESTUDIO_DATABASE_URL", "IMAGESTUDIO_BROKER_URL"} <= keys
+    [auth] = of_kind(docs, "TriggerAuthentication").values()
+    for ref in auth["spec"]["secretTargetRef"]:
+        assert ref["name"] in secrets and ref["key"] in keys
+    namespaced = [d for d in docs if d["kind"] != "Namespace"]
+    assert {d["metadata"].get("namespace") for d in namespaced} == {"imagestudio-dev"}
+    images = {
+        c["image"]
+        for d in of_kind(docs, "Deployment").values()
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    assert all(image.endswith(":dev") for image in images)
+    assert all(d["spec"]["replicas"] == 1 for d in of_kind(docs, "Deployment").values())
+
+
+def test_keda_scales_each_worker_on_its_own_queue_and_hpa_scales_the_gateway() -> None:
+    docs = render("base")
+    deployments = of_kind(docs, "Deployment")
+    scaled = of_kind(docs, "ScaledObject")
+    assert set(scaled) == {f"{s}-worker" for s in STUDIOS}
+    auth_names = set(of_kind(docs, "TriggerAuthentication"))
+    for studio in STUDIOS:
+        spec = scaled[f"{studio}-worker"]["spec"]
+        assert spec["scaleTargetRef"]["name"] in deployments
+        [trigger] = spec["triggers"]
+        assert trigger["type"] == "rabbitmq" and trigger["metadata"]["queueName"] == studio
+        assert trigger["metadata"]["mode"] == "QueueLength"
+        assert trigger["authenticationRef"]["name"] in auth_names
+        assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    [hpa] = of_kind(docs, "HorizontalPodAutoscaler").values()
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gateway"}
+
+
+def test_services_and_disruption_budgets_select_existing_pods_and_migrations_run_once() -> None:
+    docs = render("base")
+    pod_labels = [d["spec"]["template"]["metadata"]["labels"] for d in of_kind(docs, "Deployment").values()]
+
+    def selects_pods(selector: dict[str, str]) -> bool:
+        return any(selector.items() <= labels.items() for labels in pod_labels)
+
+    for service in of_kind(docs, "Service").values():
+        assert selects_pods(service["spec"]["selector"]), service["metadata"]["name"]
+    budgets = of_kind(docs, "PodDisruptionBudget")
+    assert "gateway" in budgets
+    for budget in budgets.values():
+        assert selects_pods(budget["spec"]["selector"]["matchLabels"])
+    [job] = of_kind(docs, "Job").values()
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["imagestudio", "migrate"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] in {"OnFailure", "Never"}
