@@ -26,6 +26,7 @@ from imagestudio.errors import (
     ProviderContentFiltered,
     ValidationFailed,
 )
+from imagestudio.jobs.models import Job
 from imagestudio.jobs.service import job_service
 from imagestudio.storage import get_store, output_key
 from imagestudio.telemetry.logging import get_logger
@@ -63,6 +64,19 @@ class JobContext:
     #: Deliveries the job may use; a handler that re-schedules itself stops doing so at the last.
     max_attempts: int = 3
     outputs_written: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_job(cls, job: Job) -> JobContext:
+        """The context of one delivery of ``job`` (its attempt as the claim counted it)."""
+        return cls(
+            job_id=job.id,
+            tenant_id=job.tenant_id,
+            studio=job.studio,
+            params=dict(job.params),
+            inputs=dict(job.inputs),
+            attempt=job.attempts,
+            max_attempts=job.max_attempts,
+        )
 
     def read_input(self, name: str) -> bytes:
         return get_store().get(self.inputs[name])
@@ -167,15 +181,7 @@ def run_job(job_id: str, handler: Handler) -> None:
             log.error("job.failed", job_id=job_id, reason="worker-lost", attempts=job.attempts - 1)
             job_ended("failed", problem={"type": PROBLEM_BASE + "worker-lost"})
             return
-        ctx = JobContext(
-            job_id=job.id,
-            tenant_id=job.tenant_id,
-            studio=job.studio,
-            params=dict(job.params),
-            inputs=dict(job.inputs),
-            attempt=job.attempts,
-            max_attempts=job.max_attempts,
-        )
+        ctx = JobContext.for_job(job)
         max_attempts = job.max_attempts
     log.info("job.started", job_id=job_id, studio=ctx.studio, attempt=ctx.attempt)
     started = time.monotonic()

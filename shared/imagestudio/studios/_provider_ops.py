@@ -645,15 +645,7 @@ def poll_pending(job_id: str, *, seq: int, queue: Queue, deliver: Deliver) -> No
             log.info("job.poll_stale", job_id=job_id, seq=seq)
             return
         state = PendingState.model_validate(raw)
-        ctx = JobContext(
-            job_id=job.id,
-            tenant_id=job.tenant_id,
-            studio=job.studio,
-            params=dict(job.params),
-            inputs=dict(job.inputs),
-            attempt=job.attempts,
-            max_attempts=job.max_attempts,
-        )
+        ctx = JobContext.for_job(job)
         started_at = job.started_at
     route, pending = state.route, state.result
     try:

@@ -245,3 +245,22 @@ def test_estimate_matches_the_credits_reserved(create_stack: CreateStack) -> Non
         headers=create_stack.headers(),
     )
     assert refused.status_code == 422 and refused.json()["field"] == "params.prompt"
+
+
+def test_estimate_equals_the_charge_when_the_planned_provider_serves(create_stack: CreateStack) -> None:
+    body = {"prompt": "a lighthouse", "count": 3, "provider": "stability", "quality": "standard"}
+    estimate = create_stack.embedded.client.post(
+        "/api/image-studio/estimate-cost",
+        json={"studio": "create", "params": body},
+        headers=create_stack.headers(),
+    ).json()["total_credits"]
+    job = create_stack.submit(body)
+    done = create_stack.embedded.wait_job(create_stack.key, job["id"])
+    assert done["status"] == "succeeded", done
+    entries = create_stack.embedded.client.get(
+        "/api/image-studio/credits", params={"limit": 200}, headers=create_stack.headers()
+    ).json()["entries"]
+    captured = -sum(
+        e["balance_delta"] for e in entries if e["job_id"] == job["id"] and e["kind"] == "capture"
+    )
+    assert estimate == 3 * 3 and captured == estimate  # Stability core: 3 credits an image

@@ -200,3 +200,22 @@ def test_the_estimate_and_the_reserve_agree(studio: Studio) -> None:
         headers=studio.headers(),
     )
     assert local.json()["total_credits"] == 0
+
+
+def charged(studio: Studio, job_id: str) -> int:
+    """Credits the ledger captured for one job (the GET /credits view of it)."""
+    entries = studio.embedded.client.get(
+        "/api/image-studio/credits", params={"limit": 200}, headers=studio.headers()
+    ).json()["entries"]
+    return -sum(e["balance_delta"] for e in entries if e["job_id"] == job_id and e["kind"] == "capture")
+
+
+def test_estimate_equals_the_charge_when_the_planned_provider_serves(studio: Studio) -> None:
+    estimate = studio.embedded.client.post(
+        "/api/image-studio/estimate-cost",
+        json={"studio": "edit", "params": {"operation": "remove_background", "path": "provider"}},
+        headers=studio.headers(),
+    ).json()["total_credits"]
+    job = studio.run("edit", {"operation": "remove_background", "path": "provider"}, {"image": png()})
+    assert job["status"] == "succeeded", job
+    assert estimate > 0 and charged(studio, job["id"]) == estimate

@@ -218,3 +218,20 @@ def test_modes_list_limits_credits_paths_and_presets(studio: Studio) -> None:
     }
     assert modes["creative"]["max_creativity"] == 0.35
     assert [p["id"] for p in body["presets"]] == ["faithful", "balanced", "enhanced"]
+
+
+def test_estimate_equals_the_charge_when_the_planned_provider_serves(studio: Studio) -> None:
+    estimate = studio.embedded.client.post(
+        "/api/image-studio/estimate-cost",
+        json={"studio": "upscale", "params": {"mode": "fast", "path": "provider"}},
+        headers=studio.headers(),
+    ).json()["total_credits"]
+    job = studio.run("upscale", {"mode": "fast", "path": "provider"}, {"image": png(128, 96)})
+    assert job["status"] == "succeeded", job
+    entries = studio.embedded.client.get(
+        "/api/image-studio/credits", params={"limit": 200}, headers=studio.headers()
+    ).json()["entries"]
+    captured = -sum(
+        e["balance_delta"] for e in entries if e["job_id"] == job["id"] and e["kind"] == "capture"
+    )
+    assert estimate > 0 and captured == estimate
