@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 
 from imagestudio.config import get_settings
 from imagestudio.errors import ValidationFailed
+from imagestudio.imaging import SafeZone, SourceImage, render_format, safe_zone_overlay, zip_outputs
+from imagestudio.jobs.runner import JobContext
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
 
 CropMode = Literal["smart", "center", "fit"]
@@ -295,10 +297,8 @@ def _as_list(value: Any) -> list[str] | None:
 _EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 
 
-def run(ctx: Any) -> None:
+def run(ctx: JobContext) -> None:
     """Render every requested format, then the optional previews and the zip."""
-    from imagestudio.imaging import SafeZone, SourceImage, render_format, safe_zone_overlay, zip_outputs
-
     params = SocialOptimizeParams.model_validate(ctx.params)
     formats = [get_format(key) for key in params.formats]
     steps = len(formats) + (1 if params.zip else 0)

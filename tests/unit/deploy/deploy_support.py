@@ -12,6 +12,13 @@ from imagestudio.config import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 STUDIOS = ("create", "edit", "upscale", "social")
+#: Every worker deployment: one per studio, plus webhook delivery (which runs the gateway image).
+WORKERS = (*STUDIOS, "webhooks")
+
+
+def worker_image(worker: str) -> str:
+    """The image a worker runs: its studio's, or the gateway's for webhooks (shared package only)."""
+    return "imagestudio/gateway" if worker == "webhooks" else f"imagestudio/{worker}-worker"
 
 
 def setting_env_names() -> set[str]:

@@ -6,12 +6,12 @@ import re
 from typing import Any
 
 import yaml
-from deploy_support import ROOT, STUDIOS, setting_env_names
+from deploy_support import ROOT, STUDIOS, WORKERS, setting_env_names
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 DOCKERFILE = (ROOT / "deploy/docker/Dockerfile").read_text()
-OURS = {"migrate", "gateway", *(f"{s}-worker" for s in STUDIOS)}
+OURS = {"migrate", "gateway", *(f"{s}-worker" for s in WORKERS)}
 
 
 def test_compose_runs_the_whole_distributed_system() -> None:
@@ -31,7 +31,7 @@ def test_compose_runs_the_whole_distributed_system() -> None:
         "gateway",
         "prometheus",
         "grafana",
-        *(f"{s}-worker" for s in STUDIOS),
+        *(f"{s}-worker" for s in WORKERS),
     ):
         assert SERVICES[name]["healthcheck"]["test"], name
 
@@ -48,6 +48,9 @@ def test_our_services_use_our_images_and_commands() -> None:
         assert worker["command"] == ["imagestudio", "worker", studio]
         assert worker["image"].startswith(f"imagestudio/{studio}-worker:")
         assert worker["build"]["target"] == "worker" and worker["build"]["args"] == {"STUDIO": studio}
+    webhooks = SERVICES["webhooks-worker"]
+    assert webhooks["command"] == ["imagestudio", "worker", "webhooks"]
+    assert webhooks["image"].startswith("imagestudio/gateway:") and webhooks["build"]["target"] == "gateway"
     for name in OURS:
         assert SERVICES[name]["build"]["dockerfile"] == "deploy/docker/Dockerfile"
         assert SERVICES[name]["read_only"] is True and SERVICES[name]["cap_drop"] == ["ALL"]
@@ -73,8 +76,8 @@ def test_our_services_set_only_settings_the_code_reads() -> None:
         assert "@postgres:5432/" in env["IMAGESTUDIO_DATABASE_URL"]
         assert env["IMAGESTUDIO_S3_ENDPOINT"] == "minio:9000"
         assert env["IMAGESTUDIO_OTLP_ENDPOINT"].startswith("http://otel-collector:")
-    for studio in STUDIOS:
-        assert SERVICES[f"{studio}-worker"]["environment"]["IMAGESTUDIO_METRICS_PORT"] == "9191"
+    for worker in WORKERS:
+        assert SERVICES[f"{worker}-worker"]["environment"]["IMAGESTUDIO_METRICS_PORT"] == "9191"
 
 
 def test_mounted_config_files_exist_and_prometheus_scrapes_our_services() -> None:
@@ -90,7 +93,7 @@ def test_mounted_config_files_exist_and_prometheus_scrapes_our_services() -> Non
         for sd in job.get("dns_sd_configs", [])
         for name in sd["names"]
     }
-    assert targets == {("gateway", 8000), *((f"{s}-worker", 9191) for s in STUDIOS)}
+    assert targets == {("gateway", 8000), *((f"{s}-worker", 9191) for s in WORKERS)}
 
 
 def test_dockerfile_has_one_shared_base_and_non_root_service_stages() -> None:

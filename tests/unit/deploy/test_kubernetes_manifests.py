@@ -12,7 +12,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from deploy_support import ROOT, STUDIOS, kubectl, setting_env_names
+from deploy_support import ROOT, WORKERS, kubectl, setting_env_names, worker_image
 
 K8S = ROOT / "deploy/k8s"
 #: The oldest Kubernetes minor we promise to run on (autoscaling/v2, policy/v1, batch/v1 TTL).
@@ -75,14 +75,16 @@ def test_validation_refuses_unknown_fields_and_wrong_types() -> None:
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_deployments_run_the_right_commands_with_probes_resources_and_no_root(layout: str) -> None:
     deployments = of_kind(render(layout), "Deployment")
-    assert set(deployments) == {"gateway", *(f"{s}-worker" for s in STUDIOS)}
+    assert set(deployments) == {"gateway", *(f"{s}-worker" for s in WORKERS)}
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
         [container] = pod["containers"]
         studio = name.removesuffix("-worker")
         expected = ["imagestudio", "up"] if name == "gateway" else ["imagestudio", "worker", studio]
         assert container["command"] == expected, name
-        assert container["image"].split(":")[0] == f"imagestudio/{name}"
+        assert container["image"].split(":")[0] == (
+            "imagestudio/gateway" if name == "gateway" else worker_image(studio)
+        )
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
         assert pod["automountServiceAccountToken"] is False
         security = container["securityContext"]
@@ -145,9 +147,9 @@ def test_keda_scales_each_worker_on_its_own_queue_and_hpa_scales_the_gateway() -
     docs = render("base")
     deployments = of_kind(docs, "Deployment")
     scaled = of_kind(docs, "ScaledObject")
-    assert set(scaled) == {f"{s}-worker" for s in STUDIOS}
+    assert set(scaled) == {f"{s}-worker" for s in WORKERS}
     auth_names = set(of_kind(docs, "TriggerAuthentication"))
-    for studio in STUDIOS:
+    for studio in WORKERS:
         spec = scaled[f"{studio}-worker"]["spec"]
         assert spec["scaleTargetRef"]["name"] in deployments
         [trigger] = spec["triggers"]
