@@ -1,0 +1,133 @@
+"""On PostgreSQL, for every studio: POST /estimate-cost equals what the ledger captures for the job.
+
+The gateway runs in-process on the real database and S3 bucket; the create, edit, upscale and social
+workers consume the in-process broker; providers are the labelled simulators, reached in-process.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PIL import Image
+from support import Embedded, make_image, reload_settings
+
+from simulators import (
+    GeminiSimulator,
+    HuggingFaceSimulator,
+    InProcessTransport,
+    StabilitySimulator,
+    WaveSpeedSimulator,
+)
+
+pytestmark = pytest.mark.integration
+
+API = "/api/image-studio"
+
+
+@pytest.fixture
+def priced(pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Embedded, str]]:
+    import create_worker.main  # noqa: F401  (declare the studios' actors on the session's stub broker)
+    import edit_worker.main  # noqa: F401
+    import upscale_worker.main  # noqa: F401
+    from imagestudio.config import get_settings
+    from imagestudio.providers.execution import provider_directory, reset_provider_executor
+
+    monkeypatch.setenv("IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS", "0.01")
+    monkeypatch.setenv("IMAGESTUDIO_ASYNC_POLL_INTERVAL_SECONDS", "0.05")
+    get_settings.cache_clear()
+    sims = {
+        "stability": StabilitySimulator(),
+        "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
+        "huggingface": HuggingFaceSimulator(),
+        "gemini": GeminiSimulator(),
+    }
+    transports = {name: InProcessTransport(sim.app) for name, sim in sims.items()}
+    provider_directory.use_simulators(
+        {
+            name: {
+                "api_key": sim.api_key,
+                "base_url": f"http://{name}.simulator",
+                "transport": transports[name],
+            }
+            for name, sim in sims.items()
+        }
+    )
+    pg_stack.start_worker(threads=2)
+    try:
+        yield pg_stack, pg_stack.new_key(tier="pro")
+    finally:
+        if pg_stack.worker is not None:
+            pg_stack.worker.stop()
+            pg_stack.worker = None
+        provider_directory.clear_simulators()
+        reset_provider_executor()
+        for transport in transports.values():
+            transport.close()
+        reload_settings()
+
+
+def png(width: int = 320, height: int = 256) -> bytes:
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(make_image(width, height))).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def captured(stack: Embedded, key: str, job_id: str) -> int:
+    entries = stack.client.get(
+        f"{API}/credits", params={"limit": 200}, headers={"Authorization": f"Bearer {key}"}
+    ).json()["entries"]
+    return -sum(e["balance_delta"] for e in entries if e["job_id"] == job_id and e["kind"] == "capture")
+
+
+CASES: list[tuple[str, dict[str, Any], bool]] = [
+    (
+        "create",
+        {"prompt": "a lighthouse at dawn", "count": 3, "provider": "stability", "quality": "standard"},
+        False,
+    ),
+    ("create", {"prompt": "a red bicycle", "count": 2, "provider": "gemini", "quality": "draft"}, False),
+    ("edit", {"operation": "remove_background", "path": "provider"}, True),
+    ("edit", {"operation": "inpaint", "path": "local"}, True),
+    ("upscale", {"mode": "fast", "path": "provider"}, True),
+    ("social", {"platforms": "youtube"}, True),
+]
+
+
+@pytest.mark.parametrize(
+    ("studio", "params", "upload"), CASES, ids=[f"{s}-{i}" for i, (s, _, _) in enumerate(CASES)]
+)
+def test_estimate_equals_the_charge(
+    priced: tuple[Embedded, str], studio: str, params: dict[str, Any], upload: bool
+) -> None:
+    stack, key = priced
+    headers = {"Authorization": f"Bearer {key}"}
+    estimate = stack.client.post(
+        f"{API}/estimate-cost", headers=headers, json={"studio": studio, "params": params}
+    )
+    assert estimate.status_code == 200, estimate.text
+    route = "social/optimize" if studio == "social" else studio
+    if upload:
+        files: dict[str, Any] = {
+            "image": ("in.png", png(128, 96) if studio == "upscale" else png(), "image/png")
+        }
+        if params.get("operation") == "inpaint":
+            mask = Image.new("L", (320, 256))
+            mask.paste(255, (100, 100, 160, 160))
+            buf = io.BytesIO()
+            mask.save(buf, "PNG")
+            files["mask"] = ("mask.png", buf.getvalue(), "image/png")
+        response = stack.client.post(f"{API}/{route}", headers=headers, data=params, files=files)
+    else:
+        response = stack.client.post(f"{API}/{route}", headers=headers, json=params)
+    assert response.status_code == 202, response.text
+    job = stack.wait_job(key, response.json()["id"], timeout=90)
+    assert job["status"] == "succeeded", job
+    total = estimate.json()["total_credits"]
+    paid = studio == "create" or params.get("path") == "provider"
+    assert (total > 0) == paid  # provider work costs credits; local pixel work does not
+    assert captured(stack, key, job["id"]) == total
+    balance = stack.client.get(f"{API}/credits", headers=headers).json()
+    assert balance["reserved"] == 0  # the rest of every reserve was released
