@@ -128,7 +128,10 @@ class JobService:
         return self.to_read(session, [self.get(session, tenant_id=tenant_id, job_id=job_id)])[0]
 
     def to_read(self, session: Session, jobs: Sequence[Job]) -> list[JobRead]:
-        outputs = asset_service.outputs_for_jobs(session, job_ids=[j.id for j in jobs])
+        # A queued job has never run, so it has no outputs: the 202 path skips the query.
+        outputs = asset_service.outputs_for_jobs(
+            session, job_ids=[j.id for j in jobs if j.status != JobStatus.queued]
+        )
         return [
             JobRead(
                 id=job.id,
