@@ -8,7 +8,7 @@ redelivered message cannot finish a job twice.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import new_id, utcnow
-from imagestudio.errors import Conflict, NotFound
+from imagestudio.errors import Conflict, ImageStudioError, NotFound
 from imagestudio.jobs.models import Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
@@ -46,6 +46,24 @@ class Upload:
     content_type: str
 
 
+@dataclass(frozen=True)
+class JobDraft:
+    """One job to submit: what ``JobService.submit`` takes, as a value (batches submit many).
+
+    ``uploads`` are bytes the gateway still has to store; ``inputs`` are objects already in
+    storage (an upload id resolved to its key), by field name.
+    """
+
+    studio: str
+    params: dict[str, Any]
+    uploads: Sequence[Upload] = ()
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    cost: int = 0
+    provider: str | None = None
+    batch: int | None = None
+    webhook: JobWebhookCreate | None = None
+
+
 def _links(job_id: str) -> JobLinks:
     return JobLinks(self=f"{API_PREFIX}/jobs/{job_id}", cancel=f"{API_PREFIX}/jobs/{job_id}/cancel")
 
@@ -60,6 +78,7 @@ class JobService:
         studio: str,
         params: dict[str, Any],
         uploads: Sequence[Upload] = (),
+        inputs: Mapping[str, str] | None = None,
         cost: int = 0,
         provider: str | None = None,
         batch: int | None = None,
@@ -75,11 +94,13 @@ class JobService:
         session.rollback()
         job_id = new_id()
         store = get_store()
-        inputs: dict[str, str] = {}
+        inputs = dict(inputs or {})
+        stored: list[str] = []
         for upload in uploads:
             key = input_key(tenant_id, job_id, upload.field, upload.ext)
             store.put(key, upload.data, content_type=upload.content_type)
             inputs[upload.field] = key
+            stored.append(key)
         job = Job(
             id=job_id,
             tenant_id=tenant_id,
@@ -111,12 +132,40 @@ class JobService:
             session.commit()
         except BaseException:
             session.rollback()
-            for key in inputs.values():  # no job row: the uploads would be orphans
+            for key in stored:  # no job row: the uploads would be orphans
                 store.delete(key)
             raise
         notify()
         log.info("job.accepted", job_id=job_id, tenant_id=tenant_id, studio=studio)
         return job
+
+    def submit_many(
+        self, session: Session, *, tenant_id: str, drafts: Sequence[JobDraft]
+    ) -> list[Job | ImageStudioError]:
+        """Submit several jobs; one entry per draft: its job, or the error that refused it.
+
+        A refused draft is never charged and never enqueued; the others are accepted.
+        """
+        results: list[Job | ImageStudioError] = []
+        for draft in drafts:
+            try:
+                results.append(
+                    self.submit(
+                        session,
+                        tenant_id=tenant_id,
+                        studio=draft.studio,
+                        params=draft.params,
+                        uploads=draft.uploads,
+                        inputs=draft.inputs,
+                        cost=draft.cost,
+                        provider=draft.provider,
+                        batch=draft.batch,
+                        webhook=draft.webhook,
+                    )
+                )
+            except ImageStudioError as exc:
+                results.append(exc)
+        return results
 
     def get(self, session: Session, *, tenant_id: str, job_id: str) -> Job:
         job = job_repository.get_for_tenant(session, tenant_id=tenant_id, job_id=job_id)
