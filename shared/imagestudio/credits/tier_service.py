@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from imagestudio.credits.tiers import Tier, get_tier
@@ -9,7 +11,25 @@ from imagestudio.errors import Forbidden, NotFound, RateLimited
 from imagestudio.tenants.models import Tenant
 
 
+@dataclass(frozen=True)
+class TenantLimits:
+    """A tenant's plan with its negotiated overrides applied: what admission and submit enforce."""
+
+    tier: Tier
+    requests_per_minute: int
+    max_concurrent_jobs: int
+
+
 class TierService:
+    def limits_of(self, session: Session, *, tenant_id: str) -> TenantLimits:
+        """The tenant's effective limits (its tier, overrides applied)."""
+        tier = self.tier_of(session, tenant_id=tenant_id)
+        return TenantLimits(
+            tier=tier,
+            requests_per_minute=tier.requests_per_minute,
+            max_concurrent_jobs=tier.max_concurrent_jobs,
+        )
+
     def tier_of(self, session: Session, *, tenant_id: str) -> Tier:
         tenant = session.get(Tenant, tenant_id)
         if tenant is None:
