@@ -41,6 +41,14 @@ RUN_JOB_ACTORS: dict[str, str] = {
 _broker: dramatiq.Broker | None = None
 
 
+def amqp_url(settings: Settings) -> str:
+    """The RabbitMQ URL with a heartbeat: long enough for an idle publisher, short enough to spot dead peers."""
+    url = settings.broker_url
+    if "heartbeat=" not in url:
+        url += ("&" if "?" in url else "?") + "heartbeat=60"
+    return url
+
+
 def build_broker(settings: Settings) -> dramatiq.Broker:
     broker: dramatiq.Broker
     if settings.embedded_broker:
@@ -48,13 +56,9 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     else:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-        url = settings.broker_url
-        if "heartbeat=" not in url:
-            # Long enough for an idle publisher in the gateway, short enough to spot dead peers.
-            url += ("&" if "?" in url else "?") + "heartbeat=60"
         # confirm_delivery: a publish returns only once RabbitMQ has the message, so the outbox
         # marks a row published only when it really is.
-        broker = RabbitmqBroker(url=url, confirm_delivery=True)
+        broker = RabbitmqBroker(url=amqp_url(settings), confirm_delivery=True)
     from imagestudio.jobs.middleware import FailJobWhenMessageDies
     from imagestudio.telemetry.middleware import TelemetryMiddleware
 

@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     webhook_sweep_seconds: float = Field(default=60.0, gt=0)
     #: Seconds between the gateway's polls of job events (one query feeds every SSE stream and wait).
     events_poll_seconds: float = Field(default=0.25, gt=0, le=5)
+    #: Seconds a process remembers that a tenant has no webhook endpoint (0: always look).
+    webhook_endpoint_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     # --- AI providers (create studio) -------------------------------------------------------
     #: Per provider: API key (empty = not configured) and base URL (the real host by default).

@@ -13,6 +13,8 @@
     ├── Conflict                       409
     ├── PaymentRequired                402
     ├── RateLimited                    429  (retry_after seconds)
+    │   └── ConcurrencyLimited         429  too many jobs queued or running
+    ├── IdempotentReplay               the stored first response of an Idempotency-Key
     ├── JobError                       raised inside workers
     │   ├── PermanentJobError          fails the job at once, never retried
     │   └── TransientJobError          retried with backoff
@@ -30,8 +32,10 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ConcurrencyLimited",
     "Conflict",
     "Forbidden",
+    "IdempotentReplay",
     "ImageStudioError",
     "ImageTooLarge",
     "InvalidImage",
@@ -162,6 +166,31 @@ class RateLimited(ImageStudioError):
     """Raised when a tenant exceeds its request rate or concurrency."""
 
     status, title, slug = 429, "Too many requests", "rate-limited"
+
+
+class ConcurrencyLimited(RateLimited):
+    """Raised when a tenant already has as many jobs queued or running as its plan allows."""
+
+    def __init__(self, *, active: int, allowed: int) -> None:
+        super().__init__(
+            f"{active} jobs are queued or running; your plan allows {allowed} at once.",
+            headers={
+                "Retry-After": "5",
+                "RateLimit-Policy": f'"concurrency";q={allowed};qu="concurrent-requests"',
+                "RateLimit": '"concurrency";r=0;t=5',
+            },
+            extra={"limit": "max_concurrent_jobs", "allowed": allowed},
+        )
+
+
+class IdempotentReplay(ImageStudioError):
+    """Raised when a racing request with the same Idempotency-Key committed first: answer its response."""
+
+    status, title, slug = 200, "Replayed", "replayed"
+
+    def __init__(self, *, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+        super().__init__("replayed")
+        self.response_status, self.body, self.response_headers = status, body, headers
 
 
 class JobError(ImageStudioError):

@@ -1,7 +1,7 @@
 """Imports every table so ``Base.metadata`` is complete (Alembic, tests)."""
 
 from imagestudio.assets.models import Asset, AssetUsage
-from imagestudio.credits.models import CreditEntry
+from imagestudio.credits.models import CreditAccount, CreditEntry
 from imagestudio.db import Base
 from imagestudio.jobs.models import Job, JobEvent
 from imagestudio.outbox import OutboxMessage
@@ -21,6 +21,7 @@ __all__ = [
     "ApiKey",
     "Asset",
     "AssetUsage",
+    "CreditAccount",
     "CreditEntry",
     "IdempotencyRecord",
     "RateLimitWindow",

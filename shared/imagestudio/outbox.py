@@ -11,13 +11,16 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import dramatiq
-from sqlalchemy import JSON, Index, Integer, String, Text, func, select
+from sqlalchemy import JSON, Index, Integer, String, Text, event, func, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from imagestudio.broker import amqp_url
+from imagestudio.config import get_settings
 from imagestudio.db import Base, is_postgres, session_scope, utcnow
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.tracing import message_options
@@ -45,6 +48,16 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
+def _notify_after_commit(session: Session) -> None:
+    notify()
+
+
+def _wake_after_commit(session: Session) -> None:
+    """Wake this process's relay once the caller's transaction commits (never before, nor on rollback)."""
+    if not event.contains(session, "after_commit", _notify_after_commit):
+        event.listen(session, "after_commit", _notify_after_commit)
+
+
 class OutboxService:
     def add(
         self,
@@ -62,7 +75,32 @@ class OutboxService:
         )
         row = OutboxMessage(queue_name=queue_name, actor_name=actor_name, kwargs=kwargs, options=traced)
         session.add(row)
+        _wake_after_commit(session)
         return row
+
+    def add_many(self, session: Session, messages: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Stage (queue, actor, kwargs) messages with one INSERT, without the ORM's unit of work."""
+        if not messages:
+            return
+        now = utcnow()
+        session.execute(
+            insert(OutboxMessage),
+            [
+                {
+                    "message_id": str(uuid.uuid4()),
+                    "queue_name": queue_name,
+                    "actor_name": actor_name,
+                    "kwargs": kwargs,
+                    "options": message_options(
+                        None, queue_name=queue_name, actor_name=actor_name, job_id=kwargs.get("job_id")
+                    ),
+                    "created_at": now,
+                    "attempts": 0,
+                }
+                for queue_name, actor_name, kwargs in messages
+            ],
+        )
+        _wake_after_commit(session)
 
     def pending_count(self, session: Session) -> int:
         return (
@@ -73,11 +111,22 @@ class OutboxService:
         )
 
     def publish_pending(self, broker: dramatiq.Broker, *, limit: int = BATCH_SIZE) -> int:
-        """Publish up to ``limit`` pending rows; returns how many were published."""
-        published = 0
+        """Publish up to ``limit`` pending rows as one confirmed batch; returns how many were published.
+
+        A batch that fails (broker down, a message returned or nacked) stays pending whole and is
+        published again on the next sweep: workers absorb the repeats of messages that did arrive.
+        """
         with session_scope() as session:
             stmt = (
-                select(OutboxMessage)
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.message_id,
+                    OutboxMessage.queue_name,
+                    OutboxMessage.actor_name,
+                    OutboxMessage.kwargs,
+                    OutboxMessage.options,
+                    OutboxMessage.created_at,
+                )
                 .where(OutboxMessage.published_at.is_(None))
                 .order_by(OutboxMessage.id)
                 .limit(limit)
@@ -85,8 +134,11 @@ class OutboxService:
             if is_postgres(session):
                 # Several gateway processes each run a relay; SKIP LOCKED shares the rows out.
                 stmt = stmt.with_for_update(skip_locked=True)
-            for row in session.scalars(stmt):
-                message: dramatiq.Message[Any] = dramatiq.Message(
+            rows = session.execute(stmt).all()
+            if not rows:
+                return 0
+            messages: list[dramatiq.Message[Any]] = [
+                dramatiq.Message(
                     queue_name=row.queue_name,
                     actor_name=row.actor_name,
                     args=(),
@@ -95,17 +147,155 @@ class OutboxService:
                     message_id=row.message_id,
                     message_timestamp=int(row.created_at.timestamp() * 1000),
                 )
-                row.attempts += 1
-                try:
-                    broker.enqueue(message)
-                except Exception as exc:  # broker down: keep the row, retry on the next sweep
-                    row.last_error = repr(exc)[:2000]
-                    log.warning("outbox.publish_failed", outbox_id=row.id, error=repr(exc))
-                    break
-                row.published_at = utcnow()
-                row.last_error = None
-                published += 1
-        return published
+                for row in rows
+            ]
+            ids = [row.id for row in rows]
+            try:
+                _publisher_for(broker).publish(messages)
+            except Exception as exc:  # broker down: keep the rows, retry on the next sweep
+                log.warning("outbox.publish_failed", outbox_ids=ids[:10], count=len(ids), error=repr(exc))
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids))
+                    .values(attempts=OutboxMessage.attempts + 1, last_error=repr(exc)[:2000])
+                )
+                return 0
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(published_at=utcnow(), attempts=OutboxMessage.attempts + 1, last_error=None)
+            )
+        return len(rows)
+
+
+class _EnqueuePublisher:
+    """Any Dramatiq broker (the in-process one): enqueue one message at a time."""
+
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self._broker = broker
+
+    def publish(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
+        for message in messages:
+            self._broker.enqueue(message)
+
+
+class ConfirmedBatchPublisher:
+    """RabbitMQ: publish a batch, then wait once for all its publisher confirms.
+
+    Dramatiq's broker waits for each message's confirm before sending the next (a round trip
+    each); the relay owns this connection and sends the whole batch before it waits. Messages are
+    published ``mandatory``: one the broker cannot route is returned, and the batch fails.
+    """
+
+    def __init__(self, broker: Any, url: str, *, confirm_timeout_seconds: float = 30.0) -> None:
+        self._broker = broker
+        self._url = url
+        self._timeout = confirm_timeout_seconds
+        self._connection: Any = None
+        self._channel: Any = None
+        self._acked = 0
+        self._nacked = 0
+        self._returned: list[str] = []
+
+    def _connect(self) -> Any:
+        import pika
+
+        if self._channel is not None and self._channel.is_open and self._connection.is_open:
+            return self._channel
+        self.close()
+        self._connection = pika.BlockingConnection(pika.URLParameters(self._url))
+        channel = self._connection.channel()
+        selected: list[bool] = []
+        self._acked = self._nacked = 0
+        # The blocking channel's own confirm mode waits per publish; the underlying channel's
+        # callback lets us count confirms (``multiple`` ones cover every tag up to theirs).
+        channel._impl.confirm_delivery(
+            ack_nack_callback=self._on_confirm, callback=lambda _: selected.append(True)
+        )
+        channel._impl.add_on_return_callback(self._on_return)
+        self._wait(lambda: bool(selected))
+        self._channel = channel
+        return channel
+
+    def _on_confirm(self, frame: Any) -> None:
+        import pika
+
+        method = frame.method
+        upto = method.delivery_tag if method.multiple else None
+        counted = (upto - (self._acked + self._nacked)) if upto is not None else 1
+        if isinstance(method, pika.spec.Basic.Nack):
+            self._nacked += counted
+        else:
+            self._acked += counted
+
+    def _on_return(self, _channel: Any, method: Any, _properties: Any, _body: bytes) -> None:
+        self._returned.append(method.routing_key)
+
+    def _wait(self, done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + self._timeout
+        while not done():
+            if time.monotonic() > deadline:
+                raise TimeoutError("RabbitMQ did not confirm the batch in time")
+            self._connection.process_data_events(time_limit=0.05)
+
+    def publish(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
+        import pika
+        from dramatiq.common import q_name
+
+        for queue in {q_name(m.queue_name) for m in messages}:
+            self._broker.declare_queue(queue, ensure=True)
+        try:
+            channel = self._connect()
+            start = self._acked + self._nacked
+            self._returned.clear()
+            for message in messages:
+                channel._impl.basic_publish(
+                    exchange="",
+                    routing_key=message.queue_name,
+                    body=message.encode(),
+                    properties=pika.BasicProperties(
+                        delivery_mode=2, priority=message.options.get("broker_priority")
+                    ),
+                    mandatory=True,
+                )
+            target = start + len(messages)
+            nacked_before = self._nacked
+            self._wait(lambda: self._acked + self._nacked >= target)
+        except Exception:
+            self.close()
+            raise
+        if self._returned:
+            for queue in self._returned:  # declared again before the next batch
+                self._broker.queues_pending.add(q_name(queue))
+            raise RuntimeError(f"RabbitMQ returned messages for {sorted(set(self._returned))}")
+        if self._nacked > nacked_before:
+            raise RuntimeError("RabbitMQ refused (nacked) messages of the batch")
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except Exception:  # closing a broken connection: nothing more to do
+                pass
+
+
+_publishers: dict[int, Any] = {}
+
+
+def _publisher_for(broker: dramatiq.Broker) -> Any:
+    """The relay's publisher for ``broker``: batched confirms on RabbitMQ, plain enqueue otherwise."""
+    publisher = _publishers.get(id(broker))
+    if publisher is None:
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        if isinstance(broker, RabbitmqBroker):
+            publisher = ConfirmedBatchPublisher(broker, amqp_url(get_settings()))
+        else:
+            publisher = _EnqueuePublisher(broker)
+        _publishers.clear()  # one broker per process (tests swap it): forget the old one
+        _publishers[id(broker)] = publisher
+    return publisher
 
 
 outbox_service = OutboxService()

@@ -13,10 +13,10 @@ from imagestudio.credits.models import CreditEntry
 from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import session_scope
-from imagestudio.errors import Forbidden, PaymentRequired, ValidationFailed
+from imagestudio.errors import ConcurrencyLimited, Forbidden, PaymentRequired, ValidationFailed
+from imagestudio.jobs.models import Job
 from imagestudio.jobs.runner import JobContext, run_job
 from imagestudio.jobs.service import Upload, job_service
-from imagestudio.ratelimits.service import idempotency_service
 from imagestudio.tenants.service import tenant_service
 
 pytestmark = pytest.mark.integration
@@ -57,6 +57,13 @@ def ledger_matches_balance(tenant_id: str) -> tuple[int, int]:
         rows = session.scalars(select(CreditEntry).where(CreditEntry.tenant_id == tenant_id)).all()
         assert balance.balance == sum(r.balance_delta for r in rows)
         assert balance.reserved == sum(r.reserved_delta for r in rows)
+        # The account's count of active jobs is the jobs table's.
+        unfinished = session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.tenant_id == tenant_id, Job.status.in_(["queued", "running"]))
+        )
+        assert credit_service.active_jobs(session, tenant_id=tenant_id) == unfinished
         return balance.balance, balance.reserved
 
 
@@ -92,6 +99,31 @@ def test_parallel_submissions_never_overdraw(pg_stack: Embedded) -> None:
     assert outcomes.count("accepted") == 5 and outcomes.count("refused") == 7
     balance, reserved = ledger_matches_balance(tenant_id)
     assert reserved == 50 and balance - reserved == 0
+
+
+def test_parallel_free_submissions_hold_the_concurrency_limit(pg_stack: Embedded) -> None:
+    # Free jobs take no credit lock, but the slot count is one conditional UPDATE: never over.
+    tenant_id, _ = tenant_with(pg_stack, available=0, tier="free")  # free: 2 jobs at once
+    start = threading.Barrier(8)
+
+    def attempt(_: int) -> str:
+        start.wait()
+        try:
+            return submit(tenant_id, cost=0)
+        except ConcurrencyLimited as exc:
+            assert exc.status == 429 and exc.extra["allowed"] == 2
+            return "refused"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(attempt, range(8)))
+    accepted = [o for o in outcomes if o != "refused"]
+    assert len(accepted) == 2
+    ledger_matches_balance(tenant_id)
+    run_job(accepted[0], charges({}))  # a job that ends frees its slot for the next
+    ledger_matches_balance(tenant_id)
+    assert submit(tenant_id, cost=0)
+    with pytest.raises(ConcurrencyLimited):
+        submit(tenant_id, cost=0)
 
 
 def test_402_names_balance_and_cost_and_enqueues_nothing(pg_stack: Embedded) -> None:
@@ -210,7 +242,7 @@ def social_post(
     )
 
 
-def test_idempotency_key_replays_refuses_mismatch_and_in_flight(pg_stack: Embedded) -> None:
+def test_idempotency_key_replays_refuses_mismatch_and_races_make_one_job(pg_stack: Embedded) -> None:
     _, key = tenant_with(pg_stack, available=10)
     first = social_post(pg_stack, key, idem="order-42")
     again = social_post(pg_stack, key, idem="order-42")
@@ -219,12 +251,16 @@ def test_idempotency_key_replays_refuses_mismatch_and_in_flight(pg_stack: Embedd
     assert again.headers["location"] == first.headers["location"]
     different = social_post(pg_stack, key, idem="order-42", formats="youtube.thumbnail")
     assert different.status_code == 422 and different.json()["field"] == "Idempotency-Key"
+    # Parallel requests with one key race to commit; the key commits with the job, so exactly one
+    # job is made and every racer answers with it.
+    with ThreadPoolExecutor(6) as pool:
+        racers = list(pool.map(lambda _: social_post(pg_stack, key, idem="racing"), range(6)))
+    assert {r.status_code for r in racers} == {202}
+    assert len({r.json()["id"] for r in racers}) == 1
     with session_scope() as session:
         tenant_id = tenant_service.authenticate(session, key=key).tenant_id
-    idempotency_service.begin(
-        tenant_id=tenant_id, key="in-flight", fingerprint="x"
-    )  # a first request still running
-    assert social_post(pg_stack, key, idem="in-flight").status_code == 409
+        jobs = session.scalars(select(Job.id).where(Job.tenant_id == tenant_id)).all()
+    assert len(jobs) == 2  # order-42 and racing
     # A request refused before a job existed frees its key for a corrected retry.
     refused = social_post(pg_stack, key, idem="fix-me", formats="instagram.nope")
     assert refused.status_code == 422

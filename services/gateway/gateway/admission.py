@@ -1,27 +1,30 @@
 """What every job-creating POST must pass first: the tenant's rate limit and its Idempotency-Key.
 
-Use ``AdmissionDep`` in a studio route; return ``admission.replayed()`` when it is set, and
-finish with ``admission.accept(response, job_read)`` so the first response is stored for replays.
+Use ``AdmissionDep`` in a studio route; return ``admission.replayed()`` when it is set, pass
+``idempotency=admission.claim`` to ``job_service.submit`` (the key commits in the job's
+transaction, with the response replays will get), and finish with ``admission.accept(response,
+job_read)`` for the Location and rate headers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from gateway.deps import PrincipalDep
+from gateway.deps import PrincipalDep, SessionDep
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import session_scope
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.ratelimits.service import (
+    IdempotencyClaim,
     RateLimitState,
     StoredResponse,
     idempotency_service,
@@ -61,9 +64,9 @@ async def request_fingerprint(request: Request) -> str:
 class Admission:
     principal: Principal
     rate: RateLimitState
-    idempotency_key: str | None = None
+    #: The request's Idempotency-Key: pass it to ``job_service.submit`` so the key commits with the job.
+    claim: IdempotencyClaim | None = None
     replay: StoredResponse | None = None
-    completed: bool = field(default=False)
 
     @property
     def tenant_id(self) -> str:
@@ -76,17 +79,10 @@ class Admission:
         headers = {**self.replay.headers, **self.rate.headers(), "Idempotent-Replayed": "true"}
         return JSONResponse(self.replay.body, status_code=self.replay.status, headers=headers)
 
-    def accept(self, response: Response, body: JobRead, *, status: int = 202) -> JobRead:
-        """Set Location and rate headers, and remember the response for replays."""
+    def accept(self, response: Response, body: JobRead) -> JobRead:
+        """Set Location and rate headers on the 202."""
         response.headers["Location"] = body.links.self
         response.headers.update(self.rate.headers())
-        if self.idempotency_key:
-            idempotency_service.complete(
-                tenant_id=self.tenant_id,
-                key=self.idempotency_key,
-                response=StoredResponse(status, body.model_dump(mode="json"), {"Location": body.links.self}),
-            )
-        self.completed = True
         return body
 
 
@@ -95,7 +91,16 @@ def _tier_rate(tenant_id: str) -> int:
         return tier_service.tier_of(session, tenant_id=tenant_id).requests_per_minute
 
 
-async def get_admission(request: Request, principal: PrincipalDep) -> AsyncIterator[Admission]:
+def _lookup(session: Session, claim: IdempotencyClaim) -> StoredResponse | None:
+    try:
+        return idempotency_service.lookup(session, claim=claim)
+    finally:
+        # End the read (and commit an expired key's removal): the route's work comes later, and on
+        # SQLite an open transaction would hold the write lock while the upload is checked.
+        session.commit()
+
+
+async def get_admission(request: Request, principal: PrincipalDep, session: SessionDep) -> Admission:
     limit = await run_in_threadpool(_tier_rate, principal.tenant_id)
     rate = await run_in_threadpool(
         lambda: rate_limit_service.hit(tenant_id=principal.tenant_id, policy="submissions", limit=limit)
@@ -103,19 +108,12 @@ async def get_admission(request: Request, principal: PrincipalDep) -> AsyncItera
     admission = Admission(principal=principal, rate=rate)
     key = request.headers.get("Idempotency-Key")
     if key is not None:
-        fingerprint = await request_fingerprint(request)
-        admission.replay = await run_in_threadpool(
-            lambda: idempotency_service.begin(tenant_id=principal.tenant_id, key=key, fingerprint=fingerprint)
+        claim = IdempotencyClaim(
+            tenant_id=principal.tenant_id, key=key, fingerprint=await request_fingerprint(request)
         )
-        admission.idempotency_key = key
-    try:
-        yield admission
-    finally:
-        if admission.idempotency_key and admission.replay is None and not admission.completed:
-            # The request failed before a job existed: a corrected retry may reuse the key.
-            await run_in_threadpool(
-                lambda: idempotency_service.abandon(tenant_id=principal.tenant_id, key=key or "")
-            )
+        admission.replay = await run_in_threadpool(_lookup, session, claim)
+        admission.claim = claim
+    return admission
 
 
 AdmissionDep = Annotated[Admission, Depends(get_admission)]

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from imagestudio.errors import PROBLEM_BASE, ImageStudioError
+from imagestudio.errors import PROBLEM_BASE, IdempotentReplay, ImageStudioError
 from imagestudio.telemetry.logging import get_logger
 
 log = get_logger(__name__)
@@ -42,6 +42,12 @@ def problem(
 
 
 def add_exception_handlers(app: FastAPI) -> None:
+    @app.exception_handler(IdempotentReplay)
+    async def _replay(request: Request, exc: IdempotentReplay) -> JSONResponse:
+        # Not a problem: a racing request with the same key committed first; answer as it did.
+        headers = {**exc.response_headers, "Idempotent-Replayed": "true"}
+        return JSONResponse(exc.body, status_code=exc.response_status, headers=headers)
+
     @app.exception_handler(ImageStudioError)
     async def _studio_error(request: Request, exc: ImageStudioError) -> ProblemResponse:
         if exc.status >= 500:

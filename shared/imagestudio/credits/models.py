@@ -40,3 +40,22 @@ class CreditEntry(Base):
     reference: Mapped[str] = mapped_column(String(300))
     note: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CreditAccount(Base):
+    """A tenant's running totals, moved in the same statements as the ledger rows they sum.
+
+    The ledger stays the record (``balance`` is the sum of its ``balance_delta``, ``reserved`` of
+    its ``reserved_delta``); this row lets a submission reserve with one conditional UPDATE
+    instead of summing the ledger under a lock. ``active_jobs`` counts queued and running jobs
+    for the concurrency limit, so admission needs no count over the jobs table.
+    """
+
+    __tablename__ = "credit_accounts"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    balance: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    active_jobs: Mapped[int] = mapped_column(Integer, default=0)
+    #: ``YYYY-MM`` of the last monthly grant; the grant is an UPDATE conditional on it.
+    granted_month: Mapped[str] = mapped_column(String(7), default="")

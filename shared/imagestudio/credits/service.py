@@ -8,19 +8,21 @@ so a redelivered message can never capture twice.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from imagestudio.credits.models import CreditEntry, EntryKind
+from imagestudio.credits.models import CreditAccount, CreditEntry, EntryKind
 from imagestudio.credits.tiers import get_tier
-from imagestudio.db import is_postgres
-from imagestudio.errors import NotFound, PaymentRequired
+from imagestudio.db import is_postgres, utcnow
+from imagestudio.errors import ConcurrencyLimited, ImageStudioError, NotFound, PaymentRequired
 from imagestudio.tenants.models import Tenant
 
 
@@ -34,8 +36,36 @@ class Balance:
         return self.balance - self.reserved
 
 
+#: (tenant, ``YYYY-MM``) pairs this process has seen granted: the grant check costs nothing after.
+_granted: set[tuple[str, str]] = set()
+_granted_lock = threading.Lock()
+
+
+def _remember_grants(session: Session) -> None:
+    with _granted_lock:
+        _granted.update(session.info.pop("granted_months", ()))
+
+
+def _forget_grants(session: Session) -> None:
+    session.info.pop("granted_months", None)
+
+
+def _month(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y-%m")
+
+
 class CreditService:
     def balance(self, session: Session, *, tenant_id: str) -> Balance:
+        """What the tenant owns and what running jobs hold (its account row)."""
+        row = session.execute(
+            select(CreditAccount.balance, CreditAccount.reserved).where(CreditAccount.tenant_id == tenant_id)
+        ).one_or_none()
+        if row is None:
+            return self.ledger_totals(session, tenant_id=tenant_id)
+        return Balance(balance=int(row[0]), reserved=int(row[1]))
+
+    def ledger_totals(self, session: Session, *, tenant_id: str) -> Balance:
+        """The ledger's own sums: what the account row must always equal (checks, audits)."""
         row = session.execute(
             select(
                 func.coalesce(func.sum(CreditEntry.balance_delta), 0),
@@ -44,17 +74,51 @@ class CreditService:
         ).one()
         return Balance(balance=int(row[0]), reserved=int(row[1]))
 
+    def active_jobs(self, session: Session, *, tenant_id: str) -> int:
+        """Queued and running jobs of the tenant, as its account counts them."""
+        return int(
+            session.scalar(select(CreditAccount.active_jobs).where(CreditAccount.tenant_id == tenant_id)) or 0
+        )
+
+    def open_account(self, session: Session, *, tenant_id: str) -> None:
+        """Create the tenant's account row if it has none (new tenants; idempotent)."""
+        insert = postgresql.insert if is_postgres(session) else sqlite.insert
+        session.execute(
+            insert(CreditAccount)
+            .values(tenant_id=tenant_id, balance=0, reserved=0, active_jobs=0, granted_month="")
+            .on_conflict_do_nothing(index_elements=["tenant_id"])
+        )
+
     def lock_tenant(self, session: Session, *, tenant_id: str) -> Tenant:
-        """Serialise money movements of one tenant (SQLite transactions are already exclusive)."""
-        if is_postgres(session):
-            session.execute(text("SELECT id FROM tenants WHERE id = :id FOR UPDATE"), {"id": tenant_id})
+        """Serialise money movements of one tenant (operator grants, the credits page)."""
         tenant = session.get(Tenant, tenant_id)
         if tenant is None:
             raise NotFound("No such tenant")
+        self.open_account(session, tenant_id=tenant_id)
+        if is_postgres(session):
+            session.execute(
+                select(CreditAccount.tenant_id).where(CreditAccount.tenant_id == tenant_id).with_for_update()
+            )
         return tenant
 
+    def _move(
+        self, session: Session, *, tenant_id: str, balance: int = 0, reserved: int = 0, active: int = 0
+    ) -> None:
+        """Apply ledger deltas (and a change of active jobs) to the account, in the caller's transaction."""
+        if not (balance or reserved or active):
+            return
+        session.execute(
+            update(CreditAccount)
+            .where(CreditAccount.tenant_id == tenant_id)
+            .values(
+                balance=CreditAccount.balance + balance,
+                reserved=CreditAccount.reserved + reserved,
+                active_jobs=CreditAccount.active_jobs + active,
+            )
+        )
+
     def _add(self, session: Session, entry: CreditEntry) -> bool:
-        """Insert a movement once; False when the same movement already exists."""
+        """Insert a movement once and move the account by it; False when it already exists."""
         exists = session.scalar(
             select(CreditEntry.id).where(
                 CreditEntry.tenant_id == entry.tenant_id,
@@ -71,49 +135,155 @@ class CreditService:
         except IntegrityError:
             nested.rollback()
             return False
+        self._move(
+            session,
+            tenant_id=entry.tenant_id,
+            balance=entry.balance_delta or 0,
+            reserved=entry.reserved_delta or 0,
+        )
         return True
 
     def ensure_monthly_grant(self, session: Session, *, tenant: Tenant, now: datetime | None = None) -> None:
-        month = (now or datetime.now(UTC)).strftime("%Y-%m")
-        amount = get_tier(tenant.tier).monthly_credits
-        self._add(
-            session,
-            CreditEntry(
-                tenant_id=tenant.id,
-                kind=EntryKind.grant,
-                balance_delta=amount,
-                reference=f"month:{month}",
-                note=f"{tenant.tier} monthly grant",
-            ),
-        )
+        self.grant_month(session, tenant_id=tenant.id, tier=tenant.tier, now=now)
 
-    def reserve(self, session: Session, *, tenant_id: str, job_id: str, amount: int) -> None:
-        """Hold ``amount`` for a job, or raise 402 with the balance and the cost."""
-        tenant = self.lock_tenant(session, tenant_id=tenant_id)
-        self.ensure_monthly_grant(session, tenant=tenant)
-        if amount <= 0:
+    def grant_month(
+        self, session: Session, *, tenant_id: str, tier: str, now: datetime | None = None
+    ) -> None:
+        """Grant the tier's monthly credits once per calendar month (UTC).
+
+        The UPDATE is conditional on the month, so of two racing requests exactly one grants;
+        once this process has seen the month granted it asks the database no more.
+        """
+        month = _month(now)
+        if (tenant_id, month) in _granted:
             return
-        current = self.balance(session, tenant_id=tenant_id)
-        if amount > current.available:
-            raise PaymentRequired(
-                f"This job costs {amount} credits; {current.available} are available.",
+        amount = get_tier(tier).monthly_credits
+        for _ in range(2):
+            moved = session.execute(
+                update(CreditAccount)
+                .where(CreditAccount.tenant_id == tenant_id, CreditAccount.granted_month < month)
+                .values(balance=CreditAccount.balance + amount, granted_month=month)
+                .returning(CreditAccount.tenant_id)
+            ).first()
+            if moved is not None:
+                session.execute(
+                    insert(CreditEntry).values(
+                        tenant_id=tenant_id,
+                        kind=EntryKind.grant.value,
+                        balance_delta=amount,
+                        reserved_delta=0,
+                        reference=f"month:{month}",
+                        note=f"{tier} monthly grant",
+                        created_at=utcnow(),
+                    )
+                )
+                # Remembered only once committed: this transaction may still roll back.
+                session.info.setdefault("granted_months", set()).add((tenant_id, month))
+                if not event.contains(session, "after_commit", _remember_grants):
+                    event.listen(session, "after_commit", _remember_grants)
+                    event.listen(session, "after_rollback", _forget_grants)
+                return
+            granted = session.scalar(
+                select(CreditAccount.granted_month).where(CreditAccount.tenant_id == tenant_id)
+            )
+            if granted is not None:
+                with _granted_lock:
+                    _granted.add((tenant_id, month))
+                return
+            self.open_account(session, tenant_id=tenant_id)
+
+    def reserve(
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        job_id: str,
+        amount: int,
+        max_active: int | None = None,
+        jobs: int = 0,
+    ) -> None:
+        """Hold ``amount`` credits (and ``jobs`` concurrency slots) for one job, or raise 402 / 429."""
+        self.hold(session, tenant_id=tenant_id, holds=[(job_id, amount)], max_active=max_active, jobs=jobs)
+
+    def hold(
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        holds: Sequence[tuple[str, int]],
+        max_active: int | None = None,
+        jobs: int | None = None,
+    ) -> None:
+        """Hold credits for jobs, (job id, amount) each, and one concurrency slot per job; or raise.
+
+        One conditional UPDATE of the account row: it succeeds only while the tenant can afford the
+        total and has the slots free, so parallel submissions never overdraw, and the row is locked
+        only from this statement to the commit: call it as late in the transaction as possible.
+        Jobs that cost nothing take no credit check, only the slot. Raises 402 or 429 (the
+        caller rolls back).
+        """
+        amount = sum(cost for _, cost in holds if cost > 0)
+        slots = len(holds) if jobs is None else jobs
+        rows = [
+            {
+                "tenant_id": tenant_id,
+                "kind": EntryKind.reserve.value,
+                "balance_delta": 0,
+                "reserved_delta": cost,
+                "job_id": job_id,
+                "reference": f"job:{job_id}",
+                "note": "",
+                "created_at": utcnow(),
+            }
+            for job_id, cost in holds
+            if cost > 0
+        ]
+        if rows:
+            session.execute(insert(CreditEntry), rows)
+        if not amount and not (slots and max_active is not None):
+            self._move(session, tenant_id=tenant_id, active=slots)
+            return
+        conditions = [CreditAccount.tenant_id == tenant_id]
+        if amount:
+            conditions.append(CreditAccount.balance - CreditAccount.reserved >= amount)
+        if slots and max_active is not None:
+            conditions.append(CreditAccount.active_jobs + slots <= max_active)
+        moved = session.execute(
+            update(CreditAccount)
+            .where(*conditions)
+            .values(reserved=CreditAccount.reserved + amount, active_jobs=CreditAccount.active_jobs + slots)
+            .returning(CreditAccount.tenant_id)
+        ).first()
+        if moved is None:
+            raise self.refusal(session, tenant_id=tenant_id, amount=amount, max_active=max_active)
+
+    def refusal(
+        self, session: Session, *, tenant_id: str, amount: int, max_active: int | None = None
+    ) -> ImageStudioError:
+        """Why the tenant cannot take ``amount`` more (402) or another job (429), from its account."""
+        row = session.execute(
+            select(CreditAccount.balance, CreditAccount.reserved, CreditAccount.active_jobs).where(
+                CreditAccount.tenant_id == tenant_id
+            )
+        ).one_or_none()
+        if row is None:
+            return NotFound("No such tenant")
+        balance, reserved, active = int(row[0]), int(row[1]), int(row[2])
+        if amount > 0 and amount > balance - reserved:
+            return PaymentRequired(
+                f"This job costs {amount} credits; {balance - reserved} are available.",
                 extra={
-                    "balance": current.balance,
-                    "reserved": current.reserved,
-                    "available": current.available,
+                    "balance": balance,
+                    "reserved": reserved,
+                    "available": balance - reserved,
                     "cost": amount,
                 },
             )
-        self._add(
-            session,
-            CreditEntry(
-                tenant_id=tenant_id,
-                kind=EntryKind.reserve,
-                reserved_delta=amount,
-                job_id=job_id,
-                reference=f"job:{job_id}",
-            ),
-        )
+        return ConcurrencyLimited(active=active, allowed=max_active or 0)
+
+    def free_slot(self, session: Session, *, tenant_id: str) -> None:
+        """Give back a job's concurrency slot (the transition that ended the job calls this, once)."""
+        self._move(session, tenant_id=tenant_id, active=-1)
 
     def settle(
         self, session: Session, *, tenant_id: str, job_id: str, captures: Sequence[tuple[str, int]] = ()
@@ -171,6 +341,7 @@ class CreditService:
     ) -> CreditEntry:
         """An operator's grant, refund or adjustment (negative amounts only as adjust)."""
         self.lock_tenant(session, tenant_id=tenant_id)
+        self._move(session, tenant_id=tenant_id, balance=amount)
         entry = CreditEntry(
             tenant_id=tenant_id,
             kind=kind,

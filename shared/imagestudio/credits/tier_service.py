@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from imagestudio.credits.tiers import Tier, get_tier
-from imagestudio.errors import Forbidden, NotFound, RateLimited
+from imagestudio.errors import Forbidden, NotFound
 from imagestudio.tenants.models import Tenant
 
 
@@ -41,6 +41,11 @@ class TierService:
     ) -> Tier:
         """Refuse (403, naming the limit) what the tenant's plan does not include."""
         tier = self.tier_of(session, tenant_id=tenant_id)
+        self.check_plan(tier, studio=studio, provider=provider, batch=batch)
+        return tier
+
+    def check_plan(self, tier: Tier, *, studio: str, provider: str | None, batch: int | None) -> None:
+        """Refuse (403, naming the limit) a studio, provider or batch size the plan does not include."""
         if studio not in tier.studios:
             raise Forbidden(
                 f"The {tier.name} tier does not include the {studio} studio.",
@@ -60,23 +65,6 @@ class TierService:
             raise Forbidden(
                 f"The {tier.name} tier allows at most {tier.max_batch} images per job.",
                 extra={"tier": tier.name, "limit": "max_batch", "allowed": tier.max_batch, "field": "count"},
-            )
-        return tier
-
-    def check_concurrency(self, *, tier: Tier, active: int) -> None:
-        if active >= tier.max_concurrent_jobs:
-            raise RateLimited(
-                f"{active} jobs are queued or running; the {tier.name} tier allows {tier.max_concurrent_jobs} at once.",
-                headers={
-                    "Retry-After": "5",
-                    "RateLimit-Policy": f'"concurrency";q={tier.max_concurrent_jobs};qu="concurrent-requests"',
-                    "RateLimit": '"concurrency";r=0;t=5',
-                },
-                extra={
-                    "tier": tier.name,
-                    "limit": "max_concurrent_jobs",
-                    "allowed": tier.max_concurrent_jobs,
-                },
             )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from imagestudio.db import is_postgres, utcnow
@@ -63,22 +63,25 @@ class JobRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    def insert_queued(self, session: Session, jobs: Sequence[Job]) -> None:
+        """Insert new jobs and their ``job.queued`` events: two statements, no unit of work."""
+        columns = [c.key for c in Job.__table__.columns]
+        session.execute(insert(Job), [{name: getattr(job, name) for name in columns} for job in jobs])
+        session.execute(
+            insert(JobEvent),
+            [
+                {
+                    "job_id": job.id,
+                    "type": "job.queued",
+                    "data": {"status": "queued"},
+                    "created_at": job.created_at,
+                }
+                for job in jobs
+            ],
+        )
+
     def add_event(self, session: Session, *, job_id: str, type: str, data: dict[str, object]) -> None:
         session.add(JobEvent(job_id=job_id, type=type, data=data))
-
-    def active_count(self, session: Session, *, tenant_id: str) -> int:
-        """Jobs of a tenant that are queued or running (the tier's concurrency limit)."""
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(Job)
-                .where(
-                    Job.tenant_id == tenant_id,
-                    Job.status.in_([JobStatus.queued.value, JobStatus.running.value]),
-                )
-            )
-            or 0
-        )
 
     def unfinished(self, session: Session) -> Sequence[Job]:
         return session.scalars(

@@ -7,24 +7,26 @@ redelivered message cannot finish a job twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from imagestudio.assets.service import asset_service
 from imagestudio.broker import RUN_JOB_ACTORS, Queue
 from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
-from imagestudio.credits.tier_service import tier_service
-from imagestudio.db import new_id, utcnow
-from imagestudio.errors import Conflict, ImageStudioError, NotFound
+from imagestudio.credits.tier_service import TenantLimits, tier_service
+from imagestudio.db import is_postgres, new_id, utcnow
+from imagestudio.errors import ConcurrencyLimited, Conflict, ImageStudioError, NotFound, PaymentRequired
 from imagestudio.jobs.models import Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
-from imagestudio.outbox import notify, outbox_service
+from imagestudio.outbox import outbox_service
 from imagestudio.paging import decode_cursor, encode_cursor
+from imagestudio.ratelimits.service import IdempotencyClaim, StoredResponse, idempotency_service
 from imagestudio.storage import get_store, input_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import CREDITS_CAPTURED, CREDITS_REFUNDED
@@ -83,89 +85,212 @@ class JobService:
         provider: str | None = None,
         batch: int | None = None,
         webhook: JobWebhookCreate | None = None,
+        idempotency: IdempotencyClaim | None = None,
     ) -> Job:
-        """Check the tier, store the uploads, then commit the job, its credit reserve and its message together."""
-        tier = tier_service.check_submission(
-            session, tenant_id=tenant_id, studio=studio, provider=provider, batch=batch
-        )
-        if cost > credit_service.balance(session, tenant_id=tenant_id).available:
-            # Refuse early, before any upload is stored; the reserve below is the authoritative check.
-            credit_service.reserve(session, tenant_id=tenant_id, job_id="-", amount=cost)
-        session.rollback()
-        job_id = new_id()
-        store = get_store()
-        inputs = dict(inputs or {})
-        stored: list[str] = []
-        for upload in uploads:
-            key = input_key(tenant_id, job_id, upload.field, upload.ext)
-            store.put(key, upload.data, content_type=upload.content_type)
-            inputs[upload.field] = key
-            stored.append(key)
-        job = Job(
-            id=job_id,
-            tenant_id=tenant_id,
+        """Check the plan, store the uploads, then commit the job with its message, reserve and key.
+
+        Raises the error that refused it (403 plan, 402 credits, 429 concurrency); under a key a
+        racing request already answered, ``IdempotentReplay`` carrying that answer.
+        """
+        draft = JobDraft(
             studio=studio,
-            status=JobStatus.queued,
             params=params,
-            inputs=inputs,
-            max_attempts=get_settings().job_max_attempts,
+            uploads=uploads,
+            inputs=inputs or {},
+            cost=cost,
+            provider=provider,
+            batch=batch,
+            webhook=webhook,
         )
-        try:
-            # The reserve locks the tenant, so the concurrency count below cannot race.
-            credit_service.reserve(session, tenant_id=tenant_id, job_id=job_id, amount=cost)
-            tier_service.check_concurrency(
-                tier=tier, active=job_repository.active_count(session, tenant_id=tenant_id)
-            )
-            session.add(job)
-            session.flush()
-            job_repository.add_event(session, job_id=job_id, type="job.queued", data={"status": "queued"})
-            if webhook is not None:
-                webhook_service.subscribe_job(session, tenant_id=tenant_id, job_id=job_id, webhook=webhook)
-            # Webhook deliveries ride the outbox too: committed with the transition or not at all.
-            webhook_service.stage_job_event(session, job=job, event_type="job.queued")
-            outbox_service.add(
-                session,
-                queue_name=Queue(studio).value,
-                actor_name=RUN_JOB_ACTORS[studio],
-                kwargs={"job_id": job_id, "inputs": inputs},
-            )
-            session.commit()
-        except BaseException:
-            session.rollback()
-            for key in stored:  # no job row: the uploads would be orphans
-                store.delete(key)
-            raise
-        notify()
-        log.info("job.accepted", job_id=job_id, tenant_id=tenant_id, studio=studio)
-        return job
+        result = self.submit_many(
+            session, tenant_id=tenant_id, drafts=[draft], idempotency=idempotency, respond=self._accepted
+        )[0]
+        if isinstance(result, ImageStudioError):
+            raise result
+        return result
+
+    def _accepted(self, results: Sequence[Job | ImageStudioError]) -> StoredResponse:
+        """The 202 a single submission answers, as stored for Idempotency-Key replays."""
+        job = results[0]
+        assert isinstance(job, Job)
+        body = self.to_read(None, [job])[0]
+        return StoredResponse(202, body.model_dump(mode="json"), {"Location": body.links.self})
 
     def submit_many(
-        self, session: Session, *, tenant_id: str, drafts: Sequence[JobDraft]
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        drafts: Sequence[JobDraft],
+        idempotency: IdempotencyClaim | None = None,
+        respond: Callable[[Sequence[Job | ImageStudioError]], StoredResponse] | None = None,
     ) -> list[Job | ImageStudioError]:
-        """Submit several jobs; one entry per draft: its job, or the error that refused it.
+        """Submit jobs; one entry per draft, in order: its job, or the error that refused it.
 
-        A refused draft is never charged and never enqueued; the others are accepted.
+        A refused draft is never charged, stored or enqueued. The accepted ones commit in one
+        transaction with their events, messages, credit reserve and (with ``idempotency``) the
+        response ``respond`` renders for replays. The credit and concurrency check is one
+        conditional UPDATE of the tenant's account, late in the transaction, so a tenant's
+        parallel submissions hold its row only from that statement to the commit. When a batch
+        does not fit as a whole, each draft is tried alone and those that fit are accepted.
         """
-        results: list[Job | ImageStudioError] = []
-        for draft in drafts:
+        limits = tier_service.limits_of(session, tenant_id=tenant_id)
+        results: list[Job | ImageStudioError | None] = [None] * len(drafts)
+        for i, draft in enumerate(drafts):
             try:
-                results.append(
-                    self.submit(
-                        session,
-                        tenant_id=tenant_id,
-                        studio=draft.studio,
-                        params=draft.params,
-                        uploads=draft.uploads,
-                        inputs=draft.inputs,
-                        cost=draft.cost,
-                        provider=draft.provider,
-                        batch=draft.batch,
-                        webhook=draft.webhook,
-                    )
+                tier_service.check_plan(
+                    limits.tier, studio=draft.studio, provider=draft.provider, batch=draft.batch
                 )
             except ImageStudioError as exc:
-                results.append(exc)
-        return results
+                results[i] = exc
+        todo = [i for i, r in enumerate(results) if r is None]
+        paid = sum(drafts[i].cost for i in todo)
+        if paid > 0 and any(drafts[i].uploads for i in todo):
+            # Refuse what cannot be afforded before storing anything; the reserve stays the real check.
+            credit_service.grant_month(session, tenant_id=tenant_id, tier=limits.tier.name)
+            available = credit_service.balance(session, tenant_id=tenant_id).available
+            if paid > available and len(todo) == 1:
+                results[todo[0]] = credit_service.refusal(session, tenant_id=tenant_id, amount=paid)
+                todo = []
+        if session.in_transaction() and not is_postgres(session):
+            session.rollback()  # SQLite: hold no write lock while the uploads are stored
+        jobs = {i: self._new_job(tenant_id, drafts[i]) for i in todo}
+        stored = self._store_uploads(tenant_id, {i: (jobs[i], drafts[i]) for i in todo})
+
+        def record_key(session: Session) -> None:
+            if idempotency is not None:
+                final: list[Job | ImageStudioError] = [
+                    jobs[i] if r is None else r for i, r in enumerate(results)
+                ]
+                render = respond or self._accepted
+                idempotency_service.record(session, claim=idempotency, response=render(final))
+
+        try:
+            try:
+                self._commit(session, tenant_id, [(jobs[i], drafts[i]) for i in todo], limits, record_key)
+            except (PaymentRequired, ConcurrencyLimited):
+                session.rollback()
+                if len(todo) == 1:
+                    raise
+                # The batch does not fit whole: accept, one by one, the drafts that do.
+                for i in todo:
+                    try:
+                        self._commit(session, tenant_id, [(jobs[i], drafts[i])], limits, None)
+                        results[i] = jobs[i]
+                    except (PaymentRequired, ConcurrencyLimited) as exc:
+                        session.rollback()
+                        results[i] = exc
+                        self._discard(stored.get(i, []))
+                record_key(session)
+                session.commit()
+        except IntegrityError:
+            session.rollback()
+            for keys in stored.values():
+                self._discard(keys)
+            if idempotency is None:
+                raise
+            raise idempotency_service.replay_after_race(session, claim=idempotency) from None
+        except BaseException:
+            session.rollback()
+            for keys in stored.values():  # no job row: the uploads would be orphans
+                self._discard(keys)
+            raise
+        answers: list[Job | ImageStudioError] = []
+        for i, result in enumerate(results):
+            if result is None or result is jobs.get(i):
+                log.info("job.accepted", job_id=jobs[i].id, tenant_id=tenant_id, studio=jobs[i].studio)
+                answers.append(jobs[i])
+            else:
+                answers.append(result)
+        return answers
+
+    def _new_job(self, tenant_id: str, draft: JobDraft) -> Job:
+        now = utcnow()
+        return Job(
+            id=new_id(),
+            tenant_id=tenant_id,
+            studio=draft.studio,
+            status=JobStatus.queued.value,
+            params=draft.params,
+            inputs=dict(draft.inputs),
+            progress=0.0,
+            progress_message="",
+            error=None,
+            attempts=0,
+            max_attempts=get_settings().job_max_attempts,
+            created_at=now,
+            started_at=None,
+            finished_at=None,
+            updated_at=now,
+        )
+
+    def _store_uploads(
+        self, tenant_id: str, todo: Mapping[int, tuple[Job, JobDraft]]
+    ) -> dict[int, list[str]]:
+        """Put each draft's upload bytes in storage under its job; returns the keys written per draft."""
+        store = get_store() if any(d.uploads for _, d in todo.values()) else None
+        written: dict[int, list[str]] = {}
+        try:
+            for i, (job, draft) in todo.items():
+                for upload in draft.uploads:
+                    assert store is not None
+                    key = input_key(tenant_id, job.id, upload.field, upload.ext)
+                    store.put(key, upload.data, content_type=upload.content_type)
+                    job.inputs[upload.field] = key
+                    written.setdefault(i, []).append(key)
+        except BaseException:
+            for keys in written.values():
+                self._discard(keys)
+            raise
+        return written
+
+    def _discard(self, keys: Sequence[str]) -> None:
+        if keys:
+            store = get_store()
+            for key in keys:
+                store.delete(key)
+
+    def _commit(
+        self,
+        session: Session,
+        tenant_id: str,
+        pairs: Sequence[tuple[Job, JobDraft]],
+        limits: TenantLimits,
+        record_key: Callable[[Session], None] | None,
+    ) -> None:
+        """One transaction: jobs, events, webhooks, messages, then the reserve and the key; commit."""
+        credit_service.grant_month(session, tenant_id=tenant_id, tier=limits.tier.name)
+        if pairs:
+            job_repository.insert_queued(session, [job for job, _ in pairs])
+            for job, draft in pairs:
+                if draft.webhook is not None:
+                    webhook_service.subscribe_job(
+                        session, tenant_id=tenant_id, job_id=job.id, webhook=draft.webhook
+                    )
+                # Webhook deliveries ride the outbox too: committed with the transition or not at all.
+                webhook_service.stage_job_event(
+                    session, job=job, event_type="job.queued", subscribed=draft.webhook is not None
+                )
+            outbox_service.add_many(
+                session,
+                [
+                    (
+                        Queue(job.studio).value,
+                        RUN_JOB_ACTORS[job.studio],
+                        {"job_id": job.id, "inputs": job.inputs},
+                    )
+                    for job, _ in pairs
+                ],
+            )
+            credit_service.hold(
+                session,
+                tenant_id=tenant_id,
+                holds=[(job.id, draft.cost) for job, draft in pairs],
+                max_active=limits.max_concurrent_jobs,
+            )
+        if record_key is not None:
+            record_key(session)
+        session.commit()
 
     def get(self, session: Session, *, tenant_id: str, job_id: str) -> Job:
         job = job_repository.get_for_tenant(session, tenant_id=tenant_id, job_id=job_id)
@@ -176,11 +301,10 @@ class JobService:
     def read(self, session: Session, *, tenant_id: str, job_id: str) -> JobRead:
         return self.to_read(session, [self.get(session, tenant_id=tenant_id, job_id=job_id)])[0]
 
-    def to_read(self, session: Session, jobs: Sequence[Job]) -> list[JobRead]:
+    def to_read(self, session: Session | None, jobs: Sequence[Job]) -> list[JobRead]:
         # A queued job has never run, so it has no outputs: the 202 path skips the query.
-        outputs = asset_service.outputs_for_jobs(
-            session, job_ids=[j.id for j in jobs if j.status != JobStatus.queued]
-        )
+        ran = [j.id for j in jobs if j.status != JobStatus.queued]
+        outputs = asset_service.outputs_for_jobs(session, job_ids=ran) if ran and session is not None else {}
         return [
             JobRead(
                 id=job.id,
@@ -234,6 +358,7 @@ class JobService:
             session.rollback()
             session.refresh(job)
             raise Conflict(f"Job {job_id} is already {job.status}")
+        credit_service.free_slot(session, tenant_id=job.tenant_id)
         _, released = credit_service.settle(session, tenant_id=job.tenant_id, job_id=job.id)
         CREDITS_REFUNDED.labels(job.studio).inc(released)
         job_repository.add_event(session, job_id=job.id, type="job.canceled", data={"status": "canceled"})
@@ -312,6 +437,7 @@ class JobService:
                 (asset.name, int(asset.meta.get("credits", 0)))
                 for asset in asset_service.for_job(session, job_id=job_id)
             ]
+            credit_service.free_slot(session, tenant_id=job.tenant_id)
             charged, released = credit_service.settle(
                 session, tenant_id=job.tenant_id, job_id=job_id, captures=captures
             )
@@ -334,6 +460,7 @@ class JobService:
         if moved:
             job = job_repository.get(session, job_id)
             assert job is not None
+            credit_service.free_slot(session, tenant_id=job.tenant_id)
             _, released = credit_service.settle(
                 session, tenant_id=job.tenant_id, job_id=job_id
             )  # failures cost nothing
@@ -355,7 +482,6 @@ class JobService:
                 kwargs={"job_id": job.id, "inputs": job.inputs},
             )
         session.commit()
-        notify()
         return len(jobs)
 
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from imagestudio.db import session_scope, utcnow
-from imagestudio.errors import Conflict, InvalidRequest, RateLimited, ValidationFailed
+from imagestudio.db import new_id, session_scope, utcnow
+from imagestudio.errors import Conflict, IdempotentReplay, InvalidRequest, RateLimited, ValidationFailed
 from imagestudio.ratelimits.models import IdempotencyRecord, RateLimitWindow
 
 #: How long a stored first response is replayed.
@@ -86,71 +86,74 @@ class StoredResponse:
     headers: dict[str, str]
 
 
-class IdempotencyService:
-    def begin(self, *, tenant_id: str, key: str, fingerprint: str) -> StoredResponse | None:
-        """Claim ``key`` for this request, or return the first response to replay.
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """An Idempotency-Key a request carries: recorded with its jobs, in their transaction."""
 
-        Raises 422 when the key was used with a different request and 409 while the first
-        request with the key is still being handled.
+    tenant_id: str
+    key: str
+    fingerprint: str
+
+
+class IdempotencyService:
+    """Idempotency-Key records: looked up at admission, written in the transaction that makes the jobs.
+
+    Writing the record with the jobs leaves no window in which a crash keeps a job without its key
+    (a retry would make a second job) or a key without its job. Two racing requests with one key
+    both try to commit; the unique (tenant, key) lets one win and the other replays its response.
+    """
+
+    def lookup(self, session: Session, *, claim: IdempotencyClaim) -> StoredResponse | None:
+        """The first response to replay for this key, or None when the key is new.
+
+        Raises 422 when the key was used with a different request (route or body).
         """
+        key = claim.key
         if not key or len(key) > MAX_KEY_LENGTH:
             raise InvalidRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
-        for _ in range(2):
-            with session_scope() as session:
-                record = session.scalar(
-                    select(IdempotencyRecord).where(
-                        IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key
-                    )
-                )
-                if record is not None and record.created_at < utcnow() - IDEMPOTENCY_TTL:
-                    session.delete(record)  # past 24 h a reused key is a new request
-                    session.flush()
-                    record = None
-                if record is None:
-                    try:
-                        session.add(IdempotencyRecord(tenant_id=tenant_id, key=key, fingerprint=fingerprint))
-                        session.flush()
-                        return None
-                    except IntegrityError:
-                        session.rollback()
-                        continue  # another request took the key between our read and insert
-                if record.state != "done" or record.response_status is None:
-                    raise Conflict(
-                        "A request with this Idempotency-Key is still being handled; retry shortly."
-                    )
-                if record.fingerprint != fingerprint:
-                    raise ValidationFailed(
-                        "Idempotency-Key",
-                        "this key was already used with a different request (route or body)",
-                    )
-                return StoredResponse(
-                    record.response_status, record.response_body or {}, record.response_headers or {}
-                )
-        raise Conflict("A request with this Idempotency-Key is still being handled; retry shortly.")
-
-    def complete(self, *, tenant_id: str, key: str, response: StoredResponse) -> None:
-        with session_scope() as session:
-            record = session.scalar(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key
-                )
+        record = session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.tenant_id == claim.tenant_id, IdempotencyRecord.key == key
             )
-            if record is not None:
-                record.state = "done"
-                record.response_status = response.status
-                record.response_body = response.body
-                record.response_headers = response.headers
-
-    def abandon(self, *, tenant_id: str, key: str) -> None:
-        """Forget a key whose request failed before a job was made, so a corrected retry can use it."""
-        with session_scope() as session:
-            session.execute(
-                delete(IdempotencyRecord).where(
-                    IdempotencyRecord.tenant_id == tenant_id,
-                    IdempotencyRecord.key == key,
-                    IdempotencyRecord.state == "processing",
-                )
+        )
+        if record is None:
+            return None
+        if record.created_at < utcnow() - IDEMPOTENCY_TTL:
+            session.delete(record)  # past 24 h a reused key is a new request
+            session.flush()
+            return None
+        if record.state != "done" or record.response_status is None:
+            raise Conflict("A request with this Idempotency-Key is still being handled; retry shortly.")
+        if record.fingerprint != claim.fingerprint:
+            raise ValidationFailed(
+                "Idempotency-Key", "this key was already used with a different request (route or body)"
             )
+        return StoredResponse(
+            record.response_status, record.response_body or {}, record.response_headers or {}
+        )
+
+    def record(self, session: Session, *, claim: IdempotencyClaim, response: StoredResponse) -> None:
+        """Store the response in the caller's transaction; its commit fails if a racing request won."""
+        session.execute(
+            insert(IdempotencyRecord).values(
+                id=new_id(),
+                tenant_id=claim.tenant_id,
+                key=claim.key,
+                fingerprint=claim.fingerprint,
+                state="done",
+                response_status=response.status,
+                response_body=response.body,
+                response_headers=response.headers,
+                created_at=utcnow(),
+            )
+        )
+
+    def replay_after_race(self, session: Session, *, claim: IdempotencyClaim) -> IdempotentReplay:
+        """After losing a race on the key (the caller rolled back): the winner's response to answer."""
+        stored = self.lookup(session, claim=claim)
+        if stored is None:
+            raise Conflict("A request with this Idempotency-Key is still being handled; retry shortly.")
+        return IdempotentReplay(status=stored.status, body=stored.body, headers=stored.headers)
 
 
 idempotency_service = IdempotencyService()

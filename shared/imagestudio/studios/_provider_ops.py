@@ -56,7 +56,7 @@ from imagestudio.errors import (
 from imagestudio.jobs.models import JobStatus
 from imagestudio.jobs.runner import JobCanceled, JobContext, JobDeferred
 from imagestudio.jobs.service import job_service
-from imagestudio.outbox import notify, outbox_service
+from imagestudio.outbox import outbox_service
 from imagestudio.providers.base import GeneratedImage, PendingResult, describe_image
 from imagestudio.providers.execution import (
     breaker_for,
@@ -609,7 +609,6 @@ def _defer(
                 seq=state.seq,
                 delay=settings.async_poll_interval_seconds,
             )
-    notify()
     if not running:
         raise JobCanceled(ctx.job_id)
     log.info(
@@ -628,7 +627,6 @@ def _resume(ctx: JobContext, queue: Queue) -> NoReturn:
         state = PendingState.model_validate(raw).model_copy(update={"seq": int(raw["seq"]) + 1})
         job_service.annotate(session, job_id=ctx.job_id, key="pending", value=state.model_dump(mode="json"))
         _stage_poll(session, queue=queue, job_id=ctx.job_id, seq=state.seq, delay=0)
-    notify()
     log.info("job.poll_resumed", job_id=ctx.job_id, remote_id=state.result.remote_id)
     raise JobDeferred(ctx.job_id)
 
@@ -700,7 +698,6 @@ def poll_pending(job_id: str, *, seq: int, queue: Queue, deliver: Deliver) -> No
             summary = {"provider": route.provider, "remote_id": pending.remote_id, "polls": state.polls + 1}
             job_service.annotate(session, job_id=job_id, key="pending", value=None)
             job_service.annotate(session, job_id=job_id, key="provider_work", value=summary)
-    notify()
     if finished:
         JOBS_FINISHED.labels(ctx.studio, "succeeded", "", route.provider).inc()
         if started_at is not None:
@@ -755,7 +752,6 @@ def _poll_failed(ctx: JobContext, state: PendingState, error: ProviderError, *, 
                 kwargs={"job_id": ctx.job_id, "inputs": ctx.inputs},
                 options={"eta": int((time.time() + settings.job_min_backoff_seconds) * 1000)},
             )
-        notify()
         log.warning("job.resubmitting", job_id=ctx.job_id, provider=state.route.provider)
         return
     _fail(ctx.job_id, error, attempts=ctx.attempt, studio=ctx.studio, provider=state.route.provider)
@@ -784,7 +780,6 @@ def _advance(
         fraction = job.progress if progress is None else progress
         if job_service.set_progress(session, job_id=job_id, progress=round(fraction, 4), message=message):
             _stage_poll(session, queue=queue, job_id=job_id, seq=state.seq, delay=delay)
-    notify()
 
 
 def _fail(job_id: str, error: ProviderError, *, attempts: int, studio: str, provider: str) -> None:
@@ -792,7 +787,6 @@ def _fail(job_id: str, error: ProviderError, *, attempts: int, studio: str, prov
     problem["attempts"] = attempts
     with session_scope() as session:
         failed = job_service.fail(session, job_id=job_id, problem=problem)
-    notify()
     if failed:
         reason = str(problem.get("type", "")).rsplit("/", 1)[-1]
         JOBS_FINISHED.labels(studio, "failed", reason, provider).inc()

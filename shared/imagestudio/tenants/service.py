@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from imagestudio.credits.service import credit_service
 from imagestudio.credits.tiers import TierName
 from imagestudio.errors import Unauthorized
 from imagestudio.tenants.models import ApiKey, Tenant
@@ -40,6 +41,7 @@ class TenantService:
         tenant = Tenant(name=name, tier=TierName(tier).value)
         session.add(tenant)
         session.flush()
+        credit_service.open_account(session, tenant_id=tenant.id)
         return tenant
 
     def create_key(self, session: Session, *, tenant_id: str, name: str = "") -> CreatedKey:

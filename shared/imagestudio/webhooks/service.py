@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -28,7 +29,6 @@ from typing import Any
 
 import httpx
 from dramatiq.common import dq_name
-from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,7 +38,7 @@ from imagestudio.config import get_settings
 from imagestudio.db import new_id, session_scope, utcnow
 from imagestudio.errors import Conflict, InvalidRequest, NotFound, ValidationFailed
 from imagestudio.jobs.models import Job
-from imagestudio.outbox import notify, outbox_service
+from imagestudio.outbox import outbox_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from imagestudio.webhooks.egress import EgressGuard, EgressRefused, GuardedTransport
@@ -156,8 +156,35 @@ class _Target:
     secrets: list[str]
 
 
-def _notify_after_commit(session: Session) -> None:
-    notify()
+class _NoEndpoints:
+    """Tenants seen without an enabled endpoint, for a few seconds: most tenants have none, and
+    staging an event for them should cost no query. This process forgets a tenant at once when
+    it registers or changes an endpoint; other processes within ``webhook_endpoint_cache_seconds``.
+    """
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def known(self, tenant_id: str) -> bool:
+        until = self._until.get(tenant_id)
+        return until is not None and until > time.monotonic()
+
+    def remember(self, tenant_id: str) -> None:
+        seconds = get_settings().webhook_endpoint_cache_seconds
+        if seconds <= 0:
+            return
+        with self._lock:
+            if len(self._until) >= 10_000:  # bounded: drop the lot rather than track ages
+                self._until.clear()
+            self._until[tenant_id] = time.monotonic() + seconds
+
+    def forget(self, tenant_id: str) -> None:
+        with self._lock:
+            self._until.pop(tenant_id, None)
+
+
+_no_endpoints = _NoEndpoints()
 
 
 class WebhookService:
@@ -223,6 +250,7 @@ class WebhookService:
         )
         session.add(endpoint)
         session.commit()
+        _no_endpoints.forget(tenant_id)
         log.info("webhook.endpoint_created", tenant_id=tenant_id, endpoint_id=endpoint.id)
         return self._with_secret(endpoint)
 
@@ -244,6 +272,7 @@ class WebhookService:
         elif patch.enabled is False and endpoint.enabled:
             self._disable(endpoint, "disabled through the API")
         session.commit()
+        _no_endpoints.forget(tenant_id)
         return self.to_read(endpoint)
 
     def delete_endpoint(self, session: Session, *, tenant_id: str, endpoint_id: str) -> None:
@@ -338,15 +367,26 @@ class WebhookService:
         session.flush()
 
     # --- staging events (called by the job state machine) ----------------------------------------
-    def stage_job_event(self, session: Session, *, job: Job, event_type: str) -> int:
-        """Stage one delivery per receiver of this job event, in the caller's transaction."""
+    def stage_job_event(
+        self, session: Session, *, job: Job, event_type: str, subscribed: bool | None = None
+    ) -> int:
+        """Stage one delivery per receiver of this job event, in the caller's transaction.
+
+        ``subscribed=False`` says the job has no webhook of its own (the gateway knows at submit),
+        which saves the look-up.
+        """
         kind = WebhookEventType(event_type)
-        targets: list[tuple[str | None, str]] = [
-            (endpoint.id, endpoint.url)
-            for endpoint in webhook_repository.enabled_endpoints(session, tenant_id=job.tenant_id)
-            if not endpoint.event_types or kind.value in endpoint.event_types
-        ]
-        subscription = webhook_repository.job_webhook(session, job_id=job.id)
+        targets: list[tuple[str | None, str]] = []
+        if not _no_endpoints.known(job.tenant_id):
+            endpoints = webhook_repository.enabled_endpoints(session, tenant_id=job.tenant_id)
+            if not endpoints:
+                _no_endpoints.remember(job.tenant_id)
+            targets = [
+                (endpoint.id, endpoint.url)
+                for endpoint in endpoints
+                if not endpoint.event_types or kind.value in endpoint.event_types
+            ]
+        subscription = None if subscribed is False else webhook_repository.job_webhook(session, job_id=job.id)
         if subscription is not None and (
             not subscription.event_types or kind.value in subscription.event_types
         ):
@@ -374,9 +414,6 @@ class WebhookService:
             delivery.next_attempt_at = now + timedelta(seconds=delay)
             session.add(delivery)
             self._stage_message(session, delivery)
-        # This process's relay (gateway, embedded mode) publishes as soon as the transition commits.
-        if not event.contains(session, "after_commit", _notify_after_commit):
-            event.listen(session, "after_commit", _notify_after_commit)
         return len(targets)
 
     def _payload(self, job: Job, kind: WebhookEventType) -> dict[str, Any]:
@@ -509,7 +546,6 @@ class WebhookService:
         delivery.token = new_id()  # any older message for it is now stale
         self._stage_message(session, delivery)
         session.commit()
-        notify()
         log.info("webhook.redeliver", delivery_id=delivery.id, tenant_id=tenant_id)
         return self._delivery_reads(session, [delivery])[0]
 
@@ -752,7 +788,6 @@ class WebhookService:
             self._stage_message(session, delivery)
         session.commit()
         if deliveries:
-            notify()
             log.info("webhook.requeued", count=len(deliveries))
         return len(deliveries)
 

@@ -45,6 +45,7 @@ def create_images(
         provider=body.provider,
         batch=params.count,
         webhook=webhook,
+        idempotency=admission.claim,
     )
     accepted = admission.accept(response, job_service.to_read(session, [job])[0])
     return answer(request, response, session, accepted, tenant_id=admission.tenant_id, wait=wait)  # type: ignore[return-value]

@@ -47,10 +47,9 @@ def get_credits(
     session: SessionDep, principal: PrincipalDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> CreditsRead:
     """Balance (the ledger's sum), credits held by running jobs, and recent ledger entries."""
-    tenant = credit_service.lock_tenant(session, tenant_id=principal.tenant_id)
-    credit_service.ensure_monthly_grant(session, tenant=tenant)
-    session.commit()
     tier = tier_service.tier_of(session, tenant_id=principal.tenant_id)
+    credit_service.grant_month(session, tenant_id=principal.tenant_id, tier=tier.name)
+    session.commit()
     current = credit_service.balance(session, tenant_id=principal.tenant_id)
     entries = [
         LedgerEntry.model_validate(e, from_attributes=True)

@@ -86,6 +86,7 @@ def optimize(
         uploads=[upload],
         cost=social.price(params),
         webhook=webhook,
+        idempotency=admission.claim,
     )
     body = admission.accept(response, job_service.to_read(session, [job])[0])
     return answer(request, response, session, body, tenant_id=admission.tenant_id, wait=wait)  # type: ignore[return-value]

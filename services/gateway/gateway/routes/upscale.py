@@ -68,6 +68,7 @@ def submit_upscale(
         cost=upscale.price(params),
         provider=params.routes[0].provider,
         webhook=webhook,
+        idempotency=admission.claim,
     )
     body = admission.accept(response, job_service.to_read(session, [job])[0])
     return answer(request, response, session, body, tenant_id=admission.tenant_id, wait=wait)  # type: ignore[return-value]

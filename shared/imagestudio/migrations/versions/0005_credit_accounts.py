@@ -1,0 +1,46 @@
+"""Credit accounts: each tenant's running balance, reserve and active jobs, backfilled from the ledger
+
+Revision ID: 0005
+Revises: 0003
+Create Date: 2026-12-01 03:40:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision: str = '0005'
+down_revision: str | None = '0003'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table('credit_accounts',
+    sa.Column('tenant_id', sa.String(length=36), nullable=False),
+    sa.Column('balance', sa.Integer(), nullable=False),
+    sa.Column('reserved', sa.Integer(), nullable=False),
+    sa.Column('active_jobs', sa.Integer(), nullable=False),
+    sa.Column('granted_month', sa.String(length=7), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_credit_accounts_tenant_id_tenants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('tenant_id', name=op.f('pk_credit_accounts'))
+    )
+    # Every tenant gets its account, equal to its ledger's sums and its unfinished jobs.
+    op.execute(
+        """
+        INSERT INTO credit_accounts (tenant_id, balance, reserved, active_jobs, granted_month)
+        SELECT t.id,
+               COALESCE((SELECT SUM(c.balance_delta) FROM credit_ledger c WHERE c.tenant_id = t.id), 0),
+               COALESCE((SELECT SUM(c.reserved_delta) FROM credit_ledger c WHERE c.tenant_id = t.id), 0),
+               (SELECT COUNT(*) FROM jobs j WHERE j.tenant_id = t.id AND j.status IN ('queued', 'running')),
+               COALESCE((SELECT MAX(SUBSTR(c.reference, 7, 7)) FROM credit_ledger c
+                         WHERE c.tenant_id = t.id AND c.kind = 'grant' AND c.reference LIKE 'month:%'), '')
+        FROM tenants t
+        """
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('credit_accounts')
