@@ -313,3 +313,28 @@ def test_bad_inputs_are_refused_before_anything_is_enqueued(stack: Distributed) 
         assert response.status_code == status, response.text
         assert response.json()["field"] == field
     assert stack.counts() == before
+
+
+def test_a_truncated_upload_is_accepted_then_fails_invalid_image_releasing_its_credits(
+    stack: Distributed,
+) -> None:
+    jpeg = make_image(256, 192, "JPEG")
+    before = stack.get("/credits")
+    response = stack.post(
+        "upscale", {"mode": "conservative", "path": "provider"}, {"image": jpeg[: len(jpeg) // 2]}
+    )
+    assert response.status_code == 202, response.text  # the header is sound: only the worker can tell
+    accepted = response.json()
+    assert accepted["params"]["estimated_credits"] == 40
+
+    job = stack.finished(accepted["id"])
+
+    assert job["status"] == "failed", job
+    error = job["error"]
+    assert error["type"].endswith("/invalid-image") and error["field"] == "image"
+    assert "JPEG file is truncated or corrupt" in error["detail"] and error["attempts"] == 1
+    assert stack.sims["stability"].calls.count("/upscale/") == 0
+    after = stack.get("/credits")
+    assert (after["balance"], after["reserved"]) == (before["balance"], before["reserved"])
+    kinds = {e["kind"] for e in after["entries"] if e["job_id"] == job["id"]}
+    assert kinds == {"reserve", "release"}

@@ -1,4 +1,8 @@
-"""Reading and validating image uploads before anything is stored or enqueued."""
+"""Reading image uploads and validating them from their header before anything is stored or enqueued.
+
+No pixel is decoded here: a file truncated or corrupt past its header is accepted (202) and its
+job fails in the worker with ``invalid-image`` (credits released, ``job.failed`` sent).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ _EXT = {
 
 
 def read_image_upload(upload: UploadFile, *, field: str) -> Upload:
-    """Read at most the byte limit (plus one byte, to detect overflow) and check it is a sane image."""
+    """Read at most the byte limit (plus one byte, to detect overflow) and check its header."""
     return read_image_upload_info(upload, field=field)[0]
 
 

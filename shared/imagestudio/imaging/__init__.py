@@ -8,6 +8,7 @@ from .codec import (
     SourceImage,
     encode,
     inspect_image,
+    verify_pixels,
 )
 from .crop import CropMode, choose_crop_box, detect_faces
 from .social import SafeZone, render_format, safe_zone_overlay, zip_outputs
@@ -26,5 +27,6 @@ __all__ = [
     "inspect_image",
     "render_format",
     "safe_zone_overlay",
+    "verify_pixels",
     "zip_outputs",
 ]

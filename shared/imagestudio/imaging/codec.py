@@ -1,4 +1,4 @@
-"""Validating, decoding and encoding uploads: every byte that enters or leaves the social optimizer."""
+"""Validating uploads (from the header), decoding them (in the worker) and encoding outputs."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ __all__ = [
     "SourceImage",
     "encode",
     "inspect_image",
+    "verify_pixels",
 ]
 
 OutputFormat = Literal["jpeg", "png", "webp"]
@@ -63,21 +64,19 @@ class ImageInfo:
 
 
 def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int, field: str = "image") -> ImageInfo:
-    """Validate an upload (size, pixel count from the header, full decode) and describe it."""
+    """Validate an upload from its header alone and describe it; no pixel is decoded.
+
+    Checked: the byte limit; the format, sniffed from the bytes (never the client's content type);
+    the pixel limit per frame and, for animations and multi-page files, over every frame (a
+    decompression-bomb guard that needs only the header). EXIF orientation and alpha are read from
+    the header too. A file whose header is sound but whose data is truncated or corrupt passes: the
+    worker's one full decode (``SourceImage.load``, ``verify_pixels``, the local studios' decoders)
+    finds it and fails the job with ``InvalidImage``.
+    """
     if len(data) > max_bytes:
         raise ImageTooLarge(field, f"the file is {len(data):,} bytes; the limit is {max_bytes:,} bytes")
-    # Sequential access: one top-to-bottom pass, never the whole image in memory.
+    # Sequential access: opening reads the header only; nothing is decoded until pixels are asked for.
     opened = _open(data, max_pixels=max_pixels, field=field, access="sequential")
-    if opened.vips is not None:
-        try:
-            # A streaming reduction makes libvips decode every pixel (so truncation and corrupt
-            # data surface here) without ever holding the whole image in memory.
-            opened.vips.avg()
-        except pyvips.Error as exc:
-            raise _decode_error(field, opened.format) from exc
-        has_alpha = bool(opened.vips.hasalpha())
-    else:
-        has_alpha = bool(_pillow_decode(opened.pillow_data, field, opened.format).hasalpha())
     width, height = opened.width, opened.height
     if opened.orientation >= 5:  # 5..8 turn the image a quarter: the viewer swaps the sides
         width, height = height, width
@@ -85,9 +84,26 @@ def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int, field: str = 
         format=opened.format,
         width=width,
         height=height,
-        has_alpha=has_alpha,
+        has_alpha=opened.has_alpha,
         orientation=opened.orientation,
     )
+
+
+def verify_pixels(data: bytes, *, max_pixels: int, field: str = "image") -> None:
+    """Decode every pixel once, streaming, and raise ``InvalidImage`` naming ``field`` if any is unreadable.
+
+    The worker's check of an upload it passes on as bytes (to a provider): the gateway only read
+    the header, so truncation and corrupt data surface here, before anything is sent.
+    """
+    opened = _open(data, max_pixels=max_pixels, field=field, access="sequential")
+    if opened.vips is None:
+        _pillow_decode(opened.pillow_data, field, opened.format)
+        return
+    try:
+        # A streaming reduction makes libvips decode every pixel without holding the image in memory.
+        opened.vips.avg()
+    except pyvips.Error as exc:
+        raise _decode_error(field, opened.format) from exc
 
 
 @dataclass(frozen=True)
@@ -195,6 +211,8 @@ class _Opened:
     width: int
     height: int
     orientation: int
+    #: From the header: the band count and interpretation (libvips), the mode (Pillow).
+    has_alpha: bool
     vips: pyvips.Image | None  # None when Pillow must decode it
     pillow_data: bytes = b""
 
@@ -217,13 +235,16 @@ def _open(data: bytes, *, max_pixels: int, field: str, access: Literal["sequenti
     fmt = _VIPS_FORMATS.get(loader)
     if fmt is None:
         raise InvalidImage(field, f"unsupported image format; expected {_SUPPORTED}")
-    _check_pixels(int(image.width), int(image.height), max_pixels, field)
+    # Animated GIF/WebP and multi-page TIFF/HEIF: the header counts the frames, each this size.
+    frames = int(image.get("n-pages")) if image.get_typeof("n-pages") else 1
+    _check_pixels(int(image.width), int(image.height), max_pixels, field, frames=frames)
     orientation = int(image.get("orientation")) if image.get_typeof("orientation") else 1
     return _Opened(
         format=fmt,
         width=int(image.width),
         height=int(image.height),
         orientation=orientation if 1 <= orientation <= 8 else 1,
+        has_alpha=bool(image.hasalpha()),
         vips=image,
     )
 
@@ -236,6 +257,8 @@ def _open_with_pillow(data: bytes, *, max_pixels: int, field: str) -> _Opened:
             warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
             with PILImage.open(io.BytesIO(data)) as probe:
                 pil_format, (width, height) = probe.format or "", probe.size
+                has_alpha = "A" in probe.getbands() or "transparency" in probe.info
+                frames = int(getattr(probe, "n_frames", 1))
     except PILImage.DecompressionBombError as exc:
         raise ImageTooLarge(field, f"the image has more than {max_pixels:,} pixels") from exc
     except (OSError, ValueError, SyntaxError) as exc:  # Pillow's "not an image" family
@@ -243,8 +266,16 @@ def _open_with_pillow(data: bytes, *, max_pixels: int, field: str) -> _Opened:
     fmt = _PILLOW_FORMATS.get(pil_format)
     if fmt is None:
         raise InvalidImage(field, f"unsupported image format; expected {_SUPPORTED}")
-    _check_pixels(width, height, max_pixels, field)
-    return _Opened(format=fmt, width=width, height=height, orientation=1, vips=None, pillow_data=data)
+    _check_pixels(width, height, max_pixels, field, frames=frames)
+    return _Opened(
+        format=fmt,
+        width=width,
+        height=height,
+        orientation=1,
+        has_alpha=has_alpha,
+        vips=None,
+        pillow_data=data,
+    )
 
 
 def _sniff(data: bytes) -> str | None:
@@ -283,12 +314,22 @@ def _pillow_decode(data: bytes, field: str, fmt: str) -> pyvips.Image:
     return image
 
 
-def _check_pixels(width: int, height: int, max_pixels: int, field: str) -> None:
-    """Refuse an image whose header promises more pixels than we will decode (a bomb guard)."""
+def _check_pixels(width: int, height: int, max_pixels: int, field: str, *, frames: int = 1) -> None:
+    """Refuse an image whose header promises more pixels than we will decode (a bomb guard).
+
+    Every frame of an animation or multi-page file counts: a small GIF of ten thousand frames is
+    as much work for a decoder as one huge still.
+    """
     if width * height > max_pixels:
         raise ImageTooLarge(
             field,
             f"the image is {width}x{height} ({width * height:,} pixels); the limit is {max_pixels:,} pixels",
+        )
+    if frames > 1 and frames * width * height > max_pixels:
+        raise ImageTooLarge(
+            field,
+            f"the image has {frames:,} frames of {width}x{height} ({frames * width * height:,} pixels in all); "
+            f"the limit is {max_pixels:,} pixels",
         )
 
 

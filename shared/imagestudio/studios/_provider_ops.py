@@ -11,6 +11,7 @@ backoff, Retry-After honoured up to ``PROVIDER_MAX_WAIT_SECONDS``).
     Route, plan_routes()               the paths a request may take, in order, decided at submission
     provider_status()                  configured here? circuit closed? (the gateway's view)
     serve()                            run the routes in order: provider (retries, breaker, fallback) then local
+    verify_inputs()                    the worker's one decode of the uploads before a provider sees them
     poll_pending()                     body of the ``<studio>.poll`` actors
 
 Asynchronous provider work (Stability's creative upscale and relight, WaveSpeed's edits) never
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn, TypeVar
 
@@ -452,6 +453,7 @@ def serve(
     routes: Sequence[Route],
     *,
     queue: Queue,
+    inputs: Mapping[str, bytes],
     local: Callable[[Route], bytes],
     provider: Callable[[Any, Route], GeneratedImage | PendingResult],
     deliver: Deliver,
@@ -461,10 +463,14 @@ def serve(
     A provider that fails transiently (retries spent, circuit open, a long Retry-After) hands
     over to the next route; a refusal (bad request, content filter) fails the job at once. With
     no route left, a long Retry-After re-schedules the delivery instead of sleeping in it.
+    ``inputs`` (the uploads, by field) are decoded once before the first provider call: the
+    gateway read only their headers, and a truncated or corrupt file must fail the job with
+    ``InvalidImage`` (permanent) rather than reach a provider. A local route decodes them itself.
     """
     if isinstance(ctx.params.get("pending"), dict):
         _resume(ctx, queue)  # a redelivery after the async work was submitted: never submit twice
     fallback_from: list[dict[str, Any]] = []
+    verified = False
 
     def checkpoint(message: str) -> None:
         ctx.progress(0.1, message)
@@ -485,6 +491,9 @@ def serve(
         def call(client: Any, route: Route = route) -> GeneratedImage | PendingResult:
             return provider(client, route)
 
+        if not verified:
+            verify_inputs(inputs)  # outside the retry loop: a damaged file is not a transient error
+            verified = True
         try:
             result, info = call_provider(route, call, checkpoint=checkpoint)
         except (ProviderBadRequest, ProviderContentFiltered):
@@ -515,6 +524,15 @@ def serve(
         )
         return
     raise ValidationFailed("path", "the job has no route to run")  # prepare() never stores such a job
+
+
+def verify_inputs(inputs: Mapping[str, bytes]) -> None:
+    """Decode each upload once; ``InvalidImage`` naming its field when one is truncated or corrupt."""
+    from imagestudio.imaging import verify_pixels
+
+    max_pixels = get_settings().max_image_pixels
+    for field_name, data in inputs.items():
+        verify_pixels(data, max_pixels=max_pixels, field=field_name)
 
 
 def _reschedule_or_raise(ctx: JobContext, error: ProviderError) -> NoReturn:

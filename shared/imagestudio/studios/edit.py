@@ -687,6 +687,7 @@ def run(ctx: JobContext) -> None:
         ctx,
         params.routes,
         queue=Queue.edit,
+        inputs=inputs,
         local=lambda route: _local(params, inputs),
         provider=lambda client, route: _provider(client, params, inputs),
         deliver=deliver,

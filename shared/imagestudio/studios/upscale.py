@@ -460,6 +460,7 @@ def run(ctx: JobContext) -> None:
         ctx,
         params.routes,
         queue=Queue.upscale,
+        inputs={"image": image},
         local=lambda route: _local(params, image),
         provider=lambda client, route: _provider(client, params, image),
         deliver=deliver,

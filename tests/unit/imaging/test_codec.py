@@ -1,4 +1,4 @@
-"""Upload validation, decoding to an upright sRGB source, and size-limited encoding."""
+"""Upload validation from the header, the worker's full decode, the upright sRGB source, size-limited encoding."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pyvips  # type: ignore[import-untyped, unused-ignore]
 from PIL import Image
 
 from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
-from imagestudio.imaging import ImageInfo, SourceImage, encode, inspect_image
+from imagestudio.imaging import ImageInfo, SourceImage, encode, inspect_image, verify_pixels
 
 MAX_PIXELS = 50_000_000
 MAX_BYTES = 20_000_000
@@ -93,12 +93,87 @@ def test_inspect_rejects_a_format_we_do_not_accept() -> None:
         inspect(data)
 
 
+def no_pixel_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every libvips call that would decode pixels fail the test."""
+
+    def decoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pixels were decoded")
+
+    for operation in ("avg", "copy_memory", "autorot", "numpy", "write_to_memory"):
+        monkeypatch.setattr(pyvips.Image, operation, decoding, raising=False)
+
+
+def corrupt_png(width: int = 300, height: int = 200) -> bytes:
+    """A PNG whose header is sound but whose compressed pixel data has 64 bytes flipped."""
+    data = bytearray(image_bytes(noise(width, height), "PNG"))
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+    return bytes(data)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "BMP"])
+def test_inspect_reads_only_the_header_so_a_file_cut_in_half_passes(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = image_bytes(noise(300, 200), fmt)
+    no_pixel_decoding(monkeypatch)
+
+    info = inspect(data[: len(data) // 2])
+
+    assert (info.format, info.width, info.height) == (fmt.lower(), 300, 200)
+
+
+def test_inspect_reads_only_the_header_so_a_corrupt_png_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    no_pixel_decoding(monkeypatch)
+
+    info = inspect(corrupt_png())
+
+    assert (info.format, info.width, info.height) == ("png", 300, 200)
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP"])
-def test_inspect_rejects_a_file_cut_in_half(fmt: str) -> None:
+def test_the_worker_decode_refuses_a_file_cut_in_half_naming_the_field(fmt: str) -> None:
     data = image_bytes(noise(300, 200), fmt)
 
-    with pytest.raises(InvalidImage, match="truncated or corrupt"):
-        inspect(data[: len(data) // 2])
+    with pytest.raises(InvalidImage, match="truncated or corrupt") as caught:
+        verify_pixels(data[: len(data) // 2], max_pixels=MAX_PIXELS, field="photo")
+
+    assert caught.value.field == "photo"
+
+
+def test_the_worker_decode_refuses_a_corrupt_png() -> None:
+    with pytest.raises(InvalidImage, match="PNG file is truncated or corrupt"):
+        verify_pixels(corrupt_png(), max_pixels=MAX_PIXELS)
+
+
+def test_the_worker_decode_accepts_a_sound_image() -> None:
+    verify_pixels(image_bytes(noise(300, 200), "JPEG"), max_pixels=MAX_PIXELS)
+    verify_pixels(image_bytes(noise(30, 20), "BMP"), max_pixels=MAX_PIXELS)
+
+
+def test_alpha_and_orientation_come_from_the_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    rgba = image_bytes(Image.new("RGBA", (64, 48), (0, 0, 0, 0)), "PNG")
+    turned = with_orientation(Image.new("RGB", (64, 48), "white"), 8)
+    no_pixel_decoding(monkeypatch)
+
+    assert inspect(rgba).has_alpha is True
+    assert (inspect(turned).width, inspect(turned).orientation, inspect(turned).has_alpha) == (48, 8, False)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "TIFF"])
+def test_an_animation_counts_every_frame_against_the_pixel_limit(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frames = [Image.new("RGB", (100, 80), (40 * i, 0, 0)) for i in range(7)]
+    data = image_bytes(frames[0], fmt, save_all=True, append_images=frames[1:])
+    no_pixel_decoding(monkeypatch)
+
+    with pytest.raises(ImageTooLarge) as caught:
+        inspect_image(data, max_pixels=50_000, max_bytes=MAX_BYTES)  # one frame is 8,000 pixels
+
+    assert "7 frames of 100x80" in caught.value.detail and "56,000 pixels" in caught.value.detail
+    assert caught.value.field == "image" and caught.value.status == 413
+    assert inspect_image(data, max_pixels=56_000, max_bytes=MAX_BYTES).width == 100
 
 
 def test_load_rejects_a_truncated_jpeg_too() -> None:
