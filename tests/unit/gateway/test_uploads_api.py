@@ -280,3 +280,21 @@ def test_presigned_put_over_the_byte_limit_is_refused(
         assert no_size.status_code == 422 and no_size.json()["field"] == "bytes"
         assert isinstance(refused(tenant_of(key), body["id"]), ValidationFailed)
         assert not isinstance(refused(tenant_of(key), body["id"]), ImageTooLarge)  # nothing was stored
+
+
+def test_uploads_sweep_command_deletes_expired_uploads_and_their_objects(embedded: Embedded) -> None:
+    from typer.testing import CliRunner
+
+    from imagestudio.cli import app
+
+    key = embedded.new_key()
+    upload_id = upload(embedded, key, make_image(70, 70)).json()["id"]
+    kept = upload(embedded, key, make_image(70, 70)).json()["id"]
+    path = object_path(embedded, upload_id)
+    with session_scope() as session:
+        long_ago = utcnow() - timedelta(seconds=SWEEP_GRACE_SECONDS + 60)
+        session.execute(update(Upload).where(Upload.id == upload_id).values(expires_at=long_ago))
+    result = CliRunner().invoke(app, ["uploads", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert "deleted 1 expired upload" in result.output
+    assert not path.exists() and object_path(embedded, kept).exists()
