@@ -265,21 +265,23 @@ def test_presigned_put_of_a_non_image_is_refused_naming_the_field(embedded: Embe
     assert embedded.client.get(f"{API}/uploads/{body['id']}", headers=auth(key)).json()["state"] == "pending"
 
 
-def test_presigned_put_over_the_byte_limit_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for stack in in_process_stack(tmp_path, monkeypatch, IMAGESTUDIO_MAX_UPLOAD_BYTES="2000"):
-        key = stack.new_key()
-        too_big = presign(stack, key, bytes=2001)
-        assert too_big.status_code == 413 and too_big.json()["field"] == "bytes"
-        body = presign(stack, key, bytes=1000).json()
-        assert put(stack, body["put_url"], bytes(3000)) == 413  # the gateway stops reading
-        not_image = presign(stack, key, content_type="text/plain")
-        assert not_image.status_code == 422 and not_image.json()["field"] == "content_type"
-        no_size = stack.client.post(f"{API}/uploads", headers=auth(key), json={"content_type": "image/png"})
-        assert no_size.status_code == 422 and no_size.json()["field"] == "bytes"
-        assert isinstance(refused(tenant_of(key), body["id"]), ValidationFailed)
-        assert not isinstance(refused(tenant_of(key), body["id"]), ImageTooLarge)  # nothing was stored
+@pytest.fixture
+def small_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embedded]:
+    yield from in_process_stack(tmp_path, monkeypatch, IMAGESTUDIO_MAX_UPLOAD_BYTES="2000")
+
+
+def test_presigned_put_over_the_byte_limit_is_refused(small_limit: Embedded) -> None:
+    stack = small_limit
+    key = stack.new_key()
+    too_big = presign(stack, key, bytes=2001)
+    assert too_big.status_code == 413 and too_big.json()["field"] == "bytes"
+    body = presign(stack, key, bytes=1000).json()
+    assert put(stack, body["put_url"], bytes(3000)) == 413  # the gateway stops reading
+    not_image = presign(stack, key, content_type="text/plain")
+    assert not_image.status_code == 422 and not_image.json()["field"] == "content_type"
+    no_size = stack.client.post(f"{API}/uploads", headers=auth(key), json={"content_type": "image/png"})
+    assert no_size.status_code == 422 and no_size.json()["field"] == "bytes"
+    assert not isinstance(refused(tenant_of(key), body["id"]), ImageTooLarge)  # nothing was stored
 
 
 def test_uploads_sweep_command_deletes_expired_uploads_and_their_objects(embedded: Embedded) -> None:
@@ -298,3 +300,24 @@ def test_uploads_sweep_command_deletes_expired_uploads_and_their_objects(embedde
     assert result.exit_code == 0, result.output
     assert "deleted 1 expired upload" in result.output
     assert not path.exists() and object_path(embedded, kept).exists()
+
+
+@pytest.fixture
+def fast_sweeper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embedded]:
+    yield from in_process_stack(tmp_path, monkeypatch, IMAGESTUDIO_UPLOAD_SWEEP_SECONDS="0.1")
+
+
+def test_gateway_sweeps_expired_uploads_in_the_background(fast_sweeper: Embedded) -> None:
+    key = fast_sweeper.new_key()
+    upload_id = upload(fast_sweeper, key, make_image(60, 60)).json()["id"]
+    path = object_path(fast_sweeper, upload_id)
+    with session_scope() as session:
+        long_ago = utcnow() - timedelta(seconds=SWEEP_GRACE_SECONDS + 60)
+        session.execute(update(Upload).where(Upload.id == upload_id).values(expires_at=long_ago))
+    wait_for(lambda: not path.exists(), timeout=10, what="the gateway's sweeper to delete the object")
+
+    def row_gone() -> bool:
+        with session_scope() as session:
+            return session.get(Upload, upload_id) is None
+
+    wait_for(row_gone, timeout=10, what="the sweeper to delete the row")
