@@ -25,6 +25,8 @@ tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 credits_app = typer.Typer(help="Credits (operators).", no_args_is_help=True)
 app.add_typer(credits_app, name="credits")
+uploads_app = typer.Typer(help="Uploads (operators).", no_args_is_help=True)
+app.add_typer(uploads_app, name="uploads")
 app.add_typer(social_app, name="social")
 app.add_typer(jobs_app, name="jobs")
 console = Console()
@@ -274,6 +276,17 @@ def credits_grant(
         credit_service.grant(session, tenant_id=tenant_id, amount=amount, note=note, kind=kind)
         balance = credit_service.balance(session, tenant_id=tenant_id)
     console.print(f"balance {balance.balance}, reserved {balance.reserved}, available {balance.available}")
+
+
+@uploads_app.command("sweep")
+def uploads_sweep() -> None:
+    """Delete expired uploads and their objects now (each gateway also sweeps every few minutes)."""
+    from imagestudio.db import session_scope
+    from imagestudio.uploads.service import upload_service
+
+    with session_scope() as session:
+        deleted = upload_service.sweep(session)
+    console.print(f"deleted {deleted} expired upload(s)")
 
 
 if __name__ == "__main__":

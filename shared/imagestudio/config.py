@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # --- limits -----------------------------------------------------------------------------
     max_upload_bytes: int = 25 * 1024 * 1024
     max_image_pixels: int = 50_000_000
+    #: Lifetime of an upload (``POST /uploads``); expired uploads are refused, then swept from storage.
+    upload_ttl_seconds: int = Field(default=86_400, ge=1)
+    #: Seconds between sweeps (in each gateway) deleting expired uploads and their objects.
+    upload_sweep_seconds: float = Field(default=600.0, gt=0)
 
     # --- telemetry --------------------------------------------------------------------------
     #: Port of a worker's /metrics and /healthz endpoint (0 = off); the gateway serves both on its own port.

@@ -9,6 +9,7 @@ from imagestudio.personas.models import Persona
 from imagestudio.providers.health import ProviderHealth
 from imagestudio.ratelimits.models import IdempotencyRecord, RateLimitWindow
 from imagestudio.tenants.models import ApiKey, Tenant
+from imagestudio.uploads.models import Upload
 from imagestudio.webhooks.models import (
     JobWebhook,
     WebhookAttempt,
@@ -30,6 +31,7 @@ __all__ = [
     "JobEvent",
     "OutboxMessage",
     "Tenant",
+    "Upload",
     "JobWebhook",
     "WebhookAttempt",
     "WebhookDelivery",

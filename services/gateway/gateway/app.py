@@ -22,6 +22,7 @@ from gateway.routes import (
     providers,
     social,
     templates,
+    uploads,
     upscale,
     webhooks,
 )
@@ -30,6 +31,7 @@ from imagestudio.config import get_settings
 from imagestudio.outbox import OutboxRelay
 from imagestudio.telemetry.metrics import HTTP_LATENCY, HTTP_REQUESTS, JOBS_ACCEPTED, REQUESTS_REFUSED
 from imagestudio.telemetry.tracing import configure_tracing, instrument_app
+from imagestudio.uploads.sweeper import UploadSweeper
 
 API_PREFIX = "/api/image-studio"
 
@@ -42,9 +44,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         relay = OutboxRelay(get_broker(), poll_seconds=settings.outbox_poll_seconds)
         relay.start()
     app.state.relay = relay
+    sweeper = UploadSweeper(interval_seconds=settings.upload_sweep_seconds)
+    sweeper.start()
     try:
         yield
     finally:
+        sweeper.stop()
         if relay is not None:
             relay.stop()
 
@@ -102,4 +107,5 @@ def create_app() -> FastAPI:
     app.include_router(webhooks.router, prefix=API_PREFIX)
     app.include_router(edit.router, prefix=API_PREFIX)
     app.include_router(upscale.router, prefix=API_PREFIX)
+    app.include_router(uploads.router, prefix=API_PREFIX)
     return app

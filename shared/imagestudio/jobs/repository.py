@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -87,6 +88,15 @@ class JobRepository:
         return session.scalars(
             select(Job).where(Job.status.in_([JobStatus.queued.value, JobStatus.running.value]))
         ).all()
+
+    def unfinished_inputs(
+        self, session: Session, *, tenant_id: str | None = None
+    ) -> Sequence[dict[str, Any]]:
+        """The ``inputs`` of queued and running jobs (only that column, on the status index)."""
+        stmt = select(Job.inputs).where(Job.status.in_([JobStatus.queued.value, JobStatus.running.value]))
+        if tenant_id is not None:
+            stmt = stmt.where(Job.tenant_id == tenant_id)
+        return session.scalars(stmt).all()
 
     def events(self, session: Session, *, job_id: str, after_id: int = 0) -> Sequence[JobEvent]:
         return session.scalars(

@@ -484,5 +484,14 @@ class JobService:
         session.commit()
         return len(jobs)
 
+    def input_keys_in_use(self, session: Session, *, tenant_id: str | None = None) -> set[str]:
+        """Storage keys a queued or running job still reads (objects a sweeper must spare)."""
+        return {
+            key
+            for inputs in job_repository.unfinished_inputs(session, tenant_id=tenant_id)
+            for key in (inputs or {}).values()
+            if isinstance(key, str)
+        }
+
 
 job_service = JobService()

@@ -26,8 +26,14 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool:
         """Whether the object exists."""
 
+    def size(self, key: str) -> int | None:
+        """The object's length in bytes, or None when it is missing."""
+
     def presigned_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
         """A GET link that works without credentials until ``expires_at``."""
+
+    def presigned_put_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
+        """A PUT link that writes the object without credentials until ``expires_at``."""
 
     def check(self) -> None:
         """Raise StorageError when the store is unreachable (health checks)."""

@@ -20,3 +20,8 @@ def output_key(tenant_id: str, job_id: str, name: str, ext: str) -> str:
     stem = _safe(name)
     suffix = f".{_safe(ext)}"
     return f"tenants/{tenant_id}/jobs/{job_id}/outputs/{stem if stem.endswith(suffix) else stem + suffix}"
+
+
+def upload_key(tenant_id: str, upload_id: str, ext: str) -> str:
+    """An uploaded image kept for reuse across jobs (``POST /uploads``), under the tenant's prefix."""
+    return f"tenants/{tenant_id}/uploads/{_safe(upload_id)}.{_safe(ext)}"

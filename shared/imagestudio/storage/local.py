@@ -28,6 +28,8 @@ class LocalStore:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._secret = secret
+        # PUT links are signed with a key of their own: a download link can never be replayed as an upload.
+        self._put_secret = hmac.new(secret, b"imagestudio.storage.put", hashlib.sha256).digest()
         self._base_url = base_url.rstrip("/")
 
     def _path(self, key: str) -> Path:
@@ -62,6 +64,10 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def size(self, key: str) -> int | None:
+        path = self._path(key)
+        return path.stat().st_size if path.is_file() else None
+
     def presigned_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
         expires = int(time.time()) + ttl_seconds
         url = (
@@ -69,6 +75,22 @@ class LocalStore:
             f"?expires={expires}&signature={sign(self._secret, key, expires)}"
         )
         return PresignedUrl(url=url, expires_at=datetime.fromtimestamp(expires, UTC))
+
+    def presigned_put_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
+        """A gateway URL (``PUT`` on the files route) that writes ``key`` until it expires."""
+        expires = int(time.time()) + ttl_seconds
+        url = (
+            f"{self._base_url}{FILES_ROUTE}{quote(key)}"
+            f"?expires={expires}&signature={sign(self._put_secret, key, expires)}"
+        )
+        return PresignedUrl(url=url, expires_at=datetime.fromtimestamp(expires, UTC))
+
+    def verify_put(self, key: str, *, expires: int, signature: str) -> None:
+        """Raise NotFound unless the PUT link for ``key`` is genuine and unexpired."""
+        good = sign(self._put_secret, key, expires)
+        if not hmac.compare_digest(good, signature) or expires < time.time():
+            raise NotFound("Link expired or invalid")
+        self._path(key)  # refuses keys that escape the root
 
     def verify(self, key: str, *, expires: int, signature: str) -> Path:
         """The file behind a signed link; NotFound when the link is forged, expired or dangling."""

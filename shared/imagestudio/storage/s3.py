@@ -1,7 +1,7 @@
 """S3-compatible storage through the minio client (MinIO in production, moto's server in tests).
 
 Only calls MinIO supports are used: bucket_exists, make_bucket, put_object, get_object,
-stat_object, remove_object, presigned_get_object.
+stat_object (exists, size), remove_object, presigned_get_object, presigned_put_object.
 """
 
 from __future__ import annotations
@@ -101,10 +101,28 @@ class S3Store:
                 return False
             raise StorageError(f"cannot stat {key!r}: {exc.code}") from exc
 
+    def size(self, key: str) -> int | None:
+        self.ensure_bucket()
+        try:
+            return int(self._client.stat_object(self.bucket, key).size or 0)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return None
+            raise StorageError(f"cannot stat {key!r}: {exc.code}") from exc
+        except Exception as exc:
+            raise StorageError(f"cannot stat {key!r}: {exc}") from exc
+
     def presigned_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
         # Signing is local (no request), so it is cheap on every status read.
         expires = timedelta(seconds=ttl_seconds)
         url = self._client.presigned_get_object(self.bucket, key, expires=expires)
+        return PresignedUrl(url=url, expires_at=datetime.now(UTC) + expires)
+
+    def presigned_put_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
+        """A PUT straight to the bucket: large uploads never pass through the gateway."""
+        self.ensure_bucket()  # the client's PUT must find the bucket
+        expires = timedelta(seconds=ttl_seconds)
+        url = self._client.presigned_put_object(self.bucket, key, expires=expires)
         return PresignedUrl(url=url, expires_at=datetime.now(UTC) + expires)
 
     def check(self) -> None:

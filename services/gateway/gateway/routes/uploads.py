@@ -1,0 +1,112 @@
+"""Uploads: store an image once (multipart, or a presigned PUT) and reference its id from many jobs."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from fastapi import APIRouter, Request, Response
+from fastapi import UploadFile as FastAPIUploadFile
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from gateway.admission import AdmissionDep
+from gateway.deps import PrincipalDep, SessionDep
+from gateway.problems import PROBLEM_JSON, PROBLEM_RESPONSES
+from gateway.uploads import read_image_upload_info
+from imagestudio.errors import InvalidRequest, ValidationFailed
+from imagestudio.uploads.schemas import UploadPresign, UploadPresigned, UploadRead
+from imagestudio.uploads.service import upload_service
+
+router = APIRouter(prefix="/uploads", tags=["uploads"], responses=PROBLEM_RESPONSES)
+
+#: Both request bodies ``POST /uploads`` takes, for the OpenAPI document (the route parses them itself).
+_CREATE_BODIES: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+            "application/json": {"schema": UploadPresign.model_json_schema()},
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=UploadRead | UploadPresigned,
+    openapi_extra=_CREATE_BODIES,
+    responses={
+        413: {"description": "Over the byte or pixel limit", "content": {PROBLEM_JSON: {}}},
+        429: {"description": "Rate limited", "content": {PROBLEM_JSON: {}}},
+    },
+)
+async def create_upload(
+    request: Request, response: Response, session: SessionDep, admission: AdmissionDep
+) -> UploadRead | UploadPresigned:
+    """Multipart ``file``: checked and stored, ready at once. JSON ``{content_type, bytes}``: a
+    pending upload and a ``put_url`` to PUT the file to (checked when a job first uses it).
+
+    Either way the id works for ``upload_ttl_seconds``; uploads cost no credits.
+    """
+    content_type = request.headers.get("content-type", "")
+    tenant_id = admission.tenant_id
+    body: UploadRead | UploadPresigned
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise ValidationFailed("file", "send the image as the multipart field `file`")
+        # Starlette's form holds Starlette's UploadFile; FastAPI's only adds OpenAPI hooks.
+        stored, info = await run_in_threadpool(
+            read_image_upload_info, cast(FastAPIUploadFile, file), field="file"
+        )
+        upload = await run_in_threadpool(
+            lambda: upload_service.create(
+                session,
+                tenant_id=tenant_id,
+                data=stored.data,
+                info=info,
+                ext=stored.ext,
+                content_type=stored.content_type,
+            )
+        )
+        body = upload_service.to_read(upload)
+    elif content_type.startswith("application/json"):
+        try:
+            ask = UploadPresign.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from exc
+        body = await run_in_threadpool(
+            lambda: upload_service.presign(
+                session, tenant_id=tenant_id, content_type=ask.content_type, size_bytes=ask.bytes
+            )
+        )
+    else:
+        raise InvalidRequest("Send multipart/form-data with a `file`, or JSON {content_type, bytes}")
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{body.id}"
+    response.headers.update(admission.rate.headers())
+    return body
+
+
+@router.get("/{upload_id}", response_model=UploadRead)
+def get_upload(upload_id: str, session: SessionDep, principal: PrincipalDep) -> UploadRead:
+    """One upload of the tenant (404 once expired or deleted)."""
+    return upload_service.to_read(
+        upload_service.get(session, tenant_id=principal.tenant_id, upload_id=upload_id)
+    )
+
+
+@router.delete("/{upload_id}", status_code=204)
+def delete_upload(upload_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Delete the upload; its object goes now, or once the queued or running jobs using it finish."""
+    upload_service.delete(session, tenant_id=principal.tenant_id, upload_id=upload_id)
+    return Response(status_code=204)

@@ -1,0 +1,81 @@
+"""SQL for uploads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from imagestudio.uploads.models import Upload, UploadState
+
+
+class UploadRepository:
+    def get_for_tenant(self, session: Session, *, tenant_id: str, upload_id: str) -> Upload | None:
+        return session.scalar(select(Upload).where(Upload.id == upload_id, Upload.tenant_id == tenant_id))
+
+    def expired(
+        self, session: Session, *, now: datetime, limit: int, after: tuple[datetime, str] | None = None
+    ) -> Sequence[Upload]:
+        """Uploads expired by ``now``, oldest first, after the keyset ``(expires_at, id)`` when given."""
+        stmt = select(Upload).where(Upload.expires_at <= now)
+        if after is not None:
+            expires_at, upload_id = after
+            stmt = stmt.where(
+                or_(
+                    Upload.expires_at > expires_at,
+                    and_(Upload.expires_at == expires_at, Upload.id > upload_id),
+                )
+            )
+        return session.scalars(stmt.order_by(Upload.expires_at, Upload.id).limit(limit)).all()
+
+    def mark_ready(
+        self,
+        session: Session,
+        *,
+        upload_id: str,
+        format: str,
+        content_type: str,
+        width: int,
+        height: int,
+        has_alpha: bool,
+        orientation: int,
+        size_bytes: int,
+    ) -> None:
+        """Record what the header said; guarded, so concurrent first uses write once."""
+        session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id, Upload.state == UploadState.pending.value)
+            .values(
+                state=UploadState.ready.value,
+                format=format,
+                content_type=content_type,
+                width=width,
+                height=height,
+                has_alpha=has_alpha,
+                orientation=orientation,
+                bytes=size_bytes,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    def expire(self, session: Session, *, upload_id: str, now: datetime) -> None:
+        session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id)
+            .values(expires_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    def delete(self, session: Session, *, upload_ids: Sequence[str]) -> None:
+        """Delete rows by id; rows another replica already deleted are simply not there."""
+        if upload_ids:
+            session.execute(
+                delete(Upload)
+                .where(Upload.id.in_(list(upload_ids)))
+                .execution_options(synchronize_session=False)
+            )
+
+
+upload_repository = UploadRepository()

@@ -1,0 +1,54 @@
+"""Upload bodies as clients see them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final, Literal
+
+from pydantic import BaseModel, Field
+
+#: Content types a presigned upload may declare, with the extension its object key gets.
+PRESIGN_CONTENT_TYPES: Final[dict[str, str]] = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/tiff": "tif",
+    "image/heic": "heic",
+    "image/heif": "heif",
+    "image/avif": "avif",
+    "image/bmp": "bmp",
+}
+
+
+class UploadRead(BaseModel):
+    """An upload; width, height and format are null while a presigned upload is still pending."""
+
+    id: str
+    state: Literal["pending", "ready"]
+    width: int | None
+    height: int | None
+    format: str | None
+    bytes: int
+    content_type: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class UploadPresign(BaseModel):
+    """Ask for a presigned PUT URL; the file goes straight to storage, never through the gateway."""
+
+    content_type: str = Field(description="The image's type, e.g. image/png", max_length=100)
+    bytes: int = Field(gt=0, description="The file's size; at most the upload byte limit")
+
+
+class UploadPresigned(BaseModel):
+    """Where to PUT the file: ``put_url`` (until ``put_expires_at``); checked when a job first uses it."""
+
+    id: str
+    state: Literal["pending"] = "pending"
+    put_url: str
+    put_expires_at: datetime
+    content_type: str
+    bytes: int
+    expires_at: datetime

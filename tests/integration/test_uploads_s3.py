@@ -1,0 +1,110 @@
+"""Uploads on PostgreSQL and the S3 server: presigned PUTs straight to the bucket, checked on first use."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+from support import Embedded, make_image
+
+from imagestudio.db import session_scope, utcnow
+from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
+from imagestudio.storage import get_store
+from imagestudio.tenants.service import tenant_service
+from imagestudio.uploads.models import Upload
+from imagestudio.uploads.service import SWEEP_GRACE_SECONDS, ResolvedUpload, upload_service
+
+pytestmark = pytest.mark.integration
+
+API = "/api/image-studio"
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def tenant_of(key: str) -> str:
+    with session_scope() as session:
+        return tenant_service.authenticate(session, key=key).tenant_id
+
+
+def resolve(tenant_id: str, upload_id: str, field: str = "image") -> ResolvedUpload:
+    with session_scope() as session:
+        return upload_service.resolve(session, tenant_id=tenant_id, upload_id=upload_id, field=field)
+
+
+def presign(stack: Embedded, key: str, content_type: str = "image/jpeg") -> dict[str, Any]:
+    response = stack.client.post(
+        f"{API}/uploads", headers=auth(key), json={"content_type": content_type, "bytes": 50_000}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_presigned_put_goes_straight_to_the_bucket_and_resolves(pg_stack: Embedded) -> None:
+    key = pg_stack.new_key()
+    body = presign(pg_stack, key)
+    assert body["state"] == "pending" and "X-Amz-Signature=" in body["put_url"]
+    assert body["put_url"].startswith("http://127.0.0.1:")  # the bucket, not the gateway
+    image = make_image(320, 200, "JPEG", quality=85)
+    put = httpx.put(body["put_url"], content=image, headers={"Content-Type": "image/jpeg"}, timeout=10)
+    assert put.status_code == 200, put.text
+
+    resolved = resolve(tenant_of(key), body["id"])
+    assert (resolved.info.format, resolved.info.width, resolved.info.height) == ("jpeg", 320, 200)
+    assert resolved.ext == "jpg" and resolved.content_type == "image/jpeg"
+    assert get_store().get(resolved.key) == image
+    read = pg_stack.client.get(f"{API}/uploads/{body['id']}", headers=auth(key)).json()
+    assert read["state"] == "ready" and read["width"] == 320 and read["bytes"] == len(image)
+
+
+def test_presigned_upload_never_put_is_refused_naming_the_field(pg_stack: Embedded) -> None:
+    key = pg_stack.new_key()
+    body = presign(pg_stack, key)
+    with pytest.raises(ValidationFailed) as caught:
+        resolve(tenant_of(key), body["id"], field="image")
+    assert caught.value.status == 422 and caught.value.field == "image"
+    assert "PUT" in caught.value.detail
+
+
+def test_presigned_put_of_a_non_image_or_too_much_is_refused(
+    pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = pg_stack.new_key()
+    tenant_id = tenant_of(key)
+    junk = presign(pg_stack, key, "image/png")
+    assert httpx.put(junk["put_url"], content=b"<html>not an image</html>", timeout=10).status_code == 200
+    with pytest.raises(InvalidImage) as caught:
+        resolve(tenant_id, junk["id"], field="mask")
+    assert caught.value.status == 422 and caught.value.field == "mask"
+
+    # A presigned PUT does not bind the declared size: the object is measured before it is read.
+    big = presign(pg_stack, key, "image/png")
+    data = make_image(600, 600)
+    assert httpx.put(big["put_url"], content=data, timeout=10).status_code == 200
+    from imagestudio.config import get_settings
+
+    monkeypatch.setattr(get_settings(), "max_upload_bytes", len(data) - 1)
+    with pytest.raises(ImageTooLarge) as too_big:
+        resolve(tenant_id, big["id"], field="image")
+    assert too_big.value.field == "image"
+
+
+def test_multipart_upload_is_stored_in_the_bucket_and_swept_after_expiry(pg_stack: Embedded) -> None:
+    key = pg_stack.new_key()
+    response = pg_stack.client.post(
+        f"{API}/uploads", headers=auth(key), files={"file": ("a.png", make_image(100, 50), "image/png")}
+    )
+    assert response.status_code == 201, response.text
+    upload_id = response.json()["id"]
+    storage_key = resolve(tenant_of(key), upload_id).key
+    assert get_store().exists(storage_key)
+    with session_scope() as session:
+        session.execute(update(Upload).where(Upload.id == upload_id).values(expires_at=utcnow()))
+    with session_scope() as session:
+        assert upload_service.sweep(session, now=utcnow() + timedelta(seconds=SWEEP_GRACE_SECONDS + 1)) >= 1
+    assert not get_store().exists(storage_key)
+    assert pg_stack.client.get(f"{API}/uploads/{upload_id}", headers=auth(key)).status_code == 404
