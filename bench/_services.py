@@ -92,14 +92,25 @@ SERVERS: dict[str, tuple[str, int]] = {
 }
 
 
-def server_command(server: str, workers: int, target: str, port: int, *, factory: bool, app_dir: Path) -> list[str]:
+def server_command(
+    server: str, workers: int, target: str, port: int, *, factory: bool, app_dir: Path
+) -> list[str]:
     """The command line serving ``target`` on loopback with the given ASGI server and process count."""
     if server == "uvicorn":
         args = [str(BIN / "uvicorn"), "--log-level", "warning", "--no-access-log", "--app-dir", str(app_dir)]
         args += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         return [*args, *(["--factory"] if factory else []), target]
     args = [str(BIN / "granian"), "--interface", "asgi", "--log-level", "warning", "--no-ws"]
-    args += ["--working-dir", str(app_dir), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    args += [
+        "--working-dir",
+        str(app_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     return [*args, *(["--factory"] if factory else []), target]
 
 
@@ -124,7 +135,9 @@ def create_tenant_key(env: dict[str, str], name: str, tier: str = "enterprise") 
     return tenant.group(1), key.group(1)
 
 
-def raise_limits(env: dict[str, str], tenant_id: str, *, rpm: int = 1_000_000, concurrent: int = 1_000_000) -> str | None:
+def raise_limits(
+    env: dict[str, str], tenant_id: str, *, rpm: int = 1_000_000, concurrent: int = 1_000_000
+) -> str | None:
     """Raise a tenant's own limits so the figures measure the gateway; a note when the command is missing."""
     done = cli(
         env,

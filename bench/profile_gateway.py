@@ -48,7 +48,10 @@ PARTS: list[tuple[str, str]] = [
     ("rest of the route (params, formats)", r"gateway/routes/"),
     ("session open/close (get_session)", r"get_session \(|session_scope \("),
     ("logging (structlog)", r"structlog/"),
-    ("FastAPI + Starlette + middleware", r"fastapi/|starlette/|anyio/|imagestudio/telemetry/|gateway/app\.py"),
+    (
+        "FastAPI + Starlette + middleware",
+        r"fastapi/|starlette/|anyio/|imagestudio/telemetry/|gateway/app\.py",
+    ),
     ("ASGI server + asyncio loop", r"uvicorn/|granian/|h11|asyncio/"),
 ]
 #: Inside JobService.submit (inclusive shares of all samples; they may overlap, e.g. commit).
@@ -109,7 +112,9 @@ def summarise(raw: str, *, title: str, command: str, load: str) -> str:
     lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in own.most_common(15)]
     lines += ["", "top project functions by inclusive samples"]
     project = [(k, v) for k, v in inclusive.items() if "imagestudio/" in k or "gateway/" in k]
-    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in sorted(project, key=lambda kv: -kv[1])[:20]]
+    lines += [
+        f"  {100 * n / total:5.1f} %  {name}" for name, n in sorted(project, key=lambda kv: -kv[1])[:20]
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -127,7 +132,9 @@ def _short(frame: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--label", default="submit-before")
     parser.add_argument("--seconds", type=int, default=20, help="profile length (the load runs 4 s longer)")
     parser.add_argument("--connections", type=int, default=8)
@@ -163,7 +170,11 @@ def main() -> None:
                 subprocess.run(command, check=True, capture_output=True, timeout=args.seconds + 60)
                 raw = out.read_text()
             driver.join(args.seconds + 120)
-    shown = " ".join(Path(c).name if c == py_spy else c for c in command).replace(str(out), "profile.txt")
+    shown = (
+        " ".join(Path(c).name if c == py_spy else c for c in command)
+        .replace(str(out), "profile.txt")
+        .replace(str(gateway.pid), "<gateway pid>")
+    )
     described = (
         f"h2load --h1 -c {args.connections} -D {args.seconds + 4}: POST /api/image-studio/social/optimize, "
         f"multipart {len(image)} B JPEG, formats=instagram.story, one enterprise tenant; "
