@@ -32,6 +32,7 @@ typecheck: install
 	@$(VENV)/mypy
 
 bench: install services
+	@bash scripts/install-bench-tools.sh
 	@$(VENV)/python bench/run_all.py
 
 clean:

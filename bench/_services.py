@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -80,3 +81,93 @@ def process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[su
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+#: ASGI server setups compared by the benchmarks: name -> (server, worker processes).
+SERVERS: dict[str, tuple[str, int]] = {
+    "uvicorn-1": ("uvicorn", 1),
+    "uvicorn-2": ("uvicorn", 2),
+    "granian-1": ("granian", 1),
+    "granian-2": ("granian", 2),
+}
+
+
+def server_command(
+    server: str, workers: int, target: str, port: int, *, factory: bool, app_dir: Path
+) -> list[str]:
+    """The command line serving ``target`` on loopback with the given ASGI server and process count."""
+    if server == "uvicorn":
+        args = [str(BIN / "uvicorn"), "--log-level", "warning", "--no-access-log", "--app-dir", str(app_dir)]
+        args += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        return [*args, *(["--factory"] if factory else []), target]
+    args = [str(BIN / "granian"), "--interface", "asgi", "--log-level", "warning", "--no-ws"]
+    args += [
+        "--working-dir",
+        str(app_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    return [*args, *(["--factory"] if factory else []), target]
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``imagestudio ARGS`` against the bench environment."""
+    return subprocess.run(
+        [str(BIN / "imagestudio"), *args],
+        env={**os.environ, **env, "NO_COLOR": "1", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def create_tenant_key(env: dict[str, str], name: str, tier: str = "enterprise") -> tuple[str, str]:
+    """A new tenant on ``tier`` and an API key for it: (tenant id, key)."""
+    out = cli(env, "keys", "create", "--tenant", name, "--tier", tier).stdout
+    tenant = re.search(r"tenant:\s*(\S+)", out)
+    key = re.search(r"(isk_[A-Za-z0-9_-]+)", out)
+    assert tenant and key, out
+    return tenant.group(1), key.group(1)
+
+
+def raise_limits(
+    env: dict[str, str], tenant_id: str, *, rpm: int = 1_000_000, concurrent: int = 1_000_000
+) -> str | None:
+    """Raise a tenant's own limits so the figures measure the gateway; a note when the command is missing."""
+    done = cli(
+        env,
+        "tenants",
+        "set-limits",
+        tenant_id,
+        "--requests-per-minute",
+        str(rpm),
+        "--max-concurrent-jobs",
+        str(concurrent),
+    )
+    if done.returncode == 0:
+        return None
+    return "`imagestudio tenants set-limits` unavailable: tenants kept their tier's limits"
+
+
+def retire_queued_jobs(env: dict[str, str]) -> int:
+    """Mark the bench database's queued jobs canceled, so the next run starts under the concurrency limit.
+
+    Only the bench's private, throw-away database is touched.
+    """
+    with psycopg.connect(env["IMAGESTUDIO_DATABASE_URL"], autocommit=True) as conn:
+        cur = conn.execute("UPDATE jobs SET status = 'canceled' WHERE status IN ('queued', 'running')")
+        return cur.rowcount
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

@@ -9,13 +9,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_create  # noqa: E402
-import bench_gateway  # noqa: E402
 import bench_local_ops  # noqa: E402
+import bench_servers  # noqa: E402
 import bench_social  # noqa: E402
+import bench_submit  # noqa: E402
 
 results = {
     "social": bench_social.main(),
-    "gateway": bench_gateway.main(),
+    "submit": bench_submit.main(),
+    "servers": bench_servers.main(),
     "create": bench_create.main(),
     "local_ops": bench_local_ops.main(),
 }

@@ -1,0 +1,191 @@
+"""A sampling profile of the gateway's submit path under load, summarised by part of the path.
+
+Distributed mode (PostgreSQL, RabbitMQ, S3 server on loopback): ``imagestudio up`` serves the
+gateway, h2load sends social multipart submissions of a 23 KB JPEG over 8 connections for a
+bounded time, and ``py-spy record --gil`` samples the gateway process meanwhile (only samples
+where a thread holds the GIL: the Python CPU time that serialises requests). The summary, not the
+raw profile, is written to ``bench/profiles/<label>.txt``.
+
+    .venv/bin/python bench/profile_gateway.py --label submit-before --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import Counter
+from pathlib import Path
+
+from _load import Request, multipart, run
+from _services import (
+    BIN,
+    ROOT,
+    create_tenant_key,
+    distributed_env,
+    free_port,
+    process,
+    raise_limits,
+    retire_queued_jobs,
+)
+from bench_submit import photo
+
+#: Parts of the path, each a regular expression on a py-spy frame ("function (file:line)").
+#: Each sample goes to the first part, in this order, that one of its frames matches (exclusive
+#: shares adding up to 100 %): the route's own work first, then the frameworks around it.
+PARTS: list[tuple[str, str]] = [
+    ("JobService.submit", r"submit \(.*jobs/service\.py"),
+    ("outbox relay thread", r"OutboxRelay|publish_pending \("),
+    ("auth (API key -> tenant)", r"get_principal \(|authenticate \(.*tenants/service"),
+    ("admission + rate limit", r"gateway/admission\.py|imagestudio/ratelimits/"),
+    ("multipart parse", r"starlette/formparsers\.py|python_multipart|multipart/multipart\.py"),
+    ("image inspect (decode/validate upload)", r"gateway/uploads\.py|imagestudio/imaging/"),
+    ("response (JobRead, 202 body)", r"to_read \(|answer \(.*studio_options|serialize_response \("),
+    ("rest of the route (params, formats)", r"gateway/routes/"),
+    ("session open/close (get_session)", r"get_session \(|session_scope \("),
+    ("logging (structlog)", r"structlog/"),
+    (
+        "FastAPI + Starlette + middleware",
+        r"fastapi/|starlette/|anyio/|imagestudio/telemetry/|gateway/app\.py",
+    ),
+    ("ASGI server + asyncio loop", r"uvicorn/|granian/|h11|asyncio/"),
+]
+#: Inside JobService.submit (inclusive shares of all samples; they may overlap, e.g. commit).
+SUBMIT_PARTS: list[tuple[str, str]] = [
+    ("tier check (check_submission, limits_of, tier_of)", r"check_submission \(|limits_of \(|tier_of \("),
+    ("credit balance + reserve (tenant row lock, monthly grant)", r"credits/service\.py"),
+    ("concurrency count (active_count)", r"active_count \("),
+    ("webhook subscribers / stage job.queued", r"webhooks/service\.py"),
+    ("job event row", r"add_event \("),
+    ("outbox insert", r"add \(.*imagestudio/outbox\.py"),
+    ("object store put (S3)", r"imagestudio/storage/"),
+    ("session.commit", r"commit \(.*sqlalchemy/orm/session\.py"),
+    ("outbox notify (wake the relay)", r"notify \(.*imagestudio/outbox\.py"),
+]
+#: Libraries across the whole process (inclusive).
+CROSS: list[tuple[str, str]] = [
+    ("SQLAlchemy (anywhere)", r"sqlalchemy/"),
+    ("psycopg driver (anywhere)", r"psycopg/"),
+    ("dramatiq/pika publish (anywhere)", r"dramatiq/|pika/"),
+]
+
+
+def summarise(raw: str, *, title: str, command: str, load: str) -> str:
+    """A text summary of py-spy's collapsed stacks: shares by group, top functions self and total."""
+    stacks: list[tuple[list[str], int]] = []
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            stacks.append((stack.split(";"), int(count)))
+    total = sum(n for _, n in stacks) or 1
+    lines = [title, "", f"command: {command}", f"load: {load}", f"GIL-held samples: {total}", ""]
+    compiled = [(label, re.compile(rx)) for label, rx in PARTS]
+    exclusive: Counter[str] = Counter()
+    for frames, n in stacks:
+        part = next((label for label, rx in compiled if any(rx.search(f) for f in frames)), "other")
+        exclusive[part] += n
+    lines.append("share of samples by part of the path (exclusive: each sample to the first part matching)")
+    for label in [*(label for label, _ in PARTS), "other"]:
+        lines.append(f"  {100 * exclusive[label] / total:5.1f} %  {label}")
+
+    def inclusive_rows(groups: list[tuple[str, str]]) -> list[str]:
+        rows = []
+        for label, pattern in groups:
+            rx = re.compile(pattern)
+            hits = sum(n for frames, n in stacks if any(rx.search(f) for f in frames))
+            rows.append(f"  {100 * hits / total:5.1f} %  {label}")
+        return rows
+
+    lines += ["", "inside JobService.submit (inclusive, share of all samples)", *inclusive_rows(SUBMIT_PARTS)]
+    lines += ["", "libraries (inclusive)", *inclusive_rows(CROSS)]
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    for frames, n in stacks:
+        own[_short(frames[-1])] += n
+        for name in {_short(f) for f in frames}:
+            inclusive[name] += n
+    lines += ["", "top functions by own samples"]
+    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in own.most_common(15)]
+    lines += ["", "top project functions by inclusive samples"]
+    project = [(k, v) for k, v in inclusive.items() if "imagestudio/" in k or "gateway/" in k]
+    lines += [
+        f"  {100 * n / total:5.1f} %  {name}" for name, n in sorted(project, key=lambda kv: -kv[1])[:20]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _short(frame: str) -> str:
+    """``func (/long/path/site-packages/pkg/mod.py:12)`` -> ``func (pkg/mod.py)``."""
+    m = re.match(r"(.*) \((.*?):\d+\)$", frame)
+    if not m:
+        return frame
+    path = m.group(2)
+    for marker in ("site-packages/", "/shared/", "/services/gateway/", "/lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{m.group(1)} ({path})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--label", default="submit-before")
+    parser.add_argument("--seconds", type=int, default=20, help="profile length (the load runs 4 s longer)")
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    py_spy = shutil.which("py-spy") or str(BIN / "py-spy")
+    image = photo()
+    port = free_port()
+    with distributed_env() as env:
+        with process(
+            [str(BIN / "imagestudio"), "up", "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz"
+        ) as gateway:
+            tenant, key = create_tenant_key(env, "bench-profile")
+            note = raise_limits(env, tenant)
+            body, ctype = multipart({"formats": "instagram.story"}, {"image": ("p.jpg", image, "image/jpeg")})
+            req = Request(
+                f"http://127.0.0.1:{port}/api/image-studio/social/optimize",
+                {"Authorization": f"Bearer {key}", "Content-Type": ctype},
+                body,
+            )
+            run([req], connections=args.connections, count=100)  # warm-up
+            retire_queued_jobs(env)  # stay under the tier's concurrency limit when no override exists
+            load: dict[str, object] = {}
+            driver = threading.Thread(
+                target=lambda: load.update(
+                    run([req], connections=args.connections, seconds=args.seconds + 4).summary()
+                )
+            )
+            driver.start()
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "profile.txt"
+                command = [py_spy, "record", "--gil", "-r", "100", "-d", str(args.seconds)]
+                command += ["--format", "raw", "-o", str(out), "-p", str(gateway.pid)]
+                subprocess.run(command, check=True, capture_output=True, timeout=args.seconds + 60)
+                raw = out.read_text()
+            driver.join(args.seconds + 120)
+    shown = (
+        " ".join(Path(c).name if c == py_spy else c for c in command)
+        .replace(str(out), "profile.txt")
+        .replace(str(gateway.pid), "<gateway pid>")
+    )
+    described = (
+        f"h2load --h1 -c {args.connections} -D {args.seconds + 4}: POST /api/image-studio/social/optimize, "
+        f"multipart {len(image)} B JPEG, formats=instagram.story, one enterprise tenant; "
+        f"result {load}" + (f"; {note}" if note else "")
+    )
+    text = summarise(raw, title=f"Gateway submit path profile: {args.label}", command=shown, load=described)
+    dest = ROOT / "bench" / "profiles" / f"{args.label}.txt"
+    dest.parent.mkdir(exist_ok=True)
+    dest.write_text(text)
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Idempotent: install what `make bench` needs beyond the project's packages.
+#   h2load   the load generator (Debian's nghttp2-client): closed loop, constant rate, per-request log
+#   py-spy   the sampling profiler behind bench/profile_gateway.py
+#   granian  the second ASGI server bench/bench_servers.py compares with uvicorn
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v h2load >/dev/null; then
+  echo "installing Debian's nghttp2-client (for h2load)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nghttp2-client >/dev/null
+fi
+
+for pkg in py-spy granian; do
+  if ! .venv/bin/pip show --quiet "$pkg" >/dev/null 2>&1; then
+    echo "installing $pkg into .venv (bench only)"
+    .venv/bin/pip install --quiet "$pkg"
+  fi
+done
