@@ -18,8 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from gateway.deps import PrincipalDep
-from imagestudio.credits.tier_service import tier_service
-from imagestudio.db import session_scope
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.ratelimits.service import (
     RateLimitState,
@@ -90,13 +88,8 @@ class Admission:
         return body
 
 
-def _tier_rate(tenant_id: str) -> int:
-    with session_scope() as session:
-        return tier_service.tier_of(session, tenant_id=tenant_id).requests_per_minute
-
-
 async def get_admission(request: Request, principal: PrincipalDep) -> AsyncIterator[Admission]:
-    limit = await run_in_threadpool(_tier_rate, principal.tenant_id)
+    limit = principal.limits.requests_per_minute  # looked up with the key: no query here
     rate = await run_in_threadpool(
         lambda: rate_limit_service.hit(tenant_id=principal.tenant_id, policy="submissions", limit=limit)
     )
