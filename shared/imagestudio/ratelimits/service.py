@@ -55,6 +55,15 @@ class RateLimitState:
         }
 
 
+class _Window(RateLimitItemPerSecond):
+    """``limit`` requests per ``window_seconds``, keyed without the limit (``limits`` puts it in the
+    key), so a tenant's count carries over when its limit changes (new tier, set-limits)."""
+
+    def key_for(self, *identifiers: bytes | str | int | float) -> str:
+        parts = (k.decode() if isinstance(k, bytes) else str(k) for k in identifiers)
+        return "/".join([self.namespace, *parts, f"{self.multiples}s"])
+
+
 @lru_cache(maxsize=4)
 def _limiter(storage_url: str, key_prefix: str) -> MovingWindowRateLimiter:
     """One limiter (and Redis connection pool) per storage, built on first use."""
@@ -81,7 +90,7 @@ class RateLimitService:
         """Count one request; raises 429 (with Retry-After and RateLimit fields) over the limit."""
         settings = get_settings()
         limiter = _limiter(settings.rate_limit_storage_url or "memory://", settings.rate_limit_key_prefix)
-        item = RateLimitItemPerSecond(limit, window_seconds)
+        item = _Window(limit, window_seconds)
         try:
             allowed = limiter.hit(item, tenant_id, policy)
             # reset_time: when the oldest request in the window leaves it, so one more fits.
