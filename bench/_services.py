@@ -52,6 +52,8 @@ def distributed_env() -> Iterator[dict[str, str]]:
             "IMAGESTUDIO_S3_SECRET_KEY": "testing",
             "IMAGESTUDIO_S3_BUCKET": f"bench-{suffix}",
             "IMAGESTUDIO_S3_SECURE": "false",
+            "IMAGESTUDIO_RATE_LIMIT_STORAGE_URL": "redis://127.0.0.1:6379/0",
+            "IMAGESTUDIO_RATE_LIMIT_KEY_PREFIX": f"imagestudio-bench-{suffix}",
         }
     finally:
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:

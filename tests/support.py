@@ -22,6 +22,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 S3_PORT = int(os.environ.get("IMAGESTUDIO_TEST_S3_PORT", "9310"))
+REDIS_PORT = 6379
+#: The distributed tests' rate-limit store; each session gets its own key prefix on it.
+REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
 
 # Settings every test starts from; a test changes them with monkeypatch.setenv + reload_settings().
 BASE_ENV = {
@@ -37,11 +40,15 @@ def reload_settings() -> None:
     """Drop every process-wide object built from settings."""
     from imagestudio.config import get_settings
     from imagestudio.db import reset_engine
+    from imagestudio.ratelimits.service import reset_rate_limiter
+    from imagestudio.request_cache import clear_request_caches
     from imagestudio.storage import reset_store
 
     get_settings.cache_clear()
     reset_engine()
     reset_store()
+    reset_rate_limiter()
+    clear_request_caches()
 
 
 def port_open(port: int) -> bool:
@@ -57,15 +64,12 @@ def free_port() -> int:
 
 
 def ensure_services() -> None:
-    """Start RabbitMQ, PostgreSQL and the S3 server when down; fail the test when impossible."""
-    if port_open(5672) and port_open(5432) and port_open(S3_PORT):
+    """Start RabbitMQ, PostgreSQL, Redis and the S3 server when down; fail the test when impossible."""
+    wanted = (("RabbitMQ", 5672), ("PostgreSQL", 5432), ("S3", S3_PORT), ("Redis", REDIS_PORT))
+    if all(port_open(port) for _, port in wanted):
         return
     result = subprocess.run(["bash", str(ROOT / "scripts/services.sh")], capture_output=True, text=True)
-    missing = [
-        name
-        for name, port in (("RabbitMQ", 5672), ("PostgreSQL", 5432), ("S3", S3_PORT))
-        if not port_open(port)
-    ]
+    missing = [name for name, port in wanted if not port_open(port)]
     if missing:
         pytest.fail(f"required services are down and could not be started: {missing}\n{result.stderr}")
 

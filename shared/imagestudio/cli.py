@@ -238,8 +238,66 @@ def keys_create(
         assert tenant_id is not None
         created = tenant_service.create_key(session, tenant_id=tenant_id, name=name)
     console.print(f"tenant: {created.tenant_id}")
+    console.print(f"key id: {created.key_id}")
     console.print(f"key:    [yellow]{created.key}[/yellow]")
     console.print("[dim]Store it now: only its hash is kept.[/dim]")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id, or its prefix as listed (isk_ and 8 characters)")],
+) -> None:
+    """Revoke an API key: refused from now on here, by running gateways within IMAGESTUDIO_AUTH_CACHE_SECONDS."""
+    from imagestudio.db import session_scope
+    from imagestudio.errors import ImageStudioError
+    from imagestudio.tenants.service import tenant_service
+
+    try:
+        with session_scope() as session:
+            row = tenant_service.revoke_key(session, key=key)
+            key_id, prefix, revoked_at = row.id, row.prefix, row.revoked_at
+    except ImageStudioError as exc:
+        raise typer.BadParameter(str(exc), param_hint="key") from exc
+    console.print(f"key {key_id} ({prefix}…) revoked at {revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@tenants_app.command("set-limits")
+def tenants_set_limits(
+    tenant_id: Annotated[str, typer.Argument(help="Tenant id")],
+    requests_per_minute: Annotated[
+        int | None, typer.Option(min=1, help="Job submissions per minute, instead of the tier's")
+    ] = None,
+    max_concurrent_jobs: Annotated[
+        int | None, typer.Option(min=1, help="Jobs queued or running at once, instead of the tier's")
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Drop both overrides: the tier's limits apply")
+    ] = False,
+) -> None:
+    """Override a tenant's tier limits (negotiated plans); prints the limits now in force."""
+    from imagestudio.db import session_scope
+    from imagestudio.errors import ImageStudioError
+    from imagestudio.tenants.service import tenant_service
+
+    if clear == (requests_per_minute is not None or max_concurrent_jobs is not None):
+        raise typer.BadParameter("give --requests-per-minute and/or --max-concurrent-jobs, or --clear alone")
+    try:
+        with session_scope() as session:
+            limits = tenant_service.set_limits(
+                session,
+                tenant_id=tenant_id,
+                requests_per_minute=requests_per_minute,
+                max_concurrent_jobs=max_concurrent_jobs,
+                clear=clear,
+            )
+    except ImageStudioError as exc:
+        raise typer.BadParameter(str(exc), param_hint="tenant_id") from exc
+    tier = limits.tier
+    console.print(
+        f"tenant {tenant_id} ({tier.name} tier): "
+        f"{limits.requests_per_minute} requests/minute (tier: {tier.requests_per_minute}), "
+        f"{limits.max_concurrent_jobs} concurrent jobs (tier: {tier.max_concurrent_jobs})"
+    )
 
 
 @tenants_app.command("set-tier")

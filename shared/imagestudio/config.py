@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     upload_ttl_seconds: int = Field(default=86_400, ge=1)
     #: Seconds between sweeps (in each gateway) deleting expired uploads and their objects.
     upload_sweep_seconds: float = Field(default=600.0, gt=0)
+    #: Where the per-tenant request counters live (the ``limits`` library, moving window): None
+    #: means ``memory://`` (this process only, the embedded mode); ``redis://host:6379/0`` shares
+    #: them across every gateway replica.
+    rate_limit_storage_url: str | None = None
+    #: Prefix of every rate-limit key in that storage, so deployments (or test runs) can share a Redis.
+    rate_limit_key_prefix: str = "imagestudio"
+    #: Seconds a process keeps an authenticated API key and a tenant's limits (0 = no cache); a revoked
+    #: key or a changed limit reaches every other process within this time.
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     # --- telemetry --------------------------------------------------------------------------
     #: Port of a worker's /metrics and /healthz endpoint (0 = off); the gateway serves both on its own port.

@@ -7,7 +7,7 @@ from imagestudio.jobs.models import Job, JobEvent
 from imagestudio.outbox import OutboxMessage
 from imagestudio.personas.models import Persona
 from imagestudio.providers.health import ProviderHealth
-from imagestudio.ratelimits.models import IdempotencyRecord, RateLimitWindow
+from imagestudio.ratelimits.models import IdempotencyRecord
 from imagestudio.tenants.models import ApiKey, Tenant
 from imagestudio.uploads.models import Upload
 from imagestudio.webhooks.models import (
@@ -25,7 +25,6 @@ __all__ = [
     "CreditAccount",
     "CreditEntry",
     "IdempotencyRecord",
-    "RateLimitWindow",
     "Base",
     "Job",
     "JobEvent",

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from support import ROOT, S3_PORT, Embedded, ensure_services, free_port, in_process_stack, wait_for
+from support import REDIS_URL, ROOT, S3_PORT, Embedded, ensure_services, free_port, in_process_stack, wait_for
 
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -69,6 +69,8 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         "IMAGESTUDIO_S3_BUCKET": bucket,
         "IMAGESTUDIO_S3_SECURE": "false",
         "IMAGESTUDIO_JOB_MIN_BACKOFF_SECONDS": "0.2",
+        "IMAGESTUDIO_RATE_LIMIT_STORAGE_URL": REDIS_URL,
+        "IMAGESTUDIO_RATE_LIMIT_KEY_PREFIX": f"imagestudio-it-{suffix}",
     }
     try:
         yield svc

@@ -1,12 +1,23 @@
-"""Rate limits hold across gateway processes: the counters live in PostgreSQL, not in memory."""
+"""Rate limits hold across gateway processes: the counters live in Redis (the ``limits`` library's
+moving window), not in each process's memory."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
 import httpx
 import pytest
-from support import free_port, make_image, wait_for
+import redis
+from support import REDIS_URL, ROOT, free_port, make_image, reload_settings, wait_for
+from unit.ratelimits.ratelimit_support import burst_at_the_window_edge_is_held_to_the_limit
 
-from integration.conftest import Process, Stack, create_key
+from imagestudio.errors import RateLimited
+from imagestudio.ratelimits.service import rate_limit_service
+from integration.conftest import Process, Services, Stack, create_key
 
 pytestmark = pytest.mark.integration
 
@@ -42,3 +53,77 @@ def test_two_gateways_share_one_tenant_rate_limit(stack: Stack) -> None:
         if response.status_code == 202:  # free allows 2 at once: cancel so only the rate counts
             httpx.post(f"{base}{API}/jobs/{response.json()['id']}/cancel", headers=headers, timeout=30)
     assert codes == [202] * 10 + [429, 429]
+
+
+@pytest.fixture
+def on_redis(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """This process's rate limits on the session's Redis key prefix; the settings a child needs too."""
+    env = {
+        "IMAGESTUDIO_RATE_LIMIT_STORAGE_URL": services.env["IMAGESTUDIO_RATE_LIMIT_STORAGE_URL"],
+        "IMAGESTUDIO_RATE_LIMIT_KEY_PREFIX": services.env["IMAGESTUDIO_RATE_LIMIT_KEY_PREFIX"],
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reload_settings()
+    yield env
+    reload_settings()
+
+
+def test_a_burst_at_a_window_edge_cannot_exceed_the_limit_on_redis(on_redis: dict[str, str]) -> None:
+    burst_at_the_window_edge_is_held_to_the_limit()
+
+
+#: Run by each child process: LIMIT-sized attempts against one tenant's window, prints how many passed.
+_CHILD = """
+import sys
+from imagestudio.errors import RateLimited
+from imagestudio.ratelimits.service import rate_limit_service
+accepted = 0
+for _ in range(int(sys.argv[2])):
+    try:
+        rate_limit_service.hit(tenant_id=sys.argv[1], policy="submissions", limit=int(sys.argv[3]))
+        accepted += 1
+    except RateLimited:
+        pass
+print(accepted)
+"""
+
+
+def test_two_processes_share_one_limit_through_redis(on_redis: dict[str, str]) -> None:
+    tenant, limit, attempts = f"two-{uuid.uuid4().hex}", 20, 15  # each alone stays under the limit
+    env = {**os.environ, **on_redis}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD, tenant, str(attempts), str(limit)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [child.communicate(timeout=60) for child in children]
+    assert all(child.returncode == 0 for child in children), [err for _, err in results]
+    accepted = [int(out) for out, _ in results]
+    assert sum(accepted) == limit, accepted  # per-process counters would accept 2 x 15
+    # This process sees the same window, and the keys sit under this run's prefix only.
+    with pytest.raises(RateLimited):
+        rate_limit_service.hit(tenant_id=tenant, policy="submissions", limit=limit)
+    prefix = on_redis["IMAGESTUDIO_RATE_LIMIT_KEY_PREFIX"]
+    client = redis.Redis.from_url(REDIS_URL)
+    assert [k.decode() for k in client.scan_iter(f"*{tenant}*")] == [
+        f"{prefix}:LIMITER/{tenant}/submissions/60s"
+    ]
+
+
+def test_an_unreachable_redis_lets_submissions_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGESTUDIO_RATE_LIMIT_STORAGE_URL", f"redis://127.0.0.1:{free_port()}/0")
+    reload_settings()
+    try:
+        states = [
+            rate_limit_service.hit(tenant_id="no-redis", policy="submissions", limit=1) for _ in range(3)
+        ]
+    finally:
+        reload_settings()
+    assert [s.remaining for s in states] == [1, 1, 1]  # fail open: nothing counted, nothing refused

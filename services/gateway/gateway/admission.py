@@ -20,8 +20,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from gateway.deps import PrincipalDep, SessionDep
-from imagestudio.credits.tier_service import tier_service
-from imagestudio.db import session_scope
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.ratelimits.service import (
     IdempotencyClaim,
@@ -86,11 +84,6 @@ class Admission:
         return body
 
 
-def _tier_rate(tenant_id: str) -> int:
-    with session_scope() as session:
-        return tier_service.tier_of(session, tenant_id=tenant_id).requests_per_minute
-
-
 def _lookup(session: Session, claim: IdempotencyClaim) -> StoredResponse | None:
     try:
         return idempotency_service.lookup(session, claim=claim)
@@ -101,7 +94,7 @@ def _lookup(session: Session, claim: IdempotencyClaim) -> StoredResponse | None:
 
 
 async def get_admission(request: Request, principal: PrincipalDep, session: SessionDep) -> Admission:
-    limit = await run_in_threadpool(_tier_rate, principal.tenant_id)
+    limit = principal.limits.requests_per_minute  # looked up with the key: no query here
     rate = await run_in_threadpool(
         lambda: rate_limit_service.hit(tenant_id=principal.tenant_id, policy="submissions", limit=limit)
     )

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from imagestudio.credits.tiers import Tier, get_tier
 from imagestudio.errors import Forbidden, NotFound
+from imagestudio.request_cache import RequestCache
 from imagestudio.tenants.models import Tenant
 
 
@@ -19,16 +20,37 @@ class TenantLimits:
     requests_per_minute: int
     max_concurrent_jobs: int
 
+    @classmethod
+    def of(cls, tenant: Tenant) -> TenantLimits:
+        """The limits a tenant row gives: its tier's, each replaced by the tenant's override when set."""
+        tier = get_tier(tenant.tier)
+        rate, concurrency = tenant.requests_per_minute, tenant.max_concurrent_jobs
+        return cls(
+            tier=tier,
+            requests_per_minute=tier.requests_per_minute if rate is None else rate,
+            max_concurrent_jobs=tier.max_concurrent_jobs if concurrency is None else concurrency,
+        )
+
+
+#: Tenant id -> TenantLimits, for IMAGESTUDIO_AUTH_CACHE_SECONDS.
+_limits_cache: RequestCache[TenantLimits] = RequestCache()
+
 
 class TierService:
     def limits_of(self, session: Session, *, tenant_id: str) -> TenantLimits:
-        """The tenant's effective limits (its tier, overrides applied)."""
-        tier = self.tier_of(session, tenant_id=tenant_id)
-        return TenantLimits(
-            tier=tier,
-            requests_per_minute=tier.requests_per_minute,
-            max_concurrent_jobs=tier.max_concurrent_jobs,
-        )
+        """The tenant's effective limits (its tier, overrides applied), cached for a few seconds."""
+
+        def load() -> TenantLimits:
+            tenant = session.get(Tenant, tenant_id)
+            if tenant is None:
+                raise NotFound("No such tenant")
+            return TenantLimits.of(tenant)
+
+        return _limits_cache.get_or_load(tenant_id, load)
+
+    def forget(self, *, tenant_id: str) -> None:
+        """Drop this process's cached limits of a tenant (after its tier or overrides change)."""
+        _limits_cache.discard(tenant_id)
 
     def tier_of(self, session: Session, *, tenant_id: str) -> Tier:
         tenant = session.get(Tenant, tenant_id)

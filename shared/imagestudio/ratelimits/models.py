@@ -1,25 +1,15 @@
-"""Rate-limit windows and idempotency records: shared by every gateway process through the database."""
+"""Idempotency records: shared by every gateway process through the database (rate-limit
+counters live in the ``limits`` storage, see service.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagestudio.db import Base, new_id, utcnow
-
-
-class RateLimitWindow(Base):
-    """Requests of one tenant in one fixed window (upserted, so counters hold across processes)."""
-
-    __tablename__ = "rate_limit_windows"
-
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class IdempotencyRecord(Base):

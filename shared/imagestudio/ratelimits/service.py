@@ -1,29 +1,42 @@
-"""Fixed-window request limits and idempotency keys, both in the shared database.
+"""Per-tenant request limits (the ``limits`` library, moving window) and idempotency keys.
 
-Counters live in a table (upserted), not in process memory, so the limit holds across every
-gateway replica; no extra service is needed in either mode.
+Counters live in ``IMAGESTUDIO_RATE_LIMIT_STORAGE_URL``: Redis in the distributed mode, so the
+limit holds across every gateway replica; process memory in the embedded mode (one process).
+A moving window counts the requests of the last ``window_seconds`` at every instant, so unlike a
+fixed window a burst at the end of one window and another at the start of the next cannot add up
+to twice the limit. Idempotency records stay in the database, next to the jobs they guard.
 """
 
 from __future__ import annotations
 
-import random
+import math
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from imagestudio.db import new_id, session_scope, utcnow
+from imagestudio.config import get_settings
+from imagestudio.db import new_id, utcnow
 from imagestudio.errors import Conflict, IdempotentReplay, InvalidRequest, RateLimited, ValidationFailed
-from imagestudio.ratelimits.models import IdempotencyRecord, RateLimitWindow
+from imagestudio.ratelimits.models import IdempotencyRecord
+from imagestudio.telemetry.logging import get_logger
+
+log = get_logger(__name__)
 
 #: How long a stored first response is replayed.
 IDEMPOTENCY_TTL = timedelta(hours=24)
 #: Longest Idempotency-Key accepted (the IETF draft and Stripe use 255).
 MAX_KEY_LENGTH = 255
+#: Seconds to wait for the rate-limit store (Redis) to connect or answer.
+STORAGE_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -32,42 +45,69 @@ class RateLimitState:
     limit: int
     remaining: int
     reset_seconds: int
+    window_seconds: int = 60
 
     def headers(self) -> dict[str, str]:
         """IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers)."""
         return {
-            "RateLimit-Policy": f'"{self.policy}";q={self.limit};w=60',
+            "RateLimit-Policy": f'"{self.policy}";q={self.limit};w={self.window_seconds}',
             "RateLimit": f'"{self.policy}";r={max(self.remaining, 0)};t={self.reset_seconds}',
         }
+
+
+class _Window(RateLimitItemPerSecond):
+    """``limit`` requests per ``window_seconds``, keyed without the limit (``limits`` puts it in the
+    key), so a tenant's count carries over when its limit changes (new tier, set-limits)."""
+
+    def key_for(self, *identifiers: bytes | str | int | float) -> str:
+        parts = (k.decode() if isinstance(k, bytes) else str(k) for k in identifiers)
+        return "/".join([self.namespace, *parts, f"{self.multiples}s"])
+
+
+@lru_cache(maxsize=4)
+def _limiter(storage_url: str, key_prefix: str) -> MovingWindowRateLimiter:
+    """One limiter (and Redis connection pool) per storage, built on first use."""
+    if storage_url.startswith(("redis://", "rediss://", "redis+unix://")):
+        storage = storage_from_string(
+            storage_url,
+            key_prefix=key_prefix,
+            wrap_exceptions=True,
+            socket_connect_timeout=STORAGE_TIMEOUT_SECONDS,
+            socket_timeout=STORAGE_TIMEOUT_SECONDS,
+        )
+    else:
+        storage = storage_from_string(storage_url)
+    return MovingWindowRateLimiter(storage)
+
+
+def reset_rate_limiter() -> None:
+    """Forget the limiters built so far (tests that switch settings); memory counters start over."""
+    _limiter.cache_clear()
 
 
 class RateLimitService:
     def hit(self, *, tenant_id: str, policy: str, limit: int, window_seconds: int = 60) -> RateLimitState:
         """Count one request; raises 429 (with Retry-After and RateLimit fields) over the limit."""
-        now = time.time()
-        window = int(now // window_seconds) * window_seconds
-        with session_scope() as session:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            upsert = (
-                insert(RateLimitWindow)
-                .values(tenant_id=tenant_id, name=policy, window_start=window, count=1)
-                .on_conflict_do_update(
-                    index_elements=["tenant_id", "name", "window_start"],
-                    set_={"count": RateLimitWindow.count + 1},
-                )
-                .returning(RateLimitWindow.count)
-            )
-            count = int(session.execute(upsert).scalar_one())
-            if random.random() < 0.01:  # old windows are useless; sweep them now and then
-                session.execute(delete(RateLimitWindow).where(RateLimitWindow.window_start < window - 3600))
+        settings = get_settings()
+        limiter = _limiter(settings.rate_limit_storage_url or "memory://", settings.rate_limit_key_prefix)
+        item = _Window(limit, window_seconds)
+        try:
+            allowed = limiter.hit(item, tenant_id, policy)
+            # reset_time: when the oldest request in the window leaves it, so one more fits.
+            stats = limiter.get_window_stats(item, tenant_id, policy)
+        except StorageError as exc:
+            # Fail open: an unreachable Redis must not turn every submission into a 500; credits,
+            # tiers and the concurrency limit still hold, and the outage is logged per request.
+            log.warning("ratelimit.storage_unavailable", error=str(exc.storage_error), policy=policy)
+            return RateLimitState(policy, limit, limit, window_seconds, window_seconds)
         state = RateLimitState(
             policy=policy,
             limit=limit,
-            remaining=limit - count,
-            reset_seconds=max(1, int(window + window_seconds - now)),
+            remaining=stats.remaining,
+            reset_seconds=max(1, math.ceil(stats.reset_time - time.time())),
+            window_seconds=window_seconds,
         )
-        if count > limit:
+        if not allowed:
             raise RateLimited(
                 f"More than {limit} job submissions in {window_seconds} s; retry in {state.reset_seconds} s.",
                 headers={"Retry-After": str(state.reset_seconds), **state.headers()},

@@ -17,6 +17,9 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     #: Subscription tier (see credits/tiers.py); a change applies from the next request.
     tier: Mapped[str] = mapped_column(String(20), default="free")
+    #: Negotiated overrides of the tier's limits (``imagestudio tenants set-limits``); None = the tier's.
+    requests_per_minute: Mapped[int | None] = mapped_column(default=None)
+    max_concurrent_jobs: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

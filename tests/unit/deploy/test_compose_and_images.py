@@ -19,6 +19,7 @@ def test_compose_runs_the_whole_distributed_system() -> None:
         "rabbitmq",
         "postgres",
         "minio",
+        "redis",
         "prometheus",
         "grafana",
         "otel-collector",
@@ -28,6 +29,7 @@ def test_compose_runs_the_whole_distributed_system() -> None:
         "rabbitmq",
         "postgres",
         "minio",
+        "redis",
         "gateway",
         "prometheus",
         "grafana",
@@ -76,6 +78,8 @@ def test_our_services_set_only_settings_the_code_reads() -> None:
         assert "@postgres:5432/" in env["IMAGESTUDIO_DATABASE_URL"]
         assert env["IMAGESTUDIO_S3_ENDPOINT"] == "minio:9000"
         assert env["IMAGESTUDIO_OTLP_ENDPOINT"].startswith("http://otel-collector:")
+        assert env["IMAGESTUDIO_RATE_LIMIT_STORAGE_URL"] == "redis://redis:6379/0"
+    assert SERVICES["gateway"]["depends_on"]["redis"]["condition"] == "service_healthy"
     for worker in WORKERS:
         assert SERVICES[f"{worker}-worker"]["environment"]["IMAGESTUDIO_METRICS_PORT"] == "9191"
 

@@ -118,6 +118,8 @@ def test_config_names_only_settings_the_code_reads(layout: str) -> None:
     [config] = of_kind(docs, "ConfigMap").values()
     assert set(config["data"]) <= setting_env_names(), set(config["data"]) - setting_env_names()
     assert config["data"]["IMAGESTUDIO_METRICS_PORT"] == "9191"
+    # Several gateway replicas: their rate-limit counters must be shared, not per process.
+    assert config["data"]["IMAGESTUDIO_RATE_LIMIT_STORAGE_URL"].startswith("redis://")
     for secret in of_kind(docs, "Secret").values():
         keys = set(secret.get("data", {})) | set(secret.get("stringData", {}))
         assert keys <= setting_env_names(), keys - setting_env_names()

@@ -1,7 +1,7 @@
 """Uploads: an image stored once per tenant, referenced by id from many jobs, swept when expired
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01 03:30:40.265294
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0007'
-down_revision: str | None = '0005'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
