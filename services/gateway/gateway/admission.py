@@ -1,7 +1,8 @@
 """What every job-creating POST must pass first: the tenant's rate limit and its Idempotency-Key.
 
 Use ``AdmissionDep`` in a studio route; return ``admission.replayed()`` when it is set, and
-finish with ``admission.accept(response, job_read)`` so the first response is stored for replays.
+finish with ``admission.accept(response, job_read)`` (``admission.remember`` for another body) so
+the first response is stored for replays.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -79,15 +81,21 @@ class Admission:
     def accept(self, response: Response, body: JobRead, *, status: int = 202) -> JobRead:
         """Set Location and rate headers, and remember the response for replays."""
         response.headers["Location"] = body.links.self
+        self.remember(response, body, status=status, headers={"Location": body.links.self})
+        return body
+
+    def remember(
+        self, response: Response, body: BaseModel, *, status: int, headers: dict[str, str] | None = None
+    ) -> None:
+        """Set the rate headers, and store the response for replays of the Idempotency-Key."""
         response.headers.update(self.rate.headers())
         if self.idempotency_key:
             idempotency_service.complete(
                 tenant_id=self.tenant_id,
                 key=self.idempotency_key,
-                response=StoredResponse(status, body.model_dump(mode="json"), {"Location": body.links.self}),
+                response=StoredResponse(status, body.model_dump(mode="json"), headers or {}),
             )
         self.completed = True
-        return body
 
 
 def _tier_rate(tenant_id: str) -> int:
