@@ -65,6 +65,11 @@ def studio_images(
 
 def job_inputs(images: Iterable[Upload | StoredImage]) -> tuple[list[Upload], dict[str, str]]:
     """What a job draft takes: bytes still to store, and keys of objects already stored, by field."""
-    uploads = [image for image in images if isinstance(image, Upload)]
-    stored = {image.field: image.key for image in images if isinstance(image, StoredImage)}
+    uploads: list[Upload] = []
+    stored: dict[str, str] = {}
+    for image in images:
+        if isinstance(image, StoredImage):
+            stored[image.field] = image.key
+        else:
+            uploads.append(image)
     return uploads, stored
