@@ -16,14 +16,15 @@ from imagestudio.outbox import OutboxMessage
 API = "/api/image-studio"
 
 
-def batch(studio: Studio, jobs: list[dict[str, Any]], key: str | None = None, **headers: str) -> Any:
-    return studio.embedded.client.post(
-        f"{API}/jobs/batch", json={"jobs": jobs}, headers={**studio.headers(key), **headers}
+def batch(stack: Studio | Embedded, jobs: list[dict[str, Any]], key: str, **headers: str) -> Any:
+    embedded = stack.embedded if isinstance(stack, Studio) else stack
+    return embedded.client.post(
+        f"{API}/jobs/batch", json={"jobs": jobs}, headers={"Authorization": f"Bearer {key}", **headers}
     )
 
 
 def credits(studio: Studio) -> dict[str, Any]:
-    return studio.embedded.client.get(f"{API}/credits", headers=studio.headers()).json()  # type: ignore[no-any-return]
+    return studio.embedded.client.get(f"{API}/credits", headers=studio.headers()).json()
 
 
 def counts() -> tuple[int, int]:
@@ -45,7 +46,8 @@ def test_mixed_batch_answers_each_entry_in_order_and_charges_only_the_accepted(
     inpaint = {"operation": "inpaint", "image": image, "mask": mask, "prompt": "a vase", "path": "provider"}
     response = batch(
         studio,
-        [
+        key=studio.key,
+        jobs=[
             {"studio": "social", "params": {"image": photo, "formats": ["instagram.story"]}},
             {"studio": "edit", "params": inpaint},
             {"studio": "edit", "params": {**inpaint, "mask": "upl_missing"}},  # would cost 5
@@ -75,40 +77,42 @@ def test_mixed_batch_answers_each_entry_in_order_and_charges_only_the_accepted(
 
 
 def test_batch_replays_under_its_idempotency_key_without_new_jobs(
-    studio: Studio, uploads: FakeUploads
+    embedded: Embedded, uploads: FakeUploads
 ) -> None:
+    key = embedded.new_key()
     photo = uploads.add(make_image())
     jobs = [
         {"studio": "social", "params": {"image": photo, "formats": ["instagram.story"]}},
         {"studio": "social", "params": {"image": "upl_missing"}},
     ]
-    first = batch(studio, jobs, **{"Idempotency-Key": "batch-1"})
+    first = batch(embedded, jobs, key, **{"Idempotency-Key": "batch-1"})
     assert first.status_code == 200, first.text
     made = counts()
-    again = batch(studio, jobs, **{"Idempotency-Key": "batch-1"})
+    again = batch(embedded, jobs, key, **{"Idempotency-Key": "batch-1"})
     assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()
     assert counts() == made == (1, 1)
-    changed = batch(studio, jobs[:1], **{"Idempotency-Key": "batch-1"})
+    changed = batch(embedded, jobs[:1], key, **{"Idempotency-Key": "batch-1"})
     assert changed.status_code == 422, changed.text  # the key is bound to the first batch's content
 
 
-def test_batch_of_more_than_100_entries_is_422(studio: Studio, uploads: FakeUploads) -> None:
+def test_batch_of_more_than_100_entries_is_422(embedded: Embedded, uploads: FakeUploads) -> None:
+    key = embedded.new_key()
     photo = uploads.add(make_image())
     entry = {"studio": "social", "params": {"image": photo, "formats": ["instagram.story"]}}
-    response = batch(studio, [entry] * 101)
+    response = batch(embedded, [entry] * 101, key)
     assert response.status_code == 422 and response.json()["field"] == "jobs", response.text
-    assert batch(studio, []).status_code == 422
-    unknown = batch(studio, [{"studio": "paint", "params": {}}])
+    assert batch(embedded, [], key).status_code == 422
+    unknown = batch(embedded, [{"studio": "paint", "params": {}}], key)
     assert unknown.status_code == 422 and unknown.json()["field"] == "jobs.0.studio"
     assert counts() == (0, 0)
 
 
-def test_a_full_batch_of_100_is_accepted(studio: Studio, uploads: FakeUploads) -> None:
-    key = studio.embedded.new_key("big", tier="enterprise")  # pro runs at most 20 jobs at once
+def test_a_full_batch_of_100_is_accepted(embedded: Embedded, uploads: FakeUploads) -> None:
+    key = embedded.new_key("big", tier="enterprise")  # pro runs at most 20 jobs at once
     photo = uploads.add(make_image(400, 300))
     entry = {"studio": "social", "params": {"image": photo, "formats": ["instagram.story"], "zip": False}}
-    response = batch(studio, [entry] * 100, key)
+    response = batch(embedded, [entry] * 100, key)
     assert response.status_code == 200, response.text
     assert [e["status"] for e in response.json()["jobs"]] == [202] * 100
     assert len({e["job"]["id"] for e in response.json()["jobs"]}) == 100
@@ -121,9 +125,7 @@ def test_entries_refused_at_submission_carry_their_problem_and_are_not_queued(
     key = embedded.new_key()  # pro: at most 20 jobs queued or running; no worker runs here
     photo = uploads.add(make_image(400, 300))
     entry = {"studio": "social", "params": {"image": photo, "formats": ["instagram.story"]}}
-    response = embedded.client.post(
-        f"{API}/jobs/batch", json={"jobs": [entry] * 23}, headers={"Authorization": f"Bearer {key}"}
-    )
+    response = batch(embedded, [entry] * 23, key)
     assert response.status_code == 200, response.text
     entries = response.json()["jobs"]
     assert [e["status"] for e in entries] == [202] * 20 + [429] * 3
