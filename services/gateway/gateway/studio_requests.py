@@ -105,8 +105,7 @@ def studio_body(model: type[R]) -> Callable[[Request], AsyncIterator[StudioBody[
 def request_body_openapi(model: type[StudioRequest]) -> dict[str, Any]:
     """``openapi_extra`` describing both bodies a studio route accepts (FastAPI declares neither)."""
     schema = model.model_json_schema()
-    required = [name for name in model.required_images]
-    json_schema = {**schema, "required": sorted({*schema.get("required", []), *required})}
+    json_schema = {**schema, "required": sorted({*schema.get("required", []), *model.required_images})}
     form_schema = copy.deepcopy(json_schema)
     for name in model.image_fields:
         form_schema["properties"][name] = {
