@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from gateway.problems import add_exception_handlers
 from gateway.routes import (
     assets,
+    batch,
     create,
     credits,
     edit,
@@ -96,6 +97,7 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     app.include_router(files.router)
     app.include_router(jobs.router, prefix=API_PREFIX)
+    app.include_router(batch.router, prefix=API_PREFIX)
     app.include_router(social.router, prefix=API_PREFIX)
     app.include_router(create.router, prefix=API_PREFIX)
     app.include_router(templates.router, prefix=API_PREFIX)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imagestudio.errors import PROBLEM_BASE, IdempotentReplay, ImageStudioError
@@ -41,6 +43,31 @@ def problem(
     return ProblemResponse(body, status_code=status)
 
 
+def validation_problem(errors: Sequence[Mapping[str, Any]], *, instance: str) -> dict[str, Any]:
+    """The 422 body for pydantic validation errors: the first field named, every error listed."""
+    fields = [
+        {"field": _field_name(tuple(err.get("loc", ()))), "message": err.get("msg", "invalid")}
+        for err in errors
+    ]
+    first = fields[0] if fields else {"field": "body", "message": "invalid"}
+    return {
+        "type": PROBLEM_BASE + "validation-failed",
+        "title": "Validation failed",
+        "status": 422,
+        "detail": f"{first['field']}: {first['message']}",
+        "instance": instance,
+        "field": first["field"],
+        "errors": fields,
+    }
+
+
+def error_problem(error: ImageStudioError | ValidationError, *, instance: str) -> dict[str, Any]:
+    """The problem body an error would answer with, for a response that carries several (a batch)."""
+    if isinstance(error, ValidationError):
+        return validation_problem(error.errors(), instance=instance)
+    return error.to_problem(instance=instance)
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(IdempotentReplay)
     async def _replay(request: Request, exc: IdempotentReplay) -> JSONResponse:
@@ -58,20 +85,8 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:
-        errors = [
-            {"field": _field_name(tuple(err.get("loc", ()))), "message": err.get("msg", "invalid")}
-            for err in exc.errors()
-        ]
-        first = errors[0] if errors else {"field": "body", "message": "invalid"}
-        return problem(
-            422,
-            "Validation failed",
-            f"{first['field']}: {first['message']}",
-            slug="validation-failed",
-            instance=request.url.path,
-            field=first["field"],
-            errors=errors,
-        )
+        body = validation_problem(exc.errors(), instance=request.url.path)
+        return ProblemResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> ProblemResponse:

@@ -1,7 +1,6 @@
-"""Options every studio request accepts: a per-job webhook, and ``Prefer: wait``.
+"""``Prefer: wait``, which every studio request accepts (its per-job webhook is a body field).
 
-A studio route takes ``webhook: JobWebhookDep`` and ``wait: PreferWaitDep``, passes ``webhook``
-to ``job_service.submit`` and returns ``answer(request, response, session, body, tenant_id=..., wait=wait)``
+A studio route takes ``wait: PreferWaitDep`` and returns ``answer(request, response, session, body, tenant_id=..., wait=wait)``
 with the body ``admission.accept`` gave back: 202 with the queued job, or, when the client asked
 to wait and the job ends in time, 200 with the finished job. The wait is asynchronous (no thread
 held) and fed by the job feed.
@@ -12,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Header, Request, Response
+from fastapi import Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -24,8 +23,6 @@ from imagestudio.db import new_session
 from imagestudio.jobs.models import JobStatus
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.jobs.service import job_service
-from imagestudio.webhooks.schemas import JobWebhookCreate
-from imagestudio.webhooks.service import webhook_service
 
 #: Longest ``Prefer: wait`` honoured, in seconds (Replicate's limit too).
 MAX_WAIT_SECONDS = 60
@@ -40,22 +37,6 @@ def job_feed(request: Request) -> JobFeed:
         feed = JobFeed(poll_seconds=get_settings().events_poll_seconds)
         request.app.state.job_feed = feed
     return feed
-
-
-def job_webhook(
-    webhook_url: Annotated[
-        str | None,
-        Form(max_length=2048, description="Send this job's events here, signed (Standard Webhooks)"),
-    ] = None,
-    webhook_events: Annotated[
-        list[str] | None,
-        Form(description="Only these events (repeat or comma-separate), e.g. `job.succeeded,job.failed`"),
-    ] = None,
-) -> JobWebhookCreate | None:
-    return webhook_service.job_webhook(url=webhook_url, events=webhook_events)
-
-
-JobWebhookDep = Annotated[JobWebhookCreate | None, Depends(job_webhook)]
 
 
 def prefer_wait(

@@ -6,12 +6,17 @@ job fails in the worker with ``invalid-image`` (credits released, ``job.failed``
 
 from __future__ import annotations
 
-from fastapi import UploadFile
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
 from imagestudio.config import get_settings
-from imagestudio.errors import ImageTooLarge, InvalidImage
+from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
 from imagestudio.imaging import CONTENT_TYPES, ImageInfo, inspect_image
 from imagestudio.jobs.service import Upload
+from imagestudio.studios.request import StoredImage, StudioRequest
+from imagestudio.uploads.service import upload_service
 
 _EXT = {
     "jpeg": "jpg",
@@ -24,13 +29,8 @@ _EXT = {
 }
 
 
-def read_image_upload(upload: UploadFile, *, field: str) -> Upload:
-    """Read at most the byte limit (plus one byte, to detect overflow) and check its header."""
-    return read_image_upload_info(upload, field=field)[0]
-
-
 def read_image_upload_info(upload: UploadFile, *, field: str) -> tuple[Upload, ImageInfo]:
-    """``read_image_upload`` plus what the header said (size, alpha) for per-studio limits."""
+    """Read at most the byte limit (plus one byte, to detect overflow), check it is a sane image, describe it."""
     settings = get_settings()
     data = upload.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
@@ -47,3 +47,33 @@ def read_image_upload_info(upload: UploadFile, *, field: str) -> tuple[Upload, I
         content_type=CONTENT_TYPES.get(info.format, f"image/{info.format}"),
     )
     return stored, info
+
+
+def studio_images(
+    session: Session, *, tenant_id: str, request: StudioRequest, files: Mapping[str, UploadFile]
+) -> dict[str, tuple[Upload | StoredImage, ImageInfo]]:
+    """Every image a studio request gives: files read and checked, upload ids resolved (a 422 naming the field)."""
+    ids = request.upload_ids()
+    for name in request.required_images:
+        if name not in files and name not in ids:
+            raise ValidationFailed(name, "the image is required: a file, or an upload id")
+    images: dict[str, tuple[Upload | StoredImage, ImageInfo]] = {}
+    for name in request.image_fields:
+        if name in files:
+            images[name] = read_image_upload_info(files[name], field=name)
+        elif name in ids:
+            upload = upload_service.resolve(session, tenant_id=tenant_id, upload_id=ids[name], field=name)
+            images[name] = (StoredImage(field=name, key=upload.key), upload.info)
+    return images
+
+
+def job_inputs(images: Iterable[Upload | StoredImage]) -> tuple[list[Upload], dict[str, str]]:
+    """What a job draft takes: bytes still to store, and keys of objects already stored, by field."""
+    uploads: list[Upload] = []
+    stored: dict[str, str] = {}
+    for image in images:
+        if isinstance(image, StoredImage):
+            stored[image.field] = image.key
+        else:
+            uploads.append(image)
+    return uploads, stored

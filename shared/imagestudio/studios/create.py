@@ -42,6 +42,7 @@ from imagestudio.providers.execution import (
 )
 from imagestudio.providers.stability import STYLE_PRESETS
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
+from imagestudio.studios.request import StudioRequest
 from imagestudio.templates.catalogue import TEMPLATES, Template, aspect_label
 from imagestudio.templates.prompting import STYLE_PHRASES, PromptResult, append_phrases, enhance
 
@@ -61,7 +62,7 @@ _EXT = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 _FORMAT_OF = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 
 
-class CreateRequest(BaseModel):
+class CreateRequest(StudioRequest):
     """``POST /create``: what to make, and optionally how (template, provider, persona)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -85,10 +86,6 @@ class CreateRequest(BaseModel):
     enhance_prompt: bool = False
     persona_id: str | None = Field(default=None, max_length=36)
     output_format: OutputFormat = "png"
-    webhook_url: str | None = Field(
-        default=None, max_length=2048, description="Send this job's events here, signed"
-    )
-    webhook_events: list[str] | None = Field(default=None, max_length=10, description="e.g. job.succeeded")
 
 
 class CreateParams(BaseModel):

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from imagestudio.assets.service import asset_service
@@ -30,7 +30,8 @@ from imagestudio.errors import ImageStudioError, ValidationFailed
 from imagestudio.imaging import ImageInfo
 from imagestudio.jobs.runner import JobContext
 from imagestudio.jobs.service import Upload
-from imagestudio.providers.base import EditRequest, GeneralEditRequest, GeneratedImage, PendingResult
+from imagestudio.providers.base import EditRequest as ProviderEditRequest
+from imagestudio.providers.base import GeneralEditRequest, GeneratedImage, PendingResult
 from imagestudio.providers.registry import CATALOGUE, find_model
 from imagestudio.providers.stability import STYLE_PRESETS
 from imagestudio.studios._provider_ops import (
@@ -52,11 +53,13 @@ from imagestudio.studios._provider_ops import (
     whole_credits,
 )
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
+from imagestudio.studios.request import StoredImage, StudioRequest, UploadId
 
 __all__ = [
     "OPERATIONS",
     "EditForm",
     "EditParams",
+    "EditRequest",
     "Operation",
     "check_form",
     "describe_operations",
@@ -365,6 +368,62 @@ class EditForm:
         return value.strip() or None if isinstance(value, str) else None
 
 
+_Prompt = Annotated[str | None, Field(max_length=MAX_PROMPT_CHARS)]
+_Margin = Annotated[int | None, Field(ge=0, le=MAX_MARGIN)]
+
+
+class EditRequest(StudioRequest):
+    """``POST /edit``: the operation, its images and its options (see ``GET /edit/operations``)."""
+
+    image_fields = UPLOAD_FIELDS
+    required_images = ("image",)
+
+    operation: OperationName = Field(description="See GET /edit/operations")
+    image: UploadId | None = None
+    mask: UploadId | None = Field(default=None, description="White = the area; default: the image's alpha")
+    background_reference: UploadId | None = Field(default=None, description="Relight: the new background")
+    light_reference: UploadId | None = Field(default=None, description="Relight: the lighting to match")
+    prompt: _Prompt = None
+    search_prompt: _Prompt = None
+    select_prompt: _Prompt = None
+    negative_prompt: _Prompt = None
+    left: _Margin = None
+    right: _Margin = None
+    up: _Margin = None
+    down: _Margin = None
+    grow_mask: int | None = Field(default=None, ge=0, le=MAX_GROW_MASK)
+    creativity: float | None = Field(default=None, ge=0, le=1)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    style_preset: StylePreset | None = None
+    model: str | None = Field(
+        default=None, max_length=100, description="general_edit: a WaveSpeed edit model"
+    )
+    output_format: OutputFormat = "png"
+    path: Path = Field(default="auto", description="auto | provider | local")
+
+    def to_form(self, *, files: frozenset[str]) -> EditForm:
+        """The form :func:`check_form` and :func:`prepare` judge; ``files`` names the images given."""
+        return EditForm(
+            operation=self.operation,
+            path=self.path,
+            prompt=self.prompt,
+            search_prompt=self.search_prompt,
+            select_prompt=self.select_prompt,
+            negative_prompt=self.negative_prompt,
+            left=self.left,
+            right=self.right,
+            up=self.up,
+            down=self.down,
+            grow_mask=self.grow_mask,
+            creativity=self.creativity,
+            seed=self.seed,
+            style_preset=self.style_preset,
+            model=self.model,
+            output_format=self.output_format,
+            files=files,
+        )
+
+
 class EditParams(BaseModel):
     """The validated, resolved request stored on the job; the worker needs nothing else."""
 
@@ -458,10 +517,14 @@ def prepare(
     *,
     tenant_id: str,
     form: EditForm,
-    files: dict[str, tuple[Upload, ImageInfo]],
+    files: dict[str, tuple[Upload | StoredImage, ImageInfo]],
     status: Any = provider_status,
-) -> tuple[EditParams, list[Upload]]:
-    """Validate ``form`` against the operation, the images and the provider/local limits; plan the routes."""
+) -> tuple[EditParams, list[Upload | StoredImage]]:
+    """Validate ``form`` against the operation, the images and the provider/local limits; plan the routes.
+
+    An image is bytes to store (a multipart file) or an upload already stored (read only when a
+    check needs its bytes).
+    """
     op = check_form(form)
     image, info = files["image"]
     width, height = info.width, info.height
@@ -737,7 +800,7 @@ def _provider(client: Any, params: EditParams, inputs: dict[str, bytes]) -> Gene
     assert op.endpoint is not None
     # Stability's remove-background answers PNG or WebP only: JPEG is made from the PNG afterwards.
     fmt = "png" if op.id == "remove_background" and params.output_format == "jpeg" else params.output_format
-    request = EditRequest(
+    request = ProviderEditRequest(
         operation=op.endpoint,
         image=inputs["image"],
         mask=inputs.get("mask") if op.needs_area else None,

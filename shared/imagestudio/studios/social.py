@@ -16,6 +16,7 @@ from imagestudio.errors import ValidationFailed
 from imagestudio.imaging import SafeZone, SourceImage, render_format, safe_zone_overlay, zip_outputs
 from imagestudio.jobs.runner import JobContext
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
+from imagestudio.studios.request import StudioRequest, UploadId
 
 CropMode = Literal["smart", "center", "fit"]
 OutputFormat = Literal["jpeg", "png", "webp"]
@@ -267,6 +268,55 @@ class SocialOptimizeParams(BaseModel):
     safe_zone_overlay: bool = False
     zip: bool = True
     enforce_size_limits: bool = True
+
+
+class SocialOptimizeRequest(StudioRequest):
+    """``POST /social/optimize``: one image, the platforms and formats to render it to, and how."""
+
+    image_fields = ("image",)
+    required_images = ("image",)
+
+    image: UploadId | None = None
+    platforms: list[str] | None = Field(
+        default=None, description="Platforms (repeat or comma-separate); every format of each. `all` for all."
+    )
+    formats: list[str] | None = Field(
+        default=None, description="Formats as `platform.format`, e.g. `instagram.story`"
+    )
+    crop_mode: CropMode = "smart"
+    focal_x: float | None = Field(
+        default=None, ge=0, le=1, description="Focal point x in 0..1; overrides smart"
+    )
+    focal_y: float | None = Field(default=None, ge=0, le=1)
+    background: str = Field(default="auto", max_length=20, description="fit mode: auto, blur or #rrggbb")
+    output_format: OutputFormat = "jpeg"
+    quality: int = Field(default=90, ge=1, le=100)
+    safe_zone_overlay: bool = False
+    zip: bool = Field(default=True, description="Also produce all.zip of every output")
+    enforce_size_limits: bool = True
+
+    def to_params(self) -> SocialOptimizeParams:
+        """The job's params: formats resolved, focal point and background checked."""
+        chosen = resolve_formats(self.platforms, self.formats)
+        if (self.focal_x is None) != (self.focal_y is None):
+            raise ValidationFailed(
+                "focal_y" if self.focal_y is None else "focal_x", "give both focal_x and focal_y"
+            )
+        if self.background not in ("auto", "blur") and not is_hex_colour(self.background):
+            raise ValidationFailed("background", "use auto, blur or a #rrggbb colour")
+        return SocialOptimizeParams(
+            formats=[f.key for f in chosen],
+            crop_mode=self.crop_mode,
+            focal_point=(self.focal_x, self.focal_y)
+            if self.focal_x is not None and self.focal_y is not None
+            else None,
+            background=self.background,
+            output_format=self.output_format,
+            quality=self.quality,
+            safe_zone_overlay=self.safe_zone_overlay,
+            zip=self.zip,
+            enforce_size_limits=self.enforce_size_limits,
+        )
 
 
 def price(params: SocialOptimizeParams) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from imagestudio.assets.service import asset_service
@@ -29,7 +29,8 @@ from imagestudio.errors import ImageStudioError, ValidationFailed
 from imagestudio.imaging import ImageInfo
 from imagestudio.jobs.runner import JobContext
 from imagestudio.jobs.service import Upload
-from imagestudio.providers.base import GeneratedImage, PendingResult, UpscaleRequest
+from imagestudio.providers.base import GeneratedImage, PendingResult
+from imagestudio.providers.base import UpscaleRequest as ProviderUpscaleRequest
 from imagestudio.providers.registry import find_model
 from imagestudio.studios._provider_ops import (
     LOCAL,
@@ -49,12 +50,14 @@ from imagestudio.studios._provider_ops import (
     whole_credits,
 )
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
+from imagestudio.studios.request import StoredImage, StudioRequest, UploadId
 
 __all__ = [
     "MODES",
     "PRESETS",
     "UpscaleForm",
     "UpscaleParams",
+    "UpscaleRequest",
     "describe_modes",
     "poll",
     "prepare",
@@ -228,6 +231,37 @@ class UpscaleForm:
         return value.strip() or None if isinstance(value, str) else None
 
 
+class UpscaleRequest(StudioRequest):
+    """``POST /upscale``: the image, the mode and its options (see ``GET /upscale/modes``)."""
+
+    image_fields = ("image",)
+    required_images = ("image",)
+
+    image: UploadId | None = None
+    mode: ModeName = Field(default="fast", description="fast (4x) | conservative | creative")
+    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    creativity: float | None = Field(default=None, ge=0, le=0.5)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    output_format: OutputFormat = "png"
+    preset: PresetName | None = Field(default=None, description="faithful | balanced | enhanced")
+    path: Path = Field(default="auto", description="auto | provider | local")
+
+    def to_form(self, *, files: frozenset[str]) -> UpscaleForm:
+        """The form :func:`check_form` and :func:`prepare` judge; ``files`` names the images given."""
+        return UpscaleForm(
+            mode=self.mode,
+            path=self.path,
+            prompt=self.prompt,
+            negative_prompt=self.negative_prompt,
+            creativity=self.creativity,
+            seed=self.seed,
+            output_format=self.output_format,
+            preset=self.preset,
+            files=files,
+        )
+
+
 class UpscaleParams(BaseModel):
     """The validated, resolved request stored on the job."""
 
@@ -285,9 +319,9 @@ def prepare(
     *,
     tenant_id: str,
     form: UpscaleForm,
-    files: dict[str, tuple[Upload, ImageInfo]],
+    files: dict[str, tuple[Upload | StoredImage, ImageInfo]],
     status: Any = provider_status,
-) -> tuple[UpscaleParams, list[Upload]]:
+) -> tuple[UpscaleParams, list[Upload | StoredImage]]:
     """Validate against the mode's provider and local limits, resolve the preset, plan the routes."""
     mode = check_form(form)
     image, info = files["image"]
@@ -483,7 +517,7 @@ def _local(params: UpscaleParams, image: bytes) -> bytes:
 
 
 def _provider(client: Any, params: UpscaleParams, image: bytes) -> GeneratedImage | PendingResult:
-    request = UpscaleRequest(
+    request = ProviderUpscaleRequest(
         mode=params.mode,
         image=image,
         prompt=params.prompt,

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.orm import Session
 
 from gateway.admission import AdmissionDep
 from gateway.deps import SessionDep
 from gateway.problems import PROBLEM_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
+from gateway.studio_requests import StudioBody, submit_draft
 from imagestudio.jobs.schemas import JobRead
-from imagestudio.jobs.service import job_service
+from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.studios import create
 from imagestudio.webhooks.service import webhook_service
 
 router = APIRouter(tags=["create"], responses=PROBLEM_RESPONSES)
+
+
+def draft(session: Session, *, tenant_id: str, body: StudioBody[create.CreateRequest]) -> JobDraft:
+    """The job a create request makes; every refusal is raised before anything is queued."""
+    request = body.request
+    webhook = webhook_service.job_webhook(url=request.webhook_url, events=request.webhook_events)
+    params, cost = create.prepare(session, tenant_id=tenant_id, request=request)
+    return JobDraft(
+        studio="create",
+        params=params.model_dump(mode="json"),
+        cost=cost,
+        provider=request.provider,
+        batch=params.count,
+        webhook=webhook,
+    )
 
 
 @router.post("/create", status_code=202, response_model=JobRead)
@@ -24,7 +41,7 @@ def create_images(
     session: SessionDep,
     admission: AdmissionDep,
     wait: PreferWaitDep,
-) -> JobRead:
+) -> JobRead | Response:
     """Accept a create job: 1-10 images from a prompt (and a template, persona, provider); 202 with the job.
 
     Everything is checked before the job is queued: an unknown template, provider, model or
@@ -33,19 +50,12 @@ def create_images(
     reasons for each addition, the providers planned) and, when it ends, ``results`` per image.
     """
     if (replay := admission.replayed()) is not None:
-        return replay  # type: ignore[return-value]
-    webhook = webhook_service.job_webhook(url=body.webhook_url, events=body.webhook_events)
-    params, cost = create.prepare(session, tenant_id=admission.tenant_id, request=body)
-    job = job_service.submit(
+        return replay
+    job = submit_draft(
         session,
         tenant_id=admission.tenant_id,
-        studio="create",
-        params=params.model_dump(mode="json"),
-        cost=cost,
-        provider=body.provider,
-        batch=params.count,
-        webhook=webhook,
+        draft=draft(session, tenant_id=admission.tenant_id, body=StudioBody(body)),
         idempotency=admission.claim,
     )
     accepted = admission.accept(response, job_service.to_read(session, [job])[0])
-    return answer(request, response, session, accepted, tenant_id=admission.tenant_id, wait=wait)  # type: ignore[return-value]
+    return answer(request, response, session, accepted, tenant_id=admission.tenant_id, wait=wait)

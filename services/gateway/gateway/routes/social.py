@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
 
 from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.problems import PROBLEM_RESPONSES
-from gateway.studio_options import JobWebhookDep, PreferWaitDep, answer
-from gateway.uploads import read_image_upload
-from imagestudio.errors import ValidationFailed
+from gateway.studio_options import PreferWaitDep, answer
+from gateway.studio_requests import StudioBody, request_body_openapi, studio_body, submit_draft
+from gateway.uploads import job_inputs, studio_images
 from imagestudio.jobs.schemas import JobRead
-from imagestudio.jobs.service import job_service
+from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.studios import social
+from imagestudio.webhooks.service import webhook_service
 
 router = APIRouter(tags=["social"], responses=PROBLEM_RESPONSES)
 
@@ -30,66 +32,57 @@ def _platform_body(platform: social.Platform) -> dict[str, Any]:
     }
 
 
-@router.post("/social/optimize", status_code=202, response_model=JobRead)
+SocialBody = Annotated[
+    StudioBody[social.SocialOptimizeRequest], Depends(studio_body(social.SocialOptimizeRequest))
+]
+
+
+def draft(session: Session, *, tenant_id: str, body: StudioBody[social.SocialOptimizeRequest]) -> JobDraft:
+    """The job a social request makes; every refusal is raised before anything is stored."""
+    request = body.request
+    webhook = webhook_service.job_webhook(url=request.webhook_url, events=request.webhook_events)
+    params = request.to_params()
+    images = studio_images(session, tenant_id=tenant_id, request=request, files=body.files)
+    uploads, inputs = job_inputs(image for image, _ in images.values())
+    return JobDraft(
+        studio="social",
+        params=params.model_dump(mode="json"),
+        uploads=uploads,
+        inputs=inputs,
+        cost=social.price(params),
+        webhook=webhook,
+    )
+
+
+@router.post(
+    "/social/optimize",
+    status_code=202,
+    response_model=JobRead,
+    openapi_extra=request_body_openapi(social.SocialOptimizeRequest),
+)
 def optimize(
     request: Request,
     response: Response,
     session: SessionDep,
     admission: AdmissionDep,
-    webhook: JobWebhookDep,
     wait: PreferWaitDep,
-    image: Annotated[UploadFile, File(description="The image to adapt (JPEG, PNG, WebP, TIFF, GIF)")],
-    platforms: Annotated[
-        list[str] | None,
-        Form(description="Platforms (repeat or comma-separate); every format of each. `all` for all."),
-    ] = None,
-    formats: Annotated[
-        list[str] | None, Form(description="Formats as `platform.format`, e.g. `instagram.story`")
-    ] = None,
-    crop_mode: Annotated[social.CropMode, Form()] = "smart",
-    focal_x: Annotated[
-        float | None, Form(ge=0, le=1, description="Focal point x in 0..1; overrides smart")
-    ] = None,
-    focal_y: Annotated[float | None, Form(ge=0, le=1)] = None,
-    background: Annotated[str, Form(max_length=20, description="fit mode: auto, blur or #rrggbb")] = "auto",
-    output_format: Annotated[social.OutputFormat, Form()] = "jpeg",
-    quality: Annotated[int, Form(ge=1, le=100)] = 90,
-    safe_zone_overlay: Annotated[bool, Form()] = False,
-    zip: Annotated[bool, Form(description="Also produce all.zip of every output")] = True,
-    enforce_size_limits: Annotated[bool, Form()] = True,
-) -> JobRead:
-    """Accept a social job: one upload, every chosen platform format; answers 202 with the job."""
+    body: SocialBody,
+) -> JobRead | Response:
+    """Accept a social job: one image, every chosen platform format; answers 202 with the job.
+
+    The body is a multipart form with the image file, or JSON naming an upload
+    (``{"image": "upl_…", "formats": ["instagram.story"]}``); the fields are the same.
+    """
     if (replay := admission.replayed()) is not None:
-        return replay  # type: ignore[return-value]
-    chosen = social.resolve_formats(platforms, formats)
-    if (focal_x is None) != (focal_y is None):
-        raise ValidationFailed("focal_y" if focal_y is None else "focal_x", "give both focal_x and focal_y")
-    if background not in ("auto", "blur") and not social.is_hex_colour(background):
-        raise ValidationFailed("background", "use auto, blur or a #rrggbb colour")
-    params = social.SocialOptimizeParams(
-        formats=[f.key for f in chosen],
-        crop_mode=crop_mode,
-        focal_point=(focal_x, focal_y) if focal_x is not None and focal_y is not None else None,
-        background=background,
-        output_format=output_format,
-        quality=quality,
-        safe_zone_overlay=safe_zone_overlay,
-        zip=zip,
-        enforce_size_limits=enforce_size_limits,
-    )
-    upload = read_image_upload(image, field="image")
-    job = job_service.submit(
+        return replay
+    job = submit_draft(
         session,
         tenant_id=admission.tenant_id,
-        studio="social",
-        params=params.model_dump(mode="json"),
-        uploads=[upload],
-        cost=social.price(params),
-        webhook=webhook,
+        draft=draft(session, tenant_id=admission.tenant_id, body=body),
         idempotency=admission.claim,
     )
-    body = admission.accept(response, job_service.to_read(session, [job])[0])
-    return answer(request, response, session, body, tenant_id=admission.tenant_id, wait=wait)  # type: ignore[return-value]
+    accepted = admission.accept(response, job_service.to_read(session, [job])[0])
+    return answer(request, response, session, accepted, tenant_id=admission.tenant_id, wait=wait)
 
 
 @router.get("/social/platforms")

@@ -4,74 +4,77 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
 
 from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.problems import PROBLEM_RESPONSES
-from gateway.studio_options import JobWebhookDep, PreferWaitDep, answer
-from gateway.uploads import read_image_upload_info
+from gateway.studio_options import PreferWaitDep, answer
+from gateway.studio_requests import StudioBody, request_body_openapi, studio_body, submit_draft
+from gateway.uploads import job_inputs, studio_images
 from imagestudio.jobs.schemas import JobRead
-from imagestudio.jobs.service import job_service
+from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.studios import upscale
-from imagestudio.studios._provider_ops import Path
+from imagestudio.webhooks.service import webhook_service
 
 router = APIRouter(tags=["upscale"], responses=PROBLEM_RESPONSES)
 
 
-@router.post("/upscale", status_code=202, response_model=JobRead)
+UpscaleBody = Annotated[StudioBody[upscale.UpscaleRequest], Depends(studio_body(upscale.UpscaleRequest))]
+
+
+def draft(session: Session, *, tenant_id: str, body: StudioBody[upscale.UpscaleRequest]) -> JobDraft:
+    """The job an upscale request makes; every refusal is raised before anything is stored."""
+    request = body.request
+    webhook = webhook_service.job_webhook(url=request.webhook_url, events=request.webhook_events)
+    form = request.to_form(files=frozenset({*body.files, *request.upload_ids()}))
+    upscale.check_form(form)
+    images = studio_images(session, tenant_id=tenant_id, request=request, files=body.files)
+    params, stored = upscale.prepare(session, tenant_id=tenant_id, form=form, files=images)
+    uploads, inputs = job_inputs(stored)
+    return JobDraft(
+        studio="upscale",
+        params=params.model_dump(mode="json"),
+        uploads=uploads,
+        inputs=inputs,
+        cost=upscale.price(params),
+        provider=params.routes[0].provider,
+        webhook=webhook,
+    )
+
+
+@router.post(
+    "/upscale",
+    status_code=202,
+    response_model=JobRead,
+    openapi_extra=request_body_openapi(upscale.UpscaleRequest),
+)
 def submit_upscale(
     request: Request,
     response: Response,
     session: SessionDep,
     admission: AdmissionDep,
-    webhook: JobWebhookDep,
     wait: PreferWaitDep,
-    image: Annotated[UploadFile, File(description="The image to upscale")],
-    mode: Annotated[upscale.ModeName, Form(description="fast (4x) | conservative | creative")] = "fast",
-    prompt: Annotated[str | None, Form(max_length=upscale.MAX_PROMPT_CHARS)] = None,
-    negative_prompt: Annotated[str | None, Form(max_length=upscale.MAX_PROMPT_CHARS)] = None,
-    creativity: Annotated[float | None, Form(ge=0, le=0.5)] = None,
-    seed: Annotated[int | None, Form(ge=0, le=upscale.MAX_SEED)] = None,
-    output_format: Annotated[upscale.OutputFormat, Form()] = "png",
-    preset: Annotated[upscale.PresetName | None, Form(description="faithful | balanced | enhanced")] = None,
-    path: Annotated[Path, Form(description="auto | provider | local")] = "auto",
-) -> JobRead:
+    body: UpscaleBody,
+) -> JobRead | Response:
     """Accept an upscale job (202). Modes, limits, presets and paths: GET /upscale/modes.
 
-    Creative is asynchronous at the provider: the job stays ``running`` while it is polled.
-    Images outside the mode's limits, options the mode does not use, and a mode no configured
-    provider nor the local path can serve are refused before anything is stored or queued.
+    The body is a multipart form with the image file, or JSON naming an upload. Creative is
+    asynchronous at the provider: the job stays ``running`` while it is polled. Images outside
+    the mode's limits, options the mode does not use, and a mode no configured provider nor the
+    local path can serve are refused before anything is stored or queued.
     """
     if (replay := admission.replayed()) is not None:
-        return replay  # type: ignore[return-value]
-    form = upscale.UpscaleForm(
-        mode=mode,
-        path=path,
-        prompt=prompt,
-        negative_prompt=negative_prompt,
-        creativity=creativity,
-        seed=seed,
-        output_format=output_format,
-        preset=preset,
-        files=frozenset({"image"}),
-    )
-    upscale.check_form(form)
-    files = {"image": read_image_upload_info(image, field="image")}
-    params, stored = upscale.prepare(session, tenant_id=admission.tenant_id, form=form, files=files)
-    job = job_service.submit(
+        return replay
+    job = submit_draft(
         session,
         tenant_id=admission.tenant_id,
-        studio="upscale",
-        params=params.model_dump(mode="json"),
-        uploads=stored,
-        cost=upscale.price(params),
-        provider=params.routes[0].provider,
-        webhook=webhook,
+        draft=draft(session, tenant_id=admission.tenant_id, body=body),
         idempotency=admission.claim,
     )
-    body = admission.accept(response, job_service.to_read(session, [job])[0])
-    return answer(request, response, session, body, tenant_id=admission.tenant_id, wait=wait)  # type: ignore[return-value]
+    accepted = admission.accept(response, job_service.to_read(session, [job])[0])
+    return answer(request, response, session, accepted, tenant_id=admission.tenant_id, wait=wait)
 
 
 @router.get("/upscale/modes")

@@ -1,0 +1,129 @@
+"""Batch submission: up to 100 studio jobs in one request, each answered on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session
+
+from gateway.admission import AdmissionDep
+from gateway.deps import SessionDep
+from gateway.problems import PROBLEM_RESPONSES, error_problem
+from gateway.routes import create, edit, social, upscale
+from gateway.studio_requests import StudioBody, validate_json
+from imagestudio.errors import ImageStudioError
+from imagestudio.jobs.models import Job
+from imagestudio.jobs.schemas import JobRead
+from imagestudio.jobs.service import JobDraft, job_service
+from imagestudio.ratelimits.service import StoredResponse
+from imagestudio.studios import create as create_studio
+from imagestudio.studios import edit as edit_studio
+from imagestudio.studios import social as social_studio
+from imagestudio.studios import upscale as upscale_studio
+from imagestudio.studios.request import StudioRequest
+from imagestudio.telemetry.metrics import JOBS_ACCEPTED
+
+router = APIRouter(tags=["jobs"], responses=PROBLEM_RESPONSES)
+
+#: Most jobs one batch may carry.
+MAX_BATCH_JOBS = 100
+
+StudioName = Literal["social", "edit", "upscale", "create"]
+
+#: Each studio's request model and the drafting its own route does.
+_STUDIOS: dict[str, tuple[type[StudioRequest], Callable[..., JobDraft]]] = {
+    "social": (social_studio.SocialOptimizeRequest, social.draft),
+    "edit": (edit_studio.EditRequest, edit.draft),
+    "upscale": (upscale_studio.UpscaleRequest, upscale.draft),
+    "create": (create_studio.CreateRequest, create.draft),
+}
+
+
+class BatchJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    studio: StudioName
+    params: dict[str, Any] = Field(description="The studio route's JSON body (images as upload ids)")
+
+
+class BatchCreate(BaseModel):
+    """``POST /jobs/batch``: up to 100 jobs, each a studio and its JSON body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[BatchJob] = Field(min_length=1, max_length=MAX_BATCH_JOBS)
+
+
+class BatchEntry(BaseModel):
+    """One job's answer: 202 and the job, or the status and problem its studio route would give."""
+
+    status: int
+    job: JobRead | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BatchRead(BaseModel):
+    jobs: list[BatchEntry]
+
+
+def _draft(session: Session, *, tenant_id: str, entry: BatchJob) -> JobDraft:
+    model, draft = _STUDIOS[entry.studio]
+    return draft(session, tenant_id=tenant_id, body=StudioBody(validate_json(model, entry.params)))
+
+
+@router.post("/jobs/batch", response_model=BatchRead)
+def submit_batch(
+    body: BatchCreate, request: Request, response: Response, session: SessionDep, admission: AdmissionDep
+) -> BatchRead | Response:
+    """Accept up to 100 jobs: 200 with one entry per job, in order (202 and the job, or its problem).
+
+    Each entry is validated and prepared exactly as its studio route would; a refused entry is
+    never charged nor queued, and does not stop the others. The Idempotency-Key covers the whole
+    batch, and the batch counts as one request against the rate limit.
+    """
+    if (replay := admission.replayed()) is not None:
+        return replay
+    answers: list[BatchEntry | None] = [None] * len(body.jobs)
+    drafts: list[tuple[int, JobDraft]] = []
+    for position, entry in enumerate(body.jobs):
+        instance = f"{request.url.path}#/jobs/{position}"
+        try:
+            drafts.append((position, _draft(session, tenant_id=admission.tenant_id, entry=entry)))
+        except (ImageStudioError, ValidationError) as refused:
+            problem = error_problem(refused, instance=instance)
+            answers[position] = BatchEntry(status=problem["status"], problem=problem)
+        session.rollback()  # drafting only reads: no transaction is held across entries
+    positions = [position for position, _ in drafts]
+
+    def render(results: Sequence[Job | ImageStudioError]) -> BatchRead:
+        accepted = iter(
+            job_service.to_read(None, [r for r in results if not isinstance(r, ImageStudioError)])
+        )
+        entries = list(answers)
+        for position, result in zip(positions, results, strict=True):
+            if isinstance(result, ImageStudioError):
+                problem = result.to_problem(instance=f"{request.url.path}#/jobs/{position}")
+                entries[position] = BatchEntry(status=result.status, problem=problem)
+            else:
+                entries[position] = BatchEntry(status=202, job=next(accepted))
+        return BatchRead(jobs=[entry for entry in entries if entry is not None])
+
+    def stored(results: Sequence[Job | ImageStudioError]) -> StoredResponse:
+        # The answer replays will get, committed with the jobs (one transaction).
+        return StoredResponse(200, render(results).model_dump(mode="json"), {})
+
+    results = job_service.submit_many(
+        session,
+        tenant_id=admission.tenant_id,
+        drafts=[draft for _, draft in drafts],
+        idempotency=admission.claim,
+        respond=stored,
+    )
+    for (_, draft), result in zip(drafts, results, strict=True):
+        if not isinstance(result, ImageStudioError):
+            JOBS_ACCEPTED.labels(draft.studio).inc()
+    response.headers.update(admission.rate.headers())
+    return render(results)

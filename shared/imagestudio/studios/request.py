@@ -1,0 +1,57 @@
+"""What every studio request shares: strict fields, the per-job webhook, and images named by upload id.
+
+Each studio declares its request once, as a subclass of :class:`StudioRequest`; a JSON body is
+validated against it directly, and a multipart form is turned into the same model (its image
+fields then arrive as files instead of upload ids).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imagestudio.storage import get_store
+
+#: An image field of a JSON body: the id ``POST /uploads`` answered.
+UploadId = Annotated[
+    str, Field(min_length=1, max_length=100, description="An upload id (`upl_…`) from POST /uploads")
+]
+
+
+class StudioRequest(BaseModel):
+    """Fields every studio request accepts; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Fields naming an image: an upload id in a JSON body, a file (or an upload id) in a form.
+    image_fields: ClassVar[tuple[str, ...]] = ()
+    #: Image fields a request must give (checked by the gateway: a form sends them as files).
+    required_images: ClassVar[tuple[str, ...]] = ()
+
+    webhook_url: str | None = Field(
+        default=None, max_length=2048, description="Send this job's events here, signed (Standard Webhooks)"
+    )
+    webhook_events: list[str] | None = Field(
+        default=None, max_length=10, description="Only these events, e.g. `job.succeeded`"
+    )
+
+    def upload_ids(self) -> dict[str, str]:
+        """The image fields given as upload ids, by field name."""
+        named = {name: getattr(self, name) for name in self.image_fields}
+        return {name: value for name, value in named.items() if isinstance(value, str) and value}
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """An image a request named by upload id: already in storage, so the job's input is its key."""
+
+    field: str
+    key: str
+
+    @cached_property
+    def data(self) -> bytes:
+        """The bytes, read from storage on first use (edit's alpha mask and provider size checks)."""
+        return get_store().get(self.key)

@@ -1,0 +1,27 @@
+"""Gateway fixtures: the edit/upscale studio stack, and uploads named by id in JSON bodies."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import Embedded
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "edit"))  # the shared edit_support helpers
+
+from edit_support import Studio, studio_stack  # noqa: E402
+from upload_support import FakeUploads  # noqa: E402
+
+
+@pytest.fixture
+def studio(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[Studio]:
+    """Edit and upscale workers, Stability and WaveSpeed reached through in-process SIMULATORS."""
+    yield from studio_stack(embedded, monkeypatch, providers=True)
+
+
+@pytest.fixture
+def uploads(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> FakeUploads:
+    """Upload ids for JSON bodies (see upload_support: a stand-in until POST /uploads lands)."""
+    return FakeUploads.install(monkeypatch)
