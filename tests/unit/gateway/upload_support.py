@@ -1,7 +1,8 @@
-"""A stand-in for ``POST /uploads`` until the uploads domain lands: store an object, answer its id.
+"""Upload ids for tests of the studio routes' JSON bodies, without a tenant's ``POST /uploads``.
 
-The only code that knows uploads are faked: at merge, ``FakeUploads.add`` becomes a call to
-``POST /api/image-studio/uploads`` and ``install`` goes away.
+It stores the object and answers ``resolve`` itself, so those tests judge the routes alone; the
+real route and service are tested in ``test_uploads_api.py``, and end to end with JSON bodies and
+batches in ``test_upload_once_submit_many.py``.
 """
 
 from __future__ import annotations
