@@ -16,7 +16,6 @@ the rare delivery whose message was lost.
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import time
@@ -36,9 +35,10 @@ from imagestudio.assets.service import asset_service
 from imagestudio.broker import Queue
 from imagestudio.config import get_settings
 from imagestudio.db import new_id, session_scope, utcnow
-from imagestudio.errors import Conflict, InvalidRequest, NotFound, ValidationFailed
+from imagestudio.errors import Conflict, NotFound, ValidationFailed
 from imagestudio.jobs.models import Job
 from imagestudio.outbox import notify, outbox_service
+from imagestudio.paging import decode_cursor, encode_cursor
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from imagestudio.webhooks.egress import EgressGuard, EgressRefused, GuardedTransport
@@ -91,19 +91,6 @@ SWEEP_BATCH = 500
 def _msg_id() -> str:
     # The webhook-id header: no "." (the signed content is "{id}.{timestamp}.{body}").
     return "msg_" + uuid.uuid4().hex
-
-
-def _encode_cursor(delivery: WebhookDelivery) -> str:
-    raw = json.dumps([delivery.created_at.isoformat(), delivery.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, delivery_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), str(delivery_id)
-    except Exception as exc:
-        raise InvalidRequest("cursor is not one this API returned") from exc
 
 
 def _active_secrets(row: WebhookEndpoint | WebhookSigningSecret, now: datetime) -> list[str]:
@@ -478,13 +465,15 @@ class WebhookService:
             job_id=job_id,
             endpoint_id=endpoint_id,
             status=status,
-            before=_decode_cursor(cursor) if cursor else None,
+            before=decode_cursor(cursor) if cursor else None,
         )
         more = len(deliveries) > limit
         deliveries = deliveries[:limit]
         return WebhookDeliveryPage(
             items=self._delivery_reads(session, deliveries),
-            next_cursor=_encode_cursor(deliveries[-1]) if more and deliveries else None,
+            next_cursor=encode_cursor(deliveries[-1].created_at, deliveries[-1].id)
+            if more and deliveries
+            else None,
         )
 
     def redeliver(self, session: Session, *, tenant_id: str, delivery_id: str) -> WebhookDeliveryRead:
