@@ -44,10 +44,42 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+#: NAT64 well-known prefix: the last 32 bits are the IPv4 address (RFC 6052).
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+#: NAT64 local-use prefix (RFC 8215): where the IPv4 sits depends on the operator's prefix length,
+#: so it cannot be unwrapped reliably and is refused whole.
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+#: IPv4-compatible addresses (deprecated by RFC 4291): ``::10.0.0.1`` carries 10.0.0.1.
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries and would reach (NAT64, 6to4, Teredo, compatible)."""
+    if address in NAT64_WELL_KNOWN or (address in IPV4_COMPATIBLE and int(address) > 1):
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    if address.sixtofour is not None:  # 2002::/16, the IPv4 in bits 16..48
+        return [address.sixtofour]
+    if address.teredo is not None:  # 2001::/32: the server, and the client (de-obfuscated)
+        return list(address.teredo)
+    return []
+
+
 def refusal(address: IPAddress, *, allow_loopback: bool) -> str | None:
     """Why ``address`` may not be called, or None when it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+        elif address in NAT64_LOCAL_USE:
+            return "is a local-use NAT64 address"
+        else:
+            # A translated or tunnelled address reaches its IPv4 address: apply the IPv4 rules to
+            # it. Its loopback is never ours, so the loopback allowance does not extend to it.
+            for inner in embedded_ipv4(address):
+                reason = refusal(inner, allow_loopback=False)
+                if reason:
+                    return f"carries {inner}, which {reason}"
+            if address in IPV4_COMPATIBLE and int(address) > 1:
+                return "is a deprecated IPv4-compatible address"
     if address.is_loopback:
         return None if allow_loopback else "is a loopback address"
     if address.is_link_local:
