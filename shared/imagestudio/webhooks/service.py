@@ -35,13 +35,13 @@ from imagestudio.assets.service import asset_service
 from imagestudio.broker import Queue
 from imagestudio.config import get_settings
 from imagestudio.db import new_id, session_scope, utcnow
+from imagestudio.egress import EgressGuard, EgressRefused, GuardedTransport
 from imagestudio.errors import Conflict, NotFound, ValidationFailed
 from imagestudio.jobs.models import Job
 from imagestudio.outbox import notify, outbox_service
 from imagestudio.paging import decode_cursor, encode_cursor
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
-from imagestudio.webhooks.egress import EgressGuard, EgressRefused, GuardedTransport
 from imagestudio.webhooks.models import (
     DeliveryStatus,
     JobWebhook,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from support import Embedded
 
-from imagestudio.webhooks.egress import EgressGuard, EgressRefused, GuardedTransport
+from imagestudio.egress import EgressGuard, EgressRefused, GuardedTransport
 
 API = "/api/image-studio"
 

@@ -1,10 +1,12 @@
-"""The egress guard: webhook URLs must be http(s) and resolve only to public addresses.
+"""The egress guard: URLs we call on behalf of others must be http(s) and resolve only to public addresses.
 
 A webhook URL is chosen by the tenant, so without a guard it is a request forgery primitive
 against our own network (databases, the cloud metadata service). The guard runs at
 registration, for a clear 422, and again on every request: ``GuardedTransport`` resolves the
 host, checks every address and connects to the checked address itself (TLS still verifies the
 hostname), so a DNS answer that changes between check and connect cannot reach inside.
+A provider's result URL (an output on its CDN) is the provider's choice, not ours, and is
+fetched through the same guard.
 
 Usage::
 
