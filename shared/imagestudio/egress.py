@@ -13,14 +13,22 @@ Usage::
     guard = EgressGuard(allow_loopback=False)
     guard.check("https://example.com/hook")          # raises EgressRefused
     client = httpx.Client(transport=GuardedTransport(guard))
+
+httpx's timeouts bound each operation (connect, one write, one read), so a peer sending a byte
+at a time holds a request for ever; ``deadline_transport(seconds)`` bounds the whole request,
+response body included.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable
+import ssl
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import httpcore
 import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -158,3 +166,88 @@ class GuardedTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._transport.close()
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write gets no more time than is left before the deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
+        self._inner, self._deadline = inner, deadline
+
+    def _left(self, timeout: float | None, error: type[Exception]) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise error("the request's total deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        wrapped = self._inner.start_tls(
+            ssl_context, server_hostname, self._left(timeout, httpcore.ConnectTimeout)
+        )
+        return _DeadlineStream(wrapped, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Opens connections that share one absolute deadline (``time.monotonic()`` seconds)."""
+
+    def __init__(self, deadline: float) -> None:
+        self._inner, self._deadline = httpcore.SyncBackend(), deadline
+
+    def _left(self, timeout: float | None) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ConnectTimeout("the request's total deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, self._left(timeout), local_address, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_unix_socket(path, self._left(timeout), socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def deadline_transport(seconds: float) -> httpx.HTTPTransport:
+    """An HTTP transport whose requests all end within ``seconds`` from now, reading included.
+
+    Past the deadline the next read or write raises ``httpx.ReadTimeout`` (or Write/Connect), so
+    a peer trickling bytes cannot hold the caller; make one per request (the deadline is absolute).
+    """
+    transport = httpx.HTTPTransport(retries=0)
+    # httpx takes no network backend; its pool is swapped for one built the same way with ours.
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        retries=0,
+        network_backend=_DeadlineBackend(time.monotonic() + seconds),
+    )
+    return transport

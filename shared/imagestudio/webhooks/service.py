@@ -35,7 +35,7 @@ from imagestudio.assets.service import asset_service
 from imagestudio.broker import Queue
 from imagestudio.config import get_settings
 from imagestudio.db import new_id, session_scope, utcnow
-from imagestudio.egress import EgressGuard, EgressRefused, GuardedTransport
+from imagestudio.egress import EgressGuard, EgressRefused, GuardedTransport, deadline_transport
 from imagestudio.errors import Conflict, NotFound, ValidationFailed
 from imagestudio.jobs.models import Job
 from imagestudio.outbox import notify, outbox_service
@@ -598,11 +598,12 @@ class WebhookService:
         def elapsed() -> int:
             return int((time.monotonic() - started) * 1000)
 
+        deadline = settings.webhook_attempt_deadline_seconds
         try:
             with (
                 httpx.Client(
-                    transport=GuardedTransport(self.guard(), transport),
-                    timeout=settings.webhook_timeout_seconds,
+                    transport=GuardedTransport(self.guard(), transport or deadline_transport(deadline)),
+                    timeout=min(settings.webhook_timeout_seconds, deadline),
                     follow_redirects=False,
                     trust_env=False,
                 ) as client,
@@ -631,10 +632,12 @@ class WebhookService:
         except EgressRefused as exc:
             return Outcome(None, elapsed(), error=f"refused: the URL {exc.reason}", permanent=exc.permanent)
         except httpx.TimeoutException as exc:
+            # Recorded like any failure, so the schedule goes on (and ends) as for a 500.
             return Outcome(
                 None,
                 elapsed(),
-                error=f"timed out after {settings.webhook_timeout_seconds}s ({type(exc).__name__})",
+                error=f"timeout: no complete answer within the {deadline:g} s attempt deadline "
+                f"or the {settings.webhook_timeout_seconds:g} s operation timeout ({type(exc).__name__})",
             )
         except httpx.HTTPError as exc:
             return Outcome(None, elapsed(), error=f"{type(exc).__name__}: {exc}"[:500])
