@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     )
     #: Timeout of one webhook request (connect, write, each read).
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    #: Longest one webhook attempt may take in total, reading the answer included (a receiver
+    #: trickling bytes is cut off here); below the deliver actor's time limit.
+    webhook_attempt_deadline_seconds: float = Field(default=15.0, gt=0, le=60)
     #: Longest delay one queued delivery message carries; longer waits re-stage (below the consumer timeout).
     webhook_max_message_delay_seconds: float = Field(default=900.0, gt=0)
     #: Deliveries in a row that spend every retry before an endpoint is disabled.

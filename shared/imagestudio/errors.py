@@ -67,6 +67,10 @@ class ImageStudioError(Exception):
     status: int = 500
     title: str = "Internal error"
     slug: str = "internal"
+    #: Whether ``detail`` may reach clients. When False (it names hosts, buckets, keys), clients
+    #: get ``public_detail`` and the detail goes to the logs only.
+    expose_detail: bool = True
+    public_detail: str = "An internal error occurred; the operator's logs hold the cause."
 
     def __init__(
         self,
@@ -90,7 +94,7 @@ class ImageStudioError(Exception):
             "type": self.type,
             "title": self.title,
             "status": self.status,
-            "detail": self.detail,
+            "detail": self.detail if self.expose_detail else self.public_detail,
         }
         if instance:
             body["instance"] = instance
@@ -270,3 +274,5 @@ class StorageError(ImageStudioError):
     """Raised when the object store cannot read or write an object."""
 
     status, title, slug = 503, "Storage unavailable", "storage-unavailable"
+    expose_detail = False
+    public_detail = "The object store could not serve this request; try again shortly."

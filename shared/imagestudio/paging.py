@@ -1,12 +1,24 @@
-"""Opaque keyset cursors (created_at, id) shared by every paged listing."""
+"""Opaque keyset cursors (created_at, id) and date-time filters shared by every paged listing."""
 
 from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from imagestudio.errors import InvalidRequest
+
+
+def as_utc(value: datetime) -> datetime:
+    """A client's date-time in UTC; one without an offset is read as UTC (it cannot mean local time)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: A date-time a client sends (query filters): ISO 8601, naive values read as UTC.
+UTCDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:
@@ -17,6 +29,6 @@ def encode_cursor(created_at: datetime, row_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), str(row_id)
+        return as_utc(datetime.fromisoformat(created)), str(row_id)
     except Exception as exc:
         raise InvalidRequest("cursor is not one this API returned") from exc

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imagestudio.errors import PROBLEM_BASE, IdempotentReplay, ImageStudioError
 from imagestudio.telemetry.logging import get_logger
+from imagestudio.telemetry.tracing import current_trace_id
 
 log = get_logger(__name__)
 
@@ -77,11 +78,15 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ImageStudioError)
     async def _studio_error(request: Request, exc: ImageStudioError) -> ProblemResponse:
+        body = exc.to_problem(instance=request.url.path)
         if exc.status >= 500:
-            log.error("request.failed", path=request.url.path, error=exc.detail)
-        return ProblemResponse(
-            exc.to_problem(instance=request.url.path), status_code=exc.status, headers=exc.headers
-        )
+            # The detail may name hosts or buckets (see ``expose_detail``): it goes to the log,
+            # and the client gets the trace id to quote.
+            trace_id = current_trace_id()
+            log.error("request.failed", path=request.url.path, error=exc.detail, trace_id=trace_id)
+            if trace_id:
+                body["trace_id"] = trace_id
+        return ProblemResponse(body, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:
@@ -101,9 +106,16 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
-        log.exception("request.crashed", path=request.url.path, error=repr(exc))
+        trace_id = current_trace_id()
+        log.exception("request.crashed", path=request.url.path, error=repr(exc), trace_id=trace_id)
+        extra = {"trace_id": trace_id} if trace_id else {}
         return problem(
-            500, "Internal error", "An unexpected error occurred.", slug="internal", instance=request.url.path
+            500,
+            "Internal error",
+            "An unexpected error occurred.",
+            slug="internal",
+            instance=request.url.path,
+            **extra,
         )
 
 

@@ -49,7 +49,12 @@ def prefer_wait(
     match = _WAIT.search(prefer or "")
     if not match:
         return None
-    return min(int(match.group(1)), MAX_WAIT_SECONDS) or None
+    # Never int() a client's digit string whole (thousands of digits raise ValueError): a value
+    # longer than the cap's own digits is simply the cap, which RFC 7240 lets us apply.
+    digits = match.group(1).lstrip("0")
+    if len(digits) > len(str(MAX_WAIT_SECONDS)):
+        return MAX_WAIT_SECONDS
+    return min(int(digits or "0"), MAX_WAIT_SECONDS) or None
 
 
 PreferWaitDep = Annotated[int | None, Depends(prefer_wait)]

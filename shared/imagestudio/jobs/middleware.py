@@ -40,9 +40,9 @@ class FailJobWhenMessageDies(dramatiq.Middleware):
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if _owns_a_job(message):
-            self._fail(message, "the message expired before a worker could run it")
+            self._fail(message, "the message expired before a worker could run it", public=True)
 
-    def _fail(self, message: MessageProxy, detail: str) -> None:
+    def _fail(self, message: MessageProxy, detail: str, *, public: bool = False) -> None:
         from imagestudio.jobs.service import job_service
 
         job_id = message.kwargs.get("job_id")
@@ -52,7 +52,9 @@ class FailJobWhenMessageDies(dramatiq.Middleware):
             "type": PROBLEM_BASE + "job-abandoned",
             "title": "Job abandoned",
             "status": 500,
-            "detail": f"Gave up after {message.options.get('retries', 0)} retries: {detail}"[:1000],
+            # An exception's text goes to the log below, not to the client.
+            "detail": f"Gave up after {message.options.get('retries', 0)} retries: "
+            + (detail if public else "the operator's logs hold the cause."),
             "instance": f"/api/image-studio/jobs/{job_id}",
         }
         try:

@@ -31,6 +31,7 @@ from imagestudio.jobs.service import job_service
 from imagestudio.storage import get_store, output_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.middleware import job_claimed, job_ended
+from imagestudio.telemetry.tracing import current_trace_id
 
 log = get_logger(__name__)
 
@@ -137,6 +138,8 @@ Handler = Callable[[JobContext], None]
 
 
 def _problem(exc: BaseException, *, job_id: str, attempts: int) -> dict[str, Any]:
+    """What the client reads on the failed job: never an unexpected exception's type or text
+    (it can name hosts, paths or secrets); ``job.failed`` logs those with the trace id."""
     if isinstance(exc, ImageStudioError):
         problem = exc.to_problem(instance=f"/api/image-studio/jobs/{job_id}")
     else:
@@ -144,11 +147,20 @@ def _problem(exc: BaseException, *, job_id: str, attempts: int) -> dict[str, Any
             "type": PROBLEM_BASE + "internal",
             "title": "Job failed",
             "status": 500,
-            "detail": f"{type(exc).__name__}: {exc}"[:1000],
+            "detail": "The job failed on an internal error; the operator's logs hold the cause.",
             "instance": f"/api/image-studio/jobs/{job_id}",
         }
+    trace_id = current_trace_id()
+    if trace_id:
+        problem["trace_id"] = trace_id
     problem["attempts"] = attempts
     return problem
+
+
+def _cause(exc: BaseException) -> str:
+    """The full cause for the logs (our errors' detail is what ``repr`` would hide behind a title)."""
+    detail = exc.detail if isinstance(exc, ImageStudioError) else str(exc)
+    return f"{type(exc).__name__}: {detail}"
 
 
 def run_job(job_id: str, handler: Handler) -> None:
@@ -202,9 +214,16 @@ def run_job(job_id: str, handler: Handler) -> None:
             with session_scope() as session:
                 job_service.fail(session, job_id=job_id, problem=problem)
             job_ended("failed", problem=problem)
-            log.error("job.failed", job_id=job_id, error=repr(exc), attempt=ctx.attempt, permanent=permanent)
+            log.error(
+                "job.failed",
+                job_id=job_id,
+                error=_cause(exc),
+                attempt=ctx.attempt,
+                permanent=permanent,
+                trace_id=problem.get("trace_id"),
+            )
             return  # the job is accounted for: ack the message
-        log.warning("job.retrying", job_id=job_id, error=repr(exc), attempt=ctx.attempt)
+        log.warning("job.retrying", job_id=job_id, error=_cause(exc), attempt=ctx.attempt)
         raise
     with session_scope() as session:
         finished = job_service.succeed(session, job_id=job_id)

@@ -30,6 +30,7 @@ import httpx
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from imagestudio.egress import EgressGuard, EgressRefused, GuardedTransport
 from imagestudio.errors import (
     ProviderBadRequest,
     ProviderContentFiltered,
@@ -485,6 +486,7 @@ class HttpProvider:
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 20,
+        egress_guard: EgressGuard | None = None,
     ) -> None:
         if not api_key:
             raise ValueError(f"{self.name}: api_key is required")
@@ -499,12 +501,22 @@ class HttpProvider:
             headers={"user-agent": "imagestudio/0.1"},
             follow_redirects=False,
         )
+        # Output URLs elsewhere than our configured base URL are the provider's choice (a CDN):
+        # fetched only through the egress guard, at the address it checked.
+        self._egress_guard = egress_guard or EgressGuard(allow_loopback=False)
+        self._outputs = httpx.Client(
+            transport=GuardedTransport(self._egress_guard, transport or httpx.HTTPTransport(retries=0)),
+            timeout=self.timeout,
+            headers={"user-agent": "imagestudio/0.1"},
+            follow_redirects=False,
+        )
 
     # -- lifecycle --
 
     def close(self) -> None:
         """Close the pooled connections."""
         self._client.close()
+        self._outputs.close()
 
     def __enter__(self) -> Self:
         return self
@@ -536,25 +548,94 @@ class HttpProvider:
         authenticated: bool = True,
         expected: Sequence[int] = (200,),
         headers: Mapping[str, str] | None = None,
+        client: httpx.Client | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send one request with the client timeout; map transport failures and unexpected statuses."""
+        """Send one request with the client timeout; map transport failures and unexpected statuses.
+
+        The body is streamed and read up to ``max_response_bytes``: a larger one fails the call
+        once the cap is crossed, without reading (or holding) the rest.
+        """
+        client = client or self._client
         all_headers = {**(self._auth_headers() if authenticated else {}), **(headers or {})}
+        request = client.build_request(method, url, headers=all_headers, timeout=self.timeout, **kwargs)
         try:
-            response = self._client.request(method, url, headers=all_headers, timeout=self.timeout, **kwargs)
+            streamed = client.send(request, stream=True)
+            try:
+                body = self._read_capped(streamed)
+            finally:
+                streamed.close()
         except httpx.TimeoutException as exc:
             raise ProviderTimeout(
                 f"{self.name} did not answer within the {self.timeout.read:g} s timeout", provider=self.name
             ) from exc
         except httpx.TransportError as exc:
             raise ProviderUnavailable(f"could not reach {self.name}: {exc}", provider=self.name) from exc
+        except EgressRefused as exc:
+            raise self._refused_output(url, exc) from exc
+        # The body is already decoded: the copy keeps no encoding or length header to undo.
+        response = httpx.Response(
+            streamed.status_code,
+            headers=[
+                (name, value)
+                for name, value in streamed.headers.multi_items()
+                if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+            ],
+            content=body,
+            request=request,
+            extensions={
+                k: v for k, v in streamed.extensions.items() if k in ("http_reason_phrase", "http_version")
+            },
+        )
         if response.status_code not in expected:
             raise self._error_for(response)
-        if len(response.content) > self.max_response_bytes:
-            raise ProviderError(
-                f"{self.name} response exceeds {self.max_response_bytes} bytes", provider=self.name
-            )
         return response
+
+    def _read_capped(self, response: httpx.Response) -> bytes:
+        """The (decoded) body, refused as soon as it is declared or read past ``max_response_bytes``."""
+        cap = self.max_response_bytes
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > cap):
+            raise self._oversize()
+        chunks: list[bytes] = []
+        total = 0
+        for chunk in response.iter_bytes():
+            total += len(chunk)
+            if total > cap:
+                raise self._oversize()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _oversize(self) -> ProviderError:
+        return ProviderError(
+            f"{self.name} response exceeds {self.max_response_bytes} bytes", provider=self.name
+        )
+
+    def _refused_output(self, url: str, refused: EgressRefused) -> ProviderError:
+        shown = url[:80]
+        if not refused.permanent:  # the host did not resolve; DNS may recover
+            return ProviderUnavailable(
+                f"{self.name} output URL {shown}: {refused.reason}", provider=self.name
+            )
+        return ProviderError(
+            f"{self.name} returned an output URL we will not fetch ({shown}): {refused.reason}",
+            provider=self.name,
+        )
+
+    def _fetch_output(self, url: str) -> bytes:
+        """Download an output the provider points us to, without our API key and under the size cap.
+
+        On the configured base URL's origin it is fetched like any call to the provider (its
+        simulator serves outputs there); anywhere else only through the egress guard.
+        """
+        target, base = httpx.URL(url), httpx.URL(self.base_url)
+        if (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port):
+            return self._send("GET", url, authenticated=False).content
+        try:
+            self._egress_guard.check(url)  # a clear refusal before connecting; the transport checks again
+        except EgressRefused as exc:
+            raise self._refused_output(url, exc) from exc
+        return self._send("GET", url, authenticated=False, client=self._outputs).content
 
     def _reason(self, response: httpx.Response) -> str:
         """The provider's own explanation of an error response."""

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from imagestudio.egress import EgressGuard
 from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderUnavailable
 from imagestudio.providers.base import (
     GeneralEditRequest,
@@ -114,8 +115,15 @@ class WaveSpeedClient(HttpProvider):
         base_url: str = "https://api.wavespeed.ai",
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        egress_guard: EgressGuard | None = None,
     ) -> None:
-        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, transport=transport)
+        super().__init__(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            egress_guard=egress_guard,
+        )
 
     # -- generate --
 
@@ -265,5 +273,5 @@ class WaveSpeedClient(HttpProvider):
             raise ProviderError(
                 f"{self.name} returned an output URL we will not fetch: {url[:80]}", provider=self.name
             )
-        # Outputs live on a CDN: never send our API key there.
-        return self._send("GET", url, authenticated=False).content
+        # Outputs live on a CDN: never send our API key there, and reach it only through the guard.
+        return self._fetch_output(url)

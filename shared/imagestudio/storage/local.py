@@ -94,8 +94,10 @@ class LocalStore:
 
     def verify(self, key: str, *, expires: int, signature: str) -> Path:
         """The file behind a signed link; NotFound when the link is forged, expired or dangling."""
-        good = sign(self._secret, key, expires)
-        if not hmac.compare_digest(good, signature) or expires < time.time():
+        good = sign(self._secret, key, expires).encode()
+        # Bytes, not str: compare_digest refuses non-ASCII str, and a forged link must be a 404.
+        given = signature.encode("utf-8", errors="replace")
+        if not hmac.compare_digest(good, given) or expires < time.time():
             raise NotFound("Link expired or invalid")
         path = self._path(key)
         if not path.is_file():

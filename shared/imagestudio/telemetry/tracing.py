@@ -94,6 +94,12 @@ def configure_tracing(
     return provider
 
 
+def current_trace_id() -> str | None:
+    """The current span's trace id (32 hex digits), or None outside a recorded trace."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
 def tracing_enabled() -> bool:
     return _provider is not None
 

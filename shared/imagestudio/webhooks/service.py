@@ -16,7 +16,6 @@ the rare delivery whose message was lost.
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import threading
@@ -36,12 +35,13 @@ from imagestudio.assets.service import asset_service
 from imagestudio.broker import Queue
 from imagestudio.config import get_settings
 from imagestudio.db import new_id, session_scope, utcnow
-from imagestudio.errors import Conflict, InvalidRequest, NotFound, ValidationFailed
+from imagestudio.egress import EgressGuard, EgressRefused, GuardedTransport, deadline_transport
+from imagestudio.errors import Conflict, NotFound, ValidationFailed
 from imagestudio.jobs.models import Job
 from imagestudio.outbox import outbox_service
+from imagestudio.paging import decode_cursor, encode_cursor
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
-from imagestudio.webhooks.egress import EgressGuard, EgressRefused, GuardedTransport
 from imagestudio.webhooks.models import (
     DeliveryStatus,
     JobWebhook,
@@ -91,19 +91,6 @@ SWEEP_BATCH = 500
 def _msg_id() -> str:
     # The webhook-id header: no "." (the signed content is "{id}.{timestamp}.{body}").
     return "msg_" + uuid.uuid4().hex
-
-
-def _encode_cursor(delivery: WebhookDelivery) -> str:
-    raw = json.dumps([delivery.created_at.isoformat(), delivery.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, delivery_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), str(delivery_id)
-    except Exception as exc:
-        raise InvalidRequest("cursor is not one this API returned") from exc
 
 
 def _active_secrets(row: WebhookEndpoint | WebhookSigningSecret, now: datetime) -> list[str]:
@@ -515,13 +502,15 @@ class WebhookService:
             job_id=job_id,
             endpoint_id=endpoint_id,
             status=status,
-            before=_decode_cursor(cursor) if cursor else None,
+            before=decode_cursor(cursor) if cursor else None,
         )
         more = len(deliveries) > limit
         deliveries = deliveries[:limit]
         return WebhookDeliveryPage(
             items=self._delivery_reads(session, deliveries),
-            next_cursor=_encode_cursor(deliveries[-1]) if more and deliveries else None,
+            next_cursor=encode_cursor(deliveries[-1].created_at, deliveries[-1].id)
+            if more and deliveries
+            else None,
         )
 
     def redeliver(self, session: Session, *, tenant_id: str, delivery_id: str) -> WebhookDeliveryRead:
@@ -645,11 +634,12 @@ class WebhookService:
         def elapsed() -> int:
             return int((time.monotonic() - started) * 1000)
 
+        deadline = settings.webhook_attempt_deadline_seconds
         try:
             with (
                 httpx.Client(
-                    transport=GuardedTransport(self.guard(), transport),
-                    timeout=settings.webhook_timeout_seconds,
+                    transport=GuardedTransport(self.guard(), transport or deadline_transport(deadline)),
+                    timeout=min(settings.webhook_timeout_seconds, deadline),
                     follow_redirects=False,
                     trust_env=False,
                 ) as client,
@@ -678,10 +668,12 @@ class WebhookService:
         except EgressRefused as exc:
             return Outcome(None, elapsed(), error=f"refused: the URL {exc.reason}", permanent=exc.permanent)
         except httpx.TimeoutException as exc:
+            # Recorded like any failure, so the schedule goes on (and ends) as for a 500.
             return Outcome(
                 None,
                 elapsed(),
-                error=f"timed out after {settings.webhook_timeout_seconds}s ({type(exc).__name__})",
+                error=f"timeout: no complete answer within the {deadline:g} s attempt deadline "
+                f"or the {settings.webhook_timeout_seconds:g} s operation timeout ({type(exc).__name__})",
             )
         except httpx.HTTPError as exc:
             return Outcome(None, elapsed(), error=f"{type(exc).__name__}: {exc}"[:500])

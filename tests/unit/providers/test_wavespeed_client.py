@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 from provider_support import CASES, Env, in_process, open_image, png
 
-from imagestudio.errors import ProviderContentFiltered, ProviderUnavailable
-from imagestudio.providers import GeneralEditRequest, GenerationRequest, WaveSpeedClient
+from imagestudio.egress import EgressGuard
+from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderUnavailable
+from imagestudio.providers import GeneralEditRequest, GenerationRequest, PendingResult, WaveSpeedClient
 from simulators import WaveSpeedSimulator
 
 
@@ -89,14 +90,13 @@ def test_outputs_are_downloaded_without_our_api_key() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        if request.url.host == "cdn.example":
+        if request.headers["host"] == "cdn.example":
             return httpx.Response(200, content=png(), headers={"content-type": "image/png"})
         data = {"id": "p1", "status": "completed", "outputs": ["https://cdn.example/p1/0.png"]}
         return httpx.Response(200, json={"code": 200, "data": data})
 
-    from imagestudio.providers import PendingResult
-
-    client = WaveSpeedClient(api_key="secret-key", transport=httpx.MockTransport(handler))
+    guard = EgressGuard(allow_loopback=False, resolver=lambda host, port: ["93.184.216.34"])
+    client = WaveSpeedClient(api_key="secret-key", transport=httpx.MockTransport(handler), egress_guard=guard)
     [image] = client.poll(PendingResult(provider="wavespeed", model="qwen-image", remote_id="p1")) or []
 
     assert image.width == 128
@@ -112,3 +112,134 @@ def test_general_edit_sends_the_images_inline(wavespeed: Env) -> None:
     assert (image.width, image.height) == (200, 100)
     assert image.model == "qwen-edit-plus"
     assert wavespeed.sim.calls.count("/api/v3/wavespeed-ai/qwen-image/edit-plus", method="POST") == 1
+
+
+def _completed_at(output_url: str) -> Callable[[httpx.Request], httpx.Response | None]:
+    """Answers the prediction poll with one output at ``output_url`` (None for other requests)."""
+
+    def poll(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path == "/api/v3/predictions/p1/result":
+            data = {"id": "p1", "status": "completed", "outputs": [output_url]}
+            return httpx.Response(200, json={"code": 200, "data": data})
+        return None
+
+    return poll
+
+
+def _pending() -> PendingResult:
+    return PendingResult(provider="wavespeed", model="qwen-image", remote_id="p1")
+
+
+@pytest.mark.parametrize(
+    ("output_url", "dns"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", None),
+        ("http://10.0.0.5/p1/0.png", None),
+        ("http://127.0.0.1:9000/p1/0.png", None),
+        ("http://[64:ff9b::a9fe:a9fe]/p1/0.png", None),
+        ("http://[::ffff:192.168.1.10]/p1/0.png", None),
+        ("https://cdn.example/p1/0.png", "10.1.2.3"),  # a public name resolving inside
+    ],
+)
+def test_an_output_url_reaching_a_private_address_is_refused_unfetched(
+    output_url: str, dns: str | None
+) -> None:
+    fetched: list[str] = []
+    poll = _completed_at(output_url)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = poll(request)
+        if answer is not None:
+            return answer
+        fetched.append(str(request.url))
+        return httpx.Response(200, content=png())
+
+    guard = EgressGuard(allow_loopback=False, resolver=lambda host, port: [dns or "93.184.216.34"])
+    client = WaveSpeedClient(api_key="k", transport=httpx.MockTransport(handler), egress_guard=guard)
+
+    with pytest.raises(ProviderError, match="output URL") as caught:
+        client.poll(_pending())
+
+    assert fetched == []
+    assert not caught.value.retryable
+
+
+def test_an_output_url_on_a_public_cdn_is_fetched_at_the_checked_address() -> None:
+    fetched: list[httpx.Request] = []
+    poll = _completed_at("https://cdn.example/p1/0.png")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = poll(request)
+        if answer is not None:
+            return answer
+        fetched.append(request)
+        return httpx.Response(200, content=png())
+
+    guard = EgressGuard(allow_loopback=False, resolver=lambda host, port: ["93.184.216.34"])
+    client = WaveSpeedClient(api_key="k", transport=httpx.MockTransport(handler), egress_guard=guard)
+    [image] = client.poll(_pending()) or []
+
+    assert image.width == 128
+    (request,) = fetched
+    assert request.url.host == "93.184.216.34" and request.headers["host"] == "cdn.example"
+
+
+class _Endless:
+    """A response body of ``chunk``-sized pieces that never ends on its own; counts what was read."""
+
+    def __init__(self, chunk: int) -> None:
+        self.chunk, self.served = chunk, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self.served < 10_000:  # a bound for the test itself; the cap must stop far earlier
+            self.served += 1
+            yield b"\0" * self.chunk
+
+
+def test_an_oversize_output_is_cut_off_at_the_cap_without_reading_it_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(WaveSpeedClient, "max_response_bytes", 64 * 1024)
+    body = _Endless(chunk=16 * 1024)
+    poll = _completed_at("https://cdn.example/p1/0.png")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return poll(request) or httpx.Response(200, content=body)
+
+    guard = EgressGuard(allow_loopback=False, resolver=lambda host, port: ["93.184.216.34"])
+    client = WaveSpeedClient(api_key="k", transport=httpx.MockTransport(handler), egress_guard=guard)
+
+    with pytest.raises(ProviderError, match="exceeds 65536 bytes"):
+        client.poll(_pending())
+
+    assert body.served <= 5  # four chunks fill the cap, the fifth crosses it: nothing more is read
+
+
+def test_a_declared_oversize_output_is_refused_before_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(WaveSpeedClient, "max_response_bytes", 64 * 1024)
+    body = _Endless(chunk=16 * 1024)
+    poll = _completed_at("https://cdn.example/p1/0.png")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return poll(request) or httpx.Response(200, content=body, headers={"content-length": str(10**9)})
+
+    guard = EgressGuard(allow_loopback=False, resolver=lambda host, port: ["93.184.216.34"])
+    client = WaveSpeedClient(api_key="k", transport=httpx.MockTransport(handler), egress_guard=guard)
+
+    with pytest.raises(ProviderError, match="exceeds 65536 bytes"):
+        client.poll(_pending())
+
+    assert body.served == 0
+
+
+def test_an_oversize_api_reply_is_cut_off_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(WaveSpeedClient, "max_response_bytes", 64 * 1024)
+    body = _Endless(chunk=16 * 1024)
+    client = WaveSpeedClient(
+        api_key="k", transport=httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    )
+
+    with pytest.raises(ProviderError, match="exceeds 65536 bytes"):
+        client.poll(_pending())
+
+    assert body.served <= 5

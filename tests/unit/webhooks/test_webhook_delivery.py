@@ -14,7 +14,7 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 from support import Embedded, wait_for
 from webhook_api import API, auth, deliveries, register, submit, wait_delivery
-from webhook_receiver import Receiver
+from webhook_receiver import Receiver, Trickler
 
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
@@ -202,8 +202,29 @@ def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(
         job = submit(hooks, key)
         hooks.start_worker()
         failed = wait_delivery(hooks, key, "failed", job_id=job["id"])
-        assert failed["last_status_code"] is None and "timed out" in failed["last_error"]
+        assert failed["last_status_code"] is None and failed["last_error"].startswith("timeout")
         receiver.hold.set()
+
+
+def test_a_trickling_receiver_is_cut_off_at_the_attempt_deadline_and_the_delivery_ends_failed(
+    hooks: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS", "[0, 0.01, 0.01]")
+    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_TIMEOUT_SECONDS", "5")  # each byte comes well within it
+    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_ATTEMPT_DEADLINE_SECONDS", "1")
+    get_settings.cache_clear()
+    key = hooks.new_key()
+    with Trickler(interval=0.2) as trickler:
+        register(hooks, key, trickler.url, event_types=["job.queued"])
+        job = submit(hooks, key)
+        hooks.start_worker()
+        failed = wait_delivery(hooks, key, "failed", job_id=job["id"])
+        shown = hooks.client.get(f"{API}/webhooks/deliveries/{failed['id']}", headers=auth(key)).json()
+    assert failed["attempts"] == 3 and trickler.connections == 3
+    assert [a["number"] for a in shown["attempt_log"]] == [1, 2, 3]
+    for attempt in shown["attempt_log"]:
+        assert attempt["status_code"] is None and attempt["error"].startswith("timeout"), attempt
+        assert 900 <= attempt["latency_ms"] <= 1000 + 1500, attempt  # the deadline, plus slack
 
 
 def test_a_long_wait_rides_capped_messages_and_sends_only_when_due(

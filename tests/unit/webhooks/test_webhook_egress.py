@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import httpx
 import pytest
 from support import Embedded
 
-from imagestudio.webhooks.egress import EgressGuard, EgressRefused, GuardedTransport
+from imagestudio.egress import EgressGuard, EgressRefused, GuardedTransport
 
 API = "/api/image-studio"
 
@@ -87,3 +89,56 @@ def test_registering_a_private_address_is_a_422_naming_the_field(embedded: Embed
     body = response.json()
     assert body["field"] == "url" and body["detail"].startswith("url: ")
     assert body["errors"][0]["field"] == "url"
+
+
+def _teredo(server: str, client: str) -> str:
+    """A Teredo address (2001::/32): the server's IPv4, flags, port, the client's IPv4 inverted."""
+    s, c = int(ipaddress.IPv4Address(server)), int(ipaddress.IPv4Address(client)) ^ 0xFFFFFFFF
+    return str(ipaddress.IPv6Address((0x20010000 << 96) | (s << 64) | (0x8000_63BF << 32) | c))
+
+
+def _forms(ipv4: str) -> dict[str, str]:
+    """Every IPv6 form that carries ``ipv4`` to the IPv4 network."""
+    v4 = int(ipaddress.IPv4Address(ipv4))
+    return {
+        "nat64": str(ipaddress.IPv6Address((0x0064FF9B << 96) | v4)),
+        "nat64-local-use": str(ipaddress.IPv6Address((0x0064FF9B0001 << 80) | v4)),
+        "6to4": str(ipaddress.IPv6Address((0x2002 << 112) | (v4 << 80) | 1)),
+        "teredo-client": _teredo("65.54.227.120", ipv4),
+        "teredo-server": _teredo(ipv4, "93.184.216.34"),
+        "ipv4-compatible": f"::{ipv4}",
+        "ipv4-mapped": f"::ffff:{ipv4}",
+    }
+
+
+EMBEDDED_REFUSED = [
+    (inner, form, address)
+    for inner in ("169.254.169.254", "127.0.0.1", "10.0.0.1", "192.168.1.1", "100.100.100.200", "0.0.0.0")
+    for form, address in _forms(inner).items()
+]
+
+
+@pytest.mark.parametrize(("inner", "form", "address"), EMBEDDED_REFUSED)
+def test_ipv6_forms_carrying_a_private_ipv4_are_refused(inner: str, form: str, address: str) -> None:
+    for allow_loopback in (False, True):
+        if form == "ipv4-mapped" and inner == "127.0.0.1" and allow_loopback:
+            continue  # ::ffff:127.0.0.1 is this host's own loopback
+        with pytest.raises(EgressRefused):
+            EgressGuard(allow_loopback=allow_loopback).check(f"http://[{address}]/hook")
+
+
+@pytest.mark.parametrize("form", ["nat64", "6to4", "ipv4-mapped"])
+def test_ipv6_forms_carrying_a_public_ipv4_are_allowed(form: str) -> None:
+    address = _forms("93.184.216.34")[form]
+    assert EgressGuard(allow_loopback=False).check(f"http://[{address}]/hook")
+
+
+def test_a_host_resolving_to_nat64_metadata_is_refused() -> None:
+    guard = EgressGuard(allow_loopback=False, resolver=lambda host, port: ["64:ff9b::a9fe:a9fe"])
+    with pytest.raises(EgressRefused, match="169.254.169.254"):
+        guard.check("https://nat64.example.com/hook")
+
+
+def test_ipv4_compatible_addresses_are_refused_even_when_public() -> None:
+    with pytest.raises(EgressRefused, match="IPv4-compatible"):
+        EgressGuard(allow_loopback=False).check("http://[::93.184.216.34]/hook")

@@ -88,3 +88,57 @@ class Receiver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Trickler:
+    """A receiver on 127.0.0.1 that answers every request one byte every ``interval`` seconds.
+
+    It starts a status line and never ends its headers, so each read gets a byte well within any
+    per-read timeout; it stops after ``bound_seconds`` (a bound for the test itself) or on close.
+    """
+
+    def __init__(self, *, interval: float = 0.2, bound_seconds: float = 60.0) -> None:
+        import socket
+        import time
+
+        self._interval, self._bound = interval, bound_seconds
+        self._stop = threading.Event()
+        self._time = time
+        self._server = socket.socket()
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(16)
+        self._server.settimeout(0.1)
+        self.connections = 0
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/hook"
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: Any) -> None:
+        ends = self._time.monotonic() + self._bound
+        with conn:
+            conn.settimeout(1.0)
+            try:
+                conn.recv(65536)  # the request (small)
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100_000:
+                    if self._stop.wait(self._interval) or self._time.monotonic() > ends:
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return  # the client gave up and closed the connection
+
+    def __enter__(self) -> Trickler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._server.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -20,6 +19,7 @@ from imagestudio.assets.schemas import (
 )
 from imagestudio.assets.service import asset_service
 from imagestudio.jobs.models import Studio
+from imagestudio.paging import UTCDatetime
 
 router = APIRouter(prefix="/assets", tags=["assets"], responses=PROBLEM_RESPONSES)
 
@@ -32,8 +32,12 @@ def list_assets(
     provider: str | None = None,
     tag: str | None = None,
     favorite: bool | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: Annotated[
+        UTCDatetime | None, Query(description="ISO 8601; without an offset it is read as UTC")
+    ] = None,
+    created_before: Annotated[
+        UTCDatetime | None, Query(description="ISO 8601; without an offset it is read as UTC")
+    ] = None,
     q: Annotated[
         str | None, Query(max_length=200, description="Text search over prompt, tags and name")
     ] = None,

@@ -29,6 +29,8 @@ router = APIRouter(prefix="/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
 
 #: Seconds between comment lines that keep idle proxies from closing a quiet stream.
 HEARTBEAT_SECONDS = 15.0
+#: Largest event id (a 64-bit signed column); a larger cursor names no event this stream sent.
+MAX_EVENT_ID = 2**63 - 1
 #: Milliseconds an EventSource waits before reconnecting.
 RETRY_MS = 2000
 
@@ -52,7 +54,7 @@ def _cursor(last_event_id: str | None, after: int | None) -> int:
         value = int(raw)
     except ValueError as exc:
         raise ValidationFailed("Last-Event-ID", "must be an event id this stream sent") from exc
-    if value < 0:
+    if not 0 <= value <= MAX_EVENT_ID:
         raise ValidationFailed("Last-Event-ID", "must be an event id this stream sent")
     return value
 
@@ -106,7 +108,8 @@ async def job_events(
         str | None, Header(alias="Last-Event-ID", description="Resume after this event id")
     ] = None,
     after: Annotated[
-        int | None, Query(ge=0, description="Resume after this event id (for clients without headers)")
+        int | None,
+        Query(ge=0, le=MAX_EVENT_ID, description="Resume after this event id (for clients without headers)"),
     ] = None,
 ) -> Response:
     """Status changes and per-output progress of a job as Server-Sent Events (`id` = event id)."""
