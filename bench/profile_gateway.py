@@ -12,6 +12,7 @@ raw profile, is written to ``bench/profiles/<label>.txt``.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import httpx
 from _load import Request, multipart, run
 from _services import (
     BIN,
@@ -138,6 +140,9 @@ def main() -> None:
     parser.add_argument("--label", default="submit-before")
     parser.add_argument("--seconds", type=int, default=20, help="profile length (the load runs 4 s longer)")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--shape", choices=["multipart", "json"], default="multipart", help="json: name an upload id"
+    )
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(BIN / "py-spy")
     image = photo()
@@ -148,7 +153,19 @@ def main() -> None:
         ) as gateway:
             tenant, key = create_tenant_key(env, "bench-profile")
             note = raise_limits(env, tenant)
-            body, ctype = multipart({"formats": "instagram.story"}, {"image": ("p.jpg", image, "image/jpeg")})
+            if args.shape == "json":
+                uploaded = httpx.post(
+                    f"http://127.0.0.1:{port}/api/image-studio/uploads",
+                    headers={"Authorization": f"Bearer {key}"},
+                    files={"file": ("p.jpg", image, "image/jpeg")},
+                )
+                uploaded.raise_for_status()
+                body = json.dumps({"image": uploaded.json()["id"], "formats": ["instagram.story"]}).encode()
+                ctype = "application/json"
+            else:
+                body, ctype = multipart(
+                    {"formats": "instagram.story"}, {"image": ("p.jpg", image, "image/jpeg")}
+                )
             req = Request(
                 f"http://127.0.0.1:{port}/api/image-studio/social/optimize",
                 {"Authorization": f"Bearer {key}", "Content-Type": ctype},
@@ -175,10 +192,11 @@ def main() -> None:
         .replace(str(out), "profile.txt")
         .replace(str(gateway.pid), "<gateway pid>")
     )
+    shape = "JSON naming an upload id" if args.shape == "json" else f"multipart {len(image)} B JPEG"
     described = (
         f"h2load --h1 -c {args.connections} -D {args.seconds + 4}: POST /api/image-studio/social/optimize, "
-        f"multipart {len(image)} B JPEG, formats=instagram.story, one enterprise tenant; "
-        f"result {load}" + (f"; {note}" if note else "")
+        f"{shape}, formats=instagram.story, one enterprise tenant; result {load}"
+        + (f"; {note}" if note else "")
     )
     text = summarise(raw, title=f"Gateway submit path profile: {args.label}", command=shown, load=described)
     dest = ROOT / "bench" / "profiles" / f"{args.label}.txt"

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from imagestudio.broker import amqp_url
 from imagestudio.config import get_settings
-from imagestudio.db import Base, is_postgres, session_scope, utcnow
+from imagestudio.db import Base, is_postgres, session_scope, table_of, utcnow
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.tracing import message_options
 
@@ -84,7 +84,7 @@ class OutboxService:
             return
         now = utcnow()
         session.execute(
-            insert(OutboxMessage),
+            insert(table_of(OutboxMessage)),
             [
                 {
                     "message_id": str(uuid.uuid4()),

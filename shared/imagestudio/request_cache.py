@@ -54,6 +54,13 @@ class RequestCache(Generic[V]):
                     self._cache[key] = value
         return value
 
+    def peek(self, key: Hashable) -> V | None:
+        """The cached value of ``key`` without loading it (None on a miss): for callers on an event loop."""
+        with self._lock:
+            if not self._ttl or self._ttl != get_settings().auth_cache_seconds:
+                return None
+            return self._cache.get(key)
+
     def discard(self, key: Hashable) -> None:
         with self._lock:
             self._generation += 1

@@ -39,12 +39,7 @@ def job_feed(request: Request) -> JobFeed:
     return feed
 
 
-def prefer_wait(
-    prefer: Annotated[
-        str | None,
-        Header(description="`wait=N` (N ≤ 60): answer 200 with the finished job if it ends within N seconds"),
-    ] = None,
-) -> int | None:
+def prefer_wait(prefer: str | None) -> int | None:
     """Seconds to wait from ``Prefer: wait=N`` (RFC 7240), capped; None when not asked."""
     match = _WAIT.search(prefer or "")
     if not match:
@@ -57,7 +52,17 @@ def prefer_wait(
     return min(int(digits or "0"), MAX_WAIT_SECONDS) or None
 
 
-PreferWaitDep = Annotated[int | None, Depends(prefer_wait)]
+async def _wait_header(
+    prefer: Annotated[
+        str | None,
+        Header(description="`wait=N` (N ≤ 60): answer 200 with the finished job if it ends within N seconds"),
+    ] = None,
+) -> int | None:
+    # Async: a sync dependency would cost a thread-pool hop per request for a regular expression.
+    return prefer_wait(prefer)
+
+
+PreferWaitDep = Annotated[int | None, Depends(_wait_header)]
 
 
 class FinishedJobResponse(Response):

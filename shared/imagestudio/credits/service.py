@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from imagestudio.credits.models import CreditAccount, CreditEntry, EntryKind
 from imagestudio.credits.tiers import get_tier
-from imagestudio.db import is_postgres, utcnow
+from imagestudio.db import is_postgres, table_of, utcnow
 from imagestudio.errors import ConcurrencyLimited, ImageStudioError, NotFound, PaymentRequired
 from imagestudio.tenants.models import Tenant
 
@@ -239,20 +239,21 @@ class CreditService:
             if cost > 0
         ]
         if rows:
-            session.execute(insert(CreditEntry), rows)
+            session.execute(insert(table_of(CreditEntry)), rows)
         if not amount and not (slots and max_active is not None):
             self._move(session, tenant_id=tenant_id, active=slots)
             return
-        conditions = [CreditAccount.tenant_id == tenant_id]
+        account = table_of(CreditAccount).c  # Core: the ORM's update bookkeeping is not needed here
+        conditions = [account.tenant_id == tenant_id]
         if amount:
-            conditions.append(CreditAccount.balance - CreditAccount.reserved >= amount)
+            conditions.append(account.balance - account.reserved >= amount)
         if slots and max_active is not None:
-            conditions.append(CreditAccount.active_jobs + slots <= max_active)
+            conditions.append(account.active_jobs + slots <= max_active)
         moved = session.execute(
-            update(CreditAccount)
+            update(table_of(CreditAccount))
             .where(*conditions)
-            .values(reserved=CreditAccount.reserved + amount, active_jobs=CreditAccount.active_jobs + slots)
-            .returning(CreditAccount.tenant_id)
+            .values(reserved=account.reserved + amount, active_jobs=account.active_jobs + slots)
+            .returning(account.tenant_id)
         ).first()
         if moved is None:
             raise self.refusal(session, tenant_id=tenant_id, amount=amount, max_active=max_active)

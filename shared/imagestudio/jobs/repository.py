@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from imagestudio.db import is_postgres, utcnow
+from imagestudio.db import is_postgres, table_of, utcnow
 from imagestudio.jobs.models import TERMINAL_STATUSES, Job, JobEvent, JobStatus
 
 
@@ -67,9 +67,11 @@ class JobRepository:
     def insert_queued(self, session: Session, jobs: Sequence[Job]) -> None:
         """Insert new jobs and their ``job.queued`` events: two statements, no unit of work."""
         columns = [c.key for c in Job.__table__.columns]
-        session.execute(insert(Job), [{name: getattr(job, name) for name in columns} for job in jobs])
         session.execute(
-            insert(JobEvent),
+            insert(table_of(Job)), [{name: getattr(job, name) for name in columns} for job in jobs]
+        )
+        session.execute(
+            insert(table_of(JobEvent)),
             [
                 {
                     "job_id": job.id,
