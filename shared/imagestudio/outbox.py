@@ -82,24 +82,29 @@ class OutboxService:
         """Stage (queue, actor, kwargs) messages with one INSERT, without the ORM's unit of work."""
         if not messages:
             return
+        session.execute(insert(table_of(OutboxMessage)), self.rows(messages))
+        self.wake_after_commit(session)
+
+    def rows(self, messages: Sequence[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Outbox row values for (queue, actor, kwargs) messages, trace context included."""
         now = utcnow()
-        session.execute(
-            insert(table_of(OutboxMessage)),
-            [
-                {
-                    "message_id": str(uuid.uuid4()),
-                    "queue_name": queue_name,
-                    "actor_name": actor_name,
-                    "kwargs": kwargs,
-                    "options": message_options(
-                        None, queue_name=queue_name, actor_name=actor_name, job_id=kwargs.get("job_id")
-                    ),
-                    "created_at": now,
-                    "attempts": 0,
-                }
-                for queue_name, actor_name, kwargs in messages
-            ],
-        )
+        return [
+            {
+                "message_id": str(uuid.uuid4()),
+                "queue_name": queue_name,
+                "actor_name": actor_name,
+                "kwargs": kwargs,
+                "options": message_options(
+                    None, queue_name=queue_name, actor_name=actor_name, job_id=kwargs.get("job_id")
+                ),
+                "created_at": now,
+                "attempts": 0,
+            }
+            for queue_name, actor_name, kwargs in messages
+        ]
+
+    def wake_after_commit(self, session: Session) -> None:
+        """Wake this process's relay once the caller's transaction commits (rows staged by other means)."""
         _wake_after_commit(session)
 
     def pending_count(self, session: Session) -> int:

@@ -1,4 +1,6 @@
-"""The README's walk-through, run exactly as written against `imagestudio up` (only the port differs)."""
+"""The README's walk-through, run exactly as written against `imagestudio up` (only the port differs).
+
+Run as a user would paste it (bash -e, no pipefail: `| head` may close a pipe early)."""
 
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         wait_for(ready, timeout=60, interval=0.2, what="imagestudio up to serve")
         script = walkthrough_block().replace("127.0.0.1:8000", f"127.0.0.1:{port}")
         done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
+            ["bash", "-eu", "-c", script],
             cwd=tmp_path,
             env=env,
             capture_output=True,

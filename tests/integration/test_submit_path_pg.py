@@ -8,12 +8,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 from support import Embedded, make_image
 
 from imagestudio.db import get_engine, session_scope
 from imagestudio.jobs.service import Upload, job_service
 from imagestudio.tenants.service import tenant_service
+from imagestudio.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.integration
 
@@ -59,10 +60,31 @@ def test_a_warm_submission_is_a_few_inserts_and_one_conditional_update(pg_stack:
     text = "\n".join(seen)
     assert "FOR UPDATE" not in text  # no row of the tenant is locked for the whole transaction
     assert "FROM credit_ledger" not in text  # the balance is not summed from the ledger
-    assert "count(*)" not in text.lower()  # nor active jobs counted over the jobs table
+    assert "count(*) from jobs" not in text.lower()  # nor active jobs counted over the jobs table
     assert "webhook_endpoints" not in text  # no subscriber look-up for a tenant without endpoints
-    updates = [s for s in seen if s.startswith("UPDATE credit_accounts")]
-    assert len(updates) == 1 and "WHERE" in updates[0]
-    # At most: the tenant's limits, jobs, their events, outbox, the account; a paid job with an
-    # upload also reads the balance before storing it (a 402 stores nothing) and adds its reserve row.
-    assert len(seen) <= (7 if cost else 5), text
+    # The whole submission is one statement: the conditional account UPDATE, and the rows that
+    # exist only when it matched. A paid job with an upload also reads the balance first (so a
+    # 402 stores nothing).
+    [submission] = [s for s in seen if "INSERT INTO jobs" in s]
+    assert submission.startswith("WITH account AS ( UPDATE credit_accounts")
+    assert "balance - reserved >=" in submission and "active_jobs +" in submission
+    assert len(seen) <= (2 if cost else 1), text
+
+
+def test_a_tenant_with_an_endpoint_takes_the_general_path_and_gets_its_event(pg_stack: Embedded) -> None:
+    key = pg_stack.new_key(tier="pro")
+    with session_scope() as session:
+        tenant_id = tenant_service.authenticate(session, key=key).tenant_id
+        session.add(
+            WebhookEndpoint(
+                tenant_id=tenant_id, url="https://hooks.example.com/is", event_types=[], secret="s" * 32
+            )
+        )
+    with statements() as seen:
+        submit(tenant_id, 0)
+    assert any(s.startswith("INSERT INTO jobs") for s in seen)
+    with session_scope() as session:
+        events = session.scalars(
+            select(WebhookDelivery.event_type).where(WebhookDelivery.tenant_id == tenant_id)
+        ).all()
+    assert events == ["job.queued"]

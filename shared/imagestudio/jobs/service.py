@@ -260,7 +260,9 @@ class JobService:
     ) -> None:
         """One transaction: jobs, events, webhooks, messages, then the reserve and the key; commit."""
         credit_service.grant_month(session, tenant_id=tenant_id, tier=limits.tier.name)
-        if pairs:
+        if pairs and self._commit_in_one_statement(session, tenant_id, pairs, limits):
+            pass
+        elif pairs:
             job_repository.insert_queued(session, [job for job, _ in pairs])
             for job, draft in pairs:
                 if draft.webhook is not None:
@@ -291,6 +293,43 @@ class JobService:
         if record_key is not None:
             record_key(session)
         session.commit()
+
+    def _commit_in_one_statement(
+        self, session: Session, tenant_id: str, pairs: Sequence[tuple[Job, JobDraft]], limits: TenantLimits
+    ) -> bool:
+        """PostgreSQL, no webhook receiver for the ``job.queued`` event: stage the submission in one
+        statement (raises 402 / 429 when refused). False: take the general path."""
+        if not is_postgres(session) or any(draft.webhook is not None for _, draft in pairs):
+            return False
+        if webhook_service.may_have_endpoints(session, tenant_id=tenant_id):
+            return False
+        now = pairs[0][0].created_at
+        for job, _ in pairs:  # one timestamp for the statement's rows
+            job.created_at = job.updated_at = now
+        accepted = job_repository.insert_submission_postgres(
+            session,
+            tenant_id=tenant_id,
+            jobs=[job for job, _ in pairs],
+            messages=outbox_service.rows(
+                [
+                    (
+                        Queue(job.studio).value,
+                        RUN_JOB_ACTORS[job.studio],
+                        {"job_id": job.id, "inputs": job.inputs},
+                    )
+                    for job, _ in pairs
+                ]
+            ),
+            holds=[(job.id, draft.cost) for job, draft in pairs],
+            max_active=limits.max_concurrent_jobs,
+        )
+        if not accepted:
+            amount = sum(draft.cost for _, draft in pairs if draft.cost > 0)
+            raise credit_service.refusal(
+                session, tenant_id=tenant_id, amount=amount, max_active=limits.max_concurrent_jobs
+            )
+        outbox_service.wake_after_commit(session)
+        return True
 
     def get(self, session: Session, *, tenant_id: str, job_id: str) -> Job:
         job = job_repository.get_for_tenant(session, tenant_id=tenant_id, job_id=job_id)

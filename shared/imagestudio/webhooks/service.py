@@ -354,6 +354,15 @@ class WebhookService:
         session.flush()
 
     # --- staging events (called by the job state machine) ----------------------------------------
+    def may_have_endpoints(self, session: Session, *, tenant_id: str) -> bool:
+        """False when the tenant has no enabled endpoint (remembered for a few seconds, as staging does)."""
+        if _no_endpoints.known(tenant_id):
+            return False
+        if webhook_repository.enabled_endpoints(session, tenant_id=tenant_id):
+            return True
+        _no_endpoints.remember(tenant_id)
+        return False
+
     def stage_job_event(
         self, session: Session, *, job: Job, event_type: str, subscribed: bool | None = None
     ) -> int:
