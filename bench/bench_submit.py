@@ -104,6 +104,12 @@ class Gateway:
             f"{self.base}{API}{path}", {"Authorization": f"Bearer {key}", "Content-Type": ctype}, body
         )
 
+    def json_upscale(self, key: str, upload_id: str) -> _load.Request:
+        """A JSON upscale job on the local path (the P2 probe: its own queue and worker)."""
+        body = json.dumps({"image": upload_id, "mode": "fast", "path": "local"}).encode()
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        return _load.Request(f"{self.base}{API}/upscale", headers, body)
+
     def batch_submit(self, key: str, upload_id: str) -> _load.Request:
         job = {"studio": "social", "params": {"image": upload_id, "formats": ["instagram.story"]}}
         body = json.dumps({"jobs": [job] * BATCH}).encode()
@@ -173,23 +179,28 @@ def _wait_started(env: dict[str, str], tenant_id: str, expected: int, timeout: f
 
 
 def _p2(gw: Gateway, env: dict[str, str], load_rate: float | None, use_json: bool) -> dict[str, Any]:
-    """Submit → worker start, with a social worker running; background load on the upscale studio."""
+    """Submit → worker start: upscale probes with an upscale worker running; background load, when
+    asked, is P1a's own shape (JSON social naming an upload) on the social queue, which no worker
+    drains here, so the probes queue behind it only in the gateway, the relay and the broker."""
     label = "idle" if load_rate is None else "load"
     tenant, key = gw.tenant(f"bench-p2-{label}")
     upload_id = gw.upload(key) if use_json else None
-    probe = gw.json_submit(key, upload_id) if upload_id else gw.multipart_submit(key)
+    if upload_id is None:
+        return {"unavailable": "POST /uploads or JSON bodies missing"}
+    probe = gw.json_upscale(key, upload_id)
     background: list[_load.Request] = []
     note = None
     if load_rate is not None:
-        bg_tenant, bg_key = gw.tenant("bench-p2-background")
-        cli(env, "credits", "grant", bg_tenant, "100000000")
-        candidate = gw.multipart_submit(bg_key, studio="upscale")
+        _, bg_key = gw.tenant("bench-p2-background")
+        bg_upload = gw.upload(bg_key)
+        assert bg_upload is not None
+        candidate = gw.json_submit(bg_key, bg_upload)
         ok, answer = gw.accepts(candidate)
         if not ok:
-            return {"unavailable": f"background upscale submission refused: {answer}"}
+            return {"unavailable": f"background submission refused: {answer}"}
         background = [candidate]
-        note = f"background: upscale submissions (no upscale worker runs) at {load_rate:.1f}/s"
-    worker = _spawn_worker(env)
+        note = f"background: JSON social submissions (no social worker runs) at {load_rate:.1f}/s"
+    worker = _spawn_worker(env, "upscale")
     try:
         gw.accepts(probe)  # the worker's first job warms it
         _wait_started(env, tenant, 1)
@@ -227,13 +238,13 @@ def _p2(gw: Gateway, env: dict[str, str], load_rate: float | None, use_json: boo
     return result
 
 
-def _spawn_worker(env: dict[str, str]) -> Any:
+def _spawn_worker(env: dict[str, str], studio: str) -> Any:
     import subprocess
 
     from _services import BIN
 
     proc = subprocess.Popen(
-        [str(BIN / "imagestudio"), "worker", "social"],
+        [str(BIN / "imagestudio"), "worker", studio],
         env={**os.environ, **env},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -362,6 +373,6 @@ if __name__ == "__main__":
     import sys
 
     if sys.argv[1:2] == ["p2"]:  # P2 alone, at 50 % of the given submissions/s
-        print(json.dumps(p2(use_json=False, max_rate=float(sys.argv[2])), indent=2))
+        print(json.dumps(p2(use_json=True, max_rate=float(sys.argv[2])), indent=2))
     else:
         print(json.dumps(main(), indent=2))

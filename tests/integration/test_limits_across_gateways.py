@@ -73,6 +73,35 @@ def test_a_burst_at_a_window_edge_cannot_exceed_the_limit_on_redis(on_redis: dic
     burst_at_the_window_edge_is_held_to_the_limit()
 
 
+#: A fresh interpreter's first 16 concurrent hits (the client library not yet loaded).
+FIRST_HITS = """
+import sys, threading, uuid
+from concurrent.futures import ThreadPoolExecutor
+from imagestudio.ratelimits.service import rate_limit_service
+start, tenant = threading.Barrier(16), f"first-{uuid.uuid4()}"
+def hit(_):
+    start.wait()
+    return rate_limit_service.hit(tenant_id=tenant, policy="submissions", limit=100).remaining
+with ThreadPoolExecutor(16) as pool:
+    print(min(pool.map(hit, range(16))))
+"""
+
+
+def test_a_gateways_first_concurrent_requests_all_count_on_redis(on_redis: dict[str, str]) -> None:
+    # A new process's first requests build the Redis limiter at once: they raised "minimum
+    # version of redis not found" (answered 500) while ``limits`` loaded the client library.
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", FIRST_HITS],
+            env={**os.environ, **on_redis},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == "84"  # all 16 counted
+
+
 #: Run by each child process: LIMIT-sized attempts against one tenant's window, prints how many passed.
 _CHILD = """
 import sys

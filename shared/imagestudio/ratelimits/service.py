@@ -10,10 +10,10 @@ to twice the limit. Idempotency records stay in the database, next to the jobs t
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
 from limits import RateLimitItemPerSecond
@@ -64,9 +64,31 @@ class _Window(RateLimitItemPerSecond):
         return "/".join([self.namespace, *parts, f"{self.multiples}s"])
 
 
-@lru_cache(maxsize=4)
+_limiters: dict[tuple[str, str], MovingWindowRateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
 def _limiter(storage_url: str, key_prefix: str) -> MovingWindowRateLimiter:
-    """One limiter (and Redis connection pool) per storage, built on first use."""
+    """One limiter (and Redis connection pool) per storage, built once.
+
+    Under a lock: ``limits`` resolves its Redis dependency lazily, and threads building a storage
+    at once (a gateway's first concurrent requests) saw it as missing, a 500.
+    """
+    limiter = _limiters.get((storage_url, key_prefix))
+    if limiter is None:
+        with _limiters_lock:
+            limiter = _limiters.get((storage_url, key_prefix))
+            if limiter is None:
+                limiter = _build_limiter(storage_url, key_prefix)
+                try:  # the first command also loads the client library, still under the lock
+                    limiter.storage.check()
+                except Exception as exc:  # storage down: hit() fails open and logs it
+                    log.warning("ratelimit.storage_check_failed", error=repr(exc))
+                _limiters[(storage_url, key_prefix)] = limiter
+    return limiter
+
+
+def _build_limiter(storage_url: str, key_prefix: str) -> MovingWindowRateLimiter:
     if storage_url.startswith(("redis://", "rediss://", "redis+unix://")):
         storage = storage_from_string(
             storage_url,
@@ -82,7 +104,8 @@ def _limiter(storage_url: str, key_prefix: str) -> MovingWindowRateLimiter:
 
 def reset_rate_limiter() -> None:
     """Forget the limiters built so far (tests that switch settings); memory counters start over."""
-    _limiter.cache_clear()
+    with _limiters_lock:
+        _limiters.clear()
 
 
 class RateLimitService:
