@@ -192,15 +192,18 @@ class ConfirmedBatchPublisher:
     published ``mandatory``: one the broker cannot route is returned, and the batch fails.
     """
 
-    def __init__(self, broker: Any, url: str, *, confirm_timeout_seconds: float = 30.0) -> None:
+    def __init__(self, broker: Any, url: str, *, confirm_timeout_seconds: float = 5.0) -> None:
         self._broker = broker
         self._url = url
         self._timeout = confirm_timeout_seconds
         self._connection: Any = None
         self._channel: Any = None
-        self._acked = 0
+        #: Delivery tags published on this channel (1, 2, ... since confirm.select) not yet confirmed.
+        self._unconfirmed: set[int] = set()
+        self._next_tag = 1
         self._nacked = 0
         self._returned: list[str] = []
+        self._closed: Exception | None = None
 
     def _connect(self) -> Any:
         import pika
@@ -211,13 +214,16 @@ class ConfirmedBatchPublisher:
         self._connection = pika.BlockingConnection(pika.URLParameters(self._url))
         channel = self._connection.channel()
         selected: list[bool] = []
-        self._acked = self._nacked = 0
+        self._unconfirmed, self._next_tag, self._nacked = set(), 1, 0
+        self._closed = None
         # The blocking channel's own confirm mode waits per publish; the underlying channel's
-        # callback lets us count confirms (``multiple`` ones cover every tag up to theirs).
+        # callback tells us each confirm. Tags are tracked one by one: with several queues in a
+        # batch RabbitMQ may confirm a later tag before a ``multiple`` covering earlier ones.
         channel._impl.confirm_delivery(
             ack_nack_callback=self._on_confirm, callback=lambda _: selected.append(True)
         )
         channel._impl.add_on_return_callback(self._on_return)
+        channel._impl.add_on_close_callback(self._on_close)
         self._wait(lambda: bool(selected))
         self._channel = channel
         return channel
@@ -226,12 +232,17 @@ class ConfirmedBatchPublisher:
         import pika
 
         method = frame.method
-        upto = method.delivery_tag if method.multiple else None
-        counted = (upto - (self._acked + self._nacked)) if upto is not None else 1
-        if isinstance(method, pika.spec.Basic.Nack):
-            self._nacked += counted
+        if method.multiple:
+            # delivery_tag 0 with multiple: every outstanding tag.
+            settled = {t for t in self._unconfirmed if method.delivery_tag == 0 or t <= method.delivery_tag}
         else:
-            self._acked += counted
+            settled = {method.delivery_tag} & self._unconfirmed
+        self._unconfirmed -= settled
+        if isinstance(method, pika.spec.Basic.Nack):
+            self._nacked += len(settled)
+
+    def _on_close(self, _channel: Any, reason: Exception) -> None:
+        self._closed = reason
 
     def _on_return(self, _channel: Any, method: Any, _properties: Any, _body: bytes) -> None:
         self._returned.append(method.routing_key)
@@ -239,6 +250,8 @@ class ConfirmedBatchPublisher:
     def _wait(self, done: Callable[[], bool]) -> None:
         deadline = time.monotonic() + self._timeout
         while not done():
+            if self._closed is not None:  # the broker closed the channel: no confirm will come
+                raise RuntimeError(f"RabbitMQ closed the publishing channel: {self._closed!r}")
             if time.monotonic() > deadline:
                 raise TimeoutError("RabbitMQ did not confirm the batch in time")
             self._connection.process_data_events(time_limit=0.05)
@@ -251,7 +264,6 @@ class ConfirmedBatchPublisher:
             self._broker.declare_queue(queue, ensure=True)
         try:
             channel = self._connect()
-            start = self._acked + self._nacked
             self._returned.clear()
             for message in messages:
                 channel._impl.basic_publish(
@@ -263,9 +275,10 @@ class ConfirmedBatchPublisher:
                     ),
                     mandatory=True,
                 )
-            target = start + len(messages)
+                self._unconfirmed.add(self._next_tag)
+                self._next_tag += 1
             nacked_before = self._nacked
-            self._wait(lambda: self._acked + self._nacked >= target)
+            self._wait(lambda: not self._unconfirmed)
         except Exception:
             self.close()
             raise

@@ -62,3 +62,29 @@ def test_relay_keeps_rows_while_broker_is_down_then_publishes_once(embedded: Emb
     with session_scope() as session:
         ids = [r.message_id for r in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
     assert [m.message_id for m in broker.sent] == ids  # a republished row keeps its message id
+
+
+def test_batch_publisher_settles_confirms_that_arrive_out_of_order() -> None:
+    # With several queues in one batch RabbitMQ may confirm tag 4 before a ``multiple`` up to 3;
+    # counting confirms instead of tracking tags never saw the batch finish (a 5 s stall, then a
+    # republish of the whole batch).
+    from types import SimpleNamespace
+
+    import pika
+
+    from imagestudio.outbox import ConfirmedBatchPublisher
+
+    publisher = ConfirmedBatchPublisher(broker=None, url="amqp://unused")
+    publisher._unconfirmed = {1, 2, 3, 4, 5}
+
+    def confirm(kind: type, tag: int, multiple: bool) -> None:
+        publisher._on_confirm(SimpleNamespace(method=kind(delivery_tag=tag, multiple=multiple)))
+
+    confirm(pika.spec.Basic.Ack, 4, False)
+    confirm(pika.spec.Basic.Ack, 3, True)
+    assert publisher._unconfirmed == {5}
+    confirm(pika.spec.Basic.Nack, 5, False)
+    assert publisher._unconfirmed == set() and publisher._nacked == 1
+    publisher._unconfirmed = {6, 7}
+    confirm(pika.spec.Basic.Ack, 0, True)  # tag 0 with multiple: every outstanding one
+    assert publisher._unconfirmed == set()
