@@ -187,23 +187,12 @@ class CreditService:
                 select(CreditAccount.granted_month).where(CreditAccount.tenant_id == tenant_id)
             )
             if granted is not None:
-                with _granted_lock:
-                    _granted.add((tenant_id, month))
+                # Granted by this very transaction (not yet committed): remembered after commit.
+                if (tenant_id, month) not in session.info.get("granted_months", ()):
+                    with _granted_lock:
+                        _granted.add((tenant_id, month))
                 return
             self.open_account(session, tenant_id=tenant_id)
-
-    def reserve(
-        self,
-        session: Session,
-        *,
-        tenant_id: str,
-        job_id: str,
-        amount: int,
-        max_active: int | None = None,
-        jobs: int = 0,
-    ) -> None:
-        """Hold ``amount`` credits (and ``jobs`` concurrency slots) for one job, or raise 402 / 429."""
-        self.hold(session, tenant_id=tenant_id, holds=[(job_id, amount)], max_active=max_active, jobs=jobs)
 
     def hold(
         self,
