@@ -356,12 +356,16 @@ class WebhookService:
     # --- staging events (called by the job state machine) ----------------------------------------
     def may_have_endpoints(self, session: Session, *, tenant_id: str) -> bool:
         """False when the tenant has no enabled endpoint (remembered for a few seconds, as staging does)."""
+        return bool(self._enabled_endpoints(session, tenant_id=tenant_id))
+
+    def _enabled_endpoints(self, session: Session, *, tenant_id: str) -> Sequence[WebhookEndpoint]:
+        """The tenant's enabled endpoints; none, without a query, while it is known to have none."""
         if _no_endpoints.known(tenant_id):
-            return False
-        if webhook_repository.enabled_endpoints(session, tenant_id=tenant_id):
-            return True
-        _no_endpoints.remember(tenant_id)
-        return False
+            return ()
+        endpoints = webhook_repository.enabled_endpoints(session, tenant_id=tenant_id)
+        if not endpoints:
+            _no_endpoints.remember(tenant_id)
+        return endpoints
 
     def stage_job_event(
         self, session: Session, *, job: Job, event_type: str, subscribed: bool | None = None
@@ -372,16 +376,11 @@ class WebhookService:
         which saves the look-up.
         """
         kind = WebhookEventType(event_type)
-        targets: list[tuple[str | None, str]] = []
-        if not _no_endpoints.known(job.tenant_id):
-            endpoints = webhook_repository.enabled_endpoints(session, tenant_id=job.tenant_id)
-            if not endpoints:
-                _no_endpoints.remember(job.tenant_id)
-            targets = [
-                (endpoint.id, endpoint.url)
-                for endpoint in endpoints
-                if not endpoint.event_types or kind.value in endpoint.event_types
-            ]
+        targets: list[tuple[str | None, str]] = [
+            (endpoint.id, endpoint.url)
+            for endpoint in self._enabled_endpoints(session, tenant_id=job.tenant_id)
+            if not endpoint.event_types or kind.value in endpoint.event_types
+        ]
         subscription = None if subscribed is False else webhook_repository.job_webhook(session, job_id=job.id)
         if subscription is not None and (
             not subscription.event_types or kind.value in subscription.event_types
