@@ -3,7 +3,7 @@
 A studio route takes ``body: Annotated[StudioBody[Model], Depends(studio_body(Model))]`` and
 declares ``openapi_extra=request_body_openapi(Model)``: the fields are the model's, declared once.
 In JSON an image field is an upload id; in a form it is a file (or, as text, an upload id). The
-route then builds a :class:`JobDraft` and passes it to :func:`submit_draft`; the batch route
+route then builds a :class:`JobDraft` and passes it to ``job_service.submit_draft``; the batch route
 builds the same drafts from JSON entries.
 """
 
@@ -18,12 +18,8 @@ from typing import Any, Generic, TypeVar, Union, get_args, get_origin
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from imagestudio.jobs.models import Job
-from imagestudio.jobs.service import JobDraft, job_service
-from imagestudio.ratelimits.service import IdempotencyClaim
 from imagestudio.studios.request import StudioRequest
 
 R = TypeVar("R", bound=StudioRequest)
@@ -123,23 +119,3 @@ def request_body_openapi(model: type[StudioRequest]) -> dict[str, Any]:
             },
         }
     }
-
-
-def submit_draft(
-    session: Session, *, tenant_id: str, draft: JobDraft, idempotency: IdempotencyClaim | None
-) -> Job:
-    """Submit one studio route's job, its Idempotency-Key committed with it (the batch route submits
-    many with ``submit_many``)."""
-    return job_service.submit(
-        session,
-        tenant_id=tenant_id,
-        studio=draft.studio,
-        params=draft.params,
-        uploads=draft.uploads,
-        inputs=draft.inputs,
-        cost=draft.cost,
-        provider=draft.provider,
-        batch=draft.batch,
-        webhook=draft.webhook,
-        idempotency=idempotency,
-    )

@@ -102,6 +102,17 @@ class JobService:
             batch=batch,
             webhook=webhook,
         )
+        return self.submit_draft(session, tenant_id=tenant_id, draft=draft, idempotency=idempotency)
+
+    def submit_draft(
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        draft: JobDraft,
+        idempotency: IdempotencyClaim | None = None,
+    ) -> Job:
+        """``submit`` for a draft a studio route built; raises the error that refused it."""
         result = self.submit_many(
             session, tenant_id=tenant_id, drafts=[draft], idempotency=idempotency, respond=self._accepted
         )[0]

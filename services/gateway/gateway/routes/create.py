@@ -9,7 +9,7 @@ from gateway.admission import AdmissionDep
 from gateway.deps import SessionDep
 from gateway.problems import PROBLEM_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
-from gateway.studio_requests import StudioBody, submit_draft
+from gateway.studio_requests import StudioBody
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.studios import create
@@ -51,7 +51,7 @@ def create_images(
     """
     if (replay := admission.replayed()) is not None:
         return replay
-    job = submit_draft(
+    job = job_service.submit_draft(
         session,
         tenant_id=admission.tenant_id,
         draft=draft(session, tenant_id=admission.tenant_id, body=StudioBody(body)),

@@ -11,7 +11,7 @@ from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.problems import PROBLEM_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
-from gateway.studio_requests import StudioBody, request_body_openapi, studio_body, submit_draft
+from gateway.studio_requests import StudioBody, request_body_openapi, studio_body
 from gateway.uploads import job_inputs, studio_images
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.jobs.service import JobDraft, job_service
@@ -64,7 +64,7 @@ def submit_edit(
     """
     if (replay := admission.replayed()) is not None:
         return replay
-    job = submit_draft(
+    job = job_service.submit_draft(
         session,
         tenant_id=admission.tenant_id,
         draft=draft(session, tenant_id=admission.tenant_id, body=body),
