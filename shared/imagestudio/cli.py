@@ -305,7 +305,7 @@ def tenants_set_tier(
     tenant_id: Annotated[str, typer.Argument(help="Tenant id")],
     tier: Annotated[str, typer.Argument(help="free, basic, pro or enterprise")],
 ) -> None:
-    """Move a tenant to another tier; it applies from the tenant's next request."""
+    """Move a tenant to another tier; running gateways apply it within IMAGESTUDIO_AUTH_CACHE_SECONDS."""
     from imagestudio.credits.tiers import TierName
     from imagestudio.db import session_scope
     from imagestudio.tenants.models import Tenant

@@ -53,10 +53,8 @@ class TierService:
         _limits_cache.discard(tenant_id)
 
     def tier_of(self, session: Session, *, tenant_id: str) -> Tier:
-        tenant = session.get(Tenant, tenant_id)
-        if tenant is None:
-            raise NotFound("No such tenant")
-        return get_tier(tenant.tier)
+        """The tenant's tier, from the same short cache as its limits (studio checks and submit agree)."""
+        return self.limits_of(session, tenant_id=tenant_id).tier
 
     def check_submission(
         self, session: Session, *, tenant_id: str, studio: str, provider: str | None, batch: int | None
