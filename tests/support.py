@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,47 @@ def wait_for(
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def imagestudio_up(cwd: Path, *, data_dir: Path, **extra_env: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """`imagestudio up` as a newcomer runs it, in ``cwd`` on a free port; yields (base URL, its env).
+
+    The log is ``cwd / "up.log"``; the process is stopped with SIGTERM on exit.
+    """
+    import httpx
+
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IMAGESTUDIO_")},
+        "IMAGESTUDIO_SECRET_KEY": "e2e-secret-key-0123456789abcdef0123",
+        "IMAGESTUDIO_DATA_DIR": str(data_dir),
+        "NO_COLOR": "1",
+        **extra_env,
+    }
+    base = f"http://127.0.0.1:{port}"
+    with (cwd / "up.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "imagestudio"), "up", "--port", str(port)],
+            env=env,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+
+            def ready() -> bool:
+                assert proc.poll() is None, (cwd / "up.log").read_text()
+                try:
+                    return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            wait_for(ready, timeout=60, interval=0.2, what="imagestudio up to serve")
+            yield base, env
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
 
 
 def make_image(width: int = 800, height: int = 600, fmt: str = "PNG", **save: Any) -> bytes:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
 import re
-import signal
 import subprocess
 import sys
 import zipfile
@@ -13,39 +11,14 @@ from pathlib import Path
 
 import httpx
 from PIL import Image
-from support import free_port, make_image, wait_for
+from support import imagestudio_up, make_image, wait_for
 
 API = "/api/image-studio"
 
 
 def test_up_runs_a_social_job_end_to_end(tmp_path: Path) -> None:
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("IMAGESTUDIO_")},
-        "IMAGESTUDIO_SECRET_KEY": "e2e-secret-key-0123456789abcdef0123",
-        "IMAGESTUDIO_DATA_DIR": str(tmp_path / "data"),
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-    }
-    log = (tmp_path / "up.log").open("wb")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "imagestudio"), "up", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-
-        def ready() -> bool:
-            assert proc.poll() is None, (tmp_path / "up.log").read_text()
-            try:
-                return httpx.get(f"{base}/api/image-studio/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(ready, timeout=60, interval=0.2, what="imagestudio up to serve")
+    with imagestudio_up(tmp_path, data_dir=tmp_path / "data", COLUMNS="200") as (base, env):
+        assert httpx.get(f"{base}/api/image-studio/health", timeout=5).status_code == 200
         banner = (tmp_path / "up.log").read_text()
         key = re.search(r"(isk_[A-Za-z0-9_-]+)", banner)
         assert key, banner
@@ -117,7 +90,3 @@ def test_up_runs_a_social_job_end_to_end(tmp_path: Path) -> None:
         assert "100%" in cli.stdout and "files in out" in cli.stdout
         got = {p.name: Image.open(p).size for p in (tmp_path / "out").iterdir() if p.suffix == ".jpg"}
         assert got == {"tiktok.cover.jpg": (1080, 1920), "twitter.header.jpg": (1500, 500)}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        log.close()

@@ -4,15 +4,12 @@ Run as a user would paste it (bash -e, no pipefail: `| head` may close a pipe ea
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-import httpx
 from PIL import Image
-from support import ROOT, free_port, wait_for
+from support import ROOT, imagestudio_up
 
 
 def walkthrough_block() -> str:
@@ -24,33 +21,9 @@ def walkthrough_block() -> str:
 
 
 def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
-    port = free_port()
     Image.effect_mandelbrot((1600, 1200), (-2, -1.2, 1, 1.2), 60).convert("RGB").save(tmp_path / "photo.jpg")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("IMAGESTUDIO_")},
-        "IMAGESTUDIO_SECRET_KEY": "e2e-secret-key-0123456789abcdef0123",
-        "IMAGESTUDIO_DATA_DIR": str(tmp_path / ".imagestudio"),
-        "NO_COLOR": "1",
-    }
-    log = (tmp_path / "up.log").open("wb")
-    up = subprocess.Popen(
-        [str(Path(sys.executable).parent / "imagestudio"), "up", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-
-        def ready() -> bool:
-            assert up.poll() is None, (tmp_path / "up.log").read_text()
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(ready, timeout=60, interval=0.2, what="imagestudio up to serve")
-        script = walkthrough_block().replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    with imagestudio_up(tmp_path, data_dir=tmp_path / ".imagestudio") as (base, env):
+        script = walkthrough_block().replace("http://127.0.0.1:8000", base)
         done = subprocess.run(
             ["bash", "-eu", "-c", script],
             cwd=tmp_path,
@@ -68,6 +41,3 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         statuses = [line.split(" ", 1)[0] for line in lines[-3:]]
         assert statuses == ["202", "202", "422"], lines[-3:]
         assert "image" in lines[-1]
-    finally:
-        up.terminate()
-        up.wait(timeout=30)
