@@ -89,6 +89,22 @@ class Settings(BaseSettings):
     upload_ttl_seconds: int = Field(default=86_400, ge=1)
     #: Seconds between sweeps (in each gateway) deleting expired uploads and their objects.
     upload_sweep_seconds: float = Field(default=600.0, gt=0)
+    #: Largest request body of a route that takes JSON (or no body); 413 over it, by Content-Length
+    #: before anything is read, or while streaming a chunked body.
+    max_json_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: Largest request body of a route that takes multipart image files (studios, ``POST /uploads``):
+    #: bounds the temporary disk a form spools to; each file is further held to ``max_upload_bytes``.
+    max_form_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    #: Most files, non-file fields and bytes of one non-file field a multipart form may carry (413).
+    max_form_files: int = Field(default=4, ge=1)
+    max_form_fields: int = Field(default=50, ge=1)
+    max_form_field_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: Open Server-Sent Event streams (``GET /jobs/{id}/events``) per tenant, in each gateway process.
+    max_event_streams_per_tenant: int = Field(default=10, ge=0)
+    #: ``Prefer: wait`` requests one tenant may hold open at once, in each gateway process.
+    max_waits_per_tenant: int = Field(default=10, ge=0)
+    #: Longest an event stream stays open; then it ends with a ``stream.closed`` event (reason ``lifetime``).
+    max_stream_seconds: float = Field(default=3600.0, gt=0)
     #: Where the per-tenant request counters live (the ``limits`` library, moving window): None
     #: means ``memory://`` (this process only, the embedded mode); ``redis://host:6379/0`` shares
     #: them across every gateway replica.

@@ -6,7 +6,8 @@
     ├── InvalidRequest                 400
     │   └── ValidationFailed           422  (names the field)
     │       ├── InvalidImage           422  not an image, truncated, unsupported
-    │       └── ImageTooLarge          413  over the byte or pixel limit, decompression bomb
+    │       ├── ImageTooLarge          413  over the byte or pixel limit, decompression bomb
+    │       └── RequestTooLarge        413  a body, form or form part over its limit
     ├── Unauthorized                   401
     ├── Forbidden                      403
     ├── NotFound                       404
@@ -51,6 +52,7 @@ __all__ = [
     "ProviderTimeout",
     "ProviderUnavailable",
     "RateLimited",
+    "RequestTooLarge",
     "StorageError",
     "TransientJobError",
     "Unauthorized",
@@ -130,6 +132,16 @@ class ImageTooLarge(ValidationFailed):
     """Raised when an image exceeds the byte or pixel limit, or is a decompression bomb."""
 
     status, title, slug = 413, "Image too large", "image-too-large"
+
+
+class RequestTooLarge(ValidationFailed):
+    """Raised when a request body, or a form's file count, field count or one part, is over its limit."""
+
+    status, title, slug = 413, "Request too large", "request-too-large"
+
+    def __init__(self, detail: str, *, field: str = "body", limit: int) -> None:
+        super().__init__(field, detail, extra={"limit": limit})
+        self.limit = limit
 
 
 class Unauthorized(ImageStudioError):

@@ -17,9 +17,12 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from gateway.deps import PrincipalDep, SessionDep
+from gateway.studio_requests import read_form
+from imagestudio.config import get_settings
+from imagestudio.errors import ImageTooLarge
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.ratelimits.service import (
     IdempotencyClaim,
@@ -30,24 +33,40 @@ from imagestudio.ratelimits.service import (
 )
 from imagestudio.tenants.service import Principal
 
+#: Bytes of an uploaded file hashed per step of an Idempotency-Key's fingerprint.
+HASH_CHUNK_BYTES = 1024 * 1024
+
+
+def _form_items(form: FormData, *, limit: int) -> list[tuple[str, str]]:
+    """Each form field's value, each file as its SHA-256, hashed in chunks (no file held whole)."""
+    items: list[tuple[str, str]] = []
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            digest, size = hashlib.sha256(), 0
+            value.file.seek(0)
+            while chunk := value.file.read(HASH_CHUNK_BYTES):
+                size += len(chunk)
+                if size > limit:
+                    raise ImageTooLarge(name, f"the upload is over the {limit} byte limit")
+                digest.update(chunk)
+            value.file.seek(0)
+            items.append((name, "file:" + digest.hexdigest()))
+        else:
+            items.append((name, str(value)))
+    return items
+
 
 async def request_fingerprint(request: Request) -> str:
     """SHA-256 of the route and the request's meaning: form fields and file digests, or canonical JSON.
 
-    Raw bytes would not do: every multipart request has a fresh random boundary.
+    Raw bytes would not do: every multipart request has a fresh random boundary. Files are hashed
+    in a worker thread (a spooled file may be on disk), each up to ``max_upload_bytes``.
     """
     digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await request.form()
-        items: list[tuple[str, str]] = []
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                data = await value.read()
-                await value.seek(0)
-                items.append((name, "file:" + hashlib.sha256(data).hexdigest()))
-            else:
-                items.append((name, str(value)))
+        form = await read_form(request)
+        items = await run_in_threadpool(_form_items, form, limit=get_settings().max_upload_bytes)
         digest.update(json.dumps(sorted(items)).encode())
     else:
         body = await request.body()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -38,17 +38,27 @@ def _authenticate(key: str) -> Principal:
         return tenant_service.authenticate(session, key=key)
 
 
-async def get_principal(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+async def authenticate(scheme: str, key: str) -> Principal:
     """The key's tenant: from this process's short cache on the event loop, else one query in a thread."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    if scheme.lower() != "bearer" or not key:
         raise Unauthorized("Send your API key as `Authorization: Bearer <key>`")
-    key = credentials.credentials
     principal = tenant_service.remembered(key=key)
     if principal is None:
         principal = await run_in_threadpool(_authenticate, key)
     return principal
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The request's tenant; a write was already authenticated by the route guard, before its body."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is not None:
+        return principal
+    if credentials is None:
+        raise Unauthorized("Send your API key as `Authorization: Bearer <key>`")
+    return await authenticate(credentials.scheme, credentials.credentials)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -18,8 +18,11 @@ from typing import Any, Generic, TypeVar, Union, get_args, get_origin
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 
+from imagestudio.config import get_settings
+from imagestudio.errors import RequestTooLarge
 from imagestudio.studios.request import StudioRequest
 
 R = TypeVar("R", bound=StudioRequest)
@@ -38,6 +41,45 @@ class StudioBody(Generic[R]):
 def sent(upload: UploadFile | None) -> bool:
     """Whether a file field was really sent (browsers send an empty part for an unused file input)."""
     return upload is not None and bool(upload.filename or upload.size)
+
+
+async def read_form(request: Request) -> FormData:
+    """The request's form, held to the file, field and field-size limits (a 413 saying which).
+
+    The body itself was already held to the route's byte limit (``gateway.guard``), so the files a
+    form spools to temporary disk are bounded too.
+    """
+    settings = get_settings()
+    try:
+        return await request.form(
+            max_files=settings.max_form_files,
+            max_fields=settings.max_form_fields,
+            max_part_size=settings.max_form_field_bytes,
+        )
+    except HTTPException as exc:
+        # Starlette answers its form limits with a bare 400; say which limit, as a 413.
+        detail = str(exc.detail)
+        if exc.status_code != 400:
+            raise
+        if detail.startswith("Too many files"):
+            raise RequestTooLarge(
+                f"more than {settings.max_form_files} files in the form",
+                field="files",
+                limit=settings.max_form_files,
+            ) from exc
+        if detail.startswith("Too many fields"):
+            raise RequestTooLarge(
+                f"more than {settings.max_form_fields} fields in the form",
+                field="fields",
+                limit=settings.max_form_fields,
+            ) from exc
+        if detail.startswith("Part exceeded maximum size"):
+            raise RequestTooLarge(
+                f"a form field (not a file) is over the {settings.max_form_field_bytes} byte limit",
+                field="fields",
+                limit=settings.max_form_field_bytes,
+            ) from exc
+        raise
 
 
 def _is_list(annotation: Any) -> bool:
@@ -87,7 +129,7 @@ def studio_body(model: type[R]) -> Callable[[Request], AsyncIterator[StudioBody[
 
     async def parse(request: Request) -> AsyncIterator[StudioBody[R]]:
         if request.headers.get("content-type", "").lower().startswith(_FORM_TYPES):
-            form = await request.form()
+            form = await read_form(request)
             try:
                 yield _checked(lambda: _form_body(model, form))
             finally:

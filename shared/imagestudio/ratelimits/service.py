@@ -35,6 +35,9 @@ log = get_logger(__name__)
 IDEMPOTENCY_TTL = timedelta(hours=24)
 #: Longest Idempotency-Key accepted (the IETF draft and Stripe use 255).
 MAX_KEY_LENGTH = 255
+#: What each policy counts, for the 429's detail: job submissions, and every other write
+#: (POST, PUT, PATCH, DELETE) a tenant sends; each has the tenant's ``requests_per_minute``.
+POLICY_NOUNS = {"submissions": "job submissions", "writes": "write requests"}
 #: Seconds to wait for the rate-limit store (Redis) to connect or answer.
 STORAGE_TIMEOUT_SECONDS = 2.0
 
@@ -132,7 +135,8 @@ class RateLimitService:
         )
         if not allowed:
             raise RateLimited(
-                f"More than {limit} job submissions in {window_seconds} s; retry in {state.reset_seconds} s.",
+                f"More than {limit} {POLICY_NOUNS.get(policy, policy)} in {window_seconds} s; "
+                f"retry in {state.reset_seconds} s.",
                 headers={"Retry-After": str(state.reset_seconds), **state.headers()},
                 extra={"limit": limit, "window_seconds": window_seconds, "violated-policies": [policy]},
             )

@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.problems import PROBLEM_JSON, PROBLEM_RESPONSES
+from gateway.studio_requests import read_form
 from gateway.uploads import read_image_upload_info
 from imagestudio.errors import InvalidRequest, ValidationFailed
 from imagestudio.uploads.schemas import UploadPresign, UploadPresigned, UploadRead
@@ -61,7 +62,7 @@ async def create_upload(
     tenant_id = admission.tenant_id
     body: UploadRead | UploadPresigned
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
+        form = await read_form(request)
         file = form.get("file")
         if not isinstance(file, UploadFile):
             raise ValidationFailed("file", "send the image as the multipart field `file`")
