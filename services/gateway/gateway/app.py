@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.guard import guard_routes
 from gateway.problems import add_exception_handlers
 from gateway.routes import (
     assets,
@@ -136,6 +135,4 @@ def create_app() -> FastAPI:
     app.include_router(edit.router, prefix=API_PREFIX)
     app.include_router(upscale.router, prefix=API_PREFIX)
     app.include_router(uploads.router, prefix=API_PREFIX)
-    # Last: every route above gets the key, write-rate and body-size checks before its body is read.
-    guard_routes(app, get_settings())
     return app

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from gateway.deps import PrincipalDep, SessionDep
+from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.assets.schemas import (
     AssetPage,
@@ -21,7 +22,7 @@ from imagestudio.assets.service import asset_service
 from imagestudio.jobs.models import Studio
 from imagestudio.paging import UTCDatetime
 
-router = APIRouter(prefix="/assets", tags=["assets"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=GuardedRoute, prefix="/assets", tags=["assets"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("", response_model=AssetPage)

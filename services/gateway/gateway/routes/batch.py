@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from gateway.admission import AdmissionDep
 from gateway.deps import SessionDep
+from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES, error_problem
 from gateway.routes import create, edit, social, upscale
 from gateway.studio_requests import StudioBody, validate_json
@@ -26,7 +27,7 @@ from imagestudio.studios import upscale as upscale_studio
 from imagestudio.studios.request import StudioRequest
 from imagestudio.telemetry.metrics import JOBS_ACCEPTED
 
-router = APIRouter(tags=["jobs"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=GuardedRoute, tags=["jobs"], responses=PROBLEM_RESPONSES)
 
 #: Most jobs one batch may carry.
 MAX_BATCH_JOBS = 100

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from gateway.admission import AdmissionDep
 from gateway.deps import SessionDep
+from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
 from gateway.studio_requests import StudioBody
@@ -15,7 +16,7 @@ from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.studios import create
 from imagestudio.webhooks.service import webhook_service
 
-router = APIRouter(tags=["create"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=GuardedRoute, tags=["create"], responses=PROBLEM_RESPONSES)
 
 
 def draft(session: Session, *, tenant_id: str, body: StudioBody[create.CreateRequest]) -> JobDraft:

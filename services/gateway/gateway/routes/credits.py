@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from gateway.deps import PrincipalDep, SessionDep
+from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.studios.pricing import Estimate, estimate
 
-router = APIRouter(tags=["credits"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=GuardedRoute, tags=["credits"], responses=PROBLEM_RESPONSES)
 
 
 class LedgerEntry(BaseModel):

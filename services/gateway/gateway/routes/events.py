@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.deps import PrincipalDep
+from gateway.guard import GuardedRoute
 from gateway.job_feed import FeedEvent, JobFeed
 from gateway.problems import PROBLEM_RESPONSES
 from gateway.studio_options import job_feed
@@ -25,7 +26,7 @@ from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.models import JobStatus
 from imagestudio.jobs.service import job_service
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=GuardedRoute, prefix="/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
 
 #: Seconds between comment lines that keep idle proxies from closing a quiet stream.
 HEARTBEAT_SECONDS = 15.0

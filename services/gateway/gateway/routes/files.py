@@ -11,12 +11,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from gateway.guard import SignedUploadRoute
 from imagestudio.config import get_settings
 from imagestudio.errors import ImageTooLarge, NotFound
 from imagestudio.storage import get_store
 from imagestudio.storage.local import LocalStore
 
-router = APIRouter(tags=["files"])
+router = APIRouter(route_class=SignedUploadRoute, tags=["files"])
 
 
 def _local_store() -> LocalStore:

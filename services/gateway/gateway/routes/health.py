@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from gateway.guard import GuardedRoute
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
 from imagestudio.outbox import outbox_service
@@ -15,7 +16,7 @@ from imagestudio.storage import get_store
 from imagestudio.telemetry.metrics import render_metrics
 from imagestudio.telemetry.queues import queue_stats
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=GuardedRoute, tags=["health"])
 
 
 @router.get("/healthz")

@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from gateway.deps import PrincipalDep, SessionDep
+from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.jobs.models import JobStatus, Studio
 from imagestudio.jobs.schemas import JobPage, JobRead
 from imagestudio.jobs.service import job_service
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=GuardedRoute, prefix="/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("/{job_id}", response_model=JobRead)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from gateway.deps import PrincipalDep, SessionDep
+from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.personas.schemas import PersonaCreate, PersonaList, PersonaPatch, PersonaRead
 from imagestudio.personas.service import persona_service
 
-router = APIRouter(prefix="/personas", tags=["personas"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=GuardedRoute, prefix="/personas", tags=["personas"], responses=PROBLEM_RESPONSES
+)
 
 
 @router.post("", status_code=201, response_model=PersonaRead)

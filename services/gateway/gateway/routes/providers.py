@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from gateway.deps import PrincipalDep, SessionDep
+from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.providers.base import ModelInfo
@@ -20,7 +21,9 @@ from imagestudio.providers.execution import (
 )
 from imagestudio.providers.registry import models_for
 
-router = APIRouter(prefix="/providers", tags=["providers"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=GuardedRoute, prefix="/providers", tags=["providers"], responses=PROBLEM_RESPONSES
+)
 
 
 def _model_body(info: ModelInfo) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
+from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
 from gateway.studio_requests import StudioBody, request_body_openapi, studio_body
@@ -18,7 +19,7 @@ from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.studios import social
 from imagestudio.webhooks.service import webhook_service
 
-router = APIRouter(tags=["social"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=GuardedRoute, tags=["social"], responses=PROBLEM_RESPONSES)
 
 
 def _platform_body(platform: social.Platform) -> dict[str, Any]:

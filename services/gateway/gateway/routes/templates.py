@@ -7,10 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from gateway.deps import PrincipalDep
+from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.templates.service import INTENTS, template_service
 
-router = APIRouter(prefix="/templates", tags=["templates"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=GuardedRoute, prefix="/templates", tags=["templates"], responses=PROBLEM_RESPONSES
+)
 
 
 @router.get("")

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
+from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 from gateway.studio_requests import read_form
 from gateway.uploads import read_image_upload_info
@@ -20,7 +21,7 @@ from imagestudio.errors import InvalidRequest, ValidationFailed
 from imagestudio.uploads.schemas import UploadPresign, UploadPresigned, UploadRead
 from imagestudio.uploads.service import upload_service
 
-router = APIRouter(prefix="/uploads", tags=["uploads"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=GuardedRoute, prefix="/uploads", tags=["uploads"], responses=PROBLEM_RESPONSES)
 
 #: Both request bodies ``POST /uploads`` takes, for the OpenAPI document (the route parses them itself).
 _CREATE_BODIES: dict[str, Any] = {

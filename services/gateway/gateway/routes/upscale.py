@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
+from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
 from gateway.studio_requests import StudioBody, request_body_openapi, studio_body
@@ -18,7 +19,7 @@ from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.studios import upscale
 from imagestudio.webhooks.service import webhook_service
 
-router = APIRouter(tags=["upscale"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=GuardedRoute, tags=["upscale"], responses=PROBLEM_RESPONSES)
 
 
 UpscaleBody = Annotated[StudioBody[upscale.UpscaleRequest], Depends(studio_body(upscale.UpscaleRequest))]

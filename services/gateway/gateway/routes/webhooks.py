@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from gateway.deps import PrincipalDep, SessionDep
+from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.webhooks.models import DeliveryStatus
 from imagestudio.webhooks.schemas import (
@@ -22,7 +23,9 @@ from imagestudio.webhooks.schemas import (
 )
 from imagestudio.webhooks.service import API_PREFIX, webhook_service
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    route_class=GuardedRoute, prefix="/webhooks", tags=["webhooks"], responses=PROBLEM_RESPONSES
+)
 
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: PROBLEM_RESPONSES[422] | {"description": "Not possible in the current state"}
