@@ -14,7 +14,8 @@
     ├── Conflict                       409
     ├── PaymentRequired                402
     ├── RateLimited                    429  (retry_after seconds)
-    │   └── ConcurrencyLimited         429  too many jobs queued or running
+    │   ├── ConcurrencyLimited         429  too many jobs queued or running
+    │   └── StreamsLimited             429  too many event streams or ``Prefer: wait`` requests open
     ├── IdempotentReplay               the stored first response of an Idempotency-Key
     ├── JobError                       raised inside workers
     │   ├── PermanentJobError          fails the job at once, never retried
@@ -54,6 +55,7 @@ __all__ = [
     "RateLimited",
     "RequestTooLarge",
     "StorageError",
+    "StreamsLimited",
     "TransientJobError",
     "Unauthorized",
     "ValidationFailed",
@@ -196,6 +198,21 @@ class ConcurrencyLimited(RateLimited):
                 "RateLimit": '"concurrency";r=0;t=5',
             },
             extra={"limit": "max_concurrent_jobs", "allowed": allowed},
+        )
+
+
+class StreamsLimited(RateLimited):
+    """Raised when a tenant already holds as many event streams (or ``Prefer: wait`` requests) open as allowed."""
+
+    def __init__(self, *, policy: str, what: str, allowed: int, retry_after: int = 5) -> None:
+        super().__init__(
+            f"{allowed} {what} are already open for your tenant on this gateway; close one or retry later.",
+            headers={
+                "Retry-After": str(retry_after),
+                "RateLimit-Policy": f'"{policy}";q={allowed};qu="concurrent-requests"',
+                "RateLimit": f'"{policy}";r=0;t={retry_after}',
+            },
+            extra={"limit": policy, "allowed": allowed},
         )
 
 

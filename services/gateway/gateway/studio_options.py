@@ -3,12 +3,15 @@
 A studio route takes ``wait: PreferWaitDep`` and returns ``answer(request, response, session, body, tenant_id=..., wait=wait)``
 with the body ``admission.accept`` gave back: 202 with the queued job, or, when the client asked
 to wait and the job ends in time, 200 with the finished job. The wait is asynchronous (no thread
-held) and fed by the job feed.
+held) and fed by the job feed. A tenant holds at most ``max_waits_per_tenant`` waits at once
+per gateway: past that the request is refused (429) before its job is made.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
@@ -17,7 +20,9 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
+from gateway.deps import PrincipalDep
 from gateway.job_feed import JobFeed
+from gateway.stream_slots import Slot, waits
 from imagestudio.config import get_settings
 from imagestudio.db import new_session
 from imagestudio.jobs.models import JobStatus
@@ -52,28 +57,49 @@ def prefer_wait(prefer: str | None) -> int | None:
     return min(int(digits or "0"), MAX_WAIT_SECONDS) or None
 
 
+@dataclass
+class Wait:
+    """An honoured ``Prefer: wait``: the seconds, and the tenant's wait slot it holds."""
+
+    seconds: int
+    slot: Slot
+
+
 async def _wait_header(
+    request: Request,
+    principal: PrincipalDep,
     prefer: Annotated[
         str | None,
         Header(description="`wait=N` (N ≤ 60): answer 200 with the finished job if it ends within N seconds"),
     ] = None,
-) -> int | None:
+) -> AsyncIterator[Wait | None]:
     # Async: a sync dependency would cost a thread-pool hop per request for a regular expression.
-    return prefer_wait(prefer)
+    seconds = prefer_wait(prefer)
+    if seconds is None:
+        yield None
+        return
+    slot = waits(request).acquire(principal.tenant_id, allowed=get_settings().max_waits_per_tenant)
+    try:
+        yield Wait(seconds, slot)
+    finally:
+        if not slot.handed_over:  # refused, replayed or failed: the wait never started
+            slot.release()
 
 
-PreferWaitDep = Annotated[int | None, Depends(_wait_header)]
+PreferWaitDep = Annotated[Wait | None, Depends(_wait_header)]
 
 
 class FinishedJobResponse(Response):
     """Waits (asynchronously) for the job to end, then answers 200 with it, or 202 as usual."""
 
     def __init__(
-        self, *, feed: JobFeed, tenant_id: str, job_id: str, seconds: int, headers: dict[str, str]
+        self, *, feed: JobFeed, tenant_id: str, job_id: str, wait: Wait, headers: dict[str, str]
     ) -> None:
         super().__init__(status_code=202)
         self._feed, self._tenant_id, self._job_id = feed, tenant_id, job_id
-        self._seconds, self._answer_headers = seconds, headers
+        self._seconds, self._answer_headers = wait.seconds, headers
+        self._slot = wait.slot
+        self._slot.handed_over = True
 
     def _read(self) -> dict[str, Any]:
         session = new_session()
@@ -84,7 +110,10 @@ class FinishedJobResponse(Response):
             session.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._feed.wait_terminal(self._job_id, timeout=self._seconds)
+        try:
+            await self._feed.wait_terminal(self._job_id, timeout=self._seconds)
+        finally:
+            self._slot.release()
         body = await run_in_threadpool(self._read)
         finished = JobStatus(body["status"]).terminal
         response = JSONResponse(
@@ -96,7 +125,13 @@ class FinishedJobResponse(Response):
 
 
 def answer(
-    request: Request, response: Response, session: Session, body: JobRead, *, tenant_id: str, wait: int | None
+    request: Request,
+    response: Response,
+    session: Session,
+    body: JobRead,
+    *,
+    tenant_id: str,
+    wait: Wait | None,
 ) -> JobRead | Response:
     """202 with the queued job, or under ``Prefer: wait`` the finished job when it ends in time."""
     if not wait:
@@ -106,5 +141,5 @@ def answer(
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
     headers.setdefault("location", body.links.self)
     return FinishedJobResponse(
-        feed=job_feed(request), tenant_id=tenant_id, job_id=body.id, seconds=wait, headers=headers
+        feed=job_feed(request), tenant_id=tenant_id, job_id=body.id, wait=wait, headers=headers
     )

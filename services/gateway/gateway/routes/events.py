@@ -4,23 +4,31 @@ Every event is a ``job_events`` row (status changes, per-output progress), so a 
 whichever process ran the job, and its id is the SSE id a client resumes from. The stream ends
 after the terminal event; asked again past it, the answer is 204, which tells an EventSource to
 stop reconnecting.
+
+A tenant holds at most ``max_event_streams_per_tenant`` streams open per gateway (429 past it),
+and a stream lasts at most ``max_stream_seconds``: then it ends with a ``stream.closed`` event
+(``{"reason": "lifetime"}``) and the client reconnects with ``Last-Event-ID``, missing nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from gateway.deps import PrincipalDep
 from gateway.guard import GuardedRoute
 from gateway.job_feed import FeedEvent, JobFeed
 from gateway.problems import PROBLEM_RESPONSES
+from gateway.stream_slots import Slot, event_streams
 from gateway.studio_options import job_feed
+from imagestudio.config import get_settings
 from imagestudio.db import new_session
 from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.models import JobStatus
@@ -77,17 +85,40 @@ def _has_events_after(job_id: str, after_id: int) -> bool:
         session.close()
 
 
-async def _stream(feed: JobFeed, job_id: str, after_id: int) -> AsyncIterator[str]:
+def closed_frame(reason: str) -> str:
+    """The last frame of a stream the gateway ends before the job does (no id: resuming is unaffected)."""
+    return f"event: stream.closed\ndata: {json.dumps({'reason': reason})}\n\n"
+
+
+async def _stream(feed: JobFeed, job_id: str, after_id: int, *, lifetime: float) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + lifetime
     yield f"retry: {RETRY_MS}\n\n"
     async with feed.subscribe(job_id, after_id=after_id) as subscription:
-        while True:
-            event = await subscription.next(HEARTBEAT_SECONDS)
+        while (left := deadline - loop.time()) > 0:
+            event = await subscription.next(min(HEARTBEAT_SECONDS, left))
             if event is None:
-                yield ": keep-alive\n\n"
+                if deadline - loop.time() > 0:
+                    yield ": keep-alive\n\n"
                 continue
             yield _frame(event)
             if event.terminal:
                 return
+    yield closed_frame("lifetime")
+
+
+class HeldStreamingResponse(StreamingResponse):
+    """A stream holding one of the tenant's stream slots until it ends, however it ends."""
+
+    def __init__(self, content: AsyncIterator[str], *, slot: Slot, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.slot = slot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.slot.release()
 
 
 @router.get(
@@ -99,6 +130,10 @@ async def _stream(feed: JobFeed, job_id: str, after_id: int) -> AsyncIterator[st
             "description": "The job's events, ending after the terminal one",
         },
         204: {"description": "The job has ended and every event was sent: stop reconnecting"},
+        429: {
+            "description": "Too many streams open for the tenant",
+            "content": {"application/problem+json": {}},
+        },
     },
 )
 async def job_events(
@@ -118,8 +153,11 @@ async def job_events(
     terminal = await run_in_threadpool(_terminal, principal.tenant_id, job_id)
     if terminal and after_id and not await run_in_threadpool(_has_events_after, job_id, after_id):
         return Response(status_code=204)
-    return StreamingResponse(
-        _stream(job_feed(request), job_id, after_id),
+    settings = get_settings()
+    slot = event_streams(request).acquire(principal.tenant_id, allowed=settings.max_event_streams_per_tenant)
+    return HeldStreamingResponse(
+        _stream(job_feed(request), job_id, after_id, lifetime=settings.max_stream_seconds),
+        slot=slot,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -1,0 +1,206 @@
+"""Open event streams and ``Prefer: wait`` requests are capped per tenant, and streams end in time.
+
+No worker runs (and the ASGI transport starts no outbox relay), so a submitted job stays queued:
+a stream on it never ends by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from starlette.types import Message
+from support import Embedded, make_image
+
+from gateway.app import create_app
+from gateway.stream_slots import TenantSlots
+from imagestudio.config import get_settings
+from imagestudio.errors import StreamsLimited
+
+API = "/api/image-studio"
+#: Lifetime of a stream in these tests, in seconds: long enough to see it held, short to end.
+LIFETIME = 2.0
+
+
+@pytest.fixture
+def app(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    monkeypatch.setenv("IMAGESTUDIO_MAX_EVENT_STREAMS_PER_TENANT", "1")
+    monkeypatch.setenv("IMAGESTUDIO_MAX_WAITS_PER_TENANT", "1")
+    monkeypatch.setenv("IMAGESTUDIO_MAX_STREAM_SECONDS", str(LIFETIME))
+    get_settings.cache_clear()
+    return create_app()
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+async def submit(http: httpx.AsyncClient, key: str, **headers: str) -> httpx.Response:
+    return await http.post(
+        f"{API}/social/optimize",
+        headers={**auth(key), **headers},
+        files={"image": ("a.png", make_image(64, 48), "image/png")},
+        data={"formats": "instagram.feed_square"},
+    )
+
+
+async def until(predicate: Callable[[], bool], what: str) -> None:
+    """Wait on state inside the event loop, bounded."""
+    for _ in range(1000):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def held(app: FastAPI, name: str, tenant_id: str) -> int:
+    slots: TenantSlots | None = getattr(app.state, name, None)
+    return 0 if slots is None else slots.held(tenant_id)
+
+
+def tenant_of(key: str) -> str:
+    from imagestudio.db import session_scope
+    from imagestudio.tenants.service import tenant_service
+
+    with session_scope() as session:
+        return tenant_service.authenticate(session, key=key).tenant_id
+
+
+def frames(text: str) -> list[dict[str, str]]:
+    parsed = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        if fields:
+            parsed.append(fields)
+    return parsed
+
+
+def test_slots_count_per_tenant_refuse_past_the_cap_and_release_once() -> None:
+    slots = TenantSlots(policy="event-streams", what="event streams")
+    first = slots.acquire("t1", allowed=2)
+    slots.acquire("t1", allowed=2)
+    with pytest.raises(StreamsLimited) as refused:
+        slots.acquire("t1", allowed=2)
+    assert refused.value.status == 429 and refused.value.headers["Retry-After"] == "5"
+    assert refused.value.headers["RateLimit-Policy"] == '"event-streams";q=2;qu="concurrent-requests"'
+    assert slots.acquire("t2", allowed=2).tenant_id == "t2"  # another tenant has its own count
+    first.release()
+    first.release()  # twice is once
+    assert slots.held("t1") == 1
+    slots.acquire("t1", allowed=2)
+    assert slots.held("t1") == 2
+
+
+def test_a_stream_on_a_job_that_never_ends_closes_with_the_reason_and_frees_its_slot(
+    app: FastAPI, embedded: Embedded
+) -> None:
+    key = embedded.new_key()
+    tenant_id = tenant_of(key)
+
+    async def go() -> None:
+        async with client(app) as http:
+            job = (await submit(http, key)).json()
+            events = f"{API}/jobs/{job['id']}/events"
+            first = asyncio.create_task(http.get(events, headers=auth(key)))
+            await until(lambda: held(app, "event_stream_slots", tenant_id) == 1, "the stream to be open")
+            refused = await http.get(events, headers=auth(key))
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.headers["Retry-After"] == "5"
+            assert refused.json()["limit"] == "event-streams"
+            other = embedded.new_key("other")
+            # Another tenant is not held by this one's streams (its own stream ends with the lifetime).
+            assert (await http.get(events, headers=auth(other))).status_code == 404
+            streamed = await first
+            assert streamed.status_code == 200
+            last = frames(streamed.text)[-1]
+            assert last["event"] == "stream.closed" and json.loads(last["data"]) == {"reason": "lifetime"}
+            assert "id" not in last  # Last-Event-ID stays on the last real event
+            assert held(app, "event_stream_slots", tenant_id) == 0
+            again = await http.get(events, headers=auth(key))  # the slot came back
+            assert again.status_code == 200
+
+    asyncio.run(go())
+
+
+def test_a_client_hanging_up_frees_its_stream_slot(
+    app: FastAPI, embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGESTUDIO_MAX_STREAM_SECONDS", "3600")
+    get_settings.cache_clear()
+    key = embedded.new_key()
+    tenant_id = tenant_of(key)
+
+    async def go() -> None:
+        async with client(app) as http:
+            job = (await submit(http, key)).json()
+        sent: list[Message] = []
+        first_body = asyncio.Event()
+        request_sent = False
+
+        async def receive() -> Message:
+            nonlocal request_sent
+            if not request_sent:
+                request_sent = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await first_body.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body" and message.get("body"):
+                first_body.set()
+
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": f"{API}/jobs/{job['id']}/events",
+            "raw_path": f"{API}/jobs/{job['id']}/events".encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {key}".encode())],
+            "client": ("127.0.0.1", 1234),
+            "server": ("testserver", 80),
+        }
+        call: Awaitable[None] = app(scope, receive, send)
+        await asyncio.wait_for(call, 30)
+        assert sent[0]["status"] == 200
+        assert held(app, "event_stream_slots", tenant_id) == 0
+
+    asyncio.run(go())
+
+
+def test_prefer_wait_past_the_cap_is_429_before_a_job_is_made_and_the_slot_comes_back(
+    app: FastAPI, embedded: Embedded
+) -> None:
+    key = embedded.new_key()
+    tenant_id = tenant_of(key)
+
+    async def go() -> None:
+        async with client(app) as http:
+            waiting = asyncio.create_task(submit(http, key, Prefer="wait=2"))
+            await until(lambda: held(app, "wait_slots", tenant_id) == 1, "the wait to be held")
+            refused = await submit(http, key, Prefer="wait=2")
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["Retry-After"] == "5" and refused.json()["limit"] == "waits"
+            without_wait = await submit(http, key)  # not waiting: not capped
+            assert without_wait.status_code == 202
+            answered = await waiting
+            assert answered.status_code == 202  # the job stayed queued through the wait
+            assert held(app, "wait_slots", tenant_id) == 0
+            jobs = (await http.get(f"{API}/jobs", headers=auth(key))).json()["items"]
+            assert len(jobs) == 2  # the refused request made no job
+
+    asyncio.run(go())
