@@ -21,11 +21,11 @@ from fastapi.routing import APIRoute
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.types import Message, Receive
 
 from gateway.admission import get_admission
 from gateway.deps import authenticate, get_principal
+from gateway.problems import BODY_LIMIT_SCOPE_KEY
 from imagestudio.config import get_settings
 from imagestudio.errors import RequestTooLarge
 from imagestudio.ratelimits.service import RateLimitState, rate_limit_service
@@ -118,7 +118,7 @@ class GuardedRoute(APIRoute):
                 raise RequestTooLarge(
                     f"the body is {declared} bytes, over this route's {limit} byte limit", limit=limit
                 )
-            request.scope[MAX_BODY_SIZE_SCOPE_KEY] = limit
+            request.scope[BODY_LIMIT_SCOPE_KEY] = limit
             # Starlette's Request has no public way to wrap its receive channel.
             request._receive = _limited(request.receive, limit)
             response = await handler(request)

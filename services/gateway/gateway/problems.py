@@ -10,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from imagestudio.errors import PROBLEM_BASE, IdempotentReplay, ImageStudioError, RequestTooLarge
 from imagestudio.telemetry.logging import get_logger
@@ -19,6 +18,8 @@ from imagestudio.telemetry.tracing import current_trace_id
 log = get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+#: Where ``gateway.guard`` puts a route's body limit in the scope, for the 413 to name it.
+BODY_LIMIT_SCOPE_KEY = "imagestudio.max_body_bytes"
 
 
 class ProblemResponse(JSONResponse):
@@ -96,9 +97,9 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
-        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+        limit = request.scope.get(BODY_LIMIT_SCOPE_KEY)
         if exc.status_code == 413 and isinstance(limit, int):
-            # Starlette's body limiter stopped a (chunked) body while it streamed in.
+            # The route guard stopped a (chunked) body while it streamed in.
             too_large = RequestTooLarge(f"the body is over this route's {limit} byte limit", limit=limit)
             return ProblemResponse(too_large.to_problem(instance=request.url.path), status_code=413)
         titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
