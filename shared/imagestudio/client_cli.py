@@ -34,7 +34,8 @@ UrlOption = Annotated[
 KeyOption = Annotated[
     str | None,
     typer.Option(
-        envvar="IMAGESTUDIO_API_KEY", help="API key (default: IMAGESTUDIO_API_KEY, else the dev key `make up` wrote)"
+        envvar="IMAGESTUDIO_API_KEY",
+        help="API key (default: IMAGESTUDIO_API_KEY, else the dev key `make up` wrote)",
     ),
 ]
 

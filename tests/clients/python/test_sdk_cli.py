@@ -47,14 +47,22 @@ def test_imagestudio_client_runs_every_command_from_any_folder(service: Service,
     )
     assert upscaled["status"] == "succeeded" and Image.open(upscaled["files"][0]).size == (2560, 1920)
     edited = json.loads(
-        _run([cli, "--json", "edit", "photo.png", "--operation", "remove_background", "--path", "local"], folder, env).stdout
+        _run(
+            [cli, "--json", "edit", "photo.png", "--operation", "remove_background", "--path", "local"],
+            folder,
+            env,
+        ).stdout
     )
     assert edited["status"] == "succeeded" and len(edited["files"]) == 1
     created = json.loads(_run([cli, "--json", "create", "a red kite", "-o", "count=2"], folder, env).stdout)
     assert created["status"] == "succeeded" and len(created["files"]) == 2
 
-    accepted = json.loads(_run([cli, "--json", "social", "photo.png", "-p", "tiktok", "--no-wait"], folder, env).stdout)
-    watched = json.loads(_run([cli, "--json", "jobs", "watch", accepted["id"], "--out", "watched"], folder, env).stdout)
+    accepted = json.loads(
+        _run([cli, "--json", "social", "photo.png", "-p", "tiktok", "--no-wait"], folder, env).stdout
+    )
+    watched = json.loads(
+        _run([cli, "--json", "jobs", "watch", accepted["id"], "--out", "watched"], folder, env).stdout
+    )
     assert watched["status"] == "succeeded" and (folder / "watched" / "tiktok.cover.jpg").exists()
     listed = json.loads(_run([cli, "--json", "jobs", "list", "--limit", "3"], folder, env).stdout)
     assert len(listed) == 3 and listed[0]["id"] == accepted["id"]
@@ -63,7 +71,11 @@ def test_imagestudio_client_runs_every_command_from_any_folder(service: Service,
     assert "available" in _run([cli, "credits"], folder, env).stdout
 
     refused = subprocess.run(
-        [cli, "--json", "social", "photo.png", "-f", "nowhere.story"], cwd=folder, env=env, capture_output=True, text=True
+        [cli, "--json", "social", "photo.png", "-f", "nowhere.story"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert refused.returncode == 1 and json.loads(refused.stdout)["status"] == 422
 
@@ -82,10 +94,16 @@ def test_the_server_packages_client_commands_need_only_url_and_key(service: Serv
 
 
 def test_the_package_installs_into_a_fresh_venv_with_pip(tmp_path: Path) -> None:
+    """docs/clients.md's install line, run in a fresh venv from the repository's root."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    docs = (ROOT / "docs" / "clients.md").read_text()
+    install = docs.split("```bash\n", 1)[1].split("```", 1)[0].strip()
+    assert install == "python -m pip install ./clients/python"
     pip = subprocess.run(
-        [str(venv / "bin/pip"), "install", "--quiet", str(ROOT / "clients/python")],
+        ["bash", "-eu", "-c", install],
+        cwd=ROOT,
+        env={**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"},
         capture_output=True,
         text=True,
         timeout=600,
@@ -105,5 +123,7 @@ def test_the_package_installs_into_a_fresh_venv_with_pip(tmp_path: Path) -> None
         timeout=60,
     )
     assert check.returncode == 0 and check.stdout.strip() == "ImageStudio", check.stderr
-    helped = subprocess.run([str(venv / "bin/imagestudio-client"), "--help"], capture_output=True, text=True, cwd=tmp_path)
+    helped = subprocess.run(
+        [str(venv / "bin/imagestudio-client"), "--help"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert helped.returncode == 0 and "social" in helped.stdout

@@ -65,7 +65,9 @@ class FaultyNetwork(httpx.BaseTransport):
             self.swallowed.append(json.loads(response.content))  # the server made the job...
             if fault == "drop":  # ...and the connection died before the answer arrived
                 raise httpx.ReadError("connection reset (by the test)")
-            return httpx.Response(429, headers={"Retry-After": "0"}, json={"status": 429, "title": "Too many"})
+            return httpx.Response(
+                429, headers={"Retry-After": "0"}, json={"status": 429, "title": "Too many"}
+            )
         return response
 
     def events_requests(self) -> list[httpx.Request]:
@@ -128,14 +130,18 @@ def test_a_retried_submission_makes_one_job(service: Service, fault: str) -> Non
 def test_download_refreshes_expired_links_and_checks_sizes(service: Service, tmp_path: Path) -> None:
     network = FaultyNetwork()
     with ImageStudio(service.url, service.key, transport=network) as client:
-        job = client.social.optimize(service.photo(), formats=["instagram.story", "x.header"]).wait(timeout=120)
+        job = client.social.optimize(service.photo(), formats=["instagram.story", "x.header"]).wait(
+            timeout=120
+        )
         assert job.status == "succeeded"
         past = datetime.now(UTC) - timedelta(minutes=1)
         stale = job.model_copy(
             update={
                 "outputs": [
                     # One link known to be expired; the others look valid but the store refuses them.
-                    o.model_copy(update={"url": o.url.replace("signature=", "signature=0"), "expires_at": past})
+                    o.model_copy(
+                        update={"url": o.url.replace("signature=", "signature=0"), "expires_at": past}
+                    )
                     if i == 0
                     else o.model_copy(update={"url": o.url.replace("signature=", "signature=0")})
                     for i, o in enumerate(job.outputs)

@@ -7,8 +7,8 @@ import io
 from pathlib import Path
 
 import pytest
-from sdk_service import Service
 from PIL import Image
+from sdk_service import Service
 
 from imagestudio_client import (
     AsyncImageStudio,
