@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent: create .venv, install every package of the repo (editable) and the dev tools,
+# Idempotent: create .venv, install every package of the repo (editable; the Python client SDK too,
+# with its dependencies, so its tests import it) and the dev tools,
 # and write .env with a fresh secret on first use. Re-installs only when a pyproject changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,11 +15,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.imagestudio-installed
-inputs=$(cat shared/pyproject.toml services/*/pyproject.toml simulators/pyproject.toml requirements-dev.txt | sha256sum | cut -d' ' -f1)
+inputs=$(cat shared/pyproject.toml services/*/pyproject.toml simulators/pyproject.toml clients/python/pyproject.toml requirements-dev.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   echo "installing Python packages into .venv (first run takes a minute)"
   .venv/bin/pip install --quiet --upgrade pip
-  .venv/bin/pip install --quiet -e shared -r requirements-dev.txt
+  .venv/bin/pip install --quiet -e shared -e clients/python -r requirements-dev.txt
   .venv/bin/pip install --quiet --no-deps -e services/gateway -e services/create-worker \
     -e services/edit-worker -e services/upscale-worker -e services/social-worker -e simulators
   echo "$inputs" > "$stamp"

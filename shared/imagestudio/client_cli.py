@@ -25,25 +25,39 @@ jobs_app = typer.Typer(help="Jobs (client).", no_args_is_help=True)
 POLL_SECONDS = 0.5
 
 UrlOption = Annotated[
-    str | None, typer.Option(help="Gateway base URL (default: IMAGESTUDIO_PUBLIC_URL or host:port)")
+    str | None,
+    typer.Option(
+        envvar="IMAGESTUDIO_URL",
+        help="Service URL (default: IMAGESTUDIO_URL, else this project's IMAGESTUDIO_PUBLIC_URL or host:port)",
+    ),
 ]
 KeyOption = Annotated[
     str | None,
-    typer.Option(envvar="IMAGESTUDIO_API_KEY", help="API key (default: the embedded dev key in DATA_DIR)"),
+    typer.Option(
+        envvar="IMAGESTUDIO_API_KEY",
+        help="API key (default: IMAGESTUDIO_API_KEY, else the dev key `make up` wrote)",
+    ),
 ]
 
 
 def _client(url: str | None, key: str | None) -> httpx.Client:
-    settings = get_settings()
-    if key is None:
-        dev_key = settings.data_dir / "dev-api-key"
-        if not dev_key.is_file():
-            raise typer.BadParameter(
-                "no --api-key given and no dev key; run `make up` first", param_hint="--api-key"
-            )
-        key = dev_key.read_text().strip()
+    """A client from the URL and key alone; this project's settings are read only to fill in what is missing.
+
+    So, like the SDK's ``imagestudio-client``, it works from any folder given ``IMAGESTUDIO_URL``
+    and ``IMAGESTUDIO_API_KEY``; inside the project ``make up``'s URL and dev key are the defaults.
+    """
+    if url is None or key is None:
+        settings = get_settings()
+        url = url or settings.base_url
+        if key is None:
+            dev_key = settings.data_dir / "dev-api-key"
+            if not dev_key.is_file():
+                raise typer.BadParameter(
+                    "no --api-key given and no dev key; run `make up` first", param_hint="--api-key"
+                )
+            key = dev_key.read_text().strip()
     return httpx.Client(
-        base_url=(url or settings.base_url).rstrip("/") + "/api/image-studio",
+        base_url=url.rstrip("/") + "/api/image-studio",
         headers={"Authorization": f"Bearer {key}"},
         timeout=httpx.Timeout(30.0),
     )

@@ -1,0 +1,82 @@
+"""Image Studio's Python SDK: ``ImageStudio`` (sync) and ``AsyncImageStudio`` need only a URL and an API key.
+
+from imagestudio_client import ImageStudio
+
+client = ImageStudio()                      # IMAGESTUDIO_URL, IMAGESTUDIO_API_KEY
+job = client.social.optimize("photo.jpg", platforms=["instagram"]).wait()
+job.download("out")
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from imagestudio_client._async import AsyncBatchResult, AsyncImageStudio, AsyncJob
+from imagestudio_client._core import ImageInput, JobProgress, TransferProgress
+from imagestudio_client._errors import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    DownloadError,
+    ImageStudioError,
+    JobTimeoutError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    ValidationError,
+    WebhookVerificationError,
+)
+from imagestudio_client._models import (
+    Asset,
+    BatchJob,
+    Credits,
+    JobEvent,
+    JobOutput,
+    Upload,
+    WebhookEvent,
+)
+from imagestudio_client._sync import BatchResult, ImageStudio, Job
+from imagestudio_client._webhooks import Webhooks, webhooks
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "Asset",
+    "AsyncBatchResult",
+    "AsyncImageStudio",
+    "AsyncJob",
+    "AuthenticationError",
+    "BadRequestError",
+    "BatchJob",
+    "BatchResult",
+    "ConflictError",
+    "Credits",
+    "DownloadError",
+    "ImageInput",
+    "ImageStudio",
+    "ImageStudioError",
+    "Job",
+    "JobEvent",
+    "JobOutput",
+    "JobProgress",
+    "JobTimeoutError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "TransferProgress",
+    "Upload",
+    "ValidationError",
+    "WebhookEvent",
+    "WebhookVerificationError",
+    "Webhooks",
+    "__version__",
+    "webhooks",
+]

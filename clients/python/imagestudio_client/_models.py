@@ -1,0 +1,164 @@
+"""The service's bodies as typed models; unknown fields are kept, so a newer service never breaks an older client."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+Studio = Literal["create", "edit", "upscale", "social"]
+#: Statuses a job never leaves.
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class JobLinks(Model):
+    self: str
+    cancel: str
+
+
+class JobOutput(Model):
+    id: str
+    name: str
+    kind: str
+    format: str
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    bytes: int
+    url: str
+    expires_at: datetime
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def filename(self) -> str:
+        """The file name a download gets: the output's name with its format's extension."""
+        ext = {"jpeg": "jpg"}.get(self.format, self.format)
+        return self.name if self.name.endswith(f".{ext}") else f"{self.name}.{ext}"
+
+
+class JobData(Model):
+    """A job as ``GET /jobs/{id}`` answers it."""
+
+    id: str
+    status: JobStatus
+    studio: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime | None = None
+    progress: float = 0.0
+    progress_message: str = ""
+    attempts: int = 0
+    params: dict[str, Any] = Field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    outputs: list[JobOutput] = Field(default_factory=list)
+    links: JobLinks
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has ended (succeeded, failed or canceled)."""
+        return self.status in TERMINAL
+
+
+class JobEvent(Model):
+    """One Server-Sent Event of ``GET /jobs/{id}/events`` (``id`` resumes the stream)."""
+
+    id: int
+    job_id: str
+    type: str
+    created_at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in {f"job.{status}" for status in TERMINAL}
+
+
+class Upload(Model):
+    """An upload; width, height and format are None while a presigned upload is pending."""
+
+    id: str
+    state: Literal["pending", "ready"]
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    bytes: int
+    content_type: str
+    created_at: datetime | None = None
+    expires_at: datetime
+    put_url: str | None = None
+    put_expires_at: datetime | None = None
+
+
+class BatchJob(Model):
+    """One job of a batch: the studio and its JSON body (images as upload ids)."""
+
+    studio: Studio
+    params: dict[str, Any]
+
+
+class LedgerEntry(Model):
+    id: int
+    kind: str
+    balance_delta: int
+    reserved_delta: int
+    job_id: str | None = None
+    reference: str
+    note: str
+    created_at: datetime
+
+
+class Credits(Model):
+    tier: str
+    monthly_credits: int
+    balance: int
+    reserved: int
+    available: int
+    entries: list[LedgerEntry] = Field(default_factory=list)
+
+
+class Asset(Model):
+    id: str
+    url: str | None = None
+
+
+class AssetPage(Model):
+    items: list[Asset]
+    next_cursor: str | None = None
+
+
+class WebhookOutput(Model):
+    name: str
+    kind: str
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    url: str
+    expires_at: datetime
+
+
+class WebhookJobData(Model):
+    id: str
+    status: str
+    studio: str
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: dict[str, Any] | None = None
+    outputs: list[WebhookOutput] = Field(default_factory=list)
+    #: True when the outputs did not all fit in the payload: get the job for the rest.
+    outputs_truncated: bool = False
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class WebhookEvent(Model):
+    """A verified webhook: ``job.queued``, ``job.running``, ``job.succeeded``, ``job.failed`` or ``job.canceled``."""
+
+    type: str
+    timestamp: datetime
+    data: WebhookJobData

@@ -1,0 +1,527 @@
+"""The synchronous client: ``ImageStudio(base_url, api_key)``."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import threading
+import time
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import PrivateAttr
+
+from imagestudio_client import _core as core
+from imagestudio_client._core import Call, ImageInput, JobCallback, TransferCallback
+from imagestudio_client._errors import APIConnectionError, APIError, DownloadError, JobTimeoutError, error_for
+from imagestudio_client._models import (
+    Asset,
+    AssetPage,
+    BatchJob,
+    Credits,
+    JobData,
+    JobEvent,
+    JobOutput,
+    JobStatus,
+    Studio,
+    Upload,
+)
+from imagestudio_client._webhooks import Webhooks, webhooks
+
+
+class Job(JobData):
+    """A job, bound to the client that fetched it: ``refresh``, ``wait``, ``cancel``, ``download``."""
+
+    _client: ImageStudio | None = PrivateAttr(default=None)
+
+    def _bound(self) -> ImageStudio:
+        if self._client is None:
+            raise RuntimeError("this Job is not bound to a client")
+        return self._client
+
+    def refresh(self) -> Job:
+        return self._bound().jobs.get(self.id)
+
+    def wait(self, *, timeout: float = 1800.0, on_progress: JobCallback | None = None) -> Job:
+        return self._bound().jobs.wait(self.id, timeout=timeout, on_progress=on_progress)
+
+    def cancel(self) -> Job:
+        return self._bound().jobs.cancel(self.id)
+
+    def download(
+        self, folder: str | Path, *, on_progress: TransferCallback | None = None, workers: int = 4
+    ) -> builtins.list[Path]:
+        """Fetch every output into ``folder`` in parallel; expired links are refreshed, sizes checked."""
+        return self._bound().jobs.download(self, folder, on_progress=on_progress, workers=workers)
+
+
+class BatchResult:
+    """One entry of a batch: ``job`` when accepted (status 202), else ``error`` (the studio's problem)."""
+
+    def __init__(self, status: int, job: Job | None, error: APIError | None) -> None:
+        self.status, self.job, self.error = status, job, error
+
+    def __repr__(self) -> str:
+        return f"BatchResult(status={self.status}, job={self.job and self.job.id}, error={self.error})"
+
+
+class _Links:
+    """Current download links of one job's outputs; refreshed once per expiry, however many threads ask."""
+
+    def __init__(self, client: ImageStudio, job: JobData) -> None:
+        self._client, self._job_id = client, job.id
+        self._outputs = {output.id: output for output in job.outputs}
+        self._lock = threading.Lock()
+
+    def current(self, output_id: str) -> JobOutput:
+        with self._lock:
+            return self._outputs[output_id]
+
+    def refresh(self, stale: JobOutput) -> JobOutput:
+        with self._lock:
+            if self._outputs[stale.id].url == stale.url:
+                self._outputs = core.fresh_outputs(self._client.jobs.get(self._job_id))
+            return self._outputs[stale.id]
+
+
+class Uploads:
+    def __init__(self, client: ImageStudio) -> None:
+        self._c = client
+
+    def create(self, image: ImageInput, *, on_progress: TransferCallback | None = None) -> Upload:
+        """Upload an image once (checked, stored, no credits); name its id in many jobs."""
+        file = core.image_file(image, field_name="file")
+        return Upload.model_validate(self._c.request(core.upload_call(file, on_progress)))
+
+    def presign(self, *, content_type: str, size_bytes: int) -> Upload:
+        """A pending upload with a ``put_url`` to PUT the file to (see :meth:`put`)."""
+        body = {"content_type": content_type, "bytes": size_bytes}
+        return Upload.model_validate(self._c.request(Call("POST", "/uploads", json=body)))
+
+    def put(self, upload: Upload, data: bytes) -> None:
+        """Send the file to a presigned upload's ``put_url`` (the link is the credential)."""
+        assert upload.put_url, "not a presigned upload"
+        response = self._c.links.put(
+            upload.put_url, content=data, headers={"content-type": upload.content_type}
+        )
+        core.parse(response)
+
+    def get(self, upload_id: str) -> Upload:
+        return Upload.model_validate(self._c.request(Call("GET", f"/uploads/{upload_id}")))
+
+    def delete(self, upload_id: str) -> None:
+        self._c.request(Call("DELETE", f"/uploads/{upload_id}"))
+
+
+class Jobs:
+    def __init__(self, client: ImageStudio) -> None:
+        self._c = client
+
+    def get(self, job_id: str) -> Job:
+        return self._c.job(self._c.request(Call("GET", f"/jobs/{job_id}")))
+
+    def cancel(self, job_id: str) -> Job:
+        return self._c.job(self._c.request(Call("POST", f"/jobs/{job_id}/cancel")))
+
+    def list(
+        self, *, studio: Studio | None = None, status: JobStatus | None = None, page_size: int = 100
+    ) -> Iterator[Job]:
+        """Every job of the tenant, newest first, fetching page after page as it goes."""
+        cursor: str | None = None
+        while True:
+            params = {"studio": studio, "status": status, "limit": page_size, "cursor": cursor}
+            page = self._c.request(Call("GET", "/jobs", params=params))
+            for item in page["items"]:
+                yield self._c.job(item)
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def batch(
+        self, jobs: Sequence[BatchJob | dict[str, Any]], *, idempotency_key: str | None = None
+    ) -> builtins.list[BatchResult]:
+        """Submit up to 100 jobs in one request; each is answered on its own, in order."""
+        body = {"jobs": [BatchJob.model_validate(j).model_dump(mode="json") for j in jobs]}
+        answer = self._c.request(core.submission("/jobs/batch", body, idempotency_key))
+        return [
+            BatchResult(
+                entry["status"],
+                self._c.job(entry["job"]) if entry.get("job") else None,
+                error_for(entry["status"], entry["problem"]) if entry.get("problem") else None,
+            )
+            for entry in answer["jobs"]
+        ]
+
+    def stream(
+        self, job_id: str, *, last_event_id: int | None = None, max_reconnects: int = 10
+    ) -> Generator[JobEvent, None, None]:
+        """The job's events as they happen, ending after the terminal one.
+
+        A dropped connection is resumed with ``Last-Event-ID``, so no event is lost or repeated;
+        after ``max_reconnects`` failures in a row, :class:`APIConnectionError`.
+        """
+        cursor, failures = last_event_id, 0
+        while True:
+            headers = {"Last-Event-ID": str(cursor)} if cursor else {}
+            decoder = core.SSEDecoder()
+            try:
+                with self._c.http.stream(
+                    "GET",
+                    f"/jobs/{job_id}/events",
+                    headers=headers,
+                    timeout=httpx.Timeout(self._c.config.timeout, read=60),
+                ) as response:
+                    if response.status_code == 204:
+                        return
+                    if response.status_code >= 400:
+                        response.read()
+                        core.parse(response)
+                    for line in response.iter_lines():
+                        event = decoder.feed(line)
+                        if event is None:
+                            continue
+                        cursor, failures = event.id, 0
+                        yield event
+                        if event.terminal:
+                            return
+            except httpx.TransportError as exc:
+                failures += 1
+                if failures > max_reconnects:
+                    raise APIConnectionError(
+                        f"the event stream of job {job_id} kept dropping: {exc}"
+                    ) from exc
+                time.sleep(core.stream_reconnect_delay(failures))
+
+    def wait(self, job_id: str, *, timeout: float = 1800.0, on_progress: JobCallback | None = None) -> Job:
+        """Block until the job ends, following its live events; polls with backoff if the stream fails.
+
+        Returns the job whatever its end (check ``job.status``); :class:`JobTimeoutError` after ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        progress = core.JobProgress(job_id, "queued", 0.0, "queued")
+        try:
+            with contextlib.closing(self.stream(job_id)) as events:
+                for event in events:
+                    progress = core.event_progress(event, progress)
+                    if on_progress is not None:
+                        on_progress(progress)
+                    if event.terminal or time.monotonic() > deadline:
+                        break
+        except APIConnectionError:
+            pass  # the stream is not to be had: polling below
+        except APIError as exc:
+            if exc.status < 500:
+                raise
+        attempt = 0
+        while True:
+            job = self.get(job_id)
+            if on_progress is not None:
+                on_progress(core.job_progress(job))
+            if job.done:
+                return job
+            if time.monotonic() > deadline:
+                raise JobTimeoutError(f"job {job_id} is still {job.status} after {timeout} s")
+            time.sleep(core.poll_delay(attempt))
+            attempt += 1
+
+    def download(
+        self,
+        job: JobData | str,
+        folder: str | Path,
+        *,
+        on_progress: TransferCallback | None = None,
+        workers: int = 4,
+    ) -> builtins.list[Path]:
+        """Fetch every output of a job into ``folder`` in parallel; returns the files, in output order.
+
+        An expired link (or one the store refuses) is refreshed by getting the job again; each
+        file's size is checked against the job's record, else :class:`DownloadError`.
+        """
+        data = self.get(job) if isinstance(job, str) else job
+        plan = core.download_plan(data.outputs, Path(folder))
+        links = _Links(self._c, data)
+        total = sum(output.bytes for output, _ in plan)
+        done = 0
+        lock = threading.Lock()
+
+        def advance(n: int) -> None:
+            nonlocal done
+            with lock:
+                done += n
+                if on_progress is not None:
+                    on_progress(core.TransferProgress("download", done, total))
+
+        def fetch(output: JobOutput, target: Path) -> Path:
+            current = links.current(output.id)
+            if core.link_expired(current):
+                current = links.refresh(current)
+            for attempt in range(2):
+                part = target.with_name(target.name + ".part")
+                with self._c.links.stream("GET", current.url) as response:
+                    if response.status_code in core.EXPIRED_LINK_STATUSES and attempt == 0:
+                        current = links.refresh(current)
+                        continue
+                    if response.status_code >= 400:
+                        raise DownloadError(f"{output.name}: HTTP {response.status_code}")
+                    size = 0
+                    with part.open("wb") as fh:
+                        for chunk in response.iter_bytes():
+                            fh.write(chunk)
+                            size += len(chunk)
+                            advance(len(chunk))
+                if size != current.bytes:
+                    part.unlink(missing_ok=True)
+                    raise DownloadError(f"{output.name}: got {size} bytes, the job says {current.bytes}")
+                part.replace(target)
+                return target
+            raise DownloadError(f"{output.name}: the link stayed refused after a refresh")
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            return list(pool.map(lambda item: fetch(*item), plan))
+
+
+class Social:
+    def __init__(self, client: ImageStudio) -> None:
+        self._c = client
+
+    def optimize(
+        self,
+        image: ImageInput,
+        *,
+        platforms: Sequence[str] | None = None,
+        formats: Sequence[str] | None = None,
+        crop_mode: str | None = None,
+        output_format: str | None = None,
+        quality: int | None = None,
+        safe_zone_overlay: bool | None = None,
+        zip: bool | None = None,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+        on_upload: TransferCallback | None = None,
+        **options: Any,
+    ) -> Job:
+        """One image cropped to every chosen platform format (``POST /social/optimize``)."""
+        fields = dict(
+            platforms=platforms,
+            formats=formats,
+            crop_mode=crop_mode,
+            output_format=output_format,
+            quality=quality,
+            safe_zone_overlay=safe_zone_overlay,
+            zip=zip,
+            webhook_url=webhook_url,
+            **options,
+        )
+        return self._c.submit("/social/optimize", {"image": image}, fields, idempotency_key, on_upload)
+
+    def platforms(self) -> builtins.list[dict[str, Any]]:
+        """Every platform with its formats, sizes, limits and safe zones."""
+        return list(self._c.request(Call("GET", "/social/platforms"))["platforms"])
+
+
+class Assets:
+    def __init__(self, client: ImageStudio) -> None:
+        self._c = client
+
+    def list(self, *, page_size: int = 100, **filters: Any) -> Iterator[Asset]:
+        """Every asset matching the filters (``studio``, ``tag``, ``favorite``, ``q``, ...), page after page."""
+        cursor: str | None = None
+        while True:
+            page = AssetPage.model_validate(
+                self._c.request(
+                    Call("GET", "/assets", params={**filters, "limit": page_size, "cursor": cursor})
+                )
+            )
+            yield from page.items
+            cursor = page.next_cursor
+            if not cursor:
+                return
+
+    def get(self, asset_id: str) -> Asset:
+        return Asset.model_validate(self._c.request(Call("GET", f"/assets/{asset_id}")))
+
+
+class CreditsAPI:
+    def __init__(self, client: ImageStudio) -> None:
+        self._c = client
+
+    def get(self) -> Credits:
+        """Balance, credits held by running jobs, and recent ledger entries."""
+        return Credits.model_validate(self._c.request(Call("GET", "/credits")))
+
+    def estimate(self, studio: Studio, params: dict[str, Any]) -> dict[str, Any]:
+        """What a studio request would cost (the same pricing the reserve uses)."""
+        return dict(
+            self._c.request(Call("POST", "/estimate-cost", json={"studio": studio, "params": params}))
+        )
+
+
+class ImageStudio:
+    """The Image Studio API: ``ImageStudio("http://127.0.0.1:8000", "isk_...")``.
+
+    Without arguments, ``IMAGESTUDIO_URL`` and ``IMAGESTUDIO_API_KEY`` are read. 429, 502-504 and
+    connection errors are retried ``max_retries`` times honouring ``Retry-After``; job submissions
+    carry an ``Idempotency-Key`` so a retried one never makes a second job. ``transport`` is an
+    httpx transport for every request (tests, proxies).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.config = core.Config.resolve(base_url, api_key, timeout=timeout, max_retries=max_retries)
+        self.http = httpx.Client(
+            base_url=self.config.base_url, headers=self.config.headers(), timeout=timeout, transport=transport
+        )
+        # Presigned links carry their own credential: the API key must not go to the bucket.
+        self.links = httpx.Client(timeout=httpx.Timeout(timeout, read=120), transport=transport)
+        self.uploads = Uploads(self)
+        self.jobs = Jobs(self)
+        self.social = Social(self)
+        self.assets = Assets(self)
+        self.credits = CreditsAPI(self)
+        self.webhooks: Webhooks = webhooks
+
+    def __enter__(self) -> ImageStudio:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+        self.links.close()
+
+    def request(self, call: Call) -> Any:
+        """Send one call, retrying what may be retried; its JSON answer or a typed error."""
+        attempt = 0
+        while True:
+            for _, reader, _ in (call.files or {}).values():
+                reader.seek(0)
+            try:
+                response = self.http.send(call.build(self.http))
+            except httpx.TransportError as exc:
+                delay = core.retry_delay(attempt, None, max_retries=self.config.max_retries)
+                if delay is None:
+                    raise APIConnectionError(f"{call.method} {call.path}: {exc}") from exc
+            else:
+                delay = core.retry_delay(attempt, response, max_retries=self.config.max_retries)
+                if delay is None:
+                    return core.parse(response)
+            time.sleep(delay)
+            attempt += 1
+
+    def job(self, body: Any) -> Job:
+        job = Job.model_validate(body)
+        job._client = self
+        return job
+
+    def submit(
+        self,
+        path: str,
+        images: dict[str, ImageInput | None],
+        fields: dict[str, Any],
+        idempotency_key: str | None,
+        on_upload: TransferCallback | None,
+    ) -> Job:
+        """Upload the images not yet uploaded, then submit the job naming them (JSON)."""
+        body = dict(fields)
+        for name, image in {**images, **{k: v for k, v in fields.items() if k in core.IMAGE_FIELDS}}.items():
+            if image is None or core.is_upload_id(image):
+                body[name] = image
+            else:
+                body[name] = self.uploads.create(image, on_progress=on_upload).id
+        return self.job(self.request(core.submission(path, body, idempotency_key)))
+
+    def create(
+        self,
+        prompt: str,
+        *,
+        count: int | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        aspect_ratio: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        template_id: str | None = None,
+        persona_id: str | None = None,
+        output_format: str | None = None,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+        **options: Any,
+    ) -> Job:
+        """Text to image: 1-10 images from a prompt (``POST /create``)."""
+        fields = dict(
+            prompt=prompt,
+            count=count,
+            provider=provider,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            width=width,
+            height=height,
+            template_id=template_id,
+            persona_id=persona_id,
+            output_format=output_format,
+            webhook_url=webhook_url,
+            **options,
+        )
+        return self.submit("/create", {}, fields, idempotency_key, None)
+
+    def edit(
+        self,
+        image: ImageInput,
+        *,
+        operation: str,
+        mask: ImageInput | None = None,
+        prompt: str | None = None,
+        output_format: str | None = None,
+        path: str | None = None,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+        on_upload: TransferCallback | None = None,
+        **options: Any,
+    ) -> Job:
+        """An edit (``remove_background``, ``inpaint``, ``outpaint``, ... see ``GET /edit/operations``)."""
+        fields = dict(
+            operation=operation,
+            prompt=prompt,
+            output_format=output_format,
+            path=path,
+            webhook_url=webhook_url,
+            **options,
+        )
+        return self.submit("/edit", {"image": image, "mask": mask}, fields, idempotency_key, on_upload)
+
+    def upscale(
+        self,
+        image: ImageInput,
+        *,
+        mode: str = "fast",
+        prompt: str | None = None,
+        preset: str | None = None,
+        output_format: str | None = None,
+        path: str | None = None,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+        on_upload: TransferCallback | None = None,
+        **options: Any,
+    ) -> Job:
+        """An upscale: ``fast`` (4x), ``conservative`` or ``creative`` (``POST /upscale``)."""
+        fields = dict(
+            mode=mode,
+            prompt=prompt,
+            preset=preset,
+            output_format=output_format,
+            path=path,
+            webhook_url=webhook_url,
+            **options,
+        )
+        return self.submit("/upscale", {"image": image}, fields, idempotency_key, on_upload)

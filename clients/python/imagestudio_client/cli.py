@@ -1,0 +1,324 @@
+"""``imagestudio-client``: every studio, jobs, uploads, assets and credits from any folder.
+
+Needs only ``IMAGESTUDIO_URL`` and ``IMAGESTUDIO_API_KEY`` (or ``--url`` / ``--api-key``). Shows
+progress bars for the upload, the queue and the run, downloads every output, and prints JSON
+with ``--json`` for scripts (then stdout holds only that JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from imagestudio_client._core import JobProgress, TransferProgress
+from imagestudio_client._errors import APIError, ImageStudioError
+from imagestudio_client._sync import ImageStudio, Job
+
+#: Bars and messages go to stderr, so stdout carries only results (and only JSON with --json).
+console = Console(stderr=True)
+
+
+class _Bars:
+    """The upload, queue and run bars of one command; silent with --json."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("[bold]{task.description:<9}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[message]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=quiet,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def _task(self, name: str, total: float) -> TaskID:
+        if name not in self._tasks:
+            self._tasks[name] = self.progress.add_task(name, total=total, message="")
+        return self._tasks[name]
+
+    def upload(self, update: TransferProgress) -> None:
+        task = self._task("upload", max(update.total_bytes, 1))
+        self.progress.update(task, completed=update.done_bytes, message=update.name)
+
+    def job(self, update: JobProgress) -> None:
+        queued = self._task("queued", 1.0)
+        if update.status == "queued":
+            self.progress.update(queued, completed=0, message="waiting for a worker")
+            return
+        self.progress.update(queued, completed=1.0, message="")
+        running = self._task("running", 1.0)
+        self.progress.update(running, completed=update.progress, message=update.message)
+
+    def download(self, update: TransferProgress) -> None:
+        task = self._task("download", max(update.total_bytes, 1))
+        self.progress.update(task, completed=update.done_bytes, message=f"{update.done_bytes} B")
+
+    @contextmanager
+    def shown(self) -> Iterator[_Bars]:
+        with self.progress:
+            yield self
+
+
+def _out(text: object) -> None:
+    sys.stdout.write(f"{text}\n")
+
+
+def _options(pairs: Sequence[str] | None) -> dict[str, Any]:
+    """``-o key=value`` pairs; a value that reads as JSON (numbers, true, lists) is taken as such."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--option takes key=value, not {pair!r}")
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    return value
+
+
+def _finish(args: argparse.Namespace, client: ImageStudio, submit: Callable[[_Bars], Job]) -> int:
+    """Submit, follow the job to its end, download its outputs; the job (and files) as the result."""
+    bars = _Bars(args.json)
+    with bars.shown():
+        job = submit(bars)
+        if not args.json:
+            console.print(f"job [cyan]{job.id}[/cyan] accepted")
+        if args.no_wait:
+            return __out(args, job.model_dump(mode="json"))
+        job = job.wait(timeout=args.timeout, on_progress=bars.job)
+        files = (
+            job.download(args.out, on_progress=bars.download)
+            if job.status == "succeeded" and args.out
+            else []
+        )
+    result = {**job.model_dump(mode="json"), "files": [str(f.resolve()) for f in files]}
+    if args.json:
+        __out(args, result)
+    elif job.status == "succeeded":
+        console.print(f"[green]succeeded: {len(files)} files in {args.out}[/green]")
+        for file in files:
+            _out(file)
+    else:
+        error = job.error or {}
+        console.print(f"[red]job {job.status}: {error.get('title', '')} {error.get('detail', '')}[/red]")
+    return 0 if job.status == "succeeded" else 1
+
+
+def __out(args: argparse.Namespace, value: Any) -> int:
+    if args.json:
+        _out(json.dumps(_dump(value), indent=2))
+    elif isinstance(value, list):
+        for item in value:
+            _out(json.dumps(_dump(item)))
+    else:
+        _out(json.dumps(_dump(value), indent=2))
+    return 0
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def _fields(args: argparse.Namespace, **typed: Any) -> dict[str, Any]:
+    """The typed flags given, then ``-o`` options (which win)."""
+    return {**{k: v for k, v in typed.items() if v is not None}, **_options(args.option)}
+
+
+def cmd_create(args: argparse.Namespace, client: ImageStudio) -> int:
+    fields = _fields(args, count=args.count, provider=args.provider, aspect_ratio=args.aspect_ratio)
+    return _finish(args, client, lambda bars: client.create(fields.pop("prompt", args.prompt), **fields))
+
+
+def cmd_edit(args: argparse.Namespace, client: ImageStudio) -> int:
+    fields = _fields(args, operation=args.operation, mask=args.mask, prompt=args.prompt, path=args.path)
+    return _finish(args, client, lambda bars: client.edit(args.image, on_upload=bars.upload, **fields))
+
+
+def cmd_upscale(args: argparse.Namespace, client: ImageStudio) -> int:
+    fields = _fields(args, mode=args.mode, path=args.path)
+    return _finish(args, client, lambda bars: client.upscale(args.image, on_upload=bars.upload, **fields))
+
+
+def cmd_social(args: argparse.Namespace, client: ImageStudio) -> int:
+    fields = _fields(
+        args,
+        platforms=args.platform,
+        formats=args.format,
+        crop_mode=args.crop_mode,
+        output_format=args.output_format,
+        safe_zone_overlay=args.safe_zones or None,
+    )
+    return _finish(
+        args, client, lambda bars: client.social.optimize(args.image, on_upload=bars.upload, **fields)
+    )
+
+
+def cmd_jobs(args: argparse.Namespace, client: ImageStudio) -> int:
+    if args.action == "get":
+        return __out(args, client.jobs.get(args.id))
+    if args.action == "cancel":
+        return __out(args, client.jobs.cancel(args.id))
+    if args.action == "list":
+        jobs = client.jobs.list(studio=args.studio, status=args.status, page_size=min(args.limit, 100))
+        return __out(args, list(islice(jobs, args.limit)))
+    return _finish(args, client, lambda bars: client.jobs.get(args.id))  # watch
+
+
+def cmd_uploads(args: argparse.Namespace, client: ImageStudio) -> int:
+    if args.action == "create":
+        bars = _Bars(args.json)
+        with bars.shown():
+            upload = client.uploads.create(args.file, on_progress=bars.upload)
+        return __out(args, upload)
+    if args.action == "get":
+        return __out(args, client.uploads.get(args.id))
+    client.uploads.delete(args.id)
+    return 0
+
+
+def cmd_assets(args: argparse.Namespace, client: ImageStudio) -> int:
+    if args.action == "get":
+        return __out(args, client.assets.get(args.id))
+    filters = {"studio": args.studio, "tag": args.tag, "q": args.q}
+    return __out(
+        args, list(islice(client.assets.list(page_size=min(args.limit, 100), **filters), args.limit))
+    )
+
+
+def cmd_credits(args: argparse.Namespace, client: ImageStudio) -> int:
+    credits = client.credits.get()
+    if args.json:
+        return __out(args, credits)
+    _out(
+        f"tier {credits.tier}: {credits.available} available ({credits.balance} balance, {credits.reserved} held)"
+    )
+    return 0
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+
+def _job_options(parser: argparse.ArgumentParser, *, out: str | None) -> None:
+    parser.add_argument("--out", type=Path, default=Path(out) if out else None, help="download outputs here")
+    parser.add_argument("--no-wait", action="store_true", help="print the accepted job and return")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the job")
+    parser.add_argument(
+        "-o", "--option", action="append", metavar="KEY=VALUE", help="any other request field"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imagestudio-client", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="service URL (default: IMAGESTUDIO_URL)")
+    parser.add_argument("--api-key", help="API key (default: IMAGESTUDIO_API_KEY)")
+    parser.add_argument("--json", action="store_true", help="print JSON only, no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    create = commands.add_parser("create", help="text to image")
+    create.add_argument("prompt")
+    create.add_argument("--count", type=int)
+    create.add_argument("--provider")
+    create.add_argument("--aspect-ratio")
+    _job_options(create, out="create-out")
+    create.set_defaults(run=cmd_create)
+
+    edit = commands.add_parser("edit", help="edit an image (see GET /edit/operations)")
+    edit.add_argument("image", help="a file or an upload id")
+    edit.add_argument("--operation", required=True)
+    edit.add_argument("--mask")
+    edit.add_argument("--prompt")
+    edit.add_argument("--path", choices=["auto", "provider", "local"])
+    _job_options(edit, out="edit-out")
+    edit.set_defaults(run=cmd_edit)
+
+    upscale = commands.add_parser("upscale", help="upscale an image")
+    upscale.add_argument("image", help="a file or an upload id")
+    upscale.add_argument("--mode", default="fast", choices=["fast", "conservative", "creative"])
+    upscale.add_argument("--path", choices=["auto", "provider", "local"])
+    _job_options(upscale, out="upscale-out")
+    upscale.set_defaults(run=cmd_upscale)
+
+    social = commands.add_parser("social", help="one image to every platform format")
+    social.add_argument("image", help="a file or an upload id")
+    social.add_argument("-p", "--platform", action="append", help="platform (repeatable); default all")
+    social.add_argument("-f", "--format", action="append", help="platform.format (repeatable)")
+    social.add_argument("--crop-mode", choices=["smart", "center", "fit"])
+    social.add_argument("--output-format", choices=["jpeg", "png", "webp"])
+    social.add_argument("--safe-zones", action="store_true", help="also make safe-zone previews")
+    _job_options(social, out="social-out")
+    social.set_defaults(run=cmd_social)
+
+    jobs = commands.add_parser("jobs", help="get, list, cancel or watch jobs")
+    jobs_actions = jobs.add_subparsers(dest="action", required=True)
+    for action in ("get", "cancel"):
+        jobs_actions.add_parser(action).add_argument("id")
+    watch = jobs_actions.add_parser("watch", help="follow a job to its end and download its outputs")
+    watch.add_argument("id")
+    _job_options(watch, out=None)
+    listing = jobs_actions.add_parser("list")
+    listing.add_argument("--studio", choices=["create", "edit", "upscale", "social"])
+    listing.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "canceled"])
+    listing.add_argument("--limit", type=int, default=20)
+    jobs.set_defaults(run=cmd_jobs)
+
+    uploads = commands.add_parser("uploads", help="upload an image once, use it many times")
+    uploads_actions = uploads.add_subparsers(dest="action", required=True)
+    uploads_actions.add_parser("create").add_argument("file", type=Path)
+    for action in ("get", "delete"):
+        uploads_actions.add_parser(action).add_argument("id")
+    uploads.set_defaults(run=cmd_uploads)
+
+    assets = commands.add_parser("assets", help="the asset library")
+    assets_actions = assets.add_subparsers(dest="action", required=True)
+    assets_actions.add_parser("get").add_argument("id")
+    asset_list = assets_actions.add_parser("list")
+    asset_list.add_argument("--studio")
+    asset_list.add_argument("--tag")
+    asset_list.add_argument("--q", help="text search")
+    asset_list.add_argument("--limit", type=int, default=20)
+    assets.set_defaults(run=cmd_assets)
+
+    credits = commands.add_parser("credits", help="balance and credits held")
+    credits.set_defaults(run=cmd_credits)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with ImageStudio(args.url, args.api_key) as client:
+            code: int = args.run(args, client)
+            return code
+    except APIError as exc:
+        if args.json:
+            _out(json.dumps(exc.problem, indent=2))
+        console.print(f"[red]{exc}[/red]")
+        return 1
+    except ImageStudioError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

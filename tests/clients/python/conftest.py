@@ -1,0 +1,17 @@
+"""One real `imagestudio up` serves every SDK test; the SDK knows only its URL and a key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sdk_service import Service
+from support import imagestudio_up
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    folder = tmp_path_factory.mktemp("sdk-service")
+    with imagestudio_up(folder, data_dir=folder / ".imagestudio") as (base, _env):
+        key = (folder / ".imagestudio" / "dev-api-key").read_text().strip()
+        yield Service(base, key, folder)

@@ -1,0 +1,123 @@
+"""Every studio through the SDK, sync and async, against a real `imagestudio up`."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sdk_service import Service
+
+from imagestudio_client import (
+    AsyncImageStudio,
+    AuthenticationError,
+    ConflictError,
+    ImageStudio,
+    ImageStudioError,
+    JobProgress,
+    NotFoundError,
+    TransferProgress,
+    ValidationError,
+)
+
+
+def test_every_studio_runs_through_the_sync_client(service: Service, tmp_path: Path) -> None:
+    photo = service.photo()
+    with ImageStudio(service.url, service.key) as client:
+        uploaded: list[TransferProgress] = []
+        social = client.social.optimize(
+            photo, formats=["instagram.story", "x.header"], output_format="png", on_upload=uploaded.append
+        )
+        assert social.status in ("queued", "running", "succeeded")
+        assert uploaded and uploaded[-1].done_bytes == photo.stat().st_size
+        seen: list[JobProgress] = []
+        done = social.wait(timeout=120, on_progress=seen.append)
+        assert done.status == "succeeded", done.error
+        assert seen[-1].status == "succeeded"
+        files = done.download(tmp_path / "social")
+        assert sorted(p.name for p in files) == ["all.zip", "instagram.story.png", "twitter.header.png"]
+        assert Image.open(tmp_path / "social" / "instagram.story.png").size == (1080, 1920)
+
+        upload = client.uploads.create(photo.read_bytes())  # bytes
+        with photo.open("rb") as fh:
+            edited = client.edit(fh, operation="remove_background", path="local")  # a file object
+        upscaled = client.upscale(upload.id, mode="fast", path="local")  # an upload id
+        created = client.create("a red bicycle in the rain", count=2)
+        for job, outputs in ((edited, 1), (upscaled, 1), (created, 2)):
+            finished = client.jobs.wait(job.id, timeout=120)
+            assert finished.status == "succeeded", (finished.studio, finished.error)
+            assert len([o for o in finished.outputs if o.kind == "image"]) == outputs
+        big = client.jobs.get(upscaled.id).download(tmp_path / "upscale")[0]
+        assert Image.open(big).size == (2560, 1920)
+
+
+def test_every_studio_runs_through_the_async_client(service: Service, tmp_path: Path) -> None:
+    photo = service.photo()
+
+    async def run() -> None:
+        async with AsyncImageStudio(service.url, service.key) as client:
+            upload = await client.uploads.create(photo)
+            jobs = await asyncio.gather(
+                client.social.optimize(upload.id, formats=["linkedin.feed"], zip=False),
+                client.edit(photo, operation="remove_background", path="local"),
+                client.upscale(io.BytesIO(photo.read_bytes()), mode="fast", path="local"),
+                client.create("a lighthouse at dusk"),
+            )
+            finished = await asyncio.gather(*(job.wait(timeout=120) for job in jobs))
+            assert [job.status for job in finished] == ["succeeded"] * 4, [j.error for j in finished]
+            assert [job.studio for job in finished] == ["social", "edit", "upscale", "create"]
+            files = await finished[0].download(tmp_path / "async")
+            assert [p.name for p in files] == ["linkedin.feed.jpg"]
+            assert files[0].stat().st_size == finished[0].outputs[0].bytes
+            events = [event.type async for event in client.jobs.stream(jobs[3].id)]
+            assert events[0] == "job.queued" and events[-1] == "job.succeeded"
+            listed = [job.id async for job in client.jobs.list(studio="social", page_size=1)]
+            assert jobs[0].id in listed and len(listed) == len(set(listed)) >= 2
+
+    asyncio.run(run())
+
+
+def test_list_iterates_every_page(service: Service) -> None:
+    with ImageStudio(service.url, service.key) as client:
+        upload = client.uploads.create(service.photo())
+        batch = client.jobs.batch(
+            [{"studio": "social", "params": {"image": upload.id, "formats": ["instagram.story"]}}] * 3
+            + [{"studio": "social", "params": {"image": "upl_missing", "formats": ["instagram.story"]}}]
+        )
+        assert [entry.status for entry in batch] == [202, 202, 202, 422]
+        assert isinstance(batch[3].error, ValidationError) and batch[3].error.field == "image"
+        ids = [entry.job.id for entry in batch if entry.job]
+        everything = [job.id for job in client.jobs.list(page_size=2)]
+        assert set(ids) <= set(everything) and len(everything) == len(set(everything)) > 3
+
+
+def test_problems_arrive_as_typed_errors_with_their_fields(service: Service) -> None:
+    with ImageStudio(service.url, service.key) as client:
+        with pytest.raises(ValidationError) as refused:
+            client.social.optimize(service.photo(), formats=["nowhere.story"])
+        assert refused.value.status == 422 and refused.value.field
+        assert refused.value.type.endswith("/validation-failed") or refused.value.type.startswith("https://")
+        assert refused.value.title and refused.value.detail
+        with pytest.raises(NotFoundError) as missing:
+            client.jobs.get("no-such-job")
+        assert missing.value.status == 404
+        done = client.social.optimize(service.photo(), formats=["x.header"]).wait(timeout=120)
+        with pytest.raises(ConflictError):
+            done.cancel()
+    with ImageStudio(service.url, "isk_wrong") as stranger, pytest.raises(AuthenticationError):
+        stranger.jobs.get("anything")
+
+
+def test_the_client_reads_its_url_and_key_from_the_environment(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IMAGESTUDIO_API_KEY", raising=False)
+    monkeypatch.setenv("IMAGESTUDIO_URL", service.url)
+    with pytest.raises(ImageStudioError, match="IMAGESTUDIO_API_KEY"):
+        ImageStudio()
+    monkeypatch.setenv("IMAGESTUDIO_API_KEY", service.key)
+    with ImageStudio() as client:
+        assert client.credits.get().available >= 0
+        assert any(p["id"] == "instagram" for p in client.social.platforms())
