@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,6 +136,9 @@ def up(
         os.environ["IMAGESTUDIO_PORT"] = str(port)
     get_settings.cache_clear()
     settings = get_settings()
+    # Listen before anything is announced: a banner (and a dev key) for a port another process
+    # holds would send the user, or a script reading the banner, to that process.
+    listener = _listen(settings.host, settings.port)
     configure_logging()
     from imagestudio.broker import configure_broker
     from imagestudio.db import session_scope
@@ -163,18 +168,35 @@ def up(
     lines += ["image providers:", *provider_lines]
     console.print(Panel("\n".join(lines), expand=False))
     try:
-        uvicorn.run(
-            "gateway.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-        )
+        server = uvicorn.Server(uvicorn.Config("gateway.app:create_app", factory=True, log_level="warning"))
+        server.run(sockets=[listener])
     finally:
+        listener.close()
         if worker is not None:
             worker.stop()
         for simulator in simulators:
             simulator.stop()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` for uvicorn; a port already taken ends the command in one line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(
+        socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+    )  # as uvicorn does: TIME_WAIT is no obstacle
+    try:
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            reason = "is already in use by another process; stop it, or choose another with --port"
+        else:
+            reason = f"cannot be listened on: {exc.strerror or exc}"
+        console.print(f"[red]{host}:{port} {reason}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    return listener
 
 
 def _start_provider_simulators(settings: Settings) -> tuple[list[Any], list[str]]:
