@@ -90,6 +90,22 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+IMAGESTUDIO = str(Path(sys.executable).parent / "imagestudio")
+
+
+def imagestudio_cli(*args: str, data_dir: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """The ``imagestudio`` command as an operator runs it on ``data_dir``; output captured as text."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IMAGESTUDIO_")},
+        "IMAGESTUDIO_SECRET_KEY": "cli-secret-key-0123456789abcdef0123",
+        "IMAGESTUDIO_DATA_DIR": str(data_dir),
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+        **extra_env,
+    }
+    return subprocess.run([IMAGESTUDIO, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
 @contextmanager
 def imagestudio_up(cwd: Path, *, data_dir: Path, **extra_env: str) -> Iterator[tuple[str, dict[str, str]]]:
     """`imagestudio up` as a newcomer runs it, in ``cwd`` on a free port; yields (base URL, its env).

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import signal
+import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -30,6 +34,9 @@ app.add_typer(uploads_app, name="uploads")
 app.add_typer(social_app, name="social")
 app.add_typer(jobs_app, name="jobs")
 console = Console()
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 STUDIOS = ("create", "edit", "upscale", "social")
 #: Every worker: one per studio, plus webhook delivery on its own queue.
@@ -67,6 +74,44 @@ def _dev_key() -> str:
     return created.key
 
 
+def _require_schema() -> None:
+    """Make sure the database is at the latest migration before an operator command touches it.
+
+    The embedded database (SQLite in the data folder) is migrated on the spot, as ``up`` does;
+    a PostgreSQL database is the operator's to migrate, so the command stops and says so.
+    """
+    from imagestudio.migrate import revisions, upgrade
+
+    settings = get_settings()
+    if settings.resolved_database_url.startswith("sqlite"):
+        upgrade()
+        return
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        current, head = revisions()
+    except OperationalError as exc:
+        console.print(f"[red]cannot reach the database[/red]: {exc.orig}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    if current != head:
+        console.print(
+            f"[red]the database is not migrated[/red] (at {current or 'no migration'}, latest {head}): "
+            "run `imagestudio migrate` (or `make migrate`) first",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+
+
+@contextmanager
+def admin_session() -> Iterator[Session]:
+    """A transaction for an operator command (keys, tenants, credits, uploads) on a current schema."""
+    from imagestudio.db import session_scope
+
+    _require_schema()
+    with session_scope() as session:
+        yield session
+
+
 @app.command()
 def migrate() -> None:
     """Apply database migrations (idempotent)."""
@@ -91,6 +136,9 @@ def up(
         os.environ["IMAGESTUDIO_PORT"] = str(port)
     get_settings.cache_clear()
     settings = get_settings()
+    # Listen before anything is announced: a banner (and a dev key) for a port another process
+    # holds would send the user, or a script reading the banner, to that process.
+    listener = _listen(settings.host, settings.port)
     configure_logging()
     from imagestudio.broker import configure_broker
     from imagestudio.db import session_scope
@@ -120,18 +168,35 @@ def up(
     lines += ["image providers:", *provider_lines]
     console.print(Panel("\n".join(lines), expand=False))
     try:
-        uvicorn.run(
-            "gateway.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-        )
+        server = uvicorn.Server(uvicorn.Config("gateway.app:create_app", factory=True, log_level="warning"))
+        server.run(sockets=[listener])
     finally:
+        listener.close()
         if worker is not None:
             worker.stop()
         for simulator in simulators:
             simulator.stop()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` for uvicorn; a port already taken ends the command in one line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(
+        socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+    )  # as uvicorn does: TIME_WAIT is no obstacle
+    try:
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            reason = "is already in use by another process; stop it, or choose another with --port"
+        else:
+            reason = f"cannot be listened on: {exc.strerror or exc}"
+        console.print(f"[red]{host}:{port} {reason}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    return listener
 
 
 def _start_provider_simulators(settings: Settings) -> tuple[list[Any], list[str]]:
@@ -227,12 +292,11 @@ def keys_create(
     tier: Annotated[str, typer.Option(help="Tier of a new tenant: free, basic, pro, enterprise")] = "free",
 ) -> None:
     """Create an API key (and a tenant when --tenant is given); the key is shown once."""
-    from imagestudio.db import session_scope
     from imagestudio.tenants.service import tenant_service
 
     if bool(tenant) == bool(tenant_id):
         raise typer.BadParameter("give exactly one of --tenant or --tenant-id")
-    with session_scope() as session:
+    with admin_session() as session:
         if tenant:
             tenant_id = tenant_service.create_tenant(session, name=tenant, tier=tier).id
         assert tenant_id is not None
@@ -248,12 +312,11 @@ def keys_revoke(
     key: Annotated[str, typer.Argument(help="The key's id, or its prefix as listed (isk_ and 8 characters)")],
 ) -> None:
     """Revoke an API key: refused from now on here, by running gateways within IMAGESTUDIO_AUTH_CACHE_SECONDS."""
-    from imagestudio.db import session_scope
     from imagestudio.errors import ImageStudioError
     from imagestudio.tenants.service import tenant_service
 
     try:
-        with session_scope() as session:
+        with admin_session() as session:
             row = tenant_service.revoke_key(session, key=key)
             key_id, prefix, revoked_at = row.id, row.prefix, row.revoked_at
     except ImageStudioError as exc:
@@ -275,14 +338,13 @@ def tenants_set_limits(
     ] = False,
 ) -> None:
     """Override a tenant's tier limits (negotiated plans); prints the limits now in force."""
-    from imagestudio.db import session_scope
     from imagestudio.errors import ImageStudioError
     from imagestudio.tenants.service import tenant_service
 
     if clear == (requests_per_minute is not None or max_concurrent_jobs is not None):
         raise typer.BadParameter("give --requests-per-minute and/or --max-concurrent-jobs, or --clear alone")
     try:
-        with session_scope() as session:
+        with admin_session() as session:
             limits = tenant_service.set_limits(
                 session,
                 tenant_id=tenant_id,
@@ -307,10 +369,9 @@ def tenants_set_tier(
 ) -> None:
     """Move a tenant to another tier; running gateways apply it within IMAGESTUDIO_AUTH_CACHE_SECONDS."""
     from imagestudio.credits.tiers import TierName
-    from imagestudio.db import session_scope
     from imagestudio.tenants.models import Tenant
 
-    with session_scope() as session:
+    with admin_session() as session:
         tenant = session.get(Tenant, tenant_id)
         if tenant is None:
             raise typer.BadParameter("no such tenant", param_hint="tenant_id")
@@ -327,9 +388,8 @@ def credits_grant(
     """Grant (or adjust) a tenant's credits; written to the ledger."""
     from imagestudio.credits.models import EntryKind
     from imagestudio.credits.service import credit_service
-    from imagestudio.db import session_scope
 
-    with session_scope() as session:
+    with admin_session() as session:
         kind = EntryKind.grant if amount >= 0 else EntryKind.adjust
         credit_service.grant(session, tenant_id=tenant_id, amount=amount, note=note, kind=kind)
         balance = credit_service.balance(session, tenant_id=tenant_id)
@@ -339,10 +399,9 @@ def credits_grant(
 @uploads_app.command("sweep")
 def uploads_sweep() -> None:
     """Delete expired uploads and their objects now (each gateway also sweeps every few minutes)."""
-    from imagestudio.db import session_scope
     from imagestudio.uploads.service import upload_service
 
-    with session_scope() as session:
+    with admin_session() as session:
         deleted = upload_service.sweep(session)
     console.print(f"deleted {deleted} expired upload(s)")
 

@@ -87,6 +87,10 @@ def _enable_wal(url: str) -> None:
         connection.close()
 
 
+#: Execution option (on an engine) naming how its SQLite transactions begin: IMMEDIATE or DEFERRED.
+SQLITE_BEGIN_OPTION = "imagestudio_sqlite_begin"
+
+
 def build_engine(settings: Settings) -> Engine:
     url = sqlalchemy_url(settings.resolved_database_url)
     if url.startswith("sqlite"):
@@ -106,9 +110,14 @@ def build_engine(settings: Settings) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection: Any) -> None:
-            # IMMEDIATE takes the write lock up front: the gateway and worker threads queue on the
-            # busy timeout instead of failing with "database is locked" on a read-to-write upgrade.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A transaction that may write begins IMMEDIATE, taking the write lock up front: the
+            # gateway and worker threads then queue on the busy timeout. A deferred one that read
+            # first fails at once with "database is locked" when it upgrades to write after another
+            # writer committed (SQLite does not wait there: waiting could deadlock two upgraders).
+            # A read session (new_read_session) begins DEFERRED: in WAL mode it reads a snapshot,
+            # and neither takes the write lock nor waits for it.
+            mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     return create_engine(url, pool_size=settings.database_pool_size, max_overflow=10, pool_pre_ping=True)
@@ -116,13 +125,14 @@ def build_engine(settings: Settings) -> Engine:
 
 _engine: Engine | None = None
 _sessionmaker: sessionmaker[Session] | None = None
+_read_sessionmaker: sessionmaker[Session] | None = None
 
 
 _engine_lock = threading.Lock()
 
 
 def get_engine() -> Engine:
-    global _engine, _sessionmaker
+    global _engine, _sessionmaker, _read_sessionmaker
     if _engine is not None:
         return _engine
     with _engine_lock:  # the relay, worker threads and requests may all ask first
@@ -133,23 +143,51 @@ def get_engine() -> Engine:
 
         engine = build_engine(get_settings())
         _sessionmaker = sessionmaker(engine, expire_on_commit=False)
+        _read_sessionmaker = sessionmaker(
+            engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}), expire_on_commit=False
+        )
         _engine = engine  # published last: a reader that sees it also sees the sessionmaker
     return engine
 
 
 def reset_engine() -> None:
     """Forget the engine (tests that switch databases, forked processes)."""
-    global _engine, _sessionmaker
+    global _engine, _sessionmaker, _read_sessionmaker
     if _engine is not None:
         _engine.dispose()
     _engine = None
     _sessionmaker = None
+    _read_sessionmaker = None
 
 
 def new_session() -> Session:
     get_engine()
     assert _sessionmaker is not None
     return _sessionmaker()
+
+
+def new_read_session() -> Session:
+    """A session that only reads (GET routes, key lookups): on SQLite it never takes the write lock.
+
+    Writing through it is a programming error, refused before anything is sent: a deferred
+    transaction cannot safely become a write transaction (see ``build_engine``).
+    """
+    get_engine()
+    assert _read_sessionmaker is not None
+    session = _read_sessionmaker()
+    event.listen(session, "before_flush", _refuse_write)
+    event.listen(session, "do_orm_execute", _refuse_write_statement)
+    return session
+
+
+def _refuse_write(session: Session, *_: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a read session cannot write; use new_session() or session_scope()")
+
+
+def _refuse_write_statement(state: Any) -> None:
+    if not state.is_select:
+        raise RuntimeError("a read session cannot write; use new_session() or session_scope()")
 
 
 @contextmanager

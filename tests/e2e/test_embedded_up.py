@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import socket
 import subprocess
 import sys
 import zipfile
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import httpx
 from PIL import Image
-from support import imagestudio_up, make_image, wait_for
+from support import imagestudio_cli, imagestudio_up, make_image, wait_for
 
 API = "/api/image-studio"
 
@@ -90,3 +91,18 @@ def test_up_runs_a_social_job_end_to_end(tmp_path: Path) -> None:
         assert "100%" in cli.stdout and "files in out" in cli.stdout
         got = {p.name: Image.open(p).size for p in (tmp_path / "out").iterdir() if p.suffix == ".jpg"}
         assert got == {"tiktok.cover.jpg": (1080, 1920), "twitter.header.jpg": (1500, 500)}
+
+
+def test_up_on_a_taken_port_says_so_before_any_banner_or_key(tmp_path: Path) -> None:
+    with socket.socket() as holder:  # another process's server on the port
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = imagestudio_cli("up", "--port", str(port), data_dir=tmp_path / "data")
+    said = (result.stdout + result.stderr).strip()
+    assert result.returncode == 1, said
+    assert (
+        said
+        == f"127.0.0.1:{port} is already in use by another process; stop it, or choose another with --port"
+    )
+    assert "isk_" not in said and not (tmp_path / "data" / "dev-api-key").exists()

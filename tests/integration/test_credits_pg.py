@@ -204,7 +204,7 @@ def test_estimate_equals_charge_for_social(pg_stack: Embedded) -> None:
         headers={"Authorization": f"Bearer {key}"},
         json={"studio": "social", "params": {"platforms": "myspace"}},
     )
-    assert bad.status_code == 422 and bad.json()["field"] == "platforms"
+    assert bad.status_code == 422 and bad.json()["field"] == "params.platforms"  # the body's field
 
 
 def test_tier_limits_refused_with_403_naming_the_limit(pg_stack: Embedded) -> None:

@@ -89,6 +89,8 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
         False,
     ),
     ("create", {"prompt": "a red bicycle", "count": 2, "provider": "gemini", "quality": "draft"}, False),
+    # auto: the first choice is charged; the reserve holds the dearest fallback (max_credits)
+    ("create", {"prompt": "a harbour at night", "count": 4, "quality": "standard"}, False),
     ("edit", {"operation": "remove_background", "path": "provider"}, True),
     ("edit", {"operation": "inpaint", "path": "local"}, True),
     ("upscale", {"mode": "fast", "path": "provider"}, True),
@@ -129,5 +131,7 @@ def test_estimate_equals_the_charge(
     paid = studio == "create" or params.get("path") == "provider"
     assert (total > 0) == paid  # provider work costs credits; local pixel work does not
     assert captured(stack, key, job["id"]) == total
+    held = job["params"].get("estimated_credits", 0)  # social stores none: it is free
+    assert estimate.json()["max_credits"] == held >= total  # what the job reserved while it ran
     balance = stack.client.get(f"{API}/credits", headers=headers).json()
     assert balance["reserved"] == 0  # the rest of every reserve was released

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from imagestudio.db import new_session, session_scope
+from imagestudio.db import new_read_session, new_session
 from imagestudio.errors import Unauthorized
 from imagestudio.tenants.service import Principal, tenant_service
 
@@ -33,8 +33,20 @@ async def get_session() -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+async def get_read_session() -> AsyncIterator[Session]:
+    """A session for a route that only reads: on SQLite it neither takes nor waits for the write lock."""
+    session = new_read_session()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+
+
 def _authenticate(key: str) -> Principal:
-    with session_scope() as session:
+    with new_read_session() as session:  # a lookup: it must not queue behind a writer on SQLite
         return tenant_service.authenticate(session, key=key)
 
 

@@ -66,6 +66,7 @@ from imagestudio.providers.execution import (
     provider_health,
 )
 from imagestudio.providers.resilience import CircuitOpen, RetryPolicy, call_with_retries
+from imagestudio.studios.pricing import Estimate, EstimateItem
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import (
     JOB_DURATION,
@@ -814,6 +815,27 @@ def _fail(job_id: str, error: ProviderError, *, attempts: int, studio: str, prov
 def credits_of(routes: Sequence[Route]) -> int:
     """Credits held for a job: the dearest route it may take (only what it used is captured)."""
     return max((route.credits for route in routes), default=0)
+
+
+def estimate_routes(studio: str, what: str, routes: Sequence[Route]) -> Estimate:
+    """``POST /estimate-cost`` for planned routes: the first one's credits, held at the dearest."""
+    first, held = routes[0], credits_of(routes)
+    note = f"; held at {held}, the dearest fallback, and charged only for the route that serves"
+    return Estimate(
+        studio=studio,
+        total_credits=first.credits,
+        max_credits=held,
+        breakdown=[
+            EstimateItem(
+                item=f"{what} via {first.provider}{note if held > first.credits else ''}",
+                provider=first.provider,
+                model=first.model,
+                unit_credits=first.credits,
+                count=1,
+                credits=first.credits,
+            )
+        ],
+    )
 
 
 def whole_credits(value: float) -> int:

@@ -29,7 +29,6 @@ from imagestudio.jobs.service import job_service
 from imagestudio.personas.service import persona_service
 from imagestudio.providers.base import GeneratedImage, Quality
 from imagestudio.providers.execution import (
-    PROVIDERS,
     BatchReport,
     BatchSpec,
     CallReport,
@@ -214,25 +213,27 @@ def _plan(request: CreateRequest, *, allowed: Collection[str]) -> _Plan:
 
 
 @register("create")
-def price(params: dict[str, Any]) -> Estimate:
-    """The credits a create request reserves (the estimate route and the gateway agree)."""
+def price(params: dict[str, Any], allowed: Collection[str]) -> Estimate:
+    """Price a create request as :func:`prepare` plans it (tier, provider health): the first choice's
+    credits for every image, held at the dearest fallback's."""
     request = CreateRequest.model_validate(params)
-    planned = _plan(request, allowed=PROVIDERS)
+    planned = _plan(request, allowed=allowed)
     first = planned.candidates[0]
     unit = planned.reserve(1)
+    held = f"; held at {unit}, the dearest fallback, and charged only for images made"
     return Estimate(
         studio="create",
-        total_credits=planned.reserve(request.count),
+        total_credits=first.credits * request.count,
+        max_credits=planned.reserve(request.count),
         breakdown=[
             EstimateItem(
-                item=f"image via {first.provider} {first.model} ({first.credits} credits); "
-                f"held at {unit}, the dearest fallback, and charged only for images made",
+                item=f"image via {first.provider} {first.model}{held if unit > first.credits else ''}",
                 provider=first.provider,
                 model=first.model,
                 quality=planned.quality,
-                unit_credits=unit,
+                unit_credits=first.credits,
                 count=request.count,
-                credits=unit * request.count,
+                credits=first.credits * request.count,
             )
         ],
     )

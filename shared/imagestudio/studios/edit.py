@@ -16,6 +16,7 @@ image itself; recolour takes the colour named in the prompt and the mask).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args
 
@@ -45,6 +46,7 @@ from imagestudio.studios._provider_ops import (
     Route,
     check_request_bytes,
     credits_of,
+    estimate_routes,
     in_format,
     plan_routes,
     poll_pending,
@@ -52,7 +54,7 @@ from imagestudio.studios._provider_ops import (
     serve,
     whole_credits,
 )
-from imagestudio.studios.pricing import Estimate, EstimateItem, register
+from imagestudio.studios.pricing import Estimate, register
 from imagestudio.studios.request import StoredImage, StudioRequest, UploadId
 
 __all__ = [
@@ -512,6 +514,18 @@ def colour_in(prompt: str | None) -> str | None:
     return None
 
 
+def _routes(op: Operation, model: str | None) -> tuple[Route, Route | None]:
+    """The operation's provider route and its local route (None when it has no local path)."""
+    provider = Route(
+        provider=op.provider,
+        model=op.provider_model(model),
+        credits=op.provider_credits(model),
+        asynchronous=op.asynchronous,
+    )
+    local = Route(provider=LOCAL, model=f"local/{op.id}", credits=LOCAL_CREDITS) if op.local else None
+    return provider, local
+
+
 def prepare(
     session: Session,
     *,
@@ -587,15 +601,7 @@ def prepare(
                     "prompt", "the local recolour needs a colour in the prompt, e.g. '#1e90ff' or 'navy'"
                 )
 
-    provider_route = Route(
-        provider=op.provider,
-        model=op.provider_model(model),
-        credits=op.provider_credits(model),
-        asynchronous=op.asynchronous,
-    )
-    local_route = (
-        Route(provider=LOCAL, model=f"local/{op.id}", credits=LOCAL_CREDITS) if op.local is not None else None
-    )
+    provider_route, local_route = _routes(op, model)
     tier = tier_service.tier_of(session, tenant_id=tenant_id)
     session.rollback()  # planning reads provider health in its own transaction
     routes, skipped = plan_routes(
@@ -651,32 +657,24 @@ class EditEstimateRequest(BaseModel):
 
 
 @register("edit")
-def _price_request(request: dict[str, Any]) -> Estimate:
-    """Price an edit as it would be planned now (provider when configured, else local)."""
+def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
+    """Price an edit as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
     asked = EditEstimateRequest.model_validate(request)
     op = OPERATIONS[asked.operation]
     if asked.model is not None and asked.model not in GENERAL_EDIT_MODELS:
-        raise ValidationFailed("params.model", f"unknown model {asked.model!r}")
-    model = asked.model if op.provider == "wavespeed" else None
-    configured = provider_status(op.provider).configured
-    use_provider = asked.path == "provider" or (asked.path == "auto" and (configured or op.local is None))
-    if asked.path == "local" and op.local is None:
-        raise ValidationFailed("params.path", f"{op.id} has no local path")
-    credits = op.provider_credits(model) if use_provider else LOCAL_CREDITS
-    return Estimate(
-        studio="edit",
-        total_credits=credits,
-        breakdown=[
-            EstimateItem(
-                item=f"{op.id} via {op.provider if use_provider else LOCAL}",
-                provider=op.provider if use_provider else LOCAL,
-                model=op.provider_model(model) if use_provider else f"local/{op.id}",
-                unit_credits=credits,
-                count=1,
-                credits=credits,
-            )
-        ],
+        raise ValidationFailed("model", f"unknown model {asked.model!r}")
+    model = asked.model or (DEFAULT_GENERAL_EDIT_MODEL if op.provider == "wavespeed" else None)
+    provider, local = _routes(op, model)
+    routes, _ = plan_routes(
+        path=asked.path,
+        what=op.id,
+        provider=provider,
+        local=local,
+        provider_refusal=None,  # the images are not known yet
+        local_refusal=None,
+        allowed=allowed,
     )
+    return estimate_routes("edit", op.id, routes)
 
 
 def describe_operations(status: Any = provider_status) -> dict[str, Any]:

@@ -1,8 +1,14 @@
-"""One pricing function per studio: the estimate endpoint and the reserve both call it."""
+"""One pricing function per studio: the estimate endpoint and the reserve both call it.
+
+An estimate answers two figures: ``total_credits``, what the planned route charges when it serves
+(the figure the job captures), and ``max_credits``, what the job holds while it runs (the dearest
+route it may fall back to). Pricers plan with the same function, tier and provider health as the
+submission, so the two agree whenever the planned route serves.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -22,12 +28,16 @@ class EstimateItem(BaseModel):
 
 class Estimate(BaseModel):
     studio: str
-    total_credits: int
+    total_credits: int = Field(description="Credits charged when the planned route serves")
+    max_credits: int = Field(
+        description="Credits held while the job runs: the dearest fallback; only what serves is charged"
+    )
     currency: str = "credits"
     breakdown: list[EstimateItem] = Field(default_factory=list)
 
 
-Pricer = Callable[[dict[str, Any]], Estimate]
+#: A studio's pricer: the request's params and the providers the tenant's tier allows.
+Pricer = Callable[[dict[str, Any], Collection[str]], Estimate]
 
 _PRICERS: dict[str, Pricer] = {}
 
@@ -40,8 +50,8 @@ def register(studio: str) -> Callable[[Pricer], Pricer]:
     return decorator
 
 
-def estimate(studio: str, params: dict[str, Any]) -> Estimate:
-    """Price ``params`` as ``studio``'s route would accept them; 422 names the bad field."""
+def estimate(studio: str, params: dict[str, Any], *, allowed: Collection[str]) -> Estimate:
+    """Price ``params`` as ``studio``'s route would plan them for a tier allowing ``allowed``; 422 names the bad field."""
     _load()
     pricer = _PRICERS.get(studio)
     if pricer is None:
@@ -49,11 +59,17 @@ def estimate(studio: str, params: dict[str, Any]) -> Estimate:
             "studio", f"unknown studio {studio!r}; choose from {', '.join(sorted(_PRICERS))}"
         )
     try:
-        return pricer(params)
+        return pricer(params, allowed)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first.get("loc", ())) or "params"
         raise ValidationFailed(f"params.{field}", first.get("msg", "invalid")) from exc
+    except ValidationFailed as exc:
+        if exc.field.startswith("params"):
+            raise
+        # Pricers refuse in the route's own terms; here the field sits under ``params``.
+        message = exc.detail.removeprefix(f"{exc.field}: ")
+        raise ValidationFailed(f"params.{exc.field}", message) from exc
 
 
 def _load() -> None:

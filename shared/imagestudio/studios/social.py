@@ -5,6 +5,7 @@ The platform catalogue lives here as data; the pixels are done by ``imagestudio.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from math import gcd
 from typing import Any, Literal
@@ -328,11 +329,12 @@ def estimate_social(params: SocialOptimizeParams) -> Estimate:
     items = [
         EstimateItem(item=key, provider="local", unit_credits=0, count=1, credits=0) for key in params.formats
     ]
-    return Estimate(studio="social", total_credits=sum(i.credits for i in items), breakdown=items)
+    total = sum(i.credits for i in items)
+    return Estimate(studio="social", total_credits=total, max_credits=total, breakdown=items)
 
 
 @register("social")
-def _price_request(request: dict[str, Any]) -> Estimate:
+def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
     """Price a request given in the route's own terms (platforms, formats)."""
     chosen = resolve_formats(_as_list(request.get("platforms")), _as_list(request.get("formats")))
     return estimate_social(SocialOptimizeParams(formats=[f.key for f in chosen]))

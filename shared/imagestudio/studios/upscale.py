@@ -15,6 +15,7 @@ Every refusal happens in :func:`prepare`, before anything is stored or queued.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -42,6 +43,7 @@ from imagestudio.studios._provider_ops import (
     Route,
     check_request_bytes,
     credits_of,
+    estimate_routes,
     in_format,
     plan_routes,
     poll_pending,
@@ -49,7 +51,7 @@ from imagestudio.studios._provider_ops import (
     serve,
     whole_credits,
 )
-from imagestudio.studios.pricing import Estimate, EstimateItem, register
+from imagestudio.studios.pricing import Estimate, register
 from imagestudio.studios.request import StoredImage, StudioRequest, UploadId
 
 __all__ = [
@@ -314,6 +316,17 @@ def _refusal(check: Any) -> ImageStudioError | None:
     return None
 
 
+def _routes(mode: Mode) -> tuple[Route, Route | None]:
+    """The mode's Stability route and its local route (None when it has no local path)."""
+    provider = Route(
+        provider="stability", model=mode.model, credits=mode.credits, asynchronous=mode.asynchronous
+    )
+    local = (
+        Route(provider=LOCAL, model=f"local/{mode.id}", credits=LOCAL_CREDITS) if mode.local_limits else None
+    )
+    return provider, local
+
+
 def prepare(
     session: Session,
     *,
@@ -342,12 +355,7 @@ def prepare(
             )
         mode.local_limits.check(field="image", width=width, height=height, who=f"the local {mode.id} path")
 
-    provider_route = Route(
-        provider="stability", model=mode.model, credits=mode.credits, asynchronous=mode.asynchronous
-    )
-    local_route = (
-        Route(provider=LOCAL, model=f"local/{mode.id}", credits=LOCAL_CREDITS) if mode.local_limits else None
-    )
+    provider_route, local_route = _routes(mode)
     tier = tier_service.tier_of(session, tenant_id=tenant_id)
     session.rollback()  # planning reads provider health in its own transaction
     routes, skipped = plan_routes(
@@ -394,32 +402,21 @@ class UpscaleEstimateRequest(BaseModel):
 
 
 @register("upscale")
-def _price_request(request: dict[str, Any]) -> Estimate:
-    """Price an upscale as it would be planned now (Stability when configured, else local)."""
+def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
+    """Price an upscale as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
     asked = UpscaleEstimateRequest.model_validate(request)
     mode = MODES[asked.mode]
-    if asked.path == "local" and mode.local_limits is None:
-        raise ValidationFailed("params.path", f"{mode.id} upscale has no local path")
-    configured = provider_status("stability").configured
-    use_provider = asked.path == "provider" or (
-        asked.path == "auto" and (configured or mode.local_limits is None)
+    provider, local = _routes(mode)
+    routes, _ = plan_routes(
+        path=asked.path,
+        what=f"{mode.id} upscale",
+        provider=provider,
+        local=local,
+        provider_refusal=None,  # the image is not known yet
+        local_refusal=None,
+        allowed=allowed,
     )
-    credits = mode.credits if use_provider else LOCAL_CREDITS
-    provider = "stability" if use_provider else LOCAL
-    return Estimate(
-        studio="upscale",
-        total_credits=credits,
-        breakdown=[
-            EstimateItem(
-                item=f"{mode.id} upscale via {provider}",
-                provider=provider,
-                model=mode.model if use_provider else f"local/{mode.id}",
-                unit_credits=credits,
-                count=1,
-                credits=credits,
-            )
-        ],
-    )
+    return estimate_routes("upscale", f"{mode.id} upscale", routes)
 
 
 def describe_modes(status: Any = provider_status) -> dict[str, Any]:

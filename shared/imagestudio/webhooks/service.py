@@ -244,9 +244,11 @@ class WebhookService:
     def update_endpoint(
         self, session: Session, *, tenant_id: str, endpoint_id: str, patch: WebhookEndpointPatch
     ) -> WebhookEndpointRead:
+        if patch.url is not None:  # resolved before the transaction opens (SQLite: its write lock)
+            self.check_url(patch.url, field="url")
         endpoint = self.get_endpoint(session, tenant_id=tenant_id, endpoint_id=endpoint_id)
         if patch.url is not None:
-            endpoint.url = self.check_url(patch.url, field="url")
+            endpoint.url = patch.url
         if patch.description is not None:
             endpoint.description = patch.description
         if patch.event_types is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 from create_support import CreateStack
@@ -237,7 +238,9 @@ def test_estimate_matches_the_credits_reserved(create_stack: CreateStack) -> Non
         headers=create_stack.headers(),
     ).json()
     job = create_stack.submit(body)
-    assert estimate["total_credits"] == job["params"]["estimated_credits"] == 4 * 8  # dearest fallback: ultra
+    assert estimate["max_credits"] == job["params"]["estimated_credits"] == 4 * 8  # dearest fallback: ultra
+    first = job["params"]["candidates"][0]
+    assert estimate["total_credits"] == 4 * math.ceil(first["credits_per_image"]) < 4 * 8
     assert estimate["breakdown"][0]["provider"] == job["params"]["candidates"][0]["provider"]
     refused = create_stack.embedded.client.post(
         "/api/image-studio/estimate-cost",

@@ -219,3 +219,21 @@ def test_estimate_equals_the_charge_when_the_planned_provider_serves(studio: Stu
     job = studio.run("edit", {"operation": "remove_background", "path": "provider"}, {"image": png()})
     assert job["status"] == "succeeded", job
     assert estimate > 0 and charged(studio, job["id"]) == estimate
+
+
+def test_estimate_follows_the_local_route_while_the_provider_circuit_is_open(studio: Studio) -> None:
+    from imagestudio.providers.execution import breaker_for
+
+    breaker = breaker_for("stability")
+    while breaker.health()["state"] != "open":
+        breaker.record_failure()
+    estimate = studio.embedded.client.post(
+        "/api/image-studio/estimate-cost",
+        json={"studio": "edit", "params": {"operation": "remove_background"}},
+        headers=studio.headers(),
+    ).json()
+    assert estimate["breakdown"][0]["provider"] == "local"
+    job = studio.run("edit", {"operation": "remove_background"}, {"image": png()})
+    assert job["status"] == "succeeded", job
+    assert job["params"]["routes"][0]["provider"] == "local"
+    assert estimate["total_credits"] == charged(studio, job["id"]) == 0

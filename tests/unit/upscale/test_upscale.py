@@ -235,3 +235,34 @@ def test_estimate_equals_the_charge_when_the_planned_provider_serves(studio: Stu
         e["balance_delta"] for e in entries if e["job_id"] == job["id"] and e["kind"] == "capture"
     )
     assert estimate > 0 and captured == estimate
+
+
+def test_estimate_follows_the_local_route_while_the_provider_circuit_is_open(studio: Studio) -> None:
+    from imagestudio.providers.execution import breaker_for
+
+    breaker = breaker_for("stability")
+    while breaker.health()["state"] != "open":
+        breaker.record_failure()
+    estimate = studio.embedded.client.post(
+        "/api/image-studio/estimate-cost",
+        json={"studio": "upscale", "params": {"mode": "fast"}},
+        headers=studio.headers(),
+    ).json()
+    assert estimate["breakdown"][0]["provider"] == "local"
+    assert estimate["total_credits"] == estimate["max_credits"] == 0
+    job = studio.run("upscale", {"mode": "fast"}, {"image": png(128, 96)})
+    assert job["status"] == "succeeded", job
+    assert job["params"]["routes"][0]["provider"] == "local"
+    assert job["params"]["estimated_credits"] == 0  # nothing was held for the local path either
+
+
+def test_auto_estimate_is_the_provider_charge_held_at_the_dearest_route(studio: Studio) -> None:
+    estimate = studio.embedded.client.post(
+        "/api/image-studio/estimate-cost",
+        json={"studio": "upscale", "params": {"mode": "fast"}},
+        headers=studio.headers(),
+    ).json()
+    job = studio.run("upscale", {"mode": "fast"}, {"image": png(128, 96)})
+    assert job["status"] == "succeeded", job
+    assert estimate["max_credits"] == job["params"]["estimated_credits"]
+    assert estimate["total_credits"] == job["params"]["routes"][0]["credits"] == 2

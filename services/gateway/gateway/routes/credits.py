@@ -67,6 +67,9 @@ def get_credits(
 
 
 @router.post("/estimate-cost", response_model=Estimate)
-def estimate_cost(body: EstimateRequest, principal: PrincipalDep) -> Estimate:
-    """Price a studio request; the same function prices the reserve, so estimate and charge agree."""
-    return estimate(body.studio, body.params)
+def estimate_cost(body: EstimateRequest, session: SessionDep, principal: PrincipalDep) -> Estimate:
+    """Price a studio request as its route plans it for this tenant's tier: ``total_credits`` is the
+    charge when the planned route serves, ``max_credits`` what the job holds while it runs."""
+    tier = tier_service.tier_of(session, tenant_id=principal.tenant_id)
+    session.rollback()  # planning reads provider health in its own transaction
+    return estimate(body.studio, body.params, allowed=tier.providers)

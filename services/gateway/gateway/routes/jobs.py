@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from gateway.deps import PrincipalDep, SessionDep
+from gateway.deps import PrincipalDep, ReadSessionDep, SessionDep
 from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.jobs.models import JobStatus, Studio
@@ -17,14 +17,14 @@ router = APIRouter(route_class=GuardedRoute, prefix="/jobs", tags=["jobs"], resp
 
 
 @router.get("/{job_id}", response_model=JobRead)
-def get_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobRead:
+def get_job(job_id: str, session: ReadSessionDep, principal: PrincipalDep) -> JobRead:
     """A job's state, progress, error and outputs (with fresh presigned URLs)."""
     return job_service.read(session, tenant_id=principal.tenant_id, job_id=job_id)
 
 
 @router.get("", response_model=JobPage)
 def list_jobs(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     studio: Studio | None = None,
     status: JobStatus | None = None,
