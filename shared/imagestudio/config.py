@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     #: Longest retry backoff; kept below RabbitMQ's consumer timeout.
     job_max_backoff_seconds: int = 300
     job_min_backoff_seconds: float = 2.0
+    #: A running job's lease: a worker renews it while it runs; past it (the worker died) the
+    #: sweeper re-stages the job and another worker takes it over.
+    job_lease_seconds: float = Field(default=60.0, ge=3, le=1200)
+    #: A queued (or re-staged) job not claimed this long after its message was staged has lost it.
+    job_claim_timeout_seconds: float = Field(default=300.0, gt=0)
+    #: Messages the sweeper stages again for one job before failing it (``job-lost``).
+    job_max_restages: int = Field(default=3, ge=0)
+    #: Seconds between the job sweeper's passes (it runs beside each outbox relay).
+    job_sweep_seconds: float = Field(default=30.0, gt=0)
 
     # --- storage ----------------------------------------------------------------------------
     storage_backend: Literal["local", "s3"] = "local"

@@ -115,6 +115,12 @@ class OutboxService:
             or 0
         )
 
+    def oldest_pending(self, session: Session) -> datetime | None:
+        """When the oldest message still waiting for the relay was staged (None: all published)."""
+        return session.scalar(
+            select(func.min(OutboxMessage.created_at)).where(OutboxMessage.published_at.is_(None))
+        )
+
     def publish_pending(self, broker: dramatiq.Broker, *, limit: int = BATCH_SIZE) -> int:
         """Publish up to ``limit`` pending rows as one confirmed batch; returns how many were published.
 

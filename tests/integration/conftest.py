@@ -148,10 +148,15 @@ def create_key(env: dict[str, str], tenant: str, tier: str = "pro") -> str:
 
 
 @pytest.fixture
-def stack(services: Services, tmp_path: Path) -> Iterator[Stack]:
-    """The gateway (with its outbox relay) as a real process on RabbitMQ, PostgreSQL and S3."""
+def stack(services: Services, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The gateway (with its outbox relay) as a real process on RabbitMQ, PostgreSQL and S3.
+
+    ``@pytest.mark.gateway_env(IMAGESTUDIO_X="...")`` adds settings to the gateway's environment.
+    """
     port = free_port()
-    gateway = Process(["up", "--port", str(port)], services.env, tmp_path / "gateway.log")
+    marker = request.node.get_closest_marker("gateway_env")
+    env = {**services.env, **(marker.kwargs if marker else {})}
+    gateway = Process(["up", "--port", str(port)], env, tmp_path / "gateway.log")
     base_url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:

@@ -85,7 +85,8 @@ def test_social_job_end_to_end_every_format_from_s3(stack: Stack) -> None:
 
 
 def test_worker_killed_mid_job_loses_nothing(stack: Stack) -> None:
-    slow = stack.worker(IMAGESTUDIO_DEBUG_OUTPUT_DELAY_SECONDS="0.4")
+    # A short lease: the redelivery takes the dead worker's job over soon after it stops renewing.
+    slow = stack.worker(IMAGESTUDIO_DEBUG_OUTPUT_DELAY_SECONDS="0.4", IMAGESTUDIO_JOB_LEASE_SECONDS="5")
     job = submit(stack, make_image(1200, 900, "JPEG"), platforms="all")
     wait_for(
         lambda: get_job(stack, job["id"])["progress"] >= 0.15,

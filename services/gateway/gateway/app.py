@@ -30,6 +30,7 @@ from gateway.routes import (
 )
 from imagestudio.broker import get_broker
 from imagestudio.config import get_settings
+from imagestudio.jobs.recovery import JobSweeper
 from imagestudio.outbox import OutboxRelay
 from imagestudio.telemetry.metrics import HTTP_LATENCY, HTTP_REQUESTS, JOBS_ACCEPTED, REQUESTS_REFUSED
 from imagestudio.telemetry.tracing import configure_tracing, instrument_app
@@ -42,9 +43,13 @@ API_PREFIX = "/api/image-studio"
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     relay = None
+    job_sweeper = None
     if settings.run_relay:
         relay = OutboxRelay(get_broker(), poll_seconds=settings.outbox_poll_seconds)
         relay.start()
+        # Beside the relay: lost jobs are re-staged through the outbox it publishes.
+        job_sweeper = JobSweeper()
+        job_sweeper.start()
     app.state.relay = relay
     sweeper = UploadSweeper(interval_seconds=settings.upload_sweep_seconds)
     sweeper.start()
@@ -52,6 +57,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         sweeper.stop()
+        if job_sweeper is not None:
+            job_sweeper.stop()
         if relay is not None:
             relay.stop()
 

@@ -61,6 +61,13 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: The worker run holding a running job (``host:pid:uuid``); None when no worker holds it.
+    lease_owner: Mapped[str | None] = mapped_column(String(120), default=None)
+    #: Until when that worker holds it (renewed while it runs); past it, another may take over.
+    #: On a queued, re-staged or parked job: when the sweeper looks at it again.
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    #: Messages the sweeper staged again for this job (lost message, expired lease).
+    restages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class JobEvent(Base):

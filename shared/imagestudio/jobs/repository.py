@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, insert, or_, select, text, update
+from sqlalchemy import Select, and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from imagestudio.db import is_postgres, table_of, utcnow
@@ -53,8 +53,13 @@ class JobRepository:
     def get_for_tenant(self, session: Session, *, tenant_id: str, job_id: str) -> Job | None:
         return session.scalar(select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id))
 
-    def get(self, session: Session, job_id: str, *, for_update: bool = False) -> Job | None:
+    def get(
+        self, session: Session, job_id: str, *, for_update: bool = False, fresh: bool = False
+    ) -> Job | None:
+        """A job by id; ``fresh`` reloads it when this session already holds an older copy."""
         stmt = select(Job).where(Job.id == job_id)
+        if fresh:
+            stmt = stmt.execution_options(populate_existing=True)
         if for_update and is_postgres(session):
             stmt = stmt.with_for_update()
         return session.scalar(stmt)
@@ -93,10 +98,99 @@ class JobRepository:
         now = utcnow()
         if status in TERMINAL_STATUSES:
             values.setdefault("finished_at", now)
+            values.setdefault("lease_owner", None)  # an ended job has no worker holding it
+            values.setdefault("lease_until", None)
         result = session.execute(
             update(Job)
             .where(Job.id == job_id, Job.status.in_(list(expected)))
             .values(status=status.value, updated_at=now, **values)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- leases -------------------------------------------------------------------------------
+    def claim_lease(
+        self, session: Session, *, job_id: str, owner: str, now: datetime, until: datetime
+    ) -> bool:
+        """One guarded UPDATE: queued → running under ``owner``'s lease, or a running job whose lease
+        nobody holds (re-staged, parked) or has expired (its worker died); False when none of these."""
+        unfinished = or_(
+            Job.status == JobStatus.queued.value,
+            and_(
+                Job.status == JobStatus.running.value,
+                or_(Job.lease_owner.is_(None), Job.lease_until.is_(None), Job.lease_until <= now),
+            ),
+        )
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job_id, unfinished)
+            .values(
+                status=JobStatus.running.value,
+                lease_owner=owner,
+                lease_until=until,
+                attempts=Job.attempts + 1,
+                started_at=func.coalesce(Job.started_at, now),
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def renew_leases(self, session: Session, *, owners: Sequence[str], until: datetime) -> int:
+        """Extend the leases ``owners`` still hold on running jobs; how many they still hold."""
+        if not owners:
+            return 0
+        result = session.execute(
+            update(Job)
+            .where(Job.lease_owner.in_(list(owners)), Job.status == JobStatus.running.value)
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def release_lease(self, session: Session, *, job_id: str, owner: str, until: datetime) -> bool:
+        """``owner`` lets go of a running job; the sweeper looks at it again after ``until``."""
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.running.value)
+            .values(lease_owner=None, lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def lost(
+        self, session: Session, *, now: datetime, unclaimed_before: datetime, limit: int
+    ) -> Sequence[Job]:
+        """Unfinished jobs nobody works on: lease (or re-stage grace) past, or never claimed in time."""
+        stmt = (
+            select(Job)
+            .where(
+                Job.status.in_([JobStatus.queued.value, JobStatus.running.value]),
+                or_(
+                    Job.lease_until < now,
+                    and_(Job.lease_until.is_(None), Job.created_at < unclaimed_before),
+                ),
+            )
+            .order_by(Job.created_at)
+            .limit(limit)
+        )
+        if is_postgres(session):
+            # Several relays sweep; SKIP LOCKED shares the rows out instead of queueing on them.
+            stmt = stmt.with_for_update(skip_locked=True)
+        return session.scalars(stmt).all()
+
+    def take_for_restage(self, session: Session, *, job: Job, now: datetime, until: datetime) -> bool:
+        """Count one more re-stage of ``job`` if it is still as the sweeper read it (no worker
+        claimed it, no other sweeper took it meanwhile); frees its lease until ``until``."""
+        result = session.execute(
+            update(Job)
+            .where(
+                Job.id == job.id,
+                Job.restages == job.restages,
+                Job.status.in_([JobStatus.queued.value, JobStatus.running.value]),
+                or_(Job.lease_until.is_(None), Job.lease_until < now),
+            )
+            .values(restages=Job.restages + 1, lease_owner=None, lease_until=until)
+            .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -4,6 +4,11 @@ Shared by every studio's actor. A job is idempotent per id: outputs are keyed by
 so a redelivered message rewrites the same objects and rows. Attempts are counted in the
 database, so a worker killed mid-job (its message redelivered by RabbitMQ) counts too; past
 ``max_attempts`` the job fails with that reason instead of running forever.
+
+Each delivery claims the job under a lease of its own (``jobs/leases.py``): a duplicate message
+that arrives while another worker holds a live lease backs off, then is dropped, so the job never
+runs twice at once; a delivery whose lease was taken over (it stalled past the lease, the job was
+re-staged and claimed again) stops at its next renewal without writing outputs or finishing it.
 """
 
 from __future__ import annotations
@@ -11,13 +16,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from dramatiq.middleware import TimeLimitExceeded
+import dramatiq
+from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
+from sqlalchemy.orm import Session
 
 from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
-from imagestudio.db import session_scope
+from imagestudio.db import session_scope, utcnow
 from imagestudio.errors import (
     PROBLEM_BASE,
     ImageStudioError,
@@ -26,7 +34,8 @@ from imagestudio.errors import (
     ProviderContentFiltered,
     ValidationFailed,
 )
-from imagestudio.jobs.models import Job
+from imagestudio.jobs.leases import lease_keeper, new_lease_owner
+from imagestudio.jobs.models import Job, JobStatus
 from imagestudio.jobs.service import job_service
 from imagestudio.storage import get_store, output_key
 from imagestudio.telemetry.logging import get_logger
@@ -48,6 +57,10 @@ class JobCanceled(Exception):
     """Raised inside a handler when the job was canceled while it ran."""
 
 
+class LeaseLost(JobCanceled):
+    """Raised inside a handler whose lease another delivery took over: stop, write nothing more."""
+
+
 class JobDeferred(Exception):
     """Raised by a handler whose job goes on in a later message (async provider work being polled)."""
 
@@ -65,11 +78,15 @@ class JobContext:
     #: Deliveries the job may use; a handler that re-schedules itself stops doing so at the last.
     max_attempts: int = 3
     outputs_written: list[str] = field(default_factory=list)
+    #: The lease this delivery holds (None: a poll message, which holds none).
+    lease_owner: str | None = None
+    _renewed_at: float = field(default_factory=time.monotonic, repr=False)
 
     @classmethod
-    def for_job(cls, job: Job) -> JobContext:
+    def for_job(cls, job: Job, *, lease_owner: str | None = None) -> JobContext:
         """The context of one delivery of ``job`` (its attempt as the claim counted it)."""
         return cls(
+            lease_owner=lease_owner,
             job_id=job.id,
             tenant_id=job.tenant_id,
             studio=job.studio,
@@ -98,6 +115,7 @@ class JobContext:
         provider: str | None = None,
         prompt: str | None = None,
     ) -> None:
+        self.keep_lease()  # a delivery whose job was taken over writes no output
         key = output_key(self.tenant_id, self.job_id, name, ext)
         get_store().put(key, data, content_type=content_type)
         with session_scope() as session:
@@ -132,6 +150,45 @@ class JobContext:
             )
         if not running:
             raise JobCanceled(self.job_id)
+        self.keep_lease()
+
+    def keep_lease(self) -> None:
+        """Renew this delivery's lease (at most every few seconds); raises ``LeaseLost`` when
+        another delivery holds the job now. A job that ended meanwhile is left to the caller."""
+        if self.lease_owner is None:
+            return
+        now = time.monotonic()
+        # Renewed that recently, the lease cannot have expired: nobody can have taken it over.
+        if now - self._renewed_at < min(5.0, get_settings().job_lease_seconds / 4):
+            return
+        with session_scope() as session:
+            held = job_service.renew_lease(session, job_id=self.job_id, owner=self.lease_owner)
+            if not held and _taken_over(session, self.job_id):
+                raise LeaseLost(self.job_id)
+        self._renewed_at = now
+
+
+def _taken_over(session: Session, job_id: str) -> bool:
+    """Whether a job this delivery no longer holds is still running (so another delivery has it)."""
+    job = job_service.for_worker(session, job_id=job_id)
+    return job is not None and job.status == JobStatus.running
+
+
+def _back_off(job_id: str, held_until: datetime) -> None:
+    """Another delivery holds the job: retry once its lease could have expired, or drop this one.
+
+    A worker that was killed leaves a lease that expires: the retry takes the job over. A holder
+    still renewing is alive and will end the job, so past the retry budget the duplicate is
+    dropped (acked); should that holder die later, the sweeper re-stages the job.
+    """
+    message = CurrentMessage.get_current_message()
+    if message is not None:
+        actor = dramatiq.get_broker().get_actor(message.actor_name)
+        limit = int(message.options.get("max_retries", actor.options.get("max_retries", 0)))
+        if int(message.options.get("retries", 0)) < limit - 1:
+            delay = max(1.0, (held_until - utcnow()).total_seconds() + 1.0)
+            raise dramatiq.Retry(f"job {job_id} is held by another delivery", delay=int(delay * 1000))
+    log.info("job.duplicate_dropped", job_id=job_id)
 
 
 Handler = Callable[[JobContext], None]
@@ -165,9 +222,13 @@ def _cause(exc: BaseException) -> str:
 
 def run_job(job_id: str, handler: Handler) -> None:
     """One delivery of ``job_id``; raises only to ask Dramatiq for a retry."""
+    owner = new_lease_owner()
     with session_scope() as session:
-        job = job_service.claim(session, job_id=job_id)
+        claim = job_service.claim_lease(session, job_id=job_id, owner=owner)
+        job = claim.job
         if job is None:
+            if claim.held_until is not None:
+                _back_off(job_id, claim.held_until)
             return
         job_claimed(
             job_id=job.id,
@@ -193,18 +254,39 @@ def run_job(job_id: str, handler: Handler) -> None:
             log.error("job.failed", job_id=job_id, reason="worker-lost", attempts=job.attempts - 1)
             job_ended("failed", problem={"type": PROBLEM_BASE + "worker-lost"})
             return
-        ctx = JobContext.for_job(job)
-        max_attempts = job.max_attempts
+        ctx = JobContext.for_job(job, lease_owner=owner)
+    lease_keeper.hold(owner)
+    try:
+        _deliver(ctx, handler, owner)
+    finally:
+        lease_keeper.release(owner)
+
+
+def _deliver(ctx: JobContext, handler: Handler, owner: str) -> None:
+    """Run the handler for a claimed job and record how it ended, while this delivery holds it."""
+    job_id, max_attempts = ctx.job_id, ctx.max_attempts
+    settings = get_settings()
     log.info("job.started", job_id=job_id, studio=ctx.studio, attempt=ctx.attempt)
     started = time.monotonic()
     try:
         handler(ctx)
+    except LeaseLost:
+        log.warning("job.lease_lost", job_id=job_id, owner=owner)
+        return
     except JobCanceled:
         log.info("job.stopped_canceled", job_id=job_id)
         job_ended("canceled")
         return
     except JobDeferred:
         # Still running: its poll message, already staged, finishes it; this delivery is acked.
+        # The chain holds no lease: the sweeper looks again once its deadline has long passed.
+        with session_scope() as session:
+            job_service.release_lease(
+                session,
+                job_id=job_id,
+                owner=owner,
+                seconds=settings.async_poll_deadline_seconds + settings.job_claim_timeout_seconds,
+            )
         log.info("job.deferred", job_id=job_id)
         return
     except (Exception, TimeLimitExceeded) as exc:
@@ -212,7 +294,13 @@ def run_job(job_id: str, handler: Handler) -> None:
         if permanent or ctx.attempt >= max_attempts:
             problem = _problem(exc, job_id=job_id, attempts=ctx.attempt)
             with session_scope() as session:
-                job_service.fail(session, job_id=job_id, problem=problem)
+                # Renewed in the same transaction: no other delivery can take the job meanwhile.
+                held = job_service.renew_lease(session, job_id=job_id, owner=owner)
+                if held:
+                    job_service.fail(session, job_id=job_id, problem=problem)
+                elif _taken_over(session, job_id):
+                    log.warning("job.lease_lost", job_id=job_id, owner=owner, error=_cause(exc))
+                    return
             job_ended("failed", problem=problem)
             log.error(
                 "job.failed",
@@ -223,10 +311,25 @@ def run_job(job_id: str, handler: Handler) -> None:
                 trace_id=problem.get("trace_id"),
             )
             return  # the job is accounted for: ack the message
+        with session_scope() as session:
+            # Let go, so the retry's delivery can claim the job; the sweeper stands by should it be lost.
+            released = job_service.release_lease(
+                session,
+                job_id=job_id,
+                owner=owner,
+                seconds=settings.job_max_backoff_seconds + settings.job_claim_timeout_seconds,
+            )
+            if not released and _taken_over(session, job_id):
+                log.warning("job.lease_lost", job_id=job_id, owner=owner, error=_cause(exc))
+                return
         log.warning("job.retrying", job_id=job_id, error=_cause(exc), attempt=ctx.attempt)
         raise
     with session_scope() as session:
-        finished = job_service.succeed(session, job_id=job_id)
+        held = job_service.renew_lease(session, job_id=job_id, owner=owner)
+        if not held and _taken_over(session, job_id):
+            log.warning("job.lease_lost", job_id=job_id, owner=owner)
+            return
+        finished = held and job_service.succeed(session, job_id=job_id)
     job_ended("succeeded" if finished else "canceled")
     log.info(
         "job.completed" if finished else "job.finished_after_cancel",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -64,6 +65,15 @@ class JobDraft:
     provider: str | None = None
     batch: int | None = None
     webhook: JobWebhookCreate | None = None
+
+
+@dataclass(frozen=True)
+class LeaseClaim:
+    """What ``JobService.claim_lease`` found: the job to run, or who holds it (or neither: it ended)."""
+
+    job: Job | None = None
+    #: Another worker's lease runs until then: this delivery backs off.
+    held_until: datetime | None = None
 
 
 def _links(job_id: str) -> JobLinks:
@@ -228,6 +238,7 @@ class JobService:
             progress_message="",
             error=None,
             attempts=0,
+            restages=0,
             max_attempts=get_settings().job_max_attempts,
             created_at=now,
             started_at=None,
@@ -425,24 +436,50 @@ class JobService:
         return job_repository.events_after(session, cursors=cursors, limit=limit)
 
     # --- worker side --------------------------------------------------------------------------
-    def claim(self, session: Session, *, job_id: str) -> Job | None:
-        """Mark a job running for this delivery; None when it is finished (nothing to do)."""
-        job = job_repository.get(session, job_id, for_update=True)
+    # --- leases (see jobs/leases.py and jobs/recovery.py) ---------------------------------------
+    def claim_lease(self, session: Session, *, job_id: str, owner: str) -> LeaseClaim:
+        """Claim a job for one delivery under ``owner``'s lease, in one guarded UPDATE.
+
+        A queued job, or a running one whose lease nobody holds or has expired (its worker died),
+        becomes running under ``owner`` until now + ``JOB_LEASE_SECONDS``. A job another worker
+        holds answers ``held_until``; a missing or finished job answers an empty claim.
+        """
+        now = utcnow()
+        until = now + timedelta(seconds=get_settings().job_lease_seconds)
+        claimed = job_repository.claim_lease(session, job_id=job_id, owner=owner, now=now, until=until)
+        job = job_repository.get(session, job_id, fresh=True)
         if job is None:
             log.warning("job.missing", job_id=job_id)
-            return None
-        if JobStatus(job.status).terminal:
-            log.info("job.already_finished", job_id=job_id, status=job.status)
-            return None
-        job.attempts += 1
-        job.status = JobStatus.running
-        job.started_at = job.started_at or utcnow()
-        job.updated_at = utcnow()
+            return LeaseClaim()
+        if not claimed:
+            if JobStatus(job.status).terminal:
+                log.info("job.already_finished", job_id=job_id, status=job.status)
+                return LeaseClaim()
+            log.info("job.lease_held", job_id=job_id, owner=job.lease_owner, until=job.lease_until)
+            return LeaseClaim(held_until=job.lease_until or now)
         job_repository.add_event(
             session, job_id=job_id, type="job.running", data={"status": "running", "attempt": job.attempts}
         )
         webhook_service.stage_job_event(session, job=job, event_type="job.running")
-        return job
+        return LeaseClaim(job=job)
+
+    def renew_lease(self, session: Session, *, job_id: str, owner: str) -> bool:
+        """Extend ``owner``'s lease on a running job; False when it no longer holds it (taken over,
+        canceled, ended). Committed with the caller's transaction, which then holds the row."""
+        # The owner names one delivery of one job: its lease is the job's.
+        until = utcnow() + timedelta(seconds=get_settings().job_lease_seconds)
+        return job_repository.renew_leases(session, owners=[owner], until=until) > 0
+
+    def renew_leases(self, session: Session, *, owners: Sequence[str]) -> int:
+        """Extend every lease ``owners`` hold (a worker process's heartbeat); how many are still held."""
+        until = utcnow() + timedelta(seconds=get_settings().job_lease_seconds)
+        return job_repository.renew_leases(session, owners=owners, until=until)
+
+    def release_lease(self, session: Session, *, job_id: str, owner: str, seconds: float) -> bool:
+        """Let go of a job that goes on in another message (a retry, an async poll chain); the
+        sweeper re-stages it if no worker claimed it within ``seconds``."""
+        until = utcnow() + timedelta(seconds=seconds)
+        return job_repository.release_lease(session, job_id=job_id, owner=owner, until=until)
 
     def set_progress(self, session: Session, *, job_id: str, progress: float, message: str) -> bool:
         """Record progress; False when the job is no longer running (canceled meanwhile)."""

@@ -10,7 +10,8 @@ Who records what:
 - :mod:`imagestudio.telemetry.middleware` (Dramatiq hooks): ``messages_*``, ``message_*``,
   ``jobs_started``, ``jobs_finished``, ``job_duration``, ``job_queued``;
 - provider clients and resilience: ``provider_*``; webhook delivery: ``webhook_*``;
-  credits: ``credits_*``;
+  credits: ``credits_*``; the job sweeper (beside each outbox relay): ``jobs_resurrected``,
+  ``jobs_lost``;
 - :mod:`imagestudio.telemetry.queues` (gateway scrape time): ``queue_*``, ``outbox_*``,
   ``broker_up``.
 
@@ -112,6 +113,16 @@ JOB_QUEUED = Histogram(
     "Time from acceptance to the first start",
     ["studio"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800),
+)
+JOBS_RESURRECTED = Counter(
+    "imagestudio_jobs_resurrected_total",
+    "Jobs whose message the sweeper staged again, by studio and reason (unclaimed, lease_expired)",
+    ["studio", "reason"],
+)
+JOBS_LOST = Counter(
+    "imagestudio_jobs_lost_total",
+    "Jobs the sweeper failed after their last allowed re-stage (problem type job-lost)",
+    ["studio"],
 )
 
 # --- providers -------------------------------------------------------------------------------

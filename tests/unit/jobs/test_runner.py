@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from lease_support import expire_lease
 from sqlalchemy import func, select
 from support import Embedded, make_image
 
@@ -68,6 +69,7 @@ def test_redelivered_message_after_crash_writes_outputs_once(embedded: Embedded)
     with pytest.raises(WorkerDied):
         run_job(job_id, writes(["a", "b", "c"], die_after=2))
     assert job_row(job_id).status == "running"  # the crash left it running, to be redelivered
+    expire_lease(job_id)  # the dead worker renews it no more
     run_job(job_id, writes(["a", "b", "c"]))
     job = job_row(job_id)
     assert job.status == "succeeded" and job.attempts == 2
@@ -86,6 +88,7 @@ def test_worker_lost_on_every_attempt_fails_with_reason(embedded: Embedded) -> N
     for _ in range(2):
         with pytest.raises(WorkerDied):
             run_job(job_id, writes(["a"], die_after=1))
+        expire_lease(job_id)
     run_job(job_id, writes(["a"]))
     job = job_row(job_id)
     assert job.status == "failed" and job.finished_at is not None
@@ -167,7 +170,7 @@ def test_job_failed_when_dramatiq_gives_up_on_its_message(
     def broken_claim(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database hiccup before the job could even be claimed")
 
-    monkeypatch.setattr(job_service, "claim", broken_claim)
+    monkeypatch.setattr(job_service, "claim_lease", broken_claim)
     key, job_id = new_job(embedded)
     embedded.start_worker()
     job = embedded.wait_job(key, job_id, timeout=60)

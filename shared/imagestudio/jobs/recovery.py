@@ -1,0 +1,150 @@
+"""The job sweeper: a job whose message was lost, or whose worker died, still ends.
+
+A message can be lost after the job committed (a queue purged or deleted, a broker that lost
+it, a message dead-lettered while the database was down) and a worker can die holding a job.
+Either way the job would stay queued or running for ever, holding its credits and a slot of
+its tenant's concurrency. Every pass the sweeper finds
+
+- running jobs whose lease expired (no worker renewed it: the worker died), and
+- queued jobs not claimed within ``JOB_CLAIM_TIMEOUT_SECONDS`` of their message being staged
+  (or re-staged),
+
+and stages their ``<studio>.run_job`` message again through the outbox (the same message the
+gateway staged, so the worker's claim and idempotency hold), counting re-stages on the job. Past
+``JOB_MAX_RESTAGES`` it fails the job (``job-lost``): credits released, slot freed, the
+``job.failed`` event and webhook staged like any other failure.
+
+Several sweepers may run at once (one beside each outbox relay): rows are read with ``FOR UPDATE
+SKIP LOCKED`` on PostgreSQL and each re-stage is a conditional UPDATE on the re-stage count, so
+a job is re-staged once per pass whoever sweeps. While the outbox relay itself is behind (its
+oldest pending row older than the claim timeout: the broker is away) queued jobs are not judged.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from imagestudio.broker import RUN_JOB_ACTORS, Queue
+from imagestudio.config import get_settings
+from imagestudio.db import session_scope, utcnow
+from imagestudio.errors import PROBLEM_BASE
+from imagestudio.jobs.models import Job, JobStatus
+from imagestudio.jobs.repository import job_repository
+from imagestudio.jobs.service import job_service
+from imagestudio.outbox import outbox_service
+from imagestudio.telemetry.logging import get_logger
+from imagestudio.telemetry.metrics import JOBS_LOST, JOBS_RESURRECTED
+
+log = get_logger(__name__)
+
+#: Jobs one pass looks at (the next pass takes the rest).
+SWEEP_BATCH = 200
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one pass did."""
+
+    restaged: int = 0
+    lost: int = 0
+    #: The outbox relay was behind: nothing was judged.
+    skipped: bool = False
+
+
+def _reason(job: Job) -> str:
+    """``lease_expired`` when a worker held the job and stopped renewing; else ``unclaimed``."""
+    return "lease_expired" if job.status == JobStatus.running and job.lease_owner else "unclaimed"
+
+
+def _lost_problem(job: Job, reason: str) -> dict[str, Any]:
+    what = (
+        "its worker stopped renewing its lease"
+        if reason == "lease_expired"
+        else "no worker claimed its message"
+    )
+    return {
+        "type": PROBLEM_BASE + "job-lost",
+        "title": "Job lost",
+        "status": 500,
+        "detail": f"The job did not run to its end: {what}, after its message was staged again "
+        f"{job.restages} time(s). Nothing was charged; submit it again.",
+        "instance": f"/api/image-studio/jobs/{job.id}",
+        "attempts": job.attempts,
+    }
+
+
+class JobRecovery:
+    def sweep(self, session: Session, *, now: datetime | None = None) -> SweepResult:
+        """One pass: re-stage lost jobs, fail those past their last re-stage; commits."""
+        settings = get_settings()
+        now = now or utcnow()
+        grace = timedelta(seconds=settings.job_claim_timeout_seconds)
+        oldest = outbox_service.oldest_pending(session)
+        if oldest is not None and oldest < now - grace:
+            # Messages are waiting to be published (broker away): their jobs were not lost.
+            session.rollback()
+            log.warning("job.sweep_skipped", reason="outbox behind", oldest_pending=oldest.isoformat())
+            return SweepResult(skipped=True)
+        jobs = job_repository.lost(session, now=now, unclaimed_before=now - grace, limit=SWEEP_BATCH)
+        restaged: list[tuple[str, str]] = []
+        lost: list[str] = []
+        for job in jobs:
+            reason = _reason(job)
+            # Conditional on the re-stage count this pass read: a claim or another sweeper that
+            # got there first wins, and this pass leaves the job alone.
+            if not job_repository.take_for_restage(session, job=job, now=now, until=now + grace):
+                continue
+            if job.restages >= settings.job_max_restages:
+                job_service.fail(session, job_id=job.id, problem=_lost_problem(job, reason))
+                lost.append(job.studio)
+                log.error("job.lost", job_id=job.id, reason=reason, restages=job.restages)
+                continue
+            outbox_service.add(
+                session,
+                queue_name=Queue(job.studio).value,
+                actor_name=RUN_JOB_ACTORS[job.studio],
+                kwargs={"job_id": job.id, "inputs": job.inputs},
+            )
+            restaged.append((job.studio, reason))
+            log.warning("job.restaged", job_id=job.id, reason=reason, restage=job.restages + 1)
+        session.commit()
+        for studio, reason in restaged:
+            JOBS_RESURRECTED.labels(studio, reason).inc()
+        for studio in lost:
+            JOBS_LOST.labels(studio).inc()
+        return SweepResult(restaged=len(restaged), lost=len(lost))
+
+
+job_recovery = JobRecovery()
+
+
+class JobSweeper:
+    """Calls ``job_recovery.sweep`` every ``JOB_SWEEP_SECONDS`` from a thread, beside an outbox relay."""
+
+    def __init__(self, *, interval_seconds: float | None = None) -> None:
+        self._interval = interval_seconds or get_settings().job_sweep_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="job-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                with session_scope() as session:
+                    job_recovery.sweep(session)
+            except Exception as exc:  # database away: try again next pass, never die
+                log.warning("job.sweep_failed", error=repr(exc))
