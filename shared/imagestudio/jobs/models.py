@@ -40,6 +40,7 @@ class Job(Base):
         Index("ix_jobs_tenant_created", "tenant_id", "created_at"),
         Index("ix_jobs_tenant_studio_status", "tenant_id", "studio", "status"),
         Index("ix_jobs_status", "status"),
+        Index("ix_jobs_studio_created", "studio", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -7,7 +7,8 @@ its tenant's concurrency. Every pass the sweeper finds
 
 - running jobs whose lease expired (no worker renewed it: the worker died), and
 - queued jobs not claimed within ``JOB_CLAIM_TIMEOUT_SECONDS`` of their message being staged
-  (or re-staged),
+  (or re-staged), unless their studio's workers are busy and have claimed no job created after
+  it (a backlog worked through in order: the message is still waiting in it),
 
 and stages their ``<studio>.run_job`` message again through the outbox (the same message the
 gateway staged, so the worker's claim and idempotency hold), counting re-stages on the job. Past
@@ -93,8 +94,11 @@ class JobRecovery:
         jobs = job_repository.lost(session, now=now, unclaimed_before=now - grace, limit=SWEEP_BATCH)
         restaged: list[tuple[str, str]] = []
         lost: list[str] = []
+        busy: dict[str, bool] = {}
         for job in jobs:
             reason = _reason(job)
+            if job.status == JobStatus.queued and self._waiting_in_backlog(session, job, grace, now, busy):
+                continue
             # Conditional on the re-stage count this pass read: a claim or another sweeper that
             # got there first wins, and this pass leaves the job alone.
             if not job_repository.take_for_restage(session, job=job, now=now, until=now + grace):
@@ -118,6 +122,27 @@ class JobRecovery:
         for studio in lost:
             JOBS_LOST.labels(studio).inc()
         return SweepResult(restaged=len(restaged), lost=len(lost))
+
+    @staticmethod
+    def _waiting_in_backlog(
+        session: Session, job: Job, grace: timedelta, now: datetime, busy: dict[str, bool]
+    ) -> bool:
+        """Whether a queued job's message is still in a queue its workers are working through.
+
+        A job that waits longer than the claim timeout behind a backlog has not lost its message:
+        re-staging it would only lengthen the queue, and failing it would fail good jobs. It waits
+        while its studio's workers are busy (a job runs under a live lease) and none of them has
+        claimed a job created after its message was staged; a queue works through in order, so a
+        later job claimed first means this message is gone.
+        """
+        if job.studio not in busy:
+            busy[job.studio] = job_repository.studio_busy(session, studio=job.studio, now=now)
+        if not busy[job.studio]:
+            return False
+        staged_at = job.lease_until - grace if job.lease_until is not None else job.created_at
+        if staged_at.tzinfo is None:  # SQLite hands back naive datetimes
+            staged_at = staged_at.replace(tzinfo=now.tzinfo)
+        return not job_repository.claimed_after(session, studio=job.studio, staged_at=staged_at)
 
 
 job_recovery = JobRecovery()

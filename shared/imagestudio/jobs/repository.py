@@ -178,6 +178,28 @@ class JobRepository:
             stmt = stmt.with_for_update(skip_locked=True)
         return session.scalars(stmt).all()
 
+    def studio_busy(self, session: Session, *, studio: str, now: datetime) -> bool:
+        """Whether some job of ``studio`` runs under a live lease (its workers are at work)."""
+        return (
+            session.scalar(
+                select(Job.id)
+                .where(Job.studio == studio, Job.status == JobStatus.running.value, Job.lease_until > now)
+                .limit(1)
+            )
+            is not None
+        )
+
+    def claimed_after(self, session: Session, *, studio: str, staged_at: datetime) -> bool:
+        """Whether a job of ``studio`` created after ``staged_at`` has been claimed by a worker."""
+        return (
+            session.scalar(
+                select(Job.id)
+                .where(Job.studio == studio, Job.created_at > staged_at, Job.started_at.is_not(None))
+                .limit(1)
+            )
+            is not None
+        )
+
     def take_for_restage(self, session: Session, *, job: Job, now: datetime, until: datetime) -> bool:
         """Count one more re-stage of ``job`` if it is still as the sweeper read it (no worker
         claimed it, no other sweeper took it meanwhile); frees its lease until ``until``."""

@@ -174,6 +174,38 @@ def test_sweeper_restages_a_queued_job_whose_message_was_lost(embedded: Embedded
     assert embedded.wait_job(key, job_id)["status"] == "succeeded"
 
 
+def busy_until(job_id: str, owner: str, until: timedelta) -> None:
+    """A live worker holds ``job_id`` with a lease running ``until`` from now."""
+    hold(job_id, owner)
+    with session_scope() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(lease_until=utcnow() + until))
+
+
+def test_sweeper_leaves_a_queued_job_waiting_behind_a_backlog_alone(embedded: Embedded) -> None:
+    _, _, older = submit(embedded)
+    _, _, waiting = submit(embedded)
+    published_then_lost()
+    # The studio's workers are busy on the older job and have claimed nothing staged after the
+    # waiting one: the queue is a backlog worked through in order, the message is still in it.
+    busy_until(older, "live-host:1:busy", LATER * 2)
+    with session_scope() as session:
+        result = job_recovery.sweep(session, now=utcnow() + LATER)
+    assert result.restaged == 0 and result.lost == 0
+    assert job_row(waiting).restages == 0 and len(messages_for(waiting)) == 1
+
+
+def test_sweeper_restages_a_queued_job_a_later_one_overtook(embedded: Embedded) -> None:
+    _, _, skipped = submit(embedded)
+    _, _, later = submit(embedded)
+    published_then_lost()
+    # A job created after it was claimed first: a queue works in order, so its message is gone.
+    busy_until(later, "live-host:1:busy", LATER * 2)
+    with session_scope() as session:
+        result = job_recovery.sweep(session, now=utcnow() + LATER)
+    assert result.restaged == 1
+    assert job_row(skipped).restages == 1 and len(messages_for(skipped)) == 2
+
+
 def test_sweeper_restages_a_running_job_whose_lease_expired(embedded: Embedded) -> None:
     key, _, job_id = submit(embedded)
     published_then_lost()

@@ -22,10 +22,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('lease_owner', sa.String(length=120), nullable=True))
         batch_op.add_column(sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('restages', sa.Integer(), server_default='0', nullable=False))
+        # The sweeper asks whether a studio's workers have claimed any job created after a given one.
+        batch_op.create_index('ix_jobs_studio_created', ['studio', 'created_at'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_index('ix_jobs_studio_created')
         batch_op.drop_column('restages')
         batch_op.drop_column('lease_until')
         batch_op.drop_column('lease_owner')
