@@ -31,6 +31,8 @@ credits_app = typer.Typer(help="Credits (operators).", no_args_is_help=True)
 app.add_typer(credits_app, name="credits")
 uploads_app = typer.Typer(help="Uploads (operators).", no_args_is_help=True)
 app.add_typer(uploads_app, name="uploads")
+secrets_app = typer.Typer(help="Keys sealing stored secrets (operators).", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(social_app, name="social")
 app.add_typer(jobs_app, name="jobs")
 console = Console()
@@ -437,6 +439,25 @@ def uploads_sweep() -> None:
     with admin_session() as session:
         deleted = upload_service.sweep(session)
     console.print(f"deleted {deleted} expired upload(s)")
+
+
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new Fernet key: put it first in IMAGESTUDIO_SECRETS_KEYS, then run `secrets rotate`."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Seal every stored secret with the first of IMAGESTUDIO_SECRETS_KEYS (old keys may then go)."""
+    from imagestudio.db import session_scope
+    from imagestudio.webhooks.service import webhook_service
+
+    with session_scope() as session:
+        count = webhook_service.reseal_secrets(session)
+    console.print(f"re-sealed the secrets of {count} row(s) with the first key")
 
 
 if __name__ == "__main__":

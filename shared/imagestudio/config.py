@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -39,6 +40,9 @@ class Settings(BaseSettings):
     environment: Environment = Environment.development
     #: Signs local-storage download links and other tokens. Required: ``make up`` writes one to .env.
     secret_key: SecretStr
+    #: Comma-separated Fernet keys sealing stored secrets (webhook signing secrets): the first seals,
+    #: all open. Empty outside production: one key derived from ``secret_key``.
+    secrets_keys: SecretStr = SecretStr("")
     data_dir: Path = Path(".imagestudio")
 
     # --- HTTP -------------------------------------------------------------------------------
@@ -201,6 +205,16 @@ class Settings(BaseSettings):
                 raise ValueError("IMAGESTUDIO_SECRET_KEY must be set to a real secret in production")
             if len(self.secret_key.get_secret_value()) < 32:
                 raise ValueError("IMAGESTUDIO_SECRET_KEY must be at least 32 characters in production")
+            if not self.secrets_keys.get_secret_value().strip():
+                raise ValueError("IMAGESTUDIO_SECRETS_KEYS must hold at least one Fernet key in production")
+        for key in filter(None, (k.strip() for k in self.secrets_keys.get_secret_value().split(","))):
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ValueError(
+                    "IMAGESTUDIO_SECRETS_KEYS holds a value that is not a Fernet key "
+                    "(32 url-safe base64-encoded bytes; make one with `imagestudio secrets new-key`)"
+                ) from None
         if self.job_time_limit_seconds >= RABBITMQ_CONSUMER_TIMEOUT_SECONDS:
             raise ValueError(
                 "IMAGESTUDIO_JOB_TIME_LIMIT_SECONDS must stay below RabbitMQ's 30-minute consumer timeout"

@@ -26,7 +26,8 @@
     │   ├── ProviderRateLimited        transient, carries retry_after
     │   ├── ProviderUnavailable        transient (5xx, model loading, circuit open)
     │   └── ProviderTimeout            transient
-    └── StorageError                   the object store failed
+    ├── StorageError                   the object store failed
+    └── SecretUnreadable               no configured key opens a stored secret
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimited",
     "RequestTooLarge",
+    "SecretUnreadable",
     "StorageError",
     "StreamsLimited",
     "TransientJobError",
@@ -305,3 +307,10 @@ class StorageError(ImageStudioError):
     status, title, slug = 503, "Storage unavailable", "storage-unavailable"
     expose_detail = False
     public_detail = "The object store could not serve this request; try again shortly."
+
+
+class SecretUnreadable(ImageStudioError):
+    """Raised when none of ``IMAGESTUDIO_SECRETS_KEYS`` opens a stored secret (a key was dropped too soon)."""
+
+    status, title, slug = 500, "Secret unreadable", "secret-unreadable"
+    expose_detail = False

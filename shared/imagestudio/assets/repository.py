@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import String, and_, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from imagestudio.assets.models import Asset, AssetUsage
@@ -26,6 +26,13 @@ class AssetRepository:
 
     def by_job_and_name(self, session: Session, *, job_id: str, name: str) -> Asset | None:
         return session.scalar(select(Asset).where(Asset.job_id == job_id, Asset.name == name))
+
+    def delete_for_job(self, session: Session, *, job_id: str) -> list[str]:
+        """Delete a job's asset rows; returns their storage keys."""
+        keys = list(session.scalars(select(Asset.key).where(Asset.job_id == job_id)).all())
+        if keys:
+            session.execute(delete(Asset).where(Asset.job_id == job_id))
+        return keys
 
     def get_for_tenant(self, session: Session, *, tenant_id: str, asset_id: str) -> Asset | None:
         return session.scalar(select(Asset).where(Asset.id == asset_id, Asset.tenant_id == tenant_id))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,29 @@ from imagestudio.errors import ImageStudioError, NotFound, ValidationFailed
 from imagestudio.jobs.schemas import JobOutput
 from imagestudio.paging import decode_cursor, encode_cursor
 from imagestudio.storage import get_store
+from imagestudio.telemetry.logging import get_logger
+
+log = get_logger(__name__)
+
+#: ``session.info`` key of the storage keys a transaction withdrew, deleted once it commits.
+_WITHDRAWN = "imagestudio.withdrawn_keys"
+
+
+def _delete_withdrawn(session: Session) -> None:
+    """After commit: delete the withdrawn objects (a failure leaves an object no link points to)."""
+    keys = session.info.pop(_WITHDRAWN, [])
+    if keys:
+        store = get_store()
+        for key in keys:
+            try:
+                store.delete(key)
+            except Exception as exc:  # the rows are gone: the object is unreachable, log and go on
+                log.warning("asset.withdraw_delete_failed", storage_key=key, error=str(exc))
+
+
+def _forget_withdrawn(session: Session) -> None:
+    session.info.pop(_WITHDRAWN, None)
+
 
 #: Longest tag kept; tags are lower-cased and trimmed so search and filters are predictable.
 MAX_TAG_LENGTH = 50
@@ -74,6 +98,21 @@ class AssetService:
         for field, value in fields.items():
             setattr(asset, field, value)
         return asset
+
+    def withdraw(self, session: Session, *, job_id: str) -> list[str]:
+        """Withdraw a canceled or failed job's outputs: nothing it wrote is served, or charged.
+
+        The rows go in the caller's transaction (with the transition that ended the job); the
+        objects are deleted once that transaction commits, never before, nor on rollback.
+        Returns the withdrawn storage keys.
+        """
+        keys = asset_repository.delete_for_job(session, job_id=job_id)
+        if keys:
+            session.info.setdefault(_WITHDRAWN, []).extend(keys)
+            if not event.contains(session, "after_commit", _delete_withdrawn):
+                event.listen(session, "after_commit", _delete_withdrawn)
+                event.listen(session, "after_rollback", _forget_withdrawn)
+        return keys
 
     def for_job(self, session: Session, *, job_id: str) -> Sequence[Asset]:
         return asset_repository.for_job(session, job_id=job_id)

@@ -115,10 +115,20 @@ class JobContext:
         provider: str | None = None,
         prompt: str | None = None,
     ) -> None:
+        """Store one output and record it, only while the job is still running.
+
+        Raises JobCanceled (the object just stored deleted again) when the job was canceled or
+        failed meanwhile: a canceled job stops at its next output, not only at its next progress.
+        """
         self.keep_lease()  # a delivery whose job was taken over writes no output
         key = output_key(self.tenant_id, self.job_id, name, ext)
-        get_store().put(key, data, content_type=content_type)
+        store = get_store()
+        store.put(key, data, content_type=content_type)
         with session_scope() as session:
+            if not job_service.hold_running(session, job_id=self.job_id):
+                session.rollback()
+                store.delete(key)
+                raise JobCanceled(self.job_id)
             asset_service.record_output(
                 session,
                 tenant_id=self.tenant_id,

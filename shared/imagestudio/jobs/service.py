@@ -422,6 +422,7 @@ class JobService:
         credit_service.free_slot(session, tenant_id=job.tenant_id)
         _, released = credit_service.settle(session, tenant_id=job.tenant_id, job_id=job.id)
         CREDITS_REFUNDED.labels(job.studio).inc(released)
+        asset_service.withdraw(session, job_id=job.id)  # nothing free: what it wrote is not served
         job_repository.add_event(session, job_id=job.id, type="job.canceled", data={"status": "canceled"})
         webhook_service.stage_job_event(session, job=job, event_type="job.canceled")
         session.commit()
@@ -497,6 +498,17 @@ class JobService:
             )
         return moved
 
+    def hold_running(self, session: Session, *, job_id: str) -> bool:
+        """Lock a running job's row until the caller commits; False when it is no longer running.
+
+        A worker records each output under this guard, so a cancel or failure (a conditional
+        UPDATE of the same row) either comes after the output, and withdraws it, or before, and
+        the output is never recorded.
+        """
+        return job_repository.set_status_if(
+            session, job_id=job_id, expected=[JobStatus.running], status=JobStatus.running
+        )
+
     def annotate(self, session: Session, *, job_id: str, key: str, value: Any) -> None:
         """Record a worker's summary under ``params[key]`` (a create job's per-image ``results``)."""
         job = job_repository.get(session, job_id, for_update=True)
@@ -552,6 +564,7 @@ class JobService:
                 session, tenant_id=job.tenant_id, job_id=job_id
             )  # failures cost nothing
             CREDITS_REFUNDED.labels(job.studio).inc(released)
+            asset_service.withdraw(session, job_id=job_id)  # and deliver nothing
             job_repository.add_event(
                 session, job_id=job_id, type="job.failed", data={"status": "failed", "error": problem}
             )

@@ -10,6 +10,10 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagestudio.db import Base, new_id, utcnow
+from imagestudio.secrets_at_rest import SealedString
+
+#: Room for a ``whsec_`` secret sealed with Fernet (``fernet:`` + a token of about 164 characters).
+SEALED_SECRET_LENGTH = 400
 
 
 class WebhookEventType(StrEnum):
@@ -45,10 +49,11 @@ class WebhookEndpoint(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(default=None)
     #: Deliveries in a row that spent every retry; a success resets it.
     failed_deliveries: Mapped[int] = mapped_column(Integer, default=0)
-    #: ``whsec_`` + base64: the sender must hold it to sign, so it is kept (and never shown again).
-    secret: Mapped[str] = mapped_column(String(100))
+    #: ``whsec_`` + base64: the sender must hold it to sign, so it is kept, sealed with Fernet
+    #: (``secrets_at_rest``), and shown only when created or rotated.
+    secret: Mapped[str] = mapped_column(SealedString(SEALED_SECRET_LENGTH))
     #: The secret before the last rotation, still signed with until it expires (zero-downtime rotation).
-    previous_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    previous_secret: Mapped[str | None] = mapped_column(SealedString(SEALED_SECRET_LENGTH), default=None)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -60,9 +65,12 @@ class WebhookSigningSecret(Base):
     __tablename__ = "webhook_signing_secrets"
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
-    secret: Mapped[str] = mapped_column(String(100))
-    previous_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    #: Sealed like an endpoint's; shown by the first read and by each rotation, masked otherwise.
+    secret: Mapped[str] = mapped_column(SealedString(SEALED_SECRET_LENGTH))
+    previous_secret: Mapped[str | None] = mapped_column(SealedString(SEALED_SECRET_LENGTH), default=None)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: When the current secret was shown; after that the API shows only its hint.
+    revealed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

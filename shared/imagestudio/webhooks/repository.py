@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from imagestudio.db import is_postgres
+from imagestudio.db import is_postgres, utcnow
 from imagestudio.webhooks.models import (
     DeliveryStatus,
     JobWebhook,
@@ -46,6 +46,22 @@ class WebhookRepository:
         return session.scalar(stmt)
 
     # --- secrets and per-job subscriptions ----------------------------------------------------
+    def mark_signing_secret_revealed(self, session: Session, *, tenant_id: str) -> bool:
+        """Mark the tenant's secret shown; True only for the one caller that found it unshown."""
+        result = session.execute(
+            update(WebhookSigningSecret)
+            .where(WebhookSigningSecret.tenant_id == tenant_id, WebhookSigningSecret.revealed_at.is_(None))
+            .values(revealed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def rows_with_secrets(self, session: Session) -> list[WebhookEndpoint | WebhookSigningSecret]:
+        """Every endpoint and tenant secret row (re-sealing after a key rotation)."""
+        endpoints = session.scalars(select(WebhookEndpoint).with_for_update()).all()
+        defaults = session.scalars(select(WebhookSigningSecret).with_for_update()).all()
+        return [*endpoints, *defaults]
+
     def signing_secret(self, session: Session, *, tenant_id: str) -> WebhookSigningSecret | None:
         return session.get(WebhookSigningSecret, tenant_id)
 

@@ -72,9 +72,12 @@ class SecretRotate(BaseModel):
 
 
 class SigningSecretRead(BaseModel):
-    """The tenant's secret for per-job ``webhook_url`` deliveries."""
+    """The tenant's secret for per-job ``webhook_url`` deliveries: shown once, then only its hint."""
 
-    secret: str
+    #: The secret itself: in the first read's answer and each rotation's, null afterwards.
+    secret: str | None = None
+    #: The secret's first characters, to tell secrets apart.
+    secret_hint: str
     previous_secret_expires_at: datetime | None = None
 
 

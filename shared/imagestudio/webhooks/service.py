@@ -30,6 +30,7 @@ import httpx
 from dramatiq.common import dq_name
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from imagestudio.assets.service import asset_service
 from imagestudio.broker import Queue
@@ -309,20 +310,41 @@ class WebhookService:
             return found
 
     def signing_secret(self, session: Session, *, tenant_id: str) -> SigningSecretRead:
+        """The secret in the first read's answer (the row locked, so two reads cannot both show it),
+        its hint afterwards: a leaked API key does not hand over the secret too."""
         row = self._signing_secret(session, tenant_id=tenant_id)
+        reveal = webhook_repository.mark_signing_secret_revealed(session, tenant_id=tenant_id)
         session.commit()
         return SigningSecretRead(
-            secret=row.secret,
+            secret=row.secret if reveal else None,
+            secret_hint=secret_hint(row.secret),
             previous_secret_expires_at=row.previous_secret_expires_at if row.previous_secret else None,
         )
 
     def rotate_signing_secret(
         self, session: Session, *, tenant_id: str, grace_seconds: int
     ) -> SigningSecretRead:
+        """A new secret, in this answer only; the old one keeps signing too for ``grace_seconds``."""
         row = self._signing_secret(session, tenant_id=tenant_id)
         self._rotate(row, grace_seconds)
+        row.revealed_at = utcnow()
         session.commit()
-        return SigningSecretRead(secret=row.secret, previous_secret_expires_at=row.previous_secret_expires_at)
+        return SigningSecretRead(
+            secret=row.secret,
+            secret_hint=secret_hint(row.secret),
+            previous_secret_expires_at=row.previous_secret_expires_at,
+        )
+
+    def reseal_secrets(self, session: Session) -> int:
+        """Seal every stored signing secret again with the first key (after adding one); returns the rows."""
+        rows = webhook_repository.rows_with_secrets(session)
+        for row in rows:
+            # Loaded plain (any key opens it), written sealed with the first key.
+            flag_modified(row, "secret")
+            if row.previous_secret is not None:
+                flag_modified(row, "previous_secret")
+        session.commit()
+        return len(rows)
 
     # --- per-job webhooks -----------------------------------------------------------------------
     def job_webhook(self, *, url: str | None, events: Sequence[str] | None) -> JobWebhookCreate | None:

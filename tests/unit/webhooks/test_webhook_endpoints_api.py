@@ -104,14 +104,17 @@ def test_per_job_webhook_url_is_checked_at_submission(embedded: Embedded) -> Non
     assert orphan.status_code == 422 and orphan.json()["field"] == "webhook_events"
 
 
-def test_default_secret_is_stable_until_rotated(embedded: Embedded) -> None:
+def test_default_secret_is_shown_once_and_stable_until_rotated(embedded: Embedded) -> None:
     key = embedded.new_key()
     first = embedded.client.get(f"{API}/webhooks/default/secret", headers=auth(key)).json()
-    assert first["secret"].startswith(SECRET_PREFIX)
-    assert embedded.client.get(f"{API}/webhooks/default/secret", headers=auth(key)).json() == first
+    assert first["secret"].startswith(SECRET_PREFIX) and first["secret_hint"] == first["secret"][:10] + "…"
+    again = embedded.client.get(f"{API}/webhooks/default/secret", headers=auth(key)).json()
+    assert again == {**first, "secret": None}  # the same secret, masked from now on
     rotated = embedded.client.post(
         f"{API}/webhooks/default/secret/rotate", headers=auth(key), json={"grace_seconds": 0}
     ).json()
     assert rotated["secret"] != first["secret"] and rotated["previous_secret_expires_at"] is None
+    after = embedded.client.get(f"{API}/webhooks/default/secret", headers=auth(key)).json()
+    assert after["secret"] is None and after["secret_hint"] == rotated["secret_hint"]
     other = embedded.client.get(f"{API}/webhooks/default/secret", headers=auth(embedded.new_key("b"))).json()
     assert other["secret"] not in (first["secret"], rotated["secret"])
