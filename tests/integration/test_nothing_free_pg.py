@@ -38,9 +38,9 @@ def test_output_recorded_while_a_cancel_waits_is_withdrawn_by_it(
             cost=2,
         )
     with session_scope() as session:
-        claimed = job_service.claim(session, job_id=job.id)
+        claimed = job_service.claim_lease(session, job_id=job.id, owner="test-host:1:run").job
         assert claimed is not None
-        ctx = JobContext.for_job(claimed)
+        ctx = JobContext.for_job(claimed, lease_owner="test-host:1:run")
 
     recorded, commit = threading.Event(), threading.Event()
     record = asset_service.record_output
