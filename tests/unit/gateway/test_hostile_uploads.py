@@ -6,7 +6,9 @@ provider first, then the local path) and ``POST /uploads``. ``/create`` takes no
 - ``Refused``: a 4xx problem+json naming the field, and nothing stored, queued or charged (no
   job, outbox message, upload row, object or ledger entry; balance and reserve unchanged);
 - ``Processed``: 202 and the job succeeds end to end in the workers (an upload: 201, ``ready``);
-  every output decodes as an upright 8-bit image and carries nothing of the upload but pixels;
+  every output decodes as an upright 8-bit image and carries nothing of the upload but pixels.
+  Upscale's provider (the Stability simulator, which like the real API reads only JPEG, PNG and
+  WebP) serves GIF, TIFF, BMP and EXIF-turned photos too: the worker re-encodes them upright;
 - ``FailsInvalid``: the header is sound, so 202 (201 for an upload), then the worker's decode fails
   the job with ``invalid-image`` on its first delivery and its held credits are released.
 """
@@ -58,6 +60,8 @@ class Route:
     form: dict[str, str]
     #: The box (left, top, right, bottom) of an output in which the whole upright input lies.
     content: Callable[[int, int, tuple[int, int]], tuple[float, float, float, float]] | None = None
+    #: The path every output must say it took (upscale: the simulated provider, never the fallback).
+    served_by: str | None = None
 
 
 def _fitted(width: int, height: int, source: tuple[int, int]) -> tuple[float, float, float, float]:
@@ -89,6 +93,7 @@ ROUTES = {
         "image",
         {"mode": "fast", "output_format": "png"},
         lambda w, h, source: (0, 0, w, h),
+        served_by="provider",
     ),
     "uploads": Route("uploads", "/uploads", "file", {}),
 }
@@ -220,6 +225,8 @@ def _check_outputs(studio: Studio, route: Route, job: dict[str, Any], expect: Pr
         assert image.mode in {"RGB", "RGBA"}, (output["name"], image.mode)  # 8-bit sRGB
         assert (image.width, image.height) == (output["width"], output["height"])
         assert getattr(image, "n_frames", 1) == 1
+        if route.served_by is not None:
+            assert output["metadata"]["path"] == route.served_by, (case.id, route.name, output["metadata"])
         if expect.upright and route.content is not None:
             box = route.content(image.width, image.height, corpus.UPRIGHT_SIZE)
             _assert_upright(image, box, f"{case.id} {route.name} {output['name']}")
