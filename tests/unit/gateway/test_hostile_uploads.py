@@ -244,44 +244,93 @@ def _send(studio: Studio, route: Route, case: Case) -> Any:
     )
 
 
+def _judge(
+    studio: Studio,
+    route: Route,
+    case: Case,
+    response: Any,
+    before: dict[str, Any],
+    *,
+    field: str,
+    expect: Outcome,
+) -> None:
+    """Assert ``response`` (to a job-making route) and the job it made are what ``expect`` states."""
+    where = f"{case.id} -> {route.name}: expected {expect}"
+    assert response.status_code < 500, (where, response.text)
+    if isinstance(expect, Refused):
+        assert response.status_code == expect.status, (where, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        problem = response.json()
+        assert problem["type"] == PROBLEM + expect.problem, (where, problem)
+        assert problem["field"] == field, (where, problem)
+        assert _held(studio) == before, f"{where}: a refusal stored, queued or charged something"
+        return
+    assert response.status_code == 202, (where, response.text)
+    accepted = response.json()
+    job = studio.embedded.wait_job(studio.key, accepted["id"])
+    if isinstance(expect, Processed):
+        assert job["status"] == "succeeded", (where, job)
+        _check_outputs(studio, route, job, expect, case)
+        return
+    assert job["status"] == "failed", (where, job)
+    error = job["error"]
+    assert error["type"] == PROBLEM + "invalid-image", (where, error)
+    assert error["field"] == field and error["attempts"] == 1, (where, error)
+    moved = _job_ledger(studio, job["id"])
+    assert moved.get("release", 0) == -moved.get("reserve", 0) and "capture" not in moved, where
+    after = _held(studio)
+    assert (after["balance"], after["reserved"]) == (before["balance"], before["reserved"]), where
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_every_image_route_answers_each_hostile_upload_as_stated(studio: Studio, case: Case) -> None:
     for route in ROUTES.values():
         expect = case.outcome(route.name)
-        where = f"{case.id} -> {route.name}: expected {expect}"
         before = _held(studio)
         response = _send(studio, route, case)
+        if route.name != "uploads":
+            _judge(studio, route, case, response, before, field=route.file_field, expect=expect)
+            continue
+        where = f"{case.id} -> uploads: expected {expect}"
         assert response.status_code < 500, (where, response.text)
-
         if isinstance(expect, Refused):
-            assert response.status_code == expect.status, (where, response.text)
-            assert response.headers["content-type"].startswith("application/problem+json")
-            problem = response.json()
-            assert problem["type"] == PROBLEM + expect.problem, (where, problem)
-            assert problem["field"] == route.file_field, (where, problem)
-            assert _held(studio) == before, f"{where}: a refusal stored, queued or charged something"
+            _judge(studio, route, case, response, before, field="file", expect=expect)
             continue
+        assert response.status_code == 201, (where, response.text)
+        upload = response.json()
+        assert upload["state"] == "ready"
+        if isinstance(expect, Processed) and expect.size is not None:
+            assert (upload["width"], upload["height"]) == expect.size, (where, upload)
 
-        if route.name == "uploads":
-            assert response.status_code == 201, (where, response.text)
-            upload = response.json()
-            assert upload["state"] == "ready"
-            if isinstance(expect, Processed) and expect.size is not None:
-                assert (upload["width"], upload["height"]) == expect.size, (where, upload)
-            continue
 
-        assert response.status_code == 202, (where, response.text)
-        accepted = response.json()
-        job = studio.embedded.wait_job(studio.key, accepted["id"])
-        if isinstance(expect, Processed):
-            assert job["status"] == "succeeded", (where, job)
-            _check_outputs(studio, route, job, expect, case)
-        else:
-            assert job["status"] == "failed", (where, job)
-            error = job["error"]
-            assert error["type"] == PROBLEM + "invalid-image", (where, error)
-            assert error["field"] == route.file_field and error["attempts"] == 1, (where, error)
-            moved = _job_ledger(studio, job["id"])
-            assert moved.get("release", 0) == -moved.get("reserve", 0) and "capture" not in moved, where
-            after = _held(studio)
-            assert (after["balance"], after["reserved"]) == (before["balance"], before["reserved"]), where
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_a_presigned_upload_of_each_hostile_file_is_judged_like_the_same_bytes_sent_in_a_form(
+    studio: Studio, case: Case
+) -> None:
+    """PUT straight to storage, checked only when a job first names it: the same outcome, field ``image``."""
+    route = ROUTES["upscale"]
+    data = case.data()
+
+    def presign(content_type: str) -> Any:
+        return studio.embedded.client.post(
+            f"{API}/uploads",
+            headers=studio.headers(),
+            json={"content_type": content_type, "bytes": max(len(data), 1)},
+        )
+
+    presigned = presign(case.content_type)
+    if case.content_type == "image/svg+xml":  # not a type we take: refused up front, naming it
+        assert presigned.status_code == 422 and presigned.json()["field"] == "content_type"
+        presigned = presign("image/png")  # a client that lies about the type is judged by the bytes
+    assert presigned.status_code == 201, presigned.text
+    put_url = presigned.json()["put_url"].removeprefix("http://testserver")
+    assert studio.embedded.client.put(put_url, content=data).status_code == 200
+    before = _held(studio)
+
+    response = studio.embedded.client.post(
+        f"{API}{route.path}",
+        headers=studio.headers(),
+        json={**route.form, "image": presigned.json()["id"]},
+    )
+
+    _judge(studio, route, case, response, before, field="image", expect=case.outcome(route.name))
