@@ -109,6 +109,15 @@ def render_image(prompt: str, *, seed: int, width: int, height: int, output_form
     return encode(render(prompt, seed=seed, width=width, height=height), output_format)
 
 
+def image_format(data: bytes) -> str:
+    """Pillow's name for the format of ``data`` (``JPEG``, ``PNG``, ...); "" when unknown."""
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            return probe.format or ""
+    except OSError:
+        return ""
+
+
 def decode(data: bytes) -> Image.Image:
     """Open an uploaded image fully; ``ValueError`` when it is not one (or too large)."""
     try:
@@ -117,9 +126,14 @@ def decode(data: bytes) -> Image.Image:
             if width * height > MAX_DECODE_PIXELS:
                 raise ValueError(f"image of {width}x{height} exceeds {MAX_DECODE_PIXELS} pixels")
             probe.load()
-            return ImageOps.exif_transpose(probe) or probe.copy()
+            image = ImageOps.exif_transpose(probe) or probe.copy()
     except (OSError, Image.DecompressionBombError) as exc:
         raise ValueError(f"not a decodable image: {exc}") from exc
+    # CMYK, 16-bit and palette inputs are valid uploads; the transforms and encoders want RGB(A).
+    if image.mode not in {"RGB", "RGBA"}:
+        has_alpha = "A" in image.getbands() or "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+    return image
 
 
 # --- transforms ---------------------------------------------------------------------------

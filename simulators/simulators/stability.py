@@ -46,6 +46,8 @@ SIZES_1MP = {
     "3:2": (1216, 832), "2:3": (832, 1216), "5:4": (1088, 896), "4:5": (896, 1088),
 }  # fmt: skip
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
+#: Input image formats the API reads ("Supported Formats: jpeg, png, webp"); others are a 400.
+INPUT_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 
 _ERROR_NAMES = {
     400: "bad_request", 401: "unauthorized", 402: "payment_required", 403: "content_moderation",
@@ -121,10 +123,14 @@ class _Fields:
             if required:
                 self.errors.append(f"{name}: is required")
             return None
+        data = await upload.read()
         try:
-            image = render.decode(await upload.read())
+            image = render.decode(data)
         except ValueError as exc:
             self.errors.append(f"{name}: {exc}")
+            return None
+        if render.image_format(data) not in INPUT_FORMATS:
+            self.errors.append(f"{name}: unsupported image format; expected jpeg, png or webp")
             return None
         width, height = image.size
         if min(width, height) < min_side or max(width, height) > max_side:

@@ -141,11 +141,26 @@ def studio_body(model: type[R]) -> Callable[[Request], AsyncIterator[StudioBody[
     return parse
 
 
+def _unset_by_omission(field_schema: dict[str, Any]) -> dict[str, Any]:
+    """A form field's schema without JSON's ``null``: a form has no null, it leaves the field out.
+
+    Declared, it invites clients (and Schemathesis) to send the text ``null``, which is a 422.
+    """
+    branches = field_schema.get("anyOf")
+    if not isinstance(branches, list) or {"type": "null"} not in branches:
+        return field_schema
+    kept = [branch for branch in branches if branch != {"type": "null"}]
+    rest = {k: v for k, v in field_schema.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**rest, **kept[0]} if len(kept) == 1 else {**rest, "anyOf": kept}
+
+
 def request_body_openapi(model: type[StudioRequest]) -> dict[str, Any]:
     """``openapi_extra`` describing both bodies a studio route accepts (FastAPI declares neither)."""
     schema = model.model_json_schema()
     json_schema = {**schema, "required": sorted({*schema.get("required", []), *model.required_images})}
     form_schema = copy.deepcopy(json_schema)
+    for name, field_schema in form_schema["properties"].items():
+        form_schema["properties"][name] = _unset_by_omission(field_schema)
     for name in model.image_fields:
         form_schema["properties"][name] = {
             "type": "string",

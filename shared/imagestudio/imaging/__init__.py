@@ -8,6 +8,7 @@ from .codec import (
     SourceImage,
     encode,
     inspect_image,
+    provider_ready,
     verify_pixels,
 )
 from .crop import CropMode, choose_crop_box, detect_faces
@@ -25,6 +26,7 @@ __all__ = [
     "detect_faces",
     "encode",
     "inspect_image",
+    "provider_ready",
     "render_format",
     "safe_zone_overlay",
     "verify_pixels",

@@ -9,6 +9,7 @@ import numpy.typing as npt
 import pyvips  # type: ignore[import-untyped, unused-ignore]
 
 from imagestudio.errors import InvalidImage, ValidationFailed
+from imagestudio.imaging.codec import SourceImage
 
 #: An H x W x 3 (RGB) or H x W x 4 (RGBA) image, or an H x W mask, 8 bits per sample.
 Pixels: TypeAlias = npt.NDArray[np.uint8]
@@ -19,18 +20,24 @@ Floats: TypeAlias = npt.NDArray[np.float32]
 OUTPUT_FORMATS: Final = ("png", "jpeg", "webp")
 #: JPEG/WebP quality used when a caller does not choose one.
 DEFAULT_QUALITY: Final = 92
+#: A backstop only: uploads were refused over ``MAX_IMAGE_PIXELS`` and the local limits from their
+#: header, and the local paths accept at most 16,777,216 pixels; this limit is never the one that refuses.
+_DECODE_MAX_PIXELS: Final = 1 << 28
 
 
 def decode(data: bytes, *, field: str = "image") -> Pixels:
-    """Decode an upload to an upright sRGB uint8 array with 3 (RGB) or 4 (RGBA) channels."""
+    """Decode an upload to an upright sRGB uint8 array with 3 (RGB) or 4 (RGBA) channels.
+
+    The same decoder as the social studio's (``SourceImage.load``): every format the gateway
+    accepts from the header (BMP through Pillow too), EXIF orientation applied, and a truncated or
+    corrupt file an ``InvalidImage`` naming ``field``. The pixel limit was checked from the header
+    when the upload was accepted; the local paths' own, lower limits were checked then as well.
+    """
+    image = SourceImage.load(data, max_pixels=_DECODE_MAX_PIXELS, field=field).image
     try:
-        image = pyvips.Image.new_from_buffer(data, "", fail_on="truncated")
-        # Phones store rotation in EXIF; users expect the pixels the way their viewer shows them.
-        image = image.autorot()
-        image = _to_srgb(image)
         array = image.numpy()
     except (pyvips.Error, ValueError, TypeError) as exc:
-        raise InvalidImage(field, "not a decodable image (expected PNG, JPEG, WebP, ...)") from exc
+        raise InvalidImage(field, "the image could not be decoded") from exc
     if array.ndim == 2:
         array = array[:, :, None]
     if array.shape[2] < 3:  # grey (+ alpha) that colourspace left alone
@@ -101,17 +108,3 @@ def luminance(rgb: Pixels) -> Floats:
 def to_uint8(values: npt.NDArray[np.floating]) -> Pixels:
     """Round and clip float pixels in 0..255 to uint8."""
     return np.asarray(np.clip(values + 0.5, 0, 255), dtype=np.uint8)
-
-
-def _to_srgb(image: pyvips.Image) -> pyvips.Image:
-    """Convert any decoded image (ICC tagged, CMYK, grey, 16-bit) to 8-bit sRGB, keeping alpha."""
-    if image.get_typeof("icc-profile-data"):
-        try:
-            image = image.icc_transform("srgb", embedded=True, intent="relative")
-        except pyvips.Error:
-            pass  # a broken profile should not make an otherwise readable image unusable
-    if image.interpretation != "srgb" or image.format != "uchar":
-        image = image.colourspace("srgb")
-    if image.format != "uchar":
-        image = image.cast("uchar")
-    return image

@@ -21,6 +21,7 @@ __all__ = [
     "SourceImage",
     "encode",
     "inspect_image",
+    "provider_ready",
     "verify_pixels",
 ]
 
@@ -48,6 +49,11 @@ _PILLOW_FORMATS: Final[dict[str, str]] = {"BMP": "bmp"}
 #: The lowest JPEG/WebP quality ``encode`` steps down to when chasing a byte limit; below it
 #: blocking artefacts make a social post look broken, so we report the miss instead.
 QUALITY_FLOOR: Final = 40
+#: Formats every image provider reads (Stability: "jpeg, png, webp"); the others we accept are
+#: re-encoded by ``provider_ready`` before they are sent.
+PROVIDER_FORMATS: Final = frozenset({"jpeg", "png", "webp"})
+#: JPEG quality of an upload re-encoded for a provider: close to the source, well under its byte limit.
+_PROVIDER_QUALITY: Final = 95
 #: What a client is told it may upload.
 _SUPPORTED: Final = "JPEG, PNG, WebP, GIF, TIFF, HEIF/AVIF or BMP"
 
@@ -104,6 +110,24 @@ def verify_pixels(data: bytes, *, max_pixels: int, field: str = "image") -> None
         opened.vips.avg()
     except pyvips.Error as exc:
         raise _decode_error(field, opened.format) from exc
+
+
+def provider_ready(data: bytes, *, max_pixels: int, field: str = "image") -> bytes:
+    """Decode an upload once (``InvalidImage`` naming ``field`` when damaged) and return what a provider is sent.
+
+    JPEG, PNG and WebP stored upright go as they are. Anything else the gateway accepts (GIF, TIFF,
+    HEIF, BMP) and any photo with an EXIF turn or mirror is re-encoded upright (the first frame;
+    PNG when it has alpha, else JPEG): providers read only those three formats, and every limit
+    and mask size was checked on the upright size, which is what the provider must then see.
+    """
+    opened = _open(data, max_pixels=max_pixels, field=field, access="sequential")
+    if opened.format in PROVIDER_FORMATS and opened.orientation == 1:
+        verify_pixels(data, max_pixels=max_pixels, field=field)
+        return data
+    source = SourceImage.load(data, max_pixels=max_pixels, field=field)  # decodes every pixel
+    output_format: OutputFormat = "png" if source.has_alpha else "jpeg"
+    encoded, _, _ = encode(source.image, output_format=output_format, quality=_PROVIDER_QUALITY)
+    return encoded
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ backoff, Retry-After honoured up to ``PROVIDER_MAX_WAIT_SECONDS``).
     Route, plan_routes()               the paths a request may take, in order, decided at submission
     provider_status()                  configured here? circuit closed? (the gateway's view)
     serve()                            run the routes in order: provider (retries, breaker, fallback) then local
-    verify_inputs()                    the worker's one decode of the uploads before a provider sees them
+    verify_inputs()                    the worker's one decode of the uploads; what a provider is sent
     poll_pending()                     body of the ``<studio>.poll`` actors
 
 Asynchronous provider work (Stability's creative upscale and relight, WaveSpeed's edits) never
@@ -456,7 +456,7 @@ def serve(
     queue: Queue,
     inputs: Mapping[str, bytes],
     local: Callable[[Route], bytes],
-    provider: Callable[[Any, Route], GeneratedImage | PendingResult],
+    provider: Callable[[Any, Route, Mapping[str, bytes]], GeneratedImage | PendingResult],
     deliver: Deliver,
 ) -> None:
     """Serve the job on the first route that works; raises ``JobDeferred`` once async work is submitted.
@@ -466,12 +466,13 @@ def serve(
     no route left, a long Retry-After re-schedules the delivery instead of sleeping in it.
     ``inputs`` (the uploads, by field) are decoded once before the first provider call: the
     gateway read only their headers, and a truncated or corrupt file must fail the job with
-    ``InvalidImage`` (permanent) rather than reach a provider. A local route decodes them itself.
+    ``InvalidImage`` (permanent) rather than reach a provider; ``provider`` is called with the
+    inputs as a provider reads them (``imaging.provider_ready``). A local route decodes them itself.
     """
     if isinstance(ctx.params.get("pending"), dict):
         _resume(ctx, queue)  # a redelivery after the async work was submitted: never submit twice
     fallback_from: list[dict[str, Any]] = []
-    verified = False
+    ready: Mapping[str, bytes] | None = None
 
     def checkpoint(message: str) -> None:
         ctx.progress(0.1, message)
@@ -489,12 +490,14 @@ def serve(
             )
             return
 
-        def call(client: Any, route: Route = route) -> GeneratedImage | PendingResult:
-            return provider(client, route)
+        if ready is None:
+            ready = verify_inputs(inputs)  # outside the retry loop: a damaged file is not a transient error
 
-        if not verified:
-            verify_inputs(inputs)  # outside the retry loop: a damaged file is not a transient error
-            verified = True
+        def call(
+            client: Any, route: Route = route, ready: Mapping[str, bytes] = ready
+        ) -> GeneratedImage | PendingResult:
+            return provider(client, route, ready)
+
         try:
             result, info = call_provider(route, call, checkpoint=checkpoint)
         except (ProviderBadRequest, ProviderContentFiltered):
@@ -527,13 +530,18 @@ def serve(
     raise ValidationFailed("path", "the job has no route to run")  # prepare() never stores such a job
 
 
-def verify_inputs(inputs: Mapping[str, bytes]) -> None:
-    """Decode each upload once; ``InvalidImage`` naming its field when one is truncated or corrupt."""
-    from imagestudio.imaging import verify_pixels
+def verify_inputs(inputs: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Decode each upload once; ``InvalidImage`` naming its field when one is truncated or corrupt.
+
+    Returns the uploads as a provider is sent them: upright JPEG, PNG or WebP (see ``provider_ready``).
+    """
+    from imagestudio.imaging import provider_ready
 
     max_pixels = get_settings().max_image_pixels
-    for field_name, data in inputs.items():
-        verify_pixels(data, max_pixels=max_pixels, field=field_name)
+    return {
+        field_name: provider_ready(data, max_pixels=max_pixels, field=field_name)
+        for field_name, data in inputs.items()
+    }
 
 
 def _reschedule_or_raise(ctx: JobContext, error: ProviderError) -> NoReturn:

@@ -16,7 +16,7 @@ image itself; recolour takes the colour named in the prompt and the mask).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, get_args
 
@@ -750,7 +750,7 @@ def run(ctx: JobContext) -> None:
         queue=Queue.edit,
         inputs=inputs,
         local=lambda route: _local(params, inputs),
-        provider=lambda client, route: _provider(client, params, inputs),
+        provider=lambda client, route, ready: _provider(client, params, ready),
         deliver=deliver,
     )
 
@@ -781,7 +781,7 @@ def _local(params: EditParams, inputs: dict[str, bytes]) -> bytes:
     raise ValidationFailed("path", f"{params.operation} has no local path")
 
 
-def _provider(client: Any, params: EditParams, inputs: dict[str, bytes]) -> GeneratedImage | PendingResult:
+def _provider(client: Any, params: EditParams, inputs: Mapping[str, bytes]) -> GeneratedImage | PendingResult:
     op = OPERATIONS[params.operation]
     if op.provider == "wavespeed":
         return client.submit_edit(  # type: ignore[no-any-return]

@@ -493,7 +493,7 @@ def run(ctx: JobContext) -> None:
         queue=Queue.upscale,
         inputs={"image": image},
         local=lambda route: _local(params, image),
-        provider=lambda client, route: _provider(client, params, image),
+        provider=lambda client, route, ready: _provider(client, params, ready["image"]),
         deliver=deliver,
     )
 

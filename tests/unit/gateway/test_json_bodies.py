@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from edit_support import Studio, mask_png, png
@@ -156,4 +157,7 @@ def test_openapi_describes_both_bodies_of_each_studio_route(embedded: Embedded) 
         assert json_schema["properties"]["image"]["anyOf"][0]["type"] == "string"
         assert form_schema["properties"]["image"]["format"] == "binary"
         assert set(json_schema["properties"]) == set(form_schema["properties"])
+        # A form cannot send null (it leaves the field out): declaring it invited the text "null", a 422.
+        assert "null" not in json.dumps(form_schema), route
+        assert form_schema["properties"]["webhook_url"].get("type") == "string", route
     assert "requestBody" in paths[f"{API}/jobs/batch"]["post"]

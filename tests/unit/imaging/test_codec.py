@@ -11,7 +11,14 @@ import pyvips  # type: ignore[import-untyped, unused-ignore]
 from PIL import Image
 
 from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
-from imagestudio.imaging import ImageInfo, SourceImage, encode, inspect_image, verify_pixels
+from imagestudio.imaging import (
+    ImageInfo,
+    SourceImage,
+    encode,
+    inspect_image,
+    provider_ready,
+    verify_pixels,
+)
 
 MAX_PIXELS = 50_000_000
 MAX_BYTES = 20_000_000
@@ -149,6 +156,47 @@ def test_the_worker_decode_refuses_a_corrupt_png() -> None:
 def test_the_worker_decode_accepts_a_sound_image() -> None:
     verify_pixels(image_bytes(noise(300, 200), "JPEG"), max_pixels=MAX_PIXELS)
     verify_pixels(image_bytes(noise(30, 20), "BMP"), max_pixels=MAX_PIXELS)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_an_upright_jpeg_png_or_webp_goes_to_a_provider_as_it_is(fmt: str) -> None:
+    data = image_bytes(noise(64, 48), fmt)
+
+    assert provider_ready(data, max_pixels=MAX_PIXELS) == data
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "sent"),
+    [("BMP", "RGB", "JPEG"), ("TIFF", "RGB", "JPEG"), ("GIF", "P", "JPEG"), ("TIFF", "RGBA", "PNG")],
+)
+def test_a_format_providers_cannot_read_is_re_encoded_for_them(fmt: str, mode: str, sent: str) -> None:
+    data = image_bytes(Image.new(mode, (64, 48), 3 if mode == "P" else "teal"), fmt)
+
+    ready = Image.open(io.BytesIO(provider_ready(data, max_pixels=MAX_PIXELS)))
+
+    assert (ready.format, ready.size) == (sent, (64, 48))
+
+
+def test_a_photo_with_an_exif_turn_goes_to_a_provider_upright() -> None:
+    """Limits and mask sizes were checked on the upright size: the provider must see that size."""
+    upright = Image.new("RGB", (96, 64), "white")
+    upright.paste((220, 20, 20), (0, 0, 48, 32))  # red top-left quadrant
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what a camera held sideways writes
+
+    ready = Image.open(io.BytesIO(provider_ready(with_orientation(stored, 6), max_pixels=MAX_PIXELS)))
+
+    assert ready.size == (96, 64) and ready.getexif().get(0x0112, 1) == 1
+    red, _, blue = ready.convert("RGB").getpixel((10, 10))  # type: ignore[misc]
+    assert red > 180 and blue < 80
+
+
+def test_a_damaged_file_is_refused_before_it_is_re_encoded_for_a_provider() -> None:
+    data = image_bytes(noise(300, 200), "BMP")
+
+    with pytest.raises(InvalidImage, match="truncated or corrupt") as caught:
+        provider_ready(data[: len(data) // 2], max_pixels=MAX_PIXELS, field="mask")
+
+    assert caught.value.field == "mask"
 
 
 def test_alpha_and_orientation_come_from_the_header(monkeypatch: pytest.MonkeyPatch) -> None:

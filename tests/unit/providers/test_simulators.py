@@ -148,3 +148,44 @@ def test_renders_are_deterministic_per_seed_and_prompt() -> None:
     assert render_image("a boat", seed=5, width=64, height=64) == first
     assert render_image("a boat", seed=6, width=64, height=64) != first
     assert render_image("a ship", seed=5, width=64, height=64) != first
+
+
+def _stability_upscale(image: bytes) -> httpx.Response:
+    sim = StabilitySimulator()
+    with httpx.Client(base_url="http://sim.local", transport=InProcessTransport(sim.app)) as client:
+        return client.post(
+            "/v2beta/stable-image/upscale/fast",
+            headers={"authorization": f"Bearer {sim.api_key}", "accept": "image/*"},
+            files={"image": ("image", image)},
+            data={"output_format": "png"},
+        )
+
+
+@pytest.mark.parametrize(("fmt", "mode"), [("BMP", "RGB"), ("GIF", "P"), ("TIFF", "RGB")])
+def test_the_stability_simulator_reads_only_the_formats_the_api_reads(fmt: str, mode: str) -> None:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new(mode, (96, 64)).save(buffer, fmt)
+
+    response = _stability_upscale(buffer.getvalue())
+
+    assert response.status_code == 400
+    assert "expected jpeg, png or webp" in response.json()["errors"][0]
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "I;16", "LA", "P"])
+def test_the_stability_simulator_upscales_any_mode_of_a_readable_format(mode: str) -> None:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new(mode, (96, 64)).save(buffer, "JPEG" if mode == "CMYK" else "PNG")
+
+    response = _stability_upscale(buffer.getvalue())
+
+    assert response.status_code == 200, response.text
+    assert response.content.startswith(b"\x89PNG")
