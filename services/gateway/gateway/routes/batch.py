@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from gateway.admission import AdmissionDep
 from gateway.deps import SessionDep
-from gateway.problems import PROBLEM_RESPONSES, error_problem
+from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES, error_problem
 from gateway.routes import create, edit, social, upscale
 from gateway.studio_requests import StudioBody, validate_json
 from imagestudio.errors import ImageStudioError
@@ -74,7 +74,7 @@ def _draft(session: Session, *, tenant_id: str, entry: BatchJob) -> JobDraft:
     return draft(session, tenant_id=tenant_id, body=StudioBody(validate_json(model, entry.params)))
 
 
-@router.post("/jobs/batch", response_model=BatchRead)
+@router.post("/jobs/batch", response_model=BatchRead, responses=SUBMIT_RESPONSES)
 def submit_batch(
     body: BatchCreate, request: Request, response: Response, session: SessionDep, admission: AdmissionDep
 ) -> BatchRead | Response:
