@@ -16,6 +16,8 @@ class JobLinks(BaseModel):
 
 
 class JobOutput(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     id: str
     name: str
     kind: str
@@ -66,7 +68,10 @@ JOB_EXAMPLE: dict[str, Any] = {
 
 
 class JobRead(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [JOB_EXAMPLE]})
+    # Every field is always in a response: the document says so, so generated clients need no checks.
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [JOB_EXAMPLE]}, json_schema_serialization_defaults_required=True
+    )
 
     id: str
     status: JobStatus
