@@ -12,10 +12,14 @@ from support import ROOT
 
 from gateway.app import create_app
 from gateway.openapi import DOCUMENT_PATH, REGENERATE, render
+from gateway.routes.batch import BatchCreate, BatchRead
 from imagestudio.jobs.schemas import JobPage, JobRead
 from imagestudio.studios.create import CreateRequest
+from imagestudio.studios.edit import EditRequest
 from imagestudio.studios.social import SocialOptimizeRequest
+from imagestudio.studios.upscale import UpscaleRequest
 from imagestudio.uploads.schemas import UploadPresign, UploadRead
+from imagestudio.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointWithSecret
 
 #: The operations a partner app's client calls: each has request and response examples.
 PARTNER_OPERATIONS = (
@@ -26,6 +30,10 @@ PARTNER_OPERATIONS = (
     "jobs_get",
     "jobs_list",
     "jobs_cancel",
+    "jobs_submit_batch",
+    "edit_submit",
+    "upscale_submit",
+    "webhooks_create_endpoint",
 )
 
 
@@ -118,7 +126,21 @@ def test_partner_operations_have_request_and_response_examples(document: dict[st
 
 
 @pytest.mark.parametrize(
-    "model", [SocialOptimizeRequest, CreateRequest, JobRead, JobPage, UploadRead, UploadPresign]
+    "model",
+    [
+        SocialOptimizeRequest,
+        CreateRequest,
+        EditRequest,
+        UpscaleRequest,
+        BatchCreate,
+        BatchRead,
+        JobRead,
+        JobPage,
+        UploadRead,
+        UploadPresign,
+        WebhookEndpointCreate,
+        WebhookEndpointWithSecret,
+    ],
 )
 def test_examples_are_valid_instances(model: type[BaseModel]) -> None:
     examples = model.model_json_schema()["examples"]

@@ -16,7 +16,7 @@ from gateway.routes import create, edit, social, upscale
 from gateway.studio_requests import StudioBody, validate_json
 from imagestudio.errors import ImageStudioError
 from imagestudio.jobs.models import Job
-from imagestudio.jobs.schemas import JobRead
+from imagestudio.jobs.schemas import JOB_EXAMPLE, JobRead
 from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.ratelimits.service import StoredResponse
 from imagestudio.studios import create as create_studio
@@ -52,7 +52,25 @@ class BatchJob(BaseModel):
 class BatchCreate(BaseModel):
     """``POST /jobs/batch``: up to 100 jobs, each a studio and its JSON body."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "jobs": [
+                        {
+                            "studio": "social",
+                            "params": {
+                                "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+                                "formats": ["instagram.story"],
+                            },
+                        },
+                        {"studio": "create", "params": {"prompt": "a lighthouse at dawn"}},
+                    ]
+                }
+            ]
+        },
+    )
 
     jobs: list[BatchJob] = Field(min_length=1, max_length=MAX_BATCH_JOBS)
 
@@ -66,6 +84,30 @@ class BatchEntry(BaseModel):
 
 
 class BatchRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "jobs": [
+                        {"status": 202, "job": JOB_EXAMPLE, "problem": None},
+                        {
+                            "status": 422,
+                            "job": None,
+                            "problem": {
+                                "type": "https://imagestudio.dev/problems/validation-failed",
+                                "title": "Validation failed",
+                                "status": 422,
+                                "detail": "prompt: String should have at least 1 character",
+                                "instance": "/api/image-studio/jobs/batch#1",
+                                "field": "prompt",
+                            },
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
     jobs: list[BatchEntry]
 
 
