@@ -29,7 +29,7 @@ browser:
 test-unit: install
 	@$(VENV)/pytest -q -p no:cacheprovider tests/unit
 
-test-integration: install services
+test-integration: install services browser
 	@$(VENV)/pytest -q -p no:cacheprovider -m integration tests/integration tests/e2e
 
 lint: install

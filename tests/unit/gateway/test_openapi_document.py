@@ -14,6 +14,7 @@ from gateway.app import create_app
 from gateway.openapi import DOCUMENT_PATH, REGENERATE, render
 from gateway.routes.batch import BatchCreate, BatchRead
 from imagestudio.jobs.schemas import JobPage, JobRead
+from imagestudio.personas.schemas import PersonaCreate, PersonaRead
 from imagestudio.studios.create import CreateRequest
 from imagestudio.studios.edit import EditRequest
 from imagestudio.studios.social import SocialOptimizeRequest
@@ -34,6 +35,8 @@ PARTNER_OPERATIONS = (
     "edit_submit",
     "upscale_submit",
     "webhooks_create_endpoint",
+    "personas_create",
+    "personas_get",
 )
 
 
@@ -140,6 +143,8 @@ def test_partner_operations_have_request_and_response_examples(document: dict[st
         UploadPresign,
         WebhookEndpointCreate,
         WebhookEndpointWithSecret,
+        PersonaCreate,
+        PersonaRead,
     ],
 )
 def test_examples_are_valid_instances(model: type[BaseModel]) -> None:
