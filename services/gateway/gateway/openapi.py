@@ -66,6 +66,11 @@ def operation_id(route: APIRoute) -> str:
     return "_".join([tag, *(words or [route.name])])
 
 
+def example_response(example: Any, *, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route answering a plain dict: its JSON example (from the real catalogue)."""
+    return {status: {"content": {"application/json": {"example": example}}}}
+
+
 def _problem_types() -> dict[int, list[type[ImageStudioError]]]:
     """Every error class a request can be answered with, grouped by HTTP status.
 

@@ -22,8 +22,9 @@ from imagestudio.studios.upscale import UpscaleRequest
 from imagestudio.uploads.schemas import UploadPresign, UploadRead
 from imagestudio.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointWithSecret
 
-#: The operations a partner app's client calls: each has request and response examples.
-PARTNER_OPERATIONS = (
+#: Operations with request and response examples (a partner app's calls and the catalogues).
+#: Not yet: health, assets, credits, estimate, providers, webhook deliveries, edit/upscale catalogues.
+EXAMPLED_OPERATIONS = (
     "uploads_create",
     "uploads_get",
     "social_optimize",
@@ -37,6 +38,13 @@ PARTNER_OPERATIONS = (
     "webhooks_create_endpoint",
     "personas_create",
     "personas_get",
+    "social_list_platforms",
+    "social_list_formats",
+    "social_platform_specs",
+    "templates_list",
+    "templates_search",
+    "templates_recommend",
+    "templates_get",
 )
 
 
@@ -115,9 +123,9 @@ def test_job_submissions_declare_the_admission_problems(document: dict[str, Any]
         assert {"401", "402", "413", "422", "429"} <= set(operations[operation_id]["responses"]), operation_id
 
 
-def test_partner_operations_have_request_and_response_examples(document: dict[str, Any]) -> None:
+def test_operations_have_request_and_response_examples(document: dict[str, Any]) -> None:
     operations = _operations(document)
-    for operation_id in PARTNER_OPERATIONS:
+    for operation_id in EXAMPLED_OPERATIONS:
         op = operations[operation_id]
         for media_type, media in op.get("requestBody", {}).get("content", {}).items():
             if media_type == "application/json":

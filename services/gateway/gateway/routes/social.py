@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
+from gateway.openapi import example_response
 from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
 from gateway.studio_requests import StudioBody, request_body_openapi, studio_body
@@ -31,6 +32,9 @@ def _platform_body(platform: social.Platform) -> dict[str, Any]:
         "formats": [f.describe() for f in platform.formats],
     }
 
+
+#: One real platform, as the routes describe it (the OpenAPI examples).
+_EXAMPLE = _platform_body(social.get_platform("instagram"))
 
 SocialBody = Annotated[
     StudioBody[social.SocialOptimizeRequest], Depends(studio_body(social.SocialOptimizeRequest))
@@ -86,20 +90,23 @@ def optimize(
     return answer(request, response, session, accepted, tenant_id=admission.tenant_id, wait=wait)
 
 
-@router.get("/social/platforms")
+@router.get("/social/platforms", responses=example_response({"platforms": [_EXAMPLE]}))
 def list_platforms(principal: PrincipalDep) -> dict[str, Any]:
     """Every platform with its formats, sizes, aspect ratios, size limits and safe zones."""
     return {"platforms": [_platform_body(p) for p in social.PLATFORMS.values()]}
 
 
-@router.get("/social/platforms/{platform}/formats")
+@router.get(
+    "/social/platforms/{platform}/formats",
+    responses=example_response({"platform": _EXAMPLE["id"], "formats": _EXAMPLE["formats"]}),
+)
 def list_formats(platform: str, principal: PrincipalDep) -> dict[str, Any]:
     """The formats of one platform."""
     found = social.get_platform(platform)
     return {"platform": found.id, "formats": [f.describe() for f in found.formats]}
 
 
-@router.get("/platform-specs/{platform}")
+@router.get("/platform-specs/{platform}", responses=example_response(_EXAMPLE))
 def platform_specs(platform: str, principal: PrincipalDep) -> dict[str, Any]:
     """A platform's upload rules (file types, size limit) and formats."""
     return _platform_body(social.get_platform(platform))
