@@ -1,5 +1,5 @@
 # The front door. `make up` runs the system; `make test` runs every test.
-.PHONY: install up test test-unit test-integration services lint typecheck migrate bench clean
+.PHONY: install up test test-unit test-integration services browser openapi lint typecheck migrate bench clean
 
 VENV := .venv/bin
 
@@ -16,13 +16,20 @@ services: install
 	@bash scripts/services.sh
 	@bash scripts/install-ops-tools.sh
 
-test: install services
+test: install services browser
 	@$(VENV)/pytest -q -p no:cacheprovider
+
+# Regenerate the committed OpenAPI document (a test fails while it is stale).
+openapi: install
+	@$(VENV)/imagestudio openapi --write docs/openapi.json
+
+browser:
+	@bash scripts/install-browser.sh
 
 test-unit: install
 	@$(VENV)/pytest -q -p no:cacheprovider tests/unit
 
-test-integration: install services
+test-integration: install services browser
 	@$(VENV)/pytest -q -p no:cacheprovider -m integration tests/integration tests/e2e
 
 lint: install

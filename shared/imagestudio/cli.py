@@ -124,6 +124,23 @@ def migrate() -> None:
 
 
 @app.command()
+def openapi(
+    write: Annotated[
+        Path | None,
+        typer.Option(help="Write the document to this file (e.g. docs/openapi.json) instead of stdout"),
+    ] = None,
+) -> None:
+    """Print the gateway's OpenAPI document (the committed copy is docs/openapi.json: `make openapi`)."""
+    document = importlib.import_module("gateway.openapi")
+    text: str = document.render(importlib.import_module("gateway.app").create_app())
+    if write is None:
+        typer.echo(text, nl=False)
+    else:
+        write.write_text(text)
+        console.print(f"wrote {write}")
+
+
+@app.command()
 def up(
     host: Annotated[str | None, typer.Option(help="Bind address (default IMAGESTUDIO_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default IMAGESTUDIO_PORT)")] = None,

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.openapi import install_openapi, operation_id
 from gateway.problems import add_exception_handlers
 from gateway.routes import (
     assets,
@@ -37,6 +39,8 @@ from imagestudio.telemetry.tracing import configure_tracing, instrument_app
 from imagestudio.uploads.sweeper import UploadSweeper
 
 API_PREFIX = "/api/image-studio"
+#: Where the gateway serves Swagger UI's and ReDoc's files (shipped by fastapi-offline, no CDN).
+DOCS_ASSETS = "/docs-assets"
 
 
 @asynccontextmanager
@@ -113,13 +117,18 @@ class RequestMetrics:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(
+    # FastAPIOffline is FastAPI whose /docs and /redoc pages load their scripts from DOCS_ASSETS
+    # instead of a public CDN, so the interactive docs work on a machine without internet.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
+        generate_unique_id_function=operation_id,
         title="Image Studio",
         version="0.1.0",
         description="Asynchronous image jobs: create, edit, upscale and social. Every studio call answers 202 with a job.",
         lifespan=lifespan,
     )
     add_exception_handlers(app)
+    install_openapi(app)
     # Off by default; when IMAGESTUDIO_TRACES_EXPORTER is set every request gets a server span.
     configure_tracing(get_settings(), service_name="imagestudio-gateway")
     instrument_app(app)

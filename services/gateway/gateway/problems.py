@@ -135,3 +135,14 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         422: "Validation failed",
     }.items()
 }
+
+#: The further problems of a route that accepts jobs (the admission checks and the image limits).
+SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": desc, "content": {PROBLEM_JSON: {}}}
+    for code, desc in {
+        402: "The balance does not cover the job",
+        403: "The tenant's tier does not include this studio or provider",
+        413: "An image over the byte or pixel limit",
+        429: "Over the request rate or the concurrent-job limit (see Retry-After)",
+    }.items()
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from imagestudio.jobs.models import JobStatus
 
@@ -16,6 +16,8 @@ class JobLinks(BaseModel):
 
 
 class JobOutput(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     id: str
     name: str
     kind: str
@@ -29,7 +31,48 @@ class JobOutput(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+#: A finished social job as ``GET /jobs/{id}`` answers it (the OpenAPI document's example).
+JOB_EXAMPLE: dict[str, Any] = {
+    "id": "0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21",
+    "status": "succeeded",
+    "studio": "social",
+    "created_at": "2025-01-31T09:30:00Z",
+    "started_at": "2025-01-31T09:30:01Z",
+    "finished_at": "2025-01-31T09:30:03Z",
+    "updated_at": "2025-01-31T09:30:03Z",
+    "progress": 1.0,
+    "progress_message": "done",
+    "attempts": 1,
+    "params": {"formats": ["instagram.story"], "crop_mode": "smart", "output_format": "jpeg", "quality": 90},
+    "error": None,
+    "outputs": [
+        {
+            "id": "5b2d0a7c-1f3e-4e8a-b6c9-7d1e2f3a4b5c",
+            "name": "instagram.story.jpg",
+            "kind": "image",
+            "format": "jpeg",
+            "content_type": "image/jpeg",
+            "width": 1080,
+            "height": 1920,
+            "bytes": 245112,
+            "url": "http://127.0.0.1:8000/files/outputs/0f9c7b1e/instagram.story.jpg?expires=1738320000&sig=…",
+            "expires_at": "2025-01-31T10:30:03Z",
+            "metadata": {"platform": "instagram", "format": "story"},
+        }
+    ],
+    "links": {
+        "self": "/api/image-studio/jobs/0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21",
+        "cancel": "/api/image-studio/jobs/0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21/cancel",
+    },
+}
+
+
 class JobRead(BaseModel):
+    # Every field is always in a response: the document says so, so generated clients need no checks.
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [JOB_EXAMPLE]}, json_schema_serialization_defaults_required=True
+    )
+
     id: str
     status: JobStatus
     studio: str
@@ -47,5 +90,7 @@ class JobRead(BaseModel):
 
 
 class JobPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [JOB_EXAMPLE], "next_cursor": None}]})
+
     items: list[JobRead]
     next_cursor: str | None = None

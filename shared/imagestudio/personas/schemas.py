@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -23,10 +23,21 @@ Colour = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator
 Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
+#: A persona as a partner writes it (the OpenAPI document's example).
+PERSONA_EXAMPLE: dict[str, Any] = {
+    "name": "Harbour Coffee",
+    "description": "Independent roaster, seaside cafés",
+    "tone": "warm, unhurried",
+    "palette": ["#1b3a4b", "#f2e8cf"],
+    "style_keywords": ["natural light", "film grain"],
+    "avoid": ["plastic cups"],
+}
+
+
 class PersonaCreate(BaseModel):
     """A brand persona: tone, palette, style words and subjects to avoid."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PERSONA_EXAMPLE]})
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     description: str = Field(default="", max_length=500)
@@ -50,6 +61,19 @@ class PersonaPatch(BaseModel):
 
 
 class PersonaRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3a7d9c1e-5b2f-4e8a-9c6d-1f2e3a4b5c6d",
+                    **PERSONA_EXAMPLE,
+                    "created_at": "2025-01-31T09:00:00Z",
+                    "updated_at": "2025-01-31T09:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: str
     name: str
     description: str

@@ -64,7 +64,20 @@ _FORMAT_OF = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 class CreateRequest(StudioRequest):
     """``POST /create``: what to make, and optionally how (template, provider, persona)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {"prompt": "a lighthouse at dawn, watercolour", "aspect_ratio": "16:9", "count": 2},
+                {
+                    "prompt": "product shot of a ceramic mug",
+                    "template_id": "product_white_background",
+                    "quality": "premium",
+                },
+            ]
+        },
+    )
 
     prompt: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PROMPT_CHARS)

@@ -377,6 +377,20 @@ _Margin = Annotated[int | None, Field(ge=0, le=MAX_MARGIN)]
 class EditRequest(StudioRequest):
     """``POST /edit``: the operation, its images and its options (see ``GET /edit/operations``)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"operation": "remove_background", "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19"},
+                {
+                    "operation": "search_replace",
+                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+                    "search_prompt": "cup",
+                    "prompt": "teapot",
+                },
+            ]
+        }
+    )
+
     image_fields = UPLOAD_FIELDS
     required_images = ("image",)
 

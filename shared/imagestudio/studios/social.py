@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from math import gcd
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from imagestudio.config import get_settings
 from imagestudio.errors import ValidationFailed
@@ -273,6 +273,22 @@ class SocialOptimizeParams(BaseModel):
 
 class SocialOptimizeRequest(StudioRequest):
     """``POST /social/optimize``: one image, the platforms and formats to render it to, and how."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+                    "formats": ["instagram.story", "linkedin.post"],
+                },
+                {
+                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+                    "platforms": ["instagram"],
+                    "crop_mode": "fit",
+                },
+            ]
+        }
+    )
 
     image_fields = ("image",)
     required_images = ("image",)

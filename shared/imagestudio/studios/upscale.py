@@ -236,6 +236,20 @@ class UpscaleForm:
 class UpscaleRequest(StudioRequest):
     """``POST /upscale``: the image, the mode and its options (see ``GET /upscale/modes``)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19", "mode": "fast"},
+                {
+                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+                    "mode": "conservative",
+                    "preset": "faithful",
+                    "output_format": "webp",
+                },
+            ]
+        }
+    )
+
     image_fields = ("image",)
     required_images = ("image",)
 

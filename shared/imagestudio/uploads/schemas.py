@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 #: Content types a presigned upload may declare, with the extension its object key gets.
 PRESIGN_CONTENT_TYPES: Final[dict[str, str]] = {
@@ -24,6 +24,24 @@ PRESIGN_CONTENT_TYPES: Final[dict[str, str]] = {
 class UploadRead(BaseModel):
     """An upload; width, height and format are null while a presigned upload is still pending."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+                    "state": "ready",
+                    "width": 1600,
+                    "height": 1200,
+                    "format": "png",
+                    "bytes": 482113,
+                    "content_type": "image/png",
+                    "created_at": "2025-01-31T09:29:58Z",
+                    "expires_at": "2025-02-01T09:29:58Z",
+                }
+            ]
+        }
+    )
+
     id: str
     state: Literal["pending", "ready"]
     width: int | None
@@ -37,6 +55,10 @@ class UploadRead(BaseModel):
 
 class UploadPresign(BaseModel):
     """Ask for a presigned PUT URL; the file goes straight to storage, never through the gateway."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"content_type": "image/png", "bytes": 482113}]}
+    )
 
     content_type: str = Field(description="The image's type, e.g. image/png", max_length=100)
     bytes: int = Field(gt=0, description="The file's size; at most the upload byte limit")

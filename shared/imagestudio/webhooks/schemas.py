@@ -14,7 +14,18 @@ MAX_URL_LENGTH = 2048
 
 
 class WebhookEndpointCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://partner.example/hooks/imagestudio",
+                    "description": "order images",
+                    "event_types": ["job.succeeded", "job.failed"],
+                }
+            ]
+        },
+    )
 
     url: str = Field(max_length=MAX_URL_LENGTH, description="An http(s) URL reachable from the internet")
     description: str = Field(default="", max_length=500)
@@ -52,6 +63,28 @@ class WebhookEndpointRead(BaseModel):
 
 class WebhookEndpointWithSecret(WebhookEndpointRead):
     """An endpoint as created or rotated: the only time its signing secret is shown."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7c1e2a9b-3d4f-4e5a-8b6c-0d1e2f3a4b5c",
+                    "url": "https://partner.example/hooks/imagestudio",
+                    "description": "order images",
+                    "event_types": ["job.succeeded", "job.failed"],
+                    "enabled": True,
+                    "disabled_reason": None,
+                    "disabled_at": None,
+                    "failed_deliveries": 0,
+                    "secret_hint": "whsec_MfKQ",
+                    "previous_secret_expires_at": None,
+                    "created_at": "2025-01-31T09:00:00Z",
+                    "updated_at": "2025-01-31T09:00:00Z",
+                    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                }
+            ]
+        }
+    )
 
     secret: str
 

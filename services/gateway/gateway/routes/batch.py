@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from gateway.admission import AdmissionDep
 from gateway.deps import SessionDep
 from gateway.guard import GuardedRoute
-from gateway.problems import PROBLEM_RESPONSES, error_problem
+from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES, error_problem
 from gateway.routes import create, edit, social, upscale
 from gateway.studio_requests import StudioBody, validate_json
 from imagestudio.errors import ImageStudioError
 from imagestudio.jobs.models import Job
-from imagestudio.jobs.schemas import JobRead
+from imagestudio.jobs.schemas import JOB_EXAMPLE, JobRead
 from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.ratelimits.service import StoredResponse
 from imagestudio.studios import create as create_studio
@@ -53,7 +53,25 @@ class BatchJob(BaseModel):
 class BatchCreate(BaseModel):
     """``POST /jobs/batch``: up to 100 jobs, each a studio and its JSON body."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "jobs": [
+                        {
+                            "studio": "social",
+                            "params": {
+                                "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+                                "formats": ["instagram.story"],
+                            },
+                        },
+                        {"studio": "create", "params": {"prompt": "a lighthouse at dawn"}},
+                    ]
+                }
+            ]
+        },
+    )
 
     jobs: list[BatchJob] = Field(min_length=1, max_length=MAX_BATCH_JOBS)
 
@@ -67,6 +85,30 @@ class BatchEntry(BaseModel):
 
 
 class BatchRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "jobs": [
+                        {"status": 202, "job": JOB_EXAMPLE, "problem": None},
+                        {
+                            "status": 422,
+                            "job": None,
+                            "problem": {
+                                "type": "https://imagestudio.dev/problems/validation-failed",
+                                "title": "Validation failed",
+                                "status": 422,
+                                "detail": "prompt: String should have at least 1 character",
+                                "instance": "/api/image-studio/jobs/batch#1",
+                                "field": "prompt",
+                            },
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
     jobs: list[BatchEntry]
 
 
@@ -75,7 +117,7 @@ def _draft(session: Session, *, tenant_id: str, entry: BatchJob) -> JobDraft:
     return draft(session, tenant_id=tenant_id, body=StudioBody(validate_json(model, entry.params)))
 
 
-@router.post("/jobs/batch", response_model=BatchRead)
+@router.post("/jobs/batch", response_model=BatchRead, responses=SUBMIT_RESPONSES)
 def submit_batch(
     body: BatchCreate, request: Request, response: Response, session: SessionDep, admission: AdmissionDep
 ) -> BatchRead | Response:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from gateway.admission import AdmissionDep
 from gateway.deps import SessionDep
 from gateway.guard import GuardedRoute
-from gateway.problems import PROBLEM_RESPONSES
+from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
 from gateway.studio_requests import StudioBody
 from imagestudio.jobs.schemas import JobRead
@@ -34,7 +34,7 @@ def draft(session: Session, *, tenant_id: str, body: StudioBody[create.CreateReq
     )
 
 
-@router.post("/create", status_code=202, response_model=JobRead)
+@router.post("/create", status_code=202, response_model=JobRead, responses=SUBMIT_RESPONSES)
 def create_images(
     body: create.CreateRequest,
     request: Request,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.guard import GuardedRoute
-from gateway.problems import PROBLEM_RESPONSES
+from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
 from gateway.studio_requests import StudioBody, request_body_openapi, studio_body
 from gateway.uploads import job_inputs, studio_images
@@ -45,7 +45,11 @@ def draft(session: Session, *, tenant_id: str, body: StudioBody[edit.EditRequest
 
 
 @router.post(
-    "/edit", status_code=202, response_model=JobRead, openapi_extra=request_body_openapi(edit.EditRequest)
+    "/edit",
+    status_code=202,
+    response_model=JobRead,
+    openapi_extra=request_body_openapi(edit.EditRequest),
+    responses=SUBMIT_RESPONSES,
 )
 def submit_edit(
     request: Request,

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.guard import GuardedRoute
-from gateway.problems import PROBLEM_RESPONSES
+from gateway.openapi import example_response
+from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
 from gateway.studio_requests import StudioBody, request_body_openapi, studio_body
 from gateway.uploads import job_inputs, studio_images
@@ -32,6 +33,9 @@ def _platform_body(platform: social.Platform) -> dict[str, Any]:
         "formats": [f.describe() for f in platform.formats],
     }
 
+
+#: One real platform, as the routes describe it (the OpenAPI examples).
+_EXAMPLE = _platform_body(social.get_platform("instagram"))
 
 SocialBody = Annotated[
     StudioBody[social.SocialOptimizeRequest], Depends(studio_body(social.SocialOptimizeRequest))
@@ -60,6 +64,7 @@ def draft(session: Session, *, tenant_id: str, body: StudioBody[social.SocialOpt
     status_code=202,
     response_model=JobRead,
     openapi_extra=request_body_openapi(social.SocialOptimizeRequest),
+    responses=SUBMIT_RESPONSES,
 )
 def optimize(
     request: Request,
@@ -86,20 +91,23 @@ def optimize(
     return answer(request, response, session, accepted, tenant_id=admission.tenant_id, wait=wait)
 
 
-@router.get("/social/platforms")
+@router.get("/social/platforms", responses=example_response({"platforms": [_EXAMPLE]}))
 def list_platforms(principal: PrincipalDep) -> dict[str, Any]:
     """Every platform with its formats, sizes, aspect ratios, size limits and safe zones."""
     return {"platforms": [_platform_body(p) for p in social.PLATFORMS.values()]}
 
 
-@router.get("/social/platforms/{platform}/formats")
+@router.get(
+    "/social/platforms/{platform}/formats",
+    responses=example_response({"platform": _EXAMPLE["id"], "formats": _EXAMPLE["formats"]}),
+)
 def list_formats(platform: str, principal: PrincipalDep) -> dict[str, Any]:
     """The formats of one platform."""
     found = social.get_platform(platform)
     return {"platform": found.id, "formats": [f.describe() for f in found.formats]}
 
 
-@router.get("/platform-specs/{platform}")
+@router.get("/platform-specs/{platform}", responses=example_response(_EXAMPLE))
 def platform_specs(platform: str, principal: PrincipalDep) -> dict[str, Any]:
     """A platform's upload rules (file types, size limit) and formats."""
     return _platform_body(social.get_platform(platform))

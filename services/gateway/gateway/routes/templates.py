@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from gateway.deps import PrincipalDep
 from gateway.guard import GuardedRoute
+from gateway.openapi import example_response
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.templates.service import INTENTS, template_service
 
@@ -15,8 +16,11 @@ router = APIRouter(
     route_class=GuardedRoute, prefix="/templates", tags=["templates"], responses=PROBLEM_RESPONSES
 )
 
+#: One real template, as the routes describe it (the OpenAPI examples).
+_EXAMPLE = template_service.get("instagram_feed_square").describe()
 
-@router.get("")
+
+@router.get("", responses=example_response({"count": 1, "templates": [_EXAMPLE]}))
 def list_templates(
     principal: PrincipalDep,
     platform: Annotated[str | None, Query(description="e.g. instagram, linkedin, ecommerce")] = None,
@@ -27,7 +31,16 @@ def list_templates(
     return {"count": len(found), "templates": [template.describe() for template in found]}
 
 
-@router.get("/search")
+@router.get(
+    "/search",
+    responses=example_response(
+        {
+            "query": "square post",
+            "count": 1,
+            "results": [m.describe() for m in template_service.search("square post", limit=1)],
+        }
+    ),
+)
 def search_templates(
     principal: PrincipalDep,
     q: Annotated[str, Query(min_length=1, max_length=200, description="Words to look for")],
@@ -38,7 +51,20 @@ def search_templates(
     return {"query": q, "count": len(matches), "results": [match.describe() for match in matches]}
 
 
-@router.get("/recommend")
+@router.get(
+    "/recommend",
+    responses=example_response(
+        {
+            "count": 1,
+            "results": [
+                m.describe()
+                for m in template_service.recommend(
+                    use_case="product launch", platform="instagram", intent=None, limit=1
+                )
+            ],
+        }
+    ),
+)
 def recommend_templates(
     principal: PrincipalDep,
     use_case: Annotated[str | None, Query(max_length=200, description="What the image is for")] = None,
@@ -51,7 +77,7 @@ def recommend_templates(
     return {"count": len(matches), "results": [match.describe() for match in matches]}
 
 
-@router.get("/{template_id}")
+@router.get("/{template_id}", responses=example_response(_EXAMPLE))
 def get_template(template_id: str, principal: PrincipalDep) -> dict[str, Any]:
     """One template."""
     return template_service.get(template_id).describe()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.guard import GuardedRoute
-from gateway.problems import PROBLEM_RESPONSES
+from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
 from gateway.studio_requests import StudioBody, request_body_openapi, studio_body
 from gateway.uploads import job_inputs, studio_images
@@ -50,6 +50,7 @@ def draft(session: Session, *, tenant_id: str, body: StudioBody[upscale.UpscaleR
     status_code=202,
     response_model=JobRead,
     openapi_extra=request_body_openapi(upscale.UpscaleRequest),
+    responses=SUBMIT_RESPONSES,
 )
 def submit_upscale(
     request: Request,

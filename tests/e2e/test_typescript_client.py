@@ -1,0 +1,120 @@
+"""The TypeScript client (clients/typescript) against a live `imagestudio up`: its own suite and the docs' snippet.
+
+npm's install is cached: ``npm ci`` runs only when package-lock.json changed since the last one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import ROOT, imagestudio_up, make_image
+
+PACKAGE = ROOT / "clients" / "typescript"
+QUICKSTART = ROOT / "docs" / "clients-typescript.md"
+
+
+def _npm(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = PACKAGE
+) -> subprocess.CompletedProcess[str]:
+    npm = shutil.which("npm")
+    assert npm, "npm is required (Node 20+) for the TypeScript client's tests"
+    return subprocess.run([npm, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    """``npm ci`` (when the lock file changed) and ``npm run build``: types from docs/openapi.json."""
+    lock = hashlib.sha256((PACKAGE / "package-lock.json").read_bytes()).hexdigest()
+    stamp = PACKAGE / "node_modules" / ".imagestudio-lock-sha256"
+    if not stamp.is_file() or stamp.read_text() != lock:
+        result = _npm("ci", "--no-audit", "--no-fund")
+        assert result.returncode == 0, result.stdout + result.stderr
+        stamp.write_text(lock)
+    result = _npm("run", "build")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return PACKAGE / "dist"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A live gateway (webhooks may reach loopback, where the suite listens) and a PNG to send."""
+    root = tmp_path_factory.mktemp("ts-client")
+    image = root / "photo.png"
+    image.write_bytes(make_image(800, 600))
+    with imagestudio_up(root, data_dir=root / "data", IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK="true") as (
+        base,
+        env,
+    ):
+        key = (root / "data" / "dev-api-key").read_text().strip()
+        yield {
+            **os.environ,
+            "IMAGESTUDIO_URL": base,
+            "IMAGESTUDIO_API_KEY": key,
+            "IMAGESTUDIO_TEST_IMAGE": str(image),
+            "NO_COLOR": "1",
+        }
+
+
+def test_typescript_client_suite_passes_against_the_service(built: Path, service: dict[str, str]) -> None:
+    result = _npm("test", env=service)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    passed = re.search(r"^# pass (\d+)$", output, re.MULTILINE)
+    assert passed and int(passed.group(1)) >= 6, output
+    assert re.search(r"^# fail 0$", output, re.MULTILINE), output
+
+
+def _snippet() -> str:
+    blocks = re.findall(r"```ts\n(.*?)```", QUICKSTART.read_text(), re.DOTALL)
+    assert len(blocks) == 1, "docs/clients-typescript.md should hold one ```ts quick-start block"
+    return str(blocks[0])
+
+
+def test_quickstart_snippet_compiles_and_runs(built: Path, service: dict[str, str], tmp_path: Path) -> None:
+    """The docs' snippet as a partner app: imports the package by name, type-checked by tsc, run by node."""
+    (tmp_path / "node_modules" / "@imagestudio").mkdir(parents=True)
+    (tmp_path / "node_modules" / "@imagestudio" / "client").symlink_to(PACKAGE, target_is_directory=True)
+    (tmp_path / "package.json").write_text(json.dumps({"type": "module", "private": True}))
+    (tmp_path / "tsconfig.json").write_text(
+        json.dumps(
+            {
+                "compilerOptions": {
+                    "target": "ES2022",
+                    "module": "NodeNext",
+                    "moduleResolution": "NodeNext",
+                    "strict": True,
+                    "skipLibCheck": True,
+                    "typeRoots": [str(PACKAGE / "node_modules" / "@types")],
+                    "types": ["node"],
+                    "outDir": "out",
+                },
+                "files": ["quickstart.ts"],
+            }
+        )
+    )
+    (tmp_path / "quickstart.ts").write_text(_snippet())
+    shutil.copy(service["IMAGESTUDIO_TEST_IMAGE"], tmp_path / "photo.png")
+    tsc = subprocess.run(
+        [str(PACKAGE / "node_modules" / ".bin" / "tsc"), "-p", "tsconfig.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert tsc.returncode == 0, tsc.stdout + tsc.stderr
+    node = shutil.which("node")
+    assert node
+    run = subprocess.run(
+        [node, "out/quickstart.js"], cwd=tmp_path, env=service, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "instagram.story 1080 1920 http://127.0.0.1:" in run.stdout, run.stdout
+    assert "422 https://imagestudio.dev/problems/validation-failed prompt" in run.stdout, run.stdout

@@ -1,0 +1,162 @@
+"""The OpenAPI document is a product: committed, current, and complete for partner code generators."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from support import ROOT
+
+from gateway.app import create_app
+from gateway.openapi import DOCUMENT_PATH, REGENERATE, render
+from gateway.routes.batch import BatchCreate, BatchRead
+from imagestudio.jobs.schemas import JobPage, JobRead
+from imagestudio.personas.schemas import PersonaCreate, PersonaRead
+from imagestudio.studios.create import CreateRequest
+from imagestudio.studios.edit import EditRequest
+from imagestudio.studios.social import SocialOptimizeRequest
+from imagestudio.studios.upscale import UpscaleRequest
+from imagestudio.uploads.schemas import UploadPresign, UploadRead
+from imagestudio.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointWithSecret
+
+#: Operations with request and response examples (a partner app's calls and the catalogues).
+#: Not yet: health, assets, credits, estimate, providers, webhook deliveries, edit/upscale catalogues.
+EXAMPLED_OPERATIONS = (
+    "uploads_create",
+    "uploads_get",
+    "social_optimize",
+    "create_images",
+    "jobs_get",
+    "jobs_list",
+    "jobs_cancel",
+    "jobs_submit_batch",
+    "edit_submit",
+    "upscale_submit",
+    "webhooks_create_endpoint",
+    "personas_create",
+    "personas_get",
+    "social_list_platforms",
+    "social_list_formats",
+    "social_platform_specs",
+    "templates_list",
+    "templates_search",
+    "templates_recommend",
+    "templates_get",
+)
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return create_app().openapi()
+
+
+def _operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        op["operationId"]: op
+        for item in document["paths"].values()
+        for method, op in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+
+
+def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _has_example(document: dict[str, Any], media: dict[str, Any]) -> bool:
+    if media.get("example") is not None or media.get("examples"):
+        return True
+    schema = _resolve(document, media.get("schema", {}))
+    return bool(schema.get("examples")) or any(
+        _resolve(document, option).get("examples") for option in schema.get("anyOf", [])
+    )
+
+
+def test_committed_document_is_current(document: dict[str, Any]) -> None:
+    committed = (ROOT / DOCUMENT_PATH).read_text()
+    assert committed == render(create_app()), f"{DOCUMENT_PATH} is stale; regenerate it: {REGENERATE}"
+
+
+def test_operation_ids_are_unique_and_readable(document: dict[str, Any]) -> None:
+    ids = [
+        op["operationId"]
+        for item in document["paths"].values()
+        for method, op in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z]+(_[a-z0-9]+)+", i) for i in ids), ids
+    assert {"jobs_get", "jobs_list", "social_optimize", "create_images", "uploads_create"} <= set(ids)
+
+
+def test_every_operation_has_a_summary_and_tag(document: dict[str, Any]) -> None:
+    for operation_id, op in _operations(document).items():
+        assert op.get("summary"), operation_id
+        assert op.get("tags"), operation_id
+
+
+def test_every_error_response_is_a_typed_problem(document: dict[str, Any]) -> None:
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail"} <= set(problem["required"])
+    for operation_id, op in _operations(document).items():
+        errors = {code: r for code, r in op["responses"].items() if code.isdigit() and int(code) >= 400}
+        assert errors or op["tags"] == ["health"], f"{operation_id} declares no error response"
+        for code, response in errors.items():
+            (media_type,) = response["content"]
+            assert media_type == "application/problem+json", (operation_id, code)
+            media = response["content"][media_type]
+            assert media["schema"] == {"$ref": "#/components/schemas/Problem"}, (operation_id, code)
+            for ref in media.get("examples", {}).values():
+                example = document["components"]["examples"][ref["$ref"].rsplit("/", 1)[1]]["value"]
+                assert example["status"] == int(code)
+                assert example["type"].startswith("https://imagestudio.dev/problems/")
+
+
+def test_job_submissions_declare_the_admission_problems(document: dict[str, Any]) -> None:
+    operations = _operations(document)
+    for operation_id in ("social_optimize", "create_images", "edit_submit", "upscale_submit"):
+        assert {"401", "402", "413", "422", "429"} <= set(operations[operation_id]["responses"]), operation_id
+
+
+def test_operations_have_request_and_response_examples(document: dict[str, Any]) -> None:
+    operations = _operations(document)
+    for operation_id in EXAMPLED_OPERATIONS:
+        op = operations[operation_id]
+        for media_type, media in op.get("requestBody", {}).get("content", {}).items():
+            if media_type == "application/json":
+                assert _has_example(document, media), f"{operation_id}: no request example"
+        success = next(r for code, r in op["responses"].items() if code.startswith("2"))
+        assert _has_example(document, success["content"]["application/json"]), (
+            f"{operation_id}: no response example"
+        )
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        SocialOptimizeRequest,
+        CreateRequest,
+        EditRequest,
+        UpscaleRequest,
+        BatchCreate,
+        BatchRead,
+        JobRead,
+        JobPage,
+        UploadRead,
+        UploadPresign,
+        WebhookEndpointCreate,
+        WebhookEndpointWithSecret,
+        PersonaCreate,
+        PersonaRead,
+    ],
+)
+def test_examples_are_valid_instances(model: type[BaseModel]) -> None:
+    examples = model.model_json_schema()["examples"]
+    assert examples
+    for example in examples:
+        model.model_validate(json.loads(json.dumps(example)))
