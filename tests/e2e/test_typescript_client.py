@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import ROOT, imagestudio_up, make_image
+from support import IMAGESTUDIO, ROOT, imagestudio_up, make_image
 
 PACKAGE = ROOT / "clients" / "typescript"
 QUICKSTART = ROOT / "docs" / "clients-typescript.md"
@@ -54,7 +54,18 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         env,
     ):
         key = (root / "data" / "dev-api-key").read_text().strip()
+        # The quick start runs as a partner that never fetched its signing secret (shown once).
+        minted = subprocess.run(
+            [IMAGESTUDIO, "keys", "create", "--tenant", "ts-quickstart"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        quickstart_key = re.search(r"isk_[A-Za-z0-9_-]+", minted.stdout)
+        assert quickstart_key, minted.stdout + minted.stderr
         yield {
+            "QUICKSTART_API_KEY": quickstart_key.group(0),
             **os.environ,
             "IMAGESTUDIO_URL": base,
             "IMAGESTUDIO_API_KEY": key,
@@ -113,7 +124,12 @@ def test_quickstart_snippet_compiles_and_runs(built: Path, service: dict[str, st
     node = shutil.which("node")
     assert node
     run = subprocess.run(
-        [node, "out/quickstart.js"], cwd=tmp_path, env=service, capture_output=True, text=True, timeout=300
+        [node, "out/quickstart.js"],
+        cwd=tmp_path,
+        env={**service, "IMAGESTUDIO_API_KEY": service["QUICKSTART_API_KEY"]},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "instagram.story 1080 1920 http://127.0.0.1:" in run.stdout, run.stdout

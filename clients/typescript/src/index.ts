@@ -206,10 +206,25 @@ export class ImageStudio {
     }
   }
 
-  /** The secret that signs webhooks sent to a job's own `webhook_url`. */
+  /**
+   * The secret that signs webhooks sent to a job's own `webhook_url`. The service shows it once
+   * (the first call; it is encrypted at rest after that): keep it, or rotate for a new one.
+   */
   async signingSecret(): Promise<string> {
     const { data, error, response } = await this.api.GET(`${API_PREFIX}/webhooks/default/secret`);
-    return this.unwrap(data, error, response).secret;
+    const secret = this.unwrap(data, error, response).secret;
+    if (!secret) {
+      throw new Error("The signing secret was already shown once; call rotateSigningSecret() for a new one");
+    }
+    return secret;
+  }
+
+  /** A new signing secret (the previous one keeps verifying for a grace period). */
+  async rotateSigningSecret(): Promise<string> {
+    const { data, error, response } = await this.api.POST(`${API_PREFIX}/webhooks/default/secret/rotate`);
+    const secret = this.unwrap(data, error, response).secret;
+    if (!secret) throw new Error("The service answered a rotation without its new secret");
+    return secret;
   }
 
   private submitHeaders(options: SubmitOptions): Record<string, string> {

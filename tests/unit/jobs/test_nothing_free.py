@@ -138,9 +138,9 @@ def test_failure_after_the_first_output_withdraws_it(embedded: Embedded) -> None
 def test_output_written_after_cancel_is_refused_and_its_object_deleted(embedded: Embedded) -> None:
     key, tenant_id, job_id = paid_job(embedded)
     with session_scope() as session:
-        job = job_service.claim(session, job_id=job_id)
+        job = job_service.claim_lease(session, job_id=job_id, owner="test-host:1:run").job
         assert job is not None
-        ctx = JobContext.for_job(job)
+        ctx = JobContext.for_job(job, lease_owner="test-host:1:run")
     write(ctx, NAMES[0])
     embedded.client.post(f"{API}/jobs/{job_id}/cancel", headers={"Authorization": f"Bearer {key}"})
     with pytest.raises(JobCanceled):
