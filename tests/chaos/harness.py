@@ -74,7 +74,8 @@ class ChaosConfig:
 
     #: Submissions attempted (accepted ones are the jobs the checks follow).
     jobs: int = 300
-    #: Upper bound on the load phase, whatever ``jobs`` says.
+    #: The submissions are paced evenly over this many seconds (a bound: late ones are dropped
+    #: after half as long again); the service restarts are spread over the same span.
     load_seconds: float = 150.0
     #: Upper bound on the wait, after the load, for every job, message and delivery to end.
     drain_seconds: float = 240.0
@@ -102,6 +103,8 @@ class Fault:
     restart_seconds: float = 0.0
     #: Seconds from the service being back until the next job ended (None: none did in time).
     recovery_seconds: float | None = None
+    #: Jobs queued or running when the service was back (0: nothing to recover).
+    open_jobs: int | None = None
 
 
 @dataclass
@@ -113,6 +116,8 @@ class ChaosReport:
     canceled_requests: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
     by_studio: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Failed jobs by (studio, error title): what the faults cost.
+    failed_by_error: dict[tuple[str, str], int] = field(default_factory=dict)
     worker_kills: int = 0
     provider_faults: int = 0
     faults: list[Fault] = field(default_factory=list)
@@ -136,6 +141,8 @@ class ChaosReport:
         rows += [(f"jobs {status}", str(count)) for status, count in sorted(self.by_status.items())]
         for studio, counts in sorted(self.by_studio.items()):
             rows.append((f"  {studio}", ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))))
+        for (studio, title), count in sorted(self.failed_by_error.items()):
+            rows.append((f"  failed {studio}: {title}", str(count)))
         rows += [
             ("workers SIGKILLed", str(self.worker_kills)),
             ("provider faults scripted", str(self.provider_faults)),
@@ -143,10 +150,13 @@ class ChaosReport:
             ("webhook deliveries", ", ".join(f"{k} {v}" for k, v in sorted(self.deliveries.items())) or "0"),
         ]
         for fault in self.faults:
-            recovery = "none in time" if fault.recovery_seconds is None else f"{fault.recovery_seconds:.1f} s"
+            if fault.recovery_seconds is not None:
+                recovery = f"{fault.recovery_seconds:.1f} s ({fault.open_jobs} open)"
+            else:
+                recovery = "- (no job open)" if fault.open_jobs == 0 else "none within 120 s"
             rows.append(
                 (
-                    f"{fault.kind} restart at t={fault.at:.0f} s",
+                    f"{fault.kind} restart at load t={fault.at:.0f} s",
                     f"down/restart {fault.restart_seconds:.1f} s, next job ended after {recovery}",
                 )
             )
@@ -240,6 +250,7 @@ class ChaosRun:
         self.keys: list[str] = []
         self._lock = threading.Lock()
         self._done_load = threading.Event()
+        self._watchers: list[threading.Thread] = []
         self._t0 = time.monotonic()
         self._images = {
             "edit": make_image(96, 64),
@@ -378,14 +389,17 @@ class ChaosRun:
             except httpx.HTTPError:
                 pass
 
-    def _submitter(self, index: int, deadline: float) -> None:
+    def _submitter(self, index: int, start: float, deadline: float) -> None:
         rng = random.Random(self.config.seed * 1000 + index)
+        spacing = self.config.load_seconds / max(self.config.jobs, 1)
         with httpx.Client(timeout=30) as client:
             while time.monotonic() < deadline:
                 with self._lock:
                     if self.report.attempted >= self.config.jobs:
                         return
+                    slot = start + self.report.attempted * spacing
                     self.report.attempted += 1
+                time.sleep(max(0.0, min(slot - time.monotonic(), deadline - time.monotonic())))
                 self._submit_one(client, rng)
 
     # --- faults --------------------------------------------------------------------------------
@@ -399,24 +413,36 @@ class ChaosRun:
                 self.report.worker_kills += 1
                 self.fleet.start_worker(studio)  # the supervisor (systemd, Kubernetes) starts it again
 
-    def _ended_jobs(self) -> int:
+    def _job_counts(self) -> tuple[int, int]:
+        """(jobs ended, jobs queued or running)."""
         with psycopg.connect(self.postgres.url, autocommit=True, connect_timeout=5) as conn:
-            row = conn.execute("SELECT count(*) FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled')").fetchone()
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed', 'canceled')),"
+                " count(*) FILTER (WHERE status IN ('queued', 'running')) FROM jobs"
+            ).fetchone()
         assert row is not None
-        return int(row[0])
+        return int(row[0]), int(row[1])
 
-    def _recovery(self, since: float, baseline: int, bound: float = 120.0) -> float | None:
-        """Seconds from ``since`` until one more job has ended than ``baseline`` (None past ``bound``)."""
+    def _recovery(self, fault: Fault, since: float, bound: float = 120.0) -> None:
+        """Seconds from ``since`` (the service back) until one more job has ended (None past ``bound``)."""
+        baseline: int | None = None
         while time.monotonic() - since < bound:
             try:
-                if self._ended_jobs() > baseline:
-                    return time.monotonic() - since
+                ended, open_jobs = self._job_counts()
             except psycopg.Error:
-                pass
+                time.sleep(0.1)
+                continue
+            if baseline is None:
+                fault.open_jobs = open_jobs
+                if not open_jobs:
+                    return  # nothing left to end: no recovery to time
+                baseline = ended
+            elif ended > baseline:
+                fault.recovery_seconds = time.monotonic() - since
+                return
             time.sleep(0.1)
-        return None
 
-    def _restarter(self) -> None:
+    def _restarter(self, start: float) -> None:
         cfg = self.config
         plan = ["rabbitmq"] * cfg.rabbit_restarts + ["postgresql"] * cfg.postgres_restarts + ["s3"] * cfg.s3_restarts
         # Interleave the kinds (rabbitmq, postgresql, s3, rabbitmq, ...), spread over the submissions.
@@ -424,21 +450,24 @@ class ChaosRun:
         plan = [plan[i] for i in order]
         services = {"rabbitmq": self.rabbit, "postgresql": self.postgres, "s3": self.s3}
         for step, kind in enumerate(plan):
-            threshold = cfg.jobs * (step + 1) / (len(plan) + 1)
-            while self.report.attempted < threshold and not self._done_load.is_set():
-                time.sleep(0.1)
-            if self._done_load.is_set():
-                return
-            try:
-                baseline = self._ended_jobs()
-            except psycopg.Error:
-                baseline = 0
-            fault = Fault(kind=kind, at=time.monotonic() - self._t0)
+            at = start + cfg.load_seconds * (step + 1) / (len(plan) + 1)
+            time.sleep(max(0.0, at - time.monotonic()))
+            fault = Fault(kind=kind, at=time.monotonic() - start)
             fault.restart_seconds = services[kind].restart()
             self.report.faults.append(fault)
-            fault.recovery_seconds = self._recovery(time.monotonic(), baseline)
+            # Timed on the side, so the next fault keeps its place in the schedule.
+            watcher = threading.Thread(target=self._recovery, args=(fault, time.monotonic()), daemon=True)
+            watcher.start()
+            self._watchers.append(watcher)
 
     # --- the run -------------------------------------------------------------------------------
+
+    def _guard(self, target: Any, *args: Any) -> None:
+        """Run a load or fault thread; an exception in it fails the run instead of vanishing."""
+        try:
+            target(*args)
+        except Exception as exc:
+            self.report.failures.append(f"harness thread {target.__name__} crashed: {exc!r}")
 
     def _quiet(self) -> bool:
         with psycopg.connect(self.postgres.url, autocommit=True, connect_timeout=5) as conn:
@@ -454,12 +483,15 @@ class ChaosRun:
             self.start()
             assert self.fleet is not None
             load_start = time.monotonic()
-            deadline = load_start + self.config.load_seconds
+            deadline = load_start + self.config.load_seconds * 1.5
             threads = [
-                threading.Thread(target=self._submitter, args=(i, deadline), daemon=True)
+                threading.Thread(target=self._guard, args=(self._submitter, i, load_start, deadline), daemon=True)
                 for i in range(self.config.submitters)
             ]
-            faults = [threading.Thread(target=t, daemon=True) for t in (self._killer, self._restarter)]
+            faults = [
+                threading.Thread(target=self._guard, args=(self._killer,), daemon=True),
+                threading.Thread(target=self._guard, args=(self._restarter, load_start), daemon=True),
+            ]
             for thread in threads + faults:
                 thread.start()
             for thread in threads:
@@ -467,6 +499,8 @@ class ChaosRun:
             self._done_load.set()
             for thread in faults:
                 thread.join(300)
+            for thread in self._watchers:
+                thread.join(150)
             self.report.load_seconds = time.monotonic() - load_start
             # The storm is over: every worker runs again; now everything accepted must end.
             self.fleet.ensure_workers()
@@ -503,6 +537,12 @@ def check_invariants(run: ChaosRun) -> None:
         for studio, status, count in _rows(conn, "SELECT studio, status, count(*) FROM jobs GROUP BY 1, 2"):
             studios[studio][status] = count
         report.by_studio = dict(studios)
+        report.failed_by_error = {
+            (studio, str(title)): count
+            for studio, title, count in _rows(
+                conn, "SELECT studio, error->>'title', count(*) FROM jobs WHERE status = 'failed' GROUP BY 1, 2"
+            )
+        }
         stuck = _rows(
             conn,
             "SELECT id, studio, status, attempts FROM jobs WHERE status NOT IN ('succeeded', 'failed', 'canceled') ORDER BY created_at",

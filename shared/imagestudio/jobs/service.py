@@ -434,6 +434,7 @@ class JobService:
         if JobStatus(job.status).terminal:
             log.info("job.already_finished", job_id=job_id, status=job.status)
             return None
+        started = job.status == JobStatus.queued
         job.attempts += 1
         job.status = JobStatus.running
         job.started_at = job.started_at or utcnow()
@@ -441,7 +442,11 @@ class JobService:
         job_repository.add_event(
             session, job_id=job_id, type="job.running", data={"status": "running", "attempt": job.attempts}
         )
-        webhook_service.stage_job_event(session, job=job, event_type="job.running")
+        if started:
+            # One job.running webhook per job: a retry or a redelivery (its worker died) finds the
+            # job running already, and a second delivery would carry a new webhook-id for the
+            # same event, which no receiver could dedupe.
+            webhook_service.stage_job_event(session, job=job, event_type="job.running")
         return job
 
     def set_progress(self, session: Session, *, job_id: str, progress: float, message: str) -> bool:
