@@ -24,7 +24,8 @@
     │   ├── ProviderRateLimited        transient, carries retry_after
     │   ├── ProviderUnavailable        transient (5xx, model loading, circuit open)
     │   └── ProviderTimeout            transient
-    └── StorageError                   the object store failed
+    ├── StorageError                   the object store failed
+    └── DatabaseUnavailable        503  the database cannot be reached (restart, failover)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 __all__ = [
     "ConcurrencyLimited",
     "Conflict",
+    "DatabaseUnavailable",
     "Forbidden",
     "IdempotentReplay",
     "ImageStudioError",
@@ -276,3 +278,17 @@ class StorageError(ImageStudioError):
     status, title, slug = 503, "Storage unavailable", "storage-unavailable"
     expose_detail = False
     public_detail = "The object store could not serve this request; try again shortly."
+
+
+class DatabaseUnavailable(ImageStudioError):
+    """Raised when the database drops or refuses the connection (a restart or failover): retry shortly."""
+
+    status, title, slug = 503, "Database unavailable", "database-unavailable"
+    expose_detail = False
+    public_detail = "The database could not serve this request; try again shortly."
+    #: Seconds a client should wait; a restart or failover takes a few.
+    retry_after_seconds = 2
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(self.retry_after_seconds)})
+        super().__init__(detail, **kwargs)
