@@ -14,9 +14,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
     parser.add_argument("--jobs", type=int, default=1200, help="submissions attempted (bounded)")
     parser.add_argument("--load-seconds", type=float, default=600, help="the load is paced over this span")
-    parser.add_argument("--drain-seconds", type=float, default=300, help="upper bound on the wait for all to end")
+    parser.add_argument(
+        "--drain-seconds", type=float, default=300, help="upper bound on the wait for all to end"
+    )
     parser.add_argument("--kill-every", type=float, default=4, help="seconds between worker SIGKILLs")
-    parser.add_argument("--restarts", type=int, default=2, help="restarts of each of RabbitMQ, PostgreSQL, S3")
+    parser.add_argument(
+        "--restarts", type=int, default=2, help="restarts of each of RabbitMQ, PostgreSQL, S3"
+    )
     parser.add_argument("--seed", type=int, default=12)
     args = parser.parse_args()
     config = ChaosConfig(

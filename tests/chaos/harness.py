@@ -24,13 +24,19 @@ from typing import Any
 
 import httpx
 import psycopg
+from integration.conftest import Process, create_key
 from support import free_port, make_image
+from unit.webhooks.webhook_receiver import Receiver
 
 from chaos.services import MotoS3, PrivatePostgres, PrivateRabbit
-from integration.conftest import Process, create_key
-from simulators import GeminiSimulator, HuggingFaceSimulator, StabilitySimulator, WaveSpeedSimulator, run_in_thread
+from simulators import (
+    GeminiSimulator,
+    HuggingFaceSimulator,
+    StabilitySimulator,
+    WaveSpeedSimulator,
+    run_in_thread,
+)
 from simulators.server import RunningSimulator
-from unit.webhooks.webhook_receiver import Receiver
 
 API = "/api/image-studio"
 STUDIOS = ("create", "edit", "upscale", "social", "webhooks")
@@ -348,11 +354,16 @@ class ChaosRun:
                     sim.faults.push(rng.choice(PROVIDER_FAULTS))
                     with self._lock:
                         self.report.provider_faults += 1
-                response = client.post(f"{url}/create", json={"prompt": "a lighthouse at dawn", **hook}, headers=headers)
+                response = client.post(
+                    f"{url}/create", json={"prompt": "a lighthouse at dawn", **hook}, headers=headers
+                )
             elif kind == "edit":
                 form = {"operation": "outpaint", "path": "local", "left": "16", "down": "8", **hook}
                 response = client.post(
-                    f"{url}/edit", data=form, files={"image": ("a.png", self._images["edit"], "image/png")}, headers=headers
+                    f"{url}/edit",
+                    data=form,
+                    files={"image": ("a.png", self._images["edit"], "image/png")},
+                    headers=headers,
                 )
             elif kind == "upscale":
                 form = {"mode": "fast", "path": "local", **hook}
@@ -444,7 +455,11 @@ class ChaosRun:
 
     def _restarter(self, start: float) -> None:
         cfg = self.config
-        plan = ["rabbitmq"] * cfg.rabbit_restarts + ["postgresql"] * cfg.postgres_restarts + ["s3"] * cfg.s3_restarts
+        plan = (
+            ["rabbitmq"] * cfg.rabbit_restarts
+            + ["postgresql"] * cfg.postgres_restarts
+            + ["s3"] * cfg.s3_restarts
+        )
         # Interleave the kinds (rabbitmq, postgresql, s3, rabbitmq, ...), spread over the submissions.
         order = sorted(range(len(plan)), key=lambda i: (plan[: i + 1].count(plan[i]), plan[i]))
         plan = [plan[i] for i in order]
@@ -471,9 +486,13 @@ class ChaosRun:
 
     def _quiet(self) -> bool:
         with psycopg.connect(self.postgres.url, autocommit=True, connect_timeout=5) as conn:
-            open_jobs = conn.execute("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()
+            open_jobs = conn.execute(
+                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')"
+            ).fetchone()
             outbox = conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()
-            pending = conn.execute("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'").fetchone()
+            pending = conn.execute(
+                "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'"
+            ).fetchone()
         assert open_jobs is not None and outbox is not None and pending is not None
         return open_jobs[0] == outbox[0] == pending[0] == 0
 
@@ -485,7 +504,9 @@ class ChaosRun:
             load_start = time.monotonic()
             deadline = load_start + self.config.load_seconds * 1.5
             threads = [
-                threading.Thread(target=self._guard, args=(self._submitter, i, load_start, deadline), daemon=True)
+                threading.Thread(
+                    target=self._guard, args=(self._submitter, i, load_start, deadline), daemon=True
+                )
                 for i in range(self.config.submitters)
             ]
             faults = [
@@ -540,7 +561,8 @@ def check_invariants(run: ChaosRun) -> None:
         report.failed_by_error = {
             (studio, str(title)): count
             for studio, title, count in _rows(
-                conn, "SELECT studio, error->>'title', count(*) FROM jobs WHERE status = 'failed' GROUP BY 1, 2"
+                conn,
+                "SELECT studio, error->>'title', count(*) FROM jobs WHERE status = 'failed' GROUP BY 1, 2",
             )
         }
         stuck = _rows(
@@ -569,10 +591,17 @@ def check_invariants(run: ChaosRun) -> None:
                    OR a.reserved <> coalesce(sum(l.reserved_delta), 0)""",
         )
         if drift:
-            failures.append(f"account != ledger (tenant, balance, reserved, ledger balance, ledger reserved): {drift}")
-        held = _rows(conn, "SELECT tenant_id, reserved, active_jobs FROM credit_accounts WHERE reserved <> 0 OR active_jobs <> 0")
+            failures.append(
+                f"account != ledger (tenant, balance, reserved, ledger balance, ledger reserved): {drift}"
+            )
+        held = _rows(
+            conn,
+            "SELECT tenant_id, reserved, active_jobs FROM credit_accounts WHERE reserved <> 0 OR active_jobs <> 0",
+        )
         if held:
-            failures.append(f"accounts still holding credits or active jobs (tenant, reserved, active_jobs): {held}")
+            failures.append(
+                f"accounts still holding credits or active jobs (tenant, reserved, active_jobs): {held}"
+            )
         left = _rows(
             conn,
             "SELECT job_id, sum(reserved_delta) FROM credit_ledger WHERE job_id IS NOT NULL GROUP BY job_id HAVING sum(reserved_delta) <> 0",
@@ -589,18 +618,26 @@ def check_invariants(run: ChaosRun) -> None:
                       > sum(CASE WHEN kind = 'reserve' THEN reserved_delta ELSE 0 END)""",
         )
         if over:
-            failures.append(f"job(s) captured more than they reserved (job, reserved, captured, rows): {over[:20]}")
+            failures.append(
+                f"job(s) captured more than they reserved (job, reserved, captured, rows): {over[:20]}"
+            )
         charged_failures = _rows(
             conn,
             """SELECT j.id, j.status, sum(l.balance_delta) FROM jobs j JOIN credit_ledger l ON l.job_id = j.id
                 WHERE j.status IN ('failed', 'canceled') AND l.kind = 'capture' GROUP BY j.id, j.status""",
         )
         if charged_failures:
-            failures.append(f"failed/canceled job(s) captured credits (job, status, delta): {charged_failures[:20]}")
+            failures.append(
+                f"failed/canceled job(s) captured credits (job, status, delta): {charged_failures[:20]}"
+            )
 
         # 3. Webhooks: every event delivered or recorded failed, one webhook-id per event.
-        report.deliveries = dict(_rows(conn, "SELECT status, count(*) FROM webhook_deliveries GROUP BY status"))
-        pending = _rows(conn, "SELECT id, job_id, event_type FROM webhook_deliveries WHERE status = 'pending'")
+        report.deliveries = dict(
+            _rows(conn, "SELECT status, count(*) FROM webhook_deliveries GROUP BY status")
+        )
+        pending = _rows(
+            conn, "SELECT id, job_id, event_type FROM webhook_deliveries WHERE status = 'pending'"
+        )
         if pending:
             failures.append(f"{len(pending)} webhook deliveries still pending: {pending[:20]}")
         undelivered = _rows(
@@ -611,8 +648,12 @@ def check_invariants(run: ChaosRun) -> None:
                                    WHERE d.job_id = j.id AND d.event_type = 'job.' || j.status)""",
         )
         if undelivered:
-            failures.append(f"{len(undelivered)} ended job(s) with a webhook have no delivery of their end: {undelivered[:20]}")
-        delivered = {row[0] for row in _rows(conn, "SELECT id FROM webhook_deliveries WHERE status = 'succeeded'")}
+            failures.append(
+                f"{len(undelivered)} ended job(s) with a webhook have no delivery of their end: {undelivered[:20]}"
+            )
+        delivered = {
+            row[0] for row in _rows(conn, "SELECT id FROM webhook_deliveries WHERE status = 'succeeded'")
+        }
 
         # 4. The outbox is empty (every row published).
         outbox = _rows(conn, "SELECT count(*) FILTER (WHERE published_at IS NULL), count(*) FROM outbox")[0]
@@ -631,21 +672,33 @@ def check_invariants(run: ChaosRun) -> None:
             answered_ok.add(request.headers["webhook-id"])
     split = {event: ids for event, ids in ids_per_event.items() if len(ids) > 1}
     if split:
-        failures.append(f"{len(split)} event(s) reached the receiver under two webhook-ids: {list(split.items())[:10]}")
+        failures.append(
+            f"{len(split)} event(s) reached the receiver under two webhook-ids: {list(split.items())[:10]}"
+        )
     unseen = delivered - answered_ok
     if unseen:
-        failures.append(f"{len(unseen)} delivery(ies) recorded succeeded that the receiver never answered 2xx: {sorted(unseen)[:10]}")
+        failures.append(
+            f"{len(unseen)} delivery(ies) recorded succeeded that the receiver never answered 2xx: {sorted(unseen)[:10]}"
+        )
 
     # 1b. No second set of outputs in S3: every output object is the key of one asset row.
     from minio import Minio
 
-    client = Minio(f"127.0.0.1:{run.s3.port}", access_key="testing", secret_key="testing", secure=False, region="us-east-1")
+    client = Minio(
+        f"127.0.0.1:{run.s3.port}",
+        access_key="testing",
+        secret_key="testing",
+        secure=False,
+        region="us-east-1",
+    )
     objects = [o.object_name for o in client.list_objects(run.bucket, prefix="tenants/", recursive=True)]
     # A job that wrote outputs then failed may leave objects and no rows; a job WITH rows must
     # have no output object besides them (a redelivery rewrites the same keys).
     with_assets = {key.split("/outputs/")[0] for key in asset_keys}
     strays = [
-        name for name in objects if "/outputs/" in name and name.split("/outputs/")[0] in with_assets and name not in asset_keys
+        name
+        for name in objects
+        if "/outputs/" in name and name.split("/outputs/")[0] in with_assets and name not in asset_keys
     ]
     if strays:
         failures.append(f"{len(strays)} output object(s) beside a job's assets (a second set): {strays[:10]}")

@@ -69,17 +69,31 @@ class PrivatePostgres:
                 str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
             )
             self._pg_ctl("start")
-            self._as_postgres(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "imagestudio")
+            self._as_postgres(
+                str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "imagestudio"
+            )
         else:
             self._pg_ctl("start")
 
     def _pg_ctl(self, action: str, *extra: str) -> None:
         # fsync off: a killed server process keeps the OS page cache, so no commit is lost; a
         # machine crash is not part of this suite.
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+        )
         self._as_postgres(
-            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60",
-            *extra, "-o", options, action,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-t",
+            "60",
+            *extra,
+            "-o",
+            options,
+            action,
         )
 
     def restart(self) -> float:
@@ -195,7 +209,11 @@ class MotoS3:
         from minio import Minio
 
         client = Minio(
-            f"127.0.0.1:{self.port}", access_key="testing", secret_key="testing", secure=False, region="us-east-1"
+            f"127.0.0.1:{self.port}",
+            access_key="testing",
+            secret_key="testing",
+            secure=False,
+            region="us-east-1",
         )
         if not client.bucket_exists(self.bucket):
             client.make_bucket(self.bucket)
