@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -33,6 +34,8 @@ def main() -> int:
         s3_restarts=args.restarts,
         seed=args.seed,
     )
+    # `timeout` (make chaos) sends SIGTERM: unwind, so the private servers are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
     root = Path(tempfile.mkdtemp(prefix="imagestudio-chaos-"))
     report = ChaosRun(config, root).run()
     sys.stdout.write(report.table() + "\n")

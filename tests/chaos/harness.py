@@ -111,6 +111,8 @@ class Fault:
     recovery_seconds: float | None = None
     #: Jobs queued or running when the service was back (0: nothing to recover).
     open_jobs: int | None = None
+    #: Seconds from the service being back until a probe job, submitted then, ended.
+    probe_seconds: float | None = None
 
 
 @dataclass
@@ -160,6 +162,8 @@ class ChaosReport:
                 recovery = f"{fault.recovery_seconds:.1f} s ({fault.open_jobs} open)"
             else:
                 recovery = "- (no job open)" if fault.open_jobs == 0 else "none within 120 s"
+            probe = "none within 120 s" if fault.probe_seconds is None else f"{fault.probe_seconds:.1f} s"
+            recovery += f"; a probe job submitted then ended after {probe}"
             rows.append(
                 (
                     f"{fault.kind} restart at load t={fault.at:.0f} s",
@@ -453,6 +457,34 @@ class ChaosRun:
                 return
             time.sleep(0.1)
 
+    def _probe(self, fault: Fault, since: float, bound: float = 120.0) -> None:
+        """Seconds from ``since`` until a local upscale job submitted then (retried until accepted) ended."""
+        assert self.fleet is not None
+        job_id = None
+        with httpx.Client(timeout=10) as client:
+            while time.monotonic() - since < bound:
+                try:
+                    if job_id is None:
+                        response = client.post(
+                            f"{self.fleet.base_url}{API}/upscale",
+                            data={"mode": "fast", "path": "local"},
+                            files={"image": ("probe.png", self._images["upscale"], "image/png")},
+                            headers={"Authorization": f"Bearer {self.keys[0]}"},
+                        )
+                        if response.status_code == 202:
+                            job_id = response.json()["id"]
+                            with self._lock:
+                                self.report.accepted.append(job_id)
+                    else:
+                        with psycopg.connect(self.postgres.url, autocommit=True, connect_timeout=5) as conn:
+                            row = conn.execute("SELECT status FROM jobs WHERE id = %s", (job_id,)).fetchone()
+                        if row is not None and row[0] in TERMINAL:
+                            fault.probe_seconds = time.monotonic() - since
+                            return
+                except (httpx.HTTPError, psycopg.Error):
+                    pass
+                time.sleep(0.1)
+
     def _restarter(self, start: float) -> None:
         cfg = self.config
         plan = (
@@ -471,9 +503,11 @@ class ChaosRun:
             fault.restart_seconds = services[kind].restart()
             self.report.faults.append(fault)
             # Timed on the side, so the next fault keeps its place in the schedule.
-            watcher = threading.Thread(target=self._recovery, args=(fault, time.monotonic()), daemon=True)
-            watcher.start()
-            self._watchers.append(watcher)
+            back = time.monotonic()
+            for measure in (self._recovery, self._probe):
+                watcher = threading.Thread(target=self._guard, args=(measure, fault, back), daemon=True)
+                watcher.start()
+                self._watchers.append(watcher)
 
     # --- the run -------------------------------------------------------------------------------
 
