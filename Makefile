@@ -1,5 +1,5 @@
 # The front door. `make up` runs the system; `make test` runs every test.
-.PHONY: install up test test-unit test-integration services browser openapi lint typecheck migrate bench clean
+.PHONY: install up test test-unit test-integration services browser openapi lint typecheck migrate bench chaos clean
 
 VENV := .venv/bin
 
@@ -41,6 +41,11 @@ typecheck: install
 bench: install services
 	@bash scripts/install-bench-tools.sh
 	@$(VENV)/python bench/run_all.py
+
+# The full chaos run (docs/chaos.md): >= 1,000 jobs under worker kills and service restarts, on
+# private PostgreSQL/RabbitMQ/S3 servers (never the machine's own); bounded in jobs and time.
+chaos: install
+	@cd tests && timeout 1800 ../$(VENV)/python -m chaos
 
 clean:
 	rm -rf .imagestudio

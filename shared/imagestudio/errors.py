@@ -27,7 +27,8 @@
     │   ├── ProviderUnavailable        transient (5xx, model loading, circuit open)
     │   └── ProviderTimeout            transient
     ├── StorageError                   the object store failed
-    └── SecretUnreadable               no configured key opens a stored secret
+    ├── SecretUnreadable               no configured key opens a stored secret
+    └── DatabaseUnavailable            503  the database cannot be reached (restart, failover)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 __all__ = [
     "ConcurrencyLimited",
     "Conflict",
+    "DatabaseUnavailable",
     "Forbidden",
     "IdempotentReplay",
     "ImageStudioError",
@@ -314,3 +316,17 @@ class SecretUnreadable(ImageStudioError):
 
     status, title, slug = 500, "Secret unreadable", "secret-unreadable"
     expose_detail = False
+
+
+class DatabaseUnavailable(ImageStudioError):
+    """Raised when the database drops or refuses the connection (a restart or failover): retry shortly."""
+
+    status, title, slug = 503, "Database unavailable", "database-unavailable"
+    expose_detail = False
+    public_detail = "The database could not serve this request; try again shortly."
+    #: Seconds a client should wait; a restart or failover takes a few.
+    retry_after_seconds = 2
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(self.retry_after_seconds)})
+        super().__init__(detail, **kwargs)

@@ -9,9 +9,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from imagestudio.errors import PROBLEM_BASE, IdempotentReplay, ImageStudioError, RequestTooLarge
+from imagestudio.errors import (
+    PROBLEM_BASE,
+    DatabaseUnavailable,
+    IdempotentReplay,
+    ImageStudioError,
+    RequestTooLarge,
+)
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.tracing import current_trace_id
 
@@ -89,6 +96,12 @@ def add_exception_handlers(app: FastAPI) -> None:
             if trace_id:
                 body["trace_id"] = trace_id
         return ProblemResponse(body, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> ProblemResponse:
+        # The database restarting or failing over (connection refused, "shutting down", sessions
+        # terminated): nothing the client did, and a retry shortly will do; not a 500.
+        return await _studio_error(request, DatabaseUnavailable(repr(exc.orig)[:500]))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:

@@ -461,7 +461,11 @@ class JobService:
         job_repository.add_event(
             session, job_id=job_id, type="job.running", data={"status": "running", "attempt": job.attempts}
         )
-        webhook_service.stage_job_event(session, job=job, event_type="job.running")
+        if job.attempts == 1:
+            # One job.running webhook per job: a retry or a takeover (its worker died) claims it
+            # again, and a second delivery would carry a new webhook-id for the same event, which
+            # no receiver could dedupe.
+            webhook_service.stage_job_event(session, job=job, event_type="job.running")
         return LeaseClaim(job=job)
 
     def renew_lease(self, session: Session, *, job_id: str, owner: str) -> bool:

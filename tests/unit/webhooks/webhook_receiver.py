@@ -23,7 +23,11 @@ class Received:
 
 
 class Receiver:
-    """Answers each POST with the next scripted status (then ``default``); ``hold`` blocks answers."""
+    """Answers each POST with the next scripted status (then ``default``); ``hold`` blocks answers.
+
+    ``fail_every=n`` answers every n-th unscripted POST with 500 instead of ``default`` (a receiver
+    that fails at times, for the chaos suite).
+    """
 
     def __init__(
         self,
@@ -31,12 +35,15 @@ class Receiver:
         *,
         default: int = 200,
         headers: dict[int, dict[str, str]] | None = None,
+        fail_every: int = 0,
     ) -> None:
         self.requests: list[Received] = []
         self.hold = threading.Event()
         self.hold.set()
         self._script = list(statuses)
         self._default = default
+        self._fail_every = fail_every
+        self._unscripted = 0
         self._headers = headers or {}
         self._lock = threading.Lock()
         receiver = self
@@ -46,7 +53,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 receiver.hold.wait(30)
                 with receiver._lock:
-                    status = receiver._script.pop(0) if receiver._script else receiver._default
+                    status = receiver._next_status()
                     receiver.requests.append(
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, status)
                     )
@@ -70,6 +77,15 @@ class Receiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+
+    def _next_status(self) -> int:
+        """Under the lock: the scripted status, else every ``fail_every``-th a 500, else ``default``."""
+        if self._script:
+            return self._script.pop(0)
+        self._unscripted += 1
+        if self._fail_every and self._unscripted % self._fail_every == 0:
+            return 500
+        return self._default
 
     @property
     def url(self) -> str:
