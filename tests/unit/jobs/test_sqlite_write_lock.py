@@ -86,6 +86,30 @@ def test_job_reads_answer_while_another_connection_holds_the_write_lock(embedded
     assert [j["id"] for j in answers["page"].json()["items"]] == [job_id]
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/assets", "/personas", "/webhooks/endpoints", "/webhooks/deliveries"],
+)
+def test_other_reads_answer_while_another_connection_holds_the_write_lock(
+    embedded: Embedded, path: str
+) -> None:
+    key = embedded.new_key()
+    embedded.client.get(f"{API}{path}", headers=auth(key))  # warm: the key cached, the tenant's rows made
+    answers: dict[str, Any] = {}
+
+    def read() -> None:
+        answers["page"] = embedded.client.get(f"{API}{path}", headers=auth(key))
+
+    with write_lock_held(embedded):
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(timeout=20)  # bounded, far below the 30 s busy timeout
+        waited = reader.is_alive()
+    reader.join()
+    assert not waited, f"GET {path} waited for the write lock"
+    assert answers["page"].status_code == 200, answers["page"].text
+
+
 def test_read_session_refuses_to_write(embedded: Embedded) -> None:
     from imagestudio.db import new_read_session
     from imagestudio.tenants.models import Tenant

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from gateway.deps import PrincipalDep, SessionDep
+from gateway.deps import PrincipalDep, ReadSessionDep, SessionDep
 from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.assets.schemas import (
@@ -27,7 +27,7 @@ router = APIRouter(route_class=GuardedRoute, prefix="/assets", tags=["assets"], 
 
 @router.get("", response_model=AssetPage)
 def list_assets(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     studio: Studio | None = None,
     provider: str | None = None,
@@ -68,7 +68,7 @@ def bulk(action: BulkAction, session: SessionDep, principal: PrincipalDep) -> Bu
 
 
 @router.get("/{asset_id}", response_model=AssetRead)
-def get_asset(asset_id: str, session: SessionDep, principal: PrincipalDep) -> AssetRead:
+def get_asset(asset_id: str, session: ReadSessionDep, principal: PrincipalDep) -> AssetRead:
     """One asset with a freshly signed download URL."""
     return asset_service.to_read(asset_service.get(session, tenant_id=principal.tenant_id, asset_id=asset_id))
 
@@ -108,7 +108,7 @@ def record_usage(
 
 
 @router.get("/{asset_id}/usage", response_model=list[AssetUsageRead])
-def list_usage(asset_id: str, session: SessionDep, principal: PrincipalDep) -> list[AssetUsageRead]:
+def list_usage(asset_id: str, session: ReadSessionDep, principal: PrincipalDep) -> list[AssetUsageRead]:
     return asset_service.usages(session, tenant_id=principal.tenant_id, asset_id=asset_id)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from gateway.deps import PrincipalDep, SessionDep
+from gateway.deps import PrincipalDep, ReadSessionDep, SessionDep
 from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.personas.schemas import PersonaCreate, PersonaList, PersonaPatch, PersonaRead
@@ -26,14 +26,14 @@ def create_persona(
 
 
 @router.get("", response_model=PersonaList)
-def list_personas(session: SessionDep, principal: PrincipalDep) -> PersonaList:
+def list_personas(session: ReadSessionDep, principal: PrincipalDep) -> PersonaList:
     """The tenant's personas, newest first."""
     personas = persona_service.for_tenant(session, tenant_id=principal.tenant_id)
     return PersonaList(items=[persona_service.to_read(p) for p in personas])
 
 
 @router.get("/{persona_id}", response_model=PersonaRead)
-def get_persona(persona_id: str, session: SessionDep, principal: PrincipalDep) -> PersonaRead:
+def get_persona(persona_id: str, session: ReadSessionDep, principal: PrincipalDep) -> PersonaRead:
     return persona_service.to_read(
         persona_service.get(session, tenant_id=principal.tenant_id, persona_id=persona_id)
     )

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from gateway.deps import PrincipalDep, SessionDep
+from gateway.deps import PrincipalDep, ReadSessionDep
 from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.credits.tier_service import tier_service
@@ -45,7 +45,7 @@ def _model_body(info: ModelInfo) -> dict[str, Any]:
 
 @router.get("")
 def list_providers(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     kind: Annotated[
         Literal["generate", "edit", "upscale"] | None, Query(description="Only these models")

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from gateway.admission import AdmissionDep
-from gateway.deps import PrincipalDep, SessionDep
+from gateway.deps import PrincipalDep, ReadSessionDep, SessionDep
 from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 from gateway.studio_requests import read_form
@@ -100,7 +100,7 @@ async def create_upload(
 
 
 @router.get("/{upload_id}", response_model=UploadRead)
-def get_upload(upload_id: str, session: SessionDep, principal: PrincipalDep) -> UploadRead:
+def get_upload(upload_id: str, session: ReadSessionDep, principal: PrincipalDep) -> UploadRead:
     """One upload of the tenant (404 once expired or deleted)."""
     return upload_service.to_read(
         upload_service.get(session, tenant_id=principal.tenant_id, upload_id=upload_id)

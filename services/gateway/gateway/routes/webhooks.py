@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
-from gateway.deps import PrincipalDep, SessionDep
+from gateway.deps import PrincipalDep, ReadSessionDep, SessionDep
 from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.webhooks.models import DeliveryStatus
@@ -43,13 +43,13 @@ def create_endpoint(
 
 
 @router.get("/endpoints", response_model=WebhookEndpointList)
-def list_endpoints(session: SessionDep, principal: PrincipalDep) -> WebhookEndpointList:
+def list_endpoints(session: ReadSessionDep, principal: PrincipalDep) -> WebhookEndpointList:
     """The tenant's endpoints, with why any is disabled."""
     return WebhookEndpointList(items=webhook_service.list_endpoints(session, tenant_id=principal.tenant_id))
 
 
 @router.get("/endpoints/{endpoint_id}", response_model=WebhookEndpointRead)
-def get_endpoint(endpoint_id: str, session: SessionDep, principal: PrincipalDep) -> WebhookEndpointRead:
+def get_endpoint(endpoint_id: str, session: ReadSessionDep, principal: PrincipalDep) -> WebhookEndpointRead:
     endpoint = webhook_service.get_endpoint(session, tenant_id=principal.tenant_id, endpoint_id=endpoint_id)
     return webhook_service.to_read(endpoint)
 
@@ -106,7 +106,7 @@ def rotate_signing_secret(
 
 @router.get("/deliveries", response_model=WebhookDeliveryPage)
 def list_deliveries(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     job_id: str | None = None,
     endpoint_id: str | None = None,
@@ -127,7 +127,7 @@ def list_deliveries(
 
 
 @router.get("/deliveries/{delivery_id}", response_model=WebhookDeliveryRead)
-def get_delivery(delivery_id: str, session: SessionDep, principal: PrincipalDep) -> WebhookDeliveryRead:
+def get_delivery(delivery_id: str, session: ReadSessionDep, principal: PrincipalDep) -> WebhookDeliveryRead:
     return webhook_service.get_delivery(session, tenant_id=principal.tenant_id, delivery_id=delivery_id)
 
 
