@@ -11,7 +11,9 @@ from support import ROOT
 
 DOCS = ROOT / "docs"
 #: Every Markdown page the links and the one-copy rule are checked over.
-PAGES = sorted([ROOT / "README.md", ROOT / "deploy" / "README.md", ROOT / "bench" / "README.md", *DOCS.rglob("*.md")])
+PAGES = sorted(
+    [ROOT / "README.md", ROOT / "deploy" / "README.md", ROOT / "bench" / "README.md", *DOCS.rglob("*.md")]
+)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
