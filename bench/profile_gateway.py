@@ -61,7 +61,7 @@ SUBMIT_PARTS: list[tuple[str, str]] = [
     ("tier check (check_submission, limits_of, tier_of)", r"check_submission \(|limits_of \(|tier_of \("),
     ("credit balance + reserve (tenant row lock, monthly grant)", r"credits/service\.py"),
     ("concurrency count (active_count)", r"active_count \("),
-    ("webhook subscribers / stage job.queued", r"webhooks/service\.py"),
+    ("webhook subscribers / stage job.queued", r"webhooks/staging\.py"),
     ("job event row", r"add_event \("),
     ("outbox insert", r"add \(.*imagestudio/outbox\.py"),
     ("object store put (S3)", r"imagestudio/storage/"),

@@ -27,7 +27,7 @@ fi
 
 if [ ! -f .env ]; then
   secret=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(48))')
-  printf '# Written by scripts/install.sh on first use; see the README settings table.\nIMAGESTUDIO_SECRET_KEY=%s\n' "$secret" > .env
+  printf '# Written by scripts/install.sh on first use; see docs/settings.md.\nIMAGESTUDIO_SECRET_KEY=%s\n' "$secret" > .env
   chmod 600 .env
   echo "wrote .env with a new IMAGESTUDIO_SECRET_KEY"
 fi

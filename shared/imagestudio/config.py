@@ -31,7 +31,7 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
-    """Every setting Image Studio reads; see the README's settings table."""
+    """Every setting Image Studio reads; see docs/settings.md."""
 
     model_config = SettingsConfigDict(
         env_prefix="IMAGESTUDIO_", env_file=".env", extra="ignore", case_sensitive=False

@@ -32,13 +32,13 @@ def stored(table: str, key: str, value: str) -> tuple[str, str | None]:
 
 def endpoint_secrets(endpoint_id: str) -> list[str]:
     """The secrets a delivery to the endpoint signs with, as the sender reads them."""
+    from imagestudio.webhooks.endpoints import active_secrets
     from imagestudio.webhooks.models import WebhookEndpoint
-    from imagestudio.webhooks.service import _active_secrets
 
     with session_scope() as session:
         endpoint = session.get(WebhookEndpoint, endpoint_id)
         assert endpoint is not None
-        return _active_secrets(endpoint, utcnow())
+        return active_secrets(endpoint, utcnow())
 
 
 def use_keys(monkeypatch: pytest.MonkeyPatch, *keys: bytes) -> None:

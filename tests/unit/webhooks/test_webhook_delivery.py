@@ -21,7 +21,8 @@ from imagestudio.db import session_scope, utcnow
 from imagestudio.jobs.service import job_service
 from imagestudio.outbox import OutboxMessage
 from imagestudio.webhooks.models import WebhookDelivery
-from imagestudio.webhooks.service import MAX_PAYLOAD_BYTES, webhook_service
+from imagestudio.webhooks.sending import MAX_PAYLOAD_BYTES
+from imagestudio.webhooks.service import webhook_service
 
 
 def drain_webhooks(stack: Embedded) -> None:

@@ -15,8 +15,9 @@ from imagestudio.assets.service import asset_service
 from imagestudio.db import session_scope
 from imagestudio.jobs.schemas import JobOutput
 from imagestudio.webhooks.models import WebhookDelivery
-from imagestudio.webhooks.service import MAX_PAYLOAD_BYTES, RETRY_JITTER, retry_delay, webhook_service
+from imagestudio.webhooks.sending import MAX_PAYLOAD_BYTES, event_body
 from imagestudio.webhooks.signing import new_secret, signed_headers
+from imagestudio.webhooks.staging import RETRY_JITTER, retry_delay
 
 SPEC_SCHEDULE = [0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
 
@@ -96,7 +97,7 @@ def test_payload_stays_under_20_kb_with_many_outputs(
                 "data": {"id": job["id"], "outputs": []},
             },
         )
-        body = webhook_service._body(session, delivery)
+        body = event_body(session, delivery)
     assert len(body.encode()) <= MAX_PAYLOAD_BYTES
     data = json.loads(body)["data"]
     assert data["outputs_truncated"] is True and 10 < len(data["outputs"]) < 200

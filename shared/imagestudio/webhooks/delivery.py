@@ -1,0 +1,282 @@
+"""Delivery: one ``webhooks.deliver`` message claims its delivery, sends one attempt, records it,
+and finishes the delivery or stages its next try; plus the delivery log the API reads.
+
+Each delivery walks the retry schedule (``IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS``, by default
+the Standard Webhooks one: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h).
+The delivery's ``token`` names its live message chain and ``locked_until`` marks an attempt in
+flight, so duplicate messages (outbox republish, redelivery after a crash) never send twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy.orm import Session
+
+from imagestudio.config import get_settings
+from imagestudio.db import new_id, session_scope, utcnow
+from imagestudio.errors import Conflict, NotFound
+from imagestudio.paging import decode_cursor, encode_cursor
+from imagestudio.telemetry.logging import get_logger
+from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
+from imagestudio.webhooks.endpoints import active_secrets
+from imagestudio.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
+from imagestudio.webhooks.repository import webhook_repository
+from imagestudio.webhooks.schemas import WebhookAttemptRead, WebhookDeliveryPage, WebhookDeliveryRead
+from imagestudio.webhooks.sending import Outcome, event_body, send
+from imagestudio.webhooks.staging import StagingService, retry_delay
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str
+    secrets: list[str]
+
+
+class DeliveryService(StagingService):
+    """Sends and records deliveries, and reads their log; the top of ``WebhookService``."""
+
+    # --- the delivery log -----------------------------------------------------------------------
+    def _delivery_reads(
+        self, session: Session, deliveries: Sequence[WebhookDelivery]
+    ) -> list[WebhookDeliveryRead]:
+        attempts: dict[str, list[WebhookAttemptRead]] = {d.id: [] for d in deliveries}
+        for attempt in webhook_repository.attempts(session, delivery_ids=[d.id for d in deliveries]):
+            attempts[attempt.delivery_id].append(
+                WebhookAttemptRead(
+                    number=attempt.number,
+                    url=attempt.url,
+                    started_at=attempt.started_at,
+                    status_code=attempt.status_code,
+                    latency_ms=attempt.latency_ms,
+                    error=attempt.error,
+                    response_excerpt=attempt.response_excerpt,
+                )
+            )
+        return [
+            WebhookDeliveryRead(
+                id=d.id,
+                event_type=d.event_type,
+                job_id=d.job_id,
+                endpoint_id=d.endpoint_id,
+                url=d.url,
+                status=DeliveryStatus(d.status),
+                attempts=d.attempts,
+                next_attempt_at=d.next_attempt_at if d.status == DeliveryStatus.pending else None,
+                last_attempt_at=d.last_attempt_at,
+                last_status_code=d.last_status_code,
+                last_latency_ms=d.last_latency_ms,
+                last_error=d.last_error,
+                created_at=d.created_at,
+                finished_at=d.finished_at,
+                attempt_log=attempts[d.id],
+            )
+            for d in deliveries
+        ]
+
+    def get_delivery(self, session: Session, *, tenant_id: str, delivery_id: str) -> WebhookDeliveryRead:
+        delivery = webhook_repository.delivery(session, delivery_id=delivery_id, tenant_id=tenant_id)
+        if delivery is None:
+            raise NotFound(f"No webhook delivery {delivery_id}")
+        return self._delivery_reads(session, [delivery])[0]
+
+    def page_deliveries(
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        limit: int,
+        job_id: str | None = None,
+        endpoint_id: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+    ) -> WebhookDeliveryPage:
+        if endpoint_id:
+            self.get_endpoint(session, tenant_id=tenant_id, endpoint_id=endpoint_id)
+        deliveries = webhook_repository.page(
+            session,
+            tenant_id=tenant_id,
+            limit=limit + 1,
+            job_id=job_id,
+            endpoint_id=endpoint_id,
+            status=status,
+            before=decode_cursor(cursor) if cursor else None,
+        )
+        more = len(deliveries) > limit
+        deliveries = deliveries[:limit]
+        return WebhookDeliveryPage(
+            items=self._delivery_reads(session, deliveries),
+            next_cursor=encode_cursor(deliveries[-1].created_at, deliveries[-1].id)
+            if more and deliveries
+            else None,
+        )
+
+    def redeliver(self, session: Session, *, tenant_id: str, delivery_id: str) -> WebhookDeliveryRead:
+        """Send a delivery again, same ``webhook-id``, starting the retry schedule afresh."""
+        delivery = webhook_repository.delivery(session, delivery_id=delivery_id, tenant_id=tenant_id)
+        if delivery is None:
+            raise NotFound(f"No webhook delivery {delivery_id}")
+        now = utcnow()
+        if delivery.locked_until is not None and delivery.locked_until > now:
+            raise Conflict("This delivery is being sent right now; try again in a moment")
+        if delivery.endpoint_id is not None:
+            endpoint = webhook_repository.endpoint(session, endpoint_id=delivery.endpoint_id)
+            if endpoint is not None and not endpoint.enabled:
+                raise Conflict(
+                    f"Endpoint {endpoint.id} is disabled ({endpoint.disabled_reason}); re-enable it first"
+                )
+        delivery.status = DeliveryStatus.pending.value
+        delivery.step = 0
+        delivery.next_attempt_at = now
+        delivery.finished_at = None
+        delivery.locked_until = None
+        delivery.token = new_id()  # any older message for it is now stale
+        self._stage_message(session, delivery)
+        session.commit()
+        log.info("webhook.redeliver", delivery_id=delivery.id, tenant_id=tenant_id)
+        return self._delivery_reads(session, [delivery])[0]
+
+    # --- worker side ----------------------------------------------------------------------------
+    def deliver(self, *, delivery_id: str, token: str, transport: httpx.BaseTransport | None = None) -> None:
+        """One ``webhooks.deliver`` message: send if due, re-stage if early, drop if stale."""
+        settings = get_settings()
+        now = utcnow()
+        lease_until = now + timedelta(seconds=2 * settings.webhook_timeout_seconds + 60)
+        with session_scope() as session:
+            if not webhook_repository.claim(
+                session, delivery_id=delivery_id, token=token, now=now, lease_until=lease_until
+            ):
+                self._wait_more(session, delivery_id=delivery_id, token=token, now=now)
+                return
+            delivery = webhook_repository.delivery(session, delivery_id=delivery_id)
+            assert delivery is not None
+            target = self._target(session, delivery, now)
+            if isinstance(target, str):
+                self._finish(session, delivery, ok=False, error=target)
+                return
+            body = event_body(session, delivery)
+            number = delivery.attempts
+        # No database connection is held across the receiver's answer.
+        outcome = send(
+            self.guard(),
+            url=target.url,
+            signing_secrets=target.secrets,
+            msg_id=delivery_id,
+            body=body,
+            transport=transport,
+        )
+        with session_scope() as session:
+            self._record(session, delivery_id=delivery_id, number=number, url=target.url, outcome=outcome)
+
+    def _wait_more(self, session: Session, *, delivery_id: str, token: str, now: datetime) -> None:
+        """A message that could not claim its delivery: re-stage it if the delivery still waits on it."""
+        delivery = webhook_repository.delivery(session, delivery_id=delivery_id)
+        if delivery is None or delivery.token != token or delivery.status != DeliveryStatus.pending:
+            return  # finished, redelivered or deleted: this message is stale
+        if delivery.locked_until is not None and delivery.locked_until > now:
+            # An attempt is in flight (or its worker died): look again when its lease ends.
+            self._stage_message(session, delivery, at=delivery.locked_until + timedelta(seconds=1))
+        elif delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+            self._stage_message(session, delivery)  # a long wait, one capped message at a time
+
+    def _target(self, session: Session, delivery: WebhookDelivery, now: datetime) -> _Target | str:
+        """Where and with which secrets to send, or why the delivery stops."""
+        if delivery.endpoint_id is None:
+            secret = self._signing_secret(session, tenant_id=delivery.tenant_id)
+            return _Target(url=delivery.url, secrets=active_secrets(secret, now))
+        endpoint = webhook_repository.endpoint(session, endpoint_id=delivery.endpoint_id)
+        if endpoint is None:
+            return "the endpoint was deleted"
+        if not endpoint.enabled:
+            return f"the endpoint is disabled: {endpoint.disabled_reason}"
+        return _Target(url=endpoint.url, secrets=active_secrets(endpoint, now))
+
+    def _record(self, session: Session, *, delivery_id: str, number: int, url: str, outcome: Outcome) -> None:
+        """Log the attempt, then finish the delivery or stage its next try (one transaction)."""
+        delivery = webhook_repository.delivery(session, delivery_id=delivery_id)
+        if delivery is None:
+            return  # deleted with its endpoint meanwhile
+        session.add(
+            WebhookAttempt(
+                delivery_id=delivery_id,
+                number=number,
+                url=url,
+                status_code=outcome.status_code,
+                latency_ms=outcome.latency_ms,
+                error=outcome.error,
+                response_excerpt=outcome.excerpt,
+            )
+        )
+        delivery.last_status_code = outcome.status_code
+        delivery.last_latency_ms = outcome.latency_ms
+        delivery.last_error = outcome.error
+        delivery.locked_until = None
+        if outcome.status_code is not None:
+            WEBHOOK_LATENCY.observe(outcome.latency_ms / 1000)
+        endpoint = (
+            webhook_repository.endpoint(session, endpoint_id=delivery.endpoint_id, for_update=True)
+            if delivery.endpoint_id
+            else None
+        )
+        if outcome.ok:
+            WEBHOOK_DELIVERIES.labels("delivered").inc()
+            if endpoint is not None:
+                endpoint.failed_deliveries = 0
+            self._finish(session, delivery, ok=True)
+            log.info(
+                "webhook.delivered", delivery_id=delivery_id, attempt=number, latency_ms=outcome.latency_ms
+            )
+            return
+        gone = outcome.status_code == 410
+        if gone and endpoint is not None and endpoint.enabled:
+            self._disable(endpoint, "the receiver answered 410 Gone")
+        delivery.step += 1
+        delay = (
+            None
+            if gone or outcome.permanent
+            else retry_delay(
+                delivery.step,
+                schedule=get_settings().webhook_retry_schedule_seconds,
+                retry_after=outcome.retry_after,
+            )
+        )
+        WEBHOOK_DELIVERIES.labels("failed" if delay is not None else "abandoned").inc()
+        if delay is not None:
+            delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            delivery.token = new_id()
+            self._stage_message(session, delivery)
+            log.info(
+                "webhook.attempt_failed",
+                delivery_id=delivery_id,
+                attempt=number,
+                error=outcome.error,
+                retry_in_seconds=round(delay, 3),
+            )
+            return
+        self._finish(session, delivery, ok=False, error=outcome.error)
+        if endpoint is not None and endpoint.enabled:
+            endpoint.failed_deliveries += 1
+            limit = get_settings().webhook_disable_after_failed_deliveries
+            if endpoint.failed_deliveries >= limit:
+                self._disable(
+                    endpoint,
+                    f"{endpoint.failed_deliveries} deliveries in a row failed after every retry "
+                    f"(last: {outcome.error})",
+                )
+
+    def _finish(
+        self, session: Session, delivery: WebhookDelivery, *, ok: bool, error: str | None = None
+    ) -> None:
+        delivery.status = (DeliveryStatus.succeeded if ok else DeliveryStatus.failed).value
+        delivery.finished_at = utcnow()
+        delivery.next_attempt_at = None
+        delivery.locked_until = None
+        if error:
+            delivery.last_error = error
+        if not ok:
+            log.warning("webhook.delivery_failed", delivery_id=delivery.id, error=error)
