@@ -23,16 +23,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from imagestudio.assets.service import asset_service
 from imagestudio.broker import Queue
-from imagestudio.credits.tier_service import tier_service
-from imagestudio.db import session_scope
-from imagestudio.errors import ImageStudioError, ValidationFailed
+from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.runner import JobContext
 from imagestudio.providers.base import EditRequest as ProviderEditRequest
 from imagestudio.providers.base import GeneralEditRequest, GeneratedImage, PendingResult
 from imagestudio.providers.registry import CATALOGUE, find_model
 from imagestudio.providers.stability import STYLE_PRESETS
+from imagestudio.studios import routed
 from imagestudio.studios._provider_ops import (
     LOCAL,
     PROVIDER_MAX_REQUEST_BYTES,
@@ -44,12 +42,9 @@ from imagestudio.studios._provider_ops import (
     Route,
     check_request_bytes,
     credits_of,
-    estimate_routes,
     in_format,
-    plan_routes,
     poll_pending,
     provider_status,
-    serve,
     whole_credits,
 )
 from imagestudio.studios.base import Images, Prepared
@@ -438,15 +433,6 @@ def _operation(form: EditRequest, *, files: Collection[str]) -> Operation:
     return op
 
 
-def _refusal(check: Any) -> ImageStudioError | None:
-    """Run ``check``; the refusal it raised, or None."""
-    try:
-        check()
-    except ImageStudioError as refusal:
-        return refusal
-    return None
-
-
 #: ``#rrggbb`` anywhere in a prompt.
 _HEX = re.compile(r"#([0-9a-fA-F]{6})\b")
 
@@ -558,17 +544,14 @@ def prepare(
                     "prompt", "the local recolour needs a colour in the prompt, e.g. '#1e90ff' or 'navy'"
                 )
 
-    provider_route, local_route = _routes(op, model)
-    tier = tier_service.tier_of(session, tenant_id=tenant_id)
-    session.rollback()  # planning reads provider health in its own transaction
-    routes, skipped = plan_routes(
+    routes, skipped = routed.plan(
+        session,
+        tenant_id=tenant_id,
         path=form.path,
         what=op.id,
-        provider=provider_route,
-        local=local_route,
-        provider_refusal=_refusal(provider_checks),
-        local_refusal=_refusal(local_checks) if op.local is not None else None,
-        allowed=tier.providers,
+        routes=_routes(op, model),
+        provider_checks=provider_checks,
+        local_checks=local_checks,
         status=status,
     )
     params = EditParams(
@@ -626,17 +609,7 @@ def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimat
     if asked.model is not None and asked.model not in GENERAL_EDIT_MODELS:
         raise ValidationFailed("model", f"unknown model {asked.model!r}")
     model = asked.model or (DEFAULT_GENERAL_EDIT_MODEL if op.provider == "wavespeed" else None)
-    provider, local = _routes(op, model)
-    routes, _ = plan_routes(
-        path=asked.path,
-        what=op.id,
-        provider=provider,
-        local=local,
-        provider_refusal=None,  # the images are not known yet
-        local_refusal=None,
-        allowed=allowed,
-    )
-    return estimate_routes("edit", op.id, routes)
+    return routed.estimate("edit", what=op.id, path=asked.path, routes=_routes(op, model), allowed=allowed)
 
 
 def describe_operations(status: Any = provider_status) -> dict[str, Any]:
@@ -695,23 +668,16 @@ def describe_operations(status: Any = provider_status) -> dict[str, Any]:
 # --- the worker ----------------------------------------------------------------------------------
 
 
-def _delivered(job_id: str) -> bool:
-    with session_scope() as session:
-        return any(asset.name == OUTPUT_NAME for asset in asset_service.for_job(session, job_id=job_id))
-
-
 def run(ctx: JobContext) -> None:
     """Serve one edit job: the provider (retries, breaker, fallback) or the local path."""
     params = EditParams.model_validate(ctx.params)
-    if _delivered(ctx.job_id):
-        return  # a redelivery after the output was stored: only the transition was missing
-    inputs = {name: ctx.read_input(name) for name in UPLOAD_FIELDS if name in ctx.inputs}
-    serve(
+    routed.run_routes(
         ctx,
         params.routes,
+        output=OUTPUT_NAME,
         queue=Queue.edit,
-        inputs=inputs,
-        local=lambda route: _local(params, inputs),
+        read_inputs=lambda: {name: ctx.read_input(name) for name in UPLOAD_FIELDS if name in ctx.inputs},
+        local=lambda inputs: _local(params, inputs),
         provider=lambda client, route, ready: _provider(client, params, ready),
         deliver=deliver,
     )
@@ -722,7 +688,7 @@ def poll(job_id: str, *, seq: int) -> None:
     poll_pending(job_id, seq=seq, queue=Queue.edit, deliver=deliver)
 
 
-def _local(params: EditParams, inputs: dict[str, bytes]) -> bytes:
+def _local(params: EditParams, inputs: Mapping[str, bytes]) -> bytes:
     from imagestudio.imaging import edit as local
 
     image, mask, fmt = inputs["image"], inputs.get("mask"), params.output_format

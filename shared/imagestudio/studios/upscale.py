@@ -22,15 +22,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from imagestudio.assets.service import asset_service
 from imagestudio.broker import Queue
-from imagestudio.credits.tier_service import tier_service
-from imagestudio.db import session_scope
-from imagestudio.errors import ImageStudioError, ValidationFailed
+from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.runner import JobContext
 from imagestudio.providers.base import GeneratedImage, PendingResult
 from imagestudio.providers.base import UpscaleRequest as ProviderUpscaleRequest
 from imagestudio.providers.registry import find_model
+from imagestudio.studios import routed
 from imagestudio.studios._provider_ops import (
     LOCAL,
     PROVIDER_MAX_REQUEST_BYTES,
@@ -41,12 +39,9 @@ from imagestudio.studios._provider_ops import (
     Route,
     check_request_bytes,
     credits_of,
-    estimate_routes,
     in_format,
-    plan_routes,
     poll_pending,
     provider_status,
-    serve,
     whole_credits,
 )
 from imagestudio.studios.base import Images, Prepared
@@ -290,14 +285,6 @@ def _mode(form: UpscaleRequest, *, files: Collection[str]) -> Mode:
     return mode
 
 
-def _refusal(check: Any) -> ImageStudioError | None:
-    try:
-        check()
-    except ImageStudioError as refusal:
-        return refusal
-    return None
-
-
 def _routes(mode: Mode) -> tuple[Route, Route | None]:
     """The mode's Stability route and its local route (None when it has no local path)."""
     provider = Route(
@@ -338,17 +325,14 @@ def prepare(
             )
         mode.local_limits.check(field="image", width=width, height=height, who=f"the local {mode.id} path")
 
-    provider_route, local_route = _routes(mode)
-    tier = tier_service.tier_of(session, tenant_id=tenant_id)
-    session.rollback()  # planning reads provider health in its own transaction
-    routes, skipped = plan_routes(
+    routes, skipped = routed.plan(
+        session,
+        tenant_id=tenant_id,
         path=form.path,
         what=f"{mode.id} upscale",
-        provider=provider_route,
-        local=local_route,
-        provider_refusal=_refusal(provider_checks),
-        local_refusal=_refusal(local_checks) if local_route is not None else None,
-        allowed=tier.providers,
+        routes=_routes(mode),
+        provider_checks=provider_checks,
+        local_checks=local_checks,
         status=status,
     )
     params = UpscaleParams(
@@ -389,17 +373,9 @@ def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimat
     """Price an upscale as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
     asked = UpscaleEstimateRequest.model_validate(request)
     mode = MODES[asked.mode]
-    provider, local = _routes(mode)
-    routes, _ = plan_routes(
-        path=asked.path,
-        what=f"{mode.id} upscale",
-        provider=provider,
-        local=local,
-        provider_refusal=None,  # the image is not known yet
-        local_refusal=None,
-        allowed=allowed,
+    return routed.estimate(
+        "upscale", what=f"{mode.id} upscale", path=asked.path, routes=_routes(mode), allowed=allowed
     )
-    return estimate_routes("upscale", f"{mode.id} upscale", routes)
 
 
 def describe_modes(status: Any = provider_status) -> dict[str, Any]:
@@ -459,23 +435,16 @@ def describe_modes(status: Any = provider_status) -> dict[str, Any]:
 # --- the worker ----------------------------------------------------------------------------------
 
 
-def _delivered(job_id: str) -> bool:
-    with session_scope() as session:
-        return any(asset.name == OUTPUT_NAME for asset in asset_service.for_job(session, job_id=job_id))
-
-
 def run(ctx: JobContext) -> None:
     """Serve one upscale job; creative submits and leaves the wait to ``upscale.poll`` messages."""
     params = UpscaleParams.model_validate(ctx.params)
-    if _delivered(ctx.job_id):
-        return
-    image = ctx.read_input("image")
-    serve(
+    routed.run_routes(
         ctx,
         params.routes,
+        output=OUTPUT_NAME,
         queue=Queue.upscale,
-        inputs={"image": image},
-        local=lambda route: _local(params, image),
+        read_inputs=lambda: {"image": ctx.read_input("image")},
+        local=lambda inputs: _local(params, inputs["image"]),
         provider=lambda client, route, ready: _provider(client, params, ready["image"]),
         deliver=deliver,
     )
