@@ -40,12 +40,13 @@ from imagestudio.providers.execution import (
     provider_health,
 )
 from imagestudio.providers.stability import STYLE_PRESETS
+from imagestudio.studios.base import Images, Prepared
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
 from imagestudio.studios.request import StudioRequest
 from imagestudio.templates.catalogue import TEMPLATES, Template, aspect_label
 from imagestudio.templates.prompting import STYLE_PHRASES, PromptResult, append_phrases, enhance
 
-__all__ = ["CreateParams", "CreateRequest", "prepare", "run"]
+__all__ = ["CreateParams", "CreateRequest", "Request", "check", "name", "prepare", "price", "run"]
 
 #: Longest prompt a client may send; enhancement and persona additions must still fit providers' 10,000.
 MAX_PROMPT_CHARS = 2000
@@ -226,7 +227,7 @@ def _plan(request: CreateRequest, *, allowed: Collection[str]) -> _Plan:
 
 
 @register("create")
-def price(params: dict[str, Any], allowed: Collection[str]) -> Estimate:
+def _price_request(params: dict[str, Any], allowed: Collection[str]) -> Estimate:
     """Price a create request as :func:`prepare` plans it (tier, provider health): the first choice's
     credits for every image, held at the dearest fallback's."""
     request = CreateRequest.model_validate(params)
@@ -252,7 +253,21 @@ def price(params: dict[str, Any], allowed: Collection[str]) -> Estimate:
     )
 
 
-def prepare(session: Session, *, tenant_id: str, request: CreateRequest) -> tuple[CreateParams, int]:
+#: The studio's name: its jobs, queue and actors.
+name = "create"
+Request = CreateRequest
+
+
+def check(request: CreateRequest, *, files: Collection[str]) -> None:
+    """Nothing to refuse before :func:`prepare`: create takes no image."""
+
+
+def price(params: CreateParams) -> int:
+    """Credits a create job reserves: every image at its dearest fallback (only images made are charged)."""
+    return params.estimated_credits
+
+
+def prepare(session: Session, *, tenant_id: str, request: CreateRequest, images: Images) -> Prepared:
     """Validate and resolve a request: the job's params and the credits to reserve."""
     tier = tier_service.check_submission(
         session, tenant_id=tenant_id, studio="create", provider=request.provider, batch=request.count
@@ -311,7 +326,7 @@ def prepare(session: Session, *, tenant_id: str, request: CreateRequest) -> tupl
         candidates=planned.candidates,
         estimated_credits=cost,
     )
-    return params, cost
+    return Prepared(params=params, cost=price(params), provider=request.provider, batch=params.count)
 
 
 # --- worker side -------------------------------------------------------------------------------

@@ -17,24 +17,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, get_args
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from imagestudio.assets.service import asset_service
 from imagestudio.broker import Queue
-from imagestudio.credits.tier_service import tier_service
-from imagestudio.db import session_scope
-from imagestudio.errors import ImageStudioError, ValidationFailed
-from imagestudio.imaging import ImageInfo
+from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.runner import JobContext
-from imagestudio.jobs.service import Upload
 from imagestudio.providers.base import EditRequest as ProviderEditRequest
 from imagestudio.providers.base import GeneralEditRequest, GeneratedImage, PendingResult
 from imagestudio.providers.registry import CATALOGUE, find_model
 from imagestudio.providers.stability import STYLE_PRESETS
+from imagestudio.studios import routed
 from imagestudio.studios._provider_ops import (
     LOCAL,
     PROVIDER_MAX_REQUEST_BYTES,
@@ -46,24 +42,26 @@ from imagestudio.studios._provider_ops import (
     Route,
     check_request_bytes,
     credits_of,
-    estimate_routes,
     in_format,
-    plan_routes,
     poll_pending,
     provider_status,
-    serve,
     whole_credits,
 )
+from imagestudio.studios.base import Images, Prepared
 from imagestudio.studios.pricing import Estimate, register
-from imagestudio.studios.request import StoredImage, StudioRequest, UploadId
+from imagestudio.studios.request import StudioRequest, UploadId
+
+#: The studio's name: its jobs, queue and actors.
+name = "edit"
 
 __all__ = [
     "OPERATIONS",
-    "EditForm",
     "EditParams",
     "EditRequest",
     "Operation",
-    "check_form",
+    "Request",
+    "check",
+    "name",
     "describe_operations",
     "poll",
     "prepare",
@@ -102,55 +100,6 @@ GENERAL_EDIT_MODELS: tuple[str, ...] = tuple(
 )
 DEFAULT_GENERAL_EDIT_MODEL = "qwen-edit"
 
-#: Every input a client may send, described so a form can be built from ``GET /edit/operations``.
-FIELDS: dict[str, dict[str, Any]] = {
-    "image": {"type": "file", "description": "The image to edit (JPEG, PNG, WebP, GIF, TIFF, HEIF or BMP)."},
-    "mask": {
-        "type": "file",
-        "description": "Same size as the image; white = the area to change (grey = partly). "
-        "Without a mask the image's transparent pixels are the area.",
-    },
-    "background_reference": {"type": "file", "description": "Relight: the new background image."},
-    "light_reference": {"type": "file", "description": "Relight: an image whose lighting the subject takes."},
-    "prompt": {"type": "string", "max_length": MAX_PROMPT_CHARS, "description": "What to create or change."},
-    "search_prompt": {
-        "type": "string",
-        "max_length": MAX_PROMPT_CHARS,
-        "description": "What to find and replace.",
-    },
-    "select_prompt": {
-        "type": "string",
-        "max_length": MAX_PROMPT_CHARS,
-        "description": "What to find and recolour.",
-    },
-    "negative_prompt": {"type": "string", "max_length": MAX_PROMPT_CHARS, "description": "What to keep out."},
-    **{
-        side: {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": MAX_MARGIN,
-            "description": f"Pixels to add on the {side}.",
-        }
-        for side in ("left", "right", "up", "down")
-    },
-    "grow_mask": {
-        "type": "integer",
-        "minimum": 0,
-        "maximum": MAX_GROW_MASK,
-        "description": "Pixels to grow the mask by (softens the edit's edge).",
-    },
-    "creativity": {"type": "number", "minimum": 0, "maximum": 1, "description": "How freely to invent."},
-    "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED, "description": "Fixes the randomness."},
-    "style_preset": {"type": "string", "enum": list(STYLE_PRESETS)},
-    "model": {"type": "string", "enum": list(GENERAL_EDIT_MODELS), "default": DEFAULT_GENERAL_EDIT_MODEL},
-    "output_format": {"type": "string", "enum": list(get_args(OutputFormat)), "default": "png"},
-    "path": {
-        "type": "string",
-        "enum": ["auto", "provider", "local"],
-        "default": "auto",
-        "description": "auto: the provider when configured, healthy and within its limits, else the local path.",
-    },
-}
 #: Inputs every operation takes.
 COMMON_FIELDS = ("output_format", "path")
 UPLOAD_FIELDS = ("image", "mask", "background_reference", "light_reference")
@@ -334,44 +283,12 @@ def _general_edit_limits(model: str) -> ImageLimits:
 # --- the request ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class EditForm:
-    """``POST /edit`` as the route parsed it (ranges and enums already checked)."""
-
-    operation: OperationName
-    path: Path = "auto"
-    prompt: str | None = None
-    search_prompt: str | None = None
-    select_prompt: str | None = None
-    negative_prompt: str | None = None
-    left: int | None = None
-    right: int | None = None
-    up: int | None = None
-    down: int | None = None
-    grow_mask: int | None = None
-    creativity: float | None = None
-    seed: int | None = None
-    style_preset: str | None = None
-    model: str | None = None
-    output_format: OutputFormat = "png"
-    #: Names of the files sent (``image``, ``mask``, ...).
-    files: frozenset[str] = field(default_factory=frozenset)
-
-    def given(self) -> list[str]:
-        """Inputs the client sent (text fields that are not blank, files), in table order."""
-        values = {name: getattr(self, name, None) for name in FIELDS if name not in UPLOAD_FIELDS}
-        sent = {name for name, value in values.items() if value is not None and value != ""}
-        sent |= set(self.files)
-        sent -= {"output_format", "path"}  # always present (they have defaults)
-        return [name for name in FIELDS if name in sent]
-
-    def text(self, name: str) -> str | None:
-        value = getattr(self, name)
-        return value.strip() or None if isinstance(value, str) else None
+def _prompt(description: str) -> Any:
+    return Field(default=None, max_length=MAX_PROMPT_CHARS, description=description)
 
 
-_Prompt = Annotated[str | None, Field(max_length=MAX_PROMPT_CHARS)]
-_Margin = Annotated[int | None, Field(ge=0, le=MAX_MARGIN)]
+def _margin(side: str) -> Any:
+    return Field(default=None, ge=0, le=MAX_MARGIN, description=f"Pixels to add on the {side}.")
 
 
 class EditRequest(StudioRequest):
@@ -395,49 +312,65 @@ class EditRequest(StudioRequest):
     required_images = ("image",)
 
     operation: OperationName = Field(description="See GET /edit/operations")
-    image: UploadId | None = None
-    mask: UploadId | None = Field(default=None, description="White = the area; default: the image's alpha")
-    background_reference: UploadId | None = Field(default=None, description="Relight: the new background")
-    light_reference: UploadId | None = Field(default=None, description="Relight: the lighting to match")
-    prompt: _Prompt = None
-    search_prompt: _Prompt = None
-    select_prompt: _Prompt = None
-    negative_prompt: _Prompt = None
-    left: _Margin = None
-    right: _Margin = None
-    up: _Margin = None
-    down: _Margin = None
-    grow_mask: int | None = Field(default=None, ge=0, le=MAX_GROW_MASK)
-    creativity: float | None = Field(default=None, ge=0, le=1)
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    image: UploadId | None = Field(
+        default=None, description="The image to edit (JPEG, PNG, WebP, GIF, TIFF, HEIF or BMP)."
+    )
+    mask: UploadId | None = Field(
+        default=None,
+        description="Same size as the image; white = the area to change (grey = partly). "
+        "Without a mask the image's transparent pixels are the area.",
+    )
+    background_reference: UploadId | None = Field(
+        default=None, description="Relight: the new background image."
+    )
+    light_reference: UploadId | None = Field(
+        default=None, description="Relight: an image whose lighting the subject takes."
+    )
+    prompt: str | None = _prompt("What to create or change.")
+    search_prompt: str | None = _prompt("What to find and replace.")
+    select_prompt: str | None = _prompt("What to find and recolour.")
+    negative_prompt: str | None = _prompt("What to keep out.")
+    left: int | None = _margin("left")
+    right: int | None = _margin("right")
+    up: int | None = _margin("up")
+    down: int | None = _margin("down")
+    grow_mask: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_GROW_MASK,
+        description="Pixels to grow the mask by (softens the edit's edge).",
+    )
+    creativity: float | None = Field(default=None, ge=0, le=1, description="How freely to invent.")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Fixes the randomness.")
     style_preset: StylePreset | None = None
     model: str | None = Field(
         default=None, max_length=100, description="general_edit: a WaveSpeed edit model"
     )
     output_format: OutputFormat = "png"
-    path: Path = Field(default="auto", description="auto | provider | local")
+    path: Path = Field(
+        default="auto",
+        description="auto: the provider when configured, healthy and within its limits, else the local path.",
+    )
 
-    def to_form(self, *, files: frozenset[str]) -> EditForm:
-        """The form :func:`check_form` and :func:`prepare` judge; ``files`` names the images given."""
-        return EditForm(
-            operation=self.operation,
-            path=self.path,
-            prompt=self.prompt,
-            search_prompt=self.search_prompt,
-            select_prompt=self.select_prompt,
-            negative_prompt=self.negative_prompt,
-            left=self.left,
-            right=self.right,
-            up=self.up,
-            down=self.down,
-            grow_mask=self.grow_mask,
-            creativity=self.creativity,
-            seed=self.seed,
-            style_preset=self.style_preset,
-            model=self.model,
-            output_format=self.output_format,
-            files=files,
-        )
+    def given(self, files: Collection[str]) -> list[str]:
+        """Inputs the client sent (text fields that are not blank, files), in field order."""
+        sent = {
+            name for name in FIELDS if name not in UPLOAD_FIELDS and getattr(self, name) not in (None, "")
+        }
+        sent |= set(files)
+        sent -= {"output_format", "path"}  # always present (they have defaults)
+        return [name for name in FIELDS if name in sent]
+
+
+#: Every input a client may send, described so a form can be built from ``GET /edit/operations``.
+FIELDS: dict[str, dict[str, Any]] = {
+    name: spec
+    for name, spec in EditRequest.catalogue_fields(
+        model={"enum": list(GENERAL_EDIT_MODELS), "default": DEFAULT_GENERAL_EDIT_MODEL}
+    ).items()
+    if name != "operation"
+}
+Request = EditRequest
 
 
 class EditParams(BaseModel):
@@ -472,16 +405,20 @@ class EditParams(BaseModel):
     estimated_credits: int
 
 
-def check_form(form: EditForm) -> Operation:
+def check(request: EditRequest, *, files: Collection[str]) -> None:
     """Refuse what needs no image to judge: inputs the operation does not take, margins, seed, model."""
+    _operation(request, files=files)
+
+
+def _operation(form: EditRequest, *, files: Collection[str]) -> Operation:
     op = OPERATIONS[form.operation]
-    for name in form.given():
+    for name in form.given(files):
         if name not in op.inputs:
             takes = ", ".join(n for n in op.inputs if n not in COMMON_FIELDS)
             raise ValidationFailed(
                 name, f"{op.id} does not use {name}; it takes {takes} (and output_format, path)"
             )
-    if "image" not in form.files:
+    if "image" not in files:
         raise ValidationFailed("image", "the image to edit is required")
     if op.id == "outpaint" and not any((form.left, form.right, form.up, form.down)):
         raise ValidationFailed("left", "outpaint needs at least one of left, right, up, down above 0")
@@ -494,15 +431,6 @@ def check_form(form: EditForm) -> Operation:
     if form.path == "local" and op.local is None:
         raise ValidationFailed("path", f"{op.id} has no local path; use path=provider or auto")
     return op
-
-
-def _refusal(check: Any) -> ImageStudioError | None:
-    """Run ``check``; the refusal it raised, or None."""
-    try:
-        check()
-    except ImageStudioError as refusal:
-        return refusal
-    return None
 
 
 #: ``#rrggbb`` anywhere in a prompt.
@@ -544,16 +472,17 @@ def prepare(
     session: Session,
     *,
     tenant_id: str,
-    form: EditForm,
-    files: dict[str, tuple[Upload | StoredImage, ImageInfo]],
+    request: EditRequest,
+    images: Images,
     status: Any = provider_status,
-) -> tuple[EditParams, list[Upload | StoredImage]]:
-    """Validate ``form`` against the operation, the images and the provider/local limits; plan the routes.
+) -> Prepared:
+    """Validate ``request`` against the operation, the images and the provider/local limits; plan the routes.
 
     An image is bytes to store (a multipart file) or an upload already stored (read only when a
     check needs its bytes).
     """
-    op = check_form(form)
+    form, files = request, images
+    op = _operation(form, files=files)
     image, info = files["image"]
     width, height = info.width, info.height
     area: Literal["mask", "alpha"] | None = None
@@ -615,17 +544,14 @@ def prepare(
                     "prompt", "the local recolour needs a colour in the prompt, e.g. '#1e90ff' or 'navy'"
                 )
 
-    provider_route, local_route = _routes(op, model)
-    tier = tier_service.tier_of(session, tenant_id=tenant_id)
-    session.rollback()  # planning reads provider health in its own transaction
-    routes, skipped = plan_routes(
+    routes, skipped = routed.plan(
+        session,
+        tenant_id=tenant_id,
         path=form.path,
         what=op.id,
-        provider=provider_route,
-        local=local_route,
-        provider_refusal=_refusal(provider_checks),
-        local_refusal=_refusal(local_checks) if op.local is not None else None,
-        allowed=tier.providers,
+        routes=_routes(op, model),
+        provider_checks=provider_checks,
+        local_checks=local_checks,
         status=status,
     )
     params = EditParams(
@@ -652,7 +578,12 @@ def prepare(
         image_size=(width, height),
         estimated_credits=credits_of(routes),
     )
-    return params, [upload for upload, _ in files.values()]
+    return Prepared(
+        params=params,
+        images=[upload for upload, _ in files.values()],
+        cost=price(params),
+        provider=routes[0].provider,
+    )
 
 
 def price(params: EditParams) -> int:
@@ -678,17 +609,7 @@ def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimat
     if asked.model is not None and asked.model not in GENERAL_EDIT_MODELS:
         raise ValidationFailed("model", f"unknown model {asked.model!r}")
     model = asked.model or (DEFAULT_GENERAL_EDIT_MODEL if op.provider == "wavespeed" else None)
-    provider, local = _routes(op, model)
-    routes, _ = plan_routes(
-        path=asked.path,
-        what=op.id,
-        provider=provider,
-        local=local,
-        provider_refusal=None,  # the images are not known yet
-        local_refusal=None,
-        allowed=allowed,
-    )
-    return estimate_routes("edit", op.id, routes)
+    return routed.estimate("edit", what=op.id, path=asked.path, routes=_routes(op, model), allowed=allowed)
 
 
 def describe_operations(status: Any = provider_status) -> dict[str, Any]:
@@ -747,23 +668,16 @@ def describe_operations(status: Any = provider_status) -> dict[str, Any]:
 # --- the worker ----------------------------------------------------------------------------------
 
 
-def _delivered(job_id: str) -> bool:
-    with session_scope() as session:
-        return any(asset.name == OUTPUT_NAME for asset in asset_service.for_job(session, job_id=job_id))
-
-
 def run(ctx: JobContext) -> None:
     """Serve one edit job: the provider (retries, breaker, fallback) or the local path."""
     params = EditParams.model_validate(ctx.params)
-    if _delivered(ctx.job_id):
-        return  # a redelivery after the output was stored: only the transition was missing
-    inputs = {name: ctx.read_input(name) for name in UPLOAD_FIELDS if name in ctx.inputs}
-    serve(
+    routed.run_routes(
         ctx,
         params.routes,
+        output=OUTPUT_NAME,
         queue=Queue.edit,
-        inputs=inputs,
-        local=lambda route: _local(params, inputs),
+        read_inputs=lambda: {name: ctx.read_input(name) for name in UPLOAD_FIELDS if name in ctx.inputs},
+        local=lambda inputs: _local(params, inputs),
         provider=lambda client, route, ready: _provider(client, params, ready),
         deliver=deliver,
     )
@@ -774,7 +688,7 @@ def poll(job_id: str, *, seq: int) -> None:
     poll_pending(job_id, seq=seq, queue=Queue.edit, deliver=deliver)
 
 
-def _local(params: EditParams, inputs: dict[str, bytes]) -> bytes:
+def _local(params: EditParams, inputs: Mapping[str, bytes]) -> bytes:
     from imagestudio.imaging import edit as local
 
     image, mask, fmt = inputs["image"], inputs.get("mask"), params.output_format

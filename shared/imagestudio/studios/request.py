@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,6 +42,49 @@ class StudioRequest(BaseModel):
         """The image fields given as upload ids, by field name."""
         named = {name: getattr(self, name) for name in self.image_fields}
         return {name: value for name, value in named.items() if isinstance(value, str) and value}
+
+    def text(self, name: str) -> str | None:
+        """A text field stripped, or None when absent or blank."""
+        value = getattr(self, name)
+        return value.strip() or None if isinstance(value, str) else None
+
+    @classmethod
+    def catalogue_fields(cls, **extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Every field as a studio's catalogue endpoint describes it, read from the model itself.
+
+        An image field is ``{"type": "file"}``; the others keep their type, enum, bounds, default and
+        description. ``extra`` adds what the catalogue says beyond the model (a choice checked later).
+        """
+        schema = cls.model_json_schema()
+        fields: dict[str, dict[str, Any]] = {}
+        for name, prop in schema["properties"].items():
+            if name in StudioRequest.model_fields:
+                continue  # the per-job webhook is not a studio input
+            fields[name] = {**_catalogue_field(prop, image=name in cls.image_fields), **extra.get(name, {})}
+        return fields
+
+
+#: JSON Schema keywords a catalogue entry keeps, under the names it uses.
+_CATALOGUE_KEYS = {
+    "type": "type",
+    "enum": "enum",
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "maxLength": "max_length",
+    "default": "default",
+    "description": "description",
+}
+
+
+def _catalogue_field(prop: dict[str, Any], *, image: bool) -> dict[str, Any]:
+    branches = [b for b in prop.get("anyOf", []) if b != {"type": "null"}]
+    merged = {**(branches[0] if len(branches) == 1 else {}), **prop}
+    entry = {
+        ours: merged[theirs] for theirs, ours in _CATALOGUE_KEYS.items() if merged.get(theirs) is not None
+    }
+    if image:
+        entry = {"type": "file", **({"description": entry["description"]} if "description" in entry else {})}
+    return entry
 
 
 @dataclass(frozen=True)

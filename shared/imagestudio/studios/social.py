@@ -11,11 +11,13 @@ from math import gcd
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging import SafeZone, SourceImage, render_format, safe_zone_overlay, zip_outputs
 from imagestudio.jobs.runner import JobContext
+from imagestudio.studios.base import Images, Prepared
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
 from imagestudio.studios.request import StudioRequest, UploadId
 
@@ -334,6 +336,22 @@ class SocialOptimizeRequest(StudioRequest):
             zip=self.zip,
             enforce_size_limits=self.enforce_size_limits,
         )
+
+
+#: The studio's name: its jobs, queue and actors.
+name = "social"
+Request = SocialOptimizeRequest
+
+
+def check(request: SocialOptimizeRequest, *, files: Collection[str]) -> None:
+    """Refuse what needs no image to judge: unknown platforms or formats, half a focal point, a bad background."""
+    request.to_params()
+
+
+def prepare(session: Session, *, tenant_id: str, request: SocialOptimizeRequest, images: Images) -> Prepared:
+    """The job's params and its one image; social is local pixel work, so no provider is planned."""
+    params = request.to_params()
+    return Prepared(params=params, images=[image for image, _ in images.values()], cost=price(params))
 
 
 def price(params: SocialOptimizeParams) -> int:

@@ -16,23 +16,19 @@ Every refusal happens in :func:`prepare`, before anything is stored or queued.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from imagestudio.assets.service import asset_service
 from imagestudio.broker import Queue
-from imagestudio.credits.tier_service import tier_service
-from imagestudio.db import session_scope
-from imagestudio.errors import ImageStudioError, ValidationFailed
-from imagestudio.imaging import ImageInfo
+from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.runner import JobContext
-from imagestudio.jobs.service import Upload
 from imagestudio.providers.base import GeneratedImage, PendingResult
 from imagestudio.providers.base import UpscaleRequest as ProviderUpscaleRequest
 from imagestudio.providers.registry import find_model
+from imagestudio.studios import routed
 from imagestudio.studios._provider_ops import (
     LOCAL,
     PROVIDER_MAX_REQUEST_BYTES,
@@ -43,23 +39,26 @@ from imagestudio.studios._provider_ops import (
     Route,
     check_request_bytes,
     credits_of,
-    estimate_routes,
     in_format,
-    plan_routes,
     poll_pending,
     provider_status,
-    serve,
     whole_credits,
 )
+from imagestudio.studios.base import Images, Prepared
 from imagestudio.studios.pricing import Estimate, register
-from imagestudio.studios.request import StoredImage, StudioRequest, UploadId
+from imagestudio.studios.request import StudioRequest, UploadId
+
+#: The studio's name: its jobs, queue and actors.
+name = "upscale"
 
 __all__ = [
     "MODES",
     "PRESETS",
-    "UpscaleForm",
+    "Request",
     "UpscaleParams",
     "UpscaleRequest",
+    "check",
+    "name",
     "describe_modes",
     "poll",
     "prepare",
@@ -193,45 +192,6 @@ MODES: dict[str, Mode] = {
     )
 }
 
-FIELDS: dict[str, dict[str, Any]] = {
-    "image": {"type": "file", "description": "The image to upscale."},
-    "mode": {"type": "string", "enum": list(MODES), "default": "fast"},
-    "prompt": {"type": "string", "max_length": MAX_PROMPT_CHARS, "description": "Default: the preset's."},
-    "negative_prompt": {
-        "type": "string",
-        "max_length": MAX_PROMPT_CHARS,
-        "description": "Default: the preset's.",
-    },
-    "creativity": {"type": "number", "minimum": 0, "maximum": 0.5, "description": "creative: at most 0.35."},
-    "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
-    "output_format": {"type": "string", "enum": list(get_args(OutputFormat)), "default": "png"},
-    "preset": {"type": "string", "enum": list(PRESETS), "default": DEFAULT_PRESET},
-    "path": {"type": "string", "enum": ["auto", "provider", "local"], "default": "auto"},
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class UpscaleForm:
-    """``POST /upscale`` as the route parsed it (ranges and enums already checked)."""
-
-    mode: ModeName = "fast"
-    path: Path = "auto"
-    prompt: str | None = None
-    negative_prompt: str | None = None
-    creativity: float | None = None
-    seed: int | None = None
-    output_format: OutputFormat = "png"
-    preset: PresetName | None = None
-    files: frozenset[str] = field(default_factory=frozenset)
-
-    def given(self) -> list[str]:
-        names = ("prompt", "negative_prompt", "creativity", "seed")
-        return [name for name in names if getattr(self, name) not in (None, "")]
-
-    def text(self, name: str) -> str | None:
-        value = getattr(self, name)
-        return value.strip() or None if isinstance(value, str) else None
-
 
 class UpscaleRequest(StudioRequest):
     """``POST /upscale``: the image, the mode and its options (see ``GET /upscale/modes``)."""
@@ -253,29 +213,28 @@ class UpscaleRequest(StudioRequest):
     image_fields = ("image",)
     required_images = ("image",)
 
-    image: UploadId | None = None
+    image: UploadId | None = Field(default=None, description="The image to upscale.")
     mode: ModeName = Field(default="fast", description="fast (4x) | conservative | creative")
-    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
-    negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
-    creativity: float | None = Field(default=None, ge=0, le=0.5)
+    prompt: str | None = Field(
+        default=None, max_length=MAX_PROMPT_CHARS, description="Default: the preset's."
+    )
+    negative_prompt: str | None = Field(
+        default=None, max_length=MAX_PROMPT_CHARS, description="Default: the preset's."
+    )
+    creativity: float | None = Field(default=None, ge=0, le=0.5, description="creative: at most 0.35.")
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     output_format: OutputFormat = "png"
     preset: PresetName | None = Field(default=None, description="faithful | balanced | enhanced")
     path: Path = Field(default="auto", description="auto | provider | local")
 
-    def to_form(self, *, files: frozenset[str]) -> UpscaleForm:
-        """The form :func:`check_form` and :func:`prepare` judge; ``files`` names the images given."""
-        return UpscaleForm(
-            mode=self.mode,
-            path=self.path,
-            prompt=self.prompt,
-            negative_prompt=self.negative_prompt,
-            creativity=self.creativity,
-            seed=self.seed,
-            output_format=self.output_format,
-            preset=self.preset,
-            files=files,
-        )
+    def given(self) -> list[str]:
+        names = ("prompt", "negative_prompt", "creativity", "seed")
+        return [name for name in names if getattr(self, name) not in (None, "")]
+
+
+#: Every input, as ``GET /upscale/modes`` describes it.
+FIELDS: dict[str, dict[str, Any]] = UpscaleRequest.catalogue_fields(preset={"default": DEFAULT_PRESET})
+Request = UpscaleRequest
 
 
 class UpscaleParams(BaseModel):
@@ -300,14 +259,18 @@ class UpscaleParams(BaseModel):
     estimated_credits: int
 
 
-def check_form(form: UpscaleForm) -> Mode:
+def check(request: UpscaleRequest, *, files: Collection[str]) -> None:
     """Refuse what needs no image to judge: inputs the mode does not use, creativity out of its range."""
+    _mode(request, files=files)
+
+
+def _mode(form: UpscaleRequest, *, files: Collection[str]) -> Mode:
     mode = MODES[form.mode]
     for name in form.given():
         if name not in mode.optional:
             takes = ", ".join(mode.optional)
             raise ValidationFailed(name, f"{mode.id} upscale does not use {name}; it takes {takes}")
-    if "image" not in form.files:
+    if "image" not in files:
         raise ValidationFailed("image", "the image to upscale is required")
     if (
         form.creativity is not None
@@ -320,14 +283,6 @@ def check_form(form: UpscaleForm) -> Mode:
     if form.path == "local" and mode.local_limits is None:
         raise ValidationFailed("path", f"{mode.id} upscale has no local path; use path=provider or auto")
     return mode
-
-
-def _refusal(check: Any) -> ImageStudioError | None:
-    try:
-        check()
-    except ImageStudioError as refusal:
-        return refusal
-    return None
 
 
 def _routes(mode: Mode) -> tuple[Route, Route | None]:
@@ -345,12 +300,13 @@ def prepare(
     session: Session,
     *,
     tenant_id: str,
-    form: UpscaleForm,
-    files: dict[str, tuple[Upload | StoredImage, ImageInfo]],
+    request: UpscaleRequest,
+    images: Images,
     status: Any = provider_status,
-) -> tuple[UpscaleParams, list[Upload | StoredImage]]:
+) -> Prepared:
     """Validate against the mode's provider and local limits, resolve the preset, plan the routes."""
-    mode = check_form(form)
+    form, files = request, images
+    mode = _mode(form, files=files)
     image, info = files["image"]
     width, height = info.width, info.height
     preset = PRESETS[form.preset or DEFAULT_PRESET]
@@ -369,17 +325,14 @@ def prepare(
             )
         mode.local_limits.check(field="image", width=width, height=height, who=f"the local {mode.id} path")
 
-    provider_route, local_route = _routes(mode)
-    tier = tier_service.tier_of(session, tenant_id=tenant_id)
-    session.rollback()  # planning reads provider health in its own transaction
-    routes, skipped = plan_routes(
+    routes, skipped = routed.plan(
+        session,
+        tenant_id=tenant_id,
         path=form.path,
         what=f"{mode.id} upscale",
-        provider=provider_route,
-        local=local_route,
-        provider_refusal=_refusal(provider_checks),
-        local_refusal=_refusal(local_checks) if local_route is not None else None,
-        allowed=tier.providers,
+        routes=_routes(mode),
+        provider_checks=provider_checks,
+        local_checks=local_checks,
         status=status,
     )
     params = UpscaleParams(
@@ -400,7 +353,7 @@ def prepare(
         image_size=(width, height),
         estimated_credits=credits_of(routes),
     )
-    return params, [image]
+    return Prepared(params=params, images=[image], cost=price(params), provider=routes[0].provider)
 
 
 def price(params: UpscaleParams) -> int:
@@ -420,17 +373,9 @@ def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimat
     """Price an upscale as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
     asked = UpscaleEstimateRequest.model_validate(request)
     mode = MODES[asked.mode]
-    provider, local = _routes(mode)
-    routes, _ = plan_routes(
-        path=asked.path,
-        what=f"{mode.id} upscale",
-        provider=provider,
-        local=local,
-        provider_refusal=None,  # the image is not known yet
-        local_refusal=None,
-        allowed=allowed,
+    return routed.estimate(
+        "upscale", what=f"{mode.id} upscale", path=asked.path, routes=_routes(mode), allowed=allowed
     )
-    return estimate_routes("upscale", f"{mode.id} upscale", routes)
 
 
 def describe_modes(status: Any = provider_status) -> dict[str, Any]:
@@ -490,23 +435,16 @@ def describe_modes(status: Any = provider_status) -> dict[str, Any]:
 # --- the worker ----------------------------------------------------------------------------------
 
 
-def _delivered(job_id: str) -> bool:
-    with session_scope() as session:
-        return any(asset.name == OUTPUT_NAME for asset in asset_service.for_job(session, job_id=job_id))
-
-
 def run(ctx: JobContext) -> None:
     """Serve one upscale job; creative submits and leaves the wait to ``upscale.poll`` messages."""
     params = UpscaleParams.model_validate(ctx.params)
-    if _delivered(ctx.job_id):
-        return
-    image = ctx.read_input("image")
-    serve(
+    routed.run_routes(
         ctx,
         params.routes,
+        output=OUTPUT_NAME,
         queue=Queue.upscale,
-        inputs={"image": image},
-        local=lambda route: _local(params, image),
+        read_inputs=lambda: {"image": ctx.read_input("image")},
+        local=lambda inputs: _local(params, inputs["image"]),
         provider=lambda client, route, ready: _provider(client, params, ready["image"]),
         deliver=deliver,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
@@ -13,18 +13,14 @@ from gateway.admission import AdmissionDep
 from gateway.deps import SessionDep
 from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES, error_problem
-from gateway.routes import create, edit, social, upscale
 from gateway.studio_requests import StudioBody, validate_json
+from gateway.submission import draft
 from imagestudio.errors import ImageStudioError
 from imagestudio.jobs.models import Job
 from imagestudio.jobs.schemas import JOB_EXAMPLE, JobRead
 from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.ratelimits.service import StoredResponse
-from imagestudio.studios import create as create_studio
-from imagestudio.studios import edit as edit_studio
-from imagestudio.studios import social as social_studio
-from imagestudio.studios import upscale as upscale_studio
-from imagestudio.studios.request import StudioRequest
+from imagestudio.studios.registry import STUDIOS
 from imagestudio.telemetry.metrics import JOBS_ACCEPTED
 
 router = APIRouter(route_class=GuardedRoute, tags=["jobs"], responses=PROBLEM_RESPONSES)
@@ -33,14 +29,6 @@ router = APIRouter(route_class=GuardedRoute, tags=["jobs"], responses=PROBLEM_RE
 MAX_BATCH_JOBS = 100
 
 StudioName = Literal["social", "edit", "upscale", "create"]
-
-#: Each studio's request model and the drafting its own route does.
-_STUDIOS: dict[str, tuple[type[StudioRequest], Callable[..., JobDraft]]] = {
-    "social": (social_studio.SocialOptimizeRequest, social.draft),
-    "edit": (edit_studio.EditRequest, edit.draft),
-    "upscale": (upscale_studio.UpscaleRequest, upscale.draft),
-    "create": (create_studio.CreateRequest, create.draft),
-}
 
 
 class BatchJob(BaseModel):
@@ -113,8 +101,13 @@ class BatchRead(BaseModel):
 
 
 def _draft(session: Session, *, tenant_id: str, entry: BatchJob) -> JobDraft:
-    model, draft = _STUDIOS[entry.studio]
-    return draft(session, tenant_id=tenant_id, body=StudioBody(validate_json(model, entry.params)))
+    studio = STUDIOS[entry.studio]
+    return draft(
+        session,
+        tenant_id=tenant_id,
+        studio=studio,
+        body=StudioBody(validate_json(studio.Request, entry.params)),
+    )
 
 
 @router.post("/jobs/batch", response_model=BatchRead, responses=SUBMIT_RESPONSES)
@@ -161,12 +154,12 @@ def submit_batch(
     results = job_service.submit_many(
         session,
         tenant_id=admission.tenant_id,
-        drafts=[draft for _, draft in drafts],
+        drafts=[job for _, job in drafts],
         idempotency=admission.claim,
         respond=stored,
     )
-    for (_, draft), result in zip(drafts, results, strict=True):
+    for (_, submitted), result in zip(drafts, results, strict=True):
         if not isinstance(result, ImageStudioError):
-            JOBS_ACCEPTED.labels(draft.studio).inc()
+            JOBS_ACCEPTED.labels(submitted.studio).inc()
     response.headers.update(admission.rate.headers())
     return render(results)

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Depends, Response
 
-from gateway.admission import AdmissionDep
-from gateway.deps import PrincipalDep, SessionDep
+from gateway.deps import PrincipalDep
 from gateway.guard import GuardedRoute
 from gateway.openapi import example_response
-from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES
-from gateway.studio_options import PreferWaitDep, answer
-from gateway.studio_requests import StudioBody, request_body_openapi, studio_body
-from gateway.uploads import job_inputs, studio_images
+from gateway.problems import PROBLEM_RESPONSES
+from gateway.studio_requests import StudioBody, studio_body
+from gateway.submission import SubmissionDep, studio_route
 from imagestudio.jobs.schemas import JobRead
-from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.studios import social
-from imagestudio.webhooks.service import webhook_service
 
 router = APIRouter(route_class=GuardedRoute, tags=["social"], responses=PROBLEM_RESPONSES)
 
@@ -42,53 +37,14 @@ SocialBody = Annotated[
 ]
 
 
-def draft(session: Session, *, tenant_id: str, body: StudioBody[social.SocialOptimizeRequest]) -> JobDraft:
-    """The job a social request makes; every refusal is raised before anything is stored."""
-    request = body.request
-    webhook = webhook_service.job_webhook(url=request.webhook_url, events=request.webhook_events)
-    params = request.to_params()
-    images = studio_images(session, tenant_id=tenant_id, request=request, files=body.files)
-    uploads, inputs = job_inputs(image for image, _ in images.values())
-    return JobDraft(
-        studio="social",
-        params=params.model_dump(mode="json"),
-        uploads=uploads,
-        inputs=inputs,
-        cost=social.price(params),
-        webhook=webhook,
-    )
-
-
-@router.post(
-    "/social/optimize",
-    status_code=202,
-    response_model=JobRead,
-    openapi_extra=request_body_openapi(social.SocialOptimizeRequest),
-    responses=SUBMIT_RESPONSES,
-)
-def optimize(
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    admission: AdmissionDep,
-    wait: PreferWaitDep,
-    body: SocialBody,
-) -> JobRead | Response:
+@router.post("/social/optimize", **studio_route(social))
+def optimize(submission: SubmissionDep, body: SocialBody) -> JobRead | Response:
     """Accept a social job: one image, every chosen platform format; answers 202 with the job.
 
     The body is a multipart form with the image file, or JSON naming an upload
     (``{"image": "upl_…", "formats": ["instagram.story"]}``); the fields are the same.
     """
-    if (replay := admission.replayed()) is not None:
-        return replay
-    job = job_service.submit_draft(
-        session,
-        tenant_id=admission.tenant_id,
-        draft=draft(session, tenant_id=admission.tenant_id, body=body),
-        idempotency=admission.claim,
-    )
-    accepted = admission.accept(response, job_service.to_read(session, [job])[0])
-    return answer(request, response, session, accepted, tenant_id=admission.tenant_id, wait=wait)
+    return submission.submit(social, body)
 
 
 @router.get("/social/platforms", responses=example_response({"platforms": [_EXAMPLE]}))

@@ -1,0 +1,101 @@
+"""One submission path for every studio route: draft the job from the studio's request, submit it, answer.
+
+A studio route is its path, its docstring and one call::
+
+    @router.post("/edit", **studio_route(edit))
+    def submit_edit(submission: SubmissionDep, body: EditBody) -> JobRead | Response:
+        return submission.submit(edit, body)
+
+:func:`draft` is the same for every studio (the batch route drafts its entries with it): the
+per-job webhook, the studio's cheap ``check``, the images read or resolved, then ``prepare``;
+every refusal is raised before anything is stored or queued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from gateway.admission import Admission, AdmissionDep
+from gateway.deps import SessionDep
+from gateway.problems import SUBMIT_RESPONSES
+from gateway.studio_options import PreferWaitDep, Wait, answer
+from gateway.studio_requests import StudioBody, request_body_openapi
+from gateway.uploads import job_inputs, studio_images
+from imagestudio.jobs.schemas import JobRead
+from imagestudio.jobs.service import JobDraft, job_service
+from imagestudio.studios.base import Studio
+from imagestudio.studios.request import StudioRequest
+from imagestudio.webhooks.service import webhook_service
+
+R = TypeVar("R", bound=StudioRequest)
+
+
+def draft(session: Session, *, tenant_id: str, studio: Studio[R], body: StudioBody[R]) -> JobDraft:
+    """The job a studio request makes; every refusal is raised before anything is stored."""
+    request = body.request
+    webhook = webhook_service.job_webhook(url=request.webhook_url, events=request.webhook_events)
+    studio.check(request, files=frozenset({*body.files, *request.upload_ids()}))  # before any image is read
+    images = studio_images(session, tenant_id=tenant_id, request=request, files=body.files)
+    prepared = studio.prepare(session, tenant_id=tenant_id, request=request, images=images)
+    uploads, inputs = job_inputs(prepared.images)
+    return JobDraft(
+        studio=studio.name,
+        params=prepared.params.model_dump(mode="json"),
+        uploads=uploads,
+        inputs=inputs,
+        cost=prepared.cost,
+        provider=prepared.provider,
+        batch=prepared.batch,
+        webhook=webhook,
+    )
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a studio route needs besides its body: the request, the session, admission and ``Prefer: wait``."""
+
+    request: Request
+    response: Response
+    session: Session
+    admission: Admission
+    wait: Wait | None
+
+    def submit(self, studio: Studio[R], body: StudioBody[R]) -> JobRead | Response:
+        """202 with the queued job (200 with it finished under ``Prefer: wait``), or the replayed answer."""
+        admission, session = self.admission, self.session
+        if (replay := admission.replayed()) is not None:
+            return replay
+        job = job_service.submit_draft(
+            session,
+            tenant_id=admission.tenant_id,
+            draft=draft(session, tenant_id=admission.tenant_id, studio=studio, body=body),
+            idempotency=admission.claim,
+        )
+        accepted = admission.accept(self.response, job_service.to_read(session, [job])[0])
+        return answer(
+            self.request, self.response, session, accepted, tenant_id=admission.tenant_id, wait=self.wait
+        )
+
+
+async def _submission(
+    request: Request, response: Response, session: SessionDep, admission: AdmissionDep, wait: PreferWaitDep
+) -> Submission:
+    return Submission(request, response, session, admission, wait)
+
+
+SubmissionDep = Annotated[Submission, Depends(_submission)]
+
+
+def studio_route(studio: Studio[Any], *, form: bool = True) -> dict[str, Any]:
+    """``router.post`` options of a studio route: 202 with the job, the submit problems, and both bodies.
+
+    ``form=False`` for a JSON-only route whose body FastAPI declares itself (create).
+    """
+    options: dict[str, Any] = {"status_code": 202, "response_model": JobRead, "responses": SUBMIT_RESPONSES}
+    if form:
+        options["openapi_extra"] = request_body_openapi(studio.Request)
+    return options

@@ -1,0 +1,27 @@
+"""Every studio has the one shape: its registry name, its request model, and a catalogue read from that model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from imagestudio.studios import edit, upscale
+from imagestudio.studios.registry import STUDIOS
+
+
+def test_every_studio_is_registered_under_its_own_name() -> None:
+    assert sorted(STUDIOS) == ["create", "edit", "social", "upscale"]
+    for name, studio in STUDIOS.items():
+        assert studio.name == name
+        assert callable(studio.check) and callable(studio.prepare) and callable(studio.run)
+
+
+@pytest.mark.parametrize("studio", [edit, upscale], ids=["edit", "upscale"])
+def test_catalogue_fields_are_the_request_models_fields(studio: Any) -> None:
+    fields = studio.FIELDS
+    model = studio.Request
+    assert set(fields) <= set(model.model_fields)
+    for name in model.image_fields:
+        assert fields[name]["type"] == "file"
+    assert fields["seed"]["maximum"] == model.model_fields["seed"].metadata[-1].le
