@@ -32,7 +32,7 @@ import httpx
 import jsonschema
 import pytest
 from PIL import Image
-from support import ROOT, imagestudio_up
+from support import ROOT, imagestudio_up, wait_for
 from test_readme_walkthrough import walkthrough_block
 
 DOCS = ROOT / "docs"
@@ -339,3 +339,42 @@ def test_a_block_without_a_known_info_string_is_handled_by_nothing(info: str) ->
 )
 def test_known_info_strings_are_handled(info: str, handling: str) -> None:
     assert kind(Block("docs/x.md", 0, 1, info, "x\n")) == handling
+
+
+def matches(example: Any, actual: Any) -> bool:
+    """The example's fields are the actual answer's; a string with `...` or `<...>` is a pattern."""
+    if isinstance(example, dict):
+        return isinstance(actual, dict) and all(
+            k in actual and matches(v, actual[k]) for k, v in example.items()
+        )
+    if isinstance(example, list):
+        return isinstance(actual, list) and all(matches(e, a) for e, a in zip(example, actual, strict=False))
+    if isinstance(example, str) and ("..." in example or "<" in example):
+        pattern = re.sub(
+            r"<[^>]*>|\\\.\\\.\\\.", ".+", re.escape(example).replace(r"\<", "<").replace(r"\>", ">")
+        )
+        return isinstance(actual, str) and re.fullmatch(pattern, actual) is not None
+    return bool(example == actual)
+
+
+def test_the_failed_job_example_is_what_a_truncated_jpeg_gives(service: Service) -> None:
+    (block,) = [b for b in blocks(DOCS / "uploads.md") if kind(b) == "json"]
+    example = validate_json(block)
+    photo = (service.folder / "photo.jpg").read_bytes()
+    answer = httpx.post(
+        f"{service.base}/api/image-studio/social/optimize",
+        headers={"Authorization": f"Bearer {service.key}"},
+        files={"image": ("photo.jpg", photo[: len(photo) // 2])},
+        data={"formats": "instagram.story"},
+        timeout=30,
+    )
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    job = wait_for(
+        lambda: (
+            (j := service.get(f"/api/image-studio/jobs/{job_id}"))["status"] in ("succeeded", "failed") and j
+        ),
+        timeout=60,
+        what="the truncated JPEG's job to end",
+    )
+    assert matches(example, job), (example, job)
