@@ -6,7 +6,6 @@ shows. An axe-core check (vendored under vendor/axe-core) runs on every page.
 
 from __future__ import annotations
 
-import io
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from support import imagestudio_up, make_image
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-PAGES = ["", "social", "jobs"]
+PAGES = ["", "create", "edit", "social", "jobs"]
 
 
 class Console:
@@ -225,3 +224,50 @@ def test_every_page_has_no_serious_accessibility_violations(
         assert not violations, [
             (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in violations
         ]
+
+
+def test_create_estimate_follows_the_batch_size_and_results_are_labelled_simulated(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    sign_in(browser, console, "create")
+    browser.find_element(By.CSS_SELECTOR, "textarea").send_keys("a red bicycle by the sea")
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=template_id] select")).select_by_value(
+        "instagram_feed_square"
+    )
+    estimate = shown(browser, "#estimate")
+    wait(browser, lambda d: estimate.get_attribute("data-credits"))
+    one = int(estimate.get_attribute("data-credits"))
+    count = browser.find_element(By.CSS_SELECTOR, ".field[data-field=count] input")
+    count.clear()
+    count.send_keys("3")
+    wait(browser, lambda d: estimate.get_attribute("data-credits") == str(one * 3))
+    click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=create] button[type=submit]"))
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .output")) == 3)
+    for card in browser.find_elements(By.CSS_SELECTOR, "#results .output"):
+        assert "simulated" in card.text and "seed" in card.text and "credits" in card.text, card.text
+
+
+def test_edit_paints_a_mask_and_inpaints_on_the_local_path(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    sign_in(browser, console, "edit")
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=operation] select")).select_by_value(
+        "inpaint"
+    )
+    choose_file(browser, console, "[data-page=edit] input[type=file]", "edit.png", width=320, height=240)
+    canvas = shown(browser, ".mask-stage canvas")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    ActionChains(browser).move_to_element(canvas).click_and_hold().move_by_offset(30, 10).release().perform()
+    assert canvas.get_attribute("data-painted") == "true"
+    browser.find_element(By.CSS_SELECTOR, ".field[data-field=prompt] textarea").send_keys("a blue sky")
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=path] select")).select_by_value("local")
+    click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=edit] button[type=submit]"))
+    shown(browser, "#results .before-after")
+    job_id = shown(browser, "#results .job-live").get_attribute("data-job")
+    job = console.api("GET", f"/jobs/{job_id}").json()
+    assert job["status"] == "succeeded", job
+    sent = browser.execute_script(
+        "return JSON.parse(sessionStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
+    )
+    mask = console.api("GET", f"/uploads/{sent['body']['mask']}").json()
+    assert (mask["width"], mask["height"], mask["format"]) == (320, 240, "png"), mask

@@ -8,7 +8,6 @@ resource the page loaded came from the gateway.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from selenium import webdriver
