@@ -127,7 +127,7 @@ def test_banner_link_signs_in_and_drops_the_key_from_the_url(
     assert browser.execute_script("return sessionStorage.getItem('imagestudio.key')") == console.key
     available = shown(browser, "#credits-available").text
     assert int(available) > 0
-    assert len(browser.find_elements(By.CSS_SELECTOR, "[data-page=dashboard] a.tile")) == 4
+    assert len(browser.find_elements(By.CSS_SELECTOR, "[data-page=dashboard] a.tile")) == 3
 
 
 def test_a_wrong_key_shows_a_clear_message_and_a_right_one_signs_in(

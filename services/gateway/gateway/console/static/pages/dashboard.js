@@ -5,7 +5,6 @@ import { h, jobPanel, statusChip, when } from "../ui.js";
 const STUDIOS = [
   ["create", "Create", "Images from a prompt, a template and a persona, on any provider."],
   ["edit", "Edit", "Remove a background, inpaint with a mask, outpaint, erase, recolour, relight."],
-  ["upscale", "Upscale", "Fast 4x, conservative or creative upscaling with a before/after view."],
   ["social", "Social", "One image cropped to every platform format, with safe zones and a zip."],
 ];
 
