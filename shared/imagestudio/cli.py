@@ -186,6 +186,11 @@ def up(
         lines += [f"dev API key: [yellow]{key}[/yellow]", f"(also in {settings.data_dir / 'dev-api-key'})"]
     lines += ["image providers:", *provider_lines]
     console.print(Panel("\n".join(lines), expand=False))
+    # Outside the panel, unwrapped, so a terminal keeps the link whole. The key rides in the
+    # fragment, which a browser never sends: no server or proxy log holds it.
+    console.print(
+        f"web console: {settings.base_url}/studio/" + (f"#key={key}" if key else ""), soft_wrap=True
+    )
     try:
         server = uvicorn.Server(uvicorn.Config("gateway.app:create_app", factory=True, log_level="warning"))
         server.run(sockets=[listener])

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import console
 from gateway.openapi import install_openapi, operation_id
 from gateway.problems import add_exception_handlers
 from gateway.routes import (
@@ -136,6 +137,7 @@ def create_app() -> FastAPI:
     app.add_middleware(RequestMetrics)
 
     app.include_router(health.router)
+    app.include_router(console.router)
     app.include_router(files.router)
     app.include_router(jobs.router, prefix=API_PREFIX)
     app.include_router(batch.router, prefix=API_PREFIX)

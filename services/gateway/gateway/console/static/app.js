@@ -1,0 +1,95 @@
+// The shell: theme, sign-in, hash routing to one module per page.
+import { ApiError, get, key } from "./api.js";
+import { field, h, showProblem } from "./ui.js";
+
+const PAGES = {
+  "": "dashboard", create: "create", edit: "edit", social: "social", jobs: "jobs",
+};
+const TITLES = {
+  dashboard: "Dashboard", create: "Create", edit: "Edit", upscale: "Upscale", social: "Social",
+  jobs: "Jobs", assets: "Assets", webhooks: "Webhooks",
+};
+
+const main = document.getElementById("main");
+let leave = null; // the current page's clean-up (stops event streams)
+
+function applyTheme(theme) {
+  const dark = theme ? theme === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
+  document.documentElement.dataset.theme = dark ? "dark" : "light";
+  const button = document.getElementById("theme");
+  button.setAttribute("aria-pressed", String(dark));
+}
+applyTheme(localStorage.getItem("imagestudio.theme"));
+document.getElementById("theme").addEventListener("click", () => {
+  const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
+  localStorage.setItem("imagestudio.theme", next);
+  applyTheme(next);
+});
+document.getElementById("signout").addEventListener("click", () => { key.clear(); location.hash = "#/"; route(); });
+
+// `make up` links here with #key=<dev key>: keep it for the session, then drop it from the URL.
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.get("key")) {
+  key.set(fragment.get("key"));
+  history.replaceState(null, "", `${location.pathname}#/`);
+}
+
+function signIn(message) {
+  document.getElementById("nav").hidden = true;
+  document.getElementById("signout").hidden = true;
+  document.title = "Sign in · Image Studio";
+  const input = h("input", { type: "password", autocomplete: "off", required: true, spellcheck: false });
+  const button = h("button", { type: "submit" }, "Sign in");
+  const form = h("form", { class: "card narrow", "aria-label": "Sign in" },
+    h("h1", {}, "Sign in"),
+    h("p", {}, "Paste an API key. It is kept in this browser tab only, until you close it."),
+    field("API key", input, { name: "key" }), button);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    key.set(input.value.trim());
+    button.disabled = true;
+    try {
+      await get("/credits?limit=1");
+      route();
+    } catch (err) {
+      key.clear();
+      if (err instanceof ApiError && err.status === 401) {
+        err.problem.field = "key";
+        err.problem.detail = "This key was not accepted: check it was copied whole and is not revoked.";
+        err.problem.errors = null;
+      }
+      showProblem(form, err);
+    } finally { button.disabled = false; }
+  });
+  main.replaceChildren(form);
+  if (message) showProblem(form, new ApiError({ title: "Signed out", detail: message, field: "key" }));
+  input.focus();
+}
+
+async function route() {
+  leave?.(); leave = null;
+  if (!key.get()) return signIn();
+  document.getElementById("nav").hidden = false;
+  document.getElementById("signout").hidden = false;
+  const [path, query = ""] = location.hash.replace(/^#\/?/, "").split("?");
+  const [name, ...rest] = path.split("/");
+  const page = PAGES[name] || "dashboard";
+  for (const a of document.querySelectorAll("#nav a")) {
+    const current = a.getAttribute("href") === `#/${name}`;
+    if (current) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  document.title = `${TITLES[page]} · Image Studio`;
+  const view = h("div", { class: "page", dataset: { page } });
+  main.replaceChildren(view);
+  try {
+    const module = await import(`./pages/${page}.js`);
+    leave = await module.render(view, { args: rest, query: new URLSearchParams(query) });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) { key.clear(); return signIn("The key is no longer accepted."); }
+    view.append(h("div", { class: "problem", role: "alert" }, err.problem ? `${err.problem.title}: ${err.problem.detail}` : String(err)));
+  }
+  main.focus({ preventScroll: true });
+}
+
+addEventListener("hashchange", route);
+route();

@@ -1,0 +1,42 @@
+// Dashboard: credits, recent jobs with live status, a card per studio.
+import { get } from "../api.js";
+import { h, jobPanel, statusChip, when } from "../ui.js";
+
+const STUDIOS = [
+  ["create", "Create", "Images from a prompt, a template and a persona, on any provider."],
+  ["edit", "Edit", "Remove a background, inpaint with a mask, outpaint, erase, recolour, relight."],
+  ["social", "Social", "One image cropped to every platform format, with safe zones and a zip."],
+];
+
+export async function render(view) {
+  const [credits, jobs] = await Promise.all([get("/credits?limit=200"), get("/jobs?limit=8")]);
+  const month = new Date().toISOString().slice(0, 7);
+  const used = credits.entries
+    .filter((e) => e.created_at.startsWith(month) && e.kind === "capture")
+    .reduce((sum, e) => sum - e.balance_delta, 0);
+  const stat = (label, value, id) => h("div", { class: "card" }, h("div", { class: "muted" }, label), h("div", { class: "stat", id }, value));
+  const stops = [];
+  const recent = h("ul", { class: "stack", "aria-label": "Recent jobs", style: "list-style:none;padding:0" },
+    jobs.items.map((job) => {
+      if (["queued", "running"].includes(job.status)) {
+        const panel = jobPanel(job, { title: `${job.studio} · ${when(job.created_at)}` });
+        stops.push(panel.stop);
+        return h("li", {}, panel.el);
+      }
+      return h("li", { class: "card row" }, h("a", { href: `#/jobs/${job.id}` }, `${job.studio} · ${when(job.created_at)}`), statusChip(job.status));
+    }));
+  view.append(
+    h("h1", {}, "Dashboard"),
+    h("section", { "aria-label": "Credits", class: "grid" },
+      stat("Available credits", credits.available, "credits-available"),
+      stat("Balance", credits.balance, "credits-balance"),
+      stat("Reserved by running jobs", credits.reserved, "credits-reserved"),
+      stat(`Used this month (${credits.tier}, ${credits.monthly_credits}/month)`, used, "credits-month")),
+    h("h2", {}, "Studios"),
+    h("div", { class: "grid" }, STUDIOS.map(([id, name, text]) =>
+      h("a", { class: "card tile", href: `#/${id}` }, h("strong", {}, name), h("span", { class: "muted" }, text)))),
+    h("h2", {}, "Recent jobs"),
+    jobs.items.length ? recent : h("p", { class: "muted" }, "No jobs yet: start one from a studio."),
+    h("p", {}, h("a", { href: "#/jobs" }, "All jobs")));
+  return () => stops.forEach((stop) => stop());
+}

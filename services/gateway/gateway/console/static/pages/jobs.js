@@ -1,0 +1,89 @@
+// Jobs: the tenant's jobs with filters; one job's live progress, cancel, retry and outputs.
+import { get, post, sentFor, submit } from "../api.js";
+import { busy, field, h, jobPanel, outputsGrid, select, showProblem, statusChip, when } from "../ui.js";
+
+const STUDIO_PATH = { create: "/create", edit: "/edit", upscale: "/upscale", social: "/social/optimize" };
+
+export async function render(view, { args, query }) {
+  if (args[0]) return detail(view, args[0]);
+  const studio = select([["", "Any studio"], "create", "edit", "upscale", "social"], query.get("studio") || "");
+  const status = select([["", "Any status"], "queued", "running", "succeeded", "failed", "canceled"], query.get("status") || "");
+  const filters = h("form", { class: "row card", "aria-label": "Filter jobs" }, field("Studio", studio), field("Status", status));
+  const body = h("tbody");
+  const more = h("button", { type: "button", class: "ghost", hidden: true }, "Load more");
+  let cursor = null;
+  const load = async (reset) => {
+    const params = new URLSearchParams({ limit: "20" });
+    if (studio.value) params.set("studio", studio.value);
+    if (status.value) params.set("status", status.value);
+    if (!reset && cursor) params.set("cursor", cursor);
+    const page = await get(`/jobs?${params}`);
+    if (reset) body.replaceChildren();
+    for (const job of page.items) {
+      body.append(h("tr", { dataset: { job: job.id } },
+        h("td", {}, h("a", { href: `#/jobs/${job.id}` }, job.id.slice(0, 8))),
+        h("td", {}, job.studio), h("td", {}, statusChip(job.status)),
+        h("td", {}, `${Math.round(job.progress * 100)}%`), h("td", {}, when(job.created_at))));
+    }
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
+  };
+  filters.addEventListener("change", () => load(true));
+  more.addEventListener("click", () => load(false));
+  await load(true);
+  view.append(h("h1", {}, "Jobs"), filters,
+    h("div", { class: "table-wrap" }, h("table", {}, h("caption", { class: "visually-hidden" }, "Jobs, newest first"),
+      h("thead", {}, h("tr", {}, ["Job", "Studio", "Status", "Progress", "Created"].map((t) => h("th", { scope: "col" }, t)))), body)),
+    more);
+}
+
+/**
+ * What to send again: exactly what this browser sent, else (for a job with no input image) the
+ * job's params limited to the fields the studio's request schema declares in /openapi.json.
+ */
+export async function resubmittable(job) {
+  const sent = sentFor(job.id);
+  if (sent) return sent;
+  if (job.studio !== "create") return null; // its image was uploaded elsewhere: the upload id is not in the job
+  const spec = await (await fetch("/openapi.json")).json();
+  let schema = spec.paths[`/api/image-studio${STUDIO_PATH.create}`].post.requestBody.content["application/json"].schema;
+  if (schema.$ref) schema = spec.components.schemas[schema.$ref.split("/").pop()];
+  const fields = new Set(Object.keys(schema.properties || {}));
+  const body = Object.fromEntries(Object.entries(job.params).filter(([k, v]) => fields.has(k) && v !== null));
+  return { path: STUDIO_PATH.create, body };
+}
+
+async function detail(view, id) {
+  const job = await get(`/jobs/${id}`);
+  const outputs = h("div", {});
+  const form = h("div", { class: "stack" });
+  const cancel = h("button", { type: "button", class: "danger", id: "cancel-job" }, "Cancel job");
+  const retry = h("button", { type: "button", id: "retry-job" }, "Run again with the same settings");
+  const panel = jobPanel(job, {
+    title: `${job.studio} job`,
+    onDone: (fresh) => {
+      cancel.hidden = true;
+      outputs.replaceChildren(fresh.outputs.length ? outputsGrid(fresh) : h("p", { class: "muted" }, "No outputs."));
+    },
+  });
+  cancel.hidden = ["succeeded", "failed", "canceled"].includes(job.status);
+  cancel.addEventListener("click", async () => {
+    const done = busy(cancel, "Cancelling…");
+    try { await post(`/jobs/${id}/cancel`); } catch (err) { showProblem(form, err); } finally { done(); }
+  });
+  retry.addEventListener("click", async () => {
+    const done = busy(retry, "Submitting…");
+    try {
+      const again = await resubmittable(job);
+      if (!again) {
+        retry.replaceWith(h("p", { class: "muted" }, "This job's image was sent from elsewhere: submit it again from its studio."));
+        return;
+      }
+      location.hash = `#/jobs/${(await submit(again.path, again.body)).id}`;
+    } catch (err) { showProblem(form, err); } finally { done(); }
+  });
+  view.append(h("h1", {}, "Job ", h("code", {}, id)), form, panel.el, h("div", { class: "row" }, cancel, retry),
+    h("details", {}, h("summary", {}, "Parameters"), h("pre", {}, JSON.stringify(job.params, null, 2))),
+    h("h2", {}, "Outputs"), outputs);
+  return panel.stop;
+}

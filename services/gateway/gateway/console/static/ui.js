@@ -1,0 +1,192 @@
+// Small DOM helpers shared by the pages: element builder, problems beside fields, job views.
+import { ApiError, follow, get } from "./api.js";
+
+/** h("div", {class: "x", onclick: fn}, child, "text", [more]) */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(el.dataset, value);
+    else if (name in el && typeof value !== "string") el[name] = value;
+    else el.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+let uid = 0;
+/** A labelled control: h-built input inside a .field with a slot for its problem. */
+export function field(label, control, { name, hint } = {}) {
+  control.id ||= `f${++uid}`;
+  if (name) control.name = name;
+  const error = h("p", { class: "error", id: `${control.id}-error`, role: "alert", hidden: true });
+  control.setAttribute("aria-describedby", error.id);
+  return h("div", { class: "field", dataset: { field: name || control.name || "" } },
+    h("label", { for: control.id }, label), control, hint ? h("p", { class: "hint" }, hint) : null, error);
+}
+
+export function select(options, value) {
+  return h("select", {}, options.map((o) => {
+    const [v, text] = Array.isArray(o) ? o : [o, o];
+    return h("option", { value: v, selected: v === value }, text);
+  }));
+}
+
+export function announce(text) {
+  const live = document.getElementById("live");
+  if (live) live.textContent = text;
+}
+
+/** Clear a form's problems; show a new one beside each field it names, the rest on top. */
+export function showProblem(form, err) {
+  for (const slot of form.querySelectorAll(".error")) { slot.hidden = true; slot.textContent = ""; }
+  for (const c of form.querySelectorAll("[aria-invalid]")) c.removeAttribute("aria-invalid");
+  if (!err) return;
+  if (!(err instanceof ApiError)) throw err;
+  const banner = form.querySelector(".problem") || form.prepend(h("div", { class: "problem", role: "alert" })) || form.querySelector(".problem");
+  let placed = false;
+  for (const { field: name, message } of err.fields) {
+    const key = String(name).split(/[.[]/)[0];
+    const box = form.querySelector(`.field[data-field="${CSS.escape(key)}"]`);
+    if (!box) continue;
+    const slot = box.querySelector(".error");
+    slot.textContent = `${err.problem.title}: ${message}`;
+    slot.hidden = false;
+    box.querySelector("input,select,textarea")?.setAttribute("aria-invalid", "true");
+    placed = true;
+  }
+  banner.textContent = placed ? `${err.problem.title} — see the fields marked below.` : `${err.problem.title}: ${err.problem.detail || ""}`;
+  banner.hidden = false;
+  announce(banner.textContent);
+}
+
+export function clearProblem(form) {
+  showProblem(form, null);
+  const banner = form.querySelector(".problem");
+  if (banner) banner.hidden = true;
+}
+
+export const bytes = (n) => n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1024))} KB`;
+export const when = (iso) => iso ? new Date(iso).toLocaleString() : "";
+
+export function statusChip(status) {
+  return h("span", { class: `chip ${status}` }, status);
+}
+
+export function progressBar(value, label) {
+  return h("progress", { max: 1, value, "aria-label": label || "Progress" });
+}
+
+/** A busy indicator for a long action; returns a function that ends it. */
+export function busy(button, text = "Working…") {
+  const before = button.textContent;
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  button.textContent = text;
+  return () => { button.disabled = false; button.removeAttribute("aria-busy"); button.textContent = before; };
+}
+
+/**
+ * A live view of one job: status, progress bar and message from its event stream; on the end,
+ * the job again (fresh output links) handed to onDone. Returns {el, stop}.
+ */
+export function jobPanel(job, { onDone, title } = {}) {
+  const chip = statusChip(job.status);
+  const bar = progressBar(job.progress || 0, "Job progress");
+  const message = h("span", { class: "muted message" }, job.progress_message || "");
+  const el = h("section", { class: "card job-live", dataset: { job: job.id }, "aria-label": title || "Job" },
+    h("div", { class: "row" }, h("strong", {}, title || `${job.studio} job`), chip, h("code", { class: "muted" }, job.id.slice(0, 8))),
+    bar, message);
+  const setStatus = (status) => { chip.textContent = status; chip.className = `chip ${status}`; el.dataset.status = status; };
+  setStatus(job.status);
+  let stop = () => {};
+  const finish = async () => {
+    const fresh = await get(`/jobs/${job.id}`);
+    setStatus(fresh.status);
+    bar.value = fresh.status === "succeeded" ? 1 : bar.value;
+    message.textContent = fresh.error ? `${fresh.error.title}: ${fresh.error.detail}` : fresh.progress_message;
+    announce(`Job ${fresh.status}`);
+    onDone?.(fresh);
+  };
+  if (["succeeded", "failed", "canceled"].includes(job.status)) finish();
+  else {
+    stop = follow(job.id, (event) => {
+      const data = event.data || {};
+      if (event.type === "job.progress") {
+        bar.value = data.progress ?? bar.value;
+        el.dataset.progress = String(bar.value);
+        message.textContent = data.message || "";
+      } else if (data.status) {
+        setStatus(data.status);
+      }
+      if (["job.succeeded", "job.failed", "job.canceled"].includes(event.type)) finish();
+    });
+  }
+  return { el, stop: () => stop() };
+}
+
+/** Every output of a job as a grid of cards: preview, name, size, bytes, download link. */
+export function outputsGrid(job, { label } = {}) {
+  const simulated = new Map();
+  for (const v of job.params?.results?.variations || []) simulated.set(v.output, v);
+  return h("ul", { class: "grid outputs", "aria-label": "Results" }, job.outputs.map((o) => {
+    const meta = { ...(simulated.get(o.name) || {}), ...(o.metadata || {}) };
+    const image = o.content_type.startsWith("image/");
+    return h("li", { class: "card output", dataset: { name: o.name } },
+      image ? h("img", { src: o.url, alt: `${o.name} (${o.width}×${o.height})`, loading: "lazy" }) : h("div", { class: "file" }, o.format.toUpperCase()),
+      h("div", { class: "meta" },
+        h("strong", {}, label ? label(o) : o.name),
+        o.width ? h("span", {}, `${o.width}×${o.height}`) : null,
+        h("span", {}, bytes(o.bytes)),
+        meta.provider ? h("span", {}, `${meta.provider}${meta.model ? ` · ${meta.model}` : ""}`) : null,
+        meta.seed !== undefined ? h("span", {}, `seed ${meta.seed}`) : null,
+        meta.credits !== undefined ? h("span", {}, `${meta.credits} credits`) : null,
+        meta.simulated ? h("span", { class: "chip simulated" }, "simulated") : null),
+      h("a", { href: o.url, download: o.name, class: "button small" }, `Download ${o.name}`));
+  }));
+}
+
+/** Before/after: the two images stacked, a range input wipes between them; zoom with a select. */
+export function beforeAfter(beforeUrl, afterUrl) {
+  const after = h("img", { src: afterUrl, alt: "After" });
+  const before = h("img", { src: beforeUrl, alt: "Before" });
+  const clip = h("div", { class: "ba-before" }, before);
+  const stage = h("div", { class: "ba-stage" }, after, clip);
+  const slider = h("input", { type: "range", min: 0, max: 100, value: 50, "aria-label": "Before and after divider",
+    oninput: () => { clip.style.setProperty("--cut", `${slider.value}%`); } });
+  const zoom = select([["1", "100%"], ["1.5", "150%"], ["2", "200%"], ["3", "300%"]], "1");
+  zoom.addEventListener("change", () => { stage.style.setProperty("--zoom", zoom.value); });
+  return h("figure", { class: "before-after" }, h("div", { class: "ba-scroll" }, stage),
+    h("figcaption", { class: "row" }, slider, field("Zoom", zoom)));
+}
+
+/** A file picker that also takes drag and drop and paste; calls onFile(file). */
+export function dropZone(onFile, label = "Image") {
+  const input = h("input", { type: "file", accept: "image/*", onchange: () => input.files[0] && onFile(input.files[0]) });
+  const zone = h("div", { class: "drop" }, field(label, input), h("p", { class: "hint" }, "or drop an image here, or paste one"));
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault(); zone.classList.remove("over");
+    const file = e.dataTransfer.files[0]; if (file) onFile(file);
+  });
+  const onPaste = (e) => {
+    if (!zone.isConnected) { document.removeEventListener("paste", onPaste); return; }
+    const file = [...(e.clipboardData?.files || [])][0]; if (file) onFile(file);
+  };
+  document.addEventListener("paste", onPaste);
+  zone.input = input;
+  return zone;
+}
+
+/** Upload a file with a visible state; returns the upload. */
+export async function uploadWithStatus(file, statusEl, uploadFn) {
+  statusEl.textContent = `Uploading ${file.name}…`;
+  const uploaded = await uploadFn(file);
+  statusEl.textContent = `Uploaded ${file.name}: ${uploaded.width}×${uploaded.height}, ${bytes(uploaded.bytes)}`;
+  return uploaded;
+}

@@ -1,0 +1,46 @@
+"""Browser fixtures shared by the end-to-end tests: Debian's headless Chromium driven by selenium."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from support import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    """Headless Chromium that can reach loopback only (installed by scripts/install-browser.sh when missing)."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        result = subprocess.run(
+            ["bash", str(ROOT / "scripts/install-browser.sh")], capture_output=True, text=True
+        )
+        assert CHROMIUM.exists() and CHROMEDRIVER.exists(), (
+            f"chromium could not be installed\n{result.stderr}"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # the tests run as root
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        # Every name but loopback fails to resolve: a CDN script cannot load.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    try:
+        yield driver
+    finally:
+        driver.quit()

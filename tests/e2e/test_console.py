@@ -1,0 +1,273 @@
+"""The web console in headless Chromium against `imagestudio up`: only a client of the public API.
+
+Each test drives the pages as a user would (click, type, choose a file) and waits on what the page
+shows. An axe-core check (vendored under vendor/axe-core) runs on every page.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select, WebDriverWait
+from support import imagestudio_up, make_image
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+PAGES = ["", "create", "edit", "social", "jobs"]
+
+
+class Console:
+    """The running service, its dev key and the banner's console link."""
+
+    def __init__(self, base: str, key: str, link: str, banner: str, tmp: Path) -> None:
+        self.base, self.key, self.link, self.banner, self.tmp = base, key, link, banner, tmp
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.key}"}
+        return httpx.request(
+            method, f"{self.base}/api/image-studio{path}", headers=headers, timeout=30, **kwargs
+        )
+
+    def simulator(self, provider: str) -> str:
+        found = re.search(rf"{provider}: SIMULATED on (http://127\.0\.0\.1:\d+)", self.banner)
+        assert found, self.banner
+        return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    root = tmp_path_factory.mktemp("console")
+    with imagestudio_up(root, data_dir=root / "data", COLUMNS="300") as (base, _env):
+        banner = (root / "up.log").read_text()
+        link = re.search(r"web console: (\S+)", banner)
+        assert link, banner
+        key = (root / "data" / "dev-api-key").read_text().strip()
+        yield Console(base, key, link.group(1), banner, root)
+
+
+def wait(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any], timeout: float = 60) -> Any:
+    """Wait on the page's state; on a timeout, fail with what the page shows and logged."""
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    except TimeoutException:
+        logs = driver.get_log("browser")
+        raise AssertionError(
+            f"page shows:\n{driver.find_element(By.TAG_NAME, 'main').text}\nlog: {logs}"
+        ) from None
+
+
+def shown(driver: webdriver.Chrome, css: str) -> WebElement:
+    def find(d: webdriver.Chrome) -> WebElement | bool:
+        found = [e for e in d.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
+        return found[0] if found else False
+
+    element: WebElement = wait(driver, find)
+    return element
+
+
+def sign_in(driver: webdriver.Chrome, console: Console, page: str = "") -> None:
+    driver.set_window_size(1280, 1000)
+    driver.get(console.link)
+    shown(driver, "[data-page=dashboard] .stat")
+    if page:
+        driver.get(f"{console.base}/studio/#/{page}")
+        shown(driver, f"[data-page={page.split('/')[0]}] h1")
+
+
+def click(driver: webdriver.Chrome, element: WebElement) -> None:
+    """Click as a user would, after scrolling the element clear of the sticky header."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def choose_file(driver: webdriver.Chrome, console: Console, css: str, name: str, **image: Any) -> None:
+    path = console.tmp / name
+    path.write_bytes(make_image(**image))
+    driver.find_element(By.CSS_SELECTOR, css).send_keys(str(path))
+
+
+def axe_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:
+    driver.execute_script(AXE.read_text())
+    result: dict[str, Any] = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r), e => done({error: String(e)}));"
+    )
+    assert "error" not in result, result
+    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_console_files_are_hashed_and_long_cached(console: Console) -> None:
+    page = httpx.get(f"{console.base}/studio/")
+    assert page.headers["cache-control"] == "no-cache"
+    names = re.findall(r'"(/studio/assets/[^"]+\.[0-9a-f]{12}\.(?:js|css))"', page.text)
+    assert any(n.endswith(".css") for n in names) and any("/app." in n for n in names), page.text
+    for name in names:
+        asset = httpx.get(f"{console.base}{name}")
+        assert asset.status_code == 200, name
+        assert "immutable" in asset.headers["cache-control"]
+    assert httpx.get(f"{console.base}/studio/assets/nothing.js").status_code == 404
+
+
+def test_banner_link_signs_in_and_drops_the_key_from_the_url(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    assert console.link == f"{console.base}/studio/#key={console.key}"
+    sign_in(browser, console)
+    assert console.key not in browser.current_url
+    assert browser.execute_script("return sessionStorage.getItem('imagestudio.key')") == console.key
+    available = shown(browser, "#credits-available").text
+    assert int(available) > 0
+    assert len(browser.find_elements(By.CSS_SELECTOR, "[data-page=dashboard] a.tile")) == 3
+
+
+def test_a_wrong_key_shows_a_clear_message_and_a_right_one_signs_in(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    browser.get(f"{console.base}/studio/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    key_input = shown(browser, "input[name=key]")
+    key_input.send_keys("isk_not-a-real-key")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    error = shown(browser, ".field[data-field=key] .error")
+    assert "not accepted" in error.text and "Unauthorized" in error.text
+    assert key_input.get_attribute("aria-invalid") == "true"
+    key_input.clear()
+    key_input.send_keys(console.key)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    shown(browser, "#credits-available")
+
+
+def test_social_upload_focal_point_two_platforms_every_format_and_the_zip(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    sign_in(browser, console, "social")
+    choose_file(browser, console, "[data-page=social] input[type=file]", "social.png", width=900, height=600)
+    image = shown(browser, ".focal img")
+    wait(browser, lambda d: image.get_attribute("naturalWidth") not in (None, "0"))
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "form").get_attribute("data-upload"))
+    # Click a quarter of the width right of the centre, half-way down.
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", image)
+    ActionChains(browser).move_to_element_with_offset(image, image.size["width"] // 4, 0).click().perform()
+    focal_x, focal_y = map(float, shown(browser, ".focal").get_attribute("data-focal").split(","))
+    assert 0.7 < focal_x < 0.8 and 0.45 < focal_y < 0.55
+    for platform in ("instagram", "linkedin"):
+        browser.find_element(By.CSS_SELECTOR, f"input[name=platform][value={platform}]").click()
+    chosen = [
+        e.get_attribute("value")
+        for e in browser.find_elements(
+            By.CSS_SELECTOR, "fieldset.checks:not([hidden]) input[name=format]:checked"
+        )
+    ]
+    assert {c.split(".")[0] for c in chosen} == {"instagram", "linkedin"}
+    browser.execute_cdp_cmd(
+        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(console.tmp)}
+    )
+    browser.find_element(By.CSS_SELECTOR, "[data-page=social] button[type=submit]").click()
+    zip_link = shown(browser, "#download-zip")
+    cards = browser.find_elements(By.CSS_SELECTOR, "#results .output")
+    names = {c.get_attribute("data-name") for c in cards}
+    assert set(chosen) <= names, (chosen, names)
+    for card in cards:
+        if card.get_attribute("data-name") in chosen:
+            assert re.search(r"\d+×\d+", card.text) and re.search(r"\d+ (KB|MB)", card.text), card.text
+    job_id = shown(browser, "#results .job-live").get_attribute("data-job")
+    params = console.api("GET", f"/jobs/{job_id}").json()["params"]
+    assert params["focal_point"] is not None
+    click(browser, zip_link)
+    archive = console.tmp / "all.zip"
+    wait(browser, lambda d: archive.exists() and zipfile.is_zipfile(archive))
+    inside = {Path(n).stem for n in zipfile.ZipFile(archive).namelist()}
+    assert set(chosen) <= inside
+
+
+def test_a_jobs_progress_updates_live_and_it_can_be_cancelled(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    # Each simulated Stability call answers after 2 s: the job stays running long enough to watch.
+    faults = [{"delay": 2.0}] * 6
+    httpx.post(f"{console.simulator('stability')}/_simulator/faults", json=faults).raise_for_status()
+    job = console.api(
+        "POST", "/create", json={"prompt": "a slow lighthouse", "count": 6, "provider": "stability"}
+    )
+    assert job.status_code == 202, job.text
+    job_id = job.json()["id"]
+    sign_in(browser, console, f"jobs/{job_id}")
+    panel = shown(browser, ".job-live")
+    wait(browser, lambda d: float(panel.get_attribute("data-progress") or 0) > 0)
+    first = panel.find_element(By.CSS_SELECTOR, ".message").text
+    wait(browser, lambda d: panel.find_element(By.CSS_SELECTOR, ".message").text != first)
+    click(browser, browser.find_element(By.ID, "cancel-job"))
+    wait(browser, lambda d: panel.get_attribute("data-status") == "canceled")
+    assert console.api("GET", f"/jobs/{job_id}").json()["status"] == "canceled"
+    httpx.delete(f"{console.simulator('stability')}/_simulator/faults")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_has_no_serious_accessibility_violations(
+    browser: webdriver.Chrome, console: Console, page: str
+) -> None:
+    sign_in(browser, console, page)
+    for theme in ("light", "dark"):
+        browser.execute_script(f"document.documentElement.dataset.theme = '{theme}'")
+        violations = axe_violations(browser)
+        assert not violations, [
+            (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in violations
+        ]
+
+
+def test_create_estimate_follows_the_batch_size_and_results_are_labelled_simulated(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    sign_in(browser, console, "create")
+    browser.find_element(By.CSS_SELECTOR, "textarea").send_keys("a red bicycle by the sea")
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=template_id] select")).select_by_value(
+        "instagram_feed_square"
+    )
+    estimate = shown(browser, "#estimate")
+    wait(browser, lambda d: estimate.get_attribute("data-credits"))
+    one = int(estimate.get_attribute("data-credits"))
+    count = browser.find_element(By.CSS_SELECTOR, ".field[data-field=count] input")
+    count.clear()
+    count.send_keys("3")
+    wait(browser, lambda d: estimate.get_attribute("data-credits") == str(one * 3))
+    click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=create] button[type=submit]"))
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results .output")) == 3)
+    for card in browser.find_elements(By.CSS_SELECTOR, "#results .output"):
+        assert "simulated" in card.text and "seed" in card.text and "credits" in card.text, card.text
+
+
+def test_edit_paints_a_mask_and_inpaints_on_the_local_path(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    sign_in(browser, console, "edit")
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=operation] select")).select_by_value(
+        "inpaint"
+    )
+    choose_file(browser, console, "[data-page=edit] input[type=file]", "edit.png", width=320, height=240)
+    canvas = shown(browser, ".mask-stage canvas")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    ActionChains(browser).move_to_element(canvas).click_and_hold().move_by_offset(30, 10).release().perform()
+    assert canvas.get_attribute("data-painted") == "true"
+    browser.find_element(By.CSS_SELECTOR, ".field[data-field=prompt] textarea").send_keys("a blue sky")
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=path] select")).select_by_value("local")
+    click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=edit] button[type=submit]"))
+    shown(browser, "#results .before-after")
+    job_id = shown(browser, "#results .job-live").get_attribute("data-job")
+    job = console.api("GET", f"/jobs/{job_id}").json()
+    assert job["status"] == "succeeded", job
+    sent = browser.execute_script(
+        "return JSON.parse(sessionStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
+    )
+    mask = console.api("GET", f"/uploads/{sent['body']['mask']}").json()
+    assert (mask["width"], mask["height"], mask["format"]) == (320, 240, "png"), mask
