@@ -163,8 +163,8 @@ def test_sweeper_restages_a_queued_job_whose_message_was_lost(embedded: Embedded
     with session_scope() as session:
         result = job_recovery.sweep(session, now=utcnow() + LATER)
     assert result.restaged == 1 and result.lost == 0
-    original, again = messages_for(job_id)
-    assert again.published_at is None and again.actor_name == original.actor_name == "social.run_job"
+    original, again = messages_for(job_id)  # the relay may have published it already: it runs
+    assert again.id > original.id and again.actor_name == original.actor_name == "social.run_job"
     assert again.kwargs == original.kwargs  # the same message: the worker's claim decides
     assert job_row(job_id).restages == 1
     # A second pass before the new message's claim timeout leaves it alone.
