@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.guard import GuardedRoute
+from gateway.openapi import catalogue_status, example_response
 from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
 from gateway.studio_requests import StudioBody, request_body_openapi, studio_body
@@ -79,7 +80,7 @@ def submit_edit(
     return answer(request, response, session, accepted, tenant_id=admission.tenant_id, wait=wait)
 
 
-@router.get("/edit/operations")
+@router.get("/edit/operations", responses=example_response(edit.describe_operations(catalogue_status)))
 def list_operations(principal: PrincipalDep) -> dict[str, Any]:
     """Every edit operation: required and optional inputs, limits, credits, and whether a local path exists."""
     return edit.describe_operations()

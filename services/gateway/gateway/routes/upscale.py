@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from gateway.admission import AdmissionDep
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.guard import GuardedRoute
+from gateway.openapi import catalogue_status, example_response
 from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES
 from gateway.studio_options import PreferWaitDep, answer
 from gateway.studio_requests import StudioBody, request_body_openapi, studio_body
@@ -79,7 +80,7 @@ def submit_upscale(
     return answer(request, response, session, accepted, tenant_id=admission.tenant_id, wait=wait)
 
 
-@router.get("/upscale/modes")
+@router.get("/upscale/modes", responses=example_response(upscale.describe_modes(catalogue_status)))
 def list_modes(principal: PrincipalDep) -> dict[str, Any]:
     """Every upscale mode (inputs, limits, credits, local path) and the quality presets."""
     return upscale.describe_modes()
