@@ -8,15 +8,18 @@ committed copy is ``docs/openapi.json``, written by ``imagestudio openapi --writ
 from __future__ import annotations
 
 import json
+import typing
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.problems import PROBLEM_JSON
 from imagestudio.errors import PROBLEM_BASE, IdempotentReplay, ImageStudioError, JobError, ProviderError
+from imagestudio.studios._provider_ops import ProviderStatus
 
 #: Where the committed document lives, relative to the repository root.
 DOCUMENT_PATH = "docs/openapi.json"
@@ -69,6 +72,60 @@ def operation_id(route: APIRoute) -> str:
 def example_response(example: Any, *, status: int = 200) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route answering a plain dict: its JSON example (from the real catalogue)."""
     return {status: {"content": {"application/json": {"example": example}}}}
+
+
+def catalogue_status(name: str) -> ProviderStatus:
+    """A provider as the catalogue examples show it: reachable and healthy (here, its simulator).
+
+    The catalogues' examples are the real ones, built without asking the database or a provider.
+    """
+    return ProviderStatus(configured=True, healthy=True, simulated=True)
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every route of ``app``, through the routers it includes."""
+    contexts = iter_route_contexts(app.routes)
+    return [c.original_route for c in contexts if isinstance(c.original_route, APIRoute)]
+
+
+def models_in(annotation: Any) -> set[type[BaseModel]]:
+    """The Pydantic models an annotation names, and those their fields name, all the way down."""
+    found: set[type[BaseModel]] = set()
+    pending = [annotation]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if current not in found:
+                found.add(current)
+                pending.extend(field.annotation for field in current.model_fields.values())
+        else:
+            pending.extend(typing.get_args(current))
+    return found
+
+
+def _restore_examples(app: FastAPI, document: dict[str, Any]) -> None:
+    """Put the examples back as written: ``get_openapi`` drops every null, inside examples too, which
+    leaves a required nullable field (``"next_attempt_at": null``) missing from its example."""
+    models: dict[str, type[BaseModel]] = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        body = route.body_field.field_info.annotation if route.body_field is not None else None
+        models |= {model.__name__: model for model in models_in(route.response_model) | models_in(body)}
+        operations = document["paths"].get(context.path_format, {})
+        for method in route.methods or ():
+            responses = operations.get(method.lower(), {}).get("responses", {})
+            for code, response in route.responses.items():
+                for media_type, media in response.get("content", {}).items():
+                    if "example" in media and str(code) in responses:
+                        responses[str(code)]["content"][media_type]["example"] = jsonable_encoder(
+                            media["example"]
+                        )
+    for name, schema in document.get("components", {}).get("schemas", {}).items():
+        model = models.get(name.removesuffix("-Input").removesuffix("-Output"))
+        if model is not None and "examples" in schema:
+            schema["examples"] = jsonable_encoder(model.model_json_schema()["examples"])
 
 
 def _problem_types() -> dict[int, list[type[ImageStudioError]]]:
@@ -127,6 +184,7 @@ def build_document(app: FastAPI) -> dict[str, Any]:
         tags=app.openapi_tags,
         servers=app.servers,
     )
+    _restore_examples(app, document)
     components = document.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     problem_ref = {"$ref": "#/components/schemas/Problem"}

@@ -50,7 +50,12 @@ class PersonaCreate(BaseModel):
 class PersonaPatch(BaseModel):
     """Fields to change; omitted ones stay as they are."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"tone": "warm, playful", "palette": ["#1b3a4b", "#f2e8cf", "#e07a5f"]}]
+        },
+    )
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
     description: str | None = Field(default=None, max_length=500)
@@ -60,19 +65,17 @@ class PersonaPatch(BaseModel):
     avoid: list[Phrase] | None = Field(default=None, max_length=20)
 
 
+#: The example persona as stored.
+PERSONA_READ_EXAMPLE: dict[str, Any] = {
+    "id": "3a7d9c1e-5b2f-4e8a-9c6d-1f2e3a4b5c6d",
+    **PERSONA_EXAMPLE,
+    "created_at": "2025-01-31T09:00:00Z",
+    "updated_at": "2025-01-31T09:00:00Z",
+}
+
+
 class PersonaRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "3a7d9c1e-5b2f-4e8a-9c6d-1f2e3a4b5c6d",
-                    **PERSONA_EXAMPLE,
-                    "created_at": "2025-01-31T09:00:00Z",
-                    "updated_at": "2025-01-31T09:00:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [PERSONA_READ_EXAMPLE]})
 
     id: str
     name: str
@@ -86,4 +89,6 @@ class PersonaRead(BaseModel):
 
 
 class PersonaList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [PERSONA_READ_EXAMPLE]}]})
+
     items: list[PersonaRead]

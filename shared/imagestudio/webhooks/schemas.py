@@ -7,10 +7,70 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from imagestudio.jobs.schemas import JOB_EXAMPLE
 from imagestudio.webhooks.models import DeliveryStatus, WebhookEventType
+from imagestudio.webhooks.signing import secret_hint
 
 #: Longest webhook URL accepted.
 MAX_URL_LENGTH = 2048
+
+# --- the OpenAPI document's examples -----------------------------------------------------------
+
+_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+#: An endpoint as the API shows it after creation (without its secret).
+ENDPOINT_EXAMPLE: dict[str, Any] = {
+    "id": "7c1e2a9b-3d4f-4e5a-8b6c-0d1e2f3a4b5c",
+    "url": "https://partner.example/hooks/imagestudio",
+    "description": "order images",
+    "event_types": ["job.succeeded", "job.failed"],
+    "enabled": True,
+    "disabled_reason": None,
+    "disabled_at": None,
+    "failed_deliveries": 0,
+    "secret_hint": secret_hint(_SECRET),
+    "previous_secret_expires_at": None,
+    "created_at": "2025-01-31T09:00:00Z",
+    "updated_at": "2025-01-31T09:00:00Z",
+}
+
+#: The example job's ``job.succeeded`` event delivered to the example endpoint, second try.
+DELIVERY_EXAMPLE: dict[str, Any] = {
+    "id": "msg_2c4e6a8b0d1f4a3b9c5d7e9f1a2b3c4d",
+    "event_type": "job.succeeded",
+    "job_id": JOB_EXAMPLE["id"],
+    "endpoint_id": ENDPOINT_EXAMPLE["id"],
+    "url": ENDPOINT_EXAMPLE["url"],
+    "status": "succeeded",
+    "attempts": 2,
+    "next_attempt_at": None,
+    "last_attempt_at": "2025-01-31T09:30:09Z",
+    "last_status_code": 200,
+    "last_latency_ms": 84,
+    "last_error": None,
+    "created_at": "2025-01-31T09:30:03Z",
+    "finished_at": "2025-01-31T09:30:09Z",
+    "attempt_log": [
+        {
+            "number": 1,
+            "url": ENDPOINT_EXAMPLE["url"],
+            "started_at": "2025-01-31T09:30:04Z",
+            "status_code": 503,
+            "latency_ms": 120,
+            "error": "HTTP 503",
+            "response_excerpt": "upstream unavailable",
+        },
+        {
+            "number": 2,
+            "url": ENDPOINT_EXAMPLE["url"],
+            "started_at": "2025-01-31T09:30:09Z",
+            "status_code": 200,
+            "latency_ms": 84,
+            "error": None,
+            "response_excerpt": "ok",
+        },
+    ],
+}
 
 
 class WebhookEndpointCreate(BaseModel):
@@ -36,7 +96,12 @@ class WebhookEndpointCreate(BaseModel):
 
 
 class WebhookEndpointPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"event_types": ["job.succeeded", "job.failed", "job.canceled"]}, {"enabled": True}]
+        },
+    )
 
     url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
     description: str | None = Field(default=None, max_length=500)
@@ -46,6 +111,8 @@ class WebhookEndpointPatch(BaseModel):
 
 
 class WebhookEndpointRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ENDPOINT_EXAMPLE]})
+
     id: str
     url: str
     description: str
@@ -64,37 +131,19 @@ class WebhookEndpointRead(BaseModel):
 class WebhookEndpointWithSecret(WebhookEndpointRead):
     """An endpoint as created or rotated: the only time its signing secret is shown."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "7c1e2a9b-3d4f-4e5a-8b6c-0d1e2f3a4b5c",
-                    "url": "https://partner.example/hooks/imagestudio",
-                    "description": "order images",
-                    "event_types": ["job.succeeded", "job.failed"],
-                    "enabled": True,
-                    "disabled_reason": None,
-                    "disabled_at": None,
-                    "failed_deliveries": 0,
-                    "secret_hint": "whsec_MfKQ",
-                    "previous_secret_expires_at": None,
-                    "created_at": "2025-01-31T09:00:00Z",
-                    "updated_at": "2025-01-31T09:00:00Z",
-                    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [ENDPOINT_EXAMPLE | {"secret": _SECRET}]})
 
     secret: str
 
 
 class WebhookEndpointList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [ENDPOINT_EXAMPLE]}]})
+
     items: list[WebhookEndpointRead]
 
 
 class SecretRotate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"grace_seconds": 3600}]})
 
     grace_seconds: int = Field(
         default=24 * 3600,
@@ -106,6 +155,19 @@ class SecretRotate(BaseModel):
 
 class SigningSecretRead(BaseModel):
     """The tenant's secret for per-job ``webhook_url`` deliveries: shown once, then only its hint."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"secret": _SECRET, "secret_hint": secret_hint(_SECRET), "previous_secret_expires_at": None},
+                {
+                    "secret": None,
+                    "secret_hint": secret_hint(_SECRET),
+                    "previous_secret_expires_at": "2025-02-01T09:00:00Z",
+                },
+            ]
+        }
+    )
 
     #: The secret itself: in the first read's answer and each rotation's, null afterwards.
     secret: str | None = None
@@ -132,6 +194,8 @@ class WebhookAttemptRead(BaseModel):
 
 
 class WebhookDeliveryRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [DELIVERY_EXAMPLE]})
+
     #: Also the ``webhook-id`` header: the receiver's idempotency key.
     id: str
     event_type: str
@@ -151,6 +215,10 @@ class WebhookDeliveryRead(BaseModel):
 
 
 class WebhookDeliveryPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [DELIVERY_EXAMPLE], "next_cursor": None}]}
+    )
+
     items: list[WebhookDeliveryRead]
     next_cursor: str | None = None
 

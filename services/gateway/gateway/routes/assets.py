@@ -8,8 +8,10 @@ from fastapi import APIRouter, Query, Response
 
 from gateway.deps import PrincipalDep, ReadSessionDep, SessionDep
 from gateway.guard import GuardedRoute
+from gateway.openapi import example_response
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.assets.schemas import (
+    USAGE_EXAMPLE,
     AssetPage,
     AssetPatch,
     AssetRead,
@@ -107,7 +109,9 @@ def record_usage(
     return asset_service.to_read(asset)
 
 
-@router.get("/{asset_id}/usage", response_model=list[AssetUsageRead])
+@router.get(
+    "/{asset_id}/usage", response_model=list[AssetUsageRead], responses=example_response([USAGE_EXAMPLE])
+)
 def list_usage(asset_id: str, session: ReadSessionDep, principal: PrincipalDep) -> list[AssetUsageRead]:
     return asset_service.usages(session, tenant_id=principal.tenant_id, asset_id=asset_id)
 

@@ -6,19 +6,76 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from gateway.deps import PrincipalDep, SessionDep
 from gateway.guard import GuardedRoute
+from gateway.openapi import example_response
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import tier_service
+from imagestudio.jobs.schemas import JOB_EXAMPLE
 from imagestudio.studios.pricing import Estimate, estimate
 
 router = APIRouter(route_class=GuardedRoute, tags=["credits"], responses=PROBLEM_RESPONSES)
 
+_JOB_ID = JOB_EXAMPLE["id"]
+#: A basic-tier month: the grant, then a job holding credits and one capturing them (newest first).
+_LEDGER_EXAMPLE: list[JsonValue] = [
+    {
+        "id": 3,
+        "kind": "capture",
+        "balance_delta": -6,
+        "reserved_delta": -6,
+        "job_id": _JOB_ID,
+        "reference": f"job:{_JOB_ID}:image",
+        "note": "",
+        "created_at": "2025-01-31T09:30:03Z",
+    },
+    {
+        "id": 2,
+        "kind": "reserve",
+        "balance_delta": 0,
+        "reserved_delta": 6,
+        "job_id": _JOB_ID,
+        "reference": f"job:{_JOB_ID}",
+        "note": "",
+        "created_at": "2025-01-31T09:30:00Z",
+    },
+    {
+        "id": 1,
+        "kind": "grant",
+        "balance_delta": 500,
+        "reserved_delta": 0,
+        "job_id": None,
+        "reference": "month:2025-01",
+        "note": "basic monthly grant",
+        "created_at": "2025-01-01T00:00:00Z",
+    },
+]
+#: ``POST /estimate-cost`` for the create studio's example request, as a basic tier prices it.
+_ESTIMATE_EXAMPLE = {
+    "studio": "create",
+    "total_credits": 6,
+    "max_credits": 8,
+    "currency": "credits",
+    "breakdown": [
+        {
+            "item": "image via stability core; held at 4, the dearest fallback, and charged only for images made",
+            "provider": "stability",
+            "model": "core",
+            "quality": "standard",
+            "unit_credits": 3,
+            "count": 2,
+            "credits": 6,
+        }
+    ],
+}
+
 
 class LedgerEntry(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_LEDGER_EXAMPLE[0]]})
+
     id: int
     kind: str
     balance_delta: int
@@ -30,6 +87,21 @@ class LedgerEntry(BaseModel):
 
 
 class CreditsRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tier": "basic",
+                    "monthly_credits": 500,
+                    "balance": 494,
+                    "reserved": 0,
+                    "available": 494,
+                    "entries": _LEDGER_EXAMPLE,
+                }
+            ]
+        }
+    )
+
     tier: str
     monthly_credits: int
     balance: int
@@ -39,6 +111,15 @@ class CreditsRead(BaseModel):
 
 
 class EstimateRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"studio": "create", "params": {"prompt": "a lighthouse at dawn, watercolour", "count": 2}},
+                {"studio": "social", "params": {"formats": ["instagram.story", "instagram.feed_square"]}},
+            ]
+        }
+    )
+
     studio: str = Field(description="create, edit, upscale or social")
     params: dict[str, Any] = Field(default_factory=dict, description="The same fields the studio route takes")
 
@@ -66,7 +147,7 @@ def get_credits(
     )
 
 
-@router.post("/estimate-cost", response_model=Estimate)
+@router.post("/estimate-cost", response_model=Estimate, responses=example_response(_ESTIMATE_EXAMPLE))
 def estimate_cost(body: EstimateRequest, session: SessionDep, principal: PrincipalDep) -> Estimate:
     """Price a studio request as its route plans it for this tenant's tier: ``total_credits`` is the
     charge when the planned route serves, ``max_credits`` what the job holds while it runs."""

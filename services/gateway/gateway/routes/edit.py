@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from gateway.deps import PrincipalDep
 from gateway.guard import GuardedRoute
+from gateway.openapi import catalogue_status, example_response
 from gateway.problems import PROBLEM_RESPONSES
 from gateway.studio_requests import StudioBody, studio_body
 from gateway.submission import SubmissionDep, studio_route
@@ -32,7 +33,7 @@ def submit_edit(submission: SubmissionDep, body: EditBody) -> JobRead | Response
     return submission.submit(edit, body)
 
 
-@router.get("/edit/operations")
+@router.get("/edit/operations", responses=example_response(edit.describe_operations(catalogue_status)))
 def list_operations(principal: PrincipalDep) -> dict[str, Any]:
     """Every edit operation: required and optional inputs, limits, credits, and whether a local path exists."""
     return edit.describe_operations()

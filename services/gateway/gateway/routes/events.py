@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -32,6 +33,7 @@ from imagestudio.config import get_settings
 from imagestudio.db import new_session
 from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.models import JobStatus
+from imagestudio.jobs.schemas import JOB_EXAMPLE
 from imagestudio.jobs.service import job_service
 
 router = APIRouter(route_class=GuardedRoute, prefix="/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
@@ -53,6 +55,17 @@ def _frame(event: FeedEvent) -> str:
         "data": event.data,
     }
     return f"id: {event.id}\nevent: {event.type}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+#: The example job's stream as a client reads it (the OpenAPI document's example).
+_EXAMPLE_STREAM = f"retry: {RETRY_MS}\n\n" + "".join(
+    _frame(FeedEvent(n, JOB_EXAMPLE["id"], kind, data, datetime(2025, 1, 31, 9, 30, n, tzinfo=UTC)))
+    for n, kind, data in (
+        (1, "job.running", {"status": "running", "attempt": 1}),
+        (2, "job.progress", {"progress": 0.5, "message": "instagram.story"}),
+        (3, "job.succeeded", {"status": "succeeded"}),
+    )
+)
 
 
 def _cursor(last_event_id: str | None, after: int | None) -> int:
@@ -126,7 +139,7 @@ class HeldStreamingResponse(StreamingResponse):
     response_class=StreamingResponse,
     responses={
         200: {
-            "content": {"text/event-stream": {}},
+            "content": {"text/event-stream": {"example": _EXAMPLE_STREAM}},
             "description": "The job's events, ending after the terminal one",
         },
         204: {"description": "The job has ended and every event was sent: stop reconnecting"},

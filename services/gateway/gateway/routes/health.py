@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from gateway.guard import GuardedRoute
+from gateway.openapi import example_response
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
 from imagestudio.outbox import outbox_service
@@ -19,13 +20,22 @@ from imagestudio.telemetry.queues import queue_stats
 router = APIRouter(route_class=GuardedRoute, tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=example_response({"status": "ok"}))
 def liveness() -> dict[str, str]:
     """The process is up (Kubernetes liveness probe)."""
     return {"status": "ok"}
 
 
-@router.get("/api/image-studio/health")
+@router.get(
+    "/api/image-studio/health",
+    responses=example_response(
+        {
+            "status": "ok",
+            "mode": "distributed",
+            "checks": {"outbox_pending": 0, "database": "ok", "storage": "ok"},
+        }
+    ),
+)
 def readiness() -> JSONResponse:
     """Database and object store reachable, outbox backlog (readiness probe)."""
     checks: dict[str, Any] = {}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from gateway.deps import PrincipalDep, ReadSessionDep
 from gateway.guard import GuardedRoute
+from gateway.openapi import example_response
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.providers.base import ModelInfo
@@ -43,7 +44,40 @@ def _model_body(info: ModelInfo) -> dict[str, Any]:
     }
 
 
-@router.get("")
+def _quality_table() -> dict[str, dict[str, Any]]:
+    """What each quality level asks each provider for (model, steps, guidance)."""
+    return {
+        quality: {provider: vars(choice) for provider, choice in row.items()}
+        for quality, row in QUALITY_TABLE.items()
+    }
+
+
+#: A reachable provider with its real models, as the route lists it (the OpenAPI document's example).
+_EXAMPLE = {
+    "providers": [
+        {
+            "name": "stability",
+            "label": PROVIDER_LABELS["stability"],
+            "status": "configured",
+            "configured": True,
+            "simulated": False,
+            "available": True,
+            "allowed_for_tenant": True,
+            "health": {
+                "state": "closed",
+                "recent_error_rate": 0.0,
+                "opened_at": None,
+                "consecutive_failures": 0,
+                "recent_calls": 12,
+            },
+            "models": [_model_body(info) for info in models_for("stability") if info.kind == "generate"],
+        }
+    ],
+    "quality_table": _quality_table(),
+}
+
+
+@router.get("", responses=example_response(_EXAMPLE))
 def list_providers(
     session: ReadSessionDep,
     principal: PrincipalDep,
@@ -84,8 +118,4 @@ def list_providers(
                 ],
             }
         )
-    table = {
-        quality: {provider: vars(choice) for provider, choice in row.items()}
-        for quality, row in QUALITY_TABLE.items()
-    }
-    return {"providers": providers, "quality_table": table}
+    return {"providers": providers, "quality_table": _quality_table()}

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from gateway.deps import PrincipalDep
 from gateway.guard import GuardedRoute
+from gateway.openapi import catalogue_status, example_response
 from gateway.problems import PROBLEM_RESPONSES
 from gateway.studio_requests import StudioBody, studio_body
 from gateway.submission import SubmissionDep, studio_route
@@ -31,7 +32,7 @@ def submit_upscale(submission: SubmissionDep, body: UpscaleBody) -> JobRead | Re
     return submission.submit(upscale, body)
 
 
-@router.get("/upscale/modes")
+@router.get("/upscale/modes", responses=example_response(upscale.describe_modes(catalogue_status)))
 def list_modes(principal: PrincipalDep) -> dict[str, Any]:
     """Every upscale mode (inputs, limits, credits, local path) and the quality presets."""
     return upscale.describe_modes()
