@@ -225,7 +225,8 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _start_provider_simulators(settings: Settings) -> tuple[list[Any], list[str]]:
     """Serve labelled local SIMULATORS on loopback for providers without a key; the banner's lines."""
-    from imagestudio.providers.execution import PROVIDERS, provider_directory
+    from imagestudio.providers.directory import provider_directory
+    from imagestudio.providers.registry import PROVIDERS
 
     running: list[Any] = []
     simulated: dict[str, dict[str, str]] = {}

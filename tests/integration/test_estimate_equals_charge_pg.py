@@ -33,7 +33,8 @@ def priced(pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
     import edit_worker.main  # noqa: F401
     import upscale_worker.main  # noqa: F401
     from imagestudio.config import get_settings
-    from imagestudio.providers.execution import provider_directory, reset_provider_executor
+    from imagestudio.providers.directory import provider_directory
+    from imagestudio.providers.execution import reset_provider_executor
 
     monkeypatch.setenv("IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS", "0.01")
     monkeypatch.setenv("IMAGESTUDIO_ASYNC_POLL_INTERVAL_SECONDS", "0.05")

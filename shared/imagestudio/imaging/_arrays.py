@@ -1,15 +1,16 @@
-"""Decoding uploads to RGB(A) uint8 arrays and encoding them back, shared by the local studios."""
+"""Numpy adaptors over :mod:`imagestudio.imaging.codec` for the local studios: decode to arrays, encode back."""
 
 from __future__ import annotations
 
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
 import pyvips  # type: ignore[import-untyped, unused-ignore]
 
 from imagestudio.errors import InvalidImage, ValidationFailed
-from imagestudio.imaging.codec import SourceImage
+from imagestudio.imaging import codec
+from imagestudio.imaging.codec import OutputFormat, SourceImage
 
 #: An H x W x 3 (RGB) or H x W x 4 (RGBA) image, or an H x W mask, 8 bits per sample.
 Pixels: TypeAlias = npt.NDArray[np.uint8]
@@ -60,21 +61,14 @@ def decode_mask(data: bytes, *, width: int, height: int, field: str = "mask") ->
 
 
 def encode(pixels: Pixels, output_format: str, *, quality: int = DEFAULT_QUALITY) -> bytes:
-    """Encode RGB(A) or grey pixels as PNG, JPEG or WebP with every metadata block stripped."""
+    """Encode RGB(A) or grey pixels with the one encoder (``codec.encode``): progressive JPEG, tuned WebP."""
     fmt = check_output_format(output_format)
     check_quality(quality)
-    if fmt == "jpeg" and pixels.ndim == 3 and pixels.shape[2] == 4:
-        pixels = flatten_on_white(pixels)
     bands = 1 if pixels.ndim == 2 else pixels.shape[2]
     interpretation = "b-w" if bands < 3 else "srgb"
     image = pyvips.Image.new_from_array(np.ascontiguousarray(pixels), interpretation=interpretation)
-    if fmt == "png":
-        data = image.write_to_buffer(".png", compression=6, keep="none")
-    elif fmt == "jpeg":
-        data = image.write_to_buffer(".jpg", Q=quality, optimize_coding=True, keep="none")
-    else:
-        data = image.write_to_buffer(".webp", Q=quality, keep="none")
-    return bytes(data)
+    data, _, _ = codec.encode(image, output_format=cast(OutputFormat, fmt), quality=quality)
+    return data
 
 
 def check_output_format(output_format: str) -> str:

@@ -194,7 +194,8 @@ def encode(
         raise ValidationFailed("output_format", f"must be one of {', '.join(get_args(OutputFormat))}")
     if not 1 <= quality <= 100:
         raise ValidationFailed("quality", f"must be between 1 and 100, got {quality}")
-    image = _to_srgb(image)
+    if not (image.bands == 1 and image.format == "uchar"):  # 8-bit grey (a mask) stays grey
+        image = _to_srgb(image)
     if output_format == "jpeg" and image.hasalpha():
         image = image.flatten(background=[255, 255, 255])
 

@@ -2,33 +2,29 @@
 
 ::
 
-    base.py         GenerationRequest, GeneratedImage, EditRequest, UpscaleRequest, PendingResult,
-                    ImageProvider / PollingProvider protocols, HttpProvider (HTTP + error mapping)
+    schemas.py      GenerationRequest, GeneratedImage, EditRequest, GeneralEditRequest, UpscaleRequest,
+                    PendingResult, ModelInfo (what crosses the boundary)
+    protocols.py    ImageProvider, GenerationSubmitter, Editor, PromptEditor, Upscaler, PollingProvider
+                    (one protocol per capability) and the bounded poll loop
+    http.py         HttpProvider: pooled HTTP, size cap, error mapping; Retry-After parsing
+    sizing.py       aspect ratios and sizes a provider accepts
     stability.py    StabilityClient     v2beta generate, edit, upscale, /v2beta/results/{id}
     wavespeed.py    WaveSpeedClient     /api/v3/{model} submit, /predictions/{id}/result poll
     huggingface.py  HuggingFaceClient   /models/{id} raw bytes, 503 loading -> retry_after
     gemini.py       GeminiClient        Imagen :predict, base64 predictions
-    registry.py     CATALOGUE, QUALITY_MODELS, build_providers(config)
+    registry.py     the catalogue: CATALOGUE, PROVIDERS, the quality table (QUALITY_ROWS), build_providers
+    selection.py    create's auto selection: aspect fit, plan() -> ordered candidates
+    directory.py    where each provider is reached (settings or a simulator), pooled clients
     resilience.py   RetryPolicy, call_with_retries, CircuitBreaker, CircuitStore
-    health.py       DatabaseCircuitStore: breaker state shared by every process (provider_health)
-    execution.py    QUALITY_TABLE, auto selection (plan), ProviderExecutor: batches, retries, fallback
+    health.py       DatabaseCircuitStore (breaker state shared by every process), breaker_for, provider_health
+    execution.py    ProviderExecutor: the one call engine (retries, Retry-After, breaker, fallback) for
+                    create, edit and upscale; create's batches
 """
 
-from imagestudio.providers.base import (
-    EditRequest,
-    GeneralEditRequest,
-    GeneratedImage,
-    GenerationRequest,
-    HttpProvider,
-    ImageProvider,
-    ModelInfo,
-    PendingResult,
-    PollingProvider,
-    UpscaleRequest,
-    parse_retry_after,
-)
 from imagestudio.providers.gemini import GeminiClient
+from imagestudio.providers.http import HttpProvider, parse_retry_after
 from imagestudio.providers.huggingface import HuggingFaceClient
+from imagestudio.providers.protocols import ImageProvider, PollingProvider
 from imagestudio.providers.registry import (
     CATALOGUE,
     QUALITY_MODELS,
@@ -47,6 +43,15 @@ from imagestudio.providers.resilience import (
     InMemoryCircuitStore,
     RetryPolicy,
     call_with_retries,
+)
+from imagestudio.providers.schemas import (
+    EditRequest,
+    GeneralEditRequest,
+    GeneratedImage,
+    GenerationRequest,
+    ModelInfo,
+    PendingResult,
+    UpscaleRequest,
 )
 from imagestudio.providers.stability import StabilityClient
 from imagestudio.providers.wavespeed import WaveSpeedClient

@@ -1,16 +1,19 @@
-"""Choosing providers and calling them for a batch: quality table, auto selection, retries, fallback.
+"""The one provider-call engine: retries with backoff honouring Retry-After, the shared circuit
+breaker, metrics, and fallback across candidates. Create, edit and upscale all call through it.
 
 ::
 
-    QUALITY_TABLE        quality level -> per provider: model and parameters (the one table)
-    ProviderDirectory    where each provider is reached in this process: settings or a local simulator
-    plan(...)            ordered candidates for a request (auto: every fitting provider, best first)
-    ProviderExecutor     runs a batch: split by max images per call, retries with backoff honouring
-                         Retry-After, the shared circuit breaker, then (auto) the next candidate
+    ProviderExecutor.call(provider, fn)   one operation on the provider's pooled client: attempts with
+                                          backoff (a provider's Retry-After replaces it), the breaker,
+                                          request/latency/retry metrics; raises the last ProviderError
+    ProviderExecutor.gave_up(...)         record handing over to the next route or candidate
+    ProviderExecutor.run_batch(spec)      create's batch: split by max images per call, ``call`` each
+                                          chunk, then (auto) the next candidate for what is left
+    long_retry_after(error)               a Retry-After too long to wait for in a worker thread
 
-Auto selection ranks the models that can make the requested aspect (within ``MAX_CROP``) by:
-circuit health (open circuits last), distance from the asked quality level, the template's
-suggested providers, then credits per image (cheapest first), then the registry's preference.
+A refusal (``ProviderBadRequest``, ``ProviderContentFiltered``) is never retried nor handed over;
+any other ``ProviderError`` out of ``call`` means this provider gave up (attempts spent, circuit
+open, Retry-After over ``PROVIDER_MAX_WAIT_SECONDS``, a garbled answer).
 """
 
 from __future__ import annotations
@@ -18,14 +21,11 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr
-
-from imagestudio.config import Settings, get_settings
+from imagestudio.config import get_settings
 from imagestudio.errors import (
     ProviderBadRequest,
     ProviderContentFiltered,
@@ -33,29 +33,14 @@ from imagestudio.errors import (
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
-    ValidationFailed,
 )
-from imagestudio.providers.base import (
-    GeneratedImage,
-    GenerationRequest,
-    ImageProvider,
-    ModelInfo,
-    OutputFormat,
-    Quality,
-)
-from imagestudio.providers.health import DatabaseCircuitStore, circuit_key
-from imagestudio.providers.registry import CATALOGUE, PROVIDER_CLASSES, QUALITY_MODELS
-from imagestudio.providers.resilience import (
-    CircuitBreaker,
-    CircuitHealth,
-    CircuitOpen,
-    CircuitSnapshot,
-    CircuitState,
-    CircuitStore,
-    InMemoryCircuitStore,
-    RetryPolicy,
-)
-from imagestudio.providers.wavespeed import WaveSpeedClient
+from imagestudio.providers.directory import ClientPool, ProviderDirectory, provider_directory
+from imagestudio.providers.health import DatabaseCircuitStore, breaker_for, circuit_key, shared_store
+from imagestudio.providers.protocols import GenerationSubmitter
+from imagestudio.providers.registry import ProviderClient
+from imagestudio.providers.resilience import CircuitOpen, RetryPolicy
+from imagestudio.providers.schemas import GeneratedImage, GenerationRequest, OutputFormat, Quality
+from imagestudio.providers.selection import Candidate
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import (
     PROVIDER_CIRCUIT_OPEN,
@@ -66,445 +51,57 @@ from imagestudio.telemetry.metrics import (
 )
 
 __all__ = [
-    "MAX_CROP",
-    "PROVIDERS",
-    "PROVIDER_LABELS",
-    "QUALITY_TABLE",
     "BatchReport",
     "BatchSpec",
-    "Candidate",
-    "Endpoint",
-    "ProviderDirectory",
+    "CallInfo",
+    "CallReport",
     "ProviderExecutor",
-    "QualityChoice",
-    "breaker_for",
-    "fit",
-    "parse_ratio",
-    "plan",
-    "provider_directory",
+    "long_retry_after",
     "provider_executor",
-    "provider_health",
+    "reset_provider_executor",
+    "status_label",
 ]
 
 log = get_logger(__name__)
 
-PROVIDERS: tuple[str, ...] = ("stability", "wavespeed", "huggingface", "gemini")
-PROVIDER_LABELS: dict[str, str] = {
-    "stability": "Stability AI",
-    "wavespeed": "WaveSpeedAI",
-    "huggingface": "Hugging Face",
-    "gemini": "Google Gemini (Imagen)",
-}
-#: Largest share of the image a model's nearest aspect may lose when cropped to the asked one.
-MAX_CROP = 0.15
-#: Smallest side the size-based models are asked for (their clients clamp to it).
-_MIN_SIDE = 256
-_QUALITY_RANK: dict[str, int] = {"draft": 0, "standard": 1, "premium": 2}
+T = TypeVar("T")
+
+Checkpoint = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class QualityChoice:
-    """What one quality level means on one provider."""
-
-    model: str
-    steps: int | None = None
-    guidance_scale: float | None = None
-
-
-#: Quality level -> provider -> model and parameters. Imagen and Stability's ultra/core take no
-#: step count; sd3.5 flash/turbo are distilled for cfg 1; FLUX.1 schnell for 4 steps.
-QUALITY_TABLE: Mapping[Quality, Mapping[str, QualityChoice]] = {
-    "draft": {
-        "stability": QualityChoice("sd3.5-flash", guidance_scale=1.0),
-        "wavespeed": QualityChoice("qwen-image", steps=20),
-        "huggingface": QualityChoice("black-forest-labs/FLUX.1-schnell", steps=4),
-        "gemini": QualityChoice("imagen-4.0-fast-generate-001"),
-    },
-    "standard": {
-        "stability": QualityChoice("core"),
-        "wavespeed": QualityChoice("qwen-image", steps=30),
-        "huggingface": QualityChoice("black-forest-labs/FLUX.1-dev", steps=28, guidance_scale=3.5),
-        "gemini": QualityChoice("imagen-4.0-generate-001"),
-    },
-    "premium": {
-        "stability": QualityChoice("ultra"),
-        "wavespeed": QualityChoice("ideogram-v3-turbo"),
-        "huggingface": QualityChoice("black-forest-labs/FLUX.1-dev", steps=50, guidance_scale=3.5),
-        "gemini": QualityChoice("imagen-4.0-ultra-generate-001"),
-    },
-}
+def status_label(error: ProviderError) -> str:
+    """The ``status`` label of ``imagestudio_provider_requests_total`` for a failed call."""
+    for kind, label in (
+        (CircuitOpen, "circuit_open"),
+        (ProviderRateLimited, "429"),
+        (ProviderTimeout, "timeout"),
+        (ProviderUnavailable, "unavailable"),
+        (ProviderContentFiltered, "content_filtered"),
+        (ProviderBadRequest, "400"),
+    ):
+        if isinstance(error, kind):
+            return label
+    return "error"
 
 
-# --- aspect fit ------------------------------------------------------------------------------
-
-
-def parse_ratio(value: str, *, field: str = "aspect_ratio") -> float:
-    """``W:H`` (integers or decimals, e.g. ``1.91:1``) as a float between 1:8 and 8:1."""
-    width, sep, height = value.partition(":")
-    try:
-        ratio = float(width) / float(height) if sep else math.nan
-    except (ValueError, ZeroDivisionError):
-        ratio = math.nan
-    if not math.isfinite(ratio) or ratio <= 0:
-        raise ValidationFailed(field, f"{value!r} is not a ratio like 16:9 or 1.91:1")
-    if not 1 / 8 <= ratio <= 8:
-        raise ValidationFailed(field, f"{value} is outside the supported range 1:8 to 8:1")
-    return ratio
-
-
-def _ratio_of(label: str) -> float:
-    width, _, height = label.partition(":")
-    return float(width) / float(height)
-
-
-def _crop(asked: float, got: float) -> float:
-    return 1 - min(asked, got) / max(asked, got)
-
-
-def fit(info: ModelInfo, ratio: float) -> tuple[str | None, float]:
-    """The provider aspect to ask for (``None``: ask for the size) and the share the crop will lose."""
-    if info.megapixels is None and info.max_side:
-        # Size-based models take any shape inside [min side, max side].
-        bounded = min(max(ratio, _MIN_SIDE / info.max_side), info.max_side / _MIN_SIDE)
-        return None, _crop(ratio, bounded)
-    best = min(info.aspect_ratios, key=lambda label: abs(math.log(_ratio_of(label) / ratio)))
-    return best, _crop(ratio, _ratio_of(best))
-
-
-# --- candidates ------------------------------------------------------------------------------
-
-
-class Candidate(BaseModel):
-    """One provider model a job may call, with the parameters the quality level gives it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    provider: str
-    model: str
-    quality: Quality
-    credits_per_image: float
-    max_images_per_call: int
-    #: The aspect ratio to ask for, or ``None`` to ask for an exact size.
-    provider_aspect_ratio: str | None
-    crop: float
-    native_style: bool
-    steps: int | None = None
-    guidance_scale: float | None = None
-    asynchronous: bool = False
-
-    @property
-    def credits(self) -> int:
-        """Whole credits charged per image (fractional prices round up)."""
-        return math.ceil(self.credits_per_image)
-
-
-def _candidate(info: ModelInfo, ratio: float, choice: QualityChoice | None) -> Candidate | None:
-    provider_aspect, crop = fit(info, ratio)
-    if crop > MAX_CROP:
-        return None
-    return Candidate(
-        provider=info.provider,
-        model=info.model,
-        quality=info.quality or "standard",
-        credits_per_image=info.credits_per_image,
-        max_images_per_call=info.max_images_per_call,
-        provider_aspect_ratio=provider_aspect,
-        crop=round(crop, 4),
-        native_style=bool(info.style_presets),
-        steps=choice.steps if choice else None,
-        guidance_scale=choice.guidance_scale if choice else None,
-        asynchronous=info.asynchronous,
-    )
-
-
-def _generate_models(provider: str) -> list[ModelInfo]:
-    return [info for info in CATALOGUE if info.provider == provider and info.kind == "generate"]
-
-
-def _best_for_provider(provider: str, quality: Quality, ratio: float) -> Candidate | None:
-    """The provider's table model for ``quality``, else its nearest-quality model that fits the aspect."""
-    table = QUALITY_TABLE[quality][provider]
-    ordered = sorted(
-        _generate_models(provider),
-        key=lambda info: (
-            info.model != table.model,
-            abs(_QUALITY_RANK[info.quality or "standard"] - _QUALITY_RANK[quality]),
-            info.credits_per_image,
-        ),
-    )
-    for info in ordered:
-        choice = _choice_for(provider, info.model, quality)
-        candidate = _candidate(info, ratio, choice)
-        if candidate is not None:
-            return candidate
+def long_retry_after(error: ProviderError) -> float | None:
+    """The error's Retry-After when it is longer than a worker thread may wait (then the message is re-scheduled)."""
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, int | float) and retry_after > get_settings().provider_max_wait_seconds:
+        return float(retry_after)
     return None
 
 
-def _choice_for(provider: str, model: str, quality: Quality) -> QualityChoice | None:
-    """The table's parameters for ``model``: from the asked level when it lists it, else any level."""
-    levels: list[Quality] = [quality, *(level for level in QUALITY_TABLE if level != quality)]
-    for level in levels:
-        choice = QUALITY_TABLE[level][provider]
-        if choice.model == model:
-            return choice
-    return None
-
-
-def _aspect_refusal(provider: str, models: Sequence[ModelInfo], ratio: float) -> ValidationFailed:
-    shapes = sorted({label for info in models for label in info.aspect_ratios if info.megapixels is not None})
-    sized = [info for info in models if info.megapixels is None and info.max_side]
-    offer = ", ".join(shapes) if shapes else ""
-    if sized:
-        limit = max(info.max_side or 0 for info in sized) / _MIN_SIDE
-        offer = (offer + "; " if offer else "") + f"any shape up to {limit:g}:1"
-    return ValidationFailed(
-        "aspect_ratio",
-        f"{provider} cannot produce {ratio:.2f}:1 without cropping more than {MAX_CROP:.0%}"
-        f" (it offers {offer}); choose another aspect or provider",
-    )
-
-
-def plan(
-    *,
-    quality: Quality,
-    ratio: float,
-    provider: str = "auto",
-    model: str | None = None,
-    suggested: Sequence[str] = (),
-    allowed: Collection[str] = PROVIDERS,
-    available: Sequence[str] = PROVIDERS,
-    health: Mapping[str, CircuitHealth] | None = None,
-) -> list[Candidate]:
-    """The providers to try for a request, in order; an explicit provider or model gives one candidate.
-
-    Raises ``ValidationFailed`` naming ``provider``, ``model`` or ``aspect_ratio`` when the
-    request cannot be served, so the gateway refuses it before anything is queued.
-    """
-    if model is not None:
-        owners = [info for info in CATALOGUE if info.model == model and info.kind == "generate"]
-        if provider != "auto":
-            owners = [info for info in owners if info.provider == provider]
-        if not owners:
-            known = ", ".join(
-                info.model
-                for info in CATALOGUE
-                if info.kind == "generate" and provider in ("auto", info.provider)
-            )
-            raise ValidationFailed(
-                "model",
-                f"unknown model {model!r}{'' if provider == 'auto' else f' for {provider}'}; choose from {known}",
-            )
-        info = owners[0]
-        _require_available(info.provider, available, field="model" if provider == "auto" else "provider")
-        candidate = _candidate(info, ratio, _choice_for(info.provider, info.model, quality))
-        if candidate is None:
-            raise _aspect_refusal(f"{info.provider} {info.model}", [info], ratio)
-        return [candidate]
-    if provider != "auto":
-        if provider not in PROVIDERS:
-            raise ValidationFailed(
-                "provider", f"unknown provider {provider!r}; choose auto or {', '.join(PROVIDERS)}"
-            )
-        _require_available(provider, available, field="provider")
-        candidate = _best_for_provider(provider, quality, ratio)
-        if candidate is None:
-            raise _aspect_refusal(provider, _generate_models(provider), ratio)
-        return [candidate]
-
-    usable = [name for name in PROVIDERS if name in allowed and name in available]
-    if not usable:
-        raise ValidationFailed(
-            "provider", "no image provider is available to this tenant (none configured or simulated)"
-        )
-    found = [c for c in (_best_for_provider(name, quality, ratio) for name in usable) if c is not None]
-    if not found:
-        raise ValidationFailed(
-            "aspect_ratio",
-            f"no available provider can produce {ratio:.2f}:1 without cropping more than {MAX_CROP:.0%}",
-        )
-    preference = {key: index for index, key in enumerate(QUALITY_MODELS[quality])}
-    health = health or {}
-
-    def rank(candidate: Candidate) -> tuple[Any, ...]:
-        state = health.get(candidate.provider)
-        bucket = 0
-        if state is not None:
-            if state["state"] == CircuitState.open.value:
-                bucket = 2
-            elif state["recent_calls"] >= 3 and state["recent_error_rate"] >= 0.5:
-                bucket = 1
-        return (
-            bucket,
-            abs(_QUALITY_RANK[candidate.quality] - _QUALITY_RANK[quality]),
-            suggested.index(candidate.provider) if candidate.provider in suggested else len(suggested),
-            candidate.credits_per_image,
-            preference.get((candidate.provider, candidate.model), len(preference)),
-        )
-
-    return sorted(found, key=rank)
-
-
-def _require_available(provider: str, available: Sequence[str], *, field: str) -> None:
-    if provider not in available:
-        raise ValidationFailed(
-            field,
-            f"{provider} is not configured here (no IMAGESTUDIO_{provider.upper()}_API_KEY and no simulator)",
-        )
-
-
-# --- where providers are reached -------------------------------------------------------------
-
-
 @dataclass(frozen=True)
-class Endpoint:
-    """How this process reaches one provider."""
+class CallInfo:
+    """How one provider operation went."""
 
-    provider: str
-    base_url: str
-    api_key: SecretStr = field(repr=False)
-    #: A labelled local simulator (started by ``imagestudio up`` or a test), not the provider.
-    simulated: bool = False
-    #: Test hook: an in-process transport instead of sockets.
-    transport: httpx.BaseTransport | None = field(default=None, compare=False, repr=False)
-
-
-class ProviderDirectory:
-    """Configured providers from settings, plus the local simulators this process was given."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._simulators: dict[str, Endpoint] = {}
-
-    def use_simulators(self, config: Mapping[str, Mapping[str, Any]]) -> None:
-        """Reach these providers through local simulators (``{name: {api_key, base_url, transport?}}``)."""
-        with self._lock:
-            for name, values in config.items():
-                self._simulators[name] = Endpoint(
-                    provider=name,
-                    base_url=str(values["base_url"]),
-                    api_key=SecretStr(str(values["api_key"])),
-                    simulated=True,
-                    transport=values.get("transport"),
-                )
-
-    def clear_simulators(self) -> None:
-        with self._lock:
-            self._simulators.clear()
-
-    def endpoint(self, provider: str, settings: Settings | None = None) -> Endpoint | None:
-        """A configured key wins over a simulator; ``None`` when the provider cannot be reached."""
-        settings = settings or get_settings()
-        key: SecretStr = getattr(settings, f"{provider}_api_key")
-        if key.get_secret_value().strip():
-            return Endpoint(
-                provider=provider, base_url=getattr(settings, f"{provider}_base_url"), api_key=key
-            )
-        with self._lock:
-            return self._simulators.get(provider)
-
-    def available(self, settings: Settings | None = None) -> dict[str, Endpoint]:
-        return {name: ep for name in PROVIDERS if (ep := self.endpoint(name, settings)) is not None}
-
-
-provider_directory = ProviderDirectory()
-
-
-class _LabelTransport(httpx.BaseTransport):
-    """Passes requests through and notes whether answers carry a simulator's ``X-Simulator`` label."""
-
-    def __init__(self, inner: httpx.BaseTransport, *, owned: bool) -> None:
-        self._inner = inner
-        #: Close ``inner`` with us only when we made it (an injected transport belongs to its giver).
-        self._owned = owned
-        self.simulator_seen = False
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self._inner.handle_request(request)
-        if response.headers.get("x-simulator"):
-            self.simulator_seen = True
-        return response
-
-    def close(self) -> None:
-        if self._owned:
-            self._inner.close()
-
-
-class _ClientPool:
-    """One pooled client per endpoint, shared by the worker's threads (httpx clients are thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: dict[tuple[Any, ...], tuple[ImageProvider, _LabelTransport]] = {}
-
-    def get(self, endpoint: Endpoint, timeout: float) -> tuple[ImageProvider, _LabelTransport]:
-        key = (
-            endpoint.provider,
-            endpoint.base_url,
-            endpoint.api_key.get_secret_value(),
-            timeout,
-            id(endpoint.transport),
-        )
-        with self._lock:
-            found = self._clients.get(key)
-            if found is None:
-                inner = endpoint.transport or httpx.HTTPTransport(
-                    limits=httpx.Limits(max_connections=20, max_keepalive_connections=20)
-                )
-                transport = _LabelTransport(inner, owned=endpoint.transport is None)
-                client = PROVIDER_CLASSES[endpoint.provider](
-                    api_key=endpoint.api_key.get_secret_value(),
-                    base_url=endpoint.base_url,
-                    timeout=timeout,
-                    transport=transport,
-                )
-                found = self._clients[key] = (client, transport)
-            return found
-
-    def close(self) -> None:
-        with self._lock:
-            for client, _ in self._clients.values():
-                client.close()
-            self._clients.clear()
-
-
-# --- health ----------------------------------------------------------------------------------
-
-_store = DatabaseCircuitStore()
-
-
-def breaker_for(
-    provider: str, *, store: CircuitStore | None = None, settings: Settings | None = None
-) -> CircuitBreaker:
-    """The provider's circuit breaker on the shared (database) store, tuned by settings."""
-    settings = settings or get_settings()
-    return CircuitBreaker(
-        provider,
-        failure_threshold=settings.circuit_failure_threshold,
-        cooldown_seconds=settings.circuit_cooldown_seconds,
-        window_seconds=settings.circuit_window_seconds,
-        store=store or _store,
-    )
-
-
-def provider_health(
-    *, store: DatabaseCircuitStore | None = None
-) -> dict[str, tuple[CircuitHealth, bool | None]]:
-    """Every provider's breaker health and whether its endpoint last answered as a simulator."""
-    store = store or _store
-    observed = store.all()  # one query; each breaker then reads its own row from memory
-    report = {}
-    for name in PROVIDERS:
-        snapshot = observed.get(circuit_key(name), (CircuitSnapshot(), None))[0]
-        memory = InMemoryCircuitStore()
-
-        def stored(_: CircuitSnapshot, snapshot: CircuitSnapshot = snapshot) -> CircuitSnapshot:
-            return snapshot
-
-        memory.update(circuit_key(name), stored)
-        health = breaker_for(name, store=memory).health()
-        PROVIDER_CIRCUIT_OPEN.labels(name).set(1 if health["state"] == CircuitState.open.value else 0)
-        report[name] = (health, observed.get(circuit_key(name), (None, None))[1])
-    return report
+    attempts: int
+    simulated: bool
+    #: From the first attempt to the answer, backoff included.
+    seconds: float
+    #: The answering attempt alone (what ``imagestudio_provider_latency_seconds`` observes).
+    attempt_seconds: float
 
 
 # --- running a batch -------------------------------------------------------------------------
@@ -555,36 +152,11 @@ class BatchReport:
     retry_after: float | None = None
 
 
-class _GiveUp(Exception):
-    """Raised when one candidate cannot serve a call (retries spent, circuit open, long Retry-After)."""
-
-    def __init__(self, error: ProviderError, *, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-
-
 OnImages = Callable[[list[int], list[GeneratedImage], CallReport], None]
-Checkpoint = Callable[[str], None]
-
-
-def _status_of(error: ProviderError) -> str:
-    """The ``status`` label of ``imagestudio_provider_requests_total`` for a failed call."""
-    for kind, label in (
-        (CircuitOpen, "circuit_open"),
-        (ProviderRateLimited, "429"),
-        (ProviderTimeout, "timeout"),
-        (ProviderUnavailable, "unavailable"),
-        (ProviderContentFiltered, "content_filtered"),
-        (ProviderBadRequest, "400"),
-    ):
-        if isinstance(error, kind):
-            return label
-    return "error"
 
 
 class ProviderExecutor:
-    """Runs a batch against its candidates; one per process (clients are pooled inside)."""
+    """The engine: one per process (clients are pooled inside), shared by every studio's provider calls."""
 
     def __init__(
         self,
@@ -594,17 +166,17 @@ class ProviderExecutor:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.directory = directory or provider_directory
-        self.store = store or _store
+        self.store = store or shared_store
         self._sleep = sleep
-        self._pool = _ClientPool()
+        self._pool = ClientPool()
         self._marked: dict[str, bool] = {}
 
     def close(self) -> None:
         self._pool.close()
 
-    def client_for(self, provider: str) -> tuple[ImageProvider, Callable[[], bool]]:
-        """The pooled client of ``provider`` for callers with their own requests (edit, upscale), and
-        a check to run after a call: whether a simulator answered (also recorded for ``GET /providers``)."""
+    def client_for(self, provider: str) -> tuple[ProviderClient, Callable[[], bool]]:
+        """The pooled client of ``provider`` (for a poll, outside the retry loop), and a check to run
+        after a call: whether a simulator answered (also recorded for ``GET /providers``)."""
         settings = get_settings()
         endpoint = self.directory.endpoint(provider, settings)
         if endpoint is None:
@@ -617,6 +189,80 @@ class ProviderExecutor:
             return seen
 
         return client, simulated
+
+    # -- one operation with retries --
+
+    def call(
+        self, provider: str, fn: Callable[[ProviderClient], T], *, what: str, checkpoint: Checkpoint
+    ) -> tuple[T, CallInfo]:
+        """Run ``fn`` on ``provider``'s pooled client through the shared breaker, retrying transient errors.
+
+        The wait between attempts is the policy's backoff, or the provider's Retry-After when it
+        gives one; a Retry-After longer than ``PROVIDER_MAX_WAIT_SECONDS`` ends the call at once
+        (see :func:`long_retry_after`). Refusals, an open circuit and non-retryable errors are raised
+        unchanged at the first attempt; otherwise the last error once attempts are spent.
+        """
+        settings = get_settings()
+        client, simulated = self.client_for(provider)
+        breaker = breaker_for(provider, store=self.store, settings=settings)
+        policy = RetryPolicy(
+            max_attempts=settings.provider_max_attempts,
+            base_delay=settings.provider_retry_base_seconds,
+            max_delay=settings.provider_max_wait_seconds,
+        )
+        attempt = 1
+        started = time.perf_counter()
+        while True:
+            checkpoint(f"calling {what} (attempt {attempt})")
+            attempt_started = time.perf_counter()
+            try:
+                result = breaker.call(lambda: fn(client))
+            except CircuitOpen:
+                PROVIDER_REQUESTS.labels(provider, "circuit_open").inc()
+                PROVIDER_CIRCUIT_OPEN.labels(provider).set(1)
+                raise
+            except ProviderError as error:
+                PROVIDER_REQUESTS.labels(provider, status_label(error)).inc()
+                if (
+                    not error.retryable  # a refusal, or a garbled answer: this provider is not working
+                    or long_retry_after(error) is not None
+                    or attempt >= policy.max_attempts
+                ):
+                    raise
+                delay = policy.delay_for(attempt, error)
+                PROVIDER_RETRIES.labels(provider).inc()
+                log.info(
+                    "provider.retrying",
+                    provider=provider,
+                    what=what,
+                    attempt=attempt,
+                    delay_seconds=round(delay, 3),
+                    error=error.detail,
+                )
+                checkpoint(f"{what}: {error.title.lower()}; retrying in {delay:.1f} s")
+                self._sleep(delay)
+                attempt += 1
+                continue
+            finished = time.perf_counter()
+            PROVIDER_REQUESTS.labels(provider, "200").inc()
+            PROVIDER_LATENCY.labels(provider).observe(finished - attempt_started)
+            PROVIDER_CIRCUIT_OPEN.labels(provider).set(0)
+            info = CallInfo(
+                attempts=attempt,
+                simulated=simulated(),
+                seconds=finished - started,
+                attempt_seconds=finished - attempt_started,
+            )
+            return result, info
+
+    @staticmethod
+    def gave_up(studio: str, provider: str, model: str, error: ProviderError) -> dict[str, Any]:
+        """Record handing over from ``provider`` to the next route or candidate; the ``fallback_from`` step."""
+        PROVIDER_FALLBACKS.labels(studio, provider).inc()
+        log.warning("provider.gave_up", provider=provider, model=model, reason=error.detail)
+        return {"provider": provider, "model": model, "reason": error.detail}
+
+    # -- create's batches --
 
     def run_batch(
         self, spec: BatchSpec, *, variations: Sequence[int], on_images: OnImages, checkpoint: Checkpoint
@@ -639,25 +285,25 @@ class ProviderExecutor:
             chunk = remaining[: max(1, candidate.max_images_per_call)]
             try:
                 images, call = self._call(candidate, spec, chunk, checkpoint)
-            except _GiveUp as give_up:
-                reason = give_up.error.detail
-                report.last_error = give_up.error
-                if give_up.retry_after is not None:
-                    report.retry_after = max(report.retry_after or 0.0, give_up.retry_after)
-                step = {"provider": candidate.provider, "model": candidate.model, "reason": reason}
-                report.fallbacks.append({**step, "variations": [v + 1 for v in chunk]})
-                fallback_from = [*fallback_from, step]
-                PROVIDER_FALLBACKS.labels("create", candidate.provider).inc()
-                log.warning(
-                    "provider.gave_up", provider=candidate.provider, model=candidate.model, reason=reason
-                )
-                active += 1
-                continue
             except (ProviderBadRequest, ProviderContentFiltered) as refusal:
                 report.permanent = refusal
                 problem = self._problem(refusal, "")
                 report.failed.update(dict.fromkeys(remaining, problem))
                 break
+            except ProviderError as error:
+                report.last_error = error
+                retry_after = (
+                    long_retry_after(error)
+                    if error.retryable and not isinstance(error, CircuitOpen)
+                    else None
+                )
+                if retry_after is not None:
+                    report.retry_after = max(report.retry_after or 0.0, retry_after)
+                step = self.gave_up("create", candidate.provider, candidate.model, error)
+                report.fallbacks.append({**step, "variations": [v + 1 for v in chunk]})
+                fallback_from = [*fallback_from, step]
+                active += 1
+                continue
             call.fallback_from = fallback_from
             served = chunk[: len(images)]
             if served:
@@ -671,69 +317,17 @@ class ProviderExecutor:
             remaining = remaining[len(chunk) :]
         return report
 
-    # -- one call with retries --
-
     def _call(
         self, candidate: Candidate, spec: BatchSpec, chunk: Sequence[int], checkpoint: Checkpoint
     ) -> tuple[list[GeneratedImage], CallReport]:
-        settings = get_settings()
-        endpoint = self.directory.endpoint(candidate.provider, settings)
-        if endpoint is None:
-            raise _GiveUp(
-                ProviderUnavailable(
-                    f"{candidate.provider} is not configured in this worker", provider=candidate.provider
-                )
-            )
-        client, transport = self._pool.get(endpoint, settings.provider_timeout_seconds)
         request, prompt = self._request(candidate, spec, chunk)
-        breaker = breaker_for(candidate.provider, store=self.store, settings=settings)
-        policy = RetryPolicy(
-            max_attempts=settings.provider_max_attempts,
-            base_delay=settings.provider_retry_base_seconds,
-            max_delay=settings.provider_max_wait_seconds,
+        images, info = self.call(
+            candidate.provider,
+            lambda client: self._generate(client, request, checkpoint),
+            what=f"{candidate.provider} {candidate.model} for image {chunk[0] + 1}",
+            checkpoint=checkpoint,
         )
-        attempt = 1
-        while True:
-            checkpoint(
-                f"calling {candidate.provider} {candidate.model} for image {chunk[0] + 1} (attempt {attempt})"
-            )
-            started = time.perf_counter()
-            try:
-                images = breaker.call(lambda: self._generate(client, request, checkpoint))
-            except CircuitOpen as error:
-                PROVIDER_REQUESTS.labels(candidate.provider, "circuit_open").inc()
-                PROVIDER_CIRCUIT_OPEN.labels(candidate.provider).set(1)
-                raise _GiveUp(error) from error
-            except ProviderError as error:
-                PROVIDER_REQUESTS.labels(candidate.provider, _status_of(error)).inc()
-                if isinstance(error, ProviderBadRequest | ProviderContentFiltered):
-                    raise
-                if not error.retryable:  # a garbled answer: this provider is not working
-                    raise _GiveUp(error) from error
-                retry_after = getattr(error, "retry_after", None)
-                if retry_after is not None and retry_after > settings.provider_max_wait_seconds:
-                    raise _GiveUp(error, retry_after=retry_after) from error
-                if attempt >= policy.max_attempts:
-                    raise _GiveUp(error) from error
-                delay = policy.delay_for(attempt, error)
-                PROVIDER_RETRIES.labels(candidate.provider).inc()
-                log.info(
-                    "provider.retrying",
-                    provider=candidate.provider,
-                    attempt=attempt,
-                    delay_seconds=round(delay, 3),
-                    error=error.detail,
-                )
-                self._sleep(delay)
-                attempt += 1
-                continue
-            seconds = time.perf_counter() - started
-            PROVIDER_REQUESTS.labels(candidate.provider, "200").inc()
-            PROVIDER_LATENCY.labels(candidate.provider).observe(seconds)
-            PROVIDER_CIRCUIT_OPEN.labels(candidate.provider).set(0)
-            simulated = endpoint.simulated or transport.simulator_seen
-            self._mark_simulated(candidate.provider, simulated)
-            return images, CallReport(candidate, attempt, simulated, seconds, prompt, [])
+        return images, CallReport(candidate, info.attempts, info.simulated, info.attempt_seconds, prompt, [])
 
     def _request(
         self, candidate: Candidate, spec: BatchSpec, chunk: Sequence[int]
@@ -766,9 +360,9 @@ class ProviderExecutor:
         return request, prompt
 
     def _generate(
-        self, client: ImageProvider, request: GenerationRequest, checkpoint: Checkpoint
+        self, client: ProviderClient, request: GenerationRequest, checkpoint: Checkpoint
     ) -> list[GeneratedImage]:
-        if not isinstance(client, WaveSpeedClient):
+        if not isinstance(client, GenerationSubmitter):
             return client.generate(request)
         # Asynchronous: submit, then poll at the configured interval (each poll also checks for a cancel).
         settings = get_settings()

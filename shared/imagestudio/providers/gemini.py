@@ -11,13 +11,9 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderRateLimited
-from imagestudio.providers.base import (
-    GeneratedImage,
-    GenerationRequest,
-    HttpProvider,
-    nearest_aspect_ratio,
-    parse_retry_after,
-)
+from imagestudio.providers.http import HttpProvider, parse_retry_after
+from imagestudio.providers.schemas import GeneratedImage, GenerationRequest
+from imagestudio.providers.sizing import nearest_aspect_ratio
 
 __all__ = ["GEMINI_MODELS", "IMAGEN_ASPECT_RATIOS", "GeminiClient"]
 

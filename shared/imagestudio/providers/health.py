@@ -16,10 +16,27 @@ from sqlalchemy import JSON, Boolean, Float, Integer, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from imagestudio.config import Settings, get_settings
 from imagestudio.db import Base, session_scope, utcnow
-from imagestudio.providers.resilience import CircuitSnapshot, CircuitState
+from imagestudio.providers.registry import PROVIDERS
+from imagestudio.providers.resilience import (
+    CircuitBreaker,
+    CircuitHealth,
+    CircuitSnapshot,
+    CircuitState,
+    CircuitStore,
+    InMemoryCircuitStore,
+)
+from imagestudio.telemetry.metrics import PROVIDER_CIRCUIT_OPEN
 
-__all__ = ["DatabaseCircuitStore", "ProviderHealth", "circuit_key"]
+__all__ = [
+    "DatabaseCircuitStore",
+    "ProviderHealth",
+    "breaker_for",
+    "circuit_key",
+    "provider_health",
+    "shared_store",
+]
 
 
 def circuit_key(provider: str) -> str:
@@ -107,3 +124,43 @@ class DatabaseCircuitStore:
         except IntegrityError:
             nested.rollback()  # another process created it first: lock theirs
         return session.scalars(statement.execution_options(populate_existing=True)).one()
+
+
+# --- the breakers every process shares ------------------------------------------------------
+
+shared_store = DatabaseCircuitStore()
+
+
+def breaker_for(
+    provider: str, *, store: CircuitStore | None = None, settings: Settings | None = None
+) -> CircuitBreaker:
+    """The provider's circuit breaker on the shared (database) store, tuned by settings."""
+    settings = settings or get_settings()
+    return CircuitBreaker(
+        provider,
+        failure_threshold=settings.circuit_failure_threshold,
+        cooldown_seconds=settings.circuit_cooldown_seconds,
+        window_seconds=settings.circuit_window_seconds,
+        store=store or shared_store,
+    )
+
+
+def provider_health(
+    *, store: DatabaseCircuitStore | None = None
+) -> dict[str, tuple[CircuitHealth, bool | None]]:
+    """Every provider's breaker health and whether its endpoint last answered as a simulator."""
+    store = store or shared_store
+    observed = store.all()  # one query; each breaker then reads its own row from memory
+    report = {}
+    for name in PROVIDERS:
+        snapshot = observed.get(circuit_key(name), (CircuitSnapshot(), None))[0]
+        memory = InMemoryCircuitStore()
+
+        def stored(_: CircuitSnapshot, snapshot: CircuitSnapshot = snapshot) -> CircuitSnapshot:
+            return snapshot
+
+        memory.update(circuit_key(name), stored)
+        health = breaker_for(name, store=memory).health()
+        PROVIDER_CIRCUIT_OPEN.labels(name).set(1 if health["state"] == CircuitState.open.value else 0)
+        report[name] = (health, observed.get(circuit_key(name), (None, None))[1])
+    return report

@@ -7,14 +7,9 @@ from typing import Any
 import httpx
 
 from imagestudio.errors import ProviderError, ProviderUnavailable
-from imagestudio.providers.base import (
-    GeneratedImage,
-    GenerationRequest,
-    HttpProvider,
-    fit_size,
-    nearest_aspect_ratio,
-    size_for_aspect_ratio,
-)
+from imagestudio.providers.http import HttpProvider
+from imagestudio.providers.schemas import GeneratedImage, GenerationRequest
+from imagestudio.providers.sizing import fit_size, nearest_aspect_ratio, size_for_aspect_ratio
 
 __all__ = ["HF_MODELS", "HuggingFaceClient"]
 

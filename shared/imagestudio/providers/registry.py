@@ -1,4 +1,4 @@
-"""The provider catalogue (one table), quality -> model candidates, and building configured clients.
+"""The provider catalogue: every model (one table), the quality table, and building configured clients.
 
 Credit figures are **our** credits per output image (1 credit = USD 0.01), taken from the
 providers' published prices where we have them (Stability's own credit table; WaveSpeed and
@@ -8,21 +8,29 @@ Imagen prices converted); they are what Image Studio charges, not what a provide
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from imagestudio.providers.base import ImageProvider, ModelInfo, Quality
 from imagestudio.providers.gemini import IMAGEN_ASPECT_RATIOS, GeminiClient
 from imagestudio.providers.huggingface import HuggingFaceClient
+from imagestudio.providers.protocols import ImageProvider
+from imagestudio.providers.schemas import ModelInfo, Quality
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS, StabilityClient
 from imagestudio.providers.wavespeed import WaveSpeedClient
 
 __all__ = [
     "CATALOGUE",
+    "PROVIDERS",
     "PROVIDER_CLASSES",
+    "PROVIDER_LABELS",
     "QUALITY_MODELS",
+    "QUALITY_ROWS",
+    "QUALITY_TABLE",
+    "QualityChoice",
+    "ProviderClient",
     "ProviderConfig",
     "build_providers",
     "candidates",
@@ -30,6 +38,64 @@ __all__ = [
     "get_model",
     "models_for",
 ]
+
+PROVIDERS: tuple[str, ...] = ("stability", "wavespeed", "huggingface", "gemini")
+PROVIDER_LABELS: dict[str, str] = {
+    "stability": "Stability AI",
+    "wavespeed": "WaveSpeedAI",
+    "huggingface": "Hugging Face",
+    "gemini": "Google Gemini (Imagen)",
+}
+
+
+@dataclass(frozen=True)
+class QualityChoice:
+    """What one quality level means on one provider."""
+
+    model: str
+    steps: int | None = None
+    guidance_scale: float | None = None
+
+
+#: The one quality table: per level, ``(provider, choice)`` rows in order of preference. A provider's
+#: first row is its model for that level; later rows are fallbacks. Imagen and Stability's ultra/core
+#: take no step count; sd3.5 flash/turbo are distilled for cfg 1; FLUX.1 schnell for 4 steps.
+QUALITY_ROWS: Mapping[Quality, tuple[tuple[str, QualityChoice], ...]] = {
+    "draft": (
+        ("huggingface", QualityChoice("black-forest-labs/FLUX.1-schnell", steps=4)),
+        ("wavespeed", QualityChoice("qwen-image", steps=20)),
+        ("gemini", QualityChoice("imagen-4.0-fast-generate-001")),
+        ("stability", QualityChoice("sd3.5-flash", guidance_scale=1.0)),
+    ),
+    "standard": (
+        ("stability", QualityChoice("core")),
+        ("gemini", QualityChoice("imagen-4.0-generate-001")),
+        ("huggingface", QualityChoice("black-forest-labs/FLUX.1-dev", steps=28, guidance_scale=3.5)),
+        ("stability", QualityChoice("sd3.5-medium")),
+        ("wavespeed", QualityChoice("qwen-image", steps=30)),
+    ),
+    "premium": (
+        ("stability", QualityChoice("ultra")),
+        ("wavespeed", QualityChoice("ideogram-v3-turbo")),
+        ("gemini", QualityChoice("imagen-4.0-ultra-generate-001")),
+        ("stability", QualityChoice("sd3.5-large")),
+        ("huggingface", QualityChoice("black-forest-labs/FLUX.1-dev", steps=50, guidance_scale=3.5)),
+    ),
+}
+
+
+def _first_per_provider(rows: tuple[tuple[str, QualityChoice], ...]) -> dict[str, QualityChoice]:
+    first: dict[str, QualityChoice] = {}
+    for provider, choice in rows:
+        first.setdefault(provider, choice)
+    return {provider: first[provider] for provider in PROVIDERS if provider in first}
+
+
+#: View of ``QUALITY_ROWS``: level -> provider -> its model and parameters (the provider's first row).
+QUALITY_TABLE: Mapping[Quality, Mapping[str, QualityChoice]] = {
+    level: _first_per_provider(rows) for level, rows in QUALITY_ROWS.items()
+}
+
 
 _SIZES = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9", "9:21", "4:5", "5:4")
 _IDEOGRAM_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "4:5", "5:4")
@@ -170,30 +236,17 @@ CATALOGUE: tuple[ModelInfo, ...] = (
 
 _BY_KEY: dict[tuple[str, str], ModelInfo] = {(info.provider, info.model): info for info in CATALOGUE}
 
-#: Quality level -> (provider, model) candidates in order of preference; later ones are fallbacks.
+#: View of ``QUALITY_ROWS``: level -> ``(provider, model)`` in order of preference; later ones are fallbacks.
 QUALITY_MODELS: Mapping[Quality, tuple[tuple[str, str], ...]] = {
-    "draft": (
-        ("huggingface", "black-forest-labs/FLUX.1-schnell"),
-        ("wavespeed", "qwen-image"),
-        ("gemini", "imagen-4.0-fast-generate-001"),
-        ("stability", "sd3.5-flash"),
-    ),
-    "standard": (
-        ("stability", "core"),
-        ("gemini", "imagen-4.0-generate-001"),
-        ("huggingface", "black-forest-labs/FLUX.1-dev"),
-        ("stability", "sd3.5-medium"),
-    ),
-    "premium": (
-        ("stability", "ultra"),
-        ("wavespeed", "ideogram-v3-turbo"),
-        ("gemini", "imagen-4.0-ultra-generate-001"),
-        ("stability", "sd3.5-large"),
-    ),
+    level: tuple((provider, choice.model) for provider, choice in rows)
+    for level, rows in QUALITY_ROWS.items()
 }
 
+#: Any vendor client; each states its capabilities by the protocols it meets (``providers.protocols``).
+ProviderClient = StabilityClient | WaveSpeedClient | HuggingFaceClient | GeminiClient
+
 #: Provider name -> client class; every class takes ``api_key``, ``base_url``, ``timeout``, ``transport``.
-PROVIDER_CLASSES: Mapping[str, type[StabilityClient | WaveSpeedClient | HuggingFaceClient | GeminiClient]] = {
+PROVIDER_CLASSES: Mapping[str, type[ProviderClient]] = {
     "stability": StabilityClient,
     "wavespeed": WaveSpeedClient,
     "huggingface": HuggingFaceClient,

@@ -9,16 +9,16 @@ from typing import Any
 import httpx
 
 from imagestudio.errors import ProviderContentFiltered, ProviderError
-from imagestudio.providers.base import (
+from imagestudio.providers.http import HttpProvider
+from imagestudio.providers.protocols import wait_for_result
+from imagestudio.providers.schemas import (
     EditRequest,
     GeneratedImage,
     GenerationRequest,
-    HttpProvider,
     PendingResult,
     UpscaleRequest,
-    nearest_aspect_ratio,
-    wait_for_result,
 )
+from imagestudio.providers.sizing import nearest_aspect_ratio
 
 __all__ = ["STABILITY_ASPECT_RATIOS", "STYLE_PRESETS", "StabilityClient"]
 

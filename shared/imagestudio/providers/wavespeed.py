@@ -13,19 +13,10 @@ from pydantic import BaseModel, ValidationError
 
 from imagestudio.egress import EgressGuard
 from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderUnavailable
-from imagestudio.providers.base import (
-    GeneralEditRequest,
-    GeneratedImage,
-    GenerationRequest,
-    HttpProvider,
-    PendingResult,
-    data_uri,
-    fit_size,
-    looks_like_content_filter,
-    nearest_aspect_ratio,
-    size_for_aspect_ratio,
-    wait_for_result,
-)
+from imagestudio.providers.http import HttpProvider, data_uri, looks_like_content_filter
+from imagestudio.providers.protocols import wait_for_result
+from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, GenerationRequest, PendingResult
+from imagestudio.providers.sizing import fit_size, nearest_aspect_ratio, size_for_aspect_ratio
 
 __all__ = ["WAVESPEED_MODELS", "WaveSpeedClient", "WaveSpeedModel"]
 

@@ -1,9 +1,8 @@
 """What the edit and upscale studios share: limits, routes (provider or local), provider calls, async polls.
 
-Provider calls run on the create studio's machinery (:mod:`imagestudio.providers.execution`): its
-configured-or-simulated endpoints and pooled clients, the database-backed circuit breaker, and
-:func:`~imagestudio.providers.resilience.call_with_retries` with the same settings (attempts,
-backoff, Retry-After honoured up to ``PROVIDER_MAX_WAIT_SECONDS``).
+Provider calls run on the one provider-call engine (:class:`imagestudio.providers.execution.ProviderExecutor`)
+that create uses too: its configured-or-simulated endpoints and pooled clients, the database-backed
+circuit breaker, retries with backoff and Retry-After honoured up to ``PROVIDER_MAX_WAIT_SECONDS``.
 
 ::
 
@@ -49,32 +48,25 @@ from imagestudio.errors import (
     ProviderBadRequest,
     ProviderContentFiltered,
     ProviderError,
-    ProviderRateLimited,
     ProviderTimeout,
-    ProviderUnavailable,
     ValidationFailed,
 )
 from imagestudio.jobs.models import JobStatus
 from imagestudio.jobs.runner import JobCanceled, JobContext, JobDeferred
 from imagestudio.jobs.service import job_service
 from imagestudio.outbox import outbox_service
-from imagestudio.providers.base import GeneratedImage, PendingResult, describe_image
-from imagestudio.providers.execution import (
-    breaker_for,
-    provider_directory,
-    provider_executor,
-    provider_health,
-)
-from imagestudio.providers.resilience import CircuitOpen, RetryPolicy, call_with_retries
+from imagestudio.providers.directory import provider_directory
+from imagestudio.providers.execution import CallInfo, ProviderExecutor, long_retry_after, provider_executor
+from imagestudio.providers.health import provider_health
+from imagestudio.providers.http import describe_image
+from imagestudio.providers.protocols import as_poller
+from imagestudio.providers.registry import ProviderClient
+from imagestudio.providers.schemas import GeneratedImage, PendingResult
 from imagestudio.studios.pricing import Estimate, EstimateItem
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import (
     JOB_DURATION,
     JOBS_FINISHED,
-    PROVIDER_FALLBACKS,
-    PROVIDER_LATENCY,
-    PROVIDER_REQUESTS,
-    PROVIDER_RETRIES,
 )
 
 log = get_logger(__name__)
@@ -281,82 +273,13 @@ def _not_configured(provider: str) -> str:
 # --- provider calls ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class _WorkerRetryPolicy(RetryPolicy):
-    """Retry as create does, but give up at once on a Retry-After too long to hold a worker thread."""
-
-    def should_retry(self, attempt: int, error: BaseException) -> bool:
-        retry_after = getattr(error, "retry_after", None)
-        if isinstance(retry_after, int | float) and retry_after > self.max_delay:
-            return False
-        return super().should_retry(attempt, error)
-
-
-@dataclass(frozen=True)
-class CallInfo:
-    """How a provider call went."""
-
-    attempts: int
-    simulated: bool
-    seconds: float
-
-
-def _status_label(error: ProviderError) -> str:
-    """The ``status`` label of ``imagestudio_provider_requests_total`` for a failed call."""
-    for kind, label in (
-        (CircuitOpen, "circuit_open"),
-        (ProviderRateLimited, "429"),
-        (ProviderTimeout, "timeout"),
-        (ProviderUnavailable, "unavailable"),
-        (ProviderContentFiltered, "content_filtered"),
-        (ProviderBadRequest, "400"),
-    ):
-        if isinstance(error, kind):
-            return label
-    return "error"
-
-
 def call_provider(
-    route: Route, call: Callable[[Any], T], *, checkpoint: Callable[[str], None]
+    route: Route, call: Callable[[ProviderClient], T], *, checkpoint: Callable[[str], None]
 ) -> tuple[T, CallInfo]:
-    """One provider operation with retries and the shared circuit breaker (the create studio's rules)."""
-    settings = get_settings()
-    provider = route.provider
-    client, simulated = provider_executor().client_for(provider)
-    policy = _WorkerRetryPolicy(
-        max_attempts=settings.provider_max_attempts,
-        base_delay=settings.provider_retry_base_seconds,
-        max_delay=settings.provider_max_wait_seconds,
+    """One provider operation through the engine (retries, Retry-After, the shared circuit breaker)."""
+    return provider_executor().call(
+        route.provider, call, what=f"{route.provider} {route.model}", checkpoint=checkpoint
     )
-    attempts = 1
-
-    def on_retry(attempt: int, error: ProviderError, delay: float) -> None:
-        nonlocal attempts
-        attempts = attempt + 1
-        PROVIDER_REQUESTS.labels(provider, _status_label(error)).inc()
-        PROVIDER_RETRIES.labels(provider).inc()
-        log.info(
-            "provider.retrying",
-            provider=provider,
-            model=route.model,
-            attempt=attempt,
-            delay_seconds=round(delay, 3),
-        )
-        checkpoint(f"{provider} {route.model}: {error.title.lower()}; retrying in {delay:.1f} s")
-
-    checkpoint(f"calling {provider} {route.model}")
-    started = time.perf_counter()
-    try:
-        result = call_with_retries(
-            lambda: call(client), policy, breaker=breaker_for(provider), on_retry=on_retry
-        )
-    except ProviderError as error:
-        PROVIDER_REQUESTS.labels(provider, _status_label(error)).inc()
-        raise
-    seconds = time.perf_counter() - started
-    PROVIDER_REQUESTS.labels(provider, "200").inc()
-    PROVIDER_LATENCY.labels(provider).observe(seconds)
-    return result, CallInfo(attempts=attempts, simulated=simulated(), seconds=seconds)
 
 
 # --- serving a job ----------------------------------------------------------------------------
@@ -456,7 +379,7 @@ def serve(
     queue: Queue,
     inputs: Mapping[str, bytes],
     local: Callable[[Route], bytes],
-    provider: Callable[[Any, Route, Mapping[str, bytes]], GeneratedImage | PendingResult],
+    provider: Callable[[ProviderClient, Route, Mapping[str, bytes]], GeneratedImage | PendingResult],
     deliver: Deliver,
 ) -> None:
     """Serve the job on the first route that works; raises ``JobDeferred`` once async work is submitted.
@@ -494,7 +417,7 @@ def serve(
             ready = verify_inputs(inputs)  # outside the retry loop: a damaged file is not a transient error
 
         def call(
-            client: Any, route: Route = route, ready: Mapping[str, bytes] = ready
+            client: ProviderClient, route: Route = route, ready: Mapping[str, bytes] = ready
         ) -> GeneratedImage | PendingResult:
             return provider(client, route, ready)
 
@@ -504,13 +427,7 @@ def serve(
             raise
         except ProviderError as error:
             if index < len(routes) - 1:
-                fallback_from.append(
-                    {"provider": route.provider, "model": route.model, "reason": error.detail}
-                )
-                PROVIDER_FALLBACKS.labels(ctx.studio, route.provider).inc()
-                log.warning(
-                    "provider.gave_up", provider=route.provider, model=route.model, reason=error.detail
-                )
+                fallback_from.append(ProviderExecutor.gave_up(ctx.studio, route.provider, route.model, error))
                 continue
             _reschedule_or_raise(ctx, error)
         if isinstance(result, PendingResult):
@@ -546,12 +463,8 @@ def verify_inputs(inputs: Mapping[str, bytes]) -> dict[str, bytes]:
 
 def _reschedule_or_raise(ctx: JobContext, error: ProviderError) -> NoReturn:
     settings = get_settings()
-    retry_after = getattr(error, "retry_after", None)
-    if (
-        retry_after is not None
-        and retry_after > settings.provider_max_wait_seconds
-        and ctx.attempt < ctx.max_attempts
-    ):
+    retry_after = long_retry_after(error)
+    if retry_after is not None and ctx.attempt < ctx.max_attempts:
         # Too long to hold a worker thread: hand the message back to the broker's delay queue.
         delay = min(retry_after, settings.job_max_backoff_seconds)
         raise dramatiq.Retry(f"{error.detail}; retrying in {delay:g} s", delay=int(delay * 1000)) from error
@@ -675,7 +588,7 @@ def poll_pending(job_id: str, *, seq: int, queue: Queue, deliver: Deliver) -> No
     route, pending = state.route, state.result
     try:
         client, simulated = provider_executor().client_for(route.provider)
-        images = client.poll(pending)  # type: ignore[attr-defined]
+        images = as_poller(client).poll(pending)
         if images is not None and not images:
             raise ProviderError(
                 f"{route.provider} finished {pending.remote_id} without an image", provider=route.provider

@@ -27,18 +27,11 @@ from imagestudio.db import session_scope
 from imagestudio.errors import NotFound, TransientJobError, ValidationFailed
 from imagestudio.jobs.service import job_service
 from imagestudio.personas.service import persona_service
-from imagestudio.providers.base import GeneratedImage, Quality
-from imagestudio.providers.execution import (
-    BatchReport,
-    BatchSpec,
-    CallReport,
-    Candidate,
-    parse_ratio,
-    plan,
-    provider_directory,
-    provider_executor,
-    provider_health,
-)
+from imagestudio.providers.directory import provider_directory
+from imagestudio.providers.execution import BatchReport, BatchSpec, CallReport, provider_executor
+from imagestudio.providers.health import provider_health
+from imagestudio.providers.schemas import GeneratedImage, Quality
+from imagestudio.providers.selection import Candidate, parse_ratio, plan
 from imagestudio.providers.stability import STYLE_PRESETS
 from imagestudio.studios.base import Images, Prepared
 from imagestudio.studios.pricing import Estimate, EstimateItem, register

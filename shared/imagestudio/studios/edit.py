@@ -26,9 +26,10 @@ from sqlalchemy.orm import Session
 from imagestudio.broker import Queue
 from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.runner import JobContext
-from imagestudio.providers.base import EditRequest as ProviderEditRequest
-from imagestudio.providers.base import GeneralEditRequest, GeneratedImage, PendingResult
-from imagestudio.providers.registry import CATALOGUE, find_model
+from imagestudio.providers.protocols import as_editor, as_prompt_editor
+from imagestudio.providers.registry import CATALOGUE, ProviderClient, find_model
+from imagestudio.providers.schemas import EditRequest as ProviderEditRequest
+from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, PendingResult
 from imagestudio.providers.stability import STYLE_PRESETS
 from imagestudio.studios import routed
 from imagestudio.studios._provider_ops import (
@@ -709,10 +710,12 @@ def _local(params: EditParams, inputs: Mapping[str, bytes]) -> bytes:
     raise ValidationFailed("path", f"{params.operation} has no local path")
 
 
-def _provider(client: Any, params: EditParams, inputs: Mapping[str, bytes]) -> GeneratedImage | PendingResult:
+def _provider(
+    client: ProviderClient, params: EditParams, inputs: Mapping[str, bytes]
+) -> GeneratedImage | PendingResult:
     op = OPERATIONS[params.operation]
     if op.provider == "wavespeed":
-        return client.submit_edit(  # type: ignore[no-any-return]
+        return as_prompt_editor(client).submit_edit(
             GeneralEditRequest(
                 prompt=params.prompt or "",
                 images=[inputs["image"]],
@@ -746,9 +749,8 @@ def _provider(client: Any, params: EditParams, inputs: Mapping[str, bytes]) -> G
         background_reference=inputs.get("background_reference"),
         light_reference=inputs.get("light_reference"),
     )
-    if op.asynchronous:
-        return client.submit_edit(request)  # type: ignore[no-any-return]
-    return client.edit(request)  # type: ignore[no-any-return]
+    editor = as_editor(client)
+    return editor.submit_edit(request) if op.asynchronous else editor.edit(request)
 
 
 def deliver(ctx: JobContext, produced: Produced) -> None:

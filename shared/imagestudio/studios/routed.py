@@ -19,7 +19,7 @@ from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import session_scope
 from imagestudio.errors import ImageStudioError
 from imagestudio.jobs.runner import JobContext
-from imagestudio.providers.base import GeneratedImage, PendingResult
+from imagestudio.providers.schemas import GeneratedImage, PendingResult
 from imagestudio.studios._provider_ops import (
     Deliver,
     Path,

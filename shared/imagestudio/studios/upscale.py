@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 from imagestudio.broker import Queue
 from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.runner import JobContext
-from imagestudio.providers.base import GeneratedImage, PendingResult
-from imagestudio.providers.base import UpscaleRequest as ProviderUpscaleRequest
-from imagestudio.providers.registry import find_model
+from imagestudio.providers.protocols import as_upscaler
+from imagestudio.providers.registry import ProviderClient, find_model
+from imagestudio.providers.schemas import GeneratedImage, PendingResult
+from imagestudio.providers.schemas import UpscaleRequest as ProviderUpscaleRequest
 from imagestudio.studios import routed
 from imagestudio.studios._provider_ops import (
     LOCAL,
@@ -465,7 +466,7 @@ def _local(params: UpscaleParams, image: bytes) -> bytes:
     )
 
 
-def _provider(client: Any, params: UpscaleParams, image: bytes) -> GeneratedImage | PendingResult:
+def _provider(client: ProviderClient, params: UpscaleParams, image: bytes) -> GeneratedImage | PendingResult:
     request = ProviderUpscaleRequest(
         mode=params.mode,
         image=image,
@@ -476,9 +477,8 @@ def _provider(client: Any, params: UpscaleParams, image: bytes) -> GeneratedImag
         style_preset=params.style_preset,
         output_format=params.output_format,
     )
-    if params.mode == "creative":
-        return client.submit_upscale(request)  # type: ignore[no-any-return]
-    return client.upscale(request)  # type: ignore[no-any-return]
+    upscaler = as_upscaler(client)
+    return upscaler.submit_upscale(request) if params.mode == "creative" else upscaler.upscale(request)
 
 
 def deliver(ctx: JobContext, produced: Produced) -> None:

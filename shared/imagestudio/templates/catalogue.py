@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from math import gcd
 from typing import Any
 
-from imagestudio.providers.base import Quality
+from imagestudio.providers.schemas import Quality
 
 __all__ = ["CATEGORIES", "PLATFORMS", "TEMPLATES", "Template", "aspect_label"]
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from imagestudio.providers.base import Quality
+from imagestudio.providers.schemas import Quality
 from imagestudio.templates.catalogue import Template
 
 __all__ = ["STYLE_PHRASES", "Addition", "PromptResult", "append_phrases", "enhance"]

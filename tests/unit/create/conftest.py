@@ -21,7 +21,8 @@ from simulators import (
 def create_stack(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[CreateStack]:
     import create_worker.main  # noqa: F401  (declares create.run_job on the session's stub broker)
     from imagestudio.config import get_settings
-    from imagestudio.providers.execution import provider_directory, reset_provider_executor
+    from imagestudio.providers.directory import provider_directory
+    from imagestudio.providers.execution import reset_provider_executor
 
     for name, value in {
         "IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS": "0.01",

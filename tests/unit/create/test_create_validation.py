@@ -102,7 +102,7 @@ def test_another_tenants_persona_is_unknown(create_stack: CreateStack) -> None:
 
 
 def test_provider_without_key_or_simulator_is_refused(create_stack: CreateStack) -> None:
-    from imagestudio.providers.execution import provider_directory
+    from imagestudio.providers.directory import provider_directory
 
     provider_directory.clear_simulators()
     problem = refused(create_stack, {"prompt": "a fox", "provider": "wavespeed"}, "provider")

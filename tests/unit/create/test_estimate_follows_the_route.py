@@ -11,7 +11,7 @@ from typing import Any
 
 from create_support import API, CreateStack
 
-from imagestudio.providers.execution import breaker_for
+from imagestudio.providers.health import breaker_for
 
 
 def estimate(stack: CreateStack, body: dict[str, Any], *, key: str | None = None) -> dict[str, Any]:

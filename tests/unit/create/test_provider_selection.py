@@ -9,17 +9,11 @@ from create_support import CreateStack
 from support import wait_for
 
 from imagestudio.errors import ValidationFailed
-from imagestudio.providers.execution import (
-    QUALITY_TABLE,
-    BatchSpec,
-    ProviderExecutor,
-    breaker_for,
-    plan,
-    provider_health,
-)
-from imagestudio.providers.health import DatabaseCircuitStore, circuit_key
-from imagestudio.providers.registry import find_model
+from imagestudio.providers.execution import BatchSpec, ProviderExecutor
+from imagestudio.providers.health import DatabaseCircuitStore, breaker_for, circuit_key, provider_health
+from imagestudio.providers.registry import QUALITY_TABLE, find_model
 from imagestudio.providers.resilience import CircuitHealth
+from imagestudio.providers.selection import plan
 
 
 def order(**kwargs: Any) -> list[tuple[str, str]]:

@@ -82,7 +82,8 @@ def studio_stack(
     import edit_worker.main  # noqa: F401  (declares edit.run_job and edit.poll on the stub broker)
     import upscale_worker.main  # noqa: F401
     from imagestudio.config import get_settings
-    from imagestudio.providers.execution import provider_directory, reset_provider_executor
+    from imagestudio.providers.directory import provider_directory
+    from imagestudio.providers.execution import reset_provider_executor
 
     for name, value in {**FAST_ENV, **env}.items():
         monkeypatch.setenv(name, value)

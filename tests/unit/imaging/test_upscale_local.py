@@ -157,3 +157,20 @@ def test_upscale_to_pixels_rejects_a_target_out_of_range() -> None:
 def test_upscale_fast_refuses_an_output_over_the_pixel_limit() -> None:
     with pytest.raises(ImageTooLarge):
         upscale_fast(_png(np.zeros((1100, 1100, 3), np.uint8)), scale=8)
+
+
+def test_local_outputs_use_the_one_encoder_progressive_jpeg_and_grey_masks() -> None:
+    """Local outputs go through ``codec.encode``: JPEG is progressive, a mask stays one grey band."""
+    from imagestudio.imaging.edit import mask_from_alpha
+
+    jpeg = upscale_fast(_png(_drawing()[:96, :96]), scale=2, output_format="jpeg", quality=90)
+    with Image.open(io.BytesIO(jpeg)) as image:
+        assert image.format == "JPEG"
+        assert image.info.get("progressive") == 1
+
+    rgba = np.dstack([_drawing()[:64, :64], np.full((64, 64), 255, np.uint8)])
+    rgba[:16, :16, 3] = 0
+    mask = mask_from_alpha(_png(rgba))
+    assert mask is not None
+    with Image.open(io.BytesIO(mask)) as image:
+        assert image.format == "PNG" and image.mode == "L"

@@ -27,7 +27,7 @@ from imagestudio.providers import (
     WaveSpeedClient,
     parse_retry_after,
 )
-from imagestudio.providers.base import HttpProvider
+from imagestudio.providers.http import HttpProvider
 
 CLIENTS: dict[str, type[HttpProvider]] = {
     "stability": StabilityClient,

@@ -122,7 +122,8 @@ def test_config_never_shows_the_key() -> None:
 def test_exported_names_match_all() -> None:
     public = {name for name in dir(providers) if not name.startswith("_")}
     modules = {
-        "base", "execution", "gemini", "health", "huggingface", "registry", "resilience", "stability", "wavespeed",
+        "directory", "execution", "gemini", "health", "http", "huggingface", "protocols", "registry", "resilience",
+        "schemas", "selection", "sizing", "stability", "wavespeed",
     }  # fmt: skip
 
     assert set(providers.__all__) == public - modules

@@ -238,7 +238,7 @@ def test_estimate_equals_the_charge_when_the_planned_provider_serves(studio: Stu
 
 
 def test_estimate_follows_the_local_route_while_the_provider_circuit_is_open(studio: Studio) -> None:
-    from imagestudio.providers.execution import breaker_for
+    from imagestudio.providers.health import breaker_for
 
     breaker = breaker_for("stability")
     while breaker.health()["state"] != "open":

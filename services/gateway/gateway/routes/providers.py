@@ -12,15 +12,10 @@ from gateway.guard import GuardedRoute
 from gateway.openapi import example_response
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.credits.tier_service import tier_service
-from imagestudio.providers.base import ModelInfo
-from imagestudio.providers.execution import (
-    PROVIDER_LABELS,
-    PROVIDERS,
-    QUALITY_TABLE,
-    provider_directory,
-    provider_health,
-)
-from imagestudio.providers.registry import models_for
+from imagestudio.providers.directory import provider_directory
+from imagestudio.providers.health import provider_health
+from imagestudio.providers.registry import PROVIDER_LABELS, PROVIDERS, QUALITY_TABLE, models_for
+from imagestudio.providers.schemas import ModelInfo
 
 router = APIRouter(
     route_class=GuardedRoute, prefix="/providers", tags=["providers"], responses=PROBLEM_RESPONSES

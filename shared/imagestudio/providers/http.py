@@ -1,4 +1,4 @@
-"""Provider boundary: request/result models, the ``ImageProvider`` protocols and the shared HTTP client.
+"""The vendor clients' shared HTTP plumbing: pooled ``httpx.Client``, size cap, error mapping.
 
 Every vendor client is a synchronous ``httpx.Client`` wrapper (workers are Dramatiq threads)
 built on :class:`HttpProvider`, which owns connection pooling, explicit timeouts, the
@@ -21,14 +21,12 @@ import email.utils
 import io
 import math
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Self
 
 import httpx
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from imagestudio.egress import EgressGuard, EgressRefused, GuardedTransport
 from imagestudio.errors import (
@@ -39,51 +37,16 @@ from imagestudio.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from imagestudio.providers.schemas import GeneratedImage, ModelInfo
 
 __all__ = [
-    "ASPECT_RATIOS",
-    "EditOperation",
-    "EditRequest",
-    "GeneralEditRequest",
-    "GeneratedImage",
-    "GenerationRequest",
     "HttpProvider",
-    "ImageProvider",
-    "ModelInfo",
-    "OutputFormat",
-    "PendingResult",
-    "PollingProvider",
-    "Quality",
-    "UpscaleMode",
-    "UpscaleRequest",
     "content_type_for",
     "data_uri",
     "describe_image",
-    "fit_size",
     "looks_like_content_filter",
-    "nearest_aspect_ratio",
     "parse_retry_after",
-    "size_for_aspect_ratio",
-    "wait_for_result",
 ]
-
-OutputFormat = Literal["png", "jpeg", "webp"]
-Quality = Literal["draft", "standard", "premium"]
-EditOperation = Literal[
-    "erase",
-    "inpaint",
-    "outpaint",
-    "search-and-replace",
-    "search-and-recolor",
-    "remove-background",
-    "replace-background-and-relight",
-]
-UpscaleMode = Literal["fast", "conservative", "creative"]
-
-#: Aspect ratios Image Studio speaks; each client maps them onto what its provider accepts.
-ASPECT_RATIOS: tuple[str, ...] = (
-    "1:1", "16:9", "9:16", "21:9", "9:21", "2:3", "3:2", "4:5", "5:4", "3:4", "4:3",
-)  # fmt: skip
 
 #: Reason texts that mean a content filter refused the prompt or the output.
 _CONTENT_FILTER_RE = re.compile(
@@ -93,216 +56,6 @@ _CONTENT_FILTER_RE = re.compile(
 )
 
 _CONTENT_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-
-
-# --- models at the boundary ----------------------------------------------------------------
-
-
-class GenerationRequest(BaseModel):
-    """A text-to-image request in our terms; each client maps it onto its provider's fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    prompt: str = Field(min_length=1, max_length=10_000)
-    negative_prompt: str | None = Field(default=None, max_length=10_000)
-    #: Provider model id (see the registry); ``None`` means the client's default model.
-    model: str | None = None
-    aspect_ratio: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?:\d+(\.\d+)?$")
-    width: int | None = Field(default=None, ge=64, le=8192)
-    height: int | None = Field(default=None, ge=64, le=8192)
-    #: ``None`` lets the provider pick; image ``i`` of a batch uses ``seed + i``.
-    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
-    style_preset: str | None = None
-    count: int = Field(default=1, ge=1, le=10)
-    quality: Quality = "standard"
-    output_format: OutputFormat = "png"
-    guidance_scale: float | None = Field(default=None, ge=0, le=50)
-    steps: int | None = Field(default=None, ge=1, le=150)
-
-
-class GeneratedImage(BaseModel):
-    """One image a provider returned, with what we know about how it was made."""
-
-    model_config = ConfigDict(frozen=True)
-
-    data: bytes = Field(repr=False)
-    content_type: str
-    width: int
-    height: int
-    seed: int | None = None
-    provider: str
-    model: str
-
-
-def _require(values: Mapping[str, object], names: Sequence[str], what: str) -> None:
-    missing = [name for name in names if not values.get(name)]
-    if missing:
-        raise ValueError(f"{what} requires {', '.join(missing)}")
-
-
-class EditRequest(BaseModel):
-    """A Stability edit (``/v2beta/stable-image/edit/{operation}``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    operation: EditOperation
-    image: bytes = Field(repr=False)
-    mask: bytes | None = Field(default=None, repr=False)
-    prompt: str | None = Field(default=None, max_length=10_000)
-    search_prompt: str | None = Field(default=None, max_length=10_000)
-    select_prompt: str | None = Field(default=None, max_length=10_000)
-    negative_prompt: str | None = Field(default=None, max_length=10_000)
-    left: int = Field(default=0, ge=0, le=2000)
-    right: int = Field(default=0, ge=0, le=2000)
-    up: int = Field(default=0, ge=0, le=2000)
-    down: int = Field(default=0, ge=0, le=2000)
-    grow_mask: int | None = Field(default=None, ge=0, le=100)
-    creativity: float | None = Field(default=None, ge=0, le=1)
-    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
-    style_preset: str | None = None
-    output_format: OutputFormat = "png"
-    #: Relight only: at least one of these two references is required.
-    background_reference: bytes | None = Field(default=None, repr=False)
-    light_reference: bytes | None = Field(default=None, repr=False)
-
-    @model_validator(mode="after")
-    def _check_operation_fields(self) -> Self:
-        values = self.model_dump(exclude={"image"})
-        if self.operation == "inpaint":
-            _require(values, ["prompt"], "inpaint")
-        elif self.operation == "outpaint":
-            if not any((self.left, self.right, self.up, self.down)):
-                raise ValueError("outpaint requires at least one of left, right, up, down")
-        elif self.operation == "search-and-replace":
-            _require(values, ["prompt", "search_prompt"], "search-and-replace")
-        elif self.operation == "search-and-recolor":
-            _require(values, ["prompt", "select_prompt"], "search-and-recolor")
-        elif self.operation == "replace-background-and-relight":
-            if not (self.background_reference or self.light_reference or self.prompt):
-                raise ValueError("relight requires a background or light reference (or a prompt)")
-        return self
-
-
-class UpscaleRequest(BaseModel):
-    """A Stability upscale (``/v2beta/stable-image/upscale/{mode}``); ``creative`` is asynchronous."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    mode: UpscaleMode
-    image: bytes = Field(repr=False)
-    prompt: str | None = Field(default=None, max_length=10_000)
-    negative_prompt: str | None = Field(default=None, max_length=10_000)
-    creativity: float | None = Field(default=None, ge=0, le=0.5)
-    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
-    style_preset: str | None = None
-    output_format: OutputFormat = "png"
-
-    @model_validator(mode="after")
-    def _check_prompt(self) -> Self:
-        if self.mode != "fast" and not self.prompt:
-            raise ValueError(f"{self.mode} upscale requires a prompt")
-        return self
-
-
-class GeneralEditRequest(BaseModel):
-    """A prompt-driven edit on a WaveSpeed edit model (qwen-edit, seedream, flux-kontext-pro...)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    prompt: str = Field(min_length=1, max_length=10_000)
-    images: list[bytes] = Field(min_length=1, max_length=10, repr=False)
-    mask: bytes | None = Field(default=None, repr=False)
-    negative_prompt: str | None = None
-    model: str | None = None
-    guidance_scale: float | None = Field(default=None, ge=0, le=50)
-    steps: int | None = Field(default=None, ge=1, le=150)
-    seed: int | None = Field(default=None, ge=0, le=2_147_483_647)
-    output_format: OutputFormat = "png"
-
-
-class PendingResult(BaseModel):
-    """Asynchronous provider work in flight; small and JSON-safe so a worker can put it in a message."""
-
-    model_config = ConfigDict(frozen=True)
-
-    provider: str
-    model: str
-    remote_id: str
-    #: What was submitted (``generate``, ``edit:...``, ``upscale:creative``), for logs and metrics.
-    kind: str = "generate"
-    seed: int | None = None
-
-
-class ModelInfo(BaseModel):
-    """Catalogue entry for one provider model: what it can do and what one image costs us."""
-
-    model_config = ConfigDict(frozen=True)
-
-    provider: str
-    model: str
-    kind: Literal["generate", "edit", "upscale"] = "generate"
-    label: str = ""
-    quality: Quality | None = None
-    #: Our credits per output image (1 credit = USD 0.01), not the provider's own units.
-    credits_per_image: float
-    max_images_per_call: int = 1
-    aspect_ratios: tuple[str, ...] = ("1:1",)
-    #: Output size: megapixels when the provider picks the size, else the longest side allowed.
-    megapixels: float | None = None
-    max_side: int | None = None
-    style_presets: tuple[str, ...] = ()
-    image_to_image: bool = False
-    edit_operations: tuple[str, ...] = ()
-    asynchronous: bool = False
-
-
-# --- protocols ----------------------------------------------------------------------------
-
-
-@runtime_checkable
-class ImageProvider(Protocol):
-    """What the studios need from any text-to-image provider."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def default_model(self) -> str: ...
-
-    @property
-    def capabilities(self) -> tuple[ModelInfo, ...]: ...
-
-    def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
-        """Generate ``request.count`` images, blocking until they exist."""
-        ...
-
-    def close(self) -> None: ...
-
-
-@runtime_checkable
-class PollingProvider(Protocol):
-    """A provider with asynchronous work: submit elsewhere, then ``poll`` until it is done.
-
-    A worker polls once per message and re-schedules itself while ``poll`` answers ``None``,
-    instead of holding a thread; ``wait`` is the bounded blocking convenience.
-    """
-
-    @property
-    def name(self) -> str: ...
-
-    def poll(self, pending: PendingResult) -> list[GeneratedImage] | None: ...
-
-    def wait(
-        self,
-        pending: PendingResult,
-        *,
-        interval: float | None = None,
-        deadline: float = 300.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> list[GeneratedImage]: ...
-
-
-# --- helpers ------------------------------------------------------------------------------
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -330,57 +83,6 @@ def looks_like_content_filter(reason: str) -> bool:
     return bool(_CONTENT_FILTER_RE.search(reason))
 
 
-def _ratio(aspect_ratio: str) -> float:
-    width, _, height = aspect_ratio.partition(":")
-    return float(width) / float(height)
-
-
-def nearest_aspect_ratio(
-    supported: Sequence[str],
-    *,
-    aspect_ratio: str | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    default: str = "1:1",
-) -> str:
-    """The supported ratio closest (in log space) to the asked ratio or to ``width:height``."""
-    if aspect_ratio is not None and aspect_ratio in supported:
-        return aspect_ratio
-    if aspect_ratio:
-        wanted = _ratio(aspect_ratio)
-    elif width and height:
-        wanted = width / height
-    else:
-        return default if default in supported else supported[0]
-    return min(supported, key=lambda candidate: abs(math.log(_ratio(candidate) / wanted)))
-
-
-def size_for_aspect_ratio(aspect_ratio: str, *, megapixels: float, multiple: int = 64) -> tuple[int, int]:
-    """Width and height of about ``megapixels`` at ``aspect_ratio``, rounded to ``multiple``."""
-    ratio = _ratio(aspect_ratio)
-    pixels = megapixels * 1024 * 1024
-    width = math.sqrt(pixels * ratio)
-    height = width / ratio
-    return (
-        max(multiple, round(width / multiple) * multiple),
-        max(multiple, round(height / multiple) * multiple),
-    )
-
-
-def fit_size(
-    width: int, height: int, *, max_side: int, min_side: int = 64, multiple: int = 8
-) -> tuple[int, int]:
-    """Scale ``width`` x ``height`` into ``[min_side, max_side]`` keeping the ratio, on ``multiple``."""
-    scale = min(1.0, max_side / max(width, height))
-    scale = max(scale, min_side / min(width, height))
-
-    def snap(side: float) -> int:
-        snapped = int(side // multiple) * multiple
-        return min(max_side, max(min_side, snapped))
-
-    return snap(width * scale), snap(height * scale)
-
-
 def describe_image(data: bytes, *, provider: str) -> tuple[int, int, str]:
     """``(width, height, content_type)`` of an image a provider returned (reads the header only)."""
     try:
@@ -402,37 +104,6 @@ def data_uri(data: bytes) -> str:
     """A ``data:`` URI for an uploaded image (providers accept these in place of a URL)."""
     _, _, content_type = describe_image(data, provider="")
     return f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def wait_for_result(
-    provider: PollingProvider,
-    pending: PendingResult,
-    *,
-    interval: float,
-    deadline: float,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> list[GeneratedImage]:
-    """Poll until the result is ready or ``deadline`` seconds have passed (then ProviderTimeout).
-
-    Time is the larger of the clock's and the sum of the intervals slept, so an injected
-    ``sleep`` that returns at once still ends at the deadline.
-    """
-    started = clock()
-    slept = 0.0
-    while True:
-        images = provider.poll(pending)
-        if images is not None:
-            return images
-        elapsed = max(clock() - started, slept)
-        if elapsed + interval > deadline:
-            raise ProviderTimeout(
-                f"{provider.name} result {pending.remote_id} not ready after {deadline:g} s",
-                provider=provider.name,
-                extra={"remote_id": pending.remote_id},
-            )
-        sleep(interval)
-        slept += interval
 
 
 def _json_reason(body: Any) -> str | None:

@@ -1,0 +1,199 @@
+"""What crosses the provider boundary: requests and results in our terms, and the catalogue entry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "EditOperation",
+    "EditRequest",
+    "GeneralEditRequest",
+    "GeneratedImage",
+    "GenerationRequest",
+    "ModelInfo",
+    "OutputFormat",
+    "PendingResult",
+    "Quality",
+    "UpscaleMode",
+    "UpscaleRequest",
+]
+
+OutputFormat = Literal["png", "jpeg", "webp"]
+Quality = Literal["draft", "standard", "premium"]
+EditOperation = Literal[
+    "erase",
+    "inpaint",
+    "outpaint",
+    "search-and-replace",
+    "search-and-recolor",
+    "remove-background",
+    "replace-background-and-relight",
+]
+UpscaleMode = Literal["fast", "conservative", "creative"]
+
+#: Aspect ratios Image Studio speaks; each client maps them onto what its provider accepts.
+ASPECT_RATIOS: tuple[str, ...] = (
+    "1:1", "16:9", "9:16", "21:9", "9:21", "2:3", "3:2", "4:5", "5:4", "3:4", "4:3",
+)  # fmt: skip
+
+
+class GenerationRequest(BaseModel):
+    """A text-to-image request in our terms; each client maps it onto its provider's fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=10_000)
+    negative_prompt: str | None = Field(default=None, max_length=10_000)
+    #: Provider model id (see the registry); ``None`` means the client's default model.
+    model: str | None = None
+    aspect_ratio: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?:\d+(\.\d+)?$")
+    width: int | None = Field(default=None, ge=64, le=8192)
+    height: int | None = Field(default=None, ge=64, le=8192)
+    #: ``None`` lets the provider pick; image ``i`` of a batch uses ``seed + i``.
+    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
+    style_preset: str | None = None
+    count: int = Field(default=1, ge=1, le=10)
+    quality: Quality = "standard"
+    output_format: OutputFormat = "png"
+    guidance_scale: float | None = Field(default=None, ge=0, le=50)
+    steps: int | None = Field(default=None, ge=1, le=150)
+
+
+class GeneratedImage(BaseModel):
+    """One image a provider returned, with what we know about how it was made."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data: bytes = Field(repr=False)
+    content_type: str
+    width: int
+    height: int
+    seed: int | None = None
+    provider: str
+    model: str
+
+
+def _require(values: Mapping[str, object], names: Sequence[str], what: str) -> None:
+    missing = [name for name in names if not values.get(name)]
+    if missing:
+        raise ValueError(f"{what} requires {', '.join(missing)}")
+
+
+class EditRequest(BaseModel):
+    """A Stability edit (``/v2beta/stable-image/edit/{operation}``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    operation: EditOperation
+    image: bytes = Field(repr=False)
+    mask: bytes | None = Field(default=None, repr=False)
+    prompt: str | None = Field(default=None, max_length=10_000)
+    search_prompt: str | None = Field(default=None, max_length=10_000)
+    select_prompt: str | None = Field(default=None, max_length=10_000)
+    negative_prompt: str | None = Field(default=None, max_length=10_000)
+    left: int = Field(default=0, ge=0, le=2000)
+    right: int = Field(default=0, ge=0, le=2000)
+    up: int = Field(default=0, ge=0, le=2000)
+    down: int = Field(default=0, ge=0, le=2000)
+    grow_mask: int | None = Field(default=None, ge=0, le=100)
+    creativity: float | None = Field(default=None, ge=0, le=1)
+    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
+    style_preset: str | None = None
+    output_format: OutputFormat = "png"
+    #: Relight only: at least one of these two references is required.
+    background_reference: bytes | None = Field(default=None, repr=False)
+    light_reference: bytes | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _check_operation_fields(self) -> Self:
+        values = self.model_dump(exclude={"image"})
+        if self.operation == "inpaint":
+            _require(values, ["prompt"], "inpaint")
+        elif self.operation == "outpaint":
+            if not any((self.left, self.right, self.up, self.down)):
+                raise ValueError("outpaint requires at least one of left, right, up, down")
+        elif self.operation == "search-and-replace":
+            _require(values, ["prompt", "search_prompt"], "search-and-replace")
+        elif self.operation == "search-and-recolor":
+            _require(values, ["prompt", "select_prompt"], "search-and-recolor")
+        elif self.operation == "replace-background-and-relight":
+            if not (self.background_reference or self.light_reference or self.prompt):
+                raise ValueError("relight requires a background or light reference (or a prompt)")
+        return self
+
+
+class UpscaleRequest(BaseModel):
+    """A Stability upscale (``/v2beta/stable-image/upscale/{mode}``); ``creative`` is asynchronous."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: UpscaleMode
+    image: bytes = Field(repr=False)
+    prompt: str | None = Field(default=None, max_length=10_000)
+    negative_prompt: str | None = Field(default=None, max_length=10_000)
+    creativity: float | None = Field(default=None, ge=0, le=0.5)
+    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
+    style_preset: str | None = None
+    output_format: OutputFormat = "png"
+
+    @model_validator(mode="after")
+    def _check_prompt(self) -> Self:
+        if self.mode != "fast" and not self.prompt:
+            raise ValueError(f"{self.mode} upscale requires a prompt")
+        return self
+
+
+class GeneralEditRequest(BaseModel):
+    """A prompt-driven edit on a WaveSpeed edit model (qwen-edit, seedream, flux-kontext-pro...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=10_000)
+    images: list[bytes] = Field(min_length=1, max_length=10, repr=False)
+    mask: bytes | None = Field(default=None, repr=False)
+    negative_prompt: str | None = None
+    model: str | None = None
+    guidance_scale: float | None = Field(default=None, ge=0, le=50)
+    steps: int | None = Field(default=None, ge=1, le=150)
+    seed: int | None = Field(default=None, ge=0, le=2_147_483_647)
+    output_format: OutputFormat = "png"
+
+
+class PendingResult(BaseModel):
+    """Asynchronous provider work in flight; small and JSON-safe so a worker can put it in a message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    remote_id: str
+    #: What was submitted (``generate``, ``edit:...``, ``upscale:creative``), for logs and metrics.
+    kind: str = "generate"
+    seed: int | None = None
+
+
+class ModelInfo(BaseModel):
+    """Catalogue entry for one provider model: what it can do and what one image costs us."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    kind: Literal["generate", "edit", "upscale"] = "generate"
+    label: str = ""
+    quality: Quality | None = None
+    #: Our credits per output image (1 credit = USD 0.01), not the provider's own units.
+    credits_per_image: float
+    max_images_per_call: int = 1
+    aspect_ratios: tuple[str, ...] = ("1:1",)
+    #: Output size: megapixels when the provider picks the size, else the longest side allowed.
+    megapixels: float | None = None
+    max_side: int | None = None
+    style_presets: tuple[str, ...] = ()
+    image_to_image: bool = False
+    edit_operations: tuple[str, ...] = ()
+    asynchronous: bool = False

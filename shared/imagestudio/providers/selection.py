@@ -1,0 +1,250 @@
+"""Choosing providers for a create request: aspect fit and the ordered candidates (``plan``).
+
+Auto selection ranks the models that can make the requested aspect (within ``MAX_CROP``) by:
+circuit health (open circuits last), distance from the asked quality level, the template's
+suggested providers, then credits per image (cheapest first), then the quality table's order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from imagestudio.errors import ValidationFailed
+from imagestudio.providers.registry import (
+    CATALOGUE,
+    PROVIDERS,
+    QUALITY_MODELS,
+    QUALITY_TABLE,
+    QualityChoice,
+)
+from imagestudio.providers.resilience import CircuitHealth, CircuitState
+from imagestudio.providers.schemas import ModelInfo, Quality
+
+__all__ = ["MAX_CROP", "Candidate", "fit", "parse_ratio", "plan"]
+
+#: Largest share of the image a model's nearest aspect may lose when cropped to the asked one.
+MAX_CROP = 0.15
+#: Smallest side the size-based models are asked for (their clients clamp to it).
+_MIN_SIDE = 256
+_QUALITY_RANK: dict[str, int] = {"draft": 0, "standard": 1, "premium": 2}
+
+
+# --- aspect fit ------------------------------------------------------------------------------
+
+
+def parse_ratio(value: str, *, field: str = "aspect_ratio") -> float:
+    """``W:H`` (integers or decimals, e.g. ``1.91:1``) as a float between 1:8 and 8:1."""
+    width, sep, height = value.partition(":")
+    try:
+        ratio = float(width) / float(height) if sep else math.nan
+    except (ValueError, ZeroDivisionError):
+        ratio = math.nan
+    if not math.isfinite(ratio) or ratio <= 0:
+        raise ValidationFailed(field, f"{value!r} is not a ratio like 16:9 or 1.91:1")
+    if not 1 / 8 <= ratio <= 8:
+        raise ValidationFailed(field, f"{value} is outside the supported range 1:8 to 8:1")
+    return ratio
+
+
+def _ratio_of(label: str) -> float:
+    width, _, height = label.partition(":")
+    return float(width) / float(height)
+
+
+def _crop(asked: float, got: float) -> float:
+    return 1 - min(asked, got) / max(asked, got)
+
+
+def fit(info: ModelInfo, ratio: float) -> tuple[str | None, float]:
+    """The provider aspect to ask for (``None``: ask for the size) and the share the crop will lose."""
+    if info.megapixels is None and info.max_side:
+        # Size-based models take any shape inside [min side, max side].
+        bounded = min(max(ratio, _MIN_SIDE / info.max_side), info.max_side / _MIN_SIDE)
+        return None, _crop(ratio, bounded)
+    best = min(info.aspect_ratios, key=lambda label: abs(math.log(_ratio_of(label) / ratio)))
+    return best, _crop(ratio, _ratio_of(best))
+
+
+# --- candidates ------------------------------------------------------------------------------
+
+
+class Candidate(BaseModel):
+    """One provider model a job may call, with the parameters the quality level gives it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    quality: Quality
+    credits_per_image: float
+    max_images_per_call: int
+    #: The aspect ratio to ask for, or ``None`` to ask for an exact size.
+    provider_aspect_ratio: str | None
+    crop: float
+    native_style: bool
+    steps: int | None = None
+    guidance_scale: float | None = None
+    asynchronous: bool = False
+
+    @property
+    def credits(self) -> int:
+        """Whole credits charged per image (fractional prices round up)."""
+        return math.ceil(self.credits_per_image)
+
+
+def _candidate(info: ModelInfo, ratio: float, choice: QualityChoice | None) -> Candidate | None:
+    provider_aspect, crop = fit(info, ratio)
+    if crop > MAX_CROP:
+        return None
+    return Candidate(
+        provider=info.provider,
+        model=info.model,
+        quality=info.quality or "standard",
+        credits_per_image=info.credits_per_image,
+        max_images_per_call=info.max_images_per_call,
+        provider_aspect_ratio=provider_aspect,
+        crop=round(crop, 4),
+        native_style=bool(info.style_presets),
+        steps=choice.steps if choice else None,
+        guidance_scale=choice.guidance_scale if choice else None,
+        asynchronous=info.asynchronous,
+    )
+
+
+def _generate_models(provider: str) -> list[ModelInfo]:
+    return [info for info in CATALOGUE if info.provider == provider and info.kind == "generate"]
+
+
+def _best_for_provider(provider: str, quality: Quality, ratio: float) -> Candidate | None:
+    """The provider's table model for ``quality``, else its nearest-quality model that fits the aspect."""
+    table = QUALITY_TABLE[quality][provider]
+    ordered = sorted(
+        _generate_models(provider),
+        key=lambda info: (
+            info.model != table.model,
+            abs(_QUALITY_RANK[info.quality or "standard"] - _QUALITY_RANK[quality]),
+            info.credits_per_image,
+        ),
+    )
+    for info in ordered:
+        choice = _choice_for(provider, info.model, quality)
+        candidate = _candidate(info, ratio, choice)
+        if candidate is not None:
+            return candidate
+    return None
+
+
+def _choice_for(provider: str, model: str, quality: Quality) -> QualityChoice | None:
+    """The table's parameters for ``model``: from the asked level when it lists it, else any level."""
+    levels: list[Quality] = [quality, *(level for level in QUALITY_TABLE if level != quality)]
+    for level in levels:
+        choice = QUALITY_TABLE[level][provider]
+        if choice.model == model:
+            return choice
+    return None
+
+
+def _aspect_refusal(provider: str, models: Sequence[ModelInfo], ratio: float) -> ValidationFailed:
+    shapes = sorted({label for info in models for label in info.aspect_ratios if info.megapixels is not None})
+    sized = [info for info in models if info.megapixels is None and info.max_side]
+    offer = ", ".join(shapes) if shapes else ""
+    if sized:
+        limit = max(info.max_side or 0 for info in sized) / _MIN_SIDE
+        offer = (offer + "; " if offer else "") + f"any shape up to {limit:g}:1"
+    return ValidationFailed(
+        "aspect_ratio",
+        f"{provider} cannot produce {ratio:.2f}:1 without cropping more than {MAX_CROP:.0%}"
+        f" (it offers {offer}); choose another aspect or provider",
+    )
+
+
+def plan(
+    *,
+    quality: Quality,
+    ratio: float,
+    provider: str = "auto",
+    model: str | None = None,
+    suggested: Sequence[str] = (),
+    allowed: Collection[str] = PROVIDERS,
+    available: Sequence[str] = PROVIDERS,
+    health: Mapping[str, CircuitHealth] | None = None,
+) -> list[Candidate]:
+    """The providers to try for a request, in order; an explicit provider or model gives one candidate.
+
+    Raises ``ValidationFailed`` naming ``provider``, ``model`` or ``aspect_ratio`` when the
+    request cannot be served, so the gateway refuses it before anything is queued.
+    """
+    if model is not None:
+        owners = [info for info in CATALOGUE if info.model == model and info.kind == "generate"]
+        if provider != "auto":
+            owners = [info for info in owners if info.provider == provider]
+        if not owners:
+            known = ", ".join(
+                info.model
+                for info in CATALOGUE
+                if info.kind == "generate" and provider in ("auto", info.provider)
+            )
+            raise ValidationFailed(
+                "model",
+                f"unknown model {model!r}{'' if provider == 'auto' else f' for {provider}'}; choose from {known}",
+            )
+        info = owners[0]
+        _require_available(info.provider, available, field="model" if provider == "auto" else "provider")
+        candidate = _candidate(info, ratio, _choice_for(info.provider, info.model, quality))
+        if candidate is None:
+            raise _aspect_refusal(f"{info.provider} {info.model}", [info], ratio)
+        return [candidate]
+    if provider != "auto":
+        if provider not in PROVIDERS:
+            raise ValidationFailed(
+                "provider", f"unknown provider {provider!r}; choose auto or {', '.join(PROVIDERS)}"
+            )
+        _require_available(provider, available, field="provider")
+        candidate = _best_for_provider(provider, quality, ratio)
+        if candidate is None:
+            raise _aspect_refusal(provider, _generate_models(provider), ratio)
+        return [candidate]
+
+    usable = [name for name in PROVIDERS if name in allowed and name in available]
+    if not usable:
+        raise ValidationFailed(
+            "provider", "no image provider is available to this tenant (none configured or simulated)"
+        )
+    found = [c for c in (_best_for_provider(name, quality, ratio) for name in usable) if c is not None]
+    if not found:
+        raise ValidationFailed(
+            "aspect_ratio",
+            f"no available provider can produce {ratio:.2f}:1 without cropping more than {MAX_CROP:.0%}",
+        )
+    preference = {key: index for index, key in enumerate(QUALITY_MODELS[quality])}
+    health = health or {}
+
+    def rank(candidate: Candidate) -> tuple[Any, ...]:
+        state = health.get(candidate.provider)
+        bucket = 0
+        if state is not None:
+            if state["state"] == CircuitState.open.value:
+                bucket = 2
+            elif state["recent_calls"] >= 3 and state["recent_error_rate"] >= 0.5:
+                bucket = 1
+        return (
+            bucket,
+            abs(_QUALITY_RANK[candidate.quality] - _QUALITY_RANK[quality]),
+            suggested.index(candidate.provider) if candidate.provider in suggested else len(suggested),
+            candidate.credits_per_image,
+            preference.get((candidate.provider, candidate.model), len(preference)),
+        )
+
+    return sorted(found, key=rank)
+
+
+def _require_available(provider: str, available: Sequence[str], *, field: str) -> None:
+    if provider not in available:
+        raise ValidationFailed(
+            field,
+            f"{provider} is not configured here (no IMAGESTUDIO_{provider.upper()}_API_KEY and no simulator)",
+        )

@@ -1,0 +1,59 @@
+"""Sizes and aspect ratios: mapping what a request asks onto what a provider accepts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = ["fit_size", "nearest_aspect_ratio", "size_for_aspect_ratio"]
+
+
+def _ratio(aspect_ratio: str) -> float:
+    width, _, height = aspect_ratio.partition(":")
+    return float(width) / float(height)
+
+
+def nearest_aspect_ratio(
+    supported: Sequence[str],
+    *,
+    aspect_ratio: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    default: str = "1:1",
+) -> str:
+    """The supported ratio closest (in log space) to the asked ratio or to ``width:height``."""
+    if aspect_ratio is not None and aspect_ratio in supported:
+        return aspect_ratio
+    if aspect_ratio:
+        wanted = _ratio(aspect_ratio)
+    elif width and height:
+        wanted = width / height
+    else:
+        return default if default in supported else supported[0]
+    return min(supported, key=lambda candidate: abs(math.log(_ratio(candidate) / wanted)))
+
+
+def size_for_aspect_ratio(aspect_ratio: str, *, megapixels: float, multiple: int = 64) -> tuple[int, int]:
+    """Width and height of about ``megapixels`` at ``aspect_ratio``, rounded to ``multiple``."""
+    ratio = _ratio(aspect_ratio)
+    pixels = megapixels * 1024 * 1024
+    width = math.sqrt(pixels * ratio)
+    height = width / ratio
+    return (
+        max(multiple, round(width / multiple) * multiple),
+        max(multiple, round(height / multiple) * multiple),
+    )
+
+
+def fit_size(
+    width: int, height: int, *, max_side: int, min_side: int = 64, multiple: int = 8
+) -> tuple[int, int]:
+    """Scale ``width`` x ``height`` into ``[min_side, max_side]`` keeping the ratio, on ``multiple``."""
+    scale = min(1.0, max_side / max(width, height))
+    scale = max(scale, min_side / min(width, height))
+
+    def snap(side: float) -> int:
+        snapped = int(side // multiple) * multiple
+        return min(max_side, max(min_side, snapped))
+
+    return snap(width * scale), snap(height * scale)
