@@ -245,6 +245,21 @@ class Embedded:
         return wait_for(done, timeout=timeout, what=f"job {job_id} to reach {statuses}")  # type: ignore[no-any-return]
 
 
+def fresh_queues(broker: dramatiq.Broker) -> None:
+    """Empty every queue of the session's StubBroker, messages a stopped worker still held included.
+
+    ``flush_all`` drops queued messages only: one a stopped worker had taken (a retry waiting out
+    its delay, say) stays counted as unfinished in its ``queue.Queue`` for ever, and a later test's
+    ``join`` on that queue would wait for it. Consumers read ``broker.queues`` when a worker starts.
+    """
+    from queue import Queue
+
+    broker.flush_all()
+    queues: dict[str, Queue[Any]] = broker.queues  # type: ignore[attr-defined]
+    for name in list(queues):
+        queues[name] = Queue()
+
+
 def in_process_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[Embedded]:
     """Gateway (TestClient) plus the in-process broker; ``env`` swaps in PostgreSQL or S3."""
     from imagestudio.broker import use_broker
@@ -261,7 +276,7 @@ def in_process_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str
         monkeypatch.setenv(name, value)
     reload_settings()
     use_broker(broker)
-    broker.flush_all()
+    fresh_queues(broker)
     upgrade()
     from gateway.app import create_app
 
@@ -272,5 +287,5 @@ def in_process_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str
         finally:
             if stack.worker is not None:
                 stack.worker.stop()
-    broker.flush_all()
+    fresh_queues(broker)
     reload_settings()
