@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import imagestudio.models  # noqa: F401  (every table registered before the first session)
 from gateway.openapi import install_openapi, operation_id
 from gateway.problems import add_exception_handlers
 from gateway.routes import (

@@ -3,6 +3,7 @@
 Run with `imagestudio worker social`.
 """
 
+import imagestudio.models  # noqa: F401  (every table registered before the first session)
 from imagestudio.broker import Queue, configure_broker
 
 configure_broker()

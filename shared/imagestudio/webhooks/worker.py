@@ -4,6 +4,7 @@ Run with ``imagestudio worker webhooks``. Webhooks get their own process and que
 receiver never holds up image work.
 """
 
+import imagestudio.models  # noqa: F401  (every table registered before the first session)
 from imagestudio.broker import Queue, configure_broker
 
 configure_broker()
