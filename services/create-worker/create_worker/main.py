@@ -4,7 +4,8 @@ Run with `imagestudio worker create`.
 """
 
 import imagestudio.models  # noqa: F401  (every table registered before the first session)
-from imagestudio.broker import Queue, configure_broker
+from imagestudio.broker import configure_broker
+from imagestudio.messaging import Queue
 
 configure_broker()
 

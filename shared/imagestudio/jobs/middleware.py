@@ -13,6 +13,7 @@ from dramatiq.broker import MessageProxy
 
 from imagestudio.db import session_scope
 from imagestudio.errors import PROBLEM_BASE
+from imagestudio.messaging import JOB_ACTORS
 from imagestudio.telemetry.logging import get_logger
 
 log = get_logger(__name__)
@@ -20,7 +21,7 @@ log = get_logger(__name__)
 
 def _owns_a_job(message: MessageProxy) -> bool:
     """``<studio>.run_job`` and ``<studio>.poll`` (async provider work) each carry a job to its end."""
-    return message.actor_name.endswith((".run_job", ".poll"))
+    return message.actor_name in JOB_ACTORS
 
 
 class FailJobWhenMessageDies(dramatiq.Middleware):

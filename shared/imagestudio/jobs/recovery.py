@@ -30,13 +30,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from imagestudio.broker import RUN_JOB_ACTORS, Queue
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
 from imagestudio.errors import PROBLEM_BASE
 from imagestudio.jobs.models import Job, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.service import job_service
+from imagestudio.messaging import RUN_JOB_ACTORS, Queue
 from imagestudio.outbox import outbox_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import JOBS_LOST, JOBS_RESURRECTED

@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from imagestudio.assets.service import asset_service
-from imagestudio.broker import RUN_JOB_ACTORS, Queue
 from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import TenantLimits, tier_service
@@ -25,6 +24,7 @@ from imagestudio.errors import ConcurrencyLimited, Conflict, ImageStudioError, N
 from imagestudio.jobs.models import Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
+from imagestudio.messaging import RUN_JOB_ACTORS, Queue
 from imagestudio.outbox import outbox_service
 from imagestudio.paging import decode_cursor, encode_cursor
 from imagestudio.ratelimits.service import IdempotencyClaim, StoredResponse, idempotency_service

@@ -269,9 +269,6 @@ class ImageProvider(Protocol):
     @property
     def default_model(self) -> str: ...
 
-    @property
-    def capabilities(self) -> tuple[ModelInfo, ...]: ...
-
     def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
         """Generate ``request.count`` images, blocking until they exist."""
         ...
@@ -526,14 +523,6 @@ class HttpProvider:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
-
-    @property
-    def capabilities(self) -> tuple[ModelInfo, ...]:
-        """This provider's catalogue entries (the table lives in ``registry``)."""
-        # Imported here because the registry imports every client to build them.
-        from imagestudio.providers.registry import models_for
-
-        return models_for(self.name)
 
     # -- requests --
 

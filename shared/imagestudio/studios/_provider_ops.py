@@ -40,7 +40,6 @@ from dramatiq.common import dq_name
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from imagestudio.broker import RUN_JOB_ACTORS, Queue
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
 from imagestudio.errors import (
@@ -57,6 +56,7 @@ from imagestudio.errors import (
 from imagestudio.jobs.models import JobStatus
 from imagestudio.jobs.runner import JobCanceled, JobContext, JobDeferred
 from imagestudio.jobs.service import job_service
+from imagestudio.messaging import POLL_ACTORS, RUN_JOB_ACTORS, Queue
 from imagestudio.outbox import outbox_service
 from imagestudio.providers.base import GeneratedImage, PendingResult, describe_image
 from imagestudio.providers.execution import (
@@ -594,7 +594,7 @@ def _stage_poll(session: Session, *, queue: Queue, job_id: str, seq: int, delay:
     outbox_service.add(
         session,
         queue_name=dq_name(queue.value),
-        actor_name=f"{queue.value}.poll",
+        actor_name=POLL_ACTORS[queue],
         kwargs={"job_id": job_id, "seq": seq},
         options={"eta": int((time.time() + delay) * 1000)},
     )

@@ -24,13 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from imagestudio.assets.service import asset_service
-from imagestudio.broker import Queue
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import session_scope
 from imagestudio.errors import ImageStudioError, ValidationFailed
 from imagestudio.imaging import ImageInfo
 from imagestudio.jobs.runner import JobContext
 from imagestudio.jobs.service import Upload
+from imagestudio.messaging import Queue
 from imagestudio.providers.base import EditRequest as ProviderEditRequest
 from imagestudio.providers.base import GeneralEditRequest, GeneratedImage, PendingResult
 from imagestudio.providers.registry import CATALOGUE, find_model

@@ -33,12 +33,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from imagestudio.assets.service import asset_service
-from imagestudio.broker import Queue
 from imagestudio.config import get_settings
 from imagestudio.db import new_id, session_scope, utcnow
 from imagestudio.egress import EgressGuard, EgressRefused, GuardedTransport, deadline_transport
 from imagestudio.errors import Conflict, NotFound, ValidationFailed
 from imagestudio.jobs.models import Job
+from imagestudio.messaging import WEBHOOKS_DELIVER, Queue
 from imagestudio.outbox import outbox_service
 from imagestudio.paging import decode_cursor, encode_cursor
 from imagestudio.telemetry.logging import get_logger
@@ -71,7 +71,6 @@ from imagestudio.webhooks.signing import new_secret, secret_hint, signed_headers
 log = get_logger(__name__)
 
 API_PREFIX = "/api/image-studio"
-DELIVER_ACTOR = "webhooks.deliver"
 USER_AGENT = "ImageStudio-Webhooks/1"
 #: Standard Webhooks asks for payloads under 20 kB; outputs past the budget are left to GET /jobs/{id}.
 MAX_PAYLOAD_BYTES = 20_000
@@ -465,7 +464,7 @@ class WebhookService:
         outbox_service.add(
             session,
             queue_name=queue_name,
-            actor_name=DELIVER_ACTOR,
+            actor_name=WEBHOOKS_DELIVER,
             kwargs={"delivery_id": delivery.id, "token": delivery.token},
             options=options,
         )
