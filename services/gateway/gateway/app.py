@@ -38,8 +38,8 @@ from imagestudio.outbox import OutboxRelay
 from imagestudio.telemetry.metrics import HTTP_LATENCY, HTTP_REQUESTS, JOBS_ACCEPTED, REQUESTS_REFUSED
 from imagestudio.telemetry.tracing import configure_tracing, instrument_app
 from imagestudio.uploads.sweeper import UploadSweeper
+from imagestudio.urls import API_PREFIX
 
-API_PREFIX = "/api/image-studio"
 #: Where the gateway serves Swagger UI's and ReDoc's files (shipped by fastapi-offline, no CDN).
 DOCS_ASSETS = "/docs-assets"
 

@@ -15,6 +15,7 @@ from imagestudio.db import session_scope
 from imagestudio.errors import PROBLEM_BASE
 from imagestudio.messaging import JOB_ACTORS
 from imagestudio.telemetry.logging import get_logger
+from imagestudio.urls import job_path
 
 log = get_logger(__name__)
 
@@ -56,7 +57,7 @@ class FailJobWhenMessageDies(dramatiq.Middleware):
             # An exception's text goes to the log below, not to the client.
             "detail": f"Gave up after {message.options.get('retries', 0)} retries: "
             + (detail if public else "the operator's logs hold the cause."),
-            "instance": f"/api/image-studio/jobs/{job_id}",
+            "instance": job_path(job_id),
         }
         try:
             with session_scope() as session:

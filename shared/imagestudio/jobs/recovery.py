@@ -40,6 +40,7 @@ from imagestudio.messaging import RUN_JOB_ACTORS, Queue
 from imagestudio.outbox import outbox_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import JOBS_LOST, JOBS_RESURRECTED
+from imagestudio.urls import job_path
 
 log = get_logger(__name__)
 
@@ -74,7 +75,7 @@ def _lost_problem(job: Job, reason: str) -> dict[str, Any]:
         "status": 500,
         "detail": f"The job did not run to its end: {what}, after its message was staged again "
         f"{job.restages} time(s). Nothing was charged; submit it again.",
-        "instance": f"/api/image-studio/jobs/{job.id}",
+        "instance": job_path(job.id),
         "attempts": job.attempts,
     }
 

@@ -41,6 +41,7 @@ from imagestudio.storage import get_store, output_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.middleware import job_claimed, job_ended
 from imagestudio.telemetry.tracing import current_trace_id
+from imagestudio.urls import job_path
 
 log = get_logger(__name__)
 
@@ -208,14 +209,14 @@ def _problem(exc: BaseException, *, job_id: str, attempts: int) -> dict[str, Any
     """What the client reads on the failed job: never an unexpected exception's type or text
     (it can name hosts, paths or secrets); ``job.failed`` logs those with the trace id."""
     if isinstance(exc, ImageStudioError):
-        problem = exc.to_problem(instance=f"/api/image-studio/jobs/{job_id}")
+        problem = exc.to_problem(instance=job_path(job_id))
     else:
         problem = {
             "type": PROBLEM_BASE + "internal",
             "title": "Job failed",
             "status": 500,
             "detail": "The job failed on an internal error; the operator's logs hold the cause.",
-            "instance": f"/api/image-studio/jobs/{job_id}",
+            "instance": job_path(job_id),
         }
     trace_id = current_trace_id()
     if trace_id:
@@ -257,7 +258,7 @@ def run_job(job_id: str, handler: Handler) -> None:
                     "title": "Worker lost",
                     "status": 500,
                     "detail": f"The worker stopped during this job {job.max_attempts} times; giving up.",
-                    "instance": f"/api/image-studio/jobs/{job_id}",
+                    "instance": job_path(job_id),
                     "attempts": job.attempts - 1,
                 },
             )

@@ -31,12 +31,11 @@ from imagestudio.ratelimits.service import IdempotencyClaim, StoredResponse, ide
 from imagestudio.storage import get_store, input_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import CREDITS_CAPTURED, CREDITS_REFUNDED
+from imagestudio.urls import job_cancel_path, job_path
 from imagestudio.webhooks.schemas import JobWebhookCreate
 from imagestudio.webhooks.service import webhook_service
 
 log = get_logger(__name__)
-
-API_PREFIX = "/api/image-studio"
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class LeaseClaim:
 
 
 def _links(job_id: str) -> JobLinks:
-    return JobLinks(self=f"{API_PREFIX}/jobs/{job_id}", cancel=f"{API_PREFIX}/jobs/{job_id}/cancel")
+    return JobLinks(self=job_path(job_id), cancel=job_cancel_path(job_id))
 
 
 class JobService:

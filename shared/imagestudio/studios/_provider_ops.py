@@ -76,6 +76,7 @@ from imagestudio.telemetry.metrics import (
     PROVIDER_REQUESTS,
     PROVIDER_RETRIES,
 )
+from imagestudio.urls import job_path
 
 log = get_logger(__name__)
 
@@ -810,7 +811,7 @@ def _advance(
 
 
 def _fail(job_id: str, error: ProviderError, *, attempts: int, studio: str, provider: str) -> None:
-    problem = error.to_problem(instance=f"/api/image-studio/jobs/{job_id}")
+    problem = error.to_problem(instance=job_path(job_id))
     problem["attempts"] = attempts
     with session_scope() as session:
         failed = job_service.fail(session, job_id=job_id, problem=problem)

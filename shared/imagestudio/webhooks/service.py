@@ -43,6 +43,7 @@ from imagestudio.outbox import outbox_service
 from imagestudio.paging import decode_cursor, encode_cursor
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
+from imagestudio.urls import job_path
 from imagestudio.webhooks.models import (
     DeliveryStatus,
     JobWebhook,
@@ -70,7 +71,6 @@ from imagestudio.webhooks.signing import new_secret, secret_hint, signed_headers
 
 log = get_logger(__name__)
 
-API_PREFIX = "/api/image-studio"
 USER_AGENT = "ImageStudio-Webhooks/1"
 #: Standard Webhooks asks for payloads under 20 kB; outputs past the budget are left to GET /jobs/{id}.
 MAX_PAYLOAD_BYTES = 20_000
@@ -443,7 +443,7 @@ class WebhookService:
             created_at=job.created_at,
             finished_at=job.finished_at if status in ("succeeded", "failed", "canceled") else None,
             error=job.error if kind is WebhookEventType.failed else None,
-            links={"self": f"{get_settings().base_url}{API_PREFIX}/jobs/{job.id}"},
+            links={"self": get_settings().base_url + job_path(job.id)},
         )
         return WebhookEvent(type=kind, timestamp=utcnow(), data=data).model_dump(mode="json")
 
