@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
-from imagestudio.errors import PROBLEM_BASE
+from imagestudio.errors import JobLost
 from imagestudio.jobs.models import Job, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.service import job_service
@@ -64,20 +64,8 @@ def _reason(job: Job) -> str:
 
 
 def _lost_problem(job: Job, reason: str) -> dict[str, Any]:
-    what = (
-        "its worker stopped renewing its lease"
-        if reason == "lease_expired"
-        else "no worker claimed its message"
-    )
-    return {
-        "type": PROBLEM_BASE + "job-lost",
-        "title": "Job lost",
-        "status": 500,
-        "detail": f"The job did not run to its end: {what}, after its message was staged again "
-        f"{job.restages} time(s). Nothing was charged; submit it again.",
-        "instance": job_path(job.id),
-        "attempts": job.attempts,
-    }
+    lost = JobLost(lease_expired=reason == "lease_expired", restages=job.restages, attempts=job.attempts)
+    return lost.to_problem(instance=job_path(job.id))
 
 
 class JobRecovery:
