@@ -32,8 +32,9 @@ test-unit: install
 test-integration: install services browser
 	@$(VENV)/pytest -q -p no:cacheprovider -m integration tests/integration tests/e2e
 
+# Import contracts ([tool.importlinter] in pyproject.toml) are also a unit test, so `make test` checks them.
 lint: install
-	@$(VENV)/ruff format --check . && $(VENV)/ruff check .
+	@$(VENV)/ruff format --check . && $(VENV)/ruff check . && $(VENV)/lint-imports
 
 typecheck: install
 	@$(VENV)/mypy

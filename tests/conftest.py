@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from support import Embedded, in_process_stack
 
+import imagestudio.models  # noqa: F401  (every table registered, as the entry points do)
+
 
 @pytest.fixture
 def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embedded]:

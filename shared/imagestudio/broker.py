@@ -1,4 +1,7 @@
-"""The Dramatiq broker (RabbitMQ or in-process), its middleware, queues and the ``actor()`` wrapper.
+"""The Dramatiq broker (RabbitMQ or in-process), its middleware and the ``actor()`` wrapper.
+
+Queue and actor names live in the leaf ``imagestudio.messaging``: services enqueue by name without
+importing this module.
 
 The broker must be configured before any actor module is imported, because Dramatiq binds an
 actor to the global broker when it is declared: worker entry points call ``configure_broker()``
@@ -8,7 +11,6 @@ first, then import their actors.
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any, TypeVar
 
 import dramatiq
@@ -16,27 +18,10 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries
 
 from imagestudio.config import Settings, get_settings
+from imagestudio.messaging import Queue
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
-class Queue(StrEnum):
-    """One RabbitMQ queue per studio (each worker deployment scales on its own) plus webhooks."""
-
-    create = "create"
-    edit = "edit"
-    upscale = "upscale"
-    social = "social"
-    webhooks = "webhooks"
-
-
-#: Actor names, so the gateway and the outbox enqueue by name without importing a worker.
-RUN_JOB_ACTORS: dict[str, str] = {
-    "create": "create.run_job",
-    "edit": "edit.run_job",
-    "upscale": "upscale.run_job",
-    "social": "social.run_job",
-}
 
 _broker: dramatiq.Broker | None = None
 

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
+import imagestudio.models  # noqa: F401  (every table registered before the first session)
 from imagestudio.client_cli import jobs_app, social_app
 from imagestudio.config import Settings, get_settings
 from imagestudio.telemetry.logging import configure_logging

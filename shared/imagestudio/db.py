@@ -1,66 +1,39 @@
-"""Database engine, sessions and the declarative ``Base`` (SQLite embedded, PostgreSQL distributed)."""
+"""Database engine and sessions (SQLite embedded, PostgreSQL distributed).
+
+The table base and column helpers live in the leaf ``imagestudio.orm`` (re-exported here for
+callers that want one import); ``imagestudio.models`` registers every table, and each entry point
+(gateway, workers, CLI, Alembic) imports it before opening a session.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, Table, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
 
 from imagestudio.config import Settings, get_settings
+from imagestudio.orm import Base, new_id, table_of, utcnow
 
-#: Constraint names Alembic can rely on in both dialects.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC timestamp in both dialects (SQLite drops the zone otherwise)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value.astimezone(UTC) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
-
-
-def table_of(model: type[Base]) -> Table:
-    """A mapped class's table, for Core statements that skip the ORM (bulk inserts on hot paths)."""
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
+__all__ = [
+    "SQLITE_BEGIN_OPTION",
+    "Base",
+    "build_engine",
+    "get_engine",
+    "is_postgres",
+    "new_id",
+    "new_read_session",
+    "new_session",
+    "reset_engine",
+    "session_scope",
+    "sqlalchemy_url",
+    "table_of",
+    "utcnow",
+]
 
 
 def sqlalchemy_url(raw: str) -> str:
@@ -138,9 +111,6 @@ def get_engine() -> Engine:
     with _engine_lock:  # the relay, worker threads and requests may all ask first
         if _engine is not None:
             return _engine
-        # Every table must be mapped before the first flush resolves foreign keys.
-        import imagestudio.models  # noqa: F401
-
         engine = build_engine(get_settings())
         _sessionmaker = sessionmaker(engine, expire_on_commit=False)
         _read_sessionmaker = sessionmaker(

@@ -19,7 +19,11 @@
     ├── IdempotentReplay               the stored first response of an Idempotency-Key
     ├── JobError                       raised inside workers
     │   ├── PermanentJobError          fails the job at once, never retried
-    │   └── TransientJobError          retried with backoff
+    │   ├── TransientJobError          retried with backoff
+    │   ├── JobCrashed                 500  an unexpected error (its text stays in the logs)
+    │   ├── WorkerLost                 500  the worker died during every allowed attempt
+    │   ├── JobAbandoned               500  Dramatiq gave up on the job's message
+    │   └── JobLost                    500  no worker finished it, even after re-staging
     ├── ProviderError                  an AI provider call failed
     │   ├── ProviderBadRequest         permanent
     │   ├── ProviderContentFiltered    permanent
@@ -45,7 +49,10 @@ __all__ = [
     "ImageTooLarge",
     "InvalidImage",
     "InvalidRequest",
+    "JobAbandoned",
+    "JobCrashed",
     "JobError",
+    "JobLost",
     "NotFound",
     "PaymentRequired",
     "PermanentJobError",
@@ -63,6 +70,7 @@ __all__ = [
     "TransientJobError",
     "Unauthorized",
     "ValidationFailed",
+    "WorkerLost",
 ]
 
 #: Base of every problem type URI we publish.
@@ -246,6 +254,53 @@ class TransientJobError(JobError):
     """Raised when a job step failed in a way a retry may fix."""
 
     status, title, slug = 503, "Temporarily unavailable", "temporarily-unavailable"
+
+
+class JobCrashed(JobError):
+    """Raised (stored on the job) when a job failed on an unexpected error; clients never see its text."""
+
+    title, slug = "Job failed", "internal"
+
+    def __init__(self, *, attempts: int) -> None:
+        super().__init__(
+            "The job failed on an internal error; the operator's logs hold the cause.",
+            extra={"attempts": attempts},
+        )
+
+
+class WorkerLost(JobError):
+    """Raised (stored on the job) when its worker stopped during every attempt it was allowed."""
+
+    title, slug = "Worker lost", "worker-lost"
+
+    def __init__(self, *, max_attempts: int, attempts: int) -> None:
+        super().__init__(
+            f"The worker stopped during this job {max_attempts} times; giving up.",
+            extra={"attempts": attempts},
+        )
+
+
+class JobAbandoned(JobError):
+    """Raised (stored on the job) when Dramatiq gave up on the job's message (retries spent, expired)."""
+
+    title, slug = "Job abandoned", "job-abandoned"
+
+    def __init__(self, *, retries: int, reason: str) -> None:
+        super().__init__(f"Gave up after {retries} retries: {reason}")
+
+
+class JobLost(JobError):
+    """Raised (stored on the job) when no worker finished it, even after its message was staged again."""
+
+    title, slug = "Job lost", "job-lost"
+
+    def __init__(self, *, lease_expired: bool, restages: int, attempts: int) -> None:
+        what = "its worker stopped renewing its lease" if lease_expired else "no worker claimed its message"
+        super().__init__(
+            f"The job did not run to its end: {what}, after its message was staged again "
+            f"{restages} time(s). Nothing was charged; submit it again.",
+            extra={"attempts": attempts},
+        )
 
 
 class ProviderError(ImageStudioError):

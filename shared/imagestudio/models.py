@@ -1,12 +1,16 @@
-"""Imports every table so ``Base.metadata`` is complete (Alembic, tests)."""
+"""Imports every table so ``Base.metadata`` is complete: entry points, Alembic and tests import this first.
+
+Foreign keys name tables by string; a flush resolves them against ``Base.metadata``, so a process must
+register every table before its first session writes (``imagestudio.db`` does not import this).
+"""
 
 from imagestudio.assets.models import Asset, AssetUsage
 from imagestudio.credits.models import CreditAccount, CreditEntry
-from imagestudio.db import Base
 from imagestudio.jobs.models import Job, JobEvent
+from imagestudio.orm import Base
 from imagestudio.outbox import OutboxMessage
 from imagestudio.personas.models import Persona
-from imagestudio.providers.health import ProviderHealth
+from imagestudio.provider_health import ProviderHealth
 from imagestudio.ratelimits.models import IdempotencyRecord
 from imagestudio.tenants.models import ApiKey, Tenant
 from imagestudio.uploads.models import Upload

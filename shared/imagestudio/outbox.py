@@ -21,7 +21,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from imagestudio.broker import amqp_url
 from imagestudio.config import get_settings
-from imagestudio.db import Base, is_postgres, session_scope, table_of, utcnow
+from imagestudio.db import is_postgres, session_scope
+from imagestudio.orm import Base, table_of, utcnow
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.tracing import message_options
 

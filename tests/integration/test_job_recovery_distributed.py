@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from support import make_image, wait_for
 
-from imagestudio.broker import Queue
+from imagestudio.messaging import Queue
 from integration.conftest import Stack
 from integration.test_social_distributed import ALL_FORMATS, get_job, submit, wait_finished
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagestudio.broker import Queue, actor
+from imagestudio.broker import actor
 from imagestudio.jobs.runner import job_actor_options, run_job
+from imagestudio.messaging import CREATE_RUN_JOB, Queue
 from imagestudio.studios import create
 
 
-@actor("create.run_job", queue=Queue.create, **job_actor_options())
+@actor(CREATE_RUN_JOB, queue=Queue.create, **job_actor_options())
 def run_create_job(job_id: str, inputs: dict[str, Any] | None = None) -> None:
     """Make one create job's images on the providers; the message carries the job id only."""
     run_job(job_id, create.run)

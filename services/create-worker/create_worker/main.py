@@ -3,7 +3,9 @@
 Run with `imagestudio worker create`.
 """
 
-from imagestudio.broker import Queue, configure_broker
+import imagestudio.models  # noqa: F401  (every table registered before the first session)
+from imagestudio.broker import configure_broker
+from imagestudio.messaging import Queue
 
 configure_broker()
 

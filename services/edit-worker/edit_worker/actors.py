@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagestudio.broker import Queue, actor
+from imagestudio.broker import actor
 from imagestudio.jobs.runner import job_actor_options, run_job
+from imagestudio.messaging import EDIT_POLL, EDIT_RUN_JOB, Queue
 from imagestudio.studios import edit
 from imagestudio.studios._provider_ops import poll_actor_options
 
 
-@actor("edit.run_job", queue=Queue.edit, **job_actor_options())
+@actor(EDIT_RUN_JOB, queue=Queue.edit, **job_actor_options())
 def run_edit_job(job_id: str, inputs: dict[str, Any] | None = None) -> None:
     """Run one edit job on its planned route (provider, or the local path); the message carries ids only."""
     run_job(job_id, edit.run)
 
 
-@actor("edit.poll", queue=Queue.edit, **poll_actor_options())
+@actor(EDIT_POLL, queue=Queue.edit, **poll_actor_options())
 def poll_edit_job(job_id: str, seq: int) -> None:
     """Poll an edit job's asynchronous provider work once (relight, general edit); re-staged until done."""
     edit.poll(job_id, seq=seq)

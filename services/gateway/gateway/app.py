@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import imagestudio.models  # noqa: F401  (every table registered before the first session)
 from gateway import console
 from gateway.openapi import install_openapi, operation_id
 from gateway.problems import add_exception_handlers
@@ -38,8 +39,8 @@ from imagestudio.outbox import OutboxRelay
 from imagestudio.telemetry.metrics import HTTP_LATENCY, HTTP_REQUESTS, JOBS_ACCEPTED, REQUESTS_REFUSED
 from imagestudio.telemetry.tracing import configure_tracing, instrument_app
 from imagestudio.uploads.sweeper import UploadSweeper
+from imagestudio.urls import API_PREFIX
 
-API_PREFIX = "/api/image-studio"
 #: Where the gateway serves Swagger UI's and ReDoc's files (shipped by fastapi-offline, no CDN).
 DOCS_ASSETS = "/docs-assets"
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagestudio.broker import Queue, actor
+from imagestudio.broker import actor
 from imagestudio.jobs.runner import job_actor_options, run_job
+from imagestudio.messaging import SOCIAL_RUN_JOB, Queue
 from imagestudio.studios import social
 
 
-@actor("social.run_job", queue=Queue.social, **job_actor_options())
+@actor(SOCIAL_RUN_JOB, queue=Queue.social, **job_actor_options())
 def run_social_job(job_id: str, inputs: dict[str, Any] | None = None) -> None:
     """Render one social job; the message carries ids and object keys only."""
     run_job(job_id, social.run)

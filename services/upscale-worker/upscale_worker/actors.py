@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagestudio.broker import Queue, actor
+from imagestudio.broker import actor
 from imagestudio.jobs.runner import job_actor_options, run_job
+from imagestudio.messaging import UPSCALE_POLL, UPSCALE_RUN_JOB, Queue
 from imagestudio.studios import upscale
 from imagestudio.studios._provider_ops import poll_actor_options
 
 
-@actor("upscale.run_job", queue=Queue.upscale, **job_actor_options())
+@actor(UPSCALE_RUN_JOB, queue=Queue.upscale, **job_actor_options())
 def run_upscale_job(job_id: str, inputs: dict[str, Any] | None = None) -> None:
     """Run one upscale job; a creative one submits and leaves the wait to ``upscale.poll``."""
     run_job(job_id, upscale.run)
 
 
-@actor("upscale.poll", queue=Queue.upscale, **poll_actor_options())
+@actor(UPSCALE_POLL, queue=Queue.upscale, **poll_actor_options())
 def poll_upscale_job(job_id: str, seq: int) -> None:
     """Poll a creative upscale once; each poll is its own short delivery, re-staged until done."""
     upscale.poll(job_id, seq=seq)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.db import Base, new_id, utcnow
+from imagestudio.orm import Base, new_id, utcnow
 
 
 class Asset(Base):

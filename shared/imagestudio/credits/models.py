@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.db import Base, utcnow
+from imagestudio.orm import Base, utcnow
 
 
 class EntryKind(StrEnum):

@@ -12,15 +12,17 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 
 from imagestudio.db import session_scope
-from imagestudio.errors import PROBLEM_BASE
+from imagestudio.errors import JobAbandoned
+from imagestudio.messaging import JOB_ACTORS
 from imagestudio.telemetry.logging import get_logger
+from imagestudio.urls import job_path
 
 log = get_logger(__name__)
 
 
 def _owns_a_job(message: MessageProxy) -> bool:
     """``<studio>.run_job`` and ``<studio>.poll`` (async provider work) each carry a job to its end."""
-    return message.actor_name.endswith((".run_job", ".poll"))
+    return message.actor_name in JOB_ACTORS
 
 
 class FailJobWhenMessageDies(dramatiq.Middleware):
@@ -48,15 +50,11 @@ class FailJobWhenMessageDies(dramatiq.Middleware):
         job_id = message.kwargs.get("job_id")
         if not job_id:
             return
-        problem = {
-            "type": PROBLEM_BASE + "job-abandoned",
-            "title": "Job abandoned",
-            "status": 500,
-            # An exception's text goes to the log below, not to the client.
-            "detail": f"Gave up after {message.options.get('retries', 0)} retries: "
-            + (detail if public else "the operator's logs hold the cause."),
-            "instance": f"/api/image-studio/jobs/{job_id}",
-        }
+        # An exception's text goes to the log below, not to the client.
+        reason = detail if public else "the operator's logs hold the cause."
+        problem = JobAbandoned(retries=message.options.get("retries", 0), reason=reason).to_problem(
+            instance=job_path(job_id)
+        )
         try:
             with session_scope() as session:
                 job_service.fail(session, job_id=job_id, problem=problem)

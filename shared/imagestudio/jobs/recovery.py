@@ -30,16 +30,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from imagestudio.broker import RUN_JOB_ACTORS, Queue
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
-from imagestudio.errors import PROBLEM_BASE
+from imagestudio.errors import JobLost
 from imagestudio.jobs.models import Job, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.service import job_service
+from imagestudio.messaging import RUN_JOB_ACTORS, Queue
 from imagestudio.outbox import outbox_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import JOBS_LOST, JOBS_RESURRECTED
+from imagestudio.urls import job_path
 
 log = get_logger(__name__)
 
@@ -63,20 +64,8 @@ def _reason(job: Job) -> str:
 
 
 def _lost_problem(job: Job, reason: str) -> dict[str, Any]:
-    what = (
-        "its worker stopped renewing its lease"
-        if reason == "lease_expired"
-        else "no worker claimed its message"
-    )
-    return {
-        "type": PROBLEM_BASE + "job-lost",
-        "title": "Job lost",
-        "status": 500,
-        "detail": f"The job did not run to its end: {what}, after its message was staged again "
-        f"{job.restages} time(s). Nothing was charged; submit it again.",
-        "instance": f"/api/image-studio/jobs/{job.id}",
-        "attempts": job.attempts,
-    }
+    lost = JobLost(lease_expired=reason == "lease_expired", restages=job.restages, attempts=job.attempts)
+    return lost.to_problem(instance=job_path(job.id))
 
 
 class JobRecovery:

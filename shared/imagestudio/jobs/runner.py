@@ -27,12 +27,13 @@ from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
 from imagestudio.errors import (
-    PROBLEM_BASE,
     ImageStudioError,
+    JobCrashed,
     PermanentJobError,
     ProviderBadRequest,
     ProviderContentFiltered,
     ValidationFailed,
+    WorkerLost,
 )
 from imagestudio.jobs.leases import lease_keeper, new_lease_owner
 from imagestudio.jobs.models import Job, JobStatus
@@ -41,6 +42,7 @@ from imagestudio.storage import get_store, output_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.middleware import job_claimed, job_ended
 from imagestudio.telemetry.tracing import current_trace_id
+from imagestudio.urls import job_path
 
 log = get_logger(__name__)
 
@@ -207,16 +209,8 @@ Handler = Callable[[JobContext], None]
 def _problem(exc: BaseException, *, job_id: str, attempts: int) -> dict[str, Any]:
     """What the client reads on the failed job: never an unexpected exception's type or text
     (it can name hosts, paths or secrets); ``job.failed`` logs those with the trace id."""
-    if isinstance(exc, ImageStudioError):
-        problem = exc.to_problem(instance=f"/api/image-studio/jobs/{job_id}")
-    else:
-        problem = {
-            "type": PROBLEM_BASE + "internal",
-            "title": "Job failed",
-            "status": 500,
-            "detail": "The job failed on an internal error; the operator's logs hold the cause.",
-            "instance": f"/api/image-studio/jobs/{job_id}",
-        }
+    error = exc if isinstance(exc, ImageStudioError) else JobCrashed(attempts=attempts)
+    problem = error.to_problem(instance=job_path(job_id))
     trace_id = current_trace_id()
     if trace_id:
         problem["trace_id"] = trace_id
@@ -249,20 +243,10 @@ def run_job(job_id: str, handler: Handler) -> None:
         )
         if job.attempts > job.max_attempts:
             # Every earlier delivery ended without an outcome: the worker died each time.
-            job_service.fail(
-                session,
-                job_id=job_id,
-                problem={
-                    "type": PROBLEM_BASE + "worker-lost",
-                    "title": "Worker lost",
-                    "status": 500,
-                    "detail": f"The worker stopped during this job {job.max_attempts} times; giving up.",
-                    "instance": f"/api/image-studio/jobs/{job_id}",
-                    "attempts": job.attempts - 1,
-                },
-            )
-            log.error("job.failed", job_id=job_id, reason="worker-lost", attempts=job.attempts - 1)
-            job_ended("failed", problem={"type": PROBLEM_BASE + "worker-lost"})
+            lost = WorkerLost(max_attempts=job.max_attempts, attempts=job.attempts - 1)
+            job_service.fail(session, job_id=job_id, problem=lost.to_problem(instance=job_path(job_id)))
+            log.error("job.failed", job_id=job_id, reason=lost.slug, attempts=job.attempts - 1)
+            job_ended("failed", problem={"type": lost.type})
             return
         ctx = JobContext.for_job(job, lease_owner=owner)
     lease_keeper.hold(owner)

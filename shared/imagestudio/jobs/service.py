@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from imagestudio.assets.service import asset_service
-from imagestudio.broker import RUN_JOB_ACTORS, Queue
 from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import TenantLimits, tier_service
@@ -25,18 +24,18 @@ from imagestudio.errors import ConcurrencyLimited, Conflict, ImageStudioError, N
 from imagestudio.jobs.models import Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
+from imagestudio.messaging import RUN_JOB_ACTORS, Queue
 from imagestudio.outbox import outbox_service
 from imagestudio.paging import decode_cursor, encode_cursor
 from imagestudio.ratelimits.service import IdempotencyClaim, StoredResponse, idempotency_service
 from imagestudio.storage import get_store, input_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import CREDITS_CAPTURED, CREDITS_REFUNDED
+from imagestudio.urls import job_cancel_path, job_path
 from imagestudio.webhooks.schemas import JobWebhookCreate
 from imagestudio.webhooks.service import webhook_service
 
 log = get_logger(__name__)
-
-API_PREFIX = "/api/image-studio"
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class LeaseClaim:
 
 
 def _links(job_id: str) -> JobLinks:
-    return JobLinks(self=f"{API_PREFIX}/jobs/{job_id}", cancel=f"{API_PREFIX}/jobs/{job_id}/cancel")
+    return JobLinks(self=job_path(job_id), cancel=job_cancel_path(job_id))
 
 
 class JobService:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.db import Base, new_id, utcnow
+from imagestudio.orm import Base, new_id, utcnow
 
 
 class Persona(Base):

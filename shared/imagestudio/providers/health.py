@@ -1,7 +1,7 @@
 """Provider health shared by every process: circuit-breaker state in the database.
 
 :class:`DatabaseCircuitStore` is the :class:`~imagestudio.providers.resilience.CircuitStore` the
-create studio uses, so a circuit opened by one worker is open for every worker and for the
+create studio uses, over the ``provider_health`` table (``imagestudio/provider_health.py``), so a circuit opened by one worker is open for every worker and for the
 gateway's ``GET /providers``. ``update`` runs in its own short transaction and locks the row
 (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions here are ``BEGIN IMMEDIATE``).
 """
@@ -9,15 +9,14 @@ gateway's ``GET /providers``. ``update`` runs in its own short transaction and l
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Integer, String, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from imagestudio.config import Settings, get_settings
-from imagestudio.db import Base, session_scope, utcnow
+from imagestudio.db import session_scope
+from imagestudio.provider_health import ProviderHealth
 from imagestudio.providers.registry import PROVIDERS
 from imagestudio.providers.resilience import (
     CircuitBreaker,
@@ -42,24 +41,6 @@ __all__ = [
 def circuit_key(provider: str) -> str:
     """The key :class:`CircuitBreaker` stores a provider's state under."""
     return f"provider:{provider}"
-
-
-class ProviderHealth(Base):
-    """One provider's breaker state and what its endpoint last turned out to be."""
-
-    __tablename__ = "provider_health"
-
-    key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    state: Mapped[str] = mapped_column(String(20), default=CircuitState.closed.value)
-    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
-    #: Breaker clock readings (epoch seconds), as the breaker keeps them.
-    opened_at: Mapped[float | None] = mapped_column(Float, default=None)
-    trial_started_at: Mapped[float | None] = mapped_column(Float, default=None)
-    #: Recent outcomes as ``[[time, ok], ...]``, pruned by the breaker to its window.
-    outcomes: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    #: True when the endpoint's last answer carried ``X-Simulator`` (a local simulator, not the provider).
-    simulated: Mapped[bool | None] = mapped_column(Boolean, default=None)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 def _snapshot(row: ProviderHealth) -> CircuitSnapshot:

@@ -37,7 +37,7 @@ from imagestudio.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from imagestudio.providers.schemas import GeneratedImage, ModelInfo
+from imagestudio.providers.schemas import GeneratedImage
 
 __all__ = [
     "HttpProvider",
@@ -197,14 +197,6 @@ class HttpProvider:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
-
-    @property
-    def capabilities(self) -> tuple[ModelInfo, ...]:
-        """This provider's catalogue entries (the table lives in ``registry``)."""
-        # Imported here because the registry imports every client to build them.
-        from imagestudio.providers.registry import models_for
-
-        return models_for(self.name)
 
     # -- requests --
 

@@ -26,7 +26,6 @@ from imagestudio.providers.schemas import (
     GeneralEditRequest,
     GeneratedImage,
     GenerationRequest,
-    ModelInfo,
     PendingResult,
     UpscaleRequest,
 )
@@ -55,9 +54,6 @@ class ImageProvider(Protocol):
 
     @property
     def default_model(self) -> str: ...
-
-    @property
-    def capabilities(self) -> tuple[ModelInfo, ...]: ...
 
     def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
         """Generate ``request.count`` images, blocking until they exist."""

@@ -14,9 +14,10 @@ from urllib.parse import quote
 from imagestudio.errors import NotFound, StorageError
 from imagestudio.storage.base import PresignedUrl
 from imagestudio.telemetry.tracing import span
+from imagestudio.urls import API_PREFIX
 
 #: Route the gateway serves signed local files on.
-FILES_ROUTE = "/api/image-studio/files/"
+FILES_ROUTE = f"{API_PREFIX}/files/"
 
 
 def sign(secret: bytes, key: str, expires: int) -> str:

@@ -39,7 +39,6 @@ from dramatiq.common import dq_name
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from imagestudio.broker import RUN_JOB_ACTORS, Queue
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
 from imagestudio.errors import (
@@ -54,6 +53,7 @@ from imagestudio.errors import (
 from imagestudio.jobs.models import JobStatus
 from imagestudio.jobs.runner import JobCanceled, JobContext, JobDeferred
 from imagestudio.jobs.service import job_service
+from imagestudio.messaging import POLL_ACTORS, RUN_JOB_ACTORS, Queue
 from imagestudio.outbox import outbox_service
 from imagestudio.providers.directory import provider_directory
 from imagestudio.providers.execution import CallInfo, ProviderExecutor, long_retry_after, provider_executor
@@ -68,6 +68,7 @@ from imagestudio.telemetry.metrics import (
     JOB_DURATION,
     JOBS_FINISHED,
 )
+from imagestudio.urls import job_path
 
 log = get_logger(__name__)
 
@@ -507,7 +508,7 @@ def _stage_poll(session: Session, *, queue: Queue, job_id: str, seq: int, delay:
     outbox_service.add(
         session,
         queue_name=dq_name(queue.value),
-        actor_name=f"{queue.value}.poll",
+        actor_name=POLL_ACTORS[queue],
         kwargs={"job_id": job_id, "seq": seq},
         options={"eta": int((time.time() + delay) * 1000)},
     )
@@ -723,7 +724,7 @@ def _advance(
 
 
 def _fail(job_id: str, error: ProviderError, *, attempts: int, studio: str, provider: str) -> None:
-    problem = error.to_problem(instance=f"/api/image-studio/jobs/{job_id}")
+    problem = error.to_problem(instance=job_path(job_id))
     problem["attempts"] = attempts
     with session_scope() as session:
         failed = job_service.fail(session, job_id=job_id, problem=problem)

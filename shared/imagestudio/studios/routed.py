@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from imagestudio.assets.service import asset_service
-from imagestudio.broker import Queue
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import session_scope
 from imagestudio.errors import ImageStudioError
 from imagestudio.jobs.runner import JobContext
+from imagestudio.messaging import Queue
 from imagestudio.providers.schemas import GeneratedImage, PendingResult
 from imagestudio.studios._provider_ops import (
     Deliver,

@@ -22,9 +22,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from imagestudio.broker import Queue
 from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.runner import JobContext
+from imagestudio.messaging import Queue
 from imagestudio.providers.protocols import as_upscaler
 from imagestudio.providers.registry import ProviderClient, find_model
 from imagestudio.providers.schemas import GeneratedImage, PendingResult

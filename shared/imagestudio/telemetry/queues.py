@@ -24,9 +24,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from sqlalchemy import func, select
 
-from imagestudio.broker import Queue, get_broker
+from imagestudio.broker import get_broker
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
+from imagestudio.messaging import Queue
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import (
     BROKER_UP,

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.db import Base, new_id, utcnow
+from imagestudio.orm import Base, new_id, utcnow
 
 
 class Tenant(Base):

@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.db import Base, utcnow
+from imagestudio.orm import Base, utcnow
 
 
 class UploadState(StrEnum):

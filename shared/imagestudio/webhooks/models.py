@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.db import Base, new_id, utcnow
+from imagestudio.orm import Base, new_id, utcnow
 from imagestudio.secrets_at_rest import SealedString
 
 #: Room for a ``whsec_`` secret sealed with Fernet (``fernet:`` + a token of about 164 characters).

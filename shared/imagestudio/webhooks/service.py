@@ -11,9 +11,8 @@ the one a send uses.
 from __future__ import annotations
 
 from imagestudio.webhooks.delivery import DeliveryService
-from imagestudio.webhooks.staging import API_PREFIX, DELIVER_ACTOR
 
-__all__ = ["API_PREFIX", "DELIVER_ACTOR", "WebhookService", "webhook_service"]
+__all__ = ["WebhookService", "webhook_service"]
 
 
 class WebhookService(DeliveryService):

@@ -19,12 +19,13 @@ from typing import Any
 from dramatiq.common import dq_name
 from sqlalchemy.orm import Session
 
-from imagestudio.broker import Queue
 from imagestudio.config import get_settings
 from imagestudio.db import new_id, utcnow
 from imagestudio.jobs.models import Job
+from imagestudio.messaging import WEBHOOKS_DELIVER, Queue
 from imagestudio.outbox import outbox_service
 from imagestudio.telemetry.logging import get_logger
+from imagestudio.urls import job_path
 from imagestudio.webhooks.endpoints import EndpointService
 from imagestudio.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEventType
 from imagestudio.webhooks.repository import webhook_repository
@@ -32,8 +33,6 @@ from imagestudio.webhooks.schemas import WebhookEvent, WebhookJobData
 
 log = get_logger(__name__)
 
-API_PREFIX = "/api/image-studio"
-DELIVER_ACTOR = "webhooks.deliver"
 #: Share of each retry delay drawn at random (±), so receivers coming back are not stampeded.
 RETRY_JITTER = 0.1
 #: Longest ``Retry-After`` honoured: a receiver cannot park a delivery for ever.
@@ -120,7 +119,7 @@ class StagingService(EndpointService):
             created_at=job.created_at,
             finished_at=job.finished_at if status in ("succeeded", "failed", "canceled") else None,
             error=job.error if kind is WebhookEventType.failed else None,
-            links={"self": f"{get_settings().base_url}{API_PREFIX}/jobs/{job.id}"},
+            links={"self": f"{get_settings().base_url}{job_path(job.id)}"},
         )
         return WebhookEvent(type=kind, timestamp=utcnow(), data=data).model_dump(mode="json")
 
@@ -141,7 +140,7 @@ class StagingService(EndpointService):
         outbox_service.add(
             session,
             queue_name=queue_name,
-            actor_name=DELIVER_ACTOR,
+            actor_name=WEBHOOKS_DELIVER,
             kwargs={"delivery_id": delivery.id, "token": delivery.token},
             options=options,
         )

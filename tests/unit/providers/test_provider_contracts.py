@@ -17,6 +17,7 @@ from imagestudio.errors import (
     ProviderUnavailable,
 )
 from imagestudio.providers import EditRequest, GenerationRequest, RetryPolicy, call_with_retries
+from imagestudio.providers.registry import models_for
 
 #: Every case asks for a 16:9 image (by ratio or by width and height).
 ASPECT = 16 / 9
@@ -146,10 +147,10 @@ def test_unknown_model_is_refused_before_any_call(env: Env) -> None:
     assert env.sim.calls.count() == 0
 
 
-def test_capabilities_come_from_the_catalogue(env: Env) -> None:
-    models = {info.model for info in env.client.capabilities}
-    assert env.client.default_model in models
-    assert all(info.provider == env.case.name for info in env.client.capabilities)
+def test_default_model_is_in_the_catalogue(env: Env) -> None:
+    catalogue = models_for(env.client.name)
+    assert env.client.default_model in {info.model for info in catalogue}
+    assert catalogue and all(info.provider == env.case.name for info in catalogue)
 
 
 # --- over a real loopback socket ----------------------------------------------------------

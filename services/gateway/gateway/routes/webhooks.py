@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query, Response
 from gateway.deps import PrincipalDep, ReadSessionDep, SessionDep
 from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES
+from imagestudio.urls import API_PREFIX
 from imagestudio.webhooks.models import DeliveryStatus
 from imagestudio.webhooks.schemas import (
     SecretRotate,
@@ -21,7 +22,7 @@ from imagestudio.webhooks.schemas import (
     WebhookEndpointRead,
     WebhookEndpointWithSecret,
 )
-from imagestudio.webhooks.service import API_PREFIX, webhook_service
+from imagestudio.webhooks.service import webhook_service
 
 router = APIRouter(
     route_class=GuardedRoute, prefix="/webhooks", tags=["webhooks"], responses=PROBLEM_RESPONSES
