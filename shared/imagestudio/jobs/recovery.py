@@ -23,7 +23,6 @@ oldest pending row older than the claim timeout: the broker is away) queued jobs
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,13 +30,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
-from imagestudio.db import session_scope, utcnow
+from imagestudio.db import utcnow
 from imagestudio.errors import JobLost
 from imagestudio.jobs.models import Job, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.service import job_service
 from imagestudio.messaging import RUN_JOB_ACTORS, Queue
 from imagestudio.outbox import outbox_service
+from imagestudio.periodic import PeriodicSweep
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import JOBS_LOST, JOBS_RESURRECTED
 from imagestudio.urls import job_path
@@ -137,28 +137,13 @@ class JobRecovery:
 job_recovery = JobRecovery()
 
 
-class JobSweeper:
+class JobSweeper(PeriodicSweep):
     """Calls ``job_recovery.sweep`` every ``JOB_SWEEP_SECONDS`` from a thread, beside an outbox relay."""
 
     def __init__(self, *, interval_seconds: float | None = None) -> None:
-        self._interval = interval_seconds or get_settings().job_sweep_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="job-sweeper", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                with session_scope() as session:
-                    job_recovery.sweep(session)
-            except Exception as exc:  # database away: try again next pass, never die
-                log.warning("job.sweep_failed", error=repr(exc))
+        super().__init__(
+            name="job-sweeper",
+            interval_seconds=interval_seconds or get_settings().job_sweep_seconds,
+            sweep=job_recovery.sweep,
+            failure_event="job.sweep_failed",
+        )
