@@ -1,13 +1,11 @@
 """Social optimizer: one upload rendered to every chosen platform format.
 
-The platform catalogue lives here as data; the pixels are done by ``imagestudio.imaging``.
+The platform catalogue is data in ``social_platforms``; the pixels are done by ``imagestudio.imaging``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
-from math import gcd
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,220 +18,14 @@ from imagestudio.jobs.runner import JobContext
 from imagestudio.studios.base import Images, Prepared
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
 from imagestudio.studios.request import StudioRequest, UploadId
+from imagestudio.studios.social_platforms import PLATFORMS as PLATFORMS
+from imagestudio.studios.social_platforms import Platform as Platform
+from imagestudio.studios.social_platforms import SocialFormat as SocialFormat
+from imagestudio.studios.social_platforms import get_format as get_format
+from imagestudio.studios.social_platforms import get_platform as get_platform
 
 CropMode = Literal["smart", "center", "fit"]
 OutputFormat = Literal["jpeg", "png", "webp"]
-
-MB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class SocialFormat:
-    platform: str
-    id: str
-    name: str
-    width: int
-    height: int
-    #: Fractions of each edge that platform UI may cover (top, bottom, left, right).
-    safe_zone: tuple[float, float, float, float]
-    #: Upload limit the output is compressed under.
-    max_bytes: int
-    notes: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.platform}.{self.id}"
-
-    @property
-    def aspect(self) -> str:
-        """The true reduced ratio (the seed mislabelled several, e.g. 820x312 as 16:9)."""
-        g = gcd(self.width, self.height)
-        w, h = self.width // g, self.height // g
-        if w <= 32 and h <= 32:
-            return f"{w}:{h}"
-        return (
-            f"{self.width / self.height:.2f}:1"
-            if self.width >= self.height
-            else f"1:{self.height / self.width:.2f}"
-        )
-
-    def describe(self) -> dict[str, Any]:
-        top, bottom, left, right = self.safe_zone
-        return {
-            "id": self.id,
-            "key": self.key,
-            "name": self.name,
-            "width": self.width,
-            "height": self.height,
-            "aspect": self.aspect,
-            "max_bytes": self.max_bytes,
-            "safe_zone": {"top": top, "bottom": bottom, "left": left, "right": right},
-            "notes": self.notes,
-        }
-
-
-@dataclass(frozen=True)
-class Platform:
-    id: str
-    name: str
-    file_types: tuple[str, ...]
-    max_bytes: int
-    formats: tuple[SocialFormat, ...]
-    aliases: tuple[str, ...] = ()
-
-
-_FEED = (0.15, 0.15, 0.10, 0.10)
-_PORTRAIT = (0.20, 0.20, 0.10, 0.10)
-_STORY = (0.25, 0.15, 0.10, 0.10)
-_COVER = (0.20, 0.10, 0.15, 0.15)
-
-
-def _platform(
-    pid: str,
-    name: str,
-    types: tuple[str, ...],
-    limit: int,
-    formats: list[tuple[str, str, int, int, tuple[float, float, float, float], str]],
-    aliases: tuple[str, ...] = (),
-) -> Platform:
-    return Platform(
-        id=pid,
-        name=name,
-        file_types=types,
-        max_bytes=limit,
-        aliases=aliases,
-        formats=tuple(
-            SocialFormat(pid, fid, fname, w, h, zone, limit, notes)
-            for fid, fname, w, h, zone, notes in formats
-        ),
-    )
-
-
-#: Platform specs (2026). Safe zones keep text clear of profile pictures, captions and buttons.
-PLATFORMS: dict[str, Platform] = {
-    p.id: p
-    for p in (
-        _platform(
-            "instagram",
-            "Instagram",
-            ("jpeg", "png"),
-            30 * MB,
-            [
-                ("feed_square", "Feed post (square)", 1080, 1080, _FEED, ""),
-                (
-                    "feed_portrait",
-                    "Feed post (portrait)",
-                    1080,
-                    1350,
-                    _PORTRAIT,
-                    "Tallest feed format; most screen space",
-                ),
-                ("feed_landscape", "Feed post (landscape)", 1080, 566, _FEED, ""),
-                ("story", "Story", 1080, 1920, _STORY, "Top 14% and bottom 20% hold profile and reply bar"),
-                ("reel", "Reel cover", 1080, 1920, _STORY, "Grid shows the centre 1080x1440"),
-            ],
-        ),
-        _platform(
-            "facebook",
-            "Facebook",
-            ("jpeg", "png"),
-            30 * MB,
-            [
-                ("feed", "Feed post", 1200, 630, _FEED, ""),
-                ("feed_square", "Feed post (square)", 1080, 1080, _FEED, ""),
-                ("story", "Story", 1080, 1920, _STORY, ""),
-                ("cover", "Cover photo", 820, 312, _COVER, "Mobile crops the sides to 640x360"),
-            ],
-        ),
-        _platform(
-            "twitter",
-            "Twitter / X",
-            ("jpeg", "png", "webp"),
-            5 * MB,
-            [
-                ("post", "Post image", 1200, 675, _FEED, ""),
-                ("card", "Summary card", 1200, 600, _FEED, ""),
-                ("header", "Profile header", 1500, 500, _COVER, "Profile picture overlaps the bottom left"),
-            ],
-            aliases=("x",),
-        ),
-        _platform(
-            "linkedin",
-            "LinkedIn",
-            ("jpeg", "png"),
-            8 * MB,
-            [
-                ("feed", "Feed post", 1200, 628, _FEED, ""),
-                ("feed_square", "Feed post (square)", 1080, 1080, _FEED, ""),
-                ("article", "Article cover", 1200, 627, _FEED, ""),
-                ("company_cover", "Company page cover", 1128, 191, _COVER, ""),
-            ],
-        ),
-        _platform(
-            "youtube",
-            "YouTube",
-            ("jpeg", "png"),
-            2 * MB,
-            [
-                ("thumbnail", "Video thumbnail", 1280, 720, _FEED, "Bottom right holds the duration badge"),
-                (
-                    "channel_art",
-                    "Channel art",
-                    2560,
-                    1440,
-                    (0.3486, 0.3486, 0.2539, 0.2539),
-                    "Safe on every device: the centre 1546x423",
-                ),
-            ],
-        ),
-        _platform(
-            "pinterest",
-            "Pinterest",
-            ("jpeg", "png"),
-            20 * MB,
-            [
-                ("pin", "Standard pin", 1000, 1500, _PORTRAIT, ""),
-                ("square_pin", "Square pin", 1000, 1000, _FEED, ""),
-                ("story_pin", "Idea / story pin", 1080, 1920, _STORY, ""),
-            ],
-        ),
-        _platform(
-            "tiktok",
-            "TikTok",
-            ("jpeg", "png"),
-            10 * MB,
-            [
-                (
-                    "cover",
-                    "Video cover",
-                    1080,
-                    1920,
-                    (0.15, 0.25, 0.10, 0.15),
-                    "Right edge holds the action buttons",
-                ),
-            ],
-        ),
-    )
-}
-
-_ALIASES = {alias: p.id for p in PLATFORMS.values() for alias in (p.id, *p.aliases)}
-
-
-def get_platform(name: str, *, field: str = "platform") -> Platform:
-    pid = _ALIASES.get(name.strip().lower())
-    if pid is None:
-        raise ValidationFailed(field, f"unknown platform {name!r}; choose from {', '.join(PLATFORMS)}")
-    return PLATFORMS[pid]
-
-
-def get_format(key: str) -> SocialFormat:
-    platform_name, sep, format_id = key.replace(":", ".").partition(".")
-    platform = get_platform(platform_name, field="formats")
-    for fmt in platform.formats:
-        if fmt.id == format_id.strip().lower():
-            return fmt
-    known = ", ".join(f.key for f in platform.formats)
-    raise ValidationFailed("formats", f"unknown format {key!r}; {platform.id} has {known}")
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -281,7 +73,7 @@ class SocialOptimizeRequest(StudioRequest):
             "examples": [
                 {
                     "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
-                    "formats": ["instagram.story", "linkedin.post"],
+                    "formats": ["instagram.story", "linkedin.feed"],
                 },
                 {
                     "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",

@@ -255,6 +255,8 @@ def test_platform_catalogue(embedded: Embedded) -> None:
         "youtube",
         "pinterest",
         "tiktok",
+        "threads",
+        "bluesky",
     }
     formats = embedded.client.get(f"{API}/social/platforms/facebook/formats", headers=auth(key)).json()[
         "formats"
@@ -263,6 +265,6 @@ def test_platform_catalogue(embedded: Embedded) -> None:
     assert (cover["width"], cover["height"]) == (820, 312)
     assert cover["aspect"] == "2.63:1"  # the seed called this 16:9
     x = embedded.client.get(f"{API}/platform-specs/x", headers=auth(key)).json()
-    assert x["id"] == "twitter" and x["max_bytes"] == 5 * 1024 * 1024
+    assert x["id"] == "twitter" and x["max_bytes"] == 5_000_000  # decimal MB: fits however X counts
     unknown = embedded.client.get(f"{API}/platform-specs/myspace", headers=auth(key))
     assert unknown.status_code == 422 and unknown.json()["field"] == "platform"

@@ -18,19 +18,8 @@ from imagestudio.studios import social
 router = APIRouter(route_class=GuardedRoute, tags=["social"], responses=PROBLEM_RESPONSES)
 
 
-def _platform_body(platform: social.Platform) -> dict[str, Any]:
-    return {
-        "id": platform.id,
-        "name": platform.name,
-        "aliases": list(platform.aliases),
-        "file_types": list(platform.file_types),
-        "max_bytes": platform.max_bytes,
-        "formats": [f.describe() for f in platform.formats],
-    }
-
-
 #: One real platform, as the routes describe it (the OpenAPI examples).
-_EXAMPLE = _platform_body(social.get_platform("instagram"))
+_EXAMPLE = social.get_platform("instagram").describe()
 
 SocialBody = Annotated[
     StudioBody[social.SocialOptimizeRequest], Depends(studio_body(social.SocialOptimizeRequest))
@@ -49,8 +38,8 @@ def optimize(submission: SubmissionDep, body: SocialBody) -> JobRead | Response:
 
 @router.get("/social/platforms", responses=example_response({"platforms": [_EXAMPLE]}))
 def list_platforms(principal: PrincipalDep) -> dict[str, Any]:
-    """Every platform with its formats, sizes, aspect ratios, size limits and safe zones."""
-    return {"platforms": [_platform_body(p) for p in social.PLATFORMS.values()]}
+    """Every platform with its formats, sizes, aspect ratios, size limits, safe zones and sources."""
+    return {"platforms": [p.describe() for p in social.PLATFORMS.values()]}
 
 
 @router.get(
@@ -66,4 +55,4 @@ def list_formats(platform: str, principal: PrincipalDep) -> dict[str, Any]:
 @router.get("/platform-specs/{platform}", responses=example_response(_EXAMPLE))
 def platform_specs(platform: str, principal: PrincipalDep) -> dict[str, Any]:
     """A platform's upload rules (file types, size limit) and formats."""
-    return _platform_body(social.get_platform(platform))
+    return social.get_platform(platform).describe()
