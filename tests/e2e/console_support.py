@@ -75,7 +75,13 @@ def sign_in(driver: webdriver.Chrome, console: Console, page: str = "") -> None:
     shown(driver, "[data-page=dashboard] .stat")
     if page:
         driver.get(f"{console.base}/studio/#/{page}")
-        shown(driver, f"[data-page={page_name(page)}] h1")
+        wait_for_page(driver, page_name(page))
+
+
+def wait_for_page(driver: webdriver.Chrome, page: str) -> None:
+    """Wait until ``page`` has rendered (its heading shown) and every image on it has loaded."""
+    shown(driver, f"[data-page={page}] h1")
+    wait(driver, lambda d: d.execute_script("return [...document.images].every((i) => i.complete)"))
 
 
 def click(driver: webdriver.Chrome, element: WebElement) -> None:
