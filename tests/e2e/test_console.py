@@ -8,40 +8,20 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from console_support import Console, axe_violations, choose_file, click, nav_pages, shown, sign_in, wait
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import Select, WebDriverWait
-from support import imagestudio_up, make_image
+from selenium.webdriver.support.ui import Select
+from support import imagestudio_up
 
-AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-PAGES = ["", "create", "edit", "social", "jobs"]
-
-
-class Console:
-    """The running service, its dev key and the banner's console link."""
-
-    def __init__(self, base: str, key: str, link: str, banner: str, tmp: Path) -> None:
-        self.base, self.key, self.link, self.banner, self.tmp = base, key, link, banner, tmp
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.key}"}
-        return httpx.request(
-            method, f"{self.base}/api/image-studio{path}", headers=headers, timeout=30, **kwargs
-        )
-
-    def simulator(self, provider: str) -> str:
-        found = re.search(rf"{provider}: SIMULATED on (http://127\.0\.0\.1:\d+)", self.banner)
-        assert found, self.banner
-        return found.group(1)
+#: Every page the nav links to, so a page added there is checked without a change here.
+PAGES = nav_pages()
 
 
 @pytest.fixture(scope="module")
@@ -53,57 +33,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         assert link, banner
         key = (root / "data" / "dev-api-key").read_text().strip()
         yield Console(base, key, link.group(1), banner, root)
-
-
-def wait(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any], timeout: float = 60) -> Any:
-    """Wait on the page's state; on a timeout, fail with what the page shows and logged."""
-    try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
-    except TimeoutException:
-        logs = driver.get_log("browser")
-        raise AssertionError(
-            f"page shows:\n{driver.find_element(By.TAG_NAME, 'main').text}\nlog: {logs}"
-        ) from None
-
-
-def shown(driver: webdriver.Chrome, css: str) -> WebElement:
-    def find(d: webdriver.Chrome) -> WebElement | bool:
-        found = [e for e in d.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
-        return found[0] if found else False
-
-    element: WebElement = wait(driver, find)
-    return element
-
-
-def sign_in(driver: webdriver.Chrome, console: Console, page: str = "") -> None:
-    driver.set_window_size(1280, 1000)
-    driver.get(console.link)
-    shown(driver, "[data-page=dashboard] .stat")
-    if page:
-        driver.get(f"{console.base}/studio/#/{page}")
-        shown(driver, f"[data-page={page.split('/')[0]}] h1")
-
-
-def click(driver: webdriver.Chrome, element: WebElement) -> None:
-    """Click as a user would, after scrolling the element clear of the sticky header."""
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    element.click()
-
-
-def choose_file(driver: webdriver.Chrome, console: Console, css: str, name: str, **image: Any) -> None:
-    path = console.tmp / name
-    path.write_bytes(make_image(**image))
-    driver.find_element(By.CSS_SELECTOR, css).send_keys(str(path))
-
-
-def axe_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:
-    driver.execute_script(AXE.read_text())
-    result: dict[str, Any] = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r), e => done({error: String(e)}));"
-    )
-    assert "error" not in result, result
-    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def test_console_files_are_hashed_and_long_cached(console: Console) -> None:
@@ -271,3 +200,102 @@ def test_edit_paints_a_mask_and_inpaints_on_the_local_path(
     )
     mask = console.api("GET", f"/uploads/{sent['body']['mask']}").json()
     assert (mask["width"], mask["height"], mask["format"]) == (320, 240, "png"), mask
+
+
+def test_create_browses_by_category_recommends_for_a_use_case_and_sends_persona_and_model(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    persona = console.api("POST", "/personas", json={"name": "Harbour Coffee", "tone": "warm, calm"})
+    assert persona.status_code == 201, persona.text
+    products = {t["id"] for t in console.api("GET", "/templates?category=product").json()["templates"]}
+    sign_in(browser, console, "create")
+    form = browser.find_element(By.CSS_SELECTOR, "[data-page=create] form")
+    template = Select(form.find_element(By.CSS_SELECTOR, ".field[data-field=template_id] select"))
+    every = len(template.options)
+    Select(form.find_element(By.XPATH, ".//label[.='Category']/following-sibling::select")).select_by_value(
+        "product"
+    )
+    wait(browser, lambda d: len(template.options) < every)
+    assert {o.get_attribute("value") for o in template.options} - {""} == products
+
+    form.find_element(By.CSS_SELECTOR, ".field[data-field=use_case] input").send_keys("product launch teaser")
+    click(browser, form.find_element(By.XPATH, ".//button[.='Recommend']"))
+    first = shown(browser, ".recommendations li[data-template] button")
+    recommended = first.find_element(By.XPATH, "..").get_attribute("data-template")
+    assert "'launch'" in first.find_element(By.XPATH, "..").text  # each pick says why
+    click(browser, first)
+    wait(browser, lambda d: template.first_selected_option.get_attribute("value") == recommended)
+    assert shown(browser, "#template-about").text
+
+    provider = Select(form.find_element(By.CSS_SELECTOR, ".field[data-field=provider] select"))
+    assert (
+        "simulated" in provider.first_selected_option.text
+        or provider.first_selected_option.text.startswith("Auto")
+    )
+    assert any("simulated" in o.text for o in provider.options)
+    assert not form.find_element(By.CSS_SELECTOR, ".field[data-field=model]").is_displayed()
+    provider.select_by_value("stability")
+    model = Select(shown(browser, ".field[data-field=model] select"))
+    model.select_by_value("core")
+    Select(form.find_element(By.CSS_SELECTOR, ".field[data-field=persona_id] select")).select_by_value(
+        persona.json()["id"]
+    )
+    form.find_element(By.CSS_SELECTOR, "textarea").send_keys("a ceramic mug on a harbour wall")
+    click(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    job_id = shown(browser, "#results .job-live").get_attribute("data-job")
+    params = console.api("GET", f"/jobs/{job_id}").json()["params"]
+    assert (params["template_id"], params["provider"], params["model"], params["persona_id"]) == (
+        recommended,
+        "stability",
+        "core",
+        persona.json()["id"],
+    ), params
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#results .output"))
+    card = browser.find_element(By.CSS_SELECTOR, "#results .output").text
+    assert "stability · core" in card and "seed" in card and "credits" in card, card
+    assert not axe_violations(browser)
+
+
+def test_edit_takes_reference_images_where_the_catalogue_says_and_sends_their_uploads(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    catalogue = console.api("GET", "/edit/operations").json()["operations"]
+    takes = {
+        op["id"]: {n for n, spec in op["inputs"].items() if spec["type"] == "file"} - {"image", "mask"}
+        for op in catalogue
+    }
+    sign_in(browser, console, "edit")
+    operation = Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=operation] select"))
+    for op_id, references in takes.items():
+        operation.select_by_value(op_id)
+        pickers = browser.find_elements(By.CSS_SELECTOR, "[data-page=edit] form .field input[type=file]")
+        named = {
+            p.find_element(By.XPATH, "..").get_attribute("data-field") for p in pickers if p.is_displayed()
+        }
+        assert named == {""} | references, op_id  # "": the image's own picker, in the drop zone
+    assert takes["replace_background_relight"] == {"background_reference", "light_reference"}
+    operation.select_by_value("replace_background_relight")
+    choose_file(
+        browser, console, "[data-page=edit] .drop input[type=file]", "subject.png", width=512, height=512
+    )
+    wait(
+        browser,
+        lambda d: d.find_element(By.CSS_SELECTOR, "[data-page=edit] form").get_attribute("data-upload"),
+    )
+    choose_file(
+        browser, console, ".field[data-field=background_reference] input", "beach.png", width=512, height=512
+    )
+    picker = browser.find_element(By.CSS_SELECTOR, ".field[data-field=background_reference] input")
+    reference = wait(browser, lambda d: picker.get_attribute("data-upload"))
+    assert (
+        "Uploaded beach.png" in shown(browser, ".field[data-field=background_reference] .upload-state").text
+    )
+    assert not axe_violations(browser)
+    click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=edit] button[type=submit]"))
+    job_id = shown(browser, "#results .job-live").get_attribute("data-job")
+    sent = browser.execute_script(
+        "return JSON.parse(sessionStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
+    )
+    assert sent["body"]["background_reference"] == reference and "light_reference" not in sent["body"]
+    shown(browser, "#results .before-after")
+    assert console.api("GET", f"/jobs/{job_id}").json()["status"] == "succeeded"

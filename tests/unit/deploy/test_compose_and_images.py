@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from deploy_support import ROOT, STUDIOS, WORKERS, setting_env_names
+from fastapi.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.console import CONSOLE_PATH
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
@@ -111,3 +116,14 @@ def test_dockerfile_has_one_shared_base_and_non_root_service_stages() -> None:
         assert "HEALTHCHECK" in body and "CMD [" in body
     dockerignore = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".git", ".env", "tests"} <= set(dockerignore)
+
+
+def test_the_gateway_publishes_the_console_at_the_public_url() -> None:
+    """`<IMAGESTUDIO_PUBLIC_URL>/studio/` is the console: the gateway serves it on the published port."""
+    gateway = SERVICES["gateway"]
+    port = gateway["environment"]["IMAGESTUDIO_PORT"]
+    assert f"{port}:{port}" in gateway["ports"]
+    public = urlsplit(gateway["environment"]["IMAGESTUDIO_PUBLIC_URL"])
+    assert (public.hostname, str(public.port)) == ("localhost", port)
+    page = TestClient(create_app()).get(f"{CONSOLE_PATH}/")  # no lifespan: the page needs no services
+    assert page.status_code == 200 and "<title>Image Studio</title>" in page.text

@@ -14,6 +14,10 @@ import pytest
 import yaml
 from deploy_support import ROOT, WORKERS, kubectl, setting_env_names, worker_image
 
+from gateway.console import CONSOLE_PATH
+from imagestudio.config import Settings
+from imagestudio.urls import API_PREFIX
+
 K8S = ROOT / "deploy/k8s"
 #: The oldest Kubernetes minor we promise to run on (autoscaling/v2, policy/v1, batch/v1 TTL).
 KUBERNETES_VERSION = "1.29"
@@ -55,6 +59,7 @@ def test_every_manifest_is_valid_against_its_schema(layout: str) -> None:
         "PodDisruptionBudget",
         "HorizontalPodAutoscaler",
         "Job",
+        "Ingress",
     } <= kinds
     assert {"ScaledObject", "TriggerAuthentication", "ServiceAccount"} <= kinds
     for doc in docs:
@@ -180,3 +185,49 @@ def test_services_and_disruption_budgets_select_existing_pods_and_migrations_run
     [container] = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["imagestudio", "migrate"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] in {"OnFailure", "Never"}
+
+
+def _routed(ingress: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The backend the Ingress sends ``path`` to (Kubernetes' Exact and element-wise Prefix rules)."""
+    for rule in ingress["spec"]["rules"]:
+        for route in rule["http"]["paths"]:
+            if route["pathType"] == "Exact" and path == route["path"]:
+                return dict(route["backend"])
+            if route["pathType"] == "Prefix":
+                prefix = route["path"].rstrip("/").split("/")
+                if path.split("/")[: len(prefix)] == prefix:
+                    return dict(route["backend"])
+    return None
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_ingress_sends_the_api_and_the_console_to_the_gateway_and_keeps_metrics_inside(
+    layout: str,
+) -> None:
+    docs = render(layout)
+    [ingress] = of_kind(docs, "Ingress").values()
+    gateway = of_kind(docs, "Service")["gateway"]
+    port_names = {port["name"] for port in gateway["spec"]["ports"]}
+    for path in (
+        f"{CONSOLE_PATH}/",
+        f"{CONSOLE_PATH}/assets/app.0123456789ab.js",
+        f"{API_PREFIX}/jobs/job_1/events",
+        f"{API_PREFIX}/uploads",
+        "/openapi.json",  # the console's "run again" reads the create request schema from it
+    ):
+        backend = _routed(ingress, path)
+        assert backend is not None, path
+        assert backend["service"]["name"] == "gateway" and backend["service"]["port"]["name"] in port_names
+    for inside in ("/metrics", "/healthz", "/studios", "/api/image-studio-other"):
+        assert _routed(ingress, inside) is None, inside
+
+
+def test_the_ingress_keeps_event_streams_open_and_takes_the_largest_upload() -> None:
+    [ingress] = of_kind(render("base"), "Ingress").values()
+    annotations = ingress["metadata"]["annotations"]
+    settings = Settings.model_fields
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    read_timeout = int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"])
+    assert read_timeout >= settings["max_stream_seconds"].default
+    body = annotations["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert body.endswith("m") and int(body[:-1]) * 1024 * 1024 >= settings["max_form_request_bytes"].default

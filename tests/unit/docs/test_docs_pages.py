@@ -9,6 +9,8 @@ from pathlib import Path
 
 from support import ROOT
 
+from imagestudio.studios.registry import STUDIOS
+
 DOCS = ROOT / "docs"
 #: Every Markdown page the links and the one-copy rule are checked over.
 PAGES = sorted(
@@ -69,3 +71,16 @@ def test_the_readme_stays_the_front_door() -> None:
         assert heading in readme, heading
     assert "docs/chaos.md" in readme and "SIGKILL" in readme  # the chaos summary, issue 12
     assert "\n## Settings" not in readme and "### Dashboard panels" not in readme
+
+
+def test_the_readme_shows_a_screenshot_of_each_studio_in_the_console() -> None:
+    """Each studio page in the console's nav has its committed screenshot shown in the README."""
+    nav = (ROOT / "services/gateway/gateway/console/static/index.html").read_text()
+    studios = [page for page in re.findall(r'href="#/([a-z]+)"', nav) if page in STUDIOS]
+    assert {"create", "edit", "social"} <= set(studios)
+    console = prose(ROOT / "README.md").split("## Console", 1)[1].split("\n## ", 1)[0]
+    for studio in studios:
+        assert (ROOT / "docs/console" / f"{studio}.png").is_file(), (
+            f"run tests/e2e/console_screenshots.py ({studio})"
+        )
+        assert f"(docs/console/{studio}.png)" in console, studio

@@ -1,6 +1,6 @@
 // The shell: theme, sign-in, hash routing to one module per page.
 import { ApiError, get, key } from "./api.js";
-import { field, h, showProblem } from "./ui.js";
+import { field, fieldProblem, h, showProblem } from "./ui.js";
 
 const PAGES = {
   "": "dashboard", create: "create", edit: "edit", social: "social", jobs: "jobs",
@@ -53,12 +53,8 @@ function signIn(message) {
       route();
     } catch (err) {
       key.clear();
-      if (err instanceof ApiError && err.status === 401) {
-        err.problem.field = "key";
-        err.problem.detail = "This key was not accepted: check it was copied whole and is not revoked.";
-        err.problem.errors = null;
-      }
-      showProblem(form, err);
+      showProblem(form, err instanceof ApiError && err.status === 401
+        ? fieldProblem(err, "key", "This key was not accepted: check it was copied whole and is not revoked.") : err);
     } finally { button.disabled = false; }
   });
   main.replaceChildren(form);

@@ -64,6 +64,12 @@ export function showProblem(form, err) {
   announce(banner.textContent);
 }
 
+/** The same problem placed beside one field (an answer naming none the form has), detail optional. */
+export function fieldProblem(err, name, detail) {
+  if (!(err instanceof ApiError)) return err;
+  return new ApiError({ ...err.problem, field: name, errors: null, ...(detail ? { detail } : {}) });
+}
+
 export function clearProblem(form) {
   showProblem(form, null);
   const banner = form.querySelector(".problem");
