@@ -40,7 +40,11 @@ RUN_JOB_ACTORS: dict[str, str] = {
 }
 
 #: The actor that polls a studio's asynchronous provider work, by studio (edit, upscale and control).
-POLL_ACTORS: dict[str, str] = {Queue.edit: EDIT_POLL, Queue.upscale: UPSCALE_POLL, Queue.control: CONTROL_POLL}
+POLL_ACTORS: dict[str, str] = {
+    Queue.edit: EDIT_POLL,
+    Queue.upscale: UPSCALE_POLL,
+    Queue.control: CONTROL_POLL,
+}
 
 #: Actors whose message carries a job to its end: when Dramatiq gives up on one, the job fails.
 JOB_ACTORS: frozenset[str] = frozenset(RUN_JOB_ACTORS.values()) | frozenset(POLL_ACTORS.values())

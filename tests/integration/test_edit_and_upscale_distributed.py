@@ -361,7 +361,9 @@ def test_every_control_operation_runs_through_rabbitmq(stack: Distributed, opera
     for name, given in data.items():
         if name in meta["strengths"]:
             assert meta["strengths"][name] == given  # 0.0 included
-    assert set(outputs) == ({"controlled", "control_map"} if operation in ("sketch", "structure") else {"controlled"})
+    assert set(outputs) == (
+        {"controlled", "control_map"} if operation in ("sketch", "structure") else {"controlled"}
+    )
     for output in outputs.values():
         assert download(output).size == (output["width"], output["height"])
 

@@ -29,9 +29,9 @@ API = "/api/image-studio"
 
 @pytest.fixture
 def priced(pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Embedded, str]]:
+    import control_worker.main  # noqa: F401
     import create_worker.main  # noqa: F401  (declare the studios' actors on the session's stub broker)
     import edit_worker.main  # noqa: F401
-    import control_worker.main  # noqa: F401
     import upscale_worker.main  # noqa: F401
     from imagestudio.config import get_settings
     from imagestudio.providers.directory import provider_directory

@@ -542,7 +542,11 @@ class AsyncImageStudio:
         """Generation under an image's control: ``sketch``, ``structure``, ``style`` or ``style_transfer``
         (``POST /control``; strengths such as ``control_strength=0.0`` go in ``options``)."""
         fields = dict(
-            operation=operation, prompt=prompt, output_format=output_format, webhook_url=webhook_url, **options
+            operation=operation,
+            prompt=prompt,
+            output_format=output_format,
+            webhook_url=webhook_url,
+            **options,
         )
         images = {"image": image, "style_image": style_image}
         return await self.submit("/control", images, fields, idempotency_key, on_upload)

@@ -53,7 +53,9 @@ def line_art(image: bytes) -> bytes:
     height, width = grey.shape
     block = max(3, (min(height, width) // 24) | 1)  # odd, scaled to the image
     smoothed = cv2.medianBlur(grey, 3)
-    binary = cv2.adaptiveThreshold(smoothed, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block, 10)
+    binary = cv2.adaptiveThreshold(
+        smoothed, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block, 10
+    )
     ink = np.asarray(binary == 0, dtype=np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     smallest = max(2, int(_SPECK_SHARE * height * width))

@@ -117,7 +117,9 @@ def _stability(
     )
 
 
-def _stability_tool(kind: Literal["edit", "upscale", "control"], operation: str, credits: float, **extra: Any) -> ModelInfo:
+def _stability_tool(
+    kind: Literal["edit", "upscale", "control"], operation: str, credits: float, **extra: Any
+) -> ModelInfo:
     return ModelInfo(
         provider="stability",
         model=f"{kind}/{operation}",

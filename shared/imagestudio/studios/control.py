@@ -220,8 +220,12 @@ class ControlRequest(StudioRequest):
     )
     style_image: UploadId | None = Field(default=None, description="style_transfer: the style to take.")
     prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS, description="What to create.")
-    negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS, description="What to keep out.")
-    control_strength: float | None = _strength("sketch, structure: how closely the output follows the image.", 0.7)
+    negative_prompt: str | None = Field(
+        default=None, max_length=MAX_PROMPT_CHARS, description="What to keep out."
+    )
+    control_strength: float | None = _strength(
+        "sketch, structure: how closely the output follows the image.", 0.7
+    )
     fidelity: float | None = _strength("style: how closely the output takes the reference's style.", 0.5)
     style_strength: float | None = _strength("style_transfer: how much of the style image is applied.", 1.0)
     composition_fidelity: float | None = _strength(
@@ -230,7 +234,9 @@ class ControlRequest(StudioRequest):
     change_strength: float | None = _strength(
         "style_transfer: how much the init image may change (Stability's minimum is 0.1).", 0.9, low=0.1
     )
-    aspect_ratio: AspectRatio | None = Field(default=None, description="style: the output's shape (default 1:1).")
+    aspect_ratio: AspectRatio | None = Field(
+        default=None, description="style: the output's shape (default 1:1)."
+    )
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Fixes the randomness.")
     style_preset: StylePreset | None = None
     output_format: OutputFormat = "png"
@@ -551,7 +557,7 @@ def _provider(
         )
     return as_controller(client).control(
         ProviderControlRequest(
-            operation=op.endpoint,  # type: ignore[arg-type]
+            operation=op.endpoint,
             image=image,
             style_image=inputs.get("style_image"),
             prompt=params.prompt,

@@ -64,7 +64,9 @@ def test_every_operation_runs_on_stability(studio: Studio, operation: str) -> No
     if operation == "style":
         assert image.size == (1344, 768)  # the asked 16:9 at about 1 MP
     credits = studio.get("/credits", limit=50).json()["entries"]
-    captured = -sum(e["balance_delta"] for e in credits if e["job_id"] == job["id"] and e["kind"] == "capture")
+    captured = -sum(
+        e["balance_delta"] for e in credits if e["job_id"] == job["id"] and e["kind"] == "capture"
+    )
     assert captured == STABILITY_CREDITS[operation]
 
 
@@ -124,7 +126,10 @@ def test_defaults_fill_only_what_the_request_left_out(studio: Studio) -> None:
         ({"operation": "style", "prompt": "x", "fidelity": 2}, "fidelity"),
         ({"operation": "style_transfer", "style_strength": 1.01}, "style_strength"),
         ({"operation": "style_transfer", "composition_fidelity": -1}, "composition_fidelity"),
-        ({"operation": "style_transfer", "change_strength": 0.0}, "change_strength"),  # Stability's minimum is 0.1
+        (
+            {"operation": "style_transfer", "change_strength": 0.0},
+            "change_strength",
+        ),  # Stability's minimum is 0.1
         ({"operation": "sketch", "prompt": "x", "fidelity": 0.5}, "fidelity"),  # not sketch's
         ({"operation": "sketch"}, "prompt"),
         ({"operation": "style_transfer"}, "style_image"),
@@ -145,7 +150,9 @@ def test_out_of_range_or_unused_inputs_are_refused_naming_the_field(
 
 def test_json_body_with_upload_ids_and_a_bad_strength(studio: Studio) -> None:
     upload = studio.embedded.client.post(
-        "/api/image-studio/uploads", files={"file": ("d.png", drawing(), "image/png")}, headers=studio.headers()
+        "/api/image-studio/uploads",
+        files={"file": ("d.png", drawing(), "image/png")},
+        headers=studio.headers(),
     ).json()["id"]
     bad = studio.embedded.client.post(
         "/api/image-studio/control",
@@ -176,7 +183,9 @@ def test_without_a_provider_a_control_job_is_refused_before_anything_is_stored(b
 def test_a_failing_stability_falls_back_to_wavespeed_and_says_which_served(studio: Studio) -> None:
     stability = studio.sims["stability"]
     stability.faults.push(*[{"status": 503, "path": "/control/style-transfer"}] * 2)
-    job = studio.run("control", {"operation": "style_transfer", "style_strength": 0.5}, files_for("style_transfer"))
+    job = studio.run(
+        "control", {"operation": "style_transfer", "style_strength": 0.5}, files_for("style_transfer")
+    )
     assert job["status"] == "succeeded", job
     meta = job["outputs"][0]["metadata"]
     assert (meta["served_by"], meta["model"], meta["credits"]) == ("wavespeed", "seedream-v4.5-edit", 4)
@@ -185,7 +194,9 @@ def test_a_failing_stability_falls_back_to_wavespeed_and_says_which_served(studi
     assert step["provider"] == "stability" and "503" in step["reason"]
     assert stability.calls.count("/control/style-transfer") == 2  # both attempts, then WaveSpeed
     credits = studio.get("/credits", limit=50).json()["entries"]
-    captured = -sum(e["balance_delta"] for e in credits if e["job_id"] == job["id"] and e["kind"] == "capture")
+    captured = -sum(
+        e["balance_delta"] for e in credits if e["job_id"] == job["id"] and e["kind"] == "capture"
+    )
     assert captured == 4 and job["params"]["estimated_credits"] == 8  # held the dearest, charged what served
 
 
@@ -211,7 +222,9 @@ def test_a_tier_without_wavespeed_plans_stability_alone(studio: Studio) -> None:
 
 def test_the_free_tier_does_not_include_control(studio: Studio) -> None:
     key = studio.embedded.new_key(tier="free")
-    response = studio.post("control", {"operation": "sketch", "prompt": "a boat"}, {"image": drawing()}, key=key)
+    response = studio.post(
+        "control", {"operation": "sketch", "prompt": "a boat"}, {"image": drawing()}, key=key
+    )
     assert response.status_code == 403 and "control studio" in response.json()["detail"]
 
 
@@ -242,7 +255,9 @@ def test_an_image_outside_stabilitys_aspect_goes_to_wavespeed_in_auto(studio: St
     assert [r["provider"] for r in job["params"]["routes"]] == ["wavespeed"]
     assert "aspect ratio" in job["params"]["skipped"][0]["reason"]
     refused = studio.post(
-        "control", {"operation": "style", "prompt": "a fox", "provider": "stability"}, {"image": png(700, 256)}
+        "control",
+        {"operation": "style", "prompt": "a fox", "provider": "stability"},
+        {"image": png(700, 256)},
     )
     assert refused.status_code == 422 and "aspect ratio" in refused.json()["detail"]
 
@@ -275,15 +290,23 @@ def test_the_estimate_equals_what_the_job_captures(studio: Studio) -> None:
 
 def test_a_batch_of_control_jobs_answers_each_entry(studio: Studio) -> None:
     upload = studio.embedded.client.post(
-        "/api/image-studio/uploads", files={"file": ("d.png", drawing(), "image/png")}, headers=studio.headers()
+        "/api/image-studio/uploads",
+        files={"file": ("d.png", drawing(), "image/png")},
+        headers=studio.headers(),
     ).json()["id"]
     response = studio.embedded.client.post(
         "/api/image-studio/jobs/batch",
         json={
             "jobs": [
                 {"studio": "control", "params": {"operation": "sketch", "image": upload, "prompt": "a mill"}},
-                {"studio": "control", "params": {"operation": "structure", "image": upload, "prompt": "a tower"}},
-                {"studio": "control", "params": {"operation": "sketch", "image": upload, "control_strength": 9}},
+                {
+                    "studio": "control",
+                    "params": {"operation": "structure", "image": upload, "prompt": "a tower"},
+                },
+                {
+                    "studio": "control",
+                    "params": {"operation": "sketch", "image": upload, "control_strength": 9},
+                },
             ]
         },
         headers=studio.headers(),

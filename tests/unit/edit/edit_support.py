@@ -79,8 +79,8 @@ def studio_stack(
     embedded: Embedded, monkeypatch: pytest.MonkeyPatch, *, providers: bool, threads: int = 2, **env: str
 ) -> Iterator[Studio]:
     """Start the edit, upscale and control workers on the embedded broker, with or without simulated providers."""
-    import edit_worker.main  # noqa: F401  (declares edit.run_job and edit.poll on the stub broker)
     import control_worker.main  # noqa: F401
+    import edit_worker.main  # noqa: F401  (declares edit.run_job and edit.poll on the stub broker)
     import upscale_worker.main  # noqa: F401
     from imagestudio.config import get_settings
     from imagestudio.providers.directory import provider_directory

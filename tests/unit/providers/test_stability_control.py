@@ -52,13 +52,19 @@ def test_style_transfer_sends_init_and_style_images_and_its_three_strengths() ->
     )
     assert path == "/v2beta/stable-image/control/style-transfer"
     assert 'name="init_image"' in body and 'name="style_image"' in body
-    for field, value in (("style_strength", "0.0"), ("composition_fidelity", "0.25"), ("change_strength", "0.1")):
+    for field, value in (
+        ("style_strength", "0.0"),
+        ("composition_fidelity", "0.25"),
+        ("change_strength", "0.1"),
+    ):
         assert f'name="{field}"\r\n\r\n{value}' in body
     assert 'name="control_strength"' not in body and 'name="prompt"' not in body
 
 
 def test_style_sends_fidelity_and_aspect_ratio() -> None:
-    _, body = _sent(ControlRequest(operation="style", image=png(), prompt="p", fidelity=0.0, aspect_ratio="3:2"))
+    _, body = _sent(
+        ControlRequest(operation="style", image=png(), prompt="p", fidelity=0.0, aspect_ratio="3:2")
+    )
     assert 'name="fidelity"\r\n\r\n0.0' in body and 'name="aspect_ratio"\r\n\r\n3:2' in body
 
 
@@ -69,7 +75,9 @@ def test_each_endpoint_answers_an_image_on_the_simulator(stability: Env) -> None
     assert (sketch.width, sketch.height, sketch.model) == (128, 96, "control/sketch")
     style = client.style(ControlRequest(operation="style", image=png(), prompt="a hut", aspect_ratio="9:16"))
     assert (style.width, style.height) == (768, 1344)
-    moved = client.style_transfer(ControlRequest(operation="style-transfer", image=png(100, 80), style_image=png()))
+    moved = client.style_transfer(
+        ControlRequest(operation="style-transfer", image=png(100, 80), style_image=png())
+    )
     assert (moved.width, moved.height) == (100, 80)
     structure = client.structure(ControlRequest(operation="structure", image=png(), prompt="a hut"))
     assert structure.model == "control/structure"

@@ -33,9 +33,7 @@ def submit_control(submission: SubmissionDep, body: ControlBody) -> JobRead | Re
     return submission.submit(control, body)
 
 
-@router.get(
-    "/control/operations", responses=example_response(control.describe_operations(catalogue_status))
-)
+@router.get("/control/operations", responses=example_response(control.describe_operations(catalogue_status)))
 def list_control_operations(principal: PrincipalDep) -> dict[str, Any]:
     """Every control operation: images, fields with defaults and bounds, providers, credits, control map."""
     return control.describe_operations()
