@@ -16,6 +16,7 @@ class Queue(StrEnum):
     edit = "edit"
     upscale = "upscale"
     social = "social"
+    control = "control"
     webhooks = "webhooks"
 
 
@@ -25,6 +26,8 @@ EDIT_POLL = "edit.poll"
 UPSCALE_RUN_JOB = "upscale.run_job"
 UPSCALE_POLL = "upscale.poll"
 SOCIAL_RUN_JOB = "social.run_job"
+CONTROL_RUN_JOB = "control.run_job"
+CONTROL_POLL = "control.poll"
 WEBHOOKS_DELIVER = "webhooks.deliver"
 
 #: The actor that runs a job, by studio (the gateway and the outbox enqueue by name).
@@ -33,10 +36,15 @@ RUN_JOB_ACTORS: dict[str, str] = {
     Queue.edit: EDIT_RUN_JOB,
     Queue.upscale: UPSCALE_RUN_JOB,
     Queue.social: SOCIAL_RUN_JOB,
+    Queue.control: CONTROL_RUN_JOB,
 }
 
-#: The actor that polls a studio's asynchronous provider work, by studio (edit and upscale only).
-POLL_ACTORS: dict[str, str] = {Queue.edit: EDIT_POLL, Queue.upscale: UPSCALE_POLL}
+#: The actor that polls a studio's asynchronous provider work, by studio (edit, upscale and control).
+POLL_ACTORS: dict[str, str] = {
+    Queue.edit: EDIT_POLL,
+    Queue.upscale: UPSCALE_POLL,
+    Queue.control: CONTROL_POLL,
+}
 
 #: Actors whose message carries a job to its end: when Dramatiq gives up on one, the job fails.
 JOB_ACTORS: frozenset[str] = frozenset(RUN_JOB_ACTORS.values()) | frozenset(POLL_ACTORS.values())

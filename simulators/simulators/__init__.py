@@ -6,7 +6,7 @@ async ids and polling) but renders synthetic images, labels every answer with
 
 ::
 
-    stability.py    StabilitySimulator     v2beta generate/edit/upscale, /v2beta/results/{id}
+    stability.py    StabilitySimulator     v2beta generate/edit/upscale/control, /v2beta/results/{id}
     wavespeed.py    WaveSpeedSimulator     /api/v3/{model}, /api/v3/predictions/{id}/result, /outputs/...
     huggingface.py  HuggingFaceSimulator   /models/{id}, 503 loading
     gemini.py       GeminiSimulator        /v1beta/models/{model}:predict

@@ -1,4 +1,4 @@
-"""SIMULATOR of the Stability AI REST v2beta API (stable-image generate, edit, upscale, results).
+"""SIMULATOR of the Stability AI REST v2beta API (stable-image generate, edit, upscale, control, results).
 
 Same paths, multipart fields, ``authorization: Bearer`` check, status codes, ``finish-reason``
 and ``seed`` headers and async ids as the real API, but every answer is a synthetic render
@@ -40,6 +40,9 @@ EDIT_OPERATIONS = frozenset(
      "replace-background-and-relight"}
 )  # fmt: skip
 UPSCALE_MODES = frozenset({"fast", "conservative", "creative"})
+CONTROL_OPERATIONS = frozenset({"sketch", "structure", "style", "style-transfer"})
+#: Control inputs: aspect ratio between 1:2.5 and 2.5:1 (sides and pixels as the edit endpoints).
+CONTROL_ASPECT = (1 / 2.5, 2.5)
 #: About 1 MP output sizes per aspect ratio (ultra, sd3).
 SIZES_1MP = {
     "1:1": (1024, 1024), "16:9": (1344, 768), "9:16": (768, 1344), "21:9": (1536, 640), "9:21": (640, 1536),
@@ -166,6 +169,7 @@ class StabilitySimulator:
         app.add_api_route("/v2beta/stable-image/generate/{endpoint}", self._generate, methods=["POST"])
         app.add_api_route("/v2beta/stable-image/edit/{operation}", self._edit, methods=["POST"])
         app.add_api_route("/v2beta/stable-image/upscale/{mode}", self._upscale, methods=["POST"])
+        app.add_api_route("/v2beta/stable-image/control/{operation}", self._control, methods=["POST"])
         app.add_api_route("/v2beta/results/{result_id}", self._result, methods=["GET"])
         return app
 
@@ -397,6 +401,71 @@ class StabilitySimulator:
 
         if mode == "creative":
             return await self._submit_async(fault, transform, output_format, seed, model="upscale/creative")
+        return await self._sync_answer(fault, transform, output_format, seed, accept)
+
+    # -- control --
+
+    async def _control(self, operation: str, request: Request) -> Response:
+        if operation not in CONTROL_OPERATIONS:
+            return _error(404, f"no such endpoint: control/{operation}")
+        fault, early = await self._start(request)
+        if early is not None:
+            return early
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
+        accept = self._accept(request)
+        if isinstance(accept, Response):
+            return accept
+        fields = _Fields(form)
+        transfer = operation == "style-transfer"
+        image = await fields.image("init_image" if transfer else "image", required=True)
+        style = await fields.image("style_image", required=True) if transfer else None
+        for name, picture in (("init_image" if transfer else "image", image), ("style_image", style)):
+            if picture is not None and not CONTROL_ASPECT[0] - 1e-9 <= picture.width / picture.height <= (
+                CONTROL_ASPECT[1] + 1e-9
+            ):
+                fields.errors.append(f"{name}: aspect ratio must be between 1:2.5 and 2.5:1")
+        prompt = fields.text("prompt", required=not transfer) or ""
+        fields.text("negative_prompt")
+        seed = self.harness.pick_seed(fields.integer("seed", 0, 4_294_967_294, 0))
+        output_format = fields.choice("output_format", ("jpeg", "png", "webp"), "png") or "png"
+        if transfer:
+            style_strength = fields.number("style_strength", 0, 1, 1.0)
+            fields.number("composition_fidelity", 0, 1, 0.9)
+            change_strength = fields.number("change_strength", 0.1, 1, 0.9)
+        else:
+            fields.choice("style_preset", STYLE_PRESETS, None)
+        if operation == "style":
+            strength = fields.number("fidelity", 0, 1, 0.5)
+            aspect_ratio = fields.choice("aspect_ratio", ASPECT_RATIOS, "1:1") or "1:1"
+        elif not transfer:
+            strength = fields.number("control_strength", 0, 1, 0.7)
+        if fields.errors or image is None:
+            return _error(400, *fields.errors)
+        source, reference = image, style
+
+        def transform() -> Image.Image:
+            if transfer:
+                assert reference is not None
+                # The init image, pulled towards the style image's colours as far as the strengths allow.
+                weight = (style_strength or 0.0) * (change_strength or 0.0) * 0.6
+                styled = reference.convert("RGB").resize(source.size).filter(ImageFilter.GaussianBlur(6))
+                return Image.blend(source.convert("RGB"), styled, weight)
+            if operation == "style":
+                width, height = SIZES_1MP[aspect_ratio]
+                drawn = render.render(prompt, seed=seed, width=width, height=height)
+                palette = source.convert("RGB").resize((width, height)).filter(ImageFilter.GaussianBlur(12))
+                return Image.blend(drawn, palette, 0.6 * (strength or 0.0))
+            # sketch, structure: the prompt's render with the control image's dark lines drawn over it,
+            # as dark as control_strength says (0: the render alone).
+            drawn = render.render(prompt, seed=seed, width=source.width, height=source.height)
+            grey = source.convert("L")
+            if operation == "structure":
+                grey = Image.eval(grey.filter(ImageFilter.FIND_EDGES), lambda v: 255 - v)
+            ink = Image.eval(grey, lambda v: int((255 - v) * (strength or 0.0)))
+            return Image.composite(Image.new("RGB", source.size, (20, 20, 20)), drawn, ink)
+
         return await self._sync_answer(fault, transform, output_format, seed, accept)
 
     # -- answers --

@@ -1,5 +1,6 @@
-"""Edit and upscale end to end on real services: gateway process → outbox → RabbitMQ → edit-worker and
-upscale-worker processes → provider SIMULATORS on loopback (in this test process) or the local path → S3."""
+"""Edit, upscale and control end to end on real services: gateway process → outbox → RabbitMQ → edit-,
+upscale- and control-worker processes → provider SIMULATORS on loopback (in this test process) or the
+local path → S3."""
 
 from __future__ import annotations
 
@@ -150,6 +151,7 @@ def distributed(services: Services, tmp_path_factory: pytest.TempPathFactory) ->
         workers["upscale"] = Process(
             ["worker", "upscale", "--threads", "1"], {**env, **WORKER_ENV}, tmp / "upscale-worker.log"
         )
+        workers["control"] = Process(["worker", "control"], {**env, **WORKER_ENV}, tmp / "control-worker.log")
         key = create_key(services.env, f"edit-{uuid.uuid4().hex[:6]}")
         yield Distributed(base_url, key, services, sims, workers)
     finally:
@@ -338,3 +340,38 @@ def test_a_truncated_upload_is_accepted_then_fails_invalid_image_releasing_its_c
     assert (after["balance"], after["reserved"]) == (before["balance"], before["reserved"])
     kinds = {e["kind"] for e in after["entries"] if e["job_id"] == job["id"]}
     assert kinds == {"reserve", "release"}
+
+
+CONTROLS: dict[str, tuple[dict[str, Any], dict[str, bytes]]] = {
+    "sketch": ({"prompt": "a lighthouse", "control_strength": 0.0}, {"image": product_png()}),
+    "structure": ({"prompt": "a glass house"}, {"image": png()}),
+    "style": ({"prompt": "a fox", "fidelity": 0.3}, {"image": png()}),
+    "style_transfer": ({"composition_fidelity": 0.0}, {"image": png(), "style_image": product_png()}),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(CONTROLS))
+def test_every_control_operation_runs_through_rabbitmq(stack: Distributed, operation: str) -> None:
+    data, files = CONTROLS[operation]
+    job = stack.run("control", {"operation": operation, **data}, files)
+    assert job["status"] == "succeeded", job
+    outputs = {o["name"]: o for o in job["outputs"]}
+    meta = outputs["controlled"]["metadata"]
+    assert (meta["served_by"], meta["simulated"]) == ("stability", True)
+    for name, given in data.items():
+        if name in meta["strengths"]:
+            assert meta["strengths"][name] == given  # 0.0 included
+    assert set(outputs) == (
+        {"controlled", "control_map"} if operation in ("sketch", "structure") else {"controlled"}
+    )
+    for output in outputs.values():
+        assert download(output).size == (output["width"], output["height"])
+
+
+def test_a_control_job_falls_back_to_wavespeed_and_is_polled_by_new_messages(stack: Distributed) -> None:
+    stack.sims["stability"].faults.push(*[{"status": 503, "path": "/control/sketch"}] * 2)
+    job = stack.run("control", {"operation": "sketch", "prompt": "a barn"}, {"image": product_png()})
+    assert job["status"] == "succeeded", job
+    meta = {o["name"]: o for o in job["outputs"]}["controlled"]["metadata"]
+    assert (meta["served_by"], meta["fallback_from"][0]["provider"]) == ("wavespeed", "stability")
+    assert job["params"]["provider_work"]["polls"] == 2 and job["attempts"] == 1

@@ -1,7 +1,7 @@
 """On PostgreSQL, for every studio: POST /estimate-cost equals what the ledger captures for the job.
 
-The gateway runs in-process on the real database and S3 bucket; the create, edit, upscale and social
-workers consume the in-process broker; providers are the labelled simulators, reached in-process.
+The gateway runs in-process on the real database and S3 bucket; the create, edit, upscale, social and
+control workers consume the in-process broker; providers are the labelled simulators, reached in-process.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ API = "/api/image-studio"
 
 @pytest.fixture
 def priced(pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Embedded, str]]:
+    import control_worker.main  # noqa: F401
     import create_worker.main  # noqa: F401  (declare the studios' actors on the session's stub broker)
     import edit_worker.main  # noqa: F401
     import upscale_worker.main  # noqa: F401
@@ -96,6 +97,10 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("edit", {"operation": "inpaint", "path": "local"}, True),
     ("upscale", {"mode": "fast", "path": "provider"}, True),
     ("social", {"platforms": "youtube"}, True),
+    ("control", {"operation": "sketch", "prompt": "a barn", "provider": "stability"}, True),
+    # auto: Stability is planned first and charged; the reserve holds the dearest (itself here)
+    ("control", {"operation": "structure", "prompt": "a tower"}, True),
+    ("control", {"operation": "style", "prompt": "a fox", "provider": "wavespeed"}, True),
 ]
 
 
@@ -129,7 +134,7 @@ def test_estimate_equals_the_charge(
     job = stack.wait_job(key, response.json()["id"], timeout=90)
     assert job["status"] == "succeeded", job
     total = estimate.json()["total_credits"]
-    paid = studio == "create" or params.get("path") == "provider"
+    paid = studio in ("create", "control") or params.get("path") == "provider"
     assert (total > 0) == paid  # provider work costs credits; local pixel work does not
     assert captured(stack, key, job["id"]) == total
     held = job["params"].get("estimated_credits", 0)  # social stores none: it is free

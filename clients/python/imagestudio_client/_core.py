@@ -32,7 +32,7 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 EXPIRED_LINK_STATUSES = frozenset({401, 403, 404, 410})
 
 #: Body fields that hold an image (sent as an upload id).
-IMAGE_FIELDS = frozenset({"image", "mask", "background_reference", "light_reference"})
+IMAGE_FIELDS = frozenset({"image", "mask", "background_reference", "light_reference", "style_image"})
 #: An image: a path, its bytes, an open binary file, or the id of an upload (``upl_...``).
 ImageInput: TypeAlias = "str | os.PathLike[str] | bytes | IO[bytes]"
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
-Studio = Literal["create", "edit", "upscale", "social"]
+Studio = Literal["create", "edit", "upscale", "social", "control"]
 #: Statuses a job never leaves.
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 

@@ -17,6 +17,7 @@ from gateway.problems import add_exception_handlers
 from gateway.routes import (
     assets,
     batch,
+    control,
     create,
     credits,
     edit,
@@ -126,7 +127,7 @@ def create_app() -> FastAPI:
         generate_unique_id_function=operation_id,
         title="Image Studio",
         version="0.1.0",
-        description="Asynchronous image jobs: create, edit, upscale and social. Every studio call answers 202 with a job.",
+        description="Asynchronous image jobs: create, edit, upscale, social and control. Every studio call answers 202 with a job.",
         lifespan=lifespan,
     )
     add_exception_handlers(app)
@@ -153,5 +154,6 @@ def create_app() -> FastAPI:
     app.include_router(webhooks.router, prefix=API_PREFIX)
     app.include_router(edit.router, prefix=API_PREFIX)
     app.include_router(upscale.router, prefix=API_PREFIX)
+    app.include_router(control.router, prefix=API_PREFIX)
     app.include_router(uploads.router, prefix=API_PREFIX)
     return app

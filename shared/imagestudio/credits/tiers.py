@@ -13,7 +13,7 @@ class TierName(StrEnum):
     enterprise = "enterprise"
 
 
-ALL_STUDIOS = frozenset({"create", "edit", "upscale", "social"})
+ALL_STUDIOS = frozenset({"create", "edit", "upscale", "social", "control"})
 ALL_PROVIDERS = frozenset({"stability", "wavespeed", "huggingface", "gemini", "local"})
 
 

@@ -8,7 +8,7 @@
                     (one protocol per capability) and the bounded poll loop
     http.py         HttpProvider: pooled HTTP, size cap, error mapping; Retry-After parsing
     sizing.py       aspect ratios and sizes a provider accepts
-    stability.py    StabilityClient     v2beta generate, edit, upscale, /v2beta/results/{id}
+    stability.py    StabilityClient     v2beta generate, edit, upscale, control, /v2beta/results/{id}
     wavespeed.py    WaveSpeedClient     /api/v3/{model} submit, /predictions/{id}/result poll
     huggingface.py  HuggingFaceClient   /models/{id} raw bytes, 503 loading -> retry_after
     gemini.py       GeminiClient        Imagen :predict, base64 predictions
@@ -45,6 +45,7 @@ from imagestudio.providers.resilience import (
     call_with_retries,
 )
 from imagestudio.providers.schemas import (
+    ControlRequest,
     EditRequest,
     GeneralEditRequest,
     GeneratedImage,
@@ -63,6 +64,7 @@ __all__ = [
     "CircuitOpen",
     "CircuitState",
     "CircuitStore",
+    "ControlRequest",
     "EditRequest",
     "GeminiClient",
     "GeneralEditRequest",

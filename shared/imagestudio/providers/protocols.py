@@ -7,11 +7,12 @@
     Editor               edit / submit_edit (EditRequest)        (Stability's edit endpoints)
     PromptEditor         submit_edit(GeneralEditRequest)         (WaveSpeed's edit models)
     Upscaler             upscale / submit_upscale                (Stability's upscale endpoints)
+    Controller           control(ControlRequest)                 (Stability's control endpoints)
     PollingProvider      poll(pending), wait(pending)            (whoever answers with pending work)
 
 The engine (:mod:`imagestudio.providers.execution`) hands a caller the pooled client of the route's
-provider; the caller narrows it with ``as_editor``/``as_prompt_editor``/``as_upscaler``/``as_poller``,
-which refuse a client that lacks the capability instead of failing on a missing attribute.
+provider; the caller narrows it with ``as_editor``/``as_prompt_editor``/``as_upscaler``/``as_controller``/
+``as_poller``, which refuse a client that lacks the capability instead of failing on a missing attribute.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Protocol, runtime_checkable
 
 from imagestudio.errors import ProviderBadRequest, ProviderTimeout
 from imagestudio.providers.schemas import (
+    ControlRequest,
     EditRequest,
     GeneralEditRequest,
     GeneratedImage,
@@ -31,12 +33,14 @@ from imagestudio.providers.schemas import (
 )
 
 __all__ = [
+    "Controller",
     "Editor",
     "GenerationSubmitter",
     "ImageProvider",
     "PollingProvider",
     "PromptEditor",
     "Upscaler",
+    "as_controller",
     "as_editor",
     "as_poller",
     "as_prompt_editor",
@@ -122,6 +126,13 @@ class Upscaler(Protocol):
     def submit_upscale(self, request: UpscaleRequest) -> PendingResult: ...
 
 
+@runtime_checkable
+class Controller(Protocol):
+    """Image-conditioned generation (``ControlRequest``): sketch, structure, style, style transfer."""
+
+    def control(self, request: ControlRequest) -> GeneratedImage: ...
+
+
 def _lacks(client: object, capability: str) -> ProviderBadRequest:
     name = str(getattr(client, "name", type(client).__name__))
     return ProviderBadRequest(f"{name} cannot {capability}", provider=name)
@@ -145,6 +156,13 @@ def as_upscaler(client: object) -> Upscaler:
     """``client`` as an :class:`Upscaler`, or ``ProviderBadRequest``."""
     if not isinstance(client, Upscaler):
         raise _lacks(client, "upscale")
+    return client
+
+
+def as_controller(client: object) -> Controller:
+    """``client`` as a :class:`Controller`, or ``ProviderBadRequest``."""
+    if not isinstance(client, Controller):
+        raise _lacks(client, "run control operations")
     return client
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -117,11 +117,13 @@ def _stability(
     )
 
 
-def _stability_tool(kind: str, operation: str, credits: float, **extra: Any) -> ModelInfo:
+def _stability_tool(
+    kind: Literal["edit", "upscale", "control"], operation: str, credits: float, **extra: Any
+) -> ModelInfo:
     return ModelInfo(
         provider="stability",
         model=f"{kind}/{operation}",
-        kind="edit" if kind == "edit" else "upscale",
+        kind=kind,
         label=f"Stability {kind} {operation}",
         credits_per_image=credits,
         image_to_image=True,
@@ -130,7 +132,7 @@ def _stability_tool(kind: str, operation: str, credits: float, **extra: Any) -> 
     )
 
 
-#: Every model Image Studio can call. Edit/upscale rows follow the reference's Stability table;
+#: Every model Image Studio can call (the one pricing table). Edit/upscale rows follow the reference's Stability table;
 #: search-and-replace/recolor and relight have no published figure there, so they are set at the
 #: inpaint price (5) and a premium (8) until the price sheet says otherwise.
 CATALOGUE: tuple[ModelInfo, ...] = (
@@ -154,6 +156,11 @@ CATALOGUE: tuple[ModelInfo, ...] = (
     _stability_tool(
         "upscale", "creative", 60, megapixels=4.0, asynchronous=True, style_presets=STYLE_PRESETS
     ),
+    # --- Stability control (its published credits per call; 1 of theirs = USD 0.01 = 1 of ours) ---
+    _stability_tool("control", "sketch", 5, megapixels=1.0, style_presets=STYLE_PRESETS),
+    _stability_tool("control", "structure", 5, megapixels=1.0, style_presets=STYLE_PRESETS),
+    _stability_tool("control", "style", 5, megapixels=1.0, style_presets=STYLE_PRESETS),
+    _stability_tool("control", "style-transfer", 8, megapixels=1.0),
     # --- WaveSpeed ---
     ModelInfo(
         provider="wavespeed",

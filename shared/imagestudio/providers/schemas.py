@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ASPECT_RATIOS",
+    "ControlOperation",
+    "ControlRequest",
     "EditOperation",
     "EditRequest",
     "GeneralEditRequest",
@@ -34,6 +36,8 @@ EditOperation = Literal[
     "replace-background-and-relight",
 ]
 UpscaleMode = Literal["fast", "conservative", "creative"]
+#: Stability's control endpoints (``/v2beta/stable-image/control/{operation}``).
+ControlOperation = Literal["sketch", "structure", "style", "style-transfer"]
 
 #: Aspect ratios Image Studio speaks; each client maps them onto what its provider accepts.
 ASPECT_RATIOS: tuple[str, ...] = (
@@ -147,6 +151,41 @@ class UpscaleRequest(BaseModel):
         return self
 
 
+class ControlRequest(BaseModel):
+    """A Stability control call (``/v2beta/stable-image/control/{operation}``).
+
+    ``image`` is the sketch, the structure image or the style reference; style-transfer's
+    ``image`` is its ``init_image`` and ``style_image`` the style to take. Every strength is sent
+    as given, ``0.0`` included (``None`` leaves the provider's default).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    operation: ControlOperation
+    image: bytes = Field(repr=False)
+    style_image: bytes | None = Field(default=None, repr=False)
+    prompt: str | None = Field(default=None, max_length=10_000)
+    negative_prompt: str | None = Field(default=None, max_length=10_000)
+    control_strength: float | None = Field(default=None, ge=0, le=1)
+    fidelity: float | None = Field(default=None, ge=0, le=1)
+    style_strength: float | None = Field(default=None, ge=0, le=1)
+    composition_fidelity: float | None = Field(default=None, ge=0, le=1)
+    change_strength: float | None = Field(default=None, ge=0.1, le=1)
+    aspect_ratio: str | None = None
+    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
+    style_preset: str | None = None
+    output_format: OutputFormat = "png"
+
+    @model_validator(mode="after")
+    def _check_operation_fields(self) -> Self:
+        if self.operation == "style-transfer":
+            if not self.style_image:
+                raise ValueError("style-transfer requires a style_image")
+        elif not self.prompt:
+            raise ValueError(f"control {self.operation} requires a prompt")
+        return self
+
+
 class GeneralEditRequest(BaseModel):
     """A prompt-driven edit on a WaveSpeed edit model (qwen-edit, seedream, flux-kontext-pro...)."""
 
@@ -183,7 +222,7 @@ class ModelInfo(BaseModel):
 
     provider: str
     model: str
-    kind: Literal["generate", "edit", "upscale"] = "generate"
+    kind: Literal["generate", "edit", "upscale", "control"] = "generate"
     label: str = ""
     quality: Quality | None = None
     #: Our credits per output image (1 credit = USD 0.01), not the provider's own units.

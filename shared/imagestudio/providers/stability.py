@@ -1,4 +1,4 @@
-"""Stability AI REST v2beta client: generate (ultra, core, sd3.5), edit, upscale and async results."""
+"""Stability AI REST v2beta client: generate (ultra, core, sd3.5), edit, upscale, control and async results."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from imagestudio.errors import ProviderContentFiltered, ProviderError
 from imagestudio.providers.http import HttpProvider
 from imagestudio.providers.protocols import wait_for_result
 from imagestudio.providers.schemas import (
+    ControlRequest,
     EditRequest,
     GeneratedImage,
     GenerationRequest,
@@ -157,6 +158,31 @@ class StabilityClient(HttpProvider):
         )
         return self._pending(response, model="upscale/creative", kind="upscale:creative")
 
+    # -- control --
+
+    def control(self, request: ControlRequest) -> GeneratedImage:
+        """Sketch, structure, style or style-transfer (``/v2beta/stable-image/control/{operation}``); synchronous."""
+        response = self._post_form(
+            f"/v2beta/stable-image/control/{request.operation}", self._control_form(request)
+        )
+        return self._image_from(response, model=f"control/{request.operation}")
+
+    def sketch(self, request: ControlRequest) -> GeneratedImage:
+        """``control/sketch``: an image following the sketch's lines (``control_strength``)."""
+        return self.control(request.model_copy(update={"operation": "sketch"}))
+
+    def structure(self, request: ControlRequest) -> GeneratedImage:
+        """``control/structure``: the input's structure kept, its content from the prompt (``control_strength``)."""
+        return self.control(request.model_copy(update={"operation": "structure"}))
+
+    def style(self, request: ControlRequest) -> GeneratedImage:
+        """``control/style``: a new image in the reference's style (``fidelity``, ``aspect_ratio``)."""
+        return self.control(request.model_copy(update={"operation": "style"}))
+
+    def style_transfer(self, request: ControlRequest) -> GeneratedImage:
+        """``control/style-transfer``: ``image`` (the init image) redrawn in ``style_image``'s style."""
+        return self.control(request.model_copy(update={"operation": "style-transfer"}))
+
     # -- async results --
 
     def poll(self, pending: PendingResult) -> list[GeneratedImage] | None:
@@ -221,6 +247,28 @@ class StabilityClient(HttpProvider):
             "output_format": request.output_format,
             "style_preset": request.style_preset if request.style_preset in STYLE_PRESETS else None,
         }
+        return _form(fields, {"image": request.image})
+
+    def _control_form(self, request: ControlRequest) -> _FormParts:
+        # ``_form`` drops only None and "": an explicit 0.0 strength is sent as "0.0".
+        fields: dict[str, Any] = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "seed": request.seed,
+            "output_format": request.output_format,
+        }
+        if request.operation == "style-transfer":
+            fields |= {
+                "style_strength": request.style_strength,
+                "composition_fidelity": request.composition_fidelity,
+                "change_strength": request.change_strength,
+            }
+            return _form(fields, {"init_image": request.image, "style_image": request.style_image})
+        fields["style_preset"] = request.style_preset if request.style_preset in STYLE_PRESETS else None
+        if request.operation == "style":
+            fields |= {"fidelity": request.fidelity, "aspect_ratio": request.aspect_ratio}
+        else:
+            fields["control_strength"] = request.control_strength
         return _form(fields, {"image": request.image})
 
     def _pending(self, response: httpx.Response, *, model: str, kind: str) -> PendingResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagestudio.studios import create, edit, social, upscale
+from imagestudio.studios import control, create, edit, social, upscale
 from imagestudio.studios.base import Studio
 
 #: Each studio module, checked by mypy to have the shape :class:`~imagestudio.studios.base.Studio` names.
@@ -13,4 +13,5 @@ STUDIOS: dict[str, Studio[Any]] = {
     "edit": edit,
     "upscale": upscale,
     "create": create,
+    "control": control,
 }

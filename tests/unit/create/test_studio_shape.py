@@ -6,18 +6,18 @@ from typing import Any
 
 import pytest
 
-from imagestudio.studios import edit, upscale
+from imagestudio.studios import control, edit, upscale
 from imagestudio.studios.registry import STUDIOS
 
 
 def test_every_studio_is_registered_under_its_own_name() -> None:
-    assert sorted(STUDIOS) == ["create", "edit", "social", "upscale"]
+    assert sorted(STUDIOS) == ["control", "create", "edit", "social", "upscale"]
     for name, studio in STUDIOS.items():
         assert studio.name == name
         assert callable(studio.check) and callable(studio.prepare) and callable(studio.run)
 
 
-@pytest.mark.parametrize("studio", [edit, upscale], ids=["edit", "upscale"])
+@pytest.mark.parametrize("studio", [edit, upscale, control], ids=["edit", "upscale", "control"])
 def test_catalogue_fields_are_the_request_models_fields(studio: Any) -> None:
     fields = studio.FIELDS
     model = studio.Request

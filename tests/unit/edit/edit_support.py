@@ -78,7 +78,8 @@ class Studio:
 def studio_stack(
     embedded: Embedded, monkeypatch: pytest.MonkeyPatch, *, providers: bool, threads: int = 2, **env: str
 ) -> Iterator[Studio]:
-    """Start the edit and upscale workers on the embedded broker, with or without simulated providers."""
+    """Start the edit, upscale and control workers on the embedded broker, with or without simulated providers."""
+    import control_worker.main  # noqa: F401
     import edit_worker.main  # noqa: F401  (declares edit.run_job and edit.poll on the stub broker)
     import upscale_worker.main  # noqa: F401
     from imagestudio.config import get_settings

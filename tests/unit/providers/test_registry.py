@@ -54,7 +54,7 @@ def test_every_catalogued_model_is_callable_by_its_client() -> None:
     }
     for info in CATALOGUE:
         if info.provider == "stability" and info.kind != "generate":
-            assert info.model.split("/")[0] in ("edit", "upscale")
+            assert info.model.split("/")[0] in ("edit", "upscale", "control")
             continue
         assert info.model in callable_models[info.provider], info
 

@@ -77,7 +77,7 @@ def list_providers(
     session: ReadSessionDep,
     principal: PrincipalDep,
     kind: Annotated[
-        Literal["generate", "edit", "upscale"] | None, Query(description="Only these models")
+        Literal["generate", "edit", "upscale", "control"] | None, Query(description="Only these models")
     ] = None,
 ) -> dict[str, Any]:
     """Every provider: models (capabilities, credits per image), configured or simulated, and health.

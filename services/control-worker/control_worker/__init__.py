@@ -1,0 +1,1 @@
+"""The control studio's Dramatiq worker (queue `control`)."""

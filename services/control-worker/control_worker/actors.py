@@ -1,0 +1,23 @@
+"""Actors of the control studio: ``control.run_job``, and ``control.poll`` for WaveSpeed's asynchronous work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagestudio.broker import actor
+from imagestudio.jobs.runner import job_actor_options, run_job
+from imagestudio.messaging import CONTROL_POLL, CONTROL_RUN_JOB, Queue
+from imagestudio.studios import control
+from imagestudio.studios._provider_ops import poll_actor_options
+
+
+@actor(CONTROL_RUN_JOB, queue=Queue.control, **job_actor_options())
+def run_control_job(job_id: str, inputs: dict[str, Any] | None = None) -> None:
+    """Run one control job; work submitted to an asynchronous provider is left to ``control.poll``."""
+    run_job(job_id, control.run)
+
+
+@actor(CONTROL_POLL, queue=Queue.control, **poll_actor_options())
+def poll_control_job(job_id: str, seq: int) -> None:
+    """Poll a control job's provider work once; each poll is its own short delivery, re-staged until done."""
+    control.poll(job_id, seq=seq)
