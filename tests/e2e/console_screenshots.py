@@ -19,7 +19,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from support import ROOT, imagestudio_up, make_image  # noqa: E402
 
-PAGES = ["", "create", "edit", "social", "jobs"]
+PAGES = ["", "create", "edit", "upscale", "social", "jobs", "assets", "webhooks"]
 
 
 def main() -> None:

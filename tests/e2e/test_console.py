@@ -8,102 +8,17 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from console_driver import Console, axe_violations, choose_file, click, shown, sign_in, wait
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import Select, WebDriverWait
-from support import imagestudio_up, make_image
+from selenium.webdriver.support.ui import Select
 
-AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 PAGES = ["", "create", "edit", "social", "jobs"]
-
-
-class Console:
-    """The running service, its dev key and the banner's console link."""
-
-    def __init__(self, base: str, key: str, link: str, banner: str, tmp: Path) -> None:
-        self.base, self.key, self.link, self.banner, self.tmp = base, key, link, banner, tmp
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.key}"}
-        return httpx.request(
-            method, f"{self.base}/api/image-studio{path}", headers=headers, timeout=30, **kwargs
-        )
-
-    def simulator(self, provider: str) -> str:
-        found = re.search(rf"{provider}: SIMULATED on (http://127\.0\.0\.1:\d+)", self.banner)
-        assert found, self.banner
-        return found.group(1)
-
-
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    root = tmp_path_factory.mktemp("console")
-    with imagestudio_up(root, data_dir=root / "data", COLUMNS="300") as (base, _env):
-        banner = (root / "up.log").read_text()
-        link = re.search(r"web console: (\S+)", banner)
-        assert link, banner
-        key = (root / "data" / "dev-api-key").read_text().strip()
-        yield Console(base, key, link.group(1), banner, root)
-
-
-def wait(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any], timeout: float = 60) -> Any:
-    """Wait on the page's state; on a timeout, fail with what the page shows and logged."""
-    try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
-    except TimeoutException:
-        logs = driver.get_log("browser")
-        raise AssertionError(
-            f"page shows:\n{driver.find_element(By.TAG_NAME, 'main').text}\nlog: {logs}"
-        ) from None
-
-
-def shown(driver: webdriver.Chrome, css: str) -> WebElement:
-    def find(d: webdriver.Chrome) -> WebElement | bool:
-        found = [e for e in d.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
-        return found[0] if found else False
-
-    element: WebElement = wait(driver, find)
-    return element
-
-
-def sign_in(driver: webdriver.Chrome, console: Console, page: str = "") -> None:
-    driver.set_window_size(1280, 1000)
-    driver.get(console.link)
-    shown(driver, "[data-page=dashboard] .stat")
-    if page:
-        driver.get(f"{console.base}/studio/#/{page}")
-        shown(driver, f"[data-page={page.split('/')[0]}] h1")
-
-
-def click(driver: webdriver.Chrome, element: WebElement) -> None:
-    """Click as a user would, after scrolling the element clear of the sticky header."""
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    element.click()
-
-
-def choose_file(driver: webdriver.Chrome, console: Console, css: str, name: str, **image: Any) -> None:
-    path = console.tmp / name
-    path.write_bytes(make_image(**image))
-    driver.find_element(By.CSS_SELECTOR, css).send_keys(str(path))
-
-
-def axe_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:
-    driver.execute_script(AXE.read_text())
-    result: dict[str, Any] = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r), e => done({error: String(e)}));"
-    )
-    assert "error" not in result, result
-    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def test_console_files_are_hashed_and_long_cached(console: Console) -> None:
@@ -127,7 +42,7 @@ def test_banner_link_signs_in_and_drops_the_key_from_the_url(
     assert browser.execute_script("return sessionStorage.getItem('imagestudio.key')") == console.key
     available = shown(browser, "#credits-available").text
     assert int(available) > 0
-    assert len(browser.find_elements(By.CSS_SELECTOR, "[data-page=dashboard] a.tile")) == 3
+    assert len(browser.find_elements(By.CSS_SELECTOR, "[data-page=dashboard] a.tile")) == 4
 
 
 def test_a_wrong_key_shows_a_clear_message_and_a_right_one_signs_in(

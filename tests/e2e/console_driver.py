@@ -1,0 +1,88 @@
+"""What the console's browser tests share: the running service, waiting on the page, axe-core.
+
+The ``console`` fixture (in conftest.py) starts `imagestudio up` once per test module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+from support import make_image
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+class Console:
+    """The running service, its dev key and the banner's console link."""
+
+    def __init__(self, base: str, key: str, link: str, banner: str, tmp: Path) -> None:
+        self.base, self.key, self.link, self.banner, self.tmp = base, key, link, banner, tmp
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.key}"}
+        return httpx.request(
+            method, f"{self.base}/api/image-studio{path}", headers=headers, timeout=30, **kwargs
+        )
+
+    def simulator(self, provider: str) -> str:
+        found = re.search(rf"{provider}: SIMULATED on (http://127\.0\.0\.1:\d+)", self.banner)
+        assert found, self.banner
+        return found.group(1)
+
+
+def wait(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any], timeout: float = 60) -> Any:
+    """Wait on the page's state; on a timeout, fail with what the page shows and logged."""
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    except TimeoutException:
+        logs = driver.get_log("browser")
+        raise AssertionError(
+            f"page shows:\n{driver.find_element(By.TAG_NAME, 'main').text}\nlog: {logs}"
+        ) from None
+
+
+def shown(driver: webdriver.Chrome, css: str) -> WebElement:
+    def find(d: webdriver.Chrome) -> WebElement | bool:
+        found = [e for e in d.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
+        return found[0] if found else False
+
+    element: WebElement = wait(driver, find)
+    return element
+
+
+def sign_in(driver: webdriver.Chrome, console: Console, page: str = "") -> None:
+    driver.set_window_size(1280, 1000)
+    driver.get(console.link)
+    shown(driver, "[data-page=dashboard] .stat")
+    if page:
+        driver.get(f"{console.base}/studio/#/{page}")
+        shown(driver, f"[data-page={page.split('/')[0]}] h1")
+
+
+def click(driver: webdriver.Chrome, element: WebElement) -> None:
+    """Click as a user would, after scrolling the element clear of the sticky header."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def choose_file(driver: webdriver.Chrome, console: Console, css: str, name: str, **image: Any) -> None:
+    path = console.tmp / name
+    path.write_bytes(make_image(**image))
+    driver.find_element(By.CSS_SELECTOR, css).send_keys(str(path))
+
+
+def axe_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:
+    driver.execute_script(AXE.read_text())
+    result: dict[str, Any] = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r), e => done({error: String(e)}));"
+    )
+    assert "error" not in result, result
+    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
