@@ -19,6 +19,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from support import make_image
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+
 class Console:
     """The running service, its dev key and the banner's console link."""
 
@@ -86,3 +88,14 @@ def axe_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:
     )
     assert "error" not in result, result
     return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def assert_accessible_in_both_themes(driver: webdriver.Chrome) -> None:
+    """axe-core finds no serious or critical violation on the page, light or dark."""
+    for theme in ("light", "dark"):
+        driver.execute_script(f"document.documentElement.dataset.theme = '{theme}'")
+        violations = axe_violations(driver)
+        assert not violations, (
+            theme,
+            [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in violations],
+        )

@@ -469,7 +469,9 @@ def _local(params: UpscaleParams, image: bytes) -> bytes:
     from imagestudio.imaging.upscale import upscale_fast, upscale_to_pixels
 
     if params.mode == "fast":
-        return upscale_fast(image, scale=FAST_SCALE, output_format=params.output_format, quality=params.quality)
+        return upscale_fast(
+            image, scale=FAST_SCALE, output_format=params.output_format, quality=params.quality
+        )
     return upscale_to_pixels(
         image, target_pixels=CONSERVATIVE_PIXELS, output_format=params.output_format, quality=params.quality
     )

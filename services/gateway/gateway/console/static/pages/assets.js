@@ -119,6 +119,7 @@ export async function render(view, { args, query }) {
     } catch (err) { showProblem(toolbar, err); } finally { done(); updateCount(); }
   }
 
+  toolbar.addEventListener("submit", (e) => e.preventDefault());
   filters.addEventListener("change", reload);
   filters.addEventListener("submit", (e) => { e.preventDefault(); reload(); });
   await reload();
