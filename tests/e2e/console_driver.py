@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
@@ -40,9 +40,14 @@ class Console:
 
 
 def wait(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any], timeout: float = 60) -> Any:
-    """Wait on the page's state; on a timeout, fail with what the page shows and logged."""
+    """Wait on the page's state; on a timeout, fail with what the page shows and logged.
+
+    A list the page redraws (a new filter, a refresh) makes elements read before it stale: look again.
+    """
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+        return WebDriverWait(
+            driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(condition)
     except TimeoutException:
         logs = driver.get_log("browser")
         raise AssertionError(

@@ -143,7 +143,7 @@ export function outputsGrid(job, { label } = {}) {
         o.width ? h("span", {}, `${o.width}×${o.height}`) : null,
         h("span", {}, bytes(o.bytes)),
         meta.provider ? h("span", {}, `${meta.provider}${meta.model ? ` · ${meta.model}` : ""}`) : null,
-        meta.seed !== undefined ? h("span", {}, `seed ${meta.seed}`) : null,
+        meta.seed != null ? h("span", {}, `seed ${meta.seed}`) : null,
         meta.credits !== undefined ? h("span", {}, `${meta.credits} credits`) : null,
         meta.simulated ? h("span", { class: "chip simulated" }, "simulated") : null),
       h("a", { href: o.url, download: o.name, class: "button small" }, `Download ${o.name}`));
@@ -226,14 +226,20 @@ export function costEstimate(studio, params) {
   return { el: h("div", { class: "card" }, h("div", { class: "muted" }, "Estimated cost"), total, breakdown), refresh };
 }
 
-/** A "Load more" button over a cursor-paged list: load(true) starts again from the first page. */
+/**
+ * A "Load more" button over a cursor-paged list: load(true) starts again from the first page.
+ * Only the newest load's answer is shown, so a slow answer to an older filter never wins.
+ */
 export function pager(path, params, onPage) {
   let cursor = null;
+  let asked = 0;
   const more = h("button", { type: "button", class: "ghost", hidden: true }, "Load more");
   const load = async (reset) => {
+    const mine = ++asked;
     const query = params();
     if (!reset && cursor) query.set("cursor", cursor);
     const page = await get(`${path}?${query}`);
+    if (mine !== asked) return;
     onPage(page, reset);
     cursor = page.next_cursor;
     more.hidden = !cursor;

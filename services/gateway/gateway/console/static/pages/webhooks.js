@@ -102,7 +102,7 @@ export async function render(view) {
           h("thead", {}, h("tr", {}, ["#", "Sent", "HTTP", "Latency", "Error or reply"].map((t) => h("th", { scope: "col" }, t)))),
           h("tbody", {}, (d.attempt_log || []).map((a) => h("tr", {},
             h("td", {}, a.number), h("td", {}, when(a.started_at)), h("td", {}, a.status_code ?? "—"),
-            h("td", {}, `${a.latency_ms} ms`), h("td", {}, a.error || a.response_excerpt || "")))))));
+            h("td", {}, `${a.latency_ms} ms`), h("td", {}, a.error || a.response_excerpt || ""))))))));
   };
   const deliveries = pager("/webhooks/deliveries", () => {
     const p = new URLSearchParams({ limit: "20" });
