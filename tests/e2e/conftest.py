@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from console_support import Console
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from support import ROOT
+from support import ROOT, imagestudio_up
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -44,3 +46,17 @@ def browser() -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """`imagestudio up` for the console tests; webhooks may reach a receiver the test starts on loopback."""
+    root = tmp_path_factory.mktemp("console")
+    with imagestudio_up(
+        root, data_dir=root / "data", COLUMNS="300", IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK="true"
+    ) as (base, _env):
+        banner = (root / "up.log").read_text()
+        link = re.search(r"web console: (\S+)", banner)
+        assert link, banner
+        key = (root / "data" / "dev-api-key").read_text().strip()
+        yield Console(base, key, link.group(1), banner, root)

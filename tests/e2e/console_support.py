@@ -1,4 +1,7 @@
-"""What the console's browser tests share: the service under test and page helpers that wait on state."""
+"""What the console's browser tests share: the running service, waiting on the page, axe-core.
+
+The ``console`` fixture (in conftest.py) starts `imagestudio up` once per test module.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Any
 
 import httpx
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
@@ -50,9 +53,14 @@ class Console:
 
 
 def wait(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any], timeout: float = 60) -> Any:
-    """Wait on the page's state; on a timeout, fail with what the page shows and logged."""
+    """Wait on the page's state; on a timeout, fail with what the page shows and logged.
+
+    A list the page redraws (a new filter, a refresh) makes elements read before it stale: look again.
+    """
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+        return WebDriverWait(
+            driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(condition)
     except TimeoutException:
         logs = driver.get_log("browser")
         raise AssertionError(
@@ -104,3 +112,14 @@ def axe_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:
     )
     assert "error" not in result, result
     return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def assert_accessible_in_both_themes(driver: webdriver.Chrome) -> None:
+    """axe-core finds no serious or critical violation on the page, light or dark."""
+    for theme in ("light", "dark"):
+        driver.execute_script(f"document.documentElement.dataset.theme = '{theme}'")
+        violations = axe_violations(driver)
+        assert not violations, (
+            theme,
+            [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in violations],
+        )

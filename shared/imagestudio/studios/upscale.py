@@ -77,6 +77,8 @@ MAX_PROMPT_CHARS = 10_000
 MAX_SEED = 4_294_967_294
 #: Conservative's target: about 4 MP (Stability's output size; 2048 x 2048).
 CONSERVATIVE_PIXELS = 4_194_304
+#: Fast's factor on each side.
+FAST_SCALE = 4
 #: The local fast path builds at most 8192 x 8192, so its input is at most a quarter of each side.
 _LOCAL_FAST_MAX_PIXELS = 8192 * 8192 // 16
 
@@ -143,6 +145,9 @@ class Mode:
     asynchronous: bool = False
     local_limits: ImageLimits | None = None
     local_notes: str = ""
+    #: The output's size: ``scale`` times each side, else about ``pixels`` in all (aspect kept).
+    target_scale: int | None = None
+    target_pixels: int | None = None
 
     @property
     def model(self) -> str:
@@ -166,6 +171,7 @@ MODES: dict[str, Mode] = {
             output="4x the input",
             limits=ImageLimits(min_side=32, max_side=1536, min_pixels=1_024, max_pixels=1_048_576),
             optional=_COMMON,
+            target_scale=FAST_SCALE,
             local_limits=ImageLimits(min_side=8, min_pixels=64, max_pixels=_LOCAL_FAST_MAX_PIXELS),
             local_notes="Lanczos refined by regularised back-projection (beats bicubic on PSNR); exactly 4x.",
         ),
@@ -177,6 +183,7 @@ MODES: dict[str, Mode] = {
             limits=ImageLimits(min_side=64, min_pixels=4_096, max_pixels=9_437_184, aspect=STABILITY_ASPECT),
             optional=("prompt", "negative_prompt", "creativity", "seed", *_COMMON),
             max_creativity=0.5,
+            target_pixels=CONSERVATIVE_PIXELS,
             local_limits=ImageLimits(min_side=8, min_pixels=64, max_pixels=CONSERVATIVE_PIXELS - 1),
             local_notes="The fast path's resampling to about 4 MP; prompt and creativity are not used.",
         ),
@@ -188,6 +195,7 @@ MODES: dict[str, Mode] = {
             limits=ImageLimits(min_side=64, min_pixels=4_096, max_pixels=1_048_576),
             optional=("prompt", "negative_prompt", "creativity", "seed", *_COMMON),
             max_creativity=0.35,
+            target_pixels=CONSERVATIVE_PIXELS,
             asynchronous=True,
         ),
     )
@@ -394,6 +402,7 @@ def describe_modes(status: Any = provider_status) -> dict[str, Any]:
                 "optional": list(mode.optional),
                 "inputs": {name: FIELDS[name] for name in ("image", *mode.optional)},
                 "max_creativity": mode.max_creativity,
+                "target": {"scale": mode.target_scale, "pixels": mode.target_pixels},
                 "provider": {
                     "name": "stability",
                     "endpoint": mode.model,
@@ -460,7 +469,9 @@ def _local(params: UpscaleParams, image: bytes) -> bytes:
     from imagestudio.imaging.upscale import upscale_fast, upscale_to_pixels
 
     if params.mode == "fast":
-        return upscale_fast(image, scale=4, output_format=params.output_format, quality=params.quality)
+        return upscale_fast(
+            image, scale=FAST_SCALE, output_format=params.output_format, quality=params.quality
+        )
     return upscale_to_pixels(
         image, target_pixels=CONSERVATIVE_PIXELS, output_format=params.output_format, quality=params.quality
     )

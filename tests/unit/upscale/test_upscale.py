@@ -217,6 +217,9 @@ def test_modes_list_limits_credits_paths_and_presets(studio: Studio) -> None:
         "available": False
     }
     assert modes["creative"]["max_creativity"] == 0.35
+    # What the console's target-size preview is computed from.
+    assert modes["fast"]["target"] == {"scale": 4, "pixels": None}
+    assert modes["conservative"]["target"] == {"scale": None, "pixels": 2048 * 2048}
     assert [p["id"] for p in body["presets"]] == ["faithful", "balanced", "enhanced"]
 
 

@@ -3,7 +3,8 @@ import { ApiError, get, key } from "./api.js";
 import { field, fieldProblem, h, showProblem } from "./ui.js";
 
 const PAGES = {
-  "": "dashboard", create: "create", edit: "edit", social: "social", jobs: "jobs",
+  "": "dashboard", create: "create", edit: "edit", upscale: "upscale", social: "social", jobs: "jobs",
+  assets: "assets", webhooks: "webhooks",
 };
 const TITLES = {
   dashboard: "Dashboard", create: "Create", edit: "Edit", upscale: "Upscale", social: "Social",

@@ -1,5 +1,5 @@
 // Small DOM helpers shared by the pages: element builder, problems beside fields, job views.
-import { ApiError, follow, get } from "./api.js";
+import { ApiError, follow, get, post } from "./api.js";
 
 /** h("div", {class: "x", onclick: fn}, child, "text", [more]) */
 export function h(tag, attrs = {}, ...children) {
@@ -149,7 +149,7 @@ export function outputsGrid(job, { label } = {}) {
         o.width ? h("span", {}, `${o.width}×${o.height}`) : null,
         h("span", {}, bytes(o.bytes)),
         meta.provider ? h("span", {}, `${meta.provider}${meta.model ? ` · ${meta.model}` : ""}`) : null,
-        meta.seed !== undefined ? h("span", {}, `seed ${meta.seed}`) : null,
+        meta.seed != null ? h("span", {}, `seed ${meta.seed}`) : null,
         meta.credits !== undefined ? h("span", {}, `${meta.credits} credits`) : null,
         meta.simulated ? h("span", { class: "chip simulated" }, "simulated") : null),
       h("a", { href: o.url, download: o.name, class: "button small" }, `Download ${o.name}`));
@@ -168,6 +168,17 @@ export function beforeAfter(beforeUrl, afterUrl) {
   zoom.addEventListener("change", () => { stage.style.setProperty("--zoom", zoom.value); });
   return h("figure", { class: "before-after" }, h("div", { class: "ba-scroll" }, stage),
     h("figcaption", { class: "row" }, slider, field("Zoom", zoom)));
+}
+
+/** A job that changes one image, followed in `results`: its live panel, then before/after and every output. Returns stop. */
+export function followImageJob(results, job, { title, before }) {
+  const panel = jobPanel(job, { title, onDone: (fresh) => {
+    const first = fresh.outputs.find((o) => o.content_type.startsWith("image/"));
+    if (first) results.append(beforeAfter(URL.createObjectURL(before), first.url));
+    results.append(outputsGrid(fresh));
+  } });
+  results.replaceChildren(panel.el);
+  return panel.stop;
 }
 
 /** A file picker that also takes drag and drop and paste; calls onFile(file). */
@@ -195,4 +206,61 @@ export async function uploadWithStatus(file, statusEl, uploadFn) {
   const uploaded = await uploadFn(file);
   statusEl.textContent = `Uploaded ${file.name}: ${uploaded.width}×${uploaded.height}, ${bytes(uploaded.bytes)}`;
   return uploaded;
+}
+
+/**
+ * The credits a studio job would cost, from /estimate-cost, kept current by refresh() (call it
+ * when the form changes; an answer to an older call never overwrites a newer one). Returns {el, refresh}.
+ */
+export function costEstimate(studio, params) {
+  const total = h("p", { class: "stat", id: "estimate", "aria-live": "polite" }, "—");
+  const breakdown = h("p", { class: "muted", id: "estimate-breakdown" });
+  let asked = 0;
+  const refresh = async () => {
+    const mine = ++asked;
+    try {
+      const e = await post("/estimate-cost", { studio, params: params() });
+      if (mine !== asked) return;
+      total.textContent = `${e.total_credits} credits`;
+      total.dataset.credits = String(e.total_credits);
+      breakdown.textContent = (e.breakdown || []).map((i) => `${i.count} × ${i.item} @ ${i.unit_credits}`).join("; ");
+    } catch (err) {
+      if (mine !== asked) return;
+      total.textContent = "—"; delete total.dataset.credits; breakdown.textContent = err.problem?.detail || "";
+    }
+  };
+  return { el: h("div", { class: "card" }, h("div", { class: "muted" }, "Estimated cost"), total, breakdown), refresh };
+}
+
+/**
+ * A "Load more" button over a cursor-paged list: load(true) starts again from the first page.
+ * Only the newest load's answer is shown, so a slow answer to an older filter never wins.
+ */
+export function pager(path, params, onPage) {
+  let cursor = null;
+  let asked = 0;
+  const more = h("button", { type: "button", class: "ghost", hidden: true }, "Load more");
+  const load = async (reset) => {
+    const mine = ++asked;
+    const query = params();
+    if (!reset && cursor) query.set("cursor", cursor);
+    const page = await get(`${path}?${query}`);
+    if (mine !== asked) return;
+    onPage(page, reset);
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
+  };
+  more.addEventListener("click", () => load(false));
+  return { more, load };
+}
+
+/** A secret shown once: the value, a copy button and the warning that it will not be shown again. */
+export function secretOnce(title, secret) {
+  const value = h("code", { class: "secret" }, secret);
+  const copy = h("button", { type: "button", class: "ghost small", onclick: async () => {
+    try { await navigator.clipboard.writeText(secret); copy.textContent = "Copied"; } catch { copy.textContent = "Select and copy it"; }
+  } }, "Copy");
+  return h("div", { class: "card secret-once", role: "status" },
+    h("strong", {}, title), h("div", { class: "row" }, value, copy),
+    h("p", { class: "hint" }, "Copy it now: it is not shown again."));
 }

@@ -5,6 +5,7 @@ import { h, jobPanel, statusChip, when } from "../ui.js";
 const STUDIOS = [
   ["create", "Create", "Images from a prompt, a template and a persona, on any provider."],
   ["edit", "Edit", "Remove a background, inpaint with a mask, outpaint, erase, recolour, relight."],
+  ["upscale", "Upscale", "Fast 4x, or up to about 4 MP keeping or re-imagining detail; compare before and after."],
   ["social", "Social", "One image cropped to every platform format, with safe zones and a zip."],
 ];
 

@@ -1,6 +1,6 @@
 // Edit: upload, an operation from the catalogue (its form built from its inputs), a mask editor.
 import { get, submit, upload } from "../api.js";
-import { beforeAfter, busy, clearProblem, dropZone, field, fieldProblem, h, jobPanel, outputsGrid, select, showProblem, uploadWithStatus } from "../ui.js";
+import { busy, clearProblem, dropZone, field, fieldProblem, followImageJob, h, select, showProblem, uploadWithStatus } from "../ui.js";
 
 /** A canvas over the image: paint white where the edit goes; brush, eraser, size, undo, invert, clear. */
 function maskEditor(img) {
@@ -127,13 +127,7 @@ export async function render(view) {
       }
       const job = await submit("/edit", body);
       stop();
-      const panel = jobPanel(job, { title: `${op.name} job`, onDone: (fresh) => {
-        const first = fresh.outputs.find((o) => o.content_type.startsWith("image/"));
-        if (first) results.append(beforeAfter(URL.createObjectURL(file), first.url));
-        results.append(outputsGrid(fresh));
-      } });
-      stop = panel.stop;
-      results.replaceChildren(panel.el);
+      stop = followImageJob(results, job, { title: `${op.name} job`, before: file });
     } catch (err) { showProblem(form, err); } finally { done(); }
   });
   view.append(h("h1", {}, "Edit"), h("div", { class: "cols" }, form, results));
