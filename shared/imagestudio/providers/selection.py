@@ -275,7 +275,9 @@ def plan(
 
 def _i2i_models() -> str:
     return ", ".join(
-        f"{info.provider} {info.model}" for info in CATALOGUE if info.kind == "generate" and info.image_to_image
+        f"{info.provider} {info.model}"
+        for info in CATALOGUE
+        if info.kind == "generate" and info.image_to_image
     )
 
 

@@ -61,7 +61,9 @@ def _form(fields: dict[str, Any], files: dict[str, bytes | None] | None = None) 
     return parts
 
 
-def _image_to_image(endpoint: str, fields: dict[str, Any], request: GenerationRequest) -> dict[str, bytes | None]:
+def _image_to_image(
+    endpoint: str, fields: dict[str, Any], request: GenerationRequest
+) -> dict[str, bytes | None]:
     """Turn ``fields`` into an image-to-image request when ``request`` has an init image; its files.
 
     sd3 switches ``mode`` and drops ``aspect_ratio`` (text-to-image only; the output keeps the

@@ -37,8 +37,8 @@ from imagestudio.providers.health import provider_health
 from imagestudio.providers.schemas import GeneratedImage, Quality
 from imagestudio.providers.selection import Candidate, parse_ratio, plan
 from imagestudio.providers.stability import STYLE_PRESETS
-from imagestudio.studios.base import Images, Prepared
 from imagestudio.studios._provider_ops import ImageLimits, check_request_bytes, verify_inputs
+from imagestudio.studios.base import Images, Prepared
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
 from imagestudio.studios.request import StudioRequest, UploadId
 from imagestudio.templates.catalogue import TEMPLATES, Template, aspect_label
@@ -240,7 +240,11 @@ def _plan(
     style = (
         request.style_preset if "style_preset" in fields else (template.style_preset if template else None)
     )
-    if init_size is not None and template is None and not (request.width or request.height or request.aspect_ratio):
+    if (
+        init_size is not None
+        and template is None
+        and not (request.width or request.height or request.aspect_ratio)
+    ):
         ratio, label, width, height = init_size[0] / init_size[1], aspect_label(*init_size), None, None
     else:
         ratio, label, width, height = _shape(request, template)
@@ -323,7 +327,9 @@ def prepare(session: Session, *, tenant_id: str, request: CreateRequest, images:
     if init is not None:
         upload, info = init
         init_size = (info.width, info.height)
-        INIT_IMAGE_LIMITS.check(field="init_image", width=info.width, height=info.height, who="image-to-image")
+        INIT_IMAGE_LIMITS.check(
+            field="init_image", width=info.width, height=info.height, who="image-to-image"
+        )
         check_request_bytes({"init_image": len(upload.data)}, who="image-to-image")
     planned = _plan(request, allowed=tier.providers, image_to_image=init is not None, init_size=init_size)
 
