@@ -283,7 +283,10 @@ class StabilitySimulator:
         def draw() -> bytes:
             image = render.render(prompt, seed=seed, width=size[0], height=size[1])
             if source is not None:
-                image = Image.blend(source.convert("RGB").resize(size), image, strength or 0.5)
+                # strength 0 gives back the source, 1 ignores it (0.0 is a value, not a missing one).
+                image = Image.blend(
+                    source.convert("RGB").resize(size), image, 0.5 if strength is None else strength
+                )
             if content_filtered:
                 image = self._filtered(image)
             return render.encode(image, output_format)

@@ -84,6 +84,7 @@ CHECKS: dict[str, tuple[str, ...]] = {
         r"HTTP/1\.1 202 Accepted",
         r"(?i)location: /api/image-studio/jobs/" + JOB_ID,
     ),
+    "docs/studios/create.md#1": (r'(?s)"id":"' + JOB_ID + r'","status":"queued".*"id":"' + JOB_ID,),
     "docs/studios/edit.md#0": (r'"id": "remove_background"', r'"id":"' + JOB_ID + r'","status":"queued"'),
     "docs/studios/upscale.md#0": (r'"id":"' + JOB_ID + r'","status":"queued"', r'"creative"'),
 }

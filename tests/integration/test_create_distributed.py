@@ -253,3 +253,45 @@ def test_long_retry_after_reschedules_the_job_instead_of_sleeping(stack: CreateS
     job = stack.run({"prompt": "a lighthouse", "provider": "huggingface"})
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2 and hf.calls.count("/models/") == 2
+
+
+def test_image_to_image_batch_reads_one_upload_and_honours_strength_zero(stack: CreateStack) -> None:
+    from support import make_image
+
+    created = httpx.post(
+        f"{stack.base_url}{API}/uploads",
+        headers=stack.headers(),
+        files={"file": ("in.png", make_image(600, 400), "image/png")},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    init = created.json()["id"]
+    batch = httpx.post(
+        f"{stack.base_url}{API}/jobs/batch",
+        headers=stack.headers(),
+        json={
+            "jobs": [
+                {
+                    "studio": "create",
+                    "params": {"prompt": "a fox", "init_image": init, "strength": 0.0, "count": 2},
+                },
+                {"studio": "create", "params": {"prompt": "a wolf", "init_image": init, "strength": 0.8}},
+                {"studio": "create", "params": {"prompt": "a cat", "init_image": init, "strength": 1.5}},
+                {"studio": "create", "params": {"prompt": "a cat", "init_image": init, "provider": "gemini"}},
+            ]
+        },
+        timeout=30,
+    )
+    assert batch.status_code == 200, batch.text
+    entries = batch.json()["jobs"]
+    assert [entry["status"] for entry in entries] == [202, 202, 422, 422]
+    assert entries[3]["problem"]["field"] == "provider"
+    zero, high = (stack.finished(entry["job"]["id"]) for entry in entries[:2])
+    assert zero["status"] == high["status"] == "succeeded", (zero, high)
+    assert [o["metadata"]["strength"] for o in zero["outputs"]] == [0.0, 0.0]
+    assert high["outputs"][0]["metadata"]["strength"] == 0.8
+    assert stack.sims["stability"].calls.count("/v2beta/stable-image/generate/sd3") == 3
+    for job in (zero, high):
+        for output in job["outputs"]:
+            assert output["metadata"]["provider"] == "stability" and output["metadata"]["simulated"] is True
+            assert abs(output["width"] / output["height"] - 1.5) < 0.01  # the init image's shape

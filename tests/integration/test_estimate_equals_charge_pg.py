@@ -93,6 +93,12 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("create", {"prompt": "a red bicycle", "count": 2, "provider": "gemini", "quality": "draft"}, False),
     # auto: the first choice is charged; the reserve holds the dearest fallback (max_credits)
     ("create", {"prompt": "a harbour at night", "count": 4, "quality": "standard"}, False),
+    # image-to-image, estimated naming an upload id, submitted with the file; at the model's usual price
+    (
+        "create",
+        {"prompt": "a fox", "count": 2, "strength": 0.0, "quality": "premium", "init_image": "upl_a"},
+        True,
+    ),
     ("edit", {"operation": "remove_background", "path": "provider"}, True),
     ("edit", {"operation": "inpaint", "path": "local"}, True),
     ("upscale", {"mode": "fast", "path": "provider"}, True),
@@ -118,8 +124,9 @@ def test_estimate_equals_the_charge(
     assert estimate.status_code == 200, estimate.text
     route = "social/optimize" if studio == "social" else studio
     if upload:
+        field = "init_image" if studio == "create" else "image"
         files: dict[str, Any] = {
-            "image": ("in.png", png(128, 96) if studio == "upscale" else png(), "image/png")
+            field: ("in.png", png(128, 96) if studio == "upscale" else png(), "image/png")
         }
         if params.get("operation") == "inpaint":
             mask = Image.new("L", (320, 256))
@@ -127,7 +134,8 @@ def test_estimate_equals_the_charge(
             buf = io.BytesIO()
             mask.save(buf, "PNG")
             files["mask"] = ("mask.png", buf.getvalue(), "image/png")
-        response = stack.client.post(f"{API}/{route}", headers=headers, data=params, files=files)
+        form = {name: value for name, value in params.items() if name != "init_image"}  # sent as a file
+        response = stack.client.post(f"{API}/{route}", headers=headers, data=form, files=files)
     else:
         response = stack.client.post(f"{API}/{route}", headers=headers, json=params)
     assert response.status_code == 202, response.text

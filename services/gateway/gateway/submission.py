@@ -93,7 +93,7 @@ SubmissionDep = Annotated[Submission, Depends(_submission)]
 def studio_route(studio: Studio[Any], *, form: bool = True) -> dict[str, Any]:
     """``router.post`` options of a studio route: 202 with the job, the submit problems, and both bodies.
 
-    ``form=False`` for a JSON-only route whose body FastAPI declares itself (create).
+    ``form=False`` for a JSON-only route whose body FastAPI declares itself.
     """
     options: dict[str, Any] = {"status_code": 202, "response_model": JobRead, "responses": SUBMIT_RESPONSES}
     if form:

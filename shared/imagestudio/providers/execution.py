@@ -122,6 +122,9 @@ class BatchSpec:
     #: Image ``i`` of the batch uses ``seed + i``.
     seed: int
     candidates: Sequence[Candidate]
+    #: Image-to-image: the image every call starts from, and its strength (0 keeps it, 1 ignores it).
+    init_image: bytes | None = None
+    strength: float | None = None
 
 
 @dataclass
@@ -355,6 +358,8 @@ class ProviderExecutor:
             output_format=spec.output_format,
             guidance_scale=candidate.guidance_scale,
             steps=candidate.steps,
+            init_image=spec.init_image,
+            strength=spec.strength,
             **size,
         )
         return request, prompt

@@ -102,7 +102,14 @@ _IDEOGRAM_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "4:5", "5
 
 
 def _stability(
-    model: str, credits: float, quality: Quality, label: str, megapixels: float, **extra: Any
+    model: str,
+    credits: float,
+    quality: Quality,
+    label: str,
+    megapixels: float,
+    *,
+    image_to_image: bool = True,
+    **extra: Any,
 ) -> ModelInfo:
     return ModelInfo(
         provider="stability",
@@ -112,7 +119,7 @@ def _stability(
         credits_per_image=credits,
         aspect_ratios=STABILITY_ASPECT_RATIOS,
         megapixels=megapixels,
-        image_to_image=True,
+        image_to_image=image_to_image,
         **extra,
     )
 
@@ -132,13 +139,17 @@ def _stability_tool(
     )
 
 
-#: Every model Image Studio can call (the one pricing table). Edit/upscale rows follow the reference's Stability table;
+#: Every model Image Studio can call (the one pricing table). ``image_to_image`` on a generate row: it takes an init image and
+#: a strength (Stability's ultra and sd3.5 do, at their text-to-image price; core takes no image).
+#: Edit/upscale rows follow the reference's Stability table;
 #: search-and-replace/recolor and relight have no published figure there, so they are set at the
 #: inpaint price (5) and a premium (8) until the price sheet says otherwise.
 CATALOGUE: tuple[ModelInfo, ...] = (
     # --- Stability generate ---
     _stability("ultra", 8, "premium", "Stable Image Ultra", 1.0, style_presets=STYLE_PRESETS),
-    _stability("core", 3, "standard", "Stable Image Core", 1.5, style_presets=STYLE_PRESETS),
+    _stability(
+        "core", 3, "standard", "Stable Image Core", 1.5, image_to_image=False, style_presets=STYLE_PRESETS
+    ),
     _stability("sd3.5-large", 6.5, "premium", "SD 3.5 Large", 1.0),
     _stability("sd3.5-large-turbo", 4, "standard", "SD 3.5 Large Turbo", 1.0),
     _stability("sd3.5-medium", 3.5, "standard", "SD 3.5 Medium", 1.0),

@@ -65,6 +65,15 @@ class GenerationRequest(BaseModel):
     output_format: OutputFormat = "png"
     guidance_scale: float | None = Field(default=None, ge=0, le=50)
     steps: int | None = Field(default=None, ge=1, le=150)
+    #: Image-to-image: the image to start from, and how far to move from it (0 keeps it, 1 ignores it).
+    init_image: bytes | None = Field(default=None, repr=False)
+    strength: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check_image_to_image(self) -> Self:
+        if (self.init_image is None) != (self.strength is None):
+            raise ValueError("image-to-image needs both init_image and strength")
+        return self
 
 
 class GeneratedImage(BaseModel):

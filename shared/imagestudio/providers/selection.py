@@ -115,15 +115,23 @@ def _candidate(info: ModelInfo, ratio: float, choice: QualityChoice | None) -> C
     )
 
 
-def _generate_models(provider: str) -> list[ModelInfo]:
-    return [info for info in CATALOGUE if info.provider == provider and info.kind == "generate"]
+def _generate_models(provider: str, *, image_to_image: bool = False) -> list[ModelInfo]:
+    return [
+        info
+        for info in CATALOGUE
+        if info.provider == provider
+        and info.kind == "generate"
+        and (info.image_to_image or not image_to_image)
+    ]
 
 
-def _best_for_provider(provider: str, quality: Quality, ratio: float) -> Candidate | None:
+def _best_for_provider(
+    provider: str, quality: Quality, ratio: float, *, image_to_image: bool = False
+) -> Candidate | None:
     """The provider's table model for ``quality``, else its nearest-quality model that fits the aspect."""
     table = QUALITY_TABLE[quality][provider]
     ordered = sorted(
-        _generate_models(provider),
+        _generate_models(provider, image_to_image=image_to_image),
         key=lambda info: (
             info.model != table.model,
             abs(_QUALITY_RANK[info.quality or "standard"] - _QUALITY_RANK[quality]),
@@ -172,11 +180,14 @@ def plan(
     allowed: Collection[str] = PROVIDERS,
     available: Sequence[str] = PROVIDERS,
     health: Mapping[str, CircuitHealth] | None = None,
+    image_to_image: bool = False,
 ) -> list[Candidate]:
     """The providers to try for a request, in order; an explicit provider or model gives one candidate.
 
-    Raises ``ValidationFailed`` naming ``provider``, ``model`` or ``aspect_ratio`` when the
-    request cannot be served, so the gateway refuses it before anything is queued.
+    ``image_to_image`` keeps only models that take an init image (auto drops the others; an explicit
+    provider or model that cannot is refused naming the field). Raises ``ValidationFailed`` naming
+    ``provider``, ``model`` or ``aspect_ratio`` when the request cannot be served, so the gateway
+    refuses it before anything is queued.
     """
     if model is not None:
         owners = [info for info in CATALOGUE if info.model == model and info.kind == "generate"]
@@ -193,6 +204,11 @@ def plan(
                 f"unknown model {model!r}{'' if provider == 'auto' else f' for {provider}'}; choose from {known}",
             )
         info = owners[0]
+        if image_to_image and not info.image_to_image:
+            raise ValidationFailed(
+                "model",
+                f"{info.provider} {info.model} takes no init_image; image-to-image models: {_i2i_models()}",
+            )
         _require_available(info.provider, available, field="model" if provider == "auto" else "provider")
         candidate = _candidate(info, ratio, _choice_for(info.provider, info.model, quality))
         if candidate is None:
@@ -204,9 +220,13 @@ def plan(
                 "provider", f"unknown provider {provider!r}; choose auto or {', '.join(PROVIDERS)}"
             )
         _require_available(provider, available, field="provider")
-        candidate = _best_for_provider(provider, quality, ratio)
+        if image_to_image and not _generate_models(provider, image_to_image=True):
+            raise ValidationFailed(
+                "provider", f"{provider} offers no image-to-image; models that do: {_i2i_models()}"
+            )
+        candidate = _best_for_provider(provider, quality, ratio, image_to_image=image_to_image)
         if candidate is None:
-            raise _aspect_refusal(provider, _generate_models(provider), ratio)
+            raise _aspect_refusal(provider, _generate_models(provider, image_to_image=image_to_image), ratio)
         return [candidate]
 
     usable = [name for name in PROVIDERS if name in allowed and name in available]
@@ -214,7 +234,18 @@ def plan(
         raise ValidationFailed(
             "provider", "no image provider is available to this tenant (none configured or simulated)"
         )
-    found = [c for c in (_best_for_provider(name, quality, ratio) for name in usable) if c is not None]
+    if image_to_image:
+        usable = [name for name in usable if _generate_models(name, image_to_image=True)]
+        if not usable:
+            raise ValidationFailed(
+                "init_image",
+                f"no provider available to this tenant offers image-to-image (models that do: {_i2i_models()})",
+            )
+    found = [
+        c
+        for c in (_best_for_provider(name, quality, ratio, image_to_image=image_to_image) for name in usable)
+        if c is not None
+    ]
     if not found:
         raise ValidationFailed(
             "aspect_ratio",
@@ -240,6 +271,14 @@ def plan(
         )
 
     return sorted(found, key=rank)
+
+
+def _i2i_models() -> str:
+    return ", ".join(
+        f"{info.provider} {info.model}"
+        for info in CATALOGUE
+        if info.kind == "generate" and info.image_to_image
+    )
 
 
 def _require_available(provider: str, available: Sequence[str], *, field: str) -> None:

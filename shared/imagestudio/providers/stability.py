@@ -1,4 +1,5 @@
-"""Stability AI REST v2beta client: generate (ultra, core, sd3.5), edit, upscale, control and async results."""
+"""Stability AI REST v2beta client: generate (ultra, core, sd3.5; image-to-image on ultra and sd3.5),
+edit, upscale, control and async results."""
 
 from __future__ import annotations
 
@@ -61,6 +62,26 @@ def _form(fields: dict[str, Any], files: dict[str, bytes | None] | None = None) 
     return parts
 
 
+def _image_to_image(
+    endpoint: str, fields: dict[str, Any], request: GenerationRequest
+) -> dict[str, bytes | None]:
+    """Turn ``fields`` into an image-to-image request when ``request`` has an init image; its files.
+
+    sd3 switches ``mode`` and drops ``aspect_ratio`` (text-to-image only; the output keeps the
+    image's shape); ultra takes ``image`` and ``strength`` beside its usual fields; core takes no image.
+    ``strength`` is sent as given, 0.0 included.
+    """
+    if request.init_image is None:
+        return {}
+    if endpoint not in ("sd3", "ultra"):
+        raise ValueError(f"generate/{endpoint} takes no init image")
+    fields["strength"] = request.strength
+    if endpoint == "sd3":
+        fields["mode"] = "image-to-image"
+        fields.pop("aspect_ratio", None)
+    return {"image": request.init_image}
+
+
 class StabilityClient(HttpProvider):
     """Client for ``api.stability.ai`` v2beta (or its simulator, through ``base_url``).
 
@@ -116,7 +137,8 @@ class StabilityClient(HttpProvider):
                     fields["output_format"] = "png"  # sd3 speaks jpeg and png only
             elif request.style_preset in STYLE_PRESETS:
                 fields["style_preset"] = request.style_preset
-            response = self._post_form(f"/v2beta/stable-image/generate/{endpoint}", _form(fields))
+            files = _image_to_image(endpoint, fields, request)
+            response = self._post_form(f"/v2beta/stable-image/generate/{endpoint}", _form(fields, files))
             images.append(self._image_from(response, model=model))
         return images
 

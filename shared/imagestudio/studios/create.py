@@ -1,4 +1,4 @@
-"""Create studio: text-to-image on the providers, from a prompt, a template and a brand persona.
+"""Create studio: text-to-image (or image-to-image) on the providers, from a prompt, a template and a persona.
 
 The gateway calls :func:`prepare` (every refusal happens there, before anything is queued): the
 template fills size, style, quality and provider preference unless the request sets them (an
@@ -7,6 +7,10 @@ with every addition explained, and the providers to try are planned. The worker 
 :func:`run`: variations are split across calls by each model's max images per call, each output
 keeps its seed, provider, whether it came from a simulator and its cost, and ``params.results``
 says which variations failed and why. The job succeeds when at least one image was made.
+
+Image-to-image: an ``init_image`` (upload id, or a file in a form) and a ``strength`` (0 keeps
+the image, 1 ignores it; 0.0 is a value, not a missing one) go to every variation; only models
+whose catalogue row says ``image_to_image`` are planned, at their usual price.
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ from imagestudio.providers.health import provider_health
 from imagestudio.providers.schemas import GeneratedImage, Quality
 from imagestudio.providers.selection import Candidate, parse_ratio, plan
 from imagestudio.providers.stability import STYLE_PRESETS
+from imagestudio.studios._provider_ops import ImageLimits, check_request_bytes, verify_inputs
 from imagestudio.studios.base import Images, Prepared
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
-from imagestudio.studios.request import StudioRequest
+from imagestudio.studios.request import StudioRequest, UploadId
 from imagestudio.templates.catalogue import TEMPLATES, Template, aspect_label
 from imagestudio.templates.prompting import STYLE_PHRASES, PromptResult, append_phrases, enhance
 
@@ -48,6 +53,10 @@ MAX_SEED = 2_147_483_637
 MIN_SIDE, MAX_SIDE = 64, 4096
 #: Encoder quality of outputs we had to crop, resize or convert.
 OUTPUT_QUALITY = 92
+#: Strength of an image-to-image request that gives none: halfway between the image and the prompt.
+DEFAULT_STRENGTH = 0.5
+#: Init images every image-to-image model takes (Stability sd3.5's published input limits; ultra's are wider).
+INIT_IMAGE_LIMITS = ImageLimits(min_side=64, min_pixels=4_096, max_pixels=9_437_184)
 
 StylePreset = Literal[STYLE_PRESETS]  # type: ignore[valid-type]
 OutputFormat = Literal["png", "jpeg", "webp"]
@@ -92,6 +101,20 @@ class CreateRequest(StudioRequest):
     enhance_prompt: bool = False
     persona_id: str | None = Field(default=None, max_length=36)
     output_format: OutputFormat = "png"
+    init_image: UploadId | None = Field(
+        default=None,
+        description="Image-to-image: the image to start from (JPEG, PNG, WebP, ...). "
+        "Only models that can are planned (image_to_image in GET /providers).",
+    )
+    strength: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=f"Image-to-image: 0 keeps the init image, 1 ignores it (default {DEFAULT_STRENGTH}). "
+        "Needs init_image.",
+    )
+
+    image_fields = ("init_image",)
 
 
 class CreateParams(BaseModel):
@@ -121,6 +144,10 @@ class CreateParams(BaseModel):
     model: str | None
     candidates: list[Candidate]
     estimated_credits: int
+    #: Image-to-image: the job's ``init_image`` input, its strength and its size.
+    init_image: bool = False
+    strength: float | None = None
+    init_size: tuple[int, int] | None = None
 
 
 # --- gateway side ------------------------------------------------------------------------------
@@ -191,8 +218,17 @@ class _Plan:
         return count * max(candidate.credits for candidate in self.candidates)
 
 
-def _plan(request: CreateRequest, *, allowed: Collection[str]) -> _Plan:
-    """Template, quality, style, shape and the providers to try (opens its own transactions)."""
+def _plan(
+    request: CreateRequest,
+    *,
+    allowed: Collection[str],
+    image_to_image: bool = False,
+    init_size: tuple[int, int] | None = None,
+) -> _Plan:
+    """Template, quality, style, shape and the providers to try (opens its own transactions).
+
+    With an init image and no size, aspect or template asked for, the output keeps the init image's shape.
+    """
     health = {name: state for name, (state, _) in provider_health().items()}
     fields = request.model_fields_set
     template = _template(request.template_id)
@@ -204,7 +240,14 @@ def _plan(request: CreateRequest, *, allowed: Collection[str]) -> _Plan:
     style = (
         request.style_preset if "style_preset" in fields else (template.style_preset if template else None)
     )
-    ratio, label, width, height = _shape(request, template)
+    if (
+        init_size is not None
+        and template is None
+        and not (request.width or request.height or request.aspect_ratio)
+    ):
+        ratio, label, width, height = init_size[0] / init_size[1], aspect_label(*init_size), None, None
+    else:
+        ratio, label, width, height = _shape(request, template)
     explicit = "provider" in fields or "model" in fields
     candidates = plan(
         quality=quality,
@@ -215,6 +258,7 @@ def _plan(request: CreateRequest, *, allowed: Collection[str]) -> _Plan:
         allowed=allowed,
         available=list(provider_directory.available()),
         health=health,
+        image_to_image=image_to_image,
     )
     return _Plan(template, quality, quality_source, style, ratio, label, width, height, candidates)
 
@@ -224,7 +268,8 @@ def _price_request(params: dict[str, Any], allowed: Collection[str]) -> Estimate
     """Price a create request as :func:`prepare` plans it (tier, provider health): the first choice's
     credits for every image, held at the dearest fallback's."""
     request = CreateRequest.model_validate(params)
-    planned = _plan(request, allowed=allowed)
+    check(request, files=request.upload_ids().keys())
+    planned = _plan(request, allowed=allowed, image_to_image=request.init_image is not None)
     first = planned.candidates[0]
     unit = planned.reserve(1)
     held = f"; held at {unit}, the dearest fallback, and charged only for images made"
@@ -252,7 +297,9 @@ Request = CreateRequest
 
 
 def check(request: CreateRequest, *, files: Collection[str]) -> None:
-    """Nothing to refuse before :func:`prepare`: create takes no image."""
+    """Refuse a strength without an init image (it would be silently ignored)."""
+    if request.strength is not None and "init_image" not in files:
+        raise ValidationFailed("strength", "strength applies to image-to-image: give an init_image too")
 
 
 def price(params: CreateParams) -> int:
@@ -275,7 +322,16 @@ def prepare(session: Session, *, tenant_id: str, request: CreateRequest, images:
     # End the read transaction before planning opens its own: on SQLite a second transaction
     # opened while this one is held would wait for this very thread.
     session.rollback()
-    planned = _plan(request, allowed=tier.providers)
+    init = images.get("init_image")
+    init_size: tuple[int, int] | None = None
+    if init is not None:
+        upload, info = init
+        init_size = (info.width, info.height)
+        INIT_IMAGE_LIMITS.check(
+            field="init_image", width=info.width, height=info.height, who="image-to-image"
+        )
+        check_request_bytes({"init_image": len(upload.data)}, who="image-to-image")
+    planned = _plan(request, allowed=tier.providers, image_to_image=init is not None, init_size=init_size)
 
     result = PromptResult(request.prompt, request.negative_prompt or None)
     if request.enhance_prompt:
@@ -318,8 +374,17 @@ def prepare(session: Session, *, tenant_id: str, request: CreateRequest, images:
         model=request.model,
         candidates=planned.candidates,
         estimated_credits=cost,
+        init_image=init is not None,
+        strength=(DEFAULT_STRENGTH if request.strength is None else request.strength) if init else None,
+        init_size=init_size,
     )
-    return Prepared(params=params, cost=price(params), provider=request.provider, batch=params.count)
+    return Prepared(
+        params=params,
+        images=[init[0]] if init is not None else [],
+        cost=price(params),
+        provider=request.provider,
+        batch=params.count,
+    )
 
 
 # --- worker side -------------------------------------------------------------------------------
@@ -404,6 +469,11 @@ def run(ctx: Any) -> None:
         ctx.progress(fraction(), f"{len(results)}/{params.count} images made")
 
     ctx.progress(fraction(), f"making {len(todo)} of {params.count} images")
+    init_image = (
+        verify_inputs({"init_image": ctx.read_input("init_image")})["init_image"]
+        if params.init_image and todo
+        else None
+    )
     spec = BatchSpec(
         prompt=params.prompt,
         styled_prompt=params.styled_prompt,
@@ -414,6 +484,8 @@ def run(ctx: Any) -> None:
         ratio=params.ratio,
         seed=params.seed,
         candidates=params.candidates,
+        init_image=init_image,
+        strength=params.strength if init_image is not None else None,
     )
     report = provider_executor().run_batch(
         spec,
@@ -461,6 +533,8 @@ def _output_metadata(
         "prompt": call.prompt,
         "negative_prompt": params.negative_prompt,
         "provider_seconds": round(call.seconds, 3),
+        "image_to_image": params.init_image,
+        "strength": params.strength,
     }
 
 

@@ -10,7 +10,7 @@ from provider_support import CASES, Env, in_process, open_image, png
 
 from imagestudio.errors import ProviderBadRequest, ProviderContentFiltered, ProviderTimeout
 from imagestudio.providers import EditRequest, GenerationRequest, StabilityClient, UpscaleRequest
-from simulators import StabilitySimulator
+from simulators import InProcessTransport, StabilitySimulator
 
 
 @pytest.fixture
@@ -178,3 +178,76 @@ def test_sync_and_async_entry_points_are_not_mixed_up(stability: Env) -> None:
     with pytest.raises(ValueError, match="synchronous"):
         stability.client.submit_edit(EditRequest(operation="erase", image=png()))
     assert stability.sim.calls.count() == 0
+
+
+def _form_of(model: str, strength: float) -> tuple[str, str]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=png(64, 64), headers={"finish-reason": "SUCCESS", "seed": "9"})
+
+    client = StabilityClient(api_key="k", transport=httpx.MockTransport(handler))
+    client.generate(
+        GenerationRequest(
+            prompt="p", model=model, aspect_ratio="16:9", init_image=png(96, 64), strength=strength
+        )
+    )
+    return seen[0].url.path, seen[0].read().decode("latin-1")
+
+
+def test_sd3_image_to_image_sends_mode_image_and_a_zero_strength_without_aspect() -> None:
+    path, body = _form_of("sd3.5-medium", 0.0)
+
+    assert path == "/v2beta/stable-image/generate/sd3"
+    assert 'name="mode"\r\n\r\nimage-to-image' in body
+    assert 'name="strength"\r\n\r\n0.0' in body  # 0.0 is a strength, not a missing one
+    assert 'name="image"; filename="image"' in body
+    assert 'name="aspect_ratio"' not in body  # text-to-image only: the output keeps the image's shape
+
+
+def test_ultra_image_to_image_sends_image_and_strength() -> None:
+    path, body = _form_of("ultra", 0.35)
+
+    assert path == "/v2beta/stable-image/generate/ultra"
+    assert 'name="strength"\r\n\r\n0.35' in body and 'name="image"; filename="image"' in body
+    assert 'name="mode"' not in body
+
+
+def test_core_refuses_an_init_image_before_calling() -> None:
+    client = StabilityClient(api_key="k", transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    with pytest.raises(ValueError, match="no init image"):
+        client.generate(GenerationRequest(prompt="p", model="core", init_image=png(64, 64), strength=0.5))
+
+
+def test_simulator_keeps_the_init_image_shape_and_honours_strength_zero(stability: Env) -> None:
+    source = png(192, 128)
+    want = open_image(source).convert("RGB")
+
+    def distance(strength: float) -> float:
+        [image] = stability.client.generate(
+            GenerationRequest(prompt="a fox", model="sd3.5-large", init_image=source, strength=strength)
+        )
+        assert abs(image.width / image.height - 1.5) < 0.05  # the init image's shape, not 1:1
+        got = open_image(image.data).convert("RGB").resize(want.size)
+        pairs = zip(got.tobytes(), want.tobytes(), strict=True)
+        return sum(abs(a - b) for a, b in pairs) / (3 * want.width * want.height)
+
+    # strength 0 gives the init image back (resized), not a render blended halfway into it
+    assert distance(0.0) < 4 < distance(1.0)
+
+
+def test_simulator_refuses_image_to_image_without_strength() -> None:
+    sim = StabilitySimulator()
+    with httpx.Client(transport=InProcessTransport(sim.app), base_url="http://sim") as raw:
+        response = raw.post(
+            "/v2beta/stable-image/generate/sd3",
+            headers={"authorization": f"Bearer {sim.api_key}", "accept": "image/*"},
+            files=[
+                ("prompt", (None, "a fox")),
+                ("mode", (None, "image-to-image")),
+                ("image", ("image", png(96, 96), "image/png")),
+            ],
+        )
+    assert response.status_code == 400
+    assert any("strength" in error for error in response.json()["errors"])

@@ -1,0 +1,153 @@
+"""Image-to-image in create: init_image and strength bounds, selection of capable models, jobs, refusals."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from create_support import API, CreateStack
+from PIL import Image
+from pydantic import ValidationError
+from support import make_image
+from test_create_validation import nothing_enqueued, refused
+
+from imagestudio.errors import ValidationFailed
+from imagestudio.providers.registry import CATALOGUE
+from imagestudio.providers.selection import plan
+from imagestudio.studios.create import CreateRequest
+
+
+def upload(stack: CreateStack, width: int = 480, height: int = 320) -> str:
+    created = stack.embedded.client.post(
+        f"{API}/uploads",
+        headers=stack.headers(),
+        files={"file": ("in.png", make_image(width, height), "image/png")},
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+# --- the request's bounds ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strength", [0.0, 0.35, 1.0])
+def test_strength_in_range_is_kept_exactly(strength: float) -> None:
+    request = CreateRequest.model_validate({"prompt": "p", "init_image": "upl_x", "strength": strength})
+    assert request.strength == strength
+
+
+@pytest.mark.parametrize("strength", [-0.01, 1.01, "lots"])
+def test_strength_out_of_range_is_refused(strength: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        CreateRequest.model_validate({"prompt": "p", "init_image": "upl_x", "strength": strength})
+    assert [error["loc"] for error in caught.value.errors()] == [("strength",)]
+
+
+@pytest.mark.parametrize("strength", [-0.5, 1.5])
+def test_out_of_range_strength_is_a_422_naming_the_field(create_stack: CreateStack, strength: float) -> None:
+    body = {"prompt": "a fox", "init_image": upload(create_stack), "strength": strength}
+    response = create_stack.post(body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "strength" in response.text
+    nothing_enqueued()
+
+
+def test_strength_without_an_init_image_is_refused(create_stack: CreateStack) -> None:
+    problem = refused(create_stack, {"prompt": "a fox", "strength": 0.0}, "strength")
+    assert "init_image" in problem["detail"]
+
+
+def test_an_unknown_upload_id_is_refused_naming_init_image(create_stack: CreateStack) -> None:
+    refused(create_stack, {"prompt": "a fox", "init_image": "upl_missing"}, "init_image")
+
+
+def test_a_model_or_provider_that_takes_no_init_image_is_refused(create_stack: CreateStack) -> None:
+    init = upload(create_stack)
+    problem = refused(create_stack, {"prompt": "a fox", "init_image": init, "model": "core"}, "model")
+    assert "sd3.5-large" in problem["detail"]  # names the models that can
+    refused(create_stack, {"prompt": "a fox", "init_image": init, "provider": "gemini"}, "provider")
+
+
+def test_an_init_image_too_small_for_the_providers_is_refused(create_stack: CreateStack) -> None:
+    refused(create_stack, {"prompt": "a fox", "init_image": upload(create_stack, 60, 60)}, "init_image")
+
+
+# --- selection -----------------------------------------------------------------------------------
+
+
+def test_auto_keeps_only_models_that_take_an_init_image() -> None:
+    capable = {(info.provider, info.model) for info in CATALOGUE if info.image_to_image}
+    for quality in ("draft", "standard", "premium"):
+        picked = plan(quality=quality, ratio=1.5, image_to_image=True)
+        assert picked and {(c.provider, c.model) for c in picked} <= capable
+    # standard's Stability row is core, which takes no image: the nearest model that does serves
+    [standard] = plan(quality="standard", ratio=1.0, image_to_image=True)
+    assert (standard.provider, standard.model) == ("stability", "sd3.5-medium")
+    assert plan(quality="standard", ratio=1.0)[0].model == "core"  # text-to-image is unchanged
+
+
+def test_auto_without_a_capable_provider_names_init_image() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        plan(quality="standard", ratio=1.0, image_to_image=True, allowed=("gemini", "huggingface"))
+    assert caught.value.field == "init_image"
+
+
+# --- jobs ------------------------------------------------------------------------------------------
+
+
+def test_an_image_to_image_batch_is_made_from_the_init_image_with_strength_zero_honoured(
+    create_stack: CreateStack,
+) -> None:
+    balance = create_stack.get("/credits").json()["balance"]
+    job = create_stack.run(
+        {
+            "prompt": "a fox in the snow",
+            "init_image": upload(create_stack, 480, 320),
+            "strength": 0.0,
+            "count": 3,
+            "template_id": "instagram_feed_square",
+            "quality": "standard",
+        }
+    )
+    assert job["status"] == "succeeded", job
+    params = job["params"]
+    assert params["init_image"] is True and params["strength"] == 0.0 and params["init_size"] == [480, 320]
+    assert (params["width"], params["height"]) == (1080, 1080)  # the template's size still applies
+    assert [c["model"] for c in params["candidates"]] == ["sd3.5-medium"]
+    assert len(job["outputs"]) == 3
+    for output in job["outputs"]:
+        assert output["metadata"]["image_to_image"] is True and output["metadata"]["strength"] == 0.0
+        assert output["metadata"]["simulated"] is True
+    assert create_stack.sims["stability"].calls.count("/generate/sd3") == 3
+    after = create_stack.get("/credits").json()
+    assert after["balance"] == balance - 3 * 4 and after["reserved"] == 0  # sd3.5-medium: 3.5 -> 4 each
+
+
+def test_an_init_image_sent_as_a_file_keeps_its_shape(create_stack: CreateStack) -> None:
+    response = create_stack.embedded.client.post(
+        f"{API}/create",
+        headers=create_stack.headers(),
+        data={"prompt": "a harbour", "strength": "0.6", "provider": "stability"},
+        files={"init_image": ("in.png", make_image(600, 400), "image/png")},
+    )
+    assert response.status_code == 202, response.text
+    job = create_stack.embedded.wait_job(create_stack.key, response.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["params"]["aspect_ratio"] == "3:2" and job["params"]["strength"] == 0.6
+    [output] = job["outputs"]
+    image = Image.open(io.BytesIO(create_stack.embedded.client.get(output["url"]).content))
+    assert abs(image.width / image.height - 1.5) < 0.01
+
+
+def test_a_content_filter_refusal_fails_the_image_to_image_job_at_once(create_stack: CreateStack) -> None:
+    stability = create_stack.sims["stability"]
+    init = upload(create_stack)
+    stability.faults.push({"content_filter": True, "path": "/generate/"})
+    job = create_stack.run({"prompt": "something unsafe", "init_image": init, "strength": 0.5, "count": 2})
+    assert job["status"] == "failed"
+    assert job["attempts"] == 1 and stability.calls.count("/generate/") == 1
+    assert job["error"]["type"].endswith("/content-filtered") and job["error"]["provider"] == "stability"
+    assert job["outputs"] == []
+    assert create_stack.get("/credits").json()["reserved"] == 0
