@@ -13,8 +13,17 @@ from imagestudio.errors import InvalidRequest
 
 
 def as_utc(value: datetime) -> datetime:
-    """A client's date-time in UTC; one without an offset is read as UTC (it cannot mean local time)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """A client's date-time in UTC; one without an offset is read as UTC (it cannot mean local time).
+
+    A value whose offset moves it past year 1 or 9999 (``0001-01-01T00:00+01:00``) is a ValueError,
+    which validation reports against its field, not an OverflowError (a 500).
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("date-time is out of range once moved to UTC") from exc
 
 
 #: A date-time a client sends (query filters): ISO 8601, naive values read as UTC.

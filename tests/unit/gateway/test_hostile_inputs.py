@@ -6,6 +6,7 @@ import base64
 import json
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from support import Embedded, make_image
 
 API = "/api/image-studio"
@@ -57,6 +58,14 @@ def test_an_unparseable_asset_date_is_422_naming_the_field(embedded: Embedded) -
     key = embedded.new_key()
     bad = embedded.client.get(f"{API}/assets", params={"created_after": "yesterday"}, headers=auth(key))
     assert bad.status_code == 422 and bad.json()["field"] == "created_after"
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_an_asset_date_out_of_range_in_utc_is_422_naming_the_field(embedded: Embedded, value: str) -> None:
+    """Found by the schema fuzzer: the offset moves the date past year 1 or 9999."""
+    key = embedded.new_key()
+    bad = embedded.client.get(f"{API}/assets", params={"created_before": value}, headers=auth(key))
+    assert bad.status_code == 422 and bad.json()["field"] == "created_before", bad.text
 
 
 def _cursor(created: str, row_id: str) -> str:
