@@ -32,25 +32,26 @@ from imagestudio.providers.schemas import EditRequest as ProviderEditRequest
 from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, PendingResult
 from imagestudio.providers.stability import STYLE_PRESETS
 from imagestudio.studios import routed
-from imagestudio.studios._provider_ops import (
-    LOCAL,
+from imagestudio.studios.base import Images, Prepared
+from imagestudio.studios.limits import (
     PROVIDER_MAX_REQUEST_BYTES,
     STABILITY_ASPECT,
     ImageLimits,
+    check_request_bytes,
+)
+from imagestudio.studios.polling import poll_pending
+from imagestudio.studios.pricing import Estimate, register
+from imagestudio.studios.produced import Produced, in_format
+from imagestudio.studios.request import StudioRequest, UploadId
+from imagestudio.studios.routes import (
+    LOCAL,
     Path,
-    Produced,
     ProviderStatus,
     Route,
-    check_request_bytes,
     credits_of,
-    in_format,
-    poll_pending,
     provider_status,
     whole_credits,
 )
-from imagestudio.studios.base import Images, Prepared
-from imagestudio.studios.pricing import Estimate, register
-from imagestudio.studios.request import StudioRequest, UploadId
 
 #: The studio's name: its jobs, queue and actors.
 name = "edit"
