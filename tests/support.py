@@ -170,6 +170,33 @@ def make_image(width: int = 800, height: int = 600, fmt: str = "PNG", **save: An
 _STUB_BROKER: dramatiq.Broker | None = None
 
 
+def submit_social_job(
+    tenant_id: str, *, cost: int = 0, side: int = 64, max_attempts: int | None = None
+) -> str:
+    """A social job of one square format, submitted as the gateway does (uploads stored, message staged); its id.
+
+    ``max_attempts`` is set in the submitting transaction, before any worker can see the job.
+    """
+    from imagestudio.db import session_scope
+    from imagestudio.jobs.models import Job
+    from imagestudio.jobs.service import Upload, job_service
+
+    with session_scope() as session:
+        job = job_service.submit(
+            session,
+            tenant_id=tenant_id,
+            studio="social",
+            params={"formats": ["instagram.feed_square"]},
+            uploads=[Upload("image", make_image(side, side), "png", "image/png")],
+            cost=cost,
+        )
+        if max_attempts is not None:
+            row = session.get(Job, job.id)
+            assert row is not None
+            row.max_attempts = max_attempts
+        return job.id
+
+
 def stub_broker() -> dramatiq.Broker:
     """One StubBroker for the whole session: Dramatiq binds actors to a broker once, at import."""
     global _STUB_BROKER
@@ -202,6 +229,15 @@ class Embedded:
         with session_scope() as session:
             tenant = tenant_service.create_tenant(session, name=name, tier=tier)
             return tenant_service.create_key(session, tenant_id=tenant.id).key
+
+    def new_tenant(self, name: str = "tenant", tier: str = "pro") -> tuple[str, str]:
+        """A new tenant: (its API key, its id)."""
+        from imagestudio.db import session_scope
+        from imagestudio.tenants.service import tenant_service
+
+        key = self.new_key(name, tier)
+        with session_scope() as session:
+            return key, tenant_service.authenticate(session, key=key).tenant_id
 
     def start_worker(self, threads: int = 2) -> dramatiq.Worker:
         self.worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=50)

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
-from support import Embedded, make_image
+from support import Embedded, make_image, submit_social_job
 
 from imagestudio.credits.models import CreditEntry
 from imagestudio.credits.service import credit_service
@@ -16,7 +16,7 @@ from imagestudio.db import session_scope
 from imagestudio.errors import ConcurrencyLimited, Forbidden, PaymentRequired, ValidationFailed
 from imagestudio.jobs.models import Job
 from imagestudio.jobs.runner import JobContext, run_job
-from imagestudio.jobs.service import Upload, job_service
+from imagestudio.jobs.service import job_service
 from imagestudio.tenants.service import tenant_service
 
 pytestmark = pytest.mark.integration
@@ -40,15 +40,7 @@ def tenant_with(stack: Embedded, *, available: int, tier: str = "pro") -> tuple[
 
 
 def submit(tenant_id: str, cost: int) -> str:
-    with session_scope() as session:
-        return job_service.submit(
-            session,
-            tenant_id=tenant_id,
-            studio="social",
-            params={"formats": ["instagram.feed_square"]},
-            uploads=[Upload("image", make_image(32, 32), "png", "image/png")],
-            cost=cost,
-        ).id
+    return submit_social_job(tenant_id, cost=cost, side=32)
 
 
 def ledger_matches_balance(tenant_id: str) -> tuple[int, int]:

@@ -7,29 +7,19 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
-from support import Embedded, make_image
+from support import Embedded, submit_social_job
 
 from imagestudio.db import session_scope, utcnow
 from imagestudio.jobs.models import Job
 from imagestudio.jobs.recovery import SweepResult, job_recovery
-from imagestudio.jobs.service import Upload, job_service
 from imagestudio.outbox import OutboxMessage
-from imagestudio.tenants.service import tenant_service
 
 pytestmark = pytest.mark.integration
 
 
 def queued_job(stack: Embedded) -> str:
-    key = stack.new_key()
-    with session_scope() as session:
-        tenant_id = tenant_service.authenticate(session, key=key).tenant_id
-        return job_service.submit(
-            session,
-            tenant_id=tenant_id,
-            studio="social",
-            params={"formats": ["instagram.feed_square"]},
-            uploads=[Upload("image", make_image(64, 64), "png", "image/png")],
-        ).id
+    _, tenant_id = stack.new_tenant()
+    return submit_social_job(tenant_id)
 
 
 def test_two_sweepers_at_once_restage_each_lost_job_once(pg_stack: Embedded) -> None:

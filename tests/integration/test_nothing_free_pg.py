@@ -7,16 +7,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from support import Embedded, make_image, wait_for
+from support import Embedded, submit_social_job, wait_for
 
 from imagestudio.assets.models import Asset
 from imagestudio.assets.service import asset_service
 from imagestudio.credits.models import CreditEntry, EntryKind
 from imagestudio.db import session_scope
 from imagestudio.jobs.runner import JobContext
-from imagestudio.jobs.service import Upload, job_service
+from imagestudio.jobs.service import job_service
 from imagestudio.storage import get_store, output_key
-from imagestudio.tenants.service import tenant_service
 
 pytestmark = pytest.mark.integration
 
@@ -26,19 +25,10 @@ API = "/api/image-studio"
 def test_output_recorded_while_a_cancel_waits_is_withdrawn_by_it(
     pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key = pg_stack.new_key()
+    key, tenant_id = pg_stack.new_tenant()
+    job_id = submit_social_job(tenant_id, cost=2)
     with session_scope() as session:
-        tenant_id = tenant_service.authenticate(session, key=key).tenant_id
-        job = job_service.submit(
-            session,
-            tenant_id=tenant_id,
-            studio="social",
-            params={"formats": ["instagram.feed_square"]},
-            uploads=[Upload("image", make_image(64, 64), "png", "image/png")],
-            cost=2,
-        )
-    with session_scope() as session:
-        claimed = job_service.claim_lease(session, job_id=job.id, owner="test-host:1:run").job
+        claimed = job_service.claim_lease(session, job_id=job_id, owner="test-host:1:run").job
         assert claimed is not None
         ctx = JobContext.for_job(claimed, lease_owner="test-host:1:run")
 
@@ -63,7 +53,7 @@ def test_output_recorded_while_a_cancel_waits_is_withdrawn_by_it(
     canceller = threading.Thread(
         target=lambda: answers.append(
             pg_stack.client.post(
-                f"{API}/jobs/{job.id}/cancel", headers={"Authorization": f"Bearer {key}"}
+                f"{API}/jobs/{job_id}/cancel", headers={"Authorization": f"Bearer {key}"}
             ).status_code
         )
     )
@@ -85,11 +75,11 @@ def test_output_recorded_while_a_cancel_waits_is_withdrawn_by_it(
     canceller.join(30)
     assert answers == [200]
     with session_scope() as session:
-        assert session.scalar(select(func.count()).select_from(Asset).where(Asset.job_id == job.id)) == 0
+        assert session.scalar(select(func.count()).select_from(Asset).where(Asset.job_id == job_id)) == 0
         captures = session.scalar(
             select(func.count())
             .select_from(CreditEntry)
-            .where(CreditEntry.job_id == job.id, CreditEntry.kind == EntryKind.capture)
+            .where(CreditEntry.job_id == job_id, CreditEntry.kind == EntryKind.capture)
         )
         assert captures == 0
-    assert not get_store().exists(output_key(tenant_id, job.id, "image-1", "txt"))
+    assert not get_store().exists(output_key(tenant_id, job_id, "image-1", "txt"))

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
-from support import Embedded, make_image
+from support import Embedded, submit_social_job
 
 from imagestudio.db import get_engine, session_scope
-from imagestudio.jobs.service import Upload, job_service
 from imagestudio.tenants.service import tenant_service
 from imagestudio.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -38,15 +37,7 @@ def statements() -> Iterator[list[str]]:
 
 
 def submit(tenant_id: str, cost: int) -> None:
-    with session_scope() as session:
-        job_service.submit(
-            session,
-            tenant_id=tenant_id,
-            studio="social",
-            params={"formats": ["instagram.feed_square"]},
-            uploads=[Upload("image", make_image(32, 32), "png", "image/png")],
-            cost=cost,
-        )
+    submit_social_job(tenant_id, cost=cost, side=32)
 
 
 @pytest.mark.parametrize("cost", [0, 5])

@@ -1,10 +1,14 @@
-"""The asynchronous client: ``AsyncImageStudio(base_url, api_key)``; the same calls as ``AsyncImageStudio``, awaited."""
+"""The asynchronous client: ``AsyncImageStudio(base_url, api_key)``; the same calls as ``ImageStudio``, awaited.
+
+The source of the synchronous client: ``_sync.py`` is generated from this file by
+``scripts/unasync_client.py`` (a test keeps it up to date); edit here, then run that script.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
+import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
@@ -28,6 +32,7 @@ from imagestudio_client._models import (
     Studio,
     Upload,
 )
+from imagestudio_client._primitives import AsyncLock, async_map, async_sleep
 from imagestudio_client._webhooks import Webhooks, webhooks
 
 
@@ -68,14 +73,15 @@ class AsyncBatchResult:
 
 
 class _Links:
-    """Current download links of one job's outputs; refreshed once per expiry, however many tasks ask."""
+    """Current download links of one job's outputs; refreshed once per expiry, however many ask at once."""
 
     def __init__(self, client: AsyncImageStudio, job: JobData) -> None:
         self._client, self._job_id = client, job.id
         self._outputs = {output.id: output for output in job.outputs}
-        self._lock = asyncio.Lock()
+        self._lock = AsyncLock()
 
     def current(self, output_id: str) -> JobOutput:
+        # One lookup in a dict ``refresh`` replaces whole: no lock needed to read it.
         return self._outputs[output_id]
 
     async def refresh(self, stale: JobOutput) -> JobOutput:
@@ -191,7 +197,7 @@ class Jobs:
                     raise APIConnectionError(
                         f"the event stream of job {job_id} kept dropping: {exc}"
                     ) from exc
-                await asyncio.sleep(core.stream_reconnect_delay(failures))
+                await async_sleep(core.stream_reconnect_delay(failures))
 
     async def wait(
         self, job_id: str, *, timeout: float = 1800.0, on_progress: JobCallback | None = None
@@ -224,7 +230,7 @@ class Jobs:
                 return job
             if time.monotonic() > deadline:
                 raise JobTimeoutError(f"job {job_id} is still {job.status} after {timeout} s")
-            await asyncio.sleep(core.poll_delay(attempt))
+            await async_sleep(core.poll_delay(attempt))
             attempt += 1
 
     async def download(
@@ -245,41 +251,42 @@ class Jobs:
         links = _Links(self._c, data)
         total = sum(output.bytes for output, _ in plan)
         done = 0
-        slots = asyncio.Semaphore(max(1, workers))
+        counting = threading.Lock()  # the synchronous client downloads in threads
 
         def advance(n: int) -> None:
             nonlocal done
-            done += n
-            if on_progress is not None:
-                on_progress(core.TransferProgress("download", done, total))
+            with counting:
+                done += n
+                if on_progress is not None:
+                    on_progress(core.TransferProgress("download", done, total))
 
-        async def fetch(output: JobOutput, target: Path) -> Path:
-            async with slots:
-                current = links.current(output.id)
-                if core.link_expired(current):
-                    current = await links.refresh(current)
-                for attempt in range(2):
-                    part = target.with_name(target.name + ".part")
-                    async with self._c.links.stream("GET", current.url) as response:
-                        if response.status_code in core.EXPIRED_LINK_STATUSES and attempt == 0:
-                            current = await links.refresh(current)
-                            continue
-                        if response.status_code >= 400:
-                            raise DownloadError(f"{output.name}: HTTP {response.status_code}")
-                        size = 0
-                        with part.open("wb") as fh:
-                            async for chunk in response.aiter_bytes():
-                                fh.write(chunk)
-                                size += len(chunk)
-                                advance(len(chunk))
-                    if size != current.bytes:
-                        part.unlink(missing_ok=True)
-                        raise DownloadError(f"{output.name}: got {size} bytes, the job says {current.bytes}")
-                    part.replace(target)
-                    return target
-                raise DownloadError(f"{output.name}: the link stayed refused after a refresh")
+        async def fetch(item: tuple[JobOutput, Path]) -> Path:
+            output, target = item
+            current = links.current(output.id)
+            if core.link_expired(current):
+                current = await links.refresh(current)
+            for attempt in range(2):
+                part = target.with_name(target.name + ".part")
+                async with self._c.links.stream("GET", current.url) as response:
+                    if response.status_code in core.EXPIRED_LINK_STATUSES and attempt == 0:
+                        current = await links.refresh(current)
+                        continue
+                    if response.status_code >= 400:
+                        raise DownloadError(f"{output.name}: HTTP {response.status_code}")
+                    size = 0
+                    with part.open("wb") as fh:
+                        async for chunk in response.aiter_bytes():
+                            fh.write(chunk)
+                            size += len(chunk)
+                            advance(len(chunk))
+                if size != current.bytes:
+                    part.unlink(missing_ok=True)
+                    raise DownloadError(f"{output.name}: got {size} bytes, the job says {current.bytes}")
+                part.replace(target)
+                return target
+            raise DownloadError(f"{output.name}: the link stayed refused after a refresh")
 
-        return list(await asyncio.gather(*(fetch(output, target) for output, target in plan)))
+        return await async_map(fetch, plan, workers=workers)
 
 
 class Social:
@@ -318,7 +325,8 @@ class Social:
 
     async def platforms(self) -> builtins.list[dict[str, Any]]:
         """Every platform with its formats, sizes, limits and safe zones."""
-        return list((await self._c.request(Call("GET", "/social/platforms")))["platforms"])
+        answer = await self._c.request(Call("GET", "/social/platforms"))
+        return list(answer["platforms"])
 
 
 class Assets:
@@ -416,7 +424,7 @@ class AsyncImageStudio:
                 delay = core.retry_delay(attempt, response, max_retries=self.config.max_retries)
                 if delay is None:
                     return core.parse(response)
-            await asyncio.sleep(delay)
+            await async_sleep(delay)
             attempt += 1
 
     def job(self, body: Any) -> AsyncJob:
@@ -438,7 +446,8 @@ class AsyncImageStudio:
             if image is None or core.is_upload_id(image):
                 body[name] = image
             else:
-                body[name] = (await self.uploads.create(image, on_progress=on_upload)).id
+                upload = await self.uploads.create(image, on_progress=on_upload)
+                body[name] = upload.id
         return self.job(await self.request(core.submission(path, body, idempotency_key)))
 
     async def create(

@@ -1,4 +1,7 @@
-"""The synchronous client: ``ImageStudio(base_url, api_key)``."""
+"""The synchronous client: ``ImageStudio(base_url, api_key)``.
+
+Generated from ``_async.py`` by ``scripts/unasync_client.py``: edit that file, then run the script.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from imagestudio_client._models import (
     Studio,
     Upload,
 )
+from imagestudio_client._primitives import Lock, sleep, thread_map
 from imagestudio_client._webhooks import Webhooks, webhooks
 
 
@@ -69,16 +72,16 @@ class BatchResult:
 
 
 class _Links:
-    """Current download links of one job's outputs; refreshed once per expiry, however many threads ask."""
+    """Current download links of one job's outputs; refreshed once per expiry, however many ask at once."""
 
     def __init__(self, client: ImageStudio, job: JobData) -> None:
         self._client, self._job_id = client, job.id
         self._outputs = {output.id: output for output in job.outputs}
-        self._lock = threading.Lock()
+        self._lock = Lock()
 
     def current(self, output_id: str) -> JobOutput:
-        with self._lock:
-            return self._outputs[output_id]
+        # One lookup in a dict ``refresh`` replaces whole: no lock needed to read it.
+        return self._outputs[output_id]
 
     def refresh(self, stale: JobOutput) -> JobOutput:
         with self._lock:
@@ -157,7 +160,7 @@ class Jobs:
 
     def stream(
         self, job_id: str, *, last_event_id: int | None = None, max_reconnects: int = 10
-    ) -> Generator[JobEvent, None, None]:
+    ) -> Generator[JobEvent, None]:
         """The job's events as they happen, ending after the terminal one.
 
         A dropped connection is resumed with ``Last-Event-ID``, so no event is lost or repeated;
@@ -193,7 +196,7 @@ class Jobs:
                     raise APIConnectionError(
                         f"the event stream of job {job_id} kept dropping: {exc}"
                     ) from exc
-                time.sleep(core.stream_reconnect_delay(failures))
+                sleep(core.stream_reconnect_delay(failures))
 
     def wait(self, job_id: str, *, timeout: float = 1800.0, on_progress: JobCallback | None = None) -> Job:
         """Block until the job ends, following its live events; polls with backoff if the stream fails.
@@ -224,7 +227,7 @@ class Jobs:
                 return job
             if time.monotonic() > deadline:
                 raise JobTimeoutError(f"job {job_id} is still {job.status} after {timeout} s")
-            time.sleep(core.poll_delay(attempt))
+            sleep(core.poll_delay(attempt))
             attempt += 1
 
     def download(
@@ -245,16 +248,17 @@ class Jobs:
         links = _Links(self._c, data)
         total = sum(output.bytes for output, _ in plan)
         done = 0
-        lock = threading.Lock()
+        counting = threading.Lock()  # the synchronous client downloads in threads
 
         def advance(n: int) -> None:
             nonlocal done
-            with lock:
+            with counting:
                 done += n
                 if on_progress is not None:
                     on_progress(core.TransferProgress("download", done, total))
 
-        def fetch(output: JobOutput, target: Path) -> Path:
+        def fetch(item: tuple[JobOutput, Path]) -> Path:
+            output, target = item
             current = links.current(output.id)
             if core.link_expired(current):
                 current = links.refresh(current)
@@ -279,8 +283,7 @@ class Jobs:
                 return target
             raise DownloadError(f"{output.name}: the link stayed refused after a refresh")
 
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            return list(pool.map(lambda item: fetch(*item), plan))
+        return thread_map(fetch, plan, workers=workers)
 
 
 class Social:
@@ -319,7 +322,8 @@ class Social:
 
     def platforms(self) -> builtins.list[dict[str, Any]]:
         """Every platform with its formats, sizes, limits and safe zones."""
-        return list(self._c.request(Call("GET", "/social/platforms"))["platforms"])
+        answer = self._c.request(Call("GET", "/social/platforms"))
+        return list(answer["platforms"])
 
 
 class Assets:
@@ -416,7 +420,7 @@ class ImageStudio:
                 delay = core.retry_delay(attempt, response, max_retries=self.config.max_retries)
                 if delay is None:
                     return core.parse(response)
-            time.sleep(delay)
+            sleep(delay)
             attempt += 1
 
     def job(self, body: Any) -> Job:
@@ -438,7 +442,8 @@ class ImageStudio:
             if image is None or core.is_upload_id(image):
                 body[name] = image
             else:
-                body[name] = self.uploads.create(image, on_progress=on_upload).id
+                upload = self.uploads.create(image, on_progress=on_upload)
+                body[name] = upload.id
         return self.job(self.request(core.submission(path, body, idempotency_key)))
 
     def create(

@@ -8,7 +8,7 @@ from imagestudio.broker import actor
 from imagestudio.jobs.runner import job_actor_options, run_job
 from imagestudio.messaging import EDIT_POLL, EDIT_RUN_JOB, Queue
 from imagestudio.studios import edit
-from imagestudio.studios._provider_ops import poll_actor_options
+from imagestudio.studios.polling import poll_actor_options
 
 
 @actor(EDIT_RUN_JOB, queue=Queue.edit, **job_actor_options())

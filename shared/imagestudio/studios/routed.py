@@ -3,7 +3,7 @@
 An edit operation and an upscale mode each give a provider :class:`Route` and, when they have a
 local path, a local one; the image checks of each path; and, in the worker, the local work and
 the provider request. The planning (tier, health, refusals), the estimate and the worker's run
-around :func:`~imagestudio.studios._provider_ops.serve` are here, once.
+around :func:`~imagestudio.studios.serving.serve` are here, once.
 """
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ from imagestudio.errors import ImageStudioError
 from imagestudio.jobs.runner import JobContext
 from imagestudio.messaging import Queue
 from imagestudio.providers.schemas import GeneratedImage, PendingResult
-from imagestudio.studios._provider_ops import (
-    Deliver,
+from imagestudio.studios.pricing import Estimate
+from imagestudio.studios.produced import Deliver
+from imagestudio.studios.routes import (
     Path,
     ProviderStatus,
     Route,
     estimate_routes,
     plan_routes,
     provider_status,
-    serve,
 )
-from imagestudio.studios.pricing import Estimate
+from imagestudio.studios.serving import serve
 
 
 def refusal(check: Callable[[], None]) -> ImageStudioError | None:

@@ -5,7 +5,7 @@ Modes (Stability v2beta ``upscale/{mode}``):
 - ``fast``: exactly 4x. Local path: Lanczos refined by back-projection (:mod:`imagestudio.imaging.upscale`).
 - ``conservative``: to about 4 MP, keeping details. Local path: the same resampling to 4 MP.
 - ``creative``: re-imagines detail; asynchronous at the provider (submit, then ``upscale.poll``
-  messages, see :mod:`imagestudio.studios._provider_ops`). No local path.
+  messages, see :mod:`imagestudio.studios.polling`). No local path.
 
 A quality ``preset`` fills the prompt, negative prompt, creativity (and, creative only, a style
 preset) that Stability requires, and the encoder quality of re-encoded outputs; any of them sent
@@ -30,24 +30,18 @@ from imagestudio.providers.registry import ProviderClient, find_model
 from imagestudio.providers.schemas import GeneratedImage, PendingResult
 from imagestudio.providers.schemas import UpscaleRequest as ProviderUpscaleRequest
 from imagestudio.studios import routed
-from imagestudio.studios._provider_ops import (
-    LOCAL,
+from imagestudio.studios.base import Images, Prepared
+from imagestudio.studios.limits import (
     PROVIDER_MAX_REQUEST_BYTES,
     STABILITY_ASPECT,
     ImageLimits,
-    Path,
-    Produced,
-    Route,
     check_request_bytes,
-    credits_of,
-    in_format,
-    poll_pending,
-    provider_status,
-    whole_credits,
 )
-from imagestudio.studios.base import Images, Prepared
+from imagestudio.studios.polling import poll_pending
 from imagestudio.studios.pricing import Estimate, register
+from imagestudio.studios.produced import Produced, in_format
 from imagestudio.studios.request import StudioRequest, UploadId
+from imagestudio.studios.routes import LOCAL, Path, Route, credits_of, provider_status, whole_credits
 
 #: The studio's name: its jobs, queue and actors.
 name = "upscale"

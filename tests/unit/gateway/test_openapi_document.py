@@ -16,7 +16,7 @@ from gateway.routes.batch import BatchCreate, BatchRead
 from imagestudio.jobs.schemas import JobPage, JobRead
 from imagestudio.personas.schemas import PersonaCreate, PersonaRead
 from imagestudio.studios.create import CreateRequest
-from imagestudio.studios.edit import EditRequest
+from imagestudio.studios.edit.request import EditRequest
 from imagestudio.studios.social import SocialOptimizeRequest
 from imagestudio.studios.upscale import UpscaleRequest
 from imagestudio.uploads.schemas import UploadPresign, UploadRead

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from lease_support import expire_lease
 from sqlalchemy import select, update
-from support import Embedded, make_image
+from support import Embedded, submit_social_job
 
 from imagestudio.assets.models import Asset
 from imagestudio.credits.models import CreditAccount
@@ -15,9 +15,8 @@ from imagestudio.jobs.leases import lease_keeper
 from imagestudio.jobs.models import Job, JobEvent
 from imagestudio.jobs.recovery import job_recovery
 from imagestudio.jobs.runner import JobContext, run_job
-from imagestudio.jobs.service import Upload, job_service
+from imagestudio.jobs.service import job_service
 from imagestudio.outbox import OutboxMessage
-from imagestudio.tenants.service import tenant_service
 
 #: Far enough ahead that every lease and claim timeout of a default configuration has run out.
 LATER = timedelta(hours=1)
@@ -25,18 +24,8 @@ LATER = timedelta(hours=1)
 
 def submit(stack: Embedded, *, cost: int = 0) -> tuple[str, str, str]:
     """A social job, queued with its message staged; (key, tenant id, job id)."""
-    key = stack.new_key()
-    with session_scope() as session:
-        tenant_id = tenant_service.authenticate(session, key=key).tenant_id
-        job = job_service.submit(
-            session,
-            tenant_id=tenant_id,
-            studio="social",
-            params={"formats": ["instagram.feed_square"]},
-            uploads=[Upload("image", make_image(64, 64), "png", "image/png")],
-            cost=cost,
-        )
-    return key, tenant_id, job.id
+    key, tenant_id = stack.new_tenant()
+    return key, tenant_id, submit_social_job(tenant_id, cost=cost)
 
 
 def job_row(job_id: str) -> Job:

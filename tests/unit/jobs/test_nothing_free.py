@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from sqlalchemy import func, select
-from support import Embedded, make_image
+from support import Embedded, submit_social_job
 
 from imagestudio.assets.models import Asset
 from imagestudio.credits.models import CreditEntry, EntryKind
@@ -14,9 +14,8 @@ from imagestudio.db import session_scope
 from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.models import Job
 from imagestudio.jobs.runner import JobCanceled, JobContext, run_job
-from imagestudio.jobs.service import Upload, job_service
+from imagestudio.jobs.service import job_service
 from imagestudio.storage import get_store, output_key
-from imagestudio.tenants.service import tenant_service
 
 API = "/api/image-studio"
 NAMES = ["image-1", "image-2", "image-3", "image-4"]
@@ -24,18 +23,8 @@ NAMES = ["image-1", "image-2", "image-3", "image-4"]
 
 def paid_job(stack: Embedded) -> tuple[str, str, str]:
     """A job holding 4 credits, one per output: (key, tenant id, job id)."""
-    key = stack.new_key()
-    with session_scope() as session:
-        tenant_id = tenant_service.authenticate(session, key=key).tenant_id
-        job = job_service.submit(
-            session,
-            tenant_id=tenant_id,
-            studio="social",
-            params={"formats": ["instagram.feed_square"]},
-            uploads=[Upload("image", make_image(64, 64), "png", "image/png")],
-            cost=len(NAMES),
-        )
-    return key, tenant_id, job.id
+    key, tenant_id = stack.new_tenant()
+    return key, tenant_id, submit_social_job(tenant_id, cost=len(NAMES))
 
 
 def write(ctx: JobContext, name: str) -> None:

@@ -7,14 +7,14 @@ import threading
 import pytest
 from lease_support import expire_lease
 from sqlalchemy import func, select
-from support import Embedded, make_image
+from support import Embedded, make_image, submit_social_job
 
 from imagestudio.assets.models import Asset
 from imagestudio.db import session_scope
 from imagestudio.errors import StorageError, ValidationFailed
 from imagestudio.jobs.models import Job
 from imagestudio.jobs.runner import JobContext, run_job
-from imagestudio.jobs.service import Upload, job_service
+from imagestudio.jobs.service import job_service
 from imagestudio.storage import get_store
 
 API = "/api/image-studio"
@@ -25,21 +25,8 @@ class WorkerDied(BaseException):
 
 
 def new_job(stack: Embedded, *, max_attempts: int | None = None) -> tuple[str, str]:
-    key = stack.new_key()
-    from imagestudio.tenants.service import tenant_service
-
-    with session_scope() as session:
-        tenant_id = tenant_service.authenticate(session, key=key).tenant_id
-        job = job_service.submit(
-            session,
-            tenant_id=tenant_id,
-            studio="social",
-            params={"formats": ["instagram.feed_square"]},
-            uploads=[Upload("image", make_image(64, 64), "png", "image/png")],
-        )
-        if max_attempts is not None:
-            session.get(Job, job.id).max_attempts = max_attempts  # type: ignore[union-attr]
-    return key, job.id
+    key, tenant_id = stack.new_tenant()
+    return key, submit_social_job(tenant_id, max_attempts=max_attempts)
 
 
 def job_row(job_id: str) -> Job:

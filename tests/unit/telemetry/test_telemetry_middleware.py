@@ -7,12 +7,10 @@ from datetime import UTC, datetime, timedelta
 import dramatiq
 from dramatiq.broker import MessageProxy
 from prometheus_client import REGISTRY
-from support import Embedded, make_image, stub_broker
+from support import Embedded, stub_broker, submit_social_job
 
-from imagestudio.db import session_scope
 from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.runner import JobContext, run_job
-from imagestudio.jobs.service import Upload, job_service
 from imagestudio.telemetry.middleware import TelemetryMiddleware, job_claimed, job_ended, job_provider
 
 
@@ -40,25 +38,15 @@ def claim(studio: str = "social", attempt: int = 1) -> None:
 
 
 def test_failed_job_is_counted_with_its_problem_type_and_provider(embedded: Embedded) -> None:
-    key = embedded.new_key()
-    from imagestudio.tenants.service import tenant_service
-
-    with session_scope() as session:
-        tenant_id = tenant_service.authenticate(session, key=key).tenant_id
-        job = job_service.submit(
-            session,
-            tenant_id=tenant_id,
-            studio="social",
-            params={"formats": ["instagram.feed_square"]},
-            uploads=[Upload("image", make_image(64, 64), "png", "image/png")],
-        )
+    _, tenant_id = embedded.new_tenant()
+    job_id = submit_social_job(tenant_id)
 
     def refuse(ctx: JobContext) -> None:
         job_provider("stability")
         raise ValidationFailed("prompt", "refused")
 
     before = finished("failed", "validation-failed", "stability")
-    run_job(job.id, refuse)
+    run_job(job_id, refuse)
     assert finished("failed", "validation-failed", "stability") == before + 1
 
 

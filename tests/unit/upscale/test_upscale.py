@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
 from edit_support import Studio, decode, flat_png, output_bytes, png
+from PIL import Image
 from support import wait_for
 
 
@@ -38,6 +40,26 @@ def test_fast_locally_is_exactly_4x_and_decodes(local_studio: Studio) -> None:
     assert (output["metadata"]["path"], output["metadata"]["credits"]) == ("local", 0)
     image = decode(output_bytes(local_studio, job, "upscaled"))
     assert image.size == (812, 628) == (output["width"], output["height"]) and image.format == "JPEG"
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "TIFF", "GIF"])
+def test_the_local_path_upscales_formats_providers_do_not_read(local_studio: Studio, fmt: str) -> None:
+    """Issue 13: a BMP (or TIFF, GIF) accepted with a 202 is served by the local decoder, not failed after.
+
+    Edit's local path takes the same files: ``tests/unit/gateway/test_hostile_uploads.py`` (case ``bmp``).
+    """
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), "teal").save(buffer, format=fmt)
+    job = local_studio.run("upscale", {"mode": "fast", "output_format": "png"}, {"image": buffer.getvalue()})
+    assert job["status"] == "succeeded", job
+    [output] = job["outputs"]
+    assert output["metadata"]["path"] == "local"
+    image = decode(output_bytes(local_studio, job, "upscaled"))
+    assert image.size == (384, 256) and image.format == "PNG"
+    centre = image.convert("RGB").getpixel((192, 128))
+    assert (
+        isinstance(centre, tuple) and max(abs(c - e) for c, e in zip(centre, (0, 128, 128), strict=True)) <= 3
+    )
 
 
 @pytest.mark.parametrize("path", ["provider", "local"])

@@ -17,7 +17,7 @@ from imagestudio.studios import edit
 
 router = APIRouter(route_class=GuardedRoute, tags=["edit"], responses=PROBLEM_RESPONSES)
 
-EditBody = Annotated[StudioBody[edit.EditRequest], Depends(studio_body(edit.EditRequest))]
+EditBody = Annotated[StudioBody[edit.Request], Depends(studio_body(edit.Request))]
 
 
 @router.post("/edit", **studio_route(edit))

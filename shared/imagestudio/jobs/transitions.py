@@ -1,0 +1,201 @@
+"""The worker-side job transitions: leases, progress, outputs' guard, success and failure.
+
+running → succeeded | failed, each a conditional UPDATE from the expected states only, committed
+with the caller's transaction. :class:`~imagestudio.jobs.service.JobService` takes these methods
+from :class:`JobTransitions`, so every caller keeps to the one ``job_service``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from imagestudio.assets.service import asset_service
+from imagestudio.config import get_settings
+from imagestudio.credits.service import credit_service
+from imagestudio.db import utcnow
+from imagestudio.jobs.models import Job, JobStatus
+from imagestudio.jobs.repository import job_repository
+from imagestudio.messaging import RUN_JOB_ACTORS, Queue
+from imagestudio.outbox import outbox_service
+from imagestudio.telemetry.logging import get_logger
+from imagestudio.telemetry.metrics import CREDITS_CAPTURED, CREDITS_REFUNDED
+from imagestudio.webhooks.service import webhook_service
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class LeaseClaim:
+    """What ``JobService.claim_lease`` found: the job to run, or who holds it (or neither: it ended)."""
+
+    job: Job | None = None
+    #: Another worker's lease runs until then: this delivery backs off.
+    held_until: datetime | None = None
+
+
+class JobTransitions:
+    """What a worker does to a job it runs (the worker side of :class:`~imagestudio.jobs.service.JobService`)."""
+
+    def claim_lease(self, session: Session, *, job_id: str, owner: str) -> LeaseClaim:
+        """Claim a job for one delivery under ``owner``'s lease, in one guarded UPDATE.
+
+        A queued job, or a running one whose lease nobody holds or has expired (its worker died),
+        becomes running under ``owner`` until now + ``JOB_LEASE_SECONDS``. A job another worker
+        holds answers ``held_until``; a missing or finished job answers an empty claim.
+        """
+        now = utcnow()
+        until = now + timedelta(seconds=get_settings().job_lease_seconds)
+        claimed = job_repository.claim_lease(session, job_id=job_id, owner=owner, now=now, until=until)
+        job = job_repository.get(session, job_id, fresh=True)
+        if job is None:
+            log.warning("job.missing", job_id=job_id)
+            return LeaseClaim()
+        if not claimed:
+            if JobStatus(job.status).terminal:
+                log.info("job.already_finished", job_id=job_id, status=job.status)
+                return LeaseClaim()
+            log.info("job.lease_held", job_id=job_id, owner=job.lease_owner, until=job.lease_until)
+            return LeaseClaim(held_until=job.lease_until or now)
+        job_repository.add_event(
+            session, job_id=job_id, type="job.running", data={"status": "running", "attempt": job.attempts}
+        )
+        if job.attempts == 1:
+            # One job.running webhook per job: a retry or a takeover (its worker died) claims it
+            # again, and a second delivery would carry a new webhook-id for the same event, which
+            # no receiver could dedupe.
+            webhook_service.stage_job_event(session, job=job, event_type="job.running")
+        return LeaseClaim(job=job)
+
+    def renew_lease(self, session: Session, *, job_id: str, owner: str) -> bool:
+        """Extend ``owner``'s lease on a running job; False when it no longer holds it (taken over,
+        canceled, ended). Committed with the caller's transaction, which then holds the row."""
+        # The owner names one delivery of one job: its lease is the job's.
+        until = utcnow() + timedelta(seconds=get_settings().job_lease_seconds)
+        return job_repository.renew_leases(session, owners=[owner], until=until) > 0
+
+    def renew_leases(self, session: Session, *, owners: Sequence[str]) -> int:
+        """Extend every lease ``owners`` hold (a worker process's heartbeat); how many are still held."""
+        until = utcnow() + timedelta(seconds=get_settings().job_lease_seconds)
+        return job_repository.renew_leases(session, owners=owners, until=until)
+
+    def release_lease(self, session: Session, *, job_id: str, owner: str, seconds: float) -> bool:
+        """Let go of a job that goes on in another message (a retry, an async poll chain); the
+        sweeper re-stages it if no worker claimed it within ``seconds``."""
+        until = utcnow() + timedelta(seconds=seconds)
+        return job_repository.release_lease(session, job_id=job_id, owner=owner, until=until)
+
+    def set_progress(self, session: Session, *, job_id: str, progress: float, message: str) -> bool:
+        """Record progress; False when the job is no longer running (canceled meanwhile)."""
+        moved = job_repository.set_status_if(
+            session,
+            job_id=job_id,
+            expected=[JobStatus.running],
+            status=JobStatus.running,
+            progress=progress,
+            progress_message=message,
+        )
+        if moved:
+            job_repository.add_event(
+                session, job_id=job_id, type="job.progress", data={"progress": progress, "message": message}
+            )
+        return moved
+
+    def hold_running(self, session: Session, *, job_id: str) -> bool:
+        """Lock a running job's row until the caller commits; False when it is no longer running.
+
+        A worker records each output under this guard, so a cancel or failure (a conditional
+        UPDATE of the same row) either comes after the output, and withdraws it, or before, and
+        the output is never recorded.
+        """
+        return job_repository.set_status_if(
+            session, job_id=job_id, expected=[JobStatus.running], status=JobStatus.running
+        )
+
+    def annotate(self, session: Session, *, job_id: str, key: str, value: Any) -> None:
+        """Record a worker's summary under ``params[key]`` (a create job's per-image ``results``)."""
+        job = job_repository.get(session, job_id, for_update=True)
+        if job is not None:
+            job.params = {**job.params, key: value}  # a new dict: JSON columns track reassignment only
+
+    def for_worker(self, session: Session, *, job_id: str, lock: bool = False) -> Job | None:
+        """A job by id for a worker outside ``claim`` (async polls read and advance ``params.pending``)."""
+        return job_repository.get(session, job_id, for_update=lock)
+
+    def succeed(self, session: Session, *, job_id: str) -> bool:
+        moved = job_repository.set_status_if(
+            session,
+            job_id=job_id,
+            expected=[JobStatus.running],
+            status=JobStatus.succeeded,
+            progress=1.0,
+            progress_message="done",
+            error=None,
+        )
+        if moved:
+            job = job_repository.get(session, job_id)
+            assert job is not None
+            captures = [
+                (asset.name, int(asset.meta.get("credits", 0)))
+                for asset in asset_service.for_job(session, job_id=job_id)
+            ]
+            credit_service.free_slot(session, tenant_id=job.tenant_id)
+            charged, released = credit_service.settle(
+                session, tenant_id=job.tenant_id, job_id=job_id, captures=captures
+            )
+            CREDITS_CAPTURED.labels(job.studio).inc(charged)
+            CREDITS_REFUNDED.labels(job.studio).inc(released)
+            job_repository.add_event(
+                session, job_id=job_id, type="job.succeeded", data={"status": "succeeded"}
+            )
+            webhook_service.stage_job_event(session, job=job, event_type="job.succeeded")
+        return moved
+
+    def fail(self, session: Session, *, job_id: str, problem: dict[str, Any]) -> bool:
+        moved = job_repository.set_status_if(
+            session,
+            job_id=job_id,
+            expected=[JobStatus.queued, JobStatus.running],
+            status=JobStatus.failed,
+            error=problem,
+        )
+        if moved:
+            job = job_repository.get(session, job_id)
+            assert job is not None
+            credit_service.free_slot(session, tenant_id=job.tenant_id)
+            _, released = credit_service.settle(
+                session, tenant_id=job.tenant_id, job_id=job_id
+            )  # failures cost nothing
+            CREDITS_REFUNDED.labels(job.studio).inc(released)
+            asset_service.withdraw(session, job_id=job_id)  # and deliver nothing
+            job_repository.add_event(
+                session, job_id=job_id, type="job.failed", data={"status": "failed", "error": problem}
+            )
+            webhook_service.stage_job_event(session, job=job, event_type="job.failed")
+        return moved
+
+    def requeue_unfinished(self, session: Session) -> int:
+        """Re-stage a message for every queued/running job (embedded start-up: its broker forgot)."""
+        jobs = job_repository.unfinished(session)
+        for job in jobs:
+            outbox_service.add(
+                session,
+                queue_name=Queue(job.studio).value,
+                actor_name=RUN_JOB_ACTORS[job.studio],
+                kwargs={"job_id": job.id, "inputs": job.inputs},
+            )
+        session.commit()
+        return len(jobs)
+
+    def input_keys_in_use(self, session: Session, *, tenant_id: str | None = None) -> set[str]:
+        """Storage keys a queued or running job still reads (objects a sweeper must spare)."""
+        return {
+            key
+            for inputs in job_repository.unfinished_inputs(session, tenant_id=tenant_id)
+            for key in (inputs or {}).values()
+            if isinstance(key, str)
+        }

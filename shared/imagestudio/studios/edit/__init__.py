@@ -1,0 +1,307 @@
+"""Edit studio: eight operations on an uploaded image, served by a provider or by local image processing.
+
+The operation table below is the one source for ``GET /edit/operations``, the validation at
+submission and the worker. The gateway calls :func:`check_form` (cheap field checks), reads the
+uploads, then :func:`prepare`: every refusal happens there, before anything is stored or queued,
+from the provider's published limits (Stability v2beta, WaveSpeed's model sizes) and the local
+code's own. The chosen routes are stored on the job; the worker's :func:`run` serves them in
+order (provider first, local as the fallback in ``auto``), and each output records which path,
+provider and model produced it, whether a simulator answered, attempts and fallbacks.
+
+Local paths are classical image processing (:mod:`imagestudio.imaging.edit`): they need no
+provider and run offline, but they do not read prompts (inpaint and outpaint fill from the
+image itself; recolour takes the colour named in the prompt and the mask).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from imagestudio.errors import ValidationFailed
+from imagestudio.jobs.runner import JobContext
+from imagestudio.messaging import Queue
+from imagestudio.studios import routed
+from imagestudio.studios.base import Images, Prepared
+from imagestudio.studios.edit.operations import (
+    COMMON_FIELDS,
+    DEFAULT_GENERAL_EDIT_MODEL,
+    GENERAL_EDIT_MODELS,
+    LOCAL_CREDITS,
+    OPERATIONS,
+    OUTPUT_NAME,
+    UPLOAD_FIELDS,
+    general_edit_limits,
+    routes_for,
+)
+from imagestudio.studios.edit.paths import local_edit, provider_edit
+from imagestudio.studios.edit.request import (
+    FIELDS,
+    EditEstimateRequest,
+    EditParams,
+    EditRequest,
+    check,
+    colour_in,
+    operation_for,
+)
+from imagestudio.studios.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
+from imagestudio.studios.polling import poll_pending
+from imagestudio.studios.pricing import Estimate, register
+from imagestudio.studios.produced import Produced, in_format
+from imagestudio.studios.routes import ProviderStatus, credits_of, provider_status
+
+#: The studio's name: its jobs, queue and actors.
+name = "edit"
+#: The studio's request model (:class:`~imagestudio.studios.base.Studio`).
+Request = EditRequest
+
+__all__ = [
+    "FIELDS",
+    "Request",
+    "check",
+    "describe_operations",
+    "name",
+    "poll",
+    "prepare",
+    "price",
+    "run",
+]
+
+
+def prepare(
+    session: Session,
+    *,
+    tenant_id: str,
+    request: EditRequest,
+    images: Images,
+    status: Any = provider_status,
+) -> Prepared:
+    """Validate ``request`` against the operation, the images and the provider/local limits; plan the routes.
+
+    An image is bytes to store (a multipart file) or an upload already stored (read only when a
+    check needs its bytes).
+    """
+    form, files = request, images
+    op = operation_for(form, files=files)
+    image, info = files["image"]
+    width, height = info.width, info.height
+    area: Literal["mask", "alpha"] | None = None
+    if "mask" in files:
+        mask_info = files["mask"][1]
+        if (mask_info.width, mask_info.height) != (width, height):
+            raise ValidationFailed(
+                "mask", f"the mask is {mask_info.width}x{mask_info.height} but the image is {width}x{height}"
+            )
+        area = "mask"
+    elif info.has_alpha and (op.needs_area or op.id == "search_recolor"):
+        from imagestudio.imaging.edit import mask_from_alpha
+
+        area = "alpha" if mask_from_alpha(image.data) is not None else None
+    if op.needs_area and area is None:
+        raise ValidationFailed("mask", f"{op.id} needs a mask, or an image with transparent pixels to fill")
+
+    model = form.model or (DEFAULT_GENERAL_EDIT_MODEL if op.provider == "wavespeed" else None)
+    color = colour_in(form.text("prompt")) if op.id == "search_recolor" else None
+    sizes = {name: len(upload.data) for name, (upload, _) in files.items()}
+    who = op.provider if op.endpoint is None else f"{op.provider} {op.endpoint}"
+
+    def provider_checks() -> None:
+        for name in op.required:
+            if name not in UPLOAD_FIELDS and form.text(name) is None:
+                raise ValidationFailed(name, f"{op.id} on {op.provider} needs {name}")
+        if (
+            op.id == "replace_background_relight"
+            and "background_reference" not in files
+            and not form.text("prompt")
+        ):
+            raise ValidationFailed(
+                "background_reference",
+                "relight needs a background_reference image or a prompt describing the background",
+            )
+        limits = (
+            general_edit_limits(model or DEFAULT_GENERAL_EDIT_MODEL)
+            if op.provider == "wavespeed"
+            else op.limits
+        )
+        limits.check(field="image", width=width, height=height, who=who)
+        check_request_bytes(sizes, who=op.provider)
+
+    def local_checks() -> None:
+        assert op.local is not None
+        op.local.limits.check(field="image", width=width, height=height, who="the local path")
+        if op.id == "outpaint":
+            out_w = width + (form.left or 0) + (form.right or 0)
+            out_h = height + (form.up or 0) + (form.down or 0)
+            if out_w * out_h > 8192 * 8192:
+                raise ValidationFailed("left", f"the local canvas would be {out_w}x{out_h}, over 8192 x 8192")
+        if op.id == "search_recolor":
+            if area is None:
+                raise ValidationFailed(
+                    "mask", "the local recolour needs a mask (or transparent pixels) for the area"
+                )
+            if color is None:
+                raise ValidationFailed(
+                    "prompt", "the local recolour needs a colour in the prompt, e.g. '#1e90ff' or 'navy'"
+                )
+
+    routes, skipped = routed.plan(
+        session,
+        tenant_id=tenant_id,
+        path=form.path,
+        what=op.id,
+        routes=routes_for(op, model),
+        provider_checks=provider_checks,
+        local_checks=local_checks,
+        status=status,
+    )
+    params = EditParams(
+        operation=op.id,
+        path=form.path,
+        routes=routes,
+        skipped=skipped,
+        prompt=form.text("prompt"),
+        search_prompt=form.text("search_prompt"),
+        select_prompt=form.text("select_prompt"),
+        negative_prompt=form.text("negative_prompt"),
+        left=form.left or 0,
+        right=form.right or 0,
+        up=form.up or 0,
+        down=form.down or 0,
+        grow_mask=form.grow_mask,
+        creativity=form.creativity,
+        seed=form.seed,
+        style_preset=form.style_preset,
+        model=model,
+        output_format=form.output_format,
+        color=color,
+        area=area,
+        image_size=(width, height),
+        estimated_credits=credits_of(routes),
+    )
+    return Prepared(
+        params=params,
+        images=[upload for upload, _ in files.values()],
+        cost=price(params),
+        provider=routes[0].provider,
+    )
+
+
+def price(params: EditParams) -> int:
+    """Credits an edit job reserves: its dearest route (only the route that served is captured)."""
+    return params.estimated_credits
+
+
+@register("edit")
+def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
+    """Price an edit as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
+    asked = EditEstimateRequest.model_validate(request)
+    op = OPERATIONS[asked.operation]
+    if asked.model is not None and asked.model not in GENERAL_EDIT_MODELS:
+        raise ValidationFailed("model", f"unknown model {asked.model!r}")
+    model = asked.model or (DEFAULT_GENERAL_EDIT_MODEL if op.provider == "wavespeed" else None)
+    return routed.estimate("edit", what=op.id, path=asked.path, routes=routes_for(op, model), allowed=allowed)
+
+
+def describe_operations(status: Any = provider_status) -> dict[str, Any]:
+    """``GET /edit/operations``: each operation's inputs, limits, credits and paths, for building a form."""
+    seen: dict[str, ProviderStatus] = {}
+
+    def state(name: str) -> ProviderStatus:
+        if name not in seen:
+            seen[name] = status(name)
+        return seen[name]
+
+    operations = []
+    for op in OPERATIONS.values():
+        provider = state(op.provider)
+        body: dict[str, Any] = {
+            "id": op.id,
+            "name": op.name,
+            "description": op.description,
+            "required": list(op.required),
+            "optional": [*op.optional, *COMMON_FIELDS],
+            "inputs": {name: FIELDS[name] for name in op.inputs},
+            "needs_area": op.needs_area,
+            "notes": op.notes,
+            "provider": {
+                "name": op.provider,
+                "endpoint": op.provider_model(),
+                "credits": op.provider_credits(),
+                "asynchronous": op.asynchronous,
+                "configured": provider.configured,
+                "healthy": provider.healthy,
+                "simulated": provider.simulated,
+                "limits": {**op.limits.describe(), "max_request_bytes": PROVIDER_MAX_REQUEST_BYTES},
+            },
+            "local": (
+                {
+                    "available": True,
+                    "credits": LOCAL_CREDITS,
+                    "needs": list(op.local.needs),
+                    "notes": op.local.notes,
+                    "limits": op.local.limits.describe(),
+                }
+                if op.local is not None
+                else {"available": False}
+            ),
+            "paths": ["auto", "provider", *(["local"] if op.local is not None else [])],
+        }
+        if op.id == "general_edit":
+            body["provider"]["credits_by_model"] = {m: op.provider_credits(m) for m in GENERAL_EDIT_MODELS}
+            body["provider"]["model_limits"] = {
+                m: general_edit_limits(m).describe() for m in GENERAL_EDIT_MODELS
+            }
+        operations.append(body)
+    return {"operations": operations, "fields": FIELDS}
+
+
+# --- the worker ----------------------------------------------------------------------------------
+
+
+def run(ctx: JobContext) -> None:
+    """Serve one edit job: the provider (retries, breaker, fallback) or the local path."""
+    params = EditParams.model_validate(ctx.params)
+    routed.run_routes(
+        ctx,
+        params.routes,
+        output=OUTPUT_NAME,
+        queue=Queue.edit,
+        read_inputs=lambda: {name: ctx.read_input(name) for name in UPLOAD_FIELDS if name in ctx.inputs},
+        local=lambda inputs: local_edit(params, inputs),
+        provider=lambda client, route, ready: provider_edit(client, params, ready),
+        deliver=deliver,
+    )
+
+
+def poll(job_id: str, *, seq: int) -> None:
+    """One poll of an edit job's asynchronous provider work (``edit.poll``)."""
+    poll_pending(job_id, seq=seq, queue=Queue.edit, deliver=deliver)
+
+
+def deliver(ctx: JobContext, produced: Produced) -> None:
+    """Store the edited image with how it was made."""
+    params = EditParams.model_validate(ctx.params)
+    data, content_type, fmt, ext = in_format(produced, params.output_format)
+    op = OPERATIONS[params.operation]
+    notes = op.local.notes if produced.route.local and op.local is not None else ""
+    ctx.add_output(
+        OUTPUT_NAME,
+        data,
+        ext=ext,
+        content_type=content_type,
+        format=fmt,
+        width=produced.width,
+        height=produced.height,
+        metadata={
+            **produced.metadata(),
+            "operation": params.operation,
+            "input_size": list(params.image_size),
+            "area": params.area,
+            "skipped": params.skipped,
+            "notes": notes,
+        },
+        provider=produced.route.provider,
+        prompt=params.prompt,
+    )

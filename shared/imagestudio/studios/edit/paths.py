@@ -1,0 +1,79 @@
+"""The two ways an edit is made in the worker: local pixel work, or the provider request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from imagestudio.errors import ValidationFailed
+from imagestudio.providers.protocols import as_editor, as_prompt_editor
+from imagestudio.providers.registry import ProviderClient
+from imagestudio.providers.schemas import EditRequest as ProviderEditRequest
+from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, PendingResult
+from imagestudio.studios.edit.operations import OPERATIONS
+from imagestudio.studios.edit.request import EditParams
+
+
+def local_edit(params: EditParams, inputs: Mapping[str, bytes]) -> bytes:
+    """The edit made by :mod:`imagestudio.imaging.edit` (no provider, no prompt)."""
+    from imagestudio.imaging import edit as local
+
+    image, mask, fmt = inputs["image"], inputs.get("mask"), params.output_format
+    grow = 5 if params.grow_mask is None else params.grow_mask
+    if params.operation == "remove_background":
+        return local.remove_background(image, output_format=fmt)
+    if params.operation == "inpaint":
+        return local.inpaint(image, mask, grow_mask=grow, output_format=fmt)
+    if params.operation == "erase":
+        return local.erase(image, mask, grow_mask=grow, output_format=fmt)
+    if params.operation == "outpaint":
+        return local.outpaint(
+            image, left=params.left, right=params.right, up=params.up, down=params.down, output_format=fmt
+        )
+    if params.operation == "search_recolor":
+        assert params.color is not None
+        return local.recolor(image, mask, color=params.color, output_format=fmt)
+    raise ValidationFailed("path", f"{params.operation} has no local path")
+
+
+def provider_edit(
+    client: ProviderClient, params: EditParams, inputs: Mapping[str, bytes]
+) -> GeneratedImage | PendingResult:
+    """The edit asked of the operation's provider: an image, or pending work to poll."""
+    op = OPERATIONS[params.operation]
+    if op.provider == "wavespeed":
+        return as_prompt_editor(client).submit_edit(
+            GeneralEditRequest(
+                prompt=params.prompt or "",
+                images=[inputs["image"]],
+                mask=inputs.get("mask"),
+                negative_prompt=params.negative_prompt,
+                model=params.model,
+                seed=params.seed,
+                output_format=params.output_format,
+            )
+        )
+    assert op.endpoint is not None
+    # Stability's remove-background answers PNG or WebP only: JPEG is made from the PNG afterwards.
+    fmt = "png" if op.id == "remove_background" and params.output_format == "jpeg" else params.output_format
+    request = ProviderEditRequest(
+        operation=op.endpoint,
+        image=inputs["image"],
+        mask=inputs.get("mask") if op.needs_area else None,
+        prompt=params.prompt,
+        search_prompt=params.search_prompt,
+        select_prompt=params.select_prompt,
+        negative_prompt=params.negative_prompt,
+        left=params.left,
+        right=params.right,
+        up=params.up,
+        down=params.down,
+        grow_mask=params.grow_mask,
+        creativity=params.creativity,
+        seed=params.seed,
+        style_preset=params.style_preset,
+        output_format=fmt,
+        background_reference=inputs.get("background_reference"),
+        light_reference=inputs.get("light_reference"),
+    )
+    editor = as_editor(client)
+    return editor.submit_edit(request) if op.asynchronous else editor.edit(request)

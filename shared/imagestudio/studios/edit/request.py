@@ -1,0 +1,211 @@
+"""The edit request: the one model the route, the batch entry and the catalogue read; the params stored on the job."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imagestudio.errors import ValidationFailed
+from imagestudio.studios.edit.operations import (
+    COMMON_FIELDS,
+    DEFAULT_GENERAL_EDIT_MODEL,
+    GENERAL_EDIT_MODELS,
+    MAX_GROW_MASK,
+    MAX_MARGIN,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    MAX_WAVESPEED_SEED,
+    OPERATIONS,
+    UPLOAD_FIELDS,
+    Operation,
+    OperationName,
+    OutputFormat,
+    StylePreset,
+)
+from imagestudio.studios.request import StudioRequest, UploadId
+from imagestudio.studios.routes import Path, Route
+
+
+def _prompt(description: str) -> Any:
+    return Field(default=None, max_length=MAX_PROMPT_CHARS, description=description)
+
+
+def _margin(side: str) -> Any:
+    return Field(default=None, ge=0, le=MAX_MARGIN, description=f"Pixels to add on the {side}.")
+
+
+class EditRequest(StudioRequest):
+    """``POST /edit``: the operation, its images and its options (see ``GET /edit/operations``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"operation": "remove_background", "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19"},
+                {
+                    "operation": "search_replace",
+                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+                    "search_prompt": "cup",
+                    "prompt": "teapot",
+                },
+            ]
+        }
+    )
+
+    image_fields = UPLOAD_FIELDS
+    required_images = ("image",)
+
+    operation: OperationName = Field(description="See GET /edit/operations")
+    image: UploadId | None = Field(
+        default=None, description="The image to edit (JPEG, PNG, WebP, GIF, TIFF, HEIF or BMP)."
+    )
+    mask: UploadId | None = Field(
+        default=None,
+        description="Same size as the image; white = the area to change (grey = partly). "
+        "Without a mask the image's transparent pixels are the area.",
+    )
+    background_reference: UploadId | None = Field(
+        default=None, description="Relight: the new background image."
+    )
+    light_reference: UploadId | None = Field(
+        default=None, description="Relight: an image whose lighting the subject takes."
+    )
+    prompt: str | None = _prompt("What to create or change.")
+    search_prompt: str | None = _prompt("What to find and replace.")
+    select_prompt: str | None = _prompt("What to find and recolour.")
+    negative_prompt: str | None = _prompt("What to keep out.")
+    left: int | None = _margin("left")
+    right: int | None = _margin("right")
+    up: int | None = _margin("up")
+    down: int | None = _margin("down")
+    grow_mask: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_GROW_MASK,
+        description="Pixels to grow the mask by (softens the edit's edge).",
+    )
+    creativity: float | None = Field(default=None, ge=0, le=1, description="How freely to invent.")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Fixes the randomness.")
+    style_preset: StylePreset | None = None
+    model: str | None = Field(
+        default=None, max_length=100, description="general_edit: a WaveSpeed edit model"
+    )
+    output_format: OutputFormat = "png"
+    path: Path = Field(
+        default="auto",
+        description="auto: the provider when configured, healthy and within its limits, else the local path.",
+    )
+
+    def given(self, files: Collection[str]) -> list[str]:
+        """Inputs the client sent (text fields that are not blank, files), in field order."""
+        sent = {
+            name for name in FIELDS if name not in UPLOAD_FIELDS and getattr(self, name) not in (None, "")
+        }
+        sent |= set(files)
+        sent -= {"output_format", "path"}  # always present (they have defaults)
+        return [name for name in FIELDS if name in sent]
+
+
+#: Every input a client may send, described so a form can be built from ``GET /edit/operations``.
+FIELDS: dict[str, dict[str, Any]] = {
+    name: spec
+    for name, spec in EditRequest.catalogue_fields(
+        model={"enum": list(GENERAL_EDIT_MODELS), "default": DEFAULT_GENERAL_EDIT_MODEL}
+    ).items()
+    if name != "operation"
+}
+
+
+class EditParams(BaseModel):
+    """The validated, resolved request stored on the job; the worker needs nothing else."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    operation: OperationName
+    path: Path
+    routes: list[Route]
+    #: Routes ``auto`` left out, with why.
+    skipped: list[dict[str, str]] = []
+    prompt: str | None = None
+    search_prompt: str | None = None
+    select_prompt: str | None = None
+    negative_prompt: str | None = None
+    left: int = 0
+    right: int = 0
+    up: int = 0
+    down: int = 0
+    grow_mask: int | None = None
+    creativity: float | None = None
+    seed: int | None = None
+    style_preset: str | None = None
+    model: str | None = None
+    output_format: OutputFormat = "png"
+    #: The local recolour's target, parsed from the prompt.
+    color: str | None = None
+    #: Where the area comes from: an uploaded mask, the image's alpha, or none.
+    area: Literal["mask", "alpha"] | None = None
+    image_size: tuple[int, int]
+    estimated_credits: int
+
+
+def check(request: EditRequest, *, files: Collection[str]) -> None:
+    """Refuse what needs no image to judge: inputs the operation does not take, margins, seed, model."""
+    operation_for(request, files=files)
+
+
+def operation_for(form: EditRequest, *, files: Collection[str]) -> Operation:
+    op = OPERATIONS[form.operation]
+    for name in form.given(files):
+        if name not in op.inputs:
+            takes = ", ".join(n for n in op.inputs if n not in COMMON_FIELDS)
+            raise ValidationFailed(
+                name, f"{op.id} does not use {name}; it takes {takes} (and output_format, path)"
+            )
+    if "image" not in files:
+        raise ValidationFailed("image", "the image to edit is required")
+    if op.id == "outpaint" and not any((form.left, form.right, form.up, form.down)):
+        raise ValidationFailed("left", "outpaint needs at least one of left, right, up, down above 0")
+    if op.provider == "wavespeed" and form.seed is not None and form.seed > MAX_WAVESPEED_SEED:
+        raise ValidationFailed("seed", f"{op.id} (WaveSpeed) takes seeds up to {MAX_WAVESPEED_SEED}")
+    if form.model is not None and form.model not in GENERAL_EDIT_MODELS:
+        raise ValidationFailed(
+            "model", f"unknown model {form.model!r}; choose from {', '.join(GENERAL_EDIT_MODELS)}"
+        )
+    if form.path == "local" and op.local is None:
+        raise ValidationFailed("path", f"{op.id} has no local path; use path=provider or auto")
+    return op
+
+
+#: ``#rrggbb`` anywhere in a prompt.
+_HEX = re.compile(r"#([0-9a-fA-F]{6})\b")
+
+
+def colour_in(prompt: str | None) -> str | None:
+    """The colour a prompt names, as ``#rrggbb``: a hex code, or a CSS colour name (one or two words)."""
+    from PIL import ImageColor
+
+    if not prompt:
+        return None
+    match = _HEX.search(prompt)
+    if match:
+        return "#" + match.group(1).lower()
+    words = re.findall(r"[a-z]+", prompt.lower())
+    for size in (2, 1):  # "dark blue" before "blue"
+        for start in range(len(words) - size + 1):
+            name = "".join(words[start : start + size])
+            if name in ImageColor.colormap:
+                red, green, blue = ImageColor.getrgb(name)[:3]
+                return f"#{red:02x}{green:02x}{blue:02x}"
+    return None
+
+
+class EditEstimateRequest(BaseModel):
+    """``POST /estimate-cost`` for the edit studio: the images are not needed to price a request."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    operation: OperationName
+    path: Path = "auto"
+    model: str | None = None
