@@ -43,24 +43,25 @@ from imagestudio.providers.schemas import ControlRequest as ProviderControlReque
 from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, PendingResult
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS
 from imagestudio.studios import routed
-from imagestudio.studios._provider_ops import (
+from imagestudio.studios.base import Images, Prepared
+from imagestudio.studios.limits import (
     PROVIDER_MAX_REQUEST_BYTES,
     STABILITY_ASPECT,
     ImageLimits,
-    Produced,
+    check_request_bytes,
+)
+from imagestudio.studios.polling import poll_pending
+from imagestudio.studios.pricing import Estimate, register
+from imagestudio.studios.produced import Produced, in_format
+from imagestudio.studios.request import StudioRequest, UploadId
+from imagestudio.studios.routes import (
     ProviderStatus,
     Route,
-    check_request_bytes,
     credits_of,
     estimate_routes,
-    in_format,
-    poll_pending,
     provider_status,
     whole_credits,
 )
-from imagestudio.studios.base import Images, Prepared
-from imagestudio.studios.pricing import Estimate, register
-from imagestudio.studios.request import StudioRequest, UploadId
 
 #: The studio's name: its jobs, queue and actors.
 name = "control"
