@@ -6,7 +6,7 @@ The platform catalogue lives here as data; the pixels are done by ``imagestudio.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from math import gcd
 from typing import Any, Literal
 
@@ -393,6 +393,8 @@ def run(ctx: JobContext) -> None:
     archive: list[tuple[str, bytes]] = []
     ext = _EXT[params.output_format]
     for position, fmt in enumerate(formats):
+        top, bottom, left, right = fmt.safe_zone
+        safe_zone = SafeZone(top=top, bottom=bottom, left=left, right=right)
         rendered = render_format(
             source,
             width=fmt.width,
@@ -403,8 +405,8 @@ def run(ctx: JobContext) -> None:
             output_format=params.output_format,
             quality=params.quality,
             max_bytes=fmt.max_bytes if params.enforce_size_limits else None,
+            safe_zone=safe_zone,
         )
-        top, bottom, left, right = fmt.safe_zone
         ctx.add_output(
             fmt.key,
             rendered.data,
@@ -425,11 +427,12 @@ def run(ctx: JobContext) -> None:
                 "max_bytes": fmt.max_bytes,
                 "fits_size_limit": rendered.fits_size_limit,
                 "safe_zone": {"top": top, "bottom": bottom, "left": left, "right": right},
+                "subject": asdict(rendered.subject) if rendered.subject else None,
             },
         )
         archive.append((f"{fmt.key}.{ext}", rendered.data))
         if params.safe_zone_overlay:
-            preview = safe_zone_overlay(rendered, SafeZone(top=top, bottom=bottom, left=left, right=right))
+            preview = safe_zone_overlay(rendered, safe_zone)
             ctx.add_output(
                 f"{fmt.key}.safe-zone",
                 preview.data,
