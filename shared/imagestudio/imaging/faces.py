@@ -21,6 +21,8 @@ FINE_SIDE: Final = 1000
 #: Shorter side of the coarse level, where faces of 20/360 (5.5 %) and more are searched, also
 #: turned and in profile: an eighth of the fine level's pixels, so the extra passes stay cheap.
 COARSE_SIDE: Final = 360
+#: Most pixels the fine level holds (a 4:3 photo's 1333x1000).
+FINE_PIXELS: Final = 1_350_000
 #: Largest face (in fine-level pixels) the fine pass looks for; bigger ones the coarse passes find.
 FINE_MAX_FACE: Final = 64
 #: Angles of the turned copies: the frontal cascade tolerates about 12 degrees of tilt itself, so
@@ -82,7 +84,7 @@ def find_faces(image: pyvips.Image) -> tuple[Face, ...]:
     if coarse_scale < 1.0:
         # The fine level, only for faces too small for the coarse one: most of the pixels, so
         # upright frontal faces only.
-        for x, y, w, _ in _detect(frontal, fine, UPRIGHT_NEIGHBOURS, max_side=FINE_MAX_FACE):
+        for x, y, w, _ in _detect(frontal, fine, UPRIGHT_NEIGHBOURS, max_side=FINE_MAX_FACE, step=1.1):
             scale = 1.0 / fine_scale
             found.append(((x + w / 2) * scale, (y + w / 2) * scale, w * scale, "frontal"))
 
@@ -98,7 +100,8 @@ def _grey(image: pyvips.Image, side: int) -> tuple[Grey, float]:
     if image.hasalpha():
         image = image.flatten(background=[255, 255, 255])
     source_width = image.width
-    scale = min(1.0, side / min(image.width, image.height))
+    # A panorama's fine level would hold several times the pixels of a photo's: cap the area.
+    scale = min(1.0, side / min(image.width, image.height), math.sqrt(FINE_PIXELS / (image.width * image.height)))
     if scale < 1.0:
         image = image.resize(scale, kernel="linear")
     grey = image.colourspace("b-w")
@@ -110,12 +113,12 @@ def _grey(image: pyvips.Image, side: int) -> tuple[Grey, float]:
 
 
 def _detect(
-    classifier: cv2.CascadeClassifier, grey: Grey, neighbours: int, *, max_side: int = 0
+    classifier: cv2.CascadeClassifier, grey: Grey, neighbours: int, *, max_side: int = 0, step: float = 1.15
 ) -> list[tuple[int, int, int, int]]:
-    """One cascade over one image: (x, y, w, h) boxes."""
+    """One cascade over one image: (x, y, w, h) boxes, windows growing by ``step`` per pyramid level."""
     found = classifier.detectMultiScale(
         grey,
-        scaleFactor=1.15,
+        scaleFactor=step,
         minNeighbors=neighbours,
         minSize=(20, 20),
         maxSize=(max_side, max_side) if max_side else (0, 0),
