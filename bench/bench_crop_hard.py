@@ -18,9 +18,11 @@ import math
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -194,19 +196,28 @@ def largest_box(src_w: int, src_h: int, width: int, height: int) -> tuple[int, i
 
 
 def kept(scene: Scene, box: tuple[int, int, int, int], width: int, height: int) -> bool:
-    """Every face that can fit with the others (at least one otherwise), and every subject, whole in the box."""
+    """Every face that can fit with the others (at least one otherwise), and every subject, whole in the box.
+
+    A face or subject larger than the box itself cannot be kept whole; its centre must be inside.
+    """
     src_h, src_w = scene.pixels.shape[:2]
     box_w, box_h = largest_box(src_w, src_h, width, height)
     regions = scene.faces or scene.subjects
+    fitting = [r for r in regions if r[2] - r[0] <= box_w and r[3] - r[1] <= box_h]
+    if not fitting:
+        left, top, w, h = box
+        return any(
+            left <= (r[0] + r[2]) / 2 <= left + w and top <= (r[1] + r[3]) / 2 <= top + h for r in regions
+        )
     union = (
-        min(r[0] for r in regions),
-        min(r[1] for r in regions),
-        max(r[2] for r in regions),
-        max(r[3] for r in regions),
+        min(r[0] for r in fitting),
+        min(r[1] for r in fitting),
+        max(r[2] for r in fitting),
+        max(r[3] for r in fitting),
     )
     if union[2] - union[0] <= box_w and union[3] - union[1] <= box_h:
-        return all(inside(box, region) for region in regions)
-    return any(inside(box, region) for region in regions)
+        return all(inside(box, region) for region in fitting)
+    return any(inside(box, region) for region in fitting)
 
 
 def vips_box(image: pyvips.Image, width: int, height: int) -> tuple[int, int, int, int]:
@@ -253,16 +264,20 @@ def libvips(data: bytes) -> None:
 
 
 def peak_memory_mb() -> float:
-    """ru_maxrss of a fresh process rendering a 24 MP photo to every format."""
+    """ru_maxrss of a fresh process (a worker's imports only) rendering a 24 MP JPEG to every format."""
+    canvas = busy(6000, 4000, 11)
+    person(canvas, 300, 4200, 1200)
+    with tempfile.NamedTemporaryFile(suffix=".jpg", delete=False) as handle:
+        handle.write(Scene("24 MP", canvas).jpeg())
     code = (
         "import resource, sys; sys.path.insert(0, 'bench');"
-        "import bench_crop_hard as b;"
-        "c = b.busy(6000, 4000, 11); b.person(c, 300, 4200, 1200); data = b.Scene('24mp', c).jpeg(); del c;"
+        "from bench_crop_hard import ours;"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-        "b.ours(data);"
+        f"ours(open({handle.name!r}, 'rb').read());"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, before)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    Path(handle.name).unlink()
     peak_kb, _ = (int(v) for v in out.stdout.split())
     return round(peak_kb / 1024, 1)
 

@@ -6,7 +6,7 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import cv2
 import numpy as np
@@ -41,7 +41,8 @@ _PROFILE: Final = "haarcascade_profileface.xml"
 # CascadeClassifier is not safe to share between threads; each worker thread loads its own once.
 _local = threading.local()
 
-Grey = npt.NDArray[np.uint8]
+#: 8-bit greyscale pixels (OpenCV types its results loosely, so the dtype is not spelled out).
+Grey = npt.NDArray[Any]
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,9 @@ def _grey(image: pyvips.Image, side: int) -> tuple[Grey, float]:
         image = image.flatten(background=[255, 255, 255])
     source_width = image.width
     # A panorama's fine level would hold several times the pixels of a photo's: cap the area.
-    scale = min(1.0, side / min(image.width, image.height), math.sqrt(FINE_PIXELS / (image.width * image.height)))
+    scale = min(
+        1.0, side / min(image.width, image.height), math.sqrt(FINE_PIXELS / (image.width * image.height))
+    )
     if scale < 1.0:
         image = image.resize(scale, kernel="linear")
     grey = image.colourspace("b-w")
