@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_create  # noqa: E402
+import bench_crop_hard  # noqa: E402
 import bench_local_ops  # noqa: E402
 import bench_servers  # noqa: E402
 import bench_social  # noqa: E402
@@ -16,6 +17,7 @@ import bench_submit  # noqa: E402
 
 results = {
     "social": bench_social.main(),
+    "crop_hard": bench_crop_hard.main(),
     "submit": bench_submit.main(),
     "servers": bench_servers.main(),
     "create": bench_create.main(),

@@ -11,7 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
-from console_support import Console, assert_accessible_in_both_themes, choose_file, click, shown, sign_in, wait
+from console_support import (
+    Console,
+    assert_accessible_in_both_themes,
+    choose_file,
+    click,
+    shown,
+    sign_in,
+    wait,
+)
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions

@@ -19,6 +19,7 @@ __all__ = [
     "OutputFormat",
     "Rendered",
     "SourceImage",
+    "SubjectPlacement",
     "encode",
     "inspect_image",
     "provider_ready",
@@ -145,6 +146,22 @@ class Rendered:
     crop_box: tuple[int, int, int, int] | None
     #: False when even the lowest quality could not get under the byte limit.
     fits_size_limit: bool
+    #: Where the faces or subject landed in a smart crop; None for fit, centre and focal-point renders.
+    subject: SubjectPlacement | None = None
+
+
+@dataclass(frozen=True)
+class SubjectPlacement:
+    """Where a crop put what it was placed on, in output pixels, and whether that is clear of platform UI."""
+
+    #: "faces", "subject" or "attention" (see ``imaging.crop.CropPlan``).
+    placed_on: str
+    #: (left, top, width, height) in output pixels, clipped to the output; None for "attention".
+    box: tuple[int, int, int, int] | None
+    #: Whether ``box`` lies inside the safe zone; None when there is no box or no safe zone.
+    inside_safe_zone: bool | None
+    #: Faces found in the source.
+    faces: int
 
 
 class SourceImage:
@@ -161,6 +178,9 @@ class SourceImage:
         self.faces: tuple[tuple[int, int, int, int], ...] | None = None
         #: Salient centre per crop-box size: libvips' attention blur depends on the box.
         self.attention: dict[tuple[int, int], tuple[float, float]] = {}
+        #: The subject's box on a plain background, once looked for (None: busy or empty picture).
+        self.subject: tuple[int, int, int, int] | None = None
+        self.subject_searched: bool = False
 
     @classmethod
     def load(cls, data: bytes, *, max_pixels: int, field: str = "image") -> SourceImage:

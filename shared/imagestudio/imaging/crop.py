@@ -1,20 +1,19 @@
-"""Where to crop: the largest box of a target aspect, placed on faces, salient content or a focal point."""
+"""Where to crop: a box of the target aspect, placed on faces, the subject or a focal point, clear of platform UI."""
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Final, Literal
 
-import cv2
-import numpy as np
 import pyvips  # type: ignore[import-untyped, unused-ignore]
 
 from imagestudio.errors import ValidationFailed
 
 from .codec import SourceImage
+from .faces import find_faces
+from .subject import find_subject
 
-__all__ = ["Box", "CropMode", "choose_crop_box", "detect_faces"]
+__all__ = ["Box", "CropMode", "CropPlan", "SafeZone", "choose_crop_box", "detect_faces", "plan_crop"]
 
 CropMode = Literal["smart", "center", "fit"]
 #: (left, top, width, height) in source pixels, after EXIF orientation.
@@ -22,18 +21,48 @@ Box = tuple[int, int, int, int]
 
 #: Largest width or height we render; beyond it no social network accepts the file anyway.
 MAX_OUTPUT_SIDE: Final = 8192
-#: Longest side of the greyscale copy the face detector sees: faces in social photos are large,
-#: and detection time grows with the pixel count.
-FACE_DETECTION_SIDE: Final = 640
 #: Longest side of the copy libvips' attention model sees; it reduces to 32x32 internally.
 ATTENTION_SIDE: Final = 256
-#: Faces smaller than this fraction of the largest face are background people or false positives.
-MIN_FACE_RATIO: Final = 0.35
+#: Smallest box, as a share of the largest box of the aspect, we zoom in to so that faces or the
+#: subject clear a platform's UI bands: closer in would cut the picture more than the UI hides.
+MIN_ZOOM: Final = 0.7
+#: Steps from the largest box down to MIN_ZOOM tried when the subject cannot clear the bands.
+ZOOM_STEPS: Final = 12
+#: Margin added around each detected face before placing it: the cascades box eyebrows to mouth,
+#: while hair and chin belong to the face a viewer sees.
+FACE_MARGIN: Final = 0.15
 
-# The same folder as cv2.data.haarcascades, which OpenCV's type stubs do not declare.
-_CASCADE_PATH: Final = str(Path(cv2.__file__).parent / "data" / "haarcascade_frontalface_default.xml")
-# CascadeClassifier is not safe to share between threads; each worker thread loads its own once.
-_local = threading.local()
+
+@dataclass(frozen=True)
+class SafeZone:
+    """Fractions of each edge a platform covers with UI (captions, buttons); content belongs inside."""
+
+    top: float
+    bottom: float
+    left: float
+    right: float
+
+    def __post_init__(self) -> None:
+        """Refuse fractions outside 0..1 or zones with no area left."""
+        values = (self.top, self.bottom, self.left, self.right)
+        if not all(0.0 <= value < 1.0 for value in values):
+            raise ValidationFailed("safe_zone", "each edge must be a fraction from 0 up to 1")
+        if self.top + self.bottom >= 1.0 or self.left + self.right >= 1.0:
+            raise ValidationFailed("safe_zone", "the margins leave no area inside the safe zone")
+
+
+@dataclass(frozen=True)
+class CropPlan:
+    """The crop box and what it was placed on."""
+
+    box: Box
+    #: "faces", "subject" (salient region), "attention" (salient peak), "focal_point" or "center".
+    placed_on: str
+    #: The faces or subject the box was placed to keep, (left, top, width, height) in source
+    #: pixels; None when the box was centred on a point.
+    subject: Box | None
+    #: Faces found in the source (kept in the box or not).
+    faces: int
 
 
 def choose_crop_box(
@@ -43,31 +72,66 @@ def choose_crop_box(
     height: int,
     mode: Literal["smart", "center"],
     focal_point: tuple[float, float] | None = None,
+    safe_zone: SafeZone | None = None,
 ) -> Box:
-    """Largest box of the target aspect: centred, on faces, on salient content, or on a focal point."""
+    """A box of the target aspect: centred, on faces, on salient content, or on a focal point."""
+    plan = plan_crop(
+        source, width=width, height=height, mode=mode, focal_point=focal_point, safe_zone=safe_zone
+    )
+    return plan.box
+
+
+def plan_crop(
+    source: SourceImage,
+    *,
+    width: int,
+    height: int,
+    mode: Literal["smart", "center"],
+    focal_point: tuple[float, float] | None = None,
+    safe_zone: SafeZone | None = None,
+) -> CropPlan:
+    """Place the largest box of the aspect (or up to MIN_ZOOM smaller to clear a safe zone's bands).
+
+    Smart mode keeps every face when they fit together, else the largest group that does; with no
+    face, the subject's bounding box when it stands out from a plain background, else the salient
+    peak. When ``safe_zone`` is given the faces or subject go inside it whenever the source has room.
+    """
     check_output_size(width, height)
     box_w, box_h = _largest_box(source.width, source.height, width, height)
     if focal_point is not None:
         # An explicit choice by the user beats anything we could guess, in either mode.
         fx, fy = check_focal_point(focal_point)
-        cx, cy = fx * source.width, fy * source.height
-    elif mode == "center":
-        cx, cy = source.width / 2, source.height / 2
-    elif mode == "smart":
-        faces = detect_faces(source)
-        if faces:
-            cx, cy = _face_centre(faces, box_w, box_h)
-        else:
-            cx, cy = _attention_centre(source, box_w, box_h)
-    else:
+        return CropPlan(
+            _centred(source, box_w, box_h, fx * source.width, fy * source.height), "focal_point", None, 0
+        )
+    if mode == "center":
+        return CropPlan(
+            _centred(source, box_w, box_h, source.width / 2, source.height / 2), "center", None, 0
+        )
+    if mode != "smart":
         raise ValidationFailed("mode", f"a crop box needs mode smart or center, got {mode!r}")
-    left = _clamp(round(cx - box_w / 2), 0, source.width - box_w)
-    top = _clamp(round(cy - box_h / 2), 0, source.height - box_h)
-    return left, top, box_w, box_h
+
+    faces = detect_faces(source)
+    if faces:
+        group = _face_group(faces, box_w, box_h, horizontal=box_w < source.width)
+        subject = _union(group)
+        padded = _pad(subject, FACE_MARGIN, source.width, source.height)
+        # Keep the padded box when it fits, the bare faces otherwise.
+        keep = padded if padded[2] <= box_w and padded[3] <= box_h else subject
+        return CropPlan(
+            _place(source, box_w, box_h, keep, safe_zone, width, height), "faces", subject, len(faces)
+        )
+    salient = _subject(source)
+    if salient is not None and salient[2] <= box_w and salient[3] <= box_h:
+        return CropPlan(
+            _place(source, box_w, box_h, salient, safe_zone, width, height), "subject", salient, 0
+        )
+    cx, cy = _attention_centre(source, box_w, box_h)
+    return CropPlan(_centred(source, box_w, box_h, cx, cy), "attention", None, 0)
 
 
 def detect_faces(source: SourceImage) -> tuple[Box, ...]:
-    """Frontal faces in the source (cached on it), largest first, in source pixels."""
+    """Faces in the source (cached on it), largest first, in source pixels."""
     if source.faces is None:
         source.faces = _detect_faces(source.image)
     return source.faces
@@ -100,16 +164,115 @@ def _largest_box(src_w: int, src_h: int, width: int, height: int) -> tuple[int, 
     return src_w, _clamp(round(src_w * height / width), 1, src_h)
 
 
-def _face_centre(faces: tuple[Box, ...], box_w: int, box_h: int) -> tuple[float, float]:
-    """Centre of all faces when they fit in the box together, else of the largest face."""
-    left = min(x for x, _, _, _ in faces)
-    top = min(y for _, y, _, _ in faces)
-    right = max(x + w for x, _, w, _ in faces)
-    bottom = max(y + h for _, y, _, h in faces)
-    if right - left <= box_w and bottom - top <= box_h:
-        return (left + right) / 2, (top + bottom) / 2
-    x, y, w, h = faces[0]
-    return x + w / 2, y + h / 2
+def _face_group(faces: tuple[Box, ...], box_w: int, box_h: int, *, horizontal: bool) -> tuple[Box, ...]:
+    """The faces to keep: all when they fit in the box together, else the group with the most face area.
+
+    The largest box spans the source along one axis, so only the other (the one it slides
+    along) decides which faces fit together.
+    """
+    span = box_w if horizontal else box_h
+    axis = 0 if horizontal else 1
+    best: tuple[Box, ...] = (faces[0],)
+    best_area = 0
+    for first in faces:
+        start = first[axis]
+        group = tuple(
+            face for face in faces if face[axis] >= start and face[axis] + face[axis + 2] <= start + span
+        )
+        area = sum(face[2] * face[3] for face in group)
+        if area > best_area:
+            best, best_area = group, area
+    return best
+
+
+def _union(boxes: tuple[Box, ...]) -> Box:
+    """The smallest box holding every box."""
+    left = min(x for x, _, _, _ in boxes)
+    top = min(y for _, y, _, _ in boxes)
+    right = max(x + w for x, _, w, _ in boxes)
+    bottom = max(y + h for _, y, _, h in boxes)
+    return left, top, right - left, bottom - top
+
+
+def _pad(box: Box, margin: float, src_w: int, src_h: int) -> Box:
+    """``box`` grown by ``margin`` of its size on every side, within the source."""
+    x, y, w, h = box
+    left, top = max(0, round(x - w * margin)), max(0, round(y - h * margin))
+    right, bottom = min(src_w, round(x + w * (1 + margin))), min(src_h, round(y + h * (1 + margin)))
+    return left, top, right - left, bottom - top
+
+
+def _centred(source: SourceImage, box_w: int, box_h: int, cx: float, cy: float) -> Box:
+    """The box centred on (cx, cy) as far as the source's edges allow."""
+    left = _clamp(round(cx - box_w / 2), 0, source.width - box_w)
+    top = _clamp(round(cy - box_h / 2), 0, source.height - box_h)
+    return left, top, box_w, box_h
+
+
+def _place(
+    source: SourceImage,
+    box_w: int,
+    box_h: int,
+    subject: Box,
+    safe_zone: SafeZone | None,
+    out_w: int,
+    out_h: int,
+) -> Box:
+    """A box holding ``subject``: inside the safe zone if some size down to MIN_ZOOM allows, else just inside."""
+    if safe_zone is not None and safe_zone != SafeZone(0, 0, 0, 0):
+        # Zoom no closer than the output's own size: the crop is never upsampled to clear UI.
+        floor = max(MIN_ZOOM, min(1.0, max(out_w / box_w, out_h / box_h)))
+        for step in range(ZOOM_STEPS + 1):
+            zoom = 1.0 - (1.0 - floor) * step / ZOOM_STEPS
+            w = max(1, round(box_w * zoom))
+            h = max(1, round(box_h * zoom))
+            left = _slide(source.width, w, subject[0], subject[2], safe_zone.left, safe_zone.right)
+            top = _slide(source.height, h, subject[1], subject[3], safe_zone.top, safe_zone.bottom)
+            if left is not None and top is not None:
+                return left, top, w, h
+    # No room for the safe zone: keep the subject in the box, as clear of the bands as it can be.
+    zone = safe_zone or SafeZone(0, 0, 0, 0)
+    left = _slide(source.width, box_w, subject[0], subject[2], 0.0, 0.0, prefer=(zone.left, zone.right))
+    top = _slide(source.height, box_h, subject[1], subject[3], 0.0, 0.0, prefer=(zone.top, zone.bottom))
+    cx, cy = subject[0] + subject[2] / 2, subject[1] + subject[3] / 2
+    return (
+        left if left is not None else _clamp(round(cx - box_w / 2), 0, source.width - box_w),
+        top if top is not None else _clamp(round(cy - box_h / 2), 0, source.height - box_h),
+        box_w,
+        box_h,
+    )
+
+
+def _slide(
+    extent: int,
+    length: int,
+    start: int,
+    size: int,
+    before: float,
+    after: float,
+    *,
+    prefer: tuple[float, float] | None = None,
+) -> int | None:
+    """Offset along one axis putting [start, start+size] inside the box less its bands, or None.
+
+    Among the offsets that work, the one centring the subject in the band-free part (of the
+    ``prefer`` bands when given, so a subject that cannot clear them still leans away from them).
+    """
+    low = max(0, start + size - round(length * (1 - after)))
+    high = min(extent - length, start - round(length * before))
+    if low > high:
+        return None
+    bands = prefer or (before, after)
+    middle = length * (bands[0] + (1 - bands[0] - bands[1]) / 2)
+    return _clamp(round(start + size / 2 - middle), low, high)
+
+
+def _subject(source: SourceImage) -> Box | None:
+    """The salient region's box (cached on the source), None on busy pictures."""
+    if not source.subject_searched:
+        source.subject = find_subject(source.image)
+        source.subject_searched = True
+    return source.subject
 
 
 def _attention_centre(source: SourceImage, box_w: int, box_h: int) -> tuple[float, float]:
@@ -132,37 +295,8 @@ def _attention_centre(source: SourceImage, box_w: int, box_h: int) -> tuple[floa
 
 
 def _detect_faces(image: pyvips.Image) -> tuple[Box, ...]:
-    """Run the Haar frontal-face cascade on a small, equalised greyscale copy."""
-    small = _small_rgb(image, FACE_DETECTION_SIDE).colourspace("b-w")
-    pixels = np.ascontiguousarray(small.numpy().reshape(small.height, small.width), dtype=np.uint8)
-    # Local (CLAHE) equalising helps with under- and over-exposed faces; a global histogram
-    # would let a large bright or busy area elsewhere wash the face out.
-    grey = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(pixels)
-    min_side = max(20, round(min(grey.shape) * 0.05))
-    found = _classifier().detectMultiScale(
-        grey, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side)
-    )
-    if len(found) == 0:
-        return ()
-    scale = image.width / small.width
-    faces = sorted(
-        ((round(x * scale), round(y * scale), round(w * scale), round(h * scale)) for x, y, w, h in found),
-        key=lambda face: face[2] * face[3],
-        reverse=True,
-    )
-    largest = faces[0][2]
-    return tuple(face for face in faces if face[2] >= largest * MIN_FACE_RATIO)
-
-
-def _classifier() -> cv2.CascadeClassifier:
-    """This thread's frontal-face cascade, loaded on first use."""
-    classifier: cv2.CascadeClassifier | None = getattr(_local, "classifier", None)
-    if classifier is None:
-        classifier = cv2.CascadeClassifier(_CASCADE_PATH)
-        if classifier.empty():
-            raise RuntimeError(f"cannot load the face cascade from {_CASCADE_PATH}")
-        _local.classifier = classifier
-    return classifier
+    """Face boxes, largest first (``imaging.faces`` does the looking)."""
+    return tuple(face.box for face in find_faces(image))
 
 
 def _clamp(value: int, low: int, high: int) -> int:

@@ -7,7 +7,6 @@ import math
 import re
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final, get_args
 
@@ -16,8 +15,16 @@ import pyvips  # type: ignore[import-untyped, unused-ignore]
 
 from imagestudio.errors import ValidationFailed
 
-from .codec import CONTENT_TYPES, OutputFormat, Rendered, SourceImage, encode
-from .crop import CropMode, check_focal_point, check_output_size, choose_crop_box
+from .codec import CONTENT_TYPES, OutputFormat, Rendered, SourceImage, SubjectPlacement, encode
+from .crop import (
+    CropMode,
+    CropPlan,
+    SafeZone,
+    check_focal_point,
+    check_output_size,
+    choose_crop_box,
+    plan_crop,
+)
 
 __all__ = [
     "CropMode",
@@ -40,24 +47,6 @@ _HEX_COLOUR: Final = re.compile(r"#([0-9a-fA-F]{6})")
 _UNSAFE_NAME_CHARS: Final = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-@dataclass(frozen=True)
-class SafeZone:
-    """Fractions of each edge a platform covers with UI (captions, buttons); content belongs inside."""
-
-    top: float
-    bottom: float
-    left: float
-    right: float
-
-    def __post_init__(self) -> None:
-        """Refuse fractions outside 0..1 or zones with no area left."""
-        values = (self.top, self.bottom, self.left, self.right)
-        if not all(0.0 <= value < 1.0 for value in values):
-            raise ValidationFailed("safe_zone", "each edge must be a fraction from 0 up to 1")
-        if self.top + self.bottom >= 1.0 or self.left + self.right >= 1.0:
-            raise ValidationFailed("safe_zone", "the margins leave no area inside the safe zone")
-
-
 def render_format(
     source: SourceImage,
     *,
@@ -69,8 +58,13 @@ def render_format(
     output_format: OutputFormat = "jpeg",
     quality: int = 90,
     max_bytes: int | None = None,
+    safe_zone: SafeZone | None = None,
 ) -> Rendered:
-    """Render exactly width x height: crop (smart/center) and resample, or fit on a background."""
+    """Render exactly width x height: crop (smart/center) and resample, or fit on a background.
+
+    With a ``safe_zone``, a smart crop places the faces or subject inside it when the source has room,
+    and the result says where they landed (``Rendered.subject``).
+    """
     # Validate everything before any pixel work, so a bad request fails fast and the same way
     # whatever the mode.
     check_output_size(width, height)
@@ -85,10 +79,16 @@ def render_format(
         raise ValidationFailed("max_bytes", f"must be positive, got {max_bytes}")
 
     crop_box: tuple[int, int, int, int] | None = None
+    subject: SubjectPlacement | None = None
     if mode == "fit":
         image = _fit(source.image, width, height, fill)
     elif mode in ("smart", "center"):
-        crop_box = choose_crop_box(source, width=width, height=height, mode=mode, focal_point=focal_point)
+        plan = plan_crop(
+            source, width=width, height=height, mode=mode, focal_point=focal_point, safe_zone=safe_zone
+        )
+        crop_box = plan.box
+        if plan.placed_on in ("faces", "subject", "attention"):
+            subject = _placement(plan, width, height, safe_zone)
         image = _resize_exact(source.image.crop(*crop_box), width, height)
     else:
         raise ValidationFailed("mode", f"must be smart, center or fit, got {mode!r}")
@@ -105,7 +105,32 @@ def render_format(
         quality=used_quality,
         crop_box=crop_box,
         fits_size_limit=fits,
+        subject=subject,
     )
+
+
+def _placement(plan: CropPlan, width: int, height: int, safe_zone: SafeZone | None) -> SubjectPlacement:
+    """Where the plan's faces or subject land in the width x height output, and if that is in the safe zone."""
+    if plan.subject is None:
+        return SubjectPlacement(placed_on=plan.placed_on, box=None, inside_safe_zone=None, faces=plan.faces)
+    crop_left, crop_top, crop_w, crop_h = plan.box
+    sx, sy = width / crop_w, height / crop_h
+    x, y, w, h = plan.subject
+    left = max(0, math.floor((x - crop_left) * sx))
+    top = max(0, math.floor((y - crop_top) * sy))
+    right = min(width, math.ceil((x + w - crop_left) * sx))
+    bottom = min(height, math.ceil((y + h - crop_top) * sy))
+    box = (left, top, max(0, right - left), max(0, bottom - top))
+    inside = None
+    if safe_zone is not None:
+        # A pixel of slack for the rounding between source and output pixels.
+        inside = (
+            left >= safe_zone.left * width - 1
+            and top >= safe_zone.top * height - 1
+            and right <= width * (1 - safe_zone.right) + 1
+            and bottom <= height * (1 - safe_zone.bottom) + 1
+        )
+    return SubjectPlacement(placed_on=plan.placed_on, box=box, inside_safe_zone=inside, faces=plan.faces)
 
 
 def safe_zone_overlay(rendered: Rendered, safe_zone: SafeZone) -> Rendered:
@@ -142,6 +167,7 @@ def safe_zone_overlay(rendered: Rendered, safe_zone: SafeZone) -> Rendered:
         quality=None,
         crop_box=rendered.crop_box,
         fits_size_limit=True,  # a preview is never held to a platform's byte limit
+        subject=rendered.subject,
     )
 
 

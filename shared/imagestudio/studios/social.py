@@ -6,6 +6,7 @@ The platform catalogue is data in ``social_platforms``; the pixels are done by `
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import asdict
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -185,6 +186,8 @@ def run(ctx: JobContext) -> None:
     archive: list[tuple[str, bytes]] = []
     ext = _EXT[params.output_format]
     for position, fmt in enumerate(formats):
+        top, bottom, left, right = fmt.safe_zone
+        safe_zone = SafeZone(top=top, bottom=bottom, left=left, right=right)
         rendered = render_format(
             source,
             width=fmt.width,
@@ -195,8 +198,8 @@ def run(ctx: JobContext) -> None:
             output_format=params.output_format,
             quality=params.quality,
             max_bytes=fmt.max_bytes if params.enforce_size_limits else None,
+            safe_zone=safe_zone,
         )
-        top, bottom, left, right = fmt.safe_zone
         ctx.add_output(
             fmt.key,
             rendered.data,
@@ -217,11 +220,12 @@ def run(ctx: JobContext) -> None:
                 "max_bytes": fmt.max_bytes,
                 "fits_size_limit": rendered.fits_size_limit,
                 "safe_zone": {"top": top, "bottom": bottom, "left": left, "right": right},
+                "subject": asdict(rendered.subject) if rendered.subject else None,
             },
         )
         archive.append((f"{fmt.key}.{ext}", rendered.data))
         if params.safe_zone_overlay:
-            preview = safe_zone_overlay(rendered, SafeZone(top=top, bottom=bottom, left=left, right=right))
+            preview = safe_zone_overlay(rendered, safe_zone)
             ctx.add_output(
                 f"{fmt.key}.safe-zone",
                 preview.data,

@@ -1,0 +1,339 @@
+"""Smart crop on hard scenes: share of crops keeping every face (or subject) whole, speed and memory vs libvips.
+
+The scenes are composed here from images scikit-image ships (the astronaut portrait for faces,
+coffee/cat/rocket/grass/gravel photos for busy backgrounds), so every face and subject box is
+known. Each scene is rendered to every catalogue format with its safe zone; a crop keeps the
+faces when every face that fits in the crop box with the others is inside it (at least one when
+they cannot fit together), and a subject when its whole box is inside. libvips'
+``thumbnail(crop="attention")`` renders the same photos to the same sizes for the speed ratio
+(and its crop boxes are scored the same way). Peak memory: one 24 MP photo rendered to every
+format in a fresh subprocess, ``ru_maxrss``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pyvips
+from PIL import Image, ImageDraw, ImageFont
+from skimage import data as skdata
+
+from imagestudio.imaging import SafeZone, SourceImage, render_format
+from imagestudio.studios.social import PLATFORMS
+
+FORMATS = [f for p in PLATFORMS.values() for f in p.formats]
+#: The astronaut's face inside skimage's 512x512 photo (eyebrows to chin).
+FACE_IN_PHOTO = (170, 60, 280, 210)
+Pixels = npt.NDArray[np.uint8]
+Region = tuple[float, float, float, float]  # left, top, right, bottom
+
+
+@dataclass
+class Scene:
+    name: str
+    pixels: Pixels
+    faces: list[Region] = field(default_factory=list)
+    subjects: list[Region] = field(default_factory=list)
+
+    def jpeg(self) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(self.pixels).save(buffer, "JPEG", quality=90)
+        return buffer.getvalue()
+
+
+def busy(width: int, height: int, seed: int) -> Pixels:
+    """A collage of photo tiles: the texture and colours of a real busy background."""
+    rng = np.random.default_rng(seed)
+    tiles = [skdata.coffee(), skdata.chelsea(), skdata.rocket(), np.dstack([skdata.grass()] * 3)]
+    out = np.zeros((height, width, 3), np.uint8)
+    for y in range(0, height, 280):
+        for x in range(0, width, 280):
+            tile = tiles[int(rng.integers(len(tiles)))]
+            ty, tx = int(rng.integers(0, tile.shape[0] - 280)), int(rng.integers(0, tile.shape[1] - 280))
+            h, w = min(280, height - y), min(280, width - x)
+            out[y : y + h, x : x + w] = tile[ty : ty + h, tx : tx + w]
+    return out
+
+
+def plain(width: int, height: int, colour: tuple[int, int, int]) -> Pixels:
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0, 3, (height, width, 1))
+    return np.clip(np.array(colour, np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def person(canvas: Pixels, face_side: float, cx: float, cy: float, angle: float = 0.0) -> Region:
+    """Paste the astronaut scaled so the face is ``face_side`` px wide, face centred on (cx, cy), turned."""
+    scale = face_side / (FACE_IN_PHOTO[2] - FACE_IN_PHOTO[0])
+    photo = cv2.resize(skdata.astronaut(), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    h, w = photo.shape[:2]
+    fx = (FACE_IN_PHOTO[0] + FACE_IN_PHOTO[2]) / 2 * scale
+    fy = (FACE_IN_PHOTO[1] + FACE_IN_PHOTO[3]) / 2 * scale
+    matrix = cv2.getRotationMatrix2D((fx, fy), angle, 1.0)
+    turned = cv2.warpAffine(photo, matrix, (w, h))
+    # Head and shoulders only (an ellipse round the face), so people can stand close together.
+    oval = np.zeros((h, w), np.uint8)
+    cv2.ellipse(
+        oval,
+        (round(fx), round(fy + 0.4 * face_side)),
+        (round(1.1 * face_side), round(1.3 * face_side)),
+        0,
+        0,
+        360,
+        255,
+        -1,
+    )
+    mask = cv2.warpAffine(oval, matrix, (w, h)) > 0
+    x0, y0 = round(cx - fx), round(cy - fy)
+    cx0, cy0 = max(0, x0), max(0, y0)
+    cx1, cy1 = min(canvas.shape[1], x0 + w), min(canvas.shape[0], y0 + h)
+    part = mask[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    canvas[cy0:cy1, cx0:cx1][part] = turned[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0][part]
+    # The turned face's upright bounding box.
+    half_w = (FACE_IN_PHOTO[2] - FACE_IN_PHOTO[0]) / 2 * scale
+    half_h = (FACE_IN_PHOTO[3] - FACE_IN_PHOTO[1]) / 2 * scale
+    a = math.radians(angle)
+    ex = abs(half_w * math.cos(a)) + abs(half_h * math.sin(a))
+    ey = abs(half_w * math.sin(a)) + abs(half_h * math.cos(a))
+    return cx - ex, cy - ey, cx + ex, cy + ey
+
+
+def product(canvas: Pixels, left: int, top: int, width: int, height: int) -> Region:
+    """A bottle-like product: a coloured body with a cap and a label."""
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
+    neck = width // 3
+    draw.rectangle((left + neck, top, left + width - neck, top + height // 5), fill=(30, 30, 30))
+    draw.rounded_rectangle(
+        (left, top + height // 5, left + width, top + height), radius=width // 5, fill=(20, 90, 160)
+    )
+    draw.rectangle(
+        (left + 8, top + height // 2, left + width - 8, top + 2 * height // 3), fill=(240, 200, 40)
+    )
+    canvas[:] = np.asarray(image)
+    return left, top, left + width, top + height
+
+
+def text(canvas: Pixels, left: int, top: int, words: str, size: int) -> Region:
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=size)
+    box = draw.textbbox((left, top), words, font=font)
+    draw.text((left, top), words, font=font, fill=(20, 20, 20))
+    canvas[:] = np.asarray(image)
+    return box
+
+
+def scenes() -> list[Scene]:
+    """The hard set: each scene's faces and subjects known from how it was composed."""
+    out: list[Scene] = []
+
+    def add(name: str, pixels: Pixels, build: Callable[[Pixels], tuple[list[Region], list[Region]]]) -> None:
+        faces, subjects = build(pixels)
+        out.append(Scene(name, pixels, faces, subjects))
+
+    add("small face, busy", busy(3000, 2000, 1), lambda c: ([person(c, 60, 2300, 600)], []))
+    add("face at the edge", busy(3000, 2000, 2), lambda c: ([person(c, 260, 2820, 900)], []))
+    add("tilted 25 deg", busy(2400, 1600, 3), lambda c: ([person(c, 240, 700, 700, 25)], []))
+    add("tilted -25 deg", busy(2400, 1600, 4), lambda c: ([person(c, 200, 1800, 800, -25)], []))
+    add(
+        "two far apart",
+        busy(3600, 1600, 5),
+        lambda c: ([person(c, 220, 400, 600), person(c, 220, 3200, 650)], []),
+    )
+    add(
+        "two close",
+        busy(2400, 1600, 6),
+        lambda c: ([person(c, 220, 1000, 700), person(c, 220, 1350, 720)], []),
+    )
+    add("panorama", busy(6000, 1500, 7), lambda c: ([person(c, 160, 5100, 500)], []))
+    add("face low in a tall photo", busy(1600, 3000, 8), lambda c: ([person(c, 220, 800, 2450)], []))
+    add("face high in a tall photo", busy(1600, 2400, 9), lambda c: ([person(c, 240, 600, 260)], []))
+    add(
+        "product on white",
+        plain(3000, 2000, (245, 245, 245)),
+        lambda c: ([], [product(c, 2200, 700, 320, 900)]),
+    )
+    add(
+        "product on grey",
+        plain(2400, 2400, (200, 200, 205)),
+        lambda c: ([], [product(c, 300, 400, 500, 1300)]),
+    )
+    add(
+        "text on cream",
+        plain(3000, 1500, (250, 240, 220)),
+        lambda c: ([], [text(c, 200, 600, "SUMMER SALE", 160)]),
+    )
+    return out
+
+
+def inside(box: tuple[int, int, int, int], region: Region) -> bool:
+    left, top, width, height = box
+    return (
+        left <= region[0] + 1
+        and top <= region[1] + 1
+        and region[2] - 1 <= left + width
+        and region[3] - 1 <= top + height
+    )
+
+
+def largest_box(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int]:
+    if src_w * height > src_h * width:
+        return round(src_h * width / height), src_h
+    return src_w, round(src_w * height / width)
+
+
+def kept(scene: Scene, box: tuple[int, int, int, int], width: int, height: int) -> bool:
+    """Every face that can fit with the others (at least one otherwise), and every subject, whole in the box.
+
+    A face or subject larger than the box itself cannot be kept whole; its centre must be inside.
+    """
+    src_h, src_w = scene.pixels.shape[:2]
+    box_w, box_h = largest_box(src_w, src_h, width, height)
+    regions = scene.faces or scene.subjects
+    fitting = [r for r in regions if r[2] - r[0] <= box_w and r[3] - r[1] <= box_h]
+    if not fitting:
+        left, top, w, h = box
+        return any(
+            left <= (r[0] + r[2]) / 2 <= left + w and top <= (r[1] + r[3]) / 2 <= top + h for r in regions
+        )
+    union = (
+        min(r[0] for r in fitting),
+        min(r[1] for r in fitting),
+        max(r[2] for r in fitting),
+        max(r[3] for r in fitting),
+    )
+    if union[2] - union[0] <= box_w and union[3] - union[1] <= box_h:
+        return all(inside(box, region) for region in fitting)
+    return any(inside(box, region) for region in fitting)
+
+
+def vips_box(image: pyvips.Image, width: int, height: int) -> tuple[int, int, int, int]:
+    """The box libvips' attention crop takes (its smartcrop on the same source)."""
+    box_w, box_h = largest_box(image.width, image.height, width, height)
+    scale = 512 / max(image.width, image.height)  # its attention model works on a small copy too
+    small = image.resize(scale)
+    _, found = small.smartcrop(
+        max(1, round(box_w * scale)),
+        max(1, round(box_h * scale)),
+        interesting="attention",
+        attention_x=True,
+        attention_y=True,
+    )
+    cx, cy = (found["attention_x"] + 0.5) / scale, (found["attention_y"] + 0.5) / scale
+    left = min(max(0, round(cx - box_w / 2)), image.width - box_w)
+    top = min(max(0, round(cy - box_h / 2)), image.height - box_h)
+    return left, top, box_w, box_h
+
+
+def ours(data: bytes) -> list[tuple[tuple[int, int, int, int], bool | None]]:
+    source = SourceImage.load(data, max_pixels=100_000_000)
+    results = []
+    for fmt in FORMATS:
+        top, bottom, left, right = fmt.safe_zone
+        rendered = render_format(
+            source,
+            width=fmt.width,
+            height=fmt.height,
+            mode="smart",
+            quality=90,
+            safe_zone=SafeZone(top=top, bottom=bottom, left=left, right=right),
+        )
+        assert rendered.crop_box is not None
+        results.append((rendered.crop_box, rendered.subject.inside_safe_zone if rendered.subject else None))
+    return results
+
+
+def libvips(data: bytes) -> None:
+    for fmt in FORMATS:
+        pyvips.Image.thumbnail_buffer(data, fmt.width, height=fmt.height, crop="attention").jpegsave_buffer(
+            Q=90
+        )
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory (VmHWM) of a fresh process (a worker's imports only) rendering a 24 MP JPEG to every format.
+
+    VmHWM rather than ru_maxrss: on Linux ru_maxrss carries the parent's peak across fork and exec.
+    """
+    canvas = busy(6000, 4000, 11)
+    person(canvas, 300, 4200, 1200)
+    with tempfile.NamedTemporaryFile(suffix=".jpg", delete=False) as handle:
+        handle.write(Scene("24 MP", canvas).jpeg())
+    code = (
+        "import sys; sys.path.insert(0, 'bench');"
+        "from bench_crop_hard import ours;"
+        f"ours(open({handle.name!r}, 'rb').read());"
+        "status = open('/proc/self/status').read().split('VmHWM:')[1].split()[0];"
+        "print(status, 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    Path(handle.name).unlink()
+    peak_kb, _ = (int(v) for v in out.stdout.split())
+    return round(peak_kb / 1024, 1)
+
+
+def main() -> dict[str, object]:
+    hard = scenes()
+    encoded = [scene.jpeg() for scene in hard]
+    ours(encoded[0]), libvips(encoded[0])  # warm-up: imports, cascades, libvips threads
+    ours_hits = vips_hits = total = 0
+    safe = safe_total = 0
+    misses: list[str] = []
+    ours_s = vips_s = 0.0
+    ours_cpu = vips_cpu = 0.0
+    for scene, data in zip(hard, encoded, strict=True):
+        started, cpu = time.perf_counter(), time.process_time()
+        results = ours(data)
+        ours_s += time.perf_counter() - started
+        ours_cpu += time.process_time() - cpu
+        started, cpu = time.perf_counter(), time.process_time()
+        libvips(data)
+        vips_s += time.perf_counter() - started
+        vips_cpu += time.process_time() - cpu
+        image = pyvips.Image.new_from_buffer(data, "")
+        for fmt, (box, in_safe) in zip(FORMATS, results, strict=True):
+            total += 1
+            if kept(scene, box, fmt.width, fmt.height):
+                ours_hits += 1
+            else:
+                misses.append(f"{scene.name} / {fmt.key}")
+            vips_hits += kept(scene, vips_box(image, fmt.width, fmt.height), fmt.width, fmt.height)
+            if in_safe is not None:
+                safe_total += 1
+                safe += in_safe
+    outputs = total
+    return {
+        "scenes": len(hard),
+        "formats": len(FORMATS),
+        "crops": total,
+        "ours_kept_share": round(ours_hits / total, 4),
+        "libvips_attention_kept_share": round(vips_hits / total, 4),
+        "target_kept_share": 0.98,
+        "ours_inside_safe_zone_share": round(safe / safe_total, 4) if safe_total else None,
+        "ours_outputs_per_s": round(outputs / ours_s, 2),
+        "libvips_outputs_per_s": round(outputs / vips_s, 2),
+        "speed_ratio_ours_to_libvips": round(vips_s / ours_s, 3),
+        "cpu_ratio_libvips_to_ours": round(vips_cpu / ours_cpu, 3),
+        "target_speed_ratio": 1.0,
+        "peak_rss_mb_24mp": peak_memory_mb(),
+        "target_peak_rss_mb": 300,
+        "misses": misses,
+        "self_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))

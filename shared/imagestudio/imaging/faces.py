@@ -1,0 +1,191 @@
+"""Where the people are: OpenCV's Haar cascades on a two-level pyramid, turned and mirrored copies."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pyvips  # type: ignore[import-untyped, unused-ignore]
+
+__all__ = ["Face", "find_faces"]
+
+#: Shorter side of the fine pyramid level. The cascades' smallest window is 20 px, so faces down
+#: to 2 % of the shorter side (a person far off in a wide shot) need a 1,000 px copy.
+FINE_SIDE: Final = 1000
+#: Shorter side of the coarse level, where faces of 20/360 (5.5 %) and more are searched, also
+#: turned and in profile: an eighth of the fine level's pixels, so the extra passes stay cheap.
+COARSE_SIDE: Final = 360
+#: Most pixels the fine level holds (a 4:3 photo's 1333x1000).
+FINE_PIXELS: Final = 1_350_000
+#: Largest face (in fine-level pixels) the fine pass looks for; bigger ones the coarse passes find.
+FINE_MAX_FACE: Final = 64
+#: Angles of the turned copies: the frontal cascade tolerates about 12 degrees of tilt itself, so
+#: these cover heads tilted up to about 35 degrees either way.
+TILTS: Final = (-22.0, 22.0)
+#: Faces smaller than this fraction of the largest face are background people or false positives.
+MIN_FACE_RATIO: Final = 0.3
+#: Neighbouring windows a detection needs: upright frontal faces are the cascade's home ground;
+#: turned copies and the profile cascade see more false faces in busy textures, so ask for more.
+UPRIGHT_NEIGHBOURS: Final = 4
+EXTRA_NEIGHBOURS: Final = 6
+
+_CASCADES: Final = Path(cv2.__file__).parent / "data"  # cv2.data.haarcascades, untyped in the stubs
+_FRONTAL: Final = "haarcascade_frontalface_alt2.xml"
+_PROFILE: Final = "haarcascade_profileface.xml"
+# CascadeClassifier is not safe to share between threads; each worker thread loads its own once.
+_local = threading.local()
+
+#: 8-bit greyscale pixels (OpenCV types its results loosely, so the dtype is not spelled out).
+Grey = npt.NDArray[Any]
+
+
+@dataclass(frozen=True)
+class Face:
+    """A face in source pixels: its upright bounding box and how it was seen."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+    #: "frontal", "tilted" or "profile".
+    pose: str
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """(left, top, width, height)."""
+        return self.left, self.top, self.width, self.height
+
+
+def find_faces(image: pyvips.Image) -> tuple[Face, ...]:
+    """Faces in an upright sRGB image, largest first, in source pixels."""
+    fine, fine_scale = _grey(image, FINE_SIDE)
+    coarse_scale = min(1.0, COARSE_SIDE / min(fine.shape))
+    coarse = cv2.resize(fine, None, fx=coarse_scale, fy=coarse_scale, interpolation=cv2.INTER_AREA)
+    to_source = 1.0 / (fine_scale * coarse_scale)
+
+    found: list[tuple[float, float, float, str]] = []  # centre x, centre y, side (source px), pose
+    frontal, profile = _classifier(_FRONTAL), _classifier(_PROFILE)
+    for x, y, w, _ in _detect(frontal, coarse, UPRIGHT_NEIGHBOURS):
+        found.append(((x + w / 2) * to_source, (y + w / 2) * to_source, w * to_source, "frontal"))
+    for angle in TILTS:
+        for cx, cy, side in _detect_turned(frontal, coarse, angle):
+            found.append((cx * to_source, cy * to_source, side * to_source, "tilted"))
+    for x, y, w, _ in _detect(profile, coarse, EXTRA_NEIGHBOURS):
+        found.append(((x + w / 2) * to_source, (y + w / 2) * to_source, w * to_source, "profile"))
+    mirrored = np.ascontiguousarray(coarse[:, ::-1])
+    for x, y, w, _ in _detect(profile, mirrored, EXTRA_NEIGHBOURS):
+        cx = coarse.shape[1] - (x + w / 2)
+        found.append((cx * to_source, (y + w / 2) * to_source, w * to_source, "profile"))
+    if coarse_scale < 1.0:
+        # The fine level, only for faces too small for the coarse one: most of the pixels, so
+        # upright frontal faces only.
+        for x, y, w, _ in _detect(frontal, fine, UPRIGHT_NEIGHBOURS, max_side=FINE_MAX_FACE, step=1.1):
+            scale = 1.0 / fine_scale
+            found.append(((x + w / 2) * scale, (y + w / 2) * scale, w * scale, "frontal"))
+
+    faces = _merge(found, image.width, image.height)
+    if not faces:
+        return ()
+    largest = faces[0].width
+    return tuple(face for face in faces if face.width >= largest * MIN_FACE_RATIO)
+
+
+def _grey(image: pyvips.Image, side: int) -> tuple[Grey, float]:
+    """An equalised greyscale copy whose shorter side is at most ``side``, and its scale."""
+    if image.hasalpha():
+        image = image.flatten(background=[255, 255, 255])
+    source_width = image.width
+    # A panorama's fine level would hold several times the pixels of a photo's: cap the area.
+    scale = min(
+        1.0, side / min(image.width, image.height), math.sqrt(FINE_PIXELS / (image.width * image.height))
+    )
+    if scale < 1.0:
+        image = image.resize(scale, kernel="linear")
+    grey = image.colourspace("b-w")
+    pixels = np.ascontiguousarray(grey.numpy().reshape(grey.height, grey.width), dtype=np.uint8)
+    # Local (CLAHE) equalising helps with under- and over-exposed faces; a global histogram
+    # would let a large bright or busy area elsewhere wash the face out.
+    equalised: Grey = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(pixels)
+    return equalised, grey.width / source_width
+
+
+def _detect(
+    classifier: cv2.CascadeClassifier, grey: Grey, neighbours: int, *, max_side: int = 0, step: float = 1.15
+) -> list[tuple[int, int, int, int]]:
+    """One cascade over one image: (x, y, w, h) boxes, windows growing by ``step`` per pyramid level."""
+    found = classifier.detectMultiScale(
+        grey,
+        scaleFactor=step,
+        minNeighbors=neighbours,
+        minSize=(20, 20),
+        maxSize=(max_side, max_side) if max_side else (0, 0),
+    )
+    return [(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
+
+
+def _detect_turned(
+    classifier: cv2.CascadeClassifier, grey: Grey, angle: float
+) -> list[tuple[float, float, float]]:
+    """Frontal faces on a copy turned by ``angle`` degrees: (centre x, centre y, side) in ``grey``'s pixels."""
+    height, width = grey.shape
+    radians = math.radians(angle)
+    cos, sin = abs(math.cos(radians)), abs(math.sin(radians))
+    # A canvas large enough that no corner of the turned image is cut off.
+    out_w, out_h = math.ceil(width * cos + height * sin), math.ceil(width * sin + height * cos)
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    matrix[0, 2] += (out_w - width) / 2
+    matrix[1, 2] += (out_h - height) / 2
+    turned = cv2.warpAffine(grey, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=128)
+    back = cv2.invertAffineTransform(matrix)
+    centres = []
+    for x, y, w, _ in _detect(classifier, turned, EXTRA_NEIGHBOURS):
+        px, py = x + w / 2, y + w / 2
+        centres.append(
+            (
+                back[0, 0] * px + back[0, 1] * py + back[0, 2],
+                back[1, 0] * px + back[1, 1] * py + back[1, 2],
+                float(w),
+            )
+        )
+    return centres
+
+
+def _merge(found: list[tuple[float, float, float, str]], width: int, height: int) -> list[Face]:
+    """One face per cluster of detections whose centres fall inside each other's boxes, largest first."""
+    # Upright frontal finds first: where passes overlap, their box is the most precise.
+    order = {"frontal": 0, "tilted": 1, "profile": 2}
+    found = sorted(found, key=lambda item: (order[item[3]], -item[2]))
+    kept: list[tuple[float, float, float, str]] = []
+    for cx, cy, side, pose in found:
+        if any(
+            abs(cx - kx) < max(side, ks) / 2 and abs(cy - ky) < max(side, ks) / 2 for kx, ky, ks, _ in kept
+        ):
+            continue
+        kept.append((cx, cy, side, pose))
+    faces = []
+    for cx, cy, side, pose in kept:
+        left = max(0, round(cx - side / 2))
+        top = max(0, round(cy - side / 2))
+        right = min(width, round(cx + side / 2))
+        bottom = min(height, round(cy + side / 2))
+        if right > left and bottom > top:
+            faces.append(Face(left, top, right - left, bottom - top, pose))
+    return sorted(faces, key=lambda face: face.width * face.height, reverse=True)
+
+
+def _classifier(name: str) -> cv2.CascadeClassifier:
+    """This thread's cascade ``name``, loaded on first use."""
+    cache: dict[str, cv2.CascadeClassifier] = getattr(_local, "cascades", None) or {}
+    _local.cascades = cache
+    if name not in cache:
+        classifier = cv2.CascadeClassifier(str(_CASCADES / name))
+        if classifier.empty():
+            raise RuntimeError(f"cannot load the face cascade {name} from {_CASCADES}")
+        cache[name] = classifier
+    return cache[name]

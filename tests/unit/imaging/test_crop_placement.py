@@ -1,0 +1,209 @@
+"""Smart crop on hard scenes: small, tilted and paired faces kept, subjects kept whole, safe zones honoured."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+from PIL import Image, ImageDraw
+from skimage import data as skimage_data
+
+from imagestudio.imaging import SafeZone, SourceImage, detect_faces, render_format
+from imagestudio.imaging.crop import plan_crop
+
+Region = tuple[float, float, float, float]
+astronaut: Callable[[], npt.NDArray[np.uint8]] = skimage_data.astronaut
+#: The astronaut's face inside skimage's 512x512 photo (eyebrows to chin).
+FACE_IN_PHOTO = (170, 60, 280, 210)
+STORY = SafeZone(top=0.25, bottom=0.15, left=0.10, right=0.10)
+
+
+def load(pixels: npt.NDArray[np.uint8]) -> SourceImage:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    return SourceImage.load(buffer.getvalue(), max_pixels=10**8)
+
+
+def textured(width: int, height: int, seed: int) -> npt.NDArray[np.uint8]:
+    """Grey with loud colour noise blocks: busy enough that saliency alone would wander."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 255, (height // 40 + 1, width // 40 + 1, 3), dtype=np.uint8)
+    return np.ascontiguousarray(np.kron(blocks, np.ones((40, 40, 1), np.uint8))[:height, :width])
+
+
+def person(
+    canvas: npt.NDArray[np.uint8], face_side: float, cx: float, cy: float, angle: float = 0.0
+) -> Region:
+    """Paste the astronaut's head and shoulders, face ``face_side`` wide centred on (cx, cy), turned by ``angle``."""
+    scale = face_side / (FACE_IN_PHOTO[2] - FACE_IN_PHOTO[0])
+    photo = cv2.resize(astronaut(), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    h, w = photo.shape[:2]
+    fx, fy = (
+        (FACE_IN_PHOTO[0] + FACE_IN_PHOTO[2]) / 2 * scale,
+        (FACE_IN_PHOTO[1] + FACE_IN_PHOTO[3]) / 2 * scale,
+    )
+    matrix = cv2.getRotationMatrix2D((fx, fy), angle, 1.0)
+    oval = np.zeros((h, w), np.uint8)
+    cv2.ellipse(
+        oval,
+        (round(fx), round(fy + 0.4 * face_side)),
+        (round(1.1 * face_side), round(1.3 * face_side)),
+        0,
+        0,
+        360,
+        255,
+        -1,
+    )
+    turned, mask = cv2.warpAffine(photo, matrix, (w, h)), cv2.warpAffine(oval, matrix, (w, h)) > 0
+    x0, y0 = round(cx - fx), round(cy - fy)
+    region = canvas[y0 : y0 + h, x0 : x0 + w]
+    region[mask[: region.shape[0], : region.shape[1]]] = turned[: region.shape[0], : region.shape[1]][
+        mask[: region.shape[0], : region.shape[1]]
+    ]
+    half_w, half_h = (
+        (FACE_IN_PHOTO[2] - FACE_IN_PHOTO[0]) / 2 * scale,
+        (FACE_IN_PHOTO[3] - FACE_IN_PHOTO[1]) / 2 * scale,
+    )
+    a = math.radians(angle)
+    ex = abs(half_w * math.cos(a)) + abs(half_h * math.sin(a))
+    ey = abs(half_w * math.sin(a)) + abs(half_h * math.cos(a))
+    return cx - ex, cy - ey, cx + ex, cy + ey
+
+
+def holds(box: tuple[int, int, int, int], region: Region, slack: float = 2) -> bool:
+    left, top, width, height = box
+    return (
+        left <= region[0] + slack
+        and top <= region[1] + slack
+        and region[2] - slack <= left + width
+        and region[3] - slack <= top + height
+    )
+
+
+def test_small_face_in_a_wide_busy_photo_is_found_and_kept() -> None:
+    canvas = textured(3000, 2000, 1)
+    face = person(canvas, 60, 2400, 600)  # 3 % of the shorter side
+    source = load(canvas)
+
+    assert any(
+        face[0] <= x + w / 2 <= face[2] and face[1] <= y + h / 2 <= face[3]
+        for x, y, w, h in detect_faces(source)
+    )
+    assert holds(plan_crop(source, width=1080, height=1350, mode="smart").box, face)
+
+
+@pytest.mark.parametrize("angle", [25, -25])
+def test_tilted_face_is_found_and_kept(angle: float) -> None:
+    canvas = textured(2400, 1600, 2)
+    face = person(canvas, 220, 1850, 700, angle)
+    source = load(canvas)
+
+    plan = plan_crop(source, width=1080, height=1920, mode="smart")
+
+    assert plan.placed_on == "faces"
+    assert holds(plan.box, face)
+
+
+def test_two_people_far_apart_keep_the_larger_one_when_both_cannot_fit() -> None:
+    canvas = textured(3600, 1600, 3)
+    small = person(canvas, 180, 400, 600)
+    large = person(canvas, 240, 3150, 650)
+    source = load(canvas)
+
+    assert len(detect_faces(source)) == 2
+    box = plan_crop(source, width=1080, height=1080, mode="smart").box
+    assert holds(box, large) and not holds(box, small)
+    wide = plan_crop(source, width=3000, height=1000, mode="smart").box  # 3600 wide: room for both
+    assert holds(wide, large) and holds(wide, small)
+
+
+def test_story_crop_puts_the_face_below_the_top_band_when_there_is_room() -> None:
+    canvas = textured(1600, 2400, 4)
+    face = person(canvas, 240, 600, 620)  # a head in the top fifth of a tall photo
+    source = load(canvas)
+
+    plain = plan_crop(source, width=540, height=960, mode="smart")
+    safe = plan_crop(source, width=540, height=960, mode="smart", safe_zone=STORY)
+    rendered = render_format(source, width=540, height=960, mode="smart", safe_zone=STORY)
+
+    assert holds(plain.box, face) and holds(safe.box, face)
+    left, top, width, height = safe.box
+    assert face[1] - top >= STORY.top * height - 2  # below the band the app draws over
+    assert rendered.subject is not None
+    assert rendered.subject.placed_on == "faces" and rendered.subject.faces == 1
+    assert rendered.subject.inside_safe_zone is True
+    x, y, w, h = rendered.subject.box or (0, 0, 0, 0)
+    assert y >= STORY.top * 960 - 1 and x >= STORY.left * 540 - 1 and x + w <= 540 * 0.9 + 1
+    # Without the safe zone the same face sits in the top band: the zone is what moved it.
+    top_band = render_format(source, width=540, height=960, mode="smart", safe_zone=None)
+    assert top_band.subject is not None and top_band.subject.inside_safe_zone is None
+    assert (top_band.subject.box or (0, 0, 0, 0))[1] < STORY.top * 960
+
+
+def test_subject_that_cannot_clear_the_bands_is_reported_outside() -> None:
+    image = Image.new("RGB", (1080, 1920), (246, 246, 246))
+    ImageDraw.Draw(image).rectangle((400, 40, 700, 400), fill=(200, 30, 30))  # at the top of a 9:16 source
+    source = load(np.asarray(image).copy())
+
+    rendered = render_format(
+        source, width=1080, height=1920, mode="smart", safe_zone=SafeZone(0.4, 0.1, 0, 0)
+    )
+
+    assert rendered.crop_box is not None and holds(rendered.crop_box, (400, 40, 701, 401))
+    assert rendered.subject is not None and rendered.subject.placed_on == "subject"
+    assert rendered.subject.inside_safe_zone is False
+
+
+def product_scene() -> tuple[npt.NDArray[np.uint8], Region]:
+    image = Image.new("RGB", (3000, 2000), (246, 246, 246))
+    draw = ImageDraw.Draw(image)
+    # A tall product near the right edge: its peak is the label, its box the whole bottle.
+    draw.rectangle((2350, 500, 2450, 700), fill=(30, 30, 30))
+    draw.rounded_rectangle((2250, 700, 2550, 1700), radius=60, fill=(20, 90, 160))
+    draw.rectangle((2260, 1100, 2540, 1300), fill=(240, 200, 40))
+    return np.asarray(image).copy(), (2250, 500, 2551, 1701)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1080, 1080), (1080, 1350), (1080, 1920), (1200, 628)])
+def test_product_on_a_plain_background_is_kept_whole(width: int, height: int) -> None:
+    pixels, bottle = product_scene()
+    source = load(pixels)
+
+    plan = plan_crop(source, width=width, height=height, mode="smart")
+
+    assert plan.placed_on == "subject"
+    assert holds(plan.box, bottle)
+    assert plan.subject is not None and holds(plan.subject, bottle, slack=1)
+
+
+def test_subject_box_is_reported_in_output_pixels() -> None:
+    pixels, bottle = product_scene()
+    source = load(pixels)
+
+    rendered = render_format(
+        source, width=500, height=500, mode="smart", safe_zone=SafeZone(0.1, 0.1, 0.1, 0.1)
+    )
+
+    assert rendered.subject is not None and rendered.subject.placed_on == "subject"
+    assert rendered.subject.inside_safe_zone is True
+    x, y, w, h = rendered.subject.box or (0, 0, 0, 0)
+    crop_left, crop_top, crop_w, _ = rendered.crop_box or (0, 0, 1, 1)
+    scale = 500 / crop_w
+    assert x == pytest.approx((bottle[0] - crop_left) * scale, abs=4)
+    assert y == pytest.approx((bottle[1] - crop_top) * scale, abs=4)
+    assert y >= 50 - 1 and y + h <= 450 + 1
+
+
+def test_busy_picture_has_no_subject_box_and_falls_back_to_attention() -> None:
+    source = load(textured(2000, 1200, 6))
+
+    rendered = render_format(source, width=300, height=300, mode="smart", safe_zone=STORY)
+
+    assert rendered.subject is not None
+    assert rendered.subject.placed_on == "attention" and rendered.subject.box is None
+    assert rendered.subject.inside_safe_zone is None
