@@ -16,6 +16,7 @@ class Queue(StrEnum):
     edit = "edit"
     upscale = "upscale"
     social = "social"
+    compress = "compress"
     webhooks = "webhooks"
 
 
@@ -25,6 +26,7 @@ EDIT_POLL = "edit.poll"
 UPSCALE_RUN_JOB = "upscale.run_job"
 UPSCALE_POLL = "upscale.poll"
 SOCIAL_RUN_JOB = "social.run_job"
+COMPRESS_RUN_JOB = "compress.run_job"
 WEBHOOKS_DELIVER = "webhooks.deliver"
 
 #: The actor that runs a job, by studio (the gateway and the outbox enqueue by name).
@@ -33,6 +35,7 @@ RUN_JOB_ACTORS: dict[str, str] = {
     Queue.edit: EDIT_RUN_JOB,
     Queue.upscale: UPSCALE_RUN_JOB,
     Queue.social: SOCIAL_RUN_JOB,
+    Queue.compress: COMPRESS_RUN_JOB,
 }
 
 #: The actor that polls a studio's asynchronous provider work, by studio (edit and upscale only).

@@ -32,6 +32,7 @@ class Studio(StrEnum):
     edit = "edit"
     upscale = "upscale"
     social = "social"
+    compress = "compress"
 
 
 class Job(Base):

@@ -15,6 +15,7 @@ _ACTOR_MODULES = (
     "edit_worker.actors",
     "upscale_worker.actors",
     "social_worker.actors",
+    "compress_worker.actors",
     "imagestudio.webhooks.actors",
 )
 

@@ -120,7 +120,7 @@ class EstimateRequest(BaseModel):
         }
     )
 
-    studio: str = Field(description="create, edit, upscale or social")
+    studio: str = Field(description="create, edit, upscale, social, compress or convert")
     params: dict[str, Any] = Field(default_factory=dict, description="The same fields the studio route takes")
 
 
