@@ -70,7 +70,12 @@ MIN_TARGET_SSIM: Final = 0.5
 #: Output names, by operation.
 OUTPUT_NAMES: Final = {"compress": "compressed", "convert": "converted"}
 #: The format a compress request without one keeps: the source's own, else WebP (alpha and frames kept).
-_SAME_FORMAT: Final[dict[str, CompressFormat]] = {"jpeg": "jpeg", "png": "png", "webp": "webp", "heif": "avif"}
+_SAME_FORMAT: Final[dict[str, CompressFormat]] = {
+    "jpeg": "jpeg",
+    "png": "png",
+    "webp": "webp",
+    "heif": "avif",
+}
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,9 @@ PRESETS: Final[dict[str, Preset]] = {
             95,
             f"PNG, palette-quantised only when SSIM stays at least {PALETTE_MIN_SSIM}, else lossless",
         ),
-        Preset("max_compression", "Maximum compression", "webp", 60, "Previews and thumbnails: smallest WebP"),
+        Preset(
+            "max_compression", "Maximum compression", "webp", 60, "Previews and thumbnails: smallest WebP"
+        ),
     )
 }
 
@@ -153,9 +160,14 @@ class CompressRequest(StudioRequest):
         default=None,
         description="Output format; default the source's own (JPEG, PNG, WebP, AVIF), else WebP",
     )
-    quality: int | None = Field(default=None, ge=1, le=100, description="Encoder quality (PNG: palette quality)")
+    quality: int | None = Field(
+        default=None, ge=1, le=100, description="Encoder quality (PNG: palette quality)"
+    )
     target_kb: int | None = Field(
-        default=None, ge=1, le=MAX_TARGET_KB, description="Highest quality whose file fits this many kB (1,024 B)"
+        default=None,
+        ge=1,
+        le=MAX_TARGET_KB,
+        description="Highest quality whose file fits this many kB (1,024 B)",
     )
     target_ssim: float | None = Field(
         default=None,
@@ -165,7 +177,8 @@ class CompressRequest(StudioRequest):
     )
     preset: PresetName | None = Field(default=None, description="A named format and quality")
     metadata: Metadata = Field(
-        default="strip", description="strip: EXIF, XMP and IPTC removed (an ICC profile colours depend on stays)"
+        default="strip",
+        description="strip: EXIF, XMP and IPTC removed (an ICC profile colours depend on stays)",
     )
     progressive: bool = Field(default=True, description="JPEG: progressive scans")
 
@@ -173,7 +186,9 @@ class CompressRequest(StudioRequest):
         """The job's params; ``source_format`` (from the upload's header) picks the default format."""
         given = [f for f in ("quality", "target_kb", "target_ssim", "preset") if getattr(self, f) is not None]
         if len(given) > 1:
-            raise ValidationFailed(given[1], f"give one of quality, target_kb, target_ssim or preset, not {given}")
+            raise ValidationFailed(
+                given[1], f"give one of quality, target_kb, target_ssim or preset, not {given}"
+            )
         if self.preset is not None and self.format is not None:
             raise ValidationFailed("format", f"preset {self.preset!r} sets the format; leave format out")
         preset = PRESETS[self.preset] if self.preset is not None else None
@@ -196,11 +211,13 @@ class CompressRequest(StudioRequest):
             mode = "target_ssim"
         return CompressParams(
             operation="compress",
-            format=output,  # type: ignore[arg-type]  # one of CompressFormat
+            format=output,
             mode=mode,
             quality=preset.quality if preset else self.quality,
             target_kb=self.target_kb,
-            target_ssim=DEFAULT_TARGET_SSIM if mode == "target_ssim" and self.target_ssim is None else self.target_ssim,
+            target_ssim=DEFAULT_TARGET_SSIM
+            if mode == "target_ssim" and self.target_ssim is None
+            else self.target_ssim,
             preset=self.preset,
             metadata=self.metadata,
             progressive=self.progressive,

@@ -74,15 +74,21 @@ class ConvertRequest(StudioRequest):
         if fmt == "avif" and not avif_supported():
             raise ValidationFailed("format", "this server's libvips cannot write AVIF; use webp or png")
         if self.transparency == "preserve" and fmt not in ALPHA_FORMATS:
-            raise ValidationFailed("transparency", f"{fmt} has no alpha channel; use flatten or another format")
+            raise ValidationFailed(
+                "transparency", f"{fmt} has no alpha channel; use flatten or another format"
+            )
         if self.background is not None:
             if not is_hex_colour(self.background):
                 raise ValidationFailed("background", "use a #rrggbb colour")
             if self.transparency == "preserve":
-                raise ValidationFailed("background", "a background is for flattening; transparency is preserve")
+                raise ValidationFailed(
+                    "background", "a background is for flattening; transparency is preserve"
+                )
         if self.quality is not None and fmt in LOSSLESS_FORMATS:
             raise ValidationFailed("quality", f"{fmt} is lossless here; compress PNG with POST /compress")
-        flatten = self.transparency == "flatten" or (self.transparency is None and self.background is not None)
+        flatten = self.transparency == "flatten" or (
+            self.transparency is None and self.background is not None
+        )
         return CompressParams(
             operation="convert",
             format=fmt,

@@ -17,9 +17,7 @@ from imagestudio.studios import compress, convert
 
 router = APIRouter(route_class=GuardedRoute, tags=["compress"], responses=PROBLEM_RESPONSES)
 
-CompressBody = Annotated[
-    StudioBody[compress.CompressRequest], Depends(studio_body(compress.CompressRequest))
-]
+CompressBody = Annotated[StudioBody[compress.CompressRequest], Depends(studio_body(compress.CompressRequest))]
 ConvertBody = Annotated[StudioBody[convert.ConvertRequest], Depends(studio_body(convert.ConvertRequest))]
 
 
@@ -51,7 +49,9 @@ def list_options(principal: PrincipalDep) -> dict[str, Any]:
     return compress.describe_options()
 
 
-@router.get("/compress/presets", responses=example_response({"presets": compress.describe_options()["presets"]}))
+@router.get(
+    "/compress/presets", responses=example_response({"presets": compress.describe_options()["presets"]})
+)
 def list_presets(principal: PrincipalDep) -> dict[str, Any]:
     """The presets: web, email, social, high_quality, max_compression (format and quality each)."""
     return {"presets": compress.describe_options()["presets"]}
