@@ -72,11 +72,9 @@ def at_ssim(
     return best
 
 
-def ours(data: bytes, target: float) -> tuple[bytes, float, int | None, float]:
+def ours(data: bytes, target: float, fmt: str = "jpeg") -> tuple[bytes, float, int | None, float]:
     started = time.perf_counter()
-    out = encode_target_ssim(
-        Source.load(data, max_pixels=50_000_000), "jpeg", target_ssim=target, keep="none"
-    )
+    out = encode_target_ssim(Source.load(data, max_pixels=50_000_000), fmt, target_ssim=target, keep="none")
     return out.data, out.ssim, out.quality, time.perf_counter() - started
 
 
@@ -87,7 +85,9 @@ def saving(ours_bytes: int, theirs: int) -> float:
 def main() -> dict[str, object]:
     images = load_photos()
     sources = {name: png(pixels) for name, pixels in images.items()}
-    encode_quality(Source.load(sources["astronaut"], max_pixels=50_000_000), "jpeg", quality=80, keep="none")
+    encode_quality(
+        Source.load(next(iter(sources.values())), max_pixels=50_000_000), "jpeg", quality=80, keep="none"
+    )
     rows: list[dict[str, object]] = []
     totals = dict.fromkeys(
         ("pillow_q85", "ours_equal", "ours_equal_webp", "pillow_98", "seed_98", "ours_98"), 0
