@@ -127,6 +127,11 @@ def main() -> dict[str, object]:
                     "ssim": equal_ssim,
                     "quality": equal_quality,
                 },
+                "ours_webp_at_pillow_q85_ssim": {
+                    "bytes": len(webp),
+                    "ssim": webp_ssim,
+                    "quality": webp_quality,
+                },
                 "at_0.98": {
                     "ours": {"bytes": len(ours98), "ssim": ours98_ssim, "quality": ours98_quality},
                     "pillow": {"bytes": len(pillow98), "quality": pillow98_quality},
