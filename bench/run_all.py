@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import bench_compress  # noqa: E402
 import bench_create  # noqa: E402
 import bench_crop_hard  # noqa: E402
 import bench_local_ops  # noqa: E402
@@ -22,6 +23,7 @@ results = {
     "servers": bench_servers.main(),
     "create": bench_create.main(),
     "local_ops": bench_local_ops.main(),
+    "compress": bench_compress.main(),
 }
 out = Path(__file__).parent / "results"
 out.mkdir(exist_ok=True)

@@ -21,7 +21,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -e shared -e clients/python -r requirements-dev.txt
   .venv/bin/pip install --quiet --no-deps -e services/gateway -e services/create-worker \
-    -e services/edit-worker -e services/upscale-worker -e services/social-worker -e services/control-worker -e simulators
+    -e services/edit-worker -e services/upscale-worker -e services/social-worker -e services/control-worker \
+    -e services/compress-worker -e simulators
   echo "$inputs" > "$stamp"
 fi
 

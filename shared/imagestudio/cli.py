@@ -41,7 +41,7 @@ console = Console()
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-STUDIOS = ("create", "edit", "upscale", "social", "control")
+STUDIOS = ("create", "edit", "upscale", "social", "control", "compress")
 #: Every worker: one per studio, plus webhook delivery on its own queue.
 WORKERS = (*STUDIOS, "webhooks")
 
@@ -261,7 +261,9 @@ def _start_provider_simulators(settings: Settings) -> tuple[list[Any], list[str]
 
 @app.command()
 def worker(
-    studio: Annotated[str, typer.Argument(help="create, edit, upscale, social, control or webhooks")],
+    studio: Annotated[
+        str, typer.Argument(help="create, edit, upscale, social, control, compress or webhooks")
+    ],
     threads: Annotated[
         int | None, typer.Option(help="Worker threads (default IMAGESTUDIO_WORKER_THREADS)")
     ] = None,

@@ -17,6 +17,7 @@ class Queue(StrEnum):
     upscale = "upscale"
     social = "social"
     control = "control"
+    compress = "compress"
     webhooks = "webhooks"
 
 
@@ -28,6 +29,7 @@ UPSCALE_POLL = "upscale.poll"
 SOCIAL_RUN_JOB = "social.run_job"
 CONTROL_RUN_JOB = "control.run_job"
 CONTROL_POLL = "control.poll"
+COMPRESS_RUN_JOB = "compress.run_job"
 WEBHOOKS_DELIVER = "webhooks.deliver"
 
 #: The actor that runs a job, by studio (the gateway and the outbox enqueue by name).
@@ -37,6 +39,7 @@ RUN_JOB_ACTORS: dict[str, str] = {
     Queue.upscale: UPSCALE_RUN_JOB,
     Queue.social: SOCIAL_RUN_JOB,
     Queue.control: CONTROL_RUN_JOB,
+    Queue.compress: COMPRESS_RUN_JOB,
 }
 
 #: The actor that polls a studio's asynchronous provider work, by studio (edit, upscale and control).

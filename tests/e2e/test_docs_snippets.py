@@ -87,6 +87,11 @@ CHECKS: dict[str, tuple[str, ...]] = {
     "docs/studios/create.md#1": (r'(?s)"id":"' + JOB_ID + r'","status":"queued".*"id":"' + JOB_ID,),
     "docs/studios/edit.md#0": (r'"id": "remove_background"', r'"id":"' + JOB_ID + r'","status":"queued"'),
     "docs/studios/upscale.md#0": (r'"id":"' + JOB_ID + r'","status":"queued"', r'"creative"'),
+    "docs/studios/compress.md#0": (
+        r'(?s)("id":"' + JOB_ID + r'","status":"queued".*){4}',
+        r'"studio":"compress"',
+        r'"id": "jpeg"',
+    ),
 }
 
 

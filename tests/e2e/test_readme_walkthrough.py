@@ -38,6 +38,11 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         assert "succeeded" in lines
         assert (tmp_path / "all.zip").exists() and list(tmp_path.glob("instagram.story*"))
         assert "queued" in lines  # the JSON job naming the upload
+        compressed = re.search(
+            r"^compressed (\d+) -> (\d+) bytes, quality (\d+) SSIM ([\d.]+)$", done.stdout, re.M
+        )
+        assert compressed, done.stdout  # the target_ssim compression step
+        assert float(compressed.group(4)) >= 0.98
         statuses = [line.split(" ", 1)[0] for line in lines[-3:]]
         assert statuses == ["202", "202", "422"], lines[-3:]
         assert "image" in lines[-1]

@@ -17,6 +17,7 @@ from gateway.problems import add_exception_handlers
 from gateway.routes import (
     assets,
     batch,
+    compress,
     control,
     create,
     credits,
@@ -154,6 +155,7 @@ def create_app() -> FastAPI:
     app.include_router(webhooks.router, prefix=API_PREFIX)
     app.include_router(edit.router, prefix=API_PREFIX)
     app.include_router(upscale.router, prefix=API_PREFIX)
+    app.include_router(compress.router, prefix=API_PREFIX)
     app.include_router(control.router, prefix=API_PREFIX)
     app.include_router(uploads.router, prefix=API_PREFIX)
     return app

@@ -13,7 +13,7 @@ class TierName(StrEnum):
     enterprise = "enterprise"
 
 
-ALL_STUDIOS = frozenset({"create", "edit", "upscale", "social", "control"})
+ALL_STUDIOS = frozenset({"create", "edit", "upscale", "social", "control", "compress"})
 ALL_PROVIDERS = frozenset({"stability", "wavespeed", "huggingface", "gemini", "local"})
 
 
@@ -38,7 +38,7 @@ TIERS: dict[TierName, Tier] = {
         Tier(
             TierName.free,
             50,
-            frozenset({"create", "social"}),
+            frozenset({"create", "social", "compress"}),
             frozenset({"huggingface", "gemini", "local"}),
             2,
             2,

@@ -23,6 +23,7 @@ __all__ = [
     "encode",
     "inspect_image",
     "provider_ready",
+    "to_srgb",
     "verify_pixels",
 ]
 
@@ -194,7 +195,7 @@ class SourceImage:
         try:
             # Phones store rotation in EXIF; users expect the pixels the way their viewer shows them.
             image = image.autorot()
-            image = _to_srgb(image)
+            image = to_srgb(image)
             # Decode once into memory: every output of the job reads this copy again.
             image = _without_metadata(image).copy_memory()
         except pyvips.Error as exc:
@@ -215,7 +216,7 @@ def encode(
     if not 1 <= quality <= 100:
         raise ValidationFailed("quality", f"must be between 1 and 100, got {quality}")
     if not (image.bands == 1 and image.format == "uchar"):  # 8-bit grey (a mask) stays grey
-        image = _to_srgb(image)
+        image = to_srgb(image)
     if output_format == "jpeg" and image.hasalpha():
         image = image.flatten(background=[255, 255, 255])
 
@@ -383,7 +384,7 @@ def _decode_error(field: str, fmt: str) -> InvalidImage:
     return InvalidImage(field, f"the {fmt.upper()} file is truncated or corrupt")
 
 
-def _to_srgb(image: pyvips.Image) -> pyvips.Image:
+def to_srgb(image: pyvips.Image) -> pyvips.Image:
     """Convert any decoded image (ICC tagged, CMYK, grey, 16-bit) to 8-bit sRGB, keeping alpha."""
     if image.get_typeof("icc-profile-data"):
         try:

@@ -33,6 +33,7 @@ class Studio(StrEnum):
     upscale = "upscale"
     social = "social"
     control = "control"
+    compress = "compress"
 
 
 class Job(Base):

@@ -76,7 +76,7 @@ def _load() -> None:
     """Import every studio module so each registers its pricer (studios import this module, not the reverse)."""
     import importlib
 
-    for name in ("social", "create", "edit", "upscale", "control"):
+    for name in ("social", "create", "edit", "upscale", "control", "compress", "convert"):
         try:
             importlib.import_module(f"imagestudio.studios.{name}")
         except ModuleNotFoundError:

@@ -11,7 +11,7 @@ import pytest
 from imagestudio.config import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
-STUDIOS = ("create", "edit", "upscale", "social", "control")
+STUDIOS = ("create", "edit", "upscale", "social", "control", "compress")
 #: Every worker deployment: one per studio, plus webhook delivery (which runs the gateway image).
 WORKERS = (*STUDIOS, "webhooks")
 

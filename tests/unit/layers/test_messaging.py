@@ -16,6 +16,7 @@ _ACTOR_MODULES = (
     "upscale_worker.actors",
     "social_worker.actors",
     "control_worker.actors",
+    "compress_worker.actors",
     "imagestudio.webhooks.actors",
 )
 

@@ -28,7 +28,7 @@ router = APIRouter(route_class=GuardedRoute, tags=["jobs"], responses=PROBLEM_RE
 #: Most jobs one batch may carry.
 MAX_BATCH_JOBS = 100
 
-StudioName = Literal["social", "edit", "upscale", "create", "control"]
+StudioName = Literal["social", "edit", "upscale", "create", "control", "compress", "convert"]
 
 
 class BatchJob(BaseModel):

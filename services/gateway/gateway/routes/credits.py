@@ -120,7 +120,7 @@ class EstimateRequest(BaseModel):
         }
     )
 
-    studio: str = Field(description="create, edit, upscale, social or control")
+    studio: str = Field(description="create, edit, upscale, social, control, compress or convert")
     params: dict[str, Any] = Field(default_factory=dict, description="The same fields the studio route takes")
 
 

@@ -1,0 +1,1 @@
+"""The compress studio's Dramatiq worker (queue `compress`): compression and format conversion."""

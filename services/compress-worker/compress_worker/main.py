@@ -1,0 +1,14 @@
+"""Entry point: configure the broker, then declare the compress studio's actors on it.
+
+Run with `imagestudio worker compress`.
+"""
+
+import imagestudio.models  # noqa: F401  (every table registered before the first session)
+from imagestudio.broker import configure_broker
+from imagestudio.messaging import Queue
+
+configure_broker()
+
+from compress_worker import actors  # noqa: E402,F401  (actors bind to the broker configured above)
+
+QUEUES = [Queue.compress.value]

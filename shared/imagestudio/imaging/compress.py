@@ -1,0 +1,447 @@
+"""Compression and format conversion: one encode at a quality, or a search for a byte or SSIM target.
+
+Bytes in, bytes out. The source is decoded once (every frame of an animation, upright, 8 bits,
+its colour profile kept); each candidate encode is decoded again and scored with SSIM against
+it. Searches are bisections over quality, so a job does at most ``MAX_SEARCH_ENCODES`` encodes.
+
+JPEG goes through libvips' mozjpeg (trellis quantisation, deringing, optimised progressive scans,
+its ImageMagick quantisation table): smaller at equal SSIM than libjpeg with optimised Huffman
+tables, which is Pillow's best (figures in docs/benchmarks.md). PNG is palette-quantised
+(libimagequant) when that keeps the asked quality, lossless otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Final, Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
+import pyvips  # type: ignore[import-untyped, unused-ignore]
+from PIL import Image as PILImage
+from PIL import ImageCms
+
+from imagestudio.errors import ValidationFailed
+from imagestudio.imaging.codec import SourceImage, inspect_image, to_srgb
+from imagestudio.imaging.similarity import SsimReference
+
+__all__ = [
+    "ALPHA_FORMATS",
+    "ANIMATED_FORMATS",
+    "ENCODINGS",
+    "LOSSLESS_FORMATS",
+    "MAX_SEARCH_ENCODES",
+    "Encoded",
+    "Encoding",
+    "Source",
+    "avif_supported",
+    "encode_quality",
+    "encode_target_kb",
+    "encode_target_ssim",
+]
+
+Encoding = Literal["jpeg", "png", "webp", "avif", "gif", "tiff", "bmp"]
+ENCODINGS: Final[tuple[str, ...]] = get_args(Encoding)
+#: MIME type and file extension of each encoding.
+MEDIA: Final[dict[str, tuple[str, str]]] = {
+    "jpeg": ("image/jpeg", "jpg"),
+    "png": ("image/png", "png"),
+    "webp": ("image/webp", "webp"),
+    "avif": ("image/avif", "avif"),
+    "gif": ("image/gif", "gif"),
+    "tiff": ("image/tiff", "tiff"),
+    "bmp": ("image/bmp", "bmp"),
+}
+#: Encodings with an alpha channel (GIF's is one bit; BMP as Pillow writes it has none).
+ALPHA_FORMATS: Final = frozenset({"png", "webp", "avif", "gif", "tiff"})
+#: Encodings that keep every frame of an animation.
+ANIMATED_FORMATS: Final = frozenset({"webp", "gif"})
+#: Encodings without a quality setting when converting (PNG's quality is compress's palette search).
+LOSSLESS_FORMATS: Final = frozenset({"png", "gif", "tiff", "bmp"})
+#: The quality range a byte-target search covers (the seed's 10..95: above 95 JPEG grows for nothing).
+TARGET_KB_QUALITIES: Final = (10, 95)
+#: The quality range an SSIM search covers.
+TARGET_SSIM_QUALITIES: Final = (10, 100)
+#: Most encodes one search makes: a bisection over 91 qualities, plus its two ends and lossless PNG.
+MAX_SEARCH_ENCODES: Final = 10
+#: libvips' AV1 effort (0..9): 4 takes ~35x longer than 2 for ~6 % fewer bytes; a search encodes up to ten times.
+AVIF_EFFORT: Final = 2
+
+Keep = Literal["none", "icc", "all"]
+Progress = Callable[[int, str], None]
+
+
+@cache
+def avif_supported() -> bool:
+    """Whether the bundled libvips can write AVIF (its libheif built with an AV1 encoder), tried once."""
+    try:
+        pyvips.Image.black(8, 8, bands=3).heifsave_buffer(Q=50, compression="av1", effort=0)
+    except (pyvips.Error, AttributeError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One output and how it was made."""
+
+    data: bytes
+    format: str
+    width: int
+    #: One frame's height (the stacked frames of an animation are ``frames`` times this).
+    height: int
+    frames: int
+    #: Quality used; None when lossless (TIFF, GIF, BMP, lossless PNG).
+    quality: int | None
+    #: SSIM of the decoded output to the source pixels (after any flattening), over every frame.
+    ssim: float
+    #: PNG quantised to a palette.
+    palette: bool
+    #: Encodes made to find it.
+    encodes: int
+
+    @property
+    def content_type(self) -> str:
+        return MEDIA[self.format][0]
+
+    @property
+    def ext(self) -> str:
+        return MEDIA[self.format][1]
+
+
+class Source:
+    """An upload decoded once: upright, 8 bits per sample, every frame, its ICC profile noted."""
+
+    def __init__(self, image: pyvips.Image, *, format: str, frames: int, page_height: int) -> None:
+        self.image: pyvips.Image = image
+        self.format = format
+        self.frames = frames
+        self.page_height = page_height
+        self.width = int(image.width)
+        self.has_alpha = bool(image.hasalpha())
+
+    @classmethod
+    def load(cls, data: bytes, *, max_pixels: int, field: str = "image") -> Source:
+        """Decode every frame (the pixel limit and the file's soundness checked as for any upload)."""
+        info = inspect_image(data, max_pixels=max_pixels, max_bytes=len(data), field=field)
+        if info.format == "bmp":  # only Pillow reads it: one frame, sRGB
+            still = SourceImage.load(data, max_pixels=max_pixels, field=field).image
+            return cls(still, format="bmp", frames=1, page_height=int(still.height))
+        try:
+            probe = pyvips.Image.new_from_buffer(data, "", access="sequential")
+            frames = int(probe.get("n-pages")) if probe.get_typeof("n-pages") else 1
+            animated = frames > 1 and info.format in ("gif", "webp")
+            if animated:
+                image = pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="error", access="random")
+                page_height = int(image.get("page-height"))
+            else:
+                image = pyvips.Image.new_from_buffer(data, "", fail_on="error", access="random").autorot()
+                frames, page_height = 1, int(image.height)
+            if image.format != "uchar" or image.interpretation not in ("srgb", "b-w"):
+                image = to_srgb(image)  # 16-bit, CMYK, Lab: to 8-bit sRGB through its profile
+            image = image.copy_memory()
+        except pyvips.Error as exc:
+            raise ValidationFailed(field, f"the {info.format.upper()} file is truncated or corrupt") from exc
+        return cls(image, format=info.format, frames=frames, page_height=page_height)
+
+    @property
+    def icc(self) -> bytes | None:
+        """The embedded ICC profile, if any."""
+        if not self.image.get_typeof("icc-profile-data"):
+            return None
+        return bytes(self.image.get("icc-profile-data"))
+
+    @property
+    def icc_matters(self) -> bool:
+        """Whether the colours depend on the embedded profile: any profile but sRGB (which viewers assume)."""
+        icc = self.icc
+        return icc is not None and not _is_srgb_profile(icc)
+
+    def to_srgb(self) -> Source:
+        """The same frames converted to sRGB through the embedded profile (which is then dropped)."""
+        if self.icc is None and self.image.interpretation in ("srgb", "b-w"):
+            return self
+        image = to_srgb(self.image)
+        image = image.copy()
+        image.remove("icc-profile-data")
+        return self._with(image.copy_memory())
+
+    def flattened(self, background: tuple[int, int, int]) -> Source:
+        """Alpha composited over ``background`` (JPEG and BMP have no alpha; or the client asked)."""
+        if not self.has_alpha:
+            return self
+        image = self.image
+        if image.bands == 2:  # grey + alpha: the background's grey
+            flat = image.flatten(background=[round(sum(background) / 3)])
+        else:
+            flat = image.flatten(background=list(background))
+        return self._with(flat.cast("uchar").copy_memory())
+
+    def first_frame(self) -> Source:
+        """The first frame alone (for an encoding that cannot animate)."""
+        if self.frames == 1:
+            return self
+        frame = self.image.crop(0, 0, self.width, self.page_height).copy_memory()
+        return Source(frame, format=self.format, frames=1, page_height=self.page_height)
+
+    def pixels(self) -> npt.NDArray[np.uint8]:
+        return np.asarray(self.image.numpy(), dtype=np.uint8)
+
+    def _with(self, image: pyvips.Image) -> Source:
+        return Source(image, format=self.format, frames=self.frames, page_height=self.page_height)
+
+
+def _is_srgb_profile(icc: bytes) -> bool:
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        description = ImageCms.getProfileDescription(profile)
+    except (OSError, ImageCms.PyCMSError):
+        return False  # unreadable: keep it rather than guess the colours
+    return "srgb" in description.lower().replace(" ", "").replace("-", "")
+
+
+@dataclass(frozen=True)
+class _Encoder:
+    """Encodes one source in one format with fixed options; scores candidates against the source."""
+
+    source: Source
+    format: str
+    keep: Keep
+    progressive: bool = True
+
+    def encode(self, quality: int | None, *, palette: bool = False) -> bytes:
+        image = self.source.image
+        if self.source.frames > 1:
+            image = image.copy()
+            image.set_type(pyvips.GValue.gint_type, "page-height", self.source.page_height)
+        keep = self.keep
+        if self.format == "jpeg":
+            return bytes(
+                image.jpegsave_buffer(
+                    Q=quality or 85,
+                    optimize_coding=True,
+                    interlace=self.progressive,
+                    # mozjpeg's options (ignored by a libjpeg-turbo build): fewer bytes at equal SSIM.
+                    trellis_quant=True,
+                    overshoot_deringing=True,
+                    optimize_scans=self.progressive,
+                    quant_table=3,
+                    keep=keep,
+                )
+            )
+        if self.format == "png":
+            if palette:
+                return bytes(image.pngsave_buffer(palette=True, Q=quality or 100, effort=7, keep=keep))
+            return bytes(image.pngsave_buffer(compression=9, keep=keep))
+        if self.format == "webp":
+            return bytes(image.webpsave_buffer(Q=quality or 80, effort=4, smart_subsample=True, keep=keep))
+        if self.format == "avif":
+            return bytes(
+                image.heifsave_buffer(Q=quality or 60, compression="av1", effort=AVIF_EFFORT, keep=keep)
+            )
+        if self.format == "gif":
+            return bytes(image.gifsave_buffer(effort=7, keep=keep))
+        if self.format == "tiff":
+            return bytes(image.tiffsave_buffer(compression="deflate", predictor="horizontal", keep=keep))
+        if self.format == "bmp":
+            pixels = self.source.pixels()
+            out = io.BytesIO()
+            PILImage.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels[:, :, :3]).save(out, "BMP")
+            return out.getvalue()
+        raise ValueError(f"unknown encoding {self.format!r}")
+
+    def decode(self, data: bytes) -> npt.NDArray[np.uint8]:
+        """The candidate's pixels, shaped as the source's (for SSIM)."""
+        if self.format == "bmp":
+            with PILImage.open(io.BytesIO(data)) as opened:
+                decoded = np.asarray(opened)
+        else:
+            options = {"n": -1} if self.source.frames > 1 else {}
+            image = pyvips.Image.new_from_buffer(data, "", **options)
+            if image.format != "uchar":
+                image = image.cast("uchar")
+            decoded = np.asarray(image.numpy(), dtype=np.uint8)
+        return _match_bands(decoded, self.source.image.bands)
+
+
+def _match_bands(pixels: npt.NDArray[np.uint8], bands: int) -> npt.NDArray[np.uint8]:
+    """Bring a decoded candidate to the source's band count (savers add or drop an alpha or colour)."""
+    array = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    have = array.shape[2]
+    if have == bands:
+        return array
+    if bands in (1, 2) and have >= 3:  # grey saved as colour: its first band is the grey
+        grey = array[:, :, :1]
+        return np.concatenate([grey, array[:, :, 3:4]], axis=2) if bands == 2 and have == 4 else grey
+    if bands >= 3 and have < 3:
+        array = np.concatenate([np.repeat(array[:, :, :1], 3, axis=2), array[:, :, 1:]], axis=2)
+    if array.shape[2] < bands:  # opaque alpha the saver left out
+        opaque = np.full((*array.shape[:2], bands - array.shape[2]), 255, np.uint8)
+        array = np.concatenate([array, opaque], axis=2)
+    return np.ascontiguousarray(array[:, :, :bands])
+
+
+class _Scorer:
+    """Candidates encoded and scored once each; counts the encodes."""
+
+    def __init__(self, encoder: _Encoder, on_step: Progress | None) -> None:
+        self.encoder = encoder
+        self.reference = SsimReference(encoder.source.pixels())
+        self.on_step = on_step
+        self.encodes = 0
+        self._seen: dict[tuple[int | None, bool], tuple[bytes, float]] = {}
+
+    def try_quality(self, quality: int | None, *, palette: bool = False) -> tuple[bytes, float]:
+        key = (quality, palette)
+        if key not in self._seen:
+            data = self.encoder.encode(quality, palette=palette)
+            score = self.reference.score(self.encoder.decode(data))
+            self.encodes += 1
+            self._seen[key] = (data, score)
+            if self.on_step is not None:
+                label = "lossless" if quality is None else f"quality {quality}"
+                self.on_step(self.encodes, f"{label}: {len(data) / 1024:.1f} kB, SSIM {score:.4f}")
+        return self._seen[key]
+
+    def result(self, data: bytes, score: float, quality: int | None, *, palette: bool = False) -> Encoded:
+        source = self.encoder.source
+        return Encoded(
+            data=data,
+            format=self.encoder.format,
+            width=source.width,
+            height=source.page_height,
+            frames=source.frames,
+            quality=quality,
+            ssim=round(score, 5),
+            palette=palette,
+            encodes=self.encodes,
+        )
+
+
+def _encoder(source: Source, output_format: str, *, keep: Keep, progressive: bool) -> _Encoder:
+    if output_format not in ANIMATED_FORMATS:
+        source = source.first_frame()
+    return _Encoder(source, output_format, keep, progressive)
+
+
+def encode_quality(
+    source: Source,
+    output_format: str,
+    *,
+    quality: int | None,
+    keep: Keep,
+    progressive: bool = True,
+    palette_min_ssim: float | None = None,
+    on_step: Progress | None = None,
+) -> Encoded:
+    """One encode at ``quality`` (None: lossless, for the formats without one).
+
+    PNG with a quality is quantised to a palette at that quality when the result's SSIM is at
+    least ``palette_min_ssim`` and it is smaller than lossless PNG; otherwise lossless.
+    """
+    scorer = _Scorer(_encoder(source, output_format, keep=keep, progressive=progressive), on_step)
+    if output_format == "png" and quality is not None:
+        lossless, _ = scorer.try_quality(None)
+        quantised, score = scorer.try_quality(quality, palette=True)
+        if score >= (palette_min_ssim or 0.0) and len(quantised) < len(lossless):
+            return scorer.result(quantised, score, quality, palette=True)
+        return scorer.result(lossless, 1.0, None)
+    lossy = output_format not in LOSSLESS_FORMATS
+    data, score = scorer.try_quality(quality if lossy else None)
+    return scorer.result(data, score, quality if lossy else None)
+
+
+def encode_target_kb(
+    source: Source,
+    output_format: str,
+    *,
+    target_kb: int,
+    keep: Keep,
+    progressive: bool = True,
+    field: str = "target_kb",
+    on_step: Progress | None = None,
+) -> Encoded:
+    """The highest quality (10..95) whose file is at most ``target_kb`` kB (1 kB = 1,024 bytes).
+
+    PNG tries lossless first, then palette qualities. Raises ``ValidationFailed`` naming ``field``
+    when even the lowest quality is larger: the target is impossible for this image.
+    """
+    limit = target_kb * 1024
+    scorer = _Scorer(_encoder(source, output_format, keep=keep, progressive=progressive), on_step)
+    palette = output_format == "png"
+    if palette:
+        lossless, _ = scorer.try_quality(None)
+        if len(lossless) <= limit:
+            return scorer.result(lossless, 1.0, None)
+    low, high = TARGET_KB_QUALITIES
+    data, score = scorer.try_quality(low, palette=palette)
+    if len(data) > limit:
+        raise ValidationFailed(
+            field,
+            f"{target_kb} kB is out of reach: even quality {low} gives {len(data) / 1024:.1f} kB "
+            f"for this {source.width}x{source.page_height} image",
+        )
+    best = (data, score, low)
+    top, top_score = scorer.try_quality(high, palette=palette)
+    if len(top) <= limit:
+        return scorer.result(top, top_score, high, palette=palette)
+    # Size grows with quality (almost monotonically): ``low`` fits, ``high`` does not.
+    while high - low > 1:
+        middle = (low + high) // 2
+        data, score = scorer.try_quality(middle, palette=palette)
+        if len(data) <= limit:
+            best, low = (data, score, middle), middle
+        else:
+            high = middle
+    return scorer.result(best[0], best[1], best[2], palette=palette)
+
+
+def encode_target_ssim(
+    source: Source,
+    output_format: str,
+    *,
+    target_ssim: float,
+    keep: Keep,
+    progressive: bool = True,
+    field: str = "target_ssim",
+    on_step: Progress | None = None,
+) -> Encoded:
+    """The smallest file whose SSIM to the source is at least ``target_ssim``: the lowest such quality.
+
+    PNG searches palette qualities and falls back to lossless (SSIM 1). Raises ``ValidationFailed``
+    naming ``field`` when even quality 100 stays under the target.
+    """
+    scorer = _Scorer(_encoder(source, output_format, keep=keep, progressive=progressive), on_step)
+    palette = output_format == "png"
+    low, high = TARGET_SSIM_QUALITIES
+    top, top_score = scorer.try_quality(high, palette=palette)
+    if top_score < target_ssim:
+        if palette:
+            lossless, _ = scorer.try_quality(None)
+            return scorer.result(lossless, 1.0, None)
+        raise ValidationFailed(
+            field,
+            f"SSIM {target_ssim} is out of reach in {output_format}: even quality {high} gives "
+            f"{top_score:.4f} for this image",
+        )
+    best = (top, top_score, high)
+    data, score = scorer.try_quality(low, palette=palette)
+    if score >= target_ssim:
+        return scorer.result(data, score, low, palette=palette)
+    # SSIM grows with quality: ``low`` misses the target, ``high`` meets it.
+    while high - low > 1:
+        middle = (low + high) // 2
+        data, score = scorer.try_quality(middle, palette=palette)
+        if score >= target_ssim:
+            best, high = (data, score, middle), middle
+        else:
+            low = middle
+    data, score, quality = best
+    if palette:  # a palette at high quality can exceed lossless on smooth images
+        lossless, _ = scorer.try_quality(None)
+        if len(lossless) <= len(data):
+            return scorer.result(lossless, 1.0, None)
+    return scorer.result(data, score, quality, palette=palette)

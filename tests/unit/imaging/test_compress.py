@@ -1,0 +1,244 @@
+"""Compression and conversion pixels: targets honoured and minimal, alpha, frames, ICC, progressive JPEG."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import pyvips  # type: ignore[import-untyped, unused-ignore]
+from PIL import Image
+from skimage import data as photos
+from skimage.metrics import structural_similarity
+
+from imagestudio.errors import ValidationFailed
+from imagestudio.imaging.compress import (
+    Source,
+    avif_supported,
+    encode_quality,
+    encode_target_kb,
+    encode_target_ssim,
+)
+from imagestudio.imaging.similarity import ssim
+
+MAX_PIXELS = 50_000_000
+
+
+def png(pixels: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+    return out.getvalue()
+
+
+def photo() -> np.ndarray:
+    return np.asarray(photos.astronaut(), dtype=np.uint8)
+
+
+def source(data: bytes) -> Source:
+    return Source.load(data, max_pixels=MAX_PIXELS)
+
+
+def reference_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """scikit-image's SSIM with Wang et al.'s Gaussian window: the measure ours must equal."""
+    return float(
+        structural_similarity(
+            a,
+            b,
+            channel_axis=2,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=255,
+        )
+    )
+
+
+def decoded(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def pillow_jpeg(pixels: np.ndarray, quality: int) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=quality, optimize=True)
+    return out.getvalue()
+
+
+def test_ssim_equals_scikit_image() -> None:
+    original = photo()
+    degraded = decoded(pillow_jpeg(original, 30))
+    assert ssim(original, degraded) == pytest.approx(reference_ssim(original, degraded), abs=2e-4)
+    assert ssim(original, original) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("target", [0.95, 0.98])
+def test_target_ssim_is_met_by_the_lowest_quality_that_meets_it(target: float) -> None:
+    original = photo()
+    result = encode_target_ssim(source(png(original)), "jpeg", target_ssim=target, keep="none")
+    assert result.quality is not None and result.encodes <= 10
+    # Scored independently: the output meets the target, one quality lower does not.
+    assert reference_ssim(original, decoded(result.data)) >= target - 5e-4
+    lower = encode_quality(source(png(original)), "jpeg", quality=result.quality - 1, keep="none")
+    assert lower.ssim < target
+
+
+def test_target_ssim_beats_pillow_optimized_at_equal_ssim() -> None:
+    original = photo()
+    pillow = pillow_jpeg(original, 85)
+    pillow_ssim = ssim(original, decoded(pillow))
+    ours = encode_target_ssim(source(png(original)), "jpeg", target_ssim=pillow_ssim, keep="none")
+    assert ours.ssim >= pillow_ssim
+    assert len(ours.data) < len(pillow)
+
+
+def test_target_kb_is_the_highest_quality_that_fits() -> None:
+    original = photo()
+    result = encode_target_kb(source(png(original)), "webp", target_kb=20, keep="none")
+    assert len(result.data) <= 20 * 1024
+    assert result.quality is not None
+    higher = encode_quality(source(png(original)), "webp", quality=result.quality + 1, keep="none")
+    assert len(higher.data) > 20 * 1024
+
+
+def test_target_kb_out_of_reach_names_the_field() -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        encode_target_kb(source(png(photo())), "jpeg", target_kb=1, keep="none")
+    assert refused.value.field == "target_kb"
+    assert "quality 10" in refused.value.detail
+
+
+def test_target_ssim_out_of_reach_for_a_lossy_format_names_the_field() -> None:
+    noise = np.random.default_rng(1).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    with pytest.raises(ValidationFailed) as refused:
+        encode_target_ssim(source(png(noise)), "webp", target_ssim=0.9999, keep="none")
+    assert refused.value.field == "target_ssim"
+
+
+def test_png_is_palette_quantised_when_that_keeps_quality() -> None:
+    graphic = np.zeros((200, 300, 3), np.uint8)
+    graphic[:, :150] = (200, 30, 30)
+    graphic[50:150, 100:250] = (20, 90, 220)
+    graphic[:, :, 1] += np.arange(300, dtype=np.uint8)[None, :] // 60  # a few shades, not a true palette
+    result = encode_quality(source(png(graphic)), "png", quality=90, keep="none", palette_min_ssim=0.99)
+    assert result.palette and result.ssim >= 0.99
+    assert Image.open(io.BytesIO(result.data)).mode == "P"
+    lossless = encode_quality(source(png(graphic)), "png", quality=None, keep="none")
+    assert len(result.data) < len(lossless.data)
+
+
+def test_png_stays_lossless_when_a_palette_would_lose_quality() -> None:
+    result = encode_quality(source(png(photo())), "png", quality=60, keep="none", palette_min_ssim=0.995)
+    assert not result.palette and result.quality is None and result.ssim == 1.0
+    assert np.array_equal(decoded(result.data), photo())
+
+
+def test_jpeg_is_progressive_unless_asked_otherwise() -> None:
+    data = png(photo())
+    progressive = encode_quality(source(data), "jpeg", quality=80, keep="none").data
+    baseline = encode_quality(source(data), "jpeg", quality=80, keep="none", progressive=False).data
+    assert Image.open(io.BytesIO(progressive)).info.get("progressive") == 1
+    assert b"\xff\xc2" in progressive  # SOF2: progressive DCT
+    assert not Image.open(io.BytesIO(baseline)).info.get("progressive")
+
+
+def rgba_logo() -> np.ndarray:
+    pixels = np.zeros((120, 160, 4), np.uint8)
+    pixels[..., 0] = 220
+    pixels[30:90, 40:120, 3] = 255  # an opaque box in a transparent field
+    pixels[30:90, 40:120, 1] = 120
+    return pixels
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp", "gif", "tiff"])
+def test_transparency_is_preserved(fmt: str) -> None:
+    result = encode_quality(source(png(rgba_logo())), fmt, quality=None, keep="none")
+    out = np.asarray(Image.open(io.BytesIO(result.data)).convert("RGBA"))
+    assert out[0, 0, 3] == 0 and out[60, 80, 3] == 255
+
+
+def test_flattening_puts_the_chosen_colour_behind() -> None:
+    flat = source(png(rgba_logo())).flattened((0, 0, 255))
+    result = encode_quality(flat, "jpeg", quality=95, keep="none")
+    out = decoded(result.data)
+    assert [int(v) for v in out[5, 5]] == pytest.approx([0, 0, 255], abs=4)
+    assert int(out[60, 80, 1]) == pytest.approx(120, abs=6)
+
+
+def animated_gif(frames: int = 6) -> bytes:
+    images = []
+    for i in range(frames):
+        frame = Image.new("RGB", (80, 60), (40 * i % 256, 100, 200 - 20 * i))
+        frame.paste((255, 255, 255), (10 * i, 20, 10 * i + 15, 35))
+        images.append(frame)
+    out = io.BytesIO()
+    images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=120, loop=0)
+    return out.getvalue()
+
+
+def test_animated_gif_to_webp_keeps_every_frame_and_its_timing() -> None:
+    loaded = source(animated_gif(6))
+    assert loaded.frames == 6
+    result = encode_quality(loaded, "webp", quality=90, keep="none")
+    assert result.frames == 6 and (result.width, result.height) == (80, 60)
+    webp = pyvips.Image.new_from_buffer(result.data, "", n=-1)
+    assert int(webp.get("n-pages")) == 6
+    assert list(webp.get("delay")) == [120] * 6
+    assert result.ssim > 0.9  # every frame scored against its source frame
+
+
+def test_an_animation_to_a_still_format_keeps_the_first_frame() -> None:
+    result = encode_quality(source(animated_gif(4)), "png", quality=None, keep="none")
+    assert result.frames == 1
+    assert Image.open(io.BytesIO(result.data)).size == (80, 60)
+
+
+def p3_photo() -> bytes:
+    image = pyvips.Image.new_from_array(photo(), interpretation="srgb").icc_export(output_profile="p3")
+    return bytes(image.jpegsave_buffer(Q=95, keep="icc"))
+
+
+def test_a_profile_the_colours_depend_on_is_kept_when_metadata_is_stripped() -> None:
+    loaded = source(p3_photo())
+    assert loaded.icc_matters
+    result = encode_quality(loaded, "jpeg", quality=80, keep="icc")
+    profile = Image.open(io.BytesIO(result.data)).info.get("icc_profile")
+    assert profile and profile == loaded.icc
+
+
+def test_an_srgb_profile_is_not_one_the_colours_depend_on() -> None:
+    tagged = pyvips.Image.new_from_array(photo(), interpretation="srgb").icc_export(output_profile="srgb")
+    assert not source(bytes(tagged.jpegsave_buffer(Q=95, keep="icc"))).icc_matters
+
+
+def test_to_srgb_converts_through_the_profile_and_drops_it() -> None:
+    converted = source(p3_photo()).to_srgb()
+    assert converted.icc is None
+    # Back in sRGB, the pixels are the original photo's (within JPEG and rounding error).
+    assert ssim(photo(), converted.pixels()) > 0.95
+
+
+def test_metadata_is_stripped_or_kept() -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "TestCamera"  # Make
+    out = io.BytesIO()
+    Image.fromarray(photo()).save(out, "JPEG", quality=95, exif=exif.tobytes())
+    stripped = encode_quality(source(out.getvalue()), "jpeg", quality=80, keep="none").data
+    kept = encode_quality(source(out.getvalue()), "jpeg", quality=80, keep="all").data
+    assert b"TestCamera" not in stripped
+    assert Image.open(io.BytesIO(kept)).getexif().get(0x010F) == "TestCamera"
+
+
+@pytest.mark.parametrize("fmt", ["bmp", "tiff", "gif"])
+def test_lossless_conversions_have_no_quality(fmt: str) -> None:
+    result = encode_quality(source(png(photo())), fmt, quality=None, keep="none")
+    assert result.quality is None
+    assert Image.open(io.BytesIO(result.data)).format == fmt.upper()
+    if fmt != "gif":  # GIF has 256 colours
+        assert result.ssim == pytest.approx(1.0)
+
+
+def test_avif_where_the_bundled_libvips_writes_it() -> None:
+    if not avif_supported():
+        pytest.fail("the bundled libvips (pyvips-binary) is expected to write AVIF")
+    result = encode_quality(source(png(photo())), "avif", quality=60, keep="none")
+    assert result.data[4:12] == b"ftypavif"
+    assert result.ssim > 0.9
