@@ -8,7 +8,7 @@ from imagestudio.broker import actor
 from imagestudio.jobs.runner import job_actor_options, run_job
 from imagestudio.messaging import CONTROL_POLL, CONTROL_RUN_JOB, Queue
 from imagestudio.studios import control
-from imagestudio.studios._provider_ops import poll_actor_options
+from imagestudio.studios.polling import poll_actor_options
 
 
 @actor(CONTROL_RUN_JOB, queue=Queue.control, **job_actor_options())

@@ -37,10 +37,11 @@ from imagestudio.providers.health import provider_health
 from imagestudio.providers.schemas import GeneratedImage, Quality
 from imagestudio.providers.selection import Candidate, parse_ratio, plan
 from imagestudio.providers.stability import STYLE_PRESETS
-from imagestudio.studios._provider_ops import ImageLimits, check_request_bytes, verify_inputs
 from imagestudio.studios.base import Images, Prepared
+from imagestudio.studios.limits import ImageLimits, check_request_bytes
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
 from imagestudio.studios.request import StudioRequest, UploadId
+from imagestudio.studios.serving import verify_inputs
 from imagestudio.templates.catalogue import TEMPLATES, Template, aspect_label
 from imagestudio.templates.prompting import STYLE_PHRASES, PromptResult, append_phrases, enhance
 

@@ -202,7 +202,7 @@ def test_a_failing_stability_falls_back_to_wavespeed_and_says_which_served(studi
 
 def test_an_open_stability_circuit_puts_wavespeed_first(studio: Studio) -> None:
     from imagestudio.studios import control
-    from imagestudio.studios._provider_ops import ProviderStatus
+    from imagestudio.studios.routes import ProviderStatus
 
     def status(name: str) -> ProviderStatus:
         return ProviderStatus(configured=True, healthy=name != "stability")
