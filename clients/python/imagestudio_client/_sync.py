@@ -530,3 +530,28 @@ class ImageStudio:
             **options,
         )
         return self.submit("/upscale", {"image": image}, fields, idempotency_key, on_upload)
+
+    def control(
+        self,
+        image: ImageInput,
+        *,
+        operation: str,
+        prompt: str | None = None,
+        style_image: ImageInput | None = None,
+        output_format: str | None = None,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+        on_upload: TransferCallback | None = None,
+        **options: Any,
+    ) -> Job:
+        """Generation under an image's control: ``sketch``, ``structure``, ``style`` or ``style_transfer``
+        (``POST /control``; strengths such as ``control_strength=0.0`` go in ``options``)."""
+        fields = dict(
+            operation=operation,
+            prompt=prompt,
+            output_format=output_format,
+            webhook_url=webhook_url,
+            **options,
+        )
+        images = {"image": image, "style_image": style_image}
+        return self.submit("/control", images, fields, idempotency_key, on_upload)
