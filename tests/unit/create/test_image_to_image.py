@@ -257,3 +257,19 @@ def test_wide_init_image_shape_check_happens_in_planning() -> None:
     assert caught.value.field == "aspect_ratio"
     [kept] = plan(quality="standard", ratio=4.0, provider="stability", image_to_image=True, init_shape=True)
     assert kept.keep_shape and kept.provider_aspect_ratio is None
+
+
+def test_the_provider_catalogue_says_which_models_take_an_init_image_and_a_strength(
+    create_stack: CreateStack,
+) -> None:
+    body = create_stack.get("/providers", kind="generate").json()
+    models = {(p["name"], m["model"]): m for p in body["providers"] for m in p["models"]}
+    flash = models[("gemini", "gemini-2.5-flash-image")]
+    assert flash["image_to_image"] and not flash["image_strength"] and not flash["text_to_image"]
+    flux = models[("wavespeed", "flux-dev")]
+    assert flux["image_to_image"] and flux["image_strength"] and flux["credits_per_image"] == 1.2
+    assert (
+        models[("stability", "sd3.5-medium")]["image_strength"]
+        and models[("stability", "core")]["text_to_image"]
+    )
+    assert not models[("stability", "core")]["image_to_image"]
