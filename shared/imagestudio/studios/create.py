@@ -34,6 +34,7 @@ from imagestudio.personas.service import persona_service
 from imagestudio.providers.directory import provider_directory
 from imagestudio.providers.execution import BatchReport, BatchSpec, CallReport, provider_executor
 from imagestudio.providers.health import provider_health
+from imagestudio.providers.registry import find_model
 from imagestudio.providers.schemas import GeneratedImage, Quality
 from imagestudio.providers.selection import Candidate, parse_ratio, plan
 from imagestudio.providers.stability import STYLE_PRESETS
@@ -241,11 +242,12 @@ def _plan(
     style = (
         request.style_preset if "style_preset" in fields else (template.style_preset if template else None)
     )
-    if (
+    init_shape = (
         init_size is not None
         and template is None
         and not (request.width or request.height or request.aspect_ratio)
-    ):
+    )
+    if init_size is not None and init_shape:
         ratio, label, width, height = init_size[0] / init_size[1], aspect_label(*init_size), None, None
     else:
         ratio, label, width, height = _shape(request, template)
@@ -260,6 +262,7 @@ def _plan(
         available=list(provider_directory.available()),
         health=health,
         image_to_image=image_to_image,
+        init_shape=init_shape,
     )
     return _Plan(template, quality, quality_source, style, ratio, label, width, height, candidates)
 
@@ -534,8 +537,23 @@ def _output_metadata(
         "prompt": call.prompt,
         "negative_prompt": params.negative_prompt,
         "provider_seconds": round(call.seconds, 3),
-        "image_to_image": params.init_image,
-        "strength": params.strength,
+        **_image_to_image_metadata(params, candidate),
+    }
+
+
+def _image_to_image_metadata(params: CreateParams, candidate: Candidate) -> dict[str, Any]:
+    """Whether the output started from the init image, and the strength the model was given, if any.
+
+    A model whose API has no strength (Gemini's) lists it under ``not_applied``, as control does.
+    """
+    if not params.init_image:
+        return {"image_to_image": False, "strength": None}
+    info = find_model(candidate.provider, candidate.model)
+    applied = info is not None and info.image_strength
+    return {
+        "image_to_image": True,
+        "strength": params.strength if applied else None,
+        "not_applied": [] if applied else ["strength"],
     }
 
 
