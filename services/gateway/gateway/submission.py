@@ -3,8 +3,12 @@
 A studio route is its path, its docstring and one call::
 
     @router.post("/edit", **studio_route(edit))
-    def submit_edit(submission: SubmissionDep, body: EditBody) -> JobRead | Response:
-        return submission.submit(edit, body)
+    async def submit_edit(submission: SubmissionDep, body: EditBody) -> JobRead | Response:
+        return await submission.submit(edit, body)
+
+The route is async and its database work is one thread-pool call: a sync route costs FastAPI a
+thread hop for the endpoint and another to validate its ``response_model``, a measurable share of
+the gateway's CPU per submission. The 202 is rendered once from the ``JobRead`` just built.
 
 :func:`draft` is the same for every studio (the batch route drafts its entries with it): the
 per-job webhook, the studio's cheap ``check``, the images read or resolved, then ``prepare``;
@@ -18,6 +22,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from gateway.admission import Admission, AdmissionDep
 from gateway.deps import SessionDep
@@ -64,11 +69,15 @@ class Submission:
     admission: Admission
     wait: Wait | None
 
-    def submit(self, studio: Studio[R], body: StudioBody[R]) -> JobRead | Response:
+    async def submit(self, studio: Studio[R], body: StudioBody[R]) -> Response:
         """202 with the queued job (200 with it finished under ``Prefer: wait``), or the replayed answer."""
-        admission, session = self.admission, self.session
-        if (replay := admission.replayed()) is not None:
+        if (replay := self.admission.replayed()) is not None:
             return replay
+        return await run_in_threadpool(self._submit, studio, body)
+
+    def _submit(self, studio: Studio[R], body: StudioBody[R]) -> Response:
+        """The database and storage part of ``submit``, in one worker thread."""
+        admission, session = self.admission, self.session
         job = job_service.submit_draft(
             session,
             tenant_id=admission.tenant_id,
@@ -76,9 +85,22 @@ class Submission:
             idempotency=admission.claim,
         )
         accepted = admission.accept(self.response, job_service.to_read(session, [job])[0])
-        return answer(
+        answered = answer(
             self.request, self.response, session, accepted, tenant_id=admission.tenant_id, wait=self.wait
         )
+        if isinstance(answered, Response):
+            return answered
+        return rendered(answered, status_code=202, headers_from=self.response)
+
+
+def rendered(body: JobRead, *, status_code: int, headers_from: Response) -> Response:
+    """The response FastAPI renders from ``response_model=JobRead`` and the route's ``Response``
+    parameter, without validating again the model that was just built."""
+    response = Response(
+        body.model_dump_json(by_alias=True), status_code=status_code, media_type="application/json"
+    )
+    response.headers.raw.extend(headers_from.headers.raw)
+    return response
 
 
 async def _submission(

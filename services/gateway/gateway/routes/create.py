@@ -15,7 +15,7 @@ router = APIRouter(route_class=GuardedRoute, tags=["create"], responses=PROBLEM_
 
 
 @router.post("/create", **studio_route(create, form=False))
-def create_images(body: create.CreateRequest, submission: SubmissionDep) -> JobRead | Response:
+async def create_images(body: create.CreateRequest, submission: SubmissionDep) -> JobRead | Response:
     """Accept a create job: 1-10 images from a prompt (and a template, persona, provider); 202 with the job.
 
     Everything is checked before the job is queued: an unknown template, provider, model or
@@ -23,4 +23,4 @@ def create_images(body: create.CreateRequest, submission: SubmissionDep) -> JobR
     naming the field. The job's ``params`` hold the resolved request (enhanced prompt and the
     reasons for each addition, the providers planned) and, when it ends, ``results`` per image.
     """
-    return submission.submit(create, StudioBody(body))
+    return await submission.submit(create, StudioBody(body))
