@@ -81,7 +81,7 @@ CROSS: list[tuple[str, str]] = [
 
 
 #: Requests of the unprofiled run that measures CPU per accepted job.
-CPU_RUN_REQUESTS = 2000
+CPU_RUN_REQUESTS = 1200
 
 
 def cpu_seconds(pid: int) -> float:
