@@ -4,7 +4,10 @@ Distributed mode (PostgreSQL, RabbitMQ, S3 server on loopback): ``imagestudio up
 gateway, h2load sends social multipart submissions of a 23 KB JPEG over 8 connections for a
 bounded time, and ``py-spy record --gil`` samples the gateway process meanwhile (only samples
 where a thread holds the GIL: the Python CPU time that serialises requests). The summary, not the
-raw profile, is written to ``bench/profiles/<label>.txt``.
+raw profile, is written to ``bench/profiles/<label>.txt``. Before the profile, an unprofiled run
+bounded by a request count measures the gateway's CPU time per accepted job (user + system time of
+all its threads from ``/proc/<pid>/stat``): a figure other processes on the machine disturb far less
+than requests per second.
 
     .venv/bin/python bench/profile_gateway.py --label submit-before --seconds 20
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -40,7 +44,7 @@ from bench_submit import photo
 #: Each sample goes to the first part, in this order, that one of its frames matches (exclusive
 #: shares adding up to 100 %): the route's own work first, then the frameworks around it.
 PARTS: list[tuple[str, str]] = [
-    ("JobService.submit", r"submit \(.*jobs/service\.py"),
+    ("JobService.submit", r"JobService\.submit\w* \(.*jobs/service\.py"),
     ("outbox relay thread", r"OutboxRelay|publish_pending \("),
     ("auth (API key -> tenant)", r"get_principal \(|authenticate \(.*tenants/service"),
     ("admission + rate limit", r"gateway/admission\.py|imagestudio/ratelimits/"),
@@ -54,7 +58,7 @@ PARTS: list[tuple[str, str]] = [
         "FastAPI + Starlette + middleware",
         r"fastapi/|starlette/|anyio/|imagestudio/telemetry/|gateway/app\.py",
     ),
-    ("ASGI server + asyncio loop", r"uvicorn/|granian/|h11|asyncio/"),
+    ("ASGI server + asyncio loop", r"uvicorn/|granian/|h11|httptools|uvloop|asyncio/"),
 ]
 #: Inside JobService.submit (inclusive shares of all samples; they may overlap, e.g. commit).
 SUBMIT_PARTS: list[tuple[str, str]] = [
@@ -76,7 +80,33 @@ CROSS: list[tuple[str, str]] = [
 ]
 
 
-def summarise(raw: str, *, title: str, command: str, load: str) -> str:
+#: Requests of the unprofiled run that measures CPU per accepted job.
+CPU_RUN_REQUESTS = 1200
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads, from ``/proc/<pid>/stat``."""
+    # The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_job(pid: int, req: Request, *, connections: int, count: int) -> dict[str, float]:
+    """Gateway CPU milliseconds per accepted job over a load run bounded by ``count`` requests."""
+    before = cpu_seconds(pid)
+    result = run([req], connections=connections, count=count)
+    used = cpu_seconds(pid) - before
+    return {
+        "accepted": result.ok,
+        "jobs_per_second": round(result.ok_per_second, 1),
+        "cpu_seconds": round(used, 2),
+        "cpu_ms_per_job": round(1000 * used / max(result.ok, 1), 3),
+        "cpu_share_of_a_core": round(used / result.seconds, 2) if result.seconds else 0.0,
+    }
+
+
+def summarise(raw: str, *, title: str, command: str, load: str, cpu: dict[str, float] | None = None) -> str:
     """A text summary of py-spy's collapsed stacks: shares by group, top functions self and total."""
     stacks: list[tuple[list[str], int]] = []
     for line in raw.splitlines():
@@ -84,7 +114,10 @@ def summarise(raw: str, *, title: str, command: str, load: str) -> str:
         if stack and count.isdigit():
             stacks.append((stack.split(";"), int(count)))
     total = sum(n for _, n in stacks) or 1
-    lines = [title, "", f"command: {command}", f"load: {load}", f"GIL-held samples: {total}", ""]
+    lines = [title, "", f"command: {command}", f"load: {load}"]
+    if cpu is not None:
+        lines.append(f"gateway CPU per accepted job (unprofiled run of {CPU_RUN_REQUESTS} requests): {cpu}")
+    lines += [f"GIL-held samples: {total}", ""]
     compiled = [(label, re.compile(rx)) for label, rx in PARTS]
     exclusive: Counter[str] = Counter()
     for frames, n in stacks:
@@ -173,6 +206,8 @@ def main() -> None:
             )
             run([req], connections=args.connections, count=100)  # warm-up
             retire_queued_jobs(env)  # stay under the tier's concurrency limit when no override exists
+            cpu = cpu_per_job(gateway.pid, req, connections=args.connections, count=CPU_RUN_REQUESTS)
+            retire_queued_jobs(env)
             load: dict[str, object] = {}
             driver = threading.Thread(
                 target=lambda: load.update(
@@ -198,7 +233,9 @@ def main() -> None:
         f"{shape}, formats=instagram.story, one enterprise tenant; result {load}"
         + (f"; {note}" if note else "")
     )
-    text = summarise(raw, title=f"Gateway submit path profile: {args.label}", command=shown, load=described)
+    text = summarise(
+        raw, title=f"Gateway submit path profile: {args.label}", command=shown, load=described, cpu=cpu
+    )
     dest = ROOT / "bench" / "profiles" / f"{args.label}.txt"
     dest.parent.mkdir(exist_ok=True)
     dest.write_text(text)

@@ -156,3 +156,29 @@ def test_an_unreachable_redis_lets_submissions_through(monkeypatch: pytest.Monke
     finally:
         reload_settings()
     assert [s.remaining for s in states] == [1, 1, 1]  # fail open: nothing counted, nothing refused
+
+
+@pytest.mark.parametrize("missing", ["none", "acquire", "window"])
+def test_each_hit_on_redis_counts_once_even_when_redis_lacks_a_script(
+    on_redis: dict[str, str], monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    # A hit sends both of limits' moving-window scripts by SHA in one pipeline; a script the
+    # server does not hold (a restarted Redis) is left to the library, which loads it, and the
+    # request must still count exactly once.
+    from imagestudio.config import get_settings
+    from imagestudio.ratelimits.service import _limiter
+
+    settings = get_settings()
+    storage = _limiter(settings.rate_limit_storage_url or "", settings.rate_limit_key_prefix).storage
+    scripts = {"acquire": storage.lua_acquire_moving_window, "window": storage.lua_moving_window}
+    if missing in scripts:
+        monkeypatch.setattr(scripts[missing], "sha", "0" * 40)  # a SHA no server holds: NOSCRIPT
+    tenant, limit = f"once-{uuid.uuid4().hex}", 3
+    states = [
+        rate_limit_service.hit(tenant_id=tenant, policy="submissions", limit=limit) for _ in range(limit)
+    ]
+    assert [s.remaining for s in states] == [2, 1, 0]
+    assert all(1 <= s.reset_seconds <= 60 for s in states)
+    with pytest.raises(RateLimited) as refused:
+        rate_limit_service.hit(tenant_id=tenant, policy="submissions", limit=limit)
+    assert "r=0" in refused.value.headers["RateLimit"]

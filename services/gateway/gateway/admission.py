@@ -112,7 +112,8 @@ def _lookup(session: Session, claim: IdempotencyClaim) -> StoredResponse | None:
         session.commit()
 
 
-async def get_admission(request: Request, principal: PrincipalDep, session: SessionDep) -> Admission:
+async def admit(request: Request, principal: Principal, session: Session) -> Admission:
+    """Count the request against the tenant's submission rate (429), then read its Idempotency-Key."""
     limit = principal.limits.requests_per_minute  # looked up with the key: no query here
     rate = await run_in_threadpool(
         lambda: rate_limit_service.hit(tenant_id=principal.tenant_id, policy="submissions", limit=limit)
@@ -126,6 +127,10 @@ async def get_admission(request: Request, principal: PrincipalDep, session: Sess
         admission.replay = await run_in_threadpool(_lookup, session, claim)
         admission.claim = claim
     return admission
+
+
+async def get_admission(request: Request, principal: PrincipalDep, session: SessionDep) -> Admission:
+    return await admit(request, principal, session)
 
 
 AdmissionDep = Annotated[Admission, Depends(get_admission)]

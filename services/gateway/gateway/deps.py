@@ -60,10 +60,7 @@ async def authenticate(scheme: str, key: str) -> Principal:
     return principal
 
 
-async def get_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+async def principal_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     """The request's tenant; a write was already authenticated by the route guard, before its body."""
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is not None:
@@ -71,6 +68,15 @@ async def get_principal(
     if credentials is None:
         raise Unauthorized("Send your API key as `Authorization: Bearer <key>`")
     return await authenticate(credentials.scheme, credentials.credentials)
+
+
+#: The bearer credentials, as a dependency: it declares the API-key security scheme in OpenAPI.
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def get_principal(request: Request, credentials: BearerDep) -> Principal:
+    """The request's tenant; a write was already authenticated by the route guard, before its body."""
+    return await principal_of(request, credentials)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -26,6 +26,7 @@ from starlette.types import Message, Receive
 from gateway.admission import get_admission
 from gateway.deps import authenticate, get_principal
 from gateway.problems import BODY_LIMIT_SCOPE_KEY
+from gateway.submission import submission_dependency
 from imagestudio.config import get_settings
 from imagestudio.errors import RequestTooLarge
 from imagestudio.ratelimits.service import RateLimitState, rate_limit_service
@@ -92,7 +93,8 @@ class GuardedRoute(APIRoute):
         calls = _calls(self.dependant)
         #: Whether the route takes an API key, and whether it is a job submission (rate-limited
         #: under ``submissions`` by its admission, with the Idempotency-Key).
-        keyed, admitted = get_principal in calls, get_admission in calls
+        admitted = bool(calls & {get_admission, submission_dependency})
+        keyed = admitted or get_principal in calls
         content = (self.openapi_extra or {}).get("requestBody", {}).get("content", {})
         kind: BodyKind = "form" if "multipart/form-data" in content else self.body_kind
 

@@ -1,6 +1,7 @@
 """``Prefer: wait``, which every studio request accepts (its per-job webhook is a body field).
 
-A studio route takes ``wait: PreferWaitDep`` and returns ``answer(request, response, session, body, tenant_id=..., wait=wait)``
+A studio route's submission dependency opens the wait with ``open_wait`` (and ``close_wait`` after
+the route) and returns ``answer(request, response, session, body, tenant_id=..., wait=wait)``
 with the body ``admission.accept`` gave back: 202 with the queued job, or, when the client asked
 to wait and the job ends in time, 200 with the finished job. The wait is asynchronous (no thread
 held) and fed by the job feed. A tenant holds at most ``max_waits_per_tenant`` waits at once
@@ -10,17 +11,15 @@ per gateway: past that the request is refused (429) before its job is made.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Header, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from gateway.deps import PrincipalDep
 from gateway.job_feed import JobFeed
 from gateway.stream_slots import Slot, waits
 from imagestudio.config import get_settings
@@ -28,6 +27,7 @@ from imagestudio.db import new_session
 from imagestudio.jobs.models import JobStatus
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.jobs.service import job_service
+from imagestudio.tenants.service import Principal
 
 #: Longest ``Prefer: wait`` honoured, in seconds (Replicate's limit too).
 MAX_WAIT_SECONDS = 60
@@ -65,28 +65,26 @@ class Wait:
     slot: Slot
 
 
-async def _wait_header(
-    request: Request,
-    principal: PrincipalDep,
-    prefer: Annotated[
-        str | None,
-        Header(description="`wait=N` (N ≤ 60): answer 200 with the finished job if it ends within N seconds"),
-    ] = None,
-) -> AsyncIterator[Wait | None]:
-    # Async: a sync dependency would cost a thread-pool hop per request for a regular expression.
+#: The ``Prefer`` request header, as studio routes declare it.
+PreferHeader = Annotated[
+    str | None,
+    Header(description="`wait=N` (N ≤ 60): answer 200 with the finished job if it ends within N seconds"),
+]
+
+
+def open_wait(request: Request, principal: Principal, prefer: str | None) -> Wait | None:
+    """The honoured ``Prefer: wait``, holding one of the tenant's wait slots (429 when none is free)."""
     seconds = prefer_wait(prefer)
     if seconds is None:
-        yield None
-        return
+        return None
     slot = waits(request).acquire(principal.tenant_id, allowed=get_settings().max_waits_per_tenant)
-    try:
-        yield Wait(seconds, slot)
-    finally:
-        if not slot.handed_over:  # refused, replayed or failed: the wait never started
-            slot.release()
+    return Wait(seconds, slot)
 
 
-PreferWaitDep = Annotated[Wait | None, Depends(_wait_header)]
+def close_wait(wait: Wait | None) -> None:
+    """After the route: free the slot of a wait that never started (refused, replayed or failed)."""
+    if wait is not None and not wait.slot.handed_over:
+        wait.slot.release()
 
 
 class FinishedJobResponse(Response):

@@ -4,7 +4,9 @@ Counters live in ``IMAGESTUDIO_RATE_LIMIT_STORAGE_URL``: Redis in the distribute
 limit holds across every gateway replica; process memory in the embedded mode (one process).
 A moving window counts the requests of the last ``window_seconds`` at every instant, so unlike a
 fixed window a burst at the end of one window and another at the start of the next cannot add up
-to twice the limit. Idempotency records stay in the database, next to the jobs they guard.
+to twice the limit. On Redis a request is counted and its window read (for the RateLimit fields)
+with ``limits``' own two moving-window scripts sent in one pipeline: one round trip, not two.
+Idempotency records stay in the database, next to the jobs they guard.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from limits import RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.errors import StorageError
-from limits.storage import storage_from_string
+from limits.storage import RedisStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from limits.util import WindowStats
+from redis import Redis
+from redis.exceptions import NoScriptError
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -105,6 +110,48 @@ def _build_limiter(storage_url: str, key_prefix: str) -> MovingWindowRateLimiter
     return MovingWindowRateLimiter(storage)
 
 
+def _hit_redis(
+    limiter: MovingWindowRateLimiter, storage: RedisStorage, item: RateLimitItem, *identifiers: str
+) -> tuple[bool, WindowStats] | None:
+    """``hit`` then ``get_window_stats`` of a moving window, in one Redis round trip.
+
+    The same two Lua scripts ``limits`` registers for them, with the same keys and arguments, sent
+    by SHA in one pipeline. A script Redis does not hold yet (a new, restarted or flushed server) is
+    left to the library's own call, which loads it: None when the hit itself was not run.
+    """
+    key = storage.prefixed_key(item.key_for(*identifiers))
+    expiry, now = item.get_expiry(), time.time()
+    pipe = cast("Redis", storage.get_connection()).pipeline(transaction=False)
+    pipe.evalsha(storage.lua_acquire_moving_window.sha, 1, key, now, item.amount, expiry, 1)
+    pipe.evalsha(storage.lua_moving_window.sha, 1, key, now - expiry, item.amount)
+    try:
+        acquired, window = pipe.execute(raise_on_error=False)
+    except storage.base_exceptions as exc:
+        raise StorageError(exc) from exc
+    if isinstance(acquired, NoScriptError):
+        return None
+    for reply in (acquired, window):
+        if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
+            raise StorageError(reply)
+    if isinstance(window, NoScriptError):  # counted already: only the read is left to the library
+        return bool(acquired), limiter.get_window_stats(item, *identifiers)
+    start, count = (float(window[0]), int(window[1])) if window else (now, 0)
+    return bool(acquired), WindowStats(start + expiry, item.amount - count)
+
+
+def _hit(
+    limiter: MovingWindowRateLimiter, item: RateLimitItem, *identifiers: str
+) -> tuple[bool, WindowStats]:
+    """Count one request in a moving window; whether it fits, and the window after it."""
+    if isinstance(limiter.storage, RedisStorage):
+        found = _hit_redis(limiter, limiter.storage, item, *identifiers)
+        if found is not None:
+            return found
+    allowed = limiter.hit(item, *identifiers)
+    # reset_time: when the oldest request in the window leaves it, so one more fits.
+    return allowed, limiter.get_window_stats(item, *identifiers)
+
+
 def reset_rate_limiter() -> None:
     """Forget the limiters built so far (tests that switch settings); memory counters start over."""
     with _limiters_lock:
@@ -118,9 +165,7 @@ class RateLimitService:
         limiter = _limiter(settings.rate_limit_storage_url or "memory://", settings.rate_limit_key_prefix)
         item = _Window(limit, window_seconds)
         try:
-            allowed = limiter.hit(item, tenant_id, policy)
-            # reset_time: when the oldest request in the window leaves it, so one more fits.
-            stats = limiter.get_window_stats(item, tenant_id, policy)
+            allowed, stats = _hit(limiter, item, tenant_id, policy)
         except StorageError as exc:
             # Fail open: an unreachable Redis must not turn every submission into a 500; credits,
             # tiers and the concurrency limit still hold, and the outage is logged per request.

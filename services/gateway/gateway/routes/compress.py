@@ -22,7 +22,7 @@ ConvertBody = Annotated[StudioBody[convert.ConvertRequest], Depends(studio_body(
 
 
 @router.post("/compress", **studio_route(compress))
-def submit_compress(submission: SubmissionDep, body: CompressBody) -> JobRead | Response:
+async def submit_compress(submission: SubmissionDep, body: CompressBody) -> JobRead | Response:
     """Accept a compression job (202): one of ``quality``, ``target_kb``, ``target_ssim`` or ``preset``.
 
     The body is a multipart form with the image file, or JSON naming an upload. Without any of
@@ -30,17 +30,17 @@ def submit_compress(submission: SubmissionDep, body: CompressBody) -> JobRead | 
     a preset with a format, SSIM 1 in a lossy format or AVIF on a server without it are refused
     here; a target this image cannot reach fails the job, naming the field. Free in credits.
     """
-    return submission.submit(compress, body)
+    return await submission.submit(compress, body)
 
 
 @router.post("/convert", **studio_route(convert))
-def submit_convert(submission: SubmissionDep, body: ConvertBody) -> JobRead | Response:
+async def submit_convert(submission: SubmissionDep, body: ConvertBody) -> JobRead | Response:
     """Accept a conversion job (202): a job of studio ``compress`` converting one image to ``format``.
 
     Transparency preserved (formats with alpha) or flattened on ``background``; colour space to
     sRGB; metadata kept or stripped; animated GIF or WebP keeps every frame in WebP or GIF.
     """
-    return submission.submit(convert, body)
+    return await submission.submit(convert, body)
 
 
 @router.get("/compress/options", responses=example_response(compress.describe_options()))

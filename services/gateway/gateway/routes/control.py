@@ -21,7 +21,7 @@ ControlBody = Annotated[StudioBody[control.ControlRequest], Depends(studio_body(
 
 
 @router.post("/control", **studio_route(control))
-def submit_control(submission: SubmissionDep, body: ControlBody) -> JobRead | Response:
+async def submit_control(submission: SubmissionDep, body: ControlBody) -> JobRead | Response:
     """Accept a control job (202). Inputs, defaults, bounds and providers per operation: GET /control/operations.
 
     The body is a multipart form with the image files, or JSON in which each image is an upload
@@ -30,7 +30,7 @@ def submit_control(submission: SubmissionDep, body: ControlBody) -> JobRead | Re
     images outside every provider's pixel, side and aspect limits, a provider request over 10 MiB
     (413), and an operation no configured provider can serve (nothing generates these locally).
     """
-    return submission.submit(control, body)
+    return await submission.submit(control, body)
 
 
 @router.get("/control/operations", responses=example_response(control.describe_operations(catalogue_status)))

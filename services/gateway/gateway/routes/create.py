@@ -19,7 +19,7 @@ CreateBody = Annotated[StudioBody[create.CreateRequest], Depends(studio_body(cre
 
 
 @router.post("/create", **studio_route(create))
-def create_images(submission: SubmissionDep, body: CreateBody) -> JobRead | Response:
+async def create_images(submission: SubmissionDep, body: CreateBody) -> JobRead | Response:
     """Accept a create job: 1-10 images from a prompt (and a template, persona, provider); 202 with the job.
 
     The body is JSON (``init_image`` an upload id) or a multipart form (``init_image`` a file).
@@ -29,4 +29,4 @@ def create_images(submission: SubmissionDep, body: CreateBody) -> JobRead | Resp
     422 naming the field. The job's ``params`` hold the resolved request (enhanced prompt and the
     reasons for each addition, the providers planned) and, when it ends, ``results`` per image.
     """
-    return submission.submit(create, body)
+    return await submission.submit(create, body)

@@ -21,7 +21,7 @@ EditBody = Annotated[StudioBody[edit.Request], Depends(studio_body(edit.Request)
 
 
 @router.post("/edit", **studio_route(edit))
-def submit_edit(submission: SubmissionDep, body: EditBody) -> JobRead | Response:
+async def submit_edit(submission: SubmissionDep, body: EditBody) -> JobRead | Response:
     """Accept an edit job (202). Inputs, limits and paths per operation: GET /edit/operations.
 
     The body is a multipart form with the image files, or JSON in which each image is an upload
@@ -30,7 +30,7 @@ def submit_edit(submission: SubmissionDep, body: EditBody) -> JobRead | Response
     the local path's) pixel, side and aspect limits, a provider request over 10 MiB (413), and
     an operation that no configured provider nor the local path can serve.
     """
-    return submission.submit(edit, body)
+    return await submission.submit(edit, body)
 
 
 @router.get("/edit/operations", responses=example_response(edit.describe_operations(catalogue_status)))

@@ -27,13 +27,13 @@ SocialBody = Annotated[
 
 
 @router.post("/social/optimize", **studio_route(social))
-def optimize(submission: SubmissionDep, body: SocialBody) -> JobRead | Response:
+async def optimize(submission: SubmissionDep, body: SocialBody) -> JobRead | Response:
     """Accept a social job: one image, every chosen platform format; answers 202 with the job.
 
     The body is a multipart form with the image file, or JSON naming an upload
     (``{"image": "upl_…", "formats": ["instagram.story"]}``); the fields are the same.
     """
-    return submission.submit(social, body)
+    return await submission.submit(social, body)
 
 
 @router.get("/social/platforms", responses=example_response({"platforms": [_EXAMPLE]}))

@@ -21,7 +21,7 @@ UpscaleBody = Annotated[StudioBody[upscale.UpscaleRequest], Depends(studio_body(
 
 
 @router.post("/upscale", **studio_route(upscale))
-def submit_upscale(submission: SubmissionDep, body: UpscaleBody) -> JobRead | Response:
+async def submit_upscale(submission: SubmissionDep, body: UpscaleBody) -> JobRead | Response:
     """Accept an upscale job (202). Modes, limits, presets and paths: GET /upscale/modes.
 
     The body is a multipart form with the image file, or JSON naming an upload. Creative is
@@ -29,7 +29,7 @@ def submit_upscale(submission: SubmissionDep, body: UpscaleBody) -> JobRead | Re
     the mode's limits, options the mode does not use, and a mode no configured provider nor the
     local path can serve are refused before anything is stored or queued.
     """
-    return submission.submit(upscale, body)
+    return await submission.submit(upscale, body)
 
 
 @router.get("/upscale/modes", responses=example_response(upscale.describe_modes(catalogue_status)))
