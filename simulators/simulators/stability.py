@@ -9,138 +9,36 @@ from __future__ import annotations
 
 import base64
 import math
-import uuid
-from typing import Any
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from PIL import Image, ImageFilter
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData
 
 from simulators import render
 from simulators.faults import AsyncJob, AsyncJobs, Fault, SimulatorHarness
+from simulators.stability_fields import (
+    ASPECT_RATIOS,
+    CONTROL_ASPECT,
+    CONTROL_OPERATIONS,
+    EDIT_OPERATIONS,
+    MAX_REQUEST_BYTES,
+    SD3_ALIASES,
+    SD3_MODELS,
+    SIZES_1MP,
+    STYLE_PRESETS,
+    UPSCALE_MODES,
+    Fields,
+    error,
+    error_body,
+)
 
 __all__ = ["StabilitySimulator"]
 
-ASPECT_RATIOS = ("16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
-STYLE_PRESETS = frozenset(
-    "3d-model analog-film anime cinematic comic-book digital-art enhance fantasy-art isometric line-art "
-    "low-poly modeling-compound neon-punk origami photographic pixel-art tile-texture".split()
-)
-SD3_MODELS = frozenset({"sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3.5-flash"})
-#: Retired sd3 ids the API re-routes to sd3.5 (since 2025-04-17).
-SD3_ALIASES = {
-    "sd3-large": "sd3.5-large",
-    "sd3-large-turbo": "sd3.5-large-turbo",
-    "sd3-medium": "sd3.5-medium",
-}
-EDIT_OPERATIONS = frozenset(
-    {"erase", "inpaint", "outpaint", "search-and-replace", "search-and-recolor", "remove-background",
-     "replace-background-and-relight"}
-)  # fmt: skip
-UPSCALE_MODES = frozenset({"fast", "conservative", "creative"})
-CONTROL_OPERATIONS = frozenset({"sketch", "structure", "style", "style-transfer"})
-#: Control inputs: aspect ratio between 1:2.5 and 2.5:1 (sides and pixels as the edit endpoints).
-CONTROL_ASPECT = (1 / 2.5, 2.5)
-#: About 1 MP output sizes per aspect ratio (ultra, sd3).
-SIZES_1MP = {
-    "1:1": (1024, 1024), "16:9": (1344, 768), "9:16": (768, 1344), "21:9": (1536, 640), "9:21": (640, 1536),
-    "3:2": (1216, 832), "2:3": (832, 1216), "5:4": (1088, 896), "4:5": (896, 1088),
-}  # fmt: skip
-MAX_REQUEST_BYTES = 10 * 1024 * 1024
-#: Input image formats the API reads ("Supported Formats: jpeg, png, webp"); others are a 400.
-INPUT_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
-
-_ERROR_NAMES = {
-    400: "bad_request", 401: "unauthorized", 402: "payment_required", 403: "content_moderation",
-    404: "not_found", 413: "payload_too_large", 422: "invalid_request", 429: "rate_limit_exceeded",
-    500: "internal_error", 503: "service_unavailable",
-}  # fmt: skip
-
-
-def _error(status: int, *errors: str) -> JSONResponse:
-    return JSONResponse({"id": uuid.uuid4().hex, "name": _ERROR_NAMES.get(status, "error"), "errors": list(errors)},
-                        status_code=status)  # fmt: skip
-
-
-def _error_body(status: int, message: str) -> dict[str, Any]:
-    return {"id": uuid.uuid4().hex, "name": _ERROR_NAMES.get(status, "error"), "errors": [message]}
-
-
-class _Fields:
-    """Reads multipart fields the way the API validates them, collecting every problem."""
-
-    def __init__(self, form: FormData) -> None:
-        self.form = form
-        self.errors: list[str] = []
-
-    def text(self, name: str, *, required: bool = False, max_length: int = 10_000) -> str | None:
-        value = self.form.get(name)
-        if isinstance(value, UploadFile):
-            self.errors.append(f"{name}: expected a text field")
-            return None
-        if not value:
-            if required:
-                self.errors.append(f"{name}: is required")
-            return None
-        if len(value) > max_length:
-            self.errors.append(f"{name}: must be at most {max_length} characters")
-        return value
-
-    def choice(self, name: str, allowed: frozenset[str] | tuple[str, ...], default: str | None) -> str | None:
-        value = self.text(name)
-        if value is None:
-            return default
-        if value not in allowed:
-            self.errors.append(f"{name}: must be one of {', '.join(sorted(allowed))}")
-        return value
-
-    def number(self, name: str, low: float, high: float, default: float | None = None) -> float | None:
-        value = self.text(name)
-        if value is None:
-            return default
-        try:
-            number = float(value)
-        except ValueError:
-            self.errors.append(f"{name}: must be a number")
-            return default
-        if not low <= number <= high or math.isnan(number):
-            self.errors.append(f"{name}: must be between {low:g} and {high:g}")
-        return number
-
-    def integer(self, name: str, low: int, high: int, default: int) -> int:
-        value = self.number(name, low, high)
-        if value is None:
-            return default
-        if not value.is_integer():
-            self.errors.append(f"{name}: must be an integer")
-        return int(value)
-
-    async def image(
-        self, name: str, *, required: bool, min_side: int = 64, min_pixels: int = 4096, max_pixels: int = 9_437_184,
-        max_side: int = 16_384,
-    ) -> Image.Image | None:  # fmt: skip
-        upload = self.form.get(name)
-        if not isinstance(upload, UploadFile):
-            if required:
-                self.errors.append(f"{name}: is required")
-            return None
-        data = await upload.read()
-        try:
-            image = render.decode(data)
-        except ValueError as exc:
-            self.errors.append(f"{name}: {exc}")
-            return None
-        if render.image_format(data) not in INPUT_FORMATS:
-            self.errors.append(f"{name}: unsupported image format; expected jpeg, png or webp")
-            return None
-        width, height = image.size
-        if min(width, height) < min_side or max(width, height) > max_side:
-            self.errors.append(f"{name}: each side must be between {min_side} and {max_side} pixels")
-        elif not min_pixels <= width * height <= max_pixels:
-            self.errors.append(f"{name}: total pixel count must be between {min_pixels} and {max_pixels}")
-        return image
+#: What an endpoint draws once its fields are checked (run in a worker thread).
+Transform = Callable[[], Image.Image]
 
 
 class StabilitySimulator:
@@ -178,23 +76,36 @@ class StabilitySimulator:
     async def _start(self, request: Request) -> tuple[Fault | None, Response | None]:
         """Authenticate, then take the scripted fault; a response means answer it at once."""
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return None, _error(401, "authorization: invalid or missing API key")
+            return None, error(401, "authorization: invalid or missing API key")
         fault = await self.harness.begin(request)
         if fault is not None:
-            scripted = self.harness.error_response(fault, _error_body)
+            scripted = self.harness.error_response(fault, error_body)
             if scripted is not None:
                 return fault, scripted
         return fault, None
 
+    async def _begin(self, request: Request) -> tuple[Fault | None, Fields, str] | Response:
+        """What every POST does first: authenticate, take the fault, read the form and ``accept``."""
+        fault, early = await self._start(request)
+        if early is not None:
+            return early
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
+        accept = self._accept(request)
+        if isinstance(accept, Response):
+            return accept
+        return fault, Fields(form), accept
+
     async def _form(self, request: Request) -> FormData | Response:
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            return _error(400, "content-type: must be multipart/form-data")
+            return error(400, "content-type: must be multipart/form-data")
         if int(request.headers.get("content-length") or 0) > MAX_REQUEST_BYTES:
-            return _error(413, "request body exceeds 10 MiB")
+            return error(413, "request body exceeds 10 MiB")
         try:
             return await request.form()
         except Exception as exc:  # a malformed body is the client's problem, as on the real API
-            return _error(400, f"body: could not parse multipart form ({exc})")
+            return error(400, f"body: could not parse multipart form ({exc})")
 
     @staticmethod
     def _accept(request: Request) -> str | Response:
@@ -203,7 +114,7 @@ class StabilitySimulator:
             return "json"
         if "image/" in accept or "*/*" in accept:
             return "image"
-        return _error(400, "accept: must be image/* or application/json")
+        return error(400, "accept: must be image/* or application/json")
 
     @staticmethod
     def _image_answer(
@@ -228,17 +139,11 @@ class StabilitySimulator:
 
     async def _generate(self, endpoint: str, request: Request) -> Response:
         if endpoint not in ("ultra", "core", "sd3"):
-            return _error(404, f"no such endpoint: generate/{endpoint}")
-        fault, early = await self._start(request)
-        if early is not None:
-            return early
-        form = await self._form(request)
-        if isinstance(form, Response):
-            return form
-        accept = self._accept(request)
-        if isinstance(accept, Response):
-            return accept
-        fields = _Fields(form)
+            return error(404, f"no such endpoint: generate/{endpoint}")
+        begun = await self._begin(request)
+        if isinstance(begun, Response):
+            return begun
+        fault, fields, accept = begun
         prompt = fields.text("prompt", required=True) or ""
         fields.text("negative_prompt")
         aspect_ratio = fields.choice("aspect_ratio", ASPECT_RATIOS, "1:1") or "1:1"
@@ -267,7 +172,7 @@ class StabilitySimulator:
             if source is not None and strength is None:
                 fields.errors.append("strength: is required when image is given")
         if fields.errors:
-            return _error(400, *fields.errors)
+            return error(400, *fields.errors)
 
         seed = self.harness.pick_seed(seed)
         if source is not None:
@@ -278,39 +183,27 @@ class StabilitySimulator:
             width, height = SIZES_1MP[aspect_ratio]
             scale = math.sqrt(1.5) if endpoint == "core" else 1.0
             size = (round(width * scale / 64) * 64, round(height * scale / 64) * 64)
-        content_filtered = bool(fault and fault.content_filter)
 
-        def draw() -> bytes:
+        def draw() -> Image.Image:
             image = render.render(prompt, seed=seed, width=size[0], height=size[1])
             if source is not None:
                 # strength 0 gives back the source, 1 ignores it (0.0 is a value, not a missing one).
                 image = Image.blend(
                     source.convert("RGB").resize(size), image, 0.5 if strength is None else strength
                 )
-            if content_filtered:
-                image = self._filtered(image)
-            return render.encode(image, output_format)
+            return image
 
-        data = await run_in_threadpool(draw)
-        return self._image_answer(
-            data, output_format, seed, "CONTENT_FILTERED" if content_filtered else "SUCCESS", accept
-        )
+        return await self._sync_answer(fault, draw, output_format, seed, accept)
 
     # -- edit --
 
     async def _edit(self, operation: str, request: Request) -> Response:
         if operation not in EDIT_OPERATIONS:
-            return _error(404, f"no such endpoint: edit/{operation}")
-        fault, early = await self._start(request)
-        if early is not None:
-            return early
-        form = await self._form(request)
-        if isinstance(form, Response):
-            return form
-        accept = self._accept(request)
-        if isinstance(accept, Response):
-            return accept
-        fields = _Fields(form)
+            return error(404, f"no such endpoint: edit/{operation}")
+        begun = await self._begin(request)
+        if isinstance(begun, Response):
+            return begun
+        fault, fields, accept = begun
         relight = operation == "replace-background-and-relight"
         max_pixels = 4_194_304 if operation == "remove-background" else 9_437_184
         image = await fields.image(
@@ -337,7 +230,7 @@ class StabilitySimulator:
         if relight and background is None and not background_prompt:
             fields.errors.append("background_reference or background_prompt: one is required")
         if fields.errors or image is None:
-            return _error(400, *fields.errors)
+            return error(400, *fields.errors)
         subject = image
 
         def transform() -> Image.Image:
@@ -365,17 +258,11 @@ class StabilitySimulator:
 
     async def _upscale(self, mode: str, request: Request) -> Response:
         if mode not in UPSCALE_MODES:
-            return _error(404, f"no such endpoint: upscale/{mode}")
-        fault, early = await self._start(request)
-        if early is not None:
-            return early
-        form = await self._form(request)
-        if isinstance(form, Response):
-            return form
-        accept = self._accept(request)
-        if isinstance(accept, Response):
-            return accept
-        fields = _Fields(form)
+            return error(404, f"no such endpoint: upscale/{mode}")
+        begun = await self._begin(request)
+        if isinstance(begun, Response):
+            return begun
+        fault, fields, accept = begun
         if mode == "fast":
             image = await fields.image("image", required=True, min_side=32, max_side=1536, min_pixels=1024,
                                        max_pixels=1_048_576)  # fmt: skip
@@ -389,7 +276,7 @@ class StabilitySimulator:
         output_format = fields.choice("output_format", ("jpeg", "png", "webp"), "png") or "png"
         fields.choice("style_preset", STYLE_PRESETS, None)
         if fields.errors or image is None:
-            return _error(400, *fields.errors)
+            return error(400, *fields.errors)
         source = image
 
         def transform() -> Image.Image:
@@ -410,17 +297,11 @@ class StabilitySimulator:
 
     async def _control(self, operation: str, request: Request) -> Response:
         if operation not in CONTROL_OPERATIONS:
-            return _error(404, f"no such endpoint: control/{operation}")
-        fault, early = await self._start(request)
-        if early is not None:
-            return early
-        form = await self._form(request)
-        if isinstance(form, Response):
-            return form
-        accept = self._accept(request)
-        if isinstance(accept, Response):
-            return accept
-        fields = _Fields(form)
+            return error(404, f"no such endpoint: control/{operation}")
+        begun = await self._begin(request)
+        if isinstance(begun, Response):
+            return begun
+        fault, fields, accept = begun
         transfer = operation == "style-transfer"
         image = await fields.image("init_image" if transfer else "image", required=True)
         style = await fields.image("style_image", required=True) if transfer else None
@@ -445,7 +326,7 @@ class StabilitySimulator:
         elif not transfer:
             strength = fields.number("control_strength", 0, 1, 0.7)
         if fields.errors or image is None:
-            return _error(400, *fields.errors)
+            return error(400, *fields.errors)
         source, reference = image, style
 
         def transform() -> Image.Image:
@@ -473,30 +354,30 @@ class StabilitySimulator:
 
     # -- answers --
 
-    async def _sync_answer(
-        self, fault: Fault | None, transform: Any, output_format: str, seed: int, accept: str
-    ) -> Response:
+    async def _drawn(
+        self, fault: Fault | None, transform: Transform, output_format: str
+    ) -> tuple[bytes, bool]:
+        """The encoded image and whether the fault filtered it (blurred past recognition)."""
         content_filtered = bool(fault and fault.content_filter)
 
         def run() -> bytes:
             image = transform()
             return render.encode(self._filtered(image) if content_filtered else image, output_format)
 
-        data = await run_in_threadpool(run)
+        return await run_in_threadpool(run), content_filtered
+
+    async def _sync_answer(
+        self, fault: Fault | None, transform: Transform, output_format: str, seed: int, accept: str
+    ) -> Response:
+        data, content_filtered = await self._drawn(fault, transform, output_format)
         return self._image_answer(
             data, output_format, seed, "CONTENT_FILTERED" if content_filtered else "SUCCESS", accept
         )
 
     async def _submit_async(
-        self, fault: Fault | None, transform: Any, output_format: str, seed: int, *, model: str
+        self, fault: Fault | None, transform: Transform, output_format: str, seed: int, *, model: str
     ) -> Response:
-        content_filtered = bool(fault and fault.content_filter)
-
-        def run() -> bytes:
-            image = transform()
-            return render.encode(self._filtered(image) if content_filtered else image, output_format)
-
-        data = await run_in_threadpool(run)
+        data, content_filtered = await self._drawn(fault, transform, output_format)
         polls = (
             fault.stay_in_progress if fault and fault.stay_in_progress is not None else self.in_progress_polls
         )
@@ -519,12 +400,12 @@ class StabilitySimulator:
             return early
         polled = self.jobs.poll(result_id)
         if polled is None:
-            return _error(404, f"id: no result found for {result_id} (results are kept 24 hours)")
+            return error(404, f"id: no result found for {result_id} (results are kept 24 hours)")
         job, in_progress = polled
         if in_progress:
             return JSONResponse({"id": job.id, "status": "in-progress"}, status_code=202)
         if job.error:
-            return _error(500, job.error)
+            return error(500, job.error)
         data, content_type = job.outputs[0]
         accept = self._accept(request)
         finish_reason = "CONTENT_FILTERED" if job.content_filtered else "SUCCESS"

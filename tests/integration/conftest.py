@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pika
 import psycopg
 import pytest
 from support import REDIS_URL, ROOT, S3_PORT, Embedded, ensure_services, free_port, in_process_stack, wait_for
@@ -131,6 +132,22 @@ class Stack:
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
+
+    def wait_for_durable_queue(self, queue: str) -> None:
+        """Wait until RabbitMQ holds ``queue``, durable, and its dead-letter queue ``<queue>.XQ``."""
+        params = pika.URLParameters(self.services.broker_url)
+
+        def declared() -> bool:
+            with pika.BlockingConnection(params) as conn:
+                channel = conn.channel()
+                try:
+                    channel.queue_declare(f"{queue}.XQ", passive=True)
+                    channel.queue_declare(queue, passive=True, durable=True)
+                    return True
+                except pika.exceptions.ChannelClosedByBroker:
+                    return False
+
+        wait_for(declared, timeout=30, interval=0.5, what=f"the {queue} queue and its dead-letter queue")
 
 
 def create_key(env: dict[str, str], tenant: str, tier: str = "pro") -> str:

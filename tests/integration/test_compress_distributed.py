@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pika
 import pytest
 from PIL import Image
 from skimage import data as photos
@@ -72,16 +71,4 @@ def test_compress_and_convert_jobs_run_on_the_compress_worker(stack: Stack) -> N
 
 def test_compress_queue_is_durable_with_a_dead_letter_queue(stack: Stack) -> None:
     stack.worker("compress")
-    params = pika.URLParameters(stack.services.broker_url)
-
-    def declared() -> bool:
-        with pika.BlockingConnection(params) as conn:
-            channel = conn.channel()
-            try:
-                channel.queue_declare("compress.XQ", passive=True)
-                channel.queue_declare("compress", passive=True, durable=True)
-                return True
-            except pika.exceptions.ChannelClosedByBroker:
-                return False
-
-    wait_for(declared, timeout=30, interval=0.5, what="the compress queue and its dead-letter queue")
+    stack.wait_for_durable_queue("compress")

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pika
 import pytest
 from minio import Minio
 from PIL import Image
@@ -113,19 +112,7 @@ def test_worker_killed_mid_job_loses_nothing(stack: Stack) -> None:
 
 def test_studio_queues_are_durable_with_dead_letter_queues(stack: Stack) -> None:
     stack.worker()
-    params = pika.URLParameters(stack.services.broker_url)
-
-    def declared() -> bool:
-        with pika.BlockingConnection(params) as conn:
-            channel = conn.channel()
-            try:
-                channel.queue_declare("social.XQ", passive=True)
-                channel.queue_declare("social", passive=True, durable=True)
-                return True
-            except pika.exceptions.ChannelClosedByBroker:
-                return False
-
-    wait_for(declared, timeout=30, interval=0.5, what="the social queue and its dead-letter queue")
+    stack.wait_for_durable_queue("social")
 
 
 def test_other_tenant_cannot_read_job(stack: Stack) -> None:

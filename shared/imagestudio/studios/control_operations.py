@@ -146,6 +146,7 @@ class ControlRequest(StudioRequest):
 
     image_fields = UPLOAD_FIELDS
     required_images = ("image",)
+    always_present = ("operation", "output_format", "provider")
 
     operation: OperationName = Field(description="See GET /control/operations")
     image: UploadId | None = Field(
@@ -179,13 +180,6 @@ class ControlRequest(StudioRequest):
         default="auto",
         description="auto: Stability, then WaveSpeed's equivalent, as configured, allowed and healthy.",
     )
-
-    def given(self, files: Collection[str]) -> list[str]:
-        """Inputs the client sent (fields not blank, files), in field order."""
-        sent = {n for n in FIELDS if n not in UPLOAD_FIELDS and getattr(self, n) not in (None, "")}
-        sent |= set(files)
-        sent -= {"output_format", "provider"}  # always present (they have defaults)
-        return [n for n in FIELDS if n in sent]
 
 
 #: Every input, described so a form can be built from ``GET /control/operations``.

@@ -26,7 +26,7 @@ from imagestudio.studios.control_operations import (
     ControlParams,
 )
 from imagestudio.studios.polling import poll_pending
-from imagestudio.studios.produced import Produced, in_format
+from imagestudio.studios.produced import Produced, store_output
 from imagestudio.studios.routes import Route
 
 
@@ -125,18 +125,14 @@ def deliver(ctx: JobContext, produced: Produced) -> None:
             },
             provider="local",
         )
-    data, content_type, fmt, ext = in_format(produced, params.output_format)
     applied = params.strengths if produced.route.provider == "stability" else {}
-    ctx.add_output(
+    store_output(
+        ctx,
         OUTPUT_NAME,
-        data,
-        ext=ext,
-        content_type=content_type,
-        format=fmt,
-        width=produced.width,
-        height=produced.height,
+        produced,
+        output_format=params.output_format,
+        prompt=params.prompt,
         metadata={
-            **produced.metadata(),
             "operation": params.operation,
             "served_by": produced.route.provider,
             "input_size": list(params.image_size),
@@ -144,6 +140,4 @@ def deliver(ctx: JobContext, produced: Produced) -> None:
             "not_applied": sorted(set(params.strengths) - set(applied)),
             "skipped": params.skipped,
         },
-        provider=produced.route.provider,
-        prompt=params.prompt,
     )

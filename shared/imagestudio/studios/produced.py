@@ -101,3 +101,29 @@ def in_format(produced: Produced, output_format: str, *, quality: int = 92) -> t
     source = SourceImage.load(produced.data, max_pixels=get_settings().max_image_pixels)
     data, _, _ = encode(source.image, output_format=output_format, quality=quality)  # type: ignore[arg-type]
     return data, CONTENT_TYPES[output_format], output_format, _EXT[output_format]
+
+
+def store_output(
+    ctx: JobContext,
+    name: str,
+    produced: Produced,
+    *,
+    output_format: str,
+    prompt: str | None,
+    metadata: dict[str, Any],
+    quality: int = 92,
+) -> None:
+    """Store ``produced`` as output ``name`` in ``output_format``: how it was made, then the studio's ``metadata``."""
+    data, content_type, fmt, ext = in_format(produced, output_format, quality=quality)
+    ctx.add_output(
+        name,
+        data,
+        ext=ext,
+        content_type=content_type,
+        format=fmt,
+        width=produced.width,
+        height=produced.height,
+        metadata={**produced.metadata(), **metadata},
+        provider=produced.route.provider,
+        prompt=prompt,
+    )

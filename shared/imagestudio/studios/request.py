@@ -7,6 +7,7 @@ fields then arrive as files instead of upload ids).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, ClassVar
@@ -30,6 +31,8 @@ class StudioRequest(BaseModel):
     image_fields: ClassVar[tuple[str, ...]] = ()
     #: Image fields a request must give (checked by the gateway: a form sends them as files).
     required_images: ClassVar[tuple[str, ...]] = ()
+    #: Fields :meth:`given` never counts: the operation chosen, and choices always present (defaulted).
+    always_present: ClassVar[tuple[str, ...]] = ()
 
     webhook_url: str | None = Field(
         default=None, max_length=2048, description="Send this job's events here, signed (Standard Webhooks)"
@@ -42,6 +45,16 @@ class StudioRequest(BaseModel):
         """The image fields given as upload ids, by field name."""
         named = {name: getattr(self, name) for name in self.image_fields}
         return {name: value for name, value in named.items() if isinstance(value, str) and value}
+
+    def given(self, files: Collection[str]) -> list[str]:
+        """Inputs the client sent, in field order: text fields not blank, image fields sent in ``files``."""
+        names = [n for n in type(self).model_fields if n not in StudioRequest.model_fields]
+        return [
+            n
+            for n in names
+            if n not in self.always_present
+            and (n in files if n in self.image_fields else getattr(self, n) not in (None, ""))
+        ]
 
     def text(self, name: str) -> str | None:
         """A text field stripped, or None when absent or blank."""

@@ -11,13 +11,9 @@ from support import Embedded
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "edit"))  # the shared edit_support helpers
 
-from edit_support import Studio, studio_stack  # noqa: E402
+from edit_support import Studio, studio, studio_stack  # noqa: E402
 
-
-@pytest.fixture
-def studio(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[Studio]:
-    """Stability and WaveSpeed reached through in-process SIMULATORS."""
-    yield from studio_stack(embedded, monkeypatch, providers=True)
+__all__ = ["bare_studio", "studio"]
 
 
 @pytest.fixture

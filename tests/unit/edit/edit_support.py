@@ -176,3 +176,18 @@ def output_bytes(studio: Studio, job: dict[str, Any], name: str) -> bytes:
     response = studio.embedded.client.get(output["url"])
     assert response.status_code == 200, response.text
     return response.content
+
+
+# Fixtures the edit, upscale and control conftests import (each adds its own variants).
+
+
+@pytest.fixture
+def studio(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[Studio]:
+    """Stability and WaveSpeed reached through in-process SIMULATORS."""
+    yield from studio_stack(embedded, monkeypatch, providers=True)
+
+
+@pytest.fixture
+def local_studio(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[Studio]:
+    """No provider configured: only the local paths can serve."""
+    yield from studio_stack(embedded, monkeypatch, providers=False)

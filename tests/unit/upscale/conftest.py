@@ -11,19 +11,9 @@ from support import Embedded
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "edit"))  # the shared edit_support helpers
 
-from edit_support import Studio, studio_stack  # noqa: E402
+from edit_support import Studio, local_studio, studio, studio_stack  # noqa: E402
 
-
-@pytest.fixture
-def studio(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[Studio]:
-    """Stability reached through an in-process SIMULATOR."""
-    yield from studio_stack(embedded, monkeypatch, providers=True)
-
-
-@pytest.fixture
-def local_studio(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[Studio]:
-    """No provider configured: only the local paths can serve."""
-    yield from studio_stack(embedded, monkeypatch, providers=False)
+__all__ = ["local_studio", "one_thread_studio", "short_deadline_studio", "studio"]
 
 
 @pytest.fixture

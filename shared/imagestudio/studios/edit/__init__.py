@@ -49,7 +49,7 @@ from imagestudio.studios.edit.request import (
 from imagestudio.studios.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
 from imagestudio.studios.polling import poll_pending
 from imagestudio.studios.pricing import Estimate, register
-from imagestudio.studios.produced import Produced, in_format
+from imagestudio.studios.produced import Produced, store_output
 from imagestudio.studios.routes import ProviderStatus, credits_of, provider_status
 
 #: The studio's name: its jobs, queue and actors.
@@ -283,25 +283,19 @@ def poll(job_id: str, *, seq: int) -> None:
 def deliver(ctx: JobContext, produced: Produced) -> None:
     """Store the edited image with how it was made."""
     params = EditParams.model_validate(ctx.params)
-    data, content_type, fmt, ext = in_format(produced, params.output_format)
     op = OPERATIONS[params.operation]
     notes = op.local.notes if produced.route.local and op.local is not None else ""
-    ctx.add_output(
+    store_output(
+        ctx,
         OUTPUT_NAME,
-        data,
-        ext=ext,
-        content_type=content_type,
-        format=fmt,
-        width=produced.width,
-        height=produced.height,
+        produced,
+        output_format=params.output_format,
+        prompt=params.prompt,
         metadata={
-            **produced.metadata(),
             "operation": params.operation,
             "input_size": list(params.image_size),
             "area": params.area,
             "skipped": params.skipped,
             "notes": notes,
         },
-        provider=produced.route.provider,
-        prompt=params.prompt,
     )

@@ -56,6 +56,7 @@ class EditRequest(StudioRequest):
 
     image_fields = UPLOAD_FIELDS
     required_images = ("image",)
+    always_present = ("operation", "output_format", "path")
 
     operation: OperationName = Field(description="See GET /edit/operations")
     image: UploadId | None = Field(
@@ -97,15 +98,6 @@ class EditRequest(StudioRequest):
         default="auto",
         description="auto: the provider when configured, healthy and within its limits, else the local path.",
     )
-
-    def given(self, files: Collection[str]) -> list[str]:
-        """Inputs the client sent (text fields that are not blank, files), in field order."""
-        sent = {
-            name for name in FIELDS if name not in UPLOAD_FIELDS and getattr(self, name) not in (None, "")
-        }
-        sent |= set(files)
-        sent -= {"output_format", "path"}  # always present (they have defaults)
-        return [name for name in FIELDS if name in sent]
 
 
 #: Every input a client may send, described so a form can be built from ``GET /edit/operations``.
