@@ -147,6 +147,27 @@ def test_every_page_has_no_serious_accessibility_violations(
     assert_accessible_in_both_themes(browser)
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_fits_a_phone_screen(browser: webdriver.Chrome, console: Console, page: str) -> None:
+    """At 390 CSS pixels (a phone held upright) nothing makes the page scroll sideways."""
+    metrics = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        sign_in(browser, console, page)
+        wide = browser.execute_script(
+            "const w = document.documentElement.clientWidth;"
+            "return [...document.querySelectorAll('body *')]"
+            ".filter((e) => !e.closest('.table-wrap') && e.getBoundingClientRect().right > w + 1)"
+            ".map((e) => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className).slice(0, 5)"
+        )
+        assert not wide, wide
+        assert browser.execute_script(
+            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1"
+        )
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
 def test_create_estimate_follows_the_batch_size_and_results_are_labelled_simulated(
     browser: webdriver.Chrome, console: Console
 ) -> None:
