@@ -186,8 +186,12 @@ class SourceImage:
     @classmethod
     def load(cls, data: bytes, *, max_pixels: int, field: str = "image") -> SourceImage:
         """Decode an upload (pixel limit checked from the header first) into an upright sRGB image."""
-        # Random access: turning the image a quarter reads it column-wise.
-        opened = _open(data, max_pixels=max_pixels, field=field, access="random")
+        # Sequential access decodes straight into the one in-memory copy below; random access
+        # (needed only to turn or flip the image, which reads it out of order) first decodes into
+        # a cache of its own, a second full-size copy at the peak.
+        opened = _open(data, max_pixels=max_pixels, field=field, access="sequential")
+        if opened.vips is not None and opened.orientation != 1:
+            opened = _open(data, max_pixels=max_pixels, field=field, access="random")
         if opened.vips is None:
             image = _pillow_decode(opened.pillow_data, field, opened.format)
         else:

@@ -122,10 +122,14 @@ def plan_crop(
             _place(source, box_w, box_h, keep, safe_zone, width, height), "faces", subject, len(faces)
         )
     salient = _subject(source)
-    if salient is not None and salient[2] <= box_w and salient[3] <= box_h:
-        return CropPlan(
-            _place(source, box_w, box_h, salient, safe_zone, width, height), "subject", salient, 0
-        )
+    if salient is not None:
+        if salient[2] <= box_w and salient[3] <= box_h:
+            box = _place(source, box_w, box_h, salient, safe_zone, width, height)
+        else:
+            # Too tall or wide for the box (a bottle in a banner): its middle, so the part cut off
+            # is shared between both ends rather than all of it lost from one.
+            box = _centred(source, box_w, box_h, salient[0] + salient[2] / 2, salient[1] + salient[3] / 2)
+        return CropPlan(box, "subject", salient, 0)
     cx, cy = _attention_centre(source, box_w, box_h)
     return CropPlan(_centred(source, box_w, box_h, cx, cy), "attention", None, 0)
 

@@ -25,6 +25,17 @@ COARSE_SIDE: Final = 360
 FINE_PIXELS: Final = 1_350_000
 #: Largest face (in fine-level pixels) the fine pass looks for; bigger ones the coarse passes find.
 FINE_MAX_FACE: Final = 64
+#: Horizontal bands the fine level is searched in, to bound the cascade's memory.
+FINE_BANDS: Final = 3
+#: Smallest window the cascades were trained on (pixels of the level searched).
+MIN_WINDOW: Final = 20
+#: Window growth per scale on the fine level: the 2 % faces sit near the smallest window, where a
+#: coarser step misses them between scales.
+FINE_STEP: Final = 1.1
+#: Window growth per scale on the coarse level: upright frontal faces, and the turned and profile
+#: passes, which are four of the six passes, so they take a coarser step.
+COARSE_STEP: Final = 1.15
+EXTRA_STEP: Final = 1.2
 #: Angles of the turned copies: the frontal cascade tolerates about 12 degrees of tilt itself, so
 #: these cover heads tilted up to about 35 degrees either way.
 TILTS: Final = (-22.0, 22.0)
@@ -76,18 +87,22 @@ def find_faces(image: pyvips.Image) -> tuple[Face, ...]:
     for angle in TILTS:
         for cx, cy, side in _detect_turned(frontal, coarse, angle):
             found.append((cx * to_source, cy * to_source, side * to_source, "tilted"))
-    for x, y, w, _ in _detect(profile, coarse, EXTRA_NEIGHBOURS):
+    for x, y, w, _ in _detect(profile, coarse, EXTRA_NEIGHBOURS, step=EXTRA_STEP):
         found.append(((x + w / 2) * to_source, (y + w / 2) * to_source, w * to_source, "profile"))
     mirrored = np.ascontiguousarray(coarse[:, ::-1])
-    for x, y, w, _ in _detect(profile, mirrored, EXTRA_NEIGHBOURS):
+    for x, y, w, _ in _detect(profile, mirrored, EXTRA_NEIGHBOURS, step=EXTRA_STEP):
         cx = coarse.shape[1] - (x + w / 2)
         found.append((cx * to_source, (y + w / 2) * to_source, w * to_source, "profile"))
     if coarse_scale < 1.0:
         # The fine level, only for faces too small for the coarse one: most of the pixels, so
-        # upright frontal faces only.
-        for x, y, w, _ in _detect(frontal, fine, UPRIGHT_NEIGHBOURS, max_side=FINE_MAX_FACE, step=1.1):
-            scale = 1.0 / fine_scale
-            found.append(((x + w / 2) * scale, (y + w / 2) * scale, w * scale, "frontal"))
+        # upright frontal faces only, and only down to the size that survives MIN_FACE_RATIO next to
+        # the largest face found so far (the smallest windows cost the most: they are the most).
+        largest = max((side for _, _, side, _ in found), default=0.0)
+        min_side = max(MIN_WINDOW, math.floor(largest * MIN_FACE_RATIO * fine_scale))
+        if min_side <= FINE_MAX_FACE:
+            for x, y, w, _ in _detect_in_bands(frontal, fine, min_side=min_side):
+                scale = 1.0 / fine_scale
+                found.append(((x + w / 2) * scale, (y + w / 2) * scale, w * scale, "frontal"))
 
     faces = _merge(found, image.width, image.height)
     if not faces:
@@ -116,17 +131,51 @@ def _grey(image: pyvips.Image, side: int) -> tuple[Grey, float]:
 
 
 def _detect(
-    classifier: cv2.CascadeClassifier, grey: Grey, neighbours: int, *, max_side: int = 0, step: float = 1.15
+    classifier: cv2.CascadeClassifier,
+    grey: Grey,
+    neighbours: int,
+    *,
+    min_side: int = 0,
+    max_side: int = 0,
+    step: float = COARSE_STEP,
 ) -> list[tuple[int, int, int, int]]:
     """One cascade over one image: (x, y, w, h) boxes, windows growing by ``step`` per pyramid level."""
+    min_side = max(min_side, MIN_WINDOW)
     found = classifier.detectMultiScale(
         grey,
         scaleFactor=step,
         minNeighbors=neighbours,
-        minSize=(20, 20),
+        minSize=(min_side, min_side),
         maxSize=(max_side, max_side) if max_side else (0, 0),
     )
     return [(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
+
+
+def _detect_in_bands(
+    classifier: cv2.CascadeClassifier, grey: Grey, *, min_side: int
+) -> list[tuple[int, int, int, int]]:
+    """The fine pass over horizontal bands that overlap by the largest face it looks for.
+
+    OpenCV holds integral images for every scale of the image it searches at once (about 70 bytes
+    per pixel over the fine pass's scales); bands keep that to a fraction of the fine level.
+    """
+    height = grey.shape[0]
+    band = math.ceil(height / FINE_BANDS)
+    found = []
+    for top in range(0, height, band):
+        bottom = min(height, top + band + FINE_MAX_FACE)
+        for x, y, w, h in _detect(
+            classifier,
+            grey[top:bottom],
+            UPRIGHT_NEIGHBOURS,
+            min_side=min_side,
+            max_side=FINE_MAX_FACE,
+            step=FINE_STEP,
+        ):
+            found.append((x, y + top, w, h))
+        if bottom == height:
+            break
+    return found
 
 
 def _detect_turned(
@@ -144,7 +193,7 @@ def _detect_turned(
     turned = cv2.warpAffine(grey, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderValue=128)
     back = cv2.invertAffineTransform(matrix)
     centres = []
-    for x, y, w, _ in _detect(classifier, turned, EXTRA_NEIGHBOURS):
+    for x, y, w, _ in _detect(classifier, turned, EXTRA_NEIGHBOURS, step=EXTRA_STEP):
         px, py = x + w / 2, y + w / 2
         centres.append(
             (

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 from skimage import data as skimage_data
 
-from imagestudio.imaging import SafeZone, SourceImage, detect_faces, render_format
+from imagestudio.imaging import SafeZone, SourceImage, detect_faces, faces, render_format
 from imagestudio.imaging.crop import plan_crop
 
 Region = tuple[float, float, float, float]
@@ -207,3 +207,42 @@ def test_busy_picture_has_no_subject_box_and_falls_back_to_attention() -> None:
     assert rendered.subject is not None
     assert rendered.subject.placed_on == "attention" and rendered.subject.box is None
     assert rendered.subject.inside_safe_zone is None
+
+
+def test_subject_taller_than_a_banner_is_centred_on() -> None:
+    pixels, bottle = product_scene()
+    source = load(pixels)
+
+    plan = plan_crop(source, width=1128, height=191, mode="smart")  # LinkedIn's company cover
+
+    left, top, width, height = plan.box
+    assert height < bottle[3] - bottle[1]  # it cannot be kept whole
+    assert plan.placed_on == "subject"
+    # Within one pixel of the 256 px copy the subject is boxed on.
+    assert top + height / 2 == pytest.approx((bottle[1] + bottle[3]) / 2, abs=3000 / 256)
+    assert left <= bottle[0] and bottle[2] <= left + width
+
+
+def test_small_face_on_the_seam_between_fine_bands_is_found() -> None:
+    canvas = textured(3000, 2000, 7)
+    fine_scale = min(faces.FINE_SIDE / 2000, math.sqrt(faces.FINE_PIXELS / (3000 * 2000)))
+    seam = math.ceil(2000 * fine_scale / faces.FINE_BANDS) / fine_scale  # first band's end, source px
+    face = person(canvas, 60, 1500, seam)
+
+    found = detect_faces(load(canvas))
+
+    assert any(face[0] <= x + w / 2 <= face[2] and face[1] <= y + h / 2 <= face[3] for x, y, w, h in found)
+
+
+def test_fine_pass_skips_faces_too_small_to_keep_next_to_a_large_one() -> None:
+    canvas = textured(3000, 2000, 8)
+    large = person(canvas, 300, 800, 900)
+    small = person(canvas, 60, 2400, 600)  # a fifth of the large face: dropped by MIN_FACE_RATIO anyway
+
+    found = detect_faces(load(canvas))
+
+    assert [box for box in found if box[2] < (large[2] - large[0]) * faces.MIN_FACE_RATIO] == []
+    assert any(large[0] <= x + w / 2 <= large[2] for x, _, w, _ in found)
+    assert not any(
+        small[0] <= x + w / 2 <= small[2] and small[1] <= y + h / 2 <= small[3] for x, y, w, h in found
+    )
