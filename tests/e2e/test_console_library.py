@@ -107,20 +107,30 @@ def test_upscale_shows_the_target_size_runs_locally_and_compares_before_and_afte
     assert "80%" in cut, cut
 
 
+def compress_form(
+    browser: webdriver.Chrome, console: Console, *, size: tuple[int, int], fmt: str, ssim: str
+) -> None:
+    """The Compress page with a photo uploaded, ``fmt`` and a target SSIM filled in (the default mode)."""
+    sign_in(browser, console, "compress")
+    width, height = size
+    choose_file(
+        browser, console, "[data-page=compress] input[type=file]", "photo.png", width=width, height=height
+    )
+    shown(browser, "[data-page=compress] form[data-upload]")
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=format] select")).select_by_value(fmt)
+    target = browser.find_element(By.CSS_SELECTOR, ".field[data-field=target_ssim] input")
+    target.clear()
+    target.send_keys(ssim)
+
+
 def test_compress_to_a_target_ssim_shows_sizes_ssim_quality_and_a_download(
     browser: webdriver.Chrome, console: Console
 ) -> None:
-    sign_in(browser, console, "compress")
-    choose_file(browser, console, "[data-page=compress] input[type=file]", "photo.png", width=320, height=240)
-    shown(browser, "[data-page=compress] form[data-upload]")
+    compress_form(browser, console, size=(320, 240), fmt="jpeg", ssim="0.97")
     # Target SSIM is the default mode; the estimate says what the API says: free.
     estimate = shown(browser, "#estimate")
     wait(browser, lambda d: estimate.get_attribute("data-credits") == "0")
     assert not browser.find_element(By.CSS_SELECTOR, ".field[data-field=target_kb]").is_displayed()
-    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=format] select")).select_by_value("jpeg")
-    target = browser.find_element(By.CSS_SELECTOR, ".field[data-field=target_ssim] input")
-    target.clear()
-    target.send_keys("0.97")
     click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=compress] button[type=submit]"))
     card = shown(browser, "#results .output")
     shown(browser, "#results .before-after")
@@ -139,13 +149,7 @@ def test_compress_to_a_target_ssim_shows_sizes_ssim_quality_and_a_download(
 def test_compress_page_refuses_an_impossible_setting_beside_its_field(
     browser: webdriver.Chrome, console: Console
 ) -> None:
-    sign_in(browser, console, "compress")
-    choose_file(browser, console, "[data-page=compress] input[type=file]", "photo.png", width=64, height=48)
-    shown(browser, "[data-page=compress] form[data-upload]")
-    target = browser.find_element(By.CSS_SELECTOR, ".field[data-field=target_ssim] input")
-    target.clear()
-    target.send_keys("1")  # SSIM 1 needs a lossless format
-    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=format] select")).select_by_value("webp")
+    compress_form(browser, console, size=(64, 48), fmt="webp", ssim="1")  # SSIM 1 needs a lossless format
     click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=compress] button[type=submit]"))
     error = shown(browser, ".field[data-field=target_ssim] .error")
     assert "lossless" in error.text, error.text

@@ -54,9 +54,10 @@ export async function render(view) {
       return b;
     }
     const b = { metadata: metadata.value };
-    if (mode.value === "target_ssim") b.target_ssim = Number(targetSsim.value);
-    else if (mode.value === "target_kb") b.target_kb = Number(targetKb.value);
-    else if (mode.value === "quality") b.quality = Number(quality.value);
+    const number = (input) => input.value === "" ? undefined : Number(input.value); // empty: the server's default
+    if (mode.value === "target_ssim") b.target_ssim = number(targetSsim);
+    else if (mode.value === "target_kb") b.target_kb = number(targetKb);
+    else if (mode.value === "quality") b.quality = number(quality);
     else b.preset = preset.value;
     if (mode.value !== "preset" && format.value) b.format = format.value;
     return b;
@@ -88,6 +89,7 @@ export async function render(view) {
     field("Operation", operation, { name: "operation" }), compressFields, field("Format", format, { name: "format" }), convertFields,
     field("Metadata", metadata, { name: "metadata" }), estimate.el, go);
   form.addEventListener("change", () => { show(); estimate.refresh(); });
+  form.addEventListener("input", (e) => { if (e.target.type === "number") estimate.refresh(); }); // as the user types
   show();
   await estimate.refresh();
 
