@@ -1,4 +1,4 @@
-"""The console's Upscale, Assets and Webhooks pages in headless Chromium against `imagestudio up`.
+"""The console's Upscale, Compress, Assets and Webhooks pages in headless Chromium against `imagestudio up`.
 
 Jobs that only set the scene are sent with the API; what the test is about is done in the page.
 """
@@ -29,7 +29,7 @@ from unit.webhooks.webhook_receiver import Receiver
 
 from imagestudio_client import webhooks
 
-PAGES = ["upscale", "assets", "webhooks"]
+PAGES = ["upscale", "compress", "assets", "webhooks"]
 
 
 def finished_job(console: Console, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -105,6 +105,54 @@ def test_upscale_shows_the_target_size_runs_locally_and_compares_before_and_afte
     browser.execute_script("arguments[0].value = 20; arguments[0].dispatchEvent(new Event('input'))", slider)
     cut = viewer.find_element(By.CSS_SELECTOR, ".ba-before").value_of_css_property("clip-path")
     assert "80%" in cut, cut
+
+
+def compress_form(
+    browser: webdriver.Chrome, console: Console, *, size: tuple[int, int], fmt: str, ssim: str
+) -> None:
+    """The Compress page with a photo uploaded, ``fmt`` and a target SSIM filled in (the default mode)."""
+    sign_in(browser, console, "compress")
+    width, height = size
+    choose_file(
+        browser, console, "[data-page=compress] input[type=file]", "photo.png", width=width, height=height
+    )
+    shown(browser, "[data-page=compress] form[data-upload]")
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=format] select")).select_by_value(fmt)
+    target = browser.find_element(By.CSS_SELECTOR, ".field[data-field=target_ssim] input")
+    target.clear()
+    target.send_keys(ssim)
+
+
+def test_compress_to_a_target_ssim_shows_sizes_ssim_quality_and_a_download(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    compress_form(browser, console, size=(320, 240), fmt="jpeg", ssim="0.97")
+    # Target SSIM is the default mode; the estimate says what the API says: free.
+    estimate = shown(browser, "#estimate")
+    wait(browser, lambda d: estimate.get_attribute("data-credits") == "0")
+    assert not browser.find_element(By.CSS_SELECTOR, ".field[data-field=target_kb]").is_displayed()
+    click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=compress] button[type=submit]"))
+    card = shown(browser, "#results .output")
+    shown(browser, "#results .before-after")
+    job_id = shown(browser, "#results .job-live").get_attribute("data-job")
+    job = console.api("GET", f"/jobs/{job_id}").json()
+    assert job["status"] == "succeeded" and job["params"]["target_ssim"] == 0.97, job
+    meta = job["outputs"][0]["metadata"]
+    assert meta["ssim"] >= 0.97 and meta["format"] == "jpeg"
+    # The card shows what the job answered: sizes before and after, the quality, the SSIM.
+    assert f"SSIM {meta['ssim']:.4f}" in card.text, card.text
+    assert f"quality {meta['quality']}" in card.text and "→" in card.text, card.text
+    link = card.find_element(By.CSS_SELECTOR, "a[download]")
+    assert httpx.get(link.get_attribute("href")).content[:2] == b"\xff\xd8"  # a JPEG
+
+
+def test_compress_page_refuses_an_impossible_setting_beside_its_field(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    compress_form(browser, console, size=(64, 48), fmt="webp", ssim="1")  # SSIM 1 needs a lossless format
+    click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=compress] button[type=submit]"))
+    error = shown(browser, ".field[data-field=target_ssim] .error")
+    assert "lossless" in error.text, error.text
 
 
 def test_assets_favorite_filter_by_favorite_and_bulk_delete(

@@ -2,7 +2,11 @@
 
 Bytes in, bytes out. The source is decoded once (every frame of an animation, upright, 8 bits,
 its colour profile kept); each candidate encode is decoded again and scored with SSIM against
-it. Searches are bisections over quality, so a job does at most ``MAX_SEARCH_ENCODES`` encodes.
+it. An SSIM search starts at the quality such targets usually need and narrows by interpolating
+between the qualities tried; a byte search bisects. A job does at most ``MAX_SEARCH_ENCODES`` encodes.
+JPEG candidates are searched in one sequential scan (mozjpeg's progressive scan search is half
+an encode's time); trellis quantisation sees the scans, so the pixels differ a little, and the
+result is encoded and scored once more with every option (a quality up if it then misses).
 
 JPEG goes through libvips' mozjpeg (trellis quantisation, deringing, optimised progressive scans,
 its ImageMagick quantisation table): smaller at equal SSIM than libjpeg with optimised Huffman
@@ -13,11 +17,13 @@ tables, which is Pillow's best (figures in docs/benchmarks.md). PNG is palette-q
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Final, Literal, get_args
 
+import mozjpeg_lossless_optimization as mozjpeg_lossless
 import numpy as np
 import numpy.typing as npt
 import pyvips  # type: ignore[import-untyped, unused-ignore]
@@ -41,6 +47,7 @@ __all__ = [
     "encode_quality",
     "encode_target_kb",
     "encode_target_ssim",
+    "source_as_output",
 ]
 
 Encoding = Literal["jpeg", "png", "webp", "avif", "gif", "tiff", "bmp"]
@@ -65,8 +72,16 @@ LOSSLESS_FORMATS: Final = frozenset({"png", "gif", "tiff", "bmp"})
 TARGET_KB_QUALITIES: Final = (10, 95)
 #: The quality range an SSIM search covers.
 TARGET_SSIM_QUALITIES: Final = (10, 100)
-#: Most encodes one search makes: a bisection over 91 qualities, plus its two ends and lossless PNG.
+#: Most encodes one search makes (bracketing, interpolation, JPEG's final encode, lossless PNG).
 MAX_SEARCH_ENCODES: Final = 10
+#: Where an SSIM search starts: the quality each format typically needs for an SSIM (RGB, Gaussian),
+#: read off the benchmark photos. Only a first guess: the search corrects it.
+START_QUALITY: Final[dict[str, tuple[tuple[float, ...], tuple[float, ...]]]] = {
+    "jpeg": ((0.85, 0.93, 0.96, 0.98, 0.995), (50, 80, 88, 94, 99)),
+    "webp": ((0.85, 0.93, 0.96, 0.98, 0.995), (50, 78, 88, 94, 99)),
+    "avif": ((0.85, 0.93, 0.96, 0.98, 0.995), (30, 55, 70, 82, 95)),
+    "png": ((0.85, 0.93, 0.96, 0.98, 0.995), (30, 50, 65, 80, 95)),
+}
 #: libvips' AV1 effort (0..9): 4 takes ~35x longer than 2 for ~6 % fewer bytes; a search encodes up to ten times.
 AVIF_EFFORT: Final = 2
 
@@ -122,6 +137,8 @@ class Source:
         self.page_height = page_height
         self.width = int(image.width)
         self.has_alpha = bool(image.hasalpha())
+        #: The file's pixels were turned upright from an EXIF orientation (its bytes show them otherwise).
+        self.rotated = False
 
     @classmethod
     def load(cls, data: bytes, *, max_pixels: int, field: str = "image") -> Source:
@@ -132,20 +149,25 @@ class Source:
             return cls(still, format="bmp", frames=1, page_height=int(still.height))
         try:
             probe = pyvips.Image.new_from_buffer(data, "", access="sequential")
+            rotated = False
             frames = int(probe.get("n-pages")) if probe.get_typeof("n-pages") else 1
             animated = frames > 1 and info.format in ("gif", "webp")
             if animated:
                 image = pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="error", access="random")
                 page_height = int(image.get("page-height"))
             else:
-                image = pyvips.Image.new_from_buffer(data, "", fail_on="error", access="random").autorot()
+                loaded = pyvips.Image.new_from_buffer(data, "", fail_on="error", access="random")
+                rotated = loaded.get_typeof("orientation") != 0 and int(loaded.get("orientation")) != 1
+                image = loaded.autorot()
                 frames, page_height = 1, int(image.height)
             if image.format != "uchar" or image.interpretation not in ("srgb", "b-w"):
                 image = to_srgb(image)  # 16-bit, CMYK, Lab: to 8-bit sRGB through its profile
             image = image.copy_memory()
         except pyvips.Error as exc:
             raise ValidationFailed(field, f"the {info.format.upper()} file is truncated or corrupt") from exc
-        return cls(image, format=info.format, frames=frames, page_height=page_height)
+        loaded_source = cls(image, format=info.format, frames=frames, page_height=page_height)
+        loaded_source.rotated = rotated
+        return loaded_source
 
     @property
     def icc(self) -> bytes | None:
@@ -212,7 +234,8 @@ class _Encoder:
     keep: Keep
     progressive: bool = True
 
-    def encode(self, quality: int | None, *, palette: bool = False) -> bytes:
+    def encode(self, quality: int | None, *, palette: bool = False, draft: bool = False) -> bytes:
+        """One encode; ``draft``: JPEG in one sequential scan, for a search to score (not to keep)."""
         image = self.source.image
         if self.source.frames > 1:
             image = image.copy()
@@ -223,11 +246,11 @@ class _Encoder:
                 image.jpegsave_buffer(
                     Q=quality or 85,
                     optimize_coding=True,
-                    interlace=self.progressive,
+                    interlace=self.progressive and not draft,
                     # mozjpeg's options (ignored by a libjpeg-turbo build): fewer bytes at equal SSIM.
                     trellis_quant=True,
                     overshoot_deringing=True,
-                    optimize_scans=self.progressive,
+                    optimize_scans=self.progressive and not draft,
                     quant_table=3,
                     keep=keep,
                 )
@@ -292,12 +315,14 @@ class _Scorer:
         self.reference = SsimReference(encoder.source.pixels())
         self.on_step = on_step
         self.encodes = 0
-        self._seen: dict[tuple[int | None, bool], tuple[bytes, float]] = {}
+        self._seen: dict[tuple[int | None, bool, bool], tuple[bytes, float]] = {}
 
-    def try_quality(self, quality: int | None, *, palette: bool = False) -> tuple[bytes, float]:
-        key = (quality, palette)
+    def try_quality(
+        self, quality: int | None, *, palette: bool = False, draft: bool = False
+    ) -> tuple[bytes, float]:
+        key = (quality, palette, draft)
         if key not in self._seen:
-            data = self.encoder.encode(quality, palette=palette)
+            data = self.encoder.encode(quality, palette=palette, draft=draft)
             score = self.reference.score(self.encoder.decode(data))
             self.encodes += 1
             self._seen[key] = (data, score)
@@ -416,32 +441,134 @@ def encode_target_ssim(
     """
     scorer = _Scorer(_encoder(source, output_format, keep=keep, progressive=progressive), on_step)
     palette = output_format == "png"
+    draft = output_format == "jpeg"
     low, high = TARGET_SSIM_QUALITIES
-    top, top_score = scorer.try_quality(high, palette=palette)
-    if top_score < target_ssim:
+
+    def score_at(quality: int) -> float:
+        return scorer.try_quality(quality, palette=palette, draft=draft)[1]
+
+    found = _lowest_quality(
+        score_at, target_ssim, low, high, start=_start_quality(output_format, target_ssim)
+    )
+    # The kept encode (every option; for JPEG not the draft the search scored), scored again.
+    quality = found if found is not None else high
+    data, score = scorer.try_quality(quality, palette=palette)
+    while score < target_ssim and quality < high:
+        quality += 1
+        data, score = scorer.try_quality(quality, palette=palette)
+    if score < target_ssim:
         if palette:
             lossless, _ = scorer.try_quality(None)
             return scorer.result(lossless, 1.0, None)
         raise ValidationFailed(
             field,
             f"SSIM {target_ssim} is out of reach in {output_format}: even quality {high} gives "
-            f"{top_score:.4f} for this image",
+            f"{score:.4f} for this image",
         )
-    best = (top, top_score, high)
-    data, score = scorer.try_quality(low, palette=palette)
-    if score >= target_ssim:
-        return scorer.result(data, score, low, palette=palette)
-    # SSIM grows with quality: ``low`` misses the target, ``high`` meets it.
-    while high - low > 1:
-        middle = (low + high) // 2
-        data, score = scorer.try_quality(middle, palette=palette)
-        if score >= target_ssim:
-            best, high = (data, score, middle), middle
-        else:
-            low = middle
-    data, score, quality = best
     if palette:  # a palette at high quality can exceed lossless on smooth images
         lossless, _ = scorer.try_quality(None)
         if len(lossless) <= len(data):
             return scorer.result(lossless, 1.0, None)
     return scorer.result(data, score, quality, palette=palette)
+
+
+def _start_quality(output_format: str, target: float) -> int:
+    """The quality ``target`` usually needs in ``output_format`` (the search's first encode)."""
+    ssims, qualities = START_QUALITY.get(output_format, START_QUALITY["jpeg"])
+    return round(float(np.interp(target, ssims, qualities)))
+
+
+def _lowest_quality(
+    score_at: Callable[[int], float], target: float, low: int, high: int, *, start: int
+) -> int | None:
+    """The lowest quality in ``low..high`` whose score reaches ``target`` (None: not even ``high``).
+
+    Scores grow with quality. From ``start`` it steps out (4, then where the line through the last
+    two scores crosses the target, overshot by half, at least twice the last step) until one
+    quality misses and one meets; between them, the secant: where the line through the last two
+    scores crosses the target (halving instead when two such steps did not halve the bracket).
+    Four to six encodes on the benchmark photographs.
+    """
+    scores: dict[int, float] = {}
+
+    def meets(quality: int) -> bool:
+        scores[quality] = score_at(quality)
+        return scores[quality] >= target
+
+    def crossing(a: int, b: int) -> float | None:
+        """The quality where the line through the scores at ``a`` and ``b`` reaches the target, drawn
+        as log(1 - score) over log(high + 1 - quality): a loss that grows as a power of the
+        quantiser step (as SSIM's does) is a straight line there."""
+        ua, ub = math.log(high + 1 - a), math.log(high + 1 - b)
+        va, vb = (math.log(max(1 - scores[q], 1e-9)) for q in (a, b))
+        if va == vb:
+            return None
+        u = ua + (math.log(max(1 - target, 1e-9)) - va) * (ub - ua) / (vb - va)
+        return high + 1 - math.exp(min(u, 50.0))
+
+    previous = None
+    quality = min(max(start, low), high)
+    step = 4
+    going_down = meets(quality)
+    while True:  # step out until the target lies between a miss and a meet
+        if quality == (low if going_down else high):
+            return (low if going_down else None) if (scores[quality] >= target) == going_down else None
+        line = crossing(previous, quality) if previous is not None else None
+        if going_down:
+            reach = (
+                quality - step
+                if line is None
+                else min(quality - step, math.floor(quality - 1.5 * (quality - line)))
+            )
+            following = max(low, reach)
+        else:
+            reach = (
+                quality + step
+                if line is None
+                else max(quality + step, math.ceil(quality + 1.5 * (line - quality)))
+            )
+            following = min(high, reach)
+        previous, quality, step = quality, following, max(step, abs(following - quality)) * 2
+        if meets(quality) != going_down:
+            break
+    missed, met = (quality, previous) if going_down else (previous, quality)
+    widths = [met - missed]
+    while met - missed > 1:  # secant through the last two scores, kept inside the bracket
+        line = crossing(previous, quality)
+        guess = math.ceil(line - 1e-9) if line is not None else (missed + met) // 2
+        if len(widths) > 2 and widths[-1] > widths[-3] / 2:
+            guess = (missed + met) // 2  # two secant steps did not halve the bracket: halve it
+        guess = min(max(guess, missed + 1), met - 1)
+        previous, quality = quality, guess
+        if meets(guess):
+            met = guess
+        else:
+            missed = guess
+        widths.append(met - missed)
+    return met
+
+
+def source_as_output(data: bytes, source: Source, *, keep: Keep) -> bytes | None:
+    """The source file itself as the output, its metadata stripped as ``keep`` says, without
+    touching a pixel; None when that cannot be done losslessly (the caller encodes instead).
+
+    JPEG goes through mozjpeg's lossless transcoder (the same coefficients, optimised Huffman
+    tables and progressive scans, only the kept markers copied); another format is kept only
+    when it carries nothing to strip. A file turned upright from its EXIF orientation keeps
+    its bytes only with all metadata (without the tag it would show on its side).
+    """
+    if source.rotated and keep != "all":
+        return None
+    if keep == "all":
+        return data
+    if source.format == "jpeg":
+        copy = mozjpeg_lossless.COPY_MARKERS.ICC if keep == "icc" else mozjpeg_lossless.COPY_MARKERS.NONE
+        try:
+            return bytes(mozjpeg_lossless.optimize(data, copy=copy))
+        except ValueError:
+            return None
+    image = source.image
+    strippable = ["exif-data", "xmp-data", "iptc-data"] + (["icc-profile-data"] if keep == "none" else [])
+    if any(image.get_typeof(name) != 0 for name in strippable):
+        return None
+    return data

@@ -11,7 +11,7 @@ found by the worker's search and fails the job naming the field.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +31,7 @@ from imagestudio.imaging.compress import (
     encode_quality,
     encode_target_kb,
     encode_target_ssim,
+    source_as_output,
 )
 from imagestudio.jobs.runner import JobContext
 from imagestudio.studios.base import Images, Prepared
@@ -321,6 +322,16 @@ def run(ctx: JobContext) -> None:
         encoded = encode_quality(
             source, params.format, quality=params.quality, palette_min_ssim=PALETTE_MIN_SSIM, **options
         )
+    kept = _kept_source(
+        params,
+        data,
+        source,
+        encoded,
+        keep=keep,
+        pixels_changed=(flatten and had_alpha) or params.colour_space == "srgb",
+    )
+    if kept is not None:
+        encoded = kept
     ctx.add_output(
         OUTPUT_NAMES[params.operation],
         encoded.data,
@@ -354,5 +365,31 @@ def run(ctx: JobContext) -> None:
             "colour_space": params.colour_space,
             "progressive": params.progressive if encoded.format == "jpeg" else None,
             "encodes": encoded.encodes,
+            "kept_source": kept is not None,
         },
     )
+
+
+def _kept_source(
+    params: CompressParams,
+    data: bytes,
+    source: Source,
+    encoded: Encoded,
+    *,
+    keep: Literal["none", "icc", "all"],
+    pixels_changed: bool,
+) -> Encoded | None:
+    """The source itself when compressing would only make it larger: same format, same pixels,
+    the source meets the target (SSIM 1; within ``target_kb``) and is no larger than the encode.
+
+    Its metadata is stripped as asked without re-encoding (``source_as_output``); None when that
+    cannot be done losslessly or the encode is the smaller file.
+    """
+    same_format = _SAME_FORMAT.get(source.format) == encoded.format and source.format != "heif"
+    if params.operation != "compress" or not same_format or pixels_changed or source.frames != encoded.frames:
+        return None
+    kept = source_as_output(data, source, keep=keep)
+    limit = params.target_kb * 1024 if params.target_kb is not None else None
+    if kept is None or len(kept) > len(encoded.data) or (limit is not None and len(kept) > limit):
+        return None
+    return replace(encoded, data=kept, quality=None, ssim=1.0, palette=False)

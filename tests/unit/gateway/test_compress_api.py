@@ -83,6 +83,36 @@ def test_target_ssim_job_answers_sizes_quality_ssim_and_dimensions(stack: Embedd
     assert job["progress"] == 1.0
 
 
+def test_a_source_that_already_meets_the_target_is_returned_not_enlarged(stack: Embedded) -> None:
+    key = stack.new_key()
+    stack.start_worker()
+    exif = Image.Exif()
+    exif[0x010F] = "TestCamera"  # Make
+    pixels = np.asarray(photos.astronaut(), np.uint8)
+    source = encoded(pixels, "JPEG", quality=40, exif=exif.tobytes())
+    # SSIM 0.999 to a q40 JPEG's pixels needs a near-lossless re-encode, far larger than the source.
+    code, body = post(stack, key, "compress", source, target_ssim=0.999)
+    assert code == 202, body
+    (output,) = finished(stack, key, body)["outputs"]
+    meta = output["metadata"]
+    assert meta["kept_source"] is True and meta["format"] == "jpeg" and meta["ssim"] == 1.0
+    assert meta["bytes_after"] <= meta["bytes_before"] == len(source)
+    data = stack.client.get(output["url"]).content
+    assert b"TestCamera" not in data  # metadata stripped, as the default asks
+    same = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert np.array_equal(same, np.asarray(Image.open(io.BytesIO(source)).convert("RGB")))
+
+
+def test_a_source_larger_than_the_encode_is_not_kept(stack: Embedded) -> None:
+    key = stack.new_key()
+    stack.start_worker()
+    source = encoded(np.asarray(photos.astronaut(), np.uint8), "JPEG", quality=98)
+    code, body = post(stack, key, "compress", source, target_ssim=0.95)
+    assert code == 202, body
+    meta = finished(stack, key, body)["outputs"][0]["metadata"]
+    assert meta["kept_source"] is False and meta["bytes_after"] < len(source) / 2
+
+
 def test_preset_job_uses_the_preset_format_and_quality_and_costs_nothing(stack: Embedded) -> None:
     key = stack.new_key(tier="free")
     stack.start_worker()

@@ -14,10 +14,12 @@ from skimage.metrics import structural_similarity
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.compress import (
     Source,
+    _lowest_quality,
     avif_supported,
     encode_quality,
     encode_target_kb,
     encode_target_ssim,
+    source_as_output,
 )
 from imagestudio.imaging.similarity import ssim
 
@@ -88,6 +90,64 @@ def test_target_ssim_beats_pillow_optimized_at_equal_ssim() -> None:
     ours = encode_target_ssim(source(png(original)), "jpeg", target_ssim=pillow_ssim, keep="none")
     assert ours.ssim >= pillow_ssim
     assert len(ours.data) < len(pillow)
+
+
+def test_ssim_search_starts_near_the_answer_and_takes_few_encodes() -> None:
+    result = encode_target_ssim(source(png(photo())), "webp", target_ssim=0.95, keep="none")
+    assert result.ssim >= 0.95 and result.quality is not None
+    assert result.encodes <= 6  # a bisection from both ends takes nine
+    lower = encode_quality(source(png(photo())), "webp", quality=result.quality - 1, keep="none")
+    assert lower.ssim < 0.95
+
+
+@pytest.mark.parametrize("answer", [10, 11, 37, 93, 94, 99, 100])
+def test_lowest_quality_search_finds_the_answer_wherever_it_lies(answer: int) -> None:
+    tried: list[int] = []
+
+    def score_at(quality: int) -> float:  # a concave curve rising with quality, as SSIM does
+        tried.append(quality)
+        return 1 - (1 - quality / 101) ** 2
+
+    target = 1 - (1 - answer / 101) ** 2
+    assert _lowest_quality(score_at, target, 10, 100, start=94) == answer
+    assert len(tried) == len(set(tried)) and len(tried) <= 10
+
+
+def test_lowest_quality_search_says_when_nothing_reaches_the_target() -> None:
+    assert _lowest_quality(lambda q: q / 200, 0.9, 10, 100, start=94) is None
+
+
+def jpeg_with_exif(orientation: int = 1) -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "TestCamera"  # Make
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    Image.fromarray(photo()).save(out, "JPEG", quality=50, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_a_kept_jpeg_source_is_stripped_without_touching_a_pixel() -> None:
+    data = jpeg_with_exif()
+    kept = source_as_output(data, source(data), keep="none")
+    assert kept is not None and b"TestCamera" not in kept and len(kept) < len(data)
+    assert np.array_equal(decoded(kept), decoded(data))
+    assert source_as_output(data, source(data), keep="all") == data
+
+
+def test_a_source_shown_upright_from_its_orientation_is_kept_only_with_its_metadata() -> None:
+    data = jpeg_with_exif(orientation=6)
+    assert source_as_output(data, source(data), keep="none") is None
+    assert source_as_output(data, source(data), keep="all") == data
+
+
+def test_a_png_source_is_kept_only_when_it_carries_nothing_to_strip() -> None:
+    plain = png(photo())
+    assert source_as_output(plain, source(plain), keep="none") == plain
+    exif = Image.Exif()
+    exif[0x010F] = "TestCamera"  # Make
+    tagged = io.BytesIO()
+    Image.fromarray(photo()).save(tagged, "PNG", exif=exif.tobytes())
+    assert source_as_output(tagged.getvalue(), source(tagged.getvalue()), keep="none") is None
 
 
 def test_target_kb_is_the_highest_quality_that_fits() -> None:

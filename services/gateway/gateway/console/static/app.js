@@ -5,10 +5,12 @@ import { field, fieldProblem, h, showProblem } from "./ui.js";
 const PAGES = {
   "": "dashboard", create: "create", edit: "edit", upscale: "upscale", social: "social", control: "control", jobs: "jobs",
   assets: "assets", webhooks: "webhooks",
+  compress: "compress",
 };
 const TITLES = {
   dashboard: "Dashboard", create: "Create", edit: "Edit", upscale: "Upscale", social: "Social", control: "Control",
   jobs: "Jobs", assets: "Assets", webhooks: "Webhooks",
+  compress: "Compress",
 };
 
 const main = document.getElementById("main");

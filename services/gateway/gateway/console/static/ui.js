@@ -135,8 +135,8 @@ export function jobPanel(job, { onDone, title } = {}) {
   return { el, stop: () => stop() };
 }
 
-/** Every output of a job as a grid of cards: preview, name, size, bytes, download link. */
-export function outputsGrid(job, { label } = {}) {
+/** Every output of a job as a grid of cards: preview, name, size, bytes, a page's own details(output), download link. */
+export function outputsGrid(job, { label, details } = {}) {
   const simulated = new Map();
   for (const v of job.params?.results?.variations || []) simulated.set(v.output, v);
   return h("ul", { class: "grid outputs", "aria-label": "Results" }, job.outputs.map((o) => {
@@ -151,7 +151,8 @@ export function outputsGrid(job, { label } = {}) {
         meta.provider ? h("span", {}, `${meta.provider}${meta.model ? ` · ${meta.model}` : ""}`) : null,
         meta.seed != null ? h("span", {}, `seed ${meta.seed}`) : null,
         meta.credits !== undefined ? h("span", {}, `${meta.credits} credits`) : null,
-        meta.simulated ? h("span", { class: "chip simulated" }, "simulated") : null),
+        meta.simulated ? h("span", { class: "chip simulated" }, "simulated") : null,
+        details ? details(o) : null),
       h("a", { href: o.url, download: o.name, class: "button small" }, `Download ${o.name}`));
   }));
 }
@@ -171,11 +172,11 @@ export function beforeAfter(beforeUrl, afterUrl) {
 }
 
 /** A job that changes one image, followed in `results`: its live panel, then before/after and every output. Returns stop. */
-export function followImageJob(results, job, { title, before }) {
+export function followImageJob(results, job, { title, before, details }) {
   const panel = jobPanel(job, { title, onDone: (fresh) => {
     const first = fresh.outputs.find((o) => o.content_type.startsWith("image/"));
     if (first) results.append(beforeAfter(URL.createObjectURL(before), first.url));
-    results.append(outputsGrid(fresh));
+    results.append(outputsGrid(fresh, { details }));
   } });
   results.replaceChildren(panel.el);
   return panel.stop;
@@ -255,16 +256,17 @@ export function uploadPicker() {
 
 /**
  * The credits a studio job would cost, from /estimate-cost, kept current by refresh() (call it
- * when the form changes; an answer to an older call never overwrites a newer one). Returns {el, refresh}.
+ * when the form changes; `studio` a name, or a function for a page whose form picks it; an answer to an older call never overwrites a newer one). Returns {el, refresh}.
  */
 export function costEstimate(studio, params) {
+  const studioName = typeof studio === "function" ? studio : () => studio;
   const total = h("p", { class: "stat", id: "estimate", "aria-live": "polite" }, "—");
   const breakdown = h("p", { class: "muted", id: "estimate-breakdown" });
   let asked = 0;
   const refresh = async () => {
     const mine = ++asked;
     try {
-      const e = await post("/estimate-cost", { studio, params: params() });
+      const e = await post("/estimate-cost", { studio: studioName(), params: params() });
       if (mine !== asked) return;
       total.textContent = `${e.total_credits} credits`;
       total.dataset.credits = String(e.total_credits);
