@@ -57,9 +57,9 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         assert [(studio, name) for studio, name, *_ in made] == [
             ("control", "controlled"),
             ("control", "control_map"),
-            ("create", "image_1"),
+            ("create", "image-01"),
         ], done.stdout
-        assert made[0][4] == "stability" and made[2][4] == "stability"  # served on the simulators
+        assert [provider for *_, provider in made] == ["stability", "local", "stability"]  # the simulators
         assert made[1][2:4] == ("1600", "1200")  # the edge map is of the photo itself
         statuses = [line.split(" ", 1)[0] for line in lines[-3:]]
         assert statuses == ["202", "202", "422"], lines[-3:]
