@@ -1,6 +1,7 @@
-"""SIMULATOR of the Gemini API's Imagen ``POST /v1beta/models/{model}:predict``.
+"""SIMULATOR of the Gemini API's Imagen ``POST /v1beta/models/{model}:predict`` and Gemini 2.5 Flash
+Image's ``:generateContent`` (text and inline image parts in, an inline image part out).
 
-Same path, ``x-goog-api-key`` (or ``?key=``) check with Google's answers (a missing key is 403
+Same paths, ``x-goog-api-key`` (or ``?key=``) check with Google's answers (a missing key is 403
 PERMISSION_DENIED, a wrong one 400 API_KEY_INVALID), request shape, base64 ``predictions`` and
 Google error bodies as the real API, every answer labelled ``X-Simulator: gemini-simulator``.
 It never contacts generativelanguage.googleapis.com.
@@ -9,10 +10,13 @@ It never contacts generativelanguage.googleapis.com.
 from __future__ import annotations
 
 import base64
+import binascii
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from simulators import render
@@ -34,6 +38,13 @@ SIZES = {
     "9:16": (768, 1408),
     "16:9": (1408, 768),
 }
+#: Gemini's native image models (``:generateContent``).
+IMAGE_MODELS = frozenset({"gemini-2.5-flash-image", "gemini-2.5-flash-image-preview"})
+#: Gemini 2.5 Flash Image output sizes per ``imageConfig.aspectRatio``.
+IMAGE_SIZES = {
+    "1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832), "3:4": (864, 1184), "4:3": (1184, 864),
+    "4:5": (896, 1152), "5:4": (1152, 896), "9:16": (768, 1344), "16:9": (1344, 768), "21:9": (1536, 672),
+}  # fmt: skip
 PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
@@ -57,12 +68,14 @@ def _error(status: int, message: str, details: list[dict[str, Any]] | None = Non
 
 
 class GeminiSimulator:
-    """A SIMULATOR of the Gemini API Imagen endpoint; ``app`` is the ASGI app to serve."""
+    """A SIMULATOR of the Gemini API Imagen and Gemini image endpoints; ``app`` is the ASGI app to serve."""
 
     def __init__(self, *, api_key: str = "sim-gemini-key") -> None:
         self.api_key = api_key
         self.harness = SimulatorHarness(
-            "gemini", description="Gemini API (Imagen predict)", real_host="generativelanguage.googleapis.com"
+            "gemini",
+            description="Gemini API (Imagen predict, Gemini image generateContent)",
+            real_host="generativelanguage.googleapis.com",
         )
         self.faults = self.harness.faults
         self.calls = self.harness.calls
@@ -93,9 +106,11 @@ class GeminiSimulator:
 
     async def _predict(self, model_action: str, request: Request) -> Response:
         model, _, action = model_action.partition(":")
-        if action != "predict":
+        if action not in ("predict", "generateContent"):
             return _error(
-                404, f"models/{model_action} is not a supported method (the simulator serves :predict)"
+                404,
+                f"models/{model_action} is not a supported method (the simulator serves :predict and "
+                ":generateContent)",
             )
         if (denied := self._check_key(request)) is not None:
             return denied
@@ -114,6 +129,10 @@ class GeminiSimulator:
             )
             if scripted is not None:
                 return scripted
+        if action == "generateContent":
+            return await self._generate_content(
+                model, request, content_filtered=bool(fault and fault.content_filter)
+            )
         if model not in MODELS:
             return _error(
                 404, f"models/{model} is not found for API version v1beta, or is not supported for predict."
@@ -150,6 +169,96 @@ class GeminiSimulator:
             ]
 
         return JSONResponse({"predictions": await run_in_threadpool(draw)})
+
+    async def _generate_content(self, model: str, request: Request, *, content_filtered: bool) -> Response:
+        """One image from the text and (optional) inline image parts; a filtered one has no image part."""
+        if model not in IMAGE_MODELS:
+            return _error(
+                404,
+                f"models/{model} is not found for API version v1beta, or is not supported for generateContent.",
+            )
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "Invalid JSON payload received.")
+        problem, prompt, source, size = self._check_content(body)
+        if problem:
+            return _error(400, problem)
+        if content_filtered:
+            # Gemini answers 200 with a candidate that carries no image and says why.
+            return JSONResponse({"candidates": [{"finishReason": "IMAGE_SAFETY", "index": 0}]})
+        seed = self.harness.pick_seed(None)
+
+        def draw() -> str:
+            image = render.render(prompt, seed=seed, width=size[0], height=size[1])
+            if source is not None:
+                # No strength in this API: the simulator keeps a fixed share of the input.
+                image = Image.blend(source.convert("RGB").resize(size), image, 0.5)
+            return base64.b64encode(render.encode(image, "png")).decode("ascii")
+
+        data = await run_in_threadpool(draw)
+        part = {"inlineData": {"mimeType": "image/png", "data": data}}
+        return JSONResponse(
+            {
+                "candidates": [
+                    {"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}
+                ],
+                "modelVersion": model,
+            }
+        )
+
+    @staticmethod
+    def _check_content(body: Any) -> tuple[str | None, str, Image.Image | None, tuple[int, int]]:
+        """``(problem, prompt, init image, output size)`` of a ``:generateContent`` body, Google's wording."""
+        none: tuple[str, Image.Image | None, tuple[int, int]] = ("", None, (0, 0))
+        contents = body.get("contents") if isinstance(body, dict) else None
+        if not isinstance(contents, list) or not contents or not isinstance(contents[-1], dict):
+            return ("* GenerateContentRequest.contents: contents is not specified", *none)
+        parts = contents[-1].get("parts")
+        if not isinstance(parts, list) or not parts:
+            return ("* GenerateContentRequest.contents[0].parts: contents.parts must not be empty.", *none)
+        texts: list[str] = []
+        source: Image.Image | None = None
+        for part in parts:
+            inline = part.get("inline_data", part.get("inlineData")) if isinstance(part, dict) else None
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif isinstance(inline, dict):
+                mime = inline.get("mime_type", inline.get("mimeType"))
+                if not isinstance(mime, str) or not mime.startswith("image/"):
+                    return ("* inline_data.mime_type: an image MIME type is required", *none)
+                try:
+                    source = render.decode(base64.b64decode(str(inline.get("data", "")), validate=True))
+                except (binascii.Error, ValueError):
+                    return (
+                        "Unable to process input image. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
+                        *none,
+                    )
+            else:
+                return (
+                    "* GenerateContentRequest.contents[0].parts: each part needs text or inline_data",
+                    *none,
+                )
+        prompt = " ".join(texts).strip()
+        if not prompt:
+            return ("* GenerateContentRequest.contents[0].parts: a text part is required", *none)
+        config = body.get("generationConfig", body.get("generation_config")) or {}
+        modalities = config.get("responseModalities", config.get("response_modalities", ["TEXT"]))
+        if not isinstance(modalities, list) or "IMAGE" not in modalities:
+            return ("Model does not support the requested response modalities: TEXT", *none)
+        image_config = config.get("imageConfig", config.get("image_config")) or {}
+        aspect = image_config.get("aspectRatio", image_config.get("aspect_ratio"))
+        if aspect is not None and aspect not in IMAGE_SIZES:
+            return (f"aspectRatio must be one of {', '.join(IMAGE_SIZES)}.", *none)
+        if aspect is not None:
+            size = IMAGE_SIZES[aspect]
+        elif source is not None:
+            # Without an aspect the answer keeps the input image's shape (about one megapixel).
+            width = round(math.sqrt(1024 * 1024 * source.width / source.height))
+            size = (width, max(1, round(width * source.height / source.width)))
+        else:
+            size = IMAGE_SIZES["1:1"]
+        return None, prompt, source, size
 
     @staticmethod
     def _check_body(body: Any) -> tuple[str | None, str, dict[str, Any]]:

@@ -29,6 +29,8 @@ MODELS: dict[str, tuple[Literal["generate", "edit"], str]] = {
     "ideogram-ai/ideogram-v3-turbo": ("generate", ""),
     "ideogram-ai/ideogram-v3-quality": ("generate", ""),
     "wavespeed-ai/qwen-image/text-to-image": ("generate", ""),
+    # FLUX.1 dev: text-to-image, or image-to-image with an optional ``image`` and its ``strength``.
+    "wavespeed-ai/flux-dev": ("generate", "image"),
     "wavespeed-ai/qwen-image/edit": ("edit", "image"),
     "wavespeed-ai/qwen-image/edit-plus": ("edit", "images"),
     "google/nano-banana-pro/edit-ultra": ("edit", "images"),
@@ -115,6 +117,8 @@ class WaveSpeedSimulator:
             return _error(400, "output_format must be one of jpeg, png, webp")
 
         sources: list[Image.Image] = []
+        #: How far the render moves from the first source (edit models: a fixed 0.35).
+        blend = 0.35
         if kind == "generate" and model_path.startswith("ideogram-ai/"):
             aspect_ratio = body.get("aspect_ratio", "1:1")
             if aspect_ratio not in IDEOGRAM_RATIOS:
@@ -128,6 +132,19 @@ class WaveSpeedSimulator:
             width, height = int(match.group(1)), int(match.group(2))
             if not (256 <= width <= 1536 and 256 <= height <= 1536):
                 return _error(400, "size: each side must be between 256 and 1536")
+            if image_field and body.get(image_field):
+                decoded = self._decode_image(body[image_field])
+                if isinstance(decoded, Response):
+                    return decoded
+                sources.append(decoded)
+                strength = body.get("strength", 0.8)  # the documented default
+                if (
+                    isinstance(strength, bool)
+                    or not isinstance(strength, int | float)
+                    or not 0 <= strength <= 1
+                ):
+                    return _error(400, "strength must be a number between 0.00 and 1.00")
+                blend = float(strength)
         else:
             raw = body.get(image_field)
             values = raw if isinstance(raw, list) else [raw] if raw else []
@@ -146,7 +163,8 @@ class WaveSpeedSimulator:
         def draw() -> bytes:
             image = render.render(prompt, seed=job_seed, width=width, height=height)
             if sources:
-                image = Image.blend(sources[0].convert("RGB").resize(image.size), image, 0.35)
+                # strength 0 gives the source back (resized), 1 ignores it.
+                image = Image.blend(sources[0].convert("RGB").resize(image.size), image, blend)
             return render.encode(image, fmt)
 
         data = await run_in_threadpool(draw)

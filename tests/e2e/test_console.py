@@ -291,3 +291,61 @@ def test_edit_takes_reference_images_where_the_catalogue_says_and_sends_their_up
     assert sent["body"]["background_reference"] == reference and "light_reference" not in sent["body"]
     shown(browser, "#results .before-after")
     assert console.api("GET", f"/jobs/{job_id}").json()["status"] == "succeeded"
+
+
+def test_control_builds_its_form_from_the_catalogue_and_shows_the_result_and_its_control_map(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    catalogue = {op["id"]: op for op in console.api("GET", "/control/operations").json()["operations"]}
+    structure = catalogue["structure"]
+    sign_in(browser, console, "control")
+    operation = Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=operation] select"))
+    for op_id, op in catalogue.items():
+        operation.select_by_value(op_id)
+        named = {
+            box.get_attribute("data-field")
+            for box in browser.find_elements(By.CSS_SELECTOR, "[data-page=control] form .field[data-field]")
+        } - {"operation"}
+        assert named == {*op["required"], *op["optional"]}, op_id
+        pickers = browser.find_elements(By.CSS_SELECTOR, "[data-page=control] form .field input[type=file]")
+        assert {p.find_element(By.XPATH, "..").get_attribute("data-field") for p in pickers} == set(
+            op["images"]
+        )
+    operation.select_by_value("structure")
+    strength = browser.find_element(By.CSS_SELECTOR, ".field[data-field=control_strength] input")
+    spec = structure["inputs"]["control_strength"]
+    assert strength.get_attribute("value") == str(structure["defaults"]["control_strength"])
+    bounds = (float(strength.get_attribute("min")), float(strength.get_attribute("max")))
+    assert bounds == (spec["minimum"], spec["maximum"]), bounds
+    providers = browser.find_element(By.CSS_SELECTOR, "[data-page=control] [data-provider=stability]").text
+    assert "simulated" in providers and f"{structure['providers'][0]['credits']} credits" in providers
+    estimate = shown(browser, "#estimate")
+    priced = console.api(
+        "POST", "/estimate-cost", json={"studio": "control", "params": {"operation": "structure"}}
+    ).json()
+    wait(browser, lambda d: estimate.get_attribute("data-credits") == str(priced["total_credits"]))
+
+    choose_file(browser, console, ".field[data-field=image] input", "house.png", width=640, height=480)
+    picker = browser.find_element(By.CSS_SELECTOR, ".field[data-field=image] input")
+    image_upload = wait(browser, lambda d: picker.get_attribute("data-upload"))
+    browser.find_element(By.CSS_SELECTOR, ".field[data-field=prompt] textarea").send_keys("a glass house")
+    strength.clear()
+    strength.send_keys("0")  # 0.0 is a strength like any other, sent as given
+    assert not axe_violations(browser)
+    click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=control] button[type=submit]"))
+    mapped = shown(browser, "#results .output[data-name=control_map]")
+    result = shown(browser, "#results .output[data-name=controlled]")
+    for card in (mapped, result):
+        image = card.find_element(By.TAG_NAME, "img")
+        wait(browser, lambda d, image=image: image.get_attribute("naturalWidth") not in (None, "0"))
+    assert "Control map" in mapped.text and "640×480" in mapped.text, mapped.text
+    assert "simulated" in result.text and "stability" in result.text, result.text
+    job_id = shown(browser, "#results .job-live").get_attribute("data-job")
+    sent = browser.execute_script(
+        "return JSON.parse(sessionStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
+    )
+    assert sent["body"]["image"] == image_upload and sent["body"]["control_strength"] == 0
+    job = console.api("GET", f"/jobs/{job_id}").json()
+    assert job["status"] == "succeeded" and job["params"]["strengths"] == {"control_strength": 0.0}, job
+    assert {o["name"] for o in job["outputs"]} == {"controlled", "control_map"}
+    assert not axe_violations(browser)

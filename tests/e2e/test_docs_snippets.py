@@ -80,6 +80,15 @@ CHECKS: dict[str, tuple[str, ...]] = {
         r'"secret":"whsec_',
         r'"url":"https://partner.example/hooks".*"secret":"whsec_',
     ),
+    "docs/studios/control.md#0": (
+        r'"id": "sketch"',
+        r'"status":"queued","studio":"control"',
+        r'"style_strength":0\.0',
+        r"succeeded \{'control_strength': 0\.0\}",
+        r"controlled \d+ \d+ stability True",
+        r"control_map 1600 1200 local False",
+        r"(?m)^422$",
+    ),
     "docs/studios/create.md#0": (
         r"HTTP/1\.1 202 Accepted",
         r"(?i)location: /api/image-studio/jobs/" + JOB_ID,

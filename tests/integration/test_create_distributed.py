@@ -273,11 +273,28 @@ def test_image_to_image_batch_reads_one_upload_and_honours_strength_zero(stack: 
             "jobs": [
                 {
                     "studio": "create",
-                    "params": {"prompt": "a fox", "init_image": init, "strength": 0.0, "count": 2},
+                    "params": {
+                        "prompt": "a fox",
+                        "init_image": init,
+                        "strength": 0.0,
+                        "count": 2,
+                        "provider": "stability",
+                    },
                 },
-                {"studio": "create", "params": {"prompt": "a wolf", "init_image": init, "strength": 0.8}},
+                {
+                    "studio": "create",
+                    "params": {
+                        "prompt": "a wolf",
+                        "init_image": init,
+                        "strength": 0.8,
+                        "provider": "stability",
+                    },
+                },
                 {"studio": "create", "params": {"prompt": "a cat", "init_image": init, "strength": 1.5}},
-                {"studio": "create", "params": {"prompt": "a cat", "init_image": init, "provider": "gemini"}},
+                {
+                    "studio": "create",
+                    "params": {"prompt": "a cat", "init_image": init, "provider": "huggingface"},
+                },
             ]
         },
         timeout=30,

@@ -338,7 +338,9 @@ class ProviderExecutor:
         # Models without presets get the style in words, so the preset is never silently dropped.
         prompt = spec.prompt if candidate.native_style else spec.styled_prompt
         size: dict[str, Any]
-        if candidate.provider_aspect_ratio is not None:
+        if candidate.keep_shape:
+            size = {}  # image-to-image in the init image's shape: the provider is asked for none
+        elif candidate.provider_aspect_ratio is not None:
             size = {"aspect_ratio": candidate.provider_aspect_ratio}
         else:
             # Size-based models: ask for the exact shape at about one megapixel; the client clamps it.

@@ -1,33 +1,49 @@
-"""Google Gemini API client for Imagen: ``POST /v1beta/models/{model}:predict`` with base64 predictions."""
+"""Google Gemini API client: Imagen (``POST /v1beta/models/{model}:predict``, base64 predictions) and
+Gemini 2.5 Flash Image (``:generateContent``: the prompt and an init image as parts, the image back as a part)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderRateLimited
-from imagestudio.providers.http import HttpProvider, parse_retry_after
+from imagestudio.providers.http import HttpProvider, describe_image, parse_retry_after
 from imagestudio.providers.schemas import GeneratedImage, GenerationRequest
 from imagestudio.providers.sizing import nearest_aspect_ratio
 
-__all__ = ["GEMINI_MODELS", "IMAGEN_ASPECT_RATIOS", "GeminiClient"]
+__all__ = [
+    "GEMINI_IMAGE_ASPECT_RATIOS",
+    "GEMINI_IMAGE_MODELS",
+    "GEMINI_MODELS",
+    "IMAGEN_ASPECT_RATIOS",
+    "GeminiClient",
+]
 
+#: Gemini's native image models, called with ``:generateContent`` (one image per call).
+GEMINI_IMAGE_MODELS: tuple[str, ...] = ("gemini-2.5-flash-image",)
 GEMINI_MODELS: tuple[str, ...] = (
     "imagen-4.0-generate-001",
     "imagen-4.0-fast-generate-001",
     "imagen-4.0-ultra-generate-001",
+    *GEMINI_IMAGE_MODELS,
 )
 IMAGEN_ASPECT_RATIOS: tuple[str, ...] = ("1:1", "3:4", "4:3", "9:16", "16:9")
+#: ``imageConfig.aspectRatio`` values of Gemini 2.5 Flash Image.
+GEMINI_IMAGE_ASPECT_RATIOS: tuple[str, ...] = (
+    "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9",
+)  # fmt: skip
 #: Imagen returns at most this many images per call.
 MAX_SAMPLES_PER_CALL = 4
 
 #: ErrorInfo reasons Google uses for a key that is wrong, expired or not allowed.
 _CREDENTIAL_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
+#: ``finishReason`` values of a candidate whose image was withheld by Google's filters.
+_SAFETY_FINISH = frozenset({"SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII"})
 _RESPONSIBLE_AI_RE = re.compile(r"responsible ai|sensitive words|usage guidelines|safety", re.IGNORECASE)
 
 
@@ -39,6 +55,62 @@ class _Prediction(BaseModel):
 
 class _PredictResponse(BaseModel):
     predictions: list[_Prediction] = []
+
+
+class _InlineData(BaseModel):
+    mimeType: str = "image/png"  # noqa: N815 - the wire name
+    data: str
+
+
+class _Part(BaseModel):
+    text: str | None = None
+    inlineData: _InlineData | None = None  # noqa: N815
+
+
+class _Content(BaseModel):
+    parts: list[_Part] = []
+
+
+class _Candidate(BaseModel):
+    content: _Content | None = None
+    finishReason: str | None = None  # noqa: N815
+
+
+class _PromptFeedback(BaseModel):
+    blockReason: str | None = None  # noqa: N815
+
+
+class _GenerateContentResponse(BaseModel):
+    candidates: list[_Candidate] = []
+    promptFeedback: _PromptFeedback | None = None  # noqa: N815
+
+
+def _generate_content_body(request: GenerationRequest) -> dict[str, Any]:
+    """The ``:generateContent`` body of a Gemini image model: the prompt, then the init image inline.
+
+    The API has no strength and no negative prompt: subjects to avoid are said in the prompt, and the
+    strength is not sent (the studio reports it as not applied). Without an aspect or size the aspect
+    is not sent either, so an image-to-image answer keeps the init image's shape.
+    """
+    text = request.prompt
+    if request.negative_prompt:
+        text = f"{text}\nAvoid: {request.negative_prompt}"
+    parts: list[dict[str, Any]] = [{"text": text}]
+    if request.init_image is not None:
+        _, _, content_type = describe_image(request.init_image, provider="gemini")
+        encoded = base64.b64encode(request.init_image).decode("ascii")
+        parts.append({"inline_data": {"mime_type": content_type, "data": encoded}})
+    config: dict[str, Any] = {"responseModalities": ["IMAGE"]}
+    if request.aspect_ratio or (request.width and request.height):
+        config["imageConfig"] = {
+            "aspectRatio": nearest_aspect_ratio(
+                GEMINI_IMAGE_ASPECT_RATIOS,
+                aspect_ratio=request.aspect_ratio,
+                width=request.width,
+                height=request.height,
+            )
+        }
+    return {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
 
 
 class GeminiClient(HttpProvider):
@@ -69,8 +141,15 @@ class GeminiClient(HttpProvider):
         return {"x-goog-api-key": self._api_key}
 
     def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
-        """Up to four images per call (``sampleCount``); Imagen takes no seed, so none is recorded."""
+        """Imagen: up to four images per call (``sampleCount``); a Gemini image model: one per call.
+
+        Neither takes a seed here, so none is recorded; only the Gemini image models take an init image.
+        """
         model = self._resolve_model(request.model, dict.fromkeys(GEMINI_MODELS))
+        if model in GEMINI_IMAGE_MODELS:
+            return self._generate_content(model, request)
+        if request.init_image is not None:
+            raise ValueError(f"{model} takes no init image (Gemini image models do: {GEMINI_IMAGE_MODELS})")
         aspect_ratio = nearest_aspect_ratio(
             IMAGEN_ASPECT_RATIOS,
             aspect_ratio=request.aspect_ratio,
@@ -93,6 +172,39 @@ class GeminiClient(HttpProvider):
             images.extend(self._images_from(response, model=model))
             remaining -= sample_count
         return images
+
+    def _generate_content(self, model: str, request: GenerationRequest) -> list[GeneratedImage]:
+        body = _generate_content_body(request)
+        images: list[GeneratedImage] = []
+        for _ in range(request.count):
+            response = self._send("POST", f"/v1beta/models/{model}:generateContent", json=body)
+            images.append(self._content_image(response, model=model))
+        return images
+
+    def _content_image(self, response: httpx.Response, *, model: str) -> GeneratedImage:
+        """The image part of a ``:generateContent`` answer; a blocked prompt or image is content filtered."""
+        try:
+            reply = _GenerateContentResponse.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ProviderError(
+                f"{self.name} sent a reply we cannot read: {exc}", provider=self.name
+            ) from exc
+        if reply.promptFeedback is not None and reply.promptFeedback.blockReason:
+            raise ProviderContentFiltered(
+                f"{self.name} blocked the prompt: {reply.promptFeedback.blockReason}", provider=self.name
+            )
+        for candidate in reply.candidates:
+            for part in candidate.content.parts if candidate.content else []:
+                if part.inlineData is not None and part.inlineData.mimeType.startswith("image/"):
+                    try:
+                        data = base64.b64decode(part.inlineData.data, validate=True)
+                    except binascii.Error as exc:
+                        raise ProviderError(f"{self.name} sent invalid base64", provider=self.name) from exc
+                    return self._image(data, model=model, seed=None)
+        reasons = ", ".join(c.finishReason for c in reply.candidates if c.finishReason) or "no image part"
+        if _SAFETY_FINISH & {c.finishReason for c in reply.candidates}:
+            raise ProviderContentFiltered(f"{self.name} returned no image: {reasons}", provider=self.name)
+        raise ProviderError(f"{self.name} returned no image: {reasons}", provider=self.name)
 
     def _images_from(self, response: httpx.Response, *, model: str) -> list[GeneratedImage]:
         try:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from imagestudio.providers.gemini import IMAGEN_ASPECT_RATIOS, GeminiClient
+from imagestudio.providers.gemini import GEMINI_IMAGE_ASPECT_RATIOS, IMAGEN_ASPECT_RATIOS, GeminiClient
 from imagestudio.providers.huggingface import HuggingFaceClient
 from imagestudio.providers.protocols import ImageProvider
 from imagestudio.providers.schemas import ModelInfo, Quality
@@ -120,6 +120,9 @@ def _stability(
         aspect_ratios=STABILITY_ASPECT_RATIOS,
         megapixels=megapixels,
         image_to_image=image_to_image,
+        image_strength=image_to_image,
+        # sd3's image-to-image takes no aspect_ratio (text-to-image only): it answers in the init image's shape.
+        keeps_init_shape=image_to_image and model.startswith("sd3"),
         **extra,
     )
 
@@ -139,8 +142,9 @@ def _stability_tool(
     )
 
 
-#: Every model Image Studio can call (the one pricing table). ``image_to_image`` on a generate row: it takes an init image and
-#: a strength (Stability's ultra and sd3.5 do, at their text-to-image price; core takes no image).
+#: Every model Image Studio can call (the one pricing table). ``image_to_image`` on a generate row: it takes an init image
+#: (Stability's ultra and sd3.5 at their text-to-image price, with a strength; core takes no image; WaveSpeed's
+#: FLUX.1 dev with a strength; Gemini 2.5 Flash Image, image-to-image only here, without one).
 #: Edit/upscale rows follow the reference's Stability table;
 #: search-and-replace/recolor and relight have no published figure there, so they are set at the
 #: inpaint price (5) and a premium (8) until the price sheet says otherwise.
@@ -192,6 +196,20 @@ CATALOGUE: tuple[ModelInfo, ...] = (
         aspect_ratios=_SIZES,
         max_side=1536,
         asynchronous=True,
+    ),
+    # Image-to-image (``image`` + ``strength`` 0-1, ``size`` W*H 256-1536 a side): USD 0.012 per image.
+    ModelInfo(
+        provider="wavespeed",
+        model="flux-dev",
+        label="FLUX.1 dev (image-to-image)",
+        quality="standard",
+        credits_per_image=1.2,
+        aspect_ratios=_SIZES,
+        max_side=1536,
+        asynchronous=True,
+        image_to_image=True,
+        text_to_image=False,
+        image_strength=True,
     ),
     *(
         ModelInfo(
@@ -249,6 +267,21 @@ CATALOGUE: tuple[ModelInfo, ...] = (
             ("imagen-4.0-generate-001", "Imagen 4", "standard", 4),
             ("imagen-4.0-ultra-generate-001", "Imagen 4 Ultra", "premium", 6),
         )
+    ),
+    # Gemini 2.5 Flash Image ("Nano Banana", ``:generateContent``): the init image as an inline part beside the
+    # prompt; no strength in its API; without an aspect it answers in the input's shape. USD 0.039 per image
+    # (1,290 output tokens at USD 30 per million).
+    ModelInfo(
+        provider="gemini",
+        model="gemini-2.5-flash-image",
+        label="Gemini 2.5 Flash Image (image-to-image)",
+        quality="standard",
+        credits_per_image=3.9,
+        aspect_ratios=GEMINI_IMAGE_ASPECT_RATIOS,
+        megapixels=1.0,
+        image_to_image=True,
+        text_to_image=False,
+        keeps_init_shape=True,
     ),
 )
 

@@ -243,5 +243,11 @@ class ModelInfo(BaseModel):
     max_side: int | None = None
     style_presets: tuple[str, ...] = ()
     image_to_image: bool = False
+    #: A generate model that takes only an init image with its prompt (no text-to-image here).
+    text_to_image: bool = True
+    #: Image-to-image: the API takes a strength (how far to move from the init image); else it is not applied.
+    image_strength: bool = False
+    #: Image-to-image with no size asked: the output keeps the init image's shape (nothing to fit or crop).
+    keeps_init_shape: bool = False
     edit_operations: tuple[str, ...] = ()
     asynchronous: bool = False

@@ -82,13 +82,15 @@ class Candidate(BaseModel):
     quality: Quality
     credits_per_image: float
     max_images_per_call: int
-    #: The aspect ratio to ask for, or ``None`` to ask for an exact size.
+    #: The aspect ratio to ask for, or ``None`` to ask for an exact size (or no shape: ``keep_shape``).
     provider_aspect_ratio: str | None
     crop: float
     native_style: bool
     steps: int | None = None
     guidance_scale: float | None = None
     asynchronous: bool = False
+    #: Image-to-image with no size asked, on a model that answers in the init image's shape: ask for none.
+    keep_shape: bool = False
 
     @property
     def credits(self) -> int:
@@ -96,8 +98,16 @@ class Candidate(BaseModel):
         return math.ceil(self.credits_per_image)
 
 
-def _candidate(info: ModelInfo, ratio: float, choice: QualityChoice | None) -> Candidate | None:
-    provider_aspect, crop = fit(info, ratio)
+def _candidate(
+    info: ModelInfo, ratio: float, choice: QualityChoice | None, *, init_shape: bool = False
+) -> Candidate | None:
+    """``info`` as a candidate, or ``None`` when it cannot make ``ratio`` without cropping too much.
+
+    ``init_shape``: the ratio is the init image's own (nothing asked); a model that answers in
+    its input's shape then needs no aspect at all, however wide or tall the image.
+    """
+    keep_shape = init_shape and info.keeps_init_shape
+    provider_aspect, crop = (None, 0.0) if keep_shape else fit(info, ratio)
     if crop > MAX_CROP:
         return None
     return Candidate(
@@ -112,7 +122,12 @@ def _candidate(info: ModelInfo, ratio: float, choice: QualityChoice | None) -> C
         steps=choice.steps if choice else None,
         guidance_scale=choice.guidance_scale if choice else None,
         asynchronous=info.asynchronous,
+        keep_shape=keep_shape,
     )
+
+
+def _serves(info: ModelInfo, *, image_to_image: bool) -> bool:
+    return info.image_to_image if image_to_image else info.text_to_image
 
 
 def _generate_models(provider: str, *, image_to_image: bool = False) -> list[ModelInfo]:
@@ -121,12 +136,12 @@ def _generate_models(provider: str, *, image_to_image: bool = False) -> list[Mod
         for info in CATALOGUE
         if info.provider == provider
         and info.kind == "generate"
-        and (info.image_to_image or not image_to_image)
+        and _serves(info, image_to_image=image_to_image)
     ]
 
 
 def _best_for_provider(
-    provider: str, quality: Quality, ratio: float, *, image_to_image: bool = False
+    provider: str, quality: Quality, ratio: float, *, image_to_image: bool = False, init_shape: bool = False
 ) -> Candidate | None:
     """The provider's table model for ``quality``, else its nearest-quality model that fits the aspect."""
     table = QUALITY_TABLE[quality][provider]
@@ -140,7 +155,7 @@ def _best_for_provider(
     )
     for info in ordered:
         choice = _choice_for(provider, info.model, quality)
-        candidate = _candidate(info, ratio, choice)
+        candidate = _candidate(info, ratio, choice, init_shape=init_shape)
         if candidate is not None:
             return candidate
     return None
@@ -181,11 +196,13 @@ def plan(
     available: Sequence[str] = PROVIDERS,
     health: Mapping[str, CircuitHealth] | None = None,
     image_to_image: bool = False,
+    init_shape: bool = False,
 ) -> list[Candidate]:
     """The providers to try for a request, in order; an explicit provider or model gives one candidate.
 
     ``image_to_image`` keeps only models that take an init image (auto drops the others; an explicit
-    provider or model that cannot is refused naming the field). Raises ``ValidationFailed`` naming
+    provider or model that cannot is refused naming the field); ``init_shape`` says ``ratio`` is the init
+    image's own, which models that answer in their input's shape keep without an aspect check. Raises ``ValidationFailed`` naming
     ``provider``, ``model`` or ``aspect_ratio`` when the request cannot be served, so the gateway
     refuses it before anything is queued.
     """
@@ -209,8 +226,13 @@ def plan(
                 "model",
                 f"{info.provider} {info.model} takes no init_image; image-to-image models: {_i2i_models()}",
             )
+        if not image_to_image and not info.text_to_image:
+            raise ValidationFailed(
+                "model", f"{info.provider} {info.model} is image-to-image only here: give an init_image"
+            )
         _require_available(info.provider, available, field="model" if provider == "auto" else "provider")
-        candidate = _candidate(info, ratio, _choice_for(info.provider, info.model, quality))
+        choice = _choice_for(info.provider, info.model, quality)
+        candidate = _candidate(info, ratio, choice, init_shape=init_shape)
         if candidate is None:
             raise _aspect_refusal(f"{info.provider} {info.model}", [info], ratio)
         return [candidate]
@@ -224,7 +246,9 @@ def plan(
             raise ValidationFailed(
                 "provider", f"{provider} offers no image-to-image; models that do: {_i2i_models()}"
             )
-        candidate = _best_for_provider(provider, quality, ratio, image_to_image=image_to_image)
+        candidate = _best_for_provider(
+            provider, quality, ratio, image_to_image=image_to_image, init_shape=init_shape
+        )
         if candidate is None:
             raise _aspect_refusal(provider, _generate_models(provider, image_to_image=image_to_image), ratio)
         return [candidate]
@@ -241,11 +265,11 @@ def plan(
                 "init_image",
                 f"no provider available to this tenant offers image-to-image (models that do: {_i2i_models()})",
             )
-    found = [
-        c
-        for c in (_best_for_provider(name, quality, ratio, image_to_image=image_to_image) for name in usable)
-        if c is not None
-    ]
+    best = (
+        _best_for_provider(name, quality, ratio, image_to_image=image_to_image, init_shape=init_shape)
+        for name in usable
+    )
+    found = [candidate for candidate in best if candidate is not None]
     if not found:
         raise ValidationFailed(
             "aspect_ratio",

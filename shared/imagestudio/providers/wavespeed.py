@@ -31,6 +31,8 @@ class WaveSpeedModel:
     shape: Literal["size", "aspect_ratio", "none"] = "size"
     #: Edit models: one ``image`` or a list of ``images``.
     image_field: Literal["image", "images", ""] = ""
+    #: A generate model that takes an init ``image`` and a ``strength`` (image-to-image).
+    image_to_image: bool = False
     max_side: int = 1536
     aspect_ratios: tuple[str, ...] = ()
 
@@ -46,6 +48,7 @@ WAVESPEED_MODELS: dict[str, WaveSpeedModel] = {
     "qwen-image": WaveSpeedModel(
         path="wavespeed-ai/qwen-image/text-to-image", kind="generate", max_side=1536
     ),
+    "flux-dev": WaveSpeedModel(path="wavespeed-ai/flux-dev", kind="generate", image_to_image=True),
     "qwen-edit": WaveSpeedModel(
         path="wavespeed-ai/qwen-image/edit", kind="edit", image_field="image", shape="none"
     ),
@@ -66,6 +69,18 @@ WAVESPEED_MODELS: dict[str, WaveSpeedModel] = {
         path="wavespeed-ai/flux-kontext-pro", kind="edit", image_field="image", shape="none", max_side=2048
     ),
 }
+
+
+def _image_to_image(model: str, spec: WaveSpeedModel, request: GenerationRequest) -> dict[str, Any]:
+    """The image-to-image fields of a generate body: ``image`` (a ``data:`` URI) and ``strength``, as given.
+
+    ``strength`` is sent as given, 0.0 included (WaveSpeed's default, 0.8, applies only when it is absent).
+    """
+    if request.init_image is None:
+        return {}
+    if not spec.image_to_image:
+        raise ValueError(f"wavespeed {model} takes no init image")
+    return {"image": data_uri(request.init_image), "strength": request.strength}
 
 
 class _Prediction(BaseModel):
@@ -147,6 +162,7 @@ class WaveSpeedClient(HttpProvider):
                 body["guidance_scale"] = request.guidance_scale
             if request.steps is not None:
                 body["num_inference_steps"] = request.steps
+            body |= _image_to_image(model, spec, request)
             pendings.append(self._submit(model, spec, body, kind="generate", seed=seed))
         return pendings
 

@@ -80,6 +80,44 @@ def test_every_studio_runs_through_the_async_client(service: Service, tmp_path: 
     asyncio.run(run())
 
 
+def test_control_sends_its_images_and_strengths_and_the_job_keeps_its_control_map(
+    service: Service, tmp_path: Path
+) -> None:
+    photo = service.photo()
+    with ImageStudio(service.url, service.key) as client:
+        structure = client.control(photo, operation="structure", prompt="a glass house", control_strength=0.0)
+        style = client.uploads.create(service.photo("style.png", width=512, height=512))
+        transfer = client.control(
+            client.uploads.create(photo).id,
+            operation="style_transfer",
+            style_image=style.id,
+            style_strength=0.0,
+        )
+        finished = [client.jobs.wait(job.id, timeout=120) for job in (structure, transfer)]
+        assert [job.status for job in finished] == ["succeeded"] * 2, [job.error for job in finished]
+        assert [job.studio for job in finished] == ["control"] * 2
+        assert finished[0].params["strengths"] == {"control_strength": 0.0}  # 0.0 sent as given
+        assert finished[1].params["strengths"]["style_strength"] == 0.0
+        assert sorted(o.name for o in finished[0].outputs) == ["control_map", "controlled"]
+        assert [o.name for o in finished[1].outputs] == ["controlled"]  # style transfer has no map
+        files = finished[0].download(tmp_path / "control")
+        edges = next(p for p in files if p.stem == "control_map")
+        assert Image.open(edges).size == (640, 480)
+        with pytest.raises(ValidationError) as refused:
+            client.control(photo, operation="structure", prompt="a glass house", control_strength=1.5)
+        assert refused.value.status == 422 and refused.value.field == "control_strength"
+
+    async def sketch() -> None:
+        async with AsyncImageStudio(service.url, service.key) as client:
+            job = await client.control(io.BytesIO(photo.read_bytes()), operation="sketch", prompt="a boat")
+            done = await job.wait(timeout=120)
+            assert done.status == "succeeded", done.error
+            kinds = {o.name: o.metadata.get("kind") for o in done.outputs}
+            assert kinds == {"controlled": None, "control_map": "line_art"}
+
+    asyncio.run(sketch())
+
+
 def test_list_iterates_every_page(service: Service) -> None:
     with ImageStudio(service.url, service.key) as client:
         upload = client.uploads.create(service.photo())

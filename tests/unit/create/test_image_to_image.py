@@ -67,7 +67,17 @@ def test_a_model_or_provider_that_takes_no_init_image_is_refused(create_stack: C
     init = upload(create_stack)
     problem = refused(create_stack, {"prompt": "a fox", "init_image": init, "model": "core"}, "model")
     assert "sd3.5-large" in problem["detail"]  # names the models that can
-    refused(create_stack, {"prompt": "a fox", "init_image": init, "provider": "gemini"}, "provider")
+    refused(create_stack, {"prompt": "a fox", "init_image": init, "provider": "huggingface"}, "provider")
+    problem = refused(
+        create_stack, {"prompt": "a fox", "init_image": init, "model": "imagen-4.0-generate-001"}, "model"
+    )
+    assert "gemini-2.5-flash-image" in problem["detail"] and "wavespeed flux-dev" in problem["detail"]
+
+
+def test_an_image_to_image_only_model_without_an_init_image_is_refused(create_stack: CreateStack) -> None:
+    problem = refused(create_stack, {"prompt": "a fox", "model": "gemini-2.5-flash-image"}, "model")
+    assert "init_image" in problem["detail"]
+    assert all(c.model != "flux-dev" for c in plan(quality="standard", ratio=1.0, provider="wavespeed"))
 
 
 def test_an_init_image_too_small_for_the_providers_is_refused(create_stack: CreateStack) -> None:
@@ -83,14 +93,21 @@ def test_auto_keeps_only_models_that_take_an_init_image() -> None:
         picked = plan(quality=quality, ratio=1.5, image_to_image=True)
         assert picked and {(c.provider, c.model) for c in picked} <= capable
     # standard's Stability row is core, which takes no image: the nearest model that does serves
-    [standard] = plan(quality="standard", ratio=1.0, image_to_image=True)
+    [standard] = plan(quality="standard", ratio=1.0, image_to_image=True, provider="stability")
     assert (standard.provider, standard.model) == ("stability", "sd3.5-medium")
+    # auto: one capable model per provider that has one, cheapest first at the same quality
+    ranked = [(c.provider, c.model) for c in plan(quality="standard", ratio=1.0, image_to_image=True)]
+    assert ranked == [
+        ("wavespeed", "flux-dev"),
+        ("stability", "sd3.5-medium"),
+        ("gemini", "gemini-2.5-flash-image"),
+    ]
     assert plan(quality="standard", ratio=1.0)[0].model == "core"  # text-to-image is unchanged
 
 
 def test_auto_without_a_capable_provider_names_init_image() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        plan(quality="standard", ratio=1.0, image_to_image=True, allowed=("gemini", "huggingface"))
+        plan(quality="standard", ratio=1.0, image_to_image=True, allowed=("huggingface",))
     assert caught.value.field == "init_image"
 
 
@@ -109,6 +126,7 @@ def test_an_image_to_image_batch_is_made_from_the_init_image_with_strength_zero_
             "count": 3,
             "template_id": "instagram_feed_square",
             "quality": "standard",
+            "provider": "stability",
         }
     )
     assert job["status"] == "succeeded", job
@@ -145,9 +163,113 @@ def test_a_content_filter_refusal_fails_the_image_to_image_job_at_once(create_st
     stability = create_stack.sims["stability"]
     init = upload(create_stack)
     stability.faults.push({"content_filter": True, "path": "/generate/"})
-    job = create_stack.run({"prompt": "something unsafe", "init_image": init, "strength": 0.5, "count": 2})
+    body = {
+        "prompt": "something unsafe",
+        "init_image": init,
+        "strength": 0.5,
+        "count": 2,
+        "provider": "stability",
+    }
+    job = create_stack.run(body)
     assert job["status"] == "failed"
     assert job["attempts"] == 1 and stability.calls.count("/generate/") == 1
     assert job["error"]["type"].endswith("/content-filtered") and job["error"]["provider"] == "stability"
     assert job["outputs"] == []
     assert create_stack.get("/credits").json()["reserved"] == 0
+
+
+# --- other providers, fallback, shapes -------------------------------------------------------------
+
+
+def test_auto_falls_back_from_a_failing_stability_to_the_next_image_to_image_provider(
+    create_stack: CreateStack,
+) -> None:
+    stability = create_stack.sims["stability"]
+    stability.faults.push(*[{"status": 503, "path": "/generate/"}] * 3)
+    init = upload(create_stack, 480, 320)
+    job = create_stack.run(
+        {"prompt": "a fox", "init_image": init, "strength": 0.0, "count": 2, "quality": "premium"}
+    )
+    assert job["status"] == "succeeded", job
+    planned = [(c["provider"], c["model"]) for c in job["params"]["candidates"]]
+    assert planned[0] == ("stability", "ultra") and planned[1] == ("wavespeed", "flux-dev")
+    assert stability.calls.count("/generate/") == 3  # the configured attempts, then give up
+    assert create_stack.sims["wavespeed"].calls.count("/api/v3/wavespeed-ai/flux-dev") == 2
+    for output in job["outputs"]:
+        meta = output["metadata"]
+        assert (meta["provider"], meta["model"]) == ("wavespeed", "flux-dev"), meta
+        assert (
+            meta["fallback_from"][0]["provider"] == "stability"
+            and "503" in meta["fallback_from"][0]["reason"]
+        )
+        assert meta["strength"] == 0.0 and meta["not_applied"] == [] and meta["simulated"] is True
+        assert abs(output["width"] / output["height"] - 1.5) < 0.01
+
+
+def test_an_open_stability_circuit_sends_image_to_image_to_gemini_which_takes_no_strength(
+    create_stack: CreateStack,
+) -> None:
+    from imagestudio.providers.health import breaker_for
+
+    for provider in ("stability", "wavespeed"):
+        breaker = breaker_for(provider)
+        while breaker.health()["state"] != "open":
+            breaker.record_failure()
+    init = upload(create_stack, 480, 320)
+    job = create_stack.run({"prompt": "a fox", "init_image": init, "strength": 0.7, "quality": "premium"})
+    assert job["status"] == "succeeded", job
+    assert create_stack.sims["stability"].calls.count("/generate/") == 0  # skipped, not called
+    [output] = job["outputs"]
+    meta = output["metadata"]
+    assert (meta["provider"], meta["model"]) == ("gemini", "gemini-2.5-flash-image"), meta
+    assert meta["image_to_image"] is True and meta["strength"] is None and meta["not_applied"] == ["strength"]
+    assert job["params"]["strength"] == 0.7  # asked, kept in the job; only the output says it was not applied
+    assert create_stack.sims["gemini"].calls.count(":generateContent") == 1
+
+
+@pytest.mark.parametrize(("width", "height"), [(1200, 300), (200, 1000)])
+def test_a_very_wide_or_tall_init_image_keeps_its_shape_on_sd3(
+    create_stack: CreateStack, width: int, height: int
+) -> None:
+    init = upload(create_stack, width, height)
+    job = create_stack.run({"prompt": "a fox", "init_image": init, "strength": 0.4, "provider": "stability"})
+    assert job["status"] == "succeeded", job
+    [candidate] = job["params"]["candidates"]
+    assert (
+        candidate["model"].startswith("sd3.5") and candidate["keep_shape"] is True and candidate["crop"] == 0
+    )
+    [output] = job["outputs"]
+    assert abs((output["width"] / output["height"]) / (width / height) - 1) < 0.03
+    # an aspect the request names is still held to the usual limit (Stability's widest is 21:9)
+    named = {
+        "prompt": "a fox",
+        "init_image": init,
+        "aspect_ratio": f"{width}:{height}",
+        "provider": "stability",
+    }
+    response = create_stack.post(named)
+    assert response.status_code == 422 and response.json()["field"] == "aspect_ratio", response.text
+
+
+def test_wide_init_image_shape_check_happens_in_planning() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        plan(quality="standard", ratio=4.0, provider="stability", image_to_image=True)
+    assert caught.value.field == "aspect_ratio"
+    [kept] = plan(quality="standard", ratio=4.0, provider="stability", image_to_image=True, init_shape=True)
+    assert kept.keep_shape and kept.provider_aspect_ratio is None
+
+
+def test_the_provider_catalogue_says_which_models_take_an_init_image_and_a_strength(
+    create_stack: CreateStack,
+) -> None:
+    body = create_stack.get("/providers", kind="generate").json()
+    models = {(p["name"], m["model"]): m for p in body["providers"] for m in p["models"]}
+    flash = models[("gemini", "gemini-2.5-flash-image")]
+    assert flash["image_to_image"] and not flash["image_strength"] and not flash["text_to_image"]
+    flux = models[("wavespeed", "flux-dev")]
+    assert flux["image_to_image"] and flux["image_strength"] and flux["credits_per_image"] == 1.2
+    assert (
+        models[("stability", "sd3.5-medium")]["image_strength"]
+        and models[("stability", "core")]["text_to_image"]
+    )
+    assert not models[("stability", "core")]["image_to_image"]

@@ -32,11 +32,13 @@ CREDITS = {
     ("stability", "sd3.5-flash"): 2.5,
     ("wavespeed", "ideogram-v3-turbo"): 6,
     ("wavespeed", "qwen-image"): 2,
+    ("wavespeed", "flux-dev"): 1.2,  # USD 0.012 per image (image-to-image)
     ("huggingface", "black-forest-labs/FLUX.1-schnell"): 1,
     ("huggingface", "black-forest-labs/FLUX.1-dev"): 3,
     ("gemini", "imagen-4.0-fast-generate-001"): 2,
     ("gemini", "imagen-4.0-generate-001"): 4,
     ("gemini", "imagen-4.0-ultra-generate-001"): 6,
+    ("gemini", "gemini-2.5-flash-image"): 3.9,  # USD 0.039 per image (image-to-image)
 }
 
 

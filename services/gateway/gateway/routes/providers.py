@@ -35,6 +35,8 @@ def _model_body(info: ModelInfo) -> dict[str, Any]:
         "megapixels": info.megapixels,
         "style_presets": list(info.style_presets),
         "image_to_image": info.image_to_image,
+        "text_to_image": info.text_to_image if info.kind == "generate" else False,
+        "image_strength": info.image_strength,
         "asynchronous": info.asynchronous,
     }
 

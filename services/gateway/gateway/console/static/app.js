@@ -3,11 +3,11 @@ import { ApiError, get, key } from "./api.js";
 import { field, fieldProblem, h, showProblem } from "./ui.js";
 
 const PAGES = {
-  "": "dashboard", create: "create", edit: "edit", upscale: "upscale", social: "social", jobs: "jobs",
+  "": "dashboard", create: "create", edit: "edit", upscale: "upscale", social: "social", control: "control", jobs: "jobs",
   assets: "assets", webhooks: "webhooks",
 };
 const TITLES = {
-  dashboard: "Dashboard", create: "Create", edit: "Edit", upscale: "Upscale", social: "Social",
+  dashboard: "Dashboard", create: "Create", edit: "Edit", upscale: "Upscale", social: "Social", control: "Control",
   jobs: "Jobs", assets: "Assets", webhooks: "Webhooks",
 };
 

@@ -1,5 +1,5 @@
 // Small DOM helpers shared by the pages: element builder, problems beside fields, job views.
-import { ApiError, follow, get, post } from "./api.js";
+import { ApiError, follow, get, post, upload } from "./api.js";
 
 /** h("div", {class: "x", onclick: fn}, child, "text", [more]) */
 export function h(tag, attrs = {}, ...children) {
@@ -206,6 +206,51 @@ export async function uploadWithStatus(file, statusEl, uploadFn) {
   const uploaded = await uploadFn(file);
   statusEl.textContent = `Uploaded ${file.name}: ${uploaded.width}×${uploaded.height}, ${bytes(uploaded.bytes)}`;
   return uploaded;
+}
+
+/**
+ * One control per input a studio's catalogue declares (its type, enum, bounds, default): a file
+ * input is an uploadPicker; an enum without a default offers a blank choice (the server's default).
+ */
+export function catalogueControl(name, spec, value = spec.default) {
+  if (spec.type === "file") return uploadPicker();
+  if (spec.enum) return select(value === undefined ? [["", "(default)"], ...spec.enum] : spec.enum, value ?? "");
+  if (spec.type === "integer" || spec.type === "number") return h("input", { type: "number", min: spec.minimum, max: spec.maximum, step: spec.type === "integer" ? 1 : "any", value });
+  if (spec.type === "boolean") return h("input", { type: "checkbox", checked: !!value });
+  if (name.includes("prompt")) return h("textarea", { rows: 2, maxlength: spec.max_length });
+  return h("input", { type: "text", value: value ?? "" });
+}
+
+/** The values of the catalogue controls in ``container`` by field name, blanks left out (upload ids for files). */
+export function catalogueValues(container) {
+  const body = {};
+  for (const box of container.querySelectorAll(".field[data-field]")) {
+    const c = box.querySelector("input,select,textarea");
+    if (!c || !box.dataset.field) continue;
+    const value = c.type === "checkbox" ? c.checked : c.type === "file" ? c.dataset.upload : c.value;
+    if (value === "" || value === undefined) continue;
+    body[box.dataset.field] = c.type === "number" ? Number(value) : value;
+  }
+  return body;
+}
+
+/** An image input uploaded when chosen: its upload id is the input's value (``data-upload``). */
+export function uploadPicker() {
+  const input = h("input", { type: "file", accept: "image/*" });
+  input.addEventListener("change", async () => {
+    delete input.dataset.upload;
+    const box = input.closest(".field");
+    const state = box.querySelector(".upload-state") || box.appendChild(h("p", { class: "hint upload-state", role: "status" }));
+    if (!input.files[0]) return;
+    try {
+      input.dataset.upload = (await uploadWithStatus(input.files[0], state, upload)).id;
+      input.dispatchEvent(new Event("uploaded", { bubbles: true }));
+    } catch (err) {
+      state.textContent = "";
+      showProblem(input.form, fieldProblem(err, box.dataset.field));
+    }
+  });
+  return input;
 }
 
 /**

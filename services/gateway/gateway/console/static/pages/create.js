@@ -1,6 +1,6 @@
 // Create: prompt, template (browse, search, recommend), provider and model, persona, batch; live estimate.
-import { get, post, submit } from "../api.js";
-import { busy, clearProblem, field, h, jobPanel, outputsGrid, select, showProblem } from "../ui.js";
+import { get, submit } from "../api.js";
+import { busy, clearProblem, costEstimate, field, h, jobPanel, outputsGrid, select, showProblem } from "../ui.js";
 
 const label = (name) => name.replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase());
 
@@ -90,8 +90,7 @@ export async function render(view) {
   const persona = select([["", personas.length ? "No persona" : "No persona (none stored yet)"],
     ...personas.map((p) => [p.id, p.tone ? `${p.name} — ${p.tone}` : p.name])], "");
   const count = h("input", { type: "number", min: 1, max: 10, value: 1 });
-  const estimate = h("p", { class: "stat", id: "estimate", "aria-live": "polite" }, "—");
-  const breakdown = h("p", { class: "muted", id: "estimate-breakdown" });
+  const estimate = costEstimate("create", () => body()); // body() is defined below
   const go = h("button", { type: "submit" }, "Create");
   const results = h("div", { class: "stack", id: "results" });
   let stop = () => {};
@@ -102,7 +101,7 @@ export async function render(view) {
     h("div", { class: "row" }, route.el, field("Quality", quality, { name: "quality" }),
       field("Style", style, { name: "style_preset" }), field("Persona", persona, { name: "persona_id" }),
       field("Batch size", count, { name: "count" })),
-    h("div", { class: "card" }, h("div", { class: "muted" }, "Estimated cost"), estimate, breakdown),
+    estimate.el,
     go);
 
   const body = () => {
@@ -111,20 +110,9 @@ export async function render(view) {
     for (const [name, control] of Object.entries(optional)) if (control.value && !control.closest("[hidden]")) b[name] = control.value;
     return b;
   };
-  let asked = 0;
-  const reestimate = async () => {
-    const mine = ++asked;
-    try {
-      const e = await post("/estimate-cost", { studio: "create", params: body() });
-      if (mine !== asked) return;
-      estimate.textContent = `${e.total_credits} credits`;
-      estimate.dataset.credits = String(e.total_credits);
-      breakdown.textContent = e.breakdown.map((i) => `${i.count} × ${i.item} @ ${i.unit_credits}`).join("; ");
-    } catch (err) { if (mine === asked) { estimate.textContent = "—"; breakdown.textContent = err.problem?.detail || ""; } }
-  };
-  form.addEventListener("change", reestimate);
-  form.addEventListener("input", (e) => { if (e.target === count) reestimate(); });
-  await reestimate();
+  form.addEventListener("change", estimate.refresh);
+  form.addEventListener("input", (e) => { if (e.target === count) estimate.refresh(); });
+  await estimate.refresh();
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();

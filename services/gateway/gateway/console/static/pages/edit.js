@@ -1,6 +1,6 @@
 // Edit: upload, an operation from the catalogue (its form built from its inputs), a mask editor.
 import { get, submit, upload } from "../api.js";
-import { busy, clearProblem, dropZone, field, fieldProblem, followImageJob, h, select, showProblem, uploadWithStatus } from "../ui.js";
+import { busy, catalogueControl, catalogueValues, clearProblem, dropZone, field, followImageJob, h, select, showProblem, uploadWithStatus } from "../ui.js";
 
 /** A canvas over the image: paint white where the edit goes; brush, eraser, size, undo, invert, clear. */
 function maskEditor(img) {
@@ -48,34 +48,6 @@ function maskEditor(img) {
   return { el, toBlob, painted: () => canvas.dataset.painted === "true" };
 }
 
-/** One control per input the catalogue declares (the image and mask come from the page). */
-function control(name, spec) {
-  if (spec.type === "file") return referencePicker();
-  if (spec.enum) return select(spec.enum, spec.default);
-  if (spec.type === "integer" || spec.type === "number") return h("input", { type: "number", min: spec.minimum, max: spec.maximum, step: spec.type === "integer" ? 1 : "any", value: spec.default });
-  if (spec.type === "boolean") return h("input", { type: "checkbox", checked: !!spec.default });
-  if (name.includes("prompt")) return h("textarea", { rows: 2, maxlength: spec.max_length });
-  return h("input", { type: "text", value: spec.default ?? "" });
-}
-
-/** A further image (a reference): uploaded when chosen, its upload id sent as the input's value. */
-function referencePicker() {
-  const input = h("input", { type: "file", accept: "image/*" });
-  input.addEventListener("change", async () => {
-    delete input.dataset.upload;
-    const box = input.closest(".field");
-    const state = box.querySelector(".upload-state") || box.appendChild(h("p", { class: "hint upload-state", role: "status" }));
-    if (!input.files[0]) return;
-    try {
-      input.dataset.upload = (await uploadWithStatus(input.files[0], state, upload)).id;
-    } catch (err) {
-      state.textContent = "";
-      showProblem(input.form, fieldProblem(err, box.dataset.field));
-    }
-  });
-  return input;
-}
-
 export async function render(view) {
   const { operations } = await get("/edit/operations");
   let image = null; let file = null; let mask = null; let stop = () => {};
@@ -103,7 +75,7 @@ export async function render(view) {
     describe.textContent = `${op.description} ${op.provider ? `${op.provider.credits} credits via ${op.provider.name}${op.provider.simulated ? " (simulated)" : ""}` : ""}${op.local?.available ? "; local path free" : ""}`;
     inputs.replaceChildren(...[...op.required, ...op.optional]
       .filter((name) => !["image", "mask"].includes(name))
-      .map((name) => field(`${name.replaceAll("_", " ")}${op.required.includes(name) ? " (required)" : ""}`, control(name, op.inputs[name]), { name, hint: op.inputs[name].description })));
+      .map((name) => field(`${name.replaceAll("_", " ")}${op.required.includes(name) ? " (required)" : ""}`, catalogueControl(name, op.inputs[name]), { name, hint: op.inputs[name].description })));
     stage.hidden = !(op.needs_area || op.optional.includes("mask"));
   };
   operation.addEventListener("change", build);
@@ -114,13 +86,7 @@ export async function render(view) {
     const op = operations.find((o) => o.id === operation.value);
     const done = busy(go, "Submitting…");
     try {
-      const body = { operation: op.id, image: image?.id ?? null };
-      for (const box of inputs.querySelectorAll(".field")) {
-        const c = box.querySelector("input,select,textarea");
-        const value = c.type === "checkbox" ? c.checked : c.type === "file" ? c.dataset.upload : c.value;
-        if (value === "" || value === undefined) continue;
-        body[box.dataset.field] = c.type === "number" ? Number(value) : value;
-      }
+      const body = { operation: op.id, image: image?.id ?? null, ...catalogueValues(inputs) };
       if (mask && !stage.hidden && mask.painted()) {
         go.textContent = "Uploading mask…";
         body.mask = (await upload(new File([await mask.toBlob()], "mask.png", { type: "image/png" }))).id;
