@@ -162,7 +162,7 @@ def test_the_client_reads_its_url_and_key_from_the_environment(
         assert any(p["id"] == "instagram" for p in client.social.platforms())
 
 
-def test_image_to_image_control_compress_and_convert_run_through_the_sync_client(
+def test_image_to_image_style_transfer_compress_and_convert_run_through_the_sync_client(
     service: Service, tmp_path: Path
 ) -> None:
     photo = service.photo()
@@ -173,9 +173,6 @@ def test_image_to_image_control_compress_and_convert_run_through_the_sync_client
             "by_id": client.create("the same scene at night", init_image=upload.id, strength=0.0),
             "by_file": client.create(
                 "the same scene in snow", init_image=photo, strength=0.4, count=2, on_upload=uploaded.append
-            ),
-            "structure": client.control(
-                photo, operation="structure", prompt="a glass house", control_strength=0.0
             ),
             "transfer": client.control(
                 upload.id, operation="style_transfer", style_image=photo.read_bytes(), style_strength=0.0
@@ -189,21 +186,12 @@ def test_image_to_image_control_compress_and_convert_run_through_the_sync_client
             assert job.status == "succeeded", (name, job.error)
 
         by_id, by_file = done["by_id"].outputs, done["by_file"].outputs
-        assert [(o.metadata["image_to_image"], o.metadata["strength"]) for o in by_id] == [
-            (True, 0.0)
-        ]  # 0.0 kept
-        assert [(o.metadata["image_to_image"], o.metadata["strength"]) for o in by_file] == [(True, 0.4)] * 2
+        made_from = [(o.metadata["image_to_image"], o.metadata["strength"]) for o in by_id + by_file]
+        assert made_from == [(True, 0.0), (True, 0.4), (True, 0.4)]  # an explicit 0.0 is kept
         assert {o.metadata["provider"] for o in by_id + by_file} == {"stability"}  # the models that take one
 
-        outputs = {o.name: o for o in done["structure"].outputs}
-        assert set(outputs) == {"controlled", "control_map"}
-        assert (outputs["control_map"].width, outputs["control_map"].height) == (640, 480)
-        assert outputs["controlled"].metadata["strengths"] == {"control_strength": 0.0}
-        assert outputs["control_map"].metadata["kind"] == "edges"
         (styled,) = done["transfer"].outputs  # the style image, sent as bytes, was uploaded and named
-        assert (
-            styled.metadata["operation"] == "style_transfer" and styled.metadata["served_by"] == "stability"
-        )
+        assert (styled.metadata["operation"], styled.metadata["served_by"]) == ("style_transfer", "stability")
         assert styled.metadata["strengths"]["style_strength"] == 0.0
 
         (small,) = done["compress"].outputs
@@ -221,9 +209,6 @@ def test_image_to_image_control_compress_and_convert_run_through_the_sync_client
         with pytest.raises(ValidationError) as refused:
             client.create("a kite", init_image=upload.id, strength=1.5)
         assert refused.value.field == "strength"
-        with pytest.raises(ValidationError) as refused:
-            client.control(upload.id, operation="structure", prompt="a glass house", control_strength=-0.1)
-        assert refused.value.field == "control_strength"
 
         operations = [operation["id"] for operation in client.catalogue("control")["operations"]]
         assert operations == ["sketch", "structure", "style", "style_transfer"]
@@ -232,21 +217,21 @@ def test_image_to_image_control_compress_and_convert_run_through_the_sync_client
             client.catalogue("social")
 
 
-def test_image_to_image_control_and_compress_run_through_the_async_client(service: Service) -> None:
+def test_image_to_image_style_compress_and_convert_run_through_the_async_client(service: Service) -> None:
     photo = service.photo()
 
     async def run() -> None:
         async with AsyncImageStudio(service.url, service.key) as client:
             jobs = await asyncio.gather(
                 client.create("a lighthouse in fog", init_image=photo, strength=0.5),
-                client.control(photo, operation="sketch", prompt="a lighthouse", control_strength=1.0),
+                client.control(photo, operation="style", prompt="a lighthouse", fidelity=0.0),
                 client.compress(io.BytesIO(photo.read_bytes()), preset="web"),
                 client.convert(photo, format="png"),
             )
             finished = await asyncio.gather(*(job.wait(timeout=120) for job in jobs))
             assert [job.status for job in finished] == ["succeeded"] * 4, [j.error for j in finished]
             assert [job.studio for job in finished] == ["create", "control", "compress", "compress"]
-            assert {o.name for o in finished[1].outputs} == {"controlled", "control_map"}
+            assert [o.metadata["strengths"] for o in finished[1].outputs] == [{"fidelity": 0.0}]
             assert finished[2].outputs[0].metadata["preset"] == "web"
             assert finished[3].outputs[0].format == "png"
             modes = await client.catalogue("upscale")
