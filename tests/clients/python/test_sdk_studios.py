@@ -170,9 +170,16 @@ def test_image_to_image_style_transfer_compress_and_convert_run_through_the_sync
         upload = client.uploads.create(photo)
         uploaded: list[TransferProgress] = []
         jobs = {
-            "by_id": client.create("the same scene at night", init_image=upload.id, strength=0.0),
+            "by_id": client.create(
+                "the same scene at night", init_image=upload.id, strength=0.0, provider="stability"
+            ),
             "by_file": client.create(
-                "the same scene in snow", init_image=photo, strength=0.4, count=2, on_upload=uploaded.append
+                "the same scene in snow",
+                init_image=photo,
+                strength=0.4,
+                count=2,
+                provider="wavespeed",
+                on_upload=uploaded.append,
             ),
             "transfer": client.control(
                 upload.id, operation="style_transfer", style_image=photo.read_bytes(), style_strength=0.0
@@ -188,7 +195,7 @@ def test_image_to_image_style_transfer_compress_and_convert_run_through_the_sync
         by_id, by_file = done["by_id"].outputs, done["by_file"].outputs
         made_from = [(o.metadata["image_to_image"], o.metadata["strength"]) for o in by_id + by_file]
         assert made_from == [(True, 0.0), (True, 0.4), (True, 0.4)]  # an explicit 0.0 is kept
-        assert {o.metadata["provider"] for o in by_id + by_file} == {"stability"}  # the models that take one
+        assert [o.metadata["provider"] for o in by_id + by_file] == ["stability", "wavespeed", "wavespeed"]
 
         (styled,) = done["transfer"].outputs  # the style image, sent as bytes, was uploaded and named
         assert (styled.metadata["operation"], styled.metadata["served_by"]) == ("style_transfer", "stability")
