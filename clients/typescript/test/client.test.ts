@@ -49,14 +49,16 @@ describe("jobs", () => {
 
   it("submits image to image in create, by upload id and as a file", async () => {
     const upload = await studio.uploadImage(image(), "init.png");
-    const byId = await studio.create({ prompt: "the same scene at night", init_image: upload.id, strength: 0 });
-    const asFile = await studio.create({ prompt: "the same scene in snow", init_image: image(), strength: 0.4 });
-    for (const [job, strength] of [[byId, 0], [asFile, 0.4]] as const) {
+    const byId = await studio.create({ prompt: "the same scene at night", init_image: upload.id, strength: 0, provider: "stability" });
+    const asFile = await studio.create({ prompt: "the same scene in snow", init_image: image(), strength: 0.4, count: 2 });
+    for (const [job, strength, count] of [[byId, 0, 1], [asFile, 0.4, 2]] as const) {
       const done = await studio.waitForJob(job.id, { timeoutMs: 120_000, initialDelayMs: 50 });
       assert.equal(done.status, "succeeded", JSON.stringify(done.error));
-      assert.equal(done.params.strength, strength); // an explicit 0 is kept, not replaced by a default
-      assert.match(String(done.params.init_image), /^upl_/);
-      assert.equal(done.outputs.length, 1);
+      assert.equal(done.outputs.length, count);
+      for (const output of done.outputs) {
+        assert.equal(output.metadata.image_to_image, true);
+        assert.equal(output.metadata.strength, strength); // an explicit 0 is kept, not replaced by a default
+      }
     }
   });
 
