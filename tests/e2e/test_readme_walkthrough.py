@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from PIL import Image
+from skimage import data as skimage_data
 from support import ROOT, imagestudio_up
 
 
@@ -21,7 +22,9 @@ def walkthrough_block() -> str:
 
 
 def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
-    Image.effect_mandelbrot((1600, 1200), (-2, -1.2, 1, 1.2), 60).convert("RGB").save(tmp_path / "photo.jpg")
+    photo = Image.effect_mandelbrot((1600, 1200), (-2, -1.2, 1, 1.2), 60).convert("RGB")
+    photo.paste(Image.fromarray(skimage_data.astronaut()), (900, 380))  # a person, as in most photos
+    photo.save(tmp_path / "photo.jpg")
     with imagestudio_up(tmp_path, data_dir=tmp_path / ".imagestudio") as (base, env):
         script = walkthrough_block().replace("http://127.0.0.1:8000", base)
         done = subprocess.run(
@@ -43,6 +46,22 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         )
         assert compressed, done.stdout  # the target_ssim compression step
         assert float(compressed.group(4)) >= 0.98
+        story = re.search(
+            r"^story: (\w+) at \[(\d+), (\d+), (\d+), (\d+)\] inside the safe zone: (\w+)$", done.stdout, re.M
+        )
+        assert story, done.stdout  # the safe-zone-aware story crop step
+        assert story.group(1) == "faces" and story.group(6) == "True"
+        top, height = int(story.group(3)), int(story.group(5))
+        assert top >= 0.14 * 1920 and top + height <= 0.80 * 1920  # clear of Instagram's story bands
+        made = re.findall(r"^(control|create) (\S+) (\d+) (\d+) (\S+)$", done.stdout, re.M)
+        assert [(studio, name) for studio, name, *_ in made] == [
+            ("control", "controlled"),
+            ("control", "control_map"),
+            ("create", "image-01"),
+        ], done.stdout
+        assert [provider for *_, provider in made][:2] == ["stability", "local"]  # the simulator, the map
+        assert made[2][4] in {"stability", "wavespeed", "gemini"}, made  # a model that takes an init image
+        assert made[1][2:4] == ("1600", "1200")  # the edge map is of the photo itself
         statuses = [line.split(" ", 1)[0] for line in lines[-3:]]
         assert statuses == ["202", "202", "422"], lines[-3:]
         assert "image" in lines[-1]

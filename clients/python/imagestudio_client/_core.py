@@ -32,7 +32,16 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 EXPIRED_LINK_STATUSES = frozenset({401, 403, 404, 410})
 
 #: Body fields that hold an image (sent as an upload id).
-IMAGE_FIELDS = frozenset({"image", "mask", "background_reference", "light_reference", "style_image"})
+IMAGE_FIELDS = frozenset(
+    {"image", "mask", "background_reference", "light_reference", "style_image", "init_image"}
+)
+#: Each studio's catalogue route (social's platforms have their own methods).
+CATALOGUES = {
+    "edit": "/edit/operations",
+    "control": "/control/operations",
+    "upscale": "/upscale/modes",
+    "compress": "/compress/options",
+}
 #: An image: a path, its bytes, an open binary file, or the id of an upload (``upl_...``).
 ImageInput: TypeAlias = "str | os.PathLike[str] | bytes | IO[bytes]"
 
@@ -106,6 +115,14 @@ class Call:
         return client.build_request(
             self.method, self.path, params=params, json=self.json, files=self.files, headers=self.headers
         )
+
+
+def catalogue_path(studio: str) -> str:
+    """The route of a studio's catalogue; a studio without one is an error before any request."""
+    try:
+        return CATALOGUES[studio]
+    except KeyError:
+        raise ImageStudioError(f"no catalogue for {studio!r}: one of {', '.join(CATALOGUES)}") from None
 
 
 def submission(path: str, body: dict[str, Any], idempotency_key: str | None) -> Call:

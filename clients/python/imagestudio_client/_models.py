@@ -8,7 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
-Studio = Literal["create", "edit", "upscale", "social", "control"]
+Studio = Literal["create", "edit", "upscale", "social", "control", "compress"]
+#: What a batch entry names: a studio, or ``convert`` (the compress studio's second route).
+BatchStudio = Literal["create", "edit", "upscale", "social", "control", "compress", "convert"]
 #: Statuses a job never leaves.
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 
@@ -99,7 +101,7 @@ class Upload(Model):
 class BatchJob(Model):
     """One job of a batch: the studio and its JSON body (images as upload ids)."""
 
-    studio: Studio
+    studio: BatchStudio
     params: dict[str, Any]
 
 

@@ -459,11 +459,18 @@ class ImageStudio:
         template_id: str | None = None,
         persona_id: str | None = None,
         output_format: str | None = None,
+        init_image: ImageInput | None = None,
+        strength: float | None = None,
         webhook_url: str | None = None,
         idempotency_key: str | None = None,
+        on_upload: TransferCallback | None = None,
         **options: Any,
     ) -> Job:
-        """Text to image: 1-10 images from a prompt (``POST /create``)."""
+        """Text to image: 1-10 images from a prompt (``POST /create``).
+
+        With ``init_image`` (uploaded first unless it is an upload id) it is image to image:
+        ``strength`` 0-1 says how far the result may move from it (0.0 is honoured).
+        """
         fields = dict(
             prompt=prompt,
             count=count,
@@ -475,10 +482,12 @@ class ImageStudio:
             template_id=template_id,
             persona_id=persona_id,
             output_format=output_format,
+            strength=strength,
             webhook_url=webhook_url,
             **options,
         )
-        return self.submit("/create", {}, fields, idempotency_key, None)
+        images = {"init_image": init_image}
+        return self.submit("/create", images, fields, idempotency_key, on_upload)
 
     def edit(
         self,
@@ -538,20 +547,104 @@ class ImageStudio:
         operation: str,
         prompt: str | None = None,
         style_image: ImageInput | None = None,
+        control_strength: float | None = None,
+        fidelity: float | None = None,
+        style_strength: float | None = None,
+        composition_fidelity: float | None = None,
+        change_strength: float | None = None,
         output_format: str | None = None,
         webhook_url: str | None = None,
         idempotency_key: str | None = None,
         on_upload: TransferCallback | None = None,
         **options: Any,
     ) -> Job:
-        """Generation under an image's control: ``sketch``, ``structure``, ``style`` or ``style_transfer``
-        (``POST /control``; strengths such as ``control_strength=0.0`` go in ``options``)."""
+        """Generation under an image's control (``POST /control``): ``sketch`` and ``structure``
+        (``control_strength``), ``style`` (``fidelity``), ``style_transfer`` (``style_image``,
+        ``style_strength``, ``composition_fidelity``, ``change_strength``). A strength left None is
+        not sent (the service's default); ``0.0`` is sent and honoured. ``sketch`` and ``structure``
+        jobs also output the ``control_map`` the provider was given."""
         fields = dict(
             operation=operation,
             prompt=prompt,
+            control_strength=control_strength,
+            fidelity=fidelity,
+            style_strength=style_strength,
+            composition_fidelity=composition_fidelity,
+            change_strength=change_strength,
             output_format=output_format,
             webhook_url=webhook_url,
             **options,
         )
         images = {"image": image, "style_image": style_image}
         return self.submit("/control", images, fields, idempotency_key, on_upload)
+
+    def compress(
+        self,
+        image: ImageInput,
+        *,
+        format: str | None = None,
+        quality: int | None = None,
+        target_kb: int | None = None,
+        target_ssim: float | None = None,
+        preset: str | None = None,
+        metadata: str | None = None,
+        progressive: bool | None = None,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+        on_upload: TransferCallback | None = None,
+        **options: Any,
+    ) -> Job:
+        """Compress one image (``POST /compress``, free): a ``quality``, a ``target_kb``, a
+        ``target_ssim`` (the smallest file that stays at least that close to the source) or a ``preset``.
+
+        The output's metadata gives ``bytes_before``, ``bytes_after``, ``quality`` and ``ssim``.
+        """
+        fields = dict(
+            format=format,
+            quality=quality,
+            target_kb=target_kb,
+            target_ssim=target_ssim,
+            preset=preset,
+            metadata=metadata,
+            progressive=progressive,
+            webhook_url=webhook_url,
+            **options,
+        )
+        return self.submit("/compress", {"image": image}, fields, idempotency_key, on_upload)
+
+    def convert(
+        self,
+        image: ImageInput,
+        *,
+        format: str,
+        quality: int | None = None,
+        transparency: str | None = None,
+        background: str | None = None,
+        colour_space: str | None = None,
+        metadata: str | None = None,
+        progressive: bool | None = None,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+        on_upload: TransferCallback | None = None,
+        **options: Any,
+    ) -> Job:
+        """Convert one image to ``format`` (``POST /convert``, free; a ``compress`` job): transparency
+        ``preserve`` or ``flatten`` on ``background``, ``colour_space`` ``srgb`` or ``keep``."""
+        fields = dict(
+            format=format,
+            quality=quality,
+            transparency=transparency,
+            background=background,
+            colour_space=colour_space,
+            metadata=metadata,
+            progressive=progressive,
+            webhook_url=webhook_url,
+            **options,
+        )
+        return self.submit("/convert", {"image": image}, fields, idempotency_key, on_upload)
+
+    def catalogue(self, studio: str) -> dict[str, Any]:
+        """What a studio offers, as the console's forms read it: ``edit``'s and ``control``'s
+        operations, ``upscale``'s modes, ``compress``'s formats and presets (fields, defaults,
+        bounds, credits, and whether a provider is available)."""
+        return dict(self.request(Call("GET", core.catalogue_path(studio))))

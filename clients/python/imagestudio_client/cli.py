@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from imagestudio_client._core import JobProgress, TransferProgress
+from imagestudio_client._core import CATALOGUES, JobProgress, TransferProgress
 from imagestudio_client._errors import APIError, ImageStudioError
 from imagestudio_client._sync import ImageStudio, Job
 
@@ -146,8 +146,19 @@ def _fields(args: argparse.Namespace, **typed: Any) -> dict[str, Any]:
 
 
 def cmd_create(args: argparse.Namespace, client: ImageStudio) -> int:
-    fields = _fields(args, count=args.count, provider=args.provider, aspect_ratio=args.aspect_ratio)
-    return _finish(args, client, lambda bars: client.create(fields.pop("prompt", args.prompt), **fields))
+    fields = _fields(
+        args,
+        count=args.count,
+        provider=args.provider,
+        aspect_ratio=args.aspect_ratio,
+        init_image=args.init_image,
+        strength=args.strength,
+    )
+    return _finish(
+        args,
+        client,
+        lambda bars: client.create(fields.pop("prompt", args.prompt), on_upload=bars.upload, **fields),
+    )
 
 
 def cmd_edit(args: argparse.Namespace, client: ImageStudio) -> int:
@@ -158,6 +169,49 @@ def cmd_edit(args: argparse.Namespace, client: ImageStudio) -> int:
 def cmd_upscale(args: argparse.Namespace, client: ImageStudio) -> int:
     fields = _fields(args, mode=args.mode, path=args.path)
     return _finish(args, client, lambda bars: client.upscale(args.image, on_upload=bars.upload, **fields))
+
+
+def cmd_control(args: argparse.Namespace, client: ImageStudio) -> int:
+    fields = _fields(
+        args,
+        operation=args.operation,
+        prompt=args.prompt,
+        style_image=args.style_image,
+        control_strength=args.control_strength,
+        fidelity=args.fidelity,
+        style_strength=args.style_strength,
+        composition_fidelity=args.composition_fidelity,
+        change_strength=args.change_strength,
+        provider=args.provider,
+    )
+    return _finish(args, client, lambda bars: client.control(args.image, on_upload=bars.upload, **fields))
+
+
+def cmd_compress(args: argparse.Namespace, client: ImageStudio) -> int:
+    fields = _fields(
+        args,
+        format=args.format,
+        quality=args.quality,
+        target_kb=args.target_kb,
+        target_ssim=args.target_ssim,
+        preset=args.preset,
+    )
+    return _finish(args, client, lambda bars: client.compress(args.image, on_upload=bars.upload, **fields))
+
+
+def cmd_convert(args: argparse.Namespace, client: ImageStudio) -> int:
+    fields = _fields(
+        args,
+        format=args.format,
+        quality=args.quality,
+        transparency=args.transparency,
+        background=args.background,
+    )
+    return _finish(args, client, lambda bars: client.convert(args.image, on_upload=bars.upload, **fields))
+
+
+def cmd_catalogue(args: argparse.Namespace, client: ImageStudio) -> int:
+    return __out(args, client.catalogue(args.studio))
 
 
 def cmd_social(args: argparse.Namespace, client: ImageStudio) -> int:
@@ -240,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--count", type=int)
     create.add_argument("--provider")
     create.add_argument("--aspect-ratio")
+    create.add_argument("--init-image", help="image to image: a file or an upload id")
+    create.add_argument("--strength", type=float, help="how far from --init-image, 0-1")
     _job_options(create, out="create-out")
     create.set_defaults(run=cmd_create)
 
@@ -259,6 +315,55 @@ def build_parser() -> argparse.ArgumentParser:
     _job_options(upscale, out="upscale-out")
     upscale.set_defaults(run=cmd_upscale)
 
+    control = commands.add_parser(
+        "control", help="generate under an image's control (GET /control/operations)"
+    )
+    control.add_argument("image", help="the drawing, structure, style or init image: a file or an upload id")
+    control.add_argument(
+        "--operation", required=True, choices=["sketch", "structure", "style", "style_transfer"]
+    )
+    control.add_argument("--prompt")
+    control.add_argument("--style-image", help="style_transfer's style: a file or an upload id")
+    for strength in (
+        "control-strength",
+        "fidelity",
+        "style-strength",
+        "composition-fidelity",
+        "change-strength",
+    ):
+        control.add_argument(f"--{strength}", type=float)
+    control.add_argument("--provider", choices=["auto", "stability", "wavespeed"])
+    _job_options(control, out="control-out")
+    control.set_defaults(run=cmd_control)
+
+    compress = commands.add_parser("compress", help="compress an image (free)")
+    compress.add_argument("image", help="a file or an upload id")
+    compress.add_argument("--format", choices=["jpeg", "png", "webp", "avif"])
+    target = compress.add_mutually_exclusive_group()
+    target.add_argument("--quality", type=int)
+    target.add_argument("--target-kb", type=int, help="the highest quality that fits")
+    target.add_argument(
+        "--target-ssim", type=float, help="the smallest file at least this close to the source"
+    )
+    target.add_argument("--preset", choices=["web", "email", "social", "high_quality", "max_compression"])
+    _job_options(compress, out="compress-out")
+    compress.set_defaults(run=cmd_compress)
+
+    convert = commands.add_parser("convert", help="convert an image to another format (free)")
+    convert.add_argument("image", help="a file or an upload id")
+    convert.add_argument(
+        "--format", required=True, choices=["jpeg", "png", "webp", "avif", "gif", "tiff", "bmp"]
+    )
+    convert.add_argument("--quality", type=int)
+    convert.add_argument("--transparency", choices=["preserve", "flatten"])
+    convert.add_argument("--background", help="flatten onto this colour, #rrggbb")
+    _job_options(convert, out="convert-out")
+    convert.set_defaults(run=cmd_convert)
+
+    catalogue = commands.add_parser("catalogue", help="a studio's operations, modes or options")
+    catalogue.add_argument("studio", choices=sorted(CATALOGUES))
+    catalogue.set_defaults(run=cmd_catalogue)
+
     social = commands.add_parser("social", help="one image to every platform format")
     social.add_argument("image", help="a file or an upload id")
     social.add_argument("-p", "--platform", action="append", help="platform (repeatable); default all")
@@ -277,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("id")
     _job_options(watch, out=None)
     listing = jobs_actions.add_parser("list")
-    listing.add_argument("--studio", choices=["create", "edit", "upscale", "social"])
+    listing.add_argument("--studio", choices=["create", "edit", "upscale", "social", "control", "compress"])
     listing.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "canceled"])
     listing.add_argument("--limit", type=int, default=20)
     jobs.set_defaults(run=cmd_jobs)

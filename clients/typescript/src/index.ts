@@ -26,13 +26,31 @@ export type JobStatus = components["schemas"]["JobStatus"];
 export type JobPage = components["schemas"]["JobPage"];
 export type Upload = components["schemas"]["UploadRead"];
 export type Problem = components["schemas"]["Problem"];
-export type CreateRequest = components["schemas"]["CreateRequest"];
+/** The JSON body of a job-submitting operation (images named by upload id). */
+type JsonBody<Op extends keyof operations> = NonNullable<operations[Op]["requestBody"]>["content"]["application/json"];
+/** A request whose image fields may each be an upload id or the image itself (then sent as multipart). */
+type WithImages<Body, Fields extends keyof Body> = Omit<Body, Fields> & {
+  [Field in Fields]: undefined extends Body[Field] ? string | Blob | null | undefined : string | Blob;
+};
+
+/** The JSON body of `POST /create`: with `init_image` (an upload id) and `strength` 0-1 it is image to image. */
+export type CreateRequest = JsonBody<"create_images">;
+/** A create request whose `init_image` is an upload id or the image itself. */
+export type CreateInput = WithImages<CreateRequest, "init_image">;
 /** The JSON body of `POST /social/optimize`: `image` is an upload id. */
-export type SocialOptimizeRequest = NonNullable<
-  operations["social_optimize"]["requestBody"]
->["content"]["application/json"];
+export type SocialOptimizeRequest = JsonBody<"social_optimize">;
 /** A social request whose `image` is either an upload id or the image itself (sent as multipart). */
-export type SocialOptimizeInput = Omit<SocialOptimizeRequest, "image"> & { image: string | Blob };
+export type SocialOptimizeInput = WithImages<SocialOptimizeRequest, "image">;
+/** The JSON body of `POST /control`: the operation, its images (upload ids) and strengths. */
+export type ControlRequest = JsonBody<"control_submit">;
+/** A control request whose `image` and `style_image` are upload ids or the images themselves. */
+export type ControlInput = WithImages<ControlRequest, "image" | "style_image">;
+/** The JSON body of `POST /compress`: one of `quality`, `target_kb`, `target_ssim` or `preset`. */
+export type CompressRequest = JsonBody<"compress_submit">;
+export type CompressInput = WithImages<CompressRequest, "image">;
+/** The JSON body of `POST /convert`: the target `format`, transparency, colour space. */
+export type ConvertRequest = JsonBody<"compress_submit_convert">;
+export type ConvertInput = WithImages<ConvertRequest, "image">;
 
 /** The statuses a job never leaves. */
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "canceled"];
@@ -127,6 +145,23 @@ function asProblem(status: number, body: unknown): Problem {
   return { type: "about:blank", title: "HTTP error", status, detail, instance: null, field: null, errors: null, trace_id: null };
 }
 
+/** Whether any field of a request is an image itself (a Blob) rather than an upload id. */
+function hasImage(request: object): boolean {
+  return Object.values(request).some((value) => value instanceof Blob);
+}
+
+/** A request as a multipart form: Blobs as files, lists repeated, null and undefined left out. */
+function asForm(request: object): FormData {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(request)) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (item instanceof Blob) form.append(name, item, name);
+      else if (item !== null && item !== undefined) form.append(name, String(item));
+    }
+  }
+  return form;
+}
+
 /** A client for one gateway and one API key. */
 export class ImageStudio {
   /** The typed openapi-fetch client, for any route this class does not wrap. */
@@ -155,28 +190,59 @@ export class ImageStudio {
 
   /** Submit a social job: one image rendered to every chosen platform format. Answers the queued job. */
   async socialOptimize(request: SocialOptimizeInput, options: SubmitOptions = {}): Promise<Job> {
-    const { image, ...fields } = request;
-    if (typeof image !== "string") {
-      const form = new FormData();
-      form.append("image", image, "image");
-      for (const [name, value] of Object.entries(fields)) {
-        for (const item of Array.isArray(value) ? value : [value]) {
-          if (item !== null && item !== undefined) form.append(name, String(item));
-        }
-      }
-      return (await this.postForm("/social/optimize", form, options)) as Job;
-    }
+    if (hasImage(request)) return (await this.postForm("/social/optimize", asForm(request), options)) as Job;
     const { data, error, response } = await this.api.POST(`${API_PREFIX}/social/optimize`, {
-      body: { ...fields, image },
+      body: request as SocialOptimizeRequest,
       params: { header: this.submitHeaders(options) },
     });
     return this.unwrap(data, error, response);
   }
 
-  /** Submit a create job: 1-10 images from a prompt. Answers the queued job. */
-  async create(request: CreateRequest, options: SubmitOptions = {}): Promise<Job> {
+  /**
+   * Submit a create job: 1-10 images from a prompt. With `init_image` (an upload id or the image)
+   * it is image to image, `strength` 0-1 saying how far to move from it. Answers the queued job.
+   */
+  async create(request: CreateInput, options: SubmitOptions = {}): Promise<Job> {
+    if (hasImage(request)) return (await this.postForm("/create", asForm(request), options)) as Job;
     const { data, error, response } = await this.api.POST(`${API_PREFIX}/create`, {
-      body: request,
+      body: request as CreateRequest,
+      params: { header: this.submitHeaders(options) },
+    });
+    return this.unwrap(data, error, response);
+  }
+
+  /**
+   * Submit a control job: `sketch` or `structure` (`control_strength`), `style` (`fidelity`) or
+   * `style_transfer` (`style_image`, `style_strength`, ...); an explicit 0 is honoured. Sketch and
+   * structure jobs also output the `control_map` the provider was sent.
+   */
+  async control(request: ControlInput, options: SubmitOptions = {}): Promise<Job> {
+    if (hasImage(request)) return (await this.postForm("/control", asForm(request), options)) as Job;
+    const { data, error, response } = await this.api.POST(`${API_PREFIX}/control`, {
+      body: request as ControlRequest,
+      params: { header: this.submitHeaders(options) },
+    });
+    return this.unwrap(data, error, response);
+  }
+
+  /**
+   * Submit a compress job (free): `target_ssim` gives the smallest file that stays that close to
+   * the source. The output's metadata holds `bytes_before`, `bytes_after`, `quality` and `ssim`.
+   */
+  async compress(request: CompressInput, options: SubmitOptions = {}): Promise<Job> {
+    if (hasImage(request)) return (await this.postForm("/compress", asForm(request), options)) as Job;
+    const { data, error, response } = await this.api.POST(`${API_PREFIX}/compress`, {
+      body: request as CompressRequest,
+      params: { header: this.submitHeaders(options) },
+    });
+    return this.unwrap(data, error, response);
+  }
+
+  /** Submit a convert job (free; its job is a `compress` job): the image in another format. */
+  async convert(request: ConvertInput, options: SubmitOptions = {}): Promise<Job> {
+    if (hasImage(request)) return (await this.postForm("/convert", asForm(request), options)) as Job;
+    const { data, error, response } = await this.api.POST(`${API_PREFIX}/convert`, {
+      body: request as ConvertRequest,
       params: { header: this.submitHeaders(options) },
     });
     return this.unwrap(data, error, response);

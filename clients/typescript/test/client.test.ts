@@ -47,6 +47,51 @@ describe("jobs", () => {
     assert.equal(done.outputs.length, 2);
   });
 
+  it("submits image to image in create, by upload id and as a file", async () => {
+    const upload = await studio.uploadImage(image(), "init.png");
+    const byId = await studio.create({ prompt: "the same scene at night", init_image: upload.id, strength: 0, provider: "stability" });
+    const asFile = await studio.create({ prompt: "the same scene in snow", init_image: image(), strength: 0.4, count: 2 });
+    for (const [job, strength, count] of [[byId, 0, 1], [asFile, 0.4, 2]] as const) {
+      const done = await studio.waitForJob(job.id, { timeoutMs: 120_000, initialDelayMs: 50 });
+      assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+      assert.equal(done.outputs.length, count);
+      for (const output of done.outputs) {
+        assert.equal(output.metadata.image_to_image, true);
+        assert.equal(output.metadata.strength, strength); // an explicit 0 is kept, not replaced by a default
+      }
+    }
+  });
+
+  it("submits a structure control job and gets the control map beside the image", async () => {
+    const job = await studio.control({ operation: "structure", image: image(), prompt: "a glass house", control_strength: 0 });
+    assert.equal(job.studio, "control");
+    const done = await studio.waitForJob(job.id, { timeoutMs: 120_000, initialDelayMs: 50 });
+    assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+    assert.deepEqual(done.outputs.map((output) => output.name).sort(), ["control_map", "controlled"]);
+    const map = done.outputs.find((output) => output.name === "control_map");
+    assert.equal(map?.format, "png");
+  });
+
+  it("compresses to a target SSIM and converts to WebP", async () => {
+    const upload = await studio.uploadImage(image(), "photo.png");
+    const compressed = await studio.compress({ image: upload.id, format: "jpeg", target_ssim: 0.98 });
+    const converted = await studio.convert({ image: image(), format: "webp" });
+    const small = await studio.waitForJob(compressed.id, { timeoutMs: 120_000, initialDelayMs: 50 });
+    const webp = await studio.waitForJob(converted.id, { timeoutMs: 120_000, initialDelayMs: 50 });
+    assert.equal(small.status, "succeeded", JSON.stringify(small.error));
+    assert.equal(webp.status, "succeeded", JSON.stringify(webp.error));
+    assert.deepEqual([small.studio, webp.studio], ["compress", "compress"]);
+    const meta = small.outputs[0]!.metadata as Record<string, number>;
+    assert.ok(meta.ssim! >= 0.98, JSON.stringify(meta));
+    assert.equal(small.outputs[0]!.format, "jpeg");
+    assert.equal(webp.outputs[0]!.format, "webp");
+    assert.equal(webp.outputs[0]!.width, 800);
+    await assert.rejects(
+      studio.compress({ image: upload.id, target_ssim: 1.5 }),
+      (error: unknown) => error instanceof ImageStudioError && error.status === 422 && error.problem.field === "target_ssim",
+    );
+  });
+
   it("same Idempotency-Key makes one job", async () => {
     const key = `ts-${Date.now()}-${Math.random()}`;
     const first = await studio.create({ prompt: "one job only" }, {

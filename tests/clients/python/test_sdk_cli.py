@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from sdk_service import Service
@@ -78,6 +79,59 @@ def test_imagestudio_client_runs_every_command_from_any_folder(service: Service,
         text=True,
     )
     assert refused.returncode == 1 and json.loads(refused.stdout)["status"] == 422
+
+
+def test_imagestudio_client_runs_control_compress_convert_and_image_to_image(
+    service: Service, tmp_path: Path
+) -> None:
+    folder, env = _outside(service, tmp_path)
+    cli = str(BIN / "imagestudio-client")
+
+    def run_json(*args: str) -> dict[str, Any]:
+        answer: dict[str, Any] = json.loads(_run([cli, "--json", *args], folder, env).stdout)
+        return answer
+
+    controlled = run_json(
+        "control",
+        "photo.png",
+        "--operation",
+        "structure",
+        "--prompt",
+        "a glass house",
+        "--control-strength",
+        "0",
+    )
+    assert controlled["status"] == "succeeded" and controlled["studio"] == "control"
+    assert sorted(Path(f).name for f in controlled["files"]) == ["control_map.png", "controlled.png"]
+    assert controlled["outputs"][0]["metadata"]["strengths"] == {"control_strength": 0.0}
+    transfer = run_json(
+        "control", "photo.png", "--operation", "style_transfer", "--style-image", "photo.png",
+        "--style-strength", "0.25", "--no-wait",
+    )  # fmt: skip
+    assert transfer["status"] == "queued" and transfer["params"]["strengths"]["style_strength"] == 0.25
+
+    small = run_json("compress", "photo.png", "--format", "jpeg", "--target-ssim", "0.98", "--out", "small")
+    (output,) = small["outputs"]
+    assert output["metadata"]["ssim"] >= 0.98 and Image.open(small["files"][0]).format == "JPEG"
+    converted = run_json("convert", "photo.png", "--format", "webp", "--out", "webp")
+    assert converted["studio"] == "compress" and Image.open(converted["files"][0]).format == "WEBP"
+
+    redrawn = run_json("create", "the same scene at night", "--init-image", "photo.png", "--strength", "0")
+    assert redrawn["status"] == "succeeded" and redrawn["params"]["init_image"] is True
+    assert [(o["metadata"]["image_to_image"], o["metadata"]["strength"]) for o in redrawn["outputs"]] == [
+        (True, 0.0)
+    ]
+
+    catalogue = run_json("catalogue", "compress")
+    assert [preset["id"] for preset in catalogue["presets"]][:1] == ["web"]
+    refused = subprocess.run(
+        [cli, "--json", "compress", "photo.png", "--target-ssim", "2"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 1 and json.loads(refused.stdout)["field"] == "target_ssim"
 
 
 def test_the_server_packages_client_commands_need_only_url_and_key(service: Service, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from sdk_service import Service
 from support import ROOT
 
 from imagestudio.webhooks.signing import new_secret, signed_headers
+from imagestudio_client import Job
 
 DOC = ROOT / "docs" / "clients.md"
 
@@ -35,10 +36,15 @@ def test_every_python_snippet_of_the_client_docs_runs(
     monkeypatch.setenv("IMAGESTUDIO_URL", service.url)
     monkeypatch.setenv("IMAGESTUDIO_API_KEY", service.key)
     snippets = blocks(DOC.read_text(), "python")
-    assert len(snippets) == 5
+    assert len(snippets) == 6
     namespace: dict[str, object] = {}
     for snippet in snippets:
         exec(compile(snippet, str(DOC), "exec"), namespace)
+    small, controlled, redrawn = (namespace[name] for name in ("small", "controlled", "redrawn"))
+    assert isinstance(small, Job) and isinstance(controlled, Job) and isinstance(redrawn, Job)
+    assert small.refresh().outputs[0].metadata["ssim"] >= 0.98
+    assert [o.name for o in controlled.refresh().outputs] == ["controlled", "control_map"]
+    assert [o.metadata["image_to_image"] for o in redrawn.refresh().outputs] == [True]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "all.zip",
         "instagram.story.jpg",
@@ -69,6 +75,11 @@ def test_the_command_snippet_of_the_client_docs_runs(service: Service, tmp_path:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "social-out" / "twitter.header.jpg").exists() and (tmp_path / "big").is_dir()
+    assert Image.open(tmp_path / "small" / "compressed.jpg").format == "JPEG"
+    assert sorted(p.name for p in (tmp_path / "controlled").iterdir()) == [
+        "control_map.png",
+        "controlled.png",
+    ]
     assert "available" in done.stdout
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,88 @@ def test_the_client_reads_its_url_and_key_from_the_environment(
     with ImageStudio() as client:
         assert client.credits.get().available >= 0
         assert any(p["id"] == "instagram" for p in client.social.platforms())
+
+
+def test_image_to_image_style_transfer_compress_and_convert_run_through_the_sync_client(
+    service: Service, tmp_path: Path
+) -> None:
+    photo = service.photo()
+    with ImageStudio(service.url, service.key) as client:
+        upload = client.uploads.create(photo)
+        uploaded: list[TransferProgress] = []
+        jobs = {
+            "by_id": client.create(
+                "the same scene at night", init_image=upload.id, strength=0.0, provider="stability"
+            ),
+            "by_file": client.create(
+                "the same scene in snow",
+                init_image=photo,
+                strength=0.4,
+                count=2,
+                provider="wavespeed",
+                on_upload=uploaded.append,
+            ),
+            "transfer": client.control(
+                upload.id, operation="style_transfer", style_image=photo.read_bytes(), style_strength=0.0
+            ),
+            "compress": client.compress(photo, format="jpeg", target_ssim=0.98),
+            "convert": client.convert(upload.id, format="webp"),
+        }
+        assert uploaded and uploaded[-1].done_bytes == photo.stat().st_size  # init_image was uploaded
+        done = {name: job.wait(timeout=120) for name, job in jobs.items()}
+        for name, job in done.items():
+            assert job.status == "succeeded", (name, job.error)
+
+        by_id, by_file = done["by_id"].outputs, done["by_file"].outputs
+        made_from = [(o.metadata["image_to_image"], o.metadata["strength"]) for o in by_id + by_file]
+        assert made_from == [(True, 0.0), (True, 0.4), (True, 0.4)]  # an explicit 0.0 is kept
+        assert [o.metadata["provider"] for o in by_id + by_file] == ["stability", "wavespeed", "wavespeed"]
+
+        (styled,) = done["transfer"].outputs  # the style image, sent as bytes, was uploaded and named
+        assert (styled.metadata["operation"], styled.metadata["served_by"]) == ("style_transfer", "stability")
+        assert styled.metadata["strengths"]["style_strength"] == 0.0
+
+        (small,) = done["compress"].outputs
+        assert small.format == "jpeg" and small.metadata["ssim"] >= 0.98
+        assert small.metadata["bytes_after"] == small.bytes and small.metadata["mode"] == "target_ssim"
+        (webp,) = done["convert"].outputs
+        assert done["convert"].studio == "compress"
+        assert webp.format == "webp" and (webp.width, webp.height) == (640, 480)
+        file = done["convert"].download(tmp_path / "convert")[0]
+        assert Image.open(file).format == "WEBP"
+
+        with pytest.raises(ValidationError) as refused:
+            client.compress(upload.id, target_ssim=1.5)
+        assert refused.value.field == "target_ssim"
+        with pytest.raises(ValidationError) as refused:
+            client.create("a kite", init_image=upload.id, strength=1.5)
+        assert refused.value.field == "strength"
+
+        operations = [operation["id"] for operation in client.catalogue("control")["operations"]]
+        assert operations == ["sketch", "structure", "style", "style_transfer"]
+        assert "target_ssim" in json.dumps(client.catalogue("compress"))
+        with pytest.raises(ImageStudioError, match="no catalogue for 'social'"):
+            client.catalogue("social")
+
+
+def test_image_to_image_style_compress_and_convert_run_through_the_async_client(service: Service) -> None:
+    photo = service.photo()
+
+    async def run() -> None:
+        async with AsyncImageStudio(service.url, service.key) as client:
+            jobs = await asyncio.gather(
+                client.create("a lighthouse in fog", init_image=photo, strength=0.5),
+                client.control(photo, operation="style", prompt="a lighthouse", fidelity=0.0),
+                client.compress(io.BytesIO(photo.read_bytes()), preset="web"),
+                client.convert(photo, format="png"),
+            )
+            finished = await asyncio.gather(*(job.wait(timeout=120) for job in jobs))
+            assert [job.status for job in finished] == ["succeeded"] * 4, [j.error for j in finished]
+            assert [job.studio for job in finished] == ["create", "control", "compress", "compress"]
+            assert [o.metadata["strengths"] for o in finished[1].outputs] == [{"fidelity": 0.0}]
+            assert finished[2].outputs[0].metadata["preset"] == "web"
+            assert finished[3].outputs[0].format == "png"
+            modes = await client.catalogue("upscale")
+            assert "fast" in json.dumps(modes)
+
+    asyncio.run(run())
