@@ -3,8 +3,20 @@ RabbitMQ, PostgreSQL and S3 (the integration fixtures), driven in headless Chrom
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from console_support import Console, choose_file, click, shown, sign_in, wait
+from console_support import (
+    Console,
+    choose_file,
+    click,
+    nav_pages,
+    page_name,
+    shown,
+    sign_in,
+    wait,
+    wait_for_page,
+)
 from integration.conftest import Stack, services, stack  # noqa: F401 (fixtures)
 from selenium import webdriver
 from selenium.webdriver.common.by import By
@@ -55,3 +67,22 @@ def test_sign_in_and_run_a_social_job_to_completion_on_the_distributed_stack(
         for e in browser.find_elements(By.CSS_SELECTOR, "[data-page=jobs] .output")
     }
     assert chosen | {"all.zip"} <= names, names
+
+
+def test_every_console_page_loads_its_data_from_the_distributed_stack(
+    browser: webdriver.Chrome,
+    stack: Stack,  # noqa: F811 (the imported fixture)
+) -> None:
+    """Each page reads its catalogues and lists from the gateway on PostgreSQL and S3: none shows a problem."""
+    base = stack.base_url
+    console = Console(base, stack.key, f"{base}/studio/#key={stack.key}", "", stack.tmp)
+    for route in nav_pages():
+        sign_in(browser, console, route)
+        wait_for_page(browser, page_name(route))
+        time.sleep(1)  # let the page's first requests answer
+        alerts = [
+            e.text
+            for e in browser.find_elements(By.CSS_SELECTOR, ".problem, [role=alert]")
+            if e.is_displayed() and e.text.strip()
+        ]
+        assert not alerts, (route, alerts)
