@@ -87,9 +87,18 @@ def sign_in(driver: webdriver.Chrome, console: Console, page: str = "") -> None:
 
 
 def wait_for_page(driver: webdriver.Chrome, page: str) -> None:
-    """Wait until ``page`` has rendered (its heading shown) and every image on it has loaded."""
+    """Wait until ``page`` has rendered (its heading shown) and every image it loads now has loaded.
+
+    A lazy image below the fold (a long asset grid on a phone) loads only when scrolled to: not waited on.
+    """
     shown(driver, f"[data-page={page}] h1")
-    wait(driver, lambda d: d.execute_script("return [...document.images].every((i) => i.complete)"))
+    wait(
+        driver,
+        lambda d: d.execute_script(
+            "return [...document.images].every((i) => i.complete"
+            " || (i.loading === 'lazy' && i.getBoundingClientRect().top > innerHeight))"
+        ),
+    )
 
 
 def click(driver: webdriver.Chrome, element: WebElement) -> None:
