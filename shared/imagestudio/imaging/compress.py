@@ -12,6 +12,9 @@ JPEG goes through libvips' mozjpeg (trellis quantisation, deringing, optimised p
 its ImageMagick quantisation table): smaller at equal SSIM than libjpeg with optimised Huffman
 tables, which is Pillow's best (figures in docs/benchmarks.md). PNG is palette-quantised
 (libimagequant) when that keeps the asked quality, lossless otherwise.
+
+It runs past 500 lines because the encoders, the two searches and the keep-the-source rule share
+one decoded source and its private scoring helpers; split, each part would import the others'.
 """
 
 from __future__ import annotations
