@@ -53,6 +53,7 @@ def test_up_runs_a_social_job_end_to_end(tmp_path: Path) -> None:
             "instagram.feed_landscape": (1080, 566),
             "instagram.story": (1080, 1920),
             "instagram.reel": (1080, 1920),
+            "instagram.grid_preview": (1080, 1440),
             "youtube.thumbnail": (1280, 720),
             "youtube.channel_art": (2560, 1440),
         }
