@@ -4,14 +4,14 @@ Bytes in, bytes out. The source is decoded once (every frame of an animation, up
 its colour profile kept); each candidate encode is decoded again and scored with SSIM against
 it. An SSIM search starts at the quality such targets usually need and narrows by interpolating
 between the qualities tried; a byte search bisects. A job does at most ``MAX_SEARCH_ENCODES`` encodes.
-JPEG candidates are searched in one sequential scan (mozjpeg's progressive scan search is half
-an encode's time); trellis quantisation sees the scans, so the pixels differ a little, and the
-result is encoded and scored once more with every option (a quality up if it then misses).
 
-JPEG goes through libvips' mozjpeg (trellis quantisation, deringing, optimised progressive scans,
-its ImageMagick quantisation table): smaller at equal SSIM than libjpeg with optimised Huffman
-tables, which is Pillow's best (figures in docs/benchmarks.md). PNG is palette-quantised
-(libimagequant) when that keeps the asked quality, lossless otherwise.
+JPEG at a quality or a byte target goes through libvips' mozjpeg (trellis quantisation, deringing,
+optimised progressive scans, its ImageMagick quantisation table). A JPEG SSIM search quantises at
+real-valued qualities instead, chroma apart from luma (:mod:`imagestudio.imaging.jpeg_tables`), so
+it lands just above the target rather than a whole quality over it, then checks mozjpeg's trellis
+at the whole qualities above; at SSIM 0.98 that is about a quarter smaller than Pillow's best
+(figures in docs/benchmarks.md). PNG is palette-quantised (libimagequant) when that keeps the
+asked quality, lossless otherwise.
 
 It runs past 500 lines because the encoders, the two searches and the keep-the-source rule share
 one decoded source and its private scoring helpers; split, each part would import the others'.
@@ -22,8 +22,8 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, replace
+from functools import cache, cached_property
 from typing import Final, Literal, get_args
 
 import mozjpeg_lossless_optimization as mozjpeg_lossless
@@ -35,6 +35,7 @@ from PIL import ImageCms
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.codec import SourceImage, inspect_image, to_srgb
+from imagestudio.imaging.jpeg_tables import JpegTables, encode_with_tables
 from imagestudio.imaging.similarity import SsimReference
 
 __all__ = [
@@ -75,8 +76,23 @@ LOSSLESS_FORMATS: Final = frozenset({"png", "gif", "tiff", "bmp"})
 TARGET_KB_QUALITIES: Final = (10, 95)
 #: The quality range an SSIM search covers.
 TARGET_SSIM_QUALITIES: Final = (10, 100)
-#: Most encodes one search makes (bracketing, interpolation, JPEG's final encode, lossless PNG).
-MAX_SEARCH_ENCODES: Final = 10
+#: Most encodes one search makes (JPEG's SSIM search: its budget, then one search finishing and the
+#: trellis check; another: bracketing, interpolation, lossless PNG).
+MAX_SEARCH_ENCODES: Final = 30
+#: The chroma quantisations a JPEG SSIM search tries, each at the lowest real quality that meets the
+#: target, in the order that finds the smallest early (the later ones stop once larger). Full-resolution
+#: chroma quantised coarser than luma wins at SSIM 0.98, 4:2:0 at lower targets (docs/benchmarks.md).
+JPEG_CHROMA: Final = (
+    JpegTables(quality=0, chroma_factor=2.0, subsampling="4:4:4"),
+    JpegTables(quality=0, chroma_factor=4.0, subsampling="4:4:4"),
+    JpegTables(quality=0, chroma_factor=1.0, subsampling="4:2:0"),
+    JpegTables(quality=0, chroma_factor=1.0, subsampling="4:4:4"),
+)
+#: Steps per whole quality a JPEG SSIM search resolves (near quality 95 a whole step moves the
+#: quantiser by a sixth).
+JPEG_QUALITY_STEPS: Final = 8
+#: Encodes after which a JPEG SSIM search starts no further chroma choice.
+JPEG_SEARCH_BUDGET: Final = 24
 #: Where an SSIM search starts: the quality each format typically needs for an SSIM (RGB, Gaussian),
 #: read off the benchmark photos. Only a first guess: the search corrects it.
 START_QUALITY: Final[dict[str, tuple[tuple[float, ...], tuple[float, ...]]]] = {
@@ -89,6 +105,8 @@ START_QUALITY: Final[dict[str, tuple[tuple[float, ...], tuple[float, ...]]]] = {
 AVIF_EFFORT: Final = 2
 
 Keep = Literal["none", "icc", "all"]
+#: EXIF's Orientation tag.
+_EXIF_ORIENTATION: Final = 0x0112
 Progress = Callable[[int, str], None]
 
 
@@ -120,6 +138,8 @@ class Encoded:
     palette: bool
     #: Encodes made to find it.
     encodes: int
+    #: JPEG quantised at a real quality (``quality`` is then the nearest whole one), chroma apart.
+    tables: JpegTables | None = None
 
     @property
     def content_type(self) -> str:
@@ -237,8 +257,14 @@ class _Encoder:
     keep: Keep
     progressive: bool = True
 
-    def encode(self, quality: int | None, *, palette: bool = False, draft: bool = False) -> bytes:
-        """One encode; ``draft``: JPEG in one sequential scan, for a search to score (not to keep)."""
+    def encode(
+        self,
+        quality: int | None,
+        *,
+        palette: bool = False,
+        subsample: Literal["auto", "on", "off"] = "auto",
+    ) -> bytes:
+        """One encode (JPEG's ``subsample``: chroma halved, or not, whatever the quality)."""
         image = self.source.image
         if self.source.frames > 1:
             image = image.copy()
@@ -249,12 +275,13 @@ class _Encoder:
                 image.jpegsave_buffer(
                     Q=quality or 85,
                     optimize_coding=True,
-                    interlace=self.progressive and not draft,
+                    interlace=self.progressive,
                     # mozjpeg's options (ignored by a libjpeg-turbo build): fewer bytes at equal SSIM.
                     trellis_quant=True,
                     overshoot_deringing=True,
-                    optimize_scans=self.progressive and not draft,
+                    optimize_scans=self.progressive,
                     quant_table=3,
+                    subsample_mode=subsample,
                     keep=keep,
                 )
             )
@@ -278,6 +305,35 @@ class _Encoder:
             PILImage.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels[:, :, :3]).save(out, "BMP")
             return out.getvalue()
         raise ValueError(f"unknown encoding {self.format!r}")
+
+    def encode_tables(self, tables: JpegTables, *, draft: bool = False) -> bytes:
+        """JPEG quantised with ``tables``; ``draft``: sequential, for a search to score (the
+        progressive file is transcoded from it losslessly: the same pixels)."""
+        return encode_with_tables(
+            self._still, tables, progressive=self.progressive and not draft, **self._metadata()
+        )
+
+    @cached_property
+    def _still(self) -> PILImage.Image:
+        """The first frame as Pillow's L or RGB image (JPEG's sources are flattened)."""
+        pixels = self.source.pixels()
+        return PILImage.fromarray(pixels[:, :, 0] if pixels.shape[2] < 3 else pixels[:, :, :3])
+
+    def _metadata(self) -> dict[str, bytes | None]:
+        """What ``keep`` carries over, as Pillow writes it (libvips' ``keep`` on its own path)."""
+        image = self.source.image
+        if self.keep == "none":
+            return {}
+        kept = {"icc": self.source.icc}
+        if self.keep == "all":
+            if image.get_typeof("exif-data"):
+                exif = PILImage.Exif()
+                exif.load(bytes(image.get("exif-data")))
+                exif[_EXIF_ORIENTATION] = 1  # the pixels are upright already
+                kept["exif"] = exif.tobytes()
+            if image.get_typeof("xmp-data"):
+                kept["xmp"] = bytes(image.get("xmp-data"))
+        return kept
 
     def decode(self, data: bytes) -> npt.NDArray[np.uint8]:
         """The candidate's pixels, shaped as the source's (for SSIM)."""
@@ -318,23 +374,48 @@ class _Scorer:
         self.reference = SsimReference(encoder.source.pixels())
         self.on_step = on_step
         self.encodes = 0
-        self._seen: dict[tuple[int | None, bool, bool], tuple[bytes, float]] = {}
+        self._seen: dict[tuple[object, ...], tuple[bytes, float]] = {}
 
     def try_quality(
-        self, quality: int | None, *, palette: bool = False, draft: bool = False
+        self,
+        quality: int | None,
+        *,
+        palette: bool = False,
+        subsample: Literal["auto", "on", "off"] = "auto",
     ) -> tuple[bytes, float]:
-        key = (quality, palette, draft)
+        label = "lossless" if quality is None else f"quality {quality}"
+        return self._scored(
+            (quality, palette, subsample),
+            label,
+            lambda: self.encoder.encode(quality, palette=palette, subsample=subsample),
+        )
+
+    def try_tables(self, tables: JpegTables) -> tuple[bytes, float]:
+        """The sequential draft at ``tables`` (its progressive transcode has the same pixels)."""
+        label = f"quality {tables.quality:.3f}, {tables.subsampling}, chroma steps x{tables.chroma_factor:g}"
+        return self._scored((tables,), label, lambda: self.encoder.encode_tables(tables, draft=True))
+
+    def _scored(
+        self, key: tuple[object, ...], label: str, encode: Callable[[], bytes]
+    ) -> tuple[bytes, float]:
         if key not in self._seen:
-            data = self.encoder.encode(quality, palette=palette, draft=draft)
+            data = encode()
             score = self.reference.score(self.encoder.decode(data))
             self.encodes += 1
             self._seen[key] = (data, score)
             if self.on_step is not None:
-                label = "lossless" if quality is None else f"quality {quality}"
                 self.on_step(self.encodes, f"{label}: {len(data) / 1024:.1f} kB, SSIM {score:.4f}")
         return self._seen[key]
 
-    def result(self, data: bytes, score: float, quality: int | None, *, palette: bool = False) -> Encoded:
+    def result(
+        self,
+        data: bytes,
+        score: float,
+        quality: int | None,
+        *,
+        palette: bool = False,
+        tables: JpegTables | None = None,
+    ) -> Encoded:
         source = self.encoder.source
         return Encoded(
             data=data,
@@ -346,6 +427,7 @@ class _Scorer:
             ssim=round(score, 5),
             palette=palette,
             encodes=self.encodes,
+            tables=tables,
         )
 
 
@@ -443,17 +525,17 @@ def encode_target_ssim(
     naming ``field`` when even quality 100 stays under the target.
     """
     scorer = _Scorer(_encoder(source, output_format, keep=keep, progressive=progressive), on_step)
+    if output_format == "jpeg":
+        return _smallest_jpeg(scorer, target_ssim, field=field)
     palette = output_format == "png"
-    draft = output_format == "jpeg"
     low, high = TARGET_SSIM_QUALITIES
 
     def score_at(quality: int) -> float:
-        return scorer.try_quality(quality, palette=palette, draft=draft)[1]
+        return scorer.try_quality(quality, palette=palette)[1]
 
     found = _lowest_quality(
         score_at, target_ssim, low, high, start=_start_quality(output_format, target_ssim)
     )
-    # The kept encode (every option; for JPEG not the draft the search scored), scored again.
     quality = found if found is not None else high
     data, score = scorer.try_quality(quality, palette=palette)
     while score < target_ssim and quality < high:
@@ -473,6 +555,76 @@ def encode_target_ssim(
         if len(lossless) <= len(data):
             return scorer.result(lossless, 1.0, None)
     return scorer.result(data, score, quality, palette=palette)
+
+
+class _Outgrown(Exception):
+    """Raised when a candidate misses the target and is already larger than the best answer."""
+
+
+def _smallest_jpeg(scorer: _Scorer, target: float, *, field: str) -> Encoded:
+    """The smallest JPEG whose SSIM reaches ``target``: for each of ``JPEG_CHROMA`` the lowest real
+    quality that meets it, the smallest of those; then, when chroma is not quantised apart, mozjpeg's
+    trellis quantisation at the first of the two whole qualities above it that meets the target, kept
+    if smaller (it saves a tenth around quality 85, little above 95).
+
+    No chroma choice starts once ``JPEG_SEARCH_BUDGET`` encodes are spent.
+    """
+    grey = scorer.encoder.source.image.bands < 3
+    best: tuple[int, JpegTables] | None = None
+    start: float = _start_quality("jpeg", target)
+    for chroma in (JpegTables(quality=0, subsampling="4:4:4"),) if grey else JPEG_CHROMA:
+        if best is not None and scorer.encodes >= JPEG_SEARCH_BUDGET:
+            break
+        tables = _lowest_jpeg_quality(scorer, chroma, target, start=start, beat=best[0] if best else None)
+        if tables is not None:
+            start = tables.quality  # the next choice usually needs a quality near this one's
+            size = len(scorer.try_tables(tables)[0])
+            if best is None or size < best[0]:
+                best = (size, tables)
+    top = TARGET_SSIM_QUALITIES[1]
+    if best is None:
+        _, score = scorer.try_tables(replace(JPEG_CHROMA[-1], quality=top))
+        raise ValidationFailed(
+            field,
+            f"SSIM {target} is out of reach in jpeg: even quality {top} gives {score:.4f} for this image",
+        )
+    tables = best[1]
+    _, score = scorer.try_tables(tables)
+    # The kept file is the scored draft transcoded losslessly (same coefficients): its score stands.
+    data = scorer.encoder.encode_tables(tables)
+    if tables.chroma_factor == 1:  # trellis zeroes coefficients: it may need the whole quality above
+        subsample: Literal["on", "off"] = "on" if tables.subsampling == "4:2:0" else "off"
+        for quality in range(math.ceil(tables.quality), min(math.ceil(tables.quality) + 1, top) + 1):
+            trellis, trellis_score = scorer.try_quality(quality, subsample=subsample)
+            if trellis_score >= target:
+                if len(trellis) < len(data):
+                    return scorer.result(trellis, trellis_score, quality)
+                break
+    return scorer.result(data, score, round(tables.quality), tables=tables)
+
+
+def _lowest_jpeg_quality(
+    scorer: _Scorer, chroma: JpegTables, target: float, *, start: float, beat: int | None
+) -> JpegTables | None:
+    """``chroma`` at the lowest quality (in ``JPEG_QUALITY_STEPS``) that meets ``target``; None when
+    none does, when a quality that misses is already ``beat`` bytes or more (finer only grows), or
+    when the search's encodes run out while another answer is in hand."""
+    steps = JPEG_QUALITY_STEPS
+    low, high = (quality * steps for quality in TARGET_SSIM_QUALITIES)
+
+    def score_at(step: int) -> float:
+        if beat is not None and scorer.encodes >= MAX_SEARCH_ENCODES - 2:
+            raise _Outgrown  # out of encodes: keep the answer in hand (and two for trellis)
+        data, score = scorer.try_tables(replace(chroma, quality=step / steps))
+        if score < target and beat is not None and len(data) >= beat:
+            raise _Outgrown
+        return score
+
+    try:
+        found = _lowest_quality(score_at, target, low, high, start=round(start * steps))
+    except _Outgrown:
+        return None
+    return None if found is None else replace(chroma, quality=found / steps)
 
 
 def _start_quality(output_format: str, target: float) -> int:
