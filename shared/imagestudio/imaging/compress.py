@@ -76,8 +76,8 @@ LOSSLESS_FORMATS: Final = frozenset({"png", "gif", "tiff", "bmp"})
 TARGET_KB_QUALITIES: Final = (10, 95)
 #: The quality range an SSIM search covers.
 TARGET_SSIM_QUALITIES: Final = (10, 100)
-#: Most encodes one search makes (JPEG's SSIM search: its budget, then one search finishing and the
-#: trellis check; another: bracketing, interpolation, lossless PNG).
+#: Most encodes one search makes: bracketing, interpolation, lossless PNG; a JPEG SSIM search stops
+#: its later chroma choices and the trellis check here (its first choice alone is not cut short).
 MAX_SEARCH_ENCODES: Final = 30
 #: The chroma quantisations a JPEG SSIM search tries, each at the lowest real quality that meets the
 #: target, in the order that finds the smallest early (the later ones stop once larger). Full-resolution
@@ -88,9 +88,16 @@ JPEG_CHROMA: Final = (
     JpegTables(quality=0, chroma_factor=1.0, subsampling="4:2:0"),
     JpegTables(quality=0, chroma_factor=1.0, subsampling="4:4:4"),
 )
+#: Below this SSIM target 4:2:0 usually wins and is tried first (the later choices then stop sooner).
+JPEG_HALF_CHROMA_BELOW: Final = 0.97
 #: Steps per whole quality a JPEG SSIM search resolves (near quality 95 a whole step moves the
 #: quantiser by a sixth).
 JPEG_QUALITY_STEPS: Final = 8
+#: An SSIM this close above the target ends a JPEG search's chroma choice (about 1 % in bytes at 0.98).
+JPEG_SSIM_TOLERANCE: Final = 0.0002
+#: Most whole qualities a JPEG search's step jumps past its last step: the tables are whole
+#: numbers, so SSIM climbs in small plateaus, and a line through two points of one points far off.
+JPEG_MAX_JUMP: Final = 4
 #: Encodes after which a JPEG SSIM search starts no further chroma choice.
 JPEG_SEARCH_BUDGET: Final = 24
 #: Where an SSIM search starts: the quality each format typically needs for an SSIM (RGB, Gaussian),
@@ -561,18 +568,32 @@ class _Outgrown(Exception):
     """Raised when a candidate misses the target and is already larger than the best answer."""
 
 
+class _CloseEnough(Exception):
+    """Raised when a candidate meets the target by less than ``JPEG_SSIM_TOLERANCE``."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(step)
+        self.step = step
+
+
 def _smallest_jpeg(scorer: _Scorer, target: float, *, field: str) -> Encoded:
     """The smallest JPEG whose SSIM reaches ``target``: for each of ``JPEG_CHROMA`` the lowest real
-    quality that meets it, the smallest of those; then, when chroma is not quantised apart, mozjpeg's
-    trellis quantisation at the first of the two whole qualities above it that meets the target, kept
-    if smaller (it saves a tenth around quality 85, little above 95).
+    quality that meets it (or within ``JPEG_SSIM_TOLERANCE`` above it), the smallest of those; then
+    mozjpeg's trellis quantisation (chroma steps as luma's, the winner's sampling) from the whole
+    quality above, up while it stays smaller, kept if one meets the target (a tenth smaller around
+    quality 85 on some photos).
 
     No chroma choice starts once ``JPEG_SEARCH_BUDGET`` encodes are spent.
     """
     grey = scorer.encoder.source.image.bands < 3
     best: tuple[int, JpegTables] | None = None
     start: float = _start_quality("jpeg", target)
-    for chroma in (JpegTables(quality=0, subsampling="4:4:4"),) if grey else JPEG_CHROMA:
+    choices: tuple[JpegTables, ...] = JPEG_CHROMA
+    if grey:
+        choices = (JpegTables(quality=0, subsampling="4:4:4"),)
+    elif target < JPEG_HALF_CHROMA_BELOW:
+        choices = tuple(sorted(JPEG_CHROMA, key=lambda chroma: chroma.subsampling != "4:2:0"))
+    for chroma in choices:
         if best is not None and scorer.encodes >= JPEG_SEARCH_BUDGET:
             break
         tables = _lowest_jpeg_quality(scorer, chroma, target, start=start, beat=best[0] if best else None)
@@ -592,14 +613,16 @@ def _smallest_jpeg(scorer: _Scorer, target: float, *, field: str) -> Encoded:
     _, score = scorer.try_tables(tables)
     # The kept file is the scored draft transcoded losslessly (same coefficients): its score stands.
     data = scorer.encoder.encode_tables(tables)
-    if tables.chroma_factor == 1:  # trellis zeroes coefficients: it may need the whole quality above
-        subsample: Literal["on", "off"] = "on" if tables.subsampling == "4:2:0" else "off"
-        for quality in range(math.ceil(tables.quality), min(math.ceil(tables.quality) + 1, top) + 1):
-            trellis, trellis_score = scorer.try_quality(quality, subsample=subsample)
-            if trellis_score >= target:
-                if len(trellis) < len(data):
-                    return scorer.result(trellis, trellis_score, quality)
-                break
+    # Trellis zeroes coefficients, so it may need a few whole qualities more: up while smaller.
+    subsample: Literal["on", "off"] = "on" if tables.subsampling == "4:2:0" else "off"
+    quality = math.ceil(tables.quality)
+    while quality <= top and scorer.encodes < MAX_SEARCH_ENCODES:
+        trellis, trellis_score = scorer.try_quality(quality, subsample=subsample)
+        if len(trellis) >= len(data):
+            break
+        if trellis_score >= target:
+            return scorer.result(trellis, trellis_score, quality)
+        quality += 1
     return scorer.result(data, score, round(tables.quality), tables=tables)
 
 
@@ -618,12 +641,18 @@ def _lowest_jpeg_quality(
         data, score = scorer.try_tables(replace(chroma, quality=step / steps))
         if score < target and beat is not None and len(data) >= beat:
             raise _Outgrown
+        if target <= score < target + JPEG_SSIM_TOLERANCE:
+            raise _CloseEnough(step)
         return score
 
     try:
-        found = _lowest_quality(score_at, target, low, high, start=round(start * steps))
+        found = _lowest_quality(
+            score_at, target, low, high, start=round(start * steps), max_jump=JPEG_MAX_JUMP * steps
+        )
     except _Outgrown:
         return None
+    except _CloseEnough as close:
+        found = close.step
     return None if found is None else replace(chroma, quality=found / steps)
 
 
@@ -634,13 +663,19 @@ def _start_quality(output_format: str, target: float) -> int:
 
 
 def _lowest_quality(
-    score_at: Callable[[int], float], target: float, low: int, high: int, *, start: int
+    score_at: Callable[[int], float],
+    target: float,
+    low: int,
+    high: int,
+    *,
+    start: int,
+    max_jump: int | None = None,
 ) -> int | None:
     """The lowest quality in ``low..high`` whose score reaches ``target`` (None: not even ``high``).
 
     Scores grow with quality. From ``start`` it steps out (4, then where the line through the last
-    two scores crosses the target, overshot by half, at least twice the last step) until one
-    quality misses and one meets; between them, the secant: where the line through the last two
+    two scores crosses the target, overshot by half, at least twice the last step, at most
+    ``max_jump`` beyond that) until one quality misses and one meets; between them, the secant: where the line through the last two
     scores crosses the target (halving instead when two such steps did not halve the bracket).
     Four to six encodes on the benchmark photographs.
     """
@@ -669,6 +704,8 @@ def _lowest_quality(
         if quality == (low if going_down else high):
             return (low if going_down else None) if (scores[quality] >= target) == going_down else None
         line = crossing(previous, quality) if previous is not None else None
+        if line is not None and max_jump is not None:  # a plateau's flat line points far off
+            line = min(max(line, quality - step - max_jump), quality + step + max_jump)
         if going_down:
             reach = (
                 quality - step
