@@ -323,8 +323,10 @@ class _Encoder:
     @cached_property
     def _still(self) -> PILImage.Image:
         """The first frame as Pillow's L or RGB image (JPEG's sources are flattened)."""
-        pixels = self.source.pixels()
-        return PILImage.fromarray(pixels[:, :, 0] if pixels.shape[2] < 3 else pixels[:, :, :3])
+        pixels = self.source.pixels()  # one band comes as H x W
+        return PILImage.fromarray(
+            pixels if pixels.ndim == 2 else pixels[:, :, 0] if pixels.shape[2] < 3 else pixels[:, :, :3]
+        )
 
     def _metadata(self) -> dict[str, bytes | None]:
         """What ``keep`` carries over, as Pillow writes it (libvips' ``keep`` on its own path)."""

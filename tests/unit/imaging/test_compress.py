@@ -350,3 +350,20 @@ def test_avif_where_the_bundled_libvips_writes_it() -> None:
     result = encode_quality(source(png(photo())), "avif", quality=60, keep="none")
     assert result.data[4:12] == b"ftypavif"
     assert result.ssim > 0.9
+
+
+def test_target_ssim_jpeg_keeps_metadata_with_the_pixels_upright() -> None:
+    data = jpeg_with_exif(orientation=6)  # shown turned: the decoded source is upright
+    result = encode_target_ssim(source(data), "jpeg", target_ssim=0.95, keep="all")
+    exif = Image.open(io.BytesIO(result.data)).getexif()
+    assert exif.get(0x010F) == "TestCamera" and exif.get(0x0112, 1) == 1
+    stripped = encode_target_ssim(source(data), "jpeg", target_ssim=0.95, keep="none")
+    assert b"TestCamera" not in stripped.data
+
+
+def test_target_ssim_jpeg_of_a_grey_photo_is_grey_and_meets_the_target() -> None:
+    grey = np.asarray(photos.camera(), dtype=np.uint8)
+    result = encode_target_ssim(source(png(grey)), "jpeg", target_ssim=0.97, keep="none")
+    out = Image.open(io.BytesIO(result.data))
+    assert out.mode == "L"
+    assert ssim(grey, np.asarray(out)) >= 0.97
