@@ -17,7 +17,6 @@ from imagestudio.imaging.compress import (
     JPEG_QUALITY_STEPS,
     MAX_SEARCH_ENCODES,
     Source,
-    _lowest_quality,
     avif_supported,
     encode_quality,
     encode_target_kb,
@@ -25,6 +24,7 @@ from imagestudio.imaging.compress import (
     source_as_output,
 )
 from imagestudio.imaging.jpeg_tables import JpegTables, encode_with_tables
+from imagestudio.imaging.quality_search import lowest_quality
 from imagestudio.imaging.similarity import ssim
 
 MAX_PIXELS = 50_000_000
@@ -157,12 +157,12 @@ def test_lowest_quality_search_finds_the_answer_wherever_it_lies(answer: int) ->
         return 1 - (1 - quality / 101) ** 2
 
     target = 1 - (1 - answer / 101) ** 2
-    assert _lowest_quality(score_at, target, 10, 100, start=94) == answer
+    assert lowest_quality(score_at, target, 10, 100, start=94) == answer
     assert len(tried) == len(set(tried)) and len(tried) <= 10
 
 
 def test_lowest_quality_search_says_when_nothing_reaches_the_target() -> None:
-    assert _lowest_quality(lambda q: q / 200, 0.9, 10, 100, start=94) is None
+    assert lowest_quality(lambda q: q / 200, 0.9, 10, 100, start=94) is None
 
 
 def jpeg_with_exif(orientation: int = 1) -> bytes:
