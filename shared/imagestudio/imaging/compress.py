@@ -539,10 +539,7 @@ def encode_target_ssim(
 
     found = lowest_quality(score_at, target_ssim, low, high, start=start_quality(output_format, target_ssim))
     quality = found if found is not None else high
-    data, score = scorer.try_quality(quality, palette=palette)
-    while score < target_ssim and quality < high:
-        quality += 1
-        data, score = scorer.try_quality(quality, palette=palette)
+    data, score = scorer.try_quality(quality, palette=palette)  # scored already: the search kept it
     if score < target_ssim:
         if palette:
             lossless, _ = scorer.try_quality(None)
