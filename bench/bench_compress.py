@@ -77,7 +77,10 @@ def at_ssim(
 ENCODES: list[int] = []
 
 
-def ours_or_none(data: bytes, target: float, fmt: str) -> tuple[bytes, float, int | None, float] | None:
+Ours = tuple[bytes, float, int | None, float, str]
+
+
+def ours_or_none(data: bytes, target: float, fmt: str) -> Ours | None:
     """Ours in a cross-format encoding; None where it cannot reach the SSIM (lossy WebP is 4:2:0)."""
     try:
         return ours(data, target, fmt)
@@ -85,12 +88,19 @@ def ours_or_none(data: bytes, target: float, fmt: str) -> tuple[bytes, float, in
         return None
 
 
-def ours(data: bytes, target: float, fmt: str = "jpeg") -> tuple[bytes, float, int | None, float]:
+def ours(data: bytes, target: float, fmt: str = "jpeg") -> Ours:
+    """Ours and how JPEG got there: its real-valued tables, or mozjpeg's trellis at a whole quality."""
     started = time.perf_counter()
     out = encode_target_ssim(Source.load(data, max_pixels=50_000_000), fmt, target_ssim=target, keep="none")
     if fmt == "jpeg":
         ENCODES.append(out.encodes)
-    return out.data, out.ssim, out.quality, time.perf_counter() - started
+    tables = out.tables
+    how = (
+        f"quality {tables.quality:g}, {tables.subsampling}, chroma steps x{tables.chroma_factor:g}"
+        if tables is not None
+        else f"mozjpeg trellis, quality {out.quality}"
+    )
+    return out.data, out.ssim, out.quality, time.perf_counter() - started, how
 
 
 def saving(ours_bytes: int, theirs: int) -> float:
@@ -127,11 +137,11 @@ def main() -> dict[str, object]:
         seconds["pillow_q85"] += time.perf_counter() - started
         q85_ssim = reference.score(decode(q85))
         # 1. At equal SSIM: ours aimed at the SSIM Pillow q85 reached on this photo.
-        equal, equal_ssim, equal_quality, _ = ours(sources[name], q85_ssim)
+        equal, equal_ssim, equal_quality, _, equal_how = ours(sources[name], q85_ssim)
         # Cross-format: what target_ssim gives in WebP and AVIF (when the format is left to us).
         other = {f: r for f in free if (r := ours_or_none(sources[name], q85_ssim, f))}
         # 2. At SSIM 0.98: each encoder at its lowest quality reaching it (the seed's: progressive).
-        ours98, ours98_ssim, ours98_quality, search_s = ours(sources[name], MIN_SSIM)
+        ours98, ours98_ssim, ours98_quality, search_s, ours98_how = ours(sources[name], MIN_SSIM)
         seconds["ours_search"] += search_s
         other98 = {f: r for f in free if (r := ours_or_none(sources[name], MIN_SSIM, f))}
         pillow98, pillow98_quality = at_ssim(pixels, reference, MIN_SSIM, progressive=False)
@@ -159,13 +169,19 @@ def main() -> dict[str, object]:
                     "bytes": len(equal),
                     "ssim": equal_ssim,
                     "quality": equal_quality,
+                    "jpeg": equal_how,
                 },
                 **{
                     f"ours_{f}_at_pillow_q85_ssim": {"bytes": len(o[0]), "ssim": o[1], "quality": o[2]}
                     for f, o in other.items()
                 },
                 "at_0.98": {
-                    "ours": {"bytes": len(ours98), "ssim": ours98_ssim, "quality": ours98_quality},
+                    "ours": {
+                        "bytes": len(ours98),
+                        "ssim": ours98_ssim,
+                        "quality": ours98_quality,
+                        "jpeg": ours98_how,
+                    },
                     "pillow": {"bytes": len(pillow98), "quality": pillow98_quality},
                     "seed": {"bytes": len(seed98), "quality": seed98_quality},
                     **{

@@ -4,17 +4,19 @@ Bytes in, bytes out. The source is decoded once (every frame of an animation, up
 its colour profile kept); each candidate encode is decoded again and scored with SSIM against
 it. An SSIM search starts at the quality such targets usually need and narrows by interpolating
 between the qualities tried; a byte search bisects. A job does at most ``MAX_SEARCH_ENCODES`` encodes.
-JPEG candidates are searched in one sequential scan (mozjpeg's progressive scan search is half
-an encode's time); trellis quantisation sees the scans, so the pixels differ a little, and the
-result is encoded and scored once more with every option (a quality up if it then misses).
 
-JPEG goes through libvips' mozjpeg (trellis quantisation, deringing, optimised progressive scans,
-its ImageMagick quantisation table): smaller at equal SSIM than libjpeg with optimised Huffman
-tables, which is Pillow's best (figures in docs/benchmarks.md). PNG is palette-quantised
-(libimagequant) when that keeps the asked quality, lossless otherwise.
+JPEG at a quality or a byte target goes through libvips' mozjpeg (trellis quantisation, deringing,
+optimised progressive scans, its ImageMagick quantisation table). A JPEG SSIM search quantises at
+real-valued qualities instead, chroma apart from luma (:mod:`imagestudio.imaging.jpeg_tables`), so
+it lands just above the target rather than a whole quality over it, then checks mozjpeg's trellis
+at the whole qualities above; at SSIM 0.98 that is about a quarter smaller than Pillow's best
+(figures in docs/benchmarks.md). PNG is palette-quantised (libimagequant) when that keeps the
+asked quality, lossless otherwise.
 
-It runs past 500 lines because the encoders, the two searches and the keep-the-source rule share
-one decoded source and its private scoring helpers; split, each part would import the others'.
+It runs past 500 lines because the encoders, the searches (bytes, SSIM, JPEG's SSIM over chroma
+choices) and the keep-the-source rule share one decoded source and its private scoring helpers;
+split, each part would import the others'. The search arithmetic, which needs none of them, is in
+:mod:`imagestudio.imaging.quality_search`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, replace
+from functools import cache, cached_property
 from typing import Final, Literal, get_args
 
 import mozjpeg_lossless_optimization as mozjpeg_lossless
@@ -35,6 +37,8 @@ from PIL import ImageCms
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.codec import SourceImage, inspect_image, to_srgb
+from imagestudio.imaging.jpeg_tables import JpegTables, encode_with_tables
+from imagestudio.imaging.quality_search import lowest_quality, start_quality
 from imagestudio.imaging.similarity import SsimReference
 
 __all__ = [
@@ -75,20 +79,36 @@ LOSSLESS_FORMATS: Final = frozenset({"png", "gif", "tiff", "bmp"})
 TARGET_KB_QUALITIES: Final = (10, 95)
 #: The quality range an SSIM search covers.
 TARGET_SSIM_QUALITIES: Final = (10, 100)
-#: Most encodes one search makes (bracketing, interpolation, JPEG's final encode, lossless PNG).
-MAX_SEARCH_ENCODES: Final = 10
-#: Where an SSIM search starts: the quality each format typically needs for an SSIM (RGB, Gaussian),
-#: read off the benchmark photos. Only a first guess: the search corrects it.
-START_QUALITY: Final[dict[str, tuple[tuple[float, ...], tuple[float, ...]]]] = {
-    "jpeg": ((0.85, 0.93, 0.96, 0.98, 0.995), (50, 80, 88, 94, 99)),
-    "webp": ((0.85, 0.93, 0.96, 0.98, 0.995), (50, 78, 88, 94, 99)),
-    "avif": ((0.85, 0.93, 0.96, 0.98, 0.995), (30, 55, 70, 82, 95)),
-    "png": ((0.85, 0.93, 0.96, 0.98, 0.995), (30, 50, 65, 80, 95)),
-}
+#: Most encodes one search makes: bracketing, interpolation, lossless PNG; a JPEG SSIM search stops
+#: its later chroma choices and the trellis check here (its first choice alone is not cut short).
+MAX_SEARCH_ENCODES: Final = 30
+#: The chroma quantisations a JPEG SSIM search tries, each at the lowest real quality that meets the
+#: target, in the order that finds the smallest early (the later ones stop once larger). Full-resolution
+#: chroma quantised coarser than luma wins at SSIM 0.98, 4:2:0 at lower targets (docs/benchmarks.md).
+JPEG_CHROMA: Final = (
+    JpegTables(quality=0, chroma_factor=2.0, subsampling="4:4:4"),
+    JpegTables(quality=0, chroma_factor=4.0, subsampling="4:4:4"),
+    JpegTables(quality=0, chroma_factor=1.0, subsampling="4:2:0"),
+    JpegTables(quality=0, chroma_factor=1.0, subsampling="4:4:4"),
+)
+#: Below this SSIM target 4:2:0 usually wins and is tried first (the later choices then stop sooner).
+JPEG_HALF_CHROMA_BELOW: Final = 0.97
+#: Steps per whole quality a JPEG SSIM search resolves (near quality 95 a whole step moves the
+#: quantiser by a sixth).
+JPEG_QUALITY_STEPS: Final = 8
+#: An SSIM this close above the target ends a JPEG search's chroma choice (about 1 % in bytes at 0.98).
+JPEG_SSIM_TOLERANCE: Final = 0.0002
+#: Most whole qualities a JPEG search's step jumps past its last step: the tables are whole
+#: numbers, so SSIM climbs in small plateaus, and a line through two points of one points far off.
+JPEG_MAX_JUMP: Final = 4
+#: Encodes after which a JPEG SSIM search starts no further chroma choice.
+JPEG_SEARCH_BUDGET: Final = 24
 #: libvips' AV1 effort (0..9): 4 takes ~35x longer than 2 for ~6 % fewer bytes; a search encodes up to ten times.
 AVIF_EFFORT: Final = 2
 
 Keep = Literal["none", "icc", "all"]
+#: EXIF's Orientation tag.
+_EXIF_ORIENTATION: Final = 0x0112
 Progress = Callable[[int, str], None]
 
 
@@ -120,6 +140,8 @@ class Encoded:
     palette: bool
     #: Encodes made to find it.
     encodes: int
+    #: JPEG quantised at a real quality (``quality`` is then the nearest whole one), chroma apart.
+    tables: JpegTables | None = None
 
     @property
     def content_type(self) -> str:
@@ -237,8 +259,14 @@ class _Encoder:
     keep: Keep
     progressive: bool = True
 
-    def encode(self, quality: int | None, *, palette: bool = False, draft: bool = False) -> bytes:
-        """One encode; ``draft``: JPEG in one sequential scan, for a search to score (not to keep)."""
+    def encode(
+        self,
+        quality: int | None,
+        *,
+        palette: bool = False,
+        subsample: Literal["auto", "on", "off"] = "auto",
+    ) -> bytes:
+        """One encode (JPEG's ``subsample``: chroma halved, or not, whatever the quality)."""
         image = self.source.image
         if self.source.frames > 1:
             image = image.copy()
@@ -249,12 +277,13 @@ class _Encoder:
                 image.jpegsave_buffer(
                     Q=quality or 85,
                     optimize_coding=True,
-                    interlace=self.progressive and not draft,
+                    interlace=self.progressive,
                     # mozjpeg's options (ignored by a libjpeg-turbo build): fewer bytes at equal SSIM.
                     trellis_quant=True,
                     overshoot_deringing=True,
-                    optimize_scans=self.progressive and not draft,
+                    optimize_scans=self.progressive,
                     quant_table=3,
+                    subsample_mode=subsample,
                     keep=keep,
                 )
             )
@@ -278,6 +307,37 @@ class _Encoder:
             PILImage.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels[:, :, :3]).save(out, "BMP")
             return out.getvalue()
         raise ValueError(f"unknown encoding {self.format!r}")
+
+    def encode_tables(self, tables: JpegTables, *, draft: bool = False) -> bytes:
+        """JPEG quantised with ``tables``; ``draft``: sequential, for a search to score (the
+        progressive file is transcoded from it losslessly: the same pixels)."""
+        return encode_with_tables(
+            self._still, tables, progressive=self.progressive and not draft, **self._metadata()
+        )
+
+    @cached_property
+    def _still(self) -> PILImage.Image:
+        """The first frame as Pillow's L or RGB image (JPEG's sources are flattened)."""
+        pixels = self.source.pixels()  # one band comes as H x W
+        return PILImage.fromarray(
+            pixels if pixels.ndim == 2 else pixels[:, :, 0] if pixels.shape[2] < 3 else pixels[:, :, :3]
+        )
+
+    def _metadata(self) -> dict[str, bytes | None]:
+        """What ``keep`` carries over, as Pillow writes it (libvips' ``keep`` on its own path)."""
+        image = self.source.image
+        if self.keep == "none":
+            return {}
+        kept = {"icc": self.source.icc}
+        if self.keep == "all":
+            if image.get_typeof("exif-data"):
+                exif = PILImage.Exif()
+                exif.load(bytes(image.get("exif-data")))
+                exif[_EXIF_ORIENTATION] = 1  # the pixels are upright already
+                kept["exif"] = exif.tobytes()
+            if image.get_typeof("xmp-data"):
+                kept["xmp"] = bytes(image.get("xmp-data"))
+        return kept
 
     def decode(self, data: bytes) -> npt.NDArray[np.uint8]:
         """The candidate's pixels, shaped as the source's (for SSIM)."""
@@ -318,23 +378,48 @@ class _Scorer:
         self.reference = SsimReference(encoder.source.pixels())
         self.on_step = on_step
         self.encodes = 0
-        self._seen: dict[tuple[int | None, bool, bool], tuple[bytes, float]] = {}
+        self._seen: dict[tuple[object, ...], tuple[bytes, float]] = {}
 
     def try_quality(
-        self, quality: int | None, *, palette: bool = False, draft: bool = False
+        self,
+        quality: int | None,
+        *,
+        palette: bool = False,
+        subsample: Literal["auto", "on", "off"] = "auto",
     ) -> tuple[bytes, float]:
-        key = (quality, palette, draft)
+        label = "lossless" if quality is None else f"quality {quality}"
+        return self._scored(
+            (quality, palette, subsample),
+            label,
+            lambda: self.encoder.encode(quality, palette=palette, subsample=subsample),
+        )
+
+    def try_tables(self, tables: JpegTables) -> tuple[bytes, float]:
+        """The sequential draft at ``tables`` (its progressive transcode has the same pixels)."""
+        label = f"quality {tables.quality:.3f}, {tables.subsampling}, chroma steps x{tables.chroma_factor:g}"
+        return self._scored((tables,), label, lambda: self.encoder.encode_tables(tables, draft=True))
+
+    def _scored(
+        self, key: tuple[object, ...], label: str, encode: Callable[[], bytes]
+    ) -> tuple[bytes, float]:
         if key not in self._seen:
-            data = self.encoder.encode(quality, palette=palette, draft=draft)
+            data = encode()
             score = self.reference.score(self.encoder.decode(data))
             self.encodes += 1
             self._seen[key] = (data, score)
             if self.on_step is not None:
-                label = "lossless" if quality is None else f"quality {quality}"
                 self.on_step(self.encodes, f"{label}: {len(data) / 1024:.1f} kB, SSIM {score:.4f}")
         return self._seen[key]
 
-    def result(self, data: bytes, score: float, quality: int | None, *, palette: bool = False) -> Encoded:
+    def result(
+        self,
+        data: bytes,
+        score: float,
+        quality: int | None,
+        *,
+        palette: bool = False,
+        tables: JpegTables | None = None,
+    ) -> Encoded:
         source = self.encoder.source
         return Encoded(
             data=data,
@@ -346,6 +431,7 @@ class _Scorer:
             ssim=round(score, 5),
             palette=palette,
             encodes=self.encodes,
+            tables=tables,
         )
 
 
@@ -443,22 +529,17 @@ def encode_target_ssim(
     naming ``field`` when even quality 100 stays under the target.
     """
     scorer = _Scorer(_encoder(source, output_format, keep=keep, progressive=progressive), on_step)
+    if output_format == "jpeg":
+        return _smallest_jpeg(scorer, target_ssim, field=field)
     palette = output_format == "png"
-    draft = output_format == "jpeg"
     low, high = TARGET_SSIM_QUALITIES
 
     def score_at(quality: int) -> float:
-        return scorer.try_quality(quality, palette=palette, draft=draft)[1]
+        return scorer.try_quality(quality, palette=palette)[1]
 
-    found = _lowest_quality(
-        score_at, target_ssim, low, high, start=_start_quality(output_format, target_ssim)
-    )
-    # The kept encode (every option; for JPEG not the draft the search scored), scored again.
+    found = lowest_quality(score_at, target_ssim, low, high, start=start_quality(output_format, target_ssim))
     quality = found if found is not None else high
-    data, score = scorer.try_quality(quality, palette=palette)
-    while score < target_ssim and quality < high:
-        quality += 1
-        data, score = scorer.try_quality(quality, palette=palette)
+    data, score = scorer.try_quality(quality, palette=palette)  # scored already: the search kept it
     if score < target_ssim:
         if palette:
             lossless, _ = scorer.try_quality(None)
@@ -475,80 +556,96 @@ def encode_target_ssim(
     return scorer.result(data, score, quality, palette=palette)
 
 
-def _start_quality(output_format: str, target: float) -> int:
-    """The quality ``target`` usually needs in ``output_format`` (the search's first encode)."""
-    ssims, qualities = START_QUALITY.get(output_format, START_QUALITY["jpeg"])
-    return round(float(np.interp(target, ssims, qualities)))
+class _Outgrown(Exception):
+    """Raised when a candidate misses the target and is already larger than the best answer."""
 
 
-def _lowest_quality(
-    score_at: Callable[[int], float], target: float, low: int, high: int, *, start: int
-) -> int | None:
-    """The lowest quality in ``low..high`` whose score reaches ``target`` (None: not even ``high``).
+class _CloseEnough(Exception):
+    """Raised when a candidate meets the target by less than ``JPEG_SSIM_TOLERANCE``."""
 
-    Scores grow with quality. From ``start`` it steps out (4, then where the line through the last
-    two scores crosses the target, overshot by half, at least twice the last step) until one
-    quality misses and one meets; between them, the secant: where the line through the last two
-    scores crosses the target (halving instead when two such steps did not halve the bracket).
-    Four to six encodes on the benchmark photographs.
+    def __init__(self, step: int) -> None:
+        super().__init__(step)
+        self.step = step
+
+
+def _smallest_jpeg(scorer: _Scorer, target: float, *, field: str) -> Encoded:
+    """The smallest JPEG whose SSIM reaches ``target``: for each of ``JPEG_CHROMA`` the lowest real
+    quality that meets it (or within ``JPEG_SSIM_TOLERANCE`` above it), the smallest of those; then
+    mozjpeg's trellis quantisation (chroma steps as luma's, the winner's sampling) from the whole
+    quality above, up while it stays smaller, kept if one meets the target (a tenth smaller around
+    quality 85 on some photos).
+
+    No chroma choice starts once ``JPEG_SEARCH_BUDGET`` encodes are spent.
     """
-    scores: dict[int, float] = {}
-
-    def meets(quality: int) -> bool:
-        scores[quality] = score_at(quality)
-        return scores[quality] >= target
-
-    def crossing(a: int, b: int) -> float | None:
-        """The quality where the line through the scores at ``a`` and ``b`` reaches the target, drawn
-        as log(1 - score) over log(high + 1 - quality): a loss that grows as a power of the
-        quantiser step (as SSIM's does) is a straight line there."""
-        ua, ub = math.log(high + 1 - a), math.log(high + 1 - b)
-        va, vb = (math.log(max(1 - scores[q], 1e-9)) for q in (a, b))
-        if va == vb:
-            return None
-        u = ua + (math.log(max(1 - target, 1e-9)) - va) * (ub - ua) / (vb - va)
-        return high + 1 - math.exp(min(u, 50.0))
-
-    previous = None
-    quality = min(max(start, low), high)
-    step = 4
-    going_down = meets(quality)
-    while True:  # step out until the target lies between a miss and a meet
-        if quality == (low if going_down else high):
-            return (low if going_down else None) if (scores[quality] >= target) == going_down else None
-        line = crossing(previous, quality) if previous is not None else None
-        if going_down:
-            reach = (
-                quality - step
-                if line is None
-                else min(quality - step, math.floor(quality - 1.5 * (quality - line)))
-            )
-            following = max(low, reach)
-        else:
-            reach = (
-                quality + step
-                if line is None
-                else max(quality + step, math.ceil(quality + 1.5 * (line - quality)))
-            )
-            following = min(high, reach)
-        previous, quality, step = quality, following, max(step, abs(following - quality)) * 2
-        if meets(quality) != going_down:
+    grey = scorer.encoder.source.image.bands < 3
+    best: tuple[int, JpegTables] | None = None
+    start: float = start_quality("jpeg", target)
+    choices: tuple[JpegTables, ...] = JPEG_CHROMA
+    if grey:
+        choices = (JpegTables(quality=0, subsampling="4:4:4"),)
+    elif target < JPEG_HALF_CHROMA_BELOW:
+        choices = tuple(sorted(JPEG_CHROMA, key=lambda chroma: chroma.subsampling != "4:2:0"))
+    for chroma in choices:
+        if best is not None and scorer.encodes >= JPEG_SEARCH_BUDGET:
             break
-    missed, met = (quality, previous) if going_down else (previous, quality)
-    widths = [met - missed]
-    while met - missed > 1:  # secant through the last two scores, kept inside the bracket
-        line = crossing(previous, quality)
-        guess = math.ceil(line - 1e-9) if line is not None else (missed + met) // 2
-        if len(widths) > 2 and widths[-1] > widths[-3] / 2:
-            guess = (missed + met) // 2  # two secant steps did not halve the bracket: halve it
-        guess = min(max(guess, missed + 1), met - 1)
-        previous, quality = quality, guess
-        if meets(guess):
-            met = guess
-        else:
-            missed = guess
-        widths.append(met - missed)
-    return met
+        tables = _lowest_jpeg_quality(scorer, chroma, target, start=start, beat=best[0] if best else None)
+        if tables is not None:
+            start = tables.quality  # the next choice usually needs a quality near this one's
+            size = len(scorer.try_tables(tables)[0])
+            if best is None or size < best[0]:
+                best = (size, tables)
+    top = TARGET_SSIM_QUALITIES[1]
+    if best is None:
+        _, score = scorer.try_tables(replace(JPEG_CHROMA[-1], quality=top))
+        raise ValidationFailed(
+            field,
+            f"SSIM {target} is out of reach in jpeg: even quality {top} gives {score:.4f} for this image",
+        )
+    tables = best[1]
+    _, score = scorer.try_tables(tables)
+    # The kept file is the scored draft transcoded losslessly (same coefficients): its score stands.
+    data = scorer.encoder.encode_tables(tables)
+    # Trellis zeroes coefficients, so it may need a few whole qualities more: up while smaller.
+    subsample: Literal["on", "off"] = "on" if tables.subsampling == "4:2:0" else "off"
+    quality = math.ceil(tables.quality)
+    while quality <= top and scorer.encodes < MAX_SEARCH_ENCODES:
+        trellis, trellis_score = scorer.try_quality(quality, subsample=subsample)
+        if len(trellis) >= len(data):
+            break
+        if trellis_score >= target:
+            return scorer.result(trellis, trellis_score, quality)
+        quality += 1
+    return scorer.result(data, score, round(tables.quality), tables=tables)
+
+
+def _lowest_jpeg_quality(
+    scorer: _Scorer, chroma: JpegTables, target: float, *, start: float, beat: int | None
+) -> JpegTables | None:
+    """``chroma`` at the lowest quality (in ``JPEG_QUALITY_STEPS``) that meets ``target``; None when
+    none does, when a quality that misses is already ``beat`` bytes or more (finer only grows), or
+    when the search's encodes run out while another answer is in hand."""
+    steps = JPEG_QUALITY_STEPS
+    low, high = (quality * steps for quality in TARGET_SSIM_QUALITIES)
+
+    def score_at(step: int) -> float:
+        if beat is not None and scorer.encodes >= MAX_SEARCH_ENCODES - 2:
+            raise _Outgrown  # out of encodes: keep the answer in hand (and two for trellis)
+        data, score = scorer.try_tables(replace(chroma, quality=step / steps))
+        if score < target and beat is not None and len(data) >= beat:
+            raise _Outgrown
+        if target <= score < target + JPEG_SSIM_TOLERANCE:
+            raise _CloseEnough(step)
+        return score
+
+    try:
+        found = lowest_quality(
+            score_at, target, low, high, start=round(start * steps), max_jump=JPEG_MAX_JUMP * steps
+        )
+    except _Outgrown:
+        return None
+    except _CloseEnough as close:
+        found = close.step
+    return None if found is None else replace(chroma, quality=found / steps)
 
 
 def source_as_output(data: bytes, source: Source, *, keep: Keep) -> bytes | None:

@@ -11,7 +11,7 @@ found by the worker's search and fails the job naming the field.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -352,6 +352,8 @@ def run(ctx: JobContext) -> None:
             "target_kb": params.target_kb,
             "target_ssim": params.target_ssim if params.mode == "target_ssim" else None,
             "quality": encoded.quality,
+            # A JPEG SSIM answer's real quality, chroma factor and sampling (``quality`` rounds it).
+            "jpeg_tables": asdict(encoded.tables) if encoded.tables is not None else None,
             "lossless": encoded.quality is None,
             "palette": encoded.palette,
             "ssim": encoded.ssim,

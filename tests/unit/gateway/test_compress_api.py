@@ -76,6 +76,8 @@ def test_target_ssim_job_answers_sizes_quality_ssim_and_dimensions(stack: Embedd
     assert output["name"] == "compressed" and output["format"] == "jpeg"
     assert meta["bytes_before"] == len(source) and meta["bytes_after"] < len(source) / 3
     assert meta["ssim"] >= 0.97 and meta["mode"] == "target_ssim" and 10 <= meta["quality"] <= 100
+    tables = meta["jpeg_tables"]  # real-valued tables, or None when mozjpeg's trellis answered
+    assert tables is None or round(tables["quality"]) == meta["quality"]
     assert (meta["width"], meta["height"]) == (512, 512) == (output["width"], output["height"])
     data = stack.client.get(output["url"]).content
     assert len(data) == meta["bytes_after"]

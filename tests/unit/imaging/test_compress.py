@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,14 +14,17 @@ from skimage.metrics import structural_similarity
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.compress import (
+    JPEG_QUALITY_STEPS,
+    MAX_SEARCH_ENCODES,
     Source,
-    _lowest_quality,
     avif_supported,
     encode_quality,
     encode_target_kb,
     encode_target_ssim,
     source_as_output,
 )
+from imagestudio.imaging.jpeg_tables import JpegTables, encode_with_tables
+from imagestudio.imaging.quality_search import lowest_quality
 from imagestudio.imaging.similarity import ssim
 
 MAX_PIXELS = 50_000_000
@@ -73,14 +77,58 @@ def test_ssim_equals_scikit_image() -> None:
 
 
 @pytest.mark.parametrize("target", [0.95, 0.98])
-def test_target_ssim_is_met_by_the_lowest_quality_that_meets_it(target: float) -> None:
+def test_target_ssim_jpeg_is_met_at_the_lowest_real_quality_that_meets_it(target: float) -> None:
     original = photo()
     result = encode_target_ssim(source(png(original)), "jpeg", target_ssim=target, keep="none")
-    assert result.quality is not None and result.encodes <= 10
-    # Scored independently: the output meets the target, one quality lower does not.
+    assert result.quality is not None and result.encodes <= MAX_SEARCH_ENCODES
+    # Scored independently: the output meets the target.
     assert reference_ssim(original, decoded(result.data)) >= target - 5e-4
-    lower = encode_quality(source(png(original)), "jpeg", quality=result.quality - 1, keep="none")
-    assert lower.ssim < target
+    assert ssim(original, decoded(result.data)) >= target
+    if result.tables is not None:  # the same tables one search step finer-grained lower miss it
+        lower = replace(result.tables, quality=result.tables.quality - 1 / JPEG_QUALITY_STEPS)
+        draft = encode_with_tables(Image.fromarray(original), lower, progressive=False)
+        assert ssim(original, decoded(draft)) < target
+
+
+def test_target_ssim_jpeg_is_smaller_than_the_lowest_whole_libvips_quality() -> None:
+    """The search before real-valued tables: mozjpeg at the lowest whole quality meeting 0.98."""
+    original = photo()
+    ours = encode_target_ssim(source(png(original)), "jpeg", target_ssim=0.98, keep="none")
+    low, high = 80, 100  # bisect the lowest whole quality meeting 0.98
+    while high - low > 1:
+        middle = (low + high) // 2
+        if encode_quality(source(png(original)), "jpeg", quality=middle, keep="none").ssim >= 0.98:
+            high = middle
+        else:
+            low = middle
+    whole = encode_quality(source(png(original)), "jpeg", quality=high, keep="none")
+    assert len(ours.data) < 0.95 * len(whole.data)
+
+
+def test_jpeg_tables_at_a_whole_quality_are_libvips_quant_table_3() -> None:
+    image = pyvips.Image.new_from_array(photo(), interpretation="srgb")
+    libvips = Image.open(io.BytesIO(image.jpegsave_buffer(Q=93, quant_table=3))).quantization
+    ours = JpegTables(quality=93).tables(bands=3)
+    assert [list(libvips[0]), list(libvips[1])] == ours
+    assert JpegTables(quality=93.5, chroma_factor=4).tables(bands=3)[1][10] > ours[1][10] * 3
+
+
+def test_target_ssim_jpeg_is_progressive_unless_asked_and_keeps_the_profile() -> None:
+    loaded = source(p3_photo())
+    progressive = encode_target_ssim(loaded, "jpeg", target_ssim=0.97, keep="icc")
+    baseline = encode_target_ssim(loaded, "jpeg", target_ssim=0.97, keep="icc", progressive=False)
+    assert b"\xff\xc2" in progressive.data and b"\xff\xc2" not in baseline.data
+    assert Image.open(io.BytesIO(progressive.data)).info.get("icc_profile") == loaded.icc
+    assert progressive.ssim >= 0.97 and baseline.ssim >= 0.97
+
+
+def test_the_progressive_transcode_keeps_every_pixel_of_the_scored_draft() -> None:
+    image = Image.fromarray(photo())
+    tables = JpegTables(quality=96.375, chroma_factor=4, subsampling="4:4:4")
+    progressive = encode_with_tables(image, tables, progressive=True)
+    draft = encode_with_tables(image, tables, progressive=False)
+    assert b"\xff\xc2" in progressive and len(progressive) < len(draft)
+    assert np.array_equal(decoded(progressive), decoded(draft))
 
 
 def test_target_ssim_beats_pillow_optimized_at_equal_ssim() -> None:
@@ -109,12 +157,12 @@ def test_lowest_quality_search_finds_the_answer_wherever_it_lies(answer: int) ->
         return 1 - (1 - quality / 101) ** 2
 
     target = 1 - (1 - answer / 101) ** 2
-    assert _lowest_quality(score_at, target, 10, 100, start=94) == answer
+    assert lowest_quality(score_at, target, 10, 100, start=94) == answer
     assert len(tried) == len(set(tried)) and len(tried) <= 10
 
 
 def test_lowest_quality_search_says_when_nothing_reaches_the_target() -> None:
-    assert _lowest_quality(lambda q: q / 200, 0.9, 10, 100, start=94) is None
+    assert lowest_quality(lambda q: q / 200, 0.9, 10, 100, start=94) is None
 
 
 def jpeg_with_exif(orientation: int = 1) -> bytes:
@@ -302,3 +350,20 @@ def test_avif_where_the_bundled_libvips_writes_it() -> None:
     result = encode_quality(source(png(photo())), "avif", quality=60, keep="none")
     assert result.data[4:12] == b"ftypavif"
     assert result.ssim > 0.9
+
+
+def test_target_ssim_jpeg_keeps_metadata_with_the_pixels_upright() -> None:
+    data = jpeg_with_exif(orientation=6)  # shown turned: the decoded source is upright
+    result = encode_target_ssim(source(data), "jpeg", target_ssim=0.95, keep="all")
+    exif = Image.open(io.BytesIO(result.data)).getexif()
+    assert exif.get(0x010F) == "TestCamera" and exif.get(0x0112, 1) == 1
+    stripped = encode_target_ssim(source(data), "jpeg", target_ssim=0.95, keep="none")
+    assert b"TestCamera" not in stripped.data
+
+
+def test_target_ssim_jpeg_of_a_grey_photo_is_grey_and_meets_the_target() -> None:
+    grey = np.asarray(photos.camera(), dtype=np.uint8)
+    result = encode_target_ssim(source(png(grey)), "jpeg", target_ssim=0.97, keep="none")
+    out = Image.open(io.BytesIO(result.data))
+    assert out.mode == "L"
+    assert ssim(grey, np.asarray(out)) >= 0.97
