@@ -36,6 +36,8 @@ from imagestudio.imaging import SafeZone, SourceImage, render_format
 from imagestudio.studios.social import PLATFORMS
 
 FORMATS = [f for p in PLATFORMS.values() for f in p.formats]
+#: Every output size, given to the decoder as the social studio gives it (``studios.social.run``).
+SIZES = [(f.width, f.height) for f in FORMATS]
 #: The astronaut's face inside skimage's 512x512 photo (eyebrows to chin).
 FACE_IN_PHOTO = (170, 60, 280, 210)
 Pixels = npt.NDArray[np.uint8]
@@ -240,7 +242,7 @@ def vips_box(image: pyvips.Image, width: int, height: int) -> tuple[int, int, in
 
 
 def ours(data: bytes) -> list[tuple[tuple[int, int, int, int], bool | None]]:
-    source = SourceImage.load(data, max_pixels=100_000_000)
+    source = SourceImage.load(data, max_pixels=100_000_000, sizes=SIZES)
     results = []
     for fmt in FORMATS:
         top, bottom, left, right = fmt.safe_zone
@@ -279,8 +281,10 @@ from imagestudio.studios.social import PLATFORMS
 def rss(field):
     return int(open('/proc/self/status').read().split(field + ':')[1].split()[0])
 imported = rss('VmRSS')
-source = SourceImage.load(open(sys.argv[1], 'rb').read(), max_pixels=100_000_000)
-for fmt in [f for p in PLATFORMS.values() for f in p.formats]:
+formats = [f for p in PLATFORMS.values() for f in p.formats]
+source = SourceImage.load(open(sys.argv[1], 'rb').read(), max_pixels=100_000_000,
+                          sizes=[(f.width, f.height) for f in formats])
+for fmt in formats:
     top, bottom, left, right = fmt.safe_zone
     render_format(source, width=fmt.width, height=fmt.height, mode="smart", quality=90,
                   safe_zone=SafeZone(top=top, bottom=bottom, left=left, right=right))
