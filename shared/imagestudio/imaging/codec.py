@@ -184,9 +184,9 @@ class SourceImage:
         ``size`` is the upright source's (width, height) when ``image`` is a reduced copy of it.
         """
         self.image: pyvips.Image = image
-        self.width: int
-        self.height: int
-        self.width, self.height = size or (int(image.width), int(image.height))
+        width, height = size or (int(image.width), int(image.height))
+        self.width: int = width
+        self.height: int = height
         self.has_alpha: bool = int(image.bands) == 4
         # Filled lazily by ``imaging.crop``: detection and saliency cost more than a render, and a
         # job renders many formats from one source.

@@ -63,7 +63,8 @@ def render_format(
     """Render exactly width x height: crop (smart/center) and resample, or fit on a background.
 
     With a ``safe_zone``, a smart crop places the faces or subject inside it when the source has room,
-    and the result says where they landed (``Rendered.subject``).
+    and the result says where they landed (``Rendered.subject``). A source loaded for other output
+    sizes (``SourceImage.load(sizes=...)``) refuses, with ``ValueError``, a crop it would have to enlarge.
     """
     # Validate everything before any pixel work, so a bad request fails fast and the same way
     # whatever the mode.
