@@ -15,7 +15,7 @@ from PIL import Image as PILImage
 
 from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
 
-from .sizing import render_scale
+from .sizing import render_scale, resize_exact
 
 __all__ = [
     "CONTENT_TYPES",
@@ -27,7 +27,6 @@ __all__ = [
     "encode",
     "inspect_image",
     "provider_ready",
-    "resize_exact",
     "to_srgb",
     "verify_pixels",
 ]
@@ -457,24 +456,6 @@ def to_srgb(image: pyvips.Image) -> pyvips.Image:
     if image.bands > bands:
         image = image.extract_band(0, n=bands)
     return image
-
-
-def resize_exact(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
-    """Lanczos3 resample to exactly width x height (down or up), alpha premultiplied."""
-    if (image.width, image.height) == (width, height):
-        return image
-    has_alpha = image.hasalpha()
-    if has_alpha:
-        # Without premultiplying, transparent pixels' hidden colour bleeds into the edges.
-        image = image.premultiply()
-    image = image.resize(width / image.width, vscale=height / image.height, kernel="lanczos3")
-    if has_alpha:
-        image = image.unpremultiply()
-    image = image.cast("uchar")
-    if (image.width, image.height) != (width, height):  # a rounding pixel either way
-        image = image.crop(0, 0, min(width, image.width), min(height, image.height))
-        image = image.embed(0, 0, width, height, extend="copy")
-    return image.copy(interpretation="srgb")
 
 
 def _without_metadata(image: pyvips.Image) -> pyvips.Image:

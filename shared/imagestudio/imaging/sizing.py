@@ -1,11 +1,13 @@
-"""How large a crop of the source an output of a given size can cut, and so how much of the source to decode."""
+"""Output sizes: how much of the source an output of a given size can need, and resampling to exactly that size."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["MIN_ZOOM", "largest_box", "render_scale"]
+import pyvips  # type: ignore[import-untyped, unused-ignore]
+
+__all__ = ["MIN_ZOOM", "largest_box", "render_scale", "resize_exact"]
 
 #: Smallest box, as a share of the largest box of the aspect, a crop zooms in to so that faces or
 #: the subject clear a platform's UI bands: closer in would cut the picture more than the UI hides.
@@ -32,3 +34,21 @@ def render_scale(src_w: int, src_h: int, sizes: Iterable[tuple[int, int]]) -> fl
         box_w, box_h = largest_box(src_w, src_h, width, height)
         scale = max(scale, min(1.0, max(width / box_w, height / box_h) / MIN_ZOOM))
     return scale or 1.0
+
+
+def resize_exact(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
+    """Lanczos3 resample to exactly width x height (down or up), alpha premultiplied."""
+    if (image.width, image.height) == (width, height):
+        return image
+    has_alpha = image.hasalpha()
+    if has_alpha:
+        # Without premultiplying, transparent pixels' hidden colour bleeds into the edges.
+        image = image.premultiply()
+    image = image.resize(width / image.width, vscale=height / image.height, kernel="lanczos3")
+    if has_alpha:
+        image = image.unpremultiply()
+    image = image.cast("uchar")
+    if (image.width, image.height) != (width, height):  # a rounding pixel either way
+        image = image.crop(0, 0, min(width, image.width), min(height, image.height))
+        image = image.embed(0, 0, width, height, extend="copy")
+    return image.copy(interpretation="srgb")

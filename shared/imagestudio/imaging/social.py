@@ -15,7 +15,7 @@ import pyvips  # type: ignore[import-untyped, unused-ignore]
 
 from imagestudio.errors import ValidationFailed
 
-from .codec import CONTENT_TYPES, OutputFormat, Rendered, SourceImage, SubjectPlacement, encode, resize_exact
+from .codec import CONTENT_TYPES, OutputFormat, Rendered, SourceImage, SubjectPlacement, encode
 from .crop import (
     CropMode,
     CropPlan,
@@ -25,6 +25,7 @@ from .crop import (
     choose_crop_box,
     plan_crop,
 )
+from .sizing import resize_exact
 
 __all__ = [
     "CropMode",
