@@ -313,7 +313,7 @@ def peak_memory_mb() -> tuple[float, float]:
 
 
 def doubled(scene: Scene) -> Scene:
-    """The scene at twice its size (12-36 MP), its faces and subjects with it."""
+    """The scene at twice its size (15-36 MP), its faces and subjects with it."""
     pixels = cv2.resize(scene.pixels, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
     faces = [(2 * a, 2 * b, 2 * c, 2 * d) for a, b, c, d in scene.faces]
     subjects = [(2 * a, 2 * b, 2 * c, 2 * d) for a, b, c, d in scene.subjects]
@@ -323,8 +323,9 @@ def doubled(scene: Scene) -> Scene:
 def kept_share_doubled(hard: list[Scene]) -> float:
     """Share of crops kept on the scenes at twice their size, where the worker holds a reduced copy.
 
-    At their own size (2-9 MP) every catalogue format needs the whole source; from ~15 MP the
-    decoder keeps only what the largest output needs, and faces are found on that copy.
+    At their own size (2-9 MP) every catalogue format needs the whole source; at twice it (as for
+    any photo from about 12 MP) the decoder keeps only what the largest output needs, and faces
+    are found on that copy.
     """
     hits = total = 0
     for scene in map(doubled, hard):
