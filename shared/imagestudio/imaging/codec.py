@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
@@ -12,6 +14,8 @@ import pyvips  # type: ignore[import-untyped, unused-ignore]
 from PIL import Image as PILImage
 
 from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
+
+from .sizing import render_scale, resize_exact
 
 __all__ = [
     "CONTENT_TYPES",
@@ -166,13 +170,22 @@ class SubjectPlacement:
 
 
 class SourceImage:
-    """An upload decoded once: EXIF orientation applied, sRGB, metadata stripped; reused per output."""
+    """An upload decoded once: EXIF orientation applied, sRGB, metadata stripped; reused per output.
 
-    def __init__(self, image: pyvips.Image) -> None:
-        """Wrap an upright, 8-bit sRGB image (3 bands, or 4 with alpha) already in memory."""
+    ``width`` and ``height`` are the upright source's, and every box (crops, faces, subjects) is in
+    its pixels. ``image`` holds those pixels, or, when loaded for known output sizes, a copy reduced
+    to what the largest of them needs (``held_box`` maps a box onto it).
+    """
+
+    def __init__(self, image: pyvips.Image, *, size: tuple[int, int] | None = None) -> None:
+        """Wrap an upright, 8-bit sRGB image (3 bands, or 4 with alpha) already in memory.
+
+        ``size`` is the upright source's (width, height) when ``image`` is a reduced copy of it.
+        """
         self.image: pyvips.Image = image
-        self.width: int = int(image.width)
-        self.height: int = int(image.height)
+        width, height = size or (int(image.width), int(image.height))
+        self.width: int = width
+        self.height: int = height
         self.has_alpha: bool = int(image.bands) == 4
         # Filled lazily by ``imaging.crop``: detection and saliency cost more than a render, and a
         # job renders many formats from one source.
@@ -184,8 +197,20 @@ class SourceImage:
         self.subject_searched: bool = False
 
     @classmethod
-    def load(cls, data: bytes, *, max_pixels: int, field: str = "image") -> SourceImage:
-        """Decode an upload (pixel limit checked from the header first) into an upright sRGB image."""
+    def load(
+        cls,
+        data: bytes,
+        *,
+        max_pixels: int,
+        field: str = "image",
+        sizes: Collection[tuple[int, int]] = (),
+    ) -> SourceImage:
+        """Decode an upload (pixel limit checked from the header first) into an upright sRGB image.
+
+        With ``sizes`` (every width x height the source will be rendered to) the copy kept is
+        reduced, while decoding, to the scale the largest of them can need (``sizing.render_scale``):
+        the full-size image is never held, and no output is enlarged from the smaller copy.
+        """
         # Sequential access decodes straight into the one in-memory copy below; random access
         # (needed only to turn or flip the image, which reads it out of order) first decodes into
         # a cache of its own, a second full-size copy at the peak.
@@ -200,11 +225,38 @@ class SourceImage:
             # Phones store rotation in EXIF; users expect the pixels the way their viewer shows them.
             image = image.autorot()
             image = to_srgb(image)
+            size = int(image.width), int(image.height)
+            scale = render_scale(*size, sizes) if sizes else 1.0
+            if scale < 1.0:
+                # Reduced as the rows are decoded: once, with the kernel the outputs use.
+                image = resize_exact(image, math.ceil(size[0] * scale), math.ceil(size[1] * scale))
             # Decode once into memory: every output of the job reads this copy again.
             image = _without_metadata(image).copy_memory()
         except pyvips.Error as exc:
             raise _decode_error(field, opened.format) from exc
-        return cls(image)
+        return cls(image, size=size)
+
+    def held_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """``box`` (source pixels) as the nearest box of ``image``'s pixels, at least one pixel each way."""
+        held_w, held_h = int(self.image.width), int(self.image.height)
+        if (held_w, held_h) == (self.width, self.height):
+            return box
+        sx, sy = held_w / self.width, held_h / self.height
+        left, top = min(held_w - 1, round(box[0] * sx)), min(held_h - 1, round(box[1] * sy))
+        right = min(held_w, max(left + 1, round((box[0] + box[2]) * sx)))
+        bottom = min(held_h, max(top + 1, round((box[1] + box[3]) * sy)))
+        return left, top, right - left, bottom - top
+
+    def source_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """``box`` found in ``image``'s pixels, in the source's pixels."""
+        held_w, held_h = int(self.image.width), int(self.image.height)
+        if (held_w, held_h) == (self.width, self.height):
+            return box
+        sx, sy = self.width / held_w, self.height / held_h
+        left, top = round(box[0] * sx), round(box[1] * sy)
+        right = min(self.width, round((box[0] + box[2]) * sx))
+        bottom = min(self.height, round((box[1] + box[3]) * sy))
+        return left, top, right - left, bottom - top
 
 
 def encode(

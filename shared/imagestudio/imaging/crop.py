@@ -11,6 +11,7 @@ from imagestudio.errors import ValidationFailed
 
 from .codec import SourceImage
 from .faces import find_faces
+from .sizing import MIN_ZOOM, largest_box
 from .subject import find_subject
 
 __all__ = ["Box", "CropMode", "CropPlan", "SafeZone", "choose_crop_box", "detect_faces", "plan_crop"]
@@ -23,9 +24,6 @@ Box = tuple[int, int, int, int]
 MAX_OUTPUT_SIDE: Final = 8192
 #: Longest side of the copy libvips' attention model sees; it reduces to 32x32 internally.
 ATTENTION_SIDE: Final = 256
-#: Smallest box, as a share of the largest box of the aspect, we zoom in to so that faces or the
-#: subject clear a platform's UI bands: closer in would cut the picture more than the UI hides.
-MIN_ZOOM: Final = 0.7
 #: Steps from the largest box down to MIN_ZOOM tried when the subject cannot clear the bands.
 ZOOM_STEPS: Final = 12
 #: Margin added around each detected face before placing it: the cascades box eyebrows to mouth,
@@ -97,7 +95,7 @@ def plan_crop(
     peak. When ``safe_zone`` is given the faces or subject go inside it whenever the source has room.
     """
     check_output_size(width, height)
-    box_w, box_h = _largest_box(source.width, source.height, width, height)
+    box_w, box_h = largest_box(source.width, source.height, width, height)
     if focal_point is not None:
         # An explicit choice by the user beats anything we could guess, in either mode.
         fx, fy = check_focal_point(focal_point)
@@ -137,7 +135,7 @@ def plan_crop(
 def detect_faces(source: SourceImage) -> tuple[Box, ...]:
     """Faces in the source (cached on it), largest first, in source pixels."""
     if source.faces is None:
-        source.faces = _detect_faces(source.image)
+        source.faces = tuple(source.source_box(face) for face in _detect_faces(source.image))
     return source.faces
 
 
@@ -159,13 +157,6 @@ def check_focal_point(focal_point: tuple[float, float]) -> tuple[float, float]:
             "focal_point", f"x and y must be between 0 and 1 (fractions of the image), got {fx}, {fy}"
         )
     return fx, fy
-
-
-def _largest_box(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int]:
-    """Size of the largest box with the aspect width:height that fits in the source."""
-    if src_w * height > src_h * width:  # source is wider than the target: full height
-        return _clamp(round(src_h * width / height), 1, src_w), src_h
-    return src_w, _clamp(round(src_w * height / width), 1, src_h)
 
 
 def _face_group(faces: tuple[Box, ...], box_w: int, box_h: int, *, horizontal: bool) -> tuple[Box, ...]:
@@ -274,7 +265,8 @@ def _slide(
 def _subject(source: SourceImage) -> Box | None:
     """The salient region's box (cached on the source), None on busy pictures."""
     if not source.subject_searched:
-        source.subject = find_subject(source.image)
+        found = find_subject(source.image)
+        source.subject = source.source_box(found) if found is not None else None
         source.subject_searched = True
     return source.subject
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -49,8 +48,6 @@ EXTRA_NEIGHBOURS: Final = 6
 _CASCADES: Final = Path(cv2.__file__).parent / "data"  # cv2.data.haarcascades, untyped in the stubs
 _FRONTAL: Final = "haarcascade_frontalface_alt2.xml"
 _PROFILE: Final = "haarcascade_profileface.xml"
-# CascadeClassifier is not safe to share between threads; each worker thread loads its own once.
-_local = threading.local()
 
 #: 8-bit greyscale pixels (OpenCV types its results loosely, so the dtype is not spelled out).
 Grey = npt.NDArray[Any]
@@ -229,12 +226,14 @@ def _merge(found: list[tuple[float, float, float, str]], width: int, height: int
 
 
 def _classifier(name: str) -> cv2.CascadeClassifier:
-    """This thread's cascade ``name``, loaded on first use."""
-    cache: dict[str, cv2.CascadeClassifier] = getattr(_local, "cascades", None) or {}
-    _local.cascades = cache
-    if name not in cache:
-        classifier = cv2.CascadeClassifier(str(_CASCADES / name))
-        if classifier.empty():
-            raise RuntimeError(f"cannot load the face cascade {name} from {_CASCADES}")
-        cache[name] = classifier
-    return cache[name]
+    """A cascade ``name`` of its own for one search, freed with it.
+
+    A classifier keeps the scratch of the largest image it searched (the integral images of every
+    scale: ~30 MB after the fine pass) for as long as it lives, and loading one takes ~10 ms; so each
+    search loads its own rather than a worker holding that scratch between jobs. Nothing is shared
+    between threads either (a classifier is not safe to share).
+    """
+    classifier = cv2.CascadeClassifier(str(_CASCADES / name))
+    if classifier.empty():
+        raise RuntimeError(f"cannot load the face cascade {name} from {_CASCADES}")
+    return classifier

@@ -25,6 +25,7 @@ from .crop import (
     choose_crop_box,
     plan_crop,
 )
+from .sizing import resize_exact
 
 __all__ = [
     "CropMode",
@@ -63,7 +64,8 @@ def render_format(
     """Render exactly width x height: crop (smart/center) and resample, or fit on a background.
 
     With a ``safe_zone``, a smart crop places the faces or subject inside it when the source has room,
-    and the result says where they landed (``Rendered.subject``).
+    and the result says where they landed (``Rendered.subject``). A source loaded for other output
+    sizes (``SourceImage.load(sizes=...)``) refuses, with ``ValueError``, a crop it would have to enlarge.
     """
     # Validate everything before any pixel work, so a bad request fails fast and the same way
     # whatever the mode.
@@ -89,7 +91,13 @@ def render_format(
         crop_box = plan.box
         if plan.placed_on in ("faces", "subject", "attention"):
             subject = _placement(plan, width, height, safe_zone)
-        image = _resize_exact(source.image.crop(*crop_box), width, height)
+        held = source.held_box(crop_box)
+        if held[2] + 1 < min(width, crop_box[2]) or held[3] + 1 < min(height, crop_box[3]):
+            # The source was loaded reduced for other sizes; enlarging its copy would blur this one.
+            raise ValueError(
+                f"the source was not loaded for a {width}x{height} output (SourceImage.load sizes)"
+            )
+        image = resize_exact(source.image.crop(*held), width, height)
     else:
         raise ValidationFailed("mode", f"must be smart, center or fit, got {mode!r}")
 
@@ -199,30 +207,12 @@ def _parse_background(background: str) -> tuple[int, int, int] | str:
     return (rgb >> 16) & 0xFF, (rgb >> 8) & 0xFF, rgb & 0xFF
 
 
-def _resize_exact(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
-    """Lanczos3 resample to exactly width x height (down or up), alpha premultiplied."""
-    if (image.width, image.height) == (width, height):
-        return image
-    has_alpha = image.hasalpha()
-    if has_alpha:
-        # Without premultiplying, transparent pixels' hidden colour bleeds into the edges.
-        image = image.premultiply()
-    image = image.resize(width / image.width, vscale=height / image.height, kernel="lanczos3")
-    if has_alpha:
-        image = image.unpremultiply()
-    image = image.cast("uchar")
-    if (image.width, image.height) != (width, height):  # a rounding pixel either way
-        image = image.crop(0, 0, min(width, image.width), min(height, image.height))
-        image = image.embed(0, 0, width, height, extend="copy")
-    return image.copy(interpretation="srgb")
-
-
 def _fit(image: pyvips.Image, width: int, height: int, fill: tuple[int, int, int] | str) -> pyvips.Image:
     """The whole image scaled to fit, centred on a colour or a blurred cover of itself."""
     scale = min(width / image.width, height / image.height)
     fit_w = max(1, min(width, round(image.width * scale)))
     fit_h = max(1, min(height, round(image.height * scale)))
-    fitted = _resize_exact(image, fit_w, fit_h)
+    fitted = resize_exact(image, fit_w, fit_h)
     left, top = (width - fit_w) // 2, (height - fit_h) // 2
 
     if fill == "blur":
@@ -270,7 +260,7 @@ def _blurred_cover(image: pyvips.Image, width: int, height: int) -> pyvips.Image
     top = max(0, (cover.height - small_h) // 2)
     cover = cover.crop(left, top, min(small_w, cover.width), min(small_h, cover.height))
     blurred = cover.gaussblur(max(small_w, small_h) / 25 + 1).cast("uchar")
-    return _resize_exact(blurred.copy(interpretation="srgb"), width, height)
+    return resize_exact(blurred.copy(interpretation="srgb"), width, height)
 
 
 def _safe_name(name: str) -> str:

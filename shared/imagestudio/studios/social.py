@@ -182,7 +182,11 @@ def run(ctx: JobContext) -> None:
     formats = [get_format(key) for key in params.formats]
     steps = len(formats) + (1 if params.zip else 0)
     ctx.progress(0.0, f"decoding the image for {len(formats)} formats")
-    source = SourceImage.load(ctx.read_input("image"), max_pixels=get_settings().max_image_pixels)
+    source = SourceImage.load(
+        ctx.read_input("image"),
+        max_pixels=get_settings().max_image_pixels,
+        sizes=[(fmt.width, fmt.height) for fmt in formats],
+    )
     archive: list[tuple[str, bytes]] = []
     ext = _EXT[params.output_format]
     for position, fmt in enumerate(formats):
