@@ -302,9 +302,8 @@ class _Encoder:
         if self.format == "tiff":
             return bytes(image.tiffsave_buffer(compression="deflate", predictor="horizontal", keep=keep))
         if self.format == "bmp":
-            pixels = self.source.pixels()
             out = io.BytesIO()
-            PILImage.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels[:, :, :3]).save(out, "BMP")
+            self._still.save(out, "BMP")
             return out.getvalue()
         raise ValueError(f"unknown encoding {self.format!r}")
 
@@ -317,7 +316,7 @@ class _Encoder:
 
     @cached_property
     def _still(self) -> PILImage.Image:
-        """The first frame as Pillow's L or RGB image (JPEG's sources are flattened)."""
+        """The first frame as Pillow's L or RGB image (JPEG's and BMP's sources are flattened)."""
         pixels = self.source.pixels()  # one band comes as H x W
         return PILImage.fromarray(
             pixels if pixels.ndim == 2 else pixels[:, :, 0] if pixels.shape[2] < 3 else pixels[:, :, :3]

@@ -344,6 +344,15 @@ def test_lossless_conversions_have_no_quality(fmt: str) -> None:
         assert result.ssim == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("fmt", ["bmp", "tiff", "gif", "png"])
+def test_a_grey_source_converts_to_every_lossless_format(fmt: str) -> None:
+    grey = np.asarray(photos.camera(), dtype=np.uint8)[:128, :128]
+    result = encode_quality(source(png(grey)), fmt, quality=None, keep="none")
+    with Image.open(io.BytesIO(result.data)) as out:
+        assert out.format == fmt.upper() and out.size == (128, 128)
+        assert np.array_equal(np.asarray(out.convert("L")), grey)
+
+
 def test_avif_where_the_bundled_libvips_writes_it() -> None:
     if not avif_supported():
         pytest.fail("the bundled libvips (pyvips-binary) is expected to write AVIF")
