@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     run_relay: bool = True
     #: Seconds the outbox relay waits between sweeps when nothing wakes it.
     outbox_poll_seconds: float = 1.0
+    #: Relay threads per process on PostgreSQL, each with its own RabbitMQ connection: while one
+    #: waits for a batch's publisher confirms, another publishes what was committed meanwhile.
+    outbox_relay_lanes: int = Field(default=3, ge=1, le=16)
     #: Worker threads per worker process.
     worker_threads: int = 4
     #: Job attempts (including redeliveries after a crash) before the job is failed.

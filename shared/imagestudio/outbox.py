@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from imagestudio.broker import amqp_url
 from imagestudio.config import get_settings
-from imagestudio.db import is_postgres, session_scope
+from imagestudio.db import get_engine, is_postgres, session_scope
 from imagestudio.orm import Base, table_of, utcnow
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.tracing import message_options
@@ -122,11 +122,14 @@ class OutboxService:
             select(func.min(OutboxMessage.created_at)).where(OutboxMessage.published_at.is_(None))
         )
 
-    def publish_pending(self, broker: dramatiq.Broker, *, limit: int = BATCH_SIZE) -> int:
+    def publish_pending(
+        self, broker: dramatiq.Broker, *, limit: int = BATCH_SIZE, publisher: Any = None
+    ) -> int:
         """Publish up to ``limit`` pending rows as one confirmed batch; returns how many were published.
 
         A batch that fails (broker down, a message returned or nacked) stays pending whole and is
         published again on the next sweep: workers absorb the repeats of messages that did arrive.
+        ``publisher``: the caller's own (a relay lane's connection); by default the process's one.
         """
         with session_scope() as session:
             stmt = (
@@ -163,7 +166,7 @@ class OutboxService:
             ]
             ids = [row.id for row in rows]
             try:
-                _publisher_for(broker).publish(messages)
+                (publisher or _publisher_for(broker)).publish(messages)
             except Exception as exc:  # broker down: keep the rows, retry on the next sweep
                 log.warning("outbox.publish_failed", outbox_ids=ids[:10], count=len(ids), error=repr(exc))
                 session.execute(
@@ -308,16 +311,21 @@ class ConfirmedBatchPublisher:
 _publishers: dict[int, Any] = {}
 
 
+def new_publisher(broker: dramatiq.Broker) -> Any:
+    """A publisher for ``broker``: batched confirms on RabbitMQ (a connection of its own), plain
+    enqueue otherwise."""
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    if isinstance(broker, RabbitmqBroker):
+        return ConfirmedBatchPublisher(broker, amqp_url(get_settings()))
+    return _EnqueuePublisher(broker)
+
+
 def _publisher_for(broker: dramatiq.Broker) -> Any:
-    """The relay's publisher for ``broker``: batched confirms on RabbitMQ, plain enqueue otherwise."""
+    """The process's shared publisher for ``broker`` (``drain`` and one-off sweeps)."""
     publisher = _publishers.get(id(broker))
     if publisher is None:
-        from dramatiq.brokers.rabbitmq import RabbitmqBroker
-
-        if isinstance(broker, RabbitmqBroker):
-            publisher = ConfirmedBatchPublisher(broker, amqp_url(get_settings()))
-        else:
-            publisher = _EnqueuePublisher(broker)
+        publisher = new_publisher(broker)
         _publishers.clear()  # one broker per process (tests swap it): forget the old one
         _publishers[id(broker)] = publisher
     return publisher
@@ -335,40 +343,73 @@ def notify() -> None:
 
 
 class OutboxRelay:
-    """A background thread publishing the outbox; ``wake()`` after a commit for low latency."""
+    """Background threads publishing the outbox; ``wake()`` after a commit for low latency.
 
-    def __init__(self, broker: dramatiq.Broker, *, poll_seconds: float = 1.0) -> None:
+    On PostgreSQL it runs ``lanes`` threads, each with its own broker connection: RabbitMQ
+    confirms a persistent message only once it is on disk (tens of milliseconds), and one thread
+    waiting for a batch's confirms would hold every message committed meanwhile until then. The
+    lanes share the rows with ``FOR UPDATE SKIP LOCKED`` (as several gateways' relays do), so a
+    message committed while one lane waits is published by another at once. SQLite takes no row
+    locks and its broker is in-process (no confirms to wait for): one lane there.
+    """
+
+    def __init__(
+        self, broker: dramatiq.Broker, *, poll_seconds: float = 1.0, lanes: int | None = None
+    ) -> None:
         self._broker = broker
         self._poll_seconds = poll_seconds
+        self._lanes = lanes
         self._wake = _wake
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def lanes(self) -> int:
+        """Threads publishing (0 before ``start``)."""
+        return len(self._threads)
+
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
-        self._thread.start()
+        lanes = self._lanes
+        if lanes is None:
+            postgres = get_engine().dialect.name == "postgresql"  # no connection made here
+            lanes = get_settings().outbox_relay_lanes if postgres else 1
+        self._threads = [
+            threading.Thread(target=self._run, name=f"outbox-relay-{lane}", daemon=True)
+            for lane in range(lanes)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     def _run(self) -> None:
+        publisher = new_publisher(self._broker)
         backoff = self._poll_seconds
-        while not self._stop.is_set():
-            try:
-                while outbox_service.publish_pending(self._broker) == BATCH_SIZE:
-                    pass
-                backoff = self._poll_seconds
-            except Exception as exc:  # database unreachable: back off, never die
-                log.exception("outbox.relay_error", error=repr(exc))
-                backoff = min(backoff * 2, 30.0)
-            self._wake.wait(backoff)
-            self._wake.clear()
+        try:
+            while not self._stop.is_set():
+                try:
+                    while (
+                        outbox_service.publish_pending(self._broker, publisher=publisher) == BATCH_SIZE
+                        and not self._stop.is_set()
+                    ):
+                        pass
+                    backoff = self._poll_seconds
+                except Exception as exc:  # database unreachable: back off, never die
+                    log.exception("outbox.relay_error", error=repr(exc))
+                    backoff = min(backoff * 2, 30.0)
+                self._wake.wait(backoff)
+                self._wake.clear()
+        finally:
+            close = getattr(publisher, "close", None)
+            if close is not None:
+                close()
 
     def drain(self, timeout: float = 10.0) -> None:
         """Publish everything pending now (tests, shutdown)."""

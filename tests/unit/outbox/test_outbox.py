@@ -10,7 +10,7 @@ from support import Embedded
 
 from imagestudio.db import session_scope
 from imagestudio.jobs.models import Job
-from imagestudio.outbox import OutboxMessage, outbox_service
+from imagestudio.outbox import OutboxMessage, OutboxRelay, outbox_service
 
 
 class FlakyBroker:
@@ -88,3 +88,13 @@ def test_batch_publisher_settles_confirms_that_arrive_out_of_order() -> None:
     publisher._unconfirmed = {6, 7}
     confirm(pika.spec.Basic.Ack, 0, True)  # tag 0 with multiple: every outstanding one
     assert publisher._unconfirmed == set()
+
+
+def test_one_lane_on_sqlite(embedded: Embedded) -> None:
+    embedded.client.app.state.relay.stop()  # type: ignore[attr-defined]
+    relay = OutboxRelay(FlakyBroker(failures=0), poll_seconds=0.05)  # type: ignore[arg-type]
+    relay.start()
+    try:
+        assert relay.lanes == 1  # SQLite takes no row locks: two lanes would publish a row twice
+    finally:
+        relay.stop()
