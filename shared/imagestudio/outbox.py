@@ -123,13 +123,19 @@ class OutboxService:
         )
 
     def publish_pending(
-        self, broker: dramatiq.Broker, *, limit: int = BATCH_SIZE, publisher: Any = None
+        self,
+        broker: dramatiq.Broker,
+        *,
+        limit: int = BATCH_SIZE,
+        publisher: Any = None,
+        claimed: Callable[[], None] | None = None,
     ) -> int:
         """Publish up to ``limit`` pending rows as one confirmed batch; returns how many were published.
 
         A batch that fails (broker down, a message returned or nacked) stays pending whole and is
         published again on the next sweep: workers absorb the repeats of messages that did arrive.
         ``publisher``: the caller's own (a relay lane's connection); by default the process's one.
+        ``claimed`` is called once the batch's rows are locked, before they are published.
         """
         with session_scope() as session:
             stmt = (
@@ -165,6 +171,8 @@ class OutboxService:
                 for row in rows
             ]
             ids = [row.id for row in rows]
+            if claimed is not None:
+                claimed()
             try:
                 (publisher or _publisher_for(broker)).publish(messages)
             except Exception as exc:  # broker down: keep the rows, retry on the next sweep
@@ -347,10 +355,12 @@ class OutboxRelay:
 
     On PostgreSQL it runs ``lanes`` threads, each with its own broker connection: RabbitMQ
     confirms a persistent message only once it is on disk (tens of milliseconds), and one thread
-    waiting for a batch's confirms would hold every message committed meanwhile until then. The
-    lanes share the rows with ``FOR UPDATE SKIP LOCKED`` (as several gateways' relays do), so a
-    message committed while one lane waits is published by another at once. SQLite takes no row
-    locks and its broker is in-process (no confirms to wait for): one lane there.
+    waiting for a batch's confirms would hold every message committed meanwhile until then. One
+    lane at a time leads: it waits for a wake, locks a batch (``FOR UPDATE SKIP LOCKED``, as
+    several gateways' relays share rows) and hands the lead on before publishing it, so a message
+    committed while that lane waits for confirms goes out on the next, and a wake costs one query,
+    not one per lane. SQLite takes no row locks and its broker is in-process (no confirms to wait
+    for): one lane there.
     """
 
     def __init__(
@@ -362,6 +372,8 @@ class OutboxRelay:
         self._wake = _wake
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        #: Held by the lane that waits for the next wake and takes the next batch.
+        self._lead = threading.Lock()
 
     def wake(self) -> None:
         self._wake.set()
@@ -391,25 +403,43 @@ class OutboxRelay:
 
     def _run(self) -> None:
         publisher = new_publisher(self._broker)
-        backoff = self._poll_seconds
+        backoff = 0.0  # a first sweep at once: rows may be waiting from before the start
         try:
             while not self._stop.is_set():
-                try:
-                    while (
-                        outbox_service.publish_pending(self._broker, publisher=publisher) == BATCH_SIZE
-                        and not self._stop.is_set()
-                    ):
-                        pass
-                    backoff = self._poll_seconds
-                except Exception as exc:  # database unreachable: back off, never die
-                    log.exception("outbox.relay_error", error=repr(exc))
-                    backoff = min(backoff * 2, 30.0)
-                self._wake.wait(backoff)
-                self._wake.clear()
+                backoff = self._lead_one_batch(publisher, backoff)
         finally:
             close = getattr(publisher, "close", None)
             if close is not None:
                 close()
+
+    def _lead_one_batch(self, publisher: Any, backoff: float) -> float:
+        """Take the lead, wait for a wake (or ``backoff``), publish one batch; the next backoff."""
+        self._lead.acquire()
+        leading = True
+
+        def hand_on() -> None:
+            nonlocal leading
+            if leading:
+                leading = False
+                self._lead.release()
+
+        try:
+            self._wake.wait(backoff)
+            self._wake.clear()
+            if self._stop.is_set():
+                self._wake.set()  # the next lane sees the stop at once too
+                return backoff
+            if (
+                outbox_service.publish_pending(self._broker, publisher=publisher, claimed=hand_on)
+                == BATCH_SIZE
+            ):
+                self._wake.set()  # a full batch: more may wait, the next lane sweeps at once
+            return self._poll_seconds
+        except Exception as exc:  # database unreachable: back off, never die
+            log.exception("outbox.relay_error", error=repr(exc))
+            return min(max(backoff, self._poll_seconds) * 2, 30.0)
+        finally:
+            hand_on()
 
     def drain(self, timeout: float = 10.0) -> None:
         """Publish everything pending now (tests, shutdown)."""
