@@ -157,11 +157,13 @@ def _setup() -> tuple[str, int]:
 
 
 def _start_latency(env: dict[str, str], tenant_id: str) -> list[float]:
-    """``started_at - created_at`` in ms for the tenant's jobs that a worker started."""
+    """``started_at - created_at`` in ms for the tenant's jobs that a worker started, oldest job
+    first (so ``[1:]`` leaves out the warm-up job: without the order PostgreSQL returns rows as
+    they lie in the heap, where an updated row moves)."""
     with psycopg.connect(env["IMAGESTUDIO_DATABASE_URL"]) as conn:
         rows = conn.execute(
             "SELECT EXTRACT(EPOCH FROM (started_at - created_at)) * 1000 FROM jobs "
-            "WHERE tenant_id = %s AND started_at IS NOT NULL",
+            "WHERE tenant_id = %s AND started_at IS NOT NULL ORDER BY created_at",
             (tenant_id,),
         ).fetchall()
     return [float(r[0]) for r in rows]
@@ -179,15 +181,17 @@ def _run_median(env: dict[str, str], tenant_id: str) -> float | None:
 
 
 def _relay_latency(env: dict[str, str], tenant_id: str) -> list[float]:
-    """``published_at - created_at`` in ms of the run messages of the tenant's jobs (the relay's share)."""
+    """``published_at - created_at`` in ms of the run messages of the tenant's jobs (the relay's
+    share), oldest job first."""
     with psycopg.connect(env["IMAGESTUDIO_DATABASE_URL"]) as conn:
         rows = conn.execute(
             "SELECT EXTRACT(EPOCH FROM (o.published_at - j.created_at)) * 1000 FROM jobs j "
             "JOIN outbox o ON o.kwargs->>'job_id' = j.id "
-            "WHERE j.tenant_id = %s AND o.published_at IS NOT NULL AND o.actor_name LIKE '%%.run_job'",
+            "WHERE j.tenant_id = %s AND o.published_at IS NOT NULL AND o.actor_name LIKE '%%.run_job' "
+            "ORDER BY j.created_at",
             (tenant_id,),
         ).fetchall()
-    return sorted(float(r[0]) for r in rows)
+    return [float(r[0]) for r in rows]
 
 
 def _wait_started(env: dict[str, str], tenant_id: str, expected: int, timeout: float = 60) -> None:

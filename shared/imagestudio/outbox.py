@@ -223,6 +223,10 @@ class ConfirmedBatchPublisher:
         self._returned: list[str] = []
         self._closed: Exception | None = None
 
+    def connect(self) -> None:
+        """Open the connection and its confirm-mode channel now (``publish`` reopens them when lost)."""
+        self._connect()
+
     def _connect(self) -> Any:
         import pika
 
@@ -403,6 +407,12 @@ class OutboxRelay:
 
     def _run(self) -> None:
         publisher = new_publisher(self._broker)
+        connect = getattr(publisher, "connect", None)
+        if connect is not None:
+            try:  # now, not on this lane's first batch (whose message would wait for the handshake)
+                connect()
+            except Exception as exc:  # broker down: the first batch connects (and retries) later
+                log.warning("outbox.relay_connect_failed", error=repr(exc))
         backoff = 0.0  # a first sweep at once: rows may be waiting from before the start
         try:
             while not self._stop.is_set():
