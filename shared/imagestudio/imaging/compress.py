@@ -37,7 +37,7 @@ from PIL import ImageCms
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.codec import SourceImage, inspect_image, to_srgb
-from imagestudio.imaging.jpeg_tables import JpegTables, encode_with_tables
+from imagestudio.imaging.jpeg_tables import JpegTables, encode_with_tables, progressive_transcode
 from imagestudio.imaging.quality_search import lowest_quality, start_quality
 from imagestudio.imaging.similarity import SsimReference
 
@@ -307,12 +307,14 @@ class _Encoder:
             return out.getvalue()
         raise ValueError(f"unknown encoding {self.format!r}")
 
-    def encode_tables(self, tables: JpegTables, *, draft: bool = False) -> bytes:
-        """JPEG quantised with ``tables``; ``draft``: sequential, for a search to score (the
-        progressive file is transcoded from it losslessly: the same pixels)."""
-        return encode_with_tables(
-            self._still, tables, progressive=self.progressive and not draft, **self._metadata()
-        )
+    def encode_tables(self, tables: JpegTables) -> bytes:
+        """Sequential JPEG quantised with ``tables``, the file a search scores; the one kept is
+        ``kept_tables`` of it (the same pixels)."""
+        return encode_with_tables(self._still, tables, progressive=False, **self._metadata())
+
+    def kept_tables(self, draft: bytes) -> bytes:
+        """The scored ``draft`` as delivered: transcoded losslessly to progressive when asked."""
+        return progressive_transcode(draft) if self.progressive else draft
 
     @cached_property
     def _still(self) -> PILImage.Image:
@@ -396,7 +398,7 @@ class _Scorer:
     def try_tables(self, tables: JpegTables) -> tuple[bytes, float]:
         """The sequential draft at ``tables`` (its progressive transcode has the same pixels)."""
         label = f"quality {tables.quality:.3f}, {tables.subsampling}, chroma steps x{tables.chroma_factor:g}"
-        return self._scored((tables,), label, lambda: self.encoder.encode_tables(tables, draft=True))
+        return self._scored((tables,), label, lambda: self.encoder.encode_tables(tables))
 
     def _scored(
         self, key: tuple[object, ...], label: str, encode: Callable[[], bytes]
@@ -601,9 +603,9 @@ def _smallest_jpeg(scorer: _Scorer, target: float, *, field: str) -> Encoded:
             f"SSIM {target} is out of reach in jpeg: even quality {top} gives {score:.4f} for this image",
         )
     tables = best[1]
-    _, score = scorer.try_tables(tables)
+    draft, score = scorer.try_tables(tables)
     # The kept file is the scored draft transcoded losslessly (same coefficients): its score stands.
-    data = scorer.encoder.encode_tables(tables)
+    data = scorer.encoder.kept_tables(draft)
     # Trellis zeroes coefficients, so it may need a few whole qualities more: up while smaller.
     subsample: Literal["on", "off"] = "on" if tables.subsampling == "4:2:0" else "off"
     quality = math.ceil(tables.quality)

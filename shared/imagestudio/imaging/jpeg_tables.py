@@ -19,7 +19,7 @@ from typing import Final, Literal
 import mozjpeg_lossless_optimization as mozjpeg_lossless
 from PIL import Image as PILImage
 
-__all__ = ["BASE_TABLE", "JpegTables", "encode_with_tables", "quality_scale"]
+__all__ = ["BASE_TABLE", "JpegTables", "encode_with_tables", "progressive_transcode", "quality_scale"]
 
 #: mozjpeg's quantisation table 3 (N. Robidoux's, ImageMagick's default), natural order; mozjpeg
 #: uses it for luma and chroma alike. Scaled by ``quality_scale`` it is libvips' ``quant_table=3``.
@@ -91,6 +91,10 @@ def encode_with_tables(
         optimize=True,
         **options,
     )
-    if not progressive:
-        return out.getvalue()
-    return bytes(mozjpeg_lossless.optimize(out.getvalue(), copy=mozjpeg_lossless.COPY_MARKERS.ALL))
+    return progressive_transcode(out.getvalue()) if progressive else out.getvalue()
+
+
+def progressive_transcode(baseline: bytes) -> bytes:
+    """``baseline`` with progressive, optimised scans by mozjpeg's lossless transcoder: the same
+    coefficients (so the same pixels once decoded), every marker kept."""
+    return bytes(mozjpeg_lossless.optimize(baseline, copy=mozjpeg_lossless.COPY_MARKERS.ALL))
