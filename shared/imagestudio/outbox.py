@@ -197,9 +197,15 @@ class _EnqueuePublisher:
     def __init__(self, broker: dramatiq.Broker) -> None:
         self._broker = broker
 
+    def connect(self) -> None:
+        """Nothing to open: the broker is in-process."""
+
     def publish(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
         for message in messages:
             self._broker.enqueue(message)
+
+    def close(self) -> None:
+        """Nothing to close."""
 
 
 class ConfirmedBatchPublisher:
@@ -323,7 +329,7 @@ class ConfirmedBatchPublisher:
 _publishers: dict[int, Any] = {}
 
 
-def new_publisher(broker: dramatiq.Broker) -> Any:
+def new_publisher(broker: dramatiq.Broker) -> ConfirmedBatchPublisher | _EnqueuePublisher:
     """A publisher for ``broker``: batched confirms on RabbitMQ (a connection of its own), plain
     enqueue otherwise."""
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -407,22 +413,20 @@ class OutboxRelay:
 
     def _run(self) -> None:
         publisher = new_publisher(self._broker)
-        connect = getattr(publisher, "connect", None)
-        if connect is not None:
-            try:  # now, not on this lane's first batch (whose message would wait for the handshake)
-                connect()
-            except Exception as exc:  # broker down: the first batch connects (and retries) later
-                log.warning("outbox.relay_connect_failed", error=repr(exc))
+        try:  # now, not on this lane's first batch (whose message would wait for the handshake)
+            publisher.connect()
+        except Exception as exc:  # broker down: the first batch connects (and retries) later
+            log.warning("outbox.relay_connect_failed", error=repr(exc))
         backoff = 0.0  # a first sweep at once: rows may be waiting from before the start
         try:
             while not self._stop.is_set():
                 backoff = self._lead_one_batch(publisher, backoff)
         finally:
-            close = getattr(publisher, "close", None)
-            if close is not None:
-                close()
+            publisher.close()
 
-    def _lead_one_batch(self, publisher: Any, backoff: float) -> float:
+    def _lead_one_batch(
+        self, publisher: ConfirmedBatchPublisher | _EnqueuePublisher, backoff: float
+    ) -> float:
         """Take the lead, wait for a wake (or ``backoff``), publish one batch; the next backoff."""
         self._lead.acquire()
         leading = True
