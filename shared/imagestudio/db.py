@@ -174,5 +174,7 @@ def session_scope() -> Iterator[Session]:
         session.close()
 
 
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def is_postgres(session: Session | None = None) -> bool:
+    """Whether ``session`` (by default the process's engine; no connection is made) is on PostgreSQL."""
+    bind = session.get_bind() if session is not None else get_engine()
+    return bind.dialect.name == "postgresql"

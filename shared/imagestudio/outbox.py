@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from imagestudio.broker import amqp_url
 from imagestudio.config import get_settings
-from imagestudio.db import get_engine, is_postgres, session_scope
+from imagestudio.db import is_postgres, session_scope
 from imagestudio.orm import Base, table_of, utcnow
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.tracing import message_options
@@ -396,8 +396,7 @@ class OutboxRelay:
     def start(self) -> None:
         lanes = self._lanes
         if lanes is None:
-            postgres = get_engine().dialect.name == "postgresql"  # no connection made here
-            lanes = get_settings().outbox_relay_lanes if postgres else 1
+            lanes = get_settings().outbox_relay_lanes if is_postgres() else 1
         self._threads = [
             threading.Thread(target=self._run, name=f"outbox-relay-{lane}", daemon=True)
             for lane in range(lanes)
