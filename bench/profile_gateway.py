@@ -176,6 +176,7 @@ def main() -> None:
     parser.add_argument(
         "--shape", choices=["multipart", "json"], default="multipart", help="json: name an upload id"
     )
+    parser.add_argument("--raw", type=Path, help="also keep py-spy's collapsed stacks at this path")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(BIN / "py-spy")
     image = photo()
@@ -221,6 +222,8 @@ def main() -> None:
                 command += ["--format", "raw", "-o", str(out), "-p", str(gateway.pid)]
                 subprocess.run(command, check=True, capture_output=True, timeout=args.seconds + 60)
                 raw = out.read_text()
+                if args.raw is not None:
+                    args.raw.write_text(raw)
             driver.join(args.seconds + 120)
     shown = (
         " ".join(Path(c).name if c == py_spy else c for c in command)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import errno
+import functools
 import importlib
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -168,6 +171,9 @@ def up(
     upgrade()
     broker = configure_broker()
     simulators, provider_lines = _start_provider_simulators(settings)
+    relay = _RelayProcess.for_settings(settings)
+    if relay is not None:
+        relay.start()
     worker = None
     if settings.embedded_broker:
         for studio in WORKERS:
@@ -193,14 +199,85 @@ def up(
         f"web console: {settings.base_url}/studio/" + (f"#key={key}" if key else ""), soft_wrap=True
     )
     try:
-        server = uvicorn.Server(uvicorn.Config("gateway.app:create_app", factory=True, log_level="warning"))
+        create_app = importlib.import_module("gateway.app").create_app
+        server = uvicorn.Server(
+            uvicorn.Config(
+                functools.partial(create_app, relay_in_process=relay is None),
+                factory=True,
+                log_level="warning",
+            )
+        )
         server.run(sockets=[listener])
     finally:
         listener.close()
         if worker is not None:
             worker.stop()
+        if relay is not None:
+            relay.stop()
         for simulator in simulators:
             simulator.stop()
+
+
+class _RelayProcess:
+    """``imagestudio relay`` beside ``imagestudio up``'s gateway: restarted when it exits, stopped with it.
+
+    The child also exits by itself when ``up`` is gone (killed without a chance to stop it).
+    """
+
+    #: Seconds between a child's exit and its restart.
+    RESTART_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(target=self._supervise, name="relay-process", daemon=True)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> _RelayProcess | None:
+        """One when the gateway would run a relay, on PostgreSQL and RabbitMQ, and the setting allows."""
+        from imagestudio.db import is_postgres
+
+        if settings.run_relay and settings.relay_process and not settings.embedded_broker and is_postgres():
+            return cls()
+        return None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        # The gateway keeps the job sweeper (its counters belong on the gateway's /metrics).
+        command = [
+            sys.executable,
+            "-m",
+            "imagestudio.cli",
+            "relay",
+            "--parent",
+            str(os.getpid()),
+            "--no-sweeper",
+        ]
+        while True:
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self._child = subprocess.Popen(command)
+            code = self._child.wait()
+            if self._stop.wait(self.RESTART_SECONDS):
+                return
+            console.print(f"[red]the outbox relay exited ({code}); restarting it[/red]")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self._stop.set()
+            child = self._child
+        if child is not None and child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self._thread.join(timeout)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -297,22 +374,34 @@ def worker(
 
 
 @app.command()
-def relay() -> None:
-    """Run the outbox relay and the job sweeper alone (when gateways run with IMAGESTUDIO_RUN_RELAY=false)."""
+def relay(
+    parent: Annotated[
+        int | None, typer.Option(help="Exit when this process is gone (`imagestudio up` passes its own)")
+    ] = None,
+    sweeper: Annotated[bool, typer.Option(help="Also run the job sweeper beside the relay")] = True,
+) -> None:
+    """Run the outbox relay and the job sweeper alone (when gateways run with IMAGESTUDIO_RUN_RELAY=false).
+
+    It wakes on PostgreSQL's notification of each commit that staged messages.
+    """
     from imagestudio.broker import get_broker
     from imagestudio.jobs.recovery import JobSweeper
     from imagestudio.outbox import OutboxRelay
 
     configure_logging()
-    relay_thread = OutboxRelay(get_broker(), poll_seconds=get_settings().outbox_poll_seconds)
-    job_sweeper = JobSweeper()
+    relay_thread = OutboxRelay(get_broker(), poll_seconds=get_settings().outbox_poll_seconds, listen=True)
+    job_sweeper = JobSweeper() if sweeper else None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     relay_thread.start()
-    job_sweeper.start()
-    stop.wait()
-    job_sweeper.stop()
+    if job_sweeper is not None:
+        job_sweeper.start()
+    while not stop.wait(1.0):
+        if parent is not None and os.getppid() != parent:
+            break  # the parent died without stopping this process
+    if job_sweeper is not None:
+        job_sweeper.stop()
     relay_thread.stop()
 
 

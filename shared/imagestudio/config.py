@@ -61,11 +61,19 @@ class Settings(BaseSettings):
     broker_url: str = "memory://"
     #: Run the outbox relay inside the gateway process (one per replica; rows are shared out).
     run_relay: bool = True
+    #: With PostgreSQL and RabbitMQ, ``imagestudio up`` runs that relay in a process of its own
+    #: (``imagestudio relay``, woken by PostgreSQL's NOTIFY) rather than in the gateway's, where
+    #: it took a fifth of the gateway's CPU per submission (bench/README.md, "Relay process").
+    relay_process: bool = True
     #: Seconds the outbox relay waits between sweeps when nothing wakes it.
     outbox_poll_seconds: float = 1.0
     #: Relay threads per process on PostgreSQL, each with its own RabbitMQ connection: while one
     #: waits for a batch's publisher confirms, another publishes what was committed meanwhile.
     outbox_relay_lanes: int = Field(default=3, ge=1, le=16)
+    #: Threads a gateway process lends job submissions' database work at once; the others wait
+    #: on the event loop, where waiting costs nothing. Thirty-two submissions each in a thread
+    #: contending for the GIL served a third fewer jobs than eight (bench/README.md, "Threads").
+    gateway_submit_threads: int = Field(default=8, ge=1, le=64)
     #: Worker threads per worker process.
     worker_threads: int = 4
     #: Job attempts (including redeliveries after a crash) before the job is failed.

@@ -4,6 +4,11 @@ The gateway adds an ``OutboxMessage`` in the same transaction as the job row, so
 never committed without its message nor a message sent for a job that was rolled back. The
 relay publishes pending rows (RabbitMQ publisher confirms on) and marks them published; a crash
 between publish and mark republishes the row, which the idempotent workers absorb.
+
+A commit that staged rows wakes the relay at once: this process's relay through an in-process
+event, a relay in another process (``imagestudio relay``, which ``imagestudio up`` starts on
+PostgreSQL) through PostgreSQL's ``NOTIFY`` on :data:`OUTBOX_CHANNEL`, which the server delivers
+at commit and never on rollback.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from datetime import datetime
 from typing import Any
 
 import dramatiq
-from sqlalchemy import JSON, Index, Integer, String, Text, event, func, insert, select, update
+import psycopg
+from sqlalchemy import JSON, Index, Integer, String, Text, event, func, insert, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from imagestudio.broker import amqp_url
 from imagestudio.config import get_settings
-from imagestudio.db import is_postgres, session_scope
+from imagestudio.db import get_engine, is_postgres, session_scope
 from imagestudio.orm import Base, table_of, utcnow
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.tracing import message_options
@@ -30,6 +36,15 @@ log = get_logger(__name__)
 
 #: Rows published per relay transaction.
 BATCH_SIZE = 100
+
+#: The PostgreSQL channel a transaction that staged outbox rows notifies; relays in other
+#: processes listen on it.
+OUTBOX_CHANNEL = "imagestudio_outbox"
+#: The notification, as a statement (the submission statement carries its own).
+NOTIFY_SQL = f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')"
+_NOTIFY = text(NOTIFY_SQL)
+#: ``session.info`` key: this transaction staged rows whose notification is still to be sent.
+_STAGED = "imagestudio.outbox_staged"
 
 
 class OutboxMessage(Base):
@@ -49,14 +64,31 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
+def _notify_before_commit(session: Session) -> None:
+    if session.info.pop(_STAGED, False):
+        session.execute(_NOTIFY)  # delivered by PostgreSQL only if this commit succeeds
+
+
 def _notify_after_commit(session: Session) -> None:
     notify()
 
 
-def _wake_after_commit(session: Session) -> None:
-    """Wake this process's relay once the caller's transaction commits (never before, nor on rollback)."""
+def _forget_staged(session: Session) -> None:
+    session.info.pop(_STAGED, None)
+
+
+def _wake_after_commit(session: Session, *, notified: bool = False) -> None:
+    """Wake the relays once the caller's transaction commits (never before, nor on rollback).
+
+    This process's relay by its event; on PostgreSQL the others by a ``NOTIFY`` sent just before
+    the commit, unless the caller's own statement already sent it (``notified``).
+    """
     if not event.contains(session, "after_commit", _notify_after_commit):
         event.listen(session, "after_commit", _notify_after_commit)
+        event.listen(session, "before_commit", _notify_before_commit)
+        event.listen(session, "after_rollback", _forget_staged)
+    if not notified and is_postgres(session):
+        session.info[_STAGED] = True
 
 
 class OutboxService:
@@ -104,9 +136,10 @@ class OutboxService:
             for queue_name, actor_name, kwargs in messages
         ]
 
-    def wake_after_commit(self, session: Session) -> None:
-        """Wake this process's relay once the caller's transaction commits (rows staged by other means)."""
-        _wake_after_commit(session)
+    def wake_after_commit(self, session: Session, *, notified: bool = False) -> None:
+        """Wake the relays once the caller's transaction commits (rows staged by other means);
+        ``notified``: the caller's statement ran :data:`NOTIFY_SQL` itself."""
+        _wake_after_commit(session, notified=notified)
 
     def pending_count(self, session: Session) -> int:
         return (
@@ -371,17 +404,27 @@ class OutboxRelay:
     committed while that lane waits for confirms goes out on the next, and a wake costs one query,
     not one per lane. SQLite takes no row locks and its broker is in-process (no confirms to wait
     for): one lane there.
+
+    ``listen``: a relay in its own process (``imagestudio relay``) also wakes on PostgreSQL's
+    notifications of :data:`OUTBOX_CHANNEL`, which every commit that staged rows sends.
     """
 
     def __init__(
-        self, broker: dramatiq.Broker, *, poll_seconds: float = 1.0, lanes: int | None = None
+        self,
+        broker: dramatiq.Broker,
+        *,
+        poll_seconds: float = 1.0,
+        lanes: int | None = None,
+        listen: bool = False,
     ) -> None:
         self._broker = broker
         self._poll_seconds = poll_seconds
         self._lanes = lanes
+        self._listen = listen
         self._wake = _wake
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._listener: threading.Thread | None = None
         #: Held by the lane that waits for the next wake and takes the next batch.
         self._lead = threading.Lock()
 
@@ -403,12 +446,39 @@ class OutboxRelay:
         ]
         for thread in self._threads:
             thread.start()
+        if self._listen and is_postgres():
+            self._listener = threading.Thread(target=self._listen_loop, name="outbox-listen", daemon=True)
+            self._listener.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
-        for thread in self._threads:
+        for thread in [*self._threads, *([self._listener] if self._listener else [])]:
             thread.join(timeout)
+
+    @property
+    def listening(self) -> bool:
+        """Whether the relay wakes on PostgreSQL's notifications (``listen`` on PostgreSQL)."""
+        return self._listener is not None
+
+    def _listen_loop(self) -> None:
+        """Wake the relay on each notification of :data:`OUTBOX_CHANNEL`; reconnect when the server
+        goes away (meanwhile the relay still sweeps every ``poll_seconds``)."""
+        url = get_engine().url.set(drivername="postgresql").render_as_string(hide_password=False)
+        backoff = self._poll_seconds
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
+                    self._wake.set()  # rows committed while nobody listened
+                    backoff = self._poll_seconds
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0):
+                            self._wake.set()
+            except psycopg.Error as exc:  # server restarting: the sweeps carry on meanwhile
+                log.warning("outbox.listen_failed", error=repr(exc))
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
 
     def _run(self) -> None:
         publisher = new_publisher(self._broker)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
@@ -32,6 +35,8 @@ from imagestudio.ratelimits.service import (
     rate_limit_service,
 )
 from imagestudio.tenants.service import Principal
+
+T = TypeVar("T")
 
 #: Bytes of an uploaded file hashed per step of an Idempotency-Key's fingerprint.
 HASH_CHUNK_BYTES = 1024 * 1024
@@ -112,11 +117,21 @@ def _lookup(session: Session, claim: IdempotencyClaim) -> StoredResponse | None:
         session.commit()
 
 
+async def in_submit_thread(request: Request, func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` in a worker thread lent to submissions (``gateway_submit_threads`` at once).
+
+    Without a lifespan (a test client outside ``with``), in the thread pool's own limit.
+    """
+    limiter: CapacityLimiter | None = getattr(request.app.state, "submit_limiter", None)
+    return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
+
+
 async def admit(request: Request, principal: Principal, session: Session) -> Admission:
     """Count the request against the tenant's submission rate (429), then read its Idempotency-Key."""
     limit = principal.limits.requests_per_minute  # looked up with the key: no query here
-    rate = await run_in_threadpool(
-        lambda: rate_limit_service.hit(tenant_id=principal.tenant_id, policy="submissions", limit=limit)
+    rate = await in_submit_thread(
+        request,
+        lambda: rate_limit_service.hit(tenant_id=principal.tenant_id, policy="submissions", limit=limit),
     )
     admission = Admission(principal=principal, rate=rate)
     key = request.headers.get("Idempotency-Key")
@@ -124,7 +139,7 @@ async def admit(request: Request, principal: Principal, session: Session) -> Adm
         claim = IdempotencyClaim(
             tenant_id=principal.tenant_id, key=key, fingerprint=await request_fingerprint(request)
         )
-        admission.replay = await run_in_threadpool(_lookup, session, claim)
+        admission.replay = await in_submit_thread(request, _lookup, session, claim)
         admission.claim = claim
     return admission
 

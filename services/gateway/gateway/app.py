@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,12 +54,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     relay = None
     job_sweeper = None
     if settings.run_relay:
-        relay = OutboxRelay(get_broker(), poll_seconds=settings.outbox_poll_seconds)
-        relay.start()
-        # Beside the relay: lost jobs are re-staged through the outbox it publishes.
+        if app.state.relay_in_process:  # else ``imagestudio up`` runs it in a child process
+            relay = OutboxRelay(get_broker(), poll_seconds=settings.outbox_poll_seconds)
+            relay.start()
+        # Beside the relay: lost jobs are re-staged through the outbox it publishes. Here, so
+        # that its counters are on the gateway's /metrics wherever the relay runs.
         job_sweeper = JobSweeper()
         job_sweeper.start()
     app.state.relay = relay
+    app.state.submit_limiter = CapacityLimiter(settings.gateway_submit_threads)
     sweeper = UploadSweeper(interval_seconds=settings.upload_sweep_seconds)
     sweeper.start()
     try:
@@ -120,7 +124,9 @@ class RequestMetrics:
                 REQUESTS_REFUSED.labels(reason).inc()
 
 
-def create_app() -> FastAPI:
+def create_app(*, relay_in_process: bool = True) -> FastAPI:
+    """The gateway; ``relay_in_process=False`` when ``imagestudio up`` runs the outbox relay in a
+    child process (the job sweeper still runs here)."""
     # FastAPIOffline is FastAPI whose /docs and /redoc pages load their scripts from DOCS_ASSETS
     # instead of a public CDN, so the interactive docs work on a machine without internet.
     app = FastAPIOffline(
@@ -131,6 +137,7 @@ def create_app() -> FastAPI:
         description="Asynchronous image jobs: create, edit, upscale, social and control. Every studio call answers 202 with a job.",
         lifespan=lifespan,
     )
+    app.state.relay_in_process = relay_in_process
     add_exception_handlers(app)
     install_openapi(app)
     # Off by default; when IMAGESTUDIO_TRACES_EXPORTER is set every request gets a server span.

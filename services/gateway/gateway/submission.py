@@ -6,7 +6,7 @@ A studio route is its path, its docstring and one call::
     async def submit_edit(submission: SubmissionDep, body: EditBody) -> JobRead | Response:
         return await submission.submit(edit, body)
 
-The route is async and its database work is one thread-pool call: a sync route costs FastAPI a
+The route is async and its database work is one call in a thread lent to submissions: a sync route costs FastAPI a
 thread hop for the endpoint and another to validate its ``response_model``, a measurable share of
 the gateway's CPU per submission. The 202 is rendered once from the ``JobRead`` just built.
 
@@ -23,9 +23,8 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from gateway.admission import Admission, admit
+from gateway.admission import Admission, admit, in_submit_thread
 from gateway.deps import BearerDep, principal_of
 from gateway.problems import SUBMIT_RESPONSES
 from gateway.studio_options import PreferHeader, Wait, answer, close_wait, open_wait
@@ -75,7 +74,7 @@ class Submission:
         """202 with the queued job (200 with it finished under ``Prefer: wait``), or the replayed answer."""
         if (replay := self.admission.replayed()) is not None:
             return replay
-        return await run_in_threadpool(self._submit, studio, body)
+        return await in_submit_thread(self.request, self._submit, studio, body)
 
     def _submit(self, studio: Studio[R], body: StudioBody[R]) -> Response:
         """The database and storage part of ``submit``, in one worker thread."""

@@ -342,7 +342,7 @@ class JobService(JobTransitions):
             raise credit_service.refusal(
                 session, tenant_id=tenant_id, amount=amount, max_active=limits.max_concurrent_jobs
             )
-        outbox_service.wake_after_commit(session)
+        outbox_service.wake_after_commit(session, notified=True)  # the statement sent the NOTIFY
         return True
 
     def get(self, session: Session, *, tenant_id: str, job_id: str) -> Job:

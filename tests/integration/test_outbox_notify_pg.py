@@ -1,0 +1,115 @@
+"""A relay in its own process wakes on PostgreSQL's NOTIFY: a message committed by another process
+is published at once, not at the next sweep; a rolled-back one wakes nobody."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+import dramatiq
+import psycopg
+import pytest
+from support import Embedded, submit_social_job, wait_for
+
+from imagestudio.db import get_engine, session_scope
+from imagestudio.errors import PaymentRequired
+from imagestudio.outbox import NOTIFY_SQL, OUTBOX_CHANNEL, OutboxRelay
+from imagestudio.tenants.service import tenant_service
+
+from .test_submit_path_pg import statements
+
+pytestmark = pytest.mark.integration
+
+#: Stages one outbox row in another process, committed (or rolled back with ``rollback``).
+STAGE = """
+import sys
+from imagestudio.db import new_session
+from imagestudio.outbox import outbox_service
+session = new_session()
+outbox_service.add(session, queue_name="social", actor_name="social.run_job", kwargs={"job_id": sys.argv[1]})
+session.flush()
+session.rollback() if sys.argv[2] == "rollback" else session.commit()
+session.close()
+"""
+
+
+class RecordingBroker:
+    def __init__(self) -> None:
+        self.sent: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def enqueue(self, message: dramatiq.Message[Any], **_: object) -> None:
+        with self._lock:
+            self.sent.setdefault(str(message.kwargs.get("job_id")), time.monotonic())
+
+
+def stage_elsewhere(job_id: str, outcome: str = "commit") -> float:
+    """Stage ``job_id`` from a new process; when its transaction ended."""
+    subprocess.run(
+        [sys.executable, "-c", STAGE, job_id, outcome], check=True, env=dict(os.environ), timeout=60
+    )
+    return time.monotonic()
+
+
+def test_a_listening_relay_publishes_another_process_commit_at_once(pg_stack: Embedded) -> None:
+    pg_stack.client.app.state.relay.stop()  # type: ignore[attr-defined]  # this test drives its own
+    broker = RecordingBroker()
+    # A sweep a minute apart: only the notification can publish within the test's seconds.
+    relay = OutboxRelay(broker, poll_seconds=60, listen=True)  # type: ignore[arg-type]
+    relay.start()
+    try:
+        assert relay.listening
+        time.sleep(0.5)  # the first sweep (at start) and the LISTEN are done
+        rolled_back, committed = f"gone-{uuid.uuid4().hex[:8]}", f"sent-{uuid.uuid4().hex[:8]}"
+        stage_elsewhere(rolled_back, "rollback")
+        ended = stage_elsewhere(committed)
+        wait_for(lambda: committed in broker.sent, timeout=10, what="the relay to publish on NOTIFY")
+        assert broker.sent[committed] - ended < 5  # far sooner than the 60 s sweep
+        assert rolled_back not in broker.sent
+    finally:
+        relay.stop()
+
+
+def test_a_relay_without_listen_waits_for_its_sweep(pg_stack: Embedded) -> None:
+    """The control: the same commit, and a relay that does not listen, publishes nothing in time."""
+    pg_stack.client.app.state.relay.stop()  # type: ignore[attr-defined]
+    broker = RecordingBroker()
+    relay = OutboxRelay(broker, poll_seconds=60)  # type: ignore[arg-type]
+    relay.start()
+    try:
+        assert not relay.listening
+        time.sleep(0.5)
+        job_id = f"late-{uuid.uuid4().hex[:8]}"
+        stage_elsewhere(job_id)
+        time.sleep(2)
+        assert job_id not in broker.sent
+    finally:
+        relay.stop()
+
+
+@pytest.mark.parametrize("cost", [0, 5])
+def test_the_one_statement_submission_notifies_at_its_commit(pg_stack: Embedded, cost: int) -> None:
+    """The hot path's statement carries the NOTIFY: a listener sees one per accepted submission,
+    and none for one refused for want of credits."""
+    key = pg_stack.new_key(tier="pro")
+    with session_scope() as session:
+        tenant_id = tenant_service.authenticate(session, key=key).tenant_id
+    submit_social_job(tenant_id, cost=cost, side=32)  # the first one grants the month, learns "no endpoints"
+    url = get_engine().url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
+        with statements() as seen:
+            submit_social_job(tenant_id, cost=cost, side=32)
+        assert any(s.startswith("WITH account AS") and "pg_notify" in s for s in seen)
+        assert not any(s.strip() == NOTIFY_SQL for s in seen)  # no second round trip for it
+        heard = [n.channel for n in listener.notifies(timeout=2)]
+        assert heard == [OUTBOX_CHANNEL]
+        if cost:
+            with pytest.raises(PaymentRequired):
+                submit_social_job(tenant_id, cost=10**9, side=32)
+            assert [n.channel for n in listener.notifies(timeout=1)] == []
