@@ -29,6 +29,7 @@ import _load
 import httpx
 import psycopg
 from _services import (
+    BIN,
     ROOT,
     cli,
     create_tenant_key,
@@ -148,6 +149,16 @@ def _hello(port_env: dict[str, str]) -> dict[int, _load.LoadResult]:
         req = _load.Request(f"http://127.0.0.1:{port}/hello")
         _load.run([req], connections=8, count=500)
         return {c: _load.run([req], connections=c, seconds=HELLO_SECONDS) for c in (8, 32)}
+
+
+def _gateway_command(server: str, workers: int, port: int) -> list[str]:
+    """The gateway as it ships (``imagestudio up``: uvicorn, one process, its relay in a child
+    process) for the chosen setup; another server setup serves the app directly (relay in it)."""
+    if (server, workers) == ("uvicorn", 1):
+        return [str(BIN / "imagestudio"), "up", "--port", str(port)]
+    return server_command(
+        server, workers, "gateway.app:create_app", port, factory=True, app_dir=ROOT / "services/gateway"
+    )
 
 
 def _setup() -> tuple[str, int]:
@@ -293,10 +304,7 @@ def main() -> dict[str, Any]:
         hello = _hello(env)
         out["hello"] = {f"c{c}": r.summary() for c, r in hello.items()}
         port = free_port()
-        cmd = server_command(
-            server, workers, "gateway.app:create_app", port, factory=True, app_dir=ROOT / "services/gateway"
-        )
-        with process(cmd, env, f"http://127.0.0.1:{port}/healthz"):
+        with process(_gateway_command(server, workers, port), env, f"http://127.0.0.1:{port}/healthz"):
             gw = Gateway(env, f"http://127.0.0.1:{port}")
             tenants = [gw.tenant(f"bench-{i}") for i in range(TENANTS)]
             _, key = tenants[0]
@@ -388,10 +396,7 @@ def p2(*, use_json: bool, max_rate: float) -> dict[str, Any]:
     with distributed_env() as env:
         assert cli(env, "migrate").returncode == 0
         port = free_port()
-        cmd = server_command(
-            server, workers, "gateway.app:create_app", port, factory=True, app_dir=ROOT / "services/gateway"
-        )
-        with process(cmd, env, f"http://127.0.0.1:{port}/healthz"):
+        with process(_gateway_command(server, workers, port), env, f"http://127.0.0.1:{port}/healthz"):
             gw = Gateway(env, f"http://127.0.0.1:{port}")
             return {
                 "P2_idle": _p2(gw, env, None, use_json),

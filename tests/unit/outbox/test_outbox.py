@@ -75,6 +75,10 @@ def test_batch_publisher_settles_confirms_that_arrive_out_of_order() -> None:
     from imagestudio.outbox import ConfirmedBatchPublisher
 
     publisher = ConfirmedBatchPublisher(broker=None, url="amqp://unused")
+    timers: list[float] = []
+    # The connection: a settled batch sets a zero-delay timer, which ends ``_wait``'s
+    # ``process_data_events`` at once instead of at its 50 ms time limit.
+    publisher._connection = SimpleNamespace(call_later=lambda delay, _callback: timers.append(delay))
     publisher._unconfirmed = {1, 2, 3, 4, 5}
 
     def confirm(kind: type, tag: int, multiple: bool) -> None:
@@ -83,11 +87,14 @@ def test_batch_publisher_settles_confirms_that_arrive_out_of_order() -> None:
     confirm(pika.spec.Basic.Ack, 4, False)
     confirm(pika.spec.Basic.Ack, 3, True)
     assert publisher._unconfirmed == {5}
+    assert timers == []  # not settled yet: no early wake
     confirm(pika.spec.Basic.Nack, 5, False)
     assert publisher._unconfirmed == set() and publisher._nacked == 1
+    assert timers == [0]
     publisher._unconfirmed = {6, 7}
     confirm(pika.spec.Basic.Ack, 0, True)  # tag 0 with multiple: every outstanding one
     assert publisher._unconfirmed == set()
+    assert timers == [0, 0]
 
 
 def test_one_lane_on_sqlite(embedded: Embedded) -> None:
