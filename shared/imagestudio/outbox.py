@@ -22,7 +22,7 @@ from typing import Any
 
 import dramatiq
 import psycopg
-from sqlalchemy import JSON, Index, Integer, String, Text, event, func, insert, select, text, update
+from sqlalchemy import JSON, Index, Integer, String, Text, bindparam, event, func, insert, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from imagestudio.broker import amqp_url
@@ -89,6 +89,31 @@ def _wake_after_commit(session: Session, *, notified: bool = False) -> None:
         event.listen(session, "after_rollback", _forget_staged)
     if not notified and is_postgres(session):
         session.info[_STAGED] = True
+
+
+_PENDING_SQL = (
+    "SELECT id, message_id, queue_name, actor_name, kwargs, options, created_at FROM outbox"
+    " WHERE published_at IS NULL ORDER BY id LIMIT :limit"
+)
+_COLUMNS = (
+    OutboxMessage.id,
+    OutboxMessage.message_id,
+    OutboxMessage.queue_name,
+    OutboxMessage.actor_name,
+    OutboxMessage.kwargs,
+    OutboxMessage.options,
+    OutboxMessage.created_at,
+)
+#: A relay's batch: the oldest pending rows (on PostgreSQL locked, skipping those another relay holds).
+_PENDING = text(_PENDING_SQL).columns(*_COLUMNS)
+_PENDING_LOCKED = text(_PENDING_SQL + " FOR UPDATE SKIP LOCKED").columns(*_COLUMNS)
+#: The batch published, or its failure recorded (the rows stay pending).
+_PUBLISHED = text(
+    "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL WHERE id IN :ids"
+).bindparams(bindparam("ids", expanding=True), bindparam("now", type_=OutboxMessage.published_at.type))
+_FAILED = text("UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE id IN :ids").bindparams(
+    bindparam("ids", expanding=True)
+)
 
 
 class OutboxService:
@@ -171,24 +196,10 @@ class OutboxService:
         ``claimed`` is called once the batch's rows are locked, before they are published.
         """
         with session_scope() as session:
-            stmt = (
-                select(
-                    OutboxMessage.id,
-                    OutboxMessage.message_id,
-                    OutboxMessage.queue_name,
-                    OutboxMessage.actor_name,
-                    OutboxMessage.kwargs,
-                    OutboxMessage.options,
-                    OutboxMessage.created_at,
-                )
-                .where(OutboxMessage.published_at.is_(None))
-                .order_by(OutboxMessage.id)
-                .limit(limit)
-            )
-            if is_postgres(session):
-                # Several gateway processes each run a relay; SKIP LOCKED shares the rows out.
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = session.execute(stmt).all()
+            connection = session.connection()  # Core statements built once: no ORM per batch
+            # Several gateway processes each run a relay; SKIP LOCKED shares the rows out.
+            pending = _PENDING_LOCKED if is_postgres(session) else _PENDING
+            rows = connection.execute(pending, {"limit": limit}).all()
             if not rows:
                 return 0
             messages: list[dramatiq.Message[Any]] = [
@@ -210,17 +221,9 @@ class OutboxService:
                 (publisher or _publisher_for(broker)).publish(messages)
             except Exception as exc:  # broker down: keep the rows, retry on the next sweep
                 log.warning("outbox.publish_failed", outbox_ids=ids[:10], count=len(ids), error=repr(exc))
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(ids))
-                    .values(attempts=OutboxMessage.attempts + 1, last_error=repr(exc)[:2000])
-                )
+                connection.execute(_FAILED, {"ids": ids, "error": repr(exc)[:2000]})
                 return 0
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .values(published_at=utcnow(), attempts=OutboxMessage.attempts + 1, last_error=None)
-            )
+            connection.execute(_PUBLISHED, {"ids": ids, "now": utcnow()})
         return len(rows)
 
 
