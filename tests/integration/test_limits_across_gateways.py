@@ -3,11 +3,13 @@ moving window), not in each process's memory."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +18,7 @@ from support import REDIS_URL, ROOT, free_port, make_image, reload_settings, wai
 from unit.ratelimits.ratelimit_support import burst_at_the_window_edge_is_held_to_the_limit
 
 from imagestudio.errors import RateLimited
-from imagestudio.ratelimits.service import rate_limit_service
+from imagestudio.ratelimits.service import RateLimitState, _async_clients, rate_limit_service
 from integration.conftest import Process, Services, Stack, create_key
 
 pytestmark = pytest.mark.integration
@@ -77,7 +79,7 @@ def test_a_burst_at_a_window_edge_cannot_exceed_the_limit_on_redis(on_redis: dic
 FIRST_HITS = """
 import sys, threading, uuid
 from concurrent.futures import ThreadPoolExecutor
-from imagestudio.ratelimits.service import rate_limit_service
+from imagestudio.ratelimits.service import RateLimitState, _async_clients, rate_limit_service
 start, tenant = threading.Barrier(16), f"first-{uuid.uuid4()}"
 def hit(_):
     start.wait()
@@ -106,7 +108,7 @@ def test_a_gateways_first_concurrent_requests_all_count_on_redis(on_redis: dict[
 _CHILD = """
 import sys
 from imagestudio.errors import RateLimited
-from imagestudio.ratelimits.service import rate_limit_service
+from imagestudio.ratelimits.service import RateLimitState, _async_clients, rate_limit_service
 accepted = 0
 for _ in range(int(sys.argv[2])):
     try:
@@ -146,21 +148,51 @@ def test_two_processes_share_one_limit_through_redis(on_redis: dict[str, str]) -
     ]
 
 
-def test_an_unreachable_redis_lets_submissions_through(monkeypatch: pytest.MonkeyPatch) -> None:
+def hits(way: str, count: int, **kwargs: Any) -> list[RateLimitState | RateLimited]:
+    """``count`` hits, each its state or its 429: in the caller's thread (``hit``) or, as the
+    gateway counts, on an event loop through Redis's asyncio client (``hit_async``)."""
+    if way == "thread":
+        found: list[RateLimitState | RateLimited] = []
+        for _ in range(count):
+            try:
+                found.append(rate_limit_service.hit(**kwargs))
+            except RateLimited as refused:
+                found.append(refused)
+        return found
+
+    async def on_the_loop() -> list[RateLimitState | RateLimited]:
+        found: list[RateLimitState | RateLimited] = []
+        for _ in range(count):
+            try:
+                found.append(await rate_limit_service.hit_async(**kwargs))
+            except RateLimited as refused:
+                found.append(refused)
+        for client in _async_clients.get(asyncio.get_running_loop(), {}).values():
+            await client.aclose()
+        return found
+
+    return asyncio.run(on_the_loop())
+
+
+WAYS = ["thread", "event-loop"]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_an_unreachable_redis_lets_submissions_through(monkeypatch: pytest.MonkeyPatch, way: str) -> None:
     monkeypatch.setenv("IMAGESTUDIO_RATE_LIMIT_STORAGE_URL", f"redis://127.0.0.1:{free_port()}/0")
     reload_settings()
     try:
-        states = [
-            rate_limit_service.hit(tenant_id="no-redis", policy="submissions", limit=1) for _ in range(3)
-        ]
+        states = hits(way, 3, tenant_id="no-redis", policy="submissions", limit=1)
     finally:
         reload_settings()
-    assert [s.remaining for s in states] == [1, 1, 1]  # fail open: nothing counted, nothing refused
+    # fail open: nothing counted, nothing refused
+    assert [s.remaining for s in states if isinstance(s, RateLimitState)] == [1, 1, 1]
 
 
+@pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("missing", ["none", "acquire", "window"])
 def test_each_hit_on_redis_counts_once_even_when_redis_lacks_a_script(
-    on_redis: dict[str, str], monkeypatch: pytest.MonkeyPatch, missing: str
+    on_redis: dict[str, str], monkeypatch: pytest.MonkeyPatch, missing: str, way: str
 ) -> None:
     # A hit sends both of limits' moving-window scripts by SHA in one pipeline; a script the
     # server does not hold (a restarted Redis) is left to the library, which loads it, and the
@@ -174,11 +206,11 @@ def test_each_hit_on_redis_counts_once_even_when_redis_lacks_a_script(
     if missing in scripts:
         monkeypatch.setattr(scripts[missing], "sha", "0" * 40)  # a SHA no server holds: NOSCRIPT
     tenant, limit = f"once-{uuid.uuid4().hex}", 3
-    states = [
-        rate_limit_service.hit(tenant_id=tenant, policy="submissions", limit=limit) for _ in range(limit)
-    ]
-    assert [s.remaining for s in states] == [2, 1, 0]
-    assert all(1 <= s.reset_seconds <= 60 for s in states)
-    with pytest.raises(RateLimited) as refused:
-        rate_limit_service.hit(tenant_id=tenant, policy="submissions", limit=limit)
-    assert "r=0" in refused.value.headers["RateLimit"]
+    *states, refused = hits(way, limit + 1, tenant_id=tenant, policy="submissions", limit=limit)
+    assert [s.remaining for s in states if isinstance(s, RateLimitState)] == [2, 1, 0]
+    assert all(isinstance(s, RateLimitState) and 1 <= s.reset_seconds <= 60 for s in states)
+    assert isinstance(refused, RateLimited)
+    assert "r=0" in refused.headers["RateLimit"]
+    # Counted by the server, once each: the window holds exactly the limit.
+    prefix = on_redis["IMAGESTUDIO_RATE_LIMIT_KEY_PREFIX"]
+    assert redis.Redis.from_url(REDIS_URL).llen(f"{prefix}:LIMITER/{tenant}/submissions/60s") == limit

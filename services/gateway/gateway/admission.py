@@ -129,9 +129,8 @@ async def in_submit_thread(request: Request, func: Callable[..., T], *args: Any)
 async def admit(request: Request, principal: Principal, session: Session) -> Admission:
     """Count the request against the tenant's submission rate (429), then read its Idempotency-Key."""
     limit = principal.limits.requests_per_minute  # looked up with the key: no query here
-    rate = await in_submit_thread(
-        request,
-        lambda: rate_limit_service.hit(tenant_id=principal.tenant_id, policy="submissions", limit=limit),
+    rate = await rate_limit_service.hit_async(
+        tenant_id=principal.tenant_id, policy="submissions", limit=limit
     )
     admission = Admission(principal=principal, rate=rate)
     key = request.headers.get("Idempotency-Key")

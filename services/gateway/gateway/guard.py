@@ -19,7 +19,6 @@ from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security.utils import get_authorization_scheme_param
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive
 
@@ -107,12 +106,10 @@ class GuardedRoute(APIRoute):
                 principal = await authenticate(scheme, key)
                 request.state.principal = principal  # get_principal answers with it
                 if not admitted:
-                    rate = await run_in_threadpool(
-                        lambda: rate_limit_service.hit(
-                            tenant_id=principal.tenant_id,
-                            policy=WRITES_POLICY,
-                            limit=principal.limits.requests_per_minute,
-                        )
+                    rate = await rate_limit_service.hit_async(
+                        tenant_id=principal.tenant_id,
+                        policy=WRITES_POLICY,
+                        limit=principal.limits.requests_per_minute,
                     )
             limit = body_limit(kind)
             declared = request.headers.get("content-length", "")

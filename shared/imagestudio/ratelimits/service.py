@@ -5,25 +5,31 @@ limit holds across every gateway replica; process memory in the embedded mode (o
 A moving window counts the requests of the last ``window_seconds`` at every instant, so unlike a
 fixed window a burst at the end of one window and another at the start of the next cannot add up
 to twice the limit. On Redis a request is counted and its window read (for the RateLimit fields)
-with ``limits``' own two moving-window scripts sent in one pipeline: one round trip, not two.
+with ``limits``' own two moving-window scripts sent in one pipeline: one round trip, not two;
+the gateway sends them through Redis's asyncio client (``hit_async``), so a request's count costs
+no worker thread.
 Idempotency records stay in the database, next to the jobs they guard.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
+import anyio.to_thread
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.errors import StorageError
 from limits.storage import RedisStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from limits.util import WindowStats
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import NoScriptError
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -139,6 +145,74 @@ def _hit_redis(
     return bool(acquired), WindowStats(start + expiry, item.amount - count)
 
 
+#: Per event loop, per storage URL: an asyncio Redis client (its connections belong to the loop
+#: that opened them; a test client's loop comes and goes).
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncRedis]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _async_client(storage_url: str) -> AsyncRedis:
+    clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(storage_url)
+    if client is None:
+        client = AsyncRedis.from_url(
+            storage_url,
+            socket_connect_timeout=STORAGE_TIMEOUT_SECONDS,
+            socket_timeout=STORAGE_TIMEOUT_SECONDS,
+        )
+        clients[storage_url] = client
+    return client
+
+
+async def _hit_redis_async(
+    client: AsyncRedis,
+    limiter: MovingWindowRateLimiter,
+    storage: RedisStorage,
+    item: RateLimitItem,
+    *identifiers: str,
+) -> tuple[bool, WindowStats] | None:
+    """``_hit_redis`` on the event loop: the same two scripts by SHA in one pipeline, awaited.
+
+    None when the hit itself was not run (Redis lacks the script: the caller leaves it to the
+    library, which loads it).
+    """
+    key = storage.prefixed_key(item.key_for(*identifiers))
+    expiry, now = item.get_expiry(), time.time()
+    pipe = client.pipeline(transaction=False)
+    pipe.evalsha(storage.lua_acquire_moving_window.sha, 1, key, now, item.amount, expiry, 1)
+    pipe.evalsha(storage.lua_moving_window.sha, 1, key, now - expiry, item.amount)
+    try:
+        acquired, window = await pipe.execute(raise_on_error=False)
+    except storage.base_exceptions as exc:
+        raise StorageError(exc) from exc
+    if isinstance(acquired, NoScriptError):
+        return None
+    for reply in (acquired, window):
+        if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
+            raise StorageError(reply)
+    if isinstance(window, NoScriptError):  # counted already: only the read is left to the library
+        stats = await anyio.to_thread.run_sync(limiter.get_window_stats, item, *identifiers)
+        return bool(acquired), stats
+    start, count = (float(window[0]), int(window[1])) if window else (now, 0)
+    return bool(acquired), WindowStats(start + expiry, item.amount - count)
+
+
+async def _hit_async(
+    storage_url: str, limiter: MovingWindowRateLimiter, item: RateLimitItem, *identifiers: str
+) -> tuple[bool, WindowStats]:
+    """``_hit`` without a worker thread: Redis through its asyncio client, memory inline (no I/O)."""
+    if not isinstance(limiter.storage, RedisStorage):
+        return _hit(limiter, item, *identifiers)
+    if storage_url.startswith(("redis://", "rediss://")):
+        found = await _hit_redis_async(
+            _async_client(storage_url), limiter, limiter.storage, item, *identifiers
+        )
+        if found is not None:
+            return found
+    return await anyio.to_thread.run_sync(_hit, limiter, item, *identifiers)
+
+
 def _hit(
     limiter: MovingWindowRateLimiter, item: RateLimitItem, *identifiers: str
 ) -> tuple[bool, WindowStats]:
@@ -156,21 +230,45 @@ def reset_rate_limiter() -> None:
     """Forget the limiters built so far (tests that switch settings); memory counters start over."""
     with _limiters_lock:
         _limiters.clear()
+        _async_clients.clear()
 
 
 class RateLimitService:
     def hit(self, *, tenant_id: str, policy: str, limit: int, window_seconds: int = 60) -> RateLimitState:
         """Count one request; raises 429 (with Retry-After and RateLimit fields) over the limit."""
-        settings = get_settings()
-        limiter = _limiter(settings.rate_limit_storage_url or "memory://", settings.rate_limit_key_prefix)
-        item = _Window(limit, window_seconds)
+        limiter, item = self._window(limit, window_seconds)
         try:
             allowed, stats = _hit(limiter, item, tenant_id, policy)
         except StorageError as exc:
-            # Fail open: an unreachable Redis must not turn every submission into a 500; credits,
-            # tiers and the concurrency limit still hold, and the outage is logged per request.
-            log.warning("ratelimit.storage_unavailable", error=str(exc.storage_error), policy=policy)
-            return RateLimitState(policy, limit, limit, window_seconds, window_seconds)
+            return self._open(exc, policy, limit, window_seconds)
+        return self._decide(allowed, stats, policy, limit, window_seconds)
+
+    async def hit_async(
+        self, *, tenant_id: str, policy: str, limit: int, window_seconds: int = 60
+    ) -> RateLimitState:
+        """``hit`` on the event loop: no worker thread (a gateway's every write counts here)."""
+        limiter, item = self._window(limit, window_seconds)
+        url = get_settings().rate_limit_storage_url or "memory://"
+        try:
+            allowed, stats = await _hit_async(url, limiter, item, tenant_id, policy)
+        except StorageError as exc:
+            return self._open(exc, policy, limit, window_seconds)
+        return self._decide(allowed, stats, policy, limit, window_seconds)
+
+    def _window(self, limit: int, window_seconds: int) -> tuple[MovingWindowRateLimiter, RateLimitItem]:
+        settings = get_settings()
+        limiter = _limiter(settings.rate_limit_storage_url or "memory://", settings.rate_limit_key_prefix)
+        return limiter, _Window(limit, window_seconds)
+
+    def _open(self, exc: StorageError, policy: str, limit: int, window_seconds: int) -> RateLimitState:
+        # Fail open: an unreachable Redis must not turn every submission into a 500; credits,
+        # tiers and the concurrency limit still hold, and the outage is logged per request.
+        log.warning("ratelimit.storage_unavailable", error=str(exc.storage_error), policy=policy)
+        return RateLimitState(policy, limit, limit, window_seconds, window_seconds)
+
+    def _decide(
+        self, allowed: bool, stats: WindowStats, policy: str, limit: int, window_seconds: int
+    ) -> RateLimitState:
         state = RateLimitState(
             policy=policy,
             limit=limit,
