@@ -104,10 +104,16 @@ _COLUMNS = (
     OutboxMessage.options,
     OutboxMessage.created_at,
 )
-#: A relay's batch: the oldest pending rows (on PostgreSQL locked, skipping those another relay holds).
+#: SQLite: a relay's batch, the oldest pending rows (one lane, no row locks).
 _PENDING = text(_PENDING_SQL).columns(*_COLUMNS)
-_PENDING_LOCKED = text(_PENDING_SQL + " FOR UPDATE SKIP LOCKED").columns(*_COLUMNS)
-#: The batch published, or its failure recorded (the rows stay pending).
+#: PostgreSQL: a relay's batch locked and marked published at once (committed after the confirms).
+_CLAIM = text(
+    "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL"
+    " WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit"
+    " FOR UPDATE SKIP LOCKED)"
+    " RETURNING id, message_id, queue_name, actor_name, kwargs, options, created_at"
+).bindparams(bindparam("now", type_=OutboxMessage.published_at.type)).columns(*_COLUMNS)
+#: The batch published (SQLite), or its failure recorded (the rows stay pending).
 _PUBLISHED = text(
     "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL WHERE id IN :ids"
 ).bindparams(bindparam("ids", expanding=True), bindparam("now", type_=OutboxMessage.published_at.type))
@@ -197,9 +203,14 @@ class OutboxService:
         """
         with session_scope() as session:
             connection = session.connection()  # Core statements built once: no ORM per batch
-            # Several gateway processes each run a relay; SKIP LOCKED shares the rows out.
-            pending = _PENDING_LOCKED if is_postgres(session) else _PENDING
-            rows = connection.execute(pending, {"limit": limit}).all()
+            postgres = is_postgres(session)
+            if postgres:
+                # Locked (SKIP LOCKED shares the rows out between relays) and marked published in
+                # one statement; the mark commits only once RabbitMQ confirmed the batch.
+                claimed_rows = connection.execute(_CLAIM, {"limit": limit, "now": utcnow()}).all()
+                rows = sorted(claimed_rows, key=lambda row: row.id)
+            else:
+                rows = connection.execute(_PENDING, {"limit": limit}).all()
             if not rows:
                 return 0
             messages: list[dramatiq.Message[Any]] = [
@@ -221,9 +232,12 @@ class OutboxService:
                 (publisher or _publisher_for(broker)).publish(messages)
             except Exception as exc:  # broker down: keep the rows, retry on the next sweep
                 log.warning("outbox.publish_failed", outbox_ids=ids[:10], count=len(ids), error=repr(exc))
-                connection.execute(_FAILED, {"ids": ids, "error": repr(exc)[:2000]})
+                if postgres:
+                    session.rollback()  # the rows' published mark goes; they stay pending
+                session.connection().execute(_FAILED, {"ids": ids, "error": repr(exc)[:2000]})
                 return 0
-            connection.execute(_PUBLISHED, {"ids": ids, "now": utcnow()})
+            if not postgres:
+                connection.execute(_PUBLISHED, {"ids": ids, "now": utcnow()})
         return len(rows)
 
 

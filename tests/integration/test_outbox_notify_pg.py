@@ -1,4 +1,4 @@
-"""A relay in its own process wakes on PostgreSQL's NOTIFY: a message committed by another process
+"""The outbox relay on PostgreSQL: a relay in its own process wakes on PostgreSQL's NOTIFY: a message committed by another process
 is published at once, not at the next sweep; a rolled-back one wakes nobody."""
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from typing import Any
 import dramatiq
 import psycopg
 import pytest
+from sqlalchemy import select, text
 from support import Embedded, submit_social_job, wait_for
 
 from imagestudio.db import get_engine, session_scope
 from imagestudio.errors import PaymentRequired
-from imagestudio.outbox import NOTIFY_SQL, OUTBOX_CHANNEL, OutboxRelay
+from imagestudio.outbox import NOTIFY_SQL, OUTBOX_CHANNEL, OutboxMessage, OutboxRelay, outbox_service
 from imagestudio.tenants.service import tenant_service
 
 from .test_submit_path_pg import statements
@@ -113,3 +114,47 @@ def test_the_one_statement_submission_notifies_at_its_commit(pg_stack: Embedded,
             with pytest.raises(PaymentRequired):
                 submit_social_job(tenant_id, cost=10**9, side=32)
             assert [n.channel for n in listener.notifies(timeout=1)] == []
+
+
+class DownBroker:
+    """Refuses the first ``failures`` publishes (RabbitMQ away), then records them."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.sent: list[str] = []
+
+    def enqueue(self, message: dramatiq.Message[Any], **_: object) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("broker down")
+        self.sent.append(str(message.kwargs.get("job_id")))
+
+
+def test_a_failed_batch_on_postgresql_stays_pending_with_its_error_then_goes_once(pg_stack: Embedded) -> None:
+    """The batch is marked published by the statement that locks it; a failed publish takes the
+    mark back (the rows stay pending, their attempt and error recorded) and the next sweep sends
+    them, once."""
+    pg_stack.client.app.state.relay.stop()  # type: ignore[attr-defined]
+    with session_scope() as session:
+        session.execute(text("UPDATE outbox SET published_at = now() WHERE published_at IS NULL"))
+    job_id = f"down-{uuid.uuid4().hex[:8]}"
+    with session_scope() as session:
+        outbox_service.add(
+            session, queue_name="social", actor_name="social.run_job", kwargs={"job_id": job_id}
+        )
+    broker = DownBroker(failures=1)
+    assert outbox_service.publish_pending(broker) == 0  # type: ignore[arg-type]
+    with session_scope() as session:
+        row = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kwargs["job_id"].as_string() == job_id)
+        ).one()
+        assert row.published_at is None and row.attempts == 1
+        assert row.last_error and "broker down" in row.last_error
+    assert outbox_service.publish_pending(broker) == 1  # type: ignore[arg-type]
+    assert outbox_service.publish_pending(broker) == 0  # type: ignore[arg-type]
+    assert broker.sent == [job_id]
+    with session_scope() as session:
+        row = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kwargs["job_id"].as_string() == job_id)
+        ).one()
+        assert row.published_at is not None and row.attempts == 2 and row.last_error is None
