@@ -210,7 +210,7 @@ class OutboxService:
                 claimed_rows = connection.execute(_CLAIM, {"limit": limit, "now": utcnow()}).all()
                 rows = sorted(claimed_rows, key=lambda row: row.id)
             else:
-                rows = connection.execute(_PENDING, {"limit": limit}).all()
+                rows = list(connection.execute(_PENDING, {"limit": limit}))
             if not rows:
                 return 0
             messages: list[dramatiq.Message[Any]] = [
