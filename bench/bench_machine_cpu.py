@@ -102,12 +102,8 @@ def _measure(req: Request, count: int, names: dict[str, str]) -> dict[str, objec
     }
 
 
-def main() -> dict[str, object]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--count", type=int, default=3000)
-    args = parser.parse_args()
+def main(count: int = 3000) -> dict[str, object]:
+    """Hello's CPU per request and every process's CPU per accepted JSON job (``count`` submissions)."""
     out: dict[str, object] = {}
     with distributed_env() as env:
         port = free_port()
@@ -115,7 +111,7 @@ def main() -> dict[str, object]:
         with process(cmd, env, f"http://127.0.0.1:{port}/hello") as hello:
             req = Request(f"http://127.0.0.1:{port}/hello")
             run([req], connections=8, count=500)
-            out["hello"] = _measure(req, args.count * 4, {str(hello.pid): "hello app"})
+            out["hello"] = _measure(req, count * 4, {str(hello.pid): "hello app"})
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         with process(
@@ -137,9 +133,13 @@ def main() -> dict[str, object]:
             )
             run([req], connections=8, count=200)  # warm-up
             retire_queued_jobs(env)
-            out["P1a_json"] = _measure(req, args.count, names)
+            out["P1a_json"] = _measure(req, count, names)
     return out
 
 
 if __name__ == "__main__":
-    sys.stdout.write(json.dumps(main(), indent=2) + "\n")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=3000)
+    sys.stdout.write(json.dumps(main(parser.parse_args().count), indent=2) + "\n")

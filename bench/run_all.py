@@ -12,6 +12,7 @@ import bench_compress  # noqa: E402
 import bench_create  # noqa: E402
 import bench_crop_hard  # noqa: E402
 import bench_local_ops  # noqa: E402
+import bench_machine_cpu  # noqa: E402
 import bench_servers  # noqa: E402
 import bench_social  # noqa: E402
 import bench_submit  # noqa: E402
@@ -20,6 +21,7 @@ results = {
     "social": bench_social.main(),
     "crop_hard": bench_crop_hard.main(),
     "submit": bench_submit.main(),
+    "machine_cpu": bench_machine_cpu.main(),
     "servers": bench_servers.main(),
     "create": bench_create.main(),
     "local_ops": bench_local_ops.main(),

@@ -25,7 +25,7 @@ from starlette.types import Message, Receive
 from gateway.admission import get_admission
 from gateway.deps import authenticate, get_principal
 from gateway.problems import BODY_LIMIT_SCOPE_KEY
-from gateway.submission import submission_dependency
+from gateway.submission import direct_handler, submission_dependency
 from imagestudio.config import get_settings
 from imagestudio.errors import RequestTooLarge
 from imagestudio.ratelimits.service import RateLimitState, rate_limit_service
@@ -88,7 +88,9 @@ class GuardedRoute(APIRoute):
     body_kind: ClassVar[BodyKind] = "json"
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+        # A studio submission solves its own two dependencies (the hot path); any other route
+        # through FastAPI's generic solver.
+        handler = direct_handler(self.dependant, self.endpoint) or super().get_route_handler()
         calls = _calls(self.dependant)
         #: Whether the route takes an API key, and whether it is a job submission (rate-limited
         #: under ``submissions`` by its admission, with the Idempotency-Key).
