@@ -107,12 +107,16 @@ _COLUMNS = (
 #: SQLite: a relay's batch, the oldest pending rows (one lane, no row locks).
 _PENDING = text(_PENDING_SQL).columns(*_COLUMNS)
 #: PostgreSQL: a relay's batch locked and marked published at once (committed after the confirms).
-_CLAIM = text(
-    "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL"
-    " WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit"
-    " FOR UPDATE SKIP LOCKED)"
-    " RETURNING id, message_id, queue_name, actor_name, kwargs, options, created_at"
-).bindparams(bindparam("now", type_=OutboxMessage.published_at.type)).columns(*_COLUMNS)
+_CLAIM = (
+    text(
+        "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL"
+        " WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit"
+        " FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, message_id, queue_name, actor_name, kwargs, options, created_at"
+    )
+    .bindparams(bindparam("now", type_=OutboxMessage.published_at.type))
+    .columns(*_COLUMNS)
+)
 #: The batch published (SQLite), or its failure recorded (the rows stay pending).
 _PUBLISHED = text(
     "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL WHERE id IN :ids"
