@@ -116,6 +116,34 @@ def _build_limiter(storage_url: str, key_prefix: str) -> MovingWindowRateLimiter
     return MovingWindowRateLimiter(storage)
 
 
+def _send_scripts(
+    pipe: Any, storage: RedisStorage, item: RateLimitItem, *identifiers: str
+) -> tuple[int, float]:
+    """Queue ``limits``' two moving-window scripts on ``pipe`` by SHA (hit, then read); (expiry, now)."""
+    key = storage.prefixed_key(item.key_for(*identifiers))
+    expiry, now = item.get_expiry(), time.time()
+    pipe.evalsha(storage.lua_acquire_moving_window.sha, 1, key, now, item.amount, expiry, 1)
+    pipe.evalsha(storage.lua_moving_window.sha, 1, key, now - expiry, item.amount)
+    return expiry, now
+
+
+def _replies(
+    item: RateLimitItem, replies: list[Any], expiry: int, now: float
+) -> tuple[bool, WindowStats | None] | None:
+    """The pipeline's answer: None when the hit was not run (Redis lacks its script); the window
+    None when only the read's script was missing (the hit counted: the caller reads it apart)."""
+    acquired, window = replies
+    if isinstance(acquired, NoScriptError):
+        return None
+    for reply in (acquired, window):
+        if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
+            raise StorageError(reply)
+    if isinstance(window, NoScriptError):
+        return bool(acquired), None
+    start, count = (float(window[0]), int(window[1])) if window else (now, 0)
+    return bool(acquired), WindowStats(start + expiry, item.amount - count)
+
+
 def _hit_redis(
     limiter: MovingWindowRateLimiter, storage: RedisStorage, item: RateLimitItem, *identifiers: str
 ) -> tuple[bool, WindowStats] | None:
@@ -125,24 +153,17 @@ def _hit_redis(
     by SHA in one pipeline. A script Redis does not hold yet (a new, restarted or flushed server) is
     left to the library's own call, which loads it: None when the hit itself was not run.
     """
-    key = storage.prefixed_key(item.key_for(*identifiers))
-    expiry, now = item.get_expiry(), time.time()
     pipe = cast("Redis", storage.get_connection()).pipeline(transaction=False)
-    pipe.evalsha(storage.lua_acquire_moving_window.sha, 1, key, now, item.amount, expiry, 1)
-    pipe.evalsha(storage.lua_moving_window.sha, 1, key, now - expiry, item.amount)
+    expiry, now = _send_scripts(pipe, storage, item, *identifiers)
     try:
-        acquired, window = pipe.execute(raise_on_error=False)
+        replies = pipe.execute(raise_on_error=False)
     except storage.base_exceptions as exc:
         raise StorageError(exc) from exc
-    if isinstance(acquired, NoScriptError):
+    found = _replies(item, replies, expiry, now)
+    if found is None:
         return None
-    for reply in (acquired, window):
-        if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
-            raise StorageError(reply)
-    if isinstance(window, NoScriptError):  # counted already: only the read is left to the library
-        return bool(acquired), limiter.get_window_stats(item, *identifiers)
-    start, count = (float(window[0]), int(window[1])) if window else (now, 0)
-    return bool(acquired), WindowStats(start + expiry, item.amount - count)
+    allowed, stats = found
+    return allowed, stats if stats is not None else limiter.get_window_stats(item, *identifiers)
 
 
 #: Per event loop, per storage URL: an asyncio Redis client (its connections belong to the loop
@@ -172,30 +193,20 @@ async def _hit_redis_async(
     item: RateLimitItem,
     *identifiers: str,
 ) -> tuple[bool, WindowStats] | None:
-    """``_hit_redis`` on the event loop: the same two scripts by SHA in one pipeline, awaited.
-
-    None when the hit itself was not run (Redis lacks the script: the caller leaves it to the
-    library, which loads it).
-    """
-    key = storage.prefixed_key(item.key_for(*identifiers))
-    expiry, now = item.get_expiry(), time.time()
+    """``_hit_redis`` on the event loop: the same two scripts by SHA in one pipeline, awaited."""
     pipe = client.pipeline(transaction=False)
-    pipe.evalsha(storage.lua_acquire_moving_window.sha, 1, key, now, item.amount, expiry, 1)
-    pipe.evalsha(storage.lua_moving_window.sha, 1, key, now - expiry, item.amount)
+    expiry, now = _send_scripts(pipe, storage, item, *identifiers)
     try:
-        acquired, window = await pipe.execute(raise_on_error=False)
+        replies = await pipe.execute(raise_on_error=False)
     except storage.base_exceptions as exc:
         raise StorageError(exc) from exc
-    if isinstance(acquired, NoScriptError):
+    found = _replies(item, replies, expiry, now)
+    if found is None:
         return None
-    for reply in (acquired, window):
-        if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
-            raise StorageError(reply)
-    if isinstance(window, NoScriptError):  # counted already: only the read is left to the library
+    allowed, stats = found
+    if stats is None:  # counted already: only the read is left to the library (blocking)
         stats = await anyio.to_thread.run_sync(limiter.get_window_stats, item, *identifiers)
-        return bool(acquired), stats
-    start, count = (float(window[0]), int(window[1])) if window else (now, 0)
-    return bool(acquired), WindowStats(start + expiry, item.amount - count)
+    return allowed, stats
 
 
 async def _hit_async(
