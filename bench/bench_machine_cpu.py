@@ -1,8 +1,9 @@
-"""Where a JSON submission's CPU goes on this machine: every process's share, per accepted job.
+"""Where a submission's CPU goes on this machine: every process's share, per accepted job.
 
 Distributed mode as it ships (``imagestudio up``: the gateway, its outbox relay in a child
 process; PostgreSQL, RabbitMQ, Redis and the S3 server on loopback), one tenant, 8 connections,
-a bounded count of JSON social submissions naming an upload. Each process's user + system time
+a bounded count of social submissions: JSON naming an upload (P1a), then multipart with a 23 KB
+JPEG (P1b, whose bytes go to the S3 server). Each process's user + system time
 (``/proc/<pid>/stat``) before and after the run, and the machine's busy time (``/proc/stat``),
 divided by the jobs accepted; the hello route's CPU per request in the same run for the ratio.
 h2load processes start and end inside the run: their share is this process's children's time. This is what bounds P1a's ratio on a given machine: even a gateway costing
@@ -22,7 +23,7 @@ import time
 from collections import Counter
 
 import httpx
-from _load import Request, run
+from _load import Request, multipart, run
 from _services import (
     BIN,
     ROOT,
@@ -128,12 +129,18 @@ def main(count: int = 3000) -> dict[str, object]:
             )
             uploaded.raise_for_status()
             body = json.dumps({"image": uploaded.json()["id"], "formats": ["instagram.story"]}).encode()
-            req = Request(
-                f"{base}/api/image-studio/social/optimize", {**auth, "Content-Type": "application/json"}, body
+            url = f"{base}/api/image-studio/social/optimize"
+            form, form_type = multipart(
+                {"formats": "instagram.story"}, {"image": ("p.jpg", photo(), "image/jpeg")}
             )
-            run([req], connections=8, count=200)  # warm-up
-            retire_queued_jobs(env)
-            out["P1a_json"] = _measure(req, count, names)
+            shapes = {
+                "P1a_json": Request(url, {**auth, "Content-Type": "application/json"}, body),
+                "P1b_multipart": Request(url, {**auth, "Content-Type": form_type}, form),
+            }
+            for name, req in shapes.items():
+                run([req], connections=8, count=200)  # warm-up
+                retire_queued_jobs(env)
+                out[name] = _measure(req, count, names)
     return out
 
 
