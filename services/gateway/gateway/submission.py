@@ -6,9 +6,11 @@ A studio route is its path, its docstring and one call::
     async def submit_edit(submission: SubmissionDep, body: EditBody) -> JobRead | Response:
         return await submission.submit(edit, body)
 
-The route is async and its database work is one call in a thread lent to submissions: a sync route costs FastAPI a
-thread hop for the endpoint and another to validate its ``response_model``, a measurable share of
-the gateway's CPU per submission. The 202 is rendered once from the ``JobRead`` just built.
+The route is async and its database work is one call in a thread lent to submissions
+(``gateway_submit_threads`` at once): a sync route costs FastAPI a thread hop for the endpoint and
+another to validate its ``response_model``, a measurable share of the gateway's CPU per
+submission. The 202 is rendered once from the ``JobRead`` just built; the route's two
+dependencies are solved by ``direct_handler``, not by FastAPI's generic solver.
 
 :func:`draft` is the same for every studio (the batch route drafts its entries with it): the
 per-job webhook, the studio's cheap ``check``, the images read or resolved, then ``prepare``;
