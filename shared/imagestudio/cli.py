@@ -393,7 +393,9 @@ def relay(
     job_sweeper = JobSweeper() if sweeper else None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # A child of ``imagestudio up`` leaves a terminal's Ctrl-C to its parent, which stops it (it
+    # would otherwise exit first and be restarted while the gateway shuts down).
+    signal.signal(signal.SIGINT, signal.SIG_IGN if parent is not None else lambda *_: stop.set())
     relay_thread.start()
     if job_sweeper is not None:
         job_sweeper.start()

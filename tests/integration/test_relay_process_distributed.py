@@ -105,3 +105,19 @@ def test_a_gateway_stopped_by_sigterm_stops_its_relay(stack: Stack) -> None:
     gateway.stop()
     assert gateway.proc.returncode is not None
     wait_for(lambda: not alive(relay), timeout=5, what="the relay stopped with the gateway")
+
+
+def test_ctrl_c_is_left_to_the_gateway(stack: Stack) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: the relay child ignores it (the gateway
+    stops it), so it is not restarted while the gateway shuts down."""
+    gateway = stack.processes[0]
+    wait_for(lambda: len(relay_children(gateway.proc.pid)) == 1, timeout=20, what="the relay process")
+    [relay] = relay_children(gateway.proc.pid)
+    os.kill(relay, signal.SIGINT)
+    job_id = submit(stack)
+    wait_for(lambda: published(stack, job_id), timeout=10, what="a job published after the SIGINT")
+    assert alive(relay) and relay_children(gateway.proc.pid) == [relay]
+    gateway.proc.send_signal(signal.SIGINT)
+    gateway.proc.wait(30)
+    wait_for(lambda: not alive(relay), timeout=10, what="the relay stopped by the gateway")
+    assert "restarting" not in gateway.output()
