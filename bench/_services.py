@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,25 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 S3_PORT = int(os.environ.get("IMAGESTUDIO_TEST_S3_PORT", "9310"))
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    """What ``/proc/<pid>/stat`` says of a process: its command name, its parent, its CPU time."""
+
+    comm: str
+    ppid: int
+    cpu_seconds: float  # user + system, all its threads
+
+
+def proc_stat(pid: int | str) -> ProcStat:
+    """``/proc/<pid>/stat`` read once (OSError when the process is gone)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+    head, _, tail = stat.rpartition(")")
+    fields = tail.split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return ProcStat(head.partition("(")[2], int(fields[1]), (utime + stime) / os.sysconf("SC_CLK_TCK"))
 
 
 def free_port() -> int:

@@ -22,37 +22,38 @@ import sys
 import time
 from collections import Counter
 
-import httpx
-from _load import Request, multipart, run
+from _load import Request, run
 from _services import (
     BIN,
     ROOT,
-    create_tenant_key,
+    ProcStat,
     distributed_env,
     free_port,
+    proc_stat,
     process,
-    raise_limits,
     retire_queued_jobs,
     server_command,
 )
-from bench_submit import photo
+from bench_submit import Gateway
 
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _processes() -> dict[str, ProcStat]:
+    """Every process now, by pid."""
+    found = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                found[pid] = proc_stat(pid)
+            except OSError:  # gone meanwhile
+                continue
+    return found
+
+
 def _cpu_by_process() -> tuple[dict[tuple[str, str], float], float]:
     """Each process's CPU seconds so far, by (pid, command), and the machine's busy seconds."""
-    per: dict[tuple[str, str], float] = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            stat = open(f"/proc/{pid}/stat").read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        per[(pid, comm)] = (int(fields[11]) + int(fields[12])) / TICK
+    per = {(pid, stat.comm): stat.cpu_seconds for pid, stat in _processes().items()}
     total = open("/proc/stat").readline().split()[1:]
     busy = sum(int(x) for i, x in enumerate(total) if i not in (3, 4)) / TICK  # not idle, iowait
     return per, busy
@@ -65,16 +66,7 @@ def _children_cpu() -> float:
 
 
 def _children(parent: int) -> set[str]:
-    found = set()
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                stat = open(f"/proc/{pid}/stat").read()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
-                found.add(pid)
-    return found
+    return {pid for pid, stat in _processes().items() if stat.ppid == parent}
 
 
 def _measure(req: Request, count: int, names: dict[str, str]) -> dict[str, object]:
@@ -104,7 +96,7 @@ def _measure(req: Request, count: int, names: dict[str, str]) -> dict[str, objec
 
 
 def main(count: int = 3000) -> dict[str, object]:
-    """Hello's CPU per request and every process's CPU per accepted JSON job (``count`` submissions)."""
+    """Hello's CPU per request, and every process's CPU per accepted job of each shape (``count`` each)."""
     out: dict[str, object] = {}
     with distributed_env() as env:
         port = free_port()
@@ -114,29 +106,15 @@ def main(count: int = 3000) -> dict[str, object]:
             run([req], connections=8, count=500)
             out["hello"] = _measure(req, count * 4, {str(hello.pid): "hello app"})
         port = free_port()
-        base = f"http://127.0.0.1:{port}"
         with process(
-            [str(BIN / "imagestudio"), "up", "--port", str(port)], env, f"{base}/healthz"
+            [str(BIN / "imagestudio"), "up", "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz"
         ) as gateway:
             names = {str(gateway.pid): "gateway"} | {pid: "outbox relay" for pid in _children(gateway.pid)}
-            tenant, key = create_tenant_key(env, "bench-machine")
-            raise_limits(env, tenant)
-            auth = {"Authorization": f"Bearer {key}"}
-            uploaded = httpx.post(
-                f"{base}/api/image-studio/uploads",
-                headers=auth,
-                files={"file": ("p.jpg", photo(), "image/jpeg")},
-            )
-            uploaded.raise_for_status()
-            body = json.dumps({"image": uploaded.json()["id"], "formats": ["instagram.story"]}).encode()
-            url = f"{base}/api/image-studio/social/optimize"
-            form, form_type = multipart(
-                {"formats": "instagram.story"}, {"image": ("p.jpg", photo(), "image/jpeg")}
-            )
-            shapes = {
-                "P1a_json": Request(url, {**auth, "Content-Type": "application/json"}, body),
-                "P1b_multipart": Request(url, {**auth, "Content-Type": form_type}, form),
-            }
+            gw = Gateway(env, f"http://127.0.0.1:{port}")
+            _, key = gw.tenant("bench-machine")
+            upload_id = gw.upload(key)
+            assert upload_id is not None, "POST /uploads refused the photo"
+            shapes = {"P1a_json": gw.json_submit(key, upload_id), "P1b_multipart": gw.multipart_submit(key)}
             for name, req in shapes.items():
                 run([req], connections=8, count=200)  # warm-up
                 retire_queued_jobs(env)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -34,6 +33,7 @@ from _services import (
     create_tenant_key,
     distributed_env,
     free_port,
+    proc_stat,
     process,
     raise_limits,
     retire_queued_jobs,
@@ -84,19 +84,11 @@ CROSS: list[tuple[str, str]] = [
 CPU_RUN_REQUESTS = 1200
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process, all its threads, from ``/proc/<pid>/stat``."""
-    # The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_per_job(pid: int, req: Request, *, connections: int, count: int) -> dict[str, float]:
     """Gateway CPU milliseconds per accepted job over a load run bounded by ``count`` requests."""
-    before = cpu_seconds(pid)
+    before = proc_stat(pid).cpu_seconds
     result = run([req], connections=connections, count=count)
-    used = cpu_seconds(pid) - before
+    used = proc_stat(pid).cpu_seconds - before
     return {
         "accepted": result.ok,
         "jobs_per_second": round(result.ok_per_second, 1),
