@@ -25,6 +25,7 @@ __all__ = [
     "build_engine",
     "get_engine",
     "is_postgres",
+    "libpq_url",
     "new_id",
     "new_read_session",
     "new_session",
@@ -118,6 +119,12 @@ def get_engine() -> Engine:
         )
         _engine = engine  # published last: a reader that sees it also sees the sessionmaker
     return engine
+
+
+def libpq_url() -> str:
+    """The process's PostgreSQL database as a plain libpq URL, for a connection of its own outside
+    the pool (``LISTEN`` holds one for as long as it listens)."""
+    return get_engine().url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def reset_engine() -> None:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from imagestudio.broker import amqp_url
 from imagestudio.config import get_settings
-from imagestudio.db import get_engine, is_postgres, session_scope
+from imagestudio.db import is_postgres, libpq_url, session_scope
 from imagestudio.orm import Base, table_of, utcnow
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.tracing import message_options
@@ -91,10 +91,7 @@ def _wake_after_commit(session: Session, *, notified: bool = False) -> None:
         session.info[_STAGED] = True
 
 
-_PENDING_SQL = (
-    "SELECT id, message_id, queue_name, actor_name, kwargs, options, created_at FROM outbox"
-    " WHERE published_at IS NULL ORDER BY id LIMIT :limit"
-)
+#: What a relay reads of each row of its batch (typed: JSON and timestamps come back decoded).
 _COLUMNS = (
     OutboxMessage.id,
     OutboxMessage.message_id,
@@ -104,15 +101,16 @@ _COLUMNS = (
     OutboxMessage.options,
     OutboxMessage.created_at,
 )
+_COLUMN_LIST = ", ".join(column.key for column in _COLUMNS)
+#: The oldest pending rows, in order (a relay's batch).
+_OLDEST_PENDING = "FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit"
 #: SQLite: a relay's batch, the oldest pending rows (one lane, no row locks).
-_PENDING = text(_PENDING_SQL).columns(*_COLUMNS)
+_PENDING = text(f"SELECT {_COLUMN_LIST} {_OLDEST_PENDING}").columns(*_COLUMNS)
 #: PostgreSQL: a relay's batch locked and marked published at once (committed after the confirms).
 _CLAIM = (
     text(
         "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL"
-        " WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit"
-        " FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, message_id, queue_name, actor_name, kwargs, options, created_at"
+        f" WHERE id IN (SELECT id {_OLDEST_PENDING} FOR UPDATE SKIP LOCKED) RETURNING {_COLUMN_LIST}"
     )
     .bindparams(bindparam("now", type_=OutboxMessage.published_at.type))
     .columns(*_COLUMNS)
@@ -494,7 +492,7 @@ class OutboxRelay:
     def _listen_loop(self) -> None:
         """Wake the relay on each notification of :data:`OUTBOX_CHANNEL`; reconnect when the server
         goes away (meanwhile the relay still sweeps every ``poll_seconds``)."""
-        url = get_engine().url.set(drivername="postgresql").render_as_string(hide_password=False)
+        url = libpq_url()
         backoff = self._poll_seconds
         while not self._stop.is_set():
             try:

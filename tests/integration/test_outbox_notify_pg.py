@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, text
 from support import Embedded, submit_social_job, wait_for
 
-from imagestudio.db import get_engine, session_scope
+from imagestudio.db import libpq_url, session_scope
 from imagestudio.errors import PaymentRequired
 from imagestudio.outbox import NOTIFY_SQL, OUTBOX_CHANNEL, OutboxMessage, OutboxRelay, outbox_service
 from imagestudio.tenants.service import tenant_service
@@ -101,8 +101,7 @@ def test_the_one_statement_submission_notifies_at_its_commit(pg_stack: Embedded,
     with session_scope() as session:
         tenant_id = tenant_service.authenticate(session, key=key).tenant_id
     submit_social_job(tenant_id, cost=cost, side=32)  # the first one grants the month, learns "no endpoints"
-    url = get_engine().url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(url, autocommit=True) as listener:
+    with psycopg.connect(libpq_url(), autocommit=True) as listener:
         listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
         with statements() as seen:
             submit_social_job(tenant_id, cost=cost, side=32)
