@@ -247,7 +247,7 @@ def reset_rate_limiter() -> None:
 class RateLimitService:
     def hit(self, *, tenant_id: str, policy: str, limit: int, window_seconds: int = 60) -> RateLimitState:
         """Count one request; raises 429 (with Retry-After and RateLimit fields) over the limit."""
-        limiter, item = self._window(limit, window_seconds)
+        _, limiter, item = self._window(limit, window_seconds)
         try:
             allowed, stats = _hit(limiter, item, tenant_id, policy)
         except StorageError as exc:
@@ -258,18 +258,18 @@ class RateLimitService:
         self, *, tenant_id: str, policy: str, limit: int, window_seconds: int = 60
     ) -> RateLimitState:
         """``hit`` on the event loop: no worker thread (a gateway's every write counts here)."""
-        limiter, item = self._window(limit, window_seconds)
-        url = get_settings().rate_limit_storage_url or "memory://"
+        url, limiter, item = self._window(limit, window_seconds)
         try:
             allowed, stats = await _hit_async(url, limiter, item, tenant_id, policy)
         except StorageError as exc:
             return self._open(exc, policy, limit, window_seconds)
         return self._decide(allowed, stats, policy, limit, window_seconds)
 
-    def _window(self, limit: int, window_seconds: int) -> tuple[MovingWindowRateLimiter, RateLimitItem]:
+    def _window(self, limit: int, window_seconds: int) -> tuple[str, MovingWindowRateLimiter, RateLimitItem]:
+        """The storage URL, its limiter and the window of ``limit`` requests."""
         settings = get_settings()
-        limiter = _limiter(settings.rate_limit_storage_url or "memory://", settings.rate_limit_key_prefix)
-        return limiter, _Window(limit, window_seconds)
+        url = settings.rate_limit_storage_url or "memory://"
+        return url, _limiter(url, settings.rate_limit_key_prefix), _Window(limit, window_seconds)
 
     def _open(self, exc: StorageError, policy: str, limit: int, window_seconds: int) -> RateLimitState:
         # Fail open: an unreachable Redis must not turn every submission into a 500; credits,
