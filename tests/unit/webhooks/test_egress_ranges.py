@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 
 import httpx
 import pytest
@@ -279,3 +280,16 @@ def test_a_name_resolving_to_a_special_purpose_address_is_refused_before_connect
             pytest.raises(EgressRefused, match=re.escape(answer)),
         ):
             client.post("https://hooks.example.com/x", content=b"{}")
+
+
+def inet_aton(host: str, port: int) -> list[str]:
+    """What the C library answers for a numeric host, parsed locally (no lookup leaves the host)."""
+    return [socket.inet_ntoa(socket.inet_aton(host))]
+
+
+@pytest.mark.parametrize(
+    "host", ["127.1", "0x7f.1", "169.254.43518", "0xa9.0xfe.0xa9.0xfe", "2130706433", "0xa9fea9fe"]
+)
+def test_shorthand_numeric_hosts_are_judged_by_the_address_they_mean(host: str) -> None:
+    with pytest.raises(EgressRefused):
+        EgressGuard(allow_loopback=False, resolver=inet_aton).check(f"http://{host}/hook")
