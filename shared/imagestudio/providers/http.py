@@ -38,6 +38,7 @@ from imagestudio.errors import (
     ProviderUnavailable,
 )
 from imagestudio.providers.schemas import GeneratedImage
+from imagestudio.telemetry.tracing import no_propagation
 
 __all__ = [
     "HttpProvider",
@@ -223,7 +224,8 @@ class HttpProvider:
         all_headers = {**(self._auth_headers() if authenticated else {}), **(headers or {})}
         request = client.build_request(method, url, headers=all_headers, timeout=self.timeout, **kwargs)
         try:
-            streamed = client.send(request, stream=True)
+            with no_propagation():  # a vendor gets none of our trace context
+                streamed = client.send(request, stream=True)
             try:
                 body = self._read_capped(streamed)
             finally:

@@ -67,7 +67,7 @@ DELIVERY_EXAMPLE: dict[str, Any] = {
             "status_code": 200,
             "latency_ms": 84,
             "error": None,
-            "response_excerpt": "ok",
+            "response_excerpt": None,
         },
     ],
 }
@@ -190,7 +190,11 @@ class WebhookAttemptRead(BaseModel):
     status_code: int | None
     latency_ms: int
     error: str | None
-    response_excerpt: str | None = None
+    response_excerpt: str | None = Field(
+        default=None,
+        description="Of a failed attempt only: up to 64 printable characters of the receiver's "
+        "plain-text or JSON answer (nothing of a 2xx or 3xx answer, nor of other types)",
+    )
 
 
 class WebhookDeliveryRead(BaseModel):

@@ -3,6 +3,11 @@
 Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``) come from
 ``signing.py``; no redirect is followed, and each attempt has a total deadline
 (``webhook_attempt_deadline_seconds``) so a receiver trickling bytes is cut off.
+
+The attempt log is shown to the tenant, so it keeps little of the answer (were a URL ever to
+reach an internal service, the log must not read it back): the status code; of a 2xx or 3xx
+body nothing (a redirect names only the origin it points to); of a failure at most
+``RESPONSE_EXCERPT_CHARS`` printable characters of a plain-text or JSON body.
 """
 
 from __future__ import annotations
@@ -25,8 +30,11 @@ from imagestudio.webhooks.signing import signed_headers
 USER_AGENT = "ImageStudio-Webhooks/1"
 #: Standard Webhooks asks for payloads under 20 kB; outputs past the budget are left to GET /jobs/{id}.
 MAX_PAYLOAD_BYTES = 20_000
-#: Bytes of a receiver's answer kept in the attempt log.
-RESPONSE_EXCERPT_BYTES = 512
+#: Bytes of a failed receiver's answer read for the attempt log, and printable characters kept.
+RESPONSE_READ_BYTES = 256
+RESPONSE_EXCERPT_CHARS = 64
+#: Content types whose failure bodies are excerpted; of any other body nothing is kept.
+EXCERPTED_TYPES = ("text/plain", "application/json", "application/problem+json")
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -95,6 +103,7 @@ def send(
     headers = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
+        "accept-encoding": "identity",
         **signed_headers(signing_secrets, msg_id=msg_id, timestamp=utcnow(), body=body),
     }
     started = time.monotonic()
@@ -113,22 +122,18 @@ def send(
             ) as client,
             client.stream("POST", url, content=body.encode(), headers=headers) as response,
         ):
-            excerpt = b""
-            for chunk in response.iter_raw():
-                excerpt += chunk
-                if len(excerpt) >= RESPONSE_EXCERPT_BYTES:
-                    break
             code = response.status_code
-            error = None
+            error, excerpt = None, None
             if 300 <= code < 400:
-                error = f"redirect to {response.headers.get('location', '?')} not followed"
+                error = f"redirect to {_origin(response.headers.get('location', ''))} not followed"
             elif not 200 <= code < 300:
                 error = f"HTTP {code}"
+                excerpt = _excerpt(response)
             return Outcome(
                 status_code=code,
                 latency_ms=elapsed(),
                 error=error,
-                excerpt=excerpt[:RESPONSE_EXCERPT_BYTES].decode("utf-8", "replace") or None,
+                excerpt=excerpt,
                 retry_after=_retry_after(response.headers.get("retry-after")) if code in (429, 503) else None,
             )
     except EgressRefused as exc:
@@ -143,6 +148,43 @@ def send(
         )
     except httpx.HTTPError as exc:
         return Outcome(None, elapsed(), error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _excerpt(response: httpx.Response) -> str | None:
+    """At most ``RESPONSE_EXCERPT_CHARS`` printable characters of a plain-text or JSON failure body."""
+    content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if (
+        content_type not in EXCERPTED_TYPES
+        or response.headers.get("content-encoding", "identity") != "identity"
+    ):
+        return None  # we ask for identity; a compressed body is not unpacked for a log line
+    head = b""
+    for chunk in response.iter_raw():
+        head += chunk
+        if len(head) >= RESPONSE_READ_BYTES:
+            break
+    return printable(head[:RESPONSE_READ_BYTES].decode("utf-8", "replace"), RESPONSE_EXCERPT_CHARS)
+
+
+def _origin(location: str) -> str:
+    """Where a redirect points, as an origin only (its path and query are the receiver's business)."""
+    try:
+        url = httpx.URL(location)
+    except (httpx.InvalidURL, TypeError):
+        return "an invalid location"
+    if not url.host:
+        return "a path on the same host"
+    port = f":{url.port}" if url.port else ""
+    return printable(f"{url.scheme}://{url.host}{port}", RESPONSE_EXCERPT_CHARS) or "?"
+
+
+def printable(text: str, limit: int) -> str | None:
+    """``text`` with runs of whitespace and control characters made one space, cut to ``limit``
+    characters (an ellipsis marks the cut); None when nothing printable is left."""
+    cleaned = " ".join("".join(c if c.isprintable() and c != "\ufffd" else " " for c in text).split())
+    if len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1] + "…"
+    return cleaned or None
 
 
 def _dump(value: Any) -> str:

@@ -3,8 +3,6 @@ storage writes; with the exporter off nothing is recorded or carried."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -18,17 +16,6 @@ from imagestudio.outbox import OutboxMessage
 from imagestudio.telemetry import tracing
 
 API = "/api/image-studio"
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """An in-memory exporter; requested before ``embedded`` so the app is instrumented."""
-    exporter = InMemorySpanExporter()
-    assert tracing.configure_tracing(get_settings(), service_name="test", exporter=exporter) is not None
-    try:
-        yield exporter
-    finally:
-        tracing.shutdown_tracing()
 
 
 def submit(embedded: Embedded, key: str) -> str:
