@@ -142,6 +142,12 @@ class InvalidImage(ValidationFailed):
     title, slug = "Invalid image", "invalid-image"
 
 
+class ImageChanged(InvalidImage):
+    """Raised in the worker when a job's input is not the image the gateway checked (replaced since)."""
+
+    title, slug = "Image changed", "image-changed"
+
+
 class ImageTooLarge(ValidationFailed):
     """Raised when an image exceeds the byte or pixel limit, or is a decompression bomb."""
 

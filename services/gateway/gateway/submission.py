@@ -57,6 +57,7 @@ def draft(session: Session, *, tenant_id: str, studio: Studio[R], body: StudioBo
         params=prepared.params.model_dump(mode="json"),
         uploads=uploads,
         inputs=inputs,
+        sizes={name: (info.width, info.height) for name, (_, info) in images.items()},
         cost=prepared.cost,
         provider=prepared.provider,
         batch=prepared.batch,
