@@ -172,3 +172,16 @@ def test_deleting_an_upload_removes_its_object_and_a_later_put_is_swept(pg_stack
     with session_scope() as session:
         upload_service.sweep(session, now=utcnow() + timedelta(seconds=SWEEP_GRACE_SECONDS + 1))
     assert list(get_store().list(prefix)) == []
+
+
+def test_a_batch_naming_a_pending_upload_leaves_it_ready_on_postgresql(pg_stack: Embedded) -> None:
+    """Drafting rolls each entry back; the check's mark is committed on its own, so it stays."""
+    key = pg_stack.new_key()
+    body = presign(pg_stack, key, "image/png")
+    assert httpx.put(body["put_url"], content=make_image(160, 120), timeout=10).status_code == 200
+    entry = {"studio": "social", "params": {"image": body["id"], "formats": ["instagram.story"]}}
+    response = pg_stack.client.post(f"{API}/jobs/batch", headers=auth(key), json={"jobs": [entry, entry]})
+    assert response.status_code == 200, response.text
+    assert [e["status"] for e in response.json()["jobs"]] == [202, 202]
+    ready = pg_stack.client.get(f"{API}/uploads/{body['id']}", headers=auth(key)).json()
+    assert ready["state"] == "ready" and (ready["width"], ready["height"]) == (160, 120)

@@ -281,3 +281,17 @@ def test_the_worker_reads_at_most_the_byte_limit(workers: Embedded, monkeypatch:
     done = stack.wait_job(key, job["id"])
     assert done["status"] == "failed" and done["error"]["type"].endswith("/image-changed")
     assert reads and all(r == limit for r in reads)
+
+
+def test_a_batch_naming_a_pending_upload_leaves_it_ready(workers: Embedded) -> None:
+    """The mark was rolled back with each drafted entry, so the upload was re-read on every use."""
+    stack = workers
+    key = stack.new_key()
+    body = presign(stack, key)
+    assert put(stack, body["put_url"], make_image(120, 90)) == 200
+    entry = {"studio": "upscale", "params": {"image": body["id"], "mode": "fast", "path": "local"}}
+    response = stack.client.post(f"{API}/jobs/batch", headers=auth(key), json={"jobs": [entry, entry]})
+    assert response.status_code == 200, response.text
+    assert [e["status"] for e in response.json()["jobs"]] == [202, 202]
+    ready = stack.client.get(f"{API}/uploads/{body['id']}", headers=auth(key)).json()
+    assert ready["state"] == "ready" and (ready["width"], ready["height"]) == (120, 90)
