@@ -185,3 +185,28 @@ def test_a_batch_naming_a_pending_upload_leaves_it_ready_on_postgresql(pg_stack:
     assert [e["status"] for e in response.json()["jobs"]] == [202, 202]
     ready = pg_stack.client.get(f"{API}/uploads/{body['id']}", headers=auth(key)).json()
     assert ready["state"] == "ready" and (ready["width"], ready["height"]) == (160, 120)
+
+
+def test_a_job_whose_upload_object_changed_fails_image_changed_on_s3(pg_stack: Embedded) -> None:
+    """Nothing a link writes reaches a job; should the checked object change anyway, the worker refuses it."""
+    import upscale_worker.main  # noqa: F401  (declares upscale.run_job on the in-process broker)
+
+    key = pg_stack.new_key()
+    tenant_id = tenant_of(key)
+    body = presign(pg_stack, key, "image/png")
+    assert httpx.put(body["put_url"], content=make_image(200, 150), timeout=10).status_code == 200
+    response = pg_stack.client.post(
+        f"{API}/upscale", headers=auth(key), json={"image": body["id"], "mode": "fast", "path": "local"}
+    )
+    assert response.status_code == 202, response.text
+    checked = resolve(tenant_id, body["id"]).key
+    get_store().put(checked, make_image(900, 700), content_type="image/png")
+    pg_stack.start_worker()
+    try:
+        job = pg_stack.wait_job(key, response.json()["id"])
+    finally:
+        assert pg_stack.worker is not None
+        pg_stack.worker.stop()
+        pg_stack.worker = None
+    assert job["status"] == "failed" and job["outputs"] == []
+    assert job["error"]["type"].endswith("/image-changed") and "900x700" in job["error"]["detail"]
