@@ -6,6 +6,7 @@
     ├── InvalidRequest                 400
     │   └── ValidationFailed           422  (names the field)
     │       ├── InvalidImage           422  not an image, truncated, unsupported
+    │       │   └── ImageChanged       422  (worker) a job's input is not the image the gateway checked
     │       ├── ImageTooLarge          413  over the byte or pixel limit, decompression bomb
     │       └── RequestTooLarge        413  a body, form or form part over its limit
     ├── Unauthorized                   401
@@ -45,6 +46,7 @@ __all__ = [
     "DatabaseUnavailable",
     "Forbidden",
     "IdempotentReplay",
+    "ImageChanged",
     "ImageStudioError",
     "ImageTooLarge",
     "InvalidImage",
@@ -140,6 +142,12 @@ class InvalidImage(ValidationFailed):
     """Raised when an upload is not a decodable image (wrong type, truncated, corrupt)."""
 
     title, slug = "Invalid image", "invalid-image"
+
+
+class ImageChanged(InvalidImage):
+    """Raised in the worker when a job's input is not the image the gateway checked (replaced since)."""
+
+    title, slug = "Image changed", "image-changed"
 
 
 class ImageTooLarge(ValidationFailed):

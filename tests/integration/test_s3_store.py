@@ -49,3 +49,22 @@ def test_unreachable_store_is_a_storage_error() -> None:
     s3 = store("nowhere", endpoint="127.0.0.1:1")
     with pytest.raises(StorageError):
         s3.check()
+
+
+def test_a_bounded_read_is_a_ranged_get_and_listings_name_every_object_under_a_prefix() -> None:
+    ensure_services()
+    s3 = store(f"store-{uuid.uuid4().hex[:8]}")
+    s3.put("tenants/t/uploads/a.png", bytes(range(256)) * 40, content_type="image/png")
+    s3.put("tenants/t/uploads/incoming/b.png", b"b", content_type="image/png")
+    s3.put("tenants/t/uploads/empty.png", b"", content_type="image/png")
+    s3.put("tenants/t/jobs/j/inputs/image.png", b"c", content_type="image/png")
+    assert s3.get("tenants/t/uploads/a.png", limit=99) == (bytes(range(256)) * 40)[:100]  # limit + 1
+    assert s3.get("tenants/t/uploads/a.png", limit=10_240) == bytes(range(256)) * 40
+    assert s3.get("tenants/t/uploads/empty.png", limit=10) == b""
+    listed = {o.key: o.size for o in s3.list("tenants/t/uploads/")}
+    assert listed == {
+        "tenants/t/uploads/a.png": 10_240,
+        "tenants/t/uploads/incoming/b.png": 1,
+        "tenants/t/uploads/empty.png": 0,
+    }
+    assert all(o.modified_at.tzinfo is not None for o in s3.list("tenants/t/"))

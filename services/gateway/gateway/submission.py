@@ -52,11 +52,13 @@ def draft(session: Session, *, tenant_id: str, studio: Studio[R], body: StudioBo
     images = studio_images(session, tenant_id=tenant_id, request=request, files=body.files)
     prepared = studio.prepare(session, tenant_id=tenant_id, request=request, images=images)
     uploads, inputs = job_inputs(prepared.images)
+    inputs_named = {image.field for image in prepared.images}  # the worker holds each to its header
     return JobDraft(
         studio=studio.name,
         params=prepared.params.model_dump(mode="json"),
         uploads=uploads,
         inputs=inputs,
+        sizes={name: (info.width, info.height) for name, (_, info) in images.items() if name in inputs_named},
         cost=prepared.cost,
         provider=prepared.provider,
         batch=prepared.batch,

@@ -63,7 +63,10 @@ def studio_images(
             images[name] = read_image_upload_info(files[name], field=name)
         elif name in ids:
             upload = upload_service.resolve(session, tenant_id=tenant_id, upload_id=ids[name], field=name)
-            images[name] = (StoredImage(field=name, key=upload.key), upload.info)
+            images[name] = (
+                StoredImage(field=name, key=upload.key, size_bytes=upload.size_bytes),
+                upload.info,
+            )
     return images
 
 

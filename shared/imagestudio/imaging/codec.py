@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ __all__ = [
     "SourceImage",
     "SubjectPlacement",
     "encode",
+    "has_transparency",
     "inspect_image",
     "provider_ready",
     "to_srgb",
@@ -62,6 +64,10 @@ PROVIDER_FORMATS: Final = frozenset({"jpeg", "png", "webp"})
 _PROVIDER_QUALITY: Final = 95
 #: What a client is told it may upload.
 _SUPPORTED: Final = "JPEG, PNG, WebP, GIF, TIFF, HEIF/AVIF or BMP"
+#: Frames (animation frames, TIFF pages/IFDs, HEIF images) an upload may have, however small:
+#: each costs a decoder its per-frame work, and a TIFF of 100,000 one-pixel pages passes any
+#: pixel limit while libtiff walks its IFD chain for seconds.
+MAX_FRAMES: Final = 1000
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,35 @@ def verify_pixels(data: bytes, *, max_pixels: int, field: str = "image") -> None
         opened.vips.avg()
     except pyvips.Error as exc:
         raise _decode_error(field, opened.format) from exc
+
+
+def has_transparency(data: bytes, *, max_pixels: int, field: str = "image") -> bool:
+    """Whether any pixel is less than fully opaque, read streaming (the image is never held whole).
+
+    The worker's decision for an edit that fills transparent pixels: the gateway only knows from
+    the header that there is an alpha channel.
+    """
+    opened = _open(data, max_pixels=max_pixels, field=field, access="sequential")
+    if not opened.has_alpha:
+        return False
+    image = (
+        opened.vips if opened.vips is not None else _pillow_decode(opened.pillow_data, field, opened.format)
+    )
+    try:
+        alpha = image.extract_band(int(image.bands) - 1)
+        return bool(alpha.min() < _OPAQUE.get(str(image.format), 255))
+    except pyvips.Error as exc:
+        raise _decode_error(field, opened.format) from exc
+
+
+#: The opaque alpha value of each libvips sample format an upload decodes to (8-bit when absent).
+_OPAQUE: Final[dict[str, float]] = {
+    "ushort": 65535,
+    "short": 32767,
+    "uint": 4294967295,
+    "float": 1.0,
+    "double": 1.0,
+}
 
 
 def provider_ready(data: bytes, *, max_pixels: int, field: str = "image") -> bytes:
@@ -320,9 +355,12 @@ class _Opened:
 
 
 def _open(data: bytes, *, max_pixels: int, field: str, access: Literal["sequential", "random"]) -> _Opened:
-    """Read only the header, identify the format and refuse it when over ``max_pixels``."""
+    """Read only the header, identify the format and refuse it when over ``max_pixels`` or ``MAX_FRAMES``."""
     if not data:
         raise InvalidImage(field, f"the file is empty; expected {_SUPPORTED}")
+    if data.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
+        # Counted here, bounded, before libtiff walks the whole IFD chain to count the pages.
+        _check_frames(_tiff_pages(data, limit=MAX_FRAMES), field)
     try:
         # fail_on="error" turns libjpeg/libpng complaints (truncation, corrupt data) into
         # errors instead of the grey fill libvips would otherwise substitute.
@@ -339,6 +377,7 @@ def _open(data: bytes, *, max_pixels: int, field: str, access: Literal["sequenti
         raise InvalidImage(field, f"unsupported image format; expected {_SUPPORTED}")
     # Animated GIF/WebP and multi-page TIFF/HEIF: the header counts the frames, each this size.
     frames = int(image.get("n-pages")) if image.get_typeof("n-pages") else 1
+    _check_frames(frames, field)
     _check_pixels(int(image.width), int(image.height), max_pixels, field, frames=frames)
     orientation = int(image.get("orientation")) if image.get_typeof("orientation") else 1
     return _Opened(
@@ -368,6 +407,7 @@ def _open_with_pillow(data: bytes, *, max_pixels: int, field: str) -> _Opened:
     fmt = _PILLOW_FORMATS.get(pil_format)
     if fmt is None:
         raise InvalidImage(field, f"unsupported image format; expected {_SUPPORTED}")
+    _check_frames(frames, field)
     _check_pixels(width, height, max_pixels, field, frames=frames)
     return _Opened(
         format=fmt,
@@ -433,6 +473,41 @@ def _check_pixels(width: int, height: int, max_pixels: int, field: str, *, frame
             f"the image has {frames:,} frames of {width}x{height} ({frames * width * height:,} pixels in all); "
             f"the limit is {max_pixels:,} pixels",
         )
+
+
+def _check_frames(frames: int, field: str) -> None:
+    """Refuse a file with more frames or pages than ``MAX_FRAMES``, whatever their size."""
+    if frames > MAX_FRAMES:
+        raise ImageTooLarge(
+            field, f"the image has more than {MAX_FRAMES:,} frames or pages; the limit is {MAX_FRAMES:,}"
+        )
+
+
+def _tiff_pages(data: bytes, *, limit: int) -> int:
+    """The IFDs (pages) a TIFF chains, counted up to ``limit + 1``; a loop or a bad offset ends the count.
+
+    Classic TIFF: a 2-byte entry count, 12-byte entries, a 4-byte next offset; BigTIFF: 8, 20, 8.
+    """
+    order: Literal["<", ">"] = "<" if data[:2] == b"II" else ">"
+    big = data[2:4] in (b"+\x00", b"\x00+")
+    count_size, entry_size, offset_size = (8, 20, 8) if big else (2, 12, 4)
+    offset_format = "Q" if big else "I"
+    count_format = "Q" if big else "H"
+    first = 8 if big else 4
+    if len(data) < first + offset_size:
+        return 0
+    (offset,) = struct.unpack_from(order + offset_format, data, first)
+    seen: set[int] = set()
+    pages = 0
+    while offset and pages <= limit and offset not in seen and offset + count_size <= len(data):
+        seen.add(offset)
+        pages += 1
+        (entries,) = struct.unpack_from(order + count_format, data, offset)
+        after = offset + count_size + entries * entry_size
+        if after + offset_size > len(data):
+            break
+        (offset,) = struct.unpack_from(order + offset_format, data, after)
+    return pages
 
 
 def _decode_error(field: str, fmt: str) -> InvalidImage:

@@ -26,6 +26,10 @@ class JobStatus(StrEnum):
 
 TERMINAL_STATUSES = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.canceled})
 
+#: The entry of ``Job.inputs`` holding the (width, height) the gateway checked for each input, by
+#: field: the worker refuses an input whose header says otherwise. No image field has this name.
+CHECKED_SIZES = "@checked_sizes"
+
 
 class Studio(StrEnum):
     create = "create"
@@ -51,7 +55,7 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(20), default=JobStatus.queued)
     #: The validated request (no image bytes): what the worker needs to redo the job.
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    #: Object keys of the uploads, by field name.
+    #: Object keys of the uploads, by field name (and, under ``CHECKED_SIZES``, their checked sizes).
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     progress: Mapped[float] = mapped_column(default=0.0)
     progress_message: Mapped[str] = mapped_column(Text, default="")

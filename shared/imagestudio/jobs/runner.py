@@ -27,7 +27,9 @@ from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
 from imagestudio.errors import (
+    ImageChanged,
     ImageStudioError,
+    ImageTooLarge,
     JobCrashed,
     PermanentJobError,
     ProviderBadRequest,
@@ -35,8 +37,9 @@ from imagestudio.errors import (
     ValidationFailed,
     WorkerLost,
 )
+from imagestudio.imaging import inspect_image
 from imagestudio.jobs.leases import lease_keeper, new_lease_owner
-from imagestudio.jobs.models import Job, JobStatus
+from imagestudio.jobs.models import CHECKED_SIZES, Job, JobStatus
 from imagestudio.jobs.service import job_service
 from imagestudio.storage import get_store, output_key
 from imagestudio.telemetry.logging import get_logger
@@ -77,6 +80,8 @@ class JobContext:
     params: dict[str, Any]
     inputs: dict[str, str]
     attempt: int
+    #: The (width, height) the gateway checked for each input, by field (none for older jobs).
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: Deliveries the job may use; a handler that re-schedules itself stops doing so at the last.
     max_attempts: int = 3
     outputs_written: list[str] = field(default_factory=list)
@@ -93,13 +98,38 @@ class JobContext:
             tenant_id=job.tenant_id,
             studio=job.studio,
             params=dict(job.params),
-            inputs=dict(job.inputs),
+            inputs={name: key for name, key in job.inputs.items() if isinstance(key, str)},
+            sizes={
+                name: (int(size[0]), int(size[1]))
+                for name, size in dict(job.inputs.get(CHECKED_SIZES) or {}).items()
+            },
             attempt=job.attempts,
             max_attempts=job.max_attempts,
         )
 
     def read_input(self, name: str) -> bytes:
-        return get_store().get(self.inputs[name])
+        """One input's bytes, checked from its header before any decoder sees them.
+
+        At most ``max_upload_bytes`` are read; the header must be within ``max_image_pixels`` (and
+        the frame cap) and show the size the gateway checked. Otherwise the job fails with
+        ``invalid-image`` / ``image-too-large`` / ``image-changed`` (permanent: its credits are released).
+        """
+        settings = get_settings()
+        limit = settings.max_upload_bytes
+        data = get_store().get(self.inputs[name], limit=limit)
+        expected = self.sizes.get(name)
+        if len(data) > limit:
+            if expected is not None:
+                raise ImageChanged(name, f"the stored file is now over the {limit:,} byte limit")
+            raise ImageTooLarge(name, f"the stored file is over the {limit:,} byte limit")
+        info = inspect_image(data, max_pixels=settings.max_image_pixels, max_bytes=limit, field=name)
+        if expected is not None and (info.width, info.height) != expected:
+            raise ImageChanged(
+                name,
+                f"the stored file is {info.width}x{info.height}, but a "
+                f"{expected[0]}x{expected[1]} image was checked when the job was accepted",
+            )
+        return data
 
     def add_output(
         self,

@@ -20,7 +20,7 @@ from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import TenantLimits, tier_service
 from imagestudio.db import is_postgres, new_id, utcnow
 from imagestudio.errors import ConcurrencyLimited, Conflict, ImageStudioError, NotFound, PaymentRequired
-from imagestudio.jobs.models import Job, JobEvent, JobStatus
+from imagestudio.jobs.models import CHECKED_SIZES, Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
 from imagestudio.jobs.transitions import JobTransitions
@@ -47,19 +47,25 @@ class Upload:
     ext: str
     content_type: str
 
+    @property
+    def size_bytes(self) -> int:
+        return len(self.data)
+
 
 @dataclass(frozen=True)
 class JobDraft:
     """One job to submit: what ``JobService.submit`` takes, as a value (batches submit many).
 
     ``uploads`` are bytes the gateway still has to store; ``inputs`` are objects already in
-    storage (an upload id resolved to its key), by field name.
+    storage (an upload id resolved to its key), by field name; ``sizes`` the (width, height) the
+    gateway read from each image's header, which the worker holds the object to.
     """
 
     studio: str
     params: dict[str, Any]
     uploads: Sequence[Upload] = ()
     inputs: Mapping[str, str] = field(default_factory=dict)
+    sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     cost: int = 0
     provider: str | None = None
     batch: int | None = None
@@ -225,7 +231,12 @@ class JobService(JobTransitions):
             studio=draft.studio,
             status=JobStatus.queued.value,
             params=draft.params,
-            inputs=dict(draft.inputs),
+            inputs={
+                **draft.inputs,
+                **(
+                    {CHECKED_SIZES: {n: list(size) for n, size in draft.sizes.items()}} if draft.sizes else {}
+                ),
+            },
             progress=0.0,
             progress_message="",
             error=None,

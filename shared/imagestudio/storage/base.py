@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -13,12 +14,28 @@ class PresignedUrl:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """One object as a listing sees it."""
+
+    key: str
+    size: int
+    modified_at: datetime
+
+
 class ObjectStore(Protocol):
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
         """Write (or overwrite: writes are idempotent per key) one object."""
 
-    def get(self, key: str) -> bytes:
-        """Read one object; raises StorageError when it is missing or unreachable."""
+    def get(self, key: str, *, limit: int | None = None) -> bytes:
+        """Read one object; raises StorageError when it is missing or unreachable.
+
+        With ``limit``, at most ``limit + 1`` bytes are read: a longer answer than ``limit`` means
+        the object is larger, and the rest of it is never held in memory.
+        """
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        """Every object whose key starts with ``prefix`` (unordered)."""
 
     def delete(self, key: str) -> None:
         """Remove one object; missing objects are not an error."""

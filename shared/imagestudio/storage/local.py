@@ -7,12 +7,13 @@ import hmac
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 from imagestudio.errors import NotFound, StorageError
-from imagestudio.storage.base import PresignedUrl
+from imagestudio.storage.base import PresignedUrl, StoredObject
 from imagestudio.telemetry.tracing import span
 from imagestudio.urls import API_PREFIX
 
@@ -53,11 +54,32 @@ class LocalStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, *, limit: int | None = None) -> bytes:
         try:
-            return self._path(key).read_bytes()
-        except FileNotFoundError as exc:
+            if limit is None:
+                return self._path(key).read_bytes()
+            with self._path(key).open("rb") as fh:
+                return fh.read(limit + 1)
+        except (FileNotFoundError, IsADirectoryError) as exc:
             raise StorageError(f"object {key!r} is missing") from exc
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        # Keys are paths: walk the deepest folder the prefix names, then filter on the rest.
+        folder = self._path(prefix.rsplit("/", 1)[0]) if "/" in prefix else self.root
+        if not folder.is_dir():
+            return
+        for path in folder.rglob("*"):
+            key = path.relative_to(self.root).as_posix()
+            if path.name.startswith(".tmp-") or not key.startswith(prefix):
+                continue  # a write in flight (``put`` renames it into place)
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # deleted while listing
+                continue
+            if path.is_file():
+                yield StoredObject(
+                    key=key, size=stat.st_size, modified_at=datetime.fromtimestamp(stat.st_mtime, UTC)
+                )
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -88,8 +110,10 @@ class LocalStore:
 
     def verify_put(self, key: str, *, expires: int, signature: str) -> None:
         """Raise NotFound unless the PUT link for ``key`` is genuine and unexpired."""
-        good = sign(self._put_secret, key, expires)
-        if not hmac.compare_digest(good, signature) or expires < time.time():
+        good = sign(self._put_secret, key, expires).encode()
+        # Bytes, not str: compare_digest refuses non-ASCII str, and a forged link must be a 404.
+        given = signature.encode("utf-8", errors="replace")
+        if not hmac.compare_digest(good, given) or expires < time.time():
             raise NotFound("Link expired or invalid")
         self._path(key)  # refuses keys that escape the root
 

@@ -1,12 +1,13 @@
 """S3-compatible storage through the minio client (MinIO in production, moto's server in tests).
 
-Only calls MinIO supports are used: bucket_exists, make_bucket, put_object, get_object,
-stat_object (exists, size), remove_object, presigned_get_object, presigned_put_object.
+Only calls MinIO supports are used: bucket_exists, make_bucket, put_object, get_object (ranged
+when bounded), list_objects, stat_object (exists, size), remove_object, presigned_get_object, presigned_put_object.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import urllib3
@@ -15,7 +16,7 @@ from minio.error import S3Error
 from urllib3.util.retry import Retry
 
 from imagestudio.errors import StorageError
-from imagestudio.storage.base import PresignedUrl
+from imagestudio.storage.base import PresignedUrl, StoredObject
 from imagestudio.telemetry.tracing import span
 
 
@@ -71,18 +72,37 @@ class S3Store:
         except Exception as exc:
             raise StorageError(f"cannot write {key!r}: {exc}") from exc
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, *, limit: int | None = None) -> bytes:
         self.ensure_bucket()
         response = None
         try:
-            response = self._client.get_object(self.bucket, key)
+            # With a limit, a ranged GET: the store sends at most limit + 1 bytes, whatever was PUT.
+            response = self._client.get_object(self.bucket, key, length=limit + 1 if limit is not None else 0)
             return response.read()
+        except S3Error as exc:
+            if exc.code == "InvalidRange":  # a ranged GET of an empty object
+                return b""
+            raise StorageError(f"cannot read {key!r}: {exc.code}") from exc
         except Exception as exc:
             raise StorageError(f"cannot read {key!r}: {exc}") from exc
         finally:
             if response is not None:
                 response.close()
                 response.release_conn()
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        self.ensure_bucket()
+        try:
+            for item in self._client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                if item.object_name is None or item.is_dir:
+                    continue
+                yield StoredObject(
+                    key=item.object_name,
+                    size=int(item.size or 0),
+                    modified_at=item.last_modified or datetime.now(UTC),
+                )
+        except Exception as exc:
+            raise StorageError(f"cannot list {prefix!r}: {exc}") from exc
 
     def delete(self, key: str) -> None:
         self.ensure_bucket()

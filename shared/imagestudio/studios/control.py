@@ -187,7 +187,7 @@ def prepare(
     """Validate against the operation and each provider's limits, resolve the strengths, plan the routes."""
     form, files = request, images
     op = resolve_operation(form, files=files)
-    sizes = {n: len(upload.data) for n, (upload, _) in files.items()}
+    sizes = {n: upload.size_bytes for n, (upload, _) in files.items()}
 
     def refusal_of(route: Route) -> ValidationFailed | None:
         def checks() -> None:

@@ -230,7 +230,7 @@ def prepare(session: Session, *, tenant_id: str, request: CreateRequest, images:
         INIT_IMAGE_LIMITS.check(
             field="init_image", width=info.width, height=info.height, who="image-to-image"
         )
-        check_request_bytes({"init_image": len(upload.data)}, who="image-to-image")
+        check_request_bytes({"init_image": upload.size_bytes}, who="image-to-image")
     planned = _plan(request, allowed=tier.providers, image_to_image=init is not None, init_size=init_size)
 
     result = PromptResult(request.prompt, request.negative_prompt or None)

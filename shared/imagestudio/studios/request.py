@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from imagestudio.storage import get_store
 
 #: An image field of a JSON body: the id ``POST /uploads`` answered.
 UploadId = Annotated[
@@ -106,8 +103,5 @@ class StoredImage:
 
     field: str
     key: str
-
-    @cached_property
-    def data(self) -> bytes:
-        """The bytes, read from storage on first use (edit's alpha mask and provider size checks)."""
-        return get_store().get(self.key)
+    #: The object's size as its upload row records it: the gateway never reads the object.
+    size_bytes: int

@@ -122,7 +122,7 @@ def prepare(
 
     def provider_checks() -> None:
         mode.limits.check(field="image", width=width, height=height, who=f"stability {mode.model}")
-        check_request_bytes({"image": len(image.data)}, who="stability")
+        check_request_bytes({"image": image.size_bytes}, who="stability")
 
     def local_checks() -> None:
         assert mode.local_limits is not None

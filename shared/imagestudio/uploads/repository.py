@@ -35,6 +35,7 @@ class UploadRepository:
         session: Session,
         *,
         upload_id: str,
+        key: str,
         format: str,
         content_type: str,
         width: int,
@@ -42,13 +43,15 @@ class UploadRepository:
         has_alpha: bool,
         orientation: int,
         size_bytes: int,
-    ) -> None:
-        """Record what the header said; guarded, so concurrent first uses write once."""
-        session.execute(
+    ) -> bool:
+        """Record the checked object and what its header said; guarded, so concurrent first uses
+        write once. False when the upload was no longer pending (checked meanwhile, or deleted)."""
+        result = session.execute(
             update(Upload)
             .where(Upload.id == upload_id, Upload.state == UploadState.pending.value)
             .values(
                 state=UploadState.ready.value,
+                key=key,
                 format=format,
                 content_type=content_type,
                 width=width,
@@ -59,6 +62,11 @@ class UploadRepository:
             )
             .execution_options(synchronize_session=False)
         )
+        return bool(getattr(result, "rowcount", 0))
+
+    def keys_for_tenant(self, session: Session, *, tenant_id: str) -> set[str]:
+        """The object key of every upload row of a tenant (expired ones too: their objects are the sweep's)."""
+        return set(session.scalars(select(Upload.key).where(Upload.tenant_id == tenant_id)))
 
     def expire(self, session: Session, *, upload_id: str, now: datetime) -> None:
         session.execute(

@@ -20,6 +20,19 @@ PRESIGN_CONTENT_TYPES: Final[dict[str, str]] = {
     "image/bmp": "bmp",
 }
 
+#: The format the header check must find for each declared content type (HEIC and AVIF are HEIF).
+PRESIGN_FORMATS: Final[dict[str, str]] = {
+    "image/jpeg": "jpeg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/tiff": "tiff",
+    "image/heic": "heif",
+    "image/heif": "heif",
+    "image/avif": "heif",
+    "image/bmp": "bmp",
+}
+
 
 class UploadRead(BaseModel):
     """An upload; width, height and format are null while a presigned upload is still pending."""

@@ -2,12 +2,16 @@
 
 Two ways in: a multipart ``POST /uploads`` (the gateway checks the header, the upload is
 ``ready`` at once), or a presigned PUT (the upload is ``pending`` until a job first uses it; then
-its object is read and checked, and it becomes ``ready``). Jobs reference the upload's object key
-directly, so the sweeper spares objects that a queued or running job still reads.
+its object is read, at most its declared size, and checked, and the very bytes checked are copied
+to a key no link writes: the upload is ``ready`` and immutable). Jobs reference the upload's
+object key directly, so the sweepers spare objects that a queued or running job still reads.
+No object outlives its row: ``DELETE`` removes it, and the sweep deletes objects under a tenant's
+uploads prefix that no row names (a PUT after the check or after the delete).
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -16,15 +20,21 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
-from imagestudio.db import utcnow
-from imagestudio.errors import ImageTooLarge, NotFound, StorageError, ValidationFailed
+from imagestudio.db import session_scope, utcnow
+from imagestudio.errors import ImageTooLarge, InvalidImage, NotFound, StorageError, ValidationFailed
 from imagestudio.imaging import CONTENT_TYPES, ImageInfo, inspect_image
 from imagestudio.jobs.service import job_service
-from imagestudio.storage import get_store, upload_key
+from imagestudio.storage import get_store, incoming_upload_key, upload_key, uploads_prefix
 from imagestudio.telemetry.logging import get_logger
+from imagestudio.tenants.service import tenant_service
 from imagestudio.uploads.models import Upload, UploadState, new_upload_id
 from imagestudio.uploads.repository import upload_repository
-from imagestudio.uploads.schemas import PRESIGN_CONTENT_TYPES, UploadPresigned, UploadRead
+from imagestudio.uploads.schemas import (
+    PRESIGN_CONTENT_TYPES,
+    PRESIGN_FORMATS,
+    UploadPresigned,
+    UploadRead,
+)
 
 log = get_logger(__name__)
 
@@ -48,6 +58,20 @@ class ResolvedUpload:
     info: ImageInfo
     ext: str
     content_type: str
+    #: The object's size as checked (provider request limits are counted from it, not by reading it).
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """What the check of a pending upload needs from its row, read before its transaction ends."""
+
+    id: str
+    tenant_id: str
+    key: str
+    ext: str
+    content_type: str
+    declared_bytes: int
 
 
 class _ReadyCache:
@@ -88,6 +112,29 @@ class _ReadyCache:
 
 def _content_type(format: str) -> str:
     return CONTENT_TYPES.get(format, f"image/{format}")
+
+
+def _checked_key(upload: _Pending) -> str:
+    """Where a presigned upload's checked bytes go: a key no link writes, new for each check."""
+    return upload_key(upload.tenant_id, f"{upload.id}-{secrets.token_hex(4)}", upload.ext)
+
+
+def _resolved(upload: Upload) -> ResolvedUpload:
+    """A ready upload's row as a job sees it."""
+    assert upload.format is not None and upload.width is not None and upload.height is not None
+    return ResolvedUpload(
+        key=upload.key,
+        info=ImageInfo(
+            format=upload.format,
+            width=upload.width,
+            height=upload.height,
+            has_alpha=bool(upload.has_alpha),
+            orientation=upload.orientation or 1,
+        ),
+        ext=upload.ext,
+        content_type=upload.content_type,
+        size_bytes=upload.bytes,
+    )
 
 
 class UploadService:
@@ -151,7 +198,8 @@ class UploadService:
                 "bytes", f"{size_bytes} bytes is over the {settings.max_upload_bytes} byte limit"
             )
         upload_id = new_upload_id()
-        key = upload_key(tenant_id, upload_id, ext)
+        # The link writes a key of its own: the checked object is copied elsewhere, out of its reach.
+        key = incoming_upload_key(tenant_id, upload_id, ext)
         now = utcnow()
         expires_at = now + timedelta(seconds=settings.upload_ttl_seconds)
         # The PUT link dies with the upload at the latest, sooner when download links are shorter.
@@ -224,8 +272,10 @@ class UploadService:
         """The upload behind ``upload_id`` for a job's ``field``, or a 422 naming the field.
 
         Refused when the id is unknown for this tenant, expired, its object is missing, or the
-        object is not an image. A pending upload is checked here, once, and marked ready in the
-        caller's transaction. Ready uploads are answered from a short in-process cache.
+        object is not an image. A pending upload is checked here, once: the caller's (read-only)
+        transaction is ended first, so no database lock is held while storage is read, and the
+        upload is marked ready in a short transaction of its own. Ready uploads are answered from
+        a short in-process cache.
         """
         now = utcnow()
         cached = self._ready.get(tenant_id, upload_id, now=now)
@@ -236,57 +286,118 @@ class UploadService:
             raise ValidationFailed(field, f"no upload {upload_id!r}: unknown, deleted or another tenant's")
         if upload.expires_at <= now:
             raise ValidationFailed(field, f"upload {upload_id} expired at {upload.expires_at.isoformat()}")
+        expires_at = upload.expires_at
         if upload.state == UploadState.pending.value:
-            resolved = self._check_pending(session, upload=upload, field=field)
-        else:
-            assert upload.format is not None and upload.width is not None and upload.height is not None
-            resolved = ResolvedUpload(
+            pending = _Pending(
+                id=upload.id,
+                tenant_id=upload.tenant_id,
                 key=upload.key,
-                info=ImageInfo(
-                    format=upload.format,
-                    width=upload.width,
-                    height=upload.height,
-                    has_alpha=bool(upload.has_alpha),
-                    orientation=upload.orientation or 1,
-                ),
                 ext=upload.ext,
                 content_type=upload.content_type,
+                declared_bytes=upload.bytes,
             )
-        self._ready.put(tenant_id, upload_id, resolved, expires_at=upload.expires_at)
+            # Drafting only reads; on SQLite its transaction holds the write lock, which must not
+            # be held while an object of up to the byte limit is read and inspected.
+            session.rollback()
+            resolved = self._check_pending(pending, field=field)
+        else:
+            resolved = _resolved(upload)
+        self._ready.put(tenant_id, upload_id, resolved, expires_at=expires_at)
         return resolved
 
-    def _check_pending(self, session: Session, *, upload: Upload, field: str) -> ResolvedUpload:
-        """Read a presigned upload's object and check it like a multipart upload's."""
+    def _check_pending(self, upload: _Pending, *, field: str) -> ResolvedUpload:
+        """Check a presigned upload's object like a multipart upload's, then make it immutable.
+
+        Reads at most the declared size (the PUT link binds neither size nor type on S3: this
+        check does), refuses a format other than the declared type, copies the bytes checked to a
+        key no link writes, records them, and deletes the object the link wrote.
+        """
         settings = get_settings()
         store = get_store()
-        size = store.size(upload.key)
-        if size is None:
-            raise ValidationFailed(field, f"upload {upload.id} has no file: PUT it to its put_url first")
-        if size > settings.max_upload_bytes:  # a presigned PUT does not bind the declared size
-            raise ImageTooLarge(field, f"the upload is over the {settings.max_upload_bytes} byte limit")
+        limit = min(upload.declared_bytes, settings.max_upload_bytes)
         try:
-            data = store.get(upload.key)
-        except StorageError as exc:  # deleted between the two calls
-            raise ValidationFailed(
-                field, f"upload {upload.id} has no file: PUT it to its put_url first"
-            ) from exc
+            data = store.get(upload.key, limit=limit)
+        except StorageError as exc:
+            data = None
+            if store.exists(upload.key):
+                raise  # the store failed, not the client
+            log.debug("upload.check_missing", upload_id=upload.id, error=repr(exc))
+        if data is None:
+            # Never PUT, or another request checked it meanwhile (and removed what the link wrote).
+            checked = self._ready_now(upload)
+            if checked is not None:
+                return checked
+            raise ValidationFailed(field, f"upload {upload.id} has no file: PUT it to its put_url first")
+        if len(data) > limit:
+            raise ImageTooLarge(
+                field,
+                f"the file PUT is over the {limit:,} bytes declared when upload {upload.id} was presigned",
+            )
         info = inspect_image(
             data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes, field=field
         )
+        declared = upload.content_type
+        if PRESIGN_FORMATS.get(declared) != info.format:
+            raise InvalidImage(field, f"the file PUT is {info.format.upper()}, but {declared} was declared")
         content_type = _content_type(info.format)
-        upload_repository.mark_ready(
-            session,
-            upload_id=upload.id,
-            format=info.format,
-            content_type=content_type,
-            width=info.width,
-            height=info.height,
-            has_alpha=info.has_alpha,
-            orientation=info.orientation,
-            size_bytes=len(data),
-        )
+        key = _checked_key(upload)
+        store.put(key, data, content_type=content_type)
+        with session_scope() as session:  # its own short transaction: never rolled back with a draft
+            marked = upload_repository.mark_ready(
+                session,
+                upload_id=upload.id,
+                key=key,
+                format=info.format,
+                content_type=content_type,
+                width=info.width,
+                height=info.height,
+                has_alpha=info.has_alpha,
+                orientation=info.orientation,
+                size_bytes=len(data),
+            )
+        if not marked:  # checked by another request first, or deleted: this copy is nobody's
+            store.delete(key)
+            checked = self._ready_now(upload)
+            if checked is None:
+                raise ValidationFailed(
+                    field, f"no upload {upload.id!r}: unknown, deleted or another tenant's"
+                )
+            return checked
+        store.delete(upload.key)  # what the link wrote; should this fail, the stray sweep takes it
         log.info("upload.checked", upload_id=upload.id, format=info.format, size_bytes=len(data))
-        return ResolvedUpload(key=upload.key, info=info, ext=upload.ext, content_type=content_type)
+        return ResolvedUpload(
+            key=key, info=info, ext=upload.ext, content_type=content_type, size_bytes=len(data)
+        )
+
+    def _ready_now(self, upload: _Pending) -> ResolvedUpload | None:
+        """The upload as another request's check left it, or None when it is still pending or gone."""
+        with session_scope() as session:
+            row = upload_repository.get_for_tenant(session, tenant_id=upload.tenant_id, upload_id=upload.id)
+            if row is None or row.state != UploadState.ready.value:
+                return None
+            return _resolved(row)
+
+    def put_limit(self, session: Session, *, key: str) -> int | None:
+        """The bytes a presigned PUT may write to ``key`` (its upload's declared size), or None when
+        the link no longer accepts a file: its upload was checked, deleted or expired.
+
+        The local store's PUT route asks this; an S3 link cannot be refused, but what it writes
+        after the check is read by nothing and swept as a stray.
+        """
+        parts = key.split("/")
+        if len(parts) != 5 or parts[0] != "tenants" or parts[2:4] != ["uploads", "incoming"]:
+            return None
+        upload = upload_repository.get_for_tenant(
+            session, tenant_id=parts[1], upload_id=parts[4].split(".", 1)[0]
+        )
+        if (
+            upload is None
+            or upload.key != key
+            or upload.state != UploadState.pending.value
+            or upload.expires_at <= utcnow()
+        ):
+            return None
+        return upload.bytes
 
     # --- expiry -------------------------------------------------------------------------------
     def sweep(self, session: Session, *, now: datetime | None = None) -> int:
@@ -324,8 +435,39 @@ class UploadService:
             if len(batch) < SWEEP_BATCH:
                 break
             after = (batch[-1].expires_at, batch[-1].id)
-        if deleted or spared:
-            log.info("uploads.swept", deleted=deleted, spared=spared)
+        strays = self.sweep_strays(session, now=now)
+        if deleted or spared or strays:
+            log.info("uploads.swept", deleted=deleted, spared=spared, strays=strays)
+        return deleted
+
+    def sweep_strays(self, session: Session, *, now: datetime | None = None) -> int:
+        """Delete objects under each tenant's uploads prefix that no upload row names.
+
+        They come from a presigned PUT after its upload was checked or deleted (an S3 link
+        cannot be refused). Objects younger than the grace period are spared (an upload being
+        created or checked writes its object before its row), as are objects a job still reads.
+        Returns how many objects were deleted.
+        """
+        cutoff = (now or utcnow()) - timedelta(seconds=SWEEP_GRACE_SECONDS)
+        store = get_store()
+        deleted = 0
+        for tenant in tenant_service.list_tenants(session):
+            prefix = uploads_prefix(tenant.id)
+            objects = [o for o in store.list(prefix) if o.modified_at <= cutoff]
+            if not objects:
+                continue
+            named = upload_repository.keys_for_tenant(session, tenant_id=tenant.id)
+            in_use = job_service.input_keys_in_use(session, tenant_id=tenant.id)
+            for obj in objects:
+                if obj.key in named or obj.key in in_use:
+                    continue
+                try:
+                    store.delete(obj.key)
+                except StorageError as exc:  # the next sweep retries
+                    log.warning("upload.stray_sweep_failed", key=obj.key, error=repr(exc))
+                    continue
+                deleted += 1
+            session.commit()  # end the read before the next tenant's listing
         return deleted
 
 

@@ -11,7 +11,7 @@ from support import Embedded, make_image
 from upload_support import FakeUploads
 
 from imagestudio.db import session_scope
-from imagestudio.jobs.models import Job
+from imagestudio.jobs.models import CHECKED_SIZES, Job
 
 API = "/api/image-studio"
 
@@ -25,10 +25,11 @@ def post_json(embedded: Embedded, key: str, route: str, body: dict[str, Any], **
 
 
 def stored_inputs(job_id: str) -> dict[str, str]:
+    """The job's input keys by field (the sizes the gateway checked are stored beside them)."""
     with session_scope() as session:
         job = session.get(Job, job_id)
         assert job is not None
-        return dict(job.inputs)
+        return {name: key for name, key in job.inputs.items() if name != CHECKED_SIZES}
 
 
 def job_count() -> int:

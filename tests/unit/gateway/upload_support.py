@@ -37,7 +37,11 @@ class FakeUploads:
         key = f"uploads/test/{upload_id}.{info.format}"
         get_store().put(key, data, content_type=CONTENT_TYPES[info.format])
         self.known[upload_id] = ResolvedUpload(
-            key=key, info=info, ext=info.format, content_type=CONTENT_TYPES[info.format]
+            key=key,
+            info=info,
+            ext=info.format,
+            content_type=CONTENT_TYPES[info.format],
+            size_bytes=len(data),
         )
         return upload_id
 

@@ -36,7 +36,7 @@ from imagestudio.studios.edit.operations import (
     general_edit_limits,
     routes_for,
 )
-from imagestudio.studios.edit.paths import local_edit, provider_edit
+from imagestudio.studios.edit.paths import local_edit, provider_edit, read_inputs
 from imagestudio.studios.edit.request import (
     FIELDS,
     EditEstimateRequest,
@@ -80,12 +80,12 @@ def prepare(
 ) -> Prepared:
     """Validate ``request`` against the operation, the images and the provider/local limits; plan the routes.
 
-    An image is bytes to store (a multipart file) or an upload already stored (read only when a
-    check needs its bytes).
+    An image is bytes to store (a multipart file) or an upload already stored; every decision
+    here comes from headers and upload rows, never from decoding or reading a stored image.
     """
     form, files = request, images
     op = operation_for(form, files=files)
-    image, info = files["image"]
+    _, info = files["image"]
     width, height = info.width, info.height
     area: Literal["mask", "alpha"] | None = None
     if "mask" in files:
@@ -96,15 +96,15 @@ def prepare(
             )
         area = "mask"
     elif info.has_alpha and (op.needs_area or op.id == "search_recolor"):
-        from imagestudio.imaging.edit import mask_from_alpha
-
-        area = "alpha" if mask_from_alpha(image.data) is not None else None
+        # The header says there is an alpha channel; whether any pixel is transparent is the
+        # worker's to find (it decodes anyway): the gateway never decodes pixels.
+        area = "alpha"
     if op.needs_area and area is None:
         raise ValidationFailed("mask", f"{op.id} needs a mask, or an image with transparent pixels to fill")
 
     model = form.model or (DEFAULT_GENERAL_EDIT_MODEL if op.provider == "wavespeed" else None)
     color = colour_in(form.text("prompt")) if op.id == "search_recolor" else None
-    sizes = {name: len(upload.data) for name, (upload, _) in files.items()}
+    sizes = {name: upload.size_bytes for name, (upload, _) in files.items()}
     who = op.provider if op.endpoint is None else f"{op.provider} {op.endpoint}"
 
     def provider_checks() -> None:
@@ -268,7 +268,7 @@ def run(ctx: JobContext) -> None:
         params.routes,
         output=OUTPUT_NAME,
         queue=Queue.edit,
-        read_inputs=lambda: {name: ctx.read_input(name) for name in UPLOAD_FIELDS if name in ctx.inputs},
+        read_inputs=lambda: read_inputs(ctx, params),
         local=lambda inputs: local_edit(params, inputs),
         provider=lambda client, route, ready: provider_edit(client, params, ready),
         deliver=deliver,
