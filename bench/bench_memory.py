@@ -29,6 +29,8 @@ from PIL import Image
 MB = 1_000_000
 #: Where the job's pixel work meets its input: 1 MP (the fixed cost shows), a 12 MP phone photo.
 SIZES_MP = (1, 12)
+#: Outpaint's margin on each side.
+OUTPAINT_MARGIN = 64
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,14 @@ class Case:
     cap_pixels: int
     #: The input's encoding: a phone photo (JPEG) or a lossless file (PNG).
     fmt: str = "JPEG"
-    #: Input pixels per model pixel (upscale fast's model counts output pixels: 16 per input pixel).
+    #: Model pixels per input pixel (upscale fast's model counts output pixels: 16 per input pixel).
     model_pixels_per_input: float = 1.0
+    #: Pixels added on each side (outpaint's margins: its model counts the output's pixels).
+    pad: int = 0
+
+    def model_pixels(self, width: int, height: int) -> int:
+        """The pixels the case's model row counts for an input of ``width`` x ``height``."""
+        return int((width + 2 * self.pad) * (height + 2 * self.pad) * self.model_pixels_per_input)
 
 
 def _cap() -> int:
@@ -60,7 +68,7 @@ CASES: dict[str, Case] = {
     "edit.remove_background": Case("edit.remove_background", cap_pixels=16_777_216),
     "edit.inpaint": Case("edit.inpaint", cap_pixels=16_777_216),
     "edit.erase": Case("edit.erase", cap_pixels=16_777_216),
-    "edit.outpaint": Case("edit.outpaint", cap_pixels=16_777_216),
+    "edit.outpaint": Case("edit.outpaint", cap_pixels=16_777_216, pad=OUTPAINT_MARGIN),
     "edit.search_recolor": Case("edit.search_recolor", cap_pixels=16_777_216),
     "control.map": Case("control.map", cap_pixels=16_777_216),
     "provider": Case("provider", cap_pixels=50_000_000),
@@ -148,13 +156,14 @@ def _job(name: str) -> Callable[[bytes], object]:
         from imagestudio.studios.edit.request import EditParams
 
         operation = name.partition(".")[2]
-        margins = {"left": 64, "right": 64, "up": 64, "down": 64} if operation == "outpaint" else {}
+        pad = OUTPAINT_MARGIN if operation == "outpaint" else 0
+        margins = {"left": pad, "right": pad, "up": pad, "down": pad}
         params = EditParams.model_construct(
             operation=operation,
             output_format="png",
             grow_mask=None,
             color="#c04020",
-            **{"left": 0, "right": 0, "up": 0, "down": 0, **margins},
+            **margins,
         )
         return lambda data: local_edit(params, {"image": data, "mask": _mask(data)})
     if name == "control.map":
@@ -230,7 +239,7 @@ def measure(name: str, pixels: int, *, timeout: float = 600) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"{name} at {width}x{height} failed:\n{done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    model_pixels = width * height * case.model_pixels_per_input
+    model_pixels = case.model_pixels(width, height)
     return {
         "case": name,
         "row": case.row,
@@ -245,7 +254,7 @@ def measure(name: str, pixels: int, *, timeout: float = 600) -> dict[str, Any]:
 
 def fit(points: list[dict[str, Any]]) -> dict[str, float]:
     """Bytes per model pixel and fixed bytes, a least-squares line through (pixels, growth)."""
-    pixels = np.array([p["width"] * p["height"] * CASES[p["case"]].model_pixels_per_input for p in points])
+    pixels = np.array([CASES[p["case"]].model_pixels(p["width"], p["height"]) for p in points])
     growth = np.array([p["growth_bytes"] for p in points], dtype=np.float64)
     if len(points) < 2:
         return {"bytes_per_pixel": float(growth[0] / pixels[0]), "fixed_mb": 0.0}
@@ -253,33 +262,50 @@ def fit(points: list[dict[str, Any]]) -> dict[str, float]:
     return {"bytes_per_pixel": round(float(slope), 1), "fixed_mb": round(float(intercept) / MB, 1)}
 
 
+def _available_bytes() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def main(names: list[str] | None = None) -> dict[str, Any]:
-    """Every case at 1 MP, 12 MP and its cap: growth, bytes per pixel, the fitted line, the model's budget."""
+    """Every case at 1 MP, 12 MP and its cap: growth, bytes per pixel, the fitted line, the model's budget.
+
+    A point whose growth, extrapolated from the last one measured, would take more than half the
+    machine's available memory is skipped and said so (compress at 50 MP before issue 24: ~8 GB).
+    """
     from imagestudio.studios.memory import MEMORY
 
     results: dict[str, Any] = {}
     for name in names or list(CASES):
         case = CASES[name]
         sizes = sorted({min(mp * 1_000_000, case.cap_pixels) for mp in SIZES_MP} | {case.cap_pixels})
-        points = [measure(name, pixels) for pixels in sizes]
+        points: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = []
+        for pixels in sizes:
+            if points:
+                last = points[-1]
+                expected = last["growth_bytes"] * pixels / (last["width"] * last["height"])
+                if expected > _available_bytes() / 2:
+                    skipped.append(
+                        {"megapixels": round(pixels / 1e6, 1), "expected_mb": round(expected / MB)}
+                    )
+                    continue
+            points.append(measure(name, pixels))
         for point in points:
-            model_pixels = int(point["width"] * point["height"] * case.model_pixels_per_input)
+            model_pixels = case.model_pixels(point["width"], point["height"])
             point["model_mb"] = round(MEMORY[case.row].bytes_for(model_pixels) / MB, 1)
-        results[name] = {"points": points, "fit": fit(points)}
-        print(
-            json.dumps(
-                {
-                    name: results[name]["fit"],
-                    "points": [(p["megapixels"], p["growth_mb"], p["model_mb"]) for p in points],
-                }
-            ),
-            file=sys.stderr,
+        results[name] = {"points": points, "fit": fit(points), "skipped": skipped}
+        summary = [(p["megapixels"], p["growth_mb"], p["model_mb"]) for p in points]
+        sys.stderr.write(
+            json.dumps({name: results[name]["fit"], "points": summary, "skipped": skipped}) + "\n"
         )
     return results
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        print(json.dumps(child(sys.argv[2], sys.argv[3])))
+        sys.stdout.write(json.dumps(child(sys.argv[2], sys.argv[3])) + "\n")
     else:
-        print(json.dumps(main(sys.argv[1:] or None), indent=2))
+        sys.stdout.write(json.dumps(main(sys.argv[1:] or None), indent=2) + "\n")

@@ -80,7 +80,7 @@ MEMORY: dict[str, JobMemory] = {
     "compress": JobMemory(worker="compress", bytes_per_pixel=35, fixed_bytes=100 * MB),
     "convert": JobMemory(worker="compress", bytes_per_pixel=35, fixed_bytes=100 * MB),
     # Decoded once (JPEG shrunk on load to the largest format), then each format in turn.
-    "social": JobMemory(worker="social", bytes_per_pixel=12, fixed_bytes=60 * MB),
+    "social": JobMemory(worker="social", bytes_per_pixel=6, fixed_bytes=60 * MB),
     # Output pixels (16 per input pixel); the local path takes up to 4 MP in, 67 MP out.
     "upscale.fast": JobMemory(
         worker="upscale",
@@ -94,16 +94,16 @@ MEMORY: dict[str, JobMemory] = {
     ),
     # Segments a working copy of at most a few megapixels: mostly fixed.
     "edit.remove_background": JobMemory(
-        worker="edit", bytes_per_pixel=5, fixed_bytes=300 * MB, max_pixels=LOCAL_EDIT_PIXELS
+        worker="edit", bytes_per_pixel=5, fixed_bytes=320 * MB, max_pixels=LOCAL_EDIT_PIXELS
     ),
     "edit.inpaint": JobMemory(
-        worker="edit", bytes_per_pixel=23, fixed_bytes=20 * MB, max_pixels=LOCAL_EDIT_PIXELS
+        worker="edit", bytes_per_pixel=24, fixed_bytes=20 * MB, max_pixels=LOCAL_EDIT_PIXELS
     ),
     "edit.erase": JobMemory(
-        worker="edit", bytes_per_pixel=23, fixed_bytes=20 * MB, max_pixels=LOCAL_EDIT_PIXELS
+        worker="edit", bytes_per_pixel=24, fixed_bytes=20 * MB, max_pixels=LOCAL_EDIT_PIXELS
     ),
     "edit.search_recolor": JobMemory(
-        worker="edit", bytes_per_pixel=40, fixed_bytes=20 * MB, max_pixels=LOCAL_EDIT_PIXELS
+        worker="edit", bytes_per_pixel=36, fixed_bytes=20 * MB, max_pixels=LOCAL_EDIT_PIXELS
     ),
     # Output pixels (the image with its margins); threads are sized for a 16 MP output, a larger
     # one is refused when over the job's budget.
@@ -115,9 +115,9 @@ MEMORY: dict[str, JobMemory] = {
         worker="control", bytes_per_pixel=22, fixed_bytes=30 * MB, max_pixels=LOCAL_EDIT_PIXELS
     ),
     # A provider path of edit, upscale or control: inputs made provider-ready, the answer stored.
-    "edit.provider": JobMemory(worker="edit", bytes_per_pixel=13, fixed_bytes=20 * MB),
-    "upscale.provider": JobMemory(worker="upscale", bytes_per_pixel=13, fixed_bytes=20 * MB),
-    "control.provider": JobMemory(worker="control", bytes_per_pixel=13, fixed_bytes=20 * MB),
+    "edit.provider": JobMemory(worker="edit", bytes_per_pixel=14, fixed_bytes=20 * MB),
+    "upscale.provider": JobMemory(worker="upscale", bytes_per_pixel=14, fixed_bytes=20 * MB),
+    "control.provider": JobMemory(worker="control", bytes_per_pixel=14, fixed_bytes=20 * MB),
     # The larger of the init image and an output (outputs are finished one at a time).
     "create": JobMemory(worker="create", bytes_per_pixel=14, fixed_bytes=30 * MB, max_pixels=9_437_184),
 }

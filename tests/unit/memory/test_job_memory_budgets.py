@@ -34,10 +34,8 @@ LARGE = [
 @pytest.mark.parametrize(("case", "pixels"), LARGE, ids=[case for case, _ in LARGE])
 def test_a_large_job_stays_within_the_model(case: str, pixels: int) -> None:
     measured = bench_memory.measure(case, pixels)
-    model_pixels = int(
-        measured["width"] * measured["height"] * bench_memory.CASES[case].model_pixels_per_input
-    )
-    budget = MEMORY[bench_memory.CASES[case].row].bytes_for(model_pixels)
+    spec = bench_memory.CASES[case]
+    budget = MEMORY[spec.row].bytes_for(spec.model_pixels(measured["width"], measured["height"]))
     assert measured["growth_bytes"] <= budget, (
         f"{case} at {measured['megapixels']} MP grew its worker by {measured['growth_mb']} MB; "
         f"the model allows {budget / 1e6:.0f} MB"
