@@ -200,12 +200,15 @@ def job_work(request: StudioRequest, images: Mapping[str, ImageInfo]) -> list[Wo
         if image is None:
             return []
         pixels = image.width * image.height
-        if request.mode == "fast":
-            out = pixels * FAST_SCALE**2
-            return [Work("upscale.fast", out, "image"), Work("upscale.provider", out, "image")]
-        work = [Work("upscale.provider", max(pixels, CONSERVATIVE_PIXELS), "image")]
-        if request.mode == "conservative":
-            work.append(Work("upscale.conservative", pixels, "image"))
+        mode = UPSCALE_MODES[request.mode]
+        out = pixels * FAST_SCALE**2 if request.mode == "fast" else max(pixels, CONSERVATIVE_PIXELS)
+        work = []
+        # A provider is planned only for an image within its limits; the local path for the rest.
+        if request.path != "local" and pixels <= mode.limits.max_pixels:
+            work.append(Work("upscale.provider", out, "image"))
+        if request.path != "provider" and mode.local_limits is not None:
+            local = "upscale.fast" if request.mode == "fast" else "upscale.conservative"
+            work.append(Work(local, out if request.mode == "fast" else pixels, "image"))
         return work
     if isinstance(request, EditRequest):
         work = [Work("edit.provider", _pixels(info), name) for name, info in images.items()]

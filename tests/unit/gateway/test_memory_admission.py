@@ -104,7 +104,7 @@ def test_json_bodies_and_batch_entries_naming_a_large_upload_are_refused_the_sam
 def test_an_inpaint_no_worker_could_hold_is_refused_from_the_header_without_decoding(
     embedded: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 24: a 6000x6000 opaque RGBA PNG to inpaint with no mask was decoded whole in the
+    """Issue 24: a 7000x7000 opaque RGBA PNG to inpaint with no mask was decoded whole in the
     gateway (``mask_from_alpha``) before a 422; the memory model refuses it from its header."""
     import imagestudio.imaging.edit as local_edit
 
@@ -116,11 +116,24 @@ def test_an_inpaint_no_worker_could_hold_is_refused_from_the_header_without_deco
     answer = embedded.client.post(
         f"{API}/edit",
         headers=auth(key),
-        files={"image": ("big.png", png(6000, 6000, "RGBA"), "image/png")},
+        files={"image": ("big.png", png(7000, 7000, "RGBA"), "image/png")},
         data={"operation": "inpaint", "prompt": "a vase"},
     )
     assert answer.status_code == 413, answer.text
     problem = answer.json()
-    assert problem["type"] == PROBLEM and problem["pixels"] == 36_000_000
-    assert problem["limit"] == memory.pixel_budget("edit.inpaint", get_settings()) < 36_000_000
+    assert problem["type"] == PROBLEM and problem["pixels"] == 49_000_000
+    assert problem["limit"] == memory.pixel_budget("edit.inpaint", get_settings()) < 49_000_000
     assert jobs() == 0
+
+
+def test_an_animation_counts_every_frame(small_workers: Embedded) -> None:
+    """30 frames of 200x200 are 1.2 MP of work for compress: over a one-megapixel budget."""
+    frames = [Image.new("RGB", (200, 200), (8 * i, 100, 200)) for i in range(30)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=40)
+    key = small_workers.new_key()
+    answer = small_workers.client.post(
+        f"{API}/compress", headers=auth(key), files={"image": ("a.gif", out.getvalue(), "image/gif")}
+    )
+    assert answer.status_code == 413, answer.text
+    assert_over_budget(answer.json(), pixels=30 * 200 * 200)
