@@ -57,7 +57,8 @@ def _cap() -> int:
     return get_settings().max_image_pixels
 
 
-#: The cases, by name: the model row each measures and the pixel cap of its input.
+#: The cases, by name: the model row each measures and the pixel cap of its input (the provider
+#: path is the same code for edit, upscale and control: their three rows are one figure).
 CASES: dict[str, Case] = {
     "compress": Case("compress", cap_pixels=50_000_000),
     "convert": Case("convert", cap_pixels=50_000_000, fmt="PNG"),
@@ -71,7 +72,7 @@ CASES: dict[str, Case] = {
     "edit.outpaint": Case("edit.outpaint", cap_pixels=16_777_216, pad=OUTPAINT_MARGIN),
     "edit.search_recolor": Case("edit.search_recolor", cap_pixels=16_777_216),
     "control.map": Case("control.map", cap_pixels=16_777_216),
-    "provider": Case("provider", cap_pixels=50_000_000),
+    "provider": Case("edit.provider", cap_pixels=50_000_000),
     "create": Case("create", cap_pixels=9_437_184),
 }
 

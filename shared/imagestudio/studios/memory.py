@@ -53,7 +53,8 @@ LOCAL_EDIT_PIXELS = _local_pixels(
 LOCAL_FAST_MAX_PIXELS = _local_pixels(UPSCALE_MODES["fast"].local_limits)
 
 #: An idle worker process after its first job (imports, libvips and OpenCV pools, cascades):
-#: the largest ``before_bytes`` bench_memory.py saw, rounded up.
+#: the largest ``before_bytes`` bench_memory.py saw (210 MB), plus room for a worker's broker and
+#: database connections and telemetry.
 WORKER_BASELINE_BYTES = 300 * MB
 
 
