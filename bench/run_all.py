@@ -13,6 +13,7 @@ import bench_create  # noqa: E402
 import bench_crop_hard  # noqa: E402
 import bench_local_ops  # noqa: E402
 import bench_machine_cpu  # noqa: E402
+import bench_memory  # noqa: E402
 import bench_servers  # noqa: E402
 import bench_social  # noqa: E402
 import bench_submit  # noqa: E402
@@ -26,6 +27,7 @@ results = {
     "create": bench_create.main(),
     "local_ops": bench_local_ops.main(),
     "compress": bench_compress.main(),
+    "memory": bench_memory.main(),
 }
 out = Path(__file__).parent / "results"
 out.mkdir(exist_ok=True)

@@ -342,7 +342,10 @@ def worker(
         str, typer.Argument(help="create, edit, upscale, social, control, compress or webhooks")
     ],
     threads: Annotated[
-        int | None, typer.Option(help="Worker threads (default IMAGESTUDIO_WORKER_THREADS)")
+        int | None,
+        typer.Option(
+            help="Worker threads (default: what IMAGESTUDIO_WORKER_MEMORY_BYTES holds, at most IMAGESTUDIO_WORKER_THREADS)"
+        ),
     ] = None,
 ) -> None:
     """Run one studio's Dramatiq worker on its own queue until SIGTERM/SIGINT."""
@@ -354,10 +357,12 @@ def worker(
     settings = get_settings()
     module = _worker_module(studio)
     from imagestudio.broker import get_broker
+    from imagestudio.studios.memory import worker_threads
 
     queues = set(module.QUEUES)
+    # The memory model's thread count: as many jobs at the studio's largest input as its memory holds.
     dramatiq_worker = dramatiq.Worker(
-        get_broker(), queues=queues, worker_threads=threads or settings.worker_threads
+        get_broker(), queues=queues, worker_threads=threads or worker_threads(studio, settings)
     )
     from imagestudio.telemetry.process import start_worker_telemetry
 
@@ -366,7 +371,10 @@ def worker(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     dramatiq_worker.start()
-    console.print(f"{studio} worker consuming {sorted(queues)} ({settings.mode} mode)")
+    console.print(
+        f"{studio} worker consuming {sorted(queues)} with {dramatiq_worker.worker_threads} threads "
+        f"({settings.mode} mode)"
+    )
     stop.wait()
     # Graceful: running jobs finish (or are redelivered if the process is killed meanwhile).
     dramatiq_worker.stop(timeout=settings.job_time_limit_seconds * 1000)

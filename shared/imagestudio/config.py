@@ -74,8 +74,12 @@ class Settings(BaseSettings):
     #: on the event loop, where waiting costs nothing. Thirty-two submissions each in a thread
     #: contending for the GIL served a third fewer jobs than eight (bench/README.md, "Threads").
     gateway_submit_threads: int = Field(default=8, ge=1, le=64)
-    #: Worker threads per worker process.
-    worker_threads: int = 4
+    #: Worker threads per worker process, at most: a worker runs fewer when its memory holds
+    #: fewer jobs at its studio's largest input (``imagestudio.studios.memory``).
+    worker_threads: int = Field(default=4, ge=1)
+    #: Memory of one worker process (its pod's limit). With the memory model it sets each
+    #: worker's threads and each job's pixel budget; the gateway refuses (413) what is over it.
+    worker_memory_bytes: int = Field(default=4 * 1024**3, ge=512 * 1024**2)
     #: Job attempts (including redeliveries after a crash) before the job is failed.
     job_max_attempts: int = 3
     #: Dramatiq time limit for one job; kept below RabbitMQ's consumer timeout.

@@ -156,6 +156,16 @@ class ImageTooLarge(ValidationFailed):
     status, title, slug = 413, "Image too large", "image-too-large"
 
 
+class OverMemoryBudget(ImageTooLarge):
+    """Raised when a job of this image would hold more memory than a worker has for one job."""
+
+    title, slug = "Image over the memory budget", "image-over-memory-budget"
+
+    def __init__(self, field: str, *, pixels: int, limit: int, detail: str) -> None:
+        super().__init__(field, detail, extra={"pixels": pixels, "limit": limit})
+        self.pixels, self.limit = pixels, limit
+
+
 class RequestTooLarge(ValidationFailed):
     """Raised when a request body, or a form's file count, field count or one part, is over its limit."""
 

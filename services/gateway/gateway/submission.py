@@ -13,7 +13,8 @@ submission. The 202 is rendered once from the ``JobRead`` just built; the route'
 dependencies are solved by ``direct_handler``, not by FastAPI's generic solver.
 
 :func:`draft` is the same for every studio (the batch route drafts its entries with it): the
-per-job webhook, the studio's cheap ``check``, the images read or resolved, then ``prepare``;
+per-job webhook, the studio's cheap ``check``, the images read or resolved, the memory model's
+admission (from their headers, :mod:`imagestudio.studios.memory`), then ``prepare``;
 every refusal is raised before anything is stored or queued.
 """
 
@@ -34,9 +35,11 @@ from gateway.problems import SUBMIT_RESPONSES
 from gateway.studio_options import PreferHeader, Wait, answer, close_wait, open_wait
 from gateway.studio_requests import StudioBody, request_body_openapi
 from gateway.uploads import job_inputs, studio_images
+from imagestudio.config import get_settings
 from imagestudio.db import new_session
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.jobs.service import JobDraft, job_service
+from imagestudio.studios import memory
 from imagestudio.studios.base import Studio
 from imagestudio.studios.request import StudioRequest
 from imagestudio.webhooks.service import webhook_service
@@ -50,6 +53,8 @@ def draft(session: Session, *, tenant_id: str, studio: Studio[R], body: StudioBo
     webhook = webhook_service.job_webhook(url=request.webhook_url, events=request.webhook_events)
     studio.check(request, files=frozenset({*body.files, *request.upload_ids()}))  # before any image is read
     images = studio_images(session, tenant_id=tenant_id, request=request, files=body.files)
+    # From the headers: a job no worker has the memory for is refused before the studio looks at pixels.
+    memory.admit(request, {name: info for name, (_, info) in images.items()}, get_settings())
     prepared = studio.prepare(session, tenant_id=tenant_id, request=request, images=images)
     uploads, inputs = job_inputs(prepared.images)
     inputs_named = {image.field for image in prepared.images}  # the worker holds each to its header

@@ -79,6 +79,8 @@ class ImageInfo:
     height: int
     has_alpha: bool
     orientation: int
+    #: Frames of an animation or pages of a multi-page file, each ``width`` x ``height``.
+    frames: int = 1
 
 
 def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int, field: str = "image") -> ImageInfo:
@@ -104,6 +106,7 @@ def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int, field: str = 
         height=height,
         has_alpha=opened.has_alpha,
         orientation=opened.orientation,
+        frames=opened.frames,
     )
 
 
@@ -352,6 +355,7 @@ class _Opened:
     has_alpha: bool
     vips: pyvips.Image | None  # None when Pillow must decode it
     pillow_data: bytes = b""
+    frames: int = 1
 
 
 def _open(data: bytes, *, max_pixels: int, field: str, access: Literal["sequential", "random"]) -> _Opened:
@@ -387,6 +391,7 @@ def _open(data: bytes, *, max_pixels: int, field: str, access: Literal["sequenti
         orientation=orientation if 1 <= orientation <= 8 else 1,
         has_alpha=bool(image.hasalpha()),
         vips=image,
+        frames=frames,
     )
 
 
@@ -417,6 +422,7 @@ def _open_with_pillow(data: bytes, *, max_pixels: int, field: str) -> _Opened:
         has_alpha=has_alpha,
         vips=None,
         pillow_data=data,
+        frames=frames,
     )
 
 
