@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     #: Largest request body of a route that takes multipart image files (studios, ``POST /uploads``):
     #: bounds the temporary disk a form spools to; each file is further held to ``max_upload_bytes``.
     max_form_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    #: Multipart bodies being received at once by one gateway process, in bytes (each counted at its
+    #: Content-Length, or at ``max_form_request_bytes`` when chunked), in all and per tenant: 429
+    #: past either. The gateway pod's ``/tmp`` holds what they spool (docs/capacity.md).
+    max_form_bytes_in_flight: int = Field(default=192 * 1024 * 1024, ge=1024)
+    max_form_bytes_in_flight_per_tenant: int = Field(default=128 * 1024 * 1024, ge=1024)
     #: Most files, non-file fields and bytes of one non-file field a multipart form may carry (413).
     max_form_files: int = Field(default=4, ge=1)
     max_form_fields: int = Field(default=50, ge=1)
@@ -230,6 +235,16 @@ class Settings(BaseSettings):
                     "IMAGESTUDIO_SECRETS_KEYS holds a value that is not a Fernet key "
                     "(32 url-safe base64-encoded bytes; make one with `imagestudio secrets new-key`)"
                 ) from None
+        if not (
+            self.max_form_request_bytes
+            <= self.max_form_bytes_in_flight_per_tenant
+            <= self.max_form_bytes_in_flight
+        ):
+            raise ValueError(
+                "IMAGESTUDIO_MAX_FORM_BYTES_IN_FLIGHT_PER_TENANT must lie between "
+                "IMAGESTUDIO_MAX_FORM_REQUEST_BYTES (one whole form fits) and "
+                "IMAGESTUDIO_MAX_FORM_BYTES_IN_FLIGHT"
+            )
         if self.job_time_limit_seconds >= RABBITMQ_CONSUMER_TIMEOUT_SECONDS:
             raise ValueError(
                 "IMAGESTUDIO_JOB_TIME_LIMIT_SECONDS must stay below RabbitMQ's 30-minute consumer timeout"

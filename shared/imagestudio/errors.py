@@ -16,7 +16,8 @@
     ├── PaymentRequired                402
     ├── RateLimited                    429  (retry_after seconds)
     │   ├── ConcurrencyLimited         429  too many jobs queued or running
-    │   └── StreamsLimited             429  too many event streams or ``Prefer: wait`` requests open
+    │   ├── StreamsLimited             429  too many event streams or ``Prefer: wait`` requests open
+    │   └── FormBodiesLimited          429  too many multipart bytes being received at once
     ├── IdempotentReplay               the stored first response of an Idempotency-Key
     ├── JobError                       raised inside workers
     │   ├── PermanentJobError          fails the job at once, never retried
@@ -241,6 +242,23 @@ class StreamsLimited(RateLimited):
                 "Retry-After": str(retry_after),
                 "RateLimit-Policy": f'"{policy}";q={allowed};qu="concurrent-requests"',
                 "RateLimit": f'"{policy}";r=0;t={retry_after}',
+            },
+            extra={"limit": policy, "allowed": allowed},
+        )
+
+
+class FormBodiesLimited(RateLimited):
+    """Raised when a gateway already receives as many multipart bytes as allowed, for the tenant or in all."""
+
+    def __init__(
+        self, detail: str, *, policy: str, allowed: int, remaining: int, retry_after: int = 2
+    ) -> None:
+        super().__init__(
+            f"{detail} Retry in {retry_after} s.",
+            headers={
+                "Retry-After": str(retry_after),
+                "RateLimit-Policy": f'"{policy}";q={allowed};qu="content-bytes"',
+                "RateLimit": f'"{policy}";r={max(remaining, 0)};t={retry_after}',
             },
             extra={"limit": policy, "allowed": allowed},
         )

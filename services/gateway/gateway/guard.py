@@ -6,8 +6,9 @@ FastAPI reads a route's body before it solves the route's dependencies, so the k
 one from forgetting): for POST, PUT, PATCH and DELETE the key is checked (401), the write counts
 against the tenant's ``writes`` rate (429 with the same RateLimit fields as submissions, which
 count under ``submissions`` in ``gateway.admission`` instead), a declared Content-Length over the
-route's limit is refused (413), and only then is the body read, counted so that a chunked body
-stops at the limit too.
+route's limit is refused (413), a multipart body past the bytes of forms the process (or the
+tenant) may receive at once is refused (429, ``gateway.form_bodies``), and only then is the body
+read, counted so that a chunked body stops at the limit too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.types import Message, Receive
 
 from gateway.admission import get_admission
 from gateway.deps import authenticate, get_principal
+from gateway.form_bodies import Reservation, form_bodies
 from gateway.problems import BODY_LIMIT_SCOPE_KEY
 from gateway.submission import direct_handler, submission_dependency
 from imagestudio.config import get_settings
@@ -37,6 +39,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 WRITES_POLICY = "writes"
 
 BodyKind = Literal["json", "form", "file"]
+#: The content type whose bodies spool to temporary disk, held to ``gateway.form_bodies``' caps.
+MULTIPART = "multipart/form-data"
 
 
 def _calls(dependant: Dependant) -> set[object]:
@@ -103,10 +107,12 @@ class GuardedRoute(APIRoute):
             if request.method not in WRITE_METHODS:
                 return await handler(request)
             rate: RateLimitState | None = None
+            tenant_id: str | None = None
             if keyed:
                 scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
                 principal = await authenticate(scheme, key)
                 request.state.principal = principal  # get_principal answers with it
+                tenant_id = principal.tenant_id
                 if not admitted:
                     rate = await rate_limit_service.hit_async(
                         tenant_id=principal.tenant_id,
@@ -122,7 +128,19 @@ class GuardedRoute(APIRoute):
             request.scope[BODY_LIMIT_SCOPE_KEY] = limit
             # Starlette's Request has no public way to wrap its receive channel.
             request._receive = _limited(request.receive, limit)
-            response = await handler(request)
+            reservation: Reservation | None = None
+            if kind == "form" and request.headers.get("content-type", "").lower().startswith(MULTIPART):
+                reservation = form_bodies(request).reserve(
+                    tenant_id, int(declared) if declared.isdigit() else limit
+                )
+            try:
+                response = await handler(request)
+            finally:
+                if reservation is not None:
+                    try:
+                        await request.close()  # the form's spooled files, before their bytes count free
+                    finally:
+                        reservation.release()
             if rate is not None:
                 for name, value in rate.headers().items():
                     response.headers.setdefault(name, value)

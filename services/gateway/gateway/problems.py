@@ -155,7 +155,8 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     for code, desc in {
         402: "The balance does not cover the job",
         403: "The tenant's tier does not include this studio or provider",
+        409: "A request with this Idempotency-Key is still being handled",
         413: "An image over the byte or pixel limit",
-        429: "Over the request rate or the concurrent-job limit (see Retry-After)",
+        429: "Over the request rate, the concurrent-job limit or the bytes of forms in flight (see Retry-After)",
     }.items()
 }

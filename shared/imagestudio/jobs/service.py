@@ -151,7 +151,8 @@ class JobService(JobTransitions):
         response ``respond`` renders for replays. The credit and concurrency check is one
         conditional UPDATE of the tenant's account, late in the transaction, so a tenant's
         parallel submissions hold its row only from that statement to the commit. When a batch
-        does not fit as a whole, each draft is tried alone and those that fit are accepted.
+        does not fit as a whole, each draft is tried alone and those that fit are accepted (the key
+        claimed first: see ``_commit_each``).
         """
         limits = tier_service.limits_of(session, tenant_id=tenant_id)
         results: list[Job | ImageStudioError | None] = [None] * len(drafts)
@@ -175,15 +176,16 @@ class JobService(JobTransitions):
             session.rollback()  # SQLite: hold no write lock while the uploads are stored
         jobs = {i: self._new_job(tenant_id, drafts[i]) for i in todo}
         stored = self._store_uploads(tenant_id, {i: (jobs[i], drafts[i]) for i in todo})
+        render = respond or self._accepted
 
         def record_key(session: Session) -> None:
             if idempotency is not None:
                 final: list[Job | ImageStudioError] = [
                     jobs[i] if r is None else r for i, r in enumerate(results)
                 ]
-                render = respond or self._accepted
                 idempotency_service.record(session, claim=idempotency, response=render(final))
 
+        whole = True
         try:
             try:
                 self._commit(session, tenant_id, [(jobs[i], drafts[i]) for i in todo], limits, record_key)
@@ -191,17 +193,7 @@ class JobService(JobTransitions):
                 session.rollback()
                 if len(todo) == 1:
                     raise
-                # The batch does not fit whole: accept, one by one, the drafts that do.
-                for i in todo:
-                    try:
-                        self._commit(session, tenant_id, [(jobs[i], drafts[i])], limits, None)
-                        results[i] = jobs[i]
-                    except (PaymentRequired, ConcurrencyLimited) as exc:
-                        session.rollback()
-                        results[i] = exc
-                        self._discard(stored.get(i, []))
-                record_key(session)
-                session.commit()
+                whole = False
         except IntegrityError:
             session.rollback()
             for keys in stored.values():
@@ -214,6 +206,17 @@ class JobService(JobTransitions):
             for keys in stored.values():  # no job row: the uploads would be orphans
                 self._discard(keys)
             raise
+        if not whole:
+            self._commit_each(
+                session,
+                tenant_id,
+                {i: (jobs[i], drafts[i]) for i in todo},
+                stored=stored,
+                limits=limits,
+                results=results,
+                idempotency=idempotency,
+                render=render,
+            )
         answers: list[Job | ImageStudioError] = []
         for i, result in enumerate(results):
             if result is None or result is jobs.get(i):
@@ -222,6 +225,64 @@ class JobService(JobTransitions):
             else:
                 answers.append(result)
         return answers
+
+    def _commit_each(
+        self,
+        session: Session,
+        tenant_id: str,
+        todo: Mapping[int, tuple[Job, JobDraft]],
+        *,
+        stored: Mapping[int, Sequence[str]],
+        limits: TenantLimits,
+        results: list[Job | ImageStudioError | None],
+        idempotency: IdempotencyClaim | None,
+        render: Callable[[Sequence[Job | ImageStudioError]], StoredResponse],
+    ) -> None:
+        """The batch does not fit whole: accept, one by one, the drafts that do; ``results`` filled in.
+
+        Under an Idempotency-Key the key is claimed, committed alone, before the first of them: an
+        identical batch racing this one then answers with this one's answer (409 while it runs)
+        instead of making a second set of jobs and charging them again.
+        """
+        if idempotency is not None:
+            try:
+                idempotency_service.claim(session, claim=idempotency)
+            except BaseException:
+                for keys in stored.values():
+                    self._discard(keys)
+                raise
+        committed: set[int] = set()
+        try:
+            for i, (job, draft) in todo.items():
+                try:
+                    self._commit(session, tenant_id, [(job, draft)], limits, None)
+                    results[i] = job
+                    committed.add(i)
+                except (PaymentRequired, ConcurrencyLimited) as exc:
+                    session.rollback()
+                    results[i] = exc
+                    self._discard(stored.get(i, []))
+            if idempotency is not None:
+                final = [r for r in results if r is not None]
+                idempotency_service.complete(session, claim=idempotency, response=render(final))
+                session.commit()
+        except BaseException:
+            session.rollback()
+            for i, keys in stored.items():
+                if i not in committed:  # a committed job's inputs are its own now
+                    self._discard(keys)
+            if idempotency is not None and not committed:
+                self._release_quietly(session, idempotency)
+            # Jobs committed: the key stays ``processing`` (409) rather than let a retry make them again.
+            raise
+
+    def _release_quietly(self, session: Session, claim: IdempotencyClaim) -> None:
+        """Free a claimed key after a failure that committed nothing; a failure to do so is logged."""
+        try:
+            idempotency_service.release(session, claim=claim)
+        except Exception as exc:  # the database is failing already: the key answers 409 until its TTL
+            session.rollback()
+            log.warning("idempotency.release_failed", key=claim.key, error=repr(exc))
 
     def _new_job(self, tenant_id: str, draft: JobDraft) -> Job:
         now = utcnow()

@@ -31,7 +31,8 @@ from limits.util import WindowStats
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import NoScriptError
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
@@ -322,6 +323,9 @@ class IdempotencyService:
     Writing the record with the jobs leaves no window in which a crash keeps a job without its key
     (a retry would make a second job) or a key without its job. Two racing requests with one key
     both try to commit; the unique (tenant, key) lets one win and the other replays its response.
+    A request that commits its jobs in several transactions (a batch that does not fit whole)
+    ``claim``s the key first, committed alone and ``processing``: a racing request then loses
+    before it commits anything, and replays the answer once ``complete`` stored it (a 409 until).
     """
 
     def lookup(self, session: Session, *, claim: IdempotencyClaim) -> StoredResponse | None:
@@ -367,6 +371,57 @@ class IdempotencyService:
                 response_headers=response.headers,
                 created_at=utcnow(),
             )
+        )
+
+    def claim(self, session: Session, *, claim: IdempotencyClaim) -> None:
+        """Hold the key as ``processing``, committed now, before the first of several commits it covers.
+
+        Raises ``IdempotentReplay`` (the winner's answer) or 409 when a racing request holds it.
+        """
+        try:
+            session.execute(
+                insert(IdempotencyRecord).values(
+                    id=new_id(),
+                    tenant_id=claim.tenant_id,
+                    key=claim.key,
+                    fingerprint=claim.fingerprint,
+                    state="processing",
+                    created_at=utcnow(),
+                )
+            )
+            session.commit()
+            return
+        except IntegrityError:
+            session.rollback()
+        try:
+            answer = self.replay_after_race(session, claim=claim)
+        finally:
+            session.rollback()  # end the read: on SQLite an open transaction holds the write lock
+        raise answer
+
+    def complete(self, session: Session, *, claim: IdempotencyClaim, response: StoredResponse) -> None:
+        """Store the answer of a ``claim``ed key, in the caller's transaction: replays get it from now."""
+        session.execute(
+            update(IdempotencyRecord)
+            .where(*self._held(claim))
+            .values(
+                state="done",
+                response_status=response.status,
+                response_body=response.body,
+                response_headers=response.headers,
+            )
+        )
+
+    def release(self, session: Session, *, claim: IdempotencyClaim) -> None:
+        """Give up a ``claim``ed key whose request made nothing (its retry is a new request); commits."""
+        session.execute(delete(IdempotencyRecord).where(*self._held(claim)))
+        session.commit()
+
+    def _held(self, claim: IdempotencyClaim) -> tuple[Any, ...]:
+        return (
+            IdempotencyRecord.tenant_id == claim.tenant_id,
+            IdempotencyRecord.key == claim.key,
+            IdempotencyRecord.state == "processing",
         )
 
     def replay_after_race(self, session: Session, *, claim: IdempotencyClaim) -> IdempotentReplay:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from batch_race_support import assert_one_set_of_jobs, race_identical_batches
 from edit_support import Studio, mask_png, png
 from sqlalchemy import func, select
 from support import Embedded, make_image
@@ -11,6 +13,7 @@ from upload_support import FakeUploads
 
 from imagestudio.db import session_scope
 from imagestudio.jobs.models import Job
+from imagestudio.jobs.service import job_service
 from imagestudio.outbox import OutboxMessage
 
 API = "/api/image-studio"
@@ -131,3 +134,36 @@ def test_entries_refused_at_submission_carry_their_problem_and_are_not_queued(
     assert [e["status"] for e in entries] == [202] * 20 + [429] * 3
     assert all(e["problem"]["type"].endswith("/rate-limited") and e["job"] is None for e in entries[20:])
     assert counts() == (20, 20)
+
+
+def test_identical_batches_raced_under_one_key_make_one_set_of_jobs(
+    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Over real HTTP; the batch does not fit whole (25 jobs, the plan runs 20), so its entries
+    # commit one by one: the key must be claimed before the first of them. Three rounds (a new
+    # tenant each): SQLite's write lock sometimes lets one racer finish first.
+    for _ in range(3):
+        assert_one_set_of_jobs(race_identical_batches(embedded, monkeypatch))
+
+
+def test_a_batch_failing_before_any_entry_commits_frees_its_key(
+    embedded: Embedded, uploads: FakeUploads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = embedded.new_key()  # pro: 20 at once, so 21 entries are tried one by one
+    photo = uploads.add(make_image(400, 300))
+    jobs = [{"studio": "social", "params": {"image": photo, "formats": ["instagram.story"]}}] * 21
+    commit = job_service._commit
+
+    def database_gone(session: Any, tenant_id: str, pairs: Any, limits: Any, record_key: Any) -> None:
+        if record_key is None:  # an entry alone, after the key was claimed
+            raise RuntimeError("the database went away")
+        commit(session, tenant_id, pairs, limits, record_key)
+
+    monkeypatch.setattr(job_service, "_commit", database_gone)
+    with pytest.raises(RuntimeError):
+        batch(embedded, jobs, key, **{"Idempotency-Key": "batch-9"})
+    monkeypatch.setattr(job_service, "_commit", commit)
+    assert counts() == (0, 0)
+    again = batch(embedded, jobs, key, **{"Idempotency-Key": "batch-9"})  # a new request, not a 409
+    assert again.status_code == 200 and "idempotent-replayed" not in again.headers, again.text
+    assert [e["status"] for e in again.json()["jobs"]] == [202] * 20 + [429]

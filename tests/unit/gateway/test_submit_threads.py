@@ -70,3 +70,30 @@ def test_the_gateway_lends_the_setting_and_submits_through_it(
     )
     assert response.status_code == 202, response.text
     assert seen.count("submit-limiter") == 1  # the submission (the rate limit counts on the event loop)
+
+
+def test_a_batch_runs_in_a_thread_lent_to_submissions(
+    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = embedded.client.app.state.submit_limiter  # type: ignore[attr-defined]
+    seen: list[tuple[str, str]] = []
+    original = anyio.to_thread.run_sync
+
+    async def spy(func: Any, *args: Any, limiter: Any = None, **kwargs: Any) -> Any:
+        lent = limiter is embedded.client.app.state.submit_limiter  # type: ignore[attr-defined]
+        seen.append((getattr(func, "__name__", "?"), "submit-limiter" if lent else "default"))
+        return await original(func, *args, limiter=limiter, **kwargs)
+
+    key = embedded.new_key()
+    monkeypatch.setattr(anyio.to_thread, "run_sync", spy)
+    response = embedded.client.post(
+        "/api/image-studio/jobs/batch",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"jobs": [{"studio": "create", "params": {"prompt": ""}}] * 3},
+    )
+    assert response.status_code == 200, response.text
+    assert [e["status"] for e in response.json()["jobs"]] == [422] * 3
+    assert limiter.total_tokens == get_settings().gateway_submit_threads
+    # Drafting and submitting, in one lent thread (the key's first lookup is the pool's).
+    assert [use for use in seen if use[1] == "submit-limiter"] == [("_submit", "submit-limiter")], seen
+    assert len(seen) <= 2, seen

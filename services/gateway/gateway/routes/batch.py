@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
-from gateway.admission import AdmissionDep
+from gateway.admission import Admission, AdmissionDep, in_submit_thread
 from gateway.deps import SessionDep
 from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES, error_problem
@@ -111,21 +111,30 @@ def _draft(session: Session, *, tenant_id: str, entry: BatchJob) -> JobDraft:
 
 
 @router.post("/jobs/batch", response_model=BatchRead, responses=SUBMIT_RESPONSES)
-def submit_batch(
+async def submit_batch(
     body: BatchCreate, request: Request, response: Response, session: SessionDep, admission: AdmissionDep
 ) -> BatchRead | Response:
     """Accept up to 100 jobs: 200 with one entry per job, in order (202 and the job, or its problem).
 
     Each entry is validated and prepared exactly as its studio route would; a refused entry is
     never charged nor queued, and does not stop the others. The Idempotency-Key covers the whole
-    batch, and the batch counts as one request against the rate limit.
+    batch (a racing identical batch gets its answer, or 409 while it is handled), and the batch
+    counts as one request against the rate limit.
     """
     if (replay := admission.replayed()) is not None:
         return replay
+    # In a thread lent to submissions, as a studio route's: a batch is up to 100 of them.
+    answered = await in_submit_thread(request, _submit, body, request.url.path, session, admission)
+    response.headers.update(admission.rate.headers())
+    return answered
+
+
+def _submit(body: BatchCreate, path: str, session: Session, admission: Admission) -> BatchRead:
+    """Draft every entry, then submit the drafts together: the batch's database and storage work."""
     answers: list[BatchEntry | None] = [None] * len(body.jobs)
     drafts: list[tuple[int, JobDraft]] = []
     for position, entry in enumerate(body.jobs):
-        instance = f"{request.url.path}#/jobs/{position}"
+        instance = f"{path}#/jobs/{position}"
         try:
             drafts.append((position, _draft(session, tenant_id=admission.tenant_id, entry=entry)))
         except (ImageStudioError, ValidationError) as refused:
@@ -141,7 +150,7 @@ def submit_batch(
         entries = list(answers)
         for position, result in zip(positions, results, strict=True):
             if isinstance(result, ImageStudioError):
-                problem = result.to_problem(instance=f"{request.url.path}#/jobs/{position}")
+                problem = result.to_problem(instance=f"{path}#/jobs/{position}")
                 entries[position] = BatchEntry(status=result.status, problem=problem)
             else:
                 entries[position] = BatchEntry(status=202, job=next(accepted))
@@ -161,5 +170,4 @@ def submit_batch(
     for (_, submitted), result in zip(drafts, results, strict=True):
         if not isinstance(result, ImageStudioError):
             JOBS_ACCEPTED.labels(submitted.studio).inc()
-    response.headers.update(admission.rate.headers())
     return render(results)
