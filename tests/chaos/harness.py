@@ -185,9 +185,10 @@ class ChaosReport:
 class Fleet:
     """The gateway and one worker process per studio; a killed worker is started again."""
 
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
+    def __init__(self, env: dict[str, str], logs: Path, *, studios: tuple[str, ...] = STUDIOS) -> None:
         self.env = env
         self.logs = logs
+        self.studios = studios
         self.gateway: Process | None = None
         self.workers: dict[str, Process] = {}
         self.base_url = ""
@@ -215,7 +216,14 @@ class Fleet:
         with self._lock:
             self._started[studio] += 1
             log = self.logs / f"worker-{studio}-{self._started[studio]}.log"
-            self.workers[studio] = Process(["worker", studio], self.env, log)
+            self.workers[studio] = self._spawn(studio, log)
+
+    def _spawn(self, studio: str, log: Path) -> Process:
+        return Process(["worker", studio], self.env, log)
+
+    def starts(self, studio: str) -> int:
+        """Times the studio's worker was started (1: it never died nor was killed)."""
+        return self._started[studio]
 
     def kill(self, studio: str) -> None:
         """SIGKILL: no chance to ack, nack or record anything; its unacked messages go back."""
@@ -226,7 +234,7 @@ class Fleet:
         self._retired.append(proc)
 
     def ensure_workers(self) -> None:
-        for studio in STUDIOS:
+        for studio in self.studios:
             proc = self.workers.get(studio)
             if proc is None or proc.proc.poll() is not None:
                 if proc is not None:
@@ -302,7 +310,7 @@ class ChaosRun:
         }
         self.running = [run_in_thread(sim.app) for sim in self.sims.values()]
         env = self._env()
-        self.fleet = Fleet(env, self.logs)
+        self.fleet = self._fleet(env)
         self.fleet.start_gateway()  # migrates the private database
         for index in range(self.config.tenants):
             name = f"chaos-{index}-{uuid.uuid4().hex[:6]}"
@@ -317,6 +325,9 @@ class ChaosRun:
                 )
             self._cli(env, "credits", "grant", row[0], "1000000", "--note", "chaos run")
         self.fleet.ensure_workers()
+
+    def _fleet(self, env: dict[str, str]) -> Fleet:
+        return Fleet(env, self.logs)
 
     def _cli(self, env: dict[str, str], *args: str) -> None:
         import os

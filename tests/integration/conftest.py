@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,7 +84,14 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 class Process:
     """A real ``imagestudio`` process with its output kept for failure messages."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        log: Path,
+        *,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         self.log = log
         self._fh = log.open("wb")
         full_env = {**os.environ, **env, "NO_COLOR": "1", "COLUMNS": "200"}
@@ -94,6 +101,7 @@ class Process:
             cwd=ROOT,
             stdout=self._fh,
             stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
 
     def output(self) -> str:
