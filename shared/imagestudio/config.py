@@ -204,7 +204,8 @@ class Settings(BaseSettings):
     circuit_window_seconds: float = Field(default=60.0, gt=0)
 
     # --- development aids -------------------------------------------------------------------
-    #: Create a tenant and key on first ``imagestudio up`` in embedded mode and print the key.
+    #: Create a tenant and key on first ``imagestudio up`` in embedded mode and print the key
+    #: (never in production: no dev tenant is made there).
     dev_bootstrap: bool = True
     #: Test-only fault injection: seconds a worker sleeps after each output (crash tests).
     debug_output_delay_seconds: float = 0.0

@@ -107,3 +107,19 @@ def test_up_on_a_taken_port_says_so_before_any_banner_or_key(tmp_path: Path) -> 
         == f"127.0.0.1:{port} is already in use by another process; stop it, or choose another with --port"
     )
     assert "isk_" not in said and not (tmp_path / "data" / "dev-api-key").exists()
+
+
+def test_up_in_production_prints_no_dev_key_and_makes_none(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    production = {
+        "IMAGESTUDIO_ENVIRONMENT": "production",
+        "IMAGESTUDIO_SECRETS_KEYS": Fernet.generate_key().decode(),
+        "COLUMNS": "200",
+    }
+    with imagestudio_up(tmp_path, data_dir=tmp_path / "data", **production) as (base, _env):
+        assert httpx.get(f"{base}/api/image-studio/health", timeout=5).status_code == 200
+        banner = (tmp_path / "up.log").read_text()
+    assert "embedded mode" in banner, banner
+    assert "isk_" not in banner and "#key=" not in banner, banner
+    assert not (tmp_path / "data" / "dev-api-key").exists()
