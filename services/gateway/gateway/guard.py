@@ -24,7 +24,7 @@ from starlette.types import Message, Receive
 
 from gateway.admission import get_admission
 from gateway.deps import authenticate, get_principal
-from gateway.problems import BODY_LIMIT_SCOPE_KEY
+from gateway.problems import BODY_LIMIT_SCOPE_KEY, RATE_LIMIT_SCOPE_KEY
 from gateway.submission import direct_handler, submission_dependency
 from imagestudio.config import get_settings
 from imagestudio.errors import RequestTooLarge
@@ -113,6 +113,7 @@ class GuardedRoute(APIRoute):
                         policy=WRITES_POLICY,
                         limit=principal.limits.requests_per_minute,
                     )
+                    request.scope[RATE_LIMIT_SCOPE_KEY] = rate  # a refusal from here on carries it
             limit = body_limit(kind)
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
