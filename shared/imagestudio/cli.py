@@ -167,6 +167,7 @@ def up(
     from imagestudio.db import session_scope
     from imagestudio.jobs.service import job_service
     from imagestudio.migrate import upgrade
+    from imagestudio.serving import server_config
 
     upgrade()
     broker = configure_broker()
@@ -207,11 +208,7 @@ def up(
     try:
         create_app = importlib.import_module("gateway.app").create_app
         server = uvicorn.Server(
-            uvicorn.Config(
-                functools.partial(create_app, relay_in_process=relay is None),
-                factory=True,
-                log_level="warning",
-            )
+            server_config(functools.partial(create_app, relay_in_process=relay is None), settings)
         )
         server.run(sockets=[listener])
     finally:

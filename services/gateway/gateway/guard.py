@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive
 
 from gateway.admission import get_admission
-from gateway.deps import authenticate, get_principal
+from gateway.deps import authenticate, client_address, get_principal
 from gateway.problems import BODY_LIMIT_SCOPE_KEY, RATE_LIMIT_SCOPE_KEY
 from gateway.submission import direct_handler, submission_dependency
 from imagestudio.config import get_settings
@@ -105,7 +105,7 @@ class GuardedRoute(APIRoute):
             rate: RateLimitState | None = None
             if keyed:
                 scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
-                principal = await authenticate(scheme, key)
+                principal = await authenticate(scheme, key, address=client_address(request))
                 request.state.principal = principal  # get_principal answers with it
                 if not admitted:
                     rate = await rate_limit_service.hit_async(
