@@ -23,7 +23,7 @@ from rich.panel import Panel
 
 import imagestudio.models  # noqa: F401  (every table registered before the first session)
 from imagestudio.client_cli import jobs_app, social_app
-from imagestudio.config import Settings, get_settings
+from imagestudio.config import Environment, Settings, get_settings
 from imagestudio.telemetry.logging import configure_logging
 
 app = typer.Typer(help="Image Studio: asynchronous image jobs.", no_args_is_help=True)
@@ -167,6 +167,7 @@ def up(
     from imagestudio.db import session_scope
     from imagestudio.jobs.service import job_service
     from imagestudio.migrate import upgrade
+    from imagestudio.serving import server_config
 
     upgrade()
     broker = configure_broker()
@@ -184,7 +185,13 @@ def up(
             console.print(f"re-queued {requeued} unfinished job(s) from the last run")
         worker = dramatiq.Worker(broker, worker_threads=settings.worker_threads)
         worker.start()
-    key = _dev_key() if settings.embedded_broker and settings.dev_bootstrap else None
+    # Never in production: the dev key is a Pro-tier tenant's, and a banner ends up in logs.
+    dev_key_wanted = (
+        settings.embedded_broker
+        and settings.dev_bootstrap
+        and settings.environment is not Environment.production
+    )
+    key = _dev_key() if dev_key_wanted else None
     lines = [
         f"[bold]Image Studio[/bold] ({settings.mode} mode) on [cyan]{settings.base_url}[/cyan]",
         f"API docs: {settings.base_url}/docs",
@@ -201,11 +208,7 @@ def up(
     try:
         create_app = importlib.import_module("gateway.app").create_app
         server = uvicorn.Server(
-            uvicorn.Config(
-                functools.partial(create_app, relay_in_process=relay is None),
-                factory=True,
-                log_level="warning",
-            )
+            server_config(functools.partial(create_app, relay_in_process=relay is None), settings)
         )
         server.run(sockets=[listener])
     finally:

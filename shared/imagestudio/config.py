@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     port: int = 8000
     #: Absolute base URL clients reach the gateway on; used for Location and local file links.
     public_url: str = ""
+    #: Connections plus requests in flight one gateway process takes before it answers 503
+    #: (uvicorn's ``limit_concurrency``; 0 = no cap). Open event streams count.
+    http_limit_concurrency: int = Field(default=1000, ge=0)
+    #: Seconds an idle kept-alive connection stays open (uvicorn's ``timeout_keep_alive``).
+    http_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    #: Seconds a client has from opening a connection (or the next request's first byte) to the end
+    #: of its request headers; then 408 and the connection is closed (uvicorn has no such timeout).
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    #: Proxy addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated,
+    #: ``*`` for any): behind an ingress, its addresses, so each client's address is its own
+    #: (the failed-authentication limit counts per address).
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # --- database ---------------------------------------------------------------------------
     #: Empty means an SQLite file in ``data_dir``.
@@ -138,12 +150,19 @@ class Settings(BaseSettings):
     max_waits_per_tenant: int = Field(default=10, ge=0)
     #: Longest an event stream stays open; then it ends with a ``stream.closed`` event (reason ``lifetime``).
     max_stream_seconds: float = Field(default=3600.0, gt=0)
+    #: Seconds between re-checks of the API key of an open event stream or ``Prefer: wait``: a revoked
+    #: key ends the stream (``stream.closed``, reason ``unauthorized``) or answers the wait 401.
+    stream_key_check_seconds: float = Field(default=5.0, gt=0, le=60)
     #: Where the per-tenant request counters live (the ``limits`` library, moving window): None
     #: means ``memory://`` (this process only, the embedded mode); ``redis://host:6379/0`` shares
     #: them across every gateway replica.
     rate_limit_storage_url: str | None = None
     #: Prefix of every rate-limit key in that storage, so deployments (or test runs) can share a Redis.
     rate_limit_key_prefix: str = "imagestudio"
+    #: Refused API keys one client address may present per minute (moving window, in the rate-limit
+    #: storage); past it every key from that address not already known valid is answered 429 with
+    #: Retry-After before it is looked up. 0 = no limit.
+    max_auth_failures_per_minute: int = Field(default=20, ge=0)
     #: Seconds a process keeps an authenticated API key and a tenant's limits (0 = no cache); a revoked
     #: key or a changed limit reaches every other process within this time.
     auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
@@ -213,7 +232,8 @@ class Settings(BaseSettings):
     circuit_window_seconds: float = Field(default=60.0, gt=0)
 
     # --- development aids -------------------------------------------------------------------
-    #: Create a tenant and key on first ``imagestudio up`` in embedded mode and print the key.
+    #: Create a tenant and key on first ``imagestudio up`` in embedded mode and print the key
+    #: (never in production: no dev tenant is made there).
     dev_bootstrap: bool = True
     #: Test-only fault injection: seconds a worker sleeps after each output (crash tests).
     debug_output_delay_seconds: float = 0.0

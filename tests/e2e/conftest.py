@@ -41,11 +41,31 @@ def browser() -> Iterator[webdriver.Chrome]:
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     ):
         options.add_argument(argument)
+    # Every console message, so a Content-Security-Policy violation (logged as an error) is seen.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
     try:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(autouse=True)
+def no_content_security_policy_violations(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A browser test fails when the page broke its own Content-Security-Policy (an inline
+    script, style or event handler, an image from an origin the policy does not name)."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    driver: webdriver.Chrome = request.getfixturevalue("browser")
+    driver.get_log("browser")  # what earlier tests left was checked by them
+    yield
+    violations = [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if "Content Security Policy" in entry["message"]
+    ]
+    assert not violations, violations
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
+from support import imagestudio_cli
 
 #: Every page the nav links to, so a page added there is checked without a change here.
 PAGES = nav_pages()
@@ -54,6 +55,36 @@ def test_banner_link_signs_in_and_drops_the_key_from_the_url(
     available = shown(browser, "#credits-available").text
     assert int(available) > 0
     assert len(browser.find_elements(By.CSS_SELECTOR, "[data-page=dashboard] a.tile")) == 4
+
+
+def test_a_key_link_does_not_replace_the_signed_in_key_without_a_yes(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    created = imagestudio_cli("keys", "create", "--tenant", "link-sender", data_dir=console.tmp / "data")
+    assert created.returncode == 0, created.stdout + created.stderr
+    found = re.search(r"(isk_[A-Za-z0-9_-]+)", created.stdout)
+    assert found, created.stdout
+    other = found.group(1)
+    stored = "return sessionStorage.getItem('imagestudio.key')"
+    sign_in(browser, console)
+    try:
+        browser.get("about:blank")  # a link someone sent, opened in this tab
+        browser.get(f"{console.base}/studio/#key={other}")
+        prompt = shown(browser, "[role=alertdialog]")
+        assert "Sign in as the key from this link?" in prompt.text
+        assert other[:12] in prompt.text and other not in prompt.text
+        assert other not in browser.current_url
+        assert browser.execute_script(stored) == console.key  # nothing replaced yet
+        click(browser, browser.find_element(By.ID, "keep-key"))
+        shown(browser, "[data-page=dashboard] .stat")
+        assert browser.execute_script(stored) == console.key
+
+        browser.get(f"{console.base}/studio/#key={other}")  # pasted into the open console
+        click(browser, shown(browser, "#use-link-key"))
+        shown(browser, "[data-page=dashboard] .stat")
+        assert browser.execute_script(stored) == other
+    finally:
+        browser.execute_script("sessionStorage.removeItem('imagestudio.key')")
 
 
 def test_a_wrong_key_shows_a_clear_message_and_a_right_one_signs_in(

@@ -107,3 +107,72 @@ def test_up_on_a_taken_port_says_so_before_any_banner_or_key(tmp_path: Path) -> 
         == f"127.0.0.1:{port} is already in use by another process; stop it, or choose another with --port"
     )
     assert "isk_" not in said and not (tmp_path / "data" / "dev-api-key").exists()
+
+
+def test_up_in_production_prints_no_dev_key_and_makes_none(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    production = {
+        "IMAGESTUDIO_ENVIRONMENT": "production",
+        "IMAGESTUDIO_SECRETS_KEYS": Fernet.generate_key().decode(),
+        "COLUMNS": "200",
+    }
+    with imagestudio_up(tmp_path, data_dir=tmp_path / "data", **production) as (base, _env):
+        assert httpx.get(f"{base}/api/image-studio/health", timeout=5).status_code == 200
+        banner = (tmp_path / "up.log").read_text()
+    assert "embedded mode" in banner, banner
+    assert "isk_" not in banner and "#key=" not in banner, banner
+    assert not (tmp_path / "data" / "dev-api-key").exists()
+
+
+def _connect(base: str) -> socket.socket:
+    host, port = base.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=5)
+
+
+def test_up_cuts_off_a_client_trickling_its_headers(tmp_path: Path) -> None:
+    """Slowloris: one header line every 0.2 s never ends the head; the server gives up after 1 s."""
+    with imagestudio_up(
+        tmp_path, data_dir=tmp_path / "data", IMAGESTUDIO_HTTP_HEADER_TIMEOUT_SECONDS="1"
+    ) as (base, _env):
+        with _connect(base) as slow:
+            slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slow.settimeout(0.2)  # the pace of the trickle: each recv waits this long for the server
+            answer = b""
+            for line in range(100):  # 20 s at most, 20 times the deadline
+                try:
+                    slow.sendall(b"X-Trickle-%d: x\r\n" % line)
+                    chunk = slow.recv(4096)
+                except TimeoutError:
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                answer += chunk
+                if not chunk:
+                    break
+            else:
+                raise AssertionError("the server still read a head trickled for 20 s")
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        # A client sending its request at once is served as before, on a kept-alive connection too.
+        with httpx.Client(base_url=base, timeout=5) as client:
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/healthz").status_code == 200
+
+
+def test_up_answers_503_past_its_connection_limit(tmp_path: Path) -> None:
+    with imagestudio_up(
+        tmp_path,
+        data_dir=tmp_path / "data",
+        IMAGESTUDIO_HTTP_LIMIT_CONCURRENCY="3",
+        IMAGESTUDIO_HTTP_HEADER_TIMEOUT_SECONDS="60",
+    ) as (base, _env):
+        with _connect(base), _connect(base):  # two idle connections held open
+            refused = httpx.get(f"{base}/healthz", timeout=5)
+            assert refused.status_code == 503, refused.text
+        ok = wait_for(
+            lambda: httpx.get(f"{base}/healthz", timeout=5).status_code == 200,
+            timeout=30,
+            interval=0.1,
+            what="the held connections to be released",
+        )
+        assert ok

@@ -214,3 +214,23 @@ def test_each_hit_on_redis_counts_once_even_when_redis_lacks_a_script(
     # Counted by the server, once each: the window holds exactly the limit.
     prefix = on_redis["IMAGESTUDIO_RATE_LIMIT_KEY_PREFIX"]
     assert redis.Redis.from_url(REDIS_URL).llen(f"{prefix}:LIMITER/{tenant}/submissions/60s") == limit
+
+
+def test_failed_authentications_are_counted_per_address_on_redis(
+    on_redis: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGESTUDIO_MAX_AUTH_FAILURES_PER_MINUTE", "2")
+    reload_settings()
+    address = f"192.0.2.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:6]}"  # one per run
+    rate_limit_service.refuse_failed_auth(address=address)  # nothing counted yet
+    rate_limit_service.count_failed_auth(address=address)
+    rate_limit_service.count_failed_auth(address=address)
+    with pytest.raises(RateLimited) as over:
+        rate_limit_service.refuse_failed_auth(address=address)
+    assert over.value.headers["RateLimit-Policy"] == '"auth-failures";q=2;w=60'
+    assert 1 <= int(over.value.headers["Retry-After"]) <= 60
+    # Counted in Redis, under this deployment's prefix: every gateway replica sees the same count.
+    client = redis.Redis.from_url(on_redis["IMAGESTUDIO_RATE_LIMIT_STORAGE_URL"])
+    prefix = on_redis["IMAGESTUDIO_RATE_LIMIT_KEY_PREFIX"]
+    assert any(address in k.decode() for k in client.scan_iter(f"{prefix}*auth-failures*"))
+    rate_limit_service.refuse_failed_auth(address=address + "-other")  # another address: free

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from gateway.deps import PrincipalDep, SessionDep
+from gateway.problems import RATE_LIMIT_SCOPE_KEY
 from gateway.studio_requests import read_form
 from imagestudio.config import get_settings
 from imagestudio.errors import ImageTooLarge
@@ -132,6 +133,7 @@ async def admit(request: Request, principal: Principal, session: Session) -> Adm
     rate = await rate_limit_service.hit_async(
         tenant_id=principal.tenant_id, policy="submissions", limit=limit
     )
+    request.scope[RATE_LIMIT_SCOPE_KEY] = rate  # a refusal from here on carries it
     admission = Admission(principal=principal, rate=rate)
     key = request.headers.get("Idempotency-Key")
     if key is not None:

@@ -24,9 +24,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive
 
 from gateway.admission import get_admission
-from gateway.deps import authenticate, get_principal
+from gateway.deps import authenticate, client_address, get_principal
 from gateway.form_bodies import Reservation, form_bodies
-from gateway.problems import BODY_LIMIT_SCOPE_KEY
+from gateway.problems import BODY_LIMIT_SCOPE_KEY, RATE_LIMIT_SCOPE_KEY
 from gateway.submission import direct_handler, submission_dependency
 from imagestudio.config import get_settings
 from imagestudio.errors import RequestTooLarge
@@ -110,7 +110,7 @@ class GuardedRoute(APIRoute):
             tenant_id: str | None = None
             if keyed:
                 scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
-                principal = await authenticate(scheme, key)
+                principal = await authenticate(scheme, key, address=client_address(request))
                 request.state.principal = principal  # get_principal answers with it
                 tenant_id = principal.tenant_id
                 if not admitted:
@@ -119,6 +119,7 @@ class GuardedRoute(APIRoute):
                         policy=WRITES_POLICY,
                         limit=principal.limits.requests_per_minute,
                     )
+                    request.scope[RATE_LIMIT_SCOPE_KEY] = rate  # a refusal from here on carries it
             limit = body_limit(kind)
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:

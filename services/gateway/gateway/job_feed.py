@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from gateway.deps import KeyCheck
 from imagestudio.db import new_session
 from imagestudio.jobs.service import job_service
 from imagestudio.telemetry.logging import get_logger
@@ -98,15 +99,26 @@ class JobFeed:
         finally:
             del self._subscriptions[key]
 
-    async def wait_terminal(self, job_id: str, *, timeout: float) -> bool:
-        """True when the job ends (or has ended) within ``timeout`` seconds."""
+    async def wait_terminal(
+        self, job_id: str, *, timeout: float, check: KeyCheck | None = None, check_every: float = 5.0
+    ) -> bool:
+        """True when the job ends (or has ended) within ``timeout`` seconds.
+
+        ``check`` runs every ``check_every`` seconds while waiting; what it raises ends the wait.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        next_check = loop.time() + check_every
         async with self.subscribe(job_id) as subscription:
             while (left := deadline - loop.time()) > 0:
+                if check is not None:
+                    left = min(left, max(0.0, next_check - loop.time()))
                 event = await subscription.next(left)
                 if event is not None and event.terminal:
                     return True
+                if check is not None and loop.time() >= next_check:
+                    await check()
+                    next_check = loop.time() + check_every
         return False
 
     async def _run(self) -> None:

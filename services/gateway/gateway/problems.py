@@ -19,6 +19,7 @@ from imagestudio.errors import (
     ImageStudioError,
     RequestTooLarge,
 )
+from imagestudio.ratelimits.service import RateLimitState
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.tracing import current_trace_id
 
@@ -27,10 +28,23 @@ log = get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 #: Where ``gateway.guard`` puts a route's body limit in the scope, for the 413 to name it.
 BODY_LIMIT_SCOPE_KEY = "imagestudio.max_body_bytes"
+#: Where the guard (writes) and admission (submissions) put the request's counted rate
+#: (a ``RateLimitState``), so a refusal after the count carries the RateLimit fields too.
+RATE_LIMIT_SCOPE_KEY = "imagestudio.rate_limit"
 
 
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_JSON
+
+
+def _answer(
+    request: Request, body: dict[str, Any], status: int, headers: Mapping[str, str] | None = None
+) -> ProblemResponse:
+    """The problem response; a request already counted against a rate also gets its RateLimit fields
+    (the error's own headers win: a 429 names the policy it broke)."""
+    rate: RateLimitState | None = request.scope.get(RATE_LIMIT_SCOPE_KEY)
+    merged = {**(rate.headers() if rate is not None else {}), **(headers or {})}
+    return ProblemResponse(body, status_code=status, headers=merged or None)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -39,9 +53,9 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def problem(
+def problem_body(
     status: int, title: str, detail: str, *, slug: str, instance: str, **extra: Any
-) -> ProblemResponse:
+) -> dict[str, Any]:
     body = {
         "type": PROBLEM_BASE + slug,
         "title": title,
@@ -50,6 +64,13 @@ def problem(
         "instance": instance,
     }
     body.update(extra)
+    return body
+
+
+def problem(
+    status: int, title: str, detail: str, *, slug: str, instance: str, **extra: Any
+) -> ProblemResponse:
+    body = problem_body(status, title, detail, slug=slug, instance=instance, **extra)
     return ProblemResponse(body, status_code=status)
 
 
@@ -95,7 +116,7 @@ def add_exception_handlers(app: FastAPI) -> None:
             log.error("request.failed", path=request.url.path, error=exc.detail, trace_id=trace_id)
             if trace_id:
                 body["trace_id"] = trace_id
-        return ProblemResponse(body, status_code=exc.status, headers=exc.headers)
+        return _answer(request, body, exc.status, exc.headers)
 
     @app.exception_handler(OperationalError)
     async def _database_down(request: Request, exc: OperationalError) -> ProblemResponse:
@@ -106,7 +127,7 @@ def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:
         body = validation_problem(exc.errors(), instance=request.url.path)
-        return ProblemResponse(body, status_code=422)
+        return _answer(request, body, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
@@ -114,15 +135,16 @@ def add_exception_handlers(app: FastAPI) -> None:
         if exc.status_code == 413 and isinstance(limit, int):
             # The route guard stopped a (chunked) body while it streamed in.
             too_large = RequestTooLarge(f"the body is over this route's {limit} byte limit", limit=limit)
-            return ProblemResponse(too_large.to_problem(instance=request.url.path), status_code=413)
+            return _answer(request, too_large.to_problem(instance=request.url.path), 413)
         titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
-        return problem(
+        body = problem_body(
             exc.status_code,
             titles.get(exc.status_code, "HTTP error"),
             str(exc.detail),
             slug={404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error"),
             instance=request.url.path,
         )
+        return _answer(request, body, exc.status_code)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:

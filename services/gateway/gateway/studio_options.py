@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
+from gateway.deps import KeyCheck, key_check
 from gateway.job_feed import JobFeed
 from gateway.stream_slots import Slot, waits
 from imagestudio.config import get_settings
@@ -91,10 +92,18 @@ class FinishedJobResponse(Response):
     """Waits (asynchronously) for the job to end, then answers 200 with it, or 202 as usual."""
 
     def __init__(
-        self, *, feed: JobFeed, tenant_id: str, job_id: str, wait: Wait, headers: dict[str, str]
+        self,
+        *,
+        feed: JobFeed,
+        tenant_id: str,
+        job_id: str,
+        wait: Wait,
+        headers: dict[str, str],
+        check: KeyCheck,
     ) -> None:
         super().__init__(status_code=202)
         self._feed, self._tenant_id, self._job_id = feed, tenant_id, job_id
+        self._check = check
         self._seconds, self._answer_headers = wait.seconds, headers
         self._slot = wait.slot
         self._slot.handed_over = True
@@ -109,7 +118,13 @@ class FinishedJobResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await self._feed.wait_terminal(self._job_id, timeout=self._seconds)
+            # A key revoked meanwhile raises Unauthorized here: answered 401 (nothing sent yet).
+            await self._feed.wait_terminal(
+                self._job_id,
+                timeout=self._seconds,
+                check=self._check,
+                check_every=get_settings().stream_key_check_seconds,
+            )
         finally:
             self._slot.release()
         body = await run_in_threadpool(self._read)
@@ -139,5 +154,10 @@ def answer(
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
     headers.setdefault("location", body.links.self)
     return FinishedJobResponse(
-        feed=job_feed(request), tenant_id=tenant_id, job_id=body.id, wait=wait, headers=headers
+        feed=job_feed(request),
+        tenant_id=tenant_id,
+        job_id=body.id,
+        wait=wait,
+        headers=headers,
+        check=key_check(request),
     )

@@ -49,7 +49,13 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 #: What each policy counts, for the 429's detail: job submissions, and every other write
 #: (POST, PUT, PATCH, DELETE) a tenant sends; each has the tenant's ``requests_per_minute``.
-POLICY_NOUNS = {"submissions": "job submissions", "writes": "write requests"}
+POLICY_NOUNS = {
+    "submissions": "job submissions",
+    "writes": "write requests",
+    "auth-failures": "failed authentications from your address",
+}
+#: The policy counting presented API keys that were refused, per client address.
+AUTH_FAILURES_POLICY = "auth-failures"
 #: Seconds to wait for the rate-limit store (Redis) to connect or answer.
 STORAGE_TIMEOUT_SECONDS = 2.0
 
@@ -265,6 +271,29 @@ class RateLimitService:
         except StorageError as exc:
             return self._open(exc, policy, limit, window_seconds)
         return self._decide(allowed, stats, policy, limit, window_seconds)
+
+    def refuse_failed_auth(self, *, address: str) -> None:
+        """429 when ``address`` has spent its failed authentications of the last minute (counts nothing).
+
+        Checked before a presented key is looked up, so an address guessing keys gets no answer
+        about them, right or wrong, until its window frees up.
+        """
+        limit = get_settings().max_auth_failures_per_minute
+        if not limit:
+            return
+        _, limiter, item = self._window(limit, 60)
+        try:
+            stats = limiter.get_window_stats(item, address, AUTH_FAILURES_POLICY)
+        except StorageError as exc:
+            self._open(exc, AUTH_FAILURES_POLICY, limit, 60)
+            return
+        self._decide(stats.remaining > 0, stats, AUTH_FAILURES_POLICY, limit, 60)
+
+    def count_failed_auth(self, *, address: str) -> None:
+        """Count one refused key from ``address``; 429 when it is one more than the minute allows."""
+        limit = get_settings().max_auth_failures_per_minute
+        if limit:
+            self.hit(tenant_id=address, policy=AUTH_FAILURES_POLICY, limit=limit)
 
     def _window(self, limit: int, window_seconds: int) -> tuple[str, MovingWindowRateLimiter, RateLimitItem]:
         """The storage URL, its limiter and the window of ``limit`` requests."""

@@ -204,3 +204,64 @@ def test_prefer_wait_past_the_cap_is_429_before_a_job_is_made_and_the_slot_comes
             assert len(jobs) == 2  # the refused request made no job
 
     asyncio.run(go())
+
+
+def revoke_elsewhere(key: str) -> None:
+    """What `imagestudio keys revoke` does from its own process: the row only, no cache here cleared."""
+    from sqlalchemy import update
+
+    from imagestudio.db import session_scope, utcnow
+    from imagestudio.tenants.models import ApiKey
+    from imagestudio.tenants.service import hash_key
+
+    with session_scope() as session:
+        session.execute(update(ApiKey).where(ApiKey.key_hash == hash_key(key)).values(revoked_at=utcnow()))
+
+
+@pytest.fixture
+def rechecking(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    """Streams that would stay open an hour; keys re-checked every 0.1 s, cached 0.5 s."""
+    monkeypatch.setenv("IMAGESTUDIO_MAX_STREAM_SECONDS", "3600")
+    monkeypatch.setenv("IMAGESTUDIO_STREAM_KEY_CHECK_SECONDS", "0.1")
+    monkeypatch.setenv("IMAGESTUDIO_AUTH_CACHE_SECONDS", "0.5")
+    get_settings.cache_clear()
+    return app
+
+
+def test_a_stream_ends_when_its_key_is_revoked(rechecking: FastAPI, embedded: Embedded) -> None:
+    key = embedded.new_key()
+    tenant_id = tenant_of(key)
+
+    async def go() -> None:
+        async with client(rechecking) as http:
+            job = (await submit(http, key)).json()
+            events = f"{API}/jobs/{job['id']}/events"
+            stream = asyncio.create_task(http.get(events, headers=auth(key)))
+            await until(lambda: held(rechecking, "event_stream_slots", tenant_id) == 1, "the stream to open")
+            revoke_elsewhere(key)
+            streamed = await asyncio.wait_for(stream, 30)  # not the hour the stream may last
+            assert streamed.status_code == 200
+            last = frames(streamed.text)[-1]
+            assert last["event"] == "stream.closed"
+            assert json.loads(last["data"]) == {"reason": "unauthorized"}
+            assert held(rechecking, "event_stream_slots", tenant_id) == 0
+            assert (await http.get(events, headers=auth(key))).status_code == 401
+
+    asyncio.run(go())
+
+
+def test_a_prefer_wait_answers_401_when_its_key_is_revoked(rechecking: FastAPI, embedded: Embedded) -> None:
+    key = embedded.new_key()
+    tenant_id = tenant_of(key)
+
+    async def go() -> None:
+        async with client(rechecking) as http:
+            waiting = asyncio.create_task(submit(http, key, Prefer="wait=60"))
+            await until(lambda: held(rechecking, "wait_slots", tenant_id) == 1, "the wait to be held")
+            revoke_elsewhere(key)
+            answered = await asyncio.wait_for(waiting, 30)  # not the 60 s asked for
+            assert answered.status_code == 401, answered.text
+            assert answered.headers["content-type"] == "application/problem+json"
+            assert held(rechecking, "wait_slots", tenant_id) == 0
+
+    asyncio.run(go())

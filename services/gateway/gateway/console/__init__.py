@@ -5,21 +5,30 @@ is served with a year's ``immutable`` cache, and the page (never cached) carries
 each module's plain URL to its hashed one, so a relative ``import "./api.js"`` inside a module also
 loads the hashed file. A new release changes the hashes, so a browser never mixes old and new files.
 The console is only a client of the public API: it holds no routes of its own beyond its files.
+
+The page carries a strict Content-Security-Policy: scripts only from the gateway (the one inline
+script, the import map, allowed by its hash), no inline styles or event handlers, images from the
+gateway, ``data:``/``blob:`` (local previews) and the store's origin (S3 download links), and no
+framing (``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import mimetypes
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
 from imagestudio.errors import NotFound
+from imagestudio.storage.factory import get_store
 
 #: The URL the console lives at (``make up``'s banner links here with the dev key in the fragment).
 CONSOLE_PATH = "/studio"
@@ -28,6 +37,8 @@ STATIC = Path(__file__).parent / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
 #: Headers on every console response: no sniffing, and no URL (with a key fragment or not) sent on.
 SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+#: The page's inline scripts (only the import map), whose hashes the policy allows.
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S)
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,6 +56,8 @@ class Bundle:
     assets: dict[str, Asset]
     hashed: dict[str, str]
     page: bytes
+    #: CSP sources (``'sha256-…'``) of the page's inline scripts.
+    script_hashes: tuple[str, ...]
 
 
 def _hashed_name(relative: str, body: bytes) -> str:
@@ -76,7 +89,38 @@ def bundle() -> Bundle:
     )
     for plain, name in hashed.items():
         page = page.replace(f'"assets/{plain}"', f'"{base}{name}"')
-    return Bundle(assets=assets, hashed=hashed, page=page.encode())
+    script_hashes = tuple(
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in INLINE_SCRIPT.findall(page)
+    )
+    return Bundle(assets=assets, hashed=hashed, page=page.encode(), script_hashes=script_hashes)
+
+
+def _storage_origin() -> str:
+    """The origin result links come from: the S3 endpoint's (or the local store's /files on the
+    gateway's public URL). Signing is local, so asking the store for a link costs no request."""
+    url = urlsplit(get_store().presigned_url("console-csp-origin", ttl_seconds=60).url)
+    return f"{url.scheme}://{url.netloc}"
+
+
+def content_security_policy(script_hashes: tuple[str, ...]) -> str:
+    """The page's policy: everything from the gateway, images also from the store, nothing inline."""
+    images = " ".join(dict.fromkeys(["'self'", "data:", "blob:", _storage_origin()]))
+    return "; ".join(
+        [
+            "default-src 'none'",
+            " ".join(["script-src 'self'", *script_hashes]),
+            "style-src 'self'",
+            f"img-src {images}",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "manifest-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 @router.get(CONSOLE_PATH)
@@ -87,9 +131,14 @@ def console_redirect() -> RedirectResponse:
 @router.get(f"{CONSOLE_PATH}/")
 def console_page() -> Response:
     """The single page; never cached, so a new release's hashed names are seen at once."""
-    return Response(
-        bundle().page, media_type="text/html", headers={"Cache-Control": "no-cache", **SAFE_HEADERS}
-    )
+    current = bundle()
+    headers = {
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": content_security_policy(current.script_hashes),
+        "X-Frame-Options": "DENY",
+        **SAFE_HEADERS,
+    }
+    return Response(current.page, media_type="text/html", headers=headers)
 
 
 @router.get(CONSOLE_PATH + "/assets/{name:path}")

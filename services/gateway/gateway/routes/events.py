@@ -8,6 +8,8 @@ stop reconnecting.
 A tenant holds at most ``max_event_streams_per_tenant`` streams open per gateway (429 past it),
 and a stream lasts at most ``max_stream_seconds``: then it ends with a ``stream.closed`` event
 (``{"reason": "lifetime"}``) and the client reconnects with ``Last-Event-ID``, missing nothing.
+Its key is re-checked every ``stream_key_check_seconds``: once revoked, the stream ends with
+``{"reason": "unauthorized"}`` (a reconnect is then a 401).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from gateway.deps import PrincipalDep
+from gateway.deps import KeyCheck, PrincipalDep, key_check
 from gateway.guard import GuardedRoute
 from gateway.job_feed import FeedEvent, JobFeed
 from gateway.problems import PROBLEM_RESPONSES
@@ -31,7 +33,7 @@ from gateway.stream_slots import Slot, event_streams
 from gateway.studio_options import job_feed
 from imagestudio.config import get_settings
 from imagestudio.db import new_session
-from imagestudio.errors import ValidationFailed
+from imagestudio.errors import Unauthorized, ValidationFailed
 from imagestudio.jobs.models import JobStatus
 from imagestudio.jobs.schemas import JOB_EXAMPLE
 from imagestudio.jobs.service import job_service
@@ -103,20 +105,41 @@ def closed_frame(reason: str) -> str:
     return f"event: stream.closed\ndata: {json.dumps({'reason': reason})}\n\n"
 
 
-async def _stream(feed: JobFeed, job_id: str, after_id: int, *, lifetime: float) -> AsyncIterator[str]:
+async def _stream(
+    feed: JobFeed,
+    job_id: str,
+    after_id: int,
+    *,
+    lifetime: float,
+    check: KeyCheck,
+    check_every: float,
+) -> AsyncIterator[str]:
+    """The job's frames until its terminal event, the stream's lifetime, or its key's revocation."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
+    next_check = loop.time() + check_every
+    next_heartbeat = loop.time() + HEARTBEAT_SECONDS
     yield f"retry: {RETRY_MS}\n\n"
     async with feed.subscribe(job_id, after_id=after_id) as subscription:
         while (left := deadline - loop.time()) > 0:
-            event = await subscription.next(min(HEARTBEAT_SECONDS, left))
-            if event is None:
-                if deadline - loop.time() > 0:
-                    yield ": keep-alive\n\n"
-                continue
-            yield _frame(event)
-            if event.terminal:
-                return
+            wake = min(next_check, next_heartbeat) - loop.time()
+            event = await subscription.next(max(0.0, min(wake, left)))
+            now = loop.time()
+            if now >= next_check:
+                next_check = now + check_every
+                try:
+                    await check()
+                except Unauthorized:  # revoked since the stream opened: it holds nothing more
+                    yield closed_frame("unauthorized")
+                    return
+            if event is not None:
+                yield _frame(event)
+                next_heartbeat = now + HEARTBEAT_SECONDS
+                if event.terminal:
+                    return
+            elif now >= next_heartbeat and deadline - now > 0:
+                yield ": keep-alive\n\n"
+                next_heartbeat = now + HEARTBEAT_SECONDS
     yield closed_frame("lifetime")
 
 
@@ -169,7 +192,14 @@ async def job_events(
     settings = get_settings()
     slot = event_streams(request).acquire(principal.tenant_id, allowed=settings.max_event_streams_per_tenant)
     return HeldStreamingResponse(
-        _stream(job_feed(request), job_id, after_id, lifetime=settings.max_stream_seconds),
+        _stream(
+            job_feed(request),
+            job_id,
+            after_id,
+            lifetime=settings.max_stream_seconds,
+            check=key_check(request),
+            check_every=settings.stream_key_check_seconds,
+        ),
         slot=slot,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -76,6 +76,7 @@ export function follow(jobId, onEvent) {
         });
       } catch { if (stopped) return; await pause(2000); continue; }
       if (response.status === 204) return;
+      if ([401, 403, 404].includes(response.status)) return; // key revoked or job gone: retrying won't help
       if (!response.ok) { await pause(2000); continue; }
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";

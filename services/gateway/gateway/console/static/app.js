@@ -1,6 +1,6 @@
 // The shell: theme, sign-in, hash routing to one module per page.
 import { ApiError, get, key } from "./api.js";
-import { field, fieldProblem, h, showProblem } from "./ui.js";
+import { announce, field, fieldProblem, h, showProblem } from "./ui.js";
 
 const PAGES = {
   "": "dashboard", create: "create", edit: "edit", upscale: "upscale", social: "social", control: "control", jobs: "jobs",
@@ -31,10 +31,38 @@ document.getElementById("theme").addEventListener("click", () => {
 document.getElementById("signout").addEventListener("click", () => { key.clear(); location.hash = "#/"; route(); });
 
 // `make up` links here with #key=<dev key>: keep it for the session, then drop it from the URL.
-const fragment = new URLSearchParams(location.hash.slice(1));
-if (fragment.get("key")) {
-  key.set(fragment.get("key"));
+// A link never replaces a key already signed in on its own: anyone can send a link, and a
+// silent switch would put the user's next uploads in the sender's account (login CSRF).
+// Read on load and on every hash change (a link pasted into an open tab).
+let offered = null; // a link's key waiting for the user's yes
+function takeLinkKey() {
+  const linked = new URLSearchParams(location.hash.slice(1)).get("key");
+  if (!linked) return;
   history.replaceState(null, "", `${location.pathname}#/`);
+  if (!key.get() || key.get() === linked) { key.set(linked); offered = null; } else offered = linked;
+}
+
+const shortKey = (value) => `${value.slice(0, 12)}…`;
+
+function confirmSwitch() {
+  document.title = "Switch key? · Image Studio";
+  const use = h("button", { type: "button", id: "use-link-key" }, "Sign in with the link's key");
+  const keep = h("button", { type: "button", id: "keep-key", class: "ghost" }, "Keep my current key");
+  const card = h("section", { class: "card narrow", role: "alertdialog", "aria-labelledby": "switch-title" },
+    h("h1", { id: "switch-title" }, "Sign in as the key from this link?"),
+    h("p", {}, `You are signed in with ${shortKey(key.get())}. The link you opened carries another key, `,
+      h("code", {}, shortKey(offered)), ". Only switch if you asked for this link: what you upload next goes to that key's account."),
+    h("div", { class: "row" }, use, keep));
+  const decide = (switching) => {
+    if (switching) key.set(offered);
+    offered = null;
+    announce(switching ? "Signed in with the link's key." : "Kept your current key.");
+    route();
+  };
+  use.addEventListener("click", () => decide(true));
+  keep.addEventListener("click", () => decide(false));
+  main.replaceChildren(card);
+  keep.focus();
 }
 
 function signIn(message) {
@@ -67,7 +95,9 @@ function signIn(message) {
 
 async function route() {
   leave?.(); leave = null;
+  takeLinkKey();
   if (!key.get()) return signIn();
+  if (offered) return confirmSwitch();
   document.getElementById("nav").hidden = false;
   document.getElementById("signout").hidden = false;
   const [path, query = ""] = location.hash.replace(/^#\/?/, "").split("?");

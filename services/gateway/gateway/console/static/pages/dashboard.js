@@ -17,7 +17,7 @@ export async function render(view) {
     .reduce((sum, e) => sum - e.balance_delta, 0);
   const stat = (label, value, id) => h("div", { class: "card" }, h("div", { class: "muted" }, label), h("div", { class: "stat", id }, value));
   const stops = [];
-  const recent = h("ul", { class: "stack", "aria-label": "Recent jobs", style: "list-style:none;padding:0" },
+  const recent = h("ul", { class: "stack plain", "aria-label": "Recent jobs" },
     jobs.items.map((job) => {
       if (["queued", "running"].includes(job.status)) {
         const panel = jobPanel(job, { title: `${job.studio} · ${when(job.created_at)}` });
