@@ -350,15 +350,17 @@ def worker(
 
     if studio not in WORKERS:
         raise typer.BadParameter(f"choose one of {', '.join(WORKERS)}", param_hint="studio")
+    if threads:
+        # One thread count for the pool and for what is derived from it (a tenant's share).
+        os.environ["IMAGESTUDIO_WORKER_THREADS"] = str(threads)
+        get_settings.cache_clear()
     configure_logging()
     settings = get_settings()
     module = _worker_module(studio)
     from imagestudio.broker import get_broker
 
     queues = set(module.QUEUES)
-    dramatiq_worker = dramatiq.Worker(
-        get_broker(), queues=queues, worker_threads=threads or settings.worker_threads
-    )
+    dramatiq_worker = dramatiq.Worker(get_broker(), queues=queues, worker_threads=settings.worker_threads)
     from imagestudio.telemetry.process import start_worker_telemetry
 
     telemetry = start_worker_telemetry(settings, studio=studio, worker=dramatiq_worker)
