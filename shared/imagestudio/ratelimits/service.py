@@ -48,7 +48,11 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 #: What each policy counts, for the 429's detail: job submissions, and every other write
 #: (POST, PUT, PATCH, DELETE) a tenant sends; each has the tenant's ``requests_per_minute``.
-POLICY_NOUNS = {"submissions": "job submissions", "writes": "write requests"}
+POLICY_NOUNS = {
+    "submissions": "job submissions",
+    "writes": "write requests",
+    "redeliveries": "webhook redeliveries",
+}
 #: Seconds to wait for the rate-limit store (Redis) to connect or answer.
 STORAGE_TIMEOUT_SECONDS = 2.0
 
