@@ -363,10 +363,14 @@ def worker(
     from imagestudio.studios.memory import worker_threads
 
     queues = set(module.QUEUES)
-    # The memory model's thread count: as many jobs at the studio's largest input as its memory holds.
-    dramatiq_worker = dramatiq.Worker(
-        get_broker(), queues=queues, worker_threads=threads or worker_threads(studio, settings)
-    )
+    # The memory model's thread count (as many jobs at the studio's largest input as its memory
+    # holds) unless given, set for the whole process: a tenant's share follows the pool's real size.
+    count = threads or worker_threads(studio, settings)
+    if count != settings.worker_threads:
+        os.environ["IMAGESTUDIO_WORKER_THREADS"] = str(count)
+        get_settings.cache_clear()
+        settings = get_settings()
+    dramatiq_worker = dramatiq.Worker(get_broker(), queues=queues, worker_threads=count)
     from imagestudio.telemetry.process import start_worker_telemetry
 
     telemetry = start_worker_telemetry(settings, studio=studio, worker=dramatiq_worker)

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     #: Memory of one worker process (its pod's limit). With the memory model it sets each
     #: worker's threads and each job's pixel budget; the gateway refuses (413) what is over it.
     worker_memory_bytes: int = Field(default=4 * 1024**3, ge=512 * 1024**2)
+    #: Jobs one tenant may run at once in one studio (in embedded mode, where one pool of threads
+    #: runs every studio, in all studios together); a message past it waits behind the others.
+    #: None: ``worker_threads - 1`` (at least 1), so another tenant's job always finds a thread.
+    tenant_max_running_jobs: int | None = Field(default=None, ge=1)
+    #: Seconds a message waits when its tenant is at that cap (doubling per wait, up to 8 times
+    #: this, with jitter); the wait is no retry: it spends no attempt.
+    tenant_defer_seconds: float = Field(default=1.0, gt=0, le=60)
     #: Job attempts (including redeliveries after a crash) before the job is failed.
     job_max_attempts: int = 3
     #: Dramatiq time limit for one job; kept below RabbitMQ's consumer timeout.
@@ -191,6 +198,14 @@ class Settings(BaseSettings):
     webhook_max_message_delay_seconds: float = Field(default=900.0, gt=0)
     #: Deliveries in a row that spend every retry before an endpoint is disabled.
     webhook_disable_after_failed_deliveries: int = Field(default=5, ge=1)
+    #: Attempts in a row that fail (time out, refuse, answer an error) before a per-job
+    #: ``webhook_url`` is disabled for its tenant: later deliveries to it fail without a request.
+    webhook_disable_target_after_failed_attempts: int = Field(default=10, ge=1)
+    #: Deliveries one tenant may have in flight at once in a worker pool; a message past it waits
+    #: behind the others. None: ``worker_threads - 1`` (at least 1).
+    webhook_tenant_max_in_flight: int | None = Field(default=None, ge=1)
+    #: ``POST /webhooks/deliveries/{id}/redeliver`` calls per tenant per minute (429 past it).
+    webhook_redeliveries_per_minute: int = Field(default=30, ge=1)
     #: Seconds between sweeps that re-stage deliveries whose message was lost.
     webhook_sweep_seconds: float = Field(default=60.0, gt=0)
     #: Seconds between the gateway's polls of job events (one query feeds every SSE stream and wait).
@@ -292,6 +307,16 @@ class Settings(BaseSettings):
     @property
     def embedded_broker(self) -> bool:
         return self.broker_url.startswith("memory://")
+
+    @property
+    def resolved_tenant_max_running_jobs(self) -> int:
+        """A tenant's running jobs per studio (per pool): the setting, or one thread left for others."""
+        return self.tenant_max_running_jobs or max(1, self.worker_threads - 1)
+
+    @property
+    def resolved_webhook_tenant_max_in_flight(self) -> int:
+        """A tenant's deliveries in flight at once: the setting, or one thread left for others."""
+        return self.webhook_tenant_max_in_flight or max(1, self.worker_threads - 1)
 
     @property
     def base_url(self) -> str:

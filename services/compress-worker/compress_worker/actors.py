@@ -11,6 +11,6 @@ from imagestudio.studios import compress
 
 
 @actor(COMPRESS_RUN_JOB, queue=Queue.compress, **job_actor_options())
-def run_compress_job(job_id: str, inputs: dict[str, Any] | None = None) -> None:
+def run_compress_job(job_id: str, inputs: dict[str, Any] | None = None, tenant_id: str | None = None) -> None:
     """Compress or convert one image; the message carries ids and object keys only."""
     run_job(job_id, compress.run)

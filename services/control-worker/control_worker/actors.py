@@ -12,7 +12,7 @@ from imagestudio.studios.polling import poll_actor_options
 
 
 @actor(CONTROL_RUN_JOB, queue=Queue.control, **job_actor_options())
-def run_control_job(job_id: str, inputs: dict[str, Any] | None = None) -> None:
+def run_control_job(job_id: str, inputs: dict[str, Any] | None = None, tenant_id: str | None = None) -> None:
     """Run one control job; work submitted to an asynchronous provider is left to ``control.poll``."""
     run_job(job_id, control.run)
 

@@ -11,6 +11,6 @@ from imagestudio.studios import create
 
 
 @actor(CREATE_RUN_JOB, queue=Queue.create, **job_actor_options())
-def run_create_job(job_id: str, inputs: dict[str, Any] | None = None) -> None:
+def run_create_job(job_id: str, inputs: dict[str, Any] | None = None, tenant_id: str | None = None) -> None:
     """Make one create job's images on the providers; the message carries the job id only."""
     run_job(job_id, create.run)

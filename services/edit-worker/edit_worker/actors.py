@@ -12,7 +12,7 @@ from imagestudio.studios.polling import poll_actor_options
 
 
 @actor(EDIT_RUN_JOB, queue=Queue.edit, **job_actor_options())
-def run_edit_job(job_id: str, inputs: dict[str, Any] | None = None) -> None:
+def run_edit_job(job_id: str, inputs: dict[str, Any] | None = None, tenant_id: str | None = None) -> None:
     """Run one edit job on its planned route (provider, or the local path); the message carries ids only."""
     run_job(job_id, edit.run)
 

@@ -11,6 +11,6 @@ from imagestudio.studios import social
 
 
 @actor(SOCIAL_RUN_JOB, queue=Queue.social, **job_actor_options())
-def run_social_job(job_id: str, inputs: dict[str, Any] | None = None) -> None:
+def run_social_job(job_id: str, inputs: dict[str, Any] | None = None, tenant_id: str | None = None) -> None:
     """Render one social job; the message carries ids and object keys only."""
     run_job(job_id, social.run)

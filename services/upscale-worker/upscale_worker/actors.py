@@ -12,7 +12,7 @@ from imagestudio.studios.polling import poll_actor_options
 
 
 @actor(UPSCALE_RUN_JOB, queue=Queue.upscale, **job_actor_options())
-def run_upscale_job(job_id: str, inputs: dict[str, Any] | None = None) -> None:
+def run_upscale_job(job_id: str, inputs: dict[str, Any] | None = None, tenant_id: str | None = None) -> None:
     """Run one upscale job; a creative one submits and leaves the wait to ``upscale.poll``."""
     run_job(job_id, upscale.run)
 

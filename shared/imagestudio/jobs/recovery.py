@@ -35,7 +35,7 @@ from imagestudio.errors import JobLost
 from imagestudio.jobs.models import Job, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.service import job_service
-from imagestudio.messaging import RUN_JOB_ACTORS, Queue
+from imagestudio.jobs.transitions import run_job_message
 from imagestudio.outbox import outbox_service
 from imagestudio.periodic import PeriodicSweep
 from imagestudio.telemetry.logging import get_logger
@@ -97,12 +97,8 @@ class JobRecovery:
                 lost.append(job.studio)
                 log.error("job.lost", job_id=job.id, reason=reason, restages=job.restages)
                 continue
-            outbox_service.add(
-                session,
-                queue_name=Queue(job.studio).value,
-                actor_name=RUN_JOB_ACTORS[job.studio],
-                kwargs={"job_id": job.id, "inputs": job.inputs},
-            )
+            queue_name, actor_name, kwargs = run_job_message(job)
+            outbox_service.add(session, queue_name=queue_name, actor_name=actor_name, kwargs=kwargs)
             restaged.append((job.studio, reason))
             log.warning("job.restaged", job_id=job.id, reason=reason, restage=job.restages + 1)
         session.commit()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, insert, or_, select, text, update
+from sqlalchemy.orm import Session, aliased
 
 from imagestudio.db import is_postgres, table_of, utcnow
 from imagestudio.jobs.models import TERMINAL_STATUSES, Job, JobEvent, JobStatus
@@ -50,6 +51,35 @@ SELECT count(*) FROM account, LATERAL (%s) AS notified
 """
 #: Built once: ``text()`` parses the bind parameters of its SQL, a measurable share of a submission's CPU.
 _SUBMISSION = text(_SUBMISSION_SQL % NOTIFY_SQL)
+
+
+@dataclass(frozen=True)
+class JobShare:
+    """A tenant's share of a worker pool: at most ``cap`` of its jobs run at once, counted in the
+    job's studio (``per_studio``, one pool per studio) or in every studio (one pool for all)."""
+
+    cap: int
+    per_studio: bool = True
+
+
+def _running_beside(share: JobShare, now: datetime) -> ScalarSelect[int]:
+    """The number of jobs the tenant of the row at hand runs under a live lease, that row aside
+    (in its studio, or in every studio): a subquery correlated to ``Job``."""
+    other = aliased(Job)
+    running = (
+        select(func.count())
+        .select_from(other)
+        .where(
+            other.tenant_id == Job.tenant_id,
+            other.status == JobStatus.running.value,
+            other.lease_owner.is_not(None),
+            other.lease_until > now,
+            other.id != Job.id,
+        )
+    )
+    if share.per_studio:
+        running = running.where(other.studio == Job.studio)
+    return running.correlate(Job).scalar_subquery()
 
 
 class JobRepository:
@@ -112,10 +142,23 @@ class JobRepository:
 
     # --- leases -------------------------------------------------------------------------------
     def claim_lease(
-        self, session: Session, *, job_id: str, owner: str, now: datetime, until: datetime
+        self,
+        session: Session,
+        *,
+        job_id: str,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        share: JobShare | None = None,
     ) -> bool:
         """One guarded UPDATE: queued → running under ``owner``'s lease, or a running job whose lease
-        nobody holds (re-staged, parked) or has expired (its worker died); False when none of these."""
+        nobody holds (re-staged, parked) or has expired (its worker died); False when none of these.
+
+        With ``share``, also only while the job's tenant runs fewer than ``share.cap`` other jobs
+        under a live lease (in the job's studio, or in every studio); on PostgreSQL the claim first
+        takes a transaction lock on that (tenant, studio) so two workers claiming at once cannot
+        both pass the count (SQLite runs one writer at a time).
+        """
         unfinished = or_(
             Job.status == JobStatus.queued.value,
             and_(
@@ -123,9 +166,20 @@ class JobRepository:
                 or_(Job.lease_owner.is_(None), Job.lease_until.is_(None), Job.lease_until <= now),
             ),
         )
+        conditions: list[ColumnElement[bool]] = [Job.id == job_id, unfinished]
+        if share is not None:
+            if is_postgres(session):
+                scope = "jobs.tenant_id || '/' || jobs.studio" if share.per_studio else "jobs.tenant_id"
+                session.execute(
+                    text(
+                        f"SELECT pg_advisory_xact_lock(hashtextextended({scope}, 0)) FROM jobs WHERE id = :id"
+                    ),
+                    {"id": job_id},
+                )
+            conditions.append(_running_beside(share, now) < share.cap)
         result = session.execute(
             update(Job)
-            .where(Job.id == job_id, unfinished)
+            .where(*conditions)
             .values(
                 status=JobStatus.running.value,
                 lease_owner=owner,
@@ -137,6 +191,40 @@ class JobRepository:
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def over_share(
+        self, session: Session, *, job_id: str, share: JobShare, now: datetime
+    ) -> tuple[datetime, datetime | None] | None:
+        """One read, no lock: when the job waits for a claim and its tenant already runs
+        ``share.cap`` jobs, its (``created_at``, ``lease_until``); else None. The claim's own
+        guarded count decides; this spares most deferrals the claim's lock and writes."""
+        claimable = or_(
+            Job.status == JobStatus.queued.value,
+            and_(
+                Job.status == JobStatus.running.value,
+                or_(Job.lease_owner.is_(None), Job.lease_until.is_(None), Job.lease_until <= now),
+            ),
+        )
+        row = session.execute(
+            select(Job.created_at, Job.lease_until).where(
+                Job.id == job_id, claimable, _running_beside(share, now) >= share.cap
+            )
+        ).one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    def keep_waiting(self, session: Session, *, job_id: str, until: datetime) -> None:
+        """A job whose message was deferred (its tenant at its share) is waiting, not lost: the
+        sweeper's next look at it moves to ``until``."""
+        session.execute(
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.lease_owner.is_(None),
+                Job.status.in_([JobStatus.queued.value, JobStatus.running.value]),
+            )
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
 
     def renew_leases(self, session: Session, *, owners: Sequence[str], until: datetime) -> int:
         """Extend the leases ``owners`` still hold on running jobs; how many they still hold."""

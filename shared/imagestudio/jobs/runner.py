@@ -13,6 +13,7 @@ re-staged and claimed again) stops at its next renewal without writing outputs o
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
+from imagestudio.deferral import defer_current_message
 from imagestudio.errors import (
     ImageChanged,
     ImageStudioError,
@@ -40,7 +42,9 @@ from imagestudio.errors import (
 from imagestudio.imaging import inspect_image
 from imagestudio.jobs.leases import lease_keeper, new_lease_owner
 from imagestudio.jobs.models import CHECKED_SIZES, Job, JobStatus
+from imagestudio.jobs.repository import JobShare
 from imagestudio.jobs.service import job_service
+from imagestudio.jobs.transitions import job_share
 from imagestudio.storage import get_store, output_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.middleware import job_claimed, job_ended
@@ -233,6 +237,49 @@ def _back_off(job_id: str, held_until: datetime) -> None:
     log.info("job.duplicate_dropped", job_id=job_id)
 
 
+class _TenantsAtShare:
+    """Tenants this process found at their share a moment ago, by (tenant, studio or ``*``).
+
+    While one tenant floods a queue, most of its messages reach a worker while it already runs
+    its share; this lets the worker put them back without a query for ``MEMO_SECONDS`` (or until
+    this process ends one of the tenant's jobs), so it works through a long backlog quickly and
+    another tenant's message behind it starts soon. The claim's guarded count still decides who runs.
+    """
+
+    #: How long a tenant found at its share is taken to stay there (other processes may end its
+    #: jobs meanwhile: at worst a share stays idle this long).
+    MEMO_SECONDS = 0.5
+
+    def __init__(self) -> None:
+        self._until: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(message: dramatiq.Message[Any] | None, share: JobShare | None) -> tuple[str, str] | None:
+        tenant_id = message.kwargs.get("tenant_id") if message is not None else None
+        if share is None or message is None or not isinstance(tenant_id, str):
+            return None  # an older message without its tenant: the claim alone decides
+        return tenant_id, (message.queue_name if share.per_studio else "*")
+
+    def known(self, key: tuple[str, str]) -> bool:
+        until = self._until.get(key)
+        return until is not None and until > time.monotonic()
+
+    def remember(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            if len(self._until) >= 10_000:  # bounded: drop the lot rather than track ages
+                self._until.clear()
+            self._until[key] = time.monotonic() + self.MEMO_SECONDS
+
+    def forget(self, tenant_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._until if k[0] == tenant_id]:
+                del self._until[key]
+
+
+_tenants_at_share = _TenantsAtShare()
+
+
 Handler = Callable[[JobContext], None]
 
 
@@ -257,33 +304,51 @@ def _cause(exc: BaseException) -> str:
 def run_job(job_id: str, handler: Handler) -> None:
     """One delivery of ``job_id``; raises only to ask Dramatiq for a retry."""
     owner = new_lease_owner()
+    message = CurrentMessage.get_current_message()
+    # Outside a worker's message (a direct call) there is nothing to put back: no share applies.
+    share = job_share() if message is not None else None
+    seen = _tenants_at_share.key(message, share)
+    if seen is not None and _tenants_at_share.known(seen):
+        # Its tenant was at its share a moment ago: put it back without asking the database.
+        defer_current_message("tenant-share")
+        return
+    at_share = False
     with session_scope() as session:
-        claim = job_service.claim_lease(session, job_id=job_id, owner=owner)
+        claim = job_service.claim_lease(session, job_id=job_id, owner=owner, share=share)
         job = claim.job
         if job is None:
             if claim.held_until is not None:
                 _back_off(job_id, claim.held_until)
-            return
-        job_claimed(
-            job_id=job.id,
-            studio=job.studio,
-            attempt=job.attempts,
-            created_at=job.created_at,
-            started_at=job.started_at,
-        )
-        if job.attempts > job.max_attempts:
-            # Every earlier delivery ended without an outcome: the worker died each time.
-            lost = WorkerLost(max_attempts=job.max_attempts, attempts=job.attempts - 1)
-            job_service.fail(session, job_id=job_id, problem=lost.to_problem(instance=job_path(job_id)))
-            log.error("job.failed", job_id=job_id, reason=lost.slug, attempts=job.attempts - 1)
-            job_ended("failed", problem={"type": lost.type})
-            return
-        ctx = JobContext.for_job(job, lease_owner=owner)
+            at_share = claim.at_share
+        else:
+            job_claimed(
+                job_id=job.id,
+                studio=job.studio,
+                attempt=job.attempts,
+                created_at=job.created_at,
+                started_at=job.started_at,
+            )
+            if job.attempts > job.max_attempts:
+                # Every earlier delivery ended without an outcome: the worker died each time.
+                lost = WorkerLost(max_attempts=job.max_attempts, attempts=job.attempts - 1)
+                job_service.fail(session, job_id=job_id, problem=lost.to_problem(instance=job_path(job_id)))
+                log.error("job.failed", job_id=job_id, reason=lost.slug, attempts=job.attempts - 1)
+                job_ended("failed", problem={"type": lost.type})
+                return
+            ctx = JobContext.for_job(job, lease_owner=owner)
+    if job is None:
+        if at_share:
+            if seen is not None:
+                _tenants_at_share.remember(seen)
+            # The sweeper's note committed, then the copy published, then this message acked.
+            defer_current_message("tenant-share")
+        return
     lease_keeper.hold(owner)
     try:
         _deliver(ctx, handler, owner)
     finally:
         lease_keeper.release(owner)
+        _tenants_at_share.forget(ctx.tenant_id)  # a share of this tenant may be free now
 
 
 def _deliver(ctx: JobContext, handler: Handler, owner: str) -> None:

@@ -23,8 +23,7 @@ from imagestudio.errors import ConcurrencyLimited, Conflict, ImageStudioError, N
 from imagestudio.jobs.models import CHECKED_SIZES, Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
-from imagestudio.jobs.transitions import JobTransitions
-from imagestudio.messaging import RUN_JOB_ACTORS, Queue
+from imagestudio.jobs.transitions import JobTransitions, run_job_message
 from imagestudio.outbox import outbox_service
 from imagestudio.paging import decode_cursor, encode_cursor
 from imagestudio.ratelimits.service import IdempotencyClaim, StoredResponse, idempotency_service
@@ -361,14 +360,7 @@ class JobService(JobTransitions):
                 )
             outbox_service.add_many(
                 session,
-                [
-                    (
-                        Queue(job.studio).value,
-                        RUN_JOB_ACTORS[job.studio],
-                        {"job_id": job.id, "inputs": job.inputs},
-                    )
-                    for job, _ in pairs
-                ],
+                [run_job_message(job) for job, _ in pairs],
             )
             credit_service.hold(
                 session,
@@ -396,16 +388,7 @@ class JobService(JobTransitions):
             session,
             tenant_id=tenant_id,
             jobs=[job for job, _ in pairs],
-            messages=outbox_service.rows(
-                [
-                    (
-                        Queue(job.studio).value,
-                        RUN_JOB_ACTORS[job.studio],
-                        {"job_id": job.id, "inputs": job.inputs},
-                    )
-                    for job, _ in pairs
-                ]
-            ),
+            messages=outbox_service.rows([run_job_message(job) for job, _ in pairs]),
             holds=[(job.id, draft.cost) for job, draft in pairs],
             max_active=limits.max_concurrent_jobs,
         )

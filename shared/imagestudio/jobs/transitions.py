@@ -19,7 +19,7 @@ from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
 from imagestudio.db import utcnow
 from imagestudio.jobs.models import Job, JobStatus
-from imagestudio.jobs.repository import job_repository
+from imagestudio.jobs.repository import JobShare, job_repository
 from imagestudio.messaging import RUN_JOB_ACTORS, Queue
 from imagestudio.outbox import outbox_service
 from imagestudio.telemetry.logging import get_logger
@@ -36,21 +36,57 @@ class LeaseClaim:
     job: Job | None = None
     #: Another worker's lease runs until then: this delivery backs off.
     held_until: datetime | None = None
+    #: The job's tenant already runs its share of the workers: this delivery waits behind others.
+    at_share: bool = False
+
+
+def _aware(moment: datetime | None, now: datetime) -> datetime | None:
+    """``moment`` comparable with ``now`` (SQLite hands back naive UTC datetimes)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=now.tzinfo)
+    return moment
+
+
+def run_job_message(job: Job) -> tuple[str, str, dict[str, Any]]:
+    """A job's ``<studio>.run_job`` message: (queue, actor, kwargs). Ids and object keys only; the
+    tenant's id lets a worker put back a message of a tenant at its share without a query."""
+    kwargs = {"job_id": job.id, "inputs": job.inputs, "tenant_id": job.tenant_id}
+    return Queue(job.studio).value, RUN_JOB_ACTORS[job.studio], kwargs
+
+
+def job_share() -> JobShare:
+    """This process's tenant share: per studio where each studio has its own workers (RabbitMQ),
+    across every studio in embedded mode, where one pool of threads runs them all."""
+    settings = get_settings()
+    return JobShare(cap=settings.resolved_tenant_max_running_jobs, per_studio=not settings.embedded_broker)
 
 
 class JobTransitions:
     """What a worker does to a job it runs (the worker side of :class:`~imagestudio.jobs.service.JobService`)."""
 
-    def claim_lease(self, session: Session, *, job_id: str, owner: str) -> LeaseClaim:
+    def claim_lease(
+        self, session: Session, *, job_id: str, owner: str, share: JobShare | None = None
+    ) -> LeaseClaim:
         """Claim a job for one delivery under ``owner``'s lease, in one guarded UPDATE.
 
         A queued job, or a running one whose lease nobody holds or has expired (its worker died),
         becomes running under ``owner`` until now + ``JOB_LEASE_SECONDS``. A job another worker
-        holds answers ``held_until``; a missing or finished job answers an empty claim.
+        holds answers ``held_until``; a missing or finished job answers an empty claim. With
+        ``share``, a job whose tenant already runs ``share.cap`` jobs answers ``at_share`` (its
+        attempts untouched, the sweeper told it waits rather than lost its message).
         """
+        settings = get_settings()
         now = utcnow()
-        until = now + timedelta(seconds=get_settings().job_lease_seconds)
-        claimed = job_repository.claim_lease(session, job_id=job_id, owner=owner, now=now, until=until)
+        grace = timedelta(seconds=settings.job_claim_timeout_seconds)
+        waiting = share and job_repository.over_share(session, job_id=job_id, share=share, now=now)
+        if waiting:
+            # The common case while a tenant floods: one read, no lock, mostly no write.
+            self._keep_waiting(session, job_id=job_id, seen=waiting, now=now, grace=grace)
+            return LeaseClaim(at_share=True)
+        until = now + timedelta(seconds=settings.job_lease_seconds)
+        claimed = job_repository.claim_lease(
+            session, job_id=job_id, owner=owner, now=now, until=until, share=share
+        )
         job = job_repository.get(session, job_id, fresh=True)
         if job is None:
             log.warning("job.missing", job_id=job_id)
@@ -59,8 +95,16 @@ class JobTransitions:
             if JobStatus(job.status).terminal:
                 log.info("job.already_finished", job_id=job_id, status=job.status)
                 return LeaseClaim()
-            log.info("job.lease_held", job_id=job_id, owner=job.lease_owner, until=job.lease_until)
-            return LeaseClaim(held_until=job.lease_until or now)
+            lease_until = _aware(job.lease_until, now)
+            if job.lease_owner is not None and lease_until is not None and lease_until > now:
+                log.info("job.lease_held", job_id=job_id, owner=job.lease_owner, until=job.lease_until)
+                return LeaseClaim(held_until=lease_until)
+            if share is None:  # claimable a moment ago: another delivery took it and let go since
+                return LeaseClaim(held_until=now)
+            self._keep_waiting(
+                session, job_id=job_id, seen=(job.created_at, job.lease_until), now=now, grace=grace
+            )
+            return LeaseClaim(at_share=True)
         job_repository.add_event(
             session, job_id=job_id, type="job.running", data={"status": "running", "attempt": job.attempts}
         )
@@ -70,6 +114,26 @@ class JobTransitions:
             # no receiver could dedupe.
             webhook_service.stage_job_event(session, job=job, event_type="job.running")
         return LeaseClaim(job=job)
+
+    def _keep_waiting(
+        self,
+        session: Session,
+        *,
+        job_id: str,
+        seen: tuple[datetime, datetime | None],
+        now: datetime,
+        grace: timedelta,
+    ) -> None:
+        """Tell the sweeper a deferred job waits (it has not lost its message) once it would judge
+        it within half a claim timeout; a young job is left alone, so most deferrals write nothing."""
+        created_at, lease_until = seen
+        # When the sweeper would look: at the note a re-stage or deferral left, else a claim
+        # timeout after the job was created.
+        next_look = (
+            _aware(lease_until, now) or created_at.replace(tzinfo=created_at.tzinfo or now.tzinfo) + grace
+        )
+        if next_look < now + grace / 2:
+            job_repository.keep_waiting(session, job_id=job_id, until=now + grace)
 
     def renew_lease(self, session: Session, *, job_id: str, owner: str) -> bool:
         """Extend ``owner``'s lease on a running job; False when it no longer holds it (taken over,
@@ -182,12 +246,8 @@ class JobTransitions:
         """Re-stage a message for every queued/running job (embedded start-up: its broker forgot)."""
         jobs = job_repository.unfinished(session)
         for job in jobs:
-            outbox_service.add(
-                session,
-                queue_name=Queue(job.studio).value,
-                actor_name=RUN_JOB_ACTORS[job.studio],
-                kwargs={"job_id": job.id, "inputs": job.inputs},
-            )
+            queue_name, actor_name, kwargs = run_job_message(job)
+            outbox_service.add(session, queue_name=queue_name, actor_name=actor_name, kwargs=kwargs)
         session.commit()
         return len(jobs)
 

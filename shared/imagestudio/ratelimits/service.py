@@ -53,6 +53,7 @@ POLICY_NOUNS = {
     "submissions": "job submissions",
     "writes": "write requests",
     "auth-failures": "failed authentications from your address",
+    "redeliveries": "webhook redeliveries",
 }
 #: The policy counting presented API keys that were refused, per client address.
 AUTH_FAILURES_POLICY = "auth-failures"

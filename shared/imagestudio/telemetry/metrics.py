@@ -7,7 +7,8 @@ the dashboard and the alert rules query only names declared here and really expo
 Who records what:
 
 - the gateway's HTTP middleware: ``http_*``, ``jobs_accepted``, ``requests_refused``;
-- :mod:`imagestudio.telemetry.middleware` (Dramatiq hooks): ``messages_*``, ``message_*``,
+- :mod:`imagestudio.telemetry.middleware` (Dramatiq hooks): ``messages_*``, ``message_*``
+  (``messages_deferred`` by :mod:`imagestudio.deferral`),
   ``jobs_started``, ``jobs_finished``, ``job_duration``, ``job_queued``;
 - provider clients and resilience: ``provider_*``; webhook delivery: ``webhook_*``;
   credits: ``credits_*``; the job sweeper (beside each outbox relay): ``jobs_resurrected``,
@@ -74,6 +75,11 @@ MESSAGE_ERRORS = Counter(
 )
 MESSAGE_RETRIES = Counter(
     "imagestudio_message_retries_total", "Messages scheduled again after an error", ["queue", "actor"]
+)
+MESSAGES_DEFERRED = Counter(
+    "imagestudio_messages_deferred_total",
+    "Messages put back behind the others because their tenant was at its share of the workers",
+    ["queue", "actor", "reason"],
 )
 MESSAGES_DEAD_LETTERED = Counter(
     "imagestudio_messages_dead_lettered_total",

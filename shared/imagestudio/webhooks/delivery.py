@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
+from dramatiq.middleware import CurrentMessage
 from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
 from imagestudio.db import new_id, session_scope, utcnow
+from imagestudio.deferral import defer_current_message
 from imagestudio.errors import Conflict, NotFound
 from imagestudio.paging import decode_cursor, encode_cursor
+from imagestudio.ratelimits.service import rate_limit_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from imagestudio.webhooks.endpoints import active_secrets
@@ -30,6 +33,16 @@ from imagestudio.webhooks.sending import Outcome, event_body, send
 from imagestudio.webhooks.staging import StagingService, retry_delay
 
 log = get_logger(__name__)
+
+#: The rate-limit policy of redeliveries (``POST /webhooks/deliveries/{id}/redeliver``).
+REDELIVERIES_POLICY = "redeliveries"
+
+
+def _aware(moment: datetime | None, now: datetime) -> datetime | None:
+    """``moment`` comparable with ``now`` (SQLite hands back naive UTC datetimes)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=now.tzinfo)
+    return moment
 
 
 @dataclass(frozen=True)
@@ -117,13 +130,27 @@ class DeliveryService(StagingService):
         )
 
     def redeliver(self, session: Session, *, tenant_id: str, delivery_id: str) -> WebhookDeliveryRead:
-        """Send a delivery again, same ``webhook-id``, starting the retry schedule afresh."""
+        """Send a delivery again, same ``webhook-id``, starting the retry schedule afresh.
+
+        Each call counts against the tenant's ``WEBHOOK_REDELIVERIES_PER_MINUTE`` (429 with
+        ``Retry-After`` past it): every redelivery is a request to someone's server.
+        """
+        rate_limit_service.hit(
+            tenant_id=tenant_id,
+            policy=REDELIVERIES_POLICY,
+            limit=get_settings().webhook_redeliveries_per_minute,
+        )
         delivery = webhook_repository.delivery(session, delivery_id=delivery_id, tenant_id=tenant_id)
         if delivery is None:
             raise NotFound(f"No webhook delivery {delivery_id}")
         now = utcnow()
-        if delivery.locked_until is not None and delivery.locked_until > now:
+        locked_until = _aware(delivery.locked_until, now)
+        if locked_until is not None and locked_until > now:
             raise Conflict("This delivery is being sent right now; try again in a moment")
+        if delivery.endpoint_id is None:
+            refusal = self.target_refusal(session, tenant_id=tenant_id, url=delivery.url)
+            if refusal is not None:
+                raise Conflict(refusal[0].upper() + refusal[1:])
         if delivery.endpoint_id is not None:
             endpoint = webhook_repository.endpoint(session, endpoint_id=delivery.endpoint_id)
             if endpoint is not None and not endpoint.enabled:
@@ -147,20 +174,31 @@ class DeliveryService(StagingService):
         settings = get_settings()
         now = utcnow()
         lease_until = now + timedelta(seconds=2 * settings.webhook_timeout_seconds + 60)
+        # In a worker, a tenant has at most its share of deliveries in flight (a black-hole
+        # receiver holds a thread per attempt); a direct call has nothing to put back.
+        in_worker = CurrentMessage.get_current_message() is not None
+        share = settings.resolved_webhook_tenant_max_in_flight if in_worker else None
+        at_share = False
         with session_scope() as session:
             if not webhook_repository.claim(
-                session, delivery_id=delivery_id, token=token, now=now, lease_until=lease_until
+                session, delivery_id=delivery_id, token=token, now=now, lease_until=lease_until, share=share
             ):
-                self._wait_more(session, delivery_id=delivery_id, token=token, now=now)
-                return
-            delivery = webhook_repository.delivery(session, delivery_id=delivery_id)
-            assert delivery is not None
-            target = self._target(session, delivery, now)
-            if isinstance(target, str):
-                self._finish(session, delivery, ok=False, error=target)
-                return
-            body = event_body(session, delivery)
-            number = delivery.attempts
+                at_share = self._wait_more(session, delivery_id=delivery_id, token=token, now=now)
+                delivery = None
+            else:
+                delivery = webhook_repository.delivery(session, delivery_id=delivery_id)
+                assert delivery is not None
+                target = self._target(session, delivery, now)
+                if isinstance(target, str):
+                    self._finish(session, delivery, ok=False, error=target)
+                    return
+                body = event_body(session, delivery)
+                number = delivery.attempts
+        if delivery is None:
+            if at_share:
+                defer_current_message("tenant-share")
+            return
+        assert isinstance(target, _Target)
         # No database connection is held across the receiver's answer.
         outcome = send(
             self.guard(),
@@ -173,20 +211,29 @@ class DeliveryService(StagingService):
         with session_scope() as session:
             self._record(session, delivery_id=delivery_id, number=number, url=target.url, outcome=outcome)
 
-    def _wait_more(self, session: Session, *, delivery_id: str, token: str, now: datetime) -> None:
-        """A message that could not claim its delivery: re-stage it if the delivery still waits on it."""
+    def _wait_more(self, session: Session, *, delivery_id: str, token: str, now: datetime) -> bool:
+        """A message that could not claim its delivery: re-stage it if the delivery still waits on
+        it. True when the delivery is due and free: its tenant was at its share of the workers."""
         delivery = webhook_repository.delivery(session, delivery_id=delivery_id)
         if delivery is None or delivery.token != token or delivery.status != DeliveryStatus.pending:
-            return  # finished, redelivered or deleted: this message is stale
-        if delivery.locked_until is not None and delivery.locked_until > now:
+            return False  # finished, redelivered or deleted: this message is stale
+        locked_until = _aware(delivery.locked_until, now)
+        next_attempt_at = _aware(delivery.next_attempt_at, now)
+        if locked_until is not None and locked_until > now:
             # An attempt is in flight (or its worker died): look again when its lease ends.
-            self._stage_message(session, delivery, at=delivery.locked_until + timedelta(seconds=1))
-        elif delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+            self._stage_message(session, delivery, at=locked_until + timedelta(seconds=1))
+        elif next_attempt_at is not None and next_attempt_at > now:
             self._stage_message(session, delivery)  # a long wait, one capped message at a time
+        else:
+            return True
+        return False
 
     def _target(self, session: Session, delivery: WebhookDelivery, now: datetime) -> _Target | str:
         """Where and with which secrets to send, or why the delivery stops."""
         if delivery.endpoint_id is None:
+            refusal = self.target_refusal(session, tenant_id=delivery.tenant_id, url=delivery.url)
+            if refusal is not None:
+                return refusal
             secret = self._signing_secret(session, tenant_id=delivery.tenant_id)
             return _Target(url=delivery.url, secrets=active_secrets(secret, now))
         endpoint = webhook_repository.endpoint(session, endpoint_id=delivery.endpoint_id)
@@ -223,6 +270,11 @@ class DeliveryService(StagingService):
             if delivery.endpoint_id
             else None
         )
+        if delivery.endpoint_id is None and not (outcome.permanent and outcome.status_code is None):
+            # A per-job webhook_url: its failures in a row disable it, as deliveries do an endpoint.
+            self.note_target_attempt(
+                session, tenant_id=delivery.tenant_id, url=url, ok=outcome.ok, error=outcome.error
+            )
         if outcome.ok:
             WEBHOOK_DELIVERIES.labels("delivered").inc()
             if endpoint is not None:

@@ -6,6 +6,7 @@ send time (``sending.py``). Secrets are shown once and sealed at rest (``models.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Sequence
@@ -20,7 +21,13 @@ from imagestudio.db import utcnow
 from imagestudio.egress import EgressGuard, EgressRefused
 from imagestudio.errors import Conflict, NotFound, ValidationFailed
 from imagestudio.telemetry.logging import get_logger
-from imagestudio.webhooks.models import JobWebhook, WebhookEndpoint, WebhookEventType, WebhookSigningSecret
+from imagestudio.webhooks.models import (
+    JobWebhook,
+    WebhookEndpoint,
+    WebhookEventType,
+    WebhookSigningSecret,
+    WebhookTarget,
+)
 from imagestudio.webhooks.repository import webhook_repository
 from imagestudio.webhooks.schemas import (
     JobWebhookCreate,
@@ -29,6 +36,7 @@ from imagestudio.webhooks.schemas import (
     WebhookEndpointPatch,
     WebhookEndpointRead,
     WebhookEndpointWithSecret,
+    WebhookTargetRead,
 )
 from imagestudio.webhooks.signing import new_secret, secret_hint
 
@@ -36,6 +44,13 @@ log = get_logger(__name__)
 
 #: Endpoints one tenant may register.
 MAX_ENDPOINTS = 20
+#: Targets one listing shows (disabled ones first).
+MAX_TARGETS_LISTED = 100
+
+
+def url_hash(url: str) -> str:
+    """The key of a per-job target: SHA-256 of its URL, hex."""
+    return hashlib.sha256(url.encode()).hexdigest()
 
 
 def active_secrets(row: WebhookEndpoint | WebhookSigningSecret, now: datetime) -> list[str]:
@@ -289,3 +304,85 @@ class EndpointService:
         if not endpoints:
             _no_endpoints.remember(tenant_id)
         return endpoints
+
+    # --- per-job targets (a webhook_url's health) -----------------------------------------------
+    def target_refusal(self, session: Session, *, tenant_id: str, url: str) -> str | None:
+        """Why a per-job delivery to ``url`` is not attempted (its target is disabled), or None."""
+        target = webhook_repository.target(session, tenant_id=tenant_id, url_hash=url_hash(url))
+        if target is None or target.enabled:
+            return None
+        return (
+            f"the webhook URL is disabled: {target.disabled_reason}; re-enable it with "
+            f"PATCH /webhooks/targets/{target.id}"
+        )
+
+    def note_target_attempt(
+        self, session: Session, *, tenant_id: str, url: str, ok: bool, error: str | None
+    ) -> None:
+        """Count a per-job attempt's outcome against its target (in the attempt's transaction);
+        past ``WEBHOOK_DISABLE_TARGET_AFTER_FAILED_ATTEMPTS`` failures in a row it is disabled."""
+        key = url_hash(url)
+        target = webhook_repository.target(session, tenant_id=tenant_id, url_hash=key, for_update=True)
+        if ok:
+            if target is not None and target.failed_attempts:
+                target.failed_attempts = 0
+            return
+        if target is None:
+            target = self._new_target(session, tenant_id=tenant_id, url=url, key=key)
+        target.failed_attempts += 1
+        target.last_error = error
+        limit = get_settings().webhook_disable_target_after_failed_attempts
+        if target.enabled and target.failed_attempts >= limit:
+            target.enabled = False
+            target.disabled_at = utcnow()
+            target.disabled_reason = f"{target.failed_attempts} attempts in a row failed (last: {error})"
+            log.warning("webhook.target_disabled", tenant_id=tenant_id, target_id=target.id, error=error)
+
+    def _new_target(self, session: Session, *, tenant_id: str, url: str, key: str) -> WebhookTarget:
+        nested = session.begin_nested()
+        target = WebhookTarget(tenant_id=tenant_id, url_hash=key, url=url, failed_attempts=0, enabled=True)
+        session.add(target)
+        try:
+            nested.commit()
+            return target
+        except IntegrityError:  # another attempt to the same URL recorded it first
+            nested.rollback()
+            found = webhook_repository.target(session, tenant_id=tenant_id, url_hash=key, for_update=True)
+            assert found is not None
+            return found
+
+    def target_to_read(self, target: WebhookTarget) -> WebhookTargetRead:
+        return WebhookTargetRead(
+            id=target.id,
+            url=target.url,
+            enabled=target.enabled,
+            failed_attempts=target.failed_attempts,
+            last_error=target.last_error,
+            disabled_reason=target.disabled_reason,
+            disabled_at=target.disabled_at,
+            updated_at=target.updated_at,
+        )
+
+    def list_targets(self, session: Session, *, tenant_id: str) -> list[WebhookTargetRead]:
+        """The tenant's per-job webhook URLs with failures on record, disabled ones first."""
+        rows = webhook_repository.targets(session, tenant_id=tenant_id, limit=MAX_TARGETS_LISTED)
+        return [self.target_to_read(t) for t in rows]
+
+    def update_target(
+        self, session: Session, *, tenant_id: str, target_id: str, enabled: bool
+    ) -> WebhookTargetRead:
+        """``enabled: true`` re-enables a disabled target and clears its count; false disables it."""
+        target = webhook_repository.target_by_id(session, tenant_id=tenant_id, target_id=target_id)
+        if target is None:  # another tenant's target is indistinguishable from a missing one
+            raise NotFound(f"No webhook target {target_id}")
+        if enabled and not target.enabled:
+            target.enabled, target.disabled_reason, target.disabled_at = True, None, None
+            target.failed_attempts = 0
+        elif not enabled and target.enabled:
+            target.enabled, target.disabled_reason, target.disabled_at = (
+                False,
+                "disabled through the API",
+                utcnow(),
+            )
+        session.commit()
+        return self.target_to_read(target)

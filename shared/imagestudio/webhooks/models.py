@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagestudio.orm import Base, new_id, utcnow
@@ -87,6 +87,33 @@ class JobWebhook(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class WebhookTarget(Base):
+    """A per-job ``webhook_url`` one tenant sends to, and how its attempts went lately.
+
+    Like an endpoint, a target whose attempts keep failing is disabled: later deliveries to it
+    fail without a request, the delivery log says why, and the tenant re-enables it through the
+    API. A row exists only once an attempt to the URL has failed.
+    """
+
+    __tablename__ = "webhook_targets"
+    __table_args__ = (UniqueConstraint("tenant_id", "url_hash", name="uq_webhook_targets_tenant_url"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    #: SHA-256 of the URL (hex): the URL itself is too long to index.
+    url_hash: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(2048))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    #: Attempts in a row that failed (timed out, refused, answered an error); a success resets it.
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    #: Why deliveries to it stopped: shown to the tenant on the target and on each delivery.
+    disabled_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class WebhookDelivery(Base):
     """One event for one receiver; its id is the ``webhook-id`` header, the same on every attempt."""
 
@@ -96,6 +123,8 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
         Index("ix_webhook_deliveries_job_id", "job_id"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # A tenant's deliveries in flight, counted against its share of the webhook workers.
+        Index("ix_webhook_deliveries_tenant_locked", "tenant_id", "locked_until"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, and_, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ScalarSelect, Select, and_, func, or_, select, text, update
+from sqlalchemy.orm import Session, aliased
 
 from imagestudio.db import is_postgres, utcnow
 from imagestudio.webhooks.models import (
@@ -16,7 +16,26 @@ from imagestudio.webhooks.models import (
     WebhookDelivery,
     WebhookEndpoint,
     WebhookSigningSecret,
+    WebhookTarget,
 )
+
+
+def _in_flight_beside(now: datetime) -> ScalarSelect[int]:
+    """The deliveries the tenant of the delivery at hand has in flight, that one aside: a subquery
+    correlated to ``WebhookDelivery``."""
+    other = aliased(WebhookDelivery)
+    return (
+        select(func.count())
+        .select_from(other)
+        .where(
+            other.tenant_id == WebhookDelivery.tenant_id,
+            other.locked_until > now,
+            other.status == DeliveryStatus.pending.value,
+            other.id != WebhookDelivery.id,
+        )
+        .correlate(WebhookDelivery)
+        .scalar_subquery()
+    )
 
 
 class WebhookRepository:
@@ -68,6 +87,31 @@ class WebhookRepository:
     def job_webhook(self, session: Session, *, job_id: str) -> JobWebhook | None:
         return session.get(JobWebhook, job_id)
 
+    # --- per-job targets ----------------------------------------------------------------------
+    def target(
+        self, session: Session, *, tenant_id: str, url_hash: str, for_update: bool = False
+    ) -> WebhookTarget | None:
+        stmt = select(WebhookTarget).where(
+            WebhookTarget.tenant_id == tenant_id, WebhookTarget.url_hash == url_hash
+        )
+        if for_update and is_postgres(session):
+            stmt = stmt.with_for_update()
+        return session.scalar(stmt)
+
+    def target_by_id(self, session: Session, *, tenant_id: str, target_id: str) -> WebhookTarget | None:
+        return session.scalar(
+            select(WebhookTarget).where(WebhookTarget.id == target_id, WebhookTarget.tenant_id == tenant_id)
+        )
+
+    def targets(self, session: Session, *, tenant_id: str, limit: int) -> Sequence[WebhookTarget]:
+        """The tenant's targets with failures on record, disabled ones first, newest change first."""
+        return session.scalars(
+            select(WebhookTarget)
+            .where(WebhookTarget.tenant_id == tenant_id)
+            .order_by(WebhookTarget.enabled, WebhookTarget.updated_at.desc(), WebhookTarget.id)
+            .limit(limit)
+        ).all()
+
     # --- deliveries ---------------------------------------------------------------------------
     def delivery(
         self, session: Session, *, delivery_id: str, tenant_id: str | None = None
@@ -78,18 +122,41 @@ class WebhookRepository:
         return session.scalar(stmt)
 
     def claim(
-        self, session: Session, *, delivery_id: str, token: str, now: datetime, lease_until: datetime
+        self,
+        session: Session,
+        *,
+        delivery_id: str,
+        token: str,
+        now: datetime,
+        lease_until: datetime,
+        share: int | None = None,
     ) -> bool:
-        """Take the delivery for one attempt; False when it is not due, in flight, finished or stale."""
+        """Take the delivery for one attempt; False when it is not due, in flight, finished or stale,
+        or (with ``share``) its tenant already has that many other deliveries in flight.
+
+        On PostgreSQL a claim under a share first takes a transaction lock on the tenant, so two
+        workers claiming at once cannot both pass the count (SQLite runs one writer at a time).
+        """
+        conditions = [
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.token == token,
+            WebhookDelivery.status == DeliveryStatus.pending.value,
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now),
+        ]
+        if share is not None:
+            if is_postgres(session):
+                session.execute(
+                    text(
+                        "SELECT pg_advisory_xact_lock(hashtextextended('webhooks/' || tenant_id, 0))"
+                        " FROM webhook_deliveries WHERE id = :id"
+                    ),
+                    {"id": delivery_id},
+                )
+            conditions.append(_in_flight_beside(now) < share)
         result = session.execute(
             update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.token == token,
-                WebhookDelivery.status == DeliveryStatus.pending.value,
-                WebhookDelivery.next_attempt_at <= now,
-                or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now),
-            )
+            .where(*conditions)
             .values(
                 locked_until=lease_until,
                 attempts=WebhookDelivery.attempts + 1,

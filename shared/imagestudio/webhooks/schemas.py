@@ -142,6 +142,47 @@ class WebhookEndpointList(BaseModel):
     items: list[WebhookEndpointRead]
 
 
+_TARGET_EXAMPLE: dict[str, Any] = {
+    "id": "5b0f4c0e-7a63-4a55-a1f7-0f3c2a9e8d41",
+    "url": "https://example.com/hooks/job-42",
+    "enabled": False,
+    "failed_attempts": 10,
+    "last_error": "timeout: no complete answer within the 15 s attempt deadline",
+    "disabled_reason": "10 attempts in a row failed (last: timeout: ...)",
+    "disabled_at": "2026-12-07T07:00:00Z",
+    "updated_at": "2026-12-07T07:00:00Z",
+}
+
+
+class WebhookTargetRead(BaseModel):
+    """A per-job ``webhook_url`` with failed attempts on record; disabled ones get no request."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_TARGET_EXAMPLE]})
+
+    id: str
+    url: str
+    enabled: bool
+    #: Attempts in a row that failed; a success resets it.
+    failed_attempts: int
+    last_error: str | None = None
+    disabled_reason: str | None = None
+    disabled_at: datetime | None = None
+    updated_at: datetime
+
+
+class WebhookTargetList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_TARGET_EXAMPLE]}]})
+
+    items: list[WebhookTargetRead]
+
+
+class WebhookTargetPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"enabled": True}]})
+
+    #: true re-enables a disabled target (and clears its failure count).
+    enabled: bool
+
+
 class SecretRotate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"grace_seconds": 3600}]})
 

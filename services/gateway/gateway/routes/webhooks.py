@@ -21,6 +21,9 @@ from imagestudio.webhooks.schemas import (
     WebhookEndpointPatch,
     WebhookEndpointRead,
     WebhookEndpointWithSecret,
+    WebhookTargetList,
+    WebhookTargetPatch,
+    WebhookTargetRead,
 )
 from imagestudio.webhooks.service import webhook_service
 
@@ -139,5 +142,24 @@ def get_delivery(delivery_id: str, session: ReadSessionDep, principal: Principal
     responses=_CONFLICT,
 )
 def redeliver(delivery_id: str, session: SessionDep, principal: PrincipalDep) -> WebhookDeliveryRead:
-    """Send a delivery again with the same `webhook-id`, restarting its retry schedule."""
+    """Send a delivery again with the same `webhook-id`, restarting its retry schedule.
+
+    Limited per tenant (`IMAGESTUDIO_WEBHOOK_REDELIVERIES_PER_MINUTE`, 429 with `Retry-After`).
+    """
     return webhook_service.redeliver(session, tenant_id=principal.tenant_id, delivery_id=delivery_id)
+
+
+@router.get("/targets", response_model=WebhookTargetList)
+def list_targets(session: ReadSessionDep, principal: PrincipalDep) -> WebhookTargetList:
+    """Per-job `webhook_url`s with failed attempts on record, disabled ones first, with why."""
+    return WebhookTargetList(items=webhook_service.list_targets(session, tenant_id=principal.tenant_id))
+
+
+@router.patch("/targets/{target_id}", response_model=WebhookTargetRead)
+def update_target(
+    target_id: str, patch: WebhookTargetPatch, session: SessionDep, principal: PrincipalDep
+) -> WebhookTargetRead:
+    """`enabled: true` re-enables a per-job URL disabled after failed attempts (and clears its count)."""
+    return webhook_service.update_target(
+        session, tenant_id=principal.tenant_id, target_id=target_id, enabled=patch.enabled
+    )
