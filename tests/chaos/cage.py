@@ -31,7 +31,9 @@ def _own_memory_group() -> tuple[Path, int]:
             unified = CGROUP_ROOT / path.lstrip("/")
             if "memory" in (unified / "cgroup.controllers").read_text().split():
                 return unified, 2
-    raise CageUnavailable("this process is in no memory cgroup (neither v1 nor v2 with the memory controller)")
+    raise CageUnavailable(
+        "this process is in no memory cgroup (neither v1 nor v2 with the memory controller)"
+    )
 
 
 class MemoryCage:

@@ -155,7 +155,13 @@ class MemoryOutcome:
 class CagedFleet(Fleet):
     """The fleet with each worker in its cage and its pod's env."""
 
-    def __init__(self, env: dict[str, str], logs: Path, cages: dict[str, MemoryCage], pod_env: dict[str, dict[str, str]]) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        logs: Path,
+        cages: dict[str, MemoryCage],
+        pod_env: dict[str, dict[str, str]],
+    ) -> None:
         super().__init__(env, logs, studios=MEMORY_STUDIOS)
         self.cages = cages
         self.pod_env = pod_env
@@ -205,7 +211,9 @@ class MemoryRun(ChaosRun):
 
     def _post(self, client: httpx.Client, path: str, key: str, **kwargs: Any) -> httpx.Response:
         assert self.fleet is not None
-        return client.post(f"{self.fleet.base_url}{API}{path}", headers={"Authorization": f"Bearer {key}"}, **kwargs)
+        return client.post(
+            f"{self.fleet.base_url}{API}{path}", headers={"Authorization": f"Bearer {key}"}, **kwargs
+        )
 
     def _count(self, what: str, response: httpx.Response) -> str | None:
         self.outcome.heavy[f"{what} -> {response.status_code}"] += 1
@@ -218,39 +226,79 @@ class MemoryRun(ChaosRun):
 
     def _heavy_round(self, client: httpx.Client, key: str) -> None:
         i = self._inputs
-        self._count("compress 12 MP (defaults)", self._post(client, "/compress", key, files={"image": ("p.jpg", i["photo12"], "image/jpeg")}))
+        self._count(
+            "compress 12 MP (defaults)",
+            self._post(client, "/compress", key, files={"image": ("p.jpg", i["photo12"], "image/jpeg")}),
+        )
         self._count(
             "convert 12 MP to png",
-            self._post(client, "/convert", key, data={"format": "png"}, files={"image": ("p.jpg", i["photo12"], "image/jpeg")}),
+            self._post(
+                client,
+                "/convert",
+                key,
+                data={"format": "png"},
+                files={"image": ("p.jpg", i["photo12"], "image/jpeg")},
+            ),
         )
         formats = "instagram.feed_square,instagram.story,facebook.feed,linkedin.post,x.post,youtube.thumbnail,pinterest.pin"
         self._count(
             "social 24 MP, 7 formats",
-            self._post(client, "/social/optimize", key, data={"formats": formats}, files={"image": ("p.jpg", i["photo24"], "image/jpeg")}),
+            self._post(
+                client,
+                "/social/optimize",
+                key,
+                data={"formats": formats},
+                files={"image": ("p.jpg", i["photo24"], "image/jpeg")},
+            ),
         )
         self._count(
             "upscale fast 4 MP",
-            self._post(client, "/upscale", key, data={"mode": "fast", "path": "local"}, files={"image": ("p.jpg", i["upscale"], "image/jpeg")}),
+            self._post(
+                client,
+                "/upscale",
+                key,
+                data={"mode": "fast", "path": "local"},
+                files={"image": ("p.jpg", i["upscale"], "image/jpeg")},
+            ),
         )
         self._count(
             "animated GIF 250 frames to webp",
-            self._post(client, "/convert", key, data={"format": "webp"}, files={"image": ("a.gif", i["gif"], "image/gif")}),
+            self._post(
+                client,
+                "/convert",
+                key,
+                data={"format": "webp"},
+                files={"image": ("a.gif", i["gif"], "image/gif")},
+            ),
         )
-        self._count("PNG header 30000x30000", self._post(client, "/compress", key, files={"image": ("b.png", i["bomb"], "image/png")}))
+        self._count(
+            "PNG header 30000x30000",
+            self._post(client, "/compress", key, files={"image": ("b.png", i["bomb"], "image/png")}),
+        )
         self._lying_upload(client, key)
 
     def _lying_upload(self, client: httpx.Client, key: str) -> None:
         """Presign, PUT a small PNG, submit (the upload is checked), PUT a 144 MP PNG, submit again."""
-        presigned = self._post(client, "/uploads", key, json={"content_type": "image/png", "bytes": 2_000_000})
+        presigned = self._post(
+            client, "/uploads", key, json={"content_type": "image/png", "bytes": 2_000_000}
+        )
         if presigned.status_code != 201:
             self.outcome.heavy[f"presign -> {presigned.status_code}"] += 1
             return
         body = presigned.json()
         client.put(body["put_url"], content=self._inputs["tiny_png"], headers={"content-type": "image/png"})
-        first = self._count("upload checked, upscale", self._post(client, "/upscale", key, json={"image": body["id"], "mode": "fast", "path": "local"}))
-        rewrite = client.put(body["put_url"], content=self._inputs["huge_png"], headers={"content-type": "image/png"})
+        first = self._count(
+            "upload checked, upscale",
+            self._post(client, "/upscale", key, json={"image": body["id"], "mode": "fast", "path": "local"}),
+        )
+        rewrite = client.put(
+            body["put_url"], content=self._inputs["huge_png"], headers={"content-type": "image/png"}
+        )
         self.outcome.lying_rewrite_status = rewrite.status_code
-        second = self._count("upload rewritten, upscale again", self._post(client, "/upscale", key, json={"image": body["id"], "mode": "fast", "path": "local"}))
+        second = self._count(
+            "upload rewritten, upscale again",
+            self._post(client, "/upscale", key, json={"image": body["id"], "mode": "fast", "path": "local"}),
+        )
         self.outcome.lying_jobs += [job for job in (first, second) if job]
 
     def _heavy(self) -> None:
@@ -266,16 +314,30 @@ class MemoryRun(ChaosRun):
             for n in range(self.memory.ordinary_jobs):
                 time.sleep(max(0.0, start + n * spacing - time.monotonic()))
                 if n % 2:
-                    response = self._post(client, "/compress", self.keys[1], data={"target_kb": "40"}, files={"image": ("s.jpg", self._inputs["small"], "image/jpeg")})
+                    response = self._post(
+                        client,
+                        "/compress",
+                        self.keys[1],
+                        data={"target_kb": "40"},
+                        files={"image": ("s.jpg", self._inputs["small"], "image/jpeg")},
+                    )
                 else:
-                    response = self._post(client, "/social/optimize", self.keys[1], data={"formats": "instagram.feed_square"}, files={"image": ("s.jpg", self._inputs["small"], "image/jpeg")})
+                    response = self._post(
+                        client,
+                        "/social/optimize",
+                        self.keys[1],
+                        data={"formats": "instagram.feed_square"},
+                        files={"image": ("s.jpg", self._inputs["small"], "image/jpeg")},
+                    )
                 if response.status_code == 202:
                     job_id = str(response.json()["id"])
                     with self._lock:
                         self.report.accepted.append(job_id)
                         self._ordinary.append((job_id, time.monotonic()))
                 else:
-                    self.outcome.ordinary_not_succeeded.append(("refused", f"{response.status_code} {response.text[:200]}"))
+                    self.outcome.ordinary_not_succeeded.append(
+                        ("refused", f"{response.status_code} {response.text[:200]}")
+                    )
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -317,7 +379,9 @@ class MemoryRun(ChaosRun):
         assert self.fleet is not None
         failures = self.report.failures
         for studio, cage in self.cages.items():
-            figures = CageFigures(cage.limit_bytes, cage.peak_bytes, cage.oom_kills, self.fleet.starts(studio))
+            figures = CageFigures(
+                cage.limit_bytes, cage.peak_bytes, cage.oom_kills, self.fleet.starts(studio)
+            )
             self.outcome.cages[studio] = figures
             if figures.oom_kills or figures.starts != 1:
                 failures.append(f"worker {studio} died: {figures}")
@@ -334,11 +398,15 @@ class MemoryRun(ChaosRun):
                 else:
                     self.outcome.ordinary_seconds.append(float(seconds))
             for job_id in self.outcome.lying_jobs[1:]:
-                row = conn.execute("SELECT status, error->>'type' FROM jobs WHERE id = %s", (job_id,)).fetchone()
+                row = conn.execute(
+                    "SELECT status, error->>'type' FROM jobs WHERE id = %s", (job_id,)
+                ).fetchone()
                 if row is not None and row[0] == "succeeded":
                     failures.append(f"the job on the rewritten upload succeeded: {job_id}")
         if self.outcome.ordinary_not_succeeded:
             failures.append(f"ordinary jobs not succeeded: {self.outcome.ordinary_not_succeeded[:10]}")
         late = [s for s in self.outcome.ordinary_seconds if s > self.memory.on_time_seconds]
         if late:
-            failures.append(f"{len(late)} ordinary job(s) over {self.memory.on_time_seconds} s: {sorted(late)[-5:]}")
+            failures.append(
+                f"{len(late)} ordinary job(s) over {self.memory.on_time_seconds} s: {sorted(late)[-5:]}"
+            )
