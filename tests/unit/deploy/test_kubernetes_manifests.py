@@ -231,3 +231,21 @@ def test_the_ingress_keeps_event_streams_open_and_takes_the_largest_upload() -> 
     assert read_timeout >= settings["max_stream_seconds"].default
     body = annotations["nginx.ingress.kubernetes.io/proxy-body-size"]
     assert body.endswith("m") and int(body[:-1]) * 1024 * 1024 >= settings["max_form_request_bytes"].default
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_forwarded_addresses_are_believed_only_where_the_ingress_alone_reaches_the_gateway(
+    layout: str,
+) -> None:
+    docs = render(layout)
+    [config] = of_kind(docs, "ConfigMap").values()
+    policy = of_kind(docs, "NetworkPolicy")["gateway-ingress-only"]
+    gateway = of_kind(docs, "Deployment")["gateway"]
+    # The policy selects the gateway's pods and admits its API port only from one namespace.
+    labels = gateway["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    api_port = int(config["data"]["IMAGESTUDIO_PORT"])
+    api_rules = [r for r in policy["spec"]["ingress"] if {p["port"] for p in r["ports"]} == {api_port}]
+    assert len(api_rules) == 1 and len(api_rules[0]["from"]) == 1
+    assert "namespaceSelector" in api_rules[0]["from"][0]
+    assert config["data"]["IMAGESTUDIO_FORWARDED_ALLOW_IPS"] == "*"
