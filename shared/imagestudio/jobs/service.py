@@ -19,7 +19,14 @@ from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import TenantLimits, tier_service
 from imagestudio.db import is_postgres, new_id, utcnow
-from imagestudio.errors import ConcurrencyLimited, Conflict, ImageStudioError, NotFound, PaymentRequired
+from imagestudio.errors import (
+    ConcurrencyLimited,
+    Conflict,
+    ImageStudioError,
+    NotFound,
+    PaymentRequired,
+    StorageQuotaExceeded,
+)
 from imagestudio.jobs.models import Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
@@ -27,6 +34,7 @@ from imagestudio.jobs.transitions import JobTransitions
 from imagestudio.messaging import RUN_JOB_ACTORS, Queue
 from imagestudio.outbox import outbox_service
 from imagestudio.paging import decode_cursor, encode_cursor
+from imagestudio.quota.service import storage_quota_service
 from imagestudio.ratelimits.service import IdempotencyClaim, StoredResponse, idempotency_service
 from imagestudio.storage import get_store, input_key
 from imagestudio.telemetry.logging import get_logger
@@ -91,7 +99,7 @@ class JobService(JobTransitions):
     ) -> Job:
         """Check the plan, store the uploads, then commit the job with its message, reserve and key.
 
-        Raises the error that refused it (403 plan, 402 credits, 429 concurrency); under a key a
+        Raises the error that refused it (403 plan, 507 storage quota, 402 credits, 429 concurrency); under a key a
         racing request already answered, ``IdempotentReplay`` carrying that answer.
         """
         draft = JobDraft(
@@ -157,6 +165,19 @@ class JobService(JobTransitions):
             except ImageStudioError as exc:
                 results[i] = exc
         todo = [i for i, r in enumerate(results) if r is None]
+        if todo:
+            # A tenant at its storage quota makes no job (its outputs would not fit), nor stores inputs past it.
+            try:
+                storage_quota_service.check_room(
+                    session,
+                    tenant_id=tenant_id,
+                    incoming=sum(len(upload.data) for i in todo for upload in drafts[i].uploads),
+                    what="This submission" if len(todo) == 1 else f"These {len(todo)} jobs",
+                )
+            except StorageQuotaExceeded as exc:
+                for i in todo:
+                    results[i] = exc
+                todo = []
         paid = sum(drafts[i].cost for i in todo)
         if paid > 0 and any(drafts[i].uploads for i in todo):
             # Refuse what cannot be afforded before storing anything; the reserve stays the real check.

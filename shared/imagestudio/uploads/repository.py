@@ -42,9 +42,9 @@ class UploadRepository:
         has_alpha: bool,
         orientation: int,
         size_bytes: int,
-    ) -> None:
-        """Record what the header said; guarded, so concurrent first uses write once."""
-        session.execute(
+    ) -> bool:
+        """Record what the header said; guarded, so concurrent first uses write once (True: this one)."""
+        result = session.execute(
             update(Upload)
             .where(Upload.id == upload_id, Upload.state == UploadState.pending.value)
             .values(
@@ -59,6 +59,7 @@ class UploadRepository:
             )
             .execution_options(synchronize_session=False)
         )
+        return bool(getattr(result, "rowcount", 0))
 
     def expire(self, session: Session, *, upload_id: str, now: datetime) -> None:
         session.execute(
@@ -68,14 +69,20 @@ class UploadRepository:
             .execution_options(synchronize_session=False)
         )
 
-    def delete(self, session: Session, *, upload_ids: Sequence[str]) -> None:
-        """Delete rows by id; rows another replica already deleted are simply not there."""
-        if upload_ids:
-            session.execute(
-                delete(Upload)
-                .where(Upload.id.in_(list(upload_ids)))
-                .execution_options(synchronize_session=False)
-            )
+    def delete(self, session: Session, *, upload_ids: Sequence[str]) -> list[tuple[str, int]]:
+        """Delete rows by id; rows another replica already deleted are simply not there.
+
+        Returns ``(tenant_id, bytes)`` of the rows this statement deleted (their storage to release).
+        """
+        if not upload_ids:
+            return []
+        rows = session.execute(
+            delete(Upload)
+            .where(Upload.id.in_(list(upload_ids)))
+            .returning(Upload.tenant_id, Upload.bytes)
+            .execution_options(synchronize_session=False)
+        ).all()
+        return [(tenant_id, int(size)) for tenant_id, size in rows]
 
 
 upload_repository = UploadRepository()

@@ -20,6 +20,7 @@ from imagestudio.db import utcnow
 from imagestudio.errors import ImageTooLarge, NotFound, StorageError, ValidationFailed
 from imagestudio.imaging import CONTENT_TYPES, ImageInfo, inspect_image
 from imagestudio.jobs.service import job_service
+from imagestudio.quota.service import storage_quota_service
 from imagestudio.storage import get_store, upload_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.uploads.models import Upload, UploadState, new_upload_id
@@ -106,6 +107,7 @@ class UploadService:
         content_type: str,
     ) -> Upload:
         """Store bytes whose header the gateway already checked; the upload is ready at once."""
+        storage_quota_service.check_room(session, tenant_id=tenant_id, incoming=len(data), what="This upload")
         upload_id = new_upload_id()
         key = upload_key(tenant_id, upload_id, ext)
         store = get_store()
@@ -129,6 +131,9 @@ class UploadService:
         )
         try:
             session.add(upload)
+            storage_quota_service.charge(
+                session, tenant_id=tenant_id, size_bytes=len(data), what="This upload"
+            )
             session.commit()
         except BaseException:
             session.rollback()
@@ -171,6 +176,8 @@ class UploadService:
                 expires_at=expires_at,
             )
         )
+        # The declared size is counted from now (the PUT needs the room); corrected once checked.
+        storage_quota_service.charge(session, tenant_id=tenant_id, size_bytes=size_bytes, what="This upload")
         session.commit()
         log.info("upload.presigned", upload_id=upload_id, tenant_id=tenant_id, size_bytes=size_bytes)
         return UploadPresigned(
@@ -215,7 +222,9 @@ class UploadService:
             )
         else:
             get_store().delete(upload.key)
-            upload_repository.delete(session, upload_ids=[upload.id])
+            storage_quota_service.release_rows(
+                session, upload_repository.delete(session, upload_ids=[upload.id])
+            )
         session.commit()
         log.info("upload.deleted", upload_id=upload_id, tenant_id=tenant_id)
 
@@ -274,7 +283,7 @@ class UploadService:
             data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes, field=field
         )
         content_type = _content_type(info.format)
-        upload_repository.mark_ready(
+        marked = upload_repository.mark_ready(
             session,
             upload_id=upload.id,
             format=info.format,
@@ -285,6 +294,10 @@ class UploadService:
             orientation=info.orientation,
             size_bytes=len(data),
         )
+        if marked:  # the count moves from the declared size to the stored one
+            storage_quota_service.add(
+                session, tenant_id=upload.tenant_id, size_bytes=len(data) - upload.bytes
+            )
         log.info("upload.checked", upload_id=upload.id, format=info.format, size_bytes=len(data))
         return ResolvedUpload(key=upload.key, info=info, ext=upload.ext, content_type=content_type)
 
@@ -318,7 +331,7 @@ class UploadService:
                     log.warning("upload.sweep_failed", upload_id=upload.id, error=repr(exc))
                     continue
                 gone.append(upload.id)
-            upload_repository.delete(session, upload_ids=gone)
+            storage_quota_service.release_rows(session, upload_repository.delete(session, upload_ids=gone))
             session.commit()
             deleted += len(gone)
             if len(batch) < SWEEP_BATCH:
