@@ -14,7 +14,7 @@
     ├── NotFound                       404
     ├── Conflict                       409
     ├── PaymentRequired                402
-    ├── StorageQuotaExceeded           507  the tenant's stored bytes would pass its quota
+    ├── StorageQuotaExceeded           422  the tenant's stored bytes would pass its quota
     ├── RateLimited                    429  (retry_after seconds)
     │   ├── ConcurrencyLimited         429  too many jobs queued or running
     │   └── StreamsLimited             429  too many event streams or ``Prefer: wait`` requests open
@@ -214,9 +214,13 @@ class PaymentRequired(ImageStudioError):
 
 
 class StorageQuotaExceeded(ImageStudioError):
-    """Raised when storing ``requested`` more bytes would take a tenant past its storage quota."""
+    """Raised when storing ``requested`` more bytes would take a tenant past its storage quota.
 
-    status, title, slug = 507, "Insufficient storage", "storage-quota-exceeded"
+    422, not 507 Insufficient Storage: the tenant's own state refuses it, not the server's health
+    (a 5xx would count against the error-rate alerts and invite clients to retry it as it is).
+    """
+
+    status, title, slug = 422, "Storage quota exceeded", "storage-quota-exceeded"
 
     def __init__(self, *, used: int, requested: int, quota: int, what: str) -> None:
         super().__init__(

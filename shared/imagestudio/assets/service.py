@@ -119,7 +119,7 @@ class AssetService:
         return asset
 
     def check_room(self, session: Session, *, tenant_id: str, job_id: str, name: str, data: bytes) -> None:
-        """Refuse (507) an output that would take the tenant past its quota, before it is stored.
+        """Refuse (422) an output that would take the tenant past its quota, before it is stored.
 
         A read only: ``record_output`` charges it exactly. A rewrite counts only what it adds.
         """

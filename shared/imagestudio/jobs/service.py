@@ -99,7 +99,7 @@ class JobService(JobTransitions):
     ) -> Job:
         """Check the plan, store the uploads, then commit the job with its message, reserve and key.
 
-        Raises the error that refused it (403 plan, 507 storage quota, 402 credits, 429 concurrency); under a key a
+        Raises the error that refused it (403 plan, 422 storage quota, 402 credits, 429 concurrency); under a key a
         racing request already answered, ``IdempotentReplay`` carrying that answer.
         """
         draft = JobDraft(

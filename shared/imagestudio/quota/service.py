@@ -5,7 +5,7 @@ the declared size while pending) and a job output (``assets.bytes``). Each trans
 or deletes such a row moves the tenant's :class:`StorageAccount` by the same bytes, so the
 counter always equals the sum of the rows, and admitting an output is one conditional UPDATE.
 
-Callers add with :meth:`StorageQuotaService.charge` (refused past the quota: 507) and take away
+Callers add with :meth:`StorageQuotaService.charge` (refused past the quota: 422) and take away
 with :meth:`StorageQuotaService.release`, handing it the rows a ``DELETE … RETURNING`` really
 removed, so two replicas deleting the same row release its bytes once.
 """
@@ -38,7 +38,7 @@ class StorageQuotaService:
         return tier_service.limits_of(session, tenant_id=tenant_id).max_stored_bytes
 
     def check_room(self, session: Session, *, tenant_id: str, incoming: int, what: str) -> None:
-        """Refuse (507) before anything is stored: the tenant is at its quota, or ``incoming`` would pass it.
+        """Refuse (422) before anything is stored: the tenant is at its quota, or ``incoming`` would pass it.
 
         A read, no lock: :meth:`charge` is the exact check, in the transaction that records the bytes.
         """
@@ -48,7 +48,7 @@ class StorageQuotaService:
             raise StorageQuotaExceeded(used=used, requested=incoming, quota=quota, what=what)
 
     def charge(self, session: Session, *, tenant_id: str, size_bytes: int, what: str) -> None:
-        """Count ``size_bytes`` more for the tenant in the caller's transaction, or raise 507.
+        """Count ``size_bytes`` more for the tenant in the caller's transaction, or raise ``StorageQuotaExceeded`` (422).
 
         One conditional upsert: on PostgreSQL two transactions charging the same tenant serialise
         on its row, and the second sees the first's bytes, so together they never pass the quota.
