@@ -101,6 +101,11 @@ def upload_past_the_quota_is_refused(stack: Embedded, monkeypatch: pytest.Monkey
     created = upload(stack, key, first)
     assert created.status_code == 201, created.text
     assert_counted(tenant_id, len(first))
+    credits = stack.client.get(f"{API}/credits", headers=auth(key)).json()
+    assert (credits["stored_bytes"], credits["max_stored_bytes"]) == (
+        len(first),
+        len(first) + len(second) - 1,
+    )
 
     written = puts_recorded(monkeypatch)
     refused = upload(stack, key, second)
@@ -167,7 +172,12 @@ def submission_at_the_quota_is_refused_before_anything_is_stored(
         data={"format": "webp", "quality": "80"},
     )
     assert multipart.status_code == 422, multipart.text
-    assert written == [] and count(Job, tenant_id) == 0
+    assert_quota_problem(multipart.json(), used_bytes=len(image), quota=len(image))
+    # The form's file was stored for the job and deleted again when the job was refused (as a
+    # 402 or 429 does): nothing the refused submissions wrote is left, no job, nothing queued.
+    store = get_store()
+    assert not any(store.exists(key) for key in written)
+    assert count(Job, tenant_id) == 0
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
     after = stack.client.get(f"{API}/credits", headers=auth(key)).json()

@@ -223,8 +223,9 @@ class StorageQuotaExceeded(ImageStudioError):
     status, title, slug = 422, "Storage quota exceeded", "storage-quota-exceeded"
 
     def __init__(self, *, used: int, requested: int, quota: int, what: str) -> None:
+        needs = f"{what} needs {requested} bytes" if requested else f"No room for {what.lower()}"
         super().__init__(
-            f"{what} needs {requested} bytes; your tenant stores {used} of its {quota} byte quota. "
+            f"{needs}; your tenant stores {used} of its {quota} byte quota. "
             "Delete uploads or assets (or let them expire) to make room.",
             extra={
                 "limit": "max_stored_bytes",

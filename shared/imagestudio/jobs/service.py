@@ -34,7 +34,6 @@ from imagestudio.jobs.transitions import JobTransitions
 from imagestudio.messaging import RUN_JOB_ACTORS, Queue
 from imagestudio.outbox import outbox_service
 from imagestudio.paging import decode_cursor, encode_cursor
-from imagestudio.quota.service import storage_quota_service
 from imagestudio.ratelimits.service import IdempotencyClaim, StoredResponse, idempotency_service
 from imagestudio.storage import get_store, input_key
 from imagestudio.telemetry.logging import get_logger
@@ -151,7 +150,8 @@ class JobService(JobTransitions):
         A refused draft is never charged, stored or enqueued. The accepted ones commit in one
         transaction with their events, messages, credit reserve and (with ``idempotency``) the
         response ``respond`` renders for replays. The credit and concurrency check is one
-        conditional UPDATE of the tenant's account, late in the transaction, so a tenant's
+        conditional UPDATE of the tenant's account (which also refuses a tenant at its storage
+        quota: its outputs would not fit), late in the transaction, so a tenant's
         parallel submissions hold its row only from that statement to the commit. When a batch
         does not fit as a whole, each draft is tried alone and those that fit are accepted.
         """
@@ -165,19 +165,6 @@ class JobService(JobTransitions):
             except ImageStudioError as exc:
                 results[i] = exc
         todo = [i for i, r in enumerate(results) if r is None]
-        if todo:
-            # A tenant at its storage quota makes no job (its outputs would not fit), nor stores inputs past it.
-            try:
-                storage_quota_service.check_room(
-                    session,
-                    tenant_id=tenant_id,
-                    incoming=sum(len(upload.data) for i in todo for upload in drafts[i].uploads),
-                    what="This submission" if len(todo) == 1 else f"These {len(todo)} jobs",
-                )
-            except StorageQuotaExceeded as exc:
-                for i in todo:
-                    results[i] = exc
-                todo = []
         paid = sum(drafts[i].cost for i in todo)
         if paid > 0 and any(drafts[i].uploads for i in todo):
             # Refuse what cannot be afforded before storing anything; the reserve stays the real check.
@@ -202,7 +189,7 @@ class JobService(JobTransitions):
         try:
             try:
                 self._commit(session, tenant_id, [(jobs[i], drafts[i]) for i in todo], limits, record_key)
-            except (PaymentRequired, ConcurrencyLimited):
+            except (PaymentRequired, ConcurrencyLimited, StorageQuotaExceeded):
                 session.rollback()
                 if len(todo) == 1:
                     raise
@@ -211,7 +198,7 @@ class JobService(JobTransitions):
                     try:
                         self._commit(session, tenant_id, [(jobs[i], drafts[i])], limits, None)
                         results[i] = jobs[i]
-                    except (PaymentRequired, ConcurrencyLimited) as exc:
+                    except (PaymentRequired, ConcurrencyLimited, StorageQuotaExceeded) as exc:
                         session.rollback()
                         results[i] = exc
                         self._discard(stored.get(i, []))
@@ -324,6 +311,7 @@ class JobService(JobTransitions):
                 tenant_id=tenant_id,
                 holds=[(job.id, draft.cost) for job, draft in pairs],
                 max_active=limits.max_concurrent_jobs,
+                max_stored_bytes=limits.max_stored_bytes,
             )
         if record_key is not None:
             record_key(session)
@@ -357,11 +345,16 @@ class JobService(JobTransitions):
             ),
             holds=[(job.id, draft.cost) for job, draft in pairs],
             max_active=limits.max_concurrent_jobs,
+            max_stored_bytes=limits.max_stored_bytes,
         )
         if not accepted:
             amount = sum(draft.cost for _, draft in pairs if draft.cost > 0)
             raise credit_service.refusal(
-                session, tenant_id=tenant_id, amount=amount, max_active=limits.max_concurrent_jobs
+                session,
+                tenant_id=tenant_id,
+                amount=amount,
+                max_active=limits.max_concurrent_jobs,
+                max_stored_bytes=limits.max_stored_bytes,
             )
         outbox_service.wake_after_commit(session, notified=True)  # the statement sent the NOTIFY
         return True
