@@ -231,7 +231,7 @@ def writes(*names: str, size: int = 700, then: BaseException | None = None):  # 
     return handler
 
 
-class _Stop(BaseException):
+class Stop(BaseException):
     """Leaves a job running (as a worker that died mid-job would)."""
 
 
@@ -249,8 +249,8 @@ def sweeper_deletes_expired_assets_and_frees_the_quota(stack: Embedded) -> None:
     done = submit_social_job(tenant_id)
     run_job(done, writes("a", "b", "c"))
     running = submit_social_job(tenant_id)
-    with pytest.raises(_Stop):
-        run_job(running, writes("partial", then=_Stop()))
+    with pytest.raises(Stop):
+        run_job(running, writes("partial", then=Stop()))
     assert_counted(tenant_id, 4 * 700)
     with session_scope() as session:
         assets = {

@@ -35,6 +35,8 @@ credits_app = typer.Typer(help="Credits (operators).", no_args_is_help=True)
 app.add_typer(credits_app, name="credits")
 uploads_app = typer.Typer(help="Uploads (operators).", no_args_is_help=True)
 app.add_typer(uploads_app, name="uploads")
+assets_app = typer.Typer(help="Assets, the jobs' outputs (operators).", no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
 secrets_app = typer.Typer(help="Keys sealing stored secrets (operators).", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(social_app, name="social")
@@ -565,6 +567,17 @@ def uploads_sweep() -> None:
     with admin_session() as session:
         deleted = upload_service.sweep(session)
     console.print(f"deleted {deleted} expired upload(s)")
+
+
+@assets_app.command("sweep")
+def assets_sweep() -> None:
+    """Delete assets past IMAGESTUDIO_ASSET_RETENTION_SECONDS and their objects now (each gateway also
+    sweeps every few minutes); favourites and the outputs of unfinished jobs are kept."""
+    from imagestudio.assets.sweeper import sweep_expired_assets
+
+    with admin_session() as session:
+        deleted = sweep_expired_assets(session)
+    console.print(f"deleted {deleted} expired asset(s)")
 
 
 @secrets_app.command("new-key")

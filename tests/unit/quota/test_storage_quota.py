@@ -51,6 +51,40 @@ def test_sweeper_deletes_expired_assets_objects_and_rows_and_frees_the_quota(emb
     scenario.sweeper_deletes_expired_assets_and_frees_the_quota(embedded)
 
 
+def test_a_redelivered_job_rewriting_its_outputs_counts_them_once(embedded: Embedded) -> None:
+    """A worker dies after two outputs; the redelivery rewrites them (larger) and adds a third."""
+    from datetime import timedelta
+
+    from imagestudio.db import utcnow
+
+    _, tenant_id = embedded.new_tenant()
+    job_id = submit_social_job(tenant_id)
+    with pytest.raises(scenario.Stop):
+        run_job(job_id, scenario.writes("a", "b", size=500, then=scenario.Stop()))
+    scenario.assert_counted(tenant_id, 2 * 500)
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.lease_until = utcnow() - timedelta(seconds=1)  # the dead worker's lease runs out
+    run_job(job_id, scenario.writes("a", "b", "c", size=800))
+    scenario.assert_counted(tenant_id, 3 * 800)
+
+
+def test_assets_sweep_command_deletes_expired_assets(embedded: Embedded) -> None:
+    from typer.testing import CliRunner
+
+    from imagestudio.cli import app
+
+    _, tenant_id = embedded.new_tenant()
+    job_id = submit_social_job(tenant_id)
+    run_job(job_id, scenario.writes("a", "b"))
+    scenario.age_assets(tenant_id, 40 * 86_400)
+    result = CliRunner().invoke(app, ["assets", "sweep"])
+    assert result.exit_code == 0, result.output
+    assert "deleted 2 expired asset(s)" in result.output
+    scenario.assert_counted(tenant_id, 0)
+
+
 def test_asset_retention_zero_keeps_assets(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> None:
     from imagestudio.assets.sweeper import sweep_expired_assets
 
