@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 import quota_support as scenario
 from PIL import Image
 from sqlalchemy import func, select
-from support import Embedded, make_image, reload_settings, submit_social_job
+from support import Embedded, in_process_stack, make_image, reload_settings, submit_social_job, wait_for
 
 from imagestudio.assets.models import Asset
 from imagestudio.db import session_scope
@@ -83,6 +84,22 @@ def test_assets_sweep_command_deletes_expired_assets(embedded: Embedded) -> None
     assert result.exit_code == 0, result.output
     assert "deleted 2 expired asset(s)" in result.output
     scenario.assert_counted(tenant_id, 0)
+
+
+def test_each_gateway_sweeps_expired_assets_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stacks = in_process_stack(tmp_path, monkeypatch, IMAGESTUDIO_ASSET_SWEEP_SECONDS="0.2")
+    stack = next(stacks)  # the gateway is running, its sweepers started
+    try:
+        _, tenant_id = stack.new_tenant()
+        job_id = submit_social_job(tenant_id)
+        run_job(job_id, scenario.writes("a"))
+        scenario.age_assets(tenant_id, 40 * 86_400)
+        wait_for(lambda: scenario.count(Asset, tenant_id) == 0, what="the gateway's asset sweeper")
+        scenario.assert_counted(tenant_id, 0)
+    finally:
+        stacks.close()
 
 
 def test_asset_retention_zero_keeps_assets(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> None:
