@@ -296,3 +296,19 @@ def sweeper_deletes_expired_assets_and_frees_the_quota(stack: Embedded) -> None:
     assert_counted(tenant_id, 2 * 700)
     gone = stack.client.get(f"{API}/assets/{assets['a'][0]}", headers=auth(key))
     assert gone.status_code == 404
+
+
+def batch_at_the_quota_refuses_every_entry(stack: Embedded) -> None:
+    key, tenant_id = stack.new_tenant()
+    image = make_image(160, 120)
+    set_quota(tenant_id, len(image))
+    created = upload(stack, key, image)
+    assert created.status_code == 201, created.text
+    entry = {"studio": "social", "params": {"image": created.json()["id"], "formats": ["instagram.story"]}}
+    response = stack.client.post(f"{API}/jobs/batch", headers=auth(key), json={"jobs": [entry, entry]})
+    assert response.status_code == 200, response.text
+    entries = response.json()["jobs"]
+    assert [e["status"] for e in entries] == [422, 422]
+    for e in entries:
+        assert_quota_problem(e["problem"], used_bytes=len(image), quota=len(image))
+    assert count(Job, tenant_id) == 0

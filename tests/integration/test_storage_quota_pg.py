@@ -31,6 +31,10 @@ def test_submission_at_the_quota_is_refused_before_anything_is_stored_or_charged
     scenario.submission_at_the_quota_is_refused_before_anything_is_stored(pg_stack, monkeypatch)
 
 
+def test_batch_at_the_quota_refuses_every_entry(pg_stack: Embedded) -> None:
+    scenario.batch_at_the_quota_refuses_every_entry(pg_stack)
+
+
 def test_paid_job_whose_output_passes_the_quota_fails_and_releases_its_credits(pg_stack: Embedded) -> None:
     scenario.paid_job_whose_output_passes_the_quota_fails_and_releases_its_credits(pg_stack)
 

@@ -44,6 +44,10 @@ def test_submission_at_the_quota_is_refused_before_anything_is_stored_or_charged
     scenario.submission_at_the_quota_is_refused_before_anything_is_stored(embedded, monkeypatch)
 
 
+def test_batch_at_the_quota_refuses_every_entry(embedded: Embedded) -> None:
+    scenario.batch_at_the_quota_refuses_every_entry(embedded)
+
+
 def test_paid_job_whose_output_passes_the_quota_fails_and_releases_its_credits(embedded: Embedded) -> None:
     scenario.paid_job_whose_output_passes_the_quota_fails_and_releases_its_credits(embedded)
 
