@@ -35,6 +35,8 @@ credits_app = typer.Typer(help="Credits (operators).", no_args_is_help=True)
 app.add_typer(credits_app, name="credits")
 uploads_app = typer.Typer(help="Uploads (operators).", no_args_is_help=True)
 app.add_typer(uploads_app, name="uploads")
+assets_app = typer.Typer(help="Assets, the jobs' outputs (operators).", no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
 secrets_app = typer.Typer(help="Keys sealing stored secrets (operators).", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(social_app, name="social")
@@ -500,16 +502,23 @@ def tenants_set_limits(
     max_concurrent_jobs: Annotated[
         int | None, typer.Option(min=1, help="Jobs queued or running at once, instead of the tier's")
     ] = None,
+    max_stored_bytes: Annotated[
+        int | None,
+        typer.Option(min=0, help="Bytes of uploads and outputs kept stored, instead of the tier's"),
+    ] = None,
     clear: Annotated[
-        bool, typer.Option("--clear", help="Drop both overrides: the tier's limits apply")
+        bool, typer.Option("--clear", help="Drop every override: the tier's limits apply")
     ] = False,
 ) -> None:
     """Override a tenant's tier limits (negotiated plans); prints the limits now in force."""
     from imagestudio.errors import ImageStudioError
     from imagestudio.tenants.service import tenant_service
 
-    if clear == (requests_per_minute is not None or max_concurrent_jobs is not None):
-        raise typer.BadParameter("give --requests-per-minute and/or --max-concurrent-jobs, or --clear alone")
+    given = (requests_per_minute, max_concurrent_jobs, max_stored_bytes)
+    if clear == any(value is not None for value in given):
+        raise typer.BadParameter(
+            "give --requests-per-minute, --max-concurrent-jobs and/or --max-stored-bytes, or --clear alone"
+        )
     try:
         with admin_session() as session:
             limits = tenant_service.set_limits(
@@ -517,6 +526,7 @@ def tenants_set_limits(
                 tenant_id=tenant_id,
                 requests_per_minute=requests_per_minute,
                 max_concurrent_jobs=max_concurrent_jobs,
+                max_stored_bytes=max_stored_bytes,
                 clear=clear,
             )
     except ImageStudioError as exc:
@@ -525,7 +535,8 @@ def tenants_set_limits(
     console.print(
         f"tenant {tenant_id} ({tier.name} tier): "
         f"{limits.requests_per_minute} requests/minute (tier: {tier.requests_per_minute}), "
-        f"{limits.max_concurrent_jobs} concurrent jobs (tier: {tier.max_concurrent_jobs})"
+        f"{limits.max_concurrent_jobs} concurrent jobs (tier: {tier.max_concurrent_jobs}), "
+        f"{limits.max_stored_bytes} stored bytes (tier: {tier.max_stored_bytes})"
     )
 
 
@@ -571,6 +582,17 @@ def uploads_sweep() -> None:
     with admin_session() as session:
         deleted = upload_service.sweep(session)
     console.print(f"deleted {deleted} expired upload(s)")
+
+
+@assets_app.command("sweep")
+def assets_sweep() -> None:
+    """Delete assets past IMAGESTUDIO_ASSET_RETENTION_SECONDS and their objects now (each gateway also
+    sweeps every few minutes); favourites and the outputs of unfinished jobs are kept."""
+    from imagestudio.assets.sweeper import sweep_expired_assets
+
+    with admin_session() as session:
+        deleted = sweep_expired_assets(session)
+    console.print(f"deleted {deleted} expired asset(s)")
 
 
 @secrets_app.command("new-key")

@@ -136,6 +136,15 @@ class Settings(BaseSettings):
     upload_ttl_seconds: int = Field(default=86_400, ge=1)
     #: Seconds between sweeps (in each gateway) deleting expired uploads and their objects.
     upload_sweep_seconds: float = Field(default=600.0, gt=0)
+    #: Age at which a job's outputs (assets) are deleted with their objects, freeing the tenant's
+    #: storage quota; favourites are kept. 0 keeps assets until the tenant deletes them.
+    asset_retention_seconds: int = Field(default=30 * 86_400, ge=0)
+    #: Seconds between sweeps (in each gateway) deleting assets older than ``asset_retention_seconds``.
+    asset_sweep_seconds: float = Field(default=600.0, gt=0)
+    #: Largest output of a lossless format (PNG, TIFF, BMP, GIF) a compress or convert job may store:
+    #: a BMP whose size (known from the header) is over it is refused at submission, any other
+    #: lossless output over it fails its job ``output-too-large``.
+    max_lossless_output_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     #: Largest request body of a route that takes JSON (or no body); 413 over it, by Content-Length
     #: before anything is read, or while streaming a chunked body.
     max_json_request_bytes: int = Field(default=1024 * 1024, ge=1024)

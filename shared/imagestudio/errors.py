@@ -8,12 +8,14 @@
     │       ├── InvalidImage           422  not an image, truncated, unsupported
     │       │   └── ImageChanged       422  (worker) a job's input is not the image the gateway checked
     │       ├── ImageTooLarge          413  over the byte or pixel limit, decompression bomb
-    │       └── RequestTooLarge        413  a body, form or form part over its limit
+    │       ├── RequestTooLarge        413  a body, form or form part over its limit
+    │       └── OutputTooLarge         422  a lossless output over ``max_lossless_output_bytes``
     ├── Unauthorized                   401
     ├── Forbidden                      403
     ├── NotFound                       404
     ├── Conflict                       409
     ├── PaymentRequired                402
+    ├── StorageQuotaExceeded           422  the tenant's stored bytes would pass its quota
     ├── RateLimited                    429  (retry_after seconds)
     │   ├── ConcurrencyLimited         429  too many jobs queued or running
     │   ├── StreamsLimited             429  too many event streams or ``Prefer: wait`` requests open
@@ -57,6 +59,7 @@ __all__ = [
     "JobError",
     "JobLost",
     "NotFound",
+    "OutputTooLarge",
     "PaymentRequired",
     "PermanentJobError",
     "ProviderBadRequest",
@@ -69,6 +72,7 @@ __all__ = [
     "RequestTooLarge",
     "SecretUnreadable",
     "StorageError",
+    "StorageQuotaExceeded",
     "StreamsLimited",
     "TransientJobError",
     "Unauthorized",
@@ -177,6 +181,23 @@ class RequestTooLarge(ValidationFailed):
         self.limit = limit
 
 
+class OutputTooLarge(ValidationFailed):
+    """Raised when a lossless output (PNG, TIFF, BMP, GIF) would be, or is, over ``max_lossless_output_bytes``."""
+
+    title, slug = "Output too large", "output-too-large"
+
+    def __init__(self, field: str, detail: str, *, size_bytes: int, limit_bytes: int) -> None:
+        super().__init__(
+            field,
+            detail,
+            extra={
+                "limit": "max_lossless_output_bytes",
+                "limit_bytes": limit_bytes,
+                "output_bytes": size_bytes,
+            },
+        )
+
+
 class Unauthorized(ImageStudioError):
     """Raised when a request carries no valid API key."""
 
@@ -209,6 +230,30 @@ class PaymentRequired(ImageStudioError):
     """Raised when the tenant's balance does not cover the request."""
 
     status, title, slug = 402, "Insufficient credits", "insufficient-credits"
+
+
+class StorageQuotaExceeded(ImageStudioError):
+    """Raised when storing ``requested`` more bytes would take a tenant past its storage quota.
+
+    422, not 507 Insufficient Storage: the tenant's own state refuses it, not the server's health
+    (a 5xx would count against the error-rate alerts and invite clients to retry it as it is).
+    """
+
+    status, title, slug = 422, "Storage quota exceeded", "storage-quota-exceeded"
+
+    def __init__(self, *, used: int, requested: int, quota: int, what: str) -> None:
+        needs = f"{what} needs {requested} bytes" if requested else f"No room for {what.lower()}"
+        super().__init__(
+            f"{needs}; your tenant stores {used} of its {quota} byte quota. "
+            "Delete uploads or assets (or let them expire) to make room.",
+            extra={
+                "limit": "max_stored_bytes",
+                "used_bytes": used,
+                "quota_bytes": quota,
+                "requested_bytes": requested,
+            },
+        )
+        self.used, self.requested, self.quota = used, requested, quota
 
 
 class RateLimited(ImageStudioError):

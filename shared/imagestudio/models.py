@@ -11,6 +11,7 @@ from imagestudio.orm import Base
 from imagestudio.outbox import OutboxMessage
 from imagestudio.personas.models import Persona
 from imagestudio.provider_health import ProviderHealth
+from imagestudio.quota.models import StorageAccount
 from imagestudio.ratelimits.models import IdempotencyRecord
 from imagestudio.tenants.models import ApiKey, Tenant
 from imagestudio.uploads.models import Upload
@@ -42,4 +43,5 @@ __all__ = [
     "WebhookSigningSecret",
     "Persona",
     "ProviderHealth",
+    "StorageAccount",
 ]

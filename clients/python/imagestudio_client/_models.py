@@ -122,6 +122,9 @@ class Credits(Model):
     balance: int
     reserved: int
     available: int
+    #: Bytes of uploads and outputs stored, and the storage quota (None from servers before them).
+    stored_bytes: int | None = None
+    max_stored_bytes: int | None = None
     entries: list[LedgerEntry] = Field(default_factory=list)
 
 

@@ -36,6 +36,7 @@ from gateway.routes import (
     upscale,
     webhooks,
 )
+from imagestudio.assets.sweeper import AssetSweeper
 from imagestudio.broker import get_broker
 from imagestudio.config import get_settings
 from imagestudio.jobs.recovery import JobSweeper
@@ -66,6 +67,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.submit_limiter = CapacityLimiter(settings.gateway_submit_threads)
     sweeper = UploadSweeper(interval_seconds=settings.upload_sweep_seconds)
     sweeper.start()
+    asset_sweeper = AssetSweeper(interval_seconds=settings.asset_sweep_seconds)
+    asset_sweeper.start()
     # What startup built (modules, routes, schemas: ~190,000 objects) lives as long as the
     # process; frozen, the collector stops re-scanning it: a full collection of it took
     # 100-117 ms, a pause of every request in flight (bench/README.md, "Collector pauses").
@@ -76,6 +79,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         gc.unfreeze()  # a test process runs many lifespans: what they froze can be collected again
         sweeper.stop()
+        asset_sweeper.stop()
         if job_sweeper is not None:
             job_sweeper.stop()
         if relay is not None:

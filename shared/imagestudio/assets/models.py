@@ -17,6 +17,8 @@ class Asset(Base):
         # One row per output name per job: a redelivered message rewrites, never duplicates.
         UniqueConstraint("job_id", "name", name="uq_assets_job_id_name"),
         Index("ix_assets_tenant_created", "tenant_id", "created_at"),
+        # The retention sweeper reads the oldest assets of every tenant.
+        Index("ix_assets_created_at", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

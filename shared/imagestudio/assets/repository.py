@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import String, and_, cast, delete, func, or_, select
+from sqlalchemy import Delete, String, and_, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from imagestudio.assets.models import Asset, AssetUsage
+from imagestudio.jobs.models import Job, JobStatus
+
+#: A deleted asset row: its storage key, its tenant and the bytes it counted.
+DeletedAsset = tuple[str, str, int]
 
 
 class AssetRepository:
@@ -27,12 +31,50 @@ class AssetRepository:
     def by_job_and_name(self, session: Session, *, job_id: str, name: str) -> Asset | None:
         return session.scalar(select(Asset).where(Asset.job_id == job_id, Asset.name == name))
 
-    def delete_for_job(self, session: Session, *, job_id: str) -> list[str]:
-        """Delete a job's asset rows; returns their storage keys."""
-        keys = list(session.scalars(select(Asset.key).where(Asset.job_id == job_id)).all())
-        if keys:
-            session.execute(delete(Asset).where(Asset.job_id == job_id))
-        return keys
+    def delete_for_job(self, session: Session, *, job_id: str) -> list[DeletedAsset]:
+        """Delete a job's asset rows; returns what this statement deleted."""
+        return self._deleted(session, delete(Asset).where(Asset.job_id == job_id))
+
+    def delete_ids(self, session: Session, *, asset_ids: Sequence[str]) -> list[DeletedAsset]:
+        """Delete rows by id; a row another replica deleted first is not returned (nor released twice)."""
+        if not asset_ids:
+            return []
+        return self._deleted(session, delete(Asset).where(Asset.id.in_(list(asset_ids))))
+
+    def _deleted(self, session: Session, stmt: Delete) -> list[DeletedAsset]:
+        rows = session.execute(
+            stmt.returning(Asset.key, Asset.tenant_id, Asset.bytes).execution_options(
+                synchronize_session=False
+            )
+        ).all()
+        return [(key, tenant_id, int(size)) for key, tenant_id, size in rows]
+
+    def expired(
+        self,
+        session: Session,
+        *,
+        created_before: datetime,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+    ) -> Sequence[Asset]:
+        """Assets created before ``created_before``, not favourites, oldest first, after the keyset
+        ``(created_at, id)`` when given: what the retention sweep deletes."""
+        stmt = (
+            select(Asset)
+            .join(Job, Job.id == Asset.job_id)
+            .where(
+                Asset.created_at < created_before,
+                Asset.favorite.is_(False),
+                # A queued or running job may still write, or read, its outputs.
+                Job.status.not_in([JobStatus.queued.value, JobStatus.running.value]),
+            )
+        )
+        if after is not None:
+            created, asset_id = after
+            stmt = stmt.where(
+                or_(Asset.created_at > created, and_(Asset.created_at == created, Asset.id > asset_id))
+            )
+        return session.scalars(stmt.order_by(Asset.created_at, Asset.id).limit(limit)).all()
 
     def get_for_tenant(self, session: Session, *, tenant_id: str, asset_id: str) -> Asset | None:
         return session.scalar(select(Asset).where(Asset.id == asset_id, Asset.tenant_id == tenant_id))

@@ -1,9 +1,14 @@
-"""Assets: recording job outputs, the library (search, favourites, tags, usage), deletion."""
+"""Assets: recording job outputs, the library (search, favourites, tags, usage), deletion, retention.
+
+Every asset row's ``bytes`` is counted in its tenant's storage (``quota/``): recording an output
+charges it (refused past the quota), and each deletion (withdrawn, deleted by the tenant, swept
+after ``asset_retention_seconds``) releases the rows its statement really removed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
@@ -22,9 +27,10 @@ from imagestudio.assets.schemas import (
 )
 from imagestudio.config import get_settings
 from imagestudio.db import utcnow
-from imagestudio.errors import ImageStudioError, NotFound, ValidationFailed
+from imagestudio.errors import ImageStudioError, NotFound, StorageError, ValidationFailed
 from imagestudio.jobs.schemas import JobOutput
 from imagestudio.paging import decode_cursor, encode_cursor
+from imagestudio.quota.service import storage_quota_service
 from imagestudio.storage import get_store
 from imagestudio.telemetry.logging import get_logger
 
@@ -49,6 +55,9 @@ def _delete_withdrawn(session: Session) -> None:
 def _forget_withdrawn(session: Session) -> None:
     session.info.pop(_WITHDRAWN, None)
 
+
+#: Expired assets read per retention sweep query.
+SWEEP_BATCH = 500
 
 #: Longest tag kept; tags are lower-cased and trimmed so search and filters are predictable.
 MAX_TAG_LENGTH = 50
@@ -80,7 +89,13 @@ class AssetService:
         key: str,
         **fields: Any,
     ) -> Asset:
-        """Insert or rewrite the asset for (job, name): a redelivered job never adds a second one."""
+        """Insert or rewrite the asset for (job, name): a redelivered job never adds a second one.
+
+        Its ``bytes`` are charged to the tenant's storage in the caller's transaction (a rewrite
+        charges the difference); raises ``StorageQuotaExceeded`` when they do not fit.
+        """
+        size_bytes = int(fields.get("bytes", 0))
+        what = f"Output {name!r}"
         asset = asset_repository.by_job_and_name(session, job_id=job_id, name=name)
         if asset is None:
             asset = Asset(tenant_id=tenant_id, job_id=job_id, studio=studio, name=name, key=key, **fields)
@@ -88,16 +103,32 @@ class AssetService:
             session.add(asset)
             try:
                 nested.commit()
+                storage_quota_service.charge(session, tenant_id=tenant_id, size_bytes=size_bytes, what=what)
                 return asset
             except IntegrityError:
                 # A concurrent delivery of the same job inserted it first: update that row instead.
                 nested.rollback()
                 asset = asset_repository.by_job_and_name(session, job_id=job_id, name=name)
                 assert asset is not None
+        storage_quota_service.charge(
+            session, tenant_id=tenant_id, size_bytes=size_bytes - (asset.bytes or 0), what=what
+        )
         asset.key = key
         for field, value in fields.items():
             setattr(asset, field, value)
         return asset
+
+    def check_room(self, session: Session, *, tenant_id: str, job_id: str, name: str, data: bytes) -> None:
+        """Refuse (422) an output that would take the tenant past its quota, before it is stored.
+
+        A read only: ``record_output`` charges it exactly. A rewrite counts only what it adds.
+        """
+        existing = asset_repository.by_job_and_name(session, job_id=job_id, name=name)
+        incoming = len(data) - (existing.bytes if existing is not None else 0)
+        if incoming > 0:
+            storage_quota_service.check_room(
+                session, tenant_id=tenant_id, incoming=incoming, what=f"Output {name!r}"
+            )
 
     def withdraw(self, session: Session, *, job_id: str) -> list[str]:
         """Withdraw a canceled or failed job's outputs: nothing it wrote is served, or charged.
@@ -106,7 +137,9 @@ class AssetService:
         objects are deleted once that transaction commits, never before, nor on rollback.
         Returns the withdrawn storage keys.
         """
-        keys = asset_repository.delete_for_job(session, job_id=job_id)
+        deleted = asset_repository.delete_for_job(session, job_id=job_id)
+        storage_quota_service.release_rows(session, [(tenant, size) for _, tenant, size in deleted])
+        keys = [key for key, _, _ in deleted]
         if keys:
             session.info.setdefault(_WITHDRAWN, []).extend(keys)
             if not event.contains(session, "after_commit", _delete_withdrawn):
@@ -254,8 +287,58 @@ class AssetService:
         """Remove the object from storage, then the row (a failed storage delete keeps the row)."""
         asset = self.get(session, tenant_id=tenant_id, asset_id=asset_id)
         get_store().delete(asset.key)
-        session.delete(asset)
+        deleted = asset_repository.delete_ids(session, asset_ids=[asset.id])
+        storage_quota_service.release_rows(session, [(tenant, size) for _, tenant, size in deleted])
         session.commit()
+
+    def sweep(
+        self,
+        session: Session,
+        *,
+        in_use: Callable[[Session], set[str]],
+        now: datetime | None = None,
+    ) -> int:
+        """Delete assets older than ``asset_retention_seconds`` with their objects; free their bytes.
+
+        Spared: favourites, outputs of a queued or running job, and objects a queued or running
+        job reads (``in_use``, asked only when something expired). An object the store fails to
+        delete keeps its row (the next sweep retries). Safe with several replicas at once: a row
+        two of them delete is released once. Returns how many assets were deleted.
+        """
+        retention = get_settings().asset_retention_seconds
+        if retention <= 0:
+            return 0
+        cutoff = (now or utcnow()) - timedelta(seconds=retention)
+        store = get_store()
+        keys_in_use: set[str] | None = None
+        deleted = 0
+        after: tuple[datetime, str] | None = None
+        while True:
+            batch = asset_repository.expired(session, created_before=cutoff, limit=SWEEP_BATCH, after=after)
+            if not batch:
+                break
+            if keys_in_use is None:
+                keys_in_use = in_use(session)
+            gone: list[str] = []
+            for asset in batch:
+                if asset.key in keys_in_use:
+                    continue
+                try:
+                    store.delete(asset.key)
+                except StorageError as exc:  # store away: keep the row, the next sweep retries
+                    log.warning("asset.sweep_failed", asset_id=asset.id, error=repr(exc))
+                    continue
+                gone.append(asset.id)
+            removed = asset_repository.delete_ids(session, asset_ids=gone)
+            storage_quota_service.release_rows(session, [(tenant, size) for _, tenant, size in removed])
+            session.commit()
+            deleted += len(removed)
+            if len(batch) < SWEEP_BATCH:
+                break
+            after = (batch[-1].created_at, batch[-1].id)
+        if deleted:
+            log.info("assets.swept", deleted=deleted, retention_seconds=retention)
+        return deleted
 
     def bulk(self, session: Session, *, tenant_id: str, action: BulkAction) -> BulkResponse:
         """Apply one action to up to 100 assets; each id gets its own result."""

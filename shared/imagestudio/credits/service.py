@@ -22,7 +22,14 @@ from sqlalchemy.orm import Session
 from imagestudio.credits.models import CreditAccount, CreditEntry, EntryKind
 from imagestudio.credits.tiers import get_tier
 from imagestudio.db import is_postgres, table_of, utcnow
-from imagestudio.errors import ConcurrencyLimited, ImageStudioError, NotFound, PaymentRequired
+from imagestudio.errors import (
+    ConcurrencyLimited,
+    ImageStudioError,
+    NotFound,
+    PaymentRequired,
+    StorageQuotaExceeded,
+)
+from imagestudio.quota.models import StorageAccount
 from imagestudio.tenants.models import Tenant
 
 
@@ -202,14 +209,15 @@ class CreditService:
         holds: Sequence[tuple[str, int]],
         max_active: int | None = None,
         jobs: int | None = None,
+        max_stored_bytes: int | None = None,
     ) -> None:
         """Hold credits for jobs, (job id, amount) each, and one concurrency slot per job; or raise.
 
         One conditional UPDATE of the account row: it succeeds only while the tenant can afford the
-        total and has the slots free, so parallel submissions never overdraw, and the row is locked
-        only from this statement to the commit: call it as late in the transaction as possible.
-        Jobs that cost nothing take no credit check, only the slot. Raises 402 or 429 (the
-        caller rolls back).
+        total, has the slots free and (with ``max_stored_bytes``) is not at its storage quota, so
+        parallel submissions never overdraw, and the row is locked only from this statement to
+        the commit: call it as late in the transaction as possible. Jobs that cost nothing take no
+        credit check, only the slot. Raises 422 (storage), 402 or 429 (the caller rolls back).
         """
         amount = sum(cost for _, cost in holds if cost > 0)
         slots = len(holds) if jobs is None else jobs
@@ -229,7 +237,7 @@ class CreditService:
         ]
         if rows:
             session.execute(insert(table_of(CreditEntry)), rows)
-        if not amount and not (slots and max_active is not None):
+        if not amount and not (slots and max_active is not None) and max_stored_bytes is None:
             self._move(session, tenant_id=tenant_id, active=slots)
             return
         account = table_of(CreditAccount).c  # Core: the ORM's update bookkeeping is not needed here
@@ -238,6 +246,12 @@ class CreditService:
             conditions.append(account.balance - account.reserved >= amount)
         if slots and max_active is not None:
             conditions.append(account.active_jobs + slots <= max_active)
+        if max_stored_bytes is not None:
+            storage = table_of(StorageAccount).c
+            at_quota = select(storage.tenant_id).where(
+                storage.tenant_id == tenant_id, storage.stored_bytes >= max_stored_bytes
+            )
+            conditions.append(~at_quota.exists())
         moved = session.execute(
             update(table_of(CreditAccount))
             .where(*conditions)
@@ -245,12 +259,36 @@ class CreditService:
             .returning(account.tenant_id)
         ).first()
         if moved is None:
-            raise self.refusal(session, tenant_id=tenant_id, amount=amount, max_active=max_active)
+            raise self.refusal(
+                session,
+                tenant_id=tenant_id,
+                amount=amount,
+                max_active=max_active,
+                max_stored_bytes=max_stored_bytes,
+            )
 
     def refusal(
-        self, session: Session, *, tenant_id: str, amount: int, max_active: int | None = None
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        amount: int,
+        max_active: int | None = None,
+        max_stored_bytes: int | None = None,
     ) -> ImageStudioError:
-        """Why the tenant cannot take ``amount`` more (402) or another job (429), from its account."""
+        """Why the tenant cannot take a job: at its storage quota (422), ``amount`` more credits
+        than it has (402) or another job (429), from its account rows."""
+        if max_stored_bytes is not None:
+            stored = int(
+                session.scalar(
+                    select(StorageAccount.stored_bytes).where(StorageAccount.tenant_id == tenant_id)
+                )
+                or 0
+            )
+            if stored >= max_stored_bytes:
+                return StorageQuotaExceeded(
+                    used=stored, requested=0, quota=max_stored_bytes, what="A new job's outputs"
+                )
         row = session.execute(
             select(CreditAccount.balance, CreditAccount.reserved, CreditAccount.active_jobs).where(
                 CreditAccount.tenant_id == tenant_id

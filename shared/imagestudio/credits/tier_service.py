@@ -19,16 +19,20 @@ class TenantLimits:
     tier: Tier
     requests_per_minute: int
     max_concurrent_jobs: int
+    #: Bytes the tenant may keep stored (uploads and job outputs).
+    max_stored_bytes: int
 
     @classmethod
     def of(cls, tenant: Tenant) -> TenantLimits:
         """The limits a tenant row gives: its tier's, each replaced by the tenant's override when set."""
         tier = get_tier(tenant.tier)
         rate, concurrency = tenant.requests_per_minute, tenant.max_concurrent_jobs
+        stored = tenant.max_stored_bytes
         return cls(
             tier=tier,
             requests_per_minute=tier.requests_per_minute if rate is None else rate,
             max_concurrent_jobs=tier.max_concurrent_jobs if concurrency is None else concurrency,
+            max_stored_bytes=tier.max_stored_bytes if stored is None else stored,
         )
 
 

@@ -30,6 +30,12 @@ class Tier:
     max_concurrent_jobs: int
     #: Job submissions per minute.
     requests_per_minute: int
+    #: Bytes the tenant may keep stored: its uploads and its jobs' outputs (``docs/credits-and-limits.md``).
+    max_stored_bytes: int
+
+
+#: One gibibyte, the unit storage quotas are sold in.
+GIB = 1024**3
 
 
 TIERS: dict[TierName, Tier] = {
@@ -43,6 +49,7 @@ TIERS: dict[TierName, Tier] = {
             2,
             2,
             10,
+            1 * GIB,
         ),
         Tier(
             TierName.basic,
@@ -52,9 +59,10 @@ TIERS: dict[TierName, Tier] = {
             4,
             5,
             60,
+            10 * GIB,
         ),
-        Tier(TierName.pro, 2_000, ALL_STUDIOS, ALL_PROVIDERS, 10, 20, 300),
-        Tier(TierName.enterprise, 10_000, ALL_STUDIOS, ALL_PROVIDERS, 10, 1_000, 6_000),
+        Tier(TierName.pro, 2_000, ALL_STUDIOS, ALL_PROVIDERS, 10, 20, 300, 100 * GIB),
+        Tier(TierName.enterprise, 10_000, ALL_STUDIOS, ALL_PROVIDERS, 10, 1_000, 6_000, 1024 * GIB),
     )
 }
 

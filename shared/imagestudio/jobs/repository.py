@@ -23,6 +23,8 @@ WITH account AS (
      WHERE tenant_id = :tenant_id
        AND (:amount = 0 OR balance - reserved >= :amount)
        AND active_jobs + :slots <= :max_active
+       AND NOT EXISTS (SELECT 1 FROM storage_accounts s
+                        WHERE s.tenant_id = :tenant_id AND s.stored_bytes >= :max_stored_bytes)
     RETURNING tenant_id
 ), job_rows AS (
     INSERT INTO jobs (id, tenant_id, studio, status, params, inputs, progress, progress_message,
@@ -335,11 +337,12 @@ class JobRepository:
         messages: Sequence[dict[str, Any]],
         holds: Sequence[tuple[str, int]],
         max_active: int,
+        max_stored_bytes: int,
     ) -> bool:
         """PostgreSQL: a whole submission in ONE statement; False (nothing written) when refused.
 
         The tenant's account is moved first (credits held and a concurrency slot per job, only
-        if it can afford them and has the slots) and every other row is inserted only when that
+        if it can afford them, has the slots and is not at its storage quota) and every other row is inserted only when that
         UPDATE matched, by data-modifying CTEs: jobs, their ``job.queued`` events, their outbox
         messages and the ledger's reserve rows, and the outbox's ``NOTIFY`` for relays in other
         processes (only when the account row matched). One round trip instead of six, and the account
@@ -356,6 +359,7 @@ class JobRepository:
                 "amount": amount,
                 "slots": len(jobs),
                 "max_active": max_active,
+                "max_stored_bytes": max_stored_bytes,
                 "now": now,
                 "jobs": json.dumps(
                     [

@@ -36,6 +36,7 @@ from imagestudio.errors import (
     PermanentJobError,
     ProviderBadRequest,
     ProviderContentFiltered,
+    StorageQuotaExceeded,
     ValidationFailed,
     WorkerLost,
 )
@@ -53,11 +54,13 @@ from imagestudio.urls import job_path
 
 log = get_logger(__name__)
 
-#: Errors no retry can fix: the job fails on the first one.
+#: Errors no retry can fix: the job fails on the first one (an output over the tenant's storage
+#: quota too: its credits are released and what it wrote is withdrawn, freeing the room again).
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     PermanentJobError,
     ProviderBadRequest,
     ProviderContentFiltered,
+    StorageQuotaExceeded,
     ValidationFailed,
 )
 
@@ -155,34 +158,45 @@ class JobContext:
 
         Raises JobCanceled (the object just stored deleted again) when the job was canceled or
         failed meanwhile: a canceled job stops at its next output, not only at its next progress.
+        Raises ``StorageQuotaExceeded`` (nothing stored) when the output would take the tenant past
+        its storage quota: the job fails, its credits are released.
         """
         self.keep_lease()  # a delivery whose job was taken over writes no output
         key = output_key(self.tenant_id, self.job_id, name, ext)
         store = get_store()
+        with session_scope() as session:  # the cheap refusal, before the object is written
+            asset_service.check_room(
+                session, tenant_id=self.tenant_id, job_id=self.job_id, name=name, data=data
+            )
         store.put(key, data, content_type=content_type)
         with session_scope() as session:
             if not job_service.hold_running(session, job_id=self.job_id):
                 session.rollback()
                 store.delete(key)
                 raise JobCanceled(self.job_id)
-            asset_service.record_output(
-                session,
-                tenant_id=self.tenant_id,
-                job_id=self.job_id,
-                studio=self.studio,
-                name=name,
-                key=key,
-                kind=kind,
-                position=position,
-                content_type=content_type,
-                format=format,
-                width=width,
-                height=height,
-                bytes=len(data),
-                meta=metadata or {},
-                provider=provider,
-                prompt=prompt,
-            )
+            try:
+                asset_service.record_output(
+                    session,
+                    tenant_id=self.tenant_id,
+                    job_id=self.job_id,
+                    studio=self.studio,
+                    name=name,
+                    key=key,
+                    kind=kind,
+                    position=position,
+                    content_type=content_type,
+                    format=format,
+                    width=width,
+                    height=height,
+                    bytes=len(data),
+                    meta=metadata or {},
+                    provider=provider,
+                    prompt=prompt,
+                )
+            except StorageQuotaExceeded:  # another output took the room meanwhile
+                session.rollback()
+                store.delete(key)
+                raise
         self.outputs_written.append(name)
         delay = get_settings().debug_output_delay_seconds
         if delay:

@@ -19,7 +19,14 @@ from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import TenantLimits, tier_service
 from imagestudio.db import is_postgres, new_id, utcnow
-from imagestudio.errors import ConcurrencyLimited, Conflict, ImageStudioError, NotFound, PaymentRequired
+from imagestudio.errors import (
+    ConcurrencyLimited,
+    Conflict,
+    ImageStudioError,
+    NotFound,
+    PaymentRequired,
+    StorageQuotaExceeded,
+)
 from imagestudio.jobs.models import CHECKED_SIZES, Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
@@ -96,7 +103,7 @@ class JobService(JobTransitions):
     ) -> Job:
         """Check the plan, store the uploads, then commit the job with its message, reserve and key.
 
-        Raises the error that refused it (403 plan, 402 credits, 429 concurrency); under a key a
+        Raises the error that refused it (403 plan, 422 storage quota, 402 credits, 429 concurrency); under a key a
         racing request already answered, ``IdempotentReplay`` carrying that answer.
         """
         draft = JobDraft(
@@ -148,7 +155,8 @@ class JobService(JobTransitions):
         A refused draft is never charged, stored or enqueued. The accepted ones commit in one
         transaction with their events, messages, credit reserve and (with ``idempotency``) the
         response ``respond`` renders for replays. The credit and concurrency check is one
-        conditional UPDATE of the tenant's account, late in the transaction, so a tenant's
+        conditional UPDATE of the tenant's account (which also refuses a tenant at its storage
+        quota: its outputs would not fit), late in the transaction, so a tenant's
         parallel submissions hold its row only from that statement to the commit. When a batch
         does not fit as a whole, each draft is tried alone and those that fit are accepted (the key
         claimed first: see ``_commit_each``).
@@ -188,7 +196,7 @@ class JobService(JobTransitions):
         try:
             try:
                 self._commit(session, tenant_id, [(jobs[i], drafts[i]) for i in todo], limits, record_key)
-            except (PaymentRequired, ConcurrencyLimited):
+            except (PaymentRequired, ConcurrencyLimited, StorageQuotaExceeded):
                 session.rollback()
                 if len(todo) == 1:
                     raise
@@ -257,7 +265,7 @@ class JobService(JobTransitions):
                     self._commit(session, tenant_id, [(job, draft)], limits, None)
                     results[i] = job
                     committed.add(i)
-                except (PaymentRequired, ConcurrencyLimited) as exc:
+                except (PaymentRequired, ConcurrencyLimited, StorageQuotaExceeded) as exc:
                     session.rollback()
                     results[i] = exc
                     self._discard(stored.get(i, []))
@@ -367,6 +375,7 @@ class JobService(JobTransitions):
                 tenant_id=tenant_id,
                 holds=[(job.id, draft.cost) for job, draft in pairs],
                 max_active=limits.max_concurrent_jobs,
+                max_stored_bytes=limits.max_stored_bytes,
             )
         if record_key is not None:
             record_key(session)
@@ -391,11 +400,16 @@ class JobService(JobTransitions):
             messages=outbox_service.rows([run_job_message(job) for job, _ in pairs]),
             holds=[(job.id, draft.cost) for job, draft in pairs],
             max_active=limits.max_concurrent_jobs,
+            max_stored_bytes=limits.max_stored_bytes,
         )
         if not accepted:
             amount = sum(draft.cost for _, draft in pairs if draft.cost > 0)
             raise credit_service.refusal(
-                session, tenant_id=tenant_id, amount=amount, max_active=limits.max_concurrent_jobs
+                session,
+                tenant_id=tenant_id,
+                amount=amount,
+                max_active=limits.max_concurrent_jobs,
+                max_stored_bytes=limits.max_stored_bytes,
             )
         outbox_service.wake_after_commit(session, notified=True)  # the statement sent the NOTIFY
         return True

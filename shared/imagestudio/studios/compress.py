@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
-from imagestudio.errors import ValidationFailed
+from imagestudio.errors import OutputTooLarge, ValidationFailed
 from imagestudio.imaging.compress import (
     ALPHA_FORMATS,
     ANIMATED_FORMATS,
@@ -44,6 +44,7 @@ __all__ = [
     "CompressRequest",
     "Request",
     "check",
+    "check_output_size",
     "describe_options",
     "name",
     "prepare",
@@ -283,8 +284,48 @@ def describe_options() -> dict[str, Any]:
             "target_kb_qualities": [10, 95],
             "target_ssim_qualities": [10, 100],
             "max_encodes": MAX_SEARCH_ENCODES,
+            "max_lossless_output_bytes": get_settings().max_lossless_output_bytes,
         },
     }
+
+
+#: Bytes of a BMP file's headers as Pillow writes a 24-bit one (file header and BITMAPINFOHEADER).
+BMP_HEADER_BYTES: Final = 54
+
+
+def bmp_bytes(width: int, height: int) -> int:
+    """The size of the 24-bit BMP of a ``width`` x ``height`` image: it stores every pixel
+    uncompressed, each row padded to 4 bytes (a single-band source writes less, never more)."""
+    return BMP_HEADER_BYTES + height * ((width * 3 + 3) // 4 * 4)
+
+
+def check_output_size(fmt: str, width: int, height: int) -> None:
+    """Refuse at submission an output whose size the header already tells is over the lossless cap.
+
+    Only BMP is known in advance (uncompressed); PNG, TIFF and GIF are checked once encoded.
+    """
+    limit = get_settings().max_lossless_output_bytes
+    if fmt == "bmp" and (size := max(bmp_bytes(width, height), bmp_bytes(height, width))) > limit:
+        raise OutputTooLarge(
+            "format",
+            f"a {width}x{height} image as BMP is {size} bytes, over the {limit} byte limit of a lossless"
+            " output; choose png, webp or jpeg, or a smaller image",
+            size_bytes=size,
+            limit_bytes=limit,
+        )
+
+
+def _check_encoded_size(encoded: Encoded) -> None:
+    """Fail the job (nothing stored) when a lossless output came out over the lossless cap."""
+    limit = get_settings().max_lossless_output_bytes
+    if encoded.format in LOSSLESS_FORMATS and len(encoded.data) > limit:
+        raise OutputTooLarge(
+            "format",
+            f"the {encoded.format} output is {len(encoded.data)} bytes, over the {limit} byte limit of a"
+            " lossless output; choose a lossy format (webp, jpeg) or a smaller image",
+            size_bytes=len(encoded.data),
+            limit_bytes=limit,
+        )
 
 
 def _hex(colour: str) -> tuple[int, int, int]:
@@ -332,6 +373,7 @@ def run(ctx: JobContext) -> None:
     )
     if kept is not None:
         encoded = kept
+    _check_encoded_size(encoded)
     ctx.add_output(
         OUTPUT_NAMES[params.operation],
         encoded.data,

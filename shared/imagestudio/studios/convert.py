@@ -111,8 +111,10 @@ def check(request: ConvertRequest, *, files: Collection[str]) -> None:
 
 
 def prepare(session: Session, *, tenant_id: str, request: ConvertRequest, images: Images) -> Prepared:
-    """The job's params and its one image."""
+    """The job's params and its one image; a BMP over the lossless output cap is refused here."""
     params = request.to_params()
+    for _, info in images.values():
+        compress.check_output_size(params.format, info.width, info.height)
     return Prepared(params=params, images=[image for image, _ in images.values()], cost=price(params))
 
 

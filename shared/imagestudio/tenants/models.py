@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagestudio.orm import Base, new_id, utcnow
@@ -20,6 +20,7 @@ class Tenant(Base):
     #: Negotiated overrides of the tier's limits (``imagestudio tenants set-limits``); None = the tier's.
     requests_per_minute: Mapped[int | None] = mapped_column(default=None)
     max_concurrent_jobs: Mapped[int | None] = mapped_column(default=None)
+    max_stored_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

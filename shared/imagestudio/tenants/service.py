@@ -126,9 +126,10 @@ class TenantService:
         tenant_id: str,
         requests_per_minute: int | None = None,
         max_concurrent_jobs: int | None = None,
+        max_stored_bytes: int | None = None,
         clear: bool = False,
     ) -> TenantLimits:
-        """Override the tier's rate and/or concurrency for one tenant (``clear`` drops both overrides).
+        """Override the tier's rate, concurrency and/or storage quota for one tenant (``clear`` drops them all).
 
         Returns the effective limits. Seen by this process at once, by others within the cache time.
         """
@@ -136,11 +137,13 @@ class TenantService:
         if tenant is None:
             raise NotFound("No such tenant")
         if clear:
-            tenant.requests_per_minute = tenant.max_concurrent_jobs = None
+            tenant.requests_per_minute = tenant.max_concurrent_jobs = tenant.max_stored_bytes = None
         if requests_per_minute is not None:
             tenant.requests_per_minute = requests_per_minute
         if max_concurrent_jobs is not None:
             tenant.max_concurrent_jobs = max_concurrent_jobs
+        if max_stored_bytes is not None:
+            tenant.max_stored_bytes = max_stored_bytes
         session.flush()
         tier_service.forget(tenant_id=tenant_id)
         event.listen(session, "after_commit", lambda _s: tier_service.forget(tenant_id=tenant_id), once=True)

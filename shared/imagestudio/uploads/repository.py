@@ -76,14 +76,20 @@ class UploadRepository:
             .execution_options(synchronize_session=False)
         )
 
-    def delete(self, session: Session, *, upload_ids: Sequence[str]) -> None:
-        """Delete rows by id; rows another replica already deleted are simply not there."""
-        if upload_ids:
-            session.execute(
-                delete(Upload)
-                .where(Upload.id.in_(list(upload_ids)))
-                .execution_options(synchronize_session=False)
-            )
+    def delete(self, session: Session, *, upload_ids: Sequence[str]) -> list[tuple[str, int]]:
+        """Delete rows by id; rows another replica already deleted are simply not there.
+
+        Returns ``(tenant_id, bytes)`` of the rows this statement deleted (their storage to release).
+        """
+        if not upload_ids:
+            return []
+        rows = session.execute(
+            delete(Upload)
+            .where(Upload.id.in_(list(upload_ids)))
+            .returning(Upload.tenant_id, Upload.bytes)
+            .execution_options(synchronize_session=False)
+        ).all()
+        return [(tenant_id, int(size)) for tenant_id, size in rows]
 
 
 upload_repository = UploadRepository()

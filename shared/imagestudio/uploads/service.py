@@ -24,6 +24,7 @@ from imagestudio.db import session_scope, utcnow
 from imagestudio.errors import ImageTooLarge, InvalidImage, NotFound, StorageError, ValidationFailed
 from imagestudio.imaging import CONTENT_TYPES, ImageInfo, inspect_image
 from imagestudio.jobs.service import job_service
+from imagestudio.quota.service import storage_quota_service
 from imagestudio.storage import get_store, incoming_upload_key, upload_key, uploads_prefix
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.tenants.service import tenant_service
@@ -153,6 +154,7 @@ class UploadService:
         content_type: str,
     ) -> Upload:
         """Store bytes whose header the gateway already checked; the upload is ready at once."""
+        storage_quota_service.check_room(session, tenant_id=tenant_id, incoming=len(data), what="This upload")
         upload_id = new_upload_id()
         key = upload_key(tenant_id, upload_id, ext)
         store = get_store()
@@ -176,6 +178,9 @@ class UploadService:
         )
         try:
             session.add(upload)
+            storage_quota_service.charge(
+                session, tenant_id=tenant_id, size_bytes=len(data), what="This upload"
+            )
             session.commit()
         except BaseException:
             session.rollback()
@@ -219,6 +224,8 @@ class UploadService:
                 expires_at=expires_at,
             )
         )
+        # The declared size is counted from now (the PUT needs the room); corrected once checked.
+        storage_quota_service.charge(session, tenant_id=tenant_id, size_bytes=size_bytes, what="This upload")
         session.commit()
         log.info("upload.presigned", upload_id=upload_id, tenant_id=tenant_id, size_bytes=size_bytes)
         return UploadPresigned(
@@ -263,7 +270,9 @@ class UploadService:
             )
         else:
             get_store().delete(upload.key)
-            upload_repository.delete(session, upload_ids=[upload.id])
+            storage_quota_service.release_rows(
+                session, upload_repository.delete(session, upload_ids=[upload.id])
+            )
         session.commit()
         log.info("upload.deleted", upload_id=upload_id, tenant_id=tenant_id)
 
@@ -355,6 +364,10 @@ class UploadService:
                 orientation=info.orientation,
                 size_bytes=len(data),
             )
+            if marked:  # the count moves from the declared size to the stored one, in the same transaction
+                storage_quota_service.add(
+                    session, tenant_id=upload.tenant_id, size_bytes=len(data) - upload.bytes
+                )
         if not marked:  # checked by another request first, or deleted: this copy is nobody's
             store.delete(key)
             checked = self._ready_now(upload)
@@ -429,7 +442,7 @@ class UploadService:
                     log.warning("upload.sweep_failed", upload_id=upload.id, error=repr(exc))
                     continue
                 gone.append(upload.id)
-            upload_repository.delete(session, upload_ids=gone)
+            storage_quota_service.release_rows(session, upload_repository.delete(session, upload_ids=gone))
             session.commit()
             deleted += len(gone)
             if len(batch) < SWEEP_BATCH:

@@ -15,6 +15,7 @@ from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.jobs.schemas import JOB_EXAMPLE
+from imagestudio.quota.service import storage_quota_service
 from imagestudio.studios.pricing import Estimate, estimate
 
 router = APIRouter(route_class=GuardedRoute, tags=["credits"], responses=PROBLEM_RESPONSES)
@@ -96,6 +97,8 @@ class CreditsRead(BaseModel):
                     "balance": 494,
                     "reserved": 0,
                     "available": 494,
+                    "stored_bytes": 48_213_504,
+                    "max_stored_bytes": 10_737_418_240,
                     "entries": _LEDGER_EXAMPLE,
                 }
             ]
@@ -107,6 +110,8 @@ class CreditsRead(BaseModel):
     balance: int
     reserved: int
     available: int
+    stored_bytes: int = Field(description="Bytes of uploads and job outputs the tenant stores now")
+    max_stored_bytes: int = Field(description="The tenant's storage quota (its tier's, or its override)")
     entries: list[LedgerEntry]
 
 
@@ -128,8 +133,10 @@ class EstimateRequest(BaseModel):
 def get_credits(
     session: SessionDep, principal: PrincipalDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> CreditsRead:
-    """Balance (the ledger's sum), credits held by running jobs, and recent ledger entries."""
-    tier = tier_service.tier_of(session, tenant_id=principal.tenant_id)
+    """Balance (the ledger's sum), credits held by running jobs, recent ledger entries, and the
+    bytes stored against the storage quota."""
+    limits = tier_service.limits_of(session, tenant_id=principal.tenant_id)
+    tier = limits.tier
     credit_service.grant_month(session, tenant_id=principal.tenant_id, tier=tier.name)
     session.commit()
     current = credit_service.balance(session, tenant_id=principal.tenant_id)
@@ -143,6 +150,8 @@ def get_credits(
         balance=current.balance,
         reserved=current.reserved,
         available=current.available,
+        stored_bytes=storage_quota_service.used(session, tenant_id=principal.tenant_id),
+        max_stored_bytes=limits.max_stored_bytes,
         entries=entries,
     )
 
