@@ -47,10 +47,11 @@ bench: install services
 	@bash scripts/install-bench-tools.sh
 	@$(VENV)/python bench/run_all.py
 
-# The full chaos run (docs/chaos.md): >= 1,000 jobs under worker kills and service restarts, on
+# The full chaos run (docs/chaos.md): >= 1,000 jobs under worker kills and service restarts, then
+# the memory phase (workers caged at their pods' memory limits, one tenant's large and lying inputs), on
 # private PostgreSQL/RabbitMQ/S3 servers (never the machine's own); bounded in jobs and time.
 chaos: install
-	@cd tests && timeout 1800 ../$(VENV)/python -m chaos
+	@cd tests && timeout 2700 ../$(VENV)/python -m chaos
 
 clean:
 	rm -rf .imagestudio

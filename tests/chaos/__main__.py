@@ -1,4 +1,4 @@
-"""``make chaos``: the full chaos run (at least 1,000 jobs by default); prints the figures, exits 1 on a broken invariant."""
+"""``make chaos``: the full chaos run (at least 1,000 jobs by default), then the memory phase; prints the figures, exits 1 on a broken invariant."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from chaos.harness import ChaosConfig, ChaosRun
+from chaos.memory import MemoryConfig, MemoryRun
 
 
 def main() -> int:
@@ -23,6 +24,13 @@ def main() -> int:
         "--restarts", type=int, default=2, help="restarts of each of RabbitMQ, PostgreSQL, S3"
     )
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument(
+        "--phase",
+        choices=("all", "faults", "memory"),
+        default="all",
+        help="the fault run, the memory phase (caged workers, large and lying inputs), or both",
+    )
+    parser.add_argument("--memory-rounds", type=int, default=4, help="rounds of the heavy tenant's inputs")
     args = parser.parse_args()
     config = ChaosConfig(
         jobs=args.jobs,
@@ -36,13 +44,27 @@ def main() -> int:
     )
     # `timeout` (make chaos) sends SIGTERM: unwind, so the private servers are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
-    root = Path(tempfile.mkdtemp(prefix="imagestudio-chaos-"))
-    report = ChaosRun(config, root).run()
-    sys.stdout.write(report.table() + "\n")
-    for failure in report.failures:
+    failed = False
+    if args.phase in ("all", "faults"):
+        root = Path(tempfile.mkdtemp(prefix="imagestudio-chaos-"))
+        report = ChaosRun(config, root).run()
+        sys.stdout.write(report.table() + "\n")
+        failed |= _failures(report.failures, report.logs)
+    if args.phase in ("all", "memory"):
+        root = Path(tempfile.mkdtemp(prefix="imagestudio-chaos-memory-"))
+        memory = MemoryConfig(heavy_rounds=args.memory_rounds, ordinary_jobs=60, load_seconds=180)
+        run = MemoryRun(memory, root)
+        outcome = run.run_memory()
+        sys.stdout.write(run.report.table() + "\n" + outcome.table() + "\n")
+        failed |= _failures(run.report.failures, run.report.logs)
+    return 1 if failed else 0
+
+
+def _failures(failures: list[str], logs: Path | None) -> bool:
+    for failure in failures:
         sys.stdout.write(f"FAILED: {failure}\n")
-    sys.stdout.write(f"logs: {report.logs}\n")
-    return 1 if report.failures else 0
+    sys.stdout.write(f"logs: {logs}\n")
+    return bool(failures)
 
 
 if __name__ == "__main__":
