@@ -164,6 +164,7 @@ class Source:
         self.has_alpha = bool(image.hasalpha())
         #: The file's pixels were turned upright from an EXIF orientation (its bytes show them otherwise).
         self.rotated = False
+        self._pixels: npt.NDArray[np.uint8] | None = None
 
     @classmethod
     def load(cls, data: bytes, *, max_pixels: int, field: str = "image") -> Source:
@@ -235,10 +236,20 @@ class Source:
         return Source(frame, format=self.format, frames=1, page_height=self.page_height)
 
     def pixels(self) -> npt.NDArray[np.uint8]:
-        return np.asarray(self.image.numpy(), dtype=np.uint8)
+        """The frames' pixels, H x W x bands (read-only): copied out of libvips once, then shared
+        by the SSIM reference and Pillow's JPEG encoder."""
+        if self._pixels is None:
+            self._pixels = _array(self.image)
+        return self._pixels
 
     def _with(self, image: pyvips.Image) -> Source:
         return Source(image, format=self.format, frames=self.frames, page_height=self.page_height)
+
+
+def _array(image: pyvips.Image) -> npt.NDArray[np.uint8]:
+    """An 8-bit image's pixels as H x W x bands, one copy (pyvips' ``numpy()`` drops a single
+    band's axis, and a single grey pixel's every axis)."""
+    return np.frombuffer(image.write_to_memory(), np.uint8).reshape(image.height, image.width, image.bands)
 
 
 def _is_srgb_profile(icc: bytes) -> bool:
@@ -319,10 +330,8 @@ class _Encoder:
     @cached_property
     def _still(self) -> PILImage.Image:
         """The first frame as Pillow's L or RGB image (JPEG's and BMP's sources are flattened)."""
-        pixels = self.source.pixels()  # one band comes as H x W
-        return PILImage.fromarray(
-            pixels if pixels.ndim == 2 else pixels[:, :, 0] if pixels.shape[2] < 3 else pixels[:, :, :3]
-        )
+        pixels = self.source.pixels()
+        return PILImage.fromarray(pixels[:, :, 0] if pixels.shape[2] < 3 else pixels[:, :, :3])
 
     def _metadata(self) -> dict[str, bytes | None]:
         """What ``keep`` carries over, as Pillow writes it (libvips' ``keep`` on its own path)."""
@@ -347,10 +356,12 @@ class _Encoder:
                 decoded = np.asarray(opened)
         else:
             options = {"n": -1} if self.source.frames > 1 else {}
-            image = pyvips.Image.new_from_buffer(data, "", **options)
+            # Sequential: decoded straight into the one array it is scored from.
+            image = pyvips.Image.new_from_buffer(data, "", access="sequential", **options)
             if image.format != "uchar":
                 image = image.cast("uchar")
-            decoded = np.asarray(image.numpy(), dtype=np.uint8)
+            decoded = _array(image)
+            image.invalidate()
         return _match_bands(decoded, self.source.image.bands)
 
 
