@@ -164,7 +164,6 @@ class Source:
         self.has_alpha = bool(image.hasalpha())
         #: The file's pixels were turned upright from an EXIF orientation (its bytes show them otherwise).
         self.rotated = False
-        self._pixels: npt.NDArray[np.uint8] | None = None
 
     @classmethod
     def load(cls, data: bytes, *, max_pixels: int, field: str = "image") -> Source:
@@ -236,11 +235,12 @@ class Source:
         return Source(frame, format=self.format, frames=1, page_height=self.page_height)
 
     def pixels(self) -> npt.NDArray[np.uint8]:
-        """The frames' pixels, H x W x bands (read-only): copied out of libvips once, then shared
-        by the SSIM reference and Pillow's JPEG encoder."""
-        if self._pixels is None:
-            self._pixels = _array(self.image)
-        return self._pixels
+        """Every frame's pixels, H x W x bands (a copy: :meth:`rows` reads a band without one)."""
+        return _array(self.image)
+
+    def rows(self, start: int, stop: int) -> npt.NDArray[np.uint8]:
+        """Rows ``start`` to ``stop`` of the stacked frames, H x W x bands (what SSIM reads a band of)."""
+        return _array(self.image.crop(0, start, self.width, stop - start))
 
     def _with(self, image: pyvips.Image) -> Source:
         return Source(image, format=self.format, frames=self.frames, page_height=self.page_height)
@@ -329,9 +329,16 @@ class _Encoder:
 
     @cached_property
     def _still(self) -> PILImage.Image:
-        """The first frame as Pillow's L or RGB image (JPEG's and BMP's sources are flattened)."""
-        pixels = self.source.pixels()
-        return PILImage.fromarray(pixels[:, :, 0] if pixels.shape[2] < 3 else pixels[:, :, :3])
+        """The first frame as Pillow's L or RGB image (JPEG's and BMP's sources are flattened);
+        held while a JPEG search encodes with its own tables (:meth:`forget_still` after)."""
+        image = self.source.image
+        image = image.extract_band(0) if image.bands < 3 else image.extract_band(0, n=3)
+        mode = "L" if image.bands == 1 else "RGB"
+        return PILImage.frombytes(mode, (image.width, image.height), image.write_to_memory())
+
+    def forget_still(self) -> None:
+        """Drop Pillow's copy of the pixels (4 bytes a pixel in RGB) once no encode needs it."""
+        self.__dict__.pop("_still", None)
 
     def _metadata(self) -> dict[str, bytes | None]:
         """What ``keep`` carries over, as Pillow writes it (libvips' ``keep`` on its own path)."""
@@ -361,7 +368,6 @@ class _Encoder:
             if image.format != "uchar":
                 image = image.cast("uchar")
             decoded = _array(image)
-            image.invalidate()
         return _match_bands(decoded, self.source.image.bands)
 
 
@@ -387,7 +393,10 @@ class _Scorer:
 
     def __init__(self, encoder: _Encoder, on_step: Progress | None) -> None:
         self.encoder = encoder
-        self.reference = SsimReference(encoder.source.pixels())
+        source = encoder.source
+        self.reference = SsimReference.reading(
+            source.rows, (int(source.image.height), source.width, int(source.image.bands))
+        )
         self.on_step = on_step
         self.encodes = 0
         self._seen: dict[tuple[object, ...], tuple[bytes, float]] = {}
@@ -615,6 +624,7 @@ def _smallest_jpeg(scorer: _Scorer, target: float, *, field: str) -> Encoded:
         )
     tables = best[1]
     draft, score = scorer.try_tables(tables)
+    scorer.encoder.forget_still()  # the trellis encodes below read libvips' copy
     # The kept file is the scored draft transcoded losslessly (same coefficients): its score stands.
     data = scorer.encoder.kept_tables(draft)
     # Trellis zeroes coefficients, so it may need a few whole qualities more: up while smaller.

@@ -15,6 +15,7 @@ the image's size (at 12 MP the whole-image planes were 1.4 GB).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 import cv2
@@ -41,6 +42,8 @@ _MIN_BAND_ROWS: Final = 40
 
 Pixels = npt.NDArray[np.uint8]
 Floats = npt.NDArray[np.float32]
+#: Rows ``start`` to ``stop`` of an image, H x W x C (how a reference reads a source it does not hold).
+Rows = Callable[[int, int], Pixels]
 
 
 def _blur(values: Floats) -> Floats:
@@ -86,21 +89,30 @@ def _ssim_map(source: Pixels, candidate: Pixels) -> Floats:
 class SsimReference:
     """A source kept to score any number of candidates against it, a band of rows at a time.
 
-    It keeps the source's 8-bit pixels (not a copy); each score recomputes the source's local
-    statistics band by band with the candidate's: two blurs more per candidate than keeping them,
-    but no float plane the size of the image (four of those cost 48 bytes a pixel in RGB).
+    It keeps the source's 8-bit pixels (not a copy), or reads them band by band from ``rows``
+    (:meth:`reading`); each score recomputes the source's local statistics band by band with the
+    candidate's: two blurs more per candidate than keeping them, but no float plane the size of
+    the image (four of those cost 48 bytes a pixel in RGB).
     """
 
     def __init__(self, source: Pixels) -> None:
-        self._x = _planes(source)
-        self.shape = self._x.shape
+        pixels = _planes(source)
+        self.shape: tuple[int, int, int] = (pixels.shape[0], pixels.shape[1], pixels.shape[2])
+        self._rows: Rows = lambda start, stop: pixels[start:stop]
+
+    @classmethod
+    def reading(cls, rows: Rows, shape: tuple[int, int, int]) -> SsimReference:
+        """A reference to an H x W x C source read through ``rows`` when scoring (it holds no copy)."""
+        reference = cls(np.zeros((0, 0, 0), np.uint8))
+        reference.shape, reference._rows = shape, rows
+        return reference
 
     def score(self, candidate: Pixels) -> float:
         """Mean SSIM over every channel; 1.0 for identical pixels."""
         y = _planes(candidate)
         if y.shape != self.shape:
             raise ValueError(f"candidate is {y.shape}, source is {self.shape}")
-        height, width, channels = (int(n) for n in self.shape)
+        height, width, channels = self.shape
         crop = _CROP if height > 2 * _CROP and width > 2 * _CROP else 0
         rows = max(_MIN_BAND_ROWS, BAND_ELEMENTS // (width * channels))
         total = 0.0
@@ -108,7 +120,7 @@ class SsimReference:
             bottom = min(top + rows, height - crop)
             # The band and the rows its windows reach; at the image's edges its border is the image's.
             start, stop = max(top - _CROP, 0), min(bottom + _CROP, height)
-            index = _ssim_map(self._x[start:stop], y[start:stop])
+            index = _ssim_map(_planes(self._rows(start, stop)), y[start:stop])
             total += float(index[top - start : bottom - start, crop : width - crop].sum(dtype=np.float64))
         return total / ((height - 2 * crop) * (width - 2 * crop) * channels)
 
