@@ -177,13 +177,16 @@ class Source:
             rotated = False
             frames = int(probe.get("n-pages")) if probe.get_typeof("n-pages") else 1
             animated = frames > 1 and info.format in ("gif", "webp")
+            # Sequential: decoded once, straight into the copy kept below (a random-access load
+            # decodes into a copy of its own first, which libvips' operation cache then holds).
             if animated:
-                image = pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="error", access="random")
+                image = pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="error", access="sequential")
                 page_height = int(image.get("page-height"))
             else:
-                loaded = pyvips.Image.new_from_buffer(data, "", fail_on="error", access="random")
+                loaded = pyvips.Image.new_from_buffer(data, "", fail_on="error", access="sequential")
                 rotated = loaded.get_typeof("orientation") != 0 and int(loaded.get("orientation")) != 1
-                image = loaded.autorot()
+                # Turning reads the pixels out of order: a turned image is held once before it turns.
+                image = (loaded.copy_memory() if rotated else loaded).autorot()
                 frames, page_height = 1, int(image.height)
             if image.format != "uchar" or image.interpretation not in ("srgb", "b-w"):
                 image = to_srgb(image)  # 16-bit, CMYK, Lab: to 8-bit sRGB through its profile
