@@ -33,7 +33,7 @@ Pixels = npt.NDArray[np.uint8]
 #: The child: the worker's imports (the studio module) and its ``run`` with the job store replaced
 #: by the file named on the command line; prints one JSON line.
 _WORKER_JOB = """
-import json, sys
+import json, sys, time
 from imagestudio.jobs.runner import JobContext
 from imagestudio.studios import compress
 
@@ -54,6 +54,7 @@ params = json.loads(sys.argv[2])
 ctx = Context(job_id="job", tenant_id="t", studio="compress", params=params, inputs={"image": "x"}, attempt=1)
 before = rss('VmRSS')
 open('/proc/self/clear_refs', 'w').write('5')  # VmHWM back to the current RSS
+started = time.perf_counter()
 try:
     compress.run(ctx)
 except Exception as exc:  # a target out of reach: the memory it took still counts
@@ -61,6 +62,7 @@ except Exception as exc:  # a target out of reach: the memory it took still coun
     raise SystemExit(0)
 size, meta = ctx.out
 print(json.dumps({"growth": rss('VmHWM') - before, "rss_before": before, "bytes": size,
+                  "seconds": round(time.perf_counter() - started, 1),
                   "ssim": meta["ssim"], "quality": meta["quality"], "encodes": meta["encodes"],
                   "frames": meta["frames"], "width": meta["width"], "height": meta["height"]}))
 """
