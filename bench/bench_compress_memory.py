@@ -8,7 +8,7 @@ source pixel (frames x width x height). The inputs are photo-like (gradients, bl
 several scales, shapes, sensor noise), made by :func:`photo`; nothing is read from disk.
 
 Cases: a 12 MP phone JPEG at the defaults (JPEG, ``target_ssim`` 0.98), a 12 MP RGBA PNG at the
-defaults (PNG palette search), a 16 MP PNG to WebP at ``target_ssim`` 0.99, and an animated GIF of
+defaults (PNG palette search) and to JPEG at 0.98 (flattened), a 16 MP PNG to WebP at ``target_ssim`` 0.99, and an animated GIF of
 250 frames x 200x200 converted to WebP (quality 90).
 """
 
@@ -145,6 +145,10 @@ def cases() -> dict[str, tuple[Callable[[], bytes], dict[str, Any]]]:
     return {
         "jpeg_12mp_ssim_0.98": (lambda: jpeg(photo(4000, 3000)), compress_jpeg),
         "rgba_png_12mp_ssim_0.98": (lambda: png(photo(4000, 3000, seed=11, alpha=True)), compress_png),
+        "rgba_png_12mp_to_jpeg_ssim_0.98": (
+            lambda: png(photo(4000, 3000, seed=11, alpha=True)),
+            compress_jpeg,
+        ),
         "png_16mp_to_webp_ssim_0.99": (lambda: png(photo(4608, 3456, seed=5)), to_webp),
         "gif_250x200x200_to_webp": (animated_gif, gif_to_webp),
     }

@@ -392,17 +392,29 @@ def _match_bands(pixels: npt.NDArray[np.uint8], bands: int) -> npt.NDArray[np.ui
 
 
 class _Scorer:
-    """Candidates encoded and scored once each; counts the encodes."""
+    """Candidates encoded and scored once each; counts the encodes.
 
-    def __init__(self, encoder: _Encoder, on_step: Progress | None) -> None:
+    Every candidate's size and score are kept, its bytes only while it may be the answer: the
+    latest and the smallest candidate meeting ``target`` (any candidate without one). A search
+    of 30 encodes kept every file before, up to 90 bytes a pixel for a noisy photo at high quality.
+    A candidate asked for again after its bytes went is encoded again, uncounted: the encoders are
+    deterministic, so it is the file that was scored.
+    """
+
+    def __init__(self, encoder: _Encoder, on_step: Progress | None, *, target: float | None = None) -> None:
         self.encoder = encoder
+        self.target = target
         source = encoder.source
         self.reference = SsimReference.reading(
             source.rows, (int(source.image.height), source.width, int(source.image.bands))
         )
         self.on_step = on_step
         self.encodes = 0
-        self._seen: dict[tuple[object, ...], tuple[bytes, float]] = {}
+        #: Size and score of every candidate.
+        self._seen: dict[tuple[object, ...], tuple[int, float]] = {}
+        self._kept: dict[tuple[object, ...], bytes] = {}
+        self._latest: tuple[object, ...] | None = None
+        self._smallest: tuple[object, ...] | None = None
 
     def try_quality(
         self,
@@ -426,14 +438,30 @@ class _Scorer:
     def _scored(
         self, key: tuple[object, ...], label: str, encode: Callable[[], bytes]
     ) -> tuple[bytes, float]:
-        if key not in self._seen:
-            data = encode()
+        if key in self._kept:
+            return self._kept[key], self._seen[key][1]
+        data = encode()
+        if key in self._seen:  # its bytes went: the same file again
+            score = self._seen[key][1]
+        else:
             score = self.reference.score(self.encoder.decode(data))
             self.encodes += 1
-            self._seen[key] = (data, score)
+            self._seen[key] = (len(data), score)
             if self.on_step is not None:
                 self.on_step(self.encodes, f"{label}: {len(data) / 1024:.1f} kB, SSIM {score:.4f}")
-        return self._seen[key]
+        self._keep(key, data, score)
+        return data, score
+
+    def _keep(self, key: tuple[object, ...], data: bytes, score: float) -> None:
+        """Hold ``data`` if it is the latest or the smallest candidate meeting the target; drop the rest."""
+        if self.target is not None and score < self.target:
+            return
+        self._latest = key
+        if self._smallest is None or len(data) <= self._seen[self._smallest][0]:
+            self._smallest = key
+        self._kept[key] = data
+        for held in [held for held in self._kept if held not in (self._latest, self._smallest)]:
+            del self._kept[held]
 
     def result(
         self,
@@ -552,7 +580,9 @@ def encode_target_ssim(
     PNG searches palette qualities and falls back to lossless (SSIM 1). Raises ``ValidationFailed``
     naming ``field`` when even quality 100 stays under the target.
     """
-    scorer = _Scorer(_encoder(source, output_format, keep=keep, progressive=progressive), on_step)
+    scorer = _Scorer(
+        _encoder(source, output_format, keep=keep, progressive=progressive), on_step, target=target_ssim
+    )
     if output_format == "jpeg":
         return _smallest_jpeg(scorer, target_ssim, field=field)
     palette = output_format == "png"
