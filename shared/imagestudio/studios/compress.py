@@ -74,7 +74,7 @@ MIN_TARGET_SSIM: Final = 0.5
 #: The compress worker's memory model: one job's peak resident memory grows by at most
 #: ``COMPRESS_FIXED_BYTES`` plus ``COMPRESS_BYTES_PER_PIXEL`` a source pixel (frames x width x height),
 #: whatever the route, format or target. Measured by bench/bench_compress_memory.py (12 MP JPEG at the
-#: defaults 22 bytes a pixel, was 137; the worst case measured, a 12 MP RGBA PNG to JPEG at SSIM 0.98,
+#: defaults 19 bytes a pixel, was 137; the worst case measured, a 12 MP RGBA PNG to JPEG at SSIM 0.98,
 #: 37, was 48), checked in a child process by tests/unit/imaging/test_compress_memory.py; figures in
 #: docs/benchmarks.md.
 COMPRESS_BYTES_PER_PIXEL: Final = 35
