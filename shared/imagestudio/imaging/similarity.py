@@ -97,15 +97,20 @@ class SsimReference:
 
     def __init__(self, source: Pixels) -> None:
         pixels = _planes(source)
-        self.shape: tuple[int, int, int] = (pixels.shape[0], pixels.shape[1], pixels.shape[2])
-        self._rows: Rows = lambda start, stop: pixels[start:stop]
+        self._read(
+            lambda start, stop: pixels[start:stop], (pixels.shape[0], pixels.shape[1], pixels.shape[2])
+        )
 
     @classmethod
     def reading(cls, rows: Rows, shape: tuple[int, int, int]) -> SsimReference:
         """A reference to an H x W x C source read through ``rows`` when scoring (it holds no copy)."""
-        reference = cls(np.zeros((0, 0, 0), np.uint8))
-        reference.shape, reference._rows = shape, rows
+        reference = cls.__new__(cls)
+        reference._read(rows, shape)
         return reference
+
+    def _read(self, rows: Rows, shape: tuple[int, int, int]) -> None:
+        self._rows = rows
+        self.shape = shape
 
     def score(self, candidate: Pixels) -> float:
         """Mean SSIM over every channel; 1.0 for identical pixels."""
