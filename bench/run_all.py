@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_compress  # noqa: E402
+import bench_compress_memory  # noqa: E402
 import bench_create  # noqa: E402
 import bench_crop_hard  # noqa: E402
 import bench_local_ops  # noqa: E402
@@ -28,6 +29,7 @@ results = {
     "local_ops": bench_local_ops.main(),
     "compress": bench_compress.main(),
     "memory": bench_memory.main(),
+    "compress_memory": bench_compress_memory.main(),
 }
 out = Path(__file__).parent / "results"
 out.mkdir(exist_ok=True)

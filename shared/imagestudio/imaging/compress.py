@@ -177,13 +177,16 @@ class Source:
             rotated = False
             frames = int(probe.get("n-pages")) if probe.get_typeof("n-pages") else 1
             animated = frames > 1 and info.format in ("gif", "webp")
+            # Sequential: decoded once, straight into the copy kept below (a random-access load
+            # decodes into a copy of its own first, which libvips' operation cache then holds).
             if animated:
-                image = pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="error", access="random")
+                image = pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="error", access="sequential")
                 page_height = int(image.get("page-height"))
             else:
-                loaded = pyvips.Image.new_from_buffer(data, "", fail_on="error", access="random")
+                loaded = pyvips.Image.new_from_buffer(data, "", fail_on="error", access="sequential")
                 rotated = loaded.get_typeof("orientation") != 0 and int(loaded.get("orientation")) != 1
-                image = loaded.autorot()
+                # Turning reads the pixels out of order: a turned image is held once before it turns.
+                image = (loaded.copy_memory() if rotated else loaded).autorot()
                 frames, page_height = 1, int(image.height)
             if image.format != "uchar" or image.interpretation not in ("srgb", "b-w"):
                 image = to_srgb(image)  # 16-bit, CMYK, Lab: to 8-bit sRGB through its profile
@@ -235,10 +238,21 @@ class Source:
         return Source(frame, format=self.format, frames=1, page_height=self.page_height)
 
     def pixels(self) -> npt.NDArray[np.uint8]:
-        return np.asarray(self.image.numpy(), dtype=np.uint8)
+        """Every frame's pixels, H x W x bands (a copy: :meth:`rows` reads a band without one)."""
+        return _array(self.image)
+
+    def rows(self, start: int, stop: int) -> npt.NDArray[np.uint8]:
+        """Rows ``start`` to ``stop`` of the stacked frames, H x W x bands (what SSIM reads a band of)."""
+        return _array(self.image.crop(0, start, self.width, stop - start))
 
     def _with(self, image: pyvips.Image) -> Source:
         return Source(image, format=self.format, frames=self.frames, page_height=self.page_height)
+
+
+def _array(image: pyvips.Image) -> npt.NDArray[np.uint8]:
+    """An 8-bit image's pixels as H x W x bands, one copy (pyvips' ``numpy()`` drops a single
+    band's axis, and a single grey pixel's every axis)."""
+    return np.frombuffer(image.write_to_memory(), np.uint8).reshape(image.height, image.width, image.bands)
 
 
 def _is_srgb_profile(icc: bytes) -> bool:
@@ -318,11 +332,16 @@ class _Encoder:
 
     @cached_property
     def _still(self) -> PILImage.Image:
-        """The first frame as Pillow's L or RGB image (JPEG's and BMP's sources are flattened)."""
-        pixels = self.source.pixels()  # one band comes as H x W
-        return PILImage.fromarray(
-            pixels if pixels.ndim == 2 else pixels[:, :, 0] if pixels.shape[2] < 3 else pixels[:, :, :3]
-        )
+        """The first frame as Pillow's L or RGB image (JPEG's and BMP's sources are flattened);
+        held while a JPEG search encodes with its own tables (:meth:`forget_still` after)."""
+        image = self.source.image
+        image = image.extract_band(0) if image.bands < 3 else image.extract_band(0, n=3)
+        mode = "L" if image.bands == 1 else "RGB"
+        return PILImage.frombytes(mode, (image.width, image.height), image.write_to_memory())
+
+    def forget_still(self) -> None:
+        """Drop Pillow's copy of the pixels (4 bytes a pixel in RGB) once no encode needs it."""
+        self.__dict__.pop("_still", None)
 
     def _metadata(self) -> dict[str, bytes | None]:
         """What ``keep`` carries over, as Pillow writes it (libvips' ``keep`` on its own path)."""
@@ -347,10 +366,11 @@ class _Encoder:
                 decoded = np.asarray(opened)
         else:
             options = {"n": -1} if self.source.frames > 1 else {}
-            image = pyvips.Image.new_from_buffer(data, "", **options)
+            # Sequential: decoded straight into the one array it is scored from.
+            image = pyvips.Image.new_from_buffer(data, "", access="sequential", **options)
             if image.format != "uchar":
                 image = image.cast("uchar")
-            decoded = np.asarray(image.numpy(), dtype=np.uint8)
+            decoded = _array(image)
         return _match_bands(decoded, self.source.image.bands)
 
 
@@ -372,14 +392,29 @@ def _match_bands(pixels: npt.NDArray[np.uint8], bands: int) -> npt.NDArray[np.ui
 
 
 class _Scorer:
-    """Candidates encoded and scored once each; counts the encodes."""
+    """Candidates encoded and scored once each; counts the encodes.
 
-    def __init__(self, encoder: _Encoder, on_step: Progress | None) -> None:
+    Every candidate's size and score are kept, its bytes only while it may be the answer: the
+    latest and the smallest candidate meeting ``target`` (any candidate without one). A search
+    of 30 encodes kept every file before, up to 90 bytes a pixel for a noisy photo at high quality.
+    A candidate asked for again after its bytes went is encoded again, uncounted: the encoders are
+    deterministic, so it is the file that was scored.
+    """
+
+    def __init__(self, encoder: _Encoder, on_step: Progress | None, *, target: float | None = None) -> None:
         self.encoder = encoder
-        self.reference = SsimReference(encoder.source.pixels())
+        self.target = target
+        source = encoder.source
+        self.reference = SsimReference.reading(
+            source.rows, (int(source.image.height), source.width, int(source.image.bands))
+        )
         self.on_step = on_step
         self.encodes = 0
-        self._seen: dict[tuple[object, ...], tuple[bytes, float]] = {}
+        #: Size and score of every candidate.
+        self._seen: dict[tuple[object, ...], tuple[int, float]] = {}
+        self._kept: dict[tuple[object, ...], bytes] = {}
+        self._latest: tuple[object, ...] | None = None
+        self._smallest: tuple[object, ...] | None = None
 
     def try_quality(
         self,
@@ -403,14 +438,30 @@ class _Scorer:
     def _scored(
         self, key: tuple[object, ...], label: str, encode: Callable[[], bytes]
     ) -> tuple[bytes, float]:
-        if key not in self._seen:
-            data = encode()
+        if key in self._kept:
+            return self._kept[key], self._seen[key][1]
+        data = encode()
+        if key in self._seen:  # its bytes went: the same file again
+            score = self._seen[key][1]
+        else:
             score = self.reference.score(self.encoder.decode(data))
             self.encodes += 1
-            self._seen[key] = (data, score)
+            self._seen[key] = (len(data), score)
             if self.on_step is not None:
                 self.on_step(self.encodes, f"{label}: {len(data) / 1024:.1f} kB, SSIM {score:.4f}")
-        return self._seen[key]
+        self._keep(key, data, score)
+        return data, score
+
+    def _keep(self, key: tuple[object, ...], data: bytes, score: float) -> None:
+        """Hold ``data`` if it is the latest or the smallest candidate meeting the target; drop the rest."""
+        if self.target is not None and score < self.target:
+            return
+        self._latest = key
+        if self._smallest is None or len(data) <= self._seen[self._smallest][0]:
+            self._smallest = key
+        self._kept[key] = data
+        for held in [held for held in self._kept if held not in (self._latest, self._smallest)]:
+            del self._kept[held]
 
     def result(
         self,
@@ -529,7 +580,9 @@ def encode_target_ssim(
     PNG searches palette qualities and falls back to lossless (SSIM 1). Raises ``ValidationFailed``
     naming ``field`` when even quality 100 stays under the target.
     """
-    scorer = _Scorer(_encoder(source, output_format, keep=keep, progressive=progressive), on_step)
+    scorer = _Scorer(
+        _encoder(source, output_format, keep=keep, progressive=progressive), on_step, target=target_ssim
+    )
     if output_format == "jpeg":
         return _smallest_jpeg(scorer, target_ssim, field=field)
     palette = output_format == "png"
@@ -604,6 +657,7 @@ def _smallest_jpeg(scorer: _Scorer, target: float, *, field: str) -> Encoded:
         )
     tables = best[1]
     draft, score = scorer.try_tables(tables)
+    scorer.encoder.forget_still()  # the trellis encodes below read libvips' copy
     # The kept file is the scored draft transcoded losslessly (same coefficients): its score stands.
     data = scorer.encoder.kept_tables(draft)
     # Trellis zeroes coefficients, so it may need a few whole qualities more: up while smaller.

@@ -39,6 +39,8 @@ from imagestudio.studios.pricing import Estimate, EstimateItem, register
 from imagestudio.studios.request import StudioRequest, UploadId
 
 __all__ = [
+    "COMPRESS_BYTES_PER_PIXEL",
+    "COMPRESS_FIXED_BYTES",
     "PRESETS",
     "CompressParams",
     "CompressRequest",
@@ -69,6 +71,15 @@ PALETTE_MIN_SSIM: Final = 0.99
 #: A compress request's quantities, checked at the gateway.
 MAX_TARGET_KB: Final = 1_048_576
 MIN_TARGET_SSIM: Final = 0.5
+#: The compress worker's memory model: one job's peak resident memory grows by at most
+#: ``COMPRESS_FIXED_BYTES`` plus ``COMPRESS_BYTES_PER_PIXEL`` a source pixel (frames x width x height),
+#: whatever the route, format or target. Measured by bench/bench_compress_memory.py (12 MP JPEG at the
+#: defaults 19 bytes a pixel, was 137; the worst case measured, a 12 MP RGBA PNG to JPEG at SSIM 0.98,
+#: 37, was 48), checked in a child process by tests/unit/imaging/test_compress_memory.py; figures in
+#: docs/benchmarks.md.
+COMPRESS_BYTES_PER_PIXEL: Final = 35
+#: Libraries' buffers and an SSIM score's bands (``imaging.similarity.BAND_ELEMENTS``), any image size.
+COMPRESS_FIXED_BYTES: Final = 48 * 2**20
 #: Output names, by operation.
 OUTPUT_NAMES: Final = {"compress": "compressed", "convert": "converted"}
 #: The format a compress request without one keeps: the source's own, else WebP (alpha and frames kept).

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from imagestudio.config import Settings
 from imagestudio.errors import OverMemoryBudget
 from imagestudio.imaging import ImageInfo
-from imagestudio.studios.compress import CompressRequest
+from imagestudio.studios.compress import COMPRESS_BYTES_PER_PIXEL, COMPRESS_FIXED_BYTES, CompressRequest
 from imagestudio.studios.control_operations import OPERATIONS as CONTROL_OPERATIONS
 from imagestudio.studios.control_operations import ControlRequest
 from imagestudio.studios.convert import ConvertRequest
@@ -76,10 +76,14 @@ class JobMemory:
 #: Peak growth per job, measured by bench/bench_memory.py on 2026-12-07 (docs/capacity.md,
 #: "Memory per job"): each row's line lies on or above every point measured (1 MP to its cap).
 MEMORY: dict[str, JobMemory] = {
-    # Issue 24 item 2's target (SSIM on tiles, no full-size float copies); the code before it
-    # held 140-200 B/px (a 12 MP photo at target_ssim 0.98: ~2.2 GB).
-    "compress": JobMemory(worker="compress", bytes_per_pixel=35, fixed_bytes=100 * MB),
-    "convert": JobMemory(worker="compress", bytes_per_pixel=35, fixed_bytes=100 * MB),
+    # The compress studio's own figures (SSIM scored in bands, one copy of the source; the code
+    # before held 140-200 B/px: a 12 MP photo at target_ssim 0.98 grew its worker ~1.6 GB).
+    "compress": JobMemory(
+        worker="compress", bytes_per_pixel=COMPRESS_BYTES_PER_PIXEL, fixed_bytes=COMPRESS_FIXED_BYTES
+    ),
+    "convert": JobMemory(
+        worker="compress", bytes_per_pixel=COMPRESS_BYTES_PER_PIXEL, fixed_bytes=COMPRESS_FIXED_BYTES
+    ),
     # Decoded once (JPEG shrunk on load to the largest format), then each format in turn.
     "social": JobMemory(worker="social", bytes_per_pixel=6, fixed_bytes=60 * MB),
     # Output pixels (16 per input pixel); the local path takes up to 4 MP in, 67 MP out.

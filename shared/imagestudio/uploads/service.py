@@ -366,7 +366,7 @@ class UploadService:
             )
             if marked:  # the count moves from the declared size to the stored one, in the same transaction
                 storage_quota_service.add(
-                    session, tenant_id=upload.tenant_id, size_bytes=len(data) - upload.bytes
+                    session, tenant_id=upload.tenant_id, size_bytes=len(data) - upload.declared_bytes
                 )
         if not marked:  # checked by another request first, or deleted: this copy is nobody's
             store.delete(key)

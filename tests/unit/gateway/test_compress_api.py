@@ -136,6 +136,19 @@ def test_unreachable_byte_target_fails_the_job_naming_the_field(stack: Embedded)
     assert job["error"]["field"] == "target_kb" and "out of reach" in job["error"]["detail"]
 
 
+@pytest.mark.parametrize("mode", ["L", "1"])
+def test_a_single_grey_pixel_compresses_at_the_defaults(stack: Embedded, mode: str) -> None:
+    """A 1x1 one-band image failed ``internal`` after three attempts (pyvips gives it as a 0-d array)."""
+    key = stack.new_key()
+    stack.start_worker()
+    pixel = io.BytesIO()
+    Image.new(mode, (1, 1), 1).save(pixel, "PNG")
+    code, body = post(stack, key, "compress", pixel.getvalue())
+    assert code == 202, body
+    (output,) = finished(stack, key, body)["outputs"]
+    assert (output["metadata"]["width"], output["metadata"]["height"]) == (1, 1)
+
+
 def test_convert_flattens_a_transparent_png_on_the_chosen_colour(stack: Embedded) -> None:
     key = stack.new_key()
     stack.start_worker()

@@ -36,14 +36,14 @@ def test_frames_count_and_the_budget_follows_the_memory_and_threads() -> None:
     social = SocialOptimizeRequest(image=UPLOAD, formats=["instagram.story"])
     [work] = memory.job_work(social, {"image": info(400, 300, frames=50)})
     assert work.pixels == 400 * 300 * 50
-    small, large = distributed(worker_memory_bytes=2 * GIB), distributed(worker_memory_bytes=16 * GIB)
-    # compress at the 50 MP cap needs 1.85 GB: one thread in 2 GiB, four in 16 GiB.
+    small, large = distributed(worker_memory_bytes=3 * GIB // 2), distributed(worker_memory_bytes=16 * GIB)
+    # compress at the 50 MP cap needs 1.80 GB: one thread in 1.5 GiB (and a smaller budget), four in 16 GiB.
     assert memory.worker_threads("compress", small) == 1
     assert memory.worker_threads("compress", large) == 4
     assert memory.pixel_budget("compress", small) < 50_000_000 <= memory.pixel_budget("compress", large)
     budget = memory.job_memory_bytes("compress", small)
-    assert budget == 2 * GIB - memory.WORKER_BASELINE_BYTES
+    assert budget == 3 * GIB // 2 - memory.WORKER_BASELINE_BYTES
     assert memory.MEMORY["compress"].bytes_for(memory.pixel_budget("compress", small)) <= budget
     # The embedded mode's one process shares its memory among WORKER_THREADS jobs of any studio.
-    embedded = Settings.model_validate({"broker_url": "memory://", "worker_memory_bytes": 2 * GIB})
+    embedded = Settings.model_validate({"broker_url": "memory://", "worker_memory_bytes": 3 * GIB // 2})
     assert memory.job_memory_bytes("compress", embedded) == budget // embedded.worker_threads
