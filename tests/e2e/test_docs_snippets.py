@@ -18,6 +18,7 @@ docs/clients.md and docs/clients-typescript.md are run by their own tests (see `
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shlex
@@ -372,9 +373,55 @@ def matches(example: Any, actual: Any) -> bool:
     return bool(example == actual)
 
 
+def uploads_example(problem_type: str) -> Any:
+    """The failed-job example of ``docs/uploads.md`` whose problem is ``problem_type``."""
+    (block,) = [
+        b for b in blocks(DOCS / "uploads.md") if kind(b) == "json" and f'/problems/{problem_type}"' in b.code
+    ]
+    return validate_json(block)
+
+
+def wait_for_end(service: Service, job_id: str, what: str) -> Any:
+    return wait_for(
+        lambda: (
+            (j := service.get(f"/api/image-studio/jobs/{job_id}"))["status"] in ("succeeded", "failed") and j
+        ),
+        timeout=60,
+        what=what,
+    )
+
+
+def test_the_image_changed_example_is_what_a_rewritten_upload_gives(service: Service) -> None:
+    """Presign, PUT 200x150, a job checks it; the checked object replaced by a 4000x3000 PNG: the next job fails."""
+    example = uploads_example("image-changed")
+    auth = {"Authorization": f"Bearer {service.key}"}
+    api = f"{service.base}/api/image-studio"
+    small, huge = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (200, 150), (40, 90, 160)).save(small, "PNG")
+    Image.new("L", (4000, 3000)).save(huge, "PNG")
+    presigned = httpx.post(
+        f"{api}/uploads", headers=auth, json={"content_type": "image/png", "bytes": 100_000}
+    )
+    assert presigned.status_code == 201, presigned.text
+    upload = presigned.json()
+    assert httpx.put(
+        upload["put_url"], content=small.getvalue(), headers={"content-type": "image/png"}
+    ).is_success
+    job = {"image": upload["id"], "mode": "fast", "path": "local"}
+    first = httpx.post(f"{api}/upscale", headers=auth, json=job, timeout=30)
+    assert first.status_code == 202, first.text
+    assert wait_for_end(service, first.json()["id"], "the first job")["status"] == "succeeded"
+    # What no link can do any more, done behind the service's back: the checked object rewritten.
+    (checked,) = (service.folder / ".imagestudio").rglob(f"{upload['id']}-*.png")
+    checked.write_bytes(huge.getvalue())
+    second = httpx.post(f"{api}/upscale", headers=auth, json=job, timeout=30)
+    assert second.status_code == 202, second.text
+    ended = wait_for_end(service, second.json()["id"], "the job on the rewritten upload")
+    assert matches(example, ended), json.dumps(ended.get("error"))
+
+
 def test_the_failed_job_example_is_what_a_truncated_jpeg_gives(service: Service) -> None:
-    (block,) = [b for b in blocks(DOCS / "uploads.md") if kind(b) == "json"]
-    example = validate_json(block)
+    example = uploads_example("invalid-image")
     photo = (service.folder / "photo.jpg").read_bytes()
     answer = httpx.post(
         f"{service.base}/api/image-studio/social/optimize",
@@ -384,12 +431,5 @@ def test_the_failed_job_example_is_what_a_truncated_jpeg_gives(service: Service)
         timeout=30,
     )
     assert answer.status_code == 202, answer.text
-    job_id = answer.json()["id"]
-    job = wait_for(
-        lambda: (
-            (j := service.get(f"/api/image-studio/jobs/{job_id}"))["status"] in ("succeeded", "failed") and j
-        ),
-        timeout=60,
-        what="the truncated JPEG's job to end",
-    )
+    job = wait_for_end(service, answer.json()["id"], "the truncated JPEG's job to end")
     assert matches(example, job), (example, job)
