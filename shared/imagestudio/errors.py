@@ -29,7 +29,8 @@
     │   ├── ProviderContentFiltered    permanent
     │   ├── ProviderRateLimited        transient, carries retry_after
     │   ├── ProviderUnavailable        transient (5xx, model loading, circuit open)
-    │   └── ProviderTimeout            transient
+    │   ├── ProviderTimeout            transient
+    │   └── ProviderWorkFailed         work the provider accepted ended failed there (not re-polled)
     ├── StorageError                   the object store failed
     ├── SecretUnreadable               no configured key opens a stored secret
     └── DatabaseUnavailable            503  the database cannot be reached (restart, failover)
@@ -62,6 +63,7 @@ __all__ = [
     "ProviderRateLimited",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "ProviderWorkFailed",
     "RateLimited",
     "RequestTooLarge",
     "SecretUnreadable",
@@ -356,6 +358,15 @@ class ProviderTimeout(ProviderError):
 
     status, title, slug = 504, "Provider timeout", "provider-timeout"
     retryable = True
+
+
+class ProviderWorkFailed(ProviderError):
+    """Raised when work a provider accepted (a paid prediction) ended failed, cancelled or timed out there.
+
+    Polling it again cannot help; only a new submission can, and that is a new charge.
+    """
+
+    status, title, slug = 502, "Provider work failed", "provider-work-failed"
 
 
 class StorageError(ImageStudioError):

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from imagestudio.errors import ProviderContentFiltered, ProviderError
+from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderWorkFailed
 from imagestudio.providers.http import HttpProvider
 from imagestudio.providers.protocols import wait_for_result
 from imagestudio.providers.schemas import (
@@ -210,8 +210,18 @@ class StabilityClient(HttpProvider):
     def poll(self, pending: PendingResult) -> list[GeneratedImage] | None:
         """``None`` while the result is in progress (202), the image once it is ready (200)."""
         response = self._send(
-            "GET", f"/v2beta/results/{pending.remote_id}", expected=(200, 202), headers={"accept": "image/*"}
+            "GET",
+            f"/v2beta/results/{pending.remote_id}",
+            expected=(200, 202, 500),
+            headers={"accept": "image/*"},
         )
+        if response.status_code == 500:
+            # The results endpoint answers 500 for a generation that errored (a 502-504 is the
+            # gateway or overload, where polling again is right): only a new submission can help.
+            raise ProviderWorkFailed(
+                f"{self.name} generation {pending.remote_id} failed: {self._reason(response)}",
+                provider=self.name,
+            )
         if response.status_code == 202:
             return None
         return [self._image_from(response, model=pending.model)]

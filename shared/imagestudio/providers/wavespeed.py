@@ -12,7 +12,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from imagestudio.egress import EgressGuard
-from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderUnavailable
+from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderWorkFailed
 from imagestudio.providers.http import HttpProvider, data_uri, looks_like_content_filter
 from imagestudio.providers.protocols import wait_for_result
 from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, GenerationRequest, PendingResult
@@ -205,8 +205,9 @@ class WaveSpeedClient(HttpProvider):
             reason = prediction.error or "no reason given"
             if looks_like_content_filter(reason):
                 raise ProviderContentFiltered(f"{self.name} content filter: {reason}", provider=self.name)
-            # A failed prediction is the model failing, not our input (that is a 400 on submit).
-            raise ProviderUnavailable(
+            # A failed prediction is the model failing, not our input (that is a 400 on submit);
+            # polling it again cannot help, and only a new (paid) submission can.
+            raise ProviderWorkFailed(
                 f"{self.name} prediction {prediction.id} failed: {reason}", provider=self.name
             )
         if prediction.has_nsfw_contents and all(prediction.has_nsfw_contents):
