@@ -32,6 +32,7 @@ from imagestudio.errors import (
     PermanentJobError,
     ProviderBadRequest,
     ProviderContentFiltered,
+    ProviderModelGone,
     ValidationFailed,
     WorkerLost,
 )
@@ -51,6 +52,7 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     PermanentJobError,
     ProviderBadRequest,
     ProviderContentFiltered,
+    ProviderModelGone,
     ValidationFailed,
 )
 

@@ -11,9 +11,10 @@ breaker, metrics, and fallback across candidates. Create, edit and upscale all c
                                           chunk, then (auto) the next candidate for what is left
     long_retry_after(error)               a Retry-After too long to wait for in a worker thread
 
-A refusal (``ProviderBadRequest``, ``ProviderContentFiltered``) is never retried nor handed over;
-any other ``ProviderError`` out of ``call`` means this provider gave up (attempts spent, circuit
-open, Retry-After over ``PROVIDER_MAX_WAIT_SECONDS``, a garbled answer).
+A refusal of the prompt (``ProviderBadRequest``, ``ProviderContentFiltered``) is never retried nor
+handed over; any other ``ProviderError`` out of ``call`` means this provider gave up (attempts
+spent, circuit open, Retry-After over ``PROVIDER_MAX_WAIT_SECONDS``, a garbled answer, or the
+model gone: ``ProviderModelGone``, a 404 on its call or a 410, also marked in provider health).
 
 Asynchronous generation (WaveSpeed) is billed per accepted submission, so a submission is never
 re-posted once the vendor may have accepted it: the submit is one ``call`` (retried only when the
@@ -41,6 +42,7 @@ from imagestudio.errors import (
     ProviderBadRequest,
     ProviderContentFiltered,
     ProviderError,
+    ProviderModelGone,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
@@ -98,6 +100,7 @@ def status_label(error: ProviderError) -> str:
         (ProviderContentFiltered, "content_filtered"),
         (ProviderBadRequest, "400"),
         (ProviderWorkFailed, "work_failed"),
+        (ProviderModelGone, "gone"),
     ):
         if isinstance(error, kind):
             return label
@@ -286,6 +289,12 @@ class ProviderExecutor:
                 raise
             except ProviderError as error:
                 PROVIDER_REQUESTS.labels(provider, status_label(error)).inc()
+                lockout = getattr(error, "lockout_seconds", None)
+                if lockout:
+                    # The vendor locked the key out: no worker calls it until the lockout ends.
+                    breaker.hold_open(lockout)
+                    PROVIDER_CIRCUIT_OPEN.labels(provider).set(1)
+                    log.warning("provider.locked_out", provider=provider, seconds=lockout)
                 if (
                     not error.retryable  # a refusal, or a garbled answer: this provider is not working
                     or (retry_if is not None and not retry_if(error))
@@ -321,7 +330,13 @@ class ProviderExecutor:
 
     @staticmethod
     def gave_up(studio: str, provider: str, model: str, error: ProviderError) -> dict[str, Any]:
-        """Record handing over from ``provider`` to the next route or candidate; the ``fallback_from`` step."""
+        """Record handing over from ``provider`` to the next route or candidate; the ``fallback_from`` step.
+
+        A model the vendor says is gone is marked unavailable in provider health, so plans skip it.
+        """
+        if isinstance(error, ProviderModelGone):
+            shared_store.mark_model_gone(provider, model)
+            log.warning("provider.model_gone", provider=provider, model=model, reason=error.detail)
         PROVIDER_FALLBACKS.labels(studio, provider).inc()
         log.warning("provider.gave_up", provider=provider, model=model, reason=error.detail)
         return {"provider": provider, "model": model, "reason": error.detail}
