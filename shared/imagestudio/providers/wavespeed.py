@@ -306,7 +306,7 @@ class WaveSpeedClient(HttpProvider):
                 )
             raise self._envelope_error(envelope.code, envelope.message or "no message")
         if envelope.data is None:
-            raise ProviderError(f"{self.name} sent an envelope without data", provider=self.name)
+            raise ProviderError(f"{self.name} sent a reply we cannot read: no data", provider=self.name)
         return envelope.data
 
     def _envelope_error(self, code: int, message: str) -> ProviderError:
