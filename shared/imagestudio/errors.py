@@ -33,7 +33,9 @@
     │   ├── ProviderContentFiltered    permanent
     │   ├── ProviderRateLimited        transient, carries retry_after
     │   ├── ProviderUnavailable        transient (5xx, model loading, circuit open)
-    │   └── ProviderTimeout            transient
+    │   ├── ProviderTimeout            transient
+    │   ├── ProviderWorkFailed         work the provider accepted ended failed there (not re-polled)
+    │   └── ProviderModelGone          the model or route is not served (404 on a model call, 410)
     ├── StorageError                   the object store failed
     ├── SecretUnreadable               no configured key opens a stored secret
     └── DatabaseUnavailable            503  the database cannot be reached (restart, failover)
@@ -65,9 +67,11 @@ __all__ = [
     "ProviderBadRequest",
     "ProviderContentFiltered",
     "ProviderError",
+    "ProviderModelGone",
     "ProviderRateLimited",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "ProviderWorkFailed",
     "RateLimited",
     "RequestTooLarge",
     "SecretUnreadable",
@@ -411,14 +415,26 @@ class ProviderContentFiltered(ProviderError):
 
 
 class ProviderRateLimited(ProviderError):
-    """Raised when a provider answers 429; ``retry_after`` is its delay in seconds."""
+    """Raised when a provider answers 429; ``retry_after`` is its delay in seconds.
+
+    ``lockout_seconds`` is set when the vendor locks the whole key out for that long (Stability):
+    the provider's shared circuit is then held open, so no worker calls inside the lockout.
+    """
 
     status, title, slug = 503, "Provider rate limited", "provider-rate-limited"
     retryable = True
 
-    def __init__(self, detail: str | None = None, *, retry_after: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        retry_after: float | None = None,
+        lockout_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(detail, **kwargs)
         self.retry_after = retry_after
+        self.lockout_seconds = lockout_seconds
 
 
 class ProviderUnavailable(ProviderError):
@@ -437,6 +453,25 @@ class ProviderTimeout(ProviderError):
 
     status, title, slug = 504, "Provider timeout", "provider-timeout"
     retryable = True
+
+
+class ProviderWorkFailed(ProviderError):
+    """Raised when work a provider accepted (a paid prediction) ended failed, cancelled or timed out there.
+
+    Polling it again cannot help; only a new submission can, and that is a new charge.
+    """
+
+    status, title, slug = 502, "Provider work failed", "provider-work-failed"
+
+
+class ProviderModelGone(ProviderError):
+    """Raised when a provider no longer serves the model or route called (404 model not found, 410 Gone).
+
+    Not a refusal of the prompt: the job moves on to the next candidate, and the model is marked
+    unavailable in provider health so later plans skip it.
+    """
+
+    status, title, slug = 502, "Provider model gone", "provider-model-gone"
 
 
 class StorageError(ImageStudioError):

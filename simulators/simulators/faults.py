@@ -7,6 +7,9 @@ Faults are consumed in order, one per API call (control routes excluded)::
 
 or over HTTP: ``POST /_simulator/faults`` with the same JSON list, ``DELETE /_simulator/faults``,
 ``GET /_simulator/calls``. Every response carries ``X-Simulator: <provider>-simulator``.
+
+A model the vendor has withdrawn answers every call, not just one: ``sim.harness.retire(path,
+status=410)`` (or 404 with the vendor's "model not found" text) until ``restore(path)``.
 """
 
 from __future__ import annotations
@@ -55,6 +58,13 @@ class Fault(BaseModel):
     body: Any = None
     #: Only a call whose path contains this consumes the fault (others pass it by).
     path: str | None = None
+    #: Gemini ``:generateContent``: answer 200 with a candidate ending with this ``finishReason``
+    #: and no image (IMAGE_SAFETY, IMAGE_PROHIBITED_CONTENT, IMAGE_RECITATION, IMAGE_OTHER, NO_IMAGE).
+    finish_reason: str | None = None
+    #: WaveSpeed: send ``status`` as the envelope's ``code`` inside an HTTP 200, not as the HTTP status.
+    envelope: bool = False
+    #: WaveSpeed: async work submitted by this call ends with this status (``cancelled``, ``timeout``).
+    end_status: str | None = None
 
 
 class FaultScript:
@@ -134,6 +144,8 @@ class AsyncJob:
     seed: int = 0
     content_filtered: bool = False
     error: str | None = None
+    #: The terminal status a simulator reports instead of completed/failed (WaveSpeed's cancelled, timeout).
+    end_status: str | None = None
     polls: int = 0
     created_at: float = field(default_factory=time.time)
 
@@ -222,6 +234,18 @@ class SimulatorHarness:
         self.calls = CallLog()
         self._seed_lock = threading.Lock()
         self._next_seed = 1_000
+        self._retired: dict[str, Fault] = {}
+        self._retired_lock = threading.Lock()
+
+    def retire(self, path: str, *, status: int = 410, message: str | None = None) -> None:
+        """Answer every call whose path contains ``path`` with ``status`` (a model the vendor withdrew)."""
+        with self._retired_lock:
+            self._retired[path] = Fault(status=status, message=message or f"model gone: {path}")
+
+    def restore(self, path: str) -> None:
+        """Serve ``path`` again."""
+        with self._retired_lock:
+            self._retired.pop(path, None)
 
     def install(self, app: FastAPI) -> None:
         """Add the label middleware, the ``GET /`` notice and the ``/_simulator`` control API."""
@@ -275,6 +299,11 @@ class SimulatorHarness:
 
     async def begin(self, request: Request) -> Fault | None:
         """Take this call's fault (if any) and serve its delay; call after authentication."""
+        with self._retired_lock:
+            retired = next((f for p, f in self._retired.items() if p in request.url.path), None)
+        if retired is not None:
+            request.state.simulator_fault = retired.model_dump(exclude_defaults=True)
+            return retired
         fault = self.faults.take(request.url.path)
         if fault is None:
             return None

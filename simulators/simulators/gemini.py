@@ -5,6 +5,11 @@ Same paths, ``x-goog-api-key`` (or ``?key=``) check with Google's answers (a mis
 PERMISSION_DENIED, a wrong one 400 API_KEY_INVALID), request shape, base64 ``predictions`` and
 Google error bodies as the real API, every answer labelled ``X-Simulator: gemini-simulator``.
 It never contacts generativelanguage.googleapis.com.
+
+A ``:generateContent`` answer without an image ends its candidate with one of Google's
+``FinishReason`` values (a ``finish_reason`` or ``content_filter`` fault), as published in
+https://ai.google.dev/api/generate-content#FinishReason and ``google.genai.types.FinishReason``
+(https://github.com/googleapis/python-genai), checked 2026-12-07.
 """
 
 from __future__ import annotations
@@ -46,6 +51,11 @@ IMAGE_SIZES = {
     "4:5": (896, 1152), "5:4": (1152, 896), "9:16": (768, 1344), "16:9": (1344, 768), "21:9": (1536, 672),
 }  # fmt: skip
 PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
+#: The ``finishReason`` values of a candidate that carries no image (see the module docstring).
+FINISH_REASONS = frozenset({
+    "SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "OTHER",
+    "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER", "NO_IMAGE",
+})  # fmt: skip
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
@@ -131,7 +141,10 @@ class GeminiSimulator:
                 return scripted
         if action == "generateContent":
             return await self._generate_content(
-                model, request, content_filtered=bool(fault and fault.content_filter)
+                model,
+                request,
+                content_filtered=bool(fault and fault.content_filter),
+                finish_reason=fault.finish_reason if fault else None,
             )
         if model not in MODELS:
             return _error(
@@ -170,7 +183,9 @@ class GeminiSimulator:
 
         return JSONResponse({"predictions": await run_in_threadpool(draw)})
 
-    async def _generate_content(self, model: str, request: Request, *, content_filtered: bool) -> Response:
+    async def _generate_content(
+        self, model: str, request: Request, *, content_filtered: bool, finish_reason: str | None = None
+    ) -> Response:
         """One image from the text and (optional) inline image parts; a filtered one has no image part."""
         if model not in IMAGE_MODELS:
             return _error(
@@ -184,9 +199,15 @@ class GeminiSimulator:
         problem, prompt, source, size = self._check_content(body)
         if problem:
             return _error(400, problem)
-        if content_filtered:
-            # Gemini answers 200 with a candidate that carries no image and says why.
-            return JSONResponse({"candidates": [{"finishReason": "IMAGE_SAFETY", "index": 0}]})
+        if content_filtered or finish_reason:
+            # Gemini answers 200 with a candidate that carries no image and says why in its
+            # finishReason (FINISH_REASONS): a filter's refusal, or NO_IMAGE (no output).
+            reason = finish_reason or "IMAGE_SAFETY"
+            if reason not in FINISH_REASONS:
+                return _error(
+                    500, f"simulator: unknown finishReason {reason!r}; known: {sorted(FINISH_REASONS)}"
+                )
+            return JSONResponse({"candidates": [{"finishReason": reason, "index": 0}]})
         seed = self.harness.pick_seed(None)
 
         def draw() -> str:

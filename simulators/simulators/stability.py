@@ -3,12 +3,20 @@
 Same paths, multipart fields, ``authorization: Bearer`` check, status codes, ``finish-reason``
 and ``seed`` headers and async ids as the real API, but every answer is a synthetic render
 labelled ``X-Simulator: stability-simulator``. It never contacts api.stability.ai.
+
+Rate limit as published (https://platform.stability.ai/docs/getting-started/rate-limits, checked
+2026-12-07): more than 150 requests in 10 seconds answers 429 and locks the key out for 60
+seconds, every request inside the lockout answering 429 too, with no ``Retry-After`` header.
+The thresholds are constructor arguments so a test can trip them with a handful of calls.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
@@ -48,9 +56,25 @@ class StabilitySimulator:
     result is ready (a ``stay_in_progress`` fault overrides it for one submission).
     """
 
-    def __init__(self, *, api_key: str = "sim-stability-key", in_progress_polls: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = "sim-stability-key",
+        in_progress_polls: int = 1,
+        rate_limit: int = 150,
+        rate_window_seconds: float = 10.0,
+        lockout_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.api_key = api_key
         self.in_progress_polls = in_progress_polls
+        self.rate_limit = rate_limit
+        self.rate_window_seconds = rate_window_seconds
+        self.lockout_seconds = lockout_seconds
+        self._clock = clock
+        self._rate_lock = threading.Lock()
+        self._recent: deque[float] = deque()
+        self._locked_until = float("-inf")
         self.harness = SimulatorHarness(
             "stability", description="Stability AI REST v2beta API", real_host="api.stability.ai"
         )
@@ -77,12 +101,33 @@ class StabilitySimulator:
         """Authenticate, then take the scripted fault; a response means answer it at once."""
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return None, error(401, "authorization: invalid or missing API key")
+        if (locked := self._rate_limited()) is not None:
+            return None, locked
         fault = await self.harness.begin(request)
         if fault is not None:
             scripted = self.harness.error_response(fault, error_body)
             if scripted is not None:
                 return fault, scripted
         return fault, None
+
+    def _rate_limited(self) -> Response | None:
+        """The lockout's 429 (no Retry-After) when this key is, or now becomes, locked out."""
+        now = self._clock()
+        with self._rate_lock:
+            if now >= self._locked_until:
+                self._recent.append(now)
+                while self._recent and now - self._recent[0] > self.rate_window_seconds:
+                    self._recent.popleft()
+                if len(self._recent) <= self.rate_limit:
+                    return None
+                self._locked_until = now + self.lockout_seconds
+                self._recent.clear()
+        return error(
+            429,
+            f"You have exceeded the rate limit of {self.rate_limit} requests within a "
+            f"{self.rate_window_seconds:g} second period, and have been timed out for "
+            f"{self.lockout_seconds:g} seconds.",
+        )
 
     async def _begin(self, request: Request) -> tuple[Fault | None, Fields, str] | Response:
         """What every POST does first: authenticate, take the fault, read the form and ``accept``."""

@@ -4,6 +4,14 @@ Same paths, ``Bearer`` check, ``{code, message, data}`` envelope and status life
 (created -> processing -> completed | failed) as the real API; outputs are synthetic renders
 served from this simulator's own ``/outputs/...`` (standing in for the CDN), every answer labelled
 ``X-Simulator: wavespeed-simulator``. It never contacts api.wavespeed.ai.
+
+Also the answers a real key meets beyond the happy path: an error carried in the envelope's
+``code``/``message`` inside an HTTP 200 (an ``envelope`` fault), and predictions that end
+``cancelled`` or ``timeout`` (an ``end_status`` fault). Sources, checked 2026-12-07:
+https://wavespeed.ai/docs/get-result, https://wavespeed.ai/docs/what-are-predictions and the
+official SDK https://github.com/WaveSpeedAI/wavespeed-python (``src/wavespeed/api/client.py``, which
+also reads envelope codes such as 5004, a sync-mode timeout). The two extra statuses are the ones
+issue 26 reports; WaveSpeed's pages list created, processing, completed and failed.
 """
 
 from __future__ import annotations
@@ -87,6 +95,10 @@ class WaveSpeedSimulator:
         fault = await self.harness.begin(request)
         if fault is not None:
             request.state.fault = fault
+            if fault.envelope and fault.status is not None:
+                # The error rides in the envelope of an HTTP 200.
+                message = fault.message or "simulated error"
+                return JSONResponse(_envelope(fault.status, message), status_code=200)
             return self.harness.error_response(fault, lambda status, message: _envelope(status, message))
         request.state.fault = None
         return None
@@ -180,6 +192,7 @@ class WaveSpeedSimulator:
                 seed=job_seed,
                 content_filtered=bool(fault and fault.content_filter),
                 error=fault.fail if fault else None,
+                end_status=fault.end_status if fault else None,
             )
         )
         return JSONResponse(_envelope(200, "success", self._prediction_data(job, request, status="created")))
@@ -209,7 +222,7 @@ class WaveSpeedSimulator:
         if in_progress:
             status = "created" if job.polls == 1 else "processing"
         else:
-            status = "failed" if job.error else "completed"
+            status = job.end_status or ("failed" if job.error else "completed")
         return JSONResponse(_envelope(200, "success", self._prediction_data(job, request, status=status)))
 
     def _prediction_data(self, job: AsyncJob, request: Request, *, status: str) -> dict[str, Any]:
@@ -226,7 +239,7 @@ class WaveSpeedSimulator:
             else [],
             "has_nsfw_contents": [job.content_filtered] * len(job.outputs) if done else [],
             "urls": {"get": f"{base}/api/v3/predictions/{job.id}/result"},
-            "error": (job.error or "") if status == "failed" else "",
+            "error": (job.error or status) if status not in ("created", "processing", "completed") else "",
             "timings": {"inference": 1200 if done else 0},
             "created_at": datetime.fromtimestamp(job.created_at, UTC).isoformat().replace("+00:00", "Z"),
         }

@@ -42,6 +42,8 @@ WORKER_ENV = {
     "IMAGESTUDIO_CIRCUIT_FAILURE_THRESHOLD": "2",
     "IMAGESTUDIO_CIRCUIT_COOLDOWN_SECONDS": "8",
     "IMAGESTUDIO_METRICS_PORT": "0",
+    # A killed worker's lease lapses within seconds, so its redelivered message is taken over soon.
+    "IMAGESTUDIO_JOB_LEASE_SECONDS": "5",
 }
 #: Deliveries per job: the gateway stamps it on the job at submission, so both processes get it.
 SHARED_ENV = {"IMAGESTUDIO_JOB_MAX_ATTEMPTS": "2"}
@@ -54,6 +56,18 @@ class CreateStack:
     services: Services
     sims: dict[str, Simulator]
     worker: Process
+    #: The worker's environment, to start a replacement.
+    worker_env: dict[str, str]
+    tmp: Path
+
+    def replace_worker(self) -> Process:
+        """SIGKILL the create-worker (no chance to ack or record anything) and start another."""
+        self.worker.kill()
+        self.worker.stop()
+        self.worker = Process(
+            ["worker", "create"], self.worker_env, self.tmp / f"worker-{uuid.uuid4().hex[:6]}.log"
+        )
+        return self.worker
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
@@ -120,7 +134,9 @@ def create_stack(services: Services, tmp_path_factory: pytest.TempPathFactory) -
         wait_for(up, timeout=60, interval=0.2, what="the gateway to be ready")
         worker = Process(["worker", "create"], {**env, **WORKER_ENV}, tmp / "worker.log")
         key = create_key(services.env, f"create-{uuid.uuid4().hex[:6]}")
-        yield CreateStack(base_url, key, services, sims, worker)
+        stack = CreateStack(base_url, key, services, sims, worker, {**env, **WORKER_ENV}, tmp)
+        yield stack
+        worker = stack.worker  # a test may have replaced it
     finally:
         if worker is not None:
             worker.stop()
@@ -312,3 +328,33 @@ def test_image_to_image_batch_reads_one_upload_and_honours_strength_zero(stack: 
         for output in job["outputs"]:
             assert output["metadata"]["provider"] == "stability" and output["metadata"]["simulated"] is True
             assert abs(output["width"] / output["height"] - 1.5) < 0.01  # the init image's shape
+
+
+def test_worker_killed_while_polling_resumes_the_same_wavespeed_prediction(stack: CreateStack) -> None:
+    wavespeed = stack.sims["wavespeed"]
+    submit_path = "/api/v3/wavespeed-ai/qwen-image/text-to-image"
+    wavespeed.faults.push({"stay_in_progress": 10_000, "path": submit_path})
+    job = stack.submit({"prompt": "a lighthouse", "provider": "wavespeed", "model": "qwen-image"})
+
+    def stored_prediction() -> str | None:
+        predictions = stack.get(f"/jobs/{job['id']}")["params"].get("predictions") or {}
+        return str(predictions["0"]["remote_id"]) if "0" in predictions else None
+
+    remote_id = wait_for(stored_prediction, timeout=60, interval=0.1, what="the prediction to be stored")
+    wait_for(
+        lambda: wavespeed.calls.count(f"/predictions/{remote_id}", method="GET") >= 2,
+        timeout=60,
+        interval=0.1,
+        what="the worker to be polling",
+    )
+    stack.replace_worker()
+    prediction = wavespeed.jobs.get(remote_id)
+    assert prediction is not None
+    prediction.polls_left = 0  # it finishes while no worker is looking
+
+    done = stack.finished(job["id"])
+    assert done["status"] == "succeeded", done
+    assert done["attempts"] == 2  # the killed delivery, then the redelivered message
+    assert wavespeed.calls.count(submit_path, method="POST") == 1
+    [output] = done["outputs"]
+    assert output["metadata"]["provider"] == "wavespeed"

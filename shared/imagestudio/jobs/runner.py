@@ -36,6 +36,7 @@ from imagestudio.errors import (
     PermanentJobError,
     ProviderBadRequest,
     ProviderContentFiltered,
+    ProviderModelGone,
     StorageQuotaExceeded,
     ValidationFailed,
     WorkerLost,
@@ -60,6 +61,7 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     PermanentJobError,
     ProviderBadRequest,
     ProviderContentFiltered,
+    ProviderModelGone,
     StorageQuotaExceeded,
     ValidationFailed,
 )

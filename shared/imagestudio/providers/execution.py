@@ -11,9 +11,19 @@ breaker, metrics, and fallback across candidates. Create, edit and upscale all c
                                           chunk, then (auto) the next candidate for what is left
     long_retry_after(error)               a Retry-After too long to wait for in a worker thread
 
-A refusal (``ProviderBadRequest``, ``ProviderContentFiltered``) is never retried nor handed over;
-any other ``ProviderError`` out of ``call`` means this provider gave up (attempts spent, circuit
-open, Retry-After over ``PROVIDER_MAX_WAIT_SECONDS``, a garbled answer).
+A refusal of the prompt (``ProviderBadRequest``, ``ProviderContentFiltered``) is never retried nor
+handed over; any other ``ProviderError`` out of ``call`` means this provider gave up (attempts
+spent, circuit open, Retry-After over ``PROVIDER_MAX_WAIT_SECONDS``, a garbled answer, or the
+model gone: ``ProviderModelGone``, a 404 on its call or a 410, also marked in provider health).
+
+Asynchronous generation (WaveSpeed) is billed per accepted submission, so a submission is never
+re-posted once the vendor may have accepted it: the submit is one ``call`` (retried only when the
+vendor answered that it did not take it: a 429 or 5xx, or a connection never made), its prediction
+is handed to ``on_submitted`` at once (create stores it on the job), and the polls are a second
+``call`` whose retries only re-poll that prediction. Polling that gives up leaves the prediction
+*in flight* (``BatchReport.in_flight``): it is not handed to the next candidate, and the next
+delivery of the job resumes it from ``BatchSpec.submitted``. Only a prediction that ended failed
+at the vendor (``ProviderWorkFailed``) is given up and its variation handed over.
 """
 
 from __future__ import annotations
@@ -21,25 +31,35 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+import httpx
 
 from imagestudio.config import get_settings
 from imagestudio.errors import (
     ProviderBadRequest,
     ProviderContentFiltered,
     ProviderError,
+    ProviderModelGone,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
+    ProviderWorkFailed,
 )
 from imagestudio.providers.directory import ClientPool, ProviderDirectory, provider_directory
 from imagestudio.providers.health import DatabaseCircuitStore, breaker_for, circuit_key, shared_store
 from imagestudio.providers.protocols import GenerationSubmitter
 from imagestudio.providers.registry import ProviderClient
 from imagestudio.providers.resilience import CircuitOpen, RetryPolicy
-from imagestudio.providers.schemas import GeneratedImage, GenerationRequest, OutputFormat, Quality
+from imagestudio.providers.schemas import (
+    GeneratedImage,
+    GenerationRequest,
+    OutputFormat,
+    PendingResult,
+    Quality,
+)
 from imagestudio.providers.selection import Candidate
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import (
@@ -60,6 +80,7 @@ __all__ = [
     "provider_executor",
     "reset_provider_executor",
     "status_label",
+    "submission_refused",
 ]
 
 log = get_logger(__name__)
@@ -78,6 +99,8 @@ def status_label(error: ProviderError) -> str:
         (ProviderUnavailable, "unavailable"),
         (ProviderContentFiltered, "content_filtered"),
         (ProviderBadRequest, "400"),
+        (ProviderWorkFailed, "work_failed"),
+        (ProviderModelGone, "gone"),
     ):
         if isinstance(error, kind):
             return label
@@ -90,6 +113,18 @@ def long_retry_after(error: ProviderError) -> float | None:
     if isinstance(retry_after, int | float) and retry_after > get_settings().provider_max_wait_seconds:
         return float(retry_after)
     return None
+
+
+def submission_refused(error: ProviderError) -> bool:
+    """Whether a failed submit certainly did not start paid work, so posting it again cannot bill twice.
+
+    True when the vendor answered with a 429 or 5xx, or the connection was never made; False after
+    a timeout or a connection lost while waiting for the answer (the vendor may have accepted it).
+    """
+    cause = error.__cause__
+    if cause is None:
+        return True  # an HTTP answer (429, 5xx): the vendor refused the submission
+    return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout)
 
 
 @dataclass(frozen=True)
@@ -125,6 +160,8 @@ class BatchSpec:
     #: Image-to-image: the image every call starts from, and its strength (0 keeps it, 1 ignores it).
     init_image: bytes | None = None
     strength: float | None = None
+    #: Predictions an earlier delivery submitted (variation index -> pending work): resumed, never re-posted.
+    submitted: Mapping[int, PendingResult] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,9 +190,27 @@ class BatchReport:
     last_error: ProviderError | None = None
     #: The longest Retry-After that was too long to wait for in the worker thread.
     retry_after: float | None = None
+    #: Variations whose accepted prediction could not be polled to the end: still billed at the
+    #: vendor, so never handed to another candidate; a later delivery resumes polling them.
+    in_flight: dict[int, PendingResult] = field(default_factory=dict)
+
+
+class _InFlight(Exception):
+    """Polling gave up on a prediction the vendor accepted and may still be running (and billing)."""
+
+    def __init__(self, pending: PendingResult, error: ProviderError) -> None:
+        super().__init__(error.detail)
+        self.pending = pending
+        self.error = error
 
 
 OnImages = Callable[[list[int], list[GeneratedImage], CallReport], None]
+#: Told of each accepted prediction (``None`` once it is finished with), to store before polling it.
+OnSubmitted = Callable[[int, PendingResult | None], None]
+
+
+def _ignore_submitted(variation: int, pending: PendingResult | None) -> None:
+    """The default ``on_submitted``: nothing outlives the call."""
 
 
 class ProviderExecutor:
@@ -196,7 +251,13 @@ class ProviderExecutor:
     # -- one operation with retries --
 
     def call(
-        self, provider: str, fn: Callable[[ProviderClient], T], *, what: str, checkpoint: Checkpoint
+        self,
+        provider: str,
+        fn: Callable[[ProviderClient], T],
+        *,
+        what: str,
+        checkpoint: Checkpoint,
+        retry_if: Callable[[ProviderError], bool] | None = None,
     ) -> tuple[T, CallInfo]:
         """Run ``fn`` on ``provider``'s pooled client through the shared breaker, retrying transient errors.
 
@@ -204,6 +265,8 @@ class ProviderExecutor:
         gives one; a Retry-After longer than ``PROVIDER_MAX_WAIT_SECONDS`` ends the call at once
         (see :func:`long_retry_after`). Refusals, an open circuit and non-retryable errors are raised
         unchanged at the first attempt; otherwise the last error once attempts are spent.
+        ``retry_if`` narrows which retryable errors are retried (a submission: see
+        :func:`submission_refused`).
         """
         settings = get_settings()
         client, simulated = self.client_for(provider)
@@ -226,8 +289,15 @@ class ProviderExecutor:
                 raise
             except ProviderError as error:
                 PROVIDER_REQUESTS.labels(provider, status_label(error)).inc()
+                lockout = getattr(error, "lockout_seconds", None)
+                if lockout:
+                    # The vendor locked the key out: no worker calls it until the lockout ends.
+                    breaker.hold_open(lockout)
+                    PROVIDER_CIRCUIT_OPEN.labels(provider).set(1)
+                    log.warning("provider.locked_out", provider=provider, seconds=lockout)
                 if (
                     not error.retryable  # a refusal, or a garbled answer: this provider is not working
+                    or (retry_if is not None and not retry_if(error))
                     or long_retry_after(error) is not None
                     or attempt >= policy.max_attempts
                 ):
@@ -260,7 +330,13 @@ class ProviderExecutor:
 
     @staticmethod
     def gave_up(studio: str, provider: str, model: str, error: ProviderError) -> dict[str, Any]:
-        """Record handing over from ``provider`` to the next route or candidate; the ``fallback_from`` step."""
+        """Record handing over from ``provider`` to the next route or candidate; the ``fallback_from`` step.
+
+        A model the vendor says is gone is marked unavailable in provider health, so plans skip it.
+        """
+        if isinstance(error, ProviderModelGone):
+            shared_store.mark_model_gone(provider, model)
+            log.warning("provider.model_gone", provider=provider, model=model, reason=error.detail)
         PROVIDER_FALLBACKS.labels(studio, provider).inc()
         log.warning("provider.gave_up", provider=provider, model=model, reason=error.detail)
         return {"provider": provider, "model": model, "reason": error.detail}
@@ -268,17 +344,48 @@ class ProviderExecutor:
     # -- create's batches --
 
     def run_batch(
-        self, spec: BatchSpec, *, variations: Sequence[int], on_images: OnImages, checkpoint: Checkpoint
+        self,
+        spec: BatchSpec,
+        *,
+        variations: Sequence[int],
+        on_images: OnImages,
+        checkpoint: Checkpoint,
+        on_submitted: OnSubmitted = _ignore_submitted,
     ) -> BatchReport:
         """Make an image for each variation index; calls follow each model's max images per call.
 
         The first candidate serves until it fails for good; then (auto mode has several) the next
         one takes over the remaining variations. A permanent refusal stops the batch at once.
+        Predictions in ``spec.submitted`` are polled first and never posted again; an asynchronous
+        candidate submits one variation at a time and tells ``on_submitted`` before polling it.
         """
         report = BatchReport()
         remaining = sorted(variations)
         active = 0
         fallback_from: list[dict[str, Any]] = []
+        for variation in [v for v in remaining if v in spec.submitted]:
+            pending = spec.submitted[variation]
+            candidate = next(
+                (c for c in spec.candidates if (c.provider, c.model) == (pending.provider, pending.model)),
+                None,
+            )
+            if candidate is None:
+                continue  # not a prediction of this plan: the variation is made afresh
+            try:
+                images, call = self._resume(candidate, spec, variation, pending, on_submitted, checkpoint)
+            except (ProviderBadRequest, ProviderContentFiltered) as refusal:
+                report.permanent = refusal
+                report.failed.update(dict.fromkeys(remaining, self._problem(refusal, "")))
+                return report
+            except _InFlight as stuck:
+                self._still_in_flight(report, variation, stuck)
+                remaining.remove(variation)
+                continue
+            except ProviderWorkFailed as error:
+                report.last_error = error  # the variation is made afresh below
+                continue
+            self._deliver(report, candidate, [variation], images, call, fallback_from, on_images)
+            remaining.remove(variation)
         while remaining:
             if active >= len(spec.candidates):
                 problem = self._problem(report.last_error, "no candidate provider left")
@@ -287,12 +394,26 @@ class ProviderExecutor:
             candidate = spec.candidates[active]
             chunk = remaining[: max(1, candidate.max_images_per_call)]
             try:
-                images, call = self._call(candidate, spec, chunk, checkpoint)
+                if isinstance(self.client_for(candidate.provider)[0], GenerationSubmitter):
+                    # One paid prediction per variation, each stored before it is polled.
+                    chunk = remaining[:1]
+                    images, call = self._submit_and_poll(candidate, spec, chunk[0], on_submitted, checkpoint)
+                else:
+                    images, call = self._call(candidate, spec, chunk, checkpoint)
             except (ProviderBadRequest, ProviderContentFiltered) as refusal:
                 report.permanent = refusal
                 problem = self._problem(refusal, "")
                 report.failed.update(dict.fromkeys(remaining, problem))
                 break
+            except _InFlight as stuck:
+                # Its prediction runs on, billed: it stays with it; the rest go to the next candidate.
+                self._still_in_flight(report, chunk[0], stuck)
+                remaining = remaining[1:]
+                step = self.gave_up("create", candidate.provider, candidate.model, stuck.error)
+                report.fallbacks.append({**step, "variations": [v + 1 for v in remaining]})
+                fallback_from = [*fallback_from, step]
+                active += 1
+                continue
             except ProviderError as error:
                 report.last_error = error
                 retry_after = (
@@ -307,18 +428,41 @@ class ProviderExecutor:
                 fallback_from = [*fallback_from, step]
                 active += 1
                 continue
-            call.fallback_from = fallback_from
-            served = chunk[: len(images)]
-            if served:
-                on_images(served, images[: len(served)], call)
-            for missing in chunk[len(images) :]:
-                report.failed[missing] = {
-                    "title": "No image",
-                    "detail": f"{candidate.provider} returned {len(images)} of {len(chunk)} images (the rest were filtered)",
-                    "provider": candidate.provider,
-                }
+            self._deliver(report, candidate, chunk, images, call, fallback_from, on_images)
             remaining = remaining[len(chunk) :]
         return report
+
+    @staticmethod
+    def _deliver(
+        report: BatchReport,
+        candidate: Candidate,
+        chunk: Sequence[int],
+        images: list[GeneratedImage],
+        call: CallReport,
+        fallback_from: list[dict[str, Any]],
+        on_images: OnImages,
+    ) -> None:
+        call.fallback_from = fallback_from
+        served = list(chunk[: len(images)])
+        if served:
+            on_images(served, images[: len(served)], call)
+        for missing in chunk[len(images) :]:
+            report.failed[missing] = {
+                "title": "No image",
+                "detail": f"{candidate.provider} returned {len(images)} of {len(chunk)} images (the rest were filtered)",
+                "provider": candidate.provider,
+            }
+
+    def _still_in_flight(self, report: BatchReport, variation: int, stuck: _InFlight) -> None:
+        report.in_flight[variation] = stuck.pending
+        report.last_error = stuck.error
+        retry_after = long_retry_after(stuck.error)
+        if retry_after is not None:
+            report.retry_after = max(report.retry_after or 0.0, retry_after)
+        report.failed[variation] = {
+            **self._problem(stuck.error, ""),
+            "remote_id": stuck.pending.remote_id,
+        }
 
     def _call(
         self, candidate: Candidate, spec: BatchSpec, chunk: Sequence[int], checkpoint: Checkpoint
@@ -326,11 +470,111 @@ class ProviderExecutor:
         request, prompt = self._request(candidate, spec, chunk)
         images, info = self.call(
             candidate.provider,
-            lambda client: self._generate(client, request, checkpoint),
+            lambda client: client.generate(request),
             what=f"{candidate.provider} {candidate.model} for image {chunk[0] + 1}",
             checkpoint=checkpoint,
         )
         return images, CallReport(candidate, info.attempts, info.simulated, info.attempt_seconds, prompt, [])
+
+    def _submit_and_poll(
+        self,
+        candidate: Candidate,
+        spec: BatchSpec,
+        variation: int,
+        on_submitted: OnSubmitted,
+        checkpoint: Checkpoint,
+    ) -> tuple[list[GeneratedImage], CallReport]:
+        """Submit one prediction (re-posted only when the vendor refused it), store it, then poll it."""
+        request, prompt = self._request(candidate, spec, [variation])
+
+        def submit(client: ProviderClient) -> PendingResult:
+            if not isinstance(client, GenerationSubmitter):
+                raise ProviderError(f"{client.name} cannot submit generations", provider=client.name)
+            [pending] = client.submit_generate(request)
+            return pending
+
+        pending, submitted = self.call(
+            candidate.provider,
+            submit,
+            what=f"{candidate.provider} {candidate.model} for image {variation + 1}",
+            checkpoint=checkpoint,
+            retry_if=submission_refused,
+        )
+        on_submitted(variation, pending)
+        images, polled = self._poll(candidate, variation, pending, on_submitted, checkpoint)
+        return images, CallReport(
+            candidate,
+            submitted.attempts,
+            polled.simulated,
+            submitted.attempt_seconds + polled.seconds,
+            prompt,
+            [],
+        )
+
+    def _resume(
+        self,
+        candidate: Candidate,
+        spec: BatchSpec,
+        variation: int,
+        pending: PendingResult,
+        on_submitted: OnSubmitted,
+        checkpoint: Checkpoint,
+    ) -> tuple[list[GeneratedImage], CallReport]:
+        """Poll a prediction an earlier delivery submitted to its end."""
+        _, prompt = self._request(candidate, spec, [variation])
+        log.info("provider.prediction_resumed", provider=candidate.provider, remote_id=pending.remote_id)
+        images, polled = self._poll(candidate, variation, pending, on_submitted, checkpoint)
+        return images, CallReport(candidate, 1, polled.simulated, polled.seconds, prompt, [])
+
+    def _poll(
+        self,
+        candidate: Candidate,
+        variation: int,
+        pending: PendingResult,
+        on_submitted: OnSubmitted,
+        checkpoint: Checkpoint,
+    ) -> tuple[list[GeneratedImage], CallInfo]:
+        """Poll ``pending`` to its end; every retry polls the same prediction again, none re-submits.
+
+        Raises ``_InFlight`` when polling gives up on a prediction that may still be running.
+        """
+        try:
+            images, info = self.call(
+                candidate.provider,
+                lambda client: self._wait(client, pending, checkpoint),
+                what=f"{candidate.provider} prediction {pending.remote_id}",
+                checkpoint=checkpoint,
+            )
+        except (ProviderBadRequest, ProviderContentFiltered, ProviderWorkFailed):
+            on_submitted(variation, None)  # finished at the vendor: nothing left to resume
+            raise
+        except ProviderError as error:
+            raise _InFlight(pending, error) from error
+        on_submitted(variation, None)
+        return images, info
+
+    def _wait(
+        self, client: ProviderClient, pending: PendingResult, checkpoint: Checkpoint
+    ) -> list[GeneratedImage]:
+        """Poll at the configured interval until the prediction is done (each poll also checks for a cancel)."""
+        if not isinstance(client, GenerationSubmitter):
+            raise ProviderError(f"{client.name} cannot poll predictions", provider=client.name)
+        settings = get_settings()
+        deadline = time.monotonic() + settings.provider_poll_deadline_seconds
+        polls = 0
+        while True:
+            result = client.poll(pending)
+            polls += 1
+            if result is not None:
+                return result
+            if time.monotonic() + settings.provider_poll_interval_seconds > deadline:
+                raise ProviderTimeout(
+                    f"{client.name} prediction {pending.remote_id} not ready after "
+                    f"{settings.provider_poll_deadline_seconds:g} s ({polls} polls)",
+                    provider=client.name,
+                )
+            checkpoint(f"waiting for {client.name} prediction {pending.remote_id} (poll {polls})")
+            self._sleep(settings.provider_poll_interval_seconds)
 
     def _request(
         self, candidate: Candidate, spec: BatchSpec, chunk: Sequence[int]
@@ -365,33 +609,6 @@ class ProviderExecutor:
             **size,
         )
         return request, prompt
-
-    def _generate(
-        self, client: ProviderClient, request: GenerationRequest, checkpoint: Checkpoint
-    ) -> list[GeneratedImage]:
-        if not isinstance(client, GenerationSubmitter):
-            return client.generate(request)
-        # Asynchronous: submit, then poll at the configured interval (each poll also checks for a cancel).
-        settings = get_settings()
-        images: list[GeneratedImage] = []
-        for pending in client.submit_generate(request):
-            deadline = time.monotonic() + settings.provider_poll_deadline_seconds
-            polls = 0
-            while True:
-                result = client.poll(pending)
-                polls += 1
-                if result is not None:
-                    images.extend(result)
-                    break
-                if time.monotonic() + settings.provider_poll_interval_seconds > deadline:
-                    raise ProviderTimeout(
-                        f"{client.name} prediction {pending.remote_id} not ready after "
-                        f"{settings.provider_poll_deadline_seconds:g} s ({polls} polls)",
-                        provider=client.name,
-                    )
-                checkpoint(f"waiting for {client.name} prediction {pending.remote_id} (poll {polls})")
-                self._sleep(settings.provider_poll_interval_seconds)
-        return images
 
     def _mark_simulated(self, provider: str, simulated: bool) -> None:
         if self._marked.get(provider) is simulated:

@@ -42,8 +42,29 @@ MAX_SAMPLES_PER_CALL = 4
 
 #: ErrorInfo reasons Google uses for a key that is wrong, expired or not allowed.
 _CREDENTIAL_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
-#: ``finishReason`` values of a candidate whose image was withheld by Google's filters.
-_SAFETY_FINISH = frozenset({"SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII"})
+#: ``finishReason`` values of a candidate whose image Google withheld: a refusal of the prompt (or
+#: of what it would make), reported as content filtered and never handed to another provider.
+#: Source: the ``FinishReason`` enum of https://ai.google.dev/api/generate-content#FinishReason and
+#: ``google.genai.types.FinishReason`` (python-genai), checked 2026-12-07: IMAGE_SAFETY "the
+#: generated image potentially violates safety policies", IMAGE_PROHIBITED_CONTENT "may contain
+#: prohibited content", IMAGE_RECITATION "may be a recitation from a source", IMAGE_OTHER "image
+#: generation stopped for a reason not otherwise specified" (an image-filter stop, as the others).
+_SAFETY_FINISH = frozenset(
+    {
+        "SAFETY",
+        "PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "RECITATION",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+        "IMAGE_OTHER",
+    }
+)
+#: "The model was expected to generate an image, but didn't" (same sources): no output, not a
+#: refusal of the prompt, so the next candidate may serve it.
+_NO_IMAGE_FINISH = frozenset({"NO_IMAGE"})
 _RESPONSIBLE_AI_RE = re.compile(r"responsible ai|sensitive words|usage guidelines|safety", re.IGNORECASE)
 
 
@@ -202,8 +223,11 @@ class GeminiClient(HttpProvider):
                         raise ProviderError(f"{self.name} sent invalid base64", provider=self.name) from exc
                     return self._image(data, model=model, seed=None)
         reasons = ", ".join(c.finishReason for c in reply.candidates if c.finishReason) or "no image part"
-        if _SAFETY_FINISH & {c.finishReason for c in reply.candidates}:
+        finished = {c.finishReason for c in reply.candidates}
+        if _SAFETY_FINISH & finished:
             raise ProviderContentFiltered(f"{self.name} returned no image: {reasons}", provider=self.name)
+        if _NO_IMAGE_FINISH & finished:
+            raise ProviderError(f"{self.name} made no image (no output): {reasons}", provider=self.name)
         raise ProviderError(f"{self.name} returned no image: {reasons}", provider=self.name)
 
     def _images_from(self, response: httpx.Response, *, model: str) -> list[GeneratedImage]:

@@ -4,10 +4,15 @@
 create studio uses, over the ``provider_health`` table (``imagestudio/provider_health.py``), so a circuit opened by one worker is open for every worker and for the
 gateway's ``GET /providers``. ``update`` runs in its own short transaction and locks the row
 (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions here are ``BEGIN IMMEDIATE``).
+
+A model the vendor no longer serves (404 on its call, 410) gets a row of its own, keyed
+``model:<provider>:<model>`` in state ``gone`` (:meth:`DatabaseCircuitStore.mark_model_gone`);
+planning skips it (:func:`unavailable_models`) for ``MODEL_GONE_SECONDS``, then tries it again.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -29,13 +34,25 @@ from imagestudio.providers.resilience import (
 from imagestudio.telemetry.metrics import PROVIDER_CIRCUIT_OPEN
 
 __all__ = [
+    "MODEL_GONE_SECONDS",
     "DatabaseCircuitStore",
     "ProviderHealth",
     "breaker_for",
     "circuit_key",
     "provider_health",
     "shared_store",
+    "unavailable_models",
 ]
+
+#: How long a model that answered "gone" is left out of plans before it is tried again.
+MODEL_GONE_SECONDS = 6 * 3600.0
+#: ``provider_health.state`` of a model the vendor no longer serves.
+GONE = "gone"
+
+
+def model_key(provider: str, model: str) -> str:
+    """The ``provider_health`` key of one model's availability (beside the provider's circuit)."""
+    return f"model:{provider}:{model}"
 
 
 def circuit_key(provider: str) -> str:
@@ -86,10 +103,29 @@ class DatabaseCircuitStore:
                 row.simulated = simulated
 
     def all(self) -> dict[str, tuple[CircuitSnapshot, bool | None]]:
-        """Every stored key with its snapshot and its ``simulated`` observation."""
+        """Every stored circuit key with its snapshot and its ``simulated`` observation."""
         with session_scope() as session:
             rows = session.scalars(select(ProviderHealth)).all()
-            return {row.key: (_snapshot(row), row.simulated) for row in rows}
+            return {row.key: (_snapshot(row), row.simulated) for row in rows if row.state != GONE}
+
+    def mark_model_gone(self, provider: str, model: str) -> None:
+        """Record that ``provider`` answered its model call with "not found" or "gone" (now)."""
+        with session_scope() as session:
+            row = self._locked(session, model_key(provider, model))
+            row.state = GONE
+            row.opened_at = time.time()
+
+    def gone_models(self, *, now: float | None = None) -> set[tuple[str, str]]:
+        """``(provider, model)`` of every model marked gone within ``MODEL_GONE_SECONDS``."""
+        now = time.time() if now is None else now
+        with session_scope() as session:
+            rows = session.scalars(select(ProviderHealth).where(ProviderHealth.state == GONE)).all()
+            gone = set()
+            for row in rows:
+                if row.opened_at is not None and now - row.opened_at < MODEL_GONE_SECONDS:
+                    _, provider, model = row.key.split(":", 2)
+                    gone.add((provider, model))
+            return gone
 
     @staticmethod
     def _locked(session: Session, key: str) -> ProviderHealth:
@@ -145,3 +181,8 @@ def provider_health(
         PROVIDER_CIRCUIT_OPEN.labels(name).set(1 if health["state"] == CircuitState.open.value else 0)
         report[name] = (health, observed.get(circuit_key(name), (None, None))[1])
     return report
+
+
+def unavailable_models(*, store: DatabaseCircuitStore | None = None) -> set[tuple[str, str]]:
+    """``(provider, model)`` pairs planning leaves out: the vendor answered that they are gone."""
+    return (store or shared_store).gone_models()

@@ -6,6 +6,7 @@ injectable transport and the mapping of HTTP failures onto the ``ProviderError``
 
     transport error (connect, read, ...)   -> ProviderUnavailable
     httpx.TimeoutException, 408            -> ProviderTimeout
+    404 on a POST (a model call), 410       -> ProviderModelGone (the model or route is not served)
     400 / 404 / 413 / 422                  -> ProviderBadRequest (with the provider's reason)
     401 / 402                              -> ProviderBadRequest ("rejected the credentials/billing")
     403                                    -> ProviderContentFiltered when it is moderation,
@@ -33,6 +34,7 @@ from imagestudio.errors import (
     ProviderBadRequest,
     ProviderContentFiltered,
     ProviderError,
+    ProviderModelGone,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
@@ -341,6 +343,13 @@ class HttpProvider:
                 f"{self.name} is unavailable ({status}): {reason}",
                 retry_after=self._retry_after(response),
                 provider=self.name,
+            )
+        if status == 410 or (status == 404 and response.request.method == "POST"):
+            # Every model call is a POST: a 404 there is the model or route gone (Gemini's
+            # "models/x is not found", WaveSpeed's "model not found"), a 410 a withdrawn model.
+            # A GET 404 (a poll for an unknown id) stays a bad request.
+            return ProviderModelGone(
+                f"{self.name} no longer serves this model or route ({status}): {reason}", provider=self.name
             )
         if status in (400, 422) and looks_like_content_filter(reason):
             return ProviderContentFiltered(f"{self.name} content filter: {reason}", provider=self.name)

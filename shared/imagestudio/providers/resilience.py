@@ -313,6 +313,25 @@ class CircuitBreaker:
             "recent_calls": len(recent),
         }
 
+    def hold_open(self, seconds: float) -> None:
+        """Open the circuit for ``seconds`` from now, whatever the failure count (a vendor lockout).
+
+        Stored as an opening ``cooldown_seconds`` before the lockout ends, so the one trial call
+        comes when the vendor lets the key in again; a longer hold already in place is kept.
+        """
+        opened_at = self._clock() + seconds - self.cooldown_seconds
+
+        def hold(snapshot: CircuitSnapshot) -> CircuitSnapshot:
+            if (
+                snapshot.state == CircuitState.open
+                and snapshot.opened_at is not None
+                and snapshot.opened_at >= opened_at
+            ):
+                return snapshot
+            return replace(snapshot, state=CircuitState.open, opened_at=opened_at, trial_started_at=None)
+
+        self._store.update(self._key, hold)
+
     def reset(self) -> None:
         """Close the circuit and forget its history (operators, tests)."""
         self._store.update(self._key, lambda _: CircuitSnapshot())

@@ -141,12 +141,23 @@ def _generate_models(provider: str, *, image_to_image: bool = False) -> list[Mod
 
 
 def _best_for_provider(
-    provider: str, quality: Quality, ratio: float, *, image_to_image: bool = False, init_shape: bool = False
+    provider: str,
+    quality: Quality,
+    ratio: float,
+    *,
+    image_to_image: bool = False,
+    init_shape: bool = False,
+    gone: Collection[tuple[str, str]] = (),
 ) -> Candidate | None:
-    """The provider's table model for ``quality``, else its nearest-quality model that fits the aspect."""
+    """The provider's table model for ``quality``, else its nearest-quality model that fits the aspect;
+    never a model in ``gone`` (the vendor answered that it no longer serves it)."""
     table = QUALITY_TABLE[quality][provider]
     ordered = sorted(
-        _generate_models(provider, image_to_image=image_to_image),
+        (
+            info
+            for info in _generate_models(provider, image_to_image=image_to_image)
+            if (provider, info.model) not in gone
+        ),
         key=lambda info: (
             info.model != table.model,
             abs(_QUALITY_RANK[info.quality or "standard"] - _QUALITY_RANK[quality]),
@@ -197,8 +208,12 @@ def plan(
     health: Mapping[str, CircuitHealth] | None = None,
     image_to_image: bool = False,
     init_shape: bool = False,
+    gone: Collection[tuple[str, str]] = (),
 ) -> list[Candidate]:
     """The providers to try for a request, in order; an explicit provider or model gives one candidate.
+
+    ``gone`` holds ``(provider, model)`` pairs provider health marked as no longer served: never
+    planned (an explicit ``model`` among them is refused naming the field).
 
     ``image_to_image`` keeps only models that take an init image (auto drops the others; an explicit
     provider or model that cannot is refused naming the field); ``init_shape`` says ``ratio`` is the init
@@ -221,6 +236,11 @@ def plan(
                 f"unknown model {model!r}{'' if provider == 'auto' else f' for {provider}'}; choose from {known}",
             )
         info = owners[0]
+        if (info.provider, info.model) in gone:
+            raise ValidationFailed(
+                "model",
+                f"{info.provider} no longer serves {info.model} (it answered not found or gone); choose another",
+            )
         if image_to_image and not info.image_to_image:
             raise ValidationFailed(
                 "model",
@@ -247,7 +267,7 @@ def plan(
                 "provider", f"{provider} offers no image-to-image; models that do: {_i2i_models()}"
             )
         candidate = _best_for_provider(
-            provider, quality, ratio, image_to_image=image_to_image, init_shape=init_shape
+            provider, quality, ratio, image_to_image=image_to_image, init_shape=init_shape, gone=gone
         )
         if candidate is None:
             raise _aspect_refusal(provider, _generate_models(provider, image_to_image=image_to_image), ratio)
@@ -266,7 +286,9 @@ def plan(
                 f"no provider available to this tenant offers image-to-image (models that do: {_i2i_models()})",
             )
     best = (
-        _best_for_provider(name, quality, ratio, image_to_image=image_to_image, init_shape=init_shape)
+        _best_for_provider(
+            name, quality, ratio, image_to_image=image_to_image, init_shape=init_shape, gone=gone
+        )
         for name in usable
     )
     found = [candidate for candidate in best if candidate is not None]

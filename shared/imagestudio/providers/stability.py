@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from imagestudio.errors import ProviderContentFiltered, ProviderError
+from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderRateLimited, ProviderWorkFailed
 from imagestudio.providers.http import HttpProvider
 from imagestudio.providers.protocols import wait_for_result
 from imagestudio.providers.schemas import (
@@ -22,7 +22,10 @@ from imagestudio.providers.schemas import (
 )
 from imagestudio.providers.sizing import nearest_aspect_ratio
 
-__all__ = ["STABILITY_ASPECT_RATIOS", "STYLE_PRESETS", "StabilityClient"]
+__all__ = ["LOCKOUT_SECONDS", "STABILITY_ASPECT_RATIOS", "STYLE_PRESETS", "StabilityClient"]
+
+#: How long Stability locks a key out after more than 150 requests in 10 seconds.
+LOCKOUT_SECONDS = 60.0
 
 #: Aspect ratios the v2beta generate endpoints accept.
 STABILITY_ASPECT_RATIOS: tuple[str, ...] = ("16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21")
@@ -210,8 +213,18 @@ class StabilityClient(HttpProvider):
     def poll(self, pending: PendingResult) -> list[GeneratedImage] | None:
         """``None`` while the result is in progress (202), the image once it is ready (200)."""
         response = self._send(
-            "GET", f"/v2beta/results/{pending.remote_id}", expected=(200, 202), headers={"accept": "image/*"}
+            "GET",
+            f"/v2beta/results/{pending.remote_id}",
+            expected=(200, 202, 500),
+            headers={"accept": "image/*"},
         )
+        if response.status_code == 500:
+            # The results endpoint answers 500 for a generation that errored (a 502-504 is the
+            # gateway or overload, where polling again is right): only a new submission can help.
+            raise ProviderWorkFailed(
+                f"{self.name} generation {pending.remote_id} failed: {self._reason(response)}",
+                provider=self.name,
+            )
         if response.status_code == 202:
             return None
         return [self._image_from(response, model=pending.model)]
@@ -315,6 +328,17 @@ class StabilityClient(HttpProvider):
         return self._image(response.content, model=model, seed=seed)
 
     def _error_for(self, response: httpx.Response) -> ProviderError:
+        if response.status_code == 429 and self._retry_after(response) is None:
+            # More than 150 requests in 10 s locks the key out for 60 s, and the 429 says so in no
+            # header (https://platform.stability.ai/docs/getting-started/rate-limits and the
+            # v2beta OpenAPI's 429 response, checked 2026-12-07): a retry inside it is wasted.
+            return ProviderRateLimited(
+                f"{self.name} rate limited the key (locked out for {LOCKOUT_SECONDS:g} s): "
+                f"{self._reason(response)}",
+                retry_after=LOCKOUT_SECONDS,
+                lockout_seconds=LOCKOUT_SECONDS,
+                provider=self.name,
+            )
         # Stability's 403 is always its content moderation, whatever the body says.
         if response.status_code == 403:
             return ProviderContentFiltered(

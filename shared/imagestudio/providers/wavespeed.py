@@ -1,4 +1,13 @@
-"""WaveSpeedAI client: submit ``POST /api/v3/{model}``, poll ``/api/v3/predictions/{id}/result``, download."""
+"""WaveSpeedAI client: submit ``POST /api/v3/{model}``, poll ``/api/v3/predictions/{id}/result``, download.
+
+Every answer is an envelope ``{code, message, data}``; an error can come inside an HTTP 200 with
+``code`` set to the error's status and no ``data``, so ``code`` is read before ``data``. A prediction
+is ``created`` or ``processing`` until it ends ``completed``; any other status (``failed``, and the
+``cancelled`` and ``timeout`` a prediction can also end in) is work that ended without an output
+(``ProviderWorkFailed``). Sources, checked 2026-12-07: https://wavespeed.ai/docs/get-result,
+https://wavespeed.ai/docs/what-are-predictions and the official SDK
+https://github.com/WaveSpeedAI/wavespeed-python (``src/wavespeed/api/client.py``).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +21,15 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from imagestudio.egress import EgressGuard
-from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderUnavailable
+from imagestudio.errors import (
+    ProviderBadRequest,
+    ProviderContentFiltered,
+    ProviderError,
+    ProviderModelGone,
+    ProviderRateLimited,
+    ProviderUnavailable,
+    ProviderWorkFailed,
+)
 from imagestudio.providers.http import HttpProvider, data_uri, looks_like_content_filter
 from imagestudio.providers.protocols import wait_for_result
 from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, GenerationRequest, PendingResult
@@ -83,21 +100,26 @@ def _image_to_image(model: str, spec: WaveSpeedModel, request: GenerationRequest
     return {"image": data_uri(request.init_image), "strength": request.strength}
 
 
+#: Statuses of a prediction still at work; ``completed`` has outputs, anything else ended without.
+_IN_PROGRESS = frozenset({"created", "processing"})
+
+
 class _Prediction(BaseModel):
     """The ``data`` object of a WaveSpeed prediction reply."""
 
     id: str
     model: str = ""
-    status: Literal["created", "processing", "completed", "failed"]
-    outputs: list[str] = []
-    has_nsfw_contents: list[bool] = []
+    #: created, processing, completed, failed, cancelled, timeout (see the module docstring).
+    status: str
+    outputs: list[str] | None = None
+    has_nsfw_contents: list[bool] | None = None
     error: str | None = None
 
 
 class _Envelope(BaseModel):
     code: int = 200
     message: str = ""
-    data: _Prediction
+    data: _Prediction | None = None
 
 
 class WaveSpeedClient(HttpProvider):
@@ -198,28 +220,32 @@ class WaveSpeedClient(HttpProvider):
     def poll(self, pending: PendingResult) -> list[GeneratedImage] | None:
         """``None`` while created/processing; the downloaded outputs once completed."""
         response = self._send("GET", f"/api/v3/predictions/{pending.remote_id}/result")
-        prediction = self._parse(response).data
-        if prediction.status in ("created", "processing"):
+        prediction = self._prediction(response)
+        if prediction.status in _IN_PROGRESS:
             return None
-        if prediction.status == "failed":
+        if prediction.status != "completed":
             reason = prediction.error or "no reason given"
             if looks_like_content_filter(reason):
                 raise ProviderContentFiltered(f"{self.name} content filter: {reason}", provider=self.name)
-            # A failed prediction is the model failing, not our input (that is a 400 on submit).
-            raise ProviderUnavailable(
-                f"{self.name} prediction {prediction.id} failed: {reason}", provider=self.name
+            # Failed, cancelled or timed out: the model or the platform gave up, not our input
+            # (that is a 400 on submit); polling again cannot help, only a new (paid) submission.
+            raise ProviderWorkFailed(
+                f"{self.name} prediction {prediction.id} ended {prediction.status}: {reason}",
+                provider=self.name,
             )
-        if prediction.has_nsfw_contents and all(prediction.has_nsfw_contents):
+        outputs = prediction.outputs or []
+        nsfw = prediction.has_nsfw_contents or []
+        if nsfw and all(nsfw):
             raise ProviderContentFiltered(
                 f"{self.name} flagged every output of {prediction.id} as NSFW", provider=self.name
             )
-        if not prediction.outputs:
+        if not outputs:
             raise ProviderError(f"{self.name} completed {prediction.id} without outputs", provider=self.name)
-        flagged = prediction.has_nsfw_contents + [False] * len(prediction.outputs)
+        flagged = nsfw + [False] * len(outputs)
         return [
             self._image(self._download(url), model=pending.model, seed=pending.seed)
-            for url, nsfw in zip(prediction.outputs, flagged, strict=False)
-            if not nsfw
+            for url, flag in zip(outputs, flagged, strict=False)
+            if not flag
         ]
 
     def wait(
@@ -261,16 +287,42 @@ class WaveSpeedClient(HttpProvider):
         self, model: str, spec: WaveSpeedModel, body: dict[str, Any], *, kind: str, seed: int | None
     ) -> PendingResult:
         response = self._send("POST", f"/api/v3/{spec.path}", json=body)
-        prediction = self._parse(response).data
+        prediction = self._prediction(response)
         return PendingResult(provider=self.name, model=model, remote_id=prediction.id, kind=kind, seed=seed)
 
-    def _parse(self, response: httpx.Response) -> _Envelope:
+    def _prediction(self, response: httpx.Response) -> _Prediction:
+        """The envelope's prediction; an error in its ``code`` (even inside an HTTP 200) is raised."""
         try:
-            return _Envelope.model_validate_json(response.content)
+            envelope = _Envelope.model_validate_json(response.content)
         except ValidationError as exc:
             raise ProviderError(
                 f"{self.name} sent a reply we cannot read: {exc}", provider=self.name
             ) from exc
+        if envelope.code != 200:
+            if envelope.code == 410 or (envelope.code == 404 and response.request.method == "POST"):
+                raise ProviderModelGone(
+                    f"{self.name} no longer serves this model (code {envelope.code}): {envelope.message}",
+                    provider=self.name,
+                )
+            raise self._envelope_error(envelope.code, envelope.message or "no message")
+        if envelope.data is None:
+            raise ProviderError(f"{self.name} sent a reply we cannot read: no data", provider=self.name)
+        return envelope.data
+
+    def _envelope_error(self, code: int, message: str) -> ProviderError:
+        """Our error for an envelope ``code``: read as the HTTP status it names (5004: a timeout)."""
+        detail = f"{self.name} answered code {code}: {message}"
+        if looks_like_content_filter(message):
+            return ProviderContentFiltered(f"{self.name} content filter: {message}", provider=self.name)
+        if code == 429:
+            return ProviderRateLimited(detail, provider=self.name)
+        if code in (401, 402, 403):
+            return ProviderBadRequest(
+                f"{self.name} rejected the credentials/billing (code {code}): {message}", provider=self.name
+            )
+        if 400 <= code < 500:
+            return ProviderBadRequest(detail, provider=self.name)
+        return ProviderUnavailable(detail, provider=self.name)
 
     def _download(self, url: str) -> bytes:
         """Fetch an output; a ``data:`` output is decoded, anything but http(s) is refused."""

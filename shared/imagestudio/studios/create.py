@@ -26,7 +26,7 @@ from imagestudio.credits.tier_service import tier_service
 from imagestudio.errors import NotFound, ValidationFailed
 from imagestudio.personas.service import persona_service
 from imagestudio.providers.directory import provider_directory
-from imagestudio.providers.health import provider_health
+from imagestudio.providers.health import provider_health, unavailable_models
 from imagestudio.providers.schemas import Quality
 from imagestudio.providers.selection import Candidate, parse_ratio, plan
 from imagestudio.studios.base import Images, Prepared
@@ -159,6 +159,7 @@ def _plan(
         health=health,
         image_to_image=image_to_image,
         init_shape=init_shape,
+        gone=unavailable_models(),
     )
     return _Plan(template, quality, quality_source, style, ratio, label, width, height, candidates)
 

@@ -2,7 +2,10 @@
 
 Variations are split across calls by each model's max images per call; each output keeps its seed,
 provider, whether a simulator made it and its cost, and ``params.results`` says which variations
-failed and why. An output an earlier delivery already stored is kept, not made again.
+failed and why. An output an earlier delivery already stored is kept, not made again, and a paid
+prediction a vendor accepted is stored on the job (``params.predictions``, variation -> pending
+work) before it is polled, so a retry or a worker restart polls that prediction instead of
+submitting another.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from imagestudio.errors import TransientJobError
 from imagestudio.jobs.service import job_service
 from imagestudio.providers.execution import BatchReport, BatchSpec, CallReport, provider_executor
 from imagestudio.providers.registry import find_model
-from imagestudio.providers.schemas import GeneratedImage
+from imagestudio.providers.schemas import GeneratedImage, PendingResult
 from imagestudio.providers.selection import Candidate
 from imagestudio.studios.create_request import CreateParams
 from imagestudio.studios.serving import verify_inputs
@@ -79,6 +82,25 @@ def run(ctx: Any) -> None:
         if name.startswith("image-") and isinstance(meta.get("variation"), int):
             results[meta["variation"] - 1] = {"status": "succeeded", "output": name, **_summary_of(meta)}
     todo = [variation for variation in range(params.count) if variation not in results]
+    predictions: dict[int, PendingResult] = {
+        int(variation): PendingResult.model_validate(pending)
+        for variation, pending in (ctx.params.get("predictions") or {}).items()
+    }
+
+    def on_submitted(variation: int, pending: PendingResult | None) -> None:
+        """Store an accepted prediction before it is polled (forget it once it is finished with)."""
+        if pending is None:
+            if predictions.pop(variation, None) is None:
+                return
+        else:
+            predictions[variation] = pending
+        with session_scope() as session:
+            job_service.annotate(
+                session,
+                job_id=ctx.job_id,
+                key="predictions",
+                value={str(v): p.model_dump(mode="json") for v, p in sorted(predictions.items())},
+            )
 
     def fraction() -> float:
         return 0.02 + 0.96 * len(results) / params.count
@@ -125,16 +147,24 @@ def run(ctx: Any) -> None:
         candidates=params.candidates,
         init_image=init_image,
         strength=params.strength if init_image is not None else None,
+        submitted={v: p for v, p in predictions.items() if v in todo},
     )
     report = provider_executor().run_batch(
         spec,
         variations=todo,
         on_images=on_images,
         checkpoint=lambda message: ctx.progress(fraction(), message),
+        on_submitted=on_submitted,
     )
     summary = _results(params, results, report)
     with session_scope() as session:
         job_service.annotate(session, job_id=ctx.job_id, key="results", value=summary)
+    if report.in_flight and report.permanent is None and ctx.attempt < ctx.max_attempts:
+        # Accepted predictions still running at the vendor: a later delivery polls them (stored
+        # in params.predictions), never submits them again; the images made so far are kept.
+        raise TransientJobError(
+            f"{len(report.in_flight)} accepted prediction(s) still in flight; polling them again later"
+        )
     if results:
         return  # partial success is success: the failed variations are listed and not charged
     if report.permanent is not None:

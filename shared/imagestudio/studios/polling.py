@@ -24,7 +24,13 @@ from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
-from imagestudio.errors import ProviderBadRequest, ProviderContentFiltered, ProviderError, ProviderTimeout
+from imagestudio.errors import (
+    ProviderBadRequest,
+    ProviderContentFiltered,
+    ProviderError,
+    ProviderTimeout,
+    ProviderWorkFailed,
+)
 from imagestudio.jobs.models import JobStatus
 from imagestudio.jobs.runner import JobCanceled, JobContext, JobDeferred
 from imagestudio.jobs.service import job_service
@@ -217,7 +223,12 @@ def poll_pending(job_id: str, *, seq: int, queue: Queue, deliver: Deliver) -> No
 
 
 def _poll_failed(ctx: JobContext, state: PendingState, error: ProviderError, *, queue: Queue) -> None:
-    """A failed poll: try again later; after too many in a row, resubmit on a new delivery or fail."""
+    """A failed poll: poll the same work again later, until its deadline.
+
+    Only work that ended failed at the provider (``ProviderWorkFailed``) is submitted again, on a
+    new delivery: a 429, 5xx or timeout of the poll itself says nothing about the work, which may
+    still be running and billed, so it is never re-posted for one.
+    """
     settings = get_settings()
     errors = state.errors + 1
     log.warning(
@@ -230,9 +241,10 @@ def _poll_failed(ctx: JobContext, state: PendingState, error: ProviderError, *, 
     if time.time() >= state.deadline_at:
         _fail(ctx.job_id, error, attempts=ctx.attempt, studio=ctx.studio, provider=state.route.provider)
         return
-    if errors < settings.provider_max_attempts:
+    if not isinstance(error, ProviderWorkFailed):
         retry_after = getattr(error, "retry_after", None) or 0.0
-        delay = max(settings.async_poll_interval_seconds, min(retry_after, 60.0))
+        backoff = settings.async_poll_interval_seconds * 2 ** min(errors - 1, 6)
+        delay = max(settings.async_poll_interval_seconds, min(max(retry_after, backoff), 60.0))
         _advance(
             ctx.job_id,
             state.seq,
@@ -244,7 +256,7 @@ def _poll_failed(ctx: JobContext, state: PendingState, error: ProviderError, *, 
         )
         return
     if ctx.attempt < ctx.max_attempts:
-        # The work itself failed (or the provider lost it): a new delivery submits it again.
+        # The work itself failed at the provider: a new delivery submits it again.
         with session_scope() as session:
             job = job_service.for_worker(session, job_id=ctx.job_id, lock=True)
             if (

@@ -158,6 +158,21 @@ def test_async_relight_that_fails_at_the_provider_is_resubmitted_on_a_new_delive
         "edit", {"operation": "replace_background_relight", "prompt": "a beach"}, {"image": product_png()}
     )
     assert job["status"] == "succeeded", job
-    # The failed work was polled until the poll budget (2) was spent, then submitted again.
+    # The work failed at the provider (a 500 on its result): submitted again on a new delivery.
     assert stability.calls.count("/edit/replace-background-and-relight", method="POST") == 2
     assert job["attempts"] == 2
+
+
+def test_poll_errors_on_wavespeed_edit_work_repoll_it_and_never_submit_it_again(studio: Studio) -> None:
+    wavespeed = studio.sims["wavespeed"]
+    # More failed polls in a row than PROVIDER_MAX_ATTEMPTS: the accepted prediction may still run (billed).
+    wavespeed.faults.push(
+        {"status": 429, "retry_after": 0.01, "path": "/api/v3/predictions/"},
+        *[{"status": 503, "path": "/api/v3/predictions/"}] * 4,
+    )
+    data, files = PROVIDER_REQUESTS["general_edit"]
+    job = studio.run("edit", {"operation": "general_edit", "path": "provider", **data}, files)
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 1
+    assert wavespeed.calls.count("/api/v3/wavespeed-ai/flux-kontext-pro", method="POST") == 1
+    assert job["params"]["provider_work"]["polls"] == 7  # five failed polls, one in progress, the result

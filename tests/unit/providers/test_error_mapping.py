@@ -14,6 +14,7 @@ from imagestudio.errors import (
     ProviderBadRequest,
     ProviderContentFiltered,
     ProviderError,
+    ProviderModelGone,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
@@ -98,6 +99,9 @@ def test_status_maps_to_our_error(
 
     error = _fail_with(name, response)
 
+    if name == "stability" and status == 429 and "retry-after" not in headers:
+        # Stability's 429 without Retry-After is its 60 s key lockout (test_documented_refusals.py).
+        attributes = {"retry_after": 60.0, "lockout_seconds": 60.0}
     assert type(error) is expected
     assert error.provider == name
     for attribute, value in attributes.items():
@@ -119,6 +123,20 @@ def test_connection_failure_is_unavailable_and_timeout_is_provider_timeout(name:
         _client(name, refuse).generate(GenerationRequest(prompt="p"))
     with pytest.raises(ProviderTimeout):
         _client(name, stall).generate(GenerationRequest(prompt="p"))
+
+
+@pytest.mark.parametrize("name", list(CLIENTS))
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_model_call_answered_not_found_or_gone_is_model_gone_not_a_refusal(name: str, status: int) -> None:
+    error = _fail_with(name, httpx.Response(status, json={"error": {"message": "model not found"}}))
+    assert isinstance(error, ProviderModelGone) and not isinstance(error, ProviderBadRequest)
+    assert not error.retryable and f"({status})" in error.detail
+
+
+def test_a_poll_for_an_unknown_id_stays_a_bad_request() -> None:
+    client = _client("wavespeed", lambda _: httpx.Response(404, json={"message": "prediction not found"}))
+    with pytest.raises(ProviderBadRequest):
+        client.poll(PendingResult(provider="wavespeed", model="qwen-image", remote_id="nope"))
 
 
 def test_retry_after_as_an_http_date_becomes_seconds() -> None:

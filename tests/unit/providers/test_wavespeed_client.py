@@ -10,7 +10,7 @@ import pytest
 from provider_support import CASES, Env, in_process, open_image, png
 
 from imagestudio.egress import EgressGuard
-from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderUnavailable
+from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderWorkFailed
 from imagestudio.providers import GeneralEditRequest, GenerationRequest, PendingResult, WaveSpeedClient
 from simulators import WaveSpeedSimulator
 
@@ -71,10 +71,10 @@ def test_ideogram_gets_an_aspect_ratio_and_qwen_a_size() -> None:
     assert qwen["seed"] == -1  # no seed asked: WaveSpeed picks one
 
 
-def test_failed_prediction_is_unavailable_with_the_reason(wavespeed: Env) -> None:
+def test_failed_prediction_is_work_failed_with_the_reason(wavespeed: Env) -> None:
     wavespeed.sim.faults.push({"fail": "worker crashed"})
 
-    with pytest.raises(ProviderUnavailable, match="worker crashed"):
+    with pytest.raises(ProviderWorkFailed, match="worker crashed"):
         wavespeed.client.generate(GenerationRequest(prompt="harbour"))
 
 
