@@ -39,6 +39,9 @@ class Upload(Base):
     height: Mapped[int | None] = mapped_column(Integer, default=None)
     has_alpha: Mapped[bool | None] = mapped_column(Boolean, default=None)
     orientation: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: Frames of an animation or pages of a multi-page file, from the header (the memory model
+    #: counts frames x width x height); 1 for a still image.
+    frames: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     #: Declared size for a pending upload; the stored size once checked.
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

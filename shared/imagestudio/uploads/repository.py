@@ -42,6 +42,7 @@ class UploadRepository:
         height: int,
         has_alpha: bool,
         orientation: int,
+        frames: int,
         size_bytes: int,
     ) -> bool:
         """Record the checked object and what its header said; guarded, so concurrent first uses
@@ -58,6 +59,7 @@ class UploadRepository:
                 height=height,
                 has_alpha=has_alpha,
                 orientation=orientation,
+                frames=frames,
                 bytes=size_bytes,
             )
             .execution_options(synchronize_session=False)

@@ -131,6 +131,7 @@ def _resolved(upload: Upload) -> ResolvedUpload:
             height=upload.height,
             has_alpha=bool(upload.has_alpha),
             orientation=upload.orientation or 1,
+            frames=upload.frames or 1,
         ),
         ext=upload.ext,
         content_type=upload.content_type,
@@ -172,6 +173,7 @@ class UploadService:
             height=info.height,
             has_alpha=info.has_alpha,
             orientation=info.orientation,
+            frames=info.frames,
             bytes=len(data),
             created_at=now,
             expires_at=now + timedelta(seconds=get_settings().upload_ttl_seconds),
@@ -362,6 +364,7 @@ class UploadService:
                 height=info.height,
                 has_alpha=info.has_alpha,
                 orientation=info.orientation,
+                frames=info.frames,
                 size_bytes=len(data),
             )
             if marked:  # the count moves from the declared size to the stored one, in the same transaction

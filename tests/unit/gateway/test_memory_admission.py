@@ -137,3 +137,14 @@ def test_an_animation_counts_every_frame(small_workers: Embedded) -> None:
     )
     assert answer.status_code == 413, answer.text
     assert_over_budget(answer.json(), pixels=30 * 200 * 200)
+    # Sent once as an upload, then named in JSON (the size comes from the upload's row): the same.
+    created = small_workers.client.post(
+        f"{API}/uploads", headers=auth(key), files={"file": ("a.gif", out.getvalue(), "image/gif")}
+    )
+    assert created.status_code == 201, created.text
+    named = small_workers.client.post(
+        f"{API}/compress", headers=auth(key), json={"image": created.json()["id"]}
+    )
+    assert named.status_code == 413, named.text
+    assert_over_budget(named.json(), pixels=30 * 200 * 200)
+    assert jobs() == 0
