@@ -541,6 +541,18 @@ class ChaosRun:
         assert open_jobs is not None and outbox is not None and pending is not None
         return open_jobs[0] == outbox[0] == pending[0] == 0
 
+    def _drain(self, bound: float) -> None:
+        """Wait, at most ``bound`` seconds, for every job, message and delivery to end."""
+        drain_start = time.monotonic()
+        while time.monotonic() - drain_start < bound:
+            try:
+                if self._quiet():
+                    break
+            except psycopg.Error:
+                pass
+            time.sleep(0.5)
+        self.report.drain_seconds = time.monotonic() - drain_start
+
     def run(self) -> ChaosReport:
         self._t0 = time.monotonic()
         try:
@@ -570,15 +582,7 @@ class ChaosRun:
             self.report.load_seconds = time.monotonic() - load_start
             # The storm is over: every worker runs again; now everything accepted must end.
             self.fleet.ensure_workers()
-            drain_start = time.monotonic()
-            while time.monotonic() - drain_start < self.config.drain_seconds:
-                try:
-                    if self._quiet():
-                        break
-                except psycopg.Error:
-                    pass
-                time.sleep(0.5)
-            self.report.drain_seconds = time.monotonic() - drain_start
+            self._drain(self.config.drain_seconds)
             check_invariants(self)
         finally:
             self.report.wall_seconds = time.monotonic() - self._t0

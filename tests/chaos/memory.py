@@ -357,15 +357,7 @@ class MemoryRun(ChaosRun):
                 thread.join(self.memory.load_seconds * 3)
             self._done_load.set()
             self.report.load_seconds = time.monotonic() - start
-            drain_start = time.monotonic()
-            while time.monotonic() - drain_start < self.memory.drain_seconds:
-                try:
-                    if self._quiet():
-                        break
-                except psycopg.Error:
-                    pass
-                time.sleep(0.5)
-            self.report.drain_seconds = time.monotonic() - drain_start
+            self._drain(self.memory.drain_seconds)
             check_invariants(self)
             self._check_memory()
         finally:

@@ -31,7 +31,7 @@ from limits.util import WindowStats
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import NoScriptError
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Insert, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -390,17 +390,22 @@ class IdempotencyService:
     def record(self, session: Session, *, claim: IdempotencyClaim, response: StoredResponse) -> None:
         """Store the response in the caller's transaction; its commit fails if a racing request won."""
         session.execute(
-            insert(IdempotencyRecord).values(
-                id=new_id(),
-                tenant_id=claim.tenant_id,
-                key=claim.key,
-                fingerprint=claim.fingerprint,
-                state="done",
+            self._insert(claim, state="done").values(
                 response_status=response.status,
                 response_body=response.body,
                 response_headers=response.headers,
-                created_at=utcnow(),
             )
+        )
+
+    def _insert(self, claim: IdempotencyClaim, *, state: str) -> Insert:
+        """The key's row as first written (``done`` with its answer, or ``processing`` while held)."""
+        return insert(IdempotencyRecord).values(
+            id=new_id(),
+            tenant_id=claim.tenant_id,
+            key=claim.key,
+            fingerprint=claim.fingerprint,
+            state=state,
+            created_at=utcnow(),
         )
 
     def claim(self, session: Session, *, claim: IdempotencyClaim) -> None:
@@ -409,16 +414,7 @@ class IdempotencyService:
         Raises ``IdempotentReplay`` (the winner's answer) or 409 when a racing request holds it.
         """
         try:
-            session.execute(
-                insert(IdempotencyRecord).values(
-                    id=new_id(),
-                    tenant_id=claim.tenant_id,
-                    key=claim.key,
-                    fingerprint=claim.fingerprint,
-                    state="processing",
-                    created_at=utcnow(),
-                )
-            )
+            session.execute(self._insert(claim, state="processing"))
             session.commit()
             return
         except IntegrityError:
