@@ -21,7 +21,6 @@ from imagestudio.config import get_settings
 from imagestudio.errors import OutputTooLarge, ValidationFailed
 from imagestudio.imaging.compress import (
     ALPHA_FORMATS,
-    ANIMATED_FORMATS,
     LOSSLESS_FORMATS,
     MAX_SEARCH_ENCODES,
     Encoded,
@@ -47,7 +46,6 @@ __all__ = [
     "Request",
     "check",
     "check_output_size",
-    "describe_options",
     "name",
     "prepare",
     "price",
@@ -267,37 +265,6 @@ def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimat
     """Price a request given in the route's own terms (its fields checked as the route checks them)."""
     CompressRequest.model_validate({"image": _EXAMPLE_UPLOAD, **request}).to_params()
     return estimate_compress("compress")
-
-
-def describe_options() -> dict[str, Any]:
-    """``GET /compress/options``: the formats this server writes, the presets and every field of both routes."""
-    from imagestudio.studios.convert import ConvertRequest  # the convert route's model, described beside
-
-    avif = avif_supported()
-    formats = [
-        {
-            "id": fmt,
-            "compress": fmt in ("jpeg", "png", "webp", "avif"),
-            "convert": True,
-            "available": fmt != "avif" or avif,
-            "lossless": fmt in LOSSLESS_FORMATS,
-            "alpha": fmt in ALPHA_FORMATS,
-            "animation": fmt in ANIMATED_FORMATS,
-        }
-        for fmt in ("jpeg", "png", "webp", "avif", "gif", "tiff", "bmp")
-    ]
-    return {
-        "formats": formats,
-        "presets": [p.describe() for p in PRESETS.values()],
-        "compress": {"credits": 0, "fields": CompressRequest.catalogue_fields()},
-        "convert": {"credits": 0, "fields": ConvertRequest.catalogue_fields()},
-        "limits": {
-            "target_kb_qualities": [10, 95],
-            "target_ssim_qualities": [10, 100],
-            "max_encodes": MAX_SEARCH_ENCODES,
-            "max_lossless_output_bytes": get_settings().max_lossless_output_bytes,
-        },
-    }
 
 
 #: Bytes of a BMP file's headers as Pillow writes a 24-bit one (file header and BITMAPINFOHEADER).

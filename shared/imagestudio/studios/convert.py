@@ -2,7 +2,9 @@
 
 A job of studio ``compress`` (its queue, worker and stored params); only the request differs:
 a target format, transparency preserved or flattened on a colour, the colour space, metadata.
-Animated GIF and WebP keep every frame when converted to WebP or GIF.
+Animated GIF and WebP keep every frame when converted to WebP or GIF. ``GET /compress/options``
+(:func:`describe_options`) is built here, where both routes' models are known: compress cannot
+import this module, which builds on it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,16 @@ from typing import Any, Final
 from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from imagestudio.config import get_settings
 from imagestudio.errors import ValidationFailed
-from imagestudio.imaging.compress import ALPHA_FORMATS, LOSSLESS_FORMATS, Encoding, avif_supported
+from imagestudio.imaging.compress import (
+    ALPHA_FORMATS,
+    ANIMATED_FORMATS,
+    LOSSLESS_FORMATS,
+    MAX_SEARCH_ENCODES,
+    Encoding,
+    avif_supported,
+)
 from imagestudio.studios import compress
 from imagestudio.studios.base import Images, Prepared
 from imagestudio.studios.compress import ColourSpace, CompressParams, Metadata, Transparency
@@ -22,7 +32,7 @@ from imagestudio.studios.pricing import Estimate, register
 from imagestudio.studios.request import StudioRequest, UploadId
 from imagestudio.studios.social import is_hex_colour
 
-__all__ = ["ConvertRequest", "Request", "check", "name", "prepare", "price", "run"]
+__all__ = ["ConvertRequest", "Request", "check", "describe_options", "name", "prepare", "price", "run"]
 
 #: The studio the job belongs to: convert is a route of the compress studio, not a studio of its own.
 name = compress.name
@@ -123,3 +133,32 @@ def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimat
     """Price a convert request in the route's own terms."""
     ConvertRequest.model_validate({"image": "upl_x", **request}).to_params()
     return compress.estimate_compress("convert")
+
+
+def describe_options() -> dict[str, Any]:
+    """``GET /compress/options``: the formats this server writes, the presets and every field of both routes."""
+    avif = avif_supported()
+    formats = [
+        {
+            "id": fmt,
+            "compress": fmt in ("jpeg", "png", "webp", "avif"),
+            "convert": True,
+            "available": fmt != "avif" or avif,
+            "lossless": fmt in LOSSLESS_FORMATS,
+            "alpha": fmt in ALPHA_FORMATS,
+            "animation": fmt in ANIMATED_FORMATS,
+        }
+        for fmt in ("jpeg", "png", "webp", "avif", "gif", "tiff", "bmp")
+    ]
+    return {
+        "formats": formats,
+        "presets": [p.describe() for p in compress.PRESETS.values()],
+        "compress": {"credits": 0, "fields": compress.CompressRequest.catalogue_fields()},
+        "convert": {"credits": 0, "fields": ConvertRequest.catalogue_fields()},
+        "limits": {
+            "target_kb_qualities": [10, 95],
+            "target_ssim_qualities": [10, 100],
+            "max_encodes": MAX_SEARCH_ENCODES,
+            "max_lossless_output_bytes": get_settings().max_lossless_output_bytes,
+        },
+    }

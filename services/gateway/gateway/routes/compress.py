@@ -43,15 +43,15 @@ async def submit_convert(submission: SubmissionDep, body: ConvertBody) -> JobRea
     return await submission.submit(convert, body)
 
 
-@router.get("/compress/options", responses=example_response(compress.describe_options()))
+@router.get("/compress/options", responses=example_response(convert.describe_options()))
 def list_options(principal: PrincipalDep) -> dict[str, Any]:
     """The formats this server writes (AVIF where its libvips can), the presets and every field of both routes."""
-    return compress.describe_options()
+    return convert.describe_options()
 
 
 @router.get(
-    "/compress/presets", responses=example_response({"presets": compress.describe_options()["presets"]})
+    "/compress/presets", responses=example_response({"presets": convert.describe_options()["presets"]})
 )
 def list_presets(principal: PrincipalDep) -> dict[str, Any]:
     """The presets: web, email, social, high_quality, max_compression (format and quality each)."""
-    return {"presets": compress.describe_options()["presets"]}
+    return {"presets": convert.describe_options()["presets"]}
