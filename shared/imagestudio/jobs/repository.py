@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from imagestudio.db import is_postgres, table_of, utcnow
 from imagestudio.jobs.models import TERMINAL_STATUSES, Job, JobEvent, JobStatus
-from imagestudio.outbox import NOTIFY_SQL
+from imagestudio.outbox.service import NOTIFY_SQL
 
 #: The submission as one PostgreSQL statement (see ``insert_submission_postgres``).
 _SUBMISSION_SQL = """
