@@ -36,35 +36,24 @@ def start_worker_module(studio: str) -> list[str]:
 
     Imported here, when asked for: a worker's image holds its own worker package only.
     """
-    if studio == "webhooks":  # its actor lives in the shared package (cross-studio)
-        from imagestudio.webhooks import worker as webhooks
-
-        return webhooks.QUEUES
-    if studio == "create":
-        from create_worker import main as create
-
-        return create.QUEUES
-    if studio == "edit":
-        from edit_worker import main as edit
-
-        return edit.QUEUES
-    if studio == "upscale":
-        from upscale_worker import main as upscale
-
-        return upscale.QUEUES
-    if studio == "social":
-        from social_worker import main as social
-
-        return social.QUEUES
-    if studio == "control":
-        from control_worker import main as control
-
-        return control.QUEUES
-    if studio == "compress":
-        from compress_worker import main as compress
-
-        return compress.QUEUES
-    raise ValueError(f"no worker named {studio!r}")
+    match studio:
+        case "webhooks":  # its actor lives in the shared package (cross-studio)
+            from imagestudio.webhooks.worker import QUEUES
+        case "create":
+            from create_worker.main import QUEUES
+        case "edit":
+            from edit_worker.main import QUEUES
+        case "upscale":
+            from upscale_worker.main import QUEUES
+        case "social":
+            from social_worker.main import QUEUES
+        case "control":
+            from control_worker.main import QUEUES
+        case "compress":
+            from compress_worker.main import QUEUES
+        case _:
+            raise ValueError(f"no worker named {studio!r}")
+    return QUEUES
 
 
 def _dev_key() -> str:

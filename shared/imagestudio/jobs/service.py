@@ -33,7 +33,7 @@ from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
 from imagestudio.jobs.transitions import JobTransitions, run_job_message
 from imagestudio.outbox.service import outbox_service
-from imagestudio.paging import decode_cursor, encode_cursor
+from imagestudio.paging import decode_cursor, page_of
 from imagestudio.storage import get_store, input_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import CREDITS_REFUNDED
@@ -461,12 +461,8 @@ class JobService(JobTransitions):
         jobs = job_repository.page(
             session, tenant_id=tenant_id, limit=limit + 1, studio=studio, status=status, before=before
         )
-        more = len(jobs) > limit
-        jobs = jobs[:limit]
-        return JobPage(
-            items=self.to_read(session, jobs),
-            next_cursor=encode_cursor(jobs[-1].created_at, jobs[-1].id) if more and jobs else None,
-        )
+        page, next_cursor = page_of(jobs, limit)
+        return JobPage(items=self.to_read(session, page), next_cursor=next_cursor)
 
     def cancel(self, session: Session, *, tenant_id: str, job_id: str) -> Job:
         job = self.get(session, tenant_id=tenant_id, job_id=job_id)

@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -115,6 +116,18 @@ def _content_type(format: str) -> str:
     return CONTENT_TYPES.get(format, f"image/{format}")
 
 
+def image_columns(info: ImageInfo) -> dict[str, Any]:
+    """What an upload's row keeps of its checked header (written once, when it becomes ready)."""
+    return {
+        "format": info.format,
+        "width": info.width,
+        "height": info.height,
+        "has_alpha": info.has_alpha,
+        "orientation": info.orientation,
+        "frames": info.frames,
+    }
+
+
 def _checked_key(upload: _Pending) -> str:
     """Where a presigned upload's checked bytes go: a key no link writes, new for each check."""
     return upload_key(upload.tenant_id, f"{upload.id}-{secrets.token_hex(4)}", upload.ext)
@@ -168,13 +181,8 @@ class UploadService:
             key=key,
             content_type=content_type,
             ext=ext,
-            format=info.format,
-            width=info.width,
-            height=info.height,
-            has_alpha=info.has_alpha,
-            orientation=info.orientation,
-            frames=info.frames,
             bytes=len(data),
+            **image_columns(info),
             created_at=now,
             expires_at=now + timedelta(seconds=get_settings().upload_ttl_seconds),
         )
@@ -358,14 +366,9 @@ class UploadService:
                 session,
                 upload_id=upload.id,
                 key=key,
-                format=info.format,
                 content_type=content_type,
-                width=info.width,
-                height=info.height,
-                has_alpha=info.has_alpha,
-                orientation=info.orientation,
-                frames=info.frames,
                 size_bytes=len(data),
+                image=image_columns(info),
             )
             if marked:  # the count moves from the declared size to the stored one, in the same transaction
                 storage_quota_service.add(

@@ -21,7 +21,7 @@ from imagestudio.config import get_settings
 from imagestudio.db import new_id, session_scope, utcnow
 from imagestudio.deferral import defer_current_message
 from imagestudio.errors import Conflict, NotFound
-from imagestudio.paging import decode_cursor, encode_cursor
+from imagestudio.paging import decode_cursor, page_of
 from imagestudio.ratelimits.service import rate_limit_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
@@ -65,15 +65,7 @@ class DeliveryService:
         attempts: dict[str, list[WebhookAttemptRead]] = {d.id: [] for d in deliveries}
         for attempt in webhook_repository.attempts(session, delivery_ids=[d.id for d in deliveries]):
             attempts[attempt.delivery_id].append(
-                WebhookAttemptRead(
-                    number=attempt.number,
-                    url=attempt.url,
-                    started_at=attempt.started_at,
-                    status_code=attempt.status_code,
-                    latency_ms=attempt.latency_ms,
-                    error=attempt.error,
-                    response_excerpt=attempt.response_excerpt,
-                )
+                WebhookAttemptRead.model_validate(attempt, from_attributes=True)
             )
         return [
             WebhookDeliveryRead(
@@ -124,14 +116,8 @@ class DeliveryService:
             status=status,
             before=decode_cursor(cursor) if cursor else None,
         )
-        more = len(deliveries) > limit
-        deliveries = deliveries[:limit]
-        return WebhookDeliveryPage(
-            items=self._delivery_reads(session, deliveries),
-            next_cursor=encode_cursor(deliveries[-1].created_at, deliveries[-1].id)
-            if more and deliveries
-            else None,
-        )
+        page, next_cursor = page_of(deliveries, limit)
+        return WebhookDeliveryPage(items=self._delivery_reads(session, page), next_cursor=next_cursor)
 
     def redeliver(self, session: Session, *, tenant_id: str, delivery_id: str) -> WebhookDeliveryRead:
         """Send a delivery again, same ``webhook-id``, starting the retry schedule afresh.

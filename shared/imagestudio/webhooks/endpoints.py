@@ -352,16 +352,7 @@ class EndpointService:
             return found
 
     def target_to_read(self, target: WebhookTarget) -> WebhookTargetRead:
-        return WebhookTargetRead(
-            id=target.id,
-            url=target.url,
-            enabled=target.enabled,
-            failed_attempts=target.failed_attempts,
-            last_error=target.last_error,
-            disabled_reason=target.disabled_reason,
-            disabled_at=target.disabled_at,
-            updated_at=target.updated_at,
-        )
+        return WebhookTargetRead.model_validate(target, from_attributes=True)
 
     def list_targets(self, session: Session, *, tenant_id: str) -> list[WebhookTargetRead]:
         """The tenant's per-job webhook URLs with failures on record, disabled ones first."""
