@@ -256,17 +256,7 @@ class UploadService:
         return upload
 
     def to_read(self, upload: Upload) -> UploadRead:
-        return UploadRead(
-            id=upload.id,
-            state=UploadState(upload.state).value,
-            width=upload.width,
-            height=upload.height,
-            format=upload.format,
-            bytes=upload.bytes,
-            content_type=upload.content_type,
-            created_at=upload.created_at,
-            expires_at=upload.expires_at,
-        )
+        return UploadRead.model_validate(upload, from_attributes=True)
 
     def delete(self, session: Session, *, tenant_id: str, upload_id: str) -> None:
         """Stop the id resolving now; delete the object unless a queued or running job still reads it."""
