@@ -116,16 +116,13 @@ def _content_type(format: str) -> str:
     return CONTENT_TYPES.get(format, f"image/{format}")
 
 
+#: What an upload's row keeps of its checked header: ``ImageInfo`` fields, named as the columns.
+IMAGE_COLUMNS = ("format", "width", "height", "has_alpha", "orientation", "frames")
+
+
 def image_columns(info: ImageInfo) -> dict[str, Any]:
-    """What an upload's row keeps of its checked header (written once, when it becomes ready)."""
-    return {
-        "format": info.format,
-        "width": info.width,
-        "height": info.height,
-        "has_alpha": info.has_alpha,
-        "orientation": info.orientation,
-        "frames": info.frames,
-    }
+    """The row's image columns from a checked header (written once, when the upload becomes ready)."""
+    return {name: getattr(info, name) for name in IMAGE_COLUMNS}
 
 
 def _checked_key(upload: _Pending) -> str:
