@@ -20,7 +20,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries
 
 from imagestudio.config import Settings, get_settings
-from imagestudio.messaging import Queue
+from imagestudio.messaging import QUEUES
 from imagestudio.telemetry.middleware import TelemetryMiddleware
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,8 +47,8 @@ def build_broker(settings: Settings, *, middleware: Sequence[dramatiq.Middleware
     # Placed just before Retries (after telemetry), each handed-in middleware sees its verdict.
     for extra in middleware:
         broker.add_middleware(extra, before=Retries)
-    for queue in Queue:
-        broker.declare_queue(queue.value)
+    for queue in QUEUES:
+        broker.declare_queue(queue)
     return broker
 
 
@@ -77,12 +77,12 @@ def use_broker(broker: dramatiq.Broker | None) -> dramatiq.Broker | None:
     return previous
 
 
-def actor(actor_name: str, *, queue: Queue, **options: Any) -> Callable[[F], F]:
+def actor(actor_name: str, *, queue: str, **options: Any) -> Callable[[F], F]:
     """Declare a Dramatiq actor named ``<domain>.<verb>`` on its studio's queue."""
 
     def decorator(fn: F) -> F:
         return dramatiq.actor(  # type: ignore[no-any-return,call-overload]
-            fn, actor_name=actor_name, queue_name=queue.value, broker=get_broker(), **options
+            fn, actor_name=actor_name, queue_name=queue, broker=get_broker(), **options
         )
 
     return decorator

@@ -22,13 +22,13 @@ from rich.console import Console
 from rich.panel import Panel
 
 from imagestudio.config import Environment, Settings, get_settings
+from imagestudio.messaging import WEBHOOKS_QUEUE, Studio
 from imagestudio.telemetry.logging import configure_logging
 
 console = Console()
 
-STUDIOS = ("create", "edit", "upscale", "social", "control", "compress")
 #: Every worker: one per studio, plus webhook delivery on its own queue.
-WORKERS = (*STUDIOS, "webhooks")
+WORKERS: tuple[str, ...] = (*(studio.value for studio in Studio), WEBHOOKS_QUEUE)
 
 
 def start_worker_module(studio: str) -> list[str]:
