@@ -47,7 +47,7 @@ PARTS: list[tuple[str, str]] = [
     ("JobService.submit", r"JobService\.submit\w* \(.*jobs/service\.py"),
     ("outbox relay thread", r"OutboxRelay|publish_pending \("),
     ("auth (API key -> tenant)", r"get_principal \(|authenticate \(.*tenants/service"),
-    ("admission + rate limit", r"gateway/admission\.py|imagestudio/ratelimits/"),
+    ("admission + rate limit", r"gateway/admission\.py|imagestudio/(ratelimits|idempotency)/"),
     ("multipart parse", r"starlette/formparsers\.py|python_multipart|multipart/multipart\.py"),
     ("image inspect (decode/validate upload)", r"gateway/uploads\.py|imagestudio/imaging/"),
     ("response (JobRead, 202 body)", r"to_read \(|answer \(.*studio_options|serialize_response \("),
@@ -63,11 +63,11 @@ PARTS: list[tuple[str, str]] = [
 #: Inside JobService.submit (inclusive shares of all samples; they may overlap, e.g. commit).
 SUBMIT_PARTS: list[tuple[str, str]] = [
     ("tier check (check_submission, limits_of, tier_of)", r"check_submission \(|limits_of \(|tier_of \("),
-    ("credit balance + reserve (tenant row lock, monthly grant)", r"credits/service\.py"),
+    ("credit balance + reserve (tenant row lock, monthly grant)", r"credits/(service|repository)\.py"),
     ("concurrency count (active_count)", r"active_count \("),
     ("webhook subscribers / stage job.queued", r"webhooks/staging\.py"),
     ("job event row", r"add_event \("),
-    ("outbox insert", r"add \(.*imagestudio/outbox\.py"),
+    ("outbox insert", r"add \(.*imagestudio/outbox/service\.py"),
     ("object store put (S3)", r"imagestudio/storage/"),
     ("session.commit", r"commit \(.*sqlalchemy/orm/session\.py"),
     ("outbox notify (wake the relay)", r"notify \(.*imagestudio/outbox\.py"),

@@ -203,10 +203,11 @@ def stub_broker() -> dramatiq.Broker:
     if _STUB_BROKER is None:
         from imagestudio.broker import build_broker, use_broker
         from imagestudio.config import get_settings
+        from imagestudio.jobs.middleware import FailJobWhenMessageDies
 
         os.environ["IMAGESTUDIO_BROKER_URL"] = "memory://"
         get_settings.cache_clear()
-        _STUB_BROKER = build_broker(get_settings())
+        _STUB_BROKER = build_broker(get_settings(), middleware=[FailJobWhenMessageDies()])
         use_broker(_STUB_BROKER)
         import imagestudio.webhooks.worker  # noqa: F401  (declares webhooks.deliver on it)
         import social_worker.main  # noqa: F401  (declares social.run_job on the stub broker)

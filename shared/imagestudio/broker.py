@@ -5,12 +5,14 @@ importing this module.
 
 The broker must be configured before any actor module is imported, because Dramatiq binds an
 actor to the global broker when it is declared: worker entry points call ``configure_broker()``
-first, then import their actors.
+first, then import their actors. Middleware that belongs to a higher layer (the job middleware,
+which fails a job through the jobs service) is handed in by the entry points, as Dramatiq's own
+``Broker(middleware=...)`` is: this module never reaches up for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import dramatiq
@@ -19,6 +21,7 @@ from dramatiq.middleware import CurrentMessage, Retries
 
 from imagestudio.config import Settings, get_settings
 from imagestudio.messaging import QUEUES
+from imagestudio.telemetry.middleware import TelemetryMiddleware
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,15 +29,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 _broker: dramatiq.Broker | None = None
 
 
-def amqp_url(settings: Settings) -> str:
-    """The RabbitMQ URL with a heartbeat: long enough for an idle publisher, short enough to spot dead peers."""
-    url = settings.broker_url
-    if "heartbeat=" not in url:
-        url += ("&" if "?" in url else "?") + "heartbeat=60"
-    return url
-
-
-def build_broker(settings: Settings) -> dramatiq.Broker:
+def build_broker(settings: Settings, *, middleware: Sequence[dramatiq.Middleware] = ()) -> dramatiq.Broker:
+    """A broker with the common middleware, plus ``middleware`` (the entry point's) just before Retries."""
     broker: dramatiq.Broker
     if settings.embedded_broker:
         broker = StubBroker()
@@ -43,25 +39,27 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
 
         # confirm_delivery: a publish returns only once RabbitMQ has the message, so the outbox
         # marks a row published only when it really is.
-        broker = RabbitmqBroker(url=amqp_url(settings), confirm_delivery=True)
-    from imagestudio.jobs.middleware import FailJobWhenMessageDies
-    from imagestudio.telemetry.middleware import TelemetryMiddleware
-
+        broker = RabbitmqBroker(url=settings.amqp_url, confirm_delivery=True)
     broker.add_middleware(CurrentMessage())
-    # "after" hooks run in reverse order: placed before Retries, ours sees its verdict.
-    broker.add_middleware(FailJobWhenMessageDies(), before=Retries)
-    # Metrics and the span: placed before both, its "after" hook sees their verdicts and work.
-    broker.add_middleware(TelemetryMiddleware(), before=FailJobWhenMessageDies)
+    # "after" hooks run in reverse order. Metrics and the span: placed before the handed-in
+    # middleware and Retries, its "after" hook sees their verdicts and work.
+    broker.add_middleware(TelemetryMiddleware(), before=Retries)
+    # Placed just before Retries (after telemetry), each handed-in middleware sees its verdict.
+    for extra in middleware:
+        broker.add_middleware(extra, before=Retries)
     for queue in QUEUES:
         broker.declare_queue(queue)
     return broker
 
 
-def configure_broker(settings: Settings | None = None) -> dramatiq.Broker:
-    """Build the process's broker once and make it Dramatiq's global broker."""
+def configure_broker(
+    settings: Settings | None = None, *, middleware: Sequence[dramatiq.Middleware] = ()
+) -> dramatiq.Broker:
+    """Build the process's broker once and make it Dramatiq's global broker (the first call's
+    ``middleware`` stays: an entry point calls this before anything else)."""
     global _broker
     if _broker is None:
-        _broker = build_broker(settings or get_settings())
+        _broker = build_broker(settings or get_settings(), middleware=middleware)
         dramatiq.set_broker(_broker)
     return _broker
 

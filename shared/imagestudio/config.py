@@ -318,6 +318,14 @@ class Settings(BaseSettings):
         return self.broker_url.startswith("memory://")
 
     @property
+    def amqp_url(self) -> str:
+        """The RabbitMQ URL with a heartbeat: long enough for an idle publisher, short enough to spot dead peers."""
+        url = self.broker_url
+        if "heartbeat=" not in url:
+            url += ("&" if "?" in url else "?") + "heartbeat=60"
+        return url
+
+    @property
     def resolved_tenant_max_running_jobs(self) -> int:
         """A tenant's running jobs per studio (per pool): the setting, or one thread left for others."""
         return self.tenant_max_running_jobs or max(1, self.worker_threads - 1)

@@ -6,13 +6,13 @@ register every table before its first session writes (``imagestudio.db`` does no
 
 from imagestudio.assets.models import Asset, AssetUsage
 from imagestudio.credits.models import CreditAccount, CreditEntry
+from imagestudio.idempotency.models import IdempotencyRecord
 from imagestudio.jobs.models import Job, JobEvent
 from imagestudio.orm import Base
-from imagestudio.outbox import OutboxMessage
+from imagestudio.outbox.models import OutboxMessage
 from imagestudio.personas.models import Persona
 from imagestudio.provider_health import ProviderHealth
 from imagestudio.quota.models import StorageAccount
-from imagestudio.ratelimits.models import IdempotencyRecord
 from imagestudio.tenants.models import ApiKey, Tenant
 from imagestudio.uploads.models import Upload
 from imagestudio.webhooks.models import (

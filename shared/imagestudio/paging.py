@@ -1,13 +1,18 @@
-"""Opaque keyset cursors (created_at, id) and date-time filters shared by every paged listing."""
+"""Opaque keyset cursors (created_at, id), the keyset query and page, and date-time filters shared
+by every paged listing (jobs, assets, webhook deliveries): newest first, ``limit + 1`` rows read to
+know whether another page follows."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import AfterValidator
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
 
 from imagestudio.errors import InvalidRequest
 
@@ -41,3 +46,39 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return as_utc(datetime.fromisoformat(created)), str(row_id)
     except Exception as exc:
         raise InvalidRequest("cursor is not one this API returned") from exc
+
+
+class Keyed(Protocol):
+    """A row a listing pages through: its keyset is (created_at, id)."""
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> str: ...
+
+
+RowT = TypeVar("RowT", bound=Keyed)
+SelectT = TypeVar("SelectT", bound=Select[Any])
+
+
+def newest_first(
+    stmt: SelectT,
+    *,
+    created_at: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[str],
+    before: tuple[datetime, str] | None,
+    limit: int,
+) -> SelectT:
+    """``stmt`` newest first, from just past the keyset ``before`` (a decoded cursor), ``limit`` rows."""
+    if before:
+        created, last_id = before
+        stmt = stmt.where(or_(created_at < created, and_(created_at == created, row_id < last_id)))
+    return stmt.order_by(created_at.desc(), row_id.desc()).limit(limit)
+
+
+def page_of(rows: Sequence[RowT], limit: int) -> tuple[Sequence[RowT], str | None]:
+    """The page of ``limit + 1`` rows read: its first ``limit``, and the cursor of the next (None: none follows)."""
+    page = rows[:limit]
+    more = len(rows) > limit and bool(page)
+    return page, encode_cursor(page[-1].created_at, page[-1].id) if more else None

@@ -200,7 +200,7 @@ def validate_json(block: Block) -> Any:
 
 def check_deploy(block: Block) -> None:
     """A deployment-only block: it parses, names real settings, real commands and existing files."""
-    from imagestudio.cli import WORKERS
+    from imagestudio.cli.run import WORKERS
     from imagestudio.config import Settings
 
     parsed = subprocess.run(["bash", "-n"], input=block.code, capture_output=True, text=True)

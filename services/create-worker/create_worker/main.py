@@ -5,9 +5,11 @@ Run with `imagestudio worker create`.
 
 import imagestudio.models  # noqa: F401  (every table registered before the first session)
 from imagestudio.broker import configure_broker
+from imagestudio.jobs.middleware import FailJobWhenMessageDies
 from imagestudio.messaging import Studio
 
-configure_broker()
+# Handed in here: the broker (a lower layer) never reaches up for the jobs service.
+configure_broker(middleware=[FailJobWhenMessageDies()])
 
 from create_worker import actors  # noqa: E402,F401  (actors bind to the broker configured above)
 

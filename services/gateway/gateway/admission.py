@@ -27,14 +27,9 @@ from gateway.problems import RATE_LIMIT_SCOPE_KEY
 from gateway.studio_requests import read_form
 from imagestudio.config import get_settings
 from imagestudio.errors import ImageTooLarge
+from imagestudio.idempotency.service import IdempotencyClaim, StoredResponse, idempotency_service
 from imagestudio.jobs.schemas import JobRead
-from imagestudio.ratelimits.service import (
-    IdempotencyClaim,
-    RateLimitState,
-    StoredResponse,
-    idempotency_service,
-    rate_limit_service,
-)
+from imagestudio.ratelimits.service import RateLimitState, rate_limit_service
 from imagestudio.tenants.service import Principal
 
 T = TypeVar("T")

@@ -40,7 +40,7 @@ from imagestudio.assets.sweeper import AssetSweeper
 from imagestudio.broker import get_broker
 from imagestudio.config import get_settings
 from imagestudio.jobs.recovery import JobSweeper
-from imagestudio.outbox import OutboxRelay
+from imagestudio.outbox.relay import OutboxRelay
 from imagestudio.telemetry.metrics import HTTP_LATENCY, HTTP_REQUESTS, JOBS_ACCEPTED, REQUESTS_REFUSED
 from imagestudio.telemetry.tracing import configure_tracing, instrument_app
 from imagestudio.uploads.sweeper import UploadSweeper

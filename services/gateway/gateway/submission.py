@@ -50,7 +50,7 @@ R = TypeVar("R", bound=StudioRequest)
 def draft(session: Session, *, tenant_id: str, studio: Studio[R], body: StudioBody[R]) -> JobDraft:
     """The job a studio request makes; every refusal is raised before anything is stored."""
     request = body.request
-    webhook = webhook_service.job_webhook(url=request.webhook_url, events=request.webhook_events)
+    webhook = webhook_service.endpoints.job_webhook(url=request.webhook_url, events=request.webhook_events)
     studio.check(request, files=frozenset({*body.files, *request.upload_ids()}))  # before any image is read
     images = studio_images(session, tenant_id=tenant_id, request=request, files=body.files)
     # From the headers: a job no worker has the memory for is refused before the studio looks at pixels.

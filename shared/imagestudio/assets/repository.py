@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from imagestudio.assets.models import Asset, AssetUsage
 from imagestudio.jobs.models import Job, JobStatus
+from imagestudio.paging import newest_first
 
 #: A deleted asset row: its storage key, its tenant and the bytes it counted.
 DeletedAsset = tuple[str, str, int]
@@ -118,12 +119,9 @@ class AssetRepository:
                     func.lower(Asset.name).contains(needle, autoescape=True),
                 )
             )
-        if before:
-            created, asset_id = before
-            stmt = stmt.where(
-                or_(Asset.created_at < created, and_(Asset.created_at == created, Asset.id < asset_id))
-            )
-        return session.scalars(stmt.order_by(Asset.created_at.desc(), Asset.id.desc()).limit(limit)).all()
+        return session.scalars(
+            newest_first(stmt, created_at=Asset.created_at, row_id=Asset.id, before=before, limit=limit)
+        ).all()
 
     def usages(self, session: Session, *, asset_id: str) -> Sequence[AssetUsage]:
         return session.scalars(

@@ -29,7 +29,7 @@ from imagestudio.config import get_settings
 from imagestudio.db import utcnow
 from imagestudio.errors import ImageStudioError, NotFound, StorageError, ValidationFailed
 from imagestudio.jobs.schemas import JobOutput
-from imagestudio.paging import decode_cursor, encode_cursor
+from imagestudio.paging import decode_cursor, page_of
 from imagestudio.quota.service import storage_quota_service
 from imagestudio.storage import get_store
 from imagestudio.telemetry.logging import get_logger
@@ -233,12 +233,8 @@ class AssetService:
             text=text,
             before=decode_cursor(cursor) if cursor else None,
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return AssetPage(
-            items=[self.to_read(a) for a in rows],
-            next_cursor=encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None,
-        )
+        page, next_cursor = page_of(rows, limit)
+        return AssetPage(items=[self.to_read(a) for a in page], next_cursor=next_cursor)
 
     def update(
         self,

@@ -14,14 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import event, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from imagestudio.credits.models import CreditAccount, CreditEntry, EntryKind
+from imagestudio.credits.models import CreditEntry, EntryKind
+from imagestudio.credits.repository import credit_repository
 from imagestudio.credits.tiers import get_tier
-from imagestudio.db import is_postgres, table_of, utcnow
 from imagestudio.errors import (
     ConcurrencyLimited,
     ImageStudioError,
@@ -29,7 +27,6 @@ from imagestudio.errors import (
     PaymentRequired,
     StorageQuotaExceeded,
 )
-from imagestudio.quota.models import StorageAccount
 from imagestudio.tenants.models import Tenant
 
 
@@ -64,37 +61,23 @@ def _month(now: datetime | None = None) -> str:
 class CreditService:
     def balance(self, session: Session, *, tenant_id: str) -> Balance:
         """What the tenant owns and what running jobs hold (its account row)."""
-        row = session.execute(
-            select(CreditAccount.balance, CreditAccount.reserved).where(CreditAccount.tenant_id == tenant_id)
-        ).one_or_none()
+        row = credit_repository.account(session, tenant_id=tenant_id)
         if row is None:
             return self.ledger_totals(session, tenant_id=tenant_id)
-        return Balance(balance=int(row[0]), reserved=int(row[1]))
+        return Balance(balance=row[0], reserved=row[1])
 
     def ledger_totals(self, session: Session, *, tenant_id: str) -> Balance:
         """The ledger's own sums: what the account row must always equal (checks, audits)."""
-        row = session.execute(
-            select(
-                func.coalesce(func.sum(CreditEntry.balance_delta), 0),
-                func.coalesce(func.sum(CreditEntry.reserved_delta), 0),
-            ).where(CreditEntry.tenant_id == tenant_id)
-        ).one()
-        return Balance(balance=int(row[0]), reserved=int(row[1]))
+        balance, reserved = credit_repository.ledger_totals(session, tenant_id=tenant_id)
+        return Balance(balance=balance, reserved=reserved)
 
     def active_jobs(self, session: Session, *, tenant_id: str) -> int:
         """Queued and running jobs of the tenant, as its account counts them."""
-        return int(
-            session.scalar(select(CreditAccount.active_jobs).where(CreditAccount.tenant_id == tenant_id)) or 0
-        )
+        return credit_repository.active_jobs(session, tenant_id=tenant_id)
 
     def open_account(self, session: Session, *, tenant_id: str) -> None:
         """Create the tenant's account row if it has none (new tenants; idempotent)."""
-        insert = postgresql.insert if is_postgres(session) else sqlite.insert
-        session.execute(
-            insert(CreditAccount)
-            .values(tenant_id=tenant_id, balance=0, reserved=0, active_jobs=0, granted_month="")
-            .on_conflict_do_nothing(index_elements=["tenant_id"])
-        )
+        credit_repository.open_account(session, tenant_id=tenant_id)
 
     def lock_tenant(self, session: Session, *, tenant_id: str) -> Tenant:
         """Serialise money movements of one tenant (operator grants, the credits page)."""
@@ -102,45 +85,21 @@ class CreditService:
         if tenant is None:
             raise NotFound("No such tenant")
         self.open_account(session, tenant_id=tenant_id)
-        if is_postgres(session):
-            session.execute(
-                select(CreditAccount.tenant_id).where(CreditAccount.tenant_id == tenant_id).with_for_update()
-            )
+        credit_repository.lock_account(session, tenant_id=tenant_id)
         return tenant
 
     def _move(
         self, session: Session, *, tenant_id: str, balance: int = 0, reserved: int = 0, active: int = 0
     ) -> None:
         """Apply ledger deltas (and a change of active jobs) to the account, in the caller's transaction."""
-        if not (balance or reserved or active):
-            return
-        session.execute(
-            update(CreditAccount)
-            .where(CreditAccount.tenant_id == tenant_id)
-            .values(
-                balance=CreditAccount.balance + balance,
-                reserved=CreditAccount.reserved + reserved,
-                active_jobs=CreditAccount.active_jobs + active,
+        if balance or reserved or active:
+            credit_repository.move(
+                session, tenant_id=tenant_id, balance=balance, reserved=reserved, active=active
             )
-        )
 
     def _add(self, session: Session, entry: CreditEntry) -> bool:
         """Insert a movement once and move the account by it; False when it already exists."""
-        exists = session.scalar(
-            select(CreditEntry.id).where(
-                CreditEntry.tenant_id == entry.tenant_id,
-                CreditEntry.kind == entry.kind,
-                CreditEntry.reference == entry.reference,
-            )
-        )
-        if exists is not None:
-            return False
-        nested = session.begin_nested()
-        session.add(entry)
-        try:
-            nested.commit()
-        except IntegrityError:
-            nested.rollback()
+        if not credit_repository.add_entry_once(session, entry):
             return False
         self._move(
             session,
@@ -166,33 +125,16 @@ class CreditService:
             return
         amount = get_tier(tier).monthly_credits
         for _ in range(2):
-            moved = session.execute(
-                update(CreditAccount)
-                .where(CreditAccount.tenant_id == tenant_id, CreditAccount.granted_month < month)
-                .values(balance=CreditAccount.balance + amount, granted_month=month)
-                .returning(CreditAccount.tenant_id)
-            ).first()
-            if moved is not None:
-                session.execute(
-                    insert(CreditEntry).values(
-                        tenant_id=tenant_id,
-                        kind=EntryKind.grant.value,
-                        balance_delta=amount,
-                        reserved_delta=0,
-                        reference=f"month:{month}",
-                        note=f"{tier} monthly grant",
-                        created_at=utcnow(),
-                    )
-                )
+            if credit_repository.grant_month(
+                session, tenant_id=tenant_id, month=month, amount=amount, note=f"{tier} monthly grant"
+            ):
                 # Remembered only once committed: this transaction may still roll back.
                 session.info.setdefault("granted_months", set()).add((tenant_id, month))
                 if not event.contains(session, "after_commit", _remember_grants):
                     event.listen(session, "after_commit", _remember_grants)
                     event.listen(session, "after_rollback", _forget_grants)
                 return
-            granted = session.scalar(
-                select(CreditAccount.granted_month).where(CreditAccount.tenant_id == tenant_id)
-            )
+            granted = credit_repository.granted_month(session, tenant_id=tenant_id)
             if granted is not None:
                 # Granted by this very transaction (not yet committed): remembered after commit.
                 if (tenant_id, month) not in session.info.get("granted_months", ()):
@@ -221,44 +163,20 @@ class CreditService:
         """
         amount = sum(cost for _, cost in holds if cost > 0)
         slots = len(holds) if jobs is None else jobs
-        rows = [
-            {
-                "tenant_id": tenant_id,
-                "kind": EntryKind.reserve.value,
-                "balance_delta": 0,
-                "reserved_delta": cost,
-                "job_id": job_id,
-                "reference": f"job:{job_id}",
-                "note": "",
-                "created_at": utcnow(),
-            }
-            for job_id, cost in holds
-            if cost > 0
-        ]
-        if rows:
-            session.execute(insert(table_of(CreditEntry)), rows)
+        credit_repository.insert_reservations(
+            session, tenant_id=tenant_id, holds=[(job_id, cost) for job_id, cost in holds if cost > 0]
+        )
         if not amount and not (slots and max_active is not None) and max_stored_bytes is None:
             self._move(session, tenant_id=tenant_id, active=slots)
             return
-        account = table_of(CreditAccount).c  # Core: the ORM's update bookkeeping is not needed here
-        conditions = [account.tenant_id == tenant_id]
-        if amount:
-            conditions.append(account.balance - account.reserved >= amount)
-        if slots and max_active is not None:
-            conditions.append(account.active_jobs + slots <= max_active)
-        if max_stored_bytes is not None:
-            storage = table_of(StorageAccount).c
-            at_quota = select(storage.tenant_id).where(
-                storage.tenant_id == tenant_id, storage.stored_bytes >= max_stored_bytes
-            )
-            conditions.append(~at_quota.exists())
-        moved = session.execute(
-            update(table_of(CreditAccount))
-            .where(*conditions)
-            .values(reserved=account.reserved + amount, active_jobs=account.active_jobs + slots)
-            .returning(account.tenant_id)
-        ).first()
-        if moved is None:
+        if not credit_repository.hold(
+            session,
+            tenant_id=tenant_id,
+            amount=amount,
+            slots=slots,
+            max_active=max_active,
+            max_stored_bytes=max_stored_bytes,
+        ):
             raise self.refusal(
                 session,
                 tenant_id=tenant_id,
@@ -279,24 +197,15 @@ class CreditService:
         """Why the tenant cannot take a job: at its storage quota (422), ``amount`` more credits
         than it has (402) or another job (429), from its account rows."""
         if max_stored_bytes is not None:
-            stored = int(
-                session.scalar(
-                    select(StorageAccount.stored_bytes).where(StorageAccount.tenant_id == tenant_id)
-                )
-                or 0
-            )
+            stored = credit_repository.stored_bytes(session, tenant_id=tenant_id)
             if stored >= max_stored_bytes:
                 return StorageQuotaExceeded(
                     used=stored, requested=0, quota=max_stored_bytes, what="A new job's outputs"
                 )
-        row = session.execute(
-            select(CreditAccount.balance, CreditAccount.reserved, CreditAccount.active_jobs).where(
-                CreditAccount.tenant_id == tenant_id
-            )
-        ).one_or_none()
+        row = credit_repository.account(session, tenant_id=tenant_id)
         if row is None:
             return NotFound("No such tenant")
-        balance, reserved, active = int(row[0]), int(row[1]), int(row[2])
+        balance, reserved, active = row
         if amount > 0 and amount > balance - reserved:
             return PaymentRequired(
                 f"This job costs {amount} credits; {balance - reserved} are available.",
@@ -317,14 +226,7 @@ class CreditService:
         self, session: Session, *, tenant_id: str, job_id: str, captures: Sequence[tuple[str, int]] = ()
     ) -> tuple[int, int]:
         """Capture each (item, credits) that succeeded and release the rest; returns (charged, released) now."""
-        reserved = int(
-            session.scalar(
-                select(func.coalesce(func.sum(CreditEntry.reserved_delta), 0)).where(
-                    CreditEntry.tenant_id == tenant_id, CreditEntry.job_id == job_id
-                )
-            )
-            or 0
-        )
+        reserved = credit_repository.reserved_for_job(session, tenant_id=tenant_id, job_id=job_id)
         captured = charged = 0
         for item, amount in captures:
             if amount <= 0:
@@ -382,12 +284,7 @@ class CreditService:
         return entry
 
     def recent(self, session: Session, *, tenant_id: str, limit: int = 50) -> Sequence[CreditEntry]:
-        return session.scalars(
-            select(CreditEntry)
-            .where(CreditEntry.tenant_id == tenant_id)
-            .order_by(CreditEntry.id.desc())
-            .limit(limit)
-        ).all()
+        return credit_repository.recent(session, tenant_id=tenant_id, limit=limit)
 
 
 credit_service = CreditService()

@@ -1,7 +1,9 @@
 """Dramatiq middleware that keeps the promise "every accepted job ends".
 
 When Dramatiq gives up on a ``*.run_job`` or ``*.poll`` message (retries exhausted, age limit) the job row
-would otherwise stay queued or running forever; this marks it failed with the reason.
+would otherwise stay queued or running forever; this marks it failed with the reason. The worker
+entry points hand it to the broker (``configure_broker(middleware=...)``): the broker sits below
+the jobs service this calls.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dramatiq.broker import MessageProxy
 
 from imagestudio.db import session_scope
 from imagestudio.errors import JobAbandoned
+from imagestudio.jobs.service import job_service
 from imagestudio.messaging import JOB_ACTORS
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.urls import job_path
@@ -45,8 +48,6 @@ class FailJobWhenMessageDies(dramatiq.Middleware):
             self._fail(message, "the message expired before a worker could run it", public=True)
 
     def _fail(self, message: MessageProxy, detail: str, *, public: bool = False) -> None:
-        from imagestudio.jobs.service import job_service
-
         job_id = message.kwargs.get("job_id")
         if not job_id:
             return

@@ -36,7 +36,7 @@ from imagestudio.jobs.models import Job, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.service import job_service
 from imagestudio.jobs.transitions import run_job_message
-from imagestudio.outbox import outbox_service
+from imagestudio.outbox.service import outbox_service
 from imagestudio.periodic import PeriodicSweep
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import JOBS_LOST, JOBS_RESURRECTED

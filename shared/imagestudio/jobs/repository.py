@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, aliased
 
 from imagestudio.db import is_postgres, table_of, utcnow
 from imagestudio.jobs.models import TERMINAL_STATUSES, Job, JobEvent, JobStatus
-from imagestudio.outbox import NOTIFY_SQL
+from imagestudio.outbox.service import NOTIFY_SQL
+from imagestudio.paging import newest_first
 
 #: The submission as one PostgreSQL statement (see ``insert_submission_postgres``).
 _SUBMISSION_SQL = """
@@ -114,11 +115,9 @@ class JobRepository:
             stmt = stmt.where(Job.studio == studio)
         if status:
             stmt = stmt.where(Job.status == status)
-        if before:
-            created, job_id = before
-            stmt = stmt.where(or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id)))
-        stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
-        return session.scalars(stmt).all()
+        return session.scalars(
+            newest_first(stmt, created_at=Job.created_at, row_id=Job.id, before=before, limit=limit)
+        ).all()
 
     def set_status_if(
         self,

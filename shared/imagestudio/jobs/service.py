@@ -27,13 +27,13 @@ from imagestudio.errors import (
     PaymentRequired,
     StorageQuotaExceeded,
 )
+from imagestudio.idempotency.service import IdempotencyClaim, StoredResponse, idempotency_service
 from imagestudio.jobs.models import CHECKED_SIZES, Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
 from imagestudio.jobs.transitions import JobTransitions, run_job_message
-from imagestudio.outbox import outbox_service
-from imagestudio.paging import decode_cursor, encode_cursor
-from imagestudio.ratelimits.service import IdempotencyClaim, StoredResponse, idempotency_service
+from imagestudio.outbox.service import outbox_service
+from imagestudio.paging import decode_cursor, page_of
 from imagestudio.storage import get_store, input_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import CREDITS_REFUNDED
@@ -359,11 +359,11 @@ class JobService(JobTransitions):
             job_repository.insert_queued(session, [job for job, _ in pairs])
             for job, draft in pairs:
                 if draft.webhook is not None:
-                    webhook_service.subscribe_job(
+                    webhook_service.endpoints.subscribe_job(
                         session, tenant_id=tenant_id, job_id=job.id, webhook=draft.webhook
                     )
                 # Webhook deliveries ride the outbox too: committed with the transition or not at all.
-                webhook_service.stage_job_event(
+                webhook_service.staging.stage_job_event(
                     session, job=job, event_type="job.queued", subscribed=draft.webhook is not None
                 )
             outbox_service.add_many(
@@ -388,7 +388,7 @@ class JobService(JobTransitions):
         statement (raises 402 / 429 when refused). False: take the general path."""
         if not is_postgres(session) or any(draft.webhook is not None for _, draft in pairs):
             return False
-        if webhook_service.may_have_endpoints(session, tenant_id=tenant_id):
+        if webhook_service.staging.may_have_endpoints(session, tenant_id=tenant_id):
             return False
         now = pairs[0][0].created_at
         for job, _ in pairs:  # one timestamp for the statement's rows
@@ -461,12 +461,8 @@ class JobService(JobTransitions):
         jobs = job_repository.page(
             session, tenant_id=tenant_id, limit=limit + 1, studio=studio, status=status, before=before
         )
-        more = len(jobs) > limit
-        jobs = jobs[:limit]
-        return JobPage(
-            items=self.to_read(session, jobs),
-            next_cursor=encode_cursor(jobs[-1].created_at, jobs[-1].id) if more and jobs else None,
-        )
+        page, next_cursor = page_of(jobs, limit)
+        return JobPage(items=self.to_read(session, page), next_cursor=next_cursor)
 
     def cancel(self, session: Session, *, tenant_id: str, job_id: str) -> Job:
         job = self.get(session, tenant_id=tenant_id, job_id=job_id)
@@ -485,7 +481,7 @@ class JobService(JobTransitions):
         CREDITS_REFUNDED.labels(job.studio).inc(released)
         asset_service.withdraw(session, job_id=job.id)  # nothing free: what it wrote is not served
         job_repository.add_event(session, job_id=job.id, type="job.canceled", data={"status": "canceled"})
-        webhook_service.stage_job_event(session, job=job, event_type="job.canceled")
+        webhook_service.staging.stage_job_event(session, job=job, event_type="job.canceled")
         session.commit()
         session.refresh(job)
         log.info("job.canceled", job_id=job.id)

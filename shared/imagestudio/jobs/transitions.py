@@ -21,7 +21,7 @@ from imagestudio.db import utcnow
 from imagestudio.jobs.models import Job, JobStatus
 from imagestudio.jobs.repository import JobShare, job_repository
 from imagestudio.messaging import RUN_JOB_ACTORS, Studio
-from imagestudio.outbox import outbox_service
+from imagestudio.outbox.service import outbox_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import CREDITS_CAPTURED, CREDITS_REFUNDED
 from imagestudio.webhooks.service import webhook_service
@@ -112,7 +112,7 @@ class JobTransitions:
             # One job.running webhook per job: a retry or a takeover (its worker died) claims it
             # again, and a second delivery would carry a new webhook-id for the same event, which
             # no receiver could dedupe.
-            webhook_service.stage_job_event(session, job=job, event_type="job.running")
+            webhook_service.staging.stage_job_event(session, job=job, event_type="job.running")
         return LeaseClaim(job=job)
 
     def _keep_waiting(
@@ -216,7 +216,7 @@ class JobTransitions:
             job_repository.add_event(
                 session, job_id=job_id, type="job.succeeded", data={"status": "succeeded"}
             )
-            webhook_service.stage_job_event(session, job=job, event_type="job.succeeded")
+            webhook_service.staging.stage_job_event(session, job=job, event_type="job.succeeded")
         return moved
 
     def fail(self, session: Session, *, job_id: str, problem: dict[str, Any]) -> bool:
@@ -239,7 +239,7 @@ class JobTransitions:
             job_repository.add_event(
                 session, job_id=job_id, type="job.failed", data={"status": "failed", "error": problem}
             )
-            webhook_service.stage_job_event(session, job=job, event_type="job.failed")
+            webhook_service.staging.stage_job_event(session, job=job, event_type="job.failed")
         return moved
 
     def requeue_unfinished(self, session: Session) -> int:

@@ -10,7 +10,7 @@ from imagestudio.errors import Conflict, NotFound
 from imagestudio.personas.models import Persona
 from imagestudio.personas.repository import persona_repository
 from imagestudio.personas.schemas import PersonaCreate, PersonaPatch, PersonaRead
-from imagestudio.templates.prompting import PromptResult, add
+from imagestudio.templates.prompting import Addition, PromptResult, add_each
 
 __all__ = ["MAX_PERSONAS_PER_TENANT", "PersonaService", "persona_service"]
 
@@ -62,34 +62,28 @@ class PersonaService:
         is the client's, and the negative prompt alone cannot undo what the prompt asks for.
         """
         source, label = "persona", f"persona {persona.name!r}"
-        if persona.tone:
-            result = add(
-                result, f"{persona.tone} mood", target="prompt", source=source, reason=f"{label}: brand tone"
-            )
-        if persona.palette:
-            result = add(
-                result,
-                "colour palette of " + " and ".join(persona.palette),
-                target="prompt",
-                source=source,
-                reason=f"{label}: brand colours",
-            )
-        if persona.style_keywords:
-            result = add(
-                result,
-                ", ".join(persona.style_keywords),
-                target="prompt",
-                source=source,
-                reason=f"{label}: brand style",
-            )
+        result = add_each(
+            result,
+            [
+                Addition(
+                    f"{persona.tone} mood" if persona.tone else "", "prompt", source, f"{label}: brand tone"
+                ),
+                Addition(
+                    "colour palette of " + " and ".join(persona.palette) if persona.palette else "",
+                    "prompt",
+                    source,
+                    f"{label}: brand colours",
+                ),
+                Addition(", ".join(persona.style_keywords), "prompt", source, f"{label}: brand style"),
+                Addition(
+                    ", ".join(persona.avoid),
+                    "negative_prompt",
+                    source,
+                    f"{label}: subjects the brand never shows",
+                ),
+            ],
+        )
         if persona.avoid:
-            result = add(
-                result,
-                ", ".join(persona.avoid),
-                target="negative_prompt",
-                source=source,
-                reason=f"{label}: subjects the brand never shows",
-            )
             prompt = result.prompt.lower()
             named = [
                 subject

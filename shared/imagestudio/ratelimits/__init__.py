@@ -1,1 +1,1 @@
-"""Per-tenant request rate limits (the ``limits`` library) and idempotency keys (the database)."""
+"""Per-tenant request rate limits (the ``limits`` library)."""

@@ -92,20 +92,16 @@ class LocalStore:
         return path.stat().st_size if path.is_file() else None
 
     def presigned_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
-        expires = int(time.time()) + ttl_seconds
-        url = (
-            f"{self._base_url}{FILES_ROUTE}{quote(key)}"
-            f"?expires={expires}&signature={sign(self._secret, key, expires)}"
-        )
-        return PresignedUrl(url=url, expires_at=datetime.fromtimestamp(expires, UTC))
+        return self._signed_url(key, ttl_seconds=ttl_seconds, secret=self._secret)
 
     def presigned_put_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
         """A gateway URL (``PUT`` on the files route) that writes ``key`` until it expires."""
+        return self._signed_url(key, ttl_seconds=ttl_seconds, secret=self._put_secret)
+
+    def _signed_url(self, key: str, *, ttl_seconds: int, secret: bytes) -> PresignedUrl:
+        """The files route's URL for ``key``, signed with ``secret`` (reads and writes sign apart)."""
         expires = int(time.time()) + ttl_seconds
-        url = (
-            f"{self._base_url}{FILES_ROUTE}{quote(key)}"
-            f"?expires={expires}&signature={sign(self._put_secret, key, expires)}"
-        )
+        url = f"{self._base_url}{FILES_ROUTE}{quote(key)}?expires={expires}&signature={sign(secret, key, expires)}"
         return PresignedUrl(url=url, expires_at=datetime.fromtimestamp(expires, UTC))
 
     def verify_put(self, key: str, *, expires: int, signature: str) -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import urllib3
 from minio import Minio
+from minio.datatypes import Object
 from minio.error import S3Error
 from urllib3.util.retry import Retry
 
@@ -112,19 +113,17 @@ class S3Store:
             raise StorageError(f"cannot delete {key!r}: {exc}") from exc
 
     def exists(self, key: str) -> bool:
-        self.ensure_bucket()
-        try:
-            self._client.stat_object(self.bucket, key)
-            return True
-        except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-                return False
-            raise StorageError(f"cannot stat {key!r}: {exc.code}") from exc
+        return self._stat(key) is not None
 
     def size(self, key: str) -> int | None:
+        stat = self._stat(key)
+        return None if stat is None else int(stat.size or 0)
+
+    def _stat(self, key: str) -> Object | None:
+        """The object's metadata; None when there is no such object."""
         self.ensure_bucket()
         try:
-            return int(self._client.stat_object(self.bucket, key).size or 0)
+            return self._client.stat_object(self.bucket, key)
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
                 return None

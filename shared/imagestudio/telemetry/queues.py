@@ -117,7 +117,7 @@ def _age(since: datetime | None, now: datetime) -> float:
 
 def _database_ages(stats: QueueStats) -> None:
     from imagestudio.jobs.models import Job, JobStatus
-    from imagestudio.outbox import OutboxMessage
+    from imagestudio.outbox.models import OutboxMessage
 
     now = utcnow()
     with session_scope() as session:

@@ -8,13 +8,14 @@ negative prompt); a phrase whose words the prompt already has is not added twice
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from imagestudio.providers.schemas import Quality
 from imagestudio.templates.catalogue import Template
 
-__all__ = ["STYLE_PHRASES", "Addition", "PromptResult", "append_phrases", "enhance"]
+__all__ = ["STYLE_PHRASES", "Addition", "PromptResult", "add", "add_each", "append_phrases", "enhance"]
 
 Target = Literal["prompt", "negative_prompt"]
 
@@ -103,6 +104,15 @@ def add(result: PromptResult, phrases: str, *, target: Target, source: str, reas
     return PromptResult(result.prompt, updated, [*result.additions, addition], result.warnings)
 
 
+def add_each(result: PromptResult, additions: Sequence[Addition]) -> PromptResult:
+    """``add`` each addition's phrases in turn (``text`` the phrases; an empty one adds nothing)."""
+    for addition in additions:
+        result = add(
+            result, addition.text, target=addition.target, source=addition.source, reason=addition.reason
+        )
+    return result
+
+
 def enhance(
     prompt: str,
     negative_prompt: str | None,
@@ -113,34 +123,38 @@ def enhance(
 ) -> PromptResult:
     """The enhanced prompt pair: style words, template composition, quality words, baseline negatives."""
     result = PromptResult(prompt.strip(), negative_prompt.strip() if negative_prompt else None)
-    if style_preset and style_preset in STYLE_PHRASES:
-        result = add(
-            result,
-            STYLE_PHRASES[style_preset],
-            target="prompt",
-            source="style",
-            reason=f"describes the {style_preset} style in words every model understands",
-        )
-    if template is not None:
-        result = add(
-            result,
+    style = STYLE_PHRASES.get(style_preset, "") if style_preset else ""
+    composition = (
+        Addition(
             template.composition,
-            target="prompt",
-            source="template",
-            reason=f"composition for {template.name} ({template.width}x{template.height}, {template.aspect_ratio})",
+            "prompt",
+            "template",
+            f"composition for {template.name} ({template.width}x{template.height}, {template.aspect_ratio})",
         )
-    if _QUALITY_PHRASES[quality]:
-        result = add(
-            result,
-            _QUALITY_PHRASES[quality],
-            target="prompt",
-            source="quality",
-            reason=f"{quality} quality asks for finish and detail",
-        )
-    return add(
+        if template is not None
+        else None
+    )
+    return add_each(
         result,
-        _NEGATIVE_BASELINE,
-        target="negative_prompt",
-        source="baseline",
-        reason="common generation defects to steer away from",
+        [
+            Addition(
+                style,
+                "prompt",
+                "style",
+                f"describes the {style_preset} style in words every model understands",
+            ),
+            *([composition] if composition else []),
+            Addition(
+                _QUALITY_PHRASES[quality],
+                "prompt",
+                "quality",
+                f"{quality} quality asks for finish and detail",
+            ),
+            Addition(
+                _NEGATIVE_BASELINE,
+                "negative_prompt",
+                "baseline",
+                "common generation defects to steer away from",
+            ),
+        ],
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, delete, or_, select, update
@@ -36,14 +36,9 @@ class UploadRepository:
         *,
         upload_id: str,
         key: str,
-        format: str,
         content_type: str,
-        width: int,
-        height: int,
-        has_alpha: bool,
-        orientation: int,
-        frames: int,
         size_bytes: int,
+        image: Mapping[str, object],
     ) -> bool:
         """Record the checked object and what its header said; guarded, so concurrent first uses
         write once. False when the upload was no longer pending (checked meanwhile, or deleted)."""
@@ -53,14 +48,9 @@ class UploadRepository:
             .values(
                 state=UploadState.ready.value,
                 key=key,
-                format=format,
                 content_type=content_type,
-                width=width,
-                height=height,
-                has_alpha=has_alpha,
-                orientation=orientation,
-                frames=frames,
                 bytes=size_bytes,
+                **image,
             )
             .execution_options(synchronize_session=False)
         )

@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -115,6 +116,15 @@ def _content_type(format: str) -> str:
     return CONTENT_TYPES.get(format, f"image/{format}")
 
 
+#: What an upload's row keeps of its checked header: ``ImageInfo`` fields, named as the columns.
+IMAGE_COLUMNS = ("format", "width", "height", "has_alpha", "orientation", "frames")
+
+
+def image_columns(info: ImageInfo) -> dict[str, Any]:
+    """The row's image columns from a checked header (written once, when the upload becomes ready)."""
+    return {name: getattr(info, name) for name in IMAGE_COLUMNS}
+
+
 def _checked_key(upload: _Pending) -> str:
     """Where a presigned upload's checked bytes go: a key no link writes, new for each check."""
     return upload_key(upload.tenant_id, f"{upload.id}-{secrets.token_hex(4)}", upload.ext)
@@ -168,13 +178,8 @@ class UploadService:
             key=key,
             content_type=content_type,
             ext=ext,
-            format=info.format,
-            width=info.width,
-            height=info.height,
-            has_alpha=info.has_alpha,
-            orientation=info.orientation,
-            frames=info.frames,
             bytes=len(data),
+            **image_columns(info),
             created_at=now,
             expires_at=now + timedelta(seconds=get_settings().upload_ttl_seconds),
         )
@@ -248,17 +253,7 @@ class UploadService:
         return upload
 
     def to_read(self, upload: Upload) -> UploadRead:
-        return UploadRead(
-            id=upload.id,
-            state=UploadState(upload.state).value,
-            width=upload.width,
-            height=upload.height,
-            format=upload.format,
-            bytes=upload.bytes,
-            content_type=upload.content_type,
-            created_at=upload.created_at,
-            expires_at=upload.expires_at,
-        )
+        return UploadRead.model_validate(upload, from_attributes=True)
 
     def delete(self, session: Session, *, tenant_id: str, upload_id: str) -> None:
         """Stop the id resolving now; delete the object unless a queued or running job still reads it."""
@@ -358,14 +353,9 @@ class UploadService:
                 session,
                 upload_id=upload.id,
                 key=key,
-                format=info.format,
                 content_type=content_type,
-                width=info.width,
-                height=info.height,
-                has_alpha=info.has_alpha,
-                orientation=info.orientation,
-                frames=info.frames,
                 size_bytes=len(data),
+                image=image_columns(info),
             )
             if marked:  # the count moves from the declared size to the stored one, in the same transaction
                 storage_quota_service.add(

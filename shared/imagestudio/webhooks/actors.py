@@ -37,7 +37,7 @@ def _options() -> dict[str, int]:
 @actor(WEBHOOKS_DELIVER, queue=WEBHOOKS_QUEUE, **_options())
 def deliver(delivery_id: str, token: str) -> None:
     """Send one webhook delivery if it is due (ids only in the message; the row has the rest)."""
-    webhook_service.deliver(delivery_id=delivery_id, token=token)
+    webhook_service.delivery.deliver(delivery_id=delivery_id, token=token)
 
 
 class WebhookSweeper(dramatiq.Middleware):
@@ -68,7 +68,7 @@ class WebhookSweeper(dramatiq.Middleware):
         while not self._stop.is_set():
             try:
                 with session_scope() as session:
-                    webhook_service.requeue_pending(
+                    webhook_service.staging.requeue_pending(
                         session, **({"overdue_seconds": None} if everything else {})
                     )
                 everything = False

@@ -21,11 +21,11 @@ from imagestudio.config import get_settings
 from imagestudio.db import new_id, session_scope, utcnow
 from imagestudio.deferral import defer_current_message
 from imagestudio.errors import Conflict, NotFound
-from imagestudio.paging import decode_cursor, encode_cursor
+from imagestudio.paging import decode_cursor, page_of
 from imagestudio.ratelimits.service import rate_limit_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
-from imagestudio.webhooks.endpoints import active_secrets
+from imagestudio.webhooks.endpoints import EndpointService, active_secrets
 from imagestudio.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from imagestudio.webhooks.repository import webhook_repository
 from imagestudio.webhooks.schemas import WebhookAttemptRead, WebhookDeliveryPage, WebhookDeliveryRead
@@ -51,8 +51,12 @@ class _Target:
     secrets: list[str]
 
 
-class DeliveryService(StagingService):
-    """Sends and records deliveries, and reads their log; the top of ``WebhookService``."""
+class DeliveryService:
+    """Sends and records deliveries, and reads their log; ``staging`` stages each next try."""
+
+    def __init__(self, endpoints: EndpointService, staging: StagingService) -> None:
+        self._endpoints = endpoints
+        self._staging = staging
 
     # --- the delivery log -----------------------------------------------------------------------
     def _delivery_reads(
@@ -61,15 +65,7 @@ class DeliveryService(StagingService):
         attempts: dict[str, list[WebhookAttemptRead]] = {d.id: [] for d in deliveries}
         for attempt in webhook_repository.attempts(session, delivery_ids=[d.id for d in deliveries]):
             attempts[attempt.delivery_id].append(
-                WebhookAttemptRead(
-                    number=attempt.number,
-                    url=attempt.url,
-                    started_at=attempt.started_at,
-                    status_code=attempt.status_code,
-                    latency_ms=attempt.latency_ms,
-                    error=attempt.error,
-                    response_excerpt=attempt.response_excerpt,
-                )
+                WebhookAttemptRead.model_validate(attempt, from_attributes=True)
             )
         return [
             WebhookDeliveryRead(
@@ -110,7 +106,7 @@ class DeliveryService(StagingService):
         cursor: str | None = None,
     ) -> WebhookDeliveryPage:
         if endpoint_id:
-            self.get_endpoint(session, tenant_id=tenant_id, endpoint_id=endpoint_id)
+            self._endpoints.get_endpoint(session, tenant_id=tenant_id, endpoint_id=endpoint_id)
         deliveries = webhook_repository.page(
             session,
             tenant_id=tenant_id,
@@ -120,14 +116,8 @@ class DeliveryService(StagingService):
             status=status,
             before=decode_cursor(cursor) if cursor else None,
         )
-        more = len(deliveries) > limit
-        deliveries = deliveries[:limit]
-        return WebhookDeliveryPage(
-            items=self._delivery_reads(session, deliveries),
-            next_cursor=encode_cursor(deliveries[-1].created_at, deliveries[-1].id)
-            if more and deliveries
-            else None,
-        )
+        page, next_cursor = page_of(deliveries, limit)
+        return WebhookDeliveryPage(items=self._delivery_reads(session, page), next_cursor=next_cursor)
 
     def redeliver(self, session: Session, *, tenant_id: str, delivery_id: str) -> WebhookDeliveryRead:
         """Send a delivery again, same ``webhook-id``, starting the retry schedule afresh.
@@ -148,7 +138,7 @@ class DeliveryService(StagingService):
         if locked_until is not None and locked_until > now:
             raise Conflict("This delivery is being sent right now; try again in a moment")
         if delivery.endpoint_id is None:
-            refusal = self.target_refusal(session, tenant_id=tenant_id, url=delivery.url)
+            refusal = self._endpoints.target_refusal(session, tenant_id=tenant_id, url=delivery.url)
             if refusal is not None:
                 raise Conflict(refusal[0].upper() + refusal[1:])
         if delivery.endpoint_id is not None:
@@ -163,7 +153,7 @@ class DeliveryService(StagingService):
         delivery.finished_at = None
         delivery.locked_until = None
         delivery.token = new_id()  # any older message for it is now stale
-        self._stage_message(session, delivery)
+        self._staging.stage_message(session, delivery)
         session.commit()
         log.info("webhook.redeliver", delivery_id=delivery.id, tenant_id=tenant_id)
         return self._delivery_reads(session, [delivery])[0]
@@ -201,7 +191,7 @@ class DeliveryService(StagingService):
         assert isinstance(target, _Target)
         # No database connection is held across the receiver's answer.
         outcome = send(
-            self.guard(),
+            self._endpoints.guard(),
             url=target.url,
             signing_secrets=target.secrets,
             msg_id=delivery_id,
@@ -221,9 +211,9 @@ class DeliveryService(StagingService):
         next_attempt_at = _aware(delivery.next_attempt_at, now)
         if locked_until is not None and locked_until > now:
             # An attempt is in flight (or its worker died): look again when its lease ends.
-            self._stage_message(session, delivery, at=locked_until + timedelta(seconds=1))
+            self._staging.stage_message(session, delivery, at=locked_until + timedelta(seconds=1))
         elif next_attempt_at is not None and next_attempt_at > now:
-            self._stage_message(session, delivery)  # a long wait, one capped message at a time
+            self._staging.stage_message(session, delivery)  # a long wait, one capped message at a time
         else:
             return True
         return False
@@ -231,10 +221,10 @@ class DeliveryService(StagingService):
     def _target(self, session: Session, delivery: WebhookDelivery, now: datetime) -> _Target | str:
         """Where and with which secrets to send, or why the delivery stops."""
         if delivery.endpoint_id is None:
-            refusal = self.target_refusal(session, tenant_id=delivery.tenant_id, url=delivery.url)
+            refusal = self._endpoints.target_refusal(session, tenant_id=delivery.tenant_id, url=delivery.url)
             if refusal is not None:
                 return refusal
-            secret = self._signing_secret(session, tenant_id=delivery.tenant_id)
+            secret = self._endpoints.signing_secret_row(session, tenant_id=delivery.tenant_id)
             return _Target(url=delivery.url, secrets=active_secrets(secret, now))
         endpoint = webhook_repository.endpoint(session, endpoint_id=delivery.endpoint_id)
         if endpoint is None:
@@ -272,7 +262,7 @@ class DeliveryService(StagingService):
         )
         if delivery.endpoint_id is None and not (outcome.permanent and outcome.status_code is None):
             # A per-job webhook_url: its failures in a row disable it, as deliveries do an endpoint.
-            self.note_target_attempt(
+            self._endpoints.note_target_attempt(
                 session, tenant_id=delivery.tenant_id, url=url, ok=outcome.ok, error=outcome.error
             )
         if outcome.ok:
@@ -286,7 +276,7 @@ class DeliveryService(StagingService):
             return
         gone = outcome.status_code == 410
         if gone and endpoint is not None and endpoint.enabled:
-            self._disable(endpoint, "the receiver answered 410 Gone")
+            self._endpoints.disable(endpoint, "the receiver answered 410 Gone")
         delivery.step += 1
         delay = (
             None
@@ -301,7 +291,7 @@ class DeliveryService(StagingService):
         if delay is not None:
             delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
             delivery.token = new_id()
-            self._stage_message(session, delivery)
+            self._staging.stage_message(session, delivery)
             log.info(
                 "webhook.attempt_failed",
                 delivery_id=delivery_id,
@@ -315,7 +305,7 @@ class DeliveryService(StagingService):
             endpoint.failed_deliveries += 1
             limit = get_settings().webhook_disable_after_failed_deliveries
             if endpoint.failed_deliveries >= limit:
-                self._disable(
+                self._endpoints.disable(
                     endpoint,
                     f"{endpoint.failed_deliveries} deliveries in a row failed after every retry "
                     f"(last: {outcome.error})",

@@ -93,7 +93,7 @@ _no_endpoints = _NoEndpoints()
 
 
 class EndpointService:
-    """Endpoints, per-job subscriptions and signing secrets; the base of ``WebhookService``."""
+    """Endpoints, per-job subscriptions and signing secrets; a part of ``WebhookService``."""
 
     # --- the egress guard ---------------------------------------------------------------------
     def guard(self) -> EgressGuard:
@@ -179,7 +179,7 @@ class EndpointService:
             endpoint.disabled_at = None
             endpoint.failed_deliveries = 0
         elif patch.enabled is False and endpoint.enabled:
-            self._disable(endpoint, "disabled through the API")
+            self.disable(endpoint, "disabled through the API")
         session.commit()
         _no_endpoints.forget(tenant_id)
         return self.to_read(endpoint)
@@ -205,14 +205,14 @@ class EndpointService:
         )
         row.secret = new_secret()
 
-    def _disable(self, endpoint: WebhookEndpoint, reason: str) -> None:
+    def disable(self, endpoint: WebhookEndpoint, reason: str) -> None:
         endpoint.enabled = False
         endpoint.disabled_reason = reason
         endpoint.disabled_at = utcnow()
         log.warning("webhook.endpoint_disabled", endpoint_id=endpoint.id, reason=reason)
 
     # --- the tenant's secret for per-job webhook_url --------------------------------------------
-    def _signing_secret(self, session: Session, *, tenant_id: str) -> WebhookSigningSecret:
+    def signing_secret_row(self, session: Session, *, tenant_id: str) -> WebhookSigningSecret:
         row = webhook_repository.signing_secret(session, tenant_id=tenant_id)
         if row is not None:
             return row
@@ -231,7 +231,7 @@ class EndpointService:
     def signing_secret(self, session: Session, *, tenant_id: str) -> SigningSecretRead:
         """The secret in the first read's answer (the row locked, so two reads cannot both show it),
         its hint afterwards: a leaked API key does not hand over the secret too."""
-        row = self._signing_secret(session, tenant_id=tenant_id)
+        row = self.signing_secret_row(session, tenant_id=tenant_id)
         reveal = webhook_repository.mark_signing_secret_revealed(session, tenant_id=tenant_id)
         session.commit()
         return SigningSecretRead(
@@ -244,7 +244,7 @@ class EndpointService:
         self, session: Session, *, tenant_id: str, grace_seconds: int
     ) -> SigningSecretRead:
         """A new secret, in this answer only; the old one keeps signing too for ``grace_seconds``."""
-        row = self._signing_secret(session, tenant_id=tenant_id)
+        row = self.signing_secret_row(session, tenant_id=tenant_id)
         self._rotate(row, grace_seconds)
         row.revealed_at = utcnow()
         session.commit()
@@ -285,7 +285,7 @@ class EndpointService:
         self, session: Session, *, tenant_id: str, job_id: str, webhook: JobWebhookCreate
     ) -> None:
         """Attach a request's webhook to its job (in the job's transaction)."""
-        self._signing_secret(session, tenant_id=tenant_id)
+        self.signing_secret_row(session, tenant_id=tenant_id)
         session.add(
             JobWebhook(
                 job_id=job_id,
@@ -296,7 +296,7 @@ class EndpointService:
         )
         session.flush()
 
-    def _enabled_endpoints(self, session: Session, *, tenant_id: str) -> Sequence[WebhookEndpoint]:
+    def enabled_endpoints(self, session: Session, *, tenant_id: str) -> Sequence[WebhookEndpoint]:
         """The tenant's enabled endpoints; none, without a query, while it is known to have none."""
         if _no_endpoints.known(tenant_id):
             return ()
@@ -352,16 +352,7 @@ class EndpointService:
             return found
 
     def target_to_read(self, target: WebhookTarget) -> WebhookTargetRead:
-        return WebhookTargetRead(
-            id=target.id,
-            url=target.url,
-            enabled=target.enabled,
-            failed_attempts=target.failed_attempts,
-            last_error=target.last_error,
-            disabled_reason=target.disabled_reason,
-            disabled_at=target.disabled_at,
-            updated_at=target.updated_at,
-        )
+        return WebhookTargetRead.model_validate(target, from_attributes=True)
 
     def list_targets(self, session: Session, *, tenant_id: str) -> list[WebhookTargetRead]:
         """The tenant's per-job webhook URLs with failures on record, disabled ones first."""

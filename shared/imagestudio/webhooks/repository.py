@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ScalarSelect, Select, and_, func, or_, select, text, update
+from sqlalchemy import ScalarSelect, Select, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from imagestudio.db import is_postgres, utcnow
+from imagestudio.paging import newest_first
 from imagestudio.webhooks.models import (
     DeliveryStatus,
     JobWebhook,
@@ -184,16 +185,15 @@ class WebhookRepository:
             stmt = stmt.where(WebhookDelivery.endpoint_id == endpoint_id)
         if status:
             stmt = stmt.where(WebhookDelivery.status == status)
-        if before:
-            created, delivery_id = before
-            stmt = stmt.where(
-                or_(
-                    WebhookDelivery.created_at < created,
-                    and_(WebhookDelivery.created_at == created, WebhookDelivery.id < delivery_id),
-                )
+        return session.scalars(
+            newest_first(
+                stmt,
+                created_at=WebhookDelivery.created_at,
+                row_id=WebhookDelivery.id,
+                before=before,
+                limit=limit,
             )
-        stmt = stmt.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(limit)
-        return session.scalars(stmt).all()
+        ).all()
 
     def attempts(self, session: Session, *, delivery_ids: Sequence[str]) -> Sequence[WebhookAttempt]:
         if not delivery_ids:

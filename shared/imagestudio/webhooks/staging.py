@@ -23,7 +23,7 @@ from imagestudio.config import get_settings
 from imagestudio.db import new_id, utcnow
 from imagestudio.jobs.models import Job
 from imagestudio.messaging import WEBHOOKS_DELIVER, WEBHOOKS_QUEUE
-from imagestudio.outbox import outbox_service
+from imagestudio.outbox.service import outbox_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.urls import job_path
 from imagestudio.webhooks.endpoints import EndpointService
@@ -58,13 +58,16 @@ def retry_delay(step: int, *, schedule: Sequence[float], retry_after: float | No
     return delay
 
 
-class StagingService(EndpointService):
-    """Stages deliveries and their messages; adds the job-event side to ``EndpointService``."""
+class StagingService:
+    """Stages deliveries and their messages, to the endpoints ``endpoints`` knows."""
+
+    def __init__(self, endpoints: EndpointService) -> None:
+        self._endpoints = endpoints
 
     # --- staging events (called by the job state machine) ----------------------------------------
     def may_have_endpoints(self, session: Session, *, tenant_id: str) -> bool:
         """False when the tenant has no enabled endpoint (remembered for a few seconds, as staging does)."""
-        return bool(self._enabled_endpoints(session, tenant_id=tenant_id))
+        return bool(self._endpoints.enabled_endpoints(session, tenant_id=tenant_id))
 
     def stage_job_event(
         self, session: Session, *, job: Job, event_type: str, subscribed: bool | None = None
@@ -77,7 +80,7 @@ class StagingService(EndpointService):
         kind = WebhookEventType(event_type)
         targets: list[tuple[str | None, str]] = [
             (endpoint.id, endpoint.url)
-            for endpoint in self._enabled_endpoints(session, tenant_id=job.tenant_id)
+            for endpoint in self._endpoints.enabled_endpoints(session, tenant_id=job.tenant_id)
             if not endpoint.event_types or kind.value in endpoint.event_types
         ]
         subscription = None if subscribed is False else webhook_repository.job_webhook(session, job_id=job.id)
@@ -107,7 +110,7 @@ class StagingService(EndpointService):
             delay = retry_delay(0, schedule=get_settings().webhook_retry_schedule_seconds) or 0.0
             delivery.next_attempt_at = now + timedelta(seconds=delay)
             session.add(delivery)
-            self._stage_message(session, delivery)
+            self.stage_message(session, delivery)
         return len(targets)
 
     def _payload(self, job: Job, kind: WebhookEventType) -> dict[str, Any]:
@@ -123,7 +126,7 @@ class StagingService(EndpointService):
         )
         return WebhookEvent(type=kind, timestamp=utcnow(), data=data).model_dump(mode="json")
 
-    def _stage_message(
+    def stage_message(
         self, session: Session, delivery: WebhookDelivery, *, at: datetime | None = None
     ) -> None:
         """Stage the delivery's next ``webhooks.deliver`` message, due at ``at`` (or next_attempt_at)."""
@@ -159,7 +162,7 @@ class StagingService(EndpointService):
             delivery.token = new_id()
             if delivery.next_attempt_at is None or delivery.next_attempt_at < now:
                 delivery.next_attempt_at = now
-            self._stage_message(session, delivery)
+            self.stage_message(session, delivery)
         session.commit()
         if deliveries:
             log.info("webhook.requeued", count=len(deliveries))

@@ -135,7 +135,7 @@ def test_webhook_urls_are_resolved_before_the_write_lock_is_taken(
             return ["93.184.216.34"]  # a public address; nothing connects to it here
 
         monkeypatch.setattr(
-            webhook_service, "guard", lambda: EgressGuard(allow_loopback=False, resolver=resolver)
+            webhook_service.endpoints, "guard", lambda: EgressGuard(allow_loopback=False, resolver=resolver)
         )
         created = embedded.client.post(
             f"{API}/webhooks/endpoints", headers=auth(key), json={"url": "https://hooks.example/a"}

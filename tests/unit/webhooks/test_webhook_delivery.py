@@ -276,10 +276,10 @@ def test_stale_and_duplicate_messages_never_send_twice(hooks: Embedded, receiver
     (pending,) = deliveries(hooks, key, job_id=job["id"])
     with session_scope() as session:
         token = session.get_one(WebhookDelivery, pending["id"]).token
-    webhook_service.deliver(delivery_id=pending["id"], token="stale")
+    webhook_service.delivery.deliver(delivery_id=pending["id"], token="stale")
     assert receiver.requests == []
-    webhook_service.deliver(delivery_id=pending["id"], token=token)
-    webhook_service.deliver(delivery_id=pending["id"], token=token)  # the outbox republished it
+    webhook_service.delivery.deliver(delivery_id=pending["id"], token=token)
+    webhook_service.delivery.deliver(delivery_id=pending["id"], token=token)  # the outbox republished it
     hooks.start_worker()
     drain_webhooks(hooks)
     assert len(receiver.requests) == 1
@@ -295,7 +295,7 @@ def test_sweeper_restages_a_delivery_whose_message_was_lost(hooks: Embedded, rec
     with session_scope() as session:
         session.get_one(WebhookDelivery, pending["id"]).next_attempt_at = utcnow() - timedelta(hours=1)
     with session_scope() as session:
-        assert webhook_service.requeue_pending(session) == 1
+        assert webhook_service.staging.requeue_pending(session) == 1
     hooks.start_worker()
     wait_delivery(hooks, key, "succeeded", job_id=job["id"])
     assert len(receiver.requests) == 1

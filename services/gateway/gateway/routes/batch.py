@@ -16,10 +16,10 @@ from gateway.problems import PROBLEM_RESPONSES, SUBMIT_RESPONSES, error_problem
 from gateway.studio_requests import StudioBody, validate_json
 from gateway.submission import draft
 from imagestudio.errors import ImageStudioError
+from imagestudio.idempotency.service import StoredResponse
 from imagestudio.jobs.models import Job
 from imagestudio.jobs.schemas import JOB_EXAMPLE, JobRead
 from imagestudio.jobs.service import JobDraft, job_service
-from imagestudio.ratelimits.service import StoredResponse
 from imagestudio.studios.registry import STUDIOS
 from imagestudio.telemetry.metrics import JOBS_ACCEPTED
 

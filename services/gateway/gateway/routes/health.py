@@ -12,7 +12,7 @@ from gateway.guard import GuardedRoute
 from gateway.openapi import example_response
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
-from imagestudio.outbox import outbox_service
+from imagestudio.outbox.service import outbox_service
 from imagestudio.storage import get_store
 from imagestudio.telemetry.metrics import render_metrics
 from imagestudio.telemetry.queues import queue_stats

@@ -41,7 +41,7 @@ def create_endpoint(
     data: WebhookEndpointCreate, response: Response, session: SessionDep, principal: PrincipalDep
 ) -> WebhookEndpointWithSecret:
     """Register an endpoint; the answer holds its `whsec_` signing secret, shown this once."""
-    created = webhook_service.create_endpoint(session, tenant_id=principal.tenant_id, data=data)
+    created = webhook_service.endpoints.create_endpoint(session, tenant_id=principal.tenant_id, data=data)
     response.headers["Location"] = f"{API_PREFIX}/webhooks/endpoints/{created.id}"
     return created
 
@@ -49,13 +49,17 @@ def create_endpoint(
 @router.get("/endpoints", response_model=WebhookEndpointList)
 def list_endpoints(session: ReadSessionDep, principal: PrincipalDep) -> WebhookEndpointList:
     """The tenant's endpoints, with why any is disabled."""
-    return WebhookEndpointList(items=webhook_service.list_endpoints(session, tenant_id=principal.tenant_id))
+    return WebhookEndpointList(
+        items=webhook_service.endpoints.list_endpoints(session, tenant_id=principal.tenant_id)
+    )
 
 
 @router.get("/endpoints/{endpoint_id}", response_model=WebhookEndpointRead)
 def get_endpoint(endpoint_id: str, session: ReadSessionDep, principal: PrincipalDep) -> WebhookEndpointRead:
-    endpoint = webhook_service.get_endpoint(session, tenant_id=principal.tenant_id, endpoint_id=endpoint_id)
-    return webhook_service.to_read(endpoint)
+    endpoint = webhook_service.endpoints.get_endpoint(
+        session, tenant_id=principal.tenant_id, endpoint_id=endpoint_id
+    )
+    return webhook_service.endpoints.to_read(endpoint)
 
 
 @router.patch("/endpoints/{endpoint_id}", response_model=WebhookEndpointRead)
@@ -63,7 +67,7 @@ def update_endpoint(
     endpoint_id: str, patch: WebhookEndpointPatch, session: SessionDep, principal: PrincipalDep
 ) -> WebhookEndpointRead:
     """Change the URL, description or event filter; `enabled: true` re-enables a disabled endpoint."""
-    return webhook_service.update_endpoint(
+    return webhook_service.endpoints.update_endpoint(
         session, tenant_id=principal.tenant_id, endpoint_id=endpoint_id, patch=patch
     )
 
@@ -71,7 +75,7 @@ def update_endpoint(
 @router.delete("/endpoints/{endpoint_id}", status_code=204)
 def delete_endpoint(endpoint_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
     """Remove an endpoint, its delivery log and any delivery still pending to it."""
-    webhook_service.delete_endpoint(session, tenant_id=principal.tenant_id, endpoint_id=endpoint_id)
+    webhook_service.endpoints.delete_endpoint(session, tenant_id=principal.tenant_id, endpoint_id=endpoint_id)
     return Response(status_code=204)
 
 
@@ -83,7 +87,7 @@ def rotate_endpoint_secret(
     rotate: Annotated[SecretRotate | None, Body()] = None,
 ) -> WebhookEndpointWithSecret:
     """A new secret, shown once; the old one also signs during `grace_seconds` (default 24 h)."""
-    return webhook_service.rotate_endpoint_secret(
+    return webhook_service.endpoints.rotate_endpoint_secret(
         session,
         tenant_id=principal.tenant_id,
         endpoint_id=endpoint_id,
@@ -94,7 +98,7 @@ def rotate_endpoint_secret(
 @router.get("/default/secret", response_model=SigningSecretRead)
 def get_signing_secret(session: SessionDep, principal: PrincipalDep) -> SigningSecretRead:
     """The secret that signs deliveries to a job's own `webhook_url` (one per tenant)."""
-    return webhook_service.signing_secret(session, tenant_id=principal.tenant_id)
+    return webhook_service.endpoints.signing_secret(session, tenant_id=principal.tenant_id)
 
 
 @router.post("/default/secret/rotate", response_model=SigningSecretRead)
@@ -103,7 +107,7 @@ def rotate_signing_secret(
     principal: PrincipalDep,
     rotate: Annotated[SecretRotate | None, Body()] = None,
 ) -> SigningSecretRead:
-    return webhook_service.rotate_signing_secret(
+    return webhook_service.endpoints.rotate_signing_secret(
         session, tenant_id=principal.tenant_id, grace_seconds=(rotate or SecretRotate()).grace_seconds
     )
 
@@ -119,7 +123,7 @@ def list_deliveries(
     cursor: str | None = None,
 ) -> WebhookDeliveryPage:
     """Deliveries, newest first, each with its attempts (status code, latency, error) and next retry."""
-    return webhook_service.page_deliveries(
+    return webhook_service.delivery.page_deliveries(
         session,
         tenant_id=principal.tenant_id,
         limit=limit,
@@ -132,7 +136,9 @@ def list_deliveries(
 
 @router.get("/deliveries/{delivery_id}", response_model=WebhookDeliveryRead)
 def get_delivery(delivery_id: str, session: ReadSessionDep, principal: PrincipalDep) -> WebhookDeliveryRead:
-    return webhook_service.get_delivery(session, tenant_id=principal.tenant_id, delivery_id=delivery_id)
+    return webhook_service.delivery.get_delivery(
+        session, tenant_id=principal.tenant_id, delivery_id=delivery_id
+    )
 
 
 @router.post(
@@ -146,13 +152,15 @@ def redeliver(delivery_id: str, session: SessionDep, principal: PrincipalDep) ->
 
     Limited per tenant (`IMAGESTUDIO_WEBHOOK_REDELIVERIES_PER_MINUTE`, 429 with `Retry-After`).
     """
-    return webhook_service.redeliver(session, tenant_id=principal.tenant_id, delivery_id=delivery_id)
+    return webhook_service.delivery.redeliver(session, tenant_id=principal.tenant_id, delivery_id=delivery_id)
 
 
 @router.get("/targets", response_model=WebhookTargetList)
 def list_targets(session: ReadSessionDep, principal: PrincipalDep) -> WebhookTargetList:
     """Per-job `webhook_url`s with failed attempts on record, disabled ones first, with why."""
-    return WebhookTargetList(items=webhook_service.list_targets(session, tenant_id=principal.tenant_id))
+    return WebhookTargetList(
+        items=webhook_service.endpoints.list_targets(session, tenant_id=principal.tenant_id)
+    )
 
 
 @router.patch("/targets/{target_id}", response_model=WebhookTargetRead)
@@ -160,6 +168,6 @@ def update_target(
     target_id: str, patch: WebhookTargetPatch, session: SessionDep, principal: PrincipalDep
 ) -> WebhookTargetRead:
     """`enabled: true` re-enables a per-job URL disabled after failed attempts (and clears its count)."""
-    return webhook_service.update_target(
+    return webhook_service.endpoints.update_target(
         session, tenant_id=principal.tenant_id, target_id=target_id, enabled=patch.enabled
     )

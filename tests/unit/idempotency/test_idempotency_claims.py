@@ -7,7 +7,7 @@ from support import Embedded
 
 from imagestudio.db import session_scope
 from imagestudio.errors import Conflict, IdempotentReplay, ValidationFailed
-from imagestudio.ratelimits.service import IdempotencyClaim, StoredResponse, idempotency_service
+from imagestudio.idempotency.service import IdempotencyClaim, StoredResponse, idempotency_service
 
 
 def test_a_claimed_key_is_409_until_completed_then_replays_and_a_released_key_is_free(

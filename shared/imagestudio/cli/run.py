@@ -1,61 +1,59 @@
-"""The ``imagestudio`` command: run the system, a worker, migrations, and manage keys."""
+"""Commands that run the system: the gateway (``up``), a worker, the outbox relay, the job sweeper.
+
+The gateway and the workers sit above the shared package; each command imports the one it runs,
+inside the command, because an image holds only its own service's package.
+"""
 
 from __future__ import annotations
 
 import errno
 import functools
-import importlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
 
-import imagestudio.models  # noqa: F401  (every table registered before the first session)
-from imagestudio.client_cli import jobs_app, social_app
 from imagestudio.config import Environment, Settings, get_settings
+from imagestudio.messaging import WEBHOOKS_QUEUE, Studio
 from imagestudio.telemetry.logging import configure_logging
 
-app = typer.Typer(help="Image Studio: asynchronous image jobs.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
-app.add_typer(tenants_app, name="tenants")
-credits_app = typer.Typer(help="Credits (operators).", no_args_is_help=True)
-app.add_typer(credits_app, name="credits")
-uploads_app = typer.Typer(help="Uploads (operators).", no_args_is_help=True)
-app.add_typer(uploads_app, name="uploads")
-assets_app = typer.Typer(help="Assets, the jobs' outputs (operators).", no_args_is_help=True)
-app.add_typer(assets_app, name="assets")
-secrets_app = typer.Typer(help="Keys sealing stored secrets (operators).", no_args_is_help=True)
-app.add_typer(secrets_app, name="secrets")
-app.add_typer(social_app, name="social")
-app.add_typer(jobs_app, name="jobs")
 console = Console()
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-STUDIOS = ("create", "edit", "upscale", "social", "control", "compress")
 #: Every worker: one per studio, plus webhook delivery on its own queue.
-WORKERS = (*STUDIOS, "webhooks")
+WORKERS: tuple[str, ...] = (*(studio.value for studio in Studio), WEBHOOKS_QUEUE)
 
 
-def _worker_module(studio: str) -> ModuleType:
-    """Import a worker's entry point by name (the shared package never imports a worker)."""
-    if studio == "webhooks":  # its actor lives in the shared package (cross-studio)
-        return importlib.import_module("imagestudio.webhooks.worker")
-    return importlib.import_module(f"{studio}_worker.main")
+def start_worker_module(studio: str) -> list[str]:
+    """Import a worker's entry point (it configures the broker, then declares its actors); its queues.
+
+    Imported here, when asked for: a worker's image holds its own worker package only.
+    """
+    match studio:
+        case "webhooks":  # its actor lives in the shared package (cross-studio)
+            from imagestudio.webhooks.worker import QUEUES
+        case "create":
+            from create_worker.main import QUEUES
+        case "edit":
+            from edit_worker.main import QUEUES
+        case "upscale":
+            from upscale_worker.main import QUEUES
+        case "social":
+            from social_worker.main import QUEUES
+        case "control":
+            from control_worker.main import QUEUES
+        case "compress":
+            from compress_worker.main import QUEUES
+        case _:
+            raise ValueError(f"no worker named {studio!r}")
+    return QUEUES
 
 
 def _dev_key() -> str:
@@ -82,54 +80,6 @@ def _dev_key() -> str:
     return created.key
 
 
-def _require_schema() -> None:
-    """Make sure the database is at the latest migration before an operator command touches it.
-
-    The embedded database (SQLite in the data folder) is migrated on the spot, as ``up`` does;
-    a PostgreSQL database is the operator's to migrate, so the command stops and says so.
-    """
-    from imagestudio.migrate import revisions, upgrade
-
-    settings = get_settings()
-    if settings.resolved_database_url.startswith("sqlite"):
-        upgrade()
-        return
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        current, head = revisions()
-    except OperationalError as exc:
-        console.print(f"[red]cannot reach the database[/red]: {exc.orig}", soft_wrap=True)
-        raise typer.Exit(1) from None
-    if current != head:
-        console.print(
-            f"[red]the database is not migrated[/red] (at {current or 'no migration'}, latest {head}): "
-            "run `imagestudio migrate` (or `make migrate`) first",
-            soft_wrap=True,
-        )
-        raise typer.Exit(1)
-
-
-@contextmanager
-def admin_session() -> Iterator[Session]:
-    """A transaction for an operator command (keys, tenants, credits, uploads) on a current schema."""
-    from imagestudio.db import session_scope
-
-    _require_schema()
-    with session_scope() as session:
-        yield session
-
-
-@app.command()
-def migrate() -> None:
-    """Apply database migrations (idempotent)."""
-    from imagestudio.migrate import upgrade
-
-    upgrade()
-    console.print("[green]database is at the latest migration[/green]")
-
-
-@app.command()
 def openapi(
     write: Annotated[
         Path | None,
@@ -137,8 +87,10 @@ def openapi(
     ] = None,
 ) -> None:
     """Print the gateway's OpenAPI document (the committed copy is docs/openapi.json: `make openapi`)."""
-    document = importlib.import_module("gateway.openapi")
-    text: str = document.render(importlib.import_module("gateway.app").create_app())
+    from gateway.app import create_app
+    from gateway.openapi import render
+
+    text = render(create_app())
     if write is None:
         typer.echo(text, nl=False)
     else:
@@ -146,7 +98,6 @@ def openapi(
         console.print(f"wrote {write}")
 
 
-@app.command()
 def up(
     host: Annotated[str | None, typer.Option(help="Bind address (default IMAGESTUDIO_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default IMAGESTUDIO_PORT)")] = None,
@@ -167,12 +118,14 @@ def up(
     configure_logging()
     from imagestudio.broker import configure_broker
     from imagestudio.db import session_scope
+    from imagestudio.jobs.middleware import FailJobWhenMessageDies
     from imagestudio.jobs.service import job_service
     from imagestudio.migrate import upgrade
     from imagestudio.serving import server_config
 
     upgrade()
-    broker = configure_broker()
+    # In embedded mode this process runs every worker: the job middleware is handed in as theirs is.
+    broker = configure_broker(middleware=[FailJobWhenMessageDies()])
     simulators, provider_lines = _start_provider_simulators(settings)
     relay = _RelayProcess.for_settings(settings)
     if relay is not None:
@@ -180,7 +133,7 @@ def up(
     worker = None
     if settings.embedded_broker:
         for studio in WORKERS:
-            _worker_module(studio)
+            start_worker_module(studio)
         with session_scope() as session:
             requeued = job_service.requeue_unfinished(session)
         if requeued:
@@ -207,8 +160,9 @@ def up(
     console.print(
         f"web console: {settings.base_url}/studio/" + (f"#key={key}" if key else ""), soft_wrap=True
     )
+    from gateway.app import create_app
+
     try:
-        create_app = importlib.import_module("gateway.app").create_app
         server = uvicorn.Server(
             server_config(functools.partial(create_app, relay_in_process=relay is None), settings)
         )
@@ -341,7 +295,6 @@ def _start_provider_simulators(settings: Settings) -> tuple[list[Any], list[str]
     return running, lines
 
 
-@app.command()
 def worker(
     studio: Annotated[
         str, typer.Argument(help="create, edit, upscale, social, control, compress or webhooks")
@@ -360,11 +313,10 @@ def worker(
         raise typer.BadParameter(f"choose one of {', '.join(WORKERS)}", param_hint="studio")
     configure_logging()
     settings = get_settings()
-    module = _worker_module(studio)
+    queues = set(start_worker_module(studio))
     from imagestudio.broker import get_broker
     from imagestudio.studios.memory import worker_threads
 
-    queues = set(module.QUEUES)
     # The memory model's thread count (as many jobs at the studio's largest input as its memory
     # holds) unless given, set for the whole process: a tenant's share follows the pool's real size.
     count = threads or worker_threads(studio, settings)
@@ -390,7 +342,6 @@ def worker(
     telemetry.stop()
 
 
-@app.command()
 def relay(
     parent: Annotated[
         int | None, typer.Option(help="Exit when this process is gone (`imagestudio up` passes its own)")
@@ -403,7 +354,7 @@ def relay(
     """
     from imagestudio.broker import get_broker
     from imagestudio.jobs.recovery import JobSweeper
-    from imagestudio.outbox import OutboxRelay
+    from imagestudio.outbox.relay import OutboxRelay
 
     configure_logging()
     relay_thread = OutboxRelay(get_broker(), poll_seconds=get_settings().outbox_poll_seconds, listen=True)
@@ -424,7 +375,6 @@ def relay(
     relay_thread.stop()
 
 
-@app.command()
 def sweep(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit (cron, operators)")] = False,
 ) -> None:
@@ -451,168 +401,3 @@ def sweep(
     job_sweeper.start()
     stop.wait()
     job_sweeper.stop()
-
-
-@keys_app.command("create")
-def keys_create(
-    tenant: Annotated[str | None, typer.Option(help="Name of a new tenant to create the key for")] = None,
-    tenant_id: Annotated[str | None, typer.Option(help="Existing tenant id")] = None,
-    name: Annotated[str, typer.Option(help="A label for the key")] = "",
-    tier: Annotated[str, typer.Option(help="Tier of a new tenant: free, basic, pro, enterprise")] = "free",
-) -> None:
-    """Create an API key (and a tenant when --tenant is given); the key is shown once."""
-    from imagestudio.tenants.service import tenant_service
-
-    if bool(tenant) == bool(tenant_id):
-        raise typer.BadParameter("give exactly one of --tenant or --tenant-id")
-    with admin_session() as session:
-        if tenant:
-            tenant_id = tenant_service.create_tenant(session, name=tenant, tier=tier).id
-        assert tenant_id is not None
-        created = tenant_service.create_key(session, tenant_id=tenant_id, name=name)
-    console.print(f"tenant: {created.tenant_id}")
-    console.print(f"key id: {created.key_id}")
-    console.print(f"key:    [yellow]{created.key}[/yellow]")
-    console.print("[dim]Store it now: only its hash is kept.[/dim]")
-
-
-@keys_app.command("revoke")
-def keys_revoke(
-    key: Annotated[str, typer.Argument(help="The key's id, or its prefix as listed (isk_ and 8 characters)")],
-) -> None:
-    """Revoke an API key: refused from now on here, by running gateways within IMAGESTUDIO_AUTH_CACHE_SECONDS."""
-    from imagestudio.errors import ImageStudioError
-    from imagestudio.tenants.service import tenant_service
-
-    try:
-        with admin_session() as session:
-            row = tenant_service.revoke_key(session, key=key)
-            key_id, prefix, revoked_at = row.id, row.prefix, row.revoked_at
-    except ImageStudioError as exc:
-        raise typer.BadParameter(str(exc), param_hint="key") from exc
-    console.print(f"key {key_id} ({prefix}…) revoked at {revoked_at:%Y-%m-%d %H:%M:%S} UTC")
-
-
-@tenants_app.command("set-limits")
-def tenants_set_limits(
-    tenant_id: Annotated[str, typer.Argument(help="Tenant id")],
-    requests_per_minute: Annotated[
-        int | None, typer.Option(min=1, help="Job submissions per minute, instead of the tier's")
-    ] = None,
-    max_concurrent_jobs: Annotated[
-        int | None, typer.Option(min=1, help="Jobs queued or running at once, instead of the tier's")
-    ] = None,
-    max_stored_bytes: Annotated[
-        int | None,
-        typer.Option(min=0, help="Bytes of uploads and outputs kept stored, instead of the tier's"),
-    ] = None,
-    clear: Annotated[
-        bool, typer.Option("--clear", help="Drop every override: the tier's limits apply")
-    ] = False,
-) -> None:
-    """Override a tenant's tier limits (negotiated plans); prints the limits now in force."""
-    from imagestudio.errors import ImageStudioError
-    from imagestudio.tenants.service import tenant_service
-
-    given = (requests_per_minute, max_concurrent_jobs, max_stored_bytes)
-    if clear == any(value is not None for value in given):
-        raise typer.BadParameter(
-            "give --requests-per-minute, --max-concurrent-jobs and/or --max-stored-bytes, or --clear alone"
-        )
-    try:
-        with admin_session() as session:
-            limits = tenant_service.set_limits(
-                session,
-                tenant_id=tenant_id,
-                requests_per_minute=requests_per_minute,
-                max_concurrent_jobs=max_concurrent_jobs,
-                max_stored_bytes=max_stored_bytes,
-                clear=clear,
-            )
-    except ImageStudioError as exc:
-        raise typer.BadParameter(str(exc), param_hint="tenant_id") from exc
-    tier = limits.tier
-    console.print(
-        f"tenant {tenant_id} ({tier.name} tier): "
-        f"{limits.requests_per_minute} requests/minute (tier: {tier.requests_per_minute}), "
-        f"{limits.max_concurrent_jobs} concurrent jobs (tier: {tier.max_concurrent_jobs}), "
-        f"{limits.max_stored_bytes} stored bytes (tier: {tier.max_stored_bytes})"
-    )
-
-
-@tenants_app.command("set-tier")
-def tenants_set_tier(
-    tenant_id: Annotated[str, typer.Argument(help="Tenant id")],
-    tier: Annotated[str, typer.Argument(help="free, basic, pro or enterprise")],
-) -> None:
-    """Move a tenant to another tier; running gateways apply it within IMAGESTUDIO_AUTH_CACHE_SECONDS."""
-    from imagestudio.credits.tiers import TierName
-    from imagestudio.tenants.models import Tenant
-
-    with admin_session() as session:
-        tenant = session.get(Tenant, tenant_id)
-        if tenant is None:
-            raise typer.BadParameter("no such tenant", param_hint="tenant_id")
-        tenant.tier = TierName(tier).value
-    console.print(f"tenant {tenant_id} is now on the {tier} tier")
-
-
-@credits_app.command("grant")
-def credits_grant(
-    tenant_id: Annotated[str, typer.Argument(help="Tenant id")],
-    amount: Annotated[int, typer.Argument(help="Credits to add (negative: an adjustment)")],
-    note: Annotated[str, typer.Option(help="Why, for the ledger")] = "",
-) -> None:
-    """Grant (or adjust) a tenant's credits; written to the ledger."""
-    from imagestudio.credits.models import EntryKind
-    from imagestudio.credits.service import credit_service
-
-    with admin_session() as session:
-        kind = EntryKind.grant if amount >= 0 else EntryKind.adjust
-        credit_service.grant(session, tenant_id=tenant_id, amount=amount, note=note, kind=kind)
-        balance = credit_service.balance(session, tenant_id=tenant_id)
-    console.print(f"balance {balance.balance}, reserved {balance.reserved}, available {balance.available}")
-
-
-@uploads_app.command("sweep")
-def uploads_sweep() -> None:
-    """Delete expired uploads and their objects now (each gateway also sweeps every few minutes)."""
-    from imagestudio.uploads.service import upload_service
-
-    with admin_session() as session:
-        deleted = upload_service.sweep(session)
-    console.print(f"deleted {deleted} expired upload(s)")
-
-
-@assets_app.command("sweep")
-def assets_sweep() -> None:
-    """Delete assets past IMAGESTUDIO_ASSET_RETENTION_SECONDS and their objects now (each gateway also
-    sweeps every few minutes); favourites and the outputs of unfinished jobs are kept."""
-    from imagestudio.assets.sweeper import sweep_expired_assets
-
-    with admin_session() as session:
-        deleted = sweep_expired_assets(session)
-    console.print(f"deleted {deleted} expired asset(s)")
-
-
-@secrets_app.command("new-key")
-def secrets_new_key() -> None:
-    """Print a new Fernet key: put it first in IMAGESTUDIO_SECRETS_KEYS, then run `secrets rotate`."""
-    from cryptography.fernet import Fernet
-
-    typer.echo(Fernet.generate_key().decode())
-
-
-@secrets_app.command("rotate")
-def secrets_rotate() -> None:
-    """Seal every stored secret with the first of IMAGESTUDIO_SECRETS_KEYS (old keys may then go)."""
-    from imagestudio.db import session_scope
-    from imagestudio.webhooks.service import webhook_service
-
-    with session_scope() as session:
-        count = webhook_service.reseal_secrets(session)
-    console.print(f"re-sealed the secrets of {count} row(s) with the first key")
-
-
-if __name__ == "__main__":
-    app()

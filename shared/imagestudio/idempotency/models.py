@@ -1,5 +1,4 @@
-"""Idempotency records: shared by every gateway process through the database (rate-limit
-counters live in the ``limits`` storage, see service.py)."""
+"""Idempotency records: shared by every gateway process through the database."""
 
 from __future__ import annotations
 

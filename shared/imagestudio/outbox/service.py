@@ -1,0 +1,229 @@
+"""Staging messages in the caller's transaction, waking the relays at commit, and publishing a batch.
+
+``OutboxService.add`` writes a row with the job; ``publish_pending`` (the relay's step) claims a
+batch, publishes it as one confirmed batch and marks it published.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import dramatiq
+from sqlalchemy import bindparam, event, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from imagestudio.db import is_postgres, session_scope
+from imagestudio.orm import table_of, utcnow
+from imagestudio.outbox.models import OutboxMessage
+from imagestudio.outbox.publishers import publisher_for
+from imagestudio.telemetry.logging import get_logger
+from imagestudio.telemetry.tracing import message_options
+
+log = get_logger(__name__)
+
+#: Rows published per relay transaction.
+BATCH_SIZE = 100
+
+#: The PostgreSQL channel a transaction that staged outbox rows notifies; relays in other
+#: processes listen on it.
+OUTBOX_CHANNEL = "imagestudio_outbox"
+#: The notification, as a statement (the submission statement carries its own).
+NOTIFY_SQL = f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')"
+_NOTIFY = text(NOTIFY_SQL)
+#: ``session.info`` key: this transaction staged rows whose notification is still to be sent.
+_STAGED = "imagestudio.outbox_staged"
+
+
+#: Set after a commit that staged messages, so this process's relay publishes at once.
+relay_wake = threading.Event()
+
+
+def notify() -> None:
+    """Wake this process's relay (call after committing a transaction that added messages)."""
+    relay_wake.set()
+
+
+def _notify_before_commit(session: Session) -> None:
+    if session.info.pop(_STAGED, False):
+        session.execute(_NOTIFY)  # delivered by PostgreSQL only if this commit succeeds
+
+
+def _notify_after_commit(session: Session) -> None:
+    notify()
+
+
+def _forget_staged(session: Session) -> None:
+    session.info.pop(_STAGED, None)
+
+
+def _wake_after_commit(session: Session, *, notified: bool = False) -> None:
+    """Wake the relays once the caller's transaction commits (never before, nor on rollback).
+
+    This process's relay by its event; on PostgreSQL the others by a ``NOTIFY`` sent just before
+    the commit, unless the caller's own statement already sent it (``notified``).
+    """
+    if not event.contains(session, "after_commit", _notify_after_commit):
+        event.listen(session, "after_commit", _notify_after_commit)
+        event.listen(session, "before_commit", _notify_before_commit)
+        event.listen(session, "after_rollback", _forget_staged)
+    if not notified and is_postgres(session):
+        session.info[_STAGED] = True
+
+
+#: What a relay reads of each row of its batch (typed: JSON and timestamps come back decoded).
+_COLUMNS = (
+    OutboxMessage.id,
+    OutboxMessage.message_id,
+    OutboxMessage.queue_name,
+    OutboxMessage.actor_name,
+    OutboxMessage.kwargs,
+    OutboxMessage.options,
+    OutboxMessage.created_at,
+)
+_COLUMN_LIST = ", ".join(column.key for column in _COLUMNS)
+#: The oldest pending rows, in order (a relay's batch).
+_OLDEST_PENDING = "FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit"
+#: SQLite: a relay's batch, the oldest pending rows (one lane, no row locks).
+_PENDING = text(f"SELECT {_COLUMN_LIST} {_OLDEST_PENDING}").columns(*_COLUMNS)
+#: PostgreSQL: a relay's batch locked and marked published at once (committed after the confirms).
+_CLAIM = (
+    text(
+        "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL"
+        f" WHERE id IN (SELECT id {_OLDEST_PENDING} FOR UPDATE SKIP LOCKED) RETURNING {_COLUMN_LIST}"
+    )
+    .bindparams(bindparam("now", type_=OutboxMessage.published_at.type))
+    .columns(*_COLUMNS)
+)
+#: The batch published (SQLite), or its failure recorded (the rows stay pending).
+_PUBLISHED = text(
+    "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL WHERE id IN :ids"
+).bindparams(bindparam("ids", expanding=True), bindparam("now", type_=OutboxMessage.published_at.type))
+_FAILED = text("UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE id IN :ids").bindparams(
+    bindparam("ids", expanding=True)
+)
+
+
+class OutboxService:
+    def add(
+        self,
+        session: Session,
+        *,
+        queue_name: str,
+        actor_name: str,
+        kwargs: dict[str, Any],
+        options: dict[str, Any] | None = None,
+    ) -> OutboxMessage:
+        """Stage a message in the caller's transaction; the relay sends it after commit."""
+        # The trace context rides in the options: the worker's span continues the request's trace.
+        traced = message_options(
+            options, queue_name=queue_name, actor_name=actor_name, job_id=kwargs.get("job_id")
+        )
+        row = OutboxMessage(queue_name=queue_name, actor_name=actor_name, kwargs=kwargs, options=traced)
+        session.add(row)
+        _wake_after_commit(session)
+        return row
+
+    def add_many(self, session: Session, messages: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Stage (queue, actor, kwargs) messages with one INSERT, without the ORM's unit of work."""
+        if not messages:
+            return
+        session.execute(insert(table_of(OutboxMessage)), self.rows(messages))
+        self.wake_after_commit(session)
+
+    def rows(self, messages: Sequence[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Outbox row values for (queue, actor, kwargs) messages, trace context included."""
+        now = utcnow()
+        return [
+            {
+                "message_id": str(uuid.uuid4()),
+                "queue_name": queue_name,
+                "actor_name": actor_name,
+                "kwargs": kwargs,
+                "options": message_options(
+                    None, queue_name=queue_name, actor_name=actor_name, job_id=kwargs.get("job_id")
+                ),
+                "created_at": now,
+                "attempts": 0,
+            }
+            for queue_name, actor_name, kwargs in messages
+        ]
+
+    def wake_after_commit(self, session: Session, *, notified: bool = False) -> None:
+        """Wake the relays once the caller's transaction commits (rows staged by other means);
+        ``notified``: the caller's statement ran :data:`NOTIFY_SQL` itself."""
+        _wake_after_commit(session, notified=notified)
+
+    def pending_count(self, session: Session) -> int:
+        return (
+            session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.published_at.is_(None))
+            )
+            or 0
+        )
+
+    def oldest_pending(self, session: Session) -> datetime | None:
+        """When the oldest message still waiting for the relay was staged (None: all published)."""
+        return session.scalar(
+            select(func.min(OutboxMessage.created_at)).where(OutboxMessage.published_at.is_(None))
+        )
+
+    def publish_pending(
+        self,
+        broker: dramatiq.Broker,
+        *,
+        limit: int = BATCH_SIZE,
+        publisher: Any = None,
+        claimed: Callable[[], None] | None = None,
+    ) -> int:
+        """Publish up to ``limit`` pending rows as one confirmed batch; returns how many were published.
+
+        A batch that fails (broker down, a message returned or nacked) stays pending whole and is
+        published again on the next sweep: workers absorb the repeats of messages that did arrive.
+        ``publisher``: the caller's own (a relay lane's connection); by default the process's one.
+        ``claimed`` is called once the batch's rows are locked, before they are published.
+        """
+        with session_scope() as session:
+            connection = session.connection()  # Core statements built once: no ORM per batch
+            postgres = is_postgres(session)
+            if postgres:
+                # Locked (SKIP LOCKED shares the rows out between relays) and marked published in
+                # one statement; the mark commits only once RabbitMQ confirmed the batch.
+                claimed_rows = connection.execute(_CLAIM, {"limit": limit, "now": utcnow()}).all()
+                rows = sorted(claimed_rows, key=lambda row: row.id)
+            else:
+                rows = list(connection.execute(_PENDING, {"limit": limit}))
+            if not rows:
+                return 0
+            messages: list[dramatiq.Message[Any]] = [
+                dramatiq.Message(
+                    queue_name=row.queue_name,
+                    actor_name=row.actor_name,
+                    args=(),
+                    kwargs=row.kwargs,
+                    options=dict(row.options),
+                    message_id=row.message_id,
+                    message_timestamp=int(row.created_at.timestamp() * 1000),
+                )
+                for row in rows
+            ]
+            ids = [row.id for row in rows]
+            if claimed is not None:
+                claimed()
+            try:
+                (publisher or publisher_for(broker)).publish(messages)
+            except Exception as exc:  # broker down: keep the rows, retry on the next sweep
+                log.warning("outbox.publish_failed", outbox_ids=ids[:10], count=len(ids), error=repr(exc))
+                if postgres:
+                    session.rollback()  # the rows' published mark goes; they stay pending
+                session.connection().execute(_FAILED, {"ids": ids, "error": repr(exc)[:2000]})
+                return 0
+            if not postgres:
+                connection.execute(_PUBLISHED, {"ids": ids, "now": utcnow()})
+        return len(rows)
+
+
+outbox_service = OutboxService()
