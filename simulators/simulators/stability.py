@@ -8,6 +8,12 @@ Rate limit as published (https://platform.stability.ai/docs/getting-started/rate
 2026-12-07): more than 150 requests in 10 seconds answers 429 and locks the key out for 60
 seconds, every request inside the lockout answering 429 too, with no ``Retry-After`` header.
 The thresholds are constructor arguments so a test can trip them with a handful of calls.
+
+Moderation (a ``content_filter`` fault) refuses a request with 403 ``content_moderation`` and
+charges nothing; an output the filter blurred (a ``finish_reason: CONTENT_FILTERED`` fault) is a
+200 with ``finish-reason: CONTENT_FILTERED`` and the blurred image, billed as any success. Source:
+the v2beta OpenAPI (``finish-reason`` header: "CONTENT_FILTERED - the generation was filtered by
+our content moderation system", and the 403 response), kept in docs/vendor/, checked 2026-12-07.
 """
 
 from __future__ import annotations
@@ -43,7 +49,13 @@ from simulators.stability_fields import (
     error_body,
 )
 
-__all__ = ["StabilitySimulator"]
+__all__ = ["MODERATION_MESSAGE", "StabilitySimulator"]
+
+#: Stability's 403 text for a request its moderation refused.
+MODERATION_MESSAGE = (
+    "Your request was flagged by our content moderation system, as a result your request was denied "
+    "and you were not charged."
+)
 
 #: What an endpoint draws once its fields are checked (run in a worker thread).
 Transform = Callable[[], Image.Image]
@@ -108,6 +120,9 @@ class StabilitySimulator:
             scripted = self.harness.error_response(fault, error_body)
             if scripted is not None:
                 return fault, scripted
+            if fault.content_filter:
+                # Moderation refuses the prompt or input with a 403 and charges nothing.
+                return fault, error(403, MODERATION_MESSAGE)
         return fault, None
 
     def _rate_limited(self) -> Response | None:
@@ -402,8 +417,9 @@ class StabilitySimulator:
     async def _drawn(
         self, fault: Fault | None, transform: Transform, output_format: str
     ) -> tuple[bytes, bool]:
-        """The encoded image and whether the fault filtered it (blurred past recognition)."""
-        content_filtered = bool(fault and fault.content_filter)
+        """The encoded image and whether the output filter blurred it (a ``finish_reason`` fault of
+        ``CONTENT_FILTERED``: a 200, billed, with the image blurred past recognition)."""
+        content_filtered = bool(fault and fault.finish_reason == "CONTENT_FILTERED")
 
         def run() -> bytes:
             image = transform()

@@ -289,6 +289,17 @@ class HttpProvider:
             provider=self.name,
         )
 
+    def _download_output(self, url: str) -> bytes:
+        """An output the provider points to: a ``data:`` URI decoded, an http(s) URL fetched, anything else refused."""
+        if url.startswith("data:"):
+            return base64.b64decode(url.partition(",")[2])
+        if not url.startswith(("https://", "http://")):
+            raise ProviderError(
+                f"{self.name} returned an output URL we will not fetch: {url[:80]}", provider=self.name
+            )
+        # Outputs live on a CDN: never send our API key there, and reach it only through the guard.
+        return self._fetch_output(url)
+
     def _fetch_output(self, url: str) -> bytes:
         """Download an output the provider points us to, without our API key and under the size cap.
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from imagestudio.providers.gemini import GEMINI_IMAGE_ASPECT_RATIOS, IMAGEN_ASPECT_RATIOS, GeminiClient
+from imagestudio.providers.gemini import GEMINI_IMAGE_ASPECT_RATIOS, GeminiClient
 from imagestudio.providers.huggingface import HuggingFaceClient
 from imagestudio.providers.protocols import ImageProvider
 from imagestudio.providers.schemas import ModelInfo, Quality
@@ -34,9 +35,11 @@ __all__ = [
     "ProviderConfig",
     "build_providers",
     "candidates",
+    "catalogue_today",
     "find_model",
     "get_model",
     "models_for",
+    "offered",
 ]
 
 PROVIDERS: tuple[str, ...] = ("stability", "wavespeed", "huggingface", "gemini")
@@ -44,7 +47,7 @@ PROVIDER_LABELS: dict[str, str] = {
     "stability": "Stability AI",
     "wavespeed": "WaveSpeedAI",
     "huggingface": "Hugging Face",
-    "gemini": "Google Gemini (Imagen)",
+    "gemini": "Google Gemini",
 }
 
 
@@ -58,18 +61,19 @@ class QualityChoice:
 
 
 #: The one quality table: per level, ``(provider, choice)`` rows in order of preference. A provider's
-#: first row is its model for that level; later rows are fallbacks. Imagen and Stability's ultra/core
+#: first row is its model for that level; later rows are fallbacks. Rebuilt from what is served
+#: (``test_every_quality_row_is_served_today``): Gemini's image models and Stability's ultra/core
 #: take no step count; sd3.5 flash/turbo are distilled for cfg 1; FLUX.1 schnell for 4 steps.
 QUALITY_ROWS: Mapping[Quality, tuple[tuple[str, QualityChoice], ...]] = {
     "draft": (
         ("huggingface", QualityChoice("black-forest-labs/FLUX.1-schnell", steps=4)),
         ("wavespeed", QualityChoice("qwen-image", steps=20)),
-        ("gemini", QualityChoice("imagen-4.0-fast-generate-001")),
+        ("gemini", QualityChoice("gemini-3.1-flash-image")),
         ("stability", QualityChoice("sd3.5-flash", guidance_scale=1.0)),
     ),
     "standard": (
         ("stability", QualityChoice("core")),
-        ("gemini", QualityChoice("imagen-4.0-generate-001")),
+        ("gemini", QualityChoice("gemini-3.1-flash-image")),
         ("huggingface", QualityChoice("black-forest-labs/FLUX.1-dev", steps=28, guidance_scale=3.5)),
         ("stability", QualityChoice("sd3.5-medium")),
         ("wavespeed", QualityChoice("qwen-image", steps=30)),
@@ -77,7 +81,7 @@ QUALITY_ROWS: Mapping[Quality, tuple[tuple[str, QualityChoice], ...]] = {
     "premium": (
         ("stability", QualityChoice("ultra")),
         ("wavespeed", QualityChoice("ideogram-v3-turbo")),
-        ("gemini", QualityChoice("imagen-4.0-ultra-generate-001")),
+        ("gemini", QualityChoice("gemini-3-pro-image")),
         ("stability", QualityChoice("sd3.5-large")),
         ("huggingface", QualityChoice("black-forest-labs/FLUX.1-dev", steps=50, guidance_scale=3.5)),
     ),
@@ -127,6 +131,37 @@ def _stability(
     )
 
 
+#: Google's deprecations page (the dates of the Gemini API's models), checked 2026-12-07.
+GEMINI_LIFECYCLE_SOURCE = "https://ai.google.dev/gemini-api/docs/deprecations"
+#: Imagen 4 (generate, fast, ultra) stopped answering on the Gemini API and Vertex AI.
+IMAGEN_4_SHUTDOWN = date(2026, 8, 17)
+
+
+def _gemini(
+    model: str,
+    label: str,
+    quality: Quality,
+    credits: float,
+    *,
+    imagen: bool = False,
+    shutdown_on: date | None = None,
+) -> ModelInfo:
+    return ModelInfo(
+        provider="gemini",
+        model=model,
+        label=label,
+        quality=quality,
+        credits_per_image=credits,
+        max_images_per_call=4 if imagen else 1,
+        aspect_ratios=("1:1", "3:4", "4:3", "9:16", "16:9") if imagen else GEMINI_IMAGE_ASPECT_RATIOS,
+        megapixels=1.0,
+        image_to_image=not imagen,
+        keeps_init_shape=not imagen,
+        shutdown_on=IMAGEN_4_SHUTDOWN if imagen else shutdown_on,
+        lifecycle_source=GEMINI_LIFECYCLE_SOURCE,
+    )
+
+
 def _stability_tool(
     kind: Literal["edit", "upscale", "control"], operation: str, credits: float, **extra: Any
 ) -> ModelInfo:
@@ -144,7 +179,8 @@ def _stability_tool(
 
 #: Every model Image Studio can call (the one pricing table). ``image_to_image`` on a generate row: it takes an init image
 #: (Stability's ultra and sd3.5 at their text-to-image price, with a strength; core takes no image; WaveSpeed's
-#: FLUX.1 dev with a strength; Gemini 2.5 Flash Image, image-to-image only here, without one).
+#: FLUX.1 dev with a strength; Gemini's image models without one). A row past its ``shutdown_on`` stays
+#: for its lifecycle and old jobs' prices but is never offered (:func:`offered`).
 #: Edit/upscale rows follow the reference's Stability table;
 #: search-and-replace/recolor and relight have no published figure there, so they are set at the
 #: inpaint price (5) and a premium (8) until the price sheet says otherwise.
@@ -250,39 +286,18 @@ CATALOGUE: tuple[ModelInfo, ...] = (
         aspect_ratios=_SIZES,
         max_side=2048,
     ),
-    # --- Gemini (Imagen 4) ---
-    *(
-        ModelInfo(
-            provider="gemini",
-            model=model,
-            label=label,
-            quality=quality,
-            credits_per_image=credits,
-            max_images_per_call=4,
-            aspect_ratios=IMAGEN_ASPECT_RATIOS,
-            megapixels=1.0,
-        )
-        for model, label, quality, credits in (
-            ("imagen-4.0-fast-generate-001", "Imagen 4 Fast", "draft", 2),
-            ("imagen-4.0-generate-001", "Imagen 4", "standard", 4),
-            ("imagen-4.0-ultra-generate-001", "Imagen 4 Ultra", "premium", 6),
-        )
+    # --- Gemini: image models through ``:generateContent`` (text-to-image and image-to-image) ---
+    # No strength in the API; without an aspect the answer keeps the init image's shape. Prices at 1K
+    # output (1,120 image tokens): USD 60 / 120 per million image tokens for Flash / Pro.
+    _gemini("gemini-3.1-flash-image", "Gemini 3.1 Flash Image", "standard", 6.7),
+    _gemini("gemini-3-pro-image", "Gemini 3 Pro Image", "premium", 13.4),
+    # Past their shutdown: kept for their lifecycle (and old jobs' prices), never offered.
+    _gemini(
+        "gemini-2.5-flash-image", "Gemini 2.5 Flash Image", "standard", 3.9, shutdown_on=date(2026, 10, 2)
     ),
-    # Gemini 2.5 Flash Image ("Nano Banana", ``:generateContent``): the init image as an inline part beside the
-    # prompt; no strength in its API; without an aspect it answers in the input's shape. USD 0.039 per image
-    # (1,290 output tokens at USD 30 per million).
-    ModelInfo(
-        provider="gemini",
-        model="gemini-2.5-flash-image",
-        label="Gemini 2.5 Flash Image (image-to-image)",
-        quality="standard",
-        credits_per_image=3.9,
-        aspect_ratios=GEMINI_IMAGE_ASPECT_RATIOS,
-        megapixels=1.0,
-        image_to_image=True,
-        text_to_image=False,
-        keeps_init_shape=True,
-    ),
+    _gemini("imagen-4.0-fast-generate-001", "Imagen 4 Fast", "draft", 2, imagen=True),
+    _gemini("imagen-4.0-generate-001", "Imagen 4", "standard", 4, imagen=True),
+    _gemini("imagen-4.0-ultra-generate-001", "Imagen 4 Ultra", "premium", 6, imagen=True),
 )
 
 _BY_KEY: dict[tuple[str, str], ModelInfo] = {(info.provider, info.model): info for info in CATALOGUE}
@@ -318,17 +333,32 @@ def get_model(provider: str, model: str) -> ModelInfo:
     return info
 
 
-def models_for(provider: str) -> tuple[ModelInfo, ...]:
-    """Every catalogue entry of one provider."""
-    return tuple(info for info in CATALOGUE if info.provider == provider)
+def catalogue_today() -> date:
+    """Today in UTC: the day lifecycles are judged by (tests pass their own ``today``)."""
+    return datetime.now(UTC).date()
 
 
-def candidates(quality: Quality, *, configured: Collection[str] | None = None) -> list[ModelInfo]:
-    """The models for a quality level in preference order, keeping only ``configured`` providers."""
+def offered(*, today: date | None = None) -> tuple[ModelInfo, ...]:
+    """Every catalogue entry still served on ``today`` (default: now): what is offered, planned and listed."""
+    day = today or catalogue_today()
+    return tuple(info for info in CATALOGUE if info.served_on(day))
+
+
+def models_for(provider: str, *, today: date | None = None) -> tuple[ModelInfo, ...]:
+    """Every offered catalogue entry of one provider (models past their shutdown left out)."""
+    return tuple(info for info in offered(today=today) if info.provider == provider)
+
+
+def candidates(
+    quality: Quality, *, configured: Collection[str] | None = None, today: date | None = None
+) -> list[ModelInfo]:
+    """The offered models for a quality level in preference order, keeping only ``configured`` providers."""
+    day = today or catalogue_today()
     return [
-        _BY_KEY[(provider, model)]
+        info
         for provider, model in QUALITY_MODELS[quality]
-        if configured is None or provider in configured
+        if (configured is None or provider in configured)
+        and (info := _BY_KEY[(provider, model)]).served_on(day)
     ]
 
 

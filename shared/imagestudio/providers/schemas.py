@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -88,6 +89,9 @@ class GeneratedImage(BaseModel):
     seed: int | None = None
     provider: str
     model: str
+    #: The vendor's output filter blurred the image and still billed it (Stability's
+    #: ``finish-reason: CONTENT_FILTERED``): delivered and charged, and reported as such.
+    content_filtered: bool = False
 
 
 def _require(values: Mapping[str, object], names: Sequence[str], what: str) -> None:
@@ -251,3 +255,24 @@ class ModelInfo(BaseModel):
     keeps_init_shape: bool = False
     edit_operations: tuple[str, ...] = ()
     asynchronous: bool = False
+    #: Lifecycle as the vendor publishes it (``None``: nothing announced): the day the vendor announced
+    #: it deprecated, and the day it stops answering. From ``shutdown_on`` on it is never offered.
+    deprecated_on: date | None = None
+    shutdown_on: date | None = None
+    #: Where the lifecycle dates come from (the vendor's page), for the catalogue and docs.
+    lifecycle_source: str = ""
+
+    def served_on(self, day: date) -> bool:
+        """Whether the vendor still serves this model on ``day`` (its shutdown date not reached)."""
+        return self.shutdown_on is None or day < self.shutdown_on
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        """What the model does, in the catalogue's words: text-to-image, image-to-image, edit, upscale, control."""
+        if self.kind != "generate":
+            return (self.kind,)
+        return tuple(
+            name
+            for name, has in (("text-to-image", self.text_to_image), ("image-to-image", self.image_to_image))
+            if has
+        )

@@ -314,18 +314,18 @@ class StabilityClient(HttpProvider):
         return PendingResult(provider=self.name, model=model, remote_id=remote_id, kind=kind)
 
     def _image_from(self, response: httpx.Response, *, model: str) -> GeneratedImage:
-        """The image in a 200 answer; CONTENT_FILTERED in ``finish-reason`` is a refusal, not a result."""
+        """The image in a 200 answer. ``finish-reason: CONTENT_FILTERED`` is a success Stability bills:
+        the image comes blurred, and is delivered marked ``content_filtered`` (its moderation's
+        refusal, charging nothing, is the 403)."""
         finish_reason = response.headers.get("finish-reason", "SUCCESS").upper()
-        if finish_reason == "CONTENT_FILTERED":
-            raise ProviderContentFiltered(
-                f"{self.name} content filter blocked the output (finish-reason CONTENT_FILTERED)",
-                provider=self.name,
-            )
-        if finish_reason not in ("SUCCESS", ""):
+        if finish_reason not in ("SUCCESS", "", "CONTENT_FILTERED"):
             raise ProviderError(f"{self.name} finished with {finish_reason}", provider=self.name)
         seed_header = response.headers.get("seed")
         seed = int(seed_header) if seed_header and seed_header.isdigit() else None
-        return self._image(response.content, model=model, seed=seed)
+        image = self._image(response.content, model=model, seed=seed)
+        if finish_reason == "CONTENT_FILTERED":
+            return image.model_copy(update={"content_filtered": True})
+        return image
 
     def _error_for(self, response: httpx.Response) -> ProviderError:
         if response.status_code == 429 and self._retry_after(response) is None:

@@ -11,7 +11,6 @@ https://github.com/WaveSpeedAI/wavespeed-python (``src/wavespeed/api/client.py``
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from imagestudio.errors import (
 from imagestudio.providers.http import HttpProvider, data_uri, looks_like_content_filter
 from imagestudio.providers.protocols import wait_for_result
 from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, GenerationRequest, PendingResult
-from imagestudio.providers.sizing import fit_size, nearest_aspect_ratio, size_for_aspect_ratio
+from imagestudio.providers.sizing import nearest_aspect_ratio, request_size
 
 __all__ = ["WAVESPEED_MODELS", "WaveSpeedClient", "WaveSpeedModel"]
 
@@ -178,7 +177,7 @@ class WaveSpeedClient(HttpProvider):
                     height=request.height,
                 )
             else:
-                body["size"] = "{}*{}".format(*self._size(request, spec))
+                body["size"] = "{}*{}".format(*request_size(request, max_side=spec.max_side))
                 body["output_format"] = request.output_format
             if request.guidance_scale is not None:
                 body["guidance_scale"] = request.guidance_scale
@@ -243,7 +242,7 @@ class WaveSpeedClient(HttpProvider):
             raise ProviderError(f"{self.name} completed {prediction.id} without outputs", provider=self.name)
         flagged = nsfw + [False] * len(outputs)
         return [
-            self._image(self._download(url), model=pending.model, seed=pending.seed)
+            self._image(self._download_output(url), model=pending.model, seed=pending.seed)
             for url, flag in zip(outputs, flagged, strict=False)
             if not flag
         ]
@@ -269,19 +268,6 @@ class WaveSpeedClient(HttpProvider):
 
     def _wait_deadline(self) -> float:
         return max(30.0, (self.timeout.read or 60.0) * 5)
-
-    def _size(self, request: GenerationRequest, spec: WaveSpeedModel) -> tuple[int, int]:
-        if request.width and request.height:
-            width, height = request.width, request.height
-        else:
-            ratio = nearest_aspect_ratio(
-                ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9", "9:21", "4:5", "5:4"),
-                aspect_ratio=request.aspect_ratio,
-                width=request.width,
-                height=request.height,
-            )
-            width, height = size_for_aspect_ratio(ratio, megapixels=1.0, multiple=16)
-        return fit_size(width, height, max_side=spec.max_side, min_side=256, multiple=16)
 
     def _submit(
         self, model: str, spec: WaveSpeedModel, body: dict[str, Any], *, kind: str, seed: int | None
@@ -323,14 +309,3 @@ class WaveSpeedClient(HttpProvider):
         if 400 <= code < 500:
             return ProviderBadRequest(detail, provider=self.name)
         return ProviderUnavailable(detail, provider=self.name)
-
-    def _download(self, url: str) -> bytes:
-        """Fetch an output; a ``data:`` output is decoded, anything but http(s) is refused."""
-        if url.startswith("data:"):
-            return base64.b64decode(url.partition(",")[2])
-        if not url.startswith(("https://", "http://")):
-            raise ProviderError(
-                f"{self.name} returned an output URL we will not fetch: {url[:80]}", provider=self.name
-            )
-        # Outputs live on a CDN: never send our API key there, and reach it only through the guard.
-        return self._fetch_output(url)

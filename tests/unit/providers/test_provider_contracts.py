@@ -37,11 +37,11 @@ def test_generation_returns_decodable_images_of_the_asked_shape(env: Env) -> Non
         assert image.model == request.model
         assert image.content_type == f"image/{decoded.format.lower()}"  # type: ignore[union-attr]
     assert images[0].data != images[1].data
-    if env.case.name != "gemini":  # Imagen takes no seed
+    if env.case.name != "gemini":  # Gemini takes no seed
         assert [image.seed for image in images] == [7, 8]
 
 
-@pytest.mark.parametrize("name", ["stability", "wavespeed", "huggingface"])  # Imagen takes no seed
+@pytest.mark.parametrize("name", ["stability", "wavespeed", "huggingface"])  # Gemini takes no seed
 def test_same_seed_and_prompt_render_the_same_image(name: str) -> None:
     environment = in_process(CASES[name])
     try:
@@ -106,7 +106,7 @@ BAD_REQUESTS: dict[str, tuple[Callable[[Env], Any], str]] = {
     ),
     "huggingface": (
         lambda env: env.client.generate(env.case.request.model_copy(update={"guidance_scale": 40.0})),
-        "guidance_scale: must be between 0 and 30",
+        "guidance_scale: must be between 0 and 20",
     ),
     "gemini": (
         lambda env: (

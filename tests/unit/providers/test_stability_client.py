@@ -58,13 +58,25 @@ def test_sd3_models_go_to_the_sd3_endpoint_with_the_model_field() -> None:
     assert 'name="style_preset"' not in body  # sd3 takes no style preset
 
 
-def test_content_filtered_finish_reason_is_refused_even_with_a_200(stability: Env) -> None:
+def test_content_filtered_finish_reason_is_a_billed_blurred_success(stability: Env) -> None:
+    """Stability answers 200 ``finish-reason: CONTENT_FILTERED`` with a blurred image and bills it."""
+    stability.sim.faults.push({"finish_reason": "CONTENT_FILTERED"})
+
+    [image] = stability.client.generate(GenerationRequest(prompt="something"))
+
+    assert image.content_filtered is True
+    assert stability.sim.calls.entries()[-1].status == 200
+    [clean] = stability.client.generate(GenerationRequest(prompt="something"))
+    assert clean.content_filtered is False
+
+
+def test_moderation_refusal_is_a_403_content_filter(stability: Env) -> None:
     stability.sim.faults.push({"content_filter": True})
 
-    with pytest.raises(ProviderContentFiltered, match="CONTENT_FILTERED"):
+    with pytest.raises(ProviderContentFiltered, match="content moderation"):
         stability.client.generate(GenerationRequest(prompt="something"))
 
-    assert stability.sim.calls.entries()[-1].status == 200
+    assert stability.sim.calls.entries()[-1].status == 403
 
 
 def test_403_moderation_is_content_filtered(stability: Env) -> None:
