@@ -101,15 +101,21 @@ class HuggingFaceSimulator:
         if fault is not None and fault.content_filter:
             return _error(422, "Input flagged by the content safety filter (NSFW content detected)")
         seed = self.harness.pick_seed(body.get("seed"))
+        # fal's FLUX answers JPEG (its default output_format).
         data = await run_in_threadpool(
-            render.render_image, prompt, seed=seed, width=int(size["width"]), height=int(size["height"])
+            render.render_image,
+            prompt,
+            seed=seed,
+            width=int(size["width"]),
+            height=int(size["height"]),
+            output_format="jpeg",
         )
-        name = f"{uuid.uuid4().hex}.png"
+        name = f"{uuid.uuid4().hex}.jpeg"
         with self._outputs_lock:
             self._outputs[name] = data
         url = f"{str(request.base_url).rstrip('/')}/outputs/{name}"
         return JSONResponse(
-            {"images": [{"url": url, "content_type": "image/png"}], "seed": seed, "prompt": prompt}
+            {"images": [{"url": url, "content_type": "image/jpeg"}], "seed": seed, "prompt": prompt}
         )
 
     async def _hf_inference(self, model_id: str, request: Request) -> Response:
@@ -141,7 +147,7 @@ class HuggingFaceSimulator:
     async def _output(self, name: str) -> Response:
         with self._outputs_lock:
             data = self._outputs.get(name)
-        return Response(status_code=404) if data is None else Response(data, media_type="image/png")
+        return Response(status_code=404) if data is None else Response(data, media_type="image/jpeg")
 
     @staticmethod
     def _check_parameters(parameters: dict[str, Any]) -> list[str]:

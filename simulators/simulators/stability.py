@@ -38,11 +38,13 @@ from simulators.stability_fields import (
     CONTROL_ASPECT,
     CONTROL_OPERATIONS,
     EDIT_OPERATIONS,
+    MAX_GROW_MASK,
     MAX_REQUEST_BYTES,
     SD3_ALIASES,
     SD3_MODELS,
     SIZES_1MP,
     STYLE_PRESETS,
+    UPSCALE_CREATIVITY,
     UPSCALE_MODES,
     Fields,
     error,
@@ -208,10 +210,8 @@ class StabilitySimulator:
         fields.text("negative_prompt")
         aspect_ratio = fields.choice("aspect_ratio", ASPECT_RATIOS, "1:1") or "1:1"
         seed = fields.integer("seed", 0, 4_294_967_294, 0)
-        formats = ("jpeg", "png") if endpoint == "sd3" else ("jpeg", "png", "webp")
-        output_format = fields.choice("output_format", formats, "png") or "png"
-        if endpoint != "sd3":
-            fields.choice("style_preset", STYLE_PRESETS, None)
+        output_format = fields.choice("output_format", ("jpeg", "png", "webp"), "png") or "png"
+        fields.choice("style_preset", STYLE_PRESETS, None)
         source: Image.Image | None = None
         strength: float | None = None
         if endpoint == "sd3":
@@ -275,7 +275,7 @@ class StabilitySimulator:
         fields.text("negative_prompt")
         search_prompt = fields.text("search_prompt", required=operation == "search-and-replace")
         select_prompt = fields.text("select_prompt", required=operation == "search-and-recolor")
-        grow_mask = fields.integer("grow_mask", 0, 100, 5)
+        grow_mask = fields.integer("grow_mask", 0, MAX_GROW_MASK, 5)
         fields.number("creativity", 0, 1)
         seed = self.harness.pick_seed(fields.integer("seed", 0, 4_294_967_294, 0))
         formats = ("png", "webp") if operation == "remove-background" else ("jpeg", "png", "webp")
@@ -331,7 +331,8 @@ class StabilitySimulator:
                                        max_pixels=1_048_576 if mode == "creative" else 9_437_184)  # fmt: skip
         prompt = fields.text("prompt", required=mode != "fast") or ""
         fields.text("negative_prompt")
-        fields.number("creativity", 0, 0.35 if mode == "creative" else 0.5)
+        low, high = UPSCALE_CREATIVITY[mode]
+        fields.number("creativity", low, high)
         seed = self.harness.pick_seed(fields.integer("seed", 0, 4_294_967_294, 0))
         output_format = fields.choice("output_format", ("jpeg", "png", "webp"), "png") or "png"
         fields.choice("style_preset", STYLE_PRESETS, None)

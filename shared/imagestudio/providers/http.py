@@ -382,6 +382,16 @@ class HttpProvider:
             model=model,
         )
 
+    def _in_range(self, bounds: tuple[float, float] | None, value: float, name: str, model: str) -> float:
+        """``value`` when ``model`` takes it within ``bounds`` (inclusive); else refused before anything is sent
+        (a vendor 400 can come after a charge)."""
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            raise ProviderBadRequest(
+                f"{self.name} {model} takes {name} {bounds[0]:g} to {bounds[1]:g}, not {value:g}",
+                provider=self.name,
+            )
+        return value
+
     def _resolve_model(self, model: str | None, known: Mapping[str, object]) -> str:
         chosen = model or self.default_model
         if chosen not in known:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from imagestudio.errors import ProviderError
 from imagestudio.providers.http import HttpProvider
-from imagestudio.providers.schemas import GeneratedImage, GenerationRequest
+from imagestudio.providers.schemas import GeneratedImage, GenerationRequest, OutputFormat
 from imagestudio.providers.sizing import request_size
 
 __all__ = ["HF_MODELS", "HuggingFaceClient", "HuggingFaceRoute"]
@@ -41,11 +41,18 @@ class HuggingFaceRoute:
     provider_model: str
     default_steps: int
     max_side: int = 2048
+    #: Inclusive ranges the provider's model accepts.
+    steps_range: tuple[int, int] = (1, 50)
+    guidance_range: tuple[float, float] = (1.0, 20.0)
+    #: What it answers in (fal's FLUX: JPEG); another asked format is converted locally after download.
+    output_formats: tuple[OutputFormat, ...] = ("jpeg",)
 
 
 #: Hub model id -> its route (the Hub's inference provider mapping).
 HF_MODELS: dict[str, HuggingFaceRoute] = {
-    "black-forest-labs/FLUX.1-schnell": HuggingFaceRoute("fal-ai", "fal-ai/flux/schnell", 4),
+    "black-forest-labs/FLUX.1-schnell": HuggingFaceRoute(
+        "fal-ai", "fal-ai/flux/schnell", 4, steps_range=(1, 12)
+    ),
     "black-forest-labs/FLUX.1-dev": HuggingFaceRoute("fal-ai", "fal-ai/flux/dev", 28),
 }
 
@@ -94,8 +101,12 @@ class HuggingFaceClient(HttpProvider):
                 "width": width,
                 "height": height,
                 "seed": seed,
-                "num_inference_steps": request.steps or route.default_steps,
-                "guidance_scale": request.guidance_scale,
+                "num_inference_steps": self._in_range(
+                    route.steps_range, request.steps or route.default_steps, "steps", model
+                ),
+                "guidance_scale": None
+                if request.guidance_scale is None
+                else self._in_range(route.guidance_range, request.guidance_scale, "guidance_scale", model),
             }
             parameters = {key: value for key, value in parameters.items() if value is not None}
             if route.provider == "fal-ai":

@@ -16,11 +16,12 @@ import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from imagestudio.providers.gemini import GEMINI_IMAGE_ASPECT_RATIOS, GeminiClient
-from imagestudio.providers.huggingface import HuggingFaceClient
+from imagestudio.providers.huggingface import HF_MODELS, HuggingFaceClient
 from imagestudio.providers.protocols import ImageProvider
 from imagestudio.providers.schemas import ModelInfo, Quality
+from imagestudio.providers.sizing import SIZE_RATIOS
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS, StabilityClient
-from imagestudio.providers.wavespeed import WaveSpeedClient
+from imagestudio.providers.wavespeed import WAVESPEED_MODELS, WaveSpeedClient
 
 __all__ = [
     "CATALOGUE",
@@ -101,10 +102,6 @@ QUALITY_TABLE: Mapping[Quality, Mapping[str, QualityChoice]] = {
 }
 
 
-_SIZES = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9", "9:21", "4:5", "5:4")
-_IDEOGRAM_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "4:5", "5:4")
-
-
 def _stability(
     model: str,
     credits: float,
@@ -127,6 +124,9 @@ def _stability(
         image_strength=image_to_image,
         # sd3's image-to-image takes no aspect_ratio (text-to-image only): it answers in the init image's shape.
         keeps_init_shape=image_to_image and model.startswith("sd3"),
+        style_presets=STYLE_PRESETS,
+        # sd3's cfg_scale (the others take none).
+        guidance_range=(1.0, 10.0) if model.startswith("sd3") else None,
         **extra,
     )
 
@@ -154,11 +154,50 @@ def _gemini(
         credits_per_image=credits,
         max_images_per_call=4 if imagen else 1,
         aspect_ratios=("1:1", "3:4", "4:3", "9:16", "16:9") if imagen else GEMINI_IMAGE_ASPECT_RATIOS,
+        output_formats=("png",),
         megapixels=1.0,
         image_to_image=not imagen,
         keeps_init_shape=not imagen,
         shutdown_on=IMAGEN_4_SHUTDOWN if imagen else shutdown_on,
         lifecycle_source=GEMINI_LIFECYCLE_SOURCE,
+    )
+
+
+def _wavespeed(model: str, label: str, quality: Quality, credits: float, **extra: Any) -> ModelInfo:
+    spec = WAVESPEED_MODELS[model]
+    shape: dict[str, Any] = (
+        {"aspect_ratios": spec.aspect_ratios}
+        if spec.shape == "aspect_ratio"
+        else {"aspect_ratios": SIZE_RATIOS, "max_side": spec.max_side}
+    )
+    return ModelInfo(
+        provider="wavespeed",
+        model=model,
+        label=label,
+        quality=quality,
+        credits_per_image=credits,
+        asynchronous=True,
+        output_formats=spec.output_formats,
+        steps_range=spec.steps_range,
+        guidance_range=spec.guidance_range,
+        **shape,
+        **extra,
+    )
+
+
+def _huggingface(model: str, label: str, quality: Quality, credits: float) -> ModelInfo:
+    route = HF_MODELS[model]
+    return ModelInfo(
+        provider="huggingface",
+        model=model,
+        label=label,
+        quality=quality,
+        credits_per_image=credits,
+        aspect_ratios=SIZE_RATIOS,
+        max_side=route.max_side,
+        output_formats=route.output_formats,
+        steps_range=route.steps_range,
+        guidance_range=route.guidance_range,
     )
 
 
@@ -186,10 +225,8 @@ def _stability_tool(
 #: inpaint price (5) and a premium (8) until the price sheet says otherwise.
 CATALOGUE: tuple[ModelInfo, ...] = (
     # --- Stability generate ---
-    _stability("ultra", 8, "premium", "Stable Image Ultra", 1.0, style_presets=STYLE_PRESETS),
-    _stability(
-        "core", 3, "standard", "Stable Image Core", 1.5, image_to_image=False, style_presets=STYLE_PRESETS
-    ),
+    _stability("ultra", 8, "premium", "Stable Image Ultra", 1.0),
+    _stability("core", 3, "standard", "Stable Image Core", 1.5, image_to_image=False),
     _stability("sd3.5-large", 6.5, "premium", "SD 3.5 Large", 1.0),
     _stability("sd3.5-large-turbo", 4, "standard", "SD 3.5 Large Turbo", 1.0),
     _stability("sd3.5-medium", 3.5, "standard", "SD 3.5 Medium", 1.0),
@@ -212,37 +249,15 @@ CATALOGUE: tuple[ModelInfo, ...] = (
     _stability_tool("control", "structure", 5, megapixels=1.0, style_presets=STYLE_PRESETS),
     _stability_tool("control", "style", 5, megapixels=1.0, style_presets=STYLE_PRESETS),
     _stability_tool("control", "style-transfer", 8, megapixels=1.0),
-    # --- WaveSpeed ---
-    ModelInfo(
-        provider="wavespeed",
-        model="ideogram-v3-turbo",
-        label="Ideogram v3 Turbo",
-        quality="premium",
-        credits_per_image=6,
-        aspect_ratios=_IDEOGRAM_RATIOS,
-        megapixels=1.0,
-        asynchronous=True,
-    ),
-    ModelInfo(
-        provider="wavespeed",
-        model="qwen-image",
-        label="Qwen Image",
-        quality="draft",
-        credits_per_image=2,
-        aspect_ratios=_SIZES,
-        max_side=1536,
-        asynchronous=True,
-    ),
+    # --- WaveSpeed (shapes, ranges and formats from the client's model table) ---
+    _wavespeed("ideogram-v3-turbo", "Ideogram v3 Turbo", "premium", 6, megapixels=1.0),
+    _wavespeed("qwen-image", "Qwen Image", "draft", 2),
     # Image-to-image (``image`` + ``strength`` 0-1, ``size`` W*H 256-1536 a side): USD 0.012 per image.
-    ModelInfo(
-        provider="wavespeed",
-        model="flux-dev",
-        label="FLUX.1 dev (image-to-image)",
-        quality="standard",
-        credits_per_image=1.2,
-        aspect_ratios=_SIZES,
-        max_side=1536,
-        asynchronous=True,
+    _wavespeed(
+        "flux-dev",
+        "FLUX.1 dev (image-to-image)",
+        "standard",
+        1.2,
         image_to_image=True,
         text_to_image=False,
         image_strength=True,
@@ -267,25 +282,9 @@ CATALOGUE: tuple[ModelInfo, ...] = (
             ("flux-kontext-pro", "FLUX Kontext Pro", 4, 2048),
         )
     ),
-    # --- Hugging Face ---
-    ModelInfo(
-        provider="huggingface",
-        model="black-forest-labs/FLUX.1-schnell",
-        label="FLUX.1 schnell",
-        quality="draft",
-        credits_per_image=1,
-        aspect_ratios=_SIZES,
-        max_side=2048,
-    ),
-    ModelInfo(
-        provider="huggingface",
-        model="black-forest-labs/FLUX.1-dev",
-        label="FLUX.1 dev",
-        quality="standard",
-        credits_per_image=3,
-        aspect_ratios=_SIZES,
-        max_side=2048,
-    ),
+    # --- Hugging Face (through the router; ranges from the client's route table) ---
+    _huggingface("black-forest-labs/FLUX.1-schnell", "FLUX.1 schnell", "draft", 1),
+    _huggingface("black-forest-labs/FLUX.1-dev", "FLUX.1 dev", "standard", 3),
     # --- Gemini: image models through ``:generateContent`` (text-to-image and image-to-image) ---
     # No strength in the API; without an aspect the answer keeps the init image's shape. Prices at 1K
     # output (1,120 image tokens): USD 60 / 120 per million image tokens for Flash / Pro.

@@ -136,9 +136,8 @@ class StabilityClient(HttpProvider):
             }
             if endpoint == "sd3":
                 fields |= {"model": model, "mode": "text-to-image", "cfg_scale": request.guidance_scale}
-                if request.output_format == "webp":
-                    fields["output_format"] = "png"  # sd3 speaks jpeg and png only
-            elif request.style_preset in STYLE_PRESETS:
+            # Every generate endpoint takes webp and a style preset (sd3 too, as the v2beta OpenAPI says).
+            if request.style_preset in STYLE_PRESETS:
                 fields["style_preset"] = request.style_preset
             files = _image_to_image(endpoint, fields, request)
             response = self._post_form(f"/v2beta/stable-image/generate/{endpoint}", _form(fields, files))

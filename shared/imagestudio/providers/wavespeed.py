@@ -31,7 +31,13 @@ from imagestudio.errors import (
 )
 from imagestudio.providers.http import HttpProvider, data_uri, looks_like_content_filter
 from imagestudio.providers.protocols import wait_for_result
-from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, GenerationRequest, PendingResult
+from imagestudio.providers.schemas import (
+    GeneralEditRequest,
+    GeneratedImage,
+    GenerationRequest,
+    OutputFormat,
+    PendingResult,
+)
 from imagestudio.providers.sizing import nearest_aspect_ratio, request_size
 
 __all__ = ["WAVESPEED_MODELS", "WaveSpeedClient", "WaveSpeedModel"]
@@ -51,6 +57,12 @@ class WaveSpeedModel:
     image_to_image: bool = False
     max_side: int = 1536
     aspect_ratios: tuple[str, ...] = ()
+    #: Formats it answers in; a model with one takes no ``output_format`` (FLUX.1 dev answers JPEG,
+    #: Ideogram PNG): another asked format is converted locally after download.
+    output_formats: tuple[OutputFormat, ...] = ("jpeg", "png", "webp")
+    #: Inclusive ranges the model accepts (``None``: the model takes no such field).
+    steps_range: tuple[int, int] | None = None
+    guidance_range: tuple[float, float] | None = None
 
 
 #: Our model id -> how WaveSpeed serves it.
@@ -59,12 +71,22 @@ WAVESPEED_MODELS: dict[str, WaveSpeedModel] = {
         path="ideogram-ai/ideogram-v3-turbo",
         kind="generate",
         shape="aspect_ratio",
+        output_formats=("png",),
         aspect_ratios=("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "4:5", "5:4"),
     ),
     "qwen-image": WaveSpeedModel(
         path="wavespeed-ai/qwen-image/text-to-image", kind="generate", max_side=1536
     ),
-    "flux-dev": WaveSpeedModel(path="wavespeed-ai/flux-dev", kind="generate", image_to_image=True),
+    # https://wavespeed.ai/models/wavespeed-ai/flux-dev (checked 2026-12-07): no output_format,
+    # num_inference_steps 1-50, guidance_scale 1-20.
+    "flux-dev": WaveSpeedModel(
+        path="wavespeed-ai/flux-dev",
+        kind="generate",
+        image_to_image=True,
+        output_formats=("jpeg",),
+        steps_range=(1, 50),
+        guidance_range=(1.0, 20.0),
+    ),
     "qwen-edit": WaveSpeedModel(
         path="wavespeed-ai/qwen-image/edit", kind="edit", image_field="image", shape="none"
     ),
@@ -178,11 +200,14 @@ class WaveSpeedClient(HttpProvider):
                 )
             else:
                 body["size"] = "{}*{}".format(*request_size(request, max_side=spec.max_side))
+            if len(spec.output_formats) > 1:
                 body["output_format"] = request.output_format
             if request.guidance_scale is not None:
-                body["guidance_scale"] = request.guidance_scale
+                body["guidance_scale"] = self._in_range(
+                    spec.guidance_range, request.guidance_scale, "guidance_scale", model
+                )
             if request.steps is not None:
-                body["num_inference_steps"] = request.steps
+                body["num_inference_steps"] = self._in_range(spec.steps_range, request.steps, "steps", model)
             body |= _image_to_image(model, spec, request)
             pendings.append(self._submit(model, spec, body, kind="generate", seed=seed))
         return pendings

@@ -105,8 +105,12 @@ BAD_REQUESTS: dict[str, tuple[Callable[[Env], Any], str]] = {
         "seed must be an integer between -1 and 2147483647",
     ),
     "huggingface": (
-        lambda env: env.client.generate(env.case.request.model_copy(update={"guidance_scale": 40.0})),
-        "guidance_scale: must be between 0 and 20",
+        # An out-of-range guidance never leaves the client now; the router's own 422 is read.
+        lambda env: (
+            env.sim.faults.push({"status": 422, "message": "image_size: not supported by this model"}),
+            env.client.generate(env.case.request),
+        ),
+        "image_size: not supported by this model",
     ),
     "gemini": (
         lambda env: (

@@ -39,6 +39,10 @@ def _model_body(info: ModelInfo) -> dict[str, Any]:
         "image_strength": info.image_strength,
         "asynchronous": info.asynchronous,
         "capabilities": list(info.capabilities),
+        # What the vendor answers in (other formats are converted after download) and its ranges.
+        "output_formats": list(info.output_formats),
+        "steps_range": list(info.steps_range) if info.steps_range else None,
+        "guidance_range": list(info.guidance_range) if info.guidance_range else None,
         "deprecated_on": info.deprecated_on.isoformat() if info.deprecated_on else None,
         "shutdown_on": info.shutdown_on.isoformat() if info.shutdown_on else None,
     }
