@@ -24,6 +24,7 @@ from rich.panel import Panel
 import imagestudio.models  # noqa: F401  (every table registered before the first session)
 from imagestudio.client_cli import jobs_app, social_app
 from imagestudio.config import Environment, Settings, get_settings
+from imagestudio.provider_cli import providers_app
 from imagestudio.telemetry.logging import configure_logging
 
 app = typer.Typer(help="Image Studio: asynchronous image jobs.", no_args_is_help=True)
@@ -41,6 +42,7 @@ secrets_app = typer.Typer(help="Keys sealing stored secrets (operators).", no_ar
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(social_app, name="social")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(providers_app, name="providers")
 console = Console()
 
 if TYPE_CHECKING:

@@ -87,6 +87,7 @@ class GeminiSimulator:
         app = FastAPI(title="Gemini API SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
         self.harness.install(app)
         app.add_api_route("/v1beta/models/{model_action}", self._model_call, methods=["POST"])
+        app.add_api_route("/v1beta/models/{model}", self._model_get, methods=["GET"])
         return app
 
     def _check_key(self, request: Request) -> Response | None:
@@ -105,6 +106,24 @@ class GeminiSimulator:
                   "domain": "googleapis.com"}],
             )  # fmt: skip
         return None
+
+    async def _model_get(self, model: str, request: Request) -> Response:
+        """``models.get``: the model's description while it is served, 404 once it is shut down."""
+        if (denied := self._check_key(request)) is not None:
+            return denied
+        fault = await self.harness.begin(request)
+        if fault is not None and (scripted := self.harness.error_response(fault, _error_body)) is not None:
+            return scripted
+        if model not in IMAGE_MODELS:
+            return _error(404, f"models/{model} is not found for API version v1beta.")
+        return JSONResponse(
+            {
+                "name": f"models/{model}",
+                "version": "001",
+                "displayName": model,
+                "supportedGenerationMethods": ["generateContent", "countTokens"],
+            }
+        )
 
     async def _model_call(self, model_action: str, request: Request) -> Response:
         model, _, action = model_action.partition(":")

@@ -20,7 +20,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderRateLimited
-from imagestudio.providers.http import HttpProvider, describe_image, parse_retry_after
+from imagestudio.providers.http import HttpProvider, Probe, describe_image, parse_retry_after
 from imagestudio.providers.schemas import GeneratedImage, GenerationRequest
 from imagestudio.providers.sizing import nearest_aspect_ratio
 
@@ -154,6 +154,10 @@ class GeminiClient(HttpProvider):
             response = self._send("POST", f"/v1beta/models/{model}:generateContent", json=body)
             images.append(self._content_image(response, model=model))
         return images
+
+    def _probe(self, model: str) -> Probe:
+        """``models.get``: free, 200 while the model is served, 404 once it is shut down."""
+        return Probe("GET", f"/v1beta/models/{model}", expected=(200, 404))
 
     def _content_image(self, response: httpx.Response, *, model: str) -> GeneratedImage:
         """The image part of a ``:generateContent`` answer; a blocked prompt or image is content filtered."""

@@ -23,8 +23,9 @@ import io
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import httpx
 from PIL import Image
@@ -44,6 +45,8 @@ from imagestudio.telemetry.tracing import no_propagation
 
 __all__ = [
     "HttpProvider",
+    "ModelStatus",
+    "Probe",
     "content_type_for",
     "data_uri",
     "describe_image",
@@ -130,6 +133,25 @@ def _json_reason(body: Any) -> str | None:
             return str(value)
     name = body.get("name")
     return str(name) if name else None
+
+
+#: What a probe found: the vendor serves the model, refuses our key (or billing), no longer serves it,
+#: or could not say (rate limited, down, timed out).
+ModelStatus = Literal["served", "refused", "gone", "unavailable"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The cheapest call that tells whether a vendor serves a model, and the statuses it answers with.
+
+    A POST probe carries a body the vendor refuses before any work (no prompt, no image): its
+    validation error says the route is served, without a charge; a 404 or 410 says it is gone.
+    """
+
+    method: str
+    path: str
+    options: dict[str, Any] = field(default_factory=dict)
+    expected: tuple[int, ...] = (200, 400, 404, 410, 422)
 
 
 # --- the HTTP base ------------------------------------------------------------------------
@@ -381,6 +403,30 @@ class HttpProvider:
             provider=self.name,
             model=model,
         )
+
+    # -- is the model served? --
+
+    def check_model(self, model: str) -> tuple[ModelStatus, str]:
+        """One cheap call (``_probe``) saying whether the vendor serves ``model``, and what it answered."""
+        probe = self._probe(model)
+        try:
+            response = self._send(probe.method, probe.path, expected=probe.expected, **probe.options)
+        except ProviderModelGone as exc:
+            return "gone", exc.detail
+        except (ProviderBadRequest, ProviderContentFiltered) as exc:
+            return "refused", exc.detail  # the key, the billing or the account: not the model
+        except ProviderError as exc:
+            return "unavailable", exc.detail
+        if response.status_code in (404, 410) or self._probe_says_gone(response):
+            return "gone", f"{response.status_code}: {self._reason(response)}"
+        return "served", f"{response.status_code}"
+
+    def _probe(self, model: str) -> Probe:
+        raise NotImplementedError(f"{self.name} has no probe")
+
+    def _probe_says_gone(self, response: httpx.Response) -> bool:
+        """Whether an answer the probe expected still says the model is gone (a vendor's own wording)."""
+        return False
 
     def _in_range(self, bounds: tuple[float, float] | None, value: float, name: str, model: str) -> float:
         """``value`` when ``model`` takes it within ``bounds`` (inclusive); else refused before anything is sent

@@ -25,7 +25,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from imagestudio.errors import ProviderError
-from imagestudio.providers.http import HttpProvider
+from imagestudio.providers.http import HttpProvider, Probe
 from imagestudio.providers.schemas import GeneratedImage, GenerationRequest, OutputFormat
 from imagestudio.providers.sizing import request_size
 
@@ -115,6 +115,16 @@ class HuggingFaceClient(HttpProvider):
                 data = self._hf_inference(model, request.prompt, parameters, cached=seed is not None)
             images.append(self._image(data, model=model, seed=seed))
         return images
+
+    def _probe(self, model: str) -> Probe:
+        """An empty body to the model's route: the provider's 4xx validation error when the router serves it."""
+        route = HF_MODELS[model]
+        path = (
+            f"/fal-ai/{route.provider_model}"
+            if route.provider == "fal-ai"
+            else f"/hf-inference/models/{model}"
+        )
+        return Probe("POST", path, {"json": {}})
 
     def _hf_inference(self, model: str, prompt: str, parameters: dict[str, Any], *, cached: bool) -> bytes:
         headers = {"accept": "image/png"}

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderRateLimited, ProviderWorkFailed
-from imagestudio.providers.http import HttpProvider
+from imagestudio.providers.http import HttpProvider, Probe
 from imagestudio.providers.protocols import wait_for_result
 from imagestudio.providers.schemas import (
     ControlRequest,
@@ -243,6 +243,17 @@ class StabilityClient(HttpProvider):
         )  # fmt: skip
 
     # -- internals --
+
+    def _probe(self, model: str) -> Probe:
+        """A form without prompt or image: a 400 naming them when the route (and the sd3 ``model``) is served."""
+        endpoint = _GENERATE_ENDPOINTS.get(model)
+        path = f"/v2beta/stable-image/generate/{endpoint}" if endpoint else f"/v2beta/stable-image/{model}"
+        fields = {"model": model if endpoint == "sd3" else None, "output_format": "png"}
+        return Probe("POST", path, {"files": _form(fields), "headers": {"accept": "image/*"}})
+
+    def _probe_says_gone(self, response: httpx.Response) -> bool:
+        # sd3 answers a model it no longer serves with a 400 naming the ``model`` field.
+        return response.status_code == 400 and "model:" in self._reason(response)
 
     def _post_form(self, path: str, parts: _FormParts, *, accept: str = "image/*") -> httpx.Response:
         return self._send("POST", path, files=parts, headers={"accept": accept})

@@ -29,7 +29,7 @@ from imagestudio.errors import (
     ProviderUnavailable,
     ProviderWorkFailed,
 )
-from imagestudio.providers.http import HttpProvider, data_uri, looks_like_content_filter
+from imagestudio.providers.http import HttpProvider, Probe, data_uri, looks_like_content_filter
 from imagestudio.providers.protocols import wait_for_result
 from imagestudio.providers.schemas import (
     GeneralEditRequest,
@@ -287,6 +287,17 @@ class WaveSpeedClient(HttpProvider):
         )  # fmt: skip
 
     # -- internals --
+
+    def _probe(self, model: str) -> Probe:
+        """An empty body: ``prompt is required`` when the model is served, ``model not found`` when not."""
+        return Probe("POST", f"/api/v3/{WAVESPEED_MODELS[model].path}", {"json": {}})
+
+    def _probe_says_gone(self, response: httpx.Response) -> bool:
+        try:
+            code = response.json().get("code")
+        except (ValueError, AttributeError):
+            return False
+        return code == 410 or code == 404
 
     def _models(self, kind: str) -> dict[str, WaveSpeedModel]:
         return {name: spec for name, spec in WAVESPEED_MODELS.items() if spec.kind == kind}
