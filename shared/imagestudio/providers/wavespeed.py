@@ -297,7 +297,7 @@ class WaveSpeedClient(HttpProvider):
             code = response.json().get("code")
         except (ValueError, AttributeError):
             return False
-        return code == 410 or code == 404
+        return code in (404, 410)
 
     def _models(self, kind: str) -> dict[str, WaveSpeedModel]:
         return {name: spec for name, spec in WAVESPEED_MODELS.items() if spec.kind == kind}
