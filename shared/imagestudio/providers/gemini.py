@@ -128,16 +128,7 @@ class GeminiClient(HttpProvider):
 
     name = "gemini"
     default_model = "gemini-3.1-flash-image"
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = "https://generativelanguage.googleapis.com",
-        timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, transport=transport)
+    default_base_url = "https://generativelanguage.googleapis.com"
 
     def _auth_headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self._api_key}

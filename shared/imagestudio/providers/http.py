@@ -169,6 +169,10 @@ class HttpProvider:
 
     name: str = "provider"
     default_model: str = ""
+    #: The vendor's own address, used when no ``base_url`` is given (tests give a simulator's).
+    default_base_url: ClassVar[str] = ""
+    #: Headers the vendor asks every call to carry (besides authentication).
+    headers: ClassVar[dict[str, str]] = {}
     #: Seconds between polls in ``wait`` when the caller gives none.
     poll_interval_seconds: float = 2.0
     #: Longest response body we accept (images included).
@@ -178,7 +182,7 @@ class HttpProvider:
         self,
         *,
         api_key: str,
-        base_url: str,
+        base_url: str | None = None,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 20,
@@ -187,14 +191,14 @@ class HttpProvider:
         if not api_key:
             raise ValueError(f"{self.name}: api_key is required")
         self._api_key = api_key
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._client = httpx.Client(
             base_url=self.base_url,
             transport=transport,
             timeout=self.timeout,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            headers={"user-agent": "imagestudio/0.1"},
+            headers={"user-agent": "imagestudio/0.1", **self.headers},
             follow_redirects=False,
         )
         # Output URLs elsewhere than our configured base URL are the provider's choice (a CDN):

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
 from pydantic import BaseModel, ValidationError
 
 from imagestudio.errors import ProviderError
@@ -77,16 +76,7 @@ class HuggingFaceClient(HttpProvider):
 
     name = "huggingface"
     default_model = "black-forest-labs/FLUX.1-schnell"
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = "https://router.huggingface.co",
-        timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, transport=transport)
+    default_base_url = "https://router.huggingface.co"
 
     def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
         """One call per image; image ``i`` uses ``seed + i`` when a seed is set."""

@@ -16,12 +16,12 @@ import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from imagestudio.providers.gemini import GEMINI_IMAGE_ASPECT_RATIOS, GeminiClient
-from imagestudio.providers.huggingface import HF_MODELS, HuggingFaceClient
+from imagestudio.providers.huggingface import HF_MODELS, HuggingFaceClient, HuggingFaceRoute
 from imagestudio.providers.protocols import ImageProvider
 from imagestudio.providers.schemas import ModelInfo, Quality
 from imagestudio.providers.sizing import SIZE_RATIOS
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS, StabilityClient
-from imagestudio.providers.wavespeed import WAVESPEED_MODELS, WaveSpeedClient
+from imagestudio.providers.wavespeed import WAVESPEED_MODELS, WaveSpeedClient, WaveSpeedModel
 
 __all__ = [
     "CATALOGUE",
@@ -163,20 +163,28 @@ def _gemini(
     )
 
 
-def _wavespeed(model: str, label: str, quality: Quality, credits: float, **extra: Any) -> ModelInfo:
-    spec = WAVESPEED_MODELS[model]
+def _vendor_row(
+    provider: str,
+    model: str,
+    label: str,
+    quality: Quality,
+    credits: float,
+    spec: WaveSpeedModel | HuggingFaceRoute,
+    **extra: Any,
+) -> ModelInfo:
+    """A row whose shape, formats and ranges come from the client's own model table (one copy of each)."""
     shape: dict[str, Any] = (
         {"aspect_ratios": spec.aspect_ratios}
-        if spec.shape == "aspect_ratio"
+        if isinstance(spec, WaveSpeedModel) and spec.shape == "aspect_ratio"
         else {"aspect_ratios": SIZE_RATIOS, "max_side": spec.max_side}
     )
     return ModelInfo(
-        provider="wavespeed",
+        provider=provider,
         model=model,
         label=label,
         quality=quality,
         credits_per_image=credits,
-        asynchronous=True,
+        asynchronous=provider == "wavespeed",
         output_formats=spec.output_formats,
         steps_range=spec.steps_range,
         guidance_range=spec.guidance_range,
@@ -185,20 +193,12 @@ def _wavespeed(model: str, label: str, quality: Quality, credits: float, **extra
     )
 
 
+def _wavespeed(model: str, label: str, quality: Quality, credits: float, **extra: Any) -> ModelInfo:
+    return _vendor_row("wavespeed", model, label, quality, credits, WAVESPEED_MODELS[model], **extra)
+
+
 def _huggingface(model: str, label: str, quality: Quality, credits: float) -> ModelInfo:
-    route = HF_MODELS[model]
-    return ModelInfo(
-        provider="huggingface",
-        model=model,
-        label=label,
-        quality=quality,
-        credits_per_image=credits,
-        aspect_ratios=SIZE_RATIOS,
-        max_side=route.max_side,
-        output_formats=route.output_formats,
-        steps_range=route.steps_range,
-        guidance_range=route.guidance_range,
-    )
+    return _vendor_row("huggingface", model, label, quality, credits, HF_MODELS[model])
 
 
 def _stability_tool(

@@ -231,6 +231,12 @@ def plan(
     refuses it before anything is queued.
     """
     today = today or catalogue_today()
+
+    def best_for(name: str) -> Candidate | None:
+        return _best_for_provider(
+            name, quality, ratio, image_to_image=image_to_image, init_shape=init_shape, gone=gone, today=today
+        )
+
     if model is not None:
         owners = [info for info in CATALOGUE if info.model == model and info.kind == "generate"]
         if provider != "auto":
@@ -283,15 +289,7 @@ def plan(
             raise ValidationFailed(
                 "provider", f"{provider} offers no image-to-image; models that do: {_i2i_models(today)}"
             )
-        candidate = _best_for_provider(
-            provider,
-            quality,
-            ratio,
-            image_to_image=image_to_image,
-            init_shape=init_shape,
-            gone=gone,
-            today=today,
-        )
+        candidate = best_for(provider)
         if candidate is None:
             models = _generate_models(provider, image_to_image=image_to_image, today=today)
             raise _aspect_refusal(provider, models, ratio)
@@ -309,19 +307,7 @@ def plan(
                 "init_image",
                 f"no provider available to this tenant offers image-to-image (models that do: {_i2i_models(today)})",
             )
-    best = (
-        _best_for_provider(
-            name,
-            quality,
-            ratio,
-            image_to_image=image_to_image,
-            init_shape=init_shape,
-            gone=gone,
-            today=today,
-        )
-        for name in usable
-    )
-    found = [candidate for candidate in best if candidate is not None]
+    found = [candidate for name in usable if (candidate := best_for(name)) is not None]
     if not found:
         raise ValidationFailed(
             "aspect_ratio",

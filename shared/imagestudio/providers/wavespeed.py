@@ -11,15 +11,12 @@ https://github.com/WaveSpeedAI/wavespeed-python (``src/wavespeed/api/client.py``
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from imagestudio.egress import EgressGuard
 from imagestudio.errors import (
     ProviderBadRequest,
     ProviderContentFiltered,
@@ -30,7 +27,7 @@ from imagestudio.errors import (
     ProviderWorkFailed,
 )
 from imagestudio.providers.http import HttpProvider, Probe, data_uri, looks_like_content_filter
-from imagestudio.providers.protocols import wait_for_result
+from imagestudio.providers.protocols import WaitsForResults
 from imagestudio.providers.schemas import (
     GeneralEditRequest,
     GeneratedImage,
@@ -143,7 +140,7 @@ class _Envelope(BaseModel):
     data: _Prediction | None = None
 
 
-class WaveSpeedClient(HttpProvider):
+class WaveSpeedClient(WaitsForResults, HttpProvider):
     """Client for ``api.wavespeed.ai`` (or its simulator, through ``base_url``); every call is async.
 
     Usage::
@@ -155,24 +152,8 @@ class WaveSpeedClient(HttpProvider):
 
     name = "wavespeed"
     default_model = "qwen-image"
+    default_base_url = "https://api.wavespeed.ai"
     poll_interval_seconds = 1.0
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = "https://api.wavespeed.ai",
-        timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-        egress_guard: EgressGuard | None = None,
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            transport=transport,
-            egress_guard=egress_guard,
-        )
 
     # -- generate --
 
@@ -271,20 +252,6 @@ class WaveSpeedClient(HttpProvider):
             for url, flag in zip(outputs, flagged, strict=False)
             if not flag
         ]
-
-    def wait(
-        self,
-        pending: PendingResult,
-        *,
-        interval: float | None = None,
-        deadline: float = 300.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> list[GeneratedImage]:
-        """Poll until done or ``deadline`` seconds pass (ProviderTimeout)."""
-        return wait_for_result(
-            self, pending, interval=self.poll_interval_seconds if interval is None else interval,
-            deadline=deadline, sleep=sleep,
-        )  # fmt: skip
 
     # -- internals --
 
