@@ -146,8 +146,8 @@ def _job(name: str) -> Callable[[bytes], object]:
         formats = ["instagram.feed_square", "instagram.story", "facebook.feed"]
         return lambda data: social.run(_Ctx({"formats": formats}, data))  # type: ignore[arg-type]
     if name.startswith("upscale."):
-        from imagestudio.studios.upscale_modes import UpscaleParams
-        from imagestudio.studios.upscale_run import _local
+        from imagestudio.studios.upscale.modes import UpscaleParams
+        from imagestudio.studios.upscale.run import _local
 
         mode = name.partition(".")[2]
         params = UpscaleParams.model_construct(mode=mode, output_format="png", quality=92)
@@ -168,12 +168,12 @@ def _job(name: str) -> Callable[[bytes], object]:
         )
         return lambda data: local_edit(params, {"image": data, "mask": _mask(data)})
     if name == "control.map":
-        from imagestudio.studios.control_run import control_map
+        from imagestudio.studios.control.run import control_map
 
         return lambda data: (control_map("sketch", data), control_map("structure", data))
     if name == "provider":
-        from imagestudio.studios.produced import Produced, in_format
-        from imagestudio.studios.serving import verify_inputs
+        from imagestudio.studios.common.produced import Produced, in_format
+        from imagestudio.studios.common.serving import verify_inputs
 
         def provider_path(data: bytes) -> object:
             ready = verify_inputs({"image": data})["image"]  # what is sent
@@ -186,7 +186,7 @@ def _job(name: str) -> Callable[[bytes], object]:
     if name == "create":
         from imagestudio.providers.schemas import GeneratedImage
         from imagestudio.studios.create import CreateParams
-        from imagestudio.studios.create_run import _finish
+        from imagestudio.studios.create.run import _finish
 
         def finish(data: bytes) -> object:
             with Image.open(io.BytesIO(data)) as image:

@@ -18,7 +18,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries
 
 from imagestudio.config import Settings, get_settings
-from imagestudio.messaging import Queue
+from imagestudio.messaging import QUEUES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,8 +52,8 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     broker.add_middleware(FailJobWhenMessageDies(), before=Retries)
     # Metrics and the span: placed before both, its "after" hook sees their verdicts and work.
     broker.add_middleware(TelemetryMiddleware(), before=FailJobWhenMessageDies)
-    for queue in Queue:
-        broker.declare_queue(queue.value)
+    for queue in QUEUES:
+        broker.declare_queue(queue)
     return broker
 
 
@@ -79,12 +79,12 @@ def use_broker(broker: dramatiq.Broker | None) -> dramatiq.Broker | None:
     return previous
 
 
-def actor(actor_name: str, *, queue: Queue, **options: Any) -> Callable[[F], F]:
+def actor(actor_name: str, *, queue: str, **options: Any) -> Callable[[F], F]:
     """Declare a Dramatiq actor named ``<domain>.<verb>`` on its studio's queue."""
 
     def decorator(fn: F) -> F:
         return dramatiq.actor(  # type: ignore[no-any-return,call-overload]
-            fn, actor_name=actor_name, queue_name=queue.value, broker=get_broker(), **options
+            fn, actor_name=actor_name, queue_name=queue, broker=get_broker(), **options
         )
 
     return decorator

@@ -9,8 +9,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Queue(StrEnum):
-    """One RabbitMQ queue per studio (each worker deployment scales on its own) plus webhooks."""
+# The one list of studio names: tiers, queues, actors, the CLI's workers and the jobs' filters are
+# derived from it, and the studio registry (``imagestudio.studios.registry``) is held equal to it by a
+# test. Each studio has a queue of its own (its name), so each worker deployment scales on its own.
+class Studio(StrEnum):
+    """The studio a job belongs to: the kind of work it does."""
 
     create = "create"
     edit = "edit"
@@ -18,36 +21,24 @@ class Queue(StrEnum):
     social = "social"
     control = "control"
     compress = "compress"
-    webhooks = "webhooks"
 
 
-CREATE_RUN_JOB = "create.run_job"
-EDIT_RUN_JOB = "edit.run_job"
-EDIT_POLL = "edit.poll"
-UPSCALE_RUN_JOB = "upscale.run_job"
-UPSCALE_POLL = "upscale.poll"
-SOCIAL_RUN_JOB = "social.run_job"
-CONTROL_RUN_JOB = "control.run_job"
-CONTROL_POLL = "control.poll"
-COMPRESS_RUN_JOB = "compress.run_job"
-WEBHOOKS_DELIVER = "webhooks.deliver"
+#: The webhook deliveries' queue, beside one queue per studio.
+WEBHOOKS_QUEUE = "webhooks"
+
+#: Every queue the broker declares: one per studio, then webhooks.
+QUEUES: tuple[str, ...] = (*Studio, WEBHOOKS_QUEUE)
+
+#: Studios whose provider work may be asynchronous, finished by a ``<studio>.poll`` chain.
+POLLING_STUDIOS: tuple[Studio, ...] = (Studio.edit, Studio.upscale, Studio.control)
+
+WEBHOOKS_DELIVER = f"{WEBHOOKS_QUEUE}.deliver"
 
 #: The actor that runs a job, by studio (the gateway and the outbox enqueue by name).
-RUN_JOB_ACTORS: dict[str, str] = {
-    Queue.create: CREATE_RUN_JOB,
-    Queue.edit: EDIT_RUN_JOB,
-    Queue.upscale: UPSCALE_RUN_JOB,
-    Queue.social: SOCIAL_RUN_JOB,
-    Queue.control: CONTROL_RUN_JOB,
-    Queue.compress: COMPRESS_RUN_JOB,
-}
+RUN_JOB_ACTORS: dict[str, str] = {studio: f"{studio}.run_job" for studio in Studio}
 
-#: The actor that polls a studio's asynchronous provider work, by studio (edit, upscale and control).
-POLL_ACTORS: dict[str, str] = {
-    Queue.edit: EDIT_POLL,
-    Queue.upscale: UPSCALE_POLL,
-    Queue.control: CONTROL_POLL,
-}
+#: The actor that polls a studio's asynchronous provider work, by studio.
+POLL_ACTORS: dict[str, str] = {studio: f"{studio}.poll" for studio in POLLING_STUDIOS}
 
 #: Actors whose message carries a job to its end: when Dramatiq gives up on one, the job fails.
 JOB_ACTORS: frozenset[str] = frozenset(RUN_JOB_ACTORS.values()) | frozenset(POLL_ACTORS.values())

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from support import make_image, wait_for
 
-from imagestudio.messaging import Queue
+from imagestudio.messaging import Studio
 from integration.conftest import Stack
 from integration.test_social_distributed import ALL_FORMATS, get_job, submit, wait_finished
 
@@ -23,7 +23,7 @@ def _channel_op(stack: Stack, op):  # type: ignore[no-untyped-def]
 def ready_messages(stack: Stack) -> int:
     def count(channel):  # type: ignore[no-untyped-def]
         try:
-            return channel.queue_declare(Queue.social.value, passive=True).method.message_count
+            return channel.queue_declare(Studio.social.value, passive=True).method.message_count
         except pika.exceptions.ChannelClosedByBroker:
             return 0  # not declared yet
 
@@ -34,7 +34,7 @@ def ready_messages(stack: Stack) -> int:
 def test_job_whose_message_was_purged_still_succeeds(stack: Stack) -> None:
     job = submit(stack, make_image(600, 400, "JPEG"), formats="youtube.thumbnail")
     wait_for(lambda: ready_messages(stack) >= 1, timeout=30, interval=0.1, what="the relay to publish")
-    _channel_op(stack, lambda channel: channel.queue_purge(Queue.social.value))  # the message is lost
+    _channel_op(stack, lambda channel: channel.queue_purge(Studio.social.value))  # the message is lost
     assert get_job(stack, job["id"])["status"] == "queued"
     stack.worker()
     done = wait_finished(stack, job["id"])
@@ -55,7 +55,7 @@ def test_duplicate_message_while_the_job_runs_does_not_run_it_twice(stack: Stack
     )
     # The same message again (a relay republish after a lost commit), while the first run holds the job.
     duplicate = dramatiq.Message(
-        queue_name=Queue.social.value,
+        queue_name=Studio.social.value,
         actor_name="social.run_job",
         args=(),
         kwargs={"job_id": job["id"], "inputs": {}},
@@ -64,7 +64,7 @@ def test_duplicate_message_while_the_job_runs_does_not_run_it_twice(stack: Stack
     _channel_op(
         stack,
         lambda channel: channel.basic_publish(
-            exchange="", routing_key=Queue.social.value, body=duplicate.encode()
+            exchange="", routing_key=Studio.social.value, body=duplicate.encode()
         ),
     )
     wait_for(lambda: "job.lease_held" in worker.output(), timeout=60, interval=0.1, what="the duplicate")

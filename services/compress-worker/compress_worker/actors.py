@@ -6,11 +6,11 @@ from typing import Any
 
 from imagestudio.broker import actor
 from imagestudio.jobs.runner import job_actor_options, run_job
-from imagestudio.messaging import COMPRESS_RUN_JOB, Queue
+from imagestudio.messaging import RUN_JOB_ACTORS, Studio
 from imagestudio.studios import compress
 
 
-@actor(COMPRESS_RUN_JOB, queue=Queue.compress, **job_actor_options())
+@actor(RUN_JOB_ACTORS[Studio.compress], queue=Studio.compress, **job_actor_options())
 def run_compress_job(job_id: str, inputs: dict[str, Any] | None = None, tenant_id: str | None = None) -> None:
     """Compress or convert one image; the message carries ids and object keys only."""
     run_job(job_id, compress.run)

@@ -6,18 +6,18 @@ from typing import Any
 
 from imagestudio.broker import actor
 from imagestudio.jobs.runner import job_actor_options, run_job
-from imagestudio.messaging import CONTROL_POLL, CONTROL_RUN_JOB, Queue
+from imagestudio.messaging import POLL_ACTORS, RUN_JOB_ACTORS, Studio
 from imagestudio.studios import control
-from imagestudio.studios.polling import poll_actor_options
+from imagestudio.studios.common.polling import poll_actor_options
 
 
-@actor(CONTROL_RUN_JOB, queue=Queue.control, **job_actor_options())
+@actor(RUN_JOB_ACTORS[Studio.control], queue=Studio.control, **job_actor_options())
 def run_control_job(job_id: str, inputs: dict[str, Any] | None = None, tenant_id: str | None = None) -> None:
     """Run one control job; work submitted to an asynchronous provider is left to ``control.poll``."""
     run_job(job_id, control.run)
 
 
-@actor(CONTROL_POLL, queue=Queue.control, **poll_actor_options())
+@actor(POLL_ACTORS[Studio.control], queue=Studio.control, **poll_actor_options())
 def poll_control_job(job_id: str, seq: int) -> None:
     """Poll a control job's provider work once; each poll is its own short delivery, re-staged until done."""
     control.poll(job_id, seq=seq)

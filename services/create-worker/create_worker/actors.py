@@ -6,11 +6,11 @@ from typing import Any
 
 from imagestudio.broker import actor
 from imagestudio.jobs.runner import job_actor_options, run_job
-from imagestudio.messaging import CREATE_RUN_JOB, Queue
+from imagestudio.messaging import RUN_JOB_ACTORS, Studio
 from imagestudio.studios import create
 
 
-@actor(CREATE_RUN_JOB, queue=Queue.create, **job_actor_options())
+@actor(RUN_JOB_ACTORS[Studio.create], queue=Studio.create, **job_actor_options())
 def run_create_job(job_id: str, inputs: dict[str, Any] | None = None, tenant_id: str | None = None) -> None:
     """Make one create job's images on the providers; the message carries the job id only."""
     run_job(job_id, create.run)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.problems import PROBLEM_JSON
 from imagestudio.errors import PROBLEM_BASE, IdempotentReplay, ImageStudioError, JobError, ProviderError
-from imagestudio.studios.routes import ProviderStatus
+from imagestudio.studios.common.routes import ProviderStatus
 
 #: Where the committed document lives, relative to the repository root.
 DOCUMENT_PATH = "docs/openapi.json"

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 
 from imagestudio.config import get_settings
 from imagestudio.errors import RequestTooLarge
-from imagestudio.studios.request import StudioRequest
+from imagestudio.studios.common.request import StudioRequest
 
 R = TypeVar("R", bound=StudioRequest)
 

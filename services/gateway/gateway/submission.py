@@ -40,8 +40,8 @@ from imagestudio.db import new_session
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.studios import memory
-from imagestudio.studios.base import Studio
-from imagestudio.studios.request import StudioRequest
+from imagestudio.studios.common.base import Studio
+from imagestudio.studios.common.request import StudioRequest
 from imagestudio.webhooks.service import webhook_service
 
 R = TypeVar("R", bound=StudioRequest)

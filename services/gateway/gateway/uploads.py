@@ -15,7 +15,7 @@ from imagestudio.config import get_settings
 from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
 from imagestudio.imaging import CONTENT_TYPES, ImageInfo, inspect_image
 from imagestudio.jobs.service import Upload
-from imagestudio.studios.request import StoredImage, StudioRequest
+from imagestudio.studios.common.request import StoredImage, StudioRequest
 from imagestudio.uploads.service import upload_service
 
 _EXT = {

@@ -6,11 +6,11 @@ from typing import Any
 
 from imagestudio.broker import actor
 from imagestudio.jobs.runner import job_actor_options, run_job
-from imagestudio.messaging import SOCIAL_RUN_JOB, Queue
+from imagestudio.messaging import RUN_JOB_ACTORS, Studio
 from imagestudio.studios import social
 
 
-@actor(SOCIAL_RUN_JOB, queue=Queue.social, **job_actor_options())
+@actor(RUN_JOB_ACTORS[Studio.social], queue=Studio.social, **job_actor_options())
 def run_social_job(job_id: str, inputs: dict[str, Any] | None = None, tenant_id: str | None = None) -> None:
     """Render one social job; the message carries ids and object keys only."""
     run_job(job_id, social.run)

@@ -6,18 +6,18 @@ from typing import Any
 
 from imagestudio.broker import actor
 from imagestudio.jobs.runner import job_actor_options, run_job
-from imagestudio.messaging import UPSCALE_POLL, UPSCALE_RUN_JOB, Queue
+from imagestudio.messaging import POLL_ACTORS, RUN_JOB_ACTORS, Studio
 from imagestudio.studios import upscale
-from imagestudio.studios.polling import poll_actor_options
+from imagestudio.studios.common.polling import poll_actor_options
 
 
-@actor(UPSCALE_RUN_JOB, queue=Queue.upscale, **job_actor_options())
+@actor(RUN_JOB_ACTORS[Studio.upscale], queue=Studio.upscale, **job_actor_options())
 def run_upscale_job(job_id: str, inputs: dict[str, Any] | None = None, tenant_id: str | None = None) -> None:
     """Run one upscale job; a creative one submits and leaves the wait to ``upscale.poll``."""
     run_job(job_id, upscale.run)
 
 
-@actor(UPSCALE_POLL, queue=Queue.upscale, **poll_actor_options())
+@actor(POLL_ACTORS[Studio.upscale], queue=Studio.upscale, **poll_actor_options())
 def poll_upscale_job(job_id: str, seq: int) -> None:
     """Poll a creative upscale once; each poll is its own short delivery, re-staged until done."""
     upscale.poll(job_id, seq=seq)

@@ -5,10 +5,10 @@ Run with `imagestudio worker upscale`.
 
 import imagestudio.models  # noqa: F401  (every table registered before the first session)
 from imagestudio.broker import configure_broker
-from imagestudio.messaging import Queue
+from imagestudio.messaging import Studio
 
 configure_broker()
 
 from upscale_worker import actors  # noqa: E402,F401  (actors bind to the broker configured above)
 
-QUEUES = [Queue.upscale.value]
+QUEUES = [Studio.upscale.value]

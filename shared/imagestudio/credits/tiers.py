@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from imagestudio.messaging import Studio
+
 
 class TierName(StrEnum):
     free = "free"
@@ -13,7 +15,7 @@ class TierName(StrEnum):
     enterprise = "enterprise"
 
 
-ALL_STUDIOS = frozenset({"create", "edit", "upscale", "social", "control", "compress"})
+ALL_STUDIOS = frozenset(Studio)
 ALL_PROVIDERS = frozenset({"stability", "wavespeed", "huggingface", "gemini", "local"})
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from imagestudio.messaging import Studio as Studio  # the one list of studios, re-exported for the routes
 from imagestudio.orm import Base, new_id, utcnow
 
 
@@ -29,15 +30,6 @@ TERMINAL_STATUSES = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.
 #: The entry of ``Job.inputs`` holding the (width, height) the gateway checked for each input, by
 #: field: the worker refuses an input whose header says otherwise. No image field has this name.
 CHECKED_SIZES = "@checked_sizes"
-
-
-class Studio(StrEnum):
-    create = "create"
-    edit = "edit"
-    upscale = "upscale"
-    social = "social"
-    control = "control"
-    compress = "compress"
 
 
 class Job(Base):

@@ -20,7 +20,7 @@ from imagestudio.credits.service import credit_service
 from imagestudio.db import utcnow
 from imagestudio.jobs.models import Job, JobStatus
 from imagestudio.jobs.repository import JobShare, job_repository
-from imagestudio.messaging import RUN_JOB_ACTORS, Queue
+from imagestudio.messaging import RUN_JOB_ACTORS, Studio
 from imagestudio.outbox import outbox_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import CREDITS_CAPTURED, CREDITS_REFUNDED
@@ -51,7 +51,7 @@ def run_job_message(job: Job) -> tuple[str, str, dict[str, Any]]:
     """A job's ``<studio>.run_job`` message: (queue, actor, kwargs). Ids and object keys only; the
     tenant's id lets a worker put back a message of a tenant at its share without a query."""
     kwargs = {"job_id": job.id, "inputs": job.inputs, "tenant_id": job.tenant_id}
-    return Queue(job.studio).value, RUN_JOB_ACTORS[job.studio], kwargs
+    return Studio(job.studio).value, RUN_JOB_ACTORS[job.studio], kwargs
 
 
 def job_share() -> JobShare:

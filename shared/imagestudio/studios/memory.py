@@ -24,18 +24,18 @@ from dataclasses import dataclass
 from imagestudio.config import Settings
 from imagestudio.errors import OverMemoryBudget
 from imagestudio.imaging import ImageInfo
+from imagestudio.studios.common.limits import ImageLimits
+from imagestudio.studios.common.request import StudioRequest
 from imagestudio.studios.compress import COMPRESS_BYTES_PER_PIXEL, COMPRESS_FIXED_BYTES, CompressRequest
-from imagestudio.studios.control_operations import OPERATIONS as CONTROL_OPERATIONS
-from imagestudio.studios.control_operations import ControlRequest
-from imagestudio.studios.convert import ConvertRequest
-from imagestudio.studios.create_request import CreateRequest
+from imagestudio.studios.compress.convert import ConvertRequest
+from imagestudio.studios.control.operations import OPERATIONS as CONTROL_OPERATIONS
+from imagestudio.studios.control.operations import ControlRequest
+from imagestudio.studios.create.request import CreateRequest
 from imagestudio.studios.edit.operations import OPERATIONS as EDIT_OPERATIONS
 from imagestudio.studios.edit.request import EditRequest
-from imagestudio.studios.limits import ImageLimits
-from imagestudio.studios.request import StudioRequest
 from imagestudio.studios.social import SocialOptimizeRequest
-from imagestudio.studios.upscale_modes import CONSERVATIVE_PIXELS, FAST_SCALE, UpscaleRequest
-from imagestudio.studios.upscale_modes import MODES as UPSCALE_MODES
+from imagestudio.studios.upscale.modes import CONSERVATIVE_PIXELS, FAST_SCALE, UpscaleRequest
+from imagestudio.studios.upscale.modes import MODES as UPSCALE_MODES
 
 MB = 1_000_000
 

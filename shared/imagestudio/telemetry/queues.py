@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from imagestudio.broker import get_broker
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
-from imagestudio.messaging import Queue
+from imagestudio.messaging import QUEUES, Studio
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import (
     BROKER_UP,
@@ -74,22 +74,22 @@ def _rabbitmq_counts(url: str) -> tuple[dict[tuple[str, str], int], dict[str, in
     connection = pika.BlockingConnection(params)
     try:
         channel = connection.channel()
-        for queue in Queue:
+        for queue in QUEUES:
             for state, name in (
-                ("ready", queue.value),
-                ("delayed", dq_name(queue.value)),
-                ("dead_letter", xq_name(queue.value)),
+                ("ready", queue),
+                ("delayed", dq_name(queue)),
+                ("dead_letter", xq_name(queue)),
             ):
                 try:
                     # passive: count only, never create a queue the workers have not declared.
                     declared = channel.queue_declare(queue=name, passive=True)
                 except ChannelClosedByBroker:  # 404: not declared yet, so empty
                     channel = connection.channel()
-                    messages[(queue.value, state)] = 0
+                    messages[(queue, state)] = 0
                     continue
-                messages[(queue.value, state)] = declared.method.message_count
+                messages[(queue, state)] = declared.method.message_count
                 if state == "ready":
-                    consumers[queue.value] = declared.method.consumer_count
+                    consumers[queue] = declared.method.consumer_count
     finally:
         connection.close()
     return messages, consumers
@@ -99,11 +99,11 @@ def _stub_counts(broker: dramatiq.Broker) -> dict[tuple[str, str], int]:
     messages: dict[tuple[str, str], int] = {}
     queues = getattr(broker, "queues", {})
     dead = getattr(broker, "dead_letters_by_queue", {})
-    for queue in Queue:
-        ready, delayed = queues.get(queue.value), queues.get(dq_name(queue.value))
-        messages[(queue.value, "ready")] = ready.qsize() if ready is not None else 0
-        messages[(queue.value, "delayed")] = delayed.qsize() if delayed is not None else 0
-        messages[(queue.value, "dead_letter")] = len(dead.get(queue.value, ()))
+    for queue in QUEUES:
+        ready, delayed = queues.get(queue), queues.get(dq_name(queue))
+        messages[(queue, "ready")] = ready.qsize() if ready is not None else 0
+        messages[(queue, "delayed")] = delayed.qsize() if delayed is not None else 0
+        messages[(queue, "dead_letter")] = len(dead.get(queue, ()))
     return messages
 
 
@@ -132,7 +132,7 @@ def _database_ages(stats: QueueStats) -> None:
             )
         ).one()
     # Studios without a queued job report 0 so alerts and panels see a series for each.
-    stats.oldest_job_age = {q.value: 0.0 for q in Queue if q is not Queue.webhooks}
+    stats.oldest_job_age = {studio.value: 0.0 for studio in Studio}
     for studio, created_at in rows:
         stats.oldest_job_age[str(studio)] = _age(created_at, now)
     stats.outbox_pending = int(pending or 0)

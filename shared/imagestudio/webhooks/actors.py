@@ -14,7 +14,7 @@ from dramatiq.brokers.stub import StubBroker
 from imagestudio.broker import actor, get_broker
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
-from imagestudio.messaging import WEBHOOKS_DELIVER, Queue
+from imagestudio.messaging import WEBHOOKS_DELIVER, WEBHOOKS_QUEUE
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.webhooks.service import webhook_service
 
@@ -34,7 +34,7 @@ def _options() -> dict[str, int]:
     }
 
 
-@actor(WEBHOOKS_DELIVER, queue=Queue.webhooks, **_options())
+@actor(WEBHOOKS_DELIVER, queue=WEBHOOKS_QUEUE, **_options())
 def deliver(delivery_id: str, token: str) -> None:
     """Send one webhook delivery if it is due (ids only in the message; the row has the rest)."""
     webhook_service.deliver(delivery_id=delivery_id, token=token)

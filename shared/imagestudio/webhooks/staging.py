@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from imagestudio.config import get_settings
 from imagestudio.db import new_id, utcnow
 from imagestudio.jobs.models import Job
-from imagestudio.messaging import WEBHOOKS_DELIVER, Queue
+from imagestudio.messaging import WEBHOOKS_DELIVER, WEBHOOKS_QUEUE
 from imagestudio.outbox import outbox_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.urls import job_path
@@ -131,7 +131,7 @@ class StagingService(EndpointService):
         now = utcnow()
         due = at or delivery.next_attempt_at or now
         wait = (due - now).total_seconds()
-        queue_name, options = Queue.webhooks.value, {}
+        queue_name, options = WEBHOOKS_QUEUE, {}
         if wait > 0:
             # Capped below RabbitMQ's consumer timeout: a longer wait is re-staged on arrival. Delayed
             # messages ride the delay queue so they never hold prefetch slots that due ones need.

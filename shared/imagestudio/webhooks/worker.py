@@ -6,10 +6,10 @@ receiver never holds up image work.
 
 import imagestudio.models  # noqa: F401  (every table registered before the first session)
 from imagestudio.broker import configure_broker
-from imagestudio.messaging import Queue
+from imagestudio.messaging import WEBHOOKS_QUEUE
 
 configure_broker()
 
 from imagestudio.webhooks import actors  # noqa: E402,F401  (actors bind to the broker configured above)
 
-QUEUES = [Queue.webhooks.value]
+QUEUES = [WEBHOOKS_QUEUE]

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from imagestudio.config import Settings
+from imagestudio.messaging import Studio
 
 ROOT = Path(__file__).resolve().parents[3]
-STUDIOS = ("create", "edit", "upscale", "social", "control", "compress")
+STUDIOS = tuple(Studio)
 #: Every worker deployment: one per studio, plus webhook delivery (which runs the gateway image).
 WORKERS = (*STUDIOS, "webhooks")
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from support import Embedded
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "edit"))  # the shared edit_support helpers
+# the shared edit_support helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "studios" / "edit"))
 
 from edit_support import Studio, studio_stack  # noqa: E402
 from upload_support import FakeUploads  # noqa: E402

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from imagestudio.studios.compress import CompressRequest
-from imagestudio.studios.convert import ConvertRequest
+from imagestudio.studios.compress.convert import ConvertRequest
 from imagestudio.studios.memory import MEMORY
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))  # the memory probe

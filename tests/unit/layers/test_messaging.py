@@ -6,8 +6,7 @@ import importlib
 
 from support import stub_broker
 
-from imagestudio import messaging
-from imagestudio.messaging import JOB_ACTORS, POLL_ACTORS, RUN_JOB_ACTORS, WEBHOOKS_DELIVER, Queue
+from imagestudio.messaging import JOB_ACTORS, POLL_ACTORS, RUN_JOB_ACTORS, WEBHOOKS_DELIVER, Studio
 
 #: Every module that declares actors (imported once the stub broker is in place: actors bind at import).
 _ACTOR_MODULES = (
@@ -34,7 +33,7 @@ def _declared() -> dict[str, str]:
 
 
 def test_every_declared_actor_is_named_in_messaging_on_its_own_queue() -> None:
-    named = {value for key, value in vars(messaging).items() if key.isupper() and isinstance(value, str)}
+    named = {*RUN_JOB_ACTORS.values(), *POLL_ACTORS.values(), WEBHOOKS_DELIVER}
 
     declared = _declared()
 
@@ -44,6 +43,6 @@ def test_every_declared_actor_is_named_in_messaging_on_its_own_queue() -> None:
 
 
 def test_every_studio_queue_has_a_run_job_actor_and_job_actors_are_run_job_and_poll() -> None:
-    assert set(RUN_JOB_ACTORS) == set(Queue) - {Queue.webhooks}
+    assert set(RUN_JOB_ACTORS) == set(Studio)
     assert JOB_ACTORS == set(RUN_JOB_ACTORS.values()) | set(POLL_ACTORS.values())
     assert WEBHOOKS_DELIVER not in JOB_ACTORS

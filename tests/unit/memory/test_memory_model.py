@@ -8,7 +8,7 @@ from imagestudio.imaging import ImageInfo
 from imagestudio.studios import memory
 from imagestudio.studios.edit.request import EditRequest
 from imagestudio.studios.social import SocialOptimizeRequest
-from imagestudio.studios.upscale_modes import UpscaleRequest
+from imagestudio.studios.upscale.modes import UpscaleRequest
 
 GIB = 1024**3
 UPLOAD = "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19"

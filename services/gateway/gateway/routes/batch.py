@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 from sqlalchemy.orm import Session
 
 from gateway.admission import Admission, AdmissionDep, in_submit_thread
@@ -28,7 +28,17 @@ router = APIRouter(route_class=GuardedRoute, tags=["jobs"], responses=PROBLEM_RE
 #: Most jobs one batch may carry.
 MAX_BATCH_JOBS = 100
 
-StudioName = Literal["social", "edit", "upscale", "create", "control", "compress", "convert"]
+
+def _known_studio(name: str) -> str:
+    if name not in STUDIOS:
+        raise ValueError(f"unknown studio {name!r}; choose from {', '.join(STUDIOS)}")
+    return name
+
+
+#: A studio's name, or a second route of one (``convert``): the registry's keys, in the OpenAPI document too.
+StudioName = Annotated[
+    str, AfterValidator(_known_studio), WithJsonSchema({"type": "string", "enum": list(STUDIOS)})
+]
 
 
 class BatchJob(BaseModel):

@@ -13,7 +13,8 @@ from gateway.problems import PROBLEM_RESPONSES
 from gateway.studio_requests import StudioBody, studio_body
 from gateway.submission import SubmissionDep, studio_route
 from imagestudio.jobs.schemas import JobRead
-from imagestudio.studios import compress, convert
+from imagestudio.studios import compress
+from imagestudio.studios.compress import convert
 
 router = APIRouter(route_class=GuardedRoute, tags=["compress"], responses=PROBLEM_RESPONSES)
 

@@ -16,7 +16,8 @@ from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.jobs.schemas import JOB_EXAMPLE
 from imagestudio.quota.service import storage_quota_service
-from imagestudio.studios.pricing import Estimate, estimate
+from imagestudio.studios.common.pricing import Estimate
+from imagestudio.studios.registry import estimate
 
 router = APIRouter(route_class=GuardedRoute, tags=["credits"], responses=PROBLEM_RESPONSES)
 

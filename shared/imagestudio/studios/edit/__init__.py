@@ -22,9 +22,14 @@ from sqlalchemy.orm import Session
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.runner import JobContext
-from imagestudio.messaging import Queue
-from imagestudio.studios import routed
-from imagestudio.studios.base import Images, Prepared
+from imagestudio.messaging import Studio
+from imagestudio.studios.common import routed
+from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
+from imagestudio.studios.common.polling import poll_pending
+from imagestudio.studios.common.pricing import Estimate
+from imagestudio.studios.common.produced import Produced, store_output
+from imagestudio.studios.common.routes import ProviderStatus, credits_of, provider_status
 from imagestudio.studios.edit.operations import (
     COMMON_FIELDS,
     DEFAULT_GENERAL_EDIT_MODEL,
@@ -46,21 +51,17 @@ from imagestudio.studios.edit.request import (
     colour_in,
     operation_for,
 )
-from imagestudio.studios.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
-from imagestudio.studios.polling import poll_pending
-from imagestudio.studios.pricing import Estimate, register
-from imagestudio.studios.produced import Produced, store_output
-from imagestudio.studios.routes import ProviderStatus, credits_of, provider_status
 
 #: The studio's name: its jobs, queue and actors.
 name = "edit"
-#: The studio's request model (:class:`~imagestudio.studios.base.Studio`).
+#: The studio's request model (:class:`~imagestudio.studios.common.base.Studio`).
 Request = EditRequest
 
 __all__ = [
     "FIELDS",
     "Request",
     "check",
+    "estimate",
     "describe_operations",
     "name",
     "poll",
@@ -193,8 +194,7 @@ def price(params: EditParams) -> int:
     return params.estimated_credits
 
 
-@register("edit")
-def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
+def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
     """Price an edit as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
     asked = EditEstimateRequest.model_validate(request)
     op = OPERATIONS[asked.operation]
@@ -267,7 +267,7 @@ def run(ctx: JobContext) -> None:
         ctx,
         params.routes,
         output=OUTPUT_NAME,
-        queue=Queue.edit,
+        queue=Studio.edit,
         read_inputs=lambda: read_inputs(ctx, params),
         local=lambda inputs: local_edit(params, inputs),
         provider=lambda client, route, ready: provider_edit(client, params, ready),
@@ -277,7 +277,7 @@ def run(ctx: JobContext) -> None:
 
 def poll(job_id: str, *, seq: int) -> None:
     """One poll of an edit job's asynchronous provider work (``edit.poll``)."""
-    poll_pending(job_id, seq=seq, queue=Queue.edit, deliver=deliver)
+    poll_pending(job_id, seq=seq, queue=Studio.edit, deliver=deliver)
 
 
 def deliver(ctx: JobContext, produced: Produced) -> None:

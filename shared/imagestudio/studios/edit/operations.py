@@ -11,8 +11,8 @@ from typing import Literal
 from imagestudio.providers.registry import CATALOGUE, find_model
 from imagestudio.providers.schemas import MAX_GROW_MASK as PROVIDER_MAX_GROW_MASK
 from imagestudio.providers.stability import STYLE_PRESETS
-from imagestudio.studios.limits import STABILITY_ASPECT, ImageLimits
-from imagestudio.studios.routes import LOCAL, Route, whole_credits
+from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
+from imagestudio.studios.common.routes import LOCAL, Route, whole_credits
 
 OperationName = Literal[
     "remove_background",

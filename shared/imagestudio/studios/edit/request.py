@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from imagestudio.errors import ValidationFailed
+from imagestudio.studios.common.request import StudioRequest, UploadId
+from imagestudio.studios.common.routes import Path, Route
 from imagestudio.studios.edit.operations import (
     COMMON_FIELDS,
     DEFAULT_GENERAL_EDIT_MODEL,
@@ -25,8 +27,6 @@ from imagestudio.studios.edit.operations import (
     OutputFormat,
     StylePreset,
 )
-from imagestudio.studios.request import StudioRequest, UploadId
-from imagestudio.studios.routes import Path, Route
 
 
 def _prompt(description: str) -> Any:

@@ -1,0 +1,1 @@
+"""What every studio shares: the request base, routes and their planning, serving, polling, outputs, pricing, limits."""

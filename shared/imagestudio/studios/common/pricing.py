@@ -1,0 +1,31 @@
+"""What an estimate answers: each studio's ``estimate`` (the studio protocol) returns one; the reserve agrees.
+
+An estimate answers two figures: ``total_credits``, what the planned route charges when it serves
+(the figure the job captures), and ``max_credits``, what the job holds while it runs (the dearest
+route it may fall back to). Pricers plan with the same function, tier and provider health as the
+submission, so the two agree whenever the planned route serves.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class EstimateItem(BaseModel):
+    item: str
+    provider: str | None = None
+    model: str | None = None
+    quality: str | None = None
+    unit_credits: int
+    count: int
+    credits: int
+
+
+class Estimate(BaseModel):
+    studio: str
+    total_credits: int = Field(description="Credits charged when the planned route serves")
+    max_credits: int = Field(
+        description="Credits held while the job runs: the dearest fallback; only what serves is charged"
+    )
+    currency: str = "credits"
+    breakdown: list[EstimateItem] = Field(default_factory=list)

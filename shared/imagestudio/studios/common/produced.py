@@ -1,0 +1,133 @@
+"""One output image of an edit or upscale job and how it was obtained; the studio's ``deliver`` stores it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from imagestudio.config import get_settings
+from imagestudio.jobs.runner import JobContext
+from imagestudio.providers.http import describe_image
+from imagestudio.providers.schemas import GeneratedImage
+from imagestudio.studios.common.routes import LOCAL, Route
+
+_EXT = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+_FORMAT_OF = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
+
+
+@dataclass
+class Produced:
+    """One output image and how it was obtained."""
+
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+    route: Route
+    seed: int | None = None
+    attempts: int = 1
+    simulated: bool = False
+    seconds: float = 0.0
+    fallback_from: list[dict[str, Any]] = field(default_factory=list)
+    remote_id: str | None = None
+    #: The vendor's output filter blurred it and billed it (Stability's CONTENT_FILTERED).
+    content_filtered: bool = False
+
+    @classmethod
+    def from_image(
+        cls,
+        image: GeneratedImage,
+        route: Route,
+        *,
+        attempts: int,
+        simulated: bool,
+        seconds: float,
+        fallback_from: list[dict[str, Any]],
+        remote_id: str | None = None,
+    ) -> Produced:
+        return cls(
+            data=image.data,
+            content_type=image.content_type,
+            width=image.width,
+            height=image.height,
+            route=route,
+            seed=image.seed,
+            attempts=attempts,
+            simulated=simulated,
+            seconds=seconds,
+            fallback_from=fallback_from,
+            remote_id=remote_id,
+            content_filtered=image.content_filtered,
+        )
+
+    @classmethod
+    def local_output(
+        cls, data: bytes, route: Route, *, seconds: float, fallback_from: list[dict[str, Any]]
+    ) -> Produced:
+        width, height, content_type = describe_image(data, provider=LOCAL)
+        return cls(
+            data=data,
+            content_type=content_type,
+            width=width,
+            height=height,
+            route=route,
+            seconds=seconds,
+            fallback_from=fallback_from,
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        """What every edit/upscale output records about its making."""
+        return {
+            "path": LOCAL if self.route.local else "provider",
+            "provider": self.route.provider,
+            "model": self.route.model,
+            "simulated": self.simulated,
+            "credits": self.route.credits,
+            "attempts": self.attempts,
+            "fallback_from": self.fallback_from,
+            "seed": self.seed,
+            "remote_id": self.remote_id,
+            "seconds": round(self.seconds, 3),
+            "content_filtered": self.content_filtered,
+        }
+
+
+Deliver = Callable[[JobContext, Produced], None]
+
+
+def in_format(produced: Produced, output_format: str, *, quality: int = 92) -> tuple[bytes, str, str, str]:
+    """The output in the asked format: (data, content type, format, extension); re-encoded only if needed."""
+    if _FORMAT_OF.get(produced.content_type) == output_format:
+        return produced.data, produced.content_type, output_format, _EXT[output_format]
+    from imagestudio.imaging import CONTENT_TYPES, SourceImage, encode
+
+    source = SourceImage.load(produced.data, max_pixels=get_settings().max_image_pixels)
+    data, _, _ = encode(source.image, output_format=output_format, quality=quality)  # type: ignore[arg-type]
+    return data, CONTENT_TYPES[output_format], output_format, _EXT[output_format]
+
+
+def store_output(
+    ctx: JobContext,
+    name: str,
+    produced: Produced,
+    *,
+    output_format: str,
+    prompt: str | None,
+    metadata: dict[str, Any],
+    quality: int = 92,
+) -> None:
+    """Store ``produced`` as output ``name`` in ``output_format``: how it was made, then the studio's ``metadata``."""
+    data, content_type, fmt, ext = in_format(produced, output_format, quality=quality)
+    ctx.add_output(
+        name,
+        data,
+        ext=ext,
+        content_type=content_type,
+        format=fmt,
+        width=produced.width,
+        height=produced.height,
+        metadata={**produced.metadata(), **metadata},
+        provider=produced.route.provider,
+        prompt=prompt,
+    )

@@ -1,0 +1,162 @@
+"""The ways a job may be served (a provider route or the local one), planned at submission and priced.
+
+::
+
+    Route, plan_routes()      the paths a request may take, in order, decided at submission
+    provider_status()         configured here? circuit closed? (the gateway's view)
+    estimate_routes()         ``POST /estimate-cost`` for planned routes
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from imagestudio.errors import ImageStudioError, ValidationFailed
+from imagestudio.providers.directory import provider_directory
+from imagestudio.providers.health import provider_health
+from imagestudio.studios.common.pricing import Estimate, EstimateItem
+
+#: The route name of the local (no-provider) path.
+LOCAL = "local"
+
+Path = Literal["auto", "provider", "local"]
+
+
+class Route(BaseModel):
+    """One way a job may be served: a provider endpoint or the local path."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: ``stability``, ``wavespeed`` or ``local``.
+    provider: str
+    #: The provider's model or endpoint (``edit/inpaint``, ``qwen-edit``) or ``local/<operation>``.
+    model: str
+    credits: int
+    asynchronous: bool = False
+
+    @property
+    def local(self) -> bool:
+        return self.provider == LOCAL
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    """A provider as the gateway sees it."""
+
+    configured: bool
+    healthy: bool
+    simulated: bool | None = None
+
+
+def provider_status(name: str) -> ProviderStatus:
+    """Configured here (key or simulator), and whether its shared circuit is closed."""
+    if provider_directory.endpoint(name) is None:
+        return ProviderStatus(configured=False, healthy=False)
+    health, simulated = provider_health()[name]
+    return ProviderStatus(configured=True, healthy=health["state"] != "open", simulated=simulated)
+
+
+def plan_routes(
+    *,
+    path: Path,
+    what: str,
+    provider: Route | None,
+    local: Route | None,
+    provider_refusal: ImageStudioError | None,
+    local_refusal: ImageStudioError | None,
+    allowed: Collection[str],
+    status: Callable[[str], ProviderStatus] = provider_status,
+) -> tuple[list[Route], list[dict[str, str]]]:
+    """The routes to try, in order, and why any was left out; raises when none can serve.
+
+    ``auto`` takes the provider when it is configured, allowed by the tier, healthy and the inputs
+    are within its limits, with the local path (when the operation has one and the inputs suit
+    it) as the fallback; when the provider is skipped the local path serves alone.
+    """
+    if path == "local":
+        if local is None:
+            raise ValidationFailed("path", f"{what} has no local path; use path=provider or auto")
+        if local_refusal is not None:
+            raise local_refusal
+        return [local], []
+    if path == "provider":
+        if provider is None:
+            raise ValidationFailed("path", f"{what} has no provider path; use path=local or auto")
+        if not status(provider.provider).configured:
+            raise ValidationFailed("path", _not_configured(provider.provider))
+        if provider_refusal is not None:
+            raise provider_refusal
+        return [provider], []  # a tier without this provider is refused (403) at submission
+
+    routes: list[Route] = []
+    skipped: list[dict[str, str]] = []
+    local_ok = local is not None and local_refusal is None
+    if provider is not None:
+        state = status(provider.provider)
+        reason = None
+        if not state.configured:
+            reason = "not configured"
+        elif provider.provider not in allowed:
+            reason = "not included in the tenant's tier"
+        elif provider_refusal is not None:
+            reason = provider_refusal.detail
+        elif not state.healthy and local_ok:
+            reason = "circuit open (the provider has been failing)"
+        if reason is None:
+            routes.append(provider)
+        else:
+            skipped.append({"provider": provider.provider, "model": provider.model, "reason": reason})
+    if local is not None and local_refusal is None:
+        routes.append(local)
+    if routes:
+        return routes, skipped
+    if provider is not None and status(provider.provider).configured:
+        if provider_refusal is not None:
+            raise provider_refusal
+        return [provider], skipped  # not in the tier: submission answers the tier's 403
+    if local is not None and local_refusal is not None:
+        raise local_refusal
+    if provider is None:
+        raise ValidationFailed("path", f"{what} has no path available here")
+    raise ValidationFailed(
+        "path", f"{what} needs {_not_configured(provider.provider)}, and it has no local path"
+    )
+
+
+def _not_configured(provider: str) -> str:
+    return f"{provider} is not configured here (set IMAGESTUDIO_{provider.upper()}_API_KEY)"
+
+
+def credits_of(routes: Sequence[Route]) -> int:
+    """Credits held for a job: the dearest route it may take (only what it used is captured)."""
+    return max((route.credits for route in routes), default=0)
+
+
+def estimate_routes(studio: str, what: str, routes: Sequence[Route]) -> Estimate:
+    """``POST /estimate-cost`` for planned routes: the first one's credits, held at the dearest."""
+    first, held = routes[0], credits_of(routes)
+    note = f"; held at {held}, the dearest fallback, and charged only for the route that serves"
+    return Estimate(
+        studio=studio,
+        total_credits=first.credits,
+        max_credits=held,
+        breakdown=[
+            EstimateItem(
+                item=f"{what} via {first.provider}{note if held > first.credits else ''}",
+                provider=first.provider,
+                model=first.model,
+                unit_credits=first.credits,
+                count=1,
+                credits=first.credits,
+            )
+        ],
+    )
+
+
+def whole_credits(value: float) -> int:
+    return math.ceil(value)

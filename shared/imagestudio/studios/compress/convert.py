@@ -1,0 +1,173 @@
+"""``POST /convert``: the compress studio's second route, converting one image to another format.
+
+A job of studio ``compress`` (its queue, worker and stored params); only the request differs:
+a target format, transparency preserved or flattened on a colour, the colour space, metadata.
+Animated GIF and WebP keep every frame when converted to WebP or GIF. ``GET /compress/options``
+(:func:`describe_options`) is built here, where both routes' models are known: compress cannot
+import this module, which builds on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any, Final
+
+from pydantic import ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from imagestudio.config import get_settings
+from imagestudio.errors import ValidationFailed
+from imagestudio.imaging.compress import (
+    ALPHA_FORMATS,
+    ANIMATED_FORMATS,
+    LOSSLESS_FORMATS,
+    MAX_SEARCH_ENCODES,
+    Encoding,
+    avif_supported,
+)
+from imagestudio.studios import compress
+from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.pricing import Estimate
+from imagestudio.studios.common.request import StudioRequest, UploadId
+from imagestudio.studios.compress import ColourSpace, CompressParams, Metadata, Transparency
+from imagestudio.studios.social import is_hex_colour
+
+__all__ = [
+    "ConvertRequest",
+    "Request",
+    "check",
+    "describe_options",
+    "estimate",
+    "name",
+    "prepare",
+    "price",
+    "run",
+]
+
+#: The studio the job belongs to: convert is a route of the compress studio, not a studio of its own.
+name = compress.name
+run = compress.run
+price = compress.price
+
+#: Quality of a lossy target when the request names none: a conversion should not look converted.
+DEFAULT_QUALITY: Final[dict[str, int]] = {"jpeg": 90, "webp": 90, "avif": 75}
+
+
+class ConvertRequest(StudioRequest):
+    """``POST /convert``: one image and the format to convert it to."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19", "format": "webp"},
+                {
+                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+                    "format": "jpeg",
+                    "transparency": "flatten",
+                    "background": "#000000",
+                },
+            ]
+        }
+    )
+
+    image_fields = ("image",)
+    required_images = ("image",)
+
+    image: UploadId | None = None
+    format: Encoding = Field(description="Target format (avif where this server's libvips writes it)")
+    quality: int | None = Field(
+        default=None, ge=1, le=100, description="JPEG, WebP and AVIF only; default 90 (AVIF 75)"
+    )
+    transparency: Transparency | None = Field(
+        default=None, description="preserve (formats with alpha) or flatten; default preserve where possible"
+    )
+    background: str | None = Field(
+        default=None, max_length=7, description="#rrggbb the image is flattened on (default #ffffff)"
+    )
+    colour_space: ColourSpace = Field(default="srgb", description="srgb: converted through the ICC profile")
+    metadata: Metadata = Field(default="keep", description="keep or strip EXIF, XMP, IPTC (and sRGB ICC)")
+    progressive: bool = Field(default=True, description="JPEG: progressive scans")
+
+    def to_params(self) -> CompressParams:
+        """The job's params; contradictions refused naming the field."""
+        fmt = self.format
+        if fmt == "avif" and not avif_supported():
+            raise ValidationFailed("format", "this server's libvips cannot write AVIF; use webp or png")
+        if self.transparency == "preserve" and fmt not in ALPHA_FORMATS:
+            raise ValidationFailed(
+                "transparency", f"{fmt} has no alpha channel; use flatten or another format"
+            )
+        if self.background is not None:
+            if not is_hex_colour(self.background):
+                raise ValidationFailed("background", "use a #rrggbb colour")
+            if self.transparency == "preserve":
+                raise ValidationFailed(
+                    "background", "a background is for flattening; transparency is preserve"
+                )
+        if self.quality is not None and fmt in LOSSLESS_FORMATS:
+            raise ValidationFailed("quality", f"{fmt} is lossless here; compress PNG with POST /compress")
+        flatten = self.transparency == "flatten" or (
+            self.transparency is None and self.background is not None
+        )
+        return CompressParams(
+            operation="convert",
+            format=fmt,
+            mode="lossless" if fmt in LOSSLESS_FORMATS else "quality",
+            quality=None if fmt in LOSSLESS_FORMATS else self.quality or DEFAULT_QUALITY[fmt],
+            metadata=self.metadata,
+            progressive=self.progressive,
+            transparency="flatten" if flatten else self.transparency,
+            background=(self.background or "#ffffff").lower(),
+            colour_space=self.colour_space,
+        )
+
+
+Request = ConvertRequest
+
+
+def check(request: ConvertRequest, *, files: Collection[str]) -> None:
+    """Refuse what needs no image: alpha kept in a format without one, a quality for a lossless format."""
+    request.to_params()
+
+
+def prepare(session: Session, *, tenant_id: str, request: ConvertRequest, images: Images) -> Prepared:
+    """The job's params and its one image; a BMP over the lossless output cap is refused here."""
+    params = request.to_params()
+    for _, info in images.values():
+        compress.check_output_size(params.format, info.width, info.height)
+    return Prepared(params=params, images=[image for image, _ in images.values()], cost=price(params))
+
+
+def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
+    """Price a convert request in the route's own terms."""
+    ConvertRequest.model_validate({"image": "upl_x", **request}).to_params()
+    return compress.estimate_compress("convert")
+
+
+def describe_options() -> dict[str, Any]:
+    """``GET /compress/options``: the formats this server writes, the presets and every field of both routes."""
+    avif = avif_supported()
+    formats = [
+        {
+            "id": fmt,
+            "compress": fmt in ("jpeg", "png", "webp", "avif"),
+            "convert": True,
+            "available": fmt != "avif" or avif,
+            "lossless": fmt in LOSSLESS_FORMATS,
+            "alpha": fmt in ALPHA_FORMATS,
+            "animation": fmt in ANIMATED_FORMATS,
+        }
+        for fmt in ("jpeg", "png", "webp", "avif", "gif", "tiff", "bmp")
+    ]
+    return {
+        "formats": formats,
+        "presets": [p.describe() for p in compress.PRESETS.values()],
+        "compress": {"credits": 0, "fields": compress.CompressRequest.catalogue_fields()},
+        "convert": {"credits": 0, "fields": ConvertRequest.catalogue_fields()},
+        "limits": {
+            "target_kb_qualities": [10, 95],
+            "target_ssim_qualities": [10, 100],
+            "max_encodes": MAX_SEARCH_ENCODES,
+            "max_lossless_output_bytes": get_settings().max_lossless_output_bytes,
+        },
+    }

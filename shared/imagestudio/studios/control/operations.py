@@ -1,0 +1,223 @@
+"""Control operations: what each takes, the one request model, and the params stored on the job.
+
+The catalogue (:data:`OPERATIONS`) names each operation's inputs, Stability's endpoint and
+defaults, the local pre-processing it is given (``control_map``) and what WaveSpeed's edit model
+is told. :class:`ControlRequest` is the one model the route, the batch entry and
+``GET /control/operations`` read; :class:`ControlParams` is what the job stores once the request
+has been judged (:func:`resolve_operation`) and planned (:func:`imagestudio.studios.control.prepare`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imagestudio.errors import ValidationFailed
+from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS
+from imagestudio.studios.common.request import StudioRequest, UploadId
+from imagestudio.studios.common.routes import Route
+
+OperationName = Literal["sketch", "structure", "style", "style_transfer"]
+ProviderName = Literal["auto", "stability", "wavespeed"]
+OutputFormat = Literal["png", "jpeg", "webp"]
+StylePreset = Literal[STYLE_PRESETS]  # type: ignore[valid-type]
+AspectRatio = Literal[STABILITY_ASPECT_RATIOS]  # type: ignore[valid-type]
+
+#: The generated image, and the pre-processed image the provider was given (sketch, structure).
+OUTPUT_NAME = "controlled"
+CONTROL_MAP = "control_map"
+MAX_PROMPT_CHARS = 10_000
+MAX_SEED = 4_294_967_294
+MAX_WAVESPEED_SEED = 2_147_483_647
+#: WaveSpeed's multi-image edit model that serves the operations Stability's endpoints serve.
+WAVESPEED_MODEL = "seedream-v4.5-edit"
+UPLOAD_FIELDS = ("image", "style_image")
+STRENGTHS = ("control_strength", "fidelity", "style_strength", "composition_fidelity", "change_strength")
+COMMON_FIELDS = ("negative_prompt", "seed", "output_format", "provider")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One control operation: its inputs, Stability's endpoint and defaults, the WaveSpeed instruction."""
+
+    id: str
+    name: str
+    description: str
+    #: Stability's endpoint (``/v2beta/stable-image/control/{endpoint}``).
+    endpoint: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    #: Strength fields and Stability's default for each (used when the request leaves one out).
+    defaults: Mapping[str, float] = field(default_factory=dict)
+    #: The local pre-processing sent to the provider and stored as ``control_map``.
+    control_map: Literal["line_art", "edges"] | None = None
+    #: What WaveSpeed's edit model is told (``{prompt}`` is the request's prompt).
+    instruction: str = ""
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (*self.required, *self.optional, *COMMON_FIELDS)
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        return tuple(name for name in self.required if name in UPLOAD_FIELDS)
+
+
+OPERATIONS: dict[str, Operation] = {
+    op.id: op
+    for op in (
+        Operation(
+            id="sketch",
+            name="Sketch to image",
+            description="A sketch or line drawing and a prompt: an image that follows its lines.",
+            endpoint="sketch",
+            required=("image", "prompt"),
+            optional=("control_strength", "style_preset"),
+            defaults={"control_strength": 0.7},
+            control_map="line_art",
+            instruction="Turn this line drawing into a finished image, following its lines exactly: {prompt}",
+        ),
+        Operation(
+            id="structure",
+            name="Structure control",
+            description="Keep an image's structure (its edges) while the prompt changes its content.",
+            endpoint="structure",
+            required=("image", "prompt"),
+            optional=("control_strength", "style_preset"),
+            defaults={"control_strength": 0.7},
+            control_map="edges",
+            instruction="Make an image whose edges follow this edge map exactly: {prompt}",
+        ),
+        Operation(
+            id="style",
+            name="Style guide",
+            description="A style reference and a prompt: a new image in the reference's style.",
+            endpoint="style",
+            required=("image", "prompt"),
+            optional=("fidelity", "aspect_ratio", "style_preset"),
+            defaults={"fidelity": 0.5},
+            instruction="Create a new image in exactly the visual style of this reference image: {prompt}",
+        ),
+        Operation(
+            id="style_transfer",
+            name="Style transfer",
+            description="An init image and a style image: the init image redrawn in that style.",
+            endpoint="style-transfer",
+            required=("image", "style_image"),
+            optional=("prompt", "style_strength", "composition_fidelity", "change_strength"),
+            defaults={"style_strength": 1.0, "composition_fidelity": 0.9, "change_strength": 0.9},
+            instruction="Redraw the first image in the visual style of the second image, keeping its "
+            "composition. {prompt}",
+        ),
+    )
+}
+
+
+def _strength(description: str, default: float, *, low: float = 0.0) -> Any:
+    return Field(
+        default=None, ge=low, le=1, description=f"{description} Default {default:g}; 0.0 is honoured."
+    )
+
+
+class ControlRequest(StudioRequest):
+    """``POST /control``: the operation, its images and strengths (see ``GET /control/operations``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "operation": "sketch",
+                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+                    "prompt": "a watercolour lighthouse at dusk",
+                    "control_strength": 0.6,
+                },
+                {
+                    "operation": "style_transfer",
+                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+                    "style_image": "upl_9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d",
+                    "style_strength": 0.0,
+                },
+            ]
+        }
+    )
+
+    image_fields = UPLOAD_FIELDS
+    required_images = ("image",)
+    always_present = ("operation", "output_format", "provider")
+
+    operation: OperationName = Field(description="See GET /control/operations")
+    image: UploadId | None = Field(
+        default=None,
+        description="sketch: the drawing; structure: the image whose structure is kept; style: the style "
+        "reference; style_transfer: the init image.",
+    )
+    style_image: UploadId | None = Field(default=None, description="style_transfer: the style to take.")
+    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS, description="What to create.")
+    negative_prompt: str | None = Field(
+        default=None, max_length=MAX_PROMPT_CHARS, description="What to keep out."
+    )
+    control_strength: float | None = _strength(
+        "sketch, structure: how closely the output follows the image.", 0.7
+    )
+    fidelity: float | None = _strength("style: how closely the output takes the reference's style.", 0.5)
+    style_strength: float | None = _strength("style_transfer: how much of the style image is applied.", 1.0)
+    composition_fidelity: float | None = _strength(
+        "style_transfer: how closely the init image's composition is kept.", 0.9
+    )
+    change_strength: float | None = _strength(
+        "style_transfer: how much the init image may change (Stability's minimum is 0.1).", 0.9, low=0.1
+    )
+    aspect_ratio: AspectRatio | None = Field(
+        default=None, description="style: the output's shape (default 1:1)."
+    )
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Fixes the randomness.")
+    style_preset: StylePreset | None = None
+    output_format: OutputFormat = "png"
+    provider: ProviderName = Field(
+        default="auto",
+        description="auto: Stability, then WaveSpeed's equivalent, as configured, allowed and healthy.",
+    )
+
+
+#: Every input, described so a form can be built from ``GET /control/operations``.
+FIELDS: dict[str, dict[str, Any]] = {
+    name: spec for name, spec in ControlRequest.catalogue_fields().items() if name != "operation"
+}
+
+
+class ControlParams(BaseModel):
+    """The validated, resolved request stored on the job; the worker needs nothing else."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    operation: OperationName
+    provider: ProviderName
+    routes: list[Route]
+    skipped: list[dict[str, str]] = []
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    #: Each strength the operation takes, resolved: the request's, else Stability's default.
+    strengths: dict[str, float] = {}
+    aspect_ratio: str | None = None
+    seed: int | None = None
+    style_preset: str | None = None
+    output_format: OutputFormat = "png"
+    image_size: tuple[int, int]
+    estimated_credits: int
+
+
+def resolve_operation(form: ControlRequest, *, files: Collection[str]) -> Operation:
+    """The operation asked for; refuses inputs it does not take and inputs it lacks, naming each."""
+    op = OPERATIONS[form.operation]
+    for given in form.given(files):
+        if given not in op.inputs:
+            takes = ", ".join(n for n in op.inputs if n not in ("output_format", "provider"))
+            raise ValidationFailed(given, f"{op.id} does not use {given}; it takes {takes}")
+    for needed in op.required:
+        present = needed in files if needed in UPLOAD_FIELDS else form.text(needed) is not None
+        if not present:
+            raise ValidationFailed(needed, f"{op.id} needs {needed}")
+    return op

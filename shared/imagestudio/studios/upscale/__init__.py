@@ -1,0 +1,240 @@
+"""Upscale studio: fast 4x, conservative (to about 4 MP) and creative, on Stability or locally.
+
+Modes (Stability v2beta ``upscale/{mode}``):
+
+- ``fast``: exactly 4x. Local path: Lanczos refined by back-projection (:mod:`imagestudio.imaging.upscale`).
+- ``conservative``: to about 4 MP, keeping details. Local path: the same resampling to 4 MP.
+- ``creative``: re-imagines detail; asynchronous at the provider (submit, then ``upscale.poll``
+  messages, see :mod:`imagestudio.studios.common.polling`). No local path.
+
+A quality ``preset`` fills the prompt, negative prompt, creativity (and, creative only, a style
+preset) that Stability requires, and the encoder quality of re-encoded outputs; any of them sent
+explicitly wins, an explicit ``0`` included (the seed turned ``creativity=0`` into the default).
+Every refusal happens in :func:`prepare`, before anything is stored or queued.
+
+This module is the studio's shape (:mod:`imagestudio.studios.common.base`), its planning, pricing and
+catalogue; the modes, presets and request model are in :mod:`~imagestudio.studios.upscale.modes`,
+the worker half (``run``, ``poll``, the local and provider paths, delivery) in
+:mod:`~imagestudio.studios.upscale.run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
+
+from imagestudio.errors import ValidationFailed
+from imagestudio.studios.common import routed
+from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
+from imagestudio.studios.common.pricing import Estimate
+from imagestudio.studios.common.routes import LOCAL, Path, Route, credits_of, provider_status
+from imagestudio.studios.upscale.modes import (
+    CONSERVATIVE_PIXELS,
+    DEFAULT_PRESET,
+    FIELDS,
+    LOCAL_CREDITS,
+    MODES,
+    PRESETS,
+    Mode,
+    ModeName,
+    UpscaleParams,
+    UpscaleRequest,
+)
+from imagestudio.studios.upscale.run import poll, run
+
+#: The studio's name: its jobs, queue and actors.
+name = "upscale"
+#: The studio's request model (:class:`~imagestudio.studios.common.base.Studio`).
+Request = UpscaleRequest
+
+__all__ = [
+    "MODES",
+    "PRESETS",
+    "Request",
+    "UpscaleParams",
+    "UpscaleRequest",
+    "check",
+    "estimate",
+    "name",
+    "describe_modes",
+    "poll",
+    "prepare",
+    "price",
+    "run",
+]
+
+
+def check(request: UpscaleRequest, *, files: Collection[str]) -> None:
+    """Refuse what needs no image to judge: inputs the mode does not use, creativity out of its range."""
+    _mode(request, files=files)
+
+
+def _mode(form: UpscaleRequest, *, files: Collection[str]) -> Mode:
+    mode = MODES[form.mode]
+    for name in form.options_given():
+        if name not in mode.optional:
+            takes = ", ".join(mode.optional)
+            raise ValidationFailed(name, f"{mode.id} upscale does not use {name}; it takes {takes}")
+    if "image" not in files:
+        raise ValidationFailed("image", "the image to upscale is required")
+    if form.creativity is not None and mode.max_creativity is not None:
+        low = mode.min_creativity or 0.0
+        if not low <= form.creativity <= mode.max_creativity:
+            raise ValidationFailed(
+                "creativity", f"{mode.id} upscale takes creativity {low:g} to {mode.max_creativity:g}"
+            )
+    if form.path == "local" and mode.local_limits is None:
+        raise ValidationFailed("path", f"{mode.id} upscale has no local path; use path=provider or auto")
+    return mode
+
+
+def _routes(mode: Mode) -> tuple[Route, Route | None]:
+    """The mode's Stability route and its local route (None when it has no local path)."""
+    provider = Route(
+        provider="stability", model=mode.model, credits=mode.credits, asynchronous=mode.asynchronous
+    )
+    local = (
+        Route(provider=LOCAL, model=f"local/{mode.id}", credits=LOCAL_CREDITS) if mode.local_limits else None
+    )
+    return provider, local
+
+
+def prepare(
+    session: Session,
+    *,
+    tenant_id: str,
+    request: UpscaleRequest,
+    images: Images,
+    status: Any = provider_status,
+) -> Prepared:
+    """Validate against the mode's provider and local limits, resolve the preset, plan the routes."""
+    form, files = request, images
+    mode = _mode(form, files=files)
+    image, info = files["image"]
+    width, height = info.width, info.height
+    preset = PRESETS[form.preset or DEFAULT_PRESET]
+    prompted = mode.id != "fast"
+
+    def provider_checks() -> None:
+        mode.limits.check(field="image", width=width, height=height, who=f"stability {mode.model}")
+        check_request_bytes({"image": image.size_bytes}, who="stability")
+
+    def local_checks() -> None:
+        assert mode.local_limits is not None
+        if mode.id == "conservative" and width * height >= CONSERVATIVE_PIXELS:
+            raise ValidationFailed(
+                "image",
+                f"{width}x{height} is already at or above conservative's 4 MP target; use mode=fast for 4x",
+            )
+        mode.local_limits.check(field="image", width=width, height=height, who=f"the local {mode.id} path")
+
+    routes, skipped = routed.plan(
+        session,
+        tenant_id=tenant_id,
+        path=form.path,
+        what=f"{mode.id} upscale",
+        routes=_routes(mode),
+        provider_checks=provider_checks,
+        local_checks=local_checks,
+        status=status,
+    )
+    params = UpscaleParams(
+        mode=mode.id,
+        path=form.path,
+        preset=preset.id,
+        routes=routes,
+        skipped=skipped,
+        prompt=(form.text("prompt") or preset.prompt) if prompted else None,
+        negative_prompt=(form.text("negative_prompt") or preset.negative_prompt) if prompted else None,
+        creativity=(form.creativity if form.creativity is not None else preset.creativity[mode.id])
+        if prompted
+        else None,
+        seed=form.seed,
+        style_preset=preset.style_preset if mode.id == "creative" else None,
+        output_format=form.output_format,
+        quality=preset.quality,
+        image_size=(width, height),
+        estimated_credits=credits_of(routes),
+    )
+    return Prepared(params=params, images=[image], cost=price(params), provider=routes[0].provider)
+
+
+def price(params: UpscaleParams) -> int:
+    """Credits an upscale job reserves: its dearest route (only the route that served is captured)."""
+    return params.estimated_credits
+
+
+class UpscaleEstimateRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    mode: ModeName = "fast"
+    path: Path = "auto"
+
+
+def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
+    """Price an upscale as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
+    asked = UpscaleEstimateRequest.model_validate(request)
+    mode = MODES[asked.mode]
+    return routed.estimate(
+        "upscale", what=f"{mode.id} upscale", path=asked.path, routes=_routes(mode), allowed=allowed
+    )
+
+
+def describe_modes(status: Any = provider_status) -> dict[str, Any]:
+    """``GET /upscale/modes``: each mode's inputs, limits, credits and paths, and the presets."""
+    stability = status("stability")
+    modes = []
+    for mode in MODES.values():
+        modes.append(
+            {
+                "id": mode.id,
+                "name": mode.name,
+                "description": mode.description,
+                "output": mode.output,
+                "required": ["image"],
+                "optional": list(mode.optional),
+                "inputs": {name: FIELDS[name] for name in ("image", *mode.optional)},
+                "min_creativity": mode.min_creativity,
+                "max_creativity": mode.max_creativity,
+                "target": {"scale": mode.target_scale, "pixels": mode.target_pixels},
+                "provider": {
+                    "name": "stability",
+                    "endpoint": mode.model,
+                    "credits": mode.credits,
+                    "asynchronous": mode.asynchronous,
+                    "configured": stability.configured,
+                    "healthy": stability.healthy,
+                    "simulated": stability.simulated,
+                    "limits": {**mode.limits.describe(), "max_request_bytes": PROVIDER_MAX_REQUEST_BYTES},
+                },
+                "local": (
+                    {
+                        "available": True,
+                        "credits": LOCAL_CREDITS,
+                        "notes": mode.local_notes,
+                        "limits": mode.local_limits.describe(),
+                    }
+                    if mode.local_limits is not None
+                    else {"available": False}
+                ),
+                "paths": ["auto", "provider", *(["local"] if mode.local_limits is not None else [])],
+            }
+        )
+    presets = [
+        {
+            "id": p.id,
+            "description": p.description,
+            "prompt": p.prompt,
+            "negative_prompt": p.negative_prompt,
+            "creativity": p.creativity,
+            "style_preset": p.style_preset,
+            "quality": p.quality,
+            "default": p.id == DEFAULT_PRESET,
+        }
+        for p in PRESETS.values()
+    ]
+    return {"modes": modes, "presets": presets, "fields": FIELDS}

@@ -1,0 +1,89 @@
+"""The upscale studio's worker half: run a job on its planned routes, poll, the local and provider paths, delivery."""
+
+from __future__ import annotations
+
+from imagestudio.jobs.runner import JobContext
+from imagestudio.messaging import Studio
+from imagestudio.providers.protocols import as_upscaler
+from imagestudio.providers.registry import ProviderClient
+from imagestudio.providers.schemas import GeneratedImage, PendingResult
+from imagestudio.providers.schemas import UpscaleRequest as ProviderUpscaleRequest
+from imagestudio.studios.common import routed
+from imagestudio.studios.common.polling import poll_pending
+from imagestudio.studios.common.produced import Produced, store_output
+from imagestudio.studios.upscale.modes import (
+    CONSERVATIVE_PIXELS,
+    FAST_SCALE,
+    MODES,
+    OUTPUT_NAME,
+    UpscaleParams,
+)
+
+
+def run(ctx: JobContext) -> None:
+    """Serve one upscale job; creative submits and leaves the wait to ``upscale.poll`` messages."""
+    params = UpscaleParams.model_validate(ctx.params)
+    routed.run_routes(
+        ctx,
+        params.routes,
+        output=OUTPUT_NAME,
+        queue=Studio.upscale,
+        read_inputs=lambda: {"image": ctx.read_input("image")},
+        local=lambda inputs: _local(params, inputs["image"]),
+        provider=lambda client, route, ready: _provider(client, params, ready["image"]),
+        deliver=deliver,
+    )
+
+
+def poll(job_id: str, *, seq: int) -> None:
+    """One poll of a creative upscale (``upscale.poll``)."""
+    poll_pending(job_id, seq=seq, queue=Studio.upscale, deliver=deliver)
+
+
+def _local(params: UpscaleParams, image: bytes) -> bytes:
+    from imagestudio.imaging.upscale import upscale_fast, upscale_to_pixels
+
+    if params.mode == "fast":
+        return upscale_fast(
+            image, scale=FAST_SCALE, output_format=params.output_format, quality=params.quality
+        )
+    return upscale_to_pixels(
+        image, target_pixels=CONSERVATIVE_PIXELS, output_format=params.output_format, quality=params.quality
+    )
+
+
+def _provider(client: ProviderClient, params: UpscaleParams, image: bytes) -> GeneratedImage | PendingResult:
+    request = ProviderUpscaleRequest(
+        mode=params.mode,
+        image=image,
+        prompt=params.prompt,
+        negative_prompt=params.negative_prompt,
+        creativity=params.creativity,
+        seed=params.seed,
+        style_preset=params.style_preset,
+        output_format=params.output_format,
+    )
+    upscaler = as_upscaler(client)
+    return upscaler.submit_upscale(request) if params.mode == "creative" else upscaler.upscale(request)
+
+
+def deliver(ctx: JobContext, produced: Produced) -> None:
+    """Store the upscaled image with how it was made and the scale it reached."""
+    params = UpscaleParams.model_validate(ctx.params)
+    width, height = params.image_size
+    store_output(
+        ctx,
+        OUTPUT_NAME,
+        produced,
+        output_format=params.output_format,
+        quality=params.quality,
+        prompt=params.prompt,
+        metadata={
+            "mode": params.mode,
+            "preset": params.preset,
+            "input_size": [width, height],
+            "scale": round(produced.width / width, 3),
+            "skipped": params.skipped,
+            "notes": MODES[params.mode].local_notes if produced.route.local else "",
+        },
+    )
