@@ -229,7 +229,7 @@ class Settings(BaseSettings):
     wavespeed_api_key: SecretStr = SecretStr("")
     wavespeed_base_url: str = "https://api.wavespeed.ai"
     huggingface_api_key: SecretStr = SecretStr("")
-    huggingface_base_url: str = "https://router.huggingface.co/hf-inference"
+    huggingface_base_url: str = "https://router.huggingface.co"
     gemini_api_key: SecretStr = SecretStr("")
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
     #: Embedded ``up`` starts labelled local simulators for providers without a key; None = on in embedded mode.

@@ -8,8 +8,8 @@ async ids and polling) but renders synthetic images, labels every answer with
 
     stability.py    StabilitySimulator     v2beta generate/edit/upscale/control, /v2beta/results/{id}
     wavespeed.py    WaveSpeedSimulator     /api/v3/{model}, /api/v3/predictions/{id}/result, /outputs/...
-    huggingface.py  HuggingFaceSimulator   /models/{id}, 503 loading
-    gemini.py       GeminiSimulator        /v1beta/models/{model}:predict
+    huggingface.py  HuggingFaceSimulator   router: /fal-ai/{id}, /hf-inference/models/{id}, 410 gone
+    gemini.py       GeminiSimulator        /v1beta/models/{model}:generateContent (shut-down ids 404)
     render.py       deterministic renders and edit/upscale transforms
     faults.py       Fault, FaultScript, CallLog, SimulatorHarness (control API, X-Simulator)
     server.py       run_in_thread(app) -> RunningSimulator, start_all(), InProcessTransport(app)

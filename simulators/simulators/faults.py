@@ -52,8 +52,6 @@ class Fault(BaseModel):
     fail: str | None = None
     #: Error message to put in the provider-shaped error body.
     message: str | None = None
-    #: Hugging Face model loading: the ``estimated_time`` of a 503 loading answer.
-    estimated_time: float | None = None
     #: Exact JSON body to answer with (overrides the provider-shaped one).
     body: Any = None
     #: Only a call whose path contains this consumes the fault (others pass it by).

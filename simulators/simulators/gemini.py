@@ -1,10 +1,15 @@
-"""SIMULATOR of the Gemini API's Imagen ``POST /v1beta/models/{model}:predict`` and Gemini 2.5 Flash
-Image's ``:generateContent`` (text and inline image parts in, an inline image part out).
+"""SIMULATOR of the Gemini API's image models: ``POST /v1beta/models/{model}:generateContent`` (text and
+inline image parts in, an inline image part out).
 
-Same paths, ``x-goog-api-key`` (or ``?key=``) check with Google's answers (a missing key is 403
-PERMISSION_DENIED, a wrong one 400 API_KEY_INVALID), request shape, base64 ``predictions`` and
-Google error bodies as the real API, every answer labelled ``X-Simulator: gemini-simulator``.
-It never contacts generativelanguage.googleapis.com.
+Same path, ``x-goog-api-key`` (or ``?key=``) check with Google's answers (a missing key is 403
+PERMISSION_DENIED, a wrong one 400 API_KEY_INVALID), request shape and Google error bodies as the
+real API, every answer labelled ``X-Simulator: gemini-simulator``. It never contacts
+generativelanguage.googleapis.com.
+
+It serves what Google serves (checked 2026-12-07, https://ai.google.dev/gemini-api/docs/deprecations):
+``gemini-3.1-flash-image`` and ``gemini-3-pro-image``. Shut-down models answer 404 NOT_FOUND as the
+vendor does: Imagen 4 (``:predict``, shut down 2026-08-17), ``gemini-2.5-flash-image`` (2026-10-02)
+and the ``-preview`` ids (2026-06-25).
 
 A ``:generateContent`` answer without an image ends its candidate with one of Google's
 ``FinishReason`` values (a ``finish_reason`` or ``content_filter`` fault), as published in
@@ -29,28 +34,15 @@ from simulators.faults import SimulatorHarness
 
 __all__ = ["GeminiSimulator"]
 
-MODELS = frozenset({
-    "imagen-4.0-generate-001",
-    "imagen-4.0-fast-generate-001",
-    "imagen-4.0-ultra-generate-001",
-    "imagen-3.0-generate-002",
-})  # fmt: skip
-#: Imagen output sizes per aspect ratio (1K).
-SIZES = {
-    "1:1": (1024, 1024),
-    "3:4": (896, 1280),
-    "4:3": (1280, 896),
-    "9:16": (768, 1408),
-    "16:9": (1408, 768),
-}
-#: Gemini's native image models (``:generateContent``).
-IMAGE_MODELS = frozenset({"gemini-2.5-flash-image", "gemini-2.5-flash-image-preview"})
-#: Gemini 2.5 Flash Image output sizes per ``imageConfig.aspectRatio``.
+#: Gemini's image models (``:generateContent``) the vendor serves today.
+IMAGE_MODELS = frozenset({"gemini-3.1-flash-image", "gemini-3-pro-image"})
+#: Output sizes at ``imageSize`` 1K (the default) per ``imageConfig.aspectRatio``.
 IMAGE_SIZES = {
     "1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832), "3:4": (864, 1184), "4:3": (1184, 864),
     "4:5": (896, 1152), "5:4": (1152, 896), "9:16": (768, 1344), "16:9": (1344, 768), "21:9": (1536, 672),
 }  # fmt: skip
-PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
+#: ``imageConfig.imageSize`` values and the scale of each over 1K.
+IMAGE_SCALES = {"1K": 1, "2K": 2, "4K": 4}
 #: The ``finishReason`` values of a candidate that carries no image (see the module docstring).
 FINISH_REASONS = frozenset({
     "SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "OTHER",
@@ -78,13 +70,13 @@ def _error(status: int, message: str, details: list[dict[str, Any]] | None = Non
 
 
 class GeminiSimulator:
-    """A SIMULATOR of the Gemini API Imagen and Gemini image endpoints; ``app`` is the ASGI app to serve."""
+    """A SIMULATOR of the Gemini API's image models; ``app`` is the ASGI app to serve."""
 
     def __init__(self, *, api_key: str = "sim-gemini-key") -> None:
         self.api_key = api_key
         self.harness = SimulatorHarness(
             "gemini",
-            description="Gemini API (Imagen predict, Gemini image generateContent)",
+            description="Gemini API (image models through generateContent)",
             real_host="generativelanguage.googleapis.com",
         )
         self.faults = self.harness.faults
@@ -92,9 +84,10 @@ class GeminiSimulator:
         self.app = self._build()
 
     def _build(self) -> FastAPI:
-        app = FastAPI(title="Gemini Imagen SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
+        app = FastAPI(title="Gemini API SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
         self.harness.install(app)
-        app.add_api_route("/v1beta/models/{model_action}", self._predict, methods=["POST"])
+        app.add_api_route("/v1beta/models/{model_action}", self._model_call, methods=["POST"])
+        app.add_api_route("/v1beta/models/{model}", self._model_get, methods=["GET"])
         return app
 
     def _check_key(self, request: Request) -> Response | None:
@@ -114,16 +107,35 @@ class GeminiSimulator:
             )  # fmt: skip
         return None
 
-    async def _predict(self, model_action: str, request: Request) -> Response:
-        model, _, action = model_action.partition(":")
-        if action not in ("predict", "generateContent"):
-            return _error(
-                404,
-                f"models/{model_action} is not a supported method (the simulator serves :predict and "
-                ":generateContent)",
-            )
+    async def _model_get(self, model: str, request: Request) -> Response:
+        """``models.get``: the model's description while it is served, 404 once it is shut down."""
         if (denied := self._check_key(request)) is not None:
             return denied
+        fault = await self.harness.begin(request)
+        if fault is not None and (scripted := self.harness.error_response(fault, _error_body)) is not None:
+            return scripted
+        if model not in IMAGE_MODELS:
+            return _error(404, f"models/{model} is not found for API version v1beta.")
+        return JSONResponse(
+            {
+                "name": f"models/{model}",
+                "version": "001",
+                "displayName": model,
+                "supportedGenerationMethods": ["generateContent", "countTokens"],
+            }
+        )
+
+    async def _model_call(self, model_action: str, request: Request) -> Response:
+        model, _, action = model_action.partition(":")
+        if action not in ("predict", "generateContent"):
+            return _error(404, f"models/{model_action} is not a supported method")
+        if (denied := self._check_key(request)) is not None:
+            return denied
+        if action == "predict" or model not in IMAGE_MODELS:
+            # Imagen's :predict and every shut-down id answer as Google answers them now.
+            return _error(
+                404, f"models/{model} is not found for API version v1beta, or is not supported for {action}."
+            )
         fault = await self.harness.begin(request)
         if fault is not None:
             details = None
@@ -139,59 +151,17 @@ class GeminiSimulator:
             )
             if scripted is not None:
                 return scripted
-        if action == "generateContent":
-            return await self._generate_content(
-                model,
-                request,
-                content_filtered=bool(fault and fault.content_filter),
-                finish_reason=fault.finish_reason if fault else None,
-            )
-        if model not in MODELS:
-            return _error(
-                404, f"models/{model} is not found for API version v1beta, or is not supported for predict."
-            )
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "Invalid JSON payload received.")
-        problem, prompt, parameters = self._check_body(body)
-        if problem:
-            return _error(400, problem)
-        sample_count = int(parameters.get("sampleCount", 4))
-        width, height = SIZES[parameters.get("aspectRatio", "1:1")]
-        if fault is not None and fault.content_filter:
-            # Imagen drops filtered images; with includeRaiReason it says why.
-            if parameters.get("includeRaiReason"):
-                reason = (
-                    "Unable to show generated images. All images were filtered out because they violated "
-                    "usage guidelines."
-                )
-                return JSONResponse({"predictions": [{"raiFilteredReason": reason}]})
-            return JSONResponse({})
-        seeds = [self.harness.pick_seed(None) for _ in range(sample_count)]
-
-        def draw() -> list[dict[str, str]]:
-            return [
-                {
-                    "mimeType": "image/png",
-                    "bytesBase64Encoded": base64.b64encode(
-                        render.render_image(prompt, seed=seed, width=width, height=height)
-                    ).decode("ascii"),
-                }
-                for seed in seeds
-            ]
-
-        return JSONResponse({"predictions": await run_in_threadpool(draw)})
+        return await self._generate_content(
+            model,
+            request,
+            content_filtered=bool(fault and fault.content_filter),
+            finish_reason=fault.finish_reason if fault else None,
+        )
 
     async def _generate_content(
         self, model: str, request: Request, *, content_filtered: bool, finish_reason: str | None = None
     ) -> Response:
         """One image from the text and (optional) inline image parts; a filtered one has no image part."""
-        if model not in IMAGE_MODELS:
-            return _error(
-                404,
-                f"models/{model} is not found for API version v1beta, or is not supported for generateContent.",
-            )
         try:
             body = await request.json()
         except ValueError:
@@ -271,6 +241,9 @@ class GeminiSimulator:
         aspect = image_config.get("aspectRatio", image_config.get("aspect_ratio"))
         if aspect is not None and aspect not in IMAGE_SIZES:
             return (f"aspectRatio must be one of {', '.join(IMAGE_SIZES)}.", *none)
+        image_size = image_config.get("imageSize", image_config.get("image_size", "1K"))
+        if image_size not in IMAGE_SCALES:
+            return (f"imageSize must be one of {', '.join(IMAGE_SCALES)}.", *none)
         if aspect is not None:
             size = IMAGE_SIZES[aspect]
         elif source is not None:
@@ -279,27 +252,5 @@ class GeminiSimulator:
             size = (width, max(1, round(width * source.height / source.width)))
         else:
             size = IMAGE_SIZES["1:1"]
-        return None, prompt, source, size
-
-    @staticmethod
-    def _check_body(body: Any) -> tuple[str | None, str, dict[str, Any]]:
-        """``(problem, prompt, parameters)``; ``problem`` is Google's wording of what is wrong."""
-        if not isinstance(body, dict):
-            return "Invalid JSON payload received. Expected an object.", "", {}
-        instances = body.get("instances")
-        if not isinstance(instances, list) or not instances or not isinstance(instances[0], dict):
-            return "* PredictRequest.instances: instances must be a non-empty list", "", {}
-        prompt = instances[0].get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            return "* PredictRequest.instances[0].prompt: prompt is required", "", {}
-        parameters = body.get("parameters") or {}
-        if not isinstance(parameters, dict):
-            return "* PredictRequest.parameters: must be an object", "", {}
-        sample_count = parameters.get("sampleCount", 4)
-        if not isinstance(sample_count, int) or not 1 <= sample_count <= 4:
-            return "sampleCount must be between 1 and 4.", "", {}
-        if parameters.get("aspectRatio", "1:1") not in SIZES:
-            return f"aspectRatio must be one of {', '.join(SIZES)}.", "", {}
-        if parameters.get("personGeneration", "allow_adult") not in PERSON_GENERATION:
-            return f"personGeneration must be one of {', '.join(PERSON_GENERATION)}.", "", {}
-        return None, prompt, parameters
+        scale = IMAGE_SCALES[image_size]
+        return None, prompt, source, (size[0] * scale, size[1] * scale)

@@ -1,14 +1,23 @@
-"""SIMULATOR of Hugging Face inference text-to-image: ``POST /models/{model_id}`` answering image bytes.
+"""SIMULATOR of the Hugging Face router's text-to-image routes (``https://router.huggingface.co``).
 
-Same path, ``Bearer`` check, JSON ``{inputs, parameters}`` body, raw-bytes answer and the cold
-model ``503 {"error": "... is currently loading", "estimated_time": N}`` as the real API, every
-answer labelled ``X-Simulator: huggingface-simulator``. It never contacts huggingface.co.
+Two inference providers behind the router, as the official client calls them::
+
+    POST /fal-ai/{fal id}                 {prompt, image_size: {width, height}, ...} -> {images: [{url}], seed}
+    POST /hf-inference/models/{hub id}    {inputs, parameters}                       -> image bytes
+
+Same ``Bearer`` check, bodies and answers as the real router, every answer labelled
+``X-Simulator: huggingface-simulator``; fal's output URLs point at this simulator's own ``/outputs/...``
+(standing in for fal's CDN). A model the router no longer serves answers 410 (``retire()``), an
+unknown one 404. There is no cold-start answer any more (no ``estimated_time``): the official client
+dropped ``x-wait-for-model`` in 2025. Sources, checked 2026-12-07: https://huggingface.co/docs/inference-providers
+and ``huggingface_hub`` (``inference/_providers/fal_ai.py``, ``hf_inference.py``). It never contacts
+huggingface.co.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,75 +29,105 @@ from simulators.faults import SimulatorHarness
 
 __all__ = ["HuggingFaceSimulator"]
 
-#: Text-to-image models the simulator serves.
-MODELS = frozenset({
-    "black-forest-labs/FLUX.1-schnell",
-    "black-forest-labs/FLUX.1-dev",
-    "black-forest-labs/FLUX.1-Krea-dev",
-    "stabilityai/stable-diffusion-xl-base-1.0",
-})  # fmt: skip
+#: fal's ids of the text-to-image models the simulator serves through ``/fal-ai/``.
+FAL_MODELS = frozenset({"fal-ai/flux/schnell", "fal-ai/flux/dev", "fal-ai/flux/krea"})
+#: Hub ids served through ``/hf-inference/models/`` (the CPU-focused provider keeps few image models).
+HF_INFERENCE_MODELS = frozenset({"stabilityai/stable-diffusion-xl-base-1.0"})
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
 
 
 class HuggingFaceSimulator:
-    """A SIMULATOR of Hugging Face inference; ``app`` is the ASGI app to serve.
+    """A SIMULATOR of the Hugging Face router's text-to-image routes; ``app`` is the ASGI app to serve."""
 
-    ``cold_models`` maps a model id to the ``estimated_time`` its first request answers with
-    (503 loading); it is warm afterwards. A fault with ``estimated_time`` does the same once.
-    """
-
-    def __init__(
-        self, *, api_key: str = "sim-huggingface-key", cold_models: Mapping[str, float] | None = None
-    ) -> None:
+    def __init__(self, *, api_key: str = "sim-huggingface-key") -> None:
         self.api_key = api_key
-        self._cold = dict(cold_models or {})
-        self._cold_lock = threading.Lock()
         self.harness = SimulatorHarness(
-            "huggingface", description="Hugging Face inference API", real_host="huggingface.co"
+            "huggingface",
+            description="Hugging Face Inference Providers router",
+            real_host="router.huggingface.co",
         )
         self.faults = self.harness.faults
         self.calls = self.harness.calls
+        self._outputs: dict[str, bytes] = {}
+        self._outputs_lock = threading.Lock()
         self.app = self._build()
 
     def _build(self) -> FastAPI:
-        app = FastAPI(
-            title="Hugging Face inference SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None
-        )
+        app = FastAPI(title="Hugging Face router SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
         self.harness.install(app)
-        app.add_api_route("/models/{model_id:path}", self._infer, methods=["POST"])
+        app.add_api_route("/fal-ai/{model_id:path}", self._fal, methods=["POST"])
+        app.add_api_route("/hf-inference/models/{model_id:path}", self._hf_inference, methods=["POST"])
+        app.add_api_route("/outputs/{name}", self._output, methods=["GET"])
         return app
 
-    def _warm_up(self, model_id: str) -> float | None:
-        """The loading estimate when ``model_id`` is still cold (and mark it warm)."""
-        with self._cold_lock:
-            return self._cold.pop(model_id, None)
-
-    async def _infer(self, model_id: str, request: Request) -> Response:
+    async def _begin(self, request: Request) -> tuple[Any, Response | None]:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return _error(401, "Invalid credentials in Authorization header")
+            return None, _error(401, "Invalid credentials in Authorization header")
         fault = await self.harness.begin(request)
         if fault is not None:
-            if fault.estimated_time is not None:
-                return self._loading(model_id, fault.estimated_time)
             scripted = self.harness.error_response(fault, lambda status, message: {"error": message})
             if scripted is not None:
-                return scripted
-        if model_id not in MODELS:
-            return _error(404, f"Model {model_id} does not exist")
-        if (estimate := self._warm_up(model_id)) is not None:
-            return self._loading(model_id, estimate)
+                return fault, scripted
+        return fault, None
+
+    async def _body(self, request: Request) -> dict[str, Any] | Response:
         try:
             body = await request.json()
         except ValueError:
             return _error(400, "Request body must be JSON")
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("inputs"), str)
-            or not body["inputs"].strip()
-        ):
+        return body if isinstance(body, dict) else _error(400, "Request body must be a JSON object")
+
+    async def _fal(self, model_id: str, request: Request) -> Response:
+        fault, early = await self._begin(request)
+        if early is not None:
+            return early
+        if model_id not in FAL_MODELS:
+            return _error(404, f"Model {model_id} is not served by fal-ai")
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            return _error(422, "prompt: field required")
+        size = body.get("image_size") or {"width": 1024, "height": 1024}
+        if not isinstance(size, dict):
+            return _error(422, "image_size: must be an object with width and height")
+        problems = self._check_parameters({**body, "width": size.get("width"), "height": size.get("height")})
+        if problems:
+            return _error(422, "; ".join(problems))
+        if fault is not None and fault.content_filter:
+            return _error(422, "Input flagged by the content safety filter (NSFW content detected)")
+        seed = self.harness.pick_seed(body.get("seed"))
+        # fal's FLUX answers JPEG (its default output_format).
+        data = await run_in_threadpool(
+            render.render_image,
+            prompt,
+            seed=seed,
+            width=int(size["width"]),
+            height=int(size["height"]),
+            output_format="jpeg",
+        )
+        name = f"{uuid.uuid4().hex}.jpeg"
+        with self._outputs_lock:
+            self._outputs[name] = data
+        url = f"{str(request.base_url).rstrip('/')}/outputs/{name}"
+        return JSONResponse(
+            {"images": [{"url": url, "content_type": "image/jpeg"}], "seed": seed, "prompt": prompt}
+        )
+
+    async def _hf_inference(self, model_id: str, request: Request) -> Response:
+        fault, early = await self._begin(request)
+        if early is not None:
+            return early
+        if model_id not in HF_INFERENCE_MODELS:
+            return _error(404, f"Model {model_id} does not exist")
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        if not isinstance(body.get("inputs"), str) or not body["inputs"].strip():
             return _error(400, "inputs: Input should be a non-empty string")
         parameters = body.get("parameters") or {}
         if not isinstance(parameters, dict):
@@ -98,15 +137,17 @@ class HuggingFaceSimulator:
             return _error(400, "; ".join(problems))
         if fault is not None and fault.content_filter:
             return _error(400, "Input flagged by the content safety filter (NSFW content detected)")
-
-        prompt: str = body["inputs"]
         width, height = int(parameters.get("width", 1024)), int(parameters.get("height", 1024))
         seed = self.harness.pick_seed(parameters.get("seed"))
-        output_format = "png" if "image/png" in request.headers.get("accept", "") else "jpeg"
         data = await run_in_threadpool(
-            render.render_image, prompt, seed=seed, width=width, height=height, output_format=output_format
+            render.render_image, body["inputs"], seed=seed, width=width, height=height
         )
-        return Response(data, media_type=f"image/{output_format}", headers={"x-compute-type": "simulated"})
+        return Response(data, media_type="image/png")
+
+    async def _output(self, name: str) -> Response:
+        with self._outputs_lock:
+            data = self._outputs.get(name)
+        return Response(status_code=404) if data is None else Response(data, media_type="image/jpeg")
 
     @staticmethod
     def _check_parameters(parameters: dict[str, Any]) -> list[str]:
@@ -114,18 +155,14 @@ class HuggingFaceSimulator:
         for name in ("width", "height"):
             value = parameters.get(name, 1024)
             if not isinstance(value, int) or not 256 <= value <= 2048 or value % 8:
-                problems.append(f"parameters.{name}: must be a multiple of 8 between 256 and 2048")
+                problems.append(f"{name}: must be a multiple of 8 between 256 and 2048")
         steps = parameters.get("num_inference_steps", 4)
-        if not isinstance(steps, int) or not 1 <= steps <= 100:
-            problems.append("parameters.num_inference_steps: must be between 1 and 100")
+        if not isinstance(steps, int) or not 1 <= steps <= 50:
+            problems.append("num_inference_steps: must be between 1 and 50")
         guidance = parameters.get("guidance_scale", 3.5)
-        if not isinstance(guidance, int | float) or not 0 <= guidance <= 30:
-            problems.append("parameters.guidance_scale: must be between 0 and 30")
+        if not isinstance(guidance, int | float) or not 0 <= guidance <= 20:
+            problems.append("guidance_scale: must be between 0 and 20")
         seed = parameters.get("seed", 0)
         if not isinstance(seed, int) or seed < 0:
-            problems.append("parameters.seed: must be a non-negative integer")
+            problems.append("seed: must be a non-negative integer")
         return problems
-
-    @staticmethod
-    def _loading(model_id: str, estimated_time: float) -> JSONResponse:
-        return _error(503, f"Model {model_id} is currently loading", estimated_time=estimated_time)

@@ -8,6 +8,12 @@ Rate limit as published (https://platform.stability.ai/docs/getting-started/rate
 2026-12-07): more than 150 requests in 10 seconds answers 429 and locks the key out for 60
 seconds, every request inside the lockout answering 429 too, with no ``Retry-After`` header.
 The thresholds are constructor arguments so a test can trip them with a handful of calls.
+
+Moderation (a ``content_filter`` fault) refuses a request with 403 ``content_moderation`` and
+charges nothing; an output the filter blurred (a ``finish_reason: CONTENT_FILTERED`` fault) is a
+200 with ``finish-reason: CONTENT_FILTERED`` and the blurred image, billed as any success. Source:
+the v2beta OpenAPI (``finish-reason`` header: "CONTENT_FILTERED - the generation was filtered by
+our content moderation system", and the 403 response), kept in docs/vendor/, checked 2026-12-07.
 """
 
 from __future__ import annotations
@@ -32,18 +38,26 @@ from simulators.stability_fields import (
     CONTROL_ASPECT,
     CONTROL_OPERATIONS,
     EDIT_OPERATIONS,
+    MAX_GROW_MASK,
     MAX_REQUEST_BYTES,
     SD3_ALIASES,
     SD3_MODELS,
     SIZES_1MP,
     STYLE_PRESETS,
+    UPSCALE_CREATIVITY,
     UPSCALE_MODES,
     Fields,
     error,
     error_body,
 )
 
-__all__ = ["StabilitySimulator"]
+__all__ = ["MODERATION_MESSAGE", "StabilitySimulator"]
+
+#: Stability's 403 text for a request its moderation refused.
+MODERATION_MESSAGE = (
+    "Your request was flagged by our content moderation system, as a result your request was denied "
+    "and you were not charged."
+)
 
 #: What an endpoint draws once its fields are checked (run in a worker thread).
 Transform = Callable[[], Image.Image]
@@ -108,6 +122,9 @@ class StabilitySimulator:
             scripted = self.harness.error_response(fault, error_body)
             if scripted is not None:
                 return fault, scripted
+            if fault.content_filter:
+                # Moderation refuses the prompt or input with a 403 and charges nothing.
+                return fault, error(403, MODERATION_MESSAGE)
         return fault, None
 
     def _rate_limited(self) -> Response | None:
@@ -193,10 +210,8 @@ class StabilitySimulator:
         fields.text("negative_prompt")
         aspect_ratio = fields.choice("aspect_ratio", ASPECT_RATIOS, "1:1") or "1:1"
         seed = fields.integer("seed", 0, 4_294_967_294, 0)
-        formats = ("jpeg", "png") if endpoint == "sd3" else ("jpeg", "png", "webp")
-        output_format = fields.choice("output_format", formats, "png") or "png"
-        if endpoint != "sd3":
-            fields.choice("style_preset", STYLE_PRESETS, None)
+        output_format = fields.choice("output_format", ("jpeg", "png", "webp"), "png") or "png"
+        fields.choice("style_preset", STYLE_PRESETS, None)
         source: Image.Image | None = None
         strength: float | None = None
         if endpoint == "sd3":
@@ -260,7 +275,7 @@ class StabilitySimulator:
         fields.text("negative_prompt")
         search_prompt = fields.text("search_prompt", required=operation == "search-and-replace")
         select_prompt = fields.text("select_prompt", required=operation == "search-and-recolor")
-        grow_mask = fields.integer("grow_mask", 0, 100, 5)
+        grow_mask = fields.integer("grow_mask", 0, MAX_GROW_MASK, 5)
         fields.number("creativity", 0, 1)
         seed = self.harness.pick_seed(fields.integer("seed", 0, 4_294_967_294, 0))
         formats = ("png", "webp") if operation == "remove-background" else ("jpeg", "png", "webp")
@@ -316,7 +331,8 @@ class StabilitySimulator:
                                        max_pixels=1_048_576 if mode == "creative" else 9_437_184)  # fmt: skip
         prompt = fields.text("prompt", required=mode != "fast") or ""
         fields.text("negative_prompt")
-        fields.number("creativity", 0, 0.35 if mode == "creative" else 0.5)
+        low, high = UPSCALE_CREATIVITY[mode]
+        fields.number("creativity", low, high)
         seed = self.harness.pick_seed(fields.integer("seed", 0, 4_294_967_294, 0))
         output_format = fields.choice("output_format", ("jpeg", "png", "webp"), "png") or "png"
         fields.choice("style_preset", STYLE_PRESETS, None)
@@ -402,8 +418,9 @@ class StabilitySimulator:
     async def _drawn(
         self, fault: Fault | None, transform: Transform, output_format: str
     ) -> tuple[bytes, bool]:
-        """The encoded image and whether the fault filtered it (blurred past recognition)."""
-        content_filtered = bool(fault and fault.content_filter)
+        """The encoded image and whether the output filter blurred it (a ``finish_reason`` fault of
+        ``CONTENT_FILTERED``: a 200, billed, with the image blurred past recognition)."""
+        content_filtered = bool(fault and fault.finish_reason == "CONTENT_FILTERED")
 
         def run() -> bytes:
             image = transform()

@@ -33,6 +33,10 @@ EDIT_OPERATIONS = frozenset(
      "replace-background-and-relight"}
 )  # fmt: skip
 UPSCALE_MODES = frozenset({"fast", "conservative", "creative"})
+#: ``creativity`` range per upscale mode (fast takes none): conservative 0.2-0.5, creative 0.1-0.5.
+UPSCALE_CREATIVITY = {"fast": (0.0, 0.0), "conservative": (0.2, 0.5), "creative": (0.1, 0.5)}
+#: ``grow_mask`` of erase, inpaint, search-and-replace and search-and-recolor: 0-20 pixels.
+MAX_GROW_MASK = 20
 CONTROL_OPERATIONS = frozenset({"sketch", "structure", "style", "style-transfer"})
 #: Control inputs: aspect ratio between 1:2.5 and 2.5:1 (sides and pixels as the edit endpoints).
 CONTROL_ASPECT = (1 / 2.5, 2.5)

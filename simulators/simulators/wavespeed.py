@@ -45,6 +45,12 @@ MODELS: dict[str, tuple[Literal["generate", "edit"], str]] = {
     "bytedance/seedream-v4.5/edit": ("edit", "images"),
     "wavespeed-ai/flux-kontext-pro": ("edit", "image"),
 }
+#: Models whose schema has no ``output_format`` (they answer JPEG whatever is sent).
+NO_OUTPUT_FORMAT = frozenset({"wavespeed-ai/flux-dev"})
+#: Inclusive ranges of numeric fields per model (https://wavespeed.ai/models/wavespeed-ai/flux-dev, checked 2026-12-07).
+RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "wavespeed-ai/flux-dev": {"num_inference_steps": (1, 50), "guidance_scale": (1, 20)},
+}
 IDEOGRAM_RATIOS = {
     "1:1": (1024, 1024), "16:9": (1344, 768), "9:16": (768, 1344), "4:3": (1152, 864), "3:4": (864, 1152),
     "3:2": (1248, 832), "2:3": (832, 1248), "4:5": (896, 1120), "5:4": (1120, 896),
@@ -127,6 +133,12 @@ class WaveSpeedSimulator:
         output_format = body.get("output_format", "jpeg")
         if output_format not in ("jpeg", "png", "webp"):
             return _error(400, "output_format must be one of jpeg, png, webp")
+        if model_path in NO_OUTPUT_FORMAT:
+            output_format = "jpeg"  # the model has no such field: an unknown field is ignored
+        for name, (low, high) in RANGES.get(model_path, {}).items():
+            value = body.get(name)
+            if value is not None and (not isinstance(value, int | float) or not low <= value <= high):
+                return _error(400, f"{name} must be between {low:g} and {high:g}")
 
         sources: list[Image.Image] = []
         #: How far the render moves from the first source (edit models: a fixed 0.35).

@@ -20,6 +20,7 @@ from imagestudio.cli.admin import (
     uploads_app,
 )
 from imagestudio.cli.client import jobs_app, social_app
+from imagestudio.cli.providers import providers_app
 from imagestudio.cli.run import openapi, relay, sweep, up, worker
 
 __all__ = ["app"]
@@ -33,5 +34,6 @@ app.add_typer(assets_app, name="assets")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(social_app, name="social")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(providers_app, name="providers")
 for command in (migrate, openapi, up, worker, relay, sweep):
     app.command()(command)

@@ -10,8 +10,8 @@
     sizing.py       aspect ratios and sizes a provider accepts
     stability.py    StabilityClient     v2beta generate, edit, upscale, control, /v2beta/results/{id}
     wavespeed.py    WaveSpeedClient     /api/v3/{model} submit, /predictions/{id}/result poll
-    huggingface.py  HuggingFaceClient   /models/{id} raw bytes, 503 loading -> retry_after
-    gemini.py       GeminiClient        Imagen :predict, base64 predictions
+    huggingface.py  HuggingFaceClient   the router: a provider per model (fal-ai, hf-inference)
+    gemini.py       GeminiClient        :generateContent image models (text- and image-to-image)
     registry.py     the catalogue: CATALOGUE, PROVIDERS, the quality table (QUALITY_ROWS), build_providers
     selection.py    create's auto selection: aspect fit, plan() -> ordered candidates
     directory.py    where each provider is reached (settings or a simulator), pooled clients

@@ -66,6 +66,7 @@ from imagestudio.telemetry.metrics import (
     PROVIDER_CIRCUIT_OPEN,
     PROVIDER_FALLBACKS,
     PROVIDER_LATENCY,
+    PROVIDER_MODEL_GONE,
     PROVIDER_REQUESTS,
     PROVIDER_RETRIES,
 )
@@ -336,6 +337,7 @@ class ProviderExecutor:
         """
         if isinstance(error, ProviderModelGone):
             shared_store.mark_model_gone(provider, model)
+            PROVIDER_MODEL_GONE.labels(provider, model).set(1)
             log.warning("provider.model_gone", provider=provider, model=model, reason=error.detail)
         PROVIDER_FALLBACKS.labels(studio, provider).inc()
         log.warning("provider.gave_up", provider=provider, model=model, reason=error.detail)

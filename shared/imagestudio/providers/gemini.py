@@ -1,44 +1,37 @@
-"""Google Gemini API client: Imagen (``POST /v1beta/models/{model}:predict``, base64 predictions) and
-Gemini 2.5 Flash Image (``:generateContent``: the prompt and an init image as parts, the image back as a part)."""
+"""Google Gemini API client: Gemini's native image models through ``POST /v1beta/models/{model}:generateContent``
+(the prompt and an optional init image as parts in, the image back as an inline part).
+
+Imagen (``:predict``) is not called any more: Google shut Imagen 4 down on 2026-08-17 (Imagen 3 on
+2025-11-10) and its ids answer 404; ``python-genai`` refuses ``generate_images`` in Gemini-API mode.
+The request and answer follow ``GenerateContentRequest``/``GenerateContentResponse`` of
+https://ai.google.dev/api/generate-content and ``google.genai.types`` (``GenerateContentConfig``
+``response_modalities``, ``ImageConfig.aspect_ratio``/``image_size``) in
+https://github.com/googleapis/python-genai, checked 2026-12-07 (see docs/providers.md).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderRateLimited
-from imagestudio.providers.http import HttpProvider, describe_image, parse_retry_after
+from imagestudio.providers.http import HttpProvider, Probe, describe_image, parse_retry_after
 from imagestudio.providers.schemas import GeneratedImage, GenerationRequest
 from imagestudio.providers.sizing import nearest_aspect_ratio
 
-__all__ = [
-    "GEMINI_IMAGE_ASPECT_RATIOS",
-    "GEMINI_IMAGE_MODELS",
-    "GEMINI_MODELS",
-    "IMAGEN_ASPECT_RATIOS",
-    "GeminiClient",
-]
+__all__ = ["GEMINI_IMAGE_ASPECT_RATIOS", "GEMINI_IMAGE_MODELS", "GeminiClient"]
 
-#: Gemini's native image models, called with ``:generateContent`` (one image per call).
-GEMINI_IMAGE_MODELS: tuple[str, ...] = ("gemini-2.5-flash-image",)
-GEMINI_MODELS: tuple[str, ...] = (
-    "imagen-4.0-generate-001",
-    "imagen-4.0-fast-generate-001",
-    "imagen-4.0-ultra-generate-001",
-    *GEMINI_IMAGE_MODELS,
-)
-IMAGEN_ASPECT_RATIOS: tuple[str, ...] = ("1:1", "3:4", "4:3", "9:16", "16:9")
-#: ``imageConfig.aspectRatio`` values of Gemini 2.5 Flash Image.
+#: Gemini's image models we call (one image per call; text-to-image and image-to-image alike).
+GEMINI_IMAGE_MODELS: tuple[str, ...] = ("gemini-3.1-flash-image", "gemini-3-pro-image")
+#: ``imageConfig.aspectRatio`` values both models take (``ImageConfig.aspect_ratio``).
 GEMINI_IMAGE_ASPECT_RATIOS: tuple[str, ...] = (
     "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9",
 )  # fmt: skip
-#: Imagen returns at most this many images per call.
-MAX_SAMPLES_PER_CALL = 4
 
 #: ErrorInfo reasons Google uses for a key that is wrong, expired or not allowed.
 _CREDENTIAL_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
@@ -66,16 +59,6 @@ _SAFETY_FINISH = frozenset(
 #: refusal of the prompt, so the next candidate may serve it.
 _NO_IMAGE_FINISH = frozenset({"NO_IMAGE"})
 _RESPONSIBLE_AI_RE = re.compile(r"responsible ai|sensitive words|usage guidelines|safety", re.IGNORECASE)
-
-
-class _Prediction(BaseModel):
-    mimeType: str = "image/png"  # noqa: N815 - the wire name
-    bytesBase64Encoded: str | None = None  # noqa: N815
-    raiFilteredReason: str | None = None  # noqa: N815
-
-
-class _PredictResponse(BaseModel):
-    predictions: list[_Prediction] = []
 
 
 class _InlineData(BaseModel):
@@ -135,72 +118,37 @@ def _generate_content_body(request: GenerationRequest) -> dict[str, Any]:
 
 
 class GeminiClient(HttpProvider):
-    """Client for ``generativelanguage.googleapis.com`` Imagen (or its simulator, through ``base_url``).
+    """Client for the Gemini API's image models (or its simulator, through ``base_url``).
 
     Usage::
 
         with GeminiClient(api_key="AIza...") as gemini:
-            images = gemini.generate(GenerationRequest(prompt="...", count=4))
+            images = gemini.generate(GenerationRequest(prompt="...", count=2))
     """
 
     name = "gemini"
-    default_model = "imagen-4.0-generate-001"
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = "https://generativelanguage.googleapis.com",
-        timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-        person_generation: Literal["dont_allow", "allow_adult", "allow_all"] = "allow_adult",
-    ) -> None:
-        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, transport=transport)
-        self._person_generation = person_generation
+    default_model = "gemini-3.1-flash-image"
+    default_base_url = "https://generativelanguage.googleapis.com"
 
     def _auth_headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self._api_key}
 
     def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
-        """Imagen: up to four images per call (``sampleCount``); a Gemini image model: one per call.
+        """One ``:generateContent`` call per image (``candidateCount`` is 1); with or without an init image.
 
-        Neither takes a seed here, so none is recorded; only the Gemini image models take an init image.
+        The API takes no seed, so none is recorded.
         """
-        model = self._resolve_model(request.model, dict.fromkeys(GEMINI_MODELS))
-        if model in GEMINI_IMAGE_MODELS:
-            return self._generate_content(model, request)
-        if request.init_image is not None:
-            raise ValueError(f"{model} takes no init image (Gemini image models do: {GEMINI_IMAGE_MODELS})")
-        aspect_ratio = nearest_aspect_ratio(
-            IMAGEN_ASPECT_RATIOS,
-            aspect_ratio=request.aspect_ratio,
-            width=request.width,
-            height=request.height,
-        )
-        images: list[GeneratedImage] = []
-        remaining = request.count
-        while remaining > 0:
-            sample_count = min(remaining, MAX_SAMPLES_PER_CALL)
-            body = {
-                "instances": [{"prompt": request.prompt}],
-                "parameters": {
-                    "sampleCount": sample_count,
-                    "aspectRatio": aspect_ratio,
-                    "personGeneration": self._person_generation,
-                },
-            }
-            response = self._send("POST", f"/v1beta/models/{model}:predict", json=body)
-            images.extend(self._images_from(response, model=model))
-            remaining -= sample_count
-        return images
-
-    def _generate_content(self, model: str, request: GenerationRequest) -> list[GeneratedImage]:
+        model = self._resolve_model(request.model, dict.fromkeys(GEMINI_IMAGE_MODELS))
         body = _generate_content_body(request)
         images: list[GeneratedImage] = []
         for _ in range(request.count):
             response = self._send("POST", f"/v1beta/models/{model}:generateContent", json=body)
             images.append(self._content_image(response, model=model))
         return images
+
+    def _probe(self, model: str) -> Probe:
+        """``models.get``: free, 200 while the model is served, 404 once it is shut down."""
+        return Probe("GET", f"/v1beta/models/{model}", expected=(200, 404))
 
     def _content_image(self, response: httpx.Response, *, model: str) -> GeneratedImage:
         """The image part of a ``:generateContent`` answer; a blocked prompt or image is content filtered."""
@@ -229,30 +177,6 @@ class GeminiClient(HttpProvider):
         if _NO_IMAGE_FINISH & finished:
             raise ProviderError(f"{self.name} made no image (no output): {reasons}", provider=self.name)
         raise ProviderError(f"{self.name} returned no image: {reasons}", provider=self.name)
-
-    def _images_from(self, response: httpx.Response, *, model: str) -> list[GeneratedImage]:
-        try:
-            predictions = _PredictResponse.model_validate_json(response.content).predictions
-        except ValidationError as exc:
-            raise ProviderError(
-                f"{self.name} sent a reply we cannot read: {exc}", provider=self.name
-            ) from exc
-        images = []
-        for prediction in predictions:
-            if not prediction.bytesBase64Encoded:
-                continue
-            try:
-                data = base64.b64decode(prediction.bytesBase64Encoded, validate=True)
-            except binascii.Error as exc:
-                raise ProviderError(f"{self.name} sent invalid base64", provider=self.name) from exc
-            images.append(self._image(data, model=model, seed=None))
-        if not images:
-            # Imagen drops filtered images from the reply instead of failing the call.
-            reasons = "; ".join(p.raiFilteredReason for p in predictions if p.raiFilteredReason)
-            raise ProviderContentFiltered(
-                f"{self.name} returned no images: {reasons or 'all outputs filtered'}", provider=self.name
-            )
-        return images
 
     def _error_for(self, response: httpx.Response) -> ProviderError:
         try:

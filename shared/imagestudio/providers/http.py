@@ -23,8 +23,9 @@ import io
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import httpx
 from PIL import Image
@@ -44,6 +45,8 @@ from imagestudio.telemetry.tracing import no_propagation
 
 __all__ = [
     "HttpProvider",
+    "ModelStatus",
+    "Probe",
     "content_type_for",
     "data_uri",
     "describe_image",
@@ -132,6 +135,25 @@ def _json_reason(body: Any) -> str | None:
     return str(name) if name else None
 
 
+#: What a probe found: the vendor serves the model, refuses our key (or billing), no longer serves it,
+#: or could not say (rate limited, down, timed out).
+ModelStatus = Literal["served", "refused", "gone", "unavailable"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The cheapest call that tells whether a vendor serves a model, and the statuses it answers with.
+
+    A POST probe carries a body the vendor refuses before any work (no prompt, no image): its
+    validation error says the route is served, without a charge; a 404 or 410 says it is gone.
+    """
+
+    method: str
+    path: str
+    options: dict[str, Any] = field(default_factory=dict)
+    expected: tuple[int, ...] = (200, 400, 404, 410, 422)
+
+
 # --- the HTTP base ------------------------------------------------------------------------
 
 
@@ -147,6 +169,10 @@ class HttpProvider:
 
     name: str = "provider"
     default_model: str = ""
+    #: The vendor's own address, used when no ``base_url`` is given (tests give a simulator's).
+    default_base_url: ClassVar[str] = ""
+    #: Headers the vendor asks every call to carry (besides authentication).
+    headers: ClassVar[dict[str, str]] = {}
     #: Seconds between polls in ``wait`` when the caller gives none.
     poll_interval_seconds: float = 2.0
     #: Longest response body we accept (images included).
@@ -156,7 +182,7 @@ class HttpProvider:
         self,
         *,
         api_key: str,
-        base_url: str,
+        base_url: str | None = None,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 20,
@@ -165,14 +191,14 @@ class HttpProvider:
         if not api_key:
             raise ValueError(f"{self.name}: api_key is required")
         self._api_key = api_key
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         self._client = httpx.Client(
             base_url=self.base_url,
             transport=transport,
             timeout=self.timeout,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            headers={"user-agent": "imagestudio/0.1"},
+            headers={"user-agent": "imagestudio/0.1", **self.headers},
             follow_redirects=False,
         )
         # Output URLs elsewhere than our configured base URL are the provider's choice (a CDN):
@@ -289,6 +315,17 @@ class HttpProvider:
             provider=self.name,
         )
 
+    def _download_output(self, url: str) -> bytes:
+        """An output the provider points to: a ``data:`` URI decoded, an http(s) URL fetched, anything else refused."""
+        if url.startswith("data:"):
+            return base64.b64decode(url.partition(",")[2])
+        if not url.startswith(("https://", "http://")):
+            raise ProviderError(
+                f"{self.name} returned an output URL we will not fetch: {url[:80]}", provider=self.name
+            )
+        # Outputs live on a CDN: never send our API key there, and reach it only through the guard.
+        return self._fetch_output(url)
+
     def _fetch_output(self, url: str) -> bytes:
         """Download an output the provider points us to, without our API key and under the size cap.
 
@@ -370,6 +407,40 @@ class HttpProvider:
             provider=self.name,
             model=model,
         )
+
+    # -- is the model served? --
+
+    def check_model(self, model: str) -> tuple[ModelStatus, str]:
+        """One cheap call (``_probe``) saying whether the vendor serves ``model``, and what it answered."""
+        probe = self._probe(model)
+        try:
+            response = self._send(probe.method, probe.path, expected=probe.expected, **probe.options)
+        except ProviderModelGone as exc:
+            return "gone", exc.detail
+        except (ProviderBadRequest, ProviderContentFiltered) as exc:
+            return "refused", exc.detail  # the key, the billing or the account: not the model
+        except ProviderError as exc:
+            return "unavailable", exc.detail
+        if response.status_code in (404, 410) or self._probe_says_gone(response):
+            return "gone", f"{response.status_code}: {self._reason(response)}"
+        return "served", f"{response.status_code}"
+
+    def _probe(self, model: str) -> Probe:
+        raise NotImplementedError(f"{self.name} has no probe")
+
+    def _probe_says_gone(self, response: httpx.Response) -> bool:
+        """Whether an answer the probe expected still says the model is gone (a vendor's own wording)."""
+        return False
+
+    def _in_range(self, bounds: tuple[float, float] | None, value: float, name: str, model: str) -> float:
+        """``value`` when ``model`` takes it within ``bounds`` (inclusive); else refused before anything is sent
+        (a vendor 400 can come after a charge)."""
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            raise ProviderBadRequest(
+                f"{self.name} {model} takes {name} {bounds[0]:g} to {bounds[1]:g}, not {value:g}",
+                provider=self.name,
+            )
+        return value
 
     def _resolve_model(self, model: str | None, known: Mapping[str, object]) -> str:
         chosen = model or self.default_model

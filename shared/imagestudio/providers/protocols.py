@@ -40,6 +40,7 @@ __all__ = [
     "PollingProvider",
     "PromptEditor",
     "Upscaler",
+    "WaitsForResults",
     "as_controller",
     "as_editor",
     "as_poller",
@@ -71,22 +72,13 @@ class PollingProvider(Protocol):
     """A provider with asynchronous work: submit elsewhere, then ``poll`` until it is done.
 
     A worker polls once per message and re-schedules itself while ``poll`` answers ``None``,
-    instead of holding a thread; ``wait`` is the bounded blocking convenience.
+    instead of holding a thread; :class:`WaitsForResults` adds the bounded blocking ``wait``.
     """
 
     @property
     def name(self) -> str: ...
 
     def poll(self, pending: PendingResult) -> list[GeneratedImage] | None: ...
-
-    def wait(
-        self,
-        pending: PendingResult,
-        *,
-        interval: float | None = None,
-        deadline: float = 300.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> list[GeneratedImage]: ...
 
 
 @runtime_checkable
@@ -171,6 +163,29 @@ def as_poller(client: object) -> PollingProvider:
     if not isinstance(client, PollingProvider):
         raise _lacks(client, "poll for results")
     return client
+
+
+class WaitsForResults:
+    """``wait``, once for every polling client: poll until done, for scripts and tests (workers poll per message)."""
+
+    name: str
+    #: Seconds between polls when the caller gives none.
+    poll_interval_seconds: float
+
+    def poll(self, pending: PendingResult) -> list[GeneratedImage] | None:
+        raise NotImplementedError
+
+    def wait(
+        self,
+        pending: PendingResult,
+        *,
+        interval: float | None = None,
+        deadline: float = 300.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> list[GeneratedImage]:
+        """Poll until done or ``deadline`` seconds pass (ProviderTimeout)."""
+        interval = self.poll_interval_seconds if interval is None else interval
+        return wait_for_result(self, pending, interval=interval, deadline=deadline, sleep=sleep)
 
 
 def wait_for_result(

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from imagestudio.providers.gemini import GEMINI_IMAGE_ASPECT_RATIOS, IMAGEN_ASPECT_RATIOS, GeminiClient
-from imagestudio.providers.huggingface import HuggingFaceClient
+from imagestudio.providers.gemini import GEMINI_IMAGE_ASPECT_RATIOS, GeminiClient
+from imagestudio.providers.huggingface import HF_MODELS, HuggingFaceClient, HuggingFaceRoute
 from imagestudio.providers.protocols import ImageProvider
 from imagestudio.providers.schemas import ModelInfo, Quality
+from imagestudio.providers.sizing import SIZE_RATIOS
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS, StabilityClient
-from imagestudio.providers.wavespeed import WaveSpeedClient
+from imagestudio.providers.wavespeed import WAVESPEED_MODELS, WaveSpeedClient, WaveSpeedModel
 
 __all__ = [
     "CATALOGUE",
@@ -34,9 +36,11 @@ __all__ = [
     "ProviderConfig",
     "build_providers",
     "candidates",
+    "catalogue_today",
     "find_model",
     "get_model",
     "models_for",
+    "offered",
 ]
 
 PROVIDERS: tuple[str, ...] = ("stability", "wavespeed", "huggingface", "gemini")
@@ -44,7 +48,7 @@ PROVIDER_LABELS: dict[str, str] = {
     "stability": "Stability AI",
     "wavespeed": "WaveSpeedAI",
     "huggingface": "Hugging Face",
-    "gemini": "Google Gemini (Imagen)",
+    "gemini": "Google Gemini",
 }
 
 
@@ -58,18 +62,19 @@ class QualityChoice:
 
 
 #: The one quality table: per level, ``(provider, choice)`` rows in order of preference. A provider's
-#: first row is its model for that level; later rows are fallbacks. Imagen and Stability's ultra/core
+#: first row is its model for that level; later rows are fallbacks. Rebuilt from what is served
+#: (``test_every_quality_row_is_served_today``): Gemini's image models and Stability's ultra/core
 #: take no step count; sd3.5 flash/turbo are distilled for cfg 1; FLUX.1 schnell for 4 steps.
 QUALITY_ROWS: Mapping[Quality, tuple[tuple[str, QualityChoice], ...]] = {
     "draft": (
         ("huggingface", QualityChoice("black-forest-labs/FLUX.1-schnell", steps=4)),
         ("wavespeed", QualityChoice("qwen-image", steps=20)),
-        ("gemini", QualityChoice("imagen-4.0-fast-generate-001")),
+        ("gemini", QualityChoice("gemini-3.1-flash-image")),
         ("stability", QualityChoice("sd3.5-flash", guidance_scale=1.0)),
     ),
     "standard": (
         ("stability", QualityChoice("core")),
-        ("gemini", QualityChoice("imagen-4.0-generate-001")),
+        ("gemini", QualityChoice("gemini-3.1-flash-image")),
         ("huggingface", QualityChoice("black-forest-labs/FLUX.1-dev", steps=28, guidance_scale=3.5)),
         ("stability", QualityChoice("sd3.5-medium")),
         ("wavespeed", QualityChoice("qwen-image", steps=30)),
@@ -77,7 +82,7 @@ QUALITY_ROWS: Mapping[Quality, tuple[tuple[str, QualityChoice], ...]] = {
     "premium": (
         ("stability", QualityChoice("ultra")),
         ("wavespeed", QualityChoice("ideogram-v3-turbo")),
-        ("gemini", QualityChoice("imagen-4.0-ultra-generate-001")),
+        ("gemini", QualityChoice("gemini-3-pro-image")),
         ("stability", QualityChoice("sd3.5-large")),
         ("huggingface", QualityChoice("black-forest-labs/FLUX.1-dev", steps=50, guidance_scale=3.5)),
     ),
@@ -95,10 +100,6 @@ def _first_per_provider(rows: tuple[tuple[str, QualityChoice], ...]) -> dict[str
 QUALITY_TABLE: Mapping[Quality, Mapping[str, QualityChoice]] = {
     level: _first_per_provider(rows) for level, rows in QUALITY_ROWS.items()
 }
-
-
-_SIZES = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9", "9:21", "4:5", "5:4")
-_IDEOGRAM_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "4:5", "5:4")
 
 
 def _stability(
@@ -123,8 +124,81 @@ def _stability(
         image_strength=image_to_image,
         # sd3's image-to-image takes no aspect_ratio (text-to-image only): it answers in the init image's shape.
         keeps_init_shape=image_to_image and model.startswith("sd3"),
+        style_presets=STYLE_PRESETS,
+        # sd3's cfg_scale (the others take none).
+        guidance_range=(1.0, 10.0) if model.startswith("sd3") else None,
         **extra,
     )
+
+
+#: Google's deprecations page (the dates of the Gemini API's models), checked 2026-12-07.
+GEMINI_LIFECYCLE_SOURCE = "https://ai.google.dev/gemini-api/docs/deprecations"
+#: Imagen 4 (generate, fast, ultra) stopped answering on the Gemini API and Vertex AI.
+IMAGEN_4_SHUTDOWN = date(2026, 8, 17)
+
+
+def _gemini(
+    model: str,
+    label: str,
+    quality: Quality,
+    credits: float,
+    *,
+    imagen: bool = False,
+    shutdown_on: date | None = None,
+) -> ModelInfo:
+    return ModelInfo(
+        provider="gemini",
+        model=model,
+        label=label,
+        quality=quality,
+        credits_per_image=credits,
+        max_images_per_call=4 if imagen else 1,
+        aspect_ratios=("1:1", "3:4", "4:3", "9:16", "16:9") if imagen else GEMINI_IMAGE_ASPECT_RATIOS,
+        output_formats=("png",),
+        megapixels=1.0,
+        image_to_image=not imagen,
+        keeps_init_shape=not imagen,
+        shutdown_on=IMAGEN_4_SHUTDOWN if imagen else shutdown_on,
+        lifecycle_source=GEMINI_LIFECYCLE_SOURCE,
+    )
+
+
+def _vendor_row(
+    provider: str,
+    model: str,
+    label: str,
+    quality: Quality,
+    credits: float,
+    spec: WaveSpeedModel | HuggingFaceRoute,
+    **extra: Any,
+) -> ModelInfo:
+    """A row whose shape, formats and ranges come from the client's own model table (one copy of each)."""
+    shape: dict[str, Any] = (
+        {"aspect_ratios": spec.aspect_ratios}
+        if isinstance(spec, WaveSpeedModel) and spec.shape == "aspect_ratio"
+        else {"aspect_ratios": SIZE_RATIOS, "max_side": spec.max_side}
+    )
+    return ModelInfo(
+        provider=provider,
+        model=model,
+        label=label,
+        quality=quality,
+        credits_per_image=credits,
+        asynchronous=provider == "wavespeed",
+        output_formats=spec.output_formats,
+        steps_range=spec.steps_range,
+        guidance_range=spec.guidance_range,
+        **shape,
+        **extra,
+    )
+
+
+def _wavespeed(model: str, label: str, quality: Quality, credits: float, **extra: Any) -> ModelInfo:
+    return _vendor_row("wavespeed", model, label, quality, credits, WAVESPEED_MODELS[model], **extra)
+
+
+def _huggingface(model: str, label: str, quality: Quality, credits: float) -> ModelInfo:
+    return _vendor_row("huggingface", model, label, quality, credits, HF_MODELS[model])
 
 
 def _stability_tool(
@@ -144,16 +218,15 @@ def _stability_tool(
 
 #: Every model Image Studio can call (the one pricing table). ``image_to_image`` on a generate row: it takes an init image
 #: (Stability's ultra and sd3.5 at their text-to-image price, with a strength; core takes no image; WaveSpeed's
-#: FLUX.1 dev with a strength; Gemini 2.5 Flash Image, image-to-image only here, without one).
+#: FLUX.1 dev with a strength; Gemini's image models without one). A row past its ``shutdown_on`` stays
+#: for its lifecycle and old jobs' prices but is never offered (:func:`offered`).
 #: Edit/upscale rows follow the reference's Stability table;
 #: search-and-replace/recolor and relight have no published figure there, so they are set at the
 #: inpaint price (5) and a premium (8) until the price sheet says otherwise.
 CATALOGUE: tuple[ModelInfo, ...] = (
     # --- Stability generate ---
-    _stability("ultra", 8, "premium", "Stable Image Ultra", 1.0, style_presets=STYLE_PRESETS),
-    _stability(
-        "core", 3, "standard", "Stable Image Core", 1.5, image_to_image=False, style_presets=STYLE_PRESETS
-    ),
+    _stability("ultra", 8, "premium", "Stable Image Ultra", 1.0),
+    _stability("core", 3, "standard", "Stable Image Core", 1.5, image_to_image=False),
     _stability("sd3.5-large", 6.5, "premium", "SD 3.5 Large", 1.0),
     _stability("sd3.5-large-turbo", 4, "standard", "SD 3.5 Large Turbo", 1.0),
     _stability("sd3.5-medium", 3.5, "standard", "SD 3.5 Medium", 1.0),
@@ -176,37 +249,15 @@ CATALOGUE: tuple[ModelInfo, ...] = (
     _stability_tool("control", "structure", 5, megapixels=1.0, style_presets=STYLE_PRESETS),
     _stability_tool("control", "style", 5, megapixels=1.0, style_presets=STYLE_PRESETS),
     _stability_tool("control", "style-transfer", 8, megapixels=1.0),
-    # --- WaveSpeed ---
-    ModelInfo(
-        provider="wavespeed",
-        model="ideogram-v3-turbo",
-        label="Ideogram v3 Turbo",
-        quality="premium",
-        credits_per_image=6,
-        aspect_ratios=_IDEOGRAM_RATIOS,
-        megapixels=1.0,
-        asynchronous=True,
-    ),
-    ModelInfo(
-        provider="wavespeed",
-        model="qwen-image",
-        label="Qwen Image",
-        quality="draft",
-        credits_per_image=2,
-        aspect_ratios=_SIZES,
-        max_side=1536,
-        asynchronous=True,
-    ),
+    # --- WaveSpeed (shapes, ranges and formats from the client's model table) ---
+    _wavespeed("ideogram-v3-turbo", "Ideogram v3 Turbo", "premium", 6, megapixels=1.0),
+    _wavespeed("qwen-image", "Qwen Image", "draft", 2),
     # Image-to-image (``image`` + ``strength`` 0-1, ``size`` W*H 256-1536 a side): USD 0.012 per image.
-    ModelInfo(
-        provider="wavespeed",
-        model="flux-dev",
-        label="FLUX.1 dev (image-to-image)",
-        quality="standard",
-        credits_per_image=1.2,
-        aspect_ratios=_SIZES,
-        max_side=1536,
-        asynchronous=True,
+    _wavespeed(
+        "flux-dev",
+        "FLUX.1 dev (image-to-image)",
+        "standard",
+        1.2,
         image_to_image=True,
         text_to_image=False,
         image_strength=True,
@@ -231,58 +282,21 @@ CATALOGUE: tuple[ModelInfo, ...] = (
             ("flux-kontext-pro", "FLUX Kontext Pro", 4, 2048),
         )
     ),
-    # --- Hugging Face ---
-    ModelInfo(
-        provider="huggingface",
-        model="black-forest-labs/FLUX.1-schnell",
-        label="FLUX.1 schnell",
-        quality="draft",
-        credits_per_image=1,
-        aspect_ratios=_SIZES,
-        max_side=2048,
+    # --- Hugging Face (through the router; ranges from the client's route table) ---
+    _huggingface("black-forest-labs/FLUX.1-schnell", "FLUX.1 schnell", "draft", 1),
+    _huggingface("black-forest-labs/FLUX.1-dev", "FLUX.1 dev", "standard", 3),
+    # --- Gemini: image models through ``:generateContent`` (text-to-image and image-to-image) ---
+    # No strength in the API; without an aspect the answer keeps the init image's shape. Prices at 1K
+    # output (1,120 image tokens): USD 60 / 120 per million image tokens for Flash / Pro.
+    _gemini("gemini-3.1-flash-image", "Gemini 3.1 Flash Image", "standard", 6.7),
+    _gemini("gemini-3-pro-image", "Gemini 3 Pro Image", "premium", 13.4),
+    # Past their shutdown: kept for their lifecycle (and old jobs' prices), never offered.
+    _gemini(
+        "gemini-2.5-flash-image", "Gemini 2.5 Flash Image", "standard", 3.9, shutdown_on=date(2026, 10, 2)
     ),
-    ModelInfo(
-        provider="huggingface",
-        model="black-forest-labs/FLUX.1-dev",
-        label="FLUX.1 dev",
-        quality="standard",
-        credits_per_image=3,
-        aspect_ratios=_SIZES,
-        max_side=2048,
-    ),
-    # --- Gemini (Imagen 4) ---
-    *(
-        ModelInfo(
-            provider="gemini",
-            model=model,
-            label=label,
-            quality=quality,
-            credits_per_image=credits,
-            max_images_per_call=4,
-            aspect_ratios=IMAGEN_ASPECT_RATIOS,
-            megapixels=1.0,
-        )
-        for model, label, quality, credits in (
-            ("imagen-4.0-fast-generate-001", "Imagen 4 Fast", "draft", 2),
-            ("imagen-4.0-generate-001", "Imagen 4", "standard", 4),
-            ("imagen-4.0-ultra-generate-001", "Imagen 4 Ultra", "premium", 6),
-        )
-    ),
-    # Gemini 2.5 Flash Image ("Nano Banana", ``:generateContent``): the init image as an inline part beside the
-    # prompt; no strength in its API; without an aspect it answers in the input's shape. USD 0.039 per image
-    # (1,290 output tokens at USD 30 per million).
-    ModelInfo(
-        provider="gemini",
-        model="gemini-2.5-flash-image",
-        label="Gemini 2.5 Flash Image (image-to-image)",
-        quality="standard",
-        credits_per_image=3.9,
-        aspect_ratios=GEMINI_IMAGE_ASPECT_RATIOS,
-        megapixels=1.0,
-        image_to_image=True,
-        text_to_image=False,
-        keeps_init_shape=True,
-    ),
+    _gemini("imagen-4.0-fast-generate-001", "Imagen 4 Fast", "draft", 2, imagen=True),
+    _gemini("imagen-4.0-generate-001", "Imagen 4", "standard", 4, imagen=True),
+    _gemini("imagen-4.0-ultra-generate-001", "Imagen 4 Ultra", "premium", 6, imagen=True),
 )
 
 _BY_KEY: dict[tuple[str, str], ModelInfo] = {(info.provider, info.model): info for info in CATALOGUE}
@@ -318,17 +332,32 @@ def get_model(provider: str, model: str) -> ModelInfo:
     return info
 
 
-def models_for(provider: str) -> tuple[ModelInfo, ...]:
-    """Every catalogue entry of one provider."""
-    return tuple(info for info in CATALOGUE if info.provider == provider)
+def catalogue_today() -> date:
+    """Today in UTC: the day lifecycles are judged by (tests pass their own ``today``)."""
+    return datetime.now(UTC).date()
 
 
-def candidates(quality: Quality, *, configured: Collection[str] | None = None) -> list[ModelInfo]:
-    """The models for a quality level in preference order, keeping only ``configured`` providers."""
+def offered(*, today: date | None = None) -> tuple[ModelInfo, ...]:
+    """Every catalogue entry still served on ``today`` (default: now): what is offered, planned and listed."""
+    day = today or catalogue_today()
+    return tuple(info for info in CATALOGUE if info.served_on(day))
+
+
+def models_for(provider: str, *, today: date | None = None) -> tuple[ModelInfo, ...]:
+    """Every offered catalogue entry of one provider (models past their shutdown left out)."""
+    return tuple(info for info in offered(today=today) if info.provider == provider)
+
+
+def candidates(
+    quality: Quality, *, configured: Collection[str] | None = None, today: date | None = None
+) -> list[ModelInfo]:
+    """The offered models for a quality level in preference order, keeping only ``configured`` providers."""
+    day = today or catalogue_today()
     return [
-        _BY_KEY[(provider, model)]
+        info
         for provider, model in QUALITY_MODELS[quality]
-        if configured is None or provider in configured
+        if (configured is None or provider in configured)
+        and (info := _BY_KEY[(provider, model)]).served_on(day)
     ]
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ASPECT_RATIOS",
+    "MAX_GROW_MASK",
+    "UPSCALE_CREATIVITY",
     "ControlOperation",
     "ControlRequest",
     "EditOperation",
@@ -38,6 +41,15 @@ EditOperation = Literal[
 UpscaleMode = Literal["fast", "conservative", "creative"]
 #: Stability's control endpoints (``/v2beta/stable-image/control/{operation}``).
 ControlOperation = Literal["sketch", "structure", "style", "style-transfer"]
+
+#: Stability's ``grow_mask`` range (erase, inpaint, search-and-replace, search-and-recolor): 0-20 pixels.
+MAX_GROW_MASK = 20
+#: Stability's ``creativity`` range per upscale mode (conservative 0.2-0.5, creative 0.1-0.5; fast takes none).
+UPSCALE_CREATIVITY: dict[str, tuple[float, float]] = {
+    "fast": (0.0, 0.5),
+    "conservative": (0.2, 0.5),
+    "creative": (0.1, 0.5),
+}
 
 #: Aspect ratios Image Studio speaks; each client maps them onto what its provider accepts.
 ASPECT_RATIOS: tuple[str, ...] = (
@@ -88,6 +100,9 @@ class GeneratedImage(BaseModel):
     seed: int | None = None
     provider: str
     model: str
+    #: The vendor's output filter blurred the image and still billed it (Stability's
+    #: ``finish-reason: CONTENT_FILTERED``): delivered and charged, and reported as such.
+    content_filtered: bool = False
 
 
 def _require(values: Mapping[str, object], names: Sequence[str], what: str) -> None:
@@ -112,7 +127,7 @@ class EditRequest(BaseModel):
     right: int = Field(default=0, ge=0, le=2000)
     up: int = Field(default=0, ge=0, le=2000)
     down: int = Field(default=0, ge=0, le=2000)
-    grow_mask: int | None = Field(default=None, ge=0, le=100)
+    grow_mask: int | None = Field(default=None, ge=0, le=MAX_GROW_MASK)
     creativity: float | None = Field(default=None, ge=0, le=1)
     seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
     style_preset: str | None = None
@@ -157,6 +172,9 @@ class UpscaleRequest(BaseModel):
     def _check_prompt(self) -> Self:
         if self.mode != "fast" and not self.prompt:
             raise ValueError(f"{self.mode} upscale requires a prompt")
+        low, high = UPSCALE_CREATIVITY[self.mode]
+        if self.creativity is not None and not low <= self.creativity <= high:
+            raise ValueError(f"{self.mode} upscale takes creativity {low:g} to {high:g}")
         return self
 
 
@@ -251,3 +269,29 @@ class ModelInfo(BaseModel):
     keeps_init_shape: bool = False
     edit_operations: tuple[str, ...] = ()
     asynchronous: bool = False
+    #: Formats the vendor can return; any other asked format is converted locally after download.
+    output_formats: tuple[OutputFormat, ...] = ("png", "jpeg", "webp")
+    #: The vendor's inclusive ranges of ``num_inference_steps`` / ``guidance_scale`` (``None``: not taken).
+    steps_range: tuple[int, int] | None = None
+    guidance_range: tuple[float, float] | None = None
+    #: Lifecycle as the vendor publishes it (``None``: nothing announced): the day the vendor announced
+    #: it deprecated, and the day it stops answering. From ``shutdown_on`` on it is never offered.
+    deprecated_on: date | None = None
+    shutdown_on: date | None = None
+    #: Where the lifecycle dates come from (the vendor's page), for the catalogue and docs.
+    lifecycle_source: str = ""
+
+    def served_on(self, day: date) -> bool:
+        """Whether the vendor still serves this model on ``day`` (its shutdown date not reached)."""
+        return self.shutdown_on is None or day < self.shutdown_on
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        """What the model does, in the catalogue's words: text-to-image, image-to-image, edit, upscale, control."""
+        if self.kind != "generate":
+            return (self.kind,)
+        return tuple(
+            name
+            for name, has in (("text-to-image", self.text_to_image), ("image-to-image", self.image_to_image))
+            if has
+        )

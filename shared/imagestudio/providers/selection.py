@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +21,8 @@ from imagestudio.providers.registry import (
     QUALITY_MODELS,
     QUALITY_TABLE,
     QualityChoice,
+    catalogue_today,
+    offered,
 )
 from imagestudio.providers.resilience import CircuitHealth, CircuitState
 from imagestudio.providers.schemas import ModelInfo, Quality
@@ -130,10 +133,13 @@ def _serves(info: ModelInfo, *, image_to_image: bool) -> bool:
     return info.image_to_image if image_to_image else info.text_to_image
 
 
-def _generate_models(provider: str, *, image_to_image: bool = False) -> list[ModelInfo]:
+def _generate_models(
+    provider: str, *, image_to_image: bool = False, today: date | None = None
+) -> list[ModelInfo]:
+    """The provider's generate models offered ``today`` (none past its shutdown) that serve the request's kind."""
     return [
         info
-        for info in CATALOGUE
+        for info in offered(today=today)
         if info.provider == provider
         and info.kind == "generate"
         and _serves(info, image_to_image=image_to_image)
@@ -148,6 +154,7 @@ def _best_for_provider(
     image_to_image: bool = False,
     init_shape: bool = False,
     gone: Collection[tuple[str, str]] = (),
+    today: date | None = None,
 ) -> Candidate | None:
     """The provider's table model for ``quality``, else its nearest-quality model that fits the aspect;
     never a model in ``gone`` (the vendor answered that it no longer serves it)."""
@@ -155,7 +162,7 @@ def _best_for_provider(
     ordered = sorted(
         (
             info
-            for info in _generate_models(provider, image_to_image=image_to_image)
+            for info in _generate_models(provider, image_to_image=image_to_image, today=today)
             if (provider, info.model) not in gone
         ),
         key=lambda info: (
@@ -209,11 +216,13 @@ def plan(
     image_to_image: bool = False,
     init_shape: bool = False,
     gone: Collection[tuple[str, str]] = (),
+    today: date | None = None,
 ) -> list[Candidate]:
     """The providers to try for a request, in order; an explicit provider or model gives one candidate.
 
     ``gone`` holds ``(provider, model)`` pairs provider health marked as no longer served: never
-    planned (an explicit ``model`` among them is refused naming the field).
+    planned (an explicit ``model`` among them is refused naming the field). Nor is a model past its
+    shutdown date on ``today`` (default: now; the catalogue's lifecycle).
 
     ``image_to_image`` keeps only models that take an init image (auto drops the others; an explicit
     provider or model that cannot is refused naming the field); ``init_shape`` says ``ratio`` is the init
@@ -221,6 +230,13 @@ def plan(
     ``provider``, ``model`` or ``aspect_ratio`` when the request cannot be served, so the gateway
     refuses it before anything is queued.
     """
+    today = today or catalogue_today()
+
+    def best_for(name: str) -> Candidate | None:
+        return _best_for_provider(
+            name, quality, ratio, image_to_image=image_to_image, init_shape=init_shape, gone=gone, today=today
+        )
+
     if model is not None:
         owners = [info for info in CATALOGUE if info.model == model and info.kind == "generate"]
         if provider != "auto":
@@ -228,7 +244,7 @@ def plan(
         if not owners:
             known = ", ".join(
                 info.model
-                for info in CATALOGUE
+                for info in offered(today=today)
                 if info.kind == "generate" and provider in ("auto", info.provider)
             )
             raise ValidationFailed(
@@ -236,6 +252,13 @@ def plan(
                 f"unknown model {model!r}{'' if provider == 'auto' else f' for {provider}'}; choose from {known}",
             )
         info = owners[0]
+        if not info.served_on(today):
+            current = ", ".join(i.model for i in _generate_models(info.provider, today=today))
+            raise ValidationFailed(
+                "model",
+                f"{info.provider} shut {info.model} down on {info.shutdown_on}; choose a current model"
+                f" ({current})",
+            )
         if (info.provider, info.model) in gone:
             raise ValidationFailed(
                 "model",
@@ -244,7 +267,7 @@ def plan(
         if image_to_image and not info.image_to_image:
             raise ValidationFailed(
                 "model",
-                f"{info.provider} {info.model} takes no init_image; image-to-image models: {_i2i_models()}",
+                f"{info.provider} {info.model} takes no init_image; image-to-image models: {_i2i_models(today)}",
             )
         if not image_to_image and not info.text_to_image:
             raise ValidationFailed(
@@ -262,15 +285,14 @@ def plan(
                 "provider", f"unknown provider {provider!r}; choose auto or {', '.join(PROVIDERS)}"
             )
         _require_available(provider, available, field="provider")
-        if image_to_image and not _generate_models(provider, image_to_image=True):
+        if image_to_image and not _generate_models(provider, image_to_image=True, today=today):
             raise ValidationFailed(
-                "provider", f"{provider} offers no image-to-image; models that do: {_i2i_models()}"
+                "provider", f"{provider} offers no image-to-image; models that do: {_i2i_models(today)}"
             )
-        candidate = _best_for_provider(
-            provider, quality, ratio, image_to_image=image_to_image, init_shape=init_shape, gone=gone
-        )
+        candidate = best_for(provider)
         if candidate is None:
-            raise _aspect_refusal(provider, _generate_models(provider, image_to_image=image_to_image), ratio)
+            models = _generate_models(provider, image_to_image=image_to_image, today=today)
+            raise _aspect_refusal(provider, models, ratio)
         return [candidate]
 
     usable = [name for name in PROVIDERS if name in allowed and name in available]
@@ -279,19 +301,13 @@ def plan(
             "provider", "no image provider is available to this tenant (none configured or simulated)"
         )
     if image_to_image:
-        usable = [name for name in usable if _generate_models(name, image_to_image=True)]
+        usable = [name for name in usable if _generate_models(name, image_to_image=True, today=today)]
         if not usable:
             raise ValidationFailed(
                 "init_image",
-                f"no provider available to this tenant offers image-to-image (models that do: {_i2i_models()})",
+                f"no provider available to this tenant offers image-to-image (models that do: {_i2i_models(today)})",
             )
-    best = (
-        _best_for_provider(
-            name, quality, ratio, image_to_image=image_to_image, init_shape=init_shape, gone=gone
-        )
-        for name in usable
-    )
-    found = [candidate for candidate in best if candidate is not None]
+    found = [candidate for name in usable if (candidate := best_for(name)) is not None]
     if not found:
         raise ValidationFailed(
             "aspect_ratio",
@@ -319,10 +335,10 @@ def plan(
     return sorted(found, key=rank)
 
 
-def _i2i_models() -> str:
+def _i2i_models(today: date) -> str:
     return ", ".join(
         f"{info.provider} {info.model}"
-        for info in CATALOGUE
+        for info in offered(today=today)
         if info.kind == "generate" and info.image_to_image
     )
 

@@ -4,8 +4,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Protocol
 
-__all__ = ["fit_size", "nearest_aspect_ratio", "size_for_aspect_ratio"]
+__all__ = ["SIZE_RATIOS", "fit_size", "nearest_aspect_ratio", "request_size", "size_for_aspect_ratio"]
+
+#: The ratios a size-based model is asked for when a request names an aspect but no size.
+SIZE_RATIOS: tuple[str, ...] = (
+    "1:1",
+    "16:9",
+    "9:16",
+    "4:3",
+    "3:4",
+    "3:2",
+    "2:3",
+    "21:9",
+    "9:21",
+    "4:5",
+    "5:4",
+)
+
+
+class _Shaped(Protocol):
+    @property
+    def aspect_ratio(self) -> str | None: ...
+    @property
+    def width(self) -> int | None: ...
+    @property
+    def height(self) -> int | None: ...
 
 
 def _ratio(aspect_ratio: str) -> float:
@@ -57,3 +82,16 @@ def fit_size(
         return min(max_side, max(min_side, snapped))
 
     return snap(width * scale), snap(height * scale)
+
+
+def request_size(request: _Shaped, *, max_side: int) -> tuple[int, int]:
+    """The ``width x height`` a size-based model is asked for: the request's size, else about one
+    megapixel at its (nearest) aspect, fitted into ``[256, max_side]`` on a multiple of 16."""
+    if request.width and request.height:
+        width, height = request.width, request.height
+    else:
+        ratio = nearest_aspect_ratio(
+            SIZE_RATIOS, aspect_ratio=request.aspect_ratio, width=request.width, height=request.height
+        )
+        width, height = size_for_aspect_ratio(ratio, megapixels=1.0, multiple=16)
+    return fit_size(width, height, max_side=max_side, min_side=256, multiple=16)

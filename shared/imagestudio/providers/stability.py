@@ -3,15 +3,13 @@ edit, upscale, control and async results."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
 from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderRateLimited, ProviderWorkFailed
-from imagestudio.providers.http import HttpProvider
-from imagestudio.providers.protocols import wait_for_result
+from imagestudio.providers.http import HttpProvider, Probe
+from imagestudio.providers.protocols import WaitsForResults
 from imagestudio.providers.schemas import (
     ControlRequest,
     EditRequest,
@@ -65,6 +63,17 @@ def _form(fields: dict[str, Any], files: dict[str, bytes | None] | None = None) 
     return parts
 
 
+def _common_fields(request: EditRequest | UpscaleRequest | ControlRequest) -> dict[str, Any]:
+    """The fields every edit, upscale and control form shares (a preset only when it is one of Stability's)."""
+    return {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "seed": request.seed,
+        "output_format": request.output_format,
+        "style_preset": request.style_preset if request.style_preset in STYLE_PRESETS else None,
+    }
+
+
 def _image_to_image(
     endpoint: str, fields: dict[str, Any], request: GenerationRequest
 ) -> dict[str, bytes | None]:
@@ -85,7 +94,7 @@ def _image_to_image(
     return {"image": request.init_image}
 
 
-class StabilityClient(HttpProvider):
+class StabilityClient(WaitsForResults, HttpProvider):
     """Client for ``api.stability.ai`` v2beta (or its simulator, through ``base_url``).
 
     Usage::
@@ -98,20 +107,11 @@ class StabilityClient(HttpProvider):
 
     name = "stability"
     default_model = "core"
+    default_base_url = "https://api.stability.ai"
     #: Stability asks callers not to poll results more than once every 10 seconds.
     poll_interval_seconds = 10.0
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = "https://api.stability.ai",
-        timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-        client_id: str = "imagestudio",
-    ) -> None:
-        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, transport=transport)
-        self._client.headers["stability-client-id"] = client_id
+    #: Stability asks every caller to name itself.
+    headers: ClassVar[dict[str, str]] = {"stability-client-id": "imagestudio"}
 
     # -- generate --
 
@@ -136,9 +136,8 @@ class StabilityClient(HttpProvider):
             }
             if endpoint == "sd3":
                 fields |= {"model": model, "mode": "text-to-image", "cfg_scale": request.guidance_scale}
-                if request.output_format == "webp":
-                    fields["output_format"] = "png"  # sd3 speaks jpeg and png only
-            elif request.style_preset in STYLE_PRESETS:
+            # Every generate endpoint takes webp and a style preset (sd3 too, as the v2beta OpenAPI says).
+            if request.style_preset in STYLE_PRESETS:
                 fields["style_preset"] = request.style_preset
             files = _image_to_image(endpoint, fields, request)
             response = self._post_form(f"/v2beta/stable-image/generate/{endpoint}", _form(fields, files))
@@ -229,36 +228,28 @@ class StabilityClient(HttpProvider):
             return None
         return [self._image_from(response, model=pending.model)]
 
-    def wait(
-        self,
-        pending: PendingResult,
-        *,
-        interval: float | None = None,
-        deadline: float = 300.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> list[GeneratedImage]:
-        """Poll until done or ``deadline`` seconds pass (ProviderTimeout); for scripts and tests."""
-        return wait_for_result(
-            self, pending, interval=self.poll_interval_seconds if interval is None else interval,
-            deadline=deadline, sleep=sleep,
-        )  # fmt: skip
-
     # -- internals --
+
+    def _probe(self, model: str) -> Probe:
+        """A form without prompt or image: a 400 naming them when the route (and the sd3 ``model``) is served."""
+        endpoint = _GENERATE_ENDPOINTS.get(model)
+        path = f"/v2beta/stable-image/generate/{endpoint}" if endpoint else f"/v2beta/stable-image/{model}"
+        fields = {"model": model if endpoint == "sd3" else None, "output_format": "png"}
+        return Probe("POST", path, {"files": _form(fields), "headers": {"accept": "image/*"}})
+
+    def _probe_says_gone(self, response: httpx.Response) -> bool:
+        # sd3 answers a model it no longer serves with a 400 naming the ``model`` field.
+        return response.status_code == 400 and "model:" in self._reason(response)
 
     def _post_form(self, path: str, parts: _FormParts, *, accept: str = "image/*") -> httpx.Response:
         return self._send("POST", path, files=parts, headers={"accept": accept})
 
     def _edit_form(self, request: EditRequest) -> _FormParts:
-        fields: dict[str, Any] = {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt,
+        fields = _common_fields(request) | {
             "search_prompt": request.search_prompt,
             "select_prompt": request.select_prompt,
             "grow_mask": request.grow_mask,
             "creativity": request.creativity,
-            "seed": request.seed,
-            "output_format": request.output_format,
-            "style_preset": request.style_preset if request.style_preset in STYLE_PRESETS else None,
         }
         if request.operation == "outpaint":
             fields |= {"left": request.left, "right": request.right, "up": request.up, "down": request.down}
@@ -274,32 +265,19 @@ class StabilityClient(HttpProvider):
         return _form(fields, files)
 
     def _upscale_form(self, request: UpscaleRequest) -> _FormParts:
-        fields: dict[str, Any] = {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt,
-            "creativity": request.creativity,
-            "seed": request.seed,
-            "output_format": request.output_format,
-            "style_preset": request.style_preset if request.style_preset in STYLE_PRESETS else None,
-        }
-        return _form(fields, {"image": request.image})
+        return _form(_common_fields(request) | {"creativity": request.creativity}, {"image": request.image})
 
     def _control_form(self, request: ControlRequest) -> _FormParts:
         # ``_form`` drops only None and "": an explicit 0.0 strength is sent as "0.0".
-        fields: dict[str, Any] = {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt,
-            "seed": request.seed,
-            "output_format": request.output_format,
-        }
+        fields = _common_fields(request)
         if request.operation == "style-transfer":
+            fields["style_preset"] = None  # style-transfer takes none
             fields |= {
                 "style_strength": request.style_strength,
                 "composition_fidelity": request.composition_fidelity,
                 "change_strength": request.change_strength,
             }
             return _form(fields, {"init_image": request.image, "style_image": request.style_image})
-        fields["style_preset"] = request.style_preset if request.style_preset in STYLE_PRESETS else None
         if request.operation == "style":
             fields |= {"fidelity": request.fidelity, "aspect_ratio": request.aspect_ratio}
         else:
@@ -314,18 +292,18 @@ class StabilityClient(HttpProvider):
         return PendingResult(provider=self.name, model=model, remote_id=remote_id, kind=kind)
 
     def _image_from(self, response: httpx.Response, *, model: str) -> GeneratedImage:
-        """The image in a 200 answer; CONTENT_FILTERED in ``finish-reason`` is a refusal, not a result."""
+        """The image in a 200 answer. ``finish-reason: CONTENT_FILTERED`` is a success Stability bills:
+        the image comes blurred, and is delivered marked ``content_filtered`` (its moderation's
+        refusal, charging nothing, is the 403)."""
         finish_reason = response.headers.get("finish-reason", "SUCCESS").upper()
-        if finish_reason == "CONTENT_FILTERED":
-            raise ProviderContentFiltered(
-                f"{self.name} content filter blocked the output (finish-reason CONTENT_FILTERED)",
-                provider=self.name,
-            )
-        if finish_reason not in ("SUCCESS", ""):
+        if finish_reason not in ("SUCCESS", "", "CONTENT_FILTERED"):
             raise ProviderError(f"{self.name} finished with {finish_reason}", provider=self.name)
         seed_header = response.headers.get("seed")
         seed = int(seed_header) if seed_header and seed_header.isdigit() else None
-        return self._image(response.content, model=model, seed=seed)
+        image = self._image(response.content, model=model, seed=seed)
+        if finish_reason == "CONTENT_FILTERED":
+            return image.model_copy(update={"content_filtered": True})
+        return image
 
     def _error_for(self, response: httpx.Response) -> ProviderError:
         if response.status_code == 429 and self._retry_after(response) is None:

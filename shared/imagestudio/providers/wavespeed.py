@@ -11,16 +11,12 @@ https://github.com/WaveSpeedAI/wavespeed-python (``src/wavespeed/api/client.py``
 
 from __future__ import annotations
 
-import base64
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from imagestudio.egress import EgressGuard
 from imagestudio.errors import (
     ProviderBadRequest,
     ProviderContentFiltered,
@@ -30,10 +26,16 @@ from imagestudio.errors import (
     ProviderUnavailable,
     ProviderWorkFailed,
 )
-from imagestudio.providers.http import HttpProvider, data_uri, looks_like_content_filter
-from imagestudio.providers.protocols import wait_for_result
-from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, GenerationRequest, PendingResult
-from imagestudio.providers.sizing import fit_size, nearest_aspect_ratio, size_for_aspect_ratio
+from imagestudio.providers.http import HttpProvider, Probe, data_uri, looks_like_content_filter
+from imagestudio.providers.protocols import WaitsForResults
+from imagestudio.providers.schemas import (
+    GeneralEditRequest,
+    GeneratedImage,
+    GenerationRequest,
+    OutputFormat,
+    PendingResult,
+)
+from imagestudio.providers.sizing import nearest_aspect_ratio, request_size
 
 __all__ = ["WAVESPEED_MODELS", "WaveSpeedClient", "WaveSpeedModel"]
 
@@ -52,6 +54,12 @@ class WaveSpeedModel:
     image_to_image: bool = False
     max_side: int = 1536
     aspect_ratios: tuple[str, ...] = ()
+    #: Formats it answers in; a model with one takes no ``output_format`` (FLUX.1 dev answers JPEG,
+    #: Ideogram PNG): another asked format is converted locally after download.
+    output_formats: tuple[OutputFormat, ...] = ("jpeg", "png", "webp")
+    #: Inclusive ranges the model accepts (``None``: the model takes no such field).
+    steps_range: tuple[int, int] | None = None
+    guidance_range: tuple[float, float] | None = None
 
 
 #: Our model id -> how WaveSpeed serves it.
@@ -60,12 +68,22 @@ WAVESPEED_MODELS: dict[str, WaveSpeedModel] = {
         path="ideogram-ai/ideogram-v3-turbo",
         kind="generate",
         shape="aspect_ratio",
+        output_formats=("png",),
         aspect_ratios=("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "4:5", "5:4"),
     ),
     "qwen-image": WaveSpeedModel(
         path="wavespeed-ai/qwen-image/text-to-image", kind="generate", max_side=1536
     ),
-    "flux-dev": WaveSpeedModel(path="wavespeed-ai/flux-dev", kind="generate", image_to_image=True),
+    # https://wavespeed.ai/models/wavespeed-ai/flux-dev (checked 2026-12-07): no output_format,
+    # num_inference_steps 1-50, guidance_scale 1-20.
+    "flux-dev": WaveSpeedModel(
+        path="wavespeed-ai/flux-dev",
+        kind="generate",
+        image_to_image=True,
+        output_formats=("jpeg",),
+        steps_range=(1, 50),
+        guidance_range=(1.0, 20.0),
+    ),
     "qwen-edit": WaveSpeedModel(
         path="wavespeed-ai/qwen-image/edit", kind="edit", image_field="image", shape="none"
     ),
@@ -122,7 +140,7 @@ class _Envelope(BaseModel):
     data: _Prediction | None = None
 
 
-class WaveSpeedClient(HttpProvider):
+class WaveSpeedClient(WaitsForResults, HttpProvider):
     """Client for ``api.wavespeed.ai`` (or its simulator, through ``base_url``); every call is async.
 
     Usage::
@@ -134,24 +152,8 @@ class WaveSpeedClient(HttpProvider):
 
     name = "wavespeed"
     default_model = "qwen-image"
+    default_base_url = "https://api.wavespeed.ai"
     poll_interval_seconds = 1.0
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = "https://api.wavespeed.ai",
-        timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-        egress_guard: EgressGuard | None = None,
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            transport=transport,
-            egress_guard=egress_guard,
-        )
 
     # -- generate --
 
@@ -178,12 +180,15 @@ class WaveSpeedClient(HttpProvider):
                     height=request.height,
                 )
             else:
-                body["size"] = "{}*{}".format(*self._size(request, spec))
+                body["size"] = "{}*{}".format(*request_size(request, max_side=spec.max_side))
+            if len(spec.output_formats) > 1:
                 body["output_format"] = request.output_format
             if request.guidance_scale is not None:
-                body["guidance_scale"] = request.guidance_scale
+                body["guidance_scale"] = self._in_range(
+                    spec.guidance_range, request.guidance_scale, "guidance_scale", model
+                )
             if request.steps is not None:
-                body["num_inference_steps"] = request.steps
+                body["num_inference_steps"] = self._in_range(spec.steps_range, request.steps, "steps", model)
             body |= _image_to_image(model, spec, request)
             pendings.append(self._submit(model, spec, body, kind="generate", seed=seed))
         return pendings
@@ -243,45 +248,29 @@ class WaveSpeedClient(HttpProvider):
             raise ProviderError(f"{self.name} completed {prediction.id} without outputs", provider=self.name)
         flagged = nsfw + [False] * len(outputs)
         return [
-            self._image(self._download(url), model=pending.model, seed=pending.seed)
+            self._image(self._download_output(url), model=pending.model, seed=pending.seed)
             for url, flag in zip(outputs, flagged, strict=False)
             if not flag
         ]
 
-    def wait(
-        self,
-        pending: PendingResult,
-        *,
-        interval: float | None = None,
-        deadline: float = 300.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> list[GeneratedImage]:
-        """Poll until done or ``deadline`` seconds pass (ProviderTimeout)."""
-        return wait_for_result(
-            self, pending, interval=self.poll_interval_seconds if interval is None else interval,
-            deadline=deadline, sleep=sleep,
-        )  # fmt: skip
-
     # -- internals --
+
+    def _probe(self, model: str) -> Probe:
+        """An empty body: ``prompt is required`` when the model is served, ``model not found`` when not."""
+        return Probe("POST", f"/api/v3/{WAVESPEED_MODELS[model].path}", {"json": {}})
+
+    def _probe_says_gone(self, response: httpx.Response) -> bool:
+        try:
+            code = response.json().get("code")
+        except (ValueError, AttributeError):
+            return False
+        return code in (404, 410)
 
     def _models(self, kind: str) -> dict[str, WaveSpeedModel]:
         return {name: spec for name, spec in WAVESPEED_MODELS.items() if spec.kind == kind}
 
     def _wait_deadline(self) -> float:
         return max(30.0, (self.timeout.read or 60.0) * 5)
-
-    def _size(self, request: GenerationRequest, spec: WaveSpeedModel) -> tuple[int, int]:
-        if request.width and request.height:
-            width, height = request.width, request.height
-        else:
-            ratio = nearest_aspect_ratio(
-                ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "21:9", "9:21", "4:5", "5:4"),
-                aspect_ratio=request.aspect_ratio,
-                width=request.width,
-                height=request.height,
-            )
-            width, height = size_for_aspect_ratio(ratio, megapixels=1.0, multiple=16)
-        return fit_size(width, height, max_side=spec.max_side, min_side=256, multiple=16)
 
     def _submit(
         self, model: str, spec: WaveSpeedModel, body: dict[str, Any], *, kind: str, seed: int | None
@@ -323,14 +312,3 @@ class WaveSpeedClient(HttpProvider):
         if 400 <= code < 500:
             return ProviderBadRequest(detail, provider=self.name)
         return ProviderUnavailable(detail, provider=self.name)
-
-    def _download(self, url: str) -> bytes:
-        """Fetch an output; a ``data:`` output is decoded, anything but http(s) is refused."""
-        if url.startswith("data:"):
-            return base64.b64decode(url.partition(",")[2])
-        if not url.startswith(("https://", "http://")):
-            raise ProviderError(
-                f"{self.name} returned an output URL we will not fetch: {url[:80]}", provider=self.name
-            )
-        # Outputs live on a CDN: never send our API key there, and reach it only through the guard.
-        return self._fetch_output(url)

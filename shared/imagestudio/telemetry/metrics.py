@@ -151,6 +151,12 @@ PROVIDER_FALLBACKS = Counter(
     "Times a studio moved on from a provider to the next one",
     ["studio", "provider"],
 )
+PROVIDER_MODEL_GONE = Gauge(
+    "imagestudio_provider_model_gone",
+    "1 once the vendor answered that it no longer serves the model (404 on its call, 410), 0 once served again",
+    ["provider", "model"],
+    multiprocess_mode="livemax",
+)
 PROVIDER_CIRCUIT_OPEN = Gauge(
     "imagestudio_provider_circuit_open",
     "1 while the provider's circuit breaker is open (calls refused), else 0",

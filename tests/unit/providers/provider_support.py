@@ -60,7 +60,7 @@ CASES: dict[str, Case] = {
         "huggingface",
         HuggingFaceSimulator,
         HuggingFaceClient,
-        "/models/black-forest-labs/FLUX.1-schnell",
+        "/fal-ai/fal-ai/flux/schnell",
         GenerationRequest(
             prompt="a lighthouse at dawn",
             model="black-forest-labs/FLUX.1-schnell",
@@ -73,10 +73,8 @@ CASES: dict[str, Case] = {
         "gemini",
         GeminiSimulator,
         GeminiClient,
-        "/v1beta/models/imagen-4.0-fast-generate-001:predict",
-        GenerationRequest(
-            prompt="a lighthouse at dawn", model="imagen-4.0-fast-generate-001", aspect_ratio="16:9"
-        ),
+        "/v1beta/models/gemini-3.1-flash-image:generateContent",
+        GenerationRequest(prompt="a lighthouse at dawn", model="gemini-3.1-flash-image", aspect_ratio="16:9"),
     ),
 }
 

@@ -34,7 +34,7 @@ def wavespeed() -> Iterator[Env]:
     environment.client.close()
 
 
-FLASH_IMAGE = GenerationRequest(prompt="a lighthouse", model="gemini-2.5-flash-image")
+FLASH_IMAGE = GenerationRequest(prompt="a lighthouse", model="gemini-3.1-flash-image")
 
 
 @pytest.mark.parametrize("reason", ["IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER"])

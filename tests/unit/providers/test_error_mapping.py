@@ -201,22 +201,23 @@ def test_gemini_responsible_ai_refusal_is_content_filtered() -> None:
     assert isinstance(_fail_with("gemini", httpx.Response(400, json=body)), ProviderContentFiltered)
 
 
-def test_gemini_reply_without_images_is_content_filtered() -> None:
-    body = {"predictions": [{"raiFilteredReason": "filtered for safety"}]}
+def test_gemini_candidate_without_an_image_for_safety_is_content_filtered() -> None:
+    body = {"candidates": [{"finishReason": "IMAGE_SAFETY", "index": 0}]}
 
     error = _fail_with("gemini", httpx.Response(200, json=body))
 
     assert isinstance(error, ProviderContentFiltered)
-    assert "filtered for safety" in error.detail
+    assert "IMAGE_SAFETY" in error.detail
 
 
-def test_huggingface_loading_answer_carries_estimated_time() -> None:
+def test_huggingface_503_is_plain_unavailability_without_the_legacy_loading_estimate() -> None:
+    """The official client dropped the cold-start path (``estimated_time``) in 2025; so do we."""
     body = {"error": "Model black-forest-labs/FLUX.1-dev is currently loading", "estimated_time": 42.5}
 
     error = _fail_with("huggingface", httpx.Response(503, json=body))
 
     assert isinstance(error, ProviderUnavailable)
-    assert error.retry_after == 42.5
+    assert error.retry_after is None
 
 
 def test_image_endpoint_answering_garbage_is_a_provider_error() -> None:

@@ -37,11 +37,11 @@ def test_generation_returns_decodable_images_of_the_asked_shape(env: Env) -> Non
         assert image.model == request.model
         assert image.content_type == f"image/{decoded.format.lower()}"  # type: ignore[union-attr]
     assert images[0].data != images[1].data
-    if env.case.name != "gemini":  # Imagen takes no seed
+    if env.case.name != "gemini":  # Gemini takes no seed
         assert [image.seed for image in images] == [7, 8]
 
 
-@pytest.mark.parametrize("name", ["stability", "wavespeed", "huggingface"])  # Imagen takes no seed
+@pytest.mark.parametrize("name", ["stability", "wavespeed", "huggingface"])  # Gemini takes no seed
 def test_same_seed_and_prompt_render_the_same_image(name: str) -> None:
     environment = in_process(CASES[name])
     try:
@@ -105,8 +105,12 @@ BAD_REQUESTS: dict[str, tuple[Callable[[Env], Any], str]] = {
         "seed must be an integer between -1 and 2147483647",
     ),
     "huggingface": (
-        lambda env: env.client.generate(env.case.request.model_copy(update={"guidance_scale": 40.0})),
-        "guidance_scale: must be between 0 and 30",
+        # An out-of-range guidance never leaves the client now; the router's own 422 is read.
+        lambda env: (
+            env.sim.faults.push({"status": 422, "message": "image_size: not supported by this model"}),
+            env.client.generate(env.case.request),
+        ),
+        "image_size: not supported by this model",
     ),
     "gemini": (
         lambda env: (

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import httpx
 import pytest
 from provider_support import png
 
 import imagestudio.providers as providers
 from imagestudio.providers import (
-    CATALOGUE,
     QUALITY_MODELS,
     GenerationRequest,
     ImageProvider,
@@ -17,10 +18,14 @@ from imagestudio.providers import (
     candidates,
     get_model,
 )
-from imagestudio.providers.gemini import GEMINI_MODELS
+from imagestudio.providers.gemini import GEMINI_IMAGE_MODELS
 from imagestudio.providers.huggingface import HF_MODELS
+from imagestudio.providers.registry import QUALITY_ROWS, models_for, offered
 from imagestudio.providers.stability import _GENERATE_ENDPOINTS
 from imagestudio.providers.wavespeed import WAVESPEED_MODELS
+
+#: The day these tests judge lifecycles by (the day they were written against the vendors' pages).
+TODAY = date(2026, 12, 7)
 
 #: The credit figures the catalogue must carry (our credits per image).
 CREDITS = {
@@ -35,10 +40,9 @@ CREDITS = {
     ("wavespeed", "flux-dev"): 1.2,  # USD 0.012 per image (image-to-image)
     ("huggingface", "black-forest-labs/FLUX.1-schnell"): 1,
     ("huggingface", "black-forest-labs/FLUX.1-dev"): 3,
-    ("gemini", "imagen-4.0-fast-generate-001"): 2,
-    ("gemini", "imagen-4.0-generate-001"): 4,
-    ("gemini", "imagen-4.0-ultra-generate-001"): 6,
-    ("gemini", "gemini-2.5-flash-image"): 3.9,  # USD 0.039 per image (image-to-image)
+    # 1,120 image tokens per 1K image at USD 60 (Flash) and 120 (Pro) per million.
+    ("gemini", "gemini-3.1-flash-image"): 6.7,
+    ("gemini", "gemini-3-pro-image"): 13.4,
 }
 
 
@@ -47,14 +51,14 @@ def test_generation_credits_match_the_price_sheet(key: tuple[str, str], credits:
     assert get_model(*key).credits_per_image == credits
 
 
-def test_every_catalogued_model_is_callable_by_its_client() -> None:
+def test_every_offered_model_is_callable_by_its_client() -> None:
     callable_models = {
         "stability": set(_GENERATE_ENDPOINTS),
         "wavespeed": set(WAVESPEED_MODELS),
         "huggingface": set(HF_MODELS),
-        "gemini": set(GEMINI_MODELS),
+        "gemini": set(GEMINI_IMAGE_MODELS),
     }
-    for info in CATALOGUE:
+    for info in offered(today=TODAY):
         if info.provider == "stability" and info.kind != "generate":
             assert info.model.split("/")[0] in ("edit", "upscale", "control")
             continue
@@ -74,9 +78,42 @@ def test_candidates_keep_only_configured_providers_in_order() -> None:
 
     assert [(info.provider, info.model) for info in chosen] == [
         ("stability", "ultra"),
-        ("gemini", "imagen-4.0-ultra-generate-001"),
+        ("gemini", "gemini-3-pro-image"),
         ("stability", "sd3.5-large"),
     ]
+
+
+def test_a_model_past_its_shutdown_date_is_never_offered() -> None:
+    """Imagen 4 stopped answering on 2026-08-17, Gemini 2.5 Flash Image on 2026-10-02."""
+    before, after = date(2026, 8, 16), date(2026, 8, 17)
+    imagen = ("gemini", "imagen-4.0-generate-001")
+
+    assert imagen in {(info.provider, info.model) for info in offered(today=before)}
+    assert imagen not in {(info.provider, info.model) for info in offered(today=after)}
+    assert "gemini-2.5-flash-image" in {info.model for info in models_for("gemini", today=date(2026, 10, 1))}
+    assert [info.model for info in models_for("gemini", today=TODAY)] == [
+        "gemini-3.1-flash-image",
+        "gemini-3-pro-image",
+    ]
+    assert get_model(*imagen).shutdown_on == after  # the lifecycle stays on record
+
+
+def test_every_quality_row_is_served_today() -> None:
+    served = {(info.provider, info.model) for info in offered(today=TODAY)}
+    for level, rows in QUALITY_ROWS.items():
+        for provider, choice in rows:
+            assert (provider, choice.model) in served, (level, provider, choice.model)
+
+
+def test_gemini_serves_text_to_image_and_image_to_image_on_one_model() -> None:
+    info = get_model("gemini", "gemini-3.1-flash-image")
+    assert info.capabilities == ("text-to-image", "image-to-image")
+    assert get_model("stability", "edit/erase").capabilities == ("edit",)
+
+
+def test_candidates_leave_out_models_past_their_shutdown() -> None:
+    chosen = candidates("premium", configured={"gemini"}, today=TODAY)
+    assert [info.model for info in chosen] == ["gemini-3-pro-image"]
 
 
 def test_unknown_model_is_a_key_error() -> None:
@@ -106,10 +143,10 @@ def test_built_clients_use_the_given_transport() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=png(), headers={"content-type": "image/png"})
 
-    built = build_providers({"huggingface": {"api_key": "hf"}}, transport=httpx.MockTransport(handler))
+    built = build_providers({"stability": {"api_key": "sk"}}, transport=httpx.MockTransport(handler))
 
-    [image] = built["huggingface"].generate(GenerationRequest(prompt="x"))
-    assert image.provider == "huggingface"
+    [image] = built["stability"].generate(GenerationRequest(prompt="x"))
+    assert image.provider == "stability"
 
 
 def test_build_providers_rejects_unknown_names() -> None:
@@ -124,7 +161,7 @@ def test_config_never_shows_the_key() -> None:
 def test_exported_names_match_all() -> None:
     public = {name for name in dir(providers) if not name.startswith("_")}
     modules = {
-        "directory", "execution", "gemini", "health", "http", "huggingface", "protocols", "registry", "resilience",
+        "check", "directory", "execution", "gemini", "health", "http", "huggingface", "protocols", "registry", "resilience",
         "schemas", "selection", "sizing", "stability", "wavespeed",
     }  # fmt: skip
 

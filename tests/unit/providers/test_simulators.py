@@ -76,13 +76,13 @@ def test_calls_are_logged_without_the_control_routes() -> None:
     client = httpx.Client(base_url="http://sim.local", transport=InProcessTransport(sim.app))
     sim.faults.push({"status": 500})
     client.post(
-        "/models/black-forest-labs/FLUX.1-schnell",
-        json={"inputs": "x"},
+        "/fal-ai/fal-ai/flux/schnell",
+        json={"prompt": "x"},
         headers={"authorization": "Bearer no"},
     )
     client.post(
-        "/models/black-forest-labs/FLUX.1-schnell",
-        json={"inputs": "x", "parameters": {"width": 256, "height": 256}},
+        "/fal-ai/fal-ai/flux/schnell",
+        json={"prompt": "x", "image_size": {"width": 256, "height": 256}},
         headers={"authorization": f"Bearer {sim.api_key}"},
     )
     client.get("/_simulator/faults")

@@ -55,16 +55,65 @@ def test_sd3_models_go_to_the_sd3_endpoint_with_the_model_field() -> None:
     assert request.headers["authorization"] == "Bearer k"
     assert 'name="model"\r\n\r\nsd3.5-large-turbo' in body
     assert 'name="cfg_scale"\r\n\r\n1.0' in body
-    assert 'name="style_preset"' not in body  # sd3 takes no style preset
+    assert 'name="style_preset"\r\n\r\nanime' in body  # sd3 takes a style preset (it was dropped)
 
 
-def test_content_filtered_finish_reason_is_refused_even_with_a_200(stability: Env) -> None:
+def test_sd3_answers_webp_as_asked_and_takes_the_preset(stability: Env) -> None:
+    """sd3 now answers webp and takes ``style_preset`` (the client rewrote webp to png and dropped the preset)."""
+    [image] = stability.client.generate(
+        GenerationRequest(prompt="p", model="sd3.5-medium", output_format="webp", style_preset="anime")
+    )
+    assert image.content_type == "image/webp"
+
+
+def test_vendor_ranges_are_refused_before_any_call() -> None:
+    """grow_mask 0-20 and conservative creativity 0.2-0.5 are Stability's; outside them its 400 came after."""
+    with pytest.raises(ValueError, match="grow_mask"):
+        EditRequest(operation="erase", image=png(), grow_mask=21)
+    with pytest.raises(ValueError, match="creativity 0.2 to 0.5"):
+        UpscaleRequest(mode="conservative", image=png(), prompt="p", creativity=0.1)
+    assert UpscaleRequest(mode="creative", image=png(), prompt="p", creativity=0.1).creativity == 0.1
+
+
+def test_simulator_refuses_what_the_vendor_refuses(stability: Env) -> None:
+    sim = stability.sim
+    with httpx.Client(transport=InProcessTransport(sim.app), base_url="http://stability.sim") as http:
+        headers = {"authorization": f"Bearer {sim.api_key}", "accept": "image/*"}
+        erase = http.post(
+            "/v2beta/stable-image/edit/erase",
+            headers=headers,
+            files={"image": ("i", png(), "image/png"), "grow_mask": (None, "21")},
+        )
+        upscale = http.post(
+            "/v2beta/stable-image/upscale/conservative",
+            headers=headers,
+            files={"image": ("i", png(), "image/png"), "prompt": (None, "p"), "creativity": (None, "0.1")},
+        )
+    assert erase.status_code == 400 and "grow_mask: must be between 0 and 20" in erase.json()["errors"]
+    assert (
+        upscale.status_code == 400 and "creativity: must be between 0.2 and 0.5" in upscale.json()["errors"]
+    )
+
+
+def test_content_filtered_finish_reason_is_a_billed_blurred_success(stability: Env) -> None:
+    """Stability answers 200 ``finish-reason: CONTENT_FILTERED`` with a blurred image and bills it."""
+    stability.sim.faults.push({"finish_reason": "CONTENT_FILTERED"})
+
+    [image] = stability.client.generate(GenerationRequest(prompt="something"))
+
+    assert image.content_filtered is True
+    assert stability.sim.calls.entries()[-1].status == 200
+    [clean] = stability.client.generate(GenerationRequest(prompt="something"))
+    assert clean.content_filtered is False
+
+
+def test_moderation_refusal_is_a_403_content_filter(stability: Env) -> None:
     stability.sim.faults.push({"content_filter": True})
 
-    with pytest.raises(ProviderContentFiltered, match="CONTENT_FILTERED"):
+    with pytest.raises(ProviderContentFiltered, match="content moderation"):
         stability.client.generate(GenerationRequest(prompt="something"))
 
-    assert stability.sim.calls.entries()[-1].status == 200
+    assert stability.sim.calls.entries()[-1].status == 403
 
 
 def test_403_moderation_is_content_filtered(stability: Env) -> None:

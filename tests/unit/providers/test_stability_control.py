@@ -100,7 +100,7 @@ def test_content_moderation_and_rate_limits_are_typed(stability: Env) -> None:
     with pytest.raises(ProviderContentFiltered):
         stability.client.control(ControlRequest(operation="style", image=png(), prompt="x"))  # type: ignore[attr-defined]
     sim.faults.push({"content_filter": True, "path": "/control/sketch"})
-    with pytest.raises(ProviderContentFiltered, match="CONTENT_FILTERED"):
+    with pytest.raises(ProviderContentFiltered, match="content moderation"):
         stability.client.control(ControlRequest(operation="sketch", image=png(), prompt="x"))  # type: ignore[attr-defined]
     sim.faults.push({"status": 429, "retry_after": 7, "path": "/control/sketch"})
     with pytest.raises(ProviderRateLimited) as limited:

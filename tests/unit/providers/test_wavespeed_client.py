@@ -10,7 +10,7 @@ import pytest
 from provider_support import CASES, Env, in_process, open_image, png
 
 from imagestudio.egress import EgressGuard
-from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderWorkFailed
+from imagestudio.errors import ProviderBadRequest, ProviderContentFiltered, ProviderError, ProviderWorkFailed
 from imagestudio.providers import GeneralEditRequest, GenerationRequest, PendingResult, WaveSpeedClient
 from simulators import WaveSpeedSimulator
 
@@ -69,6 +69,45 @@ def test_ideogram_gets_an_aspect_ratio_and_qwen_a_size() -> None:
     assert ideogram["aspect_ratio"] == "16:9" and "size" not in ideogram
     assert qwen["size"] == "1536*864"  # scaled into qwen's 1536 px limit, ratio kept
     assert qwen["seed"] == -1  # no seed asked: WaveSpeed picks one
+
+
+def test_flux_dev_gets_no_output_format_and_its_ranges_are_refused_before_posting() -> None:
+    """FLUX.1 dev has no ``output_format`` (it was sent and ignored), takes 1-50 steps and guidance 1-20."""
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"code": 200, "data": {"id": "p1", "status": "created"}})
+
+    client = WaveSpeedClient(api_key="k", transport=httpx.MockTransport(handler))
+    init = {"init_image": png(), "strength": 0.5}
+    client.submit_generate(
+        GenerationRequest(
+            prompt="p", model="flux-dev", output_format="webp", steps=50, guidance_scale=20, **init
+        )
+    )
+    assert "output_format" not in bodies[0]
+    assert (bodies[0]["num_inference_steps"], bodies[0]["guidance_scale"]) == (50, 20)
+    for bad in ({"steps": 51}, {"guidance_scale": 0.5}, {"guidance_scale": 21}):
+        with pytest.raises(ProviderBadRequest, match="flux-dev takes"):
+            client.submit_generate(GenerationRequest(prompt="p", model="flux-dev", **init, **bad))  # type: ignore[arg-type]
+    assert len(bodies) == 1  # nothing posted (nothing billed) for the refused ones
+
+
+def test_simulated_flux_dev_answers_jpeg_and_refuses_out_of_range_steps(wavespeed: Env) -> None:
+    init = {"init_image": png(), "strength": 0.5}
+    [pending] = wavespeed.client.submit_generate(
+        GenerationRequest(prompt="p", model="flux-dev", output_format="png", **init)
+    )
+    [image] = wavespeed.client.poll(pending) or []
+    assert image.content_type == "image/jpeg"  # converted by the studio after download
+    with httpx.Client(transport=wavespeed.transport, base_url="http://wavespeed.sim") as http:
+        answer = http.post(
+            "/api/v3/wavespeed-ai/flux-dev",
+            json={"prompt": "p", "num_inference_steps": 60},
+            headers={"authorization": f"Bearer {wavespeed.sim.api_key}"},
+        )
+    assert answer.status_code == 400 and "num_inference_steps must be between 1 and 50" in answer.text
 
 
 def test_failed_prediction_is_work_failed_with_the_reason(wavespeed: Env) -> None:

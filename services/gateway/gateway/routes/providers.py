@@ -38,6 +38,13 @@ def _model_body(info: ModelInfo) -> dict[str, Any]:
         "text_to_image": info.text_to_image if info.kind == "generate" else False,
         "image_strength": info.image_strength,
         "asynchronous": info.asynchronous,
+        "capabilities": list(info.capabilities),
+        # What the vendor answers in (other formats are converted after download) and its ranges.
+        "output_formats": list(info.output_formats),
+        "steps_range": list(info.steps_range) if info.steps_range else None,
+        "guidance_range": list(info.guidance_range) if info.guidance_range else None,
+        "deprecated_on": info.deprecated_on.isoformat() if info.deprecated_on else None,
+        "shutdown_on": info.shutdown_on.isoformat() if info.shutdown_on else None,
     }
 
 
@@ -83,6 +90,8 @@ def list_providers(
     ] = None,
 ) -> dict[str, Any]:
     """Every provider: models (capabilities, credits per image), configured or simulated, and health.
+
+    Only models the vendor still serves are listed (none past its published shutdown date).
 
     ``simulated`` means requests go to a labelled local simulator (synthetic images), never the
     real service; ``health`` is shared by every process (recent error rate, circuit state).

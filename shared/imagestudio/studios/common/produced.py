@@ -31,6 +31,8 @@ class Produced:
     seconds: float = 0.0
     fallback_from: list[dict[str, Any]] = field(default_factory=list)
     remote_id: str | None = None
+    #: The vendor's output filter blurred it and billed it (Stability's CONTENT_FILTERED).
+    content_filtered: bool = False
 
     @classmethod
     def from_image(
@@ -56,6 +58,7 @@ class Produced:
             seconds=seconds,
             fallback_from=fallback_from,
             remote_id=remote_id,
+            content_filtered=image.content_filtered,
         )
 
     @classmethod
@@ -86,6 +89,7 @@ class Produced:
             "seed": self.seed,
             "remote_id": self.remote_id,
             "seconds": round(self.seconds, 3),
+            "content_filtered": self.content_filtered,
         }
 
 

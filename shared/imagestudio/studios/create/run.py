@@ -202,6 +202,8 @@ def _output_metadata(
         "prompt": call.prompt,
         "negative_prompt": params.negative_prompt,
         "provider_seconds": round(call.seconds, 3),
+        # Blurred by the vendor's output filter and billed (Stability's CONTENT_FILTERED): delivered, charged, said.
+        "content_filtered": image.content_filtered,
         **_image_to_image_metadata(params, candidate),
     }
 
@@ -231,6 +233,7 @@ _SUMMARY_KEYS = (
     "credits",
     "attempts",
     "fallback_from",
+    "content_filtered",
 )
 
 
@@ -255,6 +258,7 @@ def _results(params: CreateParams, results: dict[int, dict[str, Any]], report: B
         "credits": sum(int(line.get("credits") or 0) for line in succeeded),
         "providers_used": sorted({str(line["provider"]) for line in succeeded}),
         "simulated": any(bool(line.get("simulated")) for line in succeeded),
+        "content_filtered": sum(1 for line in succeeded if line.get("content_filtered")),
         "fallbacks": report.fallbacks,
         "variations": variations,
     }

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from imagestudio.providers.registry import CATALOGUE, find_model
+from imagestudio.providers.schemas import MAX_GROW_MASK as PROVIDER_MAX_GROW_MASK
 from imagestudio.providers.stability import STYLE_PRESETS
 from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
 from imagestudio.studios.common.routes import LOCAL, Route, whole_credits
@@ -35,7 +36,8 @@ MAX_PROMPT_CHARS = 10_000
 MAX_SEED = 4_294_967_294
 MAX_WAVESPEED_SEED = 2_147_483_647
 MAX_MARGIN = 2000
-MAX_GROW_MASK = 100
+#: Stability's grow_mask range (0-20): a larger one is its 400 after the call; the local path keeps the same range.
+MAX_GROW_MASK = PROVIDER_MAX_GROW_MASK
 #: WaveSpeed edit models we offer for general_edit (the registry's), cheapest first.
 GENERAL_EDIT_MODELS: tuple[str, ...] = tuple(
     info.model

@@ -81,14 +81,12 @@ def _mode(form: UpscaleRequest, *, files: Collection[str]) -> Mode:
             raise ValidationFailed(name, f"{mode.id} upscale does not use {name}; it takes {takes}")
     if "image" not in files:
         raise ValidationFailed("image", "the image to upscale is required")
-    if (
-        form.creativity is not None
-        and mode.max_creativity is not None
-        and form.creativity > mode.max_creativity
-    ):
-        raise ValidationFailed(
-            "creativity", f"{mode.id} upscale takes creativity up to {mode.max_creativity}"
-        )
+    if form.creativity is not None and mode.max_creativity is not None:
+        low = mode.min_creativity or 0.0
+        if not low <= form.creativity <= mode.max_creativity:
+            raise ValidationFailed(
+                "creativity", f"{mode.id} upscale takes creativity {low:g} to {mode.max_creativity:g}"
+            )
     if form.path == "local" and mode.local_limits is None:
         raise ValidationFailed("path", f"{mode.id} upscale has no local path; use path=provider or auto")
     return mode
@@ -200,6 +198,7 @@ def describe_modes(status: Any = provider_status) -> dict[str, Any]:
                 "required": ["image"],
                 "optional": list(mode.optional),
                 "inputs": {name: FIELDS[name] for name in ("image", *mode.optional)},
+                "min_creativity": mode.min_creativity,
                 "max_creativity": mode.max_creativity,
                 "target": {"scale": mode.target_scale, "pixels": mode.target_pixels},
                 "provider": {

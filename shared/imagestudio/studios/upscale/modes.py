@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from imagestudio.providers.registry import find_model
+from imagestudio.providers.schemas import UPSCALE_CREATIVITY
 from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
 from imagestudio.studios.common.request import StudioRequest, UploadId
 from imagestudio.studios.common.routes import Path, Route, whole_credits
@@ -92,6 +93,8 @@ class Mode:
     output: str
     limits: ImageLimits
     optional: tuple[str, ...]
+    #: Stability's range for the mode (conservative 0.2-0.5, creative 0.1-; our creative stops at 0.35).
+    min_creativity: float | None = None
     max_creativity: float | None = None
     asynchronous: bool = False
     local_limits: ImageLimits | None = None
@@ -133,6 +136,7 @@ MODES: dict[str, Mode] = {
             output="about 4 MP (2048 x 2048 for a square)",
             limits=ImageLimits(min_side=64, min_pixels=4_096, max_pixels=9_437_184, aspect=STABILITY_ASPECT),
             optional=("prompt", "negative_prompt", "creativity", "seed", *_COMMON),
+            min_creativity=UPSCALE_CREATIVITY["conservative"][0],
             max_creativity=0.5,
             target_pixels=CONSERVATIVE_PIXELS,
             local_limits=ImageLimits(min_side=8, min_pixels=64, max_pixels=CONSERVATIVE_PIXELS - 1),
@@ -145,6 +149,7 @@ MODES: dict[str, Mode] = {
             output="about 4 MP",
             limits=ImageLimits(min_side=64, min_pixels=4_096, max_pixels=1_048_576),
             optional=("prompt", "negative_prompt", "creativity", "seed", *_COMMON),
+            min_creativity=UPSCALE_CREATIVITY["creative"][0],
             max_creativity=0.35,
             target_pixels=CONSERVATIVE_PIXELS,
             asynchronous=True,

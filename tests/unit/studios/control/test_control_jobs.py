@@ -236,10 +236,24 @@ def test_content_filter_fails_the_job_fast_with_its_reason_and_no_fallback(studi
     assert studio.sims["wavespeed"].calls.count("/api/v3/") == 0 and job["outputs"] == []
 
 
-def test_a_filtered_output_fails_the_job_too(studio: Studio) -> None:
+def test_a_moderation_refusal_fails_the_job_too(studio: Studio) -> None:
     studio.sims["stability"].faults.push({"content_filter": True, "path": "/control/structure"})
     job = studio.run("control", {"operation": "structure", "prompt": "x"}, {"image": png()})
-    assert job["status"] == "failed" and "CONTENT_FILTERED" in job["error"]["detail"]
+    assert job["status"] == "failed" and "content moderation" in job["error"]["detail"]
+
+
+def test_a_blurred_content_filtered_output_is_delivered_marked_and_charged(studio: Studio) -> None:
+    """Stability bills a CONTENT_FILTERED answer (the image blurred): a success, recorded as filtered."""
+    studio.sims["stability"].faults.push({"finish_reason": "CONTENT_FILTERED", "path": "/control/structure"})
+    job = studio.run("control", {"operation": "structure", "prompt": "x"}, {"image": png()})
+    assert job["status"] == "succeeded", job
+    [output] = [o for o in job["outputs"] if o["name"] == "controlled"]
+    assert output["metadata"]["content_filtered"] is True
+    credits = studio.get("/credits", limit=50).json()["entries"]
+    captured = -sum(
+        e["balance_delta"] for e in credits if e["job_id"] == job["id"] and e["kind"] == "capture"
+    )
+    assert captured == STABILITY_CREDITS["structure"]
 
 
 def test_a_rate_limit_is_retried_after_its_retry_after(studio: Studio) -> None:

@@ -126,7 +126,7 @@ def test_batch_is_split_by_the_models_max_images_per_call(create_stack: CreateSt
     gemini = create_stack.sims["gemini"]
     job = create_stack.run({"prompt": "a lighthouse", "provider": "gemini", "count": 6})
     assert job["status"] == "succeeded", job
-    assert gemini.calls.count(":predict", method="POST") == 2  # Imagen: 4 + 2
+    assert gemini.calls.count(":generateContent", method="POST") == 6  # Gemini's image models: one per call
     assert sorted(outputs(job)) == [f"image-0{i}" for i in range(1, 7)]
     assert job["params"]["results"]["succeeded"] == 6
 
@@ -174,7 +174,7 @@ def test_content_filter_on_the_first_image_fails_the_job_at_once(create_stack: C
     hf.faults.push({"content_filter": True})
     job = create_stack.run({"prompt": "something unsafe", "provider": "huggingface", "count": 4})
     assert job["status"] == "failed"
-    assert job["attempts"] == 1 and hf.calls.count("/models/") == 1
+    assert job["attempts"] == 1 and hf.calls.count("/fal-ai/") == 1
     assert job["error"]["type"].endswith("/content-filtered")
     assert "content safety filter" in job["error"]["detail"] and job["error"]["provider"] == "huggingface"
     assert job["outputs"] == []
@@ -199,7 +199,7 @@ def test_rate_limit_is_retried_after_its_retry_after(create_stack: CreateStack) 
     job = create_stack.run({"prompt": "a lighthouse", "provider": "gemini"})
     assert job["status"] == "succeeded", job
     assert outputs(job)["image-01"]["metadata"]["attempts"] == 2
-    assert gemini.calls.count(":predict") == 2
+    assert gemini.calls.count(":generateContent") == 2
 
 
 def test_wavespeed_prediction_is_polled_until_it_completes(create_stack: CreateStack) -> None:
@@ -238,9 +238,11 @@ def test_estimate_matches_the_credits_reserved(create_stack: CreateStack) -> Non
         headers=create_stack.headers(),
     ).json()
     job = create_stack.submit(body)
-    assert estimate["max_credits"] == job["params"]["estimated_credits"] == 4 * 8  # dearest fallback: ultra
+    assert (
+        estimate["max_credits"] == job["params"]["estimated_credits"] == 4 * 14
+    )  # dearest fallback: gemini-3-pro-image (13.4)
     first = job["params"]["candidates"][0]
-    assert estimate["total_credits"] == 4 * math.ceil(first["credits_per_image"]) < 4 * 8
+    assert estimate["total_credits"] == 4 * math.ceil(first["credits_per_image"]) < 4 * 14
     assert estimate["breakdown"][0]["provider"] == job["params"]["candidates"][0]["provider"]
     refused = create_stack.embedded.client.post(
         "/api/image-studio/estimate-cost",
@@ -267,3 +269,20 @@ def test_estimate_equals_the_charge_when_the_planned_provider_serves(create_stac
         e["balance_delta"] for e in entries if e["job_id"] == job["id"] and e["kind"] == "capture"
     )
     assert estimate == 3 * 3 and captured == estimate  # Stability core: 3 credits an image
+
+
+def test_a_blurred_content_filtered_image_is_delivered_reported_and_charged(
+    create_stack: CreateStack,
+) -> None:
+    """Stability's ``finish-reason: CONTENT_FILTERED`` is a billed success: kept, marked, counted, charged."""
+    stability = create_stack.sims["stability"]
+    stability.faults.push({}, {"finish_reason": "CONTENT_FILTERED", "path": "/generate/"})
+    balance = create_stack.get("/credits").json()
+    job = create_stack.run({"prompt": "a lighthouse", "provider": "stability", "count": 2})
+    assert job["status"] == "succeeded", job
+    results = job["params"]["results"]
+    assert (results["succeeded"], results["failed"], results["content_filtered"]) == (2, 0, 1)
+    assert [v["content_filtered"] for v in results["variations"]] == [False, True]
+    assert outputs(job)["image-02"]["metadata"]["content_filtered"] is True
+    after = create_stack.get("/credits").json()
+    assert after["balance"] == balance["balance"] - 2 * 3  # both images charged (core: 3 credits)

@@ -74,8 +74,8 @@ def test_malformed_request_is_refused_naming_the_field(
         ({"aspect_ratio": "10:1"}, "aspect_ratio", "outside"),
         ({"aspect_ratio": "16:9", "width": 1000, "height": 1000}, "aspect_ratio", "disagrees"),
         ({"aspect_ratio": "1:8", "width": 1024}, "height", "derived height"),
-        # Imagen offers 1:1, 3:4, 4:3, 9:16 and 16:9 only: 21:9 would lose a quarter of the image.
-        ({"provider": "gemini", "aspect_ratio": "21:9"}, "aspect_ratio", "gemini cannot produce 2.33:1"),
+        # Gemini's image models go no wider than 21:9: 4:1 would lose 42 % of the image.
+        ({"provider": "gemini", "aspect_ratio": "4:1"}, "aspect_ratio", "gemini cannot produce 4.00:1"),
         # LinkedIn's company cover is really 5.91:1 (the seed called it 4:1); Stability's widest is 21:9.
         (
             {"provider": "stability", "template_id": "linkedin_cover"},

@@ -71,11 +71,12 @@ def test_a_model_or_provider_that_takes_no_init_image_is_refused(create_stack: C
     problem = refused(
         create_stack, {"prompt": "a fox", "init_image": init, "model": "imagen-4.0-generate-001"}, "model"
     )
-    assert "gemini-2.5-flash-image" in problem["detail"] and "wavespeed flux-dev" in problem["detail"]
+    assert "shut imagen-4.0-generate-001 down on 2026-08-17" in problem["detail"]
+    assert "gemini-3.1-flash-image" in problem["detail"]
 
 
 def test_an_image_to_image_only_model_without_an_init_image_is_refused(create_stack: CreateStack) -> None:
-    problem = refused(create_stack, {"prompt": "a fox", "model": "gemini-2.5-flash-image"}, "model")
+    problem = refused(create_stack, {"prompt": "a fox", "model": "flux-dev"}, "model")
     assert "init_image" in problem["detail"]
     assert all(c.model != "flux-dev" for c in plan(quality="standard", ratio=1.0, provider="wavespeed"))
 
@@ -100,7 +101,7 @@ def test_auto_keeps_only_models_that_take_an_init_image() -> None:
     assert ranked == [
         ("wavespeed", "flux-dev"),
         ("stability", "sd3.5-medium"),
-        ("gemini", "gemini-2.5-flash-image"),
+        ("gemini", "gemini-3.1-flash-image"),
     ]
     assert plan(quality="standard", ratio=1.0)[0].model == "core"  # text-to-image is unchanged
 
@@ -186,22 +187,27 @@ def test_auto_falls_back_from_a_failing_stability_to_the_next_image_to_image_pro
 ) -> None:
     stability = create_stack.sims["stability"]
     stability.faults.push(*[{"status": 503, "path": "/generate/"}] * 3)
+    create_stack.sims["gemini"].faults.push(*[{"status": 503, "path": ":generateContent"}] * 3)
     init = upload(create_stack, 480, 320)
     job = create_stack.run(
         {"prompt": "a fox", "init_image": init, "strength": 0.0, "count": 2, "quality": "premium"}
     )
     assert job["status"] == "succeeded", job
     planned = [(c["provider"], c["model"]) for c in job["params"]["candidates"]]
-    assert planned[0] == ("stability", "ultra") and planned[1] == ("wavespeed", "flux-dev")
+    assert planned[:3] == [
+        ("stability", "ultra"),
+        ("gemini", "gemini-3-pro-image"),
+        ("wavespeed", "flux-dev"),
+    ]
     assert stability.calls.count("/generate/") == 3  # the configured attempts, then give up
     assert create_stack.sims["wavespeed"].calls.count("/api/v3/wavespeed-ai/flux-dev") == 2
     for output in job["outputs"]:
         meta = output["metadata"]
         assert (meta["provider"], meta["model"]) == ("wavespeed", "flux-dev"), meta
-        assert (
-            meta["fallback_from"][0]["provider"] == "stability"
-            and "503" in meta["fallback_from"][0]["reason"]
-        )
+        assert [step["provider"] for step in meta["fallback_from"]] == [
+            "stability",
+            "gemini",
+        ] and "503" in meta["fallback_from"][0]["reason"]
         assert meta["strength"] == 0.0 and meta["not_applied"] == [] and meta["simulated"] is True
         assert abs(output["width"] / output["height"] - 1.5) < 0.01
 
@@ -221,7 +227,7 @@ def test_an_open_stability_circuit_sends_image_to_image_to_gemini_which_takes_no
     assert create_stack.sims["stability"].calls.count("/generate/") == 0  # skipped, not called
     [output] = job["outputs"]
     meta = output["metadata"]
-    assert (meta["provider"], meta["model"]) == ("gemini", "gemini-2.5-flash-image"), meta
+    assert (meta["provider"], meta["model"]) == ("gemini", "gemini-3-pro-image"), meta
     assert meta["image_to_image"] is True and meta["strength"] is None and meta["not_applied"] == ["strength"]
     assert job["params"]["strength"] == 0.7  # asked, kept in the job; only the output says it was not applied
     assert create_stack.sims["gemini"].calls.count(":generateContent") == 1
@@ -264,8 +270,11 @@ def test_the_provider_catalogue_says_which_models_take_an_init_image_and_a_stren
 ) -> None:
     body = create_stack.get("/providers", kind="generate").json()
     models = {(p["name"], m["model"]): m for p in body["providers"] for m in p["models"]}
-    flash = models[("gemini", "gemini-2.5-flash-image")]
-    assert flash["image_to_image"] and not flash["image_strength"] and not flash["text_to_image"]
+    flash = models[("gemini", "gemini-3.1-flash-image")]
+    assert flash["image_to_image"] and not flash["image_strength"] and flash["text_to_image"]
+    assert flash["capabilities"] == ["text-to-image", "image-to-image"]
+    assert ("gemini", "gemini-2.5-flash-image") not in models  # shut down on 2026-10-02
+    assert not any(model.startswith("imagen") for _, model in models)
     flux = models[("wavespeed", "flux-dev")]
     assert flux["image_to_image"] and flux["image_strength"] and flux["credits_per_image"] == 1.2
     assert (

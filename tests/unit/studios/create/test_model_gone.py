@@ -21,11 +21,12 @@ def first_choice(stack: CreateStack, body: dict[str, Any]) -> tuple[str, str]:
 
 def retire(stack: CreateStack, provider: str, model: str, status: int) -> None:
     """Make the simulator answer every generation call of ``model`` the way the vendor does once it is gone."""
+    from imagestudio.providers.huggingface import HF_MODELS
     from imagestudio.providers.wavespeed import WAVESPEED_MODELS
 
     path = {
         "gemini": f"/models/{model}:",
-        "huggingface": f"/models/{model}",
+        "huggingface": HF_MODELS[model].provider_model if model in HF_MODELS else "/fal-ai/",
         "wavespeed": WAVESPEED_MODELS[model].path if model in WAVESPEED_MODELS else "/api/v3/",
         "stability": "/generate/",
     }[provider]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -41,13 +42,13 @@ def test_auto_ranks_by_quality_level_then_cost() -> None:
     assert order(quality="standard", ratio=1.0) == [
         ("stability", "core"),  # 3 credits, the registry's first standard choice
         ("huggingface", "black-forest-labs/FLUX.1-dev"),  # 3 credits
-        ("gemini", "imagen-4.0-generate-001"),  # 4 credits
+        ("gemini", "gemini-3.1-flash-image"),  # 6.7 credits
         ("wavespeed", "qwen-image"),  # a draft model: one level off
     ]
     assert order(quality="premium", ratio=1.0)[:3] == [
-        ("wavespeed", "ideogram-v3-turbo"),
-        ("gemini", "imagen-4.0-ultra-generate-001"),
-        ("stability", "ultra"),
+        ("wavespeed", "ideogram-v3-turbo"),  # 6
+        ("stability", "ultra"),  # 8
+        ("gemini", "gemini-3-pro-image"),  # 13.4
     ]
     assert order(quality="draft", ratio=1.0)[0] == ("huggingface", "black-forest-labs/FLUX.1-schnell")
 
@@ -60,7 +61,7 @@ def test_unhealthy_providers_go_last() -> None:
     ranked = order(quality="premium", ratio=1.0, health={"wavespeed": health("open")})
     assert ranked[-1][0] == "wavespeed"
     ranked = order(quality="premium", ratio=1.0, health={"wavespeed": health(calls=4, rate=0.75)})
-    assert ranked[0][0] == "gemini" and ranked[-1][0] == "wavespeed"
+    assert ranked[0][0] == "stability" and ranked[-1][0] == "wavespeed"
     # A failing provider still outranks one whose circuit is open.
     ranked = order(
         quality="premium", ratio=1.0, health={"wavespeed": health("open"), "gemini": health(calls=3, rate=1)}
@@ -79,12 +80,10 @@ def test_capability_fit_picks_a_model_that_can_make_the_aspect() -> None:
 
 
 def test_explicit_choices_are_honoured_or_refused() -> None:
-    assert order(quality="premium", ratio=1.0, provider="gemini") == [
-        ("gemini", "imagen-4.0-ultra-generate-001")
-    ]
+    assert order(quality="premium", ratio=1.0, provider="gemini") == [("gemini", "gemini-3-pro-image")]
     assert order(quality="draft", ratio=1.0, model="sd3.5-large") == [("stability", "sd3.5-large")]
     with pytest.raises(ValidationFailed) as refused:
-        plan(quality="standard", ratio=21 / 9, provider="gemini")
+        plan(quality="standard", ratio=4.0, provider="gemini")
     assert refused.value.field == "aspect_ratio"
     with pytest.raises(ValidationFailed) as refused:
         plan(quality="standard", ratio=1.0, provider="gemini", available=["stability"])
@@ -200,4 +199,22 @@ def test_job_is_rescheduled_when_every_provider_asks_for_a_long_wait(create_stac
     hf.faults.push({"status": 429, "retry_after": 1.5})  # above the 1 s a worker thread may wait
     job = create_stack.run({"prompt": "a lighthouse", "provider": "huggingface"})
     assert job["status"] == "succeeded" and job["attempts"] == 2
-    assert hf.calls.count("/models/") == 2
+    assert hf.calls.count("/fal-ai/") == 2
+
+
+def test_a_model_past_its_shutdown_is_never_planned() -> None:
+    """The clock decides: the day before Imagen 4's shutdown it is planned, from that day on refused."""
+    before, shutdown = date(2026, 8, 16), date(2026, 8, 17)
+    [kept] = plan(quality="standard", ratio=1.0, model="imagen-4.0-generate-001", today=before)
+    assert kept.model == "imagen-4.0-generate-001"
+    with pytest.raises(ValidationFailed) as refused:
+        plan(quality="standard", ratio=1.0, model="imagen-4.0-generate-001", today=shutdown)
+    assert refused.value.field == "model" and "2026-08-17" in refused.value.detail
+    for day in (shutdown, date(2026, 12, 7)):
+        for quality in ("draft", "standard", "premium"):
+            planned = {c.model for c in plan(quality=quality, ratio=1.0, today=day)}
+            assert not any(model.startswith("imagen") for model in planned), (day, quality)
+    september = date(2026, 9, 1)  # Gemini 2.5 Flash Image was served until 2026-10-02
+    assert order(quality="standard", ratio=1.0, model="gemini-2.5-flash-image", today=september)
+    with pytest.raises(ValidationFailed):
+        plan(quality="standard", ratio=1.0, model="gemini-2.5-flash-image")

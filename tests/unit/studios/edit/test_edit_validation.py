@@ -38,6 +38,13 @@ def refused(
         ({"operation": "remove_background", "path": "provider"}, {"image": png(48, 300)}, 422, "image"),
         # Over remove-background's 4,194,304 pixels.
         ({"operation": "remove_background", "path": "provider"}, {"image": png(2100, 2100)}, 413, "image"),
+        # Stability's grow_mask is 0-20: 21 was its 400 after the call (the studio allowed 100).
+        (
+            {"operation": "inpaint", "prompt": "x", "grow_mask": 21},
+            {"image": png(), "mask": mask_png()},
+            422,
+            "grow_mask",
+        ),
         # Margins: 0..2000 each, and at least one.
         ({"operation": "outpaint", "left": 2001}, {"image": png()}, 422, "left"),
         ({"operation": "outpaint", "left": 0}, {"image": png()}, 422, "left"),
@@ -158,7 +165,7 @@ def test_operations_list_inputs_limits_credits_and_paths(studio: Studio) -> None
     assert inpaint["inputs"]["grow_mask"] == {
         "type": "integer",
         "minimum": 0,
-        "maximum": 100,
+        "maximum": 20,  # Stability's range: 21-100 were its 400 after the call
         "description": inpaint["inputs"]["grow_mask"]["description"],
     }
     assert inpaint["provider"]["credits"] == 5 and inpaint["provider"]["configured"] is True

@@ -77,13 +77,15 @@ def test_conservative_upscales_towards_4_megapixels(studio: Studio, path: str) -
     assert params["prompt"] == "Sharp, detailed, high resolution image" and params["creativity"] == 0.35
 
 
-def test_an_explicit_zero_creativity_and_the_preset_are_honoured(studio: Studio) -> None:
-    """The seed ignored ``preset`` and turned an explicit 0 into the default."""
+def test_an_explicit_creativity_and_the_preset_are_honoured(studio: Studio) -> None:
+    """The seed ignored ``preset`` and turned an explicit value into the default."""
     job = studio.submit(
-        "upscale", {"mode": "conservative", "creativity": 0, "preset": "faithful"}, {"image": png(256, 192)}
+        "upscale",
+        {"mode": "conservative", "creativity": 0.45, "preset": "faithful"},
+        {"image": png(256, 192)},
     )
     params = job["params"]
-    assert params["creativity"] == 0.0
+    assert params["creativity"] == 0.45
     assert params["prompt"] == "High fidelity upscale preserving original details" and params["quality"] == 95
     creative = studio.submit("upscale", {"mode": "creative", "preset": "enhanced"}, {"image": png(256, 192)})
     assert creative["params"]["style_preset"] == "enhance" and creative["params"]["creativity"] == 0.35
@@ -196,6 +198,9 @@ def test_stale_and_finished_polls_call_nothing(studio: Studio) -> None:
         ({"mode": "conservative", "path": "local"}, (2048, 2048), 422, "image"),  # already 4 MP
         ({"mode": "creative", "creativity": 0.4}, (256, 192), 422, "creativity"),
         ({"mode": "conservative", "creativity": 0.6}, (256, 192), 422, "creativity"),
+        # Stability's conservative range is 0.2-0.5 (0.1 was its 400 after the call), creative's from 0.1.
+        ({"mode": "conservative", "creativity": 0.1}, (256, 192), 422, "creativity"),
+        ({"mode": "creative", "creativity": 0.05}, (256, 192), 422, "creativity"),
         ({"mode": "fast", "prompt": "sharper"}, (256, 192), 422, "prompt"),
         ({"mode": "creative", "path": "local"}, (256, 192), 422, "path"),
         ({"mode": "huge"}, (256, 192), 422, "mode"),
@@ -239,6 +244,7 @@ def test_modes_list_limits_credits_paths_and_presets(studio: Studio) -> None:
         "available": False
     }
     assert modes["creative"]["max_creativity"] == 0.35
+    assert (modes["conservative"]["min_creativity"], modes["conservative"]["max_creativity"]) == (0.2, 0.5)
     # What the console's target-size preview is computed from.
     assert modes["fast"]["target"] == {"scale": 4, "pixels": None}
     assert modes["conservative"]["target"] == {"scale": None, "pixels": 2048 * 2048}
