@@ -81,6 +81,11 @@ def sign_in(driver: webdriver.Chrome, console: Console, page: str = "") -> None:
     driver.set_window_size(1280, 1000)
     driver.get(f"{console.base}/studio/#key={console.key}")  # the banner's link
     shown(driver, "[data-page=dashboard] .stat")
+    # Each test starts its pages afresh: what an earlier test left (kept across navigation) is dropped.
+    driver.execute_script(
+        "Object.keys(sessionStorage).filter((k) => k.startsWith('imagestudio.state.'))"
+        ".forEach((k) => sessionStorage.removeItem(k))"
+    )
     if page:
         driver.get(f"{console.base}/studio/#/{page}")
         wait_for_page(driver, page_name(page))

@@ -240,7 +240,7 @@ def test_edit_paints_a_mask_and_inpaints_on_the_local_path(
     job = console.api("GET", f"/jobs/{job_id}").json()
     assert job["status"] == "succeeded", job
     sent = browser.execute_script(
-        "return JSON.parse(sessionStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
+        "return JSON.parse(localStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
     )
     mask = console.api("GET", f"/uploads/{sent['body']['mask']}").json()
     assert (mask["width"], mask["height"], mask["format"]) == (320, 240, "png"), mask
@@ -338,7 +338,7 @@ def test_edit_takes_reference_images_where_the_catalogue_says_and_sends_their_up
     click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=edit] button[type=submit]"))
     job_id = shown(browser, "#results .job-live").get_attribute("data-job")
     sent = browser.execute_script(
-        "return JSON.parse(sessionStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
+        "return JSON.parse(localStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
     )
     assert sent["body"]["background_reference"] == reference and "light_reference" not in sent["body"]
     shown(browser, "#results .before-after")
@@ -394,7 +394,7 @@ def test_control_builds_its_form_from_the_catalogue_and_shows_the_result_and_its
     assert "simulated" in result.text and "stability" in result.text, result.text
     job_id = shown(browser, "#results .job-live").get_attribute("data-job")
     sent = browser.execute_script(
-        "return JSON.parse(sessionStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
+        "return JSON.parse(localStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
     )
     assert sent["body"]["image"] == image_upload and sent["body"]["control_strength"] == 0
     job = console.api("GET", f"/jobs/{job_id}").json()

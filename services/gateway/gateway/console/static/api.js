@@ -123,18 +123,21 @@ function parseFrame(frame) {
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const SENT = "imagestudio.sent";
-/** Submit a studio job and remember what was sent, so "run again" can send exactly that. */
+/**
+ * Submit a studio job and remember what was sent, so "run again" can send exactly that. Kept in
+ * localStorage (the newest 200), so a job sent from another tab of this browser can be run again.
+ */
 export async function submit(path, body) {
   const job = await post(path, body);
-  const sent = JSON.parse(sessionStorage.getItem(SENT) || "{}");
+  const sent = JSON.parse(localStorage.getItem(SENT) || "{}");
   sent[job.id] = { path, body };
   const ids = Object.keys(sent);
   for (const old of ids.slice(0, Math.max(0, ids.length - 200))) delete sent[old];
-  sessionStorage.setItem(SENT, JSON.stringify(sent));
+  localStorage.setItem(SENT, JSON.stringify(sent));
   return job;
 }
 
-/** What was sent for a job from this browser session, if it was. */
+/** What was sent for a job from this browser, if it was. */
 export function sentFor(jobId) {
-  return JSON.parse(sessionStorage.getItem(SENT) || "{}")[jobId] || null;
+  return JSON.parse(localStorage.getItem(SENT) || "{}")[jobId] || null;
 }
