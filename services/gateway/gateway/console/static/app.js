@@ -103,6 +103,7 @@ function signIn(message) {
 
 async function route() {
   leave?.(); leave = null;
+  for (const open of document.querySelectorAll("dialog.viewer")) open.close(); // a large view belongs to the page left
   takeLinkKey();
   if (!key.get()) return signIn();
   if (offered) return confirmSwitch();

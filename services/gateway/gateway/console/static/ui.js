@@ -202,7 +202,7 @@ function zoomable(url, title) {
   const stage = h("div", { class: "ba-stage" }, h("img", { src: url, alt: title }));
   const zoom = select([["1", "Fit"], ["1.5", "150%"], ["2", "200%"], ["4", "400%"]], "1");
   zoom.addEventListener("change", () => { stage.style.setProperty("--zoom", zoom.value); });
-  return h("figure", { class: "before-after" }, h("div", { class: "ba-scroll" }, stage), h("figcaption", {}, field("Zoom", zoom)));
+  return h("figure", { class: "before-after" }, h("div", { class: "ba-scroll", tabindex: 0, "aria-label": "Image, scroll to pan" }, stage), h("figcaption", {}, field("Zoom", zoom)));
 }
 
 /** Before/after: the two images stacked, a range input wipes between them; zoom with a select. */
@@ -215,7 +215,7 @@ export function beforeAfter(beforeUrl, afterUrl) {
     oninput: () => { clip.style.setProperty("--cut", `${slider.value}%`); } });
   const zoom = select([["1", "100%"], ["1.5", "150%"], ["2", "200%"], ["3", "300%"]], "1");
   zoom.addEventListener("change", () => { stage.style.setProperty("--zoom", zoom.value); });
-  return h("figure", { class: "before-after" }, h("div", { class: "ba-scroll" }, stage),
+  return h("figure", { class: "before-after" }, h("div", { class: "ba-scroll", tabindex: 0, "aria-label": "Before and after, scroll to pan" }, stage),
     h("figcaption", { class: "row" }, slider, field("Zoom", zoom)));
 }
 
