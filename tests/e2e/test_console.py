@@ -56,7 +56,12 @@ def test_banner_link_signs_in_and_drops_the_key_from_the_url(
     assert int(available) > 0
     tiles = browser.find_elements(By.CSS_SELECTOR, "[data-page=dashboard] a.tile")
     assert {t.get_attribute("href").rsplit("/", 1)[1] for t in tiles} == {
-        "create", "edit", "upscale", "social", "control", "compress"
+        "create",
+        "edit",
+        "upscale",
+        "social",
+        "control",
+        "compress",
     }  # every studio
 
 

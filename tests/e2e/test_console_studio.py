@@ -72,7 +72,12 @@ def compress_a_photo(browser: webdriver.Chrome, console: Console, name: str = "c
     quality.send_keys("70")
     click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=compress] button[type=submit]"))
     job_id: str = shown(browser, "#results .job-live").get_attribute("data-job")
-    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#results .job-live").get_attribute("data-status") == "succeeded")
+    wait(
+        browser,
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, "#results .job-live").get_attribute("data-status") == "succeeded"
+        ),
+    )
     shown(browser, "#results .output")
     return job_id
 
@@ -85,7 +90,14 @@ def test_after_submit_the_progress_is_in_view_on_a_desktop_and_a_phone(
             sign_in(browser, console, "compress")
             browser.execute_script("scrollTo(0, 0)")
             assert shown(browser, "#results .placeholder").text  # never empty, even before an image
-            choose_file(browser, console, "[data-page=compress] .drop input[type=file]", f"{size}.png", width=400, height=300)
+            choose_file(
+                browser,
+                console,
+                "[data-page=compress] .drop input[type=file]",
+                f"{size}.png",
+                width=400,
+                height=300,
+            )
             shown(browser, "#results .input-preview img")
             submit = browser.find_element(By.CSS_SELECTOR, "[data-page=compress] button[type=submit]")
             click(browser, submit)
@@ -138,8 +150,16 @@ def test_a_page_keeps_its_form_image_and_result_across_navigation_and_back(
     wait_for_page(browser, "jobs")
     browser.back()
     wait_for_page(browser, "compress")
-    assert browser.find_element(By.CSS_SELECTOR, ".field[data-field=quality] input").get_attribute("value") == "70"
-    assert Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=mode] select")).first_selected_option.get_attribute("value") == "quality"
+    assert (
+        browser.find_element(By.CSS_SELECTOR, ".field[data-field=quality] input").get_attribute("value")
+        == "70"
+    )
+    assert (
+        Select(
+            browser.find_element(By.CSS_SELECTOR, ".field[data-field=mode] select")
+        ).first_selected_option.get_attribute("value")
+        == "quality"
+    )
     assert shown(browser, "#results .job-live").get_attribute("data-job") == job_id
     shown(browser, "#results .output")
     assert "harbour.png" in shown(browser, "[data-page=compress] form [role=status]").text
@@ -155,7 +175,12 @@ def test_every_form_copies_the_request_it_sends_as_curl_python_and_typescript(
     snippets = {}
     for kind in ("curl", "python", "typescript"):
         click(browser, browser.find_element(By.CSS_SELECTOR, f".copy-as button[data-copy={kind}]"))
-        wait(browser, lambda d, kind=kind: d.find_element(By.CSS_SELECTOR, ".copy-as pre").get_attribute("data-kind") == kind)
+        wait(
+            browser,
+            lambda d, kind=kind: (
+                d.find_element(By.CSS_SELECTOR, ".copy-as pre").get_attribute("data-kind") == kind
+            ),
+        )
         snippets[kind] = browser.find_element(By.CSS_SELECTOR, ".copy-as pre").text
     words = shlex.split(snippets["curl"].replace("\\\n", " "))
     assert words[:4] == ["curl", "-X", "POST", f"{console.base}/api/image-studio/compress"], words
@@ -169,7 +194,9 @@ def test_every_form_copies_the_request_it_sends_as_curl_python_and_typescript(
     for page in ("create", "edit", "upscale", "social", "control"):
         browser.get(f"{console.base}/studio/#/{page}")
         wait_for_page(browser, page)
-        assert browser.find_elements(By.CSS_SELECTOR, f"[data-page={page}] form .copy-as button[data-copy=curl]"), page
+        assert browser.find_elements(
+            By.CSS_SELECTOR, f"[data-page={page}] form .copy-as button[data-copy=curl]"
+        ), page
 
 
 def test_jobs_rows_show_a_thumbnail_cost_and_name_and_run_again_works_for_compress(
@@ -204,7 +231,9 @@ def test_social_asks_for_a_platform_instead_of_rendering_every_format(
     assert not browser.find_element(By.CSS_SELECTOR, "input[name=safe_zone_overlay]").is_selected()
 
 
-def test_a_large_view_zooms_and_compares_before_and_after(browser: webdriver.Chrome, console: Console) -> None:
+def test_a_large_view_zooms_and_compares_before_and_after(
+    browser: webdriver.Chrome, console: Console
+) -> None:
     sign_in(browser, console, "compress")
     compress_a_photo(browser, console)
     click(browser, shown(browser, "#results .output .view-large"))
@@ -240,6 +269,8 @@ def test_create_takes_the_templates_quality(browser: webdriver.Chrome, console: 
     templates = console.api("GET", "/templates").json()["templates"]
     premium = next(t for t in templates if t["quality"] != "standard")
     sign_in(browser, console, "create")
-    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=template_id] select")).select_by_value(premium["id"])
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=template_id] select")).select_by_value(
+        premium["id"]
+    )
     quality = Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=quality] select"))
     wait(browser, lambda d: quality.first_selected_option.get_attribute("value") == premium["quality"])

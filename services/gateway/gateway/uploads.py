@@ -57,17 +57,23 @@ def read_asset_upload_info(session: Session, *, tenant_id: str, asset_id: str) -
     try:
         asset = asset_service.get(session, tenant_id=tenant_id, asset_id=asset_id)
     except NotFound:
-        raise ValidationFailed("asset_id", f"no asset {asset_id!r}: unknown, deleted or another tenant's") from None
+        raise ValidationFailed(
+            "asset_id", f"no asset {asset_id!r}: unknown, deleted or another tenant's"
+        ) from None
     if not asset.content_type.startswith("image/"):
         raise ValidationFailed("asset_id", f"asset {asset_id} is a {asset.format} file, not an image")
     data = get_store().get(asset.key, limit=settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
-        raise ImageTooLarge("asset_id", f"the asset is over the {settings.max_upload_bytes} byte upload limit")
+        raise ImageTooLarge(
+            "asset_id", f"the asset is over the {settings.max_upload_bytes} byte upload limit"
+        )
     info = inspect_image(
         data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes, field="asset_id"
     )
     ext = _EXT.get(info.format, info.format)
-    return Upload(field="asset_id", data=data, ext=ext, content_type=CONTENT_TYPES.get(info.format, asset.content_type)), info
+    return Upload(
+        field="asset_id", data=data, ext=ext, content_type=CONTENT_TYPES.get(info.format, asset.content_type)
+    ), info
 
 
 def studio_images(

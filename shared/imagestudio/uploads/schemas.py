@@ -84,7 +84,9 @@ class UploadFromAsset(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"asset_id": "3f0c9a6b-2e5d-4c1a-8b7e-6f5d4c3b2a19"}]}
     )
 
-    asset_id: str = Field(min_length=1, max_length=36, description="An image output's id (a job output's `id`)")
+    asset_id: str = Field(
+        min_length=1, max_length=36, description="An image output's id (a job output's `id`)"
+    )
 
 
 class UploadPresigned(BaseModel):

@@ -329,7 +329,9 @@ def test_an_output_becomes_an_upload_by_its_asset_id_without_being_sent_again(em
     key = embedded.new_key()
     embedded.start_worker()
     source = upload(embedded, key, make_image(320, 240)).json()
-    job = embedded.client.post(f"{API}/compress", headers=auth(key), json={"image": source["id"], "quality": 70})
+    job = embedded.client.post(
+        f"{API}/compress", headers=auth(key), json={"image": source["id"], "quality": 70}
+    )
     assert job.status_code == 202, job.text
     output = embedded.wait_job(key, job.json()["id"])["outputs"][0]
     made = embedded.client.post(f"{API}/uploads", headers=auth(key), json={"asset_id": output["id"]})

@@ -84,7 +84,10 @@ async def create_upload(
             presigned = ask
             body = await run_in_threadpool(
                 lambda: upload_service.presign(
-                    session, tenant_id=tenant_id, content_type=presigned.content_type, size_bytes=presigned.bytes
+                    session,
+                    tenant_id=tenant_id,
+                    content_type=presigned.content_type,
+                    size_bytes=presigned.bytes,
                 )
             )
             return _answered(request, response, admission, body)
@@ -92,7 +95,9 @@ async def create_upload(
             lambda: read_asset_upload_info(session, tenant_id=tenant_id, asset_id=ask.asset_id)
         )
     else:
-        raise InvalidRequest("Send multipart/form-data with a `file`, or JSON {content_type, bytes} or {asset_id}")
+        raise InvalidRequest(
+            "Send multipart/form-data with a `file`, or JSON {content_type, bytes} or {asset_id}"
+        )
     upload = await run_in_threadpool(
         lambda: upload_service.create(
             session,
