@@ -149,11 +149,11 @@ export function useIn(output) {
  * download link, a large view (with the input's `before` URL, a before/after slider) and "Use in".
  * Safe-zone previews sit with the output they overlay, not as cards of their own.
  */
-export function outputsGrid(job, { label, details, before } = {}) {
+export function outputsGrid(job, { label, details, before, only = () => true } = {}) {
   const simulated = new Map();
   for (const v of job.params?.results?.variations || []) simulated.set(v.output, v);
   const previews = new Map(job.outputs.filter((o) => o.kind === "preview" && o.metadata?.preview_of).map((o) => [o.metadata.preview_of, o]));
-  const shown = job.outputs.filter((o) => !(o.kind === "preview" && job.outputs.some((x) => x.name === o.metadata?.preview_of)));
+  const shown = job.outputs.filter((o) => only(o) && !(o.kind === "preview" && job.outputs.some((x) => x.name === o.metadata?.preview_of)));
   return h("ul", { class: "grid outputs", "aria-label": "Results" }, shown.map((o) => {
     const meta = { ...(simulated.get(o.name) || {}), ...(o.metadata || {}) };
     const image = o.content_type.startsWith("image/");
@@ -223,11 +223,11 @@ export function beforeAfter(beforeUrl, afterUrl) {
  * A job followed in an output area: its live panel in view, then (for a job that changes one image,
  * `before` its input's URL) a before/after and every output. Returns stop.
  */
-export function followJob(output, job, { title, before, details, label, onDone }) {
+export function followJob(output, job, { title, before, details, label, only, onDone }) {
   const panel = jobPanel(job, { title, onDone: (fresh) => {
     const first = fresh.outputs.find((o) => o.content_type.startsWith("image/"));
     if (first && before) output.el.append(beforeAfter(before, first.url));
-    output.el.append(fresh.outputs.length ? outputsGrid(fresh, { details, label, before }) : h("p", { class: "muted" }, "No outputs."));
+    output.el.append(fresh.outputs.length ? outputsGrid(fresh, { details, label, before, only }) : h("p", { class: "muted" }, "No outputs."));
     onDone?.(fresh);
   } });
   output.progress(panel.el);

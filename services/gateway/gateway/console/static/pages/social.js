@@ -73,6 +73,7 @@ export async function render(view, { query }) {
     stop = followJob(output, job, {
       title: "Social job",
       label: (o) => names.get(o.name) || o.name,
+      only: (o) => o.kind !== "archive", // the zip is the "Download all" button
       onDone: (fresh) => {
         const zip = fresh.outputs.find((o) => o.name.endsWith(".zip"));
         if (zip) output.el.querySelector(".job-live").after(h("p", {}, h("a", { class: "button", id: "download-zip", href: zip.url, download: zip.name }, `Download all (${bytes(zip.bytes)} zip)`)));
