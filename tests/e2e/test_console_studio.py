@@ -27,6 +27,9 @@ from console_support import (
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
+from standardwebhooks import Webhook
+from support import wait_for
+from unit.webhooks.webhook_receiver import Receiver
 
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
 
@@ -274,3 +277,24 @@ def test_create_takes_the_templates_quality(browser: webdriver.Chrome, console: 
     )
     quality = Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=quality] select"))
     wait(browser, lambda d: quality.first_selected_option.get_attribute("value") == premium["quality"])
+
+
+def test_webhooks_send_a_signed_test_event_from_the_endpoint_row(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    with Receiver() as receiver:
+        sign_in(browser, console, "webhooks")
+        browser.find_element(By.CSS_SELECTOR, ".field[data-field=url] input").send_keys(receiver.url)
+        click(browser, browser.find_element(By.XPATH, "//button[text()='Add endpoint']"))
+        secret = shown(browser, "#secret-shown code.secret").text
+        assert not browser.find_elements(By.CSS_SELECTOR, "input[name=event][value='webhook.test']")
+        row = shown(browser, "#endpoints tr[data-endpoint]")
+        endpoint_id = row.get_attribute("data-endpoint")
+        click(browser, row.find_element(By.CSS_SELECTOR, "button[data-action=test]"))
+        wait_for(lambda: receiver.of_type("webhook.test"), timeout=60, what="the test event")
+        event = receiver.of_type("webhook.test")[0]
+        body = Webhook(secret).verify(event.body, {k.lower(): v for k, v in event.headers.items()})
+        assert body["data"]["endpoint_id"] == endpoint_id
+        item = shown(browser, "li.delivery")
+        wait(browser, lambda d: "webhook.test" in d.find_element(By.CSS_SELECTOR, "li.delivery").text)
+        assert item.get_attribute("data-delivery")
