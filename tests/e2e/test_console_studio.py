@@ -117,6 +117,8 @@ def test_a_result_goes_to_edit_by_its_asset_id_and_runs_there_without_an_upload(
     job_id = compress_a_photo(browser, console)
     asset_id = console.api("GET", f"/jobs/{job_id}").json()["outputs"][0]["id"]
     card = shown(browser, f"#results .output[data-asset='{asset_id}']")
+    download = card.find_element(By.CSS_SELECTOR, "a[download]").get_attribute("download")
+    assert download.startswith("coffee – compress."), download  # the source file's name kept
     links = {a.get_attribute("data-use") for a in card.find_elements(By.CSS_SELECTOR, ".use-in a")}
     assert links == {"edit", "upscale", "social", "compress", "control"}
     browser.execute_script("window.uploads = 0")

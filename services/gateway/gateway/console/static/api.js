@@ -137,6 +137,22 @@ export async function submit(path, body) {
   return job;
 }
 
+const NAMES = "imagestudio.source-names";
+/** Remember the file name an upload came from (the API keeps no name), for output names. */
+export function nameUpload(uploadId, name) {
+  const names = JSON.parse(localStorage.getItem(NAMES) || "{}");
+  names[uploadId] = name;
+  const ids = Object.keys(names);
+  for (const old of ids.slice(0, Math.max(0, ids.length - 200))) delete names[old];
+  localStorage.setItem(NAMES, JSON.stringify(names));
+}
+
+/** The file name a job's input image came from, when this browser sent it. */
+export function sourceName(jobId) {
+  const image = sentFor(jobId)?.body?.image;
+  return image ? JSON.parse(localStorage.getItem(NAMES) || "{}")[image] || null : null;
+}
+
 /** What was sent for a job from this browser, if it was. */
 export function sentFor(jobId) {
   return JSON.parse(localStorage.getItem(SENT) || "{}")[jobId] || null;

@@ -1,7 +1,7 @@
 // What every studio page shares: the two-column layout with an output area that is never empty,
 // the image input (a file, or an earlier output by asset id), state kept across navigation, and
 // "Copy as curl / Python / TypeScript" built from the request the page sends.
-import { API, get, post, upload } from "./api.js";
+import { API, get, nameUpload, post, upload } from "./api.js";
 import { bytes, dropZone, h, showProblem } from "./ui.js";
 
 /**
@@ -40,6 +40,7 @@ export function imageSource(form, output, onReady, label = "Image") {
   const state = { upload: null, url: null, name: null };
   const ready = (uploaded, url, name) => {
     Object.assign(state, { upload: uploaded, url, name });
+    nameUpload(uploaded.id, name);
     form.dataset.upload = uploaded.id;
     status.textContent = `${name}: ${uploaded.width}×${uploaded.height}, ${bytes(uploaded.bytes)}`;
     if (url) output.preview(url, name);

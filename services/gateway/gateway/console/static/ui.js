@@ -1,5 +1,5 @@
 // Small DOM helpers shared by the pages: element builder, problems beside fields, job views.
-import { ApiError, follow, get, post, upload } from "./api.js";
+import { ApiError, follow, get, post, sourceName, upload } from "./api.js";
 
 /** h("div", {class: "x", onclick: fn}, child, "text", [more]) */
 export function h(tag, attrs = {}, ...children) {
@@ -171,18 +171,22 @@ export function outputsGrid(job, { label, details, before, only = () => true } =
         meta.simulated ? h("span", { class: "chip simulated", title: "A stand-in from a simulated provider, not a real result" }, "simulated placeholder") : null,
         details ? details(o) : null),
       h("div", { class: "row" },
-        h("a", { href: o.url, download: downloadName(job, o), class: "button small" }, `Download ${o.name}`),
+        h("a", { href: o.url, download: downloadName(job, o, label ? title : null), class: "button small" }, `Download ${o.name}`),
         image ? h("button", { type: "button", class: "ghost small view-large", onclick: () => openViewer(title, o.url, before) }, "View large") : null,
         overlay ? h("a", { href: overlay.url, class: "small", target: "_blank", rel: "noopener" }, "Safe-zone preview") : null),
       image && o.kind !== "preview" ? useIn(o) : null);
   }));
 }
 
-/** A download's file name: the source's name (when the job kept it) and the output's, with its extension. */
-export function downloadName(job, output) {
-  const source = job.params?.source_name?.replace(/\.[^.]+$/, "");
-  const ext = output.name.includes(".") && output.name.split(".").pop().length <= 4 ? "" : `.${output.format === "jpeg" ? "jpg" : output.format}`;
-  return `${source ? `${source} – ` : ""}${output.name}${ext}`;
+/**
+ * A download's file name: the source file's name (when this browser sent the job) and the output's
+ * label, with its extension: `coffee – Instagram Story 1080×1920.jpg`.
+ */
+export function downloadName(job, output, title) {
+  const source = sourceName(job.id)?.replace(/\.[^.]+$/, "");
+  const name = title || (output.name === "compressed" || output.name === "converted" || output.name === "edited" ? job.studio : output.name);
+  const ext = output.name.includes(".") && output.name.split(".").pop().length <= 4 && !title ? "" : `.${output.format === "jpeg" ? "jpg" : output.format}`;
+  return `${source ? `${source} – ` : ""}${name}${ext}`;
 }
 
 /** A large view in a dialog: zoom, and with a `before` image a before/after slider. */
