@@ -25,7 +25,9 @@ from console_support import (
     wait_for_page,
 )
 from selenium import webdriver
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 from standardwebhooks import Webhook
 from support import wait_for
@@ -300,3 +302,34 @@ def test_webhooks_send_a_signed_test_event_from_the_endpoint_row(
         item = shown(browser, "li.delivery")
         wait(browser, lambda d: "webhook.test" in d.find_element(By.CSS_SELECTOR, "li.delivery").text)
         assert item.get_attribute("data-delivery")
+
+
+def test_the_mask_is_tinted_undone_and_redone_with_the_keys_and_zooms(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    sign_in(browser, console, "edit")
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=operation] select")).select_by_value(
+        "inpaint"
+    )
+    choose_file(browser, console, "[data-page=edit] .drop input[type=file]", "m.png", width=320, height=240)
+    canvas = shown(browser, ".mask-stage canvas")
+    painted = (
+        "const c = arguments[0]; const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "let n = 0, red = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) { n++; if (d[i - 3] > 200 && d[i - 2] < 100) red++; }"
+        "return [n, red]"
+    )
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    ActionChains(browser).move_to_element(canvas).click_and_hold().move_by_offset(60, 0).release().perform()
+    count, red = browser.execute_script(painted, canvas)
+    assert count > 0 and red == count  # a tint, not white: visible on light areas too
+    assert shown(browser, ".mask-stage .brush")  # the brush's outline follows the pointer
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    assert browser.execute_script(painted, canvas)[0] == 0
+    ActionChains(browser).key_down(Keys.CONTROL).key_down(Keys.SHIFT).send_keys("z").key_up(Keys.SHIFT).key_up(
+        Keys.CONTROL
+    ).perform()
+    assert browser.execute_script(painted, canvas)[0] == count
+    stage = browser.find_element(By.CSS_SELECTOR, ".mask-stage")
+    width = stage.size["width"]
+    Select(browser.find_element(By.XPATH, "//label[.='Zoom']/following-sibling::select")).select_by_value("2")
+    wait(browser, lambda d: stage.size["width"] > 1.9 * width)

@@ -53,6 +53,10 @@ function maskEditor(img) {
     else if (key === "y" || (key === "z" && e.shiftKey)) { e.preventDefault(); back(redone, history); }
   };
   document.addEventListener("keydown", onKey);
+  const stageBox = h("div", { class: "mask-stage" }, img, canvas, brush);
+  // Zoom enlarges the stage inside a scroller (pan by scrolling); strokes map through the box, so they stay true.
+  const zoom = select([["1", "Fit"], ["2", "200%"], ["3", "300%"], ["4", "400%"]], "1");
+  zoom.addEventListener("change", () => { stageBox.style.setProperty("--zoom", zoom.value); stageBox.classList.toggle("zoomed", zoom.value !== "1"); });
   const undo = h("button", { type: "button", class: "ghost small", title: "Ctrl+Z", onclick: () => back(history, redone) }, "Undo");
   const redo = h("button", { type: "button", class: "ghost small", title: "Ctrl+Shift+Z", onclick: () => back(redone, history) }, "Redo");
   const invert = h("button", { type: "button", class: "ghost small", onclick: () => {
@@ -63,8 +67,8 @@ function maskEditor(img) {
   } }, "Invert");
   const clear = h("button", { type: "button", class: "ghost small", onclick: () => { save(); ctx.clearRect(0, 0, canvas.width, canvas.height); delete canvas.dataset.painted; } }, "Clear");
   const el = h("div", { class: "stack" },
-    h("div", { class: "mask-stage" }, img, canvas, brush),
-    h("div", { class: "row" }, field("Brush size", size), h("label", { class: "field inline" }, eraser, "Eraser"), undo, redo, invert, clear));
+    h("div", { class: "mask-scroll", tabindex: 0, "aria-label": "Mask, scroll to pan" }, stageBox),
+    h("div", { class: "row" }, field("Brush size", size), field("Zoom", zoom), h("label", { class: "field inline" }, eraser, "Eraser"), undo, redo, invert, clear));
   /** The mask as a PNG of the image's size: white where painted (whatever the tint), black elsewhere. */
   const toBlob = () => new Promise((resolve) => {
     const white = h("canvas"); white.width = canvas.width; white.height = canvas.height;
