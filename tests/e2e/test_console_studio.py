@@ -333,3 +333,14 @@ def test_the_mask_is_tinted_undone_and_redone_with_the_keys_and_zooms(
     width = stage.size["width"]
     Select(browser.find_element(By.XPATH, "//label[.='Zoom']/following-sibling::select")).select_by_value("2")
     wait(browser, lambda d: stage.size["width"] > 1.9 * width)
+
+
+def test_a_recommendation_for_a_named_platform_comes_from_that_platform(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    platforms = {t["id"]: t["platform"] for t in console.api("GET", "/templates").json()["templates"]}
+    sign_in(browser, console, "create")
+    browser.find_element(By.CSS_SELECTOR, ".field[data-field=use_case] input").send_keys("instagram product launch")
+    click(browser, browser.find_element(By.XPATH, "//button[.='Recommend']"))
+    first = shown(browser, ".recommendations li[data-template]").get_attribute("data-template")
+    assert platforms[first] == "instagram", first
