@@ -151,6 +151,7 @@ def test_a_page_keeps_its_form_image_and_result_across_navigation_and_back(
 ) -> None:
     sign_in(browser, console, "compress")
     job_id = compress_a_photo(browser, console, "harbour.png")
+    shown(browser, f".history li[data-job='{job_id}'] img")  # the studio's history strip, updated live
     click(browser, browser.find_element(By.CSS_SELECTOR, "#nav a[href='#/jobs']")) if browser.find_element(
         By.CSS_SELECTOR, "#nav"
     ).is_displayed() else browser.get(f"{console.base}/studio/#/jobs")
@@ -325,9 +326,9 @@ def test_the_mask_is_tinted_undone_and_redone_with_the_keys_and_zooms(
     assert shown(browser, ".mask-stage .brush")  # the brush's outline follows the pointer
     ActionChains(browser).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
     assert browser.execute_script(painted, canvas)[0] == 0
-    ActionChains(browser).key_down(Keys.CONTROL).key_down(Keys.SHIFT).send_keys("z").key_up(Keys.SHIFT).key_up(
-        Keys.CONTROL
-    ).perform()
+    ActionChains(browser).key_down(Keys.CONTROL).key_down(Keys.SHIFT).send_keys("z").key_up(
+        Keys.SHIFT
+    ).key_up(Keys.CONTROL).perform()
     assert browser.execute_script(painted, canvas)[0] == count
     stage = browser.find_element(By.CSS_SELECTOR, ".mask-stage")
     width = stage.size["width"]
@@ -340,7 +341,9 @@ def test_a_recommendation_for_a_named_platform_comes_from_that_platform(
 ) -> None:
     platforms = {t["id"]: t["platform"] for t in console.api("GET", "/templates").json()["templates"]}
     sign_in(browser, console, "create")
-    browser.find_element(By.CSS_SELECTOR, ".field[data-field=use_case] input").send_keys("instagram product launch")
+    browser.find_element(By.CSS_SELECTOR, ".field[data-field=use_case] input").send_keys(
+        "instagram product launch"
+    )
     click(browser, browser.find_element(By.XPATH, "//button[.='Recommend']"))
     first = shown(browser, ".recommendations li[data-template]").get_attribute("data-template")
     assert platforms[first] == "instagram", first

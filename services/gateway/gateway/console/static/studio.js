@@ -26,9 +26,31 @@ export function outputArea(hint) {
   };
 }
 
-/** The page: a heading, the form on the left, the output on the right (stacked on a phone). */
-export function studioPage(view, title, form, output) {
+/** The page: a heading, the form on the left, the output on the right (stacked on a phone), and the studio's recent jobs. */
+export function studioPage(view, title, form, output, studio) {
   view.append(h("h1", {}, title), h("div", { class: "studio" }, form, output.el));
+  if (studio) {
+    const strip = historyStrip(studio);
+    view.append(strip.el);
+    output.el.addEventListener("job-done", strip.refresh);
+  }
+}
+
+/** The studio's last jobs as thumbnails linking to each job, refreshed when a job here ends. */
+export function historyStrip(studio) {
+  const list = h("ul", { class: "row plain history", "aria-label": `Recent ${studio} jobs` });
+  const el = h("section", { class: "history-strip", "aria-label": "History" }, h("h2", {}, "Recent jobs here"), list);
+  const refresh = async () => {
+    const { items } = await get(`/jobs?studio=${studio}&limit=8`);
+    list.replaceChildren(...items.map((job) => {
+      const thumb = job.outputs.find((o) => o.content_type.startsWith("image/") && o.kind !== "preview");
+      return h("li", { dataset: { job: job.id } }, h("a", { href: `#/jobs/${job.id}`, title: `${job.status} · ${new Date(job.created_at).toLocaleString()}` },
+        thumb ? h("img", { class: "thumb", src: thumb.url, alt: `${studio} job ${job.id.slice(0, 8)}` }) : h("span", { class: "chip" }, job.status)));
+    }));
+    el.hidden = !items.length;
+  };
+  refresh().catch(() => { el.hidden = true; });
+  return { el, refresh };
 }
 
 /**

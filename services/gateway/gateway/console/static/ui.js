@@ -233,6 +233,7 @@ export function followJob(output, job, { title, before, details, label, only, on
     if (first && before) output.el.append(beforeAfter(before, first.url));
     output.el.append(fresh.outputs.length ? outputsGrid(fresh, { details, label, before, only }) : h("p", { class: "muted" }, "No outputs."));
     onDone?.(fresh);
+    output.el.dispatchEvent(new CustomEvent("job-done", { detail: fresh }));
   } });
   output.progress(panel.el);
   return panel.stop;

@@ -104,7 +104,7 @@ export async function render(view, { query }) {
       follow(job);
     } catch (err) { showProblem(form, err); } finally { done(); }
   });
-  studioPage(view, "Compress", form, output);
+  studioPage(view, "Compress", form, output, "compress");
   kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
   if (query.get("asset")) await source.fromAsset(query.get("asset"));
   return () => stop();

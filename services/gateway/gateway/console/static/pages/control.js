@@ -87,7 +87,7 @@ export async function render(view, { query }) {
       follow(job);
     } catch (err) { showProblem(form, err); } finally { done(); }
   });
-  studioPage(view, "Control", form, output);
+  studioPage(view, "Control", form, output, "control");
   kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
   if (query.get("asset")) await fromAsset(query.get("asset"));
   return () => stop();

@@ -134,7 +134,7 @@ export async function render(view) {
       follow(job);
     } catch (err) { showProblem(form, err); } finally { done(); }
   });
-  studioPage(view, "Create", form, output);
+  studioPage(view, "Create", form, output, "create");
   kept.restore(async (id) => follow(await get(`/jobs/${id}`)));
   return () => stop();
 }

@@ -127,7 +127,7 @@ export async function render(view, { query }) {
       follow(job);
     } catch (err) { showProblem(form, err); } finally { done(); }
   });
-  studioPage(view, "Edit", form, output);
+  studioPage(view, "Edit", form, output, "edit");
   kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
   if (query.get("asset")) await source.fromAsset(query.get("asset"));
   return () => stop();

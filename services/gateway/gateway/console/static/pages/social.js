@@ -96,7 +96,7 @@ export async function render(view, { query }) {
     } catch (err) { showProblem(form, err); } finally { done(); }
   });
 
-  studioPage(view, "Social optimiser", form, output);
+  studioPage(view, "Social optimiser", form, output, "social");
   kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
   if (query.get("asset")) await source.fromAsset(query.get("asset"));
   return () => stop();

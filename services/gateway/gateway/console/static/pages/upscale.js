@@ -78,7 +78,7 @@ export async function render(view, { query }) {
       follow(job);
     } catch (err) { showProblem(form, err); } finally { done(); }
   });
-  studioPage(view, "Upscale", form, output);
+  studioPage(view, "Upscale", form, output, "upscale");
   kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
   if (query.get("asset")) await source.fromAsset(query.get("asset"));
   return () => stop();
