@@ -332,7 +332,7 @@ def test_the_mask_is_tinted_undone_and_redone_with_the_keys_and_zooms(
     assert browser.execute_script(painted, canvas)[0] == count
     stage = browser.find_element(By.CSS_SELECTOR, ".mask-stage")
     width = stage.size["width"]
-    Select(browser.find_element(By.XPATH, "//label[.='Zoom']/following-sibling::select")).select_by_value("2")
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=mask_zoom] select")).select_by_value("2")
     wait(browser, lambda d: stage.size["width"] > 1.9 * width)
 
 
@@ -347,3 +347,22 @@ def test_a_recommendation_for_a_named_platform_comes_from_that_platform(
     click(browser, browser.find_element(By.XPATH, "//button[.='Recommend']"))
     first = shown(browser, ".recommendations li[data-template]").get_attribute("data-template")
     assert platforms[first] == "instagram", first
+
+
+def test_the_first_asset_is_above_the_fold_on_a_phone_and_previews_wait_to_be_asked_for(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    sign_in(browser, console, "compress")
+    compress_a_photo(browser, console)
+    with screen(browser, "phone"):
+        browser.get(f"{console.base}/studio/#/assets")
+        wait_for_page(browser, "assets")
+        image = shown(browser, "li.asset img")
+        top = browser.execute_script("return arguments[0].getBoundingClientRect().top", image)
+        assert top < browser.execute_script("return innerHeight"), top
+        kinds = {
+            console.api("GET", f"/assets/{a.get_attribute('data-asset')}").json()["kind"]
+            for a in browser.find_elements(By.CSS_SELECTOR, "li.asset")
+        }
+        assert kinds == {"image"}, kinds
+        assert browser.find_elements(By.CSS_SELECTOR, "li.group[data-job]")  # grouped by job

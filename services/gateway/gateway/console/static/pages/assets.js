@@ -32,11 +32,15 @@ export async function render(view, { args, query }) {
   const before = h("input", { type: "date" });
   const search = h("input", { type: "search", placeholder: "Prompt, name or tag" });
   const extras = h("input", { type: "checkbox", name: "extras" });
-  const filters = h("form", { class: "card row", "aria-label": "Filter assets", role: "search" },
-    h("label", { class: "field inline" }, extras, "Show previews and zips"),
-    field("Search", search, { name: "q" }), field("Studio", studio, { name: "studio" }), field("Provider", provider, { name: "provider" }),
-    field("Tag", tag, { name: "tag" }), field("Favorites", favorite, { name: "favorite" }),
-    field("Created from", after, { name: "created_after" }), field("Created until", before, { name: "created_before" }));
+  // On a phone the filters fold away (open on a wider screen), so the first image is above the fold.
+  const more = h("details", { class: "more-filters", open: matchMedia("(min-width: 761px)").matches },
+    h("summary", {}, "More filters"),
+    h("div", { class: "row" }, field("Studio", studio, { name: "studio" }), field("Provider", provider, { name: "provider" }),
+      field("Tag", tag, { name: "tag" }), field("Favorites", favorite, { name: "favorite" }),
+      field("Created from", after, { name: "created_after" }), field("Created until", before, { name: "created_before" }),
+      h("label", { class: "field inline" }, extras, "Show previews and zips")));
+  const filters = h("form", { class: "card stack", "aria-label": "Filter assets", role: "search" },
+    field("Search", search, { name: "q" }), more);
 
   const selected = new Set();
   const grid = h("ul", { class: "grid assets", "aria-label": "Assets" });

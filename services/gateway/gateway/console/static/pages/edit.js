@@ -68,7 +68,7 @@ function maskEditor(img) {
   const clear = h("button", { type: "button", class: "ghost small", onclick: () => { save(); ctx.clearRect(0, 0, canvas.width, canvas.height); delete canvas.dataset.painted; } }, "Clear");
   const el = h("div", { class: "stack" },
     h("div", { class: "mask-scroll", tabindex: 0, "aria-label": "Mask, scroll to pan" }, stageBox),
-    h("div", { class: "row" }, field("Brush size", size), field("Zoom", zoom), h("label", { class: "field inline" }, eraser, "Eraser"), undo, redo, invert, clear));
+    h("div", { class: "row" }, field("Brush size", size), field("Zoom", zoom, { name: "mask_zoom" }), h("label", { class: "field inline" }, eraser, "Eraser"), undo, redo, invert, clear));
   /** The mask as a PNG of the image's size: white where painted (whatever the tint), black elsewhere. */
   const toBlob = () => new Promise((resolve) => {
     const white = h("canvas"); white.width = canvas.width; white.height = canvas.height;
