@@ -106,7 +106,9 @@ export async function render(view, { args, query }) {
   const list = pager("/assets", params, (page, reset) => {
     if (reset) { grid.replaceChildren(); selected.clear(); all.checked = false; updateCount(); lastJob = null; }
     // Safe-zone previews and zips belong with their output: shown only when asked for.
-    grid.append(...page.items.filter((a) => extras.checked || a.kind === "image").flatMap((a) => [...group(a), card(a)]));
+    const wanted = page.items.filter((a) => extras.checked || a.kind === "image");
+    const jobs = [...new Set(wanted.map((a) => a.job_id))]; // each job's outputs together, newest job first
+    grid.append(...jobs.flatMap((id) => wanted.filter((a) => a.job_id === id)).flatMap((a) => [...group(a), card(a)]));
     empty.hidden = grid.children.length > 0;
     grid.setAttribute("aria-busy", "false");
   });
