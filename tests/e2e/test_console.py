@@ -18,6 +18,7 @@ from console_support import (
     axe_violations,
     choose_file,
     click,
+    inpaint_canvas,
     nav_pages,
     shown,
     sign_in,
@@ -231,13 +232,7 @@ def test_create_estimate_follows_the_batch_size_and_results_are_labelled_simulat
 def test_edit_paints_a_mask_and_inpaints_on_the_local_path(
     browser: webdriver.Chrome, console: Console
 ) -> None:
-    sign_in(browser, console, "edit")
-    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=operation] select")).select_by_value(
-        "inpaint"
-    )
-    choose_file(browser, console, "[data-page=edit] input[type=file]", "edit.png", width=320, height=240)
-    canvas = shown(browser, ".mask-stage canvas")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    canvas = inpaint_canvas(browser, console, "edit.png")
     ActionChains(browser).move_to_element(canvas).click_and_hold().move_by_offset(30, 10).release().perform()
     assert canvas.get_attribute("data-painted") == "true"
     browser.find_element(By.CSS_SELECTOR, ".field[data-field=prompt] textarea").send_keys("a blue sky")

@@ -19,6 +19,7 @@ from console_support import (
     assert_accessible_in_both_themes,
     choose_file,
     click,
+    inpaint_canvas,
     shown,
     sign_in,
     wait,
@@ -308,18 +309,12 @@ def test_webhooks_send_a_signed_test_event_from_the_endpoint_row(
 def test_the_mask_is_tinted_undone_and_redone_with_the_keys_and_zooms(
     browser: webdriver.Chrome, console: Console
 ) -> None:
-    sign_in(browser, console, "edit")
-    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=operation] select")).select_by_value(
-        "inpaint"
-    )
-    choose_file(browser, console, "[data-page=edit] .drop input[type=file]", "m.png", width=320, height=240)
-    canvas = shown(browser, ".mask-stage canvas")
+    canvas = inpaint_canvas(browser, console, "m.png")
     painted = (
         "const c = arguments[0]; const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
         "let n = 0, red = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) { n++; if (d[i - 3] > 200 && d[i - 2] < 100) red++; }"
         "return [n, red]"
     )
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
     ActionChains(browser).move_to_element(canvas).click_and_hold().move_by_offset(60, 0).release().perform()
     count, red = browser.execute_script(painted, canvas)
     assert count > 0 and red == count  # a tint, not white: visible on light areas too
