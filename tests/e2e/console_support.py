@@ -15,7 +15,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from support import ROOT, make_image
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
@@ -81,6 +81,11 @@ def sign_in(driver: webdriver.Chrome, console: Console, page: str = "") -> None:
     driver.set_window_size(1280, 1000)
     driver.get(f"{console.base}/studio/#key={console.key}")  # the banner's link
     shown(driver, "[data-page=dashboard] .stat")
+    # Each test starts its pages afresh: what an earlier test left (kept across navigation) is dropped.
+    driver.execute_script(
+        "Object.keys(sessionStorage).filter((k) => k.startsWith('imagestudio.state.'))"
+        ".forEach((k) => sessionStorage.removeItem(k))"
+    )
     if page:
         driver.get(f"{console.base}/studio/#/{page}")
         wait_for_page(driver, page_name(page))
@@ -111,6 +116,17 @@ def choose_file(driver: webdriver.Chrome, console: Console, css: str, name: str,
     path = console.tmp / name
     path.write_bytes(make_image(**image))
     driver.find_element(By.CSS_SELECTOR, css).send_keys(str(path))
+
+
+def inpaint_canvas(driver: webdriver.Chrome, console: Console, name: str) -> WebElement:
+    """The Edit page on Inpaint with a 320×240 image chosen: its mask canvas, scrolled into view."""
+    sign_in(driver, console, "edit")
+    operation = driver.find_element(By.CSS_SELECTOR, ".field[data-field=operation] select")
+    Select(operation).select_by_value("inpaint")
+    choose_file(driver, console, "[data-page=edit] .drop input[type=file]", name, width=320, height=240)
+    canvas = shown(driver, ".mask-stage canvas")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    return canvas
 
 
 def axe_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:

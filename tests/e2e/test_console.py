@@ -18,6 +18,7 @@ from console_support import (
     axe_violations,
     choose_file,
     click,
+    inpaint_canvas,
     nav_pages,
     shown,
     sign_in,
@@ -54,7 +55,15 @@ def test_banner_link_signs_in_and_drops_the_key_from_the_url(
     assert browser.execute_script("return sessionStorage.getItem('imagestudio.key')") == console.key
     available = shown(browser, "#credits-available").text
     assert int(available) > 0
-    assert len(browser.find_elements(By.CSS_SELECTOR, "[data-page=dashboard] a.tile")) == 4
+    tiles = browser.find_elements(By.CSS_SELECTOR, "[data-page=dashboard] a.tile")
+    assert {t.get_attribute("href").rsplit("/", 1)[1] for t in tiles} == {
+        "create",
+        "edit",
+        "upscale",
+        "social",
+        "control",
+        "compress",
+    }  # every studio
 
 
 def test_a_key_link_does_not_replace_the_signed_in_key_without_a_yes(
@@ -223,13 +232,7 @@ def test_create_estimate_follows_the_batch_size_and_results_are_labelled_simulat
 def test_edit_paints_a_mask_and_inpaints_on_the_local_path(
     browser: webdriver.Chrome, console: Console
 ) -> None:
-    sign_in(browser, console, "edit")
-    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=operation] select")).select_by_value(
-        "inpaint"
-    )
-    choose_file(browser, console, "[data-page=edit] input[type=file]", "edit.png", width=320, height=240)
-    canvas = shown(browser, ".mask-stage canvas")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    canvas = inpaint_canvas(browser, console, "edit.png")
     ActionChains(browser).move_to_element(canvas).click_and_hold().move_by_offset(30, 10).release().perform()
     assert canvas.get_attribute("data-painted") == "true"
     browser.find_element(By.CSS_SELECTOR, ".field[data-field=prompt] textarea").send_keys("a blue sky")
@@ -240,7 +243,7 @@ def test_edit_paints_a_mask_and_inpaints_on_the_local_path(
     job = console.api("GET", f"/jobs/{job_id}").json()
     assert job["status"] == "succeeded", job
     sent = browser.execute_script(
-        "return JSON.parse(sessionStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
+        "return JSON.parse(localStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
     )
     mask = console.api("GET", f"/uploads/{sent['body']['mask']}").json()
     assert (mask["width"], mask["height"], mask["format"]) == (320, 240, "png"), mask
@@ -338,7 +341,7 @@ def test_edit_takes_reference_images_where_the_catalogue_says_and_sends_their_up
     click(browser, browser.find_element(By.CSS_SELECTOR, "[data-page=edit] button[type=submit]"))
     job_id = shown(browser, "#results .job-live").get_attribute("data-job")
     sent = browser.execute_script(
-        "return JSON.parse(sessionStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
+        "return JSON.parse(localStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
     )
     assert sent["body"]["background_reference"] == reference and "light_reference" not in sent["body"]
     shown(browser, "#results .before-after")
@@ -394,7 +397,7 @@ def test_control_builds_its_form_from_the_catalogue_and_shows_the_result_and_its
     assert "simulated" in result.text and "stability" in result.text, result.text
     job_id = shown(browser, "#results .job-live").get_attribute("data-job")
     sent = browser.execute_script(
-        "return JSON.parse(sessionStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
+        "return JSON.parse(localStorage.getItem('imagestudio.sent'))[arguments[0]]", job_id
     )
     assert sent["body"]["image"] == image_upload and sent["body"]["control_strength"] == 0
     job = console.api("GET", f"/jobs/{job_id}").json()

@@ -11,10 +11,12 @@ from collections.abc import Iterable, Mapping
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
+from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
-from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
+from imagestudio.errors import ImageTooLarge, InvalidImage, NotFound, ValidationFailed
 from imagestudio.imaging import CONTENT_TYPES, ImageInfo, inspect_image
 from imagestudio.jobs.service import Upload
+from imagestudio.storage.factory import get_store
 from imagestudio.studios.common.request import StoredImage, StudioRequest
 from imagestudio.uploads.service import upload_service
 
@@ -47,6 +49,31 @@ def read_image_upload_info(upload: UploadFile, *, field: str) -> tuple[Upload, I
         content_type=CONTENT_TYPES.get(info.format, f"image/{info.format}"),
     )
     return stored, info
+
+
+def read_asset_upload_info(session: Session, *, tenant_id: str, asset_id: str) -> tuple[Upload, ImageInfo]:
+    """One of the tenant's image outputs read back from storage and checked like a file sent (field ``asset_id``)."""
+    settings = get_settings()
+    try:
+        asset = asset_service.get(session, tenant_id=tenant_id, asset_id=asset_id)
+    except NotFound:
+        raise ValidationFailed(
+            "asset_id", f"no asset {asset_id!r}: unknown, deleted or another tenant's"
+        ) from None
+    if not asset.content_type.startswith("image/"):
+        raise ValidationFailed("asset_id", f"asset {asset_id} is a {asset.format} file, not an image")
+    data = get_store().get(asset.key, limit=settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise ImageTooLarge(
+            "asset_id", f"the asset is over the {settings.max_upload_bytes} byte upload limit"
+        )
+    info = inspect_image(
+        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes, field="asset_id"
+    )
+    ext = _EXT.get(info.format, info.format)
+    return Upload(
+        field="asset_id", data=data, ext=ext, content_type=CONTENT_TYPES.get(info.format, asset.content_type)
+    ), info
 
 
 def studio_images(

@@ -432,7 +432,7 @@ class _Scorer:
 
     def try_tables(self, tables: JpegTables) -> tuple[bytes, float]:
         """The sequential draft at ``tables`` (its progressive transcode has the same pixels)."""
-        label = f"quality {tables.quality:.3f}, {tables.subsampling}, chroma steps x{tables.chroma_factor:g}"
+        label = f"quality {tables.quality:.0f}"  # the tables' other knobs are engine internals
         return self._scored((tables,), label, lambda: self.encoder.encode_tables(tables))
 
     def _scored(
@@ -448,7 +448,7 @@ class _Scorer:
             self.encodes += 1
             self._seen[key] = (len(data), score)
             if self.on_step is not None:
-                self.on_step(self.encodes, f"{label}: {len(data) / 1024:.1f} kB, SSIM {score:.4f}")
+                self.on_step(self.encodes, f"tried {label}, {len(data) / 1024:.1f} kB, SSIM {score:.4f}")
         self._keep(key, data, score)
         return data, score
 

@@ -77,6 +77,18 @@ class UploadPresign(BaseModel):
     bytes: int = Field(gt=0, description="The file's size; at most the upload byte limit")
 
 
+class UploadFromAsset(BaseModel):
+    """Make an upload of one of the tenant's job outputs (an asset), copied inside storage: no re-upload."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"asset_id": "3f0c9a6b-2e5d-4c1a-8b7e-6f5d4c3b2a19"}]}
+    )
+
+    asset_id: str = Field(
+        min_length=1, max_length=36, description="An image output's id (a job output's `id`)"
+    )
+
+
 class UploadPresigned(BaseModel):
     """Where to PUT the file: ``put_url`` (until ``put_expires_at``); checked when a job first uses it."""
 

@@ -26,11 +26,11 @@ from imagestudio.ratelimits.service import rate_limit_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from imagestudio.webhooks.endpoints import EndpointService, active_secrets
-from imagestudio.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
+from imagestudio.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEventType
 from imagestudio.webhooks.repository import webhook_repository
 from imagestudio.webhooks.schemas import WebhookAttemptRead, WebhookDeliveryPage, WebhookDeliveryRead
 from imagestudio.webhooks.sending import Outcome, event_body, send
-from imagestudio.webhooks.staging import StagingService, retry_delay
+from imagestudio.webhooks.staging import StagingService, new_message_id, retry_delay
 
 log = get_logger(__name__)
 
@@ -156,6 +156,48 @@ class DeliveryService:
         self._staging.stage_message(session, delivery)
         session.commit()
         log.info("webhook.redeliver", delivery_id=delivery.id, tenant_id=tenant_id)
+        return self._delivery_reads(session, [delivery])[0]
+
+    def send_test(self, session: Session, *, tenant_id: str, endpoint_id: str) -> WebhookDeliveryRead:
+        """Stage a signed ``webhook.test`` event to the endpoint, logged like any delivery.
+
+        Counts against ``WEBHOOK_REDELIVERIES_PER_MINUTE`` as a redelivery does: each is a request
+        to someone's server.
+        """
+        rate_limit_service.hit(
+            tenant_id=tenant_id,
+            policy=REDELIVERIES_POLICY,
+            limit=get_settings().webhook_redeliveries_per_minute,
+        )
+        endpoint = self._endpoints.get_endpoint(session, tenant_id=tenant_id, endpoint_id=endpoint_id)
+        if not endpoint.enabled:
+            raise Conflict(
+                f"Endpoint {endpoint.id} is disabled ({endpoint.disabled_reason}); re-enable it first"
+            )
+        now = utcnow()
+        delivery = WebhookDelivery(
+            id=new_message_id(),
+            tenant_id=tenant_id,
+            endpoint_id=endpoint.id,
+            job_id=None,
+            url=endpoint.url,
+            event_type=WebhookEventType.test.value,
+            payload={
+                "type": WebhookEventType.test.value,
+                "timestamp": now.isoformat(),
+                "data": {"endpoint_id": endpoint.id, "message": "A test event from Image Studio"},
+            },
+            status=DeliveryStatus.pending.value,
+            attempts=0,
+            step=0,
+            token=new_id(),
+            created_at=now,
+            next_attempt_at=now,
+        )
+        session.add(delivery)
+        self._staging.stage_message(session, delivery)
+        session.commit()
+        log.info("webhook.test", delivery_id=delivery.id, tenant_id=tenant_id, endpoint_id=endpoint.id)
         return self._delivery_reads(session, [delivery])[0]
 
     # --- worker side ----------------------------------------------------------------------------

@@ -92,6 +92,17 @@ class _NoEndpoints:
 _no_endpoints = _NoEndpoints()
 
 
+def _loopback_hint(url: str) -> str:
+    """When only the loopback rule refused ``url``, the setting that lifts it (for development)."""
+    if get_settings().webhook_allow_loopback:
+        return ""
+    try:
+        EgressGuard(allow_loopback=True).check(url)
+    except EgressRefused:
+        return ""
+    return "; a loopback address: set IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK=true to allow it in development"
+
+
 class EndpointService:
     """Endpoints, per-job subscriptions and signing secrets; a part of ``WebhookService``."""
 
@@ -104,7 +115,7 @@ class EndpointService:
         try:
             self.guard().check(url)
         except EgressRefused as exc:
-            raise ValidationFailed(field, exc.reason) from exc
+            raise ValidationFailed(field, exc.reason + _loopback_hint(url)) from exc
         return url
 
     # --- tenant endpoints ---------------------------------------------------------------------

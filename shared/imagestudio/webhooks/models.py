@@ -17,13 +17,15 @@ SEALED_SECRET_LENGTH = 400
 
 
 class WebhookEventType(StrEnum):
-    """The job events a webhook can carry (one per status a job enters)."""
+    """The events a webhook can carry: one per status a job enters, and a test event on request."""
 
     queued = "job.queued"
     running = "job.running"
     succeeded = "job.succeeded"
     failed = "job.failed"
     canceled = "job.canceled"
+    #: Sent only when asked (``POST /webhooks/endpoints/{id}/test``), whatever the endpoint's filter.
+    test = "webhook.test"
 
 
 class DeliveryStatus(StrEnum):

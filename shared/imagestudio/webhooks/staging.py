@@ -43,7 +43,7 @@ OVERDUE_SECONDS = 300.0
 SWEEP_BATCH = 500
 
 
-def _msg_id() -> str:
+def new_message_id() -> str:
     # The webhook-id header: no "." (the signed content is "{id}.{timestamp}.{body}").
     return "msg_" + uuid.uuid4().hex
 
@@ -94,7 +94,7 @@ class StagingService:
         now = utcnow()
         for endpoint_id, url in targets:
             delivery = WebhookDelivery(
-                id=_msg_id(),
+                id=new_message_id(),
                 tenant_id=job.tenant_id,
                 endpoint_id=endpoint_id,
                 job_id=job.id,

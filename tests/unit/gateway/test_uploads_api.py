@@ -321,3 +321,29 @@ def test_gateway_sweeps_expired_uploads_in_the_background(fast_sweeper: Embedded
             return session.get(Upload, upload_id) is None
 
     wait_for(row_gone, timeout=10, what="the sweeper to delete the row")
+
+
+def test_an_output_becomes_an_upload_by_its_asset_id_without_being_sent_again(embedded: Embedded) -> None:
+    import compress_worker.main  # noqa: F401  (declares compress.run_job on the session's stub broker)
+
+    key = embedded.new_key()
+    embedded.start_worker()
+    source = upload(embedded, key, make_image(320, 240)).json()
+    job = embedded.client.post(
+        f"{API}/compress", headers=auth(key), json={"image": source["id"], "quality": 70}
+    )
+    assert job.status_code == 202, job.text
+    output = embedded.wait_job(key, job.json()["id"])["outputs"][0]
+    made = embedded.client.post(f"{API}/uploads", headers=auth(key), json={"asset_id": output["id"]})
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert body["id"].startswith("upl_") and body["state"] == "ready"
+    assert (body["width"], body["height"], body["bytes"]) == (320, 240, output["bytes"])
+    assert made.headers["location"] == f"{API}/uploads/{body['id']}"
+
+    other = embedded.client.post(
+        f"{API}/uploads", headers=auth(embedded.new_key()), json={"asset_id": output["id"]}
+    )
+    assert other.status_code == 422 and other.json()["field"] == "asset_id", other.text
+    unknown = embedded.client.post(f"{API}/uploads", headers=auth(key), json={"asset_id": "nothing"})
+    assert unknown.status_code == 422 and unknown.json()["field"] == "asset_id", unknown.text

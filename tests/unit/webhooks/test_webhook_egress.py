@@ -142,3 +142,19 @@ def test_a_host_resolving_to_nat64_metadata_is_refused() -> None:
 def test_ipv4_compatible_addresses_are_refused_even_when_public() -> None:
     with pytest.raises(EgressRefused, match="IPv4-compatible"):
         EgressGuard(allow_loopback=False).check("http://[::93.184.216.34]/hook")
+
+
+def test_a_loopback_refusal_names_the_setting_that_allows_it_and_a_private_one_does_not(
+    embedded: Embedded,
+) -> None:
+    key = embedded.new_key()
+
+    def detail(url: str) -> str:
+        response = embedded.client.post(
+            f"{API}/webhooks/endpoints", headers={"Authorization": f"Bearer {key}"}, json={"url": url}
+        )
+        assert response.status_code == 422, response.text
+        return str(response.json()["detail"])
+
+    assert "IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK=true" in detail("http://127.0.0.1:8080/hook")
+    assert "IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK" not in detail("http://10.0.0.1/hook")

@@ -11,14 +11,14 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from gateway.admission import AdmissionDep
+from gateway.admission import Admission, AdmissionDep
 from gateway.deps import PrincipalDep, ReadSessionDep, SessionDep
 from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 from gateway.studio_requests import read_form
-from gateway.uploads import read_image_upload_info
+from gateway.uploads import read_asset_upload_info, read_image_upload_info
 from imagestudio.errors import InvalidRequest, ValidationFailed
-from imagestudio.uploads.schemas import UploadPresign, UploadPresigned, UploadRead
+from imagestudio.uploads.schemas import UploadFromAsset, UploadPresign, UploadPresigned, UploadRead
 from imagestudio.uploads.service import upload_service
 
 router = APIRouter(route_class=GuardedRoute, prefix="/uploads", tags=["uploads"], responses=PROBLEM_RESPONSES)
@@ -35,7 +35,9 @@ _CREATE_BODIES: dict[str, Any] = {
                     "properties": {"file": {"type": "string", "format": "binary"}},
                 }
             },
-            "application/json": {"schema": UploadPresign.model_json_schema()},
+            "application/json": {
+                "schema": {"oneOf": [UploadPresign.model_json_schema(), UploadFromAsset.model_json_schema()]}
+            },
         },
     }
 }
@@ -56,12 +58,13 @@ async def create_upload(
 ) -> UploadRead | UploadPresigned:
     """Multipart ``file``: checked and stored, ready at once. JSON ``{content_type, bytes}``: a
     pending upload and a ``put_url`` to PUT the file to (checked when a job first uses it).
+    JSON ``{asset_id}``: a ready upload of one of your image outputs, so a result feeds the next
+    studio without being downloaded and sent again.
 
     Either way the id works for ``upload_ttl_seconds``; uploads cost no credits.
     """
     content_type = request.headers.get("content-type", "")
     tenant_id = admission.tenant_id
-    body: UploadRead | UploadPresigned
     if content_type.startswith("multipart/form-data"):
         form = await read_form(request)
         file = form.get("file")
@@ -71,29 +74,47 @@ async def create_upload(
         stored, info = await run_in_threadpool(
             read_image_upload_info, cast(FastAPIUploadFile, file), field="file"
         )
-        upload = await run_in_threadpool(
-            lambda: upload_service.create(
-                session,
-                tenant_id=tenant_id,
-                data=stored.data,
-                info=info,
-                ext=stored.ext,
-                content_type=stored.content_type,
-            )
-        )
-        body = upload_service.to_read(upload)
     elif content_type.startswith("application/json"):
+        raw = await request.body()
         try:
-            ask = UploadPresign.model_validate_json(await request.body())
+            ask = (UploadFromAsset if b'"asset_id"' in raw else UploadPresign).model_validate_json(raw)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from exc
-        body = await run_in_threadpool(
-            lambda: upload_service.presign(
-                session, tenant_id=tenant_id, content_type=ask.content_type, size_bytes=ask.bytes
+        if isinstance(ask, UploadPresign):
+            presigned = ask
+            body = await run_in_threadpool(
+                lambda: upload_service.presign(
+                    session,
+                    tenant_id=tenant_id,
+                    content_type=presigned.content_type,
+                    size_bytes=presigned.bytes,
+                )
             )
+            return _answered(request, response, admission, body)
+        stored, info = await run_in_threadpool(
+            lambda: read_asset_upload_info(session, tenant_id=tenant_id, asset_id=ask.asset_id)
         )
     else:
-        raise InvalidRequest("Send multipart/form-data with a `file`, or JSON {content_type, bytes}")
+        raise InvalidRequest(
+            "Send multipart/form-data with a `file`, or JSON {content_type, bytes} or {asset_id}"
+        )
+    upload = await run_in_threadpool(
+        lambda: upload_service.create(
+            session,
+            tenant_id=tenant_id,
+            data=stored.data,
+            info=info,
+            ext=stored.ext,
+            content_type=stored.content_type,
+        )
+    )
+    return _answered(request, response, admission, upload_service.to_read(upload))
+
+
+def _answered(
+    request: Request, response: Response, admission: Admission, body: UploadRead | UploadPresigned
+) -> UploadRead | UploadPresigned:
+    """The new upload with its Location and the caller's rate-limit headers."""
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{body.id}"
     response.headers.update(admission.rate.headers())
     return body

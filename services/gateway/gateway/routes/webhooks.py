@@ -79,6 +79,15 @@ def delete_endpoint(endpoint_id: str, session: SessionDep, principal: PrincipalD
     return Response(status_code=204)
 
 
+@router.post(
+    "/endpoints/{endpoint_id}/test", status_code=202, response_model=WebhookDeliveryRead, responses=_CONFLICT
+)
+def send_test_event(endpoint_id: str, session: SessionDep, principal: PrincipalDep) -> WebhookDeliveryRead:
+    """Send a signed `webhook.test` event to the endpoint now; it shows in the delivery log like any
+    other (limited with redeliveries, per minute)."""
+    return webhook_service.delivery.send_test(session, tenant_id=principal.tenant_id, endpoint_id=endpoint_id)
+
+
 @router.post("/endpoints/{endpoint_id}/rotate-secret", response_model=WebhookEndpointWithSecret)
 def rotate_endpoint_secret(
     endpoint_id: str,

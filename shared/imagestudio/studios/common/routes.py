@@ -76,7 +76,9 @@ def plan_routes(
 
     ``auto`` takes the provider when it is configured, allowed by the tier, healthy and the inputs
     are within its limits, with the local path (when the operation has one and the inputs suit
-    it) as the fallback; when the provider is skipped the local path serves alone.
+    it) as the fallback; when the provider is skipped the local path serves alone. A simulated
+    provider (no key: try-out mode) is skipped when the local path can serve: its result is a
+    placeholder that would cost credits, the local path's is real.
     """
     if path == "local":
         if local is None:
@@ -107,6 +109,8 @@ def plan_routes(
             reason = provider_refusal.detail
         elif not state.healthy and local_ok:
             reason = "circuit open (the provider has been failing)"
+        elif state.simulated and local_ok:
+            reason = "simulated (a placeholder result); the local path gives a real one"
         if reason is None:
             routes.append(provider)
         else:

@@ -314,7 +314,7 @@ def run(ctx: JobContext) -> None:
     """Decode once, prepare the pixels (colour space, alpha), then encode as the params say."""
     params = CompressParams.model_validate(ctx.params)
     data = ctx.read_input("image")
-    ctx.progress(0.0, f"decoding the image for {params.format}")
+    ctx.progress(0.0, f"Reading the image to write it as {params.format.upper()}")
     source = Source.load(data, max_pixels=get_settings().max_image_pixels)
     source_format, source_frames = source.format, source.frames
     if params.colour_space == "srgb":
@@ -329,7 +329,11 @@ def run(ctx: JobContext) -> None:
     )
 
     def on_step(encodes: int, message: str) -> None:
-        ctx.progress(min(encodes / MAX_SEARCH_ENCODES, 0.95), message)
+        # In plain words, against the search's bound (it usually stops well before it).
+        ctx.progress(
+            min(encodes / MAX_SEARCH_ENCODES, 0.95),
+            f"Search step {encodes} of at most {MAX_SEARCH_ENCODES}: {message}",
+        )
 
     options: dict[str, Any] = {"keep": keep, "progressive": params.progressive, "on_step": on_step}
     encoded: Encoded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -83,6 +84,11 @@ def test_target_ssim_job_answers_sizes_quality_ssim_and_dimensions(stack: Embedd
     assert len(data) == meta["bytes_after"]
     assert Image.open(io.BytesIO(data)).format == "JPEG"
     assert job["progress"] == 1.0
+    # Each search step in plain words, counted against the bound; no engine internals.
+    events = stack.client.get(f"{API}/jobs/{body['id']}/events", headers=auth(key)).text
+    steps = re.findall(r"Search step (\d+) of at most (\d+): tried quality \d+, [\d.]+ kB, SSIM", events)
+    assert steps and [int(i) for i, _ in steps] == list(range(1, len(steps) + 1)), events
+    assert "chroma" not in events and "4:4:4" not in events
 
 
 def test_a_source_that_already_meets_the_target_is_returned_not_enlarged(stack: Embedded) -> None:

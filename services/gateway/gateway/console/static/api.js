@@ -123,18 +123,37 @@ function parseFrame(frame) {
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const SENT = "imagestudio.sent";
-/** Submit a studio job and remember what was sent, so "run again" can send exactly that. */
+/**
+ * Submit a studio job and remember what was sent, so "run again" can send exactly that. Kept in
+ * localStorage (the newest 200), so a job sent from another tab of this browser can be run again.
+ */
 export async function submit(path, body) {
   const job = await post(path, body);
-  const sent = JSON.parse(sessionStorage.getItem(SENT) || "{}");
+  const sent = JSON.parse(localStorage.getItem(SENT) || "{}");
   sent[job.id] = { path, body };
   const ids = Object.keys(sent);
   for (const old of ids.slice(0, Math.max(0, ids.length - 200))) delete sent[old];
-  sessionStorage.setItem(SENT, JSON.stringify(sent));
+  localStorage.setItem(SENT, JSON.stringify(sent));
   return job;
 }
 
-/** What was sent for a job from this browser session, if it was. */
+const NAMES = "imagestudio.source-names";
+/** Remember the file name an upload came from (the API keeps no name), for output names. */
+export function nameUpload(uploadId, name) {
+  const names = JSON.parse(localStorage.getItem(NAMES) || "{}");
+  names[uploadId] = name;
+  const ids = Object.keys(names);
+  for (const old of ids.slice(0, Math.max(0, ids.length - 200))) delete names[old];
+  localStorage.setItem(NAMES, JSON.stringify(names));
+}
+
+/** The file name a job's input image came from, when this browser sent it. */
+export function sourceName(jobId) {
+  const image = sentFor(jobId)?.body?.image;
+  return image ? JSON.parse(localStorage.getItem(NAMES) || "{}")[image] || null : null;
+}
+
+/** What was sent for a job from this browser, if it was. */
 export function sentFor(jobId) {
-  return JSON.parse(sessionStorage.getItem(SENT) || "{}")[jobId] || null;
+  return JSON.parse(localStorage.getItem(SENT) || "{}")[jobId] || null;
 }

@@ -21,6 +21,7 @@ function applyTheme(theme) {
   document.documentElement.dataset.theme = dark ? "dark" : "light";
   const button = document.getElementById("theme");
   button.setAttribute("aria-pressed", String(dark));
+  button.textContent = dark ? "Light theme" : "Dark theme"; // what a press switches to
 }
 applyTheme(localStorage.getItem("imagestudio.theme"));
 document.getElementById("theme").addEventListener("click", () => {
@@ -28,6 +29,12 @@ document.getElementById("theme").addEventListener("click", () => {
   localStorage.setItem("imagestudio.theme", next);
   applyTheme(next);
 });
+// On a phone the studios fold behind a menu button, so the header stays one short line.
+const menu = document.getElementById("menu");
+const nav = document.getElementById("nav");
+const setMenu = (open) => { menu.setAttribute("aria-expanded", String(open)); nav.classList.toggle("open", open); };
+menu.addEventListener("click", () => setMenu(menu.getAttribute("aria-expanded") !== "true"));
+nav.addEventListener("click", (e) => { if (e.target.closest("a")) setMenu(false); });
 document.getElementById("signout").addEventListener("click", () => { key.clear(); location.hash = "#/"; route(); });
 
 // `make up` links here with #key=<dev key>: keep it for the session, then drop it from the URL.
@@ -67,6 +74,7 @@ function confirmSwitch() {
 
 function signIn(message) {
   document.getElementById("nav").hidden = true;
+  menu.hidden = true;
   document.getElementById("signout").hidden = true;
   document.title = "Sign in · Image Studio";
   const input = h("input", { type: "password", autocomplete: "off", required: true, spellcheck: false });
@@ -95,10 +103,12 @@ function signIn(message) {
 
 async function route() {
   leave?.(); leave = null;
+  for (const open of document.querySelectorAll("dialog.viewer")) open.close(); // a large view belongs to the page left
   takeLinkKey();
   if (!key.get()) return signIn();
   if (offered) return confirmSwitch();
   document.getElementById("nav").hidden = false;
+  menu.hidden = false;
   document.getElementById("signout").hidden = false;
   const [path, query = ""] = location.hash.replace(/^#\/?/, "").split("?");
   const [name, ...rest] = path.split("/");

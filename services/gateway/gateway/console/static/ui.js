@@ -1,5 +1,5 @@
 // Small DOM helpers shared by the pages: element builder, problems beside fields, job views.
-import { ApiError, follow, get, post, upload } from "./api.js";
+import { ApiError, follow, get, post, sourceName, upload } from "./api.js";
 
 /** h("div", {class: "x", onclick: fn}, child, "text", [more]) */
 export function h(tag, attrs = {}, ...children) {
@@ -135,26 +135,78 @@ export function jobPanel(job, { onDone, title } = {}) {
   return { el, stop: () => stop() };
 }
 
-/** Every output of a job as a grid of cards: preview, name, size, bytes, a page's own details(output), download link. */
-export function outputsGrid(job, { label, details } = {}) {
+/** The studios an image output can be taken into, by page (each takes the image by asset id). */
+export const USE_IN = [["edit", "Edit"], ["upscale", "Upscale"], ["social", "Social"], ["compress", "Compress"], ["control", "Control"]];
+
+/** "Use in Edit / Upscale / …": links that open the studio with this output as its image. */
+export function useIn(output) {
+  return h("nav", { class: "row use-in", "aria-label": `Use ${output.name} in` }, h("span", { class: "muted" }, "Use in"),
+    USE_IN.map(([page, name]) => h("a", { href: `#/${page}?asset=${encodeURIComponent(output.id)}`, class: "small", dataset: { use: page } }, name)));
+}
+
+/**
+ * Every output of a job as a grid of cards: preview, name, size, bytes, a page's own details(output),
+ * download link, a large view (with the input's `before` URL, a before/after slider) and "Use in".
+ * Safe-zone previews sit with the output they overlay, not as cards of their own.
+ */
+export function outputsGrid(job, { label, details, before, only = () => true } = {}) {
   const simulated = new Map();
   for (const v of job.params?.results?.variations || []) simulated.set(v.output, v);
-  return h("ul", { class: "grid outputs", "aria-label": "Results" }, job.outputs.map((o) => {
+  const previews = new Map(job.outputs.filter((o) => o.kind === "preview" && o.metadata?.preview_of).map((o) => [o.metadata.preview_of, o]));
+  const shown = job.outputs.filter((o) => only(o) && !(o.kind === "preview" && job.outputs.some((x) => x.name === o.metadata?.preview_of)));
+  return h("ul", { class: "grid outputs", "aria-label": "Results" }, shown.map((o) => {
     const meta = { ...(simulated.get(o.name) || {}), ...(o.metadata || {}) };
     const image = o.content_type.startsWith("image/");
-    return h("li", { class: "card output", dataset: { name: o.name } },
-      image ? h("img", { src: o.url, alt: `${o.name} (${o.width}×${o.height})`, loading: "lazy" }) : h("div", { class: "file" }, o.format.toUpperCase()),
+    const overlay = previews.get(o.name);
+    const title = label ? label(o) : o.name;
+    return h("li", { class: "card output", dataset: { name: o.name, asset: o.id } },
+      image ? h("img", { src: o.url, alt: `${title} (${o.width}×${o.height})`, loading: "lazy" }) : h("div", { class: "file" }, o.format.toUpperCase()),
       h("div", { class: "meta" },
-        h("strong", {}, label ? label(o) : o.name),
+        h("strong", {}, title),
         o.width ? h("span", {}, `${o.width}×${o.height}`) : null,
         h("span", {}, bytes(o.bytes)),
         meta.provider ? h("span", {}, `${meta.provider}${meta.model ? ` · ${meta.model}` : ""}`) : null,
         meta.seed != null ? h("span", {}, `seed ${meta.seed}`) : null,
         meta.credits !== undefined ? h("span", {}, `${meta.credits} credits`) : null,
-        meta.simulated ? h("span", { class: "chip simulated" }, "simulated") : null,
+        meta.simulated ? h("span", { class: "chip simulated", title: "A stand-in from a simulated provider, not a real result" }, "simulated placeholder") : null,
         details ? details(o) : null),
-      h("a", { href: o.url, download: o.name, class: "button small" }, `Download ${o.name}`));
+      h("div", { class: "row" },
+        h("a", { href: o.url, download: downloadName(job, o, label ? title : null), class: "button small" }, `Download ${o.name}`),
+        image ? h("button", { type: "button", class: "ghost small view-large", onclick: () => openViewer(title, o.url, before) }, "View large") : null,
+        overlay ? h("a", { href: overlay.url, class: "small", target: "_blank", rel: "noopener" }, "Safe-zone preview") : null),
+      image && o.kind !== "preview" ? useIn(o) : null);
   }));
+}
+
+/**
+ * A download's file name: the source file's name (when this browser sent the job) and the output's
+ * label, with its extension: `coffee – Instagram Story 1080×1920.jpg`.
+ */
+export function downloadName(job, output, title) {
+  const source = sourceName(job.id)?.replace(/\.[^.]+$/, "");
+  const name = title || (output.name === "compressed" || output.name === "converted" || output.name === "edited" ? job.studio : output.name);
+  const ext = output.name.includes(".") && output.name.split(".").pop().length <= 4 && !title ? "" : `.${output.format === "jpeg" ? "jpg" : output.format}`;
+  return `${source ? `${source} – ` : ""}${name}${ext}`;
+}
+
+/** A large view in a dialog: zoom, and with a `before` image a before/after slider. */
+export function openViewer(title, url, before) {
+  const close = h("button", { type: "button", class: "ghost small", onclick: () => dialog.close() }, "Close");
+  const body = before ? beforeAfter(before, url) : zoomable(url, title);
+  const dialog = h("dialog", { class: "viewer", "aria-label": `Large view: ${title}` },
+    h("div", { class: "row" }, h("strong", {}, title), close), body);
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
+}
+
+/** One image with a zoom choice, scrolled to pan. */
+function zoomable(url, title) {
+  const stage = h("div", { class: "ba-stage" }, h("img", { src: url, alt: title }));
+  const zoom = select([["1", "Fit"], ["1.5", "150%"], ["2", "200%"], ["4", "400%"]], "1");
+  zoom.addEventListener("change", () => { stage.style.setProperty("--zoom", zoom.value); });
+  return h("figure", { class: "before-after" }, h("div", { class: "ba-scroll", tabindex: 0, "aria-label": "Image, scroll to pan" }, stage), h("figcaption", {}, field("Zoom", zoom)));
 }
 
 /** Before/after: the two images stacked, a range input wipes between them; zoom with a select. */
@@ -167,18 +219,23 @@ export function beforeAfter(beforeUrl, afterUrl) {
     oninput: () => { clip.style.setProperty("--cut", `${slider.value}%`); } });
   const zoom = select([["1", "100%"], ["1.5", "150%"], ["2", "200%"], ["3", "300%"]], "1");
   zoom.addEventListener("change", () => { stage.style.setProperty("--zoom", zoom.value); });
-  return h("figure", { class: "before-after" }, h("div", { class: "ba-scroll" }, stage),
+  return h("figure", { class: "before-after" }, h("div", { class: "ba-scroll", tabindex: 0, "aria-label": "Before and after, scroll to pan" }, stage),
     h("figcaption", { class: "row" }, slider, field("Zoom", zoom)));
 }
 
-/** A job that changes one image, followed in `results`: its live panel, then before/after and every output. Returns stop. */
-export function followImageJob(results, job, { title, before, details }) {
+/**
+ * A job followed in an output area: its live panel in view, then (for a job that changes one image,
+ * `before` its input's URL) a before/after and every output. Returns stop.
+ */
+export function followJob(output, job, { title, before, details, label, only, onDone }) {
   const panel = jobPanel(job, { title, onDone: (fresh) => {
     const first = fresh.outputs.find((o) => o.content_type.startsWith("image/"));
-    if (first) results.append(beforeAfter(URL.createObjectURL(before), first.url));
-    results.append(outputsGrid(fresh, { details }));
+    if (first && before) output.el.append(beforeAfter(before, first.url));
+    output.el.append(fresh.outputs.length ? outputsGrid(fresh, { details, label, before, only }) : h("p", { class: "muted" }, "No outputs."));
+    onDone?.(fresh);
+    output.el.dispatchEvent(new CustomEvent("job-done", { detail: fresh }));
   } });
-  results.replaceChildren(panel.el);
+  output.progress(panel.el);
   return panel.stop;
 }
 

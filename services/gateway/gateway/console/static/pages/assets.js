@@ -1,6 +1,6 @@
 // Assets: the library with filters and search, favorites, tags, usage, bulk actions; one asset's detail.
 import { ApiError, get, post, request } from "../api.js";
-import { announce, busy, bytes, clearProblem, field, h, pager, select, showProblem, when } from "../ui.js";
+import { announce, busy, bytes, clearProblem, field, h, pager, select, showProblem, useIn, when } from "../ui.js";
 
 const tagList = (text) => text.split(",").map((t) => t.trim()).filter(Boolean);
 
@@ -24,17 +24,23 @@ function favoriteButton(asset, onChange) {
 export async function render(view, { args, query }) {
   if (args[0]) return detail(view, args[0]);
   const { providers } = await get("/providers");
-  const studio = select([["", "Any studio"], "create", "edit", "upscale", "social"], query.get("studio") || "");
+  const studio = select([["", "Any studio"], "create", "edit", "upscale", "social", "control", "compress", "convert"], query.get("studio") || "");
   const provider = select([["", "Any provider"], ...providers.map((p) => [p.name, p.label]), ["local", "Local"]], "");
   const tag = h("input", { type: "text", value: query.get("tag") || "" });
   const favorite = select([["", "All assets"], ["true", "Favorites only"], ["false", "Not favorites"]], query.get("favorite") || "");
   const after = h("input", { type: "date" });
   const before = h("input", { type: "date" });
   const search = h("input", { type: "search", placeholder: "Prompt, name or tag" });
-  const filters = h("form", { class: "card row", "aria-label": "Filter assets", role: "search" },
-    field("Search", search, { name: "q" }), field("Studio", studio, { name: "studio" }), field("Provider", provider, { name: "provider" }),
-    field("Tag", tag, { name: "tag" }), field("Favorites", favorite, { name: "favorite" }),
-    field("Created from", after, { name: "created_after" }), field("Created until", before, { name: "created_before" }));
+  const extras = h("input", { type: "checkbox", name: "extras" });
+  // On a phone the filters fold away (open on a wider screen), so the first image is above the fold.
+  const more = h("details", { class: "more-filters", open: matchMedia("(min-width: 761px)").matches },
+    h("summary", {}, "More filters"),
+    h("div", { class: "row" }, field("Studio", studio, { name: "studio" }), field("Provider", provider, { name: "provider" }),
+      field("Tag", tag, { name: "tag" }), field("Favorites", favorite, { name: "favorite" }),
+      field("Created from", after, { name: "created_after" }), field("Created until", before, { name: "created_before" }),
+      h("label", { class: "field inline" }, extras, "Show previews and zips")));
+  const filters = h("form", { class: "card stack", "aria-label": "Filter assets", role: "search" },
+    field("Search", search, { name: "q" }), more);
 
   const selected = new Set();
   const grid = h("ul", { class: "grid assets", "aria-label": "Assets" });
@@ -76,7 +82,16 @@ export async function render(view, { args, query }) {
         asset.width ? h("span", {}, `${asset.width}×${asset.height}`) : null, h("span", {}, bytes(asset.bytes)),
         h("span", { class: "usage" }, `used ${asset.usage_count}×`), h("span", {}, when(asset.created_at))),
       asset.tags.length ? h("ul", { class: "row tags", "aria-label": "Tags" }, asset.tags.map((t) => h("li", { class: "chip" }, t))) : null,
-      favoriteButton(asset, (fresh) => { grid.querySelector(`[data-asset="${asset.id}"]`).dataset.favorite = String(fresh.favorite); }));
+      favoriteButton(asset, (fresh) => { grid.querySelector(`[data-asset="${asset.id}"]`).dataset.favorite = String(fresh.favorite); }),
+      image && asset.kind === "image" ? useIn(asset) : null);
+  };
+  // Outputs grouped by the job (and so the source) they came from: a heading where the job changes.
+  let lastJob = null;
+  const group = (asset) => {
+    if (asset.job_id === lastJob) return [];
+    lastJob = asset.job_id;
+    return [h("li", { class: "group", dataset: { job: asset.job_id } },
+      h("a", { href: `#/jobs/${asset.job_id}` }, `${asset.studio} job ${asset.job_id.slice(0, 8)}`), ` · ${when(asset.created_at)}`)];
   };
   const params = () => {
     const p = new URLSearchParams({ limit: "40" });
@@ -89,8 +104,11 @@ export async function render(view, { args, query }) {
     return p;
   };
   const list = pager("/assets", params, (page, reset) => {
-    if (reset) { grid.replaceChildren(); selected.clear(); all.checked = false; updateCount(); }
-    grid.append(...page.items.map(card));
+    if (reset) { grid.replaceChildren(); selected.clear(); all.checked = false; updateCount(); lastJob = null; }
+    // Safe-zone previews and zips belong with their output: shown only when asked for.
+    const wanted = page.items.filter((a) => extras.checked || a.kind === "image");
+    const jobs = [...new Set(wanted.map((a) => a.job_id))]; // each job's outputs together, newest job first
+    grid.append(...jobs.flatMap((id) => wanted.filter((a) => a.job_id === id)).flatMap((a) => [...group(a), card(a)]));
     empty.hidden = grid.children.length > 0;
     grid.setAttribute("aria-busy", "false");
   });

@@ -1,6 +1,7 @@
 // Compress: upload, then compress (preset, quality, target kB or target SSIM) or convert; sizes, SSIM, download.
-import { get, submit, upload } from "../api.js";
-import { busy, bytes, clearProblem, costEstimate, dropZone, field, followImageJob, h, select, showProblem, uploadWithStatus } from "../ui.js";
+import { get, submit } from "../api.js";
+import { copyAs, imageSource, keepState, outputArea, studioPage } from "../studio.js";
+import { busy, bytes, clearProblem, costEstimate, field, followJob, h, select, showProblem } from "../ui.js";
 
 /** What a compress or convert output's metadata says, as the lines the result card shows. */
 export function compressDetails(meta) {
@@ -15,10 +16,9 @@ export function compressDetails(meta) {
   ];
 }
 
-export async function render(view) {
+export async function render(view, { query }) {
   const options = await get("/compress/options");
-  let image = null; let file = null; let stop = () => {};
-  const status = h("p", { class: "muted", role: "status" });
+  let stop = () => {};
   const operation = select([["compress", "Compress"], ["convert", "Convert"]], "compress");
   const mode = select([["target_ssim", "Smallest without visible loss (target SSIM)"], ["target_kb", "Fit a size (target kB)"],
     ["quality", "Quality"], ["preset", "Preset"]], "target_ssim");
@@ -45,7 +45,7 @@ export async function render(view) {
   const convertFields = h("div", { class: "row", hidden: true },
     field("Transparency", transparency, { name: "transparency" }), field("Background", background, { name: "background" }));
   const go = h("button", { type: "submit" }, "Compress");
-  const results = h("div", { class: "stack", id: "results" });
+  const output = outputArea("Choose an image: it shows here, then the search for the smallest file, then the result.");
 
   const body = () => {
     if (operation.value === "convert") {
@@ -77,35 +77,35 @@ export async function render(view) {
     go.textContent = converting ? "Convert" : "Compress";
   };
 
-  const zone = dropZone(async (chosen) => {
-    clearProblem(form);
-    try {
-      image = await uploadWithStatus(chosen, status, upload); file = chosen;
-      form.dataset.upload = image.id;
-    } catch (err) { status.textContent = ""; showProblem(form, err); }
-  });
-  zone.dataset.field = "image";
-  const form = h("form", { class: "card", "aria-label": "Compress or convert an image" }, zone, status,
+  const form = h("form", { class: "card", "aria-label": "Compress or convert an image" });
+  const source = imageSource(form, output);
+  const request = () => ({ path: operation.value === "convert" ? "/convert" : "/compress", body: { image: source.state.upload?.id ?? null, ...body() } });
+  form.append(source.el,
     field("Operation", operation, { name: "operation" }), compressFields, field("Format", format, { name: "format" }), convertFields,
-    field("Metadata", metadata, { name: "metadata" }), estimate.el, go);
+    field("Metadata", metadata, { name: "metadata" }), estimate.el, copyAs(request), go);
   form.addEventListener("change", () => { show(); estimate.refresh(); });
   form.addEventListener("input", (e) => { if (e.target.type === "number") estimate.refresh(); }); // as the user types
   show();
   await estimate.refresh();
 
+  const kept = keepState("compress", form, source);
+  const follow = (job) => {
+    stop();
+    stop = followJob(output, job, { title: job.studio === "convert" ? "Conversion" : "Compression", before: source.state.url,
+      details: (o) => compressDetails(o.metadata) });
+  };
   form.addEventListener("submit", async (e) => {
     e.preventDefault(); clearProblem(form);
-    const path = operation.value === "convert" ? "/convert" : "/compress";
     const done = busy(go, "Submitting…");
     try {
-      const job = await submit(path, { image: image?.id ?? null, ...body() });
-      stop();
-      stop = followImageJob(results, job, {
-        title: operation.value === "convert" ? "Conversion" : "Compression", before: file,
-        details: (o) => compressDetails(o.metadata),
-      });
+      const { path, body: sent } = request();
+      const job = await submit(path, sent);
+      kept.job(job.id);
+      follow(job);
     } catch (err) { showProblem(form, err); } finally { done(); }
   });
-  view.append(h("h1", {}, "Compress"), h("div", { class: "cols" }, form, results));
+  studioPage(view, "Compress", form, output, "compress");
+  kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
+  if (query.get("asset")) await source.fromAsset(query.get("asset"));
   return () => stop();
 }

@@ -1,7 +1,8 @@
 // Control: an operation from GET /control/operations, its form built from the catalogue, a live
 // estimate, the job's progress, and the results with the control map the provider was given.
-import { get, submit } from "../api.js";
-import { busy, catalogueControl, catalogueValues, clearProblem, costEstimate, field, h, jobPanel, outputsGrid, select, showProblem } from "../ui.js";
+import { get, post, submit } from "../api.js";
+import { copyAs, keepState, outputArea, studioPage } from "../studio.js";
+import { busy, catalogueControl, catalogueValues, clearProblem, costEstimate, field, followJob, h, select, showProblem } from "../ui.js";
 
 const label = (name) => name.replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase());
 
@@ -28,7 +29,7 @@ function outputLabel(output) {
     : `Result (${output.metadata?.served_by || output.name})`;
 }
 
-export async function render(view) {
+export async function render(view, { query }) {
   const { operations } = await get("/control/operations");
   let stop = () => {};
   const operation = select(operations.map((o) => [o.id, o.name]), operations[0].id);
@@ -36,7 +37,7 @@ export async function render(view) {
   const providers = h("div", {});
   const inputs = h("div", {});
   const go = h("button", { type: "submit" }, "Run control");
-  const results = h("div", { class: "stack", id: "results" });
+  const output = outputArea("Choose the control image: it shows here, then the job's progress, the result and its control map.");
   const current = () => operations.find((o) => o.id === operation.value);
   const estimate = costEstimate("control", () => ({
     operation: operation.value, provider: inputs.querySelector(".field[data-field=provider] select")?.value || "auto",
@@ -54,24 +55,40 @@ export async function render(view) {
     }));
   };
   operation.addEventListener("change", () => { clearProblem(form); build(); });
+  const request = () => ({ path: "/control", body: { operation: operation.value, ...catalogueValues(inputs) } });
   const form = h("form", { class: "card", "aria-label": "Generate under an image's control" },
-    field("Operation", operation, { name: "operation" }), describe, providers, inputs, estimate.el, go);
+    field("Operation", operation, { name: "operation" }), describe, providers, inputs, estimate.el, copyAs(request), go);
   build();
+  form.addEventListener("uploaded", (e) => {
+    if (e.target.closest(".field")?.dataset.field === "image" && e.target.files[0]) output.preview(URL.createObjectURL(e.target.files[0]), e.target.files[0].name);
+  });
+  /** An earlier output as the control image: an upload made from it on the server. */
+  const fromAsset = async (assetId) => {
+    const picker = inputs.querySelector(".field[data-field=image] input[type=file]");
+    try {
+      const [asset, uploaded] = await Promise.all([get(`/assets/${assetId}`), post("/uploads", { asset_id: assetId })]);
+      picker.dataset.upload = uploaded.id;
+      picker.closest(".field").append(h("p", { class: "hint upload-state", role: "status" }, `Using ${asset.name}: ${uploaded.width}×${uploaded.height}`));
+      output.preview(asset.url, asset.name);
+    } catch (err) { showProblem(form, err); }
+  };
   form.addEventListener("change", (e) => { if (e.target.type !== "file") estimate.refresh(); });
   await estimate.refresh();
 
+  const kept = keepState("control", form);
+  const follow = (job) => { stop(); stop = followJob(output, job, { title: `${current().name} job`, label: outputLabel }); };
   form.addEventListener("submit", async (e) => {
     e.preventDefault(); clearProblem(form);
-    const op = current();
     const done = busy(go, "Submitting…");
     try {
-      const job = await submit("/control", { operation: op.id, ...catalogueValues(inputs) });
-      stop();
-      const panel = jobPanel(job, { title: `${op.name} job`, onDone: (fresh) => results.append(outputsGrid(fresh, { label: outputLabel })) });
-      stop = panel.stop;
-      results.replaceChildren(panel.el);
+      const { path, body } = request();
+      const job = await submit(path, body);
+      kept.job(job.id);
+      follow(job);
     } catch (err) { showProblem(form, err); } finally { done(); }
   });
-  view.append(h("h1", {}, "Control"), h("div", { class: "cols" }, form, results));
+  studioPage(view, "Control", form, output, "control");
+  kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
+  if (query.get("asset")) await fromAsset(query.get("asset"));
   return () => stop();
 }

@@ -1,6 +1,7 @@
 // Create: prompt, template (browse, search, recommend), provider and model, persona, batch; live estimate.
 import { get, submit } from "../api.js";
-import { busy, clearProblem, costEstimate, field, h, jobPanel, outputsGrid, select, showProblem } from "../ui.js";
+import { copyAs, keepState, outputArea, studioPage } from "../studio.js";
+import { busy, clearProblem, costEstimate, field, followJob, h, select, showProblem } from "../ui.js";
 
 const label = (name) => name.replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase());
 
@@ -32,6 +33,7 @@ function templatePicker(templates) {
   for (const control of [platform, category, search]) control.addEventListener("change", narrow);
   template.addEventListener("change", () => {
     const t = templates.find((x) => x.id === template.value);
+    if (t) template.dispatchEvent(new CustomEvent("template", { bubbles: true, detail: t }));
     about.textContent = t ? `${t.description} Suggested: ${t.suggested_providers.join(", ")}; ${t.quality} quality.` : "";
   });
 
@@ -45,7 +47,9 @@ function templatePicker(templates) {
   ask.addEventListener("click", async () => {
     clearProblem(box);
     const query = new URLSearchParams({ use_case: useCase.value.trim() });
-    if (platform.value) query.set("platform", platform.value);
+    // The platform asked for: the filter, else one the use case names ("instagram product launch").
+    const named = [...platform.options].map((o) => o.value).find((p) => p && new RegExp(`\\b${p}\\b`, "i").test(useCase.value));
+    if (platform.value || named) query.set("platform", platform.value || named);
     const done = busy(ask, "Finding…");
     try {
       const { results } = await get(`/templates/recommend?${query}`);
@@ -92,7 +96,7 @@ export async function render(view) {
   const count = h("input", { type: "number", min: 1, max: 10, value: 1 });
   const estimate = costEstimate("create", () => body()); // body() is defined below
   const go = h("button", { type: "submit" }, "Create");
-  const results = h("div", { class: "stack", id: "results" });
+  const output = outputArea("Write a prompt and create: the job's progress and every image show here.");
   let stop = () => {};
 
   const form = h("form", { class: "card", "aria-label": "Create images" },
@@ -101,8 +105,9 @@ export async function render(view) {
     h("div", { class: "row" }, route.el, field("Quality", quality, { name: "quality" }),
       field("Style", style, { name: "style_preset" }), field("Persona", persona, { name: "persona_id" }),
       field("Batch size", count, { name: "count" })),
-    estimate.el,
-    go);
+    estimate.el);
+  // A template's quality is the template's choice until the user picks another.
+  form.addEventListener("template", (e) => { quality.value = e.detail.quality; });
 
   const body = () => {
     const b = { prompt: prompt.value || "estimate", provider: route.provider.value, quality: quality.value, count: Number(count.value) };
@@ -114,18 +119,22 @@ export async function render(view) {
   form.addEventListener("input", (e) => { if (e.target === count) estimate.refresh(); });
   await estimate.refresh();
 
+  const request = () => ({ path: "/create", body: { ...body(), prompt: prompt.value } });
+  form.append(copyAs(request), go);
+  const kept = keepState("create", form);
+  const follow = (job) => { stop(); stop = followJob(output, job, { title: "Create job" }); };
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearProblem(form);
     const done = busy(go, "Submitting…");
     try {
-      const job = await submit("/create", { ...body(), prompt: prompt.value });
-      stop();
-      const panel = jobPanel(job, { title: "Create job", onDone: (fresh) => results.append(outputsGrid(fresh)) });
-      stop = panel.stop;
-      results.replaceChildren(panel.el);
+      const { path, body: sent } = request();
+      const job = await submit(path, sent);
+      kept.job(job.id);
+      follow(job);
     } catch (err) { showProblem(form, err); } finally { done(); }
   });
-  view.append(h("h1", {}, "Create"), h("div", { class: "cols" }, form, results));
+  studioPage(view, "Create", form, output, "create");
+  kept.restore(async (id) => follow(await get(`/jobs/${id}`)));
   return () => stop();
 }

@@ -7,6 +7,8 @@ const STUDIOS = [
   ["edit", "Edit", "Remove a background, inpaint with a mask, outpaint, erase, recolour, relight."],
   ["upscale", "Upscale", "Fast 4x, or up to about 4 MP keeping or re-imagining detail; compare before and after."],
   ["social", "Social", "One image cropped to every platform format, with safe zones and a zip."],
+  ["control", "Control", "A new image that follows a photo's structure, style or sketch."],
+  ["compress", "Compress", "The smallest file without visible loss, a target size, or another format."],
 ];
 
 export async function render(view) {

@@ -1,19 +1,24 @@
 // Social: upload once, pick platforms and formats, click the focal point, see every result.
-import { get, submit, upload } from "../api.js";
-import { busy, bytes, clearProblem, dropZone, field, h, jobPanel, outputsGrid, select, showProblem, uploadWithStatus } from "../ui.js";
+import { ApiError, get, submit } from "../api.js";
+import { copyAs, imageSource, keepState, outputArea, studioPage } from "../studio.js";
+import { busy, bytes, clearProblem, field, followJob, h, select, showProblem } from "../ui.js";
 
-export async function render(view) {
+export async function render(view, { query }) {
   const { platforms } = await get("/social/platforms");
-  let uploaded = null;
   let focal = null;
   let stop = () => {};
+  const names = new Map(platforms.flatMap((p) => p.formats.map((f) => [f.key, `${p.name} ${f.name} ${f.width}×${f.height}`])));
 
-  const status = h("p", { class: "muted", role: "status" });
+  const output = outputArea("Choose a photo and the platforms: every format's result shows here.");
   const preview = h("div", { class: "focal", hidden: true });
   const dot = h("span", { class: "dot", hidden: true });
   const focalText = h("p", { class: "muted", id: "focal-text" }, "Smart crop keeps faces or the busiest region; click the image to choose the focal point instead.");
   const img = h("img", { alt: "The uploaded image: click to set the focal point" });
   preview.append(img, dot);
+  const clearFocal = h("button", { type: "button", class: "ghost small", hidden: true, onclick: () => {
+    focal = null; dot.hidden = true; clearFocal.hidden = true; delete preview.dataset.focal;
+    focalText.textContent = "Smart crop keeps faces or the busiest region; click the image to choose the focal point instead.";
+  } }, "Clear focal point");
   img.addEventListener("click", (e) => {
     const box = img.getBoundingClientRect();
     focal = { x: (e.clientX - box.left) / box.width, y: (e.clientY - box.top) / box.height };
@@ -21,18 +26,11 @@ export async function render(view) {
     dot.style.left = `${focal.x * 100}%`; dot.style.top = `${focal.y * 100}%`; dot.hidden = false;
     focalText.textContent = `Focal point: ${(focal.x * 100).toFixed(0)}% across, ${(focal.y * 100).toFixed(0)}% down.`;
     preview.dataset.focal = `${focal.x.toFixed(3)},${focal.y.toFixed(3)}`;
+    clearFocal.hidden = false;
   });
 
-  const zone = dropZone(async (file) => {
-    clearProblem(form);
-    try {
-      uploaded = await uploadWithStatus(file, status, upload);
-      img.src = URL.createObjectURL(file);
-      preview.hidden = false;
-      form.dataset.upload = uploaded.id;
-    } catch (err) { status.textContent = ""; showProblem(form, err); }
-  });
-  zone.dataset.field = "image";
+  const form = h("form", { class: "card stack", "aria-label": "Social optimiser" });
+  const source = imageSource(form, output, (uploaded, url) => { img.src = url; preview.hidden = false; });
 
   const formats = h("div", { class: "stack" });
   const platformBoxes = platforms.map((p) => {
@@ -46,51 +44,60 @@ export async function render(view) {
   });
 
   const crop = select([["smart", "Smart (faces, else salient)"], ["center", "Centre"], ["fit", "Fit (letterbox)"]], "smart");
-  const output = select([["jpeg", "JPEG"], ["png", "PNG"], ["webp", "WebP"]], "jpeg");
+  const output_format = select([["jpeg", "JPEG"], ["png", "PNG"], ["webp", "WebP"]], "jpeg");
   const quality = h("input", { type: "number", min: 1, max: 100, value: 90 });
-  const safe = h("input", { type: "checkbox", checked: true });
+  const safe = h("input", { type: "checkbox", name: "safe_zone_overlay", value: "on" });
   const go = h("button", { type: "submit" }, "Optimise");
-  const results = h("div", { class: "stack", id: "results" });
 
-  const form = h("form", { class: "card stack", "aria-label": "Social optimiser" },
-    zone, status, preview, focalText,
-    h("fieldset", { class: "checks field", dataset: { field: "platforms" } }, h("legend", {}, "Platforms"), platformBoxes, h("p", { class: "error", hidden: true, role: "alert" })),
-    formats,
-    h("div", { class: "row" }, field("Crop mode", crop, { name: "crop_mode" }), field("Output format", output, { name: "output_format" }),
-      field("Quality", quality, { name: "quality" })),
-    h("label", { class: "field inline" }, safe, "Safe-zone previews"),
-    go);
-
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    clearProblem(form);
-    const chosen = [...form.querySelectorAll("fieldset.checks:not([hidden]) input[name=format]:checked")].map((b) => b.value);
+  const chosenFormats = () => [...form.querySelectorAll("fieldset.checks:not([hidden]) input[name=format]:checked")].map((b) => b.value);
+  const request = () => {
     const body = {
-      image: uploaded?.id ?? null,
-      formats: chosen.length ? chosen : null, // none chosen: every format of every platform
-      crop_mode: crop.value, output_format: output.value, quality: Number(quality.value),
+      image: source.state.upload?.id ?? null, formats: chosenFormats(),
+      crop_mode: crop.value, output_format: output_format.value, quality: Number(quality.value),
       safe_zone_overlay: safe.checked, zip: true,
     };
     if (focal && crop.value !== "fit") { body.focal_x = focal.x; body.focal_y = focal.y; }
+    return { path: "/social/optimize", body };
+  };
+  form.append(source.el, preview, h("div", { class: "row" }, focalText, clearFocal),
+    h("fieldset", { class: "checks field", dataset: { field: "platforms" } }, h("legend", {}, "Platforms"), platformBoxes, h("p", { class: "error", hidden: true, role: "alert" })),
+    formats,
+    h("div", { class: "row" }, field("Crop mode", crop, { name: "crop_mode" }), field("Output format", output_format, { name: "output_format" }),
+      field("Quality", quality, { name: "quality" })),
+    h("label", { class: "field inline" }, safe, "Safe-zone previews (shown with each result and added to the zip)"),
+    copyAs(request), go);
+
+  const kept = keepState("social", form, source);
+  const follow = (job) => {
+    stop();
+    stop = followJob(output, job, {
+      title: "Social job",
+      label: (o) => names.get(o.name) || o.name,
+      only: (o) => o.kind !== "archive", // the zip is the "Download all" button
+      onDone: (fresh) => {
+        const zip = fresh.outputs.find((o) => o.name.endsWith(".zip"));
+        if (zip) output.el.querySelector(".job-live").after(h("p", {}, h("a", { class: "button", id: "download-zip", href: zip.url, download: zip.name }, `Download all (${bytes(zip.bytes)} zip)`)));
+      },
+    });
+  };
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearProblem(form);
+    const { path, body } = request();
+    if (!body.formats.length) { // nothing chosen would render every format of every platform: ask instead
+      showProblem(form, new ApiError({ title: "Choose a platform", detail: "tick at least one platform (and its formats) to render", field: "platforms" }));
+      return;
+    }
     const done = busy(go, "Submitting…");
     try {
-      const job = await submit("/social/optimize", body);
-      stop();
-      const panel = jobPanel(job, {
-        title: "Social job",
-        onDone: (fresh) => {
-          const zip = fresh.outputs.find((o) => o.name.endsWith(".zip"));
-          const images = { ...fresh, outputs: fresh.outputs.filter((o) => o !== zip) };
-          results.append(
-            zip ? h("p", {}, h("a", { class: "button", id: "download-zip", href: zip.url, download: zip.name }, `Download all (${bytes(zip.bytes)} zip)`)) : null,
-            outputsGrid(images, { label: (o) => o.metadata?.format_name ? `${o.metadata.platform} · ${o.metadata.format_name}` : `${o.name} (${o.kind})` }));
-        },
-      });
-      stop = panel.stop;
-      results.replaceChildren(panel.el);
+      const job = await submit(path, body);
+      kept.job(job.id);
+      follow(job);
     } catch (err) { showProblem(form, err); } finally { done(); }
   });
 
-  view.append(h("h1", {}, "Social optimiser"), h("div", { class: "cols" }, form, results));
+  studioPage(view, "Social optimiser", form, output, "social");
+  kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
+  if (query.get("asset")) await source.fromAsset(query.get("asset"));
   return () => stop();
 }

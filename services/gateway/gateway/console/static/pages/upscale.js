@@ -1,6 +1,7 @@
 // Upscale: upload, a mode and preset from /upscale/modes, the target size, a live estimate, before/after.
-import { get, submit, upload } from "../api.js";
-import { busy, clearProblem, costEstimate, dropZone, field, followImageJob, h, select, showProblem, uploadWithStatus } from "../ui.js";
+import { get, submit } from "../api.js";
+import { copyAs, imageSource, keepState, outputArea, studioPage } from "../studio.js";
+import { busy, clearProblem, costEstimate, field, followJob, h, select, showProblem } from "../ui.js";
 
 /** The output size a mode's target gives an input: `scale` times each side, else about `pixels` in all. */
 export function targetSize({ scale, pixels }, width, height) {
@@ -8,10 +9,9 @@ export function targetSize({ scale, pixels }, width, height) {
   return [Math.round(width * factor), Math.round(height * factor)];
 }
 
-export async function render(view) {
+export async function render(view, { query }) {
   const { modes, presets } = await get("/upscale/modes");
-  let image = null; let file = null; let stop = () => {};
-  const status = h("p", { class: "muted", role: "status" });
+  let image = null; let stop = () => {};
   const mode = select(modes.map((m) => [m.id, m.name]), modes[0].id);
   const describe = h("p", { class: "hint" });
   const preset = select(presets.map((p) => [p.id, p.id]), presets.find((p) => p.default)?.id);
@@ -24,7 +24,7 @@ export async function render(view) {
   const target = h("p", { id: "target-size", "aria-live": "polite" }, "Choose an image to see the size it becomes.");
   const optional = { prompt: field("Prompt", prompt, { name: "prompt" }), creativity: field("Creativity", creativity, { name: "creativity" }), seed: field("Seed", seed, { name: "seed" }) };
   const go = h("button", { type: "submit" }, "Upscale");
-  const results = h("div", { class: "stack", id: "results" });
+  const output = outputArea("Choose an image: it shows here, then the upscale's progress and result.");
   const current = () => modes.find((m) => m.id === mode.value);
   const estimate = costEstimate("upscale", () => ({ mode: mode.value, path: path.value }));
 
@@ -46,39 +46,40 @@ export async function render(view) {
   };
   const showPreset = () => { presetHint.textContent = presets.find((p) => p.id === preset.value).description; };
 
-  const zone = dropZone(async (chosen) => {
-    clearProblem(form);
-    try {
-      image = await uploadWithStatus(chosen, status, upload); file = chosen;
-      form.dataset.upload = image.id;
-      showTarget();
-    } catch (err) { status.textContent = ""; showProblem(form, err); }
-  });
-  zone.dataset.field = "image";
-  const form = h("form", { class: "card", "aria-label": "Upscale an image" }, zone, status, target,
+  const form = h("form", { class: "card", "aria-label": "Upscale an image" });
+  const source = imageSource(form, output, (uploaded) => { image = uploaded; showTarget(); });
+  const request = () => {
+    const body = { image: image?.id ?? null, mode: mode.value, preset: preset.value, path: path.value, output_format: format.value };
+    const m = current();
+    if (m.optional.includes("prompt") && prompt.value) body.prompt = prompt.value;
+    if (m.optional.includes("creativity") && creativity.value !== "") body.creativity = Number(creativity.value);
+    if (m.optional.includes("seed") && seed.value !== "") body.seed = Number(seed.value);
+    return { path: "/upscale", body };
+  };
+  form.append(source.el, target,
     field("Mode", mode, { name: "mode" }), describe,
-    h("div", { class: "row" }, field("Preset", preset, { name: "preset" }), field("Path", path, { name: "path" }), field("Output format", format, { name: "output_format" })),
-    presetHint, ...Object.values(optional), estimate.el, go);
+    h("div", { class: "row" }, field("Preset", preset, { name: "preset" }), field("Where it runs", path, { name: "path" }), field("Output format", format, { name: "output_format" })),
+    presetHint, ...Object.values(optional), estimate.el, copyAs(request), go);
   mode.addEventListener("change", showMode);
   preset.addEventListener("change", showPreset);
   form.addEventListener("change", estimate.refresh);
   showMode(); showPreset();
   await estimate.refresh();
 
+  const kept = keepState("upscale", form, source);
+  const follow = (job) => { stop(); stop = followJob(output, job, { title: "Upscale", before: source.state.url }); };
   form.addEventListener("submit", async (e) => {
     e.preventDefault(); clearProblem(form);
-    const body = { image: image?.id ?? null, mode: mode.value, preset: preset.value, path: path.value, output_format: format.value };
-    const m = current();
-    if (m.optional.includes("prompt") && prompt.value) body.prompt = prompt.value;
-    if (m.optional.includes("creativity") && creativity.value !== "") body.creativity = Number(creativity.value);
-    if (m.optional.includes("seed") && seed.value !== "") body.seed = Number(seed.value);
     const done = busy(go, "Submitting…");
     try {
-      const job = await submit("/upscale", body);
-      stop();
-      stop = followImageJob(results, job, { title: `${m.name} upscale`, before: file });
+      const { path: to, body } = request();
+      const job = await submit(to, body);
+      kept.job(job.id);
+      follow(job);
     } catch (err) { showProblem(form, err); } finally { done(); }
   });
-  view.append(h("h1", {}, "Upscale"), h("div", { class: "cols" }, form, results));
+  studioPage(view, "Upscale", form, output, "upscale");
+  kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
+  if (query.get("asset")) await source.fromAsset(query.get("asset"));
   return () => stop();
 }

@@ -5,7 +5,7 @@ import { announce, busy, clearProblem, field, h, pager, secretOnce, select, show
 /** The event types an endpoint can ask for, as the API's own schema lists them. */
 async function eventTypes() {
   const spec = await (await fetch("/openapi.json")).json();
-  return spec.components.schemas.WebhookEventType.enum;
+  return spec.components.schemas.WebhookEventType.enum.filter((e) => e !== "webhook.test"); // sent on request only
 }
 
 export async function render(view) {
@@ -32,6 +32,16 @@ export async function render(view) {
     const rotate = h("button", { type: "button", class: "ghost small", dataset: { action: "rotate" } }, "Rotate secret");
     const toggle = h("button", { type: "button", class: "ghost small", dataset: { action: "toggle" } }, endpoint.enabled ? "Disable" : "Enable");
     const log = h("button", { type: "button", class: "ghost small", dataset: { action: "log" } }, "Deliveries");
+    const test = h("button", { type: "button", class: "ghost small", dataset: { action: "test" } }, "Send test event");
+    test.addEventListener("click", async () => {
+      clearProblem(actions);
+      const done = busy(test, "Sending…");
+      try {
+        await post(`/webhooks/endpoints/${endpoint.id}/test`);
+        announce("Test event sent: see it in the delivery log");
+        endpointFilter.value = endpoint.id; await deliveries.load(true);
+      } catch (err) { showProblem(actions, err); } finally { done(); }
+    });
     rotate.addEventListener("click", async () => {
       clearProblem(actions);
       const done = busy(rotate, "Rotating…");
@@ -55,7 +65,7 @@ export async function render(view) {
         endpoint.disabled_reason ? h("div", { class: "muted" }, endpoint.disabled_reason) : null,
         endpoint.failed_deliveries ? h("div", { class: "muted" }, `${endpoint.failed_deliveries} failed in a row`) : null),
       h("td", {}, h("code", {}, endpoint.secret_hint)),
-      h("td", {}, h("div", { class: "row" }, rotate, toggle, log)));
+      h("td", {}, h("div", { class: "row" }, test, rotate, toggle, log)));
   };
   const replaceRow = (endpoint) => {
     const old = rows.querySelector(`[data-endpoint="${endpoint.id}"]`);

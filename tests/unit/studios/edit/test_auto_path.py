@@ -1,0 +1,32 @@
+"""``auto`` in try-out mode: a simulated provider gives way to a real local path (issue 28)."""
+
+from __future__ import annotations
+
+from imagestudio.studios.common.routes import ProviderStatus, Route, plan_routes
+
+PROVIDER = Route(provider="stability", model="edit/remove-background", credits=5)
+LOCAL = Route(provider="local", model="local/remove_background", credits=0)
+
+
+def plan(*, simulated: bool, local: Route | None = LOCAL) -> tuple[list[Route], list[dict[str, str]]]:
+    return plan_routes(
+        path="auto",
+        what="remove_background",
+        provider=PROVIDER,
+        local=local,
+        provider_refusal=None,
+        local_refusal=None,
+        allowed={"stability"},
+        status=lambda name: ProviderStatus(configured=True, healthy=True, simulated=simulated),
+    )
+
+
+def test_auto_skips_a_simulated_provider_when_the_local_path_can_serve() -> None:
+    routes, skipped = plan(simulated=True)
+    assert routes == [LOCAL]
+    assert skipped[0]["provider"] == "stability" and "simulated" in skipped[0]["reason"]
+
+
+def test_auto_keeps_a_real_provider_first_and_a_simulated_one_without_a_local_path() -> None:
+    assert plan(simulated=False) == ([PROVIDER, LOCAL], [])
+    assert plan(simulated=True, local=None) == ([PROVIDER], [])
