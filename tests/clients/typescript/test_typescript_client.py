@@ -1,0 +1,152 @@
+"""The TypeScript client (clients/typescript) against a live `imagestudio up`: its own suite and the docs' snippet.
+
+``npm test`` builds first (types from docs/openapi.json) and each of its suites makes its own PNG
+and its own tenant (through ``IMAGESTUDIO_CLI``, the service's admin command, set here). npm's
+install is cached: ``npm ci`` runs only when package-lock.json changed since the last one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import IMAGESTUDIO, ROOT, imagestudio_up, make_image
+
+PACKAGE = ROOT / "clients" / "typescript"
+QUICKSTART = ROOT / "docs" / "clients-typescript.md"
+
+
+def _npm(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = PACKAGE
+) -> subprocess.CompletedProcess[str]:
+    npm = shutil.which("npm")
+    assert npm, "npm is required (Node 20+) for the TypeScript client's tests"
+    return subprocess.run([npm, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    """``npm ci`` when the lock file changed (``npm test`` and the snippet's test build on their own)."""
+    lock = hashlib.sha256((PACKAGE / "package-lock.json").read_bytes()).hexdigest()
+    stamp = PACKAGE / "node_modules" / ".imagestudio-lock-sha256"
+    if not stamp.is_file() or stamp.read_text() != lock:
+        result = _npm("ci", "--no-audit", "--no-fund")
+        assert result.returncode == 0, result.stdout + result.stderr
+        stamp.write_text(lock)
+    return PACKAGE
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A live gateway (webhooks may reach loopback, where the suites listen) and its admin command."""
+    root = tmp_path_factory.mktemp("ts-client")
+    image = root / "photo.png"
+    image.write_bytes(make_image(800, 600))
+    with imagestudio_up(root, data_dir=root / "data", IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK="true") as (
+        base,
+        env,
+    ):
+        # The quick start runs as a partner that never fetched its signing secret (shown once).
+        minted = subprocess.run(
+            [IMAGESTUDIO, "keys", "create", "--tenant", "ts-quickstart"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        quickstart_key = re.search(r"isk_[A-Za-z0-9_-]+", minted.stdout)
+        assert quickstart_key, minted.stdout + minted.stderr
+        yield {
+            **env,
+            "QUICKSTART_API_KEY": quickstart_key.group(0),
+            "IMAGESTUDIO_URL": base,
+            "IMAGESTUDIO_CLI": IMAGESTUDIO,
+            "IMAGESTUDIO_TEST_IMAGE": str(image),
+            "NO_COLOR": "1",
+        }
+
+
+def test_typescript_client_suite_passes_against_the_service(built: Path, service: dict[str, str]) -> None:
+    result = _npm("test", env=service)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    passed = re.search(r"^# pass (\d+)$", output, re.MULTILINE)
+    assert passed and int(passed.group(1)) >= 17, output
+    assert re.search(r"^# fail 0$", output, re.MULTILINE), output
+
+
+def _snippet() -> str:
+    blocks = re.findall(r"```ts\n(.*?)```", QUICKSTART.read_text(), re.DOTALL)
+    assert len(blocks) == 1, "docs/clients-typescript.md should hold one ```ts quick-start block"
+    return str(blocks[0])
+
+
+def pack(destination: Path) -> Path:
+    """The npm tarball, as ``make dist`` packs it (``prepack`` builds first)."""
+    result = _npm("pack", "--pack-destination", str(destination))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (tarball,) = destination.glob("imagestudio-client-*.tgz")
+    return tarball
+
+
+def test_quickstart_snippet_runs_from_the_packed_tarball_in_an_empty_folder(
+    built: Path, service: dict[str, str], tmp_path: Path
+) -> None:
+    """The docs' snippet as a partner app: the tarball installed into an empty folder, type-checked, run."""
+    tarball = pack(tmp_path)
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "package.json").write_text(json.dumps({"type": "module", "private": True}))
+    # Its dependencies come from npm's cache, filled by the package's own `npm ci`.
+    installed = _npm("install", "--prefer-offline", "--no-audit", "--no-fund", str(tarball), cwd=app)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert not (app / "node_modules" / "@imagestudio" / "client" / "src").exists()  # only the built files ship
+    (app / "tsconfig.json").write_text(
+        json.dumps(
+            {
+                "compilerOptions": {
+                    "target": "ES2022",
+                    "module": "NodeNext",
+                    "moduleResolution": "NodeNext",
+                    "strict": True,
+                    "skipLibCheck": True,
+                    "typeRoots": [str(PACKAGE / "node_modules" / "@types")],
+                    "types": ["node"],
+                    "outDir": "out",
+                },
+                "files": ["quickstart.ts"],
+            }
+        )
+    )
+    (app / "quickstart.ts").write_text(_snippet())
+    shutil.copy(service["IMAGESTUDIO_TEST_IMAGE"], app / "photo.png")
+    tsc = subprocess.run(
+        [str(PACKAGE / "node_modules" / ".bin" / "tsc"), "-p", "tsconfig.json"],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert tsc.returncode == 0, tsc.stdout + tsc.stderr
+    node = shutil.which("node")
+    assert node
+    run = subprocess.run(
+        [node, "out/quickstart.js"],
+        cwd=app,
+        env={**service, "IMAGESTUDIO_API_KEY": service["QUICKSTART_API_KEY"]},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "instagram.story 1080 1920 http://127.0.0.1:" in run.stdout, run.stdout
+    assert "422 https://imagestudio.dev/problems/validation-failed prompt" in run.stdout, run.stdout
+    assert re.search(r"^succeeded 100 %$", run.stdout, re.MULTILINE), run.stdout
+    compressed = re.search(r"^compressed jpeg ([\d.]+) (\d+)$", run.stdout, re.MULTILINE)
+    assert compressed and float(compressed.group(1)) >= 0.98 and int(compressed.group(2)) > 0, run.stdout
