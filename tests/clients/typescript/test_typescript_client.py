@@ -106,7 +106,9 @@ def test_quickstart_snippet_runs_from_the_packed_tarball_in_an_empty_folder(
     # Its dependencies come from npm's cache, filled by the package's own `npm ci`.
     installed = _npm("install", "--prefer-offline", "--no-audit", "--no-fund", str(tarball), cwd=app)
     assert installed.returncode == 0, installed.stdout + installed.stderr
-    assert not (app / "node_modules" / "@imagestudio" / "client" / "src").exists()  # only the built files ship
+    assert not (
+        app / "node_modules" / "@imagestudio" / "client" / "src"
+    ).exists()  # only the built files ship
     (app / "tsconfig.json").write_text(
         json.dumps(
             {
