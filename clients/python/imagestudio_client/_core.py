@@ -269,13 +269,16 @@ class SSEDecoder:
     def __init__(self) -> None:
         self._data: list[str] = []
         self._id: str | None = None
+        self._event = ""
 
     def feed(self, line: str) -> JobEvent | None:
-        """The event a blank line completes, else None (comments and ``retry:`` are skipped)."""
+        """The event a blank line completes, else None (comments, ``retry:`` and the gateway's
+        ``stream.closed``, after which the stream ends and is resumed from the last id, are skipped)."""
         line = line.rstrip("\r\n")
         if not line:
             data, self._data = self._data, []
-            if not data:
+            event, self._event = self._event, ""
+            if not data or event == "stream.closed":
                 return None
             return JobEvent.model_validate_json("\n".join(data))
         if line.startswith(":"):
@@ -284,6 +287,8 @@ class SSEDecoder:
         value = value.removeprefix(" ")
         if name == "data":
             self._data.append(value)
+        elif name == "event":
+            self._event = value
         elif name == "id":
             self._id = value
         return None
