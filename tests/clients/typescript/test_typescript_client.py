@@ -16,6 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
 from support import IMAGESTUDIO, ROOT, imagestudio_up, make_image
 
 PACKAGE = ROOT / "clients" / "typescript"
@@ -152,3 +155,41 @@ def test_quickstart_snippet_runs_from_the_packed_tarball_in_an_empty_folder(
     assert re.search(r"^succeeded 100 %$", run.stdout, re.MULTILINE), run.stdout
     compressed = re.search(r"^compressed jpeg ([\d.]+) (\d+)$", run.stdout, re.MULTILINE)
     assert compressed and float(compressed.group(1)) >= 0.98 and int(compressed.group(2)) > 0, run.stdout
+
+
+def test_the_bundled_client_runs_in_a_browser(built: Path, tmp_path: Path) -> None:
+    """browser/check.ts, bundled by esbuild as a browser app would, runs in headless Chromium."""
+    bundle = subprocess.run(
+        [
+            str(PACKAGE / "node_modules" / ".bin" / "esbuild"),
+            "browser/check.ts",
+            "--bundle",
+            "--format=iife",
+            "--platform=browser",
+            f"--outfile={tmp_path / 'check.js'}",
+        ],
+        cwd=PACKAGE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bundle.returncode == 0, bundle.stderr
+    (tmp_path / "index.html").write_text('<pre id="result"></pre><script src="check.js"></script>')
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path="/usr/bin/chromedriver"))
+    try:
+        driver.get((tmp_path / "index.html").as_uri())
+        text = WebDriverWait(driver, 60).until(lambda d: d.find_element("id", "result").text)
+    finally:
+        driver.quit()
+    assert json.loads(text) == {
+        "verified": ["job.succeeded", "job-1", 0],
+        "refused": True,
+        "job": "job-2",
+        "tries": 3,
+        "oneKey": True,
+        "multipart": True,
+    }
