@@ -59,7 +59,12 @@ DIST ?= dist
 dist: install
 	@rm -rf $(DIST) && mkdir -p $(DIST)
 	@$(VENV)/python -m build --sdist --wheel --outdir $(abspath $(DIST)) clients/python >/dev/null
-	@cd clients/typescript && npm ci --no-audit --no-fund --silent && npm pack --silent --pack-destination $(abspath $(DIST)) >/dev/null
+	@# npm ci and the build run on a copy, so they never touch the checkout's node_modules or dist/.
+	@work=$$(mktemp -d) && mkdir -p $$work/clients $$work/docs && cp docs/openapi.json $$work/docs/ \
+	  && tar -C clients -cf - --exclude=node_modules --exclude=dist typescript | tar -C $$work/clients -xf - \
+	  && (cd $$work/clients/typescript && npm ci --no-audit --no-fund --silent \
+	      && npm pack --silent --pack-destination $(abspath $(DIST)) >/dev/null); \
+	  status=$$?; rm -rf $$work; exit $$status
 	@ls -1 $(DIST)
 
 clean:
