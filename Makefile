@@ -1,5 +1,5 @@
 # The front door. `make up` runs the system; `make test` runs every test.
-.PHONY: install up test test-unit test-integration services browser openapi lint typecheck migrate bench chaos clean
+.PHONY: install up test test-unit test-integration services browser openapi lint typecheck migrate bench chaos clean dist
 
 VENV := .venv/bin
 
@@ -52,6 +52,20 @@ bench: install services
 # private PostgreSQL/RabbitMQ/S3 servers (never the machine's own); bounded in jobs and time.
 chaos: install
 	@cd tests && timeout 2700 ../$(VENV)/python -m chaos
+
+# The clients' packages: the Python SDK's wheel and sdist, and the TypeScript client's npm tarball
+# (`npm pack` builds it first), into $(DIST); their versions are the API's.
+DIST ?= dist
+dist: install
+	@rm -rf $(DIST) && mkdir -p $(DIST)
+	@$(VENV)/python -m build --sdist --wheel --outdir $(abspath $(DIST)) clients/python >/dev/null
+	@# npm ci and the build run on a copy, so they never touch the checkout's node_modules or dist/.
+	@work=$$(mktemp -d) && mkdir -p $$work/clients $$work/docs && cp docs/openapi.json $$work/docs/ \
+	  && tar -C clients -cf - --exclude=node_modules --exclude=dist typescript | tar -C $$work/clients -xf - \
+	  && (cd $$work/clients/typescript && npm ci --no-audit --no-fund --silent \
+	      && npm pack --silent --pack-destination $(abspath $(DIST)) >/dev/null); \
+	  status=$$?; rm -rf $$work; exit $$status
+	@ls -1 $(DIST)
 
 clean:
 	rm -rf .imagestudio

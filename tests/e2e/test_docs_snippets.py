@@ -40,7 +40,7 @@ DOCS = ROOT / "docs"
 #: Pages whose snippets another test runs.
 COVERED_ELSEWHERE = {
     "docs/clients.md": "tests/clients/python/test_sdk_docs.py",
-    "docs/clients-typescript.md": "tests/e2e/test_typescript_client.py",
+    "docs/clients-typescript.md": "tests/clients/typescript/test_typescript_client.py",
 }
 PAGES = sorted(
     p

@@ -3,6 +3,7 @@
 from imagestudio_client import ImageStudio
 
 client = ImageStudio()                      # IMAGESTUDIO_URL, IMAGESTUDIO_API_KEY
+outputs = client.run("social", "photo.jpg", platforms=["instagram"])   # submit, wait, the outputs
 job = client.social.optimize("photo.jpg", platforms=["instagram"]).wait()
 job.download("out")
 """
@@ -21,6 +22,7 @@ from imagestudio_client._errors import (
     ConflictError,
     DownloadError,
     ImageStudioError,
+    JobFailedError,
     JobTimeoutError,
     NotFoundError,
     PayloadTooLargeError,
@@ -37,7 +39,10 @@ from imagestudio_client._models import (
     Credits,
     JobEvent,
     JobOutput,
+    Persona,
     Upload,
+    WebhookDelivery,
+    WebhookEndpoint,
     WebhookEvent,
 )
 from imagestudio_client._sync import BatchResult, ImageStudio, Job
@@ -62,6 +67,7 @@ __all__ = [
     "ImageStudioError",
     "Job",
     "JobEvent",
+    "JobFailedError",
     "JobOutput",
     "JobProgress",
     "JobTimeoutError",
@@ -69,11 +75,14 @@ __all__ = [
     "PayloadTooLargeError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "Persona",
     "RateLimitError",
     "ServerError",
     "TransferProgress",
     "Upload",
     "ValidationError",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
     "WebhookVerificationError",
     "Webhooks",

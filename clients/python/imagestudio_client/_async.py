@@ -14,7 +14,7 @@ import builtins
 import contextlib
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,19 @@ import httpx
 from pydantic import PrivateAttr
 
 from imagestudio_client import _core as core
+from imagestudio_client._async_library import Assets, Personas, Templates, WebhooksAPI, pages
 from imagestudio_client._core import Call, ImageInput, JobCallback, TransferCallback
-from imagestudio_client._errors import APIConnectionError, APIError, DownloadError, JobTimeoutError, error_for
+from imagestudio_client._errors import (
+    APIConnectionError,
+    APIError,
+    DownloadError,
+    JobFailedError,
+    JobTimeoutError,
+    error_for,
+)
 from imagestudio_client._models import (
-    Asset,
-    AssetPage,
     BatchJob,
+    BatchStudio,
     Credits,
     JobData,
     JobEvent,
@@ -37,7 +44,6 @@ from imagestudio_client._models import (
     Upload,
 )
 from imagestudio_client._primitives import AsyncLock, async_map, async_sleep
-from imagestudio_client._webhooks import Webhooks, webhooks
 
 
 class AsyncJob(JobData):
@@ -53,8 +59,16 @@ class AsyncJob(JobData):
     async def refresh(self) -> AsyncJob:
         return await self._bound().jobs.get(self.id)
 
-    async def wait(self, *, timeout: float = 1800.0, on_progress: JobCallback | None = None) -> AsyncJob:
-        return await self._bound().jobs.wait(self.id, timeout=timeout, on_progress=on_progress)
+    async def wait(
+        self,
+        *,
+        timeout: float = 1800.0,
+        on_progress: JobCallback | None = None,
+        poll_interval: float | None = None,
+    ) -> AsyncJob:
+        return await self._bound().jobs.wait(
+            self.id, timeout=timeout, on_progress=on_progress, poll_interval=poll_interval
+        )
 
     async def cancel(self) -> AsyncJob:
         return await self._bound().jobs.cancel(self.id)
@@ -138,15 +152,9 @@ class Jobs:
         self, *, studio: Studio | None = None, status: JobStatus | None = None, page_size: int = 100
     ) -> AsyncIterator[AsyncJob]:
         """Every job of the tenant, newest first, fetching page after page as it goes."""
-        cursor: str | None = None
-        while True:
-            params = {"studio": studio, "status": status, "limit": page_size, "cursor": cursor}
-            page = await self._c.request(Call("GET", "/jobs", params=params))
-            for item in page["items"]:
-                yield self._c.job(item)
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
+        params = {"studio": studio, "status": status, "limit": page_size}
+        async for item in pages(self._c, "/jobs", params):
+            yield self._c.job(item)
 
     async def batch(
         self, jobs: Sequence[BatchJob | dict[str, Any]], *, idempotency_key: str | None = None
@@ -204,12 +212,20 @@ class Jobs:
                 await async_sleep(core.stream_reconnect_delay(failures))
 
     async def wait(
-        self, job_id: str, *, timeout: float = 1800.0, on_progress: JobCallback | None = None
+        self,
+        job_id: str,
+        *,
+        timeout: float = 1800.0,
+        on_progress: JobCallback | None = None,
+        poll_interval: float | None = None,
     ) -> AsyncJob:
-        """Block until the job ends, following its live events; polls with backoff if the stream fails.
+        """Block until the job ends, following its live events; polls if the stream fails.
 
-        Returns the job whatever its end (check ``job.status``); :class:`JobTimeoutError` after ``timeout``.
+        Returns the job whatever its end (check ``job.status``); :class:`JobTimeoutError` after
+        ``timeout``. Polls come every ``poll_interval`` seconds (the client's, else 0.25 s doubling
+        to 2 s).
         """
+        interval = poll_interval if poll_interval is not None else self._c.config.poll_interval
         deadline = time.monotonic() + timeout
         progress = core.JobProgress(job_id, "queued", 0.0, "queued")
         try:
@@ -234,7 +250,7 @@ class Jobs:
                 return job
             if time.monotonic() > deadline:
                 raise JobTimeoutError(f"job {job_id} is still {job.status} after {timeout} s")
-            await async_sleep(core.poll_delay(attempt))
+            await async_sleep(core.poll_delay(attempt, interval))
             attempt += 1
 
     async def download(
@@ -333,29 +349,6 @@ class Social:
         return list(answer["platforms"])
 
 
-class Assets:
-    def __init__(self, client: AsyncImageStudio) -> None:
-        self._c = client
-
-    async def list(self, *, page_size: int = 100, **filters: Any) -> AsyncIterator[Asset]:
-        """Every asset matching the filters (``studio``, ``tag``, ``favorite``, ``q``, ...), page after page."""
-        cursor: str | None = None
-        while True:
-            page = AssetPage.model_validate(
-                await self._c.request(
-                    Call("GET", "/assets", params={**filters, "limit": page_size, "cursor": cursor})
-                )
-            )
-            for item in page.items:
-                yield item
-            cursor = page.next_cursor
-            if not cursor:
-                return
-
-    async def get(self, asset_id: str) -> Asset:
-        return Asset.model_validate(await self._c.request(Call("GET", f"/assets/{asset_id}")))
-
-
 class CreditsAPI:
     def __init__(self, client: AsyncImageStudio) -> None:
         self._c = client
@@ -376,8 +369,9 @@ class AsyncImageStudio:
 
     Without arguments, ``IMAGESTUDIO_URL`` and ``IMAGESTUDIO_API_KEY`` are read. 429, 502-504 and
     connection errors are retried ``max_retries`` times honouring ``Retry-After``; job submissions
-    carry an ``Idempotency-Key`` so a retried one never makes a second job. ``transport`` is an
-    httpx transport for every request (tests, proxies).
+    carry an ``Idempotency-Key`` so a retried one never makes a second job. ``poll_interval``
+    (seconds) fixes the delay between status polls when a job's event stream is not to be had.
+    ``transport`` is an httpx transport for every request (tests, proxies).
     """
 
     def __init__(
@@ -387,9 +381,12 @@ class AsyncImageStudio:
         *,
         timeout: float = 30.0,
         max_retries: int = 3,
+        poll_interval: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.config = core.Config.resolve(base_url, api_key, timeout=timeout, max_retries=max_retries)
+        self.config = core.Config.resolve(
+            base_url, api_key, timeout=timeout, max_retries=max_retries, poll_interval=poll_interval
+        )
         self.http = httpx.AsyncClient(
             base_url=self.config.base_url, headers=self.config.headers(), timeout=timeout, transport=transport
         )
@@ -400,7 +397,9 @@ class AsyncImageStudio:
         self.social = Social(self)
         self.assets = Assets(self)
         self.credits = CreditsAPI(self)
-        self.webhooks: Webhooks = webhooks
+        self.webhooks = WebhooksAPI(self)
+        self.templates = Templates(self)
+        self.personas = Personas(self)
 
     async def __aenter__(self) -> AsyncImageStudio:
         return self
@@ -656,3 +655,36 @@ class AsyncImageStudio:
         operations, ``upscale``'s modes, ``compress``'s formats and presets (fields, defaults,
         bounds, credits, and whether a provider is available)."""
         return dict(await self.request(Call("GET", core.catalogue_path(studio))))
+
+    async def run(
+        self,
+        studio: BatchStudio,
+        *args: Any,
+        timeout: float = 1800.0,
+        on_progress: JobCallback | None = None,
+        **fields: Any,
+    ) -> builtins.list[JobOutput]:
+        """Submit to ``studio``, wait for the job and answer its outputs (with fresh download links).
+
+        ``args`` and ``fields`` are the studio method's (``run("create", "a kite", count=2)``,
+        ``run("social", "photo.jpg", formats=[...])``); :class:`JobFailedError` when the job fails
+        or is canceled, :class:`JobTimeoutError` after ``timeout``.
+        """
+        methods: dict[str, Callable[..., Any]] = {
+            "create": self.create,
+            "edit": self.edit,
+            "upscale": self.upscale,
+            "social": self.social.optimize,
+            "control": self.control,
+            "compress": self.compress,
+            "convert": self.convert,
+        }
+        job: AsyncJob = await methods[studio](*args, **fields)
+        done = await job.wait(timeout=timeout, on_progress=on_progress)
+        if done.status != "succeeded":
+            raise JobFailedError(done.id, done.status, done.error)
+        return done.outputs
+
+    async def providers(self, *, kind: str | None = None) -> dict[str, Any]:
+        """The providers behind the studios: their models, which are available, their credits."""
+        return dict(await self.request(Call("GET", "/providers", params={"kind": kind})))

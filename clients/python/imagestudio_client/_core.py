@@ -77,10 +77,18 @@ class Config:
     api_key: str
     timeout: float
     max_retries: int
+    #: Seconds between status polls; None: 0.25 s doubling to 2 s.
+    poll_interval: float | None = None
 
     @classmethod
     def resolve(
-        cls, base_url: str | None, api_key: str | None, *, timeout: float, max_retries: int
+        cls,
+        base_url: str | None,
+        api_key: str | None,
+        *,
+        timeout: float,
+        max_retries: int,
+        poll_interval: float | None = None,
     ) -> Config:
         url = base_url or os.environ.get("IMAGESTUDIO_URL")
         key = api_key or os.environ.get("IMAGESTUDIO_API_KEY")
@@ -91,7 +99,11 @@ class Config:
         url = url.rstrip("/")
         if not url.endswith(API_PREFIX):
             url += API_PREFIX
-        return cls(base_url=url, api_key=key, timeout=timeout, max_retries=max_retries)
+        if poll_interval is not None and poll_interval <= 0:
+            raise ImageStudioError("poll_interval must be more than 0 seconds")
+        return cls(
+            base_url=url, api_key=key, timeout=timeout, max_retries=max_retries, poll_interval=poll_interval
+        )
 
     def headers(self) -> dict[str, str]:
         from imagestudio_client import __version__
@@ -184,8 +196,10 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def poll_delay(attempt: int) -> float:
-    """Seconds between status polls when the event stream is not available: 0.25 s doubling to 2 s."""
+def poll_delay(attempt: int, interval: float | None = None) -> float:
+    """Seconds between status polls when the event stream is not available: ``interval``, else 0.25 s doubling to 2 s."""
+    if interval is not None:
+        return interval
     return float(min(2.0, 0.25 * 2 ** min(attempt, 3)))
 
 
@@ -255,13 +269,16 @@ class SSEDecoder:
     def __init__(self) -> None:
         self._data: list[str] = []
         self._id: str | None = None
+        self._event = ""
 
     def feed(self, line: str) -> JobEvent | None:
-        """The event a blank line completes, else None (comments and ``retry:`` are skipped)."""
+        """The event a blank line completes, else None (comments, ``retry:`` and the gateway's
+        ``stream.closed``, after which the stream ends and is resumed from the last id, are skipped)."""
         line = line.rstrip("\r\n")
         if not line:
             data, self._data = self._data, []
-            if not data:
+            event, self._event = self._event, ""
+            if not data or event == "stream.closed":
                 return None
             return JobEvent.model_validate_json("\n".join(data))
         if line.startswith(":"):
@@ -270,6 +287,8 @@ class SSEDecoder:
         value = value.removeprefix(" ")
         if name == "data":
             self._data.append(value)
+        elif name == "event":
+            self._event = value
         elif name == "id":
             self._id = value
         return None

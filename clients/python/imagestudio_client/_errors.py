@@ -14,6 +14,7 @@ ImageStudioError                  every error this SDK raises
 │   └── ServerError               5xx (after the retries ran out)
 ├── APIConnectionError            the service could not be reached (after the retries ran out)
 ├── JobTimeoutError               ``wait`` gave up before the job ended
+├── JobFailedError                ``run``'s job failed or was canceled (its problem in ``problem``)
 ├── DownloadError                 an output could not be fetched whole
 └── WebhookVerificationError      a webhook's signature or timestamp did not verify
 """
@@ -93,6 +94,15 @@ class APIConnectionError(ImageStudioError):
 
 class JobTimeoutError(ImageStudioError):
     """Raised when ``wait`` gives up before the job ends (the job goes on)."""
+
+
+class JobFailedError(ImageStudioError):
+    """Raised by ``run`` when its job ends failed or canceled; ``problem`` is the job's error."""
+
+    def __init__(self, job_id: str, status: str, problem: dict[str, Any] | None) -> None:
+        self.job_id, self.status, self.problem = job_id, status, problem or {}
+        text = " ".join(str(part) for part in (self.problem.get("title"), self.problem.get("detail")) if part)
+        super().__init__(f"job {job_id} {status}: {text}" if text else f"job {job_id} {status}")
 
 
 class DownloadError(ImageStudioError):

@@ -131,11 +131,11 @@ class Credits(Model):
 class Asset(Model):
     id: str
     url: str | None = None
-
-
-class AssetPage(Model):
-    items: list[Asset]
-    next_cursor: str | None = None
+    job_id: str | None = None
+    studio: str | None = None
+    name: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    favorite: bool = False
 
 
 class WebhookOutput(Model):
@@ -167,3 +167,45 @@ class WebhookEvent(Model):
     type: str
     timestamp: datetime
     data: WebhookJobData
+
+
+class WebhookEndpoint(Model):
+    """A registered webhook endpoint (its secret is shown only when created or rotated)."""
+
+    id: str
+    url: str
+    description: str = ""
+    event_types: list[str] = Field(default_factory=list)
+    enabled: bool
+    disabled_reason: str | None = None
+    failed_deliveries: int = 0
+    secret_hint: str = ""
+    #: The signing secret, on the answers to create and rotate only.
+    secret: str | None = None
+
+
+class WebhookDelivery(Model):
+    """One event sent (or being sent) to one URL, with its attempts."""
+
+    id: str
+    event_type: str
+    job_id: str | None = None
+    endpoint_id: str | None = None
+    url: str
+    status: Literal["pending", "succeeded", "failed"]
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    created_at: datetime
+
+
+class Persona(Model):
+    """A brand persona a create job may name (``persona_id``)."""
+
+    id: str
+    name: str
+    description: str = ""
+    tone: str = ""
+    palette: list[str] = Field(default_factory=list)
+    style_keywords: list[str] = Field(default_factory=list)
+    avoid: list[str] = Field(default_factory=list)

@@ -9,7 +9,7 @@ import builtins
 import contextlib
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,17 @@ from pydantic import PrivateAttr
 
 from imagestudio_client import _core as core
 from imagestudio_client._core import Call, ImageInput, JobCallback, TransferCallback
-from imagestudio_client._errors import APIConnectionError, APIError, DownloadError, JobTimeoutError, error_for
+from imagestudio_client._errors import (
+    APIConnectionError,
+    APIError,
+    DownloadError,
+    JobFailedError,
+    JobTimeoutError,
+    error_for,
+)
 from imagestudio_client._models import (
-    Asset,
-    AssetPage,
     BatchJob,
+    BatchStudio,
     Credits,
     JobData,
     JobEvent,
@@ -32,7 +38,7 @@ from imagestudio_client._models import (
     Upload,
 )
 from imagestudio_client._primitives import Lock, sleep, thread_map
-from imagestudio_client._webhooks import Webhooks, webhooks
+from imagestudio_client._sync_library import Assets, Personas, Templates, WebhooksAPI, pages
 
 
 class Job(JobData):
@@ -48,8 +54,16 @@ class Job(JobData):
     def refresh(self) -> Job:
         return self._bound().jobs.get(self.id)
 
-    def wait(self, *, timeout: float = 1800.0, on_progress: JobCallback | None = None) -> Job:
-        return self._bound().jobs.wait(self.id, timeout=timeout, on_progress=on_progress)
+    def wait(
+        self,
+        *,
+        timeout: float = 1800.0,
+        on_progress: JobCallback | None = None,
+        poll_interval: float | None = None,
+    ) -> Job:
+        return self._bound().jobs.wait(
+            self.id, timeout=timeout, on_progress=on_progress, poll_interval=poll_interval
+        )
 
     def cancel(self) -> Job:
         return self._bound().jobs.cancel(self.id)
@@ -133,15 +147,9 @@ class Jobs:
         self, *, studio: Studio | None = None, status: JobStatus | None = None, page_size: int = 100
     ) -> Iterator[Job]:
         """Every job of the tenant, newest first, fetching page after page as it goes."""
-        cursor: str | None = None
-        while True:
-            params = {"studio": studio, "status": status, "limit": page_size, "cursor": cursor}
-            page = self._c.request(Call("GET", "/jobs", params=params))
-            for item in page["items"]:
-                yield self._c.job(item)
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
+        params = {"studio": studio, "status": status, "limit": page_size}
+        for item in pages(self._c, "/jobs", params):
+            yield self._c.job(item)
 
     def batch(
         self, jobs: Sequence[BatchJob | dict[str, Any]], *, idempotency_key: str | None = None
@@ -198,11 +206,21 @@ class Jobs:
                     ) from exc
                 sleep(core.stream_reconnect_delay(failures))
 
-    def wait(self, job_id: str, *, timeout: float = 1800.0, on_progress: JobCallback | None = None) -> Job:
-        """Block until the job ends, following its live events; polls with backoff if the stream fails.
+    def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float = 1800.0,
+        on_progress: JobCallback | None = None,
+        poll_interval: float | None = None,
+    ) -> Job:
+        """Block until the job ends, following its live events; polls if the stream fails.
 
-        Returns the job whatever its end (check ``job.status``); :class:`JobTimeoutError` after ``timeout``.
+        Returns the job whatever its end (check ``job.status``); :class:`JobTimeoutError` after
+        ``timeout``. Polls come every ``poll_interval`` seconds (the client's, else 0.25 s doubling
+        to 2 s).
         """
+        interval = poll_interval if poll_interval is not None else self._c.config.poll_interval
         deadline = time.monotonic() + timeout
         progress = core.JobProgress(job_id, "queued", 0.0, "queued")
         try:
@@ -227,7 +245,7 @@ class Jobs:
                 return job
             if time.monotonic() > deadline:
                 raise JobTimeoutError(f"job {job_id} is still {job.status} after {timeout} s")
-            sleep(core.poll_delay(attempt))
+            sleep(core.poll_delay(attempt, interval))
             attempt += 1
 
     def download(
@@ -326,28 +344,6 @@ class Social:
         return list(answer["platforms"])
 
 
-class Assets:
-    def __init__(self, client: ImageStudio) -> None:
-        self._c = client
-
-    def list(self, *, page_size: int = 100, **filters: Any) -> Iterator[Asset]:
-        """Every asset matching the filters (``studio``, ``tag``, ``favorite``, ``q``, ...), page after page."""
-        cursor: str | None = None
-        while True:
-            page = AssetPage.model_validate(
-                self._c.request(
-                    Call("GET", "/assets", params={**filters, "limit": page_size, "cursor": cursor})
-                )
-            )
-            yield from page.items
-            cursor = page.next_cursor
-            if not cursor:
-                return
-
-    def get(self, asset_id: str) -> Asset:
-        return Asset.model_validate(self._c.request(Call("GET", f"/assets/{asset_id}")))
-
-
 class CreditsAPI:
     def __init__(self, client: ImageStudio) -> None:
         self._c = client
@@ -368,8 +364,9 @@ class ImageStudio:
 
     Without arguments, ``IMAGESTUDIO_URL`` and ``IMAGESTUDIO_API_KEY`` are read. 429, 502-504 and
     connection errors are retried ``max_retries`` times honouring ``Retry-After``; job submissions
-    carry an ``Idempotency-Key`` so a retried one never makes a second job. ``transport`` is an
-    httpx transport for every request (tests, proxies).
+    carry an ``Idempotency-Key`` so a retried one never makes a second job. ``poll_interval``
+    (seconds) fixes the delay between status polls when a job's event stream is not to be had.
+    ``transport`` is an httpx transport for every request (tests, proxies).
     """
 
     def __init__(
@@ -379,9 +376,12 @@ class ImageStudio:
         *,
         timeout: float = 30.0,
         max_retries: int = 3,
+        poll_interval: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.config = core.Config.resolve(base_url, api_key, timeout=timeout, max_retries=max_retries)
+        self.config = core.Config.resolve(
+            base_url, api_key, timeout=timeout, max_retries=max_retries, poll_interval=poll_interval
+        )
         self.http = httpx.Client(
             base_url=self.config.base_url, headers=self.config.headers(), timeout=timeout, transport=transport
         )
@@ -392,7 +392,9 @@ class ImageStudio:
         self.social = Social(self)
         self.assets = Assets(self)
         self.credits = CreditsAPI(self)
-        self.webhooks: Webhooks = webhooks
+        self.webhooks = WebhooksAPI(self)
+        self.templates = Templates(self)
+        self.personas = Personas(self)
 
     def __enter__(self) -> ImageStudio:
         return self
@@ -648,3 +650,36 @@ class ImageStudio:
         operations, ``upscale``'s modes, ``compress``'s formats and presets (fields, defaults,
         bounds, credits, and whether a provider is available)."""
         return dict(self.request(Call("GET", core.catalogue_path(studio))))
+
+    def run(
+        self,
+        studio: BatchStudio,
+        *args: Any,
+        timeout: float = 1800.0,
+        on_progress: JobCallback | None = None,
+        **fields: Any,
+    ) -> builtins.list[JobOutput]:
+        """Submit to ``studio``, wait for the job and answer its outputs (with fresh download links).
+
+        ``args`` and ``fields`` are the studio method's (``run("create", "a kite", count=2)``,
+        ``run("social", "photo.jpg", formats=[...])``); :class:`JobFailedError` when the job fails
+        or is canceled, :class:`JobTimeoutError` after ``timeout``.
+        """
+        methods: dict[str, Callable[..., Any]] = {
+            "create": self.create,
+            "edit": self.edit,
+            "upscale": self.upscale,
+            "social": self.social.optimize,
+            "control": self.control,
+            "compress": self.compress,
+            "convert": self.convert,
+        }
+        job: Job = methods[studio](*args, **fields)
+        done = job.wait(timeout=timeout, on_progress=on_progress)
+        if done.status != "succeeded":
+            raise JobFailedError(done.id, done.status, done.error)
+        return done.outputs
+
+    def providers(self, *, kind: str | None = None) -> dict[str, Any]:
+        """The providers behind the studios: their models, which are available, their credits."""
+        return dict(self.request(Call("GET", "/providers", params={"kind": kind})))

@@ -1,8 +1,8 @@
 """``imagestudio-client``: every studio, jobs, uploads, assets and credits from any folder.
 
 Needs only ``IMAGESTUDIO_URL`` and ``IMAGESTUDIO_API_KEY`` (or ``--url`` / ``--api-key``). Shows
-progress bars for the upload, the queue and the run, downloads every output, and prints JSON
-with ``--json`` for scripts (then stdout holds only that JSON).
+progress bars for the upload, the queue and the run, downloads every output, and prints tables,
+or JSON with ``--json`` for scripts (then stdout holds only that JSON).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from imagestudio_client._core import CATALOGUES, JobProgress, TransferProgress
 from imagestudio_client._errors import APIError, ImageStudioError
@@ -26,6 +28,19 @@ from imagestudio_client._sync import ImageStudio, Job
 
 #: Bars and messages go to stderr, so stdout carries only results (and only JSON with --json).
 console = Console(stderr=True)
+#: Results as tables; wide enough that ids are never cut when stdout is not a terminal.
+results = Console(highlight=False, width=160)
+
+#: The columns a list shows: the first set an item has all of (jobs, uploads, assets, deliveries,
+#: endpoints, personas); else its first six fields.
+COLUMNS: tuple[tuple[str, ...], ...] = (
+    ("id", "studio", "status", "progress", "created_at", "finished_at"),
+    ("id", "state", "width", "height", "format", "bytes"),
+    ("id", "studio", "name", "format", "width", "height", "tags", "favorite"),
+    ("id", "event_type", "status", "attempts", "last_status_code", "url"),
+    ("id", "url", "enabled", "event_types", "failed_deliveries"),
+    ("id", "name", "tone", "description"),
+)
 
 
 class _Bars:
@@ -127,14 +142,50 @@ def _finish(args: argparse.Namespace, client: ImageStudio, submit: Callable[[_Ba
 
 
 def __out(args: argparse.Namespace, value: Any) -> int:
+    """The result: JSON with --json, else a table (one row per item, or one per field)."""
+    data = _dump(value)
     if args.json:
-        _out(json.dumps(_dump(value), indent=2))
-    elif isinstance(value, list):
-        for item in value:
-            _out(json.dumps(_dump(item)))
+        _out(json.dumps(data, indent=2))
+    elif isinstance(data, list):
+        results.print(_list_table(data))
+    elif isinstance(data, dict):
+        results.print(_record_table(data))
     else:
-        _out(json.dumps(_dump(value), indent=2))
+        _out(data)
     return 0
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _list_table(items: list[Any]) -> Table | str:
+    if not items:
+        return "(none)"
+    first = items[0] if isinstance(items[0], dict) else {"value": items[0]}
+    columns = next((cols for cols in COLUMNS if set(cols) <= set(first)), tuple(first)[:6])
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for item in items:
+        row = item if isinstance(item, dict) else {"value": item}
+        table.add_row(*(_cell(row.get(column)) for column in columns))
+    return table
+
+
+def _record_table(record: dict[str, Any]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in record.items():
+        table.add_row(key, _cell(value))
+    return table
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -254,10 +305,50 @@ def cmd_uploads(args: argparse.Namespace, client: ImageStudio) -> int:
 def cmd_assets(args: argparse.Namespace, client: ImageStudio) -> int:
     if args.action == "get":
         return __out(args, client.assets.get(args.id))
+    if args.action == "favorite":
+        return __out(args, client.assets.favorite(args.id, not args.off))
+    if args.action == "tag":
+        return __out(args, client.assets.tag(args.id, args.tag or []))
+    if args.action == "delete":
+        client.assets.delete(args.id)
+        return 0
     filters = {"studio": args.studio, "tag": args.tag, "q": args.q}
     return __out(
         args, list(islice(client.assets.list(page_size=min(args.limit, 100), **filters), args.limit))
     )
+
+
+def cmd_webhooks(args: argparse.Namespace, client: ImageStudio) -> int:
+    hooks = client.webhooks
+    if args.action == "list":
+        return __out(args, hooks.list_endpoints())
+    if args.action == "add":
+        return __out(
+            args, hooks.create_endpoint(args.url, event_types=args.event, description=args.description)
+        )
+    if args.action == "disable":
+        return __out(args, hooks.disable_endpoint(args.id))
+    if args.action == "enable":
+        return __out(args, hooks.enable_endpoint(args.id))
+    if args.action == "rotate":
+        return __out(args, hooks.rotate_endpoint_secret(args.id))
+    if args.action == "delete":
+        hooks.delete_endpoint(args.id)
+        return 0
+    if args.action == "redeliver":
+        return __out(args, hooks.redeliver(args.id))
+    deliveries = hooks.deliveries(job_id=args.job, endpoint_id=args.endpoint, page_size=min(args.limit, 100))
+    return __out(args, list(islice(deliveries, args.limit)))
+
+
+def cmd_templates(args: argparse.Namespace, client: ImageStudio) -> int:
+    if args.search:
+        return __out(args, client.templates.search(args.search)["results"])
+    return __out(args, client.templates.list()["templates"])
+
+
+def cmd_providers(args: argparse.Namespace, client: ImageStudio) -> int:
+    return __out(args, client.providers(kind=args.kind)["providers"])
 
 
 def cmd_credits(args: argparse.Namespace, client: ImageStudio) -> int:
@@ -402,7 +493,39 @@ def build_parser() -> argparse.ArgumentParser:
     asset_list.add_argument("--tag")
     asset_list.add_argument("--q", help="text search")
     asset_list.add_argument("--limit", type=int, default=20)
+    favorite = assets_actions.add_parser("favorite", help="mark an asset a favourite")
+    favorite.add_argument("id")
+    favorite.add_argument("--off", action="store_true", help="no longer a favourite")
+    tag = assets_actions.add_parser("tag", help="set an asset's tags (the whole list)")
+    tag.add_argument("id")
+    tag.add_argument("-t", "--tag", action="append", help="a tag (repeatable; none clears them)")
+    assets_actions.add_parser("delete").add_argument("id")
     assets.set_defaults(run=cmd_assets)
+
+    hooks = commands.add_parser("webhooks", help="webhook endpoints and deliveries")
+    hooks_actions = hooks.add_subparsers(dest="action", required=True)
+    hooks_actions.add_parser("list", help="the registered endpoints")
+    add = hooks_actions.add_parser("add", help="register an endpoint (its secret is shown once)")
+    add.add_argument("url")
+    add.add_argument("-e", "--event", action="append", help="e.g. job.succeeded (repeatable; default all)")
+    add.add_argument("--description")
+    for action in ("disable", "enable", "rotate", "delete", "redeliver"):
+        hooks_actions.add_parser(action).add_argument(
+            "id", help="the endpoint's id (a delivery's to redeliver)"
+        )
+    deliveries = hooks_actions.add_parser("deliveries", help="deliveries, newest first")
+    deliveries.add_argument("--job")
+    deliveries.add_argument("--endpoint")
+    deliveries.add_argument("--limit", type=int, default=20)
+    hooks.set_defaults(run=cmd_webhooks)
+
+    templates = commands.add_parser("templates", help="the template catalogue")
+    templates.add_argument("--search", help="words to look for")
+    templates.set_defaults(run=cmd_templates)
+
+    providers = commands.add_parser("providers", help="the providers behind the studios")
+    providers.add_argument("--kind", choices=["generate", "edit", "upscale", "control"])
+    providers.set_defaults(run=cmd_providers)
 
     credits = commands.add_parser("credits", help="balance and credits held")
     credits.set_defaults(run=cmd_credits)

@@ -1,4 +1,7 @@
-"""One real `imagestudio up` serves every SDK test; the SDK knows only its URL and a key."""
+"""One real `imagestudio up` serves every SDK test; the SDK knows only its URL and a key.
+
+Webhooks may reach loopback (``IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK``), where the webhook tests listen.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from support import imagestudio_up
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     folder = tmp_path_factory.mktemp("sdk-service")
-    with imagestudio_up(folder, data_dir=folder / ".imagestudio") as (base, _env):
+    with imagestudio_up(
+        folder, data_dir=folder / ".imagestudio", IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK="true"
+    ) as (base, _env):
         key = (folder / ".imagestudio" / "dev-api-key").read_text().strip()
         yield Service(base, key, folder)

@@ -181,3 +181,19 @@ def test_the_package_installs_into_a_fresh_venv_with_pip(tmp_path: Path) -> None
         [str(venv / "bin/imagestudio-client"), "--help"], capture_output=True, text=True, cwd=tmp_path
     )
     assert helped.returncode == 0 and "social" in helped.stdout
+
+
+def test_lists_print_as_tables_unless_json(service: Service, tmp_path: Path) -> None:
+    folder, env = _outside(service, tmp_path)
+    cli = str(BIN / "imagestudio-client")
+    job = json.loads(_run([cli, "--json", "compress", "photo.png", "--quality", "50"], folder, env).stdout)
+    table = _run([cli, "jobs", "list", "--limit", "2"], folder, env).stdout
+    header = table.strip().splitlines()[0].split()
+    assert header == ["id", "studio", "status", "progress", "created_at", "finished_at"], table
+    assert job["id"] in table and "succeeded" in table and "{" not in table
+    record = _run([cli, "jobs", "get", job["id"]], folder, env).stdout
+    assert any(line.split()[:2] == ["status", "succeeded"] for line in record.splitlines()), record
+    providers = _run([cli, "providers", "--kind", "upscale"], folder, env).stdout
+    assert "stability" in providers and "{" not in providers.splitlines()[1], providers
+    hooks = _run([cli, "webhooks", "deliveries", "--job", job["id"]], folder, env).stdout
+    assert hooks.strip() == "(none)", hooks

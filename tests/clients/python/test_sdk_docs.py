@@ -36,11 +36,15 @@ def test_every_python_snippet_of_the_client_docs_runs(
     monkeypatch.setenv("IMAGESTUDIO_URL", service.url)
     monkeypatch.setenv("IMAGESTUDIO_API_KEY", service.key)
     snippets = blocks(DOC.read_text(), "python")
-    assert len(snippets) == 6
+    assert len(snippets) == 7
     namespace: dict[str, object] = {}
     for snippet in snippets:
         exec(compile(snippet, str(DOC), "exec"), namespace)
     small, controlled, redrawn = (namespace[name] for name in ("small", "controlled", "redrawn"))
+    outputs, endpoint, asset = (namespace[name] for name in ("outputs", "endpoint", "asset"))
+    assert [(o.format, o.name) for o in outputs] == [("webp", "compressed")]  # type: ignore[attr-defined]
+    assert endpoint.enabled is False and endpoint.event_types == ["job.succeeded"]  # type: ignore[attr-defined]
+    assert asset.favorite is True and asset.tags == ["spring-campaign"]  # type: ignore[attr-defined]
     assert isinstance(small, Job) and isinstance(controlled, Job) and isinstance(redrawn, Job)
     assert small.refresh().outputs[0].metadata["ssim"] >= 0.98
     assert [o.name for o in controlled.refresh().outputs] == ["controlled", "control_map"]

@@ -1,13 +1,14 @@
 """The TypeScript client (clients/typescript) against a live `imagestudio up`: its own suite and the docs' snippet.
 
-npm's install is cached: ``npm ci`` runs only when package-lock.json changed since the last one.
+``npm test`` builds first (types from docs/openapi.json) and each of its suites makes its own PNG
+and its own tenant (through ``IMAGESTUDIO_CLI``, the service's admin command, set here). npm's
+install is cached: ``npm ci`` runs only when package-lock.json changed since the last one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
 from support import IMAGESTUDIO, ROOT, imagestudio_up, make_image
 
 PACKAGE = ROOT / "clients" / "typescript"
@@ -31,21 +35,19 @@ def _npm(
 
 @pytest.fixture(scope="module")
 def built() -> Path:
-    """``npm ci`` (when the lock file changed) and ``npm run build``: types from docs/openapi.json."""
+    """``npm ci`` when the lock file changed (``npm test`` and the snippet's test build on their own)."""
     lock = hashlib.sha256((PACKAGE / "package-lock.json").read_bytes()).hexdigest()
     stamp = PACKAGE / "node_modules" / ".imagestudio-lock-sha256"
     if not stamp.is_file() or stamp.read_text() != lock:
         result = _npm("ci", "--no-audit", "--no-fund")
         assert result.returncode == 0, result.stdout + result.stderr
         stamp.write_text(lock)
-    result = _npm("run", "build")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return PACKAGE / "dist"
+    return PACKAGE
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A live gateway (webhooks may reach loopback, where the suite listens) and a PNG to send."""
+    """A live gateway (webhooks may reach loopback, where the suites listen) and its admin command."""
     root = tmp_path_factory.mktemp("ts-client")
     image = root / "photo.png"
     image.write_bytes(make_image(800, 600))
@@ -53,7 +55,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         base,
         env,
     ):
-        key = (root / "data" / "dev-api-key").read_text().strip()
         # The quick start runs as a partner that never fetched its signing secret (shown once).
         minted = subprocess.run(
             [IMAGESTUDIO, "keys", "create", "--tenant", "ts-quickstart"],
@@ -65,10 +66,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         quickstart_key = re.search(r"isk_[A-Za-z0-9_-]+", minted.stdout)
         assert quickstart_key, minted.stdout + minted.stderr
         yield {
+            **env,
             "QUICKSTART_API_KEY": quickstart_key.group(0),
-            **os.environ,
             "IMAGESTUDIO_URL": base,
-            "IMAGESTUDIO_API_KEY": key,
+            "IMAGESTUDIO_CLI": IMAGESTUDIO,
             "IMAGESTUDIO_TEST_IMAGE": str(image),
             "NO_COLOR": "1",
         }
@@ -79,7 +80,7 @@ def test_typescript_client_suite_passes_against_the_service(built: Path, service
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     passed = re.search(r"^# pass (\d+)$", output, re.MULTILINE)
-    assert passed and int(passed.group(1)) >= 9, output
+    assert passed and int(passed.group(1)) >= 17, output
     assert re.search(r"^# fail 0$", output, re.MULTILINE), output
 
 
@@ -89,12 +90,29 @@ def _snippet() -> str:
     return str(blocks[0])
 
 
-def test_quickstart_snippet_compiles_and_runs(built: Path, service: dict[str, str], tmp_path: Path) -> None:
-    """The docs' snippet as a partner app: imports the package by name, type-checked by tsc, run by node."""
-    (tmp_path / "node_modules" / "@imagestudio").mkdir(parents=True)
-    (tmp_path / "node_modules" / "@imagestudio" / "client").symlink_to(PACKAGE, target_is_directory=True)
-    (tmp_path / "package.json").write_text(json.dumps({"type": "module", "private": True}))
-    (tmp_path / "tsconfig.json").write_text(
+def pack(destination: Path) -> Path:
+    """The npm tarball, as ``make dist`` packs it (``prepack`` builds first)."""
+    result = _npm("pack", "--pack-destination", str(destination))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (tarball,) = destination.glob("imagestudio-client-*.tgz")
+    return tarball
+
+
+def test_quickstart_snippet_runs_from_the_packed_tarball_in_an_empty_folder(
+    built: Path, service: dict[str, str], tmp_path: Path
+) -> None:
+    """The docs' snippet as a partner app: the tarball installed into an empty folder, type-checked, run."""
+    tarball = pack(tmp_path)
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "package.json").write_text(json.dumps({"type": "module", "private": True}))
+    # Its dependencies come from npm's cache, filled by the package's own `npm ci`.
+    installed = _npm("install", "--prefer-offline", "--no-audit", "--no-fund", str(tarball), cwd=app)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert not (
+        app / "node_modules" / "@imagestudio" / "client" / "src"
+    ).exists()  # only the built files ship
+    (app / "tsconfig.json").write_text(
         json.dumps(
             {
                 "compilerOptions": {
@@ -111,11 +129,11 @@ def test_quickstart_snippet_compiles_and_runs(built: Path, service: dict[str, st
             }
         )
     )
-    (tmp_path / "quickstart.ts").write_text(_snippet())
-    shutil.copy(service["IMAGESTUDIO_TEST_IMAGE"], tmp_path / "photo.png")
+    (app / "quickstart.ts").write_text(_snippet())
+    shutil.copy(service["IMAGESTUDIO_TEST_IMAGE"], app / "photo.png")
     tsc = subprocess.run(
         [str(PACKAGE / "node_modules" / ".bin" / "tsc"), "-p", "tsconfig.json"],
-        cwd=tmp_path,
+        cwd=app,
         capture_output=True,
         text=True,
         timeout=300,
@@ -125,7 +143,7 @@ def test_quickstart_snippet_compiles_and_runs(built: Path, service: dict[str, st
     assert node
     run = subprocess.run(
         [node, "out/quickstart.js"],
-        cwd=tmp_path,
+        cwd=app,
         env={**service, "IMAGESTUDIO_API_KEY": service["QUICKSTART_API_KEY"]},
         capture_output=True,
         text=True,
@@ -134,5 +152,44 @@ def test_quickstart_snippet_compiles_and_runs(built: Path, service: dict[str, st
     assert run.returncode == 0, run.stdout + run.stderr
     assert "instagram.story 1080 1920 http://127.0.0.1:" in run.stdout, run.stdout
     assert "422 https://imagestudio.dev/problems/validation-failed prompt" in run.stdout, run.stdout
-    compressed = re.search(r"^compressed jpeg ([\d.]+)$", run.stdout, re.MULTILINE)
-    assert compressed and float(compressed.group(1)) >= 0.98, run.stdout
+    assert re.search(r"^succeeded 100 %$", run.stdout, re.MULTILINE), run.stdout
+    compressed = re.search(r"^compressed jpeg ([\d.]+) (\d+)$", run.stdout, re.MULTILINE)
+    assert compressed and float(compressed.group(1)) >= 0.98 and int(compressed.group(2)) > 0, run.stdout
+
+
+def test_the_bundled_client_runs_in_a_browser(built: Path, tmp_path: Path) -> None:
+    """browser/check.ts, bundled by esbuild as a browser app would, runs in headless Chromium."""
+    bundle = subprocess.run(
+        [
+            str(PACKAGE / "node_modules" / ".bin" / "esbuild"),
+            "browser/check.ts",
+            "--bundle",
+            "--format=iife",
+            "--platform=browser",
+            f"--outfile={tmp_path / 'check.js'}",
+        ],
+        cwd=PACKAGE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bundle.returncode == 0, bundle.stderr
+    (tmp_path / "index.html").write_text('<pre id="result"></pre><script src="check.js"></script>')
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path="/usr/bin/chromedriver"))
+    try:
+        driver.get((tmp_path / "index.html").as_uri())
+        text = WebDriverWait(driver, 60).until(lambda d: d.find_element("id", "result").text)
+    finally:
+        driver.quit()
+    assert json.loads(text) == {
+        "verified": ["job.succeeded", "job-1", 0],
+        "refused": True,
+        "job": "job-2",
+        "tries": 3,
+        "oneKey": True,
+        "multipart": True,
+    }
