@@ -17,6 +17,7 @@ from imagestudio.errors import ValidationFailed
 
 from .codec import CONTENT_TYPES, OutputFormat, Rendered, SourceImage, SubjectPlacement, encode
 from .crop import (
+    DEFAULT_MAX_ZOOM,
     CropMode,
     CropPlan,
     SafeZone,
@@ -33,6 +34,7 @@ __all__ = [
     "choose_crop_box",
     "render_format",
     "safe_zone_overlay",
+    "subject_placement",
     "zip_outputs",
 ]
 
@@ -60,11 +62,13 @@ def render_format(
     quality: int = 90,
     max_bytes: int | None = None,
     safe_zone: SafeZone | None = None,
+    max_zoom: float = DEFAULT_MAX_ZOOM,
 ) -> Rendered:
     """Render exactly width x height: crop (smart/center) and resample, or fit on a background.
 
     With a ``safe_zone``, a smart crop places the faces or subject inside it when the source has room,
-    and the result says where they landed (``Rendered.subject``). A source loaded for other output
+    zooming in up to ``max_zoom`` when that is what it takes, and the result says where they landed
+    and at what zoom (``Rendered.subject``). A source loaded for other output
     sizes (``SourceImage.load(sizes=...)``) refuses, with ``ValueError``, a crop it would have to enlarge.
     """
     # Validate everything before any pixel work, so a bad request fails fast and the same way
@@ -86,11 +90,16 @@ def render_format(
         image = _fit(source.image, width, height, fill)
     elif mode in ("smart", "center"):
         plan = plan_crop(
-            source, width=width, height=height, mode=mode, focal_point=focal_point, safe_zone=safe_zone
+            source,
+            width=width,
+            height=height,
+            mode=mode,
+            focal_point=focal_point,
+            safe_zone=safe_zone,
+            max_zoom=max_zoom,
         )
         crop_box = plan.box
-        if plan.placed_on in ("faces", "subject", "attention"):
-            subject = _placement(plan, width, height, safe_zone)
+        subject = subject_placement(plan, width, height, safe_zone)
         held = source.held_box(crop_box)
         if held[2] + 1 < min(width, crop_box[2]) or held[3] + 1 < min(height, crop_box[3]):
             # The source was loaded reduced for other sizes; enlarging its copy would blur this one.
@@ -117,10 +126,19 @@ def render_format(
     )
 
 
-def _placement(plan: CropPlan, width: int, height: int, safe_zone: SafeZone | None) -> SubjectPlacement:
-    """Where the plan's faces or subject land in the width x height output, and if that is in the safe zone."""
+def subject_placement(
+    plan: CropPlan, width: int, height: int, safe_zone: SafeZone | None
+) -> SubjectPlacement | None:
+    """Where the plan's faces or subject land in the width x height output, and if that is in the safe zone.
+
+    None for a box the user placed (centre or focal point): there was nothing to place.
+    """
+    if plan.placed_on not in ("faces", "subject", "attention"):
+        return None
     if plan.subject is None:
-        return SubjectPlacement(placed_on=plan.placed_on, box=None, inside_safe_zone=None, faces=plan.faces)
+        return SubjectPlacement(
+            placed_on=plan.placed_on, box=None, inside_safe_zone=None, faces=plan.faces, zoom=plan.zoom
+        )
     crop_left, crop_top, crop_w, crop_h = plan.box
     sx, sy = width / crop_w, height / crop_h
     x, y, w, h = plan.subject
@@ -138,7 +156,9 @@ def _placement(plan: CropPlan, width: int, height: int, safe_zone: SafeZone | No
             and right <= width * (1 - safe_zone.right) + 1
             and bottom <= height * (1 - safe_zone.bottom) + 1
         )
-    return SubjectPlacement(placed_on=plan.placed_on, box=box, inside_safe_zone=inside, faces=plan.faces)
+    return SubjectPlacement(
+        placed_on=plan.placed_on, box=box, inside_safe_zone=inside, faces=plan.faces, zoom=plan.zoom
+    )
 
 
 def safe_zone_overlay(rendered: Rendered, safe_zone: SafeZone) -> Rendered:

@@ -182,9 +182,10 @@ def run(ctx: JobContext) -> None:
     formats = [get_format(key) for key in params.formats]
     steps = len(formats) + (1 if params.zip else 0)
     ctx.progress(0.0, f"decoding the image for {len(formats)} formats")
+    settings = get_settings()
     source = SourceImage.load(
         ctx.read_input("image"),
-        max_pixels=get_settings().max_image_pixels,
+        max_pixels=settings.max_image_pixels,
         sizes=[(fmt.width, fmt.height) for fmt in formats],
     )
     archive: list[tuple[str, bytes]] = []
@@ -203,6 +204,7 @@ def run(ctx: JobContext) -> None:
             quality=params.quality,
             max_bytes=fmt.max_bytes if params.enforce_size_limits else None,
             safe_zone=safe_zone,
+            max_zoom=settings.social_max_zoom,
         )
         ctx.add_output(
             fmt.key,
@@ -220,6 +222,7 @@ def run(ctx: JobContext) -> None:
                 "aspect": fmt.aspect,
                 "crop_mode": params.crop_mode,
                 "crop_box": list(rendered.crop_box) if rendered.crop_box else None,
+                "zoom": rendered.subject.zoom if rendered.subject else 1.0,
                 "quality": rendered.quality,
                 "max_bytes": fmt.max_bytes,
                 "fits_size_limit": rendered.fits_size_limit,
