@@ -7,6 +7,7 @@ import math
 import re
 import zipfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final, get_args
 
@@ -18,20 +19,24 @@ from imagestudio.errors import ValidationFailed
 from .codec import CONTENT_TYPES, OutputFormat, Rendered, SourceImage, SubjectPlacement, encode
 from .crop import (
     DEFAULT_MAX_ZOOM,
+    Box,
     CropMode,
     CropPlan,
     SafeZone,
     check_focal_point,
     check_output_size,
     choose_crop_box,
+    detect_faces,
     plan_crop,
 )
 from .sizing import resize_exact
 
 __all__ = [
     "CropMode",
+    "OutputPlan",
     "SafeZone",
     "choose_crop_box",
+    "plan_output",
     "render_format",
     "safe_zone_overlay",
     "subject_placement",
@@ -84,22 +89,19 @@ def render_format(
     if max_bytes is not None and max_bytes < 1:
         raise ValidationFailed("max_bytes", f"must be positive, got {max_bytes}")
 
-    crop_box: tuple[int, int, int, int] | None = None
-    subject: SubjectPlacement | None = None
+    planned = plan_output(
+        source,
+        width=width,
+        height=height,
+        mode=mode,
+        focal_point=focal_point,
+        safe_zone=safe_zone,
+        max_zoom=max_zoom,
+    )
+    crop_box, subject = planned.crop_box, planned.placement
     if mode == "fit":
         image = _fit(source.image, width, height, fill)
-    elif mode in ("smart", "center"):
-        plan = plan_crop(
-            source,
-            width=width,
-            height=height,
-            mode=mode,
-            focal_point=focal_point,
-            safe_zone=safe_zone,
-            max_zoom=max_zoom,
-        )
-        crop_box = plan.box
-        subject = subject_placement(plan, width, height, safe_zone)
+    elif crop_box is not None:
         held = source.held_box(crop_box)
         if held[2] + 1 < min(width, crop_box[2]) or held[3] + 1 < min(height, crop_box[3]):
             # The source was loaded reduced for other sizes; enlarging its copy would blur this one.
@@ -107,8 +109,6 @@ def render_format(
                 f"the source was not loaded for a {width}x{height} output (SourceImage.load sizes)"
             )
         image = resize_exact(source.image.crop(*held), width, height)
-    else:
-        raise ValidationFailed("mode", f"must be smart, center or fit, got {mode!r}")
 
     data, used_quality, fits = encode(
         image, output_format=output_format, quality=quality, max_bytes=max_bytes
@@ -124,6 +124,49 @@ def render_format(
         fits_size_limit=fits,
         subject=subject,
     )
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What one output's render will do, known before any pixel of it is made (``POST /social/plan``)."""
+
+    #: The crop in source pixels; None in fit mode (the whole image is letterboxed).
+    crop_box: Box | None
+    #: Where the faces or subject land in the output, at what zoom; None in fit, centre or focal mode.
+    placement: SubjectPlacement | None
+    #: What the crop was placed to keep, in source pixels: the faces' or subject's box.
+    subject_box: Box | None
+    #: Every face found in the source, in source pixels.
+    faces: tuple[Box, ...]
+
+
+def plan_output(
+    source: SourceImage,
+    *,
+    width: int,
+    height: int,
+    mode: CropMode = "smart",
+    focal_point: tuple[float, float] | None = None,
+    safe_zone: SafeZone | None = None,
+    max_zoom: float = DEFAULT_MAX_ZOOM,
+) -> OutputPlan:
+    """The crop box, zoom and placement ``render_format`` uses for this output, without rendering it."""
+    check_output_size(width, height)
+    if mode == "fit":
+        return OutputPlan(None, None, None, ())
+    if mode not in ("smart", "center"):
+        raise ValidationFailed("mode", f"must be smart, center or fit, got {mode!r}")
+    plan = plan_crop(
+        source,
+        width=width,
+        height=height,
+        mode=mode,
+        focal_point=focal_point,
+        safe_zone=safe_zone,
+        max_zoom=max_zoom,
+    )
+    faces = detect_faces(source) if plan.placed_on == "faces" else ()
+    return OutputPlan(plan.box, subject_placement(plan, width, height, safe_zone), plan.subject, faces)
 
 
 def subject_placement(

@@ -14,8 +14,16 @@ from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
 from imagestudio.errors import ValidationFailed
-from imagestudio.imaging import SafeZone, SourceImage, render_format, safe_zone_overlay, zip_outputs
+from imagestudio.imaging import (
+    SafeZone,
+    SourceImage,
+    plan_output,
+    render_format,
+    safe_zone_overlay,
+    zip_outputs,
+)
 from imagestudio.jobs.runner import JobContext
+from imagestudio.jobs.schemas import JobOutput, JobRead
 from imagestudio.studios.base import Images, Prepared
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
 from imagestudio.studios.request import StudioRequest, UploadId
@@ -64,6 +72,8 @@ class SocialOptimizeParams(BaseModel):
     safe_zone_overlay: bool = False
     zip: bool = True
     enforce_size_limits: bool = True
+    #: A plan job (``POST /social/plan``): the crops worked out and answered, nothing rendered.
+    plan_only: bool = False
 
 
 class SocialOptimizeRequest(StudioRequest):
@@ -131,6 +141,69 @@ class SocialOptimizeRequest(StudioRequest):
         )
 
 
+class SocialPlanRequest(SocialOptimizeRequest):
+    """``POST /social/plan``: the image and formats of a social job; answers its crops without rendering."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+                    "formats": ["instagram.story", "linkedin.feed"],
+                }
+            ]
+        }
+    )
+
+    def to_params(self) -> SocialOptimizeParams:
+        """The params of the job this request plans, marked plan-only (no outputs, no zip)."""
+        return super().to_params().model_copy(update={"plan_only": True, "zip": False})
+
+
+class FormatPlan(BaseModel):
+    """One format's crop as the job makes it: boxes in source pixels unless named ``_in_output``."""
+
+    format: str
+    width: int
+    height: int
+    #: (left, top, width, height) of the crop; None in fit mode.
+    crop_box: tuple[int, int, int, int] | None
+    #: The largest crop of the aspect over this one: above 1.0 when zoomed in to clear the safe zone.
+    zoom: float
+    #: "faces", "subject", "attention", "focal_point", "center" or "fit".
+    placed_on: str
+    #: What the crop was placed to keep (the faces' union or the subject).
+    subject_box: tuple[int, int, int, int] | None
+    #: The same box in the output's pixels, clipped to it.
+    subject_box_in_output: tuple[int, int, int, int] | None
+    #: Whether that box lies inside the safe zone (None without a box).
+    inside_safe_zone: bool | None
+    #: Every face found, in source pixels.
+    faces: list[tuple[int, int, int, int]]
+    safe_zone: dict[str, float]
+
+
+class SocialPlan(BaseModel):
+    """Every format's crop of one image (the ``plan`` output's metadata of a plan job)."""
+
+    source_width: int
+    source_height: int
+    crop_mode: CropMode
+    formats: list[FormatPlan]
+
+
+class SocialPlanOutput(JobOutput):
+    """A plan job's one output: the plan in its metadata."""
+
+    metadata: SocialPlan  # type: ignore[assignment]
+
+
+class SocialPlanJob(JobRead):
+    """A finished plan job as ``POST /social/plan`` answers it under ``Prefer: wait``."""
+
+    outputs: list[SocialPlanOutput]  # type: ignore[assignment]
+
+
 #: The studio's name: its jobs, queue and actors.
 name = "social"
 Request = SocialOptimizeRequest
@@ -188,6 +261,9 @@ def run(ctx: JobContext) -> None:
         max_pixels=settings.max_image_pixels,
         sizes=[(fmt.width, fmt.height) for fmt in formats],
     )
+    if params.plan_only:
+        _answer_plan(ctx, source, formats, params, max_zoom=settings.social_max_zoom)
+        return
     archive: list[tuple[str, bytes]] = []
     ext = _EXT[params.output_format]
     for position, fmt in enumerate(formats):
@@ -259,6 +335,100 @@ def run(ctx: JobContext) -> None:
             position=len(formats) * 2,
             metadata={"files": [name for name, _ in archive]},
         )
+
+
+def plan_formats(
+    source: SourceImage, formats: list[SocialFormat], params: SocialOptimizeParams, *, max_zoom: float
+) -> SocialPlan:
+    """Each format's crop box, zoom and placement: ``imaging.plan_output``, which ``render_format`` uses."""
+    entries = []
+    for fmt in formats:
+        planned = plan_output(
+            source,
+            width=fmt.width,
+            height=fmt.height,
+            mode=params.crop_mode,
+            focal_point=params.focal_point,
+            safe_zone=SafeZone(*fmt.safe_zone),
+            max_zoom=max_zoom,
+        )
+        placement = planned.placement
+        if params.crop_mode == "fit":
+            placed_on = "fit"
+        elif placement is not None:
+            placed_on = placement.placed_on
+        else:
+            placed_on = "focal_point" if params.focal_point is not None else "center"
+        top, bottom, left, right = fmt.safe_zone
+        entries.append(
+            FormatPlan(
+                format=fmt.key,
+                width=fmt.width,
+                height=fmt.height,
+                crop_box=planned.crop_box,
+                zoom=placement.zoom if placement else 1.0,
+                placed_on=placed_on,
+                subject_box=planned.subject_box,
+                subject_box_in_output=placement.box if placement else None,
+                inside_safe_zone=placement.inside_safe_zone if placement else None,
+                faces=list(planned.faces),
+                safe_zone={"top": top, "bottom": bottom, "left": left, "right": right},
+            )
+        )
+    return SocialPlan(
+        source_width=source.width, source_height=source.height, crop_mode=params.crop_mode, formats=entries
+    )
+
+
+def _answer_plan(
+    ctx: JobContext,
+    source: SourceImage,
+    formats: list[SocialFormat],
+    params: SocialOptimizeParams,
+    *,
+    max_zoom: float,
+) -> None:
+    """The plan job's one output: the plan as JSON, and as the output's metadata for ``GET /jobs``."""
+    plan = plan_formats(source, formats, params, max_zoom=max_zoom)
+    ctx.add_output(
+        "plan",
+        plan.model_dump_json().encode(),
+        ext="json",
+        content_type="application/json",
+        format="json",
+        kind="plan",
+        metadata=plan.model_dump(mode="json"),
+    )
+    ctx.progress(1.0, f"planned {len(formats)} formats")
+
+
+class _PlanStudio:
+    """``POST /social/plan`` as a studio: the social studio's jobs, queue and worker, a plan-only request."""
+
+    name = name
+    Request = SocialPlanRequest
+
+    @staticmethod
+    def check(request: SocialOptimizeRequest, *, files: Collection[str]) -> None:
+        check(request, files=files)
+
+    @staticmethod
+    def prepare(
+        session: Session, *, tenant_id: str, request: SocialOptimizeRequest, images: Images
+    ) -> Prepared:
+        return prepare(session, tenant_id=tenant_id, request=request, images=images)
+
+    @staticmethod
+    def price(params: SocialOptimizeParams) -> int:
+        return price(params)
+
+    @staticmethod
+    def run(ctx: JobContext) -> None:
+        run(ctx)
+
+
+#: The plan route's studio (``submission.submit(social.plan_studio, body)``).
+plan_studio = _PlanStudio()
 
 
 def is_hex_colour(value: str) -> bool:
