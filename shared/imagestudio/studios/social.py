@@ -5,11 +5,11 @@ The platform catalogue is data in ``social_platforms``; the pixels are done by `
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
@@ -28,6 +28,7 @@ from imagestudio.studios.base import Images, Prepared
 from imagestudio.studios.pricing import Estimate, EstimateItem, register
 from imagestudio.studios.request import StudioRequest, UploadId
 from imagestudio.studios.social_platforms import PLATFORMS as PLATFORMS
+from imagestudio.studios.social_platforms import CustomFormat as CustomFormat
 from imagestudio.studios.social_platforms import Platform as Platform
 from imagestudio.studios.social_platforms import SocialFormat as SocialFormat
 from imagestudio.studios.social_platforms import get_format as get_format
@@ -42,11 +43,15 @@ def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
-def resolve_formats(platforms: list[str] | None, formats: list[str] | None) -> list[SocialFormat]:
-    """The formats a request asks for: named formats plus every format of named platforms; none named means all."""
-    platform_names, format_keys = _split(platforms), _split(formats)
+def resolve_formats(
+    platforms: list[str] | None, formats: Sequence[str | CustomFormat | dict[str, Any]] | None
+) -> list[SocialFormat]:
+    """The formats a request asks for: named and custom formats plus every format of named platforms;
+    none named means all."""
+    platform_names = _split(platforms)
+    format_keys, customs = split_formats(formats)
     chosen: dict[str, SocialFormat] = {}
-    if not platform_names and not format_keys:
+    if not platform_names and not format_keys and not customs:
         platform_names = list(PLATFORMS)
     for name in platform_names:
         if name.lower() == "all":
@@ -57,13 +62,57 @@ def resolve_formats(platforms: list[str] | None, formats: list[str] | None) -> l
     for key in format_keys:
         fmt = get_format(key)
         chosen[fmt.key] = fmt
+    for custom in customs:
+        chosen[custom.key] = custom.to_format()
     return list(chosen.values())
+
+
+def split_formats(
+    formats: Sequence[str | CustomFormat | dict[str, Any]] | None,
+) -> tuple[list[str], list[CustomFormat]]:
+    """Catalogue keys and custom formats apart; a form's custom format is its JSON in a ``formats`` field."""
+    keys: list[str] = []
+    customs: list[CustomFormat] = []
+    for position, value in enumerate(formats or []):
+        if isinstance(value, CustomFormat):
+            customs.append(value)
+        elif isinstance(value, dict) or value.lstrip().startswith("{"):
+            try:
+                customs.append(
+                    CustomFormat.model_validate(value)
+                    if isinstance(value, dict)
+                    else CustomFormat.model_validate_json(value)
+                )
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(str(part) for part in error["loc"])
+                field = f"formats.{position}.{where}" if where else f"formats.{position}"
+                raise ValidationFailed(field, str(error["msg"])) from exc
+        else:
+            keys.extend(_split([value]))
+    names = [custom.key for custom in customs]
+    if len(set(names)) != len(names):
+        raise ValidationFailed("formats", "each custom format needs a name of its own")
+    return keys, customs
+
+
+def _format_kind(value: Any) -> str:
+    """A catalogue key is a string; anything else is read as a custom format (so errors name its fields)."""
+    return "key" if isinstance(value, str) else "custom"
+
+
+#: One entry of ``formats``: a catalogue key, or a custom format.
+FormatChoice = Annotated[
+    Annotated[str, Tag("key")] | Annotated[CustomFormat, Tag("custom")], Discriminator(_format_kind)
+]
 
 
 class SocialOptimizeParams(BaseModel):
     """The validated request, stored on the job."""
 
     formats: list[str] = Field(min_length=1)
+    #: The ``custom.<name>`` formats among ``formats``, as the request sized them.
+    custom_formats: list[CustomFormat] = Field(default_factory=list)
     crop_mode: CropMode = "smart"
     focal_point: tuple[float, float] | None = None
     background: str = "auto"
@@ -102,8 +151,10 @@ class SocialOptimizeRequest(StudioRequest):
     platforms: list[str] | None = Field(
         default=None, description="Platforms (repeat or comma-separate); every format of each. `all` for all."
     )
-    formats: list[str] | None = Field(
-        default=None, description="Formats as `platform.format`, e.g. `instagram.story`"
+    formats: list[FormatChoice] | None = Field(
+        default=None,
+        description="Formats as `platform.format`, e.g. `instagram.story`, or custom sizes "
+        '`{"name", "width", "height", "safe_zone"?}` (in a form, that object as JSON in a `formats` field)',
     )
     crop_mode: CropMode = "smart"
     focal_x: float | None = Field(
@@ -120,6 +171,7 @@ class SocialOptimizeRequest(StudioRequest):
     def to_params(self) -> SocialOptimizeParams:
         """The job's params: formats resolved, focal point and background checked."""
         chosen = resolve_formats(self.platforms, self.formats)
+        _, customs = split_formats(self.formats)
         if (self.focal_x is None) != (self.focal_y is None):
             raise ValidationFailed(
                 "focal_y" if self.focal_y is None else "focal_x", "give both focal_x and focal_y"
@@ -128,6 +180,7 @@ class SocialOptimizeRequest(StudioRequest):
             raise ValidationFailed("background", "use auto, blur or a #rrggbb colour")
         return SocialOptimizeParams(
             formats=[f.key for f in chosen],
+            custom_formats=customs,
             crop_mode=self.crop_mode,
             focal_point=(self.focal_x, self.focal_y)
             if self.focal_x is not None and self.focal_y is not None
@@ -236,7 +289,13 @@ def estimate_social(params: SocialOptimizeParams) -> Estimate:
 @register("social")
 def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
     """Price a request given in the route's own terms (platforms, formats)."""
-    chosen = resolve_formats(_as_list(request.get("platforms")), _as_list(request.get("formats")))
+    formats = request.get("formats")
+    if isinstance(formats, (str, dict)):
+        formats = [formats]
+    chosen = resolve_formats(
+        _as_list(request.get("platforms")),
+        [f if isinstance(f, dict) else str(f) for f in formats] if isinstance(formats, list) else None,
+    )
     return estimate_social(SocialOptimizeParams(formats=[f.key for f in chosen]))
 
 
@@ -252,7 +311,7 @@ _EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 def run(ctx: JobContext) -> None:
     """Render every requested format, then the optional previews and the zip."""
     params = SocialOptimizeParams.model_validate(ctx.params)
-    formats = [get_format(key) for key in params.formats]
+    formats = job_formats(params)
     steps = len(formats) + (1 if params.zip else 0)
     ctx.progress(0.0, f"decoding the image for {len(formats)} formats")
     settings = get_settings()
@@ -335,6 +394,12 @@ def run(ctx: JobContext) -> None:
             position=len(formats) * 2,
             metadata={"files": [name for name, _ in archive]},
         )
+
+
+def job_formats(params: SocialOptimizeParams) -> list[SocialFormat]:
+    """The job's formats in order: catalogue keys looked up, custom ones as the request sized them."""
+    customs = {custom.key: custom.to_format() for custom in params.custom_formats}
+    return [customs[key] if key in customs else get_format(key) for key in params.formats]
 
 
 def plan_formats(
