@@ -197,17 +197,6 @@ class SocialOptimizeRequest(StudioRequest):
 class SocialPlanRequest(SocialOptimizeRequest):
     """``POST /social/plan``: the image and formats of a social job; answers its crops without rendering."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
-                    "formats": ["instagram.story", "linkedin.feed"],
-                }
-            ]
-        }
-    )
-
     def to_params(self) -> SocialOptimizeParams:
         """The params of the job this request plans, marked plan-only (no outputs, no zip)."""
         return super().to_params().model_copy(update={"plan_only": True, "zip": False})
