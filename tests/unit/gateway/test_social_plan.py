@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 
 import cv2
+import pytest
 from PIL import Image
 from skimage import data as skimage_data
 from support import Embedded
 
-from imagestudio.studios.social import SocialPlan
+from imagestudio.studios.social import SocialPlan, SocialPlanJob
 
 API = "/api/image-studio"
 FORMATS = "instagram.story,facebook.feed,twitter.header,youtube.thumbnail"
@@ -76,3 +77,22 @@ def test_plan_refuses_an_unknown_format_naming_the_field(embedded: Embedded) -> 
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "formats" in response.text
+
+
+def test_plan_under_prefer_wait_answers_200_with_the_typed_plan(embedded: Embedded) -> None:
+    key = embedded.new_key()
+    embedded.start_worker()
+    response = embedded.client.post(
+        f"{API}/social/plan",
+        headers={**auth(key), "Prefer": "wait=60"},
+        files={"image": ("p.png", portrait(), "image/png")},
+        data={"formats": ["instagram.story", '{"name": "banner", "width": 1200, "height": 400}']},
+    )
+    assert response.status_code == 200, response.text
+    job = SocialPlanJob.model_validate(response.json())
+    plan = job.outputs[0].metadata
+    assert [entry.format for entry in plan.formats] == ["instagram.story", "custom.banner"]
+    banner = plan.formats[1]
+    assert banner.crop_box is not None and banner.crop_box[2] * 400 == pytest.approx(
+        banner.crop_box[3] * 1200, rel=0.01
+    )
