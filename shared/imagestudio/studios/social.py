@@ -243,6 +243,9 @@ class SocialPlanOutput(JobOutput):
 class SocialPlanJob(JobRead):
     """A finished plan job as ``POST /social/plan`` answers it under ``Prefer: wait``."""
 
+    # Not JobRead's example (a rendering job's outputs): the plan route's 202 shows that one.
+    model_config = ConfigDict(json_schema_extra=None, json_schema_serialization_defaults_required=True)
+
     outputs: list[SocialPlanOutput]  # type: ignore[assignment]
 
 

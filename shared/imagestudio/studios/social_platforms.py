@@ -133,7 +133,7 @@ class CustomFormat(BaseModel):
     name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
     width: int = Field(ge=CUSTOM_MIN_SIDE, le=CUSTOM_MAX_SIDE)
     height: int = Field(ge=CUSTOM_MIN_SIDE, le=CUSTOM_MAX_SIDE)
-    safe_zone: CustomSafeZone | None = None
+    safe_zone: CustomSafeZone = Field(default_factory=CustomSafeZone)
     max_bytes: int = Field(default=CUSTOM_MAX_BYTES, ge=10_000, le=CUSTOM_MAX_BYTES)
 
     @property
@@ -142,7 +142,7 @@ class CustomFormat(BaseModel):
 
     def to_format(self) -> SocialFormat:
         """The format the studio renders: the title-safe margin at least, as catalogue formats have."""
-        zone = self.safe_zone or CustomSafeZone()
+        zone = self.safe_zone
         edges = _clear(top=zone.top, bottom=zone.bottom, left=zone.left, right=zone.right)
         return SocialFormat(
             CUSTOM,
