@@ -88,17 +88,10 @@ def choose_crop_box(
     mode: Literal["smart", "center"],
     focal_point: tuple[float, float] | None = None,
     safe_zone: SafeZone | None = None,
-    max_zoom: float = DEFAULT_MAX_ZOOM,
 ) -> Box:
     """A box of the target aspect: centred, on faces, on salient content, or on a focal point."""
     plan = plan_crop(
-        source,
-        width=width,
-        height=height,
-        mode=mode,
-        focal_point=focal_point,
-        safe_zone=safe_zone,
-        max_zoom=max_zoom,
+        source, width=width, height=height, mode=mode, focal_point=focal_point, safe_zone=safe_zone
     )
     return plan.box
 
