@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     # --- limits -----------------------------------------------------------------------------
     max_upload_bytes: int = 25 * 1024 * 1024
     max_image_pixels: int = 50_000_000
+    #: How far in (the largest crop's side over the crop's) the social optimizer may zoom to place faces
+    #: or the subject inside a format's safe zone; 1.0 never zooms. At most 1 / MIN_ZOOM (1.4286).
+    social_max_zoom: float = Field(default=1.25, ge=1.0, le=1.4286)
     #: Lifetime of an upload (``POST /uploads``); expired uploads are refused, then swept from storage.
     upload_ttl_seconds: int = Field(default=86_400, ge=1)
     #: Seconds between sweeps (in each gateway) deleting expired uploads and their objects.

@@ -14,13 +14,14 @@ from .codec import (
     verify_pixels,
 )
 from .crop import CropMode, choose_crop_box, detect_faces
-from .social import SafeZone, render_format, safe_zone_overlay, zip_outputs
+from .social import OutputPlan, SafeZone, plan_output, render_format, safe_zone_overlay, zip_outputs
 
 __all__ = [
     "CONTENT_TYPES",
     "CropMode",
     "ImageInfo",
     "OutputFormat",
+    "OutputPlan",
     "Rendered",
     "SafeZone",
     "SourceImage",
@@ -30,6 +31,7 @@ __all__ = [
     "encode",
     "has_transparency",
     "inspect_image",
+    "plan_output",
     "provider_ready",
     "render_format",
     "safe_zone_overlay",

@@ -205,6 +205,8 @@ class SubjectPlacement:
     inside_safe_zone: bool | None
     #: Faces found in the source.
     faces: int
+    #: The largest box's side over the crop's: above 1.0 when zoomed in to clear the safe zone.
+    zoom: float = 1.0
 
 
 class SourceImage:

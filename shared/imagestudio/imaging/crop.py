@@ -14,7 +14,17 @@ from .faces import find_faces
 from .sizing import MIN_ZOOM, largest_box
 from .subject import find_subject
 
-__all__ = ["Box", "CropMode", "CropPlan", "SafeZone", "choose_crop_box", "detect_faces", "plan_crop"]
+__all__ = [
+    "DEFAULT_MAX_ZOOM",
+    "Box",
+    "CropMode",
+    "CropPlan",
+    "SafeZone",
+    "check_max_zoom",
+    "choose_crop_box",
+    "detect_faces",
+    "plan_crop",
+]
 
 CropMode = Literal["smart", "center", "fit"]
 #: (left, top, width, height) in source pixels, after EXIF orientation.
@@ -24,8 +34,13 @@ Box = tuple[int, int, int, int]
 MAX_OUTPUT_SIDE: Final = 8192
 #: Longest side of the copy libvips' attention model sees; it reduces to 32x32 internally.
 ATTENTION_SIDE: Final = 256
-#: Steps from the largest box down to MIN_ZOOM tried when the subject cannot clear the bands.
+#: Steps from the largest box up to the zoom bound tried when the subject cannot clear the bands.
 ZOOM_STEPS: Final = 12
+#: How far in (the largest box's side over the crop's) a crop may zoom to clear a safe zone's
+#: bands by default; the studio passes its setting. Never past 1 / MIN_ZOOM, the scale a source
+#: loaded for its output sizes is held at (``sizing.render_scale``).
+DEFAULT_MAX_ZOOM: Final = 1.25
+MAX_ZOOM_LIMIT: Final = round(1 / MIN_ZOOM, 4)
 #: Margin added around each detected face before placing it: the cascades box eyebrows to mouth,
 #: while hair and chin belong to the face a viewer sees.
 FACE_MARGIN: Final = 0.15
@@ -61,6 +76,8 @@ class CropPlan:
     subject: Box | None
     #: Faces found in the source (kept in the box or not).
     faces: int
+    #: The largest box's side over the crop's: 1.0 unless zoomed in to clear a safe zone.
+    zoom: float = 1.0
 
 
 def choose_crop_box(
@@ -87,14 +104,16 @@ def plan_crop(
     mode: Literal["smart", "center"],
     focal_point: tuple[float, float] | None = None,
     safe_zone: SafeZone | None = None,
+    max_zoom: float = DEFAULT_MAX_ZOOM,
 ) -> CropPlan:
-    """Place the largest box of the aspect (or up to MIN_ZOOM smaller to clear a safe zone's bands).
+    """Place the largest box of the aspect, or one zoomed in up to ``max_zoom`` to clear a safe zone's bands.
 
     Smart mode keeps every face when they fit together, else the largest group that does; with no
     face, the subject's bounding box when it stands out from a plain background, else the salient
     peak. When ``safe_zone`` is given the faces or subject go inside it whenever the source has room.
     """
     check_output_size(width, height)
+    check_max_zoom(max_zoom)
     box_w, box_h = largest_box(source.width, source.height, width, height)
     if focal_point is not None:
         # An explicit choice by the user beats anything we could guess, in either mode.
@@ -114,20 +133,20 @@ def plan_crop(
         group = _face_group(faces, box_w, box_h, horizontal=box_w < source.width)
         subject = _union(group)
         padded = _pad(subject, FACE_MARGIN, source.width, source.height)
-        # Keep the padded box when it fits, the bare faces otherwise.
-        keep = padded if padded[2] <= box_w and padded[3] <= box_h else subject
-        return CropPlan(
-            _place(source, box_w, box_h, keep, safe_zone, width, height), "faces", subject, len(faces)
-        )
+        # The padded faces inside the safe zone when some zoom allows, else the bare faces.
+        keep = (padded, subject) if padded[2] <= box_w and padded[3] <= box_h else (subject,)
+        box, zoom = _place(source, box_w, box_h, keep, safe_zone, (width, height), max_zoom)
+        return CropPlan(box, "faces", subject, len(faces), zoom)
     salient = _subject(source)
     if salient is not None:
+        zoom = 1.0
         if salient[2] <= box_w and salient[3] <= box_h:
-            box = _place(source, box_w, box_h, salient, safe_zone, width, height)
+            box, zoom = _place(source, box_w, box_h, (salient,), safe_zone, (width, height), max_zoom)
         else:
             # Too tall or wide for the box (a bottle in a banner): its middle, so the part cut off
             # is shared between both ends rather than all of it lost from one.
             box = _centred(source, box_w, box_h, salient[0] + salient[2] / 2, salient[1] + salient[3] / 2)
-        return CropPlan(box, "subject", salient, 0)
+        return CropPlan(box, "subject", salient, 0, zoom)
     cx, cy = _attention_centre(source, box_w, box_h)
     return CropPlan(_centred(source, box_w, box_h, cx, cy), "attention", None, 0)
 
@@ -144,6 +163,12 @@ def check_output_size(width: int, height: int) -> None:
     for field, value in (("width", width), ("height", height)):
         if not 1 <= value <= MAX_OUTPUT_SIDE:
             raise ValidationFailed(field, f"must be between 1 and {MAX_OUTPUT_SIDE}, got {value}")
+
+
+def check_max_zoom(max_zoom: float) -> None:
+    """Raise ``ValidationFailed`` unless the zoom bound is 1 (never zoom) up to MAX_ZOOM_LIMIT."""
+    if not 1.0 <= max_zoom <= MAX_ZOOM_LIMIT:  # also rejects NaN
+        raise ValidationFailed("max_zoom", f"must be between 1 and {MAX_ZOOM_LIMIT}, got {max_zoom}")
 
 
 def check_focal_point(focal_point: tuple[float, float]) -> tuple[float, float]:
@@ -208,34 +233,40 @@ def _place(
     source: SourceImage,
     box_w: int,
     box_h: int,
-    subject: Box,
+    keep: tuple[Box, ...],
     safe_zone: SafeZone | None,
-    out_w: int,
-    out_h: int,
-) -> Box:
-    """A box holding ``subject``: inside the safe zone if some size down to MIN_ZOOM allows, else just inside."""
+    output: tuple[int, int],
+    max_zoom: float,
+) -> tuple[Box, float]:
+    """A box holding ``keep[0]`` (else the next) inside the safe zone at the least zoom up to ``max_zoom``
+    that allows it, else the largest box holding ``keep[-1]``, leaning away from the bands; and its zoom.
+    """
+    subject = keep[-1]
     if safe_zone is not None and safe_zone != SafeZone(0, 0, 0, 0):
-        # Zoom no closer than the output's own size: the crop is never upsampled to clear UI.
-        floor = max(MIN_ZOOM, min(1.0, max(out_w / box_w, out_h / box_h)))
-        for step in range(ZOOM_STEPS + 1):
-            zoom = 1.0 - (1.0 - floor) * step / ZOOM_STEPS
-            w = max(1, round(box_w * zoom))
-            h = max(1, round(box_h * zoom))
-            left = _slide(source.width, w, subject[0], subject[2], safe_zone.left, safe_zone.right)
-            top = _slide(source.height, h, subject[1], subject[3], safe_zone.top, safe_zone.bottom)
-            if left is not None and top is not None:
-                return left, top, w, h
+        # Never zoom past the source's resolution: the crop is not made smaller than the output.
+        limit = min(max_zoom, max(1.0, min(box_w / output[0], box_h / output[1])))
+        steps = ZOOM_STEPS if limit > 1.0 else 0
+        # The padded faces at any zoom before the bare ones: hair and chin belong in the zone too.
+        for wanted in keep:
+            for step in range(steps + 1):
+                zoom = 1.0 + (limit - 1.0) * step / ZOOM_STEPS
+                w, h = max(1, round(box_w / zoom)), max(1, round(box_h / zoom))
+                left = _slide(source.width, w, wanted[0], wanted[2], safe_zone.left, safe_zone.right)
+                top = _slide(source.height, h, wanted[1], wanted[3], safe_zone.top, safe_zone.bottom)
+                if left is not None and top is not None:
+                    return (left, top, w, h), round(box_w / w, 4)
     # No room for the safe zone: keep the subject in the box, as clear of the bands as it can be.
     zone = safe_zone or SafeZone(0, 0, 0, 0)
     left = _slide(source.width, box_w, subject[0], subject[2], 0.0, 0.0, prefer=(zone.left, zone.right))
     top = _slide(source.height, box_h, subject[1], subject[3], 0.0, 0.0, prefer=(zone.top, zone.bottom))
     cx, cy = subject[0] + subject[2] / 2, subject[1] + subject[3] / 2
-    return (
+    box = (
         left if left is not None else _clamp(round(cx - box_w / 2), 0, source.width - box_w),
         top if top is not None else _clamp(round(cy - box_h / 2), 0, source.height - box_h),
         box_w,
         box_h,
     )
+    return box, 1.0
 
 
 def _slide(

@@ -7,6 +7,7 @@ import math
 import re
 import zipfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final, get_args
 
@@ -17,22 +18,28 @@ from imagestudio.errors import ValidationFailed
 
 from .codec import CONTENT_TYPES, OutputFormat, Rendered, SourceImage, SubjectPlacement, encode
 from .crop import (
+    DEFAULT_MAX_ZOOM,
+    Box,
     CropMode,
     CropPlan,
     SafeZone,
     check_focal_point,
     check_output_size,
     choose_crop_box,
+    detect_faces,
     plan_crop,
 )
 from .sizing import resize_exact
 
 __all__ = [
     "CropMode",
+    "OutputPlan",
     "SafeZone",
     "choose_crop_box",
+    "plan_output",
     "render_format",
     "safe_zone_overlay",
+    "subject_placement",
     "zip_outputs",
 ]
 
@@ -60,11 +67,13 @@ def render_format(
     quality: int = 90,
     max_bytes: int | None = None,
     safe_zone: SafeZone | None = None,
+    max_zoom: float = DEFAULT_MAX_ZOOM,
 ) -> Rendered:
     """Render exactly width x height: crop (smart/center) and resample, or fit on a background.
 
     With a ``safe_zone``, a smart crop places the faces or subject inside it when the source has room,
-    and the result says where they landed (``Rendered.subject``). A source loaded for other output
+    zooming in up to ``max_zoom`` when that is what it takes, and the result says where they landed
+    and at what zoom (``Rendered.subject``). A source loaded for other output
     sizes (``SourceImage.load(sizes=...)``) refuses, with ``ValueError``, a crop it would have to enlarge.
     """
     # Validate everything before any pixel work, so a bad request fails fast and the same way
@@ -80,17 +89,19 @@ def render_format(
     if max_bytes is not None and max_bytes < 1:
         raise ValidationFailed("max_bytes", f"must be positive, got {max_bytes}")
 
-    crop_box: tuple[int, int, int, int] | None = None
-    subject: SubjectPlacement | None = None
+    planned = plan_output(
+        source,
+        width=width,
+        height=height,
+        mode=mode,
+        focal_point=focal_point,
+        safe_zone=safe_zone,
+        max_zoom=max_zoom,
+    )
+    crop_box, subject = planned.crop_box, planned.placement
     if mode == "fit":
         image = _fit(source.image, width, height, fill)
-    elif mode in ("smart", "center"):
-        plan = plan_crop(
-            source, width=width, height=height, mode=mode, focal_point=focal_point, safe_zone=safe_zone
-        )
-        crop_box = plan.box
-        if plan.placed_on in ("faces", "subject", "attention"):
-            subject = _placement(plan, width, height, safe_zone)
+    elif crop_box is not None:
         held = source.held_box(crop_box)
         if held[2] + 1 < min(width, crop_box[2]) or held[3] + 1 < min(height, crop_box[3]):
             # The source was loaded reduced for other sizes; enlarging its copy would blur this one.
@@ -98,8 +109,6 @@ def render_format(
                 f"the source was not loaded for a {width}x{height} output (SourceImage.load sizes)"
             )
         image = resize_exact(source.image.crop(*held), width, height)
-    else:
-        raise ValidationFailed("mode", f"must be smart, center or fit, got {mode!r}")
 
     data, used_quality, fits = encode(
         image, output_format=output_format, quality=quality, max_bytes=max_bytes
@@ -117,10 +126,62 @@ def render_format(
     )
 
 
-def _placement(plan: CropPlan, width: int, height: int, safe_zone: SafeZone | None) -> SubjectPlacement:
-    """Where the plan's faces or subject land in the width x height output, and if that is in the safe zone."""
+@dataclass(frozen=True)
+class OutputPlan:
+    """What one output's render will do, known before any pixel of it is made (``POST /social/plan``)."""
+
+    #: The crop in source pixels; None in fit mode (the whole image is letterboxed).
+    crop_box: Box | None
+    #: Where the faces or subject land in the output, at what zoom; None in fit, centre or focal mode.
+    placement: SubjectPlacement | None
+    #: What the crop was placed to keep, in source pixels: the faces' or subject's box.
+    subject_box: Box | None
+    #: Every face found in the source, in source pixels.
+    faces: tuple[Box, ...]
+
+
+def plan_output(
+    source: SourceImage,
+    *,
+    width: int,
+    height: int,
+    mode: CropMode = "smart",
+    focal_point: tuple[float, float] | None = None,
+    safe_zone: SafeZone | None = None,
+    max_zoom: float = DEFAULT_MAX_ZOOM,
+) -> OutputPlan:
+    """The crop box, zoom and placement ``render_format`` uses for this output, without rendering it."""
+    check_output_size(width, height)
+    if mode == "fit":
+        return OutputPlan(None, None, None, ())
+    if mode not in ("smart", "center"):
+        raise ValidationFailed("mode", f"must be smart, center or fit, got {mode!r}")
+    plan = plan_crop(
+        source,
+        width=width,
+        height=height,
+        mode=mode,
+        focal_point=focal_point,
+        safe_zone=safe_zone,
+        max_zoom=max_zoom,
+    )
+    faces = detect_faces(source) if plan.placed_on == "faces" else ()
+    return OutputPlan(plan.box, subject_placement(plan, width, height, safe_zone), plan.subject, faces)
+
+
+def subject_placement(
+    plan: CropPlan, width: int, height: int, safe_zone: SafeZone | None
+) -> SubjectPlacement | None:
+    """Where the plan's faces or subject land in the width x height output, and if that is in the safe zone.
+
+    None for a box the user placed (centre or focal point): there was nothing to place.
+    """
+    if plan.placed_on not in ("faces", "subject", "attention"):
+        return None
     if plan.subject is None:
-        return SubjectPlacement(placed_on=plan.placed_on, box=None, inside_safe_zone=None, faces=plan.faces)
+        return SubjectPlacement(
+            placed_on=plan.placed_on, box=None, inside_safe_zone=None, faces=plan.faces, zoom=plan.zoom
+        )
     crop_left, crop_top, crop_w, crop_h = plan.box
     sx, sy = width / crop_w, height / crop_h
     x, y, w, h = plan.subject
@@ -138,7 +199,9 @@ def _placement(plan: CropPlan, width: int, height: int, safe_zone: SafeZone | No
             and right <= width * (1 - safe_zone.right) + 1
             and bottom <= height * (1 - safe_zone.bottom) + 1
         )
-    return SubjectPlacement(placed_on=plan.placed_on, box=box, inside_safe_zone=inside, faces=plan.faces)
+    return SubjectPlacement(
+        placed_on=plan.placed_on, box=box, inside_safe_zone=inside, faces=plan.faces, zoom=plan.zoom
+    )
 
 
 def safe_zone_overlay(rendered: Rendered, safe_zone: SafeZone) -> Rendered:

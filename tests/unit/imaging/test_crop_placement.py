@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 from skimage import data as skimage_data
 
+from imagestudio.errors import ValidationFailed
 from imagestudio.imaging import SafeZone, SourceImage, detect_faces, faces, render_format
 from imagestudio.imaging.crop import plan_crop
 
@@ -128,8 +129,10 @@ def test_story_crop_puts_the_face_below_the_top_band_when_there_is_room() -> Non
     source = load(canvas)
 
     plain = plan_crop(source, width=540, height=960, mode="smart")
-    safe = plan_crop(source, width=540, height=960, mode="smart", safe_zone=STORY)
-    rendered = render_format(source, width=540, height=960, mode="smart", safe_zone=STORY)
+    # The head's top is at 19 % of the height, under a 25 % band: a zoom past 1.31 clears it.
+    safe = plan_crop(source, width=540, height=960, mode="smart", safe_zone=STORY, max_zoom=1.42)
+    rendered = render_format(source, width=540, height=960, mode="smart", safe_zone=STORY, max_zoom=1.42)
+    bounded = plan_crop(source, width=540, height=960, mode="smart", safe_zone=STORY)
 
     assert holds(plain.box, face) and holds(safe.box, face)
     left, top, width, height = safe.box
@@ -137,6 +140,9 @@ def test_story_crop_puts_the_face_below_the_top_band_when_there_is_room() -> Non
     assert rendered.subject is not None
     assert rendered.subject.placed_on == "faces" and rendered.subject.faces == 1
     assert rendered.subject.inside_safe_zone is True
+    assert 1.25 < rendered.subject.zoom == safe.zoom <= 1.42
+    # The default bound (1.25) does not reach: the largest box, the face leaning away from the band.
+    assert bounded.zoom == 1.0 and holds(bounded.box, face)
     x, y, w, h = rendered.subject.box or (0, 0, 0, 0)
     assert y >= STORY.top * 960 - 1 and x >= STORY.left * 540 - 1 and x + w <= 540 * 0.9 + 1
     # Without the safe zone the same face sits in the top band: the zone is what moved it.
@@ -246,3 +252,42 @@ def test_fine_pass_skips_faces_too_small_to_keep_next_to_a_large_one() -> None:
     assert not any(
         small[0] <= x + w / 2 <= small[2] and small[1] <= y + h / 2 <= small[3] for x, y, w, h in found
     )
+
+
+def test_square_portrait_to_a_story_zooms_in_within_the_bound_to_clear_the_top_band() -> None:
+    # The case: a square portrait, face top at about 12.7 % of the height, under a 14 % band.
+    canvas = textured(2000, 2000, 9)
+    face = person(canvas, 200, 1000, 390)
+    story = SafeZone(top=0.14, bottom=0.20, left=0.05, right=0.05)
+    source = load(canvas)
+
+    held = render_format(source, width=540, height=960, mode="smart", safe_zone=story)
+    unzoomed = render_format(source, width=540, height=960, mode="smart", safe_zone=story, max_zoom=1.0)
+
+    assert held.subject is not None and held.subject.inside_safe_zone is True
+    assert 1.0 < held.subject.zoom <= 1.25
+    assert held.crop_box is not None and holds(held.crop_box, face)
+    assert held.crop_box[3] == round(2000 / held.subject.zoom)
+    # With zooming off the same face is reported outside, as before.
+    assert unzoomed.subject is not None and unzoomed.subject.inside_safe_zone is False
+    assert unzoomed.subject.zoom == 1.0
+
+
+def test_zoom_never_goes_past_the_sources_resolution() -> None:
+    # A source no larger than the output: any zoom would enlarge it further, so none is used.
+    canvas = textured(540, 540, 10)
+    person(canvas, 60, 270, 95)
+    source = load(canvas)
+    story = SafeZone(top=0.14, bottom=0.20, left=0.05, right=0.05)
+
+    plan = plan_crop(source, width=540, height=960, mode="smart", safe_zone=story, max_zoom=1.4)
+
+    assert plan.zoom == 1.0 and plan.box[3] == 540
+
+
+@pytest.mark.parametrize("bad", [0.9, 1.5, float("nan")])
+def test_zoom_bound_outside_one_to_the_limit_is_refused_naming_the_field(bad: float) -> None:
+    source = load(textured(400, 400, 11))
+    with pytest.raises(ValidationFailed) as caught:
+        plan_crop(source, width=100, height=100, mode="smart", max_zoom=bad)
+    assert caught.value.field == "max_zoom"

@@ -36,6 +36,36 @@ async def optimize(submission: SubmissionDep, body: SocialBody) -> JobRead | Res
     return await submission.submit(social, body)
 
 
+PlanBody = Annotated[StudioBody[social.SocialPlanRequest], Depends(studio_body(social.SocialPlanRequest))]
+
+
+@router.post(
+    "/social/plan",
+    **(
+        studio_route(social.plan_studio)
+        | {
+            "responses": {
+                **studio_route(social.plan_studio)["responses"],
+                200: {
+                    "description": "The finished plan job (`Prefer: wait`): its `plan` output's "
+                    "metadata is a SocialPlan",
+                    "model": social.SocialPlanJob,
+                },
+            }
+        }
+    ),
+)
+async def plan(submission: SubmissionDep, body: PlanBody) -> JobRead | Response:
+    """Each format's crop box, zoom, subject boxes and safe-zone placement, nothing rendered.
+
+    A short job on the social worker (the gateway never decodes pixels): send ``Prefer: wait=10``
+    to have the finished job in this answer; its one output, ``plan``, carries the plan (a
+    ``SocialPlan``) as its metadata and as a JSON file. The numbers are those a social job with
+    the same image and fields uses (docs/studios/social.md, "Crop plan").
+    """
+    return await submission.submit(social.plan_studio, body)
+
+
 @router.get("/social/platforms", responses=example_response({"platforms": [_EXAMPLE]}))
 def list_platforms(principal: PrincipalDep) -> dict[str, Any]:
     """Every platform with its formats, sizes, aspect ratios, size limits, safe zones and sources."""

@@ -5,21 +5,30 @@ The platform catalogue is data in ``social_platforms``; the pixels are done by `
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
 from imagestudio.errors import ValidationFailed
-from imagestudio.imaging import SafeZone, SourceImage, render_format, safe_zone_overlay, zip_outputs
+from imagestudio.imaging import (
+    SafeZone,
+    SourceImage,
+    plan_output,
+    render_format,
+    safe_zone_overlay,
+    zip_outputs,
+)
 from imagestudio.jobs.runner import JobContext
+from imagestudio.jobs.schemas import JobOutput, JobRead
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
 from imagestudio.studios.common.request import StudioRequest, UploadId
 from imagestudio.studios.social.platforms import PLATFORMS as PLATFORMS
+from imagestudio.studios.social.platforms import CustomFormat as CustomFormat
 from imagestudio.studios.social.platforms import Platform as Platform
 from imagestudio.studios.social.platforms import SocialFormat as SocialFormat
 from imagestudio.studios.social.platforms import get_format as get_format
@@ -34,11 +43,15 @@ def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
-def resolve_formats(platforms: list[str] | None, formats: list[str] | None) -> list[SocialFormat]:
-    """The formats a request asks for: named formats plus every format of named platforms; none named means all."""
-    platform_names, format_keys = _split(platforms), _split(formats)
+def resolve_formats(
+    platforms: list[str] | None, formats: Sequence[str | CustomFormat | dict[str, Any]] | None
+) -> list[SocialFormat]:
+    """The formats a request asks for: named and custom formats plus every format of named platforms;
+    none named means all."""
+    platform_names = _split(platforms)
+    format_keys, customs = split_formats(formats)
     chosen: dict[str, SocialFormat] = {}
-    if not platform_names and not format_keys:
+    if not platform_names and not format_keys and not customs:
         platform_names = list(PLATFORMS)
     for name in platform_names:
         if name.lower() == "all":
@@ -49,13 +62,57 @@ def resolve_formats(platforms: list[str] | None, formats: list[str] | None) -> l
     for key in format_keys:
         fmt = get_format(key)
         chosen[fmt.key] = fmt
+    for custom in customs:
+        chosen[custom.key] = custom.to_format()
     return list(chosen.values())
+
+
+def split_formats(
+    formats: Sequence[str | CustomFormat | dict[str, Any]] | None,
+) -> tuple[list[str], list[CustomFormat]]:
+    """Catalogue keys and custom formats apart; a form's custom format is its JSON in a ``formats`` field."""
+    keys: list[str] = []
+    customs: list[CustomFormat] = []
+    for position, value in enumerate(formats or []):
+        if isinstance(value, CustomFormat):
+            customs.append(value)
+        elif isinstance(value, dict) or value.lstrip().startswith("{"):
+            try:
+                customs.append(
+                    CustomFormat.model_validate(value)
+                    if isinstance(value, dict)
+                    else CustomFormat.model_validate_json(value)
+                )
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(str(part) for part in error["loc"])
+                field = f"formats.{position}.{where}" if where else f"formats.{position}"
+                raise ValidationFailed(field, str(error["msg"])) from exc
+        else:
+            keys.extend(_split([value]))
+    names = [custom.key for custom in customs]
+    if len(set(names)) != len(names):
+        raise ValidationFailed("formats", "each custom format needs a name of its own")
+    return keys, customs
+
+
+def _format_kind(value: Any) -> str:
+    """A catalogue key is a string; anything else is read as a custom format (so errors name its fields)."""
+    return "key" if isinstance(value, str) else "custom"
+
+
+#: One entry of ``formats``: a catalogue key, or a custom format.
+FormatChoice = Annotated[
+    Annotated[str, Tag("key")] | Annotated[CustomFormat, Tag("custom")], Discriminator(_format_kind)
+]
 
 
 class SocialOptimizeParams(BaseModel):
     """The validated request, stored on the job."""
 
     formats: list[str] = Field(min_length=1)
+    #: The ``custom.<name>`` formats among ``formats``, as the request sized them.
+    custom_formats: list[CustomFormat] = Field(default_factory=list)
     crop_mode: CropMode = "smart"
     focal_point: tuple[float, float] | None = None
     background: str = "auto"
@@ -64,6 +121,8 @@ class SocialOptimizeParams(BaseModel):
     safe_zone_overlay: bool = False
     zip: bool = True
     enforce_size_limits: bool = True
+    #: A plan job (``POST /social/plan``): the crops worked out and answered, nothing rendered.
+    plan_only: bool = False
 
 
 class SocialOptimizeRequest(StudioRequest):
@@ -92,8 +151,10 @@ class SocialOptimizeRequest(StudioRequest):
     platforms: list[str] | None = Field(
         default=None, description="Platforms (repeat or comma-separate); every format of each. `all` for all."
     )
-    formats: list[str] | None = Field(
-        default=None, description="Formats as `platform.format`, e.g. `instagram.story`"
+    formats: list[FormatChoice] | None = Field(
+        default=None,
+        description="Formats as `platform.format`, e.g. `instagram.story`, or custom sizes "
+        '`{"name", "width", "height", "safe_zone"?}` (in a form, that object as JSON in a `formats` field)',
     )
     crop_mode: CropMode = "smart"
     focal_x: float | None = Field(
@@ -110,6 +171,7 @@ class SocialOptimizeRequest(StudioRequest):
     def to_params(self) -> SocialOptimizeParams:
         """The job's params: formats resolved, focal point and background checked."""
         chosen = resolve_formats(self.platforms, self.formats)
+        _, customs = split_formats(self.formats)
         if (self.focal_x is None) != (self.focal_y is None):
             raise ValidationFailed(
                 "focal_y" if self.focal_y is None else "focal_x", "give both focal_x and focal_y"
@@ -118,6 +180,7 @@ class SocialOptimizeRequest(StudioRequest):
             raise ValidationFailed("background", "use auto, blur or a #rrggbb colour")
         return SocialOptimizeParams(
             formats=[f.key for f in chosen],
+            custom_formats=customs,
             crop_mode=self.crop_mode,
             focal_point=(self.focal_x, self.focal_y)
             if self.focal_x is not None and self.focal_y is not None
@@ -129,6 +192,61 @@ class SocialOptimizeRequest(StudioRequest):
             zip=self.zip,
             enforce_size_limits=self.enforce_size_limits,
         )
+
+
+class SocialPlanRequest(SocialOptimizeRequest):
+    """``POST /social/plan``: the image and formats of a social job; answers its crops without rendering."""
+
+    def to_params(self) -> SocialOptimizeParams:
+        """The params of the job this request plans, marked plan-only (no outputs, no zip)."""
+        return super().to_params().model_copy(update={"plan_only": True, "zip": False})
+
+
+class FormatPlan(BaseModel):
+    """One format's crop as the job makes it: boxes in source pixels unless named ``_in_output``."""
+
+    format: str
+    width: int
+    height: int
+    #: (left, top, width, height) of the crop; None in fit mode.
+    crop_box: tuple[int, int, int, int] | None
+    #: The largest crop of the aspect over this one: above 1.0 when zoomed in to clear the safe zone.
+    zoom: float
+    #: "faces", "subject", "attention", "focal_point", "center" or "fit".
+    placed_on: str
+    #: What the crop was placed to keep (the faces' union or the subject).
+    subject_box: tuple[int, int, int, int] | None
+    #: The same box in the output's pixels, clipped to it.
+    subject_box_in_output: tuple[int, int, int, int] | None
+    #: Whether that box lies inside the safe zone (None without a box).
+    inside_safe_zone: bool | None
+    #: Every face found, in source pixels.
+    faces: list[tuple[int, int, int, int]]
+    safe_zone: dict[str, float]
+
+
+class SocialPlan(BaseModel):
+    """Every format's crop of one image (the ``plan`` output's metadata of a plan job)."""
+
+    source_width: int
+    source_height: int
+    crop_mode: CropMode
+    formats: list[FormatPlan]
+
+
+class SocialPlanOutput(JobOutput):
+    """A plan job's one output: the plan in its metadata."""
+
+    metadata: SocialPlan  # type: ignore[assignment]
+
+
+class SocialPlanJob(JobRead):
+    """A finished plan job as ``POST /social/plan`` answers it under ``Prefer: wait``."""
+
+    # Not JobRead's example (a rendering job's outputs): the plan route's 202 shows that one.
+    model_config = ConfigDict(json_schema_extra=None, json_schema_serialization_defaults_required=True)
+
+    outputs: list[SocialPlanOutput]  # type: ignore[assignment]
 
 
 #: The studio's name: its jobs, queue and actors.
@@ -162,7 +280,13 @@ def estimate_social(params: SocialOptimizeParams) -> Estimate:
 
 def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
     """Price a request given in the route's own terms (platforms, formats)."""
-    chosen = resolve_formats(_as_list(request.get("platforms")), _as_list(request.get("formats")))
+    formats = request.get("formats")
+    if isinstance(formats, (str, dict)):
+        formats = [formats]
+    chosen = resolve_formats(
+        _as_list(request.get("platforms")),
+        [f if isinstance(f, dict) else str(f) for f in formats] if isinstance(formats, list) else None,
+    )
     return estimate_social(SocialOptimizeParams(formats=[f.key for f in chosen]))
 
 
@@ -178,14 +302,18 @@ _EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 def run(ctx: JobContext) -> None:
     """Render every requested format, then the optional previews and the zip."""
     params = SocialOptimizeParams.model_validate(ctx.params)
-    formats = [get_format(key) for key in params.formats]
+    formats = job_formats(params)
     steps = len(formats) + (1 if params.zip else 0)
     ctx.progress(0.0, f"decoding the image for {len(formats)} formats")
+    settings = get_settings()
     source = SourceImage.load(
         ctx.read_input("image"),
-        max_pixels=get_settings().max_image_pixels,
+        max_pixels=settings.max_image_pixels,
         sizes=[(fmt.width, fmt.height) for fmt in formats],
     )
+    if params.plan_only:
+        _answer_plan(ctx, source, formats, params, max_zoom=settings.social_max_zoom)
+        return
     archive: list[tuple[str, bytes]] = []
     ext = _EXT[params.output_format]
     for position, fmt in enumerate(formats):
@@ -202,6 +330,7 @@ def run(ctx: JobContext) -> None:
             quality=params.quality,
             max_bytes=fmt.max_bytes if params.enforce_size_limits else None,
             safe_zone=safe_zone,
+            max_zoom=settings.social_max_zoom,
         )
         ctx.add_output(
             fmt.key,
@@ -219,6 +348,7 @@ def run(ctx: JobContext) -> None:
                 "aspect": fmt.aspect,
                 "crop_mode": params.crop_mode,
                 "crop_box": list(rendered.crop_box) if rendered.crop_box else None,
+                "zoom": rendered.subject.zoom if rendered.subject else 1.0,
                 "quality": rendered.quality,
                 "max_bytes": fmt.max_bytes,
                 "fits_size_limit": rendered.fits_size_limit,
@@ -255,6 +385,110 @@ def run(ctx: JobContext) -> None:
             position=len(formats) * 2,
             metadata={"files": [name for name, _ in archive]},
         )
+
+
+def job_formats(params: SocialOptimizeParams) -> list[SocialFormat]:
+    """The job's formats in order: catalogue keys looked up, custom ones as the request sized them."""
+    customs = {custom.key: custom.to_format() for custom in params.custom_formats}
+    return [customs[key] if key in customs else get_format(key) for key in params.formats]
+
+
+def plan_formats(
+    source: SourceImage, formats: list[SocialFormat], params: SocialOptimizeParams, *, max_zoom: float
+) -> SocialPlan:
+    """Each format's crop box, zoom and placement: ``imaging.plan_output``, which ``render_format`` uses."""
+    entries = []
+    for fmt in formats:
+        planned = plan_output(
+            source,
+            width=fmt.width,
+            height=fmt.height,
+            mode=params.crop_mode,
+            focal_point=params.focal_point,
+            safe_zone=SafeZone(*fmt.safe_zone),
+            max_zoom=max_zoom,
+        )
+        placement = planned.placement
+        if params.crop_mode == "fit":
+            placed_on = "fit"
+        elif placement is not None:
+            placed_on = placement.placed_on
+        else:
+            placed_on = "focal_point" if params.focal_point is not None else "center"
+        top, bottom, left, right = fmt.safe_zone
+        entries.append(
+            FormatPlan(
+                format=fmt.key,
+                width=fmt.width,
+                height=fmt.height,
+                crop_box=planned.crop_box,
+                zoom=placement.zoom if placement else 1.0,
+                placed_on=placed_on,
+                subject_box=planned.subject_box,
+                subject_box_in_output=placement.box if placement else None,
+                inside_safe_zone=placement.inside_safe_zone if placement else None,
+                faces=list(planned.faces),
+                safe_zone={"top": top, "bottom": bottom, "left": left, "right": right},
+            )
+        )
+    return SocialPlan(
+        source_width=source.width, source_height=source.height, crop_mode=params.crop_mode, formats=entries
+    )
+
+
+def _answer_plan(
+    ctx: JobContext,
+    source: SourceImage,
+    formats: list[SocialFormat],
+    params: SocialOptimizeParams,
+    *,
+    max_zoom: float,
+) -> None:
+    """The plan job's one output: the plan as JSON, and as the output's metadata for ``GET /jobs``."""
+    plan = plan_formats(source, formats, params, max_zoom=max_zoom)
+    ctx.add_output(
+        "plan",
+        plan.model_dump_json().encode(),
+        ext="json",
+        content_type="application/json",
+        format="json",
+        kind="plan",
+        metadata=plan.model_dump(mode="json"),
+    )
+    ctx.progress(1.0, f"planned {len(formats)} formats")
+
+
+class _PlanStudio:
+    """``POST /social/plan`` as a studio: the social studio's jobs, queue and worker, a plan-only request."""
+
+    name = name
+    Request = SocialPlanRequest
+
+    @staticmethod
+    def check(request: SocialOptimizeRequest, *, files: Collection[str]) -> None:
+        check(request, files=files)
+
+    @staticmethod
+    def prepare(
+        session: Session, *, tenant_id: str, request: SocialOptimizeRequest, images: Images
+    ) -> Prepared:
+        return prepare(session, tenant_id=tenant_id, request=request, images=images)
+
+    @staticmethod
+    def price(params: SocialOptimizeParams) -> int:
+        return price(params)
+
+    @staticmethod
+    def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
+        return estimate(request, allowed)
+
+    @staticmethod
+    def run(ctx: JobContext) -> None:
+        run(ctx)
+
+
+#: The plan route's studio (``submission.submit(social.plan_studio, body)``).
+plan_studio = _PlanStudio()
 
 
 def is_hex_colour(value: str) -> bool:

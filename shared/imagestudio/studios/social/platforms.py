@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from math import gcd
 from typing import Any, NamedTuple
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging import SafeZone
 
 __all__ = [
     "CHECKED",
+    "CUSTOM",
+    "CustomFormat",
     "MB",
     "PLATFORMS",
     "Platform",
@@ -38,6 +42,14 @@ TITLE_SAFE = 0.05
 GRID_ASPECT = 3 / 4
 
 Edges = tuple[float, float, float, float]
+
+#: The platform name of formats a request sizes itself (``CustomFormat``): ``custom.<name>``.
+CUSTOM = "custom"
+#: Smallest and largest side of a custom format (the largest is what any output may be).
+CUSTOM_MIN_SIDE = 16
+CUSTOM_MAX_SIDE = 8192
+#: Upload limit a custom format is compressed under unless it names its own.
+CUSTOM_MAX_BYTES = 30 * MB
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,7 @@ class SocialFormat:
     def __post_init__(self) -> None:
         """Refuse a catalogue entry with an impossible safe zone, no source or no size."""
         SafeZone(*self.safe_zone)  # raises when a margin is outside 0..1 or leaves no area
-        if not self.source.startswith("https://"):
+        if self.platform != CUSTOM and not self.source.startswith("https://"):
             raise ValueError(f"{self.key}: the source must be an https:// page, got {self.source!r}")
         if self.width < 1 or self.height < 1 or self.max_bytes < 1:
             raise ValueError(f"{self.key}: size and upload limit must be positive")
@@ -97,6 +109,52 @@ class SocialFormat:
             "source": self.source,
             "checked": CHECKED,
         }
+
+
+class CustomSafeZone(BaseModel):
+    """Fractions of each edge a partner's interface covers; content is kept inside the rest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top: float = Field(default=0.0, ge=0.0, le=0.45)
+    bottom: float = Field(default=0.0, ge=0.0, le=0.45)
+    left: float = Field(default=0.0, ge=0.0, le=0.45)
+    right: float = Field(default=0.0, ge=0.0, le=0.45)
+
+
+class CustomFormat(BaseModel):
+    """A format the request sizes itself, beside catalogue keys: ``{"name", "width", "height", "safe_zone"?}``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "partner_banner", "width": 1200, "height": 1500}]},
+    )
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+    width: int = Field(ge=CUSTOM_MIN_SIDE, le=CUSTOM_MAX_SIDE)
+    height: int = Field(ge=CUSTOM_MIN_SIDE, le=CUSTOM_MAX_SIDE)
+    safe_zone: CustomSafeZone = Field(default_factory=CustomSafeZone)
+    max_bytes: int = Field(default=CUSTOM_MAX_BYTES, ge=10_000, le=CUSTOM_MAX_BYTES)
+
+    @property
+    def key(self) -> str:
+        return f"{CUSTOM}.{self.name.lower()}"
+
+    def to_format(self) -> SocialFormat:
+        """The format the studio renders: the title-safe margin at least, as catalogue formats have."""
+        zone = self.safe_zone
+        edges = _clear(top=zone.top, bottom=zone.bottom, left=zone.left, right=zone.right)
+        return SocialFormat(
+            CUSTOM,
+            self.name.lower(),
+            self.name,
+            self.width,
+            self.height,
+            edges,
+            self.max_bytes,
+            "",
+            "custom size",
+        )
 
 
 @dataclass(frozen=True)
