@@ -67,7 +67,9 @@ class EditProviderRead(_Read):
     simulated: bool | None
     limits: ProviderLimitsRead
     credits_by_model: dict[str, int] | None = Field(default=None, description="general_edit: per model")
-    model_limits: dict[str, ImageLimitsRead] | None = Field(default=None, description="general_edit: per model")
+    model_limits: dict[str, ImageLimitsRead] | None = Field(
+        default=None, description="general_edit: per model"
+    )
 
 
 class EditLocalPathRead(_Read):

@@ -21,11 +21,6 @@ from gateway.problems import PROBLEM_JSON
 from imagestudio.errors import PROBLEM_BASE, IdempotentReplay, ImageStudioError, JobError, ProviderError
 from imagestudio.studios.routes import ProviderStatus
 
-#: Where the committed document lives, relative to the repository root.
-DOCUMENT_PATH = "docs/openapi.json"
-#: The command that rewrites it (quoted by the staleness test).
-REGENERATE = "make openapi  (or: imagestudio openapi --write docs/openapi.json)"
-
 
 class Problem(BaseModel):
     """An RFC 9457 problem: every error the API answers with has this shape."""

@@ -11,7 +11,7 @@ from pydantic import BaseModel, TypeAdapter
 from support import ROOT
 
 from gateway.app import create_app
-from gateway.openapi import DOCUMENT_PATH, REGENERATE, Problem, api_routes, models_in, render
+from gateway.openapi import Problem, api_routes, models_in, render
 from gateway.routes.batch import BatchCreate, BatchRead
 from imagestudio.jobs.schemas import JobPage, JobRead
 from imagestudio.personas.schemas import PersonaCreate, PersonaRead
@@ -22,6 +22,9 @@ from imagestudio.studios.upscale import UpscaleRequest
 from imagestudio.uploads.schemas import UploadPresign, UploadRead
 from imagestudio.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointWithSecret
 
+#: Where the committed document lives, relative to the repository root, and the command that rewrites it.
+DOCUMENT_PATH = "docs/openapi.json"
+REGENERATE = "make openapi  (or: imagestudio openapi --write docs/openapi.json)"
 #: Studio request bodies: a dependency reads them (JSON or multipart), so no route field names them.
 STUDIO_REQUESTS = (SocialOptimizeRequest, CreateRequest, EditRequest, UpscaleRequest)
 

@@ -107,7 +107,9 @@ def _model_body(info: ModelInfo) -> ProviderModelRead:
 def _quality_table() -> dict[Quality, dict[str, QualityChoiceRead]]:
     """What each quality level asks each provider for (model, steps, guidance)."""
     return {
-        quality: {provider: QualityChoiceRead.model_validate(vars(choice)) for provider, choice in row.items()}
+        quality: {
+            provider: QualityChoiceRead.model_validate(vars(choice)) for provider, choice in row.items()
+        }
         for quality, row in QUALITY_TABLE.items()
     }
 
@@ -135,7 +137,9 @@ _EXAMPLE = {
             ],
         }
     ],
-    "quality_table": {level: {p: c.model_dump() for p, c in row.items()} for level, row in _quality_table().items()},
+    "quality_table": {
+        level: {p: c.model_dump() for p, c in row.items()} for level, row in _quality_table().items()
+    },
 }
 
 
@@ -172,7 +176,9 @@ def list_providers(
                 health=CircuitHealthRead.model_validate(
                     {
                         **state,
-                        "opened_at": datetime.fromtimestamp(opened_at, UTC).isoformat() if opened_at else None,
+                        "opened_at": datetime.fromtimestamp(opened_at, UTC).isoformat()
+                        if opened_at
+                        else None,
                     }
                 ),
                 models=[_model_body(info) for info in models_for(name) if kind is None or info.kind == kind],

@@ -50,7 +50,9 @@ def list_platforms(principal: PrincipalDep) -> PlatformList:
 def list_formats(platform: str, principal: PrincipalDep) -> PlatformFormats:
     """The formats of one platform."""
     found = social.get_platform(platform)
-    return PlatformFormats.model_validate({"platform": found.id, "formats": [f.describe() for f in found.formats]})
+    return PlatformFormats.model_validate(
+        {"platform": found.id, "formats": [f.describe() for f in found.formats]}
+    )
 
 
 @router.get("/platform-specs/{platform}", responses=example_response(_EXAMPLE))
