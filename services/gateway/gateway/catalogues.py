@@ -52,11 +52,8 @@ class NoLocalPathRead(_Read):
     available: Literal[False]
 
 
-# --- edit ----------------------------------------------------------------------------------------
-
-
-class EditProviderRead(_Read):
-    """The provider path of an edit operation, and whether it can be had now."""
+class ProviderPathRead(_Read):
+    """The provider path of an operation or mode, and whether it can be had now."""
 
     name: str
     endpoint: str
@@ -66,6 +63,14 @@ class EditProviderRead(_Read):
     healthy: bool
     simulated: bool | None
     limits: ProviderLimitsRead
+
+
+# --- edit ----------------------------------------------------------------------------------------
+
+
+class EditProviderRead(ProviderPathRead):
+    """The provider path of an edit operation; general_edit says its per-model credits and limits."""
+
     credits_by_model: dict[str, int] | None = Field(default=None, description="general_edit: per model")
     model_limits: dict[str, ImageLimitsRead] | None = Field(
         default=None, description="general_edit: per model"
@@ -113,17 +118,6 @@ class UpscaleTargetRead(_Read):
     pixels: int | None
 
 
-class UpscaleProviderRead(_Read):
-    name: str
-    endpoint: str
-    credits: int
-    asynchronous: bool
-    configured: bool
-    healthy: bool
-    simulated: bool | None
-    limits: ProviderLimitsRead
-
-
 class UpscaleLocalPathRead(_Read):
     available: Literal[True]
     credits: int
@@ -141,7 +135,7 @@ class UpscaleModeRead(_Read):
     inputs: dict[str, CatalogueField]
     max_creativity: float | None
     target: UpscaleTargetRead
-    provider: UpscaleProviderRead
+    provider: ProviderPathRead
     local: UpscaleLocalPathRead | NoLocalPathRead
     paths: list[PathName]
 

@@ -162,15 +162,13 @@ def estimate_social(params: SocialOptimizeParams) -> Estimate:
 
 @register("social")
 def _price_request(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
-    """Price a request given in the route's own terms (platforms, formats)."""
-    chosen = resolve_formats(_as_list(request.get("platforms")), _as_list(request.get("formats")))
-    return estimate_social(SocialOptimizeParams(formats=[f.key for f in chosen]))
+    """Price a request through the route's own model; one platform or format may be a bare string."""
+    lists = {key: _as_list(request[key]) for key in ("platforms", "formats") if key in request}
+    return estimate_social(SocialOptimizeRequest.model_validate({**request, **lists}).to_params())
 
 
-def _as_list(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
 
 
 _EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}

@@ -17,6 +17,8 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
     ("upscale", {"mode": "huge"}, "mode"),
     ("control", {"operation": "sketch", "prompt": "a barn", "control_strength": 1.5}, "control_strength"),
     ("control", {"operation": "sketch", "prompt": "a barn", "strength": 0.5}, "strength"),
+    ("social", {"formats": ["instagram.story"], "quality": 0}, "quality"),
+    ("social", {"formats": ["instagram.story"], "crop": "smart"}, "crop"),
 ]
 
 
@@ -42,6 +44,7 @@ def test_the_estimate_refuses_what_the_route_refuses(
         ("edit", {"operation": "outpaint", "left": 32, "seed": 7, "path": "local"}),
         ("upscale", {"mode": "conservative", "creativity": 0.3, "preset": "faithful"}),
         ("control", {"operation": "style", "prompt": "a fox", "fidelity": 0.0, "aspect_ratio": "16:9"}),
+        ("social", {"platforms": "youtube", "crop_mode": "fit", "background": "#102030"}),
     ],
 )
 def test_the_estimate_prices_every_field_the_route_takes(
