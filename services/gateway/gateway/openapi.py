@@ -77,12 +77,6 @@ def catalogue_status(name: str) -> ProviderStatus:
     return ProviderStatus(configured=True, healthy=True, simulated=True)
 
 
-def api_routes(app: FastAPI) -> list[APIRoute]:
-    """Every route of ``app``, through the routers it includes."""
-    contexts = iter_route_contexts(app.routes)
-    return [c.original_route for c in contexts if isinstance(c.original_route, APIRoute)]
-
-
 def models_in(annotation: Any) -> set[type[BaseModel]]:
     """The Pydantic models an annotation names, and those their fields name, all the way down."""
     found: set[type[BaseModel]] = set()

@@ -7,11 +7,13 @@ import re
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, TypeAdapter
 from support import ROOT
 
 from gateway.app import create_app
-from gateway.openapi import Problem, api_routes, models_in, render
+from gateway.openapi import Problem, models_in, render
 from gateway.routes.batch import BatchCreate, BatchRead
 from imagestudio.jobs.schemas import JobPage, JobRead
 from imagestudio.personas.schemas import PersonaCreate, PersonaRead
@@ -32,6 +34,12 @@ STUDIO_REQUESTS = (SocialOptimizeRequest, CreateRequest, EditRequest, UpscaleReq
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     return create_app().openapi()
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every route of ``app``, through the routers it includes."""
+    contexts = iter_route_contexts(app.routes)
+    return [c.original_route for c in contexts if isinstance(c.original_route, APIRoute)]
 
 
 def _operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
