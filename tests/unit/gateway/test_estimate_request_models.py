@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from edit_support import API, Studio
 
+#: Each studio's submission route.
+ROUTES = {"edit": "edit", "upscale": "upscale", "control": "control", "social": "social/optimize"}
 #: A studio, params its route refuses before anything is stored, and the field the refusal names.
 REFUSED: list[tuple[str, dict[str, Any], str]] = [
     ("edit", {"operation": "inpaint", "prompt": "a cat", "seed": -1}, "seed"),
@@ -32,7 +34,7 @@ def test_the_estimate_refuses_what_the_route_refuses(
     assert estimate.status_code == 422, estimate.text
     assert estimate.json()["field"] == f"params.{field}"
     submitted = studio.embedded.client.post(
-        f"{API}/{studio_name}", json={**params, "image": "upl_unknown"}, headers=studio.headers()
+        f"{API}/{ROUTES[studio_name]}", json={**params, "image": "upl_unknown"}, headers=studio.headers()
     )
     assert submitted.status_code == 422, submitted.text
     assert submitted.json()["field"] == field
