@@ -34,7 +34,6 @@ import functools
 from collections.abc import Callable, Collection
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from imagestudio.credits.tier_service import tier_service
@@ -66,7 +65,6 @@ from imagestudio.studios.control.operations import (
     ControlParams,
     ControlRequest,
     Operation,
-    OperationName,
     ProviderName,
     resolve_operation,
 )
@@ -241,18 +239,9 @@ def price(params: ControlParams) -> int:
     return params.estimated_credits
 
 
-class ControlEstimateRequest(BaseModel):
-    """``POST /estimate-cost`` for the control studio: the images are not needed to price a request."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    operation: OperationName
-    provider: ProviderName = "auto"
-
-
 def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
     """Price a control job as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
-    asked = ControlEstimateRequest.model_validate(request)
+    asked = ControlRequest.model_validate(request)  # the route's own fields; the images are not needed
     op = OPERATIONS[asked.operation]
     routes, _ = _plan(op, provider=asked.provider, allowed=allowed, status=provider_status)
     return estimate_routes("control", op.id, routes)

@@ -35,7 +35,6 @@ MAX_WAVESPEED_SEED = 2_147_483_647
 #: WaveSpeed's multi-image edit model that serves the operations Stability's endpoints serve.
 WAVESPEED_MODEL = "seedream-v4.5-edit"
 UPLOAD_FIELDS = ("image", "style_image")
-STRENGTHS = ("control_strength", "fidelity", "style_strength", "composition_fidelity", "change_strength")
 COMMON_FIELDS = ("negative_prompt", "seed", "output_format", "provider")
 
 

@@ -44,7 +44,6 @@ from imagestudio.studios.edit.operations import (
 from imagestudio.studios.edit.paths import local_edit, provider_edit, read_inputs
 from imagestudio.studios.edit.request import (
     FIELDS,
-    EditEstimateRequest,
     EditParams,
     EditRequest,
     check,
@@ -196,7 +195,7 @@ def price(params: EditParams) -> int:
 
 def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
     """Price an edit as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
-    asked = EditEstimateRequest.model_validate(request)
+    asked = EditRequest.model_validate(request)  # the route's own fields; the images are not needed
     op = OPERATIONS[asked.operation]
     if asked.model is not None and asked.model not in GENERAL_EDIT_MODELS:
         raise ValidationFailed("model", f"unknown model {asked.model!r}")

@@ -191,13 +191,3 @@ def colour_in(prompt: str | None) -> str | None:
                 red, green, blue = ImageColor.getrgb(name)[:3]
                 return f"#{red:02x}{green:02x}{blue:02x}"
     return None
-
-
-class EditEstimateRequest(BaseModel):
-    """``POST /estimate-cost`` for the edit studio: the images are not needed to price a request."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    operation: OperationName
-    path: Path = "auto"
-    model: str | None = None

@@ -279,21 +279,13 @@ def estimate_social(params: SocialOptimizeParams) -> Estimate:
 
 
 def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
-    """Price a request given in the route's own terms (platforms, formats)."""
-    formats = request.get("formats")
-    if isinstance(formats, (str, dict)):
-        formats = [formats]
-    chosen = resolve_formats(
-        _as_list(request.get("platforms")),
-        [f if isinstance(f, dict) else str(f) for f in formats] if isinstance(formats, list) else None,
-    )
-    return estimate_social(SocialOptimizeParams(formats=[f.key for f in chosen]))
+    """Price a request through the route's own model; one platform or format may stand alone."""
+    lists = {key: _as_list(request[key]) for key in ("platforms", "formats") if key in request}
+    return estimate_social(SocialOptimizeRequest.model_validate({**request, **lists}).to_params())
 
 
-def _as_list(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, (str, dict)) else value
 
 
 _EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
