@@ -13,20 +13,10 @@ from starlette.datastructures import UploadFile
 
 from imagestudio.config import get_settings
 from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
-from imagestudio.imaging import CONTENT_TYPES, ImageInfo, inspect_image
+from imagestudio.imaging import ImageInfo, extension, inspect_image, media_type
 from imagestudio.jobs.service import Upload
 from imagestudio.studios.common.request import StoredImage, StudioRequest
 from imagestudio.uploads.service import upload_service
-
-_EXT = {
-    "jpeg": "jpg",
-    "png": "png",
-    "webp": "webp",
-    "gif": "gif",
-    "tiff": "tif",
-    "bmp": "bmp",
-    "heif": "heic",
-}
 
 
 def read_image_upload_info(upload: UploadFile, *, field: str) -> tuple[Upload, ImageInfo]:
@@ -43,8 +33,8 @@ def read_image_upload_info(upload: UploadFile, *, field: str) -> tuple[Upload, I
     stored = Upload(
         field=field,
         data=data,
-        ext=_EXT.get(info.format, info.format),
-        content_type=CONTENT_TYPES.get(info.format, f"image/{info.format}"),
+        ext=extension(info.format),
+        content_type=media_type(info.format),
     )
     return stored, info
 

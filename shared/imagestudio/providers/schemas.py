@@ -7,6 +7,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from imagestudio.imaging.formats import OutputFormat
+
 __all__ = [
     "ASPECT_RATIOS",
     "ControlOperation",
@@ -24,7 +26,6 @@ __all__ = [
     "UpscaleRequest",
 ]
 
-OutputFormat = Literal["png", "jpeg", "webp"]
 Quality = Literal["draft", "standard", "premium"]
 EditOperation = Literal[
     "erase",

@@ -60,7 +60,6 @@ from imagestudio.studios.common.routes import (
 from imagestudio.studios.control.operations import (
     COMMON_FIELDS,
     FIELDS,
-    MAX_WAVESPEED_SEED,
     OPERATIONS,
     WAVESPEED_MODEL,
     ControlParams,
@@ -196,8 +195,6 @@ def prepare(
             for image_field in op.images:
                 info = files[image_field][1]
                 _limits(route).check(field=image_field, width=info.width, height=info.height, who=who)
-            if route.provider == "wavespeed" and form.seed is not None and form.seed > MAX_WAVESPEED_SEED:
-                raise ValidationFailed("seed", f"wavespeed takes seeds up to {MAX_WAVESPEED_SEED}")
             if route.provider == "stability":
                 check_request_bytes(sizes, who="stability")
 

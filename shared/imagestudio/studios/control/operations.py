@@ -16,13 +16,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from imagestudio.errors import ValidationFailed
+from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS
-from imagestudio.studios.common.request import StudioRequest, UploadId
+from imagestudio.studios.common.request import Seed, StudioRequest, UploadId
 from imagestudio.studios.common.routes import Route
 
 OperationName = Literal["sketch", "structure", "style", "style_transfer"]
 ProviderName = Literal["auto", "stability", "wavespeed"]
-OutputFormat = Literal["png", "jpeg", "webp"]
 StylePreset = Literal[STYLE_PRESETS]  # type: ignore[valid-type]
 AspectRatio = Literal[STABILITY_ASPECT_RATIOS]  # type: ignore[valid-type]
 
@@ -30,8 +30,6 @@ AspectRatio = Literal[STABILITY_ASPECT_RATIOS]  # type: ignore[valid-type]
 OUTPUT_NAME = "controlled"
 CONTROL_MAP = "control_map"
 MAX_PROMPT_CHARS = 10_000
-MAX_SEED = 4_294_967_294
-MAX_WAVESPEED_SEED = 2_147_483_647
 #: WaveSpeed's multi-image edit model that serves the operations Stability's endpoints serve.
 WAVESPEED_MODEL = "seedream-v4.5-edit"
 UPLOAD_FIELDS = ("image", "style_image")
@@ -173,7 +171,7 @@ class ControlRequest(StudioRequest):
     aspect_ratio: AspectRatio | None = Field(
         default=None, description="style: the output's shape (default 1:1)."
     )
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Fixes the randomness.")
+    seed: Seed | None = Field(default=None, description="Fixes the randomness.")
     style_preset: StylePreset | None = None
     output_format: OutputFormat = "png"
     provider: ProviderName = Field(

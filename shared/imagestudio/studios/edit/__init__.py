@@ -21,6 +21,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from imagestudio.errors import ValidationFailed
+from imagestudio.imaging.colour import colour_in
 from imagestudio.jobs.runner import JobContext
 from imagestudio.messaging import Studio
 from imagestudio.studios.common import routed
@@ -48,7 +49,6 @@ from imagestudio.studios.edit.request import (
     EditParams,
     EditRequest,
     check,
-    colour_in,
     operation_for,
 )
 

@@ -23,7 +23,6 @@ OperationName = Literal[
     "replace_background_relight",
     "general_edit",
 ]
-OutputFormat = Literal["png", "jpeg", "webp"]
 StylePreset = Literal[STYLE_PRESETS]  # type: ignore[valid-type]
 
 #: Name of the one output an edit job makes.
@@ -31,9 +30,6 @@ OUTPUT_NAME = "edited"
 #: Credits of the local path: local pixel work is free (as social is).
 LOCAL_CREDITS = 0
 MAX_PROMPT_CHARS = 10_000
-#: Stability's seed range; WaveSpeed's is 0..2**31 - 1.
-MAX_SEED = 4_294_967_294
-MAX_WAVESPEED_SEED = 2_147_483_647
 MAX_MARGIN = 2000
 MAX_GROW_MASK = 100
 #: WaveSpeed edit models we offer for general_edit (the registry's), cheapest first.

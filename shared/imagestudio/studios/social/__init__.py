@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from imagestudio.config import get_settings
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging import SafeZone, SourceImage, render_format, safe_zone_overlay, zip_outputs
+from imagestudio.imaging.colour import is_hex_colour
+from imagestudio.imaging.formats import OutputFormat, extension
 from imagestudio.jobs.runner import JobContext
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
@@ -26,7 +28,6 @@ from imagestudio.studios.social.platforms import get_format as get_format
 from imagestudio.studios.social.platforms import get_platform as get_platform
 
 CropMode = Literal["smart", "center", "fit"]
-OutputFormat = Literal["jpeg", "png", "webp"]
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -172,9 +173,6 @@ def _as_list(value: Any) -> list[str] | None:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-_EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
-
-
 def run(ctx: JobContext) -> None:
     """Render every requested format, then the optional previews and the zip."""
     params = SocialOptimizeParams.model_validate(ctx.params)
@@ -187,7 +185,7 @@ def run(ctx: JobContext) -> None:
         sizes=[(fmt.width, fmt.height) for fmt in formats],
     )
     archive: list[tuple[str, bytes]] = []
-    ext = _EXT[params.output_format]
+    ext = extension(params.output_format)
     for position, fmt in enumerate(formats):
         top, bottom, left, right = fmt.safe_zone
         safe_zone = SafeZone(top=top, bottom=bottom, left=left, right=right)
@@ -255,7 +253,3 @@ def run(ctx: JobContext) -> None:
             position=len(formats) * 2,
             metadata={"files": [name for name, _ in archive]},
         )
-
-
-def is_hex_colour(value: str) -> bool:
-    return len(value) == 7 and value[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in value[1:])

@@ -13,19 +13,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.registry import find_model
 from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
-from imagestudio.studios.common.request import StudioRequest, UploadId
+from imagestudio.studios.common.request import Seed, StudioRequest, UploadId
 from imagestudio.studios.common.routes import Path, Route, whole_credits
 
 ModeName = Literal["fast", "conservative", "creative"]
 PresetName = Literal["faithful", "balanced", "enhanced"]
-OutputFormat = Literal["png", "jpeg", "webp"]
 
 OUTPUT_NAME = "upscaled"
 LOCAL_CREDITS = 0
 MAX_PROMPT_CHARS = 10_000
-MAX_SEED = 4_294_967_294
 #: Conservative's target: about 4 MP (Stability's output size; 2048 x 2048).
 CONSERVATIVE_PIXELS = 4_194_304
 #: Fast's factor on each side.
@@ -182,7 +181,7 @@ class UpscaleRequest(StudioRequest):
         default=None, max_length=MAX_PROMPT_CHARS, description="Default: the preset's."
     )
     creativity: float | None = Field(default=None, ge=0, le=0.5, description="creative: at most 0.35.")
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    seed: Seed | None = None
     output_format: OutputFormat = "png"
     preset: PresetName | None = Field(default=None, description="faithful | balanced | enhanced")
     path: Path = Field(default="auto", description="auto | provider | local")
