@@ -11,20 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-__all__ = [
-    "FORMATS",
-    "QUALITY_RANGE",
-    "UPLOAD_MEDIA_TYPES",
-    "CompressFormat",
-    "Encoding",
-    "ImageFormat",
-    "OutputFormat",
-    "by_media_type",
-    "encodings",
-    "extension",
-    "media_type",
-]
-
 #: What a studio renders its outputs as (create, edit, control, upscale, social, and what providers return).
 OutputFormat = Literal["png", "jpeg", "webp"]
 #: What the compress studio searches a quality for (PNG's is its palette's).
@@ -53,82 +39,33 @@ class ImageFormat:
     #: Has no quality setting when converting (PNG's quality is compress's palette search).
     lossless: bool
     #: Quality a conversion uses when the request names none (a conversion should not look converted).
-    default_quality: int | None = None
+    default_quality: int | None
     #: A studio may render it (``OutputFormat``); every image provider reads these three too.
-    output: bool = False
+    output: bool
     #: The compress studio searches a quality for it (``CompressFormat``).
-    compressible: bool = False
+    compressible: bool
     #: The convert route writes it (``Encoding``).
-    encodable: bool = True
+    encodable: bool
     #: Other media types an upload of it may be declared with.
-    aliases: tuple[str, ...] = ()
+    aliases: tuple[str, ...]
     #: What the header check reports for it when that is not ``name`` (libvips reads AVIF as HEIF).
-    decoded_as: str | None = None
+    decoded_as: str | None
 
 
-#: Every format, by name.
-FORMATS: Final[dict[str, ImageFormat]] = {
-    f.name: f
-    for f in (
-        ImageFormat(
-            "jpeg",
-            "image/jpeg",
-            "jpg",
-            alpha=False,
-            animation=False,
-            lossless=False,
-            default_quality=90,
-            output=True,
-            compressible=True,
-        ),
-        ImageFormat(
-            "png",
-            "image/png",
-            "png",
-            alpha=True,
-            animation=False,
-            lossless=True,
-            output=True,
-            compressible=True,
-        ),
-        ImageFormat(
-            "webp",
-            "image/webp",
-            "webp",
-            alpha=True,
-            animation=True,
-            lossless=False,
-            default_quality=90,
-            output=True,
-            compressible=True,
-        ),
-        ImageFormat(
-            "avif",
-            "image/avif",
-            "avif",
-            alpha=True,
-            animation=False,
-            lossless=False,
-            default_quality=75,
-            compressible=True,
-            decoded_as="heif",
-        ),
-        ImageFormat("gif", "image/gif", "gif", alpha=True, animation=True, lossless=True),
-        ImageFormat("tiff", "image/tiff", "tiff", alpha=True, animation=False, lossless=True),
-        ImageFormat("bmp", "image/bmp", "bmp", alpha=False, animation=False, lossless=True),
-        ImageFormat(
-            "heif",
-            "image/heif",
-            "heic",
-            alpha=True,
-            animation=False,
-            lossless=False,
-            encodable=False,
-            aliases=("image/heic",),
-        ),
-    )
-}
-
+#: Every format, by name: one row a format, the columns in :class:`ImageFormat`'s order.
+# fmt: off
+FORMATS: Final[dict[str, ImageFormat]] = {row[0]: ImageFormat(*row) for row in (
+    # name   media type    ext    alpha  anim.  lossless quality output compress convert aliases         read as
+    ("jpeg", "image/jpeg", "jpg",  False, False, False,  90,     True,  True,    True,   (),             None),
+    ("png",  "image/png",  "png",  True,  False, True,   None,   True,  True,    True,   (),             None),
+    ("webp", "image/webp", "webp", True,  True,  False,  90,     True,  True,    True,   (),             None),
+    ("avif", "image/avif", "avif", True,  False, False,  75,     False, True,    True,   (),             "heif"),
+    ("gif",  "image/gif",  "gif",  True,  True,  True,   None,   False, False,   True,   (),             None),
+    ("tiff", "image/tiff", "tiff", True,  False, True,   None,   False, False,   True,   (),             None),
+    ("bmp",  "image/bmp",  "bmp",  False, False, True,   None,   False, False,   True,   (),             None),
+    ("heif", "image/heif", "heic", True,  False, False,  None,   False, False,   False,  ("image/heic",), None),
+)}
+# fmt: on
 
 #: Every media type an upload may be declared with.
 UPLOAD_MEDIA_TYPES: Final = tuple(t for f in FORMATS.values() for t in (f.media_type, *f.aliases))

@@ -8,7 +8,7 @@ around :func:`~imagestudio.studios.common.serving.serve` are here, once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,19 +18,33 @@ from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import session_scope
 from imagestudio.errors import ImageStudioError
 from imagestudio.jobs.runner import JobContext
+from imagestudio.jobs.service import Upload
 from imagestudio.messaging import Studio
 from imagestudio.providers.schemas import GeneratedImage, PendingResult
+from imagestudio.studios.common.base import Prepared
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.produced import Deliver
+from imagestudio.studios.common.request import StoredImage
 from imagestudio.studios.common.routes import (
     Path,
     ProviderStatus,
     Route,
+    RoutedParams,
     estimate_routes,
     plan_routes,
     provider_status,
 )
 from imagestudio.studios.common.serving import serve
+
+
+def price(params: RoutedParams) -> int:
+    """Credits a routed job reserves: its dearest route (only the route that served is captured)."""
+    return params.estimated_credits
+
+
+def prepared(params: RoutedParams, images: Sequence[Upload | StoredImage]) -> Prepared:
+    """A routed job ready to submit: reserving its dearest route's credits, its first route's provider named."""
+    return Prepared(params=params, images=images, cost=price(params), provider=params.routes[0].provider)
 
 
 def refusal(check: Callable[[], None]) -> ImageStudioError | None:

@@ -31,7 +31,7 @@ from imagestudio.imaging.compress import (
     encode_target_ssim,
     source_as_output,
 )
-from imagestudio.imaging.formats import Encoding
+from imagestudio.imaging.formats import CompressFormat, Encoding
 from imagestudio.imaging.source import SourceImage
 from imagestudio.jobs.runner import JobContext
 from imagestudio.studios.common.base import Images, Prepared
@@ -57,7 +57,6 @@ __all__ = [
 #: The studio's name: its jobs, queue and actors.
 name = "compress"
 
-CompressFormat = Literal["jpeg", "png", "webp", "avif"]
 PresetName = Literal["web", "email", "social", "high_quality", "max_compression"]
 Metadata = Literal["strip", "keep"]
 Transparency = Literal["preserve", "flatten"]

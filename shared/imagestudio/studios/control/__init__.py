@@ -225,17 +225,10 @@ def prepare(
         image_size=(info.width, info.height),
         estimated_credits=credits_of(routes),
     )
-    return Prepared(
-        params=params,
-        images=[upload for upload, _ in files.values()],
-        cost=price(params),
-        provider=routes[0].provider,
-    )
+    return routed.prepared(params, [upload for upload, _ in files.values()])
 
 
-def price(params: ControlParams) -> int:
-    """Credits a control job reserves: its dearest route (only the route that served is captured)."""
-    return params.estimated_credits
+price = routed.price
 
 
 class ControlEstimateRequest(BaseModel):

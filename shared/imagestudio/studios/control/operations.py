@@ -13,13 +13,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS
 from imagestudio.studios.common.request import Seed, StudioRequest, UploadId
-from imagestudio.studios.common.routes import Route
+from imagestudio.studios.common.routes import RoutedParams
 
 OperationName = Literal["sketch", "structure", "style", "style_transfer"]
 ProviderName = Literal["auto", "stability", "wavespeed"]
@@ -186,25 +186,14 @@ FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
-class ControlParams(BaseModel):
+class ControlParams(RoutedParams):
     """The validated, resolved request stored on the job; the worker needs nothing else."""
-
-    model_config = ConfigDict(extra="ignore")
 
     operation: OperationName
     provider: ProviderName
-    routes: list[Route]
-    skipped: list[dict[str, str]] = []
-    prompt: str | None = None
-    negative_prompt: str | None = None
     #: Each strength the operation takes, resolved: the request's, else Stability's default.
     strengths: dict[str, float] = {}
     aspect_ratio: str | None = None
-    seed: int | None = None
-    style_preset: str | None = None
-    output_format: OutputFormat = "png"
-    image_size: tuple[int, int]
-    estimated_credits: int
 
 
 def resolve_operation(form: ControlRequest, *, files: Collection[str]) -> Operation:

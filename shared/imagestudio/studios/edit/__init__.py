@@ -181,17 +181,10 @@ def prepare(
         image_size=(width, height),
         estimated_credits=credits_of(routes),
     )
-    return Prepared(
-        params=params,
-        images=[upload for upload, _ in files.values()],
-        cost=price(params),
-        provider=routes[0].provider,
-    )
+    return routed.prepared(params, [upload for upload, _ in files.values()])
 
 
-def price(params: EditParams) -> int:
-    """Credits an edit job reserves: its dearest route (only the route that served is captured)."""
-    return params.estimated_credits
+price = routed.price
 
 
 def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:

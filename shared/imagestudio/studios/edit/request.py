@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.studios.common.request import Seed, StudioRequest, UploadId
-from imagestudio.studios.common.routes import Path, Route
+from imagestudio.studios.common.routes import Path, RoutedParams
 from imagestudio.studios.edit.operations import (
     COMMON_FIELDS,
     DEFAULT_GENERAL_EDIT_MODEL,
@@ -107,36 +107,24 @@ FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
-class EditParams(BaseModel):
+class EditParams(RoutedParams):
     """The validated, resolved request stored on the job; the worker needs nothing else."""
-
-    model_config = ConfigDict(extra="ignore")
 
     operation: OperationName
     path: Path
-    routes: list[Route]
-    #: Routes ``auto`` left out, with why.
-    skipped: list[dict[str, str]] = []
-    prompt: str | None = None
     search_prompt: str | None = None
     select_prompt: str | None = None
-    negative_prompt: str | None = None
     left: int = 0
     right: int = 0
     up: int = 0
     down: int = 0
     grow_mask: int | None = None
     creativity: float | None = None
-    seed: int | None = None
-    style_preset: str | None = None
     model: str | None = None
-    output_format: OutputFormat = "png"
     #: The local recolour's target, parsed from the prompt.
     color: str | None = None
     #: Where the area comes from: an uploaded mask, the image's alpha, or none.
     area: Literal["mask", "alpha"] | None = None
-    image_size: tuple[int, int]
-    estimated_credits: int
 
 
 def check(request: EditRequest, *, files: Collection[str]) -> None:

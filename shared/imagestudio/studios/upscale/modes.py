@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.registry import find_model
 from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
 from imagestudio.studios.common.request import Seed, StudioRequest, UploadId
-from imagestudio.studios.common.routes import Path, Route, whole_credits
+from imagestudio.studios.common.routes import Path, RoutedParams, whole_credits
 
 ModeName = Literal["fast", "conservative", "creative"]
 PresetName = Literal["faithful", "balanced", "enhanced"]
@@ -196,23 +196,11 @@ class UpscaleRequest(StudioRequest):
 FIELDS: dict[str, dict[str, Any]] = UpscaleRequest.catalogue_fields(preset={"default": DEFAULT_PRESET})
 
 
-class UpscaleParams(BaseModel):
-    """The validated, resolved request stored on the job."""
-
-    model_config = ConfigDict(extra="ignore")
+class UpscaleParams(RoutedParams):
+    """The validated, resolved request stored on the job (``prompt``: the preset's where the request said nothing)."""
 
     mode: ModeName
     path: Path
     preset: PresetName
-    routes: list[Route]
-    skipped: list[dict[str, str]] = []
-    #: What the provider is asked (the preset's where the request said nothing).
-    prompt: str | None = None
-    negative_prompt: str | None = None
     creativity: float | None = None
-    seed: int | None = None
-    style_preset: str | None = None
-    output_format: OutputFormat = "png"
     quality: int = 92
-    image_size: tuple[int, int]
-    estimated_credits: int
