@@ -9,7 +9,8 @@ around :func:`~imagestudio.studios.common.serving.serve` are here, once.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from imagestudio.jobs.service import Upload
 from imagestudio.messaging import Studio
 from imagestudio.providers.schemas import GeneratedImage, PendingResult
 from imagestudio.studios.common.base import Prepared
+from imagestudio.studios.common.polling import poll_pending
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.produced import Deliver
 from imagestudio.studios.common.request import StoredImage
@@ -35,6 +37,8 @@ from imagestudio.studios.common.routes import (
     provider_status,
 )
 from imagestudio.studios.common.serving import serve
+
+P = TypeVar("P", bound=RoutedParams)
 
 
 def price(params: RoutedParams) -> int:
@@ -133,3 +137,39 @@ def run_routes(
         provider=provider,
         deliver=deliver,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoutedWork(Generic[P]):
+    """The worker half of a routed studio: what differs between edit, control and upscale, named once.
+
+    ``run`` (a job on its planned routes) and ``poll`` (one poll of asynchronous provider work)
+    are the same for all three, and are these methods.
+    """
+
+    queue: Studio
+    #: The output a delivered job has stored (a redelivery finding it does nothing).
+    output: str
+    params: type[P]
+    read_inputs: Callable[[JobContext, P], Mapping[str, bytes]]
+    local: Callable[[P, Mapping[str, bytes]], bytes]
+    provider: Callable[[Any, Route, P, Mapping[str, bytes]], GeneratedImage | PendingResult]
+    deliver: Deliver
+
+    def run(self, ctx: JobContext) -> None:
+        """Serve one job: its planned routes in order (retries, breaker, fallback)."""
+        params = self.params.model_validate(ctx.params)
+        run_routes(
+            ctx,
+            params.routes,
+            output=self.output,
+            queue=self.queue,
+            read_inputs=lambda: self.read_inputs(ctx, params),
+            local=lambda inputs: self.local(params, inputs),
+            provider=lambda client, route, ready: self.provider(client, route, params, ready),
+            deliver=self.deliver,
+        )
+
+    def poll(self, job_id: str, *, seq: int) -> None:
+        """One poll of a job's asynchronous provider work (``<studio>.poll``)."""
+        poll_pending(job_id, seq=seq, queue=self.queue, deliver=self.deliver)

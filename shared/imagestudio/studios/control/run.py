@@ -18,7 +18,6 @@ from imagestudio.providers.registry import ProviderClient
 from imagestudio.providers.schemas import ControlRequest as ProviderControlRequest
 from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, PendingResult
 from imagestudio.studios.common import routed
-from imagestudio.studios.common.polling import poll_pending
 from imagestudio.studios.common.produced import Produced, store_output
 from imagestudio.studios.common.routes import Route
 from imagestudio.studios.control.operations import (
@@ -30,27 +29,11 @@ from imagestudio.studios.control.operations import (
 )
 
 
-def run(ctx: JobContext) -> None:
-    """Serve one control job: Stability, else WaveSpeed's equivalent (retries, breaker, fallback)."""
-    params = ControlParams.model_validate(ctx.params)
-    routed.run_routes(
-        ctx,
-        params.routes,
-        output=OUTPUT_NAME,
-        queue=Studio.control,
-        read_inputs=lambda: {n: ctx.read_input(n) for n in UPLOAD_FIELDS if n in ctx.inputs},
-        local=_no_local,
-        provider=lambda client, route, ready: _provider(client, route, params, ready),
-        deliver=deliver,
-    )
+def _read_inputs(ctx: JobContext, params: ControlParams) -> dict[str, bytes]:
+    return {n: ctx.read_input(n) for n in UPLOAD_FIELDS if n in ctx.inputs}
 
 
-def poll(job_id: str, *, seq: int) -> None:
-    """One poll of a control job's asynchronous provider work (``control.poll``)."""
-    poll_pending(job_id, seq=seq, queue=Studio.control, deliver=deliver)
-
-
-def _no_local(inputs: Mapping[str, bytes]) -> bytes:
+def _no_local(params: ControlParams, inputs: Mapping[str, bytes]) -> bytes:
     raise ValidationFailed("provider", "control has no local generation")  # prepare() never plans one
 
 
@@ -141,3 +124,17 @@ def deliver(ctx: JobContext, produced: Produced) -> None:
             "skipped": params.skipped,
         },
     )
+
+
+#: Stability, else WaveSpeed's equivalent; no local path.
+WORK = routed.RoutedWork(
+    queue=Studio.control,
+    output=OUTPUT_NAME,
+    params=ControlParams,
+    read_inputs=_read_inputs,
+    local=_no_local,
+    provider=_provider,
+    deliver=deliver,
+)
+run = WORK.run
+poll = WORK.poll

@@ -27,7 +27,6 @@ from imagestudio.messaging import Studio
 from imagestudio.studios.common import routed
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
-from imagestudio.studios.common.polling import poll_pending
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.produced import Produced, store_output
 from imagestudio.studios.common.routes import ProviderStatus, credits_of, provider_status
@@ -253,26 +252,6 @@ def describe_operations(status: Any = provider_status) -> dict[str, Any]:
 # --- the worker ----------------------------------------------------------------------------------
 
 
-def run(ctx: JobContext) -> None:
-    """Serve one edit job: the provider (retries, breaker, fallback) or the local path."""
-    params = EditParams.model_validate(ctx.params)
-    routed.run_routes(
-        ctx,
-        params.routes,
-        output=OUTPUT_NAME,
-        queue=Studio.edit,
-        read_inputs=lambda: read_inputs(ctx, params),
-        local=lambda inputs: local_edit(params, inputs),
-        provider=lambda client, route, ready: provider_edit(client, params, ready),
-        deliver=deliver,
-    )
-
-
-def poll(job_id: str, *, seq: int) -> None:
-    """One poll of an edit job's asynchronous provider work (``edit.poll``)."""
-    poll_pending(job_id, seq=seq, queue=Studio.edit, deliver=deliver)
-
-
 def deliver(ctx: JobContext, produced: Produced) -> None:
     """Store the edited image with how it was made."""
     params = EditParams.model_validate(ctx.params)
@@ -292,3 +271,17 @@ def deliver(ctx: JobContext, produced: Produced) -> None:
             "notes": notes,
         },
     )
+
+
+#: The operation's provider or its local path.
+WORK = routed.RoutedWork(
+    queue=Studio.edit,
+    output=OUTPUT_NAME,
+    params=EditParams,
+    read_inputs=read_inputs,
+    local=local_edit,
+    provider=provider_edit,
+    deliver=deliver,
+)
+run = WORK.run
+poll = WORK.poll

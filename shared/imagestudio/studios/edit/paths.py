@@ -12,6 +12,7 @@ from imagestudio.providers.protocols import as_editor, as_prompt_editor
 from imagestudio.providers.registry import ProviderClient
 from imagestudio.providers.schemas import EditRequest as ProviderEditRequest
 from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, PendingResult
+from imagestudio.studios.common.routes import Route
 from imagestudio.studios.edit.operations import OPERATIONS, UPLOAD_FIELDS
 from imagestudio.studios.edit.request import EditParams
 
@@ -63,7 +64,7 @@ def local_edit(params: EditParams, inputs: Mapping[str, bytes]) -> bytes:
 
 
 def provider_edit(
-    client: ProviderClient, params: EditParams, inputs: Mapping[str, bytes]
+    client: ProviderClient, route: Route, params: EditParams, inputs: Mapping[str, bytes]
 ) -> GeneratedImage | PendingResult:
     """The edit asked of the operation's provider: an image, or pending work to poll."""
     op = OPERATIONS[params.operation]
