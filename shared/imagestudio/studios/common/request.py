@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Final
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,13 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field
 UploadId = Annotated[
     str, Field(min_length=1, max_length=100, description="An upload id (`upl_…`) from POST /uploads")
 ]
-
-#: Largest seed a request may name. WaveSpeed documents 0..2**31 - 1 and Stability 0..4,294,967,294:
-#: the smaller range is the one every provider takes, so a seed means the same job whichever
-#: provider a route or a fallback lands on.
-MAX_SEED: Final = 2**31 - 1
-#: A seed field of any studio request.
-Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class StudioRequest(BaseModel):

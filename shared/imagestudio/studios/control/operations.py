@@ -17,8 +17,9 @@ from pydantic import ConfigDict, Field
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
+from imagestudio.providers.schemas import Seed
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS
-from imagestudio.studios.common.request import Seed, StudioRequest, UploadId
+from imagestudio.studios.common.request import StudioRequest, UploadId
 from imagestudio.studios.common.routes import RoutedParams
 
 OperationName = Literal["sketch", "structure", "style", "style_transfer"]

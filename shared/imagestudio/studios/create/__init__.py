@@ -27,12 +27,11 @@ from imagestudio.errors import NotFound, ValidationFailed
 from imagestudio.personas.service import persona_service
 from imagestudio.providers.directory import provider_directory
 from imagestudio.providers.health import provider_health, unavailable_models
-from imagestudio.providers.schemas import Quality
+from imagestudio.providers.schemas import MAX_SEED, Quality
 from imagestudio.providers.selection import Candidate, parse_ratio, plan
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.limits import check_request_bytes
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
-from imagestudio.studios.common.request import MAX_SEED
 from imagestudio.studios.create.request import (
     DEFAULT_STRENGTH,
     INIT_IMAGE_LIMITS,

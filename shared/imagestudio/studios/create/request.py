@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
 from imagestudio.imaging.formats import OutputFormat
-from imagestudio.providers.schemas import Quality
+from imagestudio.providers.schemas import Quality, Seed
 from imagestudio.providers.selection import Candidate
 from imagestudio.providers.stability import STYLE_PRESETS
 from imagestudio.studios.common.limits import ImageLimits
-from imagestudio.studios.common.request import Seed, StudioRequest, UploadId
+from imagestudio.studios.common.request import StudioRequest, UploadId
 
 #: Longest prompt a client may send; enhancement and persona additions must still fit providers' 10,000.
 MAX_PROMPT_CHARS = 2000

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
-from imagestudio.studios.common.request import Seed, StudioRequest, UploadId
+from imagestudio.providers.schemas import Seed
+from imagestudio.studios.common.request import StudioRequest, UploadId
 from imagestudio.studios.common.routes import Path, RoutedParams
 from imagestudio.studios.edit.operations import (
     COMMON_FIELDS,

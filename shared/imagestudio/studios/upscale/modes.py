@@ -15,8 +15,9 @@ from pydantic import ConfigDict, Field
 
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.registry import find_model
+from imagestudio.providers.schemas import Seed
 from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
-from imagestudio.studios.common.request import Seed, StudioRequest, UploadId
+from imagestudio.studios.common.request import StudioRequest, UploadId
 from imagestudio.studios.common.routes import Path, RoutedParams, whole_credits
 
 ModeName = Literal["fast", "conservative", "creative"]
