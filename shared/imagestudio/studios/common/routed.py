@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from imagestudio.assets.service import asset_service
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import session_scope
-from imagestudio.errors import ImageStudioError
+from imagestudio.errors import ImageStudioError, ValidationFailed
 from imagestudio.jobs.runner import JobContext
 from imagestudio.jobs.service import Upload
 from imagestudio.messaging import Studio
@@ -151,10 +151,12 @@ class RoutedWork(Generic[P]):
     #: The output a delivered job has stored (a redelivery finding it does nothing).
     output: str
     params: type[P]
-    read_inputs: Callable[[JobContext, P], Mapping[str, bytes]]
-    local: Callable[[P, Mapping[str, bytes]], bytes]
     provider: Callable[[Any, Route, P, Mapping[str, bytes]], GeneratedImage | PendingResult]
     deliver: Deliver
+    #: The local path's work (None: the studio has none, and ``prepare`` never plans one).
+    local: Callable[[P, Mapping[str, bytes]], bytes] | None = None
+    #: Checks of the inputs that need their pixels (raise to fail the job before any route is tried).
+    check_inputs: Callable[[P, Mapping[str, bytes]], None] | None = None
 
     def run(self, ctx: JobContext) -> None:
         """Serve one job: its planned routes in order (retries, breaker, fallback)."""
@@ -164,11 +166,23 @@ class RoutedWork(Generic[P]):
             params.routes,
             output=self.output,
             queue=self.queue,
-            read_inputs=lambda: self.read_inputs(ctx, params),
-            local=lambda inputs: self.local(params, inputs),
+            read_inputs=lambda: self._inputs(ctx, params),
+            local=lambda inputs: self._local(params, inputs),
             provider=lambda client, route, ready: self.provider(client, route, params, ready),
             deliver=self.deliver,
         )
+
+    def _inputs(self, ctx: JobContext, params: P) -> dict[str, bytes]:
+        """Every image the job was given, checked."""
+        inputs = {name: ctx.read_input(name) for name in ctx.inputs}
+        if self.check_inputs is not None:
+            self.check_inputs(params, inputs)
+        return inputs
+
+    def _local(self, params: P, inputs: Mapping[str, bytes]) -> bytes:
+        if self.local is None:
+            raise ValidationFailed("path", f"{self.queue.value} has no local path")
+        return self.local(params, inputs)
 
     def poll(self, job_id: str, *, seq: int) -> None:
         """One poll of a job's asynchronous provider work (``<studio>.poll``)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from imagestudio.errors import ValidationFailed
 from imagestudio.jobs.runner import JobContext
 from imagestudio.messaging import Studio
 from imagestudio.providers.http import describe_image
@@ -24,17 +23,8 @@ from imagestudio.studios.control.operations import (
     CONTROL_MAP,
     OPERATIONS,
     OUTPUT_NAME,
-    UPLOAD_FIELDS,
     ControlParams,
 )
-
-
-def _read_inputs(ctx: JobContext, params: ControlParams) -> dict[str, bytes]:
-    return {n: ctx.read_input(n) for n in UPLOAD_FIELDS if n in ctx.inputs}
-
-
-def _no_local(params: ControlParams, inputs: Mapping[str, bytes]) -> bytes:
-    raise ValidationFailed("provider", "control has no local generation")  # prepare() never plans one
 
 
 def control_map(operation: str, image: bytes) -> bytes | None:
@@ -131,8 +121,6 @@ WORK = routed.RoutedWork(
     queue=Studio.control,
     output=OUTPUT_NAME,
     params=ControlParams,
-    read_inputs=_read_inputs,
-    local=_no_local,
     provider=_provider,
     deliver=deliver,
 )

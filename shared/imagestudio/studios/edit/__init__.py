@@ -41,7 +41,7 @@ from imagestudio.studios.edit.operations import (
     general_edit_limits,
     routes_for,
 )
-from imagestudio.studios.edit.paths import local_edit, provider_edit, read_inputs
+from imagestudio.studios.edit.paths import check_inputs, local_edit, provider_edit
 from imagestudio.studios.edit.request import (
     FIELDS,
     EditEstimateRequest,
@@ -278,10 +278,10 @@ WORK = routed.RoutedWork(
     queue=Studio.edit,
     output=OUTPUT_NAME,
     params=EditParams,
-    read_inputs=read_inputs,
-    local=local_edit,
     provider=provider_edit,
     deliver=deliver,
+    local=local_edit,
+    check_inputs=check_inputs,
 )
 run = WORK.run
 poll = WORK.poll

@@ -22,10 +22,6 @@ from imagestudio.studios.upscale.modes import (
 )
 
 
-def _read_inputs(ctx: JobContext, params: UpscaleParams) -> dict[str, bytes]:
-    return {"image": ctx.read_input("image")}
-
-
 def _local(params: UpscaleParams, inputs: Mapping[str, bytes]) -> bytes:
     from imagestudio.imaging.upscale import upscale_fast, upscale_to_pixels
 
@@ -85,7 +81,6 @@ WORK = routed.RoutedWork(
     queue=Studio.upscale,
     output=OUTPUT_NAME,
     params=UpscaleParams,
-    read_inputs=_read_inputs,
     local=_local,
     provider=_provider,
     deliver=deliver,
