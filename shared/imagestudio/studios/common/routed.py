@@ -9,7 +9,7 @@ around :func:`~imagestudio.studios.common.serving.serve` are here, once.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
@@ -139,18 +139,21 @@ def run_routes(
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class RoutedWork(Generic[P]):
     """The worker half of a routed studio: what differs between edit, control and upscale, named once.
 
     ``run`` (a job on its planned routes) and ``poll`` (one poll of asynchronous provider work)
-    are the same for all three, and are these methods.
+    are the same for all three, and are these methods. The studio's queue, the model of its
+    stored params and its output's name come first, then its work by name:
+    ``RoutedWork(Studio.upscale, UpscaleParams, "upscaled", provider=..., deliver=..., local=...)``.
     """
 
     queue: Studio
+    params: type[P]
     #: The output a delivered job has stored (a redelivery finding it does nothing).
     output: str
-    params: type[P]
+    _: KW_ONLY
     provider: Callable[[Any, Route, P, Mapping[str, bytes]], GeneratedImage | PendingResult]
     deliver: Deliver
     #: The local path's work (None: the studio has none, and ``prepare`` never plans one).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from imagestudio.imaging.formats import extension, media_type
 from imagestudio.jobs.runner import JobContext
 from imagestudio.messaging import Studio
 from imagestudio.providers.http import describe_image
@@ -83,8 +84,8 @@ def deliver(ctx: JobContext, produced: Produced) -> None:
         ctx.add_output(
             CONTROL_MAP,
             mapped,
-            ext="png",
-            content_type="image/png",
+            ext=extension("png"),
+            content_type=media_type("png"),
             format="png",
             width=width,
             height=height,
@@ -117,12 +118,6 @@ def deliver(ctx: JobContext, produced: Produced) -> None:
 
 
 #: Stability, else WaveSpeed's equivalent; no local path.
-WORK = routed.RoutedWork(
-    queue=Studio.control,
-    output=OUTPUT_NAME,
-    params=ControlParams,
-    provider=_provider,
-    deliver=deliver,
-)
+WORK = routed.RoutedWork(Studio.control, ControlParams, OUTPUT_NAME, provider=_provider, deliver=deliver)
 run = WORK.run
 poll = WORK.poll

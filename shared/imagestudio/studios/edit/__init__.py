@@ -275,9 +275,9 @@ def deliver(ctx: JobContext, produced: Produced) -> None:
 
 #: The operation's provider or its local path.
 WORK = routed.RoutedWork(
-    queue=Studio.edit,
-    output=OUTPUT_NAME,
-    params=EditParams,
+    Studio.edit,
+    EditParams,
+    OUTPUT_NAME,
     provider=provider_edit,
     deliver=deliver,
     local=local_edit,

@@ -78,12 +78,7 @@ def deliver(ctx: JobContext, produced: Produced) -> None:
 
 #: The local path (fast, conservative) or Stability; creative submits and leaves the wait to ``upscale.poll``.
 WORK = routed.RoutedWork(
-    queue=Studio.upscale,
-    output=OUTPUT_NAME,
-    params=UpscaleParams,
-    local=_local,
-    provider=_provider,
-    deliver=deliver,
+    Studio.upscale, UpscaleParams, OUTPUT_NAME, local=_local, provider=_provider, deliver=deliver
 )
 run = WORK.run
 poll = WORK.poll
