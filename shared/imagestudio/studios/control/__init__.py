@@ -59,7 +59,6 @@ from imagestudio.studios.common.routes import (
 from imagestudio.studios.control.operations import (
     COMMON_FIELDS,
     FIELDS,
-    MAX_WAVESPEED_SEED,
     OPERATIONS,
     WAVESPEED_MODEL,
     ControlParams,
@@ -194,8 +193,6 @@ def prepare(
             for image_field in op.images:
                 info = files[image_field][1]
                 _limits(route).check(field=image_field, width=info.width, height=info.height, who=who)
-            if route.provider == "wavespeed" and form.seed is not None and form.seed > MAX_WAVESPEED_SEED:
-                raise ValidationFailed("seed", f"wavespeed takes seeds up to {MAX_WAVESPEED_SEED}")
             if route.provider == "stability":
                 check_request_bytes(sizes, who="stability")
 
@@ -226,17 +223,10 @@ def prepare(
         image_size=(info.width, info.height),
         estimated_credits=credits_of(routes),
     )
-    return Prepared(
-        params=params,
-        images=[upload for upload, _ in files.values()],
-        cost=price(params),
-        provider=routes[0].provider,
-    )
+    return routed.prepared(params, [upload for upload, _ in files.values()])
 
 
-def price(params: ControlParams) -> int:
-    """Credits a control job reserves: its dearest route (only the route that served is captured)."""
-    return params.estimated_credits
+price = routed.price
 
 
 def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:

@@ -158,12 +158,10 @@ def prepare(
         image_size=(width, height),
         estimated_credits=credits_of(routes),
     )
-    return Prepared(params=params, images=[image], cost=price(params), provider=routes[0].provider)
+    return routed.prepared(params, [image])
 
 
-def price(params: UpscaleParams) -> int:
-    """Credits an upscale job reserves: its dearest route (only the route that served is captured)."""
-    return params.estimated_credits
+price = routed.price
 
 
 def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
