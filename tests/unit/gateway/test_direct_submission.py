@@ -21,7 +21,19 @@ def _routes() -> list[APIRoute]:
 
 def test_every_studio_submission_and_nothing_else_takes_the_direct_path() -> None:
     studio = [r for r in _routes() if any(d.call is submission_dependency for d in r.dependant.dependencies)]
-    assert len(studio) == 7  # create, edit, upscale, social, control, compress, convert
+    # create, edit, upscale, social, control, compress, convert, and social's crop plan (a plan-only job)
+    assert sorted(r.path.removeprefix("/api/image-studio") for r in studio) == sorted(
+        [
+            "/create",
+            "/edit",
+            "/upscale",
+            "/social/optimize",
+            "/control",
+            "/compress",
+            "/convert",
+            "/social/plan",
+        ]
+    )
     assert all(direct_handler(r.dependant, r.endpoint) is not None for r in studio)
     others = [r for r in _routes() if r not in studio]
     assert others and all(direct_handler(r.dependant, r.endpoint) is None for r in others)
