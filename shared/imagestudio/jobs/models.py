@@ -46,6 +46,7 @@ class Job(Base):
             "ix_jobs_queued_studio_created",
             "studio",
             "created_at",
+            "id",
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),
         ),

@@ -293,7 +293,8 @@ class JobRepository:
     def queue_position(self, session: Session, *, studio: str, created_at: datetime, job_id: str) -> int:
         """Queued jobs of ``studio`` ahead of this one (created before it; ties by id): an
         index-only count on the partial ``ix_jobs_queued_studio_created``."""
-        ahead = or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id))
+        # ``created_at <= ...`` bounds the index range; ties (a batch shares one timestamp) go by id.
+        ahead = and_(Job.created_at <= created_at, or_(Job.created_at < created_at, Job.id < job_id))
         stmt = (
             select(func.count())
             .select_from(Job)

@@ -27,7 +27,7 @@ def upgrade() -> None:
     op.create_index(
         'ix_jobs_queued_studio_created',
         'jobs',
-        ['studio', 'created_at'],
+        ['studio', 'created_at', 'id'],
         unique=False,
         postgresql_where=QUEUED,
         sqlite_where=QUEUED,
