@@ -108,7 +108,9 @@ def run() -> None:
         print("\n".join(plan))
         start = time.perf_counter()
         for _ in range(50):
-            job_service.queue_place(session, job=job_service.get(session, tenant_id=tenant_id, job_id=last_id))
+            job_service.queue_place(
+                session, job=job_service.get(session, tenant_id=tenant_id, job_id=last_id)
+            )
         print(f"queue_place alone (with its get): {(time.perf_counter() - start) / 50 * 1000:.2f} ms")
         session.rollback()
         timings: dict[str, list[float]] = {"queued": [], "running": []}

@@ -45,7 +45,9 @@ class StudioRequest(BaseModel):
         default=None, max_length=10, description="Only these events, e.g. `job.succeeded`"
     )
 
-    start_deadline: Annotated[int, Field(ge=1, le=MAX_START_DEADLINE_SECONDS)] | AwareDatetime | None = Field(
+    # Seconds are checked by the validator, not by ``Field(ge, le)``: an int out of bounds would fall
+    # through to the datetime branch, which reads a number as a Unix time, and misname the fault.
+    start_deadline: int | AwareDatetime | None = Field(
         default=None,
         description=(
             "Drop the job (status `expired`, credits released) unless a worker starts it by then: "
@@ -59,6 +61,8 @@ class StudioRequest(BaseModel):
     def _deadline_ahead(cls, value: int | datetime | None) -> int | datetime | None:
         if isinstance(value, datetime) and value <= utcnow():
             raise ValueError("must be in the future")
+        if isinstance(value, int) and not 1 <= value <= MAX_START_DEADLINE_SECONDS:
+            raise ValueError(f"seconds must be between 1 and {MAX_START_DEADLINE_SECONDS}")
         return value
 
     def start_by(self, now: datetime) -> datetime | None:
