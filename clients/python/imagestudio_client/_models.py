@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "expired"]
 Studio = Literal["create", "edit", "upscale", "social", "control", "compress"]
 #: What a batch entry names: a studio, or ``convert`` (the compress studio's second route).
 BatchStudio = Literal["create", "edit", "upscale", "social", "control", "compress", "convert"]
 #: Statuses a job never leaves.
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled", "expired"})
 
 
 class Model(BaseModel):
