@@ -60,11 +60,16 @@ class JobData(Model):
     params: dict[str, Any] = Field(default_factory=dict)
     error: dict[str, Any] | None = None
     outputs: list[JobOutput] = Field(default_factory=list)
+    #: While queued: queued jobs of its studio ahead of it, and the estimated wait (None when unknown).
+    queue_position: int | None = None
+    estimated_start_seconds: float | None = None
+    #: The job ends ``expired`` unless it starts by then.
+    start_deadline: datetime | None = None
     links: JobLinks
 
     @property
     def done(self) -> bool:
-        """Whether the job has ended (succeeded, failed or canceled)."""
+        """Whether the job has ended (succeeded, failed, canceled or expired)."""
         return self.status in TERMINAL
 
 
