@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     job_max_restages: int = Field(default=3, ge=0)
     #: Seconds between the job sweeper's passes (it runs beside each outbox relay).
     job_sweep_seconds: float = Field(default=30.0, gt=0)
+    #: A queued job's ``estimated_start_seconds`` comes from its studio's starts in this window.
+    job_start_rate_window_seconds: float = Field(default=600.0, ge=10, le=86_400)
 
     # --- storage ----------------------------------------------------------------------------
     storage_backend: Literal["local", "s3"] = "local"

@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "expired"]
 Studio = Literal["create", "edit", "upscale", "social", "control", "compress"]
 #: What a batch entry names: a studio, or ``convert`` (the compress studio's second route).
 BatchStudio = Literal["create", "edit", "upscale", "social", "control", "compress", "convert"]
 #: Statuses a job never leaves.
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled", "expired"})
 
 
 class Model(BaseModel):
@@ -60,11 +60,16 @@ class JobData(Model):
     params: dict[str, Any] = Field(default_factory=dict)
     error: dict[str, Any] | None = None
     outputs: list[JobOutput] = Field(default_factory=list)
+    #: While queued: queued jobs of its studio ahead of it, and the estimated wait (None when unknown).
+    queue_position: int | None = None
+    estimated_start_seconds: float | None = None
+    #: The job ends ``expired`` unless it starts by then.
+    start_deadline: datetime | None = None
     links: JobLinks
 
     @property
     def done(self) -> bool:
-        """Whether the job has ended (succeeded, failed or canceled)."""
+        """Whether the job has ended (succeeded, failed, canceled or expired)."""
         return self.status in TERMINAL
 
 

@@ -474,7 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     _job_options(watch, out=None)
     listing = jobs_actions.add_parser("list")
     listing.add_argument("--studio", choices=["create", "edit", "upscale", "social", "control", "compress"])
-    listing.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "canceled"])
+    listing.add_argument(
+        "--status", choices=["queued", "running", "succeeded", "failed", "canceled", "expired"]
+    )
     listing.add_argument("--limit", type=int, default=20)
     jobs.set_defaults(run=cmd_jobs)
 

@@ -69,7 +69,7 @@ export interface StudioInputs {
 export type StudioName = keyof StudioInputs;
 
 /** The statuses a job never leaves. */
-export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "canceled"];
+export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "canceled", "expired"];
 
 /** One event of a job's stream (`GET /jobs/{id}/events`); `id` resumes the stream. */
 export interface JobEvent {

@@ -26,7 +26,7 @@ from imagestudio.telemetry.logging import get_logger
 log = get_logger(__name__)
 
 #: Event types after which a job never changes again.
-TERMINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.canceled"})
+TERMINAL_EVENTS = frozenset({"job.succeeded", "job.failed", "job.canceled", "job.expired"})
 #: Events read per poll; a longer backlog is read over the next polls.
 POLL_LIMIT = 1000
 

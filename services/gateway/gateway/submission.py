@@ -36,7 +36,7 @@ from gateway.studio_options import PreferHeader, Wait, answer, close_wait, open_
 from gateway.studio_requests import StudioBody, request_body_openapi
 from gateway.uploads import job_inputs, studio_images
 from imagestudio.config import get_settings
-from imagestudio.db import new_session
+from imagestudio.db import new_session, utcnow
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.studios import memory
@@ -68,6 +68,7 @@ def draft(session: Session, *, tenant_id: str, studio: Studio[R], body: StudioBo
         provider=prepared.provider,
         batch=prepared.batch,
         webhook=webhook,
+        start_deadline=request.start_by(utcnow()),
     )
 
 

@@ -90,7 +90,7 @@ def watch(client: httpx.Client, job_id: str, *, timeout: float = 1800) -> dict[s
         while True:
             job = _fail_on_problem(client.get(f"/jobs/{job_id}"))
             progress.update(task, completed=job["progress"], message=job["progress_message"] or job["status"])
-            if job["status"] in ("succeeded", "failed", "canceled"):
+            if job["status"] in ("succeeded", "failed", "canceled", "expired"):
                 return job
             if time.monotonic() > deadline:
                 console.print("[yellow]still running; watch it again with `imagestudio jobs watch`[/yellow]")

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagestudio.messaging import Studio as Studio  # the one list of studios, re-exported for the routes
@@ -19,13 +19,15 @@ class JobStatus(StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     canceled = "canceled"
+    #: Not started by its ``start_deadline``: dropped unrun, its credits released.
+    expired = "expired"
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.canceled})
+TERMINAL_STATUSES = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.canceled, JobStatus.expired})
 
 #: The entry of ``Job.inputs`` holding the (width, height) the gateway checked for each input, by
 #: field: the worker refuses an input whose header says otherwise. No image field has this name.
@@ -39,6 +41,24 @@ class Job(Base):
         Index("ix_jobs_tenant_studio_status", "tenant_id", "studio", "status"),
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_studio_created", "studio", "created_at"),
+        # A queued job's place in its studio's queue: an index-only count of the entries before it.
+        Index(
+            "ix_jobs_queued_studio_created",
+            "studio",
+            "created_at",
+            "id",
+            postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued'"),
+        ),
+        # A studio's recent start rate (the wait estimate).
+        Index("ix_jobs_studio_started", "studio", "started_at"),
+        # Queued jobs past their start deadline (the sweeper's look-up).
+        Index(
+            "ix_jobs_queued_deadline",
+            "start_deadline",
+            postgresql_where=text("status = 'queued' AND start_deadline IS NOT NULL"),
+            sqlite_where=text("status = 'queued' AND start_deadline IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -67,6 +87,8 @@ class Job(Base):
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
     #: Messages the sweeper staged again for this job (lost message, expired lease).
     restages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: A job not started by then ends ``expired`` (the request's ``start_deadline``); None: no deadline.
+    start_deadline: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class JobEvent(Base):

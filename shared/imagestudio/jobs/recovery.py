@@ -15,6 +15,11 @@ gateway staged, so the worker's claim and idempotency hold), counting re-stages 
 ``JOB_MAX_RESTAGES`` it fails the job (``job-lost``): credits released, slot freed, the
 ``job.failed`` event and webhook staged like any other failure.
 
+First, every pass ends ``expired`` the queued jobs past their ``start_deadline`` (credits
+released, ``job.expired`` staged), whether or not their message is still waiting: a worker's
+claim refuses them too, but a message never delivered (broker away, a long backlog) would
+otherwise hold the job queued past its deadline.
+
 Several sweepers may run at once (one beside each outbox relay): rows are read with ``FOR UPDATE
 SKIP LOCKED`` on PostgreSQL and each re-stage is a conditional UPDATE on the re-stage count, so
 a job is re-staged once per pass whoever sweeps. While the outbox relay itself is behind (its
@@ -54,6 +59,7 @@ class SweepResult:
 
     restaged: int = 0
     lost: int = 0
+    expired: int = 0
     #: The outbox relay was behind: nothing was judged.
     skipped: bool = False
 
@@ -74,12 +80,13 @@ class JobRecovery:
         settings = get_settings()
         now = now or utcnow()
         grace = timedelta(seconds=settings.job_claim_timeout_seconds)
+        expired = self._expire_past_deadline(session, now)
         oldest = outbox_service.oldest_pending(session)
         if oldest is not None and oldest < now - grace:
             # Messages are waiting to be published (broker away): their jobs were not lost.
             session.rollback()
             log.warning("job.sweep_skipped", reason="outbox behind", oldest_pending=oldest.isoformat())
-            return SweepResult(skipped=True)
+            return SweepResult(skipped=True, expired=expired)
         jobs = job_repository.lost(session, now=now, unclaimed_before=now - grace, limit=SWEEP_BATCH)
         restaged: list[tuple[str, str]] = []
         lost: list[str] = []
@@ -106,7 +113,18 @@ class JobRecovery:
             JOBS_RESURRECTED.labels(studio, reason).inc()
         for studio in lost:
             JOBS_LOST.labels(studio).inc()
-        return SweepResult(restaged=len(restaged), lost=len(lost))
+        return SweepResult(restaged=len(restaged), lost=len(lost), expired=expired)
+
+    @staticmethod
+    def _expire_past_deadline(session: Session, now: datetime) -> int:
+        """End ``expired`` the queued jobs past their start deadline; committed. How many ended."""
+        expired = 0
+        for job_id in job_repository.past_deadline(session, now=now, limit=SWEEP_BATCH):
+            if job_service.expire(session, job_id=job_id):  # a claim that got there first wins
+                expired += 1
+                log.info("job.expired", job_id=job_id, by="sweeper")
+        session.commit()
+        return expired
 
     @staticmethod
     def _waiting_in_backlog(

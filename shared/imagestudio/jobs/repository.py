@@ -29,12 +29,14 @@ WITH account AS (
     RETURNING tenant_id
 ), job_rows AS (
     INSERT INTO jobs (id, tenant_id, studio, status, params, inputs, progress, progress_message,
-                      error, attempts, max_attempts, created_at, started_at, finished_at, updated_at)
+                      error, attempts, max_attempts, created_at, started_at, finished_at, updated_at,
+                      start_deadline)
     SELECT j.id, a.tenant_id, j.studio, 'queued', j.params, j.inputs, 0, '', NULL, 0, j.max_attempts,
-           :now, NULL, NULL, :now
+           :now, NULL, NULL, :now, j.start_deadline
       FROM account a,
            json_to_recordset(CAST(:jobs AS json))
-               AS j(id varchar, studio varchar, params json, inputs json, max_attempts int)
+               AS j(id varchar, studio varchar, params json, inputs json, max_attempts int,
+                    start_deadline timestamptz)
     RETURNING id
 ), events AS (
     INSERT INTO job_events (job_id, type, data, created_at)
@@ -161,7 +163,11 @@ class JobRepository:
         both pass the count (SQLite runs one writer at a time).
         """
         unfinished = or_(
-            Job.status == JobStatus.queued.value,
+            # A queued job past its start deadline is not started: the caller ends it expired.
+            and_(
+                Job.status == JobStatus.queued.value,
+                or_(Job.start_deadline.is_(None), Job.start_deadline > now),
+            ),
             and_(
                 Job.status == JobStatus.running.value,
                 or_(Job.lease_owner.is_(None), Job.lease_until.is_(None), Job.lease_until <= now),
@@ -270,6 +276,37 @@ class JobRepository:
             stmt = stmt.with_for_update(skip_locked=True)
         return session.scalars(stmt).all()
 
+    def past_deadline(self, session: Session, *, now: datetime, limit: int) -> Sequence[str]:
+        """Ids of queued jobs whose start deadline has passed (on the partial deadline index)."""
+        stmt = (
+            select(Job.id)
+            .where(
+                Job.status == JobStatus.queued.value,
+                Job.start_deadline.is_not(None),
+                Job.start_deadline <= now,
+            )
+            .order_by(Job.start_deadline)
+            .limit(limit)
+        )
+        return session.scalars(stmt).all()
+
+    def queue_position(self, session: Session, *, studio: str, created_at: datetime, job_id: str) -> int:
+        """Queued jobs of ``studio`` ahead of this one (created before it; ties by id): an
+        index-only count on the partial ``ix_jobs_queued_studio_created``."""
+        # ``created_at <= ...`` bounds the index range; ties (a batch shares one timestamp) go by id.
+        ahead = and_(Job.created_at <= created_at, or_(Job.created_at < created_at, Job.id < job_id))
+        stmt = (
+            select(func.count())
+            .select_from(Job)
+            .where(Job.status == JobStatus.queued.value, Job.studio == studio, ahead)
+        )
+        return int(session.scalar(stmt) or 0)
+
+    def started_since(self, session: Session, *, studio: str, since: datetime) -> int:
+        """Jobs of ``studio`` first started at or after ``since`` (on ``ix_jobs_studio_started``)."""
+        stmt = select(func.count()).select_from(Job).where(Job.studio == studio, Job.started_at >= since)
+        return int(session.scalar(stmt) or 0)
+
     def studio_busy(self, session: Session, *, studio: str, now: datetime) -> bool:
         """Whether some job of ``studio`` runs under a live lease (its workers are at work)."""
         return (
@@ -368,6 +405,7 @@ class JobRepository:
                             "params": job.params,
                             "inputs": job.inputs,
                             "max_attempts": job.max_attempts,
+                            "start_deadline": job.start_deadline.isoformat() if job.start_deadline else None,
                         }
                         for job in jobs
                     ]

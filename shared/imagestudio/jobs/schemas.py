@@ -45,6 +45,7 @@ JOB_EXAMPLE: dict[str, Any] = {
     "attempts": 1,
     "params": {"formats": ["instagram.story"], "crop_mode": "smart", "output_format": "jpeg", "quality": 90},
     "error": None,
+    "start_deadline": None,
     "outputs": [
         {
             "id": "5b2d0a7c-1f3e-4e8a-b6c9-7d1e2f3a4b5c",
@@ -60,6 +61,8 @@ JOB_EXAMPLE: dict[str, Any] = {
             "metadata": {"platform": "instagram", "format": "story"},
         }
     ],
+    "queue_position": None,
+    "estimated_start_seconds": None,
     "links": {
         "self": "/api/image-studio/jobs/0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21",
         "cancel": "/api/image-studio/jobs/0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21/cancel",
@@ -86,7 +89,27 @@ class JobRead(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     error: dict[str, Any] | None = None
     outputs: list[JobOutput] = Field(default_factory=list)
+    #: Only while queued, and only in ``GET /jobs/{id}`` and the event stream (null in lists and the 202).
+    queue_position: int | None = Field(
+        default=None, ge=0, description="While queued: queued jobs of its studio ahead of it; else null"
+    )
+    estimated_start_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="While queued: seconds until it starts at its studio's recent start rate; null when unknown",
+    )
+    start_deadline: datetime | None = Field(
+        default=None,
+        description="The job ends `expired` unless it starts by then (the request's `start_deadline`)",
+    )
     links: JobLinks
+
+
+class QueuePlace(BaseModel):
+    """Where a queued job stands: its place in its studio's queue and the estimated wait."""
+
+    queue_position: int
+    estimated_start_seconds: float | None
 
 
 class JobPage(BaseModel):

@@ -1,6 +1,6 @@
 """The job state machine: submit, read, cancel, and the worker-side transitions.
 
-queued → running → succeeded | failed | canceled. Every transition is a conditional UPDATE
+queued → running → succeeded | failed | canceled, and queued → expired (past its start deadline). Every transition is a conditional UPDATE
 (from the expected states only), so a late worker cannot resurrect a canceled job and a
 redelivered message cannot finish a job twice.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +31,7 @@ from imagestudio.errors import (
 from imagestudio.idempotency.service import IdempotencyClaim, StoredResponse, idempotency_service
 from imagestudio.jobs.models import CHECKED_SIZES, Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
-from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead
+from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead, QueuePlace
 from imagestudio.jobs.transitions import JobTransitions, run_job_message
 from imagestudio.outbox.service import outbox_service
 from imagestudio.paging import decode_cursor, page_of
@@ -76,6 +77,8 @@ class JobDraft:
     provider: str | None = None
     batch: int | None = None
     webhook: JobWebhookCreate | None = None
+    #: The job ends ``expired`` unless a worker starts it by then.
+    start_deadline: datetime | None = None
 
 
 def _links(job_id: str) -> JobLinks:
@@ -315,6 +318,7 @@ class JobService(JobTransitions):
             started_at=None,
             finished_at=None,
             updated_at=now,
+            start_deadline=draft.start_deadline,
         )
 
     def _store_uploads(
@@ -421,7 +425,33 @@ class JobService(JobTransitions):
         return job
 
     def read(self, session: Session, *, tenant_id: str, job_id: str) -> JobRead:
-        return self.to_read(session, [self.get(session, tenant_id=tenant_id, job_id=job_id)])[0]
+        """The job as ``GET /jobs/{id}`` answers it: while queued, with its place in the queue."""
+        job = self.get(session, tenant_id=tenant_id, job_id=job_id)
+        body = self.to_read(session, [job])[0]
+        place = self.queue_place(session, job=job)
+        if place is not None:
+            body = body.model_copy(update=place.model_dump())
+        return body
+
+    def queue_place(self, session: Session, *, job: Job) -> QueuePlace | None:
+        """A queued job's place in its studio's queue and its estimated wait; None once it left the queue.
+
+        Two index-only counts: queued jobs of its studio created before it, and jobs of its studio
+        first started within ``JOB_START_RATE_WINDOW_SECONDS``. The estimate is the time that
+        studio took lately to start as many jobs as are ahead of this one, plus its own start;
+        None when none started in the window (a studio idle, or its workers away).
+        """
+        if job.status != JobStatus.queued:
+            return None
+        position = job_repository.queue_position(
+            session, studio=job.studio, created_at=job.created_at, job_id=job.id
+        )
+        window = get_settings().job_start_rate_window_seconds
+        started = job_repository.started_since(
+            session, studio=job.studio, since=utcnow() - timedelta(seconds=window)
+        )
+        estimate = round((position + 1) * window / started, 1) if started else None
+        return QueuePlace(queue_position=position, estimated_start_seconds=estimate)
 
     def to_read(self, session: Session | None, jobs: Sequence[Job]) -> list[JobRead]:
         # A queued job has never run, so it has no outputs: the 202 path skips the query.
@@ -442,6 +472,7 @@ class JobService(JobTransitions):
                 params=job.params,
                 error=job.error,
                 outputs=outputs.get(job.id, []),
+                start_deadline=job.start_deadline,
                 links=_links(job.id),
             )
             for job in jobs

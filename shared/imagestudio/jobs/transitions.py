@@ -1,6 +1,6 @@
-"""The worker-side job transitions: leases, progress, outputs' guard, success and failure.
+"""The worker-side job transitions: leases, progress, outputs' guard, success, failure and expiry.
 
-running → succeeded | failed, each a conditional UPDATE from the expected states only, committed
+running → succeeded | failed, queued → expired (past its start deadline), each a conditional UPDATE from the expected states only, committed
 with the caller's transaction. :class:`~imagestudio.jobs.service.JobService` takes these methods
 from :class:`JobTransitions`, so every caller keeps to the one ``job_service``.
 """
@@ -92,6 +92,9 @@ class JobTransitions:
             log.warning("job.missing", job_id=job_id)
             return LeaseClaim()
         if not claimed:
+            if self._past_deadline(job, now) and self.expire(session, job_id=job_id):
+                log.info("job.expired", job_id=job_id, start_deadline=job.start_deadline)
+                return LeaseClaim()
             if JobStatus(job.status).terminal:
                 log.info("job.already_finished", job_id=job_id, status=job.status)
                 return LeaseClaim()
@@ -240,6 +243,33 @@ class JobTransitions:
                 session, job_id=job_id, type="job.failed", data={"status": "failed", "error": problem}
             )
             webhook_service.staging.stage_job_event(session, job=job, event_type="job.failed")
+        return moved
+
+    @staticmethod
+    def _past_deadline(job: Job, now: datetime) -> bool:
+        deadline = _aware(job.start_deadline, now)
+        return job.status == JobStatus.queued and deadline is not None and deadline <= now
+
+    def expire(self, session: Session, *, job_id: str) -> bool:
+        """queued → expired (not started by its start deadline): credits released, slot freed, the
+        ``job.expired`` event and webhook staged; False when it was no longer queued."""
+        moved = job_repository.set_status_if(
+            session, job_id=job_id, expected=[JobStatus.queued], status=JobStatus.expired
+        )
+        if moved:
+            job = job_repository.get(session, job_id, fresh=True)
+            assert job is not None
+            credit_service.free_slot(session, tenant_id=job.tenant_id)
+            _, released = credit_service.settle(session, tenant_id=job.tenant_id, job_id=job_id)
+            CREDITS_REFUNDED.labels(job.studio).inc(released)
+            deadline = job.start_deadline.isoformat() if job.start_deadline else None
+            job_repository.add_event(
+                session,
+                job_id=job_id,
+                type="job.expired",
+                data={"status": "expired", "start_deadline": deadline},
+            )
+            webhook_service.staging.stage_job_event(session, job=job, event_type="job.expired")
         return moved
 
     def requeue_unfinished(self, session: Session) -> int:

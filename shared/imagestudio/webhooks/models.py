@@ -24,6 +24,7 @@ class WebhookEventType(StrEnum):
     succeeded = "job.succeeded"
     failed = "job.failed"
     canceled = "job.canceled"
+    expired = "job.expired"
     #: Sent only when asked (``POST /webhooks/endpoints/{id}/test``), whatever the endpoint's filter.
     test = "webhook.test"
 

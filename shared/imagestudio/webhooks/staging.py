@@ -120,7 +120,7 @@ class StagingService:
             status=status,
             studio=job.studio,
             created_at=job.created_at,
-            finished_at=job.finished_at if status in ("succeeded", "failed", "canceled") else None,
+            finished_at=job.finished_at if status in ("succeeded", "failed", "canceled", "expired") else None,
             error=job.error if kind is WebhookEventType.failed else None,
             links={"self": f"{get_settings().base_url}{job_path(job.id)}"},
         )

@@ -10,6 +10,10 @@ and a stream lasts at most ``max_stream_seconds``: then it ends with a ``stream.
 (``{"reason": "lifetime"}``) and the client reconnects with ``Last-Event-ID``, missing nothing.
 Its key is re-checked every ``stream_key_check_seconds``: once revoked, the stream ends with
 ``{"reason": "unauthorized"}`` (a reconnect is then a 401).
+
+While the job is queued, the stream also sends a ``job.queue`` frame when it opens and every
+``QUEUE_FRAME_SECONDS``: ``{"job_id", "queue_position", "estimated_start_seconds"}``, as
+``GET /jobs/{id}`` gives them. It has no id (it is no ``job_events`` row): resuming is unaffected.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ HEARTBEAT_SECONDS = 15.0
 MAX_EVENT_ID = 2**63 - 1
 #: Milliseconds an EventSource waits before reconnecting.
 RETRY_MS = 2000
+#: Seconds between a queued job's ``job.queue`` frames (its place in the queue, its estimated wait).
+QUEUE_FRAME_SECONDS = 5.0
 
 
 def _frame(event: FeedEvent) -> str:
@@ -100,6 +106,23 @@ def _has_events_after(job_id: str, after_id: int) -> bool:
         session.close()
 
 
+def _queue_place(tenant_id: str, job_id: str) -> dict[str, Any] | None:
+    """The job's place in its studio's queue (the ``job.queue`` frame's data); None once it left it."""
+    session = new_session()
+    try:
+        place = job_service.queue_place(
+            session, job=job_service.get(session, tenant_id=tenant_id, job_id=job_id)
+        )
+        return None if place is None else {"job_id": job_id, **place.model_dump()}
+    finally:
+        session.close()
+
+
+def queue_frame(place: dict[str, Any]) -> str:
+    """A queued job's ``job.queue`` frame (no id: it is no ``job_events`` row)."""
+    return f"event: job.queue\ndata: {json.dumps(place, separators=(',', ':'))}\n\n"
+
+
 def closed_frame(reason: str) -> str:
     """The last frame of a stream the gateway ends before the job does (no id: resuming is unaffected)."""
     return f"event: stream.closed\ndata: {json.dumps({'reason': reason})}\n\n"
@@ -110,6 +133,7 @@ async def _stream(
     job_id: str,
     after_id: int,
     *,
+    tenant_id: str,
     lifetime: float,
     check: KeyCheck,
     check_every: float,
@@ -119,12 +143,20 @@ async def _stream(
     deadline = loop.time() + lifetime
     next_check = loop.time() + check_every
     next_heartbeat = loop.time() + HEARTBEAT_SECONDS
+    next_place: float | None = loop.time()  # None once the job left the queue
     yield f"retry: {RETRY_MS}\n\n"
     async with feed.subscribe(job_id, after_id=after_id) as subscription:
         while (left := deadline - loop.time()) > 0:
-            wake = min(next_check, next_heartbeat) - loop.time()
-            event = await subscription.next(max(0.0, min(wake, left)))
+            if next_place is not None and loop.time() >= next_place:
+                place = await run_in_threadpool(_queue_place, tenant_id, job_id)
+                next_place = None if place is None else loop.time() + QUEUE_FRAME_SECONDS
+                if place is not None:
+                    yield queue_frame(place)
+            wakes = [next_check, next_heartbeat] + ([next_place] if next_place is not None else [])
+            event = await subscription.next(max(0.0, min(min(wakes) - loop.time(), left)))
             now = loop.time()
+            if event is not None and event.type != "job.queued":
+                next_place = None  # running or ended: no place in the queue any more
             if now >= next_check:
                 next_check = now + check_every
                 try:
@@ -205,6 +237,7 @@ async def job_events(
             job_feed(request),
             job_id,
             after_id,
+            tenant_id=principal.tenant_id,
             lifetime=settings.max_stream_seconds,
             check=key_check(request),
             check_every=settings.stream_key_check_seconds,

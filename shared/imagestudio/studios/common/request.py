@@ -1,4 +1,5 @@
-"""What every studio request shares: strict fields, the per-job webhook, and images named by upload id.
+"""What every studio request shares: strict fields, the per-job webhook, a start deadline, and images
+named by upload id.
 
 Each studio declares its request once, as a subclass of :class:`StudioRequest`; a JSON body is
 validated against it directly, and a multipart form is turned into the same model (its image
@@ -9,9 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from imagestudio.orm import utcnow
+
+#: The longest ``start_deadline`` given in seconds: a day.
+MAX_START_DEADLINE_SECONDS = 86_400
 
 #: An image field of a JSON body: the id ``POST /uploads`` answered.
 UploadId = Annotated[
@@ -37,6 +44,32 @@ class StudioRequest(BaseModel):
     webhook_events: list[str] | None = Field(
         default=None, max_length=10, description="Only these events, e.g. `job.succeeded`"
     )
+
+    # Seconds are checked by the validator, not by ``Field(ge, le)``: an int out of bounds would fall
+    # through to the datetime branch, which reads a number as a Unix time, and misname the fault.
+    start_deadline: int | AwareDatetime | None = Field(
+        default=None,
+        description=(
+            "Drop the job (status `expired`, credits released) unless a worker starts it by then: "
+            "seconds from now (1..86400) or an RFC 3339 timestamp in the future"
+        ),
+        examples=[300, "2026-12-07T12:00:00Z"],
+    )
+
+    @field_validator("start_deadline")
+    @classmethod
+    def _deadline_ahead(cls, value: int | datetime | None) -> int | datetime | None:
+        if isinstance(value, datetime) and value <= utcnow():
+            raise ValueError("must be in the future")
+        if isinstance(value, int) and not 1 <= value <= MAX_START_DEADLINE_SECONDS:
+            raise ValueError(f"seconds must be between 1 and {MAX_START_DEADLINE_SECONDS}")
+        return value
+
+    def start_by(self, now: datetime) -> datetime | None:
+        """When the job must have started (``start_deadline`` as a time), or None."""
+        if isinstance(self.start_deadline, int):
+            return now + timedelta(seconds=self.start_deadline)
+        return self.start_deadline
 
     def upload_ids(self) -> dict[str, str]:
         """The image fields given as upload ids, by field name."""
@@ -69,7 +102,7 @@ class StudioRequest(BaseModel):
         fields: dict[str, dict[str, Any]] = {}
         for name, prop in schema["properties"].items():
             if name in StudioRequest.model_fields:
-                continue  # the per-job webhook is not a studio input
+                continue  # the per-job webhook and deadline are not studio inputs
             fields[name] = {**_catalogue_field(prop, image=name in cls.image_fields), **extra.get(name, {})}
         return fields
 

@@ -118,7 +118,7 @@ export function jobPanel(job, { onDone, title } = {}) {
     announce(`Job ${fresh.status}`);
     onDone?.(fresh);
   };
-  if (["succeeded", "failed", "canceled"].includes(job.status)) finish();
+  if (["succeeded", "failed", "canceled", "expired"].includes(job.status)) finish();
   else {
     stop = follow(job.id, (event) => {
       const data = event.data || {};

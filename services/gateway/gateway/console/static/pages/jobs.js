@@ -30,7 +30,7 @@ async function creditsByJob() {
 export async function render(view, { args, query }) {
   if (args[0]) return detail(view, args[0]);
   const studio = select([["", "Any studio"], ...Object.keys(STUDIO_PATH)], query.get("studio") || "");
-  const status = select([["", "Any status"], "queued", "running", "succeeded", "failed", "canceled"], query.get("status") || "");
+  const status = select([["", "Any status"], "queued", "running", "succeeded", "failed", "canceled", "expired"], query.get("status") || "");
   const filters = h("form", { class: "row card", "aria-label": "Filter jobs" }, field("Studio", studio), field("Status", status));
   const body = h("tbody");
   const more = h("button", { type: "button", class: "ghost", hidden: true }, "Load more");
@@ -95,7 +95,7 @@ async function detail(view, id) {
       outputs.replaceChildren(fresh.outputs.length ? outputsGrid(fresh) : h("p", { class: "muted" }, "No outputs."));
     },
   });
-  cancel.hidden = ["succeeded", "failed", "canceled"].includes(job.status);
+  cancel.hidden = ["succeeded", "failed", "canceled", "expired"].includes(job.status);
   cancel.addEventListener("click", async () => {
     const done = busy(cancel, "Cancelling…");
     try { await post(`/jobs/${id}/cancel`); } catch (err) { showProblem(form, err); } finally { done(); }

@@ -1,0 +1,64 @@
+"""Queue position and start deadlines on PostgreSQL: the one-statement submission stores the
+deadline, the position count runs on the partial index, and a job past its deadline expires."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from support import Embedded, make_image
+
+from imagestudio.db import session_scope, utcnow
+from imagestudio.jobs.models import Job
+from imagestudio.jobs.recovery import job_recovery
+
+pytestmark = pytest.mark.integration
+
+API = "/api/image-studio"
+
+
+def submit(stack: Embedded, key: str, **data: str) -> str:
+    response = stack.client.post(
+        f"{API}/social/optimize",
+        headers={"Authorization": f"Bearer {key}"},
+        files={"image": ("a.png", make_image(64, 48), "image/png")},
+        data={"platforms": "youtube", **data},
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def test_queue_position_and_deadline_expiry_on_postgres(pg_stack: Embedded) -> None:
+    key, _ = pg_stack.new_tenant()
+    ids = [submit(pg_stack, key) for _ in range(3)]
+    last = submit(pg_stack, key, start_deadline="2")
+    headers = {"Authorization": f"Bearer {key}"}
+    body = pg_stack.client.get(f"{API}/jobs/{last}", headers=headers).json()
+    assert body["queue_position"] == 3 and body["estimated_start_seconds"] is None
+    assert body["start_deadline"] is not None  # stored by the one-statement submission (no webhook)
+    first = pg_stack.client.get(f"{API}/jobs/{ids[0]}", headers=headers).json()
+    assert first["queue_position"] == 0
+
+    with session_scope() as session:
+        job = session.get(Job, last)
+        assert job is not None and job.start_deadline is not None
+        session.execute(text("SET LOCAL enable_seqscan = off"))  # a tiny table: ask for the index path
+        indexed = "\n".join(
+            session.execute(
+                text(
+                    "EXPLAIN SELECT count(*) FROM jobs WHERE status = 'queued' AND studio = 'social' "
+                    "AND created_at <= :c AND (created_at < :c OR id < :i)"
+                ),
+                {"c": job.created_at, "i": job.id},
+            ).scalars()
+        )
+    assert "ix_jobs_queued_studio_created" in indexed, indexed
+
+    with session_scope() as session:
+        result = job_recovery.sweep(session, now=utcnow() + timedelta(seconds=5))
+    assert result.expired == 1
+    expired = pg_stack.client.get(f"{API}/jobs/{last}", headers=headers).json()
+    assert expired["status"] == "expired" and expired["queue_position"] is None
+    still = pg_stack.client.get(f"{API}/jobs/{ids[2]}", headers=headers).json()
+    assert still["status"] == "queued" and still["queue_position"] == 2
