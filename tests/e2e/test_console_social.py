@@ -40,12 +40,35 @@ def planned_after(browser: webdriver.Chrome, before: str | None) -> str:
     return str(layer.get_attribute("data-planned"))
 
 
-def plan(console: Console, body: dict[str, Any]) -> dict[str, list[int]]:
-    """The plan's crop boxes as the API answers them to the same request."""
+def plan_formats(console: Console, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each format's plan as the API answers the same request."""
     answer = console.api("POST", "/social/plan", json=body, headers={"Prefer": "wait=20"})
     assert answer.status_code == 200, answer.text
     (output,) = answer.json()["outputs"]
-    return {f["format"]: f["crop_box"] for f in output["metadata"]["formats"]}
+    formats: list[dict[str, Any]] = output["metadata"]["formats"]
+    return formats
+
+
+def plan(console: Console, body: dict[str, Any]) -> dict[str, list[int]]:
+    """The plan's crop boxes by format."""
+    return {f["format"]: f["crop_box"] for f in plan_formats(console, body)}
+
+
+def subjects(console: Console, body: dict[str, Any]) -> set[tuple[int, ...]]:
+    """The plan's subject and face boxes."""
+    found = set()
+    for entry in plan_formats(console, body):
+        found |= {tuple(face) for face in entry["faces"]}
+        if entry["subject_box"]:
+            found.add(tuple(entry["subject_box"]))
+    return found
+
+
+def drawn_subjects(browser: webdriver.Chrome) -> set[tuple[int, ...]]:
+    return {
+        tuple(int(v) for v in box.get_attribute("data-box").split(","))
+        for box in browser.find_elements(By.CSS_SELECTOR, f"{PAGE} .crop-layer .subject-box")
+    }
 
 
 def chosen_formats(browser: webdriver.Chrome) -> list[str]:
@@ -83,16 +106,16 @@ def test_the_crops_drawn_over_the_photo_are_the_plans_and_the_jobs(
     assert abs(story.rect["y"] - picture["y"] - top * scale) <= 1.5
     assert abs(story.rect["width"] - width * scale) <= 1.5
     assert abs(story.rect["height"] - height * scale) <= 1.5
-    assert browser.find_elements(By.CSS_SELECTOR, f"{PAGE} .crop-layer .subject-box")
+    assert drawn_subjects(browser) == subjects(console, {"image": upload, "formats": formats})
 
-    # A focal point at the right edge moves the crops and the page draws the new plan.
+    # A focal point at the left edge moves the crops and the page draws the new plan.
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", image)
-    ActionChains(browser).move_to_element_with_offset(image, image.size["width"] // 2 - 3, 0).click().perform()
+    ActionChains(browser).move_to_element_with_offset(image, 3 - image.size["width"] // 2, 0).click().perform()
     second = planned_after(browser, first)
     focal_x, focal_y = map(float, shown(browser, ".focal").get_attribute("data-focal").split(","))
     moved = drawn(browser)
     assert moved != boxes
-    assert moved["instagram.story"][0] > left  # pulled right, towards the point
+    assert moved["instagram.story"][0] < left  # pulled left, towards the point
     assert moved == plan(console, {"image": upload, "formats": formats, "focal_x": focal_x, "focal_y": focal_y})
 
     # Dropping a platform redraws with only the formats still chosen.
@@ -110,3 +133,54 @@ def test_the_crops_drawn_over_the_photo_are_the_plans_and_the_jobs(
     outputs = console.api("GET", f"/jobs/{job_id}").json()["outputs"]
     rendered = {o["name"]: o["metadata"]["crop_box"] for o in outputs if o["name"] in formats}
     assert rendered == moved
+
+
+def test_a_custom_size_is_added_previewed_and_rendered(browser: webdriver.Chrome, console: Console) -> None:
+    sign_in(browser, console, "social")
+    browser.execute_script("sessionStorage.removeItem('imagestudio.state.social.custom')")
+    browser.refresh()
+    shown(browser, f"{PAGE} h1")
+    choose_file(browser, console, f"{PAGE} .drop input[type=file]", "custom.png", width=900, height=600)
+    upload = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, f"{PAGE} form").get_attribute("data-upload"))
+
+    def fill(name: str, width: str, height: str) -> None:
+        for field, value in (("custom_name", name), ("custom_width", width), ("custom_height", height)):
+            box = browser.find_element(By.CSS_SELECTOR, f".field[data-field={field}] input")
+            box.clear()
+            box.send_keys(value)
+        click(browser, browser.find_element(By.ID, "add-custom-size"))
+
+    fill("partner banner", "1200", "1500")  # a space is not allowed in a name
+    error = shown(browser, ".field[data-field=custom_name] .error")
+    assert "letters, digits" in error.text
+    assert not browser.find_elements(By.CSS_SELECTOR, ".custom-sizes li")
+    fill("partner_banner", "1200", "9000")  # past the largest side
+    assert "16 to 8192" in shown(browser, ".field[data-field=custom_height] .error").text
+    fill("partner_banner", "1200", "1500")
+    shown(browser, ".custom-sizes li[data-format='custom.partner_banner']")
+
+    # No platform ticked: the custom size alone is previewed, labelled with its name and size.
+    wait(browser, lambda d: set(drawn(d)) == {"custom.partner_banner"})
+    box = browser.find_element(By.CSS_SELECTOR, f"{PAGE} .crop-box[data-format='custom.partner_banner']")
+    assert box.text == "partner_banner 1200×1500"
+    custom = {"name": "partner_banner", "width": 1200, "height": 1500}
+    boxes = drawn(browser)
+    assert boxes == plan(console, {"image": upload, "formats": [custom]})
+    assert_accessible_in_both_themes(browser)
+
+    click(browser, browser.find_element(By.CSS_SELECTOR, f"{PAGE} button[type=submit]"))
+    shown(browser, "#download-zip")
+    job_id = shown(browser, "#results .job-live").get_attribute("data-job")
+    job = console.api("GET", f"/jobs/{job_id}").json()
+    assert job["params"]["formats"] == ["custom.partner_banner"]
+    (output,) = [o for o in job["outputs"] if o["name"] == "custom.partner_banner"]
+    assert (output["width"], output["height"]) == (1200, 1500)
+    assert output["metadata"]["crop_box"] == boxes["custom.partner_banner"]
+    card = shown(browser, "#results .output[data-name='custom.partner_banner']")
+    assert "partner_banner 1200×1500" in card.text
+
+    # Removing it leaves nothing chosen: the page asks for a platform instead of rendering them all.
+    click(browser, browser.find_element(By.CSS_SELECTOR, ".custom-sizes button"))
+    wait(browser, lambda d: not drawn(d))
+    click(browser, browser.find_element(By.CSS_SELECTOR, f"{PAGE} button[type=submit]"))
+    assert "Choose a platform" in shown(browser, ".field[data-field=platforms] .error").text
