@@ -86,7 +86,9 @@ def test_the_crops_drawn_over_the_photo_are_the_plans_and_the_jobs(
     sign_in(browser, console, "social")
     choose_file(browser, console, f"{PAGE} .drop input[type=file]", "crops.png", width=900, height=600)
     image = shown(browser, ".focal img")
-    upload = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, f"{PAGE} form").get_attribute("data-upload"))
+    upload = wait(
+        browser, lambda d: d.find_element(By.CSS_SELECTOR, f"{PAGE} form").get_attribute("data-upload")
+    )
     for platform in ("instagram", "youtube"):
         click(browser, browser.find_element(By.CSS_SELECTOR, f"input[name=platform][value={platform}]"))
     formats = chosen_formats(browser)
@@ -110,13 +112,17 @@ def test_the_crops_drawn_over_the_photo_are_the_plans_and_the_jobs(
 
     # A focal point at the left edge moves the crops and the page draws the new plan.
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", image)
-    ActionChains(browser).move_to_element_with_offset(image, 3 - image.size["width"] // 2, 0).click().perform()
+    ActionChains(browser).move_to_element_with_offset(
+        image, 3 - image.size["width"] // 2, 0
+    ).click().perform()
     second = planned_after(browser, first)
     focal_x, focal_y = map(float, shown(browser, ".focal").get_attribute("data-focal").split(","))
     moved = drawn(browser)
     assert moved != boxes
     assert moved["instagram.story"][0] < left  # pulled left, towards the point
-    assert moved == plan(console, {"image": upload, "formats": formats, "focal_x": focal_x, "focal_y": focal_y})
+    assert moved == plan(
+        console, {"image": upload, "formats": formats, "focal_x": focal_x, "focal_y": focal_y}
+    )
 
     # Dropping a platform redraws with only the formats still chosen.
     click(browser, browser.find_element(By.CSS_SELECTOR, "input[name=platform][value=youtube]"))
@@ -141,7 +147,9 @@ def test_a_custom_size_is_added_previewed_and_rendered(browser: webdriver.Chrome
     browser.refresh()
     shown(browser, f"{PAGE} h1")
     choose_file(browser, console, f"{PAGE} .drop input[type=file]", "custom.png", width=900, height=600)
-    upload = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, f"{PAGE} form").get_attribute("data-upload"))
+    upload = wait(
+        browser, lambda d: d.find_element(By.CSS_SELECTOR, f"{PAGE} form").get_attribute("data-upload")
+    )
 
     def fill(name: str, width: str, height: str) -> None:
         for field, value in (("custom_name", name), ("custom_width", width), ("custom_height", height)):
