@@ -317,6 +317,8 @@ class Social:
         platforms: Sequence[str] | None = None,
         formats: Sequence[str | CustomFormat] | None = None,
         crop_mode: str | None = None,
+        focal_x: float | None = None,
+        focal_y: float | None = None,
         output_format: str | None = None,
         quality: int | None = None,
         safe_zone_overlay: bool | None = None,
@@ -327,11 +329,14 @@ class Social:
         **options: Any,
     ) -> Job:
         """One image cropped to every chosen platform format (``POST /social/optimize``); ``formats``
-        are catalogue keys (``"instagram.story"``) or custom sizes (``{"name", "width", "height"}``)."""
+        are catalogue keys (``"instagram.story"``) or custom sizes (``{"name", "width", "height"}``);
+        ``focal_x`` and ``focal_y`` (0-1, both or neither) place the crops instead of smart crop."""
         fields = dict(
             platforms=platforms,
             formats=formats,
             crop_mode=crop_mode,
+            focal_x=focal_x,
+            focal_y=focal_y,
             output_format=output_format,
             quality=quality,
             safe_zone_overlay=safe_zone_overlay,
@@ -348,7 +353,8 @@ class Social:
         platforms: Sequence[str] | None = None,
         formats: Sequence[str | CustomFormat] | None = None,
         crop_mode: str | None = None,
-        focal_point: tuple[float, float] | None = None,
+        focal_x: float | None = None,
+        focal_y: float | None = None,
         timeout: float = 60.0,
         on_upload: TransferCallback | None = None,
         **options: Any,
@@ -359,7 +365,6 @@ class Social:
         A short job on the social worker, answered in the same request when it ends within 10 s,
         else waited for up to ``timeout``; :class:`JobFailedError` when it fails.
         """
-        focal_x, focal_y = focal_point if focal_point is not None else (None, None)
         fields = dict(
             platforms=platforms,
             formats=formats,

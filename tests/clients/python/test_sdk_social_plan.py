@@ -41,8 +41,8 @@ def test_the_async_plan_follows_the_focal_point_and_a_bad_custom_size_names_its_
     async def main() -> None:
         async with AsyncImageStudio(service.url, service.key) as client:
             upload = await client.uploads.create(service.photo())
-            left = await client.social.plan(upload.id, formats=["instagram.story"], focal_point=(0.0, 0.5))
-            right = await client.social.plan(upload.id, formats=["instagram.story"], focal_point=(1.0, 0.5))
+            left = await client.social.plan(upload.id, formats=["instagram.story"], focal_x=0.0, focal_y=0.5)
+            right = await client.social.plan(upload.id, formats=["instagram.story"], focal_x=1.0, focal_y=0.5)
             (on_left,), (on_right,) = left.formats, right.formats
             assert on_left.placed_on == on_right.placed_on == "focal_point"
             assert on_left.crop_box and on_right.crop_box and on_left.crop_box[0] < on_right.crop_box[0]
