@@ -29,7 +29,8 @@ from PIL import Image
 from skimage import data as photos
 
 from imagestudio.errors import ValidationFailed
-from imagestudio.imaging.compress import Source, avif_supported, encode_quality, encode_target_ssim
+from imagestudio.imaging import SourceImage
+from imagestudio.imaging.compress import avif_supported, encode_quality, encode_target_ssim
 from imagestudio.imaging.similarity import SsimReference
 
 Pixels = npt.NDArray[np.uint8]
@@ -91,7 +92,9 @@ def ours_or_none(data: bytes, target: float, fmt: str) -> Ours | None:
 def ours(data: bytes, target: float, fmt: str = "jpeg") -> Ours:
     """Ours and how JPEG got there: its real-valued tables, or mozjpeg's trellis at a whole quality."""
     started = time.perf_counter()
-    out = encode_target_ssim(Source.load(data, max_pixels=50_000_000), fmt, target_ssim=target, keep="none")
+    out = encode_target_ssim(
+        SourceImage.load_frames(data, max_pixels=50_000_000), fmt, target_ssim=target, keep="none"
+    )
     if fmt == "jpeg":
         ENCODES.append(out.encodes)
     tables = out.tables
@@ -111,7 +114,10 @@ def main() -> dict[str, object]:
     images = load_photos()
     sources = {name: png(pixels) for name, pixels in images.items()}
     encode_quality(
-        Source.load(next(iter(sources.values())), max_pixels=50_000_000), "jpeg", quality=80, keep="none"
+        SourceImage.load_frames(next(iter(sources.values())), max_pixels=50_000_000),
+        "jpeg",
+        quality=80,
+        keep="none",
     )
     rows: list[dict[str, object]] = []
     free = ["webp", "avif"] if avif_supported() else ["webp"]

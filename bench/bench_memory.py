@@ -151,7 +151,7 @@ def _job(name: str) -> Callable[[bytes], object]:
 
         mode = name.partition(".")[2]
         params = UpscaleParams.model_construct(mode=mode, output_format="png", quality=92)
-        return lambda data: _local(params, data)
+        return lambda data: _local(params, {"image": data})
     if name.startswith("edit."):
         from imagestudio.studios.edit.paths import local_edit
         from imagestudio.studios.edit.request import EditParams

@@ -96,8 +96,10 @@ IPV4_SPECIAL = _table(
 )
 
 #: The IANA IPv6 Special-Purpose Address Registry, every entry except the three that carry an
-#: IPv4 address (:data:`IPV6_CARRYING_IPV4`), plus the deprecated and multicast blocks. The rest
-#: of the space outside ``2000::/3`` is refused by :data:`IPV6_GLOBAL_UNICAST`.
+#: IPv4 address (IPv4-mapped ``::ffff:0:0/96``, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``: judged
+#: by that address, see :func:`embedded_ipv4`; a NAT64 network reaches public IPv4 sites only
+#: through ``64:ff9b::/96``), plus the deprecated and multicast blocks. The rest of the space
+#: outside ``2000::/3`` is refused by :data:`IPV6_GLOBAL_UNICAST`.
 IPV6_SPECIAL = _table(
     ("::/128", "Unspecified Address", "RFC 4291"),
     ("::1/128", "Loopback Address", "RFC 4291"),
@@ -125,14 +127,6 @@ IPV6_SPECIAL = _table(
     ("fe80::/10", "Link-Local Unicast", "RFC 4291"),
     ("fec0::/10", "Site-Local (deprecated)", "RFC 3879"),
     ("ff00::/8", "Multicast", "RFC 4291 §2.7"),
-)
-
-#: Special-purpose IPv6 ranges that carry an IPv4 address: judged by that address (a NAT64
-#: network reaches public IPv4 sites only through ``64:ff9b::/96``).
-IPV6_CARRYING_IPV4 = _table(
-    ("::ffff:0:0/96", "IPv4-mapped Address", "RFC 4291 §2.5.5.2"),
-    ("64:ff9b::/96", "IPv4-IPv6 Translation", "RFC 6052"),
-    ("2002::/16", "6to4", "RFC 3056"),
 )
 
 #: The only IPv6 space allocated for global unicast; anything else is reserved by the IETF.

@@ -31,7 +31,7 @@ def tenant_with(stack: Embedded, *, available: int, tier: str = "pro") -> tuple[
         tenant_id = tenant_service.authenticate(session, key=key).tenant_id
         current = credit_service.balance(session, tenant_id=tenant_id)  # 0 before the monthly grant
         tenant = credit_service.lock_tenant(session, tenant_id=tenant_id)
-        credit_service.ensure_monthly_grant(session, tenant=tenant)
+        credit_service.grant_month(session, tenant_id=tenant.id, tier=tenant.tier)
         current = credit_service.balance(session, tenant_id=tenant_id)
         credit_service.grant(
             session, tenant_id=tenant_id, amount=available - current.available, note="test", kind="adjust"

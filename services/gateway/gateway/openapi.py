@@ -21,11 +21,6 @@ from gateway.problems import PROBLEM_JSON
 from imagestudio.errors import PROBLEM_BASE, IdempotentReplay, ImageStudioError, JobError, ProviderError
 from imagestudio.studios.common.routes import ProviderStatus
 
-#: Where the committed document lives, relative to the repository root.
-DOCUMENT_PATH = "docs/openapi.json"
-#: The command that rewrites it (quoted by the staleness test).
-REGENERATE = "make openapi  (or: imagestudio openapi --write docs/openapi.json)"
-
 
 class Problem(BaseModel):
     """An RFC 9457 problem: every error the API answers with has this shape."""
@@ -80,12 +75,6 @@ def catalogue_status(name: str) -> ProviderStatus:
     The catalogues' examples are the real ones, built without asking the database or a provider.
     """
     return ProviderStatus(configured=True, healthy=True, simulated=True)
-
-
-def api_routes(app: FastAPI) -> list[APIRoute]:
-    """Every route of ``app``, through the routers it includes."""
-    contexts = iter_route_contexts(app.routes)
-    return [c.original_route for c in contexts if isinstance(c.original_route, APIRoute)]
 
 
 def models_in(annotation: Any) -> set[type[BaseModel]]:

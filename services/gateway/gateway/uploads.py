@@ -14,21 +14,11 @@ from starlette.datastructures import UploadFile
 from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
 from imagestudio.errors import ImageTooLarge, InvalidImage, NotFound, ValidationFailed
-from imagestudio.imaging import CONTENT_TYPES, ImageInfo, inspect_image
+from imagestudio.imaging import ImageInfo, extension, inspect_image, media_type
 from imagestudio.jobs.service import Upload
 from imagestudio.storage.factory import get_store
 from imagestudio.studios.common.request import StoredImage, StudioRequest
 from imagestudio.uploads.service import upload_service
-
-_EXT = {
-    "jpeg": "jpg",
-    "png": "png",
-    "webp": "webp",
-    "gif": "gif",
-    "tiff": "tif",
-    "bmp": "bmp",
-    "heif": "heic",
-}
 
 
 def read_image_upload_info(upload: UploadFile, *, field: str) -> tuple[Upload, ImageInfo]:
@@ -45,8 +35,8 @@ def read_image_upload_info(upload: UploadFile, *, field: str) -> tuple[Upload, I
     stored = Upload(
         field=field,
         data=data,
-        ext=_EXT.get(info.format, info.format),
-        content_type=CONTENT_TYPES.get(info.format, f"image/{info.format}"),
+        ext=extension(info.format),
+        content_type=media_type(info.format),
     )
     return stored, info
 
@@ -70,9 +60,8 @@ def read_asset_upload_info(session: Session, *, tenant_id: str, asset_id: str) -
     info = inspect_image(
         data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes, field="asset_id"
     )
-    ext = _EXT.get(info.format, info.format)
     return Upload(
-        field="asset_id", data=data, ext=ext, content_type=CONTENT_TYPES.get(info.format, asset.content_type)
+        field="asset_id", data=data, ext=extension(info.format), content_type=media_type(info.format)
     ), info
 
 

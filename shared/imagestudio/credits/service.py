@@ -109,9 +109,6 @@ class CreditService:
         )
         return True
 
-    def ensure_monthly_grant(self, session: Session, *, tenant: Tenant, now: datetime | None = None) -> None:
-        self.grant_month(session, tenant_id=tenant.id, tier=tenant.tier, now=now)
-
     def grant_month(
         self, session: Session, *, tenant_id: str, tier: str, now: datetime | None = None
     ) -> None:

@@ -1,23 +1,21 @@
 """Pure pixel functions, bytes in and bytes out; imports nothing of Image Studio but ``errors``."""
 
 from .codec import (
-    CONTENT_TYPES,
     ImageInfo,
-    OutputFormat,
     Rendered,
-    SourceImage,
     SubjectPlacement,
     encode,
     has_transparency,
     inspect_image,
-    provider_ready,
     verify_pixels,
 )
 from .crop import CropMode, choose_crop_box, detect_faces
+from .formats import FORMATS, OutputFormat, extension, media_type
 from .social import OutputPlan, SafeZone, plan_output, render_format, safe_zone_overlay, zip_outputs
+from .source import SourceImage, provider_ready
 
 __all__ = [
-    "CONTENT_TYPES",
+    "FORMATS",
     "CropMode",
     "ImageInfo",
     "OutputFormat",
@@ -29,8 +27,10 @@ __all__ = [
     "choose_crop_box",
     "detect_faces",
     "encode",
+    "extension",
     "has_transparency",
     "inspect_image",
+    "media_type",
     "plan_output",
     "provider_ready",
     "render_format",

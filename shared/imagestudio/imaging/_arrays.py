@@ -10,7 +10,8 @@ import pyvips  # type: ignore[import-untyped, unused-ignore]
 
 from imagestudio.errors import InvalidImage, ValidationFailed
 from imagestudio.imaging import codec
-from imagestudio.imaging.codec import OutputFormat, SourceImage
+from imagestudio.imaging.formats import OutputFormat
+from imagestudio.imaging.source import SourceImage
 
 #: An H x W x 3 (RGB) or H x W x 4 (RGBA) image, or an H x W mask, 8 bits per sample.
 Pixels: TypeAlias = npt.NDArray[np.uint8]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import io
-import math
 import struct
 import warnings
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
@@ -16,31 +14,18 @@ from PIL import Image as PILImage
 
 from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
 
-from .sizing import render_scale, resize_exact
+from .formats import QUALITY_RANGE, OutputFormat
 
 __all__ = [
-    "CONTENT_TYPES",
     "ImageInfo",
-    "OutputFormat",
     "Rendered",
-    "SourceImage",
     "SubjectPlacement",
     "encode",
     "has_transparency",
     "inspect_image",
-    "provider_ready",
     "to_srgb",
     "verify_pixels",
 ]
-
-OutputFormat = Literal["jpeg", "png", "webp"]
-
-#: MIME type of each output format, for storage objects and HTTP responses.
-CONTENT_TYPES: Final[dict[str, str]] = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-}
 
 #: libvips loaders we accept, by the format name we report. Anything else libvips can read
 #: (its own .v format, matrices, FITS, ...) is not an upload a client should be sending.
@@ -57,11 +42,6 @@ _PILLOW_FORMATS: Final[dict[str, str]] = {"BMP": "bmp"}
 #: The lowest JPEG/WebP quality ``encode`` steps down to when chasing a byte limit; below it
 #: blocking artefacts make a social post look broken, so we report the miss instead.
 QUALITY_FLOOR: Final = 40
-#: Formats every image provider reads (Stability: "jpeg, png, webp"); the others we accept are
-#: re-encoded by ``provider_ready`` before they are sent.
-PROVIDER_FORMATS: Final = frozenset({"jpeg", "png", "webp"})
-#: JPEG quality of an upload re-encoded for a provider: close to the source, well under its byte limit.
-_PROVIDER_QUALITY: Final = 95
 #: What a client is told it may upload.
 _SUPPORTED: Final = "JPEG, PNG, WebP, GIF, TIFF, HEIF/AVIF or BMP"
 #: Frames (animation frames, TIFF pages/IFDs, HEIF images) an upload may have, however small:
@@ -156,24 +136,6 @@ _OPAQUE: Final[dict[str, float]] = {
 }
 
 
-def provider_ready(data: bytes, *, max_pixels: int, field: str = "image") -> bytes:
-    """Decode an upload once (``InvalidImage`` naming ``field`` when damaged) and return what a provider is sent.
-
-    JPEG, PNG and WebP stored upright go as they are. Anything else the gateway accepts (GIF, TIFF,
-    HEIF, BMP) and any photo with an EXIF turn or mirror is re-encoded upright (the first frame;
-    PNG when it has alpha, else JPEG): providers read only those three formats, and every limit
-    and mask size was checked on the upright size, which is what the provider must then see.
-    """
-    opened = _open(data, max_pixels=max_pixels, field=field, access="sequential")
-    if opened.format in PROVIDER_FORMATS and opened.orientation == 1:
-        verify_pixels(data, max_pixels=max_pixels, field=field)
-        return data
-    source = SourceImage.load(data, max_pixels=max_pixels, field=field)  # decodes every pixel
-    output_format: OutputFormat = "png" if source.has_alpha else "jpeg"
-    encoded, _, _ = encode(source.image, output_format=output_format, quality=_PROVIDER_QUALITY)
-    return encoded
-
-
 @dataclass(frozen=True)
 class Rendered:
     """One encoded output and how it was made."""
@@ -209,96 +171,6 @@ class SubjectPlacement:
     zoom: float = 1.0
 
 
-class SourceImage:
-    """An upload decoded once: EXIF orientation applied, sRGB, metadata stripped; reused per output.
-
-    ``width`` and ``height`` are the upright source's, and every box (crops, faces, subjects) is in
-    its pixels. ``image`` holds those pixels, or, when loaded for known output sizes, a copy reduced
-    to what the largest of them needs (``held_box`` maps a box onto it).
-    """
-
-    def __init__(self, image: pyvips.Image, *, size: tuple[int, int] | None = None) -> None:
-        """Wrap an upright, 8-bit sRGB image (3 bands, or 4 with alpha) already in memory.
-
-        ``size`` is the upright source's (width, height) when ``image`` is a reduced copy of it.
-        """
-        self.image: pyvips.Image = image
-        width, height = size or (int(image.width), int(image.height))
-        self.width: int = width
-        self.height: int = height
-        self.has_alpha: bool = int(image.bands) == 4
-        # Filled lazily by ``imaging.crop``: detection and saliency cost more than a render, and a
-        # job renders many formats from one source.
-        self.faces: tuple[tuple[int, int, int, int], ...] | None = None
-        #: Salient centre per crop-box size: libvips' attention blur depends on the box.
-        self.attention: dict[tuple[int, int], tuple[float, float]] = {}
-        #: The subject's box on a plain background, once looked for (None: busy or empty picture).
-        self.subject: tuple[int, int, int, int] | None = None
-        self.subject_searched: bool = False
-
-    @classmethod
-    def load(
-        cls,
-        data: bytes,
-        *,
-        max_pixels: int,
-        field: str = "image",
-        sizes: Collection[tuple[int, int]] = (),
-    ) -> SourceImage:
-        """Decode an upload (pixel limit checked from the header first) into an upright sRGB image.
-
-        With ``sizes`` (every width x height the source will be rendered to) the copy kept is
-        reduced, while decoding, to the scale the largest of them can need (``sizing.render_scale``):
-        the full-size image is never held, and no output is enlarged from the smaller copy.
-        """
-        # Sequential access decodes straight into the one in-memory copy below; random access
-        # (needed only to turn or flip the image, which reads it out of order) first decodes into
-        # a cache of its own, a second full-size copy at the peak.
-        opened = _open(data, max_pixels=max_pixels, field=field, access="sequential")
-        if opened.vips is not None and opened.orientation != 1:
-            opened = _open(data, max_pixels=max_pixels, field=field, access="random")
-        if opened.vips is None:
-            image = _pillow_decode(opened.pillow_data, field, opened.format)
-        else:
-            image = opened.vips
-        try:
-            # Phones store rotation in EXIF; users expect the pixels the way their viewer shows them.
-            image = image.autorot()
-            image = to_srgb(image)
-            size = int(image.width), int(image.height)
-            scale = render_scale(*size, sizes) if sizes else 1.0
-            if scale < 1.0:
-                # Reduced as the rows are decoded: once, with the kernel the outputs use.
-                image = resize_exact(image, math.ceil(size[0] * scale), math.ceil(size[1] * scale))
-            # Decode once into memory: every output of the job reads this copy again.
-            image = _without_metadata(image).copy_memory()
-        except pyvips.Error as exc:
-            raise _decode_error(field, opened.format) from exc
-        return cls(image, size=size)
-
-    def held_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-        """``box`` (source pixels) as the nearest box of ``image``'s pixels, at least one pixel each way."""
-        held_w, held_h = int(self.image.width), int(self.image.height)
-        if (held_w, held_h) == (self.width, self.height):
-            return box
-        sx, sy = held_w / self.width, held_h / self.height
-        left, top = min(held_w - 1, round(box[0] * sx)), min(held_h - 1, round(box[1] * sy))
-        right = min(held_w, max(left + 1, round((box[0] + box[2]) * sx)))
-        bottom = min(held_h, max(top + 1, round((box[1] + box[3]) * sy)))
-        return left, top, right - left, bottom - top
-
-    def source_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-        """``box`` found in ``image``'s pixels, in the source's pixels."""
-        held_w, held_h = int(self.image.width), int(self.image.height)
-        if (held_w, held_h) == (self.width, self.height):
-            return box
-        sx, sy = self.width / held_w, self.height / held_h
-        left, top = round(box[0] * sx), round(box[1] * sy)
-        right = min(self.width, round((box[0] + box[2]) * sx))
-        bottom = min(self.height, round((box[1] + box[3]) * sy))
-        return left, top, right - left, bottom - top
-
-
 def encode(
     image: pyvips.Image,
     *,
@@ -309,8 +181,10 @@ def encode(
     """Encode sRGB without metadata, stepping quality down to fit ``max_bytes``: (data, quality, fits)."""
     if output_format not in get_args(OutputFormat):
         raise ValidationFailed("output_format", f"must be one of {', '.join(get_args(OutputFormat))}")
-    if not 1 <= quality <= 100:
-        raise ValidationFailed("quality", f"must be between 1 and 100, got {quality}")
+    if not QUALITY_RANGE[0] <= quality <= QUALITY_RANGE[1]:
+        raise ValidationFailed(
+            "quality", f"must be between {QUALITY_RANGE[0]} and {QUALITY_RANGE[1]}, got {quality}"
+        )
     if not (image.bands == 1 and image.format == "uchar"):  # 8-bit grey (a mask) stays grey
         image = to_srgb(image)
     if output_format == "jpeg" and image.hasalpha():

@@ -33,13 +33,13 @@ import numpy as np
 import numpy.typing as npt
 import pyvips  # type: ignore[import-untyped, unused-ignore]
 from PIL import Image as PILImage
-from PIL import ImageCms
 
 from imagestudio.errors import ValidationFailed
-from imagestudio.imaging.codec import SourceImage, inspect_image, to_srgb
+from imagestudio.imaging.formats import FORMATS, Encoding
 from imagestudio.imaging.jpeg_tables import JpegTables, encode_with_tables, progressive_transcode
 from imagestudio.imaging.quality_search import lowest_quality, start_quality
 from imagestudio.imaging.similarity import SsimReference
+from imagestudio.imaging.source import SourceImage, pixel_array
 
 __all__ = [
     "ALPHA_FORMATS",
@@ -48,8 +48,6 @@ __all__ = [
     "LOSSLESS_FORMATS",
     "MAX_SEARCH_ENCODES",
     "Encoded",
-    "Encoding",
-    "Source",
     "avif_supported",
     "encode_quality",
     "encode_target_kb",
@@ -57,24 +55,13 @@ __all__ = [
     "source_as_output",
 ]
 
-Encoding = Literal["jpeg", "png", "webp", "avif", "gif", "tiff", "bmp"]
 ENCODINGS: Final[tuple[str, ...]] = get_args(Encoding)
-#: MIME type and file extension of each encoding.
-MEDIA: Final[dict[str, tuple[str, str]]] = {
-    "jpeg": ("image/jpeg", "jpg"),
-    "png": ("image/png", "png"),
-    "webp": ("image/webp", "webp"),
-    "avif": ("image/avif", "avif"),
-    "gif": ("image/gif", "gif"),
-    "tiff": ("image/tiff", "tiff"),
-    "bmp": ("image/bmp", "bmp"),
-}
-#: Encodings with an alpha channel (GIF's is one bit; BMP as Pillow writes it has none).
-ALPHA_FORMATS: Final = frozenset({"png", "webp", "avif", "gif", "tiff"})
+#: Encodings with an alpha channel.
+ALPHA_FORMATS: Final = frozenset(f for f in ENCODINGS if FORMATS[f].alpha)
 #: Encodings that keep every frame of an animation.
-ANIMATED_FORMATS: Final = frozenset({"webp", "gif"})
-#: Encodings without a quality setting when converting (PNG's quality is compress's palette search).
-LOSSLESS_FORMATS: Final = frozenset({"png", "gif", "tiff", "bmp"})
+ANIMATED_FORMATS: Final = frozenset(f for f in ENCODINGS if FORMATS[f].animation)
+#: Encodings without a quality setting when converting.
+LOSSLESS_FORMATS: Final = frozenset(f for f in ENCODINGS if FORMATS[f].lossless)
 #: The quality range a byte-target search covers (the seed's 10..95: above 95 JPEG grows for nothing).
 TARGET_KB_QUALITIES: Final = (10, 95)
 #: The quality range an SSIM search covers.
@@ -145,130 +132,18 @@ class Encoded:
 
     @property
     def content_type(self) -> str:
-        return MEDIA[self.format][0]
+        return FORMATS[self.format].media_type
 
     @property
     def ext(self) -> str:
-        return MEDIA[self.format][1]
-
-
-class Source:
-    """An upload decoded once: upright, 8 bits per sample, every frame, its ICC profile noted."""
-
-    def __init__(self, image: pyvips.Image, *, format: str, frames: int, page_height: int) -> None:
-        self.image: pyvips.Image = image
-        self.format = format
-        self.frames = frames
-        self.page_height = page_height
-        self.width = int(image.width)
-        self.has_alpha = bool(image.hasalpha())
-        #: The file's pixels were turned upright from an EXIF orientation (its bytes show them otherwise).
-        self.rotated = False
-
-    @classmethod
-    def load(cls, data: bytes, *, max_pixels: int, field: str = "image") -> Source:
-        """Decode every frame (the pixel limit and the file's soundness checked as for any upload)."""
-        info = inspect_image(data, max_pixels=max_pixels, max_bytes=len(data), field=field)
-        if info.format == "bmp":  # only Pillow reads it: one frame, sRGB
-            still = SourceImage.load(data, max_pixels=max_pixels, field=field).image
-            return cls(still, format="bmp", frames=1, page_height=int(still.height))
-        try:
-            probe = pyvips.Image.new_from_buffer(data, "", access="sequential")
-            rotated = False
-            frames = int(probe.get("n-pages")) if probe.get_typeof("n-pages") else 1
-            animated = frames > 1 and info.format in ("gif", "webp")
-            # Sequential: decoded once, straight into the copy kept below (a random-access load
-            # decodes into a copy of its own first, which libvips' operation cache then holds).
-            if animated:
-                image = pyvips.Image.new_from_buffer(data, "", n=-1, fail_on="error", access="sequential")
-                page_height = int(image.get("page-height"))
-            else:
-                loaded = pyvips.Image.new_from_buffer(data, "", fail_on="error", access="sequential")
-                rotated = loaded.get_typeof("orientation") != 0 and int(loaded.get("orientation")) != 1
-                # Turning reads the pixels out of order: a turned image is held once before it turns.
-                image = (loaded.copy_memory() if rotated else loaded).autorot()
-                frames, page_height = 1, int(image.height)
-            if image.format != "uchar" or image.interpretation not in ("srgb", "b-w"):
-                image = to_srgb(image)  # 16-bit, CMYK, Lab: to 8-bit sRGB through its profile
-            image = image.copy_memory()
-        except pyvips.Error as exc:
-            raise ValidationFailed(field, f"the {info.format.upper()} file is truncated or corrupt") from exc
-        loaded_source = cls(image, format=info.format, frames=frames, page_height=page_height)
-        loaded_source.rotated = rotated
-        return loaded_source
-
-    @property
-    def icc(self) -> bytes | None:
-        """The embedded ICC profile, if any."""
-        if not self.image.get_typeof("icc-profile-data"):
-            return None
-        return bytes(self.image.get("icc-profile-data"))
-
-    @property
-    def icc_matters(self) -> bool:
-        """Whether the colours depend on the embedded profile: any profile but sRGB (which viewers assume)."""
-        icc = self.icc
-        return icc is not None and not _is_srgb_profile(icc)
-
-    def to_srgb(self) -> Source:
-        """The same frames converted to sRGB through the embedded profile (which is then dropped)."""
-        if self.icc is None and self.image.interpretation in ("srgb", "b-w"):
-            return self
-        image = to_srgb(self.image)
-        image = image.copy()
-        image.remove("icc-profile-data")
-        return self._with(image.copy_memory())
-
-    def flattened(self, background: tuple[int, int, int]) -> Source:
-        """Alpha composited over ``background`` (JPEG and BMP have no alpha; or the client asked)."""
-        if not self.has_alpha:
-            return self
-        image = self.image
-        if image.bands == 2:  # grey + alpha: the background's grey
-            flat = image.flatten(background=[round(sum(background) / 3)])
-        else:
-            flat = image.flatten(background=list(background))
-        return self._with(flat.cast("uchar").copy_memory())
-
-    def first_frame(self) -> Source:
-        """The first frame alone (for an encoding that cannot animate)."""
-        if self.frames == 1:
-            return self
-        frame = self.image.crop(0, 0, self.width, self.page_height).copy_memory()
-        return Source(frame, format=self.format, frames=1, page_height=self.page_height)
-
-    def pixels(self) -> npt.NDArray[np.uint8]:
-        """Every frame's pixels, H x W x bands (a copy: :meth:`rows` reads a band without one)."""
-        return _array(self.image)
-
-    def rows(self, start: int, stop: int) -> npt.NDArray[np.uint8]:
-        """Rows ``start`` to ``stop`` of the stacked frames, H x W x bands (what SSIM reads a band of)."""
-        return _array(self.image.crop(0, start, self.width, stop - start))
-
-    def _with(self, image: pyvips.Image) -> Source:
-        return Source(image, format=self.format, frames=self.frames, page_height=self.page_height)
-
-
-def _array(image: pyvips.Image) -> npt.NDArray[np.uint8]:
-    """An 8-bit image's pixels as H x W x bands, one copy (pyvips' ``numpy()`` drops a single
-    band's axis, and a single grey pixel's every axis)."""
-    return np.frombuffer(image.write_to_memory(), np.uint8).reshape(image.height, image.width, image.bands)
-
-
-def _is_srgb_profile(icc: bytes) -> bool:
-    try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        description = ImageCms.getProfileDescription(profile)
-    except (OSError, ImageCms.PyCMSError):
-        return False  # unreadable: keep it rather than guess the colours
-    return "srgb" in description.lower().replace(" ", "").replace("-", "")
+        return FORMATS[self.format].extension
 
 
 @dataclass(frozen=True)
 class _Encoder:
     """Encodes one source in one format with fixed options; scores candidates against the source."""
 
-    source: Source
+    source: SourceImage
     format: str
     keep: Keep
     progressive: bool = True
@@ -284,7 +159,7 @@ class _Encoder:
         image = self.source.image
         if self.source.frames > 1:
             image = image.copy()
-            image.set_type(pyvips.GValue.gint_type, "page-height", self.source.page_height)
+            image.set_type(pyvips.GValue.gint_type, "page-height", self.source.height)
         keep = self.keep
         if self.format == "jpeg":
             return bytes(
@@ -370,7 +245,7 @@ class _Encoder:
             image = pyvips.Image.new_from_buffer(data, "", access="sequential", **options)
             if image.format != "uchar":
                 image = image.cast("uchar")
-            decoded = _array(image)
+            decoded = pixel_array(image)
         return _match_bands(decoded, self.source.image.bands)
 
 
@@ -477,7 +352,7 @@ class _Scorer:
             data=data,
             format=self.encoder.format,
             width=source.width,
-            height=source.page_height,
+            height=source.height,
             frames=source.frames,
             quality=quality,
             ssim=round(score, 5),
@@ -487,14 +362,14 @@ class _Scorer:
         )
 
 
-def _encoder(source: Source, output_format: str, *, keep: Keep, progressive: bool) -> _Encoder:
+def _encoder(source: SourceImage, output_format: str, *, keep: Keep, progressive: bool) -> _Encoder:
     if output_format not in ANIMATED_FORMATS:
         source = source.first_frame()
     return _Encoder(source, output_format, keep, progressive)
 
 
 def encode_quality(
-    source: Source,
+    source: SourceImage,
     output_format: str,
     *,
     quality: int | None,
@@ -521,7 +396,7 @@ def encode_quality(
 
 
 def encode_target_kb(
-    source: Source,
+    source: SourceImage,
     output_format: str,
     *,
     target_kb: int,
@@ -548,7 +423,7 @@ def encode_target_kb(
         raise ValidationFailed(
             field,
             f"{target_kb} kB is out of reach: even quality {low} gives {len(data) / 1024:.1f} kB "
-            f"for this {source.width}x{source.page_height} image",
+            f"for this {source.width}x{source.height} image",
         )
     best = (data, score, low)
     top, top_score = scorer.try_quality(high, palette=palette)
@@ -566,7 +441,7 @@ def encode_target_kb(
 
 
 def encode_target_ssim(
-    source: Source,
+    source: SourceImage,
     output_format: str,
     *,
     target_ssim: float,
@@ -703,7 +578,7 @@ def _lowest_jpeg_quality(
     return None if found is None else replace(chroma, quality=found / steps)
 
 
-def source_as_output(data: bytes, source: Source, *, keep: Keep) -> bytes | None:
+def source_as_output(data: bytes, source: SourceImage, *, keep: Keep) -> bytes | None:
     """The source file itself as the output, its metadata stripped as ``keep`` says, without
     touching a pixel; None when that cannot be done losslessly (the caller encodes instead).
 

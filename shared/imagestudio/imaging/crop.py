@@ -9,9 +9,9 @@ import pyvips  # type: ignore[import-untyped, unused-ignore]
 
 from imagestudio.errors import ValidationFailed
 
-from .codec import SourceImage
 from .faces import find_faces
 from .sizing import MIN_ZOOM, largest_box
+from .source import SourceImage
 from .subject import find_subject
 
 __all__ = [

@@ -8,7 +8,6 @@ processing (OpenCV), so results are plausible rather than generative.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 import cv2
@@ -26,6 +25,7 @@ from imagestudio.imaging._arrays import (
     flatten_on_white,
     to_uint8,
 )
+from imagestudio.imaging.colour import parse_hex
 from imagestudio.imaging.cutout import cut_out
 
 __all__ = [
@@ -54,7 +54,6 @@ _THICK_HOLE: Final = 10.0
 _OUTPAINT_BLUR_RATE: Final = 0.5
 #: ... up to this sigma, so far regions are a soft wash of the image's colours.
 _OUTPAINT_MAX_SIGMA: Final = 256.0
-_HEX_COLOR: Final = re.compile(r"#?([0-9a-fA-F]{6})")
 
 
 def remove_background(image: bytes, *, output_format: str = "png") -> bytes:
@@ -130,7 +129,7 @@ def outpaint(
 def recolor(image: bytes, mask: bytes | None, *, color: str, output_format: str = "png") -> bytes:
     """Give the masked area (default: the opaque part) the hue of ``color``, keeping its lightness."""
     check_output_format(output_format)
-    target = _parse_color(color)
+    target = parse_hex(color, field="color")
     pixels = decode(image)
     height, width = pixels.shape[:2]
     if mask is not None:
@@ -270,15 +269,6 @@ def _grain(pixels: Pixels, height: int, width: int) -> Floats | None:
 
 
 # --- recolouring -------------------------------------------------------------------------
-
-
-def _parse_color(color: str) -> tuple[int, int, int]:
-    """Parse "#rrggbb" into an RGB triple."""
-    match = _HEX_COLOR.fullmatch(color.strip())
-    if match is None:
-        raise ValidationFailed("color", 'must be a hex colour such as "#1e90ff"')
-    value = match.group(1)
-    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
 
 
 def _recolor(pixels: Pixels, weight: Pixels, target: tuple[int, int, int]) -> Pixels:

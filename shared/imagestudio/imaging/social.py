@@ -16,7 +16,8 @@ import pyvips  # type: ignore[import-untyped, unused-ignore]
 
 from imagestudio.errors import ValidationFailed
 
-from .codec import CONTENT_TYPES, OutputFormat, Rendered, SourceImage, SubjectPlacement, encode
+from .codec import Rendered, SubjectPlacement, encode
+from .colour import hex_rgb
 from .crop import (
     DEFAULT_MAX_ZOOM,
     Box,
@@ -29,7 +30,9 @@ from .crop import (
     detect_faces,
     plan_crop,
 )
+from .formats import OutputFormat, media_type
 from .sizing import resize_exact
+from .source import SourceImage
 
 __all__ = [
     "CropMode",
@@ -51,7 +54,6 @@ SAFE_ZONE_SHADE: Final = 0.4
 BORDER_SAMPLE: Final = 0.03
 #: Extensions whose data is already compressed; deflating them again only costs CPU.
 _COMPRESSED_SUFFIXES: Final = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".heic", ".zip"}
-_HEX_COLOUR: Final = re.compile(r"#([0-9a-fA-F]{6})")
 _UNSAFE_NAME_CHARS: Final = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -118,7 +120,7 @@ def render_format(
         width=width,
         height=height,
         format=output_format,
-        content_type=CONTENT_TYPES[output_format],
+        content_type=media_type(output_format),
         quality=used_quality,
         crop_box=crop_box,
         fits_size_limit=fits,
@@ -234,7 +236,7 @@ def safe_zone_overlay(rendered: Rendered, safe_zone: SafeZone) -> Rendered:
         width=w,
         height=h,
         format="png",
-        content_type=CONTENT_TYPES["png"],
+        content_type=media_type("png"),
         quality=None,
         crop_box=rendered.crop_box,
         fits_size_limit=True,  # a preview is never held to a platform's byte limit
@@ -261,13 +263,12 @@ def _parse_background(background: str) -> tuple[int, int, int] | str:
     value = background.strip().lower()
     if value in ("auto", "blur"):
         return value
-    match = _HEX_COLOUR.fullmatch(value)
-    if match is None:
+    rgb = hex_rgb(value)
+    if rgb is None:
         raise ValidationFailed(
             "background", f'must be "auto", "blur" or a colour like "#1a2b3c", got {background!r}'
         )
-    rgb = int(match.group(1), 16)
-    return (rgb >> 16) & 0xFF, (rgb >> 8) & 0xFF, rgb & 0xFF
+    return rgb
 
 
 def _fit(image: pyvips.Image, width: int, height: int, fill: tuple[int, int, int] | str) -> pyvips.Image:

@@ -47,7 +47,6 @@ __all__ = [
     "HttpProvider",
     "ModelStatus",
     "Probe",
-    "content_type_for",
     "data_uri",
     "describe_image",
     "looks_like_content_filter",
@@ -60,8 +59,6 @@ _CONTENT_FILTER_RE = re.compile(
     r"|nsfw|flagged|content_filtered",
     re.IGNORECASE,
 )
-
-_CONTENT_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -100,10 +97,6 @@ def describe_image(data: bytes, *, provider: str) -> tuple[int, int, str]:
             f"{provider} returned data that is not a decodable image", provider=provider
         ) from exc
     return width, height, content_type
-
-
-def content_type_for(output_format: str) -> str:
-    return _CONTENT_TYPES.get(output_format, "application/octet-stream")
 
 
 def data_uri(data: bytes) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Literal, Self
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from imagestudio.imaging.formats import OutputFormat
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -22,13 +24,20 @@ __all__ = [
     "ModelInfo",
     "OutputFormat",
     "PendingResult",
+    "MAX_SEED",
     "Quality",
+    "Seed",
     "UpscaleMode",
     "UpscaleRequest",
 ]
 
-OutputFormat = Literal["png", "jpeg", "webp"]
 Quality = Literal["draft", "standard", "premium"]
+#: Largest seed a request may name. WaveSpeed documents 0..2**31 - 1 and Stability 0..4,294,967,294:
+#: the smaller range is the one every provider takes, so a seed means the same job whichever
+#: provider a route or a fallback lands on.
+MAX_SEED: Final = 2**31 - 1
+#: The seed of any request, a studio's or a provider's.
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 EditOperation = Literal[
     "erase",
     "inpaint",
@@ -70,7 +79,7 @@ class GenerationRequest(BaseModel):
     width: int | None = Field(default=None, ge=64, le=8192)
     height: int | None = Field(default=None, ge=64, le=8192)
     #: ``None`` lets the provider pick; image ``i`` of a batch uses ``seed + i``.
-    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
+    seed: Seed | None = None
     style_preset: str | None = None
     count: int = Field(default=1, ge=1, le=10)
     quality: Quality = "standard"
@@ -129,7 +138,7 @@ class EditRequest(BaseModel):
     down: int = Field(default=0, ge=0, le=2000)
     grow_mask: int | None = Field(default=None, ge=0, le=MAX_GROW_MASK)
     creativity: float | None = Field(default=None, ge=0, le=1)
-    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
+    seed: Seed | None = None
     style_preset: str | None = None
     output_format: OutputFormat = "png"
     #: Relight only: at least one of these two references is required.
@@ -164,7 +173,7 @@ class UpscaleRequest(BaseModel):
     prompt: str | None = Field(default=None, max_length=10_000)
     negative_prompt: str | None = Field(default=None, max_length=10_000)
     creativity: float | None = Field(default=None, ge=0, le=0.5)
-    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
+    seed: Seed | None = None
     style_preset: str | None = None
     output_format: OutputFormat = "png"
 
@@ -199,7 +208,7 @@ class ControlRequest(BaseModel):
     composition_fidelity: float | None = Field(default=None, ge=0, le=1)
     change_strength: float | None = Field(default=None, ge=0.1, le=1)
     aspect_ratio: str | None = None
-    seed: int | None = Field(default=None, ge=0, le=4_294_967_294)
+    seed: Seed | None = None
     style_preset: str | None = None
     output_format: OutputFormat = "png"
 

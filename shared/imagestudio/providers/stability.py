@@ -191,22 +191,6 @@ class StabilityClient(WaitsForResults, HttpProvider):
         )
         return self._image_from(response, model=f"control/{request.operation}")
 
-    def sketch(self, request: ControlRequest) -> GeneratedImage:
-        """``control/sketch``: an image following the sketch's lines (``control_strength``)."""
-        return self.control(request.model_copy(update={"operation": "sketch"}))
-
-    def structure(self, request: ControlRequest) -> GeneratedImage:
-        """``control/structure``: the input's structure kept, its content from the prompt (``control_strength``)."""
-        return self.control(request.model_copy(update={"operation": "structure"}))
-
-    def style(self, request: ControlRequest) -> GeneratedImage:
-        """``control/style``: a new image in the reference's style (``fidelity``, ``aspect_ratio``)."""
-        return self.control(request.model_copy(update={"operation": "style"}))
-
-    def style_transfer(self, request: ControlRequest) -> GeneratedImage:
-        """``control/style-transfer``: ``image`` (the init image) redrawn in ``style_image``'s style."""
-        return self.control(request.model_copy(update={"operation": "style-transfer"}))
-
     # -- async results --
 
     def poll(self, pending: PendingResult) -> list[GeneratedImage] | None:

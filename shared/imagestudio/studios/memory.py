@@ -73,6 +73,16 @@ class JobMemory:
         return int(self.fixed_bytes + self.bytes_per_pixel * pixels)
 
 
+def _local(worker: str, bytes_per_pixel: float, *, fixed_mb: int = 20) -> JobMemory:
+    """A local edit or control path: its working copy capped at ``LOCAL_EDIT_PIXELS``."""
+    return JobMemory(
+        worker=worker,
+        bytes_per_pixel=bytes_per_pixel,
+        fixed_bytes=fixed_mb * MB,
+        max_pixels=LOCAL_EDIT_PIXELS,
+    )
+
+
 #: Peak growth per job, measured by bench/bench_memory.py on 2026-12-07 (docs/capacity.md,
 #: "Memory per job"): each row's line lies on or above every point measured (1 MP to its cap).
 MEMORY: dict[str, JobMemory] = {
@@ -98,31 +108,20 @@ MEMORY: dict[str, JobMemory] = {
         worker="upscale", bytes_per_pixel=5, fixed_bytes=40 * MB, max_pixels=CONSERVATIVE_PIXELS
     ),
     # Segments a working copy of at most a few megapixels: mostly fixed.
-    "edit.remove_background": JobMemory(
-        worker="edit", bytes_per_pixel=5, fixed_bytes=320 * MB, max_pixels=LOCAL_EDIT_PIXELS
-    ),
-    "edit.inpaint": JobMemory(
-        worker="edit", bytes_per_pixel=24, fixed_bytes=20 * MB, max_pixels=LOCAL_EDIT_PIXELS
-    ),
-    "edit.erase": JobMemory(
-        worker="edit", bytes_per_pixel=24, fixed_bytes=20 * MB, max_pixels=LOCAL_EDIT_PIXELS
-    ),
-    "edit.search_recolor": JobMemory(
-        worker="edit", bytes_per_pixel=36, fixed_bytes=20 * MB, max_pixels=LOCAL_EDIT_PIXELS
-    ),
+    "edit.remove_background": _local("edit", 5, fixed_mb=320),
+    "edit.inpaint": _local("edit", 24),
+    "edit.erase": _local("edit", 24),
+    "edit.search_recolor": _local("edit", 36),
     # Output pixels (the image with its margins); threads are sized for a 16 MP output, a larger
     # one is refused when over the job's budget.
-    "edit.outpaint": JobMemory(
-        worker="edit", bytes_per_pixel=110, fixed_bytes=100 * MB, max_pixels=LOCAL_EDIT_PIXELS
-    ),
+    "edit.outpaint": _local("edit", 110, fixed_mb=100),
     # Sketch's line art and structure's edge map.
-    "control.map": JobMemory(
-        worker="control", bytes_per_pixel=22, fixed_bytes=30 * MB, max_pixels=LOCAL_EDIT_PIXELS
-    ),
+    "control.map": _local("control", 22, fixed_mb=30),
     # A provider path of edit, upscale or control: inputs made provider-ready, the answer stored.
-    "edit.provider": JobMemory(worker="edit", bytes_per_pixel=14, fixed_bytes=20 * MB),
-    "upscale.provider": JobMemory(worker="upscale", bytes_per_pixel=14, fixed_bytes=20 * MB),
-    "control.provider": JobMemory(worker="control", bytes_per_pixel=14, fixed_bytes=20 * MB),
+    **{
+        f"{worker}.provider": JobMemory(worker=worker, bytes_per_pixel=14, fixed_bytes=20 * MB)
+        for worker in ("edit", "upscale", "control")
+    },
     # The larger of the init image and an output (outputs are finished one at a time).
     "create": JobMemory(worker="create", bytes_per_pixel=14, fixed_bytes=30 * MB, max_pixels=9_437_184),
 }

@@ -3,35 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-#: Content types a presigned upload may declare, with the extension its object key gets.
-PRESIGN_CONTENT_TYPES: Final[dict[str, str]] = {
-    "image/jpeg": "jpg",
-    "image/png": "png",
-    "image/webp": "webp",
-    "image/gif": "gif",
-    "image/tiff": "tif",
-    "image/heic": "heic",
-    "image/heif": "heif",
-    "image/avif": "avif",
-    "image/bmp": "bmp",
-}
-
-#: The format the header check must find for each declared content type (HEIC and AVIF are HEIF).
-PRESIGN_FORMATS: Final[dict[str, str]] = {
-    "image/jpeg": "jpeg",
-    "image/png": "png",
-    "image/webp": "webp",
-    "image/gif": "gif",
-    "image/tiff": "tiff",
-    "image/heic": "heif",
-    "image/heif": "heif",
-    "image/avif": "heif",
-    "image/bmp": "bmp",
-}
 
 
 class UploadRead(BaseModel):

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
 from imagestudio.errors import ImageTooLarge, InvalidImage, NotFound, StorageError, ValidationFailed
-from imagestudio.imaging import CONTENT_TYPES, ImageInfo, inspect_image
+from imagestudio.imaging import ImageInfo, inspect_image
+from imagestudio.imaging.formats import UPLOAD_MEDIA_TYPES, by_media_type, media_type
 from imagestudio.jobs.service import job_service
 from imagestudio.quota.service import storage_quota_service
 from imagestudio.storage import get_store, incoming_upload_key, upload_key, uploads_prefix
@@ -32,8 +33,6 @@ from imagestudio.tenants.service import tenant_service
 from imagestudio.uploads.models import Upload, UploadState, new_upload_id
 from imagestudio.uploads.repository import upload_repository
 from imagestudio.uploads.schemas import (
-    PRESIGN_CONTENT_TYPES,
-    PRESIGN_FORMATS,
     UploadPresigned,
     UploadRead,
 )
@@ -110,10 +109,6 @@ class _ReadyCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-
-
-def _content_type(format: str) -> str:
-    return CONTENT_TYPES.get(format, f"image/{format}")
 
 
 #: What an upload's row keeps of its checked header: ``ImageInfo`` fields, named as the columns.
@@ -202,9 +197,10 @@ class UploadService:
         """A pending upload and a PUT URL for it; the file is checked when a job first uses it."""
         settings = get_settings()
         declared = content_type.split(";", 1)[0].strip().lower()
-        ext = PRESIGN_CONTENT_TYPES.get(declared)
-        if ext is None:
-            raise ValidationFailed("content_type", f"use an image type: {', '.join(PRESIGN_CONTENT_TYPES)}")
+        declared_format = by_media_type(declared)
+        if declared_format is None:
+            raise ValidationFailed("content_type", f"use an image type: {', '.join(UPLOAD_MEDIA_TYPES)}")
+        ext = declared_format.extension
         if size_bytes > settings.max_upload_bytes:
             raise ImageTooLarge(
                 "bytes", f"{size_bytes} bytes is over the {settings.max_upload_bytes} byte limit"
@@ -343,9 +339,10 @@ class UploadService:
             data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes, field=field
         )
         declared = upload.content_type
-        if PRESIGN_FORMATS.get(declared) != info.format:
+        declared_format = by_media_type(declared)
+        if declared_format is None or (declared_format.decoded_as or declared_format.name) != info.format:
             raise InvalidImage(field, f"the file PUT is {info.format.upper()}, but {declared} was declared")
-        content_type = _content_type(info.format)
+        content_type = media_type(info.format)
         key = _checked_key(upload)
         store.put(key, data, content_type=content_type)
         with session_scope() as session:  # its own short transaction: never rolled back with a draft

@@ -7,11 +7,13 @@ import re
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, TypeAdapter
 from support import ROOT
 
 from gateway.app import create_app
-from gateway.openapi import DOCUMENT_PATH, REGENERATE, Problem, api_routes, models_in, render
+from gateway.openapi import Problem, models_in, render
 from gateway.routes.batch import BatchCreate, BatchRead
 from imagestudio.jobs.schemas import JobPage, JobRead
 from imagestudio.personas.schemas import PersonaCreate, PersonaRead
@@ -22,6 +24,9 @@ from imagestudio.studios.upscale import UpscaleRequest
 from imagestudio.uploads.schemas import UploadPresign, UploadRead
 from imagestudio.webhooks.schemas import WebhookEndpointCreate, WebhookEndpointWithSecret
 
+#: Where the committed document lives, relative to the repository root, and the command that rewrites it.
+DOCUMENT_PATH = "docs/openapi.json"
+REGENERATE = "make openapi  (or: imagestudio openapi --write docs/openapi.json)"
 #: Studio request bodies: a dependency reads them (JSON or multipart), so no route field names them.
 STUDIO_REQUESTS = (SocialOptimizeRequest, CreateRequest, EditRequest, UpscaleRequest)
 
@@ -29,6 +34,12 @@ STUDIO_REQUESTS = (SocialOptimizeRequest, CreateRequest, EditRequest, UpscaleReq
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     return create_app().openapi()
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every route of ``app``, through the routers it includes."""
+    contexts = iter_route_contexts(app.routes)
+    return [c.original_route for c in contexts if isinstance(c.original_route, APIRoute)]
 
 
 def _operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -99,6 +110,45 @@ def test_job_submissions_declare_the_admission_problems(document: dict[str, Any]
     operations = _operations(document)
     for operation_id in ("social_optimize", "create_images", "edit_submit", "upscale_submit"):
         assert {"401", "402", "413", "422", "429"} <= set(operations[operation_id]["responses"]), operation_id
+
+
+def test_every_get_answer_has_a_typed_schema(document: dict[str, Any]) -> None:
+    """A GET's success body is a named model (or a list of one): a client generator gets its fields."""
+    untyped = []
+    for path, item in document["paths"].items():
+        if "get" not in item:
+            continue
+        for code, response in item["get"]["responses"].items():
+            if not code.startswith("2"):
+                continue
+            for media_type, media in response.get("content", {}).items():
+                schema = media.get("schema", {})
+                if media_type == "application/json":
+                    typed = "$ref" in schema.get("items", schema)
+                else:  # a stream: its text, described
+                    typed = bool(schema.get("type") and schema.get("description"))
+                if not typed:
+                    untyped.append(f"GET {path} {code} {media_type}: {schema}")
+    assert not untyped, "\n".join(untyped)
+
+
+def test_every_catalogue_answer_keeps_its_json() -> None:
+    """The examples are the real catalogues: through the route's model, each comes out byte for byte."""
+    checked = 0
+    for route in api_routes(create_app()):
+        if "GET" not in route.methods or route.response_model is None:
+            continue
+        adapter: TypeAdapter[Any] = TypeAdapter(route.response_model)
+        example = route.responses.get(200, {}).get("content", {}).get("application/json", {}).get("example")
+        if example is None:
+            continue
+        plain = json.loads(json.dumps(example))
+        answered = adapter.dump_python(
+            adapter.validate_python(plain), mode="json", exclude_unset=route.response_model_exclude_unset
+        )
+        assert json.dumps(answered) == json.dumps(plain), route.path
+        checked += 1
+    assert checked >= 15
 
 
 def test_every_operation_has_request_and_response_examples(document: dict[str, Any]) -> None:

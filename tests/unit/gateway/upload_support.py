@@ -14,7 +14,7 @@ import pytest
 
 from imagestudio.config import get_settings
 from imagestudio.errors import ValidationFailed
-from imagestudio.imaging import CONTENT_TYPES, inspect_image
+from imagestudio.imaging import inspect_image, media_type
 from imagestudio.storage import get_store
 from imagestudio.uploads.service import ResolvedUpload, upload_service
 
@@ -35,12 +35,12 @@ class FakeUploads:
         info = inspect_image(data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes)
         upload_id = f"upl_test{len(self.known)}"
         key = f"uploads/test/{upload_id}.{info.format}"
-        get_store().put(key, data, content_type=CONTENT_TYPES[info.format])
+        get_store().put(key, data, content_type=media_type(info.format))
         self.known[upload_id] = ResolvedUpload(
             key=key,
             info=info,
             ext=info.format,
-            content_type=CONTENT_TYPES[info.format],
+            content_type=media_type(info.format),
             size_bytes=len(data),
         )
         return upload_id

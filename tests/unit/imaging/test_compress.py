@@ -16,7 +16,6 @@ from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.compress import (
     JPEG_QUALITY_STEPS,
     MAX_SEARCH_ENCODES,
-    Source,
     avif_supported,
     encode_quality,
     encode_target_kb,
@@ -26,6 +25,7 @@ from imagestudio.imaging.compress import (
 from imagestudio.imaging.jpeg_tables import JpegTables, encode_with_tables
 from imagestudio.imaging.quality_search import lowest_quality
 from imagestudio.imaging.similarity import ssim
+from imagestudio.imaging.source import SourceImage
 
 MAX_PIXELS = 50_000_000
 
@@ -40,8 +40,8 @@ def photo() -> np.ndarray:
     return np.asarray(photos.astronaut(), dtype=np.uint8)
 
 
-def source(data: bytes) -> Source:
-    return Source.load(data, max_pixels=MAX_PIXELS)
+def source(data: bytes) -> SourceImage:
+    return SourceImage.load_frames(data, max_pixels=MAX_PIXELS)
 
 
 def reference_ssim(a: np.ndarray, b: np.ndarray) -> float:

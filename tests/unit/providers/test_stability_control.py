@@ -71,15 +71,15 @@ def test_style_sends_fidelity_and_aspect_ratio() -> None:
 def test_each_endpoint_answers_an_image_on_the_simulator(stability: Env) -> None:
     client = stability.client
     assert isinstance(client, StabilityClient)
-    sketch = client.sketch(ControlRequest(operation="sketch", image=png(128, 96), prompt="a hut"))
+    sketch = client.control(ControlRequest(operation="sketch", image=png(128, 96), prompt="a hut"))
     assert (sketch.width, sketch.height, sketch.model) == (128, 96, "control/sketch")
-    style = client.style(ControlRequest(operation="style", image=png(), prompt="a hut", aspect_ratio="9:16"))
-    assert (style.width, style.height) == (768, 1344)
-    moved = client.style_transfer(
-        ControlRequest(operation="style-transfer", image=png(100, 80), style_image=png())
+    style = client.control(
+        ControlRequest(operation="style", image=png(), prompt="a hut", aspect_ratio="9:16")
     )
+    assert (style.width, style.height) == (768, 1344)
+    moved = client.control(ControlRequest(operation="style-transfer", image=png(100, 80), style_image=png()))
     assert (moved.width, moved.height) == (100, 80)
-    structure = client.structure(ControlRequest(operation="structure", image=png(), prompt="a hut"))
+    structure = client.control(ControlRequest(operation="structure", image=png(), prompt="a hut"))
     assert structure.model == "control/structure"
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
+from gateway.catalogues import CompressOptions, CompressPresets
 from gateway.deps import PrincipalDep
 from gateway.guard import GuardedRoute
 from gateway.openapi import example_response
@@ -45,14 +46,14 @@ async def submit_convert(submission: SubmissionDep, body: ConvertBody) -> JobRea
 
 
 @router.get("/compress/options", responses=example_response(convert.describe_options()))
-def list_options(principal: PrincipalDep) -> dict[str, Any]:
+def list_options(principal: PrincipalDep) -> CompressOptions:
     """The formats this server writes (AVIF where its libvips can), the presets and every field of both routes."""
-    return convert.describe_options()
+    return CompressOptions.model_validate(convert.describe_options())
 
 
 @router.get(
     "/compress/presets", responses=example_response({"presets": convert.describe_options()["presets"]})
 )
-def list_presets(principal: PrincipalDep) -> dict[str, Any]:
+def list_presets(principal: PrincipalDep) -> CompressPresets:
     """The presets: web, email, social, high_quality, max_compression (format and quality each)."""
-    return {"presets": convert.describe_options()["presets"]}
+    return CompressPresets.model_validate({"presets": convert.describe_options()["presets"]})

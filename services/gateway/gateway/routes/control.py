@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
+from gateway.catalogues import ControlCatalogue
 from gateway.deps import PrincipalDep
 from gateway.guard import GuardedRoute
 from gateway.openapi import catalogue_status, example_response
@@ -34,6 +35,6 @@ async def submit_control(submission: SubmissionDep, body: ControlBody) -> JobRea
 
 
 @router.get("/control/operations", responses=example_response(control.describe_operations(catalogue_status)))
-def list_control_operations(principal: PrincipalDep) -> dict[str, Any]:
+def list_control_operations(principal: PrincipalDep) -> ControlCatalogue:
     """Every control operation: images, fields with defaults and bounds, providers, credits, control map."""
-    return control.describe_operations()
+    return ControlCatalogue.model_validate(control.describe_operations())

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
+from gateway.catalogues import EditCatalogue
 from gateway.deps import PrincipalDep
 from gateway.guard import GuardedRoute
 from gateway.openapi import catalogue_status, example_response
@@ -33,7 +34,11 @@ async def submit_edit(submission: SubmissionDep, body: EditBody) -> JobRead | Re
     return await submission.submit(edit, body)
 
 
-@router.get("/edit/operations", responses=example_response(edit.describe_operations(catalogue_status)))
-def list_operations(principal: PrincipalDep) -> dict[str, Any]:
+@router.get(
+    "/edit/operations",
+    responses=example_response(edit.describe_operations(catalogue_status)),
+    response_model_exclude_unset=True,  # general_edit alone says its per-model credits and limits
+)
+def list_operations(principal: PrincipalDep) -> EditCatalogue:
     """Every edit operation: required and optional inputs, limits, credits, and whether a local path exists."""
-    return edit.describe_operations()
+    return EditCatalogue.model_validate(edit.describe_operations())

@@ -162,7 +162,16 @@ class HeldStreamingResponse(StreamingResponse):
     response_class=StreamingResponse,
     responses={
         200: {
-            "content": {"text/event-stream": {"example": _EXAMPLE_STREAM}},
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "string",
+                        "description": "Server-Sent Events: `id`, `event` and `data` lines per event; "
+                        "`data` is the event as JSON (id, job_id, type, created_at, data)",
+                    },
+                    "example": _EXAMPLE_STREAM,
+                }
+            },
             "description": "The job's events, ending after the terminal one",
         },
         204: {"description": "The job has ended and every event was sent: stop reconnecting"},

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from gateway.guard import GuardedRoute
@@ -20,14 +21,43 @@ from imagestudio.telemetry.queues import queue_stats
 router = APIRouter(route_class=GuardedRoute, tags=["health"])
 
 
+class Liveness(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["ok"]
+
+
+class ReadinessChecks(BaseModel):
+    """``ok``, or ``error: <exception type>``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outbox_pending: int | None = Field(
+        default=None, description="Messages written but not yet published (absent when the database is down)"
+    )
+    database: str
+    storage: str
+
+
+class Readiness(BaseModel):
+    """The answer, 200 when ready and 503 (the same shape) when degraded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["ok", "degraded"]
+    mode: str
+    checks: ReadinessChecks
+
+
 @router.get("/healthz", responses=example_response({"status": "ok"}))
-def liveness() -> dict[str, str]:
+def liveness() -> Liveness:
     """The process is up (Kubernetes liveness probe)."""
-    return {"status": "ok"}
+    return Liveness(status="ok")
 
 
 @router.get(
     "/api/image-studio/health",
+    response_model=Readiness,
     responses=example_response(
         {
             "status": "ok",
@@ -53,8 +83,11 @@ def readiness() -> JSONResponse:
     except Exception as exc:
         healthy, checks["storage"] = False, f"error: {type(exc).__name__}"
     settings = get_settings()
-    body = {"status": "ok" if healthy else "degraded", "mode": settings.mode, "checks": checks}
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    body = Readiness.model_validate(
+        {"status": "ok" if healthy else "degraded", "mode": settings.mode, "checks": checks}
+    )
+    # Unset, not null: a check that did not run is absent (the database down, no backlog read).
+    return JSONResponse(body.model_dump(mode="json", exclude_unset=True), status_code=200 if healthy else 503)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
+from gateway.catalogues import PlatformFormats, PlatformList, PlatformRead
 from gateway.deps import PrincipalDep
 from gateway.guard import GuardedRoute
 from gateway.openapi import example_response
@@ -67,22 +68,24 @@ async def plan(submission: SubmissionDep, body: PlanBody) -> JobRead | Response:
 
 
 @router.get("/social/platforms", responses=example_response({"platforms": [_EXAMPLE]}))
-def list_platforms(principal: PrincipalDep) -> dict[str, Any]:
+def list_platforms(principal: PrincipalDep) -> PlatformList:
     """Every platform with its formats, sizes, aspect ratios, size limits, safe zones and sources."""
-    return {"platforms": [p.describe() for p in social.PLATFORMS.values()]}
+    return PlatformList.model_validate({"platforms": [p.describe() for p in social.PLATFORMS.values()]})
 
 
 @router.get(
     "/social/platforms/{platform}/formats",
     responses=example_response({"platform": _EXAMPLE["id"], "formats": _EXAMPLE["formats"]}),
 )
-def list_formats(platform: str, principal: PrincipalDep) -> dict[str, Any]:
+def list_formats(platform: str, principal: PrincipalDep) -> PlatformFormats:
     """The formats of one platform."""
     found = social.get_platform(platform)
-    return {"platform": found.id, "formats": [f.describe() for f in found.formats]}
+    return PlatformFormats.model_validate(
+        {"platform": found.id, "formats": [f.describe() for f in found.formats]}
+    )
 
 
 @router.get("/platform-specs/{platform}", responses=example_response(_EXAMPLE))
-def platform_specs(platform: str, principal: PrincipalDep) -> dict[str, Any]:
+def platform_specs(platform: str, principal: PrincipalDep) -> PlatformRead:
     """A platform's upload rules (file types, size limit) and formats."""
-    return social.get_platform(platform).describe()
+    return PlatformRead.model_validate(social.get_platform(platform).describe())

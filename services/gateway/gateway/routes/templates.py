@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from gateway.catalogues import TemplateList, TemplateRead, TemplateRecommendations, TemplateSearchResults
 from gateway.deps import PrincipalDep
 from gateway.guard import GuardedRoute
 from gateway.openapi import example_response
@@ -25,10 +26,12 @@ def list_templates(
     principal: PrincipalDep,
     platform: Annotated[str | None, Query(description="e.g. instagram, linkedin, ecommerce")] = None,
     category: Annotated[str | None, Query(description="e.g. social_media, ad_creative, product")] = None,
-) -> dict[str, Any]:
+) -> TemplateList:
     """Every template (size, true aspect ratio, styles, suggested providers, quality), optionally filtered."""
     found = template_service.find(platform=platform, category=category)
-    return {"count": len(found), "templates": [template.describe() for template in found]}
+    return TemplateList.model_validate(
+        {"count": len(found), "templates": [template.describe() for template in found]}
+    )
 
 
 @router.get(
@@ -45,10 +48,12 @@ def search_templates(
     principal: PrincipalDep,
     q: Annotated[str, Query(min_length=1, max_length=200, description="Words to look for")],
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
-) -> dict[str, Any]:
+) -> TemplateSearchResults:
     """Templates ranked by where the words appear: name, then tags, then use cases and description."""
     matches = template_service.search(q, limit=limit)
-    return {"query": q, "count": len(matches), "results": [match.describe() for match in matches]}
+    return TemplateSearchResults.model_validate(
+        {"query": q, "count": len(matches), "results": [match.describe() for match in matches]}
+    )
 
 
 @router.get(
@@ -71,13 +76,15 @@ def recommend_templates(
     platform: Annotated[str | None, Query(description="Where it will be published")] = None,
     intent: Annotated[str | None, Query(description=f"One of {', '.join(INTENTS)}")] = None,
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
-) -> dict[str, Any]:
+) -> TemplateRecommendations:
     """The best templates for a use case, platform and intent, each with the reasons it was picked."""
     matches = template_service.recommend(use_case=use_case, platform=platform, intent=intent, limit=limit)
-    return {"count": len(matches), "results": [match.describe() for match in matches]}
+    return TemplateRecommendations.model_validate(
+        {"count": len(matches), "results": [match.describe() for match in matches]}
+    )
 
 
 @router.get("/{template_id}", responses=example_response(_EXAMPLE))
-def get_template(template_id: str, principal: PrincipalDep) -> dict[str, Any]:
+def get_template(template_id: str, principal: PrincipalDep) -> TemplateRead:
     """One template."""
-    return template_service.get(template_id).describe()
+    return TemplateRead.model_validate(template_service.get(template_id).describe())

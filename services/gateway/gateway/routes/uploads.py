@@ -36,7 +36,11 @@ _CREATE_BODIES: dict[str, Any] = {
                 }
             },
             "application/json": {
-                "schema": {"oneOf": [UploadPresign.model_json_schema(), UploadFromAsset.model_json_schema()]}
+                "schema": {"oneOf": [UploadPresign.model_json_schema(), UploadFromAsset.model_json_schema()]},
+                "examples": {
+                    "presign": {"value": {"content_type": "image/png", "bytes": 482113}},
+                    "from_asset": {"value": {"asset_id": "3f0c9a6b-2e5d-4c1a-8b7e-6f5d4c3b2a19"}},
+                },
             },
         },
     }

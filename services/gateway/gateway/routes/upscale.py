@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
+from gateway.catalogues import UpscaleCatalogue
 from gateway.deps import PrincipalDep
 from gateway.guard import GuardedRoute
 from gateway.openapi import catalogue_status, example_response
@@ -33,6 +34,6 @@ async def submit_upscale(submission: SubmissionDep, body: UpscaleBody) -> JobRea
 
 
 @router.get("/upscale/modes", responses=example_response(upscale.describe_modes(catalogue_status)))
-def list_modes(principal: PrincipalDep) -> dict[str, Any]:
+def list_modes(principal: PrincipalDep) -> UpscaleCatalogue:
     """Every upscale mode (inputs, limits, credits, local path) and the quality presets."""
-    return upscale.describe_modes()
+    return UpscaleCatalogue.model_validate(upscale.describe_modes())

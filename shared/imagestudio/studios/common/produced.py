@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagestudio.config import get_settings
+from imagestudio.imaging.formats import extension, media_type
 from imagestudio.jobs.runner import JobContext
 from imagestudio.providers.http import describe_image
 from imagestudio.providers.schemas import GeneratedImage
 from imagestudio.studios.common.routes import LOCAL, Route
-
-_EXT = {"png": "png", "jpeg": "jpg", "webp": "webp"}
-_FORMAT_OF = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 
 
 @dataclass
@@ -98,13 +96,13 @@ Deliver = Callable[[JobContext, Produced], None]
 
 def in_format(produced: Produced, output_format: str, *, quality: int = 92) -> tuple[bytes, str, str, str]:
     """The output in the asked format: (data, content type, format, extension); re-encoded only if needed."""
-    if _FORMAT_OF.get(produced.content_type) == output_format:
-        return produced.data, produced.content_type, output_format, _EXT[output_format]
-    from imagestudio.imaging import CONTENT_TYPES, SourceImage, encode
+    if produced.content_type == media_type(output_format):
+        return produced.data, produced.content_type, output_format, extension(output_format)
+    from imagestudio.imaging import SourceImage, encode
 
     source = SourceImage.load(produced.data, max_pixels=get_settings().max_image_pixels)
     data, _, _ = encode(source.image, output_format=output_format, quality=quality)  # type: ignore[arg-type]
-    return data, CONTENT_TYPES[output_format], output_format, _EXT[output_format]
+    return data, media_type(output_format), output_format, extension(output_format)
 
 
 def store_output(

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from imagestudio.errors import ImageStudioError, ValidationFailed
+from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.directory import provider_directory
 from imagestudio.providers.health import provider_health
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
@@ -42,6 +43,24 @@ class Route(BaseModel):
     @property
     def local(self) -> bool:
         return self.provider == LOCAL
+
+
+class RoutedParams(BaseModel):
+    """What every routed job stores (edit, control, upscale): its planned routes and the fields all three take."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    routes: list[Route]
+    #: Routes ``auto`` left out, with why.
+    skipped: list[dict[str, str]] = []
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    style_preset: str | None = None
+    output_format: OutputFormat = "png"
+    image_size: tuple[int, int]
+    #: The dearest route's credits: what the job reserves (only the route that served is captured).
+    estimated_credits: int
 
 
 @dataclass(frozen=True)

@@ -19,19 +19,20 @@ from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
 from imagestudio.errors import OutputTooLarge, ValidationFailed
+from imagestudio.imaging.colour import parse_hex
 from imagestudio.imaging.compress import (
     ALPHA_FORMATS,
     LOSSLESS_FORMATS,
     MAX_SEARCH_ENCODES,
     Encoded,
-    Encoding,
-    Source,
     avif_supported,
     encode_quality,
     encode_target_kb,
     encode_target_ssim,
     source_as_output,
 )
+from imagestudio.imaging.formats import CompressFormat, Encoding
+from imagestudio.imaging.source import SourceImage
 from imagestudio.jobs.runner import JobContext
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
@@ -56,7 +57,6 @@ __all__ = [
 #: The studio's name: its jobs, queue and actors.
 name = "compress"
 
-CompressFormat = Literal["jpeg", "png", "webp", "avif"]
 PresetName = Literal["web", "email", "social", "high_quality", "max_compression"]
 Metadata = Literal["strip", "keep"]
 Transparency = Literal["preserve", "flatten"]
@@ -306,23 +306,19 @@ def _check_encoded_size(encoded: Encoded) -> None:
         )
 
 
-def _hex(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
-
-
 def run(ctx: JobContext) -> None:
     """Decode once, prepare the pixels (colour space, alpha), then encode as the params say."""
     params = CompressParams.model_validate(ctx.params)
     data = ctx.read_input("image")
     ctx.progress(0.0, f"Reading the image to write it as {params.format.upper()}")
-    source = Source.load(data, max_pixels=get_settings().max_image_pixels)
+    source = SourceImage.load_frames(data, max_pixels=get_settings().max_image_pixels)
     source_format, source_frames = source.format, source.frames
     if params.colour_space == "srgb":
         source = source.to_srgb()
     had_alpha = source.has_alpha
     flatten = params.transparency == "flatten" or params.format not in ALPHA_FORMATS
     if flatten:
-        source = source.flattened(_hex(params.background))
+        source = source.flattened(parse_hex(params.background, field="background"))
     # Stripping metadata never strips the profile the colours depend on (a Display P3 photo stays P3).
     keep: Literal["none", "icc", "all"] = (
         "all" if params.metadata == "keep" else "icc" if source.icc_matters else "none"
@@ -399,7 +395,7 @@ def run(ctx: JobContext) -> None:
 def _kept_source(
     params: CompressParams,
     data: bytes,
-    source: Source,
+    source: SourceImage,
     encoded: Encoded,
     *,
     keep: Literal["none", "icc", "all"],

@@ -10,27 +10,27 @@ import this module, which builds on it.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any, Final
+from typing import Any
 
 from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
 from imagestudio.errors import ValidationFailed
+from imagestudio.imaging.colour import is_hex_colour
 from imagestudio.imaging.compress import (
     ALPHA_FORMATS,
     ANIMATED_FORMATS,
     LOSSLESS_FORMATS,
     MAX_SEARCH_ENCODES,
-    Encoding,
     avif_supported,
 )
+from imagestudio.imaging.formats import FORMATS, Encoding
 from imagestudio.studios import compress
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.request import StudioRequest, UploadId
 from imagestudio.studios.compress import ColourSpace, CompressParams, Metadata, Transparency
-from imagestudio.studios.social import is_hex_colour
 
 __all__ = [
     "ConvertRequest",
@@ -48,9 +48,6 @@ __all__ = [
 name = compress.name
 run = compress.run
 price = compress.price
-
-#: Quality of a lossy target when the request names none: a conversion should not look converted.
-DEFAULT_QUALITY: Final[dict[str, int]] = {"jpeg": 90, "webp": 90, "avif": 75}
 
 
 class ConvertRequest(StudioRequest):
@@ -113,7 +110,7 @@ class ConvertRequest(StudioRequest):
             operation="convert",
             format=fmt,
             mode="lossless" if fmt in LOSSLESS_FORMATS else "quality",
-            quality=None if fmt in LOSSLESS_FORMATS else self.quality or DEFAULT_QUALITY[fmt],
+            quality=None if fmt in LOSSLESS_FORMATS else self.quality or FORMATS[fmt].default_quality,
             metadata=self.metadata,
             progressive=self.progressive,
             transparency="flatten" if flatten else self.transparency,

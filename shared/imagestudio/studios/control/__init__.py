@@ -34,7 +34,6 @@ import functools
 from collections.abc import Callable, Collection
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from imagestudio.credits.tier_service import tier_service
@@ -60,13 +59,11 @@ from imagestudio.studios.common.routes import (
 from imagestudio.studios.control.operations import (
     COMMON_FIELDS,
     FIELDS,
-    MAX_WAVESPEED_SEED,
     OPERATIONS,
     WAVESPEED_MODEL,
     ControlParams,
     ControlRequest,
     Operation,
-    OperationName,
     ProviderName,
     resolve_operation,
 )
@@ -196,8 +193,6 @@ def prepare(
             for image_field in op.images:
                 info = files[image_field][1]
                 _limits(route).check(field=image_field, width=info.width, height=info.height, who=who)
-            if route.provider == "wavespeed" and form.seed is not None and form.seed > MAX_WAVESPEED_SEED:
-                raise ValidationFailed("seed", f"wavespeed takes seeds up to {MAX_WAVESPEED_SEED}")
             if route.provider == "stability":
                 check_request_bytes(sizes, who="stability")
 
@@ -228,31 +223,15 @@ def prepare(
         image_size=(info.width, info.height),
         estimated_credits=credits_of(routes),
     )
-    return Prepared(
-        params=params,
-        images=[upload for upload, _ in files.values()],
-        cost=price(params),
-        provider=routes[0].provider,
-    )
+    return routed.prepared(params, [upload for upload, _ in files.values()])
 
 
-def price(params: ControlParams) -> int:
-    """Credits a control job reserves: its dearest route (only the route that served is captured)."""
-    return params.estimated_credits
-
-
-class ControlEstimateRequest(BaseModel):
-    """``POST /estimate-cost`` for the control studio: the images are not needed to price a request."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    operation: OperationName
-    provider: ProviderName = "auto"
+price = routed.price
 
 
 def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
     """Price a control job as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
-    asked = ControlEstimateRequest.model_validate(request)
+    asked = ControlRequest.model_validate(request)  # the route's own fields; the images are not needed
     op = OPERATIONS[asked.operation]
     routes, _ = _plan(op, provider=asked.provider, allowed=allowed, status=provider_status)
     return estimate_routes("control", op.id, routes)

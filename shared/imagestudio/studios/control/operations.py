@@ -13,16 +13,17 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from imagestudio.errors import ValidationFailed
+from imagestudio.imaging.formats import OutputFormat
+from imagestudio.providers.schemas import Seed
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS
 from imagestudio.studios.common.request import StudioRequest, UploadId
-from imagestudio.studios.common.routes import Route
+from imagestudio.studios.common.routes import RoutedParams
 
 OperationName = Literal["sketch", "structure", "style", "style_transfer"]
 ProviderName = Literal["auto", "stability", "wavespeed"]
-OutputFormat = Literal["png", "jpeg", "webp"]
 StylePreset = Literal[STYLE_PRESETS]  # type: ignore[valid-type]
 AspectRatio = Literal[STABILITY_ASPECT_RATIOS]  # type: ignore[valid-type]
 
@@ -30,12 +31,9 @@ AspectRatio = Literal[STABILITY_ASPECT_RATIOS]  # type: ignore[valid-type]
 OUTPUT_NAME = "controlled"
 CONTROL_MAP = "control_map"
 MAX_PROMPT_CHARS = 10_000
-MAX_SEED = 4_294_967_294
-MAX_WAVESPEED_SEED = 2_147_483_647
 #: WaveSpeed's multi-image edit model that serves the operations Stability's endpoints serve.
 WAVESPEED_MODEL = "seedream-v4.5-edit"
 UPLOAD_FIELDS = ("image", "style_image")
-STRENGTHS = ("control_strength", "fidelity", "style_strength", "composition_fidelity", "change_strength")
 COMMON_FIELDS = ("negative_prompt", "seed", "output_format", "provider")
 
 
@@ -173,7 +171,7 @@ class ControlRequest(StudioRequest):
     aspect_ratio: AspectRatio | None = Field(
         default=None, description="style: the output's shape (default 1:1)."
     )
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Fixes the randomness.")
+    seed: Seed | None = Field(default=None, description="Fixes the randomness.")
     style_preset: StylePreset | None = None
     output_format: OutputFormat = "png"
     provider: ProviderName = Field(
@@ -188,25 +186,14 @@ FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
-class ControlParams(BaseModel):
+class ControlParams(RoutedParams):
     """The validated, resolved request stored on the job; the worker needs nothing else."""
-
-    model_config = ConfigDict(extra="ignore")
 
     operation: OperationName
     provider: ProviderName
-    routes: list[Route]
-    skipped: list[dict[str, str]] = []
-    prompt: str | None = None
-    negative_prompt: str | None = None
     #: Each strength the operation takes, resolved: the request's, else Stability's default.
     strengths: dict[str, float] = {}
     aspect_ratio: str | None = None
-    seed: int | None = None
-    style_preset: str | None = None
-    output_format: OutputFormat = "png"
-    image_size: tuple[int, int]
-    estimated_credits: int
 
 
 def resolve_operation(form: ControlRequest, *, files: Collection[str]) -> Operation:

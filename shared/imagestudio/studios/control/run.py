@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from imagestudio.errors import ValidationFailed
+from imagestudio.imaging.formats import extension, media_type
 from imagestudio.jobs.runner import JobContext
 from imagestudio.messaging import Studio
 from imagestudio.providers.http import describe_image
@@ -18,40 +18,14 @@ from imagestudio.providers.registry import ProviderClient
 from imagestudio.providers.schemas import ControlRequest as ProviderControlRequest
 from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, PendingResult
 from imagestudio.studios.common import routed
-from imagestudio.studios.common.polling import poll_pending
 from imagestudio.studios.common.produced import Produced, store_output
 from imagestudio.studios.common.routes import Route
 from imagestudio.studios.control.operations import (
     CONTROL_MAP,
     OPERATIONS,
     OUTPUT_NAME,
-    UPLOAD_FIELDS,
     ControlParams,
 )
-
-
-def run(ctx: JobContext) -> None:
-    """Serve one control job: Stability, else WaveSpeed's equivalent (retries, breaker, fallback)."""
-    params = ControlParams.model_validate(ctx.params)
-    routed.run_routes(
-        ctx,
-        params.routes,
-        output=OUTPUT_NAME,
-        queue=Studio.control,
-        read_inputs=lambda: {n: ctx.read_input(n) for n in UPLOAD_FIELDS if n in ctx.inputs},
-        local=_no_local,
-        provider=lambda client, route, ready: _provider(client, route, params, ready),
-        deliver=deliver,
-    )
-
-
-def poll(job_id: str, *, seq: int) -> None:
-    """One poll of a control job's asynchronous provider work (``control.poll``)."""
-    poll_pending(job_id, seq=seq, queue=Studio.control, deliver=deliver)
-
-
-def _no_local(inputs: Mapping[str, bytes]) -> bytes:
-    raise ValidationFailed("provider", "control has no local generation")  # prepare() never plans one
 
 
 def control_map(operation: str, image: bytes) -> bytes | None:
@@ -110,8 +84,8 @@ def deliver(ctx: JobContext, produced: Produced) -> None:
         ctx.add_output(
             CONTROL_MAP,
             mapped,
-            ext="png",
-            content_type="image/png",
+            ext=extension("png"),
+            content_type=media_type("png"),
             format="png",
             width=width,
             height=height,
@@ -141,3 +115,9 @@ def deliver(ctx: JobContext, produced: Produced) -> None:
             "skipped": params.skipped,
         },
     )
+
+
+#: Stability, else WaveSpeed's equivalent; no local path.
+WORK = routed.RoutedWork(Studio.control, ControlParams, OUTPUT_NAME, provider=_provider, deliver=deliver)
+run = WORK.run
+poll = WORK.poll

@@ -27,7 +27,7 @@ from imagestudio.errors import NotFound, ValidationFailed
 from imagestudio.personas.service import persona_service
 from imagestudio.providers.directory import provider_directory
 from imagestudio.providers.health import provider_health, unavailable_models
-from imagestudio.providers.schemas import Quality
+from imagestudio.providers.schemas import MAX_SEED, Quality
 from imagestudio.providers.selection import Candidate, parse_ratio, plan
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.limits import check_request_bytes
@@ -35,7 +35,6 @@ from imagestudio.studios.common.pricing import Estimate, EstimateItem
 from imagestudio.studios.create.request import (
     DEFAULT_STRENGTH,
     INIT_IMAGE_LIMITS,
-    MAX_SEED,
     MAX_SIDE,
     MIN_SIDE,
     CreateParams,
@@ -197,9 +196,17 @@ Request = CreateRequest
 
 
 def check(request: CreateRequest, *, files: Collection[str]) -> None:
-    """Refuse a strength without an init image (it would be silently ignored)."""
+    """Refuse a strength without an init image (it would be silently ignored), and a seed with no room.
+
+    Image i uses seed + i, and every one of those seeds must be one every provider takes.
+    """
     if request.strength is not None and "init_image" not in files:
         raise ValidationFailed("strength", "strength applies to image-to-image: give an init_image too")
+    if request.seed is not None and request.seed + request.count - 1 > MAX_SEED:
+        raise ValidationFailed(
+            "seed",
+            f"image i uses seed + i: with count {request.count} seed is at most {MAX_SEED - request.count + 1}",
+        )
 
 
 def price(params: CreateParams) -> int:
@@ -268,7 +275,9 @@ def prepare(session: Session, *, tenant_id: str, request: CreateRequest, images:
         width=planned.width,
         height=planned.height,
         count=request.count,
-        seed=request.seed if request.seed is not None else secrets.randbelow(MAX_SEED) + 1,
+        seed=request.seed
+        if request.seed is not None
+        else secrets.randbelow(MAX_SEED - request.count + 1) + 1,
         output_format=request.output_format,
         provider=request.provider,
         model=request.model,

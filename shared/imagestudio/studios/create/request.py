@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
-from imagestudio.providers.schemas import Quality
+from imagestudio.imaging.formats import OutputFormat
+from imagestudio.providers.schemas import Quality, Seed
 from imagestudio.providers.selection import Candidate
 from imagestudio.providers.stability import STYLE_PRESETS
 from imagestudio.studios.common.limits import ImageLimits
@@ -15,8 +16,6 @@ from imagestudio.studios.common.request import StudioRequest, UploadId
 
 #: Longest prompt a client may send; enhancement and persona additions must still fit providers' 10,000.
 MAX_PROMPT_CHARS = 2000
-#: Largest seed every provider accepts (WaveSpeed's 2**31 - 1), less room for ``seed + 9``.
-MAX_SEED = 2_147_483_637
 MIN_SIDE, MAX_SIDE = 64, 4096
 #: Strength of an image-to-image request that gives none: halfway between the image and the prompt.
 DEFAULT_STRENGTH = 0.5
@@ -24,7 +23,6 @@ DEFAULT_STRENGTH = 0.5
 INIT_IMAGE_LIMITS = ImageLimits(min_side=64, min_pixels=4_096, max_pixels=9_437_184)
 
 StylePreset = Literal[STYLE_PRESETS]  # type: ignore[valid-type]
-OutputFormat = Literal["png", "jpeg", "webp"]
 
 
 class CreateRequest(StudioRequest):
@@ -59,7 +57,7 @@ class CreateRequest(StudioRequest):
     aspect_ratio: str | None = Field(default=None, max_length=20, description="W:H, e.g. 16:9 or 1.91:1")
     style_preset: StylePreset | None = None
     quality: Quality = "standard"
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Image i uses seed + i")
+    seed: Seed | None = Field(default=None, description="Image i uses seed + i")
     count: int = Field(default=1, ge=1, le=10, validation_alias=AliasChoices("count", "num_variations"))
     enhance_prompt: bool = False
     persona_id: str | None = Field(default=None, max_length=36)

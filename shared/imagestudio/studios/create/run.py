@@ -18,6 +18,7 @@ from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
 from imagestudio.errors import TransientJobError
+from imagestudio.imaging.formats import extension, media_type
 from imagestudio.jobs.service import job_service
 from imagestudio.providers.execution import BatchReport, BatchSpec, CallReport, provider_executor
 from imagestudio.providers.registry import find_model
@@ -28,8 +29,6 @@ from imagestudio.studios.create.request import CreateParams
 
 #: Encoder quality of outputs we had to crop, resize or convert.
 OUTPUT_QUALITY = 92
-_EXT = {"png": "png", "jpeg": "jpg", "webp": "webp"}
-_FORMAT_OF = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 
 
 def output_name(variation: int) -> str:
@@ -43,7 +42,7 @@ def _finish(image: GeneratedImage, params: CreateParams) -> tuple[bytes, int, in
     A provider's own shape is cropped (smart: faces, then salient content) to the exact ratio,
     and resized to the exact size when one was asked for; untouched bytes are kept as they are.
     """
-    from imagestudio.imaging import CONTENT_TYPES, SourceImage, encode, render_format
+    from imagestudio.imaging import SourceImage, encode, render_format
 
     target: tuple[int, int] | None = (params.width, params.height) if params.width and params.height else None
     if target is None and abs((image.width / image.height) / params.ratio - 1) > 0.01:
@@ -51,13 +50,13 @@ def _finish(image: GeneratedImage, params: CreateParams) -> tuple[bytes, int, in
             target = (max(1, round(image.height * params.ratio)), image.height)
         else:
             target = (image.width, max(1, round(image.width / params.ratio)))
-    same_format = _FORMAT_OF.get(image.content_type) == params.output_format
+    same_format = image.content_type == media_type(params.output_format)
     if target is None or target == (image.width, image.height):
         if same_format:
             return image.data, image.width, image.height, params.output_format, image.content_type
         source = SourceImage.load(image.data, max_pixels=get_settings().max_image_pixels)
         data, _, _ = encode(source.image, output_format=params.output_format, quality=OUTPUT_QUALITY)
-        return data, image.width, image.height, params.output_format, CONTENT_TYPES[params.output_format]
+        return data, image.width, image.height, params.output_format, media_type(params.output_format)
     source = SourceImage.load(image.data, max_pixels=get_settings().max_image_pixels)
     # Same shape: a plain resize; otherwise the crop keeps faces, then the salient content.
     cropped = abs((image.width / image.height) / (target[0] / target[1]) - 1) > 0.01
@@ -112,7 +111,7 @@ def run(ctx: Any) -> None:
             ctx.add_output(
                 output_name(variation),
                 data,
-                ext=_EXT[fmt],
+                ext=extension(fmt),
                 content_type=content_type,
                 format=fmt,
                 position=variation,

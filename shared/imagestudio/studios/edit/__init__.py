@@ -21,12 +21,12 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from imagestudio.errors import ValidationFailed
+from imagestudio.imaging.colour import colour_in
 from imagestudio.jobs.runner import JobContext
 from imagestudio.messaging import Studio
 from imagestudio.studios.common import routed
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
-from imagestudio.studios.common.polling import poll_pending
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.produced import Produced, store_output
 from imagestudio.studios.common.routes import ProviderStatus, credits_of, provider_status
@@ -41,14 +41,12 @@ from imagestudio.studios.edit.operations import (
     general_edit_limits,
     routes_for,
 )
-from imagestudio.studios.edit.paths import local_edit, provider_edit, read_inputs
+from imagestudio.studios.edit.paths import check_inputs, local_edit, provider_edit
 from imagestudio.studios.edit.request import (
     FIELDS,
-    EditEstimateRequest,
     EditParams,
     EditRequest,
     check,
-    colour_in,
     operation_for,
 )
 
@@ -181,22 +179,15 @@ def prepare(
         image_size=(width, height),
         estimated_credits=credits_of(routes),
     )
-    return Prepared(
-        params=params,
-        images=[upload for upload, _ in files.values()],
-        cost=price(params),
-        provider=routes[0].provider,
-    )
+    return routed.prepared(params, [upload for upload, _ in files.values()])
 
 
-def price(params: EditParams) -> int:
-    """Credits an edit job reserves: its dearest route (only the route that served is captured)."""
-    return params.estimated_credits
+price = routed.price
 
 
 def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
     """Price an edit as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
-    asked = EditEstimateRequest.model_validate(request)
+    asked = EditRequest.model_validate(request)  # the route's own fields; the images are not needed
     op = OPERATIONS[asked.operation]
     if asked.model is not None and asked.model not in GENERAL_EDIT_MODELS:
         raise ValidationFailed("model", f"unknown model {asked.model!r}")
@@ -260,26 +251,6 @@ def describe_operations(status: Any = provider_status) -> dict[str, Any]:
 # --- the worker ----------------------------------------------------------------------------------
 
 
-def run(ctx: JobContext) -> None:
-    """Serve one edit job: the provider (retries, breaker, fallback) or the local path."""
-    params = EditParams.model_validate(ctx.params)
-    routed.run_routes(
-        ctx,
-        params.routes,
-        output=OUTPUT_NAME,
-        queue=Studio.edit,
-        read_inputs=lambda: read_inputs(ctx, params),
-        local=lambda inputs: local_edit(params, inputs),
-        provider=lambda client, route, ready: provider_edit(client, params, ready),
-        deliver=deliver,
-    )
-
-
-def poll(job_id: str, *, seq: int) -> None:
-    """One poll of an edit job's asynchronous provider work (``edit.poll``)."""
-    poll_pending(job_id, seq=seq, queue=Studio.edit, deliver=deliver)
-
-
 def deliver(ctx: JobContext, produced: Produced) -> None:
     """Store the edited image with how it was made."""
     params = EditParams.model_validate(ctx.params)
@@ -299,3 +270,17 @@ def deliver(ctx: JobContext, produced: Produced) -> None:
             "notes": notes,
         },
     )
+
+
+#: The operation's provider or its local path.
+WORK = routed.RoutedWork(
+    Studio.edit,
+    EditParams,
+    OUTPUT_NAME,
+    provider=provider_edit,
+    deliver=deliver,
+    local=local_edit,
+    check_inputs=check_inputs,
+)
+run = WORK.run
+poll = WORK.poll

@@ -24,7 +24,6 @@ OperationName = Literal[
     "replace_background_relight",
     "general_edit",
 ]
-OutputFormat = Literal["png", "jpeg", "webp"]
 StylePreset = Literal[STYLE_PRESETS]  # type: ignore[valid-type]
 
 #: Name of the one output an edit job makes.
@@ -32,9 +31,6 @@ OUTPUT_NAME = "edited"
 #: Credits of the local path: local pixel work is free (as social is).
 LOCAL_CREDITS = 0
 MAX_PROMPT_CHARS = 10_000
-#: Stability's seed range; WaveSpeed's is 0..2**31 - 1.
-MAX_SEED = 4_294_967_294
-MAX_WAVESPEED_SEED = 2_147_483_647
 MAX_MARGIN = 2000
 #: Stability's grow_mask range (0-20): a larger one is its 400 after the call; the local path keeps the same range.
 MAX_GROW_MASK = PROVIDER_MAX_GROW_MASK

@@ -7,29 +7,27 @@ from collections.abc import Mapping
 from imagestudio.config import get_settings
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging import has_transparency
-from imagestudio.jobs.runner import JobContext
 from imagestudio.providers.protocols import as_editor, as_prompt_editor
 from imagestudio.providers.registry import ProviderClient
 from imagestudio.providers.schemas import EditRequest as ProviderEditRequest
 from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, PendingResult
-from imagestudio.studios.edit.operations import OPERATIONS, UPLOAD_FIELDS
+from imagestudio.studios.common.routes import Route
+from imagestudio.studios.edit.operations import OPERATIONS
 from imagestudio.studios.edit.request import EditParams
 
 
-def read_inputs(ctx: JobContext, params: EditParams) -> dict[str, bytes]:
-    """The job's images, each checked from its header; an area to fill that turns out opaque fails the job.
+def check_inputs(params: EditParams, inputs: Mapping[str, bytes]) -> None:
+    """An area to fill that turns out opaque fails the job.
 
     The gateway planned ``area="alpha"`` from the header's alpha channel alone; whether any pixel
     is transparent is found here, streaming, before a provider or the local path is asked.
     """
-    inputs = {name: ctx.read_input(name) for name in UPLOAD_FIELDS if name in ctx.inputs}
     op = OPERATIONS[params.operation]
     if params.area == "alpha" and op.needs_area and not _transparent(inputs["image"]):
         raise ValidationFailed(
             "mask",
             f"{op.id} needs a mask, or an image with transparent pixels to fill: every pixel is opaque",
         )
-    return inputs
 
 
 def _transparent(image: bytes) -> bool:
@@ -63,7 +61,7 @@ def local_edit(params: EditParams, inputs: Mapping[str, bytes]) -> bytes:
 
 
 def provider_edit(
-    client: ProviderClient, params: EditParams, inputs: Mapping[str, bytes]
+    client: ProviderClient, route: Route, params: EditParams, inputs: Mapping[str, bytes]
 ) -> GeneratedImage | PendingResult:
     """The edit asked of the operation's provider: an image, or pending work to poll."""
     op = OPERATIONS[params.operation]

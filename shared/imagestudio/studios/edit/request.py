@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from imagestudio.errors import ValidationFailed
+from imagestudio.imaging.formats import OutputFormat
+from imagestudio.providers.schemas import Seed
 from imagestudio.studios.common.request import StudioRequest, UploadId
-from imagestudio.studios.common.routes import Path, Route
+from imagestudio.studios.common.routes import Path, RoutedParams
 from imagestudio.studios.edit.operations import (
     COMMON_FIELDS,
     DEFAULT_GENERAL_EDIT_MODEL,
@@ -18,13 +19,10 @@ from imagestudio.studios.edit.operations import (
     MAX_GROW_MASK,
     MAX_MARGIN,
     MAX_PROMPT_CHARS,
-    MAX_SEED,
-    MAX_WAVESPEED_SEED,
     OPERATIONS,
     UPLOAD_FIELDS,
     Operation,
     OperationName,
-    OutputFormat,
     StylePreset,
 )
 
@@ -88,7 +86,7 @@ class EditRequest(StudioRequest):
         description="Pixels to grow the mask by (softens the edit's edge).",
     )
     creativity: float | None = Field(default=None, ge=0, le=1, description="How freely to invent.")
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Fixes the randomness.")
+    seed: Seed | None = Field(default=None, description="Fixes the randomness.")
     style_preset: StylePreset | None = None
     model: str | None = Field(
         default=None, max_length=100, description="general_edit: a WaveSpeed edit model"
@@ -110,36 +108,24 @@ FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
-class EditParams(BaseModel):
+class EditParams(RoutedParams):
     """The validated, resolved request stored on the job; the worker needs nothing else."""
-
-    model_config = ConfigDict(extra="ignore")
 
     operation: OperationName
     path: Path
-    routes: list[Route]
-    #: Routes ``auto`` left out, with why.
-    skipped: list[dict[str, str]] = []
-    prompt: str | None = None
     search_prompt: str | None = None
     select_prompt: str | None = None
-    negative_prompt: str | None = None
     left: int = 0
     right: int = 0
     up: int = 0
     down: int = 0
     grow_mask: int | None = None
     creativity: float | None = None
-    seed: int | None = None
-    style_preset: str | None = None
     model: str | None = None
-    output_format: OutputFormat = "png"
     #: The local recolour's target, parsed from the prompt.
     color: str | None = None
     #: Where the area comes from: an uploaded mask, the image's alpha, or none.
     area: Literal["mask", "alpha"] | None = None
-    image_size: tuple[int, int]
-    estimated_credits: int
 
 
 def check(request: EditRequest, *, files: Collection[str]) -> None:
@@ -159,8 +145,6 @@ def operation_for(form: EditRequest, *, files: Collection[str]) -> Operation:
         raise ValidationFailed("image", "the image to edit is required")
     if op.id == "outpaint" and not any((form.left, form.right, form.up, form.down)):
         raise ValidationFailed("left", "outpaint needs at least one of left, right, up, down above 0")
-    if op.provider == "wavespeed" and form.seed is not None and form.seed > MAX_WAVESPEED_SEED:
-        raise ValidationFailed("seed", f"{op.id} (WaveSpeed) takes seeds up to {MAX_WAVESPEED_SEED}")
     if form.model is not None and form.model not in GENERAL_EDIT_MODELS:
         raise ValidationFailed(
             "model", f"unknown model {form.model!r}; choose from {', '.join(GENERAL_EDIT_MODELS)}"
@@ -168,36 +152,3 @@ def operation_for(form: EditRequest, *, files: Collection[str]) -> Operation:
     if form.path == "local" and op.local is None:
         raise ValidationFailed("path", f"{op.id} has no local path; use path=provider or auto")
     return op
-
-
-#: ``#rrggbb`` anywhere in a prompt.
-_HEX = re.compile(r"#([0-9a-fA-F]{6})\b")
-
-
-def colour_in(prompt: str | None) -> str | None:
-    """The colour a prompt names, as ``#rrggbb``: a hex code, or a CSS colour name (one or two words)."""
-    from PIL import ImageColor
-
-    if not prompt:
-        return None
-    match = _HEX.search(prompt)
-    if match:
-        return "#" + match.group(1).lower()
-    words = re.findall(r"[a-z]+", prompt.lower())
-    for size in (2, 1):  # "dark blue" before "blue"
-        for start in range(len(words) - size + 1):
-            name = "".join(words[start : start + size])
-            if name in ImageColor.colormap:
-                red, green, blue = ImageColor.getrgb(name)[:3]
-                return f"#{red:02x}{green:02x}{blue:02x}"
-    return None
-
-
-class EditEstimateRequest(BaseModel):
-    """``POST /estimate-cost`` for the edit studio: the images are not needed to price a request."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    operation: OperationName
-    path: Path = "auto"
-    model: str | None = None

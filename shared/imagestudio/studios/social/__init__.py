@@ -22,6 +22,8 @@ from imagestudio.imaging import (
     safe_zone_overlay,
     zip_outputs,
 )
+from imagestudio.imaging.colour import is_hex_colour
+from imagestudio.imaging.formats import OutputFormat, extension
 from imagestudio.jobs.runner import JobContext
 from imagestudio.jobs.schemas import JobOutput, JobRead
 from imagestudio.studios.common.base import Images, Prepared
@@ -35,7 +37,6 @@ from imagestudio.studios.social.platforms import get_format as get_format
 from imagestudio.studios.social.platforms import get_platform as get_platform
 
 CropMode = Literal["smart", "center", "fit"]
-OutputFormat = Literal["jpeg", "png", "webp"]
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -279,24 +280,13 @@ def estimate_social(params: SocialOptimizeParams) -> Estimate:
 
 
 def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
-    """Price a request given in the route's own terms (platforms, formats)."""
-    formats = request.get("formats")
-    if isinstance(formats, (str, dict)):
-        formats = [formats]
-    chosen = resolve_formats(
-        _as_list(request.get("platforms")),
-        [f if isinstance(f, dict) else str(f) for f in formats] if isinstance(formats, list) else None,
-    )
-    return estimate_social(SocialOptimizeParams(formats=[f.key for f in chosen]))
+    """Price a request through the route's own model; one platform or format may stand alone."""
+    lists = {key: _as_list(request[key]) for key in ("platforms", "formats") if key in request}
+    return estimate_social(SocialOptimizeRequest.model_validate({**request, **lists}).to_params())
 
 
-def _as_list(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-
-
-_EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, (str, dict)) else value
 
 
 def run(ctx: JobContext) -> None:
@@ -315,7 +305,7 @@ def run(ctx: JobContext) -> None:
         _answer_plan(ctx, source, formats, params, max_zoom=settings.social_max_zoom)
         return
     archive: list[tuple[str, bytes]] = []
-    ext = _EXT[params.output_format]
+    ext = extension(params.output_format)
     for position, fmt in enumerate(formats):
         top, bottom, left, right = fmt.safe_zone
         safe_zone = SafeZone(top=top, bottom=bottom, left=left, right=right)
@@ -489,7 +479,3 @@ class _PlanStudio:
 
 #: The plan route's studio (``submission.submit(social.plan_studio, body)``).
 plan_studio = _PlanStudio()
-
-
-def is_hex_colour(value: str) -> bool:
-    return len(value) == 7 and value[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in value[1:])

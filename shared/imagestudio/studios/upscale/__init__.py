@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from imagestudio.errors import ValidationFailed
@@ -31,7 +30,7 @@ from imagestudio.studios.common import routed
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
 from imagestudio.studios.common.pricing import Estimate
-from imagestudio.studios.common.routes import LOCAL, Path, Route, credits_of, provider_status
+from imagestudio.studios.common.routes import LOCAL, Route, credits_of, provider_status
 from imagestudio.studios.upscale.modes import (
     CONSERVATIVE_PIXELS,
     DEFAULT_PRESET,
@@ -40,7 +39,6 @@ from imagestudio.studios.upscale.modes import (
     MODES,
     PRESETS,
     Mode,
-    ModeName,
     UpscaleParams,
     UpscaleRequest,
 )
@@ -160,24 +158,15 @@ def prepare(
         image_size=(width, height),
         estimated_credits=credits_of(routes),
     )
-    return Prepared(params=params, images=[image], cost=price(params), provider=routes[0].provider)
+    return routed.prepared(params, [image])
 
 
-def price(params: UpscaleParams) -> int:
-    """Credits an upscale job reserves: its dearest route (only the route that served is captured)."""
-    return params.estimated_credits
-
-
-class UpscaleEstimateRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    mode: ModeName = "fast"
-    path: Path = "auto"
+price = routed.price
 
 
 def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
     """Price an upscale as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
-    asked = UpscaleEstimateRequest.model_validate(request)
+    asked = UpscaleRequest.model_validate(request)  # the route's own fields; the image is not needed
     mode = MODES[asked.mode]
     return routed.estimate(
         "upscale", what=f"{mode.id} upscale", path=asked.path, routes=_routes(mode), allowed=allowed

@@ -11,22 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.registry import find_model
-from imagestudio.providers.schemas import UPSCALE_CREATIVITY
+from imagestudio.providers.schemas import UPSCALE_CREATIVITY, Seed
 from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
 from imagestudio.studios.common.request import StudioRequest, UploadId
-from imagestudio.studios.common.routes import Path, Route, whole_credits
+from imagestudio.studios.common.routes import Path, RoutedParams, whole_credits
 
 ModeName = Literal["fast", "conservative", "creative"]
 PresetName = Literal["faithful", "balanced", "enhanced"]
-OutputFormat = Literal["png", "jpeg", "webp"]
 
 OUTPUT_NAME = "upscaled"
 LOCAL_CREDITS = 0
 MAX_PROMPT_CHARS = 10_000
-MAX_SEED = 4_294_967_294
 #: Conservative's target: about 4 MP (Stability's output size; 2048 x 2048).
 CONSERVATIVE_PIXELS = 4_194_304
 #: Fast's factor on each side.
@@ -187,7 +186,7 @@ class UpscaleRequest(StudioRequest):
         default=None, max_length=MAX_PROMPT_CHARS, description="Default: the preset's."
     )
     creativity: float | None = Field(default=None, ge=0, le=0.5, description="creative: at most 0.35.")
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    seed: Seed | None = None
     output_format: OutputFormat = "png"
     preset: PresetName | None = Field(default=None, description="faithful | balanced | enhanced")
     path: Path = Field(default="auto", description="auto | provider | local")
@@ -202,23 +201,11 @@ class UpscaleRequest(StudioRequest):
 FIELDS: dict[str, dict[str, Any]] = UpscaleRequest.catalogue_fields(preset={"default": DEFAULT_PRESET})
 
 
-class UpscaleParams(BaseModel):
-    """The validated, resolved request stored on the job."""
-
-    model_config = ConfigDict(extra="ignore")
+class UpscaleParams(RoutedParams):
+    """The validated, resolved request stored on the job (``prompt``: the preset's where the request said nothing)."""
 
     mode: ModeName
     path: Path
     preset: PresetName
-    routes: list[Route]
-    skipped: list[dict[str, str]] = []
-    #: What the provider is asked (the preset's where the request said nothing).
-    prompt: str | None = None
-    negative_prompt: str | None = None
     creativity: float | None = None
-    seed: int | None = None
-    style_preset: str | None = None
-    output_format: OutputFormat = "png"
     quality: int = 92
-    image_size: tuple[int, int]
-    estimated_credits: int

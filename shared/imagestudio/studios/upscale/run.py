@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from imagestudio.jobs.runner import JobContext
 from imagestudio.messaging import Studio
 from imagestudio.providers.protocols import as_upscaler
@@ -9,8 +11,8 @@ from imagestudio.providers.registry import ProviderClient
 from imagestudio.providers.schemas import GeneratedImage, PendingResult
 from imagestudio.providers.schemas import UpscaleRequest as ProviderUpscaleRequest
 from imagestudio.studios.common import routed
-from imagestudio.studios.common.polling import poll_pending
 from imagestudio.studios.common.produced import Produced, store_output
+from imagestudio.studios.common.routes import Route
 from imagestudio.studios.upscale.modes import (
     CONSERVATIVE_PIXELS,
     FAST_SCALE,
@@ -20,42 +22,27 @@ from imagestudio.studios.upscale.modes import (
 )
 
 
-def run(ctx: JobContext) -> None:
-    """Serve one upscale job; creative submits and leaves the wait to ``upscale.poll`` messages."""
-    params = UpscaleParams.model_validate(ctx.params)
-    routed.run_routes(
-        ctx,
-        params.routes,
-        output=OUTPUT_NAME,
-        queue=Studio.upscale,
-        read_inputs=lambda: {"image": ctx.read_input("image")},
-        local=lambda inputs: _local(params, inputs["image"]),
-        provider=lambda client, route, ready: _provider(client, params, ready["image"]),
-        deliver=deliver,
-    )
-
-
-def poll(job_id: str, *, seq: int) -> None:
-    """One poll of a creative upscale (``upscale.poll``)."""
-    poll_pending(job_id, seq=seq, queue=Studio.upscale, deliver=deliver)
-
-
-def _local(params: UpscaleParams, image: bytes) -> bytes:
+def _local(params: UpscaleParams, inputs: Mapping[str, bytes]) -> bytes:
     from imagestudio.imaging.upscale import upscale_fast, upscale_to_pixels
 
     if params.mode == "fast":
         return upscale_fast(
-            image, scale=FAST_SCALE, output_format=params.output_format, quality=params.quality
+            inputs["image"], scale=FAST_SCALE, output_format=params.output_format, quality=params.quality
         )
     return upscale_to_pixels(
-        image, target_pixels=CONSERVATIVE_PIXELS, output_format=params.output_format, quality=params.quality
+        inputs["image"],
+        target_pixels=CONSERVATIVE_PIXELS,
+        output_format=params.output_format,
+        quality=params.quality,
     )
 
 
-def _provider(client: ProviderClient, params: UpscaleParams, image: bytes) -> GeneratedImage | PendingResult:
+def _provider(
+    client: ProviderClient, route: Route, params: UpscaleParams, inputs: Mapping[str, bytes]
+) -> GeneratedImage | PendingResult:
     request = ProviderUpscaleRequest(
         mode=params.mode,
-        image=image,
+        image=inputs["image"],
         prompt=params.prompt,
         negative_prompt=params.negative_prompt,
         creativity=params.creativity,
@@ -87,3 +74,11 @@ def deliver(ctx: JobContext, produced: Produced) -> None:
             "notes": MODES[params.mode].local_notes if produced.route.local else "",
         },
     )
+
+
+#: The local path (fast, conservative) or Stability; creative submits and leaves the wait to ``upscale.poll``.
+WORK = routed.RoutedWork(
+    Studio.upscale, UpscaleParams, OUTPUT_NAME, local=_local, provider=_provider, deliver=deliver
+)
+run = WORK.run
+poll = WORK.poll

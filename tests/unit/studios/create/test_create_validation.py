@@ -53,6 +53,8 @@ def refused(stack: CreateStack, body: dict[str, Any], field: str, *, status: int
         ({"prompt": "a fox", "style_preset": "watercolour"}, "style_preset"),
         ({"prompt": "a fox", "output_format": "gif"}, "output_format"),
         ({"prompt": "a fox", "seed": -1}, "seed"),
+        ({"prompt": "a fox", "seed": 2**31}, "seed"),
+        ({"prompt": "a fox", "seed": 2**31 - 2, "count": 3}, "seed"),  # seed + 2 is past every provider's
         ({"prompt": "a fox", "width": 10_000, "height": 512}, "width"),
         ({"prompt": "a fox", "use_persona": True}, "use_persona"),
     ],

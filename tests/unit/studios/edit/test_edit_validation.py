@@ -60,6 +60,8 @@ def refused(
         ({"operation": "inpaint", "path": "provider"}, {"image": png(), "mask": mask_png()}, 422, "prompt"),
         ({"operation": "search_replace", "prompt": "a dog"}, {"image": png()}, 422, "search_prompt"),
         ({"operation": "replace_background_relight"}, {"image": png()}, 422, "background_reference"),
+        # One seed range for every provider (WaveSpeed's 0..2**31 - 1), Stability's operations too.
+        ({"operation": "erase", "path": "provider", "seed": 2**31}, {"image": png()}, 422, "seed"),
         # WaveSpeed: the model's longest side, its seed range, known models only.
         ({"operation": "general_edit", "prompt": "night"}, {"image": png(1600, 1000)}, 413, "image"),
         ({"operation": "general_edit", "prompt": "night", "seed": 2**31}, {"image": png()}, 422, "seed"),
