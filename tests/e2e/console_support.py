@@ -41,7 +41,7 @@ class Console:
         self.base, self.key, self.link, self.banner, self.tmp = base, key, link, banner, tmp
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.key}"}
+        headers = {"Authorization": f"Bearer {self.key}", **kwargs.pop("headers", {})}
         return httpx.request(
             method, f"{self.base}/api/image-studio{path}", headers=headers, timeout=30, **kwargs
         )

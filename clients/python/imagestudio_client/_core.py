@@ -19,8 +19,8 @@ from typing import IO, Any, TypeAlias
 
 import httpx
 
-from imagestudio_client._errors import ImageStudioError, error_for
-from imagestudio_client._models import JobData, JobEvent, JobOutput
+from imagestudio_client._errors import ImageStudioError, JobFailedError, error_for
+from imagestudio_client._models import JobData, JobEvent, JobOutput, SocialPlan
 
 #: The API's path under the service's URL.
 API_PREFIX = "/api/image-studio"
@@ -137,11 +137,31 @@ def catalogue_path(studio: str) -> str:
         raise ImageStudioError(f"no catalogue for {studio!r}: one of {', '.join(CATALOGUES)}") from None
 
 
-def submission(path: str, body: dict[str, Any], idempotency_key: str | None) -> Call:
-    """A job-creating POST; the Idempotency-Key (ours unless given) makes every retry the same job."""
+def submission(
+    path: str, body: dict[str, Any], idempotency_key: str | None, *, wait: int | None = None
+) -> Call:
+    """A job-creating POST; the Idempotency-Key (ours unless given) makes every retry the same job.
+    With ``wait`` the service answers the ended job if it ends within that many seconds."""
     key = idempotency_key or f"isc-{uuid.uuid4().hex}"
     clean = {k: v for k, v in body.items() if v is not None}
-    return Call("POST", path, json=clean, headers={"Idempotency-Key": key})
+    headers = {"Idempotency-Key": key}
+    if wait is not None:
+        headers["Prefer"] = f"wait={wait}"
+    return Call("POST", path, json=clean, headers=headers)
+
+
+#: Seconds a crop plan is waited for in its own request (``Prefer: wait``) before it is followed.
+PLAN_WAIT = 10
+
+
+def social_plan_of(job: JobData) -> SocialPlan:
+    """The plan a finished plan job carries (its ``plan`` output's metadata)."""
+    if job.status != "succeeded":
+        raise JobFailedError(job.id, job.status, job.error)
+    for output in job.outputs:
+        if output.name == "plan":
+            return SocialPlan.model_validate(output.metadata)
+    raise ImageStudioError(f"job {job.id} succeeded without a plan output")
 
 
 def parse(response: httpx.Response) -> Any:

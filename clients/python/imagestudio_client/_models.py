@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Required, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -214,3 +214,44 @@ class Persona(Model):
     palette: list[str] = Field(default_factory=list)
     style_keywords: list[str] = Field(default_factory=list)
     avoid: list[str] = Field(default_factory=list)
+
+
+class CustomFormat(TypedDict, total=False):
+    """A social format the request sizes itself, beside catalogue keys in ``formats``:
+    ``{"name": "partner_banner", "width": 1200, "height": 1500}``; ``safe_zone`` (edge fractions
+    ``top``, ``bottom``, ``left``, ``right``) and ``max_bytes`` are optional."""
+
+    name: Required[str]
+    width: Required[int]
+    height: Required[int]
+    safe_zone: dict[str, float]
+    max_bytes: int
+
+
+class FormatPlan(Model):
+    """One format's crop as the social job makes it; boxes are ``(left, top, width, height)`` in the
+    source's pixels unless named ``_in_output``."""
+
+    format: str
+    width: int
+    height: int
+    #: None in fit mode (the whole photo is letterboxed).
+    crop_box: tuple[int, int, int, int] | None
+    #: Above 1.0 when the crop was zoomed in to clear the safe zone.
+    zoom: float
+    #: ``faces``, ``subject``, ``attention``, ``focal_point``, ``center`` or ``fit``.
+    placed_on: str
+    subject_box: tuple[int, int, int, int] | None
+    subject_box_in_output: tuple[int, int, int, int] | None
+    inside_safe_zone: bool | None
+    faces: list[tuple[int, int, int, int]]
+    safe_zone: dict[str, float]
+
+
+class SocialPlan(Model):
+    """Every chosen format's crop of one image (``POST /social/plan``), without rendering."""
+
+    source_width: int
+    source_height: int
+    crop_mode: str
+    formats: list[FormatPlan]

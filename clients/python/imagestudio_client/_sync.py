@@ -30,10 +30,12 @@ from imagestudio_client._models import (
     BatchJob,
     BatchStudio,
     Credits,
+    CustomFormat,
     JobData,
     JobEvent,
     JobOutput,
     JobStatus,
+    SocialPlan,
     Studio,
     Upload,
 )
@@ -313,8 +315,10 @@ class Social:
         image: ImageInput,
         *,
         platforms: Sequence[str] | None = None,
-        formats: Sequence[str] | None = None,
+        formats: Sequence[str | CustomFormat] | None = None,
         crop_mode: str | None = None,
+        focal_x: float | None = None,
+        focal_y: float | None = None,
         output_format: str | None = None,
         quality: int | None = None,
         safe_zone_overlay: bool | None = None,
@@ -324,11 +328,15 @@ class Social:
         on_upload: TransferCallback | None = None,
         **options: Any,
     ) -> Job:
-        """One image cropped to every chosen platform format (``POST /social/optimize``)."""
+        """One image cropped to every chosen platform format (``POST /social/optimize``); ``formats``
+        are catalogue keys (``"instagram.story"``) or custom sizes (``{"name", "width", "height"}``);
+        ``focal_x`` and ``focal_y`` (0-1, both or neither) place the crops instead of smart crop."""
         fields = dict(
             platforms=platforms,
             formats=formats,
             crop_mode=crop_mode,
+            focal_x=focal_x,
+            focal_y=focal_y,
             output_format=output_format,
             quality=quality,
             safe_zone_overlay=safe_zone_overlay,
@@ -337,6 +345,38 @@ class Social:
             **options,
         )
         return self._c.submit("/social/optimize", {"image": image}, fields, idempotency_key, on_upload)
+
+    def plan(
+        self,
+        image: ImageInput,
+        *,
+        platforms: Sequence[str] | None = None,
+        formats: Sequence[str | CustomFormat] | None = None,
+        crop_mode: str | None = None,
+        focal_x: float | None = None,
+        focal_y: float | None = None,
+        timeout: float = 60.0,
+        on_upload: TransferCallback | None = None,
+        **options: Any,
+    ) -> SocialPlan:
+        """Each format's crop box, zoom, subject boxes and safe-zone placement, without rendering
+        (``POST /social/plan``): the same numbers :meth:`optimize` with these fields uses.
+
+        A short job on the social worker, answered in the same request when it ends within 10 s,
+        else waited for up to ``timeout``; :class:`JobFailedError` when it fails.
+        """
+        fields = dict(
+            platforms=platforms,
+            formats=formats,
+            crop_mode=crop_mode,
+            focal_x=focal_x,
+            focal_y=focal_y,
+            **options,
+        )
+        job = self._c.submit("/social/plan", {"image": image}, fields, None, on_upload, wait=core.PLAN_WAIT)
+        if not job.done:
+            job = job.wait(timeout=timeout)
+        return core.social_plan_of(job)
 
     def platforms(self) -> builtins.list[dict[str, Any]]:
         """Every platform with its formats, sizes, limits and safe zones."""
@@ -437,8 +477,11 @@ class ImageStudio:
         fields: dict[str, Any],
         idempotency_key: str | None,
         on_upload: TransferCallback | None,
+        *,
+        wait: int | None = None,
     ) -> Job:
-        """Upload the images not yet uploaded, then submit the job naming them (JSON)."""
+        """Upload the images not yet uploaded, then submit the job naming them (JSON); with ``wait``
+        (seconds) the answer is the job once it ends, if it ends by then (``Prefer: wait``)."""
         body = dict(fields)
         for name, image in {**images, **{k: v for k, v in fields.items() if k in core.IMAGE_FIELDS}}.items():
             if image is None or core.is_upload_id(image):
@@ -446,7 +489,7 @@ class ImageStudio:
             else:
                 upload = self.uploads.create(image, on_progress=on_upload)
                 body[name] = upload.id
-        return self.job(self.request(core.submission(path, body, idempotency_key)))
+        return self.job(self.request(core.submission(path, body, idempotency_key, wait=wait)))
 
     def create(
         self,

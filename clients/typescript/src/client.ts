@@ -26,6 +26,8 @@ import {
   type JobStatus,
   type PresignedUpload,
   type SocialOptimizeInput,
+  type SocialPlan,
+  type SocialPlanInput,
   type Studio,
   type StudioInputs,
   type StudioName,
@@ -87,6 +89,9 @@ export interface BatchResult {
 /** Statuses a presigned link answers once it has expired (local links 404, S3 ones 403). */
 const EXPIRED_LINK_STATUSES: ReadonlySet<number> = new Set([401, 403, 404, 410]);
 
+/** Seconds a crop plan is waited for in its own request (`Prefer: wait`) before it is followed. */
+const PLAN_WAIT_SECONDS = 10;
+
 /** Each studio's submission route, by the name a batch entry or `run` uses. */
 const STUDIO_PATHS: Record<StudioName, string> = {
   create: "/create",
@@ -103,12 +108,16 @@ function hasImage(request: object): boolean {
   return Object.values(request).some((value) => value instanceof Blob);
 }
 
-/** A request as a multipart form: Blobs as files, lists repeated, null and undefined left out. */
+/**
+ * A request as a multipart form: Blobs as files, lists repeated, objects (a custom social format)
+ * as their JSON, null and undefined left out.
+ */
 function asForm(request: object): FormData {
   const form = new FormData();
   for (const [name, value] of Object.entries(request)) {
     for (const item of Array.isArray(value) ? value : [value]) {
       if (item instanceof Blob) form.append(name, item, name);
+      else if (typeof item === "object" && item !== null) form.append(name, JSON.stringify(item));
       else if (item !== null && item !== undefined) form.append(name, String(item));
     }
   }
@@ -231,6 +240,23 @@ export class ImageStudio {
   /** Submit a social job: one image rendered to every chosen platform format. */
   socialOptimize(request: SocialOptimizeInput, options: SubmitOptions = {}): Promise<Job> {
     return this.submit("social", request, options);
+  }
+
+  /**
+   * Each format's crop box, zoom, subject boxes and safe-zone placement without rendering
+   * (`POST /social/plan`): the numbers `socialOptimize` with the same fields uses. A short job,
+   * answered in the same request when it ends within 10 s (`Prefer: wait`), else waited for.
+   * Throws {@link JobFailedError} when it fails.
+   */
+  async socialPlan(request: SocialPlanInput, options: SubmitOptions & WaitOptions = {}): Promise<SocialPlan> {
+    const headers = { "Idempotency-Key": options.idempotencyKey ?? idempotencyKey(), Prefer: `wait=${PLAN_WAIT_SECONDS}` };
+    const body = hasImage(request) ? { form: asForm(request) } : { json: request };
+    let job = (await this.send("POST", "/social/plan", { ...body, headers })) as Job;
+    if (!TERMINAL_STATUSES.includes(job.status)) job = await this.waitForJob(job.id, options);
+    if (job.status !== "succeeded") throw new JobFailedError(job);
+    const plan = job.outputs.find((output) => output.name === "plan");
+    if (!plan) throw new ImageStudioError(500, asProblem(500, `job ${job.id} succeeded without a plan output`));
+    return plan.metadata as unknown as SocialPlan;
   }
 
   /**

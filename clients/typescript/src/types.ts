@@ -46,6 +46,15 @@ export type UpscaleInput = WithImages<UpscaleRequest, "image">;
 /** The JSON body of `POST /social/optimize`: `image` is an upload id. */
 export type SocialOptimizeRequest = JsonBody<"social_optimize">;
 export type SocialOptimizeInput = WithImages<SocialOptimizeRequest, "image">;
+/** A format sized by the request, beside catalogue keys in `formats`: `{ name, width, height, safe_zone?, max_bytes? }`. */
+export type CustomFormat = Exclude<NonNullable<SocialOptimizeRequest["formats"]>[number], string>;
+/** The JSON body of `POST /social/plan`: the image and formats of a social job (its crops, nothing rendered). */
+export type SocialPlanRequest = JsonBody<"social_plan">;
+export type SocialPlanInput = WithImages<SocialPlanRequest, "image">;
+/** Every chosen format's crop of one image: source size, crop mode and a `FormatPlan` per format. */
+export type SocialPlan = Schemas["SocialPlan"];
+/** One format's crop box, zoom, subject and face boxes and safe-zone placement (boxes in source pixels). */
+export type FormatPlan = Schemas["FormatPlan"];
 /** The JSON body of `POST /control`: the operation, its images (upload ids) and strengths. */
 export type ControlRequest = JsonBody<"control_submit">;
 export type ControlInput = WithImages<ControlRequest, "image" | "style_image">;

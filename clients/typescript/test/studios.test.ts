@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { ImageStudioError, JobFailedError, type Job, type JobEvent, type JobProgress, type TransferProgress } from "../src/index.js";
+import { ImageStudioError, JobFailedError, type CustomFormat, type Job, type JobEvent, type JobProgress, type TransferProgress } from "../src/index.js";
 import { HEIGHT, WAIT, WIDTH, newClient, photo, photoBytes } from "./support.js";
 
 const studio = newClient();
@@ -36,6 +36,28 @@ describe("studios", () => {
     assert.ok(done.outputs.some((output) => output.width === 1080 && output.height === 1920), JSON.stringify(done.outputs));
     assert.equal(seen.at(-1)?.status, "succeeded");
     assert.equal(seen.at(-1)?.progress, 1);
+  });
+
+  it("plans the crops a social job then renders, custom formats included, by upload id and from a Blob", async () => {
+    const banner: CustomFormat = { name: "partner_banner", width: 1200, height: 1500 };
+    const upload = await studio.uploadImage(photo(), "photo.png");
+    const plan = await studio.socialPlan({ image: upload.id, formats: ["instagram.story", banner] });
+    assert.deepEqual([plan.source_width, plan.source_height], [WIDTH, HEIGHT]);
+    assert.deepEqual(plan.formats.map((entry) => [entry.format, entry.width, entry.height]), [
+      ["instagram.story", 1080, 1920],
+      ["custom.partner_banner", 1200, 1500],
+    ]);
+    const job = succeeded(await studio.waitForJob((await studio.socialOptimize({ image: upload.id, formats: ["instagram.story", banner], zip: false })).id, WAIT));
+    assert.deepEqual(
+      Object.fromEntries(job.outputs.map((output) => [output.name, output.metadata.crop_box])),
+      Object.fromEntries(plan.formats.map((entry) => [entry.format, entry.crop_box])),
+    );
+    const fromBlob = await studio.socialPlan({ image: photo(), formats: [banner], focal_x: 0, focal_y: 0.5 });
+    assert.equal(fromBlob.formats[0]!.placed_on, "focal_point");
+    await assert.rejects(
+      studio.socialPlan({ image: upload.id, formats: [{ name: "tiny", width: 4, height: 900 }] }),
+      (error: unknown) => error instanceof ImageStudioError && error.status === 422 && String(error.problem.field).startsWith("formats.0"),
+    );
   });
 
   it("runs create, edit, upscale, control, compress and convert by upload id and as files", async () => {

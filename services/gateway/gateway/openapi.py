@@ -161,6 +161,37 @@ def _summary(description: str) -> str:
     return first.split(". ")[0].rstrip(".")
 
 
+def _hoist_request_defs(document: dict[str, Any], components: dict[str, Any]) -> None:
+    """Move the ``$defs`` of hand-declared request bodies (a studio's JSON and form schemas) into
+    the components and point their ``#/$defs/`` references there: a reference local to an inline
+    schema is one generators (openapi-typescript) cannot resolve."""
+    bodies = [
+        media["schema"]
+        for operations in document.get("paths", {}).values()
+        for operation in operations.values()
+        if isinstance(operation, dict)
+        for media in operation.get("requestBody", {}).get("content", {}).values()
+        if isinstance(media.get("schema"), dict) and "$defs" in media["schema"]
+    ]
+    for schema in bodies:
+        for name, definition in schema.pop("$defs").items():
+            components.setdefault(name, definition)
+    if bodies:
+        _point_refs_at_components(document)
+
+
+def _point_refs_at_components(node: Any) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            node["$ref"] = "#/components/schemas/" + ref.removeprefix("#/$defs/")
+        for value in node.values():
+            _point_refs_at_components(value)
+    elif isinstance(node, list):
+        for value in node:
+            _point_refs_at_components(value)
+
+
 def build_document(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document of ``app``, completed: summaries, and a schema and examples per problem."""
     document = get_openapi(
@@ -175,6 +206,7 @@ def build_document(app: FastAPI) -> dict[str, Any]:
     )
     _restore_examples(app, document)
     components = document.setdefault("components", {}).setdefault("schemas", {})
+    _hoist_request_defs(document, components)
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     types = _problem_types()

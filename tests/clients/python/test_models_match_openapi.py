@@ -28,6 +28,8 @@ PAIRS: list[tuple[type[BaseModel], tuple[str, ...]]] = [
     (models.WebhookEndpoint, ("WebhookEndpointWithSecret",)),
     (models.WebhookDelivery, ("WebhookDeliveryRead",)),
     (models.Persona, ("PersonaRead",)),
+    (models.SocialPlan, ("SocialPlan",)),
+    (models.FormatPlan, ("FormatPlan",)),
 ]
 
 

@@ -36,7 +36,7 @@ def test_every_python_snippet_of_the_client_docs_runs(
     monkeypatch.setenv("IMAGESTUDIO_URL", service.url)
     monkeypatch.setenv("IMAGESTUDIO_API_KEY", service.key)
     snippets = blocks(DOC.read_text(), "python")
-    assert len(snippets) == 7
+    assert len(snippets) == 8
     namespace: dict[str, object] = {}
     for snippet in snippets:
         exec(compile(snippet, str(DOC), "exec"), namespace)
@@ -55,6 +55,9 @@ def test_every_python_snippet_of_the_client_docs_runs(
         "twitter.header.jpg",
     ]
     assert list((tmp_path / "async-out").iterdir())
+    plan, rendered = namespace["plan"], namespace["rendered"]
+    assert [entry.format for entry in plan.formats] == ["instagram.story", "custom.partner_banner"]  # type: ignore[attr-defined]
+    assert rendered.status == "succeeded"  # type: ignore[attr-defined]
 
     receive = namespace["receive"]
     assert callable(receive)

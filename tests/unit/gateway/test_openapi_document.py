@@ -170,6 +170,8 @@ def test_every_operation_has_request_and_response_examples(document: dict[str, A
 def _route_models() -> dict[str, type[BaseModel]]:
     """Every model a route reads or answers with, by schema name (studio bodies are read by a dependency)."""
     models: set[type[BaseModel]] = {Problem, *STUDIO_REQUESTS}
+    for request in STUDIO_REQUESTS:  # and the models their bodies name (a custom social format)
+        models |= models_in(request)
     for route in api_routes(create_app()):
         models |= models_in(route.response_model)
         if route.body_field is not None:

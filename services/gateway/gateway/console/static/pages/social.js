@@ -2,6 +2,8 @@
 import { ApiError, get, submit } from "../api.js";
 import { copyAs, imageSource, keepState, outputArea, studioPage } from "../studio.js";
 import { busy, bytes, clearProblem, field, followJob, h, select, showProblem } from "../ui.js";
+import { customSizes } from "./social_custom.js";
+import { cropPreview } from "./social_plan.js";
 
 export async function render(view, { query }) {
   const { platforms } = await get("/social/platforms");
@@ -15,9 +17,11 @@ export async function render(view, { query }) {
   const focalText = h("p", { class: "muted", id: "focal-text" }, "Smart crop keeps faces or the busiest region; click the image to choose the focal point instead.");
   const img = h("img", { alt: "The uploaded image: click to set the focal point" });
   preview.append(img, dot);
+  const crops = cropPreview(preview, (key) => names.get(key) || custom.label(key) || key);
   const clearFocal = h("button", { type: "button", class: "ghost small", hidden: true, onclick: () => {
     focal = null; dot.hidden = true; clearFocal.hidden = true; delete preview.dataset.focal;
     focalText.textContent = "Smart crop keeps faces or the busiest region; click the image to choose the focal point instead.";
+    replan();
   } }, "Clear focal point");
   img.addEventListener("click", (e) => {
     const box = img.getBoundingClientRect();
@@ -27,10 +31,12 @@ export async function render(view, { query }) {
     focalText.textContent = `Focal point: ${(focal.x * 100).toFixed(0)}% across, ${(focal.y * 100).toFixed(0)}% down.`;
     preview.dataset.focal = `${focal.x.toFixed(3)},${focal.y.toFixed(3)}`;
     clearFocal.hidden = false;
+    replan();
   });
 
   const form = h("form", { class: "card stack", "aria-label": "Social optimiser" });
-  const source = imageSource(form, output, (uploaded, url) => { img.src = url; preview.hidden = false; });
+  const custom = customSizes(form, () => replan());
+  const source = imageSource(form, output, (uploaded, url) => { img.src = url; preview.hidden = false; replan(); });
 
   const formats = h("div", { class: "stack" });
   const platformBoxes = platforms.map((p) => {
@@ -49,7 +55,10 @@ export async function render(view, { query }) {
   const safe = h("input", { type: "checkbox", name: "safe_zone_overlay", value: "on" });
   const go = h("button", { type: "submit" }, "Optimise");
 
-  const chosenFormats = () => [...form.querySelectorAll("fieldset.checks:not([hidden]) input[name=format]:checked")].map((b) => b.value);
+  const chosenFormats = () => [
+    ...[...form.querySelectorAll("fieldset.checks:not([hidden]) input[name=format]:checked")].map((b) => b.value),
+    ...custom.chosen(),
+  ];
   const request = () => {
     const body = {
       image: source.state.upload?.id ?? null, formats: chosenFormats(),
@@ -59,9 +68,17 @@ export async function render(view, { query }) {
     if (focal && crop.value !== "fit") { body.focal_x = focal.x; body.focal_y = focal.y; }
     return { path: "/social/optimize", body };
   };
-  form.append(source.el, preview, h("div", { class: "row" }, focalText, clearFocal),
+  /** The crops of the chosen formats, drawn again whenever the image, formats, crop mode or focal point change. */
+  function replan() {
+    const { body } = request();
+    crops.schedule(body.image && body.formats.length
+      ? { image: body.image, formats: body.formats, crop_mode: body.crop_mode, focal_x: body.focal_x, focal_y: body.focal_y }
+      : null);
+  }
+  form.addEventListener("change", (e) => { if (e.target.type !== "file" && !e.target.closest(".custom .field")) replan(); });
+  form.append(source.el, preview, crops.status, h("div", { class: "row" }, focalText, clearFocal),
     h("fieldset", { class: "checks field", dataset: { field: "platforms" } }, h("legend", {}, "Platforms"), platformBoxes, h("p", { class: "error", hidden: true, role: "alert" })),
-    formats,
+    formats, custom.el,
     h("div", { class: "row" }, field("Crop mode", crop, { name: "crop_mode" }), field("Output format", output_format, { name: "output_format" }),
       field("Quality", quality, { name: "quality" })),
     h("label", { class: "field inline" }, safe, "Safe-zone previews (shown with each result and added to the zip)"),
@@ -72,7 +89,7 @@ export async function render(view, { query }) {
     stop();
     stop = followJob(output, job, {
       title: "Social job",
-      label: (o) => names.get(o.name) || o.name,
+      label: (o) => names.get(o.name) || custom.label(o.name) || o.name,
       only: (o) => o.kind !== "archive", // the zip is the "Download all" button
       onDone: (fresh) => {
         const zip = fresh.outputs.find((o) => o.name.endsWith(".zip"));
@@ -85,7 +102,7 @@ export async function render(view, { query }) {
     clearProblem(form);
     const { path, body } = request();
     if (!body.formats.length) { // nothing chosen would render every format of every platform: ask instead
-      showProblem(form, new ApiError({ title: "Choose a platform", detail: "tick at least one platform (and its formats) to render", field: "platforms" }));
+      showProblem(form, new ApiError({ title: "Choose a platform", detail: "tick at least one platform (and its formats) or add a custom size to render", field: "platforms" }));
       return;
     }
     const done = busy(go, "Submitting…");
