@@ -57,7 +57,13 @@ def _person(width: int, height: int) -> Array:
     shape = np.zeros((height, width), np.uint8)
     cx = width // 2
     cv2.ellipse(shape, (cx, int(height * 0.33)), (int(width * 0.11), int(height * 0.17)), 0, 0, 360, 255, -1)
-    cv2.rectangle(shape, (cx - int(width * 0.05), int(height * 0.45)), (cx + int(width * 0.05), int(height * 0.6)), 255, -1)
+    cv2.rectangle(
+        shape,
+        (cx - int(width * 0.05), int(height * 0.45)),
+        (cx + int(width * 0.05), int(height * 0.6)),
+        255,
+        -1,
+    )
     body = np.array(
         [[cx - int(width * 0.3), height], [cx - int(width * 0.22), int(height * 0.6)],
          [cx + int(width * 0.22), int(height * 0.6)], [cx + int(width * 0.3), height]], np.int32
@@ -70,7 +76,9 @@ def _horse(width: int, height: int, *, shift: float) -> Array:
     """scikit-image's horse silhouette, moved right by ``shift`` of the width (cut by the frame)."""
     horse = (~data.horse()).astype(np.uint8) * 255
     side = int(height * 0.7)
-    big = cv2.resize(horse, (round(side * horse.shape[1] / horse.shape[0]), side), interpolation=cv2.INTER_LINEAR)
+    big = cv2.resize(
+        horse, (round(side * horse.shape[1] / horse.shape[0]), side), interpolation=cv2.INTER_LINEAR
+    )
     shape = np.zeros((height, width), np.uint8)
     left, top = int(width * (0.25 + shift)), int(height * 0.2)
     right = min(width, left + big.shape[1])
@@ -81,9 +89,17 @@ def _horse(width: int, height: int, *, shift: float) -> Array:
 def _bottle(width: int, height: int) -> Array:
     shape = np.zeros((height, width), np.uint8)
     cx = width // 2
-    cv2.rectangle(shape, (cx - int(width * 0.1), int(height * 0.4)), (cx + int(width * 0.1), int(height * 0.9)), 255, -1)
+    cv2.rectangle(
+        shape, (cx - int(width * 0.1), int(height * 0.4)), (cx + int(width * 0.1), int(height * 0.9)), 255, -1
+    )
     cv2.ellipse(shape, (cx, int(height * 0.4)), (int(width * 0.1), int(height * 0.08)), 0, 180, 360, 255, -1)
-    cv2.rectangle(shape, (cx - int(width * 0.03), int(height * 0.12)), (cx + int(width * 0.03), int(height * 0.35)), 255, -1)
+    cv2.rectangle(
+        shape,
+        (cx - int(width * 0.03), int(height * 0.12)),
+        (cx + int(width * 0.03), int(height * 0.35)),
+        255,
+        -1,
+    )
     return shape
 
 
@@ -91,8 +107,23 @@ def _product(width: int, height: int) -> Array:
     """A mug: a body and a handle with a hole showing the backdrop."""
     shape = np.zeros((height, width), np.uint8)
     cx, cy = int(width * 0.45), int(height * 0.55)
-    cv2.rectangle(shape, (cx - int(width * 0.15), cy - int(height * 0.25)), (cx + int(width * 0.15), cy + int(height * 0.25)), 255, -1)
-    cv2.ellipse(shape, (cx + int(width * 0.15), cy), (int(width * 0.08), int(height * 0.13)), 0, 0, 360, 255, int(width * 0.03))
+    cv2.rectangle(
+        shape,
+        (cx - int(width * 0.15), cy - int(height * 0.25)),
+        (cx + int(width * 0.15), cy + int(height * 0.25)),
+        255,
+        -1,
+    )
+    cv2.ellipse(
+        shape,
+        (cx + int(width * 0.15), cy),
+        (int(width * 0.08), int(height * 0.13)),
+        0,
+        0,
+        360,
+        255,
+        int(width * 0.03),
+    )
     return shape
 
 
@@ -113,7 +144,9 @@ def _backdrops(width: int, height: int) -> dict[str, Array]:
 
 def _foregrounds(width: int, height: int) -> dict[str, tuple[Array, Array, float]]:
     """Name -> (colours, 0/255 shape, feather in pixels)."""
-    pale = np.clip(_fit(data.coffee(), width, height).astype(np.float32) * 0.15 + 220, 0, 255).astype(np.uint8)
+    pale = np.clip(_fit(data.coffee(), width, height).astype(np.float32) * 0.15 + 220, 0, 255).astype(
+        np.uint8
+    )
     return {
         "person": (_fit(data.astronaut(), width, height), _person(width, height), 2.5),
         "horse": (_fit(data.chelsea(), width, height), _horse(width, height, shift=0.0), 1.5),

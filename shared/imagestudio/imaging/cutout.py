@@ -65,7 +65,9 @@ def cut_out_mask(small: Pixels) -> tuple[Floats, Pixels | None]:
         subject, backdrop = _segment(small)
         return subject.astype(np.float32), backdrop
     height, width = small.shape[:2]
-    weight = np.asarray(cv2.resize(learned, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+    weight = np.asarray(
+        cv2.resize(learned, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32
+    )
     return weight, _plain_backdrop(small)
 
 
@@ -262,7 +264,9 @@ def _subject_colour(rgb: Pixels, hard: Pixels, radius: int) -> tuple[Floats, npt
     if step > 1:
         height, width = hard.shape
         size = (max(1, width // step), max(1, height // step))
-        total = cv2.GaussianBlur(cv2.resize(weighted, size, interpolation=cv2.INTER_AREA), (0, 0), sigma / step)
+        total = cv2.GaussianBlur(
+            cv2.resize(weighted, size, interpolation=cv2.INTER_AREA), (0, 0), sigma / step
+        )
         norm = cv2.GaussianBlur(cv2.resize(weight, size, interpolation=cv2.INTER_AREA), (0, 0), sigma / step)
         total = cv2.resize(total, (width, height), interpolation=cv2.INTER_LINEAR)
         norm = cv2.resize(norm, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -19,7 +19,9 @@ def test_local_background_removal_recovers_the_exact_mask(local_studio: Studio) 
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, "PNG")
 
-    job = local_studio.run("edit", {"operation": "remove_background", "output_format": "png"}, {"image": buffer.getvalue()})
+    job = local_studio.run(
+        "edit", {"operation": "remove_background", "output_format": "png"}, {"image": buffer.getvalue()}
+    )
 
     assert job["status"] == "succeeded", job
     assert [r["provider"] for r in job["params"]["routes"]] == ["local"]
