@@ -12,6 +12,7 @@ import bench_compress  # noqa: E402
 import bench_compress_memory  # noqa: E402
 import bench_create  # noqa: E402
 import bench_crop_hard  # noqa: E402
+import bench_cutout  # noqa: E402
 import bench_local_ops  # noqa: E402
 import bench_machine_cpu  # noqa: E402
 import bench_memory  # noqa: E402
@@ -27,6 +28,7 @@ results = {
     "servers": bench_servers.main(),
     "create": bench_create.main(),
     "local_ops": bench_local_ops.main(),
+    "cutout": bench_cutout.main(),
     "compress": bench_compress.main(),
     "memory": bench_memory.main(),
     "compress_memory": bench_compress_memory.main(),

@@ -1,4 +1,6 @@
-"""Background removal without a provider: GrabCut from a backdrop-colour prior, the alpha edge refined.
+"""Background removal without a provider: a learned salient-object mask (U²-Net-p, see
+:mod:`imagestudio.imaging.saliency`) where its package is installed, else GrabCut from a
+backdrop-colour prior; either way the alpha edge is refined.
 
 The segmentation runs on a small copy and the edge at a bounded size (the filters need about
 twenty float planes), then the backdrop's colour spill is taken out of the edge pixels.
@@ -13,8 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 from imagestudio.imaging._arrays import Floats, Pixels, to_uint8
+from imagestudio.imaging.saliency import saliency
 
-__all__ = ["cut_out"]
+__all__ = ["cut_out", "cut_out_mask"]
 
 #: Longest side segmentation runs at: GrabCut's cost grows with pixels, and the edge is
 #: refined afterwards at up to _REFINE_SIDE.
@@ -35,7 +38,8 @@ _PLAIN_NOISE: Final = 12.0
 def cut_out(rgb: Pixels) -> tuple[Pixels, Pixels]:
     """Segment an RGB image: its colours with background spill removed, and the alpha."""
     height, width = rgb.shape[:2]
-    subject, backdrop = _segment(_shrink(rgb, _SEGMENT_SIDE))
+    small = _shrink(rgb, _SEGMENT_SIDE)
+    subject, backdrop = cut_out_mask(small)
     # The edge is refined at a bounded size: the filters need about twenty float planes.
     medium = _shrink(rgb, _REFINE_SIDE)
     if backdrop is not None:
@@ -48,6 +52,33 @@ def cut_out(rgb: Pixels) -> tuple[Pixels, Pixels]:
     if backdrop is None or colour is None:
         return rgb, alpha
     return _decontaminate(rgb, alpha, backdrop, colour), alpha
+
+
+def cut_out_mask(small: Pixels) -> tuple[Floats, Pixels | None]:
+    """Subject weight (0..1) of a small RGB copy, and its backdrop as RGB when that is plain.
+
+    The learned model's probability where its package is installed, else the classical GrabCut
+    mask (0 or 1).
+    """
+    learned = saliency(small) if min(small.shape[:2]) >= 8 else None
+    if learned is None:
+        subject, backdrop = _segment(small)
+        return subject.astype(np.float32), backdrop
+    height, width = small.shape[:2]
+    weight = np.asarray(
+        cv2.resize(learned, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32
+    )
+    return weight, _plain_backdrop(small)
+
+
+def _plain_backdrop(rgb: Pixels) -> Pixels | None:
+    """The backdrop as RGB (its fitted colour surface) when the frame's border is plain, else None."""
+    height, width = rgb.shape[:2]
+    lab = np.asarray(cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab), dtype=np.float32)
+    background, noise = _fit_background(lab, _border_band(height, width))
+    if noise > _PLAIN_NOISE:
+        return None
+    return to_uint8(cv2.cvtColor(background, cv2.COLOR_Lab2RGB) * 255.0)
 
 
 def _shrink(rgb: Pixels, side: int) -> Pixels:
@@ -177,15 +208,13 @@ def _tidy(subject: npt.NDArray[np.bool_], unlike_background: npt.NDArray[np.bool
     return mask > 0
 
 
-def _refine_edge(
-    rgb: Pixels, subject: npt.NDArray[np.bool_], backdrop: Pixels | None
-) -> tuple[Pixels, Pixels | None]:
+def _refine_edge(rgb: Pixels, subject: Floats, backdrop: Pixels | None) -> tuple[Pixels, Pixels | None]:
     """Alpha at ``rgb``'s size with a soft edge, and the local subject colour when matted."""
     # Only a band around the upscaled mask's edge is soft: the inside stays solid, the
     # background fully clear. Over a known plain backdrop each edge pixel is unmixed directly
     # (difference matting); elsewhere a colour guided filter snaps the edge to the image's.
     height, width = rgb.shape[:2]
-    coarse = subject.astype(np.float32)
+    coarse = np.asarray(subject, dtype=np.float32)
     scale = width / subject.shape[1]
     if coarse.shape != (height, width):
         coarse = np.asarray(
@@ -228,8 +257,22 @@ def _subject_colour(rgb: Pixels, hard: Pixels, radius: int) -> tuple[Floats, npt
     inside = cv2.erode(hard, np.ones((2 * radius + 3, 2 * radius + 3), np.uint8))
     weight = inside.astype(np.float32)
     sigma = 2.0 * radius
-    total = cv2.GaussianBlur(rgb.astype(np.float32) * weight[:, :, None], (0, 0), sigma)
-    norm = cv2.GaussianBlur(weight, (0, 0), sigma)
+    weighted = rgb.astype(np.float32) * weight[:, :, None]
+    # The colour is as smooth as the blur: a wide one runs on a copy shrunk by up to a quarter
+    # of sigma (a 2 MP image's blur costs a tenth), then is scaled back.
+    step = max(1, round(sigma / 4.0))
+    if step > 1:
+        height, width = hard.shape
+        size = (max(1, width // step), max(1, height // step))
+        total = cv2.GaussianBlur(
+            cv2.resize(weighted, size, interpolation=cv2.INTER_AREA), (0, 0), sigma / step
+        )
+        norm = cv2.GaussianBlur(cv2.resize(weight, size, interpolation=cv2.INTER_AREA), (0, 0), sigma / step)
+        total = cv2.resize(total, (width, height), interpolation=cv2.INTER_LINEAR)
+        norm = cv2.resize(norm, (width, height), interpolation=cv2.INTER_LINEAR)
+    else:
+        total = cv2.GaussianBlur(weighted, (0, 0), sigma)
+        norm = cv2.GaussianBlur(weight, (0, 0), sigma)
     known = norm > 1e-3
     colour = np.asarray(total / np.maximum(norm, 1e-3)[:, :, None], dtype=np.float32)
     return colour, known
