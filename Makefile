@@ -1,10 +1,14 @@
 # The front door. `make up` runs the system; `make test` runs every test.
-.PHONY: install up test test-unit test-integration services browser openapi lint typecheck migrate bench chaos clean
+.PHONY: install lock up test test-unit test-integration services browser openapi lint typecheck migrate bench chaos clean
 
 VENV := .venv/bin
 
 install:
 	@bash scripts/install.sh
+
+# Re-resolve requirements/*.txt from the pyproject.toml files (UPGRADE=1 takes the newest releases).
+lock: install
+	@bash scripts/lock.sh
 
 up: install
 	@$(VENV)/imagestudio up
