@@ -35,3 +35,9 @@ if [ ! -f .env ]; then
   chmod 600 .env
   echo "wrote .env with a new IMAGESTUDIO_SECRET_KEY"
 fi
+if ! grep -q '^IMAGESTUDIO_SECRETS_KEYS=' .env; then
+  # docker-compose.yml runs in production, which needs a Fernet key for secrets at rest.
+  fernet=$(.venv/bin/python -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')
+  printf 'IMAGESTUDIO_SECRETS_KEYS=%s\n' "$fernet" >> .env
+  echo "added a new IMAGESTUDIO_SECRETS_KEYS to .env"
+fi

@@ -20,7 +20,11 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parent.parent
 #: The repository's own projects: resolved from the work tree, never from an index.
 PYPROJECTS = sorted(
-    [ROOT / "shared/pyproject.toml", ROOT / "simulators/pyproject.toml", ROOT / "clients/python/pyproject.toml"]
+    [
+        ROOT / "shared/pyproject.toml",
+        ROOT / "simulators/pyproject.toml",
+        ROOT / "clients/python/pyproject.toml",
+    ]
     + list((ROOT / "services").glob("*/pyproject.toml"))
 )
 DEV_REQUIREMENTS = ROOT / "requirements-dev.txt"
@@ -51,7 +55,9 @@ def direct_requirements() -> dict[str, list[Requirement]]:
 def digest() -> str:
     """sha256 over every input's sorted requirement strings."""
     text = "\n".join(
-        f"{name}: {req}" for name, reqs in sorted(direct_requirements().items()) for req in sorted(map(str, reqs))
+        f"{name}: {req}"
+        for name, reqs in sorted(direct_requirements().items())
+        for req in sorted(map(str, reqs))
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
