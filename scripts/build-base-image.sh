@@ -39,5 +39,5 @@ if [ ! -s "$tarball" ]; then
   tar -C "$root" -cf "$tarball.tmp" .
   mv "$tarball.tmp" "$tarball"
 fi
-$engine import "$tarball" "$image" >/dev/null
+$engine import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "$tarball" "$image" >/dev/null
 echo "built $image"

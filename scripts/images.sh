@@ -24,7 +24,7 @@ fi
 
 if [ -z "${PYTHON_IMAGE:-}" ]; then
   official=docker.io/library/python:3.11-slim-bookworm
-  if $ENGINE image inspect "$official" >/dev/null 2>&1 || timeout 30 $ENGINE pull -q "$official" >/dev/null 2>&1; then
+  if $ENGINE image inspect "$official" >/dev/null 2>&1 || timeout 15 $ENGINE pull -q "$official" >/dev/null 2>&1; then
     PYTHON_IMAGE=$official
   else
     echo "no image registry answers: building the Debian base (scripts/build-base-image.sh)"
