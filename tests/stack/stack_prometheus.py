@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,11 @@ class Prometheus:
     def targets_up(self) -> dict[str, bool]:
         active = self.api("targets")["activeTargets"]
         return {t["scrapeUrl"]: t["health"] == "up" for t in active}
+
+    def last_scrapes(self) -> dict[str, float]:
+        """Each target's last scrape time (Unix seconds)."""
+        active = self.api("targets")["activeTargets"]
+        return {t["scrapeUrl"]: datetime.fromisoformat(t["lastScrape"]).timestamp() for t in active}
 
     def rule_names(self) -> set[str]:
         groups = self.api("rules")["groups"]
