@@ -135,6 +135,10 @@ class Prometheus:
     def firing(self) -> set[str]:
         return {a["labels"]["alertname"] for a in self.api("alerts")["alerts"] if a["state"] == "firing"}
 
+    def active(self) -> set[str]:
+        """Alerts pending or firing."""
+        return {a["labels"]["alertname"] for a in self.api("alerts")["alerts"]}
+
     def targets_up(self) -> dict[str, bool]:
         active = self.api("targets")["activeTargets"]
         return {t["scrapeUrl"]: t["health"] == "up" for t in active}
