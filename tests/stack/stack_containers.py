@@ -44,7 +44,8 @@ def compose_config(variables: Mapping[str, str] = COMPOSE_VARIABLES) -> dict[str
     env["CONTAINERS_CONF"] = str(ROOT / "deploy/podman/containers.conf")
     compose = str(Path(sys.executable).parent / "podman-compose")  # the locked release (requirements/dev.txt)
     result = subprocess.run(
-        [compose, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        # Only the given variables: the developer's .env is not read.
+        [compose, "--env-file", os.devnull, "-f", str(ROOT / "docker-compose.yml"), "config"],
         capture_output=True,
         text=True,
         env=env,
