@@ -1,10 +1,14 @@
 # The front door. `make up` runs the system; `make test` runs every test.
-.PHONY: install up test test-unit test-integration services browser openapi lint typecheck migrate bench chaos clean dist
+.PHONY: install lock images stack-test panels up test test-unit test-integration services browser openapi lint typecheck migrate bench chaos clean dist
 
 VENV := .venv/bin
 
 install:
 	@bash scripts/install.sh
+
+# Re-resolve requirements/*.txt from the pyproject.toml files (UPGRADE=1 takes the newest releases).
+lock: install
+	@bash scripts/lock.sh
 
 up: install
 	@$(VENV)/imagestudio up
@@ -20,8 +24,21 @@ services: install
 # waits on real services and processes, so two cores halve its time (23 -> 13 min here).
 PYTEST_PARALLEL := -n auto --dist loadfile
 
-test: install services browser
+# The stack test (tests/stack) runs the images, so `make test` builds them first (cached: seconds when unchanged).
+test: install services browser images
 	@$(VENV)/pytest -q -p no:cacheprovider $(PYTEST_PARALLEL)
+
+# Every image (gateway, one per studio worker): docker where an engine answers, else podman (docs/operating.md).
+images:
+	@bash scripts/images.sh
+
+# The distributed system from those images as containers, configured as docker-compose.yml configures it.
+stack-test: install services images
+	@$(VENV)/pytest -q -p no:cacheprovider tests/stack
+
+# Redraw docs/operating/*.png: every dashboard panel's queries on the stack test's live data.
+panels: install services images
+	@IMAGESTUDIO_STACK_PANELS_DIR=docs/operating $(VENV)/pytest -q -p no:cacheprovider tests/stack/test_stack.py
 
 # Regenerate the committed OpenAPI document (a test fails while it is stale).
 openapi: install
