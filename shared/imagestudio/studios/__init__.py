@@ -1,1 +1,1 @@
-"""One module per studio: request schema, pricing, and ``run(ctx)`` called by its actor."""
+"""One folder per studio (its face in ``__init__``, request, run), the machinery they share in ``common/``, the registry and the memory model."""

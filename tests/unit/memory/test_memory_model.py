@@ -47,3 +47,13 @@ def test_frames_count_and_the_budget_follows_the_memory_and_threads() -> None:
     # The embedded mode's one process shares its memory among WORKER_THREADS jobs of any studio.
     embedded = Settings.model_validate({"broker_url": "memory://", "worker_memory_bytes": 3 * GIB // 2})
     assert memory.job_memory_bytes("compress", embedded) == budget // embedded.worker_threads
+
+
+def test_every_studio_has_rows_in_the_memory_model_and_no_row_names_another_worker() -> None:
+    from imagestudio.messaging import Studio
+
+    assert set(memory.workers()) == set(Studio)
+    for studio in Studio:
+        assert memory.rows_of(studio), (
+            f"{studio}: no memory row; a new studio adds its rows to studios/memory.py"
+        )
