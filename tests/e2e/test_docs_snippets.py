@@ -12,6 +12,8 @@ A block is handled by its info string, and a block no rule handles fails the tes
   excerpt, its required fields are not required); two examples are also compared with what the
   live service answers.
 - ```python: executed.
+- ```text rooms: a picture of folders and files; every path it names (``name/`` or ``name.py``,
+  placeholders in ``<>`` aside) must be a folder or file the repository tracks.
 
 docs/clients.md and docs/clients-typescript.md are run by their own tests (see ``COVERED_ELSEWHERE``).
 """
@@ -168,7 +170,22 @@ def kind(block: Block) -> str | None:
         return {(): "shell", ("deploy",): "deploy"}.get(tuple(words[1:]))
     if words[0] == "json" and len(words) > 1:
         return "json"
+    if words == ["text", "rooms"]:
+        return "rooms"
     return "python" if words == ["python"] else None
+
+
+def check_rooms(block: Block) -> None:
+    """Every folder (``name/``) or Python file a ```text rooms block names is tracked in the repository."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    places = {f"/{path}" for path in tracked.splitlines()}
+    named = set(re.findall(r"(?<![\w<>/.-])([\w.-]+(?:/[\w.-]+)*(?:/|\.py))(?![\w])", block.code))
+    missing = [
+        name
+        for name in sorted(named)
+        if not any(place.endswith(f"/{name}") or f"/{name.rstrip('/')}/" in place for place in places)
+    ]
+    assert named and not missing, f"{block.name}: no such folder or file {missing}"
 
 
 def console_commands(code: str) -> str:
@@ -328,6 +345,8 @@ def test_every_block_of_the_page_runs_or_validates(page: Path, service: Service)
             validate_json(block)
         elif handling == "python":
             exec(compile(block.code, block.name, "exec"), {"__name__": "__doc_snippet__"})
+        elif handling == "rooms":
+            check_rooms(block)
         else:
             unhandled.append(block.name)
     assert not unhandled, f"blocks neither run nor validated (give them a known info string): {unhandled}"
@@ -433,3 +452,9 @@ def test_the_failed_job_example_is_what_a_truncated_jpeg_gives(service: Service)
     assert answer.status_code == 202, answer.text
     job = wait_for_end(service, answer.json()["id"], "the truncated JPEG's job to end")
     assert matches(example, job), (example, job)
+
+
+def test_a_rooms_block_naming_a_missing_folder_or_file_fails() -> None:
+    check_rooms(Block("docs/x.md", 1, 1, "text rooms", "shared/imagestudio/\n  studios/  cli/\n"))
+    with pytest.raises(AssertionError, match="ghost.py"):
+        check_rooms(Block("docs/x.md", 1, 1, "text rooms", "studios/\n  nosuchroom/  ghost.py\n"))

@@ -22,7 +22,7 @@ def sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
     fields: dict[str, str] = {}
     for line in response.iter_lines():
         if line == "":
-            if "data" in fields:
+            if "data" in fields and "id" in fields:  # job.queue frames carry no id
                 yield {"id": int(fields["id"]), "event": fields["event"], "data": json.loads(fields["data"])}
             fields = {}
         elif not line.startswith(":"):

@@ -290,15 +290,19 @@ class SSEDecoder:
         self._data: list[str] = []
         self._id: str | None = None
         self._event = ""
+        self._has_id = False
 
     def feed(self, line: str) -> JobEvent | None:
-        """The event a blank line completes, else None (comments, ``retry:`` and the gateway's
-        ``stream.closed``, after which the stream ends and is resumed from the last id, are skipped)."""
+        """The event a blank line completes, else None. Skipped: comments, ``retry:``, the gateway's
+        ``stream.closed`` (the stream ends and is resumed from the last id) and every frame without an
+        ``id`` (the job's recorded events all carry one; ``job.queue`` frames and any frame a newer
+        gateway adds do not, so an older client keeps working)."""
         line = line.rstrip("\r\n")
         if not line:
             data, self._data = self._data, []
             event, self._event = self._event, ""
-            if not data or event == "stream.closed":
+            has_id, self._has_id = self._has_id, False
+            if not data or event == "stream.closed" or not has_id:
                 return None
             return JobEvent.model_validate_json("\n".join(data))
         if line.startswith(":"):
@@ -311,6 +315,7 @@ class SSEDecoder:
             self._event = value
         elif name == "id":
             self._id = value
+            self._has_id = True
         return None
 
 

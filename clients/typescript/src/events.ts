@@ -56,6 +56,8 @@ export async function* jobEvents(open: OpenStream, jobId: string, options: Strea
         parser.feed(value);
         for (const message of pending.splice(0)) {
           if (message.event === "stream.closed") continue; // reconnect from the cursor below
+          // The job's recorded events carry an id; job.queue frames (and any a newer gateway adds) do not.
+          if (!message.id || message.event === "job.queue") continue;
           const event = JSON.parse(message.data) as JobEvent;
           cursor = event.id;
           failures = 0;

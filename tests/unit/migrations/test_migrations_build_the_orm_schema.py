@@ -35,7 +35,8 @@ def test_upgraded_database_matches_the_orm_metadata(tmp_path: Path) -> None:
 
 
 def test_a_database_one_migration_behind_differs_from_the_orm(tmp_path: Path) -> None:
-    """The comparison sees a missing column: 0012 adds ``uploads.frames``."""
+    """The comparison sees a missing column: 0012 adds ``uploads.frames`` (later revisions add more)."""
     diff = schema_diff(tmp_path / "behind.db", "0011")
 
-    assert [(change[0], getattr(change[3], "name", None)) for change in diff] == [("add_column", "frames")]
+    added = [(c[2], c[3].name) for c in diff if isinstance(c, tuple) and c[0] == "add_column"]
+    assert ("uploads", "frames") in added

@@ -160,8 +160,10 @@ def test_migration_0009_seals_legacy_plain_secrets(embedded: Embedded) -> None:
 
 def test_production_needs_secrets_keys_and_refuses_a_malformed_one(monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "a-production-secret-key-0123456789abcdef"
+    monkeypatch.delenv("IMAGESTUDIO_SECRETS_KEYS", raising=False)
     with pytest.raises(ValidationError, match="IMAGESTUDIO_SECRETS_KEYS"):
-        Settings(environment="production", secret_key=secret)  # type: ignore[arg-type]
+        # Not the checkout's .env: `make install` writes a key there for docker-compose.yml.
+        Settings(_env_file=None, environment="production", secret_key=secret)  # type: ignore[arg-type,call-arg]
     with pytest.raises(ValidationError, match="not a Fernet key"):
         Settings(secret_key=secret, secrets_keys="not-a-key")  # type: ignore[arg-type]
     assert Settings(
