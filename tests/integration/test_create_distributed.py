@@ -11,20 +11,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from PIL import Image
-from support import free_port, wait_for
+from support import wait_for
 
-from integration.conftest import Process, Services, create_key
+from integration.conftest import (
+    Process,
+    Services,
+    create_key,
+    reset_simulators,
+    serve_simulators,
+    start_gateway,
+)
 from simulators import (
     GeminiSimulator,
     HuggingFaceSimulator,
     StabilitySimulator,
     WaveSpeedSimulator,
-    run_in_thread,
 )
-from simulators.server import RunningSimulator
 
 pytestmark = pytest.mark.integration
 
@@ -110,28 +114,13 @@ def create_stack(services: Services, tmp_path_factory: pytest.TempPathFactory) -
         "huggingface": HuggingFaceSimulator(),
         "gemini": GeminiSimulator(),
     }
-    running: dict[str, RunningSimulator] = {name: run_in_thread(sim.app) for name, sim in sims.items()}
-    provider_env = {}
-    for name, sim in sims.items():
-        provider_env[f"IMAGESTUDIO_{name.upper()}_API_KEY"] = sim.api_key
-        provider_env[f"IMAGESTUDIO_{name.upper()}_BASE_URL"] = running[name].base_url
+    running, provider_env = serve_simulators(sims)
     tmp: Path = tmp_path_factory.mktemp("create")
-    port = free_port()
     env = {**services.env, **provider_env, **SHARED_ENV}
-    gateway = Process(["up", "--port", str(port)], env, tmp / "gateway.log")
-    base_url = f"http://127.0.0.1:{port}"
+    gateway: Process | None = None
     worker: Process | None = None
     try:
-
-        def up() -> bool:
-            if gateway.proc.poll() is not None:
-                raise AssertionError("gateway exited:\n" + gateway.output())
-            try:
-                return httpx.get(f"{base_url}{API}/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, timeout=60, interval=0.2, what="the gateway to be ready")
+        gateway, base_url = start_gateway(env, tmp / "gateway.log")
         worker = Process(["worker", "create"], {**env, **WORKER_ENV}, tmp / "worker.log")
         key = create_key(services.env, f"create-{uuid.uuid4().hex[:6]}")
         stack = CreateStack(base_url, key, services, sims, worker, {**env, **WORKER_ENV}, tmp)
@@ -140,7 +129,8 @@ def create_stack(services: Services, tmp_path_factory: pytest.TempPathFactory) -
     finally:
         if worker is not None:
             worker.stop()
-        gateway.stop()
+        if gateway is not None:
+            gateway.stop()
         for handle in running.values():
             handle.stop()
 
@@ -148,11 +138,7 @@ def create_stack(services: Services, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture
 def stack(create_stack: CreateStack) -> CreateStack:
     """Each test starts with no scripted faults, empty call logs and every circuit closed."""
-    for sim in create_stack.sims.values():
-        sim.faults.clear()
-        sim.calls.clear()
-    with psycopg.connect(create_stack.services.database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM provider_health")
+    reset_simulators(create_stack.sims, create_stack.services.database_url)
     return create_stack
 
 

@@ -15,11 +15,17 @@ import httpx
 import psycopg
 import pytest
 from PIL import Image, ImageDraw
-from support import free_port, make_image, wait_for
+from support import make_image, wait_for
 
-from integration.conftest import Process, Services, create_key
-from simulators import StabilitySimulator, WaveSpeedSimulator, run_in_thread
-from simulators.server import RunningSimulator
+from integration.conftest import (
+    Process,
+    Services,
+    create_key,
+    reset_simulators,
+    serve_simulators,
+    start_gateway,
+)
+from simulators import StabilitySimulator, WaveSpeedSimulator
 
 pytestmark = pytest.mark.integration
 
@@ -124,28 +130,13 @@ def distributed(services: Services, tmp_path_factory: pytest.TempPathFactory) ->
         "stability": StabilitySimulator(),
         "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
     }
-    running: dict[str, RunningSimulator] = {name: run_in_thread(sim.app) for name, sim in sims.items()}
-    provider_env = {}
-    for name, sim in sims.items():
-        provider_env[f"IMAGESTUDIO_{name.upper()}_API_KEY"] = sim.api_key
-        provider_env[f"IMAGESTUDIO_{name.upper()}_BASE_URL"] = running[name].base_url
+    running, provider_env = serve_simulators(sims)
     tmp: Path = tmp_path_factory.mktemp("edit-upscale")
     env = {**services.env, **provider_env, **GATEWAY_ENV}
-    port = free_port()
-    gateway = Process(["up", "--port", str(port)], env, tmp / "gateway.log")
-    base_url = f"http://127.0.0.1:{port}"
+    gateway: Process | None = None
     workers: dict[str, Process] = {}
     try:
-
-        def up() -> bool:
-            if gateway.proc.poll() is not None:
-                raise AssertionError("gateway exited:\n" + gateway.output())
-            try:
-                return httpx.get(f"{base_url}{API}/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, timeout=60, interval=0.2, what="the gateway to be ready")
+        gateway, base_url = start_gateway(env, tmp / "gateway.log")
         workers["edit"] = Process(["worker", "edit"], {**env, **WORKER_ENV}, tmp / "edit-worker.log")
         # One thread: a creative upscale waiting at the provider must not keep it busy.
         workers["upscale"] = Process(
@@ -157,7 +148,8 @@ def distributed(services: Services, tmp_path_factory: pytest.TempPathFactory) ->
     finally:
         for worker in workers.values():
             worker.stop()
-        gateway.stop()
+        if gateway is not None:
+            gateway.stop()
         for handle in running.values():
             handle.stop()
 
@@ -165,11 +157,7 @@ def distributed(services: Services, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture
 def stack(distributed: Distributed) -> Distributed:
     """Each test starts with no scripted faults, empty call logs and every circuit closed."""
-    for sim in distributed.sims.values():
-        sim.faults.clear()
-        sim.calls.clear()
-    with psycopg.connect(distributed.services.database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM provider_health")
+    reset_simulators(distributed.sims, distributed.services.database_url)
     return distributed
 
 

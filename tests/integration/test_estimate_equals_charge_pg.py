@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from support import Embedded, make_image, reload_settings
+from support import Embedded, make_image, reload_settings, simulated_providers
 
 from simulators import (
     GeminiSimulator,
     HuggingFaceSimulator,
-    InProcessTransport,
     StabilitySimulator,
     WaveSpeedSimulator,
 )
@@ -34,8 +33,6 @@ def priced(pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
     import edit_worker.main  # noqa: F401
     import upscale_worker.main  # noqa: F401
     from imagestudio.config import get_settings
-    from imagestudio.providers.directory import provider_directory
-    from imagestudio.providers.execution import reset_provider_executor
 
     monkeypatch.setenv("IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS", "0.01")
     monkeypatch.setenv("IMAGESTUDIO_ASYNC_POLL_INTERVAL_SECONDS", "0.05")
@@ -46,28 +43,10 @@ def priced(pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
         "huggingface": HuggingFaceSimulator(),
         "gemini": GeminiSimulator(),
     }
-    transports = {name: InProcessTransport(sim.app) for name, sim in sims.items()}
-    provider_directory.use_simulators(
-        {
-            name: {
-                "api_key": sim.api_key,
-                "base_url": f"http://{name}.simulator",
-                "transport": transports[name],
-            }
-            for name, sim in sims.items()
-        }
-    )
-    pg_stack.start_worker(threads=2)
     try:
-        yield pg_stack, pg_stack.new_key(tier="pro")
+        with simulated_providers(pg_stack, sims):
+            yield pg_stack, pg_stack.new_key(tier="pro")
     finally:
-        if pg_stack.worker is not None:
-            pg_stack.worker.stop()
-            pg_stack.worker = None
-        provider_directory.clear_simulators()
-        reset_provider_executor()
-        for transport in transports.values():
-            transport.close()
         reload_settings()
 
 
