@@ -16,12 +16,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+
+if TYPE_CHECKING:
+    from simulators.server import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 S3_PORT = int(os.environ.get("IMAGESTUDIO_TEST_S3_PORT", "9310"))
@@ -280,6 +283,18 @@ class Embedded:
             return body if body["status"] in statuses else None
 
         return wait_for(done, timeout=timeout, what=f"job {job_id} to reach {statuses}")  # type: ignore[no-any-return]
+
+
+def every_simulator() -> dict[str, Simulator]:
+    """A fresh simulator of each provider; WaveSpeed answers "in progress" once, so its polling runs."""
+    from simulators import GeminiSimulator, HuggingFaceSimulator, StabilitySimulator, WaveSpeedSimulator
+
+    return {
+        "stability": StabilitySimulator(),
+        "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
+        "huggingface": HuggingFaceSimulator(),
+        "gemini": GeminiSimulator(),
+    }
 
 
 @contextmanager

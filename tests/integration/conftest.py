@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,28 @@ def serve_simulators(sims: Mapping[str, Any]) -> tuple[dict[str, RunningSimulato
         provider_env[f"IMAGESTUDIO_{name.upper()}_API_KEY"] = sim.api_key
         provider_env[f"IMAGESTUDIO_{name.upper()}_BASE_URL"] = running[name].base_url
     return running, provider_env
+
+
+@contextmanager
+def simulated_gateway(
+    sims: Mapping[str, Any], env: dict[str, str], extra_env: dict[str, str], log: Path
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """``sims`` served here on loopback and a gateway process pointed at them, stopped on the way out.
+
+    Yields the gateway's base URL and its environment (``env``, the simulators' settings, then
+    ``extra_env``), for the workers to start with.
+    """
+    running, provider_env = serve_simulators(sims)
+    full_env = {**env, **provider_env, **extra_env}
+    try:
+        gateway, base_url = start_gateway(full_env, log)
+        try:
+            yield base_url, full_env
+        finally:
+            gateway.stop()
+    finally:
+        for handle in running.values():
+            handle.stop()
 
 
 def reset_simulators(sims: Mapping[str, Any], database_url: str) -> None:

@@ -13,16 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from support import wait_for
+from support import every_simulator, wait_for
 
-from integration.conftest import (
-    Process,
-    Services,
-    create_key,
-    reset_simulators,
-    serve_simulators,
-    start_gateway,
-)
+from integration.conftest import Process, Services, create_key, reset_simulators, simulated_gateway
 from simulators import (
     GeminiSimulator,
     HuggingFaceSimulator,
@@ -108,31 +101,17 @@ class CreateStack:
 @pytest.fixture(scope="module")
 def create_stack(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CreateStack]:
     """Simulators here on loopback; a gateway and one create-worker process pointed at them."""
-    sims: dict[str, Simulator] = {
-        "stability": StabilitySimulator(),
-        "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
-        "huggingface": HuggingFaceSimulator(),
-        "gemini": GeminiSimulator(),
-    }
-    running, provider_env = serve_simulators(sims)
+    sims: dict[str, Simulator] = every_simulator()
     tmp: Path = tmp_path_factory.mktemp("create")
-    env = {**services.env, **provider_env, **SHARED_ENV}
-    gateway: Process | None = None
-    worker: Process | None = None
-    try:
-        gateway, base_url = start_gateway(env, tmp / "gateway.log")
+    with simulated_gateway(sims, services.env, SHARED_ENV, tmp / "gateway.log") as (base_url, env):
         worker = Process(["worker", "create"], {**env, **WORKER_ENV}, tmp / "worker.log")
-        key = create_key(services.env, f"create-{uuid.uuid4().hex[:6]}")
-        stack = CreateStack(base_url, key, services, sims, worker, {**env, **WORKER_ENV}, tmp)
-        yield stack
-        worker = stack.worker  # a test may have replaced it
-    finally:
-        if worker is not None:
+        try:
+            key = create_key(services.env, f"create-{uuid.uuid4().hex[:6]}")
+            stack = CreateStack(base_url, key, services, sims, worker, {**env, **WORKER_ENV}, tmp)
+            yield stack
+            worker = stack.worker  # a test may have replaced it
+        finally:
             worker.stop()
-        if gateway is not None:
-            gateway.stop()
-        for handle in running.values():
-            handle.stop()
 
 
 @pytest.fixture

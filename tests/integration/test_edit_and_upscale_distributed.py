@@ -17,14 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 from support import make_image, wait_for
 
-from integration.conftest import (
-    Process,
-    Services,
-    create_key,
-    reset_simulators,
-    serve_simulators,
-    start_gateway,
-)
+from integration.conftest import Process, Services, create_key, reset_simulators, simulated_gateway
 from simulators import StabilitySimulator, WaveSpeedSimulator
 
 pytestmark = pytest.mark.integration
@@ -130,28 +123,23 @@ def distributed(services: Services, tmp_path_factory: pytest.TempPathFactory) ->
         "stability": StabilitySimulator(),
         "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
     }
-    running, provider_env = serve_simulators(sims)
     tmp: Path = tmp_path_factory.mktemp("edit-upscale")
-    env = {**services.env, **provider_env, **GATEWAY_ENV}
-    gateway: Process | None = None
     workers: dict[str, Process] = {}
-    try:
-        gateway, base_url = start_gateway(env, tmp / "gateway.log")
-        workers["edit"] = Process(["worker", "edit"], {**env, **WORKER_ENV}, tmp / "edit-worker.log")
-        # One thread: a creative upscale waiting at the provider must not keep it busy.
-        workers["upscale"] = Process(
-            ["worker", "upscale", "--threads", "1"], {**env, **WORKER_ENV}, tmp / "upscale-worker.log"
-        )
-        workers["control"] = Process(["worker", "control"], {**env, **WORKER_ENV}, tmp / "control-worker.log")
-        key = create_key(services.env, f"edit-{uuid.uuid4().hex[:6]}")
-        yield Distributed(base_url, key, services, sims, workers)
-    finally:
-        for worker in workers.values():
-            worker.stop()
-        if gateway is not None:
-            gateway.stop()
-        for handle in running.values():
-            handle.stop()
+    with simulated_gateway(sims, services.env, GATEWAY_ENV, tmp / "gateway.log") as (base_url, env):
+        try:
+            workers["edit"] = Process(["worker", "edit"], {**env, **WORKER_ENV}, tmp / "edit-worker.log")
+            # One thread: a creative upscale waiting at the provider must not keep it busy.
+            workers["upscale"] = Process(
+                ["worker", "upscale", "--threads", "1"], {**env, **WORKER_ENV}, tmp / "upscale-worker.log"
+            )
+            workers["control"] = Process(
+                ["worker", "control"], {**env, **WORKER_ENV}, tmp / "control-worker.log"
+            )
+            key = create_key(services.env, f"edit-{uuid.uuid4().hex[:6]}")
+            yield Distributed(base_url, key, services, sims, workers)
+        finally:
+            for worker in workers.values():
+                worker.stop()
 
 
 @pytest.fixture

@@ -12,14 +12,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from support import Embedded, make_image, reload_settings, simulated_providers
-
-from simulators import (
-    GeminiSimulator,
-    HuggingFaceSimulator,
-    StabilitySimulator,
-    WaveSpeedSimulator,
-)
+from support import Embedded, every_simulator, make_image, reload_settings, simulated_providers
 
 pytestmark = pytest.mark.integration
 
@@ -37,12 +30,7 @@ def priced(pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
     monkeypatch.setenv("IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS", "0.01")
     monkeypatch.setenv("IMAGESTUDIO_ASYNC_POLL_INTERVAL_SECONDS", "0.05")
     get_settings.cache_clear()
-    sims = {
-        "stability": StabilitySimulator(),
-        "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
-        "huggingface": HuggingFaceSimulator(),
-        "gemini": GeminiSimulator(),
-    }
+    sims = every_simulator()
     try:
         with simulated_providers(pg_stack, sims):
             yield pg_stack, pg_stack.new_key(tier="pro")

@@ -6,14 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from create_support import CreateStack, Simulator
-from support import Embedded, reload_settings, simulated_providers
-
-from simulators import (
-    GeminiSimulator,
-    HuggingFaceSimulator,
-    StabilitySimulator,
-    WaveSpeedSimulator,
-)
+from support import Embedded, every_simulator, reload_settings, simulated_providers
 
 
 @pytest.fixture
@@ -29,12 +22,7 @@ def create_stack(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterato
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()  # settings only: the engine and store stay the fixture's
-    sims: dict[str, Simulator] = {
-        "stability": StabilitySimulator(),
-        "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
-        "huggingface": HuggingFaceSimulator(),
-        "gemini": GeminiSimulator(),
-    }
+    sims: dict[str, Simulator] = every_simulator()
     try:
         with simulated_providers(embedded, sims):
             yield CreateStack(embedded, embedded.new_key(), sims)
