@@ -57,6 +57,19 @@ def reload_settings() -> None:
     clear_request_caches()
 
 
+def use_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    """These settings for the rest of the test: the environment set and the settings object rebuilt.
+
+    Only settings are dropped; the engine, store and rate limiter built before stay (compare
+    ``reload_settings``).
+    """
+    from imagestudio.config import get_settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)

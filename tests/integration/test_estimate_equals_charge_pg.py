@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from support import Embedded, every_simulator, make_image, reload_settings, simulated_providers
+from support import Embedded, every_simulator, make_image, reload_settings, simulated_providers, use_settings
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +25,12 @@ def priced(pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
     import create_worker.main  # noqa: F401  (declare the studios' actors on the session's stub broker)
     import edit_worker.main  # noqa: F401
     import upscale_worker.main  # noqa: F401
-    from imagestudio.config import get_settings
 
-    monkeypatch.setenv("IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS", "0.01")
-    monkeypatch.setenv("IMAGESTUDIO_ASYNC_POLL_INTERVAL_SECONDS", "0.05")
-    get_settings.cache_clear()
+    use_settings(
+        monkeypatch,
+        IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS="0.01",
+        IMAGESTUDIO_ASYNC_POLL_INTERVAL_SECONDS="0.05",
+    )
     sims = every_simulator()
     try:
         with simulated_providers(pg_stack, sims):

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.types import Message
-from support import Embedded, make_image
+from support import Embedded, make_image, use_settings
 
 from gateway.app import create_app
 from gateway.stream_slots import TenantSlots
@@ -143,8 +143,7 @@ def test_a_stream_on_a_job_that_never_ends_closes_with_the_reason_and_frees_its_
 def test_a_client_hanging_up_frees_its_stream_slot(
     app: FastAPI, embedded: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_MAX_STREAM_SECONDS", "3600")
-    get_settings.cache_clear()
+    use_settings(monkeypatch, IMAGESTUDIO_MAX_STREAM_SECONDS="3600")
     key = embedded.new_key()
     tenant_id = tenant_of(key)
 
@@ -229,10 +228,12 @@ def revoke_elsewhere(key: str) -> None:
 @pytest.fixture
 def rechecking(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
     """Streams that would stay open an hour; keys re-checked every 0.1 s, cached 0.5 s."""
-    monkeypatch.setenv("IMAGESTUDIO_MAX_STREAM_SECONDS", "3600")
-    monkeypatch.setenv("IMAGESTUDIO_STREAM_KEY_CHECK_SECONDS", "0.1")
-    monkeypatch.setenv("IMAGESTUDIO_AUTH_CACHE_SECONDS", "0.5")
-    get_settings.cache_clear()
+    use_settings(
+        monkeypatch,
+        IMAGESTUDIO_MAX_STREAM_SECONDS="3600",
+        IMAGESTUDIO_STREAM_KEY_CHECK_SECONDS="0.1",
+        IMAGESTUDIO_AUTH_CACHE_SECONDS="0.5",
+    )
     return app
 
 

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from social_submit_support import submit
 from sqlalchemy import select
-from support import Embedded
+from support import Embedded, use_settings
 
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
@@ -78,8 +78,7 @@ def test_exporter_chosen_by_setting(exporter: str, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(trace_exporter, "OTLPSpanExporter", RecordingExporter)
     monkeypatch.setenv("IMAGESTUDIO_TRACES_EXPORTER", exporter)
-    monkeypatch.setenv("IMAGESTUDIO_OTLP_ENDPOINT", "http://127.0.0.1:9/")
-    get_settings.cache_clear()
+    use_settings(monkeypatch, IMAGESTUDIO_OTLP_ENDPOINT="http://127.0.0.1:9/")
     try:
         provider = tracing.configure_tracing(get_settings(), service_name="svc")
         assert provider is not None and tracing.tracing_enabled()

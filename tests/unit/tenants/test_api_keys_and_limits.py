@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import update
-from support import Embedded, make_image, sql_statements, wait_for
+from support import Embedded, make_image, sql_statements, use_settings, wait_for
 from typer.testing import CliRunner, Result
 
 from imagestudio.cli import app
-from imagestudio.config import get_settings
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import session_scope, utcnow
 from imagestudio.errors import Unauthorized
@@ -78,8 +77,7 @@ def test_an_unknown_key_is_refused_and_not_remembered_as_valid(embedded: Embedde
 def test_a_key_revoked_by_another_process_stops_working_within_the_cache_time(
     embedded: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_AUTH_CACHE_SECONDS", "1")
-    get_settings.cache_clear()
+    use_settings(monkeypatch, IMAGESTUDIO_AUTH_CACHE_SECONDS="1")
     key = embedded.new_key()
     assert embedded.client.get(f"{API}/credits", headers=auth(key)).status_code == 200
     with session_scope() as session:  # as another process would: no cache of ours is told
