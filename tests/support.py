@@ -13,15 +13,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+
+if TYPE_CHECKING:
+    from simulators.server import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 S3_PORT = int(os.environ.get("IMAGESTUDIO_TEST_S3_PORT", "9310"))
@@ -52,6 +55,19 @@ def reload_settings() -> None:
     reset_store()
     reset_rate_limiter()
     clear_request_caches()
+
+
+def use_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    """These settings for the rest of the test: the environment set and the settings object rebuilt.
+
+    Only settings are dropped; the engine, store and rate limiter built before stay (compare
+    ``reload_settings``).
+    """
+    from imagestudio.config import get_settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
 
 
 def port_open(port: int) -> bool:
@@ -280,6 +296,82 @@ class Embedded:
             return body if body["status"] in statuses else None
 
         return wait_for(done, timeout=timeout, what=f"job {job_id} to reach {statuses}")  # type: ignore[no-any-return]
+
+
+def every_simulator() -> dict[str, Simulator]:
+    """A fresh simulator of each provider; WaveSpeed answers "in progress" once, so its polling runs."""
+    from simulators import GeminiSimulator, HuggingFaceSimulator, StabilitySimulator, WaveSpeedSimulator
+
+    return {
+        "stability": StabilitySimulator(),
+        "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
+        "huggingface": HuggingFaceSimulator(),
+        "gemini": GeminiSimulator(),
+    }
+
+
+@contextmanager
+def simulated_providers(embedded: Embedded, sims: Mapping[str, Any], *, threads: int = 2) -> Iterator[None]:
+    """``sims`` answer the provider clients in this process (no sockets) while the embedded worker runs.
+
+    On the way out the worker is stopped, the simulators are dropped from the provider directory
+    and the provider executor is reset; settings are the caller's to reload.
+    """
+    from imagestudio.providers.directory import provider_directory
+    from imagestudio.providers.execution import reset_provider_executor
+    from simulators import InProcessTransport
+
+    transports = {name: InProcessTransport(sim.app) for name, sim in sims.items()}
+    if sims:
+        provider_directory.use_simulators(
+            {
+                name: {
+                    "api_key": sim.api_key,
+                    "base_url": f"http://{name}.simulator",
+                    "transport": transports[name],
+                }
+                for name, sim in sims.items()
+            }
+        )
+    embedded.start_worker(threads=threads)
+    try:
+        yield
+    finally:
+        if embedded.worker is not None:
+            embedded.worker.stop()
+            embedded.worker = None
+        provider_directory.clear_simulators()
+        reset_provider_executor()
+        for transport in transports.values():
+            transport.close()
+
+
+@contextmanager
+def sql_statements(*, this_thread_only: bool = False) -> Iterator[list[str]]:
+    """Every SQL statement the process sends while the block runs, as sent.
+
+    ``this_thread_only`` leaves out what other threads send (the outbox relay, a worker); the
+    gateway under a ``TestClient`` answers on another thread, so a test of a request counts all.
+    """
+    import threading
+
+    from sqlalchemy import event
+
+    from imagestudio.db import get_engine
+
+    seen: list[str] = []
+    me = threading.get_ident()
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if not this_thread_only or threading.get_ident() == me:
+            seen.append(statement)
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def fresh_queues(broker: dramatiq.Broker) -> None:

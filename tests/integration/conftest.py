@@ -9,15 +9,20 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pika
 import psycopg
 import pytest
 from support import REDIS_URL, ROOT, S3_PORT, Embedded, ensure_services, free_port, in_process_stack, wait_for
+
+from simulators import run_in_thread
+from simulators.server import RunningSimulator
 
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -158,6 +163,72 @@ class Stack:
         wait_for(declared, timeout=30, interval=0.5, what=f"the {queue} queue and its dead-letter queue")
 
 
+def start_gateway(env: dict[str, str], log: Path) -> tuple[Process, str]:
+    """A gateway process on a free port, returned once its health route answers, with its base URL.
+
+    The process is stopped when it never gets ready, so a failed start leaves nothing running.
+    """
+    port = free_port()
+    gateway = Process(["up", "--port", str(port)], env, log)
+    base_url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if gateway.proc.poll() is not None:
+            raise AssertionError("gateway exited:\n" + gateway.output())
+        try:
+            return httpx.get(f"{base_url}/api/image-studio/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, timeout=60, interval=0.2, what="the gateway to be ready")
+    except BaseException:
+        gateway.stop()
+        raise
+    return gateway, base_url
+
+
+def serve_simulators(sims: Mapping[str, Any]) -> tuple[dict[str, RunningSimulator], dict[str, str]]:
+    """Each provider simulator served on loopback in this process, and the settings pointing at them."""
+    running = {name: run_in_thread(sim.app) for name, sim in sims.items()}
+    provider_env = {}
+    for name, sim in sims.items():
+        provider_env[f"IMAGESTUDIO_{name.upper()}_API_KEY"] = sim.api_key
+        provider_env[f"IMAGESTUDIO_{name.upper()}_BASE_URL"] = running[name].base_url
+    return running, provider_env
+
+
+@contextmanager
+def simulated_gateway(
+    sims: Mapping[str, Any], env: dict[str, str], extra_env: dict[str, str], log: Path
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """``sims`` served here on loopback and a gateway process pointed at them, stopped on the way out.
+
+    Yields the gateway's base URL and its environment (``env``, the simulators' settings, then
+    ``extra_env``), for the workers to start with.
+    """
+    running, provider_env = serve_simulators(sims)
+    full_env = {**env, **provider_env, **extra_env}
+    try:
+        gateway, base_url = start_gateway(full_env, log)
+        try:
+            yield base_url, full_env
+        finally:
+            gateway.stop()
+    finally:
+        for handle in running.values():
+            handle.stop()
+
+
+def reset_simulators(sims: Mapping[str, Any], database_url: str) -> None:
+    """No scripted faults, empty call logs and every circuit closed, for the next test."""
+    for sim in sims.values():
+        sim.faults.clear()
+        sim.calls.clear()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM provider_health")
+
+
 def create_key(env: dict[str, str], tenant: str, tier: str = "pro") -> str:
     result = subprocess.run(
         [str(VENV_BIN / "imagestudio"), "keys", "create", "--tenant", tenant, "--tier", tier],
@@ -178,21 +249,9 @@ def stack(services: Services, tmp_path: Path, request: pytest.FixtureRequest) ->
 
     ``@pytest.mark.gateway_env(IMAGESTUDIO_X="...")`` adds settings to the gateway's environment.
     """
-    port = free_port()
     marker = request.node.get_closest_marker("gateway_env")
     env = {**services.env, **(marker.kwargs if marker else {})}
-    gateway = Process(["up", "--port", str(port)], env, tmp_path / "gateway.log")
-    base_url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if gateway.proc.poll() is not None:
-            raise AssertionError("gateway exited:\n" + gateway.output())
-        try:
-            return httpx.get(f"{base_url}/api/image-studio/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(up, timeout=60, interval=0.2, what="the gateway to be ready")
+    gateway, base_url = start_gateway(env, tmp_path / "gateway.log")
     s = Stack(
         base_url=base_url,
         key=create_key(services.env, f"it-{uuid.uuid4().hex[:6]}"),

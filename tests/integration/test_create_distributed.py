@@ -11,20 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from PIL import Image
-from support import free_port, wait_for
+from support import every_simulator, wait_for
 
-from integration.conftest import Process, Services, create_key
+from integration.conftest import Process, Services, create_key, reset_simulators, simulated_gateway
 from simulators import (
     GeminiSimulator,
     HuggingFaceSimulator,
     StabilitySimulator,
     WaveSpeedSimulator,
-    run_in_thread,
 )
-from simulators.server import RunningSimulator
 
 pytestmark = pytest.mark.integration
 
@@ -104,55 +101,23 @@ class CreateStack:
 @pytest.fixture(scope="module")
 def create_stack(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CreateStack]:
     """Simulators here on loopback; a gateway and one create-worker process pointed at them."""
-    sims: dict[str, Simulator] = {
-        "stability": StabilitySimulator(),
-        "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
-        "huggingface": HuggingFaceSimulator(),
-        "gemini": GeminiSimulator(),
-    }
-    running: dict[str, RunningSimulator] = {name: run_in_thread(sim.app) for name, sim in sims.items()}
-    provider_env = {}
-    for name, sim in sims.items():
-        provider_env[f"IMAGESTUDIO_{name.upper()}_API_KEY"] = sim.api_key
-        provider_env[f"IMAGESTUDIO_{name.upper()}_BASE_URL"] = running[name].base_url
+    sims: dict[str, Simulator] = every_simulator()
     tmp: Path = tmp_path_factory.mktemp("create")
-    port = free_port()
-    env = {**services.env, **provider_env, **SHARED_ENV}
-    gateway = Process(["up", "--port", str(port)], env, tmp / "gateway.log")
-    base_url = f"http://127.0.0.1:{port}"
-    worker: Process | None = None
-    try:
-
-        def up() -> bool:
-            if gateway.proc.poll() is not None:
-                raise AssertionError("gateway exited:\n" + gateway.output())
-            try:
-                return httpx.get(f"{base_url}{API}/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, timeout=60, interval=0.2, what="the gateway to be ready")
+    with simulated_gateway(sims, services.env, SHARED_ENV, tmp / "gateway.log") as (base_url, env):
         worker = Process(["worker", "create"], {**env, **WORKER_ENV}, tmp / "worker.log")
-        key = create_key(services.env, f"create-{uuid.uuid4().hex[:6]}")
-        stack = CreateStack(base_url, key, services, sims, worker, {**env, **WORKER_ENV}, tmp)
-        yield stack
-        worker = stack.worker  # a test may have replaced it
-    finally:
-        if worker is not None:
+        try:
+            key = create_key(services.env, f"create-{uuid.uuid4().hex[:6]}")
+            stack = CreateStack(base_url, key, services, sims, worker, {**env, **WORKER_ENV}, tmp)
+            yield stack
+            worker = stack.worker  # a test may have replaced it
+        finally:
             worker.stop()
-        gateway.stop()
-        for handle in running.values():
-            handle.stop()
 
 
 @pytest.fixture
 def stack(create_stack: CreateStack) -> CreateStack:
     """Each test starts with no scripted faults, empty call logs and every circuit closed."""
-    for sim in create_stack.sims.values():
-        sim.faults.clear()
-        sim.calls.clear()
-    with psycopg.connect(create_stack.services.database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM provider_health")
+    reset_simulators(create_stack.sims, create_stack.services.database_url)
     return create_stack
 
 

@@ -15,11 +15,10 @@ import httpx
 import psycopg
 import pytest
 from PIL import Image, ImageDraw
-from support import free_port, make_image, wait_for
+from support import make_image, wait_for
 
-from integration.conftest import Process, Services, create_key
-from simulators import StabilitySimulator, WaveSpeedSimulator, run_in_thread
-from simulators.server import RunningSimulator
+from integration.conftest import Process, Services, create_key, reset_simulators, simulated_gateway
+from simulators import StabilitySimulator, WaveSpeedSimulator
 
 pytestmark = pytest.mark.integration
 
@@ -124,52 +123,29 @@ def distributed(services: Services, tmp_path_factory: pytest.TempPathFactory) ->
         "stability": StabilitySimulator(),
         "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
     }
-    running: dict[str, RunningSimulator] = {name: run_in_thread(sim.app) for name, sim in sims.items()}
-    provider_env = {}
-    for name, sim in sims.items():
-        provider_env[f"IMAGESTUDIO_{name.upper()}_API_KEY"] = sim.api_key
-        provider_env[f"IMAGESTUDIO_{name.upper()}_BASE_URL"] = running[name].base_url
     tmp: Path = tmp_path_factory.mktemp("edit-upscale")
-    env = {**services.env, **provider_env, **GATEWAY_ENV}
-    port = free_port()
-    gateway = Process(["up", "--port", str(port)], env, tmp / "gateway.log")
-    base_url = f"http://127.0.0.1:{port}"
     workers: dict[str, Process] = {}
-    try:
-
-        def up() -> bool:
-            if gateway.proc.poll() is not None:
-                raise AssertionError("gateway exited:\n" + gateway.output())
-            try:
-                return httpx.get(f"{base_url}{API}/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, timeout=60, interval=0.2, what="the gateway to be ready")
-        workers["edit"] = Process(["worker", "edit"], {**env, **WORKER_ENV}, tmp / "edit-worker.log")
-        # One thread: a creative upscale waiting at the provider must not keep it busy.
-        workers["upscale"] = Process(
-            ["worker", "upscale", "--threads", "1"], {**env, **WORKER_ENV}, tmp / "upscale-worker.log"
-        )
-        workers["control"] = Process(["worker", "control"], {**env, **WORKER_ENV}, tmp / "control-worker.log")
-        key = create_key(services.env, f"edit-{uuid.uuid4().hex[:6]}")
-        yield Distributed(base_url, key, services, sims, workers)
-    finally:
-        for worker in workers.values():
-            worker.stop()
-        gateway.stop()
-        for handle in running.values():
-            handle.stop()
+    with simulated_gateway(sims, services.env, GATEWAY_ENV, tmp / "gateway.log") as (base_url, env):
+        try:
+            workers["edit"] = Process(["worker", "edit"], {**env, **WORKER_ENV}, tmp / "edit-worker.log")
+            # One thread: a creative upscale waiting at the provider must not keep it busy.
+            workers["upscale"] = Process(
+                ["worker", "upscale", "--threads", "1"], {**env, **WORKER_ENV}, tmp / "upscale-worker.log"
+            )
+            workers["control"] = Process(
+                ["worker", "control"], {**env, **WORKER_ENV}, tmp / "control-worker.log"
+            )
+            key = create_key(services.env, f"edit-{uuid.uuid4().hex[:6]}")
+            yield Distributed(base_url, key, services, sims, workers)
+        finally:
+            for worker in workers.values():
+                worker.stop()
 
 
 @pytest.fixture
 def stack(distributed: Distributed) -> Distributed:
     """Each test starts with no scripted faults, empty call logs and every circuit closed."""
-    for sim in distributed.sims.values():
-        sim.faults.clear()
-        sim.calls.clear()
-    with psycopg.connect(distributed.services.database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM provider_health")
+    reset_simulators(distributed.sims, distributed.services.database_url)
     return distributed
 
 

@@ -12,15 +12,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from support import Embedded, make_image, reload_settings
-
-from simulators import (
-    GeminiSimulator,
-    HuggingFaceSimulator,
-    InProcessTransport,
-    StabilitySimulator,
-    WaveSpeedSimulator,
-)
+from support import Embedded, every_simulator, make_image, reload_settings, simulated_providers, use_settings
 
 pytestmark = pytest.mark.integration
 
@@ -33,41 +25,17 @@ def priced(pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
     import create_worker.main  # noqa: F401  (declare the studios' actors on the session's stub broker)
     import edit_worker.main  # noqa: F401
     import upscale_worker.main  # noqa: F401
-    from imagestudio.config import get_settings
-    from imagestudio.providers.directory import provider_directory
-    from imagestudio.providers.execution import reset_provider_executor
 
-    monkeypatch.setenv("IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS", "0.01")
-    monkeypatch.setenv("IMAGESTUDIO_ASYNC_POLL_INTERVAL_SECONDS", "0.05")
-    get_settings.cache_clear()
-    sims = {
-        "stability": StabilitySimulator(),
-        "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
-        "huggingface": HuggingFaceSimulator(),
-        "gemini": GeminiSimulator(),
-    }
-    transports = {name: InProcessTransport(sim.app) for name, sim in sims.items()}
-    provider_directory.use_simulators(
-        {
-            name: {
-                "api_key": sim.api_key,
-                "base_url": f"http://{name}.simulator",
-                "transport": transports[name],
-            }
-            for name, sim in sims.items()
-        }
+    use_settings(
+        monkeypatch,
+        IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS="0.01",
+        IMAGESTUDIO_ASYNC_POLL_INTERVAL_SECONDS="0.05",
     )
-    pg_stack.start_worker(threads=2)
+    sims = every_simulator()
     try:
-        yield pg_stack, pg_stack.new_key(tier="pro")
+        with simulated_providers(pg_stack, sims):
+            yield pg_stack, pg_stack.new_key(tier="pro")
     finally:
-        if pg_stack.worker is not None:
-            pg_stack.worker.stop()
-            pg_stack.worker = None
-        provider_directory.clear_simulators()
-        reset_provider_executor()
-        for transport in transports.values():
-            transport.close()
         reload_settings()
 
 

@@ -10,7 +10,7 @@ from support import make_image, wait_for
 
 from imagestudio.messaging import Studio
 from integration.conftest import Stack
-from integration.test_social_distributed import ALL_FORMATS, get_job, submit, wait_finished
+from integration.test_social_distributed import ALL_FORMATS, get_job, submit, submit_part_done, wait_finished
 
 pytestmark = pytest.mark.integration
 
@@ -46,13 +46,7 @@ def test_job_whose_message_was_purged_still_succeeds(stack: Stack) -> None:
 
 def test_duplicate_message_while_the_job_runs_does_not_run_it_twice(stack: Stack) -> None:
     worker = stack.worker(IMAGESTUDIO_DEBUG_OUTPUT_DELAY_SECONDS="0.3")
-    job = submit(stack, make_image(1200, 900, "JPEG"), platforms="all")
-    wait_for(
-        lambda: get_job(stack, job["id"])["progress"] >= 0.15,
-        timeout=60,
-        interval=0.1,
-        what="the job to be part done",
-    )
+    job = submit_part_done(stack)
     # The same message again (a relay republish after a lost commit), while the first run holds the job.
     duplicate = dramatiq.Message(
         queue_name=Studio.social.value,

@@ -48,6 +48,18 @@ def wait_finished(stack: Stack, job_id: str, timeout: float = 120) -> dict[str, 
     )
 
 
+def submit_part_done(stack: Stack) -> dict[str, Any]:
+    """A job of every format from a 1200x900 JPEG, once a worker has done some of it (15 %)."""
+    job = submit(stack, make_image(1200, 900, "JPEG"), platforms="all")
+    wait_for(
+        lambda: get_job(stack, job["id"])["progress"] >= 0.15,
+        timeout=60,
+        interval=0.1,
+        what="the job to be part done",
+    )
+    return job
+
+
 def s3_client() -> Minio:
     return Minio(
         f"127.0.0.1:{S3_PORT}", access_key="testing", secret_key="testing", secure=False, region="us-east-1"
@@ -86,13 +98,7 @@ def test_social_job_end_to_end_every_format_from_s3(stack: Stack) -> None:
 def test_worker_killed_mid_job_loses_nothing(stack: Stack) -> None:
     # A short lease: the redelivery takes the dead worker's job over soon after it stops renewing.
     slow = stack.worker(IMAGESTUDIO_DEBUG_OUTPUT_DELAY_SECONDS="0.4", IMAGESTUDIO_JOB_LEASE_SECONDS="5")
-    job = submit(stack, make_image(1200, 900, "JPEG"), platforms="all")
-    wait_for(
-        lambda: get_job(stack, job["id"])["progress"] >= 0.15,
-        timeout=60,
-        interval=0.1,
-        what="the job to be part done",
-    )
+    job = submit_part_done(stack)
     slow.kill()  # SIGKILL: no chance to ack, nack or record anything
     killed = get_job(stack, job["id"])
     assert killed["status"] == "running" and killed["attempts"] == 1

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
-from support import Embedded, submit_social_job
+from sqlalchemy import select
+from support import Embedded, sql_statements, submit_social_job
 
-from imagestudio.db import get_engine, session_scope
+from imagestudio.db import session_scope
 from imagestudio.tenants.service import tenant_service
 from imagestudio.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -20,20 +18,11 @@ pytestmark = pytest.mark.integration
 
 @contextmanager
 def statements() -> Iterator[list[str]]:
-    """SQL this thread sends while the block runs (the relay's own thread is not counted)."""
-    seen: list[str] = []
-    me = threading.get_ident()
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if threading.get_ident() == me:
-            seen.append(" ".join(statement.split()))
-
-    engine = get_engine()
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    """SQL this thread sends while the block runs, white space folded (the relay's own thread is not counted)."""
+    folded: list[str] = []
+    with sql_statements(this_thread_only=True) as sent:
+        yield folded
+    folded.extend(" ".join(statement.split()) for statement in sent)
 
 
 def submit(tenant_id: str, cost: int) -> None:

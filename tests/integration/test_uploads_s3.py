@@ -9,31 +9,15 @@ import httpx
 import pytest
 from sqlalchemy import update
 from support import Embedded, make_image
+from uploads_support import API, auth, resolve, tenant_of
 
 from imagestudio.db import session_scope, utcnow
 from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
 from imagestudio.storage import get_store
-from imagestudio.tenants.service import tenant_service
 from imagestudio.uploads.models import Upload
-from imagestudio.uploads.service import SWEEP_GRACE_SECONDS, ResolvedUpload, upload_service
+from imagestudio.uploads.service import SWEEP_GRACE_SECONDS, upload_service
 
 pytestmark = pytest.mark.integration
-
-API = "/api/image-studio"
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def tenant_of(key: str) -> str:
-    with session_scope() as session:
-        return tenant_service.authenticate(session, key=key).tenant_id
-
-
-def resolve(tenant_id: str, upload_id: str, field: str = "image") -> ResolvedUpload:
-    with session_scope() as session:
-        return upload_service.resolve(session, tenant_id=tenant_id, upload_id=upload_id, field=field)
 
 
 def presign(stack: Embedded, key: str, content_type: str = "image/jpeg") -> dict[str, Any]:

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
-from support import Embedded, make_image
+from support import Embedded, make_image, use_settings
 
 from imagestudio.db import session_scope
 from imagestudio.jobs.models import Job
@@ -189,10 +189,8 @@ def test_decompression_bomb_refused(embedded: Embedded) -> None:
 
 
 def test_upload_over_byte_limit_refused(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> None:
-    from imagestudio.config import get_settings
 
-    monkeypatch.setenv("IMAGESTUDIO_MAX_UPLOAD_BYTES", "10000")
-    get_settings.cache_clear()
+    use_settings(monkeypatch, IMAGESTUDIO_MAX_UPLOAD_BYTES="10000")
     key = embedded.new_key()
     code, body = submit(embedded, key, make_image(400, 400, "BMP"))
     assert code == 413 and body["field"] == "image"

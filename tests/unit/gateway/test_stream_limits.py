@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.types import Message
-from support import Embedded, make_image
+from support import Embedded, make_image, use_settings
 
 from gateway.app import create_app
 from gateway.stream_slots import TenantSlots
@@ -75,6 +75,17 @@ def tenant_of(key: str) -> str:
         return tenant_service.authenticate(session, key=key).tenant_id
 
 
+async def open_stream(
+    app: FastAPI, http: httpx.AsyncClient, key: str, tenant_id: str
+) -> tuple[str, asyncio.Task[httpx.Response]]:
+    """A new job's event stream, once it holds the tenant's slot: the events URL and the stream's task."""
+    job = (await submit(http, key)).json()
+    events = f"{API}/jobs/{job['id']}/events"
+    stream = asyncio.create_task(http.get(events, headers=auth(key)))
+    await until(lambda: held(app, "event_stream_slots", tenant_id) == 1, "the stream to be open")
+    return events, stream
+
+
 def frames(text: str) -> list[dict[str, str]]:
     parsed = []
     for block in text.strip().split("\n\n"):
@@ -108,10 +119,7 @@ def test_a_stream_on_a_job_that_never_ends_closes_with_the_reason_and_frees_its_
 
     async def go() -> None:
         async with client(app) as http:
-            job = (await submit(http, key)).json()
-            events = f"{API}/jobs/{job['id']}/events"
-            first = asyncio.create_task(http.get(events, headers=auth(key)))
-            await until(lambda: held(app, "event_stream_slots", tenant_id) == 1, "the stream to be open")
+            events, first = await open_stream(app, http, key, tenant_id)
             refused = await http.get(events, headers=auth(key))
             assert refused.status_code == 429, refused.text
             assert refused.headers["content-type"] == "application/problem+json"
@@ -135,8 +143,7 @@ def test_a_stream_on_a_job_that_never_ends_closes_with_the_reason_and_frees_its_
 def test_a_client_hanging_up_frees_its_stream_slot(
     app: FastAPI, embedded: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_MAX_STREAM_SECONDS", "3600")
-    get_settings.cache_clear()
+    use_settings(monkeypatch, IMAGESTUDIO_MAX_STREAM_SECONDS="3600")
     key = embedded.new_key()
     tenant_id = tenant_of(key)
 
@@ -221,10 +228,12 @@ def revoke_elsewhere(key: str) -> None:
 @pytest.fixture
 def rechecking(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
     """Streams that would stay open an hour; keys re-checked every 0.1 s, cached 0.5 s."""
-    monkeypatch.setenv("IMAGESTUDIO_MAX_STREAM_SECONDS", "3600")
-    monkeypatch.setenv("IMAGESTUDIO_STREAM_KEY_CHECK_SECONDS", "0.1")
-    monkeypatch.setenv("IMAGESTUDIO_AUTH_CACHE_SECONDS", "0.5")
-    get_settings.cache_clear()
+    use_settings(
+        monkeypatch,
+        IMAGESTUDIO_MAX_STREAM_SECONDS="3600",
+        IMAGESTUDIO_STREAM_KEY_CHECK_SECONDS="0.1",
+        IMAGESTUDIO_AUTH_CACHE_SECONDS="0.5",
+    )
     return app
 
 
@@ -234,10 +243,7 @@ def test_a_stream_ends_when_its_key_is_revoked(rechecking: FastAPI, embedded: Em
 
     async def go() -> None:
         async with client(rechecking) as http:
-            job = (await submit(http, key)).json()
-            events = f"{API}/jobs/{job['id']}/events"
-            stream = asyncio.create_task(http.get(events, headers=auth(key)))
-            await until(lambda: held(rechecking, "event_stream_slots", tenant_id) == 1, "the stream to open")
+            events, stream = await open_stream(rechecking, http, key, tenant_id)
             revoke_elsewhere(key)
             streamed = await asyncio.wait_for(stream, 30)  # not the hour the stream may last
             assert streamed.status_code == 200

@@ -17,30 +17,14 @@ import pytest
 import pyvips  # type: ignore[import-untyped, unused-ignore]
 from sqlalchemy import select
 from support import Embedded, make_image
+from uploads_support import API, auth, resolve, tenant_of
 
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
 from imagestudio.jobs.models import Job
 from imagestudio.storage import get_store
-from imagestudio.tenants.service import tenant_service
 from imagestudio.uploads.models import Upload
-from imagestudio.uploads.service import SWEEP_GRACE_SECONDS, ResolvedUpload, upload_service
-
-API = "/api/image-studio"
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def tenant_of(key: str) -> str:
-    with session_scope() as session:
-        return tenant_service.authenticate(session, key=key).tenant_id
-
-
-def resolve(tenant_id: str, upload_id: str) -> ResolvedUpload:
-    with session_scope() as session:
-        return upload_service.resolve(session, tenant_id=tenant_id, upload_id=upload_id, field="image")
+from imagestudio.uploads.service import SWEEP_GRACE_SECONDS, upload_service
 
 
 def presign(stack: Embedded, key: str, *, content_type: str = "image/png", size: int = 500_000) -> Any:
@@ -69,6 +53,20 @@ def row(upload_id: str) -> Upload:
 
 def objects(stack: Embedded, tenant_id: str) -> set[str]:
     return {o.key for o in get_store().list(f"tenants/{tenant_id}/uploads/")}
+
+
+def read_limits(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """The ``limit`` of every read from the store from now on, in order."""
+    store = get_store()
+    reads: list[int | None] = []
+    real_get = store.get
+
+    def spying_get(key: str, *, limit: int | None = None) -> bytes:
+        reads.append(limit)
+        return real_get(key, limit=limit)
+
+    monkeypatch.setattr(store, "get", spying_get)
+    return reads
 
 
 @pytest.fixture
@@ -147,15 +145,7 @@ def test_the_check_reads_at_most_the_declared_size(
     image = make_image(80, 60)
     body = presign(embedded, key, size=len(image) - 10)
     get_store().put(row(body["id"]).key, image, content_type="image/png")  # as an S3 PUT could
-    store = get_store()
-    reads: list[int | None] = []
-    real_get = store.get
-
-    def spying_get(key: str, *, limit: int | None = None) -> bytes:
-        reads.append(limit)
-        return real_get(key, limit=limit)
-
-    monkeypatch.setattr(store, "get", spying_get)
+    reads = read_limits(monkeypatch)
     with pytest.raises(Exception) as caught:
         resolve(tenant_id, body["id"])
     assert getattr(caught.value, "slug", "") == "image-too-large"
@@ -268,15 +258,7 @@ def test_the_worker_reads_at_most_the_byte_limit(workers: Embedded, monkeypatch:
     job = _queued_upscale(stack, key, make_image(200, 150))
     limit = get_settings().max_upload_bytes
     get_store().put(_input_key(job["id"]), make_image(200, 150) + bytes(limit), content_type="image/png")
-    store = get_store()
-    reads: list[int | None] = []
-    real_get = store.get
-
-    def spying_get(key: str, *, limit: int | None = None) -> bytes:
-        reads.append(limit)
-        return real_get(key, limit=limit)
-
-    monkeypatch.setattr(store, "get", spying_get)
+    reads = read_limits(monkeypatch)
     stack.start_worker()
     done = stack.wait_job(key, job["id"])
     assert done["status"] == "failed" and done["error"]["type"].endswith("/image-changed")

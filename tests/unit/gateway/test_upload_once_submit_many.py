@@ -36,30 +36,19 @@ def test_one_upload_serves_many_json_jobs_and_a_batch_without_sending_bytes_agai
         for fmt in ("instagram.story", "twitter.post")
     ]
     assert [r.status_code for r in singles] == [202, 202], [r.text for r in singles]
-    batch = embedded.client.post(
-        f"{API}/jobs/batch",
-        headers={**auth(key), "Idempotency-Key": "campaign-7"},
-        json={
-            "jobs": [
-                {"studio": "social", "params": {"image": upload["id"], "formats": ["youtube.thumbnail"]}},
-                {"studio": "social", "params": {"image": "upl_nope", "formats": ["youtube.thumbnail"]}},
-            ]
-        },
-    )
+    campaign = {
+        "jobs": [
+            {"studio": "social", "params": {"image": upload["id"], "formats": ["youtube.thumbnail"]}},
+            {"studio": "social", "params": {"image": "upl_nope", "formats": ["youtube.thumbnail"]}},
+        ]
+    }
+    headers = {**auth(key), "Idempotency-Key": "campaign-7"}
+    batch = embedded.client.post(f"{API}/jobs/batch", headers=headers, json=campaign)
     assert batch.status_code == 200, batch.text
     entries = batch.json()["jobs"]
     assert entries[0]["status"] == 202 and entries[1]["status"] == 422
     assert entries[1]["problem"]["field"] == "image"
-    replay = embedded.client.post(
-        f"{API}/jobs/batch",
-        headers={**auth(key), "Idempotency-Key": "campaign-7"},
-        json={
-            "jobs": [
-                {"studio": "social", "params": {"image": upload["id"], "formats": ["youtube.thumbnail"]}},
-                {"studio": "social", "params": {"image": "upl_nope", "formats": ["youtube.thumbnail"]}},
-            ]
-        },
-    )
+    replay = embedded.client.post(f"{API}/jobs/batch", headers=headers, json=campaign)
     assert replay.json() == batch.json() and replay.headers["idempotent-replayed"] == "true"
 
     ids = [r.json()["id"] for r in singles] + [entries[0]["job"]["id"]]

@@ -8,26 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
-from support import Embedded, in_process_stack, make_image, wait_for
+from sqlalchemy import select, update
+from support import Embedded, in_process_stack, make_image, sql_statements, wait_for
+from uploads_support import API, auth, resolve, tenant_of
 
-from imagestudio.db import get_engine, session_scope, utcnow
+from imagestudio.db import session_scope, utcnow
 from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
 from imagestudio.jobs.models import Job, JobStatus
-from imagestudio.tenants.service import tenant_service
 from imagestudio.uploads.models import Upload
-from imagestudio.uploads.service import SWEEP_GRACE_SECONDS, ResolvedUpload, upload_service
-
-API = "/api/image-studio"
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def tenant_of(key: str) -> str:
-    with session_scope() as session:
-        return tenant_service.authenticate(session, key=key).tenant_id
+from imagestudio.uploads.service import SWEEP_GRACE_SECONDS, upload_service
 
 
 def upload(stack: Embedded, key: str, data: bytes, name: str = "photo.png") -> Any:
@@ -36,11 +25,6 @@ def upload(stack: Embedded, key: str, data: bytes, name: str = "photo.png") -> A
     )
     assert response.status_code == 201, response.text
     return response
-
-
-def resolve(tenant_id: str, upload_id: str, field: str = "image") -> ResolvedUpload:
-    with session_scope() as session:
-        return upload_service.resolve(session, tenant_id=tenant_id, upload_id=upload_id, field=field)
 
 
 def object_path(stack: Embedded, upload_id: str) -> Path:
@@ -205,18 +189,10 @@ def test_ready_upload_resolves_from_the_cache_without_a_query(embedded: Embedded
     key = embedded.new_key()
     tenant_id = tenant_of(key)
     upload_id = upload(embedded, key, make_image(64, 64)).json()["id"]
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(get_engine(), "before_cursor_execute", record)
-    try:
+    with sql_statements() as statements:
         first = resolve(tenant_id, upload_id)
         queried = len([s for s in statements if "uploads" in s])
         second = resolve(tenant_id, upload_id)
-    finally:
-        event.remove(get_engine(), "before_cursor_execute", record)
     assert first == second
     assert queried == 1 and len([s for s in statements if "uploads" in s]) == 1
 

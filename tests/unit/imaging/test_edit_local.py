@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
-from PIL import Image
+from pixel_arrays_support import Array, decode_pixels, encode_png
 from skimage import data
 
 from imagestudio.errors import InvalidImage, ValidationFailed
@@ -22,19 +21,7 @@ from imagestudio.imaging.edit import (
     remove_background,
 )
 
-Array = npt.NDArray[np.uint8]
 Floats = npt.NDArray[np.float32]
-
-
-def _png(pixels: Array) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def _pixels(encoded: bytes) -> Array:
-    with Image.open(io.BytesIO(encoded)) as image:
-        return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
 
 
 # --- generated scenes: a subject on a near-plain backdrop, with its true mask -----------------
@@ -155,7 +142,7 @@ def _smooth() -> Array:
 def test_remove_background_recovers_the_subject(name: str) -> None:
     image, truth = SCENES[name]()
 
-    out = _pixels(remove_background(_png(image)))
+    out = decode_pixels(remove_background(encode_png(image)))
 
     assert out.shape == image.shape[:2] + (4,)
     cut = out[:, :, 3] > 127
@@ -171,7 +158,7 @@ def test_remove_background_recovers_the_subject(name: str) -> None:
 def test_remove_background_as_jpeg_flattens_the_subject_on_white() -> None:
     image, truth = _blob()
 
-    out = _pixels(remove_background(_png(image), output_format="jpeg"))
+    out = decode_pixels(remove_background(encode_png(image), output_format="jpeg"))
 
     assert out.shape == image.shape
     far = cv2.dilate(truth, np.ones((9, 9), np.uint8)) == 0
@@ -190,7 +177,7 @@ def test_inpaint_fills_a_stripe_closer_to_the_truth_than_blank_or_the_mean(name:
     damaged = original.copy()
     damaged[mask > 0] = 0
 
-    out = _pixels(inpaint(_png(damaged), _png(mask), grow_mask=0))
+    out = decode_pixels(inpaint(encode_png(damaged), encode_png(mask), grow_mask=0))
 
     hole = mask > 0
     truth = original.astype(np.float32)[hole]
@@ -210,7 +197,7 @@ def test_inpaint_grows_the_mask_and_does_not_depend_on_the_hidden_pixels() -> No
     scribbled = original.copy()
     scribbled[mask > 0] = (255, 0, 255)
 
-    out = _pixels(inpaint(_png(scribbled), _png(mask), grow_mask=6))
+    out = decode_pixels(inpaint(encode_png(scribbled), encode_png(mask), grow_mask=6))
 
     grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (13, 13))) > 0
     assert np.array_equal(out[~grown], original[~grown])
@@ -224,25 +211,25 @@ def test_inpaint_without_a_mask_fills_the_transparent_area() -> None:
     alpha[100:130, 60:200] = 0
     rgba = np.dstack([original, alpha])
 
-    out = _pixels(inpaint(_png(rgba), None, grow_mask=0))
-    derived = mask_from_alpha(_png(rgba))
+    out = decode_pixels(inpaint(encode_png(rgba), None, grow_mask=0))
+    derived = mask_from_alpha(encode_png(rgba))
 
     assert out.shape == original.shape  # filled, so opaque RGB
     assert np.abs(out[alpha == 0].astype(np.float32) - original[alpha == 0]).mean() < 10
     assert derived is not None
     # Given as an explicit mask instead, the same area is filled and the alpha is kept (and
     # filled too, so the hole becomes opaque).
-    explicit = _pixels(inpaint(_png(rgba), derived, grow_mask=0))
+    explicit = decode_pixels(inpaint(encode_png(rgba), derived, grow_mask=0))
     assert np.array_equal(explicit[:, :, :3], out)
     assert (explicit[:, :, 3] == 255).all()
 
 
 def test_erase_is_inpainting() -> None:
-    image = _png(data.coffee()[:120, :160])
+    image = encode_png(data.coffee()[:120, :160])
     mask = np.zeros((120, 160), np.uint8)
     mask[40:60, 50:90] = 255
 
-    assert erase(image, _png(mask)) == inpaint(image, _png(mask))
+    assert erase(image, encode_png(mask)) == inpaint(image, encode_png(mask))
 
 
 def test_mask_from_alpha_is_white_where_transparent_and_none_without_transparency() -> None:
@@ -250,16 +237,18 @@ def test_mask_from_alpha_is_white_where_transparent_and_none_without_transparenc
     alpha[10:20, 5:15] = 0
     rgba = np.dstack([np.zeros((40, 50, 3), np.uint8), alpha])
 
-    mask = mask_from_alpha(_png(rgba))
+    mask = mask_from_alpha(encode_png(rgba))
 
     assert mask is not None
-    grey = _pixels(mask)
+    grey = decode_pixels(mask)
     assert grey.ndim == 2 or np.array_equal(grey[:, :, 0], grey[:, :, 1])
     grey = grey if grey.ndim == 2 else grey[:, :, 0]
     assert np.array_equal(grey, 255 - alpha)
-    assert mask_from_alpha(_png(np.zeros((40, 50, 3), np.uint8))) is None
+    assert mask_from_alpha(encode_png(np.zeros((40, 50, 3), np.uint8))) is None
     assert (
-        mask_from_alpha(_png(np.dstack([np.zeros((40, 50, 3), np.uint8), np.full((40, 50), 255, np.uint8)])))
+        mask_from_alpha(
+            encode_png(np.dstack([np.zeros((40, 50, 3), np.uint8), np.full((40, 50), 255, np.uint8)]))
+        )
         is None
     )
 
@@ -271,7 +260,7 @@ def test_outpaint_extends_the_canvas_keeps_the_image_and_joins_it_smoothly() -> 
     original = data.astronaut()
     height, width = original.shape[:2]
 
-    out = _pixels(outpaint(_png(original), left=100, right=300, up=0, down=200))
+    out = decode_pixels(outpaint(encode_png(original), left=100, right=300, up=0, down=200))
 
     assert out.shape == (height + 200, width + 400, 3)
     assert np.array_equal(out[:height, 100 : 100 + width], original)
@@ -294,7 +283,7 @@ def test_outpaint_extends_the_canvas_keeps_the_image_and_joins_it_smoothly() -> 
 def test_outpaint_keeps_transparency_and_handles_margins_wider_than_the_image() -> None:
     rgba = np.dstack([data.coffee()[:30, :40], np.full((30, 40), 255, np.uint8)])
 
-    out = _pixels(outpaint(_png(rgba), left=200, up=150))
+    out = decode_pixels(outpaint(encode_png(rgba), left=200, up=150))
 
     assert out.shape == (180, 240, 4)
     assert np.array_equal(out[150:, 200:], rgba)
@@ -304,13 +293,13 @@ def test_outpaint_keeps_transparency_and_handles_margins_wider_than_the_image() 
 @pytest.mark.parametrize("value", [-1, 2001])
 def test_outpaint_rejects_a_margin_out_of_range(side: str, value: int) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        outpaint(_png(np.zeros((8, 8, 3), np.uint8)), **{side: value})
+        outpaint(encode_png(np.zeros((8, 8, 3), np.uint8)), **{side: value})
     assert caught.value.field == side
 
 
 def test_outpaint_rejects_all_margins_zero() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        outpaint(_png(np.zeros((8, 8, 3), np.uint8)))
+        outpaint(encode_png(np.zeros((8, 8, 3), np.uint8)))
     assert caught.value.field == "margins"
 
 
@@ -322,7 +311,7 @@ def test_recolor_moves_the_masked_hue_to_the_target_and_leaves_the_rest() -> Non
     mask = np.zeros(original.shape[:2], np.uint8)
     cv2.circle(mask, (256, 300), 120, 255, -1)
 
-    out = _pixels(recolor(_png(original), _png(mask), color="#1E90FF"))
+    out = decode_pixels(recolor(encode_png(original), encode_png(mask), color="#1E90FF"))
 
     assert np.array_equal(out[mask == 0], original[mask == 0])
     inside = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
@@ -345,7 +334,7 @@ def test_recolor_without_a_mask_recolours_only_the_opaque_subject() -> None:
     alpha[10:30, 10:30] = 255
     rgba = np.dstack([rgb, alpha])
 
-    out = _pixels(recolor(_png(rgba), None, color="#22aa44"))
+    out = decode_pixels(recolor(encode_png(rgba), None, color="#22aa44"))
 
     assert np.array_equal(out[alpha == 0], rgba[alpha == 0])
     hue = cv2.cvtColor(out[15:25, 15:25, :3], cv2.COLOR_RGB2HSV)[:, :, 0]
@@ -355,7 +344,7 @@ def test_recolor_without_a_mask_recolours_only_the_opaque_subject() -> None:
 @pytest.mark.parametrize("color", ["red", "#12345", "#gggggg", ""])
 def test_recolor_rejects_a_colour_that_is_not_hex(color: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        recolor(_png(np.zeros((8, 8, 3), np.uint8)), None, color=color)
+        recolor(encode_png(np.zeros((8, 8, 3), np.uint8)), None, color=color)
     assert caught.value.field == "color"
 
 
@@ -381,7 +370,7 @@ def test_every_edit_rejects_what_is_not_an_image(call: Callable[[bytes], object]
 
 def test_a_mask_that_is_not_an_image_is_named_as_the_mask() -> None:
     with pytest.raises(InvalidImage) as caught:
-        inpaint(_png(np.zeros((8, 8, 3), np.uint8)), b"not a png")
+        inpaint(encode_png(np.zeros((8, 8, 3), np.uint8)), b"not a png")
     assert caught.value.field == "mask"
 
 
@@ -394,8 +383,8 @@ def test_a_mask_that_is_not_an_image_is_named_as_the_mask() -> None:
     ],
 )
 def test_a_mask_of_another_size_is_refused(call: Callable[[bytes, bytes], object]) -> None:
-    image = _png(np.zeros((30, 40, 3), np.uint8))
-    mask = _png(np.full((10, 20), 255, np.uint8))
+    image = encode_png(np.zeros((30, 40, 3), np.uint8))
+    mask = encode_png(np.full((10, 20), 255, np.uint8))
 
     with pytest.raises(ValidationFailed) as caught:
         call(image, mask)
@@ -406,25 +395,25 @@ def test_a_mask_of_another_size_is_refused(call: Callable[[bytes, bytes], object
 
 def test_inpaint_needs_a_mask_or_transparency() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        inpaint(_png(np.zeros((8, 8, 3), np.uint8)), None)
+        inpaint(encode_png(np.zeros((8, 8, 3), np.uint8)), None)
     assert caught.value.field == "mask"
 
 
 @pytest.mark.parametrize("grow_mask", [-1, 101])
 def test_inpaint_rejects_grow_mask_out_of_range(grow_mask: int) -> None:
-    mask = _png(np.full((8, 8), 255, np.uint8))
+    mask = encode_png(np.full((8, 8), 255, np.uint8))
     with pytest.raises(ValidationFailed) as caught:
-        inpaint(_png(np.zeros((8, 8, 3), np.uint8)), mask, grow_mask=grow_mask)
+        inpaint(encode_png(np.zeros((8, 8, 3), np.uint8)), mask, grow_mask=grow_mask)
     assert caught.value.field == "grow_mask"
 
 
 def test_inpaint_refuses_a_mask_covering_everything() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        inpaint(_png(np.zeros((8, 8, 3), np.uint8)), _png(np.full((8, 8), 255, np.uint8)))
+        inpaint(encode_png(np.zeros((8, 8, 3), np.uint8)), encode_png(np.full((8, 8), 255, np.uint8)))
     assert caught.value.field == "mask"
 
 
 def test_edits_reject_an_unknown_output_format() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        remove_background(_png(np.zeros((8, 8, 3), np.uint8)), output_format="tiff")
+        remove_background(encode_png(np.zeros((8, 8, 3), np.uint8)), output_format="tiff")
     assert caught.value.field == "output_format"

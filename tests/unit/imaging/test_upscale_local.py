@@ -6,27 +6,14 @@ import io
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 import pytest
 from PIL import Image
+from pixel_arrays_support import Array, decode_pixels, encode_png
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from imagestudio.errors import ImageTooLarge, InvalidImage, ValidationFailed
 from imagestudio.imaging.upscale import upscale_fast, upscale_to_pixels
-
-Array = npt.NDArray[np.uint8]
-
-
-def _png(pixels: Array) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def _pixels(encoded: bytes) -> Array:
-    with Image.open(io.BytesIO(encoded)) as image:
-        return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
 
 
 def _drawing() -> Array:
@@ -53,7 +40,7 @@ def test_upscale_fast_restores_a_4x_area_downscale_better_than_bicubic(name: str
     original = np.ascontiguousarray(original[:height, :width])
     small = cv2.resize(original, (width // 4, height // 4), interpolation=cv2.INTER_AREA)
 
-    ours = _pixels(upscale_fast(_png(small), scale=4))
+    ours = decode_pixels(upscale_fast(encode_png(small), scale=4))
     bicubic = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
 
     assert ours.shape == original.shape
@@ -71,7 +58,7 @@ def test_upscale_fast_restores_a_4x_area_downscale_better_than_bicubic(name: str
 def test_upscale_fast_output_is_exactly_scale_times_an_odd_size(scale: int) -> None:
     pixels = np.random.default_rng(scale).integers(0, 256, (23, 37, 3), dtype=np.uint8)
 
-    out = _pixels(upscale_fast(_png(pixels), scale=scale))
+    out = decode_pixels(upscale_fast(encode_png(pixels), scale=scale))
 
     assert out.shape == (23 * scale, 37 * scale, 3)
 
@@ -83,7 +70,7 @@ def test_upscale_fast_keeps_transparency_without_dark_fringes() -> None:
     rgb = np.where((alpha > 0)[:, :, None], np.array([230, 30, 30], np.uint8), 0).astype(np.uint8)
     rgba = np.dstack([rgb, alpha])
 
-    out = _pixels(upscale_fast(_png(rgba), scale=4))
+    out = decode_pixels(upscale_fast(encode_png(rgba), scale=4))
 
     assert out.shape == (256, 256, 4)
     assert out[0, 0, 3] == 0 and out[128, 128, 3] == 255
@@ -110,7 +97,7 @@ def test_upscale_fast_encodes_the_requested_format_without_metadata() -> None:
 def test_upscale_to_pixels_reaches_the_target_area_and_keeps_the_aspect_ratio() -> None:
     pixels = data.coffee()[:200, :300]
 
-    out = _pixels(upscale_to_pixels(_png(pixels), target_pixels=4_194_304))
+    out = decode_pixels(upscale_to_pixels(encode_png(pixels), target_pixels=4_194_304))
 
     height, width = out.shape[:2]
     assert abs(height * width - 4_194_304) / 4_194_304 < 0.01
@@ -120,7 +107,7 @@ def test_upscale_to_pixels_reaches_the_target_area_and_keeps_the_aspect_ratio() 
 def test_upscale_to_pixels_never_downscales() -> None:
     pixels = data.coffee()[:200, :300]
 
-    out = _pixels(upscale_to_pixels(_png(pixels), target_pixels=10_000))
+    out = decode_pixels(upscale_to_pixels(encode_png(pixels), target_pixels=10_000))
 
     assert np.array_equal(out, pixels)
 
@@ -144,33 +131,33 @@ def test_upscale_rejects_what_is_not_an_image() -> None:
 )
 def test_upscale_fast_rejects_bad_options(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        upscale_fast(_png(np.zeros((8, 8, 3), np.uint8)), **kwargs)
+        upscale_fast(encode_png(np.zeros((8, 8, 3), np.uint8)), **kwargs)
     assert caught.value.field == field
 
 
 def test_upscale_to_pixels_rejects_a_target_out_of_range() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        upscale_to_pixels(_png(np.zeros((8, 8, 3), np.uint8)), target_pixels=0)
+        upscale_to_pixels(encode_png(np.zeros((8, 8, 3), np.uint8)), target_pixels=0)
     assert caught.value.field == "target_pixels"
 
 
 def test_upscale_fast_refuses_an_output_over_the_pixel_limit() -> None:
     with pytest.raises(ImageTooLarge):
-        upscale_fast(_png(np.zeros((1100, 1100, 3), np.uint8)), scale=8)
+        upscale_fast(encode_png(np.zeros((1100, 1100, 3), np.uint8)), scale=8)
 
 
 def test_local_outputs_use_the_one_encoder_progressive_jpeg_and_grey_masks() -> None:
     """Local outputs go through ``codec.encode``: JPEG is progressive, a mask stays one grey band."""
     from imagestudio.imaging.edit import mask_from_alpha
 
-    jpeg = upscale_fast(_png(_drawing()[:96, :96]), scale=2, output_format="jpeg", quality=90)
+    jpeg = upscale_fast(encode_png(_drawing()[:96, :96]), scale=2, output_format="jpeg", quality=90)
     with Image.open(io.BytesIO(jpeg)) as image:
         assert image.format == "JPEG"
         assert image.info.get("progressive") == 1
 
     rgba = np.dstack([_drawing()[:64, :64], np.full((64, 64), 255, np.uint8)])
     rgba[:16, :16, 3] = 0
-    mask = mask_from_alpha(_png(rgba))
+    mask = mask_from_alpha(encode_png(rgba))
     assert mask is not None
     with Image.open(io.BytesIO(mask)) as image:
         assert image.format == "PNG" and image.mode == "L"

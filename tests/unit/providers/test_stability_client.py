@@ -35,14 +35,19 @@ def test_width_and_height_pick_the_nearest_supported_ratio(stability: Env) -> No
     assert (image.width, image.height) == (1536, 640)  # 21:9
 
 
-def test_sd3_models_go_to_the_sd3_endpoint_with_the_model_field() -> None:
+def recording_client() -> tuple[StabilityClient, list[httpx.Request]]:
+    """A client whose every request is kept (in the list) and answered with a 64x64 PNG."""
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return httpx.Response(200, content=png(64, 64), headers={"finish-reason": "SUCCESS", "seed": "9"})
 
-    client = StabilityClient(api_key="k", transport=httpx.MockTransport(handler))
+    return StabilityClient(api_key="k", transport=httpx.MockTransport(handler)), seen
+
+
+def test_sd3_models_go_to_the_sd3_endpoint_with_the_model_field() -> None:
+    client, seen = recording_client()
     client.generate(
         GenerationRequest(prompt="p", model="sd3.5-large-turbo", guidance_scale=1.0, style_preset="anime")
     )
@@ -230,13 +235,7 @@ def test_sync_and_async_entry_points_are_not_mixed_up(stability: Env) -> None:
 
 
 def _form_of(model: str, strength: float) -> tuple[str, str]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, content=png(64, 64), headers={"finish-reason": "SUCCESS", "seed": "9"})
-
-    client = StabilityClient(api_key="k", transport=httpx.MockTransport(handler))
+    client, seen = recording_client()
     client.generate(
         GenerationRequest(
             prompt="p", model=model, aspect_ratio="16:9", init_image=png(96, 64), strength=strength

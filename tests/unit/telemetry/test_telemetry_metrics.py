@@ -12,27 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client import REGISTRY
-from support import Embedded, make_image, wait_for
+from social_submit_support import submit
+from support import Embedded, wait_for
 
 from imagestudio.telemetry.metrics import start_metrics_server
 from imagestudio.telemetry.queues import QueueStats, QueueStatsCollector, queue_stats
 
-API = "/api/image-studio"
-
 
 def value(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def submit(embedded: Embedded, key: str) -> str:
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers={"Authorization": f"Bearer {key}"},
-        files={"image": ("a.png", make_image(320, 240), "image/png")},
-        data={"formats": "instagram.feed_square"},
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
 def scrape(embedded: Embedded) -> str:

@@ -7,26 +7,14 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from social_submit_support import submit
 from sqlalchemy import select
-from support import Embedded, make_image
+from support import Embedded, use_settings
 
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
 from imagestudio.outbox import OutboxMessage
 from imagestudio.telemetry import tracing
-
-API = "/api/image-studio"
-
-
-def submit(embedded: Embedded, key: str) -> str:
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers={"Authorization": f"Bearer {key}"},
-        files={"image": ("a.png", make_image(320, 240), "image/png")},
-        data={"formats": "instagram.feed_square"},
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
 def by_name(spans: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
@@ -90,8 +78,7 @@ def test_exporter_chosen_by_setting(exporter: str, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(trace_exporter, "OTLPSpanExporter", RecordingExporter)
     monkeypatch.setenv("IMAGESTUDIO_TRACES_EXPORTER", exporter)
-    monkeypatch.setenv("IMAGESTUDIO_OTLP_ENDPOINT", "http://127.0.0.1:9/")
-    get_settings.cache_clear()
+    use_settings(monkeypatch, IMAGESTUDIO_OTLP_ENDPOINT="http://127.0.0.1:9/")
     try:
         provider = tracing.configure_tracing(get_settings(), service_name="svc")
         assert provider is not None and tracing.tracing_enabled()

@@ -3,18 +3,14 @@ through the CLI, and no database lookup per request for a key already seen."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event, update
-from support import Embedded, make_image, wait_for
+from sqlalchemy import update
+from support import Embedded, make_image, sql_statements, use_settings, wait_for
 from typer.testing import CliRunner, Result
 
 from imagestudio.cli import app
-from imagestudio.config import get_settings
 from imagestudio.credits.tier_service import tier_service
-from imagestudio.db import get_engine, session_scope, utcnow
+from imagestudio.db import session_scope, utcnow
 from imagestudio.errors import Unauthorized
 from imagestudio.tenants.models import ApiKey
 from imagestudio.tenants.service import tenant_service
@@ -25,22 +21,6 @@ runner = CliRunner()
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every SQL statement the process sends while the block runs."""
-    seen: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        seen.append(statement)
-
-    engine = get_engine()
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def tenant_of(key: str) -> str:
@@ -65,11 +45,11 @@ def submit(stack: Embedded, key: str) -> int:
 
 def test_a_key_seen_valid_is_authenticated_without_a_query(embedded: Embedded) -> None:
     key = embedded.new_key(tier="basic")
-    with statements() as first, session_scope() as session:
+    with sql_statements() as first, session_scope() as session:
         tenant_id = tenant_service.authenticate(session, key=key).tenant_id
         limits = tier_service.limits_of(session, tenant_id=tenant_id)
     assert any("api_keys" in s for s in first) and any("FROM tenants" in s for s in first)
-    with statements() as again, session_scope() as session:
+    with sql_statements() as again, session_scope() as session:
         principal = tenant_service.authenticate(session, key=key)
         limits_again = tier_service.limits_of(session, tenant_id=tenant_id)
     assert again == []
@@ -81,7 +61,7 @@ def test_a_key_seen_valid_is_authenticated_without_a_query(embedded: Embedded) -
 def test_a_second_submission_looks_up_neither_the_key_nor_the_rate(embedded: Embedded) -> None:
     key = embedded.new_key()
     assert submit(embedded, key) == 202
-    with statements() as second:
+    with sql_statements() as second:
         assert submit(embedded, key) == 202
     assert second, "the submission itself still writes its job"
     assert [s for s in second if "api_keys" in s] == []
@@ -97,8 +77,7 @@ def test_an_unknown_key_is_refused_and_not_remembered_as_valid(embedded: Embedde
 def test_a_key_revoked_by_another_process_stops_working_within_the_cache_time(
     embedded: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_AUTH_CACHE_SECONDS", "1")
-    get_settings.cache_clear()
+    use_settings(monkeypatch, IMAGESTUDIO_AUTH_CACHE_SECONDS="1")
     key = embedded.new_key()
     assert embedded.client.get(f"{API}/credits", headers=auth(key)).status_code == 200
     with session_scope() as session:  # as another process would: no cache of ours is told

@@ -12,11 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
-from support import Embedded, wait_for
+from support import Embedded, use_settings, wait_for
 from webhook_api import API, auth, deliveries, register, submit, wait_delivery
 from webhook_receiver import Receiver, Trickler
 
-from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
 from imagestudio.jobs.service import job_service
 from imagestudio.outbox import OutboxMessage
@@ -138,9 +137,11 @@ def test_rolled_back_transition_stages_no_delivery(hooks: Embedded) -> None:
 def test_endpoint_failing_every_retry_is_disabled_with_a_visible_reason(
     hooks: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES", "2")
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS", "[0, 0.01]")
-    get_settings.cache_clear()
+    use_settings(
+        monkeypatch,
+        IMAGESTUDIO_WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES="2",
+        IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS="[0, 0.01]",
+    )
     key = hooks.new_key()
     with Receiver(default=500) as receiver:
         endpoint = register(hooks, key, receiver.url, event_types=["job.queued"])
@@ -177,8 +178,7 @@ def test_410_gone_disables_the_endpoint_at_once(hooks: Embedded) -> None:
 
 
 def test_redirects_are_not_followed(hooks: Embedded, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS", "[0]")
-    get_settings.cache_clear()
+    use_settings(monkeypatch, IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS="[0]")
     key = hooks.new_key()
     with Receiver(default=302, headers={302: {"location": "/elsewhere"}}) as receiver:
         register(hooks, key, receiver.url, event_types=["job.queued"])
@@ -193,9 +193,11 @@ def test_redirects_are_not_followed(hooks: Embedded, monkeypatch: pytest.MonkeyP
 def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(
     hooks: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS", "[0]")
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_TIMEOUT_SECONDS", "0.2")
-    get_settings.cache_clear()
+    use_settings(
+        monkeypatch,
+        IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS="[0]",
+        IMAGESTUDIO_WEBHOOK_TIMEOUT_SECONDS="0.2",
+    )
     key = hooks.new_key()
     with Receiver() as receiver:
         receiver.hold.clear()  # the receiver never answers until the test lets it
@@ -212,8 +214,7 @@ def test_a_trickling_receiver_is_cut_off_at_the_attempt_deadline_and_the_deliver
 ) -> None:
     monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS", "[0, 0.01, 0.01]")
     monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_TIMEOUT_SECONDS", "5")  # each byte comes well within it
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_ATTEMPT_DEADLINE_SECONDS", "1")
-    get_settings.cache_clear()
+    use_settings(monkeypatch, IMAGESTUDIO_WEBHOOK_ATTEMPT_DEADLINE_SECONDS="1")
     key = hooks.new_key()
     with Trickler(interval=0.2) as trickler:
         register(hooks, key, trickler.url, event_types=["job.queued"])
@@ -232,9 +233,11 @@ def test_a_long_wait_rides_capped_messages_and_sends_only_when_due(
     hooks: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two hours between attempts, but no message may wait longer than 50 ms (the consumer-timeout rule).
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS", "[0, 7200]")
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_MAX_MESSAGE_DELAY_SECONDS", "0.05")
-    get_settings.cache_clear()
+    use_settings(
+        monkeypatch,
+        IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS="[0, 7200]",
+        IMAGESTUDIO_WEBHOOK_MAX_MESSAGE_DELAY_SECONDS="0.05",
+    )
     key = hooks.new_key()
     with Receiver([500, 200]) as receiver:
         register(hooks, key, receiver.url, event_types=["job.queued"])

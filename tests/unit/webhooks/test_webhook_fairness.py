@@ -4,11 +4,9 @@ disabled, deliveries in flight are capped per tenant, and redelivery is rate-lim
 from __future__ import annotations
 
 import pytest
-from support import Embedded, wait_for
+from support import Embedded, use_settings, wait_for
 from webhook_api import API, auth, deliveries, submit, wait_delivery
 from webhook_receiver import Receiver
-
-from imagestudio.config import get_settings
 
 
 def targets(stack: Embedded, key: str) -> list[dict[str, object]]:
@@ -20,9 +18,11 @@ def targets(stack: Embedded, key: str) -> list[dict[str, object]]:
 def test_a_per_job_url_failing_attempts_in_a_row_is_disabled_and_the_tenant_sees_why(
     hooks: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_DISABLE_TARGET_AFTER_FAILED_ATTEMPTS", "3")
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS", "[0, 0.01]")
-    get_settings.cache_clear()
+    use_settings(
+        monkeypatch,
+        IMAGESTUDIO_WEBHOOK_DISABLE_TARGET_AFTER_FAILED_ATTEMPTS="3",
+        IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS="[0, 0.01]",
+    )
     key = hooks.new_key()
     with Receiver(default=500) as receiver:
         hooks.start_worker()
@@ -68,10 +68,12 @@ def test_a_per_job_url_failing_attempts_in_a_row_is_disabled_and_the_tenant_sees
 def test_a_success_resets_the_count_and_timeouts_disable_a_black_hole(
     hooks: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_DISABLE_TARGET_AFTER_FAILED_ATTEMPTS", "2")
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS", "[0]")
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_TIMEOUT_SECONDS", "0.2")
-    get_settings.cache_clear()
+    use_settings(
+        monkeypatch,
+        IMAGESTUDIO_WEBHOOK_DISABLE_TARGET_AFTER_FAILED_ATTEMPTS="2",
+        IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS="[0]",
+        IMAGESTUDIO_WEBHOOK_TIMEOUT_SECONDS="0.2",
+    )
     key = hooks.new_key()
     hooks.start_worker()
     with Receiver([500, 200, 500]) as flaky:  # failure, success, failure: never two in a row
@@ -94,11 +96,13 @@ def test_a_success_resets_the_count_and_timeouts_disable_a_black_hole(
 def test_one_tenants_black_hole_deliveries_leave_room_for_another_tenants(
     hooks: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_TENANT_MAX_IN_FLIGHT", "1")
-    monkeypatch.setenv("IMAGESTUDIO_TENANT_DEFER_SECONDS", "0.1")
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS", "[0]")
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_TIMEOUT_SECONDS", "20")
-    get_settings.cache_clear()
+    use_settings(
+        monkeypatch,
+        IMAGESTUDIO_WEBHOOK_TENANT_MAX_IN_FLIGHT="1",
+        IMAGESTUDIO_TENANT_DEFER_SECONDS="0.1",
+        IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS="[0]",
+        IMAGESTUDIO_WEBHOOK_TIMEOUT_SECONDS="20",
+    )
     flooder, other = hooks.new_key("flooder"), hooks.new_key("other")
     with Receiver() as black_hole, Receiver() as receiver:
         black_hole.hold.clear()
@@ -117,8 +121,7 @@ def test_one_tenants_black_hole_deliveries_leave_room_for_another_tenants(
 
 
 def test_redeliver_is_rate_limited_per_tenant(hooks: Embedded, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_WEBHOOK_REDELIVERIES_PER_MINUTE", "2")
-    get_settings.cache_clear()
+    use_settings(monkeypatch, IMAGESTUDIO_WEBHOOK_REDELIVERIES_PER_MINUTE="2")
     key, other = hooks.new_key(), hooks.new_key("other")
     with Receiver() as receiver:
         job = submit(hooks, key, webhook_url=receiver.url, webhook_events="job.queued")

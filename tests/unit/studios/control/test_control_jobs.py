@@ -63,10 +63,7 @@ def test_every_operation_runs_on_stability(studio: Studio, operation: str) -> No
     assert image.size == (outputs["controlled"]["width"], outputs["controlled"]["height"])
     if operation == "style":
         assert image.size == (1344, 768)  # the asked 16:9 at about 1 MP
-    credits = studio.get("/credits", limit=50).json()["entries"]
-    captured = -sum(
-        e["balance_delta"] for e in credits if e["job_id"] == job["id"] and e["kind"] == "capture"
-    )
+    captured = studio.charged(job["id"])
     assert captured == STABILITY_CREDITS[operation]
 
 
@@ -193,10 +190,7 @@ def test_a_failing_stability_falls_back_to_wavespeed_and_says_which_served(studi
     [step] = meta["fallback_from"]
     assert step["provider"] == "stability" and "503" in step["reason"]
     assert stability.calls.count("/control/style-transfer") == 2  # both attempts, then WaveSpeed
-    credits = studio.get("/credits", limit=50).json()["entries"]
-    captured = -sum(
-        e["balance_delta"] for e in credits if e["job_id"] == job["id"] and e["kind"] == "capture"
-    )
+    captured = studio.charged(job["id"])
     assert captured == 4 and job["params"]["estimated_credits"] == 8  # held the dearest, charged what served
 
 
@@ -249,10 +243,7 @@ def test_a_blurred_content_filtered_output_is_delivered_marked_and_charged(studi
     assert job["status"] == "succeeded", job
     [output] = [o for o in job["outputs"] if o["name"] == "controlled"]
     assert output["metadata"]["content_filtered"] is True
-    credits = studio.get("/credits", limit=50).json()["entries"]
-    captured = -sum(
-        e["balance_delta"] for e in credits if e["job_id"] == job["id"] and e["kind"] == "capture"
-    )
+    captured = studio.charged(job["id"])
     assert captured == STABILITY_CREDITS["structure"]
 
 
@@ -291,11 +282,7 @@ def test_the_catalogue_describes_fields_defaults_bounds_and_images(studio: Studi
 
 
 def test_the_estimate_equals_what_the_job_captures(studio: Studio) -> None:
-    estimate = studio.embedded.client.post(
-        "/api/image-studio/estimate-cost",
-        json={"studio": "control", "params": {"operation": "style_transfer"}},
-        headers=studio.headers(),
-    ).json()
+    estimate = studio.estimate("control", {"operation": "style_transfer"}).json()
     assert (estimate["total_credits"], estimate["max_credits"]) == (8, 8)
     job = studio.run("control", {"operation": "style_transfer"}, files_for("style_transfer"))
     assert job["outputs"][0]["metadata"]["credits"] == estimate["total_credits"]

@@ -6,23 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 from create_support import CreateStack, Simulator
-from support import Embedded, reload_settings
-
-from simulators import (
-    GeminiSimulator,
-    HuggingFaceSimulator,
-    InProcessTransport,
-    StabilitySimulator,
-    WaveSpeedSimulator,
-)
+from support import Embedded, every_simulator, reload_settings, simulated_providers
 
 
 @pytest.fixture
 def create_stack(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[CreateStack]:
     import create_worker.main  # noqa: F401  (declares create.run_job on the session's stub broker)
     from imagestudio.config import get_settings
-    from imagestudio.providers.directory import provider_directory
-    from imagestudio.providers.execution import reset_provider_executor
 
     for name, value in {
         "IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS": "0.01",
@@ -32,32 +22,9 @@ def create_stack(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterato
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()  # settings only: the engine and store stay the fixture's
-    sims: dict[str, Simulator] = {
-        "stability": StabilitySimulator(),
-        "wavespeed": WaveSpeedSimulator(in_progress_polls=1),
-        "huggingface": HuggingFaceSimulator(),
-        "gemini": GeminiSimulator(),
-    }
-    transports = {name: InProcessTransport(sim.app) for name, sim in sims.items()}
-    provider_directory.use_simulators(
-        {
-            name: {
-                "api_key": sim.api_key,
-                "base_url": f"http://{name}.simulator",
-                "transport": transports[name],
-            }
-            for name, sim in sims.items()
-        }
-    )
-    embedded.start_worker()
+    sims: dict[str, Simulator] = every_simulator()
     try:
-        yield CreateStack(embedded, embedded.new_key(), sims)
+        with simulated_providers(embedded, sims):
+            yield CreateStack(embedded, embedded.new_key(), sims)
     finally:
-        if embedded.worker is not None:
-            embedded.worker.stop()
-            embedded.worker = None
-        provider_directory.clear_simulators()
-        reset_provider_executor()
-        for transport in transports.values():
-            transport.close()
         reload_settings()

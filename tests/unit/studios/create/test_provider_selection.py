@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from create_support import CreateStack
-from support import wait_for
+from support import use_settings, wait_for
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.providers.execution import BatchSpec, ProviderExecutor
@@ -163,11 +163,10 @@ def test_a_long_retry_after_is_not_slept_in_the_worker(create_stack: CreateStack
 def test_open_circuit_is_skipped_without_a_call_and_closes_after_a_trial(
     create_stack: CreateStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imagestudio.config import get_settings
 
-    monkeypatch.setenv("IMAGESTUDIO_CIRCUIT_FAILURE_THRESHOLD", "2")
-    monkeypatch.setenv("IMAGESTUDIO_CIRCUIT_COOLDOWN_SECONDS", "0.3")
-    get_settings.cache_clear()
+    use_settings(
+        monkeypatch, IMAGESTUDIO_CIRCUIT_FAILURE_THRESHOLD="2", IMAGESTUDIO_CIRCUIT_COOLDOWN_SECONDS="0.3"
+    )
     stability = create_stack.sims["stability"]
     stability.faults.push({"status": 500}, {"status": 500})
     run(create_stack, spec("stability"))

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
-from support import Embedded, make_image, reload_settings
+from support import Embedded, make_image, reload_settings, simulated_providers
 
-from simulators import InProcessTransport, StabilitySimulator, WaveSpeedSimulator
+from simulators import StabilitySimulator, WaveSpeedSimulator
 
 API = "/api/image-studio"
 
@@ -60,6 +60,17 @@ class Studio:
     def get(self, path: str, **params: Any) -> Any:
         return self.embedded.client.get(f"{API}{path}", params=params, headers=self.headers())
 
+    def estimate(self, studio: str, params: dict[str, Any]) -> Any:
+        """``POST /estimate-cost`` for one job of ``studio``; the response."""
+        return self.embedded.client.post(
+            f"{API}/estimate-cost", json={"studio": studio, "params": params}, headers=self.headers()
+        )
+
+    def charged(self, job_id: str) -> int:
+        """Credits the ledger captured for one job (the GET /credits view of it)."""
+        entries = self.get("/credits", limit=200).json()["entries"]
+        return -sum(e["balance_delta"] for e in entries if e["job_id"] == job_id and e["kind"] == "capture")
+
     def nothing_stored(self) -> None:
         """No job, no outbox message and no object exists (what a refused request must leave)."""
         from sqlalchemy import func, select
@@ -83,41 +94,30 @@ def studio_stack(
     import edit_worker.main  # noqa: F401  (declares edit.run_job and edit.poll on the stub broker)
     import upscale_worker.main  # noqa: F401
     from imagestudio.config import get_settings
-    from imagestudio.providers.directory import provider_directory
-    from imagestudio.providers.execution import reset_provider_executor
 
     for name, value in {**FAST_ENV, **env}.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()  # settings only: the engine and store stay the fixture's
     sims: dict[str, Any] = {}
-    transports: list[InProcessTransport] = []
     if providers:
         sims = {"stability": StabilitySimulator(), "wavespeed": WaveSpeedSimulator(in_progress_polls=1)}
-        config = {}
-        for name, sim in sims.items():
-            transport = InProcessTransport(sim.app)
-            transports.append(transport)
-            config[name] = {
-                "api_key": sim.api_key,
-                "base_url": f"http://{name}.simulator",
-                "transport": transport,
-            }
-        provider_directory.use_simulators(config)
-    embedded.start_worker(threads=threads)
     try:
-        yield Studio(embedded, embedded.new_key(), sims)
+        with simulated_providers(embedded, sims, threads=threads):
+            yield Studio(embedded, embedded.new_key(), sims)
     finally:
-        if embedded.worker is not None:
-            embedded.worker.stop()
-            embedded.worker = None
-        provider_directory.clear_simulators()
-        reset_provider_executor()
-        for transport in transports:
-            transport.close()
         reload_settings()
 
 
 # --- images --------------------------------------------------------------------------------------
+
+
+def open_circuit(provider: str) -> None:
+    """Record failures until ``provider``'s circuit is open."""
+    from imagestudio.providers.health import breaker_for
+
+    breaker = breaker_for(provider)
+    while breaker.health()["state"] != "open":
+        breaker.record_failure()
 
 
 def png(width: int = 320, height: int = 256) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from edit_support import Studio, mask_png, noise_png, png, product_png
+from edit_support import Studio, mask_png, noise_png, open_circuit, png, product_png
 
 
 def refused(
@@ -194,55 +194,29 @@ def test_operations_say_when_no_provider_is_configured(local_studio: Studio) -> 
 
 
 def test_the_estimate_and_the_reserve_agree(studio: Studio) -> None:
-    estimate = studio.embedded.client.post(
-        "/api/image-studio/estimate-cost",
-        json={"studio": "edit", "params": {"operation": "outpaint"}},
-        headers=studio.headers(),
-    )
+    estimate = studio.estimate("edit", {"operation": "outpaint"})
     assert estimate.status_code == 200, estimate.text
     assert estimate.json()["total_credits"] == 4
     job = studio.submit("edit", {"operation": "outpaint", "left": 32}, {"image": png()})
     assert job["params"]["estimated_credits"] == 4
-    local = studio.embedded.client.post(
-        "/api/image-studio/estimate-cost",
-        json={"studio": "edit", "params": {"operation": "outpaint", "path": "local"}},
-        headers=studio.headers(),
-    )
+    local = studio.estimate("edit", {"operation": "outpaint", "path": "local"})
     assert local.json()["total_credits"] == 0
 
 
-def charged(studio: Studio, job_id: str) -> int:
-    """Credits the ledger captured for one job (the GET /credits view of it)."""
-    entries = studio.embedded.client.get(
-        "/api/image-studio/credits", params={"limit": 200}, headers=studio.headers()
-    ).json()["entries"]
-    return -sum(e["balance_delta"] for e in entries if e["job_id"] == job_id and e["kind"] == "capture")
-
-
 def test_estimate_equals_the_charge_when_the_planned_provider_serves(studio: Studio) -> None:
-    estimate = studio.embedded.client.post(
-        "/api/image-studio/estimate-cost",
-        json={"studio": "edit", "params": {"operation": "remove_background", "path": "provider"}},
-        headers=studio.headers(),
-    ).json()["total_credits"]
+    estimate = studio.estimate("edit", {"operation": "remove_background", "path": "provider"}).json()[
+        "total_credits"
+    ]
     job = studio.run("edit", {"operation": "remove_background", "path": "provider"}, {"image": png()})
     assert job["status"] == "succeeded", job
-    assert estimate > 0 and charged(studio, job["id"]) == estimate
+    assert estimate > 0 and studio.charged(job["id"]) == estimate
 
 
 def test_estimate_follows_the_local_route_while_the_provider_circuit_is_open(studio: Studio) -> None:
-    from imagestudio.providers.health import breaker_for
-
-    breaker = breaker_for("stability")
-    while breaker.health()["state"] != "open":
-        breaker.record_failure()
-    estimate = studio.embedded.client.post(
-        "/api/image-studio/estimate-cost",
-        json={"studio": "edit", "params": {"operation": "remove_background"}},
-        headers=studio.headers(),
-    ).json()
+    open_circuit("stability")
+    estimate = studio.estimate("edit", {"operation": "remove_background"}).json()
     assert estimate["breakdown"][0]["provider"] == "local"
     job = studio.run("edit", {"operation": "remove_background"}, {"image": png()})
     assert job["status"] == "succeeded", job
     assert job["params"]["routes"][0]["provider"] == "local"
-    assert estimate["total_credits"] == charged(studio, job["id"]) == 0
+    assert estimate["total_credits"] == studio.charged(job["id"]) == 0

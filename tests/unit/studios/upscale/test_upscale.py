@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 import pytest
-from edit_support import Studio, decode, flat_png, output_bytes, png
+from edit_support import Studio, decode, flat_png, open_circuit, output_bytes, png
 from PIL import Image
 from support import wait_for
 
@@ -252,33 +252,15 @@ def test_modes_list_limits_credits_paths_and_presets(studio: Studio) -> None:
 
 
 def test_estimate_equals_the_charge_when_the_planned_provider_serves(studio: Studio) -> None:
-    estimate = studio.embedded.client.post(
-        "/api/image-studio/estimate-cost",
-        json={"studio": "upscale", "params": {"mode": "fast", "path": "provider"}},
-        headers=studio.headers(),
-    ).json()["total_credits"]
+    estimate = studio.estimate("upscale", {"mode": "fast", "path": "provider"}).json()["total_credits"]
     job = studio.run("upscale", {"mode": "fast", "path": "provider"}, {"image": png(128, 96)})
     assert job["status"] == "succeeded", job
-    entries = studio.embedded.client.get(
-        "/api/image-studio/credits", params={"limit": 200}, headers=studio.headers()
-    ).json()["entries"]
-    captured = -sum(
-        e["balance_delta"] for e in entries if e["job_id"] == job["id"] and e["kind"] == "capture"
-    )
-    assert estimate > 0 and captured == estimate
+    assert estimate > 0 and studio.charged(job["id"]) == estimate
 
 
 def test_estimate_follows_the_local_route_while_the_provider_circuit_is_open(studio: Studio) -> None:
-    from imagestudio.providers.health import breaker_for
-
-    breaker = breaker_for("stability")
-    while breaker.health()["state"] != "open":
-        breaker.record_failure()
-    estimate = studio.embedded.client.post(
-        "/api/image-studio/estimate-cost",
-        json={"studio": "upscale", "params": {"mode": "fast"}},
-        headers=studio.headers(),
-    ).json()
+    open_circuit("stability")
+    estimate = studio.estimate("upscale", {"mode": "fast"}).json()
     assert estimate["breakdown"][0]["provider"] == "local"
     assert estimate["total_credits"] == estimate["max_credits"] == 0
     job = studio.run("upscale", {"mode": "fast"}, {"image": png(128, 96)})
@@ -288,11 +270,7 @@ def test_estimate_follows_the_local_route_while_the_provider_circuit_is_open(stu
 
 
 def test_auto_estimate_is_the_provider_charge_held_at_the_dearest_route(studio: Studio) -> None:
-    estimate = studio.embedded.client.post(
-        "/api/image-studio/estimate-cost",
-        json={"studio": "upscale", "params": {"mode": "fast"}},
-        headers=studio.headers(),
-    ).json()
+    estimate = studio.estimate("upscale", {"mode": "fast"}).json()
     job = studio.run("upscale", {"mode": "fast"}, {"image": png(128, 96)})
     assert job["status"] == "succeeded", job
     assert estimate["max_credits"] == job["params"]["estimated_credits"]
