@@ -28,7 +28,12 @@ from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from imagestudio.webhooks.endpoints import EndpointService, active_secrets
 from imagestudio.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEventType
 from imagestudio.webhooks.repository import webhook_repository
-from imagestudio.webhooks.schemas import WebhookAttemptRead, WebhookDeliveryPage, WebhookDeliveryRead
+from imagestudio.webhooks.schemas import (
+    DeliveryFilter,
+    WebhookAttemptRead,
+    WebhookDeliveryPage,
+    WebhookDeliveryRead,
+)
 from imagestudio.webhooks.sending import Outcome, event_body, send
 from imagestudio.webhooks.staging import StagingService, new_message_id, retry_delay
 
@@ -100,20 +105,16 @@ class DeliveryService:
         *,
         tenant_id: str,
         limit: int,
-        job_id: str | None = None,
-        endpoint_id: str | None = None,
-        status: str | None = None,
+        filters: DeliveryFilter,
         cursor: str | None = None,
     ) -> WebhookDeliveryPage:
-        if endpoint_id:
-            self._endpoints.get_endpoint(session, tenant_id=tenant_id, endpoint_id=endpoint_id)
+        if filters.endpoint_id:
+            self._endpoints.get_endpoint(session, tenant_id=tenant_id, endpoint_id=filters.endpoint_id)
         deliveries = webhook_repository.page(
             session,
             tenant_id=tenant_id,
             limit=limit + 1,
-            job_id=job_id,
-            endpoint_id=endpoint_id,
-            status=status,
+            filters=filters,
             before=decode_cursor(cursor) if cursor else None,
         )
         page, next_cursor = page_of(deliveries, limit)
