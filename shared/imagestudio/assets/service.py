@@ -30,7 +30,7 @@ from imagestudio.config import get_settings
 from imagestudio.db import utcnow
 from imagestudio.errors import ImageStudioError, NotFound, StorageError, ValidationFailed
 from imagestudio.jobs.schemas import JobOutput
-from imagestudio.paging import decode_cursor, page_of
+from imagestudio.paging import read_page
 from imagestudio.quota.service import storage_quota_service
 from imagestudio.storage import PresignedUrl, get_store
 from imagestudio.telemetry.logging import get_logger
@@ -206,14 +206,13 @@ class AssetService:
         filters: AssetFilter,
         cursor: str | None = None,
     ) -> AssetPage:
-        rows = asset_repository.search(
-            session,
-            tenant_id=tenant_id,
-            limit=limit + 1,
-            filters=filters,
-            before=decode_cursor(cursor) if cursor else None,
+        page, next_cursor = read_page(
+            lambda rows, before: asset_repository.search(
+                session, tenant_id=tenant_id, limit=rows, filters=filters, before=before
+            ),
+            limit=limit,
+            cursor=cursor,
         )
-        page, next_cursor = page_of(rows, limit)
         return AssetPage(items=[self.to_read(a) for a in page], next_cursor=next_cursor)
 
     def update(

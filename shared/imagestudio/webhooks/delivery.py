@@ -21,7 +21,7 @@ from imagestudio.config import get_settings
 from imagestudio.db import new_id, session_scope, utcnow
 from imagestudio.deferral import defer_current_message
 from imagestudio.errors import Conflict, NotFound
-from imagestudio.paging import decode_cursor, page_of
+from imagestudio.paging import read_page
 from imagestudio.ratelimits.service import rate_limit_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
@@ -110,14 +110,13 @@ class DeliveryService:
     ) -> WebhookDeliveryPage:
         if filters.endpoint_id:
             self._endpoints.get_endpoint(session, tenant_id=tenant_id, endpoint_id=filters.endpoint_id)
-        deliveries = webhook_repository.page(
-            session,
-            tenant_id=tenant_id,
-            limit=limit + 1,
-            filters=filters,
-            before=decode_cursor(cursor) if cursor else None,
+        page, next_cursor = read_page(
+            lambda rows, before: webhook_repository.page(
+                session, tenant_id=tenant_id, limit=rows, filters=filters, before=before
+            ),
+            limit=limit,
+            cursor=cursor,
         )
-        page, next_cursor = page_of(deliveries, limit)
         return WebhookDeliveryPage(items=self._delivery_reads(session, page), next_cursor=next_cursor)
 
     def redeliver(self, session: Session, *, tenant_id: str, delivery_id: str) -> WebhookDeliveryRead:
