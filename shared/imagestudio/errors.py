@@ -266,17 +266,24 @@ class RateLimited(ImageStudioError):
     status, title, slug = 429, "Too many requests", "rate-limited"
 
 
+def _quota_headers(
+    policy: str, unit: str, *, allowed: int, retry_after: int, remaining: int = 0
+) -> dict[str, str]:
+    """``Retry-After`` and the IETF RateLimit headers of a quota (not a window) that is used up."""
+    return {
+        "Retry-After": str(retry_after),
+        "RateLimit-Policy": f'"{policy}";q={allowed};qu="{unit}"',
+        "RateLimit": f'"{policy}";r={max(remaining, 0)};t={retry_after}',
+    }
+
+
 class ConcurrencyLimited(RateLimited):
     """Raised when a tenant already has as many jobs queued or running as its plan allows."""
 
     def __init__(self, *, active: int, allowed: int) -> None:
         super().__init__(
             f"{active} jobs are queued or running; your plan allows {allowed} at once.",
-            headers={
-                "Retry-After": "5",
-                "RateLimit-Policy": f'"concurrency";q={allowed};qu="concurrent-requests"',
-                "RateLimit": '"concurrency";r=0;t=5',
-            },
+            headers=_quota_headers("concurrency", "concurrent-requests", allowed=allowed, retry_after=5),
             extra={"limit": "max_concurrent_jobs", "allowed": allowed},
         )
 
@@ -287,11 +294,7 @@ class StreamsLimited(RateLimited):
     def __init__(self, *, policy: str, what: str, allowed: int, retry_after: int = 5) -> None:
         super().__init__(
             f"{allowed} {what} are already open for your tenant on this gateway; close one or retry later.",
-            headers={
-                "Retry-After": str(retry_after),
-                "RateLimit-Policy": f'"{policy}";q={allowed};qu="concurrent-requests"',
-                "RateLimit": f'"{policy}";r=0;t={retry_after}',
-            },
+            headers=_quota_headers(policy, "concurrent-requests", allowed=allowed, retry_after=retry_after),
             extra={"limit": policy, "allowed": allowed},
         )
 
@@ -304,11 +307,9 @@ class FormBodiesLimited(RateLimited):
     ) -> None:
         super().__init__(
             f"{detail} Retry in {retry_after} s.",
-            headers={
-                "Retry-After": str(retry_after),
-                "RateLimit-Policy": f'"{policy}";q={allowed};qu="content-bytes"',
-                "RateLimit": f'"{policy}";r={max(remaining, 0)};t={retry_after}',
-            },
+            headers=_quota_headers(
+                policy, "content-bytes", allowed=allowed, retry_after=retry_after, remaining=remaining
+            ),
             extra={"limit": policy, "allowed": allowed},
         )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol, TypeVar
 
@@ -82,3 +82,11 @@ def page_of(rows: Sequence[RowT], limit: int) -> tuple[Sequence[RowT], str | Non
     page = rows[:limit]
     more = len(rows) > limit and bool(page)
     return page, encode_cursor(page[-1].created_at, page[-1].id) if more else None
+
+
+def read_page(
+    read: Callable[[int, tuple[datetime, str] | None], Sequence[RowT]], *, limit: int, cursor: str | None
+) -> tuple[Sequence[RowT], str | None]:
+    """One page of a newest-first listing: ``read(limit + 1, before)`` from just past ``cursor``
+    (``newest_first`` takes both), cut by :func:`page_of`."""
+    return page_of(read(limit + 1, decode_cursor(cursor) if cursor else None), limit)

@@ -9,6 +9,7 @@ from sqlalchemy import Delete, String, and_, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from imagestudio.assets.models import Asset, AssetUsage
+from imagestudio.assets.schemas import AssetFilter
 from imagestudio.jobs.models import Job, JobStatus
 from imagestudio.paging import newest_first
 
@@ -86,32 +87,27 @@ class AssetRepository:
         *,
         tenant_id: str,
         limit: int,
-        studio: str | None = None,
-        provider: str | None = None,
-        tag: str | None = None,
-        favorite: bool | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        text: str | None = None,
+        filters: AssetFilter,
         before: tuple[datetime, str] | None = None,
     ) -> Sequence[Asset]:
+        f = filters
         stmt = select(Asset).where(Asset.tenant_id == tenant_id)
-        if studio:
-            stmt = stmt.where(Asset.studio == studio)
-        if provider:
-            stmt = stmt.where(Asset.provider == provider)
+        if f.studio:
+            stmt = stmt.where(Asset.studio == f.studio)
+        if f.provider:
+            stmt = stmt.where(Asset.provider == f.provider)
         tags_text = func.lower(cast(Asset.tags, String))
-        if tag:
+        if f.tag:
             # Tags are a JSON list; matching the quoted element works the same in SQLite and PostgreSQL.
-            stmt = stmt.where(tags_text.contains(f'"{tag.lower()}"', autoescape=True))
-        if favorite is not None:
-            stmt = stmt.where(Asset.favorite.is_(favorite))
-        if created_after:
-            stmt = stmt.where(Asset.created_at >= created_after)
-        if created_before:
-            stmt = stmt.where(Asset.created_at < created_before)
-        if text:
-            needle = text.lower()
+            stmt = stmt.where(tags_text.contains(f'"{f.tag.lower()}"', autoescape=True))
+        if f.favorite is not None:
+            stmt = stmt.where(Asset.favorite.is_(f.favorite))
+        if f.created_after:
+            stmt = stmt.where(Asset.created_at >= f.created_after)
+        if f.created_before:
+            stmt = stmt.where(Asset.created_at < f.created_before)
+        if f.text:
+            needle = f.text.lower()
             stmt = stmt.where(
                 or_(
                     func.lower(func.coalesce(Asset.prompt, "")).contains(needle, autoescape=True),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -31,6 +32,19 @@ USAGE_EXAMPLE: dict[str, Any] = {
     "note": "spring launch story",
     "created_at": "2025-02-03T14:12:00Z",
 }
+
+
+@dataclass(frozen=True)
+class AssetFilter:
+    """What a library search narrows by; each field left ``None`` does not narrow."""
+
+    studio: str | None = None
+    provider: str | None = None
+    tag: str | None = None
+    favorite: bool | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    text: str | None = None
 
 
 class AssetRead(BaseModel):

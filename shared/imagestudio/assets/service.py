@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from imagestudio.assets.models import Asset, AssetUsage
 from imagestudio.assets.repository import asset_repository
 from imagestudio.assets.schemas import (
+    AssetFilter,
     AssetPage,
     AssetRead,
     AssetUsageRead,
@@ -29,9 +30,9 @@ from imagestudio.config import get_settings
 from imagestudio.db import utcnow
 from imagestudio.errors import ImageStudioError, NotFound, StorageError, ValidationFailed
 from imagestudio.jobs.schemas import JobOutput
-from imagestudio.paging import decode_cursor, page_of
+from imagestudio.paging import read_page
 from imagestudio.quota.service import storage_quota_service
-from imagestudio.storage import get_store
+from imagestudio.storage import PresignedUrl, get_store
 from imagestudio.telemetry.logging import get_logger
 
 log = get_logger(__name__)
@@ -155,31 +156,13 @@ class AssetService:
         store = get_store()
         grouped: dict[str, list[JobOutput]] = {job_id: [] for job_id in job_ids}
         for asset in asset_repository.for_jobs(session, job_ids=job_ids):
-            link = store.presigned_url(asset.key, ttl_seconds=ttl)
-            grouped[asset.job_id].append(
-                JobOutput(
-                    id=asset.id,
-                    name=asset.name,
-                    kind=asset.kind,
-                    format=asset.format,
-                    content_type=asset.content_type,
-                    width=asset.width,
-                    height=asset.height,
-                    bytes=asset.bytes,
-                    url=link.url,
-                    expires_at=link.expires_at,
-                    metadata=asset.meta,
-                )
-            )
+            grouped[asset.job_id].append(self._output(asset, store.presigned_url(asset.key, ttl_seconds=ttl)))
         return grouped
 
-    # --- the library --------------------------------------------------------------------------
-    def to_read(self, asset: Asset) -> AssetRead:
-        link = get_store().presigned_url(asset.key, ttl_seconds=get_settings().url_ttl_seconds)
-        return AssetRead(
+    def _output(self, asset: Asset, link: PresignedUrl) -> JobOutput:
+        """The asset as one output of its job, downloadable through ``link``."""
+        return JobOutput(
             id=asset.id,
-            job_id=asset.job_id,
-            studio=asset.studio,
             name=asset.name,
             kind=asset.kind,
             format=asset.format,
@@ -187,6 +170,18 @@ class AssetService:
             width=asset.width,
             height=asset.height,
             bytes=asset.bytes,
+            url=link.url,
+            expires_at=link.expires_at,
+            metadata=asset.meta,
+        )
+
+    # --- the library --------------------------------------------------------------------------
+    def to_read(self, asset: Asset) -> AssetRead:
+        link = get_store().presigned_url(asset.key, ttl_seconds=get_settings().url_ttl_seconds)
+        return AssetRead(
+            **self._output(asset, link).model_dump(),
+            job_id=asset.job_id,
+            studio=asset.studio,
             provider=asset.provider,
             prompt=asset.prompt,
             tags=list(asset.tags or []),
@@ -194,9 +189,6 @@ class AssetService:
             usage_count=asset.usage_count,
             last_used_at=asset.last_used_at,
             created_at=asset.created_at,
-            url=link.url,
-            expires_at=link.expires_at,
-            metadata=asset.meta,
         )
 
     def get(self, session: Session, *, tenant_id: str, asset_id: str) -> Asset:
@@ -211,29 +203,16 @@ class AssetService:
         *,
         tenant_id: str,
         limit: int,
+        filters: AssetFilter,
         cursor: str | None = None,
-        studio: str | None = None,
-        provider: str | None = None,
-        tag: str | None = None,
-        favorite: bool | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        text: str | None = None,
     ) -> AssetPage:
-        rows = asset_repository.search(
-            session,
-            tenant_id=tenant_id,
-            limit=limit + 1,
-            studio=studio,
-            provider=provider,
-            tag=tag,
-            favorite=favorite,
-            created_after=created_after,
-            created_before=created_before,
-            text=text,
-            before=decode_cursor(cursor) if cursor else None,
+        page, next_cursor = read_page(
+            lambda rows, before: asset_repository.search(
+                session, tenant_id=tenant_id, limit=rows, filters=filters, before=before
+            ),
+            limit=limit,
+            cursor=cursor,
         )
-        page, next_cursor = page_of(rows, limit)
         return AssetPage(items=[self.to_read(a) for a in page], next_cursor=next_cursor)
 
     def update(

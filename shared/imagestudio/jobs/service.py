@@ -34,7 +34,7 @@ from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead, QueuePlace
 from imagestudio.jobs.transitions import JobTransitions, run_job_message
 from imagestudio.outbox.service import outbox_service
-from imagestudio.paging import decode_cursor, page_of
+from imagestudio.paging import read_page
 from imagestudio.storage import get_store, input_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import CREDITS_REFUNDED
@@ -488,11 +488,13 @@ class JobService(JobTransitions):
         status: str | None,
         cursor: str | None,
     ) -> JobPage:
-        before = decode_cursor(cursor) if cursor else None
-        jobs = job_repository.page(
-            session, tenant_id=tenant_id, limit=limit + 1, studio=studio, status=status, before=before
+        page, next_cursor = read_page(
+            lambda rows, before: job_repository.page(
+                session, tenant_id=tenant_id, limit=rows, studio=studio, status=status, before=before
+            ),
+            limit=limit,
+            cursor=cursor,
         )
-        page, next_cursor = page_of(jobs, limit)
         return JobPage(items=self.to_read(session, page), next_cursor=next_cursor)
 
     def cancel(self, session: Session, *, tenant_id: str, job_id: str) -> Job:

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from imagestudio.errors import ProviderContentFiltered, ProviderError, ProviderRateLimited
 from imagestudio.providers.http import HttpProvider, Probe, describe_image, parse_retry_after
@@ -152,12 +152,7 @@ class GeminiClient(HttpProvider):
 
     def _content_image(self, response: httpx.Response, *, model: str) -> GeneratedImage:
         """The image part of a ``:generateContent`` answer; a blocked prompt or image is content filtered."""
-        try:
-            reply = _GenerateContentResponse.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise ProviderError(
-                f"{self.name} sent a reply we cannot read: {exc}", provider=self.name
-            ) from exc
+        reply = self._reply(_GenerateContentResponse, response)
         if reply.promptFeedback is not None and reply.promptFeedback.blockReason:
             raise ProviderContentFiltered(
                 f"{self.name} blocked the prompt: {reply.promptFeedback.blockReason}", provider=self.name

@@ -25,10 +25,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 import httpx
 from PIL import Image
+from pydantic import BaseModel, ValidationError
 
 from imagestudio.egress import EgressGuard, EgressRefused, GuardedTransport
 from imagestudio.errors import (
@@ -52,6 +53,8 @@ __all__ = [
     "looks_like_content_filter",
     "parse_retry_after",
 ]
+
+_M = TypeVar("_M", bound=BaseModel)
 
 #: Reason texts that mean a content filter refused the prompt or the output.
 _CONTENT_FILTER_RE = re.compile(
@@ -291,6 +294,15 @@ class HttpProvider:
                 raise self._oversize()
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _reply(self, shape: type[_M], response: httpx.Response) -> _M:
+        """The answer's JSON read as ``shape``; one that does not fit is a provider error."""
+        try:
+            return shape.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ProviderError(
+                f"{self.name} sent a reply we cannot read: {exc}", provider=self.name
+            ) from exc
 
     def _oversize(self) -> ProviderError:
         return ProviderError(

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from imagestudio.errors import ProviderError
 from imagestudio.providers.http import HttpProvider, Probe
@@ -135,12 +135,7 @@ class HuggingFaceClient(HttpProvider):
         size = {"width": parameters.pop("width"), "height": parameters.pop("height")}
         body = {"prompt": prompt, "image_size": size, **parameters}
         response = self._send("POST", f"/fal-ai/{route.provider_model}", json=body)
-        try:
-            result = _FalResult.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise ProviderError(
-                f"{self.name} sent a reply we cannot read: {exc}", provider=self.name
-            ) from exc
+        result = self._reply(_FalResult, response)
         if not result.images:
             raise ProviderError(f"{self.name} answered without an image", provider=self.name)
         return self._download_output(result.images[0].url)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from imagestudio.errors import (
     ProviderBadRequest,
@@ -281,12 +281,7 @@ class WaveSpeedClient(WaitsForResults, HttpProvider):
 
     def _prediction(self, response: httpx.Response) -> _Prediction:
         """The envelope's prediction; an error in its ``code`` (even inside an HTTP 200) is raised."""
-        try:
-            envelope = _Envelope.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise ProviderError(
-                f"{self.name} sent a reply we cannot read: {exc}", provider=self.name
-            ) from exc
+        envelope = self._reply(_Envelope, response)
         if envelope.code != 200:
             if envelope.code == 410 or (envelope.code == 404 and response.request.method == "POST"):
                 raise ProviderModelGone(

@@ -21,14 +21,19 @@ from imagestudio.config import get_settings
 from imagestudio.db import new_id, session_scope, utcnow
 from imagestudio.deferral import defer_current_message
 from imagestudio.errors import Conflict, NotFound
-from imagestudio.paging import decode_cursor, page_of
+from imagestudio.paging import read_page
 from imagestudio.ratelimits.service import rate_limit_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from imagestudio.webhooks.endpoints import EndpointService, active_secrets
 from imagestudio.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEventType
 from imagestudio.webhooks.repository import webhook_repository
-from imagestudio.webhooks.schemas import WebhookAttemptRead, WebhookDeliveryPage, WebhookDeliveryRead
+from imagestudio.webhooks.schemas import (
+    DeliveryFilter,
+    WebhookAttemptRead,
+    WebhookDeliveryPage,
+    WebhookDeliveryRead,
+)
 from imagestudio.webhooks.sending import Outcome, event_body, send
 from imagestudio.webhooks.staging import StagingService, new_message_id, retry_delay
 
@@ -100,23 +105,18 @@ class DeliveryService:
         *,
         tenant_id: str,
         limit: int,
-        job_id: str | None = None,
-        endpoint_id: str | None = None,
-        status: str | None = None,
+        filters: DeliveryFilter,
         cursor: str | None = None,
     ) -> WebhookDeliveryPage:
-        if endpoint_id:
-            self._endpoints.get_endpoint(session, tenant_id=tenant_id, endpoint_id=endpoint_id)
-        deliveries = webhook_repository.page(
-            session,
-            tenant_id=tenant_id,
-            limit=limit + 1,
-            job_id=job_id,
-            endpoint_id=endpoint_id,
-            status=status,
-            before=decode_cursor(cursor) if cursor else None,
+        if filters.endpoint_id:
+            self._endpoints.get_endpoint(session, tenant_id=tenant_id, endpoint_id=filters.endpoint_id)
+        page, next_cursor = read_page(
+            lambda rows, before: webhook_repository.page(
+                session, tenant_id=tenant_id, limit=rows, filters=filters, before=before
+            ),
+            limit=limit,
+            cursor=cursor,
         )
-        page, next_cursor = page_of(deliveries, limit)
         return WebhookDeliveryPage(items=self._delivery_reads(session, page), next_cursor=next_cursor)
 
     def redeliver(self, session: Session, *, tenant_id: str, delivery_id: str) -> WebhookDeliveryRead:

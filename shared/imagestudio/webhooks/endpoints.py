@@ -23,6 +23,7 @@ from imagestudio.errors import Conflict, NotFound, ValidationFailed
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.webhooks.models import (
     JobWebhook,
+    RotatingSecret,
     WebhookEndpoint,
     WebhookEventType,
     WebhookSigningSecret,
@@ -53,7 +54,7 @@ def url_hash(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()
 
 
-def active_secrets(row: WebhookEndpoint | WebhookSigningSecret, now: datetime) -> list[str]:
+def active_secrets(row: RotatingSecret, now: datetime) -> list[str]:
     """The secret, plus the previous one while its rotation grace lasts (two ``v1`` signatures)."""
     found = [row.secret]
     if row.previous_secret and row.previous_secret_expires_at and row.previous_secret_expires_at > now:
@@ -209,7 +210,7 @@ class EndpointService:
         session.commit()
         return self._with_secret(endpoint)
 
-    def _rotate(self, row: WebhookEndpoint | WebhookSigningSecret, grace_seconds: int) -> None:
+    def _rotate(self, row: RotatingSecret, grace_seconds: int) -> None:
         row.previous_secret = row.secret if grace_seconds else None
         row.previous_secret_expires_at = (
             utcnow() + timedelta(seconds=grace_seconds) if grace_seconds else None

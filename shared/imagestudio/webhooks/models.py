@@ -35,7 +35,18 @@ class DeliveryStatus(StrEnum):
     failed = "failed"
 
 
-class WebhookEndpoint(Base):
+class RotatingSecret:
+    """A signing secret and the one it replaced, kept until the rotation's grace ends."""
+
+    #: ``whsec_`` + base64: the sender must hold it to sign, so it is kept, sealed with Fernet
+    #: (``secrets_at_rest``), and shown only when created or rotated.
+    secret: Mapped[str] = mapped_column(SealedString(SEALED_SECRET_LENGTH))
+    #: The secret before the last rotation, still signed with until it expires (zero-downtime rotation).
+    previous_secret: Mapped[str | None] = mapped_column(SealedString(SEALED_SECRET_LENGTH), default=None)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WebhookEndpoint(RotatingSecret, Base):
     """A tenant's receiver of every job event it subscribes to; signed with its own secret."""
 
     __tablename__ = "webhook_endpoints"
@@ -52,26 +63,17 @@ class WebhookEndpoint(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(default=None)
     #: Deliveries in a row that spent every retry; a success resets it.
     failed_deliveries: Mapped[int] = mapped_column(Integer, default=0)
-    #: ``whsec_`` + base64: the sender must hold it to sign, so it is kept, sealed with Fernet
-    #: (``secrets_at_rest``), and shown only when created or rotated.
-    secret: Mapped[str] = mapped_column(SealedString(SEALED_SECRET_LENGTH))
-    #: The secret before the last rotation, still signed with until it expires (zero-downtime rotation).
-    previous_secret: Mapped[str | None] = mapped_column(SealedString(SEALED_SECRET_LENGTH), default=None)
-    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class WebhookSigningSecret(Base):
+class WebhookSigningSecret(RotatingSecret, Base):
     """A tenant's secret for per-job ``webhook_url`` deliveries (like Replicate's default secret)."""
 
     __tablename__ = "webhook_signing_secrets"
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
-    #: Sealed like an endpoint's; shown by the first read and by each rotation, masked otherwise.
-    secret: Mapped[str] = mapped_column(SealedString(SEALED_SECRET_LENGTH))
-    previous_secret: Mapped[str | None] = mapped_column(SealedString(SEALED_SECRET_LENGTH), default=None)
-    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: The secret is shown by the first read and by each rotation, masked otherwise.
     #: When the current secret was shown; after that the API shows only its hint.
     revealed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,6 +19,7 @@ from imagestudio.webhooks.models import (
     WebhookSigningSecret,
     WebhookTarget,
 )
+from imagestudio.webhooks.schemas import DeliveryFilter
 
 
 def _in_flight_beside(now: datetime) -> ScalarSelect[int]:
@@ -173,18 +174,16 @@ class WebhookRepository:
         *,
         tenant_id: str,
         limit: int,
-        job_id: str | None = None,
-        endpoint_id: str | None = None,
-        status: str | None = None,
+        filters: DeliveryFilter,
         before: tuple[datetime, str] | None = None,
     ) -> Sequence[WebhookDelivery]:
         stmt: Select[WebhookDelivery] = select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant_id)
-        if job_id:
-            stmt = stmt.where(WebhookDelivery.job_id == job_id)
-        if endpoint_id:
-            stmt = stmt.where(WebhookDelivery.endpoint_id == endpoint_id)
-        if status:
-            stmt = stmt.where(WebhookDelivery.status == status)
+        if filters.job_id:
+            stmt = stmt.where(WebhookDelivery.job_id == filters.job_id)
+        if filters.endpoint_id:
+            stmt = stmt.where(WebhookDelivery.endpoint_id == filters.endpoint_id)
+        if filters.status:
+            stmt = stmt.where(WebhookDelivery.status == filters.status)
         return session.scalars(
             newest_first(
                 stmt,

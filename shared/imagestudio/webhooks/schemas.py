@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -257,6 +258,15 @@ class WebhookDeliveryRead(BaseModel):
     created_at: datetime
     finished_at: datetime | None
     attempt_log: list[WebhookAttemptRead] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """What the delivery log narrows by; each field left ``None`` does not narrow."""
+
+    job_id: str | None = None
+    endpoint_id: str | None = None
+    status: str | None = None
 
 
 class WebhookDeliveryPage(BaseModel):

@@ -12,6 +12,7 @@ from gateway.openapi import example_response
 from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.assets.schemas import (
     USAGE_EXAMPLE,
+    AssetFilter,
     AssetPage,
     AssetPatch,
     AssetRead,
@@ -53,13 +54,15 @@ def list_assets(
         tenant_id=principal.tenant_id,
         limit=limit,
         cursor=cursor,
-        studio=studio.value if studio else None,
-        provider=provider,
-        tag=tag,
-        favorite=favorite,
-        created_after=created_after,
-        created_before=created_before,
-        text=q,
+        filters=AssetFilter(
+            studio=studio.value if studio else None,
+            provider=provider,
+            tag=tag,
+            favorite=favorite,
+            created_after=created_after,
+            created_before=created_before,
+            text=q,
+        ),
     )
 
 

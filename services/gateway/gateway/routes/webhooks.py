@@ -12,6 +12,7 @@ from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.urls import API_PREFIX
 from imagestudio.webhooks.models import DeliveryStatus
 from imagestudio.webhooks.schemas import (
+    DeliveryFilter,
     SecretRotate,
     SigningSecretRead,
     WebhookDeliveryPage,
@@ -136,9 +137,9 @@ def list_deliveries(
         session,
         tenant_id=principal.tenant_id,
         limit=limit,
-        job_id=job_id,
-        endpoint_id=endpoint_id,
-        status=status.value if status else None,
+        filters=DeliveryFilter(
+            job_id=job_id, endpoint_id=endpoint_id, status=status.value if status else None
+        ),
         cursor=cursor,
     )
 
