@@ -53,20 +53,26 @@ def url_refusal(url: str, *, allow_loopback: bool) -> str | None:
     host = parsed.host
     if not host:
         return "is not a valid URL (no host)"
-    loopback = _is_loopback(host)
-    if parsed.scheme != "https" and not (parsed.scheme == "http" and allow_loopback and loopback):
-        return "must be an https:// URL"
     if parsed.userinfo:
         return "must not carry credentials"
-    if loopback:
-        return None if allow_loopback else f"host {host} is loopback"
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        named = name_refusal(host)
-        return f"host {host} {named}" if named else None
-    reason = refusal(literal, allow_loopback=allow_loopback)
-    return f"{literal} {reason}" if reason else None
+    loopback = _is_loopback(host)
+    if loopback and not allow_loopback:
+        return f"host {host} is loopback"
+    if not loopback:
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            named = name_refusal(host)
+            if named:
+                return f"host {host} {named}"
+        else:
+            reason = refusal(literal, allow_loopback=allow_loopback)
+            if reason:
+                return f"{literal} {reason}"
+    # Plain http only in development, only on loopback: elsewhere the image could be swapped in transit.
+    if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
+        return "must be an https:// URL"
+    return None
 
 
 def fetch_image(
