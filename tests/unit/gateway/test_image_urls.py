@@ -7,6 +7,7 @@ redirect's target or a literal host, so nothing leaves the machine.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Iterator
@@ -15,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 from support import Embedded, in_process_stack, make_image
 
+from imagestudio.config import get_settings
 from imagestudio.db import session_scope
-from imagestudio.jobs.models import Job
+from imagestudio.jobs.models import PIXEL_BUDGETS, Job
+from imagestudio.studios.memory import pixel_budget
 
 API = "/api/image-studio"
 #: The byte limit of these tests: the served photo fits, the huge body does not.
@@ -31,8 +35,13 @@ assert len(PHOTO) < MAX_BYTES
 class _Handler(BaseHTTPRequestHandler):
     """The paths the tests fetch; each answer bounded in size and time."""
 
+    #: Images a test serves under ``/served/<name>``.
+    served: dict[str, bytes] = {}
+
     def do_GET(self) -> None:  # noqa: N802 - the http.server name
-        if self.path == "/photo.png":
+        if self.path.startswith("/served/"):
+            self._send(200, self.served[self.path.removeprefix("/served/")], "image/png")
+        elif self.path == "/photo.png":
             self._send(200, PHOTO, "image/png")
         elif self.path == "/moved":
             self._redirect("/photo.png")
@@ -198,6 +207,31 @@ def test_an_error_status_is_unreachable(stack: Embedded, server: str) -> None:
 def test_a_closed_port_is_unreachable(stack: Embedded) -> None:
     problem = failure(run(stack, "http://127.0.0.1:9/photo.png")[1])
     assert problem["type"].endswith("/remote-image-unreachable"), problem
+
+
+def test_an_image_over_the_memory_budget_fails_in_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: str
+) -> None:
+    """The gateway never reads a URL's header, so it records the budget and the worker holds the image to it."""
+    for embedded in in_process_stack(
+        tmp_path,
+        monkeypatch,
+        IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK="true",
+        IMAGESTUDIO_WORKER_MEMORY_BYTES=str(512 * 1024**2),
+        IMAGESTUDIO_WORKER_THREADS="3",
+    ):
+        budget = pixel_budget("social", get_settings())
+        assert 0 < budget < get_settings().max_image_pixels  # an upload this size passes the pixel cap
+        buffer = io.BytesIO()
+        Image.new("RGB", (2000, budget // 2000 + 1), (200, 120, 40)).save(buffer, "PNG")
+        _Handler.served["over-budget.png"] = buffer.getvalue()
+        key, job = run(embedded, f"{server}/served/over-budget.png")
+        problem = failure(job)
+        assert problem["type"].endswith("/image-over-memory-budget"), problem
+        assert problem["limit"] == budget and problem["pixels"] > budget
+        with session_scope() as session:
+            row = session.scalars(select(Job).where(Job.id == job["id"])).one()
+            assert row.inputs[PIXEL_BUDGETS] == {"image": budget}
 
 
 @pytest.mark.parametrize(
