@@ -53,7 +53,9 @@ def search_templates(
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
     query: Annotated[
         str | None,
-        Query(min_length=1, max_length=200, deprecated=True, description="The old name of `q`, still accepted"),
+        Query(
+            min_length=1, max_length=200, deprecated=True, description="The old name of `q`, still accepted"
+        ),
     ] = None,
 ) -> TemplateSearchResults:
     """Templates ranked by where the words appear: name, then tags, then use cases and description."""

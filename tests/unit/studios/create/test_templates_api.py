@@ -118,7 +118,9 @@ def test_search_takes_the_old_query_parameter_as_an_alias_of_q(create_stack: Cre
     old = create_stack.get("/templates/search", query="product on white")
     assert old.status_code == 200, old.text
     assert old.json() == new and new["count"] > 0
-    assert create_stack.get("/templates/search", q="square post", query="zebra").json()["query"] == "square post"
+    assert (
+        create_stack.get("/templates/search", q="square post", query="zebra").json()["query"] == "square post"
+    )
     missing = create_stack.get("/templates/search")
     assert missing.status_code == 422 and missing.json()["field"] == "q", missing.text
 
