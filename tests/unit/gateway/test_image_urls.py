@@ -43,6 +43,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self.served[self.path.removeprefix("/served/")], "image/png")
         elif self.path == "/photo.png":
             self._send(200, PHOTO, "image/png")
+        elif self.path == "/loop":
+            self._redirect("/loop")
         elif self.path == "/moved":
             self._redirect("/photo.png")
         elif self.path == "/to-private":
@@ -204,6 +206,12 @@ def test_an_error_status_is_unreachable(stack: Embedded, server: str) -> None:
     assert "answered 404" in problem["detail"]
 
 
+def test_a_redirect_loop_stops_at_the_redirect_cap(stack: Embedded, server: str) -> None:
+    problem = failure(run(stack, f"{server}/loop")[1])
+    assert problem["type"].endswith("/remote-image-unreachable"), problem
+    assert "redirected more than 3 times" in problem["detail"]
+
+
 def test_a_closed_port_is_unreachable(stack: Embedded) -> None:
     problem = failure(run(stack, "http://127.0.0.1:9/photo.png")[1])
     assert problem["type"].endswith("/remote-image-unreachable"), problem
@@ -273,3 +281,25 @@ def test_a_studio_without_url_inputs_says_so(stack: Embedded) -> None:
     assert response.status_code == 422, response.text
     assert response.json()["field"] == "image"
     assert "not by URL" in response.json()["detail"]
+
+
+def test_a_form_and_a_batch_entry_take_the_url_too(stack: Embedded, server: str) -> None:
+    key = stack.new_key()
+    stack.start_worker()
+    headers = {"Authorization": f"Bearer {key}"}
+    form = stack.client.post(
+        f"{API}/social/optimize",
+        headers=headers,
+        data={"image": f"{server}/photo.png", "formats": "instagram.feed_square"},
+    )
+    assert form.status_code == 202, form.text
+    entries = [
+        {"studio": "social", "params": {"image": f"{server}/moved", "formats": ["instagram.story"]}},
+        {"studio": "social", "params": {"image": "https://10.1.2.3/a.png", "formats": ["instagram.story"]}},
+    ]
+    batch = stack.client.post(f"{API}/jobs/batch", headers=headers, json={"jobs": entries})
+    assert batch.status_code == 200, batch.text
+    accepted, refused = batch.json()["jobs"]
+    assert refused["problem"]["type"].endswith("/remote-image-refused"), refused
+    for job_id in (form.json()["id"], accepted["job"]["id"]):
+        assert stack.wait_job(key, job_id)["status"] == "succeeded"
