@@ -57,7 +57,7 @@ def url_refusal(url: str, *, allow_loopback: bool) -> str | None:
         return "must not carry credentials"
     loopback = _is_loopback(host)
     if loopback and not allow_loopback:
-        return f"host {host} is loopback"
+        return f"host {host} is loopback (allowed in development by IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK=true)"
     if not loopback:
         try:
             literal = ipaddress.ip_address(host)

@@ -270,6 +270,7 @@ def test_loopback_is_refused_without_the_development_setting(
         response = submit(embedded, embedded.new_key(), "http://127.0.0.1:8080/a.png")
         assert response.status_code == 422, response.text
         assert response.json()["field"] == "image"
+        assert "IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK=true" in response.json()["detail"]
 
 
 def test_a_studio_without_url_inputs_says_so(stack: Embedded) -> None:
