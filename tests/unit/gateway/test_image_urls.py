@@ -177,39 +177,23 @@ def test_a_redirect_to_a_private_address_fails_the_job_and_holds_no_credits(
     assert reserved(stack, key) == 0
 
 
-def test_a_redirect_to_the_metadata_service_is_refused(stack: Embedded, server: str) -> None:
-    problem = failure(run(stack, f"{server}/to-metadata")[1])
-    assert problem["type"].endswith("/remote-image-refused"), problem
-    assert "metadata" in problem["detail"]
-
-
-def test_a_slow_server_hits_the_time_cap(stack: Embedded, server: str) -> None:
-    problem = failure(run(stack, f"{server}/slow")[1])
-    assert problem["type"].endswith("/remote-image-unreachable"), problem
-    assert "within 1 seconds" in problem["detail"]
-
-
-def test_a_huge_body_hits_the_byte_cap(stack: Embedded, server: str) -> None:
-    problem = failure(run(stack, f"{server}/huge")[1])
-    assert problem["type"].endswith("/image-too-large"), problem
-    assert f"{MAX_BYTES:,} byte limit" in problem["detail"]
-
-
-def test_a_non_image_fails_naming_the_field(stack: Embedded, server: str) -> None:
-    problem = failure(run(stack, f"{server}/text")[1])
-    assert problem["type"].endswith("/invalid-image"), problem
-
-
-def test_an_error_status_is_unreachable(stack: Embedded, server: str) -> None:
-    problem = failure(run(stack, f"{server}/missing")[1])
-    assert problem["type"].endswith("/remote-image-unreachable"), problem
-    assert "answered 404" in problem["detail"]
-
-
-def test_a_redirect_loop_stops_at_the_redirect_cap(stack: Embedded, server: str) -> None:
-    problem = failure(run(stack, f"{server}/loop")[1])
-    assert problem["type"].endswith("/remote-image-unreachable"), problem
-    assert "redirected more than 3 times" in problem["detail"]
+@pytest.mark.parametrize(
+    ("path", "problem_type", "says"),
+    [
+        ("/to-metadata", "remote-image-refused", "metadata"),  # a redirect to the metadata service
+        ("/slow", "remote-image-unreachable", "within 1 seconds"),  # the time cap
+        ("/huge", "image-too-large", f"{MAX_BYTES:,} byte limit"),  # the byte cap, no length declared
+        ("/text", "invalid-image", "image"),  # a non-image
+        ("/missing", "remote-image-unreachable", "answered 404"),
+        ("/loop", "remote-image-unreachable", "redirected more than 3 times"),  # the redirect cap
+    ],
+)
+def test_a_url_that_gives_no_acceptable_image_fails_the_job_naming_the_field(
+    stack: Embedded, server: str, path: str, problem_type: str, says: str
+) -> None:
+    problem = failure(run(stack, f"{server}{path}")[1])
+    assert problem["type"].endswith(f"/{problem_type}"), problem
+    assert says in problem["detail"], problem
 
 
 def test_a_closed_port_is_unreachable(stack: Embedded) -> None:
