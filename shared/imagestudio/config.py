@@ -196,6 +196,13 @@ class Settings(BaseSettings):
     #: Base URL of the OTLP/HTTP collector; ``/v1/traces`` is appended.
     otlp_endpoint: str = "http://127.0.0.1:4318"
 
+    # --- images given by URL ------------------------------------------------------------------
+    #: Let image URLs be ``http://`` on loopback (local development, tests); private and metadata
+    #: ranges stay refused, and every other URL must be ``https://``.
+    remote_image_allow_loopback: bool = False
+    #: Seconds a worker gives one image URL, redirects and body included; then the job fails.
+    remote_image_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+
     # --- webhooks and live events -------------------------------------------------------------
     #: Let webhook URLs reach loopback (local development, tests); private and metadata ranges stay refused.
     webhook_allow_loopback: bool = False

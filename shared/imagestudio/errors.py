@@ -159,6 +159,18 @@ class ImageChanged(InvalidImage):
     title, slug = "Image changed", "image-changed"
 
 
+class RemoteImageRefused(ValidationFailed):
+    """Raised when an image URL is malformed or names an address we never call (private, link-local, metadata)."""
+
+    title, slug = "Image URL refused", "remote-image-refused"
+
+
+class RemoteImageUnreachable(ValidationFailed):
+    """Raised in the worker when an image URL gave no file (no answer in time, an error status, too many redirects)."""
+
+    title, slug = "Image URL unreachable", "remote-image-unreachable"
+
+
 class ImageTooLarge(ValidationFailed):
     """Raised when an image exceeds the byte or pixel limit, or is a decompression bomb."""
 

@@ -34,7 +34,7 @@ from gateway.deps import BearerDep, principal_of
 from gateway.problems import SUBMIT_RESPONSES
 from gateway.studio_options import PreferHeader, Wait, answer, close_wait, open_wait
 from gateway.studio_requests import StudioBody, request_body_openapi
-from gateway.uploads import job_inputs, studio_images
+from gateway.uploads import image_urls, job_inputs, studio_images
 from imagestudio.config import get_settings
 from imagestudio.db import new_session, utcnow
 from imagestudio.jobs.schemas import JobRead
@@ -51,12 +51,16 @@ def draft(session: Session, *, tenant_id: str, studio: Studio[R], body: StudioBo
     """The job a studio request makes; every refusal is raised before anything is stored."""
     request = body.request
     webhook = webhook_service.endpoints.job_webhook(url=request.webhook_url, events=request.webhook_events)
-    studio.check(request, files=frozenset({*body.files, *request.upload_ids()}))  # before any image is read
+    urls = image_urls(request)  # the worker fetches them; only their form is checked here
+    studio.check(
+        request, files=frozenset({*body.files, *request.upload_ids(), *urls})
+    )  # before any image is read
     images = studio_images(session, tenant_id=tenant_id, request=request, files=body.files)
     # From the headers: a job no worker has the memory for is refused before the studio looks at pixels.
     memory.admit(request, {name: info for name, (_, info) in images.items()}, get_settings())
     prepared = studio.prepare(session, tenant_id=tenant_id, request=request, images=images)
     uploads, inputs = job_inputs(prepared.images)
+    inputs.update(urls)
     inputs_named = {image.field for image in prepared.images}  # the worker holds each to its header
     return JobDraft(
         studio=studio.name,
@@ -64,6 +68,7 @@ def draft(session: Session, *, tenant_id: str, studio: Studio[R], body: StudioBo
         uploads=uploads,
         inputs=inputs,
         sizes={name: (info.width, info.height) for name, (_, info) in images.items() if name in inputs_named},
+        pixel_budgets=memory.url_pixel_budgets(request, urls, get_settings()),
         cost=prepared.cost,
         provider=prepared.provider,
         batch=prepared.batch,

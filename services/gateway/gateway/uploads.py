@@ -13,9 +13,10 @@ from starlette.datastructures import UploadFile
 
 from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
-from imagestudio.errors import ImageTooLarge, InvalidImage, NotFound, ValidationFailed
+from imagestudio.errors import ImageTooLarge, InvalidImage, NotFound, RemoteImageRefused, ValidationFailed
 from imagestudio.imaging import ImageInfo, extension, inspect_image, media_type
 from imagestudio.jobs.service import Upload
+from imagestudio.remote_images import url_refusal
 from imagestudio.storage.factory import get_store
 from imagestudio.studios.common.request import StoredImage, StudioRequest
 from imagestudio.uploads.service import upload_service
@@ -69,9 +70,9 @@ def studio_images(
     session: Session, *, tenant_id: str, request: StudioRequest, files: Mapping[str, UploadFile]
 ) -> dict[str, tuple[Upload | StoredImage, ImageInfo]]:
     """Every image a studio request gives: files read and checked, upload ids resolved (a 422 naming the field)."""
-    ids = request.upload_ids()
+    ids, urls = request.upload_ids(), request.image_urls()
     for name in request.required_images:
-        if name not in files and name not in ids:
+        if name not in files and name not in ids and name not in urls:
             raise ValidationFailed(name, "the image is required: a file, or an upload id")
     images: dict[str, tuple[Upload | StoredImage, ImageInfo]] = {}
     for name in request.image_fields:
@@ -84,6 +85,20 @@ def studio_images(
                 upload.info,
             )
     return images
+
+
+def image_urls(request: StudioRequest) -> dict[str, str]:
+    """The images a request gives by URL, their form checked (a 422 naming the field); never fetched here."""
+    urls = request.image_urls()
+    if urls and not request.url_images:
+        name = next(iter(urls))
+        raise ValidationFailed(name, "this studio takes an image by upload id or file, not by URL")
+    allow_loopback = get_settings().remote_image_allow_loopback
+    for name, url in urls.items():
+        reason = url_refusal(url, allow_loopback=allow_loopback)
+        if reason:
+            raise RemoteImageRefused(name, f"the URL {reason}")
+    return urls
 
 
 def job_inputs(images: Iterable[Upload | StoredImage]) -> tuple[list[Upload], dict[str, str]]:

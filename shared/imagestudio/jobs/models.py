@@ -32,6 +32,9 @@ TERMINAL_STATUSES = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.
 #: The entry of ``Job.inputs`` holding the (width, height) the gateway checked for each input, by
 #: field: the worker refuses an input whose header says otherwise. No image field has this name.
 CHECKED_SIZES = "@checked_sizes"
+#: The entry of ``Job.inputs`` holding, for each input given by URL (its value the URL), the most
+#: pixels (width x height x frames) the worker's memory model lets the fetched image have.
+PIXEL_BUDGETS = "@pixel_budgets"
 
 
 class Job(Base):

@@ -11,6 +11,7 @@ from gateway.deps import PrincipalDep
 from gateway.guard import GuardedRoute
 from gateway.openapi import example_response
 from gateway.problems import PROBLEM_RESPONSES
+from imagestudio.errors import ValidationFailed
 from imagestudio.templates.service import INTENTS, template_service
 
 router = APIRouter(
@@ -46,10 +47,22 @@ def list_templates(
 )
 def search_templates(
     principal: PrincipalDep,
-    q: Annotated[str, Query(min_length=1, max_length=200, description="Words to look for")],
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Words to look for (required)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
+    query: Annotated[
+        str | None,
+        Query(
+            min_length=1, max_length=200, deprecated=True, description="The old name of `q`, still accepted"
+        ),
+    ] = None,
 ) -> TemplateSearchResults:
     """Templates ranked by where the words appear: name, then tags, then use cases and description."""
+    # ``query=`` is what the first version of this route took; links and scripts built then still send it.
+    q = q if q is not None else query
+    if q is None:
+        raise ValidationFailed("q", "give the words to look for in q")
     matches = template_service.search(q, limit=limit)
     return TemplateSearchResults.model_validate(
         {"query": q, "count": len(matches), "results": [match.describe() for match in matches]}

@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from imagestudio.orm import utcnow
+from imagestudio.remote_images import is_url
 
 #: The longest ``start_deadline`` given in seconds: a day.
 MAX_START_DEADLINE_SECONDS = 86_400
@@ -23,6 +24,19 @@ MAX_START_DEADLINE_SECONDS = 86_400
 #: An image field of a JSON body: the id ``POST /uploads`` answered.
 UploadId = Annotated[
     str, Field(min_length=1, max_length=100, description="An upload id (`upl_…`) from POST /uploads")
+]
+
+#: An image field of a studio that also takes images by URL: an upload id or an ``https://`` URL.
+ImageRef = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2048,
+        description=(
+            "An upload id (`upl_…`) from POST /uploads, or an `https://` URL of the image "
+            "(fetched by the worker, held to the upload limits)"
+        ),
+    ),
 ]
 
 
@@ -35,6 +49,9 @@ class StudioRequest(BaseModel):
     image_fields: ClassVar[tuple[str, ...]] = ()
     #: Image fields a request must give (checked by the gateway: a form sends them as files).
     required_images: ClassVar[tuple[str, ...]] = ()
+    #: Whether the image fields also take an ``https://`` URL (the studio's ``prepare`` then needs
+    #: no image header: the worker fetches the image and checks it).
+    url_images: ClassVar[bool] = False
     #: Fields :meth:`given` never counts: the operation chosen, and choices always present (defaulted).
     always_present: ClassVar[tuple[str, ...]] = ()
 
@@ -73,6 +90,13 @@ class StudioRequest(BaseModel):
 
     def upload_ids(self) -> dict[str, str]:
         """The image fields given as upload ids, by field name."""
+        return {name: value for name, value in self._image_texts().items() if not is_url(value)}
+
+    def image_urls(self) -> dict[str, str]:
+        """The image fields given as URLs, by field name (their form is checked by the gateway)."""
+        return {name: value for name, value in self._image_texts().items() if is_url(value)}
+
+    def _image_texts(self) -> dict[str, str]:
         named = {name: getattr(self, name) for name in self.image_fields}
         return {name: value for name, value in named.items() if isinstance(value, str) and value}
 

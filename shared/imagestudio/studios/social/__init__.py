@@ -28,7 +28,7 @@ from imagestudio.jobs.runner import JobContext
 from imagestudio.jobs.schemas import JobOutput, JobRead
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
-from imagestudio.studios.common.request import StudioRequest, UploadId
+from imagestudio.studios.common.request import ImageRef, StudioRequest
 from imagestudio.studios.social.platforms import PLATFORMS as PLATFORMS
 from imagestudio.studios.social.platforms import CustomFormat as CustomFormat
 from imagestudio.studios.social.platforms import Platform as Platform
@@ -147,8 +147,9 @@ class SocialOptimizeRequest(StudioRequest):
 
     image_fields = ("image",)
     required_images = ("image",)
+    url_images = True
 
-    image: UploadId | None = None
+    image: ImageRef | None = None
     platforms: list[str] | None = Field(
         default=None, description="Platforms (repeat or comma-separate); every format of each. `all` for all."
     )

@@ -113,6 +113,18 @@ def test_search_route_returns_scores_and_reasons(create_stack: CreateStack) -> N
     assert create_stack.get("/templates/search", q="zebra crossing").json()["count"] == 0
 
 
+def test_search_takes_the_old_query_parameter_as_an_alias_of_q(create_stack: CreateStack) -> None:
+    new = create_stack.get("/templates/search", q="product on white").json()
+    old = create_stack.get("/templates/search", query="product on white")
+    assert old.status_code == 200, old.text
+    assert old.json() == new and new["count"] > 0
+    assert (
+        create_stack.get("/templates/search", q="square post", query="zebra").json()["query"] == "square post"
+    )
+    missing = create_stack.get("/templates/search")
+    assert missing.status_code == 422 and missing.json()["field"] == "q", missing.text
+
+
 def test_recommend_restricts_to_the_platform_and_explains() -> None:
     matches = template_service.recommend(use_case="video cover", platform="tiktok")
     assert [m.template.id for m in matches] == ["tiktok_video_cover"]

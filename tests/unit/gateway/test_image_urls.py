@@ -1,0 +1,290 @@
+"""Images given by URL: checked in form at submission, fetched by the worker through the egress guard.
+
+Every URL is on loopback, served by a small HTTP server in this process (loopback is allowed by
+``IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK``); addresses the guard refuses are reached only as a
+redirect's target or a literal host, so nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+from support import Embedded, in_process_stack, make_image
+
+from imagestudio.config import get_settings
+from imagestudio.db import session_scope
+from imagestudio.jobs.models import PIXEL_BUDGETS, Job
+from imagestudio.studios.memory import pixel_budget
+
+API = "/api/image-studio"
+#: The byte limit of these tests: the served photo fits, the huge body does not.
+MAX_BYTES = 400_000
+PHOTO = make_image(320, 240)
+assert len(PHOTO) < MAX_BYTES
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """The paths the tests fetch; each answer bounded in size and time."""
+
+    #: Images a test serves under ``/served/<name>``.
+    served: dict[str, bytes] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server name
+        if self.path.startswith("/served/"):
+            self._send(200, self.served[self.path.removeprefix("/served/")], "image/png")
+        elif self.path == "/photo.png":
+            self._send(200, PHOTO, "image/png")
+        elif self.path == "/loop":
+            self._redirect("/loop")
+        elif self.path == "/moved":
+            self._redirect("/photo.png")
+        elif self.path == "/to-private":
+            self._redirect("http://10.0.0.1/photo.png")
+        elif self.path == "/to-metadata":
+            self._redirect("http://169.254.169.254/latest/meta-data/")
+        elif self.path == "/text":
+            self._send(200, b"<html>not an image</html>", "text/html")
+        elif self.path == "/missing":
+            self._send(404, b"gone", "text/plain")
+        elif self.path == "/huge":
+            self.send_response(200)  # no length declared: the cap must hold while reading
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self._write(PHOTO[:64] + bytes(MAX_BYTES * 2))
+        elif self.path == "/slow":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(PHOTO)))
+            self.end_headers()
+            for index in range(100):  # a byte every 0.1 s, for 10 s at most
+                if not self._write(PHOTO[index : index + 1]):
+                    return
+                time.sleep(0.1)
+        else:
+            self._send(404, b"", "text/plain")
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self._write(body)
+
+    def _write(self, data: bytes) -> bool:
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:  # the worker hung up (a cap reached): expected
+            return False
+        return True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    """The base URL of a loopback server answering ``_Handler``'s paths."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embedded]:
+    yield from in_process_stack(
+        tmp_path,
+        monkeypatch,
+        IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK="true",
+        IMAGESTUDIO_REMOTE_IMAGE_TIMEOUT_SECONDS="1",
+        IMAGESTUDIO_MAX_UPLOAD_BYTES=str(MAX_BYTES),
+    )
+
+
+def submit(stack: Embedded, key: str, image: str) -> Any:
+    return stack.client.post(
+        f"{API}/social/optimize",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"image": image, "formats": ["instagram.feed_square"]},
+    )
+
+
+def run(stack: Embedded, image: str) -> tuple[str, dict[str, Any]]:
+    """Submit a social job naming ``image`` and wait for it to end: (key, finished job)."""
+    key = stack.new_key()
+    stack.start_worker()
+    response = submit(stack, key, image)
+    assert response.status_code == 202, response.text
+    return key, stack.wait_job(key, response.json()["id"])
+
+
+def failure(job: dict[str, Any]) -> dict[str, Any]:
+    assert job["status"] == "failed", job
+    problem: dict[str, Any] = job["error"]
+    assert problem["field"] == "image", problem
+    return problem
+
+
+def reserved(stack: Embedded, key: str) -> int:
+    body = stack.client.get(f"{API}/credits", headers={"Authorization": f"Bearer {key}"}).json()
+    return int(body["reserved"])
+
+
+def test_a_loopback_url_runs_a_social_job_and_is_recorded_in_its_inputs(stack: Embedded, server: str) -> None:
+    url = f"{server}/photo.png"
+    key, job = run(stack, url)
+    assert job["status"] == "succeeded", job
+    square = next(o for o in job["outputs"] if o["name"] == "instagram.feed_square")
+    assert (square["width"], square["height"]) == (1080, 1080)
+    with session_scope() as session:
+        row = session.scalars(select(Job).where(Job.id == job["id"])).one()
+        assert row.inputs["image"] == url
+
+
+def test_a_redirect_is_followed_to_the_image(stack: Embedded, server: str) -> None:
+    _, job = run(stack, f"{server}/moved")
+    assert job["status"] == "succeeded", job
+
+
+def test_a_redirect_to_a_private_address_fails_the_job_and_holds_no_credits(
+    stack: Embedded, server: str
+) -> None:
+    key, job = run(stack, f"{server}/to-private")
+    problem = failure(job)
+    assert problem["type"].endswith("/remote-image-refused"), problem
+    assert "10.0.0.1" in problem["detail"] and "Private-Use" in problem["detail"]
+    assert reserved(stack, key) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "problem_type", "says"),
+    [
+        ("/to-metadata", "remote-image-refused", "metadata"),  # a redirect to the metadata service
+        ("/slow", "remote-image-unreachable", "within 1 seconds"),  # the time cap
+        ("/huge", "image-too-large", f"{MAX_BYTES:,} byte limit"),  # the byte cap, no length declared
+        ("/text", "invalid-image", "image"),  # a non-image
+        ("/missing", "remote-image-unreachable", "answered 404"),
+        ("/loop", "remote-image-unreachable", "redirected more than 3 times"),  # the redirect cap
+    ],
+)
+def test_a_url_that_gives_no_acceptable_image_fails_the_job_naming_the_field(
+    stack: Embedded, server: str, path: str, problem_type: str, says: str
+) -> None:
+    problem = failure(run(stack, f"{server}{path}")[1])
+    assert problem["type"].endswith(f"/{problem_type}"), problem
+    assert says in problem["detail"], problem
+
+
+def test_a_closed_port_is_unreachable(stack: Embedded) -> None:
+    problem = failure(run(stack, "http://127.0.0.1:9/photo.png")[1])
+    assert problem["type"].endswith("/remote-image-unreachable"), problem
+
+
+def test_an_image_over_the_memory_budget_fails_in_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: str
+) -> None:
+    """The gateway never reads a URL's header, so it records the budget and the worker holds the image to it."""
+    for embedded in in_process_stack(
+        tmp_path,
+        monkeypatch,
+        IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK="true",
+        IMAGESTUDIO_WORKER_MEMORY_BYTES=str(512 * 1024**2),
+        IMAGESTUDIO_WORKER_THREADS="3",
+    ):
+        budget = pixel_budget("social", get_settings())
+        assert 0 < budget < get_settings().max_image_pixels  # an upload this size passes the pixel cap
+        buffer = io.BytesIO()
+        Image.new("RGB", (2000, budget // 2000 + 1), (200, 120, 40)).save(buffer, "PNG")
+        _Handler.served["over-budget.png"] = buffer.getvalue()
+        key, job = run(embedded, f"{server}/served/over-budget.png")
+        problem = failure(job)
+        assert problem["type"].endswith("/image-over-memory-budget"), problem
+        assert problem["limit"] == budget and problem["pixels"] > budget
+        with session_scope() as session:
+            row = session.scalars(select(Job).where(Job.id == job["id"])).one()
+            assert row.inputs[PIXEL_BUDGETS] == {"image": budget}
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("https://", "not a valid URL"),
+        ("ftp://example.com/a.png", "https://"),
+        ("http://example.com/a.png", "https://"),
+        ("https://user:pw@example.com/a.png", "credentials"),
+        ("https://10.0.0.1/a.png", "Private-Use"),
+        ("https://169.254.169.254/latest", "metadata"),
+        ("https://metadata.google.internal/x", "metadata"),
+    ],
+)
+def test_a_malformed_or_refused_url_is_a_422_at_submission(stack: Embedded, url: str, says: str) -> None:
+    response = submit(stack, stack.new_key(), url)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["field"] == "image" and says in problem["detail"], problem
+    with session_scope() as session:
+        assert session.scalars(select(Job)).first() is None
+
+
+def test_loopback_is_refused_without_the_development_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for embedded in in_process_stack(tmp_path, monkeypatch):
+        response = submit(embedded, embedded.new_key(), "http://127.0.0.1:8080/a.png")
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == "image"
+        assert "IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK=true" in response.json()["detail"]
+
+
+def test_a_studio_without_url_inputs_says_so(stack: Embedded) -> None:
+    response = stack.client.post(
+        f"{API}/compress",
+        headers={"Authorization": f"Bearer {stack.new_key()}"},
+        json={"image": "https://example.com/a.png"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "image"
+    assert "not by URL" in response.json()["detail"]
+
+
+def test_a_form_and_a_batch_entry_take_the_url_too(stack: Embedded, server: str) -> None:
+    key = stack.new_key()
+    stack.start_worker()
+    headers = {"Authorization": f"Bearer {key}"}
+    form = stack.client.post(
+        f"{API}/social/optimize",
+        headers=headers,
+        data={"image": f"{server}/photo.png", "formats": "instagram.feed_square"},
+    )
+    assert form.status_code == 202, form.text
+    entries = [
+        {"studio": "social", "params": {"image": f"{server}/moved", "formats": ["instagram.story"]}},
+        {"studio": "social", "params": {"image": "https://10.1.2.3/a.png", "formats": ["instagram.story"]}},
+    ]
+    batch = stack.client.post(f"{API}/jobs/batch", headers=headers, json={"jobs": entries})
+    assert batch.status_code == 200, batch.text
+    accepted, refused = batch.json()["jobs"]
+    assert refused["problem"]["type"].endswith("/remote-image-refused"), refused
+    for job_id in (form.json()["id"], accepted["job"]["id"]):
+        assert stack.wait_job(key, job_id)["status"] == "succeeded"
