@@ -24,6 +24,9 @@ is handed to ``on_submitted`` at once (create stores it on the job), and the pol
 *in flight* (``BatchReport.in_flight``): it is not handed to the next candidate, and the next
 delivery of the job resumes it from ``BatchSpec.submitted``. Only a prediction that ended failed
 at the vendor (``ProviderWorkFailed``) is given up and its variation handed over.
+
+Why one module over 600 lines: ``call``'s attempt loop and ``run_batch``'s hand-over share the
+breaker, the retry budget and the in-flight bookkeeping above; split, each half would restate them.
 """
 
 from __future__ import annotations
