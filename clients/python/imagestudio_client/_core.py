@@ -288,9 +288,9 @@ class SSEDecoder:
 
     def __init__(self) -> None:
         self._data: list[str] = []
-        self._id: str | None = None
         self._event = ""
-        self._has_id = False
+        #: The ``id`` of the frame being read, if it had one (never carried to the next frame here).
+        self._frame_id: str | None = None
 
     def feed(self, line: str) -> JobEvent | None:
         """The event a blank line completes, else None. Skipped: comments, ``retry:``, the gateway's
@@ -301,8 +301,8 @@ class SSEDecoder:
         if not line:
             data, self._data = self._data, []
             event, self._event = self._event, ""
-            has_id, self._has_id = self._has_id, False
-            if not data or event == "stream.closed" or not has_id:
+            frame_id, self._frame_id = self._frame_id, None
+            if not data or event == "stream.closed" or frame_id is None:
                 return None
             return JobEvent.model_validate_json("\n".join(data))
         if line.startswith(":"):
@@ -314,8 +314,7 @@ class SSEDecoder:
         elif name == "event":
             self._event = value
         elif name == "id":
-            self._id = value
-            self._has_id = True
+            self._frame_id = value
         return None
 
 
