@@ -18,7 +18,6 @@ import os
 import statistics
 import sys
 import time
-
 from typing import Any
 
 import cv2
@@ -96,7 +95,9 @@ class PlanContext(JobContext):
         self.plan: dict[str, Any] | None = None
 
     def read_input(self, name: str) -> bytes:
-        inspect_image(self.data, max_pixels=50_000_000, max_bytes=len(self.data), field=name)  # the header check
+        inspect_image(
+            self.data, max_pixels=50_000_000, max_bytes=len(self.data), field=name
+        )  # the header check
         return self.data
 
     def add_output(self, name: str, data: bytes, **kwargs: Any) -> str:

@@ -52,7 +52,9 @@ def busy() -> bytes:
     return png(np.concatenate([coffee, cat], axis=1))
 
 
-@pytest.mark.parametrize(("image", "placed_on"), [(with_face, "faces"), (with_subject, "subject"), (busy, "attention")])
+@pytest.mark.parametrize(
+    ("image", "placed_on"), [(with_face, "faces"), (with_subject, "subject"), (busy, "attention")]
+)
 def test_a_plan_from_the_analysis_equals_the_decoded_sources(image: object, placed_on: str) -> None:
     assert callable(image)
     data = image()
@@ -64,7 +66,9 @@ def test_a_plan_from_the_analysis_equals_the_decoded_sources(image: object, plac
     for width, height, zone in OUTPUTS:
         for focal in (None, (0.2, 0.7)):
             expected = plan_output(fresh, width=width, height=height, safe_zone=zone, focal_point=focal)
-            assert plan_output(kept, width=width, height=height, safe_zone=zone, focal_point=focal) == expected
+            assert (
+                plan_output(kept, width=width, height=height, safe_zone=zone, focal_point=focal) == expected
+            )
     first = plan_output(kept, width=1080, height=1080, safe_zone=OUTPUTS[0][2])
     assert first.placement is not None and first.placement.placed_on == placed_on
     # Not a source to render from: it holds no more than the attention model's small copy.

@@ -24,8 +24,8 @@ from imagestudio.imaging import (
 )
 from imagestudio.imaging.colour import is_hex_colour
 from imagestudio.imaging.crop import adopt_analysis, analyse, planning_source
-from imagestudio.imaging.source import held_size
 from imagestudio.imaging.formats import OutputFormat, extension
+from imagestudio.imaging.source import held_size
 from imagestudio.jobs.runner import JobContext
 from imagestudio.jobs.schemas import JobOutput, JobRead
 from imagestudio.studios.common.base import Images, Prepared
