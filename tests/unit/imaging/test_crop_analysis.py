@@ -15,17 +15,18 @@ from imagestudio.imaging import SafeZone, SourceImage, plan_output, render_forma
 from imagestudio.imaging.crop import adopt_analysis, analyse, planning_source
 from imagestudio.imaging.source import held_size
 
-#: Sizes with platform-like safe zones (top, bottom, left, right): square, story, link, banner.
-OUTPUTS: list[tuple[int, int, SafeZone]] = [
-    (1080, 1080, SafeZone(0.05, 0.05, 0.05, 0.05)),
-    (1080, 1920, SafeZone(0.14, 0.35, 0.06, 0.06)),
-    (1200, 630, SafeZone(0.0, 0.0, 0.0, 0.0)),
-    (1500, 500, SafeZone(0.1, 0.1, 0.2, 0.2)),
+#: Outputs as a job asks for them: (width, height) and a safe zone (top, bottom, left, right).
+OUTPUTS = [
+    ((1080, 1350), SafeZone(0.05, 0.2, 0.05, 0.05)),
+    ((1080, 1920), SafeZone(0.14, 0.35, 0.06, 0.06)),
+    ((1500, 500), SafeZone(0.1, 0.1, 0.2, 0.2)),
+    ((1200, 630), SafeZone(0.0, 0.0, 0.0, 0.0)),
 ]
-SIZES = [(width, height) for width, height, _ in OUTPUTS]
+SIZES = [size for size, _ in OUTPUTS]
 
 
 def png(pixels: npt.NDArray[np.uint8]) -> bytes:
+    """Lossless, so every decode of the test image is the same pixels."""
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
@@ -63,13 +64,13 @@ def test_a_plan_from_the_analysis_equals_the_decoded_sources(image: object, plac
     assert analysis.held == held_size((analysis.width, analysis.height), SIZES)
     fresh = SourceImage.load(data, max_pixels=50_000_000, sizes=SIZES)
     kept = planning_source(analysis)
-    for width, height, zone in OUTPUTS:
+    for (width, height), zone in OUTPUTS:
         for focal in (None, (0.2, 0.7)):
             expected = plan_output(fresh, width=width, height=height, safe_zone=zone, focal_point=focal)
             assert (
                 plan_output(kept, width=width, height=height, safe_zone=zone, focal_point=focal) == expected
             )
-    first = plan_output(kept, width=1080, height=1080, safe_zone=OUTPUTS[0][2])
+    first = plan_output(kept, width=1080, height=1350, safe_zone=OUTPUTS[0][1])
     assert first.placement is not None and first.placement.placed_on == placed_on
     # Not a source to render from: it holds no more than the attention model's small copy.
     with pytest.raises(ValueError, match="not loaded for"):
