@@ -257,6 +257,29 @@ class CreditService:
             released = rest
         return charged, released
 
+    def lower_hold(self, session: Session, *, tenant_id: str, job_id: str, cost: int) -> int | None:
+        """Bring a running job's hold down to ``cost`` (priced once its images were known), releasing
+        the rest now; returns the credits released, or None when ``cost`` is above the hold.
+
+        One release movement per job (reference ``job:<id>:priced``): a redelivery releases nothing more.
+        """
+        held = credit_repository.reserved_for_job(session, tenant_id=tenant_id, job_id=job_id)
+        if cost > held:
+            return None
+        rest = held - cost
+        if rest > 0 and self._add(
+            session,
+            CreditEntry(
+                tenant_id=tenant_id,
+                kind=EntryKind.release,
+                reserved_delta=-rest,
+                job_id=job_id,
+                reference=f"job:{job_id}:priced",
+            ),
+        ):
+            return rest
+        return 0
+
     def grant(
         self,
         session: Session,
