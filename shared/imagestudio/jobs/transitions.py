@@ -18,7 +18,6 @@ from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
 from imagestudio.db import utcnow
-from imagestudio.errors import PermanentJobError
 from imagestudio.jobs.models import CHECKED_SIZES, UNPREPARED_REQUEST, Job, JobStatus
 from imagestudio.jobs.repository import JobShare, job_repository
 from imagestudio.messaging import RUN_JOB_ACTORS, Studio
@@ -201,10 +200,11 @@ class JobTransitions:
         cost: int,
     ) -> bool:
         """A job given images by URL, prepared by its worker: the params ``prepare`` made, the fetched
-        images' keys and checked sizes, and its hold lowered to ``cost`` (the rest released now).
+        images' keys and checked sizes, and its hold brought to ``cost`` (the rest released now).
 
-        False when the job is no longer running (canceled meanwhile); raises ``PermanentJobError``
-        when ``cost`` is above what the gateway held (the job then fails, everything released).
+        False when the job is no longer running (canceled meanwhile); raises ``PaymentRequired``
+        when ``cost`` is above what the gateway held and the tenant cannot afford the difference
+        (the caller rolls back; the job then fails, everything released).
         """
         if not self.hold_running(session, job_id=job_id):
             return False
@@ -212,13 +212,9 @@ class JobTransitions:
         assert job is not None
         if UNPREPARED_REQUEST not in job.params:
             return True  # an earlier delivery recorded it (its commit raced this one's start)
-        released = credit_service.lower_hold(session, tenant_id=job.tenant_id, job_id=job_id, cost=cost)
-        if released is None:
-            raise PermanentJobError(
-                f"once its images were fetched the job costs {cost} credits, more than the gateway "
-                "held for it; submit it again"
-            )
-        CREDITS_REFUNDED.labels(job.studio).inc(released)
+        released = credit_service.reprice(session, tenant_id=job.tenant_id, job_id=job_id, cost=cost)
+        if released > 0:
+            CREDITS_REFUNDED.labels(job.studio).inc(released)
         checked = {**dict(job.inputs.get(CHECKED_SIZES) or {}), **{n: list(s) for n, s in sizes.items()}}
         job.inputs = {**job.inputs, **inputs, CHECKED_SIZES: checked}  # new dicts: JSON columns
         job.params = params  # track reassignment only

@@ -12,8 +12,10 @@ given one is submitted *unprepared*:
   guard (:mod:`imagestudio.remote_images`, byte and time caps), held to an upload's header checks,
   stored as the job's inputs, admitted by the memory model, then the studio's ``prepare`` runs on
   their headers, as the gateway runs it for an upload, and the tier's plan is checked. Its params
-  replace the stored request and the hold comes down to its price, the rest released at once
-  (one ledger movement); on success only what the job made is captured, as for any job.
+  replace the stored request and the hold comes to its price (one ledger movement): the rest
+  released at once, or, when the image takes the job to a dearer route than the estimate planned
+  (too large for the local path the estimate chose, say), the difference held, 402 when the
+  tenant cannot afford it. On success only what the job made is captured, as for any job.
 
 Every refusal here (an address refused, no answer, too large, over the memory budget, a limit of
 the planned provider, a provider the tier lacks) fails the job on its first delivery with the
@@ -137,13 +139,17 @@ def _prepare(ctx: JobContext, studio: Studio[Any], request: StudioRequest) -> No
     params = {**prepared.params.model_dump(mode="json"), IMAGE_URLS: urls}
     keys = {name: images[name][0].key for name in fetched}
     sizes = {name: (info.width, info.height) for name, (_, info) in images.items() if name in fetched}
-    with session_scope() as session:
-        recorded = job_service.record_prepared(
-            session, job_id=ctx.job_id, params=params, inputs=keys, sizes=sizes, cost=prepared.cost
-        )
+    recorded = False
+    try:
+        with session_scope() as session:
+            recorded = job_service.record_prepared(
+                session, job_id=ctx.job_id, params=params, inputs=keys, sizes=sizes, cost=prepared.cost
+            )
+    finally:
+        if not recorded:  # the job keeps no input it never recorded
+            for key in keys.values():
+                store.delete(key)
     if not recorded:
-        for key in keys.values():
-            store.delete(key)
         raise JobCanceled(ctx.job_id)
     ctx.params = params
     ctx.inputs.update(keys)
