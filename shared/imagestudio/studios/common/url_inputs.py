@@ -62,6 +62,9 @@ def unprepared(
     """
     fields = request_fields(request)
     allowed = tier_service.tier_of(session, tenant_id=tenant_id).providers
+    # Estimating reads provider health in its own transaction (as ``prepare`` does): end this one
+    # first, or on SQLite that one would wait for this very thread.
+    session.rollback()
     held = studio.estimate(fields, allowed).max_credits
     params = {UNPREPARED_REQUEST: {"model": type(request).__name__, "fields": fields}, IMAGE_URLS: dict(urls)}
     return params, held
