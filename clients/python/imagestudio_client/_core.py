@@ -31,7 +31,7 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 #: Statuses a presigned link answers once it has expired (local links 404, S3 ones 403).
 EXPIRED_LINK_STATUSES = frozenset({401, 403, 404, 410})
 
-#: Body fields that hold an image (sent as an upload id).
+#: Body fields that hold an image (sent as an upload id or a URL).
 IMAGE_FIELDS = frozenset(
     {"image", "mask", "background_reference", "light_reference", "style_image", "init_image"}
 )
@@ -42,7 +42,8 @@ CATALOGUES = {
     "upscale": "/upscale/modes",
     "compress": "/compress/options",
 }
-#: An image: a path, its bytes, an open binary file, or the id of an upload (``upl_...``).
+#: An image: a path, its bytes, an open binary file, the id of an upload (``upl_...``), or an
+#: ``https://`` URL the service's worker fetches (``http://`` on loopback where the service allows it).
 ImageInput: TypeAlias = "str | os.PathLike[str] | bytes | IO[bytes]"
 
 
@@ -232,6 +233,11 @@ def stream_reconnect_delay(failures: int) -> float:
 
 def is_upload_id(value: object) -> bool:
     return isinstance(value, str) and value.startswith("upl_")
+
+
+def names_image(value: object) -> bool:
+    """Whether ``value`` names an image the service reads itself (an upload id or a URL): sent as it is."""
+    return is_upload_id(value) or (isinstance(value, str) and value.startswith(("https://", "http://")))
 
 
 @dataclass(frozen=True)
