@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 from minio import Minio
-from support import S3_PORT, make_image, wait_for
+from support import S3_PORT, make_image
 
 from integration.conftest import Stack
+from integration.test_compress_distributed import wait_finished
 
 pytestmark = [
     pytest.mark.integration,
@@ -64,14 +65,6 @@ def submit(stack: Stack, route: str, body: dict[str, Any]) -> dict[str, Any]:
     response = httpx.post(f"{stack.base_url}{API}/{route}", headers=stack.headers(), json=body, timeout=30)
     assert response.status_code == 202, response.text
     return response.json()  # type: ignore[no-any-return]
-
-
-def wait_finished(stack: Stack, job_id: str) -> dict[str, Any]:
-    def finished() -> dict[str, Any] | None:
-        job = httpx.get(f"{stack.base_url}{API}/jobs/{job_id}", headers=stack.headers(), timeout=10).json()
-        return job if job["status"] in ("succeeded", "failed", "canceled") else None
-
-    return wait_for(finished, timeout=120, interval=0.2, what=f"job {job_id} to finish")  # type: ignore[no-any-return]
 
 
 def test_url_jobs_run_on_a_distributed_worker_and_failures_release_their_hold(
