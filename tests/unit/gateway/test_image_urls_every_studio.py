@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from edit_support import mask_png, png
-from image_url_support import ImageServer
+from image_url_support import MAX_BYTES, ImageServer
 from PIL import Image
 from support import Embedded, every_simulator, reload_settings, simulated_providers
 
@@ -38,6 +38,7 @@ def stack(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embed
     for name, value in {
         "IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK": "true",
         "IMAGESTUDIO_REMOTE_IMAGE_TIMEOUT_SECONDS": "2",
+        "IMAGESTUDIO_MAX_UPLOAD_BYTES": str(MAX_BYTES),
         "IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS": "0.01",
         "IMAGESTUDIO_PROVIDER_MAX_WAIT_SECONDS": "1",
         "IMAGESTUDIO_PROVIDER_POLL_INTERVAL_SECONDS": "0.01",
@@ -199,6 +200,9 @@ def test_the_gateway_holds_the_estimate_and_the_worker_brings_it_to_the_real_pri
         ("/to-private", "remote-image-refused"),  # a redirect to 10.0.0.1
         ("/to-metadata", "remote-image-refused"),  # a redirect to 169.254.169.254
         ("/missing", "remote-image-unreachable"),
+        ("/slow", "remote-image-unreachable"),  # past the time cap
+        ("/huge", "image-too-large"),  # past the byte cap, no length declared
+        ("/text", "invalid-image"),
     ],
 )
 def test_a_failed_fetch_of_a_paid_job_releases_its_hold(
