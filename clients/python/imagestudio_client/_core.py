@@ -262,7 +262,7 @@ def image_file(value: ImageInput, *, field_name: str) -> ImageFile:
         if not isinstance(data, bytes):
             raise ImageStudioError(f"{field_name}: open the file in binary mode ('rb')")
         return ImageFile(Path(getattr(value, "name", f"{field_name}.bin")).name, data)
-    raise ImageStudioError(f"{field_name}: give a path, bytes, a binary file or an upload id")
+    raise ImageStudioError(f"{field_name}: give a path, bytes, a binary file, an upload id or a URL")
 
 
 class ProgressReader(io.BytesIO):
