@@ -103,7 +103,7 @@ const STUDIO_PATHS: Record<StudioName, string> = {
   convert: "/convert",
 };
 
-/** Whether any field of a request is an image itself (a Blob) rather than an upload id. */
+/** Whether any field of a request is an image itself (a Blob) rather than an upload id or a URL. */
 function hasImage(request: object): boolean {
   return Object.values(request).some((value) => value instanceof Blob);
 }

@@ -1,5 +1,7 @@
 // Every studio, uploads and the job calls against a live gateway (see support.ts).
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 
 import { ImageStudioError, JobFailedError, type CustomFormat, type Job, type JobEvent, type JobProgress, type TransferProgress } from "../src/index.js";
@@ -85,6 +87,32 @@ describe("studios", () => {
     assert.deepEqual(done.control!.outputs.map((output) => output.name).sort(), ["control_map", "controlled"]);
     assert.ok((done.compress!.outputs[0]!.metadata.ssim as number) >= 0.98);
     assert.deepEqual([done.convert!.outputs[0]!.format, done.convert!.outputs[0]!.width], ["webp", WIDTH]);
+  });
+
+  it("takes images by URL in every image field: sent as they are, fetched by the service's worker", async () => {
+    // A loopback image host (the service runs with IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK=true).
+    const host = createServer((request, response) => {
+      if (request.url === "/photo.png") response.writeHead(200, { "content-type": "image/png" }).end(photoBytes);
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => host.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(host.address() as AddressInfo).port}`;
+    try {
+      const jobs = await Promise.all([
+        studio.upscale({ mode: "fast", image: `${url}/photo.png`, path: "local" }),
+        studio.convert({ image: `${url}/photo.png`, format: "webp" }),
+        studio.compress({ image: `${url}/missing.png`, quality: 70 }),
+      ]);
+      const [upscaled, converted, missing] = await Promise.all(jobs.map((job) => studio.waitForJob(job.id, WAIT)));
+      assert.deepEqual(succeeded(upscaled!).params.image_urls, { image: `${url}/photo.png` });
+      assert.deepEqual([upscaled!.outputs[0]!.width, upscaled!.outputs[0]!.height], [WIDTH * 4, HEIGHT * 4]);
+      assert.equal(succeeded(converted!).outputs[0]!.format, "webp");
+      assert.equal(missing!.status, "failed");
+      assert.match(String(missing!.error?.type), /remote-image-unreachable$/);
+      assert.equal(missing!.error?.field, "image");
+    } finally {
+      host.close();
+    }
   });
 
   it("runs a job in one call and answers its outputs; one canceled meanwhile throws JobFailedError", async () => {

@@ -32,9 +32,13 @@ TERMINAL_STATUSES = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.
 #: The entry of ``Job.inputs`` holding the (width, height) the gateway checked for each input, by
 #: field: the worker refuses an input whose header says otherwise. No image field has this name.
 CHECKED_SIZES = "@checked_sizes"
-#: The entry of ``Job.inputs`` holding, for each input given by URL (its value the URL), the most
-#: pixels (width x height x frames) the worker's memory model lets the fetched image have.
-PIXEL_BUDGETS = "@pixel_budgets"
+#: The entry of ``Job.params`` recording the images a request gave by URL, by field (kept once the
+#: worker has fetched them into the job's inputs).
+IMAGE_URLS = "image_urls"
+#: The entry of ``Job.params`` of a job given images by URL that no worker has prepared yet: the
+#: request as given (``{"model": <its class>, "fields": {...}}``). The worker fetches the images,
+#: runs the studio's ``prepare`` on their headers and replaces the params with the prepared ones.
+UNPREPARED_REQUEST = "unprepared_request"
 
 
 class Job(Base):

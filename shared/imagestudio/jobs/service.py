@@ -29,7 +29,7 @@ from imagestudio.errors import (
     StorageQuotaExceeded,
 )
 from imagestudio.idempotency.service import IdempotencyClaim, StoredResponse, idempotency_service
-from imagestudio.jobs.models import CHECKED_SIZES, PIXEL_BUDGETS, Job, JobEvent, JobStatus
+from imagestudio.jobs.models import CHECKED_SIZES, Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead, QueuePlace
 from imagestudio.jobs.transitions import JobTransitions, run_job_message
@@ -73,8 +73,6 @@ class JobDraft:
     uploads: Sequence[Upload] = ()
     inputs: Mapping[str, str] = field(default_factory=dict)
     sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
-    #: Inputs given by URL (their ``inputs`` value): the most pixels the fetched image may have.
-    pixel_budgets: Mapping[str, int] = field(default_factory=dict)
     cost: int = 0
     provider: str | None = None
     batch: int | None = None
@@ -309,7 +307,6 @@ class JobService(JobTransitions):
                 **(
                     {CHECKED_SIZES: {n: list(size) for n, size in draft.sizes.items()}} if draft.sizes else {}
                 ),
-                **({PIXEL_BUDGETS: dict(draft.pixel_budgets)} if draft.pixel_budgets else {}),
             },
             progress=0.0,
             progress_message="",

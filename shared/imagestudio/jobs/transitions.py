@@ -7,7 +7,7 @@ from :class:`JobTransitions`, so every caller keeps to the one ``job_service``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
 from imagestudio.db import utcnow
-from imagestudio.jobs.models import Job, JobStatus
+from imagestudio.jobs.models import CHECKED_SIZES, UNPREPARED_REQUEST, Job, JobStatus
 from imagestudio.jobs.repository import JobShare, job_repository
 from imagestudio.messaging import RUN_JOB_ACTORS, Studio
 from imagestudio.outbox.service import outbox_service
@@ -188,6 +188,38 @@ class JobTransitions:
         job = job_repository.get(session, job_id, for_update=True)
         if job is not None:
             job.params = {**job.params, key: value}  # a new dict: JSON columns track reassignment only
+
+    def record_prepared(
+        self,
+        session: Session,
+        *,
+        job_id: str,
+        params: dict[str, Any],
+        inputs: Mapping[str, str],
+        sizes: Mapping[str, tuple[int, int]],
+        cost: int,
+    ) -> bool:
+        """A job given images by URL, prepared by its worker: the params ``prepare`` made, the fetched
+        images' keys and checked sizes, and its hold brought to ``cost`` (the rest released now).
+
+        False when the job is no longer running (canceled meanwhile); raises ``PaymentRequired``
+        when ``cost`` is above what the gateway held and the tenant cannot afford the difference
+        (the caller rolls back; the job then fails, everything released).
+        """
+        if not self.hold_running(session, job_id=job_id):
+            return False
+        job = job_repository.get(session, job_id)
+        assert job is not None
+        if UNPREPARED_REQUEST not in job.params:
+            return True  # an earlier delivery recorded it (its commit raced this one's start)
+        released = credit_service.reprice(session, tenant_id=job.tenant_id, job_id=job_id, cost=cost)
+        if released > 0:
+            CREDITS_REFUNDED.labels(job.studio).inc(released)
+        checked = {**dict(job.inputs.get(CHECKED_SIZES) or {}), **{n: list(s) for n, s in sizes.items()}}
+        job.inputs = {**job.inputs, **inputs, CHECKED_SIZES: checked}  # new dicts: JSON columns
+        job.params = params  # track reassignment only
+        log.info("job.prepared", job_id=job_id, cost=cost, released=released)
+        return True
 
     def for_worker(self, session: Session, *, job_id: str, lock: bool = False) -> Job | None:
         """A job by id for a worker outside ``claim`` (async polls read and advance ``params.pending``)."""

@@ -21,12 +21,7 @@ from imagestudio.remote_images import is_url
 #: The longest ``start_deadline`` given in seconds: a day.
 MAX_START_DEADLINE_SECONDS = 86_400
 
-#: An image field of a JSON body: the id ``POST /uploads`` answered.
-UploadId = Annotated[
-    str, Field(min_length=1, max_length=100, description="An upload id (`upl_…`) from POST /uploads")
-]
-
-#: An image field of a studio that also takes images by URL: an upload id or an ``https://`` URL.
+#: An image field of a JSON body (or a form's text value): an upload id or an ``https://`` URL.
 ImageRef = Annotated[
     str,
     Field(
@@ -49,9 +44,6 @@ class StudioRequest(BaseModel):
     image_fields: ClassVar[tuple[str, ...]] = ()
     #: Image fields a request must give (checked by the gateway: a form sends them as files).
     required_images: ClassVar[tuple[str, ...]] = ()
-    #: Whether the image fields also take an ``https://`` URL (the studio's ``prepare`` then needs
-    #: no image header: the worker fetches the image and checks it).
-    url_images: ClassVar[bool] = False
     #: Fields :meth:`given` never counts: the operation chosen, and choices always present (defaulted).
     always_present: ClassVar[tuple[str, ...]] = ()
 

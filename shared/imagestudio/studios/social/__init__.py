@@ -150,7 +150,6 @@ class SocialOptimizeRequest(StudioRequest):
 
     image_fields = ("image",)
     required_images = ("image",)
-    url_images = True
 
     image: ImageRef | None = None
     platforms: list[str] | None = Field(
