@@ -1,4 +1,4 @@
-"""Enforcing a tenant's tier: studios, providers, batch size, concurrency."""
+"""Enforcing a tenant's tier: studios, providers, batch size, priorities, output retention, concurrency."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from imagestudio.credits.tiers import Tier, get_tier
 from imagestudio.errors import Forbidden, NotFound
+from imagestudio.messaging import Priority
 from imagestudio.request_cache import RequestCache
 from imagestudio.tenants.models import Tenant
 
@@ -68,8 +69,18 @@ class TierService:
         self.check_plan(tier, studio=studio, provider=provider, batch=batch)
         return tier
 
-    def check_plan(self, tier: Tier, *, studio: str, provider: str | None, batch: int | None) -> None:
-        """Refuse (403, naming the limit) a studio, provider or batch size the plan does not include."""
+    def check_plan(
+        self,
+        tier: Tier,
+        *,
+        studio: str,
+        provider: str | None,
+        batch: int | None,
+        priority: Priority = Priority.normal,
+        output_retention_seconds: int | None = None,
+    ) -> None:
+        """Refuse (403, naming the limit and the field) a studio, provider, batch size, priority or
+        output retention the plan does not include."""
         if studio not in tier.studios:
             raise Forbidden(
                 f"The {tier.name} tier does not include the {studio} studio.",
@@ -89,6 +100,27 @@ class TierService:
             raise Forbidden(
                 f"The {tier.name} tier allows at most {tier.max_batch} images per job.",
                 extra={"tier": tier.name, "limit": "max_batch", "allowed": tier.max_batch, "field": "count"},
+            )
+        if priority not in tier.priorities:
+            raise Forbidden(
+                f"The {tier.name} tier does not include the {priority} priority.",
+                extra={
+                    "tier": tier.name,
+                    "limit": "priorities",
+                    "allowed": sorted(tier.priorities),
+                    "field": "priority",
+                },
+            )
+        limit = tier.max_output_retention_seconds
+        if output_retention_seconds is not None and output_retention_seconds > limit:
+            raise Forbidden(
+                f"The {tier.name} tier keeps outputs on request for at most {limit} seconds.",
+                extra={
+                    "tier": tier.name,
+                    "limit": "max_output_retention_seconds",
+                    "allowed": limit,
+                    "field": "output_retention_seconds",
+                },
             )
 
 

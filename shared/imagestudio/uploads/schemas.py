@@ -40,6 +40,13 @@ class UploadRead(BaseModel):
     expires_at: datetime
 
 
+class UploadPage(BaseModel):
+    """A page of the tenant's uploads, newest first; ``next_cursor`` is null on the last page."""
+
+    items: list[UploadRead]
+    next_cursor: str | None = None
+
+
 class UploadPresign(BaseModel):
     """Ask for a presigned PUT URL; the file goes straight to storage, never through the gateway."""
 
