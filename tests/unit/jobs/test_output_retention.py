@@ -1,0 +1,109 @@
+"""A submission's ``output_retention_seconds``: the sweeper deletes the job's outputs and their objects
+once it has passed (favourites too), the job says so, and the tier bounds it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from quota_support import assert_counted
+from support import Embedded, make_image
+
+from imagestudio.assets.models import Asset
+from imagestudio.assets.sweeper import sweep_expired_assets, sweep_job_outputs
+from imagestudio.db import session_scope, utcnow
+from imagestudio.storage import get_store
+
+API = "/api/image-studio"
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def submit(stack: Embedded, key: str, **fields: str) -> dict[str, object]:
+    response = stack.client.post(
+        f"{API}/social/optimize",
+        headers=auth(key),
+        files={"image": ("a.png", make_image(64, 48), "image/png")},
+        data={"platforms": "youtube", **fields},
+    )
+    assert response.status_code == 202, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def output_keys(job_id: str) -> list[str]:
+    with session_scope() as session:
+        return [a.key for a in session.query(Asset).filter(Asset.job_id == job_id)]
+
+
+def moment(value: object) -> datetime:
+    assert isinstance(value, str)
+    return datetime.fromisoformat(value)
+
+
+def test_outputs_past_their_retention_are_deleted_with_their_objects_and_the_job_says_so(
+    embedded: Embedded,
+) -> None:
+    key, tenant_id = embedded.new_tenant(tier="pro")
+    kept_for = submit(embedded, key, output_retention_seconds="3600")
+    assert kept_for["output_retention_seconds"] == 3600 and kept_for["outputs_expire_at"] is None
+    job_id, other_id = str(kept_for["id"]), str(submit(embedded, key)["id"])
+    embedded.start_worker()
+    embedded.drain()
+
+    done = embedded.client.get(f"{API}/jobs/{job_id}", headers=auth(key)).json()
+    assert done["status"] == "succeeded" and done["outputs"] and done["outputs_deleted_at"] is None
+    expires = moment(done["outputs_expire_at"])
+    assert expires - moment(done["finished_at"]) == pytest.approx(
+        timedelta(seconds=3600), abs=timedelta(seconds=5)
+    )
+    keys = output_keys(job_id)
+    assert keys and all(get_store().exists(k) for k in keys)
+    # A favourite goes too: the submission asked for the deletion (docs/api.md, "Output retention").
+    favourite = embedded.client.post(f"{API}/assets/{done['outputs'][0]['id']}/favorite", headers=auth(key))
+    assert favourite.status_code == 200, favourite.text
+
+    with session_scope() as session:  # not due yet: the gateway's sweep leaves it alone
+        sweep_expired_assets(session)
+    assert output_keys(job_id) == keys
+    with session_scope() as session:
+        deleted = sweep_job_outputs(session, now=expires + timedelta(seconds=1))
+    assert deleted == len(keys)
+    assert output_keys(job_id) == [] and not any(get_store().exists(k) for k in keys)
+    gone = embedded.client.get(f"{API}/jobs/{job_id}", headers=auth(key)).json()
+    assert gone["outputs"] == [] and gone["outputs_deleted_at"] is not None
+    # The job without a retention keeps its outputs; the freed bytes leave the tenant's quota.
+    other = embedded.client.get(f"{API}/jobs/{other_id}", headers=auth(key)).json()
+    assert other["outputs"] and other["outputs_expire_at"] is None
+    assert_counted(tenant_id, sum(o["bytes"] for o in other["outputs"]))
+    with session_scope() as session:  # a second pass finds nothing more to do
+        assert sweep_job_outputs(session, now=utcnow() + timedelta(days=2)) == 0
+
+
+def test_a_retention_over_the_tiers_is_a_403_naming_the_field_and_costs_nothing(embedded: Embedded) -> None:
+    key = embedded.new_key(tier="basic")
+    limit = embedded.client.get(f"{API}/credits", headers=auth(key)).json()["max_output_retention_seconds"]
+    assert limit == 7 * 86_400
+    response = embedded.client.post(
+        f"{API}/social/optimize",
+        headers=auth(key),
+        files={"image": ("a.png", make_image(64, 48), "image/png")},
+        data={"platforms": "youtube", "output_retention_seconds": str(limit + 1)},
+    )
+    assert response.status_code == 403, response.text
+    assert response.json()["field"] == "output_retention_seconds" and response.json()["allowed"] == limit
+    assert embedded.client.get(f"{API}/jobs", headers=auth(key)).json()["items"] == []
+
+
+def test_a_retention_under_a_minute_is_a_422_naming_the_field(embedded: Embedded) -> None:
+    key = embedded.new_key()
+    response = embedded.client.post(
+        f"{API}/social/optimize",
+        headers=auth(key),
+        files={"image": ("a.png", make_image(64, 48), "image/png")},
+        data={"platforms": "youtube", "output_retention_seconds": "59"},
+    )
+    assert response.status_code == 422, response.text
+    assert "output_retention_seconds" in response.text
