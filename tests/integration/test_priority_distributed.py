@@ -1,0 +1,107 @@
+"""Priority on real services: a high-priority job overtakes a backlog of normal ones on RabbitMQ.
+
+The backlog and then the high job are queued (published by the gateway's relay to the ``compress``
+queue, declared with ``x-max-priority``) before any worker runs; one worker with one thread then
+takes them one at a time, and RabbitMQ hands it the high job first.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import datetime
+
+import httpx
+import pika
+import pytest
+from PIL import Image
+from support import wait_for
+
+from integration.conftest import Stack, create_key
+
+pytestmark = pytest.mark.integration
+
+API = "/api/image-studio"
+BACKLOG = 12
+
+
+def tiny_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (40, 90, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def job(stack: Stack, key: str, job_id: str) -> dict[str, object]:
+    response = httpx.get(f"{stack.base_url}{API}/jobs/{job_id}", headers=auth(key), timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def queued_messages(stack: Stack, queue: str) -> int:
+    with pika.BlockingConnection(pika.URLParameters(stack.services.broker_url)) as connection:
+        declared = connection.channel().queue_declare(queue, passive=True)
+        return int(declared.method.message_count)
+
+
+def moment(value: object) -> datetime:
+    assert isinstance(value, str)
+    return datetime.fromisoformat(value)
+
+
+def test_a_high_priority_job_overtakes_a_backlog_of_normal_ones_on_rabbitmq(stack: Stack) -> None:
+    key = create_key(stack.services.env, f"priority-{uuid.uuid4().hex[:6]}", tier="enterprise")
+    upload = httpx.post(
+        f"{stack.base_url}{API}/uploads",
+        headers=auth(key),
+        files={"file": ("tiny.png", tiny_png(), "image/png")},
+        timeout=30,
+    )
+    assert upload.status_code == 201, upload.text
+    params = {"image": upload.json()["id"], "quality": 80}
+    batch = httpx.post(
+        f"{stack.base_url}{API}/jobs/batch",
+        headers=auth(key),
+        json={"jobs": [{"studio": "compress", "params": params}] * BACKLOG},
+        timeout=60,
+    )
+    assert batch.status_code == 200, batch.text
+    backlog = [e["job"]["id"] for e in batch.json()["jobs"] if e["status"] == 202]
+    assert len(backlog) == BACKLOG
+    high = httpx.post(
+        f"{stack.base_url}{API}/jobs/batch",
+        headers=auth(key),
+        json={"jobs": [{"studio": "compress", "params": {**params, "priority": "high"}}]},
+        timeout=60,
+    )
+    assert high.status_code == 200, high.text
+    high_id = high.json()["jobs"][0]["job"]["id"]
+    assert job(stack, key, high_id)["queue_position"] == 0
+    stack.wait_for_durable_queue("compress")
+    # Every message is in RabbitMQ before a worker takes any (other tests' leftovers may add more).
+    wait_for(
+        lambda: queued_messages(stack, "compress") >= BACKLOG + 1,
+        timeout=60,
+        interval=0.2,
+        what="the relay to publish the backlog and the high job",
+    )
+
+    worker = stack.worker(
+        "compress", IMAGESTUDIO_WORKER_THREADS="1", IMAGESTUDIO_DEBUG_OUTPUT_DELAY_SECONDS="0.2"
+    )
+    try:
+        done = wait_for(
+            lambda: all(job(stack, key, j)["status"] == "succeeded" for j in [*backlog, high_id]),
+            timeout=120,
+            interval=0.5,
+            what="the backlog and the high job to finish",
+        )
+        assert done, worker.output()[-3000:]
+    finally:
+        worker.stop()
+    high_start = moment(job(stack, key, high_id)["started_at"])
+    starts = sorted(moment(job(stack, key, j)["started_at"]) for j in backlog)
+    assert high_start < starts[0], f"high started at {high_start}, the first normal one at {starts[0]}"
