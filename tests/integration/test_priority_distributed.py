@@ -8,6 +8,7 @@ takes them one at a time, and RabbitMQ hands it the high job first.
 from __future__ import annotations
 
 import io
+import subprocess
 import uuid
 from datetime import datetime
 
@@ -17,7 +18,10 @@ import pytest
 from PIL import Image
 from support import wait_for
 
-from integration.conftest import Stack, create_key
+from imagestudio.broker import upgrade_queues
+from imagestudio.config import Settings
+from imagestudio.messaging import MAX_PRIORITY
+from integration.conftest import Services, Stack, _rabbitmqctl, create_key
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +109,38 @@ def test_a_high_priority_job_overtakes_a_backlog_of_normal_ones_on_rabbitmq(stac
     high_start = moment(job(stack, key, high_id)["started_at"])
     starts = sorted(moment(job(stack, key, j)["started_at"]) for j in backlog)
     assert high_start < starts[0], f"high started at {high_start}, the first normal one at {starts[0]}"
+
+
+def test_queues_an_older_version_declared_without_priorities_are_re_created(services: Services) -> None:
+    """``imagestudio queues upgrade``'s first half: RabbitMQ refuses to declare an existing queue
+    with other arguments, so a queue declared without ``x-max-priority`` is deleted and declared
+    again (its jobs are staged again from the database by the command); a second run finds none."""
+    vhost = f"imagestudio-it-upgrade-{uuid.uuid4().hex[:6]}"
+    _rabbitmqctl("add_vhost", vhost)
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        url = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+        with pika.BlockingConnection(pika.URLParameters(url)) as connection:
+            old = connection.channel()  # as the previous version declared it: no x-max-priority
+            old.queue_declare(
+                "social",
+                durable=True,
+                arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "social.XQ"},
+            )
+            old.basic_publish(exchange="", routing_key="social", body=b"{}")
+        settings = Settings(secret_key="integration-secret-key-0123456789abcdef", broker_url=url)  # type: ignore[call-arg]
+        assert upgrade_queues(settings) == ["social"]
+        with pika.BlockingConnection(pika.URLParameters(url)) as connection:
+            # Declared as this version declares it: RabbitMQ accepts the same arguments again.
+            connection.channel().queue_declare(
+                "social",
+                durable=True,
+                arguments={
+                    "x-dead-letter-exchange": "",
+                    "x-dead-letter-routing-key": "social.XQ",
+                    "x-max-priority": MAX_PRIORITY,
+                },
+            )
+        assert upgrade_queues(settings) == []
+    finally:
+        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60)
