@@ -137,9 +137,7 @@ class JobService(JobTransitions):
         idempotency: IdempotencyClaim | None = None,
     ) -> Job:
         """``submit`` for a draft a studio route built; raises the error that refused it."""
-        result = self.submit_many(
-            session, tenant_id=tenant_id, drafts=[draft], idempotency=idempotency, respond=self._accepted
-        )[0]
+        result = self.submit_many(session, tenant_id=tenant_id, drafts=[draft], idempotency=idempotency)[0]
         if isinstance(result, ImageStudioError):
             raise result
         return result
@@ -186,6 +184,10 @@ class JobService(JobTransitions):
             except ImageStudioError as exc:
                 results[i] = exc
         todo = [i for i, r in enumerate(results) if r is None]
+        if respond is None and not todo:
+            # Refused by the plan, and the default answer renders jobs only: the refusal is raised
+            # with nothing written, its Idempotency-Key not recorded (as after a 402 or a 429).
+            return [r for r in results if r is not None]
         paid = sum(drafts[i].cost for i in todo)
         if paid > 0 and any(drafts[i].uploads for i in todo):
             # Refuse what cannot be afforded before storing anything; the reserve stays the real check.

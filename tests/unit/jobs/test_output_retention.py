@@ -107,3 +107,24 @@ def test_a_retention_under_a_minute_is_a_422_naming_the_field(embedded: Embedded
     )
     assert response.status_code == 422, response.text
     assert "output_retention_seconds" in response.text
+
+
+def test_a_refusal_by_the_tier_under_an_idempotency_key_is_a_403_and_the_key_stays_free(
+    embedded: Embedded,
+) -> None:
+    """Seen through the SDK (automatic keys): a plan refusal of a JSON submission with an
+    Idempotency-Key was a 500 (the key's answer was rendered as if a job had been made)."""
+    key = embedded.new_key(tier="pro")
+    upload = embedded.client.post(
+        f"{API}/uploads", headers=auth(key), files={"file": ("a.png", make_image(64, 48), "image/png")}
+    ).json()
+    body = {"image": upload["id"], "formats": ["linkedin.feed"], "output_retention_seconds": 31 * 86_400}
+    headers = {**auth(key), "Idempotency-Key": "retention-too-long"}
+    refused = embedded.client.post(f"{API}/social/optimize", headers=headers, json=body)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["field"] == "output_retention_seconds"
+    # Nothing was recorded under the key: the same key with an allowed request makes its job.
+    accepted = embedded.client.post(
+        f"{API}/social/optimize", headers=headers, json={**body, "output_retention_seconds": 3600}
+    )
+    assert accepted.status_code == 202, accepted.text
