@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
 #: A ready upload as ``GET /uploads/{id}`` answers it (the OpenAPI document's example).
 UPLOAD_EXAMPLE: dict[str, Any] = {
     "id": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
