@@ -7,42 +7,23 @@ takes them one at a time, and RabbitMQ hands it the high job first.
 
 from __future__ import annotations
 
-import io
 import subprocess
 import uuid
-from datetime import datetime
 
 import httpx
 import pika
 import pytest
-from PIL import Image
 from support import wait_for
 
 from imagestudio.broker import upgrade_queues
 from imagestudio.config import Settings
 from imagestudio.messaging import MAX_PRIORITY
-from integration.conftest import Services, Stack, _rabbitmqctl, create_key
+from integration.conftest import Services, Stack, _rabbitmqctl, auth, create_key, job_of, moment, tiny_png
 
 pytestmark = pytest.mark.integration
 
 API = "/api/image-studio"
 BACKLOG = 12
-
-
-def tiny_png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (16, 16), (40, 90, 200)).save(out, "PNG")
-    return out.getvalue()
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def job(stack: Stack, key: str, job_id: str) -> dict[str, object]:
-    response = httpx.get(f"{stack.base_url}{API}/jobs/{job_id}", headers=auth(key), timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def queued_messages(stack: Stack, queue: str) -> int:
@@ -51,17 +32,12 @@ def queued_messages(stack: Stack, queue: str) -> int:
         return int(declared.method.message_count)
 
 
-def moment(value: object) -> datetime:
-    assert isinstance(value, str)
-    return datetime.fromisoformat(value)
-
-
 def test_a_high_priority_job_overtakes_a_backlog_of_normal_ones_on_rabbitmq(stack: Stack) -> None:
     key = create_key(stack.services.env, f"priority-{uuid.uuid4().hex[:6]}", tier="enterprise")
     upload = httpx.post(
         f"{stack.base_url}{API}/uploads",
         headers=auth(key),
-        files={"file": ("tiny.png", tiny_png(), "image/png")},
+        files={"file": ("tiny.png", tiny_png((40, 90, 200)), "image/png")},
         timeout=30,
     )
     assert upload.status_code == 201, upload.text
@@ -83,7 +59,7 @@ def test_a_high_priority_job_overtakes_a_backlog_of_normal_ones_on_rabbitmq(stac
     )
     assert high.status_code == 200, high.text
     high_id = high.json()["jobs"][0]["job"]["id"]
-    assert job(stack, key, high_id)["queue_position"] == 0
+    assert job_of(stack, key, high_id)["queue_position"] == 0
     stack.wait_for_durable_queue("compress")
     # Every message is in RabbitMQ before a worker takes any (other tests' leftovers may add more).
     wait_for(
@@ -98,7 +74,7 @@ def test_a_high_priority_job_overtakes_a_backlog_of_normal_ones_on_rabbitmq(stac
     )
     try:
         done = wait_for(
-            lambda: all(job(stack, key, j)["status"] == "succeeded" for j in [*backlog, high_id]),
+            lambda: all(job_of(stack, key, j)["status"] == "succeeded" for j in [*backlog, high_id]),
             timeout=120,
             interval=0.5,
             what="the backlog and the high job to finish",
@@ -106,8 +82,8 @@ def test_a_high_priority_job_overtakes_a_backlog_of_normal_ones_on_rabbitmq(stac
         assert done, worker.output()[-3000:]
     finally:
         worker.stop()
-    high_start = moment(job(stack, key, high_id)["started_at"])
-    starts = sorted(moment(job(stack, key, j)["started_at"]) for j in backlog)
+    high_start = moment(job_of(stack, key, high_id)["started_at"])
+    starts = sorted(moment(job_of(stack, key, j)["started_at"]) for j in backlog)
     assert high_start < starts[0], f"high started at {high_start}, the first normal one at {starts[0]}"
 
 

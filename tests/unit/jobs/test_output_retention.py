@@ -3,10 +3,11 @@ once it has passed (favourites too), the job says so, and the tier bounds it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from quota_support import assert_counted
+from social_form_support import API, auth, moment, submit_form
 from support import Embedded, make_image
 
 from imagestudio.assets.models import Asset
@@ -14,42 +15,19 @@ from imagestudio.assets.sweeper import sweep_expired_assets, sweep_job_outputs
 from imagestudio.db import session_scope, utcnow
 from imagestudio.storage import get_store
 
-API = "/api/image-studio"
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def submit(stack: Embedded, key: str, **fields: str) -> dict[str, object]:
-    response = stack.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(64, 48), "image/png")},
-        data={"platforms": "youtube", **fields},
-    )
-    assert response.status_code == 202, response.text
-    body: dict[str, object] = response.json()
-    return body
-
 
 def output_keys(job_id: str) -> list[str]:
     with session_scope() as session:
         return [a.key for a in session.query(Asset).filter(Asset.job_id == job_id)]
 
 
-def moment(value: object) -> datetime:
-    assert isinstance(value, str)
-    return datetime.fromisoformat(value)
-
-
 def test_outputs_past_their_retention_are_deleted_with_their_objects_and_the_job_says_so(
     embedded: Embedded,
 ) -> None:
     key, tenant_id = embedded.new_tenant(tier="pro")
-    kept_for = submit(embedded, key, output_retention_seconds="3600")
+    kept_for = submit_form(embedded, key, output_retention_seconds="3600")
     assert kept_for["output_retention_seconds"] == 3600 and kept_for["outputs_expire_at"] is None
-    job_id, other_id = str(kept_for["id"]), str(submit(embedded, key)["id"])
+    job_id, other_id = str(kept_for["id"]), str(submit_form(embedded, key)["id"])
     embedded.start_worker()
     embedded.drain()
 
@@ -86,27 +64,15 @@ def test_a_retention_over_the_tiers_is_a_403_naming_the_field_and_costs_nothing(
     key = embedded.new_key(tier="basic")
     limit = embedded.client.get(f"{API}/credits", headers=auth(key)).json()["max_output_retention_seconds"]
     assert limit == 7 * 86_400
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(64, 48), "image/png")},
-        data={"platforms": "youtube", "output_retention_seconds": str(limit + 1)},
-    )
-    assert response.status_code == 403, response.text
-    assert response.json()["field"] == "output_retention_seconds" and response.json()["allowed"] == limit
+    problem = submit_form(embedded, key, expect=403, output_retention_seconds=str(limit + 1))
+    assert problem["field"] == "output_retention_seconds" and problem["allowed"] == limit
     assert embedded.client.get(f"{API}/jobs", headers=auth(key)).json()["items"] == []
 
 
 def test_a_retention_under_a_minute_is_a_422_naming_the_field(embedded: Embedded) -> None:
     key = embedded.new_key()
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(64, 48), "image/png")},
-        data={"platforms": "youtube", "output_retention_seconds": "59"},
-    )
-    assert response.status_code == 422, response.text
-    assert "output_retention_seconds" in response.text
+    problem = submit_form(embedded, key, expect=422, output_retention_seconds="59")
+    assert "output_retention_seconds" in str(problem)
 
 
 def test_a_refusal_by_the_tier_under_an_idempotency_key_is_a_403_and_the_key_stays_free(

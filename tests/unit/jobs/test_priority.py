@@ -6,32 +6,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import dramatiq
+from social_form_support import API, auth, submit_form
 from sqlalchemy import func, select
-from support import Embedded, make_image, submit_social_job, wait_for
+from support import Embedded, submit_social_job, wait_for
 
 from imagestudio.broker import PriorityStubBroker
 from imagestudio.db import session_scope, utcnow
 from imagestudio.jobs.models import Job
 from imagestudio.jobs.recovery import job_recovery
 from imagestudio.outbox import OutboxMessage
-
-API = "/api/image-studio"
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def submit(stack: Embedded, key: str, **fields: str) -> dict[str, object]:
-    response = stack.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(64, 48), "image/png")},
-        data={"platforms": "youtube", **fields},
-    )
-    assert response.status_code == 202, response.text
-    body: dict[str, object] = response.json()
-    return body
 
 
 def started_at(job_id: str) -> datetime:
@@ -64,8 +47,8 @@ def test_the_in_process_broker_hands_out_the_highest_priority_first_then_in_orde
 
 def test_a_high_priority_job_overtakes_a_backlog_of_normal_ones(embedded: Embedded) -> None:
     key = embedded.new_key(tier="pro")
-    backlog = [str(submit(embedded, key)["id"]) for _ in range(6)]
-    high = submit(embedded, key, priority="high")
+    backlog = [str(submit_form(embedded, key)["id"]) for _ in range(6)]
+    high = submit_form(embedded, key, priority="high")
     assert high["priority"] == "high"
     high_id = str(high["id"])
     # Queued: the high job is first in its studio's queue, and every normal one counts it.
@@ -89,14 +72,7 @@ def test_a_priority_the_tier_does_not_include_is_a_403_naming_the_field_and_cost
     key = embedded.new_key(tier="basic")
     before = embedded.client.get(f"{API}/credits", headers=auth(key)).json()
     assert before["priorities"] == ["low", "normal"]
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(64, 48), "image/png")},
-        data={"platforms": "youtube", "priority": "high"},
-    )
-    assert response.status_code == 403, response.text
-    problem = response.json()
+    problem = submit_form(embedded, key, expect=403, priority="high")
     assert problem["field"] == "priority" and problem["allowed"] == ["low", "normal"]
     after = embedded.client.get(f"{API}/credits", headers=auth(key)).json()
     assert after["available"] == before["available"] and after["reserved"] == before["reserved"]
@@ -105,14 +81,8 @@ def test_a_priority_the_tier_does_not_include_is_a_403_naming_the_field_and_cost
 
 def test_an_unknown_priority_is_a_422_naming_the_field(embedded: Embedded) -> None:
     key = embedded.new_key()
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(64, 48), "image/png")},
-        data={"platforms": "youtube", "priority": "urgent"},
-    )
-    assert response.status_code == 422, response.text
-    assert "priority" in response.text
+    problem = submit_form(embedded, key, expect=422, priority="urgent")
+    assert "priority" in str(problem)
 
 
 def test_the_sweeper_does_not_take_a_high_job_overtaking_for_a_lost_message(embedded: Embedded) -> None:
@@ -120,7 +90,7 @@ def test_the_sweeper_does_not_take_a_high_job_overtaking_for_a_lost_message(embe
     priority: a high job started first is the queue working as it should."""
     key, tenant_id = embedded.new_tenant()
     normal = submit_social_job(tenant_id)
-    high = str(submit(embedded, key, priority="high")["id"])
+    high = str(submit_form(embedded, key, priority="high")["id"])
     now = utcnow()
     with session_scope() as session:
         for job_id, values in {
