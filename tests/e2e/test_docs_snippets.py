@@ -72,6 +72,11 @@ CHECKS: dict[str, tuple[str, ...]] = {
     ),
     "docs/api.md#4": (r"tenant: \S+", r"key:\s+isk_", r"(?s)key id: .*key id: "),
     "docs/api.md#5": (r"key \S+ \(isk_[\w-]+…\) revoked at ",),
+    "docs/api.md#6": (
+        r'"priority":"low"',
+        r'"output_retention_seconds":3600',
+        r'"items":\[\{"id":"upl_\w+","state":"ready"',
+    ),
     "docs/credits-and-limits.md#0": (r'"balance":\d+', r'"total_credits":0'),
     "docs/credits-and-limits.md#1": (r"is now on the basic tier", r"balance \d+, reserved 0, available \d+"),
     "docs/credits-and-limits.md#2": (

@@ -139,6 +139,11 @@ class Uploads:
     async def delete(self, upload_id: str) -> None:
         await self._c.request(Call("DELETE", f"/uploads/{upload_id}"))
 
+    async def list(self, *, page_size: int = 100) -> AsyncIterator[Upload]:
+        """Every upload of the tenant not yet expired, newest first, fetching page after page as it goes."""
+        async for item in pages(self._c, "/uploads", {"limit": page_size}):
+            yield Upload.model_validate(item)
+
 
 class Jobs:
     def __init__(self, client: AsyncImageStudio) -> None:

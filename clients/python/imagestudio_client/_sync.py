@@ -134,6 +134,11 @@ class Uploads:
     def delete(self, upload_id: str) -> None:
         self._c.request(Call("DELETE", f"/uploads/{upload_id}"))
 
+    def list(self, *, page_size: int = 100) -> Iterator[Upload]:
+        """Every upload of the tenant not yet expired, newest first, fetching page after page as it goes."""
+        for item in pages(self._c, "/uploads", {"limit": page_size}):
+            yield Upload.model_validate(item)
+
 
 class Jobs:
     def __init__(self, client: ImageStudio) -> None:

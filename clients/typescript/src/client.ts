@@ -213,6 +213,13 @@ export class ImageStudio {
     return unwrap(await this.api.GET(`${API_PREFIX}/uploads/{upload_id}`, { params: { path: { upload_id: uploadId } } }));
   }
 
+  /** Every upload of the tenant not yet expired, newest first, fetching page after page as it goes. */
+  listUploads(options: { pageSize?: number } = {}): AsyncGenerator<Upload> {
+    return paged(async (cursor) =>
+      unwrap(await this.api.GET(`${API_PREFIX}/uploads`, { params: { query: { limit: options.pageSize ?? 100, cursor } } })),
+    );
+  }
+
   async deleteUpload(uploadId: string): Promise<void> {
     unwrap(await this.api.DELETE(`${API_PREFIX}/uploads/{upload_id}`, { params: { path: { upload_id: uploadId } } }));
   }

@@ -10,6 +10,9 @@ export type JobOutput = Schemas["JobOutput"];
 export type Studio = Schemas["Studio"];
 export type Upload = Schemas["UploadRead"];
 export type PresignedUpload = Schemas["UploadPresigned"];
+export type UploadPage = Schemas["UploadPage"];
+/** A job's priority (`low`, `normal`, `high`): which a tenant may use is in `Credits.priorities`. */
+export type Priority = Schemas["Priority"];
 export type BatchJob = Schemas["BatchJob"];
 export type Estimate = Schemas["Estimate"];
 export type Credits = Schemas["CreditsRead"];

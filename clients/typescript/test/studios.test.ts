@@ -29,6 +29,32 @@ describe("uploads", () => {
   });
 });
 
+describe("files, priority and retention", () => {
+  it("lists the tenant's uploads page by page, newest first", async () => {
+    const first = await studio.uploadImage(photo(), "first.png");
+    const second = await studio.uploadImage(photo(), "second.png");
+    const listed: string[] = [];
+    for await (const upload of studio.listUploads({ pageSize: 1 })) listed.push(upload.id);
+    assert.ok(listed.indexOf(second.id) >= 0 && listed.indexOf(second.id) < listed.indexOf(first.id), JSON.stringify(listed));
+    assert.equal(new Set(listed).size, listed.length);
+  });
+
+  it("submits a high-priority job whose outputs are kept an hour, within the tier's limits", async () => {
+    const credits = await studio.credits();
+    assert.deepEqual(credits.priorities, ["low", "normal", "high"]);
+    const job = await studio.compress({ image: photo(), quality: 70, priority: "high", output_retention_seconds: 3600 });
+    assert.deepEqual([job.priority, job.output_retention_seconds], ["high", 3600]);
+    const done = succeeded(await studio.waitForJob(job.id, WAIT));
+    assert.ok(done.outputs_expire_at, JSON.stringify(done));
+    assert.equal(done.outputs_deleted_at, null);
+    const tooLong = credits.max_output_retention_seconds + 1;
+    await assert.rejects(
+      studio.compress({ image: photo(), quality: 70, output_retention_seconds: tooLong }),
+      (error: unknown) => error instanceof ImageStudioError && error.status === 403 && error.problem.field === "output_retention_seconds",
+    );
+  });
+});
+
 describe("studios", () => {
   it("runs social from a Blob, reporting progress while it waits", async () => {
     const job = await studio.socialOptimize({ image: photo(), formats: ["instagram.story"], zip: false });

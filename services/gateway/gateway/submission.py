@@ -83,6 +83,8 @@ def draft(session: Session, *, tenant_id: str, studio: Studio[R], body: StudioBo
         batch=batch,
         webhook=webhook,
         start_deadline=request.start_by(utcnow()),
+        priority=request.priority,
+        output_retention_seconds=request.output_retention_seconds,
     )
 
 

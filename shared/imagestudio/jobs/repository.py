@@ -30,13 +30,13 @@ WITH account AS (
 ), job_rows AS (
     INSERT INTO jobs (id, tenant_id, studio, status, params, inputs, progress, progress_message,
                       error, attempts, max_attempts, created_at, started_at, finished_at, updated_at,
-                      start_deadline)
+                      start_deadline, priority, output_retention_seconds)
     SELECT j.id, a.tenant_id, j.studio, 'queued', j.params, j.inputs, 0, '', NULL, 0, j.max_attempts,
-           :now, NULL, NULL, :now, j.start_deadline
+           :now, NULL, NULL, :now, j.start_deadline, j.priority, j.output_retention_seconds
       FROM account a,
            json_to_recordset(CAST(:jobs AS json))
                AS j(id varchar, studio varchar, params json, inputs json, max_attempts int,
-                    start_deadline timestamptz)
+                    start_deadline timestamptz, priority int, output_retention_seconds int)
     RETURNING id
 ), events AS (
     INSERT INTO job_events (job_id, type, data, created_at)
@@ -290,17 +290,22 @@ class JobRepository:
         )
         return session.scalars(stmt).all()
 
-    def queue_position(self, session: Session, *, studio: str, created_at: datetime, job_id: str) -> int:
-        """Queued jobs of ``studio`` ahead of this one (created before it; ties by id): an
-        index-only count on the partial ``ix_jobs_queued_studio_created``."""
+    def queue_position(
+        self, session: Session, *, studio: str, priority: int, created_at: datetime, job_id: str
+    ) -> int:
+        """Queued jobs of ``studio`` ahead of this one: those of a higher priority, and those of its
+        own created before it (ties by id). Two index-only range counts on the partial
+        ``ix_jobs_queued_studio_priority``."""
         # ``created_at <= ...`` bounds the index range; ties (a batch shares one timestamp) go by id.
-        ahead = and_(Job.created_at <= created_at, or_(Job.created_at < created_at, Job.id < job_id))
-        stmt = (
-            select(func.count())
-            .select_from(Job)
-            .where(Job.status == JobStatus.queued.value, Job.studio == studio, ahead)
+        earlier = and_(
+            Job.priority == priority,
+            Job.created_at <= created_at,
+            or_(Job.created_at < created_at, Job.id < job_id),
         )
-        return int(session.scalar(stmt) or 0)
+        queued = and_(Job.status == JobStatus.queued.value, Job.studio == studio)
+        higher = select(func.count()).select_from(Job).where(queued, Job.priority > priority)
+        same = select(func.count()).select_from(Job).where(queued, earlier)
+        return int(session.scalar(higher) or 0) + int(session.scalar(same) or 0)
 
     def started_since(self, session: Session, *, studio: str, since: datetime) -> int:
         """Jobs of ``studio`` first started at or after ``since`` (on ``ix_jobs_studio_started``)."""
@@ -318,16 +323,59 @@ class JobRepository:
             is not None
         )
 
-    def claimed_after(self, session: Session, *, studio: str, staged_at: datetime) -> bool:
-        """Whether a job of ``studio`` created after ``staged_at`` has been claimed by a worker."""
+    def claimed_after(self, session: Session, *, studio: str, staged_at: datetime, priority: int) -> bool:
+        """Whether a job of ``studio`` created after ``staged_at``, of priority ``priority`` or lower,
+        has been claimed by a worker (a higher one overtakes by design: it says nothing)."""
         return (
             session.scalar(
                 select(Job.id)
-                .where(Job.studio == studio, Job.created_at > staged_at, Job.started_at.is_not(None))
+                .where(
+                    Job.studio == studio,
+                    Job.created_at > staged_at,
+                    Job.started_at.is_not(None),
+                    Job.priority <= priority,
+                )
                 .limit(1)
             )
             is not None
         )
+
+    def schedule_output_deletion(self, session: Session, *, job_id: str, at: datetime) -> None:
+        """The retention sweeper deletes the job's outputs at ``at``."""
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(outputs_expire_at=at)
+            .execution_options(synchronize_session=False)
+        )
+
+    def outputs_due(self, session: Session, *, now: datetime, limit: int) -> Sequence[str]:
+        """Ids of jobs whose outputs are due for deletion (on the partial ``ix_jobs_outputs_expire``)."""
+        stmt = (
+            select(Job.id)
+            .where(
+                Job.outputs_expire_at.is_not(None),
+                Job.outputs_deleted_at.is_(None),
+                Job.outputs_expire_at <= now,
+            )
+            .order_by(Job.outputs_expire_at)
+            .limit(limit)
+        )
+        return session.scalars(stmt).all()
+
+    def mark_outputs_deleted(self, session: Session, *, job_id: str, now: datetime) -> None:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.outputs_deleted_at.is_(None))
+            .values(outputs_deleted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    def queued_of(self, session: Session, *, studios: Sequence[str]) -> Sequence[Job]:
+        """The queued jobs of ``studios`` (their messages to stage again after a queue was re-created)."""
+        return session.scalars(
+            select(Job).where(Job.status == JobStatus.queued.value, Job.studio.in_(list(studios)))
+        ).all()
 
     def take_for_restage(self, session: Session, *, job: Job, now: datetime, until: datetime) -> bool:
         """Count one more re-stage of ``job`` if it is still as the sweeper read it (no worker
@@ -406,6 +454,8 @@ class JobRepository:
                             "inputs": job.inputs,
                             "max_attempts": job.max_attempts,
                             "start_deadline": job.start_deadline.isoformat() if job.start_deadline else None,
+                            "priority": job.priority,
+                            "output_retention_seconds": job.output_retention_seconds,
                         }
                         for job in jobs
                     ]

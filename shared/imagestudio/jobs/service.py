@@ -33,6 +33,7 @@ from imagestudio.jobs.models import CHECKED_SIZES, Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead, QueuePlace
 from imagestudio.jobs.transitions import JobTransitions, run_job_message
+from imagestudio.messaging import PRIORITY_RANKS, Priority, priority_of_rank
 from imagestudio.outbox.service import outbox_service
 from imagestudio.paging import read_page
 from imagestudio.storage import get_store, input_key
@@ -79,6 +80,10 @@ class JobDraft:
     webhook: JobWebhookCreate | None = None
     #: The job ends ``expired`` unless a worker starts it by then.
     start_deadline: datetime | None = None
+    #: Queued jobs of a higher priority start first (the tier says which a tenant may ask for).
+    priority: Priority = Priority.normal
+    #: Its outputs are deleted this long after it succeeds (bounded by the tier); None: kept.
+    output_retention_seconds: int | None = None
 
 
 def _links(job_id: str) -> JobLinks:
@@ -130,9 +135,7 @@ class JobService(JobTransitions):
         idempotency: IdempotencyClaim | None = None,
     ) -> Job:
         """``submit`` for a draft a studio route built; raises the error that refused it."""
-        result = self.submit_many(
-            session, tenant_id=tenant_id, drafts=[draft], idempotency=idempotency, respond=self._accepted
-        )[0]
+        result = self.submit_many(session, tenant_id=tenant_id, drafts=[draft], idempotency=idempotency)[0]
         if isinstance(result, ImageStudioError):
             raise result
         return result
@@ -169,11 +172,20 @@ class JobService(JobTransitions):
         for i, draft in enumerate(drafts):
             try:
                 tier_service.check_plan(
-                    limits.tier, studio=draft.studio, provider=draft.provider, batch=draft.batch
+                    limits.tier,
+                    studio=draft.studio,
+                    provider=draft.provider,
+                    batch=draft.batch,
+                    priority=draft.priority,
+                    output_retention_seconds=draft.output_retention_seconds,
                 )
             except ImageStudioError as exc:
                 results[i] = exc
         todo = [i for i, r in enumerate(results) if r is None]
+        if respond is None and not todo:
+            # Refused by the plan, and the default answer renders jobs only: the refusal is raised
+            # with nothing written, its Idempotency-Key not recorded (as after a 402 or a 429).
+            return [r for r in results if r is not None]
         paid = sum(drafts[i].cost for i in todo)
         if paid > 0 and any(drafts[i].uploads for i in todo):
             # Refuse what cannot be afforded before storing anything; the reserve stays the real check.
@@ -319,6 +331,10 @@ class JobService(JobTransitions):
             finished_at=None,
             updated_at=now,
             start_deadline=draft.start_deadline,
+            priority=PRIORITY_RANKS[draft.priority],
+            output_retention_seconds=draft.output_retention_seconds,
+            outputs_expire_at=None,
+            outputs_deleted_at=None,
         )
 
     def _store_uploads(
@@ -436,7 +452,8 @@ class JobService(JobTransitions):
     def queue_place(self, session: Session, *, job: Job) -> QueuePlace | None:
         """A queued job's place in its studio's queue and its estimated wait; None once it left the queue.
 
-        Two index-only counts: queued jobs of its studio created before it, and jobs of its studio
+        Index-only counts: queued jobs of its studio ahead of it (of a higher priority, or of its
+        own created before it), and jobs of its studio
         first started within ``JOB_START_RATE_WINDOW_SECONDS``. The estimate is the time that
         studio took lately to start as many jobs as are ahead of this one, plus its own start;
         None when none started in the window (a studio idle, or its workers away).
@@ -444,7 +461,7 @@ class JobService(JobTransitions):
         if job.status != JobStatus.queued:
             return None
         position = job_repository.queue_position(
-            session, studio=job.studio, created_at=job.created_at, job_id=job.id
+            session, studio=job.studio, priority=job.priority, created_at=job.created_at, job_id=job.id
         )
         window = get_settings().job_start_rate_window_seconds
         started = job_repository.started_since(
@@ -473,6 +490,10 @@ class JobService(JobTransitions):
                 error=job.error,
                 outputs=outputs.get(job.id, []),
                 start_deadline=job.start_deadline,
+                priority=priority_of_rank(job.priority),
+                output_retention_seconds=job.output_retention_seconds,
+                outputs_expire_at=job.outputs_expire_at,
+                outputs_deleted_at=job.outputs_deleted_at,
                 links=_links(job.id),
             )
             for job in jobs
@@ -519,6 +540,14 @@ class JobService(JobTransitions):
         session.refresh(job)
         log.info("job.canceled", job_id=job.id)
         return job
+
+    def outputs_due(self, session: Session, *, now: datetime, limit: int) -> Sequence[str]:
+        """Ids of jobs whose ``output_retention_seconds`` has passed, their outputs not yet deleted."""
+        return job_repository.outputs_due(session, now=now, limit=limit)
+
+    def mark_outputs_deleted(self, session: Session, *, job_id: str, now: datetime) -> None:
+        """Record that the retention sweeper deleted the job's outputs (``outputs_deleted_at``)."""
+        job_repository.mark_outputs_deleted(session, job_id=job_id, now=now)
 
     def events_after(
         self, session: Session, *, cursors: Mapping[str, int], limit: int = 1000

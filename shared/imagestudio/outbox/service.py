@@ -127,15 +127,19 @@ class OutboxService:
         _wake_after_commit(session)
         return row
 
-    def add_many(self, session: Session, messages: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-        """Stage (queue, actor, kwargs) messages with one INSERT, without the ORM's unit of work."""
+    def add_many(
+        self, session: Session, messages: Sequence[tuple[str, str, dict[str, Any], dict[str, Any]]]
+    ) -> None:
+        """Stage (queue, actor, kwargs, options) messages with one INSERT, without the ORM's unit of work."""
         if not messages:
             return
         session.execute(insert(table_of(OutboxMessage)), self.rows(messages))
         self.wake_after_commit(session)
 
-    def rows(self, messages: Sequence[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """Outbox row values for (queue, actor, kwargs) messages, trace context included."""
+    def rows(
+        self, messages: Sequence[tuple[str, str, dict[str, Any], dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """Outbox row values for (queue, actor, kwargs, options) messages, trace context included."""
         now = utcnow()
         return [
             {
@@ -144,12 +148,12 @@ class OutboxService:
                 "actor_name": actor_name,
                 "kwargs": kwargs,
                 "options": message_options(
-                    None, queue_name=queue_name, actor_name=actor_name, job_id=kwargs.get("job_id")
+                    options, queue_name=queue_name, actor_name=actor_name, job_id=kwargs.get("job_id")
                 ),
                 "created_at": now,
                 "attempts": 0,
             }
-            for queue_name, actor_name, kwargs in messages
+            for queue_name, actor_name, kwargs, options in messages
         ]
 
     def wake_after_commit(self, session: Session, *, notified: bool = False) -> None:
