@@ -132,6 +132,18 @@ class Prometheus:
         data = self.api("query_range", query=expr, start=str(end - seconds), end=str(end), step="2")
         return [r for r in data["result"] if any(not math.isnan(float(v)) for _, v in r["values"])]
 
+    def alerts(
+        self, alert: str, *, states: tuple[str, ...] = ("firing",), **labels: str
+    ) -> list[dict[str, str]]:
+        """The label sets of ``alert``'s instances in one of ``states`` whose labels include ``labels``."""
+        return [
+            a["labels"]
+            for a in self.api("alerts")["alerts"]
+            if a["labels"]["alertname"] == alert
+            and a["state"] in states
+            and all(a["labels"].get(k) == v for k, v in labels.items())
+        ]
+
     def firing(self) -> set[str]:
         return {a["labels"]["alertname"] for a in self.api("alerts")["alerts"] if a["state"] == "firing"}
 
