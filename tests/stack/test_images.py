@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
+import stack_images
 from packaging.utils import canonicalize_name
 from stack_containers import ROOT, compose_config
 from stack_images import documented_sizes, image_size, run_in_image, wait_for_images
@@ -60,3 +62,20 @@ def test_each_image_holds_exactly_its_services_lock_and_no_pip_caches_or_tests()
     # The groups: the learned cut-out only where the edit studio runs, the HTTP server only in the gateway.
     assert "onnxruntime" not in (ROOT / "requirements/runtime-gateway.txt").read_text()
     assert "uvicorn" not in (ROOT / "requirements/runtime-create-worker.txt").read_text()
+
+
+def test_the_stack_tests_wait_for_the_background_build_and_fail_when_it_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, log = tmp_path / "images.status", tmp_path / "images.log"
+    monkeypatch.setenv("IMAGESTUDIO_IMAGES_STATUS", str(status))
+    monkeypatch.setenv("IMAGESTUDIO_IMAGES_LOG", str(log))
+    monkeypatch.setattr(stack_images, "BUILD_WAIT_SECONDS", 3)
+    with pytest.raises(AssertionError, match="did not end within 3 s"):
+        stack_images.wait_for_images()
+    log.write_text("building imagestudio/gateway failed\n")
+    status.write_text("1\n")
+    with pytest.raises(AssertionError, match="exit status 1.*\n.*building imagestudio/gateway failed"):
+        stack_images.wait_for_images()
+    status.write_text("0\n")
+    stack_images.wait_for_images()

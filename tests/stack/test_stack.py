@@ -381,7 +381,7 @@ def scraped_twice(stack: Stack) -> None:
 
 def wait_firing(stack: Stack, alert: str, timeout: float = 180, **labels: str) -> None:
     wait_for(
-        lambda: stack.prom.alerts(alert, **labels),
+        lambda: stack.prom.alerts(alert, labels),
         timeout=timeout,
         interval=1,
         what=f"{alert}{labels} to fire",
@@ -390,7 +390,7 @@ def wait_firing(stack: Stack, alert: str, timeout: float = 180, **labels: str) -
 
 def wait_resolved(stack: Stack, alert: str, timeout: float = 180, **labels: str) -> None:
     wait_for(
-        lambda: not stack.prom.alerts(alert, states=("pending", "firing"), **labels),
+        lambda: not stack.prom.alerts(alert, labels, states=("pending", "firing")),
         timeout=timeout,
         interval=1,
         what=f"{alert}{labels} to resolve",
@@ -553,7 +553,7 @@ def test_alert_the_database_down_fires_gateway_errors_and_dead_letters(stack: St
                     f"{stack.base_url}{API}/jobs/{stack.dead_jobs[0]}", headers=stack.headers(), timeout=30
                 ).status_code
             )
-        return bool(stack.prom.alerts("ImageStudioGatewayErrorRate"))
+        return len(stack.prom.alerts("ImageStudioGatewayErrorRate")) > 0
 
     refuse_connections(database, True)
     try:

@@ -129,3 +129,14 @@ def test_the_gateway_publishes_the_console_at_the_public_url() -> None:
     assert (public.hostname, str(public.port)) == ("localhost", port)
     page = TestClient(create_app()).get(f"{CONSOLE_PATH}/")  # no lifespan: the page needs no services
     assert page.status_code == 200 and "<title>Image Studio</title>" in page.text
+
+
+def test_make_test_builds_the_images_beside_the_suite_not_before_it() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    (prerequisites,) = re.findall(r"^test:(.*)$", makefile, flags=re.M)
+    assert "images" not in prerequisites.split()
+    assert "scripts/test.sh" in makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    script = (ROOT / "scripts/test.sh").read_text()
+    # The build starts in the background before pytest; the stack tests wait on the status it writes.
+    assert script.index("scripts/images.sh") < script.index(".venv/bin/pytest")
+    assert "IMAGESTUDIO_IMAGES_STATUS=" in script and 'wait "$builder"' in script
