@@ -51,6 +51,11 @@ TEST_TIMINGS = {
     "IMAGESTUDIO_CIRCUIT_FAILURE_THRESHOLD": "2",
     "IMAGESTUDIO_CIRCUIT_COOLDOWN_SECONDS": "5",
     "IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS": "[0, 0.2, 0.2, 0.2, 0.2]",
+    # The sweeper stages a queued job's message again 60 s after it was staged unclaimed (not 300 s),
+    # up to 12 times (not 3): the jobs dead-lettered while the database was away run a minute after
+    # it is back, and the control job kept waiting past 300 s (ImageStudioQueueStalled) is not failed.
+    "IMAGESTUDIO_JOB_CLAIM_TIMEOUT_SECONDS": "60",
+    "IMAGESTUDIO_JOB_MAX_RESTAGES": "12",
     # The receiver is on loopback, which production refuses (the egress guard).
     "IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK": "true",
 }
@@ -594,9 +599,9 @@ def test_alert_a_stalled_queue_fires_queue_stalled_then_resolves(stack: Stack) -
 
 def test_after_the_database_returns_every_job_ends_and_every_alert_resolves(stack: Stack) -> None:
     # The dead-lettered jobs are still queued in the database: the relay's job sweeper stages
-    # their messages again once JOB_CLAIM_TIMEOUT_SECONDS (300 s) have passed, and they succeed.
+    # their messages again once JOB_CLAIM_TIMEOUT_SECONDS (60 s here) have passed, and they succeed.
     for job_id in stack.dead_jobs:
-        assert stack.finished(job_id, timeout=480)["status"] == "succeeded"
+        assert stack.finished(job_id, timeout=300)["status"] == "succeeded"
     # The operator, having seen the jobs end, drops the dead letters (docs/operating.md): the
     # dead-letter count stops growing.
     rabbitmqctl("purge_queue", "-p", stack.vhost, "compress.XQ")
