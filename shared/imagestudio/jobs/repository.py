@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, aliased
 
 from imagestudio.db import is_postgres, table_of, utcnow
 from imagestudio.jobs.models import TERMINAL_STATUSES, Job, JobEvent, JobStatus
-from imagestudio.outbox.service import NOTIFY_SQL
 from imagestudio.paging import newest_first
 
 #: The submission as one PostgreSQL statement (see ``insert_submission_postgres``).
@@ -52,10 +51,10 @@ WITH account AS (
     SELECT a.tenant_id, 'reserve', 0, h.amount, h.job_id, 'job:' || h.job_id, '', :now
       FROM account a, json_to_recordset(CAST(:holds AS json)) AS h(job_id varchar, amount int)
 )
-SELECT count(*) FROM account, LATERAL (%s) AS notified
+SELECT count(*) FROM account
 """
 #: Built once: ``text()`` parses the bind parameters of its SQL, a measurable share of a submission's CPU.
-_SUBMISSION = text(_SUBMISSION_SQL % NOTIFY_SQL)
+_SUBMISSION = text(_SUBMISSION_SQL)
 
 
 @dataclass(frozen=True)
@@ -380,8 +379,8 @@ class JobRepository:
         The tenant's account is moved first (credits held and a concurrency slot per job, only
         if it can afford them, has the slots and is not at its storage quota) and every other row is inserted only when that
         UPDATE matched, by data-modifying CTEs: jobs, their ``job.queued`` events, their outbox
-        messages and the ledger's reserve rows, and the outbox's ``NOTIFY`` for relays in other
-        processes (only when the account row matched). One round trip instead of six, and the account
+        messages and the ledger's reserve rows (the relays in other processes are notified after
+        the commit: ``outbox.notifier``). One round trip instead of six, and the account
         row is locked from this statement to the commit that follows it. It writes the credits
         and outbox tables on purpose: the generic path (``insert_queued`` then the credits and
         outbox services) stays the reference, and the tests hold both to the same results.

@@ -418,7 +418,7 @@ class JobService(JobTransitions):
                 max_active=limits.max_concurrent_jobs,
                 max_stored_bytes=limits.max_stored_bytes,
             )
-        outbox_service.wake_after_commit(session, notified=True)  # the statement sent the NOTIFY
+        outbox_service.wake_after_commit(session)
         return True
 
     def get(self, session: Session, *, tenant_id: str, job_id: str) -> Job:
