@@ -61,7 +61,10 @@ SERVER = os.environ.get("IMAGESTUDIO_BENCH_SERVER", "uvicorn-1")
 SECONDS = 6
 HELLO_SECONDS = 5
 #: Alternating rounds of hello, floor and gateway (P1a) per connection count.
-ROUNDS = 3
+ROUNDS = int(os.environ.get("IMAGESTUDIO_BENCH_ROUNDS", "3"))
+#: A tree of the code before a change (``shared/`` and ``services/``), whose gateway joins the
+#: P1a rounds as ``gateway_base``: before and after measured in the same rounds.
+BASE = os.environ.get("IMAGESTUDIO_BENCH_BASE", "")
 TENANTS = 8
 BATCH = 100
 #: P2: probe jobs per phase, and their rate (well under one social worker's capacity).
@@ -167,6 +170,8 @@ class Server:
     request: _load.Request
     pid: int
     children: set[str] = dataclass_field(default_factory=set)
+    #: A gateway's bench environment: its queued jobs are retired after each run.
+    env: dict[str, str] | None = None
 
     def cpu_seconds(self) -> tuple[float, float]:
         """(its own CPU seconds so far, its children's)."""
@@ -179,7 +184,7 @@ class Server:
         return proc_stat(self.pid).cpu_seconds, kids
 
 
-def alternating(servers: dict[str, Server], env: dict[str, str], connections: int) -> list[dict[str, Any]]:
+def alternating(servers: dict[str, Server], connections: int) -> list[dict[str, Any]]:
     """``ROUNDS`` rounds, each loading every server once for ``SECONDS`` (the order rotating);
     per round and server: the run's summary and CPU ms per 2xx answer (own, children's)."""
     names = list(servers)
@@ -191,7 +196,8 @@ def alternating(servers: dict[str, Server], env: dict[str, str], connections: in
             own, kids = server.cpu_seconds()
             result = _load.run([server.request], connections=connections, seconds=SECONDS)
             own_after, kids_after = server.cpu_seconds()
-            retire_queued_jobs(env)
+            if server.env is not None:
+                retire_queued_jobs(server.env)
             ok = max(result.ok, 1)
             row[name] = {
                 **result.summary(),
@@ -235,6 +241,21 @@ def p1a_targets(rounds: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
     targets["relay_cpu_ms_per_job"] = _target(
         "", _median(rows, lambda row: row["gateway"]["children_cpu_ms_per_ok"]), "<=", 0.2
     )
+    if "gateway_base" in rows[0]:  # before and after a change, in the same rounds
+        targets["against_base"] = {
+            f"c{c}_jobs_per_second_ratio": round(
+                _median(
+                    rs, lambda row: row["gateway"]["ok_per_second"] / row["gateway_base"]["ok_per_second"]
+                ),
+                3,
+            )
+            for c, rs in rounds.items()
+        } | {
+            "base_cpu_ms_per_job": _median(rows, lambda row: row["gateway_base"]["cpu_ms_per_ok"]),
+            "base_relay_cpu_ms_per_job": _median(
+                rows, lambda row: row["gateway_base"]["children_cpu_ms_per_ok"]
+            ),
+        }
     return targets
 
 
@@ -381,7 +402,25 @@ def _spawn_worker(env: dict[str, str], studio: str) -> Any:
     return proc
 
 
-def main(*, with_p2: bool = True) -> dict[str, Any]:
+def _base_gateway(stack: ExitStack) -> Server:
+    """The gateway of the tree at ``BASE`` (``git archive <commit> shared services | tar -x -C
+    BASE``: its packages come first on the path), served as the one under test is."""
+    env = stack.enter_context(distributed_env())
+    env["PYTHONPATH"] = f"{BASE}/shared:{BASE}/services/gateway"
+    assert cli(env, "migrate").returncode == 0
+    server, workers = _setup()
+    port = free_port()
+    proc = stack.enter_context(
+        process(_gateway_command(server, workers, port), env, f"http://127.0.0.1:{port}/healthz")
+    )
+    gw = Gateway(env, f"http://127.0.0.1:{port}")
+    _, key = gw.tenant("bench-base")
+    upload_id = gw.upload(key)
+    assert upload_id is not None
+    return Server(gw.json_submit(key, upload_id), proc.pid, children(proc.pid), env)
+
+
+def main(*, with_p2: bool = True, only_p1a: bool = False) -> dict[str, Any]:
     if not _load.available():
         return {"unavailable": "h2load is not installed (scripts/install-bench-tools.sh)"}
     server, workers = _setup()
@@ -412,12 +451,18 @@ def main(*, with_p2: bool = True) -> dict[str, Any]:
         assert upload_id is not None and gw.accepts(gw.json_submit(key, upload_id))[0], (
             "JSON submission refused"
         )
-        servers["gateway"] = Server(gw.json_submit(key, upload_id), gateway.pid, children(gateway.pid))
+        servers["gateway"] = Server(gw.json_submit(key, upload_id), gateway.pid, children(gateway.pid), env)
+        if BASE:  # the code before a change, in the same rounds, on a database and vhost of its own
+            servers["gateway_base"] = _base_gateway(stack)
         for each in servers.values():  # warm-up
             _load.run([each.request], connections=8, count=200)
-        retire_queued_jobs(env)
+            if each.env is not None:
+                retire_queued_jobs(each.env)
+        if only_p1a:
+            out["targets"] = p1a_targets({c: alternating(servers, c) for c in (8, 32)})
+            return out
         # P1a beside the floor and hello, alternating rounds; CPU per accepted job in the same runs.
-        rounds = {c: alternating(servers, env, c) for c in (8, 32)}
+        rounds = {c: alternating(servers, c) for c in (8, 32)}
         targets = p1a_targets(rounds)
         p1a_rate = statistics.median(row["gateway"]["ok_per_second"] for row in rounds[8])
         hello_rate = statistics.median(row["hello"]["ok_per_second"] for row in rounds[8])
@@ -496,5 +541,6 @@ if __name__ == "__main__":
 
     if sys.argv[1:2] == ["p2"]:  # P2 alone, at 50 % of the given submissions/s
         print(json.dumps(p2(use_json=True, max_rate=float(sys.argv[2])), indent=2))
-    else:  # ``no-p2``: every target but P2
-        print(json.dumps(main(with_p2=sys.argv[1:2] != ["no-p2"]), indent=2))
+    else:  # ``no-p2``: every target but P2; ``p1a``: only the alternating rounds
+        args = sys.argv[1:2]
+        print(json.dumps(main(with_p2=args == [], only_p1a=args == ["p1a"]), indent=2))
