@@ -27,7 +27,9 @@ class SlowConnection:
         self.closed = True
 
 
-def notifier(seconds: float = 0.01, fail: list[bool] | None = None) -> tuple[CommitNotifier, list[float], list[str]]:
+def notifier(
+    seconds: float = 0.01, fail: list[bool] | None = None
+) -> tuple[CommitNotifier, list[float], list[str]]:
     began: list[float] = []
     urls: list[str] = []
     failures = fail if fail is not None else []
