@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.orm import Session, aliased
 
 from imagestudio.db import is_postgres, table_of, utcnow
 from imagestudio.jobs.models import TERMINAL_STATUSES, Job, JobEvent, JobStatus
-from imagestudio.outbox.service import NOTIFY_SQL
 from imagestudio.paging import newest_first
 
 #: The submission as one PostgreSQL statement (see ``insert_submission_postgres``).
@@ -52,10 +53,12 @@ WITH account AS (
     SELECT a.tenant_id, 'reserve', 0, h.amount, h.job_id, 'job:' || h.job_id, '', :now
       FROM account a, json_to_recordset(CAST(:holds AS json)) AS h(job_id varchar, amount int)
 )
-SELECT count(*) FROM account, LATERAL (%s) AS notified
+SELECT count(*) FROM account
 """
 #: Built once: ``text()`` parses the bind parameters of its SQL, a measurable share of a submission's CPU.
-_SUBMISSION = text(_SUBMISSION_SQL % NOTIFY_SQL)
+_SUBMISSION = text(_SUBMISSION_SQL)
+#: The same statement for psycopg's own cursor (``%(name)s`` binds), sent in one pipeline with its COMMIT.
+_SUBMISSION_DRIVER = str(_SUBMISSION.compile(dialect=psycopg_dialect()))  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -422,56 +425,76 @@ class JobRepository:
         holds: Sequence[tuple[str, int]],
         max_active: int,
         max_stored_bytes: int,
+        commit: bool = False,
     ) -> bool:
         """PostgreSQL: a whole submission in ONE statement; False (nothing written) when refused.
 
         The tenant's account is moved first (credits held and a concurrency slot per job, only
         if it can afford them, has the slots and is not at its storage quota) and every other row is inserted only when that
         UPDATE matched, by data-modifying CTEs: jobs, their ``job.queued`` events, their outbox
-        messages and the ledger's reserve rows, and the outbox's ``NOTIFY`` for relays in other
-        processes (only when the account row matched). One round trip instead of six, and the account
+        messages and the ledger's reserve rows (the relays in other processes are notified after
+        the commit: ``outbox.notifier``). One round trip instead of six, and the account
         row is locked from this statement to the commit that follows it. It writes the credits
         and outbox tables on purpose: the generic path (``insert_queued`` then the credits and
         outbox services) stays the reference, and the tests hold both to the same results.
         """
         amount = sum(cost for _, cost in holds if cost > 0)
         now = jobs[0].created_at
-        result = session.execute(
-            _SUBMISSION,
-            {
-                "tenant_id": tenant_id,
-                "amount": amount,
-                "slots": len(jobs),
-                "max_active": max_active,
-                "max_stored_bytes": max_stored_bytes,
-                "now": now,
-                "jobs": json.dumps(
-                    [
-                        {
-                            "id": job.id,
-                            "studio": job.studio,
-                            "params": job.params,
-                            "inputs": job.inputs,
-                            "max_attempts": job.max_attempts,
-                            "start_deadline": job.start_deadline.isoformat() if job.start_deadline else None,
-                            "priority": job.priority,
-                            "output_retention_seconds": job.output_retention_seconds,
-                        }
-                        for job in jobs
-                    ]
-                ),
-                "messages": json.dumps(
-                    [
-                        {k: m[k] for k in ("message_id", "queue_name", "actor_name", "kwargs", "options")}
-                        for m in messages
-                    ]
-                ),
-                "holds": json.dumps(
-                    [{"job_id": job_id, "amount": cost} for job_id, cost in holds if cost > 0]
-                ),
-            },
-        )
-        return bool(result.scalar_one())
+        params = {
+            "tenant_id": tenant_id,
+            "amount": amount,
+            "slots": len(jobs),
+            "max_active": max_active,
+            "max_stored_bytes": max_stored_bytes,
+            "now": now,
+            "jobs": json.dumps(
+                [
+                    {
+                        "id": job.id,
+                        "studio": job.studio,
+                        "params": job.params,
+                        "inputs": job.inputs,
+                        "max_attempts": job.max_attempts,
+                        "start_deadline": job.start_deadline.isoformat() if job.start_deadline else None,
+                        "priority": job.priority,
+                        "output_retention_seconds": job.output_retention_seconds,
+                    }
+                    for job in jobs
+                ]
+            ),
+            "messages": json.dumps(
+                [
+                    {k: m[k] for k in ("message_id", "queue_name", "actor_name", "kwargs", "options")}
+                    for m in messages
+                ]
+            ),
+            "holds": json.dumps([{"job_id": job_id, "amount": cost} for job_id, cost in holds if cost > 0]),
+        }
+        if not commit:
+            return bool(session.execute(_SUBMISSION, params).scalar_one())
+        # ``commit``: the statement and the transaction's COMMIT leave in one round trip (psycopg's
+        # pipeline mode), so the tenant's account row, locked by the statement, is held for the
+        # commit alone, not also for a trip back to this thread and its next turn at the GIL: a
+        # tenant's submissions queue on that row. A refused one committed nothing it wrote (every
+        # row hangs on the account's UPDATE). The session's own commit then finds no transaction
+        # open and sends nothing; its after-commit hooks (the outbox's wake) still run.
+        connection = session.connection()
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        cursor = driver.cursor()
+        try:
+            # The engine's statement listeners see it as they see every other (tests and
+            # bench/count_statements.py count statements through them); no execution context here.
+            connection.dispatch.before_cursor_execute(
+                connection, cursor, _SUBMISSION_DRIVER, params, None, False
+            )
+            with driver.pipeline():
+                cursor.execute(_SUBMISSION_DRIVER, params)
+                driver.commit()
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return bool(row and row[0])
 
     def add_event(self, session: Session, *, job_id: str, type: str, data: dict[str, object]) -> None:
         session.add(JobEvent(job_id=job_id, type=type, data=data))

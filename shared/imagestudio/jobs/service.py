@@ -373,7 +373,10 @@ class JobService(JobTransitions):
     ) -> None:
         """One transaction: jobs, events, webhooks, messages, then the reserve and the key; commit."""
         credit_service.grant_month(session, tenant_id=tenant_id, tier=limits.tier.name)
-        if pairs and self._commit_in_one_statement(session, tenant_id, pairs, limits):
+        # Without a key to record, the one statement carries the commit (see ``_commit_in_one_statement``).
+        if pairs and self._commit_in_one_statement(
+            session, tenant_id, pairs, limits, commit=record_key is None
+        ):
             pass
         elif pairs:
             job_repository.insert_queued(session, [job for job, _ in pairs])
@@ -402,10 +405,19 @@ class JobService(JobTransitions):
         session.commit()
 
     def _commit_in_one_statement(
-        self, session: Session, tenant_id: str, pairs: Sequence[tuple[Job, JobDraft]], limits: TenantLimits
+        self,
+        session: Session,
+        tenant_id: str,
+        pairs: Sequence[tuple[Job, JobDraft]],
+        limits: TenantLimits,
+        *,
+        commit: bool,
     ) -> bool:
         """PostgreSQL, no webhook receiver for the ``job.queued`` event: stage the submission in one
-        statement (raises 402 / 429 when refused). False: take the general path."""
+        statement (raises 402 / 429 when refused). False: take the general path.
+
+        ``commit``: nothing else is to be written in the transaction, so the statement and the
+        COMMIT go in one round trip; the caller's ``session.commit()`` then sends nothing."""
         if not is_postgres(session) or any(draft.webhook is not None for _, draft in pairs):
             return False
         if webhook_service.staging.may_have_endpoints(session, tenant_id=tenant_id):
@@ -421,6 +433,7 @@ class JobService(JobTransitions):
             holds=[(job.id, draft.cost) for job, draft in pairs],
             max_active=limits.max_concurrent_jobs,
             max_stored_bytes=limits.max_stored_bytes,
+            commit=commit,
         )
         if not accepted:
             amount = sum(draft.cost for _, draft in pairs if draft.cost > 0)
@@ -431,7 +444,7 @@ class JobService(JobTransitions):
                 max_active=limits.max_concurrent_jobs,
                 max_stored_bytes=limits.max_stored_bytes,
             )
-        outbox_service.wake_after_commit(session, notified=True)  # the statement sent the NOTIFY
+        outbox_service.wake_after_commit(session)
         return True
 
     def get(self, session: Session, *, tenant_id: str, job_id: str) -> Job:
