@@ -143,7 +143,9 @@ def select_object(pixels: Pixels, point: tuple[int, int]) -> Pixels:
     count, labels = cv2.connectedComponents((weight > 0.5).astype(np.uint8), connectivity=8)
     sx = min(small_w - 1, int((x + 0.5) * small_w / width))
     sy = min(small_h - 1, int((y + 0.5) * small_h / height))
-    label = _label_near(np.asarray(labels, dtype=np.int32), sx, sy, max(1, round(_POINT_SLACK * max(small_w, small_h))))
+    label = _label_near(
+        np.asarray(labels, dtype=np.int32), sx, sy, max(1, round(_POINT_SLACK * max(small_w, small_h)))
+    )
     if count <= 1 or label == 0:
         raise ValidationFailed(
             "point_x", f"the point ({x}, {y}) is on the background: no object was found under it to erase"

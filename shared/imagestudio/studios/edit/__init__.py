@@ -118,7 +118,8 @@ def prepare(
     def provider_checks() -> None:
         if area == "point":
             raise ValidationFailed(
-                "point_x", f"{op.provider} {op.endpoint} takes a mask, not a point; the local path reads a point"
+                "point_x",
+                f"{op.provider} {op.endpoint} takes a mask, not a point; the local path reads a point",
             )
         for name in op.required:
             if name not in UPLOAD_FIELDS and form.text(name) is None:

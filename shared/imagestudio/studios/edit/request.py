@@ -92,7 +92,9 @@ class EditRequest(StudioRequest):
         "(pixels from the left of the image; with point_y; the local path).",
     )
     point_y: int | None = Field(
-        default=None, ge=0, description="erase without a mask: the point's pixels from the top (with point_x)."
+        default=None,
+        ge=0,
+        description="erase without a mask: the point's pixels from the top (with point_x).",
     )
     creativity: float | None = Field(default=None, ge=0, le=1, description="How freely to invent.")
     seed: Seed | None = Field(default=None, description="Fixes the randomness.")
