@@ -361,3 +361,33 @@ def test_the_first_asset_is_above_the_fold_on_a_phone_and_previews_wait_to_be_as
         }
         assert kinds == {"image"}, kinds
         assert browser.find_elements(By.CSS_SELECTOR, "li.group[data-job]")  # grouped by job
+
+
+def test_erase_picks_the_point_by_a_click_on_the_image(browser: webdriver.Chrome, console: Console) -> None:
+    sign_in(browser, console, "edit")
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=operation] select")).select_by_value(
+        "erase"
+    )
+    choose_file(
+        browser, console, "[data-page=edit] .drop input[type=file]", "pick.png", width=320, height=240
+    )
+    canvas = shown(browser, ".mask-stage canvas")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    click(browser, browser.find_element(By.XPATH, "//label[contains(., 'Click picks the object')]/input"))
+    # A click three quarters across and half way down: the point in source pixels, not screen pixels.
+    box = canvas.size
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, box["width"] // 4, 0
+    ).click().perform()  # offsets are from the centre
+    values = [
+        int(browser.find_element(By.CSS_SELECTOR, f".field[data-field={n}] input").get_attribute("value"))
+        for n in ("point_x", "point_y")
+    ]
+    assert abs(values[0] - 240) <= 3 and abs(values[1] - 120) <= 3, values
+    assert shown(browser, ".mask-stage .point-marker")
+    assert canvas.get_attribute("data-painted") is None  # a pick paints no mask
+    # Inpaint takes no point: the pick is hidden and its marker cleared.
+    Select(browser.find_element(By.CSS_SELECTOR, ".field[data-field=operation] select")).select_by_value(
+        "inpaint"
+    )
+    assert not browser.find_elements(By.CSS_SELECTOR, ".mask-stage .point-marker:not([hidden])")

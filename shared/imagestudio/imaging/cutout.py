@@ -17,7 +17,7 @@ import numpy.typing as npt
 from imagestudio.imaging._arrays import Floats, Pixels, to_uint8
 from imagestudio.imaging.saliency import saliency
 
-__all__ = ["cut_out", "cut_out_mask"]
+__all__ = ["cut_out", "cut_out_mask", "shrink"]
 
 #: Longest side segmentation runs at: GrabCut's cost grows with pixels, and the edge is
 #: refined afterwards at up to _REFINE_SIDE.
@@ -38,10 +38,10 @@ _PLAIN_NOISE: Final = 12.0
 def cut_out(rgb: Pixels) -> tuple[Pixels, Pixels]:
     """Segment an RGB image: its colours with background spill removed, and the alpha."""
     height, width = rgb.shape[:2]
-    small = _shrink(rgb, _SEGMENT_SIDE)
+    small = shrink(rgb, _SEGMENT_SIDE)
     subject, backdrop = cut_out_mask(small)
     # The edge is refined at a bounded size: the filters need about twenty float planes.
-    medium = _shrink(rgb, _REFINE_SIDE)
+    medium = shrink(rgb, _REFINE_SIDE)
     if backdrop is not None:
         backdrop = np.asarray(
             cv2.resize(backdrop, medium.shape[1::-1], interpolation=cv2.INTER_LINEAR), dtype=np.uint8
@@ -81,7 +81,7 @@ def _plain_backdrop(rgb: Pixels) -> Pixels | None:
     return to_uint8(cv2.cvtColor(background, cv2.COLOR_Lab2RGB) * 255.0)
 
 
-def _shrink(rgb: Pixels, side: int) -> Pixels:
+def shrink(rgb: Pixels, side: int) -> Pixels:
     """Area-downscale so the longer side is at most ``side``."""
     height, width = rgb.shape[:2]
     factor = side / max(height, width)

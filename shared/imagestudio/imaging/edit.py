@@ -26,7 +26,7 @@ from imagestudio.imaging._arrays import (
     to_uint8,
 )
 from imagestudio.imaging.colour import parse_hex
-from imagestudio.imaging.cutout import cut_out
+from imagestudio.imaging.cutout import cut_out, cut_out_mask, shrink
 
 __all__ = [
     "MAX_CANVAS_PIXELS",
@@ -38,6 +38,7 @@ __all__ = [
     "outpaint",
     "recolor",
     "remove_background",
+    "select_object",
 ]
 
 #: Largest ``grow_mask`` (pixels) inpaint and erase accept.
@@ -46,6 +47,11 @@ MAX_GROW_MASK: Final = 100
 MAX_MARGIN: Final = 2000
 #: Largest outpainted canvas (8192 x 8192).
 MAX_CANVAS_PIXELS: Final = 8192 * 8192
+
+#: Longest side of the copy the erase selection segments (the cut-out's own segmentation side).
+_SELECT_SIDE: Final = 400
+#: A click this far (fraction of the copy's longer side) from the object still selects it.
+_POINT_SLACK: Final = 0.01
 
 #: Holes deeper than this (pixels from the hole edge) are filled with Navier-Stokes, which
 #: carries smooth shading further into large holes than Telea's fast marching.
@@ -96,9 +102,73 @@ def inpaint(image: bytes, mask: bytes | None, *, grow_mask: int = 5, output_form
     return encode(_fill(pixels, hole), output_format)
 
 
-def erase(image: bytes, mask: bytes | None, *, grow_mask: int = 5, output_format: str = "png") -> bytes:
-    """Remove the masked object and fill its place; the same operation as ``inpaint``."""
+def erase(
+    image: bytes,
+    mask: bytes | None,
+    *,
+    point: tuple[int, int] | None = None,
+    grow_mask: int = 5,
+    output_format: str = "png",
+) -> bytes:
+    """Remove the masked object and fill its place; the same operation as ``inpaint``.
+
+    Without a mask, ``point`` (x, y in source pixels) selects the object under it: the connected
+    part of the cut-out's subject mask (:func:`~imagestudio.imaging.cutout.cut_out_mask`, the
+    learned model where installed) that holds the point.
+    """
+    if mask is None and point is not None:
+        check_output_format(output_format)
+        mask = encode(select_object(decode(image), point), "png")
     return inpaint(image, mask, grow_mask=grow_mask, output_format=output_format)
+
+
+def select_object(pixels: Pixels, point: tuple[int, int]) -> Pixels:
+    """The object under ``point`` as a full-size mask (uint8, 255 = selected).
+
+    The subject weight of a small copy is cut at one half; the connected region holding the point
+    (or the nearest subject pixel within ``_POINT_SLACK`` of the small copy's side, so a click on
+    a soft edge still counts) is the object. Its weight is scaled to full size and cut again, so
+    the edge is smooth rather than blocky.
+    """
+    height, width = pixels.shape[:2]
+    x, y = point
+    if not 0 <= x < width:
+        raise ValidationFailed("point_x", f"must be within the image's width (0 to {width - 1})")
+    if not 0 <= y < height:
+        raise ValidationFailed("point_y", f"must be within the image's height (0 to {height - 1})")
+    rgb = flatten_on_white(pixels) if pixels.shape[2] == 4 else pixels
+    small = shrink(rgb, _SELECT_SIDE)
+    small_h, small_w = small.shape[:2]
+    weight, _ = cut_out_mask(small)
+    count, labels = cv2.connectedComponents((weight > 0.5).astype(np.uint8), connectivity=8)
+    sx = min(small_w - 1, int((x + 0.5) * small_w / width))
+    sy = min(small_h - 1, int((y + 0.5) * small_h / height))
+    label = _label_near(
+        np.asarray(labels, dtype=np.int32), sx, sy, max(1, round(_POINT_SLACK * max(small_w, small_h)))
+    )
+    if count <= 1 or label == 0:
+        raise ValidationFailed(
+            "point_x", f"the point ({x}, {y}) is on the background: no object was found under it to erase"
+        )
+    region = np.where(labels == label, weight, 0.0).astype(np.float32)
+    full = np.asarray(cv2.resize(region, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+    return ((full > 0.5) * 255).astype(np.uint8)
+
+
+def _label_near(labels: npt.NDArray[np.int32], x: int, y: int, slack: int) -> int:
+    """The label at (x, y), else the nearest non-zero label within ``slack`` pixels, else 0."""
+    if labels[y, x]:
+        return int(labels[y, x])
+    top, left = max(0, y - slack), max(0, x - slack)
+    window = labels[top : y + slack + 1, left : x + slack + 1]
+    ys, xs = np.nonzero(window)
+    if ys.size == 0:
+        return 0
+    distance = (ys + top - y) ** 2 + (xs + left - x) ** 2
+    nearest = int(np.argmin(distance))
+    if distance[nearest] > slack * slack:
+        return 0
+    return int(window[ys[nearest], xs[nearest]])
 
 
 def outpaint(

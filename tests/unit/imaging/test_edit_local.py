@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,7 +21,11 @@ from imagestudio.imaging.edit import (
     outpaint,
     recolor,
     remove_background,
+    select_object,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
+import bench_cutout  # noqa: E402
 
 Floats = npt.NDArray[np.float32]
 
@@ -417,3 +423,66 @@ def test_edits_reject_an_unknown_output_format() -> None:
     with pytest.raises(ValidationFailed) as caught:
         remove_background(encode_png(np.zeros((8, 8, 3), np.uint8)), output_format="tiff")
     assert caught.value.field == "output_format"
+
+
+# --- erase at a point: the object under it, from the cut-out's mask ---------------------------
+
+_COMPOSITES = bench_cutout.scenes(480, 360)
+
+
+def _point_on(truth: Array) -> tuple[int, int]:
+    """The object pixel nearest the object's median position."""
+    ys, xs = np.nonzero(truth)
+    nearest = int(np.argmin((ys - np.median(ys)) ** 2 + (xs - np.median(xs)) ** 2))
+    return int(xs[nearest]), int(ys[nearest])
+
+
+@pytest.mark.parametrize("name", ["mug/plain", "mug/busy", "mug/outdoor", "bottle/busy"])
+def test_erase_at_a_point_removes_the_object_under_it_and_little_else(name: str) -> None:
+    image, alpha = _COMPOSITES[name]
+    truth = alpha > 0.5
+
+    out = decode_pixels(erase(encode_png(image), None, point=_point_on(truth), grow_mask=0))
+
+    changed = np.abs(out.astype(np.int16) - image.astype(np.int16)).max(axis=2) > 0
+    assert np.count_nonzero(changed & truth) >= 0.9 * np.count_nonzero(truth)
+    assert np.count_nonzero(changed & ~truth) <= 0.12 * np.count_nonzero(truth)
+
+
+def test_erase_at_a_point_grows_the_selection_as_inpaint_does() -> None:
+    image, alpha = _COMPOSITES["mug/plain"]
+    point = _point_on(alpha > 0.5)
+    blob = encode_png(image)
+
+    selection = select_object(image, point)
+
+    assert erase(blob, None, point=point, grow_mask=7) == inpaint(blob, encode_png(selection), grow_mask=7)
+
+
+def test_erase_at_a_point_on_the_background_names_the_point() -> None:
+    image, alpha = _COMPOSITES["mug/busy"]
+    assert alpha[5, 5] == 0
+
+    with pytest.raises(ValidationFailed) as caught:
+        erase(encode_png(image), None, point=(5, 5))
+
+    assert caught.value.field == "point_x" and "background" in str(caught.value)
+
+
+@pytest.mark.parametrize(("point", "field"), [((480, 10), "point_x"), ((10, 360), "point_y")])
+def test_erase_at_a_point_outside_the_image_names_the_axis(point: tuple[int, int], field: str) -> None:
+    image, _ = _COMPOSITES["mug/plain"]
+
+    with pytest.raises(ValidationFailed) as caught:
+        erase(encode_png(image), None, point=point)
+
+    assert caught.value.field == field
+
+
+def test_erase_with_a_mask_ignores_the_point() -> None:
+    image, _ = _COMPOSITES["mug/plain"]
+    mask = np.zeros(image.shape[:2], np.uint8)
+    mask[10:40, 10:40] = 255
+    blob = encode_png(image)
+
+    assert erase(blob, encode_png(mask), point=(5, 5)) == inpaint(blob, encode_png(mask))

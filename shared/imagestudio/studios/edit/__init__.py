@@ -86,8 +86,17 @@ def prepare(
     op = operation_for(form, files=files)
     _, info = files["image"]
     width, height = info.width, info.height
-    area: Literal["mask", "alpha"] | None = None
-    if "mask" in files:
+    area: Literal["mask", "alpha", "point"] | None = None
+    point = None if form.point_x is None or form.point_y is None else (form.point_x, form.point_y)
+    if point is not None:
+        # The header's size is enough to place the point; whether an object lies under it is the
+        # worker's to find (the gateway never decodes pixels).
+        if point[0] >= width:
+            raise ValidationFailed("point_x", f"must be within the image's width (0 to {width - 1})")
+        if point[1] >= height:
+            raise ValidationFailed("point_y", f"must be within the image's height (0 to {height - 1})")
+        area = "point"
+    elif "mask" in files:
         mask_info = files["mask"][1]
         if (mask_info.width, mask_info.height) != (width, height):
             raise ValidationFailed(
@@ -107,6 +116,11 @@ def prepare(
     who = op.provider if op.endpoint is None else f"{op.provider} {op.endpoint}"
 
     def provider_checks() -> None:
+        if area == "point":
+            raise ValidationFailed(
+                "point_x",
+                f"{op.provider} {op.endpoint} takes a mask, not a point; the local path reads a point",
+            )
         for name in op.required:
             if name not in UPLOAD_FIELDS and form.text(name) is None:
                 raise ValidationFailed(name, f"{op.id} on {op.provider} needs {name}")
@@ -176,6 +190,7 @@ def prepare(
         output_format=form.output_format,
         color=color,
         area=area,
+        point=point,
         image_size=(width, height),
         estimated_credits=credits_of(routes),
     )

@@ -175,18 +175,21 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             id="erase",
             name="Erase",
-            description="Remove what the mask covers and fill its place.",
+            description="Remove what the mask covers (or the object under a point) and fill its place.",
             provider="stability",
             endpoint="erase",
             required=("image",),
-            optional=("mask", "grow_mask", "seed"),
+            optional=("mask", "grow_mask", "seed", "point_x", "point_y"),
             limits=_STABILITY_EDIT,
             needs_area=True,
             local=LocalPath(
                 limits=_LOCAL_LIMITS,
-                needs=("mask or transparent pixels",),
-                notes="Fills the area from its surroundings (OpenCV inpainting).",
+                needs=("mask, transparent pixels, or a point on the object",),
+                notes="Fills the area from its surroundings (OpenCV inpainting); a point selects the object "
+                "under it from the cut-out's subject mask.",
             ),
+            notes="point_x and point_y select the object under them instead of a mask; only the local path "
+            "reads a point.",
         ),
         Operation(
             id="replace_background_relight",

@@ -45,7 +45,7 @@ def local_edit(params: EditParams, inputs: Mapping[str, bytes]) -> bytes:
     if params.operation == "inpaint":
         return local.inpaint(image, mask, grow_mask=grow, output_format=fmt)
     if params.operation == "erase":
-        return local.erase(image, mask, grow_mask=grow, output_format=fmt)
+        return local.erase(image, mask, point=params.point, grow_mask=grow, output_format=fmt)
     if params.operation == "outpaint":
         return local.outpaint(
             image, left=params.left, right=params.right, up=params.up, down=params.down, output_format=fmt

@@ -85,6 +85,17 @@ class EditRequest(StudioRequest):
         le=MAX_GROW_MASK,
         description="Pixels to grow the mask by (softens the edit's edge).",
     )
+    point_x: int | None = Field(
+        default=None,
+        ge=0,
+        description="erase without a mask: the object under this point is erased "
+        "(pixels from the left of the image; with point_y; the local path).",
+    )
+    point_y: int | None = Field(
+        default=None,
+        ge=0,
+        description="erase without a mask: the point's pixels from the top (with point_x).",
+    )
     creativity: float | None = Field(default=None, ge=0, le=1, description="How freely to invent.")
     seed: Seed | None = Field(default=None, description="Fixes the randomness.")
     style_preset: StylePreset | None = None
@@ -124,8 +135,10 @@ class EditParams(RoutedParams):
     model: str | None = None
     #: The local recolour's target, parsed from the prompt.
     color: str | None = None
-    #: Where the area comes from: an uploaded mask, the image's alpha, or none.
-    area: Literal["mask", "alpha"] | None = None
+    #: Where the area comes from: an uploaded mask, the image's alpha, the object under a point, or none.
+    area: Literal["mask", "alpha", "point"] | None = None
+    #: erase: the point (x, y in source pixels) whose object is the area.
+    point: tuple[int, int] | None = None
 
 
 def check(request: EditRequest, *, files: Collection[str]) -> None:
@@ -149,6 +162,11 @@ def operation_for(form: EditRequest, *, files: Collection[str]) -> Operation:
         raise ValidationFailed(
             "model", f"unknown model {form.model!r}; choose from {', '.join(GENERAL_EDIT_MODELS)}"
         )
+    if (form.point_x is None) != (form.point_y is None):
+        given, missing = ("point_x", "point_y") if form.point_y is None else ("point_y", "point_x")
+        raise ValidationFailed(missing, f"{given} needs {missing}: a point is both")
+    if form.point_x is not None and "mask" in files:
+        raise ValidationFailed("point_x", "give a mask or a point, not both")
     if form.path == "local" and op.local is None:
         raise ValidationFailed("path", f"{op.id} has no local path; use path=provider or auto")
     return op

@@ -7,7 +7,8 @@ import { busy, catalogueControl, catalogueValues, clearProblem, field, followJob
 const LABELS = { path: "Where it runs", seed: "Seed (repeatable result)" };
 const label = (name) => LABELS[name] || name.replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase());
 
-/** A canvas over the image: paint (tinted) where the edit goes; brush, eraser, size, undo (Ctrl+Z), redo (Ctrl+Shift+Z, Ctrl+Y), invert, clear. */
+/** A canvas over the image: paint (tinted) where the edit goes; brush, eraser, size, undo (Ctrl+Z), redo (Ctrl+Shift+Z, Ctrl+Y), invert, clear.
+ * Where the operation takes a point (erase), "Click picks the object" turns a click into the point, in source pixels. */
 function maskEditor(img) {
   const canvas = h("canvas", { "aria-label": "Mask: paint the area to change", role: "img" });
   canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
@@ -41,7 +42,20 @@ function maskEditor(img) {
     brush.style.setProperty("--x", `${e.clientX - box.left}px`); brush.style.setProperty("--y", `${e.clientY - box.top}px`);
     brush.style.setProperty("--d", `${size.value}px`); brush.hidden = false;
   };
-  canvas.addEventListener("pointerdown", (e) => { save(); painting = true; last = null; canvas.setPointerCapture(e.pointerId); dab(e); });
+  const pick = h("input", { type: "checkbox" });
+  const pickField = h("label", { class: "field inline", hidden: true }, pick, "Click picks the object");
+  const marker = h("div", { class: "point-marker", hidden: true });
+  let onPick = () => {};
+  canvas.addEventListener("pointerdown", (e) => {
+    if (!pickField.hidden && pick.checked) {
+      const [x, y] = point(e);
+      const px = Math.min(canvas.width - 1, Math.max(0, Math.floor(x))); const py = Math.min(canvas.height - 1, Math.max(0, Math.floor(y)));
+      marker.style.setProperty("--px", `${(px + 0.5) * 100 / canvas.width}%`); marker.style.setProperty("--py", `${(py + 0.5) * 100 / canvas.height}%`);
+      marker.hidden = false; canvas.dataset.point = `${px},${py}`;
+      onPick(px, py);
+      return;
+    }
+    save(); painting = true; last = null; canvas.setPointerCapture(e.pointerId); dab(e); });
   canvas.addEventListener("pointermove", (e) => { outline(e); if (painting) dab(e); });
   canvas.addEventListener("pointerup", () => { painting = false; last = null; });
   canvas.addEventListener("pointerleave", () => { brush.hidden = true; });
@@ -53,7 +67,7 @@ function maskEditor(img) {
     else if (key === "y" || (key === "z" && e.shiftKey)) { e.preventDefault(); back(redone, history); }
   };
   document.addEventListener("keydown", onKey);
-  const stageBox = h("div", { class: "mask-stage" }, img, canvas, brush);
+  const stageBox = h("div", { class: "mask-stage" }, img, canvas, brush, marker);
   // Zoom enlarges the stage inside a scroller (pan by scrolling); strokes map through the box, so they stay true.
   const zoom = select([["1", "Fit"], ["2", "200%"], ["3", "300%"], ["4", "400%"]], "1");
   zoom.addEventListener("change", () => { stageBox.style.setProperty("--zoom", zoom.value); stageBox.classList.toggle("zoomed", zoom.value !== "1"); });
@@ -68,7 +82,7 @@ function maskEditor(img) {
   const clear = h("button", { type: "button", class: "ghost small", onclick: () => { save(); ctx.clearRect(0, 0, canvas.width, canvas.height); delete canvas.dataset.painted; } }, "Clear");
   const el = h("div", { class: "stack" },
     h("div", { class: "mask-scroll", tabindex: 0, "aria-label": "Mask, scroll to pan" }, stageBox),
-    h("div", { class: "row" }, field("Brush size", size), field("Zoom", zoom, { name: "mask_zoom" }), h("label", { class: "field inline" }, eraser, "Eraser"), undo, redo, invert, clear));
+    h("div", { class: "row" }, field("Brush size", size), field("Zoom", zoom, { name: "mask_zoom" }), h("label", { class: "field inline" }, eraser, "Eraser"), pickField, undo, redo, invert, clear));
   /** The mask as a PNG of the image's size: white where painted (whatever the tint), black elsewhere. */
   const toBlob = () => new Promise((resolve) => {
     const white = h("canvas"); white.width = canvas.width; white.height = canvas.height;
@@ -79,7 +93,12 @@ function maskEditor(img) {
     o.fillStyle = "#000"; o.fillRect(0, 0, out.width, out.height); o.drawImage(white, 0, 0);
     out.toBlob(resolve, "image/png");
   });
-  return { el, toBlob, painted: () => canvas.dataset.painted === "true" };
+  /** Show "Click picks the object" (operations taking point_x/point_y) and send each picked point to ``callback``. */
+  const pickable = (on, callback) => {
+    pickField.hidden = !on; onPick = callback;
+    if (!on) { pick.checked = false; marker.hidden = true; delete canvas.dataset.point; }
+  };
+  return { el, toBlob, pickable, painted: () => canvas.dataset.painted === "true" };
 }
 
 export async function render(view, { query }) {
@@ -97,7 +116,19 @@ export async function render(view, { query }) {
     try { await img.decode(); } catch { return; }
     mask = maskEditor(img);
     stage.replaceChildren(mask.el);
+    syncPick();
   });
+  /** A picked point fills the catalogue's point_x and point_y fields. */
+  const pickTo = (x, y) => {
+    for (const [name, value] of [["point_x", x], ["point_y", y]]) {
+      const control = inputs.querySelector(`.field[data-field=${name}] input`);
+      if (control) control.value = value;
+    }
+  };
+  const syncPick = () => {
+    const op = operations.find((o) => o.id === operation.value);
+    if (mask) mask.pickable(op.optional.includes("point_x"), pickTo);
+  };
   const build = () => {
     const op = operations.find((o) => o.id === operation.value);
     describe.textContent = `${op.description} ${op.provider ? `${op.provider.credits} credits via ${op.provider.name}${op.provider.simulated ? " (simulated: a placeholder result)" : ""}` : ""}${op.local?.available ? "; local path free" : ""}`;
@@ -105,6 +136,7 @@ export async function render(view, { query }) {
       .filter((name) => !["image", "mask"].includes(name))
       .map((name) => field(`${label(name)}${op.required.includes(name) ? " (required)" : ""}`, catalogueControl(name, op.inputs[name]), { name, hint: op.inputs[name].description })));
     stage.hidden = !(op.needs_area || op.optional.includes("mask"));
+    syncPick();
   };
   operation.addEventListener("change", build);
   form.append(source.el, field("Operation", operation, { name: "operation" }), describe, stage, inputs);
