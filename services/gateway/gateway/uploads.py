@@ -17,6 +17,7 @@ from imagestudio.errors import ImageTooLarge, InvalidImage, NotFound, RemoteImag
 from imagestudio.imaging import ImageInfo, extension, inspect_image, media_type
 from imagestudio.jobs.service import Upload
 from imagestudio.remote_images import url_refusal
+from imagestudio.storage import clean_filename
 from imagestudio.storage.factory import get_store
 from imagestudio.studios.common.request import StoredImage, StudioRequest
 from imagestudio.uploads.service import upload_service
@@ -38,6 +39,7 @@ def read_image_upload_info(upload: UploadFile, *, field: str) -> tuple[Upload, I
         data=data,
         ext=extension(info.format),
         content_type=media_type(info.format),
+        filename=clean_filename(upload.filename),
     )
     return stored, info
 
@@ -62,7 +64,11 @@ def read_asset_upload_info(session: Session, *, tenant_id: str, asset_id: str) -
         data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes, field="asset_id"
     )
     return Upload(
-        field="asset_id", data=data, ext=extension(info.format), content_type=media_type(info.format)
+        field="asset_id",
+        data=data,
+        ext=extension(info.format),
+        content_type=media_type(info.format),
+        filename=asset.filename,
     ), info
 
 
@@ -81,7 +87,9 @@ def studio_images(
         elif name in ids:
             upload = upload_service.resolve(session, tenant_id=tenant_id, upload_id=ids[name], field=name)
             images[name] = (
-                StoredImage(field=name, key=upload.key, size_bytes=upload.size_bytes),
+                StoredImage(
+                    field=name, key=upload.key, size_bytes=upload.size_bytes, filename=upload.filename
+                ),
                 upload.info,
             )
     return images

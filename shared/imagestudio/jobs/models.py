@@ -35,6 +35,9 @@ CHECKED_SIZES = "@checked_sizes"
 #: The entry of ``Job.inputs`` holding, for each input given by URL (its value the URL), the most
 #: pixels (width x height x frames) the worker's memory model lets the fetched image have.
 PIXEL_BUDGETS = "@pixel_budgets"
+#: The entry of ``Job.inputs`` holding the client's file name of each image input, by field (an
+#: upload's recorded name, a form file's name, a URL's last path part): outputs are named after it.
+SOURCE_NAMES = "@source_names"
 
 
 class Job(Base):

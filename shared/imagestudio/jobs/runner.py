@@ -44,12 +44,12 @@ from imagestudio.errors import (
 )
 from imagestudio.imaging import inspect_image
 from imagestudio.jobs.leases import lease_keeper, new_lease_owner
-from imagestudio.jobs.models import CHECKED_SIZES, PIXEL_BUDGETS, Job, JobStatus
+from imagestudio.jobs.models import CHECKED_SIZES, PIXEL_BUDGETS, SOURCE_NAMES, Job, JobStatus
 from imagestudio.jobs.repository import JobShare
 from imagestudio.jobs.service import job_service
 from imagestudio.jobs.transitions import job_share
 from imagestudio.remote_images import fetch_image, is_url
-from imagestudio.storage import get_store, output_key
+from imagestudio.storage import download_name, get_store, output_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.middleware import job_claimed, job_ended
 from imagestudio.telemetry.tracing import current_trace_id
@@ -95,6 +95,8 @@ class JobContext:
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: For each input given by URL, the most pixels (x frames) the memory model lets it have.
     pixel_budgets: dict[str, int] = field(default_factory=dict)
+    #: The client's file name of each image input, by field: outputs are named after it.
+    source_names: dict[str, str] = field(default_factory=dict)
     #: Deliveries the job may use; a handler that re-schedules itself stops doing so at the last.
     max_attempts: int = 3
     outputs_written: list[str] = field(default_factory=list)
@@ -119,9 +121,14 @@ class JobContext:
             pixel_budgets={
                 name: int(budget) for name, budget in dict(job.inputs.get(PIXEL_BUDGETS) or {}).items()
             },
+            source_names={str(k): str(v) for k, v in dict(job.inputs.get(SOURCE_NAMES) or {}).items()},
             attempt=job.attempts,
             max_attempts=job.max_attempts,
         )
+
+    def source_name(self) -> str | None:
+        """The file name outputs are named after: the ``image`` input's, else the first input's."""
+        return self.source_names.get("image") or next(iter(self.source_names.values()), None)
 
     def read_input(self, name: str) -> bytes:
         """One input's bytes, checked from its header before any decoder sees them.
@@ -224,6 +231,7 @@ class JobContext:
                     width=width,
                     height=height,
                     bytes=len(data),
+                    filename=download_name(self.source_name(), name, ext),
                     meta=metadata or {},
                     provider=provider,
                     prompt=prompt,

@@ -29,7 +29,7 @@ from imagestudio.errors import (
     StorageQuotaExceeded,
 )
 from imagestudio.idempotency.service import IdempotencyClaim, StoredResponse, idempotency_service
-from imagestudio.jobs.models import CHECKED_SIZES, PIXEL_BUDGETS, Job, JobEvent, JobStatus
+from imagestudio.jobs.models import CHECKED_SIZES, PIXEL_BUDGETS, SOURCE_NAMES, Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead, QueuePlace
 from imagestudio.jobs.transitions import JobTransitions, run_job_message
@@ -53,6 +53,8 @@ class Upload:
     data: bytes
     ext: str
     content_type: str
+    #: The client's file name, cleaned (None when it sent none).
+    filename: str | None = None
 
     @property
     def size_bytes(self) -> int:
@@ -81,6 +83,8 @@ class JobDraft:
     webhook: JobWebhookCreate | None = None
     #: The job ends ``expired`` unless a worker starts it by then.
     start_deadline: datetime | None = None
+    #: The client's file name of each image input, by field.
+    source_names: Mapping[str, str] = field(default_factory=dict)
 
 
 def _links(job_id: str) -> JobLinks:
@@ -310,6 +314,7 @@ class JobService(JobTransitions):
                     {CHECKED_SIZES: {n: list(size) for n, size in draft.sizes.items()}} if draft.sizes else {}
                 ),
                 **({PIXEL_BUDGETS: dict(draft.pixel_budgets)} if draft.pixel_budgets else {}),
+                **({SOURCE_NAMES: dict(draft.source_names)} if draft.source_names else {}),
             },
             progress=0.0,
             progress_message="",
@@ -475,6 +480,7 @@ class JobService(JobTransitions):
                 params=job.params,
                 error=job.error,
                 outputs=outputs.get(job.id, []),
+                source_names=dict(job.inputs.get(SOURCE_NAMES) or {}),
                 start_deadline=job.start_deadline,
                 links=_links(job.id),
             )

@@ -22,6 +22,7 @@ class UploadRead(BaseModel):
                     "format": "png",
                     "bytes": 482113,
                     "content_type": "image/png",
+                    "filename": "beach.png",
                     "created_at": "2025-01-31T09:29:58Z",
                     "expires_at": "2025-02-01T09:29:58Z",
                 }
@@ -36,6 +37,10 @@ class UploadRead(BaseModel):
     format: str | None
     bytes: int
     content_type: str
+    filename: str | None = Field(
+        default=None,
+        description="The client's file name, cleaned; outputs made from the upload are named after it",
+    )
     created_at: datetime
     expires_at: datetime
 
@@ -44,11 +49,18 @@ class UploadPresign(BaseModel):
     """Ask for a presigned PUT URL; the file goes straight to storage, never through the gateway."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"content_type": "image/png", "bytes": 482113}]}
+        json_schema_extra={
+            "examples": [{"content_type": "image/png", "bytes": 482113, "filename": "beach.png"}]
+        }
     )
 
     content_type: str = Field(description="The image's type, e.g. image/png", max_length=100)
     bytes: int = Field(gt=0, description="The file's size; at most the upload byte limit")
+    filename: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="The file's name on the client (kept cleaned, at most 120 characters); outputs are named after it",
+    )
 
 
 class UploadFromAsset(BaseModel):
@@ -72,4 +84,5 @@ class UploadPresigned(BaseModel):
     put_expires_at: datetime
     content_type: str
     bytes: int
+    filename: str | None = None
     expires_at: datetime

@@ -32,13 +32,21 @@ _CREATE_BODIES: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The image; its filename is kept (cleaned) and names the outputs",
+                        }
+                    },
                 }
             },
             "application/json": {
                 "schema": {"oneOf": [UploadPresign.model_json_schema(), UploadFromAsset.model_json_schema()]},
                 "examples": {
-                    "presign": {"value": {"content_type": "image/png", "bytes": 482113}},
+                    "presign": {
+                        "value": {"content_type": "image/png", "bytes": 482113, "filename": "beach.png"}
+                    },
                     "from_asset": {"value": {"asset_id": "3f0c9a6b-2e5d-4c1a-8b7e-6f5d4c3b2a19"}},
                 },
             },
@@ -92,6 +100,7 @@ async def create_upload(
                     tenant_id=tenant_id,
                     content_type=presigned.content_type,
                     size_bytes=presigned.bytes,
+                    filename=presigned.filename,
                 )
             )
             return _answered(request, response, admission, body)
@@ -110,6 +119,7 @@ async def create_upload(
             info=info,
             ext=stored.ext,
             content_type=stored.content_type,
+            filename=stored.filename,
         )
     )
     return _answered(request, response, admission, upload_service.to_read(upload))
