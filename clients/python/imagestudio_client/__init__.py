@@ -36,6 +36,7 @@ from imagestudio_client._errors import (
 from imagestudio_client._models import (
     Asset,
     BatchJob,
+    CropBox,
     Credits,
     CustomFormat,
     FormatPlan,
@@ -64,6 +65,7 @@ __all__ = [
     "BatchResult",
     "ConflictError",
     "Credits",
+    "CropBox",
     "CustomFormat",
     "DownloadError",
     "FormatPlan",

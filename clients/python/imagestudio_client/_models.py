@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, Required, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "expired"]
 Studio = Literal["create", "edit", "upscale", "social", "control", "compress"]
@@ -36,12 +36,16 @@ class JobOutput(Model):
     url: str
     expires_at: datetime
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: The download's name: the source file's stem and the output's name (``beach-instagram-story.jpg``).
+    #: A service that sends none: the output's name with its format's extension.
+    filename: str = ""
 
-    @property
-    def filename(self) -> str:
-        """The file name a download gets: the output's name with its format's extension."""
-        ext = {"jpeg": "jpg"}.get(self.format, self.format)
-        return self.name if self.name.endswith(f".{ext}") else f"{self.name}.{ext}"
+    @model_validator(mode="after")
+    def _default_filename(self) -> JobOutput:
+        if not self.filename:
+            ext = {"jpeg": "jpg"}.get(self.format, self.format)
+            self.filename = self.name if self.name.endswith(f".{ext}") else f"{self.name}.{ext}"
+        return self
 
 
 class JobData(Model):
@@ -65,6 +69,8 @@ class JobData(Model):
     estimated_start_seconds: float | None = None
     #: The job ends ``expired`` unless it starts by then.
     start_deadline: datetime | None = None
+    #: The client's file name of each image input, by field (``{"image": "beach.jpg"}``).
+    source_names: dict[str, str] = Field(default_factory=dict)
     links: JobLinks
 
     @property
@@ -97,6 +103,8 @@ class Upload(Model):
     format: str | None = None
     bytes: int
     content_type: str
+    #: The client's file name, as the service keeps it (cleaned); None when none was sent.
+    filename: str | None = None
     created_at: datetime | None = None
     expires_at: datetime
     put_url: str | None = None
@@ -139,6 +147,8 @@ class Asset(Model):
     job_id: str | None = None
     studio: str | None = None
     name: str | None = None
+    #: The download's name: the source file's stem and the output's name.
+    filename: str | None = None
     tags: list[str] = Field(default_factory=list)
     favorite: bool = False
 
@@ -228,6 +238,16 @@ class CustomFormat(TypedDict, total=False):
     max_bytes: int
 
 
+class CropBox(TypedDict):
+    """A crop set by hand for one format, in the source's pixels: ``{"x", "y", "width", "height"}``,
+    of the format's aspect ratio (within 1 % or a pixel); ``crops={"instagram.story": box}``."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
 class FormatPlan(Model):
     """One format's crop as the social job makes it; boxes are ``(left, top, width, height)`` in the
     source's pixels unless named ``_in_output``."""
@@ -239,8 +259,10 @@ class FormatPlan(Model):
     crop_box: tuple[int, int, int, int] | None
     #: Above 1.0 when the crop was zoomed in to clear the safe zone.
     zoom: float
-    #: ``faces``, ``subject``, ``attention``, ``focal_point``, ``center`` or ``fit``.
+    #: ``faces``, ``subject``, ``attention``, ``focal_point``, ``center``, ``fit`` or ``user``.
     placed_on: str
+    #: ``user`` when the request's ``crops`` set the box, else ``studio``.
+    crop_set_by: str = "studio"
     subject_box: tuple[int, int, int, int] | None
     subject_box_in_output: tuple[int, int, int, int] | None
     inside_safe_zone: bool | None
