@@ -36,8 +36,8 @@ from imagestudio_client._errors import (
 from imagestudio_client._models import (
     Asset,
     BatchJob,
-    CropBox,
     Credits,
+    CropBox,
     CustomFormat,
     FormatPlan,
     JobEvent,

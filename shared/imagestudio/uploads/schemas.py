@@ -75,6 +75,23 @@ class UploadFromAsset(BaseModel):
     )
 
 
+class UploadFromJob(BaseModel):
+    """Make an upload of the image a job was given (its stored input), so the job can be sent again
+    from its params as ``GET /jobs/{id}`` answers them (the console's "Run again"): no re-upload."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"job_id": "0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21", "field": "image"}]
+        },
+    )
+
+    job_id: str = Field(min_length=1, max_length=36, description="One of your jobs")
+    field: str = Field(
+        default="image", min_length=1, max_length=40, description="The job's image field: `image`, `mask`, …"
+    )
+
+
 class UploadPresigned(BaseModel):
     """Where to PUT the file: ``put_url`` (until ``put_expires_at``); checked when a job first uses it."""
 

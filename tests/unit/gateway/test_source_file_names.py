@@ -133,3 +133,35 @@ def test_clean_filename_and_download_name() -> None:
     assert clean_filename("Café.png") == "Café.png"
     assert download_name(None, "instagram.story", "jpg") == "instagram.story.jpg"
     assert download_name("Café photo.webp", "linkedin.feed", "png") == "Café photo-linkedin-feed.png"
+
+
+def test_an_upload_made_from_a_jobs_input_is_its_image_under_its_name(embedded: Embedded) -> None:
+    key = embedded.new_key()
+    embedded.start_worker()
+    job = finished(
+        embedded,
+        key,
+        embedded.client.post(
+            f"{API}/social/optimize",
+            headers=auth(key),
+            files={"image": ("pier.png", make_image(320, 200), "image/png")},
+            data={"formats": "twitter.post", "zip": "false"},
+        ),
+    )
+    made = embedded.client.post(
+        f"{API}/uploads", headers=auth(key), json={"job_id": job["id"], "field": "image"}
+    )
+    assert made.status_code == 201, made.text
+    assert (made.json()["width"], made.json()["height"], made.json()["filename"]) == (320, 200, "pier.png")
+
+    for body, field in (
+        ({"job_id": "nope"}, "job_id"),
+        ({"job_id": job["id"], "field": "mask"}, "field"),
+        ({"job_id": job["id"], "field": "@source_names"}, "field"),
+    ):
+        refused = embedded.client.post(f"{API}/uploads", headers=auth(key), json=body)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["field"] == field
+    other = embedded.new_key("other")
+    stranger = embedded.client.post(f"{API}/uploads", headers=auth(other), json={"job_id": job["id"]})
+    assert stranger.status_code == 422 and stranger.json()["field"] == "job_id"

@@ -16,9 +16,15 @@ from gateway.deps import PrincipalDep, ReadSessionDep, SessionDep
 from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 from gateway.studio_requests import read_form
-from gateway.uploads import read_asset_upload_info, read_image_upload_info
+from gateway.uploads import read_asset_upload_info, read_image_upload_info, read_job_input_info
 from imagestudio.errors import InvalidRequest, ValidationFailed
-from imagestudio.uploads.schemas import UploadFromAsset, UploadPresign, UploadPresigned, UploadRead
+from imagestudio.uploads.schemas import (
+    UploadFromAsset,
+    UploadFromJob,
+    UploadPresign,
+    UploadPresigned,
+    UploadRead,
+)
 from imagestudio.uploads.service import upload_service
 
 router = APIRouter(route_class=GuardedRoute, prefix="/uploads", tags=["uploads"], responses=PROBLEM_RESPONSES)
@@ -42,12 +48,21 @@ _CREATE_BODIES: dict[str, Any] = {
                 }
             },
             "application/json": {
-                "schema": {"oneOf": [UploadPresign.model_json_schema(), UploadFromAsset.model_json_schema()]},
+                "schema": {
+                    "oneOf": [
+                        UploadPresign.model_json_schema(),
+                        UploadFromAsset.model_json_schema(),
+                        UploadFromJob.model_json_schema(),
+                    ]
+                },
                 "examples": {
                     "presign": {
                         "value": {"content_type": "image/png", "bytes": 482113, "filename": "beach.png"}
                     },
                     "from_asset": {"value": {"asset_id": "3f0c9a6b-2e5d-4c1a-8b7e-6f5d4c3b2a19"}},
+                    "from_job": {
+                        "value": {"job_id": "0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21", "field": "image"}
+                    },
                 },
             },
         },
@@ -71,7 +86,8 @@ async def create_upload(
     """Multipart ``file``: checked and stored, ready at once. JSON ``{content_type, bytes}``: a
     pending upload and a ``put_url`` to PUT the file to (checked when a job first uses it).
     JSON ``{asset_id}``: a ready upload of one of your image outputs, so a result feeds the next
-    studio without being downloaded and sent again.
+    studio without being downloaded and sent again. JSON ``{job_id, field}``: a ready upload of the
+    image one of your jobs was given, so the job can be sent again from its params.
 
     Either way the id works for ``upload_ttl_seconds``; uploads cost no credits.
     """
@@ -88,8 +104,15 @@ async def create_upload(
         )
     elif content_type.startswith("application/json"):
         raw = await request.body()
+        shape: type[UploadFromAsset | UploadFromJob | UploadPresign] = (
+            UploadFromAsset
+            if b'"asset_id"' in raw
+            else UploadFromJob
+            if b'"job_id"' in raw
+            else UploadPresign
+        )
         try:
-            ask = (UploadFromAsset if b'"asset_id"' in raw else UploadPresign).model_validate_json(raw)
+            ask = shape.model_validate_json(raw)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from exc
         if isinstance(ask, UploadPresign):
@@ -104,9 +127,18 @@ async def create_upload(
                 )
             )
             return _answered(request, response, admission, body)
-        stored, info = await run_in_threadpool(
-            lambda: read_asset_upload_info(session, tenant_id=tenant_id, asset_id=ask.asset_id)
-        )
+        if isinstance(ask, UploadFromJob):
+            from_job = ask
+            stored, info = await run_in_threadpool(
+                lambda: read_job_input_info(
+                    session, tenant_id=tenant_id, job_id=from_job.job_id, field=from_job.field
+                )
+            )
+        else:
+            from_asset = ask
+            stored, info = await run_in_threadpool(
+                lambda: read_asset_upload_info(session, tenant_id=tenant_id, asset_id=from_asset.asset_id)
+            )
     else:
         raise InvalidRequest(
             "Send multipart/form-data with a `file`, or JSON {content_type, bytes} or {asset_id}"
