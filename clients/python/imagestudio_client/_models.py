@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, Required, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "expired"]
 Studio = Literal["create", "edit", "upscale", "social", "control", "compress"]
@@ -36,16 +36,16 @@ class JobOutput(Model):
     url: str
     expires_at: datetime
     metadata: dict[str, Any] = Field(default_factory=dict)
-    #: The download's name: the source file's stem and the output's name (``beach-instagram-story.jpg``).
-    #: A service that sends none: the output's name with its format's extension.
+    #: The service's download name: the source file's stem and the output's name
+    #: (``beach-instagram-story.jpg``); empty from a service that sends none.
     filename: str = ""
 
-    @model_validator(mode="after")
-    def _default_filename(self) -> JobOutput:
-        if not self.filename:
-            ext = {"jpeg": "jpg"}.get(self.format, self.format)
-            self.filename = self.name if self.name.endswith(f".{ext}") else f"{self.name}.{ext}"
-        return self
+    @property
+    def local_name(self) -> str:
+        """The file name :meth:`download` saves under: the output's name with its format's extension
+        (the job's outputs never collide, whatever the source was called)."""
+        ext = {"jpeg": "jpg"}.get(self.format, self.format)
+        return self.name if self.name.endswith(f".{ext}") else f"{self.name}.{ext}"
 
 
 class JobData(Model):
