@@ -15,6 +15,7 @@ from console_support import (
     click,
     shown,
     sign_in,
+    uploaded,
     wait,
 )
 from selenium import webdriver
@@ -57,6 +58,24 @@ def drag(browser: webdriver.Chrome, handle: WebElement, dx: int, dy: int, *, tou
     actions.perform()
 
 
+def story_drawn(browser: webdriver.Chrome, console: Console, name: str) -> tuple[str, WebElement]:
+    """A 1200x800 photo chosen and Instagram ticked but its Reel cover (9:16 too: its crop would lie
+    exactly over the Story's); the upload id and the Story's crop box once drawn."""
+    choose_file(browser, console, f"{PAGE} .drop input[type=file]", name, width=1200, height=800)
+    shown(browser, ".focal img")
+    upload = uploaded(browser, "social")
+    click(browser, browser.find_element(By.CSS_SELECTOR, "input[name=platform][value=instagram]"))
+    click(browser, browser.find_element(By.CSS_SELECTOR, "input[name=format][value='instagram.reel']"))
+    wait(
+        browser,
+        lambda d: not d.find_elements(By.CSS_SELECTOR, f"{PAGE} .crop-box[data-format='instagram.reel']"),
+    )
+    story: WebElement = wait(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, STORY) and d.find_element(By.CSS_SELECTOR, STORY)
+    )
+    return upload, story
+
+
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_a_crop_dragged_and_resized_is_the_crop_rendered(
     browser: webdriver.Chrome, console: Console, size: str
@@ -64,23 +83,7 @@ def test_a_crop_dragged_and_resized_is_the_crop_rendered(
     sign_in(browser, console, "social")
     browser.set_window_size(*SIZES[size])
     touch = size == "phone"
-    choose_file(
-        browser, console, f"{PAGE} .drop input[type=file]", f"adjust-{size}.png", width=1200, height=800
-    )
-    shown(browser, ".focal img")
-    upload = wait(
-        browser, lambda d: d.find_element(By.CSS_SELECTOR, f"{PAGE} form").get_attribute("data-upload")
-    )
-    click(browser, browser.find_element(By.CSS_SELECTOR, "input[name=platform][value=instagram]"))
-    # The reel cover is 9:16 too: its crop would lie exactly over the story's.
-    click(browser, browser.find_element(By.CSS_SELECTOR, "input[name=format][value='instagram.reel']"))
-    wait(
-        browser,
-        lambda d: not d.find_elements(By.CSS_SELECTOR, f"{PAGE} .crop-box[data-format='instagram.reel']"),
-    )
-    story = wait(
-        browser, lambda d: d.find_elements(By.CSS_SELECTOR, STORY) and d.find_element(By.CSS_SELECTOR, STORY)
-    )
+    upload, story = story_drawn(browser, console, f"adjust-{size}.png")
     planned = box_of(story)
     assert story.get_attribute("data-set-by") == "studio"
     image = browser.find_element(By.CSS_SELECTOR, ".focal img")
@@ -164,18 +167,7 @@ def test_arrow_keys_move_a_crop_and_reset_puts_the_studios_back(
     browser: webdriver.Chrome, console: Console
 ) -> None:
     sign_in(browser, console, "social")
-    choose_file(browser, console, f"{PAGE} .drop input[type=file]", "keys.png", width=1200, height=800)
-    shown(browser, ".focal img")
-    click(browser, browser.find_element(By.CSS_SELECTOR, "input[name=platform][value=instagram]"))
-    # The reel cover is 9:16 too: its crop would lie exactly over the story's.
-    click(browser, browser.find_element(By.CSS_SELECTOR, "input[name=format][value='instagram.reel']"))
-    wait(
-        browser,
-        lambda d: not d.find_elements(By.CSS_SELECTOR, f"{PAGE} .crop-box[data-format='instagram.reel']"),
-    )
-    story = wait(
-        browser, lambda d: d.find_elements(By.CSS_SELECTOR, STORY) and d.find_element(By.CSS_SELECTOR, STORY)
-    )
+    _, story = story_drawn(browser, console, "keys.png")
     planned = box_of(story)
     label = story.find_element(By.CSS_SELECTOR, ".crop-label")
     browser.execute_script("arguments[0].focus()", label)

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from console_support import Console, choose_file, click, shown, sign_in, wait
+from console_support import Console, choose_file, click, run_again, shown, sign_in, uploaded, wait
 from integration.conftest import Process, Services, create_key, services, simulated_gateway  # noqa: F401
 from selenium import webdriver
 from selenium.webdriver.common.by import By
@@ -57,28 +57,19 @@ def fill_edit(browser: webdriver.Chrome, console: Console) -> None:
         "remove_background"
     )
     choose_file(browser, console, "[data-page=edit] .drop input[type=file]", "cup.png", width=320, height=240)
-    wait(
-        browser,
-        lambda d: d.find_element(By.CSS_SELECTOR, "[data-page=edit] form").get_attribute("data-upload"),
-    )
+    uploaded(browser, "edit")
 
 
 def fill_upscale(browser: webdriver.Chrome, console: Console) -> None:
     choose_file(browser, console, "[data-page=upscale] input[type=file]", "small.png", width=64, height=48)
-    wait(
-        browser,
-        lambda d: d.find_element(By.CSS_SELECTOR, "[data-page=upscale] form").get_attribute("data-upload"),
-    )
+    uploaded(browser, "upscale")
 
 
 def fill_social(browser: webdriver.Chrome, console: Console) -> None:
     choose_file(
         browser, console, "[data-page=social] .drop input[type=file]", "shop.png", width=1200, height=800
     )
-    wait(
-        browser,
-        lambda d: d.find_element(By.CSS_SELECTOR, "[data-page=social] form").get_attribute("data-upload"),
-    )
+    uploaded(browser, "social")
     click(browser, browser.find_element(By.CSS_SELECTOR, "input[name=platform][value=instagram]"))
     story = "[data-page=social] .crop-box[data-format='instagram.story']"
     label = wait(
@@ -105,10 +96,7 @@ def fill_compress(browser: webdriver.Chrome, console: Console) -> None:
     choose_file(
         browser, console, "[data-page=compress] .drop input[type=file]", "big.png", width=480, height=320
     )
-    wait(
-        browser,
-        lambda d: d.find_element(By.CSS_SELECTOR, "[data-page=compress] form").get_attribute("data-upload"),
-    )
+    uploaded(browser, "compress")
 
 
 FLOWS: dict[str, Callable[[webdriver.Chrome, Console], None]] = {
@@ -163,15 +151,7 @@ def test_each_studio_runs_from_the_console_and_again_on_the_distributed_stack(
 
         # Run again as if another client had sent it: this browser's record of what it sent is dropped.
         browser.execute_script("localStorage.removeItem('imagestudio.sent')")
-        sign_in(browser, console, f"jobs/{job['id']}")
-        click(browser, shown(browser, "#retry-job"))
-        again_id = wait(
-            browser,
-            lambda d: (
-                (found := d.execute_script("return location.hash").removeprefix("#/jobs/")) != job["id"]
-                and found
-            ),
-        )
+        again_id = run_again(browser, console, job["id"])
         again = succeeded(console, again_id, worker)
         assert again["studio"] == job["studio"]
         assert [o["name"] for o in again["outputs"]] == [o["name"] for o in job["outputs"]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from console_support import Console, click, shown, sign_in, wait
+from console_support import Console, run_again
 from selenium import webdriver
 from support import make_image, wait_for
 
@@ -74,15 +74,7 @@ def test_run_again_rebuilds_a_job_another_client_sent(
     first = ended(console, sent.json()["id"])
     assert first["status"] == "succeeded", first
 
-    sign_in(browser, console, f"jobs/{first['id']}")
-    click(browser, shown(browser, "#retry-job"))
-    again_id = wait(
-        browser,
-        lambda d: (
-            (found := d.execute_script("return location.hash").removeprefix("#/jobs/")) != first["id"]
-            and found
-        ),
-    )
+    again_id = run_again(browser, console, first["id"])
     again = ended(console, again_id)
     assert again["status"] == "succeeded", again
     assert again["studio"] == first["studio"]

@@ -12,24 +12,10 @@ from typing import Any
 import pytest
 from PIL import Image
 from support import Embedded, make_image
+from test_social_custom_formats import API, auth, upload
 
-API = "/api/image-studio"
 #: A 9:16 box well inside the 1600x1200 image, far from where a centre crop would sit.
 STORY_BOX = {"x": 40, "y": 100, "width": 450, "height": 800}
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def upload(stack: Embedded, key: str) -> str:
-    response = stack.client.post(
-        f"{API}/uploads",
-        headers=auth(key),
-        files={"file": ("p.jpg", make_image(1600, 1200, "JPEG"), "image/jpeg")},
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 def test_render_and_plan_use_the_crop_set_and_say_it_was_set_by_the_user(embedded: Embedded) -> None:

@@ -34,6 +34,20 @@ def finished(stack: Embedded, key: str, response: Any) -> dict[str, Any]:
     return job
 
 
+def form_job(stack: Embedded, key: str, filename: str, width: int, height: int) -> dict[str, Any]:
+    """A finished social job (one X post) whose image was a form file named ``filename``."""
+    return finished(
+        stack,
+        key,
+        stack.client.post(
+            f"{API}/social/optimize",
+            headers=auth(key),
+            files={"image": (filename, make_image(width, height), "image/png")},
+            data={"formats": "twitter.post", "zip": "false"},
+        ),
+    )
+
+
 def test_an_upload_keeps_its_file_name_cleaned(embedded: Embedded) -> None:
     key = embedded.new_key()
     made = upload(embedded, key, "C:\\fakepath\\Beach day.JPG")
@@ -108,16 +122,7 @@ def test_outputs_are_named_after_their_source_in_jobs_the_library_and_downloads(
 def test_a_form_file_names_the_job_and_an_output_sent_on_keeps_the_chain(embedded: Embedded) -> None:
     key = embedded.new_key()
     embedded.start_worker()
-    job = finished(
-        embedded,
-        key,
-        embedded.client.post(
-            f"{API}/social/optimize",
-            headers=auth(key),
-            files={"image": ("coffee.png", make_image(300, 200), "image/png")},
-            data={"formats": "twitter.post", "zip": "false"},
-        ),
-    )
+    job = form_job(embedded, key, "coffee.png", 300, 200)
     assert job["source_names"] == {"image": "coffee.png"}
     output = job["outputs"][0]
     assert output["filename"] == "coffee-twitter-post.jpg"
@@ -138,16 +143,7 @@ def test_clean_filename_and_download_name() -> None:
 def test_an_upload_made_from_a_jobs_input_is_its_image_under_its_name(embedded: Embedded) -> None:
     key = embedded.new_key()
     embedded.start_worker()
-    job = finished(
-        embedded,
-        key,
-        embedded.client.post(
-            f"{API}/social/optimize",
-            headers=auth(key),
-            files={"image": ("pier.png", make_image(320, 200), "image/png")},
-            data={"formats": "twitter.post", "zip": "false"},
-        ),
-    )
+    job = form_job(embedded, key, "pier.png", 320, 200)
     made = embedded.client.post(
         f"{API}/uploads", headers=auth(key), json={"job_id": job["id"], "field": "image"}
     )
