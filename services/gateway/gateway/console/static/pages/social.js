@@ -95,7 +95,7 @@ export async function render(view, { query }) {
       only: (o) => o.kind !== "archive", // the zip is the "Download all" button
       onDone: (fresh) => {
         const zip = fresh.outputs.find((o) => o.name.endsWith(".zip"));
-        if (zip) output.el.querySelector(".job-live").after(h("p", {}, h("a", { class: "button", id: "download-zip", href: zip.url, download: zip.name }, `Download all (${bytes(zip.bytes)} zip)`)));
+        if (zip) output.el.querySelector(".job-live").after(h("p", {}, h("a", { class: "button", id: "download-zip", href: zip.url, download: zip.filename || zip.name }, `Download all (${bytes(zip.bytes)} zip)`)));
       },
     });
   };
