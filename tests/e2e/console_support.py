@@ -148,3 +148,25 @@ def assert_accessible_in_both_themes(driver: webdriver.Chrome) -> None:
             theme,
             [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in violations],
         )
+
+
+def uploaded(driver: webdriver.Chrome, page: str) -> str:
+    """Wait until the studio page's form holds an upload id (the chosen file is uploaded); the id."""
+    upload_id: str = wait(
+        driver,
+        lambda d: d.find_element(By.CSS_SELECTOR, f"[data-page={page}] form").get_attribute("data-upload"),
+    )
+    return upload_id
+
+
+def run_again(driver: webdriver.Chrome, console: Console, job_id: str) -> str:
+    """Click "Run again" on the job's page; the id of the job it submitted (the page it opens)."""
+    sign_in(driver, console, f"jobs/{job_id}")
+    click(driver, shown(driver, "#retry-job"))
+    again: str = wait(
+        driver,
+        lambda d: (
+            (found := d.execute_script("return location.hash").removeprefix("#/jobs/")) != job_id and found
+        ),
+    )
+    return again

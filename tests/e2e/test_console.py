@@ -151,7 +151,7 @@ def test_social_upload_focal_point_two_platforms_every_format_and_the_zip(
     params = console.api("GET", f"/jobs/{job_id}").json()["params"]
     assert params["focal_point"] is not None
     click(browser, zip_link)
-    archive = console.tmp / "all.zip"
+    archive = console.tmp / "social-all.zip"  # named after its source (Content-Disposition)
     wait(browser, lambda d: archive.exists() and zipfile.is_zipfile(archive))
     inside = {Path(n).stem for n in zipfile.ZipFile(archive).namelist()}
     assert set(chosen) <= inside

@@ -68,3 +68,17 @@ def test_a_bounded_read_is_a_ranged_get_and_listings_name_every_object_under_a_p
         "tenants/t/uploads/empty.png": 0,
     }
     assert all(o.modified_at.tzinfo is not None for o in s3.list("tenants/t/"))
+
+
+def test_a_link_with_a_file_name_downloads_under_it() -> None:
+    ensure_services()
+    s3 = store(f"store-{uuid.uuid4().hex[:8]}")
+    s3.put("tenants/t/jobs/j/outputs/instagram.story.jpg", b"jpeg-bytes", content_type="image/jpeg")
+    link = s3.presigned_url(
+        "tenants/t/jobs/j/outputs/instagram.story.jpg", ttl_seconds=600, filename="café-instagram-story.jpg"
+    )
+    response = httpx.get(link.url)
+    assert response.status_code == 200 and response.content == b"jpeg-bytes"
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="caf_-instagram-story.jpg"')
+    assert "filename*=UTF-8''caf%C3%A9-instagram-story.jpg" in disposition

@@ -347,7 +347,7 @@ def job_progress(job: JobData) -> JobProgress:
 
 def download_plan(outputs: list[JobOutput], folder: Path) -> list[tuple[JobOutput, Path]]:
     folder.mkdir(parents=True, exist_ok=True)
-    return [(output, folder / output.filename) for output in outputs]
+    return [(output, folder / output.local_name) for output in outputs]
 
 
 def link_expired(output: JobOutput) -> bool:

@@ -36,10 +36,14 @@ class JobOutput(Model):
     url: str
     expires_at: datetime
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: The service's download name: the source file's stem and the output's name
+    #: (``beach-instagram-story.jpg``); empty from a service that sends none.
+    filename: str = ""
 
     @property
-    def filename(self) -> str:
-        """The file name a download gets: the output's name with its format's extension."""
+    def local_name(self) -> str:
+        """The file name :meth:`download` saves under: the output's name with its format's extension
+        (the job's outputs never collide, whatever the source was called)."""
         ext = {"jpeg": "jpg"}.get(self.format, self.format)
         return self.name if self.name.endswith(f".{ext}") else f"{self.name}.{ext}"
 
@@ -72,6 +76,8 @@ class JobData(Model):
     output_retention_seconds: int | None = None
     outputs_expire_at: datetime | None = None
     outputs_deleted_at: datetime | None = None
+    #: The client's file name of each image input, by field (``{"image": "beach.jpg"}``).
+    source_names: dict[str, str] = Field(default_factory=dict)
     links: JobLinks
 
     @property
@@ -104,6 +110,8 @@ class Upload(Model):
     format: str | None = None
     bytes: int
     content_type: str
+    #: The client's file name, as the service keeps it (cleaned); None when none was sent.
+    filename: str | None = None
     created_at: datetime | None = None
     expires_at: datetime
     put_url: str | None = None
@@ -149,6 +157,8 @@ class Asset(Model):
     job_id: str | None = None
     studio: str | None = None
     name: str | None = None
+    #: The download's name: the source file's stem and the output's name.
+    filename: str | None = None
     tags: list[str] = Field(default_factory=list)
     favorite: bool = False
 
@@ -238,6 +248,16 @@ class CustomFormat(TypedDict, total=False):
     max_bytes: int
 
 
+class CropBox(TypedDict):
+    """A crop set by hand for one format, in the source's pixels: ``{"x", "y", "width", "height"}``,
+    of the format's aspect ratio (within 1 % or a pixel); ``crops={"instagram.story": box}``."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
 class FormatPlan(Model):
     """One format's crop as the social job makes it; boxes are ``(left, top, width, height)`` in the
     source's pixels unless named ``_in_output``."""
@@ -249,8 +269,10 @@ class FormatPlan(Model):
     crop_box: tuple[int, int, int, int] | None
     #: Above 1.0 when the crop was zoomed in to clear the safe zone.
     zoom: float
-    #: ``faces``, ``subject``, ``attention``, ``focal_point``, ``center`` or ``fit``.
+    #: ``faces``, ``subject``, ``attention``, ``focal_point``, ``center``, ``fit`` or ``user``.
     placed_on: str
+    #: ``user`` when the request's ``crops`` set the box, else ``studio``.
+    crop_set_by: str = "studio"
     subject_box: tuple[int, int, int, int] | None
     subject_box_in_output: tuple[int, int, int, int] | None
     inside_safe_zone: bool | None

@@ -9,7 +9,7 @@ import builtins
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from imagestudio_client._models import (
     BatchJob,
     BatchStudio,
     Credits,
+    CropBox,
     CustomFormat,
     JobData,
     JobEvent,
@@ -115,9 +116,12 @@ class Uploads:
         file = core.image_file(image, field_name="file")
         return Upload.model_validate(self._c.request(core.upload_call(file, on_progress)))
 
-    def presign(self, *, content_type: str, size_bytes: int) -> Upload:
-        """A pending upload with a ``put_url`` to PUT the file to (see :meth:`put`)."""
-        body = {"content_type": content_type, "bytes": size_bytes}
+    def presign(self, *, content_type: str, size_bytes: int, filename: str | None = None) -> Upload:
+        """A pending upload with a ``put_url`` to PUT the file to (see :meth:`put`); ``filename``
+        (the file's name) names the outputs made from it."""
+        body: dict[str, Any] = {"content_type": content_type, "bytes": size_bytes}
+        if filename is not None:
+            body["filename"] = filename
         return Upload.model_validate(self._c.request(Call("POST", "/uploads", json=body)))
 
     def put(self, upload: Upload, data: bytes) -> None:
@@ -324,6 +328,7 @@ class Social:
         crop_mode: str | None = None,
         focal_x: float | None = None,
         focal_y: float | None = None,
+        crops: Mapping[str, CropBox] | None = None,
         output_format: str | None = None,
         quality: int | None = None,
         safe_zone_overlay: bool | None = None,
@@ -335,13 +340,15 @@ class Social:
     ) -> Job:
         """One image cropped to every chosen platform format (``POST /social/optimize``); ``formats``
         are catalogue keys (``"instagram.story"``) or custom sizes (``{"name", "width", "height"}``);
-        ``focal_x`` and ``focal_y`` (0-1, both or neither) place the crops instead of smart crop."""
+        ``focal_x`` and ``focal_y`` (0-1, both or neither) place the crops instead of smart crop;
+        ``crops`` sets a format's crop by hand (``{"instagram.story": {"x", "y", "width", "height"}}``)."""
         fields = dict(
             platforms=platforms,
             formats=formats,
             crop_mode=crop_mode,
             focal_x=focal_x,
             focal_y=focal_y,
+            crops=crops,
             output_format=output_format,
             quality=quality,
             safe_zone_overlay=safe_zone_overlay,
@@ -360,6 +367,7 @@ class Social:
         crop_mode: str | None = None,
         focal_x: float | None = None,
         focal_y: float | None = None,
+        crops: Mapping[str, CropBox] | None = None,
         timeout: float = 60.0,
         on_upload: TransferCallback | None = None,
         **options: Any,
@@ -376,6 +384,7 @@ class Social:
             crop_mode=crop_mode,
             focal_x=focal_x,
             focal_y=focal_y,
+            crops=crops,
             **options,
         )
         job = self._c.submit("/social/plan", {"image": image}, fields, None, on_upload, wait=core.PLAN_WAIT)

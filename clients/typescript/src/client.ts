@@ -188,9 +188,13 @@ export class ImageStudio {
     return (await this.send("POST", "/uploads", { form })) as Upload;
   }
 
-  /** A pending upload with a `put_url`: the file goes straight to storage (see {@link putUpload}). */
-  async presignUpload(contentType: string, bytes: number): Promise<PresignedUpload> {
-    return (await this.send("POST", "/uploads", { json: { content_type: contentType, bytes } })) as PresignedUpload;
+  /**
+   * A pending upload with a `put_url`: the file goes straight to storage (see {@link putUpload}).
+   * `filename` (the file's name) is kept by the service and names the outputs made from it.
+   */
+  async presignUpload(contentType: string, bytes: number, filename?: string): Promise<PresignedUpload> {
+    const json = filename === undefined ? { content_type: contentType, bytes } : { content_type: contentType, bytes, filename };
+    return (await this.send("POST", "/uploads", { json })) as PresignedUpload;
   }
 
   /**
@@ -203,8 +207,9 @@ export class ImageStudio {
   }
 
   /** Upload straight to storage, never through the gateway: presign, then PUT. Answers the pending upload. */
-  async uploadPresigned(image: Blob): Promise<PresignedUpload> {
-    const upload = await this.presignUpload(image.type || "application/octet-stream", image.size);
+  async uploadPresigned(image: Blob, filename?: string): Promise<PresignedUpload> {
+    const named = filename ?? (typeof File !== "undefined" && image instanceof File ? image.name : undefined);
+    const upload = await this.presignUpload(image.type || "application/octet-stream", image.size, named);
     await this.putUpload(upload, image);
     return upload;
   }

@@ -55,6 +55,8 @@ export type SocialOptimizeRequest = JsonBody<"social_optimize">;
 export type SocialOptimizeInput = WithImages<SocialOptimizeRequest, "image">;
 /** A format sized by the request, beside catalogue keys in `formats`: `{ name, width, height, safe_zone?, max_bytes? }`. */
 export type CustomFormat = Exclude<NonNullable<SocialOptimizeRequest["formats"]>[number], string>;
+/** A crop set by hand for one format, in source pixels (`crops: { "instagram.story": box }`): the format's aspect ratio. */
+export type CropBox = NonNullable<SocialOptimizeRequest["crops"]>[string];
 /** The JSON body of `POST /social/plan`: the image and formats of a social job (its crops, nothing rendered). */
 export type SocialPlanRequest = JsonBody<"social_plan">;
 export type SocialPlanInput = WithImages<SocialPlanRequest, "image">;

@@ -20,10 +20,11 @@ every refusal is raised before anything is stored or queued.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from fastapi import Depends, Request, Response
 from fastapi.dependencies.models import Dependant
@@ -38,11 +39,12 @@ from gateway.uploads import image_urls, job_inputs, studio_images
 from imagestudio.config import get_settings
 from imagestudio.db import new_session, utcnow
 from imagestudio.jobs.schemas import JobRead
-from imagestudio.jobs.service import JobDraft, job_service
+from imagestudio.jobs.service import JobDraft, Upload, job_service
+from imagestudio.storage import clean_filename
 from imagestudio.studios import memory
 from imagestudio.studios.common import url_inputs
 from imagestudio.studios.common.base import Studio
-from imagestudio.studios.common.request import StudioRequest
+from imagestudio.studios.common.request import StoredImage, StudioRequest
 from imagestudio.webhooks.service import webhook_service
 
 R = TypeVar("R", bound=StudioRequest)
@@ -85,7 +87,20 @@ def draft(session: Session, *, tenant_id: str, studio: Studio[R], body: StudioBo
         start_deadline=request.start_by(utcnow()),
         priority=request.priority,
         output_retention_seconds=request.output_retention_seconds,
+        source_names=source_names(images, urls),
     )
+
+
+def source_names(
+    images: Mapping[str, tuple[Upload | StoredImage, Any]], urls: Mapping[str, str]
+) -> dict[str, str]:
+    """The client's file name of each image: a form file's or an upload's, else a URL's last path part."""
+    names = {name: image.filename for name, (image, _) in images.items() if image.filename}
+    for name, url in urls.items():
+        named = clean_filename(unquote(urlsplit(url).path.rsplit("/", 1)[-1]))
+        if named and name not in names:
+            names[name] = named
+    return names
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,19 @@ from starlette.datastructures import UploadFile
 
 from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
-from imagestudio.errors import ImageTooLarge, InvalidImage, NotFound, RemoteImageRefused, ValidationFailed
+from imagestudio.errors import (
+    ImageTooLarge,
+    InvalidImage,
+    NotFound,
+    RemoteImageRefused,
+    StorageError,
+    ValidationFailed,
+)
 from imagestudio.imaging import ImageInfo, extension, inspect_image, media_type
-from imagestudio.jobs.service import Upload
-from imagestudio.remote_images import url_refusal
+from imagestudio.jobs.models import SOURCE_NAMES
+from imagestudio.jobs.service import Upload, job_service
+from imagestudio.remote_images import is_url, url_refusal
+from imagestudio.storage import clean_filename
 from imagestudio.storage.factory import get_store
 from imagestudio.studios.common.request import StoredImage, StudioRequest
 from imagestudio.uploads.service import upload_service
@@ -38,6 +47,7 @@ def read_image_upload_info(upload: UploadFile, *, field: str) -> tuple[Upload, I
         data=data,
         ext=extension(info.format),
         content_type=media_type(info.format),
+        filename=clean_filename(upload.filename),
     )
     return stored, info
 
@@ -62,7 +72,43 @@ def read_asset_upload_info(session: Session, *, tenant_id: str, asset_id: str) -
         data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes, field="asset_id"
     )
     return Upload(
-        field="asset_id", data=data, ext=extension(info.format), content_type=media_type(info.format)
+        field="asset_id",
+        data=data,
+        ext=extension(info.format),
+        content_type=media_type(info.format),
+        filename=asset.filename,
+    ), info
+
+
+def read_job_input_info(
+    session: Session, *, tenant_id: str, job_id: str, field: str
+) -> tuple[Upload, ImageInfo]:
+    """The image one of the tenant's jobs was given for ``field``, read back from storage and checked
+    like a file sent; named like it (a 422 naming ``job_id`` or ``field`` when there is none)."""
+    settings = get_settings()
+    try:
+        job = job_service.get(session, tenant_id=tenant_id, job_id=job_id)
+    except NotFound:
+        raise ValidationFailed("job_id", f"no job {job_id!r}: unknown or another tenant's") from None
+    key = job.inputs.get(field)
+    if not isinstance(key, str) or field.startswith("@"):
+        raise ValidationFailed("field", f"job {job_id} was given no image as {field!r}")
+    if is_url(key):
+        raise ValidationFailed("field", f"job {job_id} was given {field!r} by URL: send the URL again")
+    try:
+        data = get_store().get(key, limit=settings.max_upload_bytes + 1)
+    except StorageError:
+        raise ValidationFailed("job_id", f"the image job {job_id} was given is no longer stored") from None
+    info = inspect_image(
+        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_upload_bytes, field="job_id"
+    )
+    names = job.inputs.get(SOURCE_NAMES) or {}
+    return Upload(
+        field="job_id",
+        data=data,
+        ext=extension(info.format),
+        content_type=media_type(info.format),
+        filename=names.get(field) if isinstance(names, dict) else None,
     ), info
 
 
@@ -81,7 +127,9 @@ def studio_images(
         elif name in ids:
             upload = upload_service.resolve(session, tenant_id=tenant_id, upload_id=ids[name], field=name)
             images[name] = (
-                StoredImage(field=name, key=upload.key, size_bytes=upload.size_bytes),
+                StoredImage(
+                    field=name, key=upload.key, size_bytes=upload.size_bytes, filename=upload.filename
+                ),
                 upload.info,
             )
     return images

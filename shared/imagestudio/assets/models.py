@@ -27,6 +27,8 @@ class Asset(Base):
     studio: Mapped[str] = mapped_column(String(20))
     #: Output name inside the job, e.g. ``instagram.story`` or ``all.zip``.
     name: Mapped[str] = mapped_column(String(200))
+    #: The download name: the source file's stem and the output's name (``storage.download_name``).
+    filename: Mapped[str | None] = mapped_column(String(200), default=None)
     #: ``image``, ``preview`` (safe-zone overlay) or ``archive``.
     kind: Mapped[str] = mapped_column(String(20), default="image")
     position: Mapped[int] = mapped_column(Integer, default=0)

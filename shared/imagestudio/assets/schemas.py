@@ -70,6 +70,9 @@ class AssetRead(BaseModel):
     url: str
     expires_at: datetime
     metadata: dict[str, Any] = Field(default_factory=dict)
+    filename: str = Field(
+        default="", description="The download's name: the source file's stem and the output's name"
+    )
 
 
 class AssetPage(BaseModel):

@@ -157,8 +157,14 @@ class AssetService:
         store = get_store()
         grouped: dict[str, list[JobOutput]] = {job_id: [] for job_id in job_ids}
         for asset in asset_repository.for_jobs(session, job_ids=job_ids):
-            grouped[asset.job_id].append(self._output(asset, store.presigned_url(asset.key, ttl_seconds=ttl)))
+            link = store.presigned_url(asset.key, ttl_seconds=ttl, filename=self._filename(asset))
+            grouped[asset.job_id].append(self._output(asset, link))
         return grouped
+
+    @staticmethod
+    def _filename(asset: Asset) -> str:
+        """The name the asset downloads under (outputs made before names were kept: their key's)."""
+        return asset.filename or asset.key.rsplit("/", 1)[-1]
 
     def _output(self, asset: Asset, link: PresignedUrl) -> JobOutput:
         """The asset as one output of its job, downloadable through ``link``."""
@@ -174,11 +180,14 @@ class AssetService:
             url=link.url,
             expires_at=link.expires_at,
             metadata=asset.meta,
+            filename=self._filename(asset),
         )
 
     # --- the library --------------------------------------------------------------------------
     def to_read(self, asset: Asset) -> AssetRead:
-        link = get_store().presigned_url(asset.key, ttl_seconds=get_settings().url_ttl_seconds)
+        link = get_store().presigned_url(
+            asset.key, ttl_seconds=get_settings().url_ttl_seconds, filename=self._filename(asset)
+        )
         return AssetRead(
             **self._output(asset, link).model_dump(),
             job_id=asset.job_id,

@@ -70,12 +70,14 @@ def render_format(
     max_bytes: int | None = None,
     safe_zone: SafeZone | None = None,
     max_zoom: float = DEFAULT_MAX_ZOOM,
+    crop_box: Box | None = None,
 ) -> Rendered:
     """Render exactly width x height: crop (smart/center) and resample, or fit on a background.
 
     With a ``safe_zone``, a smart crop places the faces or subject inside it when the source has room,
     zooming in up to ``max_zoom`` when that is what it takes, and the result says where they landed
-    and at what zoom (``Rendered.subject``). A source loaded for other output
+    and at what zoom (``Rendered.subject``). A ``crop_box`` the user set is cropped as it is, whatever
+    the mode (``plan_output``). A source loaded for other output
     sizes (``SourceImage.load(sizes=...)``) refuses, with ``ValueError``, a crop it would have to enlarge.
     """
     # Validate everything before any pixel work, so a bad request fails fast and the same way
@@ -99,9 +101,10 @@ def render_format(
         focal_point=focal_point,
         safe_zone=safe_zone,
         max_zoom=max_zoom,
+        crop_box=crop_box,
     )
     crop_box, subject = planned.crop_box, planned.placement
-    if mode == "fit":
+    if crop_box is None:
         image = _fit(source.image, width, height, fill)
     elif crop_box is not None:
         held = source.held_box(crop_box)
@@ -151,9 +154,16 @@ def plan_output(
     focal_point: tuple[float, float] | None = None,
     safe_zone: SafeZone | None = None,
     max_zoom: float = DEFAULT_MAX_ZOOM,
+    crop_box: Box | None = None,
 ) -> OutputPlan:
-    """The crop box, zoom and placement ``render_format`` uses for this output, without rendering it."""
+    """The crop box, zoom and placement ``render_format`` uses for this output, without rendering it.
+
+    A ``crop_box`` the user set (source pixels, checked by the caller) is the crop, in any mode:
+    nothing is placed, so there is no placement, subject or face.
+    """
     check_output_size(width, height)
+    if crop_box is not None:
+        return OutputPlan(crop_box, None, None, ())
     if mode == "fit":
         return OutputPlan(None, None, None, ())
     if mode not in ("smart", "center"):

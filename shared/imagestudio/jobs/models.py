@@ -39,6 +39,9 @@ IMAGE_URLS = "image_urls"
 #: request as given (``{"model": <its class>, "fields": {...}}``). The worker fetches the images,
 #: runs the studio's ``prepare`` on their headers and replaces the params with the prepared ones.
 UNPREPARED_REQUEST = "unprepared_request"
+#: The entry of ``Job.inputs`` holding the client's file name of each image input, by field (an
+#: upload's recorded name, a form file's name, a URL's last path part): outputs are named after it.
+SOURCE_NAMES = "@source_names"
 
 
 class Job(Base):

@@ -43,11 +43,11 @@ from imagestudio.errors import (
 )
 from imagestudio.imaging import inspect_image
 from imagestudio.jobs.leases import lease_keeper, new_lease_owner
-from imagestudio.jobs.models import CHECKED_SIZES, Job, JobStatus
+from imagestudio.jobs.models import CHECKED_SIZES, SOURCE_NAMES, Job, JobStatus
 from imagestudio.jobs.repository import JobShare
 from imagestudio.jobs.service import job_service
 from imagestudio.jobs.transitions import job_share
-from imagestudio.storage import get_store, output_key
+from imagestudio.storage import download_name, get_store, output_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.middleware import job_claimed, job_ended
 from imagestudio.telemetry.tracing import current_trace_id
@@ -91,6 +91,8 @@ class JobContext:
     attempt: int
     #: The (width, height) the gateway checked for each input, by field (none for older jobs).
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: The client's file name of each image input, by field: outputs are named after it.
+    source_names: dict[str, str] = field(default_factory=dict)
     #: Deliveries the job may use; a handler that re-schedules itself stops doing so at the last.
     max_attempts: int = 3
     outputs_written: list[str] = field(default_factory=list)
@@ -112,9 +114,14 @@ class JobContext:
                 name: (int(size[0]), int(size[1]))
                 for name, size in dict(job.inputs.get(CHECKED_SIZES) or {}).items()
             },
+            source_names={str(k): str(v) for k, v in dict(job.inputs.get(SOURCE_NAMES) or {}).items()},
             attempt=job.attempts,
             max_attempts=job.max_attempts,
         )
+
+    def source_name(self) -> str | None:
+        """The file name outputs are named after: the ``image`` input's, else the first input's."""
+        return self.source_names.get("image") or next(iter(self.source_names.values()), None)
 
     def read_input(self, name: str) -> bytes:
         """One input's bytes, checked from its header before any decoder sees them.
@@ -191,6 +198,7 @@ class JobContext:
                     width=width,
                     height=height,
                     bytes=len(data),
+                    filename=download_name(self.source_name(), name, ext),
                     meta=metadata or {},
                     provider=provider,
                     prompt=prompt,

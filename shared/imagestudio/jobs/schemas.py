@@ -30,6 +30,12 @@ class JobOutput(BaseModel):
     url: str
     expires_at: datetime
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: The download name (``Content-Disposition`` of ``url``): the source's name and the output's.
+    filename: str = Field(
+        default="",
+        description="The download's name: the source file's stem and the output's name "
+        "(`beach-instagram-story.jpg`), else the output's stored name",
+    )
 
 
 #: A finished social job as ``GET /jobs/{id}`` answers it (the OpenAPI document's example).
@@ -60,6 +66,7 @@ JOB_EXAMPLE: dict[str, Any] = {
             "url": "http://127.0.0.1:8000/files/outputs/0f9c7b1e/instagram.story.jpg?expires=1738320000&sig=…",
             "expires_at": "2025-01-31T10:30:03Z",
             "metadata": {"platform": "instagram", "format": "story"},
+            "filename": "beach-instagram-story.jpg",
         }
     ],
     "queue_position": None,
@@ -68,6 +75,7 @@ JOB_EXAMPLE: dict[str, Any] = {
     "output_retention_seconds": 86400,
     "outputs_expire_at": "2025-02-01T09:30:03Z",
     "outputs_deleted_at": None,
+    "source_names": {"image": "beach.jpg"},
     "links": {
         "self": "/api/image-studio/jobs/0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21",
         "cancel": "/api/image-studio/jobs/0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21/cancel",
@@ -94,6 +102,11 @@ class JobRead(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     error: dict[str, Any] | None = None
     outputs: list[JobOutput] = Field(default_factory=list)
+    source_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="The client's file name of each image input, by field (an upload's, a form file's, "
+        "a URL's last part); outputs' `filename` is made from it",
+    )
     #: Only while queued, and only in ``GET /jobs/{id}`` and the event stream (null in lists and the 202).
     queue_position: int | None = Field(
         default=None, ge=0, description="While queued: queued jobs of its studio ahead of it; else null"

@@ -29,7 +29,7 @@ from imagestudio.errors import (
     StorageQuotaExceeded,
 )
 from imagestudio.idempotency.service import IdempotencyClaim, StoredResponse, idempotency_service
-from imagestudio.jobs.models import CHECKED_SIZES, Job, JobEvent, JobStatus
+from imagestudio.jobs.models import CHECKED_SIZES, SOURCE_NAMES, Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead, QueuePlace
 from imagestudio.jobs.transitions import JobTransitions, run_job_message
@@ -54,6 +54,8 @@ class Upload:
     data: bytes
     ext: str
     content_type: str
+    #: The client's file name, cleaned (None when it sent none).
+    filename: str | None = None
 
     @property
     def size_bytes(self) -> int:
@@ -84,6 +86,8 @@ class JobDraft:
     priority: Priority = Priority.normal
     #: Its outputs are deleted this long after it succeeds (bounded by the tier); None: kept.
     output_retention_seconds: int | None = None
+    #: The client's file name of each image input, by field.
+    source_names: Mapping[str, str] = field(default_factory=dict)
 
 
 def _links(job_id: str) -> JobLinks:
@@ -319,6 +323,7 @@ class JobService(JobTransitions):
                 **(
                     {CHECKED_SIZES: {n: list(size) for n, size in draft.sizes.items()}} if draft.sizes else {}
                 ),
+                **({SOURCE_NAMES: dict(draft.source_names)} if draft.source_names else {}),
             },
             progress=0.0,
             progress_message="",
@@ -502,6 +507,7 @@ class JobService(JobTransitions):
                 params=job.params,
                 error=job.error,
                 outputs=outputs.get(job.id, []),
+                source_names=dict(job.inputs.get(SOURCE_NAMES) or {}),
                 start_deadline=job.start_deadline,
                 priority=priority_of_rank(job.priority),
                 output_retention_seconds=job.output_retention_seconds,

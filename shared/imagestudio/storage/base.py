@@ -6,6 +6,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import quote
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with the name in ASCII (non-ASCII as ``_``) and in full as RFC 5987 ``filename*``."""
+    plain = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,9 @@ class ObjectStore(Protocol):
     def size(self, key: str) -> int | None:
         """The object's length in bytes, or None when it is missing."""
 
-    def presigned_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
-        """A GET link that works without credentials until ``expires_at``."""
+    def presigned_url(self, key: str, *, ttl_seconds: int, filename: str | None = None) -> PresignedUrl:
+        """A GET link that works without credentials until ``expires_at``; with ``filename``, the
+        download is named so (``Content-Disposition``)."""
 
     def presigned_put_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
         """A PUT link that writes the object without credentials until ``expires_at``."""

@@ -21,8 +21,10 @@ from imagestudio.urls import API_PREFIX
 FILES_ROUTE = f"{API_PREFIX}/files/"
 
 
-def sign(secret: bytes, key: str, expires: int) -> str:
-    return hmac.new(secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+def sign(secret: bytes, key: str, expires: int, filename: str | None = None) -> str:
+    """The link's signature; a download name, when the link carries one, is signed with it."""
+    signed = f"{key}\n{expires}" + (f"\n{filename}" if filename else "")
+    return hmac.new(secret, signed.encode(), hashlib.sha256).hexdigest()
 
 
 class LocalStore:
@@ -91,17 +93,22 @@ class LocalStore:
         path = self._path(key)
         return path.stat().st_size if path.is_file() else None
 
-    def presigned_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
-        return self._signed_url(key, ttl_seconds=ttl_seconds, secret=self._secret)
+    def presigned_url(self, key: str, *, ttl_seconds: int, filename: str | None = None) -> PresignedUrl:
+        return self._signed_url(key, ttl_seconds=ttl_seconds, secret=self._secret, filename=filename)
 
     def presigned_put_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
         """A gateway URL (``PUT`` on the files route) that writes ``key`` until it expires."""
         return self._signed_url(key, ttl_seconds=ttl_seconds, secret=self._put_secret)
 
-    def _signed_url(self, key: str, *, ttl_seconds: int, secret: bytes) -> PresignedUrl:
+    def _signed_url(
+        self, key: str, *, ttl_seconds: int, secret: bytes, filename: str | None = None
+    ) -> PresignedUrl:
         """The files route's URL for ``key``, signed with ``secret`` (reads and writes sign apart)."""
         expires = int(time.time()) + ttl_seconds
-        url = f"{self._base_url}{FILES_ROUTE}{quote(key)}?expires={expires}&signature={sign(secret, key, expires)}"
+        signature = sign(secret, key, expires, filename)
+        url = f"{self._base_url}{FILES_ROUTE}{quote(key)}?expires={expires}&signature={signature}"
+        if filename:
+            url += f"&filename={quote(filename, safe='')}"
         return PresignedUrl(url=url, expires_at=datetime.fromtimestamp(expires, UTC))
 
     def verify_put(self, key: str, *, expires: int, signature: str) -> None:
@@ -113,9 +120,9 @@ class LocalStore:
             raise NotFound("Link expired or invalid")
         self._path(key)  # refuses keys that escape the root
 
-    def verify(self, key: str, *, expires: int, signature: str) -> Path:
+    def verify(self, key: str, *, expires: int, signature: str, filename: str | None = None) -> Path:
         """The file behind a signed link; NotFound when the link is forged, expired or dangling."""
-        good = sign(self._secret, key, expires).encode()
+        good = sign(self._secret, key, expires, filename).encode()
         # Bytes, not str: compare_digest refuses non-ASCII str, and a forged link must be a 404.
         given = signature.encode("utf-8", errors="replace")
         if not hmac.compare_digest(good, given) or expires < time.time():

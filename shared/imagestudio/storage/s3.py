@@ -17,7 +17,7 @@ from minio.error import S3Error
 from urllib3.util.retry import Retry
 
 from imagestudio.errors import StorageError
-from imagestudio.storage.base import PresignedUrl, StoredObject
+from imagestudio.storage.base import PresignedUrl, StoredObject, content_disposition
 from imagestudio.telemetry.tracing import span
 
 
@@ -131,10 +131,13 @@ class S3Store:
         except Exception as exc:
             raise StorageError(f"cannot stat {key!r}: {exc}") from exc
 
-    def presigned_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:
+    def presigned_url(self, key: str, *, ttl_seconds: int, filename: str | None = None) -> PresignedUrl:
         # Signing is local (no request), so it is cheap on every status read.
         expires = timedelta(seconds=ttl_seconds)
-        url = self._client.presigned_get_object(self.bucket, key, expires=expires)
+        headers: dict[str, str | list[str] | tuple[str]] | None = (
+            {"response-content-disposition": content_disposition(filename)} if filename else None
+        )
+        url = self._client.presigned_get_object(self.bucket, key, expires=expires, response_headers=headers)
         return PresignedUrl(url=url, expires_at=datetime.now(UTC) + expires)
 
     def presigned_put_url(self, key: str, *, ttl_seconds: int) -> PresignedUrl:

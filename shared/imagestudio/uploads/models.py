@@ -46,6 +46,9 @@ class Upload(Base):
     #: Frames of an animation or pages of a multi-page file, from the header (the memory model
     #: counts frames x width x height); 1 for a still image.
     frames: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: The client's file name (multipart filename, or ``filename`` of a presigned creation), cleaned
+    #: (``storage.clean_filename``); outputs of jobs using the upload are named after it.
+    filename: Mapped[str | None] = mapped_column(String(200), default=None)
     #: Declared size for a pending upload; the stored size once checked.
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,6 +16,7 @@ UPLOAD_EXAMPLE: dict[str, Any] = {
     "format": "png",
     "bytes": 482113,
     "content_type": "image/png",
+    "filename": "beach.png",
     "created_at": "2025-01-31T09:29:58Z",
     "expires_at": "2025-02-01T09:29:58Z",
 }
@@ -33,6 +34,10 @@ class UploadRead(BaseModel):
     format: str | None
     bytes: int
     content_type: str
+    filename: str | None = Field(
+        default=None,
+        description="The client's file name, cleaned; outputs made from the upload are named after it",
+    )
     created_at: datetime
     expires_at: datetime
 
@@ -52,11 +57,18 @@ class UploadPresign(BaseModel):
     """Ask for a presigned PUT URL; the file goes straight to storage, never through the gateway."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"content_type": "image/png", "bytes": 482113}]}
+        json_schema_extra={
+            "examples": [{"content_type": "image/png", "bytes": 482113, "filename": "beach.png"}]
+        }
     )
 
     content_type: str = Field(description="The image's type, e.g. image/png", max_length=100)
     bytes: int = Field(gt=0, description="The file's size; at most the upload byte limit")
+    filename: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="The file's name on the client (kept cleaned, at most 120 characters); outputs are named after it",
+    )
 
 
 class UploadFromAsset(BaseModel):
@@ -71,6 +83,23 @@ class UploadFromAsset(BaseModel):
     )
 
 
+class UploadFromJob(BaseModel):
+    """Make an upload of the image a job was given (its stored input), so the job can be sent again
+    from its params as ``GET /jobs/{id}`` answers them (the console's "Run again"): no re-upload."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"job_id": "0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21", "field": "image"}]
+        },
+    )
+
+    job_id: str = Field(min_length=1, max_length=36, description="One of your jobs")
+    field: str = Field(
+        default="image", min_length=1, max_length=40, description="The job's image field: `image`, `mask`, …"
+    )
+
+
 class UploadPresigned(BaseModel):
     """Where to PUT the file: ``put_url`` (until ``put_expires_at``); checked when a job first uses it."""
 
@@ -80,4 +109,5 @@ class UploadPresigned(BaseModel):
     put_expires_at: datetime
     content_type: str
     bytes: int
+    filename: str | None = None
     expires_at: datetime

@@ -28,7 +28,7 @@ from imagestudio.imaging.formats import UPLOAD_MEDIA_TYPES, by_media_type, media
 from imagestudio.jobs.service import job_service
 from imagestudio.paging import read_page
 from imagestudio.quota.service import storage_quota_service
-from imagestudio.storage import get_store, incoming_upload_key, upload_key, uploads_prefix
+from imagestudio.storage import clean_filename, get_store, incoming_upload_key, upload_key, uploads_prefix
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.tenants.service import tenant_service
 from imagestudio.uploads.models import Upload, UploadState, new_upload_id
@@ -63,6 +63,8 @@ class ResolvedUpload:
     content_type: str
     #: The object's size as checked (provider request limits are counted from it, not by reading it).
     size_bytes: int
+    #: The client's file name, cleaned (None when it sent none).
+    filename: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class _Pending:
     ext: str
     content_type: str
     declared_bytes: int
+    filename: str | None = None
 
 
 class _ReadyCache:
@@ -143,6 +146,7 @@ def _resolved(upload: Upload) -> ResolvedUpload:
         ext=upload.ext,
         content_type=upload.content_type,
         size_bytes=upload.bytes,
+        filename=upload.filename,
     )
 
 
@@ -160,8 +164,12 @@ class UploadService:
         info: ImageInfo,
         ext: str,
         content_type: str,
+        filename: str | None = None,
     ) -> Upload:
-        """Store bytes whose header the gateway already checked; the upload is ready at once."""
+        """Store bytes whose header the gateway already checked; the upload is ready at once.
+
+        ``filename`` is the client's name for the file, kept cleaned (``storage.clean_filename``).
+        """
         storage_quota_service.check_room(session, tenant_id=tenant_id, incoming=len(data), what="This upload")
         upload_id = new_upload_id()
         key = upload_key(tenant_id, upload_id, ext)
@@ -176,6 +184,7 @@ class UploadService:
             content_type=content_type,
             ext=ext,
             bytes=len(data),
+            filename=clean_filename(filename),
             **image_columns(info),
             created_at=now,
             expires_at=now + timedelta(seconds=get_settings().upload_ttl_seconds),
@@ -194,7 +203,13 @@ class UploadService:
         return upload
 
     def presign(
-        self, session: Session, *, tenant_id: str, content_type: str, size_bytes: int
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        content_type: str,
+        size_bytes: int,
+        filename: str | None = None,
     ) -> UploadPresigned:
         """A pending upload and a PUT URL for it; the file is checked when a job first uses it."""
         settings = get_settings()
@@ -225,6 +240,7 @@ class UploadService:
                 content_type=declared,
                 ext=ext,
                 bytes=size_bytes,
+                filename=clean_filename(filename),
                 created_at=now,
                 expires_at=expires_at,
             )
@@ -239,6 +255,7 @@ class UploadService:
             put_expires_at=link.expires_at,
             content_type=declared,
             bytes=size_bytes,
+            filename=clean_filename(filename),
             expires_at=expires_at,
         )
 
@@ -311,6 +328,7 @@ class UploadService:
                 ext=upload.ext,
                 content_type=upload.content_type,
                 declared_bytes=upload.bytes,
+                filename=upload.filename,
             )
             # Drafting only reads; on SQLite its transaction holds the write lock, which must not
             # be held while an object of up to the byte limit is read and inspected.
@@ -383,7 +401,12 @@ class UploadService:
         store.delete(upload.key)  # what the link wrote; should this fail, the stray sweep takes it
         log.info("upload.checked", upload_id=upload.id, format=info.format, size_bytes=len(data))
         return ResolvedUpload(
-            key=key, info=info, ext=upload.ext, content_type=content_type, size_bytes=len(data)
+            key=key,
+            info=info,
+            ext=upload.ext,
+            content_type=content_type,
+            size_bytes=len(data),
+            filename=upload.filename,
         )
 
     def _ready_now(self, upload: _Pending) -> ResolvedUpload | None:

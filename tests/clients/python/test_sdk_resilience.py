@@ -151,7 +151,7 @@ def test_download_refreshes_expired_links_and_checks_sizes(service: Service, tmp
         network.sent.clear()
         progress: list[int] = []
         files = client.jobs.download(stale, tmp_path, on_progress=lambda p: progress.append(p.done_bytes))
-        assert [p.name for p in files] == [o.filename for o in job.outputs]
+        assert [p.name for p in files] == [o.local_name for o in job.outputs]
         assert [p.stat().st_size for p in files] == [o.bytes for o in job.outputs]
         assert Image.open(tmp_path / "instagram.story.jpg").size == (1080, 1920)
         assert progress[-1] == sum(o.bytes for o in job.outputs)

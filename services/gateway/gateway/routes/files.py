@@ -16,6 +16,7 @@ from imagestudio.config import get_settings
 from imagestudio.db import new_read_session
 from imagestudio.errors import ImageTooLarge, NotFound
 from imagestudio.storage import get_store
+from imagestudio.storage.base import content_disposition
 from imagestudio.storage.local import LocalStore
 from imagestudio.uploads.service import upload_service
 
@@ -35,11 +36,18 @@ def _put_limit(key: str) -> int | None:
 
 
 @router.get("/api/image-studio/files/{key:path}", include_in_schema=False)
-def download(key: str, expires: int, signature: str) -> FileResponse:
-    """Serve an object when the link's signature and expiry check out; the link is the credential."""
-    path = _local_store().verify(key, expires=expires, signature=signature)
+def download(key: str, expires: int, signature: str, filename: str | None = None) -> FileResponse:
+    """Serve an object when the link's signature and expiry check out; the link is the credential.
+
+    A link signed with a ``filename`` (an output named after its source) is downloaded under it.
+    """
+    path = _local_store().verify(key, expires=expires, signature=signature, filename=filename)
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=media_type, filename=path.name)
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={"Content-Disposition": content_disposition(filename or path.name)},
+    )
 
 
 @router.put("/api/image-studio/files/{key:path}", include_in_schema=False)

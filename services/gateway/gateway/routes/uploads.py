@@ -16,10 +16,11 @@ from gateway.deps import PrincipalDep, ReadSessionDep, SessionDep
 from gateway.guard import GuardedRoute
 from gateway.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 from gateway.studio_requests import read_form
-from gateway.uploads import read_asset_upload_info, read_image_upload_info
+from gateway.uploads import read_asset_upload_info, read_image_upload_info, read_job_input_info
 from imagestudio.errors import InvalidRequest, ValidationFailed
 from imagestudio.uploads.schemas import (
     UploadFromAsset,
+    UploadFromJob,
     UploadPage,
     UploadPresign,
     UploadPresigned,
@@ -38,14 +39,31 @@ _CREATE_BODIES: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The image; its filename is kept (cleaned) and names the outputs",
+                        }
+                    },
                 }
             },
             "application/json": {
-                "schema": {"oneOf": [UploadPresign.model_json_schema(), UploadFromAsset.model_json_schema()]},
+                "schema": {
+                    "oneOf": [
+                        UploadPresign.model_json_schema(),
+                        UploadFromAsset.model_json_schema(),
+                        UploadFromJob.model_json_schema(),
+                    ]
+                },
                 "examples": {
-                    "presign": {"value": {"content_type": "image/png", "bytes": 482113}},
+                    "presign": {
+                        "value": {"content_type": "image/png", "bytes": 482113, "filename": "beach.png"}
+                    },
                     "from_asset": {"value": {"asset_id": "3f0c9a6b-2e5d-4c1a-8b7e-6f5d4c3b2a19"}},
+                    "from_job": {
+                        "value": {"job_id": "0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21", "field": "image"}
+                    },
                 },
             },
         },
@@ -69,7 +87,8 @@ async def create_upload(
     """Multipart ``file``: checked and stored, ready at once. JSON ``{content_type, bytes}``: a
     pending upload and a ``put_url`` to PUT the file to (checked when a job first uses it).
     JSON ``{asset_id}``: a ready upload of one of your image outputs, so a result feeds the next
-    studio without being downloaded and sent again.
+    studio without being downloaded and sent again. JSON ``{job_id, field}``: a ready upload of the
+    image one of your jobs was given, so the job can be sent again from its params.
 
     Either way the id works for ``upload_ttl_seconds``; uploads cost no credits.
     """
@@ -86,8 +105,15 @@ async def create_upload(
         )
     elif content_type.startswith("application/json"):
         raw = await request.body()
+        shape: type[UploadFromAsset | UploadFromJob | UploadPresign] = (
+            UploadFromAsset
+            if b'"asset_id"' in raw
+            else UploadFromJob
+            if b'"job_id"' in raw
+            else UploadPresign
+        )
         try:
-            ask = (UploadFromAsset if b'"asset_id"' in raw else UploadPresign).model_validate_json(raw)
+            ask = shape.model_validate_json(raw)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from exc
         if isinstance(ask, UploadPresign):
@@ -98,12 +124,22 @@ async def create_upload(
                     tenant_id=tenant_id,
                     content_type=presigned.content_type,
                     size_bytes=presigned.bytes,
+                    filename=presigned.filename,
                 )
             )
             return _answered(request, response, admission, body)
-        stored, info = await run_in_threadpool(
-            lambda: read_asset_upload_info(session, tenant_id=tenant_id, asset_id=ask.asset_id)
-        )
+        if isinstance(ask, UploadFromJob):
+            from_job = ask
+            stored, info = await run_in_threadpool(
+                lambda: read_job_input_info(
+                    session, tenant_id=tenant_id, job_id=from_job.job_id, field=from_job.field
+                )
+            )
+        else:
+            from_asset = ask
+            stored, info = await run_in_threadpool(
+                lambda: read_asset_upload_info(session, tenant_id=tenant_id, asset_id=from_asset.asset_id)
+            )
     else:
         raise InvalidRequest(
             "Send multipart/form-data with a `file`, or JSON {content_type, bytes} or {asset_id}"
@@ -116,6 +152,7 @@ async def create_upload(
             info=info,
             ext=stored.ext,
             content_type=stored.content_type,
+            filename=stored.filename,
         )
     )
     return _answered(request, response, admission, upload_service.to_read(upload))

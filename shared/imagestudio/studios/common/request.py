@@ -175,3 +175,5 @@ class StoredImage:
     key: str
     #: The object's size as its upload row records it: the gateway never reads the object.
     size_bytes: int
+    #: The client's file name the upload recorded, cleaned.
+    filename: str | None = None

@@ -5,11 +5,12 @@ The platform catalogue is data in ``social_platforms``; the pixels are done by `
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
@@ -40,6 +41,46 @@ from imagestudio.studios.social.platforms import get_format as get_format
 from imagestudio.studios.social.platforms import get_platform as get_platform
 
 CropMode = Literal["smart", "center", "fit"]
+
+#: How far a crop set in ``crops`` may stray from its format's aspect ratio (relative), besides the
+#: one pixel of rounding a box of whole pixels needs: a box dragged in a browser is rounded to pixels.
+CROP_ASPECT_TOLERANCE = 0.01
+
+
+class CropOverride(BaseModel):
+    """A crop the user set for one format, in source pixels (the upright image, EXIF turn applied)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+
+    def box(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.width, self.height)
+
+
+def check_crop_aspect(key: str, box: tuple[int, int, int, int], fmt: SocialFormat) -> None:
+    """Refuse a crop whose aspect ratio is not its format's (within the tolerance or a pixel's rounding)."""
+    _, _, width, height = box
+    wanted = fmt.width / fmt.height
+    near = abs(width - height * wanted) <= 1 or abs(height - width / wanted) <= 1
+    if not near and abs(width / height - wanted) > CROP_ASPECT_TOLERANCE * wanted:
+        raise ValidationFailed(
+            f"crops.{key}",
+            f"a {width}x{height} box is not the {fmt.width}:{fmt.height} aspect of {key} "
+            f"(within {CROP_ASPECT_TOLERANCE:.0%})",
+        )
+
+
+def check_crop_inside(key: str, box: tuple[int, int, int, int], width: int, height: int) -> None:
+    """Refuse a crop reaching past the image (its upright size, read from the header)."""
+    x, y, w, h = box
+    if x + w > width or y + h > height:
+        raise ValidationFailed(
+            f"crops.{key}", f"the box {x},{y} {w}x{h} reaches past the {width}x{height} image"
+        )
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -127,6 +168,8 @@ class SocialOptimizeParams(BaseModel):
     enforce_size_limits: bool = True
     #: A plan job (``POST /social/plan``): the crops worked out and answered, nothing rendered.
     plan_only: bool = False
+    #: Crops the user set, by format key: (left, top, width, height) in source pixels.
+    crops: dict[str, tuple[int, int, int, int]] = Field(default_factory=dict)
 
 
 class SocialOptimizeRequest(StudioRequest):
@@ -171,10 +214,34 @@ class SocialOptimizeRequest(StudioRequest):
     safe_zone_overlay: bool = False
     zip: bool = Field(default=True, description="Also produce all.zip of every output")
     enforce_size_limits: bool = True
+    crops: dict[str, CropOverride] | None = Field(
+        default=None,
+        description="A crop set by hand per format, by format key (`instagram.story`, `custom.<name>`): "
+        '`{"x", "y", "width", "height"}` in source pixels of the upright image, of the format\'s aspect '
+        "ratio (within 1 % or a pixel); that format is cropped to it whatever `crop_mode` says "
+        "(in a form, the object as JSON in a `crops` field)",
+    )
+
+    @field_validator("crops", mode="before")
+    @classmethod
+    def _crops_from_form(cls, value: Any) -> Any:
+        """A form sends the object as JSON text."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else None
+            except ValueError:
+                raise ValueError("crops must be a JSON object") from None
+        return value
 
     def to_params(self) -> SocialOptimizeParams:
-        """The job's params: formats resolved, focal point and background checked."""
+        """The job's params: formats resolved, focal point, background and crops' formats and aspects checked."""
         chosen = resolve_formats(self.platforms, self.formats)
+        by_key = {f.key: f for f in chosen}
+        crops = {key: crop.box() for key, crop in (self.crops or {}).items()}
+        for key, box in crops.items():
+            if key not in by_key:
+                raise ValidationFailed(f"crops.{key}", f"{key} is not one of the formats asked for")
+            check_crop_aspect(key, box, by_key[key])
         _, customs = split_formats(self.formats)
         if (self.focal_x is None) != (self.focal_y is None):
             raise ValidationFailed(
@@ -195,6 +262,7 @@ class SocialOptimizeRequest(StudioRequest):
             safe_zone_overlay=self.safe_zone_overlay,
             zip=self.zip,
             enforce_size_limits=self.enforce_size_limits,
+            crops=crops,
         )
 
 
@@ -216,8 +284,10 @@ class FormatPlan(BaseModel):
     crop_box: tuple[int, int, int, int] | None
     #: The largest crop of the aspect over this one: above 1.0 when zoomed in to clear the safe zone.
     zoom: float
-    #: "faces", "subject", "attention", "focal_point", "center" or "fit".
+    #: "faces", "subject", "attention", "focal_point", "center", "fit", or "user" (set in ``crops``).
     placed_on: str
+    #: "user" when the request's ``crops`` set this box, else "studio".
+    crop_set_by: Literal["user", "studio"] = "studio"
     #: What the crop was placed to keep (the faces' union or the subject).
     subject_box: tuple[int, int, int, int] | None
     #: The same box in the output's pixels, clipped to it.
@@ -264,8 +334,15 @@ def check(request: SocialOptimizeRequest, *, files: Collection[str]) -> None:
 
 
 def prepare(session: Session, *, tenant_id: str, request: SocialOptimizeRequest, images: Images) -> Prepared:
-    """The job's params and its one image; social is local pixel work, so no provider is planned."""
+    """The job's params and its one image; social is local pixel work, so no provider is planned.
+
+    Crops are held inside the image's upright size from its header (an image by URL: by the worker).
+    """
     params = request.to_params()
+    if "image" in images:
+        info = images["image"][1]
+        for key, box in params.crops.items():
+            check_crop_inside(key, box, info.width, info.height)
     return Prepared(params=params, images=[image for image, _ in images.values()], cost=price(params))
 
 
@@ -300,9 +377,10 @@ def run(ctx: JobContext) -> None:
     ctx.progress(0.0, f"decoding the image for {len(formats)} formats")
     settings = get_settings()
     data = ctx.read_input("image")
-    sizes = [(fmt.width, fmt.height) for fmt in formats]
+    # A crop set by hand may be smaller than any the studio would choose: decode it whole then.
+    sizes = [] if params.crops else [(fmt.width, fmt.height) for fmt in formats]
     key = analysis_key(ctx.tenant_id, data)
-    kept = recall(key)
+    kept = None if params.crops else recall(key)
     if params.plan_only and kept is not None and kept.held == held_size((kept.width, kept.height), sizes):
         # A plan redrawn for the same image: planned from what was found in it, nothing decoded.
         _answer_plan(ctx, planning_source(kept), formats, params, max_zoom=settings.social_max_zoom)
@@ -311,6 +389,8 @@ def run(ctx: JobContext) -> None:
     del data
     if kept is not None:
         adopt_analysis(source, kept)
+    for crop_key, box in params.crops.items():  # an image by URL had no header at submission
+        check_crop_inside(crop_key, box, source.width, source.height)
     if params.plan_only:
         _answer_plan(ctx, source, formats, params, max_zoom=settings.social_max_zoom)
         _keep_analysis(key, source, params)
@@ -332,6 +412,7 @@ def run(ctx: JobContext) -> None:
             max_bytes=fmt.max_bytes if params.enforce_size_limits else None,
             safe_zone=safe_zone,
             max_zoom=settings.social_max_zoom,
+            crop_box=params.crops.get(fmt.key),
         )
         ctx.add_output(
             fmt.key,
@@ -349,6 +430,7 @@ def run(ctx: JobContext) -> None:
                 "aspect": fmt.aspect,
                 "crop_mode": params.crop_mode,
                 "crop_box": list(rendered.crop_box) if rendered.crop_box else None,
+                "crop_set_by": "user" if fmt.key in params.crops else "studio",
                 "zoom": rendered.subject.zoom if rendered.subject else 1.0,
                 "quality": rendered.quality,
                 "max_bytes": fmt.max_bytes,
@@ -415,9 +497,12 @@ def plan_formats(
             focal_point=params.focal_point,
             safe_zone=SafeZone(*fmt.safe_zone),
             max_zoom=max_zoom,
+            crop_box=params.crops.get(fmt.key),
         )
         placement = planned.placement
-        if params.crop_mode == "fit":
+        if fmt.key in params.crops:
+            placed_on = "user"
+        elif params.crop_mode == "fit":
             placed_on = "fit"
         elif placement is not None:
             placed_on = placement.placed_on
@@ -437,6 +522,7 @@ def plan_formats(
                 inside_safe_zone=placement.inside_safe_zone if placement else None,
                 faces=list(planned.faces),
                 safe_zone={"top": top, "bottom": bottom, "left": left, "right": right},
+                crop_set_by="user" if fmt.key in params.crops else "studio",
             )
         )
     return SocialPlan(

@@ -183,7 +183,7 @@ export function outputsGrid(job, { label, details, before, only = () => true } =
  * label, with its extension: `coffee – Instagram Story 1080×1920.jpg`.
  */
 export function downloadName(job, output, title) {
-  const source = sourceName(job.id)?.replace(/\.[^.]+$/, "");
+  const source = (sourceName(job.id) || job.source_names?.image || Object.values(job.source_names || {})[0])?.replace(/\.[^.]+$/, "");
   const name = title || (output.name === "compressed" || output.name === "converted" || output.name === "edited" ? job.studio : output.name);
   const ext = output.name.includes(".") && output.name.split(".").pop().length <= 4 && !title ? "" : `.${output.format === "jpeg" ? "jpg" : output.format}`;
   return `${source ? `${source} – ` : ""}${name}${ext}`;

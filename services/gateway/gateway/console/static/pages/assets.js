@@ -75,7 +75,7 @@ export async function render(view, { args, query }) {
     box.addEventListener("change", () => { if (box.checked) selected.add(asset.id); else selected.delete(asset.id); updateCount(); });
     const image = asset.content_type.startsWith("image/");
     return h("li", { class: "card output asset", dataset: { asset: asset.id, favorite: String(asset.favorite) } },
-      h("div", { class: "row" }, box, h("a", { href: `#/assets/${asset.id}` }, asset.name)),
+      h("div", { class: "row" }, box, h("a", { href: `#/assets/${asset.id}`, class: "asset-name" }, asset.filename || asset.name)),
       image ? h("img", { src: asset.url, alt: asset.prompt ? `${asset.name}: ${asset.prompt}` : asset.name, loading: "lazy" }) : h("div", { class: "file" }, asset.format.toUpperCase()),
       h("div", { class: "meta" },
         h("span", {}, asset.studio), asset.provider ? h("span", {}, asset.provider) : null,
@@ -150,7 +150,7 @@ async function detail(view, id) {
     get(`/assets/${id}/usage`),
     get(`/jobs/${asset.job_id}`).catch(() => null),
   ]);
-  const link = h("a", { class: "button", id: "asset-download", href: asset.url, download: asset.name }, `Download ${asset.name}`);
+  const link = h("a", { class: "button", id: "asset-download", href: asset.url, download: asset.filename || asset.name }, `Download ${asset.name}`);
   const expires = h("span", { class: "muted" }, `link valid until ${when(asset.expires_at)}`);
   const fresh = h("button", { type: "button", class: "ghost" }, "New download link");
   fresh.addEventListener("click", async () => {

@@ -1,17 +1,15 @@
 // Jobs: the tenant's jobs with filters; one job's live progress, cancel, retry and outputs.
-import { get, post, sentFor, submit } from "../api.js";
+import { get, post, submit } from "../api.js";
 import { busy, field, h, jobPanel, outputsGrid, select, showProblem, statusChip, when } from "../ui.js";
+import { resubmittable, STUDIO_PATH } from "./rerun.js";
 
-const STUDIO_PATH = {
-  create: "/create", edit: "/edit", upscale: "/upscale", social: "/social/optimize", control: "/control",
-  compress: "/compress", convert: "/convert",
-};
 
 /** A job's name for people: what it was asked to do, in a few words. */
 export function jobName(job) {
   const p = job.params || {};
   const what = p.prompt || p.operation || p.mode || (p.formats ? `${p.formats.length} formats` : "") || p.format || "";
-  const source = p.source_name ? `${p.source_name}: ` : "";
+  const named = p.source_name || Object.values(job.source_names || {})[0];
+  const source = named ? `${named}: ` : "";
   return `${source}${String(what).replaceAll("_", " ").slice(0, 60)}`.trim() || job.studio;
 }
 
@@ -66,22 +64,6 @@ export async function render(view, { args, query }) {
     empty, more);
 }
 
-/**
- * What to send again: exactly what this browser sent (any studio, any tab), else (for a job with no
- * input image) the job's params limited to the fields the studio's request schema declares in /openapi.json.
- */
-export async function resubmittable(job) {
-  const sent = sentFor(job.id);
-  if (sent) return sent;
-  if (job.studio !== "create") return null; // its image was uploaded elsewhere: the upload id is not in the job
-  const spec = await (await fetch("/openapi.json")).json();
-  let schema = spec.paths[`/api/image-studio${STUDIO_PATH.create}`].post.requestBody.content["application/json"].schema;
-  if (schema.$ref) schema = spec.components.schemas[schema.$ref.split("/").pop()];
-  const fields = new Set(Object.keys(schema.properties || {}));
-  const body = Object.fromEntries(Object.entries(job.params).filter(([k, v]) => fields.has(k) && v !== null));
-  return { path: STUDIO_PATH.create, body };
-}
-
 async function detail(view, id) {
   const job = await get(`/jobs/${id}`);
   const outputs = h("div", {});
@@ -104,10 +86,6 @@ async function detail(view, id) {
     const done = busy(retry, "Submitting…");
     try {
       const again = await resubmittable(job);
-      if (!again) {
-        retry.replaceWith(h("p", { class: "muted" }, "This job's image was sent from elsewhere: submit it again from its studio."));
-        return;
-      }
       location.hash = `#/jobs/${(await submit(again.path, again.body)).id}`;
     } catch (err) { showProblem(form, err); } finally { done(); }
   });

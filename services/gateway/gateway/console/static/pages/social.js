@@ -17,7 +17,7 @@ export async function render(view, { query }) {
   const focalText = h("p", { class: "muted", id: "focal-text" }, "Smart crop keeps faces or the busiest region; click the image to choose the focal point instead.");
   const img = h("img", { alt: "The uploaded image: click to set the focal point" });
   preview.append(img, dot);
-  const crops = cropPreview(preview, (key) => names.get(key) || custom.label(key) || key);
+  const crops = cropPreview(preview, (key) => names.get(key) || custom.label(key) || key, () => replan());
   const clearFocal = h("button", { type: "button", class: "ghost small", hidden: true, onclick: () => {
     focal = null; dot.hidden = true; clearFocal.hidden = true; delete preview.dataset.focal;
     focalText.textContent = "Smart crop keeps faces or the busiest region; click the image to choose the focal point instead.";
@@ -36,7 +36,7 @@ export async function render(view, { query }) {
 
   const form = h("form", { class: "card stack", "aria-label": "Social optimiser" });
   const custom = customSizes(form, () => replan());
-  const source = imageSource(form, output, (uploaded, url) => { img.src = url; preview.hidden = false; replan(); });
+  const source = imageSource(form, output, (uploaded, url) => { img.src = url; preview.hidden = false; crops.forget(); replan(); });
 
   const formats = h("div", { class: "stack" });
   const platformBoxes = platforms.map((p) => {
@@ -66,17 +66,19 @@ export async function render(view, { query }) {
       safe_zone_overlay: safe.checked, zip: true,
     };
     if (focal && crop.value !== "fit") { body.focal_x = focal.x; body.focal_y = focal.y; }
+    const adjusted = crop.value === "fit" ? undefined : crops.adjusted(body.formats);
+    if (adjusted) body.crops = adjusted;
     return { path: "/social/optimize", body };
   };
   /** The crops of the chosen formats, drawn again whenever the image, formats, crop mode or focal point change. */
   function replan() {
     const { body } = request();
     crops.schedule(body.image && body.formats.length
-      ? { image: body.image, formats: body.formats, crop_mode: body.crop_mode, focal_x: body.focal_x, focal_y: body.focal_y }
+      ? { image: body.image, formats: body.formats, crop_mode: body.crop_mode, focal_x: body.focal_x, focal_y: body.focal_y, crops: body.crops }
       : null);
   }
   form.addEventListener("change", (e) => { if (e.target.type !== "file" && !e.target.closest(".custom .field")) replan(); });
-  form.append(source.el, preview, crops.status, h("div", { class: "row" }, focalText, clearFocal),
+  form.append(source.el, preview, crops.status, h("div", { class: "row" }, focalText, clearFocal, crops.reset),
     h("fieldset", { class: "checks field", dataset: { field: "platforms" } }, h("legend", {}, "Platforms"), platformBoxes, h("p", { class: "error", hidden: true, role: "alert" })),
     formats, custom.el,
     h("div", { class: "row" }, field("Crop mode", crop, { name: "crop_mode" }), field("Output format", output_format, { name: "output_format" }),
@@ -93,7 +95,7 @@ export async function render(view, { query }) {
       only: (o) => o.kind !== "archive", // the zip is the "Download all" button
       onDone: (fresh) => {
         const zip = fresh.outputs.find((o) => o.name.endsWith(".zip"));
-        if (zip) output.el.querySelector(".job-live").after(h("p", {}, h("a", { class: "button", id: "download-zip", href: zip.url, download: zip.name }, `Download all (${bytes(zip.bytes)} zip)`)));
+        if (zip) output.el.querySelector(".job-live").after(h("p", {}, h("a", { class: "button", id: "download-zip", href: zip.url, download: zip.filename || zip.name }, `Download all (${bytes(zip.bytes)} zip)`)));
       },
     });
   };

@@ -1,7 +1,7 @@
 """Jobs: a priority (the queued job's place counts it), the outputs' retention and when they were
 deleted; uploads listed per tenant, newest first
 
-Revision ID: 0016
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-07 13:00:00.000000
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0016'
+revision: str = '0014'
 down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
