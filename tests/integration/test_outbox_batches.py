@@ -11,6 +11,7 @@ import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from imagestudio.outbox import ConfirmedBatchPublisher
+from imagestudio.outbox.publishers import Outgoing, outgoing
 
 pytestmark = pytest.mark.integration
 
@@ -23,9 +24,11 @@ def depth(url: str, queue: str) -> int:
         connection.close()
 
 
-def messages(queue: str, count: int) -> list[dramatiq.Message[Any]]:
+def messages(queue: str, count: int) -> list[Outgoing]:
     return [
-        dramatiq.Message(queue_name=queue, actor_name="test.noop", args=(), kwargs={"n": n}, options={})
+        outgoing(
+            dramatiq.Message(queue_name=queue, actor_name="test.noop", args=(), kwargs={"n": n}, options={})
+        )
         for n in range(count)
     ]
 
