@@ -117,7 +117,9 @@ def main(rates: list[float], seconds: float) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rates", type=float, nargs="+", default=[100, 200, 500, 1000])
     parser.add_argument("--seconds", type=float, default=8)
     args = parser.parse_args()

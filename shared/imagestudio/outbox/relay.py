@@ -57,39 +57,47 @@ class Wakeups:
             except BlockingIOError:  # the pipe is full: a wake is already pending
                 pass
 
-    def wait(self, timeout: float) -> None:
-        """Until a wake or ``timeout``; the wakes pending are consumed."""
+    def wait(self, timeout: float) -> bool:
+        """Until a wake or ``timeout``: whether something woke it (the wakes pending are consumed)."""
         if self._pipe is None:
-            relay_wake.wait(timeout)
+            woken = relay_wake.wait(timeout)
             relay_wake.clear()
-            return
+            return woken
         if relay_wake.is_set():
             relay_wake.clear()
             self._drain_pipe()
-            return
+            return True
         conn = self._listening()
         if self._fresh:  # just listening (again): rows committed meanwhile, a sweep finds them
             self._fresh = False
-            return
-        fds = [self._pipe[0]] if conn is None else [self._pipe[0], conn.fileno()]
-        ready, _, _ = select.select(fds, [], [], timeout if conn is not None else min(timeout, self._backoff))
+            return True
+        poller = select.poll()  # not select(): any descriptor number
+        for fd in [self._pipe[0]] if conn is None else [self._pipe[0], conn.fileno()]:
+            poller.register(fd, select.POLLIN)
+        ready = [
+            fd for fd, _ in poller.poll(1000 * (timeout if conn is not None else min(timeout, self._backoff)))
+        ]
         relay_wake.clear()
         if self._pipe[0] in ready:
             self._drain_pipe()
-        self.drain()
+        return self.drain() or bool(ready)
 
-    def drain(self) -> None:
-        """Consume the notifications already received (a claim about to run covers them)."""
+    def drain(self) -> bool:
+        """Consume the notifications already received (a claim about to run covers them): whether
+        there were any, or the connection was lost (rows may have been committed unannounced)."""
         conn = self._conn
         if conn is None:
-            return
+            return False
+        heard = False
         try:
             conn.pgconn.consume_input()
             while conn.pgconn.notifies() is not None:
-                pass
+                heard = True
         except psycopg.Error as exc:  # server gone: a wake, and listen again later
             log.warning("outbox.listen_failed", error=repr(exc))
             self._drop()
+            return True
+        return heard
 
     def _listening(self) -> psycopg.Connection[Any] | None:
         if self._conn is None and time.monotonic() >= self._retry_at:
