@@ -41,6 +41,23 @@ def proc_stat(pid: int | str) -> ProcStat:
     return ProcStat(head.partition("(")[2], int(fields[1]), (utime + stime) / os.sysconf("SC_CLK_TCK"))
 
 
+def processes() -> dict[str, ProcStat]:
+    """Every process now, by pid."""
+    found = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                found[pid] = proc_stat(pid)
+            except OSError:  # gone meanwhile
+                continue
+    return found
+
+
+def children(parent: int) -> set[str]:
+    """The pids of ``parent``'s child processes (the gateway's outbox relay under ``imagestudio up``)."""
+    return {pid for pid, stat in processes().items() if stat.ppid == parent}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -26,11 +26,11 @@ from _load import Request, run
 from _services import (
     BIN,
     ROOT,
-    ProcStat,
+    children,
     distributed_env,
     free_port,
-    proc_stat,
     process,
+    processes,
     retire_queued_jobs,
     server_command,
 )
@@ -39,21 +39,9 @@ from bench_submit import Gateway
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _processes() -> dict[str, ProcStat]:
-    """Every process now, by pid."""
-    found = {}
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                found[pid] = proc_stat(pid)
-            except OSError:  # gone meanwhile
-                continue
-    return found
-
-
 def _cpu_by_process() -> tuple[dict[tuple[str, str], float], float]:
     """Each process's CPU seconds so far, by (pid, command), and the machine's busy seconds."""
-    per = {(pid, stat.comm): stat.cpu_seconds for pid, stat in _processes().items()}
+    per = {(pid, stat.comm): stat.cpu_seconds for pid, stat in processes().items()}
     total = open("/proc/stat").readline().split()[1:]
     busy = sum(int(x) for i, x in enumerate(total) if i not in (3, 4)) / TICK  # not idle, iowait
     return per, busy
@@ -63,10 +51,6 @@ def _children_cpu() -> float:
     """CPU seconds of this process's ended children: the h2load runs."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def _children(parent: int) -> set[str]:
-    return {pid for pid, stat in _processes().items() if stat.ppid == parent}
 
 
 def _measure(req: Request, count: int, names: dict[str, str]) -> dict[str, object]:
@@ -109,7 +93,7 @@ def main(count: int = 3000) -> dict[str, object]:
         with process(
             [str(BIN / "imagestudio"), "up", "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz"
         ) as gateway:
-            names = {str(gateway.pid): "gateway"} | {pid: "outbox relay" for pid in _children(gateway.pid)}
+            names = {str(gateway.pid): "gateway"} | {pid: "outbox relay" for pid in children(gateway.pid)}
             gw = Gateway(env, f"http://127.0.0.1:{port}")
             _, key = gw.tenant("bench-machine")
             upload_id = gw.upload(key)

@@ -106,6 +106,9 @@ def side(pixels: int) -> tuple[int, int]:
 class _Ctx:
     """What a studio's ``run`` uses of a JobContext: params, one input, progress and outputs kept in memory."""
 
+    #: Social keeps what smart crop found per tenant (``studios.social.analyses``).
+    tenant_id = "bench"
+
     def __init__(self, params: dict[str, Any], data: bytes) -> None:
         self.params, self._data, self.outputs = params, data, 0
 

@@ -3,22 +3,37 @@
 Both render every platform format (smart crop for ours, centre crop + LANCZOS for the seed's
 approach) from the same generated 12 MP JPEG, encoding JPEG q90. Each side runs ROUNDS times;
 the median round is reported.
+
+The plan redraw (issue 29): the plan job's own work (``studios.social.run`` of a ``POST /social/plan``
+for every catalogue format: the input's header check, decode, smart-crop analysis, the plan) for a
+first plan of a photo with a face, and for the same image again with other formats and a focal
+point, as the console redraws it (the worker keeps the analysis: ``studios.social.analyses``).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import statistics
 import sys
 import time
+from typing import Any
 
+import cv2
+import numpy as np
 from PIL import Image, ImageFilter
+from skimage import data as skimage_data
 
-from imagestudio.imaging import SourceImage, render_format
+from imagestudio.imaging import SourceImage, inspect_image, render_format
+from imagestudio.jobs.runner import JobContext
+from imagestudio.studios import social
 from imagestudio.studios.social import PLATFORMS
+from imagestudio.studios.social.analyses import forget_all
 
 ROUNDS = 3
+#: The plan job reads the studio's settings (its zoom bound); a bench key when none is set.
+os.environ.setdefault("IMAGESTUDIO_SECRET_KEY", "bench-secret-key-0123456789abcdef0123")
 FORMATS = [f for p in PLATFORMS.values() for f in p.formats]
 
 
@@ -60,6 +75,72 @@ def seed_pillow(data: bytes) -> float:
     return time.perf_counter() - started
 
 
+def portrait_photo() -> bytes:
+    """A 12 MP photo with the astronaut (a face) on a textured ground: the case a plan searches longest."""
+    data = np.asarray(Image.open(io.BytesIO(photo())))
+    person = cv2.resize(skimage_data.astronaut(), (1200, 1200), interpolation=cv2.INTER_CUBIC)
+    data = data.copy()
+    data[900:2100, 2400:3600] = person
+    buffer = io.BytesIO()
+    Image.fromarray(data).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+class PlanContext(JobContext):
+    """A plan job's context without the database and storage: the input's bytes, the plan kept."""
+
+    def __init__(self, data: bytes, params: dict[str, Any]) -> None:
+        super().__init__("job_bench", "tenant_bench", "social", params, {"image": "bench"}, 1)
+        self.data = data
+        self.plan: dict[str, Any] | None = None
+
+    def read_input(self, name: str) -> bytes:
+        inspect_image(
+            self.data, max_pixels=50_000_000, max_bytes=len(self.data), field=name
+        )  # the header check
+        return self.data
+
+    def add_output(self, name: str, data: bytes, **kwargs: Any) -> str:
+        self.plan = kwargs["metadata"]
+        return name
+
+    def progress(self, fraction: float, message: str) -> None:
+        pass
+
+
+def plan_ms(data: bytes, request: dict[str, Any]) -> float:
+    params = social.SocialPlanRequest.model_validate(request).to_params().model_dump(mode="json")
+    started = time.perf_counter()
+    ctx = PlanContext(data, params)
+    social.run(ctx)
+    assert ctx.plan is not None and len(ctx.plan["formats"]) == len(params["formats"])
+    return (time.perf_counter() - started) * 1000
+
+
+def plan_redraw() -> dict[str, object]:
+    """A first plan of every catalogue format, then redraws with other formats and focal points."""
+    data = portrait_photo()
+    every = [f.key for f in FORMATS]
+    redraws = [
+        {"formats": every[1:]},
+        {"formats": every, "focal_x": 0.3, "focal_y": 0.4},
+        {"formats": every[::2] + [{"name": "banner", "width": 1200, "height": 400}]},
+        {"formats": every},
+    ]
+    firsts, repeats = [], []
+    for _ in range(ROUNDS):
+        forget_all()
+        firsts.append(plan_ms(data, {"formats": every}))
+        repeats.extend(plan_ms(data, request) for request in redraws)
+    return {
+        "plan_source": "4000x3000 JPEG with a face, all catalogue formats",
+        "plan_first_ms": round(statistics.median(firsts), 1),
+        "plan_repeat_ms_median": round(statistics.median(repeats), 1),
+        "plan_repeat_ms_max": round(max(repeats), 1),
+        "target_plan_repeat_ms": 50,
+    }
+
+
 def main() -> dict[str, object]:
     data = photo()
     ours(data), seed_pillow(data)  # warm-up: imports, libvips threads, face cascade load
@@ -73,6 +154,7 @@ def main() -> dict[str, object]:
         "pillow_centre_crop_ms_per_output": round(seed_s * 1000 / n, 1),
         "ratio_ours_to_pillow": round(ours_s / seed_s, 3),
         "note": "ours includes smart crop (face detection + saliency) and sRGB/EXIF handling",
+        **plan_redraw(),
     }
 
 

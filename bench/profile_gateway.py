@@ -50,6 +50,7 @@ from bench_submit import photo
 PARTS: list[tuple[str, str]] = [
     ("JobService.submit", r"JobService\.submit\w* \(.*jobs/service\.py"),
     ("outbox relay thread", r"OutboxRelay|publish_pending \("),
+    ("outbox notifier thread (NOTIFY after commits)", r"CommitNotifier"),
     ("auth (API key -> tenant)", r"get_principal \(|authenticate \(.*tenants/service"),
     ("admission + rate limit", r"gateway/admission\.py|imagestudio/(ratelimits|idempotency)/"),
     ("multipart parse", r"starlette/formparsers\.py|python_multipart|multipart/multipart\.py"),
@@ -88,7 +89,8 @@ SUBMIT_PARTS: list[tuple[str, str]] = [
     ("outbox insert", r"add \(.*imagestudio/outbox/service\.py"),
     ("object store put (S3)", r"imagestudio/storage/"),
     ("session.commit", r"commit \(.*sqlalchemy/orm/session\.py"),
-    ("outbox notify (wake the relay)", r"notify \(.*imagestudio/outbox\.py"),
+    ("outbox wake (after commit)", r"_notify_after_commit \(|_wake_after_commit \("),
+    ("one statement + COMMIT in one pipeline", r"insert_submission_postgres \("),
 ]
 #: Libraries across the whole process (inclusive).
 CROSS: list[tuple[str, str]] = [

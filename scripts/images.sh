@@ -4,12 +4,16 @@
 # Engine: docker when a Docker engine answers, else podman with this machine's flags (scripts/podman.sh).
 # Base: the official python:3.11-slim-bookworm when a registry answers, else a Debian base made by
 # scripts/build-base-image.sh (debootstrap, cached). Prints each image's size and the build time.
-#   ENGINE=... PYTHON_IMAGE=... TAG=latest scripts/images.sh
+# Each image carries only its service's dependencies (requirements/runtime-<service>.txt); their
+# sizes and the bounds tests/stack/test_images.py holds them to are in docs/operating.md.
+#   ENGINE=... PYTHON_IMAGE=... TAG=latest scripts/images.sh [gateway] [STUDIO...]   # default: all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 STUDIOS=(create edit upscale social control compress)
 tag=${TAG:-latest}
+wanted=("$@")
+if [ ${#wanted[@]} -eq 0 ]; then wanted=(gateway "${STUDIOS[@]}"); fi
 
 if [ -z "${ENGINE:-}" ]; then
   if command -v docker >/dev/null && timeout 10 docker info >/dev/null 2>&1; then
@@ -46,7 +50,10 @@ build() {  # build TARGET IMAGE [STUDIO]
 }
 
 echo "engine: $ENGINE, base: $PYTHON_IMAGE"
-build gateway imagestudio/gateway
-for studio in "${STUDIOS[@]}"; do
-  build worker "imagestudio/$studio-worker" "$studio"
+for name in "${wanted[@]}"; do
+  if [ "$name" = gateway ]; then
+    build gateway imagestudio/gateway
+  else
+    build worker "imagestudio/$name-worker" "$name"
+  fi
 done

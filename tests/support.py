@@ -385,8 +385,8 @@ def fresh_queues(broker: dramatiq.Broker) -> None:
 
     broker.flush_all()
     queues: dict[str, Queue[Any]] = broker.queues  # type: ignore[attr-defined]
-    for name in list(queues):
-        queues[name] = Queue()
+    for name, queue in list(queues.items()):
+        queues[name] = type(queue)()  # the same kind: a studio queue keeps its priority order
 
 
 def in_process_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[Embedded]:

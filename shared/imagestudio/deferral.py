@@ -3,7 +3,8 @@
 A worker that takes a message its tenant may not run yet (the tenant already runs its share of
 the pool: ``jobs.service``'s claim, ``webhooks.delivery``'s claim) publishes a copy of it after a
 short delay and acks the original: the copy rides the delay queue, then joins the tail of its
-queue, behind every other tenant's messages. Dramatiq's ``Retry`` would count a retry (and fail
+queue, behind every other tenant's messages of its priority (the copy keeps the message's
+``broker_priority``: a high job put back still goes before normal ones). Dramatiq's ``Retry`` would count a retry (and fail
 the message past ``max_retries``); this does not. The copy is published (with publisher
 confirms on RabbitMQ) before the original is acked, so a worker dying in between leaves two
 messages for one job or delivery, which their claims already make harmless, never none.

@@ -23,6 +23,29 @@ class Studio(StrEnum):
     compress = "compress"
 
 
+class Priority(StrEnum):
+    """A job's place among its studio's queued jobs: a higher one is started before a lower one."""
+
+    low = "low"
+    normal = "normal"
+    high = "high"
+
+
+#: Each priority's AMQP message priority (RabbitMQ delivers higher first), also the job row's rank.
+PRIORITY_RANKS: dict[Priority, int] = {Priority.low: 0, Priority.normal: 1, Priority.high: 2}
+#: A ``<studio>.poll`` continues a job a worker already started: ahead of every start.
+POLL_PRIORITY = 3
+#: Every queue's ``x-max-priority`` (RabbitMQ keeps a sub-queue per level: few levels are cheap).
+MAX_PRIORITY = POLL_PRIORITY
+#: The Dramatiq message option RabbitMQ's priority rides in (the in-process broker reads it too).
+PRIORITY_OPTION = "broker_priority"
+
+
+def priority_of_rank(rank: int) -> Priority:
+    """The priority a job row's rank stands for."""
+    return next(p for p, r in PRIORITY_RANKS.items() if r == rank)
+
+
 #: The webhook deliveries' queue, beside one queue per studio.
 WEBHOOKS_QUEUE = "webhooks"
 

@@ -65,8 +65,18 @@ CHECKS: dict[str, tuple[str, ...]] = {
         r'"status":202,"job":\{"id":"' + JOB_ID,
         r'"status":422,"job":null,"problem":\{[^}]*"field":"image"',
     ),
-    "docs/api.md#3": (r"tenant: \S+", r"key:\s+isk_", r"(?s)key id: .*key id: "),
-    "docs/api.md#4": (r"key \S+ \(isk_[\w-]+…\) revoked at ",),
+    "docs/api.md#3": (
+        r'"status":"succeeded"',
+        r'"studio":"compress"',
+        r'"image_urls":\{"image":"http://127\.0\.0\.1:8765/photo\.jpg"\}',
+    ),
+    "docs/api.md#4": (r"tenant: \S+", r"key:\s+isk_", r"(?s)key id: .*key id: "),
+    "docs/api.md#5": (r"key \S+ \(isk_[\w-]+…\) revoked at ",),
+    "docs/api.md#6": (
+        r'"priority":"low"',
+        r'"output_retention_seconds":3600',
+        r'"items":\[\{"id":"upl_\w+","state":"ready"',
+    ),
     "docs/credits-and-limits.md#0": (r'"balance":\d+', r'"total_credits":0'),
     "docs/credits-and-limits.md#1": (r"is now on the basic tier", r"balance \d+, reserved 0, available \d+"),
     "docs/credits-and-limits.md#2": (
@@ -303,6 +313,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         data_dir=folder / ".imagestudio",
         PYTHONPATH=str(hosts),
         IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK="true",
+        IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK="true",
     ) as (base, env):
         yield Service(base, folder, env)
 

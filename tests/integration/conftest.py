@@ -3,6 +3,7 @@ and helpers that run the real ``imagestudio`` processes against them."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -12,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +163,31 @@ class Stack:
                     return False
 
         wait_for(declared, timeout=30, interval=0.5, what=f"the {queue} queue and its dead-letter queue")
+
+
+def tiny_png(color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    """A 16 x 16 PNG: the cheapest image a job can take."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def job_of(stack: Stack, key: str, job_id: str) -> dict[str, object]:
+    """``GET /jobs/{id}`` through the stack's gateway (200 asserted)."""
+    response = httpx.get(f"{stack.base_url}/api/image-studio/jobs/{job_id}", headers=auth(key), timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def moment(value: object) -> datetime:
+    assert isinstance(value, str)
+    return datetime.fromisoformat(value)
 
 
 def start_gateway(env: dict[str, str], log: Path) -> tuple[Process, str]:

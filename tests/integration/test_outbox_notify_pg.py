@@ -1,5 +1,6 @@
-"""The outbox relay on PostgreSQL: a relay in its own process wakes on PostgreSQL's NOTIFY: a message committed by another process
-is published at once, not at the next sweep; a rolled-back one wakes nobody."""
+"""The outbox relay on PostgreSQL: a relay in its own process wakes on PostgreSQL's NOTIFY, sent after
+each commit that staged rows: a message committed by another process is published at once, not at
+the next sweep; a rolled-back one wakes nobody."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from support import Embedded, submit_social_job, wait_for
 
 from imagestudio.db import libpq_url, session_scope
 from imagestudio.errors import PaymentRequired
-from imagestudio.outbox import NOTIFY_SQL, OUTBOX_CHANNEL, OutboxMessage, OutboxRelay, outbox_service
+from imagestudio.outbox import OUTBOX_CHANNEL, OutboxMessage, OutboxRelay, outbox_service
+from imagestudio.outbox.service import commit_notifier
 from imagestudio.tenants.service import tenant_service
 
 from .test_submit_path_pg import statements
@@ -94,25 +96,57 @@ def test_a_relay_without_listen_waits_for_its_sweep(pg_stack: Embedded) -> None:
 
 
 @pytest.mark.parametrize("cost", [0, 5])
-def test_the_one_statement_submission_notifies_at_its_commit(pg_stack: Embedded, cost: int) -> None:
-    """The hot path's statement carries the NOTIFY: a listener sees one per accepted submission,
-    and none for one refused for want of credits."""
+def test_the_one_statement_submission_notifies_after_its_commit(pg_stack: Embedded, cost: int) -> None:
+    """The hot path's transaction carries no NOTIFY (it would serialise every notifying commit of
+    the database); the notifier sends one after the commit, on its own connection: a listener
+    hears it for an accepted submission, and nothing for one refused for want of credits."""
     key = pg_stack.new_key(tier="pro")
     with session_scope() as session:
         tenant_id = tenant_service.authenticate(session, key=key).tenant_id
     submit_social_job(tenant_id, cost=cost, side=32)  # the first one grants the month, learns "no endpoints"
     with psycopg.connect(libpq_url(), autocommit=True) as listener:
         listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
+        sent = commit_notifier.sent
         with statements() as seen:
             submit_social_job(tenant_id, cost=cost, side=32)
-        assert any(s.startswith("WITH account AS") and "pg_notify" in s for s in seen)
-        assert not any(s.strip() == NOTIFY_SQL for s in seen)  # no second round trip for it
-        heard = [n.channel for n in listener.notifies(timeout=2)]
+        assert any(s.startswith("WITH account AS") for s in seen)
+        assert not any("pg_notify" in s for s in seen)  # not in the submission's transaction
+        heard = [n.channel for n in listener.notifies(timeout=2, stop_after=1)]
         assert heard == [OUTBOX_CHANNEL]
+        wait_for(lambda: commit_notifier.sent == sent + 1, timeout=5, what="the notifier's count")
         if cost:
             with pytest.raises(PaymentRequired):
                 submit_social_job(tenant_id, cost=10**9, side=32)
             assert [n.channel for n in listener.notifies(timeout=1)] == []
+            assert commit_notifier.sent == sent + 1
+
+
+def test_parallel_commits_are_each_followed_by_a_notification_fewer_than_one_each(pg_stack: Embedded) -> None:
+    """Many commits at once from this process: a relay listening hears at least one NOTIFY sent
+    after the last of them, and no more than one per commit (asks made while one is sent coalesce)."""
+    commits = 40
+    with psycopg.connect(libpq_url(), autocommit=True) as listener:
+        listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
+        sent = commit_notifier.sent
+        threads = [
+            threading.Thread(target=lambda i=i: stage_here(f"burst-{i}-{uuid.uuid4().hex[:6]}"))
+            for i in range(commits)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert commit_notifier.flush(5)  # every commit's ask answered by a send begun after it
+        heard = list(listener.notifies(timeout=1))
+        assert 1 <= len(heard) <= commits
+        assert commit_notifier.sent - sent == len(heard)
+
+
+def stage_here(job_id: str) -> None:
+    with session_scope() as session:
+        outbox_service.add(
+            session, queue_name="social", actor_name="social.run_job", kwargs={"job_id": job_id}
+        )
 
 
 class DownBroker:
@@ -162,6 +196,7 @@ def test_a_failed_batch_on_postgresql_stays_pending_with_its_error_then_goes_onc
 def test_a_burst_of_notifications_is_one_wake(pg_stack: Embedded) -> None:
     """The leading lane reads every notification received at once: fifty commits announced while
     it was busy wake it once, not fifty times (each a claim finding nothing)."""
+    from imagestudio.outbox import NOTIFY_SQL
     from imagestudio.outbox.relay import Wakeups
 
     wakeups = Wakeups(listen=True, retry_seconds=1.0)

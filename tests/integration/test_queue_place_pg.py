@@ -1,5 +1,6 @@
 """Queue position and start deadlines on PostgreSQL: the one-statement submission stores the
-deadline, the position count runs on the partial index, and a job past its deadline expires."""
+deadline, priority and retention, the position count runs on the partial index and counts
+priority, and a job past its deadline expires."""
 
 from __future__ import annotations
 
@@ -51,12 +52,23 @@ def test_queue_position_and_deadline_expiry_on_postgres(pg_stack: Embedded) -> N
             session.execute(
                 text(
                     "EXPLAIN SELECT count(*) FROM jobs WHERE status = 'queued' AND studio = 'social' "
-                    "AND created_at <= :c AND (created_at < :c OR id < :i)"
+                    "AND priority = 1 AND created_at <= :c AND (created_at < :c OR id < :i)"
                 ),
                 {"c": job.created_at, "i": job.id},
             ).scalars()
         )
-    assert "ix_jobs_queued_studio_created" in indexed, indexed
+    assert "ix_jobs_queued_studio_priority" in indexed, indexed
+
+    # The one-statement submission stores the priority and the retention too; a high job is ahead
+    # of every normal one.
+    high = submit(pg_stack, key, priority="high", output_retention_seconds="3600")
+    with session_scope() as session:
+        row = session.get(Job, high)
+        assert row is not None and (row.priority, row.output_retention_seconds) == (2, 3600)
+    assert pg_stack.client.get(f"{API}/jobs/{high}", headers=headers).json()["queue_position"] == 0
+    behind = pg_stack.client.get(f"{API}/jobs/{ids[0]}", headers=headers).json()["queue_position"]
+    assert behind == ahead + 1
+    pg_stack.client.post(f"{API}/jobs/{high}/cancel", headers=headers)
 
     with session_scope() as session:
         result = job_recovery.sweep(session, now=utcnow() + timedelta(seconds=5))

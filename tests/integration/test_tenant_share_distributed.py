@@ -8,16 +8,13 @@ assertion here, the figure issue 24 asks for).
 
 from __future__ import annotations
 
-import io
 import uuid
-from datetime import datetime
 
 import httpx
 import pytest
-from PIL import Image
 from support import wait_for
 
-from integration.conftest import Stack, create_key
+from integration.conftest import Stack, auth, create_key, job_of, moment, tiny_png
 
 pytestmark = pytest.mark.integration
 
@@ -27,33 +24,12 @@ BACKLOG = 200
 JOB_SECONDS = 3
 
 
-def tiny_png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (16, 16), (200, 40, 40)).save(out, "PNG")
-    return out.getvalue()
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def job(stack: Stack, key: str, job_id: str) -> dict[str, object]:
-    response = httpx.get(f"{stack.base_url}{API}/jobs/{job_id}", headers=auth(key), timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
 def running(stack: Stack, key: str) -> bool:
     response = httpx.get(
         f"{stack.base_url}{API}/jobs", headers=auth(key), params={"status": "running", "limit": 1}, timeout=10
     )
     assert response.status_code == 200, response.text
     return bool(response.json()["items"])
-
-
-def moment(value: object) -> datetime:
-    assert isinstance(value, str)
-    return datetime.fromisoformat(value)
 
 
 def test_another_tenants_job_starts_within_5_s_while_one_tenant_has_200_queued(stack: Stack) -> None:
@@ -99,7 +75,7 @@ def test_another_tenants_job_starts_within_5_s_while_one_tenant_has_200_queued(s
         assert submitted.status_code == 202, submitted.text
         b_id = submitted.json()["id"]
         started = wait_for(
-            lambda: job(stack, key_b, b_id)["started_at"] and job(stack, key_b, b_id),
+            lambda: job_of(stack, key_b, b_id)["started_at"] and job_of(stack, key_b, b_id),
             timeout=30,
             interval=0.1,
             what="B's job to start while A's backlog waits",
@@ -107,14 +83,16 @@ def test_another_tenants_job_starts_within_5_s_while_one_tenant_has_200_queued(s
         waited = (moment(started["started_at"]) - moment(started["created_at"])).total_seconds()
         assert waited < 5, f"B's job waited {waited:.1f} s to start\n{worker.output()[-3000:]}"
         done = wait_for(
-            lambda: job(stack, key_b, b_id)["status"] in ("succeeded", "failed") and job(stack, key_b, b_id),
+            lambda: (
+                job_of(stack, key_b, b_id)["status"] in ("succeeded", "failed") and job_of(stack, key_b, b_id)
+            ),
             timeout=60,
             interval=0.2,
             what="B's job to finish",
         )
         assert done["status"] == "succeeded", done
         # A still had most of its backlog queued: none of it failed or spent an attempt waiting.
-        a_jobs = [job(stack, key_a, job_id) for job_id in flood]
+        a_jobs = [job_of(stack, key_a, job_id) for job_id in flood]
         assert sum(j["status"] == "queued" for j in a_jobs) > BACKLOG // 2
         assert all(j["status"] != "failed" and int(j["attempts"]) <= 1 for j in a_jobs)  # type: ignore[call-overload]
     finally:

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,19 @@ class Prometheus:
         end = time.time()
         data = self.api("query_range", query=expr, start=str(end - seconds), end=str(end), step="2")
         return [r for r in data["result"] if any(not math.isnan(float(v)) for _, v in r["values"])]
+
+    def alerts(
+        self, alert: str, labels: Mapping[str, str] | None = None, *, states: tuple[str, ...] = ("firing",)
+    ) -> list[dict[str, str]]:
+        """The label sets of ``alert``'s instances in one of ``states`` whose labels include ``labels``."""
+        wanted = dict(labels or {})
+        return [
+            a["labels"]
+            for a in self.api("alerts")["alerts"]
+            if a["labels"]["alertname"] == alert
+            and a["state"] in states
+            and all(a["labels"].get(k) == v for k, v in wanted.items())
+        ]
 
     def firing(self) -> set[str]:
         return {a["labels"]["alertname"] for a in self.api("alerts")["alerts"] if a["state"] == "firing"}

@@ -139,6 +139,11 @@ class Uploads:
     async def delete(self, upload_id: str) -> None:
         await self._c.request(Call("DELETE", f"/uploads/{upload_id}"))
 
+    async def list(self, *, page_size: int = 100) -> AsyncIterator[Upload]:
+        """Every upload of the tenant not yet expired, newest first, fetching page after page as it goes."""
+        async for item in pages(self._c, "/uploads", {"limit": page_size}):
+            yield Upload.model_validate(item)
+
 
 class Jobs:
     def __init__(self, client: AsyncImageStudio) -> None:
@@ -487,11 +492,12 @@ class AsyncImageStudio:
         *,
         wait: int | None = None,
     ) -> AsyncJob:
-        """Upload the images not yet uploaded, then submit the job naming them (JSON); with ``wait``
+        """Upload the images not yet uploaded (an upload id or a URL is sent as it is), then submit
+        the job naming them (JSON); with ``wait``
         (seconds) the answer is the job once it ends, if it ends by then (``Prefer: wait``)."""
         body = dict(fields)
         for name, image in {**images, **{k: v for k, v in fields.items() if k in core.IMAGE_FIELDS}}.items():
-            if image is None or core.is_upload_id(image):
+            if image is None or core.names_image(image):
                 body[name] = image
             else:
                 upload = await self.uploads.create(image, on_progress=on_upload)
@@ -520,7 +526,7 @@ class AsyncImageStudio:
     ) -> AsyncJob:
         """Text to image: 1-10 images from a prompt (``POST /create``).
 
-        With ``init_image`` (uploaded first unless it is an upload id) it is image to image:
+        With ``init_image`` (uploaded first unless it is an upload id or a URL) it is image to image:
         ``strength`` 0-1 says how far the result may move from it (0.0 is honoured).
         """
         fields = dict(

@@ -31,7 +31,7 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 #: Statuses a presigned link answers once it has expired (local links 404, S3 ones 403).
 EXPIRED_LINK_STATUSES = frozenset({401, 403, 404, 410})
 
-#: Body fields that hold an image (sent as an upload id).
+#: Body fields that hold an image (sent as an upload id or a URL).
 IMAGE_FIELDS = frozenset(
     {"image", "mask", "background_reference", "light_reference", "style_image", "init_image"}
 )
@@ -42,7 +42,8 @@ CATALOGUES = {
     "upscale": "/upscale/modes",
     "compress": "/compress/options",
 }
-#: An image: a path, its bytes, an open binary file, or the id of an upload (``upl_...``).
+#: An image: a path, its bytes, an open binary file, the id of an upload (``upl_...``), or an
+#: ``https://`` URL the service's worker fetches (``http://`` on loopback where the service allows it).
 ImageInput: TypeAlias = "str | os.PathLike[str] | bytes | IO[bytes]"
 
 
@@ -234,6 +235,11 @@ def is_upload_id(value: object) -> bool:
     return isinstance(value, str) and value.startswith("upl_")
 
 
+def names_image(value: object) -> bool:
+    """Whether ``value`` names an image the service reads itself (an upload id or a URL): sent as it is."""
+    return is_upload_id(value) or (isinstance(value, str) and value.startswith(("https://", "http://")))
+
+
 @dataclass(frozen=True)
 class ImageFile:
     """An image to upload before the job names it: its name and bytes."""
@@ -256,7 +262,7 @@ def image_file(value: ImageInput, *, field_name: str) -> ImageFile:
         if not isinstance(data, bytes):
             raise ImageStudioError(f"{field_name}: open the file in binary mode ('rb')")
         return ImageFile(Path(getattr(value, "name", f"{field_name}.bin")).name, data)
-    raise ImageStudioError(f"{field_name}: give a path, bytes, a binary file or an upload id")
+    raise ImageStudioError(f"{field_name}: give a path, bytes, a binary file, an upload id or a URL")
 
 
 class ProgressReader(io.BytesIO):

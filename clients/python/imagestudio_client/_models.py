@@ -65,6 +65,13 @@ class JobData(Model):
     estimated_start_seconds: float | None = None
     #: The job ends ``expired`` unless it starts by then.
     start_deadline: datetime | None = None
+    #: ``low``, ``normal`` or ``high``: queued jobs of a higher priority start first.
+    priority: str = "normal"
+    #: The request's ``output_retention_seconds``; when the outputs are deleted (set once it
+    #: succeeded), and when they were (``outputs`` is then empty). None from servers before them.
+    output_retention_seconds: int | None = None
+    outputs_expire_at: datetime | None = None
+    outputs_deleted_at: datetime | None = None
     links: JobLinks
 
     @property
@@ -130,6 +137,9 @@ class Credits(Model):
     #: Bytes of uploads and outputs stored, and the storage quota (None from servers before them).
     stored_bytes: int | None = None
     max_stored_bytes: int | None = None
+    #: The priorities and the longest output retention the tier allows (empty / None from older servers).
+    priorities: list[str] = Field(default_factory=list)
+    max_output_retention_seconds: int | None = None
     entries: list[LedgerEntry] = Field(default_factory=list)
 
 

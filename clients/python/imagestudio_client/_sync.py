@@ -134,6 +134,11 @@ class Uploads:
     def delete(self, upload_id: str) -> None:
         self._c.request(Call("DELETE", f"/uploads/{upload_id}"))
 
+    def list(self, *, page_size: int = 100) -> Iterator[Upload]:
+        """Every upload of the tenant not yet expired, newest first, fetching page after page as it goes."""
+        for item in pages(self._c, "/uploads", {"limit": page_size}):
+            yield Upload.model_validate(item)
+
 
 class Jobs:
     def __init__(self, client: ImageStudio) -> None:
@@ -480,11 +485,12 @@ class ImageStudio:
         *,
         wait: int | None = None,
     ) -> Job:
-        """Upload the images not yet uploaded, then submit the job naming them (JSON); with ``wait``
+        """Upload the images not yet uploaded (an upload id or a URL is sent as it is), then submit
+        the job naming them (JSON); with ``wait``
         (seconds) the answer is the job once it ends, if it ends by then (``Prefer: wait``)."""
         body = dict(fields)
         for name, image in {**images, **{k: v for k, v in fields.items() if k in core.IMAGE_FIELDS}}.items():
-            if image is None or core.is_upload_id(image):
+            if image is None or core.names_image(image):
                 body[name] = image
             else:
                 upload = self.uploads.create(image, on_progress=on_upload)
@@ -513,7 +519,7 @@ class ImageStudio:
     ) -> Job:
         """Text to image: 1-10 images from a prompt (``POST /create``).
 
-        With ``init_image`` (uploaded first unless it is an upload id) it is image to image:
+        With ``init_image`` (uploaded first unless it is an upload id or a URL) it is image to image:
         ``strength`` 0-1 says how far the result may move from it (0.0 is honoured).
         """
         fields = dict(

@@ -385,13 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--count", type=int)
     create.add_argument("--provider")
     create.add_argument("--aspect-ratio")
-    create.add_argument("--init-image", help="image to image: a file or an upload id")
+    create.add_argument("--init-image", help="image to image: a file, an upload id or an https:// URL")
     create.add_argument("--strength", type=float, help="how far from --init-image, 0-1")
     _job_options(create, out="create-out")
     create.set_defaults(run=cmd_create)
 
     edit = commands.add_parser("edit", help="edit an image (see GET /edit/operations)")
-    edit.add_argument("image", help="a file or an upload id")
+    edit.add_argument("image", help="a file, an upload id or an https:// URL")
     edit.add_argument("--operation", required=True)
     edit.add_argument("--mask")
     edit.add_argument("--prompt")
@@ -400,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     edit.set_defaults(run=cmd_edit)
 
     upscale = commands.add_parser("upscale", help="upscale an image")
-    upscale.add_argument("image", help="a file or an upload id")
+    upscale.add_argument("image", help="a file, an upload id or an https:// URL")
     upscale.add_argument("--mode", default="fast", choices=["fast", "conservative", "creative"])
     upscale.add_argument("--path", choices=["auto", "provider", "local"])
     _job_options(upscale, out="upscale-out")
@@ -409,12 +409,16 @@ def build_parser() -> argparse.ArgumentParser:
     control = commands.add_parser(
         "control", help="generate under an image's control (GET /control/operations)"
     )
-    control.add_argument("image", help="the drawing, structure, style or init image: a file or an upload id")
+    control.add_argument(
+        "image", help="the drawing, structure, style or init image: a file, an upload id or an https:// URL"
+    )
     control.add_argument(
         "--operation", required=True, choices=["sketch", "structure", "style", "style_transfer"]
     )
     control.add_argument("--prompt")
-    control.add_argument("--style-image", help="style_transfer's style: a file or an upload id")
+    control.add_argument(
+        "--style-image", help="style_transfer's style: a file, an upload id or an https:// URL"
+    )
     for strength in (
         "control-strength",
         "fidelity",
@@ -428,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     control.set_defaults(run=cmd_control)
 
     compress = commands.add_parser("compress", help="compress an image (free)")
-    compress.add_argument("image", help="a file or an upload id")
+    compress.add_argument("image", help="a file, an upload id or an https:// URL")
     compress.add_argument("--format", choices=["jpeg", "png", "webp", "avif"])
     target = compress.add_mutually_exclusive_group()
     target.add_argument("--quality", type=int)
@@ -441,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     compress.set_defaults(run=cmd_compress)
 
     convert = commands.add_parser("convert", help="convert an image to another format (free)")
-    convert.add_argument("image", help="a file or an upload id")
+    convert.add_argument("image", help="a file, an upload id or an https:// URL")
     convert.add_argument(
         "--format", required=True, choices=["jpeg", "png", "webp", "avif", "gif", "tiff", "bmp"]
     )
@@ -456,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalogue.set_defaults(run=cmd_catalogue)
 
     social = commands.add_parser("social", help="one image to every platform format")
-    social.add_argument("image", help="a file or an upload id")
+    social.add_argument("image", help="a file, an upload id or an https:// URL")
     social.add_argument("-p", "--platform", action="append", help="platform (repeatable); default all")
     social.add_argument("-f", "--format", action="append", help="platform.format (repeatable)")
     social.add_argument("--crop-mode", choices=["smart", "center", "fit"])

@@ -103,7 +103,7 @@ const STUDIO_PATHS: Record<StudioName, string> = {
   convert: "/convert",
 };
 
-/** Whether any field of a request is an image itself (a Blob) rather than an upload id. */
+/** Whether any field of a request is an image itself (a Blob) rather than an upload id or a URL. */
 function hasImage(request: object): boolean {
   return Object.values(request).some((value) => value instanceof Blob);
 }
@@ -211,6 +211,13 @@ export class ImageStudio {
 
   async getUpload(uploadId: string): Promise<Upload> {
     return unwrap(await this.api.GET(`${API_PREFIX}/uploads/{upload_id}`, { params: { path: { upload_id: uploadId } } }));
+  }
+
+  /** Every upload of the tenant not yet expired, newest first, fetching page after page as it goes. */
+  listUploads(options: { pageSize?: number } = {}): AsyncGenerator<Upload> {
+    return paged(async (cursor) =>
+      unwrap(await this.api.GET(`${API_PREFIX}/uploads`, { params: { query: { limit: options.pageSize ?? 100, cursor } } })),
+    );
   }
 
   async deleteUpload(uploadId: string): Promise<void> {

@@ -10,6 +10,9 @@ export type JobOutput = Schemas["JobOutput"];
 export type Studio = Schemas["Studio"];
 export type Upload = Schemas["UploadRead"];
 export type PresignedUpload = Schemas["UploadPresigned"];
+export type UploadPage = Schemas["UploadPage"];
+/** A job's priority (`low`, `normal`, `high`): which a tenant may use is in `Credits.priorities`. */
+export type Priority = Schemas["Priority"];
 export type BatchJob = Schemas["BatchJob"];
 export type Estimate = Schemas["Estimate"];
 export type Credits = Schemas["CreditsRead"];
@@ -27,23 +30,27 @@ export type WebhookEndpointPatch = Schemas["WebhookEndpointPatch"];
 export type WebhookDelivery = Schemas["WebhookDeliveryRead"];
 export type DeliveryStatus = Schemas["DeliveryStatus"];
 
-/** The JSON body of a job-submitting operation (images named by upload id). */
+/** The JSON body of a job-submitting operation (images named by upload id or `https://` URL). */
 type JsonBody<Op extends keyof operations> = NonNullable<operations[Op]["requestBody"]>["content"]["application/json"];
-/** A request whose image fields may each be an upload id or the image itself (then sent as multipart). */
+/**
+ * A request whose image fields may each be an upload id, an `https://` URL (fetched by the service's
+ * worker; a failed fetch fails the job with a problem naming the field) or the image itself (then
+ * sent as multipart).
+ */
 type WithImages<Body, Fields extends keyof Body> = Omit<Body, Fields> & {
   [Field in Fields]: undefined extends Body[Field] ? string | Blob | null | undefined : string | Blob;
 };
 
-/** The JSON body of `POST /create`: with `init_image` (an upload id) and `strength` 0-1 it is image to image. */
+/** The JSON body of `POST /create`: with `init_image` (an upload id or a URL) and `strength` 0-1 it is image to image. */
 export type CreateRequest = JsonBody<"create_images">;
 export type CreateInput = WithImages<CreateRequest, "init_image">;
-/** The JSON body of `POST /edit`: the `operation` and its image (and `mask`), as upload ids. */
+/** The JSON body of `POST /edit`: the `operation` and its image (and `mask`), as upload ids or URLs. */
 export type EditRequest = JsonBody<"edit_submit">;
 export type EditInput = WithImages<EditRequest, Extract<keyof EditRequest, "image" | "mask" | "background_reference" | "light_reference">>;
 /** The JSON body of `POST /upscale`: `mode` (`fast`, `conservative`, `creative`) and the image. */
 export type UpscaleRequest = JsonBody<"upscale_submit">;
 export type UpscaleInput = WithImages<UpscaleRequest, "image">;
-/** The JSON body of `POST /social/optimize`: `image` is an upload id. */
+/** The JSON body of `POST /social/optimize`: `image` is an upload id or a URL. */
 export type SocialOptimizeRequest = JsonBody<"social_optimize">;
 export type SocialOptimizeInput = WithImages<SocialOptimizeRequest, "image">;
 /** A format sized by the request, beside catalogue keys in `formats`: `{ name, width, height, safe_zone?, max_bytes? }`. */
@@ -55,7 +62,7 @@ export type SocialPlanInput = WithImages<SocialPlanRequest, "image">;
 export type SocialPlan = Schemas["SocialPlan"];
 /** One format's crop box, zoom, subject and face boxes and safe-zone placement (boxes in source pixels). */
 export type FormatPlan = Schemas["FormatPlan"];
-/** The JSON body of `POST /control`: the operation, its images (upload ids) and strengths. */
+/** The JSON body of `POST /control`: the operation, its images (upload ids or URLs) and strengths. */
 export type ControlRequest = JsonBody<"control_submit">;
 export type ControlInput = WithImages<ControlRequest, "image" | "style_image">;
 /** The JSON body of `POST /compress`: one of `quality`, `target_kb`, `target_ssim` or `preset`. */

@@ -1,5 +1,7 @@
 // Every studio, uploads and the job calls against a live gateway (see support.ts).
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 
 import { ImageStudioError, JobFailedError, type CustomFormat, type Job, type JobEvent, type JobProgress, type TransferProgress } from "../src/index.js";
@@ -24,6 +26,32 @@ describe("uploads", () => {
     assert.deepEqual([ready.state, ready.width, ready.height], ["ready", WIDTH, HEIGHT]);
     await studio.deleteUpload(direct.id);
     await assert.rejects(studio.getUpload(direct.id), (error: unknown) => error instanceof ImageStudioError && error.status === 404);
+  });
+});
+
+describe("files, priority and retention", () => {
+  it("lists the tenant's uploads page by page, newest first", async () => {
+    const first = await studio.uploadImage(photo(), "first.png");
+    const second = await studio.uploadImage(photo(), "second.png");
+    const listed: string[] = [];
+    for await (const upload of studio.listUploads({ pageSize: 1 })) listed.push(upload.id);
+    assert.ok(listed.indexOf(second.id) >= 0 && listed.indexOf(second.id) < listed.indexOf(first.id), JSON.stringify(listed));
+    assert.equal(new Set(listed).size, listed.length);
+  });
+
+  it("submits a high-priority job whose outputs are kept an hour, within the tier's limits", async () => {
+    const credits = await studio.credits();
+    assert.deepEqual(credits.priorities, ["low", "normal", "high"]);
+    const job = await studio.compress({ image: photo(), quality: 70, priority: "high", output_retention_seconds: 3600 });
+    assert.deepEqual([job.priority, job.output_retention_seconds], ["high", 3600]);
+    const done = succeeded(await studio.waitForJob(job.id, WAIT));
+    assert.ok(done.outputs_expire_at, JSON.stringify(done));
+    assert.equal(done.outputs_deleted_at, null);
+    const tooLong = credits.max_output_retention_seconds + 1;
+    await assert.rejects(
+      studio.compress({ image: photo(), quality: 70, output_retention_seconds: tooLong }),
+      (error: unknown) => error instanceof ImageStudioError && error.status === 403 && error.problem.field === "output_retention_seconds",
+    );
   });
 });
 
@@ -85,6 +113,32 @@ describe("studios", () => {
     assert.deepEqual(done.control!.outputs.map((output) => output.name).sort(), ["control_map", "controlled"]);
     assert.ok((done.compress!.outputs[0]!.metadata.ssim as number) >= 0.98);
     assert.deepEqual([done.convert!.outputs[0]!.format, done.convert!.outputs[0]!.width], ["webp", WIDTH]);
+  });
+
+  it("takes images by URL in every image field: sent as they are, fetched by the service's worker", async () => {
+    // A loopback image host (the service runs with IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK=true).
+    const host = createServer((request, response) => {
+      if (request.url === "/photo.png") response.writeHead(200, { "content-type": "image/png" }).end(photoBytes);
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => host.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(host.address() as AddressInfo).port}`;
+    try {
+      const jobs = await Promise.all([
+        studio.upscale({ mode: "fast", image: `${url}/photo.png`, path: "local" }),
+        studio.convert({ image: `${url}/photo.png`, format: "webp" }),
+        studio.compress({ image: `${url}/missing.png`, quality: 70 }),
+      ]);
+      const [upscaled, converted, missing] = await Promise.all(jobs.map((job) => studio.waitForJob(job.id, WAIT)));
+      assert.deepEqual(succeeded(upscaled!).params.image_urls, { image: `${url}/photo.png` });
+      assert.deepEqual([upscaled!.outputs[0]!.width, upscaled!.outputs[0]!.height], [WIDTH * 4, HEIGHT * 4]);
+      assert.equal(succeeded(converted!).outputs[0]!.format, "webp");
+      assert.equal(missing!.status, "failed");
+      assert.match(String(missing!.error?.type), /remote-image-unreachable$/);
+      assert.equal(missing!.error?.field, "image");
+    } finally {
+      host.close();
+    }
   });
 
   it("runs a job in one call and answers its outputs; one canceled meanwhile throws JobFailedError", async () => {

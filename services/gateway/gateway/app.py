@@ -6,6 +6,9 @@ import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from anyio import CapacityLimiter
 from fastapi import FastAPI
@@ -97,6 +100,29 @@ def _refusal_reason(status: int) -> str | None:
     }.get(status)
 
 
+@dataclass(frozen=True)
+class _Instruments:
+    """The metric children one (method, route, status) updates, labelled once (``labels()`` takes
+    a lock and builds a key each call: a share of every request's CPU)."""
+
+    requests: Any
+    latency: Any
+    outcome: Any | None  # jobs accepted (the studio's) or requests refused (the reason's)
+
+
+@lru_cache(maxsize=4096)  # bounded: routes are templates, statuses a few (unmatched paths share one)
+def _instruments(method: str, path: str, status: int) -> _Instruments:
+    outcome = None
+    if method == "POST" and status == 202:
+        studio = path.rsplit("/", 2)[-2] if path.endswith("/optimize") else path.rsplit("/", 1)[-1]
+        outcome = JOBS_ACCEPTED.labels(studio)
+    elif method == "POST" and (reason := _refusal_reason(status)):
+        outcome = REQUESTS_REFUSED.labels(reason)
+    return _Instruments(
+        HTTP_REQUESTS.labels(method, path, str(status)), HTTP_LATENCY.labels(method, path), outcome
+    )
+
+
 class RequestMetrics:
     """Counts and times every request by route template; counts accepted jobs and refusals.
 
@@ -123,16 +149,13 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            method = scope["method"]
-            path = getattr(scope.get("route"), "path", "unmatched")
-            HTTP_REQUESTS.labels(method, path, str(status)).inc()
-            HTTP_LATENCY.labels(method, path).observe(time.perf_counter() - started)
-            if method == "POST" and status == 202:
-                JOBS_ACCEPTED.labels(
-                    path.rsplit("/", 2)[-2] if path.endswith("/optimize") else path.rsplit("/", 1)[-1]
-                ).inc()
-            elif method == "POST" and (reason := _refusal_reason(status)):
-                REQUESTS_REFUSED.labels(reason).inc()
+            instruments = _instruments(
+                scope["method"], getattr(scope.get("route"), "path", "unmatched"), status
+            )
+            instruments.requests.inc()
+            instruments.latency.observe(time.perf_counter() - started)
+            if instruments.outcome is not None:
+                instruments.outcome.inc()
 
 
 def create_app(*, relay_in_process: bool = True) -> FastAPI:

@@ -176,7 +176,7 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": desc, "content": {PROBLEM_JSON: {}}}
     for code, desc in {
         402: "The balance does not cover the job",
-        403: "The tenant's tier does not include this studio or provider",
+        403: "The tenant's tier does not include this studio, provider, priority or output retention",
         409: "A request with this Idempotency-Key is still being handled",
         413: "An image over the byte or pixel limit",
         429: "Over the request rate, the concurrent-job limit or the bytes of forms in flight (see Retry-After)",

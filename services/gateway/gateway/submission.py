@@ -40,6 +40,7 @@ from imagestudio.db import new_session, utcnow
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.jobs.service import JobDraft, job_service
 from imagestudio.studios import memory
+from imagestudio.studios.common import url_inputs
 from imagestudio.studios.common.base import Studio
 from imagestudio.studios.common.request import StudioRequest
 from imagestudio.webhooks.service import webhook_service
@@ -58,22 +59,32 @@ def draft(session: Session, *, tenant_id: str, studio: Studio[R], body: StudioBo
     images = studio_images(session, tenant_id=tenant_id, request=request, files=body.files)
     # From the headers: a job no worker has the memory for is refused before the studio looks at pixels.
     memory.admit(request, {name: info for name, (_, info) in images.items()}, get_settings())
-    prepared = studio.prepare(session, tenant_id=tenant_id, request=request, images=images)
-    uploads, inputs = job_inputs(prepared.images)
+    if urls:  # images by URL: held at the worst case, prepared by the worker from their headers
+        uploads, inputs = job_inputs(image for image, _ in images.values())
+        params, cost = url_inputs.unprepared(
+            session, tenant_id=tenant_id, studio=studio, request=request, urls=urls
+        )
+        provider, batch = None, None  # the worker checks the plan once prepare has named them
+    else:
+        prepared = studio.prepare(session, tenant_id=tenant_id, request=request, images=images)
+        uploads, inputs = job_inputs(prepared.images)
+        params, cost = prepared.params.model_dump(mode="json"), prepared.cost
+        provider, batch = prepared.provider, prepared.batch
+    inputs_named = {*inputs, *(upload.field for upload in uploads)}  # the worker holds each to its header
     inputs.update(urls)
-    inputs_named = {image.field for image in prepared.images}  # the worker holds each to its header
     return JobDraft(
         studio=studio.name,
-        params=prepared.params.model_dump(mode="json"),
+        params=params,
         uploads=uploads,
         inputs=inputs,
         sizes={name: (info.width, info.height) for name, (_, info) in images.items() if name in inputs_named},
-        pixel_budgets=memory.url_pixel_budgets(request, urls, get_settings()),
-        cost=prepared.cost,
-        provider=prepared.provider,
-        batch=prepared.batch,
+        cost=cost,
+        provider=provider,
+        batch=batch,
         webhook=webhook,
         start_deadline=request.start_by(utcnow()),
+        priority=request.priority,
+        output_retention_seconds=request.output_retention_seconds,
     )
 
 

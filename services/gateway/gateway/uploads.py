@@ -73,7 +73,7 @@ def studio_images(
     ids, urls = request.upload_ids(), request.image_urls()
     for name in request.required_images:
         if name not in files and name not in ids and name not in urls:
-            raise ValidationFailed(name, "the image is required: a file, or an upload id")
+            raise ValidationFailed(name, "the image is required: a file, an upload id or an https:// URL")
     images: dict[str, tuple[Upload | StoredImage, ImageInfo]] = {}
     for name in request.image_fields:
         if name in files:
@@ -90,9 +90,6 @@ def studio_images(
 def image_urls(request: StudioRequest) -> dict[str, str]:
     """The images a request gives by URL, their form checked (a 422 naming the field); never fetched here."""
     urls = request.image_urls()
-    if urls and not request.url_images:
-        name = next(iter(urls))
-        raise ValidationFailed(name, "this studio takes an image by upload id or file, not by URL")
     allow_loopback = get_settings().remote_image_allow_loopback
     for name, url in urls.items():
         reason = url_refusal(url, allow_loopback=allow_loopback)

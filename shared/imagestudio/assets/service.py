@@ -2,7 +2,8 @@
 
 Every asset row's ``bytes`` is counted in its tenant's storage (``quota/``): recording an output
 charges it (refused past the quota), and each deletion (withdrawn, deleted by the tenant, swept
-after ``asset_retention_seconds``) releases the rows its statement really removed.
+after ``asset_retention_seconds`` or after its job's ``output_retention_seconds``) releases the
+rows its statement really removed.
 """
 
 from __future__ import annotations
@@ -314,6 +315,28 @@ class AssetService:
         if deleted:
             log.info("assets.swept", deleted=deleted, retention_seconds=retention)
         return deleted
+
+    def delete_job_outputs(self, session: Session, *, job_id: str) -> tuple[int, bool]:
+        """Delete a job's outputs with their objects, favourites too (the submission asked for it
+        with ``output_retention_seconds``: a deletion promised is kept); frees their bytes.
+
+        Returns (rows deleted, whether every output is gone); an object the store fails to delete
+        keeps its row for the next sweep. The caller commits.
+        """
+        store = get_store()
+        gone: list[str] = []
+        complete = True
+        for asset in asset_repository.for_job(session, job_id=job_id):
+            try:
+                store.delete(asset.key)
+            except StorageError as exc:  # store away: keep the row, the next sweep retries
+                log.warning("asset.sweep_failed", asset_id=asset.id, error=repr(exc))
+                complete = False
+                continue
+            gone.append(asset.id)
+        removed = asset_repository.delete_ids(session, asset_ids=gone)
+        storage_quota_service.release_rows(session, [(tenant, size) for _, tenant, size in removed])
+        return len(removed), complete
 
     def bulk(self, session: Session, *, tenant_id: str, action: BulkAction) -> BulkResponse:
         """Apply one action to up to 100 assets; each id gets its own result."""

@@ -1,7 +1,7 @@
 """The ``imagestudio`` command: run the system, operate it, and submit jobs as a client.
 
 ``run.py`` runs the gateway, a worker, the relay and the sweeper; ``admin.py`` holds the
-operators' commands (migrations, keys, tenants, credits, uploads, assets, secrets);
+operators' commands (migrations, keys, tenants, credits, uploads, assets, secrets, queues);
 ``client.py`` talks to a running gateway (``social``, ``jobs``).
 """
 
@@ -15,6 +15,7 @@ from imagestudio.cli.admin import (
     credits_app,
     keys_app,
     migrate,
+    queues_app,
     secrets_app,
     tenants_app,
     uploads_app,
@@ -32,6 +33,8 @@ app.add_typer(credits_app, name="credits")
 app.add_typer(uploads_app, name="uploads")
 app.add_typer(assets_app, name="assets")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(queues_app, name="queues")
+app.add_typer(queues_app, name="queues")
 app.add_typer(social_app, name="social")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(providers_app, name="providers")

@@ -23,6 +23,7 @@ credits_app = typer.Typer(help="Credits (operators).", no_args_is_help=True)
 uploads_app = typer.Typer(help="Uploads (operators).", no_args_is_help=True)
 assets_app = typer.Typer(help="Assets, the jobs' outputs (operators).", no_args_is_help=True)
 secrets_app = typer.Typer(help="Keys sealing stored secrets (operators).", no_args_is_help=True)
+queues_app = typer.Typer(help="RabbitMQ queues (operators).", no_args_is_help=True)
 
 
 def _require_schema() -> None:
@@ -230,3 +231,22 @@ def secrets_rotate() -> None:
     with session_scope() as session:
         count = webhook_service.endpoints.reseal_secrets(session)
     console.print(f"re-sealed the secrets of {count} row(s) with the first key")
+
+
+@queues_app.command("upgrade")
+def queues_upgrade() -> None:
+    """Re-create the RabbitMQ queues an older version declared without priorities (x-max-priority),
+    then stage again the messages of those studios' queued jobs. Stop the workers first."""
+    from imagestudio.broker import upgrade_queues
+    from imagestudio.jobs.service import job_service
+    from imagestudio.messaging import Studio
+
+    settings = get_settings()
+    if settings.embedded_broker:
+        console.print("embedded broker: its queues live in the process, nothing to upgrade")
+        return
+    recreated = upgrade_queues(settings)
+    studios = sorted({name.split(".")[0] for name in recreated} & set(Studio))
+    with admin_session() as session:
+        staged = job_service.requeue_queued(session, studios=studios) if studios else 0
+    console.print(f"re-created {len(recreated)} queue(s) {recreated}; staged {staged} queued job(s) again")

@@ -257,6 +257,34 @@ class CreditService:
             released = rest
         return charged, released
 
+    def reprice(self, session: Session, *, tenant_id: str, job_id: str, cost: int) -> int:
+        """Bring a running job's hold to ``cost`` (priced once its images were known): the rest
+        released now, or the difference held (402 when the tenant cannot afford it); returns the
+        credits released (negative: held more).
+
+        One movement per job (reference ``job:<id>:priced``): a redelivery moves nothing more.
+        """
+        held = credit_repository.reserved_for_job(session, tenant_id=tenant_id, job_id=job_id)
+        if cost == held:
+            return 0
+        entry = CreditEntry(
+            tenant_id=tenant_id,
+            kind=EntryKind.release if cost < held else EntryKind.reserve,
+            reserved_delta=cost - held,
+            job_id=job_id,
+            reference=f"job:{job_id}:priced",
+        )
+        if cost < held:
+            return held - cost if self._add(session, entry) else 0
+        if not credit_repository.add_entry_once(session, entry):
+            return 0
+        extra = cost - held
+        if not credit_repository.hold(
+            session, tenant_id=tenant_id, amount=extra, slots=0, max_active=None, max_stored_bytes=None
+        ):
+            raise self.refusal(session, tenant_id=tenant_id, amount=extra)
+        return -extra
+
     def grant(
         self,
         session: Session,

@@ -1,4 +1,4 @@
-"""Enforcing a tenant's tier: studios, providers, batch size, concurrency."""
+"""Enforcing a tenant's tier: studios, providers, batch size, priorities, output retention, concurrency."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from imagestudio.credits.tiers import Tier, get_tier
 from imagestudio.errors import Forbidden, NotFound
+from imagestudio.messaging import PRIORITY_RANKS, Priority
 from imagestudio.request_cache import RequestCache
 from imagestudio.tenants.models import Tenant
 
@@ -68,28 +69,46 @@ class TierService:
         self.check_plan(tier, studio=studio, provider=provider, batch=batch)
         return tier
 
-    def check_plan(self, tier: Tier, *, studio: str, provider: str | None, batch: int | None) -> None:
-        """Refuse (403, naming the limit) a studio, provider or batch size the plan does not include."""
+    def check_plan(
+        self,
+        tier: Tier,
+        *,
+        studio: str,
+        provider: str | None,
+        batch: int | None,
+        priority: Priority = Priority.normal,
+        output_retention_seconds: int | None = None,
+    ) -> None:
+        """Refuse (403, naming the limit and the field) a studio, provider, batch size, priority or
+        output retention the plan does not include."""
         if studio not in tier.studios:
-            raise Forbidden(
-                f"The {tier.name} tier does not include the {studio} studio.",
-                extra={"tier": tier.name, "limit": "studios", "allowed": sorted(tier.studios)},
-            )
+            raise _outside(tier, f"the {studio} studio", "studios", sorted(tier.studios))
         if provider and provider != "auto" and provider not in tier.providers:
-            raise Forbidden(
-                f"The {tier.name} tier does not include the {provider} provider.",
-                extra={
-                    "tier": tier.name,
-                    "limit": "providers",
-                    "allowed": sorted(tier.providers),
-                    "field": "provider",
-                },
-            )
+            raise _outside(tier, f"the {provider} provider", "providers", sorted(tier.providers), "provider")
         if batch is not None and batch > tier.max_batch:
-            raise Forbidden(
-                f"The {tier.name} tier allows at most {tier.max_batch} images per job.",
-                extra={"tier": tier.name, "limit": "max_batch", "allowed": tier.max_batch, "field": "count"},
+            raise _outside(
+                tier, f"more than {tier.max_batch} images per job", "max_batch", tier.max_batch, "count"
             )
+        if priority not in tier.priorities:
+            allowed = sorted(tier.priorities, key=PRIORITY_RANKS.__getitem__)
+            raise _outside(tier, f"the {priority} priority", "priorities", allowed, "priority")
+        limit = tier.max_output_retention_seconds
+        if output_retention_seconds is not None and output_retention_seconds > limit:
+            raise _outside(
+                tier,
+                f"keeping outputs on request for more than {limit} seconds",
+                "max_output_retention_seconds",
+                limit,
+                "output_retention_seconds",
+            )
+
+
+def _outside(tier: Tier, what: str, limit: str, allowed: object, field: str | None = None) -> Forbidden:
+    """The 403 refusing ``what`` the tier does not include, naming the limit (and the request's field)."""
+    extra: dict[str, object] = {"tier": tier.name, "limit": limit, "allowed": allowed}
+    if field is not None:
+        extra["field"] = field
+    return Forbidden(f"The {tier.name} tier does not include {what}.", extra=extra)
 
 
 tier_service = TierService()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from imagestudio.messaging import Studio
+from imagestudio.messaging import Priority, Studio
 
 
 class TierName(StrEnum):
@@ -34,6 +34,10 @@ class Tier:
     requests_per_minute: int
     #: Bytes the tenant may keep stored: its uploads and its jobs' outputs (``docs/credits-and-limits.md``).
     max_stored_bytes: int
+    #: Priorities a submission may ask for (``priority``; ``normal`` is every tier's default).
+    priorities: frozenset[Priority] = frozenset({Priority.low, Priority.normal})
+    #: Longest ``output_retention_seconds`` a submission may set.
+    max_output_retention_seconds: int = 86_400
 
 
 #: One gibibyte, the unit storage quotas are sold in.
@@ -52,6 +56,7 @@ TIERS: dict[TierName, Tier] = {
             2,
             10,
             1 * GIB,
+            max_output_retention_seconds=86_400,
         ),
         Tier(
             TierName.basic,
@@ -62,9 +67,32 @@ TIERS: dict[TierName, Tier] = {
             5,
             60,
             10 * GIB,
+            max_output_retention_seconds=7 * 86_400,
         ),
-        Tier(TierName.pro, 2_000, ALL_STUDIOS, ALL_PROVIDERS, 10, 20, 300, 100 * GIB),
-        Tier(TierName.enterprise, 10_000, ALL_STUDIOS, ALL_PROVIDERS, 10, 1_000, 6_000, 1024 * GIB),
+        Tier(
+            TierName.pro,
+            2_000,
+            ALL_STUDIOS,
+            ALL_PROVIDERS,
+            10,
+            20,
+            300,
+            100 * GIB,
+            priorities=frozenset(Priority),
+            max_output_retention_seconds=30 * 86_400,
+        ),
+        Tier(
+            TierName.enterprise,
+            10_000,
+            ALL_STUDIOS,
+            ALL_PROVIDERS,
+            10,
+            1_000,
+            6_000,
+            1024 * GIB,
+            priorities=frozenset(Priority),
+            max_output_retention_seconds=365 * 86_400,
+        ),
     )
 }
 

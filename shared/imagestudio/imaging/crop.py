@@ -18,12 +18,16 @@ __all__ = [
     "DEFAULT_MAX_ZOOM",
     "Box",
     "CropMode",
+    "CropAnalysis",
     "CropPlan",
     "SafeZone",
+    "adopt_analysis",
+    "analyse",
     "check_max_zoom",
     "choose_crop_box",
     "detect_faces",
     "plan_crop",
+    "planning_source",
 ]
 
 CropMode = Literal["smart", "center", "fit"]
@@ -78,6 +82,65 @@ class CropPlan:
     faces: int
     #: The largest box's side over the crop's: 1.0 unless zoomed in to clear a safe zone.
     zoom: float = 1.0
+
+
+@dataclass(frozen=True)
+class CropAnalysis:
+    """What smart crop reads of one decoded source, kept so it can be planned again without decoding.
+
+    Faces are found on the copy the source holds (``SourceImage.image``), so an analysis stands for
+    sources held at the same size only (``held``).
+    """
+
+    #: The upright source's size (every box is in its pixels).
+    width: int
+    height: int
+    #: The size of the copy the faces and the subject were found on.
+    held: tuple[int, int]
+    faces: tuple[Box, ...]
+    #: The subject on a plain background; looked for only when there is no face.
+    subject: Box | None
+    #: The small copy libvips' attention reads, when neither faces nor a subject place the crops.
+    attention_image: pyvips.Image | None
+
+
+def analyse(source: SourceImage) -> CropAnalysis:
+    """Faces, else the subject, else the attention copy: all a smart plan of ``source`` reads of its pixels."""
+    faces = detect_faces(source)
+    subject = None if faces else _subject(source)
+    attention = None
+    if not faces and subject is None:
+        attention = _small_rgb(source.image, ATTENTION_SIDE).copy_memory()
+    held = (int(source.image.width), int(source.image.height))
+    return CropAnalysis(source.width, source.height, held, faces, subject, attention)
+
+
+def adopt_analysis(source: SourceImage, analysis: CropAnalysis) -> bool:
+    """Give ``source`` an analysis of the same bytes, if it was made on a copy of the same size."""
+    if analysis.held != (int(source.image.width), int(source.image.height)):
+        return False
+    _fill(source, analysis)
+    return True
+
+
+def planning_source(analysis: CropAnalysis) -> SourceImage:
+    """A source ``plan_crop`` plans exactly as the decoded one it was analysed from, without its pixels.
+
+    It holds only the attention copy (a pixel when faces or the subject place every crop), so it
+    cannot be rendered from.
+    """
+    image = analysis.attention_image
+    if image is None:
+        image = pyvips.Image.black(1, 1, bands=3).copy(interpretation="srgb")
+    source = SourceImage(image, size=(analysis.width, analysis.height))
+    _fill(source, analysis)
+    return source
+
+
+def _fill(source: SourceImage, analysis: CropAnalysis) -> None:
+    """The analysis's faces and subject as the source's own, found once (``detect_faces``, ``_subject``)."""
+    source.faces = analysis.faces
+    source.subject, source.subject_searched = analysis.subject, not analysis.faces
 
 
 def choose_crop_box(

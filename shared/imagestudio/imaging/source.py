@@ -33,7 +33,7 @@ from .codec import (
 from .formats import OutputFormat
 from .sizing import render_scale, resize_exact
 
-__all__ = ["PROVIDER_FORMATS", "SourceImage", "provider_ready"]
+__all__ = ["PROVIDER_FORMATS", "SourceImage", "held_size", "provider_ready"]
 
 #: Formats every image provider reads (Stability: "jpeg, png, webp": the studios' output formats); the
 #: others we accept are re-encoded by ``provider_ready`` before they are sent.
@@ -114,10 +114,10 @@ class SourceImage:
             image = image.autorot()
             image = to_srgb(image)
             size = int(image.width), int(image.height)
-            scale = render_scale(*size, sizes) if sizes else 1.0
-            if scale < 1.0:
+            held = held_size(size, sizes)
+            if held != size:
                 # Reduced as the rows are decoded: once, with the kernel the outputs use.
-                image = resize_exact(image, math.ceil(size[0] * scale), math.ceil(size[1] * scale))
+                image = resize_exact(image, *held)
             # Decode once into memory: every output of the job reads this copy again.
             image = _without_metadata(image).copy_memory()
         except pyvips.Error as exc:
@@ -227,6 +227,14 @@ class SourceImage:
 
     def _with(self, image: pyvips.Image) -> SourceImage:
         return SourceImage(image, size=(self.width, self.height), format=self.format, frames=self.frames)
+
+
+def held_size(size: tuple[int, int], sizes: Collection[tuple[int, int]]) -> tuple[int, int]:
+    """The size of the copy ``SourceImage.load`` keeps of an upright ``size`` source for output ``sizes``."""
+    scale = render_scale(*size, sizes) if sizes else 1.0
+    if scale >= 1.0:
+        return size
+    return math.ceil(size[0] * scale), math.ceil(size[1] * scale)
 
 
 def provider_ready(data: bytes, *, max_pixels: int, field: str = "image") -> bytes:

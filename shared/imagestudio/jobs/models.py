@@ -32,9 +32,13 @@ TERMINAL_STATUSES = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.
 #: The entry of ``Job.inputs`` holding the (width, height) the gateway checked for each input, by
 #: field: the worker refuses an input whose header says otherwise. No image field has this name.
 CHECKED_SIZES = "@checked_sizes"
-#: The entry of ``Job.inputs`` holding, for each input given by URL (its value the URL), the most
-#: pixels (width x height x frames) the worker's memory model lets the fetched image have.
-PIXEL_BUDGETS = "@pixel_budgets"
+#: The entry of ``Job.params`` recording the images a request gave by URL, by field (kept once the
+#: worker has fetched them into the job's inputs).
+IMAGE_URLS = "image_urls"
+#: The entry of ``Job.params`` of a job given images by URL that no worker has prepared yet: the
+#: request as given (``{"model": <its class>, "fields": {...}}``). The worker fetches the images,
+#: runs the studio's ``prepare`` on their headers and replaces the params with the prepared ones.
+UNPREPARED_REQUEST = "unprepared_request"
 
 
 class Job(Base):
@@ -44,10 +48,12 @@ class Job(Base):
         Index("ix_jobs_tenant_studio_status", "tenant_id", "studio", "status"),
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_studio_created", "studio", "created_at"),
-        # A queued job's place in its studio's queue: an index-only count of the entries before it.
+        # A queued job's place in its studio's queue: index-only counts of the entries before it
+        # (those of a higher priority, then those of its own created before it).
         Index(
-            "ix_jobs_queued_studio_created",
+            "ix_jobs_queued_studio_priority",
             "studio",
+            "priority",
             "created_at",
             "id",
             postgresql_where=text("status = 'queued'"),
@@ -61,6 +67,13 @@ class Job(Base):
             "start_deadline",
             postgresql_where=text("status = 'queued' AND start_deadline IS NOT NULL"),
             sqlite_where=text("status = 'queued' AND start_deadline IS NOT NULL"),
+        ),
+        # Succeeded jobs whose outputs are due for deletion (the retention sweeper's look-up).
+        Index(
+            "ix_jobs_outputs_expire",
+            "outputs_expire_at",
+            postgresql_where=text("outputs_expire_at IS NOT NULL AND outputs_deleted_at IS NULL"),
+            sqlite_where=text("outputs_expire_at IS NOT NULL AND outputs_deleted_at IS NULL"),
         ),
     )
 
@@ -92,6 +105,16 @@ class Job(Base):
     restages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: A job not started by then ends ``expired`` (the request's ``start_deadline``); None: no deadline.
     start_deadline: Mapped[datetime | None] = mapped_column(default=None)
+    #: The request's ``priority`` as its rank (``messaging.PRIORITY_RANKS``, also its message's AMQP
+    #: priority): queued jobs of a higher rank start before those of a lower one.
+    priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: Seconds its outputs are kept once it succeeded (the request's ``output_retention_seconds``);
+    #: None: only the service-wide asset retention applies.
+    output_retention_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: When the retention sweeper deletes its outputs (set as it succeeds); None: not scheduled.
+    outputs_expire_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: When the retention sweeper deleted its outputs and their objects.
+    outputs_deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class JobEvent(Base):

@@ -104,8 +104,10 @@ class JobRecovery:
                 lost.append(job.studio)
                 log.error("job.lost", job_id=job.id, reason=reason, restages=job.restages)
                 continue
-            queue_name, actor_name, kwargs = run_job_message(job)
-            outbox_service.add(session, queue_name=queue_name, actor_name=actor_name, kwargs=kwargs)
+            queue_name, actor_name, kwargs, options = run_job_message(job)
+            outbox_service.add(
+                session, queue_name=queue_name, actor_name=actor_name, kwargs=kwargs, options=options
+            )
             restaged.append((job.studio, reason))
             log.warning("job.restaged", job_id=job.id, reason=reason, restage=job.restages + 1)
         session.commit()
@@ -135,8 +137,9 @@ class JobRecovery:
         A job that waits longer than the claim timeout behind a backlog has not lost its message:
         re-staging it would only lengthen the queue, and failing it would fail good jobs. It waits
         while its studio's workers are busy (a job runs under a live lease) and none of them has
-        claimed a job created after its message was staged; a queue works through in order, so a
-        later job claimed first means this message is gone.
+        claimed a job created after its message was staged; a queue works through in order (by
+        priority, then in order), so a later job of no higher priority claimed first means this
+        message is gone.
         """
         if job.studio not in busy:
             busy[job.studio] = job_repository.studio_busy(session, studio=job.studio, now=now)
@@ -145,7 +148,11 @@ class JobRecovery:
         staged_at = job.lease_until - grace if job.lease_until is not None else job.created_at
         if staged_at.tzinfo is None:  # SQLite hands back naive datetimes
             staged_at = staged_at.replace(tzinfo=now.tzinfo)
-        return not job_repository.claimed_after(session, studio=job.studio, staged_at=staged_at)
+        # A later job of a higher priority overtakes by design: only one of this priority or lower
+        # claimed first says this message is gone.
+        return not job_repository.claimed_after(
+            session, studio=job.studio, staged_at=staged_at, priority=job.priority
+        )
 
 
 job_recovery = JobRecovery()

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.orm import Session, aliased
 
 from imagestudio.db import is_postgres, table_of, utcnow
 from imagestudio.jobs.models import TERMINAL_STATUSES, Job, JobEvent, JobStatus
-from imagestudio.outbox.service import NOTIFY_SQL
 from imagestudio.paging import newest_first
 
 #: The submission as one PostgreSQL statement (see ``insert_submission_postgres``).
@@ -30,13 +31,13 @@ WITH account AS (
 ), job_rows AS (
     INSERT INTO jobs (id, tenant_id, studio, status, params, inputs, progress, progress_message,
                       error, attempts, max_attempts, created_at, started_at, finished_at, updated_at,
-                      start_deadline)
+                      start_deadline, priority, output_retention_seconds)
     SELECT j.id, a.tenant_id, j.studio, 'queued', j.params, j.inputs, 0, '', NULL, 0, j.max_attempts,
-           :now, NULL, NULL, :now, j.start_deadline
+           :now, NULL, NULL, :now, j.start_deadline, j.priority, j.output_retention_seconds
       FROM account a,
            json_to_recordset(CAST(:jobs AS json))
                AS j(id varchar, studio varchar, params json, inputs json, max_attempts int,
-                    start_deadline timestamptz)
+                    start_deadline timestamptz, priority int, output_retention_seconds int)
     RETURNING id
 ), events AS (
     INSERT INTO job_events (job_id, type, data, created_at)
@@ -52,10 +53,12 @@ WITH account AS (
     SELECT a.tenant_id, 'reserve', 0, h.amount, h.job_id, 'job:' || h.job_id, '', :now
       FROM account a, json_to_recordset(CAST(:holds AS json)) AS h(job_id varchar, amount int)
 )
-SELECT count(*) FROM account, LATERAL (%s) AS notified
+SELECT count(*) FROM account
 """
 #: Built once: ``text()`` parses the bind parameters of its SQL, a measurable share of a submission's CPU.
-_SUBMISSION = text(_SUBMISSION_SQL % NOTIFY_SQL)
+_SUBMISSION = text(_SUBMISSION_SQL)
+#: The same statement for psycopg's own cursor (``%(name)s`` binds), sent in one pipeline with its COMMIT.
+_SUBMISSION_DRIVER = str(_SUBMISSION.compile(dialect=psycopg_dialect()))  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -290,17 +293,22 @@ class JobRepository:
         )
         return session.scalars(stmt).all()
 
-    def queue_position(self, session: Session, *, studio: str, created_at: datetime, job_id: str) -> int:
-        """Queued jobs of ``studio`` ahead of this one (created before it; ties by id): an
-        index-only count on the partial ``ix_jobs_queued_studio_created``."""
+    def queue_position(
+        self, session: Session, *, studio: str, priority: int, created_at: datetime, job_id: str
+    ) -> int:
+        """Queued jobs of ``studio`` ahead of this one: those of a higher priority, and those of its
+        own created before it (ties by id). Two index-only range counts on the partial
+        ``ix_jobs_queued_studio_priority``."""
         # ``created_at <= ...`` bounds the index range; ties (a batch shares one timestamp) go by id.
-        ahead = and_(Job.created_at <= created_at, or_(Job.created_at < created_at, Job.id < job_id))
-        stmt = (
-            select(func.count())
-            .select_from(Job)
-            .where(Job.status == JobStatus.queued.value, Job.studio == studio, ahead)
+        earlier = and_(
+            Job.priority == priority,
+            Job.created_at <= created_at,
+            or_(Job.created_at < created_at, Job.id < job_id),
         )
-        return int(session.scalar(stmt) or 0)
+        queued = and_(Job.status == JobStatus.queued.value, Job.studio == studio)
+        higher = select(func.count()).select_from(Job).where(queued, Job.priority > priority)
+        same = select(func.count()).select_from(Job).where(queued, earlier)
+        return int(session.scalar(higher) or 0) + int(session.scalar(same) or 0)
 
     def started_since(self, session: Session, *, studio: str, since: datetime) -> int:
         """Jobs of ``studio`` first started at or after ``since`` (on ``ix_jobs_studio_started``)."""
@@ -318,16 +326,59 @@ class JobRepository:
             is not None
         )
 
-    def claimed_after(self, session: Session, *, studio: str, staged_at: datetime) -> bool:
-        """Whether a job of ``studio`` created after ``staged_at`` has been claimed by a worker."""
+    def claimed_after(self, session: Session, *, studio: str, staged_at: datetime, priority: int) -> bool:
+        """Whether a job of ``studio`` created after ``staged_at``, of priority ``priority`` or lower,
+        has been claimed by a worker (a higher one overtakes by design: it says nothing)."""
         return (
             session.scalar(
                 select(Job.id)
-                .where(Job.studio == studio, Job.created_at > staged_at, Job.started_at.is_not(None))
+                .where(
+                    Job.studio == studio,
+                    Job.created_at > staged_at,
+                    Job.started_at.is_not(None),
+                    Job.priority <= priority,
+                )
                 .limit(1)
             )
             is not None
         )
+
+    def schedule_output_deletion(self, session: Session, *, job_id: str, at: datetime) -> None:
+        """The retention sweeper deletes the job's outputs at ``at``."""
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(outputs_expire_at=at)
+            .execution_options(synchronize_session=False)
+        )
+
+    def outputs_due(self, session: Session, *, now: datetime, limit: int) -> Sequence[str]:
+        """Ids of jobs whose outputs are due for deletion (on the partial ``ix_jobs_outputs_expire``)."""
+        stmt = (
+            select(Job.id)
+            .where(
+                Job.outputs_expire_at.is_not(None),
+                Job.outputs_deleted_at.is_(None),
+                Job.outputs_expire_at <= now,
+            )
+            .order_by(Job.outputs_expire_at)
+            .limit(limit)
+        )
+        return session.scalars(stmt).all()
+
+    def mark_outputs_deleted(self, session: Session, *, job_id: str, now: datetime) -> None:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.outputs_deleted_at.is_(None))
+            .values(outputs_deleted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    def queued_of(self, session: Session, *, studios: Sequence[str]) -> Sequence[Job]:
+        """The queued jobs of ``studios`` (their messages to stage again after a queue was re-created)."""
+        return session.scalars(
+            select(Job).where(Job.status == JobStatus.queued.value, Job.studio.in_(list(studios)))
+        ).all()
 
     def take_for_restage(self, session: Session, *, job: Job, now: datetime, until: datetime) -> bool:
         """Count one more re-stage of ``job`` if it is still as the sweeper read it (no worker
@@ -374,54 +425,76 @@ class JobRepository:
         holds: Sequence[tuple[str, int]],
         max_active: int,
         max_stored_bytes: int,
+        commit: bool = False,
     ) -> bool:
         """PostgreSQL: a whole submission in ONE statement; False (nothing written) when refused.
 
         The tenant's account is moved first (credits held and a concurrency slot per job, only
         if it can afford them, has the slots and is not at its storage quota) and every other row is inserted only when that
         UPDATE matched, by data-modifying CTEs: jobs, their ``job.queued`` events, their outbox
-        messages and the ledger's reserve rows, and the outbox's ``NOTIFY`` for relays in other
-        processes (only when the account row matched). One round trip instead of six, and the account
+        messages and the ledger's reserve rows (the relays in other processes are notified after
+        the commit: ``outbox.notifier``). One round trip instead of six, and the account
         row is locked from this statement to the commit that follows it. It writes the credits
         and outbox tables on purpose: the generic path (``insert_queued`` then the credits and
         outbox services) stays the reference, and the tests hold both to the same results.
         """
         amount = sum(cost for _, cost in holds if cost > 0)
         now = jobs[0].created_at
-        result = session.execute(
-            _SUBMISSION,
-            {
-                "tenant_id": tenant_id,
-                "amount": amount,
-                "slots": len(jobs),
-                "max_active": max_active,
-                "max_stored_bytes": max_stored_bytes,
-                "now": now,
-                "jobs": json.dumps(
-                    [
-                        {
-                            "id": job.id,
-                            "studio": job.studio,
-                            "params": job.params,
-                            "inputs": job.inputs,
-                            "max_attempts": job.max_attempts,
-                            "start_deadline": job.start_deadline.isoformat() if job.start_deadline else None,
-                        }
-                        for job in jobs
-                    ]
-                ),
-                "messages": json.dumps(
-                    [
-                        {k: m[k] for k in ("message_id", "queue_name", "actor_name", "kwargs", "options")}
-                        for m in messages
-                    ]
-                ),
-                "holds": json.dumps(
-                    [{"job_id": job_id, "amount": cost} for job_id, cost in holds if cost > 0]
-                ),
-            },
-        )
-        return bool(result.scalar_one())
+        params = {
+            "tenant_id": tenant_id,
+            "amount": amount,
+            "slots": len(jobs),
+            "max_active": max_active,
+            "max_stored_bytes": max_stored_bytes,
+            "now": now,
+            "jobs": json.dumps(
+                [
+                    {
+                        "id": job.id,
+                        "studio": job.studio,
+                        "params": job.params,
+                        "inputs": job.inputs,
+                        "max_attempts": job.max_attempts,
+                        "start_deadline": job.start_deadline.isoformat() if job.start_deadline else None,
+                        "priority": job.priority,
+                        "output_retention_seconds": job.output_retention_seconds,
+                    }
+                    for job in jobs
+                ]
+            ),
+            "messages": json.dumps(
+                [
+                    {k: m[k] for k in ("message_id", "queue_name", "actor_name", "kwargs", "options")}
+                    for m in messages
+                ]
+            ),
+            "holds": json.dumps([{"job_id": job_id, "amount": cost} for job_id, cost in holds if cost > 0]),
+        }
+        if not commit:
+            return bool(session.execute(_SUBMISSION, params).scalar_one())
+        # ``commit``: the statement and the transaction's COMMIT leave in one round trip (psycopg's
+        # pipeline mode), so the tenant's account row, locked by the statement, is held for the
+        # commit alone, not also for a trip back to this thread and its next turn at the GIL: a
+        # tenant's submissions queue on that row. A refused one committed nothing it wrote (every
+        # row hangs on the account's UPDATE). The session's own commit then finds no transaction
+        # open and sends nothing; its after-commit hooks (the outbox's wake) still run.
+        connection = session.connection()
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        cursor = driver.cursor()
+        try:
+            # The engine's statement listeners see it as they see every other (tests and
+            # bench/count_statements.py count statements through them); no execution context here.
+            connection.dispatch.before_cursor_execute(
+                connection, cursor, _SUBMISSION_DRIVER, params, None, False
+            )
+            with driver.pipeline():
+                cursor.execute(_SUBMISSION_DRIVER, params)
+                driver.commit()
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return bool(row and row[0])
 
     def add_event(self, session: Session, *, job_id: str, type: str, data: dict[str, object]) -> None:
         session.add(JobEvent(job_id=job_id, type=type, data=data))

@@ -33,7 +33,6 @@ from imagestudio.errors import (
     ImageStudioError,
     ImageTooLarge,
     JobCrashed,
-    OverMemoryBudget,
     PermanentJobError,
     ProviderBadRequest,
     ProviderContentFiltered,
@@ -44,11 +43,10 @@ from imagestudio.errors import (
 )
 from imagestudio.imaging import inspect_image
 from imagestudio.jobs.leases import lease_keeper, new_lease_owner
-from imagestudio.jobs.models import CHECKED_SIZES, PIXEL_BUDGETS, Job, JobStatus
+from imagestudio.jobs.models import CHECKED_SIZES, Job, JobStatus
 from imagestudio.jobs.repository import JobShare
 from imagestudio.jobs.service import job_service
 from imagestudio.jobs.transitions import job_share
-from imagestudio.remote_images import fetch_image, is_url
 from imagestudio.storage import get_store, output_key
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.middleware import job_claimed, job_ended
@@ -93,8 +91,6 @@ class JobContext:
     attempt: int
     #: The (width, height) the gateway checked for each input, by field (none for older jobs).
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
-    #: For each input given by URL, the most pixels (x frames) the memory model lets it have.
-    pixel_budgets: dict[str, int] = field(default_factory=dict)
     #: Deliveries the job may use; a handler that re-schedules itself stops doing so at the last.
     max_attempts: int = 3
     outputs_written: list[str] = field(default_factory=list)
@@ -116,9 +112,6 @@ class JobContext:
                 name: (int(size[0]), int(size[1]))
                 for name, size in dict(job.inputs.get(CHECKED_SIZES) or {}).items()
             },
-            pixel_budgets={
-                name: int(budget) for name, budget in dict(job.inputs.get(PIXEL_BUDGETS) or {}).items()
-            },
             attempt=job.attempts,
             max_attempts=job.max_attempts,
         )
@@ -129,10 +122,7 @@ class JobContext:
         At most ``max_upload_bytes`` are read; the header must be within ``max_image_pixels`` (and
         the frame cap) and show the size the gateway checked. Otherwise the job fails with
         ``invalid-image`` / ``image-too-large`` / ``image-changed`` (permanent: its credits are released).
-        An input given by URL is fetched first (``remote-image-refused`` / ``remote-image-unreachable``).
         """
-        if is_url(self.inputs[name]):
-            return self._read_url(name)
         settings = get_settings()
         limit = settings.max_upload_bytes
         data = get_store().get(self.inputs[name], limit=limit)
@@ -147,29 +137,6 @@ class JobContext:
                 name,
                 f"the stored file is {info.width}x{info.height}, but a "
                 f"{expected[0]}x{expected[1]} image was checked when the job was accepted",
-            )
-        return data
-
-    def _read_url(self, name: str) -> bytes:
-        """An input given by URL: fetched through the egress guard within the byte and time caps,
-        then held to the header checks and the memory budget an upload meets at the gateway."""
-        settings = get_settings()
-        limit = settings.max_upload_bytes
-        data = fetch_image(
-            self.inputs[name],
-            field=name,
-            max_bytes=limit,
-            timeout_seconds=settings.remote_image_timeout_seconds,
-            allow_loopback=settings.remote_image_allow_loopback,
-        )
-        info = inspect_image(data, max_pixels=settings.max_image_pixels, max_bytes=limit, field=name)
-        pixels, budget = info.width * info.height * info.frames, self.pixel_budgets.get(name)
-        if budget is not None and pixels > budget:
-            raise OverMemoryBudget(
-                name,
-                pixels=pixels,
-                limit=budget,
-                detail=f"the image at the URL has {pixels:,} pixels; a {self.studio} worker has memory for {budget:,}",
             )
         return data
 

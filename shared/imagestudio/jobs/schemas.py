@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from imagestudio.jobs.models import JobStatus
+from imagestudio.messaging import Priority
 
 
 class JobLinks(BaseModel):
@@ -63,6 +64,10 @@ JOB_EXAMPLE: dict[str, Any] = {
     ],
     "queue_position": None,
     "estimated_start_seconds": None,
+    "priority": "normal",
+    "output_retention_seconds": 86400,
+    "outputs_expire_at": "2025-02-01T09:30:03Z",
+    "outputs_deleted_at": None,
     "links": {
         "self": "/api/image-studio/jobs/0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21",
         "cancel": "/api/image-studio/jobs/0f9c7b1e-6d8a-4f55-9a3e-2b7f4c1d9e21/cancel",
@@ -101,6 +106,19 @@ class JobRead(BaseModel):
     start_deadline: datetime | None = Field(
         default=None,
         description="The job ends `expired` unless it starts by then (the request's `start_deadline`)",
+    )
+    priority: Priority = Field(
+        default=Priority.normal, description="Queued jobs of a higher priority start first (the request's)"
+    )
+    output_retention_seconds: int | None = Field(
+        default=None, description="The request's `output_retention_seconds`: null when not set"
+    )
+    outputs_expire_at: datetime | None = Field(
+        default=None, description="When its outputs and their files are deleted (set once it succeeded)"
+    )
+    outputs_deleted_at: datetime | None = Field(
+        default=None,
+        description="When its outputs were deleted (its retention passed): `outputs` is then empty",
     )
     links: JobLinks
 

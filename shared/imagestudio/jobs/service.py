@@ -29,10 +29,11 @@ from imagestudio.errors import (
     StorageQuotaExceeded,
 )
 from imagestudio.idempotency.service import IdempotencyClaim, StoredResponse, idempotency_service
-from imagestudio.jobs.models import CHECKED_SIZES, PIXEL_BUDGETS, Job, JobEvent, JobStatus
+from imagestudio.jobs.models import CHECKED_SIZES, Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead, QueuePlace
 from imagestudio.jobs.transitions import JobTransitions, run_job_message
+from imagestudio.messaging import PRIORITY_RANKS, Priority, priority_of_rank
 from imagestudio.outbox.service import outbox_service
 from imagestudio.paging import read_page
 from imagestudio.storage import get_store, input_key
@@ -73,14 +74,16 @@ class JobDraft:
     uploads: Sequence[Upload] = ()
     inputs: Mapping[str, str] = field(default_factory=dict)
     sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
-    #: Inputs given by URL (their ``inputs`` value): the most pixels the fetched image may have.
-    pixel_budgets: Mapping[str, int] = field(default_factory=dict)
     cost: int = 0
     provider: str | None = None
     batch: int | None = None
     webhook: JobWebhookCreate | None = None
     #: The job ends ``expired`` unless a worker starts it by then.
     start_deadline: datetime | None = None
+    #: Queued jobs of a higher priority start first (the tier says which a tenant may ask for).
+    priority: Priority = Priority.normal
+    #: Its outputs are deleted this long after it succeeds (bounded by the tier); None: kept.
+    output_retention_seconds: int | None = None
 
 
 def _links(job_id: str) -> JobLinks:
@@ -132,9 +135,7 @@ class JobService(JobTransitions):
         idempotency: IdempotencyClaim | None = None,
     ) -> Job:
         """``submit`` for a draft a studio route built; raises the error that refused it."""
-        result = self.submit_many(
-            session, tenant_id=tenant_id, drafts=[draft], idempotency=idempotency, respond=self._accepted
-        )[0]
+        result = self.submit_many(session, tenant_id=tenant_id, drafts=[draft], idempotency=idempotency)[0]
         if isinstance(result, ImageStudioError):
             raise result
         return result
@@ -171,11 +172,20 @@ class JobService(JobTransitions):
         for i, draft in enumerate(drafts):
             try:
                 tier_service.check_plan(
-                    limits.tier, studio=draft.studio, provider=draft.provider, batch=draft.batch
+                    limits.tier,
+                    studio=draft.studio,
+                    provider=draft.provider,
+                    batch=draft.batch,
+                    priority=draft.priority,
+                    output_retention_seconds=draft.output_retention_seconds,
                 )
             except ImageStudioError as exc:
                 results[i] = exc
         todo = [i for i, r in enumerate(results) if r is None]
+        if respond is None and not todo:
+            # Refused by the plan, and the default answer renders jobs only: the refusal is raised
+            # with nothing written, its Idempotency-Key not recorded (as after a 402 or a 429).
+            return [r for r in results if r is not None]
         paid = sum(drafts[i].cost for i in todo)
         if paid > 0 and any(drafts[i].uploads for i in todo):
             # Refuse what cannot be afforded before storing anything; the reserve stays the real check.
@@ -309,7 +319,6 @@ class JobService(JobTransitions):
                 **(
                     {CHECKED_SIZES: {n: list(size) for n, size in draft.sizes.items()}} if draft.sizes else {}
                 ),
-                **({PIXEL_BUDGETS: dict(draft.pixel_budgets)} if draft.pixel_budgets else {}),
             },
             progress=0.0,
             progress_message="",
@@ -322,6 +331,10 @@ class JobService(JobTransitions):
             finished_at=None,
             updated_at=now,
             start_deadline=draft.start_deadline,
+            priority=PRIORITY_RANKS[draft.priority],
+            output_retention_seconds=draft.output_retention_seconds,
+            outputs_expire_at=None,
+            outputs_deleted_at=None,
         )
 
     def _store_uploads(
@@ -360,7 +373,10 @@ class JobService(JobTransitions):
     ) -> None:
         """One transaction: jobs, events, webhooks, messages, then the reserve and the key; commit."""
         credit_service.grant_month(session, tenant_id=tenant_id, tier=limits.tier.name)
-        if pairs and self._commit_in_one_statement(session, tenant_id, pairs, limits):
+        # Without a key to record, the one statement carries the commit (see ``_commit_in_one_statement``).
+        if pairs and self._commit_in_one_statement(
+            session, tenant_id, pairs, limits, commit=record_key is None
+        ):
             pass
         elif pairs:
             job_repository.insert_queued(session, [job for job, _ in pairs])
@@ -389,10 +405,19 @@ class JobService(JobTransitions):
         session.commit()
 
     def _commit_in_one_statement(
-        self, session: Session, tenant_id: str, pairs: Sequence[tuple[Job, JobDraft]], limits: TenantLimits
+        self,
+        session: Session,
+        tenant_id: str,
+        pairs: Sequence[tuple[Job, JobDraft]],
+        limits: TenantLimits,
+        *,
+        commit: bool,
     ) -> bool:
         """PostgreSQL, no webhook receiver for the ``job.queued`` event: stage the submission in one
-        statement (raises 402 / 429 when refused). False: take the general path."""
+        statement (raises 402 / 429 when refused). False: take the general path.
+
+        ``commit``: nothing else is to be written in the transaction, so the statement and the
+        COMMIT go in one round trip; the caller's ``session.commit()`` then sends nothing."""
         if not is_postgres(session) or any(draft.webhook is not None for _, draft in pairs):
             return False
         if webhook_service.staging.may_have_endpoints(session, tenant_id=tenant_id):
@@ -408,6 +433,7 @@ class JobService(JobTransitions):
             holds=[(job.id, draft.cost) for job, draft in pairs],
             max_active=limits.max_concurrent_jobs,
             max_stored_bytes=limits.max_stored_bytes,
+            commit=commit,
         )
         if not accepted:
             amount = sum(draft.cost for _, draft in pairs if draft.cost > 0)
@@ -418,7 +444,7 @@ class JobService(JobTransitions):
                 max_active=limits.max_concurrent_jobs,
                 max_stored_bytes=limits.max_stored_bytes,
             )
-        outbox_service.wake_after_commit(session, notified=True)  # the statement sent the NOTIFY
+        outbox_service.wake_after_commit(session)
         return True
 
     def get(self, session: Session, *, tenant_id: str, job_id: str) -> Job:
@@ -439,7 +465,8 @@ class JobService(JobTransitions):
     def queue_place(self, session: Session, *, job: Job) -> QueuePlace | None:
         """A queued job's place in its studio's queue and its estimated wait; None once it left the queue.
 
-        Two index-only counts: queued jobs of its studio created before it, and jobs of its studio
+        Index-only counts: queued jobs of its studio ahead of it (of a higher priority, or of its
+        own created before it), and jobs of its studio
         first started within ``JOB_START_RATE_WINDOW_SECONDS``. The estimate is the time that
         studio took lately to start as many jobs as are ahead of this one, plus its own start;
         None when none started in the window (a studio idle, or its workers away).
@@ -447,7 +474,7 @@ class JobService(JobTransitions):
         if job.status != JobStatus.queued:
             return None
         position = job_repository.queue_position(
-            session, studio=job.studio, created_at=job.created_at, job_id=job.id
+            session, studio=job.studio, priority=job.priority, created_at=job.created_at, job_id=job.id
         )
         window = get_settings().job_start_rate_window_seconds
         started = job_repository.started_since(
@@ -476,6 +503,10 @@ class JobService(JobTransitions):
                 error=job.error,
                 outputs=outputs.get(job.id, []),
                 start_deadline=job.start_deadline,
+                priority=priority_of_rank(job.priority),
+                output_retention_seconds=job.output_retention_seconds,
+                outputs_expire_at=job.outputs_expire_at,
+                outputs_deleted_at=job.outputs_deleted_at,
                 links=_links(job.id),
             )
             for job in jobs
@@ -522,6 +553,14 @@ class JobService(JobTransitions):
         session.refresh(job)
         log.info("job.canceled", job_id=job.id)
         return job
+
+    def outputs_due(self, session: Session, *, now: datetime, limit: int) -> Sequence[str]:
+        """Ids of jobs whose ``output_retention_seconds`` has passed, their outputs not yet deleted."""
+        return job_repository.outputs_due(session, now=now, limit=limit)
+
+    def mark_outputs_deleted(self, session: Session, *, job_id: str, now: datetime) -> None:
+        """Record that the retention sweeper deleted the job's outputs (``outputs_deleted_at``)."""
+        job_repository.mark_outputs_deleted(session, job_id=job_id, now=now)
 
     def events_after(
         self, session: Session, *, cursors: Mapping[str, int], limit: int = 1000

@@ -7,7 +7,7 @@ from :class:`JobTransitions`, so every caller keeps to the one ``job_service``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,9 +18,9 @@ from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
 from imagestudio.db import utcnow
-from imagestudio.jobs.models import Job, JobStatus
+from imagestudio.jobs.models import CHECKED_SIZES, UNPREPARED_REQUEST, Job, JobStatus
 from imagestudio.jobs.repository import JobShare, job_repository
-from imagestudio.messaging import RUN_JOB_ACTORS, Studio
+from imagestudio.messaging import PRIORITY_OPTION, RUN_JOB_ACTORS, Studio
 from imagestudio.outbox.service import outbox_service
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.metrics import CREDITS_CAPTURED, CREDITS_REFUNDED
@@ -47,11 +47,13 @@ def _aware(moment: datetime | None, now: datetime) -> datetime | None:
     return moment
 
 
-def run_job_message(job: Job) -> tuple[str, str, dict[str, Any]]:
-    """A job's ``<studio>.run_job`` message: (queue, actor, kwargs). Ids and object keys only; the
-    tenant's id lets a worker put back a message of a tenant at its share without a query."""
+def run_job_message(job: Job) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+    """A job's ``<studio>.run_job`` message: (queue, actor, kwargs, options). Ids and object keys
+    only; the tenant's id lets a worker put back a message of a tenant at its share without a
+    query; the options carry the job's priority (its copies, deferred or re-staged, keep it)."""
     kwargs = {"job_id": job.id, "inputs": job.inputs, "tenant_id": job.tenant_id}
-    return Studio(job.studio).value, RUN_JOB_ACTORS[job.studio], kwargs
+    options = {PRIORITY_OPTION: job.priority}
+    return Studio(job.studio).value, RUN_JOB_ACTORS[job.studio], kwargs, options
 
 
 def job_share() -> JobShare:
@@ -189,6 +191,38 @@ class JobTransitions:
         if job is not None:
             job.params = {**job.params, key: value}  # a new dict: JSON columns track reassignment only
 
+    def record_prepared(
+        self,
+        session: Session,
+        *,
+        job_id: str,
+        params: dict[str, Any],
+        inputs: Mapping[str, str],
+        sizes: Mapping[str, tuple[int, int]],
+        cost: int,
+    ) -> bool:
+        """A job given images by URL, prepared by its worker: the params ``prepare`` made, the fetched
+        images' keys and checked sizes, and its hold brought to ``cost`` (the rest released now).
+
+        False when the job is no longer running (canceled meanwhile); raises ``PaymentRequired``
+        when ``cost`` is above what the gateway held and the tenant cannot afford the difference
+        (the caller rolls back; the job then fails, everything released).
+        """
+        if not self.hold_running(session, job_id=job_id):
+            return False
+        job = job_repository.get(session, job_id)
+        assert job is not None
+        if UNPREPARED_REQUEST not in job.params:
+            return True  # an earlier delivery recorded it (its commit raced this one's start)
+        released = credit_service.reprice(session, tenant_id=job.tenant_id, job_id=job_id, cost=cost)
+        if released > 0:
+            CREDITS_REFUNDED.labels(job.studio).inc(released)
+        checked = {**dict(job.inputs.get(CHECKED_SIZES) or {}), **{n: list(s) for n, s in sizes.items()}}
+        job.inputs = {**job.inputs, **inputs, CHECKED_SIZES: checked}  # new dicts: JSON columns
+        job.params = params  # track reassignment only
+        log.info("job.prepared", job_id=job_id, cost=cost, released=released)
+        return True
+
     def for_worker(self, session: Session, *, job_id: str, lock: bool = False) -> Job | None:
         """A job by id for a worker outside ``claim`` (async polls read and advance ``params.pending``)."""
         return job_repository.get(session, job_id, for_update=lock)
@@ -216,6 +250,10 @@ class JobTransitions:
             )
             CREDITS_CAPTURED.labels(job.studio).inc(charged)
             CREDITS_REFUNDED.labels(job.studio).inc(released)
+            if job.output_retention_seconds is not None:  # the request's output_retention_seconds
+                job_repository.schedule_output_deletion(
+                    session, job_id=job_id, at=utcnow() + timedelta(seconds=job.output_retention_seconds)
+                )
             job_repository.add_event(
                 session, job_id=job_id, type="job.succeeded", data={"status": "succeeded"}
             )
@@ -276,8 +314,22 @@ class JobTransitions:
         """Re-stage a message for every queued/running job (embedded start-up: its broker forgot)."""
         jobs = job_repository.unfinished(session)
         for job in jobs:
-            queue_name, actor_name, kwargs = run_job_message(job)
-            outbox_service.add(session, queue_name=queue_name, actor_name=actor_name, kwargs=kwargs)
+            queue_name, actor_name, kwargs, options = run_job_message(job)
+            outbox_service.add(
+                session, queue_name=queue_name, actor_name=actor_name, kwargs=kwargs, options=options
+            )
+        session.commit()
+        return len(jobs)
+
+    def requeue_queued(self, session: Session, *, studios: Sequence[str]) -> int:
+        """Stage the message of every queued job of ``studios`` again (their queue was re-created);
+        a duplicate of a message still waiting is dropped by the claim. Committed; how many."""
+        jobs = job_repository.queued_of(session, studios=studios)
+        for job in jobs:
+            queue_name, actor_name, kwargs, options = run_job_message(job)
+            outbox_service.add(
+                session, queue_name=queue_name, actor_name=actor_name, kwargs=kwargs, options=options
+            )
         session.commit()
         return len(jobs)
 

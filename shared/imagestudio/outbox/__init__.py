@@ -7,10 +7,11 @@ between publish and mark republishes the row, which the idempotent workers absor
 
 A commit that staged rows wakes the relay at once: this process's relay through an in-process
 event, a relay in another process (``imagestudio relay``, which ``imagestudio up`` starts on
-PostgreSQL) through PostgreSQL's ``NOTIFY`` on :data:`OUTBOX_CHANNEL`, which the server delivers
-at commit and never on rollback.
+PostgreSQL) through PostgreSQL's ``NOTIFY`` on :data:`OUTBOX_CHANNEL`, which this process's
+notifier sends after the commit (never on rollback), coalesced (``notifier.py``).
 
 The package's rooms: ``models.py`` (the table), ``service.py`` (staging, waking, one batch),
+``notifier.py`` (the ``NOTIFY`` after commits),
 ``publishers.py`` (confirmed batches on RabbitMQ) and ``relay.py`` (the threads that publish).
 """
 

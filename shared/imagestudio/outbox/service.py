@@ -1,4 +1,4 @@
-"""Staging messages in the caller's transaction, waking the relays at commit, and publishing a batch.
+"""Staging messages in the caller's transaction, waking the relays after commit, and publishing a batch.
 
 ``OutboxService.add`` writes a row with the job; ``publish_pending`` (the relay's step) claims a
 batch, publishes it as one confirmed batch and marks it published.
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from imagestudio.db import is_postgres, libpq_url, session_scope
 from imagestudio.orm import table_of, utcnow
 from imagestudio.outbox.models import OutboxMessage
+from imagestudio.outbox.notifier import CommitNotifier
 from imagestudio.outbox.publishers import outgoing, publisher_for
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.tracing import message_options
@@ -29,18 +30,19 @@ log = get_logger(__name__)
 #: Rows published per relay transaction.
 BATCH_SIZE = 100
 
-#: The PostgreSQL channel a transaction that staged outbox rows notifies; relays in other
+#: The PostgreSQL channel notified after commits that staged outbox rows; relays in other
 #: processes listen on it.
 OUTBOX_CHANNEL = "imagestudio_outbox"
-#: The notification, as a statement (the submission statement carries its own).
+#: The notification, as a statement (sent by :data:`commit_notifier`, outside the staging transaction).
 NOTIFY_SQL = f"SELECT pg_notify('{OUTBOX_CHANNEL}', '')"
-_NOTIFY = text(NOTIFY_SQL)
-#: ``session.info`` key: this transaction staged rows whose notification is still to be sent.
+#: ``session.info`` key: this transaction staged rows whose notification is still to be asked for.
 _STAGED = "imagestudio.outbox_staged"
 
 
 #: Set after a commit that staged messages, so this process's relay publishes at once.
 relay_wake = threading.Event()
+#: This process's sender of :data:`NOTIFY_SQL`, after commits, coalesced (see ``notifier.py``).
+commit_notifier = CommitNotifier(NOTIFY_SQL, url=libpq_url)
 
 
 def notify() -> None:
@@ -48,30 +50,27 @@ def notify() -> None:
     relay_wake.set()
 
 
-def _notify_before_commit(session: Session) -> None:
-    if session.info.pop(_STAGED, False):
-        session.execute(_NOTIFY)  # delivered by PostgreSQL only if this commit succeeds
-
-
 def _notify_after_commit(session: Session) -> None:
     notify()
+    if session.info.pop(_STAGED, False):
+        commit_notifier.request()  # the commit is done: the NOTIFY it asks for begins after it
 
 
 def _forget_staged(session: Session) -> None:
     session.info.pop(_STAGED, None)
 
 
-def _wake_after_commit(session: Session, *, notified: bool = False) -> None:
+def _wake_after_commit(session: Session) -> None:
     """Wake the relays once the caller's transaction commits (never before, nor on rollback).
 
-    This process's relay by its event; on PostgreSQL the others by a ``NOTIFY`` sent just before
-    the commit, unless the caller's own statement already sent it (``notified``).
+    This process's relay by its event; on PostgreSQL the others by a ``NOTIFY`` the notifier
+    sends after the commit, on its own connection: inside the transaction it would serialise
+    every notifying commit of the database (``notifier.py``).
     """
     if not event.contains(session, "after_commit", _notify_after_commit):
         event.listen(session, "after_commit", _notify_after_commit)
-        event.listen(session, "before_commit", _notify_before_commit)
         event.listen(session, "after_rollback", _forget_staged)
-    if not notified and is_postgres(session):
+    if is_postgres(session):
         session.info[_STAGED] = True
 
 
@@ -136,15 +135,19 @@ class OutboxService:
         _wake_after_commit(session)
         return row
 
-    def add_many(self, session: Session, messages: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-        """Stage (queue, actor, kwargs) messages with one INSERT, without the ORM's unit of work."""
+    def add_many(
+        self, session: Session, messages: Sequence[tuple[str, str, dict[str, Any], dict[str, Any]]]
+    ) -> None:
+        """Stage (queue, actor, kwargs, options) messages with one INSERT, without the ORM's unit of work."""
         if not messages:
             return
         session.execute(insert(table_of(OutboxMessage)), self.rows(messages))
         self.wake_after_commit(session)
 
-    def rows(self, messages: Sequence[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """Outbox row values for (queue, actor, kwargs) messages, trace context included."""
+    def rows(
+        self, messages: Sequence[tuple[str, str, dict[str, Any], dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """Outbox row values for (queue, actor, kwargs, options) messages, trace context included."""
         now = utcnow()
         return [
             {
@@ -153,18 +156,17 @@ class OutboxService:
                 "actor_name": actor_name,
                 "kwargs": kwargs,
                 "options": message_options(
-                    None, queue_name=queue_name, actor_name=actor_name, job_id=kwargs.get("job_id")
+                    options, queue_name=queue_name, actor_name=actor_name, job_id=kwargs.get("job_id")
                 ),
                 "created_at": now,
                 "attempts": 0,
             }
-            for queue_name, actor_name, kwargs in messages
+            for queue_name, actor_name, kwargs, options in messages
         ]
 
-    def wake_after_commit(self, session: Session, *, notified: bool = False) -> None:
-        """Wake the relays once the caller's transaction commits (rows staged by other means);
-        ``notified``: the caller's statement ran :data:`NOTIFY_SQL` itself."""
-        _wake_after_commit(session, notified=notified)
+    def wake_after_commit(self, session: Session) -> None:
+        """Wake the relays once the caller's transaction commits (rows staged by other means)."""
+        _wake_after_commit(session)
 
     def pending_count(self, session: Session) -> int:
         return (

@@ -255,19 +255,6 @@ def admit(request: StudioRequest, images: Mapping[str, ImageInfo], settings: Set
             )
 
 
-def url_pixel_budgets(request: StudioRequest, fields: Iterable[str], settings: Settings) -> dict[str, int]:
-    """For images given by URL, whose header the gateway never reads: the most pixels (x frames) each
-    may have, the smallest budget of the rows its job may run; the worker holds the fetched image to it."""
-    named = set(fields)
-    probe = ImageInfo(format="png", width=1, height=1, has_alpha=False, orientation=1)
-    budgets: dict[str, int] = {}
-    for work in job_work(request, dict.fromkeys(named, probe)):
-        if work.field in named:
-            budget = pixel_budget(work.row, settings)
-            budgets[work.field] = min(budgets.get(work.field, budget), budget)
-    return budgets
-
-
 def workers() -> Iterable[str]:
     """Every worker the table has rows for, in table order."""
     return dict.fromkeys(row.worker for row in MEMORY.values())

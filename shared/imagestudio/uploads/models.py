@@ -25,7 +25,11 @@ def new_upload_id() -> str:
 
 class Upload(Base):
     __tablename__ = "uploads"
-    __table_args__ = (Index("ix_uploads_expires_at", "expires_at"),)
+    __table_args__ = (
+        Index("ix_uploads_expires_at", "expires_at"),
+        # GET /uploads: a tenant's uploads, newest first.
+        Index("ix_uploads_tenant_created", "tenant_id", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=new_upload_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

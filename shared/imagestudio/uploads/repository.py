@@ -8,12 +8,28 @@ from datetime import datetime
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from imagestudio.paging import newest_first
 from imagestudio.uploads.models import Upload, UploadState
 
 
 class UploadRepository:
     def get_for_tenant(self, session: Session, *, tenant_id: str, upload_id: str) -> Upload | None:
         return session.scalar(select(Upload).where(Upload.id == upload_id, Upload.tenant_id == tenant_id))
+
+    def page(
+        self,
+        session: Session,
+        *,
+        tenant_id: str,
+        now: datetime,
+        limit: int,
+        before: tuple[datetime, str] | None = None,
+    ) -> Sequence[Upload]:
+        """A tenant's live uploads (not expired), newest first, on ``ix_uploads_tenant_created``."""
+        stmt = select(Upload).where(Upload.tenant_id == tenant_id, Upload.expires_at > now)
+        return session.scalars(
+            newest_first(stmt, created_at=Upload.created_at, row_id=Upload.id, before=before, limit=limit)
+        ).all()
 
     def expired(
         self, session: Session, *, now: datetime, limit: int, after: tuple[datetime, str] | None = None

@@ -3,31 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: A ready upload as ``GET /uploads/{id}`` answers it (the OpenAPI document's example).
+UPLOAD_EXAMPLE: dict[str, Any] = {
+    "id": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
+    "state": "ready",
+    "width": 1600,
+    "height": 1200,
+    "format": "png",
+    "bytes": 482113,
+    "content_type": "image/png",
+    "created_at": "2025-01-31T09:29:58Z",
+    "expires_at": "2025-02-01T09:29:58Z",
+}
 
 
 class UploadRead(BaseModel):
     """An upload; width, height and format are null while a presigned upload is still pending."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
-                    "state": "ready",
-                    "width": 1600,
-                    "height": 1200,
-                    "format": "png",
-                    "bytes": 482113,
-                    "content_type": "image/png",
-                    "created_at": "2025-01-31T09:29:58Z",
-                    "expires_at": "2025-02-01T09:29:58Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [UPLOAD_EXAMPLE]})
 
     id: str
     state: Literal["pending", "ready"]
@@ -38,6 +35,17 @@ class UploadRead(BaseModel):
     content_type: str
     created_at: datetime
     expires_at: datetime
+
+
+class UploadPage(BaseModel):
+    """A page of the tenant's uploads, newest first; ``next_cursor`` is null on the last page."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [UPLOAD_EXAMPLE], "next_cursor": None}]}
+    )
+
+    items: list[UploadRead]
+    next_cursor: str | None = None
 
 
 class UploadPresign(BaseModel):

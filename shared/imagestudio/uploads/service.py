@@ -26,6 +26,7 @@ from imagestudio.errors import ImageTooLarge, InvalidImage, NotFound, StorageErr
 from imagestudio.imaging import ImageInfo, inspect_image
 from imagestudio.imaging.formats import UPLOAD_MEDIA_TYPES, by_media_type, media_type
 from imagestudio.jobs.service import job_service
+from imagestudio.paging import read_page
 from imagestudio.quota.service import storage_quota_service
 from imagestudio.storage import get_store, incoming_upload_key, upload_key, uploads_prefix
 from imagestudio.telemetry.logging import get_logger
@@ -33,6 +34,7 @@ from imagestudio.tenants.service import tenant_service
 from imagestudio.uploads.models import Upload, UploadState, new_upload_id
 from imagestudio.uploads.repository import upload_repository
 from imagestudio.uploads.schemas import (
+    UploadPage,
     UploadPresigned,
     UploadRead,
 )
@@ -250,6 +252,18 @@ class UploadService:
 
     def to_read(self, upload: Upload) -> UploadRead:
         return UploadRead.model_validate(upload, from_attributes=True)
+
+    def page(self, session: Session, *, tenant_id: str, limit: int, cursor: str | None) -> UploadPage:
+        """The tenant's uploads still usable (not expired), newest first, ``limit`` a page."""
+        now = utcnow()
+        page, next_cursor = read_page(
+            lambda rows, before: upload_repository.page(
+                session, tenant_id=tenant_id, now=now, limit=rows, before=before
+            ),
+            limit=limit,
+            cursor=cursor,
+        )
+        return UploadPage(items=[self.to_read(u) for u in page], next_cursor=next_cursor)
 
     def delete(self, session: Session, *, tenant_id: str, upload_id: str) -> None:
         """Stop the id resolving now; delete the object unless a queued or running job still reads it."""

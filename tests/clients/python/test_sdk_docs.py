@@ -36,7 +36,7 @@ def test_every_python_snippet_of_the_client_docs_runs(
     monkeypatch.setenv("IMAGESTUDIO_URL", service.url)
     monkeypatch.setenv("IMAGESTUDIO_API_KEY", service.key)
     snippets = blocks(DOC.read_text(), "python")
-    assert len(snippets) == 8
+    assert len(snippets) == 9
     namespace: dict[str, object] = {}
     for snippet in snippets:
         exec(compile(snippet, str(DOC), "exec"), namespace)
@@ -49,6 +49,9 @@ def test_every_python_snippet_of_the_client_docs_runs(
     assert small.refresh().outputs[0].metadata["ssim"] >= 0.98
     assert [o.name for o in controlled.refresh().outputs] == ["controlled", "control_map"]
     assert [o.metadata["image_to_image"] for o in redrawn.refresh().outputs] == [True]
+    by_url = namespace["by_url"]
+    assert by_url.status == "succeeded" and by_url.params["image_urls"] == {"image": namespace["photo_url"]}  # type: ignore[attr-defined]
+    assert [(o.format, o.width, o.height) for o in by_url.outputs] == [("webp", 1200, 900)]  # type: ignore[attr-defined]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "all.zip",
         "instagram.story.jpg",

@@ -47,14 +47,17 @@ def built() -> Path:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A live gateway (webhooks may reach loopback, where the suites listen) and its admin command."""
+    """A live gateway (webhooks and image URLs may reach loopback, where the suites listen) and its
+    admin command."""
     root = tmp_path_factory.mktemp("ts-client")
     image = root / "photo.png"
     image.write_bytes(make_image(800, 600))
-    with imagestudio_up(root, data_dir=root / "data", IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK="true") as (
-        base,
-        env,
-    ):
+    with imagestudio_up(
+        root,
+        data_dir=root / "data",
+        IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK="true",
+        IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK="true",
+    ) as (base, env):
         # The quick start runs as a partner that never fetched its signing secret (shown once).
         minted = subprocess.run(
             [IMAGESTUDIO, "keys", "create", "--tenant", "ts-quickstart"],
@@ -80,7 +83,7 @@ def test_typescript_client_suite_passes_against_the_service(built: Path, service
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     passed = re.search(r"^# pass (\d+)$", output, re.MULTILINE)
-    assert passed and int(passed.group(1)) >= 17, output
+    assert passed and int(passed.group(1)) >= 18, output
     assert re.search(r"^# fail 0$", output, re.MULTILINE), output
 
 

@@ -107,13 +107,15 @@ def test_mounted_config_files_exist_and_prometheus_scrapes_our_services() -> Non
 
 def test_dockerfile_has_one_shared_base_and_non_root_service_stages() -> None:
     stages = re.findall(r"^FROM\s+(\S+)\s+AS\s+(\S+)", DOCKERFILE, flags=re.M)
-    assert [s[1] for s in stages] == ["build", "base", "gateway", "worker"]
+    assert [s[1] for s in stages] == ["dist", "lock", "deps", "build", "base", "gateway", "worker"]
     assert dict((alias, image) for image, alias in stages)["gateway"] == "base"
     assert dict((alias, image) for image, alias in stages)["worker"] == "base"
     for stage in ("gateway", "worker"):
         body = DOCKERFILE.split(f"AS {stage}", 1)[1].split("\nFROM ", 1)[0]
         assert re.search(r"^USER 10001", body, flags=re.M), stage
         assert "HEALTHCHECK" in body and "CMD [" in body
+        # Only the build stage's venv: no pip install (and so no pip) in the image itself.
+        assert "COPY --from=build /opt/venv /opt/venv" in body and "pip" not in body
     dockerignore = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".git", ".env", "tests"} <= set(dockerignore)
 
@@ -127,3 +129,14 @@ def test_the_gateway_publishes_the_console_at_the_public_url() -> None:
     assert (public.hostname, str(public.port)) == ("localhost", port)
     page = TestClient(create_app()).get(f"{CONSOLE_PATH}/")  # no lifespan: the page needs no services
     assert page.status_code == 200 and "<title>Image Studio</title>" in page.text
+
+
+def test_make_test_builds_the_images_beside_the_suite_not_before_it() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    (prerequisites,) = re.findall(r"^test:(.*)$", makefile, flags=re.M)
+    assert "images" not in prerequisites.split()
+    assert "scripts/test.sh" in makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    script = (ROOT / "scripts/test.sh").read_text()
+    # The build starts in the background before pytest; the stack tests wait on the status it writes.
+    assert script.index("scripts/images.sh") < script.index(".venv/bin/pytest")
+    assert "IMAGESTUDIO_IMAGES_STATUS=" in script and 'wait "$builder"' in script

@@ -8,107 +8,22 @@ redirect's target or a literal host, so nothing leaves the machine.
 from __future__ import annotations
 
 import io
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from image_url_support import MAX_BYTES, ImageServer
 from PIL import Image
 from sqlalchemy import select
-from support import Embedded, in_process_stack, make_image
+from support import Embedded, in_process_stack
 
 from imagestudio.config import get_settings
 from imagestudio.db import session_scope
-from imagestudio.jobs.models import PIXEL_BUDGETS, Job
+from imagestudio.jobs.models import CHECKED_SIZES, IMAGE_URLS, Job
 from imagestudio.studios.memory import pixel_budget
 
 API = "/api/image-studio"
-#: The byte limit of these tests: the served photo fits, the huge body does not.
-MAX_BYTES = 400_000
-PHOTO = make_image(320, 240)
-assert len(PHOTO) < MAX_BYTES
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """The paths the tests fetch; each answer bounded in size and time."""
-
-    #: Images a test serves under ``/served/<name>``.
-    served: dict[str, bytes] = {}
-
-    def do_GET(self) -> None:  # noqa: N802 - the http.server name
-        if self.path.startswith("/served/"):
-            self._send(200, self.served[self.path.removeprefix("/served/")], "image/png")
-        elif self.path == "/photo.png":
-            self._send(200, PHOTO, "image/png")
-        elif self.path == "/loop":
-            self._redirect("/loop")
-        elif self.path == "/moved":
-            self._redirect("/photo.png")
-        elif self.path == "/to-private":
-            self._redirect("http://10.0.0.1/photo.png")
-        elif self.path == "/to-metadata":
-            self._redirect("http://169.254.169.254/latest/meta-data/")
-        elif self.path == "/text":
-            self._send(200, b"<html>not an image</html>", "text/html")
-        elif self.path == "/missing":
-            self._send(404, b"gone", "text/plain")
-        elif self.path == "/huge":
-            self.send_response(200)  # no length declared: the cap must hold while reading
-            self.send_header("Content-Type", "image/png")
-            self.end_headers()
-            self._write(PHOTO[:64] + bytes(MAX_BYTES * 2))
-        elif self.path == "/slow":
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(PHOTO)))
-            self.end_headers()
-            for index in range(100):  # a byte every 0.1 s, for 10 s at most
-                if not self._write(PHOTO[index : index + 1]):
-                    return
-                time.sleep(0.1)
-        else:
-            self._send(404, b"", "text/plain")
-
-    def _redirect(self, location: str) -> None:
-        self.send_response(302)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self._write(body)
-
-    def _write(self, data: bytes) -> bool:
-        try:
-            self.wfile.write(data)
-            self.wfile.flush()
-        except OSError:  # the worker hung up (a cap reached): expected
-            return False
-        return True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-@pytest.fixture
-def server() -> Iterator[str]:
-    """The base URL of a loopback server answering ``_Handler``'s paths."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.fixture
@@ -151,15 +66,19 @@ def reserved(stack: Embedded, key: str) -> int:
     return int(body["reserved"])
 
 
-def test_a_loopback_url_runs_a_social_job_and_is_recorded_in_its_inputs(stack: Embedded, server: str) -> None:
+def test_a_loopback_url_runs_a_social_job_and_is_recorded_in_its_params(stack: Embedded, server: str) -> None:
     url = f"{server}/photo.png"
     key, job = run(stack, url)
     assert job["status"] == "succeeded", job
     square = next(o for o in job["outputs"] if o["name"] == "instagram.feed_square")
     assert (square["width"], square["height"]) == (1080, 1080)
+    assert job["params"][IMAGE_URLS] == {"image": url}
+    assert job["params"]["formats"] == ["instagram.feed_square"]  # the prepared params replaced the request
     with session_scope() as session:
         row = session.scalars(select(Job).where(Job.id == job["id"])).one()
-        assert row.inputs["image"] == url
+        # The fetched image is the job's input now, held to the size checked when it was fetched.
+        assert row.inputs["image"].endswith("/inputs/image.png")
+        assert row.inputs[CHECKED_SIZES] == {"image": [320, 240]}
 
 
 def test_a_redirect_is_followed_to_the_image(stack: Embedded, server: str) -> None:
@@ -204,7 +123,7 @@ def test_a_closed_port_is_unreachable(stack: Embedded) -> None:
 def test_an_image_over_the_memory_budget_fails_in_the_worker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: str
 ) -> None:
-    """The gateway never reads a URL's header, so it records the budget and the worker holds the image to it."""
+    """The gateway never reads a URL's header, so the worker admits the fetched image to the memory model."""
     for embedded in in_process_stack(
         tmp_path,
         monkeypatch,
@@ -216,14 +135,12 @@ def test_an_image_over_the_memory_budget_fails_in_the_worker(
         assert 0 < budget < get_settings().max_image_pixels  # an upload this size passes the pixel cap
         buffer = io.BytesIO()
         Image.new("RGB", (2000, budget // 2000 + 1), (200, 120, 40)).save(buffer, "PNG")
-        _Handler.served["over-budget.png"] = buffer.getvalue()
+        ImageServer.served["over-budget.png"] = buffer.getvalue()
         key, job = run(embedded, f"{server}/served/over-budget.png")
         problem = failure(job)
         assert problem["type"].endswith("/image-over-memory-budget"), problem
         assert problem["limit"] == budget and problem["pixels"] > budget
-        with session_scope() as session:
-            row = session.scalars(select(Job).where(Job.id == job["id"])).one()
-            assert row.inputs[PIXEL_BUDGETS] == {"image": budget}
+        assert reserved(embedded, key) == 0
 
 
 @pytest.mark.parametrize(
@@ -255,17 +172,6 @@ def test_loopback_is_refused_without_the_development_setting(
         assert response.status_code == 422, response.text
         assert response.json()["field"] == "image"
         assert "IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK=true" in response.json()["detail"]
-
-
-def test_a_studio_without_url_inputs_says_so(stack: Embedded) -> None:
-    response = stack.client.post(
-        f"{API}/compress",
-        headers={"Authorization": f"Bearer {stack.new_key()}"},
-        json={"image": "https://example.com/a.png"},
-    )
-    assert response.status_code == 422, response.text
-    assert response.json()["field"] == "image"
-    assert "not by URL" in response.json()["detail"]
 
 
 def test_a_form_and_a_batch_entry_take_the_url_too(stack: Embedded, server: str) -> None:

@@ -10,7 +10,9 @@ from PIL import Image
 from skimage import data as skimage_data
 from support import Embedded
 
+from imagestudio.imaging import SourceImage
 from imagestudio.studios.social import SocialPlan, SocialPlanJob
+from imagestudio.studios.social.analyses import forget_all
 
 API = "/api/image-studio"
 FORMATS = "instagram.story,facebook.feed,twitter.header,youtube.thumbnail"
@@ -96,3 +98,35 @@ def test_plan_under_prefer_wait_answers_200_with_the_typed_plan(embedded: Embedd
     assert banner.crop_box is not None and banner.crop_box[2] * 400 == pytest.approx(
         banner.crop_box[3] * 1200, rel=0.01
     )
+
+
+def test_a_repeat_plan_for_the_same_upload_answers_without_decoding(
+    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker keeps what smart crop found per tenant and bytes: the redraw decodes nothing."""
+    forget_all()
+    decodes: list[int] = []
+    load = SourceImage.load.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[SourceImage], data: bytes, **kwargs: object) -> SourceImage:
+        decodes.append(len(data))
+        return load(cls, data, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(SourceImage, "load", classmethod(counted))
+    embedded.start_worker()
+    key, other = embedded.new_key(), embedded.new_key()
+    first = planned_upload(embedded, key)
+    assert planned_upload(embedded, key) == first  # the same bytes, uploaded again
+    assert len(decodes) == 1  # the second plan decoded nothing
+    # Another tenant's identical bytes are its own: decoded and searched again.
+    assert planned_upload(embedded, other) == first
+    assert len(decodes) == 2
+
+
+def planned_upload(stack: Embedded, key: str) -> SocialPlan:
+    upload = stack.client.post(
+        f"{API}/uploads", headers=auth(key), files={"file": ("p.png", portrait(), "image/png")}
+    )
+    assert upload.status_code == 201, upload.text
+    job = finished(stack, key, "plan", upload.json()["id"])
+    return SocialPlan.model_validate(job["outputs"][0]["metadata"])  # type: ignore[index]

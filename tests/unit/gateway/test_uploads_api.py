@@ -323,3 +323,26 @@ def test_an_output_becomes_an_upload_by_its_asset_id_without_being_sent_again(em
     assert other.status_code == 422 and other.json()["field"] == "asset_id", other.text
     unknown = embedded.client.post(f"{API}/uploads", headers=auth(key), json={"asset_id": "nothing"})
     assert unknown.status_code == 422 and unknown.json()["field"] == "asset_id", unknown.text
+
+
+def test_the_uploads_list_pages_a_tenants_live_uploads_newest_first(embedded: Embedded) -> None:
+    key, other = embedded.new_key("lister"), embedded.new_key("someone-else")
+    ids = [upload(embedded, key, make_image(20 + i, 20)).json()["id"] for i in range(4)]
+    upload(embedded, other, make_image(30, 30))
+    with session_scope() as session:  # the oldest has expired: no longer listed
+        session.execute(update(Upload).where(Upload.id == ids[0]).values(expires_at=utcnow()))
+
+    first = embedded.client.get(f"{API}/uploads", headers=auth(key), params={"limit": 2})
+    assert first.status_code == 200, first.text
+    page = first.json()
+    assert [u["id"] for u in page["items"]] == [ids[3], ids[2]] and page["next_cursor"]
+    assert page["items"][0]["width"] == 23 and page["items"][0]["state"] == "ready"
+    rest = embedded.client.get(
+        f"{API}/uploads", headers=auth(key), params={"limit": 2, "cursor": page["next_cursor"]}
+    ).json()
+    assert [u["id"] for u in rest["items"]] == [ids[1]] and rest["next_cursor"] is None
+
+    bad = embedded.client.get(f"{API}/uploads", headers=auth(key), params={"cursor": "nonsense"})
+    assert bad.status_code == 400 and bad.headers["content-type"] == "application/problem+json"
+    over = embedded.client.get(f"{API}/uploads", headers=auth(key), params={"limit": 101})
+    assert over.status_code == 422 and "limit" in over.text

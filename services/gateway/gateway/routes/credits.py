@@ -15,6 +15,7 @@ from gateway.problems import PROBLEM_RESPONSES
 from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.jobs.schemas import JOB_EXAMPLE
+from imagestudio.messaging import PRIORITY_RANKS, Priority
 from imagestudio.quota.service import storage_quota_service
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.registry import estimate
@@ -100,6 +101,8 @@ class CreditsRead(BaseModel):
                     "available": 494,
                     "stored_bytes": 48_213_504,
                     "max_stored_bytes": 10_737_418_240,
+                    "priorities": ["low", "normal"],
+                    "max_output_retention_seconds": 604_800,
                     "entries": _LEDGER_EXAMPLE,
                 }
             ]
@@ -113,6 +116,10 @@ class CreditsRead(BaseModel):
     available: int
     stored_bytes: int = Field(description="Bytes of uploads and job outputs the tenant stores now")
     max_stored_bytes: int = Field(description="The tenant's storage quota (its tier's, or its override)")
+    priorities: list[Priority] = Field(description="The `priority` values a submission may ask for")
+    max_output_retention_seconds: int = Field(
+        description="The longest `output_retention_seconds` a submission may set"
+    )
     entries: list[LedgerEntry]
 
 
@@ -153,6 +160,8 @@ def get_credits(
         available=current.available,
         stored_bytes=storage_quota_service.used(session, tenant_id=principal.tenant_id),
         max_stored_bytes=limits.max_stored_bytes,
+        priorities=sorted(tier.priorities, key=PRIORITY_RANKS.__getitem__),
+        max_output_retention_seconds=tier.max_output_retention_seconds,
         entries=entries,
     )
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import UploadFile as FastAPIUploadFile
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -18,7 +18,13 @@ from gateway.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 from gateway.studio_requests import read_form
 from gateway.uploads import read_asset_upload_info, read_image_upload_info
 from imagestudio.errors import InvalidRequest, ValidationFailed
-from imagestudio.uploads.schemas import UploadFromAsset, UploadPresign, UploadPresigned, UploadRead
+from imagestudio.uploads.schemas import (
+    UploadFromAsset,
+    UploadPage,
+    UploadPresign,
+    UploadPresigned,
+    UploadRead,
+)
 from imagestudio.uploads.service import upload_service
 
 router = APIRouter(route_class=GuardedRoute, prefix="/uploads", tags=["uploads"], responses=PROBLEM_RESPONSES)
@@ -122,6 +128,18 @@ def _answered(
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{body.id}"
     response.headers.update(admission.rate.headers())
     return body
+
+
+@router.get("", response_model=UploadPage)
+def list_uploads(
+    session: ReadSessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> UploadPage:
+    """The tenant's uploads not yet expired, newest first; pass ``next_cursor`` back as ``cursor``
+    for the next page (the paging of ``GET /jobs``)."""
+    return upload_service.page(session, tenant_id=principal.tenant_id, limit=limit, cursor=cursor)
 
 
 @router.get("/{upload_id}", response_model=UploadRead)

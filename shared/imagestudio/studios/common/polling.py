@@ -34,7 +34,7 @@ from imagestudio.errors import (
 from imagestudio.jobs.models import JobStatus
 from imagestudio.jobs.runner import JobCanceled, JobContext, JobDeferred
 from imagestudio.jobs.service import job_service
-from imagestudio.messaging import POLL_ACTORS, RUN_JOB_ACTORS, Studio
+from imagestudio.messaging import POLL_ACTORS, POLL_PRIORITY, PRIORITY_OPTION, RUN_JOB_ACTORS, Studio
 from imagestudio.outbox import outbox_service
 from imagestudio.providers.execution import CallInfo, provider_executor
 from imagestudio.providers.protocols import as_poller
@@ -83,7 +83,8 @@ def _stage_poll(session: Session, *, queue: Studio, job_id: str, seq: int, delay
         queue_name=dq_name(queue.value),
         actor_name=POLL_ACTORS[queue],
         kwargs={"job_id": job_id, "seq": seq},
-        options={"eta": int((time.time() + delay) * 1000)},
+        # Ahead of every job's start: the job it continues already holds its place.
+        options={"eta": int((time.time() + delay) * 1000), PRIORITY_OPTION: POLL_PRIORITY},
     )
 
 

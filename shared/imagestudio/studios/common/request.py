@@ -1,5 +1,5 @@
-"""What every studio request shares: strict fields, the per-job webhook, a start deadline, and images
-named by upload id.
+"""What every studio request shares: strict fields, the per-job webhook, a start deadline, a priority,
+the outputs' retention, and images named by upload id.
 
 Each studio declares its request once, as a subclass of :class:`StudioRequest`; a JSON body is
 validated against it directly, and a multipart form is turned into the same model (its image
@@ -15,18 +15,16 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from imagestudio.messaging import Priority
 from imagestudio.orm import utcnow
 from imagestudio.remote_images import is_url
 
 #: The longest ``start_deadline`` given in seconds: a day.
 MAX_START_DEADLINE_SECONDS = 86_400
+#: The longest ``output_retention_seconds`` any tier allows: a year (each tier allows its own).
+MAX_OUTPUT_RETENTION_SECONDS = 365 * 86_400
 
-#: An image field of a JSON body: the id ``POST /uploads`` answered.
-UploadId = Annotated[
-    str, Field(min_length=1, max_length=100, description="An upload id (`upl_…`) from POST /uploads")
-]
-
-#: An image field of a studio that also takes images by URL: an upload id or an ``https://`` URL.
+#: An image field of a JSON body (or a form's text value): an upload id or an ``https://`` URL.
 ImageRef = Annotated[
     str,
     Field(
@@ -49,9 +47,6 @@ class StudioRequest(BaseModel):
     image_fields: ClassVar[tuple[str, ...]] = ()
     #: Image fields a request must give (checked by the gateway: a form sends them as files).
     required_images: ClassVar[tuple[str, ...]] = ()
-    #: Whether the image fields also take an ``https://`` URL (the studio's ``prepare`` then needs
-    #: no image header: the worker fetches the image and checks it).
-    url_images: ClassVar[bool] = False
     #: Fields :meth:`given` never counts: the operation chosen, and choices always present (defaulted).
     always_present: ClassVar[tuple[str, ...]] = ()
 
@@ -71,6 +66,24 @@ class StudioRequest(BaseModel):
             "seconds from now (1..86400) or an RFC 3339 timestamp in the future"
         ),
         examples=[300, "2026-12-07T12:00:00Z"],
+    )
+
+    priority: Priority = Field(
+        default=Priority.normal,
+        description=(
+            "Start before the studio's queued jobs of a lower priority (the priorities your tier "
+            "allows: `priorities` in GET /credits)"
+        ),
+    )
+    output_retention_seconds: int | None = Field(
+        default=None,
+        ge=60,
+        le=MAX_OUTPUT_RETENTION_SECONDS,
+        description=(
+            "Delete the job's outputs and their files this many seconds after it succeeds "
+            "(at most your tier's `max_output_retention_seconds`); null: kept as usual"
+        ),
+        examples=[3600],
     )
 
     @field_validator("start_deadline")
@@ -126,7 +139,7 @@ class StudioRequest(BaseModel):
         fields: dict[str, dict[str, Any]] = {}
         for name, prop in schema["properties"].items():
             if name in StudioRequest.model_fields:
-                continue  # the per-job webhook and deadline are not studio inputs
+                continue  # the per-job webhook, deadline, priority and retention are not studio inputs
             fields[name] = {**_catalogue_field(prop, image=name in cls.image_fields), **extra.get(name, {})}
         return fields
 

@@ -36,7 +36,7 @@ from imagestudio.imaging.source import SourceImage
 from imagestudio.jobs.runner import JobContext
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
-from imagestudio.studios.common.request import StudioRequest, UploadId
+from imagestudio.studios.common.request import ImageRef, StudioRequest
 
 __all__ = [
     "COMPRESS_BYTES_PER_PIXEL",
@@ -167,7 +167,7 @@ class CompressRequest(StudioRequest):
     image_fields = ("image",)
     required_images = ("image",)
 
-    image: UploadId | None = None
+    image: ImageRef | None = None
     format: CompressFormat | None = Field(
         default=None,
         description="Output format; default the source's own (JPEG, PNG, WebP, AVIF), else WebP",

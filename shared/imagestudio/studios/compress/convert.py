@@ -29,7 +29,7 @@ from imagestudio.imaging.formats import FORMATS, Encoding
 from imagestudio.studios import compress
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.pricing import Estimate
-from imagestudio.studios.common.request import StudioRequest, UploadId
+from imagestudio.studios.common.request import ImageRef, StudioRequest
 from imagestudio.studios.compress import ColourSpace, CompressParams, Metadata, Transparency
 
 __all__ = [
@@ -70,7 +70,7 @@ class ConvertRequest(StudioRequest):
     image_fields = ("image",)
     required_images = ("image",)
 
-    image: UploadId | None = None
+    image: ImageRef | None = None
     format: Encoding = Field(description="Target format (avif where this server's libvips writes it)")
     quality: int | None = Field(
         default=None, ge=1, le=100, description="JPEG, WebP and AVIF only; default 90 (AVIF 75)"

@@ -19,7 +19,7 @@ from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.schemas import Seed
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS
-from imagestudio.studios.common.request import StudioRequest, UploadId
+from imagestudio.studios.common.request import ImageRef, StudioRequest
 from imagestudio.studios.common.routes import RoutedParams
 
 OperationName = Literal["sketch", "structure", "style", "style_transfer"]
@@ -147,12 +147,12 @@ class ControlRequest(StudioRequest):
     always_present = ("operation", "output_format", "provider")
 
     operation: OperationName = Field(description="See GET /control/operations")
-    image: UploadId | None = Field(
+    image: ImageRef | None = Field(
         default=None,
         description="sketch: the drawing; structure: the image whose structure is kept; style: the style "
         "reference; style_transfer: the init image.",
     )
-    style_image: UploadId | None = Field(default=None, description="style_transfer: the style to take.")
+    style_image: ImageRef | None = Field(default=None, description="style_transfer: the style to take.")
     prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS, description="What to create.")
     negative_prompt: str | None = Field(
         default=None, max_length=MAX_PROMPT_CHARS, description="What to keep out."

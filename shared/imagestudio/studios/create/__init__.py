@@ -167,7 +167,7 @@ def estimate(params: dict[str, Any], allowed: Collection[str]) -> Estimate:
     """Price a create request as :func:`prepare` plans it (tier, provider health): the first choice's
     credits for every image, held at the dearest fallback's."""
     request = CreateRequest.model_validate(params)
-    check(request, files=request.upload_ids().keys())
+    check(request, files={*request.upload_ids(), *request.image_urls()})
     planned = _plan(request, allowed=allowed, image_to_image=request.init_image is not None)
     first = planned.candidates[0]
     unit = planned.reserve(1)

@@ -12,7 +12,7 @@ from imagestudio.providers.schemas import Quality, Seed
 from imagestudio.providers.selection import Candidate
 from imagestudio.providers.stability import STYLE_PRESETS
 from imagestudio.studios.common.limits import ImageLimits
-from imagestudio.studios.common.request import StudioRequest, UploadId
+from imagestudio.studios.common.request import ImageRef, StudioRequest
 
 #: Longest prompt a client may send; enhancement and persona additions must still fit providers' 10,000.
 MAX_PROMPT_CHARS = 2000
@@ -62,7 +62,7 @@ class CreateRequest(StudioRequest):
     enhance_prompt: bool = False
     persona_id: str | None = Field(default=None, max_length=36)
     output_format: OutputFormat = "png"
-    init_image: UploadId | None = Field(
+    init_image: ImageRef | None = Field(
         default=None,
         description="Image-to-image: the image to start from (JPEG, PNG, WebP, ...). "
         "Only models that can are planned (image_to_image in GET /providers).",

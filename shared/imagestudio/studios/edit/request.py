@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.schemas import Seed
-from imagestudio.studios.common.request import StudioRequest, UploadId
+from imagestudio.studios.common.request import ImageRef, StudioRequest
 from imagestudio.studios.common.routes import Path, RoutedParams
 from imagestudio.studios.edit.operations import (
     COMMON_FIELDS,
@@ -57,18 +57,18 @@ class EditRequest(StudioRequest):
     always_present = ("operation", "output_format", "path")
 
     operation: OperationName = Field(description="See GET /edit/operations")
-    image: UploadId | None = Field(
+    image: ImageRef | None = Field(
         default=None, description="The image to edit (JPEG, PNG, WebP, GIF, TIFF, HEIF or BMP)."
     )
-    mask: UploadId | None = Field(
+    mask: ImageRef | None = Field(
         default=None,
         description="Same size as the image; white = the area to change (grey = partly). "
         "Without a mask the image's transparent pixels are the area.",
     )
-    background_reference: UploadId | None = Field(
+    background_reference: ImageRef | None = Field(
         default=None, description="Relight: the new background image."
     )
-    light_reference: UploadId | None = Field(
+    light_reference: ImageRef | None = Field(
         default=None, description="Relight: an image whose lighting the subject takes."
     )
     prompt: str | None = _prompt("What to create or change.")

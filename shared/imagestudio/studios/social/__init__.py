@@ -23,12 +23,15 @@ from imagestudio.imaging import (
     zip_outputs,
 )
 from imagestudio.imaging.colour import is_hex_colour
+from imagestudio.imaging.crop import adopt_analysis, analyse, planning_source
 from imagestudio.imaging.formats import OutputFormat, extension
+from imagestudio.imaging.source import held_size
 from imagestudio.jobs.runner import JobContext
 from imagestudio.jobs.schemas import JobOutput, JobRead
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
 from imagestudio.studios.common.request import ImageRef, StudioRequest
+from imagestudio.studios.social.analyses import analysis_key, recall, remember
 from imagestudio.studios.social.platforms import PLATFORMS as PLATFORMS
 from imagestudio.studios.social.platforms import CustomFormat as CustomFormat
 from imagestudio.studios.social.platforms import Platform as Platform
@@ -147,7 +150,6 @@ class SocialOptimizeRequest(StudioRequest):
 
     image_fields = ("image",)
     required_images = ("image",)
-    url_images = True
 
     image: ImageRef | None = None
     platforms: list[str] | None = Field(
@@ -297,13 +299,21 @@ def run(ctx: JobContext) -> None:
     steps = len(formats) + (1 if params.zip else 0)
     ctx.progress(0.0, f"decoding the image for {len(formats)} formats")
     settings = get_settings()
-    source = SourceImage.load(
-        ctx.read_input("image"),
-        max_pixels=settings.max_image_pixels,
-        sizes=[(fmt.width, fmt.height) for fmt in formats],
-    )
+    data = ctx.read_input("image")
+    sizes = [(fmt.width, fmt.height) for fmt in formats]
+    key = analysis_key(ctx.tenant_id, data)
+    kept = recall(key)
+    if params.plan_only and kept is not None and kept.held == held_size((kept.width, kept.height), sizes):
+        # A plan redrawn for the same image: planned from what was found in it, nothing decoded.
+        _answer_plan(ctx, planning_source(kept), formats, params, max_zoom=settings.social_max_zoom)
+        return
+    source = SourceImage.load(data, max_pixels=settings.max_image_pixels, sizes=sizes)
+    del data
+    if kept is not None:
+        adopt_analysis(source, kept)
     if params.plan_only:
         _answer_plan(ctx, source, formats, params, max_zoom=settings.social_max_zoom)
+        _keep_analysis(key, source, params)
         return
     archive: list[tuple[str, bytes]] = []
     ext = extension(params.output_format)
@@ -364,6 +374,7 @@ def run(ctx: JobContext) -> None:
             )
             archive.append((f"{fmt.key}.safe-zone.png", preview.data))
         ctx.progress((position + 1) / steps, f"rendered {fmt.key} ({position + 1}/{len(formats)})")
+    _keep_analysis(key, source, params)
     if params.zip:
         bundle = zip_outputs(archive)
         ctx.add_output(
@@ -376,6 +387,12 @@ def run(ctx: JobContext) -> None:
             position=len(formats) * 2,
             metadata={"files": [name for name, _ in archive]},
         )
+
+
+def _keep_analysis(key: tuple[str, str], source: SourceImage, params: SocialOptimizeParams) -> None:
+    """Keep what a smart crop found in the source for the next plan of the same image (``analyses``)."""
+    if params.crop_mode == "smart" and params.focal_point is None:
+        remember(key, analyse(source))
 
 
 def job_formats(params: SocialOptimizeParams) -> list[SocialFormat]:

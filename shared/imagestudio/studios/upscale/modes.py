@@ -17,7 +17,7 @@ from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.registry import find_model
 from imagestudio.providers.schemas import UPSCALE_CREATIVITY, Seed
 from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
-from imagestudio.studios.common.request import StudioRequest, UploadId
+from imagestudio.studios.common.request import ImageRef, StudioRequest
 from imagestudio.studios.common.routes import Path, RoutedParams, whole_credits
 
 ModeName = Literal["fast", "conservative", "creative"]
@@ -177,7 +177,7 @@ class UpscaleRequest(StudioRequest):
     image_fields = ("image",)
     required_images = ("image",)
 
-    image: UploadId | None = Field(default=None, description="The image to upscale.")
+    image: ImageRef | None = Field(default=None, description="The image to upscale.")
     mode: ModeName = Field(default="fast", description="fast (4x) | conservative | creative")
     prompt: str | None = Field(
         default=None, max_length=MAX_PROMPT_CHARS, description="Default: the preset's."

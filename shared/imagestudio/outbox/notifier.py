@@ -1,0 +1,116 @@
+"""Waking relays in other processes: one ``NOTIFY`` after commits that staged outbox rows, coalesced.
+
+A ``NOTIFY`` inside the committing transaction makes PostgreSQL take a database-wide lock at
+commit and hold it through the commit's WAL flush, so every notifying transaction in the database
+commits one after another (bench/README.md, issue 31: 8 writers committed a one-row INSERT 3-9×
+slower with a ``pg_notify`` in it). The gateway's every submission was such a transaction.
+
+Instead, a commit that staged rows asks this process's notifier (:meth:`CommitNotifier.request`),
+and one thread sends ``NOTIFY`` on a connection of its own, autocommitted, outside every
+submission's transaction. Asks that come while one is being sent are answered by one more after
+it: every commit is followed by a ``NOTIFY`` that began after it, so a relay woken by it sees the
+commit; under load that is one per round trip instead of one per job. A ``NOTIFY`` lost (server
+away, this process killed between its commit and the send) delays a message until the relays'
+next sweep (``outbox_poll_seconds``); it never loses one: the row is committed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import psycopg
+
+from imagestudio.telemetry.logging import get_logger
+
+log = get_logger(__name__)
+
+#: Longest pause, in seconds, after a failed send before the next try (asks meanwhile coalesce).
+MAX_BACKOFF_SECONDS = 5.0
+#: Longest wait, in seconds, at a process's exit for its last asks to be answered.
+EXIT_FLUSH_SECONDS = 2.0
+
+
+class CommitNotifier:
+    """One thread per process sending ``notification`` (a statement) after asks, coalesced.
+
+    ``url`` gives the database to notify at each (re)connection (the process's may change: tests
+    switch databases), ``connect`` opens an autocommit connection to it (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        notification: str,
+        *,
+        url: Callable[[], str],
+        connect: Callable[[str], psycopg.Connection[tuple[object, ...]]] | None = None,
+    ) -> None:
+        self._notification = notification
+        self._url = url
+        self._connect = connect or (lambda u: psycopg.connect(u, autocommit=True, connect_timeout=5))
+        self._changed = threading.Condition()
+        #: Asks so far, and how many of them a send that began after them has answered.
+        self._asks = 0
+        self._answered = 0
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        #: Notifications sent (tests and the bench read it).
+        self.sent = 0
+
+    def request(self) -> None:
+        """Have a notification sent that begins after this call (call it after the commit)."""
+        with self._changed:
+            self._asks += 1
+            self._changed.notify_all()
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            self._start()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every ask made so far is answered; False when ``timeout`` passed first."""
+        with self._changed:
+            asked = self._asks
+            return self._changed.wait_for(lambda: self._answered >= asked, timeout)
+
+    def _start(self) -> None:
+        with self._changed:  # a forked child inherits the object, not the thread
+            if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+                return
+            if self._pid != os.getpid():
+                # A short-lived process (a CLI command) must not exit with its ask unanswered:
+                # daemon threads still run while atexit callbacks do.
+                atexit.register(self.flush, EXIT_FLUSH_SECONDS)
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="outbox-notify", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        conn: psycopg.Connection[tuple[object, ...]] | None = None
+        url = ""
+        backoff = 0.1
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._answered < self._asks)
+                asked = self._asks  # every ask counted here was made before this send begins
+            try:
+                if conn is None or conn.closed or url != self._url():
+                    if conn is not None:
+                        conn.close()
+                    url = self._url()
+                    conn = self._connect(url)
+                conn.execute(self._notification)
+            except (psycopg.Error, OSError) as exc:  # the relays' sweeps publish meanwhile
+                log.warning("outbox.notify_failed", error=repr(exc))
+                if conn is not None:
+                    conn.close()
+                conn = None
+                time.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            backoff = 0.1
+            with self._changed:
+                self._answered = asked
+                self.sent += 1
+                self._changed.notify_all()
