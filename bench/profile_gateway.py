@@ -1,4 +1,4 @@
-"""A sampling profile of the gateway's submit path under load, summarised by part of the path.
+"""A sampling profile of the gateway's submit path (or of its outbox relay) under load, by part.
 
 Distributed mode (PostgreSQL, RabbitMQ, S3 server on loopback): ``imagestudio up`` serves the
 gateway, h2load sends social multipart submissions of a 23 KB JPEG over 8 connections for a
@@ -9,7 +9,11 @@ bounded by a request count measures the gateway's CPU time per accepted job (use
 all its threads from ``/proc/<pid>/stat``): a figure other processes on the machine disturb far less
 than requests per second.
 
+``--process relay`` samples the outbox relay (``imagestudio up``'s child process) instead, and
+its CPU per accepted job, summarised by the relay's own parts.
+
     .venv/bin/python bench/profile_gateway.py --label submit-before --seconds 20
+    .venv/bin/python bench/profile_gateway.py --label relay-before --process relay --shape json
 """
 
 from __future__ import annotations
@@ -61,6 +65,20 @@ PARTS: list[tuple[str, str]] = [
     ),
     ("ASGI server + asyncio loop", r"uvicorn/|granian/|h11|httptools|uvloop|asyncio/"),
 ]
+#: The relay's parts (``--process relay``), in the same first-match order.
+RELAY_PARTS: list[tuple[str, str]] = [
+    ("wait for confirms (pika I/O loop)", r"_wait \(.*outbox/publishers\.py|process_data_events \("),
+    ("publish (pika frames, message bodies)", r"publish \(.*outbox/publishers\.py|basic_publish \("),
+    ("claim the batch (SQL round trip, rows decoded)", r"_claim|execute \(.*(sqlalchemy|psycopg)/"),
+    ("commit / rollback", r"commit \(|rollback \("),
+    ("session / connection open and close", r"session_scope \(|__exit__ \(.*sqlalchemy|_checkout|_checkin"),
+    ("build dramatiq messages", r"<listcomp> \(.*outbox/service\.py|Message\.|dataclasses"),
+    (
+        "wake: listen, notifications, lead hand-off",
+        r"_listen_loop \(|notifies \(|_lead_one_batch \(|wait \(.*threading",
+    ),
+    ("logging (structlog)", r"structlog/"),
+]
 #: Inside JobService.submit (inclusive shares of all samples; they may overlap, e.g. commit).
 SUBMIT_PARTS: list[tuple[str, str]] = [
     ("tier check (check_submission, limits_of, tier_of)", r"check_submission \(|limits_of \(|tier_of \("),
@@ -86,8 +104,24 @@ CROSS: list[tuple[str, str]] = [
 CPU_RUN_REQUESTS = 1200
 
 
+def relay_pid(gateway_pid: int) -> int:
+    """The outbox relay: ``imagestudio up``'s child process (on PostgreSQL and RabbitMQ)."""
+    import os
+
+    children = [int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(p) == gateway_pid]
+    assert len(children) == 1, f"expected the relay as the gateway's one child, found {children}"
+    return children[0]
+
+
+def _ppid(pid: str) -> int | None:
+    try:
+        return proc_stat(pid).ppid
+    except OSError:  # gone meanwhile
+        return None
+
+
 def cpu_per_job(pid: int, req: Request, *, connections: int, count: int) -> dict[str, float]:
-    """Gateway CPU milliseconds per accepted job over a load run bounded by ``count`` requests."""
+    """The process's CPU milliseconds per accepted job over a load run bounded by ``count`` requests."""
     before = proc_stat(pid).cpu_seconds
     result = run([req], connections=connections, count=count)
     used = proc_stat(pid).cpu_seconds - before
@@ -100,7 +134,16 @@ def cpu_per_job(pid: int, req: Request, *, connections: int, count: int) -> dict
     }
 
 
-def summarise(raw: str, *, title: str, command: str, load: str, cpu: dict[str, float] | None = None) -> str:
+def summarise(
+    raw: str,
+    *,
+    title: str,
+    command: str,
+    load: str,
+    cpu: dict[str, float] | None = None,
+    parts: list[tuple[str, str]] = PARTS,
+    who: str = "gateway",
+) -> str:
     """A text summary of py-spy's collapsed stacks: shares by group, top functions self and total."""
     stacks: list[tuple[list[str], int]] = []
     for line in raw.splitlines():
@@ -110,15 +153,15 @@ def summarise(raw: str, *, title: str, command: str, load: str, cpu: dict[str, f
     total = sum(n for _, n in stacks) or 1
     lines = [title, "", f"command: {command}", f"load: {load}"]
     if cpu is not None:
-        lines.append(f"gateway CPU per accepted job (unprofiled run of {CPU_RUN_REQUESTS} requests): {cpu}")
+        lines.append(f"{who} CPU per accepted job (unprofiled run of {CPU_RUN_REQUESTS} requests): {cpu}")
     lines += [f"GIL-held samples: {total}", ""]
-    compiled = [(label, re.compile(rx)) for label, rx in PARTS]
+    compiled = [(label, re.compile(rx)) for label, rx in parts]
     exclusive: Counter[str] = Counter()
     for frames, n in stacks:
         part = next((label for label, rx in compiled if any(rx.search(f) for f in frames)), "other")
         exclusive[part] += n
     lines.append("share of samples by part of the path (exclusive: each sample to the first part matching)")
-    for label in [*(label for label, _ in PARTS), "other"]:
+    for label in [*(label for label, _ in parts), "other"]:
         lines.append(f"  {100 * exclusive[label] / total:5.1f} %  {label}")
 
     def inclusive_rows(groups: list[tuple[str, str]]) -> list[str]:
@@ -129,7 +172,12 @@ def summarise(raw: str, *, title: str, command: str, load: str, cpu: dict[str, f
             rows.append(f"  {100 * hits / total:5.1f} %  {label}")
         return rows
 
-    lines += ["", "inside JobService.submit (inclusive, share of all samples)", *inclusive_rows(SUBMIT_PARTS)]
+    if parts is PARTS:
+        lines += [
+            "",
+            "inside JobService.submit (inclusive, share of all samples)",
+            *inclusive_rows(SUBMIT_PARTS),
+        ]
     lines += ["", "libraries (inclusive)", *inclusive_rows(CROSS)]
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -171,6 +219,9 @@ def main() -> None:
         "--shape", choices=["multipart", "json"], default="multipart", help="json: name an upload id"
     )
     parser.add_argument("--raw", type=Path, help="also keep py-spy's collapsed stacks at this path")
+    parser.add_argument(
+        "--process", choices=["gateway", "relay"], default="gateway", help="relay: the outbox relay's child"
+    )
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(BIN / "py-spy")
     image = photo()
@@ -201,7 +252,8 @@ def main() -> None:
             )
             run([req], connections=args.connections, count=100)  # warm-up
             retire_queued_jobs(env)  # stay under the tier's concurrency limit when no override exists
-            cpu = cpu_per_job(gateway.pid, req, connections=args.connections, count=CPU_RUN_REQUESTS)
+            sampled = gateway.pid if args.process == "gateway" else relay_pid(gateway.pid)
+            cpu = cpu_per_job(sampled, req, connections=args.connections, count=CPU_RUN_REQUESTS)
             retire_queued_jobs(env)
             load: dict[str, object] = {}
             driver = threading.Thread(
@@ -213,7 +265,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / "profile.txt"
                 command = [py_spy, "record", "--gil", "-r", "100", "-d", str(args.seconds)]
-                command += ["--format", "raw", "-o", str(out), "-p", str(gateway.pid)]
+                command += ["--format", "raw", "-o", str(out), "-p", str(sampled)]
                 subprocess.run(command, check=True, capture_output=True, timeout=args.seconds + 60)
                 raw = out.read_text()
                 if args.raw is not None:
@@ -222,7 +274,7 @@ def main() -> None:
     shown = (
         " ".join(Path(c).name if c == py_spy else c for c in command)
         .replace(str(out), "profile.txt")
-        .replace(str(gateway.pid), "<gateway pid>")
+        .replace(str(sampled), f"<{args.process} pid>")
     )
     shape = "JSON naming an upload id" if args.shape == "json" else f"multipart {len(image)} B JPEG"
     described = (
@@ -231,7 +283,13 @@ def main() -> None:
         + (f"; {note}" if note else "")
     )
     text = summarise(
-        raw, title=f"Gateway submit path profile: {args.label}", command=shown, load=described, cpu=cpu
+        raw,
+        title=f"{'Gateway submit path' if args.process == 'gateway' else 'Outbox relay'} profile: {args.label}",
+        command=shown,
+        load=described,
+        cpu=cpu,
+        parts=PARTS if args.process == "gateway" else RELAY_PARTS,
+        who=args.process,
     )
     dest = ROOT / "bench" / "profiles" / f"{args.label}.txt"
     dest.parent.mkdir(exist_ok=True)

@@ -17,6 +17,7 @@ import bench_local_ops  # noqa: E402
 import bench_machine_cpu  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_notify  # noqa: E402
+import bench_relay  # noqa: E402
 import bench_servers  # noqa: E402
 import bench_social  # noqa: E402
 import bench_submit  # noqa: E402
@@ -26,6 +27,7 @@ results = {
     "crop_hard": bench_crop_hard.main(),
     "submit": bench_submit.main(),
     "machine_cpu": bench_machine_cpu.main(),
+    "relay": bench_relay.main([100, 200, 500, 1000, 2000], 6),
     "servers": bench_servers.main(),
     "notify": bench_notify.main(),
     "create": bench_create.main(),

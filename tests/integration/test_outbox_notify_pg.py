@@ -191,3 +191,23 @@ def test_a_failed_batch_on_postgresql_stays_pending_with_its_error_then_goes_onc
             select(OutboxMessage).where(OutboxMessage.kwargs["job_id"].as_string() == job_id)
         ).one()
         assert row.published_at is not None and row.attempts == 2 and row.last_error is None
+
+
+def test_a_burst_of_notifications_is_one_wake(pg_stack: Embedded) -> None:
+    """The leading lane reads every notification received at once: fifty commits announced while
+    it was busy wake it once, not fifty times (each a claim finding nothing)."""
+    from imagestudio.outbox.relay import Wakeups
+
+    wakeups = Wakeups(listen=True, retry_seconds=1.0)
+    try:
+        assert wakeups.wait(0)  # the first wait starts listening: a sweep for what came before
+        with psycopg.connect(libpq_url()) as sender:  # fifty notifications, delivered at one commit
+            sender.execute(
+                "SELECT pg_notify(%s, n::text) FROM generate_series(1, 50) AS n", (OUTBOX_CHANNEL,)
+            )
+        assert wakeups.wait(10)
+        assert not wakeups.drain()  # that one wake consumed all fifty: none left to wake it again
+        wakeups.set()  # this process's own wake (a full batch, a stop) still gets through
+        assert wakeups.wait(10)
+    finally:
+        wakeups.close()

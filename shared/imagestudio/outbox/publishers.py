@@ -10,6 +10,15 @@ import dramatiq
 
 from imagestudio.config import get_settings
 
+#: One message as a relay sends it: its queue, its broker priority (or None) and its Dramatiq body
+#: (what ``Message.encode`` gives; on PostgreSQL the claim statement encodes it).
+Outgoing = tuple[str, int | None, str | bytes]
+
+
+def outgoing(message: dramatiq.Message[Any]) -> Outgoing:
+    """``message`` as a relay sends it."""
+    return (message.queue_name, message.options.get("broker_priority"), message.encode())
+
 
 class EnqueuePublisher:
     """Any Dramatiq broker (the in-process one): enqueue one message at a time."""
@@ -20,9 +29,9 @@ class EnqueuePublisher:
     def connect(self) -> None:
         """Nothing to open: the broker is in-process."""
 
-    def publish(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
-        for message in messages:
-            self._broker.enqueue(message)
+    def publish(self, messages: Sequence[Outgoing]) -> None:
+        for _queue, _priority, body in messages:
+            self._broker.enqueue(dramatiq.Message.decode(body if isinstance(body, bytes) else body.encode()))
 
     def close(self) -> None:
         """Nothing to close."""
@@ -113,27 +122,30 @@ class ConfirmedBatchPublisher:
                 raise TimeoutError("RabbitMQ did not confirm the batch in time")
             self._connection.process_data_events(time_limit=0.05)
 
-    def publish(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
+    def publish(self, messages: Sequence[Outgoing]) -> None:
         import pika
         from dramatiq.common import q_name
 
-        for queue in {q_name(m.queue_name) for m in messages}:
+        for queue in {q_name(queue) for queue, _, _ in messages}:
             self._broker.declare_queue(queue, ensure=True)
         try:
             channel = self._connect()
             self._returned.clear()
-            for message in messages:
-                channel._impl.basic_publish(
+            publish = channel._impl.basic_publish
+            persistent = pika.BasicProperties(delivery_mode=2)  # shared: pika only reads it
+            first = self._next_tag
+            for queue, priority, body in messages:
+                publish(
                     exchange="",
-                    routing_key=message.queue_name,
-                    body=message.encode(),
-                    properties=pika.BasicProperties(
-                        delivery_mode=2, priority=message.options.get("broker_priority")
-                    ),
+                    routing_key=queue,
+                    body=body,
+                    properties=persistent
+                    if priority is None
+                    else pika.BasicProperties(delivery_mode=2, priority=priority),
                     mandatory=True,
                 )
-                self._unconfirmed.add(self._next_tag)
-                self._next_tag += 1
+            self._next_tag = first + len(messages)
+            self._unconfirmed.update(range(first, self._next_tag))
             nacked_before = self._nacked
             self._wait(lambda: not self._unconfirmed)
         except Exception:

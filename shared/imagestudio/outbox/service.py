@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import dramatiq
+import psycopg
 from sqlalchemy import bindparam, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from imagestudio.db import is_postgres, libpq_url, session_scope
 from imagestudio.orm import table_of, utcnow
 from imagestudio.outbox.models import OutboxMessage
 from imagestudio.outbox.notifier import CommitNotifier
-from imagestudio.outbox.publishers import publisher_for
+from imagestudio.outbox.publishers import outgoing, publisher_for
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.tracing import message_options
 
@@ -84,19 +85,10 @@ _COLUMNS = (
     OutboxMessage.created_at,
 )
 _COLUMN_LIST = ", ".join(column.key for column in _COLUMNS)
-#: The oldest pending rows, in order (a relay's batch).
-_OLDEST_PENDING = "FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit"
 #: SQLite: a relay's batch, the oldest pending rows (one lane, no row locks).
-_PENDING = text(f"SELECT {_COLUMN_LIST} {_OLDEST_PENDING}").columns(*_COLUMNS)
-#: PostgreSQL: a relay's batch locked and marked published at once (committed after the confirms).
-_CLAIM = (
-    text(
-        "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL"
-        f" WHERE id IN (SELECT id {_OLDEST_PENDING} FOR UPDATE SKIP LOCKED) RETURNING {_COLUMN_LIST}"
-    )
-    .bindparams(bindparam("now", type_=OutboxMessage.published_at.type))
-    .columns(*_COLUMNS)
-)
+_PENDING = text(
+    f"SELECT {_COLUMN_LIST} FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit"
+).columns(*_COLUMNS)
 #: The batch published (SQLite), or its failure recorded (the rows stay pending).
 _PUBLISHED = text(
     "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL WHERE id IN :ids"
@@ -104,6 +96,23 @@ _PUBLISHED = text(
 _FAILED = text("UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE id IN :ids").bindparams(
     bindparam("ids", expanding=True)
 )
+#: PostgreSQL: a relay's batch locked (``SKIP LOCKED`` shares rows out between relays) and marked
+#: published in one statement, committed only once RabbitMQ confirmed the batch. Each row comes
+#: back as what the publisher sends, its Dramatiq body encoded by the server (the fields of
+#: ``Message.asdict``): no JSON decoded and encoded again in the relay.
+_CLAIM_PG = """
+UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
+WHERE id IN (
+    SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+)
+RETURNING id, queue_name, (options ->> 'broker_priority')::int, json_build_object(
+    'queue_name', queue_name, 'actor_name', actor_name, 'args', json_build_array(),
+    'kwargs', kwargs, 'options', options, 'message_id', message_id,
+    'message_timestamp', floor(extract(epoch FROM created_at) * 1000)::bigint
+)::text
+"""
+#: PostgreSQL: a failed batch's attempt and error, its published mark taken back by a rollback.
+_FAILED_PG = "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = ANY(%s)"
 
 
 class OutboxService:
@@ -187,28 +196,28 @@ class OutboxService:
         published again on the next sweep: workers absorb the repeats of messages that did arrive.
         ``publisher``: the caller's own (a relay lane's connection); by default the process's one.
         ``claimed`` is called once the batch's rows are locked, before they are published.
+        On PostgreSQL a one-off connection (a relay lane keeps its own: :meth:`publish_batch`).
         """
+        publisher = publisher or publisher_for(broker)
+        if is_postgres():
+            with psycopg.connect(libpq_url(), connect_timeout=10) as conn:
+                return self.publish_batch(conn, publisher, limit=limit, claimed=claimed)
         with session_scope() as session:
             connection = session.connection()  # Core statements built once: no ORM per batch
-            postgres = is_postgres(session)
-            if postgres:
-                # Locked (SKIP LOCKED shares the rows out between relays) and marked published in
-                # one statement; the mark commits only once RabbitMQ confirmed the batch.
-                claimed_rows = connection.execute(_CLAIM, {"limit": limit, "now": utcnow()}).all()
-                rows = sorted(claimed_rows, key=lambda row: row.id)
-            else:
-                rows = list(connection.execute(_PENDING, {"limit": limit}))
+            rows = list(connection.execute(_PENDING, {"limit": limit}))
             if not rows:
                 return 0
-            messages: list[dramatiq.Message[Any]] = [
-                dramatiq.Message(
-                    queue_name=row.queue_name,
-                    actor_name=row.actor_name,
-                    args=(),
-                    kwargs=row.kwargs,
-                    options=dict(row.options),
-                    message_id=row.message_id,
-                    message_timestamp=int(row.created_at.timestamp() * 1000),
+            messages = [
+                outgoing(
+                    dramatiq.Message(
+                        queue_name=row.queue_name,
+                        actor_name=row.actor_name,
+                        args=(),
+                        kwargs=row.kwargs,
+                        options=dict(row.options),
+                        message_id=row.message_id,
+                        message_timestamp=int(row.created_at.timestamp() * 1000),
+                    )
                 )
                 for row in rows
             ]
@@ -216,15 +225,46 @@ class OutboxService:
             if claimed is not None:
                 claimed()
             try:
-                (publisher or publisher_for(broker)).publish(messages)
+                publisher.publish(messages)
             except Exception as exc:  # broker down: keep the rows, retry on the next sweep
                 log.warning("outbox.publish_failed", outbox_ids=ids[:10], count=len(ids), error=repr(exc))
-                if postgres:
-                    session.rollback()  # the rows' published mark goes; they stay pending
-                session.connection().execute(_FAILED, {"ids": ids, "error": repr(exc)[:2000]})
+                connection.execute(_FAILED, {"ids": ids, "error": repr(exc)[:2000]})
                 return 0
-            if not postgres:
-                connection.execute(_PUBLISHED, {"ids": ids, "now": utcnow()})
+            connection.execute(_PUBLISHED, {"ids": ids, "now": utcnow()})
+        return len(rows)
+
+    def publish_batch(
+        self,
+        connection: psycopg.Connection[Any],
+        publisher: Any,
+        *,
+        limit: int = BATCH_SIZE,
+        claimed: Callable[[], None] | None = None,
+    ) -> int:
+        """PostgreSQL: claim up to ``limit`` rows on ``connection`` (a relay lane's own, not in a
+        transaction), publish them as one confirmed batch, commit their mark; how many were sent.
+
+        Two round trips per batch (the claim, the commit) on a prepared statement, no ORM. A
+        failed publish rolls the mark back and records the attempt: the rows are sent again, whole,
+        on the next sweep (the repeats of those that did arrive carry their message ids).
+        """
+        rows = connection.execute(_CLAIM_PG, (limit,), prepare=True).fetchall()
+        if not rows:
+            connection.rollback()  # ends the claim's transaction
+            return 0
+        rows.sort()  # by id: RETURNING follows no order
+        if claimed is not None:
+            claimed()
+        try:
+            publisher.publish([row[1:] for row in rows])
+        except Exception as exc:  # broker down: keep the rows, retry on the next sweep
+            ids = [row[0] for row in rows]
+            log.warning("outbox.publish_failed", outbox_ids=ids[:10], count=len(ids), error=repr(exc))
+            connection.rollback()  # the rows' published mark goes; they stay pending
+            connection.execute(_FAILED_PG, (repr(exc)[:2000], ids))
+            connection.commit()
+            return 0
+        connection.commit()
         return len(rows)
 
 

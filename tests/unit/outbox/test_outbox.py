@@ -6,7 +6,7 @@ from typing import Any
 
 import dramatiq
 from sqlalchemy import select
-from support import Embedded
+from support import Embedded, wait_for
 
 from imagestudio.db import session_scope
 from imagestudio.jobs.models import Job
@@ -103,5 +103,46 @@ def test_one_lane_on_sqlite(embedded: Embedded) -> None:
     relay.start()
     try:
         assert relay.lanes == 1  # SQLite takes no row locks: two lanes would publish a row twice
+    finally:
+        relay.stop()
+
+
+class BatchRecorder:
+    """A relay lane's publisher that records each batch's job ids."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def connect(self) -> None:
+        pass
+
+    def publish(self, messages: list[tuple[str, int | None, bytes]]) -> None:
+        self.batches.append(
+            [dramatiq.Message.decode(bytes(body)).kwargs["job_id"] for _q, _p, body in messages]
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_busy_relay_gathers_commits_into_one_batch_and_an_idle_one_does_not_wait(
+    embedded: Embedded, monkeypatch: Any
+) -> None:
+    import imagestudio.outbox.relay as relay_module
+
+    embedded.client.app.state.relay.stop()  # type: ignore[attr-defined]
+    recorder = BatchRecorder()
+    monkeypatch.setattr(relay_module, "new_publisher", lambda _broker: recorder)
+    # "Busy" for an hour after a batch with rows: the three commits below come while it gathers.
+    monkeypatch.setattr(relay_module, "BUSY_SECONDS", 3600.0)
+    relay = OutboxRelay(FlakyBroker(failures=0), poll_seconds=60, gather_seconds=1.0)  # type: ignore[arg-type]
+    relay.start()
+    try:
+        stage("alone")  # idle: published at once, not held for the gather window
+        wait_for(lambda: recorder.batches == [["alone"]], timeout=10, what="the first batch")
+        for job_id in ("b", "c", "d"):  # three commits, three wakes
+            stage(job_id)
+        wait_for(lambda: len(recorder.batches) > 1, timeout=10, what="the second batch")
+        assert recorder.batches == [["alone"], ["b", "c", "d"]]
     finally:
         relay.stop()
