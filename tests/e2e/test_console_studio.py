@@ -379,10 +379,16 @@ def test_erase_picks_the_point_by_a_click_on_the_image(browser: webdriver.Chrome
     ActionChains(browser).move_to_element_with_offset(
         canvas, box["width"] // 4, 0
     ).click().perform()  # offsets are from the centre
-    values = [
-        int(browser.find_element(By.CSS_SELECTOR, f".field[data-field={n}] input").get_attribute("value"))
-        for n in ("point_x", "point_y")
-    ]
+
+    def point() -> list[str]:
+        return [
+            browser.find_element(By.CSS_SELECTOR, f".field[data-field={n}] input").get_attribute("value")
+            or ""
+            for n in ("point_x", "point_y")
+        ]
+
+    wait_for(lambda: all(point()), timeout=10, interval=0.1, what="the click's point in the fields")
+    values = [int(v) for v in point()]
     assert abs(values[0] - 240) <= 3 and abs(values[1] - 120) <= 3, values
     assert shown(browser, ".mask-stage .point-marker")
     assert canvas.get_attribute("data-painted") is None  # a pick paints no mask

@@ -39,7 +39,7 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         lines = done.stdout.splitlines()
         assert "HTTP/1.1 202 Accepted" in done.stdout
         assert "succeeded" in lines
-        assert (tmp_path / "all.zip").exists() and list(tmp_path.glob("instagram.story*"))
+        assert (tmp_path / "photo-all.zip").exists() and list(tmp_path.glob("photo-instagram-story*"))
         assert "queued" in lines  # the JSON job naming the upload
         compressed = re.search(
             r"^compressed (\d+) -> (\d+) bytes, quality (\d+) SSIM ([\d.]+)$", done.stdout, re.M

@@ -81,7 +81,7 @@ class StudioRequest(BaseModel):
         le=MAX_OUTPUT_RETENTION_SECONDS,
         description=(
             "Delete the job's outputs and their files this many seconds after it succeeds "
-            "(at most your tier's `max_output_retention_seconds`); null: kept as usual"
+            "(at most your tier's `max_output_retention_seconds`); left out: kept as usual"
         ),
         examples=[3600],
     )
