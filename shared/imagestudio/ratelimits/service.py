@@ -213,12 +213,100 @@ async def _hit_async(
     if not isinstance(limiter.storage, RedisStorage):
         return _hit(limiter, item, *identifiers)
     if storage_url.startswith(("redis://", "rediss://")):
-        found = await _hit_redis_async(
-            _async_client(storage_url), limiter, limiter.storage, item, *identifiers
-        )
+        client = _async_client(storage_url)
+        size = lease_size(item.amount)
+        if size > 1:
+            window_key = limiter.storage.prefixed_key(item.key_for(*identifiers))
+            lease_key = (storage_url, window_key, str(item.amount))
+            found = await _leased_hit(client, limiter.storage, item, size, lease_key, *identifiers)
+            if found is not None:
+                return found
+        found = await _hit_redis_async(client, limiter, limiter.storage, item, *identifiers)
         if found is not None:
             return found
     return await anyio.to_thread.run_sync(_hit, limiter, item, *identifiers)
+
+
+#: Seconds a lease's requests may be spent in; then its unspent ones are given back to the window.
+LEASE_SECONDS = 1.0
+#: A lease is at most this share of the limit (the bound a lease costs: docs/credits-and-limits.md).
+LEASE_SHARE = 100
+
+#: Gives ``count`` leased entries stamped ``ARGV[1]`` back to a moving window (``limits`` stores
+#: each request as its timestamp, pushed as a Lua number: the same number removes it).
+_GIVE_BACK = """
+return redis.call('lrem', KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[1]))
+"""
+
+
+def lease_size(limit: int) -> int:
+    """Requests taken from Redis at once for a window of ``limit`` (1 = no lease)."""
+    return max(1, min(get_settings().rate_limit_lease, limit // LEASE_SHARE))
+
+
+@dataclass
+class _Lease:
+    """Requests this process took from a tenant's window in one round trip and spends in memory."""
+
+    key: str
+    stamp: float  # the timestamp the entries were pushed with
+    tokens: int  # taken and not yet spent
+    until: float  # monotonic: spend by then, or give back
+    remaining: int  # the window's room right after the lease was taken
+    reset_time: float
+
+
+#: Per (storage, tenant, policy, limit, window): this process's current lease (one event loop
+#: spends it; no await between reading and spending one).
+_leases: dict[tuple[str, ...], _Lease] = {}
+
+
+async def _leased_hit(
+    client: AsyncRedis,
+    storage: RedisStorage,
+    item: RateLimitItem,
+    size: int,
+    lease_key: tuple[str, ...],
+    *identifiers: str,
+) -> tuple[bool, WindowStats] | None:
+    """One request from this process's lease, taking a new lease of ``size`` when it ran out.
+
+    None when no lease of ``size`` fits the window (near the limit): the caller counts the request
+    alone, exactly. A lease past ``LEASE_SECONDS`` gives its unspent entries back in the same
+    round trip that takes the next one.
+    """
+    lease = _leases.get(lease_key)
+    clock = time.monotonic()
+    if lease is not None and lease.tokens > 0 and clock < lease.until:
+        lease.tokens -= 1
+        return True, WindowStats(lease.reset_time, lease.remaining + lease.tokens)
+    key = storage.prefixed_key(item.key_for(*identifiers))
+    expiry, now = item.get_expiry(), time.time()
+    pipe = client.pipeline(transaction=False)
+    if lease is not None and lease.tokens > 0:
+        pipe.eval(_GIVE_BACK, 1, lease.key, lease.stamp, lease.tokens)
+    pipe.evalsha(storage.lua_acquire_moving_window.sha, 1, key, now, item.amount, expiry, size)
+    pipe.evalsha(storage.lua_moving_window.sha, 1, key, now - expiry, item.amount)
+    try:
+        replies = await pipe.execute(raise_on_error=False)
+    except storage.base_exceptions as exc:
+        raise StorageError(exc) from exc
+    if lease is not None and _leases.get(lease_key) is lease:
+        del _leases[lease_key]  # given back (or tried: a failed give-back only under-admits)
+    found = _replies(item, replies[-2:], expiry, now)
+    if found is None or not found[0] or found[1] is None:
+        return None  # no room for a lease (or a script to load): the request is counted alone
+    stats = found[1]
+    fresh = _Lease(key, now, size - 1, clock + LEASE_SECONDS, stats.remaining, stats.reset_time)
+    current = _leases.get(lease_key)
+    if current is not None and current.tokens > 0 and clock < current.until:
+        # Another request of this loop took a lease meanwhile: spend both, by the earlier deadline.
+        current.tokens += fresh.tokens
+        current.remaining = min(current.remaining, fresh.remaining)
+    else:
+        _leases[lease_key] = fresh
+        current = fresh
+    return True, WindowStats(stats.reset_time, current.remaining + current.tokens)
 
 
 def _hit(
@@ -239,6 +327,7 @@ def reset_rate_limiter() -> None:
     with _limiters_lock:
         _limiters.clear()
         _async_clients.clear()
+        _leases.clear()
 
 
 class RateLimitService:
