@@ -291,13 +291,17 @@ def test_a_lease_counts_down_in_memory_and_gives_back_what_it_did_not_spend(
 
     async def run() -> tuple[list[int], int, list[int], int]:
         first = [
-            (await rate_limit_service.hit_async(tenant_id=tenant, policy="submissions", limit=limit)).remaining
+            (
+                await rate_limit_service.hit_async(tenant_id=tenant, policy="submissions", limit=limit)
+            ).remaining
             for _ in range(3)
         ]
         taken = window.llen(key)  # one lease, in one round trip
         await asyncio.sleep(0.4)  # the lease lapses with 7 unspent
         second = [
-            (await rate_limit_service.hit_async(tenant_id=tenant, policy="submissions", limit=limit)).remaining
+            (
+                await rate_limit_service.hit_async(tenant_id=tenant, policy="submissions", limit=limit)
+            ).remaining
         ]
         after = window.llen(key)  # the 7 given back, a new lease of 10 taken
         for client in _async_clients.get(asyncio.get_running_loop(), {}).values():
@@ -309,3 +313,25 @@ def test_a_lease_counts_down_in_memory_and_gives_back_what_it_did_not_spend(
     assert first == [999, 998, 997]  # the window's room, less what this process spent
     assert after == 3 + 10
     assert second == [996]
+
+
+def test_concurrent_requests_of_one_loop_share_one_lease(on_redis: dict[str, str]) -> None:
+    # 50 requests at once on one event loop: one takes each lease while the others wait and spend
+    # from it, so the window holds exactly 50 entries (5 leases of 10), not a lease per request.
+    tenant, limit = f"gather-{uuid.uuid4().hex}", 1000
+    prefix = on_redis["IMAGESTUDIO_RATE_LIMIT_KEY_PREFIX"]
+
+    async def run() -> list[int]:
+        states = await asyncio.gather(
+            *(
+                rate_limit_service.hit_async(tenant_id=tenant, policy="submissions", limit=limit)
+                for _ in range(50)
+            )
+        )
+        for client in _async_clients.get(asyncio.get_running_loop(), {}).values():
+            await client.aclose()
+        return sorted(state.remaining for state in states)
+
+    remaining = asyncio.run(run())
+    assert remaining == list(range(950, 1000))
+    assert redis.Redis.from_url(REDIS_URL).llen(f"{prefix}:LIMITER/{tenant}/submissions/60s") == 50

@@ -256,9 +256,23 @@ class _Lease:
     reset_time: float
 
 
-#: Per (storage, tenant, policy, limit, window): this process's current lease (one event loop
-#: spends it; no await between reading and spending one).
-_leases: dict[tuple[str, ...], _Lease] = {}
+#: Per event loop, per (storage, window key, limit): the current lease (no await between reading
+#: and spending one) and the lock one request holds while it takes the next, so a loop never holds
+#: two leases of one window at once.
+_leases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], _Lease]] = (
+    weakref.WeakKeyDictionary()
+)
+_lease_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _spend(lease: _Lease | None) -> tuple[bool, WindowStats] | None:
+    """One request from ``lease`` while it is unspent and not lapsed."""
+    if lease is None or lease.tokens <= 0 or time.monotonic() >= lease.until:
+        return None
+    lease.tokens -= 1
+    return True, WindowStats(lease.reset_time, lease.remaining + lease.tokens)
 
 
 async def _leased_hit(
@@ -269,44 +283,42 @@ async def _leased_hit(
     lease_key: tuple[str, ...],
     *identifiers: str,
 ) -> tuple[bool, WindowStats] | None:
-    """One request from this process's lease, taking a new lease of ``size`` when it ran out.
+    """One request from this loop's lease, taking a new lease of ``size`` when it ran out.
 
     None when no lease of ``size`` fits the window (near the limit): the caller counts the request
     alone, exactly. A lease past ``LEASE_SECONDS`` gives its unspent entries back in the same
-    round trip that takes the next one.
+    round trip that takes the next one. One request at a time takes a lease (the others wait for
+    it and spend from it), so the loop holds at most one unspent lease of a window.
     """
-    lease = _leases.get(lease_key)
-    clock = time.monotonic()
-    if lease is not None and lease.tokens > 0 and clock < lease.until:
-        lease.tokens -= 1
-        return True, WindowStats(lease.reset_time, lease.remaining + lease.tokens)
-    key = storage.prefixed_key(item.key_for(*identifiers))
-    expiry, now = item.get_expiry(), time.time()
-    pipe = client.pipeline(transaction=False)
-    if lease is not None and lease.tokens > 0:
-        pipe.eval(_GIVE_BACK, 1, lease.key, lease.stamp, lease.tokens)
-    pipe.evalsha(storage.lua_acquire_moving_window.sha, 1, key, now, item.amount, expiry, size)
-    pipe.evalsha(storage.lua_moving_window.sha, 1, key, now - expiry, item.amount)
-    try:
-        replies = await pipe.execute(raise_on_error=False)
-    except storage.base_exceptions as exc:
-        raise StorageError(exc) from exc
-    if lease is not None and _leases.get(lease_key) is lease:
-        del _leases[lease_key]  # given back (or tried: a failed give-back only under-admits)
-    found = _replies(item, replies[-2:], expiry, now)
-    if found is None or not found[0] or found[1] is None:
-        return None  # no room for a lease (or a script to load): the request is counted alone
-    stats = found[1]
-    fresh = _Lease(key, now, size - 1, clock + LEASE_SECONDS, stats.remaining, stats.reset_time)
-    current = _leases.get(lease_key)
-    if current is not None and current.tokens > 0 and clock < current.until:
-        # Another request of this loop took a lease meanwhile: spend both, by the earlier deadline.
-        current.tokens += fresh.tokens
-        current.remaining = min(current.remaining, fresh.remaining)
-    else:
-        _leases[lease_key] = fresh
-        current = fresh
-    return True, WindowStats(stats.reset_time, current.remaining + current.tokens)
+    loop = asyncio.get_running_loop()
+    leases = _leases.setdefault(loop, {})
+    if (spent := _spend(leases.get(lease_key))) is not None:
+        return spent
+    lock = _lease_locks.setdefault(loop, {}).setdefault(lease_key, asyncio.Lock())
+    async with lock:
+        lease = leases.get(lease_key)
+        if (spent := _spend(lease)) is not None:  # taken by the request that held the lock
+            return spent
+        key = storage.prefixed_key(item.key_for(*identifiers))
+        expiry, now, sent = item.get_expiry(), time.time(), time.monotonic()
+        pipe = client.pipeline(transaction=False)
+        if lease is not None and lease.tokens > 0:
+            pipe.eval(_GIVE_BACK, 1, lease.key, lease.stamp, lease.tokens)
+        pipe.evalsha(storage.lua_acquire_moving_window.sha, 1, key, now, item.amount, expiry, size)
+        pipe.evalsha(storage.lua_moving_window.sha, 1, key, now - expiry, item.amount)
+        leases.pop(lease_key, None)  # given back (a failed give-back only under-admits)
+        try:
+            replies = await pipe.execute(raise_on_error=False)
+        except storage.base_exceptions as exc:
+            raise StorageError(exc) from exc
+        found = _replies(item, replies[-2:], expiry, now)
+        if found is None or not found[0] or found[1] is None:
+            return None  # no room for a lease (or a script to load): the request is counted alone
+        stats = found[1]
+        leases[lease_key] = _Lease(
+            key, now, size - 1, sent + LEASE_SECONDS, stats.remaining, stats.reset_time
+        )
+        return True, WindowStats(stats.reset_time, stats.remaining + size - 1)
 
 
 def _hit(
@@ -328,6 +340,7 @@ def reset_rate_limiter() -> None:
         _limiters.clear()
         _async_clients.clear()
         _leases.clear()
+        _lease_locks.clear()
 
 
 class RateLimitService:
