@@ -171,7 +171,10 @@ _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, A
 
 
 def _async_client(storage_url: str) -> AsyncRedis:
-    clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    loop = asyncio.get_running_loop()
+    clients = _async_clients.get(loop)  # ``setdefault`` would build a weak reference per request
+    if clients is None:
+        clients = _async_clients.setdefault(loop, {})
     client = clients.get(storage_url)
     if client is None:
         client = AsyncRedis.from_url(
@@ -291,7 +294,9 @@ async def _leased_hit(
     it and spend from it), so the loop holds at most one unspent lease of a window.
     """
     loop = asyncio.get_running_loop()
-    leases = _leases.setdefault(loop, {})
+    leases = _leases.get(loop)  # ``setdefault`` would build a weak reference per request
+    if leases is None:
+        leases = _leases.setdefault(loop, {})
     if (spent := _spend(leases.get(lease_key))) is not None:
         return spent
     lock = _lease_locks.setdefault(loop, {}).setdefault(lease_key, asyncio.Lock())
