@@ -120,12 +120,14 @@ print(accepted)
 """
 
 
-def test_two_processes_share_one_limit_through_redis(on_redis: dict[str, str]) -> None:
-    tenant, limit, attempts = f"two-{uuid.uuid4().hex}", 20, 15  # each alone stays under the limit
+def _in_two_processes(
+    script: str, on_redis: dict[str, str], tenant: str, attempts: int, limit: int
+) -> list[int]:
+    """``script`` run by two processes at once against one tenant's window; how many each accepted."""
     env = {**os.environ, **on_redis}
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", _CHILD, tenant, str(attempts), str(limit)],
+            [sys.executable, "-c", script, tenant, str(attempts), str(limit)],
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -134,9 +136,14 @@ def test_two_processes_share_one_limit_through_redis(on_redis: dict[str, str]) -
         )
         for _ in range(2)
     ]
-    results = [child.communicate(timeout=60) for child in children]
+    results = [child.communicate(timeout=120) for child in children]
     assert all(child.returncode == 0 for child in children), [err for _, err in results]
-    accepted = [int(out) for out, _ in results]
+    return [int(out) for out, _ in results]
+
+
+def test_two_processes_share_one_limit_through_redis(on_redis: dict[str, str]) -> None:
+    tenant, limit, attempts = f"two-{uuid.uuid4().hex}", 20, 15  # each alone stays under the limit
+    accepted = _in_two_processes(_CHILD, on_redis, tenant, attempts, limit)
     assert sum(accepted) == limit, accepted  # per-process counters would accept 2 x 15
     # This process sees the same window, and the keys sit under this run's prefix only.
     with pytest.raises(RateLimited):
@@ -260,21 +267,7 @@ def test_leasing_processes_never_exceed_the_shared_limit(on_redis: dict[str, str
     # every leased request when the lease is taken, so together they never pass the limit, and at
     # most one lease per process is left unspent (under-admitted).
     tenant, limit, attempts = f"lease-{uuid.uuid4().hex}", 1000, 700
-    env = {**os.environ, **on_redis}
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", _LEASING_CHILD, tenant, str(attempts), str(limit)],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    results = [child.communicate(timeout=120) for child in children]
-    assert all(child.returncode == 0 for child in children), [err for _, err in results]
-    accepted = sum(int(out) for out, _ in results)
+    accepted = sum(_in_two_processes(_LEASING_CHILD, on_redis, tenant, attempts, limit))
     assert limit - 2 * 10 <= accepted <= limit, accepted
 
 
