@@ -184,6 +184,10 @@ class Settings(BaseSettings):
     rate_limit_storage_url: str | None = None
     #: Prefix of every rate-limit key in that storage, so deployments (or test runs) can share a Redis.
     rate_limit_key_prefix: str = "imagestudio"
+    #: Most requests a gateway takes from a tenant's Redis window in one round trip and counts down in
+    #: memory (``hit_async``); a lease is at most 1 % of the limit, so limits under 200 are counted one
+    #: request at a time. 0 or 1 = every request its own round trip.
+    rate_limit_lease: int = Field(default=32, ge=0, le=1000)
     #: Refused API keys one client address may present per minute (moving window, in the rate-limit
     #: storage); past it every key from that address not already known valid is answered 429 with
     #: Retry-After before it is looked up. 0 = no limit.

@@ -120,12 +120,14 @@ print(accepted)
 """
 
 
-def test_two_processes_share_one_limit_through_redis(on_redis: dict[str, str]) -> None:
-    tenant, limit, attempts = f"two-{uuid.uuid4().hex}", 20, 15  # each alone stays under the limit
+def _in_two_processes(
+    script: str, on_redis: dict[str, str], tenant: str, attempts: int, limit: int
+) -> list[int]:
+    """``script`` run by two processes at once against one tenant's window; how many each accepted."""
     env = {**os.environ, **on_redis}
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", _CHILD, tenant, str(attempts), str(limit)],
+            [sys.executable, "-c", script, tenant, str(attempts), str(limit)],
             env=env,
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -134,9 +136,14 @@ def test_two_processes_share_one_limit_through_redis(on_redis: dict[str, str]) -
         )
         for _ in range(2)
     ]
-    results = [child.communicate(timeout=60) for child in children]
+    results = [child.communicate(timeout=120) for child in children]
     assert all(child.returncode == 0 for child in children), [err for _, err in results]
-    accepted = [int(out) for out, _ in results]
+    return [int(out) for out, _ in results]
+
+
+def test_two_processes_share_one_limit_through_redis(on_redis: dict[str, str]) -> None:
+    tenant, limit, attempts = f"two-{uuid.uuid4().hex}", 20, 15  # each alone stays under the limit
+    accepted = _in_two_processes(_CHILD, on_redis, tenant, attempts, limit)
     assert sum(accepted) == limit, accepted  # per-process counters would accept 2 x 15
     # This process sees the same window, and the keys sit under this run's prefix only.
     with pytest.raises(RateLimited):
@@ -234,3 +241,90 @@ def test_failed_authentications_are_counted_per_address_on_redis(
     prefix = on_redis["IMAGESTUDIO_RATE_LIMIT_KEY_PREFIX"]
     assert any(address in k.decode() for k in client.scan_iter(f"{prefix}*auth-failures*"))
     rate_limit_service.refuse_failed_auth(address=address + "-other")  # another address: free
+
+
+#: Run by each child process: ``hit_async`` (the gateway's way, with leases) until the window
+#: refuses or ATTEMPTS are spent; prints how many passed.
+_LEASING_CHILD = """
+import asyncio, sys
+from imagestudio.errors import RateLimited
+from imagestudio.ratelimits.service import rate_limit_service
+async def main():
+    accepted = 0
+    for _ in range(int(sys.argv[2])):
+        try:
+            await rate_limit_service.hit_async(tenant_id=sys.argv[1], policy="submissions", limit=int(sys.argv[3]))
+            accepted += 1
+        except RateLimited:
+            pass
+    print(accepted)
+asyncio.run(main())
+"""
+
+
+def test_leasing_processes_never_exceed_the_shared_limit(on_redis: dict[str, str]) -> None:
+    # A limit of 1,000 leases 10 requests at a time (1 %); two processes each try 700: Redis counts
+    # every leased request when the lease is taken, so together they never pass the limit, and at
+    # most one lease per process is left unspent (under-admitted).
+    tenant, limit, attempts = f"lease-{uuid.uuid4().hex}", 1000, 700
+    accepted = sum(_in_two_processes(_LEASING_CHILD, on_redis, tenant, attempts, limit))
+    assert limit - 2 * 10 <= accepted <= limit, accepted
+
+
+def test_a_lease_counts_down_in_memory_and_gives_back_what_it_did_not_spend(
+    on_redis: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagestudio.ratelimits import service
+
+    monkeypatch.setattr(service, "LEASE_SECONDS", 0.3)
+    tenant, limit = f"give-{uuid.uuid4().hex}", 1000  # leases of 10
+    prefix = on_redis["IMAGESTUDIO_RATE_LIMIT_KEY_PREFIX"]
+    window = redis.Redis.from_url(REDIS_URL)
+    key = f"{prefix}:LIMITER/{tenant}/submissions/60s"
+
+    async def run() -> tuple[list[int], int, list[int], int]:
+        first = [
+            (
+                await rate_limit_service.hit_async(tenant_id=tenant, policy="submissions", limit=limit)
+            ).remaining
+            for _ in range(3)
+        ]
+        taken = window.llen(key)  # one lease, in one round trip
+        await asyncio.sleep(0.4)  # the lease lapses with 7 unspent
+        second = [
+            (
+                await rate_limit_service.hit_async(tenant_id=tenant, policy="submissions", limit=limit)
+            ).remaining
+        ]
+        after = window.llen(key)  # the 7 given back, a new lease of 10 taken
+        for client in _async_clients.get(asyncio.get_running_loop(), {}).values():
+            await client.aclose()
+        return first, taken, second, after
+
+    first, taken, second, after = asyncio.run(run())
+    assert taken == 10
+    assert first == [999, 998, 997]  # the window's room, less what this process spent
+    assert after == 3 + 10
+    assert second == [996]
+
+
+def test_concurrent_requests_of_one_loop_share_one_lease(on_redis: dict[str, str]) -> None:
+    # 50 requests at once on one event loop: one takes each lease while the others wait and spend
+    # from it, so the window holds exactly 50 entries (5 leases of 10), not a lease per request.
+    tenant, limit = f"gather-{uuid.uuid4().hex}", 1000
+    prefix = on_redis["IMAGESTUDIO_RATE_LIMIT_KEY_PREFIX"]
+
+    async def run() -> list[int]:
+        states = await asyncio.gather(
+            *(
+                rate_limit_service.hit_async(tenant_id=tenant, policy="submissions", limit=limit)
+                for _ in range(50)
+            )
+        )
+        for client in _async_clients.get(asyncio.get_running_loop(), {}).values():
+            await client.aclose()
+        return sorted(state.remaining for state in states)
+
+    remaining = asyncio.run(run())
+    assert remaining == list(range(950, 1000))
+    assert redis.Redis.from_url(REDIS_URL).llen(f"{prefix}:LIMITER/{tenant}/submissions/60s") == 50

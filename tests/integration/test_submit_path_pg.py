@@ -68,3 +68,29 @@ def test_a_tenant_with_an_endpoint_takes_the_general_path_and_gets_its_event(pg_
             select(WebhookDelivery.event_type).where(WebhookDelivery.tenant_id == tenant_id)
         ).all()
     assert events == ["job.queued"]
+
+
+def test_a_submission_without_a_key_commits_in_its_statements_pipeline(
+    pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without an Idempotency-Key nothing else is written in the transaction: the statement and
+    # its COMMIT leave in one psycopg pipeline (the account row held for the commit alone). A
+    # key to record keeps the COMMIT apart (the key's row is written between them).
+    from imagestudio.jobs.models import Job
+    from imagestudio.jobs.repository import job_repository
+
+    commits: list[bool] = []
+    original = job_repository.insert_submission_postgres
+
+    def spy(*args: object, **kwargs: object) -> bool:
+        commits.append(bool(kwargs.get("commit")))
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(job_repository, "insert_submission_postgres", spy)
+    key = pg_stack.new_key(tier="pro")
+    with session_scope() as session:
+        tenant_id = tenant_service.authenticate(session, key=key).tenant_id
+    job_ids = [submit_social_job(tenant_id, cost=cost, side=32) for cost in (0, 5)]
+    assert commits == [True, True]
+    with session_scope() as session:  # committed, seen from another session
+        assert all(session.get(Job, job_id) is not None for job_id in job_ids)

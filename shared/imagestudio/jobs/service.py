@@ -205,16 +205,21 @@ class JobService(JobTransitions):
         render = respond or self._accepted
 
         def record_key(session: Session) -> None:
-            if idempotency is not None:
-                final: list[Job | ImageStudioError] = [
-                    jobs[i] if r is None else r for i, r in enumerate(results)
-                ]
-                idempotency_service.record(session, claim=idempotency, response=render(final))
+            assert idempotency is not None
+            final: list[Job | ImageStudioError] = [jobs[i] if r is None else r for i, r in enumerate(results)]
+            idempotency_service.record(session, claim=idempotency, response=render(final))
 
         whole = True
         try:
             try:
-                self._commit(session, tenant_id, [(jobs[i], drafts[i]) for i in todo], limits, record_key)
+                # No key to record: None, so that the one statement may carry the COMMIT.
+                self._commit(
+                    session,
+                    tenant_id,
+                    [(jobs[i], drafts[i]) for i in todo],
+                    limits,
+                    record_key if idempotency is not None else None,
+                )
             except (PaymentRequired, ConcurrencyLimited, StorageQuotaExceeded):
                 session.rollback()
                 if len(todo) == 1:

@@ -171,7 +171,10 @@ _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, A
 
 
 def _async_client(storage_url: str) -> AsyncRedis:
-    clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    loop = asyncio.get_running_loop()
+    clients = _async_clients.get(loop)  # ``setdefault`` would build a weak reference per request
+    if clients is None:
+        clients = _async_clients.setdefault(loop, {})
     client = clients.get(storage_url)
     if client is None:
         client = AsyncRedis.from_url(
@@ -213,12 +216,114 @@ async def _hit_async(
     if not isinstance(limiter.storage, RedisStorage):
         return _hit(limiter, item, *identifiers)
     if storage_url.startswith(("redis://", "rediss://")):
-        found = await _hit_redis_async(
-            _async_client(storage_url), limiter, limiter.storage, item, *identifiers
-        )
+        client = _async_client(storage_url)
+        size = lease_size(item.amount)
+        if size > 1:
+            window_key = limiter.storage.prefixed_key(item.key_for(*identifiers))
+            lease_key = (storage_url, window_key, str(item.amount))
+            found = await _leased_hit(client, limiter.storage, item, size, lease_key, *identifiers)
+            if found is not None:
+                return found
+        found = await _hit_redis_async(client, limiter, limiter.storage, item, *identifiers)
         if found is not None:
             return found
     return await anyio.to_thread.run_sync(_hit, limiter, item, *identifiers)
+
+
+#: Seconds a lease's requests may be spent in; then its unspent ones are given back to the window.
+LEASE_SECONDS = 1.0
+#: A lease is at most this share of the limit (the bound a lease costs: docs/credits-and-limits.md).
+LEASE_SHARE = 100
+
+#: Gives ``count`` leased entries stamped ``ARGV[1]`` back to a moving window (``limits`` stores
+#: each request as its timestamp, pushed as a Lua number: the same number removes it).
+_GIVE_BACK = """
+return redis.call('lrem', KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[1]))
+"""
+
+
+def lease_size(limit: int) -> int:
+    """Requests taken from Redis at once for a window of ``limit`` (1 = no lease)."""
+    return max(1, min(get_settings().rate_limit_lease, limit // LEASE_SHARE))
+
+
+@dataclass
+class _Lease:
+    """Requests this process took from a tenant's window in one round trip and spends in memory."""
+
+    key: str
+    stamp: float  # the timestamp the entries were pushed with
+    tokens: int  # taken and not yet spent
+    until: float  # monotonic: spend by then, or give back
+    remaining: int  # the window's room right after the lease was taken
+    reset_time: float
+
+
+#: Per event loop, per (storage, window key, limit): the current lease (no await between reading
+#: and spending one) and the lock one request holds while it takes the next, so a loop never holds
+#: two leases of one window at once.
+_leases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], _Lease]] = (
+    weakref.WeakKeyDictionary()
+)
+_lease_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _spend(lease: _Lease | None) -> tuple[bool, WindowStats] | None:
+    """One request from ``lease`` while it is unspent and not lapsed."""
+    if lease is None or lease.tokens <= 0 or time.monotonic() >= lease.until:
+        return None
+    lease.tokens -= 1
+    return True, WindowStats(lease.reset_time, lease.remaining + lease.tokens)
+
+
+async def _leased_hit(
+    client: AsyncRedis,
+    storage: RedisStorage,
+    item: RateLimitItem,
+    size: int,
+    lease_key: tuple[str, ...],
+    *identifiers: str,
+) -> tuple[bool, WindowStats] | None:
+    """One request from this loop's lease, taking a new lease of ``size`` when it ran out.
+
+    None when no lease of ``size`` fits the window (near the limit): the caller counts the request
+    alone, exactly. A lease past ``LEASE_SECONDS`` gives its unspent entries back in the same
+    round trip that takes the next one. One request at a time takes a lease (the others wait for
+    it and spend from it), so the loop holds at most one unspent lease of a window.
+    """
+    loop = asyncio.get_running_loop()
+    leases = _leases.get(loop)  # ``setdefault`` would build a weak reference per request
+    if leases is None:
+        leases = _leases.setdefault(loop, {})
+    if (spent := _spend(leases.get(lease_key))) is not None:
+        return spent
+    lock = _lease_locks.setdefault(loop, {}).setdefault(lease_key, asyncio.Lock())
+    async with lock:
+        lease = leases.get(lease_key)
+        if (spent := _spend(lease)) is not None:  # taken by the request that held the lock
+            return spent
+        key = storage.prefixed_key(item.key_for(*identifiers))
+        expiry, now, sent = item.get_expiry(), time.time(), time.monotonic()
+        pipe = client.pipeline(transaction=False)
+        if lease is not None and lease.tokens > 0:
+            pipe.eval(_GIVE_BACK, 1, lease.key, lease.stamp, lease.tokens)
+        pipe.evalsha(storage.lua_acquire_moving_window.sha, 1, key, now, item.amount, expiry, size)
+        pipe.evalsha(storage.lua_moving_window.sha, 1, key, now - expiry, item.amount)
+        leases.pop(lease_key, None)  # given back (a failed give-back only under-admits)
+        try:
+            replies = await pipe.execute(raise_on_error=False)
+        except storage.base_exceptions as exc:
+            raise StorageError(exc) from exc
+        found = _replies(item, replies[-2:], expiry, now)
+        if found is None or not found[0] or found[1] is None:
+            return None  # no room for a lease (or a script to load): the request is counted alone
+        stats = found[1]
+        leases[lease_key] = _Lease(
+            key, now, size - 1, sent + LEASE_SECONDS, stats.remaining, stats.reset_time
+        )
+        return True, WindowStats(stats.reset_time, stats.remaining + size - 1)
 
 
 def _hit(
@@ -239,6 +344,8 @@ def reset_rate_limiter() -> None:
     with _limiters_lock:
         _limiters.clear()
         _async_clients.clear()
+        _leases.clear()
+        _lease_locks.clear()
 
 
 class RateLimitService:
