@@ -472,8 +472,11 @@ def run(ctx: JobContext) -> None:
 
 
 def _keep_analysis(key: tuple[str, str], source: SourceImage, params: SocialOptimizeParams) -> None:
-    """Keep what a smart crop found in the source for the next plan of the same image (``analyses``)."""
-    if params.crop_mode == "smart" and params.focal_point is None:
+    """Keep what a smart crop found in the source for the next plan of the same image (``analyses``).
+
+    Not from a job with crops set by hand: its source was decoded whole, a size no plan without
+    them holds, and such jobs never read the cache, so the entry would only push a useful one out."""
+    if params.crop_mode == "smart" and params.focal_point is None and not params.crops:
         remember(key, analyse(source))
 
 
