@@ -279,7 +279,16 @@ class Embedded:
         wait_for(published, what="the outbox to be published")
         self.broker.join(queue, timeout=60_000)
         if self.worker is not None:
-            self.worker.join()
+            # Not ``Worker.join``: it waits for every queue's delayed messages too, and a database
+            # shared with earlier tests can hold a webhook retry backed off for minutes.
+            consumers = [c for n, c in self.worker.consumers.items() if n in (queue, f"{queue}.DQ")]
+            while True:
+                for consumer in consumers:
+                    consumer.delay_queue.join()
+                self.worker.work_queue.join()
+                if not any(c.delay_queue.unfinished_tasks for c in consumers):
+                    if not self.worker.work_queue.unfinished_tasks:
+                        return
 
     def wait_job(
         self,

@@ -372,8 +372,21 @@ def test_erase_picks_the_point_by_a_click_on_the_image(browser: webdriver.Chrome
         browser, console, "[data-page=edit] .drop input[type=file]", "pick.png", width=320, height=240
     )
     canvas = shown(browser, ".mask-stage canvas")
+    pick = browser.find_element(By.XPATH, "//label[contains(., 'Click picks the object')]/input")
+    click(browser, pick)
+    wait_for(pick.is_selected, timeout=10, what="the pick checkbox to be ticked")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
-    click(browser, browser.find_element(By.XPATH, "//label[contains(., 'Click picks the object')]/input"))
+    # On a loaded machine the page may still be laying out: click once the canvas stops moving.
+    last: list[object] = [None]
+
+    def still() -> bool:
+        now = browser.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return [r.x, r.y, r.width, r.height];", canvas
+        )
+        steady, last[0] = now == last[0], now
+        return steady
+
+    wait_for(still, timeout=10, interval=0.2, what="the canvas to stop moving")
     # A click three quarters across and half way down: the point in source pixels, not screen pixels.
     box = canvas.size
     ActionChains(browser).move_to_element_with_offset(
@@ -387,7 +400,12 @@ def test_erase_picks_the_point_by_a_click_on_the_image(browser: webdriver.Chrome
             for n in ("point_x", "point_y")
         ]
 
-    wait_for(lambda: all(point()), timeout=10, interval=0.1, what="the click's point in the fields")
+    try:
+        wait_for(lambda: all(point()), timeout=10, interval=0.1, what="the click's point in the fields")
+    except AssertionError as missing:  # say whether the canvas took the click at all
+        raise AssertionError(
+            f"{missing}; canvas data-point: {canvas.get_attribute('data-point')!r}"
+        ) from None
     values = [int(v) for v in point()]
     assert abs(values[0] - 240) <= 3 and abs(values[1] - 120) <= 3, values
     assert shown(browser, ".mask-stage .point-marker")
