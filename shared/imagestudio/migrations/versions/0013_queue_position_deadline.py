@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from imagestudio.migrations.blocks import add_columns, drop_columns, moment
+
 
 revision: str = '0013'
 down_revision: str | None = '0012'
@@ -22,8 +24,7 @@ QUEUED_WITH_DEADLINE = sa.text("status = 'queued' AND start_deadline IS NOT NULL
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('start_deadline', sa.DateTime(timezone=True), nullable=True))
+    add_columns('jobs', moment('start_deadline', null=True))
     op.create_index(
         'ix_jobs_queued_studio_created',
         'jobs',
@@ -47,5 +48,4 @@ def downgrade() -> None:
     op.drop_index('ix_jobs_queued_deadline', table_name='jobs')
     op.drop_index('ix_jobs_studio_started', table_name='jobs')
     op.drop_index('ix_jobs_queued_studio_created', table_name='jobs')
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.drop_column('start_deadline')
+    drop_columns('jobs', 'start_deadline')

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from imagestudio.migrations.blocks import add_columns, drop_columns, integer, moment
+
 
 revision: str = '0014'
 down_revision: str | None = '0013'
@@ -22,11 +24,13 @@ OUTPUTS_DUE = sa.text("outputs_expire_at IS NOT NULL AND outputs_deleted_at IS N
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('priority', sa.Integer(), server_default='1', nullable=False))
-        batch_op.add_column(sa.Column('output_retention_seconds', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('outputs_expire_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('outputs_deleted_at', sa.DateTime(timezone=True), nullable=True))
+    add_columns(
+        'jobs',
+        integer('priority', default='1'),
+        integer('output_retention_seconds', null=True),
+        moment('outputs_expire_at', null=True),
+        moment('outputs_deleted_at', null=True),
+    )
     op.drop_index('ix_jobs_queued_studio_created', table_name='jobs')
     op.create_index(
         'ix_jobs_queued_studio_priority',
@@ -59,8 +63,4 @@ def downgrade() -> None:
         postgresql_where=QUEUED,
         sqlite_where=QUEUED,
     )
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.drop_column('outputs_deleted_at')
-        batch_op.drop_column('outputs_expire_at')
-        batch_op.drop_column('output_retention_seconds')
-        batch_op.drop_column('priority')
+    drop_columns('jobs', 'outputs_deleted_at', 'outputs_expire_at', 'output_retention_seconds', 'priority')
