@@ -173,6 +173,15 @@ def drop_indexes(table: str, indexes: Iterable[str]) -> None:
                 batch_op.drop_index(op.f(index))
 
 
+#: The partial indexes' condition: queued jobs only.
+QUEUED = sa.text("status = 'queued'")
+
+
+def create_partial_index(name: str, table: str, columns: Sequence[str], where: sa.TextClause) -> None:
+    """A plain index on the rows ``where`` holds, on PostgreSQL and SQLite alike."""
+    op.create_index(name, table, list(columns), unique=False, postgresql_where=where, sqlite_where=where)
+
+
 def add_columns(table: str, *columns: Column) -> None:
     """Add ``columns`` to ``table`` in batch mode (SQLite rebuilds the table where it must)."""
     with op.batch_alter_table(table, schema=None) as batch_op:

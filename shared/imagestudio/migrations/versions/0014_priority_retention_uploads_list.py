@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from imagestudio.migrations.blocks import add_columns, drop_columns, integer, moment
+from imagestudio.migrations.blocks import QUEUED, add_columns, create_partial_index, drop_columns, integer, moment
 
 
 revision: str = '0014'
@@ -19,7 +19,6 @@ down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-QUEUED = sa.text("status = 'queued'")
 OUTPUTS_DUE = sa.text("outputs_expire_at IS NOT NULL AND outputs_deleted_at IS NULL")
 
 
@@ -32,22 +31,8 @@ def upgrade() -> None:
         moment('outputs_deleted_at', null=True),
     )
     op.drop_index('ix_jobs_queued_studio_created', table_name='jobs')
-    op.create_index(
-        'ix_jobs_queued_studio_priority',
-        'jobs',
-        ['studio', 'priority', 'created_at', 'id'],
-        unique=False,
-        postgresql_where=QUEUED,
-        sqlite_where=QUEUED,
-    )
-    op.create_index(
-        'ix_jobs_outputs_expire',
-        'jobs',
-        ['outputs_expire_at'],
-        unique=False,
-        postgresql_where=OUTPUTS_DUE,
-        sqlite_where=OUTPUTS_DUE,
-    )
+    create_partial_index('ix_jobs_queued_studio_priority', 'jobs', ['studio', 'priority', 'created_at', 'id'], QUEUED)
+    create_partial_index('ix_jobs_outputs_expire', 'jobs', ['outputs_expire_at'], OUTPUTS_DUE)
     op.create_index('ix_uploads_tenant_created', 'uploads', ['tenant_id', 'created_at'], unique=False)
 
 
@@ -55,12 +40,5 @@ def downgrade() -> None:
     op.drop_index('ix_uploads_tenant_created', table_name='uploads')
     op.drop_index('ix_jobs_outputs_expire', table_name='jobs')
     op.drop_index('ix_jobs_queued_studio_priority', table_name='jobs')
-    op.create_index(
-        'ix_jobs_queued_studio_created',
-        'jobs',
-        ['studio', 'created_at', 'id'],
-        unique=False,
-        postgresql_where=QUEUED,
-        sqlite_where=QUEUED,
-    )
+    create_partial_index('ix_jobs_queued_studio_created', 'jobs', ['studio', 'created_at', 'id'], QUEUED)
     drop_columns('jobs', 'outputs_deleted_at', 'outputs_expire_at', 'output_retention_seconds', 'priority')
