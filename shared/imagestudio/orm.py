@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from sqlalchemy import JSON, DateTime, MetaData, Table
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, Table
+from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: Constraint names Alembic can rely on in both dialects.
@@ -31,6 +31,14 @@ def utcnow() -> datetime:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+#: A row id: a new UUID's text, made on insert (``id: Mapped[UUIDKey]``).
+UUIDKey = Annotated[str, mapped_column(String(36), primary_key=True, default=new_id)]
+
+#: The tenant owning a row: deleting the tenant deletes it (``tenant_id: Mapped[TenantRef]``;
+#: ``= mapped_column(index=True)`` adds an index).
+TenantRef = Annotated[str, mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -8,9 +8,9 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -33,6 +33,25 @@ def as_utc(value: datetime) -> datetime:
 
 #: A date-time a client sends (query filters): ISO 8601, naive values read as UTC.
 UTCDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    """A page of a newest-first listing; ``next_cursor`` is null on the last page.
+
+    Each listing names its own subclass (``JobPage(Page[JobRead])``), so OpenAPI shows one schema
+    per listing under that name, with :func:`page_example` as its example.
+    """
+
+    items: list[ItemT]
+    next_cursor: str | None = None
+
+
+def page_example(item: dict[str, Any]) -> dict[str, Any]:
+    """The ``json_schema_extra`` of a page model: one page holding ``item``, the last."""
+    return {"examples": [{"items": [item], "next_cursor": None}]}
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.orm import Base, new_id, utcnow
+from imagestudio.orm import Base, TenantRef, UUIDKey, utcnow
 
 
 class Asset(Base):
@@ -21,8 +21,8 @@ class Asset(Base):
         Index("ix_assets_created_at", "created_at"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    id: Mapped[UUIDKey]
+    tenant_id: Mapped[TenantRef]
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     studio: Mapped[str] = mapped_column(String(20))
     #: Output name inside the job, e.g. ``instagram.story`` or ``all.zip``.

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from imagestudio.jobs.schemas import JOB_EXAMPLE
+from imagestudio.paging import Page, page_example
 
 _OUTPUT = JOB_EXAMPLE["outputs"][0]
 
@@ -75,13 +76,8 @@ class AssetRead(BaseModel):
     )
 
 
-class AssetPage(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"items": [ASSET_EXAMPLE], "next_cursor": None}]}
-    )
-
-    items: list[AssetRead]
-    next_cursor: str | None = None
+class AssetPage(Page[AssetRead]):
+    model_config = ConfigDict(json_schema_extra=page_example(ASSET_EXAMPLE))
 
 
 #: Tags are short labels; limits keep a tenant's library searchable and rows small.

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.orm import Base, new_id, utcnow
+from imagestudio.orm import Base, TenantRef, UUIDKey, utcnow
 
 
 class IdempotencyRecord(Base):
@@ -17,8 +17,8 @@ class IdempotencyRecord(Base):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("tenant_id", "key", name="uq_idempotency_keys_tenant_key"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    id: Mapped[UUIDKey]
+    tenant_id: Mapped[TenantRef]
     key: Mapped[str] = mapped_column(String(255))
     #: SHA-256 of the route and the request's content (form fields and file digests).
     fingerprint: Mapped[str] = mapped_column(String(64))

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagestudio.messaging import Studio as Studio  # the one list of studios, re-exported for the routes
-from imagestudio.orm import Base, new_id, utcnow
+from imagestudio.orm import Base, TenantRef, UUIDKey, utcnow
 
 
 class JobStatus(StrEnum):
@@ -80,8 +80,8 @@ class Job(Base):
         ),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    id: Mapped[UUIDKey]
+    tenant_id: Mapped[TenantRef]
     studio: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default=JobStatus.queued)
     #: The validated request (no image bytes): what the worker needs to redo the job.

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagestudio.jobs.models import JobStatus
 from imagestudio.messaging import Priority
+from imagestudio.paging import Page, page_example
 
 
 class JobLinks(BaseModel):
@@ -143,8 +144,5 @@ class QueuePlace(BaseModel):
     estimated_start_seconds: float | None
 
 
-class JobPage(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [JOB_EXAMPLE], "next_cursor": None}]})
-
-    items: list[JobRead]
-    next_cursor: str | None = None
+class JobPage(Page[JobRead]):
+    model_config = ConfigDict(json_schema_extra=page_example(JOB_EXAMPLE))

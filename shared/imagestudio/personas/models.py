@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.orm import Base, new_id, utcnow
+from imagestudio.orm import Base, TenantRef, UUIDKey, utcnow
 
 
 class Persona(Base):
     __tablename__ = "personas"
     __table_args__ = (Index("ix_personas_tenant_created", "tenant_id", "created_at"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    id: Mapped[UUIDKey]
+    tenant_id: Mapped[TenantRef]
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(Text, default="")
     tone: Mapped[str] = mapped_column(String(200), default="")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.orm import Base, new_id, utcnow
+from imagestudio.orm import Base, TenantRef, UUIDKey, utcnow
 
 
 class Tenant(Base):
     __tablename__ = "tenants"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[UUIDKey]
     name: Mapped[str] = mapped_column(String(200))
     #: Subscription tier (see credits/tiers.py); a change applies from the next request.
     tier: Mapped[str] = mapped_column(String(20), default="free")
@@ -27,8 +27,8 @@ class Tenant(Base):
 class ApiKey(Base):
     __tablename__ = "api_keys"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    id: Mapped[UUIDKey]
+    tenant_id: Mapped[TenantRef] = mapped_column(index=True)
     #: First characters of the key, shown in listings so a key can be recognised, never the key.
     prefix: Mapped[str] = mapped_column(String(20))
     #: SHA-256 of the whole key: keys carry 256 random bits, so a fast hash is safe and lookups are O(1).

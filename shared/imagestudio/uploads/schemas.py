@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from imagestudio.paging import Page, page_example
+
 #: A ready upload as ``GET /uploads/{id}`` answers it (the OpenAPI document's example).
 UPLOAD_EXAMPLE: dict[str, Any] = {
     "id": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
@@ -42,15 +44,10 @@ class UploadRead(BaseModel):
     expires_at: datetime
 
 
-class UploadPage(BaseModel):
+class UploadPage(Page[UploadRead]):
     """A page of the tenant's uploads, newest first; ``next_cursor`` is null on the last page."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"items": [UPLOAD_EXAMPLE], "next_cursor": None}]}
-    )
-
-    items: list[UploadRead]
-    next_cursor: str | None = None
+    model_config = ConfigDict(json_schema_extra=page_example(UPLOAD_EXAMPLE))
 
 
 class UploadPresign(BaseModel):

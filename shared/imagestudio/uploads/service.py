@@ -125,6 +125,37 @@ def image_columns(info: ImageInfo) -> dict[str, Any]:
     return {name: getattr(info, name) for name in IMAGE_COLUMNS}
 
 
+def _new_row(
+    upload_id: str,
+    tenant_id: str,
+    state: UploadState,
+    key: str,
+    content_type: str,
+    ext: str,
+    size_bytes: int,
+    filename: str | None,
+    info: ImageInfo | None = None,
+) -> Upload:
+    """A new upload row, alive for ``upload_ttl_seconds`` from now; ``info`` once its image is checked.
+
+    ``filename`` is the client's name for the file, kept cleaned (``storage.clean_filename``).
+    """
+    now = utcnow()
+    return Upload(
+        id=upload_id,
+        tenant_id=tenant_id,
+        state=state.value,
+        key=key,
+        content_type=content_type,
+        ext=ext,
+        bytes=size_bytes,
+        filename=clean_filename(filename),
+        **(image_columns(info) if info is not None else {}),
+        created_at=now,
+        expires_at=now + timedelta(seconds=get_settings().upload_ttl_seconds),
+    )
+
+
 def _checked_key(upload: _Pending) -> str:
     """Where a presigned upload's checked bytes go: a key no link writes, new for each check."""
     return upload_key(upload.tenant_id, f"{upload.id}-{secrets.token_hex(4)}", upload.ext)
@@ -175,19 +206,8 @@ class UploadService:
         key = upload_key(tenant_id, upload_id, ext)
         store = get_store()
         store.put(key, data, content_type=content_type)
-        now = utcnow()
-        upload = Upload(
-            id=upload_id,
-            tenant_id=tenant_id,
-            state=UploadState.ready.value,
-            key=key,
-            content_type=content_type,
-            ext=ext,
-            bytes=len(data),
-            filename=clean_filename(filename),
-            **image_columns(info),
-            created_at=now,
-            expires_at=now + timedelta(seconds=get_settings().upload_ttl_seconds),
+        upload = _new_row(
+            upload_id, tenant_id, UploadState.ready, key, content_type, ext, len(data), filename, info
         )
         try:
             session.add(upload)
@@ -225,26 +245,12 @@ class UploadService:
         upload_id = new_upload_id()
         # The link writes a key of its own: the checked object is copied elsewhere, out of its reach.
         key = incoming_upload_key(tenant_id, upload_id, ext)
-        now = utcnow()
-        expires_at = now + timedelta(seconds=settings.upload_ttl_seconds)
+        upload = _new_row(upload_id, tenant_id, UploadState.pending, key, declared, ext, size_bytes, filename)
         # The PUT link dies with the upload at the latest, sooner when download links are shorter.
         link = get_store().presigned_put_url(
             key, ttl_seconds=min(settings.url_ttl_seconds, settings.upload_ttl_seconds)
         )
-        session.add(
-            Upload(
-                id=upload_id,
-                tenant_id=tenant_id,
-                state=UploadState.pending.value,
-                key=key,
-                content_type=declared,
-                ext=ext,
-                bytes=size_bytes,
-                filename=clean_filename(filename),
-                created_at=now,
-                expires_at=expires_at,
-            )
-        )
+        session.add(upload)
         # The declared size is counted from now (the PUT needs the room); corrected once checked.
         storage_quota_service.charge(session, tenant_id=tenant_id, size_bytes=size_bytes, what="This upload")
         session.commit()
@@ -255,8 +261,8 @@ class UploadService:
             put_expires_at=link.expires_at,
             content_type=declared,
             bytes=size_bytes,
-            filename=clean_filename(filename),
-            expires_at=expires_at,
+            filename=upload.filename,
+            expires_at=upload.expires_at,
         )
 
     # --- reading and deleting -----------------------------------------------------------------

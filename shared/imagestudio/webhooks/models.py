@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.orm import Base, new_id, utcnow
+from imagestudio.orm import Base, TenantRef, UUIDKey, new_id, utcnow
 from imagestudio.secrets_at_rest import SealedString
 
 #: Room for a ``whsec_`` secret sealed with Fernet (``fernet:`` + a token of about 164 characters).
@@ -51,8 +51,8 @@ class WebhookEndpoint(RotatingSecret, Base):
 
     __tablename__ = "webhook_endpoints"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    id: Mapped[UUIDKey]
+    tenant_id: Mapped[TenantRef] = mapped_column(index=True)
     url: Mapped[str] = mapped_column(String(2048))
     description: Mapped[str] = mapped_column(String(500), default="")
     #: Event types to send; empty means every type.
@@ -86,7 +86,7 @@ class JobWebhook(Base):
     __tablename__ = "job_webhooks"
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[TenantRef]
     url: Mapped[str] = mapped_column(String(2048))
     event_types: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -103,8 +103,8 @@ class WebhookTarget(Base):
     __tablename__ = "webhook_targets"
     __table_args__ = (UniqueConstraint("tenant_id", "url_hash", name="uq_webhook_targets_tenant_url"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    id: Mapped[UUIDKey]
+    tenant_id: Mapped[TenantRef]
     #: SHA-256 of the URL (hex): the URL itself is too long to index.
     url_hash: Mapped[str] = mapped_column(String(64))
     url: Mapped[str] = mapped_column(String(2048))
@@ -133,7 +133,7 @@ class WebhookDelivery(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[TenantRef]
     #: Set for a tenant endpoint's delivery; None for a per-job ``webhook_url``.
     endpoint_id: Mapped[str | None] = mapped_column(
         ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), default=None

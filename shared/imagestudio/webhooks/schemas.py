@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from imagestudio.jobs.schemas import JOB_EXAMPLE
+from imagestudio.paging import Page, page_example
 from imagestudio.webhooks.models import DeliveryStatus, WebhookEventType
 from imagestudio.webhooks.signing import secret_hint
 
@@ -269,13 +270,8 @@ class DeliveryFilter:
     status: str | None = None
 
 
-class WebhookDeliveryPage(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"items": [DELIVERY_EXAMPLE], "next_cursor": None}]}
-    )
-
-    items: list[WebhookDeliveryRead]
-    next_cursor: str | None = None
+class WebhookDeliveryPage(Page[WebhookDeliveryRead]):
+    model_config = ConfigDict(json_schema_extra=page_example(DELIVERY_EXAMPLE))
 
 
 # --- what receivers get ------------------------------------------------------------------------

@@ -7,8 +7,8 @@ Create Date: 2026-11-25 21:00:25.983446
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+
+from imagestudio.migrations.blocks import create_table, drop_table, flag, integer, json, moment, serial, stamps, string, tenant_record, tenant_table, text, uid
 
 
 revision: str = '0002'
@@ -18,111 +18,92 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('webhook_endpoints',
-    sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('tenant_id', sa.String(length=36), nullable=False),
-    sa.Column('url', sa.String(length=2048), nullable=False),
-    sa.Column('description', sa.String(length=500), nullable=False),
-    sa.Column('event_types', sa.JSON(), nullable=False),
-    sa.Column('enabled', sa.Boolean(), nullable=False),
-    sa.Column('disabled_reason', sa.Text(), nullable=True),
-    sa.Column('disabled_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('failed_deliveries', sa.Integer(), nullable=False),
-    sa.Column('secret', sa.String(length=100), nullable=False),
-    sa.Column('previous_secret', sa.String(length=100), nullable=True),
-    sa.Column('previous_secret_expires_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_webhook_endpoints_tenant_id_tenants'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_endpoints'))
+    tenant_table(
+        'webhook_endpoints',
+        string('url', 2048),
+        string('description', 500),
+        json('event_types'),
+        flag('enabled'),
+        text('disabled_reason', null=True),
+        moment('disabled_at', null=True),
+        integer('failed_deliveries'),
+        string('secret', 100),
+        string('previous_secret', 100, null=True),
+        moment('previous_secret_expires_at', null=True),
+        *stamps(),
+        indexes={'ix_webhook_endpoints_tenant_id': ['tenant_id']},
     )
-    with op.batch_alter_table('webhook_endpoints', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_webhook_endpoints_tenant_id'), ['tenant_id'], unique=False)
-
-    op.create_table('webhook_signing_secrets',
-    sa.Column('tenant_id', sa.String(length=36), nullable=False),
-    sa.Column('secret', sa.String(length=100), nullable=False),
-    sa.Column('previous_secret', sa.String(length=100), nullable=True),
-    sa.Column('previous_secret_expires_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_webhook_signing_secrets_tenant_id_tenants'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('tenant_id', name=op.f('pk_webhook_signing_secrets'))
+    tenant_record(
+        'webhook_signing_secrets',
+        string('secret', 100),
+        string('previous_secret', 100, null=True),
+        moment('previous_secret_expires_at', null=True),
+        *stamps(),
     )
-    op.create_table('job_webhooks',
-    sa.Column('job_id', sa.String(length=36), nullable=False),
-    sa.Column('tenant_id', sa.String(length=36), nullable=False),
-    sa.Column('url', sa.String(length=2048), nullable=False),
-    sa.Column('event_types', sa.JSON(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_job_webhooks_job_id_jobs'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_job_webhooks_tenant_id_tenants'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('job_id', name=op.f('pk_job_webhooks'))
+    tenant_table(
+        'job_webhooks',
+        string('url', 2048),
+        json('event_types'),
+        moment('created_at'),
+        id=uid('job_id'),
+        key=['job_id'],
+        refs={'job_id': 'jobs'},
     )
-    op.create_table('webhook_deliveries',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('tenant_id', sa.String(length=36), nullable=False),
-    sa.Column('endpoint_id', sa.String(length=36), nullable=True),
-    sa.Column('job_id', sa.String(length=36), nullable=True),
-    sa.Column('url', sa.String(length=2048), nullable=False),
-    sa.Column('event_type', sa.String(length=40), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('step', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('token', sa.String(length=36), nullable=False),
-    sa.Column('last_attempt_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('last_status_code', sa.Integer(), nullable=True),
-    sa.Column('last_latency_ms', sa.Integer(), nullable=True),
-    sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['endpoint_id'], ['webhook_endpoints.id'], name=op.f('fk_webhook_deliveries_endpoint_id_webhook_endpoints'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_webhook_deliveries_job_id_jobs'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_webhook_deliveries_tenant_id_tenants'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
+    tenant_table(
+        'webhook_deliveries',
+        uid('endpoint_id', null=True),
+        uid('job_id', null=True),
+        string('url', 2048),
+        string('event_type', 40),
+        json('payload'),
+        string('status', 20),
+        integer('attempts'),
+        integer('step'),
+        moment('next_attempt_at', null=True),
+        moment('locked_until', null=True),
+        uid('token'),
+        moment('last_attempt_at', null=True),
+        integer('last_status_code', null=True),
+        integer('last_latency_ms', null=True),
+        text('last_error', null=True),
+        moment('created_at'),
+        moment('finished_at', null=True),
+        id=string('id', 40),
+        refs={'endpoint_id': 'webhook_endpoints', 'job_id': 'jobs'},
+        indexes={
+            'ix_webhook_deliveries_due': ['status', 'next_attempt_at'],
+            'ix_webhook_deliveries_endpoint_created': ['endpoint_id', 'created_at'],
+            'ix_webhook_deliveries_job_id': ['job_id'],
+            'ix_webhook_deliveries_tenant_created': ['tenant_id', 'created_at'],
+        },
     )
-    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
-        batch_op.create_index('ix_webhook_deliveries_due', ['status', 'next_attempt_at'], unique=False)
-        batch_op.create_index('ix_webhook_deliveries_endpoint_created', ['endpoint_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_webhook_deliveries_job_id', ['job_id'], unique=False)
-        batch_op.create_index('ix_webhook_deliveries_tenant_created', ['tenant_id', 'created_at'], unique=False)
-
-    op.create_table('webhook_attempts',
-    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('delivery_id', sa.String(length=40), nullable=False),
-    sa.Column('number', sa.Integer(), nullable=False),
-    sa.Column('url', sa.String(length=2048), nullable=False),
-    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('status_code', sa.Integer(), nullable=True),
-    sa.Column('latency_ms', sa.Integer(), nullable=False),
-    sa.Column('error', sa.Text(), nullable=True),
-    sa.Column('response_excerpt', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['delivery_id'], ['webhook_deliveries.id'], name=op.f('fk_webhook_attempts_delivery_id_webhook_deliveries'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_attempts'))
+    create_table(
+        'webhook_attempts',
+        serial(),
+        string('delivery_id', 40),
+        integer('number'),
+        string('url', 2048),
+        moment('started_at'),
+        integer('status_code', null=True),
+        integer('latency_ms'),
+        text('error', null=True),
+        text('response_excerpt', null=True),
+        refs={'delivery_id': 'webhook_deliveries'},
+        indexes={'ix_webhook_attempts_delivery_id_id': ['delivery_id', 'id']},
     )
-    with op.batch_alter_table('webhook_attempts', schema=None) as batch_op:
-        batch_op.create_index('ix_webhook_attempts_delivery_id_id', ['delivery_id', 'id'], unique=False)
-
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('webhook_attempts', schema=None) as batch_op:
-        batch_op.drop_index('ix_webhook_attempts_delivery_id_id')
-
-    op.drop_table('webhook_attempts')
-    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
-        batch_op.drop_index('ix_webhook_deliveries_tenant_created')
-        batch_op.drop_index('ix_webhook_deliveries_job_id')
-        batch_op.drop_index('ix_webhook_deliveries_endpoint_created')
-        batch_op.drop_index('ix_webhook_deliveries_due')
-
-    op.drop_table('webhook_deliveries')
-    op.drop_table('job_webhooks')
-    op.drop_table('webhook_signing_secrets')
-    with op.batch_alter_table('webhook_endpoints', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_webhook_endpoints_tenant_id'))
-
-    op.drop_table('webhook_endpoints')
+    drop_table('webhook_attempts', ['ix_webhook_attempts_delivery_id_id'])
+    drop_table(
+        'webhook_deliveries',
+        [
+            'ix_webhook_deliveries_tenant_created',
+            'ix_webhook_deliveries_job_id',
+            'ix_webhook_deliveries_endpoint_created',
+            'ix_webhook_deliveries_due',
+        ],
+    )
+    drop_table('job_webhooks')
+    drop_table('webhook_signing_secrets')
+    drop_table('webhook_endpoints', ['ix_webhook_endpoints_tenant_id'])

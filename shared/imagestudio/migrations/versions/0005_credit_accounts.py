@@ -7,8 +7,9 @@ Create Date: 2026-12-01 03:40:00
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
+
+from imagestudio.migrations.blocks import drop_table, integer, string, tenant_record
 
 
 revision: str = '0005'
@@ -18,14 +19,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('credit_accounts',
-    sa.Column('tenant_id', sa.String(length=36), nullable=False),
-    sa.Column('balance', sa.Integer(), nullable=False),
-    sa.Column('reserved', sa.Integer(), nullable=False),
-    sa.Column('active_jobs', sa.Integer(), nullable=False),
-    sa.Column('granted_month', sa.String(length=7), nullable=False),
-    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_credit_accounts_tenant_id_tenants'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('tenant_id', name=op.f('pk_credit_accounts'))
+    tenant_record(
+        'credit_accounts',
+        integer('balance'),
+        integer('reserved'),
+        integer('active_jobs'),
+        string('granted_month', 7),
     )
     # Every tenant gets its account, equal to its ledger's sums and its unfinished jobs.
     op.execute(
@@ -43,4 +42,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table('credit_accounts')
+    drop_table('credit_accounts')

@@ -7,8 +7,9 @@ Create Date: 2026-11-27 10:00:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
+
+from imagestudio.migrations.blocks import add_columns, create_rate_limit_windows, drop_columns, integer
 
 
 revision: str = '0006'
@@ -18,24 +19,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('tenants', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('requests_per_minute', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('max_concurrent_jobs', sa.Integer(), nullable=True))
-
+    add_columns('tenants', integer('requests_per_minute', null=True), integer('max_concurrent_jobs', null=True))
     # Counters now live in the `limits` storage (Redis or memory); the old windows are only counts.
     op.drop_table('rate_limit_windows')
 
 
 def downgrade() -> None:
-    op.create_table('rate_limit_windows',
-    sa.Column('tenant_id', sa.String(length=36), nullable=False),
-    sa.Column('name', sa.String(length=40), nullable=False),
-    sa.Column('window_start', sa.BigInteger(), nullable=False),
-    sa.Column('count', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_rate_limit_windows_tenant_id_tenants'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('tenant_id', 'name', 'window_start', name=op.f('pk_rate_limit_windows'))
-    )
-
-    with op.batch_alter_table('tenants', schema=None) as batch_op:
-        batch_op.drop_column('max_concurrent_jobs')
-        batch_op.drop_column('requests_per_minute')
+    create_rate_limit_windows()
+    drop_columns('tenants', 'max_concurrent_jobs', 'requests_per_minute')

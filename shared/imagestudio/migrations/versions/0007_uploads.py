@@ -7,8 +7,8 @@ Create Date: 2026-12-01 03:30:40.265294
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+
+from imagestudio.migrations.blocks import big, drop_table, flag, integer, moment, string, tenant_table
 
 
 revision: str = '0007'
@@ -18,29 +18,24 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('uploads',
-    sa.Column('id', sa.String(length=40), nullable=False),
-    sa.Column('tenant_id', sa.String(length=36), nullable=False),
-    sa.Column('state', sa.String(length=20), nullable=False),
-    sa.Column('key', sa.String(length=500), nullable=False),
-    sa.Column('content_type', sa.String(length=100), nullable=False),
-    sa.Column('ext', sa.String(length=10), nullable=False),
-    sa.Column('format', sa.String(length=20), nullable=True),
-    sa.Column('width', sa.Integer(), nullable=True),
-    sa.Column('height', sa.Integer(), nullable=True),
-    sa.Column('has_alpha', sa.Boolean(), nullable=True),
-    sa.Column('orientation', sa.Integer(), nullable=True),
-    sa.Column('bytes', sa.BigInteger(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_uploads_tenant_id_tenants'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_uploads'))
+    tenant_table(
+        'uploads',
+        string('state', 20),
+        string('key', 500),
+        string('content_type', 100),
+        string('ext', 10),
+        string('format', 20, null=True),
+        integer('width', null=True),
+        integer('height', null=True),
+        flag('has_alpha', null=True),
+        integer('orientation', null=True),
+        big('bytes'),
+        moment('created_at'),
+        moment('expires_at'),
+        id=string('id', 40),
+        indexes={'ix_uploads_expires_at': ['expires_at']},
     )
-    with op.batch_alter_table('uploads', schema=None) as batch_op:
-        batch_op.create_index('ix_uploads_expires_at', ['expires_at'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('uploads', schema=None) as batch_op:
-        batch_op.drop_index('ix_uploads_expires_at')
-    op.drop_table('uploads')
+    drop_table('uploads', ['ix_uploads_expires_at'])

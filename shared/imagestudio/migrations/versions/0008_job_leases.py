@@ -7,8 +7,8 @@ Create Date: 2026-12-02 09:00:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+
+from imagestudio.migrations.blocks import add_columns, create_indexes, drop_columns, drop_indexes, integer, moment, string
 
 
 revision: str = '0008'
@@ -18,17 +18,16 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('lease_owner', sa.String(length=120), nullable=True))
-        batch_op.add_column(sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('restages', sa.Integer(), server_default='0', nullable=False))
-        # The sweeper asks whether a studio's workers have claimed any job created after a given one.
-        batch_op.create_index('ix_jobs_studio_created', ['studio', 'created_at'], unique=False)
+    add_columns(
+        'jobs',
+        string('lease_owner', 120, null=True),
+        moment('lease_until', null=True),
+        integer('restages', default='0'),
+    )
+    # The sweeper asks whether a studio's workers have claimed any job created after a given one.
+    create_indexes('jobs', {'ix_jobs_studio_created': ['studio', 'created_at']})
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.drop_index('ix_jobs_studio_created')
-        batch_op.drop_column('restages')
-        batch_op.drop_column('lease_until')
-        batch_op.drop_column('lease_owner')
+    drop_indexes('jobs', ['ix_jobs_studio_created'])
+    drop_columns('jobs', 'restages', 'lease_until', 'lease_owner')

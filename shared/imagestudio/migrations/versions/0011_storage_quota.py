@@ -11,8 +11,9 @@ Create Date: 2026-12-07 07:00:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
+
+from imagestudio.migrations.blocks import add_columns, big, create_indexes, drop_columns, drop_indexes, drop_table, tenant_record
 
 
 revision: str = '0011'
@@ -22,16 +23,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('storage_accounts',
-    sa.Column('tenant_id', sa.String(length=36), nullable=False),
-    sa.Column('stored_bytes', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_storage_accounts_tenant_id_tenants'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('tenant_id', name=op.f('pk_storage_accounts'))
-    )
-    with op.batch_alter_table('tenants', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('max_stored_bytes', sa.BigInteger(), nullable=True))
-    with op.batch_alter_table('assets', schema=None) as batch_op:
-        batch_op.create_index('ix_assets_created_at', ['created_at'], unique=False)
+    tenant_record('storage_accounts', big('stored_bytes'))
+    add_columns('tenants', big('max_stored_bytes', null=True))
+    create_indexes('assets', {'ix_assets_created_at': ['created_at']})
 
     op.execute(
         "INSERT INTO storage_accounts (tenant_id, stored_bytes) "
@@ -42,8 +36,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('assets', schema=None) as batch_op:
-        batch_op.drop_index('ix_assets_created_at')
-    with op.batch_alter_table('tenants', schema=None) as batch_op:
-        batch_op.drop_column('max_stored_bytes')
-    op.drop_table('storage_accounts')
+    drop_indexes('assets', ['ix_assets_created_at'])
+    drop_columns('tenants', 'max_stored_bytes')
+    drop_table('storage_accounts')

@@ -7,8 +7,8 @@ Create Date: 2026-12-07 08:30:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+
+from imagestudio.migrations.blocks import add_columns, drop_columns, integer
 
 
 revision: str = '0012'
@@ -18,10 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('uploads', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('frames', sa.Integer(), server_default='1', nullable=False))
+    add_columns('uploads', integer('frames', default='1'))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('uploads', schema=None) as batch_op:
-        batch_op.drop_column('frames')
+    drop_columns('uploads', 'frames')

@@ -11,41 +11,26 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from imagestudio.migrations.blocks import QUEUED, add_columns, create_partial_index, drop_columns, moment
+
 
 revision: str = '0013'
 down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-QUEUED = sa.text("status = 'queued'")
 QUEUED_WITH_DEADLINE = sa.text("status = 'queued' AND start_deadline IS NOT NULL")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('start_deadline', sa.DateTime(timezone=True), nullable=True))
-    op.create_index(
-        'ix_jobs_queued_studio_created',
-        'jobs',
-        ['studio', 'created_at', 'id'],
-        unique=False,
-        postgresql_where=QUEUED,
-        sqlite_where=QUEUED,
-    )
+    add_columns('jobs', moment('start_deadline', null=True))
+    create_partial_index('ix_jobs_queued_studio_created', 'jobs', ['studio', 'created_at', 'id'], QUEUED)
     op.create_index('ix_jobs_studio_started', 'jobs', ['studio', 'started_at'], unique=False)
-    op.create_index(
-        'ix_jobs_queued_deadline',
-        'jobs',
-        ['start_deadline'],
-        unique=False,
-        postgresql_where=QUEUED_WITH_DEADLINE,
-        sqlite_where=QUEUED_WITH_DEADLINE,
-    )
+    create_partial_index('ix_jobs_queued_deadline', 'jobs', ['start_deadline'], QUEUED_WITH_DEADLINE)
 
 
 def downgrade() -> None:
     op.drop_index('ix_jobs_queued_deadline', table_name='jobs')
     op.drop_index('ix_jobs_studio_started', table_name='jobs')
     op.drop_index('ix_jobs_queued_studio_created', table_name='jobs')
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.drop_column('start_deadline')
+    drop_columns('jobs', 'start_deadline')

@@ -7,8 +7,8 @@ Create Date: 2026-12-07 13:00:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+
+from imagestudio.migrations.blocks import add_columns, drop_columns, string
 
 
 revision: str = '0015'
@@ -18,14 +18,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('uploads', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('filename', sa.String(length=200), nullable=True))
-    with op.batch_alter_table('assets', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('filename', sa.String(length=200), nullable=True))
+    add_columns('uploads', string('filename', 200, null=True))
+    add_columns('assets', string('filename', 200, null=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('assets', schema=None) as batch_op:
-        batch_op.drop_column('filename')
-    with op.batch_alter_table('uploads', schema=None) as batch_op:
-        batch_op.drop_column('filename')
+    drop_columns('assets', 'filename')
+    drop_columns('uploads', 'filename')
