@@ -20,12 +20,12 @@ import threading
 import uuid
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from simulators import render
-from simulators.faults import SimulatorHarness
+from simulators.faults import ProviderSimulator, route
 
 __all__ = ["HuggingFaceSimulator"]
 
@@ -39,56 +39,41 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-class HuggingFaceSimulator:
+class HuggingFaceSimulator(ProviderSimulator):
     """A SIMULATOR of the Hugging Face router's text-to-image routes; ``app`` is the ASGI app to serve."""
 
     def __init__(self, *, api_key: str = "sim-huggingface-key") -> None:
-        self.api_key = api_key
-        self.harness = SimulatorHarness(
-            "huggingface",
-            description="Hugging Face Inference Providers router",
-            real_host="router.huggingface.co",
-        )
-        self.faults = self.harness.faults
-        self.calls = self.harness.calls
         self._outputs: dict[str, bytes] = {}
         self._outputs_lock = threading.Lock()
-        self.app = self._build()
+        super().__init__(
+            "huggingface", "Hugging Face Inference Providers router", "router.huggingface.co", api_key=api_key
+        )
 
-    def _build(self) -> FastAPI:
-        app = FastAPI(title="Hugging Face router SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
-        self.harness.install(app)
-        app.add_api_route("/fal-ai/{model_id:path}", self._fal, methods=["POST"])
-        app.add_api_route("/hf-inference/models/{model_id:path}", self._hf_inference, methods=["POST"])
-        app.add_api_route("/outputs/{name}", self._output, methods=["GET"])
-        return app
-
-    async def _begin(self, request: Request) -> tuple[Any, Response | None]:
+    async def _begin(
+        self, request: Request, unknown_model: str | None
+    ) -> tuple[Any, dict[str, Any]] | Response:
+        """Authenticate, take the fault, refuse an ``unknown_model`` (its 404 message), read the JSON body."""
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return None, _error(401, "Invalid credentials in Authorization header")
+            return _error(401, "Invalid credentials in Authorization header")
         fault = await self.harness.begin(request)
         if fault is not None:
             scripted = self.harness.error_response(fault, lambda status, message: {"error": message})
             if scripted is not None:
-                return fault, scripted
-        return fault, None
-
-    async def _body(self, request: Request) -> dict[str, Any] | Response:
+                return scripted
+        if unknown_model is not None:
+            return _error(404, unknown_model)
         try:
             body = await request.json()
         except ValueError:
             return _error(400, "Request body must be JSON")
-        return body if isinstance(body, dict) else _error(400, "Request body must be a JSON object")
+        return (fault, body) if isinstance(body, dict) else _error(400, "Request body must be a JSON object")
 
+    @route("POST", "/fal-ai/{model_id:path}")
     async def _fal(self, model_id: str, request: Request) -> Response:
-        fault, early = await self._begin(request)
-        if early is not None:
-            return early
-        if model_id not in FAL_MODELS:
-            return _error(404, f"Model {model_id} is not served by fal-ai")
-        body = await self._body(request)
-        if isinstance(body, Response):
-            return body
+        unknown = None if model_id in FAL_MODELS else f"Model {model_id} is not served by fal-ai"
+        if isinstance(begun := await self._begin(request, unknown), Response):
+            return begun
+        fault, body = begun
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             return _error(422, "prompt: field required")
@@ -118,15 +103,12 @@ class HuggingFaceSimulator:
             {"images": [{"url": url, "content_type": "image/jpeg"}], "seed": seed, "prompt": prompt}
         )
 
+    @route("POST", "/hf-inference/models/{model_id:path}")
     async def _hf_inference(self, model_id: str, request: Request) -> Response:
-        fault, early = await self._begin(request)
-        if early is not None:
-            return early
-        if model_id not in HF_INFERENCE_MODELS:
-            return _error(404, f"Model {model_id} does not exist")
-        body = await self._body(request)
-        if isinstance(body, Response):
-            return body
+        unknown = None if model_id in HF_INFERENCE_MODELS else f"Model {model_id} does not exist"
+        if isinstance(begun := await self._begin(request, unknown), Response):
+            return begun
+        fault, body = begun
         if not isinstance(body.get("inputs"), str) or not body["inputs"].strip():
             return _error(400, "inputs: Input should be a non-empty string")
         parameters = body.get("parameters") or {}
@@ -144,6 +126,7 @@ class HuggingFaceSimulator:
         )
         return Response(data, media_type="image/png")
 
+    @route("GET", "/outputs/{name}")
     async def _output(self, name: str) -> Response:
         with self._outputs_lock:
             data = self._outputs.get(name)

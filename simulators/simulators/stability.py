@@ -25,14 +25,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from PIL import Image, ImageFilter
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from simulators import render
-from simulators.faults import AsyncJob, AsyncJobs, Fault, SimulatorHarness
+from simulators.faults import AsyncProviderSimulator, Fault, route
 from simulators.stability_fields import (
     ASPECT_RATIOS,
     CONTROL_ASPECT,
@@ -63,7 +63,7 @@ MODERATION_MESSAGE = (
 Transform = Callable[[], Image.Image]
 
 
-class StabilitySimulator:
+class StabilitySimulator(AsyncProviderSimulator):
     """A SIMULATOR of ``api.stability.ai`` v2beta; ``app`` is the ASGI app to serve.
 
     ``in_progress_polls`` is how many polls of ``/v2beta/results/{id}`` answer 202 before the
@@ -80,8 +80,6 @@ class StabilitySimulator:
         lockout_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.api_key = api_key
-        self.in_progress_polls = in_progress_polls
         self.rate_limit = rate_limit
         self.rate_window_seconds = rate_window_seconds
         self.lockout_seconds = lockout_seconds
@@ -89,25 +87,15 @@ class StabilitySimulator:
         self._rate_lock = threading.Lock()
         self._recent: deque[float] = deque()
         self._locked_until = float("-inf")
-        self.harness = SimulatorHarness(
-            "stability", description="Stability AI REST v2beta API", real_host="api.stability.ai"
+        super().__init__(
+            "stability",
+            "Stability AI REST v2beta API",
+            "api.stability.ai",
+            api_key=api_key,
+            in_progress_polls=in_progress_polls,
         )
-        self.faults = self.harness.faults
-        self.calls = self.harness.calls
-        self.jobs = AsyncJobs()
-        self.app = self._build()
 
     # -- app --
-
-    def _build(self) -> FastAPI:
-        app = FastAPI(title="Stability AI v2beta SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
-        self.harness.install(app)
-        app.add_api_route("/v2beta/stable-image/generate/{endpoint}", self._generate, methods=["POST"])
-        app.add_api_route("/v2beta/stable-image/edit/{operation}", self._edit, methods=["POST"])
-        app.add_api_route("/v2beta/stable-image/upscale/{mode}", self._upscale, methods=["POST"])
-        app.add_api_route("/v2beta/stable-image/control/{operation}", self._control, methods=["POST"])
-        app.add_api_route("/v2beta/results/{result_id}", self._result, methods=["GET"])
-        return app
 
     # -- shared steps --
 
@@ -146,8 +134,13 @@ class StabilitySimulator:
             f"{self.lockout_seconds:g} seconds.",
         )
 
-    async def _begin(self, request: Request) -> tuple[Fault | None, Fields, str] | Response:
-        """What every POST does first: authenticate, take the fault, read the form and ``accept``."""
+    async def _begin(
+        self, request: Request, endpoint: str, known: bool
+    ) -> tuple[Fault | None, Fields, str] | Response:
+        """What every POST does first: refuse an unknown ``endpoint`` (unless ``known``), authenticate,
+        take the fault, read the form and ``accept``."""
+        if not known:
+            return error(404, f"no such endpoint: {endpoint}")
         fault, early = await self._start(request)
         if early is not None:
             return early
@@ -199,10 +192,9 @@ class StabilitySimulator:
 
     # -- generate --
 
+    @route("POST", "/v2beta/stable-image/generate/{endpoint}")
     async def _generate(self, endpoint: str, request: Request) -> Response:
-        if endpoint not in ("ultra", "core", "sd3"):
-            return error(404, f"no such endpoint: generate/{endpoint}")
-        begun = await self._begin(request)
+        begun = await self._begin(request, f"generate/{endpoint}", endpoint in ("ultra", "core", "sd3"))
         if isinstance(begun, Response):
             return begun
         fault, fields, accept = begun
@@ -257,10 +249,9 @@ class StabilitySimulator:
 
     # -- edit --
 
+    @route("POST", "/v2beta/stable-image/edit/{operation}")
     async def _edit(self, operation: str, request: Request) -> Response:
-        if operation not in EDIT_OPERATIONS:
-            return error(404, f"no such endpoint: edit/{operation}")
-        begun = await self._begin(request)
+        begun = await self._begin(request, f"edit/{operation}", operation in EDIT_OPERATIONS)
         if isinstance(begun, Response):
             return begun
         fault, fields, accept = begun
@@ -316,10 +307,9 @@ class StabilitySimulator:
 
     # -- upscale --
 
+    @route("POST", "/v2beta/stable-image/upscale/{mode}")
     async def _upscale(self, mode: str, request: Request) -> Response:
-        if mode not in UPSCALE_MODES:
-            return error(404, f"no such endpoint: upscale/{mode}")
-        begun = await self._begin(request)
+        begun = await self._begin(request, f"upscale/{mode}", mode in UPSCALE_MODES)
         if isinstance(begun, Response):
             return begun
         fault, fields, accept = begun
@@ -356,10 +346,9 @@ class StabilitySimulator:
 
     # -- control --
 
+    @route("POST", "/v2beta/stable-image/control/{operation}")
     async def _control(self, operation: str, request: Request) -> Response:
-        if operation not in CONTROL_OPERATIONS:
-            return error(404, f"no such endpoint: control/{operation}")
-        begun = await self._begin(request)
+        begun = await self._begin(request, f"control/{operation}", operation in CONTROL_OPERATIONS)
         if isinstance(begun, Response):
             return begun
         fault, fields, accept = begun
@@ -440,22 +429,17 @@ class StabilitySimulator:
         self, fault: Fault | None, transform: Transform, output_format: str, seed: int, *, model: str
     ) -> Response:
         data, content_filtered = await self._drawn(fault, transform, output_format)
-        polls = (
-            fault.stay_in_progress if fault and fault.stay_in_progress is not None else self.in_progress_polls
-        )
-        job = self.jobs.add(
-            AsyncJob(
-                id=AsyncJobs.new_id(),
-                model=model,
-                polls_left=polls,
-                outputs=[(data, f"image/{output_format}")],
-                seed=seed,
-                content_filtered=content_filtered,
-                error=fault.fail if fault else None,
-            )
+        job = self.jobs.start(
+            fault,
+            in_progress_polls=self.in_progress_polls,
+            model=model,
+            outputs=[(data, f"image/{output_format}")],
+            seed=seed,
+            content_filtered=content_filtered,
         )
         return JSONResponse({"id": job.id})
 
+    @route("GET", "/v2beta/results/{result_id}")
     async def _result(self, result_id: str, request: Request) -> Response:
         _, early = await self._start(request)
         if early is not None:
