@@ -33,6 +33,13 @@ REDIS_PORT = 6379
 #: The distributed tests' rate-limit store; each session gets its own key prefix on it.
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
 
+#: Settings that let webhooks and image URLs reach loopback, where a test's receivers and image
+#: servers listen (``imagestudio up`` refuses private addresses otherwise).
+LOOPBACK_TARGETS = {
+    "IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK": "true",
+    "IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK": "true",
+}
+
 # Settings every test starts from; a test changes them with monkeypatch.setenv + reload_settings().
 BASE_ENV = {
     "IMAGESTUDIO_SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",

@@ -99,6 +99,15 @@ async def open_stream(
     return events, stream
 
 
+async def hold_a_wait(
+    app: FastAPI, http: httpx.AsyncClient, key: str, tenant_id: str, seconds: int
+) -> asyncio.Task[httpx.Response]:
+    """A submission waiting up to ``seconds`` for its job (``Prefer: wait``), once it holds the tenant's slot."""
+    waiting = asyncio.create_task(submit(http, key, Prefer=f"wait={seconds}"))
+    await until(lambda: held(app, "wait_slots", tenant_id) == 1, "the wait to be held")
+    return waiting
+
+
 def frames(text: str) -> list[dict[str, str]]:
     parsed = []
     for block in text.strip().split("\n\n"):
@@ -204,8 +213,7 @@ def test_prefer_wait_past_the_cap_is_429_before_a_job_is_made_and_the_slot_comes
     key, tenant_id = tenant
 
     async def go(http: httpx.AsyncClient) -> None:
-        waiting = asyncio.create_task(submit(http, key, Prefer="wait=2"))
-        await until(lambda: held(app, "wait_slots", tenant_id) == 1, "the wait to be held")
+        waiting = await hold_a_wait(app, http, key, tenant_id, 2)
         refused = await submit(http, key, Prefer="wait=2")
         assert refused.status_code == 429, refused.text
         assert refused.headers["Retry-After"] == "5" and refused.json()["limit"] == "waits"
@@ -267,8 +275,7 @@ def test_a_prefer_wait_answers_401_when_its_key_is_revoked(
     key, tenant_id = tenant
 
     async def go(http: httpx.AsyncClient) -> None:
-        waiting = asyncio.create_task(submit(http, key, Prefer="wait=60"))
-        await until(lambda: held(rechecking, "wait_slots", tenant_id) == 1, "the wait to be held")
+        waiting = await hold_a_wait(rechecking, http, key, tenant_id, 60)
         revoke_elsewhere(key)
         answered = await asyncio.wait_for(waiting, 30)  # not the 60 s asked for
         assert answered.status_code == 401, answered.text
