@@ -379,6 +379,26 @@ def route(method: str, path: str) -> Callable[[_Endpoint], _Endpoint]:
     return mark
 
 
+def begun_post(path: str, *begin_args: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a simulator's handler as the endpoint of ``POST path``, whose one path parameter is
+    ``name``: the simulator's ``_begin(request, name, *begin_args)`` runs first (what every call of
+    the vendor checks); a response it gives answers at once, else the handler gets ``name`` and what
+    it returned."""
+
+    def wrap(handler: Callable[..., Any]) -> Callable[..., Any]:
+        async def endpoint(self: Any, name: str, request: Request) -> Response:
+            begun = await self._begin(request, name, *begin_args)
+            if isinstance(begun, Response):
+                return begun
+            answer: Response = await handler(self, name, *begun)
+            return answer
+
+        endpoint.__name__, endpoint.__doc__ = handler.__name__, handler.__doc__
+        return route("POST", path)(endpoint)
+
+    return wrap
+
+
 class ProviderSimulator:
     """What every provider simulator is: an API key, a harness, and an app of its ``@route`` methods.
 

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from simulators import render
-from simulators.faults import ProviderSimulator, route
+from simulators.faults import ProviderSimulator, begun_post, route
 
 __all__ = ["HuggingFaceSimulator"]
 
@@ -50,9 +50,10 @@ class HuggingFaceSimulator(ProviderSimulator):
         )
 
     async def _begin(
-        self, request: Request, unknown_model: str | None
-    ) -> tuple[Any, dict[str, Any]] | Response:
-        """Authenticate, take the fault, refuse an ``unknown_model`` (its 404 message), read the JSON body."""
+        self, request: Request, model_id: str, served: frozenset[str], unknown: str
+    ) -> tuple[Any, dict[str, Any], str] | Response:
+        """Authenticate, take the fault, refuse a model not ``served`` (404, ``unknown`` naming it),
+        read the JSON body; the fault, the body and this simulator's base URL (where outputs are)."""
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return _error(401, "Invalid credentials in Authorization header")
         fault = await self.harness.begin(request)
@@ -60,20 +61,18 @@ class HuggingFaceSimulator(ProviderSimulator):
             scripted = self.harness.error_response(fault, lambda status, message: {"error": message})
             if scripted is not None:
                 return scripted
-        if unknown_model is not None:
-            return _error(404, unknown_model)
+        if model_id not in served:
+            return _error(404, unknown.format(model_id=model_id))
         try:
             body = await request.json()
         except ValueError:
             return _error(400, "Request body must be JSON")
-        return (fault, body) if isinstance(body, dict) else _error(400, "Request body must be a JSON object")
+        if not isinstance(body, dict):
+            return _error(400, "Request body must be a JSON object")
+        return fault, body, str(request.base_url).rstrip("/")
 
-    @route("POST", "/fal-ai/{model_id:path}")
-    async def _fal(self, model_id: str, request: Request) -> Response:
-        unknown = None if model_id in FAL_MODELS else f"Model {model_id} is not served by fal-ai"
-        if isinstance(begun := await self._begin(request, unknown), Response):
-            return begun
-        fault, body = begun
+    @begun_post("/fal-ai/{name:path}", FAL_MODELS, "Model {model_id} is not served by fal-ai")
+    async def _fal(self, model_id: str, fault: Any, body: dict[str, Any], base_url: str) -> Response:
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             return _error(422, "prompt: field required")
@@ -98,17 +97,13 @@ class HuggingFaceSimulator(ProviderSimulator):
         name = f"{uuid.uuid4().hex}.jpeg"
         with self._outputs_lock:
             self._outputs[name] = data
-        url = f"{str(request.base_url).rstrip('/')}/outputs/{name}"
+        url = f"{base_url}/outputs/{name}"
         return JSONResponse(
             {"images": [{"url": url, "content_type": "image/jpeg"}], "seed": seed, "prompt": prompt}
         )
 
-    @route("POST", "/hf-inference/models/{model_id:path}")
-    async def _hf_inference(self, model_id: str, request: Request) -> Response:
-        unknown = None if model_id in HF_INFERENCE_MODELS else f"Model {model_id} does not exist"
-        if isinstance(begun := await self._begin(request, unknown), Response):
-            return begun
-        fault, body = begun
+    @begun_post("/hf-inference/models/{name:path}", HF_INFERENCE_MODELS, "Model {model_id} does not exist")
+    async def _hf_inference(self, model_id: str, fault: Any, body: dict[str, Any], _: str) -> Response:
         if not isinstance(body.get("inputs"), str) or not body["inputs"].strip():
             return _error(400, "inputs: Input should be a non-empty string")
         parameters = body.get("parameters") or {}

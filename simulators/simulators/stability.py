@@ -23,7 +23,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from simulators import render
-from simulators.faults import AsyncProviderSimulator, Fault, route
+from simulators.faults import AsyncProviderSimulator, Fault, begun_post, route
 from simulators.stability_fields import (
     ASPECT_RATIOS,
     CONTROL_ASPECT,
@@ -135,12 +135,12 @@ class StabilitySimulator(AsyncProviderSimulator):
         )
 
     async def _begin(
-        self, request: Request, endpoint: str, known: bool
+        self, request: Request, name: str, kind: str, known: Collection[str]
     ) -> tuple[Fault | None, Fields, str] | Response:
-        """What every POST does first: refuse an unknown ``endpoint`` (unless ``known``), authenticate,
+        """What every POST does first: refuse a ``kind/name`` endpoint not ``known``, authenticate,
         take the fault, read the form and ``accept``."""
-        if not known:
-            return error(404, f"no such endpoint: {endpoint}")
+        if name not in known:
+            return error(404, f"no such endpoint: {kind}/{name}")
         fault, early = await self._start(request)
         if early is not None:
             return early
@@ -192,12 +192,8 @@ class StabilitySimulator(AsyncProviderSimulator):
 
     # -- generate --
 
-    @route("POST", "/v2beta/stable-image/generate/{endpoint}")
-    async def _generate(self, endpoint: str, request: Request) -> Response:
-        begun = await self._begin(request, f"generate/{endpoint}", endpoint in ("ultra", "core", "sd3"))
-        if isinstance(begun, Response):
-            return begun
-        fault, fields, accept = begun
+    @begun_post("/v2beta/stable-image/generate/{name}", "generate", ("ultra", "core", "sd3"))
+    async def _generate(self, endpoint: str, fault: Fault | None, fields: Fields, accept: str) -> Response:
         prompt = fields.text("prompt", required=True) or ""
         fields.text("negative_prompt")
         aspect_ratio = fields.choice("aspect_ratio", ASPECT_RATIOS, "1:1") or "1:1"
@@ -249,12 +245,8 @@ class StabilitySimulator(AsyncProviderSimulator):
 
     # -- edit --
 
-    @route("POST", "/v2beta/stable-image/edit/{operation}")
-    async def _edit(self, operation: str, request: Request) -> Response:
-        begun = await self._begin(request, f"edit/{operation}", operation in EDIT_OPERATIONS)
-        if isinstance(begun, Response):
-            return begun
-        fault, fields, accept = begun
+    @begun_post("/v2beta/stable-image/edit/{name}", "edit", EDIT_OPERATIONS)
+    async def _edit(self, operation: str, fault: Fault | None, fields: Fields, accept: str) -> Response:
         relight = operation == "replace-background-and-relight"
         max_pixels = 4_194_304 if operation == "remove-background" else 9_437_184
         image = await fields.image(
@@ -307,12 +299,8 @@ class StabilitySimulator(AsyncProviderSimulator):
 
     # -- upscale --
 
-    @route("POST", "/v2beta/stable-image/upscale/{mode}")
-    async def _upscale(self, mode: str, request: Request) -> Response:
-        begun = await self._begin(request, f"upscale/{mode}", mode in UPSCALE_MODES)
-        if isinstance(begun, Response):
-            return begun
-        fault, fields, accept = begun
+    @begun_post("/v2beta/stable-image/upscale/{name}", "upscale", UPSCALE_MODES)
+    async def _upscale(self, mode: str, fault: Fault | None, fields: Fields, accept: str) -> Response:
         if mode == "fast":
             image = await fields.image("image", required=True, min_side=32, max_side=1536, min_pixels=1024,
                                        max_pixels=1_048_576)  # fmt: skip
@@ -346,12 +334,8 @@ class StabilitySimulator(AsyncProviderSimulator):
 
     # -- control --
 
-    @route("POST", "/v2beta/stable-image/control/{operation}")
-    async def _control(self, operation: str, request: Request) -> Response:
-        begun = await self._begin(request, f"control/{operation}", operation in CONTROL_OPERATIONS)
-        if isinstance(begun, Response):
-            return begun
-        fault, fields, accept = begun
+    @begun_post("/v2beta/stable-image/control/{name}", "control", CONTROL_OPERATIONS)
+    async def _control(self, operation: str, fault: Fault | None, fields: Fields, accept: str) -> Response:
         transfer = operation == "style-transfer"
         image = await fields.image("init_image" if transfer else "image", required=True)
         style = await fields.image("style_image", required=True) if transfer else None
