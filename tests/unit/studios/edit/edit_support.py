@@ -47,6 +47,14 @@ class Studio:
             f"{API}/{route}", data=form, files=multipart, headers=self.headers(key)
         )
 
+    def upload(self, content: bytes, filename: str = "image.png") -> str:
+        """``POST /uploads`` of one PNG; its upload id."""
+        response = self.embedded.client.post(
+            f"{API}/uploads", files={"file": (filename, content, "image/png")}, headers=self.headers()
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
     def submit(self, route: str, data: dict[str, Any], files: dict[str, bytes], **kw: Any) -> dict[str, Any]:
         response = self.post(route, data, files, **kw)
         assert response.status_code == 202, response.text
