@@ -137,3 +137,10 @@ def serving(case: Case, *, sim: Simulator | None = None) -> Iterator[Env]:
     environment = in_process(case, sim=sim)
     yield environment
     environment.client.close()
+
+
+def google_error(code: int, message: str, status: str, *details: dict[str, str]) -> dict[str, Any]:
+    """A Google API error body (``google.rpc.Status`` in an ``error`` object), ``details`` typed
+    ``type.googleapis.com/google.rpc.<name>`` by their ``"@type"`` short name."""
+    typed = [{**d, "@type": f"type.googleapis.com/google.rpc.{d['@type']}"} for d in details]
+    return {"error": {"code": code, "message": message, "status": status, "details": typed}}
