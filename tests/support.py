@@ -323,12 +323,19 @@ class Embedded:
 
 
 def post_social(
-    stack: Embedded, key: str, image: tuple[str, bytes, str] | None = None, **fields: Any
+    stack: Embedded,
+    key: str,
+    image: tuple[str, bytes, str] | None = None,
+    *,
+    route: str = "optimize",
+    prefer: str | None = None,
+    **fields: Any,
 ) -> httpx.Response:
-    """``POST /social/optimize`` as a form: ``fields`` its fields, ``image`` the file (a 64x48 PNG if not given)."""
+    """``POST /social/<route>`` as a form: ``fields`` its fields, ``image`` the file (a 64x48 PNG if not
+    given), ``prefer`` a ``Prefer`` header (``wait=60``)."""
     return stack.client.post(
-        "/api/image-studio/social/optimize",
-        headers={"Authorization": f"Bearer {key}"},
+        f"/api/image-studio/social/{route}",
+        headers={"Authorization": f"Bearer {key}", **({"Prefer": prefer} if prefer else {})},
         files={"image": image or ("a.png", make_image(64, 48), "image/png")},
         data=fields,
     )
