@@ -52,18 +52,21 @@ def _soft(shape: Array, blur: float) -> npt.NDArray[np.float32]:
     return np.asarray(cv2.GaussianBlur(alpha, (0, 0), blur), dtype=np.float32)
 
 
+def _bar(shape: Array, half_width: float, top: float, bottom: float) -> None:
+    """Fill a bar centred across ``shape``: ``half_width`` of its width either side, from ``top`` to
+    ``bottom`` of its height (shares)."""
+    height, width = shape.shape[:2]
+    cx = width // 2
+    left, right = cx - int(width * half_width), cx + int(width * half_width)
+    cv2.rectangle(shape, (left, int(height * top)), (right, int(height * bottom)), 255, -1)
+
+
 def _person(width: int, height: int) -> Array:
     """Head, neck and shoulders, cut by the bottom of the frame."""
     shape = np.zeros((height, width), np.uint8)
     cx = width // 2
     cv2.ellipse(shape, (cx, int(height * 0.33)), (int(width * 0.11), int(height * 0.17)), 0, 0, 360, 255, -1)
-    cv2.rectangle(
-        shape,
-        (cx - int(width * 0.05), int(height * 0.45)),
-        (cx + int(width * 0.05), int(height * 0.6)),
-        255,
-        -1,
-    )
+    _bar(shape, 0.05, 0.45, 0.6)  # the neck
     body = np.array(
         [[cx - int(width * 0.3), height], [cx - int(width * 0.22), int(height * 0.6)],
          [cx + int(width * 0.22), int(height * 0.6)], [cx + int(width * 0.3), height]], np.int32
@@ -89,17 +92,9 @@ def _horse(width: int, height: int, *, shift: float) -> Array:
 def _bottle(width: int, height: int) -> Array:
     shape = np.zeros((height, width), np.uint8)
     cx = width // 2
-    cv2.rectangle(
-        shape, (cx - int(width * 0.1), int(height * 0.4)), (cx + int(width * 0.1), int(height * 0.9)), 255, -1
-    )
+    _bar(shape, 0.1, 0.4, 0.9)  # the body
     cv2.ellipse(shape, (cx, int(height * 0.4)), (int(width * 0.1), int(height * 0.08)), 0, 180, 360, 255, -1)
-    cv2.rectangle(
-        shape,
-        (cx - int(width * 0.03), int(height * 0.12)),
-        (cx + int(width * 0.03), int(height * 0.35)),
-        255,
-        -1,
-    )
+    _bar(shape, 0.03, 0.12, 0.35)  # the neck
     return shape
 
 

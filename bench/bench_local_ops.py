@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import io
 import json
-import statistics
 import sys
-import time
 from collections.abc import Callable
 
 import cv2
 import numpy as np
+from _timing import median_seconds
 from PIL import Image, ImageDraw, ImageFilter
 
 from imagestudio.imaging import edit, upscale
@@ -57,16 +56,6 @@ def mask(width: int = WIDTH, height: int = HEIGHT) -> bytes:
     return encoded(area)
 
 
-def timed(call: Callable[[], object]) -> float:
-    call()  # warm-up: imports, OpenCV and libvips thread pools
-    runs = []
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        call()
-        runs.append(time.perf_counter() - started)
-    return statistics.median(runs)
-
-
 def main() -> dict[str, object]:
     source = photo()
     image, area = encoded(source), mask()
@@ -91,19 +80,20 @@ def main() -> dict[str, object]:
     }
     figures: dict[str, dict[str, float]] = {}
     for name, (call, out_pixels) in operations.items():
-        seconds = timed(call)
+        seconds = median_seconds(call, ROUNDS)
         figures[name] = {
             "ms": round(seconds * 1000, 1),
             "output_mp_per_s": round(out_pixels / 1e6 / seconds, 2),
         }
     small_buffer = np.frombuffer(small, dtype=np.uint8)
-    bicubic = timed(
+    bicubic = median_seconds(
         lambda: cv2.imencode(
             ".png",
             cv2.resize(
                 cv2.imdecode(small_buffer, cv2.IMREAD_COLOR), (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC
             ),
-        )
+        ),
+        ROUNDS,
     )
     fast_ms = figures["upscale fast 4x (400x300 -> 1600x1200)"]["ms"]
     return {

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import io
 import json
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
+from _timing import median_seconds
 from PIL import Image
 
 from imagestudio.imaging import inspect_image, verify_pixels
@@ -35,16 +33,6 @@ def photo_jpeg(width: int, height: int, quality: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
-
-
-def median_seconds(call: Callable[[], object], rounds: int) -> float:
-    call()  # warm-up: libvips loads its JPEG module once
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> dict[str, dict[str, object]]:

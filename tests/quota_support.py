@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -128,7 +129,7 @@ def upload_past_the_quota_is_refused(stack: Embedded, monkeypatch: pytest.Monkey
     assert_counted(tenant_id, len(second))
 
 
-def presigned_upload_counts_its_declared_size_until_swept(stack: Embedded) -> None:
+def presigned_upload_counts_its_declared_size_until_swept(stack: Embedded, _: pytest.MonkeyPatch) -> None:
     key, tenant_id = stack.new_tenant()
     presign = stack.client.post(
         f"{API}/uploads", headers=auth(key), json={"content_type": "image/png", "bytes": 5000}
@@ -186,7 +187,9 @@ def submission_at_the_quota_is_refused_before_anything_is_stored(
     assert (after["balance"], after["reserved"]) == (before["balance"], before["reserved"])
 
 
-def paid_job_whose_output_passes_the_quota_fails_and_releases_its_credits(stack: Embedded) -> None:
+def paid_job_whose_output_passes_the_quota_fails_and_releases_its_credits(
+    stack: Embedded, _: pytest.MonkeyPatch
+) -> None:
     key, tenant_id = stack.new_tenant()
     set_quota(tenant_id, 3000)
     job_id = submit_social_job(tenant_id, cost=5)
@@ -246,7 +249,7 @@ def age_assets(tenant_id: str, seconds: float) -> None:
         )
 
 
-def sweeper_deletes_expired_assets_and_frees_the_quota(stack: Embedded) -> None:
+def sweeper_deletes_expired_assets_and_frees_the_quota(stack: Embedded, _: pytest.MonkeyPatch) -> None:
     key, tenant_id = stack.new_tenant()
     done = submit_social_job(tenant_id)
     run_job(done, writes("a", "b", "c"))
@@ -266,14 +269,7 @@ def sweeper_deletes_expired_assets_and_frees_the_quota(stack: Embedded) -> None:
         == 200
     )
     # A queued job reads asset ``c``'s object: it is spared until that job ends.
-    with session_scope() as session:
-        reader = job_service.submit(
-            session,
-            tenant_id=tenant_id,
-            studio="social",
-            params={"formats": ["instagram.feed_square"]},
-            inputs={"image": assets["c"][1]},
-        ).id
+    reader = submit_social_job(tenant_id, inputs={"image": assets["c"][1]})
 
     retention = get_settings().asset_retention_seconds
     age_assets(tenant_id, retention - 60)  # not yet due
@@ -302,7 +298,7 @@ def sweeper_deletes_expired_assets_and_frees_the_quota(stack: Embedded) -> None:
         job_service.cancel(session, tenant_id=tenant_id, job_id=running)
 
 
-def batch_at_the_quota_refuses_every_entry(stack: Embedded) -> None:
+def batch_at_the_quota_refuses_every_entry(stack: Embedded, _: pytest.MonkeyPatch) -> None:
     key, tenant_id = stack.new_tenant()
     image = make_image(160, 120)
     set_quota(tenant_id, len(image))
@@ -316,3 +312,30 @@ def batch_at_the_quota_refuses_every_entry(stack: Embedded) -> None:
     for e in entries:
         assert_quota_problem(e["problem"], used_bytes=len(image), quota=len(image))
     assert count(Job, tenant_id) == 0
+
+
+#: The scenarios both stacks run, each given the stack and the test's monkeypatch (which some use to
+#: change settings or record the store's writes); a test parametrised over them checks every one.
+SCENARIOS: list[Callable[[Embedded, pytest.MonkeyPatch], None]] = [
+    upload_past_the_quota_is_refused,
+    presigned_upload_counts_its_declared_size_until_swept,
+    submission_at_the_quota_is_refused_before_anything_is_stored,
+    batch_at_the_quota_refuses_every_entry,
+    paid_job_whose_output_passes_the_quota_fails_and_releases_its_credits,
+    sweeper_deletes_expired_assets_and_frees_the_quota,
+]
+
+
+def scenario_test(stack_fixture: str) -> Callable[..., None]:
+    """The test that runs every scenario on the stack the fixture ``stack_fixture`` gives (a module
+    binds it to a ``test_`` name)."""
+
+    @pytest.mark.parametrize("run", SCENARIOS, ids=lambda run: run.__name__)
+    def test_storage_quota_scenario(
+        run: Callable[[Embedded, pytest.MonkeyPatch], None],
+        request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        run(request.getfixturevalue(stack_fixture), monkeypatch)
+
+    return test_storage_quota_scenario

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -31,6 +32,13 @@ S3_PORT = int(os.environ.get("IMAGESTUDIO_TEST_S3_PORT", "9310"))
 REDIS_PORT = 6379
 #: The distributed tests' rate-limit store; each session gets its own key prefix on it.
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
+
+#: Settings that let webhooks and image URLs reach loopback, where a test's receivers and image
+#: servers listen (``imagestudio up`` refuses private addresses otherwise).
+LOOPBACK_TARGETS = {
+    "IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK": "true",
+    "IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK": "true",
+}
 
 # Settings every test starts from; a test changes them with monkeypatch.setenv + reload_settings().
 BASE_ENV = {
@@ -187,11 +195,17 @@ _STUB_BROKER: dramatiq.Broker | None = None
 
 
 def submit_social_job(
-    tenant_id: str, *, cost: int = 0, side: int = 64, max_attempts: int | None = None
+    tenant_id: str,
+    *,
+    cost: int = 0,
+    side: int = 64,
+    max_attempts: int | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> str:
     """A social job of one square format, submitted as the gateway does (uploads stored, message staged); its id.
 
-    ``max_attempts`` is set in the submitting transaction, before any worker can see the job.
+    ``max_attempts`` is set in the submitting transaction, before any worker can see the job;
+    ``inputs`` names stored objects to read instead of a new ``side``-pixel upload.
     """
     from imagestudio.db import session_scope
     from imagestudio.jobs.models import Job
@@ -203,7 +217,8 @@ def submit_social_job(
             tenant_id=tenant_id,
             studio="social",
             params={"formats": ["instagram.feed_square"]},
-            uploads=[Upload("image", make_image(side, side), "png", "image/png")],
+            uploads=[] if inputs else [Upload("image", make_image(side, side), "png", "image/png")],
+            inputs=inputs,
             cost=cost,
         )
         if max_attempts is not None:
@@ -305,6 +320,31 @@ class Embedded:
             return body if body["status"] in statuses else None
 
         return wait_for(done, timeout=timeout, what=f"job {job_id} to reach {statuses}")  # type: ignore[no-any-return]
+
+
+def post_social(
+    stack: Embedded,
+    key: str,
+    image: tuple[str, bytes, str] | None = None,
+    *,
+    route: str = "optimize",
+    prefer: str | None = None,
+    **fields: Any,
+) -> httpx.Response:
+    """``POST /social/<route>`` as a form: ``fields`` its fields, ``image`` the file (a 64x48 PNG if not
+    given), ``prefer`` a ``Prefer`` header (``wait=60``)."""
+    return stack.client.post(
+        f"/api/image-studio/social/{route}",
+        headers={"Authorization": f"Bearer {key}", **({"Prefer": prefer} if prefer else {})},
+        files={"image": image or ("a.png", make_image(64, 48), "image/png")},
+        data=fields,
+    )
+
+
+def accepted_id(response: httpx.Response) -> str:
+    """The id of the job a submission's answer accepted (it must be a 202)."""
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
 
 
 def every_simulator() -> dict[str, Simulator]:

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -163,6 +163,32 @@ class AsyncJobs:
     def get(self, job_id: str) -> AsyncJob | None:
         with self._lock:
             return self._jobs.get(job_id)
+
+    def start(
+        self,
+        fault: Fault | None,
+        *,
+        in_progress_polls: int,
+        model: str,
+        outputs: list[tuple[bytes, str]],
+        seed: int,
+        content_filtered: bool,
+    ) -> AsyncJob:
+        """A new job as ``fault`` scripts it: its ``stay_in_progress`` overrides ``in_progress_polls``,
+        its ``fail`` fails the job and its ``end_status`` ends it so."""
+        polls = fault.stay_in_progress if fault and fault.stay_in_progress is not None else in_progress_polls
+        return self.add(
+            AsyncJob(
+                id=self.new_id(),
+                model=model,
+                polls_left=polls,
+                outputs=outputs,
+                seed=seed,
+                content_filtered=content_filtered,
+                error=fault.fail if fault else None,
+                end_status=fault.end_status if fault else None,
+            )
+        )
 
     def poll(self, job_id: str) -> tuple[AsyncJob, bool] | None:
         """Count one poll of the job; ``(job, still_in_progress)``, or ``None`` for an unknown id."""
@@ -338,6 +364,70 @@ class SimulatorHarness:
         with self._seed_lock:
             self._next_seed += 7_919
             return self._next_seed
+
+
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
+
+def route(method: str, path: str) -> Callable[[_Endpoint], _Endpoint]:
+    """Mark a simulator's method as the endpoint of ``method path``; stacked, one method serves several."""
+
+    def mark(endpoint: _Endpoint) -> _Endpoint:
+        endpoint.__dict__.setdefault("simulator_routes", []).insert(0, (method, path))
+        return endpoint
+
+    return mark
+
+
+def begun_post(path: str, *begin_args: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a simulator's handler as the endpoint of ``POST path``, whose one path parameter is
+    ``name``: the simulator's ``_begin(request, name, *begin_args)`` runs first (what every call of
+    the vendor checks); a response it gives answers at once, else the handler gets ``name`` and what
+    it returned."""
+
+    def wrap(handler: Callable[..., Any]) -> Callable[..., Any]:
+        async def endpoint(self: Any, name: str, request: Request) -> Response:
+            begun = await self._begin(request, name, *begin_args)
+            if isinstance(begun, Response):
+                return begun
+            answer: Response = await handler(self, name, *begun)
+            return answer
+
+        endpoint.__name__, endpoint.__doc__ = handler.__name__, handler.__doc__
+        return route("POST", path)(endpoint)
+
+    return wrap
+
+
+class ProviderSimulator:
+    """What every provider simulator is: an API key, a harness, and an app of its ``@route`` methods.
+
+    A subclass sets up its own state, then calls ``super().__init__`` with its identity; the app
+    serves its marked methods, in the order they are written, beside what the harness installs
+    (the label, ``GET /``, the ``/_simulator`` API).
+    """
+
+    def __init__(self, provider: str, description: str, real_host: str, *, api_key: str) -> None:
+        self.api_key = api_key
+        self.harness = SimulatorHarness(provider, description=description, real_host=real_host)
+        self.faults = self.harness.faults
+        self.calls = self.harness.calls
+        self.app = FastAPI(title=f"{description} SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
+        self.harness.install(self.app)
+        for member in vars(type(self)).values():
+            for method, path in getattr(member, "simulator_routes", ()):
+                self.app.add_api_route(path, getattr(self, member.__name__), methods=[method])
+
+
+class AsyncProviderSimulator(ProviderSimulator):
+    """A provider simulator whose jobs run async: in progress for ``in_progress_polls`` polls, then done."""
+
+    def __init__(
+        self, provider: str, description: str, real_host: str, *, api_key: str, in_progress_polls: int
+    ) -> None:
+        self.in_progress_polls = in_progress_polls
+        self.jobs = AsyncJobs()
+        super().__init__(provider, description, real_host, api_key=api_key)
 
 
 _DEFAULT_MESSAGES: dict[int, str] = {

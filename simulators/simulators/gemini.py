@@ -24,13 +24,13 @@ import binascii
 import math
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from simulators import render
-from simulators.faults import SimulatorHarness
+from simulators.faults import ProviderSimulator, route
 
 __all__ = ["GeminiSimulator"]
 
@@ -69,26 +69,16 @@ def _error(status: int, message: str, details: list[dict[str, Any]] | None = Non
     return JSONResponse(_error_body(status, message, details), status_code=status)
 
 
-class GeminiSimulator:
+class GeminiSimulator(ProviderSimulator):
     """A SIMULATOR of the Gemini API's image models; ``app`` is the ASGI app to serve."""
 
     def __init__(self, *, api_key: str = "sim-gemini-key") -> None:
-        self.api_key = api_key
-        self.harness = SimulatorHarness(
+        super().__init__(
             "gemini",
-            description="Gemini API (image models through generateContent)",
-            real_host="generativelanguage.googleapis.com",
+            "Gemini API (image models through generateContent)",
+            "generativelanguage.googleapis.com",
+            api_key=api_key,
         )
-        self.faults = self.harness.faults
-        self.calls = self.harness.calls
-        self.app = self._build()
-
-    def _build(self) -> FastAPI:
-        app = FastAPI(title="Gemini API SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
-        self.harness.install(app)
-        app.add_api_route("/v1beta/models/{model_action}", self._model_call, methods=["POST"])
-        app.add_api_route("/v1beta/models/{model}", self._model_get, methods=["GET"])
-        return app
 
     def _check_key(self, request: Request) -> Response | None:
         key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
@@ -107,6 +97,7 @@ class GeminiSimulator:
             )  # fmt: skip
         return None
 
+    @route("GET", "/v1beta/models/{model}")
     async def _model_get(self, model: str, request: Request) -> Response:
         """``models.get``: the model's description while it is served, 404 once it is shut down."""
         if (denied := self._check_key(request)) is not None:
@@ -125,6 +116,7 @@ class GeminiSimulator:
             }
         )
 
+    @route("POST", "/v1beta/models/{model_action}")
     async def _model_call(self, model_action: str, request: Request) -> Response:
         model, _, action = model_action.partition(":")
         if action not in ("predict", "generateContent"):

@@ -20,12 +20,12 @@ import threading
 import uuid
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from simulators import render
-from simulators.faults import SimulatorHarness
+from simulators.faults import ProviderSimulator, begun_post, route
 
 __all__ = ["HuggingFaceSimulator"]
 
@@ -39,56 +39,40 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-class HuggingFaceSimulator:
+class HuggingFaceSimulator(ProviderSimulator):
     """A SIMULATOR of the Hugging Face router's text-to-image routes; ``app`` is the ASGI app to serve."""
 
     def __init__(self, *, api_key: str = "sim-huggingface-key") -> None:
-        self.api_key = api_key
-        self.harness = SimulatorHarness(
-            "huggingface",
-            description="Hugging Face Inference Providers router",
-            real_host="router.huggingface.co",
-        )
-        self.faults = self.harness.faults
-        self.calls = self.harness.calls
         self._outputs: dict[str, bytes] = {}
         self._outputs_lock = threading.Lock()
-        self.app = self._build()
+        super().__init__(
+            "huggingface", "Hugging Face Inference Providers router", "router.huggingface.co", api_key=api_key
+        )
 
-    def _build(self) -> FastAPI:
-        app = FastAPI(title="Hugging Face router SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
-        self.harness.install(app)
-        app.add_api_route("/fal-ai/{model_id:path}", self._fal, methods=["POST"])
-        app.add_api_route("/hf-inference/models/{model_id:path}", self._hf_inference, methods=["POST"])
-        app.add_api_route("/outputs/{name}", self._output, methods=["GET"])
-        return app
-
-    async def _begin(self, request: Request) -> tuple[Any, Response | None]:
+    async def _begin(
+        self, request: Request, model_id: str, served: frozenset[str], unknown: str
+    ) -> tuple[Any, dict[str, Any], str] | Response:
+        """Authenticate, take the fault, refuse a model not ``served`` (404, ``unknown`` naming it),
+        read the JSON body; the fault, the body and this simulator's base URL (where outputs are)."""
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return None, _error(401, "Invalid credentials in Authorization header")
+            return _error(401, "Invalid credentials in Authorization header")
         fault = await self.harness.begin(request)
         if fault is not None:
             scripted = self.harness.error_response(fault, lambda status, message: {"error": message})
             if scripted is not None:
-                return fault, scripted
-        return fault, None
-
-    async def _body(self, request: Request) -> dict[str, Any] | Response:
+                return scripted
+        if model_id not in served:
+            return _error(404, unknown.format(model_id=model_id))
         try:
             body = await request.json()
         except ValueError:
             return _error(400, "Request body must be JSON")
-        return body if isinstance(body, dict) else _error(400, "Request body must be a JSON object")
+        if not isinstance(body, dict):
+            return _error(400, "Request body must be a JSON object")
+        return fault, body, str(request.base_url).rstrip("/")
 
-    async def _fal(self, model_id: str, request: Request) -> Response:
-        fault, early = await self._begin(request)
-        if early is not None:
-            return early
-        if model_id not in FAL_MODELS:
-            return _error(404, f"Model {model_id} is not served by fal-ai")
-        body = await self._body(request)
-        if isinstance(body, Response):
-            return body
+    @begun_post("/fal-ai/{name:path}", FAL_MODELS, "Model {model_id} is not served by fal-ai")
+    async def _fal(self, model_id: str, fault: Any, body: dict[str, Any], base_url: str) -> Response:
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             return _error(422, "prompt: field required")
@@ -113,20 +97,13 @@ class HuggingFaceSimulator:
         name = f"{uuid.uuid4().hex}.jpeg"
         with self._outputs_lock:
             self._outputs[name] = data
-        url = f"{str(request.base_url).rstrip('/')}/outputs/{name}"
+        url = f"{base_url}/outputs/{name}"
         return JSONResponse(
             {"images": [{"url": url, "content_type": "image/jpeg"}], "seed": seed, "prompt": prompt}
         )
 
-    async def _hf_inference(self, model_id: str, request: Request) -> Response:
-        fault, early = await self._begin(request)
-        if early is not None:
-            return early
-        if model_id not in HF_INFERENCE_MODELS:
-            return _error(404, f"Model {model_id} does not exist")
-        body = await self._body(request)
-        if isinstance(body, Response):
-            return body
+    @begun_post("/hf-inference/models/{name:path}", HF_INFERENCE_MODELS, "Model {model_id} does not exist")
+    async def _hf_inference(self, model_id: str, fault: Any, body: dict[str, Any], _: str) -> Response:
         if not isinstance(body.get("inputs"), str) or not body["inputs"].strip():
             return _error(400, "inputs: Input should be a non-empty string")
         parameters = body.get("parameters") or {}
@@ -144,6 +121,7 @@ class HuggingFaceSimulator:
         )
         return Response(data, media_type="image/png")
 
+    @route("GET", "/outputs/{name}")
     async def _output(self, name: str) -> Response:
         with self._outputs_lock:
             data = self._outputs.get(name)

@@ -23,16 +23,16 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from PIL import Image, ImageFilter
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from simulators import render
-from simulators.faults import AsyncJob, AsyncJobs, Fault, SimulatorHarness
+from simulators.faults import AsyncProviderSimulator, Fault, begun_post, route
 from simulators.stability_fields import (
     ASPECT_RATIOS,
     CONTROL_ASPECT,
@@ -63,7 +63,7 @@ MODERATION_MESSAGE = (
 Transform = Callable[[], Image.Image]
 
 
-class StabilitySimulator:
+class StabilitySimulator(AsyncProviderSimulator):
     """A SIMULATOR of ``api.stability.ai`` v2beta; ``app`` is the ASGI app to serve.
 
     ``in_progress_polls`` is how many polls of ``/v2beta/results/{id}`` answer 202 before the
@@ -80,8 +80,6 @@ class StabilitySimulator:
         lockout_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.api_key = api_key
-        self.in_progress_polls = in_progress_polls
         self.rate_limit = rate_limit
         self.rate_window_seconds = rate_window_seconds
         self.lockout_seconds = lockout_seconds
@@ -89,25 +87,15 @@ class StabilitySimulator:
         self._rate_lock = threading.Lock()
         self._recent: deque[float] = deque()
         self._locked_until = float("-inf")
-        self.harness = SimulatorHarness(
-            "stability", description="Stability AI REST v2beta API", real_host="api.stability.ai"
+        super().__init__(
+            "stability",
+            "Stability AI REST v2beta API",
+            "api.stability.ai",
+            api_key=api_key,
+            in_progress_polls=in_progress_polls,
         )
-        self.faults = self.harness.faults
-        self.calls = self.harness.calls
-        self.jobs = AsyncJobs()
-        self.app = self._build()
 
     # -- app --
-
-    def _build(self) -> FastAPI:
-        app = FastAPI(title="Stability AI v2beta SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
-        self.harness.install(app)
-        app.add_api_route("/v2beta/stable-image/generate/{endpoint}", self._generate, methods=["POST"])
-        app.add_api_route("/v2beta/stable-image/edit/{operation}", self._edit, methods=["POST"])
-        app.add_api_route("/v2beta/stable-image/upscale/{mode}", self._upscale, methods=["POST"])
-        app.add_api_route("/v2beta/stable-image/control/{operation}", self._control, methods=["POST"])
-        app.add_api_route("/v2beta/results/{result_id}", self._result, methods=["GET"])
-        return app
 
     # -- shared steps --
 
@@ -146,8 +134,13 @@ class StabilitySimulator:
             f"{self.lockout_seconds:g} seconds.",
         )
 
-    async def _begin(self, request: Request) -> tuple[Fault | None, Fields, str] | Response:
-        """What every POST does first: authenticate, take the fault, read the form and ``accept``."""
+    async def _begin(
+        self, request: Request, name: str, kind: str, known: Collection[str]
+    ) -> tuple[Fault | None, Fields, str] | Response:
+        """What every POST does first: refuse a ``kind/name`` endpoint not ``known``, authenticate,
+        take the fault, read the form and ``accept``."""
+        if name not in known:
+            return error(404, f"no such endpoint: {kind}/{name}")
         fault, early = await self._start(request)
         if early is not None:
             return early
@@ -199,13 +192,8 @@ class StabilitySimulator:
 
     # -- generate --
 
-    async def _generate(self, endpoint: str, request: Request) -> Response:
-        if endpoint not in ("ultra", "core", "sd3"):
-            return error(404, f"no such endpoint: generate/{endpoint}")
-        begun = await self._begin(request)
-        if isinstance(begun, Response):
-            return begun
-        fault, fields, accept = begun
+    @begun_post("/v2beta/stable-image/generate/{name}", "generate", ("ultra", "core", "sd3"))
+    async def _generate(self, endpoint: str, fault: Fault | None, fields: Fields, accept: str) -> Response:
         prompt = fields.text("prompt", required=True) or ""
         fields.text("negative_prompt")
         aspect_ratio = fields.choice("aspect_ratio", ASPECT_RATIOS, "1:1") or "1:1"
@@ -257,13 +245,8 @@ class StabilitySimulator:
 
     # -- edit --
 
-    async def _edit(self, operation: str, request: Request) -> Response:
-        if operation not in EDIT_OPERATIONS:
-            return error(404, f"no such endpoint: edit/{operation}")
-        begun = await self._begin(request)
-        if isinstance(begun, Response):
-            return begun
-        fault, fields, accept = begun
+    @begun_post("/v2beta/stable-image/edit/{name}", "edit", EDIT_OPERATIONS)
+    async def _edit(self, operation: str, fault: Fault | None, fields: Fields, accept: str) -> Response:
         relight = operation == "replace-background-and-relight"
         max_pixels = 4_194_304 if operation == "remove-background" else 9_437_184
         image = await fields.image(
@@ -316,13 +299,8 @@ class StabilitySimulator:
 
     # -- upscale --
 
-    async def _upscale(self, mode: str, request: Request) -> Response:
-        if mode not in UPSCALE_MODES:
-            return error(404, f"no such endpoint: upscale/{mode}")
-        begun = await self._begin(request)
-        if isinstance(begun, Response):
-            return begun
-        fault, fields, accept = begun
+    @begun_post("/v2beta/stable-image/upscale/{name}", "upscale", UPSCALE_MODES)
+    async def _upscale(self, mode: str, fault: Fault | None, fields: Fields, accept: str) -> Response:
         if mode == "fast":
             image = await fields.image("image", required=True, min_side=32, max_side=1536, min_pixels=1024,
                                        max_pixels=1_048_576)  # fmt: skip
@@ -356,13 +334,8 @@ class StabilitySimulator:
 
     # -- control --
 
-    async def _control(self, operation: str, request: Request) -> Response:
-        if operation not in CONTROL_OPERATIONS:
-            return error(404, f"no such endpoint: control/{operation}")
-        begun = await self._begin(request)
-        if isinstance(begun, Response):
-            return begun
-        fault, fields, accept = begun
+    @begun_post("/v2beta/stable-image/control/{name}", "control", CONTROL_OPERATIONS)
+    async def _control(self, operation: str, fault: Fault | None, fields: Fields, accept: str) -> Response:
         transfer = operation == "style-transfer"
         image = await fields.image("init_image" if transfer else "image", required=True)
         style = await fields.image("style_image", required=True) if transfer else None
@@ -440,22 +413,17 @@ class StabilitySimulator:
         self, fault: Fault | None, transform: Transform, output_format: str, seed: int, *, model: str
     ) -> Response:
         data, content_filtered = await self._drawn(fault, transform, output_format)
-        polls = (
-            fault.stay_in_progress if fault and fault.stay_in_progress is not None else self.in_progress_polls
-        )
-        job = self.jobs.add(
-            AsyncJob(
-                id=AsyncJobs.new_id(),
-                model=model,
-                polls_left=polls,
-                outputs=[(data, f"image/{output_format}")],
-                seed=seed,
-                content_filtered=content_filtered,
-                error=fault.fail if fault else None,
-            )
+        job = self.jobs.start(
+            fault,
+            in_progress_polls=self.in_progress_polls,
+            model=model,
+            outputs=[(data, f"image/{output_format}")],
+            seed=seed,
+            content_filtered=content_filtered,
         )
         return JSONResponse({"id": job.id})
 
+    @route("GET", "/v2beta/results/{result_id}")
     async def _result(self, result_id: str, request: Request) -> Response:
         _, early = await self._start(request)
         if early is not None:

@@ -22,13 +22,13 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from simulators import render
-from simulators.faults import AsyncJob, AsyncJobs, SimulatorHarness
+from simulators.faults import AsyncJob, AsyncProviderSimulator, route
 
 __all__ = ["WaveSpeedSimulator"]
 
@@ -67,7 +67,7 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse(_envelope(status, message), status_code=status)
 
 
-class WaveSpeedSimulator:
+class WaveSpeedSimulator(AsyncProviderSimulator):
     """A SIMULATOR of ``api.wavespeed.ai``; ``app`` is the ASGI app to serve.
 
     Each prediction answers ``created``/``processing`` for ``in_progress_polls`` polls (a
@@ -76,24 +76,13 @@ class WaveSpeedSimulator:
     """
 
     def __init__(self, *, api_key: str = "sim-wavespeed-key", in_progress_polls: int = 1) -> None:
-        self.api_key = api_key
-        self.in_progress_polls = in_progress_polls
-        self.harness = SimulatorHarness(
-            "wavespeed", description="WaveSpeedAI v3 API", real_host="api.wavespeed.ai"
+        super().__init__(
+            "wavespeed",
+            "WaveSpeedAI v3 API",
+            "api.wavespeed.ai",
+            api_key=api_key,
+            in_progress_polls=in_progress_polls,
         )
-        self.faults = self.harness.faults
-        self.calls = self.harness.calls
-        self.jobs = AsyncJobs()
-        self.app = self._build()
-
-    def _build(self) -> FastAPI:
-        app = FastAPI(title="WaveSpeedAI v3 SIMULATOR", docs_url=None, redoc_url=None, openapi_url=None)
-        self.harness.install(app)
-        app.add_api_route("/api/v3/predictions/{prediction_id}/result", self._prediction, methods=["GET"])
-        app.add_api_route("/api/v3/predictions/{prediction_id}", self._prediction, methods=["GET"])
-        app.add_api_route("/outputs/{prediction_id}/{name}", self._output, methods=["GET"])
-        app.add_api_route("/api/v3/{model_path:path}", self._submit, methods=["POST"])
-        return app
 
     async def _authorised(self, request: Request) -> Response | None:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
@@ -111,6 +100,7 @@ class WaveSpeedSimulator:
 
     # -- submit --
 
+    @route("POST", "/api/v3/{model_path:path}")
     async def _submit(self, model_path: str, request: Request) -> Response:
         if (early := await self._authorised(request)) is not None:
             return early
@@ -192,20 +182,13 @@ class WaveSpeedSimulator:
             return render.encode(image, fmt)
 
         data = await run_in_threadpool(draw)
-        polls = (
-            fault.stay_in_progress if fault and fault.stay_in_progress is not None else self.in_progress_polls
-        )
-        job = self.jobs.add(
-            AsyncJob(
-                id=AsyncJobs.new_id(),
-                model=model_path,
-                polls_left=polls,
-                outputs=[(data, fmt)],
-                seed=job_seed,
-                content_filtered=bool(fault and fault.content_filter),
-                error=fault.fail if fault else None,
-                end_status=fault.end_status if fault else None,
-            )
+        job = self.jobs.start(
+            fault,
+            in_progress_polls=self.in_progress_polls,
+            model=model_path,
+            outputs=[(data, fmt)],
+            seed=job_seed,
+            content_filtered=bool(fault and fault.content_filter),
         )
         return JSONResponse(_envelope(200, "success", self._prediction_data(job, request, status="created")))
 
@@ -224,6 +207,8 @@ class WaveSpeedSimulator:
 
     # -- poll --
 
+    @route("GET", "/api/v3/predictions/{prediction_id}/result")
+    @route("GET", "/api/v3/predictions/{prediction_id}")
     async def _prediction(self, prediction_id: str, request: Request) -> Response:
         if (early := await self._authorised(request)) is not None:
             return early
@@ -258,6 +243,7 @@ class WaveSpeedSimulator:
 
     # -- outputs ("CDN") --
 
+    @route("GET", "/outputs/{prediction_id}/{name}")
     async def _output(self, prediction_id: str, name: str, request: Request) -> Response:
         fault = await self.harness.begin(request)
         if fault is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import tempfile
@@ -10,6 +11,9 @@ from pathlib import Path
 
 from chaos.harness import ChaosConfig, ChaosRun
 from chaos.memory import MemoryConfig, MemoryRun
+
+#: The fault run's settings a flag of the same name sets.
+CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(ChaosConfig))
 
 
 def main() -> int:
@@ -19,7 +23,13 @@ def main() -> int:
     parser.add_argument(
         "--drain-seconds", type=float, default=300, help="upper bound on the wait for all to end"
     )
-    parser.add_argument("--kill-every", type=float, default=4, help="seconds between worker SIGKILLs")
+    parser.add_argument(
+        "--kill-every",
+        dest="kill_every_seconds",
+        type=float,
+        default=4,
+        help="seconds between worker SIGKILLs",
+    )
     parser.add_argument(
         "--restarts", type=int, default=2, help="restarts of each of RabbitMQ, PostgreSQL, S3"
     )
@@ -32,16 +42,10 @@ def main() -> int:
     )
     parser.add_argument("--memory-rounds", type=int, default=4, help="rounds of the heavy tenant's inputs")
     args = parser.parse_args()
-    config = ChaosConfig(
-        jobs=args.jobs,
-        load_seconds=args.load_seconds,
-        drain_seconds=args.drain_seconds,
-        kill_every_seconds=args.kill_every,
-        rabbit_restarts=args.restarts,
-        postgres_restarts=args.restarts,
-        s3_restarts=args.restarts,
-        seed=args.seed,
-    )
+    # The flags are named after the config's fields; --restarts is each service's.
+    named = {name: value for name, value in vars(args).items() if name in CONFIG_FIELDS}
+    restarts = dict.fromkeys(("rabbit_restarts", "postgres_restarts", "s3_restarts"), args.restarts)
+    config = ChaosConfig(**named, **restarts)
     # `timeout` (make chaos) sends SIGTERM: unwind, so the private servers are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
     failed = False

@@ -46,6 +46,29 @@ from chaos.harness import API, ChaosConfig, ChaosRun, Fleet, check_invariants
 #: The workers the phase runs, each caged; webhooks is not a pixel worker but delivers the events.
 MEMORY_STUDIOS = ("compress", "social", "upscale", "edit", "webhooks")
 MANIFESTS = ROOT / "deploy" / "k8s" / "base" / "workers"
+#: The heavy tenant's set, once per round: what it is, the route, the form fields and the input
+#: (its name in the run's inputs, its file name and media type).
+HEAVY_SET: tuple[tuple[str, str, dict[str, str], tuple[str, str, str]], ...] = (
+    ("compress 12 MP (defaults)", "/compress", {}, ("photo12", "p.jpg", "image/jpeg")),
+    ("convert 12 MP to png", "/convert", {"format": "png"}, ("photo12", "p.jpg", "image/jpeg")),
+    (
+        "social 24 MP, 7 formats",
+        "/social/optimize",
+        {
+            "formats": "instagram.feed_square,instagram.story,facebook.feed,linkedin.feed,twitter.post,"
+            "youtube.thumbnail,pinterest.pin"
+        },
+        ("photo24", "p.jpg", "image/jpeg"),
+    ),
+    ("upscale fast 4 MP", "/upscale", {"mode": "fast", "path": "local"}, ("upscale", "p.jpg", "image/jpeg")),
+    ("animated GIF 250 frames to webp", "/convert", {"format": "webp"}, ("gif", "a.gif", "image/gif")),
+    ("PNG header 30000x30000", "/compress", {}, ("bomb", "b.png", "image/png")),
+)
+#: The ordinary tenant's submissions, taken in turn: a one-format social job, a compress to 40 kB.
+ORDINARY_SET = (
+    ("/social/optimize", {"formats": "instagram.feed_square"}),
+    ("/compress", {"target_kb": "40"}),
+)
 _UNITS = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "K": 1000, "M": 1000**2, "G": 1000**3}
 
 
@@ -225,56 +248,9 @@ class MemoryRun(ChaosRun):
         return None
 
     def _heavy_round(self, client: httpx.Client, key: str) -> None:
-        i = self._inputs
-        self._count(
-            "compress 12 MP (defaults)",
-            self._post(client, "/compress", key, files={"image": ("p.jpg", i["photo12"], "image/jpeg")}),
-        )
-        self._count(
-            "convert 12 MP to png",
-            self._post(
-                client,
-                "/convert",
-                key,
-                data={"format": "png"},
-                files={"image": ("p.jpg", i["photo12"], "image/jpeg")},
-            ),
-        )
-        formats = "instagram.feed_square,instagram.story,facebook.feed,linkedin.feed,twitter.post,youtube.thumbnail,pinterest.pin"
-        self._count(
-            "social 24 MP, 7 formats",
-            self._post(
-                client,
-                "/social/optimize",
-                key,
-                data={"formats": formats},
-                files={"image": ("p.jpg", i["photo24"], "image/jpeg")},
-            ),
-        )
-        self._count(
-            "upscale fast 4 MP",
-            self._post(
-                client,
-                "/upscale",
-                key,
-                data={"mode": "fast", "path": "local"},
-                files={"image": ("p.jpg", i["upscale"], "image/jpeg")},
-            ),
-        )
-        self._count(
-            "animated GIF 250 frames to webp",
-            self._post(
-                client,
-                "/convert",
-                key,
-                data={"format": "webp"},
-                files={"image": ("a.gif", i["gif"], "image/gif")},
-            ),
-        )
-        self._count(
-            "PNG header 30000x30000",
-            self._post(client, "/compress", key, files={"image": ("b.png", i["bomb"], "image/png")}),
-        )
+        for what, path, data, (name, filename, media_type) in HEAVY_SET:
+            files = {"image": (filename, self._inputs[name], media_type)}
+            self._count(what, self._post(client, path, key, data=data, files=files))
         self._lying_upload(client, key)
 
     def _lying_upload(self, client: httpx.Client, key: str) -> None:
@@ -313,22 +289,9 @@ class MemoryRun(ChaosRun):
         with httpx.Client(timeout=60) as client:
             for n in range(self.memory.ordinary_jobs):
                 time.sleep(max(0.0, start + n * spacing - time.monotonic()))
-                if n % 2:
-                    response = self._post(
-                        client,
-                        "/compress",
-                        self.keys[1],
-                        data={"target_kb": "40"},
-                        files={"image": ("s.jpg", self._inputs["small"], "image/jpeg")},
-                    )
-                else:
-                    response = self._post(
-                        client,
-                        "/social/optimize",
-                        self.keys[1],
-                        data={"formats": "instagram.feed_square"},
-                        files={"image": ("s.jpg", self._inputs["small"], "image/jpeg")},
-                    )
+                path, data = ORDINARY_SET[n % 2]
+                files = {"image": ("s.jpg", self._inputs["small"], "image/jpeg")}
+                response = self._post(client, path, self.keys[1], data=data, files=files)
                 if response.status_code == 202:
                     job_id = str(response.json()["id"])
                     with self._lock:

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from support import free_port, port_open
@@ -23,6 +24,14 @@ from support import free_port, port_open
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 VENV_BIN = Path(sys.executable).parent
+
+
+def outage(*steps: Callable[[], object]) -> float:
+    """Run ``steps`` in turn (a restart's stop and start); the seconds they took, the outage."""
+    began = time.monotonic()
+    for step in steps:
+        step()
+    return time.monotonic() - began
 
 
 class ServiceError(RuntimeError):
@@ -98,10 +107,10 @@ class PrivatePostgres:
 
     def restart(self) -> float:
         """``pg_ctl restart -m fast``: every session is cut, in-flight transactions roll back."""
-        began = time.monotonic()
-        self._pg_ctl("restart", "-m", "fast")
-        wait_port(self.port, up=True, timeout=60, what="PostgreSQL")
-        return time.monotonic() - began
+        return outage(
+            lambda: self._pg_ctl("restart", "-m", "fast"),
+            lambda: wait_port(self.port, up=True, timeout=60, what="PostgreSQL"),
+        )
 
     def stop(self) -> None:
         if self.data.exists():
@@ -173,10 +182,7 @@ class PrivateRabbit:
 
     def restart(self) -> float:
         """Stop the node (every connection dropped) and start it on the same data: durable queues stay."""
-        began = time.monotonic()
-        self._stop()
-        self.start()
-        return time.monotonic() - began
+        return outage(self._stop, self.start)
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -219,10 +225,8 @@ class MotoS3:
             client.make_bucket(self.bucket)
 
     def restart(self) -> float:
-        began = time.monotonic()
-        self.stop()
-        self.start()
-        return time.monotonic() - began
+        """Kill the server and start it again: the bucket is put back, the objects are lost."""
+        return outage(self.stop, self.start)
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

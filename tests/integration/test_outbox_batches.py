@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dramatiq
@@ -33,35 +35,35 @@ def messages(queue: str, count: int) -> list[Outgoing]:
     ]
 
 
-def test_a_batch_is_confirmed_whole_and_lands_in_its_queue(services: Any) -> None:
-    broker = RabbitmqBroker(url=services.broker_url, confirm_delivery=True)
+@contextmanager
+def batch_publisher(url: str) -> Iterator[tuple[ConfirmedBatchPublisher, RabbitmqBroker, str]]:
+    """A batch publisher on ``url``, its broker and a fresh queue name; all three gone afterwards."""
+    broker = RabbitmqBroker(url=url, confirm_delivery=True)
     queue = f"batch-{uuid.uuid4().hex[:8]}"
-    publisher = ConfirmedBatchPublisher(broker, services.broker_url)
+    publisher = ConfirmedBatchPublisher(broker, url)
     try:
-        publisher.publish(messages(queue, 250))
-        publisher.publish(messages(queue, 50))  # the same connection, confirms counted on
-        assert depth(services.broker_url, queue) == 300
+        yield publisher, broker, queue
     finally:
         publisher.close()
         broker.channel.queue_delete(queue)
         broker.close()
 
 
+def test_a_batch_is_confirmed_whole_and_lands_in_its_queue(services: Any) -> None:
+    with batch_publisher(services.broker_url) as (publisher, _, queue):
+        publisher.publish(messages(queue, 250))
+        publisher.publish(messages(queue, 50))  # the same connection, confirms counted on
+        assert depth(services.broker_url, queue) == 300
+
+
 def test_a_message_the_broker_cannot_route_fails_the_batch(services: Any) -> None:
-    broker = RabbitmqBroker(url=services.broker_url, confirm_delivery=True)
-    queue = f"gone-{uuid.uuid4().hex[:8]}"
-    publisher = ConfirmedBatchPublisher(broker, services.broker_url)
-    try:
+    with batch_publisher(services.broker_url) as (publisher, broker, queue):
         publisher.publish(messages(queue, 3))
         broker.channel.queue_delete(queue)  # deleted behind the broker's back
         with pytest.raises(RuntimeError, match="returned"):
             publisher.publish(messages(queue, 3))
         publisher.publish(messages(queue, 3))  # declared again, then published
         assert depth(services.broker_url, queue) == 3
-    finally:
-        publisher.close()
-        broker.channel.queue_delete(queue)
-        broker.close()
 
 
 def _stage_rows(queues: list[str]) -> list[str]:

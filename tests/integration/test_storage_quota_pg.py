@@ -15,32 +15,7 @@ from imagestudio.quota.service import storage_quota_service
 pytestmark = pytest.mark.integration
 
 
-def test_upload_past_the_quota_is_refused_and_stores_nothing(
-    pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    scenario.upload_past_the_quota_is_refused(pg_stack, monkeypatch)
-
-
-def test_presigned_upload_counts_its_declared_size_until_swept(pg_stack: Embedded) -> None:
-    scenario.presigned_upload_counts_its_declared_size_until_swept(pg_stack)
-
-
-def test_submission_at_the_quota_is_refused_before_anything_is_stored_or_charged(
-    pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    scenario.submission_at_the_quota_is_refused_before_anything_is_stored(pg_stack, monkeypatch)
-
-
-def test_batch_at_the_quota_refuses_every_entry(pg_stack: Embedded) -> None:
-    scenario.batch_at_the_quota_refuses_every_entry(pg_stack)
-
-
-def test_paid_job_whose_output_passes_the_quota_fails_and_releases_its_credits(pg_stack: Embedded) -> None:
-    scenario.paid_job_whose_output_passes_the_quota_fails_and_releases_its_credits(pg_stack)
-
-
-def test_sweeper_deletes_expired_assets_objects_and_rows_and_frees_the_quota(pg_stack: Embedded) -> None:
-    scenario.sweeper_deletes_expired_assets_and_frees_the_quota(pg_stack)
+test_storage_quota_scenario = scenario.scenario_test("pg_stack")
 
 
 def test_concurrent_charges_never_pass_the_quota(pg_stack: Embedded) -> None:

@@ -347,21 +347,8 @@ class Social:
         are catalogue keys (``"instagram.story"``) or custom sizes (``{"name", "width", "height"}``);
         ``focal_x`` and ``focal_y`` (0-1, both or neither) place the crops instead of smart crop;
         ``crops`` sets a format's crop by hand (``{"instagram.story": {"x", "y", "width", "height"}}``)."""
-        fields = dict(
-            platforms=platforms,
-            formats=formats,
-            crop_mode=crop_mode,
-            focal_x=focal_x,
-            focal_y=focal_y,
-            crops=crops,
-            output_format=output_format,
-            quality=quality,
-            safe_zone_overlay=safe_zone_overlay,
-            zip=zip,
-            webhook_url=webhook_url,
-            **options,
-        )
-        return await self._c.submit("/social/optimize", {"image": image}, fields, idempotency_key, on_upload)
+        fields = core.fields_of(locals())
+        return await self._c.submit("/social/optimize", fields, idempotency_key, on_upload)
 
     async def plan(
         self,
@@ -383,18 +370,8 @@ class Social:
         A short job on the social worker, answered in the same request when it ends within 10 s,
         else waited for up to ``timeout``; :class:`JobFailedError` when it fails.
         """
-        fields = dict(
-            platforms=platforms,
-            formats=formats,
-            crop_mode=crop_mode,
-            focal_x=focal_x,
-            focal_y=focal_y,
-            crops=crops,
-            **options,
-        )
-        job = await self._c.submit(
-            "/social/plan", {"image": image}, fields, None, on_upload, wait=core.PLAN_WAIT
-        )
+        fields = core.fields_of(locals())
+        job = await self._c.submit("/social/plan", fields, None, on_upload, wait=core.PLAN_WAIT)
         if not job.done:
             job = await job.wait(timeout=timeout)
         return core.social_plan_of(job)
@@ -494,7 +471,6 @@ class AsyncImageStudio:
     async def submit(
         self,
         path: str,
-        images: dict[str, ImageInput | None],
         fields: dict[str, Any],
         idempotency_key: str | None,
         on_upload: TransferCallback | None,
@@ -505,7 +481,7 @@ class AsyncImageStudio:
         the job naming them (JSON); with ``wait``
         (seconds) the answer is the job once it ends, if it ends by then (``Prefer: wait``)."""
         body = dict(fields)
-        for name, image in {**images, **{k: v for k, v in fields.items() if k in core.IMAGE_FIELDS}}.items():
+        for name, image in {k: v for k, v in fields.items() if k in core.IMAGE_FIELDS}.items():
             if image is None or core.names_image(image):
                 body[name] = image
             else:
@@ -538,23 +514,8 @@ class AsyncImageStudio:
         With ``init_image`` (uploaded first unless it is an upload id or a URL) it is image to image:
         ``strength`` 0-1 says how far the result may move from it (0.0 is honoured).
         """
-        fields = dict(
-            prompt=prompt,
-            count=count,
-            provider=provider,
-            model=model,
-            aspect_ratio=aspect_ratio,
-            width=width,
-            height=height,
-            template_id=template_id,
-            persona_id=persona_id,
-            output_format=output_format,
-            strength=strength,
-            webhook_url=webhook_url,
-            **options,
-        )
-        images = {"init_image": init_image}
-        return await self.submit("/create", images, fields, idempotency_key, on_upload)
+        fields = core.fields_of(locals())
+        return await self.submit("/create", fields, idempotency_key, on_upload)
 
     async def edit(
         self,
@@ -571,15 +532,8 @@ class AsyncImageStudio:
         **options: Any,
     ) -> AsyncJob:
         """An edit (``remove_background``, ``inpaint``, ``outpaint``, ... see ``GET /edit/operations``)."""
-        fields = dict(
-            operation=operation,
-            prompt=prompt,
-            output_format=output_format,
-            path=path,
-            webhook_url=webhook_url,
-            **options,
-        )
-        return await self.submit("/edit", {"image": image, "mask": mask}, fields, idempotency_key, on_upload)
+        fields = core.fields_of(locals())
+        return await self.submit("/edit", fields, idempotency_key, on_upload)
 
     async def upscale(
         self,
@@ -596,16 +550,8 @@ class AsyncImageStudio:
         **options: Any,
     ) -> AsyncJob:
         """An upscale: ``fast`` (4x), ``conservative`` or ``creative`` (``POST /upscale``)."""
-        fields = dict(
-            mode=mode,
-            prompt=prompt,
-            preset=preset,
-            output_format=output_format,
-            path=path,
-            webhook_url=webhook_url,
-            **options,
-        )
-        return await self.submit("/upscale", {"image": image}, fields, idempotency_key, on_upload)
+        fields = core.fields_of(locals())
+        return await self.submit("/upscale", fields, idempotency_key, on_upload)
 
     async def control(
         self,
@@ -630,20 +576,8 @@ class AsyncImageStudio:
         ``style_strength``, ``composition_fidelity``, ``change_strength``). A strength left None is
         not sent (the service's default); ``0.0`` is sent and honoured. ``sketch`` and ``structure``
         jobs also output the ``control_map`` the provider was given."""
-        fields = dict(
-            operation=operation,
-            prompt=prompt,
-            control_strength=control_strength,
-            fidelity=fidelity,
-            style_strength=style_strength,
-            composition_fidelity=composition_fidelity,
-            change_strength=change_strength,
-            output_format=output_format,
-            webhook_url=webhook_url,
-            **options,
-        )
-        images = {"image": image, "style_image": style_image}
-        return await self.submit("/control", images, fields, idempotency_key, on_upload)
+        fields = core.fields_of(locals())
+        return await self.submit("/control", fields, idempotency_key, on_upload)
 
     async def compress(
         self,
@@ -666,18 +600,8 @@ class AsyncImageStudio:
 
         The output's metadata gives ``bytes_before``, ``bytes_after``, ``quality`` and ``ssim``.
         """
-        fields = dict(
-            format=format,
-            quality=quality,
-            target_kb=target_kb,
-            target_ssim=target_ssim,
-            preset=preset,
-            metadata=metadata,
-            progressive=progressive,
-            webhook_url=webhook_url,
-            **options,
-        )
-        return await self.submit("/compress", {"image": image}, fields, idempotency_key, on_upload)
+        fields = core.fields_of(locals())
+        return await self.submit("/compress", fields, idempotency_key, on_upload)
 
     async def convert(
         self,
@@ -697,18 +621,8 @@ class AsyncImageStudio:
     ) -> AsyncJob:
         """Convert one image to ``format`` (``POST /convert``, free; a ``compress`` job): transparency
         ``preserve`` or ``flatten`` on ``background``, ``colour_space`` ``srgb`` or ``keep``."""
-        fields = dict(
-            format=format,
-            quality=quality,
-            transparency=transparency,
-            background=background,
-            colour_space=colour_space,
-            metadata=metadata,
-            progressive=progressive,
-            webhook_url=webhook_url,
-            **options,
-        )
-        return await self.submit("/convert", {"image": image}, fields, idempotency_key, on_upload)
+        fields = core.fields_of(locals())
+        return await self.submit("/convert", fields, idempotency_key, on_upload)
 
     async def catalogue(self, studio: str) -> dict[str, Any]:
         """What a studio offers, as the console's forms read it: ``edit``'s and ``control``'s

@@ -35,6 +35,18 @@ EXPIRED_LINK_STATUSES = frozenset({401, 403, 404, 410})
 IMAGE_FIELDS = frozenset(
     {"image", "mask", "background_reference", "light_reference", "style_image", "init_image"}
 )
+#: A studio method's arguments that are not fields of the body it sends.
+_NOT_FIELDS = frozenset({"self", "idempotency_key", "on_upload", "timeout", "options"})
+
+
+def fields_of(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A studio method's body fields from its arguments (its ``locals()`` before anything else): each
+    named one (an image among them is uploaded by ``submit``), then its ``**options``; ``self``, the
+    idempotency key, the upload callback and a wait's ``timeout`` are not sent."""
+    fields = {name: value for name, value in arguments.items() if name not in _NOT_FIELDS}
+    return {**fields, **arguments.get("options", {})}
+
+
 #: Each studio's catalogue route (social's platforms have their own methods).
 CATALOGUES = {
     "edit": "/edit/operations",

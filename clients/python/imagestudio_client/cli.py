@@ -196,69 +196,19 @@ def _fields(args: argparse.Namespace, **typed: Any) -> dict[str, Any]:
     return {**{k: v for k, v in typed.items() if v is not None}, **_options(args.option)}
 
 
-def cmd_create(args: argparse.Namespace, client: ImageStudio) -> int:
-    fields = _fields(
-        args,
-        count=args.count,
-        provider=args.provider,
-        aspect_ratio=args.aspect_ratio,
-        init_image=args.init_image,
-        strength=args.strength,
-    )
-    return _finish(
-        args,
-        client,
-        lambda bars: client.create(fields.pop("prompt", args.prompt), on_upload=bars.upload, **fields),
-    )
+def studio_command(
+    studio: str, *flags: str, subject: str = "image"
+) -> Callable[[argparse.Namespace, ImageStudio], int]:
+    """The command that sends its ``subject`` (the positional argument; an ``-o`` option of that name
+    wins) to ``studio`` with the typed ``flags`` given, then ``-o`` options."""
 
+    def run(args: argparse.Namespace, client: ImageStudio) -> int:
+        fields = _fields(args, **{flag: getattr(args, flag) for flag in flags})
+        first = fields.pop(subject, getattr(args, subject))
+        submit = getattr(client, studio)
+        return _finish(args, client, lambda bars: submit(first, on_upload=bars.upload, **fields))
 
-def cmd_edit(args: argparse.Namespace, client: ImageStudio) -> int:
-    fields = _fields(args, operation=args.operation, mask=args.mask, prompt=args.prompt, path=args.path)
-    return _finish(args, client, lambda bars: client.edit(args.image, on_upload=bars.upload, **fields))
-
-
-def cmd_upscale(args: argparse.Namespace, client: ImageStudio) -> int:
-    fields = _fields(args, mode=args.mode, path=args.path)
-    return _finish(args, client, lambda bars: client.upscale(args.image, on_upload=bars.upload, **fields))
-
-
-def cmd_control(args: argparse.Namespace, client: ImageStudio) -> int:
-    fields = _fields(
-        args,
-        operation=args.operation,
-        prompt=args.prompt,
-        style_image=args.style_image,
-        control_strength=args.control_strength,
-        fidelity=args.fidelity,
-        style_strength=args.style_strength,
-        composition_fidelity=args.composition_fidelity,
-        change_strength=args.change_strength,
-        provider=args.provider,
-    )
-    return _finish(args, client, lambda bars: client.control(args.image, on_upload=bars.upload, **fields))
-
-
-def cmd_compress(args: argparse.Namespace, client: ImageStudio) -> int:
-    fields = _fields(
-        args,
-        format=args.format,
-        quality=args.quality,
-        target_kb=args.target_kb,
-        target_ssim=args.target_ssim,
-        preset=args.preset,
-    )
-    return _finish(args, client, lambda bars: client.compress(args.image, on_upload=bars.upload, **fields))
-
-
-def cmd_convert(args: argparse.Namespace, client: ImageStudio) -> int:
-    fields = _fields(
-        args,
-        format=args.format,
-        quality=args.quality,
-        transparency=args.transparency,
-        background=args.background,
-    )
-    return _finish(args, client, lambda bars: client.convert(args.image, on_upload=bars.upload, **fields))
+    return run
 
 
 def cmd_catalogue(args: argparse.Namespace, client: ImageStudio) -> int:
@@ -388,7 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--init-image", help="image to image: a file, an upload id or an https:// URL")
     create.add_argument("--strength", type=float, help="how far from --init-image, 0-1")
     _job_options(create, out="create-out")
-    create.set_defaults(run=cmd_create)
+    create.set_defaults(
+        run=studio_command(
+            "create", "count", "provider", "aspect_ratio", "init_image", "strength", subject="prompt"
+        )
+    )
 
     edit = commands.add_parser("edit", help="edit an image (see GET /edit/operations)")
     edit.add_argument("image", help="a file, an upload id or an https:// URL")
@@ -397,14 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--prompt")
     edit.add_argument("--path", choices=["auto", "provider", "local"])
     _job_options(edit, out="edit-out")
-    edit.set_defaults(run=cmd_edit)
+    edit.set_defaults(run=studio_command("edit", "operation", "mask", "prompt", "path"))
 
     upscale = commands.add_parser("upscale", help="upscale an image")
     upscale.add_argument("image", help="a file, an upload id or an https:// URL")
     upscale.add_argument("--mode", default="fast", choices=["fast", "conservative", "creative"])
     upscale.add_argument("--path", choices=["auto", "provider", "local"])
     _job_options(upscale, out="upscale-out")
-    upscale.set_defaults(run=cmd_upscale)
+    upscale.set_defaults(run=studio_command("upscale", "mode", "path"))
 
     control = commands.add_parser(
         "control", help="generate under an image's control (GET /control/operations)"
@@ -419,17 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
     control.add_argument(
         "--style-image", help="style_transfer's style: a file, an upload id or an https:// URL"
     )
-    for strength in (
-        "control-strength",
-        "fidelity",
-        "style-strength",
-        "composition-fidelity",
-        "change-strength",
-    ):
-        control.add_argument(f"--{strength}", type=float)
+    strengths = ("control_strength", "fidelity", "style_strength", "composition_fidelity", "change_strength")
+    for strength in strengths:
+        control.add_argument(f"--{strength.replace('_', '-')}", type=float)
     control.add_argument("--provider", choices=["auto", "stability", "wavespeed"])
     _job_options(control, out="control-out")
-    control.set_defaults(run=cmd_control)
+    control.set_defaults(
+        run=studio_command("control", "operation", "prompt", "style_image", *strengths, "provider")
+    )
 
     compress = commands.add_parser("compress", help="compress an image (free)")
     compress.add_argument("image", help="a file, an upload id or an https:// URL")
@@ -442,7 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     target.add_argument("--preset", choices=["web", "email", "social", "high_quality", "max_compression"])
     _job_options(compress, out="compress-out")
-    compress.set_defaults(run=cmd_compress)
+    compress.set_defaults(
+        run=studio_command("compress", "format", "quality", "target_kb", "target_ssim", "preset")
+    )
 
     convert = commands.add_parser("convert", help="convert an image to another format (free)")
     convert.add_argument("image", help="a file, an upload id or an https:// URL")
@@ -453,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--transparency", choices=["preserve", "flatten"])
     convert.add_argument("--background", help="flatten onto this colour, #rrggbb")
     _job_options(convert, out="convert-out")
-    convert.set_defaults(run=cmd_convert)
+    convert.set_defaults(run=studio_command("convert", "format", "quality", "transparency", "background"))
 
     catalogue = commands.add_parser("catalogue", help="a studio's operations, modes or options")
     catalogue.add_argument("studio", choices=sorted(CATALOGUES))

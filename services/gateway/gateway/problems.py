@@ -161,24 +161,27 @@ def add_exception_handlers(app: FastAPI) -> None:
         )
 
 
+def problem_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of problem answers: each status with its description and a problem+json body."""
+    return {code: {"description": desc, "content": {PROBLEM_JSON: {}}} for code, desc in descriptions.items()}
+
+
 #: OpenAPI declarations of the problems routes can answer with.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"description": desc, "content": {PROBLEM_JSON: {}}}
-    for code, desc in {
+PROBLEM_RESPONSES = problem_responses(
+    {
         401: "Missing or invalid API key",
         404: "Not found (or another tenant's)",
         422: "Validation failed",
-    }.items()
-}
+    }
+)
 
 #: The further problems of a route that accepts jobs (the admission checks and the image limits).
-SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"description": desc, "content": {PROBLEM_JSON: {}}}
-    for code, desc in {
+SUBMIT_RESPONSES = problem_responses(
+    {
         402: "The balance does not cover the job",
         403: "The tenant's tier does not include this studio, provider, priority or output retention",
         409: "A request with this Idempotency-Key is still being handled",
         413: "An image over the byte or pixel limit",
         429: "Over the request rate, the concurrent-job limit or the bytes of forms in flight (see Retry-After)",
-    }.items()
-}
+    }
+)

@@ -10,17 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 from sdk_service import Service
-from support import imagestudio_up
+from support import LOOPBACK_TARGETS, imagestudio_up
 
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     folder = tmp_path_factory.mktemp("sdk-service")
-    with imagestudio_up(
-        folder,
-        data_dir=folder / ".imagestudio",
-        IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK="true",
-        IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK="true",
-    ) as (base, _env):
+    with imagestudio_up(folder, data_dir=folder / ".imagestudio", **LOOPBACK_TARGETS) as (base, _env):
         key = (folder / ".imagestudio" / "dev-api-key").read_text().strip()
         yield Service(base, key, folder)

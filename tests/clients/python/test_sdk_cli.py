@@ -26,9 +26,12 @@ def _outside(service: Service, tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return folder, env
 
 
-def _run(args: list[str], folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], folder: Path, env: dict[str, str], *, status: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """``args`` run in ``folder``, which must exit with ``status``."""
     done = subprocess.run(args, cwd=folder, env=env, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == status, done.stdout + done.stderr
     return done
 
 
@@ -71,14 +74,8 @@ def test_imagestudio_client_runs_every_command_from_any_folder(service: Service,
     assert len(assets) == 2
     assert "available" in _run([cli, "credits"], folder, env).stdout
 
-    refused = subprocess.run(
-        [cli, "--json", "social", "photo.png", "-f", "nowhere.story"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert refused.returncode == 1 and json.loads(refused.stdout)["status"] == 422
+    refused = _run([cli, "--json", "social", "photo.png", "-f", "nowhere.story"], folder, env, status=1)
+    assert json.loads(refused.stdout)["status"] == 422
 
 
 def test_imagestudio_client_runs_control_compress_convert_and_image_to_image(
@@ -124,14 +121,8 @@ def test_imagestudio_client_runs_control_compress_convert_and_image_to_image(
 
     catalogue = run_json("catalogue", "compress")
     assert [preset["id"] for preset in catalogue["presets"]][:1] == ["web"]
-    refused = subprocess.run(
-        [cli, "--json", "compress", "photo.png", "--target-ssim", "2"],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert refused.returncode == 1 and json.loads(refused.stdout)["field"] == "target_ssim"
+    refused = _run([cli, "--json", "compress", "photo.png", "--target-ssim", "2"], folder, env, status=1)
+    assert json.loads(refused.stdout)["field"] == "target_ssim"
 
 
 def test_the_server_packages_client_commands_need_only_url_and_key(service: Service, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
-from support import IMAGESTUDIO, ROOT, imagestudio_up, make_image
+from support import IMAGESTUDIO, LOOPBACK_TARGETS, ROOT, imagestudio_up, make_image
 
 PACKAGE = ROOT / "clients" / "typescript"
 QUICKSTART = ROOT / "docs" / "clients-typescript.md"
@@ -52,12 +52,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     root = tmp_path_factory.mktemp("ts-client")
     image = root / "photo.png"
     image.write_bytes(make_image(800, 600))
-    with imagestudio_up(
-        root,
-        data_dir=root / "data",
-        IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK="true",
-        IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK="true",
-    ) as (base, env):
+    with imagestudio_up(root, data_dir=root / "data", **LOOPBACK_TARGETS) as (base, env):
         # The quick start runs as a partner that never fetched its signing secret (shown once).
         minted = subprocess.run(
             [IMAGESTUDIO, "keys", "create", "--tenant", "ts-quickstart"],

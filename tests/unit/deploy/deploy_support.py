@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,12 +33,18 @@ def _find_kubectl() -> str | None:
     return shutil.which("kubectl") or (str(venv) if venv.exists() else None)
 
 
-def kubectl() -> str:
-    """kubectl (its built-in kustomize renders deploy/k8s), installed by the project's script when missing."""
-    found = _find_kubectl()
+def ops_tool(name: str, find: Callable[[], str | None]) -> str:
+    """The tool ``find`` locates, after ``scripts/install-ops-tools.sh`` has run when it was missing;
+    the test fails (never skips) when the script could not install it."""
+    found = find()
     if found is None:
         subprocess.run(["bash", str(ROOT / "scripts/install-ops-tools.sh")], capture_output=True, timeout=600)
-        found = _find_kubectl()
+        found = find()
     if found is None:
-        pytest.fail("kubectl is missing and scripts/install-ops-tools.sh could not install it")
+        pytest.fail(f"{name} is missing and scripts/install-ops-tools.sh could not install it")
     return found
+
+
+def kubectl() -> str:
+    """kubectl (its built-in kustomize renders deploy/k8s), installed by the project's script when missing."""
+    return ops_tool("kubectl", _find_kubectl)

@@ -8,8 +8,8 @@ import shutil
 import subprocess
 
 import httpx
-import pytest
 import yaml
+from deploy_support import ops_tool
 from monitoring_support import (
     DASHBOARD,
     ROOT,
@@ -29,13 +29,7 @@ PROMETHEUS_DIR = ROOT / "deploy/prometheus"
 
 def promtool() -> str:
     """promtool from Debian's prometheus package, installed by the project's script when missing."""
-    path = shutil.which("promtool")
-    if path is None:
-        subprocess.run(["bash", str(ROOT / "scripts/install-ops-tools.sh")], capture_output=True, timeout=600)
-        path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool is missing and scripts/install-ops-tools.sh could not install it")
-    return path
+    return ops_tool("promtool", lambda: shutil.which("promtool"))
 
 
 def run_job_and_scrape(embedded: Embedded) -> tuple[str, str]:

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 import pytest
-from support import Embedded, reload_settings
+from support import Embedded, reload_settings, use_settings
 
 from gateway.app import create_app
 
@@ -25,8 +25,9 @@ def _get(app: object, key: str, *, address: str) -> httpx.Response:
 def test_an_address_guessing_keys_is_refused_429_then_even_a_right_key_waits(
     embedded: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_MAX_AUTH_FAILURES_PER_MINUTE", "3")
-    monkeypatch.setenv("IMAGESTUDIO_AUTH_CACHE_SECONDS", "60")
+    use_settings(
+        monkeypatch, IMAGESTUDIO_MAX_AUTH_FAILURES_PER_MINUTE="3", IMAGESTUDIO_AUTH_CACHE_SECONDS="60"
+    )
     reload_settings()
     app = create_app()
     known, unseen = embedded.new_key("known"), embedded.new_key("unseen")

@@ -17,7 +17,7 @@ import pytest
 from edit_support import mask_png, png
 from image_url_support import MAX_BYTES, ImageServer
 from PIL import Image
-from support import Embedded, every_simulator, reload_settings, simulated_providers
+from support import Embedded, every_simulator, reload_settings, simulated_providers, use_settings
 
 from imagestudio.db import session_scope
 from imagestudio.jobs.models import IMAGE_URLS, UNPREPARED_REQUEST, Job
@@ -33,19 +33,17 @@ def stack(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embed
     import create_worker.main  # noqa: F401
     import edit_worker.main  # noqa: F401
     import upscale_worker.main  # noqa: F401
-    from imagestudio.config import get_settings
 
-    for name, value in {
-        "IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK": "true",
-        "IMAGESTUDIO_REMOTE_IMAGE_TIMEOUT_SECONDS": "2",
-        "IMAGESTUDIO_MAX_UPLOAD_BYTES": str(MAX_BYTES),
-        "IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS": "0.01",
-        "IMAGESTUDIO_PROVIDER_MAX_WAIT_SECONDS": "1",
-        "IMAGESTUDIO_PROVIDER_POLL_INTERVAL_SECONDS": "0.01",
-        "IMAGESTUDIO_ASYNC_POLL_INTERVAL_SECONDS": "0.05",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()  # settings only: the engine and store stay the fixture's
+    use_settings(  # settings only: the engine and store stay the fixture's
+        monkeypatch,
+        IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK="true",
+        IMAGESTUDIO_REMOTE_IMAGE_TIMEOUT_SECONDS="2",
+        IMAGESTUDIO_MAX_UPLOAD_BYTES=str(MAX_BYTES),
+        IMAGESTUDIO_PROVIDER_RETRY_BASE_SECONDS="0.01",
+        IMAGESTUDIO_PROVIDER_MAX_WAIT_SECONDS="1",
+        IMAGESTUDIO_PROVIDER_POLL_INTERVAL_SECONDS="0.01",
+        IMAGESTUDIO_ASYNC_POLL_INTERVAL_SECONDS="0.05",
+    )
     try:
         with simulated_providers(embedded, every_simulator()):
             yield embedded

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from support import Embedded, make_image
+from support import Embedded, accepted_id, make_image, post_social
 from test_social_custom_formats import API, auth, upload
 
 #: A 9:16 box well inside the 1600x1200 image, far from where a centre crop would sit.
@@ -59,18 +59,10 @@ def test_render_and_plan_use_the_crop_set_and_say_it_was_set_by_the_user(embedde
 def test_a_form_sends_crops_as_json_text(embedded: Embedded) -> None:
     key = embedded.new_key()
     embedded.start_worker()
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("p.jpg", make_image(1600, 1200, "JPEG"), "image/jpeg")},
-        data={
-            "formats": "instagram.story",
-            "zip": "false",
-            "crops": json.dumps({"instagram.story": STORY_BOX}),
-        },
-    )
-    assert response.status_code == 202, response.text
-    job = embedded.wait_job(key, response.json()["id"])
+    image = ("p.jpg", make_image(1600, 1200, "JPEG"), "image/jpeg")
+    crops = json.dumps({"instagram.story": STORY_BOX})
+    response = post_social(embedded, key, image, formats="instagram.story", zip="false", crops=crops)
+    job = embedded.wait_job(key, accepted_id(response))
     assert job["outputs"][0]["metadata"]["crop_box"] == [40, 100, 450, 800]
 
 

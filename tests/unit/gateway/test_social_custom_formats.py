@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from support import Embedded, make_image
+from support import Embedded, accepted_id, make_image, post_social
 
 API = "/api/image-studio"
 BANNER = {"name": "partner_banner", "width": 1200, "height": 1500, "safe_zone": {"top": 0.1}}
@@ -42,8 +42,7 @@ def test_json_job_renders_a_custom_size_beside_a_catalogue_format(embedded: Embe
         headers=auth(key),
         json={"image": upload(embedded, key), "formats": ["instagram.story", BANNER], "zip": False},
     )
-    assert response.status_code == 202, response.text
-    images = images_of(embedded, key, response.json()["id"])
+    images = images_of(embedded, key, accepted_id(response))
     assert set(images) == {"instagram.story", "custom.partner_banner"}
     banner = images["custom.partner_banner"]
     data = embedded.client.get(banner["url"]).content
@@ -55,14 +54,11 @@ def test_json_job_renders_a_custom_size_beside_a_catalogue_format(embedded: Embe
 def test_form_takes_a_custom_format_as_json_in_a_formats_field(embedded: Embedded) -> None:
     key = embedded.new_key()
     embedded.start_worker()
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("p.jpg", make_image(900, 600, "JPEG"), "image/jpeg")},
-        data={"formats": ["twitter.post", json.dumps({"name": "square_ad", "width": 500, "height": 500})]},
+    square_ad = json.dumps({"name": "square_ad", "width": 500, "height": 500})
+    image = ("p.jpg", make_image(900, 600, "JPEG"), "image/jpeg")
+    images = images_of(
+        embedded, key, accepted_id(post_social(embedded, key, image, formats=["twitter.post", square_ad]))
     )
-    assert response.status_code == 202, response.text
-    images = images_of(embedded, key, response.json()["id"])
     assert set(images) == {"twitter.post", "custom.square_ad"}
     assert (images["custom.square_ad"]["width"], images["custom.square_ad"]["height"]) == (500, 500)
 

@@ -8,7 +8,7 @@ import cv2
 import pytest
 from PIL import Image
 from skimage import data as skimage_data
-from support import Embedded
+from support import Embedded, post_social
 
 from imagestudio.imaging import SourceImage
 from imagestudio.studios.social import SocialPlan, SocialPlanJob
@@ -84,12 +84,9 @@ def test_plan_refuses_an_unknown_format_naming_the_field(embedded: Embedded) -> 
 def test_plan_under_prefer_wait_answers_200_with_the_typed_plan(embedded: Embedded) -> None:
     key = embedded.new_key()
     embedded.start_worker()
-    response = embedded.client.post(
-        f"{API}/social/plan",
-        headers={**auth(key), "Prefer": "wait=60"},
-        files={"image": ("p.png", portrait(), "image/png")},
-        data={"formats": ["instagram.story", '{"name": "banner", "width": 1200, "height": 400}']},
-    )
+    formats = ["instagram.story", '{"name": "banner", "width": 1200, "height": 400}']
+    image = ("p.png", portrait(), "image/png")
+    response = post_social(embedded, key, image, route="plan", prefer="wait=60", formats=formats)
     assert response.status_code == 200, response.text
     job = SocialPlanJob.model_validate(response.json())
     plan = job.outputs[0].metadata

@@ -67,12 +67,25 @@ def held(app: FastAPI, name: str, tenant_id: str) -> int:
     return 0 if slots is None else slots.held(tenant_id)
 
 
-def tenant_of(key: str) -> str:
+@pytest.fixture
+def tenant(embedded: Embedded) -> tuple[str, str]:
+    """A new tenant's key and id."""
     from imagestudio.db import session_scope
     from imagestudio.tenants.service import tenant_service
 
+    key = embedded.new_key()
     with session_scope() as session:
-        return tenant_service.authenticate(session, key=key).tenant_id
+        return key, tenant_service.authenticate(session, key=key).tenant_id
+
+
+def run(app: FastAPI, go: Callable[[httpx.AsyncClient], Awaitable[None]]) -> None:
+    """``go`` with a client of ``app``, in an event loop of its own."""
+
+    async def main() -> None:
+        async with client(app) as http:
+            await go(http)
+
+    asyncio.run(main())
 
 
 async def open_stream(
@@ -84,6 +97,15 @@ async def open_stream(
     stream = asyncio.create_task(http.get(events, headers=auth(key)))
     await until(lambda: held(app, "event_stream_slots", tenant_id) == 1, "the stream to be open")
     return events, stream
+
+
+async def hold_a_wait(
+    app: FastAPI, http: httpx.AsyncClient, key: str, tenant_id: str, seconds: int
+) -> asyncio.Task[httpx.Response]:
+    """A submission waiting up to ``seconds`` for its job (``Prefer: wait``), once it holds the tenant's slot."""
+    waiting = asyncio.create_task(submit(http, key, Prefer=f"wait={seconds}"))
+    await until(lambda: held(app, "wait_slots", tenant_id) == 1, "the wait to be held")
+    return waiting
 
 
 def frames(text: str) -> list[dict[str, str]]:
@@ -112,44 +134,40 @@ def test_slots_count_per_tenant_refuse_past_the_cap_and_release_once() -> None:
 
 
 def test_a_stream_on_a_job_that_never_ends_closes_with_the_reason_and_frees_its_slot(
-    app: FastAPI, embedded: Embedded
+    app: FastAPI, embedded: Embedded, tenant: tuple[str, str]
 ) -> None:
-    key = embedded.new_key()
-    tenant_id = tenant_of(key)
+    key, tenant_id = tenant
 
-    async def go() -> None:
-        async with client(app) as http:
-            events, first = await open_stream(app, http, key, tenant_id)
-            refused = await http.get(events, headers=auth(key))
-            assert refused.status_code == 429, refused.text
-            assert refused.headers["content-type"] == "application/problem+json"
-            assert refused.headers["Retry-After"] == "5"
-            assert refused.json()["limit"] == "event-streams"
-            other = embedded.new_key("other")
-            # Another tenant is not held by this one's streams (its own stream ends with the lifetime).
-            assert (await http.get(events, headers=auth(other))).status_code == 404
-            streamed = await first
-            assert streamed.status_code == 200
-            last = frames(streamed.text)[-1]
-            assert last["event"] == "stream.closed" and json.loads(last["data"]) == {"reason": "lifetime"}
-            assert "id" not in last  # Last-Event-ID stays on the last real event
-            assert held(app, "event_stream_slots", tenant_id) == 0
-            again = await http.get(events, headers=auth(key))  # the slot came back
-            assert again.status_code == 200
+    async def go(http: httpx.AsyncClient) -> None:
+        events, first = await open_stream(app, http, key, tenant_id)
+        refused = await http.get(events, headers=auth(key))
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["Retry-After"] == "5"
+        assert refused.json()["limit"] == "event-streams"
+        other = embedded.new_key("other")
+        # Another tenant is not held by this one's streams (its own stream ends with the lifetime).
+        assert (await http.get(events, headers=auth(other))).status_code == 404
+        streamed = await first
+        assert streamed.status_code == 200
+        last = frames(streamed.text)[-1]
+        assert last["event"] == "stream.closed" and json.loads(last["data"]) == {"reason": "lifetime"}
+        assert "id" not in last  # Last-Event-ID stays on the last real event
+        assert held(app, "event_stream_slots", tenant_id) == 0
+        again = await http.get(events, headers=auth(key))  # the slot came back
+        assert again.status_code == 200
 
-    asyncio.run(go())
+    run(app, go)
 
 
 def test_a_client_hanging_up_frees_its_stream_slot(
-    app: FastAPI, embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+    app: FastAPI, tenant: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_settings(monkeypatch, IMAGESTUDIO_MAX_STREAM_SECONDS="3600")
-    key = embedded.new_key()
-    tenant_id = tenant_of(key)
+    key, tenant_id = tenant
 
-    async def go() -> None:
-        async with client(app) as http:
-            job = (await submit(http, key)).json()
+    async def go(http: httpx.AsyncClient) -> None:
+        job = (await submit(http, key)).json()
         sent: list[Message] = []
         first_body = asyncio.Event()
         request_sent = False
@@ -186,31 +204,28 @@ def test_a_client_hanging_up_frees_its_stream_slot(
         assert sent[0]["status"] == 200
         assert held(app, "event_stream_slots", tenant_id) == 0
 
-    asyncio.run(go())
+    run(app, go)
 
 
 def test_prefer_wait_past_the_cap_is_429_before_a_job_is_made_and_the_slot_comes_back(
-    app: FastAPI, embedded: Embedded
+    app: FastAPI, tenant: tuple[str, str]
 ) -> None:
-    key = embedded.new_key()
-    tenant_id = tenant_of(key)
+    key, tenant_id = tenant
 
-    async def go() -> None:
-        async with client(app) as http:
-            waiting = asyncio.create_task(submit(http, key, Prefer="wait=2"))
-            await until(lambda: held(app, "wait_slots", tenant_id) == 1, "the wait to be held")
-            refused = await submit(http, key, Prefer="wait=2")
-            assert refused.status_code == 429, refused.text
-            assert refused.headers["Retry-After"] == "5" and refused.json()["limit"] == "waits"
-            without_wait = await submit(http, key)  # not waiting: not capped
-            assert without_wait.status_code == 202
-            answered = await waiting
-            assert answered.status_code == 202  # the job stayed queued through the wait
-            assert held(app, "wait_slots", tenant_id) == 0
-            jobs = (await http.get(f"{API}/jobs", headers=auth(key))).json()["items"]
-            assert len(jobs) == 2  # the refused request made no job
+    async def go(http: httpx.AsyncClient) -> None:
+        waiting = await hold_a_wait(app, http, key, tenant_id, 2)
+        refused = await submit(http, key, Prefer="wait=2")
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["Retry-After"] == "5" and refused.json()["limit"] == "waits"
+        without_wait = await submit(http, key)  # not waiting: not capped
+        assert without_wait.status_code == 202
+        answered = await waiting
+        assert answered.status_code == 202  # the job stayed queued through the wait
+        assert held(app, "wait_slots", tenant_id) == 0
+        jobs = (await http.get(f"{API}/jobs", headers=auth(key))).json()["items"]
+        assert len(jobs) == 2  # the refused request made no job
 
-    asyncio.run(go())
+    run(app, go)
 
 
 def revoke_elsewhere(key: str) -> None:
@@ -237,37 +252,34 @@ def rechecking(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
     return app
 
 
-def test_a_stream_ends_when_its_key_is_revoked(rechecking: FastAPI, embedded: Embedded) -> None:
-    key = embedded.new_key()
-    tenant_id = tenant_of(key)
+def test_a_stream_ends_when_its_key_is_revoked(rechecking: FastAPI, tenant: tuple[str, str]) -> None:
+    key, tenant_id = tenant
 
-    async def go() -> None:
-        async with client(rechecking) as http:
-            events, stream = await open_stream(rechecking, http, key, tenant_id)
-            revoke_elsewhere(key)
-            streamed = await asyncio.wait_for(stream, 30)  # not the hour the stream may last
-            assert streamed.status_code == 200
-            last = frames(streamed.text)[-1]
-            assert last["event"] == "stream.closed"
-            assert json.loads(last["data"]) == {"reason": "unauthorized"}
-            assert held(rechecking, "event_stream_slots", tenant_id) == 0
-            assert (await http.get(events, headers=auth(key))).status_code == 401
+    async def go(http: httpx.AsyncClient) -> None:
+        events, stream = await open_stream(rechecking, http, key, tenant_id)
+        revoke_elsewhere(key)
+        streamed = await asyncio.wait_for(stream, 30)  # not the hour the stream may last
+        assert streamed.status_code == 200
+        last = frames(streamed.text)[-1]
+        assert last["event"] == "stream.closed"
+        assert json.loads(last["data"]) == {"reason": "unauthorized"}
+        assert held(rechecking, "event_stream_slots", tenant_id) == 0
+        assert (await http.get(events, headers=auth(key))).status_code == 401
 
-    asyncio.run(go())
+    run(rechecking, go)
 
 
-def test_a_prefer_wait_answers_401_when_its_key_is_revoked(rechecking: FastAPI, embedded: Embedded) -> None:
-    key = embedded.new_key()
-    tenant_id = tenant_of(key)
+def test_a_prefer_wait_answers_401_when_its_key_is_revoked(
+    rechecking: FastAPI, tenant: tuple[str, str]
+) -> None:
+    key, tenant_id = tenant
 
-    async def go() -> None:
-        async with client(rechecking) as http:
-            waiting = asyncio.create_task(submit(http, key, Prefer="wait=60"))
-            await until(lambda: held(rechecking, "wait_slots", tenant_id) == 1, "the wait to be held")
-            revoke_elsewhere(key)
-            answered = await asyncio.wait_for(waiting, 30)  # not the 60 s asked for
-            assert answered.status_code == 401, answered.text
-            assert answered.headers["content-type"] == "application/problem+json"
-            assert held(rechecking, "wait_slots", tenant_id) == 0
+    async def go(http: httpx.AsyncClient) -> None:
+        waiting = await hold_a_wait(rechecking, http, key, tenant_id, 60)
+        revoke_elsewhere(key)
+        answered = await asyncio.wait_for(waiting, 30)  # not the 60 s asked for
+        assert answered.status_code == 401, answered.text
+        assert answered.headers["content-type"] == "application/problem+json"
+        assert held(rechecking, "wait_slots", tenant_id) == 0
 
-    asyncio.run(go())
+    run(rechecking, go)

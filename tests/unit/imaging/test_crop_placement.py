@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
+import sys
+from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
 from PIL import Image, ImageDraw
-from skimage import data as skimage_data
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging import SafeZone, SourceImage, detect_faces, faces, render_format
 from imagestudio.imaging.crop import plan_crop
 
+# The hard-scene benchmark's people: the astronaut's head and shoulders pasted, scaled and turned.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
+from bench_crop_hard import person  # noqa: E402
+
 Region = tuple[float, float, float, float]
-astronaut: Callable[[], npt.NDArray[np.uint8]] = skimage_data.astronaut
-#: The astronaut's face inside skimage's 512x512 photo (eyebrows to chin).
-FACE_IN_PHOTO = (170, 60, 280, 210)
 STORY = SafeZone(top=0.25, bottom=0.15, left=0.10, right=0.10)
 
 
@@ -35,45 +35,6 @@ def textured(width: int, height: int, seed: int) -> npt.NDArray[np.uint8]:
     rng = np.random.default_rng(seed)
     blocks = rng.integers(0, 255, (height // 40 + 1, width // 40 + 1, 3), dtype=np.uint8)
     return np.ascontiguousarray(np.kron(blocks, np.ones((40, 40, 1), np.uint8))[:height, :width])
-
-
-def person(
-    canvas: npt.NDArray[np.uint8], face_side: float, cx: float, cy: float, angle: float = 0.0
-) -> Region:
-    """Paste the astronaut's head and shoulders, face ``face_side`` wide centred on (cx, cy), turned by ``angle``."""
-    scale = face_side / (FACE_IN_PHOTO[2] - FACE_IN_PHOTO[0])
-    photo = cv2.resize(astronaut(), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    h, w = photo.shape[:2]
-    fx, fy = (
-        (FACE_IN_PHOTO[0] + FACE_IN_PHOTO[2]) / 2 * scale,
-        (FACE_IN_PHOTO[1] + FACE_IN_PHOTO[3]) / 2 * scale,
-    )
-    matrix = cv2.getRotationMatrix2D((fx, fy), angle, 1.0)
-    oval = np.zeros((h, w), np.uint8)
-    cv2.ellipse(
-        oval,
-        (round(fx), round(fy + 0.4 * face_side)),
-        (round(1.1 * face_side), round(1.3 * face_side)),
-        0,
-        0,
-        360,
-        255,
-        -1,
-    )
-    turned, mask = cv2.warpAffine(photo, matrix, (w, h)), cv2.warpAffine(oval, matrix, (w, h)) > 0
-    x0, y0 = round(cx - fx), round(cy - fy)
-    region = canvas[y0 : y0 + h, x0 : x0 + w]
-    region[mask[: region.shape[0], : region.shape[1]]] = turned[: region.shape[0], : region.shape[1]][
-        mask[: region.shape[0], : region.shape[1]]
-    ]
-    half_w, half_h = (
-        (FACE_IN_PHOTO[2] - FACE_IN_PHOTO[0]) / 2 * scale,
-        (FACE_IN_PHOTO[3] - FACE_IN_PHOTO[1]) / 2 * scale,
-    )
-    a = math.radians(angle)
-    ex = abs(half_w * math.cos(a)) + abs(half_h * math.sin(a))
-    ey = abs(half_w * math.sin(a)) + abs(half_h * math.cos(a))
-    return cx - ex, cy - ey, cx + ex, cy + ey
 
 
 def holds(box: tuple[int, int, int, int], region: Region, slack: float = 2) -> bool:

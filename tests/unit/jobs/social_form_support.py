@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from support import Embedded, make_image
+from support import Embedded, post_social
 
 API = "/api/image-studio"
 
@@ -16,12 +16,7 @@ def auth(key: str) -> dict[str, str]:
 
 def submit_form(stack: Embedded, key: str, *, expect: int = 202, **fields: str) -> dict[str, object]:
     """POST /social/optimize with a small PNG and ``fields``; the answer's body (``expect`` its status)."""
-    response = stack.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(64, 48), "image/png")},
-        data={"platforms": "youtube", **fields},
-    )
+    response = post_social(stack, key, **{"platforms": "youtube", **fields})
     assert response.status_code == expect, response.text
     body: dict[str, object] = response.json()
     return body

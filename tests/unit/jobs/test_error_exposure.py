@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from support import Embedded, make_image
+from support import Embedded, accepted_id, make_image, post_social
 
 from imagestudio.errors import StorageError
 from imagestudio.jobs.runner import JobContext
@@ -28,14 +28,8 @@ def logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
 
 
 def submit(stack: Embedded, key: str) -> str:
-    response = stack.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(320, 240), "image/png")},
-        data={"formats": "instagram.feed_square"},
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
+    image = ("a.png", make_image(320, 240), "image/png")
+    return accepted_id(post_social(stack, key, image, formats="instagram.feed_square"))
 
 
 def test_a_storage_failure_answers_503_without_the_store_clients_text(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from lease_support import expire_lease
 from sqlalchemy import select, update
 from support import Embedded, submit_social_job
@@ -170,29 +171,27 @@ def busy_until(job_id: str, owner: str, until: timedelta) -> None:
         session.execute(update(Job).where(Job.id == job_id).values(lease_until=utcnow() + until))
 
 
-def test_sweeper_leaves_a_queued_job_waiting_behind_a_backlog_alone(embedded: Embedded) -> None:
-    _, _, older = submit(embedded)
-    _, _, waiting = submit(embedded)
+@pytest.mark.parametrize(
+    ("busy", "restaged"),
+    [
+        # The studio's workers are busy on the older job and have claimed nothing staged after the
+        # waiting one: the queue is a backlog worked through in order, the message is still in it.
+        pytest.param(0, 0, id="a queued job waiting behind a backlog is left alone"),
+        # A job created after it was claimed first: a queue works in order, so its message is gone.
+        pytest.param(1, 1, id="a queued job a later one overtook is restaged"),
+    ],
+)
+def test_sweeper_restages_a_queued_job_only_when_a_later_one_overtook_it(
+    embedded: Embedded, busy: int, restaged: int
+) -> None:
+    jobs = [submit(embedded)[2], submit(embedded)[2]]
     published_then_lost()
-    # The studio's workers are busy on the older job and have claimed nothing staged after the
-    # waiting one: the queue is a backlog worked through in order, the message is still in it.
-    busy_until(older, "live-host:1:busy", LATER * 2)
+    busy_until(jobs[busy], "live-host:1:busy", LATER * 2)
     with session_scope() as session:
         result = job_recovery.sweep(session, now=utcnow() + LATER)
-    assert result.restaged == 0 and result.lost == 0
-    assert job_row(waiting).restages == 0 and len(messages_for(waiting)) == 1
-
-
-def test_sweeper_restages_a_queued_job_a_later_one_overtook(embedded: Embedded) -> None:
-    _, _, skipped = submit(embedded)
-    _, _, later = submit(embedded)
-    published_then_lost()
-    # A job created after it was claimed first: a queue works in order, so its message is gone.
-    busy_until(later, "live-host:1:busy", LATER * 2)
-    with session_scope() as session:
-        result = job_recovery.sweep(session, now=utcnow() + LATER)
-    assert result.restaged == 1
-    assert job_row(skipped).restages == 1 and len(messages_for(skipped)) == 2
+    assert result.restaged == restaged and result.lost == 0
+    queued = jobs[1 - busy]
+    assert job_row(queued).restages == restaged and len(messages_for(queued)) == 1 + restaged
 
 
 def test_sweeper_restages_a_running_job_whose_lease_expired(embedded: Embedded) -> None:

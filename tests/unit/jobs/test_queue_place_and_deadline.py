@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from support import Embedded, make_image, submit_social_job
+from support import Embedded, make_image, post_social, submit_social_job
 
 from imagestudio.credits.models import CreditAccount
 from imagestudio.db import session_scope, utcnow
@@ -71,15 +71,8 @@ def public_webhooks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def submit_with_deadline(stack: Embedded, key: str, deadline: object) -> dict[str, object]:
-    response = stack.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(64, 48), "image/png")},
-        data={
-            "platforms": "youtube",
-            "webhook_url": "https://hooks.example/job",
-            "start_deadline": str(deadline),
-        },
+    response = post_social(
+        stack, key, platforms="youtube", webhook_url="https://hooks.example/job", start_deadline=str(deadline)
     )
     assert response.status_code == 202, response.text
     body: dict[str, object] = response.json()
@@ -192,12 +185,7 @@ def test_a_job_started_before_its_deadline_runs(embedded: Embedded, public_webho
 )
 def test_a_bad_start_deadline_is_a_422_naming_the_field(embedded: Embedded, deadline: str, why: str) -> None:
     key = embedded.new_key()
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(64, 48), "image/png")},
-        data={"platforms": "youtube", "start_deadline": deadline},
-    )
+    response = post_social(embedded, key, platforms="youtube", start_deadline=deadline)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "start_deadline" in response.text and why in response.text

@@ -7,7 +7,7 @@ import threading
 import pytest
 from lease_support import expire_lease
 from sqlalchemy import func, select
-from support import Embedded, make_image, submit_social_job
+from support import Embedded, make_image, post_social, submit_social_job
 
 from imagestudio.assets.models import Asset
 from imagestudio.db import session_scope
@@ -141,11 +141,7 @@ def test_storage_failure_during_submit_leaves_no_job(
 
     monkeypatch.setattr(store, "put", broken_put)
     key = embedded.new_key()
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers={"Authorization": f"Bearer {key}"},
-        files={"image": ("a.png", make_image(), "image/png")},
-    )
+    response = post_social(embedded, key, ("a.png", make_image(), "image/png"))
     assert response.status_code == 503 and response.json()["title"] == "Storage unavailable"
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Job)) == 0

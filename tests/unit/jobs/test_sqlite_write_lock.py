@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from support import Embedded, make_image
+from support import Embedded, accepted_id, post_social
 
 API = "/api/image-studio"
 
@@ -60,14 +60,7 @@ def write_lock_held(stack: Embedded) -> Iterator[None]:
 
 def test_job_reads_answer_while_another_connection_holds_the_write_lock(embedded: Embedded) -> None:
     key = embedded.new_key()
-    job = embedded.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(64, 48), "image/png")},
-        data={"platforms": "youtube"},
-    )
-    assert job.status_code == 202, job.text
-    job_id = job.json()["id"]
+    job_id = accepted_id(post_social(embedded, key, platforms="youtube"))
     answers: dict[str, Any] = {}
 
     def read() -> None:
@@ -147,11 +140,5 @@ def test_webhook_urls_are_resolved_before_the_write_lock_is_taken(
             json={"url": "https://hooks.example/b"},
         )
         assert patched.status_code == 200, patched.text
-        job = embedded.client.post(
-            f"{API}/social/optimize",
-            headers=auth(key),
-            files={"image": ("a.png", make_image(64, 48), "image/png")},
-            data={"platforms": "youtube", "webhook_url": "https://hooks.example/job"},
-        )
-        assert job.status_code == 202, job.text
+        accepted_id(post_social(embedded, key, platforms="youtube", webhook_url="https://hooks.example/job"))
     assert looked_up == [("hooks.example", True)] * 3

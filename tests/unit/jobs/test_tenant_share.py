@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from lease_support import expire_lease
 from sqlalchemy import update
-from support import Embedded, reload_settings, submit_social_job, wait_for
+from support import Embedded, reload_settings, submit_social_job, use_settings, wait_for
 
 from imagestudio.config import Settings, get_settings
 from imagestudio.db import session_scope, utcnow
@@ -107,8 +107,9 @@ def test_a_deferral_waits_longer_each_time_up_to_a_bound() -> None:
 def test_a_deferred_message_runs_once_its_tenant_has_room_and_spends_no_retry(
     embedded: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IMAGESTUDIO_TENANT_MAX_RUNNING_JOBS", "1")
-    monkeypatch.setenv("IMAGESTUDIO_TENANT_DEFER_SECONDS", "0.05")
+    use_settings(
+        monkeypatch, IMAGESTUDIO_TENANT_MAX_RUNNING_JOBS="1", IMAGESTUDIO_TENANT_DEFER_SECONDS="0.05"
+    )
     reload_settings()
     key, tenant = embedded.new_tenant()
     busy = submit_social_job(tenant)

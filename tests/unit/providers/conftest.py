@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from provider_support import CASES, Env, Simulator, in_process
+from provider_support import CASES, Env, Simulator, serving
 
 from simulators import run_in_thread
 from simulators.server import RunningSimulator
@@ -14,9 +14,7 @@ from simulators.server import RunningSimulator
 @pytest.fixture(params=list(CASES))
 def env(request: pytest.FixtureRequest) -> Iterator[Env]:
     """Each provider's client against its in-process simulator."""
-    environment = in_process(CASES[request.param])
-    yield environment
-    environment.client.close()
+    yield from serving(CASES[request.param])
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,3 +130,17 @@ def in_process(
         api_key=api_key or sim.api_key, base_url=f"http://{case.name}.sim", transport=transport, **options
     )
     return Env(case, sim, client, transport)
+
+
+def serving(case: Case, *, sim: Simulator | None = None) -> Iterator[Env]:
+    """``in_process`` for a fixture to ``yield from``: the environment, its client closed after the test."""
+    environment = in_process(case, sim=sim)
+    yield environment
+    environment.client.close()
+
+
+def google_error(code: int, message: str, status: str, *details: dict[str, str]) -> dict[str, Any]:
+    """A Google API error body (``google.rpc.Status`` in an ``error`` object), ``details`` typed
+    ``type.googleapis.com/google.rpc.<name>`` by their ``"@type"`` short name."""
+    typed = [{**d, "@type": f"type.googleapis.com/google.rpc.{d['@type']}"} for d in details]
+    return {"error": {"code": code, "message": message, "status": status, "details": typed}}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from provider_support import CASES, Env, in_process
+from provider_support import CASES, Env, in_process, serving
 
 from imagestudio.errors import (
     ProviderBadRequest,
@@ -22,16 +22,12 @@ from simulators import GeminiSimulator, StabilitySimulator, WaveSpeedSimulator
 
 @pytest.fixture
 def gemini() -> Iterator[Env]:
-    environment = in_process(CASES["gemini"], sim=GeminiSimulator())
-    yield environment
-    environment.client.close()
+    yield from serving(CASES["gemini"], sim=GeminiSimulator())
 
 
 @pytest.fixture
 def wavespeed() -> Iterator[Env]:
-    environment = in_process(CASES["wavespeed"], sim=WaveSpeedSimulator(in_progress_polls=0))
-    yield environment
-    environment.client.close()
+    yield from serving(CASES["wavespeed"], sim=WaveSpeedSimulator(in_progress_polls=0))
 
 
 FLASH_IMAGE = GenerationRequest(prompt="a lighthouse", model="gemini-3.1-flash-image")

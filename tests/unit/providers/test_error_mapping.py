@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from provider_support import google_error
 
 from imagestudio.errors import (
     ProviderBadRequest,
@@ -181,14 +182,9 @@ def test_other_403s_are_credentials_unless_they_name_moderation() -> None:
 
 
 def test_gemini_invalid_key_reason_is_a_credentials_error() -> None:
-    body = {
-        "error": {
-            "code": 400,
-            "message": "API key not valid. Please pass a valid API key.",
-            "status": "INVALID_ARGUMENT",
-            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}],
-        }
-    }
+    message = "API key not valid. Please pass a valid API key."
+    reason = {"@type": "ErrorInfo", "reason": "API_KEY_INVALID"}
+    body = google_error(400, message, "INVALID_ARGUMENT", reason)
     error = _fail_with("gemini", httpx.Response(400, json=body))
 
     assert isinstance(error, ProviderBadRequest)

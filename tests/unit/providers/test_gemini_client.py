@@ -6,7 +6,7 @@ import json
 
 import httpx
 import pytest
-from provider_support import CASES, in_process
+from provider_support import CASES, google_error, in_process
 
 from imagestudio.errors import ProviderBadRequest, ProviderModelGone, ProviderRateLimited
 from imagestudio.providers import GeminiClient, GenerationRequest
@@ -76,14 +76,8 @@ def test_imagen_is_no_model_of_the_client_any_more() -> None:
 
 
 def test_rate_limit_without_header_uses_google_retry_info() -> None:
-    body = {
-        "error": {
-            "code": 429,
-            "message": "Resource has been exhausted (e.g. check quota).",
-            "status": "RESOURCE_EXHAUSTED",
-            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"}],
-        }
-    }
+    retry = {"@type": "RetryInfo", "retryDelay": "12s"}
+    body = google_error(429, "Resource has been exhausted (e.g. check quota).", "RESOURCE_EXHAUSTED", retry)
     client = GeminiClient(
         api_key="k", transport=httpx.MockTransport(lambda _: httpx.Response(429, json=body))
     )

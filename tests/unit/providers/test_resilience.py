@@ -151,10 +151,16 @@ def trip(circuit: CircuitBreaker, times: int) -> None:
             circuit.call(Scripted(ProviderUnavailable("down")))
 
 
-def test_opens_after_consecutive_failures_and_rejects_fast() -> None:
+def opened() -> tuple[FakeClock, CircuitBreaker]:
+    """A circuit (the defaults above) opened by three failures in a row, and its clock."""
     clock = FakeClock()
     circuit = breaker(clock)
     trip(circuit, 3)
+    return clock, circuit
+
+
+def test_opens_after_consecutive_failures_and_rejects_fast() -> None:
+    clock, circuit = opened()
     call = Scripted()
 
     with pytest.raises(CircuitOpen) as caught:
@@ -183,9 +189,7 @@ def test_a_success_resets_the_consecutive_count() -> None:
 
 
 def test_half_opens_after_cool_down_lets_one_trial_and_closes_on_success() -> None:
-    clock = FakeClock()
-    circuit = breaker(clock)
-    trip(circuit, 3)
+    clock, circuit = opened()
     clock.advance(29.9)
     with pytest.raises(CircuitOpen):
         circuit.call(Scripted())
@@ -203,9 +207,7 @@ def test_half_opens_after_cool_down_lets_one_trial_and_closes_on_success() -> No
 
 
 def test_failed_trial_reopens_for_another_cool_down() -> None:
-    clock = FakeClock()
-    circuit = breaker(clock)
-    trip(circuit, 3)
+    clock, circuit = opened()
     clock.advance(30.0)
 
     trip(circuit, 1)
@@ -280,9 +282,7 @@ def test_retries_stop_at_an_open_circuit() -> None:
 
 
 def test_a_trial_that_crashed_on_our_side_frees_the_slot_for_the_next_caller() -> None:
-    clock = FakeClock()
-    circuit = breaker(clock)
-    trip(circuit, 3)
+    clock, circuit = opened()
     clock.advance(30.0)
 
     def our_bug() -> str:
@@ -297,9 +297,7 @@ def test_a_trial_that_crashed_on_our_side_frees_the_slot_for_the_next_caller() -
 
 
 def test_a_trial_that_never_reports_back_is_presumed_lost_after_the_cool_down() -> None:
-    clock = FakeClock()
-    circuit = breaker(clock)
-    trip(circuit, 3)
+    clock, circuit = opened()
     clock.advance(30.0)
     circuit.before_call()  # a trial whose worker died before recording anything
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from provider_support import CASES, Env, in_process, open_image, png
+from provider_support import CASES, Env, in_process, open_image, png, serving
 
 from imagestudio.errors import ProviderBadRequest, ProviderContentFiltered, ProviderTimeout
 from imagestudio.providers import EditRequest, GenerationRequest, StabilityClient, UpscaleRequest
@@ -15,9 +15,7 @@ from simulators import InProcessTransport, StabilitySimulator
 
 @pytest.fixture
 def stability() -> Iterator[Env]:
-    environment = in_process(CASES["stability"], sim=StabilitySimulator(in_progress_polls=0))
-    yield environment
-    environment.client.close()
+    yield from serving(CASES["stability"], sim=StabilitySimulator(in_progress_polls=0))
 
 
 def test_ultra_outputs_one_megapixel_at_the_asked_ratio(stability: Env) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from provider_support import CASES, Env, in_process, open_image, png
+from provider_support import CASES, Env, in_process, open_image, png, serving
 
 from imagestudio.egress import EgressGuard
 from imagestudio.errors import ProviderBadRequest, ProviderContentFiltered, ProviderError, ProviderWorkFailed
@@ -17,9 +17,7 @@ from simulators import WaveSpeedSimulator
 
 @pytest.fixture
 def wavespeed() -> Iterator[Env]:
-    environment = in_process(CASES["wavespeed"], sim=WaveSpeedSimulator(in_progress_polls=0))
-    yield environment
-    environment.client.close()
+    yield from serving(CASES["wavespeed"], sim=WaveSpeedSimulator(in_progress_polls=0))
 
 
 def test_prediction_is_polled_through_created_and_processing_to_completed(wavespeed: Env) -> None:

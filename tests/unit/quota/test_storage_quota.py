@@ -28,32 +28,7 @@ def stack(embedded: Embedded) -> Iterator[Embedded]:
     yield embedded
 
 
-def test_upload_past_the_quota_is_refused_422_and_stores_nothing(
-    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    scenario.upload_past_the_quota_is_refused(embedded, monkeypatch)
-
-
-def test_presigned_upload_counts_its_declared_size_until_swept(embedded: Embedded) -> None:
-    scenario.presigned_upload_counts_its_declared_size_until_swept(embedded)
-
-
-def test_submission_at_the_quota_is_refused_before_anything_is_stored_or_charged(
-    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    scenario.submission_at_the_quota_is_refused_before_anything_is_stored(embedded, monkeypatch)
-
-
-def test_batch_at_the_quota_refuses_every_entry(embedded: Embedded) -> None:
-    scenario.batch_at_the_quota_refuses_every_entry(embedded)
-
-
-def test_paid_job_whose_output_passes_the_quota_fails_and_releases_its_credits(embedded: Embedded) -> None:
-    scenario.paid_job_whose_output_passes_the_quota_fails_and_releases_its_credits(embedded)
-
-
-def test_sweeper_deletes_expired_assets_objects_and_rows_and_frees_the_quota(embedded: Embedded) -> None:
-    scenario.sweeper_deletes_expired_assets_and_frees_the_quota(embedded)
+test_storage_quota_scenario = scenario.scenario_test("embedded")
 
 
 def test_a_redelivered_job_rewriting_its_outputs_counts_them_once(embedded: Embedded) -> None:

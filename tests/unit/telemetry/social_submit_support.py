@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from support import Embedded, make_image
-
-API = "/api/image-studio"
+from support import Embedded, accepted_id, make_image, post_social
 
 
 def submit(embedded: Embedded, key: str) -> str:
     """``POST /social/optimize`` of one square format with a 320x240 PNG; the job's id."""
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers={"Authorization": f"Bearer {key}"},
-        files={"image": ("a.png", make_image(320, 240), "image/png")},
-        data={"formats": "instagram.feed_square"},
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
+    image = ("a.png", make_image(320, 240), "image/png")
+    return accepted_id(post_social(embedded, key, image, formats="instagram.feed_square"))

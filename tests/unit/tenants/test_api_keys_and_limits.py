@@ -3,9 +3,10 @@ through the CLI, and no database lookup per request for a key already seen."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from sqlalchemy import update
-from support import Embedded, make_image, sql_statements, use_settings, wait_for
+from support import Embedded, make_image, post_social, sql_statements, use_settings, wait_for
 from typer.testing import CliRunner, Result
 
 from imagestudio.cli import app
@@ -33,14 +34,15 @@ def said(result: Result) -> str:
     return " ".join(result.output.split())
 
 
-def submit(stack: Embedded, key: str) -> int:
-    response = stack.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(48, 48), "image/png")},
-        data={"formats": "instagram.feed_square"},
+def post(stack: Embedded, key: str) -> httpx.Response:
+    """A small social submission as a form."""
+    return post_social(
+        stack, key, ("a.png", make_image(48, 48), "image/png"), formats="instagram.feed_square"
     )
-    return response.status_code
+
+
+def submit(stack: Embedded, key: str) -> int:
+    return post(stack, key).status_code
 
 
 def test_a_key_seen_valid_is_authenticated_without_a_query(embedded: Embedded) -> None:
@@ -134,12 +136,7 @@ def test_set_limits_overrides_the_tier_rate_at_once_and_clear_restores_it(embedd
 
     codes = [submit(embedded, key) for _ in range(3)]
     assert codes == [202, 202, 429]  # the first submission counted too: 3 in the minute
-    refused = embedded.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.png", make_image(48, 48), "image/png")},
-        data={"formats": "instagram.feed_square"},
-    )
+    refused = post(embedded, key)
     assert refused.headers["RateLimit-Policy"] == '"submissions";q=3;w=60'
 
     only_rate = runner.invoke(app, ["tenants", "set-limits", tenant_id, "--requests-per-minute", "1000"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from support import Embedded
+from support import Embedded, post_social
 from webhook_api import API, auth, submit
 
 
@@ -72,12 +72,8 @@ def test_stream_of_another_tenants_job_is_404_and_a_bad_cursor_422(embedded: Emb
 def test_prefer_wait_answers_200_with_the_finished_job(embedded: Embedded) -> None:
     key = embedded.new_key()
     embedded.start_worker()
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers={**auth(key), "Prefer": "wait=60"},
-        files={"image": ("a.png", _image(), "image/png")},
-        data={"formats": "instagram.feed_square"},
-    )
+    image = ("a.png", _image(), "image/png")
+    response = post_social(embedded, key, image, prefer="wait=60", formats="instagram.feed_square")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "succeeded" and body["outputs"]
@@ -87,11 +83,9 @@ def test_prefer_wait_answers_200_with_the_finished_job(embedded: Embedded) -> No
 
 def test_prefer_wait_answers_the_usual_202_when_the_job_is_not_done_in_time(embedded: Embedded) -> None:
     key = embedded.new_key()  # no worker: the job stays queued
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers={**auth(key), "Prefer": "respond-async, wait=1"},
-        files={"image": ("a.png", _image(), "image/png")},
-        data={"formats": "instagram.feed_square"},
+    image = ("a.png", _image(), "image/png")
+    response = post_social(
+        embedded, key, image, prefer="respond-async, wait=1", formats="instagram.feed_square"
     )
     assert response.status_code == 202 and response.json()["status"] == "queued"
     assert response.headers["location"].endswith(response.json()["id"])

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
 from support import Embedded, use_settings, wait_for
-from webhook_api import API, auth, deliveries, register, submit, wait_delivery
+from webhook_api import API, auth, deliveries, register, submit, use_webhook_settings, wait_delivery
 from webhook_receiver import Receiver, Trickler
 
 from imagestudio.db import session_scope, utcnow
@@ -137,11 +137,7 @@ def test_rolled_back_transition_stages_no_delivery(hooks: Embedded) -> None:
 def test_endpoint_failing_every_retry_is_disabled_with_a_visible_reason(
     hooks: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_settings(
-        monkeypatch,
-        IMAGESTUDIO_WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES="2",
-        IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS="[0, 0.01]",
-    )
+    use_webhook_settings(monkeypatch, disable_after_failed_deliveries="2", retry_schedule_seconds="[0, 0.01]")
     key = hooks.new_key()
     with Receiver(default=500) as receiver:
         endpoint = register(hooks, key, receiver.url, event_types=["job.queued"])
@@ -193,11 +189,7 @@ def test_redirects_are_not_followed(hooks: Embedded, monkeypatch: pytest.MonkeyP
 def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(
     hooks: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_settings(
-        monkeypatch,
-        IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS="[0]",
-        IMAGESTUDIO_WEBHOOK_TIMEOUT_SECONDS="0.2",
-    )
+    use_webhook_settings(monkeypatch, retry_schedule_seconds="[0]", timeout_seconds="0.2")
     key = hooks.new_key()
     with Receiver() as receiver:
         receiver.hold.clear()  # the receiver never answers until the test lets it

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from support import Embedded, use_settings, wait_for
-from webhook_api import API, auth, deliveries, submit, wait_delivery
+from webhook_api import API, auth, deliveries, submit, use_webhook_settings, wait_delivery
 from webhook_receiver import Receiver
 
 
@@ -18,10 +18,8 @@ def targets(stack: Embedded, key: str) -> list[dict[str, object]]:
 def test_a_per_job_url_failing_attempts_in_a_row_is_disabled_and_the_tenant_sees_why(
     hooks: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_settings(
-        monkeypatch,
-        IMAGESTUDIO_WEBHOOK_DISABLE_TARGET_AFTER_FAILED_ATTEMPTS="3",
-        IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS="[0, 0.01]",
+    use_webhook_settings(
+        monkeypatch, disable_target_after_failed_attempts="3", retry_schedule_seconds="[0, 0.01]"
     )
     key = hooks.new_key()
     with Receiver(default=500) as receiver:
@@ -68,11 +66,11 @@ def test_a_per_job_url_failing_attempts_in_a_row_is_disabled_and_the_tenant_sees
 def test_a_success_resets_the_count_and_timeouts_disable_a_black_hole(
     hooks: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_settings(
+    use_webhook_settings(
         monkeypatch,
-        IMAGESTUDIO_WEBHOOK_DISABLE_TARGET_AFTER_FAILED_ATTEMPTS="2",
-        IMAGESTUDIO_WEBHOOK_RETRY_SCHEDULE_SECONDS="[0]",
-        IMAGESTUDIO_WEBHOOK_TIMEOUT_SECONDS="0.2",
+        disable_target_after_failed_attempts="2",
+        retry_schedule_seconds="[0]",
+        timeout_seconds="0.2",
     )
     key = hooks.new_key()
     hooks.start_worker()

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from support import Embedded, make_image, wait_for
+import pytest
+from support import Embedded, make_image, use_settings, wait_for
 
 API = "/api/image-studio"
+
+
+def use_webhook_settings(monkeypatch: pytest.MonkeyPatch, **settings: str) -> None:
+    """``use_settings`` for webhook settings named without their ``IMAGESTUDIO_WEBHOOK_`` prefix
+    (``retry_schedule_seconds="[0]"``)."""
+    use_settings(
+        monkeypatch, **{f"IMAGESTUDIO_WEBHOOK_{name.upper()}": value for name, value in settings.items()}
+    )
 
 
 def auth(key: str) -> dict[str, str]:

@@ -146,11 +146,7 @@ def test_out_of_range_or_unused_inputs_are_refused_naming_the_field(
 
 
 def test_json_body_with_upload_ids_and_a_bad_strength(studio: Studio) -> None:
-    upload = studio.embedded.client.post(
-        "/api/image-studio/uploads",
-        files={"file": ("d.png", drawing(), "image/png")},
-        headers=studio.headers(),
-    ).json()["id"]
+    upload = studio.upload(drawing(), "d.png")
     bad = studio.embedded.client.post(
         "/api/image-studio/control",
         json={"operation": "sketch", "image": upload, "prompt": "x", "control_strength": 3},
@@ -290,11 +286,7 @@ def test_the_estimate_equals_what_the_job_captures(studio: Studio) -> None:
 
 
 def test_a_batch_of_control_jobs_answers_each_entry(studio: Studio) -> None:
-    upload = studio.embedded.client.post(
-        "/api/image-studio/uploads",
-        files={"file": ("d.png", drawing(), "image/png")},
-        headers=studio.headers(),
-    ).json()["id"]
+    upload = studio.upload(drawing(), "d.png")
     response = studio.embedded.client.post(
         "/api/image-studio/jobs/batch",
         json={

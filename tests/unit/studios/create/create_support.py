@@ -7,6 +7,8 @@ from typing import Any
 
 from support import Embedded
 
+from imagestudio.providers.execution import BatchSpec
+from imagestudio.providers.selection import plan
 from simulators import (
     GeminiSimulator,
     HuggingFaceSimulator,
@@ -44,3 +46,18 @@ class CreateStack:
 
     def get(self, path: str, **params: Any) -> Any:
         return self.embedded.client.get(f"{API}{path}", params=params, headers=self.headers())
+
+
+def spec(provider: str, *, count_ratio: float = 1.0, **plan_args: Any) -> BatchSpec:
+    """A standard-quality batch of "a lighthouse" (seed 7) planned for ``provider``."""
+    return BatchSpec(
+        prompt="a lighthouse",
+        styled_prompt="a lighthouse",
+        negative_prompt=None,
+        style_preset=None,
+        output_format="png",
+        quality="standard",
+        ratio=count_ratio,
+        seed=7,
+        candidates=plan(quality="standard", ratio=count_ratio, provider=provider, **plan_args),
+    )

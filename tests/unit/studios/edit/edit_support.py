@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
-from support import Embedded, make_image, reload_settings, simulated_providers
+from support import Embedded, make_image, reload_settings, simulated_providers, use_settings
 
 from simulators import StabilitySimulator, WaveSpeedSimulator
 
@@ -46,6 +46,14 @@ class Studio:
         return self.embedded.client.post(
             f"{API}/{route}", data=form, files=multipart, headers=self.headers(key)
         )
+
+    def upload(self, content: bytes, filename: str = "image.png") -> str:
+        """``POST /uploads`` of one PNG; its upload id."""
+        response = self.embedded.client.post(
+            f"{API}/uploads", files={"file": (filename, content, "image/png")}, headers=self.headers()
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
 
     def submit(self, route: str, data: dict[str, Any], files: dict[str, bytes], **kw: Any) -> dict[str, Any]:
         response = self.post(route, data, files, **kw)
@@ -93,11 +101,8 @@ def studio_stack(
     import control_worker.main  # noqa: F401
     import edit_worker.main  # noqa: F401  (declares edit.run_job and edit.poll on the stub broker)
     import upscale_worker.main  # noqa: F401
-    from imagestudio.config import get_settings
 
-    for name, value in {**FAST_ENV, **env}.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()  # settings only: the engine and store stay the fixture's
+    use_settings(monkeypatch, **{**FAST_ENV, **env})  # settings only: the engine and store stay the fixture's
     sims: dict[str, Any] = {}
     if providers:
         sims = {"stability": StabilitySimulator(), "wavespeed": WaveSpeedSimulator(in_progress_polls=1)}

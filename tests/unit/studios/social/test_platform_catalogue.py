@@ -9,7 +9,7 @@ from datetime import date
 import numpy as np
 import pytest
 from PIL import Image
-from support import ROOT, Embedded
+from support import ROOT, Embedded, accepted_id, post_social
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging import SafeZone
@@ -171,19 +171,12 @@ def noisy_jpeg(width: int, height: int) -> bytes:
 def test_new_formats_render_end_to_end_and_fit_their_upload_limits(embedded: Embedded) -> None:
     key = embedded.new_key()
     embedded.start_worker()
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("noise.jpg", noisy_jpeg(1600, 1200), "image/jpeg")},
-        data={
-            "platforms": "threads,bluesky",
-            "formats": "linkedin.carousel_square,linkedin.carousel_portrait,instagram.grid_preview",
-            "quality": "100",
-            "zip": "false",
-        },
+    image = ("noise.jpg", noisy_jpeg(1600, 1200), "image/jpeg")
+    formats = "linkedin.carousel_square,linkedin.carousel_portrait,instagram.grid_preview"
+    response = post_social(
+        embedded, key, image, platforms="threads,bluesky", formats=formats, quality="100", zip="false"
     )
-    assert response.status_code == 202, response.text
-    job = embedded.wait_job(key, response.json()["id"])
+    job = embedded.wait_job(key, accepted_id(response))
     assert job["status"] == "succeeded", job
     outputs = {o["name"]: o for o in job["outputs"]}
     expected = {f.key: f for f in FORMATS if f.platform in ("threads", "bluesky")}
@@ -204,11 +197,6 @@ def test_new_formats_render_end_to_end_and_fit_their_upload_limits(embedded: Emb
 
 def test_an_unknown_new_style_format_is_a_422_naming_formats(embedded: Embedded) -> None:
     key = embedded.new_key()
-    response = embedded.client.post(
-        f"{API}/social/optimize",
-        headers=auth(key),
-        files={"image": ("a.jpg", noisy_jpeg(64, 64), "image/jpeg")},
-        data={"formats": "bluesky.reel"},
-    )
+    response = post_social(embedded, key, ("a.jpg", noisy_jpeg(64, 64), "image/jpeg"), formats="bluesky.reel")
     assert response.status_code == 422 and response.json()["field"] == "formats"
     assert re.search(r"bluesky\.post", response.json()["detail"])

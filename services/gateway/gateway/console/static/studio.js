@@ -1,8 +1,8 @@
 // What every studio page shares: the two-column layout with an output area that is never empty,
 // the image input (a file, or an earlier output by asset id), state kept across navigation, and
 // "Copy as curl / Python / TypeScript" built from the request the page sends.
-import { API, get, nameUpload, post, upload } from "./api.js";
-import { bytes, dropZone, h, showProblem } from "./ui.js";
+import { API, get, nameUpload, post, submit, upload } from "./api.js";
+import { busy, bytes, clearProblem, dropZone, followJob, h, showProblem } from "./ui.js";
 
 /**
  * The output column: a hint until an image is chosen, then its preview, then the job's progress in
@@ -34,6 +34,37 @@ export function studioPage(view, title, form, output, studio) {
     view.append(strip.el);
     output.el.addEventListener("job-done", strip.refresh);
   }
+}
+
+/**
+ * What every studio page ends with, so each page builds only its form: the page laid out, submit
+ * sending `request()` (after `check(body)`, a problem shown instead of sending, and
+ * `prepare(body)`, e.g. the edit mask's upload), the job kept across navigation and followed in the
+ * output area with `followOptions(job)`. The page comes back with its last job, unless `?asset=`
+ * names an image to bring in with `fromAsset`. Returns the page's stop.
+ */
+export async function studioJobs(view, { title, studio, form, output, go, request, followOptions, source, fromAsset, query, check, prepare }) {
+  let stop = () => {};
+  const kept = keepState(studio, form, source);
+  const follow = (job) => { stop(); stop = followJob(output, job, followOptions(job)); };
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault(); clearProblem(form);
+    const { path, body } = request();
+    const problem = check?.(body);
+    if (problem) { showProblem(form, problem); return; }
+    const done = busy(go, "Submitting…");
+    try {
+      await prepare?.(body);
+      const job = await submit(path, body);
+      kept.job(job.id);
+      follow(job);
+    } catch (err) { showProblem(form, err); } finally { done(); }
+  });
+  studioPage(view, title, form, output, studio);
+  const asset = fromAsset && query?.get("asset");
+  kept.restore(async (id) => { if (!asset) follow(await get(`/jobs/${id}`)); });
+  if (asset) await fromAsset(asset);
+  return () => stop();
 }
 
 /** The studio's last jobs as thumbnails linking to each job, refreshed when a job here ends. */

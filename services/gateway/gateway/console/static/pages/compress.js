@@ -1,7 +1,7 @@
 // Compress: upload, then compress (preset, quality, target kB or target SSIM) or convert; sizes, SSIM, download.
-import { get, submit } from "../api.js";
-import { copyAs, imageSource, keepState, outputArea, studioPage } from "../studio.js";
-import { busy, bytes, clearProblem, costEstimate, field, followJob, h, select, showProblem } from "../ui.js";
+import { get } from "../api.js";
+import { copyAs, imageSource, outputArea, studioJobs } from "../studio.js";
+import { bytes, costEstimate, field, h, select } from "../ui.js";
 
 /** What a compress or convert output's metadata says, as the lines the result card shows. */
 export function compressDetails(meta) {
@@ -18,7 +18,6 @@ export function compressDetails(meta) {
 
 export async function render(view, { query }) {
   const options = await get("/compress/options");
-  let stop = () => {};
   const operation = select([["compress", "Compress"], ["convert", "Convert"]], "compress");
   const mode = select([["target_ssim", "Smallest without visible loss (target SSIM)"], ["target_kb", "Fit a size (target kB)"],
     ["quality", "Quality"], ["preset", "Preset"]], "target_ssim");
@@ -88,24 +87,7 @@ export async function render(view, { query }) {
   show();
   await estimate.refresh();
 
-  const kept = keepState("compress", form, source);
-  const follow = (job) => {
-    stop();
-    stop = followJob(output, job, { title: job.studio === "convert" ? "Conversion" : "Compression", before: source.state.url,
-      details: (o) => compressDetails(o.metadata) });
-  };
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault(); clearProblem(form);
-    const done = busy(go, "Submitting…");
-    try {
-      const { path, body: sent } = request();
-      const job = await submit(path, sent);
-      kept.job(job.id);
-      follow(job);
-    } catch (err) { showProblem(form, err); } finally { done(); }
-  });
-  studioPage(view, "Compress", form, output, "compress");
-  kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
-  if (query.get("asset")) await source.fromAsset(query.get("asset"));
-  return () => stop();
+  return studioJobs(view, { title: "Compress", studio: "compress", form, output, go, request, source, fromAsset: source.fromAsset, query,
+    followOptions: (job) => ({ title: job.studio === "convert" ? "Conversion" : "Compression", before: source.state.url,
+      details: (o) => compressDetails(o.metadata) }) });
 }

@@ -1,8 +1,8 @@
 // Control: an operation from GET /control/operations, its form built from the catalogue, a live
 // estimate, the job's progress, and the results with the control map the provider was given.
-import { get, post, submit } from "../api.js";
-import { copyAs, keepState, outputArea, studioPage } from "../studio.js";
-import { busy, catalogueControl, catalogueValues, clearProblem, costEstimate, field, followJob, h, select, showProblem } from "../ui.js";
+import { get, post } from "../api.js";
+import { copyAs, outputArea, studioJobs } from "../studio.js";
+import { catalogueControl, catalogueValues, clearProblem, costEstimate, field, h, select, showProblem } from "../ui.js";
 
 const label = (name) => name.replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase());
 
@@ -31,7 +31,6 @@ function outputLabel(output) {
 
 export async function render(view, { query }) {
   const { operations } = await get("/control/operations");
-  let stop = () => {};
   const operation = select(operations.map((o) => [o.id, o.name]), operations[0].id);
   const describe = h("p", { class: "hint" });
   const providers = h("div", {});
@@ -75,20 +74,6 @@ export async function render(view, { query }) {
   form.addEventListener("change", (e) => { if (e.target.type !== "file") estimate.refresh(); });
   await estimate.refresh();
 
-  const kept = keepState("control", form);
-  const follow = (job) => { stop(); stop = followJob(output, job, { title: `${current().name} job`, label: outputLabel }); };
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault(); clearProblem(form);
-    const done = busy(go, "Submitting…");
-    try {
-      const { path, body } = request();
-      const job = await submit(path, body);
-      kept.job(job.id);
-      follow(job);
-    } catch (err) { showProblem(form, err); } finally { done(); }
-  });
-  studioPage(view, "Control", form, output, "control");
-  kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
-  if (query.get("asset")) await fromAsset(query.get("asset"));
-  return () => stop();
+  return studioJobs(view, { title: "Control", studio: "control", form, output, go, request, fromAsset, query,
+    followOptions: () => ({ title: `${current().name} job`, label: outputLabel }) });
 }

@@ -1,7 +1,7 @@
 // Create: prompt, template (browse, search, recommend), provider and model, persona, batch; live estimate.
-import { get, submit } from "../api.js";
-import { copyAs, keepState, outputArea, studioPage } from "../studio.js";
-import { busy, clearProblem, costEstimate, field, followJob, h, select, showProblem } from "../ui.js";
+import { get } from "../api.js";
+import { copyAs, outputArea, studioJobs } from "../studio.js";
+import { busy, clearProblem, costEstimate, field, h, select, showProblem } from "../ui.js";
 
 const label = (name) => name.replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase());
 
@@ -97,7 +97,6 @@ export async function render(view) {
   const estimate = costEstimate("create", () => body()); // body() is defined below
   const go = h("button", { type: "submit" }, "Create");
   const output = outputArea("Write a prompt and create: the job's progress and every image show here.");
-  let stop = () => {};
 
   const form = h("form", { class: "card", "aria-label": "Create images" },
     field("Prompt", prompt, { name: "prompt" }), field("Negative prompt", negative, { name: "negative_prompt" }),
@@ -121,20 +120,5 @@ export async function render(view) {
 
   const request = () => ({ path: "/create", body: { ...body(), prompt: prompt.value } });
   form.append(copyAs(request), go);
-  const kept = keepState("create", form);
-  const follow = (job) => { stop(); stop = followJob(output, job, { title: "Create job" }); };
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    clearProblem(form);
-    const done = busy(go, "Submitting…");
-    try {
-      const { path, body: sent } = request();
-      const job = await submit(path, sent);
-      kept.job(job.id);
-      follow(job);
-    } catch (err) { showProblem(form, err); } finally { done(); }
-  });
-  studioPage(view, "Create", form, output, "create");
-  kept.restore(async (id) => follow(await get(`/jobs/${id}`)));
-  return () => stop();
+  return studioJobs(view, { title: "Create", studio: "create", form, output, go, request, followOptions: () => ({ title: "Create job" }) });
 }

@@ -1,7 +1,7 @@
 // Edit: upload, an operation from the catalogue (its form built from its inputs), a mask editor.
-import { get, submit, upload } from "../api.js";
-import { copyAs, imageSource, keepState, outputArea, studioPage } from "../studio.js";
-import { busy, catalogueControl, catalogueValues, clearProblem, field, followJob, h, select, showProblem } from "../ui.js";
+import { get, upload } from "../api.js";
+import { copyAs, imageSource, outputArea, studioJobs } from "../studio.js";
+import { catalogueControl, catalogueValues, field, h, select } from "../ui.js";
 
 /** A catalogue name as a label: `background_reference` → "Background reference"; `path` → "Where it runs". */
 const LABELS = { path: "Where it runs", seed: "Seed (repeatable result)" };
@@ -103,7 +103,7 @@ function maskEditor(img) {
 
 export async function render(view, { query }) {
   const { operations } = await get("/edit/operations");
-  let mask = null; let stop = () => {};
+  let mask = null;
   const stage = h("div", {});
   const inputs = h("div", {});
   const operation = select(operations.map((o) => [o.id, o.name]), operations[0].id);
@@ -143,24 +143,12 @@ export async function render(view, { query }) {
   const request = () => ({ path: "/edit", body: { operation: operation.value, image: source.state.upload?.id ?? null, ...catalogueValues(inputs) } });
   form.append(copyAs(request), go);
   build();
-  const kept = keepState("edit", form, source);
-  const follow = (job) => { stop(); stop = followJob(output, job, { title: `${operations.find((o) => o.id === job.params?.operation)?.name || "Edit"} job`, before: source.state.url }); };
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault(); clearProblem(form);
-    const done = busy(go, "Submitting…");
-    try {
-      const { path, body } = request();
-      if (mask && !stage.hidden && mask.painted()) {
-        go.textContent = "Uploading mask…";
-        body.mask = (await upload(new File([await mask.toBlob()], "mask.png", { type: "image/png" }))).id;
-      }
-      const job = await submit(path, body);
-      kept.job(job.id);
-      follow(job);
-    } catch (err) { showProblem(form, err); } finally { done(); }
-  });
-  studioPage(view, "Edit", form, output, "edit");
-  kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
-  if (query.get("asset")) await source.fromAsset(query.get("asset"));
-  return () => stop();
+  const prepare = async (body) => {
+    if (mask && !stage.hidden && mask.painted()) {
+      go.textContent = "Uploading mask…";
+      body.mask = (await upload(new File([await mask.toBlob()], "mask.png", { type: "image/png" }))).id;
+    }
+  };
+  return studioJobs(view, { title: "Edit", studio: "edit", form, output, go, request, prepare, source, fromAsset: source.fromAsset, query,
+    followOptions: (job) => ({ title: `${operations.find((o) => o.id === job.params?.operation)?.name || "Edit"} job`, before: source.state.url }) });
 }

@@ -1,14 +1,13 @@
 // Social: upload once, pick platforms and formats, click the focal point, see every result.
-import { ApiError, get, submit } from "../api.js";
-import { copyAs, imageSource, keepState, outputArea, studioPage } from "../studio.js";
-import { busy, bytes, clearProblem, field, followJob, h, select, showProblem } from "../ui.js";
+import { ApiError, get } from "../api.js";
+import { copyAs, imageSource, outputArea, studioJobs } from "../studio.js";
+import { bytes, field, h, select } from "../ui.js";
 import { customSizes } from "./social_custom.js";
 import { cropPreview } from "./social_plan.js";
 
 export async function render(view, { query }) {
   const { platforms } = await get("/social/platforms");
   let focal = null;
-  let stop = () => {};
   const names = new Map(platforms.flatMap((p) => p.formats.map((f) => [f.key, `${p.name} ${f.name} ${f.width}×${f.height}`])));
 
   const output = outputArea("Choose a photo and the platforms: every format's result shows here.");
@@ -86,10 +85,12 @@ export async function render(view, { query }) {
     h("label", { class: "field inline" }, safe, "Safe-zone previews (shown with each result and added to the zip)"),
     copyAs(request), go);
 
-  const kept = keepState("social", form, source);
-  const follow = (job) => {
-    stop();
-    stop = followJob(output, job, {
+  return studioJobs(view, {
+    title: "Social optimiser", studio: "social", form, output, go, request, source, fromAsset: source.fromAsset, query,
+    // Nothing chosen would render every format of every platform: ask instead.
+    check: (body) => (body.formats.length ? null
+      : new ApiError({ title: "Choose a platform", detail: "tick at least one platform (and its formats) or add a custom size to render", field: "platforms" })),
+    followOptions: () => ({
       title: "Social job",
       label: (o) => names.get(o.name) || custom.label(o.name) || o.name,
       only: (o) => o.kind !== "archive", // the zip is the "Download all" button
@@ -97,26 +98,6 @@ export async function render(view, { query }) {
         const zip = fresh.outputs.find((o) => o.name.endsWith(".zip"));
         if (zip) output.el.querySelector(".job-live").after(h("p", {}, h("a", { class: "button", id: "download-zip", href: zip.url, download: zip.filename || zip.name }, `Download all (${bytes(zip.bytes)} zip)`)));
       },
-    });
-  };
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    clearProblem(form);
-    const { path, body } = request();
-    if (!body.formats.length) { // nothing chosen would render every format of every platform: ask instead
-      showProblem(form, new ApiError({ title: "Choose a platform", detail: "tick at least one platform (and its formats) or add a custom size to render", field: "platforms" }));
-      return;
-    }
-    const done = busy(go, "Submitting…");
-    try {
-      const job = await submit(path, body);
-      kept.job(job.id);
-      follow(job);
-    } catch (err) { showProblem(form, err); } finally { done(); }
+    }),
   });
-
-  studioPage(view, "Social optimiser", form, output, "social");
-  kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
-  if (query.get("asset")) await source.fromAsset(query.get("asset"));
-  return () => stop();
 }

@@ -1,7 +1,7 @@
 // Upscale: upload, a mode and preset from /upscale/modes, the target size, a live estimate, before/after.
-import { get, submit } from "../api.js";
-import { copyAs, imageSource, keepState, outputArea, studioPage } from "../studio.js";
-import { busy, clearProblem, costEstimate, field, followJob, h, select, showProblem } from "../ui.js";
+import { get } from "../api.js";
+import { copyAs, imageSource, outputArea, studioJobs } from "../studio.js";
+import { costEstimate, field, h, select } from "../ui.js";
 
 /** The output size a mode's target gives an input: `scale` times each side, else about `pixels` in all. */
 export function targetSize({ scale, pixels }, width, height) {
@@ -11,7 +11,7 @@ export function targetSize({ scale, pixels }, width, height) {
 
 export async function render(view, { query }) {
   const { modes, presets } = await get("/upscale/modes");
-  let image = null; let stop = () => {};
+  let image = null;
   const mode = select(modes.map((m) => [m.id, m.name]), modes[0].id);
   const describe = h("p", { class: "hint" });
   const preset = select(presets.map((p) => [p.id, p.id]), presets.find((p) => p.default)?.id);
@@ -66,20 +66,6 @@ export async function render(view, { query }) {
   showMode(); showPreset();
   await estimate.refresh();
 
-  const kept = keepState("upscale", form, source);
-  const follow = (job) => { stop(); stop = followJob(output, job, { title: "Upscale", before: source.state.url }); };
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault(); clearProblem(form);
-    const done = busy(go, "Submitting…");
-    try {
-      const { path: to, body } = request();
-      const job = await submit(to, body);
-      kept.job(job.id);
-      follow(job);
-    } catch (err) { showProblem(form, err); } finally { done(); }
-  });
-  studioPage(view, "Upscale", form, output, "upscale");
-  kept.restore(async (id) => { if (!query.get("asset")) follow(await get(`/jobs/${id}`)); });
-  if (query.get("asset")) await source.fromAsset(query.get("asset"));
-  return () => stop();
+  return studioJobs(view, { title: "Upscale", studio: "upscale", form, output, go, request, source, fromAsset: source.fromAsset, query,
+    followOptions: () => ({ title: "Upscale", before: source.state.url }) });
 }
