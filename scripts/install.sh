@@ -29,9 +29,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   echo "$inputs" > "$stamp"
 fi
 
-# The Python SDK's synchronous client, generated from its asynchronous source (not kept in git).
-.venv/bin/python scripts/unasync_client.py
-
 if [ ! -f .env ]; then
   secret=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(48))')
   printf '# Written by scripts/install.sh on first use; see docs/settings.md.\nIMAGESTUDIO_SECRET_KEY=%s\n' "$secret" > .env

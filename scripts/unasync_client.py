@@ -1,8 +1,7 @@
 """Generate the Python SDK's synchronous client from its asynchronous one, or check that it is up to date.
 
 ``clients/python/imagestudio_client/_async.py`` and ``_async_library.py`` are the sources of
-``_sync.py`` and ``_sync_library.py``, which are not kept in git: ``make install`` (``scripts/install.sh``)
-runs this script, so a checkout, its editable install and ``make dist``'s wheel all have them. unasync (python-trio's token rewriter, the tool httpcore
+``_sync.py`` and ``_sync_library.py``. unasync (python-trio's token rewriter, the tool httpcore
 keeps its two clients with) drops ``async``/``await`` and renames the names below; ruff then sorts
 the imports and formats the result as it does the rest of the tree::
 
@@ -50,14 +49,12 @@ RENAMES = {
 SYNC_DOCS = {
     "_async.py": '''"""The synchronous client: ``ImageStudio(base_url, api_key)``.
 
-Generated from ``_async.py`` by ``scripts/unasync_client.py`` (``make install`` runs it; not kept in git):
-edit that file, then run the script.
+Generated from ``_async.py`` by ``scripts/unasync_client.py``: edit that file, then run the script.
 """
 ''',
     "_async_library.py": '''"""The API beside jobs for the synchronous client: webhook endpoints, templates, personas, assets.
 
-Generated from ``_async_library.py`` by ``scripts/unasync_client.py`` (``make install`` runs it; not kept
-in git): edit that file, then run the script.
+Generated from ``_async_library.py`` by ``scripts/unasync_client.py``: edit that file, then run the script.
 """
 ''',
 }
