@@ -63,9 +63,9 @@ def main() -> dict[str, Any]:
             phase["name"] = "worker (run the job)"
             from social_worker import main as social_main
 
-            worker = dramatiq.Worker(
-                social_main.configure_broker(), queues=set(social_main.QUEUES), worker_threads=1
-            )
+            from imagestudio.broker import get_broker
+
+            worker = dramatiq.Worker(get_broker(), queues=set(social_main.QUEUES), worker_threads=1)
             worker.start()
             deadline = time.monotonic() + 60
             status = ""

@@ -13,7 +13,6 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-
 RUNTIME_LOCK = ROOT / "requirements/runtime.txt"
 DEV_LOCK = ROOT / "requirements/dev.txt"
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))

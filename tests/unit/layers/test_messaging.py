@@ -6,7 +6,6 @@ import importlib
 
 from support import stub_broker
 
-from imagestudio.studio_worker import declare_actors
 from imagestudio.messaging import (
     JOB_ACTORS,
     POLL_ACTORS,
@@ -15,6 +14,7 @@ from imagestudio.messaging import (
     WEBHOOKS_DELIVER,
     Studio,
 )
+from imagestudio.studio_worker import declare_actors
 
 
 def _declared() -> dict[str, str]:
