@@ -24,9 +24,9 @@ from typing import Annotated
 import typer
 
 from imagestudio.config import Settings
-from imagestudio.studios import memory
-from imagestudio.studios.registry import polls, studio_names, worker_of
 
+# The studios are imported inside the functions that read them: every other command (``keys create``
+# on a busy machine) starts without loading every studio's imaging and provider modules.
 deploy_app = typer.Typer(help="Deployment files (contributors).", no_args_is_help=True)
 
 #: The marker lines' words: a block starts on the line holding ``>>> studios``, ends on ``<<< studios``.
@@ -189,6 +189,8 @@ def _settings(root: Path) -> Settings:
 
 
 def _messaging(names: list[str]) -> str:
+    from imagestudio.studios.registry import polls
+
     members = "".join(f'    {n} = "{n}"\n' for n in names)
     polling = [f"Studio.{n}" for n in names if polls(n)]
     polling_tuple = "(" + ", ".join(polling) + ("," if len(polling) == 1 else "") + ")"
@@ -217,6 +219,9 @@ def _compose(names: list[str]) -> str:
 
 
 def _k8s_worker(name: str, settings: Settings) -> str:
+    from imagestudio.studios import memory
+    from imagestudio.studios.registry import worker_of
+
     spec = worker_of(name)
     request, limit = memory.pod_memory(name, settings)
     threads = memory.worker_threads(name, settings)
@@ -234,6 +239,8 @@ def _k8s_worker(name: str, settings: Settings) -> str:
 
 
 def _worker_package(name: str) -> dict[str, str]:
+    from imagestudio.studios.registry import worker_of
+
     extras = worker_of(name).extras
     dependency = f"imagestudio[{','.join(extras)}]" if extras else "imagestudio"
     package = f"services/{name}-worker"
@@ -273,6 +280,8 @@ def _replace_block(text: str, body: str, where: str) -> str:
 
 def render(root: Path) -> dict[str, str]:
     """Every generated file's path (relative to ``root``) and the text it should hold."""
+    from imagestudio.studios.registry import studio_names
+
     names = studio_names()
     settings = _settings(root)
     blocks = {
