@@ -1,4 +1,4 @@
-"""Entry point: the broker configured, the compress studio's actors declared on it (``imagestudio worker compress``).
+"""Entry point: the broker configured, the compress studio's actors declared on it (the call ``imagestudio worker compress`` makes).
 
 Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file.
 """

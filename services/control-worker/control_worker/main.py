@@ -1,4 +1,4 @@
-"""Entry point: the broker configured, the control studio's actors declared on it (``imagestudio worker control``).
+"""Entry point: the broker configured, the control studio's actors declared on it (the call ``imagestudio worker control`` makes).
 
 Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file.
 """

@@ -1,4 +1,4 @@
-"""Entry point: the broker configured, the create studio's actors declared on it (``imagestudio worker create``).
+"""Entry point: the broker configured, the create studio's actors declared on it (the call ``imagestudio worker create`` makes).
 
 Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file.
 """

@@ -1,4 +1,4 @@
-"""Entry point: the broker configured, the edit studio's actors declared on it (``imagestudio worker edit``).
+"""Entry point: the broker configured, the edit studio's actors declared on it (the call ``imagestudio worker edit`` makes).
 
 Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file.
 """

@@ -1,4 +1,4 @@
-"""Entry point: the broker configured, the social studio's actors declared on it (``imagestudio worker social``).
+"""Entry point: the broker configured, the social studio's actors declared on it (the call ``imagestudio worker social`` makes).
 
 Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file.
 """

@@ -1,4 +1,4 @@
-"""Entry point: the broker configured, the upscale studio's actors declared on it (``imagestudio worker upscale``).
+"""Entry point: the broker configured, the upscale studio's actors declared on it (the call ``imagestudio worker upscale`` makes).
 
 Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file.
 """

@@ -258,7 +258,7 @@ def _worker_package(name: str) -> dict[str, str]:
             '"""\n'
         ),
         f"{package}/{name}_worker/main.py": (
-            f'"""Entry point: the broker configured, the {name} studio\'s actors declared on it (``imagestudio worker {name}``).\n\n'
+            f'"""Entry point: the broker configured, the {name} studio\'s actors declared on it (the call ``imagestudio worker {name}`` makes).\n\n'
             f"{_NOTE}\n"
             '"""\n\n'
             "from imagestudio.messaging import Studio\n"
