@@ -225,9 +225,8 @@ def stub_broker() -> dramatiq.Broker:
         get_settings.cache_clear()
         _STUB_BROKER = build_broker(get_settings(), middleware=[FailJobWhenMessageDies()])
         use_broker(_STUB_BROKER)
-        import social_worker.main  # noqa: F401  (declares social.run_job on the stub broker)
-
         import imagestudio.webhooks.worker  # noqa: F401  (declares webhooks.deliver on it)
+        import social_worker.main  # noqa: F401  (declares social.run_job on the stub broker)
     return _STUB_BROKER
 
 

@@ -33,7 +33,6 @@ def stack(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embed
     import create_worker.main  # noqa: F401
     import edit_worker.main  # noqa: F401
     import upscale_worker.main  # noqa: F401
-
     from imagestudio.config import get_settings
 
     for name, value in {

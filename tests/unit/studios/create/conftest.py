@@ -12,7 +12,6 @@ from support import Embedded, every_simulator, reload_settings, simulated_provid
 @pytest.fixture
 def create_stack(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> Iterator[CreateStack]:
     import create_worker.main  # noqa: F401  (declares create.run_job on the session's stub broker)
-
     from imagestudio.config import get_settings
 
     for name, value in {

@@ -10,8 +10,7 @@ from create_support import CreateStack
 from support import use_settings, wait_for
 
 from imagestudio.errors import ValidationFailed
-from imagestudio.providers.batch import BatchSpec
-from imagestudio.providers.execution import ProviderExecutor
+from imagestudio.providers.execution import BatchSpec, ProviderExecutor
 from imagestudio.providers.health import DatabaseCircuitStore, breaker_for, circuit_key, provider_health
 from imagestudio.providers.registry import QUALITY_TABLE, find_model
 from imagestudio.providers.resilience import CircuitHealth

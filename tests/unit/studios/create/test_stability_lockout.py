@@ -7,8 +7,7 @@ from typing import Any
 
 from create_support import CreateStack
 
-from imagestudio.providers.batch import BatchSpec
-from imagestudio.providers.execution import ProviderExecutor
+from imagestudio.providers.execution import BatchSpec, ProviderExecutor
 from imagestudio.providers.health import provider_health
 from imagestudio.providers.selection import plan
 

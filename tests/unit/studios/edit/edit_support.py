@@ -93,7 +93,6 @@ def studio_stack(
     import control_worker.main  # noqa: F401
     import edit_worker.main  # noqa: F401  (declares edit.run_job and edit.poll on the stub broker)
     import upscale_worker.main  # noqa: F401
-
     from imagestudio.config import get_settings
 
     for name, value in {**FAST_ENV, **env}.items():
