@@ -61,11 +61,10 @@ def main() -> dict[str, Any]:
             phase["name"] = "outbox relay (publish)"
             time.sleep(2)  # the relay thread publishes on its own poll/wake; nothing to wait on here
             phase["name"] = "worker (run the job)"
+            from imagestudio.broker import get_broker
             from social_worker import main as social_main
 
-            worker = dramatiq.Worker(
-                social_main.configure_broker(), queues=set(social_main.QUEUES), worker_threads=1
-            )
+            worker = dramatiq.Worker(get_broker(), queues=set(social_main.QUEUES), worker_threads=1)
             worker.start()
             deadline = time.monotonic() + 60
             status = ""

@@ -10,7 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STUDIOS=(create edit upscale social control compress)
+# Every studio with a worker package (services/<studio>-worker, written by `imagestudio deploy render`).
+STUDIOS=()
+for package in services/*-worker/pyproject.toml; do
+  name=${package#services/}; STUDIOS+=("${name%-worker/pyproject.toml}")
+done
 tag=${TAG:-latest}
 wanted=("$@")
 if [ ${#wanted[@]} -eq 0 ]; then wanted=(gateway "${STUDIOS[@]}"); fi

@@ -23,9 +23,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$inputs" ]; then
   uv_pin=$(grep -m1 '^uv==' requirements/dev.txt | cut -d' ' -f1)
   .venv/bin/pip install --quiet --disable-pip-version-check --no-deps "$uv_pin"
   .venv/bin/uv pip sync --quiet --native-tls --python .venv/bin/python requirements/dev.txt
+  services=()
+  for service in services/*/pyproject.toml; do services+=(-e "${service%/pyproject.toml}"); done
   .venv/bin/uv pip install --quiet --native-tls --python .venv/bin/python --no-deps -e shared -e clients/python \
-    -e services/gateway -e services/create-worker -e services/edit-worker -e services/upscale-worker \
-    -e services/social-worker -e services/control-worker -e services/compress-worker -e simulators
+    "${services[@]}" -e simulators
   echo "$inputs" > "$stamp"
 fi
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-# The one list of studio names: tiers, queues, actors, the CLI's workers and the jobs' filters are
-# derived from it, and the studio registry (``imagestudio.studios.registry``) is held equal to it by a
-# test. Each studio has a queue of its own (its name), so each worker deployment scales on its own.
+# The studio names, for the layers below the studios: tiers, queues, actors, the CLI's workers and the
+# jobs' filters are derived from them. Written from the studio registry (``imagestudio.studios.registry``,
+# the one list) by ``imagestudio deploy render``; ``--check`` fails while they differ. Each studio has a
+# queue of its own (its name), so each worker deployment scales on its own.
+# >>> studios (written by `imagestudio deploy render` from the studio registry)
 class Studio(StrEnum):
     """The studio a job belongs to: the kind of work it does."""
 
@@ -21,6 +23,11 @@ class Studio(StrEnum):
     social = "social"
     control = "control"
     compress = "compress"
+
+
+#: Studios whose provider work may be asynchronous, finished by a ``<studio>.poll`` chain.
+POLLING_STUDIOS: tuple[Studio, ...] = (Studio.edit, Studio.upscale, Studio.control)
+# <<< studios
 
 
 class Priority(StrEnum):
@@ -51,9 +58,6 @@ WEBHOOKS_QUEUE = "webhooks"
 
 #: Every queue the broker declares: one per studio, then webhooks.
 QUEUES: tuple[str, ...] = (*Studio, WEBHOOKS_QUEUE)
-
-#: Studios whose provider work may be asynchronous, finished by a ``<studio>.poll`` chain.
-POLLING_STUDIOS: tuple[Studio, ...] = (Studio.edit, Studio.upscale, Studio.control)
 
 WEBHOOKS_DELIVER = f"{WEBHOOKS_QUEUE}.deliver"
 

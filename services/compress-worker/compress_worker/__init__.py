@@ -1,1 +1,4 @@
-"""The compress studio's Dramatiq worker (queue `compress`): compression and format conversion."""
+"""The compress studio's Dramatiq worker (queue `compress`): its image holds this package's dependencies.
+
+Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file.
+"""

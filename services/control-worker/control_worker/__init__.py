@@ -1,1 +1,4 @@
-"""The control studio's Dramatiq worker (queue `control`)."""
+"""The control studio's Dramatiq worker (queue `control`): its image holds this package's dependencies.
+
+Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file.
+"""

@@ -1,1 +1,4 @@
-"""The edit studio's Dramatiq worker (queue `edit`)."""
+"""The edit studio's Dramatiq worker (queue `edit`): its image holds this package's dependencies.
+
+Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file.
+"""

@@ -1,16 +1,9 @@
-"""Entry point: configure the broker, then declare the edit studio's actors on it.
+"""Entry point: the broker configured, the edit studio's actors declared on it (the call ``imagestudio worker edit`` makes).
 
-Run with `imagestudio worker edit`.
+Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file.
 """
 
-import imagestudio.models  # noqa: F401  (every table registered before the first session)
-from imagestudio.broker import configure_broker
-from imagestudio.jobs.middleware import FailJobWhenMessageDies
 from imagestudio.messaging import Studio
+from imagestudio.studio_worker import run_studio_worker
 
-# Handed in here: the broker (a lower layer) never reaches up for the jobs service.
-configure_broker(middleware=[FailJobWhenMessageDies()])
-
-from edit_worker import actors  # noqa: E402,F401  (actors bind to the broker configured above)
-
-QUEUES = [Studio.edit.value]
+QUEUES = run_studio_worker(Studio.edit)

@@ -1,1 +1,4 @@
-"""The social studio's Dramatiq worker (queue `social`)."""
+"""The social studio's Dramatiq worker (queue `social`): its image holds this package's dependencies.
+
+Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file.
+"""

@@ -1,1 +1,4 @@
-"""The upscale studio's Dramatiq worker (queue `upscale`)."""
+"""The upscale studio's Dramatiq worker (queue `upscale`): its image holds this package's dependencies.
+
+Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file.
+"""

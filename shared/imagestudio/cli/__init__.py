@@ -2,7 +2,8 @@
 
 ``run.py`` runs the gateway, a worker, the relay and the sweeper; ``admin.py`` holds the
 operators' commands (migrations, keys, tenants, credits, uploads, assets, secrets, queues);
-``client.py`` talks to a running gateway (``social``, ``jobs``).
+``client.py`` talks to a running gateway (``social``, ``jobs``); ``deploy.py`` writes each studio's
+deployment files from the studio registry (``deploy render``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from imagestudio.cli.admin import (
     uploads_app,
 )
 from imagestudio.cli.client import jobs_app, social_app
+from imagestudio.cli.deploy import deploy_app
 from imagestudio.cli.providers import providers_app
 from imagestudio.cli.run import openapi, relay, sweep, up, worker
 
@@ -38,5 +40,6 @@ app.add_typer(queues_app, name="queues")
 app.add_typer(social_app, name="social")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(providers_app, name="providers")
+app.add_typer(deploy_app, name="deploy")
 for command in (migrate, openapi, up, worker, relay, sweep):
     app.command()(command)

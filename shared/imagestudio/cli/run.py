@@ -1,7 +1,8 @@
 """Commands that run the system: the gateway (``up``), a worker, the outbox relay, the job sweeper.
 
-The gateway and the workers sit above the shared package; each command imports the one it runs,
-inside the command, because an image holds only its own service's package.
+The gateway sits above the shared package; ``up`` imports it inside the command, because a worker's
+image holds no gateway. A studio's worker is built from the studio registry
+(:mod:`imagestudio.studio_worker`), as its package's one-call ``main`` builds it.
 """
 
 from __future__ import annotations
@@ -32,28 +33,19 @@ WORKERS: tuple[str, ...] = (*(studio.value for studio in Studio), WEBHOOKS_QUEUE
 
 
 def start_worker_module(studio: str) -> list[str]:
-    """Import a worker's entry point (it configures the broker, then declares its actors); its queues.
+    """Configure the broker and declare a worker's actors on it (what its package's ``main`` runs); its queues.
 
-    Imported here, when asked for: a worker's image holds its own worker package only.
+    Imported here, when asked for: the gateway's process never loads the studios' workers.
     """
-    match studio:
-        case "webhooks":  # its actor lives in the shared package (cross-studio)
-            from imagestudio.webhooks.worker import QUEUES
-        case "create":
-            from create_worker.main import QUEUES
-        case "edit":
-            from edit_worker.main import QUEUES
-        case "upscale":
-            from upscale_worker.main import QUEUES
-        case "social":
-            from social_worker.main import QUEUES
-        case "control":
-            from control_worker.main import QUEUES
-        case "compress":
-            from compress_worker.main import QUEUES
-        case _:
-            raise ValueError(f"no worker named {studio!r}")
-    return QUEUES
+    if studio == "webhooks":  # its actor lives in the shared package (cross-studio)
+        from imagestudio.webhooks.worker import QUEUES
+
+        return QUEUES
+    if studio not in Studio.__members__:
+        raise ValueError(f"no worker named {studio!r}")
+    from imagestudio.studio_worker import run_studio_worker
+
+    return run_studio_worker(Studio(studio))
 
 
 def _dev_key() -> str:
@@ -296,9 +288,7 @@ def _start_provider_simulators(settings: Settings) -> tuple[list[Any], list[str]
 
 
 def worker(
-    studio: Annotated[
-        str, typer.Argument(help="create, edit, upscale, social, control, compress or webhooks")
-    ],
+    studio: Annotated[str, typer.Argument(help=", ".join(WORKERS))],
     threads: Annotated[
         int | None,
         typer.Option(

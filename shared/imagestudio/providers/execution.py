@@ -25,8 +25,9 @@ is handed to ``on_submitted`` at once (create stores it on the job), and the pol
 delivery of the job resumes it from ``BatchSpec.submitted``. Only a prediction that ended failed
 at the vendor (``ProviderWorkFailed``) is given up and its variation handed over.
 
-Why one module over 600 lines: ``call``'s attempt loop and ``run_batch``'s hand-over share the
-breaker, the retry budget and the in-flight bookkeeping above; split, each half would restate them.
+A batch's records (``BatchSpec``, ``CallReport``, ``BatchReport``) live in :mod:`.batch`; ``call``'s
+attempt loop and ``run_batch``'s hand-over stay together here: they share the breaker, the retry
+budget and the in-flight bookkeeping.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -51,6 +52,7 @@ from imagestudio.errors import (
     ProviderUnavailable,
     ProviderWorkFailed,
 )
+from imagestudio.providers.batch import BatchReport, BatchSpec, CallReport, OnImages, OnSubmitted
 from imagestudio.providers.directory import ClientPool, ProviderDirectory, provider_directory
 from imagestudio.providers.health import DatabaseCircuitStore, breaker_for, circuit_key, shared_store
 from imagestudio.providers.protocols import GenerationSubmitter
@@ -59,9 +61,7 @@ from imagestudio.providers.resilience import CircuitOpen, RetryPolicy
 from imagestudio.providers.schemas import (
     GeneratedImage,
     GenerationRequest,
-    OutputFormat,
     PendingResult,
-    Quality,
 )
 from imagestudio.providers.selection import Candidate
 from imagestudio.telemetry.logging import get_logger
@@ -75,10 +75,7 @@ from imagestudio.telemetry.metrics import (
 )
 
 __all__ = [
-    "BatchReport",
-    "BatchSpec",
     "CallInfo",
-    "CallReport",
     "ProviderExecutor",
     "long_retry_after",
     "provider_executor",
@@ -143,62 +140,6 @@ class CallInfo:
     attempt_seconds: float
 
 
-# --- running a batch -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BatchSpec:
-    """What every call of a batch shares."""
-
-    prompt: str
-    #: ``prompt`` with the style preset in words, for models without native presets.
-    styled_prompt: str
-    negative_prompt: str | None
-    style_preset: str | None
-    output_format: OutputFormat
-    quality: Quality
-    ratio: float
-    #: Image ``i`` of the batch uses ``seed + i``.
-    seed: int
-    candidates: Sequence[Candidate]
-    #: Image-to-image: the image every call starts from, and its strength (0 keeps it, 1 ignores it).
-    init_image: bytes | None = None
-    strength: float | None = None
-    #: Predictions an earlier delivery submitted (variation index -> pending work): resumed, never re-posted.
-    submitted: Mapping[int, PendingResult] = field(default_factory=dict)
-
-
-@dataclass
-class CallReport:
-    """How the images of one call were obtained."""
-
-    candidate: Candidate
-    attempts: int
-    simulated: bool
-    seconds: float
-    prompt: str
-    fallback_from: list[dict[str, Any]]
-
-
-@dataclass
-class BatchReport:
-    """The batch's outcome beyond the images handed to ``on_images``."""
-
-    #: Variation index -> the problem that stopped it.
-    failed: dict[int, dict[str, Any]] = field(default_factory=dict)
-    #: Providers given up on, in order: ``{provider, model, reason, variations}``.
-    fallbacks: list[dict[str, Any]] = field(default_factory=list)
-    #: A permanent refusal (bad request, content filtered) that ended the batch.
-    permanent: ProviderError | None = None
-    #: The last transient error, when variations are left without an image.
-    last_error: ProviderError | None = None
-    #: The longest Retry-After that was too long to wait for in the worker thread.
-    retry_after: float | None = None
-    #: Variations whose accepted prediction could not be polled to the end: still billed at the
-    #: vendor, so never handed to another candidate; a later delivery resumes polling them.
-    in_flight: dict[int, PendingResult] = field(default_factory=dict)
-
-
 class _InFlight(Exception):
     """Polling gave up on a prediction the vendor accepted and may still be running (and billing)."""
 
@@ -206,11 +147,6 @@ class _InFlight(Exception):
         super().__init__(error.detail)
         self.pending = pending
         self.error = error
-
-
-OnImages = Callable[[list[int], list[GeneratedImage], CallReport], None]
-#: Told of each accepted prediction (``None`` once it is finished with), to store before polling it.
-OnSubmitted = Callable[[int, PendingResult | None], None]
 
 
 def _ignore_submitted(variation: int, pending: PendingResult | None) -> None:

@@ -1,8 +1,10 @@
-"""Every studio by name: the one list the gateway's batch route, estimates and the docs read.
+"""Every studio by name: the one list the workers, the deployment, the batch route and estimates read.
 
 A name is a studio, or a second route of one (``convert``, whose jobs are ``compress`` jobs). Adding a
-studio is one folder under ``studios/`` plus one line here (and its name in
-:class:`imagestudio.messaging.Studio`, the leaf the lower layers read; a test holds the two equal).
+studio is one folder under ``studios/`` plus one line in :data:`STUDIOS`; then ``imagestudio deploy
+render`` writes what follows from it (the studio names in :mod:`imagestudio.messaging`, the leaf the
+lower layers read; the worker package; the compose service; the Kubernetes manifests) and ``--check``
+fails while a committed copy differs (``docs/architecture.md``, "How to add a studio").
 """
 
 from __future__ import annotations
@@ -15,20 +17,48 @@ from pydantic import ValidationError
 from imagestudio.errors import ValidationFailed
 from imagestudio.studios import compress, control, create, edit, social, upscale
 from imagestudio.studios.common.base import Studio
+from imagestudio.studios.common.deployment import DEFAULT_WORKER, WorkerDeployment
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.compress import convert
 
 #: Each studio module, checked by mypy to have the shape :class:`~imagestudio.studios.common.base.Studio` names.
 STUDIOS: dict[str, Studio[Any]] = {
-    "social": social,
+    "create": create,
     "edit": edit,
     "upscale": upscale,
-    "create": create,
+    "social": social,
     "control": control,
     "compress": compress,
     # A route of the compress studio with its own request: its jobs are compress jobs.
     "convert": convert,
 }
+
+#: Routes no list above names (the batch route and estimates do not take them) whose jobs a worker runs.
+_WORKER_ONLY_ROUTES: tuple[Studio[Any], ...] = (social.plan_studio,)
+
+
+def studio_names() -> list[str]:
+    """The studios (each a queue, a worker and a deployment), in :data:`STUDIOS`'s order; no second routes."""
+    return [name for name, studio in STUDIOS.items() if studio.name == name]
+
+
+def routes_of(studio: str) -> tuple[Studio[Any], ...]:
+    """Every route whose jobs ``studio``'s worker runs: the studio itself first, then its other routes."""
+    face = STUDIOS[studio]
+    others = [r for r in (*STUDIOS.values(), *_WORKER_ONLY_ROUTES) if r.name == studio and r is not face]
+    return (face, *others)
+
+
+def polls(studio: str) -> bool:
+    """Whether ``studio`` finishes asynchronous provider work with a ``<studio>.poll`` chain (its face has ``poll``)."""
+    return callable(getattr(STUDIOS[studio], "poll", None))
+
+
+def worker_of(studio: str) -> WorkerDeployment:
+    """``studio``'s worker figures: its face's ``WORKER``, else the default."""
+    found = getattr(STUDIOS[studio], "WORKER", DEFAULT_WORKER)
+    assert isinstance(found, WorkerDeployment), f"{studio}.WORKER is not a WorkerDeployment"
+    return found
 
 
 def estimate(studio: str, params: dict[str, Any], *, allowed: Collection[str]) -> Estimate:

@@ -8,12 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy_support import ROOT
+from deploy_support import ROOT, STUDIOS
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
-
-STUDIOS = ("create", "edit", "upscale", "social", "control", "compress")
 
 RUNTIME_LOCK = ROOT / "requirements/runtime.txt"
 DEV_LOCK = ROOT / "requirements/dev.txt"

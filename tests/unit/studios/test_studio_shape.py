@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from imagestudio import studios
 from imagestudio.providers.schemas import MAX_SEED
 from imagestudio.studios import control, edit, upscale
-from imagestudio.studios.registry import STUDIOS
+from imagestudio.studios.registry import STUDIOS, studio_names
 
 
-def test_every_studio_is_registered_under_its_own_name() -> None:
-    assert sorted(STUDIOS) == ["compress", "control", "convert", "create", "edit", "social", "upscale"]
+def test_every_studio_folder_is_registered_under_its_own_name() -> None:
+    rooms = Path(studios.__file__).parent
+    folders = {p.parent.name for p in rooms.glob("*/__init__.py")} - {"common"}
+
+    assert set(studio_names()) == folders
+    assert sorted(STUDIOS) == sorted([*folders, "convert"])
     for name, studio in STUDIOS.items():
         # convert is the compress studio's second route (its own request): its jobs are compress jobs.
         assert studio.name == ("compress" if name == "convert" else name)

@@ -41,6 +41,7 @@ from imagestudio.errors import ValidationFailed
 from imagestudio.providers.registry import find_model
 from imagestudio.studios.common import routed
 from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.deployment import WorkerDeployment
 from imagestudio.studios.common.limits import (
     PROVIDER_MAX_REQUEST_BYTES,
     STABILITY_ASPECT,
@@ -71,8 +72,11 @@ from imagestudio.studios.control.run import poll, run
 
 #: The studio's name: its jobs, queue and actors.
 name = "control"
+#: Its worker's CPU and scaling (``imagestudio deploy render``). Local maps are CPU-bound: a whole core each, few replicas, a short queue per replica.
+WORKER = WorkerDeployment(cpu_request="1", max_replicas=4, queue_length=4)
 
 __all__ = [
+    "WORKER",
     "OPERATIONS",
     "ControlParams",
     "ControlRequest",

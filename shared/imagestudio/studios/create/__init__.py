@@ -30,6 +30,7 @@ from imagestudio.providers.health import provider_health, unavailable_models
 from imagestudio.providers.schemas import MAX_SEED, Quality
 from imagestudio.providers.selection import Candidate, parse_ratio, plan
 from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.deployment import WorkerDeployment
 from imagestudio.studios.common.limits import check_request_bytes
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
 from imagestudio.studios.create.request import (
@@ -44,7 +45,18 @@ from imagestudio.studios.create.run import run
 from imagestudio.templates.catalogue import TEMPLATES, Template, aspect_label
 from imagestudio.templates.prompting import STYLE_PHRASES, PromptResult, append_phrases, enhance
 
-__all__ = ["CreateParams", "CreateRequest", "Request", "check", "estimate", "name", "prepare", "price", "run"]
+__all__ = [
+    "WORKER",
+    "CreateParams",
+    "CreateRequest",
+    "Request",
+    "check",
+    "estimate",
+    "name",
+    "prepare",
+    "price",
+    "run",
+]
 
 
 # --- gateway side ------------------------------------------------------------------------------
@@ -192,6 +204,8 @@ def estimate(params: dict[str, Any], allowed: Collection[str]) -> Estimate:
 
 #: The studio's name: its jobs, queue and actors.
 name = "create"
+#: Its worker's CPU and scaling (``imagestudio deploy render``). Mostly waits on providers: little CPU, many replicas.
+WORKER = WorkerDeployment(cpu_request="250m", cpu_limit="1", max_replicas=20, queue_length=8)
 Request = CreateRequest
 
 

@@ -20,7 +20,8 @@ from imagestudio.db import session_scope
 from imagestudio.errors import TransientJobError
 from imagestudio.imaging.formats import extension, media_type
 from imagestudio.jobs.service import job_service
-from imagestudio.providers.execution import BatchReport, BatchSpec, CallReport, provider_executor
+from imagestudio.providers.batch import BatchReport, BatchSpec, CallReport
+from imagestudio.providers.execution import provider_executor
 from imagestudio.providers.registry import find_model
 from imagestudio.providers.schemas import GeneratedImage, PendingResult
 from imagestudio.providers.selection import Candidate

@@ -26,6 +26,7 @@ from imagestudio.jobs.runner import JobContext
 from imagestudio.messaging import Studio
 from imagestudio.studios.common import routed
 from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.deployment import WorkerDeployment
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.produced import Produced, store_output
@@ -52,10 +53,13 @@ from imagestudio.studios.edit.request import (
 
 #: The studio's name: its jobs, queue and actors.
 name = "edit"
+#: Its worker's CPU and scaling (``imagestudio deploy render``). The local paths segment with the cutout group's model (rembg/onnxruntime).
+WORKER = WorkerDeployment(queue_length=8, extras=("cutout",))
 #: The studio's request model (:class:`~imagestudio.studios.common.base.Studio`).
 Request = EditRequest
 
 __all__ = [
+    "WORKER",
     "FIELDS",
     "Request",
     "check",

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from imagestudio.errors import ValidationFailed
 from imagestudio.studios.common import routed
 from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.deployment import WorkerDeployment
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.routes import LOCAL, Route, credits_of, provider_status
@@ -46,10 +47,13 @@ from imagestudio.studios.upscale.run import poll, run
 
 #: The studio's name: its jobs, queue and actors.
 name = "upscale"
+#: Its worker's CPU and scaling (``imagestudio deploy render``). The local fast upscale is CPU-bound: a whole core each, a short queue per replica.
+WORKER = WorkerDeployment(cpu_request="1", max_replicas=6, queue_length=4)
 #: The studio's request model (:class:`~imagestudio.studios.common.base.Studio`).
 Request = UpscaleRequest
 
 __all__ = [
+    "WORKER",
     "MODES",
     "PRESETS",
     "Request",
