@@ -13,13 +13,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.schemas import Seed
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS
-from imagestudio.studios.common.request import ImageRef, StudioRequest
+from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, StudioRequest, examples
 from imagestudio.studios.common.routes import RoutedParams
 
 OperationName = Literal["sketch", "structure", "style", "style_transfer"]
@@ -123,23 +123,19 @@ def _strength(description: str, default: float, *, low: float = 0.0) -> Any:
 class ControlRequest(StudioRequest):
     """``POST /control``: the operation, its images and strengths (see ``GET /control/operations``)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "operation": "sketch",
-                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
-                    "prompt": "a watercolour lighthouse at dusk",
-                    "control_strength": 0.6,
-                },
-                {
-                    "operation": "style_transfer",
-                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
-                    "style_image": "upl_9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d",
-                    "style_strength": 0.0,
-                },
-            ]
-        }
+    model_config = examples(
+        {
+            "operation": "sketch",
+            "image": EXAMPLE_UPLOAD,
+            "prompt": "a watercolour lighthouse at dusk",
+            "control_strength": 0.6,
+        },
+        {
+            "operation": "style_transfer",
+            "image": EXAMPLE_UPLOAD,
+            "style_image": "upl_9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d",
+            "style_strength": 0.0,
+        },
     )
 
     image_fields = UPLOAD_FIELDS

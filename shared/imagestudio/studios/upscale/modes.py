@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.registry import find_model
 from imagestudio.providers.schemas import UPSCALE_CREATIVITY, Seed
 from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
-from imagestudio.studios.common.request import ImageRef, StudioRequest
+from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, StudioRequest, examples
 from imagestudio.studios.common.routes import Path, RoutedParams, whole_credits
 
 ModeName = Literal["fast", "conservative", "creative"]
@@ -160,18 +160,9 @@ MODES: dict[str, Mode] = {
 class UpscaleRequest(StudioRequest):
     """``POST /upscale``: the image, the mode and its options (see ``GET /upscale/modes``)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19", "mode": "fast"},
-                {
-                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
-                    "mode": "conservative",
-                    "preset": "faithful",
-                    "output_format": "webp",
-                },
-            ]
-        }
+    model_config = examples(
+        {"image": EXAMPLE_UPLOAD, "mode": "fast"},
+        {"image": EXAMPLE_UPLOAD, "mode": "conservative", "preset": "faithful", "output_format": "webp"},
     )
 
     image_fields = ("image",)
