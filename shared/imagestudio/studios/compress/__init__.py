@@ -101,13 +101,7 @@ class Preset:
     description: str
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "format": self.format,
-            "quality": self.quality,
-            "description": self.description,
-        }
+        return asdict(self)
 
 
 PRESETS: Final[dict[str, Preset]] = {
