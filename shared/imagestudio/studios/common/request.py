@@ -153,6 +153,15 @@ class StudioRequest(BaseModel):
         return fields
 
 
+class ImageRequest(StudioRequest):
+    """A request about one image, ``image``, which it must give (compress, convert, upscale)."""
+
+    image_fields = ("image",)
+    required_images = ("image",)
+
+    image: ImageRef | None = None
+
+
 #: JSON Schema keywords a catalogue entry keeps, under the names it uses.
 _CATALOGUE_KEYS = {
     "type": "type",

@@ -36,7 +36,7 @@ from imagestudio.imaging.source import SourceImage
 from imagestudio.jobs.runner import JobContext
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
-from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, StudioRequest, examples
+from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRequest, examples
 
 __all__ = [
     "COMPRESS_BYTES_PER_PIXEL",
@@ -142,7 +142,7 @@ class CompressParams(BaseModel):
     colour_space: ColourSpace = "keep"
 
 
-class CompressRequest(StudioRequest):
+class CompressRequest(ImageRequest):
     """``POST /compress``: one image and one of ``quality``, ``target_kb``, ``target_ssim`` or ``preset``."""
 
     model_config = examples(
@@ -151,10 +151,6 @@ class CompressRequest(StudioRequest):
         {"image": EXAMPLE_UPLOAD, "preset": "web"},
     )
 
-    image_fields = ("image",)
-    required_images = ("image",)
-
-    image: ImageRef | None = None
     format: CompressFormat | None = Field(
         default=None,
         description="Output format; default the source's own (JPEG, PNG, WebP, AVIF), else WebP",

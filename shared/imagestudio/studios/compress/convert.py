@@ -29,7 +29,7 @@ from imagestudio.imaging.formats import FORMATS, Encoding
 from imagestudio.studios import compress
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.pricing import Estimate
-from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, StudioRequest, examples
+from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRequest, examples
 from imagestudio.studios.compress import ColourSpace, CompressParams, Metadata, Transparency
 
 __all__ = [
@@ -50,7 +50,7 @@ run = compress.run
 price = compress.price
 
 
-class ConvertRequest(StudioRequest):
+class ConvertRequest(ImageRequest):
     """``POST /convert``: one image and the format to convert it to."""
 
     model_config = examples(
@@ -58,10 +58,6 @@ class ConvertRequest(StudioRequest):
         {"image": EXAMPLE_UPLOAD, "format": "jpeg", "transparency": "flatten", "background": "#000000"},
     )
 
-    image_fields = ("image",)
-    required_images = ("image",)
-
-    image: ImageRef | None = None
     format: Encoding = Field(description="Target format (avif where this server's libvips writes it)")
     quality: int | None = Field(
         default=None, ge=1, le=100, description="JPEG, WebP and AVIF only; default 90 (AVIF 75)"

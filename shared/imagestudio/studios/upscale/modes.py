@@ -17,7 +17,7 @@ from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.registry import find_model
 from imagestudio.providers.schemas import UPSCALE_CREATIVITY, Seed
 from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
-from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, StudioRequest, examples
+from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, ImageRequest, examples
 from imagestudio.studios.common.routes import Path, RoutedParams, whole_credits
 
 ModeName = Literal["fast", "conservative", "creative"]
@@ -157,16 +157,13 @@ MODES: dict[str, Mode] = {
 }
 
 
-class UpscaleRequest(StudioRequest):
+class UpscaleRequest(ImageRequest):
     """``POST /upscale``: the image, the mode and its options (see ``GET /upscale/modes``)."""
 
     model_config = examples(
         {"image": EXAMPLE_UPLOAD, "mode": "fast"},
         {"image": EXAMPLE_UPLOAD, "mode": "conservative", "preset": "faithful", "output_format": "webp"},
     )
-
-    image_fields = ("image",)
-    required_images = ("image",)
 
     image: ImageRef | None = Field(default=None, description="The image to upscale.")
     mode: ModeName = Field(default="fast", description="fast (4x) | conservative | creative")
