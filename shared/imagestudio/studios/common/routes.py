@@ -119,17 +119,9 @@ def plan_routes(
     local_ok = local is not None and local_refusal is None
     if provider is not None:
         state = status(provider.provider)
-        reason = None
-        if not state.configured:
-            reason = "not configured"
-        elif provider.provider not in allowed:
-            reason = "not included in the tenant's tier"
-        elif provider_refusal is not None:
-            reason = provider_refusal.detail
-        elif not state.healthy and local_ok:
-            reason = "circuit open (the provider has been failing)"
-        elif state.simulated and local_ok:
-            reason = "simulated (a placeholder result); the local path gives a real one"
+        reason = unavailable(state, provider.provider, allowed) or _passed_over(
+            state, provider_refusal, local_ok=local_ok
+        )
         if reason is None:
             routes.append(provider)
         else:
@@ -149,6 +141,32 @@ def plan_routes(
     raise ValidationFailed(
         "path", f"{what} needs {_not_configured(provider.provider)}, and it has no local path"
     )
+
+
+#: Why a configured provider is not tried for a tenant: its tier does not include it (a 403 at submission).
+NOT_IN_TIER = "not included in the tenant's tier"
+
+
+def unavailable(state: ProviderStatus, provider: str, allowed: Collection[str]) -> str | None:
+    """Why ``provider`` cannot serve a tenant whose tier allows ``allowed`` (not configured, not in the tier), or None."""
+    if not state.configured:
+        return "not configured"
+    if provider not in allowed:
+        return NOT_IN_TIER
+    return None
+
+
+def _passed_over(state: ProviderStatus, refusal: ImageStudioError | None, *, local_ok: bool) -> str | None:
+    """Why ``auto`` leaves an available provider out: its limits refuse the inputs, or the local path serves better."""
+    if refusal is not None:
+        return refusal.detail
+    if not local_ok:
+        return None
+    if not state.healthy:
+        return "circuit open (the provider has been failing)"
+    if state.simulated:
+        return "simulated (a placeholder result); the local path gives a real one"
+    return None
 
 
 def _not_configured(provider: str) -> str:

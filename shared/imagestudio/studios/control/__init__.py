@@ -45,9 +45,11 @@ from imagestudio.studios.common.limits import (
     check_request_bytes,
 )
 from imagestudio.studios.common.routes import (
+    NOT_IN_TIER,
     ProviderStatus,
     Route,
     provider_status,
+    unavailable,
     whole_credits,
 )
 from imagestudio.studios.control.operations import (
@@ -139,13 +141,10 @@ def _plan(
     refusals: list[ValidationFailed] = []
     for route in _candidates(op, provider):
         state = status(route.provider)
-        reason = None
-        if not state.configured:
-            reason = "not configured"
-        elif route.provider not in allowed:
-            reason = "not included in the tenant's tier"
+        reason = unavailable(state, route.provider, allowed)
+        if reason == NOT_IN_TIER:
             outside_tier.append(route)
-        elif (refused := refusal_of(route)) is not None:
+        elif reason is None and (refused := refusal_of(route)) is not None:
             reason = refused.detail
             refusals.append(refused)
         if reason is not None:
