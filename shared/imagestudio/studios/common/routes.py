@@ -20,7 +20,7 @@ from imagestudio.errors import ImageStudioError, ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.directory import provider_directory
 from imagestudio.providers.health import provider_health
-from imagestudio.studios.common.pricing import Estimate, EstimateItem
+from imagestudio.studios.common.pricing import Estimate, first_choice
 
 #: The route name of the local (no-provider) path.
 LOCAL = "local"
@@ -182,20 +182,13 @@ def estimate_routes(studio: str, what: str, routes: Sequence[Route]) -> Estimate
     """``POST /estimate-cost`` for planned routes: the first one's credits, held at the dearest."""
     first, held = routes[0], credits_of(routes)
     note = f"; held at {held}, the dearest fallback, and charged only for the route that serves"
-    return Estimate(
-        studio=studio,
-        total_credits=first.credits,
+    return first_choice(
+        studio,
+        item=f"{what} via {first.provider}{note if held > first.credits else ''}",
+        provider=first.provider,
+        model=first.model,
+        unit_credits=first.credits,
         max_credits=held,
-        breakdown=[
-            EstimateItem(
-                item=f"{what} via {first.provider}{note if held > first.credits else ''}",
-                provider=first.provider,
-                model=first.model,
-                unit_credits=first.credits,
-                count=1,
-                credits=first.credits,
-            )
-        ],
     )
 
 
