@@ -40,7 +40,7 @@ from imagestudio.studios.common import routed
 from imagestudio.studios.common.base import Images
 from imagestudio.studios.common.limits import (
     PROVIDER_MAX_REQUEST_BYTES,
-    STABILITY_ASPECT,
+    STABILITY_SHAPED,
     ImageLimits,
     check_request_bytes,
 )
@@ -86,8 +86,6 @@ __all__ = [
 
 Request = ControlRequest
 
-#: Stability's control limits: each side at least 64 px, 4,096 to 9,437,184 pixels, 1:2.5 to 2.5:1.
-_STABILITY_LIMITS = ImageLimits(min_side=64, min_pixels=4_096, max_pixels=9_437_184, aspect=STABILITY_ASPECT)
 #: Seedream 4.5 edit: longest side 4096 (the registry's ``max_side``).
 _WAVESPEED_LIMITS = ImageLimits(min_side=64, min_pixels=4_096, max_pixels=4096 * 4096, max_side=4096)
 
@@ -122,7 +120,7 @@ def _candidates(op: Operation, provider: ProviderName) -> list[Route]:
 
 
 def _limits(route: Route) -> ImageLimits:
-    return _STABILITY_LIMITS if route.provider == "stability" else _WAVESPEED_LIMITS
+    return STABILITY_SHAPED if route.provider == "stability" else _WAVESPEED_LIMITS
 
 
 def _plan(

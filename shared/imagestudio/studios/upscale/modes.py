@@ -16,7 +16,7 @@ from pydantic import Field
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.registry import find_model
 from imagestudio.providers.schemas import UPSCALE_CREATIVITY, Seed
-from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
+from imagestudio.studios.common.limits import STABILITY_SHAPED, ImageLimits
 from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, ImageRequest, examples
 from imagestudio.studios.common.routes import Path, RoutedParams, whole_credits
 
@@ -133,7 +133,7 @@ MODES: dict[str, Mode] = {
             name="Conservative",
             description="Up to about 4 MP, keeping the original's details.",
             output="about 4 MP (2048 x 2048 for a square)",
-            limits=ImageLimits(min_side=64, min_pixels=4_096, max_pixels=9_437_184, aspect=STABILITY_ASPECT),
+            limits=STABILITY_SHAPED,
             optional=("prompt", "negative_prompt", "creativity", "seed", *_COMMON),
             min_creativity=UPSCALE_CREATIVITY["conservative"][0],
             max_creativity=0.5,
