@@ -53,12 +53,9 @@ def upscale_fast(
     image: bytes, *, scale: int = 4, output_format: str = "png", quality: int = DEFAULT_QUALITY
 ) -> bytes:
     """Upscale by an integer ``scale`` (1..8) to exactly ``scale`` times the width and height."""
-    check_output_format(output_format)
-    check_quality(quality)
-    if not 1 <= scale <= MAX_SCALE:
-        raise ValidationFailed("scale", f"must be between 1 and {MAX_SCALE}")
-    pixels = decode(image)
-    height, width = pixels.shape[:2]
+    pixels, width, height = _decoded(
+        image, output_format, quality, field="scale", value=scale, most=MAX_SCALE
+    )
     _check_output_size(width * scale, height * scale)
     return encode(_upscale(pixels, scale), output_format, quality=quality)
 
@@ -71,12 +68,9 @@ def upscale_to_pixels(
     quality: int = DEFAULT_QUALITY,
 ) -> bytes:
     """Upscale keeping the aspect ratio to about ``target_pixels``; never downscales."""
-    check_output_format(output_format)
-    check_quality(quality)
-    if not 1 <= target_pixels <= MAX_OUTPUT_PIXELS:
-        raise ValidationFailed("target_pixels", f"must be between 1 and {MAX_OUTPUT_PIXELS}")
-    pixels = decode(image)
-    height, width = pixels.shape[:2]
+    pixels, width, height = _decoded(
+        image, output_format, quality, field="target_pixels", value=target_pixels, most=MAX_OUTPUT_PIXELS
+    )
     factor = math.sqrt(target_pixels / (width * height))
     out_w, out_h = round(width * factor), round(height * factor)
     if out_w <= width or out_h <= height:
@@ -90,6 +84,19 @@ def upscale_to_pixels(
     if (out_w, out_h) != (width * whole, height * whole):
         large = np.asarray(cv2.resize(large, (out_w, out_h), interpolation=cv2.INTER_AREA), dtype=np.uint8)
     return encode(large, output_format, quality=quality)
+
+
+def _decoded(
+    image: bytes, output_format: str, quality: int, *, field: str, value: int, most: int
+) -> tuple[Pixels, int, int]:
+    """The image's pixels, width and height, once the output format, quality and ``field`` (1..most) are checked."""
+    check_output_format(output_format)
+    check_quality(quality)
+    if not 1 <= value <= most:
+        raise ValidationFailed(field, f"must be between 1 and {most}")
+    pixels = decode(image)
+    height, width = pixels.shape[:2]
+    return pixels, width, height
 
 
 def _check_output_size(width: int, height: int) -> None:

@@ -74,22 +74,16 @@ class Template:
         return self.width / self.height
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "platform": self.platform,
-            "category": self.category,
-            "width": self.width,
-            "height": self.height,
-            "aspect_ratio": self.aspect_ratio,
-            "description": self.description,
-            "style_preset": self.style_preset,
-            "style_recommendations": list(self.style_recommendations),
-            "suggested_providers": list(self.suggested_providers),
-            "quality": self.quality,
-            "use_cases": list(self.use_cases),
-            "tags": list(self.tags),
-        }
+        """What ``GET /templates`` shows: :data:`_DESCRIBED` in order, tuples as lists."""
+        values = {name: getattr(self, name) for name in _DESCRIBED}
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
+
+
+#: What a template's description shows, in order (its composition guidance is prompt enhancement's own).
+_DESCRIBED = (
+    "id", "name", "platform", "category", "width", "height", "aspect_ratio", "description", "style_preset",
+    "style_recommendations", "suggested_providers", "quality", "use_cases", "tags",
+)  # fmt: skip
 
 
 _PHOTO = ("stability", "gemini")

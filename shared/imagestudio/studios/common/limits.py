@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from imagestudio.errors import ImageTooLarge, ValidationFailed
@@ -57,17 +57,21 @@ class ImageLimits:
                 )
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "min_side": self.min_side,
-            "max_side": self.max_side,
-            "min_pixels": self.min_pixels,
-            "max_pixels": self.max_pixels,
-            "aspect_ratio": (
-                None
-                if self.aspect is None
-                else f"{_ratio_label(self.aspect[0])} to {_ratio_label(self.aspect[1])}"
-            ),
-        }
+        """The sizes as catalogues show them, the aspect range as a label (``1:2.5 to 2.5:1``)."""
+        sizes = {name: value for name, value in asdict(self).items() if name != "aspect"}
+        aspect = (
+            None
+            if self.aspect is None
+            else f"{_ratio_label(self.aspect[0])} to {_ratio_label(self.aspect[1])}"
+        )
+        return {**sizes, "aspect_ratio": aspect}
+
+
+#: Stability's published v2beta input limits (edit, control, conservative upscale; sd3.5's init image):
+#: each side at least 64 px, 4,096 to 9,437,184 pixels.
+STABILITY_LIMITS = ImageLimits(min_side=64, min_pixels=4_096, max_pixels=9_437_184)
+#: ... and, on outpaint, search, relight, control and conservative upscale, a shape of 1:2.5 to 2.5:1.
+STABILITY_SHAPED = replace(STABILITY_LIMITS, aspect=STABILITY_ASPECT)
 
 
 def _ratio_label(ratio: float) -> str:

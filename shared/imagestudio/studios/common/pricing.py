@@ -29,3 +29,34 @@ class Estimate(BaseModel):
     )
     currency: str = "credits"
     breakdown: list[EstimateItem] = Field(default_factory=list)
+
+
+def first_choice(
+    studio: str,
+    *,
+    item: str,
+    provider: str,
+    model: str,
+    unit_credits: int,
+    max_credits: int,
+    count: int = 1,
+    quality: str | None = None,
+) -> Estimate:
+    """The estimate of a planned first choice: ``count`` of it at ``unit_credits`` each, ``max_credits`` held."""
+    credits = unit_credits * count
+    return Estimate(
+        studio=studio,
+        total_credits=credits,
+        max_credits=max_credits,
+        breakdown=[
+            EstimateItem(
+                item=item,
+                provider=provider,
+                model=model,
+                quality=quality,
+                unit_credits=unit_credits,
+                count=count,
+                credits=credits,
+            )
+        ],
+    )

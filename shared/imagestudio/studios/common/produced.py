@@ -92,9 +92,13 @@ class Produced:
 
 
 Deliver = Callable[[JobContext, Produced], None]
+#: The encoder quality of an output re-encoded to the asked format, where the studio names none.
+REENCODE_QUALITY = 92
 
 
-def in_format(produced: Produced, output_format: str, *, quality: int = 92) -> tuple[bytes, str, str, str]:
+def in_format(
+    produced: Produced, output_format: str, *, quality: int = REENCODE_QUALITY
+) -> tuple[bytes, str, str, str]:
     """The output in the asked format: (data, content type, format, extension); re-encoded only if needed."""
     if produced.content_type == media_type(output_format):
         return produced.data, produced.content_type, output_format, extension(output_format)
@@ -113,7 +117,7 @@ def store_output(
     output_format: str,
     prompt: str | None,
     metadata: dict[str, Any],
-    quality: int = 92,
+    quality: int = REENCODE_QUALITY,
 ) -> None:
     """Store ``produced`` as output ``name`` in ``output_format``: how it was made, then the studio's ``metadata``."""
     data, content_type, fmt, ext = in_format(produced, output_format, quality=quality)

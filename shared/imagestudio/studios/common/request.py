@@ -24,6 +24,15 @@ MAX_START_DEADLINE_SECONDS = 86_400
 #: The longest ``output_retention_seconds`` any tier allows: a year (each tier allows its own).
 MAX_OUTPUT_RETENTION_SECONDS = 365 * 86_400
 
+#: The upload id the studios' request examples name (the shape of an id POST /uploads gives).
+EXAMPLE_UPLOAD = "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19"
+
+
+def examples(*bodies: dict[str, Any]) -> ConfigDict:
+    """A request model's config naming ``bodies`` as its schema's examples (OpenAPI shows them)."""
+    return ConfigDict(json_schema_extra={"examples": list(bodies)})
+
+
 #: An image field of a JSON body (or a form's text value): an upload id or an ``https://`` URL.
 ImageRef = Annotated[
     str,
@@ -142,6 +151,15 @@ class StudioRequest(BaseModel):
                 continue  # the per-job webhook, deadline, priority and retention are not studio inputs
             fields[name] = {**_catalogue_field(prop, image=name in cls.image_fields), **extra.get(name, {})}
         return fields
+
+
+class ImageRequest(StudioRequest):
+    """A request about one image, ``image``, which it must give (compress, convert, upscale)."""
+
+    image_fields = ("image",)
+    required_images = ("image",)
+
+    image: ImageRef | None = None
 
 
 #: JSON Schema keywords a catalogue entry keeps, under the names it uses.

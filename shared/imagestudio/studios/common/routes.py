@@ -20,7 +20,7 @@ from imagestudio.errors import ImageStudioError, ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.directory import provider_directory
 from imagestudio.providers.health import provider_health
-from imagestudio.studios.common.pricing import Estimate, EstimateItem
+from imagestudio.studios.common.pricing import Estimate, first_choice
 
 #: The route name of the local (no-provider) path.
 LOCAL = "local"
@@ -119,17 +119,9 @@ def plan_routes(
     local_ok = local is not None and local_refusal is None
     if provider is not None:
         state = status(provider.provider)
-        reason = None
-        if not state.configured:
-            reason = "not configured"
-        elif provider.provider not in allowed:
-            reason = "not included in the tenant's tier"
-        elif provider_refusal is not None:
-            reason = provider_refusal.detail
-        elif not state.healthy and local_ok:
-            reason = "circuit open (the provider has been failing)"
-        elif state.simulated and local_ok:
-            reason = "simulated (a placeholder result); the local path gives a real one"
+        reason = unavailable(state, provider.provider, allowed) or _passed_over(
+            state, provider_refusal, local_ok=local_ok
+        )
         if reason is None:
             routes.append(provider)
         else:
@@ -151,6 +143,32 @@ def plan_routes(
     )
 
 
+#: Why a configured provider is not tried for a tenant: its tier does not include it (a 403 at submission).
+NOT_IN_TIER = "not included in the tenant's tier"
+
+
+def unavailable(state: ProviderStatus, provider: str, allowed: Collection[str]) -> str | None:
+    """Why ``provider`` cannot serve a tenant whose tier allows ``allowed`` (not configured, not in the tier), or None."""
+    if not state.configured:
+        return "not configured"
+    if provider not in allowed:
+        return NOT_IN_TIER
+    return None
+
+
+def _passed_over(state: ProviderStatus, refusal: ImageStudioError | None, *, local_ok: bool) -> str | None:
+    """Why ``auto`` leaves an available provider out: its limits refuse the inputs, or the local path serves better."""
+    if refusal is not None:
+        return refusal.detail
+    if not local_ok:
+        return None
+    if not state.healthy:
+        return "circuit open (the provider has been failing)"
+    if state.simulated:
+        return "simulated (a placeholder result); the local path gives a real one"
+    return None
+
+
 def _not_configured(provider: str) -> str:
     return f"{provider} is not configured here (set IMAGESTUDIO_{provider.upper()}_API_KEY)"
 
@@ -164,20 +182,13 @@ def estimate_routes(studio: str, what: str, routes: Sequence[Route]) -> Estimate
     """``POST /estimate-cost`` for planned routes: the first one's credits, held at the dearest."""
     first, held = routes[0], credits_of(routes)
     note = f"; held at {held}, the dearest fallback, and charged only for the route that serves"
-    return Estimate(
-        studio=studio,
-        total_credits=first.credits,
+    return first_choice(
+        studio,
+        item=f"{what} via {first.provider}{note if held > first.credits else ''}",
+        provider=first.provider,
+        model=first.model,
+        unit_credits=first.credits,
         max_credits=held,
-        breakdown=[
-            EstimateItem(
-                item=f"{what} via {first.provider}{note if held > first.credits else ''}",
-                provider=first.provider,
-                model=first.model,
-                unit_credits=first.credits,
-                count=1,
-                credits=first.credits,
-            )
-        ],
     )
 
 

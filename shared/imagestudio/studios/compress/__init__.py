@@ -14,7 +14,7 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
@@ -36,7 +36,7 @@ from imagestudio.imaging.source import SourceImage
 from imagestudio.jobs.runner import JobContext
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
-from imagestudio.studios.common.request import ImageRef, StudioRequest
+from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRequest, examples
 
 __all__ = [
     "COMPRESS_BYTES_PER_PIXEL",
@@ -101,13 +101,7 @@ class Preset:
     description: str
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "format": self.format,
-            "quality": self.quality,
-            "description": self.description,
-        }
+        return asdict(self)
 
 
 PRESETS: Final[dict[str, Preset]] = {
@@ -148,26 +142,15 @@ class CompressParams(BaseModel):
     colour_space: ColourSpace = "keep"
 
 
-_EXAMPLE_UPLOAD = "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19"
-
-
-class CompressRequest(StudioRequest):
+class CompressRequest(ImageRequest):
     """``POST /compress``: one image and one of ``quality``, ``target_kb``, ``target_ssim`` or ``preset``."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"image": _EXAMPLE_UPLOAD, "target_ssim": 0.98},
-                {"image": _EXAMPLE_UPLOAD, "format": "jpeg", "target_kb": 200},
-                {"image": _EXAMPLE_UPLOAD, "preset": "web"},
-            ]
-        }
+    model_config = examples(
+        {"image": EXAMPLE_UPLOAD, "target_ssim": 0.98},
+        {"image": EXAMPLE_UPLOAD, "format": "jpeg", "target_kb": 200},
+        {"image": EXAMPLE_UPLOAD, "preset": "web"},
     )
 
-    image_fields = ("image",)
-    required_images = ("image",)
-
-    image: ImageRef | None = None
     format: CompressFormat | None = Field(
         default=None,
         description="Output format; default the source's own (JPEG, PNG, WebP, AVIF), else WebP",
@@ -263,7 +246,7 @@ def estimate_compress(operation: str) -> Estimate:
 
 def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
     """Price a request given in the route's own terms (its fields checked as the route checks them)."""
-    CompressRequest.model_validate({"image": _EXAMPLE_UPLOAD, **request}).to_params()
+    CompressRequest.model_validate({"image": EXAMPLE_UPLOAD, **request}).to_params()
     return estimate_compress("compress")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
@@ -29,7 +29,7 @@ from imagestudio.imaging.formats import FORMATS, Encoding
 from imagestudio.studios import compress
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.pricing import Estimate
-from imagestudio.studios.common.request import ImageRef, StudioRequest
+from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRequest, examples
 from imagestudio.studios.compress import ColourSpace, CompressParams, Metadata, Transparency
 
 __all__ = [
@@ -50,27 +50,14 @@ run = compress.run
 price = compress.price
 
 
-class ConvertRequest(StudioRequest):
+class ConvertRequest(ImageRequest):
     """``POST /convert``: one image and the format to convert it to."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19", "format": "webp"},
-                {
-                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
-                    "format": "jpeg",
-                    "transparency": "flatten",
-                    "background": "#000000",
-                },
-            ]
-        }
+    model_config = examples(
+        {"image": EXAMPLE_UPLOAD, "format": "webp"},
+        {"image": EXAMPLE_UPLOAD, "format": "jpeg", "transparency": "flatten", "background": "#000000"},
     )
 
-    image_fields = ("image",)
-    required_images = ("image",)
-
-    image: ImageRef | None = None
     format: Encoding = Field(description="Target format (avif where this server's libvips writes it)")
     quality: int | None = Field(
         default=None, ge=1, le=100, description="JPEG, WebP and AVIF only; default 90 (AVIF 75)"

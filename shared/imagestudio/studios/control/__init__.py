@@ -34,27 +34,23 @@ import functools
 from collections.abc import Callable, Collection
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from imagestudio.credits.tier_service import tier_service
 from imagestudio.errors import ValidationFailed
 from imagestudio.providers.registry import find_model
 from imagestudio.studios.common import routed
-from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.base import Images
 from imagestudio.studios.common.deployment import WorkerDeployment
 from imagestudio.studios.common.limits import (
     PROVIDER_MAX_REQUEST_BYTES,
-    STABILITY_ASPECT,
+    STABILITY_SHAPED,
     ImageLimits,
     check_request_bytes,
 )
-from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.routes import (
+    NOT_IN_TIER,
     ProviderStatus,
     Route,
-    credits_of,
-    estimate_routes,
     provider_status,
+    unavailable,
     whole_credits,
 )
 from imagestudio.studios.control.operations import (
@@ -94,8 +90,6 @@ __all__ = [
 
 Request = ControlRequest
 
-#: Stability's control limits: each side at least 64 px, 4,096 to 9,437,184 pixels, 1:2.5 to 2.5:1.
-_STABILITY_LIMITS = ImageLimits(min_side=64, min_pixels=4_096, max_pixels=9_437_184, aspect=STABILITY_ASPECT)
 #: Seedream 4.5 edit: longest side 4096 (the registry's ``max_side``).
 _WAVESPEED_LIMITS = ImageLimits(min_side=64, min_pixels=4_096, max_pixels=4096 * 4096, max_side=4096)
 
@@ -130,15 +124,15 @@ def _candidates(op: Operation, provider: ProviderName) -> list[Route]:
 
 
 def _limits(route: Route) -> ImageLimits:
-    return _STABILITY_LIMITS if route.provider == "stability" else _WAVESPEED_LIMITS
+    return STABILITY_SHAPED if route.provider == "stability" else _WAVESPEED_LIMITS
 
 
 def _plan(
     op: Operation,
-    *,
-    provider: ProviderName,
     allowed: Collection[str],
     status: Callable[[str], ProviderStatus],
+    *,
+    provider: ProviderName,
     refusal_of: Callable[[Route], ValidationFailed | None] = lambda route: None,
 ) -> tuple[list[Route], list[dict[str, str]]]:
     """Create's rules: configured, in the tier, within limits; open circuits last. Raises when none can serve."""
@@ -149,13 +143,10 @@ def _plan(
     refusals: list[ValidationFailed] = []
     for route in _candidates(op, provider):
         state = status(route.provider)
-        reason = None
-        if not state.configured:
-            reason = "not configured"
-        elif route.provider not in allowed:
-            reason = "not included in the tenant's tier"
+        reason = unavailable(state, route.provider, allowed)
+        if reason == NOT_IN_TIER:
             outside_tier.append(route)
-        elif (refused := refusal_of(route)) is not None:
+        elif reason is None and (refused := refusal_of(route)) is not None:
             reason = refused.detail
             refusals.append(refused)
         if reason is not None:
@@ -178,16 +169,8 @@ def _plan(
     )
 
 
-def prepare(
-    session: Session,
-    *,
-    tenant_id: str,
-    request: ControlRequest,
-    images: Images,
-    status: Any = provider_status,
-) -> Prepared:
-    """Validate against the operation and each provider's limits, resolve the strengths, plan the routes."""
-    form, files = request, images
+def _judge(form: ControlRequest, files: Images) -> routed.Judged:
+    """Validate against the operation and each provider's limits, resolve the strengths."""
     op = resolve_operation(form, files=files)
     sizes = {n: upload.size_bytes for n, (upload, _) in files.items()}
 
@@ -203,42 +186,40 @@ def prepare(
         refused = routed.refusal(checks)
         return refused if isinstance(refused, ValidationFailed) else None
 
-    tier = tier_service.tier_of(session, tenant_id=tenant_id)
-    session.rollback()  # planning reads provider health in its own transaction
-    routes, skipped = _plan(
-        op, provider=form.provider, allowed=tier.providers, status=status, refusal_of=refusal_of
-    )
     info = files["image"][1]
-    params = ControlParams(
-        operation=op.id,
-        provider=form.provider,
-        routes=routes,
-        skipped=skipped,
-        prompt=form.text("prompt"),
-        negative_prompt=form.text("negative_prompt"),
-        strengths={
+    fields = {
+        "operation": op.id,
+        "provider": form.provider,
+        "prompt": form.text("prompt"),
+        "negative_prompt": form.text("negative_prompt"),
+        "strengths": {
             key: (given if (given := getattr(form, key)) is not None else default)
             for key, default in op.defaults.items()
         },
-        aspect_ratio=(form.aspect_ratio or "1:1") if op.id == "style" else None,
-        seed=form.seed,
-        style_preset=form.style_preset,
-        output_format=form.output_format,
+        "aspect_ratio": (form.aspect_ratio or "1:1") if op.id == "style" else None,
+        "seed": form.seed,
+        "style_preset": form.style_preset,
+        "output_format": form.output_format,
+    }
+    return routed.Judged(
+        plan=functools.partial(_plan, op, provider=form.provider, refusal_of=refusal_of),
         image_size=(info.width, info.height),
-        estimated_credits=credits_of(routes),
+        images=[upload for upload, _ in files.values()],
+        fields=fields,
     )
-    return routed.prepared(params, [upload for upload, _ in files.values()])
 
 
-price = routed.price
-
-
-def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
-    """Price a control job as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
-    asked = ControlRequest.model_validate(request)  # the route's own fields; the images are not needed
+def _priced(asked: ControlRequest) -> tuple[str, routed.Plan]:
+    """A control job as an estimate plans it: the operation and its providers in order."""
     op = OPERATIONS[asked.operation]
-    routes, _ = _plan(op, provider=asked.provider, allowed=allowed, status=provider_status)
-    return estimate_routes("control", op.id, routes)
+    return op.id, functools.partial(_plan, op, provider=asked.provider)
+
+
+#: Submission: judged here, planned for the tier and the providers' health, priced at the dearest route.
+STUDIO = routed.RoutedStudio("control", ControlRequest, ControlParams, judge=_judge, priced=_priced)
+prepare = STUDIO.prepare
+estimate = STUDIO.estimate
+price = routed.price
 
 
 def describe_operations(status: Any = provider_status) -> dict[str, Any]:

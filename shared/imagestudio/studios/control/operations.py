@@ -10,16 +10,16 @@ has been judged (:func:`resolve_operation`) and planned (:func:`imagestudio.stud
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.schemas import Seed
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS
-from imagestudio.studios.common.request import ImageRef, StudioRequest
+from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, StudioRequest, examples
 from imagestudio.studios.common.routes import RoutedParams
 
 OperationName = Literal["sketch", "structure", "style", "style_transfer"]
@@ -35,6 +35,14 @@ MAX_PROMPT_CHARS = 10_000
 WAVESPEED_MODEL = "seedream-v4.5-edit"
 UPLOAD_FIELDS = ("image", "style_image")
 COMMON_FIELDS = ("negative_prompt", "seed", "output_format", "provider")
+#: Stability's default for each strength, used when the request leaves one out (an explicit 0.0 is honoured).
+STRENGTH_DEFAULTS: Mapping[str, float] = {
+    "control_strength": 0.7,
+    "fidelity": 0.5,
+    "style_strength": 1.0,
+    "composition_fidelity": 0.9,
+    "change_strength": 0.9,
+}
 
 
 @dataclass(frozen=True)
@@ -48,8 +56,8 @@ class Operation:
     endpoint: str
     required: tuple[str, ...]
     optional: tuple[str, ...]
-    #: Strength fields and Stability's default for each (used when the request leaves one out).
-    defaults: Mapping[str, float] = field(default_factory=dict)
+    #: The strength fields the operation takes (Stability's defaults: :data:`STRENGTH_DEFAULTS`).
+    strengths: tuple[str, ...] = ()
     #: The local pre-processing sent to the provider and stored as ``control_map``.
     control_map: Literal["line_art", "edges"] | None = None
     #: What WaveSpeed's edit model is told (``{prompt}`` is the request's prompt).
@@ -58,6 +66,11 @@ class Operation:
     @property
     def inputs(self) -> tuple[str, ...]:
         return (*self.required, *self.optional, *COMMON_FIELDS)
+
+    @property
+    def defaults(self) -> dict[str, float]:
+        """Each strength the operation takes, with Stability's default."""
+        return {name: STRENGTH_DEFAULTS[name] for name in self.strengths}
 
     @property
     def images(self) -> tuple[str, ...]:
@@ -74,7 +87,7 @@ OPERATIONS: dict[str, Operation] = {
             endpoint="sketch",
             required=("image", "prompt"),
             optional=("control_strength", "style_preset"),
-            defaults={"control_strength": 0.7},
+            strengths=("control_strength",),
             control_map="line_art",
             instruction="Turn this line drawing into a finished image, following its lines exactly: {prompt}",
         ),
@@ -85,7 +98,7 @@ OPERATIONS: dict[str, Operation] = {
             endpoint="structure",
             required=("image", "prompt"),
             optional=("control_strength", "style_preset"),
-            defaults={"control_strength": 0.7},
+            strengths=("control_strength",),
             control_map="edges",
             instruction="Make an image whose edges follow this edge map exactly: {prompt}",
         ),
@@ -96,7 +109,7 @@ OPERATIONS: dict[str, Operation] = {
             endpoint="style",
             required=("image", "prompt"),
             optional=("fidelity", "aspect_ratio", "style_preset"),
-            defaults={"fidelity": 0.5},
+            strengths=("fidelity",),
             instruction="Create a new image in exactly the visual style of this reference image: {prompt}",
         ),
         Operation(
@@ -106,7 +119,7 @@ OPERATIONS: dict[str, Operation] = {
             endpoint="style-transfer",
             required=("image", "style_image"),
             optional=("prompt", "style_strength", "composition_fidelity", "change_strength"),
-            defaults={"style_strength": 1.0, "composition_fidelity": 0.9, "change_strength": 0.9},
+            strengths=("style_strength", "composition_fidelity", "change_strength"),
             instruction="Redraw the first image in the visual style of the second image, keeping its "
             "composition. {prompt}",
         ),
@@ -114,7 +127,8 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
-def _strength(description: str, default: float, *, low: float = 0.0) -> Any:
+def _strength(name: str, description: str, *, low: float = 0.0) -> Any:
+    default = STRENGTH_DEFAULTS[name]
     return Field(
         default=None, ge=low, le=1, description=f"{description} Default {default:g}; 0.0 is honoured."
     )
@@ -123,23 +137,19 @@ def _strength(description: str, default: float, *, low: float = 0.0) -> Any:
 class ControlRequest(StudioRequest):
     """``POST /control``: the operation, its images and strengths (see ``GET /control/operations``)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "operation": "sketch",
-                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
-                    "prompt": "a watercolour lighthouse at dusk",
-                    "control_strength": 0.6,
-                },
-                {
-                    "operation": "style_transfer",
-                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
-                    "style_image": "upl_9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d",
-                    "style_strength": 0.0,
-                },
-            ]
-        }
+    model_config = examples(
+        {
+            "operation": "sketch",
+            "image": EXAMPLE_UPLOAD,
+            "prompt": "a watercolour lighthouse at dusk",
+            "control_strength": 0.6,
+        },
+        {
+            "operation": "style_transfer",
+            "image": EXAMPLE_UPLOAD,
+            "style_image": "upl_9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d",
+            "style_strength": 0.0,
+        },
     )
 
     image_fields = UPLOAD_FIELDS
@@ -158,15 +168,21 @@ class ControlRequest(StudioRequest):
         default=None, max_length=MAX_PROMPT_CHARS, description="What to keep out."
     )
     control_strength: float | None = _strength(
-        "sketch, structure: how closely the output follows the image.", 0.7
+        "control_strength", "sketch, structure: how closely the output follows the image."
     )
-    fidelity: float | None = _strength("style: how closely the output takes the reference's style.", 0.5)
-    style_strength: float | None = _strength("style_transfer: how much of the style image is applied.", 1.0)
+    fidelity: float | None = _strength(
+        "fidelity", "style: how closely the output takes the reference's style."
+    )
+    style_strength: float | None = _strength(
+        "style_strength", "style_transfer: how much of the style image is applied."
+    )
     composition_fidelity: float | None = _strength(
-        "style_transfer: how closely the init image's composition is kept.", 0.9
+        "composition_fidelity", "style_transfer: how closely the init image's composition is kept."
     )
     change_strength: float | None = _strength(
-        "style_transfer: how much the init image may change (Stability's minimum is 0.1).", 0.9, low=0.1
+        "change_strength",
+        "style_transfer: how much the init image may change (Stability's minimum is 0.1).",
+        low=0.1,
     )
     aspect_ratio: AspectRatio | None = Field(
         default=None, description="style: the output's shape (default 1:1)."

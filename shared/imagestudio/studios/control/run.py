@@ -8,6 +8,7 @@ image, and :func:`deliver` stores that map as a second output so a user sees wha
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from imagestudio.imaging.formats import extension, media_type
 from imagestudio.jobs.runner import JobContext
@@ -18,7 +19,7 @@ from imagestudio.providers.registry import ProviderClient
 from imagestudio.providers.schemas import ControlRequest as ProviderControlRequest
 from imagestudio.providers.schemas import GeneralEditRequest, GeneratedImage, PendingResult
 from imagestudio.studios.common import routed
-from imagestudio.studios.common.produced import Produced, store_output
+from imagestudio.studios.common.produced import Produced
 from imagestudio.studios.common.routes import Route
 from imagestudio.studios.control.operations import (
     CONTROL_MAP,
@@ -73,51 +74,48 @@ def _provider(
     )
 
 
-def deliver(ctx: JobContext, produced: Produced) -> None:
-    """Store the control map (sketch, structure) then the generated image, with which provider served."""
-    params = ControlParams.model_validate(ctx.params)
+def _store_map(ctx: JobContext, params: ControlParams) -> None:
+    """Store the control map (sketch, structure): what the provider was given in place of the upload."""
     op = OPERATIONS[params.operation]
     mapped = control_map(op.id, ctx.read_input("image")) if op.control_map else None
-    if mapped is not None:
-        # Stored first: a redelivery re-runs until the generated image is stored, so the map is never lost.
-        width, height, _ = describe_image(mapped, provider="local")
-        ctx.add_output(
-            CONTROL_MAP,
-            mapped,
-            ext=extension("png"),
-            content_type=media_type("png"),
-            format="png",
-            width=width,
-            height=height,
-            position=1,
-            metadata={
-                "path": "local",
-                "credits": 0,
-                "operation": op.id,
-                "kind": op.control_map,
-                "notes": "what the provider was given in place of the uploaded image",
-            },
-            provider="local",
-        )
-    applied = params.strengths if produced.route.provider == "stability" else {}
-    store_output(
-        ctx,
-        OUTPUT_NAME,
-        produced,
-        output_format=params.output_format,
-        prompt=params.prompt,
+    if mapped is None:
+        return
+    width, height, _ = describe_image(mapped, provider="local")
+    ctx.add_output(
+        CONTROL_MAP,
+        mapped,
+        ext=extension("png"),
+        content_type=media_type("png"),
+        format="png",
+        width=width,
+        height=height,
+        position=1,
         metadata={
-            "operation": params.operation,
-            "served_by": produced.route.provider,
-            "input_size": list(params.image_size),
-            "strengths": applied,
-            "not_applied": sorted(set(params.strengths) - set(applied)),
-            "skipped": params.skipped,
+            "path": "local",
+            "credits": 0,
+            "operation": op.id,
+            "kind": op.control_map,
+            "notes": "what the provider was given in place of the uploaded image",
         },
+        provider="local",
     )
 
 
-#: Stability, else WaveSpeed's equivalent; no local path.
-WORK = routed.RoutedWork(Studio.control, ControlParams, OUTPUT_NAME, provider=_provider, deliver=deliver)
+def _describe(params: ControlParams, produced: Produced) -> dict[str, Any]:
+    """What a generated image records beyond how it was made: which provider served, the strengths it applied."""
+    applied = params.strengths if produced.route.provider == "stability" else {}
+    return {
+        "operation": params.operation,
+        "served_by": produced.route.provider,
+        "input_size": list(params.image_size),
+        "strengths": applied,
+        "not_applied": sorted(set(params.strengths) - set(applied)),
+    }
+
+
+#: Stability, else WaveSpeed's equivalent; no local path. The map is stored first, then the generated image.
+WORK = routed.RoutedWork(
+    Studio.control, ControlParams, OUTPUT_NAME, provider=_provider, describe=_describe, store_first=_store_map
+)
 run = WORK.run
 poll = WORK.poll

@@ -32,7 +32,7 @@ from imagestudio.providers.selection import Candidate, parse_ratio, plan
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.deployment import WorkerDeployment
 from imagestudio.studios.common.limits import check_request_bytes
-from imagestudio.studios.common.pricing import Estimate, EstimateItem
+from imagestudio.studios.common.pricing import Estimate, first_choice
 from imagestudio.studios.create.request import (
     DEFAULT_STRENGTH,
     INIT_IMAGE_LIMITS,
@@ -184,21 +184,15 @@ def estimate(params: dict[str, Any], allowed: Collection[str]) -> Estimate:
     first = planned.candidates[0]
     unit = planned.reserve(1)
     held = f"; held at {unit}, the dearest fallback, and charged only for images made"
-    return Estimate(
-        studio="create",
-        total_credits=first.credits * request.count,
+    return first_choice(
+        "create",
+        item=f"image via {first.provider} {first.model}{held if unit > first.credits else ''}",
+        provider=first.provider,
+        model=first.model,
+        unit_credits=first.credits,
         max_credits=planned.reserve(request.count),
-        breakdown=[
-            EstimateItem(
-                item=f"image via {first.provider} {first.model}{held if unit > first.credits else ''}",
-                provider=first.provider,
-                model=first.model,
-                quality=planned.quality,
-                unit_credits=first.credits,
-                count=request.count,
-                credits=first.credits * request.count,
-            )
-        ],
+        count=request.count,
+        quality=planned.quality,
     )
 
 

@@ -11,7 +11,7 @@ from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.schemas import Quality, Seed
 from imagestudio.providers.selection import Candidate
 from imagestudio.providers.stability import STYLE_PRESETS
-from imagestudio.studios.common.limits import ImageLimits
+from imagestudio.studios.common.limits import STABILITY_LIMITS
 from imagestudio.studios.common.request import ImageRef, StudioRequest
 
 #: Longest prompt a client may send; enhancement and persona additions must still fit providers' 10,000.
@@ -20,7 +20,7 @@ MIN_SIDE, MAX_SIDE = 64, 4096
 #: Strength of an image-to-image request that gives none: halfway between the image and the prompt.
 DEFAULT_STRENGTH = 0.5
 #: Init images every image-to-image model takes (Stability sd3.5's published input limits; ultra's are wider).
-INIT_IMAGE_LIMITS = ImageLimits(min_side=64, min_pixels=4_096, max_pixels=9_437_184)
+INIT_IMAGE_LIMITS = STABILITY_LIMITS
 
 StylePreset = Literal[STYLE_PRESETS]  # type: ignore[valid-type]
 

@@ -15,22 +15,17 @@ image itself; recolour takes the colour named in the prompt and the mask).
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any, Literal
-
-from sqlalchemy.orm import Session
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.colour import colour_in
-from imagestudio.jobs.runner import JobContext
 from imagestudio.messaging import Studio
 from imagestudio.studios.common import routed
-from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.base import Images
 from imagestudio.studios.common.deployment import WorkerDeployment
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
-from imagestudio.studios.common.pricing import Estimate
-from imagestudio.studios.common.produced import Produced, store_output
-from imagestudio.studios.common.routes import ProviderStatus, credits_of, provider_status
+from imagestudio.studios.common.produced import Produced
+from imagestudio.studios.common.routes import ProviderStatus, provider_status
 from imagestudio.studios.edit.operations import (
     COMMON_FIELDS,
     DEFAULT_GENERAL_EDIT_MODEL,
@@ -39,6 +34,7 @@ from imagestudio.studios.edit.operations import (
     OPERATIONS,
     OUTPUT_NAME,
     UPLOAD_FIELDS,
+    Operation,
     general_edit_limits,
     routes_for,
 )
@@ -73,20 +69,19 @@ __all__ = [
 ]
 
 
-def prepare(
-    session: Session,
-    *,
-    tenant_id: str,
-    request: EditRequest,
-    images: Images,
-    status: Any = provider_status,
-) -> Prepared:
-    """Validate ``request`` against the operation, the images and the provider/local limits; plan the routes.
+def _model(form: EditRequest, op: Operation) -> str | None:
+    """The general-edit model asked for (WaveSpeed's default when none is), or None for Stability."""
+    if form.model is not None and form.model not in GENERAL_EDIT_MODELS:
+        raise ValidationFailed("model", f"unknown model {form.model!r}")
+    return form.model or (DEFAULT_GENERAL_EDIT_MODEL if op.provider == "wavespeed" else None)
+
+
+def _judge(form: EditRequest, files: Images) -> routed.Judged:
+    """Validate the request against the operation, the images and the provider/local limits.
 
     An image is bytes to store (a multipart file) or an upload already stored; every decision
     here comes from headers and upload rows, never from decoding or reading a stored image.
     """
-    form, files = request, images
     op = operation_for(form, files=files)
     _, info = files["image"]
     width, height = info.width, info.height
@@ -114,7 +109,7 @@ def prepare(
     if op.needs_area and area is None:
         raise ValidationFailed("mask", f"{op.id} needs a mask, or an image with transparent pixels to fill")
 
-    model = form.model or (DEFAULT_GENERAL_EDIT_MODEL if op.provider == "wavespeed" else None)
+    model = _model(form, op)  # already checked by operation_for
     color = colour_in(form.text("prompt")) if op.id == "search_recolor" else None
     sizes = {name: upload.size_bytes for name, (upload, _) in files.items()}
     who = op.provider if op.endpoint is None else f"{op.provider} {op.endpoint}"
@@ -163,55 +158,49 @@ def prepare(
                     "prompt", "the local recolour needs a colour in the prompt, e.g. '#1e90ff' or 'navy'"
                 )
 
-    routes, skipped = routed.plan(
-        session,
-        tenant_id=tenant_id,
+    plan = routed.two_routes(
         path=form.path,
         what=op.id,
         routes=routes_for(op, model),
         provider_checks=provider_checks,
         local_checks=local_checks,
-        status=status,
     )
-    params = EditParams(
-        operation=op.id,
-        path=form.path,
-        routes=routes,
-        skipped=skipped,
-        prompt=form.text("prompt"),
-        search_prompt=form.text("search_prompt"),
-        select_prompt=form.text("select_prompt"),
-        negative_prompt=form.text("negative_prompt"),
-        left=form.left or 0,
-        right=form.right or 0,
-        up=form.up or 0,
-        down=form.down or 0,
-        grow_mask=form.grow_mask,
-        creativity=form.creativity,
-        seed=form.seed,
-        style_preset=form.style_preset,
-        model=model,
-        output_format=form.output_format,
-        color=color,
-        area=area,
-        point=point,
-        image_size=(width, height),
-        estimated_credits=credits_of(routes),
-    )
-    return routed.prepared(params, [upload for upload, _ in files.values()])
+    fields = {
+        "operation": op.id,
+        "path": form.path,
+        "prompt": form.text("prompt"),
+        "search_prompt": form.text("search_prompt"),
+        "select_prompt": form.text("select_prompt"),
+        "negative_prompt": form.text("negative_prompt"),
+        "left": form.left or 0,
+        "right": form.right or 0,
+        "up": form.up or 0,
+        "down": form.down or 0,
+        "grow_mask": form.grow_mask,
+        "creativity": form.creativity,
+        "seed": form.seed,
+        "style_preset": form.style_preset,
+        "model": model,
+        "output_format": form.output_format,
+        "color": color,
+        "area": area,
+        "point": point,
+    }
+    images = [upload for upload, _ in files.values()]
+    return routed.Judged(plan=plan, image_size=(width, height), images=images, fields=fields)
 
 
-price = routed.price
-
-
-def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
-    """Price an edit as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
-    asked = EditRequest.model_validate(request)  # the route's own fields; the images are not needed
+def _priced(asked: EditRequest) -> tuple[str, routed.Plan]:
+    """An edit as an estimate plans it: the operation, its provider route and its local one."""
     op = OPERATIONS[asked.operation]
-    if asked.model is not None and asked.model not in GENERAL_EDIT_MODELS:
-        raise ValidationFailed("model", f"unknown model {asked.model!r}")
-    model = asked.model or (DEFAULT_GENERAL_EDIT_MODEL if op.provider == "wavespeed" else None)
-    return routed.estimate("edit", what=op.id, path=asked.path, routes=routes_for(op, model), allowed=allowed)
+    return op.id, routed.two_routes(path=asked.path, what=op.id, routes=routes_for(op, _model(asked, op)))
+
+
+#: Submission: judged here, planned for the tier and the providers' health, priced at the dearest route.
+STUDIO = routed.RoutedStudio("edit", EditRequest, EditParams, judge=_judge, priced=_priced)
+prepare = STUDIO.prepare
+estimate = STUDIO.estimate
+price = routed.price
 
 
 def describe_operations(status: Any = provider_status) -> dict[str, Any]:
@@ -270,25 +259,16 @@ def describe_operations(status: Any = provider_status) -> dict[str, Any]:
 # --- the worker ----------------------------------------------------------------------------------
 
 
-def deliver(ctx: JobContext, produced: Produced) -> None:
-    """Store the edited image with how it was made."""
-    params = EditParams.model_validate(ctx.params)
+def _describe(params: EditParams, produced: Produced) -> dict[str, Any]:
+    """What an edited image records beyond how it was made: the operation, the input, the area."""
     op = OPERATIONS[params.operation]
     notes = op.local.notes if produced.route.local and op.local is not None else ""
-    store_output(
-        ctx,
-        OUTPUT_NAME,
-        produced,
-        output_format=params.output_format,
-        prompt=params.prompt,
-        metadata={
-            "operation": params.operation,
-            "input_size": list(params.image_size),
-            "area": params.area,
-            "skipped": params.skipped,
-            "notes": notes,
-        },
-    )
+    return {
+        "operation": params.operation,
+        "input_size": list(params.image_size),
+        "area": params.area,
+        "notes": notes,
+    }
 
 
 #: The operation's provider or its local path.
@@ -297,7 +277,7 @@ WORK = routed.RoutedWork(
     EditParams,
     OUTPUT_NAME,
     provider=provider_edit,
-    deliver=deliver,
+    describe=_describe,
     local=local_edit,
     check_inputs=check_inputs,
 )

@@ -11,7 +11,7 @@ from typing import Literal
 from imagestudio.providers.registry import CATALOGUE, find_model
 from imagestudio.providers.schemas import MAX_GROW_MASK as PROVIDER_MAX_GROW_MASK
 from imagestudio.providers.stability import STYLE_PRESETS
-from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
+from imagestudio.studios.common.limits import STABILITY_LIMITS, STABILITY_SHAPED, ImageLimits
 from imagestudio.studios.common.routes import LOCAL, Route, whole_credits
 
 OperationName = Literal[
@@ -92,8 +92,6 @@ class Operation:
 
 #: Local edits hold a few float copies of the image: 16 MP keeps a worker well under a gigabyte.
 _LOCAL_LIMITS = ImageLimits(min_side=16, min_pixels=256, max_pixels=16_777_216)
-_STABILITY_EDIT = ImageLimits(min_side=64, min_pixels=4_096, max_pixels=9_437_184)
-_STABILITY_SHAPED = ImageLimits(min_side=64, min_pixels=4_096, max_pixels=9_437_184, aspect=STABILITY_ASPECT)
 
 OPERATIONS: dict[str, Operation] = {
     op.id: op
@@ -120,7 +118,7 @@ OPERATIONS: dict[str, Operation] = {
             endpoint="inpaint",
             required=("image", "prompt"),
             optional=("mask", "negative_prompt", "grow_mask", "seed", "style_preset"),
-            limits=_STABILITY_EDIT,
+            limits=STABILITY_LIMITS,
             needs_area=True,
             local=LocalPath(
                 limits=_LOCAL_LIMITS,
@@ -136,7 +134,7 @@ OPERATIONS: dict[str, Operation] = {
             endpoint="outpaint",
             required=("image",),
             optional=("left", "right", "up", "down", "prompt", "creativity", "seed", "style_preset"),
-            limits=_STABILITY_SHAPED,
+            limits=STABILITY_SHAPED,
             local=LocalPath(
                 limits=_LOCAL_LIMITS,
                 needs=("at least one margin", "a canvas of at most 8192 x 8192"),
@@ -152,7 +150,7 @@ OPERATIONS: dict[str, Operation] = {
             endpoint="search-and-replace",
             required=("image", "prompt", "search_prompt"),
             optional=("negative_prompt", "grow_mask", "seed", "style_preset"),
-            limits=_STABILITY_SHAPED,
+            limits=STABILITY_SHAPED,
         ),
         Operation(
             id="search_recolor",
@@ -162,7 +160,7 @@ OPERATIONS: dict[str, Operation] = {
             endpoint="search-and-recolor",
             required=("image", "prompt", "select_prompt"),
             optional=("mask", "negative_prompt", "grow_mask", "seed", "style_preset"),
-            limits=_STABILITY_SHAPED,
+            limits=STABILITY_SHAPED,
             local=LocalPath(
                 limits=_LOCAL_LIMITS,
                 needs=(
@@ -180,7 +178,7 @@ OPERATIONS: dict[str, Operation] = {
             endpoint="erase",
             required=("image",),
             optional=("mask", "grow_mask", "seed", "point_x", "point_y"),
-            limits=_STABILITY_EDIT,
+            limits=STABILITY_LIMITS,
             needs_area=True,
             local=LocalPath(
                 limits=_LOCAL_LIMITS,
@@ -199,7 +197,7 @@ OPERATIONS: dict[str, Operation] = {
             endpoint="replace-background-and-relight",
             required=("image",),
             optional=("background_reference", "light_reference", "prompt", "seed"),
-            limits=_STABILITY_SHAPED,
+            limits=STABILITY_SHAPED,
             asynchronous=True,
             notes="Needs background_reference or a prompt describing the background. Asynchronous at the provider.",
         ),

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.schemas import Seed
-from imagestudio.studios.common.request import ImageRef, StudioRequest
+from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, StudioRequest, examples
 from imagestudio.studios.common.routes import Path, RoutedParams
 from imagestudio.studios.edit.operations import (
     COMMON_FIELDS,
@@ -38,18 +38,9 @@ def _margin(side: str) -> Any:
 class EditRequest(StudioRequest):
     """``POST /edit``: the operation, its images and its options (see ``GET /edit/operations``)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"operation": "remove_background", "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19"},
-                {
-                    "operation": "search_replace",
-                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
-                    "search_prompt": "cup",
-                    "prompt": "teapot",
-                },
-            ]
-        }
+    model_config = examples(
+        {"operation": "remove_background", "image": EXAMPLE_UPLOAD},
+        {"operation": "search_replace", "image": EXAMPLE_UPLOAD, "search_prompt": "cup", "prompt": "teapot"},
     )
 
     image_fields = UPLOAD_FIELDS

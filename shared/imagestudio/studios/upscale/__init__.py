@@ -23,15 +23,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from imagestudio.errors import ValidationFailed
 from imagestudio.studios.common import routed
-from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.base import Images
 from imagestudio.studios.common.deployment import WorkerDeployment
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
-from imagestudio.studios.common.pricing import Estimate
-from imagestudio.studios.common.routes import LOCAL, Route, credits_of, provider_status
+from imagestudio.studios.common.routes import LOCAL, Route, provider_status
 from imagestudio.studios.upscale.modes import (
     CONSERVATIVE_PIXELS,
     DEFAULT_PRESET,
@@ -105,16 +102,8 @@ def _routes(mode: Mode) -> tuple[Route, Route | None]:
     return provider, local
 
 
-def prepare(
-    session: Session,
-    *,
-    tenant_id: str,
-    request: UpscaleRequest,
-    images: Images,
-    status: Any = provider_status,
-) -> Prepared:
-    """Validate against the mode's provider and local limits, resolve the preset, plan the routes."""
-    form, files = request, images
+def _judge(form: UpscaleRequest, files: Images) -> routed.Judged:
+    """Validate against the mode's provider and local limits, resolve the preset."""
     mode = _mode(form, files=files)
     image, info = files["image"]
     width, height = info.width, info.height
@@ -134,47 +123,46 @@ def prepare(
             )
         mode.local_limits.check(field="image", width=width, height=height, who=f"the local {mode.id} path")
 
-    routes, skipped = routed.plan(
-        session,
-        tenant_id=tenant_id,
+    plan = routed.two_routes(
         path=form.path,
-        what=f"{mode.id} upscale",
+        what=_what(mode),
         routes=_routes(mode),
         provider_checks=provider_checks,
         local_checks=local_checks,
-        status=status,
     )
-    params = UpscaleParams(
-        mode=mode.id,
-        path=form.path,
-        preset=preset.id,
-        routes=routes,
-        skipped=skipped,
-        prompt=(form.text("prompt") or preset.prompt) if prompted else None,
-        negative_prompt=(form.text("negative_prompt") or preset.negative_prompt) if prompted else None,
-        creativity=(form.creativity if form.creativity is not None else preset.creativity[mode.id])
+    fields = {
+        "mode": mode.id,
+        "path": form.path,
+        "preset": preset.id,
+        "prompt": (form.text("prompt") or preset.prompt) if prompted else None,
+        "negative_prompt": (form.text("negative_prompt") or preset.negative_prompt) if prompted else None,
+        "creativity": (form.creativity if form.creativity is not None else preset.creativity[mode.id])
         if prompted
         else None,
-        seed=form.seed,
-        style_preset=preset.style_preset if mode.id == "creative" else None,
-        output_format=form.output_format,
-        quality=preset.quality,
-        image_size=(width, height),
-        estimated_credits=credits_of(routes),
-    )
-    return routed.prepared(params, [image])
+        "seed": form.seed,
+        "style_preset": preset.style_preset if mode.id == "creative" else None,
+        "output_format": form.output_format,
+        "quality": preset.quality,
+    }
+    return routed.Judged(plan=plan, image_size=(width, height), images=[image], fields=fields)
 
 
-price = routed.price
-
-
-def estimate(request: dict[str, Any], allowed: Collection[str]) -> Estimate:
-    """Price an upscale as :func:`prepare` would plan it now (configuration, tier, circuit state)."""
-    asked = UpscaleRequest.model_validate(request)  # the route's own fields; the image is not needed
+def _priced(asked: UpscaleRequest) -> tuple[str, routed.Plan]:
+    """An upscale as an estimate plans it: the mode, its Stability route and its local one."""
     mode = MODES[asked.mode]
-    return routed.estimate(
-        "upscale", what=f"{mode.id} upscale", path=asked.path, routes=_routes(mode), allowed=allowed
-    )
+    return _what(mode), routed.two_routes(path=asked.path, what=_what(mode), routes=_routes(mode))
+
+
+def _what(mode: Mode) -> str:
+    """The job as refusals and estimates name it."""
+    return f"{mode.id} upscale"
+
+
+#: Submission: judged here, planned for the tier and the providers' health, priced at the dearest route.
+STUDIO = routed.RoutedStudio("upscale", UpscaleRequest, UpscaleParams, judge=_judge, priced=_priced)
+prepare = STUDIO.prepare
+estimate = STUDIO.estimate
+price = routed.price
 
 
 def describe_modes(status: Any = provider_status) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.registry import find_model
 from imagestudio.providers.schemas import UPSCALE_CREATIVITY, Seed
-from imagestudio.studios.common.limits import STABILITY_ASPECT, ImageLimits
-from imagestudio.studios.common.request import ImageRef, StudioRequest
+from imagestudio.studios.common.limits import STABILITY_SHAPED, ImageLimits
+from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, ImageRequest, examples
 from imagestudio.studios.common.routes import Path, RoutedParams, whole_credits
 
 ModeName = Literal["fast", "conservative", "creative"]
@@ -133,7 +133,7 @@ MODES: dict[str, Mode] = {
             name="Conservative",
             description="Up to about 4 MP, keeping the original's details.",
             output="about 4 MP (2048 x 2048 for a square)",
-            limits=ImageLimits(min_side=64, min_pixels=4_096, max_pixels=9_437_184, aspect=STABILITY_ASPECT),
+            limits=STABILITY_SHAPED,
             optional=("prompt", "negative_prompt", "creativity", "seed", *_COMMON),
             min_creativity=UPSCALE_CREATIVITY["conservative"][0],
             max_creativity=0.5,
@@ -157,25 +157,13 @@ MODES: dict[str, Mode] = {
 }
 
 
-class UpscaleRequest(StudioRequest):
+class UpscaleRequest(ImageRequest):
     """``POST /upscale``: the image, the mode and its options (see ``GET /upscale/modes``)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19", "mode": "fast"},
-                {
-                    "image": "upl_3f0c9a6b2e5d4c1a8b7e6f5d4c3b2a19",
-                    "mode": "conservative",
-                    "preset": "faithful",
-                    "output_format": "webp",
-                },
-            ]
-        }
+    model_config = examples(
+        {"image": EXAMPLE_UPLOAD, "mode": "fast"},
+        {"image": EXAMPLE_UPLOAD, "mode": "conservative", "preset": "faithful", "output_format": "webp"},
     )
-
-    image_fields = ("image",)
-    required_images = ("image",)
 
     image: ImageRef | None = Field(default=None, description="The image to upscale.")
     mode: ModeName = Field(default="fast", description="fast (4x) | conservative | creative")

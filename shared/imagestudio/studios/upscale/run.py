@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from imagestudio.jobs.runner import JobContext
 from imagestudio.messaging import Studio
 from imagestudio.providers.protocols import as_upscaler
 from imagestudio.providers.registry import ProviderClient
 from imagestudio.providers.schemas import GeneratedImage, PendingResult
 from imagestudio.providers.schemas import UpscaleRequest as ProviderUpscaleRequest
 from imagestudio.studios.common import routed
-from imagestudio.studios.common.produced import Produced, store_output
+from imagestudio.studios.common.produced import Produced
 from imagestudio.studios.common.routes import Route
 from imagestudio.studios.upscale.modes import (
     CONSERVATIVE_PIXELS,
@@ -54,31 +54,27 @@ def _provider(
     return upscaler.submit_upscale(request) if params.mode == "creative" else upscaler.upscale(request)
 
 
-def deliver(ctx: JobContext, produced: Produced) -> None:
-    """Store the upscaled image with how it was made and the scale it reached."""
-    params = UpscaleParams.model_validate(ctx.params)
+def _describe(params: UpscaleParams, produced: Produced) -> dict[str, Any]:
+    """What an upscaled image records beyond how it was made: the mode, the preset, the scale it reached."""
     width, height = params.image_size
-    store_output(
-        ctx,
-        OUTPUT_NAME,
-        produced,
-        output_format=params.output_format,
-        quality=params.quality,
-        prompt=params.prompt,
-        metadata={
-            "mode": params.mode,
-            "preset": params.preset,
-            "input_size": [width, height],
-            "scale": round(produced.width / width, 3),
-            "skipped": params.skipped,
-            "notes": MODES[params.mode].local_notes if produced.route.local else "",
-        },
-    )
+    return {
+        "mode": params.mode,
+        "preset": params.preset,
+        "input_size": [width, height],
+        "scale": round(produced.width / width, 3),
+        "notes": MODES[params.mode].local_notes if produced.route.local else "",
+    }
 
 
 #: The local path (fast, conservative) or Stability; creative submits and leaves the wait to ``upscale.poll``.
 WORK = routed.RoutedWork(
-    Studio.upscale, UpscaleParams, OUTPUT_NAME, local=_local, provider=_provider, deliver=deliver
+    Studio.upscale,
+    UpscaleParams,
+    OUTPUT_NAME,
+    local=_local,
+    provider=_provider,
+    describe=_describe,
+    quality=lambda params: params.quality,
 )
 run = WORK.run
 poll = WORK.poll
