@@ -5,6 +5,10 @@ host network against the machine's PostgreSQL, RabbitMQ, Redis and S3 server (a 
 vhost, key prefix and bucket). Jobs go to every studio and as a batch; a signed webhook reaches a
 loopback receiver once per job; a worker container is killed mid-job and the job still ends, once;
 the gateway container restarts and no job is lost; every container passes its compose healthcheck.
+
+Why one module over 600 lines: the alert tests run in order on one module-scoped stack and hand
+state on (the control job kept waiting through the other faults, the dead-lettered jobs), so
+split modules would each need the whole stack again (minutes of containers each).
 """
 
 from __future__ import annotations
@@ -452,6 +456,28 @@ def test_alert_a_failing_provider_opens_its_circuit_and_fails_jobs_then_both_res
             stack.finished(job_id)
     wait_resolved(stack, "ImageStudioProviderCircuitOpen")
     wait_resolved(stack, "ImageStudioJobErrorRate")
+
+
+def test_alert_a_model_the_vendor_withdrew_fires_model_gone_then_resolves_once_it_is_served(
+    stack: Stack,
+) -> None:
+    # Stability answers the fast upscale's call 410 Gone, as for a withdrawn model: the upscale
+    # worker marks upscale/fast gone (its gauge at 1) and the job falls back to the local route.
+    stability = stack.fleet.simulators["stability"]
+    stability.faults.push({"status": 410, "path": "/upscale/fast", "message": "model gone: upscale/fast"})
+    gone = stack.finished(stack.submit("/upscale", form={"mode": "fast"})["id"])
+    assert gone["status"] == "succeeded", gone
+    [output] = gone["outputs"]
+    assert output["metadata"]["provider"] == "local", output["metadata"]
+    assert [s["model"] for s in output["metadata"]["fallback_from"]] == ["upscale/fast"]
+    wait_firing(stack, "ImageStudioProviderModelGone", provider="stability", model="upscale/fast")
+    # The vendor serves it again (no fault left): upscale routes call Stability first, the call
+    # succeeds, and the worker lowers its gauge and lifts the mark (providers/health.py).
+    stability.faults.clear()
+    served = stack.finished(stack.submit("/upscale", form={"mode": "fast"})["id"])
+    assert served["status"] == "succeeded", served
+    assert served["outputs"][0]["metadata"]["provider"] == "stability", served["outputs"][0]["metadata"]
+    wait_resolved(stack, "ImageStudioProviderModelGone")
 
 
 def test_alert_failing_webhooks_fire_then_resolve(stack: Stack) -> None:
