@@ -7,6 +7,8 @@ from typing import Any
 
 from support import Embedded
 
+from imagestudio.providers.execution import BatchSpec
+from imagestudio.providers.selection import plan
 from simulators import (
     GeminiSimulator,
     HuggingFaceSimulator,
@@ -16,6 +18,21 @@ from simulators import (
 
 API = "/api/image-studio"
 Simulator = StabilitySimulator | WaveSpeedSimulator | HuggingFaceSimulator | GeminiSimulator
+
+
+def batch_spec(provider: str, *, count_ratio: float = 1.0, **plan_args: Any) -> BatchSpec:
+    """A standard-quality batch of "a lighthouse" on what ``plan`` offers for ``provider``."""
+    return BatchSpec(
+        prompt="a lighthouse",
+        styled_prompt="a lighthouse",
+        negative_prompt=None,
+        style_preset=None,
+        output_format="png",
+        quality="standard",
+        ratio=count_ratio,
+        seed=7,
+        candidates=plan(quality="standard", ratio=count_ratio, provider=provider, **plan_args),
+    )
 
 
 @dataclass

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from create_support import CreateStack
+from create_support import CreateStack, batch_spec
 
-from imagestudio.providers.execution import BatchSpec, ProviderExecutor
+from imagestudio.providers.execution import ProviderExecutor
 from imagestudio.providers.health import report_model_served, unavailable_models
-from imagestudio.providers.selection import plan
 from imagestudio.telemetry.metrics import PROVIDER_MODEL_GONE
 
 BODY = {"prompt": "a lighthouse", "count": 2}
@@ -47,22 +46,11 @@ def gauge(provider: str, model: str) -> float:
 def call_once(provider: str, model: str) -> list[int]:
     """One image from exactly ``model`` through the engine (as a plan offers it once its mark lapses,
     or an edit or upscale route calls it); the variations delivered."""
-    spec = BatchSpec(
-        prompt="a lighthouse",
-        styled_prompt="a lighthouse",
-        negative_prompt=None,
-        style_preset=None,
-        output_format="png",
-        quality="standard",
-        ratio=1.0,
-        seed=7,
-        candidates=plan(quality="standard", ratio=1.0, provider=provider, model=model),
-    )
     delivered: list[int] = []
     executor = ProviderExecutor()
     try:
         executor.run_batch(
-            spec,
+            batch_spec(provider, model=model),
             variations=[0],
             on_images=lambda variations, *_: delivered.extend(variations),
             checkpoint=lambda _: None,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from create_support import CreateStack
+from create_support import batch_spec as spec
 from support import use_settings, wait_for
 
 from imagestudio.errors import ValidationFailed
@@ -99,20 +100,6 @@ def test_auto_keeps_to_allowed_and_available_providers() -> None:
 
 
 # --- execution against the simulators ---------------------------------------------------------
-
-
-def spec(provider: str, *, count_ratio: float = 1.0, **plan_args: Any) -> BatchSpec:
-    return BatchSpec(
-        prompt="a lighthouse",
-        styled_prompt="a lighthouse",
-        negative_prompt=None,
-        style_preset=None,
-        output_format="png",
-        quality="standard",
-        ratio=count_ratio,
-        seed=7,
-        candidates=plan(quality="standard", ratio=count_ratio, provider=provider, **plan_args),
-    )
 
 
 class Recorder:

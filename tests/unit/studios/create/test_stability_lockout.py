@@ -5,25 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from create_support import CreateStack
+from create_support import CreateStack, batch_spec
 
-from imagestudio.providers.execution import BatchSpec, ProviderExecutor
+from imagestudio.providers.execution import ProviderExecutor
 from imagestudio.providers.health import provider_health
-from imagestudio.providers.selection import plan
-
-
-def _spec() -> BatchSpec:
-    return BatchSpec(
-        prompt="a lighthouse",
-        styled_prompt="a lighthouse",
-        negative_prompt=None,
-        style_preset=None,
-        output_format="png",
-        quality="standard",
-        ratio=1.0,
-        seed=7,
-        candidates=plan(quality="standard", ratio=1.0, provider="stability"),
-    )
 
 
 def _run() -> tuple[list[float], Any]:
@@ -31,7 +16,7 @@ def _run() -> tuple[list[float], Any]:
     executor = ProviderExecutor(sleep=sleeps.append)
     try:
         report = executor.run_batch(
-            _spec(), variations=[0], on_images=lambda *_: None, checkpoint=lambda _: None
+            batch_spec("stability"), variations=[0], on_images=lambda *_: None, checkpoint=lambda _: None
         )
     finally:
         executor.close()
