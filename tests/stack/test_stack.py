@@ -461,22 +461,37 @@ def test_alert_a_failing_provider_opens_its_circuit_and_fails_jobs_then_both_res
 def test_alert_a_model_the_vendor_withdrew_fires_model_gone_then_resolves_once_it_is_served(
     stack: Stack,
 ) -> None:
-    # Stability answers the fast upscale's call 410 Gone, as for a withdrawn model: the upscale
-    # worker marks upscale/fast gone (its gauge at 1) and the job falls back to the local route.
-    stability = stack.fleet.simulators["stability"]
-    stability.faults.push({"status": 410, "path": "/upscale/fast", "message": "model gone: upscale/fast"})
-    gone = stack.finished(stack.submit("/upscale", form={"mode": "fast"})["id"])
+    # The first choice of a create job answers 410 Gone, as for a withdrawn model: the create
+    # worker marks the model gone (its gauge at 1) and the job falls back to the next provider.
+    body = {"prompt": "a withdrawn model"}
+    estimate = httpx.post(
+        f"{stack.base_url}{API}/estimate-cost",
+        headers=stack.headers(),
+        json={"studio": "create", "params": body},
+        timeout=30,
+    )
+    assert estimate.status_code == 200, estimate.text
+    first = estimate.json()["breakdown"][0]
+    provider, model = first["provider"], first["model"]
+    stack.fleet.simulators[provider].faults.push({"status": 410, "message": f"model gone: {model}"})
+    gone = stack.finished(stack.submit("/create", json=body)["id"])
     assert gone["status"] == "succeeded", gone
-    [output] = gone["outputs"]
-    assert output["metadata"]["provider"] == "local", output["metadata"]
-    assert [s["model"] for s in output["metadata"]["fallback_from"]] == ["upscale/fast"]
-    wait_firing(stack, "ImageStudioProviderModelGone", provider="stability", model="upscale/fast")
-    # The vendor serves it again (no fault left): upscale routes call Stability first, the call
-    # succeeds, and the worker lowers its gauge and lifts the mark (providers/health.py).
-    stability.faults.clear()
-    served = stack.finished(stack.submit("/upscale", form={"mode": "fast"})["id"])
+    assert all(o["metadata"]["provider"] != provider for o in gone["outputs"]), gone["outputs"]
+    wait_firing(stack, "ImageStudioProviderModelGone", provider=provider, model=model)
+    # The vendor serves it again (the fault was its one answer). Plans skip a gone model for 6
+    # hours: the test moves the mark 6 hours back instead of waiting, then a job asks for the
+    # model by name; its call succeeds, and the worker lowers its gauge and lifts the mark.
+    stack.fleet.simulators[provider].faults.clear()
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE provider_health SET opened_at = opened_at - 6 * 3600 WHERE key = %s",
+            (f"model:{provider}:{model}",),
+        )
+    served = stack.finished(
+        stack.submit("/create", json={**body, "provider": provider, "model": model})["id"]
+    )
     assert served["status"] == "succeeded", served
-    assert served["outputs"][0]["metadata"]["provider"] == "stability", served["outputs"][0]["metadata"]
+    assert {o["metadata"]["provider"] for o in served["outputs"]} == {provider}
     wait_resolved(stack, "ImageStudioProviderModelGone")
 
 
