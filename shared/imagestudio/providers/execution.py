@@ -54,7 +54,14 @@ from imagestudio.errors import (
 )
 from imagestudio.providers.batch import BatchReport, BatchSpec, CallReport, OnImages, OnSubmitted
 from imagestudio.providers.directory import ClientPool, ProviderDirectory, provider_directory
-from imagestudio.providers.health import DatabaseCircuitStore, breaker_for, circuit_key, shared_store
+from imagestudio.providers.health import (
+    DatabaseCircuitStore,
+    breaker_for,
+    circuit_key,
+    report_model_gone,
+    report_model_served,
+    shared_store,
+)
 from imagestudio.providers.protocols import GenerationSubmitter
 from imagestudio.providers.registry import ProviderClient
 from imagestudio.providers.resilience import CircuitOpen, RetryPolicy
@@ -69,7 +76,6 @@ from imagestudio.telemetry.metrics import (
     PROVIDER_CIRCUIT_OPEN,
     PROVIDER_FALLBACKS,
     PROVIDER_LATENCY,
-    PROVIDER_MODEL_GONE,
     PROVIDER_REQUESTS,
     PROVIDER_RETRIES,
 )
@@ -198,6 +204,7 @@ class ProviderExecutor:
         what: str,
         checkpoint: Checkpoint,
         retry_if: Callable[[ProviderError], bool] | None = None,
+        model: str | None = None,
     ) -> tuple[T, CallInfo]:
         """Run ``fn`` on ``provider``'s pooled client through the shared breaker, retrying transient errors.
 
@@ -206,7 +213,8 @@ class ProviderExecutor:
         (see :func:`long_retry_after`). Refusals, an open circuit and non-retryable errors are raised
         unchanged at the first attempt; otherwise the last error once attempts are spent.
         ``retry_if`` narrows which retryable errors are retried (a submission: see
-        :func:`submission_refused`).
+        :func:`submission_refused`). ``model``, given for a call of that model, lowers its
+        model-gone gauge once the call succeeds (:func:`~imagestudio.providers.health.report_model_served`).
         """
         settings = get_settings()
         client, simulated = self.client_for(provider)
@@ -260,6 +268,8 @@ class ProviderExecutor:
             PROVIDER_REQUESTS.labels(provider, "200").inc()
             PROVIDER_LATENCY.labels(provider).observe(finished - attempt_started)
             PROVIDER_CIRCUIT_OPEN.labels(provider).set(0)
+            if model is not None:
+                report_model_served(provider, model, store=self.store)
             info = CallInfo(
                 attempts=attempt,
                 simulated=simulated(),
@@ -275,8 +285,7 @@ class ProviderExecutor:
         A model the vendor says is gone is marked unavailable in provider health, so plans skip it.
         """
         if isinstance(error, ProviderModelGone):
-            shared_store.mark_model_gone(provider, model)
-            PROVIDER_MODEL_GONE.labels(provider, model).set(1)
+            report_model_gone(provider, model)
             log.warning("provider.model_gone", provider=provider, model=model, reason=error.detail)
         PROVIDER_FALLBACKS.labels(studio, provider).inc()
         log.warning("provider.gave_up", provider=provider, model=model, reason=error.detail)
@@ -414,6 +423,7 @@ class ProviderExecutor:
             lambda client: client.generate(request),
             what=f"{candidate.provider} {candidate.model} for image {chunk[0] + 1}",
             checkpoint=checkpoint,
+            model=candidate.model,
         )
         return images, CallReport(candidate, info.attempts, info.simulated, info.attempt_seconds, prompt, [])
 
@@ -440,6 +450,7 @@ class ProviderExecutor:
             what=f"{candidate.provider} {candidate.model} for image {variation + 1}",
             checkpoint=checkpoint,
             retry_if=submission_refused,
+            model=candidate.model,
         )
         on_submitted(variation, pending)
         images, polled = self._poll(candidate, variation, pending, on_submitted, checkpoint)

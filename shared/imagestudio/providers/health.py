@@ -8,10 +8,17 @@ gateway's ``GET /providers``. ``update`` runs in its own short transaction and l
 A model the vendor no longer serves (404 on its call, 410) gets a row of its own, keyed
 ``model:<provider>:<model>`` in state ``gone`` (:meth:`DatabaseCircuitStore.mark_model_gone`);
 planning skips it (:func:`unavailable_models`) for ``MODEL_GONE_SECONDS``, then tries it again.
+
+``imagestudio_provider_model_gone`` lives in the process that met the answer (a worker): it is
+set by :func:`report_model_gone` and lowered by :func:`report_model_served` when a later call to
+that model succeeds in the same process (the vendor serves it again), which also lifts the mark,
+so plans offer the model again at once. Without that, the worker's gauge stayed at 1 until it
+restarted, and the alert never resolved.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -31,7 +38,7 @@ from imagestudio.providers.resilience import (
     CircuitStore,
     InMemoryCircuitStore,
 )
-from imagestudio.telemetry.metrics import PROVIDER_CIRCUIT_OPEN
+from imagestudio.telemetry.metrics import PROVIDER_CIRCUIT_OPEN, PROVIDER_MODEL_GONE
 
 __all__ = [
     "MODEL_GONE_SECONDS",
@@ -40,6 +47,8 @@ __all__ = [
     "breaker_for",
     "circuit_key",
     "provider_health",
+    "report_model_gone",
+    "report_model_served",
     "shared_store",
     "unavailable_models",
 ]
@@ -115,6 +124,15 @@ class DatabaseCircuitStore:
             row.state = GONE
             row.opened_at = time.time()
 
+    def lift_model_gone(self, provider: str, model: str) -> bool:
+        """Forget that ``provider`` answered ``model`` gone (it served it since); whether it was marked."""
+        with session_scope() as session:
+            row = session.get(ProviderHealth, model_key(provider, model))
+            if row is None or row.state != GONE:
+                return False
+            session.delete(row)
+            return True
+
     def gone_models(self, *, now: float | None = None) -> set[tuple[str, str]]:
         """``(provider, model)`` of every model marked gone within ``MODEL_GONE_SECONDS``."""
         now = time.time() if now is None else now
@@ -181,6 +199,35 @@ def provider_health(
         PROVIDER_CIRCUIT_OPEN.labels(name).set(1 if health["state"] == CircuitState.open.value else 0)
         report[name] = (health, observed.get(circuit_key(name), (None, None))[1])
     return report
+
+
+#: ``(provider, model)`` pairs this process reported gone: its gauge reads 1 for them.
+_reported_gone: set[tuple[str, str]] = set()
+_reported_lock = threading.Lock()
+
+
+def report_model_gone(provider: str, model: str, *, store: DatabaseCircuitStore | None = None) -> None:
+    """The vendor answered ``model``'s call with "not found" or "gone": mark it and raise the gauge."""
+    (store or shared_store).mark_model_gone(provider, model)
+    with _reported_lock:
+        _reported_gone.add((provider, model))
+        PROVIDER_MODEL_GONE.labels(provider, model).set(1)
+
+
+def report_model_served(provider: str, model: str, *, store: DatabaseCircuitStore | None = None) -> bool:
+    """A call to ``model`` succeeded: if this process reported it gone, lift the mark and lower the gauge.
+
+    Only a process that reported the model gone does anything (no write on every successful call);
+    a mark another process made lapses after ``MODEL_GONE_SECONDS`` as before.
+    """
+    with _reported_lock:
+        if (provider, model) not in _reported_gone:
+            return False
+    (store or shared_store).lift_model_gone(provider, model)
+    with _reported_lock:
+        _reported_gone.discard((provider, model))
+        PROVIDER_MODEL_GONE.labels(provider, model).set(0)
+    return True
 
 
 def unavailable_models(*, store: DatabaseCircuitStore | None = None) -> set[tuple[str, str]]:

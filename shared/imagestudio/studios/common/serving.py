@@ -33,7 +33,7 @@ def call_provider(
 ) -> tuple[T, CallInfo]:
     """One provider operation through the engine (retries, Retry-After, the shared circuit breaker)."""
     return provider_executor().call(
-        route.provider, call, what=f"{route.provider} {route.model}", checkpoint=checkpoint
+        route.provider, call, what=f"{route.provider} {route.model}", checkpoint=checkpoint, model=route.model
     )
 
 

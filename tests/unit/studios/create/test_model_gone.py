@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from create_support import CreateStack
+from create_support import CreateStack, spec
+
+from imagestudio.providers.execution import ProviderExecutor
+from imagestudio.providers.health import report_model_served, unavailable_models
+from imagestudio.telemetry.metrics import PROVIDER_MODEL_GONE
 
 BODY = {"prompt": "a lighthouse", "count": 2}
 
@@ -19,7 +23,7 @@ def first_choice(stack: CreateStack, body: dict[str, Any]) -> tuple[str, str]:
     return item["provider"], item["model"]
 
 
-def retire(stack: CreateStack, provider: str, model: str, status: int) -> None:
+def retire(stack: CreateStack, provider: str, model: str, status: int) -> str:
     """Make the simulator answer every generation call of ``model`` the way the vendor does once it is gone."""
     from imagestudio.providers.huggingface import HF_MODELS
     from imagestudio.providers.wavespeed import WAVESPEED_MODELS
@@ -31,6 +35,29 @@ def retire(stack: CreateStack, provider: str, model: str, status: int) -> None:
         "stability": "/generate/",
     }[provider]
     stack.sims[provider].harness.retire(path, status=status, message=f"model not found: {model}")
+    return path
+
+
+def gauge(provider: str, model: str) -> float:
+    """This process's ``imagestudio_provider_model_gone`` for the model."""
+    return PROVIDER_MODEL_GONE.labels(provider, model)._value.get()  # type: ignore[attr-defined,no-any-return]
+
+
+def call_once(provider: str, model: str) -> list[int]:
+    """One image from exactly ``model`` through the engine (as a plan offers it once its mark lapses,
+    or an edit or upscale route calls it); the variations delivered."""
+    delivered: list[int] = []
+    executor = ProviderExecutor()
+    try:
+        executor.run_batch(
+            spec(provider, model=model),
+            variations=[0],
+            on_images=lambda variations, *_: delivered.extend(variations),
+            checkpoint=lambda _: None,
+        )
+    finally:
+        executor.close()
+    return delivered
 
 
 @pytest.mark.parametrize("status", [404, 410])
@@ -55,6 +82,23 @@ def test_a_gone_model_falls_back_to_the_next_candidate_and_is_marked_unavailable
     refused = create_stack.post({**BODY, "provider": provider, "model": model})
     assert refused.status_code == 422, refused.text
     assert refused.json()["field"] == "model" and "no longer serves" in refused.json()["detail"]
+
+
+def test_a_gone_model_served_again_lowers_its_gauge_and_is_planned_again_after_one_successful_call(
+    create_stack: CreateStack,
+) -> None:
+    provider, model = first_choice(create_stack, BODY)
+    path = retire(create_stack, provider, model, 410)
+    assert create_stack.run(BODY)["status"] == "succeeded"  # by the next candidate
+    assert gauge(provider, model) == 1 and (provider, model) in unavailable_models()
+
+    create_stack.sims[provider].harness.restore(path)  # the vendor serves it again
+    assert call_once(provider, model) == [0]
+
+    assert gauge(provider, model) == 0
+    assert (provider, model) not in unavailable_models()
+    assert first_choice(create_stack, BODY) == (provider, model)
+    assert not report_model_served(provider, model)  # once lowered, later successes change nothing
 
 
 def test_an_explicit_model_that_is_gone_fails_the_job_once_without_retries(create_stack: CreateStack) -> None:
