@@ -17,6 +17,7 @@ uv=.venv/bin/uv
 upgrade=()
 if [ "${UPGRADE:-0}" = 1 ]; then upgrade=(--upgrade); fi
 compile=("$uv" pip compile --quiet --native-tls --universal --python-version 3.11 --generate-hashes
+  --override requirements/overrides.txt
   --no-header --custom-compile-command "make lock" "${upgrade[@]}")
 inputs=scripts/lock_inputs.py
 digest=$(.venv/bin/python $inputs)

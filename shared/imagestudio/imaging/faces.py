@@ -1,10 +1,18 @@
-"""Where the people are: OpenCV's Haar cascades on a two-level pyramid, turned and mirrored copies.
+"""Where the people are: a learned detector (MTCNN) when its package is installed, else OpenCV's Haar cascades.
 
-What is promised: faces from 5.5 % of the shorter side (COARSE_SIDE), upright, turned up to about
-35 degrees or in profile, anywhere; and when there is none of those, upright faces down to 2 %
-(FINE_SIDE). The cheap pass first: one upright pass on a 360-px copy; the turned and profile passes
-(twice its cost) only when it finds none, the fine level (about three times all of them) only
-when they find none either. Faces under 5.5 % beside a larger one found are not looked for.
+What is promised with the learned detector (``imaging.face_net``, the social worker's image): faces
+from 5.5 % of the shorter side (20 px of a 360-px copy), upright or turned to about 30 degrees, in
+one pass; and when there is none of those, faces down to 2.8 % (20 px of a 720-px copy, searched
+only between 20 and 40 px there). A profile seen edge-on is not promised. It costs about a fifth of
+the cascades' passes (bench/README.md, issue 29).
+
+What is promised with the cascades (the fallback): faces from 5.5 % of the shorter side
+(COARSE_SIDE), upright, turned up to about 35 degrees or in profile, anywhere; and when there is
+none of those, upright faces down to 2 % (FINE_SIDE). The cheap pass first: one upright pass on a
+360-px copy; the turned and profile passes (twice its cost) only when it finds none, the fine level
+(about three times all of them) only when they find none either.
+
+Either way faces under MIN_FACE_RATIO of the largest one found are dropped.
 """
 
 from __future__ import annotations
@@ -19,8 +27,14 @@ import numpy as np
 import numpy.typing as npt
 import pyvips  # type: ignore[import-untyped, unused-ignore]
 
+from .face_net import RGB, FaceNet, detector
+
 __all__ = ["Face", "find_faces"]
 
+#: Shorter side of the learned detector's fine level (faces of 20 px there: 2.8 %), and the most
+#: pixels it holds (a 16:9 photo's 1280x720; a wider panorama's level is smaller).
+NET_FINE_SIDE: Final = 720
+NET_FINE_PIXELS: Final = 925_000
 #: Shorter side of the fine pyramid level. The cascades' smallest window is 20 px, so faces down
 #: to 2 % of the shorter side (a person far off in a wide shot) need a 1,000 px copy.
 FINE_SIDE: Final = 1000
@@ -77,8 +91,65 @@ class Face:
         return self.left, self.top, self.width, self.height
 
 
-def find_faces(image: pyvips.Image) -> tuple[Face, ...]:
-    """Faces in an upright sRGB image, largest first, in source pixels."""
+def find_faces(image: pyvips.Image, *, learned: bool = True) -> tuple[Face, ...]:
+    """Faces in an upright sRGB image, largest first, in source pixels.
+
+    ``learned=False`` (or no detector installed) runs the Haar cascades.
+    """
+    net = detector() if learned else None
+    found = _search_net(net, image) if net is not None else _search_cascades(image)
+    faces = _merge(found, image.width, image.height)
+    if not faces:
+        return ()
+    largest = faces[0].width
+    return tuple(face for face in faces if face.width >= largest * MIN_FACE_RATIO)
+
+
+def _search_net(net: FaceNet, image: pyvips.Image) -> list[tuple[float, float, float, str]]:
+    """The learned detector: the coarse copy, then the fine one for 20-40 px faces only when it found none."""
+    fine, fine_scale = _rgb(image)
+    coarse_scale = min(1.0, COARSE_SIDE / min(fine.shape[:2]))
+    coarse = fine
+    if coarse_scale < 1.0:
+        coarse = cv2.resize(fine, None, fx=coarse_scale, fy=coarse_scale, interpolation=cv2.INTER_AREA)
+    to_source = 1.0 / (fine_scale * coarse_scale)
+    found = [
+        (cx * to_source, cy * to_source, side * to_source, "frontal")
+        for cx, cy, side, _ in net.detect(coarse, min_face=MIN_WINDOW)
+    ]
+    if coarse_scale < 1.0 and not found:
+        # Faces the coarse copy holds under 20 px: 20 px up to the coarse pass's smallest, with a
+        # pyramid step of overlap, on the fine copy (its largest level is the search's main cost).
+        largest = MIN_WINDOW / coarse_scale / 0.709
+        found = [
+            (cx / fine_scale, cy / fine_scale, side / fine_scale, "frontal")
+            for cx, cy, side, _ in net.detect(fine, min_face=MIN_WINDOW, max_face=largest)
+        ]
+    return found
+
+
+def _rgb(image: pyvips.Image) -> tuple[RGB, float]:
+    """An 8-bit RGB copy whose shorter side is at most NET_FINE_SIDE (NET_FINE_PIXELS at most), and its scale."""
+    if image.hasalpha():
+        image = image.flatten(background=[255, 255, 255])
+    if image.bands < 3:
+        image = image.colourspace("srgb")
+    source_width = image.width
+    scale = min(
+        1.0,
+        NET_FINE_SIDE / min(image.width, image.height),
+        math.sqrt(NET_FINE_PIXELS / (image.width * image.height)),
+    )
+    if scale < 1.0:
+        image = image.resize(scale, kernel="linear")
+    if image.format != "uchar":
+        image = image.cast("uchar")
+    pixels: RGB = np.ascontiguousarray(image.numpy()[:, :, :3], dtype=np.uint8)
+    return pixels, image.width / source_width
+
+
+def _search_cascades(image: pyvips.Image) -> list[tuple[float, float, float, str]]:
+    """The Haar cascades' passes (the fallback without the learned detector)."""
     fine, fine_scale = _grey(image, FINE_SIDE)
     coarse_scale = min(1.0, COARSE_SIDE / min(fine.shape))
     coarse = cv2.resize(fine, None, fx=coarse_scale, fy=coarse_scale, interpolation=cv2.INTER_AREA)
@@ -101,12 +172,7 @@ def find_faces(image: pyvips.Image) -> tuple[Face, ...]:
         for x, y, w, _ in _detect_in_bands(frontal, fine, min_side=MIN_WINDOW):
             scale = 1.0 / fine_scale
             found.append(((x + w / 2) * scale, (y + w / 2) * scale, w * scale, "frontal"))
-
-    faces = _merge(found, image.width, image.height)
-    if not faces:
-        return ()
-    largest = faces[0].width
-    return tuple(face for face in faces if face.width >= largest * MIN_FACE_RATIO)
+    return found
 
 
 def _extra_passes(
