@@ -30,6 +30,7 @@ from imagestudio.imaging.source import held_size
 from imagestudio.jobs.runner import JobContext
 from imagestudio.jobs.schemas import JobOutput, JobRead
 from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.deployment import WorkerDeployment
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
 from imagestudio.studios.common.request import ImageRef, StudioRequest
 from imagestudio.studios.social.analyses import analysis_key, recall, remember
@@ -326,6 +327,8 @@ class SocialPlanJob(JobRead):
 #: The studio's name: its jobs, queue and actors.
 name = "social"
 Request = SocialOptimizeRequest
+#: The worker's image installs the face networks' package (``faces``: MTCNN's weights, read as data).
+WORKER = WorkerDeployment(extras=("faces",))
 
 
 def check(request: SocialOptimizeRequest, *, files: Collection[str]) -> None:
