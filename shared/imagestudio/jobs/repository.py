@@ -61,6 +61,48 @@ _SUBMISSION = text(_SUBMISSION_SQL)
 _SUBMISSION_DRIVER = str(_SUBMISSION.compile(dialect=psycopg_dialect()))  # type: ignore[no-untyped-call]
 
 
+def _submission_params(
+    *,
+    tenant_id: str,
+    jobs: Sequence[Job],
+    messages: Sequence[dict[str, Any]],
+    holds: Sequence[tuple[str, int]],
+    max_active: int,
+    max_stored_bytes: int,
+) -> dict[str, Any]:
+    """The bind parameters of ``_SUBMISSION_SQL`` (the jobs, messages and holds as JSON arrays)."""
+    return {
+        "tenant_id": tenant_id,
+        "amount": sum(cost for _, cost in holds if cost > 0),
+        "slots": len(jobs),
+        "max_active": max_active,
+        "max_stored_bytes": max_stored_bytes,
+        "now": jobs[0].created_at,
+        "jobs": json.dumps(
+            [
+                {
+                    "id": job.id,
+                    "studio": job.studio,
+                    "params": job.params,
+                    "inputs": job.inputs,
+                    "max_attempts": job.max_attempts,
+                    "start_deadline": job.start_deadline.isoformat() if job.start_deadline else None,
+                    "priority": job.priority,
+                    "output_retention_seconds": job.output_retention_seconds,
+                }
+                for job in jobs
+            ]
+        ),
+        "messages": json.dumps(
+            [
+                {k: m[k] for k in ("message_id", "queue_name", "actor_name", "kwargs", "options")}
+                for m in messages
+            ]
+        ),
+        "holds": json.dumps([{"job_id": job_id, "amount": cost} for job_id, cost in holds if cost > 0]),
+    }
+
+
 @dataclass(frozen=True)
 class JobShare:
     """A tenant's share of a worker pool: at most ``cap`` of its jobs run at once, counted in the
@@ -438,38 +480,14 @@ class JobRepository:
         and outbox tables on purpose: the generic path (``insert_queued`` then the credits and
         outbox services) stays the reference, and the tests hold both to the same results.
         """
-        amount = sum(cost for _, cost in holds if cost > 0)
-        now = jobs[0].created_at
-        params = {
-            "tenant_id": tenant_id,
-            "amount": amount,
-            "slots": len(jobs),
-            "max_active": max_active,
-            "max_stored_bytes": max_stored_bytes,
-            "now": now,
-            "jobs": json.dumps(
-                [
-                    {
-                        "id": job.id,
-                        "studio": job.studio,
-                        "params": job.params,
-                        "inputs": job.inputs,
-                        "max_attempts": job.max_attempts,
-                        "start_deadline": job.start_deadline.isoformat() if job.start_deadline else None,
-                        "priority": job.priority,
-                        "output_retention_seconds": job.output_retention_seconds,
-                    }
-                    for job in jobs
-                ]
-            ),
-            "messages": json.dumps(
-                [
-                    {k: m[k] for k in ("message_id", "queue_name", "actor_name", "kwargs", "options")}
-                    for m in messages
-                ]
-            ),
-            "holds": json.dumps([{"job_id": job_id, "amount": cost} for job_id, cost in holds if cost > 0]),
-        }
+        params = _submission_params(
+            tenant_id=tenant_id,
+            jobs=jobs,
+            messages=messages,
+            holds=holds,
+            max_active=max_active,
+            max_stored_bytes=max_stored_bytes,
+        )
         if not commit:
             return bool(session.execute(_SUBMISSION, params).scalar_one())
         # ``commit``: the statement and the transaction's COMMIT leave in one round trip (psycopg's
@@ -494,6 +512,45 @@ class JobRepository:
             row = cursor.fetchone()
         finally:
             cursor.close()
+        return bool(row and row[0])
+
+    async def insert_submission_async(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        tenant_id: str,
+        jobs: Sequence[Job],
+        messages: Sequence[dict[str, Any]],
+        holds: Sequence[tuple[str, int]],
+        max_active: int,
+        max_stored_bytes: int,
+    ) -> bool:
+        """``insert_submission_postgres(commit=True)`` on an async connection, from the event loop.
+
+        The same statement and its COMMIT in one pipeline: one round trip, the account row held
+        for the statement and the commit alone, every row written only when the account's UPDATE
+        matched. No SQLAlchemy session and no worker thread (the hand-off to one and back, and the
+        session's bookkeeping, were most of what the gateway spent on a submission beside its
+        one statement: bench/README.md, issue 31). On a failure the error is raised with the
+        transaction not committed; the lender (``db.AsyncConnections``) drops a connection that
+        comes back inside a transaction.
+        """
+        params = _submission_params(
+            tenant_id=tenant_id,
+            jobs=jobs,
+            messages=messages,
+            holds=holds,
+            max_active=max_active,
+            max_stored_bytes=max_stored_bytes,
+        )
+        cursor = conn.cursor()
+        try:
+            async with conn.pipeline():
+                await cursor.execute(_SUBMISSION_DRIVER, params)
+                await conn.commit()
+            row = await cursor.fetchone()
+        finally:
+            await cursor.close()
         return bool(row and row[0])
 
     def add_event(self, session: Session, *, job_id: str, type: str, data: dict[str, object]) -> None:
