@@ -61,48 +61,6 @@ _SUBMISSION = text(_SUBMISSION_SQL)
 _SUBMISSION_DRIVER = str(_SUBMISSION.compile(dialect=psycopg_dialect()))  # type: ignore[no-untyped-call]
 
 
-def _submission_params(
-    *,
-    tenant_id: str,
-    jobs: Sequence[Job],
-    messages: Sequence[dict[str, Any]],
-    holds: Sequence[tuple[str, int]],
-    max_active: int,
-    max_stored_bytes: int,
-) -> dict[str, Any]:
-    """The bind parameters of ``_SUBMISSION_SQL`` (the jobs, messages and holds as JSON arrays)."""
-    return {
-        "tenant_id": tenant_id,
-        "amount": sum(cost for _, cost in holds if cost > 0),
-        "slots": len(jobs),
-        "max_active": max_active,
-        "max_stored_bytes": max_stored_bytes,
-        "now": jobs[0].created_at,
-        "jobs": json.dumps(
-            [
-                {
-                    "id": job.id,
-                    "studio": job.studio,
-                    "params": job.params,
-                    "inputs": job.inputs,
-                    "max_attempts": job.max_attempts,
-                    "start_deadline": job.start_deadline.isoformat() if job.start_deadline else None,
-                    "priority": job.priority,
-                    "output_retention_seconds": job.output_retention_seconds,
-                }
-                for job in jobs
-            ]
-        ),
-        "messages": json.dumps(
-            [
-                {k: m[k] for k in ("message_id", "queue_name", "actor_name", "kwargs", "options")}
-                for m in messages
-            ]
-        ),
-        "holds": json.dumps([{"job_id": job_id, "amount": cost} for job_id, cost in holds if cost > 0]),
-    }
-
-
 @dataclass(frozen=True)
 class JobShare:
     """A tenant's share of a worker pool: at most ``cap`` of its jobs run at once, counted in the
@@ -457,6 +415,48 @@ class JobRepository:
             ],
         )
 
+    def submission_params(
+        self,
+        *,
+        tenant_id: str,
+        jobs: Sequence[Job],
+        messages: Sequence[dict[str, Any]],
+        holds: Sequence[tuple[str, int]],
+        max_active: int,
+        max_stored_bytes: int,
+    ) -> dict[str, Any]:
+        """The bind parameters of ``_SUBMISSION_SQL`` (the jobs, messages and holds as JSON arrays)."""
+        return {
+            "tenant_id": tenant_id,
+            "amount": sum(cost for _, cost in holds if cost > 0),
+            "slots": len(jobs),
+            "max_active": max_active,
+            "max_stored_bytes": max_stored_bytes,
+            "now": jobs[0].created_at,
+            "jobs": json.dumps(
+                [
+                    {
+                        "id": job.id,
+                        "studio": job.studio,
+                        "params": job.params,
+                        "inputs": job.inputs,
+                        "max_attempts": job.max_attempts,
+                        "start_deadline": job.start_deadline.isoformat() if job.start_deadline else None,
+                        "priority": job.priority,
+                        "output_retention_seconds": job.output_retention_seconds,
+                    }
+                    for job in jobs
+                ]
+            ),
+            "messages": json.dumps(
+                [
+                    {k: m[k] for k in ("message_id", "queue_name", "actor_name", "kwargs", "options")}
+                    for m in messages
+                ]
+            ),
+            "holds": json.dumps([{"job_id": job_id, "amount": cost} for job_id, cost in holds if cost > 0]),
+        }
+
     def insert_submission_postgres(
         self,
         session: Session,
@@ -480,7 +480,7 @@ class JobRepository:
         and outbox tables on purpose: the generic path (``insert_queued`` then the credits and
         outbox services) stays the reference, and the tests hold both to the same results.
         """
-        params = _submission_params(
+        params = self.submission_params(
             tenant_id=tenant_id,
             jobs=jobs,
             messages=messages,
@@ -515,17 +515,10 @@ class JobRepository:
         return bool(row and row[0])
 
     async def insert_submission_async(
-        self,
-        conn: psycopg.AsyncConnection[Any],
-        *,
-        tenant_id: str,
-        jobs: Sequence[Job],
-        messages: Sequence[dict[str, Any]],
-        holds: Sequence[tuple[str, int]],
-        max_active: int,
-        max_stored_bytes: int,
+        self, conn: psycopg.AsyncConnection[Any], params: dict[str, Any]
     ) -> bool:
-        """``insert_submission_postgres(commit=True)`` on an async connection, from the event loop.
+        """``insert_submission_postgres(commit=True)`` on an async connection, from the event loop;
+        ``params`` from ``submission_params``.
 
         The same statement and its COMMIT in one pipeline: one round trip, the account row held
         for the statement and the commit alone, every row written only when the account's UPDATE
@@ -535,14 +528,6 @@ class JobRepository:
         transaction not committed; the lender (``db.AsyncConnections``) drops a connection that
         comes back inside a transaction.
         """
-        params = _submission_params(
-            tenant_id=tenant_id,
-            jobs=jobs,
-            messages=messages,
-            holds=holds,
-            max_active=max_active,
-            max_stored_bytes=max_stored_bytes,
-        )
         cursor = conn.cursor()
         try:
             async with conn.pipeline():

@@ -181,16 +181,16 @@ class JobService(JobTransitions):
         if webhook_service.staging.may_have_endpoints(session, tenant_id=tenant_id):
             return None
         job = self._new_job(tenant_id, draft)
+        params = job_repository.submission_params(
+            tenant_id=tenant_id,
+            jobs=[job],
+            messages=outbox_service.rows([run_job_message(job)]),
+            holds=[(job.id, draft.cost)],
+            max_active=limits.max_concurrent_jobs,
+            max_stored_bytes=limits.max_stored_bytes,
+        )
         async with connections.connection() as conn:
-            accepted = await job_repository.insert_submission_async(
-                conn,
-                tenant_id=tenant_id,
-                jobs=[job],
-                messages=outbox_service.rows([run_job_message(job)]),
-                holds=[(job.id, draft.cost)],
-                max_active=limits.max_concurrent_jobs,
-                max_stored_bytes=limits.max_stored_bytes,
-            )
+            accepted = await job_repository.insert_submission_async(conn, params)
         if not accepted:
             return None
         outbox_service.committed_elsewhere()
