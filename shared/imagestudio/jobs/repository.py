@@ -458,18 +458,10 @@ class JobRepository:
         }
 
     def insert_submission_postgres(
-        self,
-        session: Session,
-        *,
-        tenant_id: str,
-        jobs: Sequence[Job],
-        messages: Sequence[dict[str, Any]],
-        holds: Sequence[tuple[str, int]],
-        max_active: int,
-        max_stored_bytes: int,
-        commit: bool = False,
+        self, session: Session, params: dict[str, Any], *, commit: bool = False
     ) -> bool:
-        """PostgreSQL: a whole submission in ONE statement; False (nothing written) when refused.
+        """PostgreSQL: a whole submission (``params`` from ``submission_params``) in ONE statement;
+        False (nothing written) when refused.
 
         The tenant's account is moved first (credits held and a concurrency slot per job, only
         if it can afford them, has the slots and is not at its storage quota) and every other row is inserted only when that
@@ -480,14 +472,6 @@ class JobRepository:
         and outbox tables on purpose: the generic path (``insert_queued`` then the credits and
         outbox services) stays the reference, and the tests hold both to the same results.
         """
-        params = self.submission_params(
-            tenant_id=tenant_id,
-            jobs=jobs,
-            messages=messages,
-            holds=holds,
-            max_active=max_active,
-            max_stored_bytes=max_stored_bytes,
-        )
         if not commit:
             return bool(session.execute(_SUBMISSION, params).scalar_one())
         # ``commit``: the statement and the transaction's COMMIT leave in one round trip (psycopg's

@@ -481,16 +481,15 @@ class JobService(JobTransitions):
         now = pairs[0][0].created_at
         for job, _ in pairs:  # one timestamp for the statement's rows
             job.created_at = job.updated_at = now
-        accepted = job_repository.insert_submission_postgres(
-            session,
+        params = job_repository.submission_params(
             tenant_id=tenant_id,
             jobs=[job for job, _ in pairs],
             messages=outbox_service.rows([run_job_message(job) for job, _ in pairs]),
             holds=[(job.id, draft.cost) for job, draft in pairs],
             max_active=limits.max_concurrent_jobs,
             max_stored_bytes=limits.max_stored_bytes,
-            commit=commit,
         )
+        accepted = job_repository.insert_submission_postgres(session, params, commit=commit)
         if not accepted:
             amount = sum(draft.cost for _, draft in pairs if draft.cost > 0)
             raise credit_service.refusal(
