@@ -219,8 +219,9 @@ class AsyncConnections:
     one loop), and lent from an ``asyncio.Queue`` of ``size`` places, each a connection or
     ``None`` (a place with no connection yet): the least bookkeeping a pool can have (the bench's
     floor app lends its connections the same way). A connection lent back broken, or inside a
-    transaction (its user failed mid-way), is closed and its place freed. Only the gateway's hot
-    submission statement uses it: everything else goes through SQLAlchemy's engine.
+    transaction (its user began one and failed mid-way), is closed and its place freed. The
+    connections are autocommitted: one statement is one transaction and one round trip. Only the
+    gateway's hot submission statement uses them: everything else goes through SQLAlchemy's engine.
     """
 
     def __init__(self, url: str, *, size: int) -> None:
@@ -232,13 +233,13 @@ class AsyncConnections:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A connection for one transaction; it must be committed or rolled back before it is lent back."""
+        """An autocommit connection; a transaction begun on it must end before it is lent back."""
         if self._closed:
             raise RuntimeError("the async connections are closed")
         conn = await self._places.get()
         if conn is None:
             try:
-                conn = await psycopg.AsyncConnection.connect(self._url, connect_timeout=5)
+                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=5)
             except BaseException:
                 self._places.put_nowait(None)
                 raise

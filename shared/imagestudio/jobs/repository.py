@@ -501,25 +501,18 @@ class JobRepository:
     async def insert_submission_async(
         self, conn: psycopg.AsyncConnection[Any], params: dict[str, Any]
     ) -> bool:
-        """``insert_submission_postgres(commit=True)`` on an async connection, from the event loop;
-        ``params`` from ``submission_params``.
+        """``insert_submission_postgres(commit=True)`` on an autocommit async connection, from the
+        event loop; ``params`` from ``submission_params``.
 
-        The same statement and its COMMIT in one pipeline: one round trip, the account row held
-        for the statement and the commit alone, every row written only when the account's UPDATE
-        matched. No SQLAlchemy session and no worker thread (the hand-off to one and back, and the
-        session's bookkeeping, were most of what the gateway spent on a submission beside its
-        one statement: bench/README.md, issue 31). On a failure the error is raised with the
-        transaction not committed; the lender (``db.AsyncConnections``) drops a connection that
-        comes back inside a transaction.
+        The statement alone is the transaction (a data-modifying CTE is atomic): one round trip,
+        the account row held for the statement and its commit alone, every row written only when
+        the account's UPDATE matched. No SQLAlchemy session and no worker thread (the hand-off to
+        one and back, and the session's bookkeeping, were most of what the gateway spent on a
+        submission beside its one statement: bench/README.md, issue 31). No pipeline either:
+        psycopg's async pipeline cost more Python per submission than the round trip it saved.
         """
-        cursor = conn.cursor()
-        try:
-            async with conn.pipeline():
-                await cursor.execute(_SUBMISSION_DRIVER, params)
-                await conn.commit()
-            row = await cursor.fetchone()
-        finally:
-            await cursor.close()
+        cursor = await conn.execute(_SUBMISSION_DRIVER, params)
+        row = await cursor.fetchone()
         return bool(row and row[0])
 
     def add_event(self, session: Session, *, job_id: str, type: str, data: dict[str, object]) -> None:
