@@ -8,6 +8,7 @@ callers that want one import); ``imagestudio.models`` registers every table, and
 from __future__ import annotations
 
 import asyncio
+import select
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -212,6 +213,15 @@ class CacheOnlySession(Session):
         raise NeedsDatabase
 
 
+def _ended_while_idle(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the server spoke, or hung up, on an idle autocommit connection: no query is pending,
+    so anything to read is a termination (its FATAL message, or the end of the stream)."""
+    if conn.closed:
+        return True
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    return bool(readable)
+
+
 class AsyncConnections:
     """Up to ``size`` async psycopg connections to the process's PostgreSQL, lent one at a time.
 
@@ -219,7 +229,8 @@ class AsyncConnections:
     one loop), and lent from an ``asyncio.Queue`` of ``size`` places, each a connection or
     ``None`` (a place with no connection yet): the least bookkeeping a pool can have (the bench's
     floor app lends its connections the same way). A connection lent back broken, or inside a
-    transaction (its user began one and failed mid-way), is closed and its place freed. The
+    transaction (its user began one and failed mid-way), is closed and its place freed; so is an
+    idle one the server ended (a restart), found before it is lent, with no round trip. The
     connections are autocommitted: one statement is one transaction and one round trip. Only the
     gateway's hot submission statement uses them: everything else goes through SQLAlchemy's engine.
     """
@@ -237,6 +248,9 @@ class AsyncConnections:
         if self._closed:
             raise RuntimeError("the async connections are closed")
         conn = await self._places.get()
+        if conn is not None and _ended_while_idle(conn):
+            await conn.close()
+            conn = None
         if conn is None:
             try:
                 conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=5)

@@ -195,3 +195,30 @@ def test_a_connection_lent_back_inside_a_transaction_is_replaced(pg_stack: Embed
             )
 
     wait_for(gone, what="the dropped connection's backend to end")
+
+
+def test_an_idle_connection_the_server_ended_is_replaced_before_it_is_lent(pg_stack: Embedded) -> None:
+    # A PostgreSQL restart ends every idle connection: the next submission must not fail on one.
+    async def scenario() -> tuple[int, int]:
+        connections = AsyncConnections(libpq_url(), size=1)
+        async with connections.connection() as conn:
+            first = conn.info.backend_pid
+        with session_scope() as session:
+            session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+
+        def hung_up() -> bool:
+            with session_scope() as session:
+                return not session.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": first}
+                )
+
+        wait_for(hung_up, what="the terminated backend to end")
+        async with connections.connection() as conn:
+            second = conn.info.backend_pid
+            cursor = await conn.execute("SELECT 1")
+            assert await cursor.fetchone() == (1,)
+        await connections.close()
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    assert first != second
