@@ -104,7 +104,7 @@ def process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[su
         args, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a shared machine at load 20+ starts a gateway slowly
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"{args} exited with {proc.returncode}")

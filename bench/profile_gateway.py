@@ -90,7 +90,7 @@ SUBMIT_PARTS: list[tuple[str, str]] = [
     ("object store put (S3)", r"imagestudio/storage/"),
     ("session.commit", r"commit \(.*sqlalchemy/orm/session\.py"),
     ("outbox wake (after commit)", r"_notify_after_commit \(|_wake_after_commit \("),
-    ("one statement + COMMIT in one pipeline", r"insert_submission_postgres \("),
+    ("the one submission statement (+ COMMIT)", r"insert_submission_(postgres|async) \("),
 ]
 #: Libraries across the whole process (inclusive).
 CROSS: list[tuple[str, str]] = [

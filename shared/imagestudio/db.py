@@ -7,12 +7,15 @@ callers that want one import); ``imagestudio.models`` registers every table, and
 
 from __future__ import annotations
 
+import asyncio
+import select
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,7 +24,10 @@ from imagestudio.orm import Base, new_id, table_of, utcnow
 
 __all__ = [
     "SQLITE_BEGIN_OPTION",
+    "AsyncConnections",
     "Base",
+    "CacheOnlySession",
+    "NeedsDatabase",
     "build_engine",
     "get_engine",
     "is_postgres",
@@ -185,3 +191,89 @@ def is_postgres(session: Session | None = None) -> bool:
     """Whether ``session`` (by default the process's engine; no connection is made) is on PostgreSQL."""
     bind = session.get_bind() if session is not None else get_engine()
     return bind.dialect.name == "postgresql"
+
+
+class NeedsDatabase(BaseException):
+    """Raised when a :class:`CacheOnlySession` is asked for a connection: the work needs the database.
+
+    A ``BaseException``, like ``GeneratorExit``: it is control flow, and no ``except Exception``
+    on the way may mistake it for a failure and carry on.
+    """
+
+
+class CacheOnlySession(Session):
+    """A session that never reaches the database: the first statement raises :class:`NeedsDatabase`.
+
+    The gateway's event loop runs a submission's sync steps (draft, plan, limits) with it, which
+    answer from this process's caches when warm; when one would query, the submission starts over
+    in a worker thread with a real session, so the loop never blocks on a sync driver.
+    """
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        raise NeedsDatabase
+
+
+def _ended_while_idle(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the server spoke, or hung up, on an idle autocommit connection: no query is pending,
+    so anything to read is a termination (its FATAL message, or the end of the stream)."""
+    if conn.closed:
+        return True
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    return bool(readable)
+
+
+class AsyncConnections:
+    """Up to ``size`` async psycopg connections to the process's PostgreSQL, lent one at a time.
+
+    Opened on first need, on the event loop that uses them (psycopg's async connections belong to
+    one loop), and lent from an ``asyncio.Queue`` of ``size`` places, each a connection or
+    ``None`` (a place with no connection yet): the least bookkeeping a pool can have (the bench's
+    floor app lends its connections the same way). A connection lent back broken, or inside a
+    transaction (its user began one and failed mid-way), is closed and its place freed; so is an
+    idle one the server ended (a restart), found before it is lent, with no round trip. The
+    connections are autocommitted: one statement is one transaction and one round trip. Only the
+    gateway's hot submission statement uses them: everything else goes through SQLAlchemy's engine.
+    """
+
+    def __init__(self, url: str, *, size: int) -> None:
+        self._url = url
+        self._places: asyncio.Queue[psycopg.AsyncConnection[Any] | None] = asyncio.Queue()
+        for _ in range(size):
+            self._places.put_nowait(None)
+        self._closed = False
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """An autocommit connection; a transaction begun on it must end before it is lent back."""
+        if self._closed:
+            raise RuntimeError("the async connections are closed")
+        conn = await self._places.get()
+        if conn is not None and _ended_while_idle(conn):
+            await conn.close()
+            conn = None
+        if conn is None:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True, connect_timeout=5)
+            except BaseException:
+                self._places.put_nowait(None)
+                raise
+        try:
+            yield conn
+        finally:
+            if (
+                self._closed
+                or conn.closed
+                or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+            ):
+                self._places.put_nowait(None)
+                await conn.close()
+            else:
+                self._places.put_nowait(conn)
+
+    async def close(self) -> None:
+        """Close the idle connections; those lent out close when lent back."""
+        self._closed = True
+        while not self._places.empty():
+            conn = self._places.get_nowait()
+            if conn is not None:
+                await conn.close()

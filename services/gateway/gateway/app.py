@@ -42,6 +42,7 @@ from gateway.routes import (
 from imagestudio.assets.sweeper import AssetSweeper
 from imagestudio.broker import get_broker
 from imagestudio.config import get_settings
+from imagestudio.db import AsyncConnections, is_postgres, libpq_url
 from imagestudio.jobs.recovery import JobSweeper
 from imagestudio.outbox.relay import OutboxRelay
 from imagestudio.telemetry.metrics import HTTP_LATENCY, HTTP_REQUESTS, JOBS_ACCEPTED, REQUESTS_REFUSED
@@ -68,6 +69,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         job_sweeper.start()
     app.state.relay = relay
     app.state.submit_limiter = CapacityLimiter(settings.gateway_submit_threads)
+    # PostgreSQL: the common JSON submission commits from the event loop on these (gateway/submission.py).
+    connections = (
+        AsyncConnections(libpq_url(), size=settings.gateway_submit_threads) if is_postgres() else None
+    )
+    app.state.submit_connections = connections
     sweeper = UploadSweeper(interval_seconds=settings.upload_sweep_seconds)
     sweeper.start()
     asset_sweeper = AssetSweeper(interval_seconds=settings.asset_sweep_seconds)
@@ -87,6 +93,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             job_sweeper.stop()
         if relay is not None:
             relay.stop()
+        if connections is not None:
+            app.state.submit_connections = None
+            await connections.close()
 
 
 def _refusal_reason(status: int) -> str | None:

@@ -37,7 +37,7 @@ from gateway.studio_options import PreferHeader, Wait, answer, close_wait, open_
 from gateway.studio_requests import StudioBody, request_body_openapi
 from gateway.uploads import image_urls, job_inputs, studio_images
 from imagestudio.config import get_settings
-from imagestudio.db import new_session, utcnow
+from imagestudio.db import AsyncConnections, CacheOnlySession, NeedsDatabase, new_session, utcnow
 from imagestudio.jobs.schemas import JobRead
 from imagestudio.jobs.service import JobDraft, Upload, job_service
 from imagestudio.storage import clean_filename
@@ -117,7 +117,45 @@ class Submission:
         """202 with the queued job (200 with it finished under ``Prefer: wait``), or the replayed answer."""
         if (replay := self.admission.replayed()) is not None:
             return replay
+        connections = getattr(self.request.app.state, "submit_connections", None)
+        if (
+            connections is not None
+            and self.admission.claim is None
+            and self.wait is None
+            and not body.files
+            and not body.request.webhook_url
+            and not body.request.image_urls()
+        ):
+            accepted = await self._submit_on_loop(connections, studio, body)
+            if accepted is not None:
+                return accepted
         return await in_submit_thread(self.request, self._submit, studio, body)
+
+    async def _submit_on_loop(
+        self, connections: AsyncConnections, studio: Studio[R], body: StudioBody[R]
+    ) -> Response | None:
+        """``submit`` on the event loop, for a body naming its images by upload id and no key or wait.
+
+        The draft and the plan are answered from this process's caches (a ``CacheOnlySession``
+        refuses to query), the job committed by one pipelined statement on an async connection;
+        None when a step needed the database or the account refused (nothing was written): the
+        caller then submits in a worker thread as before, which answers the refusal.
+        """
+        tenant_id = self.admission.tenant_id
+        cached = CacheOnlySession()
+        try:
+            job = await job_service.submit_on_loop(
+                connections,
+                cached,
+                tenant_id=tenant_id,
+                draft=draft(cached, tenant_id=tenant_id, studio=studio, body=body),
+            )
+        except NeedsDatabase:
+            return None
+        if job is None:
+            return None
+        accepted = self.admission.accept(self.response, job_service.to_read(None, [job])[0])
+        return rendered(accepted, status_code=202, headers_from=self.response)
 
     def _submit(self, studio: Studio[R], body: StudioBody[R]) -> Response:
         """The database and storage part of ``submit``, in one worker thread."""

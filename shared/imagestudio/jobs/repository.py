@@ -415,9 +415,8 @@ class JobRepository:
             ],
         )
 
-    def insert_submission_postgres(
+    def submission_params(
         self,
-        session: Session,
         *,
         tenant_id: str,
         jobs: Sequence[Job],
@@ -425,28 +424,15 @@ class JobRepository:
         holds: Sequence[tuple[str, int]],
         max_active: int,
         max_stored_bytes: int,
-        commit: bool = False,
-    ) -> bool:
-        """PostgreSQL: a whole submission in ONE statement; False (nothing written) when refused.
-
-        The tenant's account is moved first (credits held and a concurrency slot per job, only
-        if it can afford them, has the slots and is not at its storage quota) and every other row is inserted only when that
-        UPDATE matched, by data-modifying CTEs: jobs, their ``job.queued`` events, their outbox
-        messages and the ledger's reserve rows (the relays in other processes are notified after
-        the commit: ``outbox.notifier``). One round trip instead of six, and the account
-        row is locked from this statement to the commit that follows it. It writes the credits
-        and outbox tables on purpose: the generic path (``insert_queued`` then the credits and
-        outbox services) stays the reference, and the tests hold both to the same results.
-        """
-        amount = sum(cost for _, cost in holds if cost > 0)
-        now = jobs[0].created_at
-        params = {
+    ) -> dict[str, Any]:
+        """The bind parameters of ``_SUBMISSION_SQL`` (the jobs, messages and holds as JSON arrays)."""
+        return {
             "tenant_id": tenant_id,
-            "amount": amount,
+            "amount": sum(cost for _, cost in holds if cost > 0),
             "slots": len(jobs),
             "max_active": max_active,
             "max_stored_bytes": max_stored_bytes,
-            "now": now,
+            "now": jobs[0].created_at,
             "jobs": json.dumps(
                 [
                     {
@@ -470,6 +456,22 @@ class JobRepository:
             ),
             "holds": json.dumps([{"job_id": job_id, "amount": cost} for job_id, cost in holds if cost > 0]),
         }
+
+    def insert_submission_postgres(
+        self, session: Session, params: dict[str, Any], *, commit: bool = False
+    ) -> bool:
+        """PostgreSQL: a whole submission (``params`` from ``submission_params``) in ONE statement;
+        False (nothing written) when refused.
+
+        The tenant's account is moved first (credits held and a concurrency slot per job, only
+        if it can afford them, has the slots and is not at its storage quota) and every other row is inserted only when that
+        UPDATE matched, by data-modifying CTEs: jobs, their ``job.queued`` events, their outbox
+        messages and the ledger's reserve rows (the relays in other processes are notified after
+        the commit: ``outbox.notifier``). One round trip instead of six, and the account
+        row is locked from this statement to the commit that follows it. It writes the credits
+        and outbox tables on purpose: the generic path (``insert_queued`` then the credits and
+        outbox services) stays the reference, and the tests hold both to the same results.
+        """
         if not commit:
             return bool(session.execute(_SUBMISSION, params).scalar_one())
         # ``commit``: the statement and the transaction's COMMIT leave in one round trip (psycopg's
@@ -494,6 +496,23 @@ class JobRepository:
             row = cursor.fetchone()
         finally:
             cursor.close()
+        return bool(row and row[0])
+
+    async def insert_submission_async(
+        self, conn: psycopg.AsyncConnection[Any], params: dict[str, Any]
+    ) -> bool:
+        """``insert_submission_postgres(commit=True)`` on an autocommit async connection, from the
+        event loop; ``params`` from ``submission_params``.
+
+        The statement alone is the transaction (a data-modifying CTE is atomic): one round trip,
+        the account row held for the statement and its commit alone, every row written only when
+        the account's UPDATE matched. No SQLAlchemy session and no worker thread (the hand-off to
+        one and back, and the session's bookkeeping, were most of what the gateway spent on a
+        submission beside its one statement: bench/README.md, issue 31). No pipeline either:
+        psycopg's async pipeline cost more Python per submission than the round trip it saved.
+        """
+        cursor = await conn.execute(_SUBMISSION_DRIVER, params)
+        row = await cursor.fetchone()
         return bool(row and row[0])
 
     def add_event(self, session: Session, *, job_id: str, type: str, data: dict[str, object]) -> None:

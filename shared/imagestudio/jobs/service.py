@@ -3,6 +3,10 @@
 queued → running → succeeded | failed | canceled, and queued → expired (past its start deadline). Every transition is a conditional UPDATE
 (from the expected states only), so a late worker cannot resurrect a canceled job and a
 redelivered message cannot finish a job twice.
+
+Over 600 lines on purpose: the two submission paths (``submit_many`` in a worker thread, and
+``submit_on_loop`` from the gateway's event loop) share the job's construction and the plan check,
+and keeping them in one class keeps their guarantees read side by side.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
 from imagestudio.credits.tier_service import TenantLimits, tier_service
-from imagestudio.db import is_postgres, new_id, utcnow
+from imagestudio.db import AsyncConnections, is_postgres, new_id, utcnow
 from imagestudio.errors import (
     ConcurrencyLimited,
     Conflict,
@@ -94,6 +98,18 @@ def _links(job_id: str) -> JobLinks:
     return JobLinks(self=job_path(job_id), cancel=job_cancel_path(job_id))
 
 
+def _check_plan(limits: TenantLimits, draft: JobDraft) -> None:
+    """Refuse (403, naming the limit) a draft the tenant's plan does not include."""
+    tier_service.check_plan(
+        limits.tier,
+        studio=draft.studio,
+        provider=draft.provider,
+        batch=draft.batch,
+        priority=draft.priority,
+        output_retention_seconds=draft.output_retention_seconds,
+    )
+
+
 class JobService(JobTransitions):
     """Jobs as the gateway sees them (submit, read, cancel); the worker side comes from :class:`JobTransitions`."""
 
@@ -144,6 +160,43 @@ class JobService(JobTransitions):
             raise result
         return result
 
+    async def submit_on_loop(
+        self, connections: AsyncConnections, session: Session, *, tenant_id: str, draft: JobDraft
+    ) -> Job | None:
+        """``submit_draft`` from the event loop for the common case; None when it is not that case.
+
+        The case: nothing to store, no webhook (the job's or the tenant's), the tenant's limits,
+        monthly grant and endpoints known to this process. ``session`` is a ``CacheOnlySession``:
+        a step that would query raises ``NeedsDatabase``, and the caller submits in a thread
+        instead. The job, its event, message and reserve commit in the one pipelined statement on
+        an async connection (the same guarantees as ``_commit_in_one_statement``). Refused by the
+        account (402, 429, storage quota): None, nothing written, and the thread path, which
+        reads the balance to explain the refusal, answers it.
+        """
+        if draft.uploads or draft.webhook is not None:
+            return None
+        limits = tier_service.limits_of(session, tenant_id=tenant_id)
+        _check_plan(limits, draft)
+        credit_service.grant_month(session, tenant_id=tenant_id, tier=limits.tier.name)
+        if webhook_service.staging.may_have_endpoints(session, tenant_id=tenant_id):
+            return None
+        job = self._new_job(tenant_id, draft)
+        params = job_repository.submission_params(
+            tenant_id=tenant_id,
+            jobs=[job],
+            messages=outbox_service.rows([run_job_message(job)]),
+            holds=[(job.id, draft.cost)],
+            max_active=limits.max_concurrent_jobs,
+            max_stored_bytes=limits.max_stored_bytes,
+        )
+        async with connections.connection() as conn:
+            accepted = await job_repository.insert_submission_async(conn, params)
+        if not accepted:
+            return None
+        outbox_service.committed_elsewhere()
+        log.info("job.accepted", job_id=job.id, tenant_id=tenant_id, studio=job.studio)
+        return job
+
     def _accepted(self, results: Sequence[Job | ImageStudioError]) -> StoredResponse:
         """The 202 a single submission answers, as stored for Idempotency-Key replays."""
         job = results[0]
@@ -175,14 +228,7 @@ class JobService(JobTransitions):
         results: list[Job | ImageStudioError | None] = [None] * len(drafts)
         for i, draft in enumerate(drafts):
             try:
-                tier_service.check_plan(
-                    limits.tier,
-                    studio=draft.studio,
-                    provider=draft.provider,
-                    batch=draft.batch,
-                    priority=draft.priority,
-                    output_retention_seconds=draft.output_retention_seconds,
-                )
+                _check_plan(limits, draft)
             except ImageStudioError as exc:
                 results[i] = exc
         todo = [i for i, r in enumerate(results) if r is None]
@@ -435,16 +481,15 @@ class JobService(JobTransitions):
         now = pairs[0][0].created_at
         for job, _ in pairs:  # one timestamp for the statement's rows
             job.created_at = job.updated_at = now
-        accepted = job_repository.insert_submission_postgres(
-            session,
+        params = job_repository.submission_params(
             tenant_id=tenant_id,
             jobs=[job for job, _ in pairs],
             messages=outbox_service.rows([run_job_message(job) for job, _ in pairs]),
             holds=[(job.id, draft.cost) for job, draft in pairs],
             max_active=limits.max_concurrent_jobs,
             max_stored_bytes=limits.max_stored_bytes,
-            commit=commit,
         )
+        accepted = job_repository.insert_submission_postgres(session, params, commit=commit)
         if not accepted:
             amount = sum(draft.cost for _, draft in pairs if draft.cost > 0)
             raise credit_service.refusal(

@@ -168,6 +168,13 @@ class OutboxService:
         """Wake the relays once the caller's transaction commits (rows staged by other means)."""
         _wake_after_commit(session)
 
+    def committed_elsewhere(self) -> None:
+        """Wake the relays after the caller committed rows on a PostgreSQL connection of its own
+        (the gateway's async submission): this process's relay by its event, the others by the
+        notifier's ``NOTIFY``, which begins after this call and so after the commit."""
+        notify()
+        commit_notifier.request()
+
     def pending_count(self, session: Session) -> int:
         return (
             session.scalar(
