@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     #: on the event loop, where waiting costs nothing. Thirty-two submissions each in a thread
     #: contending for the GIL served a third fewer jobs than eight (bench/README.md, "Threads").
     gateway_submit_threads: int = Field(default=8, ge=1, le=64)
+    #: On PostgreSQL, commit a warm JSON submission (no files, URLs, webhook, key or wait) from the
+    #: event loop over async psycopg instead of a thread. Off until a run on a quiet machine shows it
+    #: faster: it used 14 % less gateway CPU per job but accepted 0.85x the jobs/s in one loaded run.
+    gateway_submit_on_loop: bool = False
     #: Worker threads per worker process, at most: a worker runs fewer when its memory holds
     #: fewer jobs at its studio's largest input (``imagestudio.studios.memory``).
     worker_threads: int = Field(default=4, ge=1)

@@ -294,9 +294,17 @@ def stack(services: Services, tmp_path: Path, request: pytest.FixtureRequest) ->
 
 
 @pytest.fixture
-def pg_stack(services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embedded]:
+def pg_stack_env() -> dict[str, str]:
+    """Settings a test module adds to ``pg_stack``'s (override it in the module)."""
+    return {}
+
+
+@pytest.fixture
+def pg_stack(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_stack_env: dict[str, str]
+) -> Iterator[Embedded]:
     """The gateway in-process on the real PostgreSQL database and S3 bucket (broker in-process)."""
     env = {
         k: v for k, v in services.env.items() if k != "IMAGESTUDIO_BROKER_URL" and k != "IMAGESTUDIO_DATA_DIR"
     }
-    yield from in_process_stack(tmp_path, monkeypatch, **env)
+    yield from in_process_stack(tmp_path, monkeypatch, **{**env, **pg_stack_env})

@@ -50,6 +50,12 @@ def post_json(stack: Embedded, key: str, upload_id: str) -> Any:
 
 
 @pytest.fixture
+def pg_stack_env() -> dict[str, str]:
+    """The loop path is off by default until a quiet run shows it faster (docs/settings.md)."""
+    return {"IMAGESTUDIO_GATEWAY_SUBMIT_ON_LOOP": "true"}
+
+
+@pytest.fixture
 def loop_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """One entry per submission statement sent from the event loop: whether the account accepted it."""
     calls: list[bool] = []

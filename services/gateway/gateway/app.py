@@ -71,7 +71,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.submit_limiter = CapacityLimiter(settings.gateway_submit_threads)
     # PostgreSQL: the common JSON submission commits from the event loop on these (gateway/submission.py).
     connections = (
-        AsyncConnections(libpq_url(), size=settings.gateway_submit_threads) if is_postgres() else None
+        AsyncConnections(libpq_url(), size=settings.gateway_submit_threads)
+        if is_postgres() and settings.gateway_submit_on_loop
+        else None
     )
     app.state.submit_connections = connections
     sweeper = UploadSweeper(interval_seconds=settings.upload_sweep_seconds)
