@@ -13,7 +13,7 @@ at the whole qualities above; at SSIM 0.98 that is about a quarter smaller than 
 (figures in docs/benchmarks.md). PNG is palette-quantised (libimagequant) when that keeps the
 asked quality, lossless otherwise.
 
-It runs past 500 lines because the encoders, the searches (bytes, SSIM, JPEG's SSIM over chroma
+It runs past 600 lines because the encoders, the searches (bytes, SSIM, JPEG's SSIM over chroma
 choices) and the keep-the-source rule share one decoded source and its private scoring helpers;
 split, each part would import the others'. The search arithmetic, which needs none of them, is in
 :mod:`imagestudio.imaging.quality_search`.
