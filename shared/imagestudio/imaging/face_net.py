@@ -19,7 +19,6 @@ converted from Keras, so they read images transposed (width first) and in RGB or
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +27,8 @@ from typing import Any, Final
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from imagestudio.imaging.package_data import installed_folder
 
 __all__ = ["RGB", "FaceNet", "detector"]
 
@@ -58,13 +59,7 @@ _lock = threading.Lock()
 
 def model_folder() -> Path | None:
     """The installed folder holding the three networks, found without importing its package."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        if all((Path(folder) / name).is_file() for name in MODEL_FILES):
-            return Path(folder)
-    return None
+    return installed_folder(MODEL_PACKAGE, MODEL_FILES)
 
 
 class FaceNet:

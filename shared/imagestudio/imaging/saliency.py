@@ -7,7 +7,6 @@ answers ``None`` and the caller keeps its classical method (docs/libraries.md).
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +16,7 @@ import cv2
 import numpy as np
 
 from imagestudio.imaging._arrays import Floats, Pixels
+from imagestudio.imaging.package_data import installed_folder
 
 __all__ = ["model_path", "saliency"]
 
@@ -34,14 +34,8 @@ _lock = threading.Lock()
 
 def model_path() -> Path | None:
     """The installed model file, found without importing its package (which needs Pillow < 13)."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        candidate = Path(folder) / MODEL_FILE
-        if candidate.is_file():
-            return candidate
-    return None
+    folder = installed_folder(MODEL_PACKAGE, (MODEL_FILE,))
+    return None if folder is None else folder / MODEL_FILE
 
 
 @lru_cache(maxsize=1)
