@@ -161,7 +161,7 @@ def test_config_never_shows_the_key() -> None:
 def test_exported_names_match_all() -> None:
     public = {name for name in dir(providers) if not name.startswith("_")}
     modules = {
-        "check", "directory", "execution", "gemini", "health", "http", "huggingface", "protocols", "registry", "resilience",
+        "batch", "check", "directory", "execution", "gemini", "health", "http", "huggingface", "protocols", "registry", "resilience",
         "schemas", "selection", "sizing", "stability", "wavespeed",
     }  # fmt: skip
 
