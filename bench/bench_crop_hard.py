@@ -409,15 +409,22 @@ def kept_share_doubled(hard: list[Scene]) -> float:
 
 #: Ordinary photos: scikit-image's colour photos (a portrait, a cup, a cat, a rocket, a motorbike, a
 #: star field) at a phone camera's 12 MP, with sensor-like grain so they encode like photos.
-ORDINARY = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "hubble_deep_field")
+ORDINARY: dict[str, Callable[[], Pixels]] = {
+    "astronaut": skdata.astronaut,
+    "coffee": skdata.coffee,
+    "chelsea": skdata.chelsea,
+    "rocket": skdata.rocket,
+    "motorcycle": lambda: skdata.stereo_motorcycle()[0],
+    "hubble_deep_field": skdata.hubble_deep_field,
+}
 
 
 def ordinary_photos(long_side: int = 4000) -> list[bytes]:
     """Each ordinary photo enlarged to ``long_side`` on its longer edge, grain added, JPEG q90."""
     rng = np.random.default_rng(29)
     out = []
-    for name in ORDINARY:
-        pixels = getattr(skdata, name)()[:, :, :3]
+    for name, load in ORDINARY.items():
+        pixels = load()[:, :, :3]
         scale = long_side / max(pixels.shape[:2])
         big = cv2.resize(pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
         grain = rng.normal(0, 4, big.shape[:2] + (1,)).astype(np.float32)
