@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.studios import compress, control, create, edit, social, upscale
+from imagestudio.studios.common.api import CatalogueRoute
 from imagestudio.studios.common.base import Studio
 from imagestudio.studios.common.deployment import DEFAULT_WORKER, WorkerDeployment
 from imagestudio.studios.common.pricing import Estimate
@@ -47,6 +48,11 @@ def routes_of(studio: str) -> tuple[Studio[Any], ...]:
     face = STUDIOS[studio]
     others = [r for r in (*STUDIOS.values(), *_WORKER_ONLY_ROUTES) if r.name == studio and r is not face]
     return (face, *others)
+
+
+def catalogues_of(studio: str) -> tuple[CatalogueRoute, ...]:
+    """The catalogue ``GET``s of ``studio``'s routes (each route's ``CATALOGUES``, in :func:`routes_of`'s order)."""
+    return tuple(c for route in routes_of(studio) for c in getattr(route, "CATALOGUES", ()))
 
 
 def polls(studio: str) -> bool:

@@ -29,6 +29,7 @@ from imagestudio.providers.directory import provider_directory
 from imagestudio.providers.health import provider_health, unavailable_models
 from imagestudio.providers.schemas import MAX_SEED, Quality
 from imagestudio.providers.selection import Candidate, parse_ratio, plan
+from imagestudio.studios.common.api import SubmitRoute
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.deployment import WorkerDeployment
 from imagestudio.studios.common.limits import check_request_bytes
@@ -305,3 +306,19 @@ def prepare(session: Session, *, tenant_id: str, request: CreateRequest, images:
 
 
 # --- worker side -------------------------------------------------------------------------------
+
+
+#: The gateway's route for this studio (``studios/common/api.py``).
+ROUTE = SubmitRoute(
+    "/create",
+    "create_images",
+    """Accept a create job: 1-10 images from a prompt (and a template, persona, provider); 202 with the job.
+
+    The body is JSON (``init_image`` an upload id) or a multipart form (``init_image`` a file).
+    Everything is checked before the job is queued: an unknown template, provider, model or
+    persona, an aspect the chosen provider cannot make, a bad prompt or count, a ``strength``
+    without an ``init_image``, or an explicit provider or model that takes no init image is a
+    422 naming the field. The job's ``params`` hold the resolved request (enhanced prompt and the
+    reasons for each addition, the providers planned) and, when it ends, ``results`` per image.
+    """,
+)
