@@ -189,18 +189,24 @@ def _settings(root: Path) -> Settings:
 
 
 def _messaging(names: list[str]) -> str:
-    from imagestudio.studios.registry import polls
+    from imagestudio.studios.registry import free, polls
 
     members = "".join(f'    {n} = "{n}"\n' for n in names)
-    polling = [f"Studio.{n}" for n in names if polls(n)]
-    polling_tuple = "(" + ", ".join(polling) + ("," if len(polling) == 1 else "") + ")"
     return (
         "class Studio(StrEnum):\n"
         '    """The studio a job belongs to: the kind of work it does."""\n\n'
         f"{members}\n\n"
         "#: Studios whose provider work may be asynchronous, finished by a ``<studio>.poll`` chain.\n"
-        f"POLLING_STUDIOS: tuple[Studio, ...] = {polling_tuple}\n"
+        f"POLLING_STUDIOS: tuple[Studio, ...] = {_tuple(n for n in names if polls(n))}\n"
+        "#: Studios the free tier may use (the face's ``FREE_TIER``).\n"
+        f"FREE_STUDIOS: tuple[Studio, ...] = {_tuple(n for n in names if free(n))}\n"
     )
+
+
+def _tuple(names: Iterable[str]) -> str:
+    """A tuple of ``Studio`` members as Python writes it."""
+    members = [f"Studio.{n}" for n in names]
+    return "(" + ", ".join(members) + ("," if len(members) == 1 else "") + ")"
 
 
 def _compose(names: list[str]) -> str:

@@ -60,6 +60,11 @@ def polls(studio: str) -> bool:
     return callable(getattr(STUDIOS[studio], "poll", None))
 
 
+def free(studio: str) -> bool:
+    """Whether the free tier may use ``studio`` (its face sets ``FREE_TIER = True``)."""
+    return getattr(STUDIOS[studio], "FREE_TIER", False) is True
+
+
 def worker_of(studio: str) -> WorkerDeployment:
     """``studio``'s worker figures: its face's ``WORKER``, else the default."""
     found = getattr(STUDIOS[studio], "WORKER", DEFAULT_WORKER)

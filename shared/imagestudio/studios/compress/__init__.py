@@ -40,6 +40,8 @@ from imagestudio.studios.common.pricing import Estimate, EstimateItem
 from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRequest, examples
 
 __all__ = [
+    "ROUTE",
+    "FREE_TIER",
     "COMPRESS_BYTES_PER_PIXEL",
     "COMPRESS_FIXED_BYTES",
     "PRESETS",
@@ -57,6 +59,8 @@ __all__ = [
 
 #: The studio's name: its jobs, queue and actors.
 name = "compress"
+#: The free tier may use it (``messaging.FREE_STUDIOS``, written by ``imagestudio deploy render``).
+FREE_TIER = True
 
 PresetName = Literal["web", "email", "social", "high_quality", "max_compression"]
 Metadata = Literal["strip", "keep"]

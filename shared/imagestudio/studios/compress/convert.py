@@ -35,6 +35,10 @@ from imagestudio.studios.compress import ColourSpace, CompressParams, Metadata, 
 from imagestudio.studios.compress.catalogue import CompressOptions, CompressPresets
 
 __all__ = [
+    "ROUTE",
+    "CATALOGUES",
+    "list_options",
+    "list_presets",
     "ConvertRequest",
     "Request",
     "check",

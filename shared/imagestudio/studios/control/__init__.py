@@ -74,6 +74,9 @@ name = "control"
 WORKER = WorkerDeployment(cpu_request="1", max_replicas=4, queue_length=4)
 
 __all__ = [
+    "ROUTE",
+    "CATALOGUES",
+    "list_operations",
     "WORKER",
     "OPERATIONS",
     "ControlParams",

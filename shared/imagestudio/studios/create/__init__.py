@@ -47,6 +47,8 @@ from imagestudio.templates.catalogue import TEMPLATES, Template, aspect_label
 from imagestudio.templates.prompting import STYLE_PHRASES, PromptResult, append_phrases, enhance
 
 __all__ = [
+    "ROUTE",
+    "FREE_TIER",
     "WORKER",
     "CreateParams",
     "CreateRequest",
@@ -199,6 +201,8 @@ def estimate(params: dict[str, Any], allowed: Collection[str]) -> Estimate:
 
 #: The studio's name: its jobs, queue and actors.
 name = "create"
+#: The free tier may use it (``messaging.FREE_STUDIOS``, written by ``imagestudio deploy render``).
+FREE_TIER = True
 #: Its worker's CPU and scaling (``imagestudio deploy render``). Mostly waits on providers: little CPU, many replicas.
 WORKER = WorkerDeployment(cpu_request="250m", cpu_limit="1", max_replicas=20, queue_length=8)
 Request = CreateRequest

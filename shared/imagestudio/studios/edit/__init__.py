@@ -57,6 +57,9 @@ WORKER = WorkerDeployment(queue_length=8, extras=("cutout",))
 Request = EditRequest
 
 __all__ = [
+    "ROUTE",
+    "CATALOGUES",
+    "list_operations",
     "WORKER",
     "FIELDS",
     "Request",

@@ -280,6 +280,8 @@ class SocialPlanRequest(SocialOptimizeRequest):
 
 #: The studio's name: its jobs, queue and actors.
 name = "social"
+#: The free tier may use it (``messaging.FREE_STUDIOS``, written by ``imagestudio deploy render``).
+FREE_TIER = True
 Request = SocialOptimizeRequest
 #: The worker's image installs the face networks' package (``faces``: MTCNN's weights, read as data).
 WORKER = WorkerDeployment(extras=("faces",))

@@ -52,6 +52,9 @@ WORKER = WorkerDeployment(cpu_request="1", max_replicas=6, queue_length=4)
 Request = UpscaleRequest
 
 __all__ = [
+    "ROUTE",
+    "CATALOGUES",
+    "list_modes",
     "WORKER",
     "MODES",
     "PRESETS",
