@@ -5,7 +5,8 @@ What follows from that line is written here, never by hand: the studio names in
 ``imagestudio/messaging.py`` (the leaf the lower layers read, so they never import a studio), the
 worker package ``services/<studio>-worker`` (its image's dependencies and a one-call ``main``), its
 docker-compose service, its Kubernetes Deployment, metrics Service, PodDisruptionBudget and KEDA
-ScaledObject, the kustomization and dev overlay entries and Prometheus's scrape list. Sizes come from
+ScaledObject, the kustomization and dev overlay entries, Prometheus's scrape list, and the web
+console's list of studios (``studios.js``) and its nav. Sizes come from
 the memory model (:mod:`imagestudio.studios.memory`) and the face's ``WORKER`` figures.
 
 ``--check`` writes nothing and fails, naming the files, while a committed file differs from what it

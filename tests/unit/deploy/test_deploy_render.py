@@ -25,7 +25,7 @@ _THROWAWAY_FACE = '''"""A studio made by the render test: the smallest face the 
 
 from typing import Any
 
-from imagestudio.studios.common.api import SubmitRoute
+from imagestudio.studios.common.http_routes import SubmitRoute
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.request import StudioRequest
 

@@ -1,7 +1,7 @@
 """Every studio's routes, built from the studio registry: its ``POST`` and the catalogue ``GET``s it declares.
 
 A studio needs no file here. Each registry route's ``POST`` is the one handler below, named, pathed
-and described by the face's ``ROUTE``, its body the face's ``Request`` (``studios/common/api.py``);
+and described by the face's ``ROUTE``, its body the face's ``Request`` (``studios/common/http_routes.py``);
 the catalogues are the face's own functions behind the API key. No ``from __future__ import
 annotations``: the handler's body annotation names its studio's model, which FastAPI reads at runtime.
 """

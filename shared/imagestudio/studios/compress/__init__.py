@@ -34,8 +34,8 @@ from imagestudio.imaging.compress import (
 from imagestudio.imaging.formats import CompressFormat, Encoding
 from imagestudio.imaging.source import SourceImage
 from imagestudio.jobs.runner import JobContext
-from imagestudio.studios.common.api import SubmitRoute
 from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.http_routes import SubmitRoute
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
 from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRequest, examples
 
@@ -405,7 +405,7 @@ def _kept_source(
     return replace(encoded, data=kept, quality=None, ssim=1.0, palette=False)
 
 
-#: The gateway's route for this studio (``studios/common/api.py``; the catalogues are ``convert``'s).
+#: The gateway's route for this studio (``studios/common/http_routes.py``; the catalogues are ``convert``'s).
 ROUTE = SubmitRoute(
     "/compress",
     "submit_compress",

@@ -27,8 +27,8 @@ from imagestudio.imaging.compress import (
 )
 from imagestudio.imaging.formats import FORMATS, Encoding
 from imagestudio.studios import compress
-from imagestudio.studios.common.api import CatalogueRoute, SubmitRoute
 from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.http_routes import CatalogueRoute, SubmitRoute
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRequest, examples
 from imagestudio.studios.compress import ColourSpace, CompressParams, Metadata, Transparency
@@ -173,7 +173,7 @@ def list_presets() -> CompressPresets:
     return CompressPresets.model_validate({"presets": describe_options()["presets"]})
 
 
-#: The gateway's routes for this route of the compress studio (``studios/common/api.py``).
+#: The gateway's routes for this route of the compress studio (``studios/common/http_routes.py``).
 ROUTE = SubmitRoute(
     "/convert",
     "submit_convert",

@@ -37,9 +37,9 @@ from typing import Any
 from imagestudio.errors import ValidationFailed
 from imagestudio.providers.registry import find_model
 from imagestudio.studios.common import routed
-from imagestudio.studios.common.api import CatalogueRoute, SubmitRoute, example_status
 from imagestudio.studios.common.base import Images
 from imagestudio.studios.common.deployment import WorkerDeployment
+from imagestudio.studios.common.http_routes import CatalogueRoute, SubmitRoute, example_status
 from imagestudio.studios.common.limits import (
     PROVIDER_MAX_REQUEST_BYTES,
     STABILITY_SHAPED,
@@ -271,7 +271,7 @@ def list_operations() -> ControlCatalogue:
     return ControlCatalogue.model_validate(describe_operations())
 
 
-#: The gateway's routes for this studio (``studios/common/api.py``).
+#: The gateway's routes for this studio (``studios/common/http_routes.py``).
 ROUTE = SubmitRoute(
     "/control",
     "submit_control",

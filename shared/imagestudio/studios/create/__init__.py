@@ -29,9 +29,9 @@ from imagestudio.providers.directory import provider_directory
 from imagestudio.providers.health import provider_health, unavailable_models
 from imagestudio.providers.schemas import MAX_SEED, Quality
 from imagestudio.providers.selection import Candidate, parse_ratio, plan
-from imagestudio.studios.common.api import SubmitRoute
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.deployment import WorkerDeployment
+from imagestudio.studios.common.http_routes import SubmitRoute
 from imagestudio.studios.common.limits import check_request_bytes
 from imagestudio.studios.common.pricing import Estimate, first_choice
 from imagestudio.studios.create.request import (
@@ -312,7 +312,7 @@ def prepare(session: Session, *, tenant_id: str, request: CreateRequest, images:
 # --- worker side -------------------------------------------------------------------------------
 
 
-#: The gateway's route for this studio (``studios/common/api.py``).
+#: The gateway's route for this studio (``studios/common/http_routes.py``).
 ROUTE = SubmitRoute(
     "/create",
     "create_images",

@@ -21,9 +21,9 @@ from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.colour import colour_in
 from imagestudio.messaging import Studio
 from imagestudio.studios.common import routed
-from imagestudio.studios.common.api import CatalogueRoute, SubmitRoute, example_status
 from imagestudio.studios.common.base import Images
 from imagestudio.studios.common.deployment import WorkerDeployment
+from imagestudio.studios.common.http_routes import CatalogueRoute, SubmitRoute, example_status
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
 from imagestudio.studios.common.produced import Produced
 from imagestudio.studios.common.routes import ProviderStatus, provider_status
@@ -295,7 +295,7 @@ def list_operations() -> EditCatalogue:
     return EditCatalogue.model_validate(describe_operations())
 
 
-#: The gateway's routes for this studio (``studios/common/api.py``).
+#: The gateway's routes for this studio (``studios/common/http_routes.py``).
 ROUTE = SubmitRoute(
     "/edit",
     "submit_edit",

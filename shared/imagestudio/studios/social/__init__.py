@@ -28,9 +28,9 @@ from imagestudio.imaging.crop import adopt_analysis, analyse, planning_source
 from imagestudio.imaging.formats import OutputFormat, extension
 from imagestudio.imaging.source import held_size
 from imagestudio.jobs.runner import JobContext
-from imagestudio.studios.common.api import SubmitRoute
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.deployment import WorkerDeployment
+from imagestudio.studios.common.http_routes import SubmitRoute
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
 from imagestudio.studios.common.request import ImageRef, StudioRequest
 from imagestudio.studios.social.analyses import analysis_key, recall, remember
@@ -564,7 +564,7 @@ class _PlanStudio:
 plan_studio = _PlanStudio()
 
 
-#: The gateway's route for this studio (``studios/common/api.py``); the platform routes are ``CATALOGUES``.
+#: The gateway's route for this studio (``studios/common/http_routes.py``); the platform routes are ``CATALOGUES``.
 ROUTE = SubmitRoute(
     "/social/optimize",
     "optimize",

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
-from imagestudio.studios.common.api import CatalogueRoute
 from imagestudio.studios.common.catalogue import CatalogueRead
+from imagestudio.studios.common.http_routes import CatalogueRoute
 from imagestudio.studios.social.platforms import PLATFORMS, get_platform
 
 
@@ -83,7 +83,7 @@ def _example() -> dict[str, Any]:
     return get_platform("instagram").describe()
 
 
-#: The routes the gateway serves from the platform table (``studios/common/api.py``).
+#: The routes the gateway serves from the platform table (``studios/common/http_routes.py``).
 CATALOGUES = (
     CatalogueRoute(
         path="/social/platforms", read=list_platforms, example=lambda: {"platforms": [_example()]}

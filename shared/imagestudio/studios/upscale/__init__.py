@@ -25,9 +25,9 @@ from typing import Any
 
 from imagestudio.errors import ValidationFailed
 from imagestudio.studios.common import routed
-from imagestudio.studios.common.api import CatalogueRoute, SubmitRoute, example_status
 from imagestudio.studios.common.base import Images
 from imagestudio.studios.common.deployment import WorkerDeployment
+from imagestudio.studios.common.http_routes import CatalogueRoute, SubmitRoute, example_status
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
 from imagestudio.studios.common.routes import LOCAL, Route, provider_status
 from imagestudio.studios.upscale.catalogue import UpscaleCatalogue
@@ -231,7 +231,7 @@ def list_modes() -> UpscaleCatalogue:
     return UpscaleCatalogue.model_validate(describe_modes())
 
 
-#: The gateway's routes for this studio (``studios/common/api.py``).
+#: The gateway's routes for this studio (``studios/common/http_routes.py``).
 ROUTE = SubmitRoute(
     "/upscale",
     "submit_upscale",
