@@ -54,12 +54,12 @@ from imagestudio.studios.common.routes import (
     unavailable,
     whole_credits,
 )
-from imagestudio.studios.control.catalogue import ControlCatalogue
 from imagestudio.studios.control.operations import (
     COMMON_FIELDS,
     FIELDS,
     OPERATIONS,
     WAVESPEED_MODEL,
+    ControlCatalogue,
     ControlParams,
     ControlRequest,
     Operation,

@@ -27,7 +27,6 @@ from imagestudio.studios.common.http_routes import CatalogueRoute, SubmitRoute, 
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
 from imagestudio.studios.common.produced import Produced
 from imagestudio.studios.common.routes import ProviderStatus, provider_status
-from imagestudio.studios.edit.catalogue import EditCatalogue
 from imagestudio.studios.edit.operations import (
     COMMON_FIELDS,
     DEFAULT_GENERAL_EDIT_MODEL,
@@ -36,6 +35,7 @@ from imagestudio.studios.edit.operations import (
     OPERATIONS,
     OUTPUT_NAME,
     UPLOAD_FIELDS,
+    EditCatalogue,
     Operation,
     general_edit_limits,
     routes_for,
@@ -290,11 +290,6 @@ run = WORK.run
 poll = WORK.poll
 
 
-def list_operations() -> EditCatalogue:
-    """Every edit operation: required and optional inputs, limits, credits, and whether a local path exists."""
-    return EditCatalogue.model_validate(describe_operations())
-
-
 #: The gateway's routes for this studio (``studios/common/http_routes.py``).
 ROUTE = SubmitRoute(
     "/edit",
@@ -308,6 +303,13 @@ ROUTE = SubmitRoute(
     an operation that no configured provider nor the local path can serve.
     """,
 )
+
+
+def list_operations() -> EditCatalogue:
+    """Every edit operation: required and optional inputs, limits, credits, and whether a local path exists."""
+    return EditCatalogue.model_validate(describe_operations())
+
+
 CATALOGUES = (
     CatalogueRoute(
         path="/edit/operations",

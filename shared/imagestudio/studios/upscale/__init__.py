@@ -30,7 +30,6 @@ from imagestudio.studios.common.deployment import WorkerDeployment
 from imagestudio.studios.common.http_routes import CatalogueRoute, SubmitRoute, example_status
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
 from imagestudio.studios.common.routes import LOCAL, Route, provider_status
-from imagestudio.studios.upscale.catalogue import UpscaleCatalogue
 from imagestudio.studios.upscale.modes import (
     CONSERVATIVE_PIXELS,
     DEFAULT_PRESET,
@@ -39,6 +38,7 @@ from imagestudio.studios.upscale.modes import (
     MODES,
     PRESETS,
     Mode,
+    UpscaleCatalogue,
     UpscaleParams,
     UpscaleRequest,
 )
