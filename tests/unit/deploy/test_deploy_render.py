@@ -172,27 +172,21 @@ def test_adding_a_studio_is_one_folder_and_one_registry_line(tmp_path: Path) -> 
         CONSOLE_STUDIOS,
         *_NEW_STUDIO_FILES,
     }
-    # The gateway builds the new studio's route from its face: path, operation name, description.
-    routes = _in_copy(
-        copy,
-        "-c",
-        "from gateway.routes.studios import router;"
-        "print([(r.path, r.name, r.tags, r.description) for r in router.routes if 'throwaway' in r.path])",
-    )
-    assert routes.returncode == 0, routes.stderr
-    assert (
-        routes.stdout.split("\n")[-2]
-        == "[('/throwaway', 'submit_throwaway', ['throwaway'], 'Accept a throwaway job (202).')]"
-    )
-    # What the render wrote works: the leaf names the studio, its worker declares its actor, and it checks clean.
+    # What the render wrote works: the leaf names the studio, its worker declares its actor, the gateway
+    # builds its route from its face (path, operation name, description), and it checks clean.
     declared = _in_copy(
         copy,
         "-c",
         "from imagestudio.broker import get_broker; import throwaway_worker.main as m;"
-        "print(m.QUEUES, sorted(a for a in get_broker().actors if a.startswith('throwaway')))",
+        "print(m.QUEUES, sorted(a for a in get_broker().actors if a.startswith('throwaway')));"
+        "from gateway.routes.studios import router;"
+        "print([(r.path, r.name, r.tags, r.description) for r in router.routes if 'throwaway' in r.path])",
     )
     assert declared.returncode == 0, declared.stderr
-    assert declared.stdout.split("\n")[-2] == "['throwaway'] ['throwaway.run_job']"
+    assert declared.stdout.split("\n")[-3:-1] == [
+        "['throwaway'] ['throwaway.run_job']",
+        "[('/throwaway', 'submit_throwaway', ['throwaway'], 'Accept a throwaway job (202).')]",
+    ]
     assert _in_copy(copy, "-m", "imagestudio.cli", "deploy", "render", "--check").returncode == 0
 
 
