@@ -22,21 +22,16 @@ from gateway.problems import add_exception_handlers
 from gateway.routes import (
     assets,
     batch,
-    compress,
-    control,
-    create,
     credits,
-    edit,
     events,
     files,
     health,
     jobs,
     personas,
     providers,
-    social,
+    studios,
     templates,
     uploads,
-    upscale,
     webhooks,
 )
 from imagestudio.assets.sweeper import AssetSweeper
@@ -196,8 +191,7 @@ def create_app(*, relay_in_process: bool = True) -> FastAPI:
     app.include_router(files.router)
     app.include_router(jobs.router, prefix=API_PREFIX)
     app.include_router(batch.router, prefix=API_PREFIX)
-    app.include_router(social.router, prefix=API_PREFIX)
-    app.include_router(create.router, prefix=API_PREFIX)
+    app.include_router(studios.router, prefix=API_PREFIX)  # every studio's, from the registry
     app.include_router(templates.router, prefix=API_PREFIX)
     app.include_router(providers.router, prefix=API_PREFIX)
     app.include_router(personas.router, prefix=API_PREFIX)
@@ -205,9 +199,5 @@ def create_app(*, relay_in_process: bool = True) -> FastAPI:
     app.include_router(credits.router, prefix=API_PREFIX)
     app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(webhooks.router, prefix=API_PREFIX)
-    app.include_router(edit.router, prefix=API_PREFIX)
-    app.include_router(upscale.router, prefix=API_PREFIX)
-    app.include_router(compress.router, prefix=API_PREFIX)
-    app.include_router(control.router, prefix=API_PREFIX)
     app.include_router(uploads.router, prefix=API_PREFIX)
     return app
