@@ -1,0 +1,36 @@
+"""The lean submission path answers every case as the full route does (SQLite, embedded mode)."""
+
+from __future__ import annotations
+
+import pytest
+from lean_submission_cases import CASES, Send, assert_same_answers
+from support import Embedded
+
+
+@pytest.mark.parametrize(
+    ("send", "status"), [(send, status) for _, send, status in CASES], ids=[c[0] for c in CASES]
+)
+def test_the_lean_path_answers_as_the_route(
+    embedded: Embedded, monkeypatch: pytest.MonkeyPatch, send: Send, status: int
+) -> None:
+    assert_same_answers(embedded, monkeypatch, send, status)
+
+
+def test_a_form_a_wait_and_another_method_go_the_full_way(
+    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lean_submission_cases import API, lean_taken, tenant
+    from support import make_image
+
+    t = tenant(embedded)
+    with lean_taken(monkeypatch) as taken:
+        form = embedded.client.post(
+            f"{API}/social/optimize",
+            headers={"Authorization": f"Bearer {t.key}"},
+            data={"formats": "instagram.story"},
+            files={"image": ("a.png", make_image(64, 64), "image/png")},
+        )
+        listed = embedded.client.get(f"{API}/jobs", headers={"Authorization": f"Bearer {t.key}"})
+    assert form.status_code == 202, form.text
+    assert listed.status_code == 200, listed.text
+    assert taken == []
