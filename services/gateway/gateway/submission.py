@@ -104,15 +104,37 @@ def source_names(
     return names
 
 
+class RequestSession:
+    """The request's session, made on first use: the submission on the event loop needs none."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self) -> None:
+        self._session: Session | None = None
+
+    def __call__(self) -> Session:
+        if self._session is None:
+            self._session = new_session()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+
 @dataclass(frozen=True)
 class Submission:
     """What a studio route needs besides its body: the request, the session, admission and ``Prefer: wait``."""
 
     request: Request
     response: Response
-    session: Session
+    sessions: RequestSession
     admission: Admission
     wait: Wait | None
+
+    @property
+    def session(self) -> Session:
+        return self.sessions()
 
     async def submit(self, studio: Studio[R], body: StudioBody[R]) -> Response:
         """202 with the queued job (200 with it finished under ``Prefer: wait``), or the replayed answer."""
@@ -196,16 +218,16 @@ async def _submission(
     ``Prefer`` header as the separate ones did, so the OpenAPI document is the same.
     """
     principal = await principal_of(request, credentials)
-    session = new_session()
+    sessions = RequestSession()
     try:
-        admission = await admit(request, principal, session)
+        admission = await admit(request, principal, sessions)
         wait = open_wait(request, principal, prefer)
         try:
-            yield Submission(request, response, session, admission, wait)
+            yield Submission(request, response, sessions, admission, wait)
         finally:
             close_wait(wait)
     finally:
-        session.close()
+        sessions.close()
 
 
 #: The dependency studio routes take (the route guard recognises submissions by it).

@@ -34,3 +34,28 @@ def test_a_form_a_wait_and_another_method_go_the_full_way(
     assert form.status_code == 202, form.text
     assert listed.status_code == 200, listed.text
     assert taken == []
+
+
+def test_the_lean_path_counts_the_route_series_the_full_route_counts(
+    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lean_submission_cases import API, full_route, lean_taken, tenant
+
+    from imagestudio.telemetry.metrics import HTTP_REQUESTS, JOBS_ACCEPTED
+
+    t = tenant(embedded)
+    body = {"image": t.upload_id, "formats": ["instagram.story"]}
+
+    def counts() -> tuple[float, float]:
+        series = HTTP_REQUESTS.labels("POST", "/social/optimize", "202")
+        return series._value.get(), JOBS_ACCEPTED.labels("social")._value.get()
+
+    before = counts()
+    with lean_taken(monkeypatch) as taken:
+        assert embedded.client.post(f"{API}/social/optimize", headers=t.auth, json=body).status_code == 202
+    assert taken
+    lean = counts()
+    with full_route(monkeypatch):
+        assert embedded.client.post(f"{API}/social/optimize", headers=t.auth, json=body).status_code == 202
+    assert lean == (before[0] + 1, before[1] + 1)
+    assert counts() == (lean[0] + 1, lean[1] + 1)
