@@ -73,6 +73,8 @@ def lean_routes(routes: list[Any]) -> dict[str, _LeanRoute]:
 
 
 def _is_json(scope: Scope) -> bool:
+    """Whether the request declares a JSON body (``application/json``, any parameters)."""
+    value: bytes
     for name, value in scope["headers"]:
         if name == b"content-type":
             return value[:16].lower() == JSON_TYPE
