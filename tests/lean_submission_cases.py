@@ -210,6 +210,12 @@ CASES: list[tuple[str, Send, int]] = [
 ]
 
 
+#: The cases as a test's parameters (``send``, ``status``).
+each_case = pytest.mark.parametrize(
+    ("send", "status"), [(send, status) for _, send, status in CASES], ids=[name for name, _, _ in CASES]
+)
+
+
 def assert_same_answers(stack: Embedded, monkeypatch: pytest.MonkeyPatch, send: Send, status: int) -> None:
     """The case answered by the lean path and by the route: the same answer, the expected status."""
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from lean_submission_cases import CASES, Send, assert_same_answers
+from lean_submission_cases import Send, assert_same_answers, each_case
 from support import Embedded
 
 
-@pytest.mark.parametrize(
-    ("send", "status"), [(send, status) for _, send, status in CASES], ids=[c[0] for c in CASES]
-)
+@each_case
 def test_the_lean_path_answers_as_the_route(
     embedded: Embedded, monkeypatch: pytest.MonkeyPatch, send: Send, status: int
 ) -> None:
