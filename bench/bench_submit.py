@@ -13,7 +13,9 @@ missing). A row whose endpoint does not exist yet reports ``unavailable`` instea
        + httptools, one process each) and are loaded in alternating rounds (``ROUNDS``, the order
        rotating each round), each ratio taken within a round, the median reported
 - CPU per accepted job in those rounds (``/proc/<pid>/stat``): gateway <= 0.7 ms, its outbox
-       relay (a child process) <= 0.2 ms, beside the floor's and hello's per request
+       relay (a child process) <= 0.2 ms, beside the floor's and hello's per request; with
+       ``IMAGESTUDIO_BENCH_BASE`` a base tree's gateway, with ``IMAGESTUDIO_BENCH_ALT_ENV`` this
+       tree's gateway with other settings, in the same rounds
 - P1b  multipart submission of a 23 KB JPEG, one tenant: >= 0.1x hello
 - P1c  batch of 100 social jobs: jobs accepted per second >= 10x P1a
 - one tenant within 20 % of the same load spread over 8 tenants
