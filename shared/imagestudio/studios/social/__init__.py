@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Hashable, Sequence
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 from sqlalchemy.orm import Session
@@ -28,20 +28,23 @@ from imagestudio.imaging.crop import adopt_analysis, analyse, planning_source
 from imagestudio.imaging.formats import OutputFormat, extension
 from imagestudio.imaging.source import held_size
 from imagestudio.jobs.runner import JobContext
-from imagestudio.jobs.schemas import JobOutput, JobRead
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.deployment import WorkerDeployment
+from imagestudio.studios.common.http_routes import SubmitRoute
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
 from imagestudio.studios.common.request import ImageRef, StudioRequest
 from imagestudio.studios.social.analyses import analysis_key, plans_of, recall, remember
+from imagestudio.studios.social.catalogue import CATALOGUES as CATALOGUES
+from imagestudio.studios.social.plans import CropMode as CropMode
+from imagestudio.studios.social.plans import FormatPlan as FormatPlan
+from imagestudio.studios.social.plans import SocialPlan as SocialPlan
+from imagestudio.studios.social.plans import SocialPlanJob as SocialPlanJob
 from imagestudio.studios.social.platforms import PLATFORMS as PLATFORMS
 from imagestudio.studios.social.platforms import CustomFormat as CustomFormat
 from imagestudio.studios.social.platforms import Platform as Platform
 from imagestudio.studios.social.platforms import SocialFormat as SocialFormat
 from imagestudio.studios.social.platforms import get_format as get_format
 from imagestudio.studios.social.platforms import get_platform as get_platform
-
-CropMode = Literal["smart", "center", "fit"]
 
 #: How far a crop set in ``crops`` may stray from its format's aspect ratio (relative), besides the
 #: one pixel of rounding a box of whole pixels needs: a box dragged in a browser is rounded to pixels.
@@ -275,57 +278,10 @@ class SocialPlanRequest(SocialOptimizeRequest):
         return super().to_params().model_copy(update={"plan_only": True, "zip": False})
 
 
-class FormatPlan(BaseModel):
-    """One format's crop as the job makes it: boxes in source pixels unless named ``_in_output``."""
-
-    format: str
-    width: int
-    height: int
-    #: (left, top, width, height) of the crop; None in fit mode.
-    crop_box: tuple[int, int, int, int] | None
-    #: The largest crop of the aspect over this one: above 1.0 when zoomed in to clear the safe zone.
-    zoom: float
-    #: "faces", "subject", "attention", "focal_point", "center", "fit", or "user" (set in ``crops``).
-    placed_on: str
-    #: "user" when the request's ``crops`` set this box, else "studio".
-    crop_set_by: Literal["user", "studio"] = "studio"
-    #: What the crop was placed to keep (the faces' union or the subject).
-    subject_box: tuple[int, int, int, int] | None
-    #: The same box in the output's pixels, clipped to it.
-    subject_box_in_output: tuple[int, int, int, int] | None
-    #: Whether that box lies inside the safe zone (None without a box).
-    inside_safe_zone: bool | None
-    #: Every face found, in source pixels.
-    faces: list[tuple[int, int, int, int]]
-    safe_zone: dict[str, float]
-
-
-class SocialPlan(BaseModel):
-    """Every format's crop of one image (the ``plan`` output's metadata of a plan job)."""
-
-    source_width: int
-    source_height: int
-    crop_mode: CropMode
-    formats: list[FormatPlan]
-
-
-class SocialPlanOutput(JobOutput):
-    """A plan job's one output: the plan in its metadata."""
-
-    metadata: SocialPlan  # type: ignore[assignment]
-
-
-class SocialPlanJob(JobRead):
-    """A finished plan job as ``POST /social/plan`` answers it under ``Prefer: wait``."""
-
-    # Not JobRead's example (a rendering job's outputs): the plan route's 202 shows that one.
-    model_config = ConfigDict(json_schema_extra=None, json_schema_serialization_defaults_required=True)
-
-    outputs: list[SocialPlanOutput]  # type: ignore[assignment]
-
-
 #: The studio's name: its jobs, queue and actors.
 name = "social"
+#: The free tier may use it (``messaging.FREE_STUDIOS``, written by ``imagestudio deploy render``).
+FREE_TIER = True
 Request = SocialOptimizeRequest
 #: The worker's image installs the face networks' package (``faces``: MTCNN's weights, read as data).
 WORKER = WorkerDeployment(extras=("faces",))
@@ -586,6 +542,23 @@ class _PlanStudio:
 
     name = name
     Request = SocialPlanRequest
+    ROUTE = SubmitRoute(
+        "/social/plan",
+        "plan",
+        """Each format's crop box, zoom, subject boxes and safe-zone placement, nothing rendered.
+
+        A short job on the social worker (the gateway never decodes pixels): send ``Prefer: wait=10``
+        to have the finished job in this answer; its one output, ``plan``, carries the plan (a
+        ``SocialPlan``) as its metadata and as a JSON file. The numbers are those a social job with
+        the same image and fields uses (docs/studios/social.md, "Crop plan").
+        """,
+        responses={
+            200: {
+                "description": "The finished plan job (`Prefer: wait`): its `plan` output's metadata is a SocialPlan",
+                "model": SocialPlanJob,
+            }
+        },
+    )
 
     @staticmethod
     def check(request: SocialOptimizeRequest, *, files: Collection[str]) -> None:
@@ -612,3 +585,15 @@ class _PlanStudio:
 
 #: The plan route's studio (``submission.submit(social.plan_studio, body)``).
 plan_studio = _PlanStudio()
+
+
+#: The gateway's route for this studio (``studios/common/http_routes.py``); the platform routes are ``CATALOGUES``.
+ROUTE = SubmitRoute(
+    "/social/optimize",
+    "optimize",
+    """Accept a social job: one image, every chosen platform format; answers 202 with the job.
+
+    The body is a multipart form with the image file, or JSON naming an upload
+    (``{"image": "upl_…", "formats": ["instagram.story"]}``); the fields are the same.
+    """,
+)
