@@ -6,7 +6,7 @@ The platform catalogue is data in ``social_platforms``; the pixels are done by `
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -33,7 +33,7 @@ from imagestudio.studios.common.deployment import WorkerDeployment
 from imagestudio.studios.common.http_routes import SubmitRoute
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
 from imagestudio.studios.common.request import ImageRef, StudioRequest
-from imagestudio.studios.social.analyses import analysis_key, recall, remember
+from imagestudio.studios.social.analyses import analysis_key, plans_of, recall, remember
 from imagestudio.studios.social.catalogue import CATALOGUES as CATALOGUES
 from imagestudio.studios.social.plans import CropMode as CropMode
 from imagestudio.studios.social.plans import FormatPlan as FormatPlan
@@ -342,7 +342,9 @@ def run(ctx: JobContext) -> None:
     kept = None if params.crops else recall(key)
     if params.plan_only and kept is not None and kept.held == held_size((kept.width, kept.height), sizes):
         # A plan redrawn for the same image: planned from what was found in it, nothing decoded.
-        _answer_plan(ctx, planning_source(kept), formats, params, max_zoom=settings.social_max_zoom)
+        _answer_plan(
+            ctx, planning_source(kept), formats, params, max_zoom=settings.social_max_zoom, kept=plans_of(key)
+        )
         return
     source = SourceImage.load(data, max_pixels=settings.max_image_pixels, sizes=sizes)
     del data
@@ -351,8 +353,13 @@ def run(ctx: JobContext) -> None:
     for crop_key, box in params.crops.items():  # an image by URL had no header at submission
         check_crop_inside(crop_key, box, source.width, source.height)
     if params.plan_only:
-        _answer_plan(ctx, source, formats, params, max_zoom=settings.social_max_zoom)
         _keep_analysis(key, source, params)
+        # The plans kept with the analysis of this very copy (a redraw then re-plans only what it
+        # changes); not with one of another size, whose faces may differ.
+        current = recall(key)
+        held = (int(source.image.width), int(source.image.height))
+        plans = plans_of(key) if current is not None and current.held == held else None
+        _answer_plan(ctx, source, formats, params, max_zoom=settings.social_max_zoom, kept=plans)
         return
     archive: list[tuple[str, bytes]] = []
     ext = extension(params.output_format)
@@ -446,11 +453,24 @@ def job_formats(params: SocialOptimizeParams) -> list[SocialFormat]:
 
 
 def plan_formats(
-    source: SourceImage, formats: list[SocialFormat], params: SocialOptimizeParams, *, max_zoom: float
+    source: SourceImage,
+    formats: list[SocialFormat],
+    params: SocialOptimizeParams,
+    *,
+    max_zoom: float,
+    kept: dict[Hashable, Any] | None = None,
 ) -> SocialPlan:
-    """Each format's crop box, zoom and placement: ``imaging.plan_output``, which ``render_format`` uses."""
+    """Each format's crop box, zoom and placement: ``imaging.plan_output``, which ``render_format`` uses.
+
+    ``kept`` holds plans already made from the same analysis (``analyses.plans_of``), by everything
+    a plan depends on besides it; a redraw takes those and adds the ones it makes.
+    """
     entries = []
     for fmt in formats:
+        memo = (fmt.key, fmt.width, fmt.height, fmt.safe_zone, params.crop_mode, params.focal_point, max_zoom)
+        if kept is not None and not params.crops and (entry := kept.get(memo)) is not None:
+            entries.append(entry)
+            continue
         planned = plan_output(
             source,
             width=fmt.width,
@@ -487,6 +507,8 @@ def plan_formats(
                 crop_set_by="user" if fmt.key in params.crops else "studio",
             )
         )
+        if kept is not None and not params.crops:
+            kept[memo] = entries[-1]
     return SocialPlan(
         source_width=source.width, source_height=source.height, crop_mode=params.crop_mode, formats=entries
     )
@@ -499,9 +521,10 @@ def _answer_plan(
     params: SocialOptimizeParams,
     *,
     max_zoom: float,
+    kept: dict[Hashable, Any] | None = None,
 ) -> None:
     """The plan job's one output: the plan as JSON, and as the output's metadata for ``GET /jobs``."""
-    plan = plan_formats(source, formats, params, max_zoom=max_zoom)
+    plan = plan_formats(source, formats, params, max_zoom=max_zoom, kept=kept)
     ctx.add_output(
         "plan",
         plan.model_dump_json().encode(),
