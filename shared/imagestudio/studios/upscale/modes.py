@@ -42,16 +42,19 @@ class Preset:
     id: str
     description: str
     prompt: str
+    #: None: no negative prompt is sent (TOML has no null: the row leaves the key out).
+    negative_prompt: str | None
     #: Creativity per mode (conservative 0..0.5, creative 0..0.35).
     creativity: dict[str, float]
     #: Encoder quality of JPEG/WebP outputs we encode (local path, format conversions).
     quality: int
-    negative_prompt: str | None = None
     style_preset: str | None = None
 
 
 #: The presets, in ``presets.toml``'s order.
-PRESETS: dict[str, Preset] = load_records(Preset, read_data(__package__, "presets.toml")["preset"])
+PRESETS: dict[str, Preset] = load_records(
+    Preset, [{"negative_prompt": None, **row} for row in read_data(__package__, "presets.toml")["preset"]]
+)
 DEFAULT_PRESET = "balanced"
 
 
