@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ColumnElement, Engine, create_engine, event, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagestudio.config import Settings, get_settings
@@ -39,6 +39,7 @@ __all__ = [
     "session_scope",
     "sqlalchemy_url",
     "table_of",
+    "update_rows",
     "utcnow",
 ]
 
@@ -185,6 +186,15 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def update_rows(session: Session, model: type[Base], *where: ColumnElement[bool], **values: Any) -> int:
+    """``UPDATE model SET values WHERE where`` in SQL, leaving objects the session holds as they are
+    (no ``synchronize_session``: callers read rows afresh); how many rows it changed."""
+    result = session.execute(
+        update(model).where(*where).values(**values).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]  # an UPDATE's result is a CursorResult
 
 
 def is_postgres(session: Session | None = None) -> bool:

@@ -46,6 +46,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "PERMANENT_ERRORS",
     "ConcurrencyLimited",
     "Conflict",
     "DatabaseUnavailable",
@@ -514,3 +515,15 @@ class DatabaseUnavailable(ImageStudioError):
     def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("headers", {"Retry-After": str(self.retry_after_seconds)})
         super().__init__(detail, **kwargs)
+
+
+#: Errors no retry can fix: a job fails on the first one (an output over the tenant's storage
+#: quota too: its credits are released and what it wrote is withdrawn, freeing the room again).
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    PermanentJobError,
+    ProviderBadRequest,
+    ProviderContentFiltered,
+    ProviderModelGone,
+    StorageQuotaExceeded,
+    ValidationFailed,
+)

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, Table
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, String, Table
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -35,6 +35,9 @@ def new_id() -> str:
 
 #: A row id: a new UUID's text, made on insert (``id: Mapped[UUIDKey]``).
 UUIDKey = Annotated[str, mapped_column(String(36), primary_key=True, default=new_id)]
+
+#: A row number counted up by the database, for append-only logs (``id: Mapped[SerialKey]``).
+SerialKey = Annotated[int, mapped_column(Integer, primary_key=True, autoincrement=True)]
 
 #: The tenant owning a row: deleting the tenant deletes it (``tenant_id: Mapped[TenantRef]``;
 #: ``= mapped_column(index=True)`` adds an index).

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.orm import Base, TenantRef, UUIDKey, utcnow
+from imagestudio.orm import Base, SerialKey, TenantRef, UUIDKey, utcnow
 
 
 class Asset(Base):
@@ -53,7 +53,7 @@ class AssetUsage(Base):
 
     __tablename__ = "asset_usages"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialKey]
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
     used_in: Mapped[str] = mapped_column(String(300))
     note: Mapped[str] = mapped_column(Text, default="")

@@ -29,17 +29,21 @@ from imagestudio.cli.run import openapi, relay, sweep, up, worker
 __all__ = ["app"]
 
 app = typer.Typer(help="Image Studio: asynchronous image jobs.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-app.add_typer(tenants_app, name="tenants")
-app.add_typer(credits_app, name="credits")
-app.add_typer(uploads_app, name="uploads")
-app.add_typer(assets_app, name="assets")
-app.add_typer(secrets_app, name="secrets")
-app.add_typer(queues_app, name="queues")
-app.add_typer(queues_app, name="queues")
-app.add_typer(social_app, name="social")
-app.add_typer(jobs_app, name="jobs")
-app.add_typer(providers_app, name="providers")
-app.add_typer(deploy_app, name="deploy")
+#: The command groups, by name, in the order ``--help`` lists them.
+_GROUPS: dict[str, typer.Typer] = {
+    "keys": keys_app,
+    "tenants": tenants_app,
+    "credits": credits_app,
+    "uploads": uploads_app,
+    "assets": assets_app,
+    "secrets": secrets_app,
+    "queues": queues_app,
+    "social": social_app,
+    "jobs": jobs_app,
+    "providers": providers_app,
+    "deploy": deploy_app,
+}
+for group_name, group in _GROUPS.items():
+    app.add_typer(group, name=group_name)
 for command in (migrate, openapi, up, worker, relay, sweep):
     app.command()(command)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.orm import Base, utcnow
+from imagestudio.orm import Base, SerialKey, utcnow
 
 
 class EntryKind(StrEnum):
@@ -30,7 +30,7 @@ class CreditEntry(Base):
         Index("ix_credit_ledger_tenant_id_id", "tenant_id", "id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialKey]
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))
     balance_delta: Mapped[int] = mapped_column(Integer, default=0)

@@ -10,7 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagestudio.messaging import Studio as Studio  # the one list of studios, re-exported for the routes
-from imagestudio.orm import Base, TenantRef, UUIDKey, utcnow
+from imagestudio.orm import Base, SerialKey, TenantRef, UUIDKey, utcnow
 
 
 class JobStatus(StrEnum):
@@ -126,7 +126,7 @@ class JobEvent(Base):
     __tablename__ = "job_events"
     __table_args__ = (Index("ix_job_events_job_id_id", "job_id", "id"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialKey]
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, insert, 
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.orm import Session, aliased
 
-from imagestudio.db import is_postgres, table_of, utcnow
+from imagestudio.db import is_postgres, table_of, update_rows, utcnow
 from imagestudio.jobs.models import TERMINAL_STATUSES, Job, JobEvent, JobStatus
 from imagestudio.paging import newest_first
 
@@ -225,38 +225,31 @@ class JobRepository:
     def keep_waiting(self, session: Session, *, job_id: str, until: datetime) -> None:
         """A job whose message was deferred (its tenant at its share) is waiting, not lost: the
         sweeper's next look at it moves to ``until``."""
-        session.execute(
-            update(Job)
-            .where(
-                Job.id == job_id,
-                Job.lease_owner.is_(None),
-                Job.status.in_([JobStatus.queued.value, JobStatus.running.value]),
-            )
-            .values(lease_until=until)
-            .execution_options(synchronize_session=False)
+        update_rows(
+            session,
+            Job,
+            Job.id == job_id,
+            Job.lease_owner.is_(None),
+            Job.status.in_([JobStatus.queued.value, JobStatus.running.value]),
+            lease_until=until,
         )
 
     def renew_leases(self, session: Session, *, owners: Sequence[str], until: datetime) -> int:
         """Extend the leases ``owners`` still hold on running jobs; how many they still hold."""
         if not owners:
             return 0
-        result = session.execute(
-            update(Job)
-            .where(Job.lease_owner.in_(list(owners)), Job.status == JobStatus.running.value)
-            .values(lease_until=until)
-            .execution_options(synchronize_session=False)
+        return update_rows(
+            session,
+            Job,
+            Job.lease_owner.in_(list(owners)),
+            Job.status == JobStatus.running.value,
+            lease_until=until,
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
 
     def release_lease(self, session: Session, *, job_id: str, owner: str, until: datetime) -> bool:
         """``owner`` lets go of a running job; the sweeper looks at it again after ``until``."""
-        result = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.running.value)
-            .values(lease_owner=None, lease_until=until)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        held = (Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.running.value)
+        return bool(update_rows(session, Job, *held, lease_owner=None, lease_until=until))
 
     def lost(
         self, session: Session, *, now: datetime, unclaimed_before: datetime, limit: int
@@ -345,12 +338,7 @@ class JobRepository:
 
     def schedule_output_deletion(self, session: Session, *, job_id: str, at: datetime) -> None:
         """The retention sweeper deletes the job's outputs at ``at``."""
-        session.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(outputs_expire_at=at)
-            .execution_options(synchronize_session=False)
-        )
+        update_rows(session, Job, Job.id == job_id, outputs_expire_at=at)
 
     def outputs_due(self, session: Session, *, now: datetime, limit: int) -> Sequence[str]:
         """Ids of jobs whose outputs are due for deletion (on the partial ``ix_jobs_outputs_expire``)."""
@@ -367,12 +355,7 @@ class JobRepository:
         return session.scalars(stmt).all()
 
     def mark_outputs_deleted(self, session: Session, *, job_id: str, now: datetime) -> None:
-        session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.outputs_deleted_at.is_(None))
-            .values(outputs_deleted_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        update_rows(session, Job, Job.id == job_id, Job.outputs_deleted_at.is_(None), outputs_deleted_at=now)
 
     def queued_of(self, session: Session, *, studios: Sequence[str]) -> Sequence[Job]:
         """The queued jobs of ``studios`` (their messages to stage again after a queue was re-created)."""

@@ -29,16 +29,12 @@ from imagestudio.config import get_settings
 from imagestudio.db import session_scope, utcnow
 from imagestudio.deferral import defer_current_message
 from imagestudio.errors import (
+    PERMANENT_ERRORS,
     ImageChanged,
     ImageStudioError,
     ImageTooLarge,
     JobCrashed,
-    PermanentJobError,
-    ProviderBadRequest,
-    ProviderContentFiltered,
-    ProviderModelGone,
     StorageQuotaExceeded,
-    ValidationFailed,
     WorkerLost,
 )
 from imagestudio.imaging import inspect_image
@@ -54,17 +50,6 @@ from imagestudio.telemetry.tracing import current_trace_id
 from imagestudio.urls import job_path
 
 log = get_logger(__name__)
-
-#: Errors no retry can fix: the job fails on the first one (an output over the tenant's storage
-#: quota too: its credits are released and what it wrote is withdrawn, freeing the room again).
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
-    PermanentJobError,
-    ProviderBadRequest,
-    ProviderContentFiltered,
-    ProviderModelGone,
-    StorageQuotaExceeded,
-    ValidationFailed,
-)
 
 
 class JobCanceled(Exception):

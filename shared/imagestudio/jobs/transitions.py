@@ -312,19 +312,15 @@ class JobTransitions:
 
     def requeue_unfinished(self, session: Session) -> int:
         """Re-stage a message for every queued/running job (embedded start-up: its broker forgot)."""
-        jobs = job_repository.unfinished(session)
-        for job in jobs:
-            queue_name, actor_name, kwargs, options = run_job_message(job)
-            outbox_service.add(
-                session, queue_name=queue_name, actor_name=actor_name, kwargs=kwargs, options=options
-            )
-        session.commit()
-        return len(jobs)
+        return self._restage(session, job_repository.unfinished(session))
 
     def requeue_queued(self, session: Session, *, studios: Sequence[str]) -> int:
         """Stage the message of every queued job of ``studios`` again (their queue was re-created);
         a duplicate of a message still waiting is dropped by the claim. Committed; how many."""
-        jobs = job_repository.queued_of(session, studios=studios)
+        return self._restage(session, job_repository.queued_of(session, studios=studios))
+
+    def _restage(self, session: Session, jobs: Sequence[Job]) -> int:
+        """Stage each job's run message in the outbox again; committed; how many."""
         for job in jobs:
             queue_name, actor_name, kwargs, options = run_job_message(job)
             outbox_service.add(

@@ -102,6 +102,13 @@ QUALITY_TABLE: Mapping[Quality, Mapping[str, QualityChoice]] = {
 }
 
 
+def _row(provider: str, model: str, label: str, quality: Quality, credits: float, **facts: Any) -> ModelInfo:
+    """A generating model's row: who serves it, its name and label, its quality level, our credits per image."""
+    return ModelInfo(
+        provider=provider, model=model, label=label, quality=quality, credits_per_image=credits, **facts
+    )
+
+
 def _stability(
     model: str,
     credits: float,
@@ -112,12 +119,12 @@ def _stability(
     image_to_image: bool = True,
     **extra: Any,
 ) -> ModelInfo:
-    return ModelInfo(
-        provider="stability",
-        model=model,
-        label=label,
-        quality=quality,
-        credits_per_image=credits,
+    return _row(
+        "stability",
+        model,
+        label,
+        quality,
+        credits,
         aspect_ratios=STABILITY_ASPECT_RATIOS,
         megapixels=megapixels,
         image_to_image=image_to_image,
@@ -146,12 +153,12 @@ def _gemini(
     imagen: bool = False,
     shutdown_on: date | None = None,
 ) -> ModelInfo:
-    return ModelInfo(
-        provider="gemini",
-        model=model,
-        label=label,
-        quality=quality,
-        credits_per_image=credits,
+    return _row(
+        "gemini",
+        model,
+        label,
+        quality,
+        credits,
         max_images_per_call=4 if imagen else 1,
         aspect_ratios=("1:1", "3:4", "4:3", "9:16", "16:9") if imagen else GEMINI_IMAGE_ASPECT_RATIOS,
         output_formats=("png",),
@@ -178,12 +185,12 @@ def _vendor_row(
         if isinstance(spec, WaveSpeedModel) and spec.shape == "aspect_ratio"
         else {"aspect_ratios": SIZE_RATIOS, "max_side": spec.max_side}
     )
-    return ModelInfo(
-        provider=provider,
-        model=model,
-        label=label,
-        quality=quality,
-        credits_per_image=credits,
+    return _row(
+        provider,
+        model,
+        label,
+        quality,
+        credits,
         asynchronous=provider == "wavespeed",
         output_formats=spec.output_formats,
         steps_range=spec.steps_range,

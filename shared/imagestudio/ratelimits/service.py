@@ -17,6 +17,8 @@ import math
 import threading
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -124,6 +126,15 @@ def _send_scripts(
     return expiry, now
 
 
+@contextmanager
+def _storage_errors(storage: RedisStorage) -> Iterator[None]:
+    """Redis' own errors as the library's ``StorageError``, the one error the limiter's callers handle."""
+    try:
+        yield
+    except storage.base_exceptions as exc:
+        raise StorageError(exc) from exc
+
+
 def _replies(
     item: RateLimitItem, replies: list[Any], expiry: int, now: float
 ) -> tuple[bool, WindowStats | None] | None:
@@ -152,10 +163,8 @@ def _hit_redis(
     """
     pipe = cast("Redis", storage.get_connection()).pipeline(transaction=False)
     expiry, now = _send_scripts(pipe, storage, item, *identifiers)
-    try:
+    with _storage_errors(storage):
         replies = pipe.execute(raise_on_error=False)
-    except storage.base_exceptions as exc:
-        raise StorageError(exc) from exc
     found = _replies(item, replies, expiry, now)
     if found is None:
         return None
@@ -196,10 +205,8 @@ async def _hit_redis_async(
     """``_hit_redis`` on the event loop: the same two scripts by SHA in one pipeline, awaited."""
     pipe = client.pipeline(transaction=False)
     expiry, now = _send_scripts(pipe, storage, item, *identifiers)
-    try:
+    with _storage_errors(storage):
         replies = await pipe.execute(raise_on_error=False)
-    except storage.base_exceptions as exc:
-        raise StorageError(exc) from exc
     found = _replies(item, replies, expiry, now)
     if found is None:
         return None
@@ -312,10 +319,8 @@ async def _leased_hit(
         pipe.evalsha(storage.lua_acquire_moving_window.sha, 1, key, now, item.amount, expiry, size)
         pipe.evalsha(storage.lua_moving_window.sha, 1, key, now - expiry, item.amount)
         leases.pop(lease_key, None)  # given back (a failed give-back only under-admits)
-        try:
+        with _storage_errors(storage):
             replies = await pipe.execute(raise_on_error=False)
-        except storage.base_exceptions as exc:
-            raise StorageError(exc) from exc
         found = _replies(item, replies[-2:], expiry, now)
         if found is None or not found[0] or found[1] is None:
             return None  # no room for a lease (or a script to load): the request is counted alone

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from imagestudio.db import update_rows
 from imagestudio.paging import newest_first
 from imagestudio.uploads.models import Upload, UploadState
 
@@ -77,12 +78,7 @@ class UploadRepository:
         return set(session.scalars(select(Upload.key).where(Upload.tenant_id == tenant_id)))
 
     def expire(self, session: Session, *, upload_id: str, now: datetime) -> None:
-        session.execute(
-            update(Upload)
-            .where(Upload.id == upload_id)
-            .values(expires_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        update_rows(session, Upload, Upload.id == upload_id, expires_at=now)
 
     def delete(self, session: Session, *, upload_ids: Sequence[str]) -> list[tuple[str, int]]:
         """Delete rows by id; rows another replica already deleted are simply not there.

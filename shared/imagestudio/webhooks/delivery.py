@@ -73,22 +73,13 @@ class DeliveryService:
                 WebhookAttemptRead.model_validate(attempt, from_attributes=True)
             )
         return [
-            WebhookDeliveryRead(
-                id=d.id,
-                event_type=d.event_type,
-                job_id=d.job_id,
-                endpoint_id=d.endpoint_id,
-                url=d.url,
-                status=DeliveryStatus(d.status),
-                attempts=d.attempts,
-                next_attempt_at=d.next_attempt_at if d.status == DeliveryStatus.pending else None,
-                last_attempt_at=d.last_attempt_at,
-                last_status_code=d.last_status_code,
-                last_latency_ms=d.last_latency_ms,
-                last_error=d.last_error,
-                created_at=d.created_at,
-                finished_at=d.finished_at,
-                attempt_log=attempts[d.id],
+            # The row's columns by name (as its attempts are read), then what the row does not say:
+            # a delivery no longer pending has no next attempt, and its attempt log.
+            WebhookDeliveryRead.model_validate(d, from_attributes=True).model_copy(
+                update={
+                    "next_attempt_at": d.next_attempt_at if d.status == DeliveryStatus.pending else None,
+                    "attempt_log": attempts[d.id],
+                }
             )
             for d in deliveries
         ]

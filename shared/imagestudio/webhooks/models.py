@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from imagestudio.orm import Base, TenantRef, UUIDKey, new_id, utcnow
+from imagestudio.orm import Base, SerialKey, TenantRef, UUIDKey, new_id, utcnow
 from imagestudio.secrets_at_rest import SealedString
 
 #: Room for a ``whsec_`` secret sealed with Fernet (``fernet:`` + a token of about 164 characters).
@@ -167,7 +167,7 @@ class WebhookAttempt(Base):
     __tablename__ = "webhook_attempts"
     __table_args__ = (Index("ix_webhook_attempts_delivery_id_id", "delivery_id", "id"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[SerialKey]
     delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
     url: Mapped[str] = mapped_column(String(2048))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from imagestudio.config import get_settings
 from imagestudio.imaging.formats import extension, media_type
@@ -12,6 +12,19 @@ from imagestudio.jobs.runner import JobContext
 from imagestudio.providers.http import describe_image
 from imagestudio.providers.schemas import GeneratedImage
 from imagestudio.studios.common.routes import LOCAL, Route
+
+#: What a provider's image says of itself, under the same name in :class:`Produced`.
+_IMAGE_FACTS = {"data", "content_type", "width", "height", "seed", "content_filtered"}
+
+
+class Obtained(TypedDict):
+    """How a provider's image was obtained (:meth:`Produced.from_image`)."""
+
+    attempts: int
+    simulated: bool
+    seconds: float
+    fallback_from: list[dict[str, Any]]
+    remote_id: NotRequired[str | None]
 
 
 @dataclass
@@ -33,31 +46,9 @@ class Produced:
     content_filtered: bool = False
 
     @classmethod
-    def from_image(
-        cls,
-        image: GeneratedImage,
-        route: Route,
-        *,
-        attempts: int,
-        simulated: bool,
-        seconds: float,
-        fallback_from: list[dict[str, Any]],
-        remote_id: str | None = None,
-    ) -> Produced:
-        return cls(
-            data=image.data,
-            content_type=image.content_type,
-            width=image.width,
-            height=image.height,
-            route=route,
-            seed=image.seed,
-            attempts=attempts,
-            simulated=simulated,
-            seconds=seconds,
-            fallback_from=fallback_from,
-            remote_id=remote_id,
-            content_filtered=image.content_filtered,
-        )
+    def from_image(cls, image: GeneratedImage, route: Route, **obtained: Unpack[Obtained]) -> Produced:
+        """A provider's image: its facts under the names both carry, and how it was obtained."""
+        return cls(**image.model_dump(include=_IMAGE_FACTS), route=route, **obtained)
 
     @classmethod
     def local_output(

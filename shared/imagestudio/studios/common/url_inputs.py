@@ -32,10 +32,10 @@ from sqlalchemy.orm import Session
 from imagestudio.config import get_settings
 from imagestudio.credits.tier_service import tier_service
 from imagestudio.db import session_scope
-from imagestudio.errors import ImageStudioError, PermanentJobError
+from imagestudio.errors import PERMANENT_ERRORS, ImageStudioError, PermanentJobError
 from imagestudio.imaging import ImageInfo, extension, inspect_image, media_type
 from imagestudio.jobs.models import IMAGE_URLS, UNPREPARED_REQUEST
-from imagestudio.jobs.runner import PERMANENT_ERRORS, Handler, JobCanceled, JobContext
+from imagestudio.jobs.runner import Handler, JobCanceled, JobContext
 from imagestudio.jobs.service import job_service
 from imagestudio.remote_images import fetch_image
 from imagestudio.storage import get_store, input_key

@@ -1,8 +1,8 @@
 """Control operations: what each takes, the one request model, and the params stored on the job.
 
-The catalogue (:data:`OPERATIONS`) names each operation's inputs, Stability's endpoint and
-defaults, the local pre-processing it is given (``control_map``) and what WaveSpeed's edit model
-is told. :class:`ControlRequest` is the one model the route, the batch entry and
+The catalogue (:data:`OPERATIONS`, kept as data in ``operations.toml``) names each operation's
+inputs, Stability's endpoint and defaults, the local pre-processing it is given (``control_map``)
+and what WaveSpeed's edit model is told. :class:`ControlRequest` is the one model the route, the batch entry and
 ``GET /control/operations`` read; :class:`ControlParams` is what the job stores once the request
 has been judged (:func:`resolve_operation`) and planned (:func:`imagestudio.studios.control.prepare`).
 """
@@ -19,6 +19,7 @@ from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.schemas import Seed
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS
+from imagestudio.records import load_records, read_data
 from imagestudio.studios.common.catalogue import CatalogueField, CatalogueRead, ProviderLimitsRead
 from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, StudioRequest, examples
 from imagestudio.studios.common.routes import RoutedParams
@@ -78,54 +79,10 @@ class Operation:
         return tuple(name for name in self.required if name in UPLOAD_FIELDS)
 
 
-OPERATIONS: dict[str, Operation] = {
-    op.id: op
-    for op in (
-        Operation(
-            id="sketch",
-            name="Sketch to image",
-            description="A sketch or line drawing and a prompt: an image that follows its lines.",
-            endpoint="sketch",
-            required=("image", "prompt"),
-            optional=("control_strength", "style_preset"),
-            strengths=("control_strength",),
-            control_map="line_art",
-            instruction="Turn this line drawing into a finished image, following its lines exactly: {prompt}",
-        ),
-        Operation(
-            id="structure",
-            name="Structure control",
-            description="Keep an image's structure (its edges) while the prompt changes its content.",
-            endpoint="structure",
-            required=("image", "prompt"),
-            optional=("control_strength", "style_preset"),
-            strengths=("control_strength",),
-            control_map="edges",
-            instruction="Make an image whose edges follow this edge map exactly: {prompt}",
-        ),
-        Operation(
-            id="style",
-            name="Style guide",
-            description="A style reference and a prompt: a new image in the reference's style.",
-            endpoint="style",
-            required=("image", "prompt"),
-            optional=("fidelity", "aspect_ratio", "style_preset"),
-            strengths=("fidelity",),
-            instruction="Create a new image in exactly the visual style of this reference image: {prompt}",
-        ),
-        Operation(
-            id="style_transfer",
-            name="Style transfer",
-            description="An init image and a style image: the init image redrawn in that style.",
-            endpoint="style-transfer",
-            required=("image", "style_image"),
-            optional=("prompt", "style_strength", "composition_fidelity", "change_strength"),
-            strengths=("style_strength", "composition_fidelity", "change_strength"),
-            instruction="Redraw the first image in the visual style of the second image, keeping its "
-            "composition. {prompt}",
-        ),
-    )
-}
+#: The operations, in ``operations.toml``'s order.
+OPERATIONS: dict[str, Operation] = load_records(
+    Operation, read_data(__package__, "operations.toml")["operation"]
+)
 
 
 def _strength(name: str, description: str, *, low: float = 0.0) -> Any:

@@ -30,6 +30,11 @@ from imagestudio.studios.create.request import CreateParams
 
 #: Encoder quality of outputs we had to crop, resize or convert.
 OUTPUT_QUALITY = 92
+#: What every call of the batch takes from the job's params as it is, under the same name.
+_SPEC_FROM_PARAMS = (
+    "prompt", "styled_prompt", "negative_prompt", "style_preset", "output_format", "quality", "ratio",
+    "seed", "candidates",
+)  # fmt: skip
 
 
 def output_name(variation: int) -> str:
@@ -136,15 +141,7 @@ def run(ctx: Any) -> None:
         else None
     )
     spec = BatchSpec(
-        prompt=params.prompt,
-        styled_prompt=params.styled_prompt,
-        negative_prompt=params.negative_prompt,
-        style_preset=params.style_preset,
-        output_format=params.output_format,
-        quality=params.quality,
-        ratio=params.ratio,
-        seed=params.seed,
-        candidates=params.candidates,
+        **{name: getattr(params, name) for name in _SPEC_FROM_PARAMS},
         init_image=init_image,
         strength=params.strength if init_image is not None else None,
         submitted={v: p for v, p in predictions.items() if v in todo},

@@ -1,18 +1,21 @@
 """The edit operation table: each operation's inputs, provider endpoint and limits, and local path.
 
+The rows are data, in ``operations.toml`` beside this module (read by :mod:`imagestudio.records`).
+
 The one source for ``GET /edit/operations``, the validation at submission and the worker.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from imagestudio.providers.registry import CATALOGUE, find_model
 from imagestudio.providers.schemas import MAX_GROW_MASK as PROVIDER_MAX_GROW_MASK
 from imagestudio.providers.stability import STYLE_PRESETS
+from imagestudio.records import load_records, read_data
 from imagestudio.studios.common.catalogue import (
     CatalogueField,
     CatalogueRead,
@@ -103,128 +106,30 @@ class Operation:
 #: Local edits hold a few float copies of the image: 16 MP keeps a worker well under a gigabyte.
 _LOCAL_LIMITS = ImageLimits(min_side=16, min_pixels=256, max_pixels=16_777_216)
 
-OPERATIONS: dict[str, Operation] = {
-    op.id: op
-    for op in (
-        Operation(
-            id="remove_background",
-            name="Remove background",
-            description="Cut the subject out onto transparency (JPEG: onto white).",
-            provider="stability",
-            endpoint="remove-background",
-            required=("image",),
-            optional=(),
-            limits=ImageLimits(min_side=64, min_pixels=4_096, max_pixels=4_194_304),
-            local=LocalPath(
-                limits=_LOCAL_LIMITS,
-                notes="GrabCut segmentation from a backdrop colour prior, refined on the alpha edge.",
-            ),
-        ),
-        Operation(
-            id="inpaint",
-            name="Inpaint & fix",
-            description="Repaint the masked area from the prompt.",
-            provider="stability",
-            endpoint="inpaint",
-            required=("image", "prompt"),
-            optional=("mask", "negative_prompt", "grow_mask", "seed", "style_preset"),
-            limits=STABILITY_LIMITS,
-            needs_area=True,
-            local=LocalPath(
-                limits=_LOCAL_LIMITS,
-                needs=("mask or transparent pixels",),
-                notes="Fills the area from its surroundings (OpenCV inpainting); the prompt is not used.",
-            ),
-        ),
-        Operation(
-            id="outpaint",
-            name="Outpaint",
-            description="Extend the canvas by the margins and paint what lies beyond.",
-            provider="stability",
-            endpoint="outpaint",
-            required=("image",),
-            optional=("left", "right", "up", "down", "prompt", "creativity", "seed", "style_preset"),
-            limits=STABILITY_SHAPED,
-            local=LocalPath(
-                limits=_LOCAL_LIMITS,
-                needs=("at least one margin", "a canvas of at most 8192 x 8192"),
-                notes="Continues the image by mirroring its edges into a widening blur; the prompt is not used.",
-            ),
-            notes="At least one of left, right, up, down must be above 0.",
-        ),
-        Operation(
-            id="search_replace",
-            name="Search & replace",
-            description="Find what search_prompt names and replace it with the prompt.",
-            provider="stability",
-            endpoint="search-and-replace",
-            required=("image", "prompt", "search_prompt"),
-            optional=("negative_prompt", "grow_mask", "seed", "style_preset"),
-            limits=STABILITY_SHAPED,
-        ),
-        Operation(
-            id="search_recolor",
-            name="Search & recolour",
-            description="Find what select_prompt names and recolour it as the prompt says.",
-            provider="stability",
-            endpoint="search-and-recolor",
-            required=("image", "prompt", "select_prompt"),
-            optional=("mask", "negative_prompt", "grow_mask", "seed", "style_preset"),
-            limits=STABILITY_SHAPED,
-            local=LocalPath(
-                limits=_LOCAL_LIMITS,
-                needs=(
-                    "mask or transparent pixels (the area)",
-                    "a colour in the prompt (#rrggbb or a CSS name)",
-                ),
-                notes="Sets the area's hue and chroma to the colour, keeping its lightness; select_prompt is not used.",
-            ),
-        ),
-        Operation(
-            id="erase",
-            name="Erase",
-            description="Remove what the mask covers (or the object under a point) and fill its place.",
-            provider="stability",
-            endpoint="erase",
-            required=("image",),
-            optional=("mask", "grow_mask", "seed", "point_x", "point_y"),
-            limits=STABILITY_LIMITS,
-            needs_area=True,
-            local=LocalPath(
-                limits=_LOCAL_LIMITS,
-                needs=("mask, transparent pixels, or a point on the object",),
-                notes="Fills the area from its surroundings (OpenCV inpainting); a point selects the object "
-                "under it from the cut-out's subject mask.",
-            ),
-            notes="point_x and point_y select the object under them instead of a mask; only the local path "
-            "reads a point.",
-        ),
-        Operation(
-            id="replace_background_relight",
-            name="Replace background & relight",
-            description="Put the subject on a new background (an image or the prompt) and match its light.",
-            provider="stability",
-            endpoint="replace-background-and-relight",
-            required=("image",),
-            optional=("background_reference", "light_reference", "prompt", "seed"),
-            limits=STABILITY_SHAPED,
-            asynchronous=True,
-            notes="Needs background_reference or a prompt describing the background. Asynchronous at the provider.",
-        ),
-        Operation(
-            id="general_edit",
-            name="General edit",
-            description="Edit the image as an instruction says (e.g. 'make it night time').",
-            provider="wavespeed",
-            endpoint=None,
-            required=("image", "prompt"),
-            optional=("mask", "negative_prompt", "seed", "model"),
-            limits=ImageLimits(min_side=64, min_pixels=4_096, max_pixels=1536 * 1536, max_side=1536),
-            asynchronous=True,
-            notes="The image's longest side must fit the model (see model_limits). Asynchronous at the provider.",
-        ),
-    )
+#: The limit sets a row of ``operations.toml`` names instead of writing them out.
+_NAMED_LIMITS: dict[str, ImageLimits] = {
+    "stability": STABILITY_LIMITS,
+    "stability_shaped": STABILITY_SHAPED,
+    "local": _LOCAL_LIMITS,
 }
+
+
+def _limits(value: str | dict[str, Any]) -> ImageLimits:
+    return _NAMED_LIMITS[value] if isinstance(value, str) else ImageLimits(**value)
+
+
+def _operation(row: dict[str, Any]) -> dict[str, Any]:
+    """An ``[[operation]]`` row with its limits (and its local path's) read; no endpoint is None."""
+    read = {"endpoint": None, **row, "limits": _limits(row["limits"])}
+    if local := row.get("local"):
+        read["local"] = {**local, "limits": _limits(local["limits"])}
+    return read
+
+
+#: The operations, in ``operations.toml``'s order.
+OPERATIONS: dict[str, Operation] = load_records(
+    Operation, [_operation(row) for row in read_data(__package__, "operations.toml")["operation"]]
+)
 
 
 def general_edit_limits(model: str) -> ImageLimits:

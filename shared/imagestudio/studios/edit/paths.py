@@ -60,6 +60,13 @@ def local_edit(params: EditParams, inputs: Mapping[str, bytes]) -> bytes:
     raise ValidationFailed("path", f"{params.operation} has no local path")
 
 
+#: What Stability's edit request takes from the job's params as it is, under the same name.
+_STABILITY_FROM_PARAMS = (
+    "prompt", "search_prompt", "select_prompt", "negative_prompt", "left", "right", "up", "down",
+    "grow_mask", "creativity", "seed", "style_preset",
+)  # fmt: skip
+
+
 def provider_edit(
     client: ProviderClient, route: Route, params: EditParams, inputs: Mapping[str, bytes]
 ) -> GeneratedImage | PendingResult:
@@ -84,21 +91,10 @@ def provider_edit(
         operation=op.endpoint,
         image=inputs["image"],
         mask=inputs.get("mask") if op.needs_area else None,
-        prompt=params.prompt,
-        search_prompt=params.search_prompt,
-        select_prompt=params.select_prompt,
-        negative_prompt=params.negative_prompt,
-        left=params.left,
-        right=params.right,
-        up=params.up,
-        down=params.down,
-        grow_mask=params.grow_mask,
-        creativity=params.creativity,
-        seed=params.seed,
-        style_preset=params.style_preset,
         output_format=fmt,
         background_reference=inputs.get("background_reference"),
         light_reference=inputs.get("light_reference"),
+        **{name: getattr(params, name) for name in _STABILITY_FROM_PARAMS},
     )
     editor = as_editor(client)
     return editor.submit_edit(request) if op.asynchronous else editor.edit(request)

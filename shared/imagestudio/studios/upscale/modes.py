@@ -1,9 +1,9 @@
 """Upscale modes and presets: what each takes, the one request model, and the params stored on the job.
 
-:data:`MODES` names each mode's Stability endpoint, limits and local path; :data:`PRESETS` what a
-quality preset fills in. :class:`UpscaleRequest` is the one model the route, the batch entry and
-``GET /upscale/modes`` read; :class:`UpscaleParams` is what the job stores once
-:func:`imagestudio.studios.upscale.prepare` has judged and planned the request.
+:data:`MODES` names each mode's Stability endpoint, limits and local path; :data:`PRESETS` (kept
+as data in ``presets.toml``) what a quality preset fills in. :class:`UpscaleRequest` is the one
+model the route, the batch entry and ``GET /upscale/modes`` read; :class:`UpscaleParams` is what
+the job stores once :func:`imagestudio.studios.upscale.prepare` has judged and planned the request.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pydantic import Field
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.registry import find_model
 from imagestudio.providers.schemas import UPSCALE_CREATIVITY, Seed
+from imagestudio.records import load_records, read_data
 from imagestudio.studios.common import catalogue
 from imagestudio.studios.common.limits import STABILITY_SHAPED, ImageLimits
 from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, ImageRequest, examples
@@ -42,6 +43,7 @@ class Preset:
     id: str
     description: str
     prompt: str
+    #: None: no negative prompt is sent (TOML has no null: the row leaves the key out).
     negative_prompt: str | None
     #: Creativity per mode (conservative 0..0.5, creative 0..0.35).
     creativity: dict[str, float]
@@ -50,36 +52,10 @@ class Preset:
     style_preset: str | None = None
 
 
-PRESETS: dict[str, Preset] = {
-    p.id: p
-    for p in (
-        Preset(
-            id="faithful",
-            description="Stay as close to the original as possible: low creativity, highest encoder quality.",
-            prompt="High fidelity upscale preserving original details",
-            negative_prompt="blurry, noisy, artifacts, oversharpened, distorted",
-            creativity={"conservative": 0.2, "creative": 0.1},
-            quality=95,
-        ),
-        Preset(
-            id="balanced",
-            description="The default: crisp detail with moderate invention.",
-            prompt="Sharp, detailed, high resolution image",
-            negative_prompt="blurry, artifacts",
-            creativity={"conservative": 0.35, "creative": 0.3},
-            quality=92,
-        ),
-        Preset(
-            id="enhanced",
-            description="Let the model add detail and texture (creative uses the 'enhance' style).",
-            prompt="Creative upscale with enhanced artistic details",
-            negative_prompt=None,
-            creativity={"conservative": 0.5, "creative": 0.35},
-            quality=90,
-            style_preset="enhance",
-        ),
-    )
-}
+#: The presets, in ``presets.toml``'s order.
+PRESETS: dict[str, Preset] = load_records(
+    Preset, [{"negative_prompt": None, **row} for row in read_data(__package__, "presets.toml")["preset"]]
+)
 DEFAULT_PRESET = "balanced"
 
 
