@@ -235,7 +235,7 @@ export function followJob(output, job, { title, before, details, label, only, on
     output.el.append(fresh.outputs.length ? outputsGrid(fresh, { details, label, before, only }) : h("p", { class: "muted" }, "No outputs."));
     onDone?.(fresh);
     // The result takes the progress's place in view (on a phone it would land below the fold).
-    const result = output.el.querySelector(".before-after, .output");
+    const result = panel.el.nextElementSibling; // the first thing after the progress: a zip, a before/after or the results
     if (watching && result) bringIntoView(result);
     output.el.dispatchEvent(new CustomEvent("job-done", { detail: fresh }));
   } });
