@@ -449,3 +449,21 @@ def test_the_jobs_and_assets_filters_offer_every_studio_and_filter_by_it(
             return all(console.api("GET", path.format(i)).json()["studio"] == "compress" for i in ids[:5])
 
         wait(browser, only_compress)
+
+
+def test_the_theme_button_names_the_theme_a_press_switches_to(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    sign_in(browser, console)
+    button = shown(browser, "#theme")
+    for _ in range(2):
+        theme = browser.execute_script("return document.documentElement.dataset.theme")
+        other = "light" if theme == "dark" else "dark"
+        assert button.text == f"{other.capitalize()} theme", (theme, button.text)
+        assert button.get_attribute("aria-pressed") == str(theme == "dark").lower()
+        click(browser, button)
+        wait(
+            browser,
+            lambda d, other=other: d.execute_script("return document.documentElement.dataset.theme") == other,
+        )
+    browser.execute_script("localStorage.removeItem('imagestudio.theme')")
