@@ -201,22 +201,22 @@ def cut_out_then_inpaint(walk: Walk, *, local_first: bool = True) -> None:
     walk.result_in_view()
 
 
-def upscale(walk: Walk) -> None:
-    walk.open("upscale")
-    walk.choose_file("upscale", "logo.png", width=96, height=64)
-    walk.submit("upscale")
+def one_image(walk: Walk, page: str, name: str, width: int, height: int) -> None:
+    """Open the studio, choose one image, run it with the defaults, download the result."""
+    walk.open(page)
+    walk.choose_file(page, name, width=width, height=height)
+    walk.submit(page)
     walk.result_in_view()
     saved = walk.download(walk.card().find_element(By.CSS_SELECTOR, "a[download]"), "Download")
-    assert saved.name.startswith("logo"), saved.name
+    assert saved.name.startswith(name.rsplit(".", 1)[0]), saved.name  # named after the source file
+
+
+def upscale(walk: Walk) -> None:
+    one_image(walk, "upscale", "logo.png", 96, 64)
 
 
 def compress(walk: Walk) -> None:
-    walk.open("compress")
-    walk.choose_file("compress", "banner.png", width=640, height=400)
-    walk.submit("compress")
-    walk.result_in_view()
-    saved = walk.download(walk.card().find_element(By.CSS_SELECTOR, "a[download]"), "Download")
-    assert saved.name.startswith("banner"), saved.name
+    one_image(walk, "compress", "banner.png", 640, 400)
 
 
 def an_asset(console: Console) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from imagestudio.studios.common.routes import ProviderStatus, Route, plan_routes
@@ -10,7 +12,12 @@ PROVIDER = Route(provider="stability", model="edit/remove-background", credits=5
 LOCAL = Route(provider="local", model="local/remove_background", credits=0)
 
 
-def plan(*, simulated: bool, local: Route | None = LOCAL) -> tuple[list[Route], list[dict[str, str]]]:
+def plan(
+    *,
+    simulated: bool = False,
+    local: Route | None = LOCAL,
+    status: Callable[[str], ProviderStatus] | None = None,
+) -> tuple[list[Route], list[dict[str, str]]]:
     return plan_routes(
         path="auto",
         what="remove_background",
@@ -19,7 +26,7 @@ def plan(*, simulated: bool, local: Route | None = LOCAL) -> tuple[list[Route], 
         provider_refusal=None,
         local_refusal=None,
         allowed={"stability"},
-        status=lambda name: ProviderStatus(configured=True, healthy=True, simulated=simulated),
+        status=status or (lambda name: ProviderStatus(configured=True, healthy=True, simulated=simulated)),
     )
 
 
@@ -49,13 +56,4 @@ def test_a_simulator_this_process_started_counts_as_simulated_before_it_first_an
     monkeypatch.setattr(routes, "provider_health", lambda: {"stability": never_answered})
     state = routes.provider_status("stability")
     assert state == ProviderStatus(configured=True, healthy=True, simulated=True)
-    assert plan_routes(
-        path="auto",
-        what="remove_background",
-        provider=PROVIDER,
-        local=LOCAL,
-        provider_refusal=None,
-        local_refusal=None,
-        allowed={"stability"},
-        status=routes.provider_status,
-    )[0] == [LOCAL]
+    assert plan(status=routes.provider_status)[0] == [LOCAL]
