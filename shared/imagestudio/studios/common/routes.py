@@ -73,14 +73,10 @@ class ProviderStatus:
 
 
 def provider_status(name: str) -> ProviderStatus:
-    """Configured here (key or simulator), whether its shared circuit is closed, and whether it is a
-    simulator: one this process registered (known before its first answer, so a fresh try-out
-    server's first ``auto`` job already takes the local path) or one whose endpoint answered as one."""
-    endpoint = provider_directory.endpoint(name)
-    if endpoint is None:
+    """Configured here (key or simulator), and whether its shared circuit is closed."""
+    if provider_directory.endpoint(name) is None:
         return ProviderStatus(configured=False, healthy=False)
-    health, observed = provider_health()[name]
-    simulated = True if endpoint.simulated else observed
+    health, simulated = provider_health()[name]
     return ProviderStatus(configured=True, healthy=health["state"] != "open", simulated=simulated)
 
 

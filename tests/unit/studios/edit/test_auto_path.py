@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
+from support import Embedded
 
 from imagestudio.studios.common.routes import ProviderStatus, Route, plan_routes
 
@@ -41,19 +41,23 @@ def test_auto_keeps_a_real_provider_first_and_a_simulated_one_without_a_local_pa
     assert plan(simulated=True, local=None) == ([PROVIDER], [])
 
 
-def test_a_simulator_this_process_started_counts_as_simulated_before_it_first_answers(
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_simulator_imagestudio_up_starts_counts_as_simulated_before_it_first_answers(
+    embedded: Embedded,
 ) -> None:
-    """A fresh try-out server: no call has reached the simulator yet, so no answer says what it is;
-    the directory does, so the very first ``auto`` job takes the local path (issue 28)."""
-    from imagestudio.providers.directory import ProviderDirectory
-    from imagestudio.studios.common import routes
+    """A fresh try-out server: no call has reached a simulator yet, but ``imagestudio up`` records
+    what it started, so the very first ``auto`` job takes the local path (issue 28)."""
+    from imagestudio.cli.run import _start_provider_simulators
+    from imagestudio.config import get_settings
+    from imagestudio.providers.directory import provider_directory
+    from imagestudio.providers.health import provider_health
+    from imagestudio.studios.common.routes import provider_status
 
-    directory = ProviderDirectory()
-    directory.use_simulators({"stability": {"api_key": "sim", "base_url": "http://127.0.0.1:9"}})
-    monkeypatch.setattr(routes, "provider_directory", directory)
-    never_answered = ({"state": "closed"}, None)
-    monkeypatch.setattr(routes, "provider_health", lambda: {"stability": never_answered})
-    state = routes.provider_status("stability")
-    assert state == ProviderStatus(configured=True, healthy=True, simulated=True)
-    assert plan(status=routes.provider_status)[0] == [LOCAL]
+    assert provider_health()["stability"][1] is None  # nothing answered yet
+    running, _lines = _start_provider_simulators(get_settings())
+    try:
+        assert provider_status("stability").simulated is True
+        assert plan(status=provider_status)[0] == [LOCAL]
+    finally:
+        for handle in running:
+            handle.stop()
+        provider_directory.clear_simulators()
