@@ -13,7 +13,9 @@ missing). A row whose endpoint does not exist yet reports ``unavailable`` instea
        + httptools, one process each) and are loaded in alternating rounds (``ROUNDS``, the order
        rotating each round), each ratio taken within a round, the median reported
 - CPU per accepted job in those rounds (``/proc/<pid>/stat``): gateway <= 0.7 ms, its outbox
-       relay (a child process) <= 0.2 ms, beside the floor's and hello's per request
+       relay (a child process) <= 0.2 ms, beside the floor's and hello's per request; with
+       ``IMAGESTUDIO_BENCH_BASE`` a base tree's gateway, with ``IMAGESTUDIO_BENCH_ALT_ENV`` this
+       tree's gateway with other settings, in the same rounds
 - P1b  multipart submission of a 23 KB JPEG, one tenant: >= 0.1x hello
 - P1c  batch of 100 social jobs: jobs accepted per second >= 10x P1a
 - one tenant within 20 % of the same load spread over 8 tenants
@@ -65,6 +67,10 @@ ROUNDS = int(os.environ.get("IMAGESTUDIO_BENCH_ROUNDS", "3"))
 #: A tree of the code before a change (``shared/`` and ``services/``), whose gateway joins the
 #: P1a rounds as ``gateway_base``: before and after measured in the same rounds.
 BASE = os.environ.get("IMAGESTUDIO_BENCH_BASE", "")
+#: Settings (``NAME=value`` separated by spaces) of a second gateway of this tree, joining the
+#: P1a rounds as ``gateway_alt``: a setting decided by CPU per job and jobs/s in the same rounds
+#: (e.g. ``IMAGESTUDIO_GATEWAY_SUBMIT_ON_LOOP=true``).
+ALT_ENV = dict(item.split("=", 1) for item in os.environ.get("IMAGESTUDIO_BENCH_ALT_ENV", "").split())
 TENANTS = 8
 BATCH = 100
 #: P2: probe jobs per phase, and their rate (well under one social worker's capacity).
@@ -241,22 +247,26 @@ def p1a_targets(rounds: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
     targets["relay_cpu_ms_per_job"] = _target(
         "", _median(rows, lambda row: row["gateway"]["children_cpu_ms_per_ok"]), "<=", 0.2
     )
-    if "gateway_base" in rows[0]:  # before and after a change, in the same rounds
-        targets["against_base"] = {
-            f"c{c}_jobs_per_second_ratio": round(
-                _median(
-                    rs, lambda row: row["gateway"]["ok_per_second"] / row["gateway_base"]["ok_per_second"]
-                ),
-                3,
-            )
-            for c, rs in rounds.items()
-        } | {
-            "base_cpu_ms_per_job": _median(rows, lambda row: row["gateway_base"]["cpu_ms_per_ok"]),
-            "base_relay_cpu_ms_per_job": _median(
-                rows, lambda row: row["gateway_base"]["children_cpu_ms_per_ok"]
-            ),
-        }
+    for other in ("gateway_base", "gateway_alt"):
+        if other in rows[0]:  # before and after a change, or two settings, in the same rounds
+            targets[f"against_{other.removeprefix('gateway_')}"] = _against(rounds, other)
     return targets
+
+
+def _against(rounds: dict[int, list[dict[str, Any]]], other: str) -> dict[str, Any]:
+    """The gateway against ``other`` in the same rounds: jobs/s ratios, the other's CPU per job."""
+    rows = rounds[8]
+    return {
+        f"c{c}_jobs_per_second_ratio": round(
+            _median(rs, lambda row: row["gateway"]["ok_per_second"] / row[other]["ok_per_second"]), 3
+        )
+        for c, rs in rounds.items()
+    } | {
+        f"{other}_cpu_ms_per_job": _median(rows, lambda row: row[other]["cpu_ms_per_ok"]),
+        f"{other}_relay_cpu_ms_per_job": _median(rows, lambda row: row[other]["children_cpu_ms_per_ok"]),
+        f"{other}_cpu_ms_per_job_c32": _median(rounds[32], lambda row: row[other]["cpu_ms_per_ok"]),
+        "gateway_cpu_ms_per_job_c32": _median(rounds[32], lambda row: row["gateway"]["cpu_ms_per_ok"]),
+    }
 
 
 def _gateway_command(server: str, workers: int, port: int) -> list[str]:
@@ -404,9 +414,15 @@ def _spawn_worker(env: dict[str, str], studio: str) -> Any:
 
 def _base_gateway(stack: ExitStack) -> Server:
     """The gateway of the tree at ``BASE`` (``git archive <commit> shared services | tar -x -C
-    BASE``: its packages come first on the path), served as the one under test is."""
+    BASE``, or a checkout: its packages come first on the path), served as the one under test is."""
+    return _other_gateway(stack, "bench-base", {"PYTHONPATH": f"{BASE}/shared:{BASE}/services/gateway"})
+
+
+def _other_gateway(stack: ExitStack, tenant: str, settings: dict[str, str]) -> Server:
+    """Another gateway in the rounds, with ``settings`` added to its environment, on a database and
+    vhost of its own."""
     env = stack.enter_context(distributed_env())
-    env["PYTHONPATH"] = f"{BASE}/shared:{BASE}/services/gateway"
+    env.update(settings)
     assert cli(env, "migrate").returncode == 0
     server, workers = _setup()
     port = free_port()
@@ -414,7 +430,7 @@ def _base_gateway(stack: ExitStack) -> Server:
         process(_gateway_command(server, workers, port), env, f"http://127.0.0.1:{port}/healthz")
     )
     gw = Gateway(env, f"http://127.0.0.1:{port}")
-    _, key = gw.tenant("bench-base")
+    _, key = gw.tenant(tenant)
     upload_id = gw.upload(key)
     assert upload_id is not None
     return Server(gw.json_submit(key, upload_id), proc.pid, children(proc.pid), env)
@@ -445,7 +461,7 @@ def main(*, with_p2: bool = True, only_p1a: bool = False) -> dict[str, Any]:
             process(_gateway_command(server, workers, port), env, f"http://127.0.0.1:{port}/healthz")
         )
         gw = Gateway(env, f"http://127.0.0.1:{port}")
-        tenants = [gw.tenant(f"bench-{i}") for i in range(TENANTS)]
+        tenants = [gw.tenant(f"bench-{i}") for i in range(1 if only_p1a else TENANTS)]  # a CLI call each
         _, key = tenants[0]
         upload_id = gw.upload(key)
         assert upload_id is not None and gw.accepts(gw.json_submit(key, upload_id))[0], (
@@ -454,6 +470,8 @@ def main(*, with_p2: bool = True, only_p1a: bool = False) -> dict[str, Any]:
         servers["gateway"] = Server(gw.json_submit(key, upload_id), gateway.pid, children(gateway.pid), env)
         if BASE:  # the code before a change, in the same rounds, on a database and vhost of its own
             servers["gateway_base"] = _base_gateway(stack)
+        if ALT_ENV:  # this tree with other settings, in the same rounds
+            servers["gateway_alt"] = _other_gateway(stack, "bench-alt", ALT_ENV)
         for each in servers.values():  # warm-up
             _load.run([each.request], connections=8, count=200)
             if each.env is not None:

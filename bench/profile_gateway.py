@@ -61,7 +61,7 @@ PARTS: list[tuple[str, str]] = [
     ("logging (structlog)", r"structlog/"),
     (
         "FastAPI + Starlette + middleware",
-        r"fastapi/|starlette/|anyio/|imagestudio/telemetry/|gateway/app\.py",
+        r"fastapi/|starlette/|anyio/|imagestudio/telemetry/|gateway/app\.py|gateway/lean_submit\.py",
     ),
     ("ASGI server + asyncio loop", r"uvicorn/|granian/|h11|httptools|uvloop|asyncio/"),
 ]

@@ -78,6 +78,10 @@ def use_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
     get_settings.cache_clear()
 
 
+#: How long a started server (`imagestudio up`, a gateway process) may take to answer.
+STARTUP_SECONDS = 180
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -164,7 +168,8 @@ def imagestudio_up(cwd: Path, *, data_dir: Path, **extra_env: str) -> Iterator[t
                 except httpx.HTTPError:
                     return False
 
-            wait_for(ready, timeout=60, interval=0.2, what="imagestudio up to serve")
+            # Generous: seven sessions share two cores here, and a start then took over a minute.
+            wait_for(ready, timeout=STARTUP_SECONDS, interval=0.2, what="imagestudio up to serve")
             yield base, env
         finally:
             proc.send_signal(signal.SIGTERM)

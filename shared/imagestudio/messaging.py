@@ -27,6 +27,8 @@ class Studio(StrEnum):
 
 #: Studios whose provider work may be asynchronous, finished by a ``<studio>.poll`` chain.
 POLLING_STUDIOS: tuple[Studio, ...] = (Studio.edit, Studio.upscale, Studio.control)
+#: Studios the free tier may use (the face's ``FREE_TIER``).
+FREE_STUDIOS: tuple[Studio, ...] = (Studio.create, Studio.social, Studio.compress)
 # <<< studios
 
 

@@ -21,7 +21,17 @@ import httpx
 import pika
 import psycopg
 import pytest
-from support import REDIS_URL, ROOT, S3_PORT, Embedded, ensure_services, free_port, in_process_stack, wait_for
+from support import (
+    REDIS_URL,
+    ROOT,
+    S3_PORT,
+    STARTUP_SECONDS,
+    Embedded,
+    ensure_services,
+    free_port,
+    in_process_stack,
+    wait_for,
+)
 
 from simulators import run_in_thread
 from simulators.server import RunningSimulator
@@ -208,7 +218,7 @@ def start_gateway(env: dict[str, str], log: Path) -> tuple[Process, str]:
             return False
 
     try:
-        wait_for(up, timeout=60, interval=0.2, what="the gateway to be ready")
+        wait_for(up, timeout=STARTUP_SECONDS, interval=0.2, what="the gateway to be ready")
     except BaseException:
         gateway.stop()
         raise

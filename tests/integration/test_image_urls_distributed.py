@@ -1,22 +1,20 @@
 """Images by URL on real services: gateway (PostgreSQL) → outbox → RabbitMQ → compress worker → S3.
 
-The image host is a loopback HTTP server in this process (``REMOTE_IMAGE_ALLOW_LOOPBACK`` for the
-gateway and the worker); a refused address is reached only as a redirect's target.
+The image host is a loopback HTTP server in this process (``image_url_support``;
+``REMOTE_IMAGE_ALLOW_LOOPBACK`` for the gateway and the worker); a refused address is reached only
+as a redirect's target.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from image_url_support import MAX_BYTES, serving_images
 from minio import Minio
-from support import S3_PORT, make_image
+from support import S3_PORT
 
 from integration.conftest import Stack
 from integration.test_compress_distributed import wait_finished
@@ -29,36 +27,11 @@ pytestmark = [
 API = "/api/image-studio"
 
 
-class _Host(SimpleHTTPRequestHandler):
-    """Files of a folder, and ``/to-private``: a redirect to an address the egress guard refuses."""
-
-    def do_GET(self) -> None:  # noqa: N802 - the http.server name
-        if self.path == "/to-private":
-            self.send_response(302)
-            self.send_header("Location", "http://10.0.0.1/photo.png")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        super().do_GET()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
 @pytest.fixture
-def host(tmp_path: Path) -> Iterator[str]:
-    """The base URL of a loopback server holding ``photo.png`` (640x480)."""
-    folder = tmp_path / "host"
-    folder.mkdir()
-    (folder / "photo.png").write_bytes(make_image(640, 480))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Host, directory=str(folder)))
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def host() -> Iterator[str]:
+    """The base URL of a loopback server holding ``photo.png`` (320x240), slow, huge and refused paths."""
+    with serving_images() as base_url:
+        yield base_url
 
 
 def submit(stack: Stack, route: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +55,7 @@ def test_url_jobs_run_on_a_distributed_worker_and_failures_release_their_hold(
         assert done["status"] == "succeeded", (done, worker.output())
         assert done["params"]["image_urls"] == {"image": photo}
         [output] = done["outputs"]
-        assert (output["format"], output["width"], output["height"]) == (fmt, 640, 480)
+        assert (output["format"], output["width"], output["height"]) == (fmt, 320, 240)
     for job, problem in ((refused, "remote-image-refused"), (unreachable, "remote-image-unreachable")):
         failed = wait_finished(stack, job["id"])
         assert failed["status"] == "failed", failed
@@ -95,3 +68,32 @@ def test_url_jobs_run_on_a_distributed_worker_and_failures_release_their_hold(
     )
     keys = [o.object_name for o in s3.list_objects(stack.services.bucket, prefix="tenants/", recursive=True)]
     assert any(key.endswith(f"/jobs/{compressed['id']}/inputs/image.png") for key in keys)
+
+
+#: The caps of the slow and huge files: a one-second fetch, the support server's byte limit.
+CAPS = {
+    "IMAGESTUDIO_REMOTE_IMAGE_ALLOW_LOOPBACK": "true",
+    "IMAGESTUDIO_REMOTE_IMAGE_TIMEOUT_SECONDS": "1",
+    "IMAGESTUDIO_MAX_UPLOAD_BYTES": str(MAX_BYTES),
+}
+
+
+@pytest.mark.gateway_env(**CAPS)
+def test_a_slow_a_huge_or_a_metadata_url_fails_on_a_distributed_worker_naming_the_field(
+    stack: Stack, host: str
+) -> None:
+    worker = stack.worker("compress", **CAPS)
+    expected = {
+        "/slow": ("remote-image-unreachable", "within 1 seconds"),  # the time cap
+        "/huge": ("image-too-large", f"{MAX_BYTES:,} byte limit"),  # no length declared: the byte cap
+        "/to-metadata": ("remote-image-refused", "metadata"),  # a redirect to the metadata service
+    }
+    jobs = {path: submit(stack, "compress", {"image": f"{host}{path}", "quality": 70}) for path in expected}
+    for path, (problem, says) in expected.items():
+        failed = wait_finished(stack, jobs[path]["id"])
+        assert failed["status"] == "failed", (failed, worker.output())
+        error = failed["error"]
+        assert error["type"].endswith(f"/{problem}") and error["field"] == "image", error
+        assert says in error["detail"], error
+    credits = httpx.get(f"{stack.base_url}{API}/credits", headers=stack.headers(), timeout=10).json()
+    assert credits["reserved"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from PIL import Image
 from support import S3_PORT, make_image, wait_for
 
 from imagestudio.studios.social import PLATFORMS
+from imagestudio_client import CustomFormat, ImageStudio
 from integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -93,6 +95,47 @@ def test_social_job_end_to_end_every_format_from_s3(stack: Stack) -> None:
         for o in s3_client().list_objects(stack.services.bucket, prefix="tenants/", recursive=True)
     ]
     assert any(k.endswith(f"{job['id']}/inputs/image.jpg") for k in keys)
+
+
+BANNER: CustomFormat = {"name": "partner_banner", "width": 1200, "height": 1500}
+
+
+def test_plan_and_custom_sizes_work_distributed_through_the_sdk_and_a_form(stack: Stack) -> None:
+    """Issue 29's "done when" in distributed mode: the plan (the SDK on an upload, a form with the
+    file) and a custom size beside a catalogue format, planned on the worker and rendered by the job
+    with the same crops."""
+    worker = stack.worker()
+    photo = make_image(1200, 900, "JPEG", quality=90)
+    with ImageStudio(stack.base_url, stack.key) as client:
+        upload = client.uploads.create(photo)
+        plan = client.social.plan(upload.id, formats=["instagram.story", BANNER], timeout=120)
+        assert (plan.source_width, plan.source_height) == (1200, 900)
+        assert [(f.format, f.width, f.height) for f in plan.formats] == [
+            ("instagram.story", 1080, 1920),
+            ("custom.partner_banner", 1200, 1500),
+        ]
+        job = client.social.optimize(upload.id, formats=["instagram.story", BANNER], zip=False).wait(
+            timeout=120
+        )
+        assert job.status == "succeeded", (job.error, worker.output())
+        rendered = {o.name: o.metadata["crop_box"] for o in job.outputs}
+        assert rendered == {f.format: list(f.crop_box or ()) for f in plan.formats}
+        (banner,) = (o for o in job.outputs if o.name == "custom.partner_banner")
+        assert Image.open(io.BytesIO(httpx.get(banner.url, timeout=10).content)).size == (1200, 1500)
+    # The form: the file itself, the custom format as JSON in a repeated formats field.
+    response = httpx.post(
+        f"{stack.base_url}{API}/social/plan",
+        headers={**stack.headers(), "Prefer": "wait=60"},
+        files={"image": ("photo.jpg", photo, "image/jpeg")},
+        data={"formats": ["instagram.story", json.dumps(BANNER)]},
+        timeout=90,
+    )
+    assert response.status_code in (200, 202), response.text
+    done = wait_finished(stack, response.json()["id"])
+    assert done["status"] == "succeeded", (done, worker.output())
+    (output,) = done["outputs"]
+    formed = {f["format"]: f["crop_box"] for f in output["metadata"]["formats"]}
+    assert formed == {f.format: list(f.crop_box or ()) for f in plan.formats}
 
 
 def test_worker_killed_mid_job_loses_nothing(stack: Stack) -> None:

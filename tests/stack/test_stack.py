@@ -34,6 +34,7 @@ from standardwebhooks import Webhook
 from support import REDIS_URL, S3_PORT, ensure_services, free_port, make_image, wait_for
 from unit.webhooks.webhook_receiver import Receiver
 
+from imagestudio.messaging import Studio
 from simulators.server import SimulatorFleet, start_all
 
 #: The first test also waits for `make test`'s background image build (stack_images.BUILD_WAIT_SECONDS).
@@ -41,7 +42,8 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(1800)]
 
 API = "/api/image-studio"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-STUDIOS = ("create", "edit", "upscale", "social", "control", "compress")
+#: Every studio, as the registry writes them (``imagestudio deploy render``): each has a worker container.
+STUDIOS = tuple(Studio)
 WORKERS = (*STUDIOS, "webhooks")
 #: Short waits for a test: a killed worker's lease lapses in seconds, webhooks retry sub-second.
 TEST_TIMINGS = {

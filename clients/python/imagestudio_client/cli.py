@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from rich import box
@@ -24,6 +24,7 @@ from rich.table import Table
 
 from imagestudio_client._core import CATALOGUES, JobProgress, TransferProgress
 from imagestudio_client._errors import APIError, ImageStudioError
+from imagestudio_client._models import Studio
 from imagestudio_client._sync import ImageStudio, Job
 
 #: Bars and messages go to stderr, so stdout carries only results (and only JSON with --json).
@@ -430,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("id")
     _job_options(watch, out=None)
     listing = jobs_actions.add_parser("list")
-    listing.add_argument("--studio", choices=["create", "edit", "upscale", "social", "control", "compress"])
+    listing.add_argument("--studio", choices=get_args(Studio))
     listing.add_argument(
         "--status", choices=["queued", "running", "succeeded", "failed", "canceled", "expired"]
     )

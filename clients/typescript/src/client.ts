@@ -166,7 +166,18 @@ export class ImageStudio {
   /** Presigned links carry their own credential: the API key never goes to the bucket. */
   private readonly fetchLink: typeof globalThis.fetch;
 
+  /**
+   * Throws a TypeError naming the option when `baseUrl` is not an http(s) address or `apiKey` is
+   * missing or not a key (a placeholder such as `isk_…` left in place), before any request.
+   */
   constructor(options: ImageStudioOptions) {
+    if (typeof options.baseUrl !== "string" || !/^https?:\/\/[^/]/.test(options.baseUrl)) {
+      throw new TypeError(`baseUrl: an http(s) address such as http://127.0.0.1:8000 is needed, got ${JSON.stringify(options.baseUrl)} (is IMAGESTUDIO_URL set?)`);
+    }
+    // A header value is printable ASCII: anything else would fail later, inside fetch, unexplained.
+    if (typeof options.apiKey !== "string" || !/^[\x21-\x7e]+$/.test(options.apiKey) || options.apiKey.includes("…")) {
+      throw new TypeError("apiKey: an API key (isk_...) is needed; `make up` prints a dev key (is IMAGESTUDIO_API_KEY set?)");
+    }
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.apiKey = options.apiKey;
     const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);

@@ -85,6 +85,14 @@ export interface StudioInputs {
   convert: ConvertInput;
 }
 export type StudioName = keyof StudioInputs;
+/** True when two unions hold the same members. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/**
+ * Compiles only while `StudioName` is the document's batch studios (`BatchJob.studio`, written from the
+ * service's studio registry): a studio added there fails this build until it has its input type here.
+ */
+type StudioNamesAreTheDocuments<T extends true> = T;
+export type StudioNamesChecked = StudioNamesAreTheDocuments<Same<StudioName, Schemas["BatchJob"]["studio"]>>;
 
 /** The statuses a job never leaves. */
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "canceled", "expired"];

@@ -72,3 +72,18 @@ describe("retries", () => {
     assert.equal(seen.length, 2);
   });
 });
+
+describe("options", () => {
+  it("refuses a missing address or a placeholder key at once, naming the option", () => {
+    const { fetch, seen } = scripted();
+    const make = (baseUrl: string | undefined, apiKey: string | undefined) => () =>
+      new ImageStudio({ baseUrl: baseUrl as string, apiKey: apiKey as string, fetch });
+    assert.throws(make(undefined, "isk_test"), { name: "TypeError", message: /^baseUrl: .*IMAGESTUDIO_URL/ });
+    assert.throws(make("127.0.0.1:8000", "isk_test"), { name: "TypeError", message: /^baseUrl: / });
+    assert.throws(make("http://gateway.test", undefined), { name: "TypeError", message: /^apiKey: .*IMAGESTUDIO_API_KEY/ });
+    assert.throws(make("http://gateway.test", "isk_…"), { name: "TypeError", message: /^apiKey: / }); // the docs' placeholder
+    assert.throws(make("http://gateway.test", ""), { name: "TypeError", message: /^apiKey: / });
+    assert.ok(make("https://gateway.test/", "isk_A-b_9")());
+    assert.equal(seen.length, 0);
+  });
+});

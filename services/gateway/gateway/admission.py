@@ -122,8 +122,13 @@ async def in_submit_thread(request: Request, func: Callable[..., T], *args: Any)
     return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
 
 
-async def admit(request: Request, principal: Principal, session: Session) -> Admission:
-    """Count the request against the tenant's submission rate (429), then read its Idempotency-Key."""
+async def admit(
+    request: Request, principal: Principal, session: Session | Callable[[], Session]
+) -> Admission:
+    """Count the request against the tenant's submission rate (429), then read its Idempotency-Key.
+
+    ``session`` may be a function making it: only an Idempotency-Key needs one here.
+    """
     limit = principal.limits.requests_per_minute  # looked up with the key: no query here
     rate = await rate_limit_service.hit_async(
         tenant_id=principal.tenant_id, policy="submissions", limit=limit
@@ -135,6 +140,8 @@ async def admit(request: Request, principal: Principal, session: Session) -> Adm
         claim = IdempotencyClaim(
             tenant_id=principal.tenant_id, key=key, fingerprint=await request_fingerprint(request)
         )
+        if not isinstance(session, Session):
+            session = session()
         admission.replay = await in_submit_thread(request, _lookup, session, claim)
         admission.claim = claim
     return admission

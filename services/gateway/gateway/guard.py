@@ -31,6 +31,7 @@ from gateway.submission import direct_handler, submission_dependency
 from imagestudio.config import get_settings
 from imagestudio.errors import RequestTooLarge
 from imagestudio.ratelimits.service import RateLimitState, rate_limit_service
+from imagestudio.tenants.service import Principal
 
 #: Methods that carry a body and change state: each is authenticated before its body is read,
 #: and rate-limited.
@@ -82,10 +83,37 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return receiving
 
 
+async def check_key(request: Request) -> Principal:
+    """The write's API key, before its body is read (401); ``get_principal`` answers with it after."""
+    scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
+    principal = await authenticate(scheme, key, address=client_address(request))
+    request.state.principal = principal
+    return principal
+
+
+def hold_body(request: Request, limit: int) -> None:
+    """Refuse a declared Content-Length over ``limit`` (413) and stop a longer (chunked) body at it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(
+            f"the body is {declared} bytes, over this route's {limit} byte limit", limit=limit
+        )
+    request.scope[BODY_LIMIT_SCOPE_KEY] = limit
+    # Starlette's Request has no public way to wrap its receive channel.
+    request._receive = _limited(request.receive, limit)
+
+
+def route_body_kind(route: APIRoute, default: BodyKind = "json") -> BodyKind:
+    """The body limit a route is held to: a route declaring a multipart body takes a form's."""
+    content = (route.openapi_extra or {}).get("requestBody", {}).get("content", {})
+    return "form" if MULTIPART in content else default
+
+
 class GuardedRoute(APIRoute):
     """A route whose writes pass the key, write-rate and size checks before the body is read.
 
-    Every router of the gateway uses it (``APIRouter(route_class=GuardedRoute)``).
+    Every router of the gateway uses it (``APIRouter(route_class=GuardedRoute)``). The hot JSON
+    submission reaches the same checks through ``gateway.lean_submit`` without the router.
     """
 
     #: The body limit of a route that declares no multipart body.
@@ -100,8 +128,7 @@ class GuardedRoute(APIRoute):
         #: under ``submissions`` by its admission, with the Idempotency-Key).
         admitted = bool(calls & {get_admission, submission_dependency})
         keyed = admitted or get_principal in calls
-        content = (self.openapi_extra or {}).get("requestBody", {}).get("content", {})
-        kind: BodyKind = "form" if "multipart/form-data" in content else self.body_kind
+        kind = route_body_kind(self, self.body_kind)
 
         async def guarded(request: Request) -> Response:
             if request.method not in WRITE_METHODS:
@@ -109,9 +136,7 @@ class GuardedRoute(APIRoute):
             rate: RateLimitState | None = None
             tenant_id: str | None = None
             if keyed:
-                scheme, key = get_authorization_scheme_param(request.headers.get("authorization"))
-                principal = await authenticate(scheme, key, address=client_address(request))
-                request.state.principal = principal  # get_principal answers with it
+                principal = await check_key(request)
                 tenant_id = principal.tenant_id
                 if not admitted:
                     rate = await rate_limit_service.hit_async(
@@ -121,16 +146,10 @@ class GuardedRoute(APIRoute):
                     )
                     request.scope[RATE_LIMIT_SCOPE_KEY] = rate  # a refusal from here on carries it
             limit = body_limit(kind)
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise RequestTooLarge(
-                    f"the body is {declared} bytes, over this route's {limit} byte limit", limit=limit
-                )
-            request.scope[BODY_LIMIT_SCOPE_KEY] = limit
-            # Starlette's Request has no public way to wrap its receive channel.
-            request._receive = _limited(request.receive, limit)
+            hold_body(request, limit)
             reservation: Reservation | None = None
             if kind == "form" and request.headers.get("content-type", "").lower().startswith(MULTIPART):
+                declared = request.headers.get("content-length", "")
                 reservation = form_bodies(request).reserve(
                     tenant_id, int(declared) if declared.isdigit() else limit
                 )

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.problems import PROBLEM_JSON
 from imagestudio.errors import PROBLEM_BASE, IdempotentReplay, ImageStudioError, JobError, ProviderError
-from imagestudio.studios.common.routes import ProviderStatus
 
 
 class Problem(BaseModel):
@@ -67,14 +66,6 @@ def operation_id(route: APIRoute) -> str:
 def example_response(example: Any, *, status: int = 200) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route answering a plain dict: its JSON example (from the real catalogue)."""
     return {status: {"content": {"application/json": {"example": example}}}}
-
-
-def catalogue_status(name: str) -> ProviderStatus:
-    """A provider as the catalogue examples show it: reachable and healthy (here, its simulator).
-
-    The catalogues' examples are the real ones, built without asking the database or a provider.
-    """
-    return ProviderStatus(configured=True, healthy=True, simulated=True)
 
 
 def models_in(annotation: Any) -> set[type[BaseModel]]:

@@ -21,13 +21,14 @@ every refusal is raised before anything is stored or queued.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from fastapi import Depends, Request, Response
 from fastapi.dependencies.models import Dependant
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session
 
 from gateway.admission import Admission, admit, in_submit_thread
@@ -103,15 +104,37 @@ def source_names(
     return names
 
 
+class RequestSession:
+    """The request's session, made on first use: the submission on the event loop needs none."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self) -> None:
+        self._session: Session | None = None
+
+    def __call__(self) -> Session:
+        if self._session is None:
+            self._session = new_session()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+
 @dataclass(frozen=True)
 class Submission:
     """What a studio route needs besides its body: the request, the session, admission and ``Prefer: wait``."""
 
     request: Request
     response: Response
-    session: Session
+    sessions: RequestSession
     admission: Admission
     wait: Wait | None
+
+    @property
+    def session(self) -> Session:
+        return self.sessions()
 
     async def submit(self, studio: Studio[R], body: StudioBody[R]) -> Response:
         """202 with the queued job (200 with it finished under ``Prefer: wait``), or the replayed answer."""
@@ -195,16 +218,16 @@ async def _submission(
     ``Prefer`` header as the separate ones did, so the OpenAPI document is the same.
     """
     principal = await principal_of(request, credentials)
-    session = new_session()
+    sessions = RequestSession()
     try:
-        admission = await admit(request, principal, session)
+        admission = await admit(request, principal, sessions)
         wait = open_wait(request, principal, prefer)
         try:
-            yield Submission(request, response, session, admission, wait)
+            yield Submission(request, response, sessions, admission, wait)
         finally:
             close_wait(wait)
     finally:
-        session.close()
+        sessions.close()
 
 
 #: The dependency studio routes take (the route guard recognises submissions by it).
@@ -214,38 +237,59 @@ SubmissionDep = Annotated[Submission, Depends(_submission)]
 _enter_submission = asynccontextmanager(_submission)
 
 
-def direct_handler(
-    dependant: Dependant, endpoint: Callable[..., Awaitable[Any]]
-) -> Callable[[Request], Awaitable[Response]] | None:
-    """A studio route's handler that solves its two dependencies itself; None for any other route.
+@dataclass(frozen=True)
+class StudioHandler:
+    """A studio route's endpoint and body dependency, called without FastAPI's dependency solving.
 
     Every studio route is ``(submission: SubmissionDep, body: <a studio_body>)`` and returns the
     ``Response`` that ``Submission.submit`` renders. FastAPI's generic dependency solving for
     those two (the bearer scheme, the ``Prefer`` header, the response and the body, each through
-    its machinery) was an eighth of the gateway's CPU per submission; this does the same calls in
-    the same order (key, session and admission, then the body; both closed after the route) and
-    leaves routing, exception handling and the OpenAPI document to FastAPI.
+    its machinery) was an eighth of the gateway's CPU per submission; :meth:`answer` does the same
+    calls in the same order (key, session and admission, then the body; both closed after the
+    route). Routing, exception handling and the OpenAPI document stay FastAPI's.
     """
-    deps = dependant.dependencies
-    if [d.name for d in deps] != ["submission", "body"] or deps[0].call is not _submission:
-        return None
-    [bearer] = [d.call for d in deps[0].dependencies]
-    if bearer is None or deps[1].call is None:
-        return None
-    enter_body = asynccontextmanager(deps[1].call)
 
-    async def handle(request: Request) -> Response:
-        credentials = await bearer(request)
+    endpoint: Callable[..., Awaitable[Any]]
+    body: Callable[[Request], AbstractAsyncContextManager[Any]]
+
+    @classmethod
+    def of(cls, dependant: Dependant, endpoint: Callable[..., Awaitable[Any]]) -> StudioHandler | None:
+        """The handler of a studio route; None for any other route."""
+        deps = dependant.dependencies
+        if [d.name for d in deps] != ["submission", "body"] or deps[0].call is not _submission:
+            return None
+        if deps[1].call is None:
+            return None
+        return cls(endpoint, asynccontextmanager(deps[1].call))
+
+    async def answer(self, request: Request, credentials: HTTPAuthorizationCredentials | None) -> Response:
+        """The route's response to ``request`` (its key already checked by the route guard)."""
         headers = Response()  # what FastAPI gives a route's ``response`` parameter:
         del headers.headers["content-length"]  # headers only, no length of its own
         headers.status_code = None  # type: ignore[assignment]
         async with _enter_submission(
             request, headers, credentials, request.headers.get("prefer")
         ) as submission:
-            async with enter_body(request) as body:
-                answered = await endpoint(submission=submission, body=body)
+            async with self.body(request) as body:
+                answered = await self.endpoint(submission=submission, body=body)
         assert isinstance(answered, Response), "a studio route answers with Submission.submit's Response"
         return answered
+
+
+def direct_handler(
+    dependant: Dependant, endpoint: Callable[..., Awaitable[Any]]
+) -> Callable[[Request], Awaitable[Response]] | None:
+    """A studio route's handler that solves its two dependencies itself (``StudioHandler``); None
+    for any other route."""
+    studio = StudioHandler.of(dependant, endpoint)
+    if studio is None:
+        return None
+    [bearer] = [d.call for d in dependant.dependencies[0].dependencies]
+    if bearer is None:
+        return None
+
+    async def handle(request: Request) -> Response:
+        return await studio.answer(request, await bearer(request))
 
     return handle
 

@@ -5,7 +5,8 @@ What follows from that line is written here, never by hand: the studio names in
 ``imagestudio/messaging.py`` (the leaf the lower layers read, so they never import a studio), the
 worker package ``services/<studio>-worker`` (its image's dependencies and a one-call ``main``), its
 docker-compose service, its Kubernetes Deployment, metrics Service, PodDisruptionBudget and KEDA
-ScaledObject, the kustomization and dev overlay entries and Prometheus's scrape list. Sizes come from
+ScaledObject, the kustomization and dev overlay entries, Prometheus's scrape list, and the web
+console's list of studios (``studios.js``) and its nav. Sizes come from
 the memory model (:mod:`imagestudio.studios.memory`) and the face's ``WORKER`` figures.
 
 ``--check`` writes nothing and fails, naming the files, while a committed file differs from what it
@@ -15,6 +16,7 @@ parts are rewritten only between their ``>>> studios`` and ``<<< studios`` marke
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,7 +40,10 @@ BLOCK_FILES = (
     "deploy/k8s/base/kustomization.yaml",
     "deploy/k8s/overlays/dev/kustomization.yaml",
     "deploy/prometheus/prometheus.yml",
+    "services/gateway/gateway/console/static/index.html",
 )
+#: The console's list of studios and their routes (its pages, "run again", "use in", the filters).
+CONSOLE_STUDIOS = "services/gateway/gateway/console/static/studios.js"
 _MI = 1024**2
 _NOTE = "Written by `imagestudio deploy render` from the studio registry: edit the studio, not this file."
 
@@ -189,17 +194,42 @@ def _settings(root: Path) -> Settings:
 
 
 def _messaging(names: list[str]) -> str:
-    from imagestudio.studios.registry import polls
+    from imagestudio.studios.registry import free, polls
 
     members = "".join(f'    {n} = "{n}"\n' for n in names)
-    polling = [f"Studio.{n}" for n in names if polls(n)]
-    polling_tuple = "(" + ", ".join(polling) + ("," if len(polling) == 1 else "") + ")"
     return (
         "class Studio(StrEnum):\n"
         '    """The studio a job belongs to: the kind of work it does."""\n\n'
         f"{members}\n\n"
         "#: Studios whose provider work may be asynchronous, finished by a ``<studio>.poll`` chain.\n"
-        f"POLLING_STUDIOS: tuple[Studio, ...] = {polling_tuple}\n"
+        f"POLLING_STUDIOS: tuple[Studio, ...] = {_tuple(n for n in names if polls(n))}\n"
+        "#: Studios the free tier may use (the face's ``FREE_TIER``).\n"
+        f"FREE_STUDIOS: tuple[Studio, ...] = {_tuple(n for n in names if free(n))}\n"
+    )
+
+
+def _tuple(names: Iterable[str]) -> str:
+    """A tuple of ``Studio`` members as Python writes it."""
+    members = [f"Studio.{n}" for n in names]
+    return "(" + ", ".join(members) + ("," if len(members) == 1 else "") + ")"
+
+
+def _console_studios() -> str:
+    """Every registry route as the console reads it: name, studio, ``POST`` path, image fields."""
+    from imagestudio.studios.registry import STUDIOS
+
+    entries = "".join(
+        f"  {{ name: {json.dumps(name)}, studio: {json.dumps(face.name)}, title: {json.dumps(name.capitalize())}, "
+        f"path: {json.dumps(face.ROUTE.path)}, images: {json.dumps(list(face.Request.image_fields))} }},\n"
+        for name, face in STUDIOS.items()
+    )
+    return (
+        f"// {_NOTE}\n"
+        "/** Every route a job is submitted by (a studio, or a second route of one): its studio, its title, its\n"
+        " * path and the request's image fields (the job's inputs under the same names). */\n"
+        f"export const STUDIOS = [\n{entries}];\n"
+        "\n/** The studios themselves (each a page of the console), in the registry's order. */\n"
+        "export const STUDIO_PAGES = STUDIOS.filter((s) => s.name === s.studio);\n"
     )
 
 
@@ -294,8 +324,13 @@ def render(root: Path) -> dict[str, str]:
         "deploy/prometheus/prometheus.yml": (
             f"      - names: [{', '.join(f'{n}-worker' for n in (*names, 'webhooks'))}]\n"
         ),
+        # The console's nav: a page per studio, between the dashboard and the jobs.
+        "services/gateway/gateway/console/static/index.html": "".join(
+            f'    <a href="#/{n}">{n.capitalize()}</a>\n' for n in names
+        ),
     }
     files = {path: _replace_block((root / path).read_text(), body, path) for path, body in blocks.items()}
+    files[CONSOLE_STUDIOS] = _console_studios()
     for name in names:
         files[f"deploy/k8s/base/workers/{name}.yaml"] = _k8s_worker(name, settings)
         files.update(_worker_package(name))

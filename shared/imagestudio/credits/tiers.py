@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from imagestudio.messaging import Priority, Studio
+from imagestudio.messaging import FREE_STUDIOS, Priority, Studio
 
 
 class TierName(StrEnum):
@@ -50,7 +50,7 @@ TIERS: dict[TierName, Tier] = {
         Tier(
             TierName.free,
             50,
-            frozenset({"create", "social", "compress"}),
+            frozenset(FREE_STUDIOS),
             frozenset({"huggingface", "gemini", "local"}),
             2,
             2,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
 
 import pyvips  # type: ignore[import-untyped, unused-ignore]
@@ -68,6 +69,10 @@ class SafeZone:
             raise ValidationFailed("safe_zone", "the margins leave no area inside the safe zone")
 
 
+#: No bands at all (built once: a plan of 31 formats would validate it 62 times).
+NO_BANDS: Final = SafeZone(0.0, 0.0, 0.0, 0.0)
+
+
 @dataclass(frozen=True)
 class CropPlan:
     """The crop box and what it was placed on."""
@@ -129,12 +134,16 @@ def planning_source(analysis: CropAnalysis) -> SourceImage:
     It holds only the attention copy (a pixel when faces or the subject place every crop), so it
     cannot be rendered from.
     """
-    image = analysis.attention_image
-    if image is None:
-        image = pyvips.Image.black(1, 1, bands=3).copy(interpretation="srgb")
+    image = analysis.attention_image if analysis.attention_image is not None else _one_pixel()
     source = SourceImage(image, size=(analysis.width, analysis.height))
     _fill(source, analysis)
     return source
+
+
+@lru_cache(maxsize=1)
+def _one_pixel() -> pyvips.Image:
+    """A black sRGB pixel: what a planning source holds when faces or the subject place every crop."""
+    return pyvips.Image.black(1, 1, bands=3).copy(interpretation="srgb").copy_memory()
 
 
 def _fill(source: SourceImage, analysis: CropAnalysis) -> None:
@@ -305,7 +314,7 @@ def _place(
     that allows it, else the largest box holding ``keep[-1]``, leaning away from the bands; and its zoom.
     """
     subject = keep[-1]
-    if safe_zone is not None and safe_zone != SafeZone(0, 0, 0, 0):
+    if safe_zone is not None and safe_zone != NO_BANDS:
         # Never zoom past the source's resolution: the crop is not made smaller than the output.
         limit = min(max_zoom, max(1.0, min(box_w / output[0], box_h / output[1])))
         steps = ZOOM_STEPS if limit > 1.0 else 0
@@ -319,7 +328,7 @@ def _place(
                 if left is not None and top is not None:
                     return (left, top, w, h), round(box_w / w, 4)
     # No room for the safe zone: keep the subject in the box, as clear of the bands as it can be.
-    zone = safe_zone or SafeZone(0, 0, 0, 0)
+    zone = safe_zone or NO_BANDS
     left = _slide(source.width, box_w, subject[0], subject[2], 0.0, 0.0, prefer=(zone.left, zone.right))
     top = _slide(source.height, box_h, subject[1], subject[3], 0.0, 0.0, prefer=(zone.top, zone.bottom))
     cx, cy = subject[0] + subject[2] / 2, subject[1] + subject[3] / 2

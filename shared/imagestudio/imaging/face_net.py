@@ -44,8 +44,8 @@ _STEP: Final = 0.709
 P_THRESHOLD: Final = 0.7
 R_THRESHOLD: Final = 0.7
 #: Patches R-Net and O-Net score at once (OpenCV keeps buffers for the largest batch it ran: 64
-#: took the 24 MP job's peak over 300 MB).
-BATCH: Final = 16
+#: took the 24 MP job's peak over 300 MB; 8 peaks 5 MB under 16 at the same CPU, bench/README.md).
+BATCH: Final = 8
 #: O-Net's score a face must reach. On the hard set true faces score ≥ 0.98 and the false ones in
 #: busy textures 0.73-0.89 (bench/README.md).
 O_THRESHOLD: Final = 0.95

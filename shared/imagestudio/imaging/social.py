@@ -31,6 +31,7 @@ from .crop import (
     plan_crop,
 )
 from .formats import OutputFormat, media_type
+from .heap import release_freed_memory
 from .sizing import resize_exact
 from .source import SourceImage
 
@@ -118,6 +119,9 @@ def render_format(
     data, used_quality, fits = encode(
         image, output_format=output_format, quality=quality, max_bytes=max_bytes
     )
+    del image
+    # A job renders its outputs one after another: the next one's peak should not sit on this one's.
+    release_freed_memory()
     return Rendered(
         data=data,
         width=width,

@@ -1,10 +1,12 @@
 """Every studio by name: the one list the workers, the deployment, the batch route and estimates read.
 
 A name is a studio, or a second route of one (``convert``, whose jobs are ``compress`` jobs). Adding a
-studio is one folder under ``studios/`` plus one line in :data:`STUDIOS`; then ``imagestudio deploy
-render`` writes what follows from it (the studio names in :mod:`imagestudio.messaging`, the leaf the
-lower layers read; the worker package; the compose service; the Kubernetes manifests) and ``--check``
-fails while a committed copy differs (``docs/architecture.md``, "How to add a studio").
+studio is one folder under ``studios/`` plus its name here (the import line and one :data:`STUDIOS`
+entry); then ``imagestudio deploy render`` writes what follows from it (the studio names, the polling
+and free-tier lists in :mod:`imagestudio.messaging`, the leaf the lower layers read; the worker
+package; the compose service; the Kubernetes manifests; the console's list) and ``--check`` fails
+while a committed copy differs. The gateway builds each route's ``POST`` and catalogue ``GET``s from
+here when it starts (``docs/architecture.md``, "Adding a studio").
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from imagestudio.errors import ValidationFailed
 from imagestudio.studios import compress, control, create, edit, social, upscale
 from imagestudio.studios.common.base import Studio
 from imagestudio.studios.common.deployment import DEFAULT_WORKER, WorkerDeployment
+from imagestudio.studios.common.http_routes import CatalogueRoute
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.compress import convert
 
@@ -49,9 +52,19 @@ def routes_of(studio: str) -> tuple[Studio[Any], ...]:
     return (face, *others)
 
 
+def catalogues_of(studio: str) -> tuple[CatalogueRoute, ...]:
+    """The catalogue ``GET``s of ``studio``'s routes (each route's ``CATALOGUES``, in :func:`routes_of`'s order)."""
+    return tuple(c for route in routes_of(studio) for c in getattr(route, "CATALOGUES", ()))
+
+
 def polls(studio: str) -> bool:
     """Whether ``studio`` finishes asynchronous provider work with a ``<studio>.poll`` chain (its face has ``poll``)."""
     return callable(getattr(STUDIOS[studio], "poll", None))
+
+
+def free(studio: str) -> bool:
+    """Whether the free tier may use ``studio`` (its face sets ``FREE_TIER = True``)."""
+    return getattr(STUDIOS[studio], "FREE_TIER", False) is True
 
 
 def worker_of(studio: str) -> WorkerDeployment:

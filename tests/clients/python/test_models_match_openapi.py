@@ -1,19 +1,22 @@
 """The SDK's hand-kept models name only fields the API's OpenAPI document has (a renamed or dropped
 server field fails here, not in a partner's app); each keeps unknown fields, so a newer service
-never breaks an older client. The TypeScript client's types are generated from the same document."""
+never breaks an older client; its studio names and catalogue routes are the document's. The TypeScript
+client's types are generated from the same document (and ``StudioName`` is checked against it there)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from pydantic import BaseModel
 from support import ROOT
 
+from imagestudio_client import _core as core
 from imagestudio_client import _models as models
 
-SCHEMAS = json.loads((ROOT / "docs" / "openapi.json").read_text())["components"]["schemas"]
+DOCUMENT = json.loads((ROOT / "docs" / "openapi.json").read_text())
+SCHEMAS = DOCUMENT["components"]["schemas"]
 
 #: Each SDK model and the schemas of the answers it reads (one model reads both upload answers).
 PAIRS: list[tuple[type[BaseModel], tuple[str, ...]]] = [
@@ -50,3 +53,25 @@ def test_every_field_of_the_model_is_in_its_schemas(model: type[BaseModel], sche
     demanded = sorted(name for name, field in fields.items() if field.is_required() and name not in always)
     assert not demanded, f"{model.__name__} requires {demanded}, which {schemas} may leave out"
     assert model.model_config.get("extra") == "allow"
+
+
+def test_the_studio_names_are_the_documents() -> None:
+    """A studio added to the service's registry fails here until the SDK names it (and its batch name)."""
+    assert list(get_args(models.Studio)) == SCHEMAS["Studio"]["enum"]
+    assert list(get_args(models.BatchStudio)) == SCHEMAS["BatchJob"]["properties"]["studio"]["enum"]
+
+
+def test_each_studio_catalogue_is_a_get_of_that_studio() -> None:
+    """``catalogue(studio)`` reaches every studio that has a catalogue GET (social's platforms have
+    their own methods), each at a GET the document files under that studio."""
+    prefix = "/api/image-studio"
+    gets = {
+        path.removeprefix(prefix): operation["tags"][0]
+        for path, operations in DOCUMENT["paths"].items()
+        for method, operation in operations.items()
+        if method == "get" and operation["tags"][0] in SCHEMAS["Studio"]["enum"]
+    }
+    assert {studio: gets.get(path) for studio, path in core.CATALOGUES.items()} == {
+        s: s for s in core.CATALOGUES
+    }
+    assert set(gets.values()) - {"social"} == set(core.CATALOGUES)

@@ -7,7 +7,6 @@ install is cached: ``npm ci`` runs only when package-lock.json changed since the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -20,29 +19,15 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 from support import IMAGESTUDIO, LOOPBACK_TARGETS, ROOT, imagestudio_up, make_image
+from typescript_support import PACKAGE, npm, npm_ci
 
-PACKAGE = ROOT / "clients" / "typescript"
 QUICKSTART = ROOT / "docs" / "clients-typescript.md"
-
-
-def _npm(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = PACKAGE
-) -> subprocess.CompletedProcess[str]:
-    npm = shutil.which("npm")
-    assert npm, "npm is required (Node 20+) for the TypeScript client's tests"
-    return subprocess.run([npm, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def built() -> Path:
     """``npm ci`` when the lock file changed (``npm test`` and the snippet's test build on their own)."""
-    lock = hashlib.sha256((PACKAGE / "package-lock.json").read_bytes()).hexdigest()
-    stamp = PACKAGE / "node_modules" / ".imagestudio-lock-sha256"
-    if not stamp.is_file() or stamp.read_text() != lock:
-        result = _npm("ci", "--no-audit", "--no-fund")
-        assert result.returncode == 0, result.stdout + result.stderr
-        stamp.write_text(lock)
-    return PACKAGE
+    return npm_ci()
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +59,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
 
 
 def test_typescript_client_suite_passes_against_the_service(built: Path, service: dict[str, str]) -> None:
-    result = _npm("test", env=service)
+    result = npm("test", env=service)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     passed = re.search(r"^# pass (\d+)$", output, re.MULTILINE)
@@ -88,9 +73,17 @@ def _snippet() -> str:
     return str(blocks[0])
 
 
+def _doc_command(start: str) -> str:
+    """The one line of the page's ```sh blocks that starts with ``start`` (its comment dropped)."""
+    blocks = re.findall(r"```sh\n(.*?)```", QUICKSTART.read_text(), re.DOTALL)
+    lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+    (found,) = [line for line in lines if line.startswith(start)]
+    return found
+
+
 def pack(destination: Path) -> Path:
     """The npm tarball, as ``make dist`` packs it (``prepack`` builds first)."""
-    result = _npm("pack", "--pack-destination", str(destination))
+    result = npm("pack", "--pack-destination", str(destination))
     assert result.returncode == 0, result.stdout + result.stderr
     (tarball,) = destination.glob("imagestudio-client-*.tgz")
     return tarball
@@ -103,34 +96,26 @@ def test_quickstart_snippet_runs_from_the_packed_tarball_in_an_empty_folder(
     tarball = pack(tmp_path)
     app = tmp_path / "app"
     app.mkdir()
-    (app / "package.json").write_text(json.dumps({"type": "module", "private": True}))
+    (app / "package.json").write_text(json.dumps({"private": True}))
+    typed = npm(*_doc_command("npm pkg set").split()[1:], cwd=app)  # the app an ES module, as the page says
+    assert typed.returncode == 0, typed.stdout + typed.stderr
     # Its dependencies come from npm's cache, filled by the package's own `npm ci`.
-    installed = _npm("install", "--prefer-offline", "--no-audit", "--no-fund", str(tarball), cwd=app)
+    installed = npm("install", "--prefer-offline", "--no-audit", "--no-fund", str(tarball), cwd=app)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     assert not (
         app / "node_modules" / "@imagestudio" / "client" / "src"
     ).exists()  # only the built files ship
-    (app / "tsconfig.json").write_text(
-        json.dumps(
-            {
-                "compilerOptions": {
-                    "target": "ES2022",
-                    "module": "NodeNext",
-                    "moduleResolution": "NodeNext",
-                    "strict": True,
-                    "skipLibCheck": True,
-                    "typeRoots": [str(PACKAGE / "node_modules" / "@types")],
-                    "types": ["node"],
-                    "outDir": "out",
-                },
-                "files": ["quickstart.ts"],
-            }
-        )
-    )
     (app / "quickstart.ts").write_text(_snippet())
     shutil.copy(service["IMAGESTUDIO_TEST_IMAGE"], app / "photo.png")
+    # The page's compile line as written; typescript and @types/node are the package's own (no registry).
+    compile_args = _doc_command("npx tsc").split()[2:]
     tsc = subprocess.run(
-        [str(PACKAGE / "node_modules" / ".bin" / "tsc"), "-p", "tsconfig.json"],
+        [
+            str(PACKAGE / "node_modules" / ".bin" / "tsc"),
+            *compile_args,
+            "--typeRoots",
+            str(PACKAGE / "node_modules" / "@types"),
+        ],
         cwd=app,
         capture_output=True,
         text=True,
@@ -139,8 +124,9 @@ def test_quickstart_snippet_runs_from_the_packed_tarball_in_an_empty_folder(
     assert tsc.returncode == 0, tsc.stdout + tsc.stderr
     node = shutil.which("node")
     assert node
+    assert _doc_command("node ") == "node quickstart.js"
     run = subprocess.run(
-        [node, "out/quickstart.js"],
+        [node, "quickstart.js"],
         cwd=app,
         env={**service, "IMAGESTUDIO_API_KEY": service["QUICKSTART_API_KEY"]},
         capture_output=True,

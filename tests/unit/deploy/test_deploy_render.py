@@ -1,8 +1,9 @@
 """Every per-studio deployment file is written from the studio registry (``imagestudio deploy render``).
 
 The committed files are what the render writes (``--check``); a hand edit fails it, naming the file;
-and adding a studio, measured in a copy of the repository, is one new folder under ``studios/`` and one
-line in the registry, everything else written by the render.
+and adding a studio, measured in a copy of the repository, is one new folder under ``studios/`` and its
+name in the registry (the import line and its ``STUDIOS`` entry), everything else written by the render
+or built from the registry when the gateway starts (its route: no gateway file).
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ from pathlib import Path
 import pytest
 from deploy_support import ROOT, STUDIOS
 
-from imagestudio.cli.deploy import BLOCK_FILES, differences, render
+from imagestudio.cli.deploy import BLOCK_FILES, CONSOLE_STUDIOS, differences, render
 
 #: What a contributor writes for a new studio: its face (a studio of the smallest shape).
 _THROWAWAY_FACE = '''"""A studio made by the render test: the smallest face the registry takes."""
 
 from typing import Any
 
+from imagestudio.studios.common.http_routes import SubmitRoute
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.request import StudioRequest
 
 name = "throwaway"
+ROUTE = SubmitRoute("/throwaway", "submit_throwaway", """Accept a throwaway job (202).""")
 
 
 class Request(StudioRequest):
@@ -54,7 +57,8 @@ def run(ctx: Any) -> None:
     raise NotImplementedError("the render test never runs a job")
 '''
 
-#: The files the render writes for one more studio, beside the blocks of :data:`BLOCK_FILES`.
+#: The files the render writes for one more studio, beside the blocks of :data:`BLOCK_FILES` and the
+#: console's list (:data:`CONSOLE_STUDIOS`).
 _NEW_STUDIO_FILES = {
     "deploy/k8s/base/workers/throwaway.yaml",
     "services/throwaway-worker/pyproject.toml",
@@ -85,7 +89,9 @@ def _in_copy(copy: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Python in the copy: its shared package and its throwaway worker ahead of the installed ones."""
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(copy / "shared"), str(copy / "services/throwaway-worker")]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(copy / "shared"), str(copy / "services/gateway"), str(copy / "services/throwaway-worker")]
+        ),
     }
     return subprocess.run(
         [sys.executable, *args], cwd=copy, env=env, capture_output=True, text=True, timeout=120
@@ -158,21 +164,29 @@ def test_adding_a_studio_is_one_folder_and_one_registry_line(tmp_path: Path) -> 
     assert rendered.returncode == 0, rendered.stderr
     # By hand: the registry's import line names one more module, and one line is added to STUDIOS.
     assert by_hand == ["2", "1", "shared/imagestudio/studios/registry.py"]
+    # Everything else that names a studio is the render's: no gateway, client-list or tier file by hand.
     assert changed == {
         "shared/imagestudio/studios/registry.py",
         "shared/imagestudio/studios/throwaway/__init__.py",
         *BLOCK_FILES,
+        CONSOLE_STUDIOS,
         *_NEW_STUDIO_FILES,
     }
-    # What the render wrote works: the leaf names the studio, its worker declares its actor, and it checks clean.
+    # What the render wrote works: the leaf names the studio, its worker declares its actor, the gateway
+    # builds its route from its face (path, operation name, description), and it checks clean.
     declared = _in_copy(
         copy,
         "-c",
         "from imagestudio.broker import get_broker; import throwaway_worker.main as m;"
-        "print(m.QUEUES, sorted(a for a in get_broker().actors if a.startswith('throwaway')))",
+        "print(m.QUEUES, sorted(a for a in get_broker().actors if a.startswith('throwaway')));"
+        "from gateway.routes.studios import router;"
+        "print([(r.path, r.name, r.tags, r.description) for r in router.routes if 'throwaway' in r.path])",
     )
     assert declared.returncode == 0, declared.stderr
-    assert declared.stdout.split("\n")[-2] == "['throwaway'] ['throwaway.run_job']"
+    assert declared.stdout.split("\n")[-3:-1] == [
+        "['throwaway'] ['throwaway.run_job']",
+        "[('/throwaway', 'submit_throwaway', ['throwaway'], 'Accept a throwaway job (202).')]",
+    ]
     assert _in_copy(copy, "-m", "imagestudio.cli", "deploy", "render", "--check").returncode == 0
 
 

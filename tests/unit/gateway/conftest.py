@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from support import Embedded
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "studios" / "edit"))
 
 from edit_support import Studio, studio_stack  # noqa: E402
-from image_url_support import ImageServer  # noqa: E402
+from image_url_support import serving_images  # noqa: E402
 from upload_support import FakeUploads  # noqa: E402
 
 
@@ -34,12 +32,5 @@ def uploads(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> FakeUploads:
 @pytest.fixture
 def server() -> Iterator[str]:
     """The base URL of a loopback server answering ``ImageServer``'s paths (images given by URL)."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), ImageServer)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving_images() as base_url:
+        yield base_url

@@ -6,17 +6,12 @@ from __future__ import annotations
 from fastapi.routing import APIRoute
 from support import Embedded, make_image
 
-from gateway.routes import compress, control, create, edit, social, upscale
+from gateway.routes import studios
 from gateway.submission import direct_handler, submission_dependency
 
 
 def _routes() -> list[APIRoute]:
-    return [
-        route
-        for module in (compress, control, create, edit, social, upscale)
-        for route in module.router.routes
-        if isinstance(route, APIRoute)
-    ]
+    return [route for route in studios.router.routes if isinstance(route, APIRoute)]
 
 
 def test_every_studio_submission_and_nothing_else_takes_the_direct_path() -> None:

@@ -11,7 +11,9 @@ A studio is a module of :mod:`imagestudio.studios` satisfying :class:`Studio`:
 - ``price(params)``: the credits a job with these params reserves;
 - ``estimate(params, allowed)``: the estimate endpoint's answer for a request given in the route's
   own terms, planned as ``prepare`` would plan it for a tier allowing the providers ``allowed``;
-- ``run(ctx)``: the worker's side, called by the studio's ``<name>.run_job`` actor.
+- ``run(ctx)``: the worker's side, called by the studio's ``<name>.run_job`` actor;
+- ``ROUTE``: its ``POST`` in the gateway (path, operation name, description; ``common/http_routes.py``), and
+  optionally ``CATALOGUES``, the ``GET`` routes that describe what it offers.
 
 The registry (:mod:`imagestudio.studios.registry`) names them all; the gateway's one submission
 helper drafts a job from any of them.
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 from imagestudio.imaging import ImageInfo
 from imagestudio.jobs.runner import JobContext
 from imagestudio.jobs.service import Upload
+from imagestudio.studios.common.http_routes import SubmitRoute
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.request import StoredImage, StudioRequest
 
@@ -71,3 +74,6 @@ class Studio(Protocol[R_contra]):
     def estimate(self) -> Callable[[dict[str, Any], Collection[str]], Estimate]: ...
 
     def run(self, ctx: JobContext) -> None: ...
+
+    @property
+    def ROUTE(self) -> SubmitRoute: ...  # noqa: N802 - a constant of the module, named as one

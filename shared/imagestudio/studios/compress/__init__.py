@@ -35,10 +35,13 @@ from imagestudio.imaging.formats import CompressFormat, Encoding
 from imagestudio.imaging.source import SourceImage
 from imagestudio.jobs.runner import JobContext
 from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.http_routes import SubmitRoute
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
 from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRequest, examples
 
 __all__ = [
+    "ROUTE",
+    "FREE_TIER",
     "COMPRESS_BYTES_PER_PIXEL",
     "COMPRESS_FIXED_BYTES",
     "PRESETS",
@@ -56,6 +59,8 @@ __all__ = [
 
 #: The studio's name: its jobs, queue and actors.
 name = "compress"
+#: The free tier may use it (``messaging.FREE_STUDIOS``, written by ``imagestudio deploy render``).
+FREE_TIER = True
 
 PresetName = Literal["web", "email", "social", "high_quality", "max_compression"]
 Metadata = Literal["strip", "keep"]
@@ -398,3 +403,17 @@ def _kept_source(
     if kept is None or len(kept) > len(encoded.data) or (limit is not None and len(kept) > limit):
         return None
     return replace(encoded, data=kept, quality=None, ssim=1.0, palette=False)
+
+
+#: The gateway's route for this studio (``studios/common/http_routes.py``; the catalogues are ``convert``'s).
+ROUTE = SubmitRoute(
+    "/compress",
+    "submit_compress",
+    """Accept a compression job (202): one of ``quality``, ``target_kb``, ``target_ssim`` or ``preset``.
+
+    The body is a multipart form with the image file, or JSON naming an upload. Without any of
+    the four, the smallest file whose SSIM to the source is at least 0.98. Two of them at once,
+    a preset with a format, SSIM 1 in a lossy format or AVIF on a server without it are refused
+    here; a target this image cannot reach fails the job, naming the field. Free in credits.
+    """,
+)

@@ -28,11 +28,17 @@ from imagestudio.imaging.compress import (
 from imagestudio.imaging.formats import FORMATS, Encoding
 from imagestudio.studios import compress
 from imagestudio.studios.common.base import Images, Prepared
+from imagestudio.studios.common.http_routes import CatalogueRoute, SubmitRoute
 from imagestudio.studios.common.pricing import Estimate
 from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRequest, examples
 from imagestudio.studios.compress import ColourSpace, CompressParams, Metadata, Transparency
+from imagestudio.studios.compress.catalogue import CompressOptions, CompressPresets
 
 __all__ = [
+    "ROUTE",
+    "CATALOGUES",
+    "list_options",
+    "list_presets",
     "ConvertRequest",
     "Request",
     "check",
@@ -155,3 +161,33 @@ def describe_options() -> dict[str, Any]:
             "max_lossless_output_bytes": get_settings().max_lossless_output_bytes,
         },
     }
+
+
+def list_options() -> CompressOptions:
+    """The formats this server writes (AVIF where its libvips can), the presets and every field of both routes."""
+    return CompressOptions.model_validate(describe_options())
+
+
+def list_presets() -> CompressPresets:
+    """The presets: web, email, social, high_quality, max_compression (format and quality each)."""
+    return CompressPresets.model_validate({"presets": describe_options()["presets"]})
+
+
+#: The gateway's routes for this route of the compress studio (``studios/common/http_routes.py``).
+ROUTE = SubmitRoute(
+    "/convert",
+    "submit_convert",
+    """Accept a conversion job (202): a job of studio ``compress`` converting one image to ``format``.
+
+    Transparency preserved (formats with alpha) or flattened on ``background``; colour space to
+    sRGB; metadata kept or stripped; animated GIF or WebP keeps every frame in WebP or GIF.
+    """,
+)
+CATALOGUES = (
+    CatalogueRoute(path="/compress/options", read=list_options, example=describe_options),
+    CatalogueRoute(
+        path="/compress/presets",
+        read=list_presets,
+        example=lambda: {"presets": describe_options()["presets"]},
+    ),
+)

@@ -39,6 +39,7 @@ from imagestudio.providers.registry import find_model
 from imagestudio.studios.common import routed
 from imagestudio.studios.common.base import Images
 from imagestudio.studios.common.deployment import WorkerDeployment
+from imagestudio.studios.common.http_routes import CatalogueRoute, SubmitRoute, example_status
 from imagestudio.studios.common.limits import (
     PROVIDER_MAX_REQUEST_BYTES,
     STABILITY_SHAPED,
@@ -58,6 +59,7 @@ from imagestudio.studios.control.operations import (
     FIELDS,
     OPERATIONS,
     WAVESPEED_MODEL,
+    ControlCatalogue,
     ControlParams,
     ControlRequest,
     Operation,
@@ -72,6 +74,9 @@ name = "control"
 WORKER = WorkerDeployment(cpu_request="1", max_replicas=4, queue_length=4)
 
 __all__ = [
+    "ROUTE",
+    "CATALOGUES",
+    "list_operations",
     "WORKER",
     "OPERATIONS",
     "ControlParams",
@@ -259,3 +264,28 @@ def describe_operations(status: Any = provider_status) -> dict[str, Any]:
             }
         )
     return {"operations": operations, "fields": FIELDS}
+
+
+def list_operations() -> ControlCatalogue:
+    """Every control operation: images, fields with defaults and bounds, providers, credits, control map."""
+    return ControlCatalogue.model_validate(describe_operations())
+
+
+#: The gateway's routes for this studio (``studios/common/http_routes.py``).
+ROUTE = SubmitRoute(
+    "/control",
+    "submit_control",
+    """Accept a control job (202). Inputs, defaults, bounds and providers per operation: GET /control/operations.
+
+    The body is a multipart form with the image files, or JSON in which each image is an upload
+    id. Refused before anything is stored or queued (problem+json naming the field): inputs the
+    operation does not use or lacks, a strength outside its bounds (0.0 is a value, honoured),
+    images outside every provider's pixel, side and aspect limits, a provider request over 10 MiB
+    (413), and an operation no configured provider can serve (nothing generates these locally).
+    """,
+)
+CATALOGUES = (
+    CatalogueRoute(
+        path="/control/operations", read=list_operations, example=lambda: describe_operations(example_status)
+    ),
+)

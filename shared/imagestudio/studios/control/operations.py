@@ -19,6 +19,7 @@ from imagestudio.errors import ValidationFailed
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.schemas import Seed
 from imagestudio.providers.stability import STABILITY_ASPECT_RATIOS, STYLE_PRESETS
+from imagestudio.studios.common.catalogue import CatalogueField, CatalogueRead, ProviderLimitsRead
 from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, StudioRequest, examples
 from imagestudio.studios.common.routes import RoutedParams
 
@@ -224,3 +225,39 @@ def resolve_operation(form: ControlRequest, *, files: Collection[str]) -> Operat
         if not present:
             raise ValidationFailed(needed, f"{op.id} needs {needed}")
     return op
+
+
+# --- the catalogue's answer (GET /control/operations), in docs/openapi.json ---
+
+
+class ControlProviderRead(CatalogueRead):
+    name: str
+    model: str
+    credits: int
+    asynchronous: bool
+    configured: bool
+    healthy: bool
+    simulated: bool | None
+    applies: list[str] = Field(description="The strengths this provider honours")
+    limits: ProviderLimitsRead
+
+
+class ControlOperationRead(CatalogueRead):
+    id: str
+    name: str
+    description: str
+    images: list[str]
+    required: list[str]
+    optional: list[str]
+    inputs: dict[str, CatalogueField]
+    defaults: dict[str, float]
+    control_map: str | None = Field(description="The pre-processed image stored as output ``control_map``")
+    providers: list[ControlProviderRead]
+    available: bool
+
+
+class ControlCatalogue(CatalogueRead):
+    """``GET /control/operations``: every operation, and every input any of them takes."""
+
+    operations: list[ControlOperationRead]
+    fields: dict[str, CatalogueField]

@@ -31,6 +31,7 @@ from imagestudio.providers.schemas import MAX_SEED, Quality
 from imagestudio.providers.selection import Candidate, parse_ratio, plan
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.deployment import WorkerDeployment
+from imagestudio.studios.common.http_routes import SubmitRoute
 from imagestudio.studios.common.limits import check_request_bytes
 from imagestudio.studios.common.pricing import Estimate, first_choice
 from imagestudio.studios.create.request import (
@@ -46,6 +47,8 @@ from imagestudio.templates.catalogue import TEMPLATES, Template, aspect_label
 from imagestudio.templates.prompting import STYLE_PHRASES, PromptResult, append_phrases, enhance
 
 __all__ = [
+    "ROUTE",
+    "FREE_TIER",
     "WORKER",
     "CreateParams",
     "CreateRequest",
@@ -198,6 +201,8 @@ def estimate(params: dict[str, Any], allowed: Collection[str]) -> Estimate:
 
 #: The studio's name: its jobs, queue and actors.
 name = "create"
+#: The free tier may use it (``messaging.FREE_STUDIOS``, written by ``imagestudio deploy render``).
+FREE_TIER = True
 #: Its worker's CPU and scaling (``imagestudio deploy render``). Mostly waits on providers: little CPU, many replicas.
 WORKER = WorkerDeployment(cpu_request="250m", cpu_limit="1", max_replicas=20, queue_length=8)
 Request = CreateRequest
@@ -305,3 +310,19 @@ def prepare(session: Session, *, tenant_id: str, request: CreateRequest, images:
 
 
 # --- worker side -------------------------------------------------------------------------------
+
+
+#: The gateway's route for this studio (``studios/common/http_routes.py``).
+ROUTE = SubmitRoute(
+    "/create",
+    "create_images",
+    """Accept a create job: 1-10 images from a prompt (and a template, persona, provider); 202 with the job.
+
+    The body is JSON (``init_image`` an upload id) or a multipart form (``init_image`` a file).
+    Everything is checked before the job is queued: an unknown template, provider, model or
+    persona, an aspect the chosen provider cannot make, a bad prompt or count, a ``strength``
+    without an ``init_image``, or an explicit provider or model that takes no init image is a
+    422 naming the field. The job's ``params`` hold the resolved request (enhanced prompt and the
+    reasons for each addition, the providers planned) and, when it ends, ``results`` per image.
+    """,
+)

@@ -23,6 +23,7 @@ from imagestudio.messaging import Studio
 from imagestudio.studios.common import routed
 from imagestudio.studios.common.base import Images
 from imagestudio.studios.common.deployment import WorkerDeployment
+from imagestudio.studios.common.http_routes import CatalogueRoute, SubmitRoute, example_status
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
 from imagestudio.studios.common.produced import Produced
 from imagestudio.studios.common.routes import ProviderStatus, provider_status
@@ -34,6 +35,7 @@ from imagestudio.studios.edit.operations import (
     OPERATIONS,
     OUTPUT_NAME,
     UPLOAD_FIELDS,
+    EditCatalogue,
     Operation,
     general_edit_limits,
     routes_for,
@@ -55,6 +57,9 @@ WORKER = WorkerDeployment(queue_length=8, extras=("cutout",))
 Request = EditRequest
 
 __all__ = [
+    "ROUTE",
+    "CATALOGUES",
+    "list_operations",
     "WORKER",
     "FIELDS",
     "Request",
@@ -283,3 +288,33 @@ WORK = routed.RoutedWork(
 )
 run = WORK.run
 poll = WORK.poll
+
+
+#: The gateway's routes for this studio (``studios/common/http_routes.py``).
+ROUTE = SubmitRoute(
+    "/edit",
+    "submit_edit",
+    """Accept an edit job (202). Inputs, limits and paths per operation: GET /edit/operations.
+
+    The body is a multipart form with the image files, or JSON in which each image is an upload
+    id. Refused before anything is stored or queued (problem+json naming the field): inputs the
+    operation does not use or lacks, a mask of another size, images outside the provider's (or
+    the local path's) pixel, side and aspect limits, a provider request over 10 MiB (413), and
+    an operation that no configured provider nor the local path can serve.
+    """,
+)
+
+
+def list_operations() -> EditCatalogue:
+    """Every edit operation: required and optional inputs, limits, credits, and whether a local path exists."""
+    return EditCatalogue.model_validate(describe_operations())
+
+
+CATALOGUES = (
+    CatalogueRoute(
+        path="/edit/operations",
+        read=list_operations,
+        example=lambda: describe_operations(example_status),
+        exclude_unset=True,  # general_edit alone says its per-model credits and limits
+    ),
+)

@@ -8,9 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import Field
+
 from imagestudio.providers.registry import CATALOGUE, find_model
 from imagestudio.providers.schemas import MAX_GROW_MASK as PROVIDER_MAX_GROW_MASK
 from imagestudio.providers.stability import STYLE_PRESETS
+from imagestudio.studios.common.catalogue import (
+    CatalogueField,
+    CatalogueRead,
+    ImageLimitsRead,
+    NoLocalPathRead,
+    PathName,
+    ProviderPathRead,
+)
 from imagestudio.studios.common.limits import STABILITY_LIMITS, STABILITY_SHAPED, ImageLimits
 from imagestudio.studios.common.routes import LOCAL, Route, whole_credits
 
@@ -234,3 +244,46 @@ def routes_for(op: Operation, model: str | None) -> tuple[Route, Route | None]:
     )
     local = Route(provider=LOCAL, model=f"local/{op.id}", credits=LOCAL_CREDITS) if op.local else None
     return provider, local
+
+
+# --- the catalogue's answer (GET /edit/operations), in docs/openapi.json ---
+
+
+class EditProviderRead(ProviderPathRead):
+    """The provider path of an edit operation; general_edit says its per-model credits and limits."""
+
+    credits_by_model: dict[str, int] | None = Field(default=None, description="general_edit: per model")
+    model_limits: dict[str, ImageLimitsRead] | None = Field(
+        default=None, description="general_edit: per model"
+    )
+
+
+class EditLocalPathRead(CatalogueRead):
+    """The local path of an edit operation."""
+
+    available: Literal[True]
+    credits: int
+    needs: list[str]
+    notes: str
+    limits: ImageLimitsRead
+
+
+class EditOperationRead(CatalogueRead):
+    id: str
+    name: str
+    description: str
+    required: list[str]
+    optional: list[str]
+    inputs: dict[str, CatalogueField]
+    needs_area: bool
+    notes: str
+    provider: EditProviderRead
+    local: EditLocalPathRead | NoLocalPathRead
+    paths: list[PathName]
+
+
+class EditCatalogue(CatalogueRead):
+    """``GET /edit/operations``: every operation, and every input any of them takes."""
+
+    operations: list[EditOperationRead]
+    fields: dict[str, CatalogueField]

@@ -6,9 +6,9 @@ The platform catalogue is data in ``social_platforms``; the pixels are done by `
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 from sqlalchemy.orm import Session
@@ -28,20 +28,23 @@ from imagestudio.imaging.crop import adopt_analysis, analyse, planning_source
 from imagestudio.imaging.formats import OutputFormat, extension
 from imagestudio.imaging.source import held_size
 from imagestudio.jobs.runner import JobContext
-from imagestudio.jobs.schemas import JobOutput, JobRead
 from imagestudio.studios.common.base import Images, Prepared
 from imagestudio.studios.common.deployment import WorkerDeployment
+from imagestudio.studios.common.http_routes import SubmitRoute
 from imagestudio.studios.common.pricing import Estimate, EstimateItem
 from imagestudio.studios.common.request import ImageRef, StudioRequest
-from imagestudio.studios.social.analyses import analysis_key, recall, remember
+from imagestudio.studios.social.analyses import analysis_key, plans_of, recall, remember
+from imagestudio.studios.social.catalogue import CATALOGUES as CATALOGUES
+from imagestudio.studios.social.plans import CropMode as CropMode
+from imagestudio.studios.social.plans import FormatPlan as FormatPlan
+from imagestudio.studios.social.plans import SocialPlan as SocialPlan
+from imagestudio.studios.social.plans import SocialPlanJob as SocialPlanJob
 from imagestudio.studios.social.platforms import PLATFORMS as PLATFORMS
 from imagestudio.studios.social.platforms import CustomFormat as CustomFormat
 from imagestudio.studios.social.platforms import Platform as Platform
 from imagestudio.studios.social.platforms import SocialFormat as SocialFormat
 from imagestudio.studios.social.platforms import get_format as get_format
 from imagestudio.studios.social.platforms import get_platform as get_platform
-
-CropMode = Literal["smart", "center", "fit"]
 
 #: How far a crop set in ``crops`` may stray from its format's aspect ratio (relative), besides the
 #: one pixel of rounding a box of whole pixels needs: a box dragged in a browser is rounded to pixels.
@@ -275,57 +278,10 @@ class SocialPlanRequest(SocialOptimizeRequest):
         return super().to_params().model_copy(update={"plan_only": True, "zip": False})
 
 
-class FormatPlan(BaseModel):
-    """One format's crop as the job makes it: boxes in source pixels unless named ``_in_output``."""
-
-    format: str
-    width: int
-    height: int
-    #: (left, top, width, height) of the crop; None in fit mode.
-    crop_box: tuple[int, int, int, int] | None
-    #: The largest crop of the aspect over this one: above 1.0 when zoomed in to clear the safe zone.
-    zoom: float
-    #: "faces", "subject", "attention", "focal_point", "center", "fit", or "user" (set in ``crops``).
-    placed_on: str
-    #: "user" when the request's ``crops`` set this box, else "studio".
-    crop_set_by: Literal["user", "studio"] = "studio"
-    #: What the crop was placed to keep (the faces' union or the subject).
-    subject_box: tuple[int, int, int, int] | None
-    #: The same box in the output's pixels, clipped to it.
-    subject_box_in_output: tuple[int, int, int, int] | None
-    #: Whether that box lies inside the safe zone (None without a box).
-    inside_safe_zone: bool | None
-    #: Every face found, in source pixels.
-    faces: list[tuple[int, int, int, int]]
-    safe_zone: dict[str, float]
-
-
-class SocialPlan(BaseModel):
-    """Every format's crop of one image (the ``plan`` output's metadata of a plan job)."""
-
-    source_width: int
-    source_height: int
-    crop_mode: CropMode
-    formats: list[FormatPlan]
-
-
-class SocialPlanOutput(JobOutput):
-    """A plan job's one output: the plan in its metadata."""
-
-    metadata: SocialPlan  # type: ignore[assignment]
-
-
-class SocialPlanJob(JobRead):
-    """A finished plan job as ``POST /social/plan`` answers it under ``Prefer: wait``."""
-
-    # Not JobRead's example (a rendering job's outputs): the plan route's 202 shows that one.
-    model_config = ConfigDict(json_schema_extra=None, json_schema_serialization_defaults_required=True)
-
-    outputs: list[SocialPlanOutput]  # type: ignore[assignment]
-
-
 #: The studio's name: its jobs, queue and actors.
 name = "social"
+#: The free tier may use it (``messaging.FREE_STUDIOS``, written by ``imagestudio deploy render``).
+FREE_TIER = True
 Request = SocialOptimizeRequest
 #: The worker's image installs the face networks' package (``faces``: MTCNN's weights, read as data).
 WORKER = WorkerDeployment(extras=("faces",))
@@ -386,7 +342,9 @@ def run(ctx: JobContext) -> None:
     kept = None if params.crops else recall(key)
     if params.plan_only and kept is not None and kept.held == held_size((kept.width, kept.height), sizes):
         # A plan redrawn for the same image: planned from what was found in it, nothing decoded.
-        _answer_plan(ctx, planning_source(kept), formats, params, max_zoom=settings.social_max_zoom)
+        _answer_plan(
+            ctx, planning_source(kept), formats, params, max_zoom=settings.social_max_zoom, kept=plans_of(key)
+        )
         return
     source = SourceImage.load(data, max_pixels=settings.max_image_pixels, sizes=sizes)
     del data
@@ -395,8 +353,13 @@ def run(ctx: JobContext) -> None:
     for crop_key, box in params.crops.items():  # an image by URL had no header at submission
         check_crop_inside(crop_key, box, source.width, source.height)
     if params.plan_only:
-        _answer_plan(ctx, source, formats, params, max_zoom=settings.social_max_zoom)
         _keep_analysis(key, source, params)
+        # The plans kept with the analysis of this very copy (a redraw then re-plans only what it
+        # changes); not with one of another size, whose faces may differ.
+        current = recall(key)
+        held = (int(source.image.width), int(source.image.height))
+        plans = plans_of(key) if current is not None and current.held == held else None
+        _answer_plan(ctx, source, formats, params, max_zoom=settings.social_max_zoom, kept=plans)
         return
     archive: list[tuple[str, bytes]] = []
     ext = extension(params.output_format)
@@ -490,11 +453,24 @@ def job_formats(params: SocialOptimizeParams) -> list[SocialFormat]:
 
 
 def plan_formats(
-    source: SourceImage, formats: list[SocialFormat], params: SocialOptimizeParams, *, max_zoom: float
+    source: SourceImage,
+    formats: list[SocialFormat],
+    params: SocialOptimizeParams,
+    *,
+    max_zoom: float,
+    kept: dict[Hashable, Any] | None = None,
 ) -> SocialPlan:
-    """Each format's crop box, zoom and placement: ``imaging.plan_output``, which ``render_format`` uses."""
+    """Each format's crop box, zoom and placement: ``imaging.plan_output``, which ``render_format`` uses.
+
+    ``kept`` holds plans already made from the same analysis (``analyses.plans_of``), by everything
+    a plan depends on besides it; a redraw takes those and adds the ones it makes.
+    """
     entries = []
     for fmt in formats:
+        memo = (fmt.key, fmt.width, fmt.height, fmt.safe_zone, params.crop_mode, params.focal_point, max_zoom)
+        if kept is not None and not params.crops and (entry := kept.get(memo)) is not None:
+            entries.append(entry)
+            continue
         planned = plan_output(
             source,
             width=fmt.width,
@@ -531,6 +507,8 @@ def plan_formats(
                 crop_set_by="user" if fmt.key in params.crops else "studio",
             )
         )
+        if kept is not None and not params.crops:
+            kept[memo] = entries[-1]
     return SocialPlan(
         source_width=source.width, source_height=source.height, crop_mode=params.crop_mode, formats=entries
     )
@@ -543,9 +521,10 @@ def _answer_plan(
     params: SocialOptimizeParams,
     *,
     max_zoom: float,
+    kept: dict[Hashable, Any] | None = None,
 ) -> None:
     """The plan job's one output: the plan as JSON, and as the output's metadata for ``GET /jobs``."""
-    plan = plan_formats(source, formats, params, max_zoom=max_zoom)
+    plan = plan_formats(source, formats, params, max_zoom=max_zoom, kept=kept)
     ctx.add_output(
         "plan",
         plan.model_dump_json().encode(),
@@ -563,6 +542,23 @@ class _PlanStudio:
 
     name = name
     Request = SocialPlanRequest
+    ROUTE = SubmitRoute(
+        "/social/plan",
+        "plan",
+        """Each format's crop box, zoom, subject boxes and safe-zone placement, nothing rendered.
+
+        A short job on the social worker (the gateway never decodes pixels): send ``Prefer: wait=10``
+        to have the finished job in this answer; its one output, ``plan``, carries the plan (a
+        ``SocialPlan``) as its metadata and as a JSON file. The numbers are those a social job with
+        the same image and fields uses (docs/studios/social.md, "Crop plan").
+        """,
+        responses={
+            200: {
+                "description": "The finished plan job (`Prefer: wait`): its `plan` output's metadata is a SocialPlan",
+                "model": SocialPlanJob,
+            }
+        },
+    )
 
     @staticmethod
     def check(request: SocialOptimizeRequest, *, files: Collection[str]) -> None:
@@ -589,3 +585,15 @@ class _PlanStudio:
 
 #: The plan route's studio (``submission.submit(social.plan_studio, body)``).
 plan_studio = _PlanStudio()
+
+
+#: The gateway's route for this studio (``studios/common/http_routes.py``); the platform routes are ``CATALOGUES``.
+ROUTE = SubmitRoute(
+    "/social/optimize",
+    "optimize",
+    """Accept a social job: one image, every chosen platform format; answers 202 with the job.
+
+    The body is a multipart form with the image file, or JSON naming an upload
+    (``{"image": "upl_…", "formats": ["instagram.story"]}``); the fields are the same.
+    """,
+)

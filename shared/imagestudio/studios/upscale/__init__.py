@@ -27,6 +27,7 @@ from imagestudio.errors import ValidationFailed
 from imagestudio.studios.common import routed
 from imagestudio.studios.common.base import Images
 from imagestudio.studios.common.deployment import WorkerDeployment
+from imagestudio.studios.common.http_routes import CatalogueRoute, SubmitRoute, example_status
 from imagestudio.studios.common.limits import PROVIDER_MAX_REQUEST_BYTES, check_request_bytes
 from imagestudio.studios.common.routes import LOCAL, Route, provider_status
 from imagestudio.studios.upscale.modes import (
@@ -37,6 +38,7 @@ from imagestudio.studios.upscale.modes import (
     MODES,
     PRESETS,
     Mode,
+    UpscaleCatalogue,
     UpscaleParams,
     UpscaleRequest,
 )
@@ -50,6 +52,9 @@ WORKER = WorkerDeployment(cpu_request="1", max_replicas=6, queue_length=4)
 Request = UpscaleRequest
 
 __all__ = [
+    "ROUTE",
+    "CATALOGUES",
+    "list_modes",
     "WORKER",
     "MODES",
     "PRESETS",
@@ -219,3 +224,25 @@ def describe_modes(status: Any = provider_status) -> dict[str, Any]:
         for p in PRESETS.values()
     ]
     return {"modes": modes, "presets": presets, "fields": FIELDS}
+
+
+def list_modes() -> UpscaleCatalogue:
+    """Every upscale mode (inputs, limits, credits, local path) and the quality presets."""
+    return UpscaleCatalogue.model_validate(describe_modes())
+
+
+#: The gateway's routes for this studio (``studios/common/http_routes.py``).
+ROUTE = SubmitRoute(
+    "/upscale",
+    "submit_upscale",
+    """Accept an upscale job (202). Modes, limits, presets and paths: GET /upscale/modes.
+
+    The body is a multipart form with the image file, or JSON naming an upload. Creative is
+    asynchronous at the provider: the job stays ``running`` while it is polled. Images outside
+    the mode's limits, options the mode does not use, and a mode no configured provider nor the
+    local path can serve are refused before anything is stored or queued.
+    """,
+)
+CATALOGUES = (
+    CatalogueRoute(path="/upscale/modes", read=list_modes, example=lambda: describe_modes(example_status)),
+)

@@ -16,6 +16,7 @@ from pydantic import Field
 from imagestudio.imaging.formats import OutputFormat
 from imagestudio.providers.registry import find_model
 from imagestudio.providers.schemas import UPSCALE_CREATIVITY, Seed
+from imagestudio.studios.common import catalogue
 from imagestudio.studios.common.limits import STABILITY_SHAPED, ImageLimits
 from imagestudio.studios.common.request import EXAMPLE_UPLOAD, ImageRef, ImageRequest, examples
 from imagestudio.studios.common.routes import Path, RoutedParams, whole_credits
@@ -197,3 +198,55 @@ class UpscaleParams(RoutedParams):
     preset: PresetName
     creativity: float | None = None
     quality: int = 92
+
+
+# --- the catalogue's answer (GET /upscale/modes), in docs/openapi.json ---
+
+
+class UpscaleTargetRead(catalogue.CatalogueRead):
+    """The output size: a scale, or about this many pixels."""
+
+    scale: int | None
+    pixels: int | None
+
+
+class UpscaleLocalPathRead(catalogue.CatalogueRead):
+    available: Literal[True]
+    credits: int
+    notes: str
+    limits: catalogue.ImageLimitsRead
+
+
+class UpscaleModeRead(catalogue.CatalogueRead):
+    id: str
+    name: str
+    description: str
+    output: str
+    required: list[str]
+    optional: list[str]
+    inputs: dict[str, catalogue.CatalogueField]
+    min_creativity: float | None
+    max_creativity: float | None
+    target: UpscaleTargetRead
+    provider: catalogue.ProviderPathRead
+    local: UpscaleLocalPathRead | catalogue.NoLocalPathRead
+    paths: list[catalogue.PathName]
+
+
+class UpscalePresetRead(catalogue.CatalogueRead):
+    id: str
+    description: str
+    prompt: str
+    negative_prompt: str | None
+    creativity: dict[str, float] = Field(description="Per mode")
+    style_preset: str | None
+    quality: int = Field(description="Encoder quality of the JPEG and WebP outputs encoded here")
+    default: bool
+
+
+class UpscaleCatalogue(catalogue.CatalogueRead):
+    """``GET /upscale/modes``: every mode, the quality presets, and every input."""
+
+    modes: list[UpscaleModeRead]
+    presets: list[UpscalePresetRead]
+    fields: dict[str, catalogue.CatalogueField]

@@ -50,8 +50,6 @@ export async function request(path, { method = "GET", body, form, signal, header
 let spec;
 /** The API's own OpenAPI document, read once: lists such as the studios come from it, not from a copy here. */
 export const openapi = () => (spec ??= fetch("/openapi.json").then((r) => r.json()));
-/** Every studio, as the API's `Studio` schema names them (the values its `studio` filters take). */
-export const studioNames = async () => (await openapi()).components.schemas.Studio.enum;
 
 export const get = (path, options) => request(path, options);
 export const post = (path, body, options = {}) => request(path, { ...options, method: "POST", body });

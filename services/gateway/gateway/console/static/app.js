@@ -1,16 +1,16 @@
 // The shell: theme, sign-in, hash routing to one module per page.
 import { ApiError, get, key } from "./api.js";
+import { STUDIO_PAGES } from "./studios.js";
 import { announce, field, fieldProblem, h, showProblem } from "./ui.js";
 
+// A page per studio (pages/<studio>.js), from the registry's list (studios.js), and the console's own.
 const PAGES = {
-  "": "dashboard", create: "create", edit: "edit", upscale: "upscale", social: "social", control: "control", jobs: "jobs",
+  "": "dashboard", ...Object.fromEntries(STUDIO_PAGES.map((s) => [s.name, s.name])), jobs: "jobs",
   assets: "assets", webhooks: "webhooks",
-  compress: "compress",
 };
 const TITLES = {
-  dashboard: "Dashboard", create: "Create", edit: "Edit", upscale: "Upscale", social: "Social", control: "Control",
+  dashboard: "Dashboard", ...Object.fromEntries(STUDIO_PAGES.map((s) => [s.name, s.title])),
   jobs: "Jobs", assets: "Assets", webhooks: "Webhooks",
-  compress: "Compress",
 };
 
 const main = document.getElementById("main");

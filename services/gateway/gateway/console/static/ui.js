@@ -1,5 +1,6 @@
 // Small DOM helpers shared by the pages: element builder, problems beside fields, job views.
 import { ApiError, follow, get, post, sourceName, upload } from "./api.js";
+import { STUDIO_PAGES } from "./studios.js";
 
 /** h("div", {class: "x", onclick: fn}, child, "text", [more]) */
 export function h(tag, attrs = {}, ...children) {
@@ -135,8 +136,8 @@ export function jobPanel(job, { onDone, title } = {}) {
   return { el, stop: () => stop() };
 }
 
-/** The studios an image output can be taken into, by page (each takes the image by asset id). */
-export const USE_IN = [["edit", "Edit"], ["upscale", "Upscale"], ["social", "Social"], ["compress", "Compress"], ["control", "Control"]];
+/** The studios an image output can be taken into, by page: those whose request has an ``image`` (by asset id). */
+export const USE_IN = STUDIO_PAGES.filter((s) => s.images.includes("image")).map((s) => [s.name, s.title]);
 
 /** "Use in Edit / Upscale / …": links that open the studio with this output as its image. */
 export function useIn(output) {

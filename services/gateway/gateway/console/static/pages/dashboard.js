@@ -1,15 +1,18 @@
 // Dashboard: credits, recent jobs with live status, a card per studio.
 import { get } from "../api.js";
+import { STUDIO_PAGES } from "../studios.js";
 import { h, jobPanel, statusChip, when } from "../ui.js";
 
-const STUDIOS = [
-  ["create", "Create", "Images from a prompt, a template and a persona, on any provider."],
-  ["edit", "Edit", "Remove a background, inpaint with a mask, outpaint, erase, recolour, relight."],
-  ["upscale", "Upscale", "Fast 4x, or up to about 4 MP keeping or re-imagining detail; compare before and after."],
-  ["social", "Social", "One image cropped to every platform format, with safe zones and a zip."],
-  ["control", "Control", "A new image that follows a photo's structure, style or sketch."],
-  ["compress", "Compress", "The smallest file without visible loss, a target size, or another format."],
-];
+/** What each studio's card says (prose; a studio without a line gets a card all the same). */
+const BLURBS = {
+  create: "Images from a prompt, a template and a persona, on any provider.",
+  edit: "Remove a background, inpaint with a mask, outpaint, erase, recolour, relight.",
+  upscale: "Fast 4x, or up to about 4 MP keeping or re-imagining detail; compare before and after.",
+  social: "One image cropped to every platform format, with safe zones and a zip.",
+  control: "A new image that follows a photo's structure, style or sketch.",
+  compress: "The smallest file without visible loss, a target size, or another format.",
+};
+const STUDIOS = STUDIO_PAGES.map((s) => [s.name, s.title, BLURBS[s.name] || ""]);
 
 /** The pages beside the studios, one tap from the dashboard on a phone too (the nav is behind a menu there). */
 const LIBRARY = [

@@ -1,18 +1,13 @@
 // "Run again" for any job, whoever sent it: the request rebuilt from the job's stored params
 // (GET /jobs/{id}) and its images copied into uploads on the server (POST /uploads {job_id, field}).
 import { ApiError, get, openapi, post, sentFor } from "../api.js";
+import { STUDIOS } from "../studios.js";
 
-/** Each studio's route; compress's convert jobs go to /convert. */
-export const STUDIO_PATH = {
-  create: "/create", edit: "/edit", upscale: "/upscale", social: "/social/optimize", control: "/control",
-  compress: "/compress", convert: "/convert",
-};
+/** Each studio's route; compress's convert jobs go to /convert (studios.js, from the registry). */
+export const STUDIO_PATH = Object.fromEntries(STUDIOS.map((s) => [s.name, s.path]));
 
 /** The image fields each studio's request takes (the job's inputs under the same names). */
-const IMAGE_FIELDS = {
-  create: ["init_image"], edit: ["image", "mask", "background_reference", "light_reference"], upscale: ["image"],
-  social: ["image"], control: ["image", "style_image"], compress: ["image"], convert: ["image"],
-};
+const IMAGE_FIELDS = Object.fromEntries(STUDIOS.map((s) => [s.name, s.images]));
 
 /** Where a studio's stored params differ from its request: the request's fields from the params. */
 const FROM_PARAMS = {

@@ -6,8 +6,11 @@ egress guard refuses are reached only as a redirect's target, so nothing leaves 
 
 from __future__ import annotations
 
+import threading
 import time
-from http.server import BaseHTTPRequestHandler
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from support import make_image
@@ -81,3 +84,16 @@ class ImageServer(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+
+@contextmanager
+def serving_images() -> Iterator[str]:
+    """The base URL of a loopback server answering ``ImageServer``'s paths, stopped on the way out."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), ImageServer)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
