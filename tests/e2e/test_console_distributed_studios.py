@@ -19,12 +19,14 @@ from typing import Any
 import httpx
 import pytest
 from console_support import Console, choose_file, click, run_again, shown, sign_in, uploaded, wait
+from console_tasks import TASKS, walk_task
 from integration.conftest import Process, Services, create_key, services, simulated_gateway  # noqa: F401
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 from support import every_simulator, wait_for
+from unit.webhooks.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +45,9 @@ def distributed(
 ) -> Iterator[Distributed]:
     """The gateway process on PostgreSQL, RabbitMQ and S3 with the simulators; workers per test."""
     tmp = tmp_path_factory.mktemp("console-distributed")
-    with simulated_gateway(every_simulator(), services.env, {}, tmp / "gateway.log") as (base, env):
+    # A webhook task sends its test event to a receiver the test starts on loopback.
+    loopback = {"IMAGESTUDIO_WEBHOOK_ALLOW_LOOPBACK": "true"}
+    with simulated_gateway(every_simulator(), services.env, loopback, tmp / "gateway.log") as (base, env):
         key = create_key(services.env, f"console-{uuid.uuid4().hex[:6]}")
         yield Distributed(Console(base, key, f"{base}/studio/#key={key}", "", tmp), env, tmp)
 
@@ -157,3 +161,42 @@ def test_each_studio_runs_from_the_console_and_again_on_the_distributed_stack(
         assert [o["name"] for o in again["outputs"]] == [o["name"] for o in job["outputs"]]
     finally:
         worker.stop()
+
+
+#: The workers each first-use task needs (favourite's image, when the library has none, is a compress job).
+TASK_WORKERS = {
+    "social set": ["social"],
+    "template create": ["create"],
+    "cut-out + inpaint": ["edit"],
+    "upscale": ["upscale"],
+    "compress": ["compress"],
+    "favourite an asset": ["compress"],
+    "webhook": ["webhooks"],
+}
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_each_first_use_task_on_the_distributed_stack_takes_fewer_clicks_with_the_result_in_view(
+    browser: webdriver.Chrome, distributed: Distributed, task: str
+) -> None:
+    """The walks of ``test_console_tasks.py`` at 1440×900, against the gateway and workers on
+    RabbitMQ, PostgreSQL and S3 (downloads from presigned S3 links)."""
+    workers = [
+        Process(["worker", name], distributed.env, distributed.tmp / f"task-worker-{name}.log")
+        for name in TASK_WORKERS[task]
+    ]
+    metrics = {"width": 1440, "height": 900, "deviceScaleFactor": 1, "mobile": False}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        with Receiver() as receiver:
+            extra: dict[str, object] = {"url": receiver.url} if task == "webhook" else {}
+            if task == "cut-out + inpaint":
+                extra["local_first"] = False  # the simulators pose as the vendors here
+            walk = walk_task(browser, distributed.console, task, distributed.tmp / "downloads", **extra)
+        assert walk.clicks < TASKS[task][0], walk.steps
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}\n" + "\n".join(w.output()[-2000:] for w in workers)) from None
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        for worker in workers:
+            worker.stop()

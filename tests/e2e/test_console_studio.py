@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 from console_support import (
     Console,
     assert_accessible_in_both_themes,
@@ -415,3 +416,56 @@ def test_erase_picks_the_point_by_a_click_on_the_image(browser: webdriver.Chrome
         "inpaint"
     )
     assert not browser.find_elements(By.CSS_SELECTOR, ".mask-stage .point-marker:not([hidden])")
+
+
+def test_the_jobs_and_assets_filters_offer_every_studio_and_filter_by_it(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    """The studio filters list the API's studios (its ``Studio`` schema: no name it refuses, none
+    missing), and choosing one lists only that studio's work."""
+    studios = httpx.get(f"{console.base}/openapi.json").json()["components"]["schemas"]["Studio"]["enum"]
+    sign_in(browser, console, "compress")
+    compress_a_photo(browser, console)
+    for page, select_css, item_css in (
+        ("jobs", "[data-page=jobs] form select", "tr[data-job]"),
+        ("assets", ".field[data-field=studio] select", "li.asset"),
+    ):
+        sign_in(browser, console, page)
+        chooser = Select(browser.find_element(By.CSS_SELECTOR, select_css))
+        offered = [o.get_attribute("value") for o in chooser.options if o.get_attribute("value")]
+        assert offered == studios, (page, offered)
+        browser.execute_script(
+            "const s = document.querySelector(arguments[0]); s.value = 'compress';"
+            "s.dispatchEvent(new Event('change', {bubbles: true}))",
+            select_css,
+        )
+
+        def only_compress(d: webdriver.Chrome, item_css: str = item_css) -> bool:
+            items = d.find_elements(By.CSS_SELECTOR, item_css)
+            ids = [i.get_attribute("data-job") or i.get_attribute("data-asset") for i in items]
+            if not ids:
+                return False
+            path = "/jobs/{}" if item_css.startswith("tr") else "/assets/{}"
+            return all(console.api("GET", path.format(i)).json()["studio"] == "compress" for i in ids[:5])
+
+        wait(browser, only_compress)
+
+
+def test_the_theme_button_names_the_theme_a_press_switches_to(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    sign_in(browser, console)
+    browser.refresh()  # the page as loaded (the axe checks set the theme attribute by hand)
+    wait_for_page(browser, "dashboard")
+    button = shown(browser, "#theme")
+    for _ in range(2):
+        theme = browser.execute_script("return document.documentElement.dataset.theme")
+        other = "light" if theme == "dark" else "dark"
+        assert button.text == f"{other.capitalize()} theme", (theme, button.text)
+        assert button.get_attribute("aria-pressed") == str(theme == "dark").lower()
+        click(browser, button)
+        wait(
+            browser,
+            lambda d, other=other: d.execute_script("return document.documentElement.dataset.theme") == other,
+        )
+    browser.execute_script("localStorage.removeItem('imagestudio.theme')")

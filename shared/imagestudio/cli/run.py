@@ -275,6 +275,12 @@ def _start_provider_simulators(settings: Settings) -> tuple[list[Any], list[str]
             running.append(handle)
             simulated[name] = {"api_key": simulator.api_key, "base_url": handle.base_url}
         provider_directory.use_simulators(simulated)
+        # Known as simulators before their first answer says so, so that `auto` takes a real local
+        # path over a charged placeholder from a fresh server's first job on (issue 28).
+        from imagestudio.providers.health import circuit_key, shared_store
+
+        for name in simulated:
+            shared_store.mark_simulated(circuit_key(name), True)
     lines = []
     for name in PROVIDERS:
         if name in simulated:

@@ -47,6 +47,10 @@ export async function request(path, { method = "GET", body, form, signal, header
   return data;
 }
 
+let spec;
+/** The API's own OpenAPI document, read once: lists such as the studios come from it, not from a copy here. */
+export const openapi = () => (spec ??= fetch("/openapi.json").then((r) => r.json()));
+
 export const get = (path, options) => request(path, options);
 export const post = (path, body, options = {}) => request(path, { ...options, method: "POST", body });
 

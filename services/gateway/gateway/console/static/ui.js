@@ -172,7 +172,7 @@ export function outputsGrid(job, { label, details, before, only = () => true } =
         meta.simulated ? h("span", { class: "chip simulated", title: "A stand-in from a simulated provider, not a real result" }, "simulated placeholder") : null,
         details ? details(o) : null),
       h("div", { class: "row" },
-        h("a", { href: o.url, download: downloadName(job, o, label ? title : null), class: "button small" }, `Download ${o.name}`),
+        h("a", { href: o.url, download: downloadName(job, o, label ? title : null), class: "button small", "aria-label": `Download ${title}` }, "Download"),
         image ? h("button", { type: "button", class: "ghost small view-large", onclick: () => openViewer(title, o.url, before) }, "View large") : null,
         overlay ? h("a", { href: overlay.url, class: "small", target: "_blank", rel: "noopener" }, "Safe-zone preview") : null),
       image && o.kind !== "preview" ? useIn(o) : null);
@@ -230,14 +230,36 @@ export function beforeAfter(beforeUrl, afterUrl) {
  */
 export function followJob(output, job, { title, before, details, label, only, onDone }) {
   const panel = jobPanel(job, { title, onDone: (fresh) => {
+    const watching = inView(panel.el); // the user still looks at the progress (not scrolled away)
     const first = fresh.outputs.find((o) => o.content_type.startsWith("image/"));
     if (first && before) output.el.append(beforeAfter(before, first.url));
     output.el.append(fresh.outputs.length ? outputsGrid(fresh, { details, label, before, only }) : h("p", { class: "muted" }, "No outputs."));
     onDone?.(fresh);
+    // The result takes the progress's place in view (on a phone it would land below the fold).
+    const result = panel.el.nextElementSibling; // the first thing after the progress: a zip, a before/after or the results
+    if (watching && result) bringIntoView(result);
     output.el.dispatchEvent(new CustomEvent("job-done", { detail: fresh }));
   } });
   output.progress(panel.el);
   return panel.stop;
+}
+
+/** The sticky header's bottom edge: what lies above it is hidden. */
+const headerBottom = () => document.querySelector(".top")?.getBoundingClientRect().bottom ?? 0;
+
+/** Whether the element's top part is inside the window, below the header. */
+export function inView(el) {
+  if (!el.isConnected) return false;
+  const r = el.getBoundingClientRect();
+  return r.height > 0 && r.top < innerHeight && r.bottom > headerBottom();
+}
+
+/** Scroll just enough that the element's top (its first 160 pixels) shows below the header. */
+export function bringIntoView(el) {
+  const r = el.getBoundingClientRect();
+  const top = headerBottom();
+  if (r.top >= top && Math.min(r.bottom, r.top + 160) <= innerHeight) return;
+  scrollBy({ top: r.top - top - 8, behavior: "instant" });
 }
 
 /** A file picker that also takes drag and drop and paste; calls onFile(file). */

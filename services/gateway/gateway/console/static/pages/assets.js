@@ -1,6 +1,6 @@
 // Assets: the library with filters and search, favorites, tags, usage, bulk actions; one asset's detail.
 import { ApiError, get, post, request } from "../api.js";
-import { STUDIOS } from "../studios.js";
+import { STUDIO_PAGES } from "../studios.js";
 import { announce, busy, bytes, clearProblem, field, h, pager, select, showProblem, useIn, when } from "../ui.js";
 
 const tagList = (text) => text.split(",").map((t) => t.trim()).filter(Boolean);
@@ -25,7 +25,7 @@ function favoriteButton(asset, onChange) {
 export async function render(view, { args, query }) {
   if (args[0]) return detail(view, args[0]);
   const { providers } = await get("/providers");
-  const studio = select([["", "Any studio"], ...STUDIOS.map((s) => s.name)], query.get("studio") || "");
+  const studio = select([["", "Any studio"], ...STUDIO_PAGES.map((s) => s.name)], query.get("studio") || "");
   const provider = select([["", "Any provider"], ...providers.map((p) => [p.name, p.label]), ["local", "Local"]], "");
   const tag = h("input", { type: "text", value: query.get("tag") || "" });
   const favorite = select([["", "All assets"], ["true", "Favorites only"], ["false", "Not favorites"]], query.get("favorite") || "");

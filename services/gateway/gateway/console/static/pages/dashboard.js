@@ -14,6 +14,13 @@ const BLURBS = {
 };
 const STUDIOS = STUDIO_PAGES.map((s) => [s.name, s.title, BLURBS[s.name] || ""]);
 
+/** The pages beside the studios, one tap from the dashboard on a phone too (the nav is behind a menu there). */
+const LIBRARY = [
+  ["jobs", "Jobs", "Every job with its progress, results, cost and Run again."],
+  ["assets", "Assets", "Your images and results: favourites, tags, search."],
+  ["webhooks", "Webhooks", "Endpoints told when a job changes; send a test event."],
+];
+
 export async function render(view) {
   const [credits, jobs] = await Promise.all([get("/credits?limit=200"), get("/jobs?limit=8")]);
   const month = new Date().toISOString().slice(0, 7);
@@ -40,6 +47,9 @@ export async function render(view) {
       stat(`Used this month (${credits.tier}, ${credits.monthly_credits}/month)`, used, "credits-month")),
     h("h2", {}, "Studios"),
     h("div", { class: "grid" }, STUDIOS.map(([id, name, text]) =>
+      h("a", { class: "card tile", href: `#/${id}` }, h("strong", {}, name), h("span", { class: "muted" }, text)))),
+    h("h2", {}, "Your work"),
+    h("div", { class: "grid" }, LIBRARY.map(([id, name, text]) =>
       h("a", { class: "card tile", href: `#/${id}` }, h("strong", {}, name), h("span", { class: "muted" }, text)))),
     h("h2", {}, "Recent jobs"),
     jobs.items.length ? recent : h("p", { class: "muted" }, "No jobs yet: start one from a studio."),

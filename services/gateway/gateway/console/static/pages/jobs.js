@@ -1,7 +1,8 @@
 // Jobs: the tenant's jobs with filters; one job's live progress, cancel, retry and outputs.
 import { get, post, submit } from "../api.js";
+import { STUDIO_PAGES } from "../studios.js";
 import { busy, field, h, jobPanel, outputsGrid, select, showProblem, statusChip, when } from "../ui.js";
-import { resubmittable, STUDIO_PATH } from "./rerun.js";
+import { resubmittable } from "./rerun.js";
 
 
 /** A job's name for people: what it was asked to do, in a few words. */
@@ -27,7 +28,7 @@ async function creditsByJob() {
 
 export async function render(view, { args, query }) {
   if (args[0]) return detail(view, args[0]);
-  const studio = select([["", "Any studio"], ...Object.keys(STUDIO_PATH)], query.get("studio") || "");
+  const studio = select([["", "Any studio"], ...STUDIO_PAGES.map((s) => s.name)], query.get("studio") || "");
   const status = select([["", "Any status"], "queued", "running", "succeeded", "failed", "canceled", "expired"], query.get("status") || "");
   const filters = h("form", { class: "row card", "aria-label": "Filter jobs" }, field("Studio", studio), field("Status", status));
   const body = h("tbody");

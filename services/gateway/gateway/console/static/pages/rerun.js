@@ -1,6 +1,6 @@
 // "Run again" for any job, whoever sent it: the request rebuilt from the job's stored params
 // (GET /jobs/{id}) and its images copied into uploads on the server (POST /uploads {job_id, field}).
-import { ApiError, get, post, sentFor } from "../api.js";
+import { ApiError, get, openapi, post, sentFor } from "../api.js";
 import { STUDIOS } from "../studios.js";
 
 /** Each studio's route; compress's convert jobs go to /convert (studios.js, from the registry). */
@@ -40,11 +40,9 @@ const FROM_PARAMS = {
   }),
 };
 
-let requestFields = null;
 /** The fields each route's JSON request declares, from /openapi.json (read once). */
 async function fieldsOf(path) {
-  requestFields ??= fetch("/openapi.json").then((r) => r.json());
-  const spec = await requestFields;
+  const spec = await openapi();
   let schema = spec.paths[`/api/image-studio${path}`].post.requestBody.content["application/json"].schema;
   if (schema.$ref) schema = spec.components.schemas[schema.$ref.split("/").pop()];
   return new Set(Object.keys(schema.properties || {}));

@@ -1,10 +1,10 @@
 // Webhooks: the tenant's endpoints (create, rotate the secret, disable), the delivery log, redeliver.
-import { get, post, request } from "../api.js";
-import { announce, busy, clearProblem, field, h, pager, secretOnce, select, showProblem, statusChip, when } from "../ui.js";
+import { get, openapi, post, request } from "../api.js";
+import { announce, bringIntoView, busy, clearProblem, field, h, pager, secretOnce, select, showProblem, statusChip, when } from "../ui.js";
 
 /** The event types an endpoint can ask for, as the API's own schema lists them. */
 async function eventTypes() {
-  const spec = await (await fetch("/openapi.json")).json();
+  const spec = await openapi();
   return spec.components.schemas.WebhookEventType.enum.filter((e) => e !== "webhook.test"); // sent on request only
 }
 
@@ -40,6 +40,8 @@ export async function render(view) {
         await post(`/webhooks/endpoints/${endpoint.id}/test`);
         announce("Test event sent: see it in the delivery log");
         endpointFilter.value = endpoint.id; await deliveries.load(true);
+        const newest = view.querySelector("ul.deliveries > li"); // the event's delivery, in view
+        if (newest) bringIntoView(newest);
       } catch (err) { showProblem(actions, err); } finally { done(); }
     });
     rotate.addEventListener("click", async () => {
