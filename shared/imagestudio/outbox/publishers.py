@@ -9,6 +9,9 @@ from typing import Any
 import dramatiq
 
 from imagestudio.config import get_settings
+from imagestudio.telemetry.logging import get_logger
+
+log = get_logger(__name__)
 
 #: One message as a relay sends it: its queue, its broker priority (or None) and its Dramatiq body
 #: (what ``Message.encode`` gives; on PostgreSQL the claim statement encodes it).
@@ -242,6 +245,17 @@ class ConfirmedBatchPublisher:
                 raise TimeoutError("RabbitMQ did not confirm the batch in time")
         except Exception as exc:  # every batch in flight is sent again, on a new connection
             self._fail_all(repr(exc))
+            self.close()
+
+    def keep_alive(self) -> None:
+        """Process the connection's events (heartbeats) while nothing is in flight: an idle relay
+        calls it at each sweep, so the broker does not close a connection it hears nothing from."""
+        if self._connection is None or self._flight:
+            return
+        try:
+            self._connection.process_data_events(0)
+        except Exception as exc:  # lost while idle: the next batch connects again
+            log.warning("outbox.publisher_lost", error=repr(exc))
             self.close()
 
     def deadline(self) -> float | None:

@@ -42,8 +42,8 @@ class Wakeups:
         self._retry_at = 0.0
         self._conn: psycopg.Connection[Any] | None = None
         self._fresh = False
-        #: Whether the last ``wait`` saw its ``also`` descriptor readable.
-        self.also_ready = False
+        #: Which of its ``also`` descriptors the last ``wait`` saw readable.
+        self.also_ready: list[int] = []
         self._poller = select.poll()
         self._polled: tuple[int, ...] = ()
         #: A self-pipe (always when listening): what a poll sees of ``set`` and this process's commits.
@@ -64,9 +64,10 @@ class Wakeups:
             except BlockingIOError:  # the pipe is full: a wake is already pending
                 pass
 
-    def wait(self, timeout: float, also: int | None = None) -> bool:
-        """Until a wake, ``timeout``, or (with a pipe) data on the descriptor ``also``: whether
-        something woke it (the wakes pending are consumed; ``also`` readable is no wake)."""
+    def wait(self, timeout: float, also: tuple[int, ...] = ()) -> bool:
+        """Until a wake, ``timeout``, or (with a pipe) data on one of the descriptors ``also``:
+        whether something woke it (the wakes pending are consumed; ``also`` readable is no wake,
+        :attr:`also_ready` says which)."""
         if self._pipe is None:
             woken = relay_wake.wait(timeout)
             relay_wake.clear()
@@ -75,12 +76,12 @@ class Wakeups:
             relay_wake.clear()
             self._drain_pipe()
             return True
-        self.also_ready = False
+        self.also_ready = []
         conn = self._listening() if self._listen else None
         if self._fresh:  # just listening (again): rows committed meanwhile, a sweep finds them
             self._fresh = False
             return True
-        fds = (self._pipe[0], -1 if conn is None else conn.fileno(), -1 if also is None else also)
+        fds = (self._pipe[0], -1 if conn is None else conn.fileno(), *also)
         if fds != self._polled:  # the poller kept while its descriptors stay the same
             self._poller = select.poll()  # not select(): any descriptor number
             for fd in fds:
@@ -91,9 +92,9 @@ class Wakeups:
         if conn is None and self._listen:
             timeout = min(timeout, self._backoff)
         ready = [fd for fd, _ in poller.poll(1000 * timeout)]
-        if also is not None and also in ready:
-            self.also_ready = True
-            ready.remove(also)
+        if also:
+            self.also_ready = [fd for fd in ready if fd in also]
+            ready = [fd for fd in ready if fd not in also]
         if relay_wake.is_set():
             relay_wake.clear()
         if self._pipe[0] in ready:
@@ -340,12 +341,13 @@ class _Pipeline:
     A claim locks and marks its rows in a transaction of its own (one of ``in_flight`` database
     connections) and sends them without waiting for their confirms; the next wake claims and sends
     the next batch meanwhile. A batch's transaction commits when all of its confirms are in, in
-    whatever order they arrive, and rolls back (its rows pending, the attempt recorded) when a
-    message was nacked or returned, the channel was lost or no confirm came in time: nothing is
-    marked published that RabbitMQ did not confirm, and a crash anywhere before the commit leaves
-    the rows pending (their locks go with the connection), to be sent again. One thread polls the
-    wakes (``LISTEN``, this process's commits) and the broker's socket together: no lead handed
-    between threads, no wait per batch.
+    whatever order they arrive (the ``COMMIT`` sent without waiting for it: its WAL flush does not
+    hold the thread), and rolls back (its rows pending, the attempt recorded) when a message was
+    nacked or returned, the channel was lost or no confirm came in time: nothing is marked
+    published that RabbitMQ did not confirm, and a crash anywhere before the commit leaves the rows
+    pending (their locks go with the connection), to be sent again. One thread polls the wakes
+    (``LISTEN``, this process's commits), the broker's socket and the committing connections
+    together: no lead handed between threads, no wait per batch.
 
     Under load (a batch with rows claimed within :data:`BUSY_SECONDS`) a wake is answered
     ``gather_seconds`` later, confirms read meanwhile, so the commits of that window join one claim.
@@ -358,13 +360,15 @@ class _Pipeline:
         self._free: list[psycopg.Connection[Any] | None] = [None] * in_flight
         #: Batches sent, their transactions open: (connection, claimed rows, the batch).
         self._flight: list[tuple[psycopg.Connection[Any], list[Any], InFlight]] = []
+        #: Confirmed batches whose ``COMMIT`` was sent, by the connection's socket: (connection, rows).
+        self._committing: dict[int, tuple[psycopg.Connection[Any], list[Any]]] = {}
         #: Rows published (tests and benches read it).
         self.published = 0
 
     @property
     def in_flight(self) -> int:
         """Batches sent whose transactions are still open."""
-        return len(self._flight)
+        return len(self._flight) + len(self._committing)
 
     def run(self) -> None:
         relay, wake = self._relay, self._relay._wake
@@ -376,18 +380,19 @@ class _Pipeline:
             log.warning("outbox.relay_connect_failed", error=repr(exc))
         woken, due, claim_at = True, 0.0, None  # a first sweep at once: rows may wait from before
         backoff = 0.0
-        readable = False
+        ready: list[int] = []
         try:
             while not relay._stop.is_set():
+                if self._committing and ready:
+                    self._committed(ready)
                 if self._flight:
                     deadline = self.publisher.deadline()
-                    if readable or (deadline is not None and time.monotonic() >= deadline):
+                    broker = self.publisher.fileno()
+                    if broker in ready or (deadline is not None and time.monotonic() >= deadline):
                         self.publisher.pump()
-                    if not self.publisher.in_flight:
+                    if any(batch.settled for _, _, batch in self._flight):
                         self._settle()
-                    elif any(batch.settled for _, _, batch in self._flight):
-                        self._settle()
-                elif not self._busy():
+                elif not self._committing and not self._busy():
                     self._end_idle_transactions()
                 now = time.monotonic()
                 if (woken or now >= due) and self._free:
@@ -395,6 +400,8 @@ class _Pipeline:
                         busy = gather and now - relay._last_rows_at < BUSY_SECONDS
                         claim_at = now + gather if busy and woken else now
                     if now >= claim_at:
+                        if not woken and not self._flight:
+                            self.publisher.keep_alive()  # a sweep: heartbeats read and answered
                         woken, claim_at = False, None
                         try:
                             if self._claim(wake) == BATCH_SIZE:
@@ -404,8 +411,9 @@ class _Pipeline:
                             log.exception("outbox.relay_error", error=repr(exc))
                             backoff = min(max(backoff, relay._poll_seconds) * 2, 30.0)
                             due = time.monotonic() + backoff
+                        ready = []
                         continue
-                # Wait: for a wake, the claim's moment, the next sweep, or confirms.
+                # Wait: for a wake, the claim's moment, the next sweep, confirms or commits.
                 until = [due]
                 if claim_at is not None:
                     until.append(claim_at)
@@ -415,12 +423,19 @@ class _Pipeline:
                 if woken and not self._free:
                     until = [deadline if deadline is not None else now + relay._poll_seconds]
                 timeout = max(0.0, min(until) - time.monotonic())
-                if wake.wait(timeout, also=self.publisher.fileno() if self._flight else None):
+                also = tuple(self._committing)
+                if self._flight:
+                    broker = self.publisher.fileno()
+                    if broker is not None:
+                        also = (*also, broker)
+                if wake.wait(timeout, also=also):
                     woken = True
-                readable = wake.also_ready
+                ready = wake.also_ready
         finally:
             self.publisher.close()  # every batch still in flight fails: its rows stay pending
             self._settle()
+            while self._committing:  # the commits sent: wait for them (a clean stop loses none)
+                self._committed(list(self._committing), wait=True)
             for conn in self._free:
                 if conn is not None:
                     conn.close()
@@ -460,9 +475,7 @@ class _Pipeline:
                     self._free[n] = None
 
     def _settle(self) -> None:
-        """Commit (or roll back) every batch whose confirms are all in (or that failed)."""
-        if not self._flight:
-            return
+        """End every batch whose confirms are all in (its ``COMMIT`` sent) or that failed."""
         still: list[tuple[psycopg.Connection[Any], list[Any], InFlight]] = []
         chain = self._busy()
         for conn, rows, batch in self._flight:
@@ -470,10 +483,33 @@ class _Pipeline:
                 still.append((conn, rows, batch))
                 continue
             try:
-                self.published += outbox_service.settle_batch(conn, rows, batch, chain=chain)
-                self._free.append(conn)
+                if batch.error is None:
+                    self._committing[outbox_service.send_commit(conn, chain=chain)] = (conn, rows)
+                else:
+                    outbox_service.settle_batch(conn, rows, batch)
+                    self._free.append(conn)
             except Exception as exc:  # the mark not committed: the rows stay pending (sent again)
                 log.warning("outbox.settle_failed", error=repr(exc), count=len(rows))
                 conn.close()
                 self._free.append(None)
         self._flight = still
+
+    def _committed(self, ready: list[int], *, wait: bool = False) -> None:
+        """Read the results of the commits whose connections are readable."""
+        for fd in ready:
+            entry = self._committing.get(fd)
+            if entry is None:
+                continue
+            conn, rows = entry
+            try:
+                done = outbox_service.commit_done(conn, wait=wait)
+            except Exception as exc:  # not committed: the rows stay pending (sent again)
+                log.warning("outbox.settle_failed", error=repr(exc), count=len(rows))
+                del self._committing[fd]
+                conn.close()
+                self._free.append(None)
+                continue
+            if done:
+                del self._committing[fd]
+                self.published += len(rows)
+                self._free.append(conn)

@@ -7,6 +7,7 @@ batch, publishes it as one confirmed batch and marks it published.
 from __future__ import annotations
 
 import os
+import select as io_select
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -339,6 +340,33 @@ class OutboxService:
             return len(rows)
         self._record_failure(connection, rows, batch.error)
         return 0
+
+    def send_commit(self, connection: psycopg.Connection[Any], *, chain: bool = False) -> int:
+        """Send a confirmed batch's ``COMMIT`` (with ``chain``, and the next ``BEGIN``) without
+        waiting for it; the socket to poll for :meth:`commit_done`."""
+        pgconn = connection.pgconn
+        pgconn.send_query(b"COMMIT; BEGIN" if chain else b"COMMIT")
+        while pgconn.flush():  # a few bytes: written at once unless the socket is full
+            io_select.select([], [pgconn.socket], [], 1.0)
+        return pgconn.socket
+
+    def commit_done(self, connection: psycopg.Connection[Any], *, wait: bool = False) -> bool:
+        """Whether the ``COMMIT`` sent by :meth:`send_commit` has completed (reading what arrived;
+        with ``wait``, until it has); raises the server's error when it failed."""
+        pgconn = connection.pgconn
+        pgconn.consume_input()
+        while wait and pgconn.is_busy():
+            io_select.select([pgconn.socket], [], [], 1.0)
+            pgconn.consume_input()
+        if pgconn.is_busy():
+            return False
+        error = None
+        while (result := pgconn.get_result()) is not None:
+            if result.status not in (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK) and error is None:
+                error = psycopg.errors.error_from_result(result, encoding="utf-8")
+        if error is not None:
+            raise error
+        return True
 
     def _record_failure(self, connection: psycopg.Connection[Any], rows: Sequence[Any], error: str) -> None:
         ids = [row[0] for row in rows]
