@@ -60,6 +60,12 @@ def _wait_published(conn: psycopg.Connection[Any], timeout: float) -> None:
     assert not _pending(conn), "the relay left rows pending"
 
 
+def _system_seconds(pid: int) -> float:
+    """The process's CPU seconds in the kernel (``stime``, all threads) from ``/proc/<pid>/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
 def _stage(env: dict[str, str], script: Path, rate: float, count: int) -> None:
     per_client = max(1, count // CLIENTS)
     subprocess.run(
@@ -76,12 +82,13 @@ def measure(env: dict[str, str], relay: int, script: Path, rate: float, seconds:
     count = int(rate * seconds)
     with psycopg.connect(env["IMAGESTUDIO_DATABASE_URL"], autocommit=True) as conn:
         conn.execute("DELETE FROM outbox")
-        before = proc_stat(relay).cpu_seconds
+        before, sys_before = proc_stat(relay).cpu_seconds, _system_seconds(relay)
         started = time.monotonic()
         _stage(env, script, rate, count)
         _wait_published(conn, 60)
         wall = time.monotonic() - started
         used = proc_stat(relay).cpu_seconds - before
+        system = _system_seconds(relay) - sys_before
         rows, lat = conn.execute(
             "SELECT count(*), array_agg(EXTRACT(EPOCH FROM (published_at - created_at)) * 1000 "
             "ORDER BY published_at - created_at) FROM outbox"
@@ -93,6 +100,7 @@ def measure(env: dict[str, str], relay: int, script: Path, rate: float, seconds:
         "rows": rows,
         "achieved_rows_per_second": round(rows / wall, 1),
         "relay_cpu_ms_per_row": round(1000 * used / rows, 3),
+        "of_it_in_the_kernel": round(system / used, 2) if used else 0.0,
         "rows_per_batch": round(rows / batches, 2),
         "commit_to_published_ms": {
             "median": round(statistics.median(lat), 2),

@@ -192,7 +192,10 @@ class _Lane:
 class OutboxRelay:
     """Background threads publishing the outbox; ``wake()`` after a commit for low latency.
 
-    On PostgreSQL it runs ``lanes`` threads, each with its own broker and database connections:
+    On PostgreSQL with RabbitMQ it runs one thread, :class:`_Pipeline`: up to ``lanes`` batches in
+    flight on one confirm-mode channel, each in a transaction of its own committed once all its
+    confirms are in (``bench/README.md``, "Issue 31, the relay pipelined"). With another broker
+    (the in-process one, tests' recorders) it runs ``lanes`` threads, each with its own broker and database connections:
     RabbitMQ confirms a persistent message only once it is on disk, and one thread waiting for a
     batch's confirms would hold every message committed meanwhile until then. One lane at a time
     leads: it waits for a wake, locks a batch (``FOR UPDATE SKIP LOCKED``, as several relays share
