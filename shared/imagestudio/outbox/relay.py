@@ -146,6 +146,11 @@ class Wakeups:
         except BlockingIOError:
             pass
 
+    def reset(self) -> None:
+        """After an error around a wait: the ``LISTEN`` connection opened again, later."""
+        self._drop()
+        self._polled = ()
+
     def close(self) -> None:
         self._drop()
         if self._pipe is not None:
@@ -384,56 +389,68 @@ class _Pipeline:
         woken, due, claim_at = True, 0.0, None  # a first sweep at once: rows may wait from before
         backoff = 0.0
         ready: list[int] = []
+        retry_at = 0.0  # after a failure: no claim before then, wakes or not
         try:
             while not relay._stop.is_set():
-                if self._committing and ready:
-                    self._committed(ready)
-                if self._flight:
+                try:
+                    if self._committing and ready:
+                        self._committed(ready)
+                    if self._flight:
+                        deadline = self.publisher.deadline()
+                        broker = self.publisher.fileno()
+                        if broker in ready or (deadline is not None and time.monotonic() >= deadline):
+                            self.publisher.pump()
+                        if any(batch.settled for _, _, batch in self._flight):
+                            self._settle()
+                    elif not self._committing and not self._busy():
+                        self._end_idle_transactions()
+                    now = time.monotonic()
+                    if (woken or now >= due) and self._free and now >= retry_at:
+                        if claim_at is None:
+                            busy = gather and now - relay._last_rows_at < BUSY_SECONDS
+                            claim_at = now + gather if busy and woken else now
+                        if now >= claim_at:
+                            if not woken and not self._flight:
+                                self.publisher.keep_alive()  # a sweep: heartbeats read and answered
+                            woken, claim_at = False, None
+                            try:
+                                sent = self._claim(wake)
+                                if sent == BATCH_SIZE:
+                                    woken = True  # a full batch: more may wait, claim again at once
+                                backoff, due = 0.0, time.monotonic() + relay._poll_seconds
+                                if sent < 0:  # the broker away: try again at the next sweep
+                                    retry_at = due
+                            except Exception as exc:  # database unreachable: back off, never die
+                                log.exception("outbox.relay_error", error=repr(exc))
+                                backoff = min(max(backoff, relay._poll_seconds) * 2, 30.0)
+                                due = retry_at = time.monotonic() + backoff
+                            ready = []
+                            continue
+                    # Wait: for a wake, the claim's moment, the next sweep, confirms or commits.
+                    until = [due]
+                    if claim_at is not None:
+                        until.append(claim_at)
                     deadline = self.publisher.deadline()
-                    broker = self.publisher.fileno()
-                    if broker in ready or (deadline is not None and time.monotonic() >= deadline):
-                        self.publisher.pump()
-                    if any(batch.settled for _, _, batch in self._flight):
-                        self._settle()
-                elif not self._committing and not self._busy():
-                    self._end_idle_transactions()
-                now = time.monotonic()
-                if (woken or now >= due) and self._free:
-                    if claim_at is None:
-                        busy = gather and now - relay._last_rows_at < BUSY_SECONDS
-                        claim_at = now + gather if busy and woken else now
-                    if now >= claim_at:
-                        if not woken and not self._flight:
-                            self.publisher.keep_alive()  # a sweep: heartbeats read and answered
-                        woken, claim_at = False, None
-                        try:
-                            if self._claim(wake) == BATCH_SIZE:
-                                woken = True  # a full batch: more may wait, claim again at once
-                            backoff, due = 0.0, time.monotonic() + relay._poll_seconds
-                        except Exception as exc:  # database unreachable: back off, never die
-                            log.exception("outbox.relay_error", error=repr(exc))
-                            backoff = min(max(backoff, relay._poll_seconds) * 2, 30.0)
-                            due = time.monotonic() + backoff
-                        ready = []
-                        continue
-                # Wait: for a wake, the claim's moment, the next sweep, confirms or commits.
-                until = [due]
-                if claim_at is not None:
-                    until.append(claim_at)
-                deadline = self.publisher.deadline()
-                if deadline is not None:
-                    until.append(deadline)
-                if woken and not self._free:
-                    until = [deadline if deadline is not None else now + relay._poll_seconds]
-                timeout = max(0.0, min(until) - time.monotonic())
-                also = tuple(self._committing)
-                if self._flight:
-                    broker = self.publisher.fileno()
-                    if broker is not None:
-                        also = (*also, broker)
-                if wake.wait(timeout, also=also):
-                    woken = True
-                ready = wake.also_ready
+                    if deadline is not None:
+                        until.append(deadline)
+                    if woken and not self._free:
+                        until = [deadline if deadline is not None else now + relay._poll_seconds]
+                    timeout = max(0.0, min(until) - time.monotonic())
+                    also = tuple(self._committing)
+                    if self._flight:
+                        broker = self.publisher.fileno()
+                        if broker is not None:
+                            also = (*also, broker)
+                    if wake.wait(timeout, also=also):
+                        woken = True
+                    ready = wake.also_ready
+                except Exception as exc:  # a socket gone under the wait, anything unforeseen: never die
+                    log.exception("outbox.relay_error", error=repr(exc))
+                    backoff = min(max(backoff, relay._poll_seconds) * 2, 30.0)
+                    woken, claim_at, ready = False, None, []
+                    due = retry_at = time.monotonic() + backoff
+                    wake.reset()
+                    relay._stop.wait(min(backoff, 1.0))
         finally:
             self.publisher.close()  # every batch still in flight fails: its rows stay pending
             self._settle()
@@ -457,9 +474,7 @@ class _Pipeline:
             raise
         if batch is None:
             self._free.append(conn)
-            if rows:  # not sent (broker away), their attempt recorded: back off like an error
-                raise RuntimeError("the batch could not be sent")
-            return 0
+            return -1 if rows else 0  # -1: not sent (broker away), their attempt recorded
         self._relay._last_rows_at = time.monotonic()
         self._flight.append((conn, rows, batch))
         return len(rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import select as io_select
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -355,7 +356,10 @@ class OutboxService:
         with ``wait``, until it has); raises the server's error when it failed."""
         pgconn = connection.pgconn
         pgconn.consume_input()
+        deadline = time.monotonic() + 10.0
         while wait and pgconn.is_busy():
+            if time.monotonic() > deadline:
+                raise psycopg.OperationalError("no answer to the COMMIT in 10 s")
             io_select.select([pgconn.socket], [], [], 1.0)
             pgconn.consume_input()
         if pgconn.is_busy():
