@@ -210,15 +210,8 @@ if __name__ == "__main__":
     parser.add_argument("--profile-seconds", type=float, default=15)
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
-    result = main(
-        args.rates,
-        args.seconds,
-        base=args.base,
-        rounds=args.rounds,
-        profile=args.profile,
-        profile_rate=args.profile_rate,
-        profile_seconds=args.profile_seconds,
-    )
+    options = ("base", "rounds", "profile", "profile_rate", "profile_seconds")
+    result = main(args.rates, args.seconds, **{name: getattr(args, name) for name in options})
     text = json.dumps(result, indent=2) + "\n"
     if args.json is not None:
         args.json.write_text(text)

@@ -41,6 +41,23 @@ def rabbit(services: Any, pg_stack: Any) -> Iterator[tuple[RabbitmqBroker, str]]
         broker.close()
 
 
+def staged(
+    services: Any, rabbit: tuple[RabbitmqBroker, str], count: int
+) -> tuple[str, list[str], ConfirmedBatchPublisher]:
+    """``count`` rows staged for the test's queue: the queue, their message ids, a publisher."""
+    broker, queue = rabbit
+    return queue, _stage_rows([queue] * count), ConfirmedBatchPublisher(broker, services.broker_url)
+
+
+def in_threads(target: Any, count: int) -> None:
+    """``target`` run in ``count`` threads at once, until all are done."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+
 def confirmed(publisher: ConfirmedBatchPublisher, *batches: InFlight) -> bool:
     """Read the confirms received so far; whether every batch named is settled."""
     publisher.pump()
@@ -59,9 +76,7 @@ def pending(conn: psycopg.Connection[Any], ids: list[str]) -> list[str]:
 def test_batches_in_flight_together_are_marked_only_once_confirmed_in_any_order(
     services: Any, rabbit: tuple[RabbitmqBroker, str]
 ) -> None:
-    broker, queue = rabbit
-    ids = _stage_rows([queue] * 5)
-    publisher = ConfirmedBatchPublisher(broker, services.broker_url)
+    queue, ids, publisher = staged(services, rabbit, 5)
     first_conn, second_conn = psycopg.connect(libpq_url()), psycopg.connect(libpq_url())
     try:
         with psycopg.connect(libpq_url(), autocommit=True) as observer:
@@ -91,9 +106,7 @@ def test_a_crash_between_publish_and_mark_publishes_the_rows_again(
 ) -> None:
     """The relay dies after RabbitMQ confirmed a batch, before its mark committed: the rows'
     locks and marks go with its connection, and the next claim sends them again, same ids."""
-    broker, queue = rabbit
-    ids = _stage_rows([queue] * 3)
-    publisher = ConfirmedBatchPublisher(broker, services.broker_url)
+    queue, ids, publisher = staged(services, rabbit, 3)
     try:
         conn = psycopg.connect(libpq_url())
         rows, batch = outbox_service.send_batch(conn, publisher)
@@ -177,11 +190,7 @@ def test_the_relay_pipelines_on_one_thread_gathers_under_load_and_sends_each_row
                 staged.extend(_stage_rows([queue]))
                 time.sleep(0.002)
 
-        threads = [threading.Thread(target=commit_steadily) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+        in_threads(commit_steadily, 8)
         with psycopg.connect(libpq_url(), autocommit=True) as conn:
             wait_for(lambda: not pending(conn, staged), timeout=20, what="every row published")
             batches = conn.execute(
@@ -208,9 +217,7 @@ def test_the_relay_pipelines_on_one_thread_gathers_under_load_and_sends_each_row
 def test_a_channel_lost_with_batches_in_flight_leaves_them_pending_then_sends_them(
     services: Any, rabbit: tuple[RabbitmqBroker, str]
 ) -> None:
-    broker, queue = rabbit
-    ids = _stage_rows([queue] * 2)
-    publisher = ConfirmedBatchPublisher(broker, services.broker_url)
+    queue, ids, publisher = staged(services, rabbit, 2)
     try:
         with psycopg.connect(libpq_url()) as conn:
             rows, batch = outbox_service.send_batch(conn, publisher)
