@@ -67,15 +67,21 @@ PARTS: list[tuple[str, str]] = [
 ]
 #: The relay's parts (``--process relay``), in the same first-match order.
 RELAY_PARTS: list[tuple[str, str]] = [
-    ("wait for confirms (pika I/O loop)", r"_wait \(.*outbox/publishers\.py|process_data_events \("),
-    ("publish (pika frames, message bodies)", r"publish \(.*outbox/publishers\.py|basic_publish \("),
+    (
+        "wait for confirms (pika I/O loop)",
+        r"_wait \(.*outbox/publishers\.py|process_data_events \(|pump \(.*outbox/publishers\.py",
+    ),
+    (
+        "publish (pika frames, message bodies)",
+        r"(publish|send) \(.*outbox/publishers\.py|basic_publish \(",
+    ),
     ("claim the batch (SQL round trip, rows decoded)", r"_claim|execute \(.*(sqlalchemy|psycopg)/"),
-    ("commit / rollback", r"commit \(|rollback \("),
+    ("commit / rollback", r"commit \(|rollback \(|settle_batch \(|_settle \("),
     ("session / connection open and close", r"session_scope \(|__exit__ \(.*sqlalchemy|_checkout|_checkin"),
     ("build dramatiq messages", r"<listcomp> \(.*outbox/service\.py|Message\.|dataclasses"),
     (
         "wake: listen, notifications, lead hand-off",
-        r"_listen_loop \(|notifies \(|_lead_one_batch \(|wait \(.*threading",
+        r"_listen_loop \(|notifies \(|_lead_one_batch \(|wait \(.*threading|Wakeups\.",
     ),
     ("logging (structlog)", r"structlog/"),
 ]

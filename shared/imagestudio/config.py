@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     #: Relay threads per process on PostgreSQL, each with its own RabbitMQ connection: while one
     #: waits for a batch's publisher confirms, another publishes what was committed meanwhile.
     outbox_relay_lanes: int = Field(default=3, ge=1, le=16)
+    #: On PostgreSQL with RabbitMQ, one relay thread pipelining up to ``outbox_relay_lanes`` batches
+    #: on one confirm-mode channel instead of the lanes. Off until a quiet-machine run settles it:
+    #: 10-30 % less relay CPU per message in one loaded run, but its one P2 run was slower than the
+    #: lanes' (bench/README.md, "Issue 31, the relay pipelined").
+    outbox_relay_pipelined: bool = False
     #: Seconds a busy relay (its last batch had rows a moment ago) lets commits gather before it
     #: takes the next batch: more rows per claim, publish and commit, so less CPU per message.
     #: An idle relay publishes at once. 0: never gather.

@@ -12,7 +12,8 @@ notifier sends after the commit (never on rollback), coalesced (``notifier.py``)
 
 The package's rooms: ``models.py`` (the table), ``service.py`` (staging, waking, one batch),
 ``notifier.py`` (the ``NOTIFY`` after commits),
-``publishers.py`` (confirmed batches on RabbitMQ) and ``relay.py`` (the threads that publish).
+``publishers.py`` (confirmed batches on RabbitMQ, several in flight at once) and ``relay.py``
+(the thread that pipelines them on PostgreSQL and RabbitMQ; lanes of threads otherwise).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ from typing import Any
 import dramatiq
 
 from imagestudio.config import get_settings
+from imagestudio.telemetry.logging import get_logger
+
+log = get_logger(__name__)
 
 #: One message as a relay sends it: its queue, its broker priority (or None) and its Dramatiq body
 #: (what ``Message.encode`` gives; on PostgreSQL the claim statement encodes it).
@@ -41,12 +44,43 @@ def _settled() -> None:
     """The zero-delay timer's callback: the timer firing is what matters."""
 
 
+class InFlight:
+    """One batch sent on a :class:`ConfirmedBatchPublisher`'s channel, its confirms outstanding.
+
+    ``error`` is set when the batch failed (a message nacked or returned, the channel lost, no
+    confirm in time): its rows must stay pending and be sent again. Settled when every tag is
+    confirmed or it failed.
+    """
+
+    __slots__ = ("error", "first", "last", "sent_at", "size", "unconfirmed")
+
+    def __init__(self, first: int, size: int) -> None:
+        self.first, self.last, self.size = first, first + size - 1, size
+        self.unconfirmed: set[int] = set(range(first, first + size))
+        self.error: str | None = None
+        self.sent_at = time.monotonic()
+
+    @property
+    def settled(self) -> bool:
+        return self.error is not None or not self.unconfirmed
+
+    def fail(self, error: str) -> None:
+        if self.error is None:
+            self.error = error
+        self.unconfirmed.clear()
+
+
 class ConfirmedBatchPublisher:
-    """RabbitMQ: publish a batch, then wait once for all its publisher confirms.
+    """RabbitMQ: publish batches on one confirm-mode channel; each batch settles when all its
+    publisher confirms are in.
 
     Dramatiq's broker waits for each message's confirm before sending the next (a round trip
-    each); the relay owns this connection and sends the whole batch before it waits. Messages are
-    published ``mandatory``: one the broker cannot route is returned, and the batch fails.
+    each); the relay owns this connection and sends whole batches. :meth:`send` publishes a batch
+    and returns at once (its :class:`InFlight`): several batches can wait for their confirms
+    together, which :meth:`pump` reads (from a caller polling :meth:`fileno`); :meth:`publish`
+    sends one batch and waits for it. Messages are published ``mandatory``: one the broker cannot
+    route is returned (before its confirm), and every batch then in flight fails (a return names
+    no delivery tag; a batch failed in vain is only sent again, which consumers absorb).
     """
 
     def __init__(self, broker: Any, url: str, *, confirm_timeout_seconds: float = 5.0) -> None:
@@ -55,15 +89,22 @@ class ConfirmedBatchPublisher:
         self._timeout = confirm_timeout_seconds
         self._connection: Any = None
         self._channel: Any = None
-        #: Delivery tags published on this channel (1, 2, ... since confirm.select) not yet confirmed.
-        self._unconfirmed: set[int] = set()
+        #: Batches sent on this channel whose confirms are outstanding, oldest first.
+        self._flight: list[InFlight] = []
+        #: The delivery tag of the next message published on this channel (1 after confirm.select).
         self._next_tag = 1
-        self._nacked = 0
-        self._returned: list[str] = []
         self._closed: Exception | None = None
+        self._persistent: Any = None
+        #: Whether :meth:`_wait` runs (a settled batch then ends its ``process_data_events``).
+        self._waiting = False
+
+    @property
+    def in_flight(self) -> int:
+        """Batches sent and not yet settled."""
+        return len(self._flight)
 
     def connect(self) -> None:
-        """Open the connection and its confirm-mode channel now (``publish`` reopens them when lost)."""
+        """Open the connection and its confirm-mode channel now (``send`` reopens them when lost)."""
         self._connect()
 
     def _connect(self) -> Any:
@@ -75,7 +116,7 @@ class ConfirmedBatchPublisher:
         self._connection = pika.BlockingConnection(pika.URLParameters(self._url))
         channel = self._connection.channel()
         selected: list[bool] = []
-        self._unconfirmed, self._next_tag, self._nacked = set(), 1, 0
+        self._next_tag = 1
         self._closed = None
         # The blocking channel's own confirm mode waits per publish; the underlying channel's
         # callback tells us each confirm. Tags are tracked one by one: with several queues in a
@@ -85,6 +126,7 @@ class ConfirmedBatchPublisher:
         )
         channel._impl.add_on_return_callback(self._on_return)
         channel._impl.add_on_close_callback(self._on_close)
+        self._persistent = pika.BasicProperties(delivery_mode=2)  # shared: pika only reads it
         self._wait(lambda: bool(selected))
         self._channel = channel
         return channel
@@ -93,47 +135,77 @@ class ConfirmedBatchPublisher:
         import pika
 
         method = frame.method
-        if method.multiple:
-            # delivery_tag 0 with multiple: every outstanding tag.
-            settled = {t for t in self._unconfirmed if method.delivery_tag == 0 or t <= method.delivery_tag}
-        else:
-            settled = {method.delivery_tag} & self._unconfirmed
-        self._unconfirmed -= settled
-        if isinstance(method, pika.spec.Basic.Nack):
-            self._nacked += len(settled)
-        if settled and not self._unconfirmed:
-            # This callback runs inside ``process_data_events``, which returns only on its time
-            # limit or on an event of its own: a zero-delay timer is one, so ``_wait`` sees the
-            # batch settled now rather than at the end of its 50 ms slice (every batch's wait).
-            self._connection.call_later(0, _settled)
+        tag, nack = method.delivery_tag, isinstance(method, pika.spec.Basic.Nack)
+        for batch in self._flight:
+            if method.multiple:  # delivery_tag 0 with multiple: every outstanding tag
+                if tag == 0 or batch.last <= tag:
+                    hit = bool(batch.unconfirmed)
+                    batch.unconfirmed.clear()
+                elif batch.first <= tag:
+                    before = len(batch.unconfirmed)
+                    batch.unconfirmed = {t for t in batch.unconfirmed if t > tag}
+                    hit = len(batch.unconfirmed) < before
+                else:
+                    continue
+            elif batch.first <= tag <= batch.last:
+                hit = tag in batch.unconfirmed
+                batch.unconfirmed.discard(tag)
+            else:
+                continue
+            if nack and hit:
+                batch.fail("RabbitMQ refused (nacked) messages of the batch")
+        if any(batch.settled for batch in self._flight):
+            self._flight = [batch for batch in self._flight if not batch.settled]
+            if self._waiting:
+                # This callback runs inside ``process_data_events``, which returns only on its
+                # time limit or on an event of its own: a zero-delay timer is one, so ``_wait``
+                # sees the batch settled now rather than at the end of its 50 ms slice.
+                self._connection.call_later(0, _settled)
 
     def _on_close(self, _channel: Any, reason: Exception) -> None:
         self._closed = reason
+        self._fail_all(f"RabbitMQ closed the publishing channel: {reason!r}")
 
     def _on_return(self, _channel: Any, method: Any, _properties: Any, _body: bytes) -> None:
-        self._returned.append(method.routing_key)
+        from dramatiq.common import q_name
+
+        self._broker.queues_pending.add(q_name(method.routing_key))  # declared again before the next
+        self._fail_all(f"RabbitMQ returned messages for {method.routing_key!r}")
+
+    def _fail_all(self, error: str) -> None:
+        flight, self._flight = self._flight, []
+        for batch in flight:
+            batch.fail(error)
 
     def _wait(self, done: Callable[[], bool]) -> None:
         deadline = time.monotonic() + self._timeout
-        while not done():
-            if self._closed is not None:  # the broker closed the channel: no confirm will come
-                raise RuntimeError(f"RabbitMQ closed the publishing channel: {self._closed!r}")
-            if time.monotonic() > deadline:
-                raise TimeoutError("RabbitMQ did not confirm the batch in time")
-            self._connection.process_data_events(time_limit=0.05)
+        self._waiting = True
+        try:
+            while not done():
+                if self._closed is not None:  # the broker closed the channel: no confirm will come
+                    raise RuntimeError(f"RabbitMQ closed the publishing channel: {self._closed!r}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError("RabbitMQ did not confirm the batch in time")
+                self._connection.process_data_events(time_limit=0.05)
+        finally:
+            self._waiting = False
 
-    def publish(self, messages: Sequence[Outgoing]) -> None:
+    def send(self, messages: Sequence[Outgoing]) -> InFlight:
+        """Publish ``messages`` without waiting for their confirms (all written to the socket).
+
+        Raises when the broker cannot be reached (nothing of the batch counts as sent)."""
         import pika
         from dramatiq.common import q_name
 
+        broker = self._broker
         for queue in {q_name(queue) for queue, _, _ in messages}:
-            self._broker.declare_queue(queue, ensure=True)
+            if queue in broker.queues_pending or queue not in broker.queues:
+                broker.declare_queue(queue, ensure=True)
         try:
             channel = self._connect()
-            self._returned.clear()
             publish = channel._impl.basic_publish
-            persistent = pika.BasicProperties(delivery_mode=2)  # shared: pika only reads it
-            first = self._next_tag
+            persistent = self._persistent
+            batch = InFlight(self._next_tag, len(messages))
             for queue, priority, body in messages:
                 publish(
                     exchange="",
@@ -144,21 +216,66 @@ class ConfirmedBatchPublisher:
                     else pika.BasicProperties(delivery_mode=2, priority=priority),
                     mandatory=True,
                 )
-            self._next_tag = first + len(messages)
-            self._unconfirmed.update(range(first, self._next_tag))
-            nacked_before = self._nacked
-            self._wait(lambda: not self._unconfirmed)
+            self._next_tag += len(messages)
+            self._flight.append(batch)
+            self._connection.process_data_events(0)  # every frame written; confirms read so far
         except Exception:
             self.close()
             raise
-        if self._returned:
-            for queue in self._returned:  # declared again before the next batch
-                self._broker.queues_pending.add(q_name(queue))
-            raise RuntimeError(f"RabbitMQ returned messages for {sorted(set(self._returned))}")
-        if self._nacked > nacked_before:
-            raise RuntimeError("RabbitMQ refused (nacked) messages of the batch")
+        return batch
+
+    def fileno(self) -> int | None:
+        """The connection's socket, to poll for confirms (None when not connected)."""
+        try:
+            return int(self._connection._impl._transport._sock.fileno())
+        except AttributeError:
+            return None
+
+    def pump(self) -> None:
+        """Read the confirms (and returns) received so far, without waiting; fail every batch in
+        flight when the connection is lost or the oldest waited past the confirm timeout."""
+        if not self._flight:
+            return
+        try:
+            if self._closed is None:
+                self._connection.process_data_events(0)
+            if self._closed is not None:
+                raise RuntimeError(f"RabbitMQ closed the publishing channel: {self._closed!r}")
+            if self._flight and time.monotonic() - self._flight[0].sent_at > self._timeout:
+                raise TimeoutError("RabbitMQ did not confirm the batch in time")
+        except Exception as exc:  # every batch in flight is sent again, on a new connection
+            self._fail_all(repr(exc))
+            self.close()
+
+    def keep_alive(self) -> None:
+        """Process the connection's events (heartbeats) while nothing is in flight: an idle relay
+        calls it at each sweep, so the broker does not close a connection it hears nothing from."""
+        if self._connection is None or self._flight:
+            return
+        try:
+            self._connection.process_data_events(0)
+        except Exception as exc:  # lost while idle: the next batch connects again
+            log.warning("outbox.publisher_lost", error=repr(exc))
+            self.close()
+
+    def deadline(self) -> float | None:
+        """When the oldest batch in flight times out (monotonic), or None."""
+        return self._flight[0].sent_at + self._timeout if self._flight else None
+
+    def publish(self, messages: Sequence[Outgoing]) -> None:
+        """Send one batch and wait for its confirms; raises when it failed (the rows stay pending)."""
+        batch = self.send(messages)
+        try:
+            self._wait(lambda: batch.settled)
+        except Exception as exc:
+            self._fail_all(repr(exc))
+            self.close()
+            raise
+        if batch.error is not None:
+            raise RuntimeError(batch.error)
 
     def close(self) -> None:
+        self._fail_all("the publishing connection was closed")
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None and connection.is_open:
             try:

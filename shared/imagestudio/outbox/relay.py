@@ -10,11 +10,12 @@ from typing import Any
 
 import dramatiq
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from imagestudio.config import get_settings
 from imagestudio.db import is_postgres, libpq_url
-from imagestudio.outbox.publishers import ConfirmedBatchPublisher, EnqueuePublisher, new_publisher
-from imagestudio.outbox.service import BATCH_SIZE, OUTBOX_CHANNEL, outbox_service, relay_wake
+from imagestudio.outbox.publishers import ConfirmedBatchPublisher, EnqueuePublisher, InFlight, new_publisher
+from imagestudio.outbox.service import BATCH_SIZE, OUTBOX_CHANNEL, outbox_service, relay_wake, wake_pipes
 from imagestudio.telemetry.logging import get_logger
 
 log = get_logger(__name__)
@@ -34,16 +35,22 @@ class Wakeups:
     the relay sweeping meanwhile.
     """
 
-    def __init__(self, *, listen: bool, retry_seconds: float) -> None:
+    def __init__(self, *, listen: bool, retry_seconds: float, pipe: bool | None = None) -> None:
         self._listen = listen
         self._retry_seconds = retry_seconds
         self._backoff = retry_seconds
         self._retry_at = 0.0
         self._conn: psycopg.Connection[Any] | None = None
         self._fresh = False
-        self._pipe = os.pipe() if listen else None
+        #: Which of its ``also`` descriptors the last ``wait`` saw readable.
+        self.also_ready: list[int] = []
+        self._poller = select.poll()
+        self._polled: tuple[int, ...] = ()
+        #: A self-pipe (always when listening): what a poll sees of ``set`` and this process's commits.
+        self._pipe = os.pipe() if listen or pipe else None
         if self._pipe is not None:
             os.set_blocking(self._pipe[1], False)
+            wake_pipes.add(self._pipe[1])
 
     @property
     def listening(self) -> bool:
@@ -57,8 +64,10 @@ class Wakeups:
             except BlockingIOError:  # the pipe is full: a wake is already pending
                 pass
 
-    def wait(self, timeout: float) -> bool:
-        """Until a wake or ``timeout``: whether something woke it (the wakes pending are consumed)."""
+    def wait(self, timeout: float, also: tuple[int, ...] = ()) -> bool:
+        """Until a wake, ``timeout``, or (with a pipe) data on one of the descriptors ``also``:
+        whether something woke it (the wakes pending are consumed; ``also`` readable is no wake,
+        :attr:`also_ready` says which)."""
         if self._pipe is None:
             woken = relay_wake.wait(timeout)
             relay_wake.clear()
@@ -67,17 +76,27 @@ class Wakeups:
             relay_wake.clear()
             self._drain_pipe()
             return True
-        conn = self._listening()
+        self.also_ready = []
+        conn = self._listening() if self._listen else None
         if self._fresh:  # just listening (again): rows committed meanwhile, a sweep finds them
             self._fresh = False
             return True
-        poller = select.poll()  # not select(): any descriptor number
-        for fd in [self._pipe[0]] if conn is None else [self._pipe[0], conn.fileno()]:
-            poller.register(fd, select.POLLIN)
-        ready = [
-            fd for fd, _ in poller.poll(1000 * (timeout if conn is not None else min(timeout, self._backoff)))
-        ]
-        relay_wake.clear()
+        fds = (self._pipe[0], -1 if conn is None else conn.fileno(), *also)
+        if fds != self._polled:  # the poller kept while its descriptors stay the same
+            self._poller = select.poll()  # not select(): any descriptor number
+            for fd in fds:
+                if fd >= 0:
+                    self._poller.register(fd, select.POLLIN)
+            self._polled = fds
+        poller = self._poller
+        if conn is None and self._listen:
+            timeout = min(timeout, self._backoff)
+        ready = [fd for fd, _ in poller.poll(1000 * timeout)]
+        if also:
+            self.also_ready = [fd for fd in ready if fd in also]
+            ready = [fd for fd in ready if fd not in also]
+        if relay_wake.is_set():
+            relay_wake.clear()
         if self._pipe[0] in ready:
             self._drain_pipe()
         return self.drain() or bool(ready)
@@ -127,9 +146,15 @@ class Wakeups:
         except BlockingIOError:
             pass
 
+    def reset(self) -> None:
+        """After an error around a wait: the ``LISTEN`` connection opened again, later."""
+        self._drop()
+        self._polled = ()
+
     def close(self) -> None:
         self._drop()
         if self._pipe is not None:
+            wake_pipes.discard(self._pipe[1])
             for fd in self._pipe:
                 os.close(fd)
             self._pipe = None
@@ -172,7 +197,10 @@ class _Lane:
 class OutboxRelay:
     """Background threads publishing the outbox; ``wake()`` after a commit for low latency.
 
-    On PostgreSQL it runs ``lanes`` threads, each with its own broker and database connections:
+    With ``outbox_relay_pipelined`` on PostgreSQL with RabbitMQ it runs one thread,
+    :class:`_Pipeline`: up to ``lanes`` batches in flight on one confirm-mode channel, each in a
+    transaction of its own committed once all its confirms are in (``bench/README.md``, "Issue 31,
+    the relay pipelined"). Otherwise (the default; the in-process broker, tests' recorders) it runs ``lanes`` threads, each with its own broker and database connections:
     RabbitMQ confirms a persistent message only once it is on disk, and one thread waiting for a
     batch's confirms would hold every message committed meanwhile until then. One lane at a time
     leads: it waits for a wake, locks a batch (``FOR UPDATE SKIP LOCKED``, as several relays share
@@ -209,6 +237,8 @@ class OutboxRelay:
         self._lead = threading.Lock()
         #: When the last batch with rows was claimed (monotonic), by any lane.
         self._last_rows_at = -1.0
+        #: The pipelined relay (PostgreSQL and RabbitMQ), once started; None with lanes.
+        self.pipeline: _Pipeline | None = None
 
     def wake(self) -> None:
         if self._wake is not None:
@@ -229,11 +259,22 @@ class OutboxRelay:
             lanes = settings.outbox_relay_lanes if postgres else 1
         if self._gather_seconds is None:
             self._gather_seconds = settings.outbox_gather_seconds
-        self._wake = Wakeups(listen=self._listen and postgres, retry_seconds=self._poll_seconds)
-        self._threads = [
-            threading.Thread(target=self._run, args=(postgres,), name=f"outbox-relay-{lane}", daemon=True)
-            for lane in range(lanes)
-        ]
+        publisher = new_publisher(self._broker)
+        pipelined = (
+            settings.outbox_relay_pipelined and postgres and isinstance(publisher, ConfirmedBatchPublisher)
+        )
+        self._wake = Wakeups(
+            listen=self._listen and postgres, retry_seconds=self._poll_seconds, pipe=pipelined
+        )
+        if pipelined:
+            assert isinstance(publisher, ConfirmedBatchPublisher)
+            pipeline = self.pipeline = _Pipeline(self, publisher, in_flight=lanes)
+            self._threads = [threading.Thread(target=pipeline.run, name="outbox-relay", daemon=True)]
+        else:
+            self._threads = [
+                threading.Thread(target=self._run, args=(postgres,), name=f"outbox-relay-{lane}", daemon=True)
+                for lane in range(lanes)
+            ]
         for thread in self._threads:
             thread.start()
 
@@ -302,3 +343,193 @@ class OutboxRelay:
         while time.monotonic() < deadline:
             if outbox_service.publish_pending(self._broker) == 0:
                 return
+
+
+class _Pipeline:
+    """PostgreSQL and RabbitMQ: one thread, batches pipelined on one confirm-mode channel.
+
+    A claim locks and marks its rows in a transaction of its own (one of ``in_flight`` database
+    connections) and sends them without waiting for their confirms; the next wake claims and sends
+    the next batch meanwhile. A batch's transaction commits when all of its confirms are in, in
+    whatever order they arrive (the ``COMMIT`` sent without waiting for it: its WAL flush does not
+    hold the thread), and rolls back (its rows pending, the attempt recorded) when a message was
+    nacked or returned, the channel was lost or no confirm came in time: nothing is marked
+    published that RabbitMQ did not confirm, and a crash anywhere before the commit leaves the rows
+    pending (their locks go with the connection), to be sent again. One thread polls the wakes
+    (``LISTEN``, this process's commits), the broker's socket and the committing connections
+    together: no lead handed between threads, no wait per batch.
+
+    Under load (a batch with rows claimed within :data:`BUSY_SECONDS`) a wake is answered
+    ``gather_seconds`` later, confirms read meanwhile, so the commits of that window join one claim.
+    """
+
+    def __init__(self, relay: OutboxRelay, publisher: ConfirmedBatchPublisher, *, in_flight: int) -> None:
+        self._relay = relay
+        self.publisher = publisher
+        #: Database connections not holding a batch (None: to open on first need).
+        self._free: list[psycopg.Connection[Any] | None] = [None] * in_flight
+        #: Batches sent, their transactions open: (connection, claimed rows, the batch).
+        self._flight: list[tuple[psycopg.Connection[Any], list[Any], InFlight]] = []
+        #: Confirmed batches whose ``COMMIT`` was sent, by the connection's socket: (connection, rows).
+        self._committing: dict[int, tuple[psycopg.Connection[Any], list[Any]]] = {}
+        #: Rows published (tests and benches read it).
+        self.published = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Batches sent whose transactions are still open."""
+        return len(self._flight) + len(self._committing)
+
+    def run(self) -> None:
+        relay, wake = self._relay, self._relay._wake
+        assert wake is not None and relay._gather_seconds is not None
+        gather = relay._gather_seconds
+        try:  # now, not on the first batch (whose message would wait for the handshake)
+            self.publisher.connect()
+        except Exception as exc:  # broker down: the first batch connects (and retries) later
+            log.warning("outbox.relay_connect_failed", error=repr(exc))
+        woken, due, claim_at = True, 0.0, None  # a first sweep at once: rows may wait from before
+        backoff = 0.0
+        ready: list[int] = []
+        retry_at = 0.0  # after a failure: no claim before then, wakes or not
+        try:
+            while not relay._stop.is_set():
+                try:
+                    if self._committing and ready:
+                        self._committed(ready)
+                    if self._flight:
+                        deadline = self.publisher.deadline()
+                        broker = self.publisher.fileno()
+                        if broker in ready or (deadline is not None and time.monotonic() >= deadline):
+                            self.publisher.pump()
+                        if any(batch.settled for _, _, batch in self._flight):
+                            self._settle()
+                    elif not self._committing and not self._busy():
+                        self._end_idle_transactions()
+                    now = time.monotonic()
+                    if (woken or now >= due) and self._free and now >= retry_at:
+                        if claim_at is None:
+                            busy = gather and now - relay._last_rows_at < BUSY_SECONDS
+                            claim_at = now + gather if busy and woken else now
+                        if now >= claim_at:
+                            if not woken and not self._flight:
+                                self.publisher.keep_alive()  # a sweep: heartbeats read and answered
+                            woken, claim_at = False, None
+                            try:
+                                sent = self._claim(wake)
+                                if sent == BATCH_SIZE:
+                                    woken = True  # a full batch: more may wait, claim again at once
+                                backoff, due = 0.0, time.monotonic() + relay._poll_seconds
+                                if sent < 0:  # the broker away: try again at the next sweep
+                                    retry_at = due
+                            except Exception as exc:  # database unreachable: back off, never die
+                                log.exception("outbox.relay_error", error=repr(exc))
+                                backoff = min(max(backoff, relay._poll_seconds) * 2, 30.0)
+                                due = retry_at = time.monotonic() + backoff
+                            ready = []
+                            continue
+                    # Wait: for a wake, the claim's moment, the next sweep, confirms or commits.
+                    until = [due]
+                    if claim_at is not None:
+                        until.append(claim_at)
+                    deadline = self.publisher.deadline()
+                    if deadline is not None:
+                        until.append(deadline)
+                    if woken and not self._free:
+                        until = [deadline if deadline is not None else now + relay._poll_seconds]
+                    timeout = max(0.0, min(until) - time.monotonic())
+                    also = tuple(self._committing)
+                    if self._flight:
+                        broker = self.publisher.fileno()
+                        if broker is not None:
+                            also = (*also, broker)
+                    if wake.wait(timeout, also=also):
+                        woken = True
+                    ready = wake.also_ready
+                except Exception as exc:  # a socket gone under the wait, anything unforeseen: never die
+                    log.exception("outbox.relay_error", error=repr(exc))
+                    backoff = min(max(backoff, relay._poll_seconds) * 2, 30.0)
+                    woken, claim_at, ready = False, None, []
+                    due = retry_at = time.monotonic() + backoff
+                    wake.reset()
+                    relay._stop.wait(min(backoff, 1.0))
+        finally:
+            self.publisher.close()  # every batch still in flight fails: its rows stay pending
+            self._settle()
+            while self._committing:  # the commits sent: wait for them (a clean stop loses none)
+                self._committed(list(self._committing), wait=True)
+            for conn in self._free:
+                if conn is not None:
+                    conn.close()
+
+    def _claim(self, wake: Wakeups) -> int:
+        conn = self._free.pop()
+        try:
+            if conn is None:
+                conn = psycopg.connect(libpq_url(), connect_timeout=10)
+            wake.drain()  # what was announced so far, this claim sees
+            rows, batch = outbox_service.send_batch(conn, self.publisher, keep_open=self._busy())
+        except Exception:
+            if conn is not None:
+                conn.close()  # whatever broke it, the next claim starts on a new connection
+            self._free.append(None)
+            raise
+        if batch is None:
+            self._free.append(conn)
+            return -1 if rows else 0  # -1: not sent (broker away), their attempt recorded
+        self._relay._last_rows_at = time.monotonic()
+        self._flight.append((conn, rows, batch))
+        return len(rows)
+
+    def _busy(self) -> bool:
+        return time.monotonic() - self._relay._last_rows_at < BUSY_SECONDS
+
+    def _end_idle_transactions(self) -> None:
+        """An idle relay holds no transaction open (a busy one keeps one begun for its next claim)."""
+        for n, conn in enumerate(self._free):
+            if conn is not None and conn.info.transaction_status != TransactionStatus.IDLE:
+                try:
+                    conn.rollback()
+                except psycopg.Error:  # broken: opened again on its next claim
+                    conn.close()
+                    self._free[n] = None
+
+    def _settle(self) -> None:
+        """End every batch whose confirms are all in (its ``COMMIT`` sent) or that failed."""
+        still: list[tuple[psycopg.Connection[Any], list[Any], InFlight]] = []
+        chain = self._busy()
+        for conn, rows, batch in self._flight:
+            if not batch.settled:
+                still.append((conn, rows, batch))
+                continue
+            try:
+                if batch.error is None:
+                    self._committing[outbox_service.send_commit(conn, chain=chain)] = (conn, rows)
+                else:
+                    outbox_service.settle_batch(conn, rows, batch)
+                    self._free.append(conn)
+            except Exception as exc:  # the mark not committed: the rows stay pending (sent again)
+                log.warning("outbox.settle_failed", error=repr(exc), count=len(rows))
+                conn.close()
+                self._free.append(None)
+        self._flight = still
+
+    def _committed(self, ready: list[int], *, wait: bool = False) -> None:
+        """Read the results of the commits whose connections are readable."""
+        for fd in ready:
+            entry = self._committing.get(fd)
+            if entry is None:
+                continue
+            conn, rows = entry
+            try:
+                done = outbox_service.commit_done(conn, wait=wait)
+            except Exception as exc:  # not committed: the rows stay pending (sent again)
+                log.warning("outbox.settle_failed", error=repr(exc), count=len(rows))
+                del self._committing[fd]
+                conn.close()
+                self._free.append(None)
+                continue
+            if done:
+                del self._committing[fd]
+                self.published += len(rows)
+                self._free.append(conn)

@@ -67,34 +67,51 @@ def test_relay_keeps_rows_while_broker_is_down_then_publishes_once(embedded: Emb
 def test_batch_publisher_settles_confirms_that_arrive_out_of_order() -> None:
     # With several queues in one batch RabbitMQ may confirm tag 4 before a ``multiple`` up to 3;
     # counting confirms instead of tracking tags never saw the batch finish (a 5 s stall, then a
-    # republish of the whole batch).
+    # republish of the whole batch). Two batches in flight on one channel: each settles on its
+    # own tags, in whatever order they come, and a nack fails only the batch it names.
     from types import SimpleNamespace
 
     import pika
 
     from imagestudio.outbox import ConfirmedBatchPublisher
+    from imagestudio.outbox.publishers import InFlight
 
     publisher = ConfirmedBatchPublisher(broker=None, url="amqp://unused")
     timers: list[float] = []
     # The connection: a settled batch sets a zero-delay timer, which ends ``_wait``'s
     # ``process_data_events`` at once instead of at its 50 ms time limit.
     publisher._connection = SimpleNamespace(call_later=lambda delay, _callback: timers.append(delay))
-    publisher._unconfirmed = {1, 2, 3, 4, 5}
+    publisher._waiting = True  # as in ``publish``: a settled batch ends the wait at once
+    first, second = InFlight(1, 3), InFlight(4, 2)  # tags 1-3 and 4-5
+    publisher._flight = [first, second]
 
     def confirm(kind: type, tag: int, multiple: bool) -> None:
         publisher._on_confirm(SimpleNamespace(method=kind(delivery_tag=tag, multiple=multiple)))
 
-    confirm(pika.spec.Basic.Ack, 4, False)
-    confirm(pika.spec.Basic.Ack, 3, True)
-    assert publisher._unconfirmed == {5}
-    assert timers == []  # not settled yet: no early wake
+    confirm(pika.spec.Basic.Ack, 4, False)  # the second batch's first message, before the first's
+    assert (first.unconfirmed, second.unconfirmed) == ({1, 2, 3}, {5})
+    confirm(pika.spec.Basic.Ack, 2, True)  # 1 and 2
+    assert (first.unconfirmed, second.unconfirmed) == ({3}, {5})
+    assert timers == [] and publisher.in_flight == 2  # nothing settled yet: no early wake
     confirm(pika.spec.Basic.Nack, 5, False)
-    assert publisher._unconfirmed == set() and publisher._nacked == 1
-    assert timers == [0]
-    publisher._unconfirmed = {6, 7}
+    assert second.settled and second.error is not None and "nacked" in second.error
+    assert not first.settled and first.error is None
+    assert timers == [0] and publisher.in_flight == 1
+    confirm(pika.spec.Basic.Ack, 3, False)
+    assert first.settled and first.error is None and publisher.in_flight == 0
+    third, fourth = InFlight(6, 2), InFlight(8, 1)
+    publisher._flight = [third, fourth]
     confirm(pika.spec.Basic.Ack, 0, True)  # tag 0 with multiple: every outstanding one
-    assert publisher._unconfirmed == set()
-    assert timers == [0, 0]
+    assert third.settled and fourth.settled and third.error is None and fourth.error is None
+    fifth, sixth = InFlight(9, 2), InFlight(11, 2)
+    publisher._flight = [fifth, sixth]
+    publisher._broker = SimpleNamespace(queues_pending=set())
+    # A return names no tag: every batch in flight fails (sent again; consumers absorb repeats).
+    publisher._on_return(None, SimpleNamespace(routing_key="social"), None, b"")
+    assert fifth.error is not None and "returned" in fifth.error and sixth.error is not None
+    assert publisher.in_flight == 0 and publisher._broker.queues_pending == {"social"}
+    confirm(pika.spec.Basic.Ack, 12, True)  # the confirms still coming for them change nothing
+    assert "returned" in fifth.error
 
 
 def test_one_lane_on_sqlite(embedded: Embedded) -> None:
