@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, Literal
@@ -115,7 +116,7 @@ def analyse(source: SourceImage) -> CropAnalysis:
     subject = None if faces else _subject(source)
     attention = None
     if not faces and subject is None:
-        attention = _small_rgb(source.image, ATTENTION_SIDE).copy_memory()
+        attention = _attention_copy(source)
     held = (int(source.image.width), int(source.image.height))
     return CropAnalysis(source.width, source.height, held, faces, subject, attention)
 
@@ -378,7 +379,7 @@ def _attention_centre(source: SourceImage, box_w: int, box_h: int) -> tuple[floa
     """Centre of the most salient region (libvips attention: edges, skin, saturation), cached."""
     key = (box_w, box_h)
     if key not in source.attention:
-        small = _small_rgb(source.image, ATTENTION_SIDE)
+        small = _attention_copy(source)
         scale = small.width / source.width
         # The box size sets the blur libvips applies before taking the peak; keep it in proportion.
         crop_w = _clamp(round(box_w * scale), 1, small.width)
@@ -391,6 +392,20 @@ def _attention_centre(source: SourceImage, box_w: int, box_h: int) -> tuple[floa
             (found["attention_y"] + 0.5) / scale,
         )
     return source.attention[key]
+
+
+#: The small copy each source's attention is read from, made once per source (not once per box
+#: size: shrinking the held copy again for every format cost about half of each placement).
+_ATTENTION_COPIES: Final[weakref.WeakKeyDictionary[SourceImage, pyvips.Image]] = weakref.WeakKeyDictionary()
+
+
+def _attention_copy(source: SourceImage) -> pyvips.Image:
+    """The source's copy at most ATTENTION_SIDE on its longest edge, in memory, made once per source."""
+    small = _ATTENTION_COPIES.get(source)
+    if small is None:
+        small = _small_rgb(source.image, ATTENTION_SIDE).copy_memory()
+        _ATTENTION_COPIES[source] = small
+    return small
 
 
 def _detect_faces(image: pyvips.Image) -> tuple[Box, ...]:

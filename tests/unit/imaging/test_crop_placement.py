@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from imagestudio.errors import ValidationFailed
-from imagestudio.imaging import SafeZone, SourceImage, detect_faces, faces, render_format
+from imagestudio.imaging import SafeZone, SourceImage, crop, detect_faces, faces, render_format
 from imagestudio.imaging.crop import plan_crop
 
 # The hard-scene benchmark's people: the astronaut's head and shoulders pasted, scaled and turned.
@@ -252,3 +252,32 @@ def test_zoom_bound_outside_one_to_the_limit_is_refused_naming_the_field(bad: fl
     with pytest.raises(ValidationFailed) as caught:
         plan_crop(source, width=100, height=100, mode="smart", max_zoom=bad)
     assert caught.value.field == "max_zoom"
+
+
+def test_attention_places_every_size_on_the_salient_blob_from_one_small_copy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Grey grain with one saturated, outlined blob off centre: libvips' attention (edges, skin,
+    # saturation) peaks on it.
+    rng = np.random.default_rng(29)
+    pixels = np.clip(rng.normal(128, 6, (1500, 3000, 1)).repeat(3, axis=2), 0, 255).astype(np.uint8)
+    blob = (2000, 500, 120)  # centre x, y and radius
+    image = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(image)
+    x, y, r = blob
+    draw.ellipse((x - r, y - r, x + r, y + r), fill=(230, 20, 30), outline=(0, 0, 0), width=12)
+    source = load(np.asarray(image))
+    source.subject, source.subject_searched = None, True  # placed by attention, not as a subject
+    shrinks = []
+    small_rgb = crop._small_rgb
+    monkeypatch.setattr(crop, "_small_rgb", lambda img, side: shrinks.append(side) or small_rgb(img, side))
+
+    for width, height in ((1080, 1080), (1080, 1920), (1200, 628), (1500, 500), (1000, 1500)):
+        plan = plan_crop(source, width=width, height=height, mode="smart")
+
+        assert plan.placed_on == "attention"
+        left, top, box_w, box_h = plan.box
+        assert left <= x - r and x + r <= left + box_w, (width, height, plan.box)
+        assert top <= y - r and y + r <= top + box_h, (width, height, plan.box)
+    # The subject search shrinks its own copy; attention shrinks the held copy once, not per size.
+    assert shrinks.count(crop.ATTENTION_SIDE) == 1
