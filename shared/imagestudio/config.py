@@ -80,7 +80,8 @@ class Settings(BaseSettings):
     #: Seconds the outbox relay waits between sweeps when nothing wakes it.
     outbox_poll_seconds: float = 1.0
     #: Relay threads per process on PostgreSQL, each with its own RabbitMQ connection: while one
-    #: waits for a batch's publisher confirms, another publishes what was committed meanwhile.
+    #: waits for a batch's publisher confirms, another publishes what was committed meanwhile
+    #: (with ``outbox_relay_pipelined``: batches in flight on the one thread's channel).
     outbox_relay_lanes: int = Field(default=3, ge=1, le=16)
     #: On PostgreSQL with RabbitMQ, one relay thread pipelining up to ``outbox_relay_lanes`` batches
     #: on one confirm-mode channel instead of the lanes. Off until a quiet-machine run settles it:

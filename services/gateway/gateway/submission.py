@@ -1,10 +1,10 @@
 """One submission path for every studio route: draft the job from the studio's request, submit it, answer.
 
-A studio route is its path, its docstring and one call::
+A studio route is its path, its docstring and one call, built for every studio from the registry
+(``routes/studios.py``, from the face's ``ROUTE``)::
 
-    @router.post("/edit", **studio_route(edit))
-    async def submit_edit(submission: SubmissionDep, body: EditBody) -> JobRead | Response:
-        return await submission.submit(edit, body)
+    async def submit(submission: SubmissionDep, body: body_type) -> JobRead | Response:
+        return await submission.submit(studio, body)
 
 The route is async and its database work is one call in a thread lent to submissions
 (``gateway_submit_threads`` at once): a sync route costs FastAPI a thread hop for the endpoint and
