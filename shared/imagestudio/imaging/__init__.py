@@ -9,7 +9,7 @@ from .codec import (
     inspect_image,
     verify_pixels,
 )
-from .crop import CropMode, choose_crop_box, detect_faces
+from .crop import CropMode, detect_faces
 from .formats import FORMATS, OutputFormat, extension, media_type
 from .social import OutputPlan, SafeZone, plan_output, render_format, safe_zone_overlay, zip_outputs
 from .source import SourceImage, provider_ready
@@ -24,7 +24,6 @@ __all__ = [
     "SafeZone",
     "SourceImage",
     "SubjectPlacement",
-    "choose_crop_box",
     "detect_faces",
     "encode",
     "extension",

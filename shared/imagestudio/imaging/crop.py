@@ -26,7 +26,6 @@ __all__ = [
     "adopt_analysis",
     "analyse",
     "check_max_zoom",
-    "choose_crop_box",
     "detect_faces",
     "plan_crop",
     "planning_source",
@@ -151,22 +150,6 @@ def _fill(source: SourceImage, analysis: CropAnalysis) -> None:
     """The analysis's faces and subject as the source's own, found once (``detect_faces``, ``_subject``)."""
     source.faces = analysis.faces
     source.subject, source.subject_searched = analysis.subject, not analysis.faces
-
-
-def choose_crop_box(
-    source: SourceImage,
-    *,
-    width: int,
-    height: int,
-    mode: Literal["smart", "center"],
-    focal_point: tuple[float, float] | None = None,
-    safe_zone: SafeZone | None = None,
-) -> Box:
-    """A box of the target aspect: centred, on faces, on salient content, or on a focal point."""
-    plan = plan_crop(
-        source, width=width, height=height, mode=mode, focal_point=focal_point, safe_zone=safe_zone
-    )
-    return plan.box
 
 
 def plan_crop(

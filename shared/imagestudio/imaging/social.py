@@ -26,7 +26,6 @@ from .crop import (
     SafeZone,
     check_focal_point,
     check_output_size,
-    choose_crop_box,
     detect_faces,
     plan_crop,
 )
@@ -39,7 +38,6 @@ __all__ = [
     "CropMode",
     "OutputPlan",
     "SafeZone",
-    "choose_crop_box",
     "plan_output",
     "render_format",
     "safe_zone_overlay",

@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 from skimage import data as skimage_data
 
-from imagestudio.imaging import SourceImage, choose_crop_box, detect_faces, render_format
+from imagestudio.imaging import SourceImage, detect_faces, render_format
 from imagestudio.imaging import crop as crop_module
+from imagestudio.imaging.crop import plan_crop
 
 Box = tuple[int, int, int, int]
 
@@ -75,17 +76,17 @@ def face_region() -> tuple[int, int, int, int]:
 
 
 def test_crop_box_is_the_largest_box_of_the_target_aspect(salient: SourceImage) -> None:
-    assert choose_crop_box(salient, width=1080, height=1920, mode="center") == (719, 0, 562, 1000)
-    assert choose_crop_box(salient, width=1200, height=400, mode="center") in {
+    assert plan_crop(salient, width=1080, height=1920, mode="center").box == (719, 0, 562, 1000)
+    assert plan_crop(salient, width=1200, height=400, mode="center").box in {
         (0, 166, 2000, 667),
         (0, 167, 2000, 667),
     }
-    assert choose_crop_box(salient, width=100, height=50, mode="smart") == (0, 0, 2000, 1000)
+    assert plan_crop(salient, width=100, height=50, mode="smart").box == (0, 0, 2000, 1000)
 
 
 def test_smart_crop_keeps_the_salient_object_that_center_cuts(salient: SourceImage) -> None:
-    smart = choose_crop_box(salient, width=1080, height=1920, mode="smart")
-    center = choose_crop_box(salient, width=1080, height=1920, mode="center")
+    smart = plan_crop(salient, width=1080, height=1920, mode="smart").box
+    center = plan_crop(salient, width=1080, height=1920, mode="center").box
 
     assert contains(smart, OBJECT)
     assert not contains(center, OBJECT)
@@ -100,15 +101,15 @@ def test_smart_crop_keeps_the_face(portrait: SourceImage, width: int, height: in
     face_left, face_top, face_right, face_bottom = face_region()
     assert face_left <= x + w / 2 <= face_right and face_top <= y + h / 2 <= face_bottom
 
-    smart = choose_crop_box(portrait, width=width, height=height, mode="smart")
-    center = choose_crop_box(portrait, width=width, height=height, mode="center")
+    smart = plan_crop(portrait, width=width, height=height, mode="smart").box
+    center = plan_crop(portrait, width=width, height=height, mode="center").box
 
     assert contains(smart, face_region())
     assert not contains(center, face_region())
     # Without the face, saliency alone prefers the loud checkerboard: the face is what decided.
     faceless = load(portrait_pixels())
     faceless.faces = ()
-    assert not contains(choose_crop_box(faceless, width=width, height=height, mode="smart"), face_region())
+    assert not contains(plan_crop(faceless, width=width, height=height, mode="smart").box, face_region())
 
 
 def test_face_detection_runs_once_per_source(portrait: SourceImage, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,13 +119,13 @@ def test_face_detection_runs_once_per_source(portrait: SourceImage, monkeypatch:
         raise AssertionError("faces were detected twice")
 
     monkeypatch.setattr(crop_module, "_detect_faces", detector_called_again)
-    choose_crop_box(portrait, width=1080, height=1350, mode="smart")
+    plan_crop(portrait, width=1080, height=1350, mode="smart")
     render_format(portrait, width=108, height=192, mode="smart")
 
 
 def test_focal_point_overrides_smart_and_center(salient: SourceImage, portrait: SourceImage) -> None:
-    on_the_right = choose_crop_box(salient, width=1080, height=1920, mode="smart", focal_point=(0.95, 0.5))
-    on_the_left = choose_crop_box(portrait, width=1080, height=1080, mode="center", focal_point=(0.0, 0.0))
+    on_the_right = plan_crop(salient, width=1080, height=1920, mode="smart", focal_point=(0.95, 0.5).box)
+    on_the_left = plan_crop(portrait, width=1080, height=1080, mode="center", focal_point=(0.0, 0.0).box)
 
     assert on_the_right == (2000 - 562, 0, 562, 1000)
     assert not contains(on_the_right, OBJECT)
@@ -132,8 +133,8 @@ def test_focal_point_overrides_smart_and_center(salient: SourceImage, portrait: 
 
 
 def test_focal_point_is_centred_as_far_as_the_edges_allow(salient: SourceImage) -> None:
-    left, top, width, height = choose_crop_box(
-        salient, width=1080, height=1920, mode="smart", focal_point=(0.5, 0.5)
+    left, top, width, height = plan_crop(
+        salient, width=1080, height=1920, mode="smart", focal_point=(0.5, 0.5).box
     )
 
     assert (left + width / 2, top + height / 2) == pytest.approx((1000, 500), abs=1)
