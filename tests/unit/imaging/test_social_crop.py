@@ -124,8 +124,8 @@ def test_face_detection_runs_once_per_source(portrait: SourceImage, monkeypatch:
 
 
 def test_focal_point_overrides_smart_and_center(salient: SourceImage, portrait: SourceImage) -> None:
-    on_the_right = plan_crop(salient, width=1080, height=1920, mode="smart", focal_point=(0.95, 0.5).box)
-    on_the_left = plan_crop(portrait, width=1080, height=1080, mode="center", focal_point=(0.0, 0.0).box)
+    on_the_right = plan_crop(salient, width=1080, height=1920, mode="smart", focal_point=(0.95, 0.5)).box
+    on_the_left = plan_crop(portrait, width=1080, height=1080, mode="center", focal_point=(0.0, 0.0)).box
 
     assert on_the_right == (2000 - 562, 0, 562, 1000)
     assert not contains(on_the_right, OBJECT)
@@ -134,8 +134,8 @@ def test_focal_point_overrides_smart_and_center(salient: SourceImage, portrait: 
 
 def test_focal_point_is_centred_as_far_as_the_edges_allow(salient: SourceImage) -> None:
     left, top, width, height = plan_crop(
-        salient, width=1080, height=1920, mode="smart", focal_point=(0.5, 0.5).box
-    )
+        salient, width=1080, height=1920, mode="smart", focal_point=(0.5, 0.5)
+    ).box
 
     assert (left + width / 2, top + height / 2) == pytest.approx((1000, 500), abs=1)
 
