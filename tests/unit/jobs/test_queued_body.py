@@ -1,7 +1,8 @@
-"""The 202 the event loop's submission renders without a ``JobRead`` is ``to_read``'s, byte for byte."""
+"""The 202 the event loop's submission renders from plain values is ``to_read``'s of the ``Job``, byte for byte."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from imagestudio.db import utcnow
@@ -13,10 +14,10 @@ def test_queued_body_is_to_reads_json_byte_for_byte() -> None:
     drafts = [
         JobDraft(
             studio="social",
-            params={"formats": ["instagram.story"], "quality": 0.5, "note": "é😀\u2028<&>\"\\", "big": 10**20},
+            params={"formats": ["instagram.story"], "quality": 0.5, "note": 'é😀\u2028<&>"\\', "big": 10**20},
             inputs={"image": "t/k.jpg"},
             sizes={"image": (10, 20)},
-            source_names={"image": "pé😀\".jpg"},
+            source_names={"image": 'pé😀".jpg'},
             start_deadline=utcnow() + timedelta(seconds=61),
             priority=Priority.high,
             output_retention_seconds=3600,
@@ -24,9 +25,7 @@ def test_queued_body_is_to_reads_json_byte_for_byte() -> None:
         JobDraft(studio="social", params={}, inputs={"image": "t/k.jpg"}),
     ]
     for draft in drafts:
-        job = job_service._new_job("tenant", draft)
-        expected = job_service.to_read(None, [job])[0].model_dump_json(by_alias=True).encode()
-        assert job_service.queued_body(job) == expected
-        job.created_at = job.updated_at = job.created_at.replace(microsecond=0)  # no fraction printed
-        expected = job_service.to_read(None, [job])[0].model_dump_json(by_alias=True).encode()
-        assert job_service.queued_body(job) == expected
+        queued = job_service._queued("tenant", draft)
+        for values in (queued, replace(queued, created_at=queued.created_at.replace(microsecond=0))):
+            expected = job_service.to_read(None, [values.as_job()])[0].model_dump_json(by_alias=True)
+            assert job_service.queued_body(values) == expected.encode()
