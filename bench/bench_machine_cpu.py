@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from contextlib import ExitStack
 
+import psycopg
 from _load import Request, run
 from _services import (
     BIN,
@@ -56,13 +57,31 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _measure(req: Request, count: int, names: dict[str, str]) -> dict[str, object]:
+def _backends(database_url: str | None) -> dict[str, str]:
+    """The pids of the PostgreSQL backends connected to the bench's own database, named apart from
+    the server's other processes (its WAL writer and checkpointer, and other databases' backends:
+    other engineers' tests on a shared machine)."""
+    if database_url is None:
+        return {}
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
+        ).fetchall()
+    return {str(pid): "postgres (this database's backends)" for (pid,) in rows}
+
+
+def _measure(
+    req: Request, count: int, names: dict[str, str], database_url: str | None = None
+) -> dict[str, object]:
+    names = names | _backends(database_url)
     before, busy_before = _cpu_by_process()
     generator_before = _children_cpu()
     started = time.monotonic()
     result = run([req], connections=8, count=count).summary()
     after, busy_after = _cpu_by_process()
     generator = _children_cpu() - generator_before
+    names = names | _backends(database_url)  # connections opened during the run too
     wall = time.monotonic() - started
     accepted = int(result["ok"])
     groups: Counter[str] = Counter()
@@ -76,7 +95,7 @@ def _measure(req: Request, count: int, names: dict[str, str]) -> dict[str, objec
         "machine_cores_busy": round(busy / wall, 2),
         "machine_cpu_ms_per_request": round(busy / accepted * 1000, 3),
         "cpu_ms_per_request": {
-            **{name: round(s / accepted * 1000, 3) for name, s in groups.most_common(8) if s / wall >= 0.01},
+            **{name: round(s / accepted * 1000, 3) for name, s in groups.most_common(12) if s / wall >= 0.01},
             "load generator (h2load)": round(generator / accepted * 1000, 3),
         },
     }
@@ -141,13 +160,15 @@ def main(count: int = 3000, *, before: str = "", rounds: int = 3) -> dict[str, o
                 json.dumps({"image": "upl_bench", "formats": ["instagram.story"]}).encode(),
             )
             run([req], connections=8, count=500)
-            out["floor"] = _measure(req, count * 2, {str(floor.pid): "floor app"})
+            out["floor"] = _measure(
+                req, count * 2, {str(floor.pid): "floor app"}, env["IMAGESTUDIO_DATABASE_URL"]
+            )
         gateway, names, shapes = _gateway(stack, env, "bench-machine")
         if not before:
             for name, req in shapes.items():
                 run([req], connections=8, count=200)  # warm-up
                 retire_queued_jobs(env)
-                out[name] = _measure(req, count, names)
+                out[name] = _measure(req, count, names, env["IMAGESTUDIO_DATABASE_URL"])
             return out
         # The schema before a change in the same rounds: a second gateway of this tree on a database
         # and vhost of its own, migrated down to ``before`` once it is up (``up`` migrates to head).
@@ -168,7 +189,7 @@ def main(count: int = 3000, *, before: str = "", rounds: int = 3) -> dict[str, o
                 retire_queued_jobs(each_env)
                 runs = out.setdefault(f"P1a_json, schema {schema}", [])
                 assert isinstance(runs, list)
-                runs.append(_measure(req, count, each_names))
+                runs.append(_measure(req, count, each_names, each_env["IMAGESTUDIO_DATABASE_URL"]))
     return out
 
 
