@@ -170,6 +170,9 @@ def _patch(rgb: RGB, box: npt.NDArray[np.float64], side: int) -> RGB:
     """The box's pixels (black outside the image) resized to ``side`` x ``side``."""
     height, width = rgb.shape[:2]
     x1, y1, x2, y2 = (int(v) for v in np.fix(box[:4]))
+    if 0 <= x1 <= x2 < width and 0 <= y1 <= y2 < height:
+        # Most boxes lie inside the image: their pixels resized as they are, without the black canvas.
+        return cv2.resize(rgb[y1 : y2 + 1, x1 : x2 + 1], (side, side), interpolation=cv2.INTER_AREA)
     w, h = max(1, x2 - x1 + 1), max(1, y2 - y1 + 1)
     patch = np.zeros((h, w, 3), np.uint8)
     sx1, sy1, sx2, sy2 = max(0, x1), max(0, y1), min(width, x2 + 1), min(height, y2 + 1)
