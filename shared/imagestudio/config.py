@@ -98,9 +98,10 @@ class Settings(BaseSettings):
     #: contending for the GIL served a third fewer jobs than eight (bench/README.md, "Threads").
     gateway_submit_threads: int = Field(default=8, ge=1, le=64)
     #: On PostgreSQL, commit a warm JSON submission (no files, URLs, webhook, key or wait) from the
-    #: event loop over async psycopg instead of a thread. Off until a run on a quiet machine shows it
-    #: faster: it used 14 % less gateway CPU per job but accepted 0.85x the jobs/s in one loaded run.
-    gateway_submit_on_loop: bool = False
+    #: event loop over async psycopg instead of a thread. On a quiet machine it used 1.29 against
+    #: 2.03 ms of gateway CPU per job and accepted 599 against 431 jobs/s (bench/README.md, issue 31
+    #: fifth pass). Off: every submission's database work in a thread, as on SQLite.
+    gateway_submit_on_loop: bool = True
     #: Worker threads per worker process, at most: a worker runs fewer when its memory holds
     #: fewer jobs at its studio's largest input (``imagestudio.studios.memory``).
     worker_threads: int = Field(default=4, ge=1)

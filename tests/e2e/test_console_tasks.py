@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from console_support import Console
-from console_tasks import TASKS, walk_task
+from console_tasks import TASKS, a_social_job, walk_task
 from selenium import webdriver
 from unit.webhooks.webhook_receiver import Receiver
 
@@ -32,6 +32,8 @@ def receiver() -> Iterator[Receiver]:
 def test_each_first_use_task_takes_fewer_clicks_with_the_result_in_view(
     browser: webdriver.Chrome, console: Console, receiver: Receiver, task: str, size: str
 ) -> None:
+    if (task, size) == ("social set", "phone"):
+        a_social_job(console)  # as in file order, where the desktop walk's job came first
     width, height = SIZES[size]
     metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": size == "phone"}
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)

@@ -152,11 +152,27 @@ def job_memory_bytes(worker: str, settings: Settings) -> int:
     return max(0, settings.worker_memory_bytes - WORKER_BASELINE_BYTES) // threads
 
 
+#: Pixel budgets already worked out, by row and the settings they follow from: the gateway asks
+#: for one per image of every submission, and working it out walks the table (5 % of the
+#: gateway's CPU per JSON submission, bench/README.md, issue 31 fifth pass).
+_BUDGETS: dict[tuple[str, int, int, int, bool], int] = {}
+
+
 def pixel_budget(row: str, settings: Settings) -> int:
     """The most pixels (as the row counts them) one job of ``row`` may be given."""
-    memory = MEMORY[row]
-    room = job_memory_bytes(memory.worker, settings) - memory.fixed_bytes
-    return max(0, int(room / memory.bytes_per_pixel))
+    key = (
+        row,
+        settings.worker_memory_bytes,
+        settings.worker_threads,
+        settings.max_image_pixels,
+        settings.embedded_broker,
+    )
+    budget = _BUDGETS.get(key)
+    if budget is None:
+        memory = MEMORY[row]
+        room = job_memory_bytes(memory.worker, settings) - memory.fixed_bytes
+        budget = _BUDGETS[key] = max(0, int(room / memory.bytes_per_pixel))
+    return budget
 
 
 #: The input a worker's memory request is sized for: a phone photo (at most a row's own cap).
