@@ -7,36 +7,25 @@ claim and the wait estimate's count must still find their rows through them.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from alembic import command
-from support import ensure_services
+from support import scratch_database
 
 from imagestudio.migrate import alembic_config
 from imagestudio.outbox.service import _CLAIM_PG
 
 pytestmark = pytest.mark.integration
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
 
 @pytest.fixture
 def database() -> Iterator[str]:
     """A PostgreSQL database of its own, migrated to head."""
-    ensure_services()
-    name = f"imagestudio_idx_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    try:
+    with scratch_database("imagestudio_idx") as url:
         command.upgrade(alembic_config(url), "head")
         yield url
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def definitions(url: str) -> dict[str, str]:
