@@ -21,8 +21,9 @@ services: install
 	@bash scripts/install-ops-tools.sh
 
 # One pytest worker per core (pytest-xdist), a test file's tests on one worker: most of the suite
-# waits on real services and processes, so two cores halve its time (23 -> 13 min here).
-PYTEST_PARALLEL := -n auto --dist loadfile --durations=40
+# waits on real services and processes, so two cores halve its time (23 -> 13 min here). The files
+# that take minutes go first (tests/conftest.py's LONG_FILES), not xdist's order by test count.
+PYTEST_PARALLEL := -n auto --dist loadfile --no-loadscope-reorder --durations=40
 
 # The stack test (tests/stack) runs the images: `make test` builds them in the background while the
 # rest of the suite runs, and the stack tests wait for that build (scripts/test.sh; a failed build

@@ -11,7 +11,9 @@ in count. Without the gateway in the way, this is the relay's cost as the rate g
 With ``--base DIR`` (or ``IMAGESTUDIO_BENCH_BASE``: a tree holding the code before, e.g. ``git
 archive main shared | tar -x -C DIR``), the relay of ``DIR/shared`` (first on ``PYTHONPATH``) and
 this tree's relay take turns on the same database and vhost, ``--rounds`` times, the order
-rotating each round: before and after measured minutes apart on the same loaded machine.
+rotating each round: before and after measured minutes apart on the same loaded machine. Both
+sides read the environment's settings: a base from before session 6 runs the lanes unless
+``IMAGESTUDIO_OUTBOX_RELAY_PIPELINED=true`` is set (the pipeline is the default since).
 ``--profile LABEL`` also samples each relay with ``py-spy record --gil`` for ``--profile-seconds``
 at ``--profile-rate`` rows/s and writes the summary to ``bench/profiles/LABEL-<side>.txt``.
 

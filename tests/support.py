@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -103,6 +105,24 @@ def ensure_services() -> None:
     missing = [name for name, port in wanted if not port_open(port)]
     if missing:
         pytest.fail(f"required services are down and could not be started: {missing}\n{result.stderr}")
+
+
+#: PostgreSQL's maintenance database, where test databases are created and dropped.
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database of the test's own, dropped after it."""
+    ensure_services()
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def wait_for(

@@ -79,15 +79,16 @@ class Settings(BaseSettings):
     relay_process: bool = True
     #: Seconds the outbox relay waits between sweeps when nothing wakes it.
     outbox_poll_seconds: float = 1.0
-    #: Relay threads per process on PostgreSQL, each with its own RabbitMQ connection: while one
-    #: waits for a batch's publisher confirms, another publishes what was committed meanwhile
-    #: (with ``outbox_relay_pipelined``: batches in flight on the one thread's channel).
+    #: With ``outbox_relay_pipelined`` (the default), batches in flight on the one relay thread's
+    #: channel. Without it, relay threads per process on PostgreSQL, each with its own RabbitMQ
+    #: connection: while one waits for a batch's confirms, another publishes what was committed.
     outbox_relay_lanes: int = Field(default=3, ge=1, le=16)
     #: On PostgreSQL with RabbitMQ, one relay thread pipelining up to ``outbox_relay_lanes`` batches
-    #: on one confirm-mode channel instead of the lanes. Off until a quiet-machine run settles it:
-    #: 10-30 % less relay CPU per message in one loaded run, but its one P2 run was slower than the
-    #: lanes' (bench/README.md, "Issue 31, the relay pipelined").
-    outbox_relay_pipelined: bool = False
+    #: on one confirm-mode channel instead of the lanes (false: the lanes). On since alternating
+    #: quiet-machine P2 runs: its median and p99 at or below the lanes' idle and at 50 % load, and
+    #: 10-30 % less relay CPU per message (bench/README.md, "Issue 31, the relay: quiet P2,
+    #: session 6").
+    outbox_relay_pipelined: bool = True
     #: Seconds a busy relay (its last batch had rows a moment ago) lets commits gather before it
     #: takes the next batch: more rows per claim, publish and commit, so less CPU per message.
     #: An idle relay publishes at once. 0: never gather.

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from support import ensure_services, imagestudio_cli
+from support import imagestudio_cli, scratch_database
 
 pytestmark = pytest.mark.integration
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture
 def empty_database() -> Iterator[str]:
     """A PostgreSQL database of its own, with no table in it."""
-    ensure_services()
-    name = f"imagestudio_cli_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("imagestudio_cli") as url:
+        yield url
 
 
 @pytest.mark.parametrize(

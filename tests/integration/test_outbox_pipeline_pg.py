@@ -171,7 +171,8 @@ def test_a_return_fails_every_batch_in_flight_and_both_go_again(
 
 @pytest.fixture
 def pipelined(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The pipelined relay chosen (``IMAGESTUDIO_OUTBOX_RELAY_PIPELINED``; the lanes are the default)."""
+    """The pipelined relay chosen (``IMAGESTUDIO_OUTBOX_RELAY_PIPELINED``, the default: set here so
+    the test holds whatever the environment says)."""
     monkeypatch.setenv("IMAGESTUDIO_OUTBOX_RELAY_PIPELINED", "true")
     get_settings.cache_clear()
     yield

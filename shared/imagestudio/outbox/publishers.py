@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -9,9 +10,14 @@ from typing import Any
 import dramatiq
 
 from imagestudio.config import get_settings
+from imagestudio.outbox.frames import PublishFrames, read_confirms
 from imagestudio.telemetry.logging import get_logger
 
 log = get_logger(__name__)
+
+#: Seconds between runs of pika's own I/O loop (heartbeats, timers) while batches are in flight
+#: and the confirms are read by :meth:`ConfirmedBatchPublisher.pump` itself.
+EVENTS_SECONDS = 1.0
 
 #: One message as a relay sends it: its queue, its broker priority (or None) and its Dramatiq body
 #: (what ``Message.encode`` gives; on PostgreSQL the claim statement encodes it).
@@ -81,6 +87,11 @@ class ConfirmedBatchPublisher:
     sends one batch and waits for it. Messages are published ``mandatory``: one the broker cannot
     route is returned (before its confirm), and every batch then in flight fails (a return names
     no delivery tag; a batch failed in vain is only sent again, which consumers absorb).
+
+    On a plain TCP connection a batch's frames are built from per-queue templates and written to
+    the socket in one ``send``, and :meth:`pump` reads the socket itself, parsing the confirms and
+    handing every other frame to pika in order (``frames.py``); pika's I/O loop still runs every
+    :data:`EVENTS_SECONDS` (heartbeats) and whenever the publisher waits (:meth:`publish`).
     """
 
     def __init__(self, broker: Any, url: str, *, confirm_timeout_seconds: float = 5.0) -> None:
@@ -97,6 +108,12 @@ class ConfirmedBatchPublisher:
         self._persistent: Any = None
         #: Whether :meth:`_wait` runs (a settled batch then ends its ``process_data_events``).
         self._waiting = False
+        #: The connection's plain TCP socket, read and written here (None: pika's I/O loop does it).
+        self._sock: socket.socket | None = None
+        self._frames: PublishFrames | None = None
+        self._frames_channel = 0
+        #: When pika's I/O loop runs next while :meth:`pump` reads the confirms (monotonic).
+        self._events_at = 0.0
 
     @property
     def in_flight(self) -> int:
@@ -128,16 +145,35 @@ class ConfirmedBatchPublisher:
         channel._impl.add_on_close_callback(self._on_close)
         self._persistent = pika.BasicProperties(delivery_mode=2)  # shared: pika only reads it
         self._wait(lambda: bool(selected))
+        impl = self._connection._impl
+        sock = getattr(impl._transport, "_sock", None)
+        # TLS goes through pika's transport (its socket's bytes are not the frames).
+        plain = type(sock) is socket.socket
+        self._sock = sock if plain else None
+        self._frames_channel = int(channel._impl.channel_number)
+        self._frames = PublishFrames(self._frames_channel, impl._body_max_length) if plain else None
         self._channel = channel
         return channel
 
     def _on_confirm(self, frame: Any) -> None:
+        """pika's callback for a confirm its I/O loop read."""
         import pika
 
         method = frame.method
-        tag, nack = method.delivery_tag, isinstance(method, pika.spec.Basic.Nack)
+        settled = self._confirmed(
+            method.delivery_tag, method.multiple, isinstance(method, pika.spec.Basic.Nack)
+        )
+        if settled and self._waiting:
+            # This callback runs inside ``process_data_events``, which returns only on its
+            # time limit or on an event of its own: a zero-delay timer is one, so ``_wait``
+            # sees the batch settled now rather than at the end of its 50 ms slice.
+            self._connection.call_later(0, _settled)
+
+    def _confirmed(self, tag: int, multiple: bool, nack: bool) -> bool:
+        """A ``basic.ack`` (or ``basic.nack``) of ``tag``, read by pika or by :meth:`_read`:
+        whether a batch settled."""
         for batch in self._flight:
-            if method.multiple:  # delivery_tag 0 with multiple: every outstanding tag
+            if multiple:  # delivery_tag 0 with multiple: every outstanding tag
                 if tag == 0 or batch.last <= tag:
                     hit = bool(batch.unconfirmed)
                     batch.unconfirmed.clear()
@@ -156,11 +192,8 @@ class ConfirmedBatchPublisher:
                 batch.fail("RabbitMQ refused (nacked) messages of the batch")
         if any(batch.settled for batch in self._flight):
             self._flight = [batch for batch in self._flight if not batch.settled]
-            if self._waiting:
-                # This callback runs inside ``process_data_events``, which returns only on its
-                # time limit or on an event of its own: a zero-delay timer is one, so ``_wait``
-                # sees the batch settled now rather than at the end of its 50 ms slice.
-                self._connection.call_later(0, _settled)
+            return True
+        return False
 
     def _on_close(self, _channel: Any, reason: Exception) -> None:
         self._closed = reason
@@ -203,9 +236,14 @@ class ConfirmedBatchPublisher:
                 broker.declare_queue(queue, ensure=True)
         try:
             channel = self._connect()
+            batch = InFlight(self._next_tag, len(messages))
+            if self._frames is not None:
+                self._write(messages)
+                self._next_tag += len(messages)
+                self._flight.append(batch)
+                return batch
             publish = channel._impl.basic_publish
             persistent = self._persistent
-            batch = InFlight(self._next_tag, len(messages))
             for queue, priority, body in messages:
                 publish(
                     exchange="",
@@ -224,6 +262,45 @@ class ConfirmedBatchPublisher:
             raise
         return batch
 
+    def _write(self, messages: Sequence[Outgoing]) -> None:
+        """The batch's frames written in one ``send`` (what the socket does not take, through
+        pika's transport, behind anything it still holds)."""
+        assert self._frames is not None and self._sock is not None
+        out: list[bytes] = []
+        message = self._frames.message
+        for queue, priority, body in messages:
+            message(queue, priority, body if isinstance(body, bytes) else body.encode(), out)
+        data = b"".join(out)
+        impl = self._connection._impl
+        impl.bytes_sent += len(data)
+        impl.frames_sent += 3 * len(messages)
+        sent = 0
+        if not impl._get_write_buffer_size():
+            try:
+                sent = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+        if sent < len(data):
+            impl._adapter_emit_data(data[sent:])
+            self._connection.process_data_events(0)
+
+    def _read(self) -> None:
+        """Read what the socket holds: confirms parsed here, every other frame to pika."""
+        assert self._sock is not None
+        try:
+            data = self._sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        if not data:
+            raise ConnectionError("RabbitMQ closed the connection")
+        impl = self._connection._impl
+        buffer, impl._frame_buffer = impl._frame_buffer + data, b""
+        whole, confirms = read_confirms(
+            buffer, self._frames_channel, self._confirmed, impl._on_data_available
+        )
+        impl._frame_buffer = buffer[whole:]  # a frame still arriving: whoever reads next completes it
+        impl.bytes_received += confirms  # pika's heartbeat checker counts what was heard
+
     def fileno(self) -> int | None:
         """The connection's socket, to poll for confirms (None when not connected)."""
         try:
@@ -238,7 +315,14 @@ class ConfirmedBatchPublisher:
             return
         try:
             if self._closed is None:
-                self._connection.process_data_events(0)
+                if self._sock is None:
+                    self._connection.process_data_events(0)
+                else:
+                    self._read()
+                    now = time.monotonic()
+                    if now >= self._events_at and self._closed is None:
+                        self._events_at = now + EVENTS_SECONDS
+                        self._connection.process_data_events(0)  # heartbeats, timers
             if self._closed is not None:
                 raise RuntimeError(f"RabbitMQ closed the publishing channel: {self._closed!r}")
             if self._flight and time.monotonic() - self._flight[0].sent_at > self._timeout:
@@ -277,6 +361,7 @@ class ConfirmedBatchPublisher:
     def close(self) -> None:
         self._fail_all("the publishing connection was closed")
         connection, self._connection, self._channel = self._connection, None, None
+        self._sock, self._frames = None, None
         if connection is not None and connection.is_open:
             try:
                 connection.close()

@@ -200,9 +200,11 @@ class OutboxRelay:
     With ``outbox_relay_pipelined`` on PostgreSQL with RabbitMQ it runs one thread,
     :class:`_Pipeline`: up to ``lanes`` batches in flight on one confirm-mode channel, each in a
     transaction of its own committed once all its confirms are in (``bench/README.md``, "Issue 31,
-    the relay pipelined"). Otherwise (the default; the in-process broker, tests' recorders) it runs ``lanes`` threads, each with its own broker and database connections:
-    RabbitMQ confirms a persistent message only once it is on disk, and one thread waiting for a
-    batch's confirms would hold every message committed meanwhile until then. One lane at a time
+    the relay pipelined"; the default since "Issue 31, the relay: quiet P2, session 6"). Otherwise
+    (the setting off; SQLite, the in-process broker, tests' recorders) it runs ``lanes`` threads,
+    each with its own broker and database connections: RabbitMQ confirms a persistent message
+    only once it is on disk, and one thread waiting for a batch's confirms would hold every
+    message committed meanwhile until then. One lane at a time
     leads: it waits for a wake, locks a batch (``FOR UPDATE SKIP LOCKED``, as several relays share
     rows) and hands the lead on before publishing it, so a message committed while that lane waits
     for confirms goes out on the next, and a wake costs one query, not one per lane. SQLite takes

@@ -235,9 +235,11 @@ export function followJob(output, job, { title, before, details, label, only, on
     if (first && before) output.el.append(beforeAfter(before, first.url));
     output.el.append(fresh.outputs.length ? outputsGrid(fresh, { details, label, before, only }) : h("p", { class: "muted" }, "No outputs."));
     onDone?.(fresh);
-    // The result takes the progress's place in view (on a phone it would land below the fold).
-    const result = panel.el.nextElementSibling; // the first thing after the progress: a zip, a before/after or the results
-    if (watching && result) bringIntoView(result);
+    // The result takes the progress's place in view (on a phone it would land below the fold): the
+    // first thing after the progress (a zip, a before/after or the results) down to the first image.
+    const result = panel.el.nextElementSibling;
+    const image = output.el.querySelector(".before-after, .output") || result;
+    if (watching && result) bringIntoView(result, image);
     output.el.dispatchEvent(new CustomEvent("job-done", { detail: fresh }));
   } });
   output.progress(panel.el);
@@ -254,11 +256,15 @@ export function inView(el) {
   return r.height > 0 && r.top < innerHeight && r.bottom > headerBottom();
 }
 
-/** Scroll just enough that the element's top (its first 160 pixels) shows below the header. */
-export function bringIntoView(el) {
+/**
+ * Scroll just enough that the element's top shows below the header and, down to `last` (a later
+ * element, the element itself by default), the first 160 pixels of `last` show too.
+ */
+export function bringIntoView(el, last = el) {
   const r = el.getBoundingClientRect();
+  const end = last.getBoundingClientRect();
   const top = headerBottom();
-  if (r.top >= top && Math.min(r.bottom, r.top + 160) <= innerHeight) return;
+  if (r.top >= top && Math.min(end.bottom, end.top + 160) <= innerHeight) return;
   scrollBy({ top: r.top - top - 8, behavior: "instant" });
 }
 
