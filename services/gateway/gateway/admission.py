@@ -99,9 +99,13 @@ class Admission:
 
     def accept(self, response: Response, body: JobRead) -> JobRead:
         """Set Location and rate headers on the 202."""
-        response.headers["Location"] = body.links.self
-        response.headers.update(self.rate.headers())
+        self.locate(response, body.links.self)
         return body
+
+    def locate(self, response: Response, location: str) -> None:
+        """The 202's headers: Location (the job's path) and the rate limit's."""
+        response.headers["Location"] = location
+        response.headers.update(self.rate.headers())
 
 
 def _lookup(session: Session, claim: IdempotencyClaim) -> StoredResponse | None:

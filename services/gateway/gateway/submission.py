@@ -46,6 +46,7 @@ from imagestudio.studios import memory
 from imagestudio.studios.common import url_inputs
 from imagestudio.studios.common.base import Studio
 from imagestudio.studios.common.request import StoredImage, StudioRequest
+from imagestudio.urls import job_path
 from imagestudio.webhooks.service import webhook_service
 
 R = TypeVar("R", bound=StudioRequest)
@@ -177,8 +178,11 @@ class Submission:
             return None
         if job is None:
             return None
-        accepted = self.admission.accept(self.response, job_service.to_read(None, [job])[0])
-        return rendered(accepted, status_code=202, headers_from=self.response)
+        # ``admission.accept`` and ``rendered`` of ``to_read``'s answer, without building it: the same bytes.
+        self.admission.locate(self.response, job_path(job.id))
+        response = Response(job_service.queued_body(job), status_code=202, media_type="application/json")
+        response.headers.raw.extend(self.response.headers.raw)
+        return response
 
     def _submit(self, studio: Studio[R], body: StudioBody[R]) -> Response:
         """The database and storage part of ``submit``, in one worker thread."""

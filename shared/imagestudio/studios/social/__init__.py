@@ -10,7 +10,16 @@ from collections.abc import Collection, Hashable, Sequence
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy.orm import Session
 
 from imagestudio.config import get_settings
@@ -237,6 +246,20 @@ class SocialOptimizeRequest(StudioRequest):
                 raise ValueError("crops must be a JSON object") from None
         return value
 
+    #: ``to_params`` once ``checked_params`` worked it out: ``check`` and ``prepare`` share it
+    #: (a request is not changed once validated; ``model_copy(update=...)`` would keep it stale).
+    _params: SocialOptimizeParams | None = PrivateAttr(default=None)
+
+    def checked_params(self) -> SocialOptimizeParams:
+        """``to_params``, worked out once per request (the studio's ``check`` and ``prepare`` both need it)."""
+        # Through the private dict: pydantic's ``__getattr__`` for ``self._params`` costs ~3 µs.
+        private = self.__pydantic_private__
+        assert private is not None  # a model with a private attribute has its dict
+        params: SocialOptimizeParams | None = private["_params"]
+        if params is None:
+            params = private["_params"] = self.to_params()
+        return params
+
     def to_params(self) -> SocialOptimizeParams:
         """The job's params: formats resolved, focal point, background and crops' formats and aspects checked."""
         chosen = resolve_formats(self.platforms, self.formats)
@@ -289,7 +312,7 @@ WORKER = WorkerDeployment(extras=("faces",))
 
 def check(request: SocialOptimizeRequest, *, files: Collection[str]) -> None:
     """Refuse what needs no image to judge: unknown platforms or formats, half a focal point, a bad background."""
-    request.to_params()
+    request.checked_params()
 
 
 def prepare(session: Session, *, tenant_id: str, request: SocialOptimizeRequest, images: Images) -> Prepared:
@@ -297,7 +320,7 @@ def prepare(session: Session, *, tenant_id: str, request: SocialOptimizeRequest,
 
     Crops are held inside the image's upright size from its header (an image by URL: by the worker).
     """
-    params = request.to_params()
+    params = request.checked_params()
     if "image" in images:
         info = images["image"][1]
         for key, box in params.crops.items():
