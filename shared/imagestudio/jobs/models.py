@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -42,6 +42,32 @@ UNPREPARED_REQUEST = "unprepared_request"
 #: The entry of ``Job.inputs`` holding the client's file name of each image input, by field (an
 #: upload's recorded name, a form file's name, a URL's last path part): outputs are named after it.
 SOURCE_NAMES = "@source_names"
+
+
+class NewJob(Protocol):
+    """What the submission statement and a job's first message read of a new job: a ``Job`` row,
+    or the event loop's ``QueuedJob`` (its plain values, no ORM object built to be read back)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def studio(self) -> str: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def inputs(self) -> dict[str, Any]: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def start_deadline(self) -> datetime | None: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def output_retention_seconds(self) -> int | None: ...
 
 
 class Job(Base):

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.orm import Session, aliased
 
 from imagestudio.db import is_postgres, table_of, update_rows, utcnow
-from imagestudio.jobs.models import TERMINAL_STATUSES, Job, JobEvent, JobStatus
+from imagestudio.jobs.models import TERMINAL_STATUSES, Job, JobEvent, JobStatus, NewJob
 from imagestudio.paging import newest_first
 
 #: The submission as one PostgreSQL statement (see ``insert_submission_postgres``).
@@ -402,7 +402,7 @@ class JobRepository:
         self,
         *,
         tenant_id: str,
-        jobs: Sequence[Job],
+        jobs: Sequence[NewJob],
         messages: Sequence[dict[str, Any]],
         holds: Sequence[tuple[str, int]],
         max_active: int,

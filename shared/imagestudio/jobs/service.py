@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from pydantic_core import to_json
 from sqlalchemy.exc import IntegrityError
@@ -100,9 +100,9 @@ class QueuedJob:
     """A job just drafted, as plain values: what the submission statement, the job's message and the
     202 read of a new ``Job`` (the event loop's submission builds no ORM object only to read it back).
 
-    Its attribute names are ``Job``'s, so ``job_repository.submission_params`` and
-    ``run_job_message`` read it as they read a ``Job``; a new job's other columns are constants
-    (queued, no progress, no attempts, nothing run)."""
+    Like a ``Job`` it is a ``NewJob``, what ``job_repository.submission_params`` and
+    ``run_job_message`` read; a new job's other columns are constants (queued, no progress, no
+    attempts, nothing run)."""
 
     id: str
     tenant_id: str
@@ -233,11 +233,10 @@ class JobService(JobTransitions):
         if webhook_service.staging.may_have_endpoints(session, tenant_id=tenant_id):
             return None
         job = self._queued(tenant_id, draft)
-        as_row = cast(Job, job)  # read for the attributes a ``QueuedJob`` shares with ``Job``
         params = job_repository.submission_params(
             tenant_id=tenant_id,
-            jobs=[as_row],
-            messages=outbox_service.rows([run_job_message(as_row)]),
+            jobs=[job],
+            messages=outbox_service.rows([run_job_message(job)]),
             holds=[(job.id, draft.cost)],
             max_active=limits.max_concurrent_jobs,
             max_stored_bytes=limits.max_stored_bytes,

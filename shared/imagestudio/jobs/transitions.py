@@ -18,7 +18,7 @@ from imagestudio.assets.service import asset_service
 from imagestudio.config import get_settings
 from imagestudio.credits.service import credit_service
 from imagestudio.db import utcnow
-from imagestudio.jobs.models import CHECKED_SIZES, UNPREPARED_REQUEST, Job, JobStatus
+from imagestudio.jobs.models import CHECKED_SIZES, UNPREPARED_REQUEST, Job, JobStatus, NewJob
 from imagestudio.jobs.repository import JobShare, job_repository
 from imagestudio.messaging import PRIORITY_OPTION, RUN_JOB_ACTORS, Studio
 from imagestudio.outbox.service import outbox_service
@@ -47,7 +47,7 @@ def _aware(moment: datetime | None, now: datetime) -> datetime | None:
     return moment
 
 
-def run_job_message(job: Job) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+def run_job_message(job: NewJob) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
     """A job's ``<studio>.run_job`` message: (queue, actor, kwargs, options). Ids and object keys
     only; the tenant's id lets a worker put back a message of a tenant at its share without a
     query; the options carry the job's priority (its copies, deferred or re-staged, keep it)."""
