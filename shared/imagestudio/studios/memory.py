@@ -95,7 +95,7 @@ MEMORY: dict[str, JobMemory] = {
         worker="compress", bytes_per_pixel=COMPRESS_BYTES_PER_PIXEL, fixed_bytes=COMPRESS_FIXED_BYTES
     ),
     # Decoded once (JPEG shrunk on load to the largest format), then each format in turn.
-    "social": JobMemory(worker="social", bytes_per_pixel=6, fixed_bytes=60 * MB),
+    "social": JobMemory(worker="social", bytes_per_pixel=6, fixed_bytes=72 * MB),
     # Output pixels (16 per input pixel); the local path takes up to 4 MP in, 67 MP out.
     "upscale.fast": JobMemory(
         worker="upscale",
