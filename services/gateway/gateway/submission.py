@@ -180,9 +180,7 @@ class Submission:
             return None
         # ``admission.accept`` and ``rendered`` of ``to_read``'s answer, without building it: the same bytes.
         self.admission.locate(self.response, job_path(job.id))
-        response = Response(job_service.queued_body(job), status_code=202, media_type="application/json")
-        response.headers.raw.extend(self.response.headers.raw)
-        return response
+        return json_response(job_service.queued_body(job), status_code=202, headers_from=self.response)
 
     def _submit(self, studio: Studio[R], body: StudioBody[R]) -> Response:
         """The database and storage part of ``submit``, in one worker thread."""
@@ -205,9 +203,14 @@ class Submission:
 def rendered(body: JobRead, *, status_code: int, headers_from: Response) -> Response:
     """The response FastAPI renders from ``response_model=JobRead`` and the route's ``Response``
     parameter, without validating again the model that was just built."""
-    response = Response(
-        body.model_dump_json(by_alias=True), status_code=status_code, media_type="application/json"
+    return json_response(
+        body.model_dump_json(by_alias=True), status_code=status_code, headers_from=headers_from
     )
+
+
+def json_response(content: str | bytes, *, status_code: int, headers_from: Response) -> Response:
+    """A JSON answer already rendered, with the headers the route set on its ``Response`` parameter."""
+    response = Response(content, status_code=status_code, media_type="application/json")
     response.headers.raw.extend(headers_from.headers.raw)
     return response
 
