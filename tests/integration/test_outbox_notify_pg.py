@@ -104,6 +104,9 @@ def test_the_one_statement_submission_notifies_after_its_commit(pg_stack: Embedd
     with session_scope() as session:
         tenant_id = tenant_service.authenticate(session, key=key).tenant_id
     submit_social_job(tenant_id, cost=cost, side=32)  # the first one grants the month, learns "no endpoints"
+    # Its notification is sent by the notifier's thread: let it go before listening, or the
+    # listener would hear it in place of the next one's.
+    assert commit_notifier.flush(5)
     with psycopg.connect(libpq_url(), autocommit=True) as listener:
         listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
         sent = commit_notifier.sent

@@ -4,6 +4,7 @@ restarted when it dies, gone when the gateway is, and jobs published meanwhile a
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -40,6 +41,16 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
+
+
+def ignores_sigint(pid: int) -> bool:
+    """Whether ``pid`` has set SIGINT aside (its ``SigIgn`` mask in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = int(re.search(r"^SigIgn:\s*([0-9a-f]+)$", status, re.M).group(1), 16)  # type: ignore[union-attr]
+    return bool(mask & (1 << (signal.SIGINT - 1)))
 
 
 def submit(stack: Stack) -> str:
@@ -113,6 +124,10 @@ def test_ctrl_c_is_left_to_the_gateway(stack: Stack) -> None:
     gateway = stack.processes[0]
     wait_for(lambda: len(relay_children(gateway.proc.pid)) == 1, timeout=20, what="the relay process")
     [relay] = relay_children(gateway.proc.pid)
+    assert os.getpgid(relay) == relay != os.getpgid(gateway.proc.pid)  # a group's Ctrl-C misses it
+    # Sent to the relay itself, SIGINT is ignored once the relay has started (it is set aside
+    # before the relay's first sweep; until then only its own group stands between it and Ctrl-C).
+    wait_for(lambda: ignores_sigint(relay), timeout=30, what="the relay to set SIGINT aside")
     os.kill(relay, signal.SIGINT)
     job_id = submit(stack)
     wait_for(lambda: published(stack, job_id), timeout=10, what="a job published after the SIGINT")

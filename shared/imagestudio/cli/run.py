@@ -211,7 +211,9 @@ class _RelayProcess:
             with self._lock:
                 if self._stop.is_set():
                     return
-                self._child = subprocess.Popen(command)
+                # Its own process group: a terminal's Ctrl-C, sent to the gateway's group, never
+                # reaches it, even before it has set SIGINT aside (the gateway stops it).
+                self._child = subprocess.Popen(command, process_group=0)
             code = self._child.wait()
             if self._stop.wait(self.RESTART_SECONDS):
                 return
