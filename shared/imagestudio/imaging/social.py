@@ -194,7 +194,12 @@ def subject_placement(
         return None
     if plan.subject is None:
         return SubjectPlacement(
-            placed_on=plan.placed_on, box=None, inside_safe_zone=None, faces=plan.faces, zoom=plan.zoom
+            placed_on=plan.placed_on,
+            box=None,
+            inside_safe_zone=None,
+            faces=plan.faces,
+            zoom=plan.zoom,
+            zoom_limit=plan.zoom_limit,
         )
     crop_left, crop_top, crop_w, crop_h = plan.box
     sx, sy = width / crop_w, height / crop_h
@@ -213,8 +218,15 @@ def subject_placement(
             and right <= width * (1 - safe_zone.right) + 1
             and bottom <= height * (1 - safe_zone.bottom) + 1
         )
+    # Inside by the pixel of slack though the search found no zoom: nothing held it out after all.
+    zoom_limit = "none" if inside and plan.zoom_limit != "no_safe_zone" else plan.zoom_limit
     return SubjectPlacement(
-        placed_on=plan.placed_on, box=box, inside_safe_zone=inside, faces=plan.faces, zoom=plan.zoom
+        placed_on=plan.placed_on,
+        box=box,
+        inside_safe_zone=inside,
+        faces=plan.faces,
+        zoom=plan.zoom,
+        zoom_limit=zoom_limit,
     )
 
 
