@@ -293,6 +293,11 @@ def inside_safe_area(scene: Scene, fmt: SocialFormat, box: tuple[int, int, int, 
 NO_ZOOM_WITHIN_THE_BOUND = ("bound", "source_resolution", "no_zoom_fits")
 
 
+def _share(part: int, whole: int) -> float | None:
+    """``part / whole`` to four places, None of nothing."""
+    return round(part / whole, 4) if whole else None
+
+
 def safe_zone_shares(encoded: list[bytes], hard: list[Scene]) -> dict[str, object]:
     """The safe-zone target counted over the crops the planner's own ``zoom_limit`` does not exclude.
 
@@ -334,17 +339,11 @@ def safe_zone_shares(encoded: list[bytes], hard: list[Scene]) -> dict[str, objec
             inside_flag += bool(placement and placement.inside_safe_zone)
     return {
         "crops_a_zoom_within_the_bound_could_place_by_the_known_boxes": placeable,
-        "inside_safe_area_share_where_the_known_boxes_allow": round(placeable_inside / placeable, 4)
-        if placeable
-        else None,
+        "inside_safe_area_share_where_the_known_boxes_allow": _share(placeable_inside, placeable),
         "zoom_limit_counts": dict(sorted(reasons.items())),
         "crops_the_zoom_limit_leaves_in": counted,
-        "inside_safe_area_share_where_the_zoom_limit_allows": round(inside_known / counted, 4)
-        if counted
-        else None,
-        "reported_inside_share_where_the_zoom_limit_allows": round(inside_flag / counted, 4)
-        if counted
-        else None,
+        "inside_safe_area_share_where_the_zoom_limit_allows": _share(inside_known, counted),
+        "reported_inside_share_where_the_zoom_limit_allows": _share(inside_flag, counted),
         "safe_area_misses_where_the_zoom_limit_allows": misses,
         "zoom_limit_disagrees_with_the_known_boxes": disagree,
     }
