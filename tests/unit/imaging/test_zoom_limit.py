@@ -9,7 +9,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from imagestudio.imaging import SafeZone, SourceImage, ZoomLimit, plan_output
-from imagestudio.imaging.crop import NO_BANDS
+from imagestudio.imaging.crop import NO_BANDS, CropAnalysis, plan_crop, planning_source
+from imagestudio.imaging.social import subject_placement
 
 #: Instagram's story bands as the catalogue draws them (top, bottom, left, right).
 STORY = SafeZone(top=0.14, bottom=0.20, left=0.05, right=0.05)
@@ -105,3 +106,15 @@ def test_every_value_is_one_the_tests_above_produce() -> None:
         "no_safe_zone",
         "not_placed",
     }
+
+
+def test_a_zoom_range_narrower_than_one_step_between_two_steps_is_still_found() -> None:
+    # A subject 278 px down a 2000 px square and 1302 px tall: under the Story's 14 % band until a
+    # zoom of 1.0072, too tall for the band-free part past 1.0138. The search's steps (1.0, then
+    # 1.0208) both miss that range; its middle places it.
+    analysis = CropAnalysis(2000, 2000, (2000, 2000), (), (850, 278, 300, 1302), None)
+    plan = plan_crop(planning_source(analysis), width=540, height=960, mode="smart", safe_zone=STORY)
+
+    assert plan.zoom_limit == "none" and 1.0072 <= plan.zoom <= 1.0138
+    placement = subject_placement(plan, 540, 960, STORY)
+    assert placement is not None and placement.inside_safe_zone is True
