@@ -34,7 +34,7 @@ import pyvips
 from PIL import Image, ImageDraw, ImageFont
 from skimage import data as skdata
 
-from imagestudio.imaging import CropMode, SafeZone, SourceImage, render_format
+from imagestudio.imaging import CropMode, SafeZone, SourceImage, plan_output, render_format
 from imagestudio.imaging.crop import DEFAULT_MAX_ZOOM
 from imagestudio.studios.social import PLATFORMS, SocialFormat
 
@@ -288,6 +288,67 @@ def inside_safe_area(scene: Scene, fmt: SocialFormat, box: tuple[int, int, int, 
     )
 
 
+#: The ``zoom_limit`` values saying no zoom within the bound (and the source's resolution) places
+#: the faces or subject inside the safe zone: the crops the safe-zone target leaves out.
+NO_ZOOM_WITHIN_THE_BOUND = ("bound", "source_resolution", "no_zoom_fits")
+
+
+def _share(part: int, whole: int) -> float | None:
+    """``part / whole`` to four places, None of nothing."""
+    return round(part / whole, 4) if whole else None
+
+
+def safe_zone_shares(encoded: list[bytes], hard: list[Scene]) -> dict[str, object]:
+    """The safe-zone target counted over the crops the planner's own ``zoom_limit`` does not exclude.
+
+    Each scene is planned as the worker plans a job (decoded for every format's size,
+    ``plan_output``, the placement ``render_format`` uses) and each crop is scored against the
+    scene's known boxes. Beside it, how often the reason agrees with ``zoom_could_place``, the
+    bench's own decision from the known boxes (they differ where the detector's boxes do).
+    """
+    counted = inside_known = inside_flag = 0
+    placeable = placeable_inside = 0
+    reasons: dict[str, int] = {}
+    disagree: list[str] = []
+    misses: list[str] = []
+    for scene, data in zip(hard, encoded, strict=True):
+        source = SourceImage.load(data, max_pixels=100_000_000, sizes=[(f.width, f.height) for f in FORMATS])
+        for fmt in FORMATS:
+            planned = plan_output(
+                source, width=fmt.width, height=fmt.height, safe_zone=SafeZone(*fmt.safe_zone)
+            )
+            placement = planned.placement
+            reason = placement.zoom_limit if placement else "not_placed"
+            reasons[reason] = reasons.get(reason, 0) + 1
+            excluded = reason in NO_ZOOM_WITHIN_THE_BOUND
+            could = zoom_could_place(scene, fmt)
+            assert planned.crop_box is not None
+            held = inside_safe_area(scene, fmt, planned.crop_box)
+            if could:
+                placeable += 1
+                placeable_inside += held
+            if excluded == could:
+                disagree.append(f"{scene.name} / {fmt.key}: {reason}")
+            if excluded:
+                continue
+            counted += 1
+            if held:
+                inside_known += 1
+            else:
+                misses.append(f"{scene.name} / {fmt.key}: {reason}")
+            inside_flag += bool(placement and placement.inside_safe_zone)
+    return {
+        "crops_a_zoom_within_the_bound_could_place_by_the_known_boxes": placeable,
+        "inside_safe_area_share_where_the_known_boxes_allow": _share(placeable_inside, placeable),
+        "zoom_limit_counts": dict(sorted(reasons.items())),
+        "crops_the_zoom_limit_leaves_in": counted,
+        "inside_safe_area_share_where_the_zoom_limit_allows": _share(inside_known, counted),
+        "reported_inside_share_where_the_zoom_limit_allows": _share(inside_flag, counted),
+        "safe_area_misses_where_the_zoom_limit_allows": misses,
+        "zoom_limit_disagrees_with_the_known_boxes": disagree,
+    }
+
+
 def vips_box(image: pyvips.Image, width: int, height: int) -> tuple[int, int, int, int]:
     """The box libvips' attention crop takes (its smartcrop on the same source)."""
     box_w, box_h = largest_box(image.width, image.height, width, height)
@@ -521,6 +582,7 @@ def main() -> dict[str, object]:
             nine_total += 1
             nine_hits += kept(scene, box, fmt.width, fmt.height)
     kept_doubled = kept_share_doubled(hard)
+    safe_zones = safe_zone_shares(encoded, hard)
     ordinary = ordinary_ratios()
     peak_mb, imported_mb = peak_memory_mb()
     return {
@@ -541,6 +603,7 @@ def main() -> dict[str, object]:
         else None,
         "target_inside_safe_zone_share_where_placeable": 0.95,
         "safe_zone_misses_where_placeable": safe_misses,
+        **safe_zones,
         "ours_outputs_per_s": round(outputs / ours_s, 2),
         "libvips_outputs_per_s": round(outputs / vips_s, 2),
         "speed_ratio_ours_to_libvips": round(vips_s / ours_s, 3),
@@ -560,4 +623,8 @@ def main() -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    if sys.argv[1:] == ["--safe-zones"]:  # the safe-zone figures alone, without the speed rounds
+        hard = scenes()
+        print(json.dumps(safe_zone_shares([scene.jpeg() for scene in hard], hard), indent=2))
+    else:
+        print(json.dumps(main(), indent=2))

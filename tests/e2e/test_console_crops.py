@@ -18,6 +18,7 @@ from console_support import (
     uploaded,
     wait,
 )
+from PIL import Image, ImageDraw
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions import interaction
@@ -185,3 +186,36 @@ def test_arrow_keys_move_a_crop_and_reset_puts_the_studios_back(
             and box_of(d.find_element(By.CSS_SELECTOR, STORY)) == planned
         ),
     )
+
+
+def test_the_preview_says_why_a_subject_stays_outside_the_story_safe_zone(
+    browser: webdriver.Chrome, console: Console
+) -> None:
+    # A 1200x800 product photo whose product starts at 10 % of the height, under the Story's 14 %
+    # band: the Story's crop (450x800) is already smaller than its 1080x1920 output, so no zoom
+    # is tried, and the preview says so in words beside zoom 1.00×.
+    image = Image.new("RGB", (1200, 800), (240, 240, 240))
+    ImageDraw.Draw(image).rectangle((520, 80, 680, 340), fill=(30, 60, 150))
+    path = console.tmp / "high-product.png"
+    image.save(path, "PNG")
+    sign_in(browser, console, "social")
+    browser.find_element(By.CSS_SELECTOR, f"{PAGE} .drop input[type=file]").send_keys(str(path))
+    shown(browser, ".focal img")
+    click(browser, browser.find_element(By.CSS_SELECTOR, "input[name=platform][value=instagram]"))
+    note = "#crop-plan-notes li[data-format='instagram.story']"
+    story: WebElement = wait(
+        browser, lambda d: d.find_elements(By.CSS_SELECTOR, note) and d.find_element(By.CSS_SELECTOR, note)
+    )
+
+    assert story.get_attribute("data-zoom-limit") == "source_resolution"
+    assert (
+        "the subject stays outside the safe zone at zoom 1.00×" in story.text
+        and "too few pixels" in story.text
+    )
+    drawn = browser.find_element(By.CSS_SELECTOR, STORY)
+    assert drawn.get_attribute("data-zoom-limit") == "source_resolution"
+    # The square feed crop places it inside: no note for it.
+    assert not browser.find_elements(
+        By.CSS_SELECTOR, "#crop-plan-notes li[data-format='instagram.feed_square']"
+    )
+    assert_accessible_in_both_themes(browser)

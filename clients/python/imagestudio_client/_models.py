@@ -276,6 +276,10 @@ class FormatPlan(Model):
     subject_box: tuple[int, int, int, int] | None
     subject_box_in_output: tuple[int, int, int, int] | None
     inside_safe_zone: bool | None
+    #: What held the zoom, so a subject outside the safe zone says why: ``none`` (placed inside),
+    #: ``bound`` (needs more than the zoom bound), ``source_resolution`` (needs a crop smaller than
+    #: the output), ``no_zoom_fits``, ``no_safe_zone`` or ``not_placed``.
+    zoom_limit: str = "not_placed"
     faces: list[tuple[int, int, int, int]]
     safe_zone: dict[str, float]
 

@@ -62,7 +62,10 @@ export type SocialPlanRequest = JsonBody<"social_plan">;
 export type SocialPlanInput = WithImages<SocialPlanRequest, "image">;
 /** Every chosen format's crop of one image: source size, crop mode and a `FormatPlan` per format. */
 export type SocialPlan = Schemas["SocialPlan"];
-/** One format's crop box, zoom, subject and face boxes and safe-zone placement (boxes in source pixels). */
+/**
+ * One format's crop box, zoom, subject and face boxes and safe-zone placement (boxes in source pixels);
+ * `zoom_limit` says what held the zoom, so a subject outside the safe zone says why.
+ */
 export type FormatPlan = Schemas["FormatPlan"];
 /** The JSON body of `POST /control`: the operation, its images (upload ids or URLs) and strengths. */
 export type ControlRequest = JsonBody<"control_submit">;

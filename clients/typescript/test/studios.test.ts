@@ -80,6 +80,11 @@ describe("studios", () => {
       Object.fromEntries(job.outputs.map((output) => [output.name, output.metadata.crop_box])),
       Object.fromEntries(plan.formats.map((entry) => [entry.format, entry.crop_box])),
     );
+    // What held each zoom is reported the same way by the plan and the job.
+    assert.deepEqual(
+      Object.fromEntries(job.outputs.map((output) => [output.name, output.metadata.zoom_limit])),
+      Object.fromEntries(plan.formats.map((entry) => [entry.format, entry.zoom_limit])),
+    );
     const fromBlob = await studio.socialPlan({ image: photo(), formats: [banner], focal_x: 0, focal_y: 0.5 });
     assert.equal(fromBlob.formats[0]!.placed_on, "focal_point");
     await assert.rejects(

@@ -20,6 +20,7 @@ __all__ = [
     "ImageInfo",
     "Rendered",
     "SubjectPlacement",
+    "ZoomLimit",
     "encode",
     "has_transparency",
     "inspect_image",
@@ -155,6 +156,16 @@ class Rendered:
     subject: SubjectPlacement | None = None
 
 
+#: Why a crop's zoom is what it is, so a subject left outside the safe zone at zoom 1.0 says why:
+#: "none" (placed inside the safe zone at the least zoom that does it, 1.0 when none is needed),
+#: "bound" (inside needs more zoom than the zoom bound, ``max_zoom``), "source_resolution" (inside
+#: needs more zoom than the source has pixels for: the crop would be smaller than the output),
+#: "no_zoom_fits" (no zoom places it: larger than the safe area, or too near the source's edge),
+#: "no_safe_zone" (the format has no bands to clear) and "not_placed" (the crop was not placed on
+#: faces or a subject: centre, focal point, fit, a crop set by hand, the salient peak).
+ZoomLimit = Literal["none", "bound", "source_resolution", "no_zoom_fits", "no_safe_zone", "not_placed"]
+
+
 @dataclass(frozen=True)
 class SubjectPlacement:
     """Where a crop put what it was placed on, in output pixels, and whether that is clear of platform UI."""
@@ -169,6 +180,9 @@ class SubjectPlacement:
     faces: int
     #: The largest box's side over the crop's: above 1.0 when zoomed in to clear the safe zone.
     zoom: float = 1.0
+    #: What held the zoom there, so a subject outside the safe zone at 1.0 says why
+    #: (``imaging.crop.ZoomLimit``: "none" when it is inside).
+    zoom_limit: ZoomLimit = "not_placed"
 
 
 def encode(

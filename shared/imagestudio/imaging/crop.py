@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass
 from functools import lru_cache
@@ -11,6 +12,7 @@ import pyvips  # type: ignore[import-untyped, unused-ignore]
 
 from imagestudio.errors import ValidationFailed
 
+from .codec import ZoomLimit
 from .faces import find_faces
 from .sizing import MIN_ZOOM, largest_box
 from .source import SourceImage
@@ -23,6 +25,7 @@ __all__ = [
     "CropAnalysis",
     "CropPlan",
     "SafeZone",
+    "ZoomLimit",
     "adopt_analysis",
     "analyse",
     "check_max_zoom",
@@ -87,6 +90,8 @@ class CropPlan:
     faces: int
     #: The largest box's side over the crop's: 1.0 unless zoomed in to clear a safe zone.
     zoom: float = 1.0
+    #: What held the zoom where it is (``ZoomLimit``).
+    zoom_limit: ZoomLimit = "not_placed"
 
 
 @dataclass(frozen=True)
@@ -191,18 +196,20 @@ def plan_crop(
         padded = _pad(subject, FACE_MARGIN, source.width, source.height)
         # The padded faces inside the safe zone when some zoom allows, else the bare faces.
         keep = (padded, subject) if padded[2] <= box_w and padded[3] <= box_h else (subject,)
-        box, zoom = _place(source, box_w, box_h, keep, safe_zone, (width, height), max_zoom)
-        return CropPlan(box, "faces", subject, len(faces), zoom)
+        box, zoom, limit = _place(source, box_w, box_h, keep, safe_zone, (width, height), max_zoom)
+        return CropPlan(box, "faces", subject, len(faces), zoom, limit)
     salient = _subject(source)
     if salient is not None:
         zoom = 1.0
         if salient[2] <= box_w and salient[3] <= box_h:
-            box, zoom = _place(source, box_w, box_h, (salient,), safe_zone, (width, height), max_zoom)
+            box, zoom, limit = _place(source, box_w, box_h, (salient,), safe_zone, (width, height), max_zoom)
         else:
             # Too tall or wide for the box (a bottle in a banner): its middle, so the part cut off
-            # is shared between both ends rather than all of it lost from one.
+            # is shared between both ends rather than all of it lost from one. A zoom would only
+            # cut more of it off.
             box = _centred(source, box_w, box_h, salient[0] + salient[2] / 2, salient[1] + salient[3] / 2)
-        return CropPlan(box, "subject", salient, 0, zoom)
+            limit = "no_zoom_fits" if _has_bands(safe_zone) else "no_safe_zone"
+        return CropPlan(box, "subject", salient, 0, zoom, limit)
     cx, cy = _attention_centre(source, box_w, box_h)
     return CropPlan(_centred(source, box_w, box_h, cx, cy), "attention", None, 0)
 
@@ -293,24 +300,34 @@ def _place(
     safe_zone: SafeZone | None,
     output: tuple[int, int],
     max_zoom: float,
-) -> tuple[Box, float]:
+) -> tuple[Box, float, ZoomLimit]:
     """A box holding ``keep[0]`` (else the next) inside the safe zone at the least zoom up to ``max_zoom``
-    that allows it, else the largest box holding ``keep[-1]``, leaning away from the bands; and its zoom.
+    that allows it, else the largest box holding ``keep[-1]``, leaning away from the bands; its zoom,
+    and what held the zoom there (``ZoomLimit``).
     """
     subject = keep[-1]
-    if safe_zone is not None and safe_zone != NO_BANDS:
+    if safe_zone is not None and _has_bands(safe_zone):
         # Never zoom past the source's resolution: the crop is not made smaller than the output.
-        limit = min(max_zoom, max(1.0, min(box_w / output[0], box_h / output[1])))
+        resolution = max(1.0, min(box_w / output[0], box_h / output[1]))
+        limit = min(max_zoom, resolution)
         steps = ZOOM_STEPS if limit > 1.0 else 0
         # The padded faces at any zoom before the bare ones: hair and chin belong in the zone too.
         for wanted in keep:
             for step in range(steps + 1):
-                zoom = 1.0 + (limit - 1.0) * step / ZOOM_STEPS
-                w, h = max(1, round(box_w / zoom)), max(1, round(box_h / zoom))
-                left = _slide(source.width, w, wanted[0], wanted[2], safe_zone.left, safe_zone.right)
-                top = _slide(source.height, h, wanted[1], wanted[3], safe_zone.top, safe_zone.bottom)
-                if left is not None and top is not None:
-                    return (left, top, w, h), round(box_w / w, 4)
+                placed = _zoomed(
+                    source, box_w, box_h, wanted, safe_zone, 1.0 + (limit - 1.0) * step / ZOOM_STEPS
+                )
+                if placed is not None:
+                    return placed, round(box_w / placed[2], 4), "none"
+        least, most = _zoom_range(source, box_w, box_h, subject, safe_zone)
+        # The steps can step over a range narrower than one of them: try its middle before giving up.
+        if least <= min(most, limit):
+            placed = _zoomed(source, box_w, box_h, subject, safe_zone, (least + min(most, limit)) / 2)
+            if placed is not None:
+                return placed, round(box_w / placed[2], 4), "none"
+        reason = _zoom_limit(least, most, max_zoom, resolution)
+    else:
+        reason = "no_safe_zone"
     # No room for the safe zone: keep the subject in the box, as clear of the bands as it can be.
     zone = safe_zone or NO_BANDS
     left = _slide(source.width, box_w, subject[0], subject[2], 0.0, 0.0, prefer=(zone.left, zone.right))
@@ -322,7 +339,59 @@ def _place(
         box_w,
         box_h,
     )
-    return box, 1.0
+    return box, 1.0, reason
+
+
+def _zoomed(
+    source: SourceImage, box_w: int, box_h: int, wanted: Box, safe_zone: SafeZone, zoom: float
+) -> Box | None:
+    """The largest box zoomed in by ``zoom``, holding ``wanted`` inside the safe zone, or None."""
+    w, h = max(1, round(box_w / zoom)), max(1, round(box_h / zoom))
+    left = _slide(source.width, w, wanted[0], wanted[2], safe_zone.left, safe_zone.right)
+    top = _slide(source.height, h, wanted[1], wanted[3], safe_zone.top, safe_zone.bottom)
+    if left is None or top is None:
+        return None
+    return left, top, w, h
+
+
+def _has_bands(safe_zone: SafeZone | None) -> bool:
+    """Whether the safe zone covers any edge (a format without bands has nothing to clear)."""
+    return safe_zone is not None and safe_zone != NO_BANDS
+
+
+def _zoom_range(
+    source: SourceImage, box_w: int, box_h: int, subject: Box, safe_zone: SafeZone
+) -> tuple[float, float]:
+    """The least and most zoom (from 1) at which a box can hold ``subject`` inside the safe zone.
+
+    Along each axis a box of length L (the largest box's, L0, over the zoom) holds the subject
+    inside its bands when the subject fits the band-free part (the zoom at most
+    ``(1 - bands) * L0 / size``) and each band fits between the subject and the source's edge (the
+    zoom at least ``band * L0 / room``). Least above most: no zoom places it.
+    """
+    least, most = 1.0, math.inf
+    for length, extent, start, size, before, after in (
+        (box_w, source.width, subject[0], subject[2], safe_zone.left, safe_zone.right),
+        (box_h, source.height, subject[1], subject[3], safe_zone.top, safe_zone.bottom),
+    ):
+        if size > 0:
+            most = min(most, (1.0 - before - after) * length / size)
+        for band, room in ((before, start), (after, extent - start - size)):
+            if band > 0:
+                least = max(least, band * length / room if room > 0 else math.inf)
+    return least, most
+
+
+def _zoom_limit(least: float, most: float, max_zoom: float, resolution: float) -> ZoomLimit:
+    """What kept a subject out of the safe zone, given the zoom range that would place it."""
+    if least > most:
+        return "no_zoom_fits"
+    if least > max_zoom and max_zoom <= resolution:
+        return "bound"
+    if least > resolution:
+        return "source_resolution"
+    # Within both limits on paper, yet whole pixels leave no offset that works.
+    return "no_zoom_fits"
 
 
 def _slide(

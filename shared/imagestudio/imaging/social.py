@@ -192,30 +192,28 @@ def subject_placement(
     """
     if plan.placed_on not in ("faces", "subject", "attention"):
         return None
-    if plan.subject is None:
-        return SubjectPlacement(
-            placed_on=plan.placed_on, box=None, inside_safe_zone=None, faces=plan.faces, zoom=plan.zoom
-        )
-    crop_left, crop_top, crop_w, crop_h = plan.box
-    sx, sy = width / crop_w, height / crop_h
-    x, y, w, h = plan.subject
-    left = max(0, math.floor((x - crop_left) * sx))
-    top = max(0, math.floor((y - crop_top) * sy))
-    right = min(width, math.ceil((x + w - crop_left) * sx))
-    bottom = min(height, math.ceil((y + h - crop_top) * sy))
-    box = (left, top, max(0, right - left), max(0, bottom - top))
+    box: tuple[int, int, int, int] | None = None
     inside = None
-    if safe_zone is not None:
-        # A pixel of slack for the rounding between source and output pixels.
-        inside = (
-            left >= safe_zone.left * width - 1
-            and top >= safe_zone.top * height - 1
-            and right <= width * (1 - safe_zone.right) + 1
-            and bottom <= height * (1 - safe_zone.bottom) + 1
-        )
-    return SubjectPlacement(
-        placed_on=plan.placed_on, box=box, inside_safe_zone=inside, faces=plan.faces, zoom=plan.zoom
-    )
+    if plan.subject is not None:
+        crop_left, crop_top, crop_w, crop_h = plan.box
+        sx, sy = width / crop_w, height / crop_h
+        x, y, w, h = plan.subject
+        left = max(0, math.floor((x - crop_left) * sx))
+        top = max(0, math.floor((y - crop_top) * sy))
+        right = min(width, math.ceil((x + w - crop_left) * sx))
+        bottom = min(height, math.ceil((y + h - crop_top) * sy))
+        box = (left, top, max(0, right - left), max(0, bottom - top))
+        if safe_zone is not None:
+            # A pixel of slack for the rounding between source and output pixels.
+            inside = (
+                left >= safe_zone.left * width - 1
+                and top >= safe_zone.top * height - 1
+                and right <= width * (1 - safe_zone.right) + 1
+                and bottom <= height * (1 - safe_zone.bottom) + 1
+            )
+    # Inside by the pixel of slack though the search found no zoom: nothing held it out after all.
+    zoom_limit = "none" if inside and plan.zoom_limit != "no_safe_zone" else plan.zoom_limit
+    return SubjectPlacement(plan.placed_on, box, inside, plan.faces, plan.zoom, zoom_limit)
 
 
 def safe_zone_overlay(rendered: Rendered, safe_zone: SafeZone) -> Rendered:

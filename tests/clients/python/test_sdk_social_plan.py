@@ -30,6 +30,11 @@ def test_the_plan_gives_the_crops_the_job_then_renders_custom_formats_included(s
         assert job.status == "succeeded", job.error
         rendered = {o.name: o.metadata["crop_box"] for o in job.outputs}
         assert rendered == {f.format: list(f.crop_box or ()) for f in plan.formats}
+        # What held each zoom, the same in the plan and the job (a 640x480 photo to the 1080x1920
+        # story cannot zoom: its crop is already smaller than the output).
+        assert {o.name: o.metadata["zoom_limit"] for o in job.outputs} == {
+            f.format: f.zoom_limit for f in plan.formats
+        }
         assert {(o.width, o.height) for o in job.outputs if o.name == "custom.partner_banner"} == {
             (1200, 1500)
         }

@@ -62,13 +62,18 @@ def test_plan_answers_the_crops_the_job_renders_with(embedded: Embedded) -> None
         made = images[entry.format]
         assert made["crop_box"] == list(entry.crop_box or ())
         assert made["zoom"] == entry.zoom
+        assert made["zoom_limit"] == entry.zoom_limit
         subject = made["subject"]
         assert subject["placed_on"] == entry.placed_on
         assert subject["box"] == list(entry.subject_box_in_output or ())
         assert subject["inside_safe_zone"] == entry.inside_safe_zone
+        assert subject["zoom_limit"] == entry.zoom_limit
         assert subject["faces"] == len(entry.faces)
     story = plan.formats[0]
     assert story.placed_on == "faces" and story.faces and story.subject_box is not None
+    # The 1024 px square is smaller than the 1080x1920 story: the face stays under the top band
+    # because any zoom would enlarge the source, and the plan says so.
+    assert (story.inside_safe_zone, story.zoom, story.zoom_limit) == (False, 1.0, "source_resolution")
 
 
 def test_plan_refuses_an_unknown_format_naming_the_field(embedded: Embedded) -> None:

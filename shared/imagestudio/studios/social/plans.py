@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from imagestudio.imaging import ZoomLimit
 from imagestudio.jobs.schemas import JobOutput, JobRead
 
 CropMode = Literal["smart", "center", "fit"]
@@ -35,6 +36,13 @@ class FormatPlan(BaseModel):
     subject_box_in_output: tuple[int, int, int, int] | None
     #: Whether that box lies inside the safe zone (None without a box).
     inside_safe_zone: bool | None
+    #: What held the zoom where it is, so a subject outside the safe zone says why: "none" (placed
+    #: inside, at the least zoom that does it), "bound" (inside needs more zoom than the zoom
+    #: bound), "source_resolution" (inside needs a crop smaller than the output: the source has too
+    #: few pixels), "no_zoom_fits" (no zoom places it: too large for the safe area or too near the
+    #: source's edge), "no_safe_zone" (the format has no bands) or "not_placed" (not placed on faces
+    #: or a subject: centre, focal point, fit, a crop set by hand, the salient peak).
+    zoom_limit: ZoomLimit = "not_placed"
     #: Every face found, in source pixels.
     faces: list[tuple[int, int, int, int]]
     safe_zone: dict[str, float]

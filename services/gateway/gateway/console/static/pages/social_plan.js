@@ -12,6 +12,23 @@ const MIN_SIDE = 32;
 /** Arrow keys move a crop by this share of the photo (with Shift: resize it). */
 const KEY_STEP = 0.02;
 
+/** Why a format's faces or subject stayed outside its safe zone, by the plan's ``zoom_limit``. */
+const WHY_OUTSIDE = {
+  bound: "placing it inside needs more zoom than the zoom bound allows",
+  source_resolution: "the photo has too few pixels to zoom in: a closer crop would be smaller than the format, and blurred",
+  no_zoom_fits: "no zoom can place it inside: too large for the safe area, or too near the photo's edge",
+};
+
+/** One sentence per format whose faces or subject the plan left outside the safe zone, saying why. */
+function outsideNotes(plan, label) {
+  return plan.formats.filter((entry) => entry.inside_safe_zone === false).map((entry) => {
+    const what = entry.placed_on === "faces" ? "the faces stay" : "the subject stays";
+    const why = WHY_OUTSIDE[entry.zoom_limit] || "it could not be placed inside";
+    return h("li", { dataset: { format: entry.format, zoomLimit: entry.zoom_limit } },
+      `${label(entry.format)}: ${what} outside the safe zone at zoom ${entry.zoom.toFixed(2)}× — ${why}.`);
+  });
+}
+
 const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
 
 /** A box of ``aspect`` (width / height) ``width`` wide at (x, y), whole pixels, held inside the photo. */
@@ -134,7 +151,7 @@ export function cropPreview(preview, label, onAdjust = () => {}) {
       if (entry.subject_box) subjects.set(entry.subject_box.join(","), entry.subject_box);
       for (const face of entry.faces) subjects.set(`face:${face.join(",")}`, face);
       if (!entry.crop_box) continue; // fit mode letterboxes the whole photo: nothing to crop
-      const box = place(h("div", { class: "crop-box", dataset: { format: entry.format, zoom: entry.zoom, setBy: entry.crop_set_by || "studio" } },
+      const box = place(h("div", { class: "crop-box", dataset: { format: entry.format, zoom: entry.zoom, zoomLimit: entry.zoom_limit, setBy: entry.crop_set_by || "studio" } },
         h("button", { type: "button", class: "crop-label" }, label(entry.format))), entry.crop_box, plan);
       if (adjusted.has(entry.format)) box.dataset.adjusted = "true";
       layer.append(box);
@@ -147,6 +164,8 @@ export function cropPreview(preview, label, onAdjust = () => {}) {
     status.textContent = plan.crop_mode === "fit"
       ? "Fit mode keeps the whole photo in every format (letterboxed): no crop to show."
       : `Crops of ${shown} format${shown === 1 ? "" : "s"} drawn over the photo (the dashed boxes are what smart crop keeps); drag a crop's label to move it, its corner to resize it.`;
+    const notes = outsideNotes(plan, label);
+    if (notes.length) status.append(h("ul", { class: "crop-notes", id: "crop-plan-notes" }, notes));
   };
 
   const ask = async (body) => {
