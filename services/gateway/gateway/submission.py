@@ -141,8 +141,13 @@ class _CacheOnlySessions:
         return self._idle.pop() if self._idle else CacheOnlySession()
 
     def give_back(self, session: CacheOnlySession) -> None:
+        # ``_new``/``_deleted`` are the dicts ``new``/``deleted`` copy into a set on every read.
         untouched = not (
-            session.identity_map or session.new or session.deleted or session.info or session.in_transaction()
+            session.identity_map
+            or session._new
+            or session._deleted
+            or session.info
+            or session.in_transaction()
         )
         if untouched and len(self._idle) < self.KEEP:
             self._idle.append(session)
