@@ -17,7 +17,7 @@ gateway's CPU per submission. :class:`HeadWithBody` holds the head until the bod
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import uvicorn
@@ -62,6 +62,9 @@ class HeadWithBody:
             self._loop.call_soon(self.flush_head)
         else:
             self._transport.write(data)
+
+    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.write(b"".join(chunks))
 
     def flush_head(self) -> None:
         """Send a head still held (nothing followed it in the turn it was written)."""

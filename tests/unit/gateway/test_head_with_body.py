@@ -85,6 +85,14 @@ def test_close_and_eof_send_a_held_head_first() -> None:
     assert raw.writes == [HEAD] and raw.eof
 
 
+def test_writelines_keeps_the_order() -> None:
+    async def steps(transport: HeadWithBody) -> None:
+        transport.write(HEAD)
+        transport.writelines([b"{", b"}"])
+
+    assert _run(steps).writes == [HEAD + b"{}"]
+
+
 def test_other_writes_pass_at_once_and_the_rest_is_the_transports() -> None:
     async def steps(transport: HeadWithBody) -> None:
         transport.write(b"0\r\n\r\n")
