@@ -120,6 +120,7 @@ def _params(tenant: str) -> dict[str, Any]:
                     "params": params,
                     "inputs": {"image": f"uploads/{tenant}/{uuid.uuid4()}.jpg"},
                     "max_attempts": 3,
+                    "created_at": datetime.now(UTC).isoformat(),
                     "start_deadline": None,
                     "priority": 1,
                     "output_retention_seconds": None,
