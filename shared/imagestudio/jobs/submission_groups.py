@@ -46,6 +46,8 @@ class SubmissionGroups(Generic[T]):
         self._send = send
         self._max_group = max_group
         self._waiting: dict[Hashable, _Group[T]] = {}
+        #: The statements sent for waiters, held until done (the loop keeps only weak references).
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def submit(self, key: Hashable, item: T) -> bool:
         """Whether ``item``'s statement was accepted by the account (False: nothing of it written)."""
@@ -77,7 +79,9 @@ class SubmissionGroups(Generic[T]):
         now = _Group(group.items[: self._max_group], group.answers[: self._max_group])
         rest = _Group(group.items[self._max_group :], group.answers[self._max_group :])
         self._waiting[key] = rest
-        asyncio.get_running_loop().create_task(self._send_group(key, now))
+        task = asyncio.get_running_loop().create_task(self._send_group(key, now))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def _send_group(self, key: Hashable, group: _Group[T]) -> None:
         try:
