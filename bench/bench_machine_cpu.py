@@ -11,6 +11,7 @@ h2load processes start and end inside the run: their share is this process's chi
 nothing leaves the rest's CPU per job.
 
     .venv/bin/python bench/bench_machine_cpu.py [--count 3000] [--before 0015 [--rounds 3]]
+    IMAGESTUDIO_BENCH_BASE=/tmp/base .venv/bin/python bench/bench_machine_cpu.py [--rounds 3]
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from _services import (
 from bench_submit import Gateway
 
 TICK = os.sysconf("SC_CLK_TCK")
+#: A tree holding the code before a change (``git archive <commit> shared services | tar -x -C
+#: DIR``): with it, P1a alone, alternating rounds between this tree's gateway and the base's.
+BASE = os.environ.get("IMAGESTUDIO_BENCH_BASE", "")
 
 
 def _cpu_by_process() -> tuple[dict[tuple[str, str], float], float]:
@@ -102,14 +106,17 @@ def _measure(
 
 
 def _gateway(
-    stack: ExitStack, env: dict[str, str], tenant: str
+    stack: ExitStack, env: dict[str, str], tenant: str, code: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], dict[str, str], dict[str, Request]]:
     """``imagestudio up`` on ``env``'s database, one tenant with an upload: its process, the names of
-    its processes (the gateway, its relay child) and its submissions (P1a JSON, P1b multipart)."""
+    its processes (the gateway, its relay child) and its submissions (P1a JSON, P1b multipart).
+    ``code``: environment naming other code to run (``PYTHONPATH`` of a base tree)."""
     port = free_port()
     gateway = stack.enter_context(
         process(
-            [str(BIN / "imagestudio"), "up", "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz"
+            [str(BIN / "imagestudio"), "up", "--port", str(port)],
+            env | (code or {}),
+            f"http://127.0.0.1:{port}/healthz",
         )
     )
     names = {str(gateway.pid): "gateway"} | {pid: "outbox relay" for pid in children(gateway.pid)}
@@ -164,20 +171,25 @@ def main(count: int = 3000, *, before: str = "", rounds: int = 3) -> dict[str, o
                 req, count * 2, {str(floor.pid): "floor app"}, env["IMAGESTUDIO_DATABASE_URL"]
             )
         gateway, names, shapes = _gateway(stack, env, "bench-machine")
-        if not before:
+        if not before and not BASE:
             for name, req in shapes.items():
                 run([req], connections=8, count=200)  # warm-up
                 retire_queued_jobs(env)
                 out[name] = _measure(req, count, names, env["IMAGESTUDIO_DATABASE_URL"])
             return out
-        # The schema before a change in the same rounds: a second gateway of this tree on a database
-        # and vhost of its own, migrated down to ``before`` once it is up (``up`` migrates to head).
+        # The schema (or the code) before a change in the same rounds: a second gateway on a
+        # database and vhost of its own, migrated down to ``before`` once it is up (``up`` migrates
+        # to head), or running the base tree's code.
         env_before = stack.enter_context(distributed_env())
-        _, names_before, shapes_before = _gateway(stack, env_before, "bench-machine-before")
-        _downgrade(env_before, before)
+        if before:
+            _, names_before, shapes_before = _gateway(stack, env_before, "bench-machine-before")
+            _downgrade(env_before, before)
+        else:
+            code = {"PYTHONPATH": f"{BASE}/shared:{BASE}/services/gateway"}
+            _, names_before, shapes_before = _gateway(stack, env_before, "bench-machine-base", code)
         pairs = {
             "head": (env, names, shapes["P1a_json"]),
-            before: (env_before, names_before, shapes_before["P1a_json"]),
+            before or "base": (env_before, names_before, shapes_before["P1a_json"]),
         }
         for each_env, _, req in pairs.values():
             run([req], connections=8, count=200)  # warm-up

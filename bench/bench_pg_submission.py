@@ -6,8 +6,9 @@ psycopg connection, one statement one transaction) from 8 connections, on a priv
 migrated to head with one tenant whose limits never refuse. Variants of the statement, each
 with one CTE taken out, say what each row costs; the floor's one ``INSERT`` (``floor_app.py``'s
 table, committed in a transaction as the floor does) runs in the same rounds; so does the
-relay's claim (``outbox.service._CLAIM_PG`` + ``COMMIT``, a batch of ``--batch`` rows). Rounds
-alternate the variants. CPU is read from ``/proc``: the 8 backends' own (``backends``), and
+relay's claim (``outbox.service._CLAIM_PG`` + ``COMMIT``, a batch of ``--batch`` rows). So do
+the statement carrying 2 and 4 of the tenant's jobs (CPU per job), and the submission with a
+tenant per connection (what sharing the one account row costs). Rounds alternate the variants. CPU is read from ``/proc``: the 8 backends' own (``backends``), and
 every ``postgres`` process's (``server``: the backends plus the WAL writer, checkpointer,
 autovacuum and whatever else the server ran meanwhile; other databases' work too, so run it
 on a quiet machine).
@@ -36,6 +37,8 @@ from _services import BIN, ROOT, proc_stat, processes
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECTIONS = 8
+#: Jobs a statement in the gathered variants (``jobs.submission_groups``).
+GROUPS = (2, 4)
 
 
 def _submission_sql() -> str:
@@ -120,6 +123,7 @@ def _params(tenant: str) -> dict[str, Any]:
                     "params": params,
                     "inputs": {"image": f"uploads/{tenant}/{uuid.uuid4()}.jpg"},
                     "max_attempts": 3,
+                    "created_at": datetime.now(UTC).isoformat(),
                     "start_deadline": None,
                     "priority": 1,
                     "output_retention_seconds": None,
@@ -139,6 +143,16 @@ def _params(tenant: str) -> dict[str, Any]:
         ),
         "holds": json.dumps([{"job_id": job_id, "amount": 1}]),
     }
+
+
+def _group(tenant: str, size: int) -> dict[str, Any]:
+    """``size`` submissions of one tenant in one statement, as ``jobs.submission_groups`` sends
+    those that arrived while the tenant's previous statement was in flight."""
+    each = [_params(tenant) for _ in range(size)]
+    merged = dict(each[0], amount=size)
+    for name in ("jobs", "messages", "holds"):
+        merged[name] = json.dumps([row for p in each for row in json.loads(p[name])])
+    return merged
 
 
 def _server_cpu() -> float:
@@ -209,16 +223,23 @@ def main(count: int = 3000, rounds: int = 3, batch: int = 2, before: str = "") -
             urls[before] = stack.enter_context(_database(before))
         tenants = {schema: _tenant(url) for schema, url in urls.items()}
 
+        # One tenant per connection: what the single tenant's account row costs when shared.
+        apart = [_tenant(urls["head"]) for _ in range(CONNECTIONS)]
+
         def statement(
-            text: str, schema: str, setup: str = ""
+            text: str, schema: str, setup: str = "", size: int = 1
         ) -> Callable[[psycopg.AsyncConnection[Any]], Any]:
             async def send(conn: psycopg.AsyncConnection[Any]) -> None:
                 if setup and not conn.info.parameter_status("application_name"):
                     await conn.execute(setup)
                     await conn.execute("SET application_name = 'set-up'")
-                await (await conn.execute(text, _params(tenants[schema]))).fetchone()
+                await (await conn.execute(text, _group(tenants[schema], size))).fetchone()
 
             return send
+
+        async def tenant_apart(conn: psycopg.AsyncConnection[Any]) -> None:
+            tenant = apart[conn.info.backend_pid % CONNECTIONS]
+            await (await conn.execute(sql, _params(tenant))).fetchone()
 
         async def floor(conn: psycopg.AsyncConnection[Any]) -> None:
             async with conn.transaction():
@@ -230,6 +251,13 @@ def main(count: int = 3000, rounds: int = 3, batch: int = 2, before: str = "") -
         runs: dict[str, tuple[str, Callable[[psycopg.AsyncConnection[Any]], Any]]] = {
             name: ("head", statement(text, "head")) for name, text in variants.items()
         }
+        # Per job (the CPU divided by the statement's jobs): a tenant's submissions gathered.
+        for size in GROUPS:
+            runs[f"submission, {size} jobs a statement, per job"] = (
+                "head",
+                statement(sql, "head", size=size),
+            )
+        runs["submission, one tenant per connection"] = ("head", tenant_apart)
         # Foreign keys' checks off (superuser only; a measurement, never a proposal).
         runs["submission, foreign-key triggers off"] = (
             "head",
@@ -242,9 +270,10 @@ def main(count: int = 3000, rounds: int = 3, batch: int = 2, before: str = "") -
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 schema, send = runs[name]
-                got = asyncio.run(_submissions(urls[schema], count, send))
+                size = next((g for g in GROUPS if name.startswith(f"submission, {g} jobs")), 1)
+                got = asyncio.run(_submissions(urls[schema], count // size, send))
                 for k, v in got.items():
-                    figures.setdefault(name, {}).setdefault(k, []).append(v)
+                    figures.setdefault(name, {}).setdefault(k, []).append(v / size)
             for schema, url in urls.items():
                 got = asyncio.run(_claims(url, batch))
                 label = f"relay claim + COMMIT, batch {batch}, per message" + (

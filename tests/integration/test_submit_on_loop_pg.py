@@ -228,3 +228,57 @@ def test_an_idle_connection_the_server_ended_is_replaced_before_it_is_lent(pg_st
 
     first, second = asyncio.run(scenario())
     assert first != second
+
+
+def test_a_tenants_submissions_arriving_during_its_statement_commit_together_in_the_next(
+    pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a tenant's statement is in flight its next submissions wait and go in one statement
+    (``jobs.submission_groups``): each job still gets its own row, created_at, event, message and
+    reserve, and the account holds their sum."""
+    import json
+
+    import imagestudio.studios.social as social
+
+    monkeypatch.setattr(social, "price", lambda params: 3)
+    key, tenant_id = pg_stack.new_tenant(tier="pro")
+    image = upload(pg_stack, key)
+    assert post_json(pg_stack, key, image).status_code == 202  # warms the grant and the caches
+    jobs_per_statement: list[int] = []
+    original = job_repository.insert_submission_async
+
+    async def held(conn: Any, params: dict[str, Any]) -> bool:
+        jobs_per_statement.append(len(json.loads(params["jobs"])))
+        if len(jobs_per_statement) == 1:
+            await asyncio.sleep(0.5)  # the first statement in flight while the others arrive
+        return await original(conn, params)
+
+    monkeypatch.setattr(job_repository, "insert_submission_async", held)
+    start = threading.Barrier(6)
+
+    def attempt(_: int) -> Any:
+        start.wait()
+        return post_json(pg_stack, key, image)
+
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(attempt, range(6)))
+    assert [r.status_code for r in responses] == [202] * 6
+    assert sum(jobs_per_statement) == 6 and max(jobs_per_statement) > 1
+    with session_scope() as session:
+        for response in responses:
+            body = response.json()
+            job = session.get(Job, body["id"])
+            assert job is not None and job.created_at.isoformat() == body["created_at"].replace("Z", "+00:00")
+            events = session.execute(
+                select(JobEvent.type, JobEvent.created_at).where(JobEvent.job_id == job.id)
+            ).all()
+            assert events == [("job.queued", job.created_at)]
+            reserves = session.scalars(
+                select(CreditEntry.reserved_delta).where(CreditEntry.job_id == job.id)
+            ).all()
+            assert list(reserves) == [3]
+        messages = [m.get("job_id") for m in session.scalars(select(OutboxMessage.kwargs)).all()]
+        assert all(messages.count(r.json()["id"]) == 1 for r in responses)
+        balance = credit_service.balance(session, tenant_id=tenant_id)
+        assert balance.reserved == 3 * 7
+        assert credit_service.active_jobs(session, tenant_id=tenant_id) == 7

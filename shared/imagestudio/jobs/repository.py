@@ -33,15 +33,15 @@ WITH account AS (
                       error, attempts, max_attempts, created_at, started_at, finished_at, updated_at,
                       start_deadline, priority, output_retention_seconds)
     SELECT j.id, a.tenant_id, j.studio, 'queued', j.params, j.inputs, 0, '', NULL, 0, j.max_attempts,
-           :now, NULL, NULL, :now, j.start_deadline, j.priority, j.output_retention_seconds
+           j.created_at, NULL, NULL, j.created_at, j.start_deadline, j.priority, j.output_retention_seconds
       FROM account a,
            json_to_recordset(CAST(:jobs AS json))
-               AS j(id varchar, studio varchar, params json, inputs json, max_attempts int,
+               AS j(id varchar, studio varchar, params json, inputs json, max_attempts int, created_at timestamptz,
                     start_deadline timestamptz, priority int, output_retention_seconds int)
-    RETURNING id
+    RETURNING id, created_at
 ), events AS (
     INSERT INTO job_events (job_id, type, data, created_at)
-    SELECT id, 'job.queued', CAST('{"status": "queued"}' AS json), :now FROM job_rows
+    SELECT id, 'job.queued', CAST('{"status": "queued"}' AS json), created_at FROM job_rows
 ), messages AS (
     INSERT INTO outbox (message_id, queue_name, actor_name, kwargs, options, created_at, attempts)
     SELECT m.message_id, m.queue_name, m.actor_name, m.kwargs, m.options, :now, 0
@@ -424,6 +424,7 @@ class JobRepository:
                         "params": job.params,
                         "inputs": job.inputs,
                         "max_attempts": job.max_attempts,
+                        "created_at": job.created_at.isoformat(),
                         "start_deadline": job.start_deadline.isoformat() if job.start_deadline else None,
                         "priority": job.priority,
                         "output_retention_seconds": job.output_retention_seconds,

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pydantic_core import to_json
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +39,7 @@ from imagestudio.idempotency.service import IdempotencyClaim, StoredResponse, id
 from imagestudio.jobs.models import CHECKED_SIZES, SOURCE_NAMES, Job, JobEvent, JobStatus
 from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead, QueuePlace
+from imagestudio.jobs.submission_groups import SubmissionGroups
 from imagestudio.jobs.transitions import JobTransitions, run_job_message
 from imagestudio.messaging import PRIORITY_RANKS, Priority, priority_of_rank
 from imagestudio.outbox.service import outbox_service
@@ -162,8 +165,23 @@ def _check_plan(limits: TenantLimits, draft: JobDraft) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A submission from the loop waiting for its statement: the job, its message row and its cost."""
+
+    job: QueuedJob
+    message: dict[str, Any]
+    cost: int
+    #: The tenant and the limits its statement checks (a group shares them).
+    key: tuple[str, int, int]
+
+
 class JobService(JobTransitions):
     """Jobs as the gateway sees them (submit, read, cancel); the worker side comes from :class:`JobTransitions`."""
+
+    def __init__(self) -> None:
+        #: Per pool of async connections (one per gateway loop), the tenants' statements in flight.
+        self._groups: WeakKeyDictionary[AsyncConnections, SubmissionGroups[_Pending]] = WeakKeyDictionary()
 
     # --- gateway side -----------------------------------------------------------------------
     def submit(
@@ -221,7 +239,9 @@ class JobService(JobTransitions):
         monthly grant and endpoints known to this process. ``session`` is a ``CacheOnlySession``:
         a step that would query raises ``NeedsDatabase``, and the caller submits in a thread
         instead. The job, its event, message and reserve commit in the one pipelined statement on
-        an async connection (the same guarantees as ``_commit_in_one_statement``). Refused by the
+        an async connection (the same guarantees as ``_commit_in_one_statement``), with those of
+        the tenant's submissions that arrived while its previous statement was in flight
+        (``submission_groups``: they would have queued on its account row). Refused by the
         account (402, 429, storage quota): None, nothing written, and the thread path, which
         reads the balance to explain the refusal, answers it.
         """
@@ -233,21 +253,33 @@ class JobService(JobTransitions):
         if webhook_service.staging.may_have_endpoints(session, tenant_id=tenant_id):
             return None
         job = self._queued(tenant_id, draft)
-        params = job_repository.submission_params(
-            tenant_id=tenant_id,
-            jobs=[job],
-            messages=outbox_service.rows([run_job_message(job)]),
-            holds=[(job.id, draft.cost)],
-            max_active=limits.max_concurrent_jobs,
-            max_stored_bytes=limits.max_stored_bytes,
-        )
-        async with connections.connection() as conn:
-            accepted = await job_repository.insert_submission_async(conn, params)
+        # The message row is built here, in the request's context (its trace); the tenant's other
+        # submissions in flight meanwhile may carry it in their statement (``submission_groups``).
+        (message,) = outbox_service.rows([run_job_message(job)])
+        groups = self._groups.get(connections)
+        if groups is None:
+            groups = self._groups[connections] = SubmissionGroups(partial(self._send_group, connections))
+        key = (tenant_id, limits.max_concurrent_jobs, limits.max_stored_bytes)
+        accepted = await groups.submit(key, _Pending(job, message, draft.cost, key))
         if not accepted:
             return None
         outbox_service.committed_elsewhere()
         log.info("job.accepted", job_id=job.id, tenant_id=tenant_id, studio=job.studio)
         return job
+
+    async def _send_group(self, connections: AsyncConnections, group: Sequence[_Pending]) -> bool:
+        """One statement for a tenant's submissions gathered on the loop: all accepted, or none written."""
+        tenant_id, max_active, max_stored_bytes = group[0].key
+        params = job_repository.submission_params(
+            tenant_id=tenant_id,
+            jobs=[p.job for p in group],
+            messages=[p.message for p in group],
+            holds=[(p.job.id, p.cost) for p in group],
+            max_active=max_active,
+            max_stored_bytes=max_stored_bytes,
+        )
+        async with connections.connection() as conn:
+            return await job_repository.insert_submission_async(conn, params)
 
     def _accepted(self, results: Sequence[Job | ImageStudioError]) -> StoredResponse:
         """The 202 a single submission answers, as stored for Idempotency-Key replays."""
