@@ -41,7 +41,11 @@ class AttentionMap:
         grid = small.resize(self._hscale, vscale=self._vscale)
         xyz = grid.colourspace("xyz")[0:3]
         luminance = xyz[1]
-        edges = luminance.conv(pyvips.Image.new_from_array(_EDGES), precision="integer").linear([5.0], [0.0]).abs()
+        edges = (
+            luminance.conv(pyvips.Image.new_from_array(_EDGES), precision="integer")
+            .linear([5.0], [0.0])
+            .abs()
+        )
         distance = _length((xyz / _length(xyz)).linear([1.0, 1.0, 1.0], _SKIN))
         lit = luminance > 5.0  # dark areas score neither skin nor saturation
         zero = lit.new_from_image(0.0)

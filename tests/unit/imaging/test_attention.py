@@ -20,15 +20,21 @@ def _small_copy(seed: int, width: int, height: int) -> pyvips.Image:
     draw.rectangle((width * 0.1, height * 0.5, width * 0.3, height * 0.8), fill=(225, 180, 150))
     draw.rectangle((0, 0, width * 0.2, height * 0.2), fill=(3, 3, 3))
     array = np.asarray(image)
-    return pyvips.Image.new_from_memory(array.tobytes(), width, height, 3, "uchar").copy(interpretation="srgb")
+    return pyvips.Image.new_from_memory(array.tobytes(), width, height, 3, "uchar").copy(
+        interpretation="srgb"
+    )
 
 
-@pytest.mark.parametrize(("seed", "width", "height"), [(1, 256, 171), (2, 144, 256), (3, 256, 64), (4, 200, 200)])
+@pytest.mark.parametrize(
+    ("seed", "width", "height"), [(1, 256, 171), (2, 144, 256), (3, 256, 64), (4, 200, 200)]
+)
 def test_centre_equals_libvips_smartcrop_for_every_crop_size(seed: int, width: int, height: int) -> None:
     small = _small_copy(seed, width, height).copy_memory()
     scores = AttentionMap(small)
     sizes = {(w, h) for w in range(1, width + 1, 7) for h in (1, height // 3, height // 2, height)}
     for crop_w, crop_h in sorted(sizes):
-        _, found = small.smartcrop(crop_w, crop_h, interesting="attention", attention_x=True, attention_y=True)
+        _, found = small.smartcrop(
+            crop_w, crop_h, interesting="attention", attention_x=True, attention_y=True
+        )
 
         assert scores.centre(crop_w, crop_h) == (found["attention_x"], found["attention_y"]), (crop_w, crop_h)
