@@ -39,6 +39,7 @@ from imagestudio.jobs.repository import job_repository
 from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead, QueuePlace
 from imagestudio.jobs.transitions import JobTransitions, run_job_message
 from imagestudio.messaging import PRIORITY_RANKS, Priority, priority_of_rank
+from imagestudio.outbox.notifier import LoopNotifier
 from imagestudio.outbox.service import outbox_service
 from imagestudio.paging import read_page
 from imagestudio.storage import get_store, input_key
@@ -213,7 +214,13 @@ class JobService(JobTransitions):
         return result
 
     async def submit_on_loop(
-        self, connections: AsyncConnections, session: Session, *, tenant_id: str, draft: JobDraft
+        self,
+        connections: AsyncConnections,
+        session: Session,
+        *,
+        tenant_id: str,
+        draft: JobDraft,
+        notifier: LoopNotifier,
     ) -> QueuedJob | None:
         """``submit_draft`` from the event loop for the common case; None when it is not that case.
 
@@ -223,7 +230,8 @@ class JobService(JobTransitions):
         instead. The job, its event, message and reserve commit in the one pipelined statement on
         an async connection (the same guarantees as ``_commit_in_one_statement``). Refused by the
         account (402, 429, storage quota): None, nothing written, and the thread path, which
-        reads the balance to explain the refusal, answers it.
+        reads the balance to explain the refusal, answers it. ``notifier`` wakes the relays after
+        the commit, from the loop.
         """
         if draft.uploads or draft.webhook is not None:
             return None
@@ -245,7 +253,7 @@ class JobService(JobTransitions):
             accepted = await job_repository.insert_submission_async(conn, params)
         if not accepted:
             return None
-        outbox_service.committed_elsewhere()
+        outbox_service.committed_on_loop(notifier)  # the relays' wake, sent from the loop
         log.info("job.accepted", job_id=job.id, tenant_id=tenant_id, studio=job.studio)
         return job
 

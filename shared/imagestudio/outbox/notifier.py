@@ -12,10 +12,16 @@ it: every commit is followed by a ``NOTIFY`` that began after it, so a relay wok
 commit; under load that is one per round trip instead of one per job. A ``NOTIFY`` lost (server
 away, this process killed between its commit and the send) delays a message until the relays'
 next sweep (``outbox_poll_seconds``); it never loses one: the row is committed.
+
+A commit made on an event loop (the gateway's JSON submission) asks a :class:`LoopNotifier`
+instead: the same coalescing, on the loop, on an async connection of its own. Asked through the
+thread, the wake waited for the thread's turn at the GIL behind the loop still answering the
+request: ~3 ms on an idle gateway (bench/README.md, issue 31, "the loop's own wake").
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import threading
@@ -24,6 +30,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from imagestudio.db import AsyncConnections
 from imagestudio.telemetry.logging import get_logger
 
 log = get_logger(__name__)
@@ -114,3 +121,55 @@ class CommitNotifier:
                 self._answered = asked
                 self.sent += 1
                 self._changed.notify_all()
+
+
+class LoopNotifier:
+    """Sends ``notification`` (a statement) from the event loop after commits made on it, coalesced.
+
+    At most one send in flight, on ``connections`` (the notifier's own: a submission never waits
+    for a place behind it, nor it behind a submission); an ask made while one is in flight gets
+    one more after it, so every ask is answered by a send that began after it. Never inside a
+    submission's transaction (the statement runs on another connection, autocommitted). A send
+    that fails hands its asks to ``fallback`` (the thread notifier, which retries with backoff):
+    a wake is late, never lost, and at worst a message waits for the relays' sweep.
+    """
+
+    def __init__(self, notification: str, connections: AsyncConnections, *, fallback: CommitNotifier) -> None:
+        self._notification = notification
+        self._connections = connections
+        self._fallback = fallback
+        self._task: asyncio.Task[None] | None = None  # held: the loop keeps only a weak reference
+        self._again = False
+        self._closed = False
+        #: Notifications sent (tests and the bench read it).
+        self.sent = 0
+
+    def request(self) -> None:
+        """Have a notification sent that begins after this call (call it on the loop, after the commit)."""
+        if self._closed:  # a request answered after shutdown began: the thread answers it
+            self._fallback.request()
+        elif self._task is not None and not self._task.done():
+            self._again = True  # the send in flight may have begun before the commit: one more
+        else:
+            self._task = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        while True:
+            self._again = False  # every ask made before this point is answered by this send
+            try:
+                async with self._connections.connection() as conn:
+                    await conn.execute(self._notification)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("outbox.notify_failed", error=repr(exc), on="loop")
+                self._fallback.request()  # begins after this failure, so after every ask here
+                return
+            self.sent += 1
+            if not self._again:
+                return  # with no await between the check and the end: no ask can slip past it
+
+    async def close(self) -> None:
+        """Answer the asks made so far, then close the connection; later asks go to the thread."""
+        self._closed = True
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        await self._connections.close()
