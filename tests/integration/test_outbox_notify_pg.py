@@ -4,6 +4,7 @@ the next sweep; a rolled-back one wakes nobody."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from imagestudio.db import libpq_url, session_scope
 from imagestudio.errors import PaymentRequired
 from imagestudio.jobs.repository import job_repository
 from imagestudio.outbox import OUTBOX_CHANNEL, OutboxMessage, OutboxRelay, outbox_service
+from imagestudio.outbox.notifier import simple_query
 from imagestudio.outbox.service import commit_notifier
 from imagestudio.tenants.service import tenant_service
 
@@ -161,6 +163,21 @@ def test_the_submission_on_the_event_loop_notifies_from_the_loop_after_its_commi
         assert post_json(pg_stack, key, image).status_code == 429  # refused: nothing committed
         assert [n.channel for n in listener.notifies(timeout=1)] == []
         assert on_loop.sent == by_loop + 1
+
+
+def test_the_loop_notifiers_query_raises_the_servers_error_and_leaves_the_connection_usable(
+    pg_stack: Embedded,
+) -> None:
+    async def scenario() -> tuple[Any, Any]:
+        async with await psycopg.AsyncConnection.connect(libpq_url(), autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                await simple_query(conn, b"SELECT 1 / 0")
+            await simple_query(conn, b"SELECT pg_notify('imagestudio_test', '')")
+            cursor = await conn.execute("SELECT 1")
+            return await cursor.fetchone(), conn.info.transaction_status
+
+    row, status = asyncio.run(scenario())
+    assert row == (1,) and status == psycopg.pq.TransactionStatus.IDLE
 
 
 def test_parallel_commits_are_each_followed_by_a_notification_fewer_than_one_each(pg_stack: Embedded) -> None:

@@ -26,9 +26,11 @@ import atexit
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import psycopg
+from psycopg.pq import ExecStatus
 
 from imagestudio.db import AsyncConnections
 from imagestudio.telemetry.logging import get_logger
@@ -131,12 +133,21 @@ class LoopNotifier:
     one more after it, so every ask is answered by a send that began after it. Never inside a
     submission's transaction (the statement runs on another connection, autocommitted). A send
     that fails hands its asks to ``fallback`` (the thread notifier, which retries with backoff):
-    a wake is late, never lost, and at worst a message waits for the relays' sweep.
+    a wake is late, never lost, and at worst a message waits for the relays' sweep. ``execute``
+    runs the statement (by default :func:`simple_query`; injectable for tests).
     """
 
-    def __init__(self, notification: str, connections: AsyncConnections, *, fallback: CommitNotifier) -> None:
-        self._notification = notification
+    def __init__(
+        self,
+        notification: str,
+        connections: AsyncConnections,
+        *,
+        fallback: CommitNotifier,
+        execute: Callable[[psycopg.AsyncConnection[Any], bytes], Awaitable[None]] | None = None,
+    ) -> None:
+        self._notification = notification.encode()
         self._connections = connections
+        self._execute = execute or simple_query
         self._fallback = fallback
         self._task: asyncio.Task[None] | None = None  # held: the loop keeps only a weak reference
         self._again = False
@@ -158,7 +169,7 @@ class LoopNotifier:
             self._again = False  # every ask made before this point is answered by this send
             try:
                 async with self._connections.connection() as conn:
-                    await conn.execute(self._notification)
+                    await self._execute(conn, self._notification)
             except (psycopg.Error, OSError) as exc:
                 log.warning("outbox.notify_failed", error=repr(exc), on="loop")
                 self._fallback.request()  # begins after this failure, so after every ask here
@@ -173,3 +184,43 @@ class LoopNotifier:
         if self._task is not None:
             await asyncio.shield(self._task)
         await self._connections.close()
+
+
+async def simple_query(conn: psycopg.AsyncConnection[Any], sql: bytes) -> None:
+    """``sql`` (no parameters, no rows) run on ``conn`` through libpq, its answer awaited on the
+    loop's reader; raises the server's error as psycopg would.
+
+    28 µs of CPU against 64-74 µs through ``conn.execute`` (its cursor, lock and result
+    bookkeeping), measured on this machine: the notifier sends one per commit when idle and
+    one per round trip under load. ``conn`` must be the caller's alone (nothing else in flight).
+    """
+    pgconn = conn.pgconn
+    loop = asyncio.get_running_loop()
+    pgconn.send_query(sql)
+    while pgconn.flush():  # a few bytes: written at once unless the socket is full
+        await asyncio.sleep(0.001)
+    pgconn.consume_input()
+    if pgconn.is_busy():
+        answered = loop.create_future()
+
+        def readable() -> None:
+            try:
+                pgconn.consume_input()
+            except psycopg.Error as exc:  # the server hung up
+                if not answered.done():
+                    answered.set_exception(exc)
+                return
+            if not pgconn.is_busy() and not answered.done():
+                answered.set_result(None)
+
+        loop.add_reader(pgconn.socket, readable)
+        try:
+            await answered
+        finally:
+            loop.remove_reader(pgconn.socket)
+    error = None
+    while (result := pgconn.get_result()) is not None:
+        if result.status != ExecStatus.COMMAND_OK and result.status != ExecStatus.TUPLES_OK and error is None:
+            error = psycopg.errors.error_from_result(result, encoding="utf-8")
+    if error is not None:
+        raise error

@@ -93,14 +93,14 @@ class LoopConnections:
 
     def __init__(self, seconds: float = 0.01, fail: int = 0) -> None:
         self.seconds, self.fail = seconds, fail
-        self.began: list[tuple[float, str]] = []
+        self.began: list[tuple[float, bytes]] = []
         self.closed = False
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
         yield self
 
-    async def execute(self, statement: str) -> None:
+    async def execute(self, statement: bytes) -> None:
         if self.fail:
             self.fail -= 1
             raise psycopg.OperationalError("server closed the connection")
@@ -124,7 +124,10 @@ class Fallback:
 def loop_notifier(connections: LoopConnections) -> tuple[LoopNotifier, Fallback]:
     fallback = Fallback()
     sender = LoopNotifier(
-        "NOTIFY x", cast(AsyncConnections, connections), fallback=cast(CommitNotifier, fallback)
+        "NOTIFY x",
+        cast(AsyncConnections, connections),
+        fallback=cast(CommitNotifier, fallback),
+        execute=lambda conn, sql: cast(LoopConnections, conn).execute(sql),
     )
     return sender, fallback
 
@@ -149,7 +152,7 @@ def test_each_ask_on_the_loop_is_answered_by_a_send_begun_after_it_and_asks_coal
     began = [at for at, _ in connections.began]
     assert all(any(b >= a for b in began) for a in asked)  # none left without a later send
     assert 1 <= len(began) < len(asked) / 2  # 100 asks over ~0.1 s, sends of 20 ms: coalesced
-    assert {statement for _, statement in connections.began} == {"NOTIFY x"}
+    assert {statement for _, statement in connections.began} == {b"NOTIFY x"}
     assert sender.sent == len(began) and fallback.asks == 0
     assert connections.closed
 
