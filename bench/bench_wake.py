@@ -21,15 +21,14 @@ import multiprocessing
 import os
 import statistics
 import time
-import uuid
 from typing import Any
 
 import psycopg
+from bench_notify import private_database
 
 from imagestudio.db import AsyncConnections
 from imagestudio.outbox.notifier import CommitNotifier, LoopNotifier
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHANNEL = "bench_wake"
 NOTIFICATION = f"SELECT pg_notify('{CHANNEL}', '')"
 PROBES = int(os.environ.get("IMAGESTUDIO_BENCH_PROBES", "150"))
@@ -80,13 +79,7 @@ async def probes(url: str, side: str, thread: CommitNotifier) -> list[float]:
 def main() -> dict[str, Any]:
     import uvloop
 
-    db = f"imagestudio_wake_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{db}"')
-    url = f"postgresql://postgres@127.0.0.1:5432/{db}"
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE t (id bigserial PRIMARY KEY, v text)")
+    with private_database("imagestudio_bench_wake") as url:
         thread = CommitNotifier(NOTIFICATION, url=lambda: url)
         out: dict[str, Any] = {"load_average": [round(os.getloadavg()[0], 1)], "rounds": []}
         for n in range(ROUNDS):
@@ -117,9 +110,6 @@ def main() -> dict[str, Any]:
             out["rounds"].append(row)
             out["load_average"].append(round(os.getloadavg()[0], 1))
         return out
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
