@@ -15,7 +15,7 @@ next sweep (``outbox_poll_seconds``); it never loses one: the row is committed.
 
 A commit made on an event loop (the gateway's JSON submission) asks a :class:`LoopNotifier`
 instead: the same coalescing, on the loop, on an async connection of its own, with no thread to
-wake and no hand-off of the GIL per send: the gateway spent 10-22 % less CPU per job for it
+wake and no hand-off of the GIL per send: the gateway spent 10-24 % less CPU per job for it
 (bench/README.md, issue 31, "the loop's own wake").
 """
 
