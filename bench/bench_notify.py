@@ -15,6 +15,8 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 
@@ -44,21 +46,28 @@ def commits_per_second(url: str, *, notify: bool) -> float:
     return sum(done) / SECONDS
 
 
-def main() -> dict[str, object]:
-    db = f"imagestudio_bench_notify_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def private_database(prefix: str) -> Iterator[str]:
+    """The URL of a new database holding one table ``t (id, v text)``, dropped afterwards."""
+    db = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db}"')
     url = f"postgresql://postgres@127.0.0.1:5432/{db}"
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE t (id serial PRIMARY KEY, v text)")
+        yield url
+    finally:
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def main() -> dict[str, object]:
+    with private_database("imagestudio_bench_notify") as url:
         rounds = [
             {"plain": commits_per_second(url, notify=False), "notify": commits_per_second(url, notify=True)}
             for _ in range(ROUNDS)
         ]
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
     ratios = sorted(r["notify"] / r["plain"] for r in rounds)
     return {
         "writers": WRITERS,

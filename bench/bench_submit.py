@@ -323,6 +323,54 @@ def _relay_latency(env: dict[str, str], tenant_id: str) -> list[float]:
     return [float(r[0]) for r in rows]
 
 
+def _created(env: dict[str, str], tenant_id: str) -> list[float]:
+    """The tenant's jobs' ``created_at`` as epoch seconds, oldest first."""
+    with psycopg.connect(env["IMAGESTUDIO_DATABASE_URL"]) as conn:
+        rows = conn.execute(
+            "SELECT EXTRACT(EPOCH FROM created_at) FROM jobs WHERE tenant_id = %s ORDER BY created_at",
+            (tenant_id,),
+        ).fetchall()
+    return [float(r[0]) for r in rows]
+
+
+class Listener:
+    """Hears the outbox channel as a relay would, recording when each notification arrived: the
+    wake's share of P2 (``created_at`` → the first ``NOTIFY`` heard after it; idle only, where
+    nothing else notifies)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        import threading
+
+        self.heard: list[float] = []
+        self._stop = threading.Event()
+        self._conn = psycopg.connect(env["IMAGESTUDIO_DATABASE_URL"], autocommit=True)
+        self._conn.execute("LISTEN imagestudio_outbox")
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for _ in self._conn.notifies(timeout=0.2):
+                self.heard.append(time.time())
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._conn.close()
+
+    def after(self, created: list[float]) -> list[float]:
+        """ms from each ``created`` to the first notification heard after it."""
+        import bisect
+
+        heard = sorted(self.heard)
+        out = []
+        for c in created:
+            i = bisect.bisect_left(heard, c)
+            if i < len(heard):
+                out.append((heard[i] - c) * 1000)
+        return out
+
+
 def _wait_started(env: dict[str, str], tenant_id: str, expected: int, timeout: float = 60) -> None:
     """Wait (bounded) until ``expected`` of the tenant's jobs have started."""
     deadline = time.monotonic() + timeout
@@ -355,6 +403,7 @@ def _p2(gw: Gateway, env: dict[str, str], load_rate: float | None, use_json: boo
         background = [candidate]
         note = f"background: JSON social submissions (no social worker runs) at {load_rate:.1f}/s"
     worker = _spawn_worker(env, "upscale")
+    listener = Listener(env)
     try:
         gw.accepts(probe)  # the worker's first job warms it
         _wait_started(env, tenant, 1)
@@ -376,6 +425,7 @@ def _p2(gw: Gateway, env: dict[str, str], load_rate: float | None, use_json: boo
         _wait_started(env, tenant, PROBES + 1)
     finally:
         stop(worker)
+        listener.close()
     lat = sorted(_start_latency(env, tenant)[1:])
     if not lat:
         return {"unavailable": "no probe job started"}
@@ -388,6 +438,11 @@ def _p2(gw: Gateway, env: dict[str, str], load_rate: float | None, use_json: boo
             "max": round(max(relay), 2) if relay else None,
         },
         "median_ms": round(statistics.median(lat), 2),
+        "notify_heard_median_ms": (
+            round(statistics.median(heard), 2)
+            if (heard := listener.after(_created(env, tenant)[1:])) and load_rate is None
+            else None
+        ),
         "p99_ms": round(lat[min(len(lat) - 1, int(0.99 * (len(lat) - 1) + 0.5))], 2),
         "median": _target("median", statistics.median(lat), "<=", 10),
         "p99": _target("p99", lat[min(len(lat) - 1, int(0.99 * (len(lat) - 1) + 0.5))], "<=", 50),
@@ -541,14 +596,32 @@ def main(*, with_p2: bool = True, only_p1a: bool = False) -> dict[str, Any]:
 
 
 def p2(*, use_json: bool, max_rate: float) -> dict[str, Any]:
-    """P2 at idle and at 50 % of ``max_rate`` (submissions per second), on a fresh environment."""
+    """P2 at idle and at 50 % of ``max_rate`` (submissions per second), on a fresh environment;
+    with ``IMAGESTUDIO_BENCH_BASE`` (or ``IMAGESTUDIO_BENCH_ALT_ENV``), ``ROUNDS`` rounds
+    alternating the base tree's gateway (or this tree's with those settings) first and this tree's,
+    each on a fresh environment."""
+    if not BASE and not ALT_ENV:
+        return _p2_of(use_json=use_json, max_rate=max_rate, settings={})
+    base = {"PYTHONPATH": f"{BASE}/shared:{BASE}/services/gateway"} if BASE else ALT_ENV
+    return {
+        f"round_{n}": {
+            "base": _p2_of(use_json=use_json, max_rate=max_rate, settings=base),
+            "this": _p2_of(use_json=use_json, max_rate=max_rate, settings={}),
+        }
+        for n in range(1, ROUNDS + 1)
+    }
+
+
+def _p2_of(*, use_json: bool, max_rate: float, settings: dict[str, str]) -> dict[str, Any]:
     server, workers = _setup()
     with distributed_env() as env:
+        env.update(settings)
         assert cli(env, "migrate").returncode == 0
         port = free_port()
         with process(_gateway_command(server, workers, port), env, f"http://127.0.0.1:{port}/healthz"):
             gw = Gateway(env, f"http://127.0.0.1:{port}")
             return {
+                "load_average": os.getloadavg()[0],
                 "P2_idle": _p2(gw, env, None, use_json),
                 "P2_at_50pct_load": _p2(gw, env, 0.5 * max_rate, use_json),
             }

@@ -50,7 +50,7 @@ from bench_submit import photo
 PARTS: list[tuple[str, str]] = [
     ("JobService.submit", r"JobService\.submit\w* \(.*jobs/service\.py"),
     ("outbox relay thread", r"OutboxRelay|publish_pending \("),
-    ("outbox notifier thread (NOTIFY after commits)", r"CommitNotifier"),
+    ("outbox notifier (NOTIFY after commits: thread or loop)", r"CommitNotifier|LoopNotifier"),
     ("auth (API key -> tenant)", r"get_principal \(|authenticate \(.*tenants/service"),
     ("admission + rate limit", r"gateway/admission\.py|imagestudio/(ratelimits|idempotency)/"),
     ("multipart parse", r"starlette/formparsers\.py|python_multipart|multipart/multipart\.py"),

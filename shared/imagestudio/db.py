@@ -236,9 +236,13 @@ class AsyncConnections:
     """Up to ``size`` async psycopg connections to the process's PostgreSQL, lent one at a time.
 
     Opened on first need, on the event loop that uses them (psycopg's async connections belong to
-    one loop), and lent from an ``asyncio.Queue`` of ``size`` places, each a connection or
+    one loop), and lent from an ``asyncio.LifoQueue`` of ``size`` places, each a connection or
     ``None`` (a place with no connection yet): the least bookkeeping a pool can have (the bench's
-    floor app lends its connections the same way). A connection lent back broken, or inside a
+    floor app lends its connections the same way). Last in, first out: the connection lent back
+    last is lent next, and a new one is opened only when every open one is lent out. In a FIFO
+    queue the empty places came round in turn, so an idle gateway's first ``size`` submissions
+    each opened a connection and ran on a cold backend (3-13 ms more each: most of P2's idle
+    median, bench/README.md, issue 31, "the loop's own wake"). A connection lent back broken, or inside a
     transaction (its user began one and failed mid-way), is closed and its place freed; so is an
     idle one the server ended (a restart), found before it is lent, with no round trip. The
     connections are autocommitted: one statement is one transaction and one round trip. Only the
@@ -247,7 +251,7 @@ class AsyncConnections:
 
     def __init__(self, url: str, *, size: int) -> None:
         self._url = url
-        self._places: asyncio.Queue[psycopg.AsyncConnection[Any] | None] = asyncio.Queue()
+        self._places: asyncio.LifoQueue[psycopg.AsyncConnection[Any] | None] = asyncio.LifoQueue()
         for _ in range(size):
             self._places.put_nowait(None)
         self._closed = False

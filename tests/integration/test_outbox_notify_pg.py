@@ -4,6 +4,7 @@ the next sweep; a rolled-back one wakes nobody."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -20,10 +21,13 @@ from support import Embedded, submit_social_job, wait_for
 
 from imagestudio.db import libpq_url, session_scope
 from imagestudio.errors import PaymentRequired
+from imagestudio.jobs.repository import job_repository
 from imagestudio.outbox import OUTBOX_CHANNEL, OutboxMessage, OutboxRelay, outbox_service
+from imagestudio.outbox.notifier import simple_query
 from imagestudio.outbox.service import commit_notifier
 from imagestudio.tenants.service import tenant_service
 
+from .test_submit_on_loop_pg import post_json, upload
 from .test_submit_path_pg import statements
 
 pytestmark = pytest.mark.integration
@@ -122,6 +126,58 @@ def test_the_one_statement_submission_notifies_after_its_commit(pg_stack: Embedd
                 submit_social_job(tenant_id, cost=10**9, side=32)
             assert [n.channel for n in listener.notifies(timeout=1)] == []
             assert commit_notifier.sent == sent + 1
+
+
+def test_the_submission_on_the_event_loop_notifies_from_the_loop_after_its_commit(
+    pg_stack: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The JSON submission committed on the gateway's event loop is followed by one ``NOTIFY``
+    sent by the loop's notifier (not the thread's), from another backend than the submission's:
+    not in its transaction. A submission the account refuses wakes nobody."""
+    submitted: list[int] = []  # the backend of each accepted submission's statement
+    original = job_repository.insert_submission_async
+
+    async def spy(conn: psycopg.AsyncConnection[Any], params: dict[str, Any]) -> bool:
+        accepted = await original(conn, params)
+        if accepted:
+            submitted.append(conn.info.backend_pid)
+        return accepted
+
+    monkeypatch.setattr(job_repository, "insert_submission_async", spy)
+    on_loop = pg_stack.client.app.state.submit_notifier  # type: ignore[attr-defined]
+    key, _ = pg_stack.new_tenant(tier="free")  # free: 2 jobs at once, the third refused
+    image = upload(pg_stack, key)
+    assert post_json(pg_stack, key, image).status_code == 202  # warms the caches (maybe in a thread)
+    assert commit_notifier.flush(5)
+    wait_for(lambda: on_loop.sent >= len(submitted), timeout=5, what="the warm-up's notification")
+    with psycopg.connect(libpq_url(), autocommit=True) as listener:
+        listener.execute(f"LISTEN {OUTBOX_CHANNEL}")
+        by_loop, by_thread, accepted = on_loop.sent, commit_notifier.sent, len(submitted)
+        assert post_json(pg_stack, key, image).status_code == 202
+        assert len(submitted) == accepted + 1  # committed on the loop
+        heard = list(listener.notifies(timeout=2, stop_after=1))
+        assert [n.channel for n in heard] == [OUTBOX_CHANNEL]
+        assert heard[0].pid != submitted[-1]  # sent by another backend: outside the transaction
+        wait_for(lambda: on_loop.sent == by_loop + 1, timeout=5, what="the loop notifier's count")
+        assert commit_notifier.sent == by_thread  # the thread was not asked
+        assert post_json(pg_stack, key, image).status_code == 429  # refused: nothing committed
+        assert [n.channel for n in listener.notifies(timeout=1)] == []
+        assert on_loop.sent == by_loop + 1
+
+
+def test_the_loop_notifiers_query_raises_the_servers_error_and_leaves_the_connection_usable(
+    pg_stack: Embedded,
+) -> None:
+    async def scenario() -> tuple[Any, Any]:
+        async with await psycopg.AsyncConnection.connect(libpq_url(), autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                await simple_query(conn, b"SELECT 1 / 0")
+            await simple_query(conn, b"SELECT pg_notify('imagestudio_test', '')")
+            cursor = await conn.execute("SELECT 1")
+            return await cursor.fetchone(), conn.info.transaction_status
+
+    row, status = asyncio.run(scenario())
+    assert row == (1,) and status == psycopg.pq.TransactionStatus.IDLE
 
 
 def test_parallel_commits_are_each_followed_by_a_notification_fewer_than_one_each(pg_stack: Embedded) -> None:

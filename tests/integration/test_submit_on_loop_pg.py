@@ -203,6 +203,26 @@ def test_a_connection_lent_back_inside_a_transaction_is_replaced(pg_stack: Embed
     wait_for(gone, what="the dropped connection's backend to end")
 
 
+def test_an_idle_gateway_reuses_its_last_connection_and_opens_another_only_when_all_are_lent(
+    pg_stack: Embedded,
+) -> None:
+    # One submission at a time must not open a connection per place (a cold backend each time).
+    async def scenario() -> tuple[set[int], set[int]]:
+        connections = AsyncConnections(libpq_url(), size=4)
+        one_at_a_time = set()
+        for _ in range(4):
+            async with connections.connection() as conn:
+                one_at_a_time.add(conn.info.backend_pid)
+        async with connections.connection() as a, connections.connection() as b:
+            two_at_once = {a.info.backend_pid, b.info.backend_pid}
+        await connections.close()
+        return one_at_a_time, two_at_once
+
+    one_at_a_time, two_at_once = asyncio.run(scenario())
+    assert len(one_at_a_time) == 1
+    assert len(two_at_once) == 2 and one_at_a_time < two_at_once
+
+
 def test_an_idle_connection_the_server_ended_is_replaced_before_it_is_lent(pg_stack: Embedded) -> None:
     # A PostgreSQL restart ends every idle connection: the next submission must not fail on one.
     async def scenario() -> tuple[int, int]:

@@ -41,6 +41,7 @@ from imagestudio.config import get_settings
 from imagestudio.db import AsyncConnections, is_postgres, libpq_url
 from imagestudio.jobs.recovery import JobSweeper
 from imagestudio.outbox.relay import OutboxRelay
+from imagestudio.outbox.service import outbox_service
 from imagestudio.telemetry.metrics import HTTP_LATENCY, HTTP_REQUESTS, JOBS_ACCEPTED, REQUESTS_REFUSED
 from imagestudio.telemetry.tracing import configure_tracing, instrument_app
 from imagestudio.uploads.sweeper import UploadSweeper
@@ -72,6 +73,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else None
     )
     app.state.submit_connections = connections
+    # ... and wake the relays after those commits from the loop too (outbox/notifier.py).
+    app.state.submit_notifier = outbox_service.loop_notifier() if connections is not None else None
     sweeper = UploadSweeper(interval_seconds=settings.upload_sweep_seconds)
     sweeper.start()
     asset_sweeper = AssetSweeper(interval_seconds=settings.asset_sweep_seconds)
@@ -94,6 +97,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if connections is not None:
             app.state.submit_connections = None
             await connections.close()
+            await app.state.submit_notifier.close()  # the asks of the last commits answered first
 
 
 def _refusal_reason(status: int) -> str | None:

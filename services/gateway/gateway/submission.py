@@ -206,6 +206,7 @@ class Submission:
                 cached,
                 tenant_id=tenant_id,
                 draft=draft(cached, tenant_id=tenant_id, studio=studio, body=body),
+                notifier=self.request.app.state.submit_notifier,
             )
         except NeedsDatabase:
             return None

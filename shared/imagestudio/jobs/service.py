@@ -42,6 +42,7 @@ from imagestudio.jobs.schemas import JobLinks, JobPage, JobRead, QueuePlace
 from imagestudio.jobs.submission_groups import SubmissionGroups
 from imagestudio.jobs.transitions import JobTransitions, run_job_message
 from imagestudio.messaging import PRIORITY_RANKS, Priority, priority_of_rank
+from imagestudio.outbox.notifier import LoopNotifier
 from imagestudio.outbox.service import outbox_service
 from imagestudio.paging import read_page
 from imagestudio.storage import get_store, input_key
@@ -231,7 +232,13 @@ class JobService(JobTransitions):
         return result
 
     async def submit_on_loop(
-        self, connections: AsyncConnections, session: Session, *, tenant_id: str, draft: JobDraft
+        self,
+        connections: AsyncConnections,
+        session: Session,
+        *,
+        tenant_id: str,
+        draft: JobDraft,
+        notifier: LoopNotifier,
     ) -> QueuedJob | None:
         """``submit_draft`` from the event loop for the common case; None when it is not that case.
 
@@ -243,7 +250,8 @@ class JobService(JobTransitions):
         the tenant's submissions that arrived while its previous statement was in flight
         (``submission_groups``: they would have queued on its account row). Refused by the
         account (402, 429, storage quota): None, nothing written, and the thread path, which
-        reads the balance to explain the refusal, answers it.
+        reads the balance to explain the refusal, answers it. ``notifier`` wakes the relays after
+        the commit, from the loop.
         """
         if draft.uploads or draft.webhook is not None:
             return None
@@ -263,7 +271,7 @@ class JobService(JobTransitions):
         accepted = await groups.submit(key, _Pending(job, message, draft.cost, key))
         if not accepted:
             return None
-        outbox_service.committed_elsewhere()
+        outbox_service.committed_on_loop(notifier)  # the relays' wake, sent from the loop
         log.info("job.accepted", job_id=job.id, tenant_id=tenant_id, studio=job.studio)
         return job
 

@@ -8,7 +8,8 @@ between publish and mark republishes the row, which the idempotent workers absor
 A commit that staged rows wakes the relay at once: this process's relay through an in-process
 event, a relay in another process (``imagestudio relay``, which ``imagestudio up`` starts on
 PostgreSQL) through PostgreSQL's ``NOTIFY`` on :data:`OUTBOX_CHANNEL`, which this process's
-notifier sends after the commit (never on rollback), coalesced (``notifier.py``).
+notifier sends after the commit (never on rollback), coalesced (``notifier.py``): a thread for
+commits made in threads, the event loop itself for the gateway's submission committed on it.
 
 The package's rooms: ``models.py`` (the table), ``service.py`` (staging, waking, one batch),
 ``notifier.py`` (the ``NOTIFY`` after commits),

@@ -22,10 +22,10 @@ from psycopg.pq.abc import PGconn, PGresult
 from sqlalchemy import bindparam, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from imagestudio.db import is_postgres, libpq_url, session_scope
+from imagestudio.db import AsyncConnections, is_postgres, libpq_url, session_scope
 from imagestudio.orm import table_of, utcnow
 from imagestudio.outbox.models import OutboxMessage
-from imagestudio.outbox.notifier import CommitNotifier
+from imagestudio.outbox.notifier import CommitNotifier, LoopNotifier
 from imagestudio.outbox.publishers import InFlight, outgoing, publisher_for
 from imagestudio.telemetry.logging import get_logger
 from imagestudio.telemetry.tracing import message_options
@@ -189,12 +189,18 @@ class OutboxService:
         """Wake the relays once the caller's transaction commits (rows staged by other means)."""
         _wake_after_commit(session)
 
-    def committed_elsewhere(self) -> None:
-        """Wake the relays after the caller committed rows on a PostgreSQL connection of its own
-        (the gateway's async submission): this process's relay by its event, the others by the
-        notifier's ``NOTIFY``, which begins after this call and so after the commit."""
+    def loop_notifier(self) -> LoopNotifier:
+        """A sender of :data:`NOTIFY_SQL` for commits made on the calling event loop (its own
+        connection, opened at the first send); :meth:`LoopNotifier.close` it with the loop."""
+        return LoopNotifier(NOTIFY_SQL, AsyncConnections(libpq_url(), size=1), fallback=commit_notifier)
+
+    def committed_on_loop(self, notifier: LoopNotifier) -> None:
+        """Wake the relays after the caller committed rows on an async PostgreSQL connection (the
+        gateway's submission on its event loop): this process's relay by its event, the others by
+        ``notifier``'s ``NOTIFY``, sent from the loop, which begins after this call and so after
+        the commit."""
         notify()
-        commit_notifier.request()
+        notifier.request()
 
     def pending_count(self, session: Session) -> int:
         return (
